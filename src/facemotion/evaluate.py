@@ -1,0 +1,153 @@
+"""``facemotion evaluate``: accuracy, per-class precision/recall/F1, macro-F1, confusion matrix,
+calibration (ECE before/after temperature scaling), for one checkpoint or an ensemble.
+
+Several checkpoints are an ensemble: their softmax outputs are averaged. ``--tta`` averages
+each model's logits over the image and its mirror. ``--calibrate`` fits one temperature on
+the validation split (PublicTest) -- never on the split being reported -- and reports ECE
+before and after on the evaluated split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .data import load_splits
+from .labels import EMOTIONS
+from .metrics import classification_report, fit_temperature, reliability_bins, softmax
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facemotion evaluate", add_help=add_help,
+        description="Evaluate checkpoint(s) or ONNX model(s) on a dataset split. Several models = a softmax-averaged ensemble.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("models", nargs="+", help="checkpoint .pt or exported .onnx files (or shipped model names)")
+    p.add_argument("--data", required=True, help="dataset (fer2013.csv, Kaggle folder or zip, <class>/<images> folder)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="split to report: test = PrivateTest, val = PublicTest")
+    p.add_argument("--tta", action="store_true", help="average over horizontal flip")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit a temperature on the val split and report ECE before/after on --split")
+    p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    return p
+
+
+def model_logits(model_ref, images: np.ndarray, tta: bool = False, batch_size: int = 512) -> np.ndarray:
+    """Log-probabilities (as logits) of one model on uint8 N x 48 x 48 faces.
+
+    Checkpoints run in torch (raw logits); ONNX models return probabilities, whose log is
+    used -- softmax of log p is p, so averaging and temperature fitting work for both.
+    """
+    path = Path(str(model_ref))
+    if path.suffix == ".pt":
+        import torch
+
+        from .checkpoint import model_from_checkpoint
+        from .train import predict_logits
+
+        model, _ = model_from_checkpoint(path)
+        model = model.to(memory_format=torch.channels_last)
+        return predict_logits(model, torch.from_numpy(images).unsqueeze(1), batch_size, tta).numpy()
+    from .classify import load_classifier
+    from .preprocess import normalize
+
+    clf = load_classifier(str(model_ref))
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = normalize(images[i:i + batch_size])[:, None]
+        p = clf.predict(x)
+        if tta:
+            p = (p + clf.predict(x[:, :, :, ::-1].copy())) / 2
+        out.append(np.log(np.clip(p, 1e-12, 1)))
+    return np.concatenate(out)
+
+
+def ensemble_probs(logits_list, temperature: float = 1.0) -> np.ndarray:
+    return np.mean([softmax(z, temperature) for z in logits_list], axis=0)
+
+
+def mflops_per_face(model) -> float:
+    """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 48, 48))
+    return fc.get_total_flops() / 1e6
+
+
+def evaluate_models(models, data, split="test", *, tta=False, calibrate=False, batch_size=512,
+                    skip_bad=False, out=None) -> dict:
+    splits = [split] + (["val"] if calibrate and split != "val" else [])
+    d = load_splits(data, splits, skip_bad=skip_bad)
+    ev = d[split]
+    logits = [model_logits(m, ev.images, tta, batch_size) for m in models]
+    probs = ensemble_probs(logits)
+    report = classification_report(ev.labels, probs)
+    report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data)})
+    bins_before = reliability_bins(ev.labels, probs)
+    if calibrate:
+        va = d["val"]
+        if split == "val":
+            va_logits = logits
+        else:
+            va_logits = [model_logits(m, va.images, tta, batch_size) for m in models]
+        # one temperature for the ensemble, fitted on the log of its averaged probabilities
+        t = fit_temperature(np.log(np.clip(ensemble_probs(va_logits), 1e-12, 1)), va.labels)
+        cal = softmax(np.log(np.clip(probs, 1e-12, 1)), t)
+        after = classification_report(ev.labels, cal)
+        report["calibration"] = {"temperature": t, "fitted_on": "val", "ece_before": report["ece"],
+                                 "ece_after": after["ece"], "nll_before": report["nll"], "nll_after": after["nll"]}
+        bins_after = reliability_bins(ev.labels, cal)
+    else:
+        bins_after = None
+    if out is not None:
+        from .plots import confusion, reliability
+        from .writers import write_json
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "report.json", report)
+        confusion(report["confusion_matrix"], out / "confusion.png",
+                  title=f"{split}: accuracy {report['accuracy'] * 100:.1f}%")
+        reliability(bins_before, bins_after, out / "reliability.png",
+                    title=f"{split}: ECE {report['ece']:.3f}" +
+                    (f" -> {report['calibration']['ece_after']:.3f}" if calibrate else ""))
+    return report
+
+
+def format_report(r: dict) -> str:
+    lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
+             f"{' with flip TTA' if r['tta'] else ''}",
+             f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
+             f"ECE {r['ece']:.4f}"]
+    if "calibration" in r:
+        c = r["calibration"]
+        lines.append(f"temperature {c['temperature']:.3f} (fitted on val): ECE {c['ece_before']:.4f} -> "
+                     f"{c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
+    lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for e in EMOTIONS:
+        pc = r["per_class"][e]
+        lines.append(f"{e:<10}{pc['precision'] * 100:>9.1f}%{pc['recall'] * 100:>9.1f}%{pc['f1'] * 100:>9.1f}%"
+                     f"{pc['support']:>9}")
+    return "\n".join(lines)
+
+
+def main(args) -> dict:
+    r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
+                        batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(format_report(r))
+        if args.out:
+            print(f"wrote {Path(args.out) / 'report.json'}, confusion.png, reliability.png", file=sys.stderr)
+    return r

@@ -1,0 +1,168 @@
+"""Reading images from whatever users have: a path, bytes, a numpy array or a PIL image.
+
+Everything becomes a BGR uint8 ``H x W x 3`` array (OpenCV's convention), with EXIF
+orientation applied, alpha composited on white, 16-bit scaled to 8-bit. Problems raise
+:class:`ImageError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+# Decompression-bomb guard: refuse images above this many pixels (default 100 MP,
+# override with FACEMOTION_MAX_PIXELS). A 1080p frame is 2 MP.
+MAX_PIXELS = int(os.environ.get("FACEMOTION_MAX_PIXELS", 100_000_000))
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif"}
+
+
+def _describe(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    return f"<{type(source).__name__}>"
+
+
+def _from_pil(img, name: str) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {MAX_PIXELS / 1e6:.0f} MP limit "
+                         "(a decompression-bomb guard; raise FACEMOTION_MAX_PIXELS to allow it)")
+    try:
+        img = ImageOps.exif_transpose(img)  # phone photos: rotate as the camera meant
+    except Exception:
+        pass  # broken EXIF must not cost the picture
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.uint32 if mode == "I" else np.uint16)
+        top = 65535 if mode != "I" or arr.max() > 255 else 255
+        gray = (arr.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(img, np.float32)
+        top = 1.0 if arr.max() <= 1.0 else 255.0
+        gray = (arr * (255.0 / top)).clip(0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba).convert("RGB")
+    elif mode == "L":
+        g = np.asarray(img)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    elif mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
+
+
+def _open_pil(fp, name: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                return _from_pil(img, name)  # raises the guard's message before decoding
+            img.load()  # decode now: truncated files fail here, not later
+            return img
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (format not recognised)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: image is too large (decompression-bomb guard)") from None
+    except OSError as e:
+        msg = str(e)
+        if "truncated" in msg.lower():
+            raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
+        raise ImageError(f"{name}: cannot decode image ({msg})") from None
+    except (ValueError, SyntaxError) as e:
+        raise ImageError(f"{name}: cannot decode image ({e})") from None
+
+
+def load_image(source) -> np.ndarray:
+    """Path, bytes, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3."""
+    name = _describe(source)
+    if isinstance(source, np.ndarray):
+        return as_bgr(source, name)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image")
+        try:
+            size = path.stat().st_size
+            if size == 0:
+                raise ImageError(f"{path}: empty file (0 bytes)")
+            data = path.read_bytes()
+        except PermissionError:
+            raise ImageError(f"{path}: permission denied") from None
+        return _from_pil(_open_pil(io.BytesIO(data), name), name)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError(f"{name}: empty image data")
+        return _from_pil(_open_pil(io.BytesIO(bytes(source)), name), name)
+    try:
+        from PIL import Image
+
+        if isinstance(source, Image.Image):
+            return _from_pil(source, name)
+    except ImportError:  # pragma: no cover
+        pass
+    raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")
+
+
+def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
+    """A numpy image in OpenCV conventions (gray / BGR / BGRA, uint8/uint16/float) -> BGR uint8."""
+    import cv2
+
+    a = np.asarray(arr)
+    if a.size == 0 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise ImageError(f"{name}: unsupported array shape {a.shape}; expected H x W, H x W x 3 or H x W x 4")
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        top = 1.0 if float(np.nanmax(a)) <= 1.0 else 255.0
+        a = np.nan_to_num(a * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = a.clip(0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        return cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
+    if a.shape[2] == 1:
+        return cv2.cvtColor(a[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if a.shape[2] == 4:
+        alpha = a[:, :, 3:4].astype(np.float32) / 255.0
+        return (a[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def expand_inputs(paths) -> list[Path]:
+    """CLI arguments (files, folders, globs) -> image files, in a stable order."""
+    import glob
+
+    out: list[Path] = []
+    for p in paths:
+        p = str(p)
+        if any(ch in p for ch in "*?[") and not Path(p).exists():
+            matches = sorted(glob.glob(p, recursive=True))
+            out.extend(Path(m) for m in matches if Path(m).is_file())
+            if not matches:
+                out.append(Path(p))  # reported later as "no such file"
+        elif Path(p).is_dir():
+            out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(Path(p))
+    return out

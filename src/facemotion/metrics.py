@@ -1,0 +1,93 @@
+"""Classification metrics in plain numpy (shared by training, evaluation and benchmarks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .labels import EMOTIONS
+
+
+def confusion_matrix(y_true, y_pred, n: int = len(EMOTIONS)) -> np.ndarray:
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def classification_report(y_true, probs) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, macro-F1, NLL and ECE from probabilities."""
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs, np.float64)
+    pred = probs.argmax(1)
+    cm = confusion_matrix(y_true, pred, probs.shape[1])
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(1)
+    predicted = cm.sum(0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+    nll = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)).mean())
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float((pred == y_true).mean()),
+        "macro_f1": float(f1.mean()),
+        "nll": nll,
+        "ece": expected_calibration_error(y_true, probs),
+        "per_class": {
+            lab: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, lab in enumerate(EMOTIONS)
+        },
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def expected_calibration_error(y_true, probs, n_bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (Guo et al. 2017)."""
+    bins = reliability_bins(y_true, probs, n_bins)
+    n = len(y_true)
+    return float(sum(c * abs(a - f) for c, a, f in zip(bins["count"], bins["accuracy"], bins["confidence"]) if c) / max(n, 1))
+
+
+def reliability_bins(y_true, probs, n_bins: int = 15) -> dict:
+    probs = np.asarray(probs)
+    conf = probs.max(1)
+    correct = probs.argmax(1) == np.asarray(y_true)
+    edges = np.linspace(0, 1, n_bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+    count, acc, cf = [], [], []
+    for b in range(n_bins):
+        m = idx == b
+        count.append(int(m.sum()))
+        acc.append(float(correct[m].mean()) if m.any() else 0.0)
+        cf.append(float(conf[m].mean()) if m.any() else 0.0)
+    return {"edges": edges.tolist(), "count": count, "accuracy": acc, "confidence": cf}
+
+
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, np.float64) / temperature
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def fit_temperature(logits, y_true) -> float:
+    """Temperature minimising NLL (golden-section search on log T; 1-D and convex enough)."""
+    y_true = np.asarray(y_true)
+
+    def nll(log_t):
+        p = softmax(logits, float(np.exp(log_t)))
+        return -np.log(np.clip(p[np.arange(len(y_true)), y_true], 1e-12, 1)).mean()
+
+    lo, hi = np.log(0.05), np.log(20.0)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    for _ in range(60):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = nll(b)
+    return float(np.exp((lo + hi) / 2))

@@ -1,0 +1,95 @@
+"""Figures people would rather look at than read (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .labels import EMOTIONS
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    _plt().close(fig)
+
+
+def class_distribution(counts: Sequence[int], title: str, path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bars = ax.bar(EMOTIONS, counts, color="#4C72B0")
+    ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def training_curves(history: list[dict], out_dir) -> list[Path]:
+    """Accuracy and loss curves, train vs validation (second design document, figs 6-7)."""
+    plt = _plt()
+    out = []
+    ep = [h["epoch"] for h in history]
+    for key, label in (("acc", "accuracy"), ("loss", "loss")):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(ep, [h[f"train_{key}"] for h in history], label="train")
+        ax.plot(ep, [h[f"val_{key}"] for h in history], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.set_title(f"{label} per epoch")
+        p = Path(out_dir) / f"{label}.png"
+        _save(fig, p)
+        out.append(p)
+    return out
+
+
+def confusion(cm, path, title: str = "confusion matrix") -> None:
+    plt = _plt()
+    cm = np.asarray(cm, float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    _save(fig, path)
+
+
+def reliability(bins_before: dict, bins_after: dict | None, path, title: str = "reliability diagram") -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
+    centers = (np.array(bins_before["edges"][:-1]) + np.array(bins_before["edges"][1:])) / 2
+    for bins, lab, c in ((bins_before, "before", "#DD8452"), (bins_after, "after temperature", "#4C72B0")):
+        if bins is None:
+            continue
+        m = np.array(bins["count"]) > 0
+        ax.plot(centers[m], np.array(bins["accuracy"])[m], "o-", color=c, label=lab)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    ax.set_title(title)
+    _save(fig, path)

@@ -1,0 +1,102 @@
+"""Face preprocessing, defined once and used by training, evaluation and inference.
+
+FER2013 faces are tight 48x48 grayscale crops. Every model input in facemotion goes
+through :func:`to_face48` (any face image -> 48x48 uint8 gray) and :func:`normalize`
+(uint8 -> float in [-1, 1]), so the network sees at run time exactly what it saw in
+training. Padding the crop or scaling differently is the mistake that costs other
+packages ~15 accuracy points, so there is deliberately no second implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+INPUT_SIZE = 48
+# x_model = x_uint8 * SCALE + OFFSET maps 0..255 to -1..1 (the first design document's
+# preprocess_input). Stored in every checkpoint and ONNX file as "normalization".
+SCALE = 2.0 / 255.0
+OFFSET = -1.0
+NORMALIZATION = {"scale": SCALE, "offset": OFFSET, "range": [-1.0, 1.0]}
+
+Box = tuple[int, int, int, int]  # (x, y, w, h) in pixels, top-left origin
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any decoded image array (gray, gray+1, BGR, BGRA; uint8/uint16/float) -> 2-D uint8 gray."""
+    img = np.asarray(image)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        # floats: accept 0..1 or 0..255
+        scale = 255.0 if img.size and float(np.nanmax(img)) <= 1.0 else 1.0
+        img = np.clip(img * scale, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+    raise ValueError(f"unsupported image shape {img.shape}")
+
+
+def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
+    """Clip an (x, y, w, h) box to the image; None when nothing of it is inside."""
+    x, y, w, h = (float(v) for v in box)
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def to_face48(face: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """A face image of any size and colour -> size x size uint8 gray (the network's input grid)."""
+    gray = to_gray(face)
+    h, w = gray.shape
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(gray)
+    # INTER_AREA averages when shrinking (no aliasing); linear when enlarging small faces.
+    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
+    return cv2.resize(gray, (size, size), interpolation=interp)
+
+
+def normalize(x):
+    """uint8 0..255 -> float -1..1. Works on numpy arrays and torch tensors alike."""
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float32) * np.float32(SCALE) + np.float32(OFFSET)
+    return x.float() * SCALE + OFFSET  # torch.Tensor
+
+
+def crop_faces(image: np.ndarray, boxes: Sequence[Box], size: int = INPUT_SIZE) -> np.ndarray:
+    """Tight crops of ``boxes`` from ``image`` -> N x size x size uint8 gray."""
+    gray = to_gray(image)
+    h, w = gray.shape
+    out = np.empty((len(boxes), size, size), np.uint8)
+    for i, box in enumerate(boxes):
+        cb = clip_box(box, w, h)
+        if cb is None:
+            raise ValueError(f"box {tuple(box)} lies outside the {w}x{h} image")
+        x, y, bw, bh = cb
+        out[i] = to_face48(gray[y : y + bh, x : x + bw], size)
+    return out
+
+
+def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
+    """Face images (list of arrays of any size/colour, or an N x H x W array) -> N x 1 x size x size float32."""
+    if isinstance(faces, np.ndarray) and faces.ndim == 3 and faces.shape[1:] == (size, size) and faces.dtype == np.uint8:
+        grid = faces
+    elif isinstance(faces, np.ndarray) and faces.ndim == 2:
+        grid = to_face48(faces, size)[None]
+    else:
+        items = list(faces)
+        grid = np.empty((len(items), size, size), np.uint8)
+        for i, f in enumerate(items):
+            grid[i] = to_face48(np.asarray(f), size)
+    return normalize(grid)[:, None, :, :]

@@ -1,0 +1,17 @@
+"""Progress bars for long jobs (tqdm when installed, silent passthrough otherwise)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def progress_bar(iterable=None, **kwargs):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a core dependency
+        return iterable
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("leave", False)
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(iterable, **kwargs)

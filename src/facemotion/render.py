@@ -1,0 +1,78 @@
+"""Drawing results: a box per face, the dominant emotion, and a bar per emotion.
+
+Sizes scale with the image, so labels stay readable on a 320 px thumbnail and on 1080p.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .labels import EMOTIONS
+
+# BGR colours per emotion (colour-blind-friendly-ish palette)
+COLORS = {
+    "angry": (40, 39, 214), "disgust": (44, 160, 44), "fear": (189, 103, 148), "happy": (14, 201, 255),
+    "sad": (180, 119, 31), "surprise": (34, 189, 188), "neutral": (160, 160, 160),
+}
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _scale(image: np.ndarray) -> float:
+    return float(np.clip(max(image.shape[:2]) / 1000.0, 0.7, 1.8))
+
+
+def _text(img, text, org, fs, color, thick, bg=None):
+    (tw, th), base = cv2.getTextSize(text, FONT, fs, thick)
+    x, y = org
+    if bg is not None:
+        cv2.rectangle(img, (x, y - th - base), (x + tw + 2, y + base), bg, -1)
+    cv2.putText(img, text, (x + 1, y), FONT, fs, color, thick, cv2.LINE_AA)
+    return tw, th + base
+
+
+def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list | None = None) -> np.ndarray:
+    """Return an annotated BGR copy of ``image`` (results from ``detect_emotions``)."""
+    out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    H, W = out.shape[:2]
+    s = _scale(out)
+    thick = max(1, int(round(2 * s)))
+    fs = 0.55 * s
+    for k, r in enumerate(results):
+        x, y, w, h = (int(v) for v in r["box"])
+        dom = r["dominant_emotion"]
+        color = COLORS.get(dom, (0, 255, 0))
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
+        head = f"{dom} {r['emotions'][dom] * 100:.0f}%"
+        if ids is not None and ids[k] is not None:
+            head = f"#{ids[k]} " + head
+        (tw, th), base = cv2.getTextSize(head, FONT, fs * 1.2, thick)
+        ty = y - 4 if y - th - base - 4 >= 0 else min(H - base, y + h + th + 4)
+        _text(out, head, (x, ty), fs * 1.2, (0, 0, 0), thick, bg=color)
+        if bars:
+            _draw_bars(out, r["emotions"], (x, y, w, h), s, fs)
+    return out
+
+
+def _draw_bars(img, probs: dict, box, s: float, fs: float) -> None:
+    H, W = img.shape[:2]
+    x, y, w, h = box
+    row = int(round(17 * s))
+    label_w = max(cv2.getTextSize(e, FONT, fs * 0.8, 1)[0][0] for e in EMOTIONS) + 6
+    pct_w = cv2.getTextSize("100%", FONT, fs * 0.7, 1)[0][0] + 8
+    bar_w = int(round(80 * s))
+    pw, ph = label_w + bar_w + pct_w, row * len(EMOTIONS) + 6
+    # to the right of the face if it fits, else the left, else inside the image's bottom
+    px = x + w + 6 if x + w + 6 + pw <= W else (x - 6 - pw if x - 6 - pw >= 0 else max(0, min(W - pw, x)))
+    py = max(0, min(H - ph, y))
+    roi = img[py:py + ph, px:px + pw]
+    if roi.size:
+        roi[:] = (roi * 0.35).astype(np.uint8)  # darken behind the panel for contrast
+    for i, e in enumerate(EMOTIONS):
+        p = float(probs[e])
+        cy = py + 3 + i * row
+        cv2.putText(img, e, (px + 3, cy + row - 4), FONT, fs * 0.8, (255, 255, 255), 1, cv2.LINE_AA)
+        bx = px + label_w
+        cv2.rectangle(img, (bx, cy + 3), (bx + max(1, int(bar_w * p)), cy + row - 3), COLORS[e], -1)
+        cv2.putText(img, f"{p * 100:.0f}%", (bx + bar_w + 3, cy + row - 4), FONT, fs * 0.7, (255, 255, 255), 1,
+                    cv2.LINE_AA)

@@ -1,0 +1,86 @@
+"""IoU face tracking and temporal smoothing of probabilities.
+
+Each detection is matched greedily (highest IoU first) to an existing track; unmatched
+detections start new tracks with fresh ids; tracks not seen for ``max_missed`` detection
+rounds are dropped (a face that leaves and comes back may get a new id). Probabilities are
+smoothed per track with an exponential moving average so labels do not flicker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple[int, int, int, int]
+    confidence: float
+    probs: np.ndarray | None = None  # smoothed
+    missed: int = 0
+    hits: int = 1
+    history: list = field(default_factory=list)
+
+
+class IoUTracker:
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smooth: float = 0.5):
+        if not 0 <= smooth < 1:
+            raise ValueError(f"smooth must be in [0, 1), got {smooth}")
+        self.iou_threshold, self.max_missed, self.smooth = iou_threshold, max_missed, smooth
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, detections) -> list[Track]:
+        """New detections [(box, conf), ...] -> the live tracks they belong to (same order)."""
+        pairs = sorted(((iou(t.box, d[0]), ti, di) for ti, t in enumerate(self.tracks)
+                        for di, d in enumerate(detections)), reverse=True)
+        used_t, used_d, match = set(), set(), {}
+        for score, ti, di in pairs:
+            if score < self.iou_threshold:
+                break
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            match[di] = ti
+        out = []
+        for di, (box, conf) in enumerate(detections):
+            if di in match:
+                t = self.tracks[match[di]]
+                t.box, t.confidence, t.missed = tuple(box), conf, 0
+                t.hits += 1
+            else:
+                t = Track(self._next_id, tuple(box), conf)
+                self._next_id += 1
+                self.tracks.append(t)
+            out.append(t)
+        seen = {id(t) for t in out}
+        for t in self.tracks:
+            if id(t) not in seen:
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return out
+
+    def current(self) -> list[Track]:
+        """Tracks carried forward between detections (boxes kept as last seen)."""
+        return [t for t in self.tracks if t.missed == 0]
+
+    def smooth_probs(self, track: Track, probs: np.ndarray) -> np.ndarray:
+        probs = np.asarray(probs, np.float64)
+        if track.probs is None or self.smooth == 0:
+            track.probs = probs
+        else:
+            track.probs = self.smooth * track.probs + (1 - self.smooth) * probs
+        return track.probs

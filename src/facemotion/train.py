@@ -1,0 +1,456 @@
+"""Training: ``facemotion train`` (shaped like torchvision's reference scripts).
+
+    facemotion train --model mini_xception --data fer2013.zip --epochs 80 --out runs/mx
+
+Protocol: the model learns on the ``train`` split and is selected on ``val`` (FER2013's
+PublicTest). The ``test`` split (PrivateTest) is never loaded here -- see
+:func:`load_training_data` -- so no choice made during training can peek at it.
+
+Everything per-image happens on whole batches as tensor ops (affine grid sampling for
+shift/zoom/rotation/flip, masks for random erasing), so the hot loop has no per-image
+Python work; the network runs channels-last, which is what oneDNN's CPU kernels like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import atomic_torch_save, describe, load_checkpoint, model_from_checkpoint
+from .data import load_splits
+from .errors import FacemotionError
+from .labels import EMOTIONS, NUM_CLASSES
+from .preprocess import normalize
+from .progress import progress_bar
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facemotion train", add_help=add_help,
+        description="Train an emotion classifier on FER2013 (or your own <class>/<images> folder). "
+                    "Selects on the validation split (PublicTest); never reads the test split (PrivateTest).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="mini_xception", help="architecture name (see `facemotion models`)")
+    p.add_argument("--model-kwargs", default="{}", help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
+    p.add_argument("--data", required=True, help="fer2013.csv, the Kaggle folder/zip, or a <class>/<images> folder")
+    p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--opt", choices=["adamw", "adam", "sgd"], default="adamw")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (Nesterov)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--sched", choices=["cosine", "onecycle", "plateau", "none"], default="cosine")
+    p.add_argument("--warmup-epochs", type=float, default=2.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--class-weights", choices=["none", "balanced", "sqrt"], default="none",
+                   help="weight the loss by inverse class frequency (helps 'disgust' recall)")
+    # augmentation
+    p.add_argument("--shift", type=float, default=0.1, help="max random translation, fraction of the side")
+    p.add_argument("--zoom", type=float, default=0.1, help="max random zoom in/out, fraction")
+    p.add_argument("--rotate", type=float, default=10.0, help="max random rotation, degrees")
+    p.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
+    p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing")
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
+    p.add_argument("--cutmix", type=float, default=0.0, help="cutmix alpha (0 = off)")
+    # knowledge distillation
+    p.add_argument("--teacher", nargs="*", default=[], help="teacher checkpoint(s); their averaged soft targets are distilled")
+    p.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation loss")
+    p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    # selection and bookkeeping
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
+    p.add_argument("--patience", type=int, default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction when the data has no val split")
+    p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="resume from a checkpoint (default: OUT/last.pt)")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_training_data(path, *, val_fraction: float = 0.1, seed: int = 0, skip_bad: bool = False,
+                       progress: bool = True):
+    """Return (train_split, val_split). Reads ONLY the train and val splits.
+
+    When the dataset has no val split (a user's own folder), a stratified ``val_fraction``
+    of train is held out, chosen by ``seed``.
+    """
+    from .data import available_splits
+
+    have = available_splits(path)
+    if "val" in have:
+        d = load_splits(path, ("train", "val"), skip_bad=skip_bad, progress=progress)
+        return d["train"], d["val"]
+    tr = load_splits(path, ("train",), skip_bad=skip_bad, progress=progress)["train"]
+    rng = np.random.default_rng(seed)
+    val_idx = []
+    for c in range(NUM_CLASSES):
+        idx = np.flatnonzero(tr.labels == c)
+        rng.shuffle(idx)
+        val_idx.extend(idx[: int(round(len(idx) * val_fraction))])
+    mask = np.zeros(len(tr), bool)
+    mask[val_idx] = True
+    from .data import Split
+
+    return (Split("train", tr.images[~mask], tr.labels[~mask], tr.sources[~mask], tr.skipped),
+            Split("val", tr.images[mask], tr.labels[mask], tr.sources[mask], []))
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+class BatchAugment:
+    """Random shift/zoom/rotation/flip (one affine grid-sample per batch) and random erasing."""
+
+    def __init__(self, shift=0.1, zoom=0.1, rotate=10.0, flip=True, erase=0.0):
+        self.shift, self.zoom, self.rotate, self.flip, self.erase = shift, zoom, rotate, flip, erase
+
+    def __call__(self, x, gen):
+        import torch
+        import torch.nn.functional as F
+
+        n = x.shape[0]
+        u = lambda: torch.rand(n, generator=gen) * 2 - 1  # noqa: E731  uniform in [-1, 1]
+        ang = u() * math.radians(self.rotate)
+        scale = 1 + u() * self.zoom
+        tx, ty = u() * self.shift * 2, u() * self.shift * 2  # grid coords span 2 per side
+        sx = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) if self.flip else torch.ones(n)
+        cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
+        theta = torch.stack([torch.stack([cos * sx, -sin, tx], 1), torch.stack([sin * sx, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        if self.erase > 0:
+            h, w = x.shape[-2:]
+            area = (torch.rand(n, generator=gen) * 0.18 + 0.02) * h * w
+            ratio = torch.exp((torch.rand(n, generator=gen) * 2 - 1) * math.log(3))
+            eh = (area * ratio).sqrt().clamp(1, h)
+            ew = (area / ratio).sqrt().clamp(1, w)
+            y0 = torch.rand(n, generator=gen) * (h - eh)
+            x0 = torch.rand(n, generator=gen) * (w - ew)
+            ys = torch.arange(h).view(1, h, 1)
+            xs = torch.arange(w).view(1, 1, w)
+            m = ((ys >= y0.view(-1, 1, 1)) & (ys < (y0 + eh).view(-1, 1, 1)) &
+                 (xs >= x0.view(-1, 1, 1)) & (xs < (x0 + ew).view(-1, 1, 1)))
+            m &= (torch.rand(n, generator=gen) < self.erase).view(-1, 1, 1)
+            noise = torch.rand(x.shape, generator=gen) * 2 - 1
+            x = torch.where(m.unsqueeze(1), noise, x)
+        return x
+
+
+def mix_batch(x, y_soft, args, gen):
+    """Mixup or CutMix on a batch (soft targets)."""
+    import torch
+
+    use_cutmix = args.cutmix > 0 and (args.mixup <= 0 or torch.rand(1, generator=gen).item() < 0.5)
+    alpha = args.cutmix if use_cutmix else args.mixup
+    lam = float(np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=gen))).beta(alpha, alpha))
+    perm = torch.randperm(x.shape[0], generator=gen)
+    if use_cutmix:
+        h, w = x.shape[-2:]
+        rh, rw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+        cy, cx = int(torch.randint(0, h, (1,), generator=gen)), int(torch.randint(0, w, (1,), generator=gen))
+        y0, y1 = max(cy - rh // 2, 0), min(cy + rh // 2, h)
+        x0, x1 = max(cx - rw // 2, 0), min(cx + rw // 2, w)
+        x = x.clone()
+        x[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    else:
+        x = lam * x + (1 - lam) * x[perm]
+    return x, lam * y_soft + (1 - lam) * y_soft[perm]
+
+
+# ----------------------------------------------------------------------------- EMA
+
+
+class EMA:
+    """Exponential moving average of weights; BatchNorm buffers are copied."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    def update(self, model, step):
+        import torch
+
+        # warm up the decay so early, poor weights are forgotten quickly
+        d = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(self.module.parameters(), model.parameters()):
+                e.mul_(d).add_(p.detach(), alpha=1 - d)
+            for e, b in zip(self.module.buffers(), model.buffers()):
+                e.copy_(b)
+
+
+# ----------------------------------------------------------------------------- loops
+
+
+def loss_fn(logits, target_soft, class_weights=None):
+    import torch
+
+    logp = torch.log_softmax(logits.float(), 1)
+    per = -(target_soft * logp)
+    if class_weights is not None:
+        per = per * class_weights
+    return per.sum(1).mean()
+
+
+def train_one_epoch(model, optimizer, scheduler, images, labels, args, epoch, *, ema=None, teachers=(),
+                    class_weights=None, augment=None, step=0):
+    """One pass over the training images; returns (metrics dict, global step)."""
+    import torch
+
+    model.train()
+    gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)  # same order after --resume
+    perm = torch.randperm(len(labels), generator=gen)
+    nb = len(perm) // args.batch_size  # drop the ragged last batch: BatchNorm dislikes tiny ones
+    bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch", disable=not args.progress)
+    tot_loss = tot_correct = tot_n = 0.0
+    t0 = time.perf_counter()
+    for b in bar:
+        idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
+        x = normalize(images[idx])
+        y = labels[idx]
+        if augment is not None:
+            x = augment(x, gen)
+        y_soft = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
+        if args.label_smoothing > 0:
+            y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+        if args.mixup > 0 or args.cutmix > 0:
+            x, y_soft = mix_batch(x, y_soft, args, gen)
+        x = x.contiguous(memory_format=torch.channels_last)
+        logits = model(x)
+        loss = loss_fn(logits, y_soft, class_weights)
+        if teachers:
+            with torch.no_grad():
+                t_prob = torch.stack([torch.softmax(t(x) / args.kd_temp, 1) for t in teachers]).mean(0)
+            kd = loss_fn(logits / args.kd_temp, t_prob) * args.kd_temp ** 2
+            loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None and args.sched in ("cosine", "onecycle"):
+            scheduler.step()
+        step += 1
+        if ema is not None:
+            ema.update(model, step)
+        n = len(y)
+        tot_loss += loss.item() * n
+        tot_correct += (logits.argmax(1) == y).sum().item()
+        tot_n += n
+        if b % 10 == 0 or b == nb - 1:
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}",
+                            img_s=f"{tot_n / (time.perf_counter() - t0):.0f}")
+    bar.close()
+    dt = time.perf_counter() - t0
+    return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
+            "img_per_s": tot_n / dt, "train_time_s": dt}, step
+
+
+def predict_logits(model, images, batch_size: int = 512, tta: bool = False):
+    """Logits for uint8 N x 1 x 48 x 48 images (flip-averaged logits with ``tta``)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = normalize(images[i:i + batch_size]).contiguous(memory_format=torch.channels_last)
+            z = model(x)
+            if tta:
+                z = (z + model(torch.flip(x, dims=[3]))) / 2
+            out.append(z.float())
+    return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
+
+
+def evaluate(model, images, labels, batch_size: int = 512, tta: bool = False) -> dict:
+    import torch
+
+    logits = predict_logits(model, images, batch_size, tta)
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    acc = (logits.argmax(1) == labels).float().mean().item()
+    return {"val_loss": loss, "val_acc": acc}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _to_tensors(split):
+    import torch
+
+    return torch.from_numpy(split.images).unsqueeze(1), torch.from_numpy(split.labels)
+
+
+def _class_weights(labels, mode):
+    import torch
+
+    if mode == "none":
+        return None
+    counts = torch.bincount(labels, minlength=NUM_CLASSES).float().clamp(min=1)
+    w = counts.sum() / (NUM_CLASSES * counts)
+    if mode == "sqrt":
+        w = w.sqrt()
+    return w / (w * counts).sum() * counts.sum()  # keep the mean loss scale
+
+
+def build_optimizer(model, args):
+    import torch
+
+    decay, no_decay = [], []
+    for n_, p in model.named_parameters():
+        # no weight decay on BatchNorm and biases (standard; decaying them only hurts)
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if args.opt == "sgd":
+        return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=True)
+    if args.opt == "adam":
+        return torch.optim.Adam(groups, lr=args.lr)
+    return torch.optim.AdamW(groups, lr=args.lr)
+
+
+def build_scheduler(optimizer, args, steps_per_epoch):
+    import torch
+
+    total = args.epochs * steps_per_epoch
+    warm = int(args.warmup_epochs * steps_per_epoch)
+    if args.sched == "cosine":
+        def f(step):
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
+    if args.sched == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total)
+    if args.sched == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
+    return None
+
+
+def main(args) -> dict:
+    import torch
+
+    from .models import count_parameters, create_model
+    from .plots import training_curves
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
+                                    skip_bad=args.skip_bad, progress=args.progress)
+    if args.limit and args.limit < len(train):
+        # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
+        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
+        train.images, train.labels = train.images[keep], train.labels[keep]
+    if train.skipped:
+        print(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
+    x_tr, y_tr = _to_tensors(train)
+    x_va, y_va = _to_tensors(val)
+    if len(y_tr) < args.batch_size:
+        raise FacemotionError(f"{args.data}: only {len(y_tr)} training images, fewer than --batch-size {args.batch_size}")
+
+    model_kwargs = json.loads(args.model_kwargs)
+    model = create_model(args.model, **model_kwargs).to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, args)
+    steps_per_epoch = len(y_tr) // args.batch_size
+    scheduler = build_scheduler(optimizer, args, steps_per_epoch)
+    ema = EMA(model, args.ema) if args.ema > 0 else None
+    teachers = []
+    for t in args.teacher:
+        tm, _ = model_from_checkpoint(t)
+        teachers.append(tm.to(memory_format=torch.channels_last).eval())
+    augment = BatchAugment(args.shift, args.zoom, args.rotate, args.flip, args.erase)
+    cw = _class_weights(y_tr, args.class_weights)
+
+    start_epoch, step, history = 1, 0, []
+    best = {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0}
+    resume = (out / "last.pt") if args.resume == "auto" else (Path(args.resume) if args.resume else None)
+    if resume is not None and resume.exists():
+        ck = load_checkpoint(resume)
+        model.load_state_dict(ck["model_state"])
+        optimizer.load_state_dict(ck["optimizer_state"])
+        if scheduler is not None and ck.get("scheduler_state"):
+            scheduler.load_state_dict(ck["scheduler_state"])
+        if ema is not None and ck.get("ema_state"):
+            ema.module.load_state_dict(ck["ema_state"])
+        start_epoch, step = ck["epoch"] + 1, ck["step"]
+        history, best = ck["history"], ck["best"]
+        print(f"resumed from {resume} at epoch {ck['epoch']}", file=sys.stderr)
+    elif args.resume not in (None, "auto"):
+        raise FacemotionError(f"{resume}: no checkpoint to resume from")
+
+    n_params = count_parameters(model)
+    print(f"{args.model}: {n_params:,} parameters; train {len(y_tr):,} / val {len(y_va):,} images; "
+          f"{steps_per_epoch} steps/epoch; threads {torch.get_num_threads()}", file=sys.stderr)
+    run_args = {k: v for k, v in vars(args).items() if k != "func"}
+    log_path = out / "log.csv"
+    bad_epochs = 0 if not history else history[-1]["epoch"] - best["epoch"]
+    for epoch in range(start_epoch, args.epochs + 1):
+        tr_metrics, step = train_one_epoch(model, optimizer, scheduler, x_tr, y_tr, args, epoch, ema=ema,
+                                           teachers=teachers, class_weights=cw, augment=augment, step=step)
+        eval_model = ema.module if ema is not None else model
+        t0 = time.perf_counter()
+        va = evaluate(eval_model, x_va, y_va, tta=args.eval_tta)
+        if args.sched == "plateau":
+            scheduler.step(va["val_loss"])
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr_metrics, **va,
+               "eval_time_s": time.perf_counter() - t0}
+        history.append(row)
+        improved = va["val_loss"] < best["val_loss"]
+        if improved:
+            best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        meta = describe(model, epoch=epoch, step=step, parameters=n_params,
+                        metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"], "val_split": "PublicTest"
+                                 if "PublicTest" in str(val.sources[:1]) else "val"},
+                        train_args=run_args, best=best, history=history)
+        state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                 "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+                 "ema_state": ema.module.state_dict() if ema is not None else None}
+        if improved:
+            # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
+            atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
+            atomic_torch_save(state, out / "best.pt")
+        atomic_torch_save(state, out / "last.pt")
+        new = not log_path.exists()
+        with open(log_path, "a", newline="") as fh:  # appended per epoch: a kill loses nothing
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        training_curves(history, out)
+        print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+              f"val loss {va['val_loss']:.4f} acc {va['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
+              f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
+        if args.patience and bad_epochs >= args.patience:
+            print(f"early stop: val loss has not improved for {bad_epochs} epochs", file=sys.stderr)
+            break
+    summary = {"model": args.model, "parameters": n_params, "epochs_run": len(history), "best": best,
+               "out": str(out)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(get_args_parser().parse_args())
