@@ -284,6 +284,8 @@ def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool
 
 
 def detect_format(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix.lower() == ".csv":
         return "csv"
     if path.is_dir() and (path / "fer2013.csv").is_file():
@@ -303,8 +305,6 @@ def load_splits(path: str | os.PathLike, splits: Iterable[str] = SPLITS, *, skip
     for s in splits:
         if s not in SPLITS:
             raise DataError(f"unknown split {s!r}; expected one of {', '.join(SPLITS)}")
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
     fmt = detect_format(path)
     if fmt == "csv" and path.is_dir():
         path = path / "fer2013.csv"

