@@ -42,14 +42,14 @@ def describe(model, **extra) -> dict:
     return meta
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such checkpoint")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or pickled code
         raise ModelError(f"{path}: not a loadable facemotion checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "model_state" not in ckpt:
