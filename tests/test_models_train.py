@@ -133,3 +133,21 @@ def test_issue4_sizes():
     assert count_parameters(create_model("resnet18_fer")) <= 15_000_000  # the "accurate" size
     for n in ("resnet_fer_s", "resnet18_fer"):
         assert create_model(n).eval()(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+
+
+def test_tta_views():
+    from facemotion.train import predict_logits, tta_views
+
+    x = torch.from_numpy(faces_like(3)).unsqueeze(1).float() / 127.5 - 1
+    assert len(tta_views(x, "none")) == 1
+    flip = tta_views(x, "flip")
+    assert len(flip) == 2 and torch.equal(flip[1], torch.flip(x, dims=[3]))
+    ten = tta_views(x, "tencrop")
+    assert len(ten) == 10 and all(v.shape == x.shape for v in ten)
+    assert torch.equal(ten[0], x)  # the centre crop of the padded image is the image
+    assert torch.equal(ten[1][..., 3:, 3:], x[..., :-3, :-3])  # top-left crop = shift by 3 px
+    m = create_model("mini_xception").eval()
+    imgs = torch.from_numpy(faces_like(4)).unsqueeze(1)
+    assert predict_logits(m, imgs, tta="tencrop").shape == (4, 7)
+    with pytest.raises(ValueError, match="unknown TTA mode"):
+        tta_views(x, "twelve")

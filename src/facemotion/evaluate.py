@@ -30,7 +30,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset (fer2013.csv, Kaggle folder or zip, <class>/<images> folder)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="split to report: test = PrivateTest, val = PublicTest")
-    p.add_argument("--tta", action="store_true", help="average over horizontal flip")
+    p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],
+                   help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")
     p.add_argument("--calibrate", action="store_true",
                    help="fit a temperature on the val split and report ECE before/after on --split")
     p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
@@ -40,7 +41,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def model_logits(model_ref, images: np.ndarray, tta: bool = False, batch_size: int = 512) -> np.ndarray:
+def model_logits(model_ref, images: np.ndarray, tta="none", batch_size: int = 512) -> np.ndarray:
     """Log-probabilities (as logits) of one model on uint8 N x 48 x 48 faces.
 
     Checkpoints run in torch (raw logits); ONNX models return probabilities, whose log is
@@ -59,13 +60,16 @@ def model_logits(model_ref, images: np.ndarray, tta: bool = False, batch_size: i
     from .classify import load_classifier
     from .preprocess import normalize
 
+    import torch
+
+    from .train import tta_views
+
     clf = load_classifier(str(model_ref))
     out = []
     for i in range(0, len(images), batch_size):
-        x = normalize(images[i:i + batch_size])[:, None]
-        p = clf.predict(x)
-        if tta:
-            p = (p + clf.predict(x[:, :, :, ::-1].copy())) / 2
+        x = torch.from_numpy(normalize(images[i:i + batch_size])[:, None])
+        views = tta_views(x, tta)
+        p = sum(clf.predict(v.contiguous().numpy()) for v in views) / len(views)
         out.append(np.log(np.clip(p, 1e-12, 1)))
     return np.concatenate(out)
 
@@ -84,7 +88,7 @@ def mflops_per_face(model) -> float:
     return fc.get_total_flops() / 1e6
 
 
-def evaluate_models(models, data, split="test", *, tta=False, calibrate=False, batch_size=512,
+def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, batch_size=512,
                     skip_bad=False, out=None) -> dict:
     splits = [split] + (["val"] if calibrate and split != "val" else [])
     d = load_splits(data, splits, skip_bad=skip_bad)
@@ -126,7 +130,7 @@ def evaluate_models(models, data, split="test", *, tta=False, calibrate=False, b
 
 def format_report(r: dict) -> str:
     lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
-             f"{' with flip TTA' if r['tta'] else ''}",
+             f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}",
              f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
              f"ECE {r['ece']:.4f}"]
     if "calibration" in r:

@@ -278,8 +278,26 @@ def train_one_epoch(model, optimizer, scheduler, images, labels, args, epoch, *,
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
 
 
-def predict_logits(model, images, batch_size: int = 512, tta: bool = False):
-    """Logits for uint8 N x 1 x 48 x 48 images (flip-averaged logits with ``tta``)."""
+def tta_views(x, mode):
+    """Test-time views of a batch: 'flip' = image + mirror; 'tencrop' = five 48 px crops of
+    the image padded by 3 px (centre and corners, i.e. +-3 px shifts) and their mirrors."""
+    import torch
+    import torch.nn.functional as F
+
+    if mode in (None, False, "none"):
+        return [x]
+    if mode in (True, "flip"):
+        return [x, torch.flip(x, dims=[3])]
+    if mode == "tencrop":
+        h, w = x.shape[-2:]
+        p = F.pad(x, (3, 3, 3, 3), mode="replicate")
+        crops = [p[..., dy:dy + h, dx:dx + w] for dy, dx in ((3, 3), (0, 0), (0, 6), (6, 0), (6, 6))]
+        return crops + [torch.flip(c, dims=[3]) for c in crops]
+    raise ValueError(f"unknown TTA mode {mode!r}; use none, flip or tencrop")
+
+
+def predict_logits(model, images, batch_size: int = 512, tta=False):
+    """Logits for uint8 N x 1 x 48 x 48 images, averaged over the ``tta`` views (see tta_views)."""
     import torch
 
     model.eval()
@@ -287,10 +305,9 @@ def predict_logits(model, images, batch_size: int = 512, tta: bool = False):
     dev = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            x = normalize(images[i:i + batch_size].to(dev)).contiguous(memory_format=torch.channels_last)
-            z = model(x)
-            if tta:
-                z = (z + model(torch.flip(x, dims=[3]))) / 2
+            x = normalize(images[i:i + batch_size].to(dev))
+            views = tta_views(x, tta)
+            z = sum(model(v.contiguous(memory_format=torch.channels_last)) for v in views) / len(views)
             out.append(z.float().cpu())
     return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
 
