@@ -187,7 +187,9 @@ def cmd_models(args) -> int:
     default = default_model_name() if shipped_models() else None
     for name, m in shipped_models().items():
         acc = m.get("metrics", {})
-        extra = ", ".join(f"{k} {v * 100:.1f}%" for k, v in acc.items() if isinstance(v, float))
+        extra = ", ".join(f"{k.replace('_', ' ')} {v * 100:.1f}%" for k, v in acc.items() if isinstance(v, float))
+        if extra and m.get("tta") == "flip":
+            extra += " (with its built-in flip averaging)"
         print(f"  {name:<20}{'(default) ' if name == default else ''}{m.get('arch', '')}, "
               f"{m.get('parameters', 0):,} params{', ' + extra if extra else ''}")
     try:
@@ -331,6 +333,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`facemotion image ... --json | head`): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ImportError as e:
         if getattr(e, "name", "") == "torch" or "torch" in str(e):
             print("error: this command needs PyTorch: pip install 'facemotion[train]'", file=sys.stderr)
