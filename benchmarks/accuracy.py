@@ -6,7 +6,7 @@ with and without flip TTA, macro-F1, ECE before/after temperature scaling, and t
 training compute recorded in the checkpoint. Writes benchmarks/results/accuracy.json and,
 for the default model, a confusion matrix and reliability diagram under docs/.
 
-    python benchmarks/accuracy.py [models/*.pt]
+    python benchmarks/accuracy.py [models/*.pt] [runs/<run>/best.pt ...]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main():
         ck = load_checkpoint(path)
         model, _ = model_from_checkpoint(ck)
         model = model.to(memory_format=torch.channels_last)
-        name = Path(path).stem
+        name = ck["arch"] if Path(path).stem in ("best", "last") else Path(path).stem
         z = {(s, tta): predict_logits(model, xs[s], tta=tta).numpy() for s in ("val", "test") for tta in (False, True)}
         logits_tta[name] = z
         t = fit_temperature(z[("val", True)], ys["val"])
@@ -51,7 +51,9 @@ def main():
         test_tta = classification_report(ys["test"], softmax(z[("test", True)]))
         test_cal = classification_report(ys["test"], softmax(z[("test", True)], t))
         val_tta = classification_report(ys["val"], softmax(z[("val", True)]))
-        tr = ck.get("training", {})
+        tr = ck.get("training") or {  # a run's own checkpoint: compute from its per-epoch history
+            "epochs": len(ck.get("history", [])), "device": "CPU (2 cores)",
+            "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in ck.get("history", [])) / 3600}
         res = {"parameters": count_parameters(model), "mflops": mflops_per_face(model),
                "public_test": val["accuracy"], "public_test_tta": val_tta["accuracy"],
                "private_test": test["accuracy"], "private_test_tta": test_tta["accuracy"],
