@@ -18,7 +18,7 @@ from .classify import load_classifier
 from .detect import get_detector
 from .images import load_image
 from .labels import EMOTIONS
-from .preprocess import crop_faces
+from .preprocess import crop_faces, normalize
 
 
 def make_result(box, confidence: float, probs: np.ndarray) -> dict:
@@ -61,14 +61,18 @@ class EmotionRecognizer:
         """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x 7 probabilities."""
         return self.classifier.classify_faces(faces)
 
+    def classify_boxes(self, image: np.ndarray, boxes) -> np.ndarray:
+        """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x 7, one batched call."""
+        size = self.classifier.input_size
+        return self.classifier.predict(normalize(crop_faces(image, boxes, size))[:, None])
+
     def analyze(self, image: np.ndarray, detections=None) -> list[dict]:
         """A decoded BGR image (and optionally its detections) -> results, one batched forward pass."""
         if detections is None:
             detections = self.detector.detect(image)
         if not detections:
             return []
-        boxes = [b for b, _ in detections]
-        probs = self.classifier.predict(_batch(image, boxes, self.classifier.input_size))
+        probs = self.classify_boxes(image, [b for b, _ in detections])
         return [make_result(b, c, p) for (b, c), p in zip(detections, probs)]
 
     def detect_emotions(self, image) -> list[dict]:
@@ -80,12 +84,6 @@ class EmotionRecognizer:
         from .video import stream
 
         return stream(self, source, **kwargs)
-
-
-def _batch(image, boxes, size):
-    from .preprocess import normalize
-
-    return normalize(crop_faces(image, boxes, size))[:, None]
 
 
 _default: dict = {}

@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import VideoError
 from .labels import EMOTIONS
+from .preprocess import clip_box
 from .recognizer import make_result
 from .sources import FrameSource
 from .tracking import IoUTracker
@@ -39,7 +40,7 @@ class FrameResult:
 
 
 def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-           max_missed: int | None = None, info_out: list | None = None):
+           max_missed: int | None = None):
     """Yield a :class:`FrameResult` per frame of ``source`` (path, camera index or iterable of frames).
 
     The detector runs on every ``every``-th frame; in between, tracked boxes carry forward and
@@ -50,9 +51,6 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     # by default a face may go undetected for ~10 frames before its id is retired
     tracker = IoUTracker(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth)
     src = source if isinstance(source, FrameSource) else FrameSource(source)
-    if info_out is not None:
-        info_out.append(src.info)
-    clf = recognizer.classifier
     try:
         for i, t, frame in src:
             detected = i % every == 0
@@ -62,15 +60,13 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
                 tracks = tracker.current()
             faces = []
             if tracks:
-                from .preprocess import clip_box, crop_faces, normalize
-
                 h, w = frame.shape[:2]
                 boxes = [clip_box(tr.box, w, h) for tr in tracks]  # frames may change size
                 keep = [k for k, b in enumerate(boxes) if b is not None]
                 tracks = [tracks[k] for k in keep]
                 boxes = [boxes[k] for k in keep]
                 if boxes:
-                    probs = clf.predict(normalize(crop_faces(frame, boxes, clf.input_size))[:, None])
+                    probs = recognizer.classify_boxes(frame, boxes)
                     for tr, b, p in zip(tracks, boxes, probs):
                         r = make_result(b, tr.confidence, tracker.smooth_probs(tr, p))
                         r["face_id"] = tr.id
