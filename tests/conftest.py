@@ -3,7 +3,6 @@ need it skip with a clear reason where it is absent."""
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Bad and unusual image inputs give clear errors naming the file, or just work."""
 
-import io
 
 import cv2
 import numpy as np

@@ -1,7 +1,5 @@
 import csv
-import json
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

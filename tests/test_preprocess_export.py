@@ -1,12 +1,11 @@
-import json
 
 import numpy as np
 import pytest
 
 from facemotion.classify import OnnxClassifier
-from facemotion.preprocess import crop_faces, faces_to_batch, normalize, to_face48
+from facemotion.preprocess import crop_faces, faces_to_batch, normalize
 
-from conftest import faces_like, jpg_bytes
+from conftest import faces_like
 
 
 def test_normalize_range():

@@ -56,7 +56,6 @@ class OnnxClassifier:
     backend = "onnxruntime"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime as ort
 
         self.path = Path(path)
         self._threads = threads

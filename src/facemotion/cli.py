@@ -155,7 +155,7 @@ def cmd_webcam(args) -> int:
 
 
 def cmd_data_stats(args) -> int:
-    from .data import SPLITS, available_splits, load_splits
+    from .data import available_splits, load_splits
     from .labels import EMOTIONS
     from .plots import class_distribution
 
@@ -177,7 +177,6 @@ def cmd_data_stats(args) -> int:
         class_distribution(data["val"].class_counts() + data["test"].class_counts(),
                            "class distribution: Kaggle test/ (PublicTest + PrivateTest)", out / "distribution_test_all.png")
     print(f"wrote distribution plots to {out}/")
-    _ = SPLITS
     return 0
 
 

@@ -18,7 +18,6 @@ import copy
 import csv
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 from .checkpoint import atomic_torch_save, describe, load_checkpoint, model_from_checkpoint
 from .data import load_splits
 from .errors import FacemotionError
-from .labels import EMOTIONS, NUM_CLASSES
+from .labels import NUM_CLASSES
 from .preprocess import normalize
 from .progress import progress_bar
 
@@ -347,7 +346,7 @@ def build_optimizer(model, args):
     import torch
 
     decay, no_decay = [], []
-    for n_, p in model.named_parameters():
+    for p in model.parameters():
         # no weight decay on BatchNorm and biases (standard; decaying them only hurts)
         (no_decay if p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -6,7 +6,6 @@ ONNX export appends softmax (after temperature scaling) so inference gets probab
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..labels import NUM_CLASSES
