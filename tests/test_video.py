@@ -164,3 +164,15 @@ def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
     times = [float(r["time_s"]) for r in rows]
     assert times == sorted(times)  # wall-clock timestamps for a live source
     assert (tmp_path / "webcam0_annotated.mp4").exists() and (tmp_path / "webcam0_summary.json").exists()
+
+
+def test_scene_cuts_start_new_ids(media, rec_dnn, tmp_path):
+    """short_hamilton_clip.mp4 cuts between shots at frames 20, 82 and 211: no face id may
+    live on both sides of a cut."""
+    process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, every=3, write_video=False, progress=False)
+    spans = {}
+    for r in _rows(tmp_path / "short_hamilton_clip_faces.csv"):
+        spans.setdefault(r["face_id"], []).append(int(r["frame"]))
+    for fid, frames in spans.items():
+        for cut in (20, 82, 211):
+            assert not (min(frames) < cut <= max(frames)), f"face {fid} spans the cut at frame {cut}"

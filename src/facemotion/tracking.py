@@ -50,6 +50,24 @@ class Track:
     history: list = field(default_factory=list)
 
 
+class SceneCutDetector:
+    """Flags a cut when a 32x18 gray thumbnail changes by more than ``threshold`` grey levels
+    on average (measured: cuts in short_hamilton_clip.mp4 score 26-30, ordinary motion <13,
+    test.mp4 at most 6.3). Costs ~0.1 ms a frame."""
+
+    def __init__(self, threshold: float = 20.0):
+        self.threshold = threshold
+        self._prev = None
+
+    def __call__(self, frame) -> bool:
+        import cv2
+
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(gray, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        prev, self._prev = self._prev, thumb
+        return prev is not None and float(np.abs(thumb - prev).mean()) > self.threshold
+
+
 class IoUTracker:
     def __init__(self, iou_threshold: float = 0.01, max_missed: int = 5, smooth: float = 0.5):
         if not 0 <= smooth < 1:
@@ -88,6 +106,10 @@ class IoUTracker:
                 t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
+
+    def reset(self) -> None:
+        """Forget every track (after a scene cut); ids keep counting up, so none is reused."""
+        self.tracks = []
 
     def current(self) -> list[Track]:
         """Tracks carried forward between detections (boxes kept as last seen)."""

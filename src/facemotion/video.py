@@ -27,7 +27,7 @@ from .labels import EMOTIONS
 from .preprocess import clip_box
 from .recognizer import make_result
 from .sources import FrameSource
-from .tracking import IoUTracker
+from .tracking import IoUTracker, SceneCutDetector
 
 
 @dataclass
@@ -43,17 +43,22 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
            max_missed: int | None = None):
     """Yield a :class:`FrameResult` per frame of ``source`` (path, camera index or iterable of frames).
 
-    The detector runs on every ``every``-th frame; in between, tracked boxes carry forward and
-    only the (batched) classifier runs. ``smooth`` is the EMA weight of the past (0 = off).
+    The detector runs on every ``every``-th frame, and on the first frame after a scene cut;
+    in between, tracked boxes carry forward and only the (batched) classifier runs. A cut also
+    retires all face ids. ``smooth`` is the EMA weight of the past (0 = off).
     """
     if every < 1:
         raise ValueError("every must be >= 1")
     # by default a face may go undetected for ~10 frames before its id is retired
     tracker = IoUTracker(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth)
     src = source if isinstance(source, FrameSource) else FrameSource(source)
+    cut = SceneCutDetector()
     try:
         for i, t, frame in src:
             detected = i % every == 0
+            if cut(frame):  # a new shot: faces near old boxes are other people; detect afresh
+                tracker.reset()
+                detected = True
             if detected:
                 tracks = tracker.update(recognizer.detector.detect(frame))
             else:
