@@ -34,7 +34,10 @@ def main():
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--checkpoint", default=str(ROOT / "models" / "mini_xception.pt"),
                    help="the PyTorch checkpoint of the shipped default model (baseline runs it in torch)")
+    p.add_argument("--classifier-only", action="store_true", help="only the shipped models' classifier speed")
     a = p.parse_args()
+    if a.classifier_only:
+        return shipped_classifiers()
 
     from facemotion import EmotionRecognizer
     from facemotion.detect import HaarDetector
@@ -92,6 +95,22 @@ def main():
     print()
     print(f"classifier throughput, faces/s ({clf.meta.get('arch')}, {clf.meta.get('parameters'):,} params)")
     print(table(["batch", "PyTorch eager", "facemotion (ONNX Runtime)", "speed-up"], rows))
+
+
+def shipped_classifiers():
+    """faces/s of every shipped ONNX model (flip averaging included, as shipped)."""
+    from facemotion.classify import load_classifier, shipped_models
+
+    rows = []
+    for name, m in shipped_models().items():
+        clf = load_classifier(name)
+        row = [name, f"{m['parameters']:,}"]
+        for bs in (1, 8, 64):
+            x = np.random.default_rng(0).uniform(-1, 1, (bs, 1, 48, 48)).astype(np.float32)
+            row.append(f"{bs / timeit(lambda: clf.predict(x), 30):,.0f}")
+        rows.append(row)
+    print(f"shipped models, ONNX Runtime faces/s, {machine()}")
+    print(table(["model", "params", "batch 1", "batch 8", "batch 64"], rows))
 
 
 if __name__ == "__main__":

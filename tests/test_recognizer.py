@@ -112,3 +112,14 @@ def test_default_model_is_shipped_and_self_describing(rec):
 def test_unknown_detector(media):
     with pytest.raises(ValueError, match="unknown detector 'yolo'"):
         EmotionRecognizer(detector="yolo")
+
+
+def test_second_shipped_model_selectable_by_name(media):
+    from facemotion.classify import shipped_models
+
+    models = shipped_models()
+    assert "mini_xception" in models and "resnet_fer_s" in models
+    rec = EmotionRecognizer(model="resnet_fer_s")
+    assert rec.classifier.meta["arch"] == "resnet_fer_s" and rec.classifier.meta["parameters"] < 1_000_000
+    (face,) = rec.detect_emotions(media / "justin.jpg")
+    assert face["dominant_emotion"] == "happy"
