@@ -6,11 +6,16 @@ emotions it shows.
     [{'box': (x, y, w, h), 'confidence': 0.98, 'emotions': {...}, 'dominant_emotion': 'happy'}]
 """
 
+from pathlib import Path as _Path
+
 from .errors import DataError, FacemotionError, ImageError, ModelError, VideoError
 from .labels import EMOTIONS
 from .recognizer import EmotionRecognizer, detect_emotions
 
 __version__ = "0.1.0"
 
-__all__ = ["EMOTIONS", "EmotionRecognizer", "detect_emotions", "FacemotionError", "ImageError", "DataError",
+#: The bundled sample photo (NASA portrait of astronaut Eileen Collins, public domain).
+SAMPLE_IMAGE = str(_Path(__file__).with_name("assets") / "astronaut.jpg")
+
+__all__ = ["EMOTIONS", "SAMPLE_IMAGE", "EmotionRecognizer", "detect_emotions", "FacemotionError", "ImageError", "DataError",
            "ModelError", "VideoError", "__version__"]
