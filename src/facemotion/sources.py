@@ -134,19 +134,18 @@ class FrameSource:
                 ok, frame = cap.read()
                 if not ok:
                     break
-                while not self._stop.is_set():
-                    try:
-                        q.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._put(q, frame)
         finally:
-            while not self._stop.is_set():
-                try:
-                    q.put(None, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            self._put(q, None)  # end of stream
+
+    def _put(self, q, item) -> None:
+        """Block until there is room, but give up as soon as the consumer has stopped."""
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def close(self) -> None:
         self._join_reader()  # never release the capture under a thread that is reading it
