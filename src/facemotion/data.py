@@ -194,7 +194,7 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
 
 
 def _split_usage(split: str) -> str:
-    return {v: k for k, v in {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}.items()}[split]
+    return {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}[split]
 
 
 # ----------------------------------------------------------------------------- folders and zips
