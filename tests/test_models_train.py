@@ -149,3 +149,27 @@ def test_tta_views():
     assert predict_logits(m, imgs, tta="tencrop").shape == (4, 7)
     with pytest.raises(ValueError, match="unknown TTA mode"):
         tta_views(x, "twelve")
+
+
+def test_offline_distillation_targets_are_the_teachers_and_survive_resume(kaggle_zip, tmp_path, monkeypatch):
+    import facemotion.train as train
+    from facemotion.preprocess import normalize
+
+    main(_args(kaggle_zip, tmp_path / "t", epochs=1))
+    teacher = tmp_path / "t" / "best.pt"
+    out = tmp_path / "s"
+    main(_args(kaggle_zip, out, epochs=1, teacher=teacher, kd_offline=True, mixup=0.2))
+    cached = torch.load(out / "teacher_targets.pt", weights_only=True)["targets"]
+    tr, _ = load_training_data(kaggle_zip)
+    assert cached.shape == (len(tr), 7)
+    # the cached rows are the teacher's temperature-softened, mirror-averaged probabilities
+    t, _ = model_from_checkpoint(teacher)
+    x = normalize(torch.from_numpy(tr.images[:5]).unsqueeze(1))
+    with torch.no_grad():
+        want = (torch.softmax(t.eval()(x) / 4, 1) + torch.softmax(t(torch.flip(x, [3])) / 4, 1)) / 2
+    assert torch.allclose(cached[:5], want, atol=1e-5)
+    assert torch.allclose(cached.sum(1), torch.ones(len(cached)), atol=1e-5)
+    # a resumed run reuses them instead of running the teacher again
+    monkeypatch.setattr(train, "offline_teacher_targets", lambda *a, **k: pytest.fail("recomputed"))
+    main(_args(kaggle_zip, out, epochs=2, teacher=teacher, kd_offline=True, mixup=0.2, resume=True))
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2

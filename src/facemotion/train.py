@@ -65,6 +65,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--teacher", nargs="*", default=[], help="teacher checkpoint(s); their averaged soft targets are distilled")
     p.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation loss")
     p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--kd-offline", action="store_true",
+                   help="compute the teachers' (flip-averaged) soft targets once per training image instead of "
+                        "running every teacher on every batch: an ensemble teacher then costs nothing per step")
     # selection and bookkeeping
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
     p.add_argument("--patience", type=int, default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
@@ -219,7 +222,7 @@ def loss_fn(logits, target_soft, class_weights=None):
 
 
 def train_one_epoch(model, optimizer, scheduler, images, labels, args, epoch, *, ema=None, teachers=(),
-                    class_weights=None, augment=None, step=0):
+                    teacher_targets=None, class_weights=None, augment=None, step=0):
     """One pass over the training images; returns (metrics dict, global step)."""
     import torch
 
@@ -242,16 +245,21 @@ def train_one_epoch(model, optimizer, scheduler, images, labels, args, epoch, *,
         y_soft = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
         if args.label_smoothing > 0:
             y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+        t_prob = teacher_targets[idx] if teacher_targets is not None else None
         if args.mixup > 0 or args.cutmix > 0:
-            x, y_soft = mix_batch(x, y_soft, args, gen)
+            if t_prob is None:
+                x, y_soft = mix_batch(x, y_soft, args, gen)
+            else:  # mix label and teacher targets with the same pairs and weights
+                x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen)
+                y_soft, t_prob = both[:, :NUM_CLASSES], both[:, NUM_CLASSES:]
         x = x.contiguous(memory_format=torch.channels_last)
         with amp:
             logits = model(x).float()
-            if teachers:
+            if teachers and t_prob is None:
                 with torch.no_grad():
                     t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
         loss = loss_fn(logits, y_soft, class_weights)
-        if teachers:
+        if t_prob is not None:
             # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
             kd = torch.nn.functional.kl_div(torch.log_softmax(logits / args.kd_temp, 1), t_prob,
                                             reduction="batchmean") * args.kd_temp ** 2
@@ -275,6 +283,30 @@ def train_one_epoch(model, optimizer, scheduler, images, labels, args, epoch, *,
     dt = time.perf_counter() - t0
     return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
+
+
+def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progress: bool = True):
+    """Mean over teachers and over (image, mirror) of softmax(logits / temp), one row per image.
+
+    Offline distillation: the targets are computed once on the un-augmented image. The
+    training augmentation is mild (small shifts, rotations, flips) and the flip average
+    makes the target mirror-invariant, so the target still describes the augmented view;
+    with several teachers this makes ensemble distillation as cheap as plain training.
+    """
+    import torch
+
+    out = []
+    dev = images.device
+    bar = progress_bar(range(0, len(images), batch_size), desc="teacher targets", unit="batch",
+                       disable=not progress)
+    with torch.no_grad():
+        for i in bar:
+            x = normalize(images[i:i + batch_size])
+            views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, "flip")]
+            p = sum(torch.softmax(t(v).float() / temp, 1) for t in teachers for v in views)
+            out.append(p / (len(teachers) * len(views)))
+    bar.close()
+    return torch.cat(out).to(dev) if out else torch.zeros(0, NUM_CLASSES, device=dev)
 
 
 def tta_views(x, mode):
@@ -411,6 +443,19 @@ def main(args) -> dict:
     for t in args.teacher:
         tm, _ = model_from_checkpoint(t)
         teachers.append(tm.to(dev, memory_format=torch.channels_last).eval())
+    teacher_targets = None
+    if teachers and args.kd_offline:
+        cache = out / "teacher_targets.pt"
+        key = {"teachers": [str(t) for t in args.teacher], "kd_temp": args.kd_temp, "n": len(y_tr),
+               "limit": args.limit, "seed": args.seed}
+        if cache.exists():  # a resumed run reuses them (same teachers, temperature and images)
+            ck = torch.load(cache, map_location=dev, weights_only=True)
+            if ck.get("key") == key:
+                teacher_targets = ck["targets"]
+        if teacher_targets is None:
+            teacher_targets = offline_teacher_targets(teachers, x_tr, args.kd_temp, progress=args.progress)
+            atomic_torch_save({"key": key, "targets": teacher_targets.cpu()}, cache)
+        teachers = []  # no longer needed: free their memory and skip them in the loop
     augment = BatchAugment(args.shift, args.zoom, args.rotate, args.flip, args.erase)
     cw = _class_weights(y_tr, args.class_weights)
 
@@ -439,7 +484,8 @@ def main(args) -> dict:
     bad_epochs = 0 if not history else history[-1]["epoch"] - best["epoch"]
     for epoch in range(start_epoch, args.epochs + 1):
         tr_metrics, step = train_one_epoch(model, optimizer, scheduler, x_tr, y_tr, args, epoch, ema=ema,
-                                           teachers=teachers, class_weights=cw, augment=augment, step=step)
+                                           teachers=teachers, teacher_targets=teacher_targets, class_weights=cw,
+                                           augment=augment, step=step)
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
         va = evaluate(eval_model, x_va, y_va, tta=args.eval_tta)
