@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from _common import MEDIA, ROOT, machine, table, timeit
+from _common import MEDIA, baseline_checkpoint, machine, table, timeit
 
 IMAGES = ["justin.jpg", "obama_small.jpg", "two_people.jpg", "obama.jpg", "obama-1080p.jpg", "obama_and_biden.jpg"]
 
@@ -37,10 +37,7 @@ def main():
     p.add_argument("--classifier-only", action="store_true", help="only the shipped models' classifier speed")
     p.add_argument("--model", default=None, help="shipped model facemotion uses (default: the package default)")
     a = p.parse_args()
-    if a.checkpoint is None:  # the baseline runs the same model as facemotion, in plain torch
-        from facemotion.classify import default_model_name
-
-        a.checkpoint = str(ROOT / "models" / f"{a.model or default_model_name()}.pt")
+    a.checkpoint = a.checkpoint or baseline_checkpoint(a.model)
     if a.classifier_only:
         return shipped_classifiers()
 

