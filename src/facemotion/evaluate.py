@@ -4,7 +4,10 @@ calibration (ECE before/after temperature scaling), for one checkpoint or an ens
 Several checkpoints are an ensemble: their softmax outputs are averaged. ``--tta`` averages
 each model's logits over the image and its mirror. ``--calibrate`` fits one temperature on
 the validation split (PublicTest) -- never on the split being reported -- and reports ECE
-before and after on the evaluated split.
+before and after on the evaluated split. ``--choose-ensemble K`` picks, among the given
+models, the subset of at least K members with the best PublicTest accuracy and reports that
+subset: weak members drag a softmax average down, and choosing on PublicTest keeps the
+reported split out of the choice.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")
     p.add_argument("--calibrate", action="store_true",
                    help="fit a temperature on the val split and report ECE before/after on --split")
+    p.add_argument("--choose-ensemble", type=int, default=0, metavar="K",
+                   help="use the subset of >= K of the given models with the best accuracy on val (PublicTest); "
+                        "0 = all of them")
     p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--skip-bad", action="store_true")
@@ -78,6 +85,23 @@ def ensemble_probs(logits_list, temperature: float = 1.0) -> np.ndarray:
     return np.mean([softmax(z, temperature) for z in logits_list], axis=0)
 
 
+def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3) -> list:
+    """Names of the subset (>= ``min_size`` members) of ``val_probs`` (name -> N x 7 softmax on
+    the validation split) whose averaged probabilities are most accurate on ``y_val``; ties go
+    to the lower NLL, then to the smaller subset. Exhaustive: fine for the handful of models
+    an ensemble has (2^n subsets)."""
+    names = list(val_probs)
+    if len(names) <= min_size:
+        return names
+
+    def score(subset):
+        r = classification_report(y_val, np.mean([val_probs[m] for m in subset], axis=0))
+        return r["accuracy"], -r["nll"], -len(subset)
+
+    subsets = [c for k in range(max(min_size, 1), len(names) + 1) for c in combinations(names, k)]
+    return list(max(subsets, key=score))
+
+
 def mflops_per_face(model) -> float:
     """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter)."""
     import torch
@@ -89,21 +113,27 @@ def mflops_per_face(model) -> float:
 
 
 def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, batch_size=512,
-                    skip_bad=False, out=None) -> dict:
-    splits = [split] + (["val"] if calibrate and split != "val" else [])
-    d = load_splits(data, splits, skip_bad=skip_bad)
-    ev = d[split]
-    logits = [model_logits(m, ev.images, tta, batch_size) for m in models]
+                    skip_bad=False, out=None, choose_ensemble_min: int = 0) -> dict:
+    models = list(models)
+    need_val = bool(calibrate or choose_ensemble_min)
+    d = load_splits(data, list(dict.fromkeys([split, "val"] if need_val else [split])), skip_bad=skip_bad)
+    ev, va = d[split], (d["val"] if need_val else None)
+    va_logits = [model_logits(m, va.images, tta, batch_size) for m in models] if va is not None else None
+    chosen_from = None
+    if choose_ensemble_min and len(models) > 1:
+        picked = choose_ensemble({i: softmax(z) for i, z in enumerate(va_logits)}, va.labels, choose_ensemble_min)
+        chosen_from, models, va_logits = [str(m) for m in models], [models[i] for i in picked], \
+            [va_logits[i] for i in picked]
+    # the reported split is predicted only for the chosen members
+    logits = va_logits if va is ev else [model_logits(m, ev.images, tta, batch_size) for m in models]
     probs = ensemble_probs(logits)
     report = classification_report(ev.labels, probs)
     report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data)})
+    if chosen_from is not None:
+        report["ensemble_chosen_on"] = "val"
+        report["ensemble_candidates"] = chosen_from
     bins_before = reliability_bins(ev.labels, probs)
     if calibrate:
-        va = d["val"]
-        if split == "val":
-            va_logits = logits
-        else:
-            va_logits = [model_logits(m, va.images, tta, batch_size) for m in models]
         # one temperature for the ensemble, fitted on the log of its averaged probabilities
         t = fit_temperature(np.log(np.clip(ensemble_probs(va_logits), 1e-12, 1)), va.labels)
         cal = softmax(np.log(np.clip(probs, 1e-12, 1)), t)
@@ -131,6 +161,8 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
 def format_report(r: dict) -> str:
     lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
              f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}",
+             *([f"members chosen on val from {len(r['ensemble_candidates'])} models"]
+               if "ensemble_candidates" in r else []),
              f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
              f"ECE {r['ece']:.4f}"]
     if "calibration" in r:
@@ -147,7 +179,8 @@ def format_report(r: dict) -> str:
 
 def main(args) -> dict:
     r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
-                        batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out)
+                        batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
+                        choose_ensemble_min=args.choose_ensemble)
     if args.json:
         print(json.dumps(r))
     else:
