@@ -9,6 +9,9 @@
    src/facemotion/weights/models.json. Nothing here feeds PrivateTest back into a choice.
 
     python scripts/ship_model.py runs/mini_xception/best.pt --name mini_xception [--default]
+
+``--checkpoint-only`` stops after step 2: a model kept in models/ as a teacher or ensemble
+member, not packaged in the wheel.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def main():
     p.add_argument("--device", default="CPU (2 cores)", help="where it was trained, for the record")
     p.add_argument("--teacher-hours", type=float, default=0.0,
                    help="compute spent on its distillation teachers, for the record (reported next to its own)")
+    p.add_argument("--checkpoint-only", action="store_true",
+                   help="write only models/<name>.pt (a teacher/ensemble member): no ONNX, not in models.json")
     a = p.parse_args()
 
     ck = load_checkpoint(a.checkpoint)
@@ -64,6 +69,10 @@ def main():
     (ROOT / "models").mkdir(exist_ok=True)
     pt = ROOT / "models" / f"{a.name}.pt"
     atomic_torch_save(out, pt)
+    if a.checkpoint_only:
+        print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}% (flip TTA); "
+              f"{pt} ({pt.stat().st_size // 1024} KiB); not packaged")
+        return
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
     r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256],
                     extra_meta={"training": out["training"] | {"args": {}}})
