@@ -40,4 +40,4 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-from . import cnn, resnet  # noqa: E402,F401  (registers the architectures)
+from . import cnn, resnet, vgg  # noqa: E402,F401  (registers the architectures)
