@@ -38,6 +38,8 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
     s = _scale(out)
     thick = max(1, int(round(2 * s)))
     fs = 0.55 * s
+    # every face box and every panel drawn so far: a panel goes where it covers the least of them
+    taken = [tuple(int(v) for v in r["box"]) for r in results]
     for k, r in enumerate(results):
         x, y, w, h = (int(v) for v in r["box"])
         dom = r["dominant_emotion"]
@@ -50,21 +52,41 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
         ty = y - 4 if y - th - base - 4 >= 0 else min(H - base, y + h + th + 4)
         _text(out, head, (x, ty), fs * 1.2, (0, 0, 0), thick, bg=color)
         if bars:
-            _draw_bars(out, r["emotions"], (x, y, w, h), s, fs)
+            taken.append(_draw_bars(out, r["emotions"], (x, y, w, h), s, fs, taken))
     return out
 
 
-def _draw_bars(img, probs: dict, box, s: float, fs: float) -> None:
-    H, W = img.shape[:2]
+def _overlap(a, b) -> int:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+
+
+def _place_panel(pw: int, ph: int, box, W: int, H: int, taken) -> tuple[int, int]:
+    """Top-left corner for a pw x ph panel beside ``box``: right, left, below or above it
+    (kept inside the image), whichever covers the least of the faces and panels in ``taken``;
+    ties keep that order of preference. Two faces side by side otherwise get panels drawn
+    over each other."""
     x, y, w, h = box
+    cands = [(x + w + 6, y), (x - 6 - pw, y), (x, y + h + 6), (x, y - 6 - ph)]
+    best = None
+    for i, (cx, cy) in enumerate(cands):
+        px, py = int(np.clip(cx, 0, max(0, W - pw))), int(np.clip(cy, 0, max(0, H - ph)))
+        cost = sum(_overlap((px, py, pw, ph), t) for t in taken)
+        if best is None or cost < best[0]:
+            best = (cost, px, py)
+    return best[1], best[2]
+
+
+def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=()) -> tuple[int, int, int, int]:
+    """Draw the per-emotion panel beside ``box``; returns its rectangle (x, y, w, h)."""
+    H, W = img.shape[:2]
     row = int(round(17 * s))
     label_w = max(cv2.getTextSize(e, FONT, fs * 0.8, 1)[0][0] for e in EMOTIONS) + 6
     pct_w = cv2.getTextSize("100%", FONT, fs * 0.7, 1)[0][0] + 8
     bar_w = int(round(80 * s))
     pw, ph = label_w + bar_w + pct_w, row * len(EMOTIONS) + 6
-    # to the right of the face if it fits, else the left, else inside the image's bottom
-    px = x + w + 6 if x + w + 6 + pw <= W else (x - 6 - pw if x - 6 - pw >= 0 else max(0, min(W - pw, x)))
-    py = max(0, min(H - ph, y))
+    px, py = _place_panel(pw, ph, box, W, H, taken)
     roi = img[py:py + ph, px:px + pw]
     if roi.size:
         roi[:] = (roi * 0.35).astype(np.uint8)  # darken behind the panel for contrast
@@ -76,3 +98,4 @@ def _draw_bars(img, probs: dict, box, s: float, fs: float) -> None:
         cv2.rectangle(img, (bx, cy + 3), (bx + max(1, int(bar_w * p)), cy + row - 3), COLORS[e], -1)
         cv2.putText(img, f"{p * 100:.0f}%", (bx + bar_w + 3, cy + row - 4), FONT, fs * 0.7, (255, 255, 255), 1,
                     cv2.LINE_AA)
+    return px, py, pw, ph

@@ -1,0 +1,36 @@
+"""Drawing: per-emotion panels must not cover each other or the faces."""
+
+import cv2
+
+from facemotion import EmotionRecognizer, render
+
+
+def test_panels_of_faces_side_by_side_do_not_overlap(media, monkeypatch):
+    # two_people.jpg: two faces ~380 px apart; a panel to the right of the left face and one
+    # to the left of the right face used to be drawn over each other
+    image = cv2.imread(str(media / "two_people.jpg"))
+    faces = EmotionRecognizer(detector="haar").detect_emotions(image)
+    assert len(faces) == 2
+    panels = []
+    real = render._draw_bars
+    monkeypatch.setattr(render, "_draw_bars", lambda *a, **k: panels.append(real(*a, **k)) or panels[-1])
+    out = render.draw(image, faces)
+    assert out.shape == image.shape and (out != image).any()
+    boxes = [tuple(f["box"]) for f in faces]
+    H, W = image.shape[:2]
+    assert len(panels) == 2
+    assert render._overlap(panels[0], panels[1]) == 0
+    for p in panels:
+        assert all(render._overlap(p, b) == 0 for b in boxes)
+        x, y, w, h = p
+        assert 0 <= x and x + w <= W and 0 <= y and y + h <= H
+
+
+def test_panel_placement_prefers_right_then_avoids_what_is_taken():
+    box = (100, 100, 50, 50)
+    assert render._place_panel(80, 60, box, 1000, 800, [box]) == (156, 100)  # right of the face
+    # the right side is taken: left of the face
+    assert render._place_panel(80, 60, box, 1000, 800, [box, (150, 90, 200, 100)]) == (14, 100)
+    # at the image's right edge it stays inside the image
+    x, y = render._place_panel(80, 60, (950, 10, 40, 40), 1000, 800, [(950, 10, 40, 40)])
+    assert x + 80 <= 1000 and y >= 0
