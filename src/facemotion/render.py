@@ -38,7 +38,8 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
     s = _scale(out)
     thick = max(1, int(round(2 * s)))
     fs = 0.55 * s
-    # every face box and every panel drawn so far: a panel goes where it covers the least of them
+    # every face box, and every label and panel drawn so far: a panel goes where it covers the
+    # least of them
     taken = [tuple(int(v) for v in r["box"]) for r in results]
     for k, r in enumerate(results):
         x, y, w, h = (int(v) for v in r["box"])
@@ -51,8 +52,12 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
         (tw, th), base = cv2.getTextSize(head, FONT, fs * 1.2, thick)
         ty = y - 4 if y - th - base - 4 >= 0 else min(H - base, y + h + th + 4)
         _text(out, head, (x, ty), fs * 1.2, (0, 0, 0), thick, bg=color)
-        if bars:
-            taken.append(_draw_bars(out, r["emotions"], (x, y, w, h), s, fs, taken))
+        label = (x, ty - th - base, tw + 2, th + 2 * base)  # the label's background box
+        taken.append(label)
+        if bars:  # beside the face and its label together (a label can be wider than its face)
+            x0, y0 = min(x, label[0]), min(y, label[1])
+            x1, y1 = max(x + w, label[0] + label[2]), max(y + h, label[1] + label[3])
+            taken.append(_draw_bars(out, r["emotions"], (x0, y0, x1 - x0, y1 - y0), s, fs, taken))
     return out
 
 
@@ -69,13 +74,9 @@ def _place_panel(pw: int, ph: int, box, W: int, H: int, taken) -> tuple[int, int
     over each other."""
     x, y, w, h = box
     cands = [(x + w + 6, y), (x - 6 - pw, y), (x, y + h + 6), (x, y - 6 - ph)]
-    best = None
-    for i, (cx, cy) in enumerate(cands):
-        px, py = int(np.clip(cx, 0, max(0, W - pw))), int(np.clip(cy, 0, max(0, H - ph)))
-        cost = sum(_overlap((px, py, pw, ph), t) for t in taken)
-        if best is None or cost < best[0]:
-            best = (cost, px, py)
-    return best[1], best[2]
+    cands = [(int(np.clip(cx, 0, max(0, W - pw))), int(np.clip(cy, 0, max(0, H - ph)))) for cx, cy in cands]
+    # min() keeps the first of equal costs, hence the order of preference
+    return min(cands, key=lambda c: sum(_overlap((c[0], c[1], pw, ph), t) for t in taken))
 
 
 def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=()) -> tuple[int, int, int, int]:
