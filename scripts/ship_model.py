@@ -12,6 +12,11 @@
 
 ``--checkpoint-only`` stops after step 2: a model kept in models/ as a teacher or ensemble
 member, not packaged in the wheel.
+
+Several (already shipped) checkpoints make one packaged ensemble: their flip-TTA softmax
+outputs averaged, one temperature fitted on PublicTest, exported as a single ONNX graph:
+
+    python scripts/ship_model.py models/a.pt models/b.pt models/c.pt --name ensemble
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +42,7 @@ from facemotion.train import predict_logits  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", nargs="+", help="a run's best.pt; several models/*.pt = one ensemble")
     p.add_argument("--name", required=True)
     p.add_argument("--data", default=str(FER_ZIP))
     p.add_argument("--default", action="store_true", help="make it the package's default model")
@@ -46,6 +52,9 @@ def main():
     p.add_argument("--checkpoint-only", action="store_true",
                    help="write only models/<name>.pt (a teacher/ensemble member): no ONNX, not in models.json")
     a = p.parse_args()
+    if len(a.checkpoint) > 1:
+        return ship_ensemble(a)
+    a.checkpoint = a.checkpoint[0]
 
     ck = load_checkpoint(a.checkpoint)
     hist = ck.get("history", [])
@@ -76,17 +85,42 @@ def main():
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
     r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256],
                     extra_meta={"training": out["training"] | {"args": {}}})
-    index_path = ROOT / "src" / "facemotion" / "weights" / "models.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {"default": a.name, "models": {}}
-    index["models"][a.name] = {"file": onnx_path.name, "arch": ck["arch"], "parameters": r["metadata"]["parameters"],
-                               "temperature": t, "tta": "flip",
-                               "metrics": {"public_test": acc["val"], "private_test": acc["test"]}}
-    if a.default:
-        index["default"] = a.name
-    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    _record(a, {"file": onnx_path.name, "arch": ck["arch"], "parameters": r["metadata"]["parameters"],
+                 "temperature": t, "tta": "flip", "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
     print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
           f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA); {pt} ({pt.stat().st_size // 1024} KiB), "
           f"{onnx_path} ({r['bytes'] // 1024} KiB, max |dp| {r['max_abs_diff']:.1e})")
+
+
+def _record(a, entry: dict) -> None:
+    index_path = ROOT / "src" / "facemotion" / "weights" / "models.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"default": a.name, "models": {}}
+    index["models"][a.name] = entry
+    if a.default:
+        index["default"] = a.name
+    tmp = index_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(index, indent=2) + "\n")
+    tmp.replace(index_path)
+
+
+def ship_ensemble(a) -> None:
+    from facemotion.evaluate import ensemble_probs, model_logits
+
+    d = load_splits(a.data, ("val", "test"))
+    z = {s: [model_logits(c, d[s].images, tta="flip") for c in a.checkpoint] for s in d}
+    logp = {s: np.log(np.clip(ensemble_probs(z[s]), 1e-12, 1)) for s in d}
+    t = fit_temperature(logp["val"], d["val"].labels)  # PublicTest only
+    acc = {s: classification_report(d[s].labels, softmax(logp[s], t))["accuracy"] for s in d}
+    onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
+    r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t,
+                    check_images=d["val"].images[:256])
+    members = [Path(c).stem for c in a.checkpoint]
+    _record(a, {"file": onnx_path.name, "arch": "ensemble", "members": members,
+                 "parameters": r["metadata"]["parameters"], "temperature": t, "tta": "flip",
+                 "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
+    print(f"{a.name}: ensemble of {', '.join(members)}; T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
+          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA); {onnx_path} ({r['bytes'] // 1024} KiB, "
+          f"max |dp| {r['max_abs_diff']:.1e})")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,57 @@ def test_export_refuses_when_onnx_disagrees(tiny_checkpoint, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def _second_checkpoint(tmp_path, **meta):
+    """A differently built member (vgg_fer_s, random BatchNorm statistics so it is not trivial)."""
+    import torch
+
+    from facemotion.checkpoint import atomic_torch_save, describe
+    from facemotion.models import create_model
+
+    torch.manual_seed(1)
+    model = create_model("vgg_fer_s").eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "second.pt"
+    atomic_torch_save({**describe(model, epoch=2), **meta, "model_state": model.state_dict()}, path)
+    return path
+
+
+def test_ensemble_export_matches_evaluate(tiny_checkpoint, tmp_path):
+    """Several checkpoints export as one ONNX model whose output is what `evaluate` scores for
+    that ensemble: the members' flip-averaged softmax outputs averaged, then one temperature."""
+    pytest.importorskip("torch")
+    from facemotion.evaluate import ensemble_probs, model_logits
+    from facemotion.export import export_onnx
+    from facemotion.metrics import softmax
+
+    second = _second_checkpoint(tmp_path)
+    r = export_onnx([tiny_checkpoint, second], tmp_path / "ens.onnx", temperature=0.8, tta=True,
+                    check_images=faces_like(8))
+    assert r["max_abs_diff"] <= 1e-4
+    clf = OnnxClassifier(tmp_path / "ens.onnx")
+    assert clf.meta["arch"] == "ensemble" and clf.meta["tta"] == "flip" and clf.meta["temperature"] == 0.8
+    assert [m["arch"] for m in clf.meta["members"]] == ["mini_xception", "vgg_fer_s"]
+    assert clf.meta["parameters"] == sum(m["parameters"] for m in clf.meta["members"])
+    faces = faces_like(6)
+    expected = softmax(np.log(ensemble_probs([model_logits(c, faces, tta="flip") for c in (tiny_checkpoint, second)])),
+                       0.8)
+    np.testing.assert_allclose(clf.classify_faces(faces), expected, atol=1e-5)
+
+
+def test_ensemble_members_must_agree(tiny_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.errors import ModelError
+    from facemotion.export import export_onnx
+
+    odd = _second_checkpoint(tmp_path, normalization={"scale": 1 / 255, "offset": 0.0})
+    with pytest.raises(ModelError, match="second.pt: its normalization .* cannot form one ensemble"):
+        export_onnx([tiny_checkpoint, odd], tmp_path / "ens.onnx")
+    assert not (tmp_path / "ens.onnx").exists()
+
+
 def test_broken_checkpoint_and_onnx_are_clear_errors(tmp_path):
     from facemotion.errors import ModelError
 

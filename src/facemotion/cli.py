@@ -190,7 +190,10 @@ def cmd_models(args) -> int:
         extra = ", ".join(f"{k.replace('_', ' ')} {v * 100:.1f}%" for k, v in acc.items() if isinstance(v, float))
         if extra and m.get("tta") == "flip":
             extra += " (with its built-in flip averaging)"
-        print(f"  {name:<20}{'(default) ' if name == default else ''}{m.get('arch', '')}, "
+        arch = m.get("arch", "")
+        if m.get("members"):
+            arch = f"ensemble of {' + '.join(m['members'])}"
+        print(f"  {name:<20}{'(default) ' if name == default else ''}{arch}, "
               f"{m.get('parameters', 0):,} params{', ' + extra if extra else ''}")
     try:
         from .models import count_parameters, create_model, list_models
@@ -235,8 +238,10 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_onnx
 
-    r = export_onnx(args.checkpoint, args.out, temperature=args.temperature, name=args.name)
-    print(f"wrote {r['path']} ({r['bytes'] / 1024:.0f} KiB); ONNX Runtime vs torch max |dp| = "
+    ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
+    r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta)
+    kind = f"ensemble of {len(args.checkpoint)}, " if len(args.checkpoint) > 1 else ""
+    print(f"wrote {r['path']} ({kind}{r['bytes'] / 1024:.0f} KiB); ONNX Runtime vs torch max |dp| = "
           f"{r['max_abs_diff']:.1e} on {r['checked_inputs']} inputs")
     return 0
 
@@ -312,10 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt, description=eval_parser().description)
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("export", help="checkpoint -> ONNX (checked against torch)", formatter_class=fmt)
-    s.add_argument("checkpoint", help="a facemotion .pt checkpoint")
+    s = sub.add_parser("export", help="checkpoint(s) -> ONNX (checked against torch)", formatter_class=fmt,
+                       description="Export a checkpoint, or several as one softmax-averaged ensemble, to ONNX "
+                                   "with its metadata; fails unless ONNX Runtime matches torch.")
+    s.add_argument("checkpoint", nargs="+", help="facemotion .pt checkpoint(s); several = one ensemble model")
     s.add_argument("-o", "--out", required=True, help="output .onnx file")
-    s.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: the checkpoint's)")
+    s.add_argument("--temperature", type=float, default=None,
+                   help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
+                        "`facemotion evaluate ... --calibrate`)")
+    s.add_argument("--tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
     s.add_argument("--name", default=None, help="model name stored in the metadata")
     s.set_defaults(func=cmd_export)
     return p

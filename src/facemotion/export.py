@@ -1,7 +1,10 @@
 """``facemotion export CHECKPOINT -o model.onnx``: ONNX with metadata, checked against torch.
 
 The exported graph is ``softmax(model(x) / T)`` with a dynamic batch axis, so ONNX Runtime
-returns calibrated probabilities directly. Before reporting success the export runs the
+returns calibrated probabilities directly. Several checkpoints export as one ensemble graph:
+``softmax(log(mean_i softmax(model_i(x))) / T)`` -- the members' probabilities averaged, as
+``facemotion evaluate a.pt b.pt ...`` scores them, then one temperature for the ensemble --
+so an ensemble runs through ONNX Runtime like any single model, without torch. Before reporting success the export runs the
 same inputs through torch and ONNX Runtime and fails if any probability differs by more
 than ``tolerance`` (1e-4).
 """
@@ -37,25 +40,52 @@ def _quiet_logs():
             lg.setLevel(lv)
 
 
-def _wrapper(model, temperature: float, tta: bool = False):
+def _wrapper(models, temperature: float, tta: bool = False):
     import torch
 
     class WithSoftmax(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.model = model
+            self.members = torch.nn.ModuleList(models)
             self.register_buffer("inv_t", torch.tensor(1.0 / temperature))
 
-        def forward(self, x):
+        def logits(self, model, x):
             if tta:  # average the logits of the face and its mirror image (one batch of 2N)
                 n = x.shape[0]
-                z2 = self.model(torch.cat([x, torch.flip(x, dims=[3])]))
-                z = (z2[:n] + z2[n:]) * 0.5
-            else:
-                z = self.model(x)
+                z2 = model(torch.cat([x, torch.flip(x, dims=[3])]))
+                return (z2[:n] + z2[n:]) * 0.5
+            return model(x)
+
+        def forward(self, x):
+            if len(self.members) == 1:
+                z = self.logits(self.members[0], x)
+            else:  # softmax average; its log as the logits of the ensemble (softmax(log p) = p)
+                p = sum(torch.softmax(self.logits(m, x), dim=1) for m in self.members) / len(self.members)
+                z = torch.log(p.clamp_min(1e-12))
             return torch.softmax(z * self.inv_t, dim=1)
 
     return WithSoftmax().eval()
+
+
+def _load_members(checkpoints) -> tuple[list, list]:
+    """Checkpoint path(s) -> (models, checkpoints); members of an ensemble must agree on what
+    the input is and what the outputs mean."""
+    import torch
+
+    refs = list(checkpoints) if isinstance(checkpoints, (list, tuple)) else [checkpoints]
+    if not refs:
+        raise ModelError("export: no checkpoint given")
+    models, ckpts = [], []
+    for ref in refs:
+        model, ckpt = model_from_checkpoint(ref)
+        models.append(model.float().to(memory_format=torch.contiguous_format))
+        ckpts.append(ckpt)
+    for ref, ckpt in zip(refs[1:], ckpts[1:]):
+        for key in ("labels", "input_size", "normalization"):
+            if ckpt.get(key) != ckpts[0].get(key):
+                raise ModelError(f"{ref}: its {key} ({ckpt.get(key)}) differs from {refs[0]}'s "
+                                 f"({ckpts[0].get(key)}); these cannot form one ensemble")
+    return models, ckpts
 
 
 def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str | None = None,
@@ -67,10 +97,11 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
 
     from .models import count_parameters
 
-    model, ckpt = model_from_checkpoint(checkpoint)
-    model = model.float().to(memory_format=torch.contiguous_format)
-    t = float(temperature if temperature is not None else ckpt.get("temperature", 1.0))
-    wrapped = _wrapper(model, t, tta)
+    models, ckpts = _load_members(checkpoint)
+    ckpt = ckpts[0]
+    # a single model keeps its fitted temperature; an ensemble's must be fitted on the ensemble
+    t = float(temperature if temperature is not None else ckpt.get("temperature", 1.0) if len(models) == 1 else 1.0)
+    wrapped = _wrapper(models, t, tta)
     size = int(ckpt.get("input_size", 48))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -88,9 +119,14 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
         "name": name or ckpt["arch"],
         "arch": ckpt["arch"], "arch_kwargs": ckpt.get("arch_kwargs", {}), "labels": ckpt["labels"],
         "input_size": size, "channels": 1, "normalization": ckpt["normalization"], "temperature": t, "tta": "flip" if tta else "none",
-        "parameters": count_parameters(model), "epoch": ckpt.get("epoch"), "metrics": ckpt.get("metrics", {}),
+        "parameters": sum(count_parameters(m) for m in models), "epoch": ckpt.get("epoch"), "metrics": ckpt.get("metrics", {}),
         "format": "facemotion-onnx/1",
     }
+    if len(models) > 1:
+        meta.update(name=name or "ensemble", arch="ensemble", arch_kwargs={}, epoch=None, metrics={},
+                    members=[{"arch": c["arch"], "arch_kwargs": c.get("arch_kwargs", {}), "parameters": count_parameters(m),
+                              "epoch": c.get("epoch"), "source": Path(str(r)).name}
+                             for m, c, r in zip(models, ckpts, checkpoint)])
     meta.update(extra_meta or {})
     del proto.metadata_props[:]
     for k, v in meta.items():

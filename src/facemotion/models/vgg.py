@@ -36,3 +36,11 @@ class VGGFER(nn.Module):
 def vgg_fer_s(num_classes: int = NUM_CLASSES, **kw):
     """Fast-size VGG (<1M parameters): widths 32/64/128/192, two convs per stage."""
     return VGGFER(num_classes, (32, 64, 128, 192), (2, 2, 2, 2), **kw)
+
+
+@register_model
+def vgg_fer_m(num_classes: int = NUM_CLASSES, **kw):
+    """Medium VGG (2.64M parameters, ~4x the fast size's compute): widths 48/96/192/384,
+    two convs per stage. The largest model a 2-core CPU trains in one ~2 h session
+    (~2 min/epoch); a step towards the 'accurate' size."""
+    return VGGFER(num_classes, (48, 96, 192, 384), (2, 2, 2, 2), **kw)
