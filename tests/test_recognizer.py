@@ -126,3 +126,25 @@ def test_second_shipped_model_selectable_by_name(media):
     assert rec.classifier.meta["arch"] == "mini_xception" and rec.classifier.meta["parameters"] < 60_000
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"
+
+
+def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
+    """The packaged ensemble (one ONNX graph, no torch) scores on the real PublicTest what
+    ship_model.py recorded for it, beats the default there (why it was chosen), and runs
+    through the recognizer like any model. PrivateTest is not read here."""
+    from facemotion.classify import load_classifier, shipped_models
+    from facemotion.data import load_splits
+
+    entry = shipped_models()["ensemble"]
+    assert len(entry["members"]) >= 3 and entry["tta"] == "flip"
+    val = load_splits(fer_zip, ("val",))["val"]
+    acc = {}
+    for name in ("ensemble", "vgg_fer_s"):
+        clf = load_classifier(name)
+        acc[name] = float((clf.classify_faces(val.images).argmax(1) == val.labels).mean())
+    assert acc["ensemble"] == pytest.approx(entry["metrics"]["public_test"], abs=5e-4)
+    assert acc["ensemble"] > acc["vgg_fer_s"]
+    rec = EmotionRecognizer(model="ensemble")
+    assert rec.classifier.meta["arch"] == "ensemble"
+    (face,) = rec.detect_emotions(media / "justin.jpg")
+    assert face["dominant_emotion"] == "happy"
