@@ -112,8 +112,9 @@ def ship_ensemble(a) -> None:
     t = fit_temperature(logp["val"], d["val"].labels)  # PublicTest only
     acc = {s: classification_report(d[s].labels, softmax(logp[s], t))["accuracy"] for s in d}
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
-    r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t,
-                    check_images=d["val"].images[:256])
+    # the file describes itself like a single model does: its accuracy goes into its metadata
+    r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t, check_images=d["val"].images[:256],
+                    extra_meta={"metrics": {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}})
     members = [Path(c).stem for c in a.checkpoint]
     _record(a, {"file": onnx_path.name, "arch": "ensemble", "members": members,
                  "parameters": r["metadata"]["parameters"], "temperature": t, "tta": "flip",

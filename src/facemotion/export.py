@@ -1,12 +1,13 @@
 """``facemotion export CHECKPOINT -o model.onnx``: ONNX with metadata, checked against torch.
 
 The exported graph is ``softmax(model(x) / T)`` with a dynamic batch axis, so ONNX Runtime
-returns calibrated probabilities directly. Several checkpoints export as one ensemble graph:
-``softmax(log(mean_i softmax(model_i(x))) / T)`` -- the members' probabilities averaged, as
-``facemotion evaluate a.pt b.pt ...`` scores them, then one temperature for the ensemble --
-so an ensemble runs through ONNX Runtime like any single model, without torch. Before reporting success the export runs the
-same inputs through torch and ONNX Runtime and fails if any probability differs by more
-than ``tolerance`` (1e-4).
+returns calibrated probabilities directly. Several checkpoints export as one ensemble graph,
+``softmax(log(mean_i softmax(model_i(x))) / T)``: the members' probabilities averaged, as
+``facemotion evaluate a.pt b.pt ...`` scores them, then one temperature for the ensemble.
+An ensemble then runs through ONNX Runtime like any single model, without torch.
+
+Before reporting success the export runs the same inputs through torch and ONNX Runtime and
+fails if any probability differs by more than ``tolerance`` (1e-4).
 """
 
 from __future__ import annotations
@@ -99,8 +100,11 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
 
     models, ckpts = _load_members(checkpoint)
     ckpt = ckpts[0]
-    # a single model keeps its fitted temperature; an ensemble's must be fitted on the ensemble
-    t = float(temperature if temperature is not None else ckpt.get("temperature", 1.0) if len(models) == 1 else 1.0)
+    if temperature is None:
+        # a single model keeps its fitted temperature; an ensemble's must be fitted on the
+        # ensemble's own output (the members' temperatures do not compose), so it defaults to 1
+        temperature = ckpt.get("temperature", 1.0) if len(models) == 1 else 1.0
+    t = float(temperature)
     wrapped = _wrapper(models, t, tta)
     size = int(ckpt.get("input_size", 48))
     out = Path(out)
