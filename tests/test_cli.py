@@ -44,11 +44,22 @@ def test_image_multi_file_with_bad_inputs(media, tmp_path):
     assert "broken.jpg" in p.stderr and "truncated" in p.stderr
     assert "empty.png: empty file" in p.stderr and "missing.jpg: no such file" in p.stderr
     assert "3 of 6 inputs failed" in p.stderr
+    assert "wrote 3 annotated images and JSON to" in p.stdout
     assert "no-faces.jpg: no faces found" in p.stdout
     assert "two_people.jpg: 2 faces" in p.stdout
     for stem in ("justin", "no-faces", "two_people"):  # the good ones were all written
         assert (out / f"{stem}.json").exists() and (out / f"{stem}_annotated.jpg").exists()
     assert json.loads((out / "no-faces.json").read_text())["faces"] == []
+
+
+def test_image_all_inputs_failed_claims_nothing_written(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    p = run_cli("image", empty, tmp_path / "missing.jpg", "-o", tmp_path / "out")
+    assert p.returncode == 1
+    assert "2 of 2 inputs failed" in p.stderr and "wrote" not in p.stdout
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_image_json_lines_folder_and_glob(media):

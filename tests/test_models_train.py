@@ -83,6 +83,24 @@ def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
 
 
+def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kaggle_zip, tmp_path, tiny_checkpoint):
+    from facemotion.errors import FacemotionError
+    from facemotion.train import init_from
+
+    model = create_model("mini_xception")
+    init_from(model, tiny_checkpoint, "mini_xception", {})
+    ref, _ = model_from_checkpoint(tiny_checkpoint)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    with pytest.raises(FacemotionError, match=r"tiny\.pt: --init checkpoint is mini_xception .* --model is resnet_fer_s"):
+        init_from(create_model("resnet_fer_s"), tiny_checkpoint, "resnet_fer_s", {})
+    with pytest.raises(FacemotionError, match="nope.pt"):
+        init_from(model, tmp_path / "nope.pt", "mini_xception", {})
+    # a fine-tune from it: a fresh run (epoch 1, fresh schedule), not a resume of the checkpoint's
+    summary = main(_args(kaggle_zip, tmp_path / "ft", epochs=1, init=tiny_checkpoint))
+    assert summary["epochs_run"] == 1 and load_checkpoint(tmp_path / "ft" / "last.pt")["train_args"]["init"] == str(tiny_checkpoint)
+
+
 def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):
     a = main(_args(kaggle_zip, tmp_path / "a", epochs=1, seed=3))
     b = main(_args(kaggle_zip, tmp_path / "b", epochs=1, seed=3))

@@ -98,8 +98,10 @@ def cmd_image(args) -> int:
             if not args.json:
                 write_json(out / f"{stem}.json", record)
         print(_summary_line(str(path), results), file=sys.stderr if args.json else sys.stdout)
-    if out is not None and not args.json:
-        print(f"wrote annotated images and JSON to {out}/")
+    done = len(paths) - failed
+    if out is not None and not args.json and done:
+        # say what was written, not what would have been: an all-failed run wrote nothing
+        print(f"wrote {done} annotated image{'s' if done != 1 else ''} and JSON to {out}/")
     if failed:
         print(f"{failed} of {len(paths)} input{'s' if len(paths) != 1 else ''} failed", file=sys.stderr)
         return 1

@@ -82,6 +82,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="resume from a checkpoint (default: OUT/last.pt)")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start from this checkpoint's weights (its EMA weights when it has them) with a fresh "
+                        "optimizer and schedule: fine-tune a shipped model on your own data, or give a finished "
+                        "run a second cosine cycle. The architecture must match --model/--model-kwargs")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 
@@ -407,6 +411,24 @@ def build_scheduler(optimizer, args, steps_per_epoch):
     return None
 
 
+def init_from(model, path, arch: str, arch_kwargs: dict) -> None:
+    """Load a checkpoint's weights into ``model`` (built for ``arch``), refusing a different network.
+
+    EMA weights are preferred: they are the ones selection chose and the package ships. Only the
+    weights come across; optimizer, schedule, epoch and history start fresh (use --resume for those).
+    """
+    ck = load_checkpoint(path)
+    if ck.get("arch") != arch or (ck.get("arch_kwargs") or {}) != (arch_kwargs or {}):
+        raise FacemotionError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                              f"but --model is {arch} {arch_kwargs or {}}")
+    state = ck.get("ema_state") or ck["model_state"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # e.g. a different number of classes
+        raise FacemotionError(f"{path}: --init weights do not fit {arch}: {str(e).splitlines()[0]}") from None
+    print(f"initialized {arch} from {path}", file=sys.stderr)
+
+
 def main(args) -> dict:
     import torch
 
@@ -435,6 +457,8 @@ def main(args) -> dict:
 
     model_kwargs = json.loads(args.model_kwargs)
     model = create_model(args.model, **model_kwargs).to(dev, memory_format=torch.channels_last)
+    if args.init:
+        init_from(model, args.init, args.model, model_kwargs)
     optimizer = build_optimizer(model, args)
     steps_per_epoch = len(y_tr) // args.batch_size
     scheduler = build_scheduler(optimizer, args, steps_per_epoch)
