@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from _common import FER_ZIP, ROOT, machine, table
-from facemotion.checkpoint import load_checkpoint, model_from_checkpoint
+from facemotion.checkpoint import load_checkpoint, model_from_checkpoint, training_compute
 from facemotion.data import load_splits
 from facemotion.evaluate import choose_ensemble, mflops_per_face
 from facemotion.labels import EMOTIONS
@@ -42,7 +42,8 @@ def main():
         ck = load_checkpoint(path)
         model, _ = model_from_checkpoint(ck)
         model = model.to(memory_format=torch.channels_last)
-        name = ck["arch"] if Path(path).stem in ("best", "last") else Path(path).stem
+        # a run's best.pt/last.pt is named by its run folder (runs/vgg_fer_m_r2/best.pt -> vgg_fer_m_r2)
+        name = Path(path).parent.name if Path(path).stem in ("best", "last") else Path(path).stem
         z = {(s, tta): predict_logits(model, xs[s], tta=tta).numpy() for s in ("val", "test") for tta in (False, True)}
         logits_tta[name] = z
         t = fit_temperature(z[("val", True)], ys["val"])
@@ -51,9 +52,7 @@ def main():
         test_tta = classification_report(ys["test"], softmax(z[("test", True)]))
         test_cal = classification_report(ys["test"], softmax(z[("test", True)], t))
         val_tta = classification_report(ys["val"], softmax(z[("val", True)]))
-        tr = ck.get("training") or {  # a run's own checkpoint: compute from its per-epoch history
-            "epochs": len(ck.get("history", [])), "device": "CPU (2 cores)",
-            "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in ck.get("history", [])) / 3600}
+        tr = {"device": "CPU (2 cores)", **training_compute(ck)}
         res = {"parameters": count_parameters(model), "mflops": mflops_per_face(model),
                "public_test": val["accuracy"], "public_test_tta": val_tta["accuracy"],
                "private_test": test["accuracy"], "private_test_tta": test_tta["accuracy"],

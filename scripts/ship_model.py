@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import FER_ZIP  # noqa: E402
-from facemotion.checkpoint import atomic_torch_save, load_checkpoint, model_from_checkpoint, slim  # noqa: E402
+from facemotion.checkpoint import (  # noqa: E402
+    atomic_torch_save, load_checkpoint, model_from_checkpoint, slim, training_compute)
 from facemotion.data import load_splits  # noqa: E402
 from facemotion.export import export_onnx  # noqa: E402
 from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
@@ -62,7 +63,7 @@ def main():
     last = Path(a.checkpoint).with_name("last.pt")
     if last.exists():
         hist = load_checkpoint(last).get("history", hist)
-    seconds = sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist)
+    compute = training_compute(ck, hist)  # includes the run it was --init-ed from, if any
     model, _ = model_from_checkpoint(ck)
     d = load_splits(a.data, ("val", "test"))
     z = {s: predict_logits(model, torch.from_numpy(d[s].images).unsqueeze(1), tta=True).numpy() for s in d}
@@ -70,8 +71,7 @@ def main():
     acc = {s: classification_report(d[s].labels, softmax(z[s], t))["accuracy"] for s in d}
     out = slim(ck)
     out["temperature"] = t
-    out["training"] = {"epochs": len(hist), "selected_epoch": ck["epoch"], "cpu_hours": seconds / 3600,
-                       "device": a.device, "args": ck.get("train_args", {})}
+    out["training"] = {**compute, "selected_epoch": ck["epoch"], "device": a.device, "args": ck.get("train_args", {})}
     if a.teacher_hours:
         out["training"]["teacher_cpu_hours"] = a.teacher_hours
     out["metrics"] = {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}

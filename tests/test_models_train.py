@@ -98,7 +98,13 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kagg
         init_from(model, tmp_path / "nope.pt", "mini_xception", {})
     # a fine-tune from it: a fresh run (epoch 1, fresh schedule), not a resume of the checkpoint's
     summary = main(_args(kaggle_zip, tmp_path / "ft", epochs=1, init=tiny_checkpoint))
-    assert summary["epochs_run"] == 1 and load_checkpoint(tmp_path / "ft" / "last.pt")["train_args"]["init"] == str(tiny_checkpoint)
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert summary["epochs_run"] == 1 and ft["train_args"]["init"] == str(tiny_checkpoint)
+    # its compute is charged with the checkpoint it started from (which has no history: 0 epochs)
+    from facemotion.checkpoint import training_compute
+
+    tc = training_compute(ft)
+    assert tc["epochs"] == "0+1" and tc["init"] == str(tiny_checkpoint) and tc["cpu_hours"] > 0
 
 
 def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):

@@ -77,3 +77,21 @@ def slim(ckpt: dict, use_ema: bool = True) -> dict:
     if use_ema and ckpt.get("ema_state"):
         out["model_state"] = ckpt["ema_state"]
     return out
+
+
+def training_compute(ck: dict, history: list | None = None) -> dict:
+    """Epochs and CPU hours behind a checkpoint's weights.
+
+    A shipped checkpoint records them (``training``); a run's own is summed from its per-epoch
+    ``history`` (or the one given, e.g. last.pt's), plus, recursively, the checkpoint it was
+    ``--init``-ed from: a second cosine cycle is charged the first cycle's compute too.
+    """
+    if ck.get("training"):
+        return dict(ck["training"])
+    hist = ck.get("history", []) if history is None else history
+    tr = {"epochs": len(hist), "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist) / 3600}
+    init = (ck.get("train_args") or {}).get("init")
+    if init and Path(init).exists():
+        prev = training_compute(load_checkpoint(init))
+        tr.update(epochs=f"{prev['epochs']}+{tr['epochs']}", cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))
+    return tr
