@@ -64,7 +64,7 @@ def main():
         rows.append([name, f"{res['parameters']:,}", f"{res['mflops']:.1f}", f"{val['accuracy'] * 100:.2f}",
                      f"{test['accuracy'] * 100:.2f}", f"{test_tta['accuracy'] * 100:.2f}",
                      f"{test_tta['macro_f1'] * 100:.2f}", f"{res['ece_before']:.3f} -> {res['ece_after']:.3f}",
-                     f"{tr.get('epochs', '?')} ep, {tr.get('cpu_hours', float('nan')):.2f} h {tr.get('device', '')}"
+                     f"{'+'.join(map(str, tr.get('epochs_by_run') or [tr.get('epochs', '?')]))} ep, {tr.get('cpu_hours', float('nan')):.2f} h {tr.get('device', '')}"
                      + (f" + {tr['teacher_cpu_hours']:.2f} h teachers" if tr.get("teacher_cpu_hours") else "")])
         if name == a.default:
             from facemotion.plots import confusion, reliability

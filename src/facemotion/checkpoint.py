@@ -89,9 +89,12 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     if ck.get("training"):
         return dict(ck["training"])
     hist = ck.get("history", []) if history is None else history
-    tr = {"epochs": len(hist), "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist) / 3600}
+    tr = {"epochs": len(hist), "epochs_by_run": [len(hist)],
+          "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist) / 3600}
     init = (ck.get("train_args") or {}).get("init")
     if init and Path(init).exists():
         prev = training_compute(load_checkpoint(init))
-        tr.update(epochs=f"{prev['epochs']}+{tr['epochs']}", cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))
+        tr.update(epochs=prev["epochs"] + tr["epochs"],
+                  epochs_by_run=prev.get("epochs_by_run", [prev["epochs"]]) + tr["epochs_by_run"],
+                  cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))
     return tr
