@@ -1,4 +1,5 @@
 import csv
+import shutil
 
 import pytest
 
@@ -106,6 +107,12 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kagg
     tc = training_compute(ft)
     assert tc["epochs"] == 1 and tc["epochs_by_run"] == [0, 1] and tc["init"] == str(tiny_checkpoint)
     assert tc["cpu_hours"] > 0
+    # a second cycle from the fine-tune records the chain at training time, so the compute
+    # survives the first run's folder being gone (or the path being relative to elsewhere)
+    main(_args(kaggle_zip, tmp_path / "ft2", epochs=1, init=tmp_path / "ft" / "best.pt"))
+    shutil.rmtree(tmp_path / "ft")
+    tc2 = training_compute(load_checkpoint(tmp_path / "ft2" / "last.pt"))
+    assert tc2["epochs"] == 2 and tc2["epochs_by_run"] == [0, 1, 1] and tc2["cpu_hours"] > tc["cpu_hours"]
 
 
 def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):

@@ -83,8 +83,10 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     """Epochs and CPU hours behind a checkpoint's weights.
 
     A shipped checkpoint records them (``training``); a run's own is summed from its per-epoch
-    ``history`` (or the one given, e.g. last.pt's), plus, recursively, the checkpoint it was
-    ``--init``-ed from: a second cosine cycle is charged the first cycle's compute too.
+    ``history`` (or the one given, e.g. last.pt's), plus the checkpoint it was ``--init``-ed
+    from: a second cosine cycle is charged the first cycle's compute too. That one is read from
+    ``init_training``, recorded at training time; older checkpoints without it fall back to
+    following the ``--init`` path (recursively), which resolves from the current directory.
     """
     if ck.get("training"):
         return dict(ck["training"])
@@ -92,8 +94,10 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     tr = {"epochs": len(hist), "epochs_by_run": [len(hist)],
           "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist) / 3600}
     init = (ck.get("train_args") or {}).get("init")
-    if init and Path(init).exists():
+    prev = ck.get("init_training")
+    if prev is None and init and Path(init).exists():
         prev = training_compute(load_checkpoint(init))
+    if prev is not None:
         tr.update(epochs=prev["epochs"] + tr["epochs"],
                   epochs_by_run=prev.get("epochs_by_run", [prev["epochs"]]) + tr["epochs_by_run"],
                   cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_torch_save, describe, load_checkpoint, model_from_checkpoint
+from .checkpoint import atomic_torch_save, describe, load_checkpoint, model_from_checkpoint, training_compute
 from .data import load_splits
 from .errors import FacemotionError
 from .labels import NUM_CLASSES
@@ -411,11 +411,14 @@ def build_scheduler(optimizer, args, steps_per_epoch):
     return None
 
 
-def init_from(model, path, arch: str, arch_kwargs: dict) -> None:
+def init_from(model, path, arch: str, arch_kwargs: dict) -> dict:
     """Load a checkpoint's weights into ``model`` (built for ``arch``), refusing a different network.
 
     EMA weights are preferred: they are the ones selection chose and the package ships. Only the
     weights come across; optimizer, schedule, epoch and history start fresh (use --resume for those).
+    Returns the starting checkpoint's training compute, which the new run's checkpoints carry
+    (``init_training``): the new weights cost that too, and the path alone may not resolve later
+    (relative to another directory, or deleted).
     """
     ck = load_checkpoint(path)
     if ck.get("arch") != arch or (ck.get("arch_kwargs") or {}) != (arch_kwargs or {}):
@@ -427,6 +430,7 @@ def init_from(model, path, arch: str, arch_kwargs: dict) -> None:
     except RuntimeError as e:  # e.g. a different number of classes
         raise FacemotionError(f"{path}: --init weights do not fit {arch}: {str(e).splitlines()[0]}") from None
     print(f"initialized {arch} from {path}", file=sys.stderr)
+    return training_compute(ck)
 
 
 def main(args) -> dict:
@@ -457,8 +461,7 @@ def main(args) -> dict:
 
     model_kwargs = json.loads(args.model_kwargs)
     model = create_model(args.model, **model_kwargs).to(dev, memory_format=torch.channels_last)
-    if args.init:
-        init_from(model, args.init, args.model, model_kwargs)
+    init_training = init_from(model, args.init, args.model, model_kwargs) if args.init else None
     optimizer = build_optimizer(model, args)
     steps_per_epoch = len(y_tr) // args.batch_size
     scheduler = build_scheduler(optimizer, args, steps_per_epoch)
@@ -527,7 +530,8 @@ def main(args) -> dict:
         meta = describe(model, epoch=epoch, step=step, parameters=n_params,
                         metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"], "val_split": "PublicTest"
                                  if "PublicTest" in str(val.sources[:1]) else "val"},
-                        train_args=run_args, best=best, history=history)
+                        train_args=run_args, best=best, history=history,
+                        **({"init_training": init_training} if init_training else {}))
         state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                  "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
                  "ema_state": ema.module.state_dict() if ema is not None else None}
