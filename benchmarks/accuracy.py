@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from _common import FER_ZIP, ROOT, machine, table
-from facemotion.checkpoint import load_checkpoint, model_from_checkpoint, training_compute
+from facemotion.checkpoint import checkpoint_compute, load_checkpoint, model_from_checkpoint
 from facemotion.data import load_splits
 from facemotion.evaluate import choose_ensemble, mflops_per_face
 from facemotion.labels import EMOTIONS
@@ -52,7 +52,7 @@ def main():
         test_tta = classification_report(ys["test"], softmax(z[("test", True)]))
         test_cal = classification_report(ys["test"], softmax(z[("test", True)], t))
         val_tta = classification_report(ys["val"], softmax(z[("val", True)]))
-        tr = {"device": "CPU (2 cores)", **training_compute(ck)}
+        tr = {"device": "CPU (2 cores)", **checkpoint_compute(path)}
         res = {"parameters": count_parameters(model), "mflops": mflops_per_face(model),
                "public_test": val["accuracy"], "public_test_tta": val_tta["accuracy"],
                "private_test": test["accuracy"], "private_test_tta": test_tta["accuracy"],

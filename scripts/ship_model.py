@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import FER_ZIP  # noqa: E402
 from facemotion.checkpoint import (  # noqa: E402
-    atomic_torch_save, load_checkpoint, model_from_checkpoint, slim, training_compute)
+    atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
 from facemotion.data import load_splits  # noqa: E402
 from facemotion.export import export_onnx  # noqa: E402
 from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
@@ -58,12 +58,8 @@ def main():
     a.checkpoint = a.checkpoint[0]
 
     ck = load_checkpoint(a.checkpoint)
-    hist = ck.get("history", [])
-    # the last.pt next to best.pt has the full history (best.pt's stops at its own epoch)
-    last = Path(a.checkpoint).with_name("last.pt")
-    if last.exists():
-        hist = load_checkpoint(last).get("history", hist)
-    compute = training_compute(ck, hist)  # includes the run it was --init-ed from, if any
+    # the whole run (last.pt's history, not only best.pt's), plus the run it was --init-ed from
+    compute = checkpoint_compute(a.checkpoint)
     model, _ = model_from_checkpoint(ck)
     d = load_splits(a.data, ("val", "test"))
     z = {s: predict_logits(model, torch.from_numpy(d[s].images).unsqueeze(1), tta=True).numpy() for s in d}

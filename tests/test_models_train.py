@@ -207,3 +207,18 @@ def test_offline_distillation_targets_are_the_teachers_and_survive_resume(kaggle
     monkeypatch.setattr(train, "offline_teacher_targets", lambda *a, **k: pytest.fail("recomputed"))
     main(_args(kaggle_zip, out, epochs=2, teacher=teacher, kd_offline=True, mixup=0.2, resume=True))
     assert load_checkpoint(out / "last.pt")["epoch"] == 2
+
+
+def test_compute_of_a_best_checkpoint_counts_its_whole_run(tmp_path, tiny_checkpoint):
+    """best.pt's history stops at its epoch; the epochs after it were spent too (last.pt has them)."""
+    from facemotion.checkpoint import atomic_torch_save, checkpoint_compute
+
+    ep = {"train_time_s": 3000.0, "eval_time_s": 600.0}
+    run = {**load_checkpoint(tiny_checkpoint), "train_args": {"out": "runs/a"}}
+    atomic_torch_save({**run, "history": [ep] * 2}, tmp_path / "best.pt")
+    atomic_torch_save({**run, "history": [ep] * 5}, tmp_path / "last.pt")
+    tc = checkpoint_compute(tmp_path / "best.pt")
+    assert tc["epochs"] == 5 and tc["cpu_hours"] == pytest.approx(5.0)
+    # a last.pt from another run (a different output folder) is not charged
+    atomic_torch_save({**run, "train_args": {"out": "runs/b"}, "history": [ep] * 5}, tmp_path / "last.pt")
+    assert checkpoint_compute(tmp_path / "best.pt")["epochs"] == 2

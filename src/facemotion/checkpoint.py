@@ -79,6 +79,24 @@ def slim(ckpt: dict, use_ema: bool = True) -> dict:
     return out
 
 
+def checkpoint_compute(path: str | os.PathLike) -> dict:
+    """``training_compute`` of the checkpoint file at ``path``, counting its whole run.
+
+    A run's best.pt stops its history at its own epoch, but the epochs after it were spent
+    too (and a second cycle started from best.pt followed them): when the run's last.pt sits
+    beside it, its longer history is the one charged.
+    """
+    ck = load_checkpoint(path)
+    hist = ck.get("history", [])
+    last = Path(path).with_name("last.pt")
+    if last.exists() and last.resolve() != Path(path).resolve():
+        lk = load_checkpoint(last)
+        same_run = (lk.get("train_args") or {}).get("out") == (ck.get("train_args") or {}).get("out")
+        if same_run and len(lk.get("history", [])) >= len(hist):
+            hist = lk["history"]
+    return training_compute(ck, hist)
+
+
 def training_compute(ck: dict, history: list | None = None) -> dict:
     """Epochs and CPU hours behind a checkpoint's weights.
 
@@ -96,7 +114,7 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     init = (ck.get("train_args") or {}).get("init")
     prev = ck.get("init_training")
     if prev is None and init and Path(init).exists():
-        prev = training_compute(load_checkpoint(init))
+        prev = checkpoint_compute(init)
     if prev is not None:
         tr.update(epochs=prev["epochs"] + tr["epochs"],
                   epochs_by_run=prev.get("epochs_by_run", [prev["epochs"]]) + tr["epochs_by_run"],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_torch_save, describe, load_checkpoint, model_from_checkpoint, training_compute
+from .checkpoint import atomic_torch_save, checkpoint_compute, describe, load_checkpoint, model_from_checkpoint
 from .data import load_splits
 from .errors import FacemotionError
 from .labels import NUM_CLASSES
@@ -430,7 +430,7 @@ def init_from(model, path, arch: str, arch_kwargs: dict) -> dict:
     except RuntimeError as e:  # e.g. a different number of classes
         raise FacemotionError(f"{path}: --init weights do not fit {arch}: {str(e).splitlines()[0]}") from None
     print(f"initialized {arch} from {path}", file=sys.stderr)
-    return training_compute(ck)
+    return checkpoint_compute(path)
 
 
 def main(args) -> dict:
