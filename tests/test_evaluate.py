@@ -2,6 +2,7 @@
 ever run on the reported split."""
 
 import numpy as np
+import pytest
 
 from facemotion import evaluate
 from facemotion.data import load_splits
@@ -25,6 +26,11 @@ def test_choose_ensemble_drops_the_weak_member():
     # never fewer members than asked for, and all of them when there is no choice
     assert len(evaluate.choose_ensemble(probs, y, min_size=4)) == 4
     assert len(evaluate.choose_ensemble({"a": probs["a"], "weak": probs["weak"]}, y, min_size=3)) == 2
+    # a size budget: the best subset that fits, even if a weak member has to come in
+    sizes = {"a": 1, "b": 1, "c": 10, "weak": 1}
+    assert sorted(evaluate.choose_ensemble(probs, y, min_size=3, sizes=sizes, max_size=5)) == ["a", "b", "weak"]
+    with pytest.raises(evaluate.FacemotionError, match="fits 2 parameters"):
+        evaluate.choose_ensemble(probs, y, min_size=3, sizes=sizes, max_size=2)
 
 
 def test_evaluate_choose_ensemble_reads_the_test_split_only_for_chosen_members(kaggle_zip, monkeypatch):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_splits
+from .errors import FacemotionError
 from .labels import EMOTIONS
 from .metrics import classification_report, fit_temperature, reliability_bins, softmax
 
@@ -41,6 +42,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--choose-ensemble", type=int, default=0, metavar="K",
                    help="use the subset of >= K of the given models with the best accuracy on val (PublicTest); "
                         "0 = all of them")
+    p.add_argument("--ensemble-max-params", type=float, default=None, metavar="N",
+                   help="with --choose-ensemble: only subsets of at most N parameters in all (e.g. 5e6, "
+                        "which keeps an fp32 ONNX ensemble under 20 MB)")
     p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--skip-bad", action="store_true")
@@ -85,21 +89,40 @@ def ensemble_probs(logits_list, temperature: float = 1.0) -> np.ndarray:
     return np.mean([softmax(z, temperature) for z in logits_list], axis=0)
 
 
-def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3) -> list:
+def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3, *, sizes: dict | None = None,
+                    max_size: float | None = None) -> list:
     """Names of the subset (>= ``min_size`` members) of ``val_probs`` (name -> N x 7 softmax on
     the validation split) whose averaged probabilities are most accurate on ``y_val``; ties go
     to the lower NLL, then to the smaller subset. Exhaustive: fine for the handful of models
-    an ensemble has (2^n subsets)."""
+    an ensemble has (2^n subsets). With ``max_size``, only subsets whose ``sizes`` (name ->
+    parameters) add up to at most that are considered: a packaging budget, fixed before any
+    accuracy is looked at, so the choice is still made on the validation split alone."""
     names = list(val_probs)
-    if len(names) <= min_size:
+    if max_size is None and len(names) <= min_size:
         return names
 
     def score(subset):
         r = classification_report(y_val, np.mean([val_probs[m] for m in subset], axis=0))
         return r["accuracy"], -r["nll"], -len(subset)
 
-    subsets = [c for k in range(max(min_size, 1), len(names) + 1) for c in combinations(names, k)]
+    subsets = [c for k in range(max(min_size, 1), len(names) + 1) for c in combinations(names, k)
+               if max_size is None or sum(sizes[m] for m in c) <= max_size]
+    if not subsets:
+        raise FacemotionError(f"no ensemble of {min_size}+ of the given models fits {max_size:,.0f} parameters")
     return list(max(subsets, key=score))
+
+
+def model_parameters(model_ref) -> int:
+    """Parameter count of a checkpoint (.pt) or of an exported/shipped ONNX model (its metadata)."""
+    path = Path(str(model_ref))
+    if path.suffix == ".pt":
+        from .checkpoint import model_from_checkpoint
+        from .models import count_parameters
+
+        return count_parameters(model_from_checkpoint(path)[0])
+    from .classify import load_classifier
+
+    return int(load_classifier(str(model_ref)).meta.get("parameters", 0))
 
 
 def mflops_per_face(model) -> float:
@@ -113,7 +136,8 @@ def mflops_per_face(model) -> float:
 
 
 def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, batch_size=512,
-                    skip_bad=False, out=None, choose_ensemble_min: int = 0) -> dict:
+                    skip_bad=False, out=None, choose_ensemble_min: int = 0,
+                    ensemble_max_params: float | None = None) -> dict:
     models = list(models)
     need_val = bool(calibrate or choose_ensemble_min)
     d = load_splits(data, list(dict.fromkeys([split, "val"] if need_val else [split])), skip_bad=skip_bad)
@@ -121,7 +145,9 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     va_logits = [model_logits(m, va.images, tta, batch_size) for m in models] if va is not None else None
     chosen_from = None
     if choose_ensemble_min and len(models) > 1:
-        picked = choose_ensemble({i: softmax(z) for i, z in enumerate(va_logits)}, va.labels, choose_ensemble_min)
+        sizes = {i: model_parameters(m) for i, m in enumerate(models)} if ensemble_max_params else None
+        picked = choose_ensemble({i: softmax(z) for i, z in enumerate(va_logits)}, va.labels, choose_ensemble_min,
+                                 sizes=sizes, max_size=ensemble_max_params)
         chosen_from, models, va_logits = [str(m) for m in models], [models[i] for i in picked], \
             [va_logits[i] for i in picked]
     # the reported split is predicted only for the chosen members
@@ -180,7 +206,7 @@ def format_report(r: dict) -> str:
 def main(args) -> dict:
     r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
                         batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
-                        choose_ensemble_min=args.choose_ensemble)
+                        choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params)
     if args.json:
         print(json.dumps(r))
     else:
