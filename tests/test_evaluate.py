@@ -29,7 +29,7 @@ def test_choose_ensemble_drops_the_weak_member():
     # a size budget: the best subset that fits, even if a weak member has to come in
     sizes = {"a": 1, "b": 1, "c": 10, "weak": 1}
     assert sorted(evaluate.choose_ensemble(probs, y, min_size=3, sizes=sizes, max_size=5)) == ["a", "b", "weak"]
-    with pytest.raises(evaluate.FacemotionError, match="fits 2 parameters"):
+    with pytest.raises(evaluate.FacemotionError, match="of the 4 given models fits 2 parameters"):
         evaluate.choose_ensemble(probs, y, min_size=3, sizes=sizes, max_size=2)
 
 

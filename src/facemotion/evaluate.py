@@ -98,8 +98,8 @@ def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3, *, si
     parameters) add up to at most that are considered: a packaging budget, fixed before any
     accuracy is looked at, so the choice is still made on the validation split alone."""
     names = list(val_probs)
-    if max_size is None and len(names) <= min_size:
-        return names
+    if len(names) <= min_size and (max_size is None or sum(sizes[m] for m in names) <= max_size):
+        return names  # no choice to make
 
     def score(subset):
         r = classification_report(y_val, np.mean([val_probs[m] for m in subset], axis=0))
@@ -108,7 +108,7 @@ def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3, *, si
     subsets = [c for k in range(max(min_size, 1), len(names) + 1) for c in combinations(names, k)
                if max_size is None or sum(sizes[m] for m in c) <= max_size]
     if not subsets:
-        raise FacemotionError(f"no ensemble of {min_size}+ of the given models fits {max_size:,.0f} parameters")
+        raise FacemotionError(f"no ensemble of {min_size}+ of the {len(names)} given models fits {max_size:,.0f} parameters")
     return list(max(subsets, key=score))
 
 
@@ -122,7 +122,10 @@ def model_parameters(model_ref) -> int:
         return count_parameters(model_from_checkpoint(path)[0])
     from .classify import load_classifier
 
-    return int(load_classifier(str(model_ref)).meta.get("parameters", 0))
+    n = load_classifier(str(model_ref)).meta.get("parameters")
+    if n is None:  # counted as 0 it would slip through any budget
+        raise FacemotionError(f"{model_ref}: ONNX metadata has no parameter count (re-export with `facemotion export`)")
+    return int(n)
 
 
 def mflops_per_face(model) -> float:
