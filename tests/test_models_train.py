@@ -113,6 +113,10 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kagg
     shutil.rmtree(tmp_path / "ft")
     tc2 = training_compute(load_checkpoint(tmp_path / "ft2" / "last.pt"))
     assert tc2["epochs"] == 2 and tc2["epochs_by_run"] == [0, 1, 1] and tc2["cpu_hours"] > tc["cpu_hours"]
+    # resuming that second cycle needs last.pt only, not the (now deleted) checkpoint it started from
+    main(_args(kaggle_zip, tmp_path / "ft2", epochs=2, init=tmp_path / "ft" / "best.pt", resume=True))
+    tc3 = training_compute(load_checkpoint(tmp_path / "ft2" / "last.pt"))
+    assert tc3["epochs_by_run"] == [0, 1, 2]
 
 
 def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):

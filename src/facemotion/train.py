@@ -461,7 +461,11 @@ def main(args) -> dict:
 
     model_kwargs = json.loads(args.model_kwargs)
     model = create_model(args.model, **model_kwargs).to(dev, memory_format=torch.channels_last)
-    init_training = init_from(model, args.init, args.model, model_kwargs) if args.init else None
+    resume = (out / "last.pt") if args.resume == "auto" else (Path(args.resume) if args.resume else None)
+    resuming = resume is not None and resume.exists()
+    # a resumed --init run takes its weights (and the init's compute) from last.pt: the
+    # starting checkpoint is not needed again, and may be gone by then
+    init_training = init_from(model, args.init, args.model, model_kwargs) if args.init and not resuming else None
     optimizer = build_optimizer(model, args)
     steps_per_epoch = len(y_tr) // args.batch_size
     scheduler = build_scheduler(optimizer, args, steps_per_epoch)
@@ -488,8 +492,7 @@ def main(args) -> dict:
 
     start_epoch, step, history = 1, 0, []
     best = {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0}
-    resume = (out / "last.pt") if args.resume == "auto" else (Path(args.resume) if args.resume else None)
-    if resume is not None and resume.exists():
+    if resuming:
         ck = load_checkpoint(resume, map_location=dev)
         model.load_state_dict(ck["model_state"])
         optimizer.load_state_dict(ck["optimizer_state"])
@@ -499,6 +502,7 @@ def main(args) -> dict:
             ema.module.load_state_dict(ck["ema_state"])
         start_epoch, step = ck["epoch"] + 1, ck["step"]
         history, best = ck["history"], ck["best"]
+        init_training = ck.get("init_training", init_training)
         print(f"resumed from {resume} at epoch {ck['epoch']}", file=sys.stderr)
     elif args.resume not in (None, "auto"):
         raise FacemotionError(f"{resume}: no checkpoint to resume from")
