@@ -16,7 +16,11 @@ member, not packaged in the wheel.
 Several (already shipped) checkpoints make one packaged ensemble: their flip-TTA softmax
 outputs averaged, one temperature fitted on PublicTest, exported as a single ONNX graph:
 
-    python scripts/ship_model.py models/a.pt models/b.pt models/c.pt --name ensemble
+    python scripts/ship_model.py models/a.pt models/b.pt models/c.pt --name ensemble --weights float16
+
+``--weights float16`` stores the weights in half precision (half the file; ONNX Runtime computes
+in float32 as before). The accuracy recorded for a packaged model is always that of the written
+ONNX file itself, so it includes whatever the storage costs.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ def main():
                    help="compute spent on its distillation teachers, for the record (reported next to its own)")
     p.add_argument("--checkpoint-only", action="store_true",
                    help="write only models/<name>.pt (a teacher/ensemble member): no ONNX, not in models.json")
+    p.add_argument("--weights", choices=("float32", "float16"), default="float32",
+                   help="storage precision of the packaged ONNX weights (float16: half the file size)")
     a = p.parse_args()
     if len(a.checkpoint) > 1:
         return ship_ensemble(a)
@@ -79,13 +85,32 @@ def main():
               f"{pt} ({pt.stat().st_size // 1024} KiB); not packaged")
         return
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
-    r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256],
+    r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256], weights=a.weights,
                     extra_meta={"training": out["training"] | {"args": {}}})
+    acc = _score_file(onnx_path, d)
     _record(a, {"file": onnx_path.name, "arch": ck["arch"], "parameters": r["metadata"]["parameters"],
-                 "temperature": t, "tta": "flip", "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
+                 "temperature": t, "tta": "flip", "weights": a.weights,
+                 "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
     print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
-          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA); {pt} ({pt.stat().st_size // 1024} KiB), "
-          f"{onnx_path} ({r['bytes'] // 1024} KiB, max |dp| {r['max_abs_diff']:.1e})")
+          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA, the ONNX file); {pt} ({pt.stat().st_size // 1024} KiB), "
+          f"{onnx_path} ({_describe(r)})")
+
+
+def _score_file(onnx_path, d) -> dict:
+    """Accuracy of the packaged file itself (ONNX Runtime, no torch) on each split: what a user
+    of it gets, half-precision storage included."""
+    from facemotion.classify import load_classifier
+
+    clf = load_classifier(str(onnx_path))
+    return {s: float((clf.classify_faces(d[s].images).argmax(1) == d[s].labels).mean()) for s in d}
+
+
+def _describe(r: dict) -> str:
+    text = f"{r['bytes'] // 1024} KiB, {r['metadata']['weights_dtype']} weights, torch vs ORT max |dp| {r['max_abs_diff']:.1e}"
+    if "fp16_max_abs_diff" in r:
+        text += (f", float16 storage max |dp| {r['fp16_max_abs_diff']:.1e}, "
+                 f"top-1 unchanged on {r['fp16_argmax_agreement'] * 100:.1f}% of {r['checked_inputs']} inputs")
+    return text
 
 
 def _record(a, entry: dict) -> None:
@@ -106,18 +131,36 @@ def ship_ensemble(a) -> None:
     z = {s: [model_logits(c, d[s].images, tta="flip") for c in a.checkpoint] for s in d}
     logp = {s: np.log(np.clip(ensemble_probs(z[s]), 1e-12, 1)) for s in d}
     t = fit_temperature(logp["val"], d["val"].labels)  # PublicTest only
-    acc = {s: classification_report(d[s].labels, softmax(logp[s], t))["accuracy"] for s in d}
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
-    # the file describes itself like a single model does: its accuracy goes into its metadata
     r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t, check_images=d["val"].images[:256],
-                    extra_meta={"metrics": {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}})
+                    weights=a.weights)
+    acc = _score_file(onnx_path, d)
+    # the file describes itself like a single model does: its accuracy goes into its metadata
+    _set_metadata(onnx_path, {"metrics": {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}})
     members = [Path(c).stem for c in a.checkpoint]
     _record(a, {"file": onnx_path.name, "arch": "ensemble", "members": members,
-                 "parameters": r["metadata"]["parameters"], "temperature": t, "tta": "flip",
+                 "parameters": r["metadata"]["parameters"], "temperature": t, "tta": "flip", "weights": a.weights,
                  "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
     print(f"{a.name}: ensemble of {', '.join(members)}; T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
-          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA); {onnx_path} ({r['bytes'] // 1024} KiB, "
-          f"max |dp| {r['max_abs_diff']:.1e})")
+          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA, the ONNX file); {onnx_path} ({_describe(r)})")
+
+
+def _set_metadata(onnx_path, values: dict) -> None:
+    """Add/replace metadata entries of a written ONNX file (atomically)."""
+    import onnx
+
+    proto = onnx.load(str(onnx_path))
+    for k, v in values.items():
+        for entry in proto.metadata_props:
+            if entry.key == k:
+                entry.value = json.dumps(v)
+                break
+        else:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, json.dumps(v)
+    tmp = Path(onnx_path).with_name(f".{Path(onnx_path).name}.meta.tmp")
+    onnx.save(proto, str(tmp))
+    tmp.replace(onnx_path)
 
 
 if __name__ == "__main__":

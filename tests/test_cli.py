@@ -89,6 +89,8 @@ def test_export_and_evaluate_commands(tiny_checkpoint, kaggle_zip, tmp_path):
     assert (tmp_path / "ev" / "confusion.png").exists() and (tmp_path / "ev" / "reliability.png").exists()
     p = run_cli("export", tiny_checkpoint, tiny_checkpoint, "--tta", "--temperature", "0.9", "-o", tmp_path / "e.onnx")
     assert p.returncode == 0 and "ensemble of 2" in p.stdout, p.stderr
+    p = run_cli("export", tiny_checkpoint, "--weights", "float16", "-o", tmp_path / "h.onnx")
+    assert p.returncode == 0 and "float16 weights" in p.stdout and "float16 storage changes" in p.stdout, p.stderr
     p = run_cli("export", tmp_path / "nothing.pt", "-o", tmp_path / "x.onnx")
     assert p.returncode == 1 and "nothing.pt: no such checkpoint" in p.stderr
 

@@ -93,8 +93,13 @@ class OnnxClassifier:
     def name(self) -> str:
         return self.meta.get("name", self.path.stem)
 
+    # Larger inputs run in chunks of this many faces: a whole test split in one call would
+    # make ONNX Runtime hold every activation of every face at once (tens of GB for an
+    # ensemble), and throughput stops growing well before this size anyway.
+    max_batch = 256
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """N x 1 x S x S float32 in [-1, 1] -> N x 7 probabilities (one call)."""
+        """N x 1 x S x S float32 in [-1, 1] -> N x 7 probabilities (one call per 256 faces)."""
         if len(batch) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         sess = self.session
@@ -102,7 +107,9 @@ class OnnxClassifier:
             if self._pool_session is None:
                 self._pool_session = self._session(self._threads or 0)  # 0 = one thread per core
             sess = self._pool_session
-        return sess.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        batch = np.ascontiguousarray(batch, np.float32)
+        return np.concatenate([sess.run(None, {self.input_name: batch[i:i + self.max_batch]})[0]
+                               for i in range(0, len(batch), self.max_batch)])
 
     def classify_faces(self, faces) -> np.ndarray:
         """Face crops (list or N x H x W array, any size, gray or colour) -> N x 7, one batch."""
@@ -132,12 +139,15 @@ class TorchClassifier:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
+        out = []
         with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
-            z = self.model(x)
-            if self.tta:
-                z = (z + self.model(torch.flip(x, dims=[3]))) / 2
-            return torch.softmax(z / self.temperature, 1).numpy()
+            for i in range(0, max(len(batch), 1), OnnxClassifier.max_batch):  # bounded memory, as above
+                x = torch.from_numpy(np.ascontiguousarray(batch[i:i + OnnxClassifier.max_batch], np.float32))
+                z = self.model(x)
+                if self.tta:
+                    z = (z + self.model(torch.flip(x, dims=[3]))) / 2
+                out.append(torch.softmax(z / self.temperature, 1).numpy())
+        return np.concatenate(out)
 
     def classify_faces(self, faces) -> np.ndarray:
         return self.predict(faces_to_batch(faces, self.input_size))
