@@ -91,6 +91,25 @@ def test_classify_faces_any_size_and_colour(rec):
     assert p2.shape == (4, 7)
 
 
+def test_large_inputs_run_in_bounded_chunks(rec, monkeypatch):
+    """Hundreds of faces go through ONNX Runtime 256 at a time (memory stays bounded: a whole
+    split in one call was OOM-killed for the ensemble), with the same result as one by one."""
+    clf = rec.classifier
+    sizes = []
+    real_run = clf._session(1).run
+
+    class Spy:
+        def run(self, out, feed):
+            sizes.append(len(next(iter(feed.values()))))
+            return real_run(out, feed)
+
+    monkeypatch.setattr(clf, "_pool_session", Spy())
+    faces = faces_like(600)
+    p = clf.classify_faces(faces)
+    assert sizes == [256, 256, 88] and p.shape == (600, 7)
+    np.testing.assert_allclose(p[[0, 300, 599]], clf.classify_faces(faces[[0, 300, 599]]), atol=1e-5)
+
+
 def test_detector_none_treats_image_as_face():
     r = EmotionRecognizer(detector="none").detect_emotions(faces_like(1)[0])
     assert len(r) == 1 and r[0]["box"] == (0, 0, 48, 48)
