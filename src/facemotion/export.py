@@ -11,7 +11,7 @@ fails if any probability differs by more than ``tolerance`` (1e-4).
 
 ``weights="float16"`` stores the large weight tensors in half precision, each behind a Cast
 to float32, which ONNX Runtime folds into a float32 constant when it loads the file: half the
-file size (what lets a 6M-parameter ensemble fit in a wheel), the same float32 arithmetic and
+file size (what lets a 9M-parameter ensemble stay under 20 MB), the same float32 arithmetic and
 speed. The float32 graph is checked against torch first, as above; the half-precision file is
 then checked against it and fails past ``fp16_tolerance`` (1e-2); its deviation is returned.
 """
