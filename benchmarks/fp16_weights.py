@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import FER_ZIP, machine, table
+from _common import FER_ZIP, machine, table, timeit
 from facemotion.classify import OnnxClassifier
 from facemotion.data import load_splits
 from facemotion.export import export_onnx
-
-
-def faces_per_s(clf, x, seconds: float = 1.0) -> float:
-    start, n = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        clf.predict(x)
-        n += len(x)
-    return n / (time.perf_counter() - start)
 
 
 def main():
@@ -54,7 +45,7 @@ def main():
             order = list(clfs) if r % 2 == 0 else list(clfs)[::-1]
             for w in order:
                 for b in speed[w]:
-                    speed[w][b].append(faces_per_s(clfs[w], x[:b]))
+                    speed[w][b].append(b / timeit(lambda: clfs[w].predict(x[:b]), repeat=10, warmup=1))
     med = {w: {b: float(np.median(v)) for b, v in s.items()} for w, s in speed.items()}
     dp = float(np.abs(probs["float16"] - probs["float32"]).max())
     same = float((probs["float16"].argmax(1) == probs["float32"].argmax(1)).mean())

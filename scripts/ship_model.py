@@ -40,7 +40,7 @@ from _common import FER_ZIP  # noqa: E402
 from facemotion.checkpoint import (  # noqa: E402
     atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
 from facemotion.data import load_splits  # noqa: E402
-from facemotion.export import export_onnx  # noqa: E402
+from facemotion.export import export_onnx, set_metadata  # noqa: E402
 from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
 from facemotion.train import predict_logits  # noqa: E402
 
@@ -150,14 +150,7 @@ def _set_metadata(onnx_path, values: dict) -> None:
     import onnx
 
     proto = onnx.load(str(onnx_path))
-    for k, v in values.items():
-        for entry in proto.metadata_props:
-            if entry.key == k:
-                entry.value = json.dumps(v)
-                break
-        else:
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = k, json.dumps(v)
+    set_metadata(proto, values)
     tmp = Path(onnx_path).with_name(f".{Path(onnx_path).name}.meta.tmp")
     onnx.save(proto, str(tmp))
     tmp.replace(onnx_path)

@@ -108,6 +108,8 @@ class OnnxClassifier:
                 self._pool_session = self._session(self._threads or 0)  # 0 = one thread per core
             sess = self._pool_session
         batch = np.ascontiguousarray(batch, np.float32)
+        if len(batch) <= self.max_batch:  # a photo's or a frame's faces: one call, no copy
+            return sess.run(None, {self.input_name: batch})[0]
         return np.concatenate([sess.run(None, {self.input_name: batch[i:i + self.max_batch]})[0]
                                for i in range(0, len(batch), self.max_batch)])
 

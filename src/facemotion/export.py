@@ -95,6 +95,14 @@ def _load_members(checkpoints) -> tuple[list, list]:
     return models, ckpts
 
 
+def set_metadata(proto, values: dict) -> None:
+    """Add or replace ``proto``'s metadata entries (JSON-encoded values, as facemotion reads them)."""
+    current = {entry.key: entry for entry in proto.metadata_props}
+    for k, v in values.items():
+        entry = current.get(k) or proto.metadata_props.add()
+        entry.key, entry.value = k, json.dumps(v)
+
+
 def store_fp16(proto, min_elements: int = 1024) -> int:
     """Rewrite ``proto`` in place: every float32 initializer of at least ``min_elements``
     values (conv/dense weights; biases, scalars and shapes stay as they are) becomes a float16
@@ -172,9 +180,7 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
                              for m, c, r in zip(models, ckpts, checkpoint)])
     meta.update(extra_meta or {})
     del proto.metadata_props[:]
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, json.dumps(v)
+    set_metadata(proto, meta)
     proto.producer_name = "facemotion"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(tmp))
