@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+# (re)create it when missing, or when an interrupted earlier run left it without pip: venv
+# completes an existing folder in place, without touching what is installed there
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   "$PY" -m venv .venv
 fi
 # torch==2.13.0 is pinned in the [dev]/[train] extras: any other spec would pull CUDA wheels
