@@ -6,7 +6,7 @@ with and without flip TTA, macro-F1, ECE before/after temperature scaling, and t
 training compute recorded in the checkpoint. Writes benchmarks/results/accuracy.json and,
 for the default model, a confusion matrix and reliability diagram under docs/.
 
-    python benchmarks/accuracy.py [models/*.pt] [runs/<run>/best.pt ...]
+    python benchmarks/accuracy.py [models/*.pt] [runs/<run>/best.pt ...] [--merge]
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ def main():
     p.add_argument("--ensemble-max-params", type=float, default=9e6,
                    help="budget of the chosen ensemble: 9M parameters keep its ONNX file with float16 weights "
                         "(ship_model.py --weights float16) under 20 MB, the most the repository commits")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of models not measured in this run from the existing accuracy.json "
+                        "(the ensembles are always this run's: their members' logits are not stored)")
     a = p.parse_args()
     d = load_splits(a.data, ("val", "test"))
     xs = {s: torch.from_numpy(d[s].images).unsqueeze(1) for s in d}
@@ -118,6 +121,10 @@ def main():
         print(table(list(EMOTIONS), [[f"{r[e] * 100:.1f}" for e in EMOTIONS]]))
     out = ROOT / "benchmarks" / "results" / "accuracy.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if a.merge and out.exists():
+        earlier = {k: v for k, v in json.loads(out.read_text()).items()
+                   if k not in results and not k.startswith("ensemble")}
+        results = {**results, **earlier}
     out.write_text(json.dumps(results, indent=2))
 
 

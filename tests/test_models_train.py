@@ -213,6 +213,32 @@ def test_offline_distillation_targets_are_the_teachers_and_survive_resume(kaggle
     assert load_checkpoint(out / "last.pt")["epoch"] == 2
 
 
+def test_a_shipped_onnx_model_is_a_teacher_by_name(kaggle_zip, tmp_path, capsys):
+    """--teacher <shipped name>: distils from the pip-installed ONNX file (no checkpoint needed);
+    its logits come back as T * log p, and ONNX teachers switch on offline targets."""
+    import numpy as np
+
+    from facemotion.classify import load_classifier
+    from facemotion.preprocess import normalize
+
+    out = tmp_path / "s"
+    main(_args(kaggle_zip, out, epochs=1, teacher="mini_xception"))
+    assert "turning on --kd-offline" in capsys.readouterr().err
+    cached = torch.load(out / "teacher_targets.pt", weights_only=True)["targets"]
+    tr, _ = load_training_data(kaggle_zip)
+    clf = load_classifier("mini_xception")
+    assert clf.meta["tta"] == "flip"  # the mirror average is inside the graph: one view per image
+    p = clf.predict(normalize(tr.images[:5])[:, None])
+    z = torch.from_numpy(clf.meta["temperature"] * np.log(p))
+    assert torch.allclose(cached[:5], torch.softmax(z / 4, 1), atol=1e-5)
+    # at the model's own temperature the target is exactly what the user's install predicts
+    from facemotion.train import OnnxTeacher, offline_teacher_targets
+
+    t = OnnxTeacher("mini_xception")
+    same = offline_teacher_targets([t], torch.from_numpy(tr.images[:5]).unsqueeze(1), t.temperature, progress=False)
+    assert torch.allclose(same, torch.from_numpy(p), atol=1e-5)
+
+
 def test_compute_of_a_best_checkpoint_counts_its_whole_run(tmp_path, tiny_checkpoint):
     """best.pt's history stops at its epoch; the epochs after it were spent too (last.pt has them)."""
     from facemotion.checkpoint import atomic_torch_save, checkpoint_compute

@@ -173,3 +173,73 @@ def test_broken_checkpoint_and_onnx_are_clear_errors(tmp_path):
     badpt.write_bytes(b"garbage")
     with pytest.raises(ModelError, match="bad.pt: not a loadable facemotion checkpoint"):
         load_checkpoint(badpt)
+
+
+def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tmp_path):
+    """`facemotion import`: an ONNX file (the user may have nothing else) back to checkpoints that
+    predict what the originals did; BatchNorm comes back folded, float16 weights rounded."""
+    torch = pytest.importorskip("torch")
+    from facemotion.checkpoint import load_checkpoint, model_from_checkpoint
+    from facemotion.cli import main as cli
+    from facemotion.errors import ModelError
+    from facemotion.export import checkpoints_from_onnx, export_onnx
+
+    members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
+    export_onnx(members, tmp_path / "ens.onnx", tta=True, temperature=0.8, weights="float16")
+    ckpts, info = checkpoints_from_onnx(tmp_path / "ens.onnx")
+    assert info["max_abs_diff"] <= 1e-4  # rebuilt members + the export's wrapper == the graph
+    assert [c["arch"] for c in ckpts] == ["mini_xception", "vgg_fer_s"]
+    x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (16, 1, 48, 48)).astype(np.float32))
+    for original, rebuilt in zip(members, ckpts):
+        assert rebuilt["recovered_from"]["source"] == original.name
+        a, _ = model_from_checkpoint(original)
+        b, _ = model_from_checkpoint(rebuilt)
+        with torch.no_grad():
+            assert (torch.softmax(a(x), 1) - torch.softmax(b(x), 1)).abs().max() < 1e-2  # float16 rounding only
+    assert cli(["import", str(tmp_path / "ens.onnx"), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.pt")) == sorted(p.name for p in members)
+    assert load_checkpoint(tmp_path / "out" / tiny_checkpoint.name)["arch"] == "mini_xception"
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelError, match="bad.onnx: not a loadable ONNX file"):
+        checkpoints_from_onnx(tmp_path / "bad.onnx")
+
+
+def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle_zip, tmp_path):
+    """A folded BatchNorm is exact in eval mode but not in train mode (batch statistics): the
+    statistics restored from real faces keep eval outputs and bring train mode back in line."""
+    torch = pytest.importorskip("torch")
+    import copy
+
+    from facemotion.checkpoint import model_from_checkpoint
+    from facemotion.export import checkpoints_from_onnx, export_onnx, restore_batchnorm_statistics
+    from facemotion.train import get_args_parser, load_training_data, main
+
+    original = _second_checkpoint(tmp_path)
+    export_onnx(original, tmp_path / "m.onnx")
+    (ck,), _ = checkpoints_from_onnx(tmp_path / "m.onnx")
+    tr, _ = load_training_data(kaggle_zip)
+    x = normalize(torch.from_numpy(tr.images).unsqueeze(1))
+
+    def train_mode(m):  # batch statistics, dropout off
+        c = copy.deepcopy(m).train()
+        for mod in c.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.eval()
+        with torch.no_grad():
+            return torch.softmax(c(x), 1)
+
+    a, _ = model_from_checkpoint(original)
+    b, _ = model_from_checkpoint(ck)
+    with torch.no_grad():
+        before = torch.softmax(b(x), 1)
+        folded_gap = (train_mode(b) - before).abs().max()
+        assert restore_batchnorm_statistics(b, x) == 8
+        after = torch.softmax(b(x), 1)
+    assert (after - before).abs().max() < 1e-5  # the eval-mode function is unchanged
+    assert (train_mode(b) - after).abs().max() < 1e-4 < folded_gap  # same batch: train mode = eval mode
+    assert restore_batchnorm_statistics(a, x) == 0  # a normal network is left alone
+    # --init from the rebuilt file does it on its own
+    torch.save(ck, tmp_path / "rebuilt.pt")
+    argv = ["--data", str(kaggle_zip), "--out", str(tmp_path / "run"), "--model", "vgg_fer_s", "--epochs", "1",
+            "--batch-size", "4", "--no-progress", "--threads", "1", "--init", str(tmp_path / "rebuilt.pt")]
+    assert main(get_args_parser().parse_args(argv))["epochs_run"] == 1

@@ -251,6 +251,26 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from .checkpoint import atomic_torch_save
+    from .classify import resolve_model
+    from .export import checkpoints_from_onnx
+
+    path = resolve_model(args.model)
+    ckpts, info = checkpoints_from_onnx(path)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, ck in enumerate(ckpts):
+        src = ck["recovered_from"]
+        stem = Path(src["source"]).stem if src.get("source") and len(ckpts) > 1 else path.stem
+        dest = out / f"{stem}.pt"
+        atomic_torch_save(ck, dest)
+        print(f"wrote {dest} ({ck['arch']}, {ck['parameters']:,} parameters, {src['weights_dtype']} weights"
+              f"{f', member {i} of {len(ckpts)}' if len(ckpts) > 1 else ''})")
+    print(f"rebuilt {path.name} from these checkpoints: max |dp| = {info['max_abs_diff']:.1e} vs ONNX Runtime")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -336,6 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "in float32, and the export reports what it changes)")
     s.add_argument("--name", default=None, help="model name stored in the metadata")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("import", help="ONNX model -> checkpoint(s) to fine-tune, distil or re-ensemble",
+                       formatter_class=fmt,
+                       description="Rebuild the PyTorch checkpoint of a shipped or exported ONNX model (one per "
+                                   "member of an ensemble), checked against ONNX Runtime. BatchNorm comes back "
+                                   "folded into the convs; float16-stored weights come back rounded to it.")
+    s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
+    s.add_argument("-o", "--out", required=True, help="output folder for the .pt file(s)")
+    s.set_defaults(func=cmd_import)
     return p
 
 

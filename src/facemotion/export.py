@@ -216,3 +216,144 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
     os.replace(tmp, out)
     result["bytes"] = out.stat().st_size
     return result
+
+
+def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
+    """The inverse of :func:`export_onnx`: rebuild each member of an exported file as a
+    facemotion checkpoint (a dict, as ``load_checkpoint`` returns).
+
+    The exporter folds every BatchNorm into the conv before it (``<conv>.weight`` and
+    ``<conv>.weight_bias`` in the graph); the rebuilt network keeps its BatchNorm as the
+    identity plus that bias (weight 1, mean 0, variance 1 - eps), which computes the same
+    function, so the checkpoint trains, evaluates and re-exports like the original. Weights
+    stored in float16 come back rounded to it. A member's own temperature and metrics are not
+    in the graph (an ensemble has one temperature), so the checkpoint gets T = 1 and none.
+
+    With ``check``, the rebuilt members run through the same wrapper as the export (flip
+    TTA, ensemble average, temperature) and must match ONNX Runtime on random inputs to
+    1e-4; returns (checkpoints, {"max_abs_diff": ...}).
+    """
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from onnx import numpy_helper
+
+    from .checkpoint import describe
+    from .models import count_parameters, create_model
+
+    path = Path(path)
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:
+        raise ModelError(f"{path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
+    try:
+        meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+    except ValueError:
+        meta = {}
+    if meta.get("format") != "facemotion-onnx/1":
+        raise ModelError(f"{path}: not a facemotion export (no facemotion-onnx/1 metadata)")
+    inits = {}
+    for init in proto.graph.initializer:
+        name = init.name[:-len("__fp16")] if init.name.endswith("__fp16") else init.name
+        inits[name] = numpy_helper.to_array(init).astype(np.float32)
+    members = meta.get("members") or [{"arch": meta["arch"], "arch_kwargs": meta.get("arch_kwargs", {}),
+                                       "epoch": meta.get("epoch"), "source": path.name}]
+    models, ckpts = [], []
+    for i, m in enumerate(members):
+        model = create_model(m["arch"], **m.get("arch_kwargs", {})).eval()
+        state = model.state_dict()
+        # exports made before ensembles existed named a single model's weights "model.*"
+        prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
+        loaded = set()
+        for key in state:
+            if prefix + key in inits:
+                state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
+                loaded.add(key)
+        # a BatchNorm folded into the conv before it: identity plus the folded bias
+        conv = None
+        for name, mod in model.named_modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                conv = name
+            elif isinstance(mod, torch.nn.BatchNorm2d) and f"{name}.weight" not in loaded and conv is not None:
+                bias = inits.get(f"{prefix}{conv}.weight_bias")
+                if bias is None:
+                    continue
+                state[f"{name}.weight"] = torch.ones(mod.num_features)
+                state[f"{name}.bias"] = torch.from_numpy(bias)
+                state[f"{name}.running_mean"] = torch.zeros(mod.num_features)
+                state[f"{name}.running_var"] = torch.full((mod.num_features,), 1.0 - mod.eps)
+                loaded |= {f"{name}.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+                conv = None
+        missing = [k for k in state if k not in loaded and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise ModelError(f"{path}: member {i} ({m['arch']}): cannot recover {', '.join(missing[:3])}"
+                             f"{' ...' if len(missing) > 3 else ''} from the graph")
+        model.load_state_dict(state)
+        models.append(model)
+        ckpts.append({**describe(model, epoch=m.get("epoch"), parameters=count_parameters(model),
+                                 metrics={}, recovered_from={"file": path.name, "member": i, "source": m.get("source"),
+                                                             "weights_dtype": meta.get("weights_dtype", "float32")}),
+                      "model_state": model.state_dict()})
+    info = {}
+    if check:
+        size = int(meta.get("input_size", 48))
+        x = np.random.default_rng(0).uniform(-1, 1, (64, 1, size, size)).astype(np.float32)
+        wrapped = _wrapper(models, float(meta.get("temperature", 1.0)), meta.get("tta") == "flip")
+        with torch.no_grad():
+            p_torch = wrapped(torch.from_numpy(x)).numpy()
+        p_ort = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        info["max_abs_diff"] = float(np.abs(p_torch - p_ort).max())
+        if not info["max_abs_diff"] <= 1e-4:
+            raise ModelError(f"{path}: the rebuilt members disagree with the graph by {info['max_abs_diff']:.2e}")
+    return ckpts, info
+
+
+def restore_batchnorm_statistics(model, images, batch_size: int = 512) -> int:
+    """Make a rebuilt (BatchNorm-folded) network train like a normal one; returns how many
+    BatchNorms it rewrote.
+
+    A folded BatchNorm is the identity plus a bias ``b``: exact in eval mode, but in train mode
+    it would normalize by the batch's statistics, which the identity form never expected, and
+    every layer's scale would be lost at the first step. Measuring each such layer's input mean
+    ``mu`` and variance ``var`` on ``images`` (normalized N x 1 x S x S) and setting running
+    statistics (mu, var), weight sqrt(var + eps) and bias b + mu keeps the eval-mode function
+    exactly (weight * (y - mu) / sqrt(var + eps) + bias = y + b), while a training batch, whose
+    statistics are close to (mu, var), now sees nearly the same function too.
+    """
+    import torch
+
+    folded = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) and m.running_var is not None
+              and torch.all(m.weight == 1) and torch.all(m.running_mean == 0)
+              and torch.allclose(m.running_var, torch.full_like(m.running_var, 1.0 - m.eps))]
+    if not folded:
+        return 0
+    sums = {id(m): [0.0, 0.0, 0] for m in folded}
+
+    def hook(mod, inputs):
+        y = inputs[0].detach().float()
+        acc = sums[id(mod)]
+        acc[0] = acc[0] + y.sum((0, 2, 3))
+        acc[1] = acc[1] + (y * y).sum((0, 2, 3))
+        acc[2] += y.numel() // y.shape[1]
+
+    handles = [m.register_forward_pre_hook(hook) for m in folded]
+    was_training = model.training
+    model.eval()  # the function being measured is the eval-mode one, which the rewrite keeps
+    try:
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                model(images[i:i + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    with torch.no_grad():
+        for m in folded:
+            s, s2, n = sums[id(m)]
+            mu = s / n
+            var = (s2 / n - mu * mu).clamp_min(0)
+            m.running_mean.copy_(mu)
+            m.running_var.copy_(var)
+            m.bias.add_(mu)
+            m.weight.copy_(torch.sqrt(var + m.eps))
+    return len(folded)

@@ -62,7 +62,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
     p.add_argument("--cutmix", type=float, default=0.0, help="cutmix alpha (0 = off)")
     # knowledge distillation
-    p.add_argument("--teacher", nargs="*", default=[], help="teacher checkpoint(s); their averaged soft targets are distilled")
+    p.add_argument("--teacher", nargs="*", default=[],
+                   help="teacher(s): .pt checkpoints, exported .onnx files or shipped model names (e.g. 'ensemble'); "
+                        "their averaged soft targets are distilled. ONNX teachers imply --kd-offline")
     p.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation loss")
     p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
     p.add_argument("--kd-offline", action="store_true",
@@ -289,6 +291,47 @@ def train_one_epoch(model, optimizer, scheduler, images, labels, args, epoch, *,
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
 
 
+class OnnxTeacher:
+    """An exported facemotion ONNX file (or a shipped model, e.g. the ensemble) as a teacher.
+
+    Its graph ends in ``softmax(z / T)`` with ``T`` in its metadata, so ``T * log p`` gives
+    back its logits ``z`` up to a per-row constant, which a softmax ignores; for an ensemble
+    graph ``z`` is the log of its members' mean probability. That lets a user distil from
+    the model they pip-installed, without its training checkpoints (and without running
+    ONNX Runtime on every augmented batch: ONNX teachers are offline only).
+    """
+
+    def __init__(self, spec: str):
+        from .classify import OnnxClassifier, resolve_model
+
+        path = resolve_model(spec)
+        if path.suffix == ".pt":
+            raise FacemotionError(f"{spec}: a checkpoint, not an ONNX teacher")
+        self.classifier = OnnxClassifier(path)
+        self.temperature = float(self.classifier.meta.get("temperature", 1.0))
+        # an export made with --tta already averages the face and its mirror inside the graph
+        self.flip_inside = self.classifier.meta.get("tta") == "flip"
+        self.name = spec
+
+    def __call__(self, x):
+        import torch
+
+        p = self.classifier.predict(x.detach().float().cpu().numpy())
+        return torch.from_numpy(self.temperature * np.log(np.clip(p, 1e-12, None))).to(x.device)
+
+
+def load_teacher(spec: str, dev):
+    """A --teacher value -> a callable from normalized N x 1 x 48 x 48 batches to logits."""
+    import torch
+
+    from .classify import shipped_models
+
+    if str(spec).endswith(".onnx") or (spec in shipped_models() and not Path(spec).exists()):
+        return OnnxTeacher(spec)
+    tm, _ = model_from_checkpoint(spec)
+    return tm.to(dev, memory_format=torch.channels_last).eval()
+
+
 def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progress: bool = True):
     """Mean over teachers and over (image, mirror) of softmax(logits / temp), one row per image.
 
@@ -296,6 +339,8 @@ def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progr
     training augmentation is mild (small shifts, rotations, flips) and the flip average
     makes the target mirror-invariant, so the target still describes the augmented view;
     with several teachers this makes ensemble distillation as cheap as plain training.
+    (An ONNX teacher exported with flip TTA does the mirror average inside its graph, so it
+    sees only the image.)
     """
     import torch
 
@@ -307,8 +352,11 @@ def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progr
         for i in bar:
             x = normalize(images[i:i + batch_size])
             views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, "flip")]
-            p = sum(torch.softmax(t(v).float() / temp, 1) for t in teachers for v in views)
-            out.append(p / (len(teachers) * len(views)))
+            p = 0
+            for t in teachers:
+                tv = views[:1] if getattr(t, "flip_inside", False) else views
+                p = p + sum(torch.softmax(t(v).float() / temp, 1) for v in tv) / len(tv)
+            out.append(p / len(teachers))
     bar.close()
     return torch.cat(out).to(dev) if out else torch.zeros(0, NUM_CLASSES, device=dev)
 
@@ -411,7 +459,7 @@ def build_scheduler(optimizer, args, steps_per_epoch):
     return None
 
 
-def init_from(model, path, arch: str, arch_kwargs: dict) -> dict:
+def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
     """Load a checkpoint's weights into ``model`` (built for ``arch``), refusing a different network.
 
     EMA weights are preferred: they are the ones selection chose and the package ships. Only the
@@ -430,6 +478,17 @@ def init_from(model, path, arch: str, arch_kwargs: dict) -> dict:
     except RuntimeError as e:  # e.g. a different number of classes
         raise FacemotionError(f"{path}: --init weights do not fit {arch}: {str(e).splitlines()[0]}") from None
     print(f"initialized {arch} from {path}", file=sys.stderr)
+    if ck.get("recovered_from") and images is not None and len(images):
+        # rebuilt from an ONNX graph (`facemotion import`): its BatchNorms are folded into the
+        # convs, which train-mode BatchNorm would undo at the first step; give them statistics
+        import torch
+
+        from .export import restore_batchnorm_statistics
+
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:2048].to(images.device)
+        n = restore_batchnorm_statistics(model, normalize(images[pick]).contiguous(memory_format=torch.channels_last))
+        print(f"{path}: restored the statistics of {n} folded BatchNorm layers from {len(pick)} training images",
+              file=sys.stderr)
     return checkpoint_compute(path)
 
 
@@ -465,15 +524,16 @@ def main(args) -> dict:
     resuming = resume is not None and resume.exists()
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
     # starting checkpoint is not needed again, and may be gone by then
-    init_training = init_from(model, args.init, args.model, model_kwargs) if args.init and not resuming else None
+    init_training = init_from(model, args.init, args.model, model_kwargs, x_tr) if args.init and not resuming else None
     optimizer = build_optimizer(model, args)
     steps_per_epoch = len(y_tr) // args.batch_size
     scheduler = build_scheduler(optimizer, args, steps_per_epoch)
     ema = EMA(model, args.ema) if args.ema > 0 else None
-    teachers = []
-    for t in args.teacher:
-        tm, _ = model_from_checkpoint(t)
-        teachers.append(tm.to(dev, memory_format=torch.channels_last).eval())
+    teachers = [load_teacher(t, dev) for t in args.teacher]
+    if any(isinstance(t, OnnxTeacher) for t in teachers) and not args.kd_offline:
+        # ONNX Runtime on every augmented batch would be slow (and CPU-only): targets once per image
+        print("an ONNX teacher distils offline: turning on --kd-offline", file=sys.stderr)
+        args.kd_offline = True
     teacher_targets = None
     if teachers and args.kd_offline:
         cache = out / "teacher_targets.pt"
