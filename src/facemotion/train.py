@@ -320,6 +320,20 @@ class OnnxTeacher:
         return torch.from_numpy(self.temperature * np.log(np.clip(p, 1e-12, None))).to(x.device)
 
 
+def _file_digest(spec: str) -> str:
+    """First 16 hex digits of the SHA-256 of the file a --teacher value names."""
+    import hashlib
+
+    from .classify import resolve_model
+
+    path = Path(spec) if Path(spec).exists() else resolve_model(spec)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def load_teacher(spec: str, dev):
     """A --teacher value -> a callable from normalized N x 1 x 48 x 48 batches to logits."""
     import torch
@@ -537,7 +551,8 @@ def main(args) -> dict:
     teacher_targets = None
     if teachers and args.kd_offline:
         cache = out / "teacher_targets.pt"
-        key = {"teachers": [str(t) for t in args.teacher], "kd_temp": args.kd_temp, "n": len(y_tr),
+        # the teachers by name and content: a shipped name or a path can hold a newer model later
+        key = {"teachers": [f"{t}@{_file_digest(t)}" for t in args.teacher], "kd_temp": args.kd_temp, "n": len(y_tr),
                "limit": args.limit, "seed": args.seed}
         if cache.exists():  # a resumed run reuses them (same teachers, temperature and images)
             ck = torch.load(cache, map_location=dev, weights_only=True)
