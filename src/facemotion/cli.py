@@ -260,9 +260,12 @@ def cmd_import(args) -> int:
     ckpts, info = checkpoints_from_onnx(path)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    stems = [Path(ck["recovered_from"]["source"]).stem if ck["recovered_from"].get("source") and len(ckpts) > 1
+             else path.stem for ck in ckpts]
     for i, ck in enumerate(ckpts):
         src = ck["recovered_from"]
-        stem = Path(src["source"]).stem if src.get("source") and len(ckpts) > 1 else path.stem
+        # members exported from two runs' best.pt files share a name: number them instead
+        stem = stems[i] if stems.count(stems[i]) == 1 else f"{path.stem}_member{i}"
         dest = out / f"{stem}.pt"
         atomic_torch_save(ck, dest)
         print(f"wrote {dest} ({ck['arch']}, {ck['parameters']:,} parameters, {src['weights_dtype']} weights"
