@@ -225,7 +225,9 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     The exporter folds every BatchNorm into the conv before it (``<conv>.weight`` and
     ``<conv>.weight_bias`` in the graph); the rebuilt network keeps its BatchNorm as the
     identity plus that bias (weight 1, mean 0, variance 1 - eps), which computes the same
-    function, so the checkpoint trains, evaluates and re-exports like the original. Weights
+    function in eval mode, so the checkpoint evaluates, teaches and re-exports like the
+    original; to train from it, :func:`restore_batchnorm_statistics` (which ``train --init``
+    applies) gives those layers statistics first. Weights
     stored in float16 come back rounded to it. A member's own temperature and metrics are not
     in the graph (an ensemble has one temperature), so the checkpoint gets T = 1 and none.
 
@@ -260,7 +262,10 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
                                        "epoch": meta.get("epoch"), "source": path.name}]
     models, ckpts = [], []
     for i, m in enumerate(members):
-        model = create_model(m["arch"], **m.get("arch_kwargs", {})).eval()
+        try:
+            model = create_model(m["arch"], **m.get("arch_kwargs", {})).eval()
+        except (KeyError, TypeError) as e:  # an architecture this version does not register
+            raise ModelError(f"{path}: member {i}: cannot build {m.get('arch')!r} ({e})") from None
         state = model.state_dict()
         # exports made before ensembles existed named a single model's weights "model.*"
         prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
