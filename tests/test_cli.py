@@ -112,3 +112,24 @@ def test_train_command_small(kaggle_zip, tmp_path):
     assert (tmp_path / "best.pt").exists()
     p = run_cli("train", "--data", tmp_path / "nope", "--epochs", "1")
     assert p.returncode == 1 and "nope: no such file" in p.stderr
+
+
+def test_train_extra_commands_say_what_to_install_without_it(monkeypatch, tmp_path, capsys):
+    """On the core install (no torch, no onnx) `import`/`export`/`train` end in one line naming
+    the extra, not a traceback."""
+    import builtins
+
+    from facemotion.cli import main
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *a, **k):
+        if name.split(".")[0] in ("onnx", "torch"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    assert main(["import", "ensemble", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "needs the [train] extra" in err and "pip install 'facemotion[train]'" in err
+    assert "Traceback" not in err

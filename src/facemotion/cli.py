@@ -371,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+TRAIN_EXTRA = ("torch", "onnx", "onnxscript")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -392,8 +395,11 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except ImportError as e:
-        if getattr(e, "name", "") == "torch" or "torch" in str(e):
-            print("error: this command needs PyTorch: pip install 'facemotion[train]'", file=sys.stderr)
+        # train/evaluate/export/import need the [train] extra (torch, and onnx to read or write graphs)
+        missing = (getattr(e, "name", None) or "").split(".")[0]
+        if missing in TRAIN_EXTRA or (not missing and "torch" in str(e)):
+            print(f"error: this command needs the [train] extra ({missing or 'torch'} is not installed): "
+                  "pip install 'facemotion[train]'", file=sys.stderr)
             return 1
         raise
 
