@@ -105,6 +105,14 @@ def test_data_stats(kaggle_zip, tmp_path):
     assert p.returncode == 1 and "missing.zip: no such file" in p.stderr
 
 
+def test_data_subset(kaggle_zip, tmp_path):
+    p = run_cli("data", "subset", kaggle_zip, "-o", tmp_path / "tv.tar.gz")
+    assert p.returncode == 0, p.stderr
+    assert "train 12, val 4" in p.stdout
+    p = run_cli("data", "subset", kaggle_zip, "-o", tmp_path / "tv.npz")
+    assert p.returncode == 1 and "tv.npz: name the output" in p.stderr and "Traceback" not in p.stderr
+
+
 def test_train_command_small(kaggle_zip, tmp_path):
     pytest.importorskip("torch")
     p = run_cli("train", "--data", kaggle_zip, "--epochs", "1", "--batch-size", "4", "--out", tmp_path, "--no-progress")

@@ -1,10 +1,11 @@
+import tarfile
 import zipfile
 
 import cv2
 import numpy as np
 import pytest
 
-from facemotion.data import available_splits, load_splits
+from facemotion.data import available_splits, load_splits, write_subset
 from facemotion.errors import DataError
 from facemotion.labels import EMOTIONS, UnknownLabelError, label_index
 
@@ -93,6 +94,72 @@ def test_extracted_folder_same_as_zip(kaggle_zip, tmp_path):
         np.testing.assert_array_equal(a[s].labels, b[s].labels)
 
 
+@pytest.mark.parametrize("name", ["sub.zip", "sub.tar.gz", "sub.tar.xz"])
+def test_subset_copies_train_and_val_byte_for_byte(kaggle_zip, tmp_path, name):
+    out = tmp_path / name
+    assert write_subset(kaggle_zip, out) == {"train": 12, "val": 4}
+    assert available_splits(out) == ["train", "val"]  # not one PrivateTest file
+    a, b = load_splits(kaggle_zip, ("train", "val"), cache=False), load_splits(out, cache=False, splits=("train", "val"))
+    for s in ("train", "val"):
+        np.testing.assert_array_equal(a[s].images, b[s].images)
+        np.testing.assert_array_equal(a[s].labels, b[s].labels)
+        assert a[s].sources.tolist() == b[s].sources.tolist()
+    with zipfile.ZipFile(kaggle_zip) as zf:
+        m = "train/happy/Training_5.jpg"
+        original = zf.read(m)
+    if name.endswith(".zip"):
+        copied = zipfile.ZipFile(out).read(m)
+    else:
+        with tarfile.open(out) as tf:
+            copied = tf.extractfile(m).read()
+    assert copied == original
+    assert not list(tmp_path.glob("*.part"))  # the temporary file was renamed, not left behind
+
+
+def test_subset_errors_name_the_problem(kaggle_zip, tmp_path):
+    with pytest.raises(DataError, match=r"out\.npz: name the output \*\.zip"):
+        write_subset(kaggle_zip, tmp_path / "out.npz")
+    with pytest.raises(DataError, match="overwrite its own source"):
+        write_subset(kaggle_zip, kaggle_zip)
+    only_train = tmp_path / "t.zip"
+    write_subset(kaggle_zip, only_train, ["train"])
+    with pytest.raises(DataError, match=r"missing split\(s\) val"):
+        write_subset(only_train, tmp_path / "v.zip", ["val"])
+    with pytest.raises(DataError, match="unknown split"):
+        write_subset(kaggle_zip, tmp_path / "x.zip", ["holdout"])
+
+
+def test_kaggle_original_tar_gz_of_the_csv(tmp_path):
+    """The 2013 challenge's download: fer2013.tar.gz holding fer2013/fer2013.csv."""
+    csv_path = tmp_path / "fer2013.csv"
+    _write_csv(csv_path, [f"3,{_pix(1)},Training", f"0,{_pix(2)},Training", f"5,{_pix(3)},PublicTest",
+                          f"6,{_pix(4)},PrivateTest"])
+    tgz = tmp_path / "fer2013.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        tf.add(csv_path, "fer2013/fer2013.csv")
+    assert available_splits(tgz) == ["train", "val", "test"]
+    a, b = load_splits(csv_path, cache=False), load_splits(tgz, cache=False)
+    for s in ("train", "val", "test"):
+        np.testing.assert_array_equal(a[s].images, b[s].images)
+        np.testing.assert_array_equal(a[s].labels, b[s].labels)
+    assert write_subset(tgz, tmp_path / "trainval.csv") == {"train": 2, "val": 1}
+    assert "PrivateTest" not in (tmp_path / "trainval.csv").read_text()
+    with pytest.raises(DataError, match="holds a CSV"):
+        write_subset(tgz, tmp_path / "x.zip")
+
+
+def test_truncated_tar_is_named(kaggle_zip, tmp_path):
+    good = tmp_path / "good.tar.gz"
+    write_subset(kaggle_zip, good)
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"bad\.tar\.gz: not a readable tar archive"):
+        load_splits(bad, ("train",), cache=False)
+    (tmp_path / "junk.tgz").write_bytes(b"not a tar")
+    with pytest.raises(DataError, match=r"junk\.tgz: not a readable tar archive"):
+        available_splits(tmp_path / "junk.tgz")
+
+
 def test_user_class_folders_with_aliases_and_any_size(tmp_path):
     for cls, n in (("Happiness", 2), ("scared", 1), ("Sad", 1)):
         (tmp_path / cls).mkdir()
@@ -141,3 +208,14 @@ def test_full_fer2013_zip(fer_zip):
     load_splits(fer_zip)
     warm = time.perf_counter() - t
     assert warm < cold  # the decoded-array cache is used
+
+
+def test_full_fer2013_train_val_subset(fer_zip, tmp_path):
+    """The compact file to carry to a GPU machine: train + PublicTest, the same arrays, < 50 MiB."""
+    out = tmp_path / "fer2013_trainval.tar.gz"
+    assert write_subset(fer_zip, out) == {"train": 28709, "val": 3589}
+    assert out.stat().st_size < 50 * 2**20
+    a, b = load_splits(fer_zip, ("train", "val")), load_splits(out, ("train", "val"), cache=False)
+    for s in ("train", "val"):
+        np.testing.assert_array_equal(a[s].images, b[s].images)
+        np.testing.assert_array_equal(a[s].labels, b[s].labels)

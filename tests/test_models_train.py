@@ -252,3 +252,33 @@ def test_compute_of_a_best_checkpoint_counts_its_whole_run(tmp_path, tiny_checkp
     # a last.pt from another run (a different output folder) is not charged
     atomic_torch_save({**run, "train_args": {"out": "runs/b"}, "history": [ep] * 5}, tmp_path / "last.pt")
     assert checkpoint_compute(tmp_path / "best.pt")["epochs"] == 2
+
+
+def test_a_run_comes_back_from_the_device_machine_in_parts(kaggle_zip, tmp_path):
+    """scripts/device_transfer.py: best.pt -> parts small enough for the device tool -> the same
+    weights here, with the whole run's compute; a damaged part is refused, not loaded."""
+    import importlib.util
+    from pathlib import Path
+
+    from facemotion.checkpoint import checkpoint_compute
+    from facemotion.errors import FacemotionError
+
+    spec = importlib.util.spec_from_file_location(
+        "device_transfer", Path(__file__).resolve().parents[1] / "scripts" / "device_transfer.py")
+    dt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dt)
+    run = tmp_path / "run"
+    main(_args(kaggle_zip, run, ema=0.9, epochs=3))
+    parts = dt.pack(run / "best.pt", tmp_path / "back", part_mib=0.1)
+    assert len(parts) >= 3 and all(p.stat().st_size <= 0.1 * 2**20 for p in parts)
+    got = dt.unpack(tmp_path / "back", tmp_path / "here" / "best.pt")
+    model, ck = model_from_checkpoint(got)
+    ref, _ = model_from_checkpoint(run / "best.pt")  # EMA weights, as selection used them
+    for (k, a), b in zip(ref.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert "optimizer_state" not in ck and "ema_state" not in ck
+    assert checkpoint_compute(got)["epochs"] == 3  # all three epochs, whichever one was best
+    parts[1].write_bytes(parts[1].read_bytes()[:-1] + b"x")
+    with pytest.raises(FacemotionError, match="part01: damaged part"):
+        dt.unpack(tmp_path / "back", tmp_path / "again.pt")
+    assert not (tmp_path / "again.pt").exists()

@@ -87,6 +87,13 @@ def checkpoint_compute(path: str | os.PathLike) -> dict:
     beside it, its longer history is the one charged.
     """
     ck = load_checkpoint(path)
+    return training_compute(ck, run_history(path, ck))
+
+
+def run_history(path: str | os.PathLike, ck: dict | None = None) -> list:
+    """The per-epoch history of the whole run the checkpoint at ``path`` (already loaded: ``ck``)
+    belongs to: its sibling last.pt's when that is the same run and longer, else its own."""
+    ck = load_checkpoint(path) if ck is None else ck
     hist = ck.get("history", [])
     last = Path(path).with_name("last.pt")
     if last.exists() and last.resolve() != Path(path).resolve():
@@ -94,7 +101,7 @@ def checkpoint_compute(path: str | os.PathLike) -> dict:
         same_run = (lk.get("train_args") or {}).get("out") == (ck.get("train_args") or {}).get("out")
         if same_run and len(lk.get("history", [])) >= len(hist):
             hist = lk["history"]
-    return training_compute(ck, hist)
+    return hist
 
 
 def training_compute(ck: dict, history: list | None = None) -> dict:
@@ -111,6 +118,9 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     hist = ck.get("history", []) if history is None else history
     tr = {"epochs": len(hist), "epochs_by_run": [len(hist)],
           "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist) / 3600}
+    dev = (ck.get("train_args") or {}).get("device", "cpu")
+    if dev != "cpu":  # the hours are wall-clock hours of whatever ran it: say when that was not the CPU
+        tr["device"] = dev
     init = (ck.get("train_args") or {}).get("init")
     prev = ck.get("init_training")
     if prev is None and init and Path(init).exists():

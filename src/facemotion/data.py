@@ -3,11 +3,13 @@
 Supported layouts (detected automatically):
 
 1. ``fer2013.csv`` with columns ``emotion,pixels,Usage`` (Usage: Training / PublicTest /
-   PrivateTest), or a folder containing it.
+   PrivateTest), a folder containing it, or a tar holding it (the 2013 challenge's
+   ``fer2013.tar.gz``).
 2. Kaggle's folder layout ``train/<emotion>/*.jpg`` and ``test/<emotion>/*.jpg``, extracted
-   or inside a ``.zip``. Files named ``PublicTest_*`` / ``PrivateTest_*`` split ``test/``
-   into the validation and test splits of the FER2013 protocol.
-3. Any folder (or zip) of ``<class>/<images>`` -- a user's own data, all in ``train``
+   or inside a ``.zip`` or a ``.tar(.gz|.bz2|.xz)``. Files named ``PublicTest_*`` /
+   ``PrivateTest_*`` split ``test/`` into the validation and test splits of the FER2013
+   protocol.
+3. Any folder (or zip or tar) of ``<class>/<images>`` -- a user's own data, all in ``train``
    (training then holds out a validation fraction).
 
 Split names are canonical: ``train`` (Training), ``val`` (PublicTest), ``test``
@@ -20,11 +22,16 @@ so a second load of the full set takes well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
+import lzma
 import os
 import re
+import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -125,12 +132,30 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- CSV
 
 
+@contextlib.contextmanager
+def _open_csv(path: Path):
+    """Yield (name for messages, text stream) of fer2013.csv: the file, the one in a folder, or
+    the one inside a tar (Kaggle's original ``fer2013.tar.gz`` holds ``fer2013/fer2013.csv``)."""
+    if path.is_dir():
+        path = path / "fer2013.csv"
+    if _tar_compression(path) is None:
+        with open(path, newline="") as fh:
+            yield str(path), fh
+        return
+    member = _tar_csv_member(path)
+    try:
+        with tarfile.open(path) as tf, io.TextIOWrapper(tf.extractfile(member), newline="") as fh:
+            yield f"{path}::{member}", fh
+    except _TAR_ERRORS as e:
+        raise DataError(f"{path}: not a readable tar archive ({e})") from None
+
+
 def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool) -> dict[str, Split]:
     want = set(splits)
     rows: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in want}
     skipped: dict[str, list[str]] = {s: [] for s in want}
     n_side = INPUT_SIZE
-    with open(path, newline="") as fh:
+    with _open_csv(path) as (path, fh):
         reader = csv.reader(fh)
         try:
             header = [h.strip().lower() for h in next(reader)]
@@ -197,7 +222,18 @@ def _split_usage(split: str) -> str:
     return {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}[split]
 
 
-# ----------------------------------------------------------------------------- folders and zips
+# ----------------------------------------------------------------------------- folders and archives
+
+TAR_SUFFIXES = {".tar": "", ".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tbz2": "bz2", ".tar.xz": "xz",
+                ".txz": "xz"}
+# what a damaged tar archive can raise while it is read (a truncated .tar.gz ends in EOFError)
+_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
+
+
+def _tar_compression(path: Path) -> str | None:
+    """'gz', 'bz2', 'xz' or '' for a tar file name, None for anything else."""
+    name = path.name.lower()
+    return next((c for suf, c in TAR_SUFFIXES.items() if name.endswith(suf)), None)
 
 
 def _classify_member(rel: str) -> tuple[str, str] | None:
@@ -217,18 +253,66 @@ def _classify_member(rel: str) -> tuple[str, str] | None:
     return "train", parts[-2]
 
 
+def _tar_names(path: Path) -> list[str]:
+    try:
+        with tarfile.open(path) as tf:
+            return sorted(m.name for m in tf if m.isfile())
+    except _TAR_ERRORS as e:
+        raise DataError(f"{path}: not a readable tar archive ({e})") from None
+
+
 def _list_members(path: Path) -> list[str]:
+    """Every file of a folder, zip or tar, as sorted '/'-separated relative names."""
     if path.is_dir():
-        return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
-    with zipfile.ZipFile(path) as zf:
-        return sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n)
+        return sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    if _tar_compression(path) is not None:
+        return _tar_names(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n)
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a valid zip file") from None
+
+
+def _read_members(path: Path, names: Sequence[str]):
+    """Yield (name, bytes) for ``names`` in that order, from a folder, zip or tar.
+
+    A compressed tar cannot seek, so it is read in one pass and the wanted members are kept
+    in memory (57 MB for FER2013's train + val) before being handed out in order.
+    """
+    if path.is_dir():
+        for n in names:
+            yield n, (path / n).read_bytes()
+    elif _tar_compression(path) is not None:
+        want, got = set(names), {}
+        try:
+            with tarfile.open(path) as tf:
+                for m in tf:
+                    if m.isfile() and m.name in want:
+                        got[m.name] = tf.extractfile(m).read()
+        except _TAR_ERRORS as e:
+            raise DataError(f"{path}: not a readable tar archive ({e})") from None
+        for n in names:
+            yield n, got.get(n, b"")
+    else:
+        with zipfile.ZipFile(path) as zf:
+            for n in names:
+                try:
+                    data = zf.read(n)
+                except (zipfile.BadZipFile, zlib.error, OSError) as e:
+                    raise DataError(f"{path}::{n}: unreadable zip member ({e})") from None
+                yield n, data
+
+
+def _tar_csv_member(path: Path) -> str | None:
+    """The fer2013.csv inside a tar (Kaggle's original ``fer2013.tar.gz`` holds ``fer2013/fer2013.csv``)."""
+    csvs = [n for n in _tar_names(path) if n.lower().endswith(".csv") and not Path(n).name.startswith(".")]
+    named = [n for n in csvs if Path(n).name.lower() == "fer2013.csv"]
+    return (named or csvs or [None])[0]
 
 
 def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool) -> dict[str, Split]:
-    try:
-        members = _list_members(path)
-    except zipfile.BadZipFile:
-        raise DataError(f"{path}: not a valid zip file") from None
+    members = _list_members(path)
     by_split: dict[str, list[tuple[str, str]]] = {}
     for m in members:
         c = _classify_member(m)
@@ -238,45 +322,49 @@ def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool
     if missing:
         found = ", ".join(sorted(by_split)) or "no images in <class>/ folders"
         raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {found})")
-    zf = zipfile.ZipFile(path) if path.is_file() else None
-    out: dict[str, Split] = {}
-    try:
-        for s in splits:
-            items = by_split[s]
-            # check class names before decoding anything
-            classes = {}
-            for _, cname in items:
-                if cname not in classes:
-                    try:
-                        classes[cname] = label_index(cname)
-                    except UnknownLabelError as e:
-                        raise DataError(f"{path}: folder {cname!r}: {e}") from None
-            imgs = np.empty((len(items), INPUT_SIZE, INPUT_SIZE), np.uint8)
-            labs = np.empty(len(items), np.int64)
-            keep = np.zeros(len(items), bool)
-            skipped = []
-            it = items
-            if progress:
-                from .progress import progress_bar
-                it = progress_bar(items, desc=f"decoding {s}", unit="img")
-            for i, (m, cname) in enumerate(it):
-                where = f"{path}::{m}" if zf else str(path / m)
+    # check class names before decoding anything
+    classes: dict[str, int] = {}
+    for s in splits:
+        for _, cname in by_split[s]:
+            if cname not in classes:
                 try:
-                    data = zf.read(m) if zf else (path / m).read_bytes()
-                    imgs[i] = decode_image(data, where)
-                except DataError as e:
-                    if not skip_bad:
-                        raise DataError(f"{e} (use --skip-bad to skip and count bad files)") from None
-                    skipped.append(str(e))
-                    continue
-                labs[i] = classes[cname]
-                keep[i] = True
-            srcs = np.array([m for m, _ in items])
-            out[s] = Split(s, imgs[keep], labs[keep], srcs[keep], skipped)
-    finally:
-        if zf:
-            zf.close()
+                    classes[cname] = label_index(cname)
+                except UnknownLabelError as e:
+                    raise DataError(f"{path}: folder {cname!r}: {e}") from None
+    wanted = [m for s in splits for m, _ in by_split[s]]
+    stream = _read_members(path, wanted)
+    if progress:
+        from .progress import progress_bar
+        stream = iter(progress_bar(stream, total=len(wanted), desc=f"decoding {'+'.join(splits)}", unit="img"))
+    archive = not path.is_dir()
+    out: dict[str, Split] = {}
+    for s in splits:
+        items = by_split[s]
+        imgs = np.empty((len(items), INPUT_SIZE, INPUT_SIZE), np.uint8)
+        labs = np.empty(len(items), np.int64)
+        keep = np.zeros(len(items), bool)
+        skipped = []
+        for i, (m, cname) in enumerate(items):
+            _, data = next(stream)
+            where = f"{path}::{m}" if archive else str(path / m)
+            try:
+                imgs[i] = decode_image(data, where)
+            except DataError as e:
+                if not skip_bad:
+                    raise DataError(f"{e} (use --skip-bad to skip and count bad files)") from None
+                skipped.append(str(e))
+                continue
+            labs[i] = classes[cname]
+            keep[i] = True
+        srcs = np.array([m for m, _ in items])
+        out[s] = Split(s, imgs[keep], labs[keep], srcs[keep], skipped)
     return out
+
+
+def _load_tar(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool) -> dict[str, Split]:
+    """A tar of the image tree, or of fer2013.csv."""
+    loader = _load_tree if _tar_csv_member(path) is None else _load_csv
+    return loader(path, splits, skip_bad, progress)
 
 
 # ----------------------------------------------------------------------------- public
@@ -289,11 +377,13 @@ def detect_format(path: Path) -> str:
         return "csv"
     if path.is_dir() and (path / "fer2013.csv").is_file():
         return "csv"
+    if path.is_file() and _tar_compression(path) is not None:
+        return "tar"
     if path.is_file() and zipfile.is_zipfile(path):
         return "tree"
     if path.is_dir():
         return "tree"
-    raise DataError(f"{path}: not a FER2013 CSV, a zip, or a folder of <class>/<images>")
+    raise DataError(f"{path}: not a FER2013 CSV, a zip or tar archive, or a folder of <class>/<images>")
 
 
 def load_splits(path: str | os.PathLike, splits: Iterable[str] = SPLITS, *, skip_bad: bool = False,
@@ -317,7 +407,7 @@ def load_splits(path: str | os.PathLike, splits: Iterable[str] = SPLITS, *, skip
         else:
             todo.append((s, key))
     if todo:
-        loader = _load_csv if fmt == "csv" else _load_tree
+        loader = {"csv": _load_csv, "tar": _load_tar}.get(fmt, _load_tree)
         fresh = loader(path, [s for s, _ in todo], skip_bad, progress)
         for s, key in todo:
             out[s] = fresh[s]
@@ -326,14 +416,87 @@ def load_splits(path: str | os.PathLike, splits: Iterable[str] = SPLITS, *, skip
     return {s: out[s] for s in splits}
 
 
+def write_subset(path: str | os.PathLike, out: str | os.PathLike, splits: Iterable[str] = ("train", "val"),
+                 *, progress: bool = False) -> dict[str, int]:
+    """Copy only some splits of a dataset to a new file; return the number of images per split.
+
+    An image tree (Kaggle's zip or folder, or a tar of it) becomes a ``.zip`` or a ``.tar.gz``
+    / ``.tar.xz`` holding the same members, byte for byte (nothing is re-encoded, so the subset
+    decodes to exactly the same arrays); a CSV (or a tar holding one) becomes a CSV of those
+    rows. The default, ``train`` + ``val``, is everything training reads and not one PrivateTest
+    image. For FER2013 the zip is 61 MiB; a ``.tar.gz`` is 47 MiB, because it is compressed as
+    one stream and the ~600 bytes of JPEG tables that every small file repeats compress away.
+    The file is written under a temporary name and renamed at the end, so an interrupted copy
+    never leaves a truncated dataset behind.
+    """
+    path, out = Path(path), Path(out)
+    splits = tuple(dict.fromkeys(splits))
+    bad = [s for s in splits if s not in SPLITS]
+    if bad or not splits:
+        raise DataError(f"unknown split(s) {', '.join(bad) or '(none)'}; expected some of {', '.join(SPLITS)}")
+    fmt = detect_format(path)
+    is_csv = fmt == "csv" or (fmt == "tar" and _tar_csv_member(path) is not None)
+    out_tar = _tar_compression(out)
+    if is_csv and out.suffix.lower() != ".csv":
+        raise DataError(f"{out}: {path} holds a CSV, so its subset is a CSV; name the output *.csv")
+    if not is_csv and out_tar is None and out.suffix.lower() != ".zip":
+        raise DataError(f"{out}: name the output *.zip, *.tar.gz or *.tar.xz")
+    src = path / "fer2013.csv" if fmt == "csv" and path.is_dir() else path
+    if out.resolve() == src.resolve():
+        raise DataError(f"{out}: the subset would overwrite its own source")
+    have = available_splits(path)
+    missing = [s for s in splits if s not in have]
+    if missing:
+        raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {', '.join(have)})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    counts = dict.fromkeys(splits, 0)
+    try:
+        if is_csv:
+            with _open_csv(path) as (_, fh), open(part, "w", newline="") as fo:
+                reader, writer = csv.reader(fh), csv.writer(fo)
+                header = next(reader, [])
+                writer.writerow(header)
+                names = [h.strip().lower() for h in header]
+                iu = names.index("usage") if "usage" in names else None
+                for row in reader:
+                    if not row or all(not c.strip() for c in row):
+                        continue
+                    split = USAGE_TO_SPLIT.get(row[iu].strip().lower()) if iu is not None and len(row) > iu else "train"
+                    if split in counts:
+                        writer.writerow(row)
+                        counts[split] += 1
+        else:
+            members = [(m, c[0]) for m in _list_members(path) if (c := _classify_member(m)) and c[0] in counts]
+            stream = _read_members(path, [m for m, _ in members])
+            if progress:
+                from .progress import progress_bar
+                stream = progress_bar(stream, total=len(members), desc=f"copying {'+'.join(splits)}", unit="file")
+            # JPEGs do not deflate: a zip stores them; a tar is compressed as one stream instead
+            with (tarfile.open(part, f"w:{out_tar}" if out_tar else "w") if out_tar is not None
+                  else zipfile.ZipFile(part, "w", zipfile.ZIP_STORED)) as arc:
+                for (m, split), (_, data) in zip(members, stream):
+                    if out_tar is not None:
+                        info = tarfile.TarInfo(m)
+                        info.size, info.mtime = len(data), 0  # mtime 0: the same input gives the same file
+                        arc.addfile(info, io.BytesIO(data))
+                    else:
+                        arc.writestr(zipfile.ZipInfo(m, (1980, 1, 1, 0, 0, 0)), data)
+                    counts[split] += 1
+        os.replace(part, out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return counts
+
+
 def available_splits(path: str | os.PathLike) -> list[str]:
     """Which of train/val/test a dataset holds, without decoding images."""
     path = Path(path)
     fmt = detect_format(path)
-    if fmt == "csv":
-        p = path / "fer2013.csv" if path.is_dir() else path
+    if fmt == "csv" or (fmt == "tar" and _tar_csv_member(path) is not None):
         found = set()
-        with open(p, newline="") as fh:
+        with _open_csv(path) as (_, fh):
             reader = csv.reader(fh)
             header = [h.strip().lower() for h in next(reader, [])]
             if "usage" not in header:

@@ -32,7 +32,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Evaluate checkpoint(s) or ONNX model(s) on a dataset split. Several models = a softmax-averaged ensemble.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="checkpoint .pt or exported .onnx files (or shipped model names)")
-    p.add_argument("--data", required=True, help="dataset (fer2013.csv, Kaggle folder or zip, <class>/<images> folder)")
+    p.add_argument("--data", required=True, help="dataset (fer2013.csv or fer2013.tar.gz, the Kaggle folder, zip or tar, a <class>/<images> folder)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="split to report: test = PrivateTest, val = PublicTest")
     p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],

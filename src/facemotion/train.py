@@ -40,7 +40,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="mini_xception", help="architecture name (see `facemotion models`)")
     p.add_argument("--model-kwargs", default="{}", help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
-    p.add_argument("--data", required=True, help="fer2013.csv, the Kaggle folder/zip, or a <class>/<images> folder")
+    p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
     p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=128)

@@ -1,0 +1,109 @@
+"""Bring a training run back from the device (GPU) machine in pieces it can return.
+
+The device tool returns at most 8 files of 16 MiB each per call (64 MiB in all), and a run's
+best.pt holds the optimizer and EMA state too (134 MB for resnet18_fer). ``pack`` writes
+the selected weights (EMA when present) with the run's metadata and its whole training
+history -- so ``checkpoint_compute`` still charges every epoch the run spent, not only
+those up to the best one -- as parts of at most ``--part-mib`` MiB plus a manifest with
+SHA-256 sums; ``unpack`` joins them here and refuses a missing or damaged part.
+
+On the device machine (the run reads only train + PublicTest; see DEVELOPERS.md):
+
+    python3 scripts/device_transfer.py pack runs/r18_s1/best.pt $OUT/r18_s1
+
+Here, after the files come back:
+
+    python scripts/device_transfer.py unpack <files_at>/r18_s1 -o runs/r18_s1/best.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from facemotion.checkpoint import atomic_torch_save, load_checkpoint, run_history, slim  # noqa: E402
+from facemotion.errors import FacemotionError  # noqa: E402
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pack(checkpoint: Path, dest: Path, part_mib: float = 15.0) -> list[Path]:
+    ck = load_checkpoint(checkpoint)
+    out = slim(ck) | {"history": run_history(checkpoint, ck)}  # the epochs after the best one were spent too
+    dest.mkdir(parents=True, exist_ok=True)
+    whole = dest / "checkpoint.pt.tmp"
+    atomic_torch_save(out, whole)
+    data = whole.read_bytes()
+    whole.unlink()
+    size = int(part_mib * 2**20)
+    parts = []
+    for i in range(0, len(data), size):
+        p = dest / f"part{i // size:02d}"
+        p.write_bytes(data[i:i + size])
+        parts.append(p)
+    manifest = {"source": str(checkpoint), "arch": ck.get("arch"), "epoch": ck.get("epoch"), "bytes": len(data),
+                "sha256": _sha256(data), "parts": [{"name": p.name, "sha256": _sha256(p.read_bytes())} for p in parts]}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return parts
+
+
+def unpack(src: Path, out: Path) -> Path:
+    mf = src / "manifest.json"
+    if not mf.is_file():
+        raise FacemotionError(f"{mf}: no manifest (was this folder written by `device_transfer.py pack`?)")
+    manifest = json.loads(mf.read_text())
+    chunks = []
+    for part in manifest["parts"]:
+        p = src / part["name"]
+        if not p.is_file():
+            raise FacemotionError(f"{p}: missing part ({len(manifest['parts'])} expected)")
+        b = p.read_bytes()
+        if _sha256(b) != part["sha256"]:
+            raise FacemotionError(f"{p}: damaged part (SHA-256 differs from the manifest)")
+        chunks.append(b)
+    data = b"".join(chunks)
+    if len(data) != manifest["bytes"] or _sha256(data) != manifest["sha256"]:
+        raise FacemotionError(f"{src}: the joined parts differ from the packed checkpoint")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    load_checkpoint(out)  # must load (weights_only) before we call it done
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("pack", help="best.pt -> slim checkpoint in parts + manifest.json")
+    a.add_argument("checkpoint", type=Path)
+    a.add_argument("dest", type=Path, help="a folder under $OUT (one level, so the files come back)")
+    a.add_argument("--part-mib", type=float, default=15.0)
+    b = sub.add_parser("unpack", help="parts + manifest.json -> checkpoint")
+    b.add_argument("src", type=Path)
+    b.add_argument("-o", "--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "pack":
+            parts = pack(args.checkpoint, args.dest, args.part_mib)
+            print(f"{args.dest}: {len(parts)} part(s) + manifest.json")
+        else:
+            out = unpack(args.src, args.out)
+            print(f"{out}: {out.stat().st_size / 2**20:.1f} MiB, checksum ok")
+    except FacemotionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
