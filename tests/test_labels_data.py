@@ -160,6 +160,22 @@ def test_truncated_tar_is_named(kaggle_zip, tmp_path):
         available_splits(tmp_path / "junk.tgz")
 
 
+def test_damaged_zip_member_is_named_or_skipped(tmp_path):
+    path = tmp_path / "d.zip"
+    ok, bad = jpg_bytes(faces_like(1, 1)[0]), jpg_bytes(faces_like(1, 2)[0])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("happy/ok.jpg", ok)
+        zf.writestr("happy/bad.jpg", bad)
+    raw = bytearray(path.read_bytes())
+    i = raw.index(bad) + len(bad) // 2
+    raw[i] ^= 0xFF  # the stored bytes no longer match their CRC-32
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"d\.zip::happy/bad\.jpg: unreadable zip member"):
+        load_splits(path, ("train",), cache=False)
+    d = load_splits(path, ("train",), skip_bad=True, cache=False)
+    assert len(d["train"]) == 1 and "bad.jpg" in d["train"].skipped[0]
+
+
 def test_user_class_folders_with_aliases_and_any_size(tmp_path):
     for cls, n in (("Happiness", 2), ("scared", 1), ("Sad", 1)):
         (tmp_path / cls).mkdir()

@@ -275,14 +275,19 @@ def _list_members(path: Path) -> list[str]:
 
 
 def _read_members(path: Path, names: Sequence[str]):
-    """Yield (name, bytes) for ``names`` in that order, from a folder, zip or tar.
+    """Yield (name, bytes) for ``names`` in that order, from a folder, zip or tar; a member that
+    cannot be read comes as (name, DataError), so ``--skip-bad`` can skip just that file.
 
     A compressed tar cannot seek, so it is read in one pass and the wanted members are kept
     in memory (57 MB for FER2013's train + val) before being handed out in order.
     """
     if path.is_dir():
         for n in names:
-            yield n, (path / n).read_bytes()
+            try:
+                data = (path / n).read_bytes()
+            except OSError as e:
+                data = DataError(f"{path / n}: cannot read ({e.strerror or e})")
+            yield n, data
     elif _tar_compression(path) is not None:
         want, got = set(names), {}
         try:
@@ -299,8 +304,8 @@ def _read_members(path: Path, names: Sequence[str]):
             for n in names:
                 try:
                     data = zf.read(n)
-                except (zipfile.BadZipFile, zlib.error, OSError) as e:
-                    raise DataError(f"{path}::{n}: unreadable zip member ({e})") from None
+                except (zipfile.BadZipFile, zlib.error, OSError) as e:  # a bad CRC: that file only
+                    data = DataError(f"{path}::{n}: unreadable zip member ({e})")
                 yield n, data
 
 
@@ -348,6 +353,8 @@ def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool
             _, data = next(stream)
             where = f"{path}::{m}" if archive else str(path / m)
             try:
+                if isinstance(data, DataError):
+                    raise data
                 imgs[i] = decode_image(data, where)
             except DataError as e:
                 if not skip_bad:
@@ -476,6 +483,8 @@ def write_subset(path: str | os.PathLike, out: str | os.PathLike, splits: Iterab
             with (tarfile.open(part, f"w:{out_tar}" if out_tar else "w") if out_tar is not None
                   else zipfile.ZipFile(part, "w", zipfile.ZIP_STORED)) as arc:
                 for (m, split), (_, data) in zip(members, stream):
+                    if isinstance(data, DataError):
+                        raise data
                     if out_tar is not None:
                         info = tarfile.TarInfo(m)
                         info.size, info.mtime = len(data), 0  # mtime 0: the same input gives the same file
