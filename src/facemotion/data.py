@@ -487,7 +487,7 @@ def write_subset(path: str | os.PathLike, out: str | os.PathLike, splits: Iterab
                         raise data
                     if out_tar is not None:
                         info = tarfile.TarInfo(m)
-                        info.size, info.mtime = len(data), 0  # mtime 0: the same input gives the same file
+                        info.size, info.mtime = len(data), 0  # file dates are not data: none are kept
                         arc.addfile(info, io.BytesIO(data))
                     else:
                         arc.writestr(zipfile.ZipInfo(m, (1980, 1, 1, 0, 0, 0)), data)
