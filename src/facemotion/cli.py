@@ -156,6 +156,9 @@ def cmd_webcam(args) -> int:
     return 0
 
 
+DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
+
+
 def cmd_data_stats(args) -> int:
     from .data import available_splits, load_splits
     from .labels import EMOTIONS
@@ -329,19 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("data", help="dataset tools")
     dsub = s.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     st = dsub.add_parser("stats", help="per-split class counts and distribution plots", formatter_class=fmt)
-    st.add_argument("path", help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder")
+    st.add_argument("path", help=DATA_HELP)
     st.add_argument("-o", "--out", default="facemotion-stats")
     st.add_argument("--skip-bad", action="store_true", help="skip and count malformed samples instead of failing")
     st.set_defaults(func=cmd_data_stats)
     su = dsub.add_parser("subset", formatter_class=fmt,
-                         help="copy only some splits (default train + val) to a new zip/CSV, e.g. to carry to a GPU machine",
+                         help="copy only some splits (default train + val) to a new zip, tar.gz or CSV, e.g. to carry to a GPU machine",
                          description="Copy only some splits of a dataset to a new file. A Kaggle zip, tar or folder "
                                      "becomes a .zip or .tar.gz/.tar.xz of the same files, byte for byte (a .tar.gz is "
                                      "the smallest: 47 MiB for FER2013's train + val); fer2013.csv becomes a CSV of "
                                      "those rows. "
                                      "The default (train + val) is everything training reads, without one PrivateTest "
                                      "image.")
-    su.add_argument("path", help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder")
+    su.add_argument("path", help=DATA_HELP)
     su.add_argument("-o", "--out", required=True, help="the new file: .zip, .tar.gz or .tar.xz for images, .csv for a CSV")
     su.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test"])
     su.set_defaults(func=cmd_data_subset)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import lzma
@@ -254,11 +255,19 @@ def _classify_member(rel: str) -> tuple[str, str] | None:
 
 
 def _tar_names(path: Path) -> list[str]:
+    """The files in a tar. Listing a compressed tar decompresses all of it, and one load asks
+    several times (CSV or images? which splits?), so the listing is kept per file version."""
+    st = path.stat()
     try:
-        with tarfile.open(path) as tf:
-            return sorted(m.name for m in tf if m.isfile())
+        return list(_tar_names_of(str(path.resolve()), st.st_size, st.st_mtime_ns))
     except _TAR_ERRORS as e:
         raise DataError(f"{path}: not a readable tar archive ({e})") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _tar_names_of(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    with tarfile.open(path) as tf:
+        return tuple(sorted(m.name for m in tf if m.isfile()))
 
 
 def _list_members(path: Path) -> list[str]:
