@@ -144,6 +144,9 @@ def test_kaggle_original_tar_gz_of_the_csv(tmp_path):
         np.testing.assert_array_equal(a[s].labels, b[s].labels)
     assert write_subset(tgz, tmp_path / "trainval.csv") == {"train": 2, "val": 1}
     assert "PrivateTest" not in (tmp_path / "trainval.csv").read_text()
+    with pytest.raises(DataError, match=r"missing split\(s\) test \(no rows with Usage PrivateTest\)"):
+        write_subset(tmp_path / "trainval.csv", tmp_path / "t.csv", ["test"])
+    assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.csv.part").exists()
     with pytest.raises(DataError, match="holds a CSV"):
         write_subset(tgz, tmp_path / "x.zip")
 

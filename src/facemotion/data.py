@@ -287,8 +287,9 @@ def _read_members(path: Path, names: Sequence[str]):
     """Yield (name, bytes) for ``names`` in that order, from a folder, zip or tar; a member that
     cannot be read comes as (name, DataError), so ``--skip-bad`` can skip just that file.
 
-    A compressed tar cannot seek, so it is read in one pass and the wanted members are kept
-    in memory (57 MB for FER2013's train + val) before being handed out in order.
+    A compressed tar cannot seek, so it is read in one pass: a member is handed out as soon as
+    every name before it has been, and only members that come early (a tar not in sorted
+    order) wait in memory; the tars ``write_subset`` makes are sorted, so nothing waits.
     """
     if path.is_dir():
         for n in names:
@@ -298,16 +299,19 @@ def _read_members(path: Path, names: Sequence[str]):
                 data = DataError(f"{path / n}: cannot read ({e.strerror or e})")
             yield n, data
     elif _tar_compression(path) is not None:
-        want, got = set(names), {}
+        want, early, i = set(names), {}, 0
         try:
             with tarfile.open(path) as tf:
                 for m in tf:
                     if m.isfile() and m.name in want:
-                        got[m.name] = tf.extractfile(m).read()
+                        early[m.name] = tf.extractfile(m).read()
+                        while i < len(names) and names[i] in early:
+                            yield names[i], early.pop(names[i])
+                            i += 1
         except _TAR_ERRORS as e:
             raise DataError(f"{path}: not a readable tar archive ({e})") from None
-        for n in names:
-            yield n, got.get(n, b"")
+        for n in names[i:]:  # not in the archive after all: decoding names it as an empty file
+            yield n, early.pop(n, b"")
     else:
         with zipfile.ZipFile(path) as zf:
             for n in names:
@@ -460,10 +464,6 @@ def write_subset(path: str | os.PathLike, out: str | os.PathLike, splits: Iterab
     src = path / "fer2013.csv" if fmt == "csv" and path.is_dir() else path
     if out.resolve() == src.resolve():
         raise DataError(f"{out}: the subset would overwrite its own source")
-    have = available_splits(path)
-    missing = [s for s in splits if s not in have]
-    if missing:
-        raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {', '.join(have)})")
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     counts = dict.fromkeys(splits, 0)
@@ -482,8 +482,16 @@ def write_subset(path: str | os.PathLike, out: str | os.PathLike, splits: Iterab
                     if split in counts:
                         writer.writerow(row)
                         counts[split] += 1
+            # the one pass over the CSV also tells which splits it lacks (the .part goes below)
+            if missing := [s for s, n in counts.items() if n == 0]:
+                raise DataError(f"{path}: missing split(s) {', '.join(missing)} (no rows with Usage "
+                                f"{' / '.join(_split_usage(s) for s in missing)})")
         else:
-            members = [(m, c[0]) for m in _list_members(path) if (c := _classify_member(m)) and c[0] in counts]
+            classified = [(m, c[0]) for m in _list_members(path) if (c := _classify_member(m))]
+            if missing := [s for s in splits if not any(sp == s for _, sp in classified)]:
+                found = sorted({sp for _, sp in classified})
+                raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {', '.join(found) or 'none'})")
+            members = [(m, sp) for m, sp in classified if sp in counts]
             stream = _read_members(path, [m for m, _ in members])
             if progress:
                 from .progress import progress_bar
