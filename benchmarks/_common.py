@@ -17,7 +17,7 @@ FER_ZIP = SHARED / "datasets" / "fer2013.zip"
 def baseline_checkpoint(model: str | None) -> str:
     """The committed torch checkpoint of a shipped model (default: the package default), so a
     plain-PyTorch baseline runs the same network facemotion runs."""
-    from facemotion.classify import default_model_name
+    from facemotion.zoo import default_model_name
 
     return str(ROOT / "models" / f"{model or default_model_name()}.pt")
 

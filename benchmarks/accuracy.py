@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from _common import FER_ZIP, ROOT, machine, table
-from facemotion.checkpoint import checkpoint_compute, load_checkpoint, model_from_checkpoint
-from facemotion.data import load_splits
-from facemotion.evaluate import choose_ensemble, mflops_per_face
+from facemotion.training.checkpoint import checkpoint_compute, load_checkpoint, model_from_checkpoint
+from facemotion.datasets import load_splits
+from facemotion.training.evaluate import choose_ensemble, mflops_per_face
 from facemotion.labels import EMOTIONS
 from facemotion.metrics import classification_report, fit_temperature, reliability_bins, softmax
-from facemotion.models import count_parameters
-from facemotion.train import predict_logits
+from facemotion.training.models import count_parameters
+from facemotion.training.engine import predict_logits
 
 
 def main():
@@ -89,7 +89,7 @@ def main():
             return np.mean([probs[m][split] for m in names], 0)
 
         # Besides "all members", the subset of 3+ members chosen on PublicTest (see
-        # facemotion.evaluate.choose_ensemble): weak members drag a softmax average down.
+        # facemotion.training.evaluate.choose_ensemble): weak members drag a softmax average down.
         picked = choose_ensemble({m: probs[m]["val"] for m in members}, ys["val"], min_size=3,
                                  sizes={m: results[m]["parameters"] for m in members}, max_size=a.ensemble_max_params)
         for key, names in (("ensemble", members), ("ensemble_chosen_on_public_test", picked)):

@@ -30,7 +30,7 @@ def main():
     t_base = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FACEMOTION_CACHE"] = cache
-        from facemotion.data import load_splits
+        from facemotion.datasets import load_splits
 
         t = time.perf_counter()
         d = load_splits(FER_ZIP)

@@ -19,8 +19,8 @@ import numpy as np
 
 from _common import FER_ZIP, machine, table, timeit
 from facemotion.classify import OnnxClassifier
-from facemotion.data import load_splits
-from facemotion.export import export_onnx
+from facemotion.datasets import load_splits
+from facemotion.training.export import export_onnx
 
 
 def main():

@@ -23,7 +23,7 @@ IMAGES = ["justin.jpg", "obama_small.jpg", "two_people.jpg", "obama.jpg", "obama
 def torch_baseline(model_ckpt):
     import torch
 
-    from facemotion.checkpoint import model_from_checkpoint
+    from facemotion.training.checkpoint import model_from_checkpoint
 
     model, _ = model_from_checkpoint(model_ckpt)
     return model, torch
@@ -102,7 +102,8 @@ def main():
 
 def shipped_classifiers():
     """faces/s of every shipped ONNX model (flip averaging included, as shipped)."""
-    from facemotion.classify import load_classifier, shipped_models
+    from facemotion.classify import load_classifier
+    from facemotion.zoo import shipped_models
 
     rows = []
     for name, m in shipped_models().items():

@@ -18,10 +18,12 @@ import numpy as np
 import torch
 
 from _common import FER_ZIP, machine, table
-from facemotion.data import load_splits
-from facemotion.models import create_model
+from facemotion.datasets import load_splits
+from facemotion.training.models import create_model
 from facemotion.preprocess import normalize
-from facemotion.train import BatchAugment, build_optimizer, get_args_parser, loss_fn
+from facemotion.training.augment import BatchAugment
+from facemotion.training.engine import build_optimizer, loss_fn
+from facemotion.training.train import get_args_parser
 
 
 def baseline_step_factory(model, images, labels, bs, rng):

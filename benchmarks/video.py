@@ -24,7 +24,7 @@ CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 def plain_fps(path, ckpt):
     import torch
 
-    from facemotion.checkpoint import model_from_checkpoint
+    from facemotion.training.checkpoint import model_from_checkpoint
     from facemotion.detect import HaarDetector
     from facemotion.preprocess import crop_faces, normalize
 

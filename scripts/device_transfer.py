@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from facemotion.checkpoint import atomic_torch_save, load_checkpoint, run_history, slim  # noqa: E402
+from facemotion.training.checkpoint import atomic_torch_save, load_checkpoint, run_history, slim  # noqa: E402
 from facemotion.errors import FacemotionError  # noqa: E402
 
 

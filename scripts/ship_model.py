@@ -37,12 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import FER_ZIP  # noqa: E402
-from facemotion.checkpoint import (  # noqa: E402
+from facemotion.training.checkpoint import (  # noqa: E402
     atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
-from facemotion.data import load_splits  # noqa: E402
-from facemotion.export import export_onnx, set_metadata  # noqa: E402
+from facemotion.datasets import load_splits  # noqa: E402
+from facemotion.training.export import export_onnx, set_metadata  # noqa: E402
 from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
-from facemotion.train import predict_logits  # noqa: E402
+from facemotion.training.engine import predict_logits  # noqa: E402
 
 
 def main():
@@ -125,7 +125,7 @@ def _record(a, entry: dict) -> None:
 
 
 def ship_ensemble(a) -> None:
-    from facemotion.evaluate import ensemble_probs, model_logits
+    from facemotion.training.evaluate import ensemble_probs, model_logits
 
     d = load_splits(a.data, ("val", "test"))
     z = {s: [model_logits(c, d[s].images, tta="flip") for c in a.checkpoint] for s in d}

@@ -76,8 +76,8 @@ def kaggle_zip(tmp_path):
 def tiny_checkpoint(tmp_path_factory):
     """A real mini_xception checkpoint from a few optimizer steps on synthetic data."""
     torch = pytest.importorskip("torch")
-    from facemotion.checkpoint import atomic_torch_save, describe
-    from facemotion.models import create_model
+    from facemotion.training.checkpoint import atomic_torch_save, describe
+    from facemotion.training.models import create_model
     from facemotion.preprocess import normalize
 
     torch.manual_seed(0)

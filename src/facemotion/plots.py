@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .fileio import atomic_path
 from .labels import EMOTIONS
 
 
@@ -20,13 +20,13 @@ def _plt():
     return plt
 
 
-def _save(fig, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    _plt().close(fig)
+def save_figure(fig, path) -> None:
+    """Write ``fig`` (its format from the suffix) atomically and free it."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        _plt().close(fig)
 
 
 def class_distribution(counts: Sequence[int], title: str, path) -> None:
@@ -36,7 +36,7 @@ def class_distribution(counts: Sequence[int], title: str, path) -> None:
     ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8)
     ax.set_ylabel("images")
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def training_curves(history: list[dict], out_dir) -> list[Path]:
@@ -54,7 +54,7 @@ def training_curves(history: list[dict], out_dir) -> list[Path]:
         ax.legend()
         ax.set_title(f"{label} per epoch")
         p = Path(out_dir) / f"{label}.png"
-        _save(fig, p)
+        save_figure(fig, p)
         out.append(p)
     return out
 
@@ -75,7 +75,7 @@ def confusion(cm, path, title: str = "confusion matrix") -> None:
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def reliability(bins_before: dict, bins_after: dict | None, path, title: str = "reliability diagram") -> None:
@@ -92,4 +92,24 @@ def reliability(bins_before: dict, bins_after: dict | None, path, title: str = "
     ax.set_ylabel("accuracy")
     ax.legend()
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
+
+
+def emotion_timeline(times_s, probs, path, title: str = "emotions over time") -> None:
+    """Each emotion's probability over time (``probs``: T x 7, in EMOTIONS order), in the
+    colours the annotated frames use."""
+    from .render import COLORS
+
+    plt = _plt()
+    probs = np.asarray(probs)
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for k, e in enumerate(EMOTIONS):
+        b, g, r = COLORS[e]
+        ax.plot(times_s, probs[:, k], label=e, color=(r / 255, g / 255, b / 255), lw=1.4)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_title(title)
+    ax.legend(ncol=7, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)

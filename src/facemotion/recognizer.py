@@ -7,7 +7,7 @@
       'emotions': {'angry': 0.01, ..., 'happy': 0.93, ...}, 'dominant_emotion': 'happy'}]
 
 Data flows one way: ``images.load_image`` -> ``detect`` (boxes) -> ``preprocess``
-(48x48 faces) -> ``classify`` (one batched call for all faces) -> plain dicts.
+(48x48 faces) -> ``classify`` (one batched call for all faces) -> ``results`` records.
 """
 
 from __future__ import annotations
@@ -19,13 +19,8 @@ from .detect import get_detector
 from .images import load_image
 from .labels import EMOTIONS
 from .preprocess import crop_faces, normalize
-
-
-def make_result(box, confidence: float, probs: np.ndarray) -> dict:
-    probs = np.asarray(probs, np.float64)
-    emotions = {e: float(p) for e, p in zip(EMOTIONS, probs)}
-    return {"box": tuple(int(v) for v in box), "confidence": float(confidence), "emotions": emotions,
-            "dominant_emotion": EMOTIONS[int(probs.argmax())]}
+from .results import make_result
+from .video import stream as _stream
 
 
 class EmotionRecognizer:
@@ -81,9 +76,7 @@ class EmotionRecognizer:
 
     def stream(self, source, **kwargs):
         """Per-frame results from a video file, camera index or frame iterable (see facemotion.video)."""
-        from .video import stream
-
-        return stream(self, source, **kwargs)
+        return _stream(self, source, **kwargs)
 
 
 _default: dict = {}

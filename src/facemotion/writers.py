@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .fileio import write_bytes, write_text
 from .labels import EMOTIONS
 
 
-def atomic_write_text(path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_json(path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
 def _jsonable(o):
@@ -41,14 +33,11 @@ def to_json_line(obj) -> str:
 
 def write_image(path, image: np.ndarray) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ext = path.suffix or ".jpg"
     ok, buf = cv2.imencode(ext, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if ext.lower() in (".jpg", ".jpeg") else [])
     if not ok:
         raise OSError(f"{path}: cannot encode image as {ext}")
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{ext}")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    write_bytes(path, buf.tobytes())
 
 
 FACE_CSV_COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *EMOTIONS, "dominant_emotion"]
@@ -85,3 +74,18 @@ class FaceCSVWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def output_stems(paths) -> list[str]:
+    """Output file stems for input ``paths``, unique even when two inputs share a file name
+    (``a/x.jpg`` and ``b/x.jpg`` -> ``x`` and ``x_1``)."""
+    stems, seen = [], {}
+    for p in paths:
+        s = Path(p).stem
+        if s in seen:
+            seen[s] += 1
+            s = f"{s}_{seen[s]}"
+        else:
+            seen[s] = 0
+        stems.append(s)
+    return stems

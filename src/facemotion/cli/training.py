@@ -1,0 +1,83 @@
+"""Training-wing commands (the [train] extra): train, evaluate, export, import.
+
+Their parsers are built on the core install too (``facemotion train --help`` works without
+torch); running one without the extra ends in one line naming what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+def cmd_train(args) -> int:
+    from ..training.train import main
+
+    main(args)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..training.evaluate import main
+
+    main(args)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..training.export import export_onnx
+
+    ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
+    r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta, weights=args.weights)
+    kind = f"ensemble of {len(args.checkpoint)}, " if len(args.checkpoint) > 1 else ""
+    print(f"wrote {r['path']} ({kind}{r['bytes'] / 1024:.0f} KiB, {args.weights} weights); ONNX Runtime vs torch "
+          f"max |dp| = {r['max_abs_diff']:.1e} on {r['checked_inputs']} inputs")
+    if "fp16_max_abs_diff" in r:
+        print(f"float16 storage changes the probabilities by at most {r['fp16_max_abs_diff']:.1e}; top-1 unchanged "
+              f"on {r['fp16_argmax_agreement'] * 100:.1f}% of those inputs")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from ..training.export import import_checkpoints
+
+    written, info = import_checkpoints(args.model, args.out)
+    for i, (dest, ck) in enumerate(written):
+        print(f"wrote {dest} ({ck['arch']}, {ck['parameters']:,} parameters, {ck['recovered_from']['weights_dtype']} "
+              f"weights{f', member {i} of {len(written)}' if len(written) > 1 else ''})")
+    print(f"rebuilt {info['file']} from these checkpoints: max |dp| = {info['max_abs_diff']:.1e} vs ONNX Runtime")
+    return 0
+
+
+def add_commands(sub, fmt) -> None:
+    from ..training.train import get_args_parser as train_parser
+    s = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train a model (needs [train] extra)",
+                       formatter_class=fmt, description=train_parser().description)
+    s.set_defaults(func=cmd_train)
+
+    from ..training.evaluate import get_args_parser as eval_parser
+    s = sub.add_parser("evaluate", parents=[eval_parser(add_help=False)], help="accuracy, F1, confusion, calibration",
+                       formatter_class=fmt, description=eval_parser().description)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("export", help="checkpoint(s) -> ONNX (checked against torch)", formatter_class=fmt,
+                       description="Export a checkpoint, or several as one softmax-averaged ensemble, to ONNX "
+                                   "with its metadata; fails unless ONNX Runtime matches torch.")
+    s.add_argument("checkpoint", nargs="+", help="facemotion .pt checkpoint(s); several = one ensemble model")
+    s.add_argument("-o", "--out", required=True, help="output .onnx file")
+    s.add_argument("--temperature", type=float, default=None,
+                   help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
+                        "`facemotion evaluate ... --calibrate`)")
+    s.add_argument("--tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
+    s.add_argument("--weights", choices=("float32", "float16"), default="float32",
+                   help="storage precision of the weights (float16: half the file; ONNX Runtime still computes "
+                        "in float32, and the export reports what it changes)")
+    s.add_argument("--name", default=None, help="model name stored in the metadata")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("import", help="ONNX model -> checkpoint(s) to fine-tune, distil or re-ensemble",
+                       formatter_class=fmt,
+                       description="Rebuild the PyTorch checkpoint of a shipped or exported ONNX model (one per "
+                                   "member of an ensemble), checked against ONNX Runtime. BatchNorm comes back "
+                                   "folded into the convs; float16-stored weights come back rounded to it.")
+    s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
+    s.add_argument("-o", "--out", required=True, help="output folder for the .pt file(s)")
+    s.set_defaults(func=cmd_import)

@@ -1,0 +1,95 @@
+"""Reading files out of a folder, a zip or a tar, whatever the dataset inside.
+
+Names are '/'-separated paths relative to the archive's root. Nothing here knows FER2013.
+"""
+
+from __future__ import annotations
+
+import functools
+import lzma
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import DataError
+
+TAR_SUFFIXES = {".tar": "", ".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tbz2": "bz2", ".tar.xz": "xz",
+                ".txz": "xz"}
+# what a damaged tar archive can raise while it is read (a truncated .tar.gz ends in EOFError)
+TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
+
+
+def tar_compression(path: Path) -> str | None:
+    """'gz', 'bz2', 'xz' or '' for a tar file name, None for anything else."""
+    name = path.name.lower()
+    return next((c for suf, c in TAR_SUFFIXES.items() if name.endswith(suf)), None)
+
+
+def tar_names(path: Path) -> list[str]:
+    """The files in a tar. Listing a compressed tar decompresses all of it, and one load asks
+    several times (CSV or images? which splits?), so the listing is kept per file version."""
+    st = path.stat()
+    try:
+        return list(_tar_names_of(str(path.resolve()), st.st_size, st.st_mtime_ns))
+    except TAR_ERRORS as e:
+        raise DataError(f"{path}: not a readable tar archive ({e})") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _tar_names_of(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    with tarfile.open(path) as tf:
+        return tuple(sorted(m.name for m in tf if m.isfile()))
+
+
+def list_members(path: Path) -> list[str]:
+    """Every file of a folder, zip or tar, as sorted '/'-separated relative names."""
+    if path.is_dir():
+        return sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    if tar_compression(path) is not None:
+        return tar_names(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n)
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a valid zip file") from None
+
+
+def read_members(path: Path, names: Sequence[str]):
+    """Yield (name, bytes) for ``names`` in that order, from a folder, zip or tar; a member that
+    cannot be read comes as (name, DataError), so ``--skip-bad`` can skip just that file.
+
+    A compressed tar cannot seek, so it is read in one pass: a member is handed out as soon as
+    every name before it has been, and only members that come early (a tar not in sorted
+    order) wait in memory; the tars ``write_subset`` makes are sorted, so nothing waits.
+    """
+    if path.is_dir():
+        for n in names:
+            try:
+                data = (path / n).read_bytes()
+            except OSError as e:
+                data = DataError(f"{path / n}: cannot read ({e.strerror or e})")
+            yield n, data
+    elif tar_compression(path) is not None:
+        want, early, i = set(names), {}, 0
+        try:
+            with tarfile.open(path) as tf:
+                for m in tf:
+                    if m.isfile() and m.name in want:
+                        early[m.name] = tf.extractfile(m).read()
+                        while i < len(names) and names[i] in early:
+                            yield names[i], early.pop(names[i])
+                            i += 1
+        except TAR_ERRORS as e:
+            raise DataError(f"{path}: not a readable tar archive ({e})") from None
+        for n in names[i:]:  # not in the archive after all: decoding names it as an empty file
+            yield n, early.pop(n, b"")
+    else:
+        with zipfile.ZipFile(path) as zf:
+            for n in names:
+                try:
+                    data = zf.read(n)
+                except (zipfile.BadZipFile, zlib.error, OSError) as e:  # a bad CRC: that file only
+                    data = DataError(f"{path}::{n}: unreadable zip member ({e})")
+                yield n, data

@@ -1,0 +1,73 @@
+"""Writing files so that nobody ever reads half of one.
+
+Every output facemotion writes whole (JSON, images, plots, checkpoints, ONNX files, dataset
+subsets, the dataset cache) goes through :func:`atomic_path`: the data is written to a
+hidden temporary name beside the target and renamed over it at the end. ``os.replace`` is
+atomic, so a reader (or a rerun after a kill) sees the old file or the new one, never a
+truncated one, and a failed write leaves no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+
+def temp_path(path: str | os.PathLike) -> Path:
+    """The hidden temporary name :func:`atomic_path` writes ``path`` under (same folder, same
+    suffix, so writers that choose the format by extension still work)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+
+
+class PendingFile:
+    """A file (or folder) being written under :func:`temp_path` that becomes ``path`` on
+    :meth:`commit` or disappears on :meth:`discard`; for writers that outlive one ``with``
+    block (a video encoder). :func:`atomic_path` is the usual way in."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temp_path(self.path)
+
+    def commit(self, replace: bool = True) -> Path:
+        if replace or not self.path.exists():
+            os.replace(self.tmp, self.path)
+        self.discard()  # a copy that was not needed (replace=False) goes
+        return self.path
+
+    def discard(self) -> None:
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write ``path``'s new content to (a file, or a folder for
+    ``mkdir``); it becomes ``path`` when the block ends normally, and is removed when it
+    raises (a KeyboardInterrupt too).
+
+    ``replace=False`` keeps an existing ``path`` (another process finished it first: the
+    dataset cache, whose content is the same either way) and drops the new copy.
+    """
+    pending = PendingFile(path)
+    try:
+        yield pending.tmp
+        pending.commit(replace)
+    finally:
+        pending.discard()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

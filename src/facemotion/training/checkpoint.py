@@ -1,0 +1,137 @@
+"""Self-describing checkpoints: a :class:`~facemotion.card.ModelCard`'s fields beside the
+weights (and, for a run's own checkpoints, the optimizer, schedule, EMA and history).
+
+Everything in a checkpoint is a tensor, number, string, list or dict, so it loads with
+``torch.load(..., weights_only=True)``: opening a checkpoint never executes code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from ..card import ModelCard
+from ..errors import ModelError
+from ..fileio import atomic_path
+from .models import count_parameters, create_model
+
+CARD_FIELDS = {f.name for f in fields(ModelCard)}
+# what a run's checkpoint holds besides its card; shipped (slim) checkpoints keep only the weights
+RUN_STATE = ("optimizer_state", "scheduler_state", "ema_state", "rng_state", "history")
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """Write to a temporary file then rename: a kill never leaves a half-written checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def describe(model, **extra) -> dict:
+    """The metadata block every checkpoint carries: the model's card (its fields from ``extra``
+    where given) followed by the other ``extra`` entries (run state: step, history, ...)."""
+    card = {k: v for k, v in extra.items() if k in CARD_FIELDS}
+    card.setdefault("parameters", count_parameters(model))
+    meta = ModelCard(arch=model.arch, **{**card, "arch_kwargs": dict(model.arch_kwargs)}).validate().to_dict()
+    meta.update({k: v for k, v in extra.items() if k not in CARD_FIELDS})
+    return meta
+
+
+def card_of(ckpt: dict, where: str = "checkpoint") -> ModelCard:
+    return ModelCard.from_dict(ckpt, where)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """A checkpoint file as a dict, its card checked and in the current layout."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # corrupt, truncated, or pickled code
+        raise ModelError(f"{path}: not a loadable facemotion checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(ckpt, dict) or "model_state" not in ckpt:
+        raise ModelError(f"{path}: not a facemotion checkpoint (no model_state)")
+    # the card, validated (labels, input, normalization), in the current layout
+    ckpt.update(card_of(ckpt, str(path)).to_dict())
+    return ckpt
+
+
+def model_from_checkpoint(path_or_ckpt, use_ema: bool = True):
+    """Rebuild the network a checkpoint describes, in eval mode. Returns (model, ckpt)."""
+    ckpt = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    where = "checkpoint" if isinstance(path_or_ckpt, dict) else str(path_or_ckpt)
+    try:
+        model = create_model(ckpt["arch"], **ckpt.get("arch_kwargs", {}))
+    except (KeyError, TypeError) as e:
+        raise ModelError(f"{where}: cannot build its architecture {ckpt.get('arch')!r} ({e})") from None
+    state = ckpt.get("ema_state") if use_ema and ckpt.get("ema_state") else ckpt["model_state"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelError(f"{where}: weights do not fit {ckpt['arch']}: {str(e).splitlines()[0][:200]}") from None
+    model.eval()
+    return model, ckpt
+
+
+def slim(ckpt: dict, use_ema: bool = True) -> dict:
+    """A copy for shipping: weights (EMA weights when present) and metadata, no optimizer state."""
+    out = {k: v for k, v in ckpt.items() if k not in RUN_STATE}
+    if use_ema and ckpt.get("ema_state"):
+        out["model_state"] = ckpt["ema_state"]
+    return out
+
+
+def checkpoint_compute(path: str | os.PathLike) -> dict:
+    """``training_compute`` of the checkpoint file at ``path``, counting its whole run.
+
+    A run's best.pt stops its history at its own epoch, but the epochs after it were spent
+    too (and a second cycle started from best.pt followed them): when the run's last.pt sits
+    beside it, its longer history is the one charged.
+    """
+    ck = load_checkpoint(path)
+    return training_compute(ck, run_history(path, ck))
+
+
+def run_history(path: str | os.PathLike, ck: dict | None = None) -> list:
+    """The per-epoch history of the whole run the checkpoint at ``path`` (already loaded: ``ck``)
+    belongs to: its sibling last.pt's when that is the same run and longer, else its own."""
+    ck = load_checkpoint(path) if ck is None else ck
+    hist = ck.get("history", [])
+    last = Path(path).with_name("last.pt")
+    if last.exists() and last.resolve() != Path(path).resolve():
+        lk = load_checkpoint(last)
+        same_run = (lk.get("train_args") or {}).get("out") == (ck.get("train_args") or {}).get("out")
+        if same_run and len(lk.get("history", [])) >= len(hist):
+            hist = lk["history"]
+    return hist
+
+
+def training_compute(ck: dict, history: list | None = None) -> dict:
+    """Epochs and CPU hours behind a checkpoint's weights.
+
+    A shipped checkpoint records them (``training``); a run's own is summed from its per-epoch
+    ``history`` (or the one given, e.g. last.pt's), plus the checkpoint it was ``--init``-ed
+    from: a second cosine cycle is charged the first cycle's compute too. That one is read from
+    ``init_training``, recorded at training time; older checkpoints without it fall back to
+    following the ``--init`` path (recursively), which resolves from the current directory.
+    """
+    if ck.get("training"):
+        return dict(ck["training"])
+    hist = ck.get("history", []) if history is None else history
+    tr = {"epochs": len(hist), "epochs_by_run": [len(hist)],
+          "cpu_hours": sum(h.get("train_time_s", 0) + h.get("eval_time_s", 0) for h in hist) / 3600}
+    dev = (ck.get("train_args") or {}).get("device", "cpu")
+    if dev != "cpu":  # the hours are wall-clock hours of whatever ran it: say when that was not the CPU
+        tr["device"] = dev
+    init = (ck.get("train_args") or {}).get("init")
+    prev = ck.get("init_training")
+    if prev is None and init and Path(init).exists():
+        prev = checkpoint_compute(init)
+    if prev is not None:
+        tr.update(epochs=prev["epochs"] + tr["epochs"],
+                  epochs_by_run=prev.get("epochs_by_run", [prev["epochs"]]) + tr["epochs_by_run"],
+                  cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))
+    return tr

@@ -1,0 +1,111 @@
+"""Knowledge distillation: teachers (checkpoints, exported ONNX files, shipped models) and
+their soft targets, online (every batch) or offline (once per training image, cached).
+
+The loss itself is in :func:`.engine.train_one_epoch` (Hinton et al.'s KL at temperature T).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import tta
+from ..classify import OnnxClassifier
+from ..errors import FacemotionError
+from ..labels import NUM_CLASSES
+from ..preprocess import normalize
+from ..progress import progress_bar
+from ..zoo import resolve_model, shipped_models
+from .checkpoint import atomic_torch_save, model_from_checkpoint
+
+
+class OnnxTeacher:
+    """An exported facemotion ONNX file (or a shipped model, e.g. the ensemble) as a teacher.
+
+    Its graph ends in ``softmax(z / T)`` with ``T`` in its metadata, so ``T * log p`` gives
+    back its logits ``z`` up to a per-row constant, which a softmax ignores; for an ensemble
+    graph ``z`` is the log of its members' mean probability. That lets a user distil from
+    the model they pip-installed, without its training checkpoints (and without running
+    ONNX Runtime on every augmented batch: ONNX teachers are offline only).
+    """
+
+    def __init__(self, spec: str):
+        path = resolve_model(spec)
+        if path.suffix == ".pt":
+            raise FacemotionError(f"{spec}: a checkpoint, not an ONNX teacher")
+        self.classifier = OnnxClassifier(path)
+        self.temperature = float(self.classifier.meta.get("temperature", 1.0))
+        # an export made with --tta already averages the face and its mirror inside the graph
+        self.flip_inside = self.classifier.meta.get("tta") == "flip"
+        self.name = spec
+
+    def __call__(self, x):
+        p = self.classifier.predict(x.detach().float().cpu().numpy())
+        return torch.from_numpy(self.temperature * np.log(np.clip(p, 1e-12, None))).to(x.device)
+
+
+def file_digest(spec: str) -> str:
+    """First 16 hex digits of the SHA-256 of the file a --teacher value names."""
+    path = Path(spec) if Path(spec).exists() else resolve_model(spec)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def load_teacher(spec: str, dev):
+    """A --teacher value -> a callable from normalized N x 1 x 48 x 48 batches to logits."""
+    if str(spec).endswith(".onnx") or (spec in shipped_models() and not Path(spec).exists()):
+        return OnnxTeacher(spec)
+    tm, _ = model_from_checkpoint(spec)
+    return tm.to(dev, memory_format=torch.channels_last).eval()
+
+
+def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progress: bool = True):
+    """Mean over teachers and over (image, mirror) of softmax(logits / temp), one row per image.
+
+    Offline distillation: the targets are computed once on the un-augmented image. The
+    training augmentation is mild (small shifts, rotations, flips) and the flip average
+    makes the target mirror-invariant, so the target still describes the augmented view;
+    with several teachers this makes ensemble distillation as cheap as plain training.
+    (An ONNX teacher exported with flip TTA does the mirror average inside its graph, so it
+    sees only the image.)
+    """
+    out = []
+    dev = images.device
+    bar = progress_bar(range(0, len(images), batch_size), desc="teacher targets", unit="batch",
+                       disable=not progress)
+    with torch.no_grad():
+        for i in bar:
+            x = normalize(images[i:i + batch_size])
+            views = [v.contiguous(memory_format=torch.channels_last) for v in tta.views(x, "flip")]
+            p = 0
+            for t in teachers:
+                tv = views[:1] if getattr(t, "flip_inside", False) else views
+                p = p + sum(torch.softmax(t(v).float() / temp, 1) for v in tv) / len(tv)
+            out.append(p / len(teachers))
+    bar.close()
+    return torch.cat(out).to(dev) if out else torch.zeros(0, NUM_CLASSES, device=dev)
+
+
+
+
+def cached_teacher_targets(teachers, specs, images, out: Path, *, kd_temp: float, limit: int, seed: int,
+                           progress: bool = True):
+    """:func:`offline_teacher_targets`, cached in ``out/teacher_targets.pt`` under a key of the
+    teachers (by name and content: a shipped name or a path can hold a newer model later), the
+    temperature and the images, so a resumed run does not compute them again."""
+    cache = Path(out) / "teacher_targets.pt"
+    key = {"teachers": [f"{t}@{file_digest(t)}" for t in specs], "kd_temp": kd_temp, "n": len(images),
+           "limit": limit, "seed": seed}
+    if cache.exists():
+        ck = torch.load(cache, map_location=images.device, weights_only=True)
+        if ck.get("key") == key:
+            return ck["targets"]
+    targets = offline_teacher_targets(teachers, images, kd_temp, progress=progress)
+    atomic_torch_save({"key": key, "targets": targets.cpu()}, cache)
+    return targets

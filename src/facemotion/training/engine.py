@@ -1,0 +1,177 @@
+"""The training engine, shaped like torchvision's reference scripts: :func:`train_one_epoch`,
+:func:`evaluate`, and the optimizer and schedule builders. ``train.py`` wires them together.
+
+Everything per image happens on whole batches (see :mod:`.augment`); the network runs
+channels-last, which is what oneDNN's CPU kernels like.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from .. import tta as _tta
+from ..labels import NUM_CLASSES
+from ..preprocess import normalize
+from ..progress import progress_bar
+from .augment import mix_batch
+
+
+def loss_fn(logits, target_soft, class_weights=None):
+    logp = torch.log_softmax(logits.float(), 1)
+    per = -(target_soft * logp)
+    if class_weights is not None:
+        per = per * class_weights
+    return per.sum(1).mean()
+
+
+def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, ema=None, teachers=(),
+                    teacher_targets=None, class_weights=None, augment=None, step=0):
+    """One pass over the training images; returns (metrics dict, global step)."""
+    model.train()
+    dev = images.device
+    # seeded per epoch, so a resumed run sees the same batches it would have seen
+    gen = torch.Generator(device=dev).manual_seed(args.seed * 1000 + epoch)
+    perm = torch.randperm(len(labels), generator=gen, device=dev)
+    amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
+    nb = len(perm) // args.batch_size  # drop the ragged last batch: BatchNorm dislikes tiny ones
+    bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch", disable=not args.progress)
+    tot_loss = tot_correct = tot_n = 0.0
+    t0 = time.perf_counter()
+    for b in bar:
+        idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
+        x = normalize(images[idx])
+        y = labels[idx]
+        if augment is not None:
+            x = augment(x, gen)
+        y_soft = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
+        if args.label_smoothing > 0:
+            y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+        t_prob = teacher_targets[idx] if teacher_targets is not None else None
+        if args.mixup > 0 or args.cutmix > 0:
+            if t_prob is None:
+                x, y_soft = mix_batch(x, y_soft, args, gen)
+            else:  # mix label and teacher targets with the same pairs and weights
+                x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen)
+                y_soft, t_prob = both[:, :NUM_CLASSES], both[:, NUM_CLASSES:]
+        x = x.contiguous(memory_format=torch.channels_last)
+        with amp:
+            logits = model(x).float()
+            if teachers and t_prob is None:
+                with torch.no_grad():
+                    t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
+        loss = loss_fn(logits, y_soft, class_weights)
+        if t_prob is not None:
+            # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
+            kd = torch.nn.functional.kl_div(torch.log_softmax(logits / args.kd_temp, 1), t_prob,
+                                            reduction="batchmean") * args.kd_temp ** 2
+            loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.after_step()
+        step += 1
+        if ema is not None:
+            ema.update(model, step)
+        n = len(y)
+        tot_loss += loss.item() * n
+        tot_correct += (logits.argmax(1) == y).sum().item()
+        tot_n += n
+        if b % 10 == 0 or b == nb - 1:
+            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}",
+                            img_s=f"{tot_n / (time.perf_counter() - t0):.0f}")
+    bar.close()
+    dt = time.perf_counter() - t0
+    return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
+            "img_per_s": tot_n / dt, "train_time_s": dt}, step
+
+
+def predict_logits(model, images, batch_size: int = 512, tta="none"):
+    """Logits for uint8 N x 1 x 48 x 48 images, averaged over the ``tta`` views (:mod:`facemotion.tta`)."""
+    model.eval()
+    out = []
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = normalize(images[i:i + batch_size].to(dev))
+            z = _tta.apply(lambda v: model(v.contiguous(memory_format=torch.channels_last)), x, tta)
+            out.append(z.float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
+
+
+def evaluate(model, images, labels, batch_size: int = 512, tta="none") -> dict:
+    logits = predict_logits(model, images, batch_size, tta)
+    labels = labels.cpu()
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    acc = (logits.argmax(1) == labels).float().mean().item()
+    return {"val_loss": loss, "val_acc": acc}
+
+
+def to_tensors(split):
+    return torch.from_numpy(split.images).unsqueeze(1), torch.from_numpy(split.labels)
+
+
+def class_weights(labels, mode):
+    if mode == "none":
+        return None
+    counts = torch.bincount(labels, minlength=NUM_CLASSES).float().clamp(min=1)
+    w = counts.sum() / (NUM_CLASSES * counts)
+    if mode == "sqrt":
+        w = w.sqrt()
+    return w / (w * counts).sum() * counts.sum()  # keep the mean loss scale
+
+
+def build_optimizer(model, args):
+    decay, no_decay = [], []
+    for p in model.parameters():
+        # no weight decay on BatchNorm and biases (standard; decaying them only hurts)
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if args.opt == "sgd":
+        return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=True)
+    if args.opt == "adam":
+        return torch.optim.Adam(groups, lr=args.lr)
+    return torch.optim.AdamW(groups, lr=args.lr)
+
+
+class Schedule:
+    """A learning-rate schedule with one interface for the loop: ``after_step`` after every
+    optimizer step, ``after_epoch`` with the epoch's validation loss. Per-step schedules
+    (cosine with warm-up, one-cycle) move in the first; plateau in the second; the loop never
+    asks which kind it has."""
+
+    def __init__(self, scheduler=None, per_step: bool = True):
+        self.scheduler, self.per_step = scheduler, per_step
+
+    def after_step(self) -> None:
+        if self.scheduler is not None and self.per_step:
+            self.scheduler.step()
+
+    def after_epoch(self, val_loss: float) -> None:
+        if self.scheduler is not None and not self.per_step:
+            self.scheduler.step(val_loss)
+
+    def state_dict(self):
+        return self.scheduler.state_dict() if self.scheduler is not None else None
+
+    def load_state_dict(self, state) -> None:
+        if self.scheduler is not None and state:
+            self.scheduler.load_state_dict(state)
+
+
+def build_scheduler(optimizer, args, steps_per_epoch) -> Schedule:
+    total = args.epochs * steps_per_epoch
+    warm = int(args.warmup_epochs * steps_per_epoch)
+    if args.sched == "cosine":
+        def f(step):
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+        return Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, f))
+    if args.sched == "onecycle":
+        return Schedule(torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total))
+    if args.sched == "plateau":
+        return Schedule(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5), per_step=False)
+    return Schedule()

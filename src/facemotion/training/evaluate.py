@@ -1,0 +1,212 @@
+"""``facemotion evaluate``: accuracy, per-class precision/recall/F1, macro-F1, confusion matrix,
+calibration (ECE before/after temperature scaling), for one checkpoint or an ensemble.
+
+Several checkpoints are an ensemble: their softmax outputs are averaged. ``--tta`` averages
+each model's logits over the image and its mirror. ``--calibrate`` fits one temperature on
+the validation split (PublicTest) -- never on the split being reported -- and reports ECE
+before and after on the evaluated split. ``--choose-ensemble K`` picks, among the given
+models, the subset of at least K members with the best PublicTest accuracy and reports that
+subset: weak members drag a softmax average down, and choosing on PublicTest keeps the
+reported split out of the choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from .. import tta as _tta
+from ..classify import load_classifier
+from ..datasets import load_splits
+from ..errors import FacemotionError
+from ..labels import EMOTIONS
+from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
+from ..preprocess import normalize
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facemotion evaluate", add_help=add_help,
+        description="Evaluate checkpoint(s) or ONNX model(s) on a dataset split. Several models = a softmax-averaged ensemble.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("models", nargs="+", help="checkpoint .pt or exported .onnx files (or shipped model names)")
+    p.add_argument("--data", required=True, help="dataset (fer2013.csv or fer2013.tar.gz, the Kaggle folder, zip or tar, a <class>/<images> folder)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="split to report: test = PrivateTest, val = PublicTest")
+    p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],
+                   help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit a temperature on the val split and report ECE before/after on --split")
+    p.add_argument("--choose-ensemble", type=int, default=0, metavar="K",
+                   help="use the subset of >= K of the given models with the best accuracy on val (PublicTest); "
+                        "0 = all of them")
+    p.add_argument("--ensemble-max-params", type=float, default=None, metavar="N",
+                   help="with --choose-ensemble: only subsets of at most N parameters in all (e.g. 5e6, "
+                        "which keeps an fp32 ONNX ensemble under 20 MB)")
+    p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    return p
+
+
+def model_logits(model_ref, images: np.ndarray, tta="none", batch_size: int = 512) -> np.ndarray:
+    """Log-probabilities (as logits) of one model on uint8 N x 48 x 48 faces.
+
+    Checkpoints run in torch (raw logits); any other model (ONNX, a shipped name) returns
+    probabilities, whose log is used -- softmax of log p is p, so averaging and temperature
+    fitting work for both. The views of ``tta`` are averaged (:mod:`facemotion.tta`).
+    """
+    path = Path(str(model_ref))
+    if path.suffix == ".pt":
+        import torch
+
+        from .checkpoint import model_from_checkpoint
+        from .engine import predict_logits
+
+        model, _ = model_from_checkpoint(path)
+        model = model.to(memory_format=torch.channels_last)
+        return predict_logits(model, torch.from_numpy(images).unsqueeze(1), batch_size, tta).numpy()
+    clf = load_classifier(str(model_ref))
+    out = []
+    for i in range(0, len(images), batch_size):
+        p = _tta.apply(clf.predict, normalize(images[i:i + batch_size])[:, None], tta)
+        out.append(np.log(np.clip(p, 1e-12, 1)))
+    return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)))
+
+
+def ensemble_probs(logits_list, temperature: float = 1.0) -> np.ndarray:
+    return np.mean([softmax(z, temperature) for z in logits_list], axis=0)
+
+
+def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3, *, sizes: dict | None = None,
+                    max_size: float | None = None) -> list:
+    """Names of the subset (>= ``min_size`` members) of ``val_probs`` (name -> N x 7 softmax on
+    the validation split) whose averaged probabilities are most accurate on ``y_val``; ties go
+    to the lower NLL, then to the smaller subset. Exhaustive: fine for the handful of models
+    an ensemble has (2^n subsets). With ``max_size``, only subsets whose ``sizes`` (name ->
+    parameters) add up to at most that are considered: a packaging budget, fixed before any
+    accuracy is looked at, so the choice is still made on the validation split alone."""
+    names = list(val_probs)
+    if len(names) <= min_size and (max_size is None or sum(sizes[m] for m in names) <= max_size):
+        return names  # no choice to make
+
+    def score(subset):
+        r = classification_report(y_val, np.mean([val_probs[m] for m in subset], axis=0))
+        return r["accuracy"], -r["nll"], -len(subset)
+
+    subsets = [c for k in range(max(min_size, 1), len(names) + 1) for c in combinations(names, k)
+               if max_size is None or sum(sizes[m] for m in c) <= max_size]
+    if not subsets:
+        raise FacemotionError(f"no ensemble of {min_size}+ of the {len(names)} given models fits {max_size:,.0f} parameters")
+    return list(max(subsets, key=score))
+
+
+def model_parameters(model_ref) -> int:
+    """Parameter count of a checkpoint (.pt) or of an exported/shipped ONNX model (its metadata)."""
+    path = Path(str(model_ref))
+    if path.suffix == ".pt":
+        from .checkpoint import model_from_checkpoint
+        from .models import count_parameters
+
+        return count_parameters(model_from_checkpoint(path)[0])
+    n = load_classifier(str(model_ref)).card.parameters
+    if n is None:  # counted as 0 it would slip through any budget
+        raise FacemotionError(f"{model_ref}: ONNX metadata has no parameter count (re-export with `facemotion export`)")
+    return int(n)
+
+
+def mflops_per_face(model) -> float:
+    """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 48, 48))
+    return fc.get_total_flops() / 1e6
+
+
+def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, batch_size=512,
+                    skip_bad=False, out=None, choose_ensemble_min: int = 0,
+                    ensemble_max_params: float | None = None) -> dict:
+    models = list(models)
+    need_val = bool(calibrate or choose_ensemble_min)
+    d = load_splits(data, list(dict.fromkeys([split, "val"] if need_val else [split])), skip_bad=skip_bad)
+    ev, va = d[split], (d["val"] if need_val else None)
+    va_logits = [model_logits(m, va.images, tta, batch_size) for m in models] if va is not None else None
+    chosen_from = None
+    if choose_ensemble_min and len(models) > 1:
+        sizes = {i: model_parameters(m) for i, m in enumerate(models)} if ensemble_max_params else None
+        picked = choose_ensemble({i: softmax(z) for i, z in enumerate(va_logits)}, va.labels, choose_ensemble_min,
+                                 sizes=sizes, max_size=ensemble_max_params)
+        chosen_from, models, va_logits = [str(m) for m in models], [models[i] for i in picked], \
+            [va_logits[i] for i in picked]
+    # the reported split is predicted only for the chosen members
+    logits = va_logits if va is ev else [model_logits(m, ev.images, tta, batch_size) for m in models]
+    probs = ensemble_probs(logits)
+    report = classification_report(ev.labels, probs)
+    report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data)})
+    if chosen_from is not None:
+        report["ensemble_chosen_on"] = "val"
+        report["ensemble_candidates"] = chosen_from
+    bins_before = reliability_bins(ev.labels, probs)
+    if calibrate:
+        # one temperature for the ensemble, fitted on the log of its averaged probabilities
+        t = fit_temperature(np.log(np.clip(ensemble_probs(va_logits), 1e-12, 1)), va.labels)
+        cal = softmax(np.log(np.clip(probs, 1e-12, 1)), t)
+        after = classification_report(ev.labels, cal)
+        report["calibration"] = {"temperature": t, "fitted_on": "val", "ece_before": report["ece"],
+                                 "ece_after": after["ece"], "nll_before": report["nll"], "nll_after": after["nll"]}
+        bins_after = reliability_bins(ev.labels, cal)
+    else:
+        bins_after = None
+    if out is not None:
+        from ..plots import confusion, reliability
+        from ..writers import write_json
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "report.json", report)
+        confusion(report["confusion_matrix"], out / "confusion.png",
+                  title=f"{split}: accuracy {report['accuracy'] * 100:.1f}%")
+        reliability(bins_before, bins_after, out / "reliability.png",
+                    title=f"{split}: ECE {report['ece']:.3f}" +
+                    (f" -> {report['calibration']['ece_after']:.3f}" if calibrate else ""))
+    return report
+
+
+def format_report(r: dict) -> str:
+    lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
+             f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}",
+             *([f"members chosen on val from {len(r['ensemble_candidates'])} models"]
+               if "ensemble_candidates" in r else []),
+             f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
+             f"ECE {r['ece']:.4f}"]
+    if "calibration" in r:
+        c = r["calibration"]
+        lines.append(f"temperature {c['temperature']:.3f} (fitted on val): ECE {c['ece_before']:.4f} -> "
+                     f"{c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
+    lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for e in EMOTIONS:
+        pc = r["per_class"][e]
+        lines.append(f"{e:<10}{pc['precision'] * 100:>9.1f}%{pc['recall'] * 100:>9.1f}%{pc['f1'] * 100:>9.1f}%"
+                     f"{pc['support']:>9}")
+    return "\n".join(lines)
+
+
+def main(args) -> dict:
+    r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
+                        batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
+                        choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(format_report(r))
+        if args.out:
+            print(f"wrote {Path(args.out) / 'report.json'}, confusion.png, reliability.png", file=sys.stderr)
+    return r

@@ -1,0 +1,327 @@
+"""``facemotion export CHECKPOINT -o model.onnx``: ONNX with metadata, checked against torch.
+
+The exported graph is ``softmax(model(x) / T)`` with a dynamic batch axis, so ONNX Runtime
+returns calibrated probabilities directly. Several checkpoints export as one ensemble graph,
+``softmax(log(mean_i softmax(model_i(x))) / T)``: the members' probabilities averaged, as
+``facemotion evaluate a.pt b.pt ...`` scores them, then one temperature for the ensemble.
+An ensemble then runs through ONNX Runtime like any single model, without torch.
+
+Before reporting success the export runs the same inputs through torch and ONNX Runtime and
+fails if any probability differs by more than ``tolerance`` (1e-4).
+
+``weights="float16"`` stores the large weight tensors in half precision, each behind a Cast
+to float32, which ONNX Runtime folds into a float32 constant when it loads the file: half the
+file size (what lets a 9M-parameter ensemble stay under 20 MB), the same float32 arithmetic and
+speed. The float32 graph is checked against torch first, as above; the half-precision file is
+then checked against it and fails past ``fp16_tolerance`` (1e-2); its deviation is returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from .. import tta as _tta
+from ..card import ModelCard
+from ..errors import ModelError
+from ..fileio import PendingFile
+from ..preprocess import normalize
+from .checkpoint import card_of, describe, model_from_checkpoint
+from .models import count_parameters, create_model
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def _wrapper(models, temperature: float, tta_mode="none"):
+    tta_mode = _tta.mode_name(tta_mode)
+
+    class WithSoftmax(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.members = torch.nn.ModuleList(models)
+            self.register_buffer("inv_t", torch.tensor(1.0 / temperature))
+
+        def logits(self, model, x):
+            # the views' logits averaged, all views in one batch: one model call in the graph
+            return _tta.apply(model, x, tta_mode, stacked=True)
+
+        def forward(self, x):
+            if len(self.members) == 1:
+                z = self.logits(self.members[0], x)
+            else:  # softmax average; its log as the logits of the ensemble (softmax(log p) = p)
+                p = sum(torch.softmax(self.logits(m, x), dim=1) for m in self.members) / len(self.members)
+                z = torch.log(p.clamp_min(1e-12))
+            return torch.softmax(z * self.inv_t, dim=1)
+
+    return WithSoftmax().eval()
+
+
+def _load_members(checkpoints) -> tuple[list, list]:
+    """Checkpoint path(s) -> (models, checkpoints). Each member's card is checked on load
+    (labels, input size, normalization: facemotion's own), so the members of an ensemble agree
+    on what the input is and what the outputs mean."""
+    refs = list(checkpoints) if isinstance(checkpoints, (list, tuple)) else [checkpoints]
+    if not refs:
+        raise ModelError("export: no checkpoint given")
+    models, ckpts = [], []
+    for ref in refs:
+        model, ckpt = model_from_checkpoint(ref)
+        models.append(model.float().to(memory_format=torch.contiguous_format))
+        ckpts.append(ckpt)
+    return models, ckpts
+
+
+def set_metadata(proto, values: dict) -> None:
+    """Add or replace ``proto``'s metadata entries (JSON-encoded values, as facemotion reads them)."""
+    current = {entry.key: entry for entry in proto.metadata_props}
+    for k, v in values.items():
+        entry = current.get(k) or proto.metadata_props.add()
+        entry.key, entry.value = k, json.dumps(v)
+
+
+def store_fp16(proto, min_elements: int = 1024) -> int:
+    """Rewrite ``proto`` in place: every float32 initializer of at least ``min_elements``
+    values (conv/dense weights; biases, scalars and shapes stay as they are) becomes a float16
+    initializer plus a ``Cast`` back to float32 under the original name, so no consumer
+    changes. Returns how many tensors were converted."""
+    graph = proto.graph
+    graph_inputs = {i.name for i in graph.input}
+    inits, casts = [], []
+    for init in graph.initializer:
+        size = int(np.prod(init.dims)) if len(init.dims) else 1
+        if init.data_type != TensorProto.FLOAT or size < min_elements or init.name in graph_inputs:
+            inits.append(init)
+            continue
+        a = numpy_helper.to_array(init)
+        if not np.isfinite(a).all() or np.abs(a).max() > np.finfo(np.float16).max:
+            inits.append(init)  # would overflow half precision: keep it exact
+            continue
+        half = numpy_helper.from_array(a.astype(np.float16), f"{init.name}__fp16")
+        inits.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                      name=f"{init.name}__cast"))
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)  # the casts first keeps the graph topologically sorted
+    return len(casts)
+
+
+def check_parity(reference: np.ndarray, candidate: np.ndarray, tolerance: float, what: str) -> float:
+    """Max |difference| of two models' probabilities on the same inputs; past ``tolerance`` a
+    ModelError "``what`` by <difference> > <tolerance>". Every export and import proves itself
+    with this."""
+    diff = float(np.abs(reference - candidate).max())
+    if not diff <= tolerance:  # also catches NaN
+        raise ModelError(f"{what} by {diff:.2e} > {tolerance:.0e}")
+    return diff
+
+
+def _probe_inputs(size: int, images=None) -> np.ndarray:
+    """The parity inputs: 64 random normalized faces and, when given, real ones."""
+    x = np.random.default_rng(0).uniform(-1, 1, (64, 1, size, size)).astype(np.float32)
+    if images is not None and len(images):
+        x = np.concatenate([x, normalize(np.asarray(images)[:, None])]).astype(np.float32)
+    return x
+
+
+def _run_onnx(path, x: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+
+
+def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str | None = None,
+                extra_meta: dict | None = None, tta=False, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
+                opset: int = 18, weights: str = "float32", fp16_tolerance: float = 1e-2) -> dict:
+    if weights not in ("float32", "float16"):
+        raise ModelError(f"export: weights must be float32 or float16, not {weights!r}")
+    tta_mode = _tta.mode_name(tta)
+    models, ckpts = _load_members(checkpoint)
+    first = card_of(ckpts[0])
+    if temperature is None:
+        # a single model keeps its fitted temperature; an ensemble's must be fitted on the
+        # ensemble's own output (the members' temperatures do not compose), so it defaults to 1
+        temperature = first.temperature if len(models) == 1 else 1.0
+    t = float(temperature)
+    wrapped = _wrapper(models, t, tta_mode)
+    size = first.input_size
+    card = ModelCard(arch=first.arch, name=name or first.arch, arch_kwargs=first.arch_kwargs, temperature=t,
+                     tta=tta_mode, parameters=sum(count_parameters(m) for m in models), weights_dtype=weights,
+                     epoch=first.epoch, metrics=dict(first.metrics), training=dict(first.training))
+    if len(models) > 1:
+        refs = checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint]
+        card.name, card.arch, card.arch_kwargs, card.epoch, card.metrics, card.training = \
+            name or "ensemble", "ensemble", {}, None, {}, {}
+        card.members = [{"arch": c["arch"], "arch_kwargs": c.get("arch_kwargs", {}), "parameters": count_parameters(m),
+                         "epoch": c.get("epoch"), "source": Path(str(r)).name} for m, c, r in zip(models, ckpts, refs)]
+    meta = {**card.to_dict(), **(extra_meta or {})}
+    meta = ModelCard.from_dict(meta, str(out)).to_dict()  # extra_meta may only set card fields, validly
+    out = Path(out)
+    pending = PendingFile(out)
+    tmp = pending.tmp
+    try:
+        dummy = torch.zeros(2, 1, size, size)
+        batch = torch.export.Dim("batch", min=1, max=65536)
+        # the torch.export-based exporter; its progress chatter goes to stdout/logging, which a CLI
+        # user does not need to see (failures still raise)
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
+            torch.onnx.export(wrapped, (dummy,), str(tmp), input_names=["input"], output_names=["probs"],
+                              dynamic_shapes={"x": {0: batch}}, opset_version=opset, dynamo=True,
+                              external_data=False)
+        proto = onnx.load(str(tmp))
+        del proto.metadata_props[:]
+        set_metadata(proto, meta)
+        proto.producer_name = "facemotion"
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+
+        # parity: torch vs ONNX Runtime on random inputs and, when given, real faces
+        x = _probe_inputs(size, check_images)
+        with torch.no_grad():
+            p_torch = wrapped(torch.from_numpy(x)).numpy()
+        p_ort = _run_onnx(tmp, x)
+        diff = check_parity(p_torch, p_ort, tolerance, f"{out}: ONNX Runtime and torch disagree")
+        result = {"path": str(out), "max_abs_diff": diff, "checked_inputs": int(len(x)), "metadata": meta}
+        if weights == "float16":
+            # the export is proven above in float32; this measures what half-precision storage costs
+            result["fp16_tensors"] = store_fp16(proto)
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(tmp))
+            p_half = _run_onnx(tmp, x)
+            result["fp16_argmax_agreement"] = float((p_half.argmax(1) == p_ort.argmax(1)).mean())
+            result["fp16_max_abs_diff"] = check_parity(p_ort, p_half, fp16_tolerance,
+                                                       f"{out}: float16 weights change the probabilities")
+        pending.commit()
+    except ModelError as e:
+        raise ModelError(f"{e}; not written") from None
+    finally:
+        pending.discard()
+    result["bytes"] = out.stat().st_size
+    return result
+
+
+def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
+    """The inverse of :func:`export_onnx`: rebuild each member of an exported file as a
+    facemotion checkpoint (a dict, as ``load_checkpoint`` returns).
+
+    The exporter folds every BatchNorm into the conv before it (``<conv>.weight`` and
+    ``<conv>.weight_bias`` in the graph); the rebuilt network keeps its BatchNorm as the
+    identity plus that bias (weight 1, mean 0, variance 1 - eps), which computes the same
+    function in eval mode, so the checkpoint evaluates, teaches and re-exports like the
+    original; to train from it, :func:`restore_batchnorm_statistics` (which ``train --init``
+    applies) gives those layers statistics first. Weights
+    stored in float16 come back rounded to it. A member's own temperature and metrics are not
+    in the graph (an ensemble has one temperature), so the checkpoint gets T = 1 and none.
+
+    With ``check``, the rebuilt members run through the same wrapper as the export (flip
+    TTA, ensemble average, temperature) and must match ONNX Runtime on random inputs to
+    1e-4; returns (checkpoints, {"max_abs_diff": ...}).
+    """
+    path = Path(path)
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:
+        raise ModelError(f"{path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
+    try:
+        meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+    except ValueError:
+        meta = {}
+    card = ModelCard.from_dict(meta, str(path))
+    inits = {}
+    for init in proto.graph.initializer:
+        name = init.name[:-len("__fp16")] if init.name.endswith("__fp16") else init.name
+        inits[name] = numpy_helper.to_array(init).astype(np.float32)
+    members = card.members or [{"arch": card.arch, "arch_kwargs": card.arch_kwargs, "epoch": card.epoch,
+                                "source": path.name}]
+    models, ckpts = [], []
+    for i, m in enumerate(members):
+        try:
+            model = create_model(m["arch"], **m.get("arch_kwargs", {})).eval()
+        except (KeyError, TypeError) as e:  # an architecture this version does not register
+            raise ModelError(f"{path}: member {i}: cannot build {m.get('arch')!r} ({e})") from None
+        state = model.state_dict()
+        # exports made before ensembles existed named a single model's weights "model.*"
+        prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
+        loaded = set()
+        for key in state:
+            if prefix + key in inits:
+                state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
+                loaded.add(key)
+        # a BatchNorm folded into the conv before it: identity plus the folded bias
+        conv = None
+        for name, mod in model.named_modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                conv = name
+            elif isinstance(mod, torch.nn.BatchNorm2d) and f"{name}.weight" not in loaded and conv is not None:
+                bias = inits.get(f"{prefix}{conv}.weight_bias")
+                if bias is None:
+                    continue
+                state[f"{name}.weight"] = torch.ones(mod.num_features)
+                state[f"{name}.bias"] = torch.from_numpy(bias)
+                state[f"{name}.running_mean"] = torch.zeros(mod.num_features)
+                state[f"{name}.running_var"] = torch.full((mod.num_features,), 1.0 - mod.eps)
+                loaded |= {f"{name}.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+                conv = None
+        missing = [k for k in state if k not in loaded and not k.endswith("num_batches_tracked")]
+        if missing:
+            raise ModelError(f"{path}: member {i} ({m['arch']}): cannot recover {', '.join(missing[:3])}"
+                             f"{' ...' if len(missing) > 3 else ''} from the graph")
+        model.load_state_dict(state)
+        models.append(model)
+        ckpts.append({**describe(model, epoch=m.get("epoch"), recovered_from={
+                          "file": path.name, "member": i, "source": m.get("source"), "weights_dtype": card.weights_dtype}),
+                      "model_state": model.state_dict()})
+    info = {}
+    if check:
+        x = _probe_inputs(card.input_size)
+        with torch.no_grad():
+            p_torch = _wrapper(models, card.temperature, card.tta)(torch.from_numpy(x)).numpy()
+        info["max_abs_diff"] = check_parity(_run_onnx(path, x), p_torch, 1e-4, f"{path}: the rebuilt members disagree with the graph")
+    return ckpts, info
+
+
+def import_checkpoints(model, out_dir) -> tuple[list[tuple[Path, dict]], dict]:
+    """``facemotion import``: a shipped name or an exported ``.onnx`` file -> one checkpoint per
+    member in ``out_dir``, named after the member's source checkpoint (a single model: after the
+    file); members whose sources share a name are numbered instead. Returns ((path, checkpoint)
+    per member, the parity info of :func:`checkpoints_from_onnx` with ``file``)."""
+    from ..zoo import resolve_model
+    from .checkpoint import atomic_torch_save
+
+    path = resolve_model(model)
+    ckpts, info = checkpoints_from_onnx(path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stems = [Path(ck["recovered_from"]["source"]).stem if ck["recovered_from"].get("source") and len(ckpts) > 1
+             else path.stem for ck in ckpts]
+    written = []
+    for i, ck in enumerate(ckpts):
+        # members exported from two runs' best.pt files share a name: number them instead
+        stem = stems[i] if stems.count(stems[i]) == 1 else f"{path.stem}_member{i}"
+        dest = out / f"{stem}.pt"
+        atomic_torch_save(ck, dest)
+        written.append((dest, ck))
+    return written, {**info, "file": path.name}

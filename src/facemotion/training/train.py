@@ -1,0 +1,219 @@
+"""``facemotion train`` (shaped like torchvision's reference scripts: :func:`get_args_parser`
+and :func:`main`; the loop is in :mod:`.engine`).
+
+    facemotion train --model mini_xception --data fer2013.zip --epochs 80 --out runs/mx
+
+Protocol: the model learns on the ``train`` split and is selected on ``val`` (FER2013's
+PublicTest). The ``test`` split (PrivateTest) is never loaded here -- see
+:func:`facemotion.datasets.load_training_data` -- so no choice made during training can peek
+at it.
+
+This module imports torch only inside :func:`main`: the CLI builds its parser on the core
+install too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import load_training_data
+from ..errors import FacemotionError
+from ..fileio import write_text
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facemotion train", add_help=add_help,
+        description="Train an emotion classifier on FER2013 (or your own <class>/<images> folder). "
+                    "Selects on the validation split (PublicTest); never reads the test split (PrivateTest).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="mini_xception", help="architecture name (see `facemotion models`)")
+    p.add_argument("--model-kwargs", default="{}", help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
+    p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
+    p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--opt", choices=["adamw", "adam", "sgd"], default="adamw")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (Nesterov)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--sched", choices=["cosine", "onecycle", "plateau", "none"], default="cosine")
+    p.add_argument("--warmup-epochs", type=float, default=2.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--class-weights", choices=["none", "balanced", "sqrt"], default="none",
+                   help="weight the loss by inverse class frequency (helps 'disgust' recall)")
+    # augmentation
+    p.add_argument("--shift", type=float, default=0.1, help="max random translation, fraction of the side")
+    p.add_argument("--zoom", type=float, default=0.1, help="max random zoom in/out, fraction")
+    p.add_argument("--rotate", type=float, default=10.0, help="max random rotation, degrees")
+    p.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
+    p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing")
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
+    p.add_argument("--cutmix", type=float, default=0.0, help="cutmix alpha (0 = off)")
+    # knowledge distillation
+    p.add_argument("--teacher", nargs="*", default=[],
+                   help="teacher(s): .pt checkpoints, exported .onnx files or shipped model names (e.g. 'ensemble'); "
+                        "their averaged soft targets are distilled. ONNX teachers imply --kd-offline")
+    p.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation loss")
+    p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--kd-offline", action="store_true",
+                   help="compute the teachers' (flip-averaged) soft targets once per training image instead of "
+                        "running every teacher on every batch: an ensemble teacher then costs nothing per step")
+    # selection and bookkeeping
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
+    p.add_argument("--patience", type=int, default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction when the data has no val split")
+    p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (data and augmentation live there too)")
+    p.add_argument("--amp", choices=["none", "bf16"], default="none",
+                   help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="resume from a checkpoint (default: OUT/last.pt)")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start from this checkpoint's weights (its EMA weights when it has them) with a fresh "
+                        "optimizer and schedule: fine-tune a shipped model on your own data, or give a finished "
+                        "run a second cosine cycle. The architecture must match --model/--model-kwargs")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+def main(args) -> dict:
+    import torch
+
+    from ..plots import training_curves
+    from .checkpoint import atomic_torch_save, describe, load_checkpoint
+    from .augment import BatchAugment
+    from .distill import OnnxTeacher, cached_teacher_targets, load_teacher
+    from .ema import EMA
+    from .engine import build_optimizer, build_scheduler, class_weights, evaluate, to_tensors, train_one_epoch
+    from .models import count_parameters, create_model
+    from .warmstart import init_from
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
+                                    skip_bad=args.skip_bad, progress=args.progress)
+    if args.limit and args.limit < len(train):
+        # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
+        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
+        train.images, train.labels = train.images[keep], train.labels[keep]
+    if train.skipped:
+        print(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
+    dev = torch.device(args.device)
+    x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
+    x_va, y_va = (t.to(dev) for t in to_tensors(val))
+    if len(y_tr) < args.batch_size:
+        raise FacemotionError(f"{args.data}: only {len(y_tr)} training images, fewer than --batch-size {args.batch_size}")
+
+    model_kwargs = json.loads(args.model_kwargs)
+    model = create_model(args.model, **model_kwargs).to(dev, memory_format=torch.channels_last)
+    resume = (out / "last.pt") if args.resume == "auto" else (Path(args.resume) if args.resume else None)
+    resuming = resume is not None and resume.exists()
+    # a resumed --init run takes its weights (and the init's compute) from last.pt: the
+    # starting checkpoint is not needed again, and may be gone by then
+    init_training = init_from(model, args.init, args.model, model_kwargs, x_tr) if args.init and not resuming else None
+    optimizer = build_optimizer(model, args)
+    steps_per_epoch = len(y_tr) // args.batch_size
+    schedule = build_scheduler(optimizer, args, steps_per_epoch)
+    ema = EMA(model, args.ema) if args.ema > 0 else None
+    teachers = [load_teacher(t, dev) for t in args.teacher]
+    if any(isinstance(t, OnnxTeacher) for t in teachers) and not args.kd_offline:
+        # ONNX Runtime on every augmented batch would be slow (and CPU-only): targets once per image
+        print("an ONNX teacher distils offline: turning on --kd-offline", file=sys.stderr)
+        args.kd_offline = True
+    teacher_targets = None
+    if teachers and args.kd_offline:
+        teacher_targets = cached_teacher_targets(teachers, args.teacher, x_tr, out, kd_temp=args.kd_temp,
+                                                 limit=args.limit, seed=args.seed, progress=args.progress)
+        teachers = []  # no longer needed: free their memory and skip them in the loop
+    augment = BatchAugment(args.shift, args.zoom, args.rotate, args.flip, args.erase)
+    cw = class_weights(y_tr, args.class_weights)
+
+    start_epoch, step, history = 1, 0, []
+    best = {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0}
+    if resuming:
+        ck = load_checkpoint(resume, map_location=dev)
+        model.load_state_dict(ck["model_state"])
+        optimizer.load_state_dict(ck["optimizer_state"])
+        schedule.load_state_dict(ck.get("scheduler_state"))
+        if ema is not None and ck.get("ema_state"):
+            ema.module.load_state_dict(ck["ema_state"])
+        start_epoch, step = ck["epoch"] + 1, ck["step"]
+        history, best = ck["history"], ck["best"]
+        init_training = ck.get("init_training", init_training)
+        print(f"resumed from {resume} at epoch {ck['epoch']}", file=sys.stderr)
+    elif args.resume not in (None, "auto"):
+        raise FacemotionError(f"{resume}: no checkpoint to resume from")
+
+    n_params = count_parameters(model)
+    print(f"{args.model}: {n_params:,} parameters; train {len(y_tr):,} / val {len(y_va):,} images; "
+          f"{steps_per_epoch} steps/epoch; threads {torch.get_num_threads()}", file=sys.stderr)
+    run_args = {k: v for k, v in vars(args).items() if k != "func"}
+    log_path = out / "log.csv"
+    bad_epochs = 0 if not history else history[-1]["epoch"] - best["epoch"]
+    for epoch in range(start_epoch, args.epochs + 1):
+        tr_metrics, step = train_one_epoch(model, optimizer, schedule, x_tr, y_tr, args, epoch, ema=ema,
+                                           teachers=teachers, teacher_targets=teacher_targets, class_weights=cw,
+                                           augment=augment, step=step)
+        eval_model = ema.module if ema is not None else model
+        t0 = time.perf_counter()
+        va = evaluate(eval_model, x_va, y_va, tta="flip" if args.eval_tta else "none")
+        schedule.after_epoch(va["val_loss"])
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr_metrics, **va,
+               "eval_time_s": time.perf_counter() - t0}
+        history.append(row)
+        improved = va["val_loss"] < best["val_loss"]
+        if improved:
+            best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        meta = describe(model, epoch=epoch, step=step, parameters=n_params,
+                        metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"], "val_split": "PublicTest"
+                                 if "PublicTest" in str(val.sources[:1]) else "val"},
+                        train_args=run_args, best=best, history=history,
+                        **({"init_training": init_training} if init_training else {}))
+        state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                 "scheduler_state": schedule.state_dict(),
+                 "ema_state": ema.module.state_dict() if ema is not None else None}
+        if improved:
+            # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
+            atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
+            atomic_torch_save(state, out / "best.pt")
+        atomic_torch_save(state, out / "last.pt")
+        new = not log_path.exists()
+        with open(log_path, "a", newline="") as fh:  # appended per epoch: a kill loses nothing
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        training_curves(history, out)
+        print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+              f"val loss {va['val_loss']:.4f} acc {va['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
+              f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
+        if args.patience and bad_epochs >= args.patience:
+            print(f"early stop: val loss has not improved for {bad_epochs} epochs", file=sys.stderr)
+            break
+    summary = {"model": args.model, "parameters": n_params, "epochs_run": len(history), "best": best,
+               "out": str(out)}
+    write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(get_args_parser().parse_args())

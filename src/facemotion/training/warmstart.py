@@ -1,0 +1,91 @@
+"""Starting a run from existing weights (``train --init``): a finished run's for a second
+cosine cycle, a shipped model's to fine-tune, or one rebuilt from an ONNX graph by
+``facemotion import``, whose folded BatchNorm layers first get statistics back."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from ..errors import FacemotionError
+from ..preprocess import normalize
+from .checkpoint import checkpoint_compute, load_checkpoint
+
+
+def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
+    """Load a checkpoint's weights into ``model`` (built for ``arch``), refusing a different network.
+
+    EMA weights are preferred: they are the ones selection chose and the package ships. Only the
+    weights come across; optimizer, schedule, epoch and history start fresh (use --resume for those).
+    Returns the starting checkpoint's training compute, which the new run's checkpoints carry
+    (``init_training``): the new weights cost that too, and the path alone may not resolve later
+    (relative to another directory, or deleted).
+    """
+    ck = load_checkpoint(path)
+    if ck.get("arch") != arch or (ck.get("arch_kwargs") or {}) != (arch_kwargs or {}):
+        raise FacemotionError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                              f"but --model is {arch} {arch_kwargs or {}}")
+    state = ck.get("ema_state") or ck["model_state"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # e.g. a different number of classes
+        raise FacemotionError(f"{path}: --init weights do not fit {arch}: {str(e).splitlines()[0]}") from None
+    print(f"initialized {arch} from {path}", file=sys.stderr)
+    if ck.get("recovered_from") and images is not None and len(images):
+        # rebuilt from an ONNX graph (`facemotion import`): its BatchNorms are folded into the
+        # convs, which train-mode BatchNorm would undo at the first step; give them statistics
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:2048].to(images.device)
+        n = restore_batchnorm_statistics(model, normalize(images[pick]).contiguous(memory_format=torch.channels_last))
+        print(f"{path}: restored the statistics of {n} folded BatchNorm layers from {len(pick)} training images",
+              file=sys.stderr)
+    return checkpoint_compute(path)
+
+
+def restore_batchnorm_statistics(model, images, batch_size: int = 512) -> int:
+    """Make a rebuilt (BatchNorm-folded) network train like a normal one; returns how many
+    BatchNorms it rewrote.
+
+    A folded BatchNorm is the identity plus a bias ``b``: exact in eval mode, but in train mode
+    it would normalize by the batch's statistics, which the identity form never expected, and
+    every layer's scale would be lost at the first step. Measuring each such layer's input mean
+    ``mu`` and variance ``var`` on ``images`` (normalized N x 1 x S x S) and setting running
+    statistics (mu, var), weight sqrt(var + eps) and bias b + mu keeps the eval-mode function
+    exactly (weight * (y - mu) / sqrt(var + eps) + bias = y + b), while a training batch, whose
+    statistics are close to (mu, var), now sees nearly the same function too.
+    """
+    folded = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) and m.running_var is not None
+              and torch.all(m.weight == 1) and torch.all(m.running_mean == 0)
+              and torch.allclose(m.running_var, torch.full_like(m.running_var, 1.0 - m.eps))]
+    if not folded:
+        return 0
+    sums = {id(m): [0.0, 0.0, 0] for m in folded}
+
+    def hook(mod, inputs):
+        y = inputs[0].detach().float()
+        acc = sums[id(mod)]
+        acc[0] = acc[0] + y.sum((0, 2, 3))
+        acc[1] = acc[1] + (y * y).sum((0, 2, 3))
+        acc[2] += y.numel() // y.shape[1]
+
+    handles = [m.register_forward_pre_hook(hook) for m in folded]
+    was_training = model.training
+    model.eval()  # the function being measured is the eval-mode one, which the rewrite keeps
+    try:
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                model(images[i:i + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    with torch.no_grad():
+        for m in folded:
+            s, s2, n = sums[id(m)]
+            mu = s / n
+            var = (s2 / n - mu * mu).clamp_min(0)
+            m.running_mean.copy_(mu)
+            m.running_var.copy_(var)
+            m.bias.add_(mu)
+            m.weight.copy_(torch.sqrt(var + m.eps))
+    return len(folded)

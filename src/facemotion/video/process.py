@@ -1,0 +1,171 @@
+"""Video files and webcams to files: :func:`process_video` drives :func:`~.stream.stream`
+and writes, in OUTDIR:
+
+- ``<name>_annotated.mp4``: same size and frame rate, boxes, labels, bars, face ids;
+- ``<name>_faces.csv``: one row per face per frame (flushed as it goes, so an interrupted
+  run keeps every row it produced);
+- ``<name>_summary.json``: per face id: frames seen, mean probabilities, dominant emotion,
+  share of time in each emotion;
+- ``<name>_timeline_face<ID>.png``: each face's probabilities over time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import VideoError
+from ..fileio import PendingFile
+from ..labels import EMOTIONS
+from ..plots import emotion_timeline
+from ..progress import progress_bar
+from ..render import draw
+from ..results import probabilities
+from ..writers import FaceCSVWriter, write_json
+from .sources import FrameSource
+from .stream import stream
+
+
+class SafeVideoWriter:
+    """MP4 writer that is released on every exit path, so the file stays playable.
+
+    Writes to a hidden temporary name and renames on close; a run that produced no frame
+    leaves no file.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        self.path, self.size = Path(path), size
+        self._file = PendingFile(self.path)
+        self.tmp = self._file.tmp
+        self.frames = 0
+        for codec in ("mp4v",):  # MPEG-4 Part 2: in every OpenCV wheel, plays in VLC/ffmpeg/browsers' fallbacks
+            w = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
+            if w.isOpened():
+                self.writer, self.codec = w, codec
+                break
+            w.release()
+        else:
+            raise VideoError(f"{self.path}: no MP4 encoder available in this OpenCV build")
+
+    def write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:  # frames of changing size: fit the first one's
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        self.writer.release()
+        if self.frames == 0:
+            self._file.discard()
+            return None
+        return self._file.commit()
+
+
+def summarize(per_face: dict[int, dict], n_frames: int, fps: float) -> dict:
+    faces = {}
+    for fid, acc in sorted(per_face.items()):
+        probs = np.asarray(acc["probs"])
+        mean = probs.mean(0)
+        dom_counts = np.bincount(probs.argmax(1), minlength=len(EMOTIONS))
+        faces[str(fid)] = {
+            "frames_seen": int(len(probs)),
+            "first_frame": acc["frames"][0], "last_frame": acc["frames"][-1],
+            "seconds_seen": round(len(probs) / fps, 3),
+            "mean_probabilities": {e: round(float(p), 5) for e, p in zip(EMOTIONS, mean)},
+            "dominant_emotion": EMOTIONS[int(mean.argmax())],
+            "time_share": {e: round(float(c) / len(probs), 5) for e, c in zip(EMOTIONS, dom_counts)},
+        }
+    return {"frames": n_frames, "fps": fps, "faces": faces}
+
+
+def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float = 0.5, write_video: bool = True,
+                  progress: bool = True, display: bool = False, max_frames: int | None = None,
+                  name: str | None = None, bars: bool = True) -> dict:
+    """Run a video or camera through the recognizer and write the outputs; returns the summary."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src = FrameSource(source)
+    info = src.info
+    stem = name or (Path(str(source)).stem if not info.live else f"camera{source}")
+    csv_w = FaceCSVWriter(out_dir / f"{stem}_faces.csv")
+    writer = None  # opened on the first frame: iterables and cameras reveal their size only then
+    per_face: dict[int, dict] = {}
+    n = 0
+    status = "complete"
+    total = info.frame_count or None
+    if max_frames:
+        total = min(total or max_frames, max_frames)
+    bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not progress)
+    t0 = time.perf_counter()
+    window = "facemotion (q quits)" if display else None
+    try:
+        for res in stream(recognizer, src, every=every, smooth=smooth):
+            for f in res.faces:
+                csv_w.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
+                            f["dominant_emotion"])
+                acc = per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
+                acc["frames"].append(res.index)
+                acc["probs"].append(probabilities(f))
+            csv_w.flush()
+            if write_video or window:
+                annotated = draw(res.frame, res.faces, bars=bars, ids=[f["face_id"] for f in res.faces])
+                if write_video:
+                    if writer is None:
+                        h, w = res.frame.shape[:2]
+                        writer = SafeVideoWriter(out_dir / f"{stem}_annotated.mp4", info.fps, (w, h))
+                    writer.write(annotated)
+                if window:
+                    cv2.imshow(window, annotated)
+                    if (cv2.waitKey(1) & 0xFF) == ord("q"):
+                        status = "stopped by user"
+                        break
+            n += 1
+            bar.update(1)
+            if n % 10 == 0:
+                bar.set_postfix(fps=f"{n / (time.perf_counter() - t0):.0f}", faces=len(res.faces))
+            if max_frames and n >= max_frames:
+                break
+    except KeyboardInterrupt:
+        status = f"interrupted after {n} frames"
+    finally:
+        bar.close()
+        csv_w.close()
+        video_path = writer.close() if writer is not None else None
+        src.close()
+        if window:
+            try:
+                cv2.destroyWindow(window)
+            except cv2.error:
+                pass
+    elapsed = time.perf_counter() - t0
+    summary = summarize(per_face, n, info.fps)
+    summary.update({"source": info.name, "width": info.width, "height": info.height, "every": every,
+                    "smooth": smooth, "detector": recognizer.detector.name, "status": status,
+                    "processing_fps": round(n / elapsed, 2) if elapsed > 0 else None,
+                    "outputs": {"csv": str(csv_w.path), "video": str(video_path) if video_path else None}})
+    timelines = []
+    for fid, acc in per_face.items():
+        p = out_dir / f"{stem}_timeline_face{fid}.png"
+        emotion_timeline(np.asarray(acc["frames"]) / info.fps, acc["probs"], p, title=f"face {fid}: emotions over time")
+        timelines.append(str(p))
+    summary["outputs"]["timelines"] = timelines
+    write_json(out_dir / f"{stem}_summary.json", summary)
+    summary["outputs"]["summary"] = str(out_dir / f"{stem}_summary.json")
+    return summary
+
+
+def has_display() -> bool:
+    """True when OpenCV can open a window (a GUI build and a display)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        cv2.namedWindow("facemotion-probe", cv2.WINDOW_AUTOSIZE)
+        cv2.destroyWindow("facemotion-probe")
+        return True
+    except cv2.error:
+        return False

@@ -1,0 +1,160 @@
+"""Frame sources: a video file, a camera, or any iterable of images -> (index, time_s, BGR frame)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import VideoError
+from ..images import as_bgr
+
+
+@dataclass
+class SourceInfo:
+    name: str
+    fps: float
+    width: int
+    height: int
+    frame_count: int  # 0 when unknown (cameras, iterables)
+    live: bool
+
+
+class FrameSource:
+    """Iterate ``(index, time_s, frame)``; ``info`` describes the stream. Use as a context manager."""
+
+    def __init__(self, source, *, camera_size: tuple[int, int] | None = None):
+        self._cap = None
+        self._iter = None
+        self._t0 = None
+        self._stop = threading.Event()
+        if isinstance(source, (str, os.PathLike)) and not str(source).isdigit():
+            self._open_file(Path(source))
+        elif isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+            self._open_camera(int(source), camera_size)
+        else:
+            self._iter = iter(source)
+            self.info = SourceInfo("<frames>", 30.0, 0, 0, 0, False)
+
+    def _open_file(self, path: Path) -> None:
+        if not path.exists():
+            raise VideoError(f"{path}: no such file")
+        if path.is_dir():
+            raise VideoError(f"{path}: is a folder, not a video")
+        if path.stat().st_size == 0:
+            raise VideoError(f"{path}: empty file (0 bytes)")
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            cap.release()
+            raise VideoError(f"{path}: not a readable video (unknown container or codec, or not a video file)")
+        ok, first = cap.read()
+        if not ok or first is None:
+            cap.release()
+            raise VideoError(f"{path}: no decodable frames (corrupt video or unsupported codec)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        if not fps or fps != fps or fps <= 0 or fps > 1000:
+            fps = 30.0  # some containers carry no rate; 30 is the common default
+        self._first = first
+        self._cap = cap
+        self.info = SourceInfo(str(path), float(fps), first.shape[1], first.shape[0],
+                               max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))), False)
+
+    def _open_camera(self, index: int, size) -> None:
+        cap = cv2.VideoCapture(index)
+        if size:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        ok, first = (cap.read() if cap.isOpened() else (False, None))
+        if not ok or first is None:
+            cap.release()
+            raise VideoError(f"camera {index}: cannot be opened (no such device, in use by another program, "
+                             "or no permission); try --device with another index")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self._first = first
+        self._cap = cap
+        self.info = SourceInfo(f"camera {index}", float(fps), first.shape[1], first.shape[0], 0, True)
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        if self._iter is not None:
+            for i, frame in enumerate(self._iter):
+                img = as_bgr(np.asarray(frame), f"frame {i}")
+                if i == 0:
+                    self.info.width, self.info.height = img.shape[1], img.shape[0]
+                yield i, i / self.info.fps, img
+            return
+        self._t0 = time.perf_counter()
+        if self.info.live:  # a camera: read on demand, so frames are as fresh as possible
+            cap, i, frame = self._cap, 0, self._first
+            while frame is not None:
+                yield i, time.perf_counter() - self._t0, frame
+                i += 1
+                ok, frame = cap.read()
+                frame = frame if ok else None
+            return
+        # a file: a reader thread decodes ahead (OpenCV releases the GIL while decoding), so
+        # decoding overlaps detection on another core
+        yield 0, 0.0, self._first
+        self._stop = threading.Event()
+        q: queue.Queue = queue.Queue(maxsize=8)
+        reader = self._reader = threading.Thread(target=self._read_ahead, args=(q,), daemon=True)
+        self._queue = q
+        reader.start()
+        i = 1
+        try:
+            while True:
+                frame = q.get()
+                if frame is None:
+                    break
+                yield i, i / self.info.fps, frame
+                i += 1
+        finally:
+            self._join_reader()
+
+    def _join_reader(self) -> None:
+        self._stop.set()
+        reader = getattr(self, "_reader", None)
+        while reader is not None and reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            reader.join(timeout=0.05)
+
+    def _read_ahead(self, q) -> None:
+        cap = self._cap
+        try:
+            while not self._stop.is_set():
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                self._put(q, frame)
+        finally:
+            self._put(q, None)  # end of stream
+
+    def _put(self, q, item) -> None:
+        """Block until there is room, but give up as soon as the consumer has stopped."""
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        self._join_reader()  # never release the capture under a thread that is reading it
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

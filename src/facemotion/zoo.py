@@ -1,0 +1,110 @@
+"""The shipped models: one name space, one card per model, checked when a model is loaded.
+
+``weights/models.json`` is the index: the default model's name and, per shipped name, its
+ONNX file and its :class:`~facemotion.card.ModelCard` (the card inside the file, with the
+accuracy measured on that file itself). A model is referred to as
+
+- ``None``: the default;
+- a shipped name (``facemotion models`` lists them), e.g. ``"vgg_fer_s"``;
+- a path to an ``.onnx`` or ``.pt`` file.
+
+``models/`` at the repository root holds torch checkpoints for training (teachers, ensemble
+members, fine-tuning); they are files, not shipped names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .card import ModelCard
+from .errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+INDEX = WEIGHTS_DIR / "models.json"
+INDEX_FORMAT = "facemotion-zoo/1"
+# fields in which the index's card and the file's card must agree (metrics may be re-measured)
+IDENTITY = ("arch", "labels", "input_size", "normalization", "temperature", "tta", "parameters", "weights_dtype")
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    path: Path
+    card: ModelCard
+
+
+def _index() -> dict:
+    if not INDEX.exists():
+        return {"default": None, "models": {}}
+    index = json.loads(INDEX.read_text())
+    if index.get("format") != INDEX_FORMAT:
+        raise ModelError(f"{INDEX}: not a {INDEX_FORMAT} index (broken install?)")
+    return index
+
+
+def shipped_models() -> dict[str, ZooEntry]:
+    """Every shipped model, by name, in the index's order."""
+    return {name: ZooEntry(name, WEIGHTS_DIR / m["file"], ModelCard.from_dict(m["card"], f"{INDEX}: {name}"))
+            for name, m in _index()["models"].items()}
+
+
+def default_model_name() -> str:
+    name = _index().get("default")
+    if not name:
+        raise ModelError(f"{INDEX}: the package ships no default model (broken install?)")
+    return name
+
+
+def resolve(model: str | os.PathLike | None) -> tuple[Path, ZooEntry | None]:
+    """None / a shipped name / a path -> (file, its zoo entry when it is a shipped model)."""
+    if model is None:
+        model = default_model_name()
+    shipped = shipped_models()
+    if isinstance(model, str) and model in shipped:
+        return shipped[model].path, shipped[model]
+    path = Path(model)
+    if not path.exists():
+        names = ", ".join(shipped) or "none"
+        raise ModelError(f"{path}: no such model file (shipped models: {names})")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, not a model file")
+    return path, None
+
+
+def resolve_model(model) -> Path:
+    return resolve(model)[0]
+
+
+def check_entry(entry: ZooEntry, card: ModelCard) -> None:
+    """The index describes the file it names: a file replaced without re-indexing is refused."""
+    a, b = entry.card.to_dict(), card.to_dict()
+    for key in IDENTITY:
+        if a[key] != b[key]:
+            raise ModelError(f"{entry.path}: its card says {key}={b[key]!r} but the index ({INDEX.name}) says "
+                             f"{a[key]!r}; re-run scripts/ship_model.py")
+
+
+def write_index(default: str, entries: dict[str, tuple[str, ModelCard]], path: Path = INDEX) -> None:
+    """Write the index: ``entries`` is name -> (file name inside weights/, card)."""
+    from .fileio import write_text
+
+    doc = {"format": INDEX_FORMAT, "default": default,
+           "models": {n: {"file": f, "card": c.to_dict()} for n, (f, c) in entries.items()}}
+    write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def listing() -> list[dict]:
+    """One row per shipped model for people: name, default, what it is, size, accuracy."""
+    default = default_model_name() if shipped_models() else None
+    rows = []
+    for name, e in shipped_models().items():
+        c = e.card
+        what = c.arch
+        if c.members:
+            what = "ensemble of " + " + ".join(Path(str(m.get("source") or m["arch"])).stem for m in c.members)
+        rows.append({"name": name, "default": name == default, "what": what, "parameters": c.parameters or 0,
+                     "tta": c.tta, "weights_dtype": c.weights_dtype, **c.accuracy})
+    return rows

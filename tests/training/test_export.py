@@ -1,0 +1,248 @@
+
+import numpy as np
+import pytest
+
+from facemotion.classify import OnnxClassifier
+from facemotion.preprocess import crop_faces, faces_to_batch, normalize
+
+from conftest import faces_like
+
+
+def test_normalize_range():
+    x = normalize(np.array([[0, 255, 127]], np.uint8))
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, [[-1.0, 1.0, 127 / 127.5 - 1]], atol=1e-6)
+
+
+def test_tight_crop_no_padding():
+    img = np.zeros((100, 100), np.uint8)
+    img[20:60, 30:70] = 200  # the "face" fills its box exactly
+    face = crop_faces(img, [(30, 20, 40, 40)])[0]
+    assert face.shape == (48, 48) and face.min() == 200  # nothing from outside the box
+
+
+def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoint, tmp_path):
+    """The same FER2013 face gives the same network input, and the same probabilities,
+    through the training/evaluation path and through the inference path."""
+    torch = pytest.importorskip("torch")
+    import zipfile
+
+    from facemotion import EmotionRecognizer
+    from facemotion.training.checkpoint import model_from_checkpoint
+    from facemotion.datasets import load_splits
+    from facemotion.training.export import export_onnx
+    from facemotion.training.engine import predict_logits
+
+    split = load_splits(kaggle_zip, ("val",))["val"]
+    # training path: uint8 arrays from the data loader -> normalize as a tensor
+    x_train = normalize(torch.from_numpy(split.images).unsqueeze(1)).numpy()
+    # inference path: the very same JPEG files through the recognizer's image loader, whole image = face
+    rec_faces = []
+    with zipfile.ZipFile(kaggle_zip) as zf:
+        for name in split.sources:
+            from facemotion.images import load_image
+
+            rec_faces.append(load_image(zf.read(name)))
+    x_infer = faces_to_batch(rec_faces)
+    np.testing.assert_array_equal(x_train, x_infer)
+
+    onnx_path = tmp_path / "m.onnx"
+    export_onnx(tiny_checkpoint, onnx_path)
+    model, _ = model_from_checkpoint(tiny_checkpoint)
+    p_train = torch.softmax(predict_logits(model, torch.from_numpy(split.images).unsqueeze(1)), 1).numpy()
+    rec = EmotionRecognizer(detector="none", model=onnx_path)
+    with zipfile.ZipFile(kaggle_zip) as zf:
+        p_infer = np.array([[r["emotions"][e] for e in r["emotions"]]
+                            for name in split.sources for r in rec.detect_emotions(zf.read(name))])
+    np.testing.assert_allclose(p_train, p_infer, atol=1e-4)
+
+
+def test_export_writes_metadata_and_checks_parity(tiny_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.training.export import export_onnx
+
+    r = export_onnx(tiny_checkpoint, tmp_path / "m.onnx", temperature=1.5, check_images=faces_like(8))
+    assert r["max_abs_diff"] <= 1e-4 and r["checked_inputs"] == 72
+    clf = OnnxClassifier(tmp_path / "m.onnx")
+    assert clf.meta["labels"][0] == "angry" and clf.meta["input_size"] == 48
+    assert clf.meta["temperature"] == 1.5 and clf.meta["arch"] == "mini_xception"
+    assert clf.meta["normalization"]["scale"] == pytest.approx(2 / 255)
+    p = clf.classify_faces(faces_like(5))
+    assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_export_refuses_when_onnx_disagrees(tiny_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.errors import ModelError
+    from facemotion.training.export import export_onnx
+
+    with pytest.raises(ModelError, match="disagree"):
+        export_onnx(tiny_checkpoint, tmp_path / "m.onnx", tolerance=-1.0)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def _second_checkpoint(tmp_path, **meta):
+    """A differently built member (vgg_fer_s, random BatchNorm statistics so it is not trivial)."""
+    import torch
+
+    from facemotion.training.checkpoint import atomic_torch_save, describe
+    from facemotion.training.models import create_model
+
+    torch.manual_seed(1)
+    model = create_model("vgg_fer_s").eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "second.pt"
+    atomic_torch_save({**describe(model, epoch=2), **meta, "model_state": model.state_dict()}, path)
+    return path
+
+
+def test_ensemble_export_matches_evaluate(tiny_checkpoint, tmp_path):
+    """Several checkpoints export as one ONNX model whose output is what `evaluate` scores for
+    that ensemble: the members' flip-averaged softmax outputs averaged, then one temperature."""
+    pytest.importorskip("torch")
+    from facemotion.training.evaluate import ensemble_probs, model_logits
+    from facemotion.training.export import export_onnx
+    from facemotion.metrics import softmax
+
+    second = _second_checkpoint(tmp_path)
+    r = export_onnx([tiny_checkpoint, second], tmp_path / "ens.onnx", temperature=0.8, tta=True,
+                    check_images=faces_like(8))
+    assert r["max_abs_diff"] <= 1e-4
+    clf = OnnxClassifier(tmp_path / "ens.onnx")
+    assert clf.meta["arch"] == "ensemble" and clf.meta["tta"] == "flip" and clf.meta["temperature"] == 0.8
+    assert [m["arch"] for m in clf.meta["members"]] == ["mini_xception", "vgg_fer_s"]
+    assert clf.meta["parameters"] == sum(m["parameters"] for m in clf.meta["members"])
+    faces = faces_like(6)
+    expected = softmax(np.log(ensemble_probs([model_logits(c, faces, tta="flip") for c in (tiny_checkpoint, second)])),
+                       0.8)
+    np.testing.assert_allclose(clf.classify_faces(faces), expected, atol=1e-5)
+
+
+def test_float16_weights_halve_the_file_and_keep_the_outputs(tiny_checkpoint, tmp_path):
+    """--weights float16 stores the big tensors in half precision behind Casts that ONNX Runtime
+    folds at load: about half the bytes, float32 compute, probabilities within the checked
+    tolerance of the float32 file (which itself matched torch)."""
+    pytest.importorskip("torch")
+    import onnx
+
+    from facemotion.errors import ModelError
+    from facemotion.training.export import export_onnx
+
+    members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
+    faces = faces_like(8)
+    full = export_onnx(members, tmp_path / "f32.onnx", tta=True, check_images=faces)
+    half = export_onnx(members, tmp_path / "f16.onnx", tta=True, check_images=faces, weights="float16")
+    assert half["bytes"] < 0.6 * full["bytes"] and half["fp16_tensors"] > 0
+    assert half["max_abs_diff"] <= 1e-4 and 0 < half["fp16_max_abs_diff"] <= 1e-2
+    proto = onnx.load(str(tmp_path / "f16.onnx"))
+    assert sum(i.data_type == onnx.TensorProto.FLOAT16 for i in proto.graph.initializer) == half["fp16_tensors"]
+    clf16, clf32 = OnnxClassifier(tmp_path / "f16.onnx"), OnnxClassifier(tmp_path / "f32.onnx")
+    assert clf16.meta["weights_dtype"] == "float16" and clf32.meta["weights_dtype"] == "float32"
+    p16, p32 = clf16.classify_faces(faces_like(32)), clf32.classify_faces(faces_like(32))
+    assert np.abs(p16 - p32).max() <= 1e-2 and not np.array_equal(p16, p32)
+    with pytest.raises(ModelError, match="float16 weights change the probabilities"):
+        export_onnx(members, tmp_path / "strict.onnx", weights="float16", fp16_tolerance=0.0)
+    assert not (tmp_path / "strict.onnx").exists()
+
+
+def test_ensemble_members_must_agree(tiny_checkpoint, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.errors import ModelError
+    from facemotion.training.export import export_onnx
+
+    odd = _second_checkpoint(tmp_path, normalization={"scale": 1 / 255, "offset": 0.0})
+    # each member's card is checked first: a member facemotion would feed wrongly never gets in
+    with pytest.raises(ModelError, match="second.pt: model normalization scale=.* differs"):
+        export_onnx([tiny_checkpoint, odd], tmp_path / "ens.onnx")
+    assert not (tmp_path / "ens.onnx").exists()
+
+
+def test_broken_checkpoint_and_onnx_are_clear_errors(tmp_path):
+    from facemotion.errors import ModelError
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="bad.onnx: not a loadable ONNX model"):
+        OnnxClassifier(bad)
+    pytest.importorskip("torch")
+    from facemotion.training.checkpoint import load_checkpoint
+
+    badpt = tmp_path / "bad.pt"
+    badpt.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="bad.pt: not a loadable facemotion checkpoint"):
+        load_checkpoint(badpt)
+
+
+def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tmp_path):
+    """`facemotion import`: an ONNX file (the user may have nothing else) back to checkpoints that
+    predict what the originals did; BatchNorm comes back folded, float16 weights rounded."""
+    torch = pytest.importorskip("torch")
+    from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from facemotion.cli import main as cli
+    from facemotion.errors import ModelError
+    from facemotion.training.export import checkpoints_from_onnx, export_onnx
+
+    members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
+    export_onnx(members, tmp_path / "ens.onnx", tta=True, temperature=0.8, weights="float16")
+    ckpts, info = checkpoints_from_onnx(tmp_path / "ens.onnx")
+    assert info["max_abs_diff"] <= 1e-4  # rebuilt members + the export's wrapper == the graph
+    assert [c["arch"] for c in ckpts] == ["mini_xception", "vgg_fer_s"]
+    x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (16, 1, 48, 48)).astype(np.float32))
+    for original, rebuilt in zip(members, ckpts):
+        assert rebuilt["recovered_from"]["source"] == original.name
+        a, _ = model_from_checkpoint(original)
+        b, _ = model_from_checkpoint(rebuilt)
+        with torch.no_grad():
+            assert (torch.softmax(a(x), 1) - torch.softmax(b(x), 1)).abs().max() < 1e-2  # float16 rounding only
+    assert cli(["import", str(tmp_path / "ens.onnx"), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.pt")) == sorted(p.name for p in members)
+    assert load_checkpoint(tmp_path / "out" / tiny_checkpoint.name)["arch"] == "mini_xception"
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelError, match="bad.onnx: not a loadable ONNX file"):
+        checkpoints_from_onnx(tmp_path / "bad.onnx")
+
+
+def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle_zip, tmp_path):
+    """A folded BatchNorm is exact in eval mode but not in train mode (batch statistics): the
+    statistics restored from real faces keep eval outputs and bring train mode back in line."""
+    torch = pytest.importorskip("torch")
+    import copy
+
+    from facemotion.training.checkpoint import model_from_checkpoint
+    from facemotion.training.export import checkpoints_from_onnx, export_onnx
+    from facemotion.training.warmstart import restore_batchnorm_statistics
+    from facemotion.datasets import load_training_data
+    from facemotion.training.train import get_args_parser, main
+
+    original = _second_checkpoint(tmp_path)
+    export_onnx(original, tmp_path / "m.onnx")
+    (ck,), _ = checkpoints_from_onnx(tmp_path / "m.onnx")
+    tr, _ = load_training_data(kaggle_zip)
+    x = normalize(torch.from_numpy(tr.images).unsqueeze(1))
+
+    def train_mode(m):  # batch statistics, dropout off
+        c = copy.deepcopy(m).train()
+        for mod in c.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.eval()
+        with torch.no_grad():
+            return torch.softmax(c(x), 1)
+
+    a, _ = model_from_checkpoint(original)
+    b, _ = model_from_checkpoint(ck)
+    with torch.no_grad():
+        before = torch.softmax(b(x), 1)
+        folded_gap = (train_mode(b) - before).abs().max()
+        assert restore_batchnorm_statistics(b, x) == 8
+        after = torch.softmax(b(x), 1)
+    assert (after - before).abs().max() < 1e-5  # the eval-mode function is unchanged
+    assert (train_mode(b) - after).abs().max() < 1e-4 < folded_gap  # same batch: train mode = eval mode
+    assert restore_batchnorm_statistics(a, x) == 0  # a normal network is left alone
+    # --init from the rebuilt file does it on its own
+    torch.save(ck, tmp_path / "rebuilt.pt")
+    argv = ["--data", str(kaggle_zip), "--out", str(tmp_path / "run"), "--model", "vgg_fer_s", "--epochs", "1",
+            "--batch-size", "4", "--no-progress", "--threads", "1", "--init", str(tmp_path / "rebuilt.pt")]
+    assert main(get_args_parser().parse_args(argv))["epochs_run"] == 1

@@ -1,0 +1,287 @@
+import csv
+import shutil
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from facemotion.training.models import count_parameters, create_model, list_models  # noqa: E402
+from facemotion.datasets import load_training_data  # noqa: E402
+from facemotion.training.augment import BatchAugment  # noqa: E402
+from facemotion.training.train import get_args_parser, main  # noqa: E402
+
+from conftest import faces_like  # noqa: E402
+
+
+def test_registry():
+    assert {"mini_xception", "gelu_cnn"} <= set(list_models())
+    with pytest.raises(KeyError, match="unknown model 'nope'"):
+        create_model("nope")
+
+
+def test_mini_xception_matches_the_design():
+    m = create_model("mini_xception")
+    assert abs(count_parameters(m) - 60_000) <= 6_000  # "about 60k parameters"
+    assert not any(isinstance(x, torch.nn.Linear) for x in m.modules())  # fully convolutional
+    blocks = [x for x in m.modules() if type(x).__name__ == "XceptionBlock"]
+    assert len(blocks) == 4
+    depthwise = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d) and x.groups > 1]
+    assert len(depthwise) == 8  # two separable convs per block
+    assert m(torch.zeros(3, 1, 48, 48)).shape == (3, 7)
+
+
+def test_gelu_cnn_matches_the_design():
+    m = create_model("gelu_cnn", batchnorm=False)
+    convs = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [128, 256, 512, 512]
+    assert sum(isinstance(x, torch.nn.GELU) for x in m.modules()) == 6
+    assert sum(isinstance(x, torch.nn.MaxPool2d) for x in m.modules()) == 4
+    assert [x.p for x in m.modules() if isinstance(x, torch.nn.Dropout)][:4] == [0.4] * 4
+    linears = [x for x in m.modules() if isinstance(x, torch.nn.Linear)]
+    assert [x.out_features for x in linears] == [256, 512, 7]
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in create_model("gelu_cnn", batchnorm=True).modules())
+    assert m(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+
+
+def test_augmentation_is_batched_and_keeps_range():
+    x = torch.from_numpy(faces_like(16)).unsqueeze(1).float() / 127.5 - 1
+    g = torch.Generator().manual_seed(0)
+    y = BatchAugment(erase=0.5)(x, g)
+    assert y.shape == x.shape and y.min() >= -1.0001 and y.max() <= 1.0001
+    assert not torch.allclose(x, y)
+    flip_only = BatchAugment(shift=0, zoom=0, rotate=0, flip=True)(x, torch.Generator().manual_seed(1))
+    for a, b in zip(x, flip_only):  # each image is itself or its exact mirror
+        assert torch.allclose(a, b, atol=1e-5) or torch.allclose(torch.flip(a, [2]), b, atol=1e-5)
+
+
+def _args(data, out, **kw):
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
+            "--threads", "1"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    return get_args_parser().parse_args(argv)
+
+
+def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path):
+    out = tmp_path / "run"
+    summary = main(_args(kaggle_zip, out, ema=0.9))
+    assert summary["epochs_run"] == 2
+    named = sorted(p.name for p in out.glob("mini_xception.*-*.pt"))
+    assert named and all(n.startswith("mini_xception.0") for n in named)  # <model>.<epoch>-<val_acc>.pt
+    for f in ("best.pt", "last.pt", "log.csv", "accuracy.png", "loss.png", "summary.json"):
+        assert (out / f).exists(), f
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["arch"] == "mini_xception" and ck["labels"][3] == "happy" and ck["input_size"] == 48
+    assert ck["normalization"]["offset"] == -1.0 and "optimizer_state" in ck and ck["epoch"] == 2
+    model, _ = model_from_checkpoint(out / "best.pt")
+    assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+    # resume: continue to epoch 3 from last.pt, keeping the log
+    main(_args(kaggle_zip, out, ema=0.9, epochs=3, resume=True))
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3
+
+
+def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kaggle_zip, tmp_path, tiny_checkpoint):
+    from facemotion.errors import FacemotionError
+    from facemotion.training.warmstart import init_from
+
+    model = create_model("mini_xception")
+    init_from(model, tiny_checkpoint, "mini_xception", {})
+    ref, _ = model_from_checkpoint(tiny_checkpoint)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    with pytest.raises(FacemotionError, match=r"tiny\.pt: --init checkpoint is mini_xception .* --model is resnet_fer_s"):
+        init_from(create_model("resnet_fer_s"), tiny_checkpoint, "resnet_fer_s", {})
+    with pytest.raises(FacemotionError, match="nope.pt"):
+        init_from(model, tmp_path / "nope.pt", "mini_xception", {})
+    # a fine-tune from it: a fresh run (epoch 1, fresh schedule), not a resume of the checkpoint's
+    summary = main(_args(kaggle_zip, tmp_path / "ft", epochs=1, init=tiny_checkpoint))
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert summary["epochs_run"] == 1 and ft["train_args"]["init"] == str(tiny_checkpoint)
+    # its compute is charged with the checkpoint it started from (which has no history: 0 epochs)
+    from facemotion.training.checkpoint import training_compute
+
+    tc = training_compute(ft)
+    assert tc["epochs"] == 1 and tc["epochs_by_run"] == [0, 1] and tc["init"] == str(tiny_checkpoint)
+    assert tc["cpu_hours"] > 0
+    # a second cycle from the fine-tune records the chain at training time, so the compute
+    # survives the first run's folder being gone (or the path being relative to elsewhere)
+    main(_args(kaggle_zip, tmp_path / "ft2", epochs=1, init=tmp_path / "ft" / "best.pt"))
+    shutil.rmtree(tmp_path / "ft")
+    tc2 = training_compute(load_checkpoint(tmp_path / "ft2" / "last.pt"))
+    assert tc2["epochs"] == 2 and tc2["epochs_by_run"] == [0, 1, 1] and tc2["cpu_hours"] > tc["cpu_hours"]
+    # resuming that second cycle needs last.pt only, not the (now deleted) checkpoint it started from
+    main(_args(kaggle_zip, tmp_path / "ft2", epochs=2, init=tmp_path / "ft" / "best.pt", resume=True))
+    tc3 = training_compute(load_checkpoint(tmp_path / "ft2" / "last.pt"))
+    assert tc3["epochs_by_run"] == [0, 1, 2]
+
+
+def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):
+    a = main(_args(kaggle_zip, tmp_path / "a", epochs=1, seed=3))
+    b = main(_args(kaggle_zip, tmp_path / "b", epochs=1, seed=3))
+    assert a["best"] == b["best"]
+
+
+def test_protocol_training_never_reads_private_test(kaggle_zip, tmp_path, monkeypatch):
+    """Training selects on PublicTest (val) and never requests or decodes PrivateTest."""
+    import facemotion.datasets.fer2013 as data
+    import facemotion.datasets.loading as loading
+
+    requested, decoded = [], []
+    real_load, real_decode = loading.load_splits, data.decode_image
+
+    def spy_load(path, splits=loading.SPLITS, **kw):
+        requested.extend(splits)
+        return real_load(path, splits, **kw)
+
+    monkeypatch.setattr(loading, "load_splits", spy_load)
+    monkeypatch.setattr(data, "decode_image", lambda b, w: (decoded.append(w), real_decode(b, w))[1])
+    tr, va = load_training_data(kaggle_zip)
+    assert "test" not in requested and "val" in requested
+    assert all("PublicTest_" in s for s in va.sources)
+    assert decoded and not any("PrivateTest" in w for w in decoded)
+    main(_args(kaggle_zip, tmp_path / "run", epochs=1))
+    assert "test" not in requested
+    ck = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ck["metrics"]["val_split"] == "PublicTest"
+
+
+def test_user_folder_without_val_gets_a_stratified_holdout(tmp_path):
+    import cv2
+
+    for cls in ("happy", "sad"):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            cv2.imwrite(str(tmp_path / cls / f"{i}.png"), faces_like(1, i)[0])
+    tr, va = load_training_data(tmp_path, val_fraction=0.2)
+    assert len(tr) == 16 and len(va) == 4
+    assert sorted(va.labels.tolist()) == [3, 3, 4, 4]
+    assert not set(tr.sources) & set(va.sources)
+
+
+def test_issue4_sizes():
+    for n in ("resnet_fer_s", "vgg_fer_s"):
+        assert count_parameters(create_model(n)) <= 1_000_000  # the "fast" size
+    for n in ("resnet18_fer", "vgg_fer_m"):
+        assert count_parameters(create_model(n)) <= 15_000_000  # the "accurate" size
+    for n in ("resnet_fer_s", "vgg_fer_s", "resnet18_fer", "vgg_fer_m"):
+        assert create_model(n).eval()(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+
+
+def test_tta_views():
+    from facemotion.training.engine import predict_logits
+    from facemotion.tta import views as tta_views
+
+    x = torch.from_numpy(faces_like(3)).unsqueeze(1).float() / 127.5 - 1
+    assert len(tta_views(x, "none")) == 1
+    flip = tta_views(x, "flip")
+    assert len(flip) == 2 and torch.equal(flip[1], torch.flip(x, dims=[3]))
+    ten = tta_views(x, "tencrop")
+    assert len(ten) == 10 and all(v.shape == x.shape for v in ten)
+    assert torch.equal(ten[0], x)  # the centre crop of the padded image is the image
+    assert torch.equal(ten[1][..., 3:, 3:], x[..., :-3, :-3])  # top-left crop = shift by 3 px
+    m = create_model("mini_xception").eval()
+    imgs = torch.from_numpy(faces_like(4)).unsqueeze(1)
+    assert predict_logits(m, imgs, tta="tencrop").shape == (4, 7)
+    with pytest.raises(ValueError, match="unknown TTA mode"):
+        tta_views(x, "twelve")
+
+
+def test_offline_distillation_targets_are_the_teachers_and_survive_resume(kaggle_zip, tmp_path, monkeypatch):
+    import facemotion.training.distill as distill
+    from facemotion.preprocess import normalize
+
+    main(_args(kaggle_zip, tmp_path / "t", epochs=1))
+    teacher = tmp_path / "t" / "best.pt"
+    out = tmp_path / "s"
+    main(_args(kaggle_zip, out, epochs=1, teacher=teacher, kd_offline=True, mixup=0.2))
+    cached = torch.load(out / "teacher_targets.pt", weights_only=True)["targets"]
+    tr, _ = load_training_data(kaggle_zip)
+    assert cached.shape == (len(tr), 7)
+    # the cached rows are the teacher's temperature-softened, mirror-averaged probabilities
+    t, _ = model_from_checkpoint(teacher)
+    x = normalize(torch.from_numpy(tr.images[:5]).unsqueeze(1))
+    with torch.no_grad():
+        want = (torch.softmax(t.eval()(x) / 4, 1) + torch.softmax(t(torch.flip(x, [3])) / 4, 1)) / 2
+    assert torch.allclose(cached[:5], want, atol=1e-5)
+    assert torch.allclose(cached.sum(1), torch.ones(len(cached)), atol=1e-5)
+    # a resumed run reuses them instead of running the teacher again
+    monkeypatch.setattr(distill, "offline_teacher_targets", lambda *a, **k: pytest.fail("recomputed"))
+    main(_args(kaggle_zip, out, epochs=2, teacher=teacher, kd_offline=True, mixup=0.2, resume=True))
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2
+
+
+def test_a_shipped_onnx_model_is_a_teacher_by_name(kaggle_zip, tmp_path, capsys):
+    """--teacher <shipped name>: distils from the pip-installed ONNX file (no checkpoint needed);
+    its logits come back as T * log p, and ONNX teachers switch on offline targets."""
+    import numpy as np
+
+    from facemotion.classify import load_classifier
+    from facemotion.preprocess import normalize
+
+    out = tmp_path / "s"
+    main(_args(kaggle_zip, out, epochs=1, teacher="mini_xception"))
+    assert "turning on --kd-offline" in capsys.readouterr().err
+    cached = torch.load(out / "teacher_targets.pt", weights_only=True)["targets"]
+    tr, _ = load_training_data(kaggle_zip)
+    clf = load_classifier("mini_xception")
+    assert clf.meta["tta"] == "flip"  # the mirror average is inside the graph: one view per image
+    p = clf.predict(normalize(tr.images[:5])[:, None])
+    z = torch.from_numpy(clf.meta["temperature"] * np.log(p))
+    assert torch.allclose(cached[:5], torch.softmax(z / 4, 1), atol=1e-5)
+    # at the model's own temperature the target is exactly what the user's install predicts
+    from facemotion.training.distill import OnnxTeacher, offline_teacher_targets
+
+    t = OnnxTeacher("mini_xception")
+    same = offline_teacher_targets([t], torch.from_numpy(tr.images[:5]).unsqueeze(1), t.temperature, progress=False)
+    assert torch.allclose(same, torch.from_numpy(p), atol=1e-5)
+
+
+def test_compute_of_a_best_checkpoint_counts_its_whole_run(tmp_path, tiny_checkpoint):
+    """best.pt's history stops at its epoch; the epochs after it were spent too (last.pt has them)."""
+    from facemotion.training.checkpoint import atomic_torch_save, checkpoint_compute
+
+    ep = {"train_time_s": 3000.0, "eval_time_s": 600.0}
+    run = {**load_checkpoint(tiny_checkpoint), "train_args": {"out": "runs/a"}}
+    atomic_torch_save({**run, "history": [ep] * 2}, tmp_path / "best.pt")
+    atomic_torch_save({**run, "history": [ep] * 5}, tmp_path / "last.pt")
+    tc = checkpoint_compute(tmp_path / "best.pt")
+    assert tc["epochs"] == 5 and tc["cpu_hours"] == pytest.approx(5.0)
+    # a last.pt from another run (a different output folder) is not charged
+    atomic_torch_save({**run, "train_args": {"out": "runs/b"}, "history": [ep] * 5}, tmp_path / "last.pt")
+    assert checkpoint_compute(tmp_path / "best.pt")["epochs"] == 2
+
+
+def test_a_run_comes_back_from_the_device_machine_in_parts(kaggle_zip, tmp_path):
+    """scripts/device_transfer.py: best.pt -> parts small enough for the device tool -> the same
+    weights here, with the whole run's compute; a damaged part is refused, not loaded."""
+    import importlib.util
+    from pathlib import Path
+
+    from facemotion.training.checkpoint import checkpoint_compute
+    from facemotion.errors import FacemotionError
+
+    spec = importlib.util.spec_from_file_location(
+        "device_transfer", Path(__file__).resolve().parents[2] / "scripts" / "device_transfer.py")
+    dt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dt)
+    run = tmp_path / "run"
+    main(_args(kaggle_zip, run, ema=0.9, epochs=3))
+    parts = dt.pack(run / "best.pt", tmp_path / "back", part_mib=0.1)
+    assert len(parts) >= 3 and all(p.stat().st_size <= 0.1 * 2**20 for p in parts)
+    got = dt.unpack(tmp_path / "back", tmp_path / "here" / "best.pt")
+    model, ck = model_from_checkpoint(got)
+    ref, _ = model_from_checkpoint(run / "best.pt")  # EMA weights, as selection used them
+    for (k, a), b in zip(ref.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert "optimizer_state" not in ck and "ema_state" not in ck
+    assert checkpoint_compute(got)["epochs"] == 3  # all three epochs, whichever one was best
+    parts[1].write_bytes(parts[1].read_bytes()[:-1] + b"x")
+    with pytest.raises(FacemotionError, match="part01: damaged part"):
+        dt.unpack(tmp_path / "back", tmp_path / "again.pt")
+    assert not (tmp_path / "again.pt").exists()

