@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from facemotion.training.checkpoint import atomic_torch_save, load_checkpoint, run_history, slim  # noqa: E402
+import torch  # noqa: E402
+
 from facemotion.errors import FacemotionError  # noqa: E402
+from facemotion.fileio import write_bytes, write_text  # noqa: E402
+from facemotion.training.checkpoint import load_checkpoint, run_history, slim  # noqa: E402
 
 
 def _sha256(data: bytes) -> str:
@@ -40,10 +43,9 @@ def pack(checkpoint: Path, dest: Path, part_mib: float = 15.0) -> list[Path]:
     ck = load_checkpoint(checkpoint)
     out = slim(ck) | {"history": run_history(checkpoint, ck)}  # the epochs after the best one were spent too
     dest.mkdir(parents=True, exist_ok=True)
-    whole = dest / "checkpoint.pt.tmp"
-    atomic_torch_save(out, whole)
-    data = whole.read_bytes()
-    whole.unlink()
+    buf = io.BytesIO()
+    torch.save(out, buf)
+    data = buf.getvalue()
     size = int(part_mib * 2**20)
     parts = []
     for i in range(0, len(data), size):
@@ -52,7 +54,7 @@ def pack(checkpoint: Path, dest: Path, part_mib: float = 15.0) -> list[Path]:
         parts.append(p)
     manifest = {"source": str(checkpoint), "arch": ck.get("arch"), "epoch": ck.get("epoch"), "bytes": len(data),
                 "sha256": _sha256(data), "parts": [{"name": p.name, "sha256": _sha256(p.read_bytes())} for p in parts]}
-    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_text(dest / "manifest.json", json.dumps(manifest, indent=1))
     return parts
 
 
@@ -73,10 +75,7 @@ def unpack(src: Path, out: Path) -> Path:
     data = b"".join(chunks)
     if len(data) != manifest["bytes"] or _sha256(data) != manifest["sha256"]:
         raise FacemotionError(f"{src}: the joined parts differ from the packed checkpoint")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    write_bytes(out, data)
     load_checkpoint(out)  # must load (weights_only) before we call it done
     return out
 

@@ -5,7 +5,8 @@
 2. fit the softmax temperature on PublicTest (flip TTA logits) and store it;
 3. export ONNX with flip TTA and the temperature baked into the graph, checked against
    torch -> src/facemotion/weights/<name>.onnx;
-4. record PublicTest accuracy and, for reporting only, PrivateTest accuracy in
+4. record PublicTest accuracy and, for reporting only, PrivateTest accuracy in the model's
+   card (facemotion.card.ModelCard) in the checkpoint, the ONNX file and the index
    src/facemotion/weights/models.json. Nothing here feeds PrivateTest back into a choice.
 
     python scripts/ship_model.py runs/mini_xception/best.pt --name mini_xception [--default]
@@ -26,7 +27,6 @@ ONNX file itself, so it includes whatever the storage costs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -37,12 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import FER_ZIP  # noqa: E402
+from facemotion import zoo  # noqa: E402
+from facemotion.classify import load_classifier  # noqa: E402
+from facemotion.datasets import load_splits  # noqa: E402
+from facemotion.fileio import atomic_path  # noqa: E402
+from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
 from facemotion.training.checkpoint import (  # noqa: E402
     atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
-from facemotion.datasets import load_splits  # noqa: E402
-from facemotion.training.export import export_onnx, set_metadata  # noqa: E402
-from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
 from facemotion.training.engine import predict_logits  # noqa: E402
+from facemotion.training.evaluate import ensemble_probs, model_logits  # noqa: E402
+from facemotion.training.export import export_onnx, set_metadata  # noqa: E402
 
 
 def main():
@@ -73,10 +77,12 @@ def main():
     acc = {s: classification_report(d[s].labels, softmax(z[s], t))["accuracy"] for s in d}
     out = slim(ck)
     out["temperature"] = t
+    out["tta"] = "flip"  # the card's metrics are measured with its own tta
+    out["name"] = a.name
     out["training"] = {**compute, "selected_epoch": ck["epoch"], "device": a.device, "args": ck.get("train_args", {})}
     if a.teacher_hours:
         out["training"]["teacher_cpu_hours"] = a.teacher_hours
-    out["metrics"] = {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}
+    out["metrics"] = {"public_test": acc["val"], "private_test": acc["test"]}
     (ROOT / "models").mkdir(exist_ok=True)
     pt = ROOT / "models" / f"{a.name}.pt"
     atomic_torch_save(out, pt)
@@ -88,9 +94,7 @@ def main():
     r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256], weights=a.weights,
                     extra_meta={"training": out["training"] | {"args": {}}})
     acc = _score_file(onnx_path, d)
-    _record(a, {"file": onnx_path.name, "arch": ck["arch"], "parameters": r["metadata"]["parameters"],
-                 "temperature": t, "tta": "flip", "weights": a.weights,
-                 "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
+    _record(a, onnx_path, acc)
     print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
           f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA, the ONNX file); {pt} ({pt.stat().st_size // 1024} KiB), "
           f"{onnx_path} ({_describe(r)})")
@@ -99,8 +103,6 @@ def main():
 def _score_file(onnx_path, d) -> dict:
     """Accuracy of the packaged file itself (ONNX Runtime, no torch) on each split: what a user
     of it gets, half-precision storage included."""
-    from facemotion.classify import load_classifier
-
     clf = load_classifier(str(onnx_path))
     return {s: float((clf.classify_faces(d[s].images).argmax(1) == d[s].labels).mean()) for s in d}
 
@@ -113,20 +115,18 @@ def _describe(r: dict) -> str:
     return text
 
 
-def _record(a, entry: dict) -> None:
-    index_path = ROOT / "src" / "facemotion" / "weights" / "models.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {"default": a.name, "models": {}}
-    index["models"][a.name] = entry
-    if a.default:
-        index["default"] = a.name
-    tmp = index_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(index, indent=2) + "\n")
-    tmp.replace(index_path)
+def _record(a, onnx_path: Path, acc: dict) -> None:
+    """The file's card, with the accuracy measured on the file itself, into the file and the index."""
+    _set_metadata(onnx_path, {"metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
+    card = load_classifier(str(onnx_path)).card
+    shipped = zoo.shipped_models()
+    default = a.name if a.default or not shipped else zoo.default_model_name()
+    entries = {n: (e.path.name, e.card) for n, e in shipped.items()}
+    entries[a.name] = (onnx_path.name, card)
+    zoo.write_index(default, entries)
 
 
 def ship_ensemble(a) -> None:
-    from facemotion.training.evaluate import ensemble_probs, model_logits
-
     d = load_splits(a.data, ("val", "test"))
     z = {s: [model_logits(c, d[s].images, tta="flip") for c in a.checkpoint] for s in d}
     logp = {s: np.log(np.clip(ensemble_probs(z[s]), 1e-12, 1)) for s in d}
@@ -135,12 +135,8 @@ def ship_ensemble(a) -> None:
     r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t, check_images=d["val"].images[:256],
                     weights=a.weights)
     acc = _score_file(onnx_path, d)
-    # the file describes itself like a single model does: its accuracy goes into its metadata
-    _set_metadata(onnx_path, {"metrics": {"public_test_tta": acc["val"], "private_test_tta": acc["test"]}})
+    _record(a, onnx_path, acc)
     members = [Path(c).stem for c in a.checkpoint]
-    _record(a, {"file": onnx_path.name, "arch": "ensemble", "members": members,
-                 "parameters": r["metadata"]["parameters"], "temperature": t, "tta": "flip", "weights": a.weights,
-                 "metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
     print(f"{a.name}: ensemble of {', '.join(members)}; T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
           f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA, the ONNX file); {onnx_path} ({_describe(r)})")
 
@@ -151,9 +147,8 @@ def _set_metadata(onnx_path, values: dict) -> None:
 
     proto = onnx.load(str(onnx_path))
     set_metadata(proto, values)
-    tmp = Path(onnx_path).with_name(f".{Path(onnx_path).name}.meta.tmp")
-    onnx.save(proto, str(tmp))
-    tmp.replace(onnx_path)
+    with atomic_path(onnx_path) as tmp:
+        onnx.save(proto, str(tmp))
 
 
 if __name__ == "__main__":

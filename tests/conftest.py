@@ -76,9 +76,9 @@ def kaggle_zip(tmp_path):
 def tiny_checkpoint(tmp_path_factory):
     """A real mini_xception checkpoint from a few optimizer steps on synthetic data."""
     torch = pytest.importorskip("torch")
+    from facemotion.preprocess import normalize
     from facemotion.training.checkpoint import atomic_torch_save, describe
     from facemotion.training.models import create_model
-    from facemotion.preprocess import normalize
 
     torch.manual_seed(0)
     model = create_model("mini_xception")

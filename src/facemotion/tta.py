@@ -1,12 +1,13 @@
 """Test-time augmentation, defined once for every backend.
 
 A model is averaged over *views* of its input batch (N x C x H x W, a numpy array or a torch
-tensor, both handled here):
+tensor: the views are made by indexing, which both understand the same way, so this module
+needs neither torch nor a second implementation):
 
 - ``none``: the image;
 - ``flip``: the image and its mirror;
-- ``tencrop``: five crops of the image padded by 3 px (centre and corners, i.e. +-3 px
-  shifts) and their mirrors.
+- ``tencrop``: five crops of the image padded by 3 px with its edge pixels (centre and
+  corners, i.e. +-3 px shifts) and their mirrors.
 
 Training's validation (``--eval-tta``), ``facemotion evaluate --tta``, the torch
 classifier and the ONNX export (``--tta``, baked into the graph) all call :func:`apply`, so
@@ -30,26 +31,18 @@ def mode_name(mode) -> str:
     return mode
 
 
-def _is_numpy(x) -> bool:
-    return type(x).__module__ == "numpy"
-
-
 def _flip(x):
-    if _is_numpy(x):
-        return x[..., ::-1]
-    import torch
-
-    return torch.flip(x, dims=[x.ndim - 1])
+    """The mirror image (last axis reversed), by indexing: the same code for numpy and torch."""
+    return x[..., list(range(x.shape[-1] - 1, -1, -1))]
 
 
-def _pad(x, p: int):
-    if _is_numpy(x):
-        import numpy as np
-
-        return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)], mode="edge")
-    import torch.nn.functional as F
-
-    return F.pad(x, (p, p, p, p), mode="replicate")
+def _shifted(x, dy: int, dx: int):
+    """``x`` moved by (dy, dx) pixels with its edge pixels repeated into the gap (what a crop of
+    the edge-padded image is), by indexing: the same code for numpy and torch."""
+    h, w = x.shape[-2:]
+    rows = [min(max(i + dy, 0), h - 1) for i in range(h)]
+    cols = [min(max(j + dx, 0), w - 1) for j in range(w)]
+    return x[..., rows, :][..., cols]
 
 
 def views(x, mode) -> list:
@@ -59,31 +52,22 @@ def views(x, mode) -> list:
         return [x]
     if mode == "flip":
         return [x, _flip(x)]
-    h, w = x.shape[-2:]
-    p = _pad(x, PAD)
-    crops = [p[..., dy:dy + h, dx:dx + w] for dy, dx in ((PAD, PAD), (0, 0), (0, 2 * PAD), (2 * PAD, 0), (2 * PAD, 2 * PAD))]
+    crops = [x] + [_shifted(x, dy, dx) for dy in (-PAD, PAD) for dx in (-PAD, PAD)]
     return crops + [_flip(c) for c in crops]
 
 
-def apply(fn, x, mode, *, stacked: bool = False):
+def apply(fn, x, mode, *, concat=None):
     """Mean of ``fn`` over the views of ``x``.
 
-    ``stacked`` runs all views as one batch of V x N (one call: what an exported graph wants,
-    with one model invocation); otherwise one call per view, which bounds memory for large
-    batches of many views.
+    With ``concat`` (``torch.cat``, ``np.concatenate``) all views run as one batch of V x N:
+    one call, what an exported graph wants (one model invocation); without it, one call per
+    view, which bounds memory for large batches of many views.
     """
     vs = views(x, mode)
     if len(vs) == 1:
         return fn(x)
-    if not stacked:
+    if concat is None:
         return sum(fn(v) for v in vs) / len(vs)
-    if _is_numpy(x):
-        import numpy as np
-
-        out = fn(np.ascontiguousarray(np.concatenate(vs)))
-    else:
-        import torch
-
-        out = fn(torch.cat(vs))
+    out = fn(concat(vs))
     n = x.shape[0]
     return sum(out[i * n:(i + 1) * n] for i in range(len(vs))) / len(vs)

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import faces_like
 
 import facemotion
 from facemotion import EMOTIONS, EmotionRecognizer, detect_emotions
-
-from conftest import faces_like
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +151,8 @@ def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
     ship_model.py recorded for it, beats the default there (why it was chosen), and runs
     through the recognizer like any model. PrivateTest is not read here."""
     from facemotion.classify import load_classifier
-    from facemotion.zoo import shipped_models
     from facemotion.datasets import load_splits
+    from facemotion.zoo import shipped_models
 
     entry = shipped_models()["ensemble"].card
     assert len(entry.members) >= 3 and entry.tta == "flip"

@@ -4,8 +4,8 @@ ever run on the reported split."""
 import numpy as np
 import pytest
 
-from facemotion.training import evaluate
 from facemotion.datasets import load_splits
+from facemotion.training import evaluate
 
 
 def _member(y, p_correct, rng):

@@ -1,11 +1,10 @@
 
 import numpy as np
 import pytest
+from conftest import faces_like
 
 from facemotion.classify import OnnxClassifier
 from facemotion.preprocess import crop_faces, faces_to_batch, normalize
-
-from conftest import faces_like
 
 
 def test_normalize_range():
@@ -28,10 +27,10 @@ def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoi
     import zipfile
 
     from facemotion import EmotionRecognizer
-    from facemotion.training.checkpoint import model_from_checkpoint
     from facemotion.datasets import load_splits
-    from facemotion.training.export import export_onnx
+    from facemotion.training.checkpoint import model_from_checkpoint
     from facemotion.training.engine import predict_logits
+    from facemotion.training.export import export_onnx
 
     split = load_splits(kaggle_zip, ("val",))["val"]
     # training path: uint8 arrays from the data loader -> normalize as a tensor
@@ -103,9 +102,9 @@ def test_ensemble_export_matches_evaluate(tiny_checkpoint, tmp_path):
     """Several checkpoints export as one ONNX model whose output is what `evaluate` scores for
     that ensemble: the members' flip-averaged softmax outputs averaged, then one temperature."""
     pytest.importorskip("torch")
+    from facemotion.metrics import softmax
     from facemotion.training.evaluate import ensemble_probs, model_logits
     from facemotion.training.export import export_onnx
-    from facemotion.metrics import softmax
 
     second = _second_checkpoint(tmp_path)
     r = export_onnx([tiny_checkpoint, second], tmp_path / "ens.onnx", temperature=0.8, tta=True,
@@ -180,9 +179,9 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
     """`facemotion import`: an ONNX file (the user may have nothing else) back to checkpoints that
     predict what the originals did; BatchNorm comes back folded, float16 weights rounded."""
     torch = pytest.importorskip("torch")
-    from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint
     from facemotion.cli import main as cli
     from facemotion.errors import ModelError
+    from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint
     from facemotion.training.export import checkpoints_from_onnx, export_onnx
 
     members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
@@ -211,11 +210,11 @@ def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle
     torch = pytest.importorskip("torch")
     import copy
 
+    from facemotion.datasets import load_training_data
     from facemotion.training.checkpoint import model_from_checkpoint
     from facemotion.training.export import checkpoints_from_onnx, export_onnx
-    from facemotion.training.warmstart import restore_batchnorm_statistics
-    from facemotion.datasets import load_training_data
     from facemotion.training.train import get_args_parser, main
+    from facemotion.training.warmstart import restore_batchnorm_statistics
 
     original = _second_checkpoint(tmp_path)
     export_onnx(original, tmp_path / "m.onnx")

@@ -5,13 +5,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
-from facemotion.training.models import count_parameters, create_model, list_models  # noqa: E402
+from conftest import faces_like  # noqa: E402
+
 from facemotion.datasets import load_training_data  # noqa: E402
 from facemotion.training.augment import BatchAugment  # noqa: E402
+from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from facemotion.training.models import count_parameters, create_model, list_models  # noqa: E402
 from facemotion.training.train import get_args_parser, main  # noqa: E402
-
-from conftest import faces_like  # noqa: E402
 
 
 def test_registry():
@@ -263,8 +263,8 @@ def test_a_run_comes_back_from_the_device_machine_in_parts(kaggle_zip, tmp_path)
     import importlib.util
     from pathlib import Path
 
-    from facemotion.training.checkpoint import checkpoint_compute
     from facemotion.errors import FacemotionError
+    from facemotion.training.checkpoint import checkpoint_compute
 
     spec = importlib.util.spec_from_file_location(
         "device_transfer", Path(__file__).resolve().parents[2] / "scripts" / "device_transfer.py")

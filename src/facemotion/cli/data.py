@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..datasets.splits import SPLITS
+
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
 
 
@@ -62,6 +64,6 @@ def add_commands(sub, fmt) -> None:
                                      "image.")
     su.add_argument("path", help=DATA_HELP)
     su.add_argument("-o", "--out", required=True, help="the new file: .zip, .tar.gz or .tar.xz for images, .csv for a CSV")
-    su.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test"])
+    su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS)
     su.set_defaults(func=cmd_data_subset)
     s.set_defaults(func=lambda a: (s.print_help(), 2)[1])

@@ -6,7 +6,6 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 def cmd_train(args) -> int:
     from ..training.train import main

@@ -32,13 +32,12 @@ import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_path
+from ..images import IMAGE_SUFFIXES
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
 from ..progress import progress_bar
 from .archives import TAR_ERRORS, list_members, read_members, tar_compression, tar_names
 from .splits import SPLIT_DIRS, SPLIT_USAGE, SPLITS, USAGE_TO_SPLIT, Split, check_splits
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
 
 
 def decode_image(data: bytes, where: str) -> np.ndarray:
@@ -153,16 +152,15 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
 def _classify_member(rel: str) -> tuple[str, str] | None:
     """'train/happy/Training_1.jpg' -> ('train', 'happy'); '<class>/x.jpg' -> ('train', class)."""
     parts = [p for p in rel.replace("\\", "/").split("/") if p]
-    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_EXTS or parts[-1].startswith("."):
+    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES or parts[-1].startswith("."):
         return None
     if len(parts) >= 3 and parts[-3].lower() in SPLIT_DIRS:
         split = SPLIT_DIRS[parts[-3].lower()]
         fname = parts[-1]
         # Kaggle's test/ folder mixes the two FER2013 test sets; the file prefix says which.
-        if fname.startswith("PublicTest_"):
-            split = "val"
-        elif fname.startswith("PrivateTest_"):
-            split = "test"
+        for candidate in ("val", "test"):
+            if fname.startswith(SPLIT_USAGE[candidate] + "_"):
+                split = candidate
         return split, parts[-2]
     return "train", parts[-2]
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import tta as _tta
 from ..classify import load_classifier
-from ..datasets import load_splits
+from ..datasets import SPLITS, load_splits
 from ..errors import FacemotionError
 from ..labels import EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
@@ -36,7 +36,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="checkpoint .pt or exported .onnx files (or shipped model names)")
     p.add_argument("--data", required=True, help="dataset (fer2013.csv or fer2013.tar.gz, the Kaggle folder, zip or tar, a <class>/<images> folder)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+    p.add_argument("--split", default="test", choices=SPLITS,
                    help="split to report: test = PrivateTest, val = PublicTest")
     p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],
                    help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")

@@ -66,7 +66,7 @@ def _wrapper(models, temperature: float, tta_mode="none"):
 
         def logits(self, model, x):
             # the views' logits averaged, all views in one batch: one model call in the graph
-            return _tta.apply(model, x, tta_mode, stacked=True)
+            return _tta.apply(model, x, tta_mode, concat=torch.cat)
 
         def forward(self, x):
             if len(self.members) == 1:

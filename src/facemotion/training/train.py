@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import load_training_data
+from ..datasets import SPLIT_USAGE, load_training_data
 from ..errors import FacemotionError
 from ..fileio import write_text
 
@@ -92,11 +92,18 @@ def main(args) -> dict:
     import torch
 
     from ..plots import training_curves
-    from .checkpoint import atomic_torch_save, describe, load_checkpoint
     from .augment import BatchAugment
+    from .checkpoint import atomic_torch_save, describe, load_checkpoint
     from .distill import OnnxTeacher, cached_teacher_targets, load_teacher
     from .ema import EMA
-    from .engine import build_optimizer, build_scheduler, class_weights, evaluate, to_tensors, train_one_epoch
+    from .engine import (
+        build_optimizer,
+        build_scheduler,
+        class_weights,
+        evaluate,
+        to_tensors,
+        train_one_epoch,
+    )
     from .models import count_parameters, create_model
     from .warmstart import init_from
 
@@ -184,8 +191,8 @@ def main(args) -> dict:
         else:
             bad_epochs += 1
         meta = describe(model, epoch=epoch, step=step, parameters=n_params,
-                        metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"], "val_split": "PublicTest"
-                                 if "PublicTest" in str(val.sources[:1]) else "val"},
+                        metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"], "val_split": SPLIT_USAGE["val"]
+                                 if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"},
                         train_args=run_args, best=best, history=history,
                         **({"init_training": init_training} if init_training else {}))
         state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),

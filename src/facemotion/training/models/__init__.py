@@ -1,6 +1,6 @@
-"""Model registry (needs the ``[train]`` extra: torch).
+"""The architectures and their registry (needs the ``[train]`` extra: torch).
 
-    >>> from facemotion.models import create_model, list_models
+    >>> from facemotion.training.models import create_model, list_models
     >>> model = create_model("mini_xception")
 
 Architectures register themselves with :func:`register_model`; a checkpoint stores the
@@ -10,34 +10,7 @@ exactly the network that was trained.
 
 from __future__ import annotations
 
-from typing import Callable
+from . import cnn, resnet, vgg  # noqa: F401  (importing them registers the architectures)
+from .registry import count_parameters, create_model, list_models, register_model
 
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register_model(fn: Callable) -> Callable:
-    name = fn.__name__
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} registered twice")
-    _REGISTRY[name] = fn
-    return fn
-
-
-def list_models() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def create_model(name: str, **kwargs):
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    model = _REGISTRY[name](**kwargs)
-    model.arch = name
-    model.arch_kwargs = dict(kwargs)
-    return model
-
-
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-from . import cnn, resnet, vgg  # noqa: E402,F401  (registers the architectures)
+__all__ = ["count_parameters", "create_model", "list_models", "register_model"]

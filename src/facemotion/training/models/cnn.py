@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...labels import NUM_CLASSES
-from . import register_model
+from .registry import register_model
 
 
 def _conv_bn(cin, cout, k=3, stride=1, padding=1, groups=1):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...labels import NUM_CLASSES
-from . import register_model
+from .registry import register_model
 
 
 class VGGFER(nn.Module):

@@ -1,0 +1,35 @@
+"""The architecture registry, like timm's: ``@register_model`` on a builder function,
+``create_model(name, **kwargs)`` to build one. A checkpoint stores the name and the keyword
+arguments, so :func:`~facemotion.training.checkpoint.model_from_checkpoint` rebuilds exactly
+the network that was trained."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+def register_model(fn: Callable) -> Callable:
+    name = fn.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} registered twice")
+    _REGISTRY[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **kwargs):
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    model = _REGISTRY[name](**kwargs)
+    model.arch = name
+    model.arch_kwargs = dict(kwargs)
+    return model
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
