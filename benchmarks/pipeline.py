@@ -108,7 +108,7 @@ def shipped_classifiers():
     rows = []
     for name, m in shipped_models().items():
         clf = load_classifier(name)
-        row = [name, f"{m['parameters']:,}"]
+        row = [name, f"{m.card.parameters:,}"]
         for bs in (1, 8, 64):
             x = np.random.default_rng(0).uniform(-1, 1, (bs, 1, 48, 48)).astype(np.float32)
             row.append(f"{bs / timeit(lambda: clf.predict(x), 30):,.0f}")

@@ -2,7 +2,7 @@
 
 Baseline: what most FER2013 repos do -- NCHW tensors and per-image augmentation in a
 Python loop (OpenCV warpAffine + flip, like Keras' ImageDataGenerator).
-Ours: `facemotion.train`'s step -- channels-last and one batched affine grid-sample.
+Ours: `facemotion.training.engine`'s step -- channels-last and one batched affine grid-sample.
 
     python benchmarks/train_speed.py [--models mini_xception gelu_cnn] [--batches 20]
 """
