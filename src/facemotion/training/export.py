@@ -231,7 +231,7 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     ``<conv>.weight_bias`` in the graph); the rebuilt network keeps its BatchNorm as the
     identity plus that bias (weight 1, mean 0, variance 1 - eps), which computes the same
     function in eval mode, so the checkpoint evaluates, teaches and re-exports like the
-    original; to train from it, :func:`restore_batchnorm_statistics` (which ``train --init``
+    original; to train from it, :func:`~.warmstart.restore_batchnorm_statistics` (which ``train --init``
     applies) gives those layers statistics first. Weights
     stored in float16 come back rounded to it. A member's own temperature and metrics are not
     in the graph (an ensemble has one temperature), so the checkpoint gets T = 1 and none.

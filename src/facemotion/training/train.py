@@ -34,7 +34,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Train an emotion classifier on FER2013 (or your own <class>/<images> folder). "
                     "Selects on the validation split (PublicTest); never reads the test split (PrivateTest).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="mini_xception", help="architecture name (see `facemotion models`)")
+    p.add_argument("--arch", "--model", dest="model", default="mini_xception", metavar="ARCH",
+                   help="architecture to train (a registry name: `facemotion models` lists them; not a shipped model)")
     p.add_argument("--model-kwargs", default="{}", help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
     p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
     p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
