@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .card import ModelCard
-from .errors import ModelError
+from .errors import ModelError, UsageError
 from .labels import EMOTIONS
 from .preprocess import faces_to_batch
 from .zoo import check_entry, resolve
@@ -142,6 +142,9 @@ def _backend(path: Path) -> Callable[..., Classifier]:
 def load_classifier(model=None, threads: int | None = None) -> Classifier:
     """None / shipped name / model file -> a classifier (an object with ``.predict`` is returned as is)."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
+        if not callable(getattr(model, "predict", None)):
+            raise UsageError(f"model: expected None, a shipped name, a model file or a classifier object, "
+                             f"got {type(model).__name__}")
         return model  # already a classifier object
     path, entry = resolve(model)
     clf = _backend(path)(path, threads=threads)

@@ -23,6 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .errors import UsageError
 from .preprocess import Box, clip_box
 
 Detection = tuple[Box, float]
@@ -160,8 +161,11 @@ def list_detectors() -> list[str]:
 
 def get_detector(name: str | Detector = "haar", **kwargs) -> Detector:
     if not isinstance(name, str):
-        return name  # already a detector object (anything with .detect)
+        if not callable(getattr(name, "detect", None)):
+            raise UsageError(f"detector: expected a name ({', '.join(list_detectors())}) or an object with "
+                             f".detect(image), got {type(name).__name__}")
+        return name  # already a detector object
     key = name.lower()
     if key not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(list_detectors())}")
+        raise UsageError(f"detector: unknown detector {name!r}; choose one of {', '.join(list_detectors())}")
     return DETECTORS[key](**kwargs)

@@ -19,3 +19,7 @@ class VideoError(FacemotionError):
 
 class ModelError(FacemotionError):
     """A checkpoint or ONNX model that cannot be loaded."""
+
+
+class UsageError(FacemotionError, ValueError):
+    """An argument or option outside what it accepts (the CLI exits 2 for these)."""

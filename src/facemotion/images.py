@@ -7,6 +7,7 @@ orientation applied, alpha composited on white, 16-bit scaled to 8-bit. Problems
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -15,10 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageError
+from .preprocess import to_uint8
 
 # Decompression-bomb guard: refuse images above this many pixels (default 100 MP,
-# override with FACEMOTION_MAX_PIXELS). A 1080p frame is 2 MP.
-MAX_PIXELS = int(os.environ.get("FACEMOTION_MAX_PIXELS", 100_000_000))
+# override with FACEMOTION_MAX_PIXELS). A 1080p frame is 2 MP. The size is read from the
+# header, before any pixel is decoded.
+def _max_pixels() -> int:
+    raw = os.environ.get("FACEMOTION_MAX_PIXELS", "100000000")
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ImageError(f"FACEMOTION_MAX_PIXELS: expected a number of pixels, got {raw!r}") from None
+    if value < 1:
+        raise ImageError(f"FACEMOTION_MAX_PIXELS: must be >= 1, got {raw!r}")
+    return value
+
+
+MAX_PIXELS = _max_pixels()
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif"}
 
@@ -31,6 +45,29 @@ def _describe(source) -> str:
     return f"<{type(source).__name__}>"
 
 
+@contextlib.contextmanager
+def _decoding(name: str):
+    """PIL's ways of failing on a bad file -> one ImageError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # our own MAX_PIXELS guard runs on the header; PIL's (89 MP) must not override it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (format not recognised)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: image is too large (decompression-bomb guard)") from None
+    except OSError as e:
+        msg = str(e)
+        if "truncated" in msg.lower():
+            raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
+        raise ImageError(f"{name}: cannot decode image ({msg})") from None
+    except (ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"{name}: cannot decode image ({e})") from None
+
+
 def _from_pil(img, name: str) -> np.ndarray:
     from PIL import Image, ImageOps
 
@@ -38,56 +75,47 @@ def _from_pil(img, name: str) -> np.ndarray:
     if w * h > MAX_PIXELS:
         raise ImageError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {MAX_PIXELS / 1e6:.0f} MP limit "
                          "(a decompression-bomb guard; raise FACEMOTION_MAX_PIXELS to allow it)")
-    try:
-        img = ImageOps.exif_transpose(img)  # phone photos: rotate as the camera meant
-    except Exception:
-        pass  # broken EXIF must not cost the picture
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.uint32 if mode == "I" else np.uint16)
-        top = 65535 if mode != "I" or arr.max() > 255 else 255
-        gray = (arr.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode == "F":
-        arr = np.asarray(img, np.float32)
-        top = 1.0 if arr.max() <= 1.0 else 255.0
-        gray = (arr * (255.0 / top)).clip(0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(bg, rgba).convert("RGB")
-    elif mode == "L":
-        g = np.asarray(img)
-        return np.repeat(g[:, :, None], 3, axis=2)
-    elif mode != "RGB":
-        img = img.convert("RGB")
-    return np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
+    if w < 1 or h < 1:
+        raise ImageError(f"{name}: image is empty ({w}x{h} pixels)")
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
+                         "(split the pages, or read an animation with `facemotion video`)")
+    with _decoding(name):
+        if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
+            Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
+        img.load()  # decode now (a lazily opened PIL image too): truncated files fail here, not later
+        try:
+            img = ImageOps.exif_transpose(img)  # phone photos: rotate as the camera meant
+        except Exception:
+            pass  # broken EXIF must not cost the picture
+        mode = img.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            arr = np.asarray(img)
+            if mode == "I" and arr.size and arr.min() >= 0:
+                arr = arr.astype(np.uint32)  # 32-bit PNG/TIFF: scaled by its depth like 16-bit
+            try:
+                gray = to_uint8(arr)
+            except ValueError as e:
+                raise ImageError(f"{name}: {e}") from None
+            return np.repeat(gray[:, :, None], 3, axis=2)
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(bg, rgba).convert("RGB")
+        elif mode == "L":
+            g = np.asarray(img)
+            return np.repeat(g[:, :, None], 3, axis=2)
+        elif mode != "RGB":
+            img = img.convert("RGB")
+        return np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
 
 
 def _open_pil(fp, name: str):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                return _from_pil(img, name)  # raises the guard's message before decoding
-            img.load()  # decode now: truncated files fail here, not later
-            return img
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (format not recognised)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image is too large (decompression-bomb guard)") from None
-    except OSError as e:
-        msg = str(e)
-        if "truncated" in msg.lower():
-            raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
-        raise ImageError(f"{name}: cannot decode image ({msg})") from None
-    except (ValueError, SyntaxError) as e:
-        raise ImageError(f"{name}: cannot decode image ({e})") from None
+    with _decoding(name):
+        return Image.open(fp)  # header only: _from_pil checks the size before decoding
 
 
 def load_image(source) -> np.ndarray:
@@ -124,21 +152,17 @@ def load_image(source) -> np.ndarray:
 
 
 def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
-    """A numpy image in OpenCV conventions (gray / BGR / BGRA, uint8/uint16/float) -> BGR uint8."""
+    """A numpy image in OpenCV conventions (gray / BGR / BGRA; any numeric dtype, see
+    :func:`~facemotion.preprocess.to_uint8`) -> BGR uint8."""
     import cv2
 
     a = np.asarray(arr)
     if a.size == 0 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise ImageError(f"{name}: unsupported array shape {a.shape}; expected H x W, H x W x 3 or H x W x 4")
-    if a.dtype == np.uint16:
-        a = (a >> 8).astype(np.uint8)
-    elif a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.floating):
-        top = 1.0 if float(np.nanmax(a)) <= 1.0 else 255.0
-        a = np.nan_to_num(a * (255.0 / top)).clip(0, 255).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = a.clip(0, 255).astype(np.uint8)
+    try:
+        a = to_uint8(a)
+    except ValueError as e:
+        raise ImageError(f"{name}: {e}; expected numbers (uint8, uint16, float or bool)") from None
     if a.ndim == 2:
         return cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
     if a.shape[2] == 1:

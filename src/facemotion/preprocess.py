@@ -24,17 +24,32 @@ NORMALIZATION = {"scale": SCALE, "offset": OFFSET, "range": [-1.0, 1.0]}
 Box = tuple[int, int, int, int]  # (x, y, w, h) in pixels, top-left origin
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any decoded image array (gray, gray+1, BGR, BGRA; uint8/uint16/float) -> 2-D uint8 gray."""
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Any numeric image array -> uint8, brightness kept relative to the data's own depth:
+    uint16/uint32 by the smallest bit depth that holds their maximum (a 12-bit sensor image in
+    a 16-bit container is not crushed to black), floats in 0..1 or 0..255, bools as 0/255.
+    Anything else (strings, objects, complex numbers) is a ValueError."""
     img = np.asarray(image)
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype in (np.float32, np.float64):
-        # floats: accept 0..1 or 0..255
-        scale = 255.0 if img.size and float(np.nanmax(img)) <= 1.0 else 1.0
-        img = np.clip(img * scale, 0, 255).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == bool:
+        return img.astype(np.uint8) * 255
+    if np.issubdtype(img.dtype, np.floating):
+        if img.size and not np.isfinite(img).all():
+            raise ValueError("image has NaN or infinite values")
+        top = 1.0 if img.size and float(img.max()) <= 1.0 else 255.0
+        return (img * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    if np.issubdtype(img.dtype, np.unsignedinteger) and img.dtype.itemsize > 1:
+        bits = max(8, int(img.max()).bit_length()) if img.size else 8
+        return (img.astype(np.float64) * (255.0 / (2 ** bits - 1))).round().astype(np.uint8)
+    if np.issubdtype(img.dtype, np.integer):
+        return img.clip(0, 255).astype(np.uint8)
+    raise ValueError(f"unsupported pixel type {img.dtype}")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any decoded image array (gray, gray+1, BGR, BGRA; see :func:`to_uint8`) -> 2-D uint8 gray."""
+    img = to_uint8(image)
     if img.ndim == 2:
         return img
     if img.ndim == 3 and img.shape[2] == 1:

@@ -20,6 +20,7 @@ from .images import load_image
 from .labels import EMOTIONS
 from .preprocess import crop_faces, normalize
 from .results import make_result
+from . import validate
 from .video import stream as _stream
 
 
@@ -39,9 +40,12 @@ class EmotionRecognizer:
         kw = {}
         if isinstance(detector, str) and detector != "none":
             if min_confidence is not None:
-                kw["min_confidence"] = min_confidence
+                kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
             if detect_size is not None:
-                kw["max_side"] = detect_size
+                # below this the working copy cannot hold a face the detectors find (24 px at least)
+                kw["max_side"] = validate.integer("detect_size", detect_size, 64)
+        if threads is not None:
+            threads = validate.integer("threads", threads, 0)
         self.detector = get_detector(detector, **kw)
         self.classifier = load_classifier(model, threads=threads)
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from .. import __version__
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 from . import data, infer, training
 
 EPILOG = """examples:
@@ -55,6 +55,9 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except UsageError as e:  # an option outside what it accepts, found past argparse
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except FacemotionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

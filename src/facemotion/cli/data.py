@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..datasets.splits import SPLITS
+from ..errors import DataError
 
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
 
@@ -16,6 +17,9 @@ def cmd_data_stats(args) -> int:
     from ..plots import class_distribution
 
     splits = available_splits(args.path)
+    if not splits:
+        raise DataError(f"{args.path}: no dataset here: no fer2013.csv and no images in <class>/ or "
+                        "<split>/<class>/ folders")
     data = load_splits(args.path, splits, skip_bad=args.skip_bad, progress=True)
     header = f"{'class':<10}" + "".join(f"{split_title(s):>20}" for s in splits)
     print(header)

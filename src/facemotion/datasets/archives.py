@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import lzma
+import os
 import tarfile
 import zipfile
 import zlib
@@ -46,7 +47,7 @@ def _tar_names_of(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
 def list_members(path: Path) -> list[str]:
     """Every file of a folder, zip or tar, as sorted '/'-separated relative names."""
     if path.is_dir():
-        return sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+        return _walk(path)
     if tar_compression(path) is not None:
         return tar_names(path)
     try:
@@ -54,6 +55,26 @@ def list_members(path: Path) -> list[str]:
             return sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n)
     except zipfile.BadZipFile:
         raise DataError(f"{path}: not a valid zip file") from None
+
+
+def _walk(root: Path) -> list[str]:
+    """The files under ``root``; a folder that cannot be listed is an error, not a silent gap
+    in the dataset."""
+    def fail(e: OSError):
+        raise DataError(f"{e.filename}: cannot list this folder ({e.strerror or e}); fix its permissions or "
+                        "move it out of the dataset")
+
+    out = []
+    for folder, _, files in os.walk(root, onerror=fail):
+        base = Path(folder).relative_to(root)
+        out += [(base / f).as_posix() for f in files]
+    return sorted(out)
+
+
+def unsafe_name(name: str) -> bool:
+    """A member name that would leave the archive's root when extracted (absolute, or '..')."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
 
 
 def read_members(path: Path, names: Sequence[str]):

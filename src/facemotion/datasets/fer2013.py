@@ -22,6 +22,7 @@ import contextlib
 import csv
 import io
 import re
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -36,18 +37,51 @@ from ..images import IMAGE_SUFFIXES
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
 from ..progress import progress_bar
-from .archives import TAR_ERRORS, list_members, read_members, tar_compression, tar_names
+from .archives import TAR_ERRORS, list_members, read_members, tar_compression, tar_names, unsafe_name
 from .splits import SPLIT_DIRS, SPLIT_USAGE, SPLITS, USAGE_TO_SPLIT, Split, check_splits
+
+
+# A dataset image is a face for a 48 px model: anything near this size is a mistake or a
+# decompression bomb (a 109 KB PNG can declare 30,000 x 20,000 pixels), refused from its header.
+MAX_MEMBER_PIXELS = 16_000_000
 
 
 def decode_image(data: bytes, where: str) -> np.ndarray:
     """Encoded image bytes -> 48x48 uint8 gray, or DataError naming ``where``."""
     if not data:
         raise DataError(f"{where}: empty file")
+    w, h = _header_size(data)
+    if w * h > MAX_MEMBER_PIXELS:
+        raise DataError(f"{where}: declares {w}x{h} pixels, over the {MAX_MEMBER_PIXELS / 1e6:.0f} MP a dataset image "
+                        "may have (not decoded)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f"{where}: not a readable image")
     return to_face48(img)
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    """Width and height from an image's header, without decoding it; (0, 0) when unknown (the
+    decoder then has the last word). JPEG and PNG, what datasets hold, are read here directly
+    (PIL's parser costs more than OpenCV's decode of a 48 px face); other formats through PIL."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(data) and data[i] == 0xFF:
+            marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+                h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                return w, h
+            i += 2 + length
+        return 0, 0
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:  # unknown or broken header
+        return 0, 0
 
 
 @contextlib.contextmanager
@@ -56,16 +90,40 @@ def _open_csv(path: Path):
     the one inside a tar (Kaggle's original ``fer2013.tar.gz`` holds ``fer2013/fer2013.csv``)."""
     if path.is_dir():
         path = path / "fer2013.csv"
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name
     if tar_compression(path) is None:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             yield str(path), fh
         return
     member = _tar_csv_member(path)
     try:
-        with tarfile.open(path) as tf, io.TextIOWrapper(tf.extractfile(member), newline="") as fh:
+        with tarfile.open(path) as tf, io.TextIOWrapper(tf.extractfile(member), newline="", encoding="utf-8-sig") as fh:
             yield f"{path}::{member}", fh
     except TAR_ERRORS as e:
         raise DataError(f"{path}: not a readable tar archive ({e})") from None
+
+
+def _csv_rows(fh, name: str):
+    """(row number, fields) of a CSV stream from row 1 (the header); what the csv module or
+    the text decoding cannot read becomes one DataError naming the row."""
+    reader = csv.reader(fh)
+    rowno = 0
+    try:
+        for rowno, row in enumerate(reader, start=1):
+            yield rowno, row
+    except UnicodeDecodeError as e:
+        raise DataError(f"{name}: not UTF-8 text after row {rowno} (byte 0x{e.object[e.start]:02x}); "
+                        "save it as UTF-8") from None
+    except csv.Error as e:
+        hint = " (a binary file?)" if "NUL" in str(e) else " (not a FER2013 CSV?)" if "field limit" in str(e) else ""
+        raise DataError(f"{name}: row {rowno + 1}: not readable as CSV ({e}){hint}") from None
+
+
+def _csv_header(rows, name: str) -> list[str]:
+    try:
+        return next(rows)[1]
+    except StopIteration:
+        raise DataError(f"{name}: empty CSV file") from None
 
 
 def csv_columns(header: Sequence[str], where: str, need: Sequence[str] = ()) -> dict[str, int | None]:
@@ -91,19 +149,17 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
     skipped: dict[str, list[str]] = {s: [] for s in want}
     n_side = INPUT_SIZE
     with _open_csv(path) as (path, fh):
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: empty CSV file") from None
+        reader = _csv_rows(fh, path)
+        header = _csv_header(reader, path)
         cols = csv_columns(header, path, need=("emotion", "pixels"))
         ie, ip, iu = cols["emotion"], cols["pixels"], cols["usage"]
         if iu is None and want != {"train"}:
             raise DataError(f"{path}: no 'Usage' column, so there is no {'/'.join(sorted(want - {'train'}))} split")
-        for rowno, row in enumerate(reader, start=2):
+        for rowno, row in reader:
             if not row or all(not c.strip() for c in row):
                 continue
             where = f"{path}: row {rowno}"
+            split = None
             try:
                 if len(row) <= max(ie, ip, iu or 0):
                     raise DataError(f"{where}: expected {len(header)} columns, got {len(row)}")
@@ -133,8 +189,8 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
             except DataError as e:
                 if not skip_bad:
                     raise DataError(f"{e} (use --skip-bad to skip and count bad rows)") from None
-                for s in skipped:
-                    skipped[s].append(str(e))
+                # counted once: in its split, or (split unknown) in the first one asked for
+                skipped[split if split in want else splits[0]].append(str(e))
                 continue
             imgs, labs, srcs = rows[split]
             imgs.append(face)
@@ -276,12 +332,12 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
     counts = dict.fromkeys(splits, 0)
     with atomic_path(out) as part:
         if is_csv:
-            with _open_csv(path) as (_, fh), open(part, "w", newline="") as fo:
-                reader, writer = csv.reader(fh), csv.writer(fo)
-                header = next(reader, [])
+            with _open_csv(path) as (name, fh), open(part, "w", newline="") as fo:
+                reader, writer = _csv_rows(fh, name), csv.writer(fo)
+                header = _csv_header(reader, name)
                 writer.writerow(header)
-                iu = csv_columns(header, path)["usage"]
-                for row in reader:
+                iu = csv_columns(header, name)["usage"]
+                for _, row in reader:
                     if not row or all(not c.strip() for c in row):
                         continue
                     split = row_split(row, iu)
@@ -294,6 +350,8 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
                                 f"{' / '.join(SPLIT_USAGE[s] for s in missing)})")
         else:
             classified = [(m, c[0]) for m in list_members(path) if (c := _classify_member(m))]
+            if bad := next((m for m, _ in classified if unsafe_name(m)), None):
+                raise DataError(f"{path}::{bad}: a member name that leaves the archive's root; refusing to copy it")
             if missing := [s for s in splits if not any(sp == s for _, sp in classified)]:
                 found = sorted({sp for _, sp in classified})
                 raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {', '.join(found) or 'none'})")
@@ -323,12 +381,12 @@ def available_splits(path) -> list[str]:
     fmt = detect_format(path)
     if fmt == "csv" or (fmt == "tar" and _tar_csv_member(path) is not None):
         found = set()
-        with _open_csv(path) as (_, fh):
-            reader = csv.reader(fh)
-            iu = csv_columns(next(reader, []), path)["usage"]
+        with _open_csv(path) as (name, fh):
+            reader = _csv_rows(fh, name)
+            iu = csv_columns(_csv_header(reader, name), name)["usage"]
             if iu is None:
                 return ["train"]
-            for row in reader:
+            for _, row in reader:
                 found.add(row_split(row, iu))
         return [s for s in SPLITS if s in found]
     found = {c[0] for m in list_members(path) if (c := _classify_member(m))}

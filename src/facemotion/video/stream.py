@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import validate
 from ..preprocess import clip_box
 from ..results import make_result
 from .sources import FrameSource
@@ -34,8 +35,8 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     in between, tracked boxes carry forward and only the (batched) classifier runs. A cut also
     retires all face ids. ``smooth`` is the EMA weight of the past (0 = off).
     """
-    if every < 1:
-        raise ValueError("every must be >= 1")
+    every = validate.integer("every", every, 1)
+    smooth = validate.number("smooth", smooth, 0, 1, hi_open=True)
     # by default a face may go undetected for ~10 frames before its id is retired
     tracker = IoUTracker(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth)
     src = source if isinstance(source, FrameSource) else FrameSource(source)

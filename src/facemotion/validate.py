@@ -1,0 +1,71 @@
+"""One validation layer for every API argument and CLI option.
+
+Each check returns the value converted to its type or raises :class:`UsageError` with one
+line naming the argument and what it accepts. The API calls them directly; the CLI uses the
+same checks as argparse ``type=`` functions (:func:`option`), so ``--every 0`` and
+``stream(every=0)`` are refused by the same rule with the same words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from .errors import UsageError
+
+
+def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """``value`` as an int within [lo, hi] (bools and fractions are refused)."""
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        v = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"{name}: expected an integer, got {value!r}") from None
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise UsageError(f"{name}: must be {_range(lo, hi)}, got {v}")
+    return v
+
+
+def number(name: str, value, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False) -> float:
+    """``value`` as a finite float within the range (``lo_open``/``hi_open`` exclude the ends)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise UsageError(f"{name}: must be a finite number, got {value!r}")
+    if ((lo is not None and (v < lo or (lo_open and v == lo))) or
+            (hi is not None and (v > hi or (hi_open and v == hi)))):
+        raise UsageError(f"{name}: must be {_range(lo, hi, lo_open, hi_open)}, got {v:g}")
+    return v
+
+
+def choice(name: str, value, choices) -> str:
+    choices = list(choices)
+    if value not in choices:
+        raise UsageError(f"{name}: {value!r} is not one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _range(lo, hi, lo_open=False, hi_open=False) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"{'<' if hi_open else '<='} {hi:g}"
+
+
+def option(check, *args, **kwargs):
+    """An argparse ``type=`` from a check: ``type=option(integer, lo=1)``. argparse names the
+    option itself in its message ("argument --every: must be >= 1, got 0") and exits 2."""
+    def convert(text):
+        try:
+            return check("value", text, *args, **kwargs)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
+    convert.__name__ = check.__name__  # argparse shows it in "invalid <name> value" messages
+    return convert
