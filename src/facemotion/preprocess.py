@@ -9,10 +9,13 @@ packages ~15 accuracy points, so there is deliberately no second implementation.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import cv2
 import numpy as np
+
+from .errors import ImageError, UsageError
 
 INPUT_SIZE = 48
 # x_model = x_uint8 * SCALE + OFFSET maps 0..255 to -1..1 (the first design document's
@@ -110,8 +113,14 @@ def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
     elif isinstance(faces, np.ndarray) and faces.ndim == 2:
         grid = to_face48(faces, size)[None]
     else:
+        if isinstance(faces, (str, bytes, os.PathLike)):
+            raise UsageError(f"faces: expected face images (arrays), got {type(faces).__name__}; "
+                             "detect_emotions reads files")
         items = list(faces)
         grid = np.empty((len(items), size, size), np.uint8)
         for i, f in enumerate(items):
-            grid[i] = to_face48(np.asarray(f), size)
+            try:
+                grid[i] = to_face48(np.asarray(f), size)
+            except (ValueError, TypeError, cv2.error) as e:
+                raise ImageError(f"face {i}: {str(e).splitlines()[0]}") from None
     return normalize(grid)[:, None, :, :]

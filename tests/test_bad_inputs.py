@@ -1,0 +1,229 @@
+"""Bad input, table-driven: each case is one call that must end in one exact error class with
+one line naming what was wrong (never a traceback of another type), and, where the call
+handles several inputs, the good ones still come out."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import facemotion
+from facemotion.errors import DataError, ImageError, ModelError, UsageError, VideoError
+
+from conftest import faces_like, jpg_bytes
+
+FRAME = np.zeros((60, 80, 3), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return facemotion.EmotionRecognizer()
+
+
+def _truncated_pil():
+    buf = io.BytesIO()
+    Image.open(facemotion.SAMPLE_IMAGE).save(buf, "JPEG")
+    return Image.open(io.BytesIO(buf.getvalue()[:5000]))  # opened lazily: the pixels are missing
+
+
+def _multipage_tiff():
+    buf = io.BytesIO()
+    Image.new("L", (40, 40)).save(buf, "TIFF", save_all=True, append_images=[Image.new("L", (40, 40))] * 2)
+    return buf.getvalue()
+
+
+API_CASES = {
+    # images handed to the API
+    "str array": (lambda r: r.detect_emotions(np.array([["a", "b"], ["c", "d"]])), ImageError, "unsupported pixel type"),
+    "object array": (lambda r: r.detect_emotions(np.array([[None, 1]], dtype=object)), ImageError, "unsupported pixel"),
+    "complex array": (lambda r: r.detect_emotions(np.zeros((20, 20), complex)), ImageError, "unsupported pixel type"),
+    "NaN array": (lambda r: r.detect_emotions(np.full((20, 20), np.nan)), ImageError, "NaN or infinite"),
+    "empty array": (lambda r: r.detect_emotions(np.zeros((0, 5))), ImageError, "unsupported array shape"),
+    "4-D array": (lambda r: r.detect_emotions(np.zeros((2, 5, 5, 3))), ImageError, "unsupported array shape"),
+    "0x0 PIL image": (lambda r: r.detect_emotions(Image.new("RGB", (0, 0))), ImageError, r"image is empty \(0x0"),
+    "lazily opened truncated PIL image": (lambda r: r.detect_emotions(_truncated_pil()), ImageError, "truncated"),
+    "multi-page TIFF": (lambda r: r.detect_emotions(_multipage_tiff()), ImageError, "holds 3 pages or frames"),
+    "a list": (lambda r: r.detect_emotions([[1, 2], [3, 4]]), ImageError, "unsupported image type"),
+    "empty bytes": (lambda r: r.detect_emotions(b""), ImageError, "empty image data"),
+    "text bytes": (lambda r: r.detect_emotions(b"hello world"), ImageError, "not an image file"),
+    "missing path": (lambda r: r.detect_emotions("no/such/photo.jpg"), ImageError, "no/such/photo.jpg: no such file"),
+    "folder path": (lambda r: r.detect_emotions(os.path.dirname(facemotion.SAMPLE_IMAGE)), ImageError, "is a folder"),
+    "classify_faces of a path": (lambda r: r.classify_faces("x.jpg"), UsageError, "faces: expected face images"),
+    "classify_faces of text arrays": (lambda r: r.classify_faces([np.array([["a"]])]), ImageError,
+                                      "face 0: unsupported pixel type"),
+    "classify_faces of empty crops": (lambda r: r.classify_faces([np.zeros((0, 4), np.uint8)]), ImageError, "face 0"),
+    # arguments
+    "unknown detector": (lambda r: facemotion.EmotionRecognizer(detector="foo"), UsageError, "detector: unknown detector 'foo'"),
+    "detector object without detect": (lambda r: facemotion.EmotionRecognizer(detector=3), UsageError, "detector: expected"),
+    "model of the wrong type": (lambda r: facemotion.EmotionRecognizer(model=3), UsageError, "model: expected"),
+    "unknown model name": (lambda r: facemotion.EmotionRecognizer(model="vgg_fer_xl"), ModelError, "no such model file"),
+    "model is a folder": (lambda r: facemotion.EmotionRecognizer(model=os.path.dirname(facemotion.SAMPLE_IMAGE)),
+                          ModelError, "is a folder"),
+    "model of an unknown type": (lambda r: facemotion.EmotionRecognizer(model=facemotion.SAMPLE_IMAGE), ModelError,
+                                 "no backend reads .jpg files"),
+    "min_confidence 2": (lambda r: facemotion.EmotionRecognizer(min_confidence=2), UsageError,
+                         r"min_confidence: must be in \[0, 1\], got 2"),
+    "min_confidence nan": (lambda r: facemotion.EmotionRecognizer(min_confidence=float("nan")), UsageError, "finite"),
+    "detect_size 1": (lambda r: facemotion.EmotionRecognizer(detect_size=1), UsageError, "detect_size: must be >= 64"),
+    "detect_size 2.5": (lambda r: facemotion.EmotionRecognizer(detect_size=2.5), UsageError, "expected an integer"),
+    "threads -1": (lambda r: facemotion.EmotionRecognizer(threads=-1), UsageError, "threads: must be >= 0, got -1"),
+    "stream every 0": (lambda r: list(r.stream([FRAME], every=0)), UsageError, "every: must be >= 1, got 0"),
+    "stream every -3": (lambda r: list(r.stream([FRAME], every=-3)), UsageError, "every: must be >= 1"),
+    "stream smooth 5": (lambda r: list(r.stream([FRAME], smooth=5)), UsageError, r"smooth: must be in \[0, 1\)"),
+    "stream smooth -1": (lambda r: list(r.stream([FRAME], smooth=-1)), UsageError, "smooth"),
+    "stream smooth nan": (lambda r: list(r.stream([FRAME], smooth=float("nan"))), UsageError, "finite"),
+    "stream of a missing video": (lambda r: list(r.stream("no/such/clip.mp4")), VideoError, "no such file"),
+    "stream of a text file as video": (lambda r: list(r.stream(facemotion.__file__)), VideoError, "not a readable video"),
+    "stream of bad frames": (lambda r: list(r.stream([np.zeros((0, 3))])), ImageError, "frame 0: unsupported array"),
+}
+
+
+@pytest.mark.parametrize("case", list(API_CASES))
+def test_api_bad_input_is_one_clear_error(rec, case):
+    call, error, message = API_CASES[case]
+    with pytest.raises(error, match=message) as e:
+        call(rec)
+    assert "\n" not in str(e.value)
+
+
+def test_classify_faces_of_nothing_is_an_empty_answer(rec):
+    assert rec.classify_faces([]).shape == (0, 7)
+
+
+def test_sixteen_bit_photos_keep_their_brightness(rec):
+    """12-bit data in a 16-bit container (max 4095) was crushed to black by a fixed 16-bit scale."""
+    face = cv2.imread(facemotion.SAMPLE_IMAGE, cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 16  # 12-bit range
+    buf = io.BytesIO()
+    Image.fromarray(face).save(buf, "PNG")
+    img = facemotion.images.load_image(buf.getvalue())
+    ref = cv2.imread(facemotion.SAMPLE_IMAGE, cv2.IMREAD_GRAYSCALE)
+    assert abs(float(img.mean()) - float(ref.mean())) < 2
+    assert [f["dominant_emotion"] for f in rec.detect_emotions(face)] == ["happy"]
+
+
+def test_max_pixels_can_be_raised_past_pils_own_limit(tmp_path):
+    big = tmp_path / "big.png"
+    Image.new("L", (10_000, 9_500)).save(big)  # 95 MP: over PIL's 89.5 MP warning, within ours
+    code = "import facemotion.images as i; print(i.load_image(%r).shape)" % str(big)
+    env = {**os.environ, "FACEMOTION_MAX_PIXELS": "100000000"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and "(9500, 10000, 3)" in r.stdout, r.stderr[-500:]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "FACEMOTION_MAX_PIXELS": "50000000"})
+    assert "over the 50 MP limit" in r.stderr and "Traceback" in r.stderr  # the API raises ImageError
+
+
+# ----------------------------------------------------------------------------- datasets
+
+HEADER = "emotion,pixels,Usage\n"
+ROW = "3," + " ".join(["128"] * 48 * 48) + ",{usage}\n"
+
+
+def _csv(tmp_path, text: str | bytes, name="fer.csv"):
+    p = tmp_path / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+DATA_CASES = {
+    "latin-1 byte": (lambda t: _csv(t, HEADER.encode() + b"3,caf\xe9,Training\n"), DataError, "not UTF-8 text"),
+    "binary file named .csv": (lambda t: _csv(t, b"\x00\x01\x02PK\x03\x04" * 100), DataError,
+                               "not readable as CSV|missing column|not UTF-8"),
+    "oversized field": (lambda t: _csv(t, HEADER + "3," + "1" * 200_000 + ",Training\n"), DataError,
+                        "row 2: not readable as CSV .*field larger"),
+    "unknown usage": (lambda t: _csv(t, HEADER + ROW.format(usage="Holdout")), DataError, "unknown Usage 'Holdout'"),
+    "missing column": (lambda t: _csv(t, "emotion,Usage\n3,Training\n"), DataError, "missing column 'pixels'"),
+    "empty csv": (lambda t: _csv(t, ""), DataError, "empty CSV file"),
+    "not a square": (lambda t: _csv(t, HEADER + "3,1 2 3,Training\n"), DataError, "3 pixel values"),
+    "pixel over 255": (lambda t: _csv(t, HEADER + "3," + " ".join(["300"] * 4) + ",Training\n"), DataError, "0..255"),
+    "unknown label": (lambda t: _csv(t, HEADER + ROW.format(usage="Training").replace("3,", "smug,", 1)), DataError,
+                      "unknown emotion class 'smug'"),
+}
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_dataset_bad_input_is_one_clear_error(tmp_path, case):
+    from facemotion.datasets import load_splits
+
+    make, error, message = DATA_CASES[case]
+    with pytest.raises(error, match=message) as e:
+        load_splits(make(tmp_path), ("train",))
+    assert "\n" not in str(e.value)
+
+
+def test_a_csv_with_a_byte_order_mark_loads(tmp_path):
+    from facemotion.datasets import load_splits
+
+    p = _csv(tmp_path, b"\xef\xbb\xbf" + (HEADER + ROW.format(usage="Training")).encode())
+    assert len(load_splits(p, ("train",))["train"]) == 1
+
+
+def test_skip_bad_counts_a_bad_row_once(tmp_path):
+    from facemotion.datasets import load_splits
+
+    text = HEADER + ROW.format(usage="Training") + "3,1 2 3,Training\n" + ROW.format(usage="PublicTest") + \
+        ROW.format(usage="PrivateTest")
+    d = load_splits(_csv(tmp_path, text), ("train", "val", "test"), skip_bad=True)
+    assert [len(d[s].skipped) for s in ("train", "val", "test")] == [1, 0, 0]
+    assert [len(d[s]) for s in ("train", "val", "test")] == [1, 1, 1]
+
+
+def test_a_member_declaring_a_huge_image_is_refused_from_its_header(tmp_path):
+    from facemotion.datasets import load_splits
+
+    buf = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buf, "PNG")  # a few KB that would decode to 400 MP
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("train/happy/ok.jpg", jpg_bytes(faces_like(1)[0]))
+        zf.writestr("train/happy/bomb.png", buf.getvalue())
+    with pytest.raises(DataError, match="bomb.png: declares 20000x20000 pixels"):
+        load_splits(path, ("train",))
+    d = load_splits(path, ("train",), skip_bad=True)["train"]
+    assert len(d) == 1 and len(d.skipped) == 1  # the good member is kept
+
+
+def test_subset_refuses_member_names_that_leave_the_archive(tmp_path):
+    from facemotion.datasets import write_subset
+
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for split in ("train", "val"):
+            zf.writestr(f"{split}/happy/a.jpg", jpg_bytes(faces_like(1)[0]))
+        zf.writestr("../../train/happy/escape.jpg", jpg_bytes(faces_like(1)[0]))
+    with pytest.raises(DataError, match="escape.jpg: a member name that leaves the archive's root"):
+        write_subset(path, tmp_path / "out.zip")
+    assert not list(tmp_path.glob("*out*"))
+
+
+def test_an_unlistable_folder_is_an_error_not_a_gap(tmp_path, monkeypatch):
+    from facemotion.datasets import archives, load_splits
+
+    for cls in ("happy", "sad"):
+        (tmp_path / "d" / cls).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "d" / cls / "a.png"), faces_like(1)[0])
+    real = os.scandir
+
+    def scandir(p="."):  # root reads everything: a permission error is simulated
+        if str(p).endswith("sad"):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real(p)
+
+    monkeypatch.setattr(archives.os, "scandir", scandir)
+    with pytest.raises(DataError, match="sad: cannot list this folder"):
+        load_splits(tmp_path / "d", ("train",), cache=False)
+
+
+def test_data_stats_on_a_folder_without_a_dataset_fails(tmp_path, capsys):
+    from facemotion.cli import main
+
+    assert main(["data", "stats", str(tmp_path), "-o", str(tmp_path / "o")]) == 1
+    assert "no dataset here" in capsys.readouterr().err
