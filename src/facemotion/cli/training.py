@@ -6,6 +6,8 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
+from ..validate import number, option
+
 
 def cmd_train(args) -> int:
     from ..training.train import main
@@ -62,7 +64,7 @@ def add_commands(sub, fmt) -> None:
                                    "with its metadata; fails unless ONNX Runtime matches torch.")
     s.add_argument("checkpoint", nargs="+", help="facemotion .pt checkpoint(s); several = one ensemble model")
     s.add_argument("-o", "--out", required=True, help="output .onnx file")
-    s.add_argument("--temperature", type=float, default=None,
+    s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=None,
                    help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
                         "`facemotion evaluate ... --calibrate`)")
     s.add_argument("--tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")

@@ -37,9 +37,15 @@ from ..images import IMAGE_SUFFIXES
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
 from ..progress import progress_bar
-from .archives import TAR_ERRORS, list_members, read_members, tar_compression, tar_names, unsafe_name
+from .archives import (
+    TAR_ERRORS,
+    list_members,
+    read_members,
+    tar_compression,
+    tar_names,
+    unsafe_name,
+)
 from .splits import SPLIT_DIRS, SPLIT_USAGE, SPLITS, USAGE_TO_SPLIT, Split, check_splits
-
 
 # A dataset image is a face for a 48 px model: anything near this size is a mistake or a
 # decompression bomb (a 109 KB PNG can declare 30,000 x 20,000 pixels), refused from its header.

@@ -27,6 +27,7 @@ from ..errors import FacemotionError
 from ..labels import EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
 from ..preprocess import normalize
+from ..validate import integer, number, option
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -42,14 +43,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")
     p.add_argument("--calibrate", action="store_true",
                    help="fit a temperature on the val split and report ECE before/after on --split")
-    p.add_argument("--choose-ensemble", type=int, default=0, metavar="K",
+    p.add_argument("--choose-ensemble", type=option(integer, 0), default=0, metavar="K",
                    help="use the subset of >= K of the given models with the best accuracy on val (PublicTest); "
                         "0 = all of them")
-    p.add_argument("--ensemble-max-params", type=float, default=None, metavar="N",
+    p.add_argument("--ensemble-max-params", type=option(number, 0, lo_open=True), default=None, metavar="N",
                    help="with --choose-ensemble: only subsets of at most N parameters in all (e.g. 5e6, "
                         "which keeps an fp32 ONNX ensemble under 20 MB)")
     p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--batch-size", type=option(integer, 1), default=512)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     return p

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import SPLIT_USAGE, load_training_data
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 from ..fileio import write_text
+from ..validate import device, integer, json_object, number, option
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -36,47 +37,47 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--arch", "--model", dest="model", default="mini_xception", metavar="ARCH",
                    help="architecture to train (a registry name: `facemotion models` lists them; not a shipped model)")
-    p.add_argument("--model-kwargs", default="{}", help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
+    p.add_argument("--model-kwargs", default={}, type=option(json_object), help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
     p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
     p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
-    p.add_argument("--epochs", type=int, default=80)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--epochs", type=option(integer, 1), default=80)
+    p.add_argument("--batch-size", type=option(integer, 1), default=128)
+    p.add_argument("--lr", type=option(number, 0, lo_open=True), default=2e-3, help="peak learning rate")
     p.add_argument("--opt", choices=["adamw", "adam", "sgd"], default="adamw")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (Nesterov)")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--momentum", type=option(number, 0, 1, hi_open=True), default=0.9, help="SGD momentum (Nesterov)")
+    p.add_argument("--weight-decay", type=option(number, 0), default=1e-4)
     p.add_argument("--sched", choices=["cosine", "onecycle", "plateau", "none"], default="cosine")
-    p.add_argument("--warmup-epochs", type=float, default=2.0)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--warmup-epochs", type=option(number, 0), default=2.0)
+    p.add_argument("--label-smoothing", type=option(number, 0, 1, hi_open=True), default=0.1)
     p.add_argument("--class-weights", choices=["none", "balanced", "sqrt"], default="none",
                    help="weight the loss by inverse class frequency (helps 'disgust' recall)")
     # augmentation
-    p.add_argument("--shift", type=float, default=0.1, help="max random translation, fraction of the side")
-    p.add_argument("--zoom", type=float, default=0.1, help="max random zoom in/out, fraction")
-    p.add_argument("--rotate", type=float, default=10.0, help="max random rotation, degrees")
+    p.add_argument("--shift", type=option(number, 0, 0.5), default=0.1, help="max random translation, fraction of the side")
+    p.add_argument("--zoom", type=option(number, 0, 1, hi_open=True), default=0.1, help="max random zoom in/out, fraction")
+    p.add_argument("--rotate", type=option(number, 0, 180), default=10.0, help="max random rotation, degrees")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
-    p.add_argument("--erase", type=float, default=0.0, help="probability of random erasing")
-    p.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
-    p.add_argument("--cutmix", type=float, default=0.0, help="cutmix alpha (0 = off)")
+    p.add_argument("--erase", type=option(number, 0, 1), default=0.0, help="probability of random erasing")
+    p.add_argument("--mixup", type=option(number, 0), default=0.0, help="mixup alpha (0 = off)")
+    p.add_argument("--cutmix", type=option(number, 0), default=0.0, help="cutmix alpha (0 = off)")
     # knowledge distillation
     p.add_argument("--teacher", nargs="*", default=[],
                    help="teacher(s): .pt checkpoints, exported .onnx files or shipped model names (e.g. 'ensemble'); "
                         "their averaged soft targets are distilled. ONNX teachers imply --kd-offline")
-    p.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation loss")
-    p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--kd-alpha", type=option(number, 0, 1), default=0.7, help="weight of the distillation loss")
+    p.add_argument("--kd-temp", type=option(number, 0, lo_open=True), default=4.0, help="distillation temperature")
     p.add_argument("--kd-offline", action="store_true",
                    help="compute the teachers' (flip-averaged) soft targets once per training image instead of "
                         "running every teacher on every batch: an ensemble teacher then costs nothing per step")
     # selection and bookkeeping
-    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
-    p.add_argument("--patience", type=int, default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction when the data has no val split")
+    p.add_argument("--ema", type=option(number, 0, 1, hi_open=True), default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
+    p.add_argument("--patience", type=option(integer, 0), default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
+    p.add_argument("--val-fraction", type=option(number, 0, 1, lo_open=True, hi_open=True), default=0.1, help="held-out fraction when the data has no val split")
     p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (data and augmentation live there too)")
+    p.add_argument("--limit", type=option(integer, 0), default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0)
+    p.add_argument("--threads", type=option(integer, 0), default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--device", default="cpu", type=option(device), help="cpu, cuda, cuda:1, ... (data and augmentation live there too)")
     p.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
@@ -112,6 +113,8 @@ def main(args) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file; give a folder for the run")
     out.mkdir(parents=True, exist_ok=True)
 
     train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
@@ -123,13 +126,21 @@ def main(args) -> dict:
     if train.skipped:
         print(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
     dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device: {args.device} asked for, but this torch sees no CUDA GPU")
     x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
     x_va, y_va = (t.to(dev) for t in to_tensors(val))
     if len(y_tr) < args.batch_size:
         raise FacemotionError(f"{args.data}: only {len(y_tr)} training images, fewer than --batch-size {args.batch_size}")
 
-    model_kwargs = json.loads(args.model_kwargs)
-    model = create_model(args.model, **model_kwargs).to(dev, memory_format=torch.channels_last)
+    model_kwargs = json_object("--model-kwargs", args.model_kwargs)
+    try:
+        model = create_model(args.model, **model_kwargs)
+    except KeyError as e:
+        raise UsageError(f"--arch: {e.args[0]}") from None
+    except TypeError as e:  # an argument the architecture does not take
+        raise UsageError(f"--model-kwargs: {args.model} does not take these arguments ({e})") from None
+    model = model.to(dev, memory_format=torch.channels_last)
     resume = (out / "last.pt") if args.resume == "auto" else (Path(args.resume) if args.resume else None)
     resuming = resume is not None and resume.exists()
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
@@ -156,6 +167,9 @@ def main(args) -> dict:
     best = {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0}
     if resuming:
         ck = load_checkpoint(resume, map_location=dev)
+        if ck.get("arch") != args.model or (ck.get("arch_kwargs") or {}) != model_kwargs:
+            raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                             f"not of {args.model} {model_kwargs}; use another --out or the same --arch")
         model.load_state_dict(ck["model_state"])
         optimizer.load_state_dict(ck["optimizer_state"])
         schedule.load_state_dict(ck.get("scheduler_state"))
