@@ -292,3 +292,59 @@ def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     capsys.readouterr()
     assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2
     assert "is a run of mini_xception" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def test_same_named_inputs_get_a_mirrored_output_tree(media, tmp_path, capsys):
+    from facemotion.cli import main
+
+    for sub, src in (("a", "justin.jpg"), ("b", "two_people.jpg")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.jpg").write_bytes((media / src).read_bytes())
+    out = tmp_path / "out"
+    args = [str(tmp_path / "a" / "x.jpg"), str(tmp_path / "b" / "x.jpg"), str(tmp_path / "a")]  # a/x.jpg twice
+    assert main(["image", *args, "-o", str(out)]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == \
+        ["a/x.json", "a/x_annotated.jpg", "b/x.json", "b/x_annotated.jpg"]
+    import json
+
+    assert len(json.loads((out / "b" / "x.json").read_text())["faces"]) == 2
+    assert "wrote 2 annotated images" in capsys.readouterr().out
+
+
+def test_a_full_disk_fails_that_input_alone(media, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import facemotion.photos as photos
+    from facemotion.cli import main
+
+    real = photos.write_image
+
+    def full(path, image):
+        if "justin" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, image)
+
+    monkeypatch.setattr(photos, "write_image", full)
+    out = tmp_path / "out"
+    assert main(["image", str(media / "justin.jpg"), str(media / "obama.jpg"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "justin_annotated.jpg: cannot write (No space left on device)" in err and "1 of 2 inputs failed" in err
+    assert (out / "obama_annotated.jpg").exists() and not list(out.glob(".*tmp*"))
+
+
+def test_outputs_never_follow_a_planted_link(media, tmp_path, capsys):
+    from facemotion.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    outside = tmp_path / "outside.csv"
+    (out / "test_faces.csv").symlink_to(outside)
+    assert main(["video", str(media / "test.mp4"), "-o", str(out), "--max-frames", "2", "--no-video",
+                 "--no-progress"]) == 1
+    assert "test_faces.csv: is a symbolic link" in capsys.readouterr().err and not outside.exists()
+    (out / "justin.json").symlink_to(outside)  # whole-file outputs replace the link, not its target
+    assert main(["image", str(media / "justin.jpg"), "-o", str(out)]) == 0
+    assert not outside.exists() and not (out / "justin.json").is_symlink()

@@ -56,6 +56,7 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     dataset cache, whose content is the same either way) and drops the new copy.
     """
     pending = PendingFile(path)
+    pending.discard()  # a leftover (or a planted link) under the temporary name is never written through
     try:
         yield pending.tmp
         pending.commit(replace)
@@ -71,3 +72,19 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def open_text(path: str | os.PathLike, mode: str = "a"):
+    """Open a text file that is written as it goes (a CSV log, appended or flushed row by row)
+    without following a symbolic link at ``path``: a link planted in an output folder must not
+    send our rows to a file outside it. ``mode``: "a" (append, create) or "w" (truncate, create)."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if path.is_symlink():
+            raise OSError(e.errno, "is a symbolic link; refusing to write through it", str(path)) from None
+        raise
+    return os.fdopen(fd, mode, newline="", encoding="utf-8")

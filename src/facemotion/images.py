@@ -175,7 +175,7 @@ def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
 
 
 def expand_inputs(paths) -> list[Path]:
-    """CLI arguments (files, folders, globs) -> image files, in a stable order."""
+    """CLI arguments (files, folders, globs) -> image files, in a stable order, each once."""
     import glob
 
     out: list[Path] = []
@@ -190,4 +190,5 @@ def expand_inputs(paths) -> list[Path]:
             out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
         else:
             out.append(Path(p))
-    return out
+    # a file named twice (a folder and a glob over it) is one input with one set of outputs
+    return list({os.path.abspath(p): p for p in out}.values())

@@ -26,7 +26,9 @@ class PhotoResult:
 
 def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_files: bool = True):
     """Yield a :class:`PhotoResult` per path. With ``out_dir``, write ``<stem>_annotated.jpg``
-    and (``json_files``) ``<stem>.json`` there; stems stay unique when inputs share a name."""
+    and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
+    :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
+    alone."""
     paths = [Path(p) for p in paths]
     out = Path(out_dir) if out_dir is not None else None
     for path, stem in zip(paths, output_stems(paths)):
@@ -40,9 +42,13 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
                   "detector": recognizer.detector.name, "faces": faces}
         written = []
         if out is not None:
-            written.append(out / f"{stem}_annotated.jpg")
-            write_image(written[-1], draw(image, faces, bars=bars))
-            if json_files:
-                written.append(out / f"{stem}.json")
-                write_json(written[-1], record)
+            try:
+                written.append(out / f"{stem}_annotated.jpg")
+                write_image(written[-1], draw(image, faces, bars=bars))
+                if json_files:
+                    written.append(out / f"{stem}.json")
+                    write_json(written[-1], record)
+            except OSError as e:  # a full disk, a read-only folder: this input fails, the next may not
+                yield PhotoResult(path, record, error=f"{e.filename or written[-1]}: cannot write ({e.strerror or e})")
+                continue
         yield PhotoResult(path, record, outputs=tuple(written))

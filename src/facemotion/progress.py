@@ -15,3 +15,14 @@ def progress_bar(iterable=None, **kwargs):
     kwargs.setdefault("leave", False)
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, **kwargs)
+
+
+def close_all() -> None:
+    """Close every open progress bar, so a message printed next starts on a line of its own
+    (an error raised mid-loop would otherwise be glued to the bar's line)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .fileio import write_bytes, write_text
+from .fileio import open_text, write_bytes, write_text
 from .labels import EMOTIONS
 
 
@@ -49,7 +50,7 @@ class FaceCSVWriter:
     def __init__(self, path, columns=FACE_CSV_COLUMNS):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "w", newline="")
+        self.fh = open_text(self.path, "w")
         self.w = csv.writer(self.fh)
         self.w.writerow(columns)
         self.fh.flush()
@@ -77,15 +78,16 @@ class FaceCSVWriter:
 
 
 def output_stems(paths) -> list[str]:
-    """Output file stems for input ``paths``, unique even when two inputs share a file name
-    (``a/x.jpg`` and ``b/x.jpg`` -> ``x`` and ``x_1``)."""
-    stems, seen = [], {}
-    for p in paths:
-        s = Path(p).stem
-        if s in seen:
-            seen[s] += 1
-            s = f"{s}_{seen[s]}"
-        else:
-            seen[s] = 0
-        stems.append(s)
-    return stems
+    """Output names (without suffix) for input ``paths``: the file stems when they are all
+    different; otherwise the paths relative to the inputs' common folder, so ``a/x.jpg`` and
+    ``b/x.jpg`` become ``a/x`` and ``b/x`` (the output tree mirrors the input tree) and no two
+    inputs share an output. Inputs that differ only in their suffix (``x.jpg``, ``x.png``) keep
+    it (``x_jpg``, ``x_png``)."""
+    paths = [Path(os.path.abspath(p)) for p in paths]
+    if len({p.stem for p in paths}) == len(paths):
+        return [p.stem for p in paths]
+    root = Path(os.path.commonpath([p.parent for p in paths]))
+    rel = [p.relative_to(root) for p in paths]
+    stems = [r.with_suffix("").as_posix() for r in rel]
+    clash = {s for s in stems if stems.count(s) > 1}
+    return [r.with_name(r.name.replace(".", "_")).as_posix() if st in clash else st for r, st in zip(rel, stems)]

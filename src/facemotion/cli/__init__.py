@@ -9,6 +9,7 @@ as one ``error:`` line naming the file; the exit code says whether anything fail
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find every face in photos, videos or a webcam and tell which of 7 emotions it shows "
                     "(angry, disgust, fear, happy, sad, surprise, neutral); train, evaluate and export models.")
     p.add_argument("--version", action="version", version=f"facemotion {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the libraries' own warnings (OpenCV, FFmpeg, PIL), which are hidden otherwise")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
@@ -47,29 +50,51 @@ def build_parser() -> argparse.ArgumentParser:
 TRAIN_EXTRA = ("torch", "onnx", "onnxscript")
 
 
+def quiet_libraries() -> None:
+    """Hide what OpenCV, FFmpeg and PIL print on their own ("[ WARN:0] cap_v4l.cpp ...",
+    "moov atom not found"): facemotion says what went wrong in its own error line."""
+    import warnings
+
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read when the FFmpeg backend opens a file
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
+
+
+def _error(message: str) -> None:
+    from ..progress import close_all
+
+    close_all()
+    print(f"error: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not args.verbose:
+        quiet_libraries()
     try:
         return int(args.func(args) or 0)
     except UsageError as e:  # an option outside what it accepts, found past argparse
-        print(f"error: {e}", file=sys.stderr)
+        _error(str(e))
         return 2
     except FacemotionError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _error(str(e))
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`facemotion image ... --json | head`): stop quietly, as Unix tools do
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as e:  # a full disk, a read-only or missing output folder, a planted link
+        _error(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+        return 1
     except ImportError as e:
         # train/evaluate/export/import need the [train] extra (torch, and onnx to read or write graphs)
         missing = (getattr(e, "name", None) or "").split(".")[0]
