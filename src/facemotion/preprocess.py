@@ -41,7 +41,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         if img.size and not np.isfinite(img).all():
             raise ValueError("image has NaN or infinite values")
         top = 1.0 if img.size and float(img.max()) <= 1.0 else 255.0
-        return (img * (255.0 / top)).clip(0, 255).astype(np.uint8)
+        return (img.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
     if np.issubdtype(img.dtype, np.unsignedinteger) and img.dtype.itemsize > 1:
         bits = max(8, int(img.max()).bit_length()) if img.size else 8
         return (img.astype(np.float64) * (255.0 / (2 ** bits - 1))).round().astype(np.uint8)
