@@ -348,3 +348,55 @@ def test_outputs_never_follow_a_planted_link(media, tmp_path, capsys):
     (out / "justin.json").symlink_to(outside)  # whole-file outputs replace the link, not its target
     assert main(["image", str(media / "justin.jpg"), "-o", str(out)]) == 0
     assert not outside.exists() and not (out / "justin.json").is_symlink()
+
+
+# ----------------------------------------------------------------------------- videos
+
+
+def test_a_video_with_a_damaged_middle_is_read_past_it_and_reported(media, tmp_path, capsys):
+    import json
+
+    from facemotion.cli import main
+
+    data = bytearray((media / "test.mp4").read_bytes())
+    mid = len(data) // 3
+    data[mid:mid + 20000] = bytes(20000)  # a damaged stretch: a few frames cannot be decoded
+    clip = tmp_path / "damaged.mp4"
+    clip.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    assert main(["video", str(clip), "-o", str(out), "--no-video", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "damaged.mp4: incomplete: " in err and "frames could not be decoded" in err
+    summary = json.loads((out / "damaged_summary.json").read_text())
+    assert summary["status"].startswith("incomplete") and summary["decode_errors"] > 0
+    assert summary["frames"] >= 100  # read on past the damage, not stopped at it (39 frames)
+
+
+def test_sigterm_finishes_the_video_like_ctrl_c(media, tmp_path):
+    import json
+    import signal
+    import time
+
+    import cv2
+
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "facemotion", "video", str(media / "short_hamilton_clip.mp4"),
+                          "-o", str(out), "--detector", "haar", "--no-progress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.glob(".short_hamilton_clip_annotated.tmp*")):
+        time.sleep(0.2)  # until frames are being written
+    time.sleep(1.0)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    summary = json.loads((out / "short_hamilton_clip_summary.json").read_text())
+    assert summary["status"].startswith("interrupted after")
+    cap = cv2.VideoCapture(str(out / "short_hamilton_clip_annotated.mp4"))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["frames"] > 0
+    assert not list(out.glob(".*tmp*"))
+    # a rerun says plainly that it starts over
+    r = subprocess.run([sys.executable, "-m", "facemotion", "video", str(media / "short_hamilton_clip.mp4"), "-o",
+                        str(out), "--max-frames", "2", "--no-video", "--no-progress"], capture_output=True, text=True,
+                       timeout=120)
+    assert "from an earlier run that did not finish; starting this video over" in r.stderr

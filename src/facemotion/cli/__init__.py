@@ -62,6 +62,19 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (what `kill` and service managers send) stops a command the way Ctrl-C does: the
+    video is finalised, the summary written, and the exit code is 130."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def _error(message: str) -> None:
     from ..progress import close_all
 
@@ -77,6 +90,7 @@ def main(argv=None) -> int:
         return 2
     if not args.verbose:
         quiet_libraries()
+    _sigterm_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except UsageError as e:  # an option outside what it accepts, found past argparse

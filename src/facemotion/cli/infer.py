@@ -83,6 +83,18 @@ def cmd_video(args) -> int:
     s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
                       progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars)
     _print_video_summary(s)
+    return _video_exit_code(s)
+
+
+def _video_exit_code(s: dict) -> int:
+    """0 for a whole video, 1 when frames could not be decoded, 130 when interrupted: a script
+    can tell a partial result from a complete one."""
+    if s["status"].startswith("interrupted"):
+        return 130
+    if s["status"].startswith("incomplete"):
+        print(f"error: {s['source']}: {s['status']}; the outputs cover the frames that could be read",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -111,7 +123,7 @@ def cmd_webcam(args) -> int:
                       write_video=not args.no_video, progress=not display, display=display,
                       max_frames=args.max_frames, name=f"webcam{args.device}")
     _print_video_summary(s)
-    return 0
+    return _video_exit_code(s)
 
 
 def cmd_models(args) -> int:

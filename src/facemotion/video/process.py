@@ -92,11 +92,13 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
     src = FrameSource(source)
     info = src.info
     stem = name or (Path(str(source)).stem if not info.live else f"camera{source}")
+    _restart_note(out_dir, stem)
     csv_w = FaceCSVWriter(out_dir / f"{stem}_faces.csv")
     writer = None  # opened on the first frame: iterables and cameras reveal their size only then
     per_face: dict[int, dict] = {}
     n = 0
     status = "complete"
+    stopped_early = False
     total = info.frame_count or None
     if max_frames:
         total = min(total or max_frames, max_frames)
@@ -129,10 +131,12 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
             if n % 10 == 0:
                 bar.set_postfix(fps=f"{n / (time.perf_counter() - t0):.0f}", faces=len(res.faces))
             if max_frames and n >= max_frames:
+                stopped_early = True
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into this)
         status = f"interrupted after {n} frames"
     finally:
+        shield = _SignalShield()  # a second Ctrl-C must not cost the MP4's end or the summary
         bar.close()
         csv_w.close()
         video_path = writer.close() if writer is not None else None
@@ -142,21 +146,66 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
                 cv2.destroyWindow(window)
             except cv2.error:
                 pass
-    elapsed = time.perf_counter() - t0
-    summary = summarize(per_face, n, info.fps)
-    summary.update({"source": info.name, "width": info.width, "height": info.height, "every": every,
-                    "smooth": smooth, "detector": recognizer.detector.name, "status": status,
-                    "processing_fps": round(n / elapsed, 2) if elapsed > 0 else None,
-                    "outputs": {"csv": str(csv_w.path), "video": str(video_path) if video_path else None}})
-    timelines = []
-    for fid, acc in per_face.items():
-        p = out_dir / f"{stem}_timeline_face{fid}.png"
-        emotion_timeline(np.asarray(acc["frames"]) / info.fps, acc["probs"], p, title=f"face {fid}: emotions over time")
-        timelines.append(str(p))
-    summary["outputs"]["timelines"] = timelines
-    write_json(out_dir / f"{stem}_summary.json", summary)
-    summary["outputs"]["summary"] = str(out_dir / f"{stem}_summary.json")
+    try:
+        elapsed = time.perf_counter() - t0
+        missing = src.missing_frames if status == "complete" and not stopped_early else 0
+        if missing:
+            status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
+        summary = summarize(per_face, n, info.fps)
+        summary.update({"source": info.name, "width": info.width, "height": info.height, "every": every,
+                        "smooth": smooth, "detector": recognizer.detector.name, "status": status,
+                        "processing_fps": round(n / elapsed, 2) if elapsed > 0 else None,
+                        "outputs": {"csv": str(csv_w.path), "video": str(video_path) if video_path else None}})
+        timelines = []
+        for fid, acc in per_face.items():
+            p = out_dir / f"{stem}_timeline_face{fid}.png"
+            emotion_timeline(np.asarray(acc["frames"]) / info.fps, acc["probs"], p, title=f"face {fid}: emotions over time")
+            timelines.append(str(p))
+        summary["outputs"]["timelines"] = timelines
+        summary["decode_errors"] = src.decode_errors
+        write_json(out_dir / f"{stem}_summary.json", summary)
+        summary["outputs"]["summary"] = str(out_dir / f"{stem}_summary.json")
+    finally:
+        shield.release()
     return summary
+
+
+def _restart_note(out_dir: Path, stem: str) -> None:
+    """A rerun after an interrupted or killed run starts over: say so, and clear what a killed
+    run left under temporary names."""
+    for leftover in out_dir.glob(f".{stem}_annotated.tmp*"):
+        leftover.unlink(missing_ok=True)
+    csv_path, summary = out_dir / f"{stem}_faces.csv", out_dir / f"{stem}_summary.json"
+    if csv_path.exists():
+        import json
+
+        try:
+            done = json.loads(summary.read_text()).get("status") == "complete"
+        except (OSError, ValueError):
+            done = False
+        if not done:
+            print(f"note: {csv_path} is from an earlier run that did not finish; starting this video over",
+                  file=sys.stderr)
+
+
+class _SignalShield:
+    """Ignore SIGINT/SIGTERM until :meth:`release` (the main thread only; elsewhere a no-op)."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self._saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, signal.SIG_IGN)
+
+    def release(self) -> None:
+        import signal
+
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved = {}
 
 
 def has_display() -> bool:

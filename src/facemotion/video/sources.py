@@ -65,6 +65,16 @@ class FrameSource:
         self._cap = cap
         self.info = SourceInfo(str(path), float(fps), first.shape[1], first.shape[0],
                                max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))), False)
+        self.frames_read = 1  # the first frame, read above
+
+    # what a file gave: frames decoded and frames that could not be (a damaged or cut file)
+    frames_read = 0
+    decode_errors = 0
+
+    @property
+    def missing_frames(self) -> int:
+        """Frames the container announces that were not decoded (0 when it announces none)."""
+        return max(0, self.info.frame_count - self.frames_read) if self.info.frame_count else 0
 
     def _open_camera(self, index: int, size) -> None:
         cap = cv2.VideoCapture(index)
@@ -106,14 +116,13 @@ class FrameSource:
         reader = self._reader = threading.Thread(target=self._read_ahead, args=(q,), daemon=True)
         self._queue = q
         reader.start()
-        i = 1
         try:
             while True:
-                frame = q.get()
-                if frame is None:
+                item = q.get()
+                if item is None:
                     break
+                i, frame = item  # frames that could not be decoded leave gaps in the index
                 yield i, i / self.info.fps, frame
-                i += 1
         finally:
             self._join_reader()
 
@@ -127,14 +136,26 @@ class FrameSource:
                 pass
             reader.join(timeout=0.05)
 
+    # A damaged stretch of a file makes OpenCV's read() fail frame after frame and then decode
+    # again; give up only after this many failures in a row (or at the container's frame count).
+    MAX_BAD_RUN = 25
+
     def _read_ahead(self, q) -> None:
-        cap = self._cap
+        cap, i, bad_run = self._cap, 1, 0
+        total = self.info.frame_count
         try:
             while not self._stop.is_set():
                 ok, frame = cap.read()
-                if not ok:
+                if ok:
+                    self._put(q, (i, frame))
+                    self.frames_read += 1
+                    bad_run = 0
+                elif total and i < total and bad_run < self.MAX_BAD_RUN:
+                    self.decode_errors += 1
+                    bad_run += 1
+                else:
                     break
-                self._put(q, frame)
+                i += 1
         finally:
             self._put(q, None)  # end of stream
 
