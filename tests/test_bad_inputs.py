@@ -400,3 +400,31 @@ def test_sigterm_finishes_the_video_like_ctrl_c(media, tmp_path):
                         str(out), "--max-frames", "2", "--no-video", "--no-progress"], capture_output=True, text=True,
                        timeout=120)
     assert "from an earlier run that did not finish; starting this video over" in r.stderr
+
+
+# ----------------------------------------------------------------------------- training runs
+
+
+def test_a_killed_run_resumes_with_a_consistent_log_and_no_leftovers(kaggle_zip, tmp_path, capsys):
+    pytest.importorskip("torch")
+    import csv
+
+    from facemotion.cli import main
+
+    out = tmp_path / "run"
+    base = ["train", "--data", str(kaggle_zip), "--batch-size", "4", "--no-progress", "--out", str(out)]
+    assert main(base + ["--epochs", "1"]) == 0
+    # a kill after last.pt was renamed but before the log line, and one in the middle of a write
+    (out / "log.csv").write_text((out / "log.csv").read_text().splitlines()[0] + "\n")
+    (out / ".last.tmp4242.pt").write_bytes(b"half a checkpoint")
+    assert main(base + ["--epochs", "2", "--resume"]) == 0
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert not list(out.glob(".*tmp*"))
+    # the log is never written through a planted link: the resume replaces the link with the log
+    outside = tmp_path / "outside.csv"
+    (out / "log.csv").unlink()
+    (out / "log.csv").symlink_to(outside)
+    assert main(base + ["--epochs", "3", "--resume"]) == 0
+    assert not outside.exists() and not (out / "log.csv").is_symlink()
+    assert [r["epoch"] for r in csv.DictReader(open(out / "log.csv"))] == ["1", "2", "3"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..datasets import SPLIT_USAGE, load_training_data
 from ..errors import FacemotionError, UsageError
-from ..fileio import write_text
+from ..fileio import open_text, write_text
 from ..validate import device, integer, json_object, number, option
 
 
@@ -116,6 +117,8 @@ def main(args) -> dict:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
     out.mkdir(parents=True, exist_ok=True)
+    for leftover in out.glob(".*.tmp*"):  # what a run killed mid-write left under a temporary name
+        leftover.unlink(missing_ok=True)
 
     train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
                                     skip_bad=args.skip_bad, progress=args.progress)
@@ -187,6 +190,10 @@ def main(args) -> dict:
           f"{steps_per_epoch} steps/epoch; threads {torch.get_num_threads()}", file=sys.stderr)
     run_args = {k: v for k, v in vars(args).items() if k != "func"}
     log_path = out / "log.csv"
+    # last.pt is written before the log line: a kill between the two loses that line, so the log
+    # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
+    if history:
+        _write_log(log_path, history)
     bad_epochs = 0 if not history else history[-1]["epoch"] - best["epoch"]
     for epoch in range(start_epoch, args.epochs + 1):
         tr_metrics, step = train_one_epoch(model, optimizer, schedule, x_tr, y_tr, args, epoch, ema=ema,
@@ -219,7 +226,7 @@ def main(args) -> dict:
             atomic_torch_save(state, out / "best.pt")
         atomic_torch_save(state, out / "last.pt")
         new = not log_path.exists()
-        with open(log_path, "a", newline="") as fh:  # appended per epoch: a kill loses nothing
+        with open_text(log_path, "a") as fh:  # appended per epoch: a kill loses nothing
             w = csv.DictWriter(fh, fieldnames=list(row))
             if new:
                 w.writeheader()
@@ -235,6 +242,15 @@ def main(args) -> dict:
                "out": str(out)}
     write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    """log.csv from a run's per-epoch history, in one atomic write."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(history[0]))
+    w.writeheader()
+    w.writerows(history)
+    write_text(path, buf.getvalue())
 
 
 if __name__ == "__main__":  # pragma: no cover
