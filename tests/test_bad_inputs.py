@@ -428,3 +428,57 @@ def test_a_killed_run_resumes_with_a_consistent_log_and_no_leftovers(kaggle_zip,
     assert main(base + ["--epochs", "3", "--resume"]) == 0
     assert not outside.exists() and not (out / "log.csv").is_symlink()
     assert [r["epoch"] for r in csv.DictReader(open(out / "log.csv"))] == ["1", "2", "3"]
+
+
+@pytest.fixture(scope="module")
+def bad_checkpoints(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from facemotion.training.checkpoint import describe
+    from facemotion.training.models import create_model
+
+    d = tmp_path_factory.mktemp("ckpts")
+    m = create_model("mini_xception")
+    good = {**describe(m, epoch=1), "model_state": m.state_dict()}
+    torch.save({**good, "arch": "vgg_fer_s"}, d / "wrong_arch.pt")
+    torch.save({k: v for k, v in good.items() if k != "arch"}, d / "no_arch.pt")
+    torch.save({k: v for k, v in good.items() if k != "model_state"}, d / "no_weights.pt")
+    torch.save({**good, "arch": "resnet_fer_xl"}, d / "unknown_arch.pt")
+    (d / "garbage.pt").write_bytes(b"not a checkpoint at all")
+    return d
+
+
+CHECKPOINT_CASES = {
+    "wrong_arch.pt": "weights do not fit vgg_fer_s",
+    "no_arch.pt": "model card has no 'arch'",
+    "no_weights.pt": "not a facemotion checkpoint",
+    "unknown_arch.pt": "cannot build its architecture 'resnet_fer_xl'",
+    "garbage.pt": "not a loadable facemotion checkpoint",
+}
+
+
+@pytest.mark.parametrize("name", list(CHECKPOINT_CASES))
+@pytest.mark.parametrize("command", ["image", "evaluate", "export"])
+def test_a_bad_checkpoint_is_one_line_in_every_command(bad_checkpoints, kaggle_zip, media, tmp_path, capsys,
+                                                       command, name):
+    from facemotion.cli import main
+
+    ckpt = str(bad_checkpoints / name)
+    argv = {"image": ["image", str(media / "justin.jpg"), "--model", ckpt, "-o", str(tmp_path)],
+            "evaluate": ["evaluate", ckpt, "--data", str(kaggle_zip)],
+            "export": ["export", ckpt, "-o", str(tmp_path / "x.onnx")]}[command]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and CHECKPOINT_CASES[name] in err, err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_file_names_the_os_or_the_terminal_cannot_take(media, tmp_path):
+    long_name = tmp_path / ("a" * 300 + ".jpg")
+    odd = tmp_path / os.fsdecode(b"caf\xe9.jpg")  # not valid UTF-8: a surrogate escape in Python
+    odd.write_bytes((media / "justin.jpg").read_bytes())
+    env = {**os.environ, "PYTHONIOENCODING": "ascii:strict"}
+    r = subprocess.run([sys.executable, "-m", "facemotion", "image", str(long_name), str(odd), "--json"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "File name too long" in r.stderr and "1 of 2 inputs failed" in r.stderr
+    assert '"dominant_emotion": "happy"' in r.stdout and "caf\\udce9.jpg" in r.stdout

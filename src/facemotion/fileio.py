@@ -32,6 +32,7 @@ class PendingFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
+        self.discard()  # a leftover (or a planted link) under the temporary name is never written through
 
     def commit(self, replace: bool = True) -> Path:
         if replace or not self.path.exists():
@@ -56,7 +57,6 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     dataset cache, whose content is the same either way) and drops the new copy.
     """
     pending = PendingFile(path)
-    pending.discard()  # a leftover (or a planted link) under the temporary name is never written through
     try:
         yield pending.tmp
         pending.commit(replace)

@@ -126,17 +126,16 @@ def load_image(source) -> np.ndarray:
         return as_bgr(source, name)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ImageError(f"{path}: no such file")
-        if path.is_dir():
-            raise ImageError(f"{path}: is a folder, not an image")
         try:
-            size = path.stat().st_size
-            if size == 0:
+            if not path.exists():
+                raise ImageError(f"{path}: no such file")
+            if path.is_dir():
+                raise ImageError(f"{path}: is a folder, not an image")
+            if path.stat().st_size == 0:
                 raise ImageError(f"{path}: empty file (0 bytes)")
             data = path.read_bytes()
-        except PermissionError:
-            raise ImageError(f"{path}: permission denied") from None
+        except OSError as e:  # permission denied, a name too long for the file system, an I/O error
+            raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
         return _from_pil(_open_pil(io.BytesIO(data), name), name)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
@@ -174,6 +173,15 @@ def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _is(path: Path, test: str) -> bool:
+    """``path.exists()``/``is_dir()``/``is_file()`` that say False where the OS refuses the
+    question (a name too long for the file system): load_image then names the problem."""
+    try:
+        return getattr(path, test)()
+    except OSError:
+        return False
+
+
 def expand_inputs(paths) -> list[Path]:
     """CLI arguments (files, folders, globs) -> image files, in a stable order, each once."""
     import glob
@@ -181,12 +189,12 @@ def expand_inputs(paths) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         p = str(p)
-        if any(ch in p for ch in "*?[") and not Path(p).exists():
+        if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in matches if Path(m).is_file())
+            out.extend(Path(m) for m in matches if _is(Path(m), "is_file"))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
-        elif Path(p).is_dir():
+        elif _is(Path(p), "is_dir"):
             out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
         else:
             out.append(Path(p))

@@ -91,6 +91,9 @@ def main(argv=None) -> int:
     if not args.verbose:
         quiet_libraries()
     _sigterm_as_interrupt()
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid text still print
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return int(args.func(args) or 0)
     except UsageError as e:  # an option outside what it accepts, found past argparse
