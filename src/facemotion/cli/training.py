@@ -6,7 +6,7 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
-from ..validate import number, option
+from ..validate import integer, number, option
 
 
 def cmd_train(args) -> int:
@@ -34,6 +34,17 @@ def cmd_export(args) -> int:
     if "fp16_max_abs_diff" in r:
         print(f"float16 storage changes the probabilities by at most {r['fp16_max_abs_diff']:.1e}; top-1 unchanged "
               f"on {r['fp16_argmax_agreement'] * 100:.1f}% of those inputs")
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    from ..training.quantize import quantize_model
+
+    r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
+                       name=args.name)
+    print(f"wrote {r['file']} ({r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); PublicTest "
+          f"{r['int8_public_test'] * 100:.2f}% int8 vs {r['float_public_test'] * 100:.2f}% float, top-1 agreement "
+          f"{r['top1_agreement'] * 100:.1f}%, max |dp| {r['max_abs_prob_diff']:.3f} (also in {r['file']}.check.json)")
     return 0
 
 
@@ -73,6 +84,18 @@ def add_commands(sub, fmt) -> None:
                         "in float32, and the export reports what it changes)")
     s.add_argument("--name", default=None, help="model name stored in the metadata")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("quantize", help="ONNX model -> int8 (static, calibrated on Training faces)", formatter_class=fmt,
+                       description="Quantize a shipped or exported ONNX model to int8 with ONNX Runtime (QDQ, "
+                                   "per-channel weights, activations calibrated on Training faces), checked "
+                                   "against the float model on PublicTest before it is written.")
+    s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
+    s.add_argument("-o", "--out", required=True, help="output .onnx file")
+    s.add_argument("--data", required=True, help="the dataset whose Training split calibrates (e.g. fer2013.zip)")
+    s.add_argument("--calibration", type=option(integer, 16), default=2000, help="Training faces to calibrate on")
+    s.add_argument("--seed", type=option(integer, 0), default=0, help="which Training faces")
+    s.add_argument("--name", default=None, help="model name stored in the card (default: <name>_int8)")
+    s.set_defaults(func=cmd_quantize)
 
     s = sub.add_parser("import", help="ONNX model -> checkpoint(s) to fine-tune, distil or re-ensemble",
                        formatter_class=fmt,

