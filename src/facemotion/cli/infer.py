@@ -1,4 +1,4 @@
-"""Commands that run the recognizer: image, demo, video, webcam, serve, models."""
+"""Commands that run the recognizer: image, demo, explain, video, webcam, serve, models."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import list_detectors
+from ..labels import EMOTIONS
 from ..writers import to_json_line
 
 
@@ -18,6 +19,15 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar"):
     p.add_argument("--min-confidence", type=float, default=None, help="drop face detections below this (0-1)")
     p.add_argument("--detect-size", type=int, default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
+
+
+def _add_explain_args(p, flag: str = "--method"):
+    p.add_argument(flag, dest="explain_method", default=None,
+                   choices=["gradcam", "gradcam++", "occlusion", "rise"],
+                   help="gradcam/gradcam++ (a .pt --model; needs the [train] extra), occlusion or rise (any model); "
+                        "default: gradcam for a .pt model, else occlusion")
+    p.add_argument("--layer", default=None, help="Grad-CAM's layer, a module name such as features or blocks.3 "
+                                                 "(default: chosen per architecture)")
 
 
 def _recognizer(args):
@@ -65,6 +75,42 @@ def cmd_image(args) -> int:
     return 0
 
 
+def _explain_options(args) -> dict:
+    opts = {"layer": args.layer} if getattr(args, "layer", None) else {}
+    return {"method": args.explain_method, **opts}
+
+
+def cmd_explain(args) -> int:
+    from ..images import expand_inputs
+    from ..photos import explain_images
+
+    paths = expand_inputs(args.paths)
+    if not paths:
+        print("error: no input images found", file=sys.stderr)
+        return 1
+    rec = _recognizer(args)
+    opts = _explain_options(args)
+    explainer = rec.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
+    failed = 0
+    for r in explain_images(rec, paths, args.out, target=args.target, **opts):
+        if r.error is not None:
+            failed += 1
+            print(f"error: {r.error}", file=sys.stderr)
+            continue
+        faces = r.record["faces"]
+        parts = [f"{f['target']} ({f['emotions'][f['target']] * 100:.0f}%): "
+                 + ", ".join(f"{g['region']} {g['share'] * 100:.0f}%" for g in f["regions"][:3]) for f in faces]
+        print(f"{r.path}: " + ("; ".join(parts) if faces else "no faces found"))
+    done = len(paths) - failed
+    if done:
+        print(f"wrote {explainer.name} maps, face crops, figures and JSON for {done} image{'s' if done != 1 else ''} "
+              f"to {args.out}/")
+    if failed:
+        print(f"{failed} of {len(paths)} input{'s' if len(paths) != 1 else ''} failed", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args) -> int:
     args.paths = [SAMPLE_IMAGE]
     args.json = False
@@ -79,8 +125,12 @@ def cmd_video(args) -> int:
     from ..video import process_video
 
     rec = _recognizer(args)
+    explain = {"every": args.explain, **_explain_options(args)} if args.explain else None
+    if explain:
+        rec.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
     s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
-                      progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars)
+                      progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars,
+                      explain=explain)
     _print_video_summary(s)
     return 0
 
@@ -161,6 +211,18 @@ def add_commands(sub, fmt) -> None:
     _add_recognizer_args(s)
     s.set_defaults(func=cmd_image)
 
+    s = sub.add_parser("explain", help="saliency maps: which part of each face made the prediction", formatter_class=fmt,
+                       description="For every face: a saliency map for its predicted emotion (or --target), "
+                                   "drawn over its crop, the facial areas it falls on (JSON), and one figure "
+                                   "per photo.")
+    s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
+    s.add_argument("-o", "--out", default="facemotion-explain", help="output folder")
+    s.add_argument("--target", choices=EMOTIONS, default=None,
+                   help="explain this emotion for every face (default: each face's predicted one)")
+    _add_explain_args(s)
+    _add_recognizer_args(s)
+    s.set_defaults(func=cmd_explain)
+
     s = sub.add_parser("demo", help="run the bundled sample photo through the pipeline", formatter_class=fmt)
     s.add_argument("-o", "--out", default="facemotion-demo", help="output folder")
     _add_recognizer_args(s)
@@ -172,6 +234,9 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("path", help="video file (mp4, avi, mov, ...)")
             s.add_argument("-o", "--out", default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
+            s.add_argument("--explain", type=int, nargs="?", const=10, default=0, metavar="N",
+                           help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
+            _add_explain_args(s, "--explain-method")
         else:
             s.add_argument("--device", default=0, type=int, help="camera index")
             s.add_argument("-o", "--out", default="facemotion-webcam", help="output folder")
