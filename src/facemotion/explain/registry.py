@@ -17,7 +17,7 @@ from .base import Explainer, unit_maps
 from .perturb import Occlusion, Rise
 
 _METHODS: dict[str, Callable[..., Explainer]] = {"occlusion": Occlusion, "rise": Rise}
-_LOADED_ENTRY_POINTS = False
+GROUP = "facemotion.explainers"
 
 
 def register_explainer(name: str, factory: Callable[..., Explainer]) -> None:
@@ -25,38 +25,35 @@ def register_explainer(name: str, factory: Callable[..., Explainer]) -> None:
     _METHODS[name] = factory
 
 
-def _load_entry_points() -> None:
-    global _LOADED_ENTRY_POINTS
-    if _LOADED_ENTRY_POINTS:
-        return
+def _entry_points():
     from importlib.metadata import entry_points
 
-    for ep in entry_points(group="facemotion.explainers"):
-        if ep.name in _METHODS:
-            continue
-        try:
-            register_explainer(ep.name, ep.load())
-        except ImportError:  # the [train] extra is not installed: the method stays unknown, said below
-            pass
-    _LOADED_ENTRY_POINTS = True
+    return entry_points(group=GROUP)
 
 
 def list_methods() -> list[str]:
-    _load_entry_points()
-    return sorted(_METHODS)
+    """Every method's name, those of the entry points included (not imported: that would pull
+    torch into a run that explains an ONNX model)."""
+    return sorted(set(_METHODS) | {ep.name for ep in _entry_points()})
 
 
 def default_method(classifier) -> str:
-    """Grad-CAM for a torch checkpoint (one backward pass), occlusion for anything else."""
-    return "gradcam" if getattr(classifier, "backend", None) == "torch" and "gradcam" in list_methods() else "occlusion"
+    """Grad-CAM for a torch checkpoint (one backward pass per view), occlusion for anything else."""
+    return "gradcam" if getattr(classifier, "backend", None) == "torch" else "occlusion"
 
 
 def get_explainer(method: str | None, classifier, **options) -> Explainer:
     method = method or default_method(classifier)
-    if method not in list_methods():
-        hint = " (gradcam methods need the [train] extra: pip install 'facemotion[train]')" \
-            if method.startswith("gradcam") else ""
-        raise ModelError(f"unknown explanation method {method!r}; available: {', '.join(list_methods())}{hint}")
+    if method not in _METHODS:
+        for ep in _entry_points():
+            if ep.name == method:
+                try:
+                    register_explainer(method, ep.load())
+                except ImportError as e:
+                    raise ModelError(f"{method} needs the [train] extra ({e.name or e} is not installed): "
+                                     "pip install 'facemotion[train]'") from None
+    if method not in _METHODS:
+        raise ModelError(f"unknown explanation method {method!r}; available: {', '.join(list_methods())}")
     return _METHODS[method](classifier, **options)
 
 

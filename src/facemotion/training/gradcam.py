@@ -37,10 +37,13 @@ def default_layer(model, size: int = 48) -> str:
     done = []
     hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: done.append((name, out)))
              for name, m in model.named_modules() if name]
+    training = model.training
     try:
         with torch.no_grad():
+            model.eval()  # one probe image: train-mode BatchNorm would refuse it
             model(torch.zeros(1, 1, size, size))
     finally:
+        model.train(training)
         for h in hooks:
             h.remove()
     for name, out in reversed(done):
