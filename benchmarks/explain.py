@@ -76,6 +76,16 @@ def explain_all(explainer, batch, targets, desc, chunk=25):
     return np.concatenate(out)
 
 
+def curves_of(scorer, batch, targets, orders, steps, desc, chunk=50):
+    """deletion_insertion over chunks of faces (each face's curves are its own), with a progress bar."""
+    from facemotion.explain.faithfulness import deletion_insertion
+    from facemotion.progress import progress_bar
+
+    parts = [deletion_insertion(scorer.predict, batch[i:i + chunk], targets[i:i + chunk], orders[i:i + chunk], steps)
+             for i in progress_bar(range(0, len(batch), chunk), desc=desc, unit="chunk")]
+    return np.concatenate([d for d, _ in parts]), np.concatenate([i for _, i in parts])
+
+
 def ms_per_face(explainer, batch, n):
     from facemotion.explain import explain_faces
 
@@ -105,7 +115,7 @@ def main():
     from facemotion.classify import load_classifier
     from facemotion.datasets import load_splits
     from facemotion.explain import get_explainer
-    from facemotion.explain.faithfulness import auc, deletion_insertion, random_order, rank_correlation, salient_order
+    from facemotion.explain.faithfulness import auc, random_order, rank_correlation, salient_order
     from facemotion.explain.perturb import Occlusion
     from facemotion.preprocess import normalize
     from facemotion.writers import write_json
@@ -145,7 +155,7 @@ def main():
 
         curves = {}
         for name, orders in (("salient", salient_order(maps)), ("random", orders_random)):
-            d, i = deletion_insertion(scorer.predict, batch, targets, orders, a.steps)
+            d, i = curves_of(scorer, batch, targets, orders, a.steps, f"{label} {model}: {name} order curves")
             curves[name] = {"deletion": auc(d), "insertion": auc(i),
                             "deletion_curve": d.mean(0).round(4).tolist(), "insertion_curve": i.mean(0).round(4).tolist()}
         ms = ms_per_face(explainer, batch, a.speed_faces)

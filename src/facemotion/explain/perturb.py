@@ -2,8 +2,8 @@
 
 Both methods only call the classifier's ``predict`` on normalized N x 1 x S x S batches, so
 they explain any model (ONNX, torch, an ensemble) without gradients. Every perturbed copy of
-every face goes through ``predict`` in batches of :data:`BATCH` rows: a face costs a few large
-calls (occlusion: 442 rows, 2 calls; RISE: 1,024 rows, 4 calls), not hundreds of single ones.
+every face goes through ``predict`` in batches of :data:`BATCH` rows: a face costs one or two large
+calls (occlusion: 226 rows, 1 call; RISE: 512 rows, 2 calls), not hundreds of single ones.
 
 - ``occlusion`` (Zeiler & Fergus 2014): a gray ``patch`` x ``patch`` square slides over the face
   by ``stride`` pixels; a pixel's saliency is the mean drop of the target's probability over
@@ -69,7 +69,7 @@ class Occlusion(_Perturbation):
     name = "occlusion"
     with_original = True
 
-    def __init__(self, classifier, patch: int = 8, stride: int = 2, batch_size: int = BATCH):
+    def __init__(self, classifier, patch: int = 8, stride: int = 3, batch_size: int = BATCH):
         super().__init__(classifier, batch_size)
         s = classifier.input_size
         if not 1 <= patch <= s or stride < 1:
@@ -89,7 +89,7 @@ class Occlusion(_Perturbation):
 class Rise(_Perturbation):
     name = "rise"
 
-    def __init__(self, classifier, masks: int = 1024, grid: int = 6, keep_prob: float = 0.5, seed: int = 0,
+    def __init__(self, classifier, masks: int = 512, grid: int = 6, keep_prob: float = 0.5, seed: int = 0,
                  batch_size: int = BATCH):
         super().__init__(classifier, batch_size)
         s = classifier.input_size
