@@ -44,14 +44,27 @@ def _summary_line(name: str, results: list[dict]) -> str:
     return f"{name}: {len(results)} face{'s' if len(results) != 1 else ''}: {', '.join(parts)}"
 
 
-def cmd_image(args) -> int:
+def _input_paths(args) -> list:
+    from ..errors import ImageError
     from ..images import expand_inputs
-    from ..photos import annotate_images
 
     paths = expand_inputs(args.paths)
     if not paths:
-        print("error: no input images found", file=sys.stderr)
+        raise ImageError("no input images found")
+    return paths
+
+
+def _exit_code(failed: int, total: int) -> int:
+    if failed:
+        print(f"{failed} of {total} input{'s' if total != 1 else ''} failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_image(args) -> int:
+    from ..photos import annotate_images
+
+    paths = _input_paths(args)
     rec = _recognizer(args)
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
     failed = 0
@@ -69,10 +82,7 @@ def cmd_image(args) -> int:
     if out is not None and not args.json and done:
         # say what was written, not what would have been: an all-failed run wrote nothing
         print(f"wrote {done} annotated image{'s' if done != 1 else ''} and JSON to {out}/")
-    if failed:
-        print(f"{failed} of {len(paths)} input{'s' if len(paths) != 1 else ''} failed", file=sys.stderr)
-        return 1
-    return 0
+    return _exit_code(failed, len(paths))
 
 
 def _explain_options(args) -> dict:
@@ -81,13 +91,9 @@ def _explain_options(args) -> dict:
 
 
 def cmd_explain(args) -> int:
-    from ..images import expand_inputs
     from ..photos import explain_images
 
-    paths = expand_inputs(args.paths)
-    if not paths:
-        print("error: no input images found", file=sys.stderr)
-        return 1
+    paths = _input_paths(args)
     rec = _recognizer(args)
     opts = _explain_options(args)
     explainer = rec.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
@@ -105,10 +111,7 @@ def cmd_explain(args) -> int:
     if done:
         print(f"wrote {explainer.name} maps, face crops, figures and JSON for {done} image{'s' if done != 1 else ''} "
               f"to {args.out}/")
-    if failed:
-        print(f"{failed} of {len(paths)} input{'s' if len(paths) != 1 else ''} failed", file=sys.stderr)
-        return 1
-    return 0
+    return _exit_code(failed, len(paths))
 
 
 def cmd_demo(args) -> int:

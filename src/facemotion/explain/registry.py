@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..labels import EMOTIONS
+from ..plugins import load_entry_point
 from .base import Explainer, unit_maps
 from .perturb import Occlusion, Rise
 
@@ -45,13 +46,9 @@ def default_method(classifier) -> str:
 def get_explainer(method: str | None, classifier, **options) -> Explainer:
     method = method or default_method(classifier)
     if method not in _METHODS:
-        for ep in _entry_points():
-            if ep.name == method:
-                try:
-                    register_explainer(method, ep.load())
-                except ImportError as e:
-                    raise ModelError(f"{method} needs the [train] extra ({e.name or e} is not installed): "
-                                     "pip install 'facemotion[train]'") from None
+        factory = load_entry_point(GROUP, method, f"{method} needs")
+        if factory is not None:
+            register_explainer(method, factory)
     if method not in _METHODS:
         raise ModelError(f"unknown explanation method {method!r}; available: {', '.join(list_methods())}")
     return _METHODS[method](classifier, **options)
