@@ -23,6 +23,7 @@ import numpy as np
 from .card import ModelCard
 from .errors import ModelError, UsageError
 from .labels import EMOTIONS
+from .plugins import load_entry_point
 from .preprocess import faces_to_batch
 from .zoo import check_entry, resolve
 
@@ -124,15 +125,9 @@ def register_backend(suffix: str, factory: Callable[..., Classifier]) -> None:
 def _backend(path: Path) -> Callable[..., Classifier]:
     suffix = path.suffix.lower()
     if suffix not in _BACKENDS:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="facemotion.backends"):
-            if "." + ep.name == suffix:
-                try:
-                    register_backend(suffix, ep.load())
-                except ImportError as e:
-                    raise ModelError(f"{path}: {suffix} models need the [train] extra ({e.name or e} is not "
-                                     "installed): pip install 'facemotion[train]'") from None
+        factory = load_entry_point("facemotion.backends", suffix[1:], f"{path}: {suffix} models need")
+        if factory is not None:
+            register_backend(suffix, factory)
     if suffix not in _BACKENDS:
         raise ModelError(f"{path}: no backend reads {suffix or 'extension-less'} files (known: "
                          f"{', '.join(sorted(_BACKENDS))}; .pt needs facemotion installed with the [train] extra)")

@@ -1,8 +1,9 @@
 """Photos to files: every input image through a recognizer, with its annotated copy and JSON.
 
-:func:`annotate_images` is the loop behind ``facemotion image`` and ``facemotion demo``:
-one :class:`PhotoResult` per input, in order; an input that cannot be read is reported in
-its result (``error``) and the others go on.
+:func:`annotate_images` is the loop behind ``facemotion image`` and ``facemotion demo``,
+:func:`explain_images` the one behind ``facemotion explain``: one :class:`PhotoResult` per
+input, in order; an input that cannot be read is reported in its result (``error``) and the
+others go on.
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import io
+
+import numpy as np
+
 from .errors import FacemotionError
+from .explain.figures import face_crop, overlay, photo_figure
+from .fileio import write_bytes
 from .images import load_image
 from .render import draw
 from .writers import output_stems, write_image, write_json
@@ -29,17 +36,12 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
     and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
     alone."""
-    paths = [Path(p) for p in paths]
     out = Path(out_dir) if out_dir is not None else None
-    for path, stem in zip(paths, output_stems(paths)):
-        try:
-            image = load_image(path)
-            faces = recognizer.analyze(image)
-        except FacemotionError as e:
-            yield PhotoResult(path, error=str(e))
+    for path, stem, image, faces, failed in _each_photo(paths, recognizer.analyze):
+        if failed is not None:
+            yield failed
             continue
-        record = {"file": str(path), "width": image.shape[1], "height": image.shape[0],
-                  "detector": recognizer.detector.name, "faces": faces}
+        record = _record(path, image, recognizer, faces)
         written = []
         if out is not None:
             try:
@@ -52,3 +54,59 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
                 yield PhotoResult(path, record, error=f"{e.filename or written[-1]}: cannot write ({e.strerror or e})")
                 continue
         yield PhotoResult(path, record, outputs=tuple(written))
+
+
+def explain_images(recognizer, paths, out_dir, *, target=None, method: str | None = None, **options):
+    """Yield a :class:`PhotoResult` per path, writing to ``out_dir`` for each photo
+    ``<stem>_explain.png`` (the photo, then each face's crop, map and probabilities),
+    ``<stem>_explain.json`` (the records with their top areas, without the maps),
+    ``<stem>_saliency.npy`` (the maps, faces x 48 x 48) and per face ``<stem>_face<k>_crop.png``
+    and ``<stem>_face<k>_saliency.png`` (the map over the crop). ``record["faces"]`` keeps the
+    maps (``saliency``)."""
+    out = Path(out_dir)
+
+    def explain(image):
+        return recognizer.explain_boxes(image, recognizer.detector.detect(image), target, method, **options)
+
+    for path, stem, image, faces, failed in _each_photo(paths, explain):
+        if failed is not None:
+            yield failed
+            continue
+        written, listed = [], []
+        for k, f in enumerate(faces, 1):
+            crop = face_crop(image, f["box"])
+            names = (out / f"{stem}_face{k}_crop.png", out / f"{stem}_face{k}_saliency.png")
+            write_image(names[0], crop)
+            write_image(names[1], overlay(crop, f["saliency"]))
+            written += names
+            listed.append({**{k2: v for k2, v in f.items() if k2 != "saliency"},
+                           "crop": names[0].name, "overlay": names[1].name})
+        record = _record(path, image, recognizer, listed)
+        record["model"] = recognizer.classifier.name
+        if faces:
+            buf = io.BytesIO()
+            np.save(buf, np.stack([f["saliency"] for f in faces]))
+            written.append(out / f"{stem}_saliency.npy")
+            write_bytes(written[-1], buf.getvalue())
+        written.append(out / f"{stem}_explain.json")
+        write_json(written[-1], record)
+        written.append(out / f"{stem}_explain.png")
+        photo_figure(image, faces, written[-1], title=f"{path.name}: {recognizer.classifier.name}")
+        yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
+
+
+def _record(path: Path, image, recognizer, faces) -> dict:
+    return {"file": str(path), "width": image.shape[1], "height": image.shape[0],
+            "detector": recognizer.detector.name, "faces": faces}
+
+
+def _each_photo(paths, run):
+    """(path, output stem, image, run(image), None) per path, or (path, stem, None, None, a
+    failed PhotoResult) for one that cannot be read or run."""
+    paths = [Path(p) for p in paths]
+    for path, stem in zip(paths, output_stems(paths)):
+        try:
+            image = load_image(path)
+            yield path, stem, image, run(image), None
+        except FacemotionError as e:
+            yield path, stem, None, None, PhotoResult(path, error=str(e))

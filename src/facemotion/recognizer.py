@@ -17,6 +17,7 @@ import numpy as np
 from . import validate
 from .classify import load_classifier
 from .detect import get_detector
+from .explain import explain_faces, get_explainer, region_shares
 from .images import load_image
 from .labels import EMOTIONS
 from .preprocess import crop_faces, normalize
@@ -53,6 +54,7 @@ class EmotionRecognizer:
             threads = limit_threads(validate.integer("threads", threads, 0))
         self.detector = get_detector(detector, **kw)
         self.classifier = load_classifier(model, threads=threads, precision=precision)
+        self._explainers: dict = {}
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -82,6 +84,40 @@ class EmotionRecognizer:
     def detect_emotions(self, image) -> list[dict]:
         """Every face in ``image`` (path, bytes, numpy array, PIL image) with its emotions."""
         return self.analyze(load_image(image))
+
+    def explainer(self, method: str | None = None, **options):
+        """The explanation method ``method`` (None: Grad-CAM for a torch checkpoint, else
+        occlusion) for this recognizer's classifier, built once per method and options."""
+        key = (method, tuple(sorted(options.items())))
+        if key not in self._explainers:
+            self._explainers[key] = get_explainer(method, self.classifier, **options)
+        return self._explainers[key]
+
+    def explain_boxes(self, image: np.ndarray, detections, target=None, method: str | None = None,
+                      **options) -> list[dict]:
+        """:meth:`analyze`'s records for ``detections`` ([(box, confidence)]) in a decoded image,
+        each with ``target`` (the emotion explained), ``method``, ``saliency`` (48 x 48 float32
+        in [0, 1]: where the evidence for ``target`` is) and ``regions`` (facial areas, largest
+        share of the saliency first)."""
+        if not detections:
+            return []
+        explainer = self.explainer(method, **options)
+        batch = normalize(crop_faces(image, [b for b, _ in detections], self.classifier.input_size))[:, None]
+        probs, targets, maps = explain_faces(explainer, batch, target)
+        out = []
+        for (b, c), p, t, m in zip(detections, probs, targets, maps):
+            r = make_result(b, c, p)
+            r.update(target=EMOTIONS[int(t)], method=explainer.name, saliency=m, regions=region_shares(m))
+            out.append(r)
+        return out
+
+    def explain(self, image, target=None, method: str | None = None, **options) -> list[dict]:
+        """Every face in ``image`` with a saliency map for its predicted emotion (or ``target``,
+        an emotion name, for every face): :meth:`explain_boxes`' records. ``method``:
+        ``gradcam``/``gradcam++`` (torch checkpoints; ``layer=``), ``occlusion`` (any model;
+        ``patch=``, ``stride=``), ``rise`` (any model; ``masks=``)."""
+        img = load_image(image)
+        return self.explain_boxes(img, self.detector.detect(img), target, method, **options)
 
     def stream(self, source, **kwargs):
         """Per-frame results from a video file, camera index or frame iterable (see facemotion.video)."""

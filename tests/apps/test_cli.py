@@ -141,3 +141,64 @@ def test_train_extra_commands_say_what_to_install_without_it(monkeypatch, tmp_pa
     err = capsys.readouterr().err
     assert "needs the [train] extra" in err and "pip install 'facemotion[train]'" in err
     assert "Traceback" not in err
+
+
+def test_explain_writes_overlay_json_and_figure(media, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "out"
+    p = run_cli("explain", media / "justin.jpg", "-o", out)
+    assert p.returncode == 0, p.stderr
+    assert "justin.jpg: happy (" in p.stdout and "mouth" in p.stdout
+    assert "wrote occlusion maps, face crops, figures and JSON for 1 image to" in p.stdout
+    rec = json.loads((out / "justin_explain.json").read_text())
+    (face,) = rec["faces"]
+    assert face["target"] == "happy" and face["method"] == "occlusion" and "saliency" not in face
+    assert face["regions"][0]["region"] == "mouth" and face["overlay"] == "justin_face1_saliency.png"
+    assert np.load(out / "justin_saliency.npy").shape == (1, 48, 48)
+    crop, over = (cv2_read(out / face[k]) for k in ("crop", "overlay"))
+    assert crop.shape == over.shape and crop.shape[0] >= 160 and np.abs(crop.astype(int) - over).mean() > 20
+    assert (out / "justin_explain.png").stat().st_size > 30_000  # photo + crop + map + bars
+
+
+def cv2_read(path):
+    import cv2
+
+    img = cv2.imread(str(path))
+    assert img is not None, path
+    return img
+
+
+def test_explain_bad_input_is_one_error_line(media, tmp_path, capsys):
+    assert main(["explain", str(tmp_path / "missing.jpg"), str(media / "justin.jpg"), "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {tmp_path / 'missing.jpg'}: no such file", "1 of 2 inputs failed"]
+    assert main(["explain", str(media / "justin.jpg"), "--method", "gradcam", "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gradcam needs a torch checkpoint (.pt)" in err[0] and "occlusion or rise" in err[0]
+    with pytest.raises(SystemExit) as e:
+        main(["explain", str(media / "justin.jpg"), "--target", "joy"])
+    assert e.value.code == 2 and "invalid choice: 'joy'" in capsys.readouterr().err
+
+
+def test_video_explain_overlays_maps(media, tmp_path, capsys):
+    import csv
+
+    import cv2
+    import numpy as np
+
+    common = ["video", str(media / "test.mp4"), "--max-frames", "6", "--no-progress"]
+    assert main([*common, "-o", str(tmp_path / "plain")]) == 0
+    assert main([*common, "-o", str(tmp_path / "explained"), "--explain", "4"]) == 0
+    s = json.loads((tmp_path / "explained" / "test_summary.json").read_text())
+    assert s["explain"] == {"every": 4, "method": "occlusion", "maps": 2}  # frames 0 and 4
+    assert len(s["faces"]["1"]["regions"]) == 3  # the face's top areas over its maps
+    frames = {}
+    for name in ("plain", "explained"):
+        ok, frames[name] = cv2.VideoCapture(str(tmp_path / name / "test_annotated.mp4")).read()
+        assert ok
+    with open(tmp_path / "explained" / "test_faces.csv") as f:
+        row = next(csv.DictReader(f))
+    x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
+    inside = np.abs(frames["plain"].astype(int) - frames["explained"])[y + 4:y + h - 4, x + 4:x + w - 4]
+    assert inside.mean() > 20  # the heat map covers the face

@@ -1,5 +1,5 @@
 """The ``facemotion`` command: a thin layer over the public API, one module per family of
-commands (:mod:`.infer`: image, demo, video, webcam, serve, models; :mod:`.data`;
+commands (:mod:`.infer`: image, demo, explain, video, webcam, serve, models; :mod:`.data`;
 :mod:`.training`: train, evaluate, export, import).
 
 Errors that users can fix (a missing file, a broken image, a bad checkpoint) are printed
@@ -20,6 +20,7 @@ EPILOG = """examples:
   facemotion demo                               the bundled sample photo, end to end
   facemotion image photo.jpg -o out/            annotated image + JSON per input
   facemotion image photos/ --json               JSON lines on stdout
+  facemotion explain photo.jpg -o out/          saliency maps: which part of each face made the prediction
   facemotion video clip.mp4 -o out/ --every 3   annotated MP4, per-frame CSV, summary, timelines
   facemotion webcam                             live window (or headless outputs)
   facemotion serve --port 8000                  HTTP API: POST an image to /detect

@@ -1,4 +1,4 @@
-"""Commands that run the recognizer: image, demo, video, webcam, serve, models."""
+"""Commands that run the recognizer: image, demo, explain, video, webcam, serve, models."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import list_detectors
+from ..labels import EMOTIONS
 from ..validate import integer, number, option
 from ..writers import to_json_line
 
@@ -26,6 +27,15 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar"):
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
 
 
+def _add_explain_args(p, flag: str = "--method"):
+    p.add_argument(flag, dest="explain_method", default=None,
+                   choices=["gradcam", "gradcam++", "occlusion", "rise"],
+                   help="gradcam/gradcam++ (a .pt --model; needs the [train] extra), occlusion or rise (any model); "
+                        "default: gradcam for a .pt model, else occlusion")
+    p.add_argument("--layer", default=None, help="Grad-CAM's layer, a module name such as features or blocks.3 "
+                                                 "(default: chosen per architecture)")
+
+
 def _recognizer(args):
     from .. import EmotionRecognizer
 
@@ -40,14 +50,27 @@ def _summary_line(name: str, results: list[dict]) -> str:
     return f"{name}: {len(results)} face{'s' if len(results) != 1 else ''}: {', '.join(parts)}"
 
 
-def cmd_image(args) -> int:
+def _input_paths(args) -> list:
+    from ..errors import ImageError
     from ..images import expand_inputs
-    from ..photos import annotate_images
 
     paths = expand_inputs(args.paths)
     if not paths:
-        print("error: no input images found", file=sys.stderr)
+        raise ImageError("no input images found")
+    return paths
+
+
+def _exit_code(failed: int, total: int) -> int:
+    if failed:
+        print(f"{failed} of {total} input{'s' if total != 1 else ''} failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_image(args) -> int:
+    from ..photos import annotate_images
+
+    paths = _input_paths(args)
     rec = _recognizer(args)
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
     failed = 0
@@ -65,10 +88,36 @@ def cmd_image(args) -> int:
     if out is not None and not args.json and done:
         # say what was written, not what would have been: an all-failed run wrote nothing
         print(f"wrote {done} annotated image{'s' if done != 1 else ''} and JSON to {out}/")
-    if failed:
-        print(f"{failed} of {len(paths)} input{'s' if len(paths) != 1 else ''} failed", file=sys.stderr)
-        return 1
-    return 0
+    return _exit_code(failed, len(paths))
+
+
+def _explain_options(args) -> dict:
+    opts = {"layer": args.layer} if getattr(args, "layer", None) else {}
+    return {"method": args.explain_method, **opts}
+
+
+def cmd_explain(args) -> int:
+    from ..photos import explain_images
+
+    paths = _input_paths(args)
+    rec = _recognizer(args)
+    opts = _explain_options(args)
+    explainer = rec.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
+    failed = 0
+    for r in explain_images(rec, paths, args.out, target=args.target, **opts):
+        if r.error is not None:
+            failed += 1
+            print(f"error: {r.error}", file=sys.stderr)
+            continue
+        faces = r.record["faces"]
+        parts = [f"{f['target']} ({f['emotions'][f['target']] * 100:.0f}%): "
+                 + ", ".join(f"{g['region']} {g['share'] * 100:.0f}%" for g in f["regions"][:3]) for f in faces]
+        print(f"{r.path}: " + ("; ".join(parts) if faces else "no faces found"))
+    done = len(paths) - failed
+    if done:
+        print(f"wrote {explainer.name} maps, face crops, figures and JSON for {done} image{'s' if done != 1 else ''} "
+              f"to {args.out}/")
+    return _exit_code(failed, len(paths))
 
 
 def cmd_demo(args) -> int:
@@ -85,8 +134,12 @@ def cmd_video(args) -> int:
     from ..video import process_video
 
     rec = _recognizer(args)
+    explain = {"every": args.explain, **_explain_options(args)} if args.explain else None
+    if explain:
+        rec.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
     s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
-                      progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars)
+                      progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars,
+                      explain=explain)
     _print_video_summary(s)
     return _video_exit_code(s)
 
@@ -179,6 +232,18 @@ def add_commands(sub, fmt) -> None:
     _add_recognizer_args(s)
     s.set_defaults(func=cmd_image)
 
+    s = sub.add_parser("explain", help="saliency maps: which part of each face made the prediction", formatter_class=fmt,
+                       description="For every face: a saliency map for its predicted emotion (or --target), "
+                                   "drawn over its crop, the facial areas it falls on (JSON), and one figure "
+                                   "per photo.")
+    s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
+    s.add_argument("-o", "--out", default="facemotion-explain", help="output folder")
+    s.add_argument("--target", choices=EMOTIONS, default=None,
+                   help="explain this emotion for every face (default: each face's predicted one)")
+    _add_explain_args(s)
+    _add_recognizer_args(s)
+    s.set_defaults(func=cmd_explain)
+
     s = sub.add_parser("demo", help="run the bundled sample photo through the pipeline", formatter_class=fmt)
     s.add_argument("-o", "--out", default="facemotion-demo", help="output folder")
     _add_recognizer_args(s)
@@ -190,6 +255,9 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("path", help="video file (mp4, avi, mov, ...)")
             s.add_argument("-o", "--out", default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
+            s.add_argument("--explain", type=int, nargs="?", const=10, default=0, metavar="N",
+                           help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
+            _add_explain_args(s, "--explain-method")
         else:
             s.add_argument("--device", default=0, type=option(integer, 0, 255), help="camera index")
             s.add_argument("-o", "--out", default="facemotion-webcam", help="output folder")

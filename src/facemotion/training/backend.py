@@ -13,6 +13,7 @@ import torch
 from .. import tta
 from ..classify import MAX_BATCH, Classifier
 from .checkpoint import card_of, model_from_checkpoint
+from .models import create_model
 
 
 class TorchClassifier(Classifier):
@@ -30,6 +31,23 @@ class TorchClassifier(Classifier):
         self.card = card_of(ckpt, str(self.path))
         self.tta = tta.mode_name(self.card.tta if tta_mode is None else tta_mode)
         self._threads = threads
+
+    @classmethod
+    def from_model(cls, model, card, tta_mode: str | None = None, path: str = "<in memory>") -> "TorchClassifier":
+        """A network already in memory (with the card it should be read with) as a classifier."""
+        self = cls.__new__(cls)
+        self.path, self.model, self.card, self._threads = Path(path), model.eval(), card, None
+        self.tta = tta.mode_name(card.tta if tta_mode is None else tta_mode)
+        return self
+
+    def with_random_weights(self, seed: int = 0) -> "TorchClassifier":
+        """The same architecture, card and views with freshly initialised weights: the model
+        randomisation test of an explanation method (Adebayo et al. 2018) compares its maps with
+        this model's."""
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = create_model(self.card.arch, **self.card.arch_kwargs)
+        return TorchClassifier.from_model(model, self.card, self.tta, f"{self.path} (random weights)")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         out = []

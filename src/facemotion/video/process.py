@@ -7,6 +7,10 @@ and writes, in OUTDIR:
 - ``<name>_summary.json``: per face id: frames seen, mean probabilities, dominant emotion,
   share of time in each emotion;
 - ``<name>_timeline_face<ID>.png``: each face's probabilities over time.
+
+With ``explain``, each face's saliency map (``facemotion.explain``) is blended over its box in
+the video, recomputed every ``explain["every"]`` frames (and on a face's first frame), and the
+summary gives each face's facial areas by their share of its mean map.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
+from ..explain import region_shares
+from ..explain.figures import overlay_in_box
 from ..fileio import PendingFile
 from ..labels import EMOTIONS
 from ..plots import emotion_timeline
@@ -85,8 +91,10 @@ def summarize(per_face: dict[int, dict], n_frames: int, fps: float) -> dict:
 
 def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float = 0.5, write_video: bool = True,
                   progress: bool = True, display: bool = False, max_frames: int | None = None,
-                  name: str | None = None, bars: bool = True) -> dict:
-    """Run a video or camera through the recognizer and write the outputs; returns the summary."""
+                  name: str | None = None, bars: bool = True, explain: dict | None = None) -> dict:
+    """Run a video or camera through the recognizer and write the outputs; returns the summary.
+
+    ``explain``: ``{"every": N, "method": ..., other explainer options}`` to overlay saliency maps."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     src = FrameSource(source)
@@ -105,8 +113,11 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
     bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not progress)
     t0 = time.perf_counter()
     window = "facemotion (q quits)" if display else None
+    maps = _SaliencyKeeper(recognizer, explain) if explain else None
     try:
         for res in stream(recognizer, src, every=every, smooth=smooth):
+            if maps is not None:
+                maps.update(res.index, res.frame, res.faces)
             for f in res.faces:
                 csv_w.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
                             f["dominant_emotion"])
@@ -115,7 +126,8 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
                 acc["probs"].append(probabilities(f))
             csv_w.flush()
             if write_video or window:
-                annotated = draw(res.frame, res.faces, bars=bars, ids=[f["face_id"] for f in res.faces])
+                frame = maps.overlay(res.frame, res.faces) if maps is not None else res.frame
+                annotated = draw(frame, res.faces, bars=bars, ids=[f["face_id"] for f in res.faces])
                 if write_video:
                     if writer is None:
                         h, w = res.frame.shape[:2]
@@ -163,6 +175,10 @@ def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float 
             timelines.append(str(p))
         summary["outputs"]["timelines"] = timelines
         summary["decode_errors"] = src.decode_errors
+        if maps is not None:
+            summary["explain"] = maps.summary()
+            for fid, regions in maps.regions().items():
+                summary["faces"][str(fid)]["regions"] = regions
         write_json(out_dir / f"{stem}_summary.json", summary)
         summary["outputs"]["summary"] = str(out_dir / f"{stem}_summary.json")
     finally:
@@ -206,6 +222,44 @@ class _SignalShield:
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
         self._saved = {}
+
+
+class _SaliencyKeeper:
+    """Each face id's latest saliency map (recomputed every ``every`` frames, and on the frame
+    a face first appears) and the sum of its maps, for the summary."""
+
+    def __init__(self, recognizer, explain: dict):
+        opts = dict(explain)
+        self.every = max(1, int(opts.pop("every", 10)))
+        self.recognizer, self.opts = recognizer, opts
+        self.latest: dict = {}
+        self.total: dict = {}
+        self.computed = 0
+
+    def update(self, index: int, frame, faces) -> None:
+        todo = [f for f in faces if index % self.every == 0 or f["face_id"] not in self.latest]
+        if not todo:
+            return
+        done = self.recognizer.explain_boxes(frame, [(f["box"], f["confidence"]) for f in todo], **self.opts)
+        for f, e in zip(todo, done):
+            self.latest[f["face_id"]] = e["saliency"]
+            self.total[f["face_id"]] = self.total.get(f["face_id"], 0) + e["saliency"]
+        self.computed += len(todo)
+        self.method = done[0]["method"]
+
+    def overlay(self, frame, faces):
+        out = frame.copy()
+        for f in faces:
+            if f["face_id"] in self.latest:
+                overlay_in_box(out, f["box"], self.latest[f["face_id"]])
+        return out
+
+    def regions(self) -> dict:
+        return {fid: region_shares(total)[:3] for fid, total in self.total.items()}
+
+    def summary(self) -> dict:
+        return {"every": self.every, "method": getattr(self, "method", None), "maps": self.computed,
+                **{k: v for k, v in self.opts.items() if k != "method"}}
 
 
 def has_display() -> bool:

@@ -1,0 +1,109 @@
+"""Drawing saliency maps: coloured overlays on face crops and frames (OpenCV), the per-photo
+figure and the per-emotion mean maps (matplotlib)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..labels import EMOTIONS
+from ..plots import _plt, save_figure
+from ..preprocess import clip_box, to_gray
+
+ALPHA = 0.5  # how much of the heat map covers the face
+
+
+def colorize(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A map in [0, 1] -> a (w, h) = ``size`` BGR heat map (blue: none, red: most), upsampled smoothly."""
+    s = cv2.resize(np.asarray(saliency, np.float32), size, interpolation=cv2.INTER_CUBIC)
+    return cv2.applyColorMap(np.clip(s * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+
+
+def overlay(face: np.ndarray, saliency: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """A face crop (BGR or gray) with the map blended over it, at the crop's own size."""
+    face = face if face.ndim == 3 else cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
+    return cv2.addWeighted(face, 1 - alpha, colorize(saliency, (face.shape[1], face.shape[0])), alpha, 0)
+
+
+def overlay_in_box(image: np.ndarray, box, saliency: np.ndarray, alpha: float = ALPHA) -> None:
+    """Blend the map over ``box`` of ``image`` in place (the part of the box inside the image)."""
+    b = clip_box(box, image.shape[1], image.shape[0])
+    if b is None:
+        return
+    x, y, w, h = b
+    image[y:y + h, x:x + w] = overlay(image[y:y + h, x:x + w], saliency, alpha)
+
+
+def face_crop(image: np.ndarray, box, min_side: int = 160) -> np.ndarray:
+    """The box's pixels, enlarged (never shrunk) to at least ``min_side`` so small faces stay visible."""
+    x, y, w, h = clip_box(box, image.shape[1], image.shape[0])
+    crop = image[y:y + h, x:x + w]
+    crop = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    scale = max(1.0, min_side / max(w, h))
+    if scale > 1:
+        crop = cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    return crop
+
+
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    return bgr[..., ::-1]
+
+
+def photo_figure(image: np.ndarray, faces: list[dict], path, title: str = "", max_faces: int = 8) -> None:
+    """One figure per photo: the photo with numbered boxes, then a row per face: its crop, its
+    map over the crop, its probabilities (the explained emotion highlighted) and top areas."""
+    from ..render import COLORS
+
+    plt = _plt()
+    shown = faces[:max_faces]
+    rows = len(shown)
+    fig = plt.figure(figsize=(10, 4 + 2.6 * rows))
+    grid = fig.add_gridspec(1 + rows, 3, height_ratios=[4] + [2.6] * rows, width_ratios=[1, 1, 1.6])
+    ax = fig.add_subplot(grid[0, :])
+    ax.imshow(_rgb(image) if image.ndim == 3 else image, cmap="gray")
+    for k, f in enumerate(shown, 1):
+        x, y, w, h = f["box"]
+        ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, color="yellow", lw=1.5))
+        ax.text(x, y - 4, str(k), color="black", fontsize=9, weight="bold",
+                bbox=dict(facecolor="yellow", edgecolor="none", pad=1))
+    more = f" (first {max_faces} of {len(faces)} faces)" if len(faces) > max_faces else ""
+    ax.set_title((title or "") + more, fontsize=10)
+    ax.axis("off")
+    for k, f in enumerate(shown, 1):
+        crop = face_crop(image, f["box"])
+        a = fig.add_subplot(grid[k, 0])
+        a.imshow(_rgb(crop))
+        a.set_title(f"face {k}", fontsize=9)
+        a.axis("off")
+        a = fig.add_subplot(grid[k, 1])
+        a.imshow(_rgb(overlay(crop, f["saliency"])))
+        a.set_title(f"{f['method']}: {f['target']}", fontsize=9)
+        a.axis("off")
+        a = fig.add_subplot(grid[k, 2])
+        probs = [f["emotions"][e] for e in EMOTIONS]
+        colors = [tuple(c / 255 for c in COLORS[e][::-1]) for e in EMOTIONS]
+        bars = a.barh(EMOTIONS, probs, color=colors,
+                      edgecolor=["black" if e == f["target"] else "none" for e in EMOTIONS], linewidth=1.5)
+        a.bar_label(bars, labels=[f"{p * 100:.0f}%" for p in probs], fontsize=7, padding=2)
+        a.set_xlim(0, 1.15)
+        a.invert_yaxis()
+        a.tick_params(labelsize=8)
+        top = ", ".join(f"{r['region']} {r['share'] * 100:.0f}%" for r in f["regions"][:3])
+        a.set_title(f"looks at: {top}", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def mean_saliency_figure(maps: np.ndarray, faces: np.ndarray, counts, path, title: str) -> None:
+    """Seven panels, one per emotion: the mean map (7 x S x S) over that emotion's mean face."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(2.1 * len(EMOTIONS), 2.9))
+    for ax, e, m, f, n in zip(axes, EMOTIONS, maps, faces, counts):
+        face = cv2.cvtColor(to_gray(np.clip(f, 0, 255).astype(np.uint8)), cv2.COLOR_GRAY2BGR)
+        top = float(m.max())
+        ax.imshow(_rgb(overlay(cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC), m / top if top > 0 else m)))
+        ax.set_title(f"{e}\n({n} faces)", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

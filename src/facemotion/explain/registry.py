@@ -1,0 +1,78 @@
+"""The explanation methods by name, and :func:`explain_faces`, the call everything goes through.
+
+Methods that need torch live in the training wing and register themselves through the
+``facemotion.explainers`` entry point (as the ``.pt`` classifier backend does through
+``facemotion.backends``), so nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ModelError
+from ..labels import EMOTIONS
+from ..plugins import load_entry_point
+from .base import Explainer, unit_maps
+from .perturb import Occlusion, Rise
+
+_METHODS: dict[str, Callable[..., Explainer]] = {"occlusion": Occlusion, "rise": Rise}
+GROUP = "facemotion.explainers"
+
+
+def register_explainer(name: str, factory: Callable[..., Explainer]) -> None:
+    """Make ``get_explainer(name, classifier, **options)`` call ``factory(classifier, **options)``."""
+    _METHODS[name] = factory
+
+
+def _entry_points():
+    from importlib.metadata import entry_points
+
+    return entry_points(group=GROUP)
+
+
+def list_methods() -> list[str]:
+    """Every method's name, those of the entry points included (not imported: that would pull
+    torch into a run that explains an ONNX model)."""
+    return sorted(set(_METHODS) | {ep.name for ep in _entry_points()})
+
+
+def default_method(classifier) -> str:
+    """Grad-CAM for a torch checkpoint (one backward pass per view), occlusion for anything else."""
+    return "gradcam" if getattr(classifier, "backend", None) == "torch" else "occlusion"
+
+
+def get_explainer(method: str | None, classifier, **options) -> Explainer:
+    method = method or default_method(classifier)
+    if method not in _METHODS:
+        factory = load_entry_point(GROUP, method, f"{method} needs")
+        if factory is not None:
+            register_explainer(method, factory)
+    if method not in _METHODS:
+        raise ModelError(f"unknown explanation method {method!r}; available: {', '.join(list_methods())}")
+    return _METHODS[method](classifier, **options)
+
+
+def target_indices(target, probs: np.ndarray) -> np.ndarray:
+    """The class to explain per face: the predicted one (``target`` None), or the emotion given
+    by name or index for every face."""
+    if target is None:
+        return probs.argmax(1)
+    if isinstance(target, str):
+        if target not in EMOTIONS:
+            raise ValueError(f"unknown emotion {target!r}; use one of {', '.join(EMOTIONS)}")
+        target = EMOTIONS.index(target)
+    if not 0 <= int(target) < len(EMOTIONS):
+        raise ValueError(f"emotion index {target} out of range 0-{len(EMOTIONS) - 1}")
+    return np.full(len(probs), int(target))
+
+
+def explain_faces(explainer: Explainer, batch: np.ndarray, target=None, probs: np.ndarray | None = None):
+    """Normalized N x 1 x S x S faces -> (probabilities N x 7, targets N, maps N x S x S in [0, 1])."""
+    if probs is None:
+        probs = explainer.classifier.predict(batch)
+    targets = target_indices(target, probs)
+    if len(batch) == 0:
+        return probs, targets, np.zeros((0, *batch.shape[-2:]), np.float32)
+    return probs, targets, unit_maps(explainer.explain(batch, targets))

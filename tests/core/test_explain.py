@@ -1,0 +1,150 @@
+"""Explanations without torch: occlusion and RISE on the shipped ONNX model, the facial areas,
+and the faithfulness measures, on real faces."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from facemotion import EmotionRecognizer
+from facemotion.classify import Classifier, load_classifier
+from facemotion.errors import ModelError
+from facemotion.explain import REGIONS, get_explainer, region_shares
+from facemotion.explain.faithfulness import (auc, deletion_insertion, random_order, rank_correlation,
+                                             salient_order)
+from facemotion.explain.regions import region_map
+from facemotion.images import load_image
+from facemotion.preprocess import crop_faces, normalize
+
+
+class CountingClassifier(Classifier):
+    """The shipped default model, recording the size of every ``predict`` call."""
+
+    def __init__(self):
+        self.inner = load_classifier(None)
+        self.card, self.path, self.backend = self.inner.card, self.inner.path, self.inner.backend
+        self.calls: list[int] = []
+
+    def predict(self, batch):
+        self.calls.append(len(batch))
+        return self.inner.predict(batch)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_classifier(None)
+
+
+def faces_of(rec, path):
+    image = load_image(path)
+    boxes = [b for b, _ in rec.detector.detect(image)]
+    return normalize(crop_faces(image, boxes))[:, None]
+
+
+def test_occlusion_maps_and_batched_calls(media):
+    clf = CountingClassifier()
+    rec = EmotionRecognizer(model=clf)
+    (face,) = rec.explain(media / "justin.jpg")
+    assert face["method"] == "occlusion" and face["target"] == face["dominant_emotion"] == "happy"
+    m = face["saliency"]
+    assert m.shape == (48, 48) and m.dtype == np.float32 and m.min() >= 0 and m.max() == pytest.approx(1.0)
+    # 225 occluded copies + the face itself: one call, not 226 single ones (the first call is
+    # the recognizer's own prediction of the face)
+    assert clf.calls == [1, 226]
+    assert face["regions"][0]["region"] == "mouth"  # a smile: the mouth carries the evidence
+    assert sum(r["share"] for r in face["regions"]) == pytest.approx(1.0, abs=1e-3)
+
+    clf.calls.clear()
+    faces = rec.explain(media / "two_people.jpg")
+    assert len(faces) == 2 and clf.calls == [2, 256, 196]  # both faces' copies share calls
+
+
+def test_rise_and_a_chosen_target(media):
+    clf = CountingClassifier()
+    rec = EmotionRecognizer(model=clf)
+    (face,) = rec.explain(media / "justin.jpg", target="sad", method="rise")
+    assert face["target"] == "sad" and face["dominant_emotion"] == "happy" and face["method"] == "rise"
+    assert clf.calls == [1, 256, 256]  # 512 masks in two calls
+    m = face["saliency"]
+    assert m.shape == (48, 48) and m.min() == 0 and m.max() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown emotion 'joy'; use one of angry"):
+        rec.explain(media / "justin.jpg", target="joy")
+
+
+def test_unknown_or_unusable_method_is_one_clear_error(shipped):
+    with pytest.raises(ModelError, match="unknown explanation method 'lime'; available: gradcam, gradcam\\+\\+, "
+                                         "occlusion, rise"):
+        get_explainer("lime", shipped)
+    with pytest.raises(ModelError, match="vgg_fer_s.onnx: gradcam needs a torch checkpoint"):
+        get_explainer("gradcam", shipped)
+
+
+def test_regions_partition_the_grid():
+    grid = region_map()
+    assert set(np.unique(grid)) == set(range(len(REGIONS)))
+    mouth = (grid == REGIONS.index("mouth")).astype(np.float32)
+    shares = region_shares(mouth)
+    assert shares[0] == {"region": "mouth", "share": 1.0, "area": round(float(mouth.mean()), 4)}
+    assert region_map(96).shape == (96, 96)
+    assert region_shares(np.zeros((48, 48)))[0]["share"] == 0  # no evidence: no share, no division by zero
+
+
+def test_faithfulness_measures_on_a_real_face(media, shipped):
+    a = np.random.default_rng(0).random((48, 48))
+    assert rank_correlation(a, a) == pytest.approx(1) and rank_correlation(a, -a) == pytest.approx(-1)
+    assert rank_correlation(np.zeros((48, 48)), a) == 0
+
+    batch = faces_of(EmotionRecognizer(), media / "justin.jpg")
+    probs = shipped.predict(batch)
+    t = probs.argmax(1)
+    maps = get_explainer("occlusion", shipped).explain(batch, t)
+    d, i = deletion_insertion(shipped.predict, batch, t, salient_order(maps), steps=10)
+    dr, ir = deletion_insertion(shipped.predict, batch, t, random_order(1, 48 * 48), steps=10)
+    assert d.shape == i.shape == (1, 11)
+    assert d[0, 0] == pytest.approx(probs[0, t[0]], abs=1e-5) and i[0, -1] == pytest.approx(probs[0, t[0]], abs=1e-5)
+    # removing what occlusion found first kills the smile faster than removing pixels at random,
+    # and putting it back first restores it faster
+    assert auc(d)[0] < 0.7 * auc(dr)[0], (auc(d), auc(dr))
+    assert auc(i)[0] > auc(ir)[0] + 0.1, (auc(i), auc(ir))
+
+
+def test_explanations_need_no_torch(media):
+    code = textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "captum"):
+                    raise ImportError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, Block())
+        from facemotion import EmotionRecognizer
+        from facemotion.errors import ModelError
+        rec = EmotionRecognizer()
+        (face,) = rec.explain({str(media / "justin.jpg")!r})
+        assert face["method"] == "occlusion" and face["saliency"].shape == (48, 48)
+        try:
+            rec.explain({str(media / "justin.jpg")!r}, method="gradcam")
+        except ModelError as e:
+            assert "gradcam needs the [train] extra" in str(e), e
+        else:
+            raise AssertionError("gradcam ran without torch")
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+def test_the_docs_python_blocks_run(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "explain.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", doc.read_text(), flags=re.S | re.M)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__doc__"}
+    for i, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/explain.md python block {i}", "exec"), namespace)
