@@ -149,8 +149,9 @@ def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def expand_inputs(paths) -> list[Path]:
-    """CLI arguments (files, folders, globs) -> image files, in a stable order."""
+def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """CLI arguments (files, folders, globs) -> files, in a stable order; a folder contributes
+    its files (recursively) whose suffix is in ``suffixes``."""
     import glob
 
     out: list[Path] = []
@@ -162,7 +163,7 @@ def expand_inputs(paths) -> list[Path]:
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif Path(p).is_dir():
-            out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+            out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in suffixes))
         else:
             out.append(Path(p))
     return out
