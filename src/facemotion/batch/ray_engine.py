@@ -80,9 +80,11 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
         ctx.execution_options.preserve_order = True  # rows in input order, as the local engine writes them
         ctx.enable_progress_bars = False  # one bar: ours
         n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # a block per batch (and at least two per actor): a block goes to one actor whole
+        blocks = min(len(items), max(-(-len(items) // batch_size), 2 * n))
         listing = ray.data.from_items(
             [{"index": it.index, "path": it.path, "kind": it.kind, "stem": it.stem} for it in items],
-            override_num_blocks=-(-len(items) // batch_size))  # a block per batch: actors share the work evenly
+            override_num_blocks=blocks)
         results = listing.map_batches(RecognizeBatch,
                                       fn_constructor_kwargs={"spec": asdict(spec), "annotate_dir": annotate_dir},
                                       batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)

@@ -79,14 +79,16 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
 def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     """Every ``every``-th frame: detect, follow faces with the tracker `facemotion video` uses
     (ids restart after a scene cut), crop."""
-    tracker, cut = IoUTracker.for_every(every, smooth=0.0), SceneCutDetector()
+    tracker, cut, cut_since = IoUTracker.for_every(every, smooth=0.0), SceneCutDetector(), False
     where, crops = [], []
     with FrameSource(item.path) as src:
         for i, t, frame in src:
+            cut_since |= cut(frame)  # on consecutive frames, which its threshold was measured on
             if i % every:
                 continue
-            if cut(frame):
+            if cut_since:
                 tracker.reset()
+                cut_since = False
             dets = rec.detector.detect(frame)
             tracks = tracker.update(dets)
             crops.append(crop_faces(frame, [b for b, _ in dets], rec.classifier.input_size))
