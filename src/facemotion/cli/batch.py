@@ -41,13 +41,14 @@ def add_commands(sub, fmt) -> None:
     import argparse
 
     class Formatter(argparse.RawDescriptionHelpFormatter, fmt):
-        pass
+        def _get_help_string(self, action):  # "(default: None)" says nothing; the help says what None means
+            return action.help if action.default in (None, False) else super()._get_help_string(action)
 
     s = sub.add_parser("batch", help="a collection of photos and videos -> one CSV/JSONL/Parquet table (resumable)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
     s.add_argument("inputs", nargs="+", help="image/video files, folders, globs, or .txt/.lst files listing paths")
-    s.add_argument("-o", "--out", required=True, help="results.csv, results.jsonl or results.parquet (a folder of parts)")
-    s.add_argument("--every", type=int, default=1, help="videos: one row set every N frames")
+    s.add_argument("-o", "--out", required=True, help="results.csv, results.jsonl, or results.parquet (a folder of parts)")
+    s.add_argument("--every", type=int, default=1, help="videos: use every N-th frame (a row per face in it)")
     s.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: threads on this machine; ray: Ray Data on a cluster (the [ray] extra)")
     s.add_argument("--workers", type=int, default=None, help="local engine: detection threads (default: one per core)")
