@@ -21,7 +21,7 @@ CORE = {"preprocess", "tta", "metrics", "card", "results", "images"}
 INFERENCE = {"detect", "zoo", "classify", "render", "writers", "plots", "explain"}
 PIPELINES = {"video", "photos"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
-                **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "datasets": "datasets",
+                **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "batch": "jobs", "datasets": "datasets",
                 "training": "training", "cli": "apps", "service": "apps", "__main__": "apps"}
 MAY_IMPORT = {
     "base": {"base"},
@@ -32,7 +32,8 @@ MAY_IMPORT = {
     "datasets": {"base", "core", "datasets"},
     "training": {"base", "core", "inference", "datasets", "training"},
     "api": {"base", "core", "inference", "pipelines", "recognizer", "api"},  # facemotion/__init__.py
-    "apps": {"base", "core", "inference", "pipelines", "recognizer", "datasets", "training", "api", "apps"},
+    "jobs": {"base", "core", "inference", "pipelines", "recognizer", "jobs"},  # batch: collections, local or on Ray
+    "apps": {"base", "core", "inference", "pipelines", "recognizer", "datasets", "training", "api", "jobs", "apps"},
 }
 TORCH_LAYERS = {"training"}
 

@@ -182,8 +182,9 @@ def _is(path: Path, test: str) -> bool:
         return False
 
 
-def expand_inputs(paths) -> list[Path]:
-    """CLI arguments (files, folders, globs) -> image files, in a stable order, each once."""
+def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """CLI arguments (files, folders, globs) -> files, in a stable order, each once; a folder
+    contributes its files (recursively) whose suffix is in ``suffixes``."""
     import glob
 
     out: list[Path] = []
@@ -195,7 +196,7 @@ def expand_inputs(paths) -> list[Path]:
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
-            out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+            out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in suffixes))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs

@@ -20,7 +20,7 @@ def run_cli(*args):
 def test_help_lists_commands():
     p = run_cli("--help")
     assert p.returncode == 0
-    for cmd in ("image", "demo", "video", "webcam", "train", "evaluate", "export", "data", "models"):
+    for cmd in ("image", "demo", "video", "webcam", "batch", "train", "evaluate", "export", "data", "models"):
         assert cmd in p.stdout
 
 

@@ -1,5 +1,5 @@
 """The ``facemotion`` command: a thin layer over the public API, one module per family of
-commands (:mod:`.infer`: image, demo, explain, video, webcam, serve, models; :mod:`.data`;
+commands (:mod:`.infer`: image, demo, explain, video, webcam, serve, models; :mod:`.batch`; :mod:`.data`;
 :mod:`.training`: train, evaluate, export, import).
 
 Errors that users can fix (a missing file, a broken image, a bad checkpoint) are printed
@@ -14,7 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import FacemotionError, UsageError
-from . import data, infer, training
+from . import batch, data, infer, training
 
 EPILOG = """examples:
   facemotion demo                               the bundled sample photo, end to end
@@ -22,6 +22,7 @@ EPILOG = """examples:
   facemotion image photos/ --json               JSON lines on stdout
   facemotion explain photo.jpg -o out/          saliency maps: which part of each face made the prediction
   facemotion video clip.mp4 -o out/ --every 3   annotated MP4, per-frame CSV, summary, timelines
+  facemotion batch photos/ -o results.csv       a collection -> one table, resumable (--engine ray)
   facemotion webcam                             live window (or headless outputs)
   facemotion serve --port 8000                  HTTP API: POST an image to /detect
   facemotion data stats fer2013.zip             class counts and distribution plots
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
     infer.add_commands(sub, fmt)
+    batch.add_commands(sub, fmt)
     data.add_commands(sub, fmt)
     training.add_commands(sub, fmt)
     return p

@@ -126,6 +126,9 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     dev = (ck.get("train_args") or {}).get("device", "cpu")
     if dev != "cpu":  # the hours are wall-clock hours of whatever ran it: say when that was not the CPU
         tr["device"] = dev
+    world = (ck.get("train_args") or {}).get("world_size", 1)
+    if world > 1:  # ... and of how many processes (torchrun), each with its device or share of the cores
+        tr["processes"] = world
     init = (ck.get("train_args") or {}).get("init")
     prev = ck.get("init_training")
     if prev is None and init and Path(init).exists():

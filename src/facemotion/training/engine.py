@@ -17,6 +17,7 @@ from ..labels import NUM_CLASSES
 from ..preprocess import normalize
 from ..progress import progress_bar
 from .augment import mix_batch
+from .distributed import Dist
 
 
 def loss_fn(logits, target_soft, class_weights=None):
@@ -28,16 +29,20 @@ def loss_fn(logits, target_soft, class_weights=None):
 
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, ema=None, teachers=(),
-                    teacher_targets=None, class_weights=None, augment=None, step=0):
-    """One pass over the training images; returns (metrics dict, global step)."""
+                    teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist()):
+    """One pass over the training images (with ``dist``, this process's shard of it; ``model``
+    is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step)."""
     model.train()
     dev = images.device
     # seeded per epoch, so a resumed run sees the same batches it would have seen
     gen = torch.Generator(device=dev).manual_seed(args.seed * 1000 + epoch)
-    perm = torch.randperm(len(labels), generator=gen, device=dev)
+    perm = dist.shard(torch.randperm(len(labels), generator=gen, device=dev))
+    if dist.enabled:  # the same permutation everywhere, but each process its own augmentation draws
+        gen = torch.Generator(device=dev).manual_seed((args.seed * 1000 + epoch) * 1009 + dist.rank)
     amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
     nb = len(perm) // args.batch_size  # drop the ragged last batch: BatchNorm dislikes tiny ones
-    bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch", disable=not args.progress)
+    bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch",
+                       disable=not args.progress or not dist.main)
     tot_loss = tot_correct = tot_n = 0.0
     t0 = time.perf_counter()
     for b in bar:
@@ -74,7 +79,7 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
         schedule.after_step()
         step += 1
         if ema is not None:
-            ema.update(model, step)
+            ema.update(getattr(model, "module", model), step)
         n = len(y)
         tot_loss += loss.item() * n
         tot_correct += (logits.argmax(1) == y).sum().item()
@@ -84,6 +89,7 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
                             img_s=f"{tot_n / (time.perf_counter() - t0):.0f}")
     bar.close()
     dt = time.perf_counter() - t0
+    tot_loss, tot_correct, tot_n = dist.sum([tot_loss, tot_correct, tot_n], dev)
     return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
 
@@ -101,12 +107,15 @@ def predict_logits(model, images, batch_size: int = 512, tta="none"):
     return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
 
 
-def evaluate(model, images, labels, batch_size: int = 512, tta="none") -> dict:
+def evaluate(model, images, labels, batch_size: int = 512, tta="none", dist: Dist = Dist()) -> dict:
+    """Mean loss and accuracy; with ``dist``, each process predicts its shard and the sums are shared."""
+    images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
     logits = predict_logits(model, images, batch_size, tta)
     labels = labels.cpu()
-    loss = torch.nn.functional.cross_entropy(logits, labels).item()
-    acc = (logits.argmax(1) == labels).float().mean().item()
-    return {"val_loss": loss, "val_acc": acc}
+    loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+    correct = (logits.argmax(1) == labels).sum().item()
+    loss, correct, n = dist.sum([loss, correct, len(labels)], next(model.parameters()).device)
+    return {"val_loss": loss / n if n else float("nan"), "val_acc": correct / n if n else float("nan")}
 
 
 def to_tensors(split):

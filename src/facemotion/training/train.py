@@ -92,6 +92,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args) -> dict:
+    """Train; under torchrun, as one of its processes (see :mod:`.distributed`)."""
+    from .distributed import setup
+
+    dist, args.device, args.threads = setup(args.device, args.threads)
+    args.world_size = dist.world
+    try:
+        return _train(args, dist)
+    finally:
+        dist.close()
+
+
+def _train(args, dist) -> dict:
     import torch
 
     from ..plots import training_curves
@@ -117,8 +129,11 @@ def main(args) -> dict:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
     out.mkdir(parents=True, exist_ok=True)
-    for leftover in out.glob(".*.tmp*"):  # what a run killed mid-write left under a temporary name
-        leftover.unlink(missing_ok=True)
+    say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
+    args.progress = args.progress and dist.main
+    if dist.main:
+        for leftover in out.glob(".*.tmp*"):  # what a run killed mid-write left under a temporary name
+            leftover.unlink(missing_ok=True)
 
     train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
                                     skip_bad=args.skip_bad, progress=args.progress)
@@ -127,14 +142,15 @@ def main(args) -> dict:
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
         train.images, train.labels = train.images[keep], train.labels[keep]
     if train.skipped:
-        print(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
+        say(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device: {args.device} asked for, but this torch sees no CUDA GPU")
     x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
     x_va, y_va = (t.to(dev) for t in to_tensors(val))
-    if len(y_tr) < args.batch_size:
-        raise FacemotionError(f"{args.data}: only {len(y_tr)} training images, fewer than --batch-size {args.batch_size}")
+    if len(y_tr) // dist.world < args.batch_size:
+        raise FacemotionError(f"{args.data}: only {len(y_tr)} training images, fewer than --batch-size "
+                              f"{args.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
 
     model_kwargs = json_object("--model-kwargs", args.model_kwargs)
     try:
@@ -150,18 +166,22 @@ def main(args) -> dict:
     # starting checkpoint is not needed again, and may be gone by then
     init_training = init_from(model, args.init, args.model, model_kwargs, x_tr) if args.init and not resuming else None
     optimizer = build_optimizer(model, args)
-    steps_per_epoch = len(y_tr) // args.batch_size
+    steps_per_epoch = len(y_tr) // dist.world // args.batch_size  # --batch-size is per process
     schedule = build_scheduler(optimizer, args, steps_per_epoch)
     ema = EMA(model, args.ema) if args.ema > 0 else None
     teachers = [load_teacher(t, dev) for t in args.teacher]
     if any(isinstance(t, OnnxTeacher) for t in teachers) and not args.kd_offline:
         # ONNX Runtime on every augmented batch would be slow (and CPU-only): targets once per image
-        print("an ONNX teacher distils offline: turning on --kd-offline", file=sys.stderr)
+        say("an ONNX teacher distils offline: turning on --kd-offline", file=sys.stderr)
         args.kd_offline = True
     teacher_targets = None
     if teachers and args.kd_offline:
+        if not dist.main:
+            dist.barrier()  # rank 0 computes the targets once; the others then read its cache
         teacher_targets = cached_teacher_targets(teachers, args.teacher, x_tr, out, kd_temp=args.kd_temp,
                                                  limit=args.limit, seed=args.seed, progress=args.progress)
+        if dist.main:
+            dist.barrier()
         teachers = []  # no longer needed: free their memory and skip them in the loop
     augment = BatchAugment(args.shift, args.zoom, args.rotate, args.flip, args.erase)
     cw = class_weights(y_tr, args.class_weights)
@@ -181,27 +201,31 @@ def main(args) -> dict:
         start_epoch, step = ck["epoch"] + 1, ck["step"]
         history, best = ck["history"], ck["best"]
         init_training = ck.get("init_training", init_training)
-        print(f"resumed from {resume} at epoch {ck['epoch']}", file=sys.stderr)
+        say(f"resumed from {resume} at epoch {ck['epoch']}", file=sys.stderr)
     elif args.resume not in (None, "auto"):
         raise FacemotionError(f"{resume}: no checkpoint to resume from")
 
     n_params = count_parameters(model)
-    print(f"{args.model}: {n_params:,} parameters; train {len(y_tr):,} / val {len(y_va):,} images; "
-          f"{steps_per_epoch} steps/epoch; threads {torch.get_num_threads()}", file=sys.stderr)
+    ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
+    say(f"{args.model}: {n_params:,} parameters; train {len(y_tr):,} / val {len(y_va):,} images; "
+        f"{steps_per_epoch} steps/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
+    trained = dist.wrap(model)  # DistributedDataParallel averages the gradients; model stays the bare network
     run_args = {k: v for k, v in vars(args).items() if k != "func"}
     log_path = out / "log.csv"
     # last.pt is written before the log line: a kill between the two loses that line, so the log
     # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
-    if history:
+    if history and dist.main:
         _write_log(log_path, history)
     bad_epochs = 0 if not history else history[-1]["epoch"] - best["epoch"]
     for epoch in range(start_epoch, args.epochs + 1):
-        tr_metrics, step = train_one_epoch(model, optimizer, schedule, x_tr, y_tr, args, epoch, ema=ema,
+        tr_metrics, step = train_one_epoch(trained, optimizer, schedule, x_tr, y_tr, args, epoch, ema=ema,
                                            teachers=teachers, teacher_targets=teacher_targets, class_weights=cw,
-                                           augment=augment, step=step)
+                                           augment=augment, step=step, dist=dist)
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
-        va = evaluate(eval_model, x_va, y_va, tta="flip" if args.eval_tta else "none")
+        dist.share_buffers(model)
+        dist.share_buffers(eval_model)
+        va = evaluate(eval_model, x_va, y_va, tta="flip" if args.eval_tta else "none", dist=dist)
         schedule.after_epoch(va["val_loss"])
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr_metrics, **va,
                "eval_time_s": time.perf_counter() - t0}
@@ -212,35 +236,39 @@ def main(args) -> dict:
             bad_epochs = 0
         else:
             bad_epochs += 1
-        meta = describe(model, epoch=epoch, step=step, parameters=n_params,
-                        metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"], "val_split": SPLIT_USAGE["val"]
-                                 if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"},
-                        train_args=run_args, best=best, history=history,
-                        **({"init_training": init_training} if init_training else {}))
-        state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                 "scheduler_state": schedule.state_dict(),
-                 "ema_state": ema.module.state_dict() if ema is not None else None}
-        if improved:
-            # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
-            atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
-            atomic_torch_save(state, out / "best.pt")
-        atomic_torch_save(state, out / "last.pt")
-        new = not log_path.exists()
-        with open_text(log_path, "a") as fh:  # appended per epoch: a kill loses nothing
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        training_curves(history, out)
-        print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
-              f"val loss {va['val_loss']:.4f} acc {va['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
-              f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
+        if dist.main:  # one writer; the others wait at the barrier, so a resume finds every file
+            meta = describe(model, epoch=epoch, step=step, parameters=n_params,
+                            metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"],
+                                     "val_split": SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1])
+                                     else "val"},
+                            train_args=run_args, best=best, history=history,
+                            **({"init_training": init_training} if init_training else {}))
+            state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                     "scheduler_state": schedule.state_dict(),
+                     "ema_state": ema.module.state_dict() if ema is not None else None}
+            if improved:
+                # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
+                atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
+                atomic_torch_save(state, out / "best.pt")
+            atomic_torch_save(state, out / "last.pt")
+            new = not log_path.exists()
+            with open_text(log_path, "a") as fh:  # appended per epoch: a kill loses nothing
+                w = csv.DictWriter(fh, fieldnames=list(row))
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            training_curves(history, out)
+            print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+                  f"val loss {va['val_loss']:.4f} acc {va['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
+                  f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
+        dist.barrier()
         if args.patience and bad_epochs >= args.patience:
-            print(f"early stop: val loss has not improved for {bad_epochs} epochs", file=sys.stderr)
+            say(f"early stop: val loss has not improved for {bad_epochs} epochs", file=sys.stderr)
             break
     summary = {"model": args.model, "parameters": n_params, "epochs_run": len(history), "best": best,
                "out": str(out)}
-    write_text(out / "summary.json", json.dumps(summary, indent=2))
+    if dist.main:
+        write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -17,6 +17,10 @@ from ..errors import VideoError
 from ..images import as_bgr
 
 
+# what a folder of media counts as video (``facemotion batch``); OpenCV may open more
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+
+
 @dataclass
 class SourceInfo:
     name: str

@@ -37,8 +37,7 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     """
     every = validate.integer("every", every, 1)
     smooth = validate.number("smooth", smooth, 0, 1, hi_open=True)
-    # by default a face may go undetected for ~10 frames before its id is retired
-    tracker = IoUTracker(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth)
+    tracker = IoUTracker.for_every(every, iou_threshold, max_missed, smooth)
     src = source if isinstance(source, FrameSource) else FrameSource(source)
     cut = SceneCutDetector()
     try:

@@ -115,6 +115,12 @@ class IoUTracker:
         """Tracks carried forward between detections (boxes kept as last seen)."""
         return [t for t in self.tracks if t.missed == 0]
 
+    @classmethod
+    def for_every(cls, every: int, iou_threshold: float = 0.01, max_missed: int | None = None, smooth: float = 0.5):
+        """A tracker fed every ``every``-th frame: by default a face may go undetected for ~10
+        frames before its id is retired."""
+        return cls(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth)
+
     def smooth_probs(self, track: Track, probs: np.ndarray) -> np.ndarray:
         probs = np.asarray(probs, np.float64)
         if track.probs is None or self.smooth == 0:

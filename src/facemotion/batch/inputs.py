@@ -1,0 +1,60 @@
+"""A batch job's inputs: command-line arguments -> the ordered list of :class:`Item` to process.
+
+An argument is a file, a folder (its images and videos, recursively), a glob (``**``
+allowed), or a text file listing paths (``.txt`` / ``.lst``: one per line, ``#`` comments;
+relative lines are taken from the list file's folder, and a line may itself be a folder or
+a glob). Every input is kept under the path string it was found as: that string is the key
+a resumed run skips done inputs by, so the same command always yields the same keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FacemotionError
+from ..images import IMAGE_SUFFIXES, expand_inputs
+from ..video.sources import VIDEO_SUFFIXES
+from ..writers import output_stems
+
+LIST_SUFFIXES = {".txt", ".lst"}
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    path: str
+    kind: str  # "image" or "video" (by suffix; anything else is tried as an image)
+    stem: str  # unique output stem among the job's inputs (annotated images)
+
+
+def kind_of(path: str) -> str:
+    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+
+
+def read_list(path: Path) -> list[str]:
+    """The entries of a list file, relative ones joined to its folder."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FacemotionError(f"{path}: cannot read the list of inputs ({e})") from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line if Path(line).is_absolute() else str(path.parent / line))
+    return out
+
+
+def expand(args) -> list[Item]:
+    """Arguments -> items in argument order (folders sorted), each path once."""
+    paths: list[str] = []
+    for a in args:
+        a = str(a)
+        if Path(a).suffix.lower() in LIST_SUFFIXES and Path(a).is_file():
+            paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES)]
+        else:
+            paths += [str(p) for p in expand_inputs([a], MEDIA_SUFFIXES)]
+    unique = list(dict.fromkeys(paths))  # a path listed twice would be processed (and written) twice
+    return [Item(i, p, kind_of(p), s) for i, (p, s) in enumerate(zip(unique, output_stems(unique)))]

@@ -1,0 +1,68 @@
+"""The one-machine engine: decoding + detection in worker threads, classification and writing
+in the calling thread, overlapped.
+
+Worker threads each own a detector (OpenCV's cascade is not thread-safe) and run
+:func:`~.stages.detect_item`; OpenCV, Pillow's decoder and ONNX Runtime release the GIL, so
+they run in parallel. The calling thread takes finished inputs in input order, gives the
+faces of all that are ready (up to ``batch_faces``) to the classifier in one call, and
+writes each input's rows. At most ``4 * workers + 8`` inputs are in flight, so memory stays
+bounded on any collection; rows come out in input order.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+
+from ..progress import progress_bar
+from .stages import classify_items, detect_item
+
+
+def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None, annotate_dir=None,
+              batch_faces: int = 64, progress: bool = True) -> dict:
+    """Process ``items`` into ``sink``; returns counts of inputs, faces and failures."""
+    workers = workers or os.cpu_count() or 1
+    main = recognizer or spec.recognizer()
+    per_thread = threading.local()
+    keep_image = annotate_dir is not None
+
+    def work(item):
+        rec = getattr(per_thread, "rec", None)
+        if rec is None:
+            rec = per_thread.rec = spec.recognizer(main.classifier)
+        return detect_item(rec, item, every=spec.every, keep_image=keep_image)
+
+    counts = {"processed": 0, "faces": 0, "failed": 0}
+    bar = progress_bar(total=len(items), unit="img", desc="batch", disable=not progress, leave=True)
+    # the workers are the parallelism: OpenCV's own threads on top would only contend with them
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-batch")
+    todo, inflight = iter(items), deque()
+    try:
+        while True:
+            while len(inflight) < 4 * workers + 8 and (item := next(todo, None)) is not None:
+                inflight.append(pool.submit(work, item))
+            if not inflight:
+                break
+            ready = [inflight.popleft().result()]
+            faces = len(ready[0].where)
+            while inflight and inflight[0].done() and faces < batch_faces:
+                ready.append(inflight.popleft().result())
+                faces += len(ready[-1].where)
+            for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
+                sink.write(d.item.path, rows)
+                counts["processed"] += 1
+                counts["failed"] += d.error is not None
+                counts["faces"] += len(d.where)
+            bar.update(len(ready))
+            bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for inputs already started
+        cv2.setNumThreads(cv_threads)
+        bar.close()
+    return counts

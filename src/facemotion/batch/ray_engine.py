@@ -1,0 +1,102 @@
+"""The cluster engine: the same job on Ray Data (the ``[ray]`` extra; Ray is imported only here).
+
+The driver lists the inputs (as the local engine does) and skips those already in the
+output; Ray Data reads that listing as a dataset and ``map_batches`` it through a pool of
+actors, each holding one recognizer for its whole life (:class:`RecognizeBatch`: the same
+:mod:`.stages` as the local engine, the faces of a batch in one classifier call). The rows
+stream back to the driver, which writes them through the same resumable sink, so the output,
+its resume and its rows are those of ``--engine local``.
+
+Workers open the input paths themselves: on a cluster the paths must be visible to every
+node under the same name (shared storage: NFS, a mounted bucket), and so must the model
+file when ``--model`` is a path (shipped models travel with the package).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+import numpy as np
+
+from ..errors import FacemotionError
+from ..progress import progress_bar
+from .inputs import Item
+from .stages import JobSpec, classify_items, detect_item
+
+
+class RecognizeBatch:
+    """A Ray Data actor: a batch of inputs (index, path, kind, stem) -> one row per input with
+    its rows as JSON (JSON keeps ``None`` and floats exact, and a photo without faces still
+    comes back, so the driver records it as done)."""
+
+    def __init__(self, spec: dict, annotate_dir=None):
+        import cv2
+
+        cv2.setNumThreads(1)  # one CPU per actor: Ray places as many actors as there are CPUs
+        self.spec = JobSpec(**spec)
+        self.rec = self.spec.recognizer()
+        self.annotate_dir = annotate_dir
+
+    def __call__(self, batch: dict) -> dict:
+        items = [Item(int(i), str(p), str(k), str(s))
+                 for i, p, k, s in zip(batch["index"], batch["path"], batch["kind"], batch["stem"])]
+        detected = [detect_item(self.rec, it, every=self.spec.every, keep_image=self.annotate_dir is not None)
+                    for it in items]
+        rows = classify_items(self.rec, detected, self.annotate_dir)
+        return {"path": np.array([it.path for it in items], dtype=object),
+                "rows": np.array([json.dumps(r) for r in rows], dtype=object),
+                "faces": np.array([len(d.where) for d in detected]),
+                "failed": np.array([d.error is not None for d in detected])}
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines would bury the bar
+    except ImportError as e:
+        raise FacemotionError(f"--engine ray needs Ray Data ({e.name or e} is not installed): "
+                              "pip install 'facemotion[ray]'") from None
+    return ray
+
+
+def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size: int = 8, address: str | None = None,
+            annotate_dir=None, progress: bool = True) -> dict:
+    """Process ``items`` into ``sink`` on Ray: the running instance if this process started one
+    (``ray.init`` before the call), else the cluster at ``address`` / ``RAY_ADDRESS`` (as under
+    ``ray job submit``), else a local instance started (and shut down) here."""
+    counts = {"processed": 0, "faces": 0, "failed": 0}
+    if not items:
+        return counts
+    ray = _ray()
+    own = not ray.is_initialized()
+    if own:
+        ray.init(address=address, logging_level=logging.WARNING)
+    bar = progress_bar(total=len(items), unit="img", desc="batch (ray)", disable=not progress, leave=True)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # rows in input order, as the local engine writes them
+        ctx.enable_progress_bars = False  # one bar: ours
+        n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        # a block per batch (and at least two per actor): a block goes to one actor whole
+        blocks = min(len(items), max(-(-len(items) // batch_size), 2 * n))
+        listing = ray.data.from_items(
+            [{"index": it.index, "path": it.path, "kind": it.kind, "stem": it.stem} for it in items],
+            override_num_blocks=blocks)
+        results = listing.map_batches(RecognizeBatch,
+                                      fn_constructor_kwargs={"spec": asdict(spec), "annotate_dir": annotate_dir},
+                                      batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
+        for r in results.iter_rows():
+            sink.write(str(r["path"]), [tuple(row) for row in json.loads(r["rows"])])
+            counts["processed"] += 1
+            counts["faces"] += int(r["faces"])
+            counts["failed"] += bool(r["failed"])
+            bar.update(1)
+            bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
+    finally:
+        bar.close()
+        if own:
+            ray.shutdown()
+    return counts

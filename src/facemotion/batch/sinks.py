@@ -1,0 +1,252 @@
+"""Result files that survive being killed at any moment and resume where they stopped.
+
+- ``.csv`` / ``.jsonl``: rows are appended, one ``write`` per input, and a journal beside the
+  file (``.<name>.progress``) records after each input its key and the file's length. A
+  rerun truncates the file to the last recorded length (dropping any rows of an input that
+  was not recorded) and skips the recorded inputs. The file is readable at every moment:
+  it only ever grows by whole inputs' rows.
+- ``.parquet``: a folder of parts (``part-000000.parquet``, ...), each written atomically
+  (under a hidden name, then renamed) with the keys of the inputs it holds in its metadata;
+  inputs are gathered into a part every ``part_inputs`` inputs or ``part_seconds`` seconds,
+  so a kill loses at most that much work. Readers (pandas, pyarrow, Spark, Ray) read the
+  folder as one table and ignore the hidden and ``_``-prefixed files.
+
+Both remember the job's options (:meth:`JobSpec.signature`): a rerun with other options is
+refused instead of mixing rows of two models. A lock stops two runs writing one output.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import FacemotionError
+from ..fileio import atomic_path, write_bytes, write_text
+from .rows import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, Row, typed
+
+FORMATS = (".csv", ".jsonl", ".parquet")
+
+
+def open_sink(path, signature: dict, *, overwrite: bool = False):
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return CsvSink(path, signature, overwrite)
+    if suffix in (".jsonl", ".ndjson"):
+        return JsonlSink(path, signature, overwrite)
+    if suffix == ".parquet":
+        return ParquetSink(path, signature, overwrite)
+    raise FacemotionError(f"-o {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
+
+
+def _differences(old: dict, new: dict) -> str:
+    keys = sorted(set(old) | set(new))
+    return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
+def _refuse_other_options(path: Path, old: dict, new: dict) -> None:
+    if old != new:
+        raise FacemotionError(f"{path}: was written with other options ({_differences(old, new)}); "
+                              "rerun with the same options, write to another -o, or pass --overwrite")
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FacemotionError(f"{path}: another `facemotion batch` is writing it") from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class TextSink:
+    """Appended rows + a journal of (key, length) per input; see the module docstring."""
+
+    header = b""
+
+    def __init__(self, path: Path, signature: dict, overwrite: bool = False):
+        self.path, self.journal = path, path.with_name(f".{path.name}.progress")
+        self.done: set[str] = set()
+        self.rows = 0
+        if overwrite:
+            self.path.unlink(missing_ok=True)
+            self.journal.unlink(missing_ok=True)
+        if self.path.is_dir():
+            raise FacemotionError(f"-o {path}: is a folder; name a {path.suffix or '.csv'} file")
+        if not self.path.exists():
+            # journal first: a kill between the two leaves a journal without output, which is redone
+            write_text(self.journal, json.dumps({"signature": signature}) + "\n")
+            write_bytes(self.path, self.header)
+            self.end = len(self.header)
+        else:
+            self.end = self._recover(signature)
+        self.jfd = os.open(self.journal, os.O_WRONLY | os.O_APPEND)
+        _lock(self.jfd, self.path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def _recover(self, signature: dict) -> int:
+        """Read the journal, cut the output back to its last recorded input; returns that length."""
+        if not self.journal.exists():
+            raise FacemotionError(f"{self.path}: exists but was not written by `facemotion batch` (no "
+                                  f"{self.journal.name} beside it); write to another -o, or pass --overwrite")
+        raw = self.journal.read_bytes()
+        lines = raw.split(b"\n")[:-1]  # a last line without its newline was cut by a kill: not recorded
+        try:
+            head = json.loads(lines[0])["signature"]
+        except (IndexError, ValueError, KeyError):
+            raise FacemotionError(f"{self.journal}: unreadable progress record; pass --overwrite to start again") from None
+        _refuse_other_options(self.path, head, signature)
+        size, end, keep = self.path.stat().st_size, len(self.header), len(lines[0]) + 1
+        for line in lines[1:]:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                break
+            if rec["end"] > size:  # recorded, but the rows never reached the disk (a machine crash)
+                break
+            end, keep = rec["end"], keep + len(line) + 1
+            self.done.add(rec["key"])
+            self.rows += rec["rows"]
+        with open(self.path, "rb") as fh:
+            start = fh.read(len(self.header))
+        if start != self.header:
+            raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
+        os.truncate(self.path, end)
+        os.truncate(self.journal, keep)
+        return end
+
+    def encode(self, rows: list[Row]) -> bytes:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def write(self, key: str, rows: list[Row]) -> None:
+        """Append one input's rows (a single write), then record it."""
+        data = self.encode(rows)
+        _write_all(self.fd, data)
+        self.end += len(data)
+        _write_all(self.jfd, (json.dumps({"key": key, "end": self.end, "rows": len(rows)}) + "\n").encode())
+        self.done.add(key)
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        for fd in ("fd", "jfd"):
+            if getattr(self, fd, None) is not None:
+                os.close(getattr(self, fd))
+                setattr(self, fd, None)
+
+
+class CsvSink(TextSink):
+    header = (",".join(COLUMNS) + "\n").encode()
+
+    def encode(self, rows):
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerows([["" if v is None else v for v in r] for r in rows])
+        return buf.getvalue().encode()
+
+
+class JsonlSink(TextSink):
+    def encode(self, rows):
+        return "".join(json.dumps(dict(zip(COLUMNS, r))) + "\n" for r in rows).encode()
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise FacemotionError(".parquet output needs pyarrow: pip install 'facemotion[batch]' "
+                              "(or write .csv / .jsonl)") from None
+    return pa, pq
+
+
+def parquet_schema(pa):
+    return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.float64() if c in FLOAT_COLUMNS else pa.string())
+                      for c in COLUMNS])
+
+
+class ParquetSink:
+    """A folder of atomically written parts, each naming the inputs it holds; see the module docstring."""
+
+    JOB_FILE = "_facemotion_batch.json"
+    KEYS = b"facemotion.inputs"
+
+    def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
+                 part_seconds: float = 60.0):
+        self.pa, self.pq = _pyarrow()
+        self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
+        self.done: set[str] = set()
+        self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
+        job = path / self.JOB_FILE
+        if path.exists() and not path.is_dir():
+            raise FacemotionError(f"-o {path}: exists and is a file; .parquet output is a folder of parts")
+        if path.is_dir() and any(path.iterdir()) and not job.exists():
+            raise FacemotionError(f"{path}: a folder not written by `facemotion batch` (no {self.JOB_FILE}); "
+                                  "write to another -o")
+        if overwrite and job.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.lock = os.open(path, os.O_RDONLY)
+        _lock(self.lock, path)
+        if not job.exists():
+            write_text(job, json.dumps({"signature": signature}) + "\n")
+        _refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
+        for stale in path.glob(".part-*"):  # a part a kill interrupted before its rename
+            stale.unlink()
+        self.next = 0
+        for part in sorted(path.glob("part-*.parquet")):
+            meta = self.pq.read_schema(part).metadata or {}
+            self.done.update(json.loads(meta.get(self.KEYS, b"[]")))
+            self.rows += self.pq.read_metadata(part).num_rows
+            self.next = max(self.next, int(part.stem.split("-")[1]) + 1)
+
+    def write(self, key: str, rows: list[Row]) -> None:
+        self._rows += rows
+        self._keys.append(key)
+        self.done.add(key)
+        if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._keys:
+            pa = self.pa
+            schema = parquet_schema(pa).with_metadata({self.KEYS: json.dumps(self._keys).encode()})
+            cols = list(zip(*self._rows)) if self._rows else [()] * len(COLUMNS)
+            table = pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
+            with atomic_path(self.path / f"part-{self.next:06d}.parquet") as tmp:
+                self.pq.write_table(table, tmp)
+            self.next += 1
+            self.rows += len(self._rows)
+        self._rows, self._keys, self._since = [], [], time.monotonic()
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.flush()
+            os.close(self.lock)
+            self.lock = None
+
+
+def read_rows(path) -> list[Row]:
+    """A batch output (any format) -> its rows, typed, in file order."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        _, pq = _pyarrow()
+        table = pq.read_table(path, schema=parquet_schema(_pyarrow()[0]))
+        return [tuple(r[c] for c in COLUMNS) for r in table.to_pylist()]
+    with open(path, newline="") as fh:
+        if path.suffix.lower() == ".csv":
+            reader = csv.reader(fh)
+            if tuple(next(reader, ())) != COLUMNS:
+                raise FacemotionError(f"{path}: not a facemotion batch CSV (unexpected header)")
+            return [typed(r) for r in reader]
+        return [typed(json.loads(line)[c] for c in COLUMNS) for line in fh if line.strip()]

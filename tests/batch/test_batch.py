@@ -1,0 +1,178 @@
+"""``facemotion batch``: rows equal to the public API's results, resumable outputs (a real run
+killed with SIGKILL, and recovery from torn writes), the Ray engine equal to the local one."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from facemotion import EmotionRecognizer
+from facemotion.batch import JobSpec, expand, read_rows, run_batch
+from facemotion.batch.rows import COLUMNS, face_row
+from facemotion.batch.sinks import open_sink
+from facemotion.batch.stages import classify_items, detect_item
+from facemotion.video import FrameSource
+
+PHOTOS = ("justin.jpg", "two_people.jpg", "obama.jpg", "no-faces.jpg", "obama_small.jpg", "32bit.png")
+
+
+def expected_rows(rec, paths) -> list[tuple]:
+    """What detect_emotions says, one row per face (photos: face_id = rank, largest first)."""
+    name = rec.classifier.name
+    return [face_row(str(p), r, name, face_id=k) for p in paths for k, r in enumerate(rec.detect_emotions(p))]
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer()
+
+
+def test_faces_of_several_photos_in_one_classifier_call_equal_detect_emotions(media, rec):
+    items = expand([media / p for p in PHOTOS])
+    detected = [detect_item(rec, it) for it in items]
+    assert sum(len(d.where) for d in detected) >= 6  # one classifier call over the faces of many photos
+    rows = [r for rs in classify_items(rec, detected) for r in rs]
+    assert rows == expected_rows(rec, [it.path for it in items])
+
+
+def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes((media / "justin.jpg").read_bytes()[:2000])
+    listing = tmp_path / "paths.txt"
+    listing.write_text("# photos\n" + "\n".join(str(media / p) for p in PHOTOS) + "\nbroken.jpg\nmissing.png\n")
+    s = run_batch([listing, media / "test.mp4"], tmp_path / "out.csv", spec=JobSpec(every=10), progress=False)
+    assert s["processed"] == s["inputs"] == len(PHOTOS) + 3 and s["failed"] == 2
+    rows = read_rows(tmp_path / "out.csv")
+    photos = [r for r in rows if r[0].endswith(PHOTOS)]
+    assert photos == expected_rows(rec, [str(media / p) for p in PHOTOS])
+    errors = {r[0]: r[COLUMNS.index("error")] for r in rows if r[COLUMNS.index("error")]}
+    assert errors == {str(bad): f"{bad}: image file is truncated (incomplete download?)",
+                      str(tmp_path / "missing.png"): f"{tmp_path / 'missing.png'}: no such file"}
+    # video rows: every 10th frame, the probabilities `stream` gives on those frames
+    video = [dict(zip(COLUMNS, r)) for r in rows if r[0].endswith("test.mp4")]
+    assert video and {r["frame"] % 10 for r in video} == {0} and len({r["face_id"] for r in video}) == 1
+    with FrameSource(media / "test.mp4") as src:
+        fps = src.info.fps
+    assert all(r["time_s"] == pytest.approx(r["frame"] / fps, abs=1e-4) for r in video)
+    streamed = {f.index: f.faces for f in rec.stream(media / "test.mp4", every=10, smooth=0) if f.index % 10 == 0}
+    for r in video:
+        (face,) = streamed[r["frame"]]
+        assert (r["x"], r["y"], r["w"], r["h"]) == face["box"]
+        assert [r[e] for e in rec.labels] == [round(face["emotions"][e], 6) for e in rec.labels]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_formats_hold_the_same_rows_and_refuse_other_options(media, rec, tmp_path, fmt):
+    paths = [media / p for p in PHOTOS[:3]]
+    s = run_batch(paths, tmp_path / f"r.{fmt}", progress=False)
+    assert s["rows"] == 4 and s["skipped"] == 0
+    again = run_batch(paths, tmp_path / f"r.{fmt}", progress=False)  # nothing left to do
+    assert again["skipped"] == 3 and again["processed"] == 0 and again["rows"] == 4
+    assert read_rows(tmp_path / f"r.{fmt}") == expected_rows(rec, [str(p) for p in paths])
+    with pytest.raises(Exception, match="other options .*every 1 -> 5"):
+        run_batch(paths, tmp_path / f"r.{fmt}", spec=JobSpec(every=5), progress=False)
+
+
+def test_torn_writes_are_cut_back_on_resume(tmp_path):
+    """What a kill can leave (a half-written journal line, rows of an unrecorded input, a part
+    file caught before its rename) is cut away, and those inputs are done again."""
+    sig = JobSpec().signature()
+    row = ("a.jpg", None, None, 0, 1, 2, 3, 4, 0.5, *[0.1] * 7, "happy", "m", None)
+    sink = open_sink(tmp_path / "r.csv", sig)
+    sink.write("a.jpg", [row])
+    sink.write("b.jpg", [])
+    sink.close()
+    good = (tmp_path / "r.csv").read_bytes()
+    with open(tmp_path / "r.csv", "ab") as fh:
+        fh.write(b"c.jpg,,,0,1,2,3,4,0.5,0.1,0.1")  # rows of c.jpg, never recorded
+    with open(tmp_path / ".r.csv.progress", "ab") as fh:
+        fh.write(b'{"key": "c.jpg", "en')
+    sink = open_sink(tmp_path / "r.csv", sig)
+    assert sink.done == {"a.jpg", "b.jpg"} and (tmp_path / "r.csv").read_bytes() == good
+    sink.write("c.jpg", [row])
+    sink.close()
+    assert [r[0] for r in read_rows(tmp_path / "r.csv")] == ["a.jpg", "a.jpg"]
+
+    sink = open_sink(tmp_path / "r.parquet", sig)
+    sink.part_inputs = 1
+    sink.write("a.jpg", [row])
+    sink.close()
+    (tmp_path / "r.parquet" / ".part-000001.tmp99.parquet").write_bytes(b"PAR1 half")
+    sink = open_sink(tmp_path / "r.parquet", sig)
+    assert sink.done == {"a.jpg"} and not list((tmp_path / "r.parquet").glob(".part-*"))
+    sink.close()
+    assert read_rows(tmp_path / "r.parquet") == [row]
+
+
+def test_cli_errors_are_one_line(media, tmp_path):
+    from facemotion.cli import main
+
+    def run(*args):
+        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, args)], capture_output=True,
+                           text=True, timeout=120)
+        assert "Traceback" not in p.stderr and p.returncode == 1, p.stderr
+        return p.stderr.strip().splitlines()[-1]
+
+    assert run(media / "justin.jpg", "-o", tmp_path / "r.xlsx").startswith(f"error: -o {tmp_path / 'r.xlsx'}: unknown output format")
+    assert run(tmp_path / "nothing-*.jpg", "-o", tmp_path / "r.csv", "--every", "0") == "error: --every 0: must be 1 or more"
+    (tmp_path / "mine.csv").write_text("a,b\n1,2\n")
+    assert "was not written by `facemotion batch`" in run(media / "justin.jpg", "-o", tmp_path / "mine.csv")
+    assert (tmp_path / "mine.csv").read_text() == "a,b\n1,2\n"  # a user's file is never touched
+    assert main(["batch", str(media / "justin.jpg"), "-o", str(tmp_path / "a.jsonl"), "--no-progress",
+                 "--annotate", str(tmp_path / "ann")]) == 0
+    assert (tmp_path / "ann" / "justin_annotated.jpg").stat().st_size > 10_000
+
+
+def test_killed_runs_resume_without_losing_or_repeating_a_row(media, tmp_path):
+    """A real `facemotion batch` killed (SIGKILL) at random moments several times, then run to
+    the end, writes exactly the rows of an uninterrupted run."""
+    src = tmp_path / "in"
+    src.mkdir()
+    small = ["justin.jpg", "obama_small.jpg", "no-faces.jpg", "two_people.jpg"]
+    for k in range(56):  # distinct paths (the key of an input is its path), no copies of the media
+        (src / f"{k:03d}_{small[k % 4]}").symlink_to(media / small[k % 4])
+    (src / "broken.jpg").write_bytes((media / "justin.jpg").read_bytes()[:2000])
+    (src / "paths.txt").write_text("\n".join(sorted(p.name for p in src.iterdir())) + "\n")  # relative to it
+    args = [str(src / "paths.txt"), str(media / "test.mp4"), "--every", "15", "--no-progress", "-o"]
+    cmd = [sys.executable, "-m", "facemotion", "batch", *args]
+
+    subprocess.run(cmd + [str(tmp_path / "whole.csv")], check=True, capture_output=True, timeout=300)
+    whole = read_rows(tmp_path / "whole.csv")
+    assert len(whole) > 60 and len(set(whole)) == len(whole)
+
+    out, rng, partial = tmp_path / "killed.csv", random.Random(7), []
+    for _ in range(4):
+        p = subprocess.Popen(cmd + [str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 3.0))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if out.exists():
+            rows = read_rows(out)  # readable at every moment: whole rows only
+            partial.append(len(rows))
+            assert set(rows) <= set(whole) and len(set(rows)) == len(rows)
+    assert any(0 < n < len(whole) for n in partial), partial  # some kills did land mid-run
+    subprocess.run(cmd + [str(out)], check=True, capture_output=True, timeout=300)
+    rows = read_rows(out)
+    assert sorted(rows, key=repr) == sorted(whole, key=repr) and len(set(rows)) == len(rows)
+
+
+def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
+    ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra (pip install 'facemotion[ray]')")
+    pytest.importorskip("ray.data", reason="the Ray engine needs Ray Data (pip install 'ray[data]')")
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    inputs = [*(media / p for p in PHOTOS[:4]), bad, media / "test.mp4"]
+    spec = JobSpec(every=20)
+    local = run_batch(inputs, tmp_path / "local.csv", spec=spec, progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        s = run_batch(inputs, tmp_path / "ray.jsonl", spec=spec, engine="ray", progress=False)
+    finally:
+        ray.shutdown()
+    assert s["processed"] == local["processed"] == 6 and s["failed"] == 1
+    assert read_rows(tmp_path / "ray.jsonl") == read_rows(tmp_path / "local.csv")  # row for row, in order
