@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, ImageTooLargeError
 
 # Decompression-bomb guard: refuse images above this many pixels (default 100 MP,
 # override with FACEMOTION_MAX_PIXELS). A 1080p frame is 2 MP.
@@ -31,13 +31,19 @@ def _describe(source) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _from_pil(img, name: str) -> np.ndarray:
+def _check_pixels(img, name: str, limit: int | None) -> None:
+    w, h = img.size
+    top = MAX_PIXELS if limit is None else limit
+    if w * h > top:
+        how = "; raise FACEMOTION_MAX_PIXELS to allow it" if limit is None else ""
+        raise ImageTooLargeError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {top / 1e6:.0f} MP "
+                                 f"limit (a decompression-bomb guard{how})")
+
+
+def _from_pil(img, name: str, max_pixels: int | None = None) -> np.ndarray:
     from PIL import Image, ImageOps
 
-    w, h = img.size
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {MAX_PIXELS / 1e6:.0f} MP limit "
-                         "(a decompression-bomb guard; raise FACEMOTION_MAX_PIXELS to allow it)")
+    _check_pixels(img, name, max_pixels)
     try:
         img = ImageOps.exif_transpose(img)  # phone photos: rotate as the camera meant
     except Exception:
@@ -65,16 +71,14 @@ def _from_pil(img, name: str) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
 
 
-def _open_pil(fp, name: str):
+def _open_pil(fp, name: str, max_pixels: int | None = None):
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                return _from_pil(img, name)  # raises the guard's message before decoding
+            img = Image.open(fp)  # reads the header only: the size is known before any pixel is decoded
+            _check_pixels(img, name, max_pixels)
             img.load()  # decode now: truncated files fail here, not later
             return img
     except UnidentifiedImageError:
@@ -90,8 +94,11 @@ def _open_pil(fp, name: str):
         raise ImageError(f"{name}: cannot decode image ({e})") from None
 
 
-def load_image(source) -> np.ndarray:
-    """Path, bytes, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3."""
+def load_image(source, *, max_pixels: int | None = None) -> np.ndarray:
+    """Path, bytes, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3.
+
+    ``max_pixels`` (default ``MAX_PIXELS``) is checked from the file's header, before decoding:
+    a larger image raises :class:`ImageTooLargeError` having cost no more than its header."""
     name = _describe(source)
     if isinstance(source, np.ndarray):
         return as_bgr(source, name)
@@ -108,16 +115,16 @@ def load_image(source) -> np.ndarray:
             data = path.read_bytes()
         except PermissionError:
             raise ImageError(f"{path}: permission denied") from None
-        return _from_pil(_open_pil(io.BytesIO(data), name), name)
+        return _from_pil(_open_pil(io.BytesIO(data), name, max_pixels), name, max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError(f"{name}: empty image data")
-        return _from_pil(_open_pil(io.BytesIO(bytes(source)), name), name)
+        return _from_pil(_open_pil(io.BytesIO(bytes(source)), name, max_pixels), name, max_pixels)
     try:
         from PIL import Image
 
         if isinstance(source, Image.Image):
-            return _from_pil(source, name)
+            return _from_pil(source, name, max_pixels)
     except ImportError:  # pragma: no cover
         pass
     raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")
