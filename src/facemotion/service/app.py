@@ -161,10 +161,10 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
         [{face_id, box, confidence, emotions, dominant_emotion}], ms}`` with ids stable across
         frames. One frame is analysed at a time: frames that arrive meanwhile replace each
         other, and only the newest is analysed next (``frame`` counts every frame received)."""
+        await ws.accept()  # then closed with a reason, which a refused handshake could not carry
         if streams["open"] >= limits.max_streams:
             await ws.close(code=1013, reason=f"too many streams ({limits.max_streams}); retry later")
             return
-        await ws.accept()
         streams["open"] += 1
         try:
             await _serve_stream(ws, pool, limits)

@@ -128,13 +128,18 @@ async def read_body(request, max_body: int) -> bytes:
     waiting = request.headers.get("expect", "").lower() == "100-continue"  # it sends nothing until told to
     if declared.isdigit() and int(declared) > (max_body if waiting else DRAIN_LIMIT):
         raise RequestError(413, f"request body of {int(declared)} bytes is over the {_mib(max_body)} limit")
+    from starlette.requests import ClientDisconnect
+
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= max_body:
-            chunks.append(chunk)
-        elif size > DRAIN_LIMIT:
-            break
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= max_body:
+                chunks.append(chunk)
+            elif size > DRAIN_LIMIT:
+                break
+    except ClientDisconnect:  # it left, or stalled past the read timeout: nobody reads this answer
+        raise RequestError(400, "the connection closed before the whole body arrived") from None
     if size > max_body:
         raise RequestError(413, f"request body{f' of {size} bytes' if size <= DRAIN_LIMIT else ''} is over the "
                                 f"{_mib(max_body)} limit")
