@@ -130,3 +130,28 @@ def test_stream_from_a_foreign_page_is_refused(server):
     with pytest.raises(InvalidStatus) as e:
         connect(server.url.replace("http", "ws") + "/v1/stream", origin="http://evil.example", open_timeout=10)
     assert e.value.response.status_code == 403
+
+
+def test_serve_command_errors_are_one_line():
+    import socket
+    import subprocess
+    import sys
+
+    def serve(*args):
+        p = subprocess.run([sys.executable, "-m", "facemotion", "serve", *args], capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+        return p.stderr.strip()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert "cannot listen there" in serve("--port", str(s.getsockname()[1]))
+    assert "--allow-origin 'example.com'" in serve("--allow-origin", "example.com")
+    assert "--max-body must be" in serve("--max-body", "0")
+    # without the [serve] extra, the command says how to get it
+    code = ("import sys\nclass B:\n def find_spec(self, n, p=None, t=None):\n"
+            "  if n.split('.')[0] == 'fastapi': raise ImportError(n, name=n)\n"
+            "sys.meta_path.insert(0, B())\nfrom facemotion.cli import main\nsys.exit(main(['serve']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "pip install 'facemotion[serve]'" in p.stderr, p.stderr
