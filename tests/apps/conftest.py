@@ -47,12 +47,17 @@ class ServerProcess:
         return _status_field(self.proc.pid, "Threads")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)
+
+
+def end(proc: subprocess.Popen) -> None:
+    """Stop a process this test started, by its handle."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _status_field(pid: int, name: str) -> int:
@@ -172,9 +177,4 @@ class Chromium:
             if getattr(self, "_stack", None) is not None:
                 self._stack.close()
         finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end(self.proc)
