@@ -13,6 +13,10 @@ class ImageError(FacemotionError):
     """An input image that cannot be read."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image over the pixel limit, found from its header before decoding."""
+
+
 class VideoError(FacemotionError):
     """A video file or camera that cannot be read."""
 

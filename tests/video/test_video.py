@@ -176,3 +176,42 @@ def test_scene_cuts_start_new_ids(media, rec_dnn, tmp_path):
     for fid, frames in spans.items():
         for cut in (20, 82, 211):
             assert not (min(frames) < cut <= max(frames)), f"face {fid} spans the cut at frame {cut}"
+
+
+def test_annotated_video_is_h264_that_browsers_play(media, tmp_path):
+    import av
+
+    from facemotion.video.process import SafeVideoWriter
+
+    frames = [np.full((337, 595, 3), v, np.uint8) for v in range(0, 250, 25)]  # odd sides too
+    w = SafeVideoWriter(tmp_path / "a.mp4", 24.7, (595, 337))
+    for f in frames:
+        w.write(f)
+    assert w.close() == tmp_path / "a.mp4" and w.codec == "h264"
+    with av.open(str(tmp_path / "a.mp4")) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.name, s.pix_fmt, s.width, s.height) == ("h264", "yuv420p", 594, 336)
+        assert sum(1 for _ in c.decode(s)) == 10
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_video_writer_falls_back_to_mp4v_without_pyav(tmp_path, monkeypatch):
+    import builtins
+
+    from facemotion.video.process import SafeVideoWriter
+
+    real_import = builtins.__import__
+
+    def no_av(name, *a, **k):
+        if name == "av":
+            raise ImportError("No module named 'av'", name="av")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    w = SafeVideoWriter(tmp_path / "b.mp4", 25, (64, 48))
+    w.write(np.zeros((48, 64, 3), np.uint8))
+    assert w.close() == tmp_path / "b.mp4" and w.codec == "mp4v"
+    monkeypatch.undo()
+    cap = cv2.VideoCapture(str(tmp_path / "b.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 1
+    assert not list(tmp_path.glob(".*"))

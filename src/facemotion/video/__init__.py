@@ -5,6 +5,6 @@
 
 from .process import has_display, process_video, summarize
 from .sources import FrameSource, SourceInfo
-from .stream import FrameResult, stream
+from .stream import FaceTracking, FrameResult, stream
 
-__all__ = ["FrameResult", "FrameSource", "SourceInfo", "has_display", "process_video", "stream", "summarize"]
+__all__ = ["FaceTracking", "FrameResult", "FrameSource", "SourceInfo", "has_display", "process_video", "stream", "summarize"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -37,26 +38,88 @@ from .sources import FrameSource
 from .stream import stream
 
 
+class _H264Writer:
+    """H.264 in MP4 through PyAV (FFmpeg's libx264 inside the ``av`` wheel): what browsers play in
+    a ``<video>``. ``yuv420p`` needs even sides, so an odd last row or column is dropped."""
+
+    codec = "h264"
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        import av
+
+        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        rate = Fraction(fps).limit_denominator(1001)
+        # faststart: the index goes first, so a browser starts playing before the whole file arrives
+        self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            self.stream = self.container.add_stream("libx264", rate=rate)
+            self.stream.width, self.stream.height = self.size
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.codec_context.time_base = 1 / rate
+            self.stream.options = {"crf": "23", "preset": "superfast"}
+        except Exception:
+            self.container.close()
+            raise
+        self.frames = 0
+        self._av = av
+
+    def write(self, frame: np.ndarray) -> None:
+        w, h = self.size
+        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
+        f.pts = self.frames
+        self.frames += 1
+        self.container.mux(self.stream.encode(f))
+
+    def release(self) -> None:
+        try:
+            self.container.mux(self.stream.encode(None))  # flush the frames the encoder still holds
+        finally:
+            self.container.close()
+
+
+class _OpenCVWriter:
+    """MPEG-4 Part 2 (``mp4v``) through OpenCV: in every OpenCV wheel, plays in VLC and ffmpeg
+    but not inline in browsers; the fallback where H.264 is not available."""
+
+    codec = "mp4v"
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.codec), fps, size)
+        if not self.writer.isOpened():
+            self.writer.release()
+            raise OSError("OpenCV has no mp4v encoder")
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def release(self) -> None:
+        self.writer.release()
+
+
 class SafeVideoWriter:
-    """MP4 writer that is released on every exit path, so the file stays playable.
+    """MP4 writer that is released on every exit path, so the file stays playable: H.264 where
+    PyAV can encode it, else OpenCV's MPEG-4 Part 2 (``codec`` says which).
 
     Writes to a hidden temporary name and renames on close; a run that produced no frame
     leaves no file.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], codecs=(_H264Writer, _OpenCVWriter)):
         self.path, self.size = Path(path), size
         self._file = PendingFile(self.path)
         self.tmp = self._file.tmp
         self.frames = 0
-        for codec in ("mp4v",):  # MPEG-4 Part 2: in every OpenCV wheel, plays in VLC/ffmpeg/browsers' fallbacks
-            w = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
-            if w.isOpened():
-                self.writer, self.codec = w, codec
+        problems = []
+        for kind in codecs:
+            try:
+                self.writer = kind(self.tmp, fps, size)
+                self.codec = kind.codec
                 break
-            w.release()
+            except Exception as e:  # ImportError (no PyAV), or an FFmpeg build without the encoder
+                problems.append(f"{kind.codec}: {e}")
+                self._file.discard()
         else:
-            raise VideoError(f"{self.path}: no MP4 encoder available in this OpenCV build")
+            raise VideoError(f"{self.path}: no MP4 encoder available ({'; '.join(problems)})")
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:  # frames of changing size: fit the first one's

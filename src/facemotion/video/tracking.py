@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def match_score(a, b) -> float:
-    """IoU, or for a face that jumped (fast motion, a detector's jittery box) a weaker score
-    when the centres are within half a face of each other and the sizes are similar."""
+def match_score(a, b, reach: float = 0.5) -> float:
+    """IoU, or for a face that jumped (fast motion, a detector's jittery box, frames far apart)
+    a weaker score when the centres are within ``reach`` face sizes of each other and the sizes
+    are similar."""
     s = iou(a, b)
     if s > 0.3:
         return s
@@ -24,8 +25,8 @@ def match_score(a, b) -> float:
     size = max(aw, ah, bw, bh)
     d = ((ax + aw / 2 - bx - bw / 2) ** 2 + (ay + ah / 2 - by - bh / 2) ** 2) ** 0.5
     ratio = (aw * ah) / max(bw * bh, 1)
-    if d < 0.5 * size and 0.4 < ratio < 2.5:
-        return max(s, 0.3 * (1 - d / (0.5 * size)) + 0.01)
+    if d < reach * size and 0.4 < ratio < 2.5:
+        return max(s, 0.3 * (1 - d / (reach * size)) + 0.01)
     return s
 
 
@@ -69,16 +70,16 @@ class SceneCutDetector:
 
 
 class IoUTracker:
-    def __init__(self, iou_threshold: float = 0.01, max_missed: int = 5, smooth: float = 0.5):
+    def __init__(self, iou_threshold: float = 0.01, max_missed: int = 5, smooth: float = 0.5, reach: float = 0.5):
         if not 0 <= smooth < 1:
             raise ValueError(f"smooth must be in [0, 1), got {smooth}")
-        self.iou_threshold, self.max_missed, self.smooth = iou_threshold, max_missed, smooth
+        self.iou_threshold, self.max_missed, self.smooth, self.reach = iou_threshold, max_missed, smooth, reach
         self.tracks: list[Track] = []
         self._next_id = 1
 
     def update(self, detections) -> list[Track]:
         """New detections [(box, conf), ...] -> the live tracks they belong to (same order)."""
-        pairs = sorted(((match_score(t.box, d[0]), ti, di) for ti, t in enumerate(self.tracks)
+        pairs = sorted(((match_score(t.box, d[0], self.reach), ti, di) for ti, t in enumerate(self.tracks)
                         for di, d in enumerate(detections)), reverse=True)
         used_t, used_d, match = set(), set(), {}
         for score, ti, di in pairs:
@@ -116,10 +117,11 @@ class IoUTracker:
         return [t for t in self.tracks if t.missed == 0]
 
     @classmethod
-    def for_every(cls, every: int, iou_threshold: float = 0.01, max_missed: int | None = None, smooth: float = 0.5):
+    def for_every(cls, every: int, iou_threshold: float = 0.01, max_missed: int | None = None, smooth: float = 0.5,
+                  reach: float = 0.5):
         """A tracker fed every ``every``-th frame: by default a face may go undetected for ~10
         frames before its id is retired."""
-        return cls(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth)
+        return cls(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth, reach)
 
     def smooth_probs(self, track: Track, probs: np.ndarray) -> np.ndarray:
         probs = np.asarray(probs, np.float64)

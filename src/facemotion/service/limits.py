@@ -1,0 +1,153 @@
+"""What the service accepts: sizes, counts, times, and who may call it.
+
+:class:`Limits` holds the numbers; :class:`OriginGuard` is the ASGI middleware that turns away
+requests whose ``Host`` or ``Origin`` is not allowed (DNS rebinding, and any web page the user
+visits POSTing to the local server); :func:`read_body` reads a request body up to the limit
+and answers 413 in a way the client actually receives.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ..errors import FacemotionError
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+BACKLOG = 2048  # connections the kernel queues before accept: a burst of clients waits instead of being reset
+
+
+@dataclass
+class Limits:
+    max_body: int = 10 * 2**20          # bytes of one request body or WebSocket frame
+    max_pixels: int = 40_000_000        # width x height, checked from the image header before decoding
+    max_pending: int = 64               # HTTP requests admitted at once (reading, queued or running); 503 beyond
+    max_streams: int = 32               # WebSocket streams open at once
+    max_connections: int = 256          # TCP connections open at once
+    max_parts: int = 8                  # parts of a multipart body
+    workers: int = 1                    # inference threads, each with its own recognizer
+    header_timeout: float = 10.0        # seconds for a request's headers to arrive whole
+    read_timeout: float = 15.0          # seconds without a byte while a request body is arriving
+    keep_alive: float = 5.0             # seconds an idle connection is kept
+    allow_origins: list[str] = field(default_factory=list)  # beyond localhost; "*" allows any
+
+    def __post_init__(self):
+        for name in ("max_body", "max_pixels", "max_pending", "max_streams", "max_connections", "max_parts",
+                     "workers"):
+            if getattr(self, name) < 1:
+                raise FacemotionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("header_timeout", "read_timeout", "keep_alive"):
+            if not getattr(self, name) > 0:
+                raise FacemotionError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for o in self.allow_origins:
+            if o != "*" and not (urlsplit(o).scheme in ("http", "https") and urlsplit(o).hostname):
+                raise FacemotionError(f"--allow-origin {o!r}: expected an origin like http://192.168.1.5:8000, "
+                                      "or * for any")
+
+    @property
+    def any_origin(self) -> bool:
+        return "*" in self.allow_origins
+
+
+class RequestError(FacemotionError):
+    """A request the service refuses: its HTTP status and one line for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _hostname(host: str) -> str:
+    """'example.com:8000' / '[::1]:8000' -> 'example.com' / '[::1]' (lower case)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[:host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class OriginGuard:
+    """ASGI middleware: the ``Host`` must name this machine (or an allowed origin's host), and an
+    ``Origin``, when a browser sends one, must be a local page or an allowed origin. Anything
+    else gets a JSON 403 (a WebSocket is refused before it opens)."""
+
+    def __init__(self, app, limits: Limits, bound_host: str = "127.0.0.1"):
+        self.app = app
+        self.any = limits.any_origin
+        self.origins = {o.rstrip("/").lower() for o in limits.allow_origins if o != "*"}
+        self.hosts = set(LOCAL_HOSTS) | {_hostname(urlsplit(o).netloc) for o in self.origins}
+        if bound_host not in ("0.0.0.0", "::", ""):
+            self.hosts.add(_hostname(bound_host if ":" not in bound_host else f"[{bound_host}]"))
+
+    def refusal(self, headers: dict[bytes, bytes]) -> str | None:
+        if self.any:
+            return None
+        host = headers.get(b"host", b"").decode("latin-1")
+        if _hostname(host) not in self.hosts:
+            return f"Host {host!r} is not served here (start with --allow-origin to serve other names)"
+        origin = headers.get(b"origin")
+        if origin is None:  # not a browser: curl, scripts, the benchmark
+            return None
+        origin = origin.decode("latin-1").rstrip("/").lower()
+        parts = urlsplit(origin)
+        if origin in self.origins or (parts.scheme in ("http", "https") and _hostname(parts.netloc) in LOCAL_HOSTS):
+            return None
+        return f"Origin {origin!r} may not call this server (allow it with --allow-origin {origin})"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        why = self.refusal(dict(scope["headers"]))
+        if why is None:
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
+            return
+        await send_json(send, 403, {"error": why})
+
+
+async def send_json(send, status: int, obj, headers=()) -> None:
+    """A whole JSON response over raw ASGI ``send`` (for layers below the framework)."""
+    body = json.dumps(obj).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# A client sending more than the limit is read to the end, up to this much, before the 413:
+# closing on unread data makes the kernel reset the connection, and a client still sending
+# (most do: few wait for "100 Continue") would see the reset, never the answer.
+DRAIN_LIMIT = 256 * 2**20
+
+
+async def read_body(request, max_body: int) -> bytes:
+    """The request's body, at most ``max_body`` bytes, else :class:`RequestError` 413 (after
+    draining what the client sends, up to ``DRAIN_LIMIT``)."""
+    declared = request.headers.get("content-length", "")
+    waiting = request.headers.get("expect", "").lower() == "100-continue"  # it sends nothing until told to
+    if declared.isdigit() and int(declared) > (max_body if waiting else DRAIN_LIMIT):
+        raise RequestError(413, f"request body of {int(declared)} bytes is over the {_mib(max_body)} limit")
+    from starlette.requests import ClientDisconnect
+
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= max_body:
+                chunks.append(chunk)
+            elif size > DRAIN_LIMIT:
+                break
+    except ClientDisconnect:  # it left, or stalled past the read timeout: nobody reads this answer
+        raise RequestError(400, "the connection closed before the whole body arrived") from None
+    if size > max_body:
+        raise RequestError(413, f"request body{f' of {size} bytes' if size <= DRAIN_LIMIT else ''} is over the "
+                                f"{_mib(max_body)} limit")
+    if size == 0:
+        raise RequestError(400, "empty request body: send the image's bytes, or a multipart form with an "
+                                "'image' field")
+    return b"".join(chunks)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB"

@@ -1,0 +1,284 @@
+// The facemotion page: a photo through POST /v1/detect, the webcam through WS /v1/stream.
+// No build step and nothing from elsewhere: this file, style.css and the server.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+// what the page shows, for people reading it with devtools and for the browser tests
+const state = (window.facemotion = { photo: null, stream: { replies: 0, ids: [], faces: [], errors: 0 } });
+let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+let COLORS = {};
+
+fetch("/health").then((r) => r.json()).then((h) => {
+  EMOTIONS = h.emotions;
+  COLORS = h.colors;  // the same palette as the server's annotated images
+  document.title = `facemotion · ${h.model}`;
+}).catch(() => {});
+
+const color = (e) => COLORS[e] || "#999";
+const pct = (p) => `${Math.round(p * 100)}%`;
+
+// ---- tabs ----
+for (const tab of document.querySelectorAll("nav button")) {
+  tab.addEventListener("click", () => {
+    for (const t of document.querySelectorAll("nav button")) {
+      t.setAttribute("aria-selected", String(t === tab));
+      $(t.dataset.panel).hidden = t !== tab;
+    }
+    if (tab.dataset.panel !== "webcam") stopCamera();
+  });
+}
+
+function setStatus(el, text, isError = false) {
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+// ---- drawing: a box, a label, and (for photos) the emotion bars beside the face ----
+function drawFaces(ctx, faces, { bars = false, ids = false } = {}) {
+  const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
+  const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
+  const taken = faces.map((f) => f.box);  // what a bar panel should not cover: faces, labels, panels
+  ctx.lineJoin = "round";
+  for (const f of faces) {
+    const [x, y, w, h] = f.box, dom = f.dominant_emotion, c = color(dom);
+    ctx.strokeStyle = c;
+    ctx.lineWidth = line;
+    ctx.strokeRect(x, y, w, h);
+    const label = `${ids ? `#${f.face_id} ` : ""}${dom} ${pct(f.emotions[dom])}`;
+    ctx.font = `600 ${font}px system-ui, sans-serif`;
+    const tw = ctx.measureText(label).width + font * 0.6, th = font * 1.45;
+    const ly = y - th >= 0 ? y - th : y + h;
+    ctx.fillStyle = c;
+    ctx.fillRect(x - line / 2, ly, tw, th);
+    ctx.fillStyle = "#000";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, x + font * 0.3, ly + th / 2);
+    taken.push([x, ly, tw, th]);
+    if (bars) taken.push(drawBars(ctx, f, font, line, taken));
+  }
+}
+
+const overlap = (a, b) => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0])) *
+                          Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+
+// the panel goes right, left, below or above the face, wherever it covers least of what is drawn
+function drawBars(ctx, f, font, gap, taken) {
+  const fs = Math.round(font * 0.8), row = fs * 1.35, labelW = fs * 5, barW = fs * 6, pad = fs * 0.4;
+  const pw = labelW + barW + fs * 2.8, ph = row * EMOTIONS.length + pad * 2, [x, y, w, h] = f.box;
+  const W = ctx.canvas.width, H = ctx.canvas.height;
+  const fit = ([cx, cy]) => [Math.min(Math.max(0, cx), Math.max(0, W - pw)), Math.min(Math.max(0, cy), Math.max(0, H - ph))];
+  const spots = [[x + w + gap * 2, y], [x - gap * 2 - pw, y], [x, y + h + gap * 2], [x, y - gap * 2 - ph]].map(fit);
+  const cost = ([px, py]) => taken.reduce((sum, t) => sum + overlap([px, py, pw, ph], t), 0);
+  const [px, py] = spots.reduce((best, c) => (cost(c) < cost(best) ? c : best));
+  ctx.fillStyle = "rgba(0,0,0,.62)";
+  ctx.fillRect(px, py, pw, ph);
+  ctx.font = `${fs}px system-ui, sans-serif`;
+  ctx.textBaseline = "middle";
+  EMOTIONS.forEach((e, i) => {
+    const cy = py + pad + i * row + row / 2, p = f.emotions[e];
+    ctx.fillStyle = "#fff";
+    ctx.fillText(e, px + pad, cy);
+    ctx.fillStyle = color(e);
+    ctx.fillRect(px + labelW, cy - row * 0.3, Math.max(1, barW * p), row * 0.6);
+    ctx.fillStyle = "#ddd";
+    ctx.fillText(pct(p), px + labelW + barW + pad, cy);
+  });
+  return [px, py, pw, ph];
+}
+
+// a card per face: its dominant emotion and a bar per emotion
+function faceCard(f, title) {
+  const li = document.createElement("li");
+  li.className = "face";
+  li.innerHTML = `<h3></h3>${EMOTIONS.map((e) =>
+    `<div class="bar" data-emotion="${e}"><span>${e}</span><i></i><b></b></div>`).join("")}`;
+  updateCard(li, f, title);
+  return li;
+}
+
+function updateCard(li, f, title) {
+  const dom = f.dominant_emotion;
+  li.style.setProperty("--c", color(dom));
+  li.querySelector("h3").innerHTML = `${title}: ${dom} <span>${pct(f.emotions[dom])}</span>`;
+  for (const row of li.querySelectorAll(".bar")) {
+    const p = f.emotions[row.dataset.emotion];
+    row.style.setProperty("--c", color(row.dataset.emotion));
+    row.querySelector("i").style.width = `${(p * 100).toFixed(1)}%`;
+    row.querySelector("b").textContent = pct(p);
+  }
+}
+
+// ---- the photo tab ----
+const drop = $("drop");
+$("file").addEventListener("change", (e) => e.target.files[0] && analysePhoto(e.target.files[0]));
+drop.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && $("file").click());
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  const file = [...e.dataTransfer.files].find((f) => f.type.startsWith("image/")) || e.dataTransfer.files[0];
+  if (file) analysePhoto(file);
+});
+
+async function analysePhoto(file) {
+  const status = $("photo-status"), canvas = $("photo-canvas"), list = $("photo-faces");
+  setStatus(status, `Analysing ${file.name}…`);
+  list.replaceChildren();
+  const t0 = performance.now();
+  try {
+    const reply = await fetch("/v1/detect", { method: "POST", body: file,
+      headers: { "Content-Type": file.type || "application/octet-stream" } });
+    const data = await reply.json();
+    if (!reply.ok) throw new Error(data.error || `the server answered ${reply.status}`);
+    // formats the browser cannot show (TIFF...) come back drawn by the server
+    const bitmap = await createImageBitmap(file).catch(async () => {
+      const jpeg = await fetch("/v1/annotate", { method: "POST", body: file });
+      return createImageBitmap(await jpeg.blob());
+    });
+    canvas.width = data.width;
+    canvas.height = data.height;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, 0, 0, data.width, data.height);
+    drawFaces(ctx, data.faces, { bars: true });
+    canvas.hidden = false;
+    data.faces.forEach((f, i) => list.append(faceCard(f, `Face ${i + 1}`)));
+    const n = data.faces.length;
+    setStatus(status, `${file.name}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"} ` +
+                      `(${Math.round(performance.now() - t0)} ms)`);
+    state.photo = data;
+  } catch (err) {
+    canvas.hidden = true;
+    setStatus(status, `${file.name}: ${err.message}`, true);
+    state.photo = { error: err.message };
+  }
+}
+
+// ---- the webcam tab: one frame in flight; the answer brings the next ----
+const HISTORY = 90;        // frames of emotion history drawn per face
+const FORGET_MS = 3000;    // a face unseen this long leaves the list
+const cam = { stream: null, ws: null, running: false, tracks: new Map(), sent: 0, t0: 0 };
+const grab = document.createElement("canvas");
+
+$("cam-start").addEventListener("click", startCamera);
+$("cam-stop").addEventListener("click", () => stopCamera("Stopped."));
+
+async function startCamera() {
+  const status = $("cam-status"), video = $("cam-video");
+  try {
+    cam.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } },
+                                                             audio: false });
+  } catch (err) {
+    setStatus(status, `No camera: ${err.message}`, true);
+    return;
+  }
+  video.srcObject = cam.stream;
+  await video.play();
+  const ws = (cam.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`));
+  ws.binaryType = "arraybuffer";
+  cam.running = true;
+  cam.sent = 0;
+  cam.t0 = performance.now();
+  $("cam-start").disabled = true;
+  $("cam-stop").disabled = false;
+  setStatus(status, "Connecting…");
+  ws.onopen = sendFrame;
+  ws.onmessage = (e) => {
+    const reply = JSON.parse(e.data);
+    if (reply.error) {
+      state.stream.errors++;
+      setStatus(status, reply.error, true);
+    } else {
+      showLive(reply);
+    }
+    sendFrame();
+  };
+  ws.onclose = (e) => {
+    if (cam.running) stopCamera(e.reason ? `The server closed the stream: ${e.reason}` : "The stream closed.", true);
+  };
+}
+
+function stopCamera(message, isError = false) {
+  if (!cam.stream && !cam.ws) return;
+  cam.running = false;
+  if (cam.ws) cam.ws.close();
+  if (cam.stream) for (const t of cam.stream.getTracks()) t.stop();
+  cam.ws = cam.stream = null;
+  $("cam-start").disabled = false;
+  $("cam-stop").disabled = true;
+  if (message) setStatus($("cam-status"), message, isError);
+}
+
+function sendFrame() {
+  const video = $("cam-video");
+  if (!cam.running || cam.ws.readyState !== WebSocket.OPEN) return;
+  if (!video.videoWidth) return void setTimeout(sendFrame, 50);
+  const scale = Math.min(1, 640 / video.videoWidth);
+  grab.width = Math.round(video.videoWidth * scale);
+  grab.height = Math.round(video.videoHeight * scale);
+  grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+  grab.toBlob((blob) => {
+    if (cam.running && cam.ws.readyState === WebSocket.OPEN) {
+      cam.ws.send(blob);
+      cam.sent++;
+    }
+  }, "image/jpeg", 0.8);
+}
+
+function showLive(reply) {
+  const overlay = $("cam-overlay"), now = performance.now();
+  overlay.width = reply.width;
+  overlay.height = reply.height;
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  drawFaces(ctx, reply.faces, { ids: true });
+  for (const f of reply.faces) {
+    let t = cam.tracks.get(f.face_id);
+    if (!t) {
+      t = { history: [], card: faceCard(f, `#${f.face_id}`) };
+      t.canvas = document.createElement("canvas");
+      t.canvas.className = "history";
+      t.canvas.width = 300;
+      t.canvas.height = 42;
+      t.card.append(t.canvas);
+      $("cam-faces").append(t.card);
+      cam.tracks.set(f.face_id, t);
+      state.stream.ids.push(f.face_id);
+    }
+    t.seen = now;
+    t.history.push(EMOTIONS.map((e) => f.emotions[e]));
+    if (t.history.length > HISTORY) t.history.shift();
+    updateCard(t.card, f, `#${f.face_id}`);
+    drawHistory(t);
+  }
+  for (const [id, t] of cam.tracks) {
+    if (now - t.seen > FORGET_MS) {
+      t.card.remove();
+      cam.tracks.delete(id);
+    }
+  }
+  state.stream.replies++;
+  state.stream.faces = reply.faces;
+  const fps = (state.stream.replies * 1000) / (now - cam.t0);
+  const n = reply.faces.length;
+  setStatus($("cam-status"), `${n} face${n === 1 ? "" : "s"} · ${fps.toFixed(1)} frames/s · ` +
+                             `${reply.ms} ms on the server`);
+}
+
+// stacked areas: each emotion's share over the last HISTORY frames, newest on the right
+function drawHistory(t) {
+  const ctx = t.canvas.getContext("2d"), W = t.canvas.width, H = t.canvas.height, step = W / (HISTORY - 1);
+  ctx.clearRect(0, 0, W, H);
+  const x0 = W - (t.history.length - 1) * step;
+  let below = t.history.map(() => 0);
+  EMOTIONS.forEach((e, k) => {
+    const above = below.map((b, i) => b + t.history[i][k]);
+    ctx.beginPath();
+    above.forEach((v, i) => ctx.lineTo(x0 + i * step, H * (1 - v)));
+    for (let i = below.length - 1; i >= 0; i--) ctx.lineTo(x0 + i * step, H * (1 - below[i]));
+    ctx.closePath();
+    ctx.fillStyle = color(e);
+    ctx.fill();
+    below = above;
+  });
+}

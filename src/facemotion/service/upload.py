@@ -1,0 +1,82 @@
+"""From request bytes to a decoded image, within the limits (runs on an inference thread).
+
+A body is the image's bytes, or a ``multipart/form-data`` form whose ``image`` field (or
+first file) is the image. The multipart parser stops at the ``max_parts``-th part, so a body
+of thousands of tiny parts costs no more than a few; the pixel limit is checked from the
+image's header before a pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ImageError, ImageTooLargeError
+from ..images import load_image
+from .limits import RequestError
+
+
+class _TooManyParts(Exception):
+    pass
+
+
+def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
+    """The image inside a request body (see the module's docstring)."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return body
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        raise RequestError(400, "multipart body without a boundary in its Content-Type")
+    parts: list[dict] = []
+    header: list[bytes] = [b"", b""]
+
+    def begin():
+        if len(parts) >= max_parts:
+            raise _TooManyParts
+        parts.append({"headers": {}, "data": bytearray()})
+
+    def header_field(data, start, end):
+        header[0] += data[start:end]
+
+    def header_value(data, start, end):
+        header[1] += data[start:end]
+
+    def header_end():
+        parts[-1]["headers"][header[0].lower()] = header[1]
+        header[:] = [b"", b""]
+
+    def part_data(data, start, end):
+        parts[-1]["data"] += data[start:end]
+
+    parser = MultipartParser(boundary, {"on_part_begin": begin, "on_header_field": header_field,
+                                        "on_header_value": header_value, "on_header_end": header_end,
+                                        "on_part_data": part_data})
+    try:
+        parser.write(body)
+        parser.finalize()
+    except _TooManyParts:
+        raise RequestError(400, f"multipart body has more than {max_parts} parts") from None
+    except Exception as e:  # the parser's own errors: a malformed body
+        raise RequestError(400, f"malformed multipart body ({e})") from None
+    fields = []
+    for p in parts:
+        _, params = parse_options_header(p["headers"].get(b"content-disposition", b""))
+        fields.append((params.get(b"name"), b"filename" in params, p["data"]))
+    for name, _, data in fields:
+        if name == b"image":
+            return bytes(data)
+    for _, is_file, data in fields:
+        if is_file:
+            return bytes(data)
+    raise RequestError(400, "multipart body has no 'image' field")
+
+
+def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8) -> np.ndarray:
+    """Request bytes -> BGR image, or a :class:`RequestError` (400 unreadable, 413 too many pixels)."""
+    data = image_bytes(body, content_type, max_parts)
+    try:
+        return load_image(data, max_pixels=max_pixels)
+    except ImageError as e:
+        message = str(e).replace(f"<{len(data)} bytes>", "request body")
+        raise RequestError(413 if isinstance(e, ImageTooLargeError) else 400, message) from None

@@ -1,0 +1,101 @@
+"""The page in a real browser: headless Chromium (Debian's ``chromium``; scripts/install_chromium.sh)
+uploads a photo and streams a fake camera fed from test.mp4, against a local server."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from conftest import MEDIA
+
+from .conftest import Chromium, chromium_path
+
+pytestmark = pytest.mark.skipif(chromium_path() is None,
+                                reason="Chromium is not installed (bash scripts/install_chromium.sh installs it)")
+
+
+def write_y4m(video, path, frames: int = 50) -> None:
+    """The first ``frames`` frames of ``video``, forwards then backwards, as a Y4M file (the
+    format of Chromium's fake camera, which loops it): played back and forth there is no jump
+    from the last frame to the first, which would be a scene cut and rightly a new face id."""
+    cap = cv2.VideoCapture(str(video))
+    fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
+    clip = []
+    for _ in range(frames):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        h, w = frame.shape[:2]
+        clip.append(frame[:h - h % 2, :w - w % 2])  # 4:2:0 needs even sides
+    cap.release()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{clip[0].shape[1]} H{clip[0].shape[0]} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in clip + clip[-2:0:-1]:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (MEDIA / "test.mp4").is_file():
+        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
+    tmp = tmp_path_factory.mktemp("chromium")
+    clip = tmp / "clip.y4m"
+    write_y4m(MEDIA / "test.mp4", clip)
+    b = Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
+    yield b
+    b.close()
+
+
+def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
+    browser.goto(server.url + "/")
+    root = browser.call("DOM.getDocument")["root"]["nodeId"]
+    node = browser.call("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
+    browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(media / "two_people.jpg")]})
+    photo = browser.wait_for("window.facemotion.photo")
+    assert "error" not in photo, photo
+    assert (photo["width"], photo["height"]) == (1126, 661) and len(photo["faces"]) == 2
+    # each face's box is drawn on the canvas in its emotion's colour, and a card lists its bars
+    drawn = browser.evaluate("""(() => {
+        const ctx = document.getElementById('photo-canvas').getContext('2d');
+        return window.facemotion.photo.faces.map(f => {
+            const [x, y, w, h] = f.box;
+            return Array.from(ctx.getImageData(x, y + Math.round(h / 2), 1, 1).data.slice(0, 3));
+        });
+    })()""")
+    colors = browser.evaluate("fetch('/health').then(r => r.json()).then(h => h.colors)")
+    for face, rgb in zip(photo["faces"], drawn):
+        expected = colors[face["dominant_emotion"]]
+        assert rgb == [int(expected[i:i + 2], 16) for i in (1, 3, 5)], (face["dominant_emotion"], rgb)
+    assert browser.evaluate("document.querySelectorAll('#photo-faces .face').length") == 2
+    assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == 14
+    assert "2 faces" in browser.evaluate("document.getElementById('photo-status').textContent")
+    browser.screenshot(tmp_path / "photo.png")
+
+    # a file that is not an image: one clear line on the page
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"not an image at all")
+    browser.evaluate("window.facemotion.photo = null")
+    browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(bad)]})
+    assert "not an image" in browser.wait_for("window.facemotion.photo && window.facemotion.photo.error")
+    assert browser.evaluate("document.getElementById('photo-status').classList.contains('error')")
+
+
+def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_path):
+    browser.goto(server.url + "/")
+    browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
+    browser.wait_for("window.facemotion.stream.replies >= 12", timeout=25)
+    stream = browser.evaluate("window.facemotion.stream")
+    assert stream["errors"] == 0
+    assert stream["ids"] == [1], stream["ids"]  # one person, one id all along
+    assert [f["face_id"] for f in stream["faces"]] == [1]
+    # the overlay has the live box drawn, the card its emotion history
+    painted = browser.evaluate("""(() => {
+        const c = document.getElementById('cam-overlay'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;
+    })()""")
+    assert painted > 500
+    assert browser.evaluate("document.querySelectorAll('#cam-faces .face canvas.history').length") == 1
+    browser.screenshot(tmp_path / "webcam.png")
+    browser.evaluate("document.getElementById('cam-stop').click()")
+    assert browser.wait_for("document.getElementById('cam-start').disabled === false")
