@@ -4,6 +4,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -11,13 +13,14 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
 
 
-def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
-    blocks = python_blocks(README.read_text())
-    assert blocks, "README.md has no ```python block"
+@pytest.mark.parametrize("doc", ["README.md", "docs/usage.md", "docs/edge.md"])
+def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch, doc):
+    blocks = python_blocks((README.parent / doc).read_text())
+    assert blocks, f"{doc} has no ```python block"
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__readme__"}
     for i, block in enumerate(blocks, 1):
-        exec(compile(block, f"README.md python block {i}", "exec"), namespace)
+        exec(compile(block, f"{doc} python block {i}", "exec"), namespace)
 
 
 def test_readme_is_for_users():
