@@ -14,21 +14,25 @@ pytestmark = pytest.mark.skipif(chromium_path() is None,
                                 reason="Chromium is not installed (bash scripts/install_chromium.sh installs it)")
 
 
-def write_y4m(video, path, frames: int = 50) -> None:
-    """The first ``frames`` frames of ``video`` as a Y4M file, the format of Chromium's fake camera."""
+def write_y4m(video, path, frames: int = 40) -> None:
+    """The first ``frames`` frames of ``video``, forwards then backwards, as a Y4M file (the
+    format of Chromium's fake camera, which loops it): the loop has no jump, which the tracker
+    would rightly take for a new shot."""
     cap = cv2.VideoCapture(str(video))
     fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
-    with open(path, "wb") as f:
-        for k in range(frames):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            h, w = frame.shape[:2]
-            frame = frame[:h - h % 2, :w - w % 2]  # 4:2:0 needs even sides
-            if k == 0:
-                f.write(f"YUV4MPEG2 W{frame.shape[1]} H{frame.shape[0]} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    clip = []
+    while len(clip) < frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        h, w = frame.shape[:2]
+        clip.append(cv2.cvtColor(frame[:h - h % 2, :w - w % 2], cv2.COLOR_BGR2YUV_I420))  # 4:2:0: even sides
     cap.release()
+    h, w = clip[0].shape[0] * 2 // 3, clip[0].shape[1]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for yuv in clip + clip[-2:0:-1]:
+            f.write(b"FRAME\n" + yuv.tobytes())
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +85,8 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
 def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_path):
     browser.goto(server.url + "/")
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
-    browser.wait_for("window.facemotion.stream.replies >= 12", timeout=25)
+    # past the loop of the fake camera's clip (78 frames at 25 fps): the id holds across it
+    browser.wait_for("window.facemotion.stream.replies >= 40", timeout=30)
     stream = browser.evaluate("window.facemotion.stream")
     assert stream["errors"] == 0
     assert stream["ids"] == [1], stream["ids"]  # one person, one id all along

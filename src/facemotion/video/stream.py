@@ -33,14 +33,16 @@ class FaceTracking:
 
     The detector runs on every ``every``-th frame, and on the first frame after a scene cut;
     in between, tracked boxes carry forward and only the (batched) classifier runs. A cut also
-    retires all face ids. ``smooth`` is the EMA weight of the past (0 = off).
+    retires all face ids. ``smooth`` is the EMA weight of the past (0 = off). ``min_hits`` > 1
+    shows a face only once it was detected that many times: a live view then never flashes a
+    one-frame false detection (a face's first ``min_hits - 1`` detections are not shown).
     """
 
     def __init__(self, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-                 max_missed: int | None = None):
+                 max_missed: int | None = None, min_hits: int = 1):
         if every < 1:
             raise ValueError("every must be >= 1")
-        self.every = every
+        self.every, self.min_hits = every, min_hits
         # by default a face may go undetected for ~10 frames before its id is retired
         self.tracker = IoUTracker(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)),
                                   smooth)
@@ -55,6 +57,7 @@ class FaceTracking:
             tracker.reset()
             detected = True
         tracks = tracker.update(recognizer.detector.detect(frame)) if detected else tracker.current()
+        tracks = [t for t in tracks if t.hits >= self.min_hits]
         faces = []
         if tracks:
             h, w = frame.shape[:2]
