@@ -1,4 +1,4 @@
-"""What the annotated MP4 costs: SafeVideoWriter's H.264 (PyAV, libx264 superfast, CRF 23)
+"""What the annotated MP4 costs: SafeVideoWriter's H.264 (PyAV, libx264 ultrafast, CRF 23)
 against the OpenCV mp4v it replaced, on test.mp4's frames at their size and scaled to 1080p.
 
     python benchmarks/video_writer.py

@@ -90,9 +90,10 @@ def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_p
     stream = browser.evaluate("window.facemotion.stream")
     assert stream["errors"] == 0
     assert stream["ids"] == [1], stream["ids"]  # one person, one id all along
-    assert [f["face_id"] for f in stream["faces"]] == [1]
+    assert stream["withFaces"] >= 0.6 * stream["replies"], stream  # Haar misses the face looking down
     # the overlay has the live box drawn, the card its emotion history
-    painted = browser.evaluate("""(() => {
+    painted = browser.wait_for("""(() => {  // at a frame with a face (one evaluation: one consistent state)
+        if (!window.facemotion.stream.faces.length) return 0;
         const c = document.getElementById('cam-overlay'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;
     })()""")
@@ -101,3 +102,23 @@ def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_p
     browser.screenshot(tmp_path / "webcam.png")
     browser.evaluate("document.getElementById('cam-stop').click()")
     assert browser.wait_for("document.getElementById('cam-start').disabled === false")
+
+
+def test_annotated_videos_play_in_the_browser(browser, tmp_path):
+    """What process_video writes (H.264) plays in a <video>; the old mp4v did not."""
+    import numpy as np
+
+    from facemotion.video.process import SafeVideoWriter, _OpenCVWriter
+
+    for name, codecs in (("h264.mp4", None), ("mp4v.mp4", (_OpenCVWriter,))):
+        w = SafeVideoWriter(tmp_path / name, 25, (320, 240), **({"codecs": codecs} if codecs else {}))
+        for v in range(0, 250, 10):
+            w.write(np.full((240, 320, 3), v, np.uint8))
+        w.close()
+    (tmp_path / "v.html").write_text('<video id="h" src="h264.mp4" muted></video>'
+                                     '<video id="m" src="mp4v.mp4" muted></video>')
+    browser.call("Page.navigate", {"url": (tmp_path / "v.html").as_uri()})
+    state = """(id => { const v = document.getElementById(id);
+                 return v && (v.error ? 'error ' + v.error.code : v.readyState >= 2 ? v.videoWidth : null); })"""
+    assert browser.wait_for(f"{state}('h')") == 320
+    assert browser.wait_for(f"{state}('m')") == "error 4"  # MEDIA_ERR_SRC_NOT_SUPPORTED

@@ -187,8 +187,9 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
 
 
 async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> None:
-    # a face is shown from its second detection on, so a one-frame false detection never flashes
-    tracking = FaceTracking(every=1, smooth=0.5, min_hits=2)
+    # a face is shown from its second detection on, so a one-frame false detection never flashes;
+    # a camera has no scene cuts, and the frames skipped between two analysed ones are no cut either
+    tracking = FaceTracking(every=1, smooth=0.5, min_hits=2, scene_cuts=False)
     latest: list = []  # [(index, bytes)]: the newest frame not yet analysed
     arrived = asyncio.Event()
     received = 0

@@ -50,7 +50,9 @@ class _H264Writer:
             self.stream.width, self.stream.height = self.size
             self.stream.pix_fmt = "yuv420p"
             self.stream.codec_context.time_base = 1 / rate
-            self.stream.options = {"crf": "23", "preset": "superfast"}
+            # ultrafast: as fast as OpenCV's mp4v and as large (benchmarks/video_writer.py); slower
+            # presets halve the file but cost 2-4x the time of the encoding, on every frame of a run
+            self.stream.options = {"crf": "23", "preset": "ultrafast"}
         except Exception:
             self.container.close()
             raise

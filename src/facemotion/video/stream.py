@@ -36,17 +36,19 @@ class FaceTracking:
     retires all face ids. ``smooth`` is the EMA weight of the past (0 = off). ``min_hits`` > 1
     shows a face only once it was detected that many times: a live view then never flashes a
     one-frame false detection (a face's first ``min_hits - 1`` detections are not shown).
+    ``scene_cuts=False`` for a live camera: it has no cuts, and where frames are skipped (a
+    server analysing only the newest) the jump between two analysed frames can look like one.
     """
 
     def __init__(self, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-                 max_missed: int | None = None, min_hits: int = 1):
+                 max_missed: int | None = None, min_hits: int = 1, scene_cuts: bool = True):
         if every < 1:
             raise ValueError("every must be >= 1")
         self.every, self.min_hits = every, min_hits
         # by default a face may go undetected for ~10 frames before its id is retired
         self.tracker = IoUTracker(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)),
                                   smooth)
-        self.cut = SceneCutDetector()
+        self.cut = SceneCutDetector() if scene_cuts else (lambda frame: False)
 
     def __call__(self, recognizer, frame: np.ndarray, index: int) -> tuple[list[dict], bool]:
         """One frame -> (its faces: detect_emotions dicts + "face_id", whether the detector ran).
