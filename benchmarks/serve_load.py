@@ -143,9 +143,25 @@ def row(name, clients, seconds, run, base_rps, memory, warmup: float):
     return {"load": name, "clients": clients, "s": f"{duration:g}", "done": len(ok), "per s": f"{rps:.1f}",
             "vs 1 client": f"{rps / base_rps:.2f}x" if base_rps else "1.00x (baseline)",
             "p50 ms": f"{q[49]:.0f}", "p95 ms": f"{q[94]:.0f}", "p99 ms": f"{q[98]:.0f}",
-            "p99/p50": f"{q[98] / q[49]:.2f}", "non-2xx": sum(1 for s in ok if not 200 <= s < 300),
+            "p99/p50": f"{q[98] / q[49]:.2f}", "same, in 5 s": windowed_spread(results),
+            "non-2xx": sum(1 for s in ok if not 200 <= s < 300),
             "resets/errors": errors, "server MB": memory,
             "_rps": rps}
+
+
+def windowed_spread(results, window: float = 5.0) -> str:
+    """The median over 5-second windows of p99/p50 within each: how evenly the queue serves
+    clients at one moment, apart from the machine's speed drifting over the run (it is shared)."""
+    by_window: dict[int, list] = {}
+    for start, lat, s in results:
+        if isinstance(s, int):
+            by_window.setdefault(int(start // window), []).append(lat)
+    spreads = []
+    for lats in by_window.values():
+        if len(lats) >= 5:
+            q = statistics.quantiles(lats, n=100, method="inclusive")
+            spreads.append(q[98] / q[49])
+    return f"{statistics.median(spreads):.2f}" if spreads else "-"
 
 
 def parse_loads(values):
@@ -199,7 +215,8 @@ def main():
           f"/v1/detect, WS frames of {a.video.split('/')[-1]} (60 JPEG frames, quality 80)")
     print(table(cols, [[r[c] for c in cols] for r in rows]))
     print(f"statistics over each run but its first {a.warmup:.0%} (the queue filling); resets/errors over all of "
-          "it; server MB: resident memory at the start -> end of the load (peak)")
+          "it; 'same, in 5 s': the median over 5 s windows of p99/p50 within each; server MB: resident memory at "
+          "the start -> end of the load (peak)")
     fails = [r["load"] for r in rows if "sequential" not in r["load"] and not (
         r["non-2xx"] == 0 and r["resets/errors"] == 0 and float(r["vs 1 client"][:-1]) >= 0.9
         and float(r["p99/p50"]) <= 1.5)]

@@ -101,7 +101,8 @@ def test_stream_keeps_one_id_per_face(media, server):
         assert [r["frame"] for r in replies] == list(range(15))
         ids = {f["face_id"] for r in replies for f in r["faces"]}
         assert ids == {1}, ids
-        assert sum(len(r["faces"]) for r in replies) >= 12  # Haar misses a frame now and then
+        # shown from its second detection on; Haar misses a few frames (5-8, the face looking down)
+        assert not replies[0]["faces"] and sum(len(r["faces"]) for r in replies) >= 9
         face = next(f for r in replies for f in r["faces"])
         assert set(face) == {"face_id", "box", "confidence", "emotions", "dominant_emotion"}
         assert (replies[0]["width"], replies[0]["height"]) == (596, 336)
@@ -110,8 +111,8 @@ def test_stream_keeps_one_id_per_face(media, server):
         assert "not an image" in json.loads(ws.recv(timeout=30))["error"]
         ws.send("hello")
         assert "binary" in json.loads(ws.recv(timeout=30))["error"]
-        ws.send(clip[0])
-        assert json.loads(ws.recv(timeout=30))["faces"]
+        ws.send(clip[0])  # 15 frames back: a jump, the same face
+        assert [f["face_id"] for f in json.loads(ws.recv(timeout=30))["faces"]] == [1]
 
 
 def test_stream_newest_frame_wins(media, server):

@@ -187,9 +187,10 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
 
 
 async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> None:
-    # frames arrive as fast as the client sends and the server keeps up, newest first: far apart
-    # under load, so faces may move further between two of them, and a cut detector would fire
-    tracking = FaceTracking(every=1, smooth=0.5, reach=1.5, cuts=False)
+    # a face is shown from its second detection on, so a one-frame false detection never flashes;
+    # a camera has no scene cuts, and the frames skipped between two analysed ones are no cut
+    # either; under load those frames are far apart, so a face may move further between two
+    tracking = FaceTracking(every=1, smooth=0.5, min_hits=2, scene_cuts=False, reach=1.5)
     latest: list = []  # [(index, bytes)]: the newest frame not yet analysed
     arrived = asyncio.Event()
     received = 0

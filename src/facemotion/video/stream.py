@@ -34,17 +34,22 @@ class FaceTracking:
 
     The detector runs on every ``every``-th frame, and on the first frame after a scene cut;
     in between, tracked boxes carry forward and only the (batched) classifier runs. A cut also
-    retires all face ids. ``smooth`` is the EMA weight of the past (0 = off).
+    retires all face ids. ``smooth`` is the EMA weight of the past (0 = off). ``min_hits`` > 1
+    shows a face only once it was detected that many times: a live view then never flashes a
+    one-frame false detection (a face's first ``min_hits - 1`` detections are not shown).
+    ``scene_cuts=False`` for a live camera: it has no cuts, and where frames are skipped (a
+    server analysing only the newest) the jump between two analysed frames can look like one.
+    ``reach``: how far, in face sizes, a face may move between two detections and keep its id
+    (more where frames come far apart).
     """
 
     def __init__(self, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-                 max_missed: int | None = None, reach: float = 0.5, cuts: bool = True):
+                 max_missed: int | None = None, min_hits: int = 1, scene_cuts: bool = True, reach: float = 0.5):
         self.every = validate.integer("every", every, 1)
         smooth = validate.number("smooth", smooth, 0, 1, hi_open=True)
+        self.min_hits = min_hits
         self.tracker = IoUTracker.for_every(self.every, iou_threshold, max_missed, smooth, reach)
-        # a cut detector compares consecutive frames; frames that arrive far apart (a live
-        # stream where the newest frame wins) differ like cuts, so such a caller turns it off
-        self.cut = SceneCutDetector() if cuts else (lambda frame: False)
+        self.cut = SceneCutDetector() if scene_cuts else (lambda frame: False)
 
     def __call__(self, recognizer, frame: np.ndarray, index: int) -> tuple[list[dict], bool]:
         """One frame -> (its faces: detect_emotions dicts + "face_id", whether the detector ran).
@@ -55,6 +60,7 @@ class FaceTracking:
             tracker.reset()
             detected = True
         tracks = tracker.update(recognizer.detector.detect(frame)) if detected else tracker.current()
+        tracks = [t for t in tracks if t.hits >= self.min_hits]
         faces = []
         if tracks:
             h, w = frame.shape[:2]

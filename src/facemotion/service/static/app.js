@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 // what the page shows, for people reading it with devtools and for the browser tests
-const state = (window.facemotion = { photo: null, stream: { replies: 0, ids: [], faces: [], errors: 0 } });
+const state = (window.facemotion = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0 } });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
 
@@ -258,6 +258,7 @@ function showLive(reply) {
     }
   }
   state.stream.replies++;
+  state.stream.withFaces += reply.faces.length > 0;
   state.stream.faces = reply.faces;
   const fps = (state.stream.replies * 1000) / (now - cam.t0);
   const n = reply.faces.length;
