@@ -109,6 +109,8 @@ def main():
     p.add_argument("--rows", type=int, nargs="+", default=None, help="only these rows of ROWS (0-based)")
     p.add_argument("--mean-figure", default=str(ROOT / "docs" / "explain_mean_saliency.png"))
     p.add_argument("--no-mean", action="store_true", help="skip the per-emotion mean maps")
+    p.add_argument("--speed-only", action="store_true",
+                   help="only the ms/face column (and its baseline), every row in one quick run; writes no files")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "explain.json"))
     a = p.parse_args()
 
@@ -139,6 +141,14 @@ def main():
         parity = float(np.abs(explained.predict(batch) - probs).max()) if explained is not scorer else 0.0
         explainer = get_explainer(method, explained, **opts)
         label = f"{method}" + (f" @{opts['layer']}" if "layer" in opts else "")
+        if a.speed_only:
+            ms = ms_per_face(explainer, batch, a.speed_faces)
+            if method == "occlusion" and unbatched is None:
+                unbatched = ms_per_face(Occlusion(scorer, batch_size=1), batch, a.speed_faces)
+            records.append({"method": method, "ms_per_face": ms})
+            rows.append([label, f"{model}{'.pt' if method in TORCH_METHODS else ''}",
+                         getattr(explainer, "layer_name", "-"), f"{ms:.1f}"])
+            continue
         t0 = time.perf_counter()
         maps = explain_all(explainer, batch, targets, f"{label} {model}")
         map_s = time.perf_counter() - t0
@@ -182,8 +192,12 @@ def main():
         print(f"{label} {model}: torch vs ONNX max prob diff {parity:.2g}", flush=True)
     if unbatched is not None:
         batched = [r for r in records if r["method"] == "occlusion"][0]["ms_per_face"]
-        rows.append(["occlusion, 1 call per copy (baseline)", "vgg_fer_s", "-", "-", "-", "-",
+        rows.append(["occlusion, 1 call per copy (baseline)", "vgg_fer_s", "-", *["-"] * (0 if a.speed_only else 3),
                      f"{unbatched:.1f} ({unbatched / batched:.1f}x batched)"])
+    if a.speed_only:
+        print(f"\nms per face, one face explained alone, median of {a.speed_faces}, {machine()}")
+        print(table(["method", "model", "layer", "ms/face"], rows))
+        return
 
     print(f"\nexplanations on {a.faces} FER2013 PublicTest faces (seed {a.seed}), {machine()}")
     print("deletion: lower is better; insertion: higher; (ratio to random order, share of faces where salient "
