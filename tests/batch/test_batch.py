@@ -109,6 +109,24 @@ def test_torn_writes_are_cut_back_on_resume(tmp_path):
     assert read_rows(tmp_path / "r.parquet") == [row]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_second_run_on_the_same_output_is_refused_and_removes_nothing(tmp_path, fmt):
+    sig = JobSpec().signature()
+    row = ("a.jpg", None, None, 0, 1, 2, 3, 4, 0.5, *[0.1] * 7, "happy", "m", None)
+    first = open_sink(tmp_path / f"r.{fmt}", sig)
+    first.write("a.jpg", [row])
+    if fmt == "parquet":
+        first.flush()
+    for overwrite in (False, True):
+        with pytest.raises(Exception, match="another `facemotion batch` is writing it"):
+            open_sink(tmp_path / f"r.{fmt}", sig, overwrite=overwrite)
+    first.close()
+    assert read_rows(tmp_path / f"r.{fmt}") == [row]
+    again = open_sink(tmp_path / f"r.{fmt}", sig, overwrite=True)  # now it may start again
+    again.close()
+    assert read_rows(tmp_path / f"r.{fmt}") == []
+
+
 def test_cli_errors_are_one_line(media, tmp_path):
     from facemotion.cli import main
 

@@ -22,7 +22,6 @@ import fcntl
 import io
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -79,27 +78,38 @@ class TextSink:
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
         self.done: set[str] = set()
         self.rows = 0
-        if overwrite:
-            self.path.unlink(missing_ok=True)
-            self.journal.unlink(missing_ok=True)
         if self.path.is_dir():
             raise FacemotionError(f"-o {path}: is a folder; name a {path.suffix or '.csv'} file")
+        had_journal = self.journal.exists()
+        self.jfd = self._open_journal()  # locked before anything is cut or removed: a running job keeps its files
+        if overwrite:
+            self.path.unlink(missing_ok=True)
         if not self.path.exists():
             # journal first: a kill between the two leaves a journal without output, which is redone
-            write_text(self.journal, json.dumps({"signature": signature}) + "\n")
+            os.truncate(self.journal, 0)
+            _write_all(self.jfd, (json.dumps({"signature": signature}) + "\n").encode())
             write_bytes(self.path, self.header)
             self.end = len(self.header)
+        elif not had_journal:
+            self.close()
+            self.journal.unlink()
+            raise FacemotionError(f"{self.path}: exists but was not written by `facemotion batch` (no "
+                                  f"{self.journal.name} beside it); write to another -o, or pass --overwrite")
         else:
-            self.end = self._recover(signature)
-        self.jfd = os.open(self.journal, os.O_WRONLY | os.O_APPEND)
-        _lock(self.jfd, self.path)
+            try:
+                self.end = self._recover(signature)
+            except FacemotionError:
+                self.close()
+                raise
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def _open_journal(self) -> int:
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        _lock(fd, self.path)
+        return fd
 
     def _recover(self, signature: dict) -> int:
         """Read the journal, cut the output back to its last recorded input; returns that length."""
-        if not self.journal.exists():
-            raise FacemotionError(f"{self.path}: exists but was not written by `facemotion batch` (no "
-                                  f"{self.journal.name} beside it); write to another -o, or pass --overwrite")
         raw = self.journal.read_bytes()
         lines = raw.split(b"\n")[:-1]  # a last line without its newline was cut by a kill: not recorded
         try:
@@ -193,14 +203,19 @@ class ParquetSink:
         if path.is_dir() and any(path.iterdir()) and not job.exists():
             raise FacemotionError(f"{path}: a folder not written by `facemotion batch` (no {self.JOB_FILE}); "
                                   "write to another -o")
-        if overwrite and job.exists():
-            shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
         self.lock = os.open(path, os.O_RDONLY)
-        _lock(self.lock, path)
+        _lock(self.lock, path)  # before anything is removed: a running job keeps its parts
+        if overwrite:
+            for old in [job, *path.glob("part-*.parquet"), *path.glob(".part-*")]:
+                old.unlink(missing_ok=True)
         if not job.exists():
             write_text(job, json.dumps({"signature": signature}) + "\n")
-        _refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
+        try:
+            _refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
+        except FacemotionError:
+            os.close(self.lock)
+            raise
         for stale in path.glob(".part-*"):  # a part a kill interrupted before its rename
             stale.unlink()
         self.next = 0
