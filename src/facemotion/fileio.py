@@ -88,3 +88,20 @@ def open_text(path: str | os.PathLike, mode: str = "a"):
             raise OSError(e.errno, "is a symbolic link; refusing to write through it", str(path)) from None
         raise
     return os.fdopen(fd, mode, newline="", encoding="utf-8")
+
+
+def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str) -> Path:
+    """``path`` as an input that exists, is a file and is not empty, or ``error`` with one line
+    naming it ("is a folder, not <kind>"), also for what the OS refuses (permissions, a name too
+    long for the file system)."""
+    path = Path(path)
+    try:
+        if not path.exists():
+            raise error(f"{path}: no such file")
+        if path.is_dir():
+            raise error(f"{path}: is a folder, not {kind}")
+        if path.stat().st_size == 0:
+            raise error(f"{path}: empty file (0 bytes)")
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None
+    return path

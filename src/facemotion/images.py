@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageError, ImageTooLargeError
+from .fileio import check_input_file
 from .preprocess import to_uint8
 
 
@@ -135,16 +136,10 @@ def load_image(source, *, max_pixels: int | None = None) -> np.ndarray:
     if isinstance(source, np.ndarray):
         return as_bgr(source, name)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
+        path = check_input_file(source, ImageError, "an image")
         try:
-            if not path.exists():
-                raise ImageError(f"{path}: no such file")
-            if path.is_dir():
-                raise ImageError(f"{path}: is a folder, not an image")
-            if path.stat().st_size == 0:
-                raise ImageError(f"{path}: empty file (0 bytes)")
             data = path.read_bytes()
-        except OSError as e:  # permission denied, a name too long for the file system, an I/O error
+        except OSError as e:  # permission denied, an I/O error
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
         return _from_pil(_open_pil(io.BytesIO(data), name, max_pixels), name, max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):

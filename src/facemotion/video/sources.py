@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
+from ..fileio import check_input_file
 from ..images import as_bgr
 
 
@@ -48,12 +49,7 @@ class FrameSource:
             self.info = SourceInfo("<frames>", 30.0, 0, 0, 0, False)
 
     def _open_file(self, path: Path) -> None:
-        if not path.exists():
-            raise VideoError(f"{path}: no such file")
-        if path.is_dir():
-            raise VideoError(f"{path}: is a folder, not a video")
-        if path.stat().st_size == 0:
-            raise VideoError(f"{path}: empty file (0 bytes)")
+        check_input_file(path, VideoError, "a video")
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             cap.release()
