@@ -39,9 +39,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def pack(checkpoint: Path, dest: Path, part_mib: float = 15.0) -> list[Path]:
+def _cast(state: dict, dtype) -> dict:
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+
+
+def pack(checkpoint: Path, dest: Path, part_mib: float = 15.0, half: bool = False) -> list[Path]:
     ck = load_checkpoint(checkpoint)
     out = slim(ck) | {"history": run_history(checkpoint, ck)}  # the epochs after the best one were spent too
+    if half:  # halves what travels (a resnet18_fer in 2 parts, not 3); unpack restores float32
+        out["model_state"] = _cast(out["model_state"], torch.float16)
     dest.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(out, buf)
@@ -52,7 +58,7 @@ def pack(checkpoint: Path, dest: Path, part_mib: float = 15.0) -> list[Path]:
         p = dest / f"part{i // size:02d}"
         p.write_bytes(data[i:i + size])
         parts.append(p)
-    manifest = {"source": str(checkpoint), "arch": ck.get("arch"), "epoch": ck.get("epoch"), "bytes": len(data),
+    manifest = {"source": str(checkpoint), "arch": ck.get("arch"), "epoch": ck.get("epoch"), "half": half, "bytes": len(data),
                 "sha256": _sha256(data), "parts": [{"name": p.name, "sha256": _sha256(p.read_bytes())} for p in parts]}
     write_text(dest / "manifest.json", json.dumps(manifest, indent=1))
     return parts
@@ -75,6 +81,12 @@ def unpack(src: Path, out: Path) -> Path:
     data = b"".join(chunks)
     if len(data) != manifest["bytes"] or _sha256(data) != manifest["sha256"]:
         raise FacemotionError(f"{src}: the joined parts differ from the packed checkpoint")
+    if manifest.get("half"):
+        ck = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        ck["model_state"] = _cast(ck["model_state"], torch.float32)
+        buf = io.BytesIO()
+        torch.save(ck, buf)
+        data = buf.getvalue()
     write_bytes(out, data)
     load_checkpoint(out)  # must load (weights_only) before we call it done
     return out
@@ -87,13 +99,14 @@ def main(argv=None) -> int:
     a.add_argument("checkpoint", type=Path)
     a.add_argument("dest", type=Path, help="a folder under $OUT (one level, so the files come back)")
     a.add_argument("--part-mib", type=float, default=15.0)
+    a.add_argument("--half", action="store_true", help="ship the weights as float16 (restored to float32 by unpack)")
     b = sub.add_parser("unpack", help="parts + manifest.json -> checkpoint")
     b.add_argument("src", type=Path)
     b.add_argument("-o", "--out", type=Path, required=True)
     args = p.parse_args(argv)
     try:
         if args.cmd == "pack":
-            parts = pack(args.checkpoint, args.dest, args.part_mib)
+            parts = pack(args.checkpoint, args.dest, args.part_mib, args.half)
             print(f"{args.dest}: {len(parts)} part(s) + manifest.json")
         else:
             out = unpack(args.src, args.out)

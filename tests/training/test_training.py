@@ -281,6 +281,11 @@ def test_a_run_comes_back_from_the_device_machine_in_parts(kaggle_zip, tmp_path)
         assert torch.equal(a, b), k
     assert "optimizer_state" not in ck and "ema_state" not in ck
     assert checkpoint_compute(got)["epochs"] == 3  # all three epochs, whichever one was best
+    # --half: float16 on the way, float32 again here, within float16's rounding
+    dt.pack(run / "best.pt", tmp_path / "half", part_mib=0.1, half=True)
+    halved, _ = model_from_checkpoint(dt.unpack(tmp_path / "half", tmp_path / "half.pt"))
+    for (k, a), b in zip(ref.state_dict().items(), halved.state_dict().values()):
+        assert b.dtype == a.dtype and torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4), k
     parts[1].write_bytes(parts[1].read_bytes()[:-1] + b"x")
     with pytest.raises(FacemotionError, match="part01: damaged part"):
         dt.unpack(tmp_path / "back", tmp_path / "again.pt")

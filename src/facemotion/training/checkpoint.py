@@ -17,6 +17,7 @@ from ..card import ModelCard
 from ..errors import ModelError
 from ..fileio import atomic_path
 from .models import count_parameters, create_model
+from .prune import fit_to_state
 
 CARD_FIELDS = {f.name for f in fields(ModelCard)}
 # what a run's checkpoint holds besides its card; shipped (slim) checkpoints keep only the weights
@@ -68,6 +69,8 @@ def model_from_checkpoint(path_or_ckpt, use_ema: bool = True):
     except (KeyError, TypeError) as e:
         raise ModelError(f"{where}: cannot build its architecture {ckpt.get('arch')!r} ({e})") from None
     state = ckpt.get("ema_state") if use_ema and ckpt.get("ema_state") else ckpt["model_state"]
+    if ckpt.get("pruned"):  # channels removed (train --prune): the registry builds the full size
+        fit_to_state(model, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

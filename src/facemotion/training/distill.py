@@ -59,7 +59,7 @@ def file_digest(spec: str) -> str:
 
 def load_teacher(spec: str, dev):
     """A --teacher value -> a callable from normalized N x 1 x 48 x 48 batches to logits."""
-    if str(spec).endswith(".onnx") or (spec in shipped_models() and not Path(spec).exists()):
+    if str(spec).endswith(".onnx") or (not Path(spec).exists() and spec in shipped_models()):
         return OnnxTeacher(spec)
     tm, _ = model_from_checkpoint(spec)
     return tm.to(dev, memory_format=torch.channels_last).eval()

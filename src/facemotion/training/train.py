@@ -83,6 +83,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="resume from a checkpoint (default: OUT/last.pt)")
+    p.add_argument("--prune", type=option(number, 0, 1, lo_open=True, hi_open=True), default=None, metavar="RATIO",
+                   help="remove this fraction of the channels of every layer of the --init network (structured "
+                        "pruning, torch-pruning), then train the smaller network: use with --init and --teacher")
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (its EMA weights when it has them) with a fresh "
                         "optimizer and schedule: fine-tune a shipped model on your own data, or give a finished "
@@ -120,6 +123,7 @@ def _train(args, dist) -> dict:
         train_one_epoch,
     )
     from .models import count_parameters, create_model
+    from .prune import fit_to_state
     from .warmstart import init_from
 
     if args.threads:
@@ -165,6 +169,20 @@ def _train(args, dist) -> dict:
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
     # starting checkpoint is not needed again, and may be gone by then
     init_training = init_from(model, args.init, args.model, model_kwargs, x_tr) if args.init and not resuming else None
+    pruned = None
+    if args.prune and not args.init:
+        raise UsageError("--prune: give the trained network to prune with --init CKPT")
+    if resuming:  # a pruned run's network is smaller than the registry's: take its shape first
+        pruned = load_checkpoint(resume).get("pruned")
+        if pruned:
+            fit_to_state(model, load_checkpoint(resume)["model_state"])
+    elif args.prune:
+        from .prune import prune_channels
+        pruned = prune_channels(model, args.prune) | {"from": Path(args.init).name}
+        say(f"pruned {args.prune:.0%} of the channels: {pruned['mflops_before']:.0f} -> {pruned['mflops_after']:.0f} "
+            f"MFLOPs, {pruned['parameters_before']:,} -> {pruned['parameters_after']:,} parameters", file=sys.stderr)
+    if pruned:
+        model = model.to(dev, memory_format=torch.channels_last)
     optimizer = build_optimizer(model, args)
     steps_per_epoch = len(y_tr) // dist.world // args.batch_size  # --batch-size is per process
     schedule = build_scheduler(optimizer, args, steps_per_epoch)
@@ -242,7 +260,8 @@ def _train(args, dist) -> dict:
                                      "val_split": SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1])
                                      else "val"},
                             train_args=run_args, best=best, history=history,
-                            **({"init_training": init_training} if init_training else {}))
+                            **({"init_training": init_training} if init_training else {}),
+                            **({"pruned": pruned} if pruned else {}))
             state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                      "scheduler_state": schedule.state_dict(),
                      "ema_state": ema.module.state_dict() if ema is not None else None}

@@ -11,6 +11,7 @@ import torch
 from ..errors import FacemotionError
 from ..preprocess import normalize
 from .checkpoint import checkpoint_compute, load_checkpoint
+from .prune import fit_to_state
 
 
 def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
@@ -27,6 +28,8 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
         raise FacemotionError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
                               f"but --model is {arch} {arch_kwargs or {}}")
     state = ck.get("ema_state") or ck["model_state"]
+    if ck.get("pruned"):  # a pruned run fine-tuned again: shrink the network to its channels first
+        fit_to_state(model, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:  # e.g. a different number of classes
