@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import FER_INSTALL, MEDIA, CpuLoad, FerProcess, machine, shared_photos, table
+from _common import FER_INSTALL, MEDIA, CpuLoad, FerProcess, machine, shared_photos, table, timeit
 
 HERE = Path(__file__).resolve().parent
 VIDEO = MEDIA / "test.mp4"
@@ -115,6 +115,28 @@ def photos(fer: FerProcess | None, repeat: int) -> tuple[list, list]:
     return rows, notes
 
 
+def split(repeat: int) -> list:
+    """Where facemotion's time goes on each photo: read, Haar, classify; and, for scale, fer's
+    cascade call (minSize 50 px on the full image) timed here on the same gray image."""
+    import cv2
+
+    from facemotion import EmotionRecognizer
+    from facemotion.images import load_image
+
+    rec = EmotionRecognizer()
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    rows = []
+    for path in shared_photos():
+        img = load_image(path)
+        dets = rec.detector.detect(img)
+        ms = [timeit(fn, repeat) * 1e3 for fn in (
+            lambda: load_image(path), lambda: rec.detector.detect(img), lambda: rec.analyze(img, dets),
+            lambda: cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(50, 50)))]
+        rows.append([path.name, f"{img.shape[1]}x{img.shape[0]}", *(f"{m:.1f}" for m in ms),
+                     f"{ms[1] / sum(ms[:3]) * 100:.0f}%"])
+    return rows
+
+
 def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[list, dict, float | None]:
     from facemotion.progress import progress_bar
 
@@ -178,7 +200,7 @@ def main():
     p.add_argument("--load-repeat", type=int, default=1, help="rounds of unloaded/loaded video runs")
     p.add_argument("--burners", type=int, default=2, help="competing processes, each burning a core")
     p.add_argument("--detectors", nargs="+", default=VIDEO_DETECTORS, help="detectors of the video rows")
-    p.add_argument("--skip", nargs="*", default=[], choices=["photos", "video", "load"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["photos", "split", "video", "load"])
     a = p.parse_args()
     if not MEDIA.is_dir():
         raise SystemExit(f"error: shared media not found at {MEDIA} (set FACEMOTION_SHARED)")
@@ -194,6 +216,11 @@ def main():
             if ratios:
                 print(f"slowest photo: {min(r for _, r in ratios):.2f}x (target >= 1x); slowest 1080p+: "
                       f"{min((r for big, r in ratios if big), default=float('nan')):.2f}x (target >= 3x)")
+        if "split" not in a.skip:
+            print(f"\nfacemotion's time per photo, median ms of {a.repeat} (Haar: at most 640 px, faces from 24 px "
+                  f"and 1/12 of the short side; fer: full image, faces from 50 px)")
+            print(table(["photo", "size", "read", "detect (Haar)", "classify", "fer's cascade alone",
+                         "detect share"], split(a.repeat)))
         if "video" not in a.skip:
             rows, _, _ = video(fer, a.video_repeat, a.detectors)
             print(f"\nvideo {VIDEO.name} end to end (decode, detect/track, classify, CSV [, MP4]), detect size "
