@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,6 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEMOTION_SHARED", ROOT.parent / "shared"))
 MEDIA = SHARED / "media"
 FER_ZIP = SHARED / "datasets" / "fer2013.zip"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+# fer is never a facemotion dependency: the comparisons run it in a virtual environment of its own
+FER_INSTALL = """\
+    python3 -m venv /tmp/fer-venv && /tmp/fer-venv/bin/pip install torch==2.13.0 && \\
+      /tmp/fer-venv/bin/pip install --no-deps fer==25.10.3 && /tmp/fer-venv/bin/pip install tensorflow \\
+      pandas requests tqdm matplotlib Pillow 'moviepy>=1.0.3,<2' ffmpeg-python 'opencv-contrib-python<5' 'setuptools<81'
+"""
+
+
+def shared_photos() -> list[Path]:
+    return sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
 def baseline_checkpoint(model: str | None) -> str:
@@ -45,3 +61,54 @@ def table(headers, rows) -> str:
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(str(r[i]).ljust(w) for i, w in enumerate(widths)) + " |" for r in rows]
     return "\n".join([line, sep, *body])
+
+
+class FerProcess:
+    """A long-lived Python in fer's virtual environment that runs ``code``'s ``handle(request)`` for
+    each JSON line sent and answers one JSON line: TensorFlow loads once, and fer's timings can
+    alternate with facemotion's call by call. It runs in a temporary folder, as fer writes files
+    (data.csv, output/) into the current one."""
+
+    LOOP = """
+import json, sys
+for line in sys.stdin:
+    print(json.dumps(handle(json.loads(line))), flush=True)
+"""
+
+    def __init__(self, python: str, code: str):
+        self._dir = tempfile.TemporaryDirectory()
+        self._log = open(Path(self._dir.name) / "stderr.txt", "w+")
+        self.proc = subprocess.Popen([python, "-c", code + self.LOOP], cwd=self._dir.name, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
+
+    def ask(self, **request) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self._log.seek(0)
+            raise SystemExit(f"fer failed in {self.proc.args[0]}:\n{self._log.read()[-2000:]}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(30)
+        self._log.close()
+        self._dir.cleanup()
+
+
+class CpuLoad:
+    """``n`` processes each burning a core (a competing load), stopped on exit whatever happens."""
+
+    def __init__(self, n: int):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        self.procs = []

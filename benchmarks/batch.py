@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import MEDIA, machine, table
+from _common import MEDIA, machine, shared_photos, table
 
 FER_LOOP = """
 import json, sys, time
@@ -46,7 +46,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time()
 
 
 def collection(folder: Path, n: int) -> Path:
-    photos = sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = shared_photos()
     paths = []
     for k in range(n):
         link = folder / f"{k:05d}_{photos[k % len(photos)].name}"

