@@ -2,8 +2,8 @@
 
 1. slim the selected checkpoint (best.pt: lowest PublicTest loss) to weights + metadata
    -> models/<name>.pt (committed; fine-tune or evaluate it with torch);
-2. fit the softmax temperature on PublicTest (flip TTA logits) and store it;
-3. export ONNX with flip TTA and the temperature baked into the graph, checked against
+2. fit the softmax temperature on PublicTest (flip TTA logits; ``--tta none``: plain) and store it;
+3. export ONNX with that TTA and the temperature baked into the graph, checked against
    torch -> src/facemotion/weights/<name>.onnx;
 4. record PublicTest accuracy and, for reporting only, PrivateTest accuracy in the model's
    card (facemotion.card.ModelCard) in the checkpoint, the ONNX file and the index
@@ -63,6 +63,8 @@ def main():
                    help="compute spent on its distillation teachers, for the record (reported next to its own)")
     p.add_argument("--checkpoint-only", action="store_true",
                    help="write only models/<name>.pt (a teacher/ensemble member): no ONNX, not in models.json")
+    p.add_argument("--tta", choices=("flip", "none"), default="flip",
+                   help="average each face with its mirror inside the graph (2 passes), or not (half the cost)")
     p.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the packaged ONNX weights (float16: half the file size)")
     a = p.parse_args()
@@ -79,12 +81,13 @@ def main():
     compute = checkpoint_compute(a.checkpoint)
     model, _ = model_from_checkpoint(ck)
     d = load_splits(a.data, ("val", "test"))
-    z = {s: predict_logits(model, torch.from_numpy(d[s].images).unsqueeze(1), tta=True).numpy() for s in d}
+    flip = a.tta == "flip"
+    z = {s: predict_logits(model, torch.from_numpy(d[s].images).unsqueeze(1), tta=flip).numpy() for s in d}
     t = fit_temperature(z["val"], d["val"].labels)  # PublicTest only
     acc = {s: classification_report(d[s].labels, softmax(z[s], t))["accuracy"] for s in d}
     out = slim(ck)
     out["temperature"] = t
-    out["tta"] = "flip"  # the card's metrics are measured with its own tta
+    out["tta"] = a.tta  # the card's metrics are measured with its own tta
     out["name"] = a.name
     out["training"] = {**compute, "selected_epoch": ck["epoch"], "device": a.device, "args": ck.get("train_args", {})}
     if a.teacher_hours:
@@ -94,16 +97,16 @@ def main():
     pt = ROOT / "models" / f"{a.name}.pt"
     atomic_torch_save(out, pt)
     if a.checkpoint_only:
-        print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}% (flip TTA); "
+        print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}% (tta {a.tta}); "
               f"{pt} ({pt.stat().st_size // 1024} KiB); not packaged")
         return
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
-    r = export_onnx(pt, onnx_path, name=a.name, tta=True, check_images=d["val"].images[:256], weights=a.weights,
+    r = export_onnx(pt, onnx_path, name=a.name, tta=flip, check_images=d["val"].images[:256], weights=a.weights,
                     extra_meta={"training": out["training"] | {"args": {}}})
     acc = _score_file(onnx_path, d)
     _record(a, onnx_path, acc)
     print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
-          f"PrivateTest {acc['test'] * 100:.2f}% (flip TTA, the ONNX file); {pt} ({pt.stat().st_size // 1024} KiB), "
+          f"PrivateTest {acc['test'] * 100:.2f}% (tta {a.tta}, the ONNX file); {pt} ({pt.stat().st_size // 1024} KiB), "
           f"{onnx_path} ({_describe(r)})")
 
 

