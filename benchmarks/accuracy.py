@@ -21,10 +21,10 @@ import torch
 from _common import FER_ZIP, ROOT, machine, table
 from facemotion.training.checkpoint import checkpoint_compute, load_checkpoint, model_from_checkpoint
 from facemotion.datasets import load_splits
-from facemotion.training.evaluate import choose_ensemble, mflops_per_face
+from facemotion.training.evaluate import choose_ensemble
 from facemotion.labels import EMOTIONS
 from facemotion.metrics import classification_report, fit_temperature, reliability_bins, softmax
-from facemotion.training.models import count_parameters
+from facemotion.training.models import count_parameters, mflops_per_face
 from facemotion.training.engine import predict_logits
 
 

@@ -60,7 +60,7 @@ def fer_faces_per_s(python: str, faces: np.ndarray) -> float | None:
 
 def mflops(card) -> str:
     try:
-        from facemotion.training.evaluate import mflops_per_face
+        from facemotion.training.models import mflops_per_face
         from facemotion.training.models import create_model
     except ImportError:
         return "-"

@@ -19,7 +19,7 @@ from facemotion.training.train import get_args_parser, main  # noqa: E402
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "vgg_fer_s.pt"
 
 
-@pytest.mark.parametrize("arch", ["vgg_fer_s", "resnet_fer_s", "mobile_fer", "resnet_cbam_fer_s"])
+@pytest.mark.parametrize("arch", ["vgg_fer_s", "resnet_fer_s", "mini_xception", "mobile_fer", "resnet_cbam_fer_s"])
 def test_pruning_removes_channels_and_the_checkpoint_rebuilds(arch):
     torch.manual_seed(0)
     model = create_model(arch).eval()

@@ -122,16 +122,6 @@ def model_parameters(model_ref) -> int:
     return int(n)
 
 
-def mflops_per_face(model) -> float:
-    """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
-        model.eval()(torch.zeros(1, 1, 48, 48))
-    return fc.get_total_flops() / 1e6
-
-
 def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, batch_size=512,
                     skip_bad=False, out=None, choose_ensemble_min: int = 0,
                     ensemble_max_params: float | None = None) -> dict:

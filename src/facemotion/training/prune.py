@@ -15,15 +15,12 @@ import torch
 from torch import nn
 
 from ..errors import FacemotionError
+from .models.registry import count_parameters, mflops_per_face
 
 
-def model_cost(model, size: int = 48) -> tuple[float, int]:
-    """(MFLOPs per face, parameters): one multiply-add counted as two FLOPs, as the zoo does."""
-    import torch_pruning as tp
-
-    p = next(model.parameters())
-    macs, params = tp.utils.count_ops_and_params(model, torch.zeros(1, 1, size, size, device=p.device, dtype=p.dtype))
-    return 2 * macs / 1e6, int(params)
+def model_cost(model) -> tuple[float, int]:
+    """(MFLOPs per 48x48 face, parameters) of ``model`` as it is now."""
+    return mflops_per_face(model), count_parameters(model)
 
 
 def prune_channels(model: nn.Module, ratio: float, size: int = 48) -> dict:
@@ -39,9 +36,10 @@ def prune_channels(model: nn.Module, ratio: float, size: int = 48) -> dict:
         raise FacemotionError("--prune needs torch-pruning: pip install 'facemotion[train]'") from None
     if not 0 < ratio < 1:
         raise FacemotionError(f"--prune: the ratio must be between 0 and 1, not {ratio}")
-    outputs = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == model_classes(model)]
-    before = model_cost(model, size)
     was_training = model.training
+    # the layer that scores the classes (a Linear, or mini_xception's last conv) keeps all 7
+    outputs = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1:]
+    before = model_cost(model)
     model.eval()
     p = next(model.parameters())
     pruner = tp.pruner.BasePruner(
@@ -50,14 +48,9 @@ def prune_channels(model: nn.Module, ratio: float, size: int = 48) -> dict:
         ignored_layers=outputs, round_to=8)
     pruner.step()
     model.train(was_training)
-    after = model_cost(model, size)
+    after = model_cost(model)
     return {"ratio": ratio, "mflops_before": round(before[0], 2), "mflops_after": round(after[0], 2),
             "parameters_before": before[1], "parameters_after": after[1]}
-
-
-def model_classes(model: nn.Module) -> int:
-    last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
-    return last.out_features if isinstance(last, nn.Linear) else last.out_channels
 
 
 def fit_to_state(model: nn.Module, state: dict) -> nn.Module:

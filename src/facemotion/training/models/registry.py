@@ -33,3 +33,14 @@ def create_model(name: str, **kwargs):
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def mflops_per_face(model) -> float:
+    """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    p = next(model.parameters())
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 48, 48, device=p.device, dtype=p.dtype))
+    return fc.get_total_flops() / 1e6
