@@ -85,6 +85,8 @@ def test_train_prune_fine_tunes_resumes_and_exports(kaggle_zip, tiny_checkpoint,
     summary = main(_args(kaggle_zip, out, init=tiny_checkpoint, prune=0.5, ema=0.9, epochs=2, resume=True))
     last = load_checkpoint(out / "last.pt")
     assert summary["epochs_run"] == 2 and last["epoch"] == 2 and last["parameters"] == ck["parameters"]
+    with pytest.raises(UsageError, match="--prune: .*last.pt is a run pruned by 0.5, not 0.3; use another --out"):
+        main(_args(kaggle_zip, out, init=tiny_checkpoint, prune=0.3, epochs=3, resume=True))
     assert cli(["export", str(out / "best.pt"), "-o", str(tmp_path / "p.onnx")]) == 0
     clf = load_classifier(tmp_path / "p.onnx")
     p = clf.classify_faces(np.random.default_rng(0).integers(0, 255, (4, 48, 48), dtype=np.uint8))

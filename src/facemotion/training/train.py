@@ -173,9 +173,13 @@ def _train(args, dist) -> dict:
     if args.prune and not args.init:
         raise UsageError("--prune: give the trained network to prune with --init CKPT")
     if resuming:  # a pruned run's network is smaller than the registry's: take its shape first
-        pruned = load_checkpoint(resume).get("pruned")
+        ck = load_checkpoint(resume)
+        pruned = ck.get("pruned")
+        if (pruned or {}).get("ratio") != args.prune and args.prune is not None:
+            raise UsageError(f"--prune: {resume} is a run pruned by {(pruned or {}).get('ratio', 0)}, not "
+                             f"{args.prune}; use another --out")
         if pruned:
-            fit_to_state(model, load_checkpoint(resume)["model_state"])
+            fit_to_state(model, ck["model_state"])
     elif args.prune:
         from .prune import prune_channels
         pruned = prune_channels(model, args.prune) | {"from": Path(args.init).name}
