@@ -35,7 +35,8 @@ def test_pruning_removes_channels_and_the_checkpoint_rebuilds(arch):
         y = model(x)
     assert y.shape == (3, 7)  # the classes are never pruned
     # what a run saves: the registry's name and kwargs plus the smaller weights; they rebuild exactly
-    ck = describe(model, parameters=params) | {"model_state": model.state_dict(), "pruned": record}
+    ck = describe(model, parameters=params) | {"model_state": model.state_dict()}
+    assert ck["pruned"] == record  # the network carries its record into every checkpoint
     rebuilt, _ = model_from_checkpoint(ck)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), y, atol=1e-5)
@@ -43,7 +44,7 @@ def test_pruning_removes_channels_and_the_checkpoint_rebuilds(arch):
     fresh = create_model(arch)
     with pytest.raises(RuntimeError):
         fresh.load_state_dict(model.state_dict())
-    fit_to_state(fresh, model.state_dict()).load_state_dict(model.state_dict())
+    fit_to_state(fresh, model.state_dict(), record).load_state_dict(model.state_dict())
 
 
 def test_pruned_shipped_model_keeps_most_of_its_knowledge(kaggle_zip):
@@ -87,6 +88,11 @@ def test_train_prune_fine_tunes_resumes_and_exports(kaggle_zip, tiny_checkpoint,
     assert summary["epochs_run"] == 2 and last["epoch"] == 2 and last["parameters"] == ck["parameters"]
     with pytest.raises(UsageError, match="--prune: .*last.pt is a run pruned by 0.5, not 0.3; use another --out"):
         main(_args(kaggle_zip, out, init=tiny_checkpoint, prune=0.3, epochs=3, resume=True))
+    # a further fine-tune of the pruned run (--init, no --prune) stays pruned and reloads
+    again = tmp_path / "again"
+    main(_args(kaggle_zip, again, init=out / "best.pt"))
+    assert load_checkpoint(again / "last.pt")["pruned"] == ck["pruned"]
+    model_from_checkpoint(again / "last.pt")
     assert cli(["export", str(out / "best.pt"), "-o", str(tmp_path / "p.onnx")]) == 0
     clf = load_classifier(tmp_path / "p.onnx")
     p = clf.classify_faces(np.random.default_rng(0).integers(0, 255, (4, 48, 48), dtype=np.uint8))

@@ -36,6 +36,8 @@ def describe(model, **extra) -> dict:
     card = {k: v for k, v in extra.items() if k in CARD_FIELDS}
     card.setdefault("parameters", count_parameters(model))
     meta = ModelCard(arch=model.arch, **{**card, "arch_kwargs": dict(model.arch_kwargs)}).validate().to_dict()
+    if getattr(model, "pruned", None):  # a pruned network is rebuilt from this record (prune.py)
+        meta["pruned"] = dict(model.pruned)
     meta.update({k: v for k, v in extra.items() if k not in CARD_FIELDS})
     return meta
 
@@ -70,7 +72,7 @@ def model_from_checkpoint(path_or_ckpt, use_ema: bool = True):
         raise ModelError(f"{where}: cannot build its architecture {ckpt.get('arch')!r} ({e})") from None
     state = ckpt.get("ema_state") if use_ema and ckpt.get("ema_state") else ckpt["model_state"]
     if ckpt.get("pruned"):  # channels removed (train --prune): the registry builds the full size
-        fit_to_state(model, state)
+        fit_to_state(model, state, ckpt["pruned"])
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

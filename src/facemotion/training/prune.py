@@ -5,8 +5,9 @@ still done, and the exported ONNX graph is as slow as before.)
 torch-pruning's dependency graph finds the layers that must shrink together (a conv's output,
 its BatchNorm, the next conv's input, both sides of a residual sum), and an L2-magnitude
 importance per group picks the channels to drop. A pruned network is no longer what its
-registry builder makes, so its checkpoint says ``pruned``, and :func:`fit_to_state` rebuilds it
-from the registry's full-size network and the shapes in the saved weights.
+registry builder makes: the network carries a ``pruned`` record (as it carries ``arch``), every
+checkpoint written from it keeps that record, and :func:`fit_to_state` rebuilds the network from
+the registry's full-size one and the shapes in the saved weights.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ def model_cost(model) -> tuple[float, int]:
     return mflops_per_face(model), count_parameters(model)
 
 
-def prune_channels(model: nn.Module, ratio: float, size: int = 48) -> dict:
+def prune_channels(model: nn.Module, ratio: float, size: int = 48, source: str | None = None) -> dict:
     """Remove ``ratio`` of the channels of every prunable layer of ``model``, in place.
 
     The classifier's output layer keeps its 7 classes; channel counts are rounded to multiples
-    of 8, which the CPU kernels (and int8 ones most) run fastest. Returns the record a
-    checkpoint keeps: the ratio and the cost before and after.
+    of 8, which the CPU kernels (and int8 ones most) run fastest. Returns the record the model
+    then carries (``model.pruned``) and its checkpoints keep: the ratio, the cost before and
+    after, and ``source``, the network it was pruned from.
     """
     try:
         import torch_pruning as tp
@@ -49,14 +51,17 @@ def prune_channels(model: nn.Module, ratio: float, size: int = 48) -> dict:
     pruner.step()
     model.train(was_training)
     after = model_cost(model)
-    return {"ratio": ratio, "mflops_before": round(before[0], 2), "mflops_after": round(after[0], 2),
-            "parameters_before": before[1], "parameters_after": after[1]}
+    model.pruned = {"ratio": ratio, "mflops_before": round(before[0], 2), "mflops_after": round(after[0], 2),
+                    "parameters_before": before[1], "parameters_after": after[1], **({"from": source} if source else {})}
+    return model.pruned
 
 
-def fit_to_state(model: nn.Module, state: dict) -> nn.Module:
+def fit_to_state(model: nn.Module, state: dict, record: dict) -> nn.Module:
     """Shrink the layers of a registry-built ``model`` to the shapes of a pruned run's weights,
-    in place, so ``load_state_dict(state)`` fits. Only channel counts change under pruning; the
-    layers, their order and their kinds are the registry's."""
+    in place, so ``load_state_dict(state)`` fits, and give it the run's ``pruned`` record. Only
+    channel counts change under pruning; the layers, their order and their kinds are the
+    registry's."""
+    model.pruned = dict(record)
     for name, m in model.named_modules():
         pre = f"{name}." if name else ""
         w = state.get(pre + "weight")

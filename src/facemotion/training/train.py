@@ -169,23 +169,25 @@ def _train(args, dist) -> dict:
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
     # starting checkpoint is not needed again, and may be gone by then
     init_training = init_from(model, args.init, args.model, model_kwargs, x_tr) if args.init and not resuming else None
-    pruned = None
     if args.prune and not args.init:
         raise UsageError("--prune: give the trained network to prune with --init CKPT")
+    ck = load_checkpoint(resume, map_location=dev) if resuming else None
     if resuming:  # a pruned run's network is smaller than the registry's: take its shape first
-        ck = load_checkpoint(resume)
-        pruned = ck.get("pruned")
-        if (pruned or {}).get("ratio") != args.prune and args.prune is not None:
-            raise UsageError(f"--prune: {resume} is a run pruned by {(pruned or {}).get('ratio', 0)}, not "
+        if ck.get("arch") != args.model or (ck.get("arch_kwargs") or {}) != model_kwargs:
+            raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                             f"not of {args.model} {model_kwargs}; use another --out or the same --arch")
+        pruned = ck.get("pruned") or {}
+        if args.prune is not None and pruned.get("ratio") != args.prune:
+            raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not "
                              f"{args.prune}; use another --out")
         if pruned:
-            fit_to_state(model, ck["model_state"])
+            fit_to_state(model, ck["model_state"], pruned)
     elif args.prune:
         from .prune import prune_channels
-        pruned = prune_channels(model, args.prune) | {"from": Path(args.init).name}
-        say(f"pruned {args.prune:.0%} of the channels: {pruned['mflops_before']:.0f} -> {pruned['mflops_after']:.0f} "
-            f"MFLOPs, {pruned['parameters_before']:,} -> {pruned['parameters_after']:,} parameters", file=sys.stderr)
-    if pruned:
+        rec = prune_channels(model, args.prune, source=Path(args.init).name)
+        say(f"pruned {args.prune:.0%} of the channels: {rec['mflops_before']:.0f} -> {rec['mflops_after']:.0f} "
+            f"MFLOPs, {rec['parameters_before']:,} -> {rec['parameters_after']:,} parameters", file=sys.stderr)
+    if getattr(model, "pruned", None):  # the rebuilt layers' tensors are not channels-last
         model = model.to(dev, memory_format=torch.channels_last)
     optimizer = build_optimizer(model, args)
     steps_per_epoch = len(y_tr) // dist.world // args.batch_size  # --batch-size is per process
@@ -211,10 +213,6 @@ def _train(args, dist) -> dict:
     start_epoch, step, history = 1, 0, []
     best = {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0}
     if resuming:
-        ck = load_checkpoint(resume, map_location=dev)
-        if ck.get("arch") != args.model or (ck.get("arch_kwargs") or {}) != model_kwargs:
-            raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                             f"not of {args.model} {model_kwargs}; use another --out or the same --arch")
         model.load_state_dict(ck["model_state"])
         optimizer.load_state_dict(ck["optimizer_state"])
         schedule.load_state_dict(ck.get("scheduler_state"))
@@ -264,8 +262,7 @@ def _train(args, dist) -> dict:
                                      "val_split": SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1])
                                      else "val"},
                             train_args=run_args, best=best, history=history,
-                            **({"init_training": init_training} if init_training else {}),
-                            **({"pruned": pruned} if pruned else {}))
+                            **({"init_training": init_training} if init_training else {}))
             state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                      "scheduler_state": schedule.state_dict(),
                      "ema_state": ema.module.state_dict() if ema is not None else None}

@@ -29,7 +29,7 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
                               f"but --model is {arch} {arch_kwargs or {}}")
     state = ck.get("ema_state") or ck["model_state"]
     if ck.get("pruned"):  # a pruned run fine-tuned again: shrink the network to its channels first
-        fit_to_state(model, state)
+        fit_to_state(model, state, ck["pruned"])
     try:
         model.load_state_dict(state)
     except RuntimeError as e:  # e.g. a different number of classes

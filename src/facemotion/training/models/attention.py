@@ -8,6 +8,8 @@ its spatial gate *where*, at a cost of a few percent more FLOPs than the plain R
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -59,18 +61,7 @@ class AttentionResNetFER(ResNetFER):
                  dropout=0.2, attention="cbam"):
         if attention not in ("cbam", "se"):
             raise ValueError(f"attention must be 'cbam' or 'se', not {attention!r}")
-        self._attention = attention
-        super().__init__(num_classes, widths, blocks, dropout)
-        # swap every block for its gated twin, keeping the (zero-initialised) weights layout
-        layers = []
-        for blk in self.layers:
-            cin = blk.body[0].in_channels
-            cout = blk.body[0].out_channels
-            stride = blk.body[0].stride[0]
-            new = AttentionBlock(cin, cout, stride, attention)
-            nn.init.zeros_(new.body[-1].weight)
-            layers.append(new)
-        self.layers = nn.Sequential(*layers)
+        super().__init__(num_classes, widths, blocks, dropout, block=partial(AttentionBlock, attention=attention))
 
 
 @register_model

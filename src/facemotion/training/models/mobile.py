@@ -12,11 +12,12 @@ from __future__ import annotations
 from torch import nn
 
 from ...labels import NUM_CLASSES
+from .cnn import _conv_bn
 from .registry import register_model
 
 
 def _cbr(cin, cout, k=3, stride=1, groups=1, act=True):
-    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    layers = _conv_bn(cin, cout, k, stride, k // 2, groups)
     if act:
         layers.append(nn.ReLU6(inplace=True))
     return layers

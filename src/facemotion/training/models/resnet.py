@@ -29,14 +29,15 @@ class BasicBlock(nn.Module):
 
 
 class ResNetFER(nn.Module):
-    def __init__(self, num_classes=NUM_CLASSES, widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), dropout=0.2):
+    def __init__(self, num_classes=NUM_CLASSES, widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), dropout=0.2,
+                 block=BasicBlock):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
                                   nn.ReLU(inplace=True))
         layers, cin = [], widths[0]
         for i, (w, n) in enumerate(zip(widths, blocks)):
             for j in range(n):
-                layers.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
+                layers.append(block(cin, w, 2 if (j == 0 and i > 0) else 1))
                 cin = w
         self.layers = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
