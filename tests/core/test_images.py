@@ -82,3 +82,16 @@ def test_exif_rotation_is_applied(tmp_path):
 def test_unsupported_array_shape():
     with pytest.raises(ImageError, match="unsupported array shape"):
         load_image(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_decodes_the_pixels_opencv_decodes(tmp_path):
+    # PIL's RGB turned into OpenCV's BGR by cv2.cvtColor: no pixel may change
+    rng = np.random.default_rng(0)
+    arr = cv2.GaussianBlur(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8), (5, 5), 0)
+    jpg, png, gray = tmp_path / "a.jpg", tmp_path / "a.png", tmp_path / "g.png"
+    cv2.imwrite(str(jpg), arr)
+    cv2.imwrite(str(png), arr)
+    cv2.imwrite(str(gray), arr[:, :, 1])
+    for p in (jpg, png):
+        assert np.array_equal(load_image(p), cv2.imread(str(p)))
+    assert np.array_equal(load_image(gray), cv2.imread(str(gray)))
