@@ -20,6 +20,7 @@ from .explain.figures import face_crop, overlay, photo_figure
 from .fileio import write_bytes
 from .images import load_image
 from .render import draw
+from .results import to_full
 from .writers import output_stems, write_image, write_json
 
 
@@ -37,7 +38,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
     alone."""
     out = Path(out_dir) if out_dir is not None else None
-    for path, stem, image, faces, failed in _each_photo(paths, recognizer.analyze):
+    for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.analyze):
         if failed is not None:
             yield failed
             continue
@@ -68,7 +69,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
     def explain(image):
         return recognizer.explain_boxes(image, recognizer.detector.detect(image), target, method, **options)
 
-    for path, stem, image, faces, failed in _each_photo(paths, explain):
+    for path, stem, image, faces, failed in _each_photo(paths, recognizer, explain):
         if failed is not None:
             yield failed
             continue
@@ -100,13 +101,18 @@ def _record(path: Path, image, recognizer, faces) -> dict:
             "detector": recognizer.detector.name, "faces": faces}
 
 
-def _each_photo(paths, run):
+def _each_photo(paths, recognizer, run):
     """(path, output stem, image, run(image), None) per path, or (path, stem, None, None, a
-    failed PhotoResult) for one that cannot be read or run."""
+    failed PhotoResult) for one that cannot be read or run. ``run`` sees the recognizer's
+    decode (:meth:`~facemotion.EmotionRecognizer.read`: a large JPEG reduced), so the faces
+    equal ``detect_emotions``'; the image given back, to draw on, is the whole picture."""
     paths = [Path(p) for p in paths]
     for path, stem in zip(paths, output_stems(paths)):
         try:
-            image = load_image(path)
-            yield path, stem, image, run(image), None
+            image, size = recognizer.read(path)
+            faces = to_full(run(image), image.shape, size)
+            if image.shape[:2] != size[::-1]:
+                image = load_image(path)
+            yield path, stem, image, faces, None
         except FacemotionError as e:
             yield path, stem, None, None, PhotoResult(path, error=str(e))

@@ -74,6 +74,17 @@ def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
+def scale_box(box: Sequence[float], shape: tuple, size: tuple[int, int]) -> Box:
+    """A box in an image of ``shape`` (height, width, ...) -> the same region of the picture
+    at its full ``size`` (width, height), e.g. after a reduced decode."""
+    (h, w), (fw, fh) = shape[:2], size
+    if (w, h) == (fw, fh):
+        return tuple(box)
+    sx, sy = fw / w, fh / h
+    x, y, bw, bh = box
+    return clip_box((x * sx, y * sy, bw * sx, bh * sy), fw, fh)
+
+
 def to_face48(face: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """A face image of any size and colour -> size x size uint8 gray (the network's input grid)."""
     gray = to_gray(face)

@@ -18,10 +18,10 @@ from . import validate
 from .classify import load_classifier
 from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares
-from .images import load_image
+from .images import load_scaled
 from .labels import EMOTIONS
-from .preprocess import crop_faces, normalize
-from .results import make_result
+from .preprocess import crop_faces, normalize, scale_box
+from .results import make_result, to_full
 from .threads import limit_threads
 from .video import stream as _stream
 
@@ -60,8 +60,18 @@ class EmotionRecognizer:
     def labels(self) -> tuple[str, ...]:
         return EMOTIONS
 
+    def read(self, source, *, max_pixels: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+        """``source`` decoded for analysis, and the picture's full (width, height). A large JPEG
+        (file or bytes) comes at 1/2, 1/4 or 1/8 of its size when the detector finds the same
+        faces in as much detail there (see ``HaarDetector.decode_scale``): a 12 MP photo decodes
+        several times faster. Boxes found in it map back with :func:`~.preprocess.scale_box`."""
+        scale = getattr(self.detector, "decode_scale", None)
+        grid = self.classifier.input_size
+        return load_scaled(source, None if scale is None else lambda w, h: scale(w, h, grid), max_pixels=max_pixels)
+
     def detect_faces(self, image) -> list[tuple[tuple[int, int, int, int], float]]:
-        return self.detector.detect(load_image(image))
+        img, size = self.read(image)
+        return [(scale_box(b, img.shape, size), c) for b, c in self.detector.detect(img)]
 
     def classify_faces(self, faces) -> np.ndarray:
         """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x 7 probabilities."""
@@ -83,7 +93,8 @@ class EmotionRecognizer:
 
     def detect_emotions(self, image) -> list[dict]:
         """Every face in ``image`` (path, bytes, numpy array, PIL image) with its emotions."""
-        return self.analyze(load_image(image))
+        img, size = self.read(image)
+        return to_full(self.analyze(img), img.shape, size)
 
     def explainer(self, method: str | None = None, **options):
         """The explanation method ``method`` (None: Grad-CAM for a torch checkpoint, else
@@ -116,8 +127,8 @@ class EmotionRecognizer:
         an emotion name, for every face): :meth:`explain_boxes`' records. ``method``:
         ``gradcam``/``gradcam++`` (torch checkpoints; ``layer=``), ``occlusion`` (any model;
         ``patch=``, ``stride=``), ``rise`` (any model; ``masks=``)."""
-        img = load_image(image)
-        return self.explain_boxes(img, self.detector.detect(img), target, method, **options)
+        img, size = self.read(image)
+        return to_full(self.explain_boxes(img, self.detector.detect(img), target, method, **options), img.shape, size)
 
     def stream(self, source, **kwargs):
         """Per-frame results from a video file, camera index or frame iterable (see facemotion.video)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import FacemotionError
 from ..images import load_image
-from ..preprocess import crop_faces, normalize
+from ..preprocess import crop_faces, normalize, scale_box
 from ..recognizer import EmotionRecognizer
 from ..render import draw
 from ..results import make_result
@@ -65,10 +65,12 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
     try:
         if item.kind == "video":
             return _detect_video(rec, item, every)
-        image = load_image(item.path)
+        image, size = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
         dets = rec.detector.detect(image)
         crops = crop_faces(image, [b for b, _ in dets], rec.classifier.input_size)
-        where = [(None, None, k, box, conf) for k, (box, conf) in enumerate(dets)]
+        where = [(None, None, k, scale_box(box, image.shape, size), conf) for k, (box, conf) in enumerate(dets)]
+        if keep_image and image.shape[:2] != size[::-1]:
+            image = load_image(item.path)  # the whole picture to draw on
         return Detected(item, where, crops, image=image if keep_image else None)
     except FacemotionError as e:
         return Detected(item, error=str(e))

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from ..labels import EMOTIONS
 from ..render import COLORS, draw
+from ..results import to_full
 from ..video import FaceTracking
 from .limits import Limits, OriginGuard, RequestError, read_body
 from .pool import InferencePool
@@ -65,17 +66,20 @@ ERRORS = {code: {"model": Error, "description": what} for code, what in (
 
 
 def _analyze(rec, body: bytes, content_type: str, limits: Limits):
-    image = decode(body, content_type, limits.max_pixels, limits.max_parts)
-    return image, rec.analyze(image)
+    """-> (the image analysed, the picture's full (width, height), faces in full-size pixels)."""
+    image, size = decode(body, content_type, limits.max_pixels, limits.max_parts, rec)
+    return image, size, to_full(rec.analyze(image), image.shape, size)
 
 
 def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -> bytes:
-    image, faces = _analyze(rec, body, content_type, limits)
+    image, size, faces = _analyze(rec, body, content_type, limits)
+    if image.shape[:2] != size[::-1]:  # analysed reduced: draw on the whole picture
+        image, _ = decode(body, content_type, limits.max_pixels, limits.max_parts)
     return cv2.imencode(".jpg", draw(image, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
 def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits):
-    image = decode(data, "image/jpeg", limits.max_pixels)
+    image, _ = decode(data, "image/jpeg", limits.max_pixels)
     faces, _ = tracking(rec, image, index)
     return image.shape, faces
 
@@ -140,8 +144,8 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
     @app.post("/v1/detect", summary="Every face and its emotions, as JSON", response_model=Detection,
               responses=ERRORS, openapi_extra=IMAGE_BODY)
     async def detect(request: Request):
-        image, faces = await analyzed(request)
-        return JSONResponse({"width": image.shape[1], "height": image.shape[0], "faces": faces})
+        _, (width, height), faces = await analyzed(request)
+        return JSONResponse({"width": width, "height": height, "faces": faces})
 
     @app.post("/v1/annotate", summary="The image with boxes, labels and emotion bars, as JPEG",
               responses={200: {"content": {"image/jpeg": {}}}, **ERRORS}, openapi_extra=IMAGE_BODY)

@@ -72,11 +72,17 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     raise RequestError(400, "multipart body has no 'image' field")
 
 
-def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8) -> np.ndarray:
-    """Request bytes -> BGR image, or a :class:`RequestError` (400 unreadable, 413 too many pixels)."""
+def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8,
+           recognizer=None) -> tuple[np.ndarray, tuple[int, int]]:
+    """Request bytes -> (BGR image, the picture's full (width, height)), or a :class:`RequestError`
+    (400 unreadable, 413 too many pixels). With ``recognizer``, decoded as its ``read`` does
+    (a large JPEG reduced); without, whole."""
     data = image_bytes(body, content_type, max_parts)
     try:
-        return load_image(data, max_pixels=max_pixels)
+        if recognizer is not None:
+            return recognizer.read(data, max_pixels=max_pixels)
+        image = load_image(data, max_pixels=max_pixels)
+        return image, (image.shape[1], image.shape[0])
     except ImageError as e:
         message = str(e).replace(f"<{len(data)} bytes>", "request body")
         raise RequestError(413 if isinstance(e, ImageTooLargeError) else 400, message) from None

@@ -1,0 +1,123 @@
+"""A large JPEG is decoded reduced, in the decoder's DCT (``EmotionRecognizer.read``), when the
+detector finds the same faces in as much detail there; every reader of files (the API, the
+``image`` command, the batch engine, the web service) then gives the faces ``detect_emotions``
+gives, with boxes in the full picture's pixels, and draws on the full picture."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import MEDIA
+from PIL import Image
+
+from facemotion import EmotionRecognizer
+from facemotion.detect import HaarDetector
+from facemotion.images import load_image, load_scaled
+
+SIZE = (4504, 2644)  # 12 MP, a phone photo's size
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer()
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """two_people.jpg (real faces) at 12 MP, a baseline JPEG as cameras write them."""
+    if not (MEDIA / "two_people.jpg").is_file():
+        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
+    img = cv2.resize(cv2.imread(str(MEDIA / "two_people.jpg")), SIZE, interpolation=cv2.INTER_CUBIC)
+    path = tmp_path_factory.mktemp("big") / "two_people_12mp.jpg"
+    cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return path
+
+
+def _jpeg(path, size=(2400, 1800), **save):
+    rng = np.random.default_rng(0)
+    arr = cv2.resize(rng.integers(0, 256, (size[1] // 40, size[0] // 40, 3), dtype=np.uint8), size)
+    Image.fromarray(arr).save(path, quality=90, **save)
+    return path
+
+
+def test_load_scaled_reduces_a_jpeg_as_far_as_allowed_and_no_further(tmp_path):
+    jpg = _jpeg(tmp_path / "a.jpg")
+    assert np.array_equal(load_scaled(jpg)[0], load_image(jpg))  # no rule: whole
+    for allowed, shape in ((0.6, (1800, 2400)), (0.5, (900, 1200)), (0.3, (900, 1200)), (0.2, (450, 600)),
+                           (0.13, (450, 600)), (0.125, (225, 300)), (0.01, (225, 300))):
+        img, full = load_scaled(jpg, lambda w, h, a=allowed: a)
+        assert img.shape[:2] == shape and full == (2400, 1800)
+    png = tmp_path / "a.png"
+    Image.open(jpg).save(png)
+    img, full = load_scaled(png, lambda w, h: 0.1)  # only JPEG scales in its decoder
+    assert img.shape[:2] == (1800, 2400) and full == (2400, 1800)
+
+
+def test_a_quarter_turn_in_exif_gives_the_displayed_full_size(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display: shown portrait
+    jpg = _jpeg(tmp_path / "turned.jpg", exif=exif)
+    img, full = load_scaled(jpg, lambda w, h: 0.2)
+    assert full == (1800, 2400) and img.shape[:2] == (600, 450)
+    assert load_image(jpg).shape[:2] == (2400, 1800)
+
+
+def test_haar_decode_scale_keeps_the_working_copy_and_the_smallest_face_detail():
+    d = HaarDetector()
+    assert d.decode_scale(320, 240, 48) == 1.0          # small photos: nothing to reduce
+    assert d.decode_scale(1920, 1080, 48) > 0.5         # 1080p: its smallest face, 90 px, would drop below 48 at 1/2
+    s = d.decode_scale(4000, 3000, 48)                  # 12 MP: faces from 40 px of 640 x 480, i.e. 250 px
+    assert s == pytest.approx(48 / 250) and s * 4000 >= 640
+
+
+def test_a_12mp_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(rec, big):
+    img, full = rec.read(big)
+    assert full == SIZE and img.shape[:2] == ((SIZE[1] + 3) // 4, (SIZE[0] + 3) // 4)
+    fast, whole = rec.detect_emotions(big), rec.analyze(load_image(big))
+    assert len(fast) == len(whole) == 2
+    for a, b in zip(fast, whole):
+        (x, y, w, h), (bx, by, bw, bh) = a["box"], b["box"]
+        assert x + w <= SIZE[0] and y + h <= SIZE[1]
+        assert max(abs(x - bx), abs(y - by), abs(w - bw), abs(h - bh)) <= 0.03 * bw
+        assert a["dominant_emotion"] == b["dominant_emotion"]
+        # the network is that sensitive to framing: moving the whole decode's boxes by 1% of
+        # their side moves these faces' probabilities by up to 0.23 (by 0.01 at the same boxes)
+        assert max(abs(a["emotions"][e] - b["emotions"][e]) for e in a["emotions"]) < 0.2
+
+
+def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_path):
+    from facemotion.batch import read_rows, run_batch
+    from facemotion.batch.rows import COLUMNS
+    from facemotion.photos import annotate_images
+
+    ref = rec.detect_emotions(big)
+    assert rec.detect_emotions(big.read_bytes()) == ref
+    assert [b for b, _ in rec.detect_faces(big)] == [r["box"] for r in ref]
+
+    (photo,) = annotate_images(rec, [big], tmp_path / "img")
+    assert (photo.record["width"], photo.record["height"]) == SIZE
+    assert photo.record["faces"] == ref
+    drawn = cv2.imread(str(tmp_path / "img" / "two_people_12mp_annotated.jpg"))
+    assert drawn.shape[:2] == SIZE[::-1]  # drawn on the whole picture
+    assert json.loads((tmp_path / "img" / "two_people_12mp.json").read_text())["width"] == SIZE[0]
+
+    for annotate in (None, tmp_path / "marked"):
+        out = tmp_path / f"rows_{annotate is not None}.csv"
+        run_batch([big], out, progress=False, annotate_dir=annotate)
+        boxes = [tuple(int(r[COLUMNS.index(c)]) for c in "xywh") for r in read_rows(out)]
+        assert boxes == [r["box"] for r in ref]
+    assert cv2.imread(str(tmp_path / "marked" / "two_people_12mp_annotated.jpg")).shape[:2] == SIZE[::-1]
+
+
+def test_the_service_answers_with_the_full_size(rec, big):
+    from facemotion.service.app import _analyze, _annotate
+    from facemotion.service.limits import Limits
+
+    body = big.read_bytes()
+    _, size, faces = _analyze(rec, body, "image/jpeg", Limits())
+    assert size == SIZE and faces == rec.detect_emotions(big)
+    jpg = _annotate(rec, body, "image/jpeg", Limits(), True)
+    assert cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR).shape[:2] == SIZE[::-1]
