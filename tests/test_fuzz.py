@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import facemotion
 from facemotion.errors import DataError, FacemotionError, ImageError
-from facemotion.images import load_image
+from facemotion.images import load_image, load_scaled
 
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -59,14 +59,16 @@ def mutated_image(draw):
     return bytes(data)
 
 
-@given(mutated_image())
-def test_any_mutated_image_decodes_or_is_an_image_error(data):
+@given(mutated_image(), st.sampled_from([None, 0.1]))
+def test_any_mutated_image_decodes_or_is_an_image_error(data, scale):
+    # scale 0.1: a JPEG is decoded at 1/8 in its DCT (load_scaled, what EmotionRecognizer.read does)
     try:
-        img = load_image(data)
+        img, (w, h) = load_scaled(data, None if scale is None else lambda *_: scale)
     except ImageError as e:
         assert "\n" not in str(e)
         return
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.size
+    assert 0 < img.shape[1] <= w and 0 < img.shape[0] <= h
 
 
 @given(st.one_of(
