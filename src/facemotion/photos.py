@@ -47,7 +47,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
         if out is not None:
             try:
                 written.append(out / f"{stem}_annotated.jpg")
-                write_image(written[-1], draw(image, faces, bars=bars))
+                write_image(written[-1], draw(image.whole(), faces, bars=bars))
                 if json_files:
                     written.append(out / f"{stem}.json")
                     write_json(written[-1], record)
@@ -75,7 +75,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
             continue
         written, listed = [], []
         for k, f in enumerate(faces, 1):
-            crop = face_crop(image, f["box"])
+            crop = face_crop(image.whole(), f["box"])
             names = (out / f"{stem}_face{k}_crop.png", out / f"{stem}_face{k}_saliency.png")
             write_image(names[0], crop)
             write_image(names[1], overlay(crop, f["saliency"]))
@@ -92,27 +92,39 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         written.append(out / f"{stem}_explain.json")
         write_json(written[-1], record)
         written.append(out / f"{stem}_explain.png")
-        photo_figure(image, faces, written[-1], title=f"{path.name}: {recognizer.classifier.name}")
+        photo_figure(image.whole(), faces, written[-1], title=f"{path.name}: {recognizer.classifier.name}")
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
 
 
-def _record(path: Path, image, recognizer, faces) -> dict:
-    return {"file": str(path), "width": image.shape[1], "height": image.shape[0],
+def _record(path: Path, image: _Read, recognizer, faces) -> dict:
+    return {"file": str(path), "width": image.size[0], "height": image.size[1],
             "detector": recognizer.detector.name, "faces": faces}
 
 
+@dataclass
+class _Read:
+    """A photo as the recognizer read it (a large JPEG reduced), its full (width, height), and
+    the whole picture, decoded only when something is drawn on it."""
+
+    path: Path
+    pixels: np.ndarray
+    size: tuple[int, int]
+
+    def whole(self) -> np.ndarray:
+        if self.pixels.shape[:2] != self.size[::-1]:
+            self.pixels = load_image(self.path)
+        return self.pixels
+
+
 def _each_photo(paths, recognizer, run):
-    """(path, output stem, image, run(image), None) per path, or (path, stem, None, None, a
-    failed PhotoResult) for one that cannot be read or run. ``run`` sees the recognizer's
-    decode (:meth:`~facemotion.EmotionRecognizer.read`: a large JPEG reduced), so the faces
-    equal ``detect_emotions``'; the image given back, to draw on, is the whole picture."""
+    """(path, output stem, a :class:`_Read`, run(its pixels), None) per path, or (path, stem,
+    None, None, a failed PhotoResult) for one that cannot be read or run. ``run`` sees the
+    recognizer's decode (:meth:`~facemotion.EmotionRecognizer.read`: a large JPEG reduced), so
+    the faces equal ``detect_emotions``'; their boxes come back in the full picture's pixels."""
     paths = [Path(p) for p in paths]
     for path, stem in zip(paths, output_stems(paths)):
         try:
-            image, size = recognizer.read(path)
-            faces = to_full(run(image), image.shape, size)
-            if image.shape[:2] != size[::-1]:
-                image = load_image(path)
-            yield path, stem, image, faces, None
+            pixels, size = recognizer.read(path)
+            yield path, stem, _Read(path, pixels, size), to_full(run(pixels), pixels.shape, size), None
         except FacemotionError as e:
             yield path, stem, None, None, PhotoResult(path, error=str(e))

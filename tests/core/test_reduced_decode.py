@@ -91,7 +91,7 @@ def test_a_12mp_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(rec,
 def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_path):
     from facemotion.batch import read_rows, run_batch
     from facemotion.batch.rows import COLUMNS
-    from facemotion.photos import annotate_images
+    from facemotion.photos import annotate_images, explain_images
 
     ref = rec.detect_emotions(big)
     assert rec.detect_emotions(big.read_bytes()) == ref
@@ -103,6 +103,10 @@ def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_
     drawn = cv2.imread(str(tmp_path / "img" / "two_people_12mp_annotated.jpg"))
     assert drawn.shape[:2] == SIZE[::-1]  # drawn on the whole picture
     assert json.loads((tmp_path / "img" / "two_people_12mp.json").read_text())["width"] == SIZE[0]
+
+    (explained,) = explain_images(rec, [big], tmp_path / "explain")
+    assert [f["box"] for f in explained.record["faces"]] == [r["box"] for r in ref]
+    assert explained.record["width"] == SIZE[0] and not explained.error
 
     for annotate in (None, tmp_path / "marked"):
         out = tmp_path / f"rows_{annotate is not None}.csv"
