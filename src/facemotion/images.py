@@ -80,9 +80,10 @@ def _decoding(name: str):
         raise ImageError(f"{name}: cannot decode image ({e})") from None
 
 
-def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None) -> tuple[np.ndarray, tuple[int, int]]:
+def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
+              own: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
     """-> (BGR image, the picture's full (width, height) as displayed); see :func:`load_scaled`
-    for ``min_scale``."""
+    for ``min_scale``. ``own``: ``img`` was opened here and may be changed."""
     from PIL import Image, ImageOps
 
     _check_pixels(img, name, max_pixels)
@@ -96,17 +97,25 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None) -> 
     with _decoding(name):
         if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
-        if min_scale is not None and img.format == "JPEG" and (scale := min_scale(w, h)) <= 0.5:
+        if min_scale is not None and img.format == "JPEG" and 0 < (scale := min_scale(w, h)) <= 0.5:
             # libjpeg scales in the DCT (1/2, 1/4, 1/8), never below the requested size: a 12 MP
             # photo decodes ~4-7x faster at 1/4 than whole and then resized
-            img.draft(None, (math.ceil(w * scale), math.ceil(h * scale)))
+            img.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         raw = img.size
         img.load()  # decode now (a lazily opened PIL image too): truncated files fail here, not later
+        orientation, pixels = None, img.im
         try:
-            turned = img.getexif().get(0x0112) in (5, 6, 7, 8)  # a quarter turn swaps the sides
-            ImageOps.exif_transpose(img, in_place=True)  # phone photos: rotate as the camera meant (no copy)
+            orientation = img.getexif().get(0x0112)
+            # phone photos: rotate as the camera meant; in place (no copy) only on an image opened
+            # here: a caller's PIL image stays as it was
+            if own:
+                ImageOps.exif_transpose(img, in_place=True)
+            else:
+                img = ImageOps.exif_transpose(img)
         except Exception:  # broken EXIF must not cost the picture
-            turned = img.size != raw
+            pass
+        # a quarter turn swaps the sides (also when the EXIF rewrite failed after the turn)
+        turned = orientation in (5, 6, 7, 8) and (img.im is not pixels or not own)
         full = img.size if raw == (w, h) else (h, w) if turned else (w, h)
     return _to_bgr(img, name), full
 
@@ -177,7 +186,7 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None) -> tup
         from PIL import Image
 
         if isinstance(source, Image.Image):
-            return _from_pil(source, name, max_pixels)
+            return _from_pil(source, name, max_pixels, own=False)
     except ImportError:  # pragma: no cover
         pass
     raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")

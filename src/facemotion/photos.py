@@ -54,6 +54,9 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
             except OSError as e:  # a full disk, a read-only folder: this input fails, the next may not
                 yield PhotoResult(path, record, error=f"{e.filename or written[-1]}: cannot write ({e.strerror or e})")
                 continue
+            except FacemotionError as e:  # the file changed since it was read: it fails alone
+                yield PhotoResult(path, error=str(e))
+                continue
         yield PhotoResult(path, record, outputs=tuple(written))
 
 
@@ -73,9 +76,14 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         if failed is not None:
             yield failed
             continue
+        try:
+            whole = image.whole()
+        except FacemotionError as e:  # the file changed since it was read: it fails alone
+            yield PhotoResult(path, error=str(e))
+            continue
         written, listed = [], []
         for k, f in enumerate(faces, 1):
-            crop = face_crop(image.whole(), f["box"])
+            crop = face_crop(whole, f["box"])
             names = (out / f"{stem}_face{k}_crop.png", out / f"{stem}_face{k}_saliency.png")
             write_image(names[0], crop)
             write_image(names[1], overlay(crop, f["saliency"]))
@@ -92,7 +100,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         written.append(out / f"{stem}_explain.json")
         write_json(written[-1], record)
         written.append(out / f"{stem}_explain.png")
-        photo_figure(image.whole(), faces, written[-1], title=f"{path.name}: {recognizer.classifier.name}")
+        photo_figure(whole, faces, written[-1], title=f"{path.name}: {recognizer.classifier.name}")
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
 
 

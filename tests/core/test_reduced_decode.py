@@ -65,6 +65,18 @@ def test_a_quarter_turn_in_exif_gives_the_displayed_full_size(tmp_path):
     assert load_image(jpg).shape[:2] == (2400, 1800)
 
 
+def test_a_callers_pil_image_is_left_as_it_was_and_odd_scales_decode_whole(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    jpg = _jpeg(tmp_path / "turned.jpg", size=(240, 160), exif=exif)
+    pil = Image.open(jpg)
+    assert load_image(pil).shape[:2] == (240, 160)
+    assert pil.size == (240, 160) and pil.getexif().get(0x0112) == 6  # not turned, tag kept
+    for odd in (0, -1, float("nan")):
+        img, full = load_scaled(jpg, lambda w, h, s=odd: s)
+        assert img.shape[:2] == (240, 160) and full == (160, 240)
+
+
 def test_haar_decode_scale_keeps_the_working_copy_and_the_smallest_face_detail():
     d = HaarDetector()
     assert d.decode_scale(320, 240, 48) == 1.0          # small photos: nothing to reduce
@@ -125,3 +137,23 @@ def test_the_service_answers_with_the_full_size(rec, big):
     assert size == SIZE and faces == rec.detect_emotions(big)
     jpg = _annotate(rec, body, "image/jpeg", Limits(), True)
     assert cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR).shape[:2] == SIZE[::-1]
+
+
+def test_a_photo_that_changes_between_its_two_reads_fails_alone(rec, big, tmp_path, monkeypatch):
+    from facemotion.photos import annotate_images, explain_images
+
+    real = rec.read
+
+    def read_then_break(path, **kw):  # the file replaced after the reduced read, before the whole one
+        out = real(path, **kw)
+        if path.name == "a.jpg":
+            path.write_bytes(b"not an image any more")
+        return out
+
+    monkeypatch.setattr(rec, "read", read_then_break)
+    for run in (annotate_images, explain_images):
+        a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
+        a.write_bytes(big.read_bytes())
+        b.write_bytes(big.read_bytes())
+        first, second = run(rec, [a, b], tmp_path / run.__name__)
+        assert first.error.startswith(f"{a}: ") and second.error is None and second.record["faces"]

@@ -26,7 +26,7 @@ from ..writers import write_image
 from .inputs import Item
 from .rows import Row, error_row, face_row
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows)
 
 
 @dataclass(frozen=True)
