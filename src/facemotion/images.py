@@ -114,9 +114,11 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
                 img = ImageOps.exif_transpose(img)
         except Exception:  # broken EXIF must not cost the picture
             pass
-        # a quarter turn swaps the sides (also when the EXIF rewrite failed after the turn)
-        turned = orientation in (5, 6, 7, 8) and (img.im is not pixels or not own)
-        full = img.size if raw == (w, h) else (h, w) if turned else (w, h)
+        if raw == (w, h):  # decoded whole: its size is the picture's
+            full = img.size
+        else:  # reduced (only ever an image opened here): a quarter turn swaps the sides, also
+            # when the EXIF rewrite failed after the pixels were turned
+            full = (h, w) if orientation in (5, 6, 7, 8) and img.im is not pixels else (w, h)
     return _to_bgr(img, name), full
 
 
