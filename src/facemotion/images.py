@@ -194,6 +194,12 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None) -> tup
     raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")
 
 
+def whole_picture(source, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The whole picture of ``source``, given what :func:`load_scaled` made of it: ``image`` itself
+    unless it was decoded reduced (to draw on at full size)."""
+    return image if image.shape[:2] == tuple(size[::-1]) else load_image(source)
+
+
 def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
     """A numpy image in OpenCV conventions (gray / BGR / BGRA; any numeric dtype, see
     :func:`~facemotion.preprocess.to_uint8`) -> BGR uint8."""

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import FacemotionError
 from .explain.figures import face_crop, overlay, photo_figure
 from .fileio import write_bytes
-from .images import load_image
+from .images import whole_picture
 from .render import draw
 from .results import to_full
 from .writers import output_stems, write_image, write_json
@@ -119,8 +119,7 @@ class _Read:
     size: tuple[int, int]
 
     def whole(self) -> np.ndarray:
-        if self.pixels.shape[:2] != self.size[::-1]:
-            self.pixels = load_image(self.path)
+        self.pixels = whole_picture(self.path, self.pixels, self.size)
         return self.pixels
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import FacemotionError
-from ..images import load_image
+from ..images import whole_picture
 from ..preprocess import crop_faces, normalize, scale_box
 from ..recognizer import EmotionRecognizer
 from ..render import draw
@@ -69,9 +69,7 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
         dets = rec.detector.detect(image)
         crops = crop_faces(image, [b for b, _ in dets], rec.classifier.input_size)
         where = [(None, None, k, scale_box(box, image.shape, size), conf) for k, (box, conf) in enumerate(dets)]
-        if keep_image and image.shape[:2] != size[::-1]:
-            image = load_image(item.path)  # the whole picture to draw on
-        return Detected(item, where, crops, image=image if keep_image else None)
+        return Detected(item, where, crops, image=whole_picture(item.path, image, size) if keep_image else None)
     except FacemotionError as e:
         return Detected(item, error=str(e))
     except Exception as e:  # noqa: BLE001 - one odd file must not end a run over a whole collection
