@@ -16,6 +16,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_teacher_targets(args) -> int:
+    from ..training.train import teacher_targets_main
+
+    r = teacher_targets_main(args)
+    print(f"wrote {r['out']}: soft targets of {r['images']:,} training images (the teachers' top-1 agrees "
+          f"with the label on {r['teacher_train_acc']:.2%})")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ..training.evaluate import main
 
@@ -64,6 +73,20 @@ def add_commands(sub, fmt) -> None:
     s = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train a model (needs [train] extra)",
                        formatter_class=fmt, description=train_parser().description)
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("teacher-targets", formatter_class=fmt,
+                       help="the teachers' soft targets on the training images, for train --teacher-targets",
+                       description="Compute the (flip-averaged) soft targets of --teacher on the training images "
+                                   "that `facemotion train` with the same --data, --limit, --seed and "
+                                   "--val-fraction sees, and write them to -o. `train --teacher-targets FILE` then "
+                                   "distils from them without the teachers' files: e.g. targets of the shipped "
+                                   "ensemble made here, carried to a GPU machine with the data subset.")
+    tp = train_parser(add_help=False)
+    for a in tp._actions:
+        if a.dest in ("data", "teacher", "kd_temp", "limit", "seed", "val_fraction", "skip_bad", "progress"):
+            s._add_action(a)
+    s.add_argument("-o", "--out", required=True, help="the targets file to write (.pt)")
+    s.set_defaults(func=cmd_teacher_targets)
 
     from ..training.evaluate import get_args_parser as eval_parser
     s = sub.add_parser("evaluate", parents=[eval_parser(add_help=False)], help="accuracy, F1, confusion, calibration",

@@ -50,19 +50,23 @@ class BatchAugment:
         return x
 
 
-def mix_batch(x, y_soft, args, gen):
-    """Mixup or CutMix on a batch (soft targets)."""
-    dev = x.device
-    use_cutmix = args.cutmix > 0 and (args.mixup <= 0 or torch.rand(1, generator=gen, device=dev).item() < 0.5)
+def mix_batch(x, y_soft, args, gen, host_rng=None):
+    """Mixup or CutMix on a batch (soft targets).
+
+    The pairing (a permutation) is drawn on the batch's device from ``gen``; the scalars that
+    decide the mix (which of the two, its weight, CutMix's box) from ``host_rng``, a NumPy
+    generator, so that nothing here waits for the device.
+    """
+    rng = host_rng if host_rng is not None else np.random.default_rng(
+        int(torch.randint(0, 2**31, (1,), generator=gen, device=gen.device)))
+    use_cutmix = args.cutmix > 0 and (args.mixup <= 0 or rng.random() < 0.5)
     alpha = args.cutmix if use_cutmix else args.mixup
-    seed = int(torch.randint(0, 2**31, (1,), generator=gen, device=dev))
-    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
-    perm = torch.randperm(x.shape[0], generator=gen, device=dev)
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.randperm(x.shape[0], generator=gen, device=x.device)
     if use_cutmix:
         h, w = x.shape[-2:]
         rh, rw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
-        cy = int(torch.randint(0, h, (1,), generator=gen, device=dev))
-        cx = int(torch.randint(0, w, (1,), generator=gen, device=dev))
+        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
         y0, y1 = max(cy - rh // 2, 0), min(cy + rh // 2, h)
         x0, x1 = max(cx - rw // 2, 0), min(cx + rw // 2, w)
         x = x.clone()

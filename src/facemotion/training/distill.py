@@ -92,16 +92,20 @@ def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progr
     return torch.cat(out).to(dev) if out else torch.zeros(0, NUM_CLASSES, device=dev)
 
 
+def images_digest(images) -> str:
+    """SHA-1 of the uint8 training images (in order): what a targets file is tied to."""
+    return hashlib.sha1(np.ascontiguousarray(images.cpu().numpy()).tobytes()).hexdigest()[:20]
 
 
-def cached_teacher_targets(teachers, specs, images, out: Path, *, kd_temp: float, limit: int, seed: int,
+def cached_teacher_targets(teachers, specs, images, cache: Path, *, kd_temp: float, limit: int, seed: int,
                            progress: bool = True):
-    """:func:`offline_teacher_targets`, cached in ``out/teacher_targets.pt`` under a key of the
-    teachers (by name and content: a shipped name or a path can hold a newer model later), the
-    temperature and the images, so a resumed run does not compute them again."""
-    cache = Path(out) / "teacher_targets.pt"
+    """:func:`offline_teacher_targets`, cached in ``cache`` (a run's ``teacher_targets.pt``, or
+    the file of ``--teacher-targets``) under a key of the teachers (by name and content: a
+    shipped name or a path can hold a newer model later), the temperature and the images, so a
+    resumed run does not compute them again."""
+    cache = Path(cache)
     key = {"teachers": [f"{t}@{file_digest(t)}" for t in specs], "kd_temp": kd_temp, "n": len(images),
-           "limit": limit, "seed": seed}
+           "limit": limit, "seed": seed, "images": images_digest(images)}
     if cache.exists():
         ck = torch.load(cache, map_location=images.device, weights_only=True)
         if ck.get("key") == key:
@@ -109,3 +113,23 @@ def cached_teacher_targets(teachers, specs, images, out: Path, *, kd_temp: float
     targets = offline_teacher_targets(teachers, images, kd_temp, progress=progress)
     atomic_torch_save({"key": key, "targets": targets.cpu()}, cache)
     return targets
+
+
+def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: int = 0):
+    """Targets made beforehand (``facemotion teacher-targets``, or a run's cache), checked
+    against the images they will be paired with and the temperature they were made at: the
+    teachers themselves need not be present (a GPU machine holds only the data)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        key, targets = ck["key"], ck["targets"]
+    except Exception as e:  # noqa: BLE001  (a torn or foreign file: say which, in one line)
+        raise FacemotionError(f"{path}: not a teacher-targets file ({type(e).__name__}: {e})") from None
+    if key.get("kd_temp") != kd_temp:
+        raise FacemotionError(f"{path}: made at --kd-temp {key.get('kd_temp')}, not {kd_temp}")
+    if key.get("n") != len(images) or key.get("images") != images_digest(images):
+        raise FacemotionError(f"{path}: made for other training images ({key.get('n')} images, limit "
+                              f"{key.get('limit')}, seed {key.get('seed')}), not these {len(images)} "
+                              f"(limit {limit}, seed {seed})")
+    if tuple(targets.shape) != (len(images), NUM_CLASSES):
+        raise FacemotionError(f"{path}: targets of shape {tuple(targets.shape)}, expected ({len(images)}, {NUM_CLASSES})")
+    return targets.to(images.device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import torch
 
 from .. import tta as _tta
@@ -29,21 +30,34 @@ def loss_fn(logits, target_soft, class_weights=None):
 
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, ema=None, teachers=(),
-                    teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist()):
+                    teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist(),
+                    forward=None):
     """One pass over the training images (with ``dist``, this process's shard of it; ``model``
-    is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step)."""
+    is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step).
+
+    ``forward`` is what runs the network on a batch (``model`` itself, or a ``torch.compile``
+    of it). The loop never waits for the device: the loss and accuracy are summed on the
+    device and read once per epoch (and every 50 batches for the progress bar), the random
+    draws that decide shapes come from a host generator, so on a GPU the host queues the next
+    step while the device still computes this one.
+    """
     model.train()
+    forward = model if forward is None else forward
     dev = images.device
     # seeded per epoch, so a resumed run sees the same batches it would have seen
-    gen = torch.Generator(device=dev).manual_seed(args.seed * 1000 + epoch)
+    seed = args.seed * 1000 + epoch
+    gen = torch.Generator(device=dev).manual_seed(seed)
     perm = dist.shard(torch.randperm(len(labels), generator=gen, device=dev))
     if dist.enabled:  # the same permutation everywhere, but each process its own augmentation draws
-        gen = torch.Generator(device=dev).manual_seed((args.seed * 1000 + epoch) * 1009 + dist.rank)
+        seed = seed * 1009 + dist.rank
+        gen = torch.Generator(device=dev).manual_seed(seed)
+    host_rng = np.random.default_rng(seed)  # mixup's weight and CutMix's box: decided on the host
     amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
     nb = len(perm) // args.batch_size  # drop the ragged last batch: BatchNorm dislikes tiny ones
     bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch",
                        disable=not args.progress or not dist.main)
-    tot_loss = tot_correct = tot_n = 0.0
+    sums = torch.zeros(2, device=dev, dtype=torch.float64)  # loss x n, correct
+    eye = torch.eye(NUM_CLASSES, device=dev)
     t0 = time.perf_counter()
     for b in bar:
         idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
@@ -51,19 +65,19 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
         y = labels[idx]
         if augment is not None:
             x = augment(x, gen)
-        y_soft = torch.nn.functional.one_hot(y, NUM_CLASSES).float()
+        y_soft = eye[y]
         if args.label_smoothing > 0:
             y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
         t_prob = teacher_targets[idx] if teacher_targets is not None else None
         if args.mixup > 0 or args.cutmix > 0:
             if t_prob is None:
-                x, y_soft = mix_batch(x, y_soft, args, gen)
+                x, y_soft = mix_batch(x, y_soft, args, gen, host_rng)
             else:  # mix label and teacher targets with the same pairs and weights
-                x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen)
+                x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen, host_rng)
                 y_soft, t_prob = both[:, :NUM_CLASSES], both[:, NUM_CLASSES:]
         x = x.contiguous(memory_format=torch.channels_last)
         with amp:
-            logits = model(x).float()
+            logits = forward(x).float()
             if teachers and t_prob is None:
                 with torch.no_grad():
                     t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
@@ -80,15 +94,17 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
         step += 1
         if ema is not None:
             ema.update(getattr(model, "module", model), step)
-        n = len(y)
-        tot_loss += loss.item() * n
-        tot_correct += (logits.argmax(1) == y).sum().item()
-        tot_n += n
-        if b % 10 == 0 or b == nb - 1:
-            bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}", acc=f"{tot_correct / tot_n:.3f}",
-                            img_s=f"{tot_n / (time.perf_counter() - t0):.0f}")
+        with torch.no_grad():
+            sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double()])
+        if args.progress and (b % 50 == 0 or b == nb - 1):  # the only reads of the device in the loop
+            n = (b + 1) * args.batch_size
+            tot_loss, tot_correct = sums.tolist()
+            bar.set_postfix(loss=f"{tot_loss / n:.3f}", acc=f"{tot_correct / n:.3f}",
+                            img_s=f"{n / (time.perf_counter() - t0):.0f}")
     bar.close()
+    tot_loss, tot_correct = sums.tolist()  # waits for the epoch's last step
     dt = time.perf_counter() - t0
+    tot_n = nb * args.batch_size
     tot_loss, tot_correct, tot_n = dist.sum([tot_loss, tot_correct, tot_n], dev)
     return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
@@ -138,11 +154,13 @@ def build_optimizer(model, args):
         # no weight decay on BatchNorm and biases (standard; decaying them only hurts)
         (no_decay if p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # on a GPU one fused kernel updates every tensor (the per-tensor loop is ~3 launches each)
+    fused = {"fused": True} if next(model.parameters()).is_cuda else {}
     if args.opt == "sgd":
-        return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=True)
+        return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=True, **fused)
     if args.opt == "adam":
-        return torch.optim.Adam(groups, lr=args.lr)
-    return torch.optim.AdamW(groups, lr=args.lr)
+        return torch.optim.Adam(groups, lr=args.lr, **fused)
+    return torch.optim.AdamW(groups, lr=args.lr, **fused)
 
 
 class Schedule:

@@ -69,6 +69,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--kd-offline", action="store_true",
                    help="compute the teachers' (flip-averaged) soft targets once per training image instead of "
                         "running every teacher on every batch: an ensemble teacher then costs nothing per step")
+    p.add_argument("--teacher-targets", default=None, metavar="FILE",
+                   help="offline soft targets made beforehand by `facemotion teacher-targets` (checked "
+                        "against these training images and --kd-temp): distil without the teachers' files, "
+                        "e.g. on a GPU machine that holds only the data")
     # selection and bookkeeping
     p.add_argument("--ema", type=option(number, 0, 1, hi_open=True), default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
     p.add_argument("--patience", type=option(integer, 0), default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
@@ -81,6 +85,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", type=option(device), help="cpu, cuda, cuda:1, ... (data and augmentation live there too)")
     p.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step's network (fuses BatchNorm/activations; pays on GPUs "
+                        "after a compile of ~1 min; docs/benchmarks.md#training-speed)")
+    p.add_argument("--checkpoint-every", type=option(integer, 1), default=1, metavar="N",
+                   help="write last.pt and the curves every N epochs (and at the end); best.pt is written at "
+                        "every improvement regardless. On a GPU an epoch can take a second: saving it each time costs more")
+    p.add_argument("--no-epoch-files", dest="epoch_files", action="store_false",
+                   help="do not keep a <arch>.<epoch>-<val_acc>.pt copy of every improvement (best.pt is kept)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="resume from a checkpoint (default: OUT/last.pt)")
     p.add_argument("--prune", type=option(number, 0, 1, lo_open=True, hi_open=True), default=None, metavar="RATIO",
@@ -112,7 +124,7 @@ def _train(args, dist) -> dict:
     from ..plots import training_curves
     from .augment import BatchAugment
     from .checkpoint import atomic_torch_save, describe, load_checkpoint
-    from .distill import OnnxTeacher, cached_teacher_targets, load_teacher
+    from .distill import OnnxTeacher, cached_teacher_targets, load_teacher, load_teacher_targets
     from .ema import EMA
     from .engine import (
         build_optimizer,
@@ -139,12 +151,10 @@ def _train(args, dist) -> dict:
         for leftover in out.glob(".*.tmp*"):  # what a run killed mid-write left under a temporary name
             leftover.unlink(missing_ok=True)
 
-    train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
-                                    skip_bad=args.skip_bad, progress=args.progress)
-    if args.limit and args.limit < len(train):
-        # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
-        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
-        train.images, train.labels = train.images[keep], train.labels[keep]
+    if args.teacher_targets and not args.teacher and not Path(args.teacher_targets).exists():
+        raise UsageError(f"--teacher-targets: {args.teacher_targets} does not exist; make it with "
+                         "`facemotion teacher-targets`, or name --teacher to compute it")
+    train, val = load_train_val(args)
     if train.skipped:
         say(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
     dev = torch.device(args.device)
@@ -199,11 +209,17 @@ def _train(args, dist) -> dict:
         say("an ONNX teacher distils offline: turning on --kd-offline", file=sys.stderr)
         args.kd_offline = True
     teacher_targets = None
+    if args.teacher_targets and Path(args.teacher_targets).exists():
+        teacher_targets = load_teacher_targets(args.teacher_targets, x_tr, kd_temp=args.kd_temp,
+                                               limit=args.limit, seed=args.seed)
+        teachers = []
     if teachers and args.kd_offline:
         if not dist.main:
             dist.barrier()  # rank 0 computes the targets once; the others then read its cache
-        teacher_targets = cached_teacher_targets(teachers, args.teacher, x_tr, out, kd_temp=args.kd_temp,
-                                                 limit=args.limit, seed=args.seed, progress=args.progress)
+        teacher_targets = cached_teacher_targets(teachers, args.teacher, x_tr,
+                                                 Path(args.teacher_targets or out / "teacher_targets.pt"),
+                                                 kd_temp=args.kd_temp, limit=args.limit, seed=args.seed,
+                                                 progress=args.progress)
         if dist.main:
             dist.barrier()
         teachers = []  # no longer needed: free their memory and skip them in the loop
@@ -230,6 +246,11 @@ def _train(args, dist) -> dict:
     say(f"{args.model}: {n_params:,} parameters; train {len(y_tr):,} / val {len(y_va):,} images; "
         f"{steps_per_epoch} steps/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
     trained = dist.wrap(model)  # DistributedDataParallel averages the gradients; model stays the bare network
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once
+    # the compiled network is used for training steps only; validation runs the plain modules
+    # (their weights are the same tensors), so eval mode and the ragged last batch cause no recompile
+    forward = torch.compile(trained) if args.compile else trained
     run_args = {k: v for k, v in vars(args).items() if k != "func"}
     log_path = out / "log.csv"
     # last.pt is written before the log line: a kill between the two loses that line, so the log
@@ -240,7 +261,7 @@ def _train(args, dist) -> dict:
     for epoch in range(start_epoch, args.epochs + 1):
         tr_metrics, step = train_one_epoch(trained, optimizer, schedule, x_tr, y_tr, args, epoch, ema=ema,
                                            teachers=teachers, teacher_targets=teacher_targets, class_weights=cw,
-                                           augment=augment, step=step, dist=dist)
+                                           augment=augment, step=step, dist=dist, forward=forward)
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
         dist.share_buffers(model)
@@ -267,17 +288,21 @@ def _train(args, dist) -> dict:
                      "scheduler_state": schedule.state_dict(),
                      "ema_state": ema.module.state_dict() if ema is not None else None}
             if improved:
-                # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
-                atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
+                if args.epoch_files:  # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
+                    atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
                 atomic_torch_save(state, out / "best.pt")
-            atomic_torch_save(state, out / "last.pt")
+            last = epoch == args.epochs or (args.patience and bad_epochs >= args.patience)
+            saving = last or epoch % args.checkpoint_every == 0
+            if saving:
+                atomic_torch_save(state, out / "last.pt")
             new = not log_path.exists()
             with open_text(log_path, "a") as fh:  # appended per epoch: a kill loses nothing
                 w = csv.DictWriter(fh, fieldnames=list(row))
                 if new:
                     w.writeheader()
                 w.writerow(row)
-            training_curves(history, out)
+            if saving:
+                training_curves(history, out)
             print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
                   f"val loss {va['val_loss']:.4f} acc {va['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
                   f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
@@ -290,6 +315,37 @@ def _train(args, dist) -> dict:
     if dist.main:
         write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def load_train_val(args):
+    """The training and validation splits a run with these arguments sees (``--limit`` applied)."""
+    train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
+                                    skip_bad=args.skip_bad, progress=args.progress)
+    if args.limit and args.limit < len(train):
+        # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
+        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
+        train.images, train.labels = train.images[keep], train.labels[keep]
+    return train, val
+
+
+def teacher_targets_main(args) -> dict:
+    """``facemotion teacher-targets``: the offline soft targets of ``--teacher`` on the training
+    images a run with the same --data/--limit/--seed/--val-fraction sees, written to ``-o`` for
+    a later ``train --teacher-targets`` (on a machine that lacks the teachers' files)."""
+    import torch
+
+    from .distill import cached_teacher_targets, load_teacher
+    from .engine import to_tensors
+
+    if not args.teacher:
+        raise UsageError("--teacher: name at least one teacher")
+    train, _ = load_train_val(args)
+    x_tr, _ = to_tensors(train)
+    teachers = [load_teacher(t, torch.device("cpu")) for t in args.teacher]
+    targets = cached_teacher_targets(teachers, args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
+                                     limit=args.limit, seed=args.seed, progress=args.progress)
+    acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
+    return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc}
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
