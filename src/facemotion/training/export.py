@@ -89,6 +89,8 @@ def _load_members(checkpoints) -> tuple[list, list]:
     models, ckpts = [], []
     for ref in refs:
         model, ckpt = model_from_checkpoint(ref)
+        if hasattr(model, "reparameterize"):  # RepVGG: training branches folded into one conv each
+            model.reparameterize()
         models.append(model.float().to(memory_format=torch.contiguous_format))
         ckpts.append(ckpt)
     return models, ckpts

@@ -10,7 +10,7 @@ exactly the network that was trained.
 
 from __future__ import annotations
 
-from . import attention, cnn, mobile, resnet, vgg  # noqa: F401  (importing them registers the architectures)
+from . import attention, cnn, mobile, repvgg, resnet, vgg  # noqa: F401  (importing them registers the architectures)
 from .registry import count_parameters, create_model, list_models, mflops_per_face, register_model
 
 __all__ = ["count_parameters", "create_model", "list_models", "mflops_per_face", "register_model"]

@@ -36,10 +36,15 @@ def count_parameters(model) -> int:
 
 
 def mflops_per_face(model) -> float:
-    """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter)."""
+    """Multiply-adds x 2 for one 48x48 face (torch's FLOP counter), of the network as it runs
+    for inference (a re-parameterisable one folded first, as its export is)."""
+    import copy
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    if hasattr(model, "reparameterize"):
+        model = copy.deepcopy(model).eval().reparameterize()
     p = next(model.parameters())
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model.eval()(torch.zeros(1, 1, 48, 48, device=p.device, dtype=p.dtype))

@@ -1,0 +1,134 @@
+"""The pieces of the device-resident training loop, on the CPU: RepVGG folding, precomputed
+teacher targets, the checkpoint cadence, the multi-tensor EMA, host-drawn mixing."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from facemotion.errors import FacemotionError  # noqa: E402
+from facemotion.training.augment import mix_batch  # noqa: E402
+from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from facemotion.training.ema import EMA  # noqa: E402
+from facemotion.training.models import create_model, mflops_per_face  # noqa: E402
+from facemotion.training.train import get_args_parser, main  # noqa: E402
+
+
+def _randomize_bn(model):
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+
+
+@pytest.mark.parametrize("name", ["repvgg_fer_s", "repvgg_fer_t", "repvgg_fer_xt"])
+def test_repvgg_folds_into_a_plain_vgg_with_the_same_outputs(name):
+    model = create_model(name).eval()
+    _randomize_bn(model)
+    x = torch.randn(8, 1, 48, 48)
+    with torch.no_grad():
+        before = model(x)
+        folded = copy.deepcopy(model).reparameterize()
+        after = folded(x)
+    assert torch.allclose(before, after, atol=1e-4), (before - after).abs().max()
+    convs = [m for m in folded.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.kernel_size == (3, 3) and c.bias is not None for c in convs)  # one conv per block
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+
+
+def test_repvgg_sizes():
+    # the folded network is what runs: repvgg_fer_s is vgg_fer_s's cost, the students stay under 50 MFLOPs
+    assert abs(mflops_per_face(create_model("repvgg_fer_s")) - mflops_per_face(create_model("vgg_fer_s"))) < 0.5
+    assert mflops_per_face(create_model("repvgg_fer_t")) <= 50
+    assert mflops_per_face(create_model("repvgg_fer_xt")) <= 30
+
+
+def test_repvgg_checkpoint_exports_folded(kaggle_zip, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from facemotion.training.export import export_onnx
+
+    main(_args(kaggle_zip, tmp_path / "run", arch="repvgg_fer_xt", epochs=1))
+    r = export_onnx(tmp_path / "run" / "best.pt", tmp_path / "m.onnx")
+    assert r["max_abs_diff"] < 1e-4
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) == 7  # one per block: (1, 2, 2, 2), no 1x1 branch left
+    assert not any(n.op_type == "BatchNormalization" for n in graph.node)
+    # the unfolded checkpoint still loads and predicts as the graph does
+    model, _ = model_from_checkpoint(tmp_path / "run" / "best.pt")
+    assert hasattr(model, "reparameterize")
+
+
+def _args(data, out, **kw):
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
+            "--threads", "1"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    return get_args_parser().parse_args(argv)
+
+
+def test_checkpoint_cadence_and_no_epoch_files(kaggle_zip, tmp_path):
+    out = tmp_path / "run"
+    main(_args(kaggle_zip, out, epochs=3, checkpoint_every=2, no_epoch_files=True))
+    assert not list(out.glob("mini_xception.*-*.pt"))
+    assert (out / "best.pt").exists() and (out / "accuracy.png").exists()
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3  # the last epoch is always written
+    # a resume continues from the last written epoch and the log keeps every epoch once
+    main(_args(kaggle_zip, out, epochs=4, checkpoint_every=2, no_epoch_files=True, resume=True))
+    lines = (out / "log.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in lines[1:]] == [1, 2, 3, 4]
+
+
+def test_teacher_targets_made_beforehand_are_checked_and_used(kaggle_zip, tmp_path, tiny_checkpoint, capsys):
+    from facemotion.cli import main as cli
+
+    targets = tmp_path / "t.pt"
+    assert cli(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint), "--kd-temp", "3",
+                "-o", str(targets), "--no-progress"]) == 0
+    assert "soft targets of" in capsys.readouterr().out
+    ck = torch.load(targets, weights_only=True)
+    assert ck["targets"].shape[1] == 7 and torch.allclose(ck["targets"].sum(1), torch.ones(len(ck["targets"])))
+    # a run distils from the file alone (no --teacher): the same targets as computing them
+    s = main(_args(kaggle_zip, tmp_path / "a", epochs=1, teacher_targets=targets, kd_temp=3))
+    assert s["epochs_run"] == 1
+    main(_args(kaggle_zip, tmp_path / "b", epochs=1, teacher=tiny_checkpoint, kd_offline=True, kd_temp=3))
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())["best"]
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())["best"]
+    assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    # made at another temperature, or for other images: refused in one line naming the file
+    with pytest.raises(FacemotionError, match=r"t\.pt: made at --kd-temp 3"):
+        main(_args(kaggle_zip, tmp_path / "c", epochs=1, teacher_targets=targets, kd_temp=4))
+    with pytest.raises(FacemotionError, match=r"t\.pt: made for other training images"):
+        main(_args(kaggle_zip, tmp_path / "d", epochs=1, teacher_targets=targets, kd_temp=3, limit=5))
+    assert cli(["train", "--data", str(kaggle_zip), "--out", str(tmp_path / "e"), "--teacher-targets",
+                str(tmp_path / "missing.pt"), "--no-progress"]) == 2
+    assert "missing.pt does not exist" in capsys.readouterr().err
+
+
+def test_ema_update_is_the_moving_average():
+    model = create_model("vgg_fer_s")
+    ema = EMA(model, 0.9)
+    ref = [p.detach().clone() for p in ema.module.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model.features[1].running_mean.add_(3.0)
+    ema.update(model, step=1000)  # past the warm-up: decay 0.9
+    for r, e, p in zip(ref, ema.module.parameters(), model.parameters()):
+        assert torch.allclose(e, 0.9 * r + 0.1 * p, atol=1e-6)
+    assert torch.equal(ema.module.features[1].running_mean, model.features[1].running_mean)  # buffers copied
+
+
+def test_mixing_is_seeded_and_keeps_targets_normalised():
+    args = get_args_parser().parse_args(["--data", "x", "--mixup", "0.2", "--cutmix", "1.0"])
+    x = torch.randn(16, 1, 48, 48)
+    y = torch.nn.functional.one_hot(torch.arange(16) % 7, 7).float()
+    runs = [mix_batch(x, y, args, torch.Generator().manual_seed(0), np.random.default_rng(1)) for _ in range(2)]
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert torch.allclose(runs[0][1].sum(1), torch.ones(16))
