@@ -169,14 +169,14 @@ def launch(st):
         d = RUNS / run["name"]
         if (d / "DONE").exists() or (run.get("pid") and alive(run["pid"])):
             continue
+        if run["launches"] >= 4:  # given up (or stopped on purpose: launches set high)
+            continue
         if run["launches"]:
             tail = (d / "train.log").read_text()[-1500:] if (d / "train.log").exists() else ""
             say(f"{run['name']}: not running after launch {run['launches']}; log ends:\n{tail}")
             if run["compile"] and epochs_done(run["name"]) == 0:
                 run["compile"] = False  # a compile that fails must not cost the run
                 say(f"{run['name']}: relaunching without --compile")
-            if run["launches"] >= 4:
-                continue
         d.mkdir(parents=True, exist_ok=True)
         log = open(d / "train.log", "a")
         shell = " ".join(map(_q, command(run))) + f" && touch {_q(str(d / 'DONE'))}"
