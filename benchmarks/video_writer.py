@@ -18,7 +18,7 @@ from _common import MEDIA, machine, table
 
 
 def encode(frames, fps, codecs, path) -> tuple[float, int, str]:
-    from facemotion.video.process import SafeVideoWriter
+    from facemotion.writers.video import SafeVideoWriter
 
     h, w = frames[0].shape[:2]
     t = time.perf_counter()
@@ -30,12 +30,12 @@ def encode(frames, fps, codecs, path) -> tuple[float, int, str]:
 
 
 def main():
-    from facemotion.video.process import _H264Writer, _OpenCVWriter
+    from facemotion.writers.video import H264Writer, OpenCVWriter
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--video", default=str(MEDIA / "test.mp4"))
     p.add_argument("--repeat", type=int, default=3, help="best of N runs")
-    p.add_argument("--presets", nargs="+", default=[_H264Writer.preset, "superfast", "veryfast"],
+    p.add_argument("--presets", nargs="+", default=[H264Writer.preset, "superfast", "veryfast"],
                    help="x264 presets to compare (the first is the writer's)")
     a = p.parse_args()
     cap = cv2.VideoCapture(a.video)
@@ -48,8 +48,8 @@ def main():
         for label, clip in (("native", frames), ("1080p", [cv2.resize(f, (1920, 1080)) for f in frames[:60]])):
             h, w = clip[0].shape[:2]
             base = None
-            writers = [(_OpenCVWriter, "mp4v")] + [
-                (type("Writer", (_H264Writer,), {"preset": preset}), f"h264 {preset}") for preset in a.presets]
+            writers = [(OpenCVWriter, "mp4v")] + [
+                (type("Writer", (H264Writer,), {"preset": preset}), f"h264 {preset}") for preset in a.presets]
             for writer, name in writers:
                 runs = [encode(clip, fps, (writer,), Path(tmp) / "v.mp4") for _ in range(a.repeat)]
                 speed, size, _ = max(runs)

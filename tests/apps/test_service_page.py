@@ -108,9 +108,9 @@ def test_annotated_videos_play_in_the_browser(browser, tmp_path):
     """What process_video writes (H.264) plays in a <video>; the old mp4v did not."""
     import numpy as np
 
-    from facemotion.video.process import SafeVideoWriter, _OpenCVWriter
+    from facemotion.writers.video import OpenCVWriter, SafeVideoWriter
 
-    for name, codecs in (("h264.mp4", None), ("mp4v.mp4", (_OpenCVWriter,))):
+    for name, codecs in (("h264.mp4", None), ("mp4v.mp4", (OpenCVWriter,))):
         w = SafeVideoWriter(tmp_path / name, 25, (320, 240), **({"codecs": codecs} if codecs else {}))
         for v in range(0, 250, 10):
             w.write(np.full((240, 320, 3), v, np.uint8))

@@ -181,7 +181,7 @@ def test_scene_cuts_start_new_ids(media, rec_dnn, tmp_path):
 def test_annotated_video_is_h264_that_browsers_play(media, tmp_path):
     import av
 
-    from facemotion.video.process import SafeVideoWriter
+    from facemotion.writers.video import SafeVideoWriter
 
     frames = [np.full((337, 595, 3), v, np.uint8) for v in range(0, 250, 25)]  # odd sides too
     w = SafeVideoWriter(tmp_path / "a.mp4", 24.7, (595, 337))
@@ -198,7 +198,7 @@ def test_annotated_video_is_h264_that_browsers_play(media, tmp_path):
 def test_video_writer_falls_back_to_mp4v_without_pyav(tmp_path, monkeypatch):
     import builtins
 
-    from facemotion.video.process import SafeVideoWriter
+    from facemotion.writers.video import SafeVideoWriter
 
     real_import = builtins.__import__
 

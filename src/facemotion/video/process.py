@@ -15,127 +15,27 @@ summary gives each face's facial areas by their share of its mean map.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import VideoError
 from ..explain import region_shares
 from ..explain.figures import overlay_in_box
-from ..fileio import PendingFile
 from ..labels import EMOTIONS
 from ..plots import emotion_timeline
 from ..progress import progress_bar
 from ..render import draw
 from ..results import probabilities
 from ..writers import FaceCSVWriter, write_json
+from ..writers.video import SafeVideoWriter
 from .sources import FrameSource
 from .stream import stream
-
-
-class _H264Writer:
-    """H.264 in MP4 through PyAV (FFmpeg's libx264 inside the ``av`` wheel): what browsers play in
-    a ``<video>``. ``yuv420p`` needs even sides, so an odd last row or column is dropped."""
-
-    codec = "h264"
-    # as fast as OpenCV's mp4v and as large (benchmarks/video_writer.py); slower presets halve
-    # the file but cost 2-4x the encoding time, on every frame of a run
-    preset = "ultrafast"
-
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
-        import av
-
-        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
-        rate = Fraction(fps).limit_denominator(1001)
-        # faststart: the index goes first, so a browser starts playing before the whole file arrives
-        self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
-        try:
-            self.stream = self.container.add_stream("libx264", rate=rate)
-            self.stream.width, self.stream.height = self.size
-            self.stream.pix_fmt = "yuv420p"
-            self.stream.codec_context.time_base = 1 / rate
-            self.stream.options = {"crf": "23", "preset": self.preset}
-        except Exception:
-            self.container.close()
-            raise
-        self.frames = 0
-        self._av = av
-
-    def write(self, frame: np.ndarray) -> None:
-        w, h = self.size
-        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
-        f.pts = self.frames
-        self.frames += 1
-        self.container.mux(self.stream.encode(f))
-
-    def release(self) -> None:
-        try:
-            self.container.mux(self.stream.encode(None))  # flush the frames the encoder still holds
-        finally:
-            self.container.close()
-
-
-class _OpenCVWriter:
-    """MPEG-4 Part 2 (``mp4v``) through OpenCV: in every OpenCV wheel, plays in VLC and ffmpeg
-    but not inline in browsers; the fallback where H.264 is not available."""
-
-    codec = "mp4v"
-
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.codec), fps, size)
-        if not self.writer.isOpened():
-            self.writer.release()
-            raise OSError("OpenCV has no mp4v encoder")
-
-    def write(self, frame: np.ndarray) -> None:
-        self.writer.write(frame)
-
-    def release(self) -> None:
-        self.writer.release()
-
-
-class SafeVideoWriter:
-    """MP4 writer that is released on every exit path, so the file stays playable: H.264 where
-    PyAV can encode it, else OpenCV's MPEG-4 Part 2 (``codec`` says which).
-
-    Writes to a hidden temporary name and renames on close; a run that produced no frame
-    leaves no file.
-    """
-
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], codecs=(_H264Writer, _OpenCVWriter)):
-        self.path, self.size = Path(path), size
-        self._file = PendingFile(self.path)
-        self.tmp = self._file.tmp
-        self.frames = 0
-        problems = []
-        for kind in codecs:
-            try:
-                self.writer = kind(self.tmp, fps, size)
-                self.codec = kind.codec
-                break
-            except Exception as e:  # ImportError (no PyAV), or an FFmpeg build without the encoder
-                problems.append(f"{kind.codec}: {e}")
-                self._file.discard()
-        else:
-            raise VideoError(f"{self.path}: no MP4 encoder available ({'; '.join(problems)})")
-
-    def write(self, frame: np.ndarray) -> None:
-        if (frame.shape[1], frame.shape[0]) != self.size:  # frames of changing size: fit the first one's
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        self.writer.write(frame)
-        self.frames += 1
-
-    def close(self) -> Path | None:
-        self.writer.release()
-        if self.frames == 0:
-            self._file.discard()
-            return None
-        return self._file.commit()
 
 
 def summarize(per_face: dict[int, dict], n_frames: int, fps: float) -> dict:
@@ -155,101 +55,171 @@ def summarize(per_face: dict[int, dict], n_frames: int, fps: float) -> dict:
     return {"frames": n_frames, "fps": fps, "faces": faces}
 
 
-def process_video(recognizer, source, out_dir, *, every: int = 1, smooth: float = 0.5, write_video: bool = True,
-                  progress: bool = True, display: bool = False, max_frames: int | None = None,
-                  name: str | None = None, bars: bool = True, explain: dict | None = None) -> dict:
-    """Run a video or camera through the recognizer and write the outputs; returns the summary.
+@dataclass
+class VideoOptions:
+    """What :func:`process_video` does with a video: ``every`` (detect on every N-th frame),
+    ``smooth`` (EMA weight of a face's past probabilities), ``write_video`` (the annotated MP4),
+    ``progress``, ``display`` (a live window; q quits), ``max_frames``, ``name`` (the outputs'
+    stem), ``bars`` (emotion bars on the boxes) and ``explain`` (``{"every": N, "method": ...,
+    other explainer options}`` to overlay saliency maps)."""
 
-    ``explain``: ``{"every": N, "method": ..., other explainer options}`` to overlay saliency maps."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    src = FrameSource(source)
-    info = src.info
-    stem = name or (Path(str(source)).stem if not info.live else f"camera{source}")
-    _restart_note(out_dir, stem)
-    csv_w = FaceCSVWriter(out_dir / f"{stem}_faces.csv")
-    writer = None  # opened on the first frame: iterables and cameras reveal their size only then
-    per_face: dict[int, dict] = {}
-    n = 0
-    status = "complete"
-    stopped_early = False
-    total = info.frame_count or None
-    if max_frames:
-        total = min(total or max_frames, max_frames)
-    bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not progress)
-    t0 = time.perf_counter()
-    window = "facemotion (q quits)" if display else None
-    maps = _SaliencyKeeper(recognizer, explain) if explain else None
+    every: int = 1
+    smooth: float = 0.5
+    write_video: bool = True
+    progress: bool = True
+    display: bool = False
+    max_frames: int | None = None
+    name: str | None = None
+    bars: bool = True
+    explain: dict | None = None
+
+
+def process_video(recognizer, source, out_dir, options: VideoOptions | None = None, **kwargs) -> dict:
+    """Run a video or camera through the recognizer and write the outputs; returns the summary.
+    ``options`` (or its fields as keywords): see :class:`VideoOptions`."""
+    run = _VideoRun(recognizer, source, Path(out_dir), options or VideoOptions(**kwargs))
     try:
-        for res in stream(recognizer, src, every=every, smooth=smooth):
-            if maps is not None:
-                maps.update(res.index, res.frame, res.faces)
-            for f in res.faces:
-                csv_w.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
-                            f["dominant_emotion"])
-                acc = per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
-                acc["frames"].append(res.index)
-                acc["probs"].append(probabilities(f))
-            csv_w.flush()
-            if write_video or window:
-                frame = maps.overlay(res.frame, res.faces) if maps is not None else res.frame
-                annotated = draw(frame, res.faces, bars=bars, ids=[f["face_id"] for f in res.faces])
-                if write_video:
-                    if writer is None:
-                        h, w = res.frame.shape[:2]
-                        writer = SafeVideoWriter(out_dir / f"{stem}_annotated.mp4", info.fps, (w, h))
-                    writer.write(annotated)
-                if window:
-                    cv2.imshow(window, annotated)
-                    if (cv2.waitKey(1) & 0xFF) == ord("q"):
-                        status = "stopped by user"
-                        break
-            n += 1
-            bar.update(1)
-            if n % 10 == 0:
-                bar.set_postfix(fps=f"{n / (time.perf_counter() - t0):.0f}", faces=len(res.faces))
-            if max_frames and n >= max_frames:
-                stopped_early = True
-                break
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into this)
-        status = f"interrupted after {n} frames"
-    finally:
-        shield = _SignalShield()  # a second Ctrl-C must not cost the MP4's end or the summary
-        bar.close()
-        csv_w.close()
-        video_path = writer.close() if writer is not None else None
-        src.close()
-        if window:
-            try:
-                cv2.destroyWindow(window)
-            except cv2.error:
-                pass
-    try:
-        elapsed = time.perf_counter() - t0
-        missing = src.missing_frames if status == "complete" and not stopped_early else 0
-        if missing:
-            status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-        summary = summarize(per_face, n, info.fps)
-        summary.update({"source": info.name, "width": info.width, "height": info.height, "every": every,
-                        "smooth": smooth, "detector": recognizer.detector.name, "status": status,
-                        "processing_fps": round(n / elapsed, 2) if elapsed > 0 else None,
-                        "outputs": {"csv": str(csv_w.path), "video": str(video_path) if video_path else None}})
-        timelines = []
-        for fid, acc in per_face.items():
-            p = out_dir / f"{stem}_timeline_face{fid}.png"
-            emotion_timeline(np.asarray(acc["frames"]) / info.fps, acc["probs"], p, title=f"face {fid}: emotions over time")
-            timelines.append(str(p))
-        summary["outputs"]["timelines"] = timelines
-        summary["decode_errors"] = src.decode_errors
-        if maps is not None:
-            summary["explain"] = maps.summary()
-            for fid, regions in maps.regions().items():
-                summary["faces"][str(fid)]["regions"] = regions
-        write_json(out_dir / f"{stem}_summary.json", summary)
-        summary["outputs"]["summary"] = str(out_dir / f"{stem}_summary.json")
-    finally:
-        shield.release()
-    return summary
+        run.frames()
+    except Exception as e:
+        # a full disk, say: no partial MP4 left under its name, and the CSV's rows so far kept
+        # under a summary that says the run failed (where there is room left to write it)
+        run.close(failed=True)
+        run.status = f"failed after {run.n} frames: {e}"
+        with contextlib.suppress(Exception):
+            run.summary()
+        raise
+    run.close()
+    return run.summary()
+
+
+class _VideoRun:
+    """One video through the recognizer: its outputs opened, fed frame by frame, closed, summarised."""
+
+    def __init__(self, recognizer, source, out_dir: Path, opts: VideoOptions):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
+        self.src = FrameSource(source)
+        self.info = info = self.src.info
+        self.stem = opts.name or (Path(str(source)).stem if not info.live else f"camera{source}")
+        _restart_note(out_dir, self.stem)
+        self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv")
+        self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
+        self.video_path = None
+        self.per_face: dict[int, dict] = {}
+        self.n, self.status, self.stopped_early = 0, "complete", False
+        total = info.frame_count or None
+        if opts.max_frames:
+            total = min(total or opts.max_frames, opts.max_frames)
+        self.bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not opts.progress)
+        self.window = "facemotion (q quits)" if opts.display else None
+        self.maps = _SaliencyKeeper(recognizer, opts.explain) if opts.explain else None
+        self.t0 = time.perf_counter()
+
+    def frames(self) -> None:
+        """Every frame of the source through the stream, into the outputs, until it ends (or
+        the user quits, ``max_frames`` is reached, or Ctrl-C / SIGTERM)."""
+        try:
+            for res in stream(self.rec, self.src, every=self.opts.every, smooth=self.opts.smooth):
+                if not self._frame(res):
+                    break
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into this)
+            self.status = f"interrupted after {self.n} frames"
+
+    def _frame(self, res) -> bool:
+        """One analysed frame into the CSV, the per-face record, the MP4 and the window; False to stop."""
+        if self.maps is not None:
+            self.maps.update(res.index, res.frame, res.faces)
+        for f in res.faces:
+            self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
+                           f["dominant_emotion"])
+            acc = self.per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
+            acc["frames"].append(res.index)
+            acc["probs"].append(probabilities(f))
+        self.csv.flush()
+        if (self.opts.write_video or self.window) and not self._show(res):
+            self.status = "stopped by user"
+            return False
+        self.n += 1
+        self.bar.update(1)
+        if self.n % 10 == 0:
+            self.bar.set_postfix(fps=f"{self.n / (time.perf_counter() - self.t0):.0f}", faces=len(res.faces))
+        if self.opts.max_frames and self.n >= self.opts.max_frames:
+            self.stopped_early = True
+            return False
+        return True
+
+    def _show(self, res) -> bool:
+        """The annotated frame into the MP4 and the window; False when the user quits."""
+        frame = self.maps.overlay(res.frame, res.faces) if self.maps is not None else res.frame
+        annotated = draw(frame, res.faces, bars=self.opts.bars, ids=[f["face_id"] for f in res.faces])
+        if self.opts.write_video:
+            if self.writer is None:
+                h, w = res.frame.shape[:2]
+                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", self.info.fps, (w, h),
+                                              threaded=True)
+            self.writer.write(annotated)
+        if self.window:
+            cv2.imshow(self.window, annotated)
+            return (cv2.waitKey(1) & 0xFF) != ord("q")
+        return True
+
+    def close(self, failed: bool = False) -> None:
+        """Close every output (a second Ctrl-C meanwhile must not cost the MP4's end or the
+        summary: signals wait until :meth:`summary` is written). A failed run leaves no MP4."""
+        self.shield = _SignalShield()
+        self.bar.close()
+        try:
+            self.csv.close()
+            if self.writer is not None:
+                if failed:
+                    self.writer.abort()
+                else:
+                    self.video_path = self.writer.close()
+        finally:
+            self.src.close()
+            if self.window:
+                try:
+                    cv2.destroyWindow(self.window)
+                except cv2.error:
+                    pass
+            if failed:
+                self.shield.release()
+
+    def summary(self) -> dict:
+        """Write ``<stem>_summary.json`` and the timelines; returns the summary."""
+        try:
+            elapsed, info = time.perf_counter() - self.t0, self.info
+            missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
+            if missing:
+                self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
+            summary = summarize(self.per_face, self.n, info.fps)
+            summary.update({"source": info.name, "width": info.width, "height": info.height,
+                            "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
+                            "status": self.status,
+                            "processing_fps": round(self.n / elapsed, 2) if elapsed > 0 else None,
+                            "outputs": {"csv": str(self.csv.path),
+                                        "video": str(self.video_path) if self.video_path else None}})
+            summary["outputs"]["timelines"] = self._timelines()
+            summary["decode_errors"] = self.src.decode_errors
+            if self.maps is not None:
+                summary["explain"] = self.maps.summary()
+                for fid, regions in self.maps.regions().items():
+                    summary["faces"][str(fid)]["regions"] = regions
+            path = self.out_dir / f"{self.stem}_summary.json"
+            write_json(path, summary)
+            summary["outputs"]["summary"] = str(path)
+        finally:
+            self.shield.release()
+        return summary
+
+    def _timelines(self) -> list[str]:
+        out = []
+        for fid, acc in self.per_face.items():
+            p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
+            emotion_timeline(np.asarray(acc["frames"]) / self.info.fps, acc["probs"], p,
+                             title=f"face {fid}: emotions over time")
+            out.append(str(p))
+        return out
 
 
 def _restart_note(out_dir: Path, stem: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .fileio import open_text, write_bytes, write_text
-from .labels import EMOTIONS
+from ..fileio import open_text, write_bytes, write_text
+from ..labels import EMOTIONS
 
 
 def write_json(path, obj) -> None:

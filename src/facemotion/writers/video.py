@@ -1,0 +1,167 @@
+"""The annotated MP4: H.264 through PyAV (what browsers play), else OpenCV's MPEG-4 Part 2,
+written under a temporary name and renamed when complete; optionally encoded on a thread of
+its own, beside the analysis (PyAV's encoder releases the GIL)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import VideoError
+from ..fileio import PendingFile
+
+
+class H264Writer:
+    """H.264 in MP4 through PyAV (FFmpeg's libx264 inside the ``av`` wheel): what browsers play in
+    a ``<video>``. ``yuv420p`` needs even sides, so an odd last row or column is dropped."""
+
+    codec = "h264"
+    # as fast as OpenCV's mp4v and as large (benchmarks/video_writer.py); slower presets halve
+    # the file but cost 2-4x the encoding time, on every frame of a run
+    preset = "ultrafast"
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        import av
+
+        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        rate = Fraction(fps).limit_denominator(1001)
+        # faststart: the index goes first, so a browser starts playing before the whole file arrives
+        self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            self.stream = self.container.add_stream("libx264", rate=rate)
+            self.stream.width, self.stream.height = self.size
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.codec_context.time_base = 1 / rate
+            self.stream.options = {"crf": "23", "preset": self.preset}
+        except Exception:
+            self.container.close()
+            raise
+        self.frames = 0
+        self._av = av
+
+    def write(self, frame: np.ndarray) -> None:
+        w, h = self.size
+        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
+        f.pts = self.frames
+        self.frames += 1
+        self.container.mux(self.stream.encode(f))
+
+    def release(self) -> None:
+        try:
+            self.container.mux(self.stream.encode(None))  # flush the frames the encoder still holds
+        finally:
+            self.container.close()
+
+
+class OpenCVWriter:
+    """MPEG-4 Part 2 (``mp4v``) through OpenCV: in every OpenCV wheel, plays in VLC and ffmpeg
+    but not inline in browsers; the fallback where H.264 is not available."""
+
+    codec = "mp4v"
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.codec), fps, size)
+        if not self.writer.isOpened():
+            self.writer.release()
+            raise OSError("OpenCV has no mp4v encoder")
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def release(self) -> None:
+        self.writer.release()
+
+
+class SafeVideoWriter:
+    """MP4 writer that is released on every exit path, so the file stays playable: H.264 where
+    PyAV can encode it, else OpenCV's MPEG-4 Part 2 (``codec`` says which).
+
+    Writes to a hidden temporary name and renames on :meth:`close`; a run that produced no
+    frame leaves no file, and :meth:`abort` (a failed run) leaves none either.
+
+    ``threaded``: frames are encoded on a thread of their own, beside the caller's analysis of
+    the next ones (PyAV's encoder and OpenCV's writer release the GIL); at most ``queue``
+    frames wait, so a slow encoder slows the caller instead of filling memory. An encoder
+    error is raised by the next :meth:`write` or by :meth:`close`.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], codecs=(H264Writer, OpenCVWriter),
+                 *, threaded: bool = False, queue_size: int = 8):
+        self.path, self.size = Path(path), size
+        self._file = PendingFile(self.path)
+        self.tmp = self._file.tmp
+        self.frames = 0
+        problems = []
+        for kind in codecs:
+            try:
+                self.writer = kind(self.tmp, fps, size)
+                self.codec = kind.codec
+                break
+            except Exception as e:  # ImportError (no PyAV), or an FFmpeg build without the encoder
+                problems.append(f"{kind.codec}: {e}")
+                self._file.discard()
+        else:
+            raise VideoError(f"{self.path}: no MP4 encoder available ({'; '.join(problems)})")
+        self._error: BaseException | None = None
+        self._queue = self._thread = None
+        if threaded:
+            self._queue = queue.Queue(queue_size)
+            self._thread = threading.Thread(target=self._encode, name="facemotion-mp4", daemon=True)
+            self._thread.start()
+
+    def _encode(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, frames are drained unencoded
+                try:
+                    self.writer.write(frame)
+                except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            e, self._error = self._error, None
+            raise e
+
+    def write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:  # frames of changing size: fit the first one's
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        self._raise()
+        if self._queue is not None:
+            self._queue.put(frame)
+        else:
+            self.writer.write(frame)
+        self.frames += 1
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self.writer.release()
+
+    def close(self) -> Path | None:
+        """Finish the file and give it its name (None when no frame was written)."""
+        try:
+            self._stop()
+            self._raise()
+        except BaseException:
+            self._file.discard()
+            raise
+        if self.frames == 0:
+            self._file.discard()
+            return None
+        return self._file.commit()
+
+    def abort(self) -> None:
+        """Stop and leave no file (a run that failed)."""
+        try:
+            self._stop()
+        except Exception:  # noqa: BLE001  (the run's own error is the one to report)
+            pass
+        finally:
+            self._file.discard()
