@@ -155,3 +155,32 @@ def test_the_core_runs_without_torch(block):
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
     if block:
         assert "install the [train] extra" in r.stdout  # `facemotion models` says how to get architectures
+
+
+# the recognizer's parts and the functions that are its stages: only the recognizer (and the
+# layers below it, where they are defined) may reach them; every app goes through its stage methods
+PIPELINE_PARTS = {"detector", "classifier"}
+PIPELINE_FUNCTIONS = {"crop_faces", "faces_to_batch", "normalize", "get_detector", "load_classifier", "load_scaled",
+                      "make_result"}
+THROUGH_THE_RECOGNIZER = {"pipelines", "jobs", "apps", "api"}
+ALLOWED = {"facemotion.video.stream": {"make_result"}}
+NOT_A_RECOGNIZER = {"self", "args", "spec"}  # options named detector/classifier are no recognizer's parts  # FaceTracking.finish makes the stream's records
+
+
+def test_apps_go_through_the_recognizer():
+    """No module of the pipelines, the batch engines, the service, the CLI or the public API
+    calls a detector, a classifier or a crop function itself (the recognizer's stage methods
+    -- read, detect, crop, classify_crops, results -- are the one way from a frame to a result)."""
+    offenders = []
+    for m, path in MODULES.items():
+        if layer(m) not in THROUGH_THE_RECOGNIZER or m.startswith("facemotion.cli.training"):
+            continue  # the training commands drive the training wing, not the pipeline
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in PIPELINE_PARTS and not (
+                    isinstance(node.value, ast.Name) and node.value.id in NOT_A_RECOGNIZER):
+                offenders.append(f"{m}:{node.lineno} reaches into .{node.attr}")
+            elif isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name in PIPELINE_FUNCTIONS - ALLOWED.get(m, set()):
+                    offenders.append(f"{m}:{node.lineno} calls {name}()")
+    assert not offenders, "\n".join(offenders)

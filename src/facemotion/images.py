@@ -194,10 +194,51 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None) -> tup
     raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")
 
 
-def whole_picture(source, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The whole picture of ``source``, given what :func:`load_scaled` made of it: ``image`` itself
-    unless it was decoded reduced (to draw on at full size)."""
-    return image if image.shape[:2] == tuple(size[::-1]) else load_image(source)
+class Picture:
+    """An image as read for analysis: its ``pixels`` (a large JPEG possibly decoded reduced, see
+    :func:`load_scaled`), the picture's full ``size`` (width, height) and what it was read from.
+
+    The one place that knows whether a picture was decoded reduced: :meth:`to_full` maps what was
+    found in ``pixels`` to the picture's pixels, :meth:`whole` gives the whole picture to draw
+    on (decoding it again only when it was reduced). Unpacks as ``pixels, size``.
+    """
+
+    __slots__ = ("pixels", "size", "source", "max_pixels", "_whole")
+
+    def __init__(self, pixels: np.ndarray, size: tuple[int, int], source=None, max_pixels: int | None = None):
+        self.pixels, self.size, self.source, self.max_pixels = pixels, tuple(size), source, max_pixels
+        self._whole = None if self.reduced else pixels
+
+    def __iter__(self):
+        return iter((self.pixels, self.size))
+
+    @property
+    def reduced(self) -> bool:
+        return self.pixels.shape[:2] != (self.size[1], self.size[0])
+
+    def full_box(self, box):
+        """A box found in ``pixels`` -> the same region in the full picture's pixels."""
+        from .preprocess import scale_box
+
+        return scale_box(box, self.pixels.shape, self.size) if self.reduced else tuple(box)
+
+    def to_full(self, records: list[dict]) -> list[dict]:
+        """Result records found in ``pixels`` with their boxes in the full picture's pixels."""
+        if not self.reduced:
+            return records
+        return [{**r, "box": self.full_box(r["box"])} for r in records]
+
+    def whole(self) -> np.ndarray:
+        """The whole picture (decoded once more, whole, only if ``pixels`` is reduced)."""
+        if self._whole is None:
+            self._whole = load_image(self.source, max_pixels=self.max_pixels)
+        return self._whole
+
+
+def read_picture(source, min_scale=None, *, max_pixels: int | None = None) -> Picture:
+    """:func:`load_scaled` as a :class:`Picture`."""
+    pixels, size = load_scaled(source, min_scale, max_pixels=max_pixels)
+    return Picture(pixels, size, source, max_pixels)
 
 
 def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:

@@ -8,19 +8,17 @@ others go on.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
-
-import io
 
 import numpy as np
 
 from .errors import FacemotionError
 from .explain.figures import face_crop, overlay, photo_figure
 from .fileio import write_bytes
-from .images import whole_picture
+from .images import Picture
 from .render import draw
-from .results import to_full
 from .writers import output_stems, write_image, write_json
 
 
@@ -70,7 +68,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
     out = Path(out_dir)
 
     def explain(image):
-        return recognizer.explain_boxes(image, recognizer.detector.detect(image), target, method, **options)
+        return recognizer.explain_boxes(image, recognizer.detect(image), target, method, **options)
 
     for path, stem, image, faces, failed in _each_photo(paths, recognizer, explain):
         if failed is not None:
@@ -91,7 +89,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
             listed.append({**{k2: v for k2, v in f.items() if k2 != "saliency"},
                            "crop": names[0].name, "overlay": names[1].name})
         record = _record(path, image, recognizer, listed)
-        record["model"] = recognizer.classifier.name
+        record["model"] = recognizer.model_name
         if faces:
             buf = io.BytesIO()
             np.save(buf, np.stack([f["saliency"] for f in faces]))
@@ -100,38 +98,25 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         written.append(out / f"{stem}_explain.json")
         write_json(written[-1], record)
         written.append(out / f"{stem}_explain.png")
-        photo_figure(whole, faces, written[-1], title=f"{path.name}: {recognizer.classifier.name}")
+        photo_figure(whole, faces, written[-1], title=f"{path.name}: {recognizer.model_name}")
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
 
 
-def _record(path: Path, image: _Read, recognizer, faces) -> dict:
-    return {"file": str(path), "width": image.size[0], "height": image.size[1],
-            "detector": recognizer.detector.name, "faces": faces}
-
-
-@dataclass
-class _Read:
-    """A photo as the recognizer read it (a large JPEG reduced), its full (width, height), and
-    the whole picture, decoded only when something is drawn on it."""
-
-    path: Path
-    pixels: np.ndarray
-    size: tuple[int, int]
-
-    def whole(self) -> np.ndarray:
-        self.pixels = whole_picture(self.path, self.pixels, self.size)
-        return self.pixels
+def _record(path: Path, picture: Picture, recognizer, faces) -> dict:
+    return {"file": str(path), "width": picture.size[0], "height": picture.size[1],
+            "detector": recognizer.detector_name, "faces": faces}
 
 
 def _each_photo(paths, recognizer, run):
-    """(path, output stem, a :class:`_Read`, run(its pixels), None) per path, or (path, stem,
-    None, None, a failed PhotoResult) for one that cannot be read or run. ``run`` sees the
-    recognizer's decode (:meth:`~facemotion.EmotionRecognizer.read`: a large JPEG reduced), so
-    the faces equal ``detect_emotions``'; their boxes come back in the full picture's pixels."""
+    """(path, output stem, its :class:`~facemotion.images.Picture`, run(its pixels), None) per
+    path, or (path, stem, None, None, a failed PhotoResult) for one that cannot be read or run.
+    ``run`` sees the recognizer's decode (:meth:`~facemotion.EmotionRecognizer.read`: a large
+    JPEG reduced), so the faces equal ``detect_emotions``'; their boxes come back in the full
+    picture's pixels, and ``Picture.whole()`` is the picture to draw on."""
     paths = [Path(p) for p in paths]
     for path, stem in zip(paths, output_stems(paths)):
         try:
-            pixels, size = recognizer.read(path)
-            yield path, stem, _Read(path, pixels, size), to_full(run(pixels), pixels.shape, size), None
+            pic = recognizer.read(path)
+            yield path, stem, pic, pic.to_full(run(pic.pixels)), None
         except FacemotionError as e:
             yield path, stem, None, None, PhotoResult(path, error=str(e))

@@ -6,11 +6,19 @@
     [{'box': (88, 84, 193, 193), 'confidence': 0.99,
       'emotions': {'angry': 0.01, ..., 'happy': 0.93, ...}, 'dominant_emotion': 'happy'}]
 
-Data flows one way: ``images.load_image`` -> ``detect`` (boxes) -> ``preprocess``
-(48x48 faces) -> ``classify`` (one batched call for all faces) -> ``results`` records.
+Data flows one way, through the recognizer's stage methods, which every app (photos, video,
+the stream, the batch engines, the service) calls rather than the detector or classifier:
+:meth:`~EmotionRecognizer.read` (a :class:`~facemotion.images.Picture`) ->
+:meth:`~EmotionRecognizer.detect` (boxes) -> :meth:`~EmotionRecognizer.crop` (48x48 faces) ->
+:meth:`~EmotionRecognizer.classify_crops` (one batched call, for the faces of one input or
+many) -> :meth:`~EmotionRecognizer.results` (records).
 """
 
 from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,12 +26,34 @@ from . import validate
 from .classify import load_classifier
 from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares
-from .images import load_scaled
+from .images import Picture, read_picture
 from .labels import EMOTIONS
-from .preprocess import crop_faces, normalize, scale_box
-from .results import make_result, to_full
+from .preprocess import crop_faces, faces_to_batch
+from .results import make_result
 from .threads import limit_threads
+from .zoo import resolve
 from .video import stream as _stream
+
+
+@dataclass
+class FaceCrops:
+    """The faces found in one image before classification: their boxes (in the image's pixels),
+    the detector's confidences and their crops on the classifier's grid (N x S x S uint8)."""
+
+    boxes: list
+    confidences: list
+    crops: np.ndarray
+
+
+def _detector_kwargs(detector, min_confidence, detect_size) -> dict:
+    kw = {}
+    if isinstance(detector, str) and detector != "none":
+        if min_confidence is not None:
+            kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
+        if detect_size is not None:
+            # below this the working copy cannot hold a face the detectors find (24 px at least)
+            kw["max_side"] = validate.integer("detect_size", detect_size, 64)
+    return kw
 
 
 class EmotionRecognizer:
@@ -43,35 +73,104 @@ class EmotionRecognizer:
 
     def __init__(self, detector="haar", model=None, *, min_confidence: float | None = None,
                  detect_size: int | None = None, threads: int | None = None, precision: str | None = None):
-        kw = {}
-        if isinstance(detector, str) and detector != "none":
-            if min_confidence is not None:
-                kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
-            if detect_size is not None:
-                # below this the working copy cannot hold a face the detectors find (24 px at least)
-                kw["max_side"] = validate.integer("detect_size", detect_size, 64)
+        kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
             threads = limit_threads(validate.integer("threads", threads, 0))
         self.detector = get_detector(detector, **kw)
+        self._detector_args = (detector, kw)
         self.classifier = load_classifier(model, threads=threads, precision=precision)
         self._explainers: dict = {}
+
+    @staticmethod
+    def check(detector="haar", model=None, *, min_confidence: float | None = None, detect_size: int | None = None,
+              precision: str | None = None) -> str:
+        """Raise the error the constructor would raise for these arguments, without loading the
+        model (a driver that only hands the arguments to workers elsewhere); returns the model's
+        name as far as it is known without opening it (a shipped name, else the file's stem)."""
+        get_detector(detector, **_detector_kwargs(detector, min_confidence, detect_size))
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            return getattr(model, "name", type(model).__name__)
+        path, entry = resolve(model, precision)
+        return entry.name if entry is not None else path.stem
+
+    def for_thread(self) -> "EmotionRecognizer":
+        """A recognizer for another thread: a detector of its own (detectors keep per-call
+        state; OpenCV's cascade is not thread-safe), this one's classifier shared (ONNX Runtime
+        sessions are). A detector object the caller passed in is shared as given."""
+        other = copy.copy(self)
+        spec, kw = self._detector_args
+        if isinstance(spec, str):
+            other.detector = get_detector(spec, **kw)
+        other._explainers = {}
+        return other
 
     @property
     def labels(self) -> tuple[str, ...]:
         return EMOTIONS
 
-    def read(self, source, *, max_pixels: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-        """``source`` decoded for analysis, and the picture's full (width, height). A large JPEG
-        (file or bytes) comes at 1/2, 1/4 or 1/8 of its size when the detector finds the same
-        faces in as much detail there (see ``HaarDetector.decode_scale``): a 12 MP photo decodes
-        several times faster. Boxes found in it map back with :func:`~.preprocess.scale_box`."""
+    @property
+    def model_name(self) -> str:
+        return self.classifier.name
+
+    @property
+    def detector_name(self) -> str:
+        return getattr(self.detector, "name", type(self.detector).__name__)
+
+    @property
+    def input_size(self) -> int:
+        """The classifier's face grid (48: FER2013's)."""
+        return self.classifier.input_size
+
+    # -- the stages, each usable alone: read -> detect -> crop -> classify -> results --------
+
+    def read(self, source, *, max_pixels: int | None = None) -> Picture:
+        """``source`` decoded for analysis as a :class:`~facemotion.images.Picture` (unpacks as
+        ``pixels, size``, the picture's full (width, height)). A large JPEG (file or bytes) comes
+        at 1/2, 1/4 or 1/8 of its size when the detector finds the same faces in as much detail
+        there (see ``HaarDetector.decode_scale``): a 12 MP photo decodes several times faster.
+        ``Picture.to_full`` maps what is found in it back to the picture."""
         scale = getattr(self.detector, "decode_scale", None)
-        grid = self.classifier.input_size
-        return load_scaled(source, None if scale is None else lambda w, h: scale(w, h, grid), max_pixels=max_pixels)
+        grid = self.input_size
+        return read_picture(source, None if scale is None else lambda w, h: scale(w, h, grid), max_pixels=max_pixels)
+
+    def detect(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """Faces in a decoded BGR image: [(box (x, y, w, h), confidence)], in its pixels."""
+        return self.detector.detect(image)
+
+    def crop(self, image: np.ndarray, boxes) -> np.ndarray:
+        """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x S x S uint8 gray, the
+        classifier's grid (:func:`~facemotion.preprocess.crop_faces`, the one crop)."""
+        return crop_faces(image, boxes, self.input_size)
+
+    def detect_crops(self, image: np.ndarray, detections=None) -> FaceCrops:
+        """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step."""
+        if detections is None:
+            detections = self.detect(image)
+        boxes = [b for b, _ in detections]
+        return FaceCrops(boxes, [c for _, c in detections], self.crop(image, boxes))
+
+    def classify_crops(self, crops) -> np.ndarray:
+        """Crops of :meth:`crop` (N x S x S uint8; the faces of several inputs may be stacked
+        into one call) -> N x 7 probabilities."""
+        if isinstance(crops, FaceCrops):
+            crops = crops.crops
+        return self.classifier.classify_faces(crops)
+
+    @staticmethod
+    def results(faces: FaceCrops, probs) -> list[dict]:
+        """The result records of ``faces`` given their probabilities."""
+        return [make_result(b, c, p) for b, c, p in zip(faces.boxes, faces.confidences, probs)]
+
+    # -- the stages composed ------------------------------------------------------------------
+
+    def analyze(self, image: np.ndarray, detections=None) -> list[dict]:
+        """A decoded BGR image (and optionally its detections) -> results, one batched forward pass."""
+        faces = self.detect_crops(image, detections)
+        return self.results(faces, self.classify_crops(faces)) if faces.boxes else []
 
     def detect_faces(self, image) -> list[tuple[tuple[int, int, int, int], float]]:
-        img, size = self.read(image)
-        return [(scale_box(b, img.shape, size), c) for b, c in self.detector.detect(img)]
+        pic = self.read(image)
+        return [(pic.full_box(b), c) for b, c in self.detect(pic.pixels)]
 
     def classify_faces(self, faces) -> np.ndarray:
         """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x 7 probabilities."""
@@ -79,22 +178,12 @@ class EmotionRecognizer:
 
     def classify_boxes(self, image: np.ndarray, boxes) -> np.ndarray:
         """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x 7, one batched call."""
-        size = self.classifier.input_size
-        return self.classifier.predict(normalize(crop_faces(image, boxes, size))[:, None])
-
-    def analyze(self, image: np.ndarray, detections=None) -> list[dict]:
-        """A decoded BGR image (and optionally its detections) -> results, one batched forward pass."""
-        if detections is None:
-            detections = self.detector.detect(image)
-        if not detections:
-            return []
-        probs = self.classify_boxes(image, [b for b, _ in detections])
-        return [make_result(b, c, p) for (b, c), p in zip(detections, probs)]
+        return self.classify_crops(self.crop(image, boxes))
 
     def detect_emotions(self, image) -> list[dict]:
         """Every face in ``image`` (path, bytes, numpy array, PIL image) with its emotions."""
-        img, size = self.read(image)
-        return to_full(self.analyze(img), img.shape, size)
+        pic = self.read(image)
+        return pic.to_full(self.analyze(pic.pixels))
 
     def explainer(self, method: str | None = None, **options):
         """The explanation method ``method`` (None: Grad-CAM for a torch checkpoint, else
@@ -113,7 +202,7 @@ class EmotionRecognizer:
         if not detections:
             return []
         explainer = self.explainer(method, **options)
-        batch = normalize(crop_faces(image, [b for b, _ in detections], self.classifier.input_size))[:, None]
+        batch = faces_to_batch(self.crop(image, [b for b, _ in detections]), self.input_size)
         probs, targets, maps = explain_faces(explainer, batch, target)
         out = []
         for (b, c), p, t, m in zip(detections, probs, targets, maps):
@@ -127,8 +216,8 @@ class EmotionRecognizer:
         an emotion name, for every face): :meth:`explain_boxes`' records. ``method``:
         ``gradcam``/``gradcam++`` (torch checkpoints; ``layer=``), ``occlusion`` (any model;
         ``patch=``, ``stride=``), ``rise`` (any model; ``masks=``)."""
-        img, size = self.read(image)
-        return to_full(self.explain_boxes(img, self.detector.detect(img), target, method, **options), img.shape, size)
+        pic = self.read(image)
+        return pic.to_full(self.explain_boxes(pic.pixels, self.detect(pic.pixels), target, method, **options))
 
     def stream(self, source, **kwargs):
         """Per-frame results from a video file, camera index or frame iterable (see facemotion.video)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .labels import EMOTIONS
-from .preprocess import scale_box
 
 
 def make_result(box, confidence: float, probs) -> dict:
@@ -20,11 +19,3 @@ def make_result(box, confidence: float, probs) -> dict:
 def probabilities(result: dict) -> list[float]:
     """A result's probabilities in :data:`EMOTIONS` order."""
     return [result["emotions"][e] for e in EMOTIONS]
-
-
-def to_full(records: list[dict], shape: tuple, size: tuple[int, int]) -> list[dict]:
-    """Records found in an image of ``shape`` (a reduced decode: ``EmotionRecognizer.read``) with
-    their boxes in the picture's full ``size`` (width, height)."""
-    if shape[:2] == tuple(size[::-1]):
-        return records
-    return [{**r, "box": scale_box(r["box"], shape, size)} for r in records]

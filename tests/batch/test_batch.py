@@ -166,7 +166,13 @@ def test_killed_runs_resume_without_losing_or_repeating_a_row(media, tmp_path):
     out, rng, partial = tmp_path / "killed.csv", random.Random(7), []
     for _ in range(4):
         p = subprocess.Popen(cmd + [str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 3.0))
+        # kill a random moment after the run has started writing (its start-up takes longer on a
+        # loaded machine than a fixed delay allows for)
+        start, before = time.monotonic(), len(read_rows(out)) if out.exists() else 0
+        while p.poll() is None and time.monotonic() - start < 60 and (
+                not out.exists() or len(read_rows(out)) <= before):
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
         p.send_signal(signal.SIGKILL)
         p.wait()
         if out.exists():

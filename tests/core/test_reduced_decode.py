@@ -129,12 +129,12 @@ def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_
 
 
 def test_the_service_answers_with_the_full_size(rec, big):
-    from facemotion.service.app import _analyze, _annotate
+    from facemotion.service.routes import _analyze, _annotate
     from facemotion.service.limits import Limits
 
     body = big.read_bytes()
-    _, size, faces = _analyze(rec, body, "image/jpeg", Limits())
-    assert size == SIZE and faces == rec.detect_emotions(big)
+    pic, faces = _analyze(rec, body, "image/jpeg", Limits())
+    assert pic.size == SIZE and faces == rec.detect_emotions(big)
     jpg = _annotate(rec, body, "image/jpeg", Limits(), True)
     assert cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR).shape[:2] == SIZE[::-1]
 

@@ -41,7 +41,10 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     items = expand(inputs)
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")
-    recognizer = spec.recognizer()  # a bad --model or --detector fails here, before any output exists
+    # a bad --model or --detector fails here, before any output exists; the local engine's first
+    # worker is this recognizer, a cluster's workers build their own (the driver loads no model)
+    recognizer = spec.recognizer() if engine == "local" else None
+    model = recognizer.model_name if recognizer is not None else spec.check()
     t0 = time.perf_counter()
     sink = open_sink(out, spec.signature(), overwrite=overwrite)
     try:
@@ -53,6 +56,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
 
             counts = run_ray(todo, spec, sink, actors=actors, address=ray_address, annotate_dir=annotate_dir,
                              progress=progress)
+            model = counts.pop("model", None) or model
         else:
             from .local import run_local
 
@@ -63,4 +67,4 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     dt = time.perf_counter() - t0
     return {"inputs": len(items), "skipped": len(items) - len(todo), **counts, "rows": sink.rows,
             "seconds": dt, "inputs_per_s": counts["processed"] / dt if dt > 0 else 0.0, "out": str(out),
-            "model": recognizer.classifier.name}
+            "model": model}

@@ -33,7 +33,7 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
     def work(item):
         rec = getattr(per_thread, "rec", None)
         if rec is None:
-            rec = per_thread.rec = spec.recognizer(main.classifier)
+            rec = per_thread.rec = main.for_thread()
         return detect_item(rec, item, every=spec.every, keep_image=keep_image)
 
     counts = {"processed": 0, "faces": 0, "failed": 0}

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import FacemotionError
 from ..progress import progress_bar
 from .inputs import Item
+from .rows import COLUMNS
 from .stages import JobSpec, classify_items, detect_item
 
 
@@ -89,7 +90,10 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
                                       fn_constructor_kwargs={"spec": asdict(spec), "annotate_dir": annotate_dir},
                                       batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
         for r in results.iter_rows():
-            sink.write(str(r["path"]), [tuple(row) for row in json.loads(r["rows"])])
+            rows = [tuple(row) for row in json.loads(r["rows"])]
+            if rows and "model" not in counts:  # the name the workers' model goes by (its card's)
+                counts["model"] = rows[0][COLUMNS.index("model")]
+            sink.write(str(r["path"]), rows)
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])
             counts["failed"] += bool(r["failed"])

@@ -3,7 +3,7 @@
 :func:`detect_item` decodes an input (a photo, or a video's sampled frames), finds its faces
 and cuts them to the classifier's grid; :func:`classify_items` then runs the faces of *several*
 inputs through the classifier in one call and makes the rows. Together they compute what
-``EmotionRecognizer.analyze`` computes (the same crops, the same probabilities: the shipped
+``EmotionRecognizer.analyze`` computes, through its stage methods (the same crops, the same probabilities: the shipped
 models give each face the same output whatever batch it is in), so a batch job's rows equal
 ``detect_emotions``'s results.
 """
@@ -15,18 +15,18 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import FacemotionError
-from ..images import whole_picture
-from ..preprocess import crop_faces, normalize, scale_box
-from ..recognizer import EmotionRecognizer
+from ..images import Picture
+from ..recognizer import EmotionRecognizer, FaceCrops
 from ..render import draw
-from ..results import make_result
 from ..video.sources import FrameSource
-from ..video.tracking import IoUTracker, SceneCutDetector
+from ..video.stream import FaceTracking
 from ..writers import write_image
 from .inputs import Item
 from .rows import Row, error_row, face_row
 
-SCHEMA_VERSION = 2  # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows)
+# 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows); 3: video faces
+# follow `facemotion video`'s tracking rule whole (boxes clipped to the frame)
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,17 @@ class JobSpec:
     def signature(self) -> dict:
         return {"schema": SCHEMA_VERSION, **asdict(self)}
 
-    def recognizer(self, classifier=None) -> EmotionRecognizer:
-        """A recognizer for one worker: one classifier thread (the workers are the parallelism);
-        ``classifier`` shares an already loaded one (detectors hold per-call state, classifiers don't)."""
-        return EmotionRecognizer(detector=self.detector, model=classifier if classifier is not None else self.model,
-                                 min_confidence=self.min_confidence, detect_size=self.detect_size, threads=1)
+    def check(self) -> str:
+        """Fail as a worker would on a bad --model or --detector, without loading the model
+        (the driver of a cluster job needs none); the model's name as known without opening it."""
+        return EmotionRecognizer.check(self.detector, self.model, min_confidence=self.min_confidence,
+                                       detect_size=self.detect_size)
+
+    def recognizer(self) -> EmotionRecognizer:
+        """The recognizer of one worker: one classifier thread (the workers are the parallelism).
+        Threads of one process share its classifier through ``EmotionRecognizer.for_thread``."""
+        return EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
+                                 detect_size=self.detect_size, threads=1)
 
 
 @dataclass
@@ -57,19 +63,21 @@ class Detected:
     where: list[tuple] = field(default_factory=list)  # (frame, time_s, face_id, box, confidence) per face
     crops: np.ndarray | None = None                    # N x S x S uint8, aligned with ``where``
     error: str | None = None
-    image: np.ndarray | None = None                    # kept only to draw an annotated copy
+    picture: Picture | None = None                     # kept only to draw an annotated copy
 
 
 def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_image: bool = False) -> Detected:
-    """Decode ``item`` and crop its faces; a failure is recorded, never raised."""
+    """Decode ``item`` and crop its faces (the recognizer's read, detect and crop stages); a
+    failure is recorded, never raised."""
     try:
         if item.kind == "video":
             return _detect_video(rec, item, every)
-        image, size = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
-        dets = rec.detector.detect(image)
-        crops = crop_faces(image, [b for b, _ in dets], rec.classifier.input_size)
-        where = [(None, None, k, scale_box(box, image.shape, size), conf) for k, (box, conf) in enumerate(dets)]
-        return Detected(item, where, crops, image=whole_picture(item.path, image, size) if keep_image else None)
+        pic = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
+        faces = rec.detect_crops(pic.pixels)
+        where = [(None, None, k, pic.full_box(b), c) for k, (b, c) in enumerate(zip(faces.boxes, faces.confidences))]
+        if keep_image:
+            pic.whole()  # decoded here, in the worker, for the annotated copy
+        return Detected(item, where, faces.crops, picture=pic if keep_image else None)
     except FacemotionError as e:
         return Detected(item, error=str(e))
     except Exception as e:  # noqa: BLE001 - one odd file must not end a run over a whole collection
@@ -77,40 +85,36 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
 
 
 def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
-    """Every ``every``-th frame: detect, follow faces with the tracker `facemotion video` uses
-    (ids restart after a scene cut), crop."""
-    tracker, cut, cut_since = IoUTracker.for_every(every, smooth=0.0), SceneCutDetector(), False
+    """Every ``every``-th frame: faces found and followed by the tracking `facemotion video`
+    uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped."""
+    tracking = FaceTracking(every=every, smooth=0.0, carry=False)
     where, crops = [], []
     with FrameSource(item.path) as src:
         for i, t, frame in src:
-            cut_since |= cut(frame)  # on consecutive frames, which its threshold was measured on
-            if i % every:
+            loc = tracking.locate(rec, frame, i)
+            if loc is None:
                 continue
-            if cut_since:
-                tracker.reset()
-                cut_since = False
-            dets = rec.detector.detect(frame)
-            tracks = tracker.update(dets)
-            crops.append(crop_faces(frame, [b for b, _ in dets], rec.classifier.input_size))
-            where += [(i, t, tr.id, box, conf) for tr, (box, conf) in zip(tracks, dets)]
-    size = rec.classifier.input_size
+            crops.append(rec.crop(frame, loc.boxes))
+            where += [(i, t, tr.id, box, tr.confidence) for tr, box in zip(loc.tracks, loc.boxes)]
+    size = rec.input_size
     return Detected(item, where, np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8))
 
 
 def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
     """Rows for each of ``detected``, all their faces through the classifier in one call."""
-    model = rec.classifier.name
+    model = rec.model_name
     crops = [d.crops for d in detected if d.error is None and len(d.crops)]
-    probs = rec.classifier.predict(normalize(np.concatenate(crops))[:, None]) if crops else None
+    probs = rec.classify_crops(np.concatenate(crops)) if crops else None
     out, k = [], 0
     for d in detected:
         if d.error is not None:
             out.append([error_row(d.item.path, d.error, model)])
             continue
         p, k = probs[k:k + len(d.where)] if len(d.where) else (), k + len(d.where)
-        results = [make_result(box, conf, pi) for (_, _, _, box, conf), pi in zip(d.where, p)]
+        faces = FaceCrops([w[3] for w in d.where], [w[4] for w in d.where], d.crops)
+        results = rec.results(faces, p)
         out.append([face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t)
                     for (frame, t, fid, _, _), r in zip(d.where, results)])
         if annotate_dir is not None and d.item.kind == "image":
-            write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.image, results))
+            write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results))
     return out

@@ -8,10 +8,10 @@ image's header before a pixel is decoded.
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
 
 from ..errors import ImageError, ImageTooLargeError
-from ..images import load_image
+from ..images import Picture, read_picture
 from .limits import RequestError
 
 
@@ -72,17 +72,27 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     raise RequestError(400, "multipart body has no 'image' field")
 
 
-def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8,
-           recognizer=None) -> tuple[np.ndarray, tuple[int, int]]:
-    """Request bytes -> (BGR image, the picture's full (width, height)), or a :class:`RequestError`
-    (400 unreadable, 413 too many pixels). With ``recognizer``, decoded as its ``read`` does
-    (a large JPEG reduced); without, whole."""
+def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8, recognizer=None) -> Picture:
+    """Request bytes -> the :class:`~facemotion.images.Picture` in them, or a :class:`RequestError`
+    (400 unreadable, 413 too many pixels). With ``recognizer``, read as its ``read`` does (a
+    large JPEG reduced; :func:`whole` then decodes it whole); without, whole."""
     data = image_bytes(body, content_type, max_parts)
-    try:
+    with _as_request_error(data):
         if recognizer is not None:
             return recognizer.read(data, max_pixels=max_pixels)
-        image = load_image(data, max_pixels=max_pixels)
-        return image, (image.shape[1], image.shape[0])
+        return read_picture(data, max_pixels=max_pixels)
+
+
+def whole(pic: Picture):
+    """The whole picture of a request's :class:`~facemotion.images.Picture` (to draw on)."""
+    with _as_request_error(pic.source):
+        return pic.whole()
+
+
+@contextlib.contextmanager
+def _as_request_error(data: bytes):
+    try:
+        yield
     except ImageError as e:
         message = str(e).replace(f"<{len(data)} bytes>", "request body")
         raise RequestError(413 if isinstance(e, ImageTooLargeError) else 400, message) from None

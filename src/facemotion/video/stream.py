@@ -1,8 +1,9 @@
 """Per-frame recognition of a video, camera or frame iterable, with tracking and smoothing.
 
 :func:`stream` is the iterator behind ``EmotionRecognizer.stream``: one
-:class:`FrameResult` per frame; :class:`FaceTracking` is its per-frame step. They need only
-the recognizer's ``detector`` and ``classify_boxes``, so they sit below the recognizer.
+:class:`FrameResult` per frame; :class:`FaceTracking` is its per-frame step and the one rule
+of detection, scene cuts and tracking that every video path follows. They need only the
+recognizer's stage methods ``detect`` and ``classify_boxes``, so they sit below it.
 """
 
 from __future__ import annotations
@@ -27,14 +28,27 @@ class FrameResult:
     detected: bool = True  # False when boxes were carried forward (--every N)
 
 
+@dataclass
+class Located:
+    """The faces of one analysed frame before classification: their tracks and boxes."""
+
+    tracks: list
+    boxes: list  # (x, y, w, h) in the frame, clipped to it
+    detected: bool  # whether the detector ran on this frame (else boxes were carried forward)
+
+
 class FaceTracking:
     """The per-frame state of a stream: an IoU tracker with smoothing and a scene-cut
-    detector. :func:`stream` drives one over a source; a server that receives frames one by
-    one (``facemotion serve``'s WebSocket) keeps one per client and calls it per frame.
+    detector, and the one rule for when to detect. :func:`stream` drives one over a source; a
+    server that receives frames one by one (``facemotion serve``'s WebSocket) keeps one per
+    client; the batch engine runs one per video (``carry=False``).
 
-    The detector runs on every ``every``-th frame, and on the first frame after a scene cut;
-    in between, tracked boxes carry forward and only the (batched) classifier runs. A cut also
-    retires all face ids. ``smooth`` is the EMA weight of the past (0 = off). ``min_hits`` > 1
+    The detector runs on every ``every``-th frame, and after a scene cut, which also retires
+    all face ids. With ``carry`` (a live view or an annotated video, where every frame is shown)
+    the frames in between are analysed too: tracked boxes carry forward and only the
+    (batched) classifier runs, and a cut is detected afresh on its own frame; without it only
+    the detector's frames are analysed and a cut takes effect on the next one.
+    ``smooth`` is the EMA weight of the past (0 = off). ``min_hits`` > 1
     shows a face only once it was detected that many times: a live view then never flashes a
     one-frame false detection (a face's first ``min_hits - 1`` detections are not shown).
     ``scene_cuts=False`` for a live camera: it has no cuts, and where frames are skipped (a
@@ -44,37 +58,49 @@ class FaceTracking:
     """
 
     def __init__(self, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-                 max_missed: int | None = None, min_hits: int = 1, scene_cuts: bool = True, reach: float = 0.5):
+                 max_missed: int | None = None, min_hits: int = 1, scene_cuts: bool = True, reach: float = 0.5,
+                 carry: bool = True):
         self.every = validate.integer("every", every, 1)
         smooth = validate.number("smooth", smooth, 0, 1, hi_open=True)
-        self.min_hits = min_hits
+        self.min_hits, self.carry = min_hits, carry
         self.tracker = IoUTracker.for_every(self.every, iou_threshold, max_missed, smooth, reach)
         self.cut = SceneCutDetector() if scene_cuts else (lambda frame: False)
+        self._cut_pending = False
+
+    def locate(self, recognizer, frame: np.ndarray, index: int) -> Located | None:
+        """Where the faces of frame ``index`` are (every frame passes here: the scene-cut test
+        compares consecutive frames); None when this frame is not analysed (``carry=False``
+        between two detections). ``recognizer`` needs only ``detect``."""
+        self._cut_pending |= self.cut(frame)  # a new shot: faces near old boxes are other people
+        detect = index % self.every == 0 or (self.carry and self._cut_pending)
+        if not detect and not self.carry:
+            return None
+        if detect and self._cut_pending:
+            self.tracker.reset()
+            self._cut_pending = False
+        tracks = self.tracker.update(recognizer.detect(frame)) if detect else self.tracker.current()
+        h, w = frame.shape[:2]
+        kept = [(t, b) for t in tracks if t.hits >= self.min_hits
+                and (b := clip_box(t.box, w, h)) is not None]  # frames may change size
+        return Located([t for t, _ in kept], [b for _, b in kept], detect)
+
+    def finish(self, located: Located, probs) -> list[dict]:
+        """``located``'s faces as records with their ``face_id``, probabilities smoothed per track."""
+        faces = []
+        for tr, b, p in zip(located.tracks, located.boxes, probs):
+            r = make_result(b, tr.confidence, self.tracker.smooth_probs(tr, p))
+            r["face_id"] = tr.id
+            faces.append(r)
+        return faces
 
     def __call__(self, recognizer, frame: np.ndarray, index: int) -> tuple[list[dict], bool]:
         """One frame -> (its faces: detect_emotions dicts + "face_id", whether the detector ran).
-        ``recognizer`` needs only ``detector`` and ``classify_boxes``."""
-        tracker = self.tracker
-        detected = index % self.every == 0
-        if self.cut(frame):  # a new shot: faces near old boxes are other people; detect afresh
-            tracker.reset()
-            detected = True
-        tracks = tracker.update(recognizer.detector.detect(frame)) if detected else tracker.current()
-        tracks = [t for t in tracks if t.hits >= self.min_hits]
-        faces = []
-        if tracks:
-            h, w = frame.shape[:2]
-            boxes = [clip_box(tr.box, w, h) for tr in tracks]  # frames may change size
-            keep = [k for k, b in enumerate(boxes) if b is not None]
-            tracks = [tracks[k] for k in keep]
-            boxes = [boxes[k] for k in keep]
-            if boxes:
-                probs = recognizer.classify_boxes(frame, boxes)
-                for tr, b, p in zip(tracks, boxes, probs):
-                    r = make_result(b, tr.confidence, tracker.smooth_probs(tr, p))
-                    r["face_id"] = tr.id
-                    faces.append(r)
-        return faces, detected
+        ``recognizer`` needs only ``detect`` and ``classify_boxes``."""
+        loc = self.locate(recognizer, frame, index)
+        if loc is None:
+            return [], False
+        probs = recognizer.classify_boxes(frame, loc.boxes) if loc.boxes else []
+        return self.finish(loc, probs), loc.detected
 
 
 def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,

@@ -1,0 +1,194 @@
+"""The routes of ``facemotion serve``, as one :class:`fastapi.APIRouter` over the public API.
+
+What a route needs lives on ``app.state`` (set by :func:`.app.create_app`): ``pool`` (the
+:class:`~.pool.InferencePool`: every decode and analysis runs on it; the event loop only
+moves bytes), ``limits`` (:class:`~.limits.Limits`) and ``streams`` (open WebSocket streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import cv2
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.websockets import WebSocketDisconnect
+
+from ..labels import EMOTIONS
+from ..render import COLORS, draw
+from ..video import FaceTracking
+from .limits import Limits, RequestError, read_body
+from .pool import InferencePool
+from .upload import decode, whole
+
+STATIC = Path(__file__).with_name("static")
+# the page and the docs load nothing from elsewhere, and nothing may frame them
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+                                           "connect-src 'self' ws: wss:; media-src 'self' blob:; "
+                                           "frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+
+
+class Face(BaseModel):
+    box: tuple[int, int, int, int] = Field(description="x, y, width, height in pixels")
+    confidence: float = Field(description="the detector's confidence, 0-1")
+    emotions: dict[str, float] = Field(description=f"probability of each emotion: {', '.join(EMOTIONS)}")
+    dominant_emotion: str
+
+
+class DetectResponse(BaseModel):
+    width: int
+    height: int
+    faces: list[Face]
+
+
+class Error(BaseModel):
+    error: str
+
+
+IMAGE_BODY = {"requestBody": {"required": True, "content": {
+    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
+                                 "description": "any image format Pillow reads"},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "image": {"type": "string", "format": "binary"}}}}}}}
+ERRORS = {code: {"model": Error, "description": what} for code, what in (
+    (400, "not an image, or a malformed body"), (403, "Host or Origin not allowed"),
+    (413, "body or image over the limits"), (503, "queue full; retry shortly"))}
+
+router = APIRouter()
+
+
+# -- on an inference thread --------------------------------------------------------------------
+
+def _analyze(rec, body: bytes, content_type: str, limits: Limits):
+    """-> (the request's picture, as read for analysis; its faces in full-size pixels)."""
+    pic = decode(body, content_type, limits.max_pixels, limits.max_parts, rec)
+    return pic, pic.to_full(rec.analyze(pic.pixels))
+
+
+def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -> bytes:
+    pic, faces = _analyze(rec, body, content_type, limits)
+    # drawn on the whole picture: decoded once more only when it was analysed reduced
+    return cv2.imencode(".jpg", draw(whole(pic), faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits):
+    pic = decode(data, "image/jpeg", limits.max_pixels)
+    faces, _ = tracking(rec, pic.pixels, index)
+    return pic.pixels.shape, faces
+
+
+# -- the routes --------------------------------------------------------------------------------
+
+@router.get("/health", summary="Liveness, the model, and the load")
+async def health(request: Request):
+    state = request.app.state
+    r = state.pool.recognizer
+    return {"status": "ok", "model": r.model_name, "detector": r.detector_name, "workers": state.pool.workers,
+            "pending": state.pool.pending, "streams": state.streams, "emotions": list(EMOTIONS),
+            "colors": {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in EMOTIONS}}
+
+
+async def _run_on_body(request: Request, fn, *args):
+    pool, limits = request.app.state.pool, request.app.state.limits
+    with pool.admit():
+        body = await read_body(request, limits.max_body)
+        return await pool.run(fn, body, request.headers.get("content-type", ""), limits, *args)
+
+
+@router.post("/v1/detect", summary="Every face and its emotions, as JSON", response_model=DetectResponse,
+             responses=ERRORS, openapi_extra=IMAGE_BODY)
+async def detect(request: Request):
+    pic, faces = await _run_on_body(request, _analyze)
+    return JSONResponse({"width": pic.size[0], "height": pic.size[1], "faces": faces})
+
+
+@router.post("/v1/annotate", summary="The image with boxes, labels and emotion bars, as JPEG",
+             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS}, openapi_extra=IMAGE_BODY)
+async def annotate(request: Request, bars: bool = True):
+    return Response(await _run_on_body(request, _annotate, bars), media_type="image/jpeg")
+
+
+# the first version's paths stay
+router.add_api_route("/detect", detect, methods=["POST"], include_in_schema=False)
+router.add_api_route("/annotate", annotate, methods=["POST"], include_in_schema=False)
+
+
+@router.websocket("/v1/stream")
+async def stream(ws: WebSocket):
+    """Send JPEG frames (binary messages); each answer is ``{frame, width, height, faces:
+    [{face_id, box, confidence, emotions, dominant_emotion}], ms}`` with ids stable across
+    frames. One frame is analysed at a time: frames that arrive meanwhile replace each
+    other, and only the newest is analysed next (``frame`` counts every frame received)."""
+    state = ws.app.state
+    await ws.accept()  # then closed with a reason, which a refused handshake could not carry
+    if state.streams >= state.limits.max_streams:
+        await ws.close(code=1013, reason=f"too many streams ({state.limits.max_streams}); retry later")
+        return
+    state.streams += 1
+    try:
+        await _serve_stream(ws, state.pool, state.limits)
+    finally:
+        state.streams -= 1
+
+
+@router.get("/", include_in_schema=False)
+async def page():
+    return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs():
+    return FileResponse(STATIC / "docs.html", headers=PAGE_HEADERS)
+
+
+async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> None:
+    # a face is shown from its second detection on, so a one-frame false detection never flashes;
+    # a camera has no scene cuts, and the frames skipped between two analysed ones are no cut
+    # either; under load those frames are far apart, so a face may move further between two
+    tracking = FaceTracking(every=1, smooth=0.5, min_hits=2, scene_cuts=False, reach=1.5)
+    latest: list = []  # [(index, bytes)]: the newest frame not yet analysed
+    arrived = asyncio.Event()
+    received = 0
+
+    async def receive():
+        nonlocal received
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                arrived.set()
+                return
+            if msg.get("bytes"):
+                latest[:] = [(received, msg["bytes"])]
+                received += 1
+                arrived.set()
+            else:
+                await ws.send_json({"error": "send frames as binary messages of JPEG bytes"})
+
+    reader = asyncio.create_task(receive())
+    try:
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            if not latest:
+                if reader.done():
+                    return
+                continue
+            (index, data), = latest
+            latest.clear()
+            t0 = time.perf_counter()
+            try:
+                shape, faces = await pool.run(_track, data, tracking, index, limits)
+                out = {"frame": index, "width": shape[1], "height": shape[0], "faces": faces}
+            except RequestError as e:
+                out = {"frame": index, "error": str(e)}
+            out["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            await ws.send_json(out)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        reader.cancel()
