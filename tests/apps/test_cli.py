@@ -202,3 +202,18 @@ def test_video_explain_overlays_maps(media, tmp_path, capsys):
     x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
     inside = np.abs(frames["plain"].astype(int) - frames["explained"])[y + 4:y + h - 4, x + 4:x + w - 4]
     assert inside.mean() > 20  # the heat map covers the face
+
+
+def test_old_option_names_still_work_and_say_which_to_use(capsys):
+    from facemotion.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "x", "--model", "vgg_fer_s"])
+    assert args.arch == "vgg_fer_s" and "--model is deprecated here; use --arch" in capsys.readouterr().err
+    args = build_parser().parse_args(["webcam", "--device", "2"])
+    assert args.camera == 2 and "--device is deprecated here; use --camera" in capsys.readouterr().err
+    args = build_parser().parse_args(["webcam", "--camera", "1"])
+    assert args.camera == 1 and not capsys.readouterr().err
+    # detector and precision choices come from their registries (aliases included)
+    assert build_parser().parse_args(["image", "x.jpg", "--detector", "dnn"]).detector == "dnn"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["image", "x.jpg", "--precision", "int4"])

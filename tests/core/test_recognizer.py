@@ -122,7 +122,7 @@ def test_module_level_shortcut_and_public_api(media):
 
 def test_default_model_is_shipped_and_self_describing(rec):
     assert rec.classifier.backend == "onnxruntime"
-    meta = rec.classifier.meta
+    meta = rec.classifier.card.to_dict()
     assert meta["labels"] == list(EMOTIONS) and meta["input_size"] == 48
     # the default is the fast (<1M parameter) model that reaches >=70% on PrivateTest (issue 4)
     # (the test reads the metric recorded at release: the weights carry their own numbers)
@@ -141,7 +141,7 @@ def test_second_shipped_model_selectable_by_name(media):
     models = shipped_models()
     assert {"mini_xception", "resnet_fer_s", "vgg_fer_s"} <= set(models)
     rec = EmotionRecognizer(model="mini_xception")  # the design's 57k-parameter model, 12x faster
-    assert rec.classifier.meta["arch"] == "mini_xception" and rec.classifier.meta["parameters"] < 60_000
+    assert rec.classifier.card.to_dict()["arch"] == "mini_xception" and rec.classifier.card.to_dict()["parameters"] < 60_000
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"
 
@@ -164,7 +164,7 @@ def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
     assert acc["ensemble"] == pytest.approx(entry.metrics["public_test"], abs=5e-4)
     assert acc["ensemble"] > acc["vgg_fer_s"]
     rec = EmotionRecognizer(model="ensemble")
-    assert rec.classifier.meta["arch"] == "ensemble"  # and the file carries its own numbers
-    assert rec.classifier.meta["metrics"]["public_test"] == pytest.approx(entry.metrics["public_test"])
+    assert rec.classifier.card.to_dict()["arch"] == "ensemble"  # and the file carries its own numbers
+    assert rec.classifier.card.to_dict()["metrics"]["public_test"] == pytest.approx(entry.metrics["public_test"])
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"

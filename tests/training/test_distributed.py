@@ -19,7 +19,7 @@ from facemotion.training.train import get_args_parser, main  # noqa: E402
 
 # 2,048 training faces, 2 epochs at a constant rate: a global batch of 64 either way (64 in one
 # process, 32 in each of two), so both runs take the same 64 steps
-COMMON = ["--model", "mini_xception", "--limit", "2048", "--sched", "none", "--warmup-epochs", "0", "--lr", "5e-3",
+COMMON = ["--arch", "mini_xception", "--limit", "2048", "--sched", "none", "--warmup-epochs", "0", "--lr", "5e-3",
           "--no-progress"]
 
 

@@ -63,9 +63,9 @@ def test_export_writes_metadata_and_checks_parity(tiny_checkpoint, tmp_path):
     r = export_onnx(tiny_checkpoint, tmp_path / "m.onnx", temperature=1.5, check_images=faces_like(8))
     assert r["max_abs_diff"] <= 1e-4 and r["checked_inputs"] == 72
     clf = OnnxClassifier(tmp_path / "m.onnx")
-    assert clf.meta["labels"][0] == "angry" and clf.meta["input_size"] == 48
-    assert clf.meta["temperature"] == 1.5 and clf.meta["arch"] == "mini_xception"
-    assert clf.meta["normalization"]["scale"] == pytest.approx(2 / 255)
+    assert clf.card.to_dict()["labels"][0] == "angry" and clf.card.to_dict()["input_size"] == 48
+    assert clf.card.to_dict()["temperature"] == 1.5 and clf.card.to_dict()["arch"] == "mini_xception"
+    assert clf.card.to_dict()["normalization"]["scale"] == pytest.approx(2 / 255)
     p = clf.classify_faces(faces_like(5))
     assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
 
@@ -111,9 +111,9 @@ def test_ensemble_export_matches_evaluate(tiny_checkpoint, tmp_path):
                     check_images=faces_like(8))
     assert r["max_abs_diff"] <= 1e-4
     clf = OnnxClassifier(tmp_path / "ens.onnx")
-    assert clf.meta["arch"] == "ensemble" and clf.meta["tta"] == "flip" and clf.meta["temperature"] == 0.8
-    assert [m["arch"] for m in clf.meta["members"]] == ["mini_xception", "vgg_fer_s"]
-    assert clf.meta["parameters"] == sum(m["parameters"] for m in clf.meta["members"])
+    assert clf.card.to_dict()["arch"] == "ensemble" and clf.card.to_dict()["tta"] == "flip" and clf.card.to_dict()["temperature"] == 0.8
+    assert [m["arch"] for m in clf.card.to_dict()["members"]] == ["mini_xception", "vgg_fer_s"]
+    assert clf.card.to_dict()["parameters"] == sum(m["parameters"] for m in clf.card.to_dict()["members"])
     faces = faces_like(6)
     expected = softmax(np.log(ensemble_probs([model_logits(c, faces, tta="flip") for c in (tiny_checkpoint, second)])),
                        0.8)
@@ -139,7 +139,7 @@ def test_float16_weights_halve_the_file_and_keep_the_outputs(tiny_checkpoint, tm
     proto = onnx.load(str(tmp_path / "f16.onnx"))
     assert sum(i.data_type == onnx.TensorProto.FLOAT16 for i in proto.graph.initializer) == half["fp16_tensors"]
     clf16, clf32 = OnnxClassifier(tmp_path / "f16.onnx"), OnnxClassifier(tmp_path / "f32.onnx")
-    assert clf16.meta["weights_dtype"] == "float16" and clf32.meta["weights_dtype"] == "float32"
+    assert clf16.card.to_dict()["weights_dtype"] == "float16" and clf32.card.to_dict()["weights_dtype"] == "float32"
     p16, p32 = clf16.classify_faces(faces_like(32)), clf32.classify_faces(faces_like(32))
     assert np.abs(p16 - p32).max() <= 1e-2 and not np.array_equal(p16, p32)
     with pytest.raises(ModelError, match="float16 weights change the probabilities"):
@@ -242,6 +242,6 @@ def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle
     assert restore_batchnorm_statistics(a, x) == 0  # a normal network is left alone
     # --init from the rebuilt file does it on its own
     torch.save(ck, tmp_path / "rebuilt.pt")
-    argv = ["--data", str(kaggle_zip), "--out", str(tmp_path / "run"), "--model", "vgg_fer_s", "--epochs", "1",
+    argv = ["--data", str(kaggle_zip), "--out", str(tmp_path / "run"), "--arch", "vgg_fer_s", "--epochs", "1",
             "--batch-size", "4", "--no-progress", "--threads", "1", "--init", str(tmp_path / "rebuilt.pt")]
     assert main(get_args_parser().parse_args(argv))["epochs_run"] == 1

@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import train_args  # noqa: E402
+
 from facemotion.errors import FacemotionError  # noqa: E402
 from facemotion.training.augment import mix_batch  # noqa: E402
 from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
@@ -66,11 +68,7 @@ def test_repvgg_checkpoint_exports_folded(kaggle_zip, tmp_path):
 
 
 def _args(data, out, **kw):
-    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
-            "--threads", "1"]
-    for k, v in kw.items():
-        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
-    return get_args_parser().parse_args(argv)
+    return train_args(data, out, **kw)
 
 
 def test_checkpoint_cadence_and_no_epoch_files(kaggle_zip, tmp_path):

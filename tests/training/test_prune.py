@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from conftest import train_args  # noqa: E402
 pytest.importorskip("torch_pruning")
 
 from facemotion.errors import UsageError  # noqa: E402
@@ -66,11 +68,7 @@ def test_pruned_shipped_model_keeps_most_of_its_knowledge(kaggle_zip):
 
 
 def _args(data, out, **kw):
-    argv = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "4", "--no-progress",
-            "--threads", "1", "--arch", "mini_xception"]
-    for k, v in kw.items():
-        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
-    return get_args_parser().parse_args(argv)
+    return train_args(data, out, **{"epochs": 1, "arch": "mini_xception", **kw})
 
 
 def test_train_prune_fine_tunes_resumes_and_exports(kaggle_zip, tiny_checkpoint, tmp_path):

@@ -5,13 +5,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import faces_like  # noqa: E402
+from conftest import faces_like, train_args  # noqa: E402
 
 from facemotion.datasets import load_training_data  # noqa: E402
 from facemotion.training.augment import BatchAugment  # noqa: E402
 from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from facemotion.training.models import count_parameters, create_model, list_models  # noqa: E402
-from facemotion.training.train import get_args_parser, main  # noqa: E402
+from facemotion.training.train import main  # noqa: E402
 
 
 def test_registry():
@@ -57,11 +57,7 @@ def test_augmentation_is_batched_and_keeps_range():
 
 
 def _args(data, out, **kw):
-    argv = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--no-progress",
-            "--threads", "1"]
-    for k, v in kw.items():
-        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
-    return get_args_parser().parse_args(argv)
+    return train_args(data, out, **kw)
 
 
 def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path):
@@ -95,7 +91,7 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kagg
     ref, _ = model_from_checkpoint(tiny_checkpoint)
     for k, v in ref.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
-    with pytest.raises(FacemotionError, match=r"tiny\.pt: --init checkpoint is mini_xception .* --model is resnet_fer_s"):
+    with pytest.raises(FacemotionError, match=r"tiny\.pt: --init checkpoint is mini_xception .* --arch is resnet_fer_s"):
         init_from(create_model("resnet_fer_s"), tiny_checkpoint, "resnet_fer_s", {})
     with pytest.raises(FacemotionError, match="nope.pt"):
         init_from(model, tmp_path / "nope.pt", "mini_xception", {})
@@ -230,9 +226,9 @@ def test_a_shipped_onnx_model_is_a_teacher_by_name(kaggle_zip, tmp_path, capsys)
     cached = torch.load(out / "teacher_targets.pt", weights_only=True)["targets"]
     tr, _ = load_training_data(kaggle_zip)
     clf = load_classifier("mini_xception")
-    assert clf.meta["tta"] == "flip"  # the mirror average is inside the graph: one view per image
+    assert clf.card.to_dict()["tta"] == "flip"  # the mirror average is inside the graph: one view per image
     p = clf.predict(normalize(tr.images[:5])[:, None])
-    z = torch.from_numpy(clf.meta["temperature"] * np.log(p))
+    z = torch.from_numpy(clf.card.to_dict()["temperature"] * np.log(p))
     assert torch.allclose(cached[:5], torch.softmax(z / 4, 1), atol=1e-5)
     # at the model's own temperature the target is exactly what the user's install predicts
     from facemotion.training.distill import OnnxTeacher, offline_teacher_targets
@@ -290,3 +286,14 @@ def test_a_run_comes_back_from_the_device_machine_in_parts(kaggle_zip, tmp_path)
     with pytest.raises(FacemotionError, match="part01: damaged part"):
         dt.unpack(tmp_path / "back", tmp_path / "again.pt")
     assert not (tmp_path / "again.pt").exists()
+
+
+def test_resume_from_weights_only_says_to_use_init(kaggle_zip, tmp_path, tiny_checkpoint):
+    from facemotion.errors import UsageError
+    from facemotion.training.checkpoint import load_checkpoint, slim
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save(slim(load_checkpoint(tiny_checkpoint)), run / "last.pt")  # a shipped checkpoint's form
+    with pytest.raises(UsageError, match=r"last\.pt holds weights only .* --init"):
+        main(_args(kaggle_zip, run, arch="mini_xception", resume=True))

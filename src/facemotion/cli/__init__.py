@@ -26,7 +26,7 @@ EPILOG = """examples:
   facemotion webcam                             live window (or headless outputs)
   facemotion serve                              web page (photos, webcam) and API on localhost:8000
   facemotion data stats fer2013.zip             class counts and distribution plots
-  facemotion train --data fer2013.zip --model mini_xception --out runs/mx
+  facemotion train --data fer2013.zip --arch mini_xception --out runs/mx
   facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta
   facemotion export runs/mx/best.pt -o model.onnx
 """

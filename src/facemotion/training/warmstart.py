@@ -26,7 +26,7 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
     ck = load_checkpoint(path)
     if ck.get("arch") != arch or (ck.get("arch_kwargs") or {}) != (arch_kwargs or {}):
         raise FacemotionError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                              f"but --model is {arch} {arch_kwargs or {}}")
+                              f"but --arch is {arch} {arch_kwargs or {}}")
     state = ck.get("ema_state") or ck["model_state"]
     if ck.get("pruned"):  # a pruned run fine-tuned again: shrink the network to its channels first
         fit_to_state(model, state, ck["pruned"])

@@ -19,6 +19,7 @@ from torch import nn
 
 from ...labels import NUM_CLASSES
 from .registry import register_model
+from .vgg import VGGFER
 
 
 def _fold_bn(kernel, bn):
@@ -71,21 +72,11 @@ class RepBlock(nn.Module):
         del self.conv3, self.bn3, self.conv1, self.bn1, self.bn_id
 
 
-class RepVGGFER(nn.Module):
-    def __init__(self, num_classes=NUM_CLASSES, widths=(32, 64, 128, 192), convs=(2, 2, 2, 2), dropout=0.3):
-        super().__init__()
-        layers, cin = [], 1
-        for i, (w, n) in enumerate(zip(widths, convs)):
-            if i:
-                layers.append(nn.MaxPool2d(2))  # 48 -> 24 -> 12 -> 6
-            for _ in range(n):
-                layers.append(RepBlock(cin, w))
-                cin = w
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+class RepVGGFER(VGGFER):
+    """:class:`~.vgg.VGGFER`'s layout with a :class:`RepBlock` for each conv layer."""
 
-    def forward(self, x):
-        return self.head(self.features(x))
+    def __init__(self, num_classes=NUM_CLASSES, widths=(32, 64, 128, 192), convs=(2, 2, 2, 2), dropout=0.3):
+        super().__init__(num_classes, widths, convs, dropout, block=lambda cin, cout: [RepBlock(cin, cout)])
 
     def reparameterize(self):
         """Switch to the inference form in place (one conv per block); returns self."""

@@ -15,15 +15,24 @@ from ...labels import NUM_CLASSES
 from .registry import register_model
 
 
+def conv_bn_relu(cin, cout) -> list:
+    """One VGG layer: 3x3 conv (no bias: the BatchNorm has one), BatchNorm, ReLU."""
+    return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
 class VGGFER(nn.Module):
-    def __init__(self, num_classes=NUM_CLASSES, widths=(32, 64, 128, 192), convs=(2, 2, 2, 2), dropout=0.3):
+    """Stages of ``convs[i]`` layers of width ``widths[i]`` (``block(cin, cout)`` gives a layer's
+    modules), 2x2 max-pooling between stages, global average pooling, dropout, a linear head."""
+
+    def __init__(self, num_classes=NUM_CLASSES, widths=(32, 64, 128, 192), convs=(2, 2, 2, 2), dropout=0.3,
+                 block=conv_bn_relu):
         super().__init__()
         layers, cin = [], 1
         for i, (w, n) in enumerate(zip(widths, convs)):
             if i:
                 layers.append(nn.MaxPool2d(2))  # 48 -> 24 -> 12 -> 6
             for _ in range(n):
-                layers += [nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                layers += block(cin, w)
                 cin = w
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
