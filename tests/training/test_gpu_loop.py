@@ -130,3 +130,27 @@ def test_mixing_is_seeded_and_keeps_targets_normalised():
     runs = [mix_batch(x, y, args, torch.Generator().manual_seed(0), np.random.default_rng(1)) for _ in range(2)]
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
     assert torch.allclose(runs[0][1].sum(1), torch.ones(16))
+
+
+def test_corruption_augment_is_seeded_bounded_and_changes_only_the_chosen_faces():
+    from facemotion.training.corrupt import CorruptAugment
+
+    from conftest import faces_like
+
+    x = torch.from_numpy(faces_like(64)).unsqueeze(1).float() / 127.5 - 1
+    aug = CorruptAugment(p=0.5, mix=0.5)
+    a, b = (aug(x, torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(a, b) and a.shape == x.shape and a.min() >= -1 and a.max() <= 1
+    changed = (a - x).abs().flatten(1).amax(1) > 1e-6
+    assert 0.2 < changed.float().mean() < 0.8  # about half the faces
+    assert torch.equal(CorruptAugment(p=0.0)(x, torch.Generator().manual_seed(3)), x)
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    for name in CorruptAugment.FAMILIES:  # every condition changes a face and keeps it finite
+        y = getattr(CorruptAugment, "_" + name)(x[:8], rand)
+        assert y.shape == x[:8].shape and torch.isfinite(y).all() and not torch.allclose(y, x[:8]), name
+
+
+def test_training_with_corruptions_runs(kaggle_zip, tmp_path):
+    s = main(_args(kaggle_zip, tmp_path / "run", epochs=1, corrupt=0.5))
+    assert s["epochs_run"] == 1

@@ -60,6 +60,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--rotate", type=option(number, 0, 180), default=10.0, help="max random rotation, degrees")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
     p.add_argument("--erase", type=option(number, 0, 1), default=0.0, help="probability of random erasing")
+    p.add_argument("--corrupt", type=option(number, 0, 1), default=0.0, metavar="P",
+                   help="share of faces given a corruption users' faces come with (low resolution, blur, noise, "
+                        "JPEG, lighting, tilt, occlusion; training/corrupt.py): robustness training, 0 = off")
+    p.add_argument("--corrupt-mix", type=option(number, 0, 1), default=0.5, metavar="P",
+                   help="share of corrupted faces blended back with the clean face (AugMix-style)")
     p.add_argument("--mixup", type=option(number, 0), default=0.0, help="mixup alpha (0 = off)")
     p.add_argument("--cutmix", type=option(number, 0), default=0.0, help="cutmix alpha (0 = off)")
     # knowledge distillation
@@ -332,6 +337,10 @@ def _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, tar
     # (their weights are the same tensors), so eval mode and the ragged last batch cause no recompile
     forward = torch.compile(trained) if cfg.compile else trained
     augment = BatchAugment(cfg.shift, cfg.zoom, cfg.rotate, cfg.flip, cfg.erase)
+    if cfg.corrupt > 0:
+        from .corrupt import CorruptAugment
+
+        augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
     cw = class_weights(data.y_tr, cfg.class_weights)
     # last.pt is written before the log line: a kill between the two loses that line, so the log
     # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
@@ -362,6 +371,14 @@ def _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, tar
         if stop:
             say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
             break
+
+
+def _chain(*steps):
+    def augment(x, gen):
+        for step in steps:
+            x = step(x, gen)
+        return x
+    return augment
 
 
 def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved: bool, last: bool) -> None:
