@@ -35,3 +35,16 @@ def test_threads_bounds_every_pool_and_openmp_waits_passively():
 def test_openmp_sleeps_by_default_unless_the_user_chose():
     assert _probe(None)["wait"] == "PASSIVE"
     assert _probe(None, OMP_WAIT_POLICY="ACTIVE")["wait"] == "ACTIVE"
+
+
+def test_auto_threads_follow_the_load(monkeypatch):
+    from facemotion import threads
+    from facemotion.validate import threads as check
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    for load, want in ((0.0, 4), (1.2, 3), (2.6, 1), (9.0, 1)):
+        monkeypatch.setattr(threads.os, "getloadavg", lambda load=load: (load, load, load))
+        assert threads.auto_threads() == want
+    assert check("--threads", "auto") == "auto" and check("--threads", "2") == 2
+    with pytest.raises(Exception, match="--threads: expected a number of threads"):
+        check("--threads", "many")

