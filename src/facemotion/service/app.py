@@ -25,6 +25,7 @@ from ..labels import EMOTIONS
 from ..render import COLORS, draw
 from ..results import to_full
 from ..video import FaceTracking
+from .browser import mount as mount_browser
 from .limits import Limits, OriginGuard, RequestError, read_body
 from .pool import InferencePool
 from .upload import decode
@@ -183,6 +184,7 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
     async def docs():
         return FileResponse(STATIC / "docs.html", headers=PAGE_HEADERS)
 
+    mount_browser(app, pool)  # /web/...: the page's in-browser engine (the models, the browser files)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(CORSMiddleware, allow_origins=["*"] if limits.any_origin else limits.allow_origins,
                        allow_methods=["GET", "POST"], allow_headers=["content-type"])

@@ -42,6 +42,12 @@ async function setup() {
     }
   }
   state.engine = local ? { where: "browser", ...local.info } : { where: hasServer ? "server" : "none" };
+  // for devtools and the tests: an image's faces by this page's engine (whole: it is one face)
+  state.analyse = async (blob, { whole = false } = {}) => {
+    if (!local) throw new Error("this page runs no in-browser engine");
+    const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
+    return local.analyse(bitmap, { width: bitmap.width, height: bitmap.height, whole });
+  };
   showEngine(config);
   state.ready = true;
   if (params.has("selftest")) await selftest(config);
