@@ -100,16 +100,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _local(pkg: NpmPackage, member: str) -> Path:
+def path_of(pkg: NpmPackage, member: str) -> Path:
+    """Where ``member`` of ``pkg`` is kept once fetched."""
     return cache_dir() / f"{pkg.name.replace('/', '+')}@{pkg.version}" / member.removeprefix("package/")
 
 
-def missing() -> list[tuple[NpmPackage, str]]:
+def missing(packages=PACKAGES) -> list[tuple[NpmPackage, str]]:
     """The pinned files not yet in the cache (or changed since they were fetched)."""
     out = []
-    for pkg in PACKAGES:
+    for pkg in packages:
         for member, digest in pkg.files.items():
-            path = _local(pkg, member)
+            path = path_of(pkg, member)
             if not path.is_file() or _sha256(path) != digest:
                 out.append((pkg, member))
     return out
@@ -126,11 +127,11 @@ def _download(url: str, quiet: bool) -> bytes:
                          "come from the npm registry (FACEMOTION_NPM_REGISTRY names a mirror)") from None
 
 
-def fetch(quiet: bool = False) -> Path:
+def fetch(quiet: bool = False, packages=PACKAGES) -> Path:
     """Make sure every pinned file is in :func:`cache_dir`, fetching the tarballs that are
     needed; -> the cache folder. A tarball or file that does not match its pin is refused."""
-    todo = {p.name for p, _ in missing()}
-    for pkg in (p for p in PACKAGES if p.name in todo):
+    todo = {p.name for p, _ in missing(packages)}
+    for pkg in (p for p in packages if p.name in todo):
         url = pkg.url(registry())
         data = _download(url, quiet)
         algo, _, want = pkg.integrity.partition("-")
@@ -148,7 +149,7 @@ def fetch(quiet: bool = False) -> Path:
                 content = blob.read()
                 if hashlib.sha256(content).hexdigest() != digest:
                     raise AssetError(f"{url}: {member} does not match its pinned SHA-256")
-                write_bytes(_local(pkg, member), content)
+                write_bytes(path_of(pkg, member), content)
     return cache_dir()
 
 
@@ -160,13 +161,13 @@ def files(webgpu: bool = True) -> dict[str, Path]:
             name = Path(member).name
             if name == "LICENSE" or (not webgpu and name in WEBGPU_FILES):
                 continue
-            out[name] = _local(pkg, member)
+            out[name] = path_of(pkg, member)
     return out
 
 
 def available() -> bool:
     """Whether the cache holds every pinned file (cheap: sizes only, no hashing)."""
-    return all(_local(pkg, m).is_file() for pkg in PACKAGES for m in pkg.files)
+    return all(path_of(pkg, m).is_file() for pkg in PACKAGES for m in pkg.files)
 
 
 def notices() -> str:
@@ -179,7 +180,7 @@ def notices() -> str:
         lines.append(f"- `{pkg.name}` {pkg.version} from the npm registry ({pkg.license}): {names}")
     lines.append(f"- `haarcascade_frontalface_default.xml` from opencv-python {cv2.__version__} (Intel License "
                  "Agreement For Open Source Computer Vision Library, BSD-style; its terms are in the file's header)")
-    lines += ["", "## @techstark/opencv-js LICENSE", "", _local(OPENCV, "package/LICENSE").read_text()]
+    lines += ["", "## @techstark/opencv-js LICENSE", "", path_of(OPENCV, "package/LICENSE").read_text()]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,7 @@
 
 const $ = (id) => document.getElementById(id);
 // what the page shows, for people reading it with devtools and for the browser tests
-const state = (window.facemotion = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0 },
+const state = (window.facemotion = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0, ms: [] },
                                      engine: null, ready: false });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
@@ -411,6 +411,8 @@ function showLive(reply) {
   const fps = (state.stream.replies * 1000) / (now - cam.t0);
   const n = reply.faces.length;
   state.stream.fps = fps;
+  state.stream.ms.push(reply.ms);  // the analysis time of each frame (the server's or this browser's)
+  if (state.stream.ms.length > 1000) state.stream.ms.shift();
   setStatus($("cam-status"), `${n} face${n === 1 ? "" : "s"} · ${fps.toFixed(1)} frames/s · ` +
                              `${reply.ms} ms ${local ? "in this browser" : "on the server"}`);
 }
