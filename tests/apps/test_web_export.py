@@ -198,6 +198,20 @@ def test_int8_model_runs_in_the_browser(browser, host):
 
 
 @needs_chromium
+def test_webgpu_where_the_browser_has_it_gives_the_same_answer(site, host, tmp_path):
+    """Chromium's software WebGPU adapter (SwiftShader) stands in for a GPU."""
+    b = Chromium(profile=str(tmp_path / "profile"), gpu=True)
+    try:
+        result = open_page(b, host.url + "/?selftest", "window.facemotion && window.facemotion.selftest", timeout=180)
+        if result.get("engine", {}).get("ep") != "webgpu":
+            pytest.skip(f"this Chromium offers no WebGPU adapter: {result.get('engine')}")
+        assert result["ok"], result
+        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+    finally:
+        b.close()
+
+
+@needs_chromium
 def test_the_site_works_offline_after_the_first_visit(browser, site, tmp_path):
     s = StaticServer(site)
     url = s.url
