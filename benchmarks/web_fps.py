@@ -100,6 +100,7 @@ def main() -> int:
                             f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
     runs = [("server (WebSocket)", f"{server.url}/?engine=server"),
             ("browser, static site", f"{static[1]}/?model=vgg_fer_s"),
+            ("browser, static site, 2 threads", f"{static[1]}/?model=vgg_fer_s&threads=2"),
             ("browser, static site, int8", f"{static[1]}/?model=vgg_fer_s_int8"),
             ("browser, served page", f"{server.url}/")]
     rows, base = [], None

@@ -168,7 +168,8 @@ def test_selftest_reports_the_sample_face_and_emotion(browser, host, tmp_path):
     assert result["engine"]["where"] == "browser" and result["engine"]["ep"] == "wasm"
     # the service worker made the page cross-origin isolated: WebAssembly threads
     assert browser.evaluate("self.crossOriginIsolated") is True
-    assert result["engine"]["threads"] == min(4, browser.evaluate("navigator.hardwareConcurrency"))
+    cores = browser.evaluate("navigator.hardwareConcurrency")
+    assert result["engine"]["threads"] == min(4, -(-cores // 2))  # onnxruntime-web's default: half the cores
     text = json.loads(browser.evaluate("document.getElementById('selftest').textContent"))
     assert text["faces"] == result["faces"]  # written into the page
     expected = python_faces().detect_emotions(facemotion.SAMPLE_IMAGE)
@@ -185,6 +186,16 @@ def test_selftest_reports_the_sample_face_and_emotion(browser, host, tmp_path):
     assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == 7
     assert "in this browser" in browser.evaluate("document.getElementById('photo-status').textContent")
     browser.screenshot(tmp_path / "selftest.png")
+
+
+@needs_chromium
+def test_threads_as_asked(browser, host):
+    cores = browser.evaluate("navigator.hardwareConcurrency")
+    if cores < 2:
+        pytest.skip("one core: no second thread to ask for")
+    result = open_page(browser, host.url + "/?selftest&threads=2", "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] and result["engine"]["threads"] == 2, result
+    assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
 
 
 @needs_chromium

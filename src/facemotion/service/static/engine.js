@@ -2,7 +2,7 @@
 // side does (facemotion.detect.HaarDetector, facemotion.preprocess, the ONNX classifier,
 // facemotion.video.tracking), with opencv.js and onnxruntime-web. local.js starts it.
 //
-// Messages in: {id, type: "init", base, config, model, ep} | {id, type: "analyse", image: {width,
+// Messages in: {id, type: "init", base, config, model, ep, threads} | {id, type: "analyse", image: {width,
 // height, data (RGBA)}, track, whole} | {id, type: "reset"} | {id, type: "model", model}.
 // ``whole``: the image is one face (the Python side's detector="none").
 // Out: {id, result} or {id, error}.
@@ -38,7 +38,7 @@ async function init(m) {
   cv.FS_createDataFile("/", "cascade.xml", xml, true, false, false);
   cascade = new cv.CascadeClassifier();
   if (!cascade.load("cascade.xml")) throw new Error(`${cfg.detector.cascade}: not a Haar cascade`);
-  await loadOrt(m.ep);
+  await loadOrt(m.ep, m.threads);
   await useModel(m.model || cfg.models[0].name);
   return info;
 }
@@ -51,9 +51,12 @@ async function fetchBytes(rel) {
 }
 
 // WebGPU where the browser has it (the JSPI build of onnxruntime-web), else WebAssembly with
-// SIMD, and threads where the page is cross-origin isolated (SharedArrayBuffer).
-async function loadOrt(ep) {
-  const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+// SIMD, and threads where the page is cross-origin isolated (SharedArrayBuffer): by default
+// onnxruntime-web's own choice, half the cores (at most 4), which leaves the page and the
+// detector theirs.
+async function loadOrt(ep, wanted) {
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = !self.crossOriginIsolated ? 1 : Math.max(1, Math.min(cores, wanted || Math.min(4, Math.ceil(cores / 2))));
   const wantGpu = ep === "webgpu" || (ep !== "wasm" && cfg.vendor.ort_webgpu && self.navigator.gpu &&
                                       typeof WebAssembly.Suspending === "function");
   if (wantGpu && cfg.vendor.ort_webgpu) {
