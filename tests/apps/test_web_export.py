@@ -321,3 +321,32 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
         boxes = [b for b, _ in slime.detect(load_image(str(photo)))]
         for f in result["faces"]:
             assert max((iou(f["box"], b) for b in boxes), default=0) > 0.5, photo.name
+
+
+@needs_chromium
+def test_served_page_runs_the_server_model_in_the_browser(browser, site, server):
+    from .conftest import request
+
+    # (the site fixture has filled the browser files' cache that the server reads)
+    status, _, body = request(server.url + "/web/config.json")
+    assert status == 200 and json.loads(body)["static"] is False
+    model = json.loads(request(server.url + "/health")[2])["model"]
+    result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
+    assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+
+
+@needs_chromium
+def test_served_page_without_the_browser_files_uses_the_server(browser, tmp_path, monkeypatch):
+    from .conftest import ServerProcess, request
+
+    monkeypatch.setenv("FACEMOTION_WEB_CACHE", str(tmp_path / "empty"))
+    s = ServerProcess()
+    try:
+        status, _, body = request(s.url + "/web/config.json")
+        assert status == 404 and "not fetched" in json.loads(body)["error"]
+        result = open_page(browser, s.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+        assert result["ok"] and result["engine"]["where"] == "server", result
+        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), 1e-9)
+    finally:
+        s.stop()

@@ -105,7 +105,7 @@ async function selftest(config) {
   document.body.append(out);
   let result;
   try {
-    const r = await fetch(new URL(config ? config.sample : "web/sample.jpg", FacemotionLocal.WEB));
+    const r = await fetch(new URL(config ? config.sample : "sample.jpg", FacemotionLocal.WEB));
     if (!r.ok) throw new Error(`the sample photo: ${r.status}`);
     const blob = await r.blob();
     await analysePhoto(new File([blob], "sample.jpg", { type: blob.type || "image/jpeg" }));
