@@ -8,7 +8,10 @@ in, so frames/s is the path's throughput (the fake camera plays at 25 fps: a pat
 that analyses some frames twice). Everything runs on 127.0.0.1.
 
     python benchmarks/web_fps.py                 # 20 s per row after 5 s of warm-up
-    python benchmarks/web_fps.py --seconds 60
+    python benchmarks/web_fps.py --seconds 15 --rounds 3   # every row 3 times, interleaved: medians
+
+With ``--rounds`` the rows take turns, so a machine whose speed drifts (other jobs) slows
+every row alike; frames/s is then the median of the rounds, with their range.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--warmup", type=float, default=5)
+    p.add_argument("--rounds", type=int, default=1)
     args = p.parse_args()
     conf = _test_helpers()
     if conf.chromium_path() is None:
@@ -103,23 +107,32 @@ def main() -> int:
             ("browser, static site, 2 threads", f"{static[1]}/?model=vgg_fer_s&threads=2"),
             ("browser, static site, int8", f"{static[1]}/?model=vgg_fer_s_int8"),
             ("browser, served page", f"{server.url}/")]
-    rows, base = [], None
+    results: dict[str, list[dict]] = {name: [] for name, _ in runs}
     try:
-        for name, url in runs:
-            r = measure(browser, url, args.warmup, args.seconds)
-            e = r["engine"]
-            where = "server" if e["where"] == "server" else f"{e['ep']}, {e['threads']} thread{'s' * (e['threads'] > 1)}"
-            base = base or r["fps"]
-            rows.append([name, e.get("model", "vgg_fer_s"), where, r["frames"], f"{r['s']:.1f}", f"{r['fps']:.1f}",
-                         f"{r['fps'] / base:.2f}x" + (" (baseline)" if len(rows) == 0 else ""), f"{r['ms']:.1f}",
-                         f"{r['with_faces']:.2f}", ",".join(map(str, r["ids"])), r["errors"]])
-            print(f"{name}: {r['fps']:.1f} frames/s", file=sys.stderr, flush=True)
+        for _ in range(args.rounds):
+            for name, url in runs:
+                r = measure(browser, url, args.warmup, args.seconds)
+                results[name].append(r)
+                print(f"{name}: {r['fps']:.1f} frames/s", file=sys.stderr, flush=True)
     finally:
         browser.close()
         server.stop()
         conf.end(static[0])
+    rows, base = [], None
+    for name, rs in results.items():
+        e = rs[0]["engine"]
+        where = "server" if e["where"] == "server" else f"{e['ep']}, {e['threads']} thread{'s' * (e['threads'] > 1)}"
+        fps = statistics.median(r["fps"] for r in rs)
+        base = base or fps
+        spread = f" ({min(r['fps'] for r in rs):.1f}-{max(r['fps'] for r in rs):.1f})" if len(rs) > 1 else ""
+        rows.append([name, e.get("model", "vgg_fer_s"), where, sum(r["frames"] for r in rs),
+                     f"{sum(r['s'] for r in rs):.0f}", f"{fps:.1f}{spread}",
+                     f"{fps / base:.2f}x" + (" (baseline)" if not rows else ""),
+                     f"{statistics.median(r['ms'] for r in rs):.1f}",
+                     f"{statistics.mean(r['with_faces'] for r in rs):.2f}", max(len(r["ids"]) for r in rs),
+                     sum(r["errors"] for r in rs)])
     print(table(["path", "model", "runs on", "frames", "s", "frames/s", "vs server", "ms/frame (median)",
-                 "with a face", "ids", "errors"], rows))
+                 "with a face", "ids (most in a round)", "errors"], rows))
     print(f"\n({machine()}; headless Chromium {browser_version(conf)}, fake camera: test.mp4 at 596x336; "
           "ms/frame: the analysis, on the server or in the browser's worker)")
     return 0

@@ -63,7 +63,10 @@ async function isolate() {
   try {
     await navigator.serviceWorker.register("sw.js");
     if (window.crossOriginIsolated || sessionStorage.getItem("facemotion-isolated")) return false;
-    await navigator.serviceWorker.ready;
+    // a worker that cannot install (a file missing on the host) must not hold the page up
+    const ready = await Promise.race([navigator.serviceWorker.ready.then(() => true),
+                                      new Promise((r) => setTimeout(() => r(false), 10000))]);
+    if (!ready) return false;
     sessionStorage.setItem("facemotion-isolated", "1");
     location.reload();
     return true;
