@@ -11,4 +11,7 @@ if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
 fi
 # torch==2.13.0 is pinned in the [dev]/[train] extras: any other spec would pull CUDA wheels
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# the browser files of the page's in-browser engine (onnxruntime-web, opencv.js: pinned npm
+# tarballs, checked and cached once); without them the web-export tests skip and say why
+.venv/bin/python -m facemotion.web.assets || echo "the browser files could not be fetched: the web-export tests will skip"
 exec .venv/bin/python -m pytest -q "$@"

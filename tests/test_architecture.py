@@ -22,7 +22,7 @@ INFERENCE = {"detect", "zoo", "classify", "render", "writers", "plots", "explain
 PIPELINES = {"video", "photos"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
                 **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "batch": "jobs", "datasets": "datasets",
-                "training": "training", "cli": "apps", "service": "apps", "__main__": "apps"}
+                "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps"}
 MAY_IMPORT = {
     "base": {"base"},
     "core": {"base", "core"},

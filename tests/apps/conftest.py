@@ -102,11 +102,14 @@ class Chromium:
     Every host name but localhost resolves to nothing and every other connection goes to a
     dead local proxy, so the browser reaches only this machine."""
 
-    def __init__(self, *flags: str, profile: str):
+    def __init__(self, *flags: str, profile: str, gpu: bool = False):
+        """``gpu=True``: WebGPU on SwiftShader (a software adapter) instead of no GPU at all."""
         from websockets.sync.client import connect
 
+        gpu_flags = (["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader",
+                      "--use-webgpu-adapter=swiftshader"] if gpu else ["--disable-gpu"])
         self.proc = subprocess.Popen(
-            [chromium_path(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            [chromium_path(), "--headless=new", "--no-sandbox", *gpu_flags, "--no-first-run",
              "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--disable-extensions", "--disable-default-apps", "--no-pings", "--mute-audio",
              "--disable-domain-reliability", "--disable-client-side-phishing-detection",

@@ -49,7 +49,7 @@ def browser(tmp_path_factory):
 
 
 def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
-    browser.goto(server.url + "/")
+    browser.goto(server.url + "/?engine=server")  # the server path (the page may run the models itself)
     root = browser.call("DOM.getDocument")["root"]["nodeId"]
     node = browser.call("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
     browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(media / "two_people.jpg")]})
@@ -83,7 +83,7 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
 
 
 def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_path):
-    browser.goto(server.url + "/")
+    browser.goto(server.url + "/?engine=server")  # the server path (the page may run the models itself)
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
     # past the loop of the fake camera's clip (78 frames at 25 fps): the id holds across it
     browser.wait_for("window.facemotion.stream.replies >= 40", timeout=30)

@@ -14,7 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import FacemotionError, UsageError
-from . import batch, data, infer, training
+from . import batch, data, infer, training, web
 
 EPILOG = """examples:
   facemotion demo                               the bundled sample photo, end to end
@@ -25,6 +25,7 @@ EPILOG = """examples:
   facemotion batch photos/ -o results.csv       a collection -> one table, resumable (--engine ray)
   facemotion webcam                             live window (or headless outputs)
   facemotion serve                              web page (photos, webcam) and API on localhost:8000
+  facemotion web-export site/                   the page as a static site: the models run in the browser
   facemotion data stats fer2013.zip             class counts and distribution plots
   facemotion train --data fer2013.zip --arch mini_xception --out runs/mx
   facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_commands(sub, fmt)
     data.add_commands(sub, fmt)
     training.add_commands(sub, fmt)
+    web.add_commands(sub, fmt)
     return p
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from .browser import mount as mount_browser
 from .limits import Limits, OriginGuard, RequestError
 from .pool import InferencePool
 from .routes import STATIC, router
@@ -44,6 +45,7 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
                          (RequestValidationError, _invalid), (Exception, _internal)):
         app.add_exception_handler(exc, handler)
     app.include_router(router)
+    mount_browser(app, pool)  # /web/...: the page's in-browser engine (the models, the browser files)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(CORSMiddleware, allow_origins=["*"] if limits.any_origin else limits.allow_origins,
                        allow_methods=["GET", "POST"], allow_headers=["content-type"])

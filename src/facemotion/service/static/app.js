@@ -1,18 +1,126 @@
-// The facemotion page: a photo through POST /v1/detect, the webcam through WS /v1/stream.
-// No build step and nothing from elsewhere: this file, style.css and the server.
+// The facemotion page. Where it has web/config.json (facemotion web-export, or facemotion serve
+// with the browser files fetched) photos and webcam frames are analysed in this browser by
+// local.js + engine.js; otherwise, or with ?engine=server, a photo goes through POST /v1/detect
+// and the webcam through WS /v1/stream. ?selftest analyses the bundled sample photo; ?model=,
+// ?ep=wasm|webgpu and ?threads= choose what the in-browser engine runs.
+// No build step and nothing from elsewhere: these files and the server or static host.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 // what the page shows, for people reading it with devtools and for the browser tests
-const state = (window.facemotion = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0 } });
+const state = (window.facemotion = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0, ms: [] },
+                                     engine: null, ready: false });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
+const params = new URLSearchParams(location.search);
+let local = null;          // the in-browser engine (local.js), when this page runs the models itself
+let hasServer = true;      // false on a static site
 
-fetch("/health").then((r) => r.json()).then((h) => {
-  EMOTIONS = h.emotions;
-  COLORS = h.colors;  // the same palette as the server's annotated images
-  document.title = `facemotion · ${h.model}`;
-}).catch(() => {});
+async function setup() {
+  const config = window.FacemotionLocal ? await FacemotionLocal.config().catch(() => null) : null;
+  if (config) {
+    EMOTIONS = config.emotions;
+    COLORS = config.colors;
+    hasServer = !config.static;
+  }
+  if (hasServer) {
+    fetch("health").then((r) => r.json()).then((h) => {
+      EMOTIONS = h.emotions;
+      COLORS = h.colors;  // the same palette as the server's annotated images
+      document.title = `facemotion · ${h.model}`;
+    }).catch(() => {});
+  } else {
+    document.querySelector("a.docs").hidden = true;  // the API's docs are the server's
+    if (await isolate()) return;  // the page comes back, isolated
+  }
+  if (config && (params.get("engine") !== "server" || !hasServer)) {
+    try {
+      local = await FacemotionLocal.load(config, { model: params.get("model"), ep: params.get("ep"),
+                                                   threads: Number(params.get("threads")) || null });
+      document.title = `facemotion · ${local.info.model} in this browser`;
+    } catch (err) {
+      state.localError = err.message;
+      setStatus($("photo-status"), `The in-browser engine did not start: ${err.message}`, true);
+    }
+  }
+  state.engine = local ? { where: "browser", ...local.info } : { where: hasServer ? "server" : "none" };
+  // for devtools and the tests: an image's faces by this page's engine (whole: it is one face)
+  state.analyse = async (blob, { whole = false } = {}) => {
+    if (!local) throw new Error("this page runs no in-browser engine");
+    const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
+    return local.analyse(bitmap, { width: bitmap.width, height: bitmap.height, whole });
+  };
+  showEngine(config);
+  state.ready = true;
+  if (params.has("selftest")) await selftest(config);
+}
+
+// a static site: the service worker keeps the page for offline use and, on hosts that cannot
+// send the headers themselves, makes it cross-origin isolated (WebAssembly threads need that):
+// the page reloads once, through the worker, the first time. -> whether it reloads
+async function isolate() {
+  if (!("serviceWorker" in navigator) || !window.isSecureContext) return false;
+  try {
+    await navigator.serviceWorker.register("sw.js");
+    if (window.crossOriginIsolated || sessionStorage.getItem("facemotion-isolated")) return false;
+    // a worker that cannot install (a file missing on the host) must not hold the page up
+    const ready = await Promise.race([navigator.serviceWorker.ready.then(() => true),
+                                      new Promise((r) => setTimeout(() => r(false), 10000))]);
+    if (!ready) return false;
+    sessionStorage.setItem("facemotion-isolated", "1");
+    location.reload();
+    return true;
+  } catch {
+    return false;  // the page still works: one thread, online only
+  }
+}
+
+function showEngine(config) {
+  const where = $("engine-where"), pick = $("model");
+  if (!where) return;
+  where.textContent = local ? `Runs in this browser (${local.info.ep}${local.info.threads > 1 ? `, ${local.info.threads} threads` : ""})`
+    : hasServer ? "Runs on the server" : "The in-browser engine did not start";
+  if (local) setStatus($("cam-status"), "The camera's frames stay in this browser.");
+  if (local && config.models.length > 1) {
+    pick.replaceChildren(...config.models.map((m) => new Option(`${m.name} (${m.precision})`, m.name, false,
+                                                                 m.name === local.info.model)));
+    pick.hidden = false;
+    pick.onchange = async () => {
+      state.engine = { where: "browser", ...(await local.setModel(pick.value)) };
+      document.title = `facemotion · ${local.info.model} in this browser`;
+    };
+  }
+  if (config && hasServer) {  // both: a link to the other one
+    const other = $("engine-switch");
+    other.hidden = false;
+    other.textContent = local ? "use the server" : "run in this browser";
+    const q = new URLSearchParams(location.search);
+    q.set("engine", local ? "server" : "browser");
+    other.href = `?${q}`;
+  }
+}
+
+// ?selftest: the bundled sample photo through the page's photo path; the result is written into
+// the page (#selftest, window.facemotion.selftest) for a headless browser to read
+async function selftest(config) {
+  const out = document.createElement("pre");
+  out.id = "selftest";
+  document.body.append(out);
+  let result;
+  try {
+    const r = await fetch(new URL(config ? config.sample : "sample.jpg", FacemotionLocal.WEB));
+    if (!r.ok) throw new Error(`the sample photo: ${r.status}`);
+    const blob = await r.blob();
+    await analysePhoto(new File([blob], "sample.jpg", { type: blob.type || "image/jpeg" }));
+    const p = state.photo;
+    result = p.error ? { ok: false, error: p.error }
+      : { ok: p.faces.length > 0, engine: state.engine, width: p.width, height: p.height, faces: p.faces, ms: p.ms };
+  } catch (err) {
+    result = { ok: false, error: err.message, engine: state.engine };
+  }
+  state.selftest = result;
+  out.textContent = JSON.stringify(result);
+}
 
 const color = (e) => COLORS[e] || "#999";
 const pct = (p) => `${Math.round(p * 100)}%`;
@@ -121,21 +229,35 @@ drop.addEventListener("drop", (e) => {
   if (file) analysePhoto(file);
 });
 
+// in this browser: decoded as stored (no colour management, as the Python side reads it)
+async function analyseHere(file) {
+  const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none" }).catch(() => {
+    throw new Error("not an image this browser can read");
+  });
+  return [await local.analyse(bitmap, { width: bitmap.width, height: bitmap.height }), bitmap];
+}
+
+async function analyseOnServer(file) {
+  const reply = await fetch("v1/detect", { method: "POST", body: file,
+    headers: { "Content-Type": file.type || "application/octet-stream" } });
+  const data = await reply.json();
+  if (!reply.ok) throw new Error(data.error || `the server answered ${reply.status}`);
+  // formats the browser cannot show (TIFF...) come back drawn by the server
+  const bitmap = await createImageBitmap(file).catch(async () => {
+    const jpeg = await fetch("v1/annotate", { method: "POST", body: file });
+    return createImageBitmap(await jpeg.blob());
+  });
+  return [data, bitmap];
+}
+
 async function analysePhoto(file) {
   const status = $("photo-status"), canvas = $("photo-canvas"), list = $("photo-faces");
   setStatus(status, `Analysing ${file.name}…`);
   list.replaceChildren();
   const t0 = performance.now();
   try {
-    const reply = await fetch("/v1/detect", { method: "POST", body: file,
-      headers: { "Content-Type": file.type || "application/octet-stream" } });
-    const data = await reply.json();
-    if (!reply.ok) throw new Error(data.error || `the server answered ${reply.status}`);
-    // formats the browser cannot show (TIFF...) come back drawn by the server
-    const bitmap = await createImageBitmap(file).catch(async () => {
-      const jpeg = await fetch("/v1/annotate", { method: "POST", body: file });
-      return createImageBitmap(await jpeg.blob());
-    });
+    if (!local && !hasServer) throw new Error(state.localError || "no engine to analyse it with");
+    const [data, bitmap] = await (local ? analyseHere(file) : analyseOnServer(file));
     canvas.width = data.width;
     canvas.height = data.height;
     const ctx = canvas.getContext("2d");
@@ -144,8 +266,9 @@ async function analysePhoto(file) {
     canvas.hidden = false;
     data.faces.forEach((f, i) => list.append(faceCard(f, `Face ${i + 1}`)));
     const n = data.faces.length;
+    data.ms = Math.round(performance.now() - t0);
     setStatus(status, `${file.name}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"} ` +
-                      `(${Math.round(performance.now() - t0)} ms)`);
+                      `(${data.ms} ms${local ? " in this browser" : ""})`);
     state.photo = data;
   } catch (err) {
     canvas.hidden = true;
@@ -174,6 +297,7 @@ async function startCamera() {
   }
   video.srcObject = cam.stream;
   await video.play();
+  if (local) return startLocal();
   const ws = (cam.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`));
   ws.binaryType = "arraybuffer";
   cam.running = true;
@@ -196,6 +320,35 @@ async function startCamera() {
   ws.onclose = (e) => {
     if (cam.running) stopCamera(e.reason ? `The server closed the stream: ${e.reason}` : "The stream closed.", true);
   };
+}
+
+// in this browser: one frame at a time, the next grabbed when the answer is in
+async function startLocal() {
+  cam.running = true;
+  cam.sent = 0;
+  cam.t0 = performance.now();
+  $("cam-start").disabled = true;
+  $("cam-stop").disabled = false;
+  setStatus($("cam-status"), "Starting…");
+  await local.reset();
+  const video = $("cam-video");
+  while (cam.running) {
+    if (!video.videoWidth) {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    const scale = Math.min(1, local.config.webcam_width / video.videoWidth);
+    const frame = cam.sent++;
+    try {
+      const reply = await local.analyse(video, { width: Math.round(video.videoWidth * scale),
+                                                 height: Math.round(video.videoHeight * scale), track: true });
+      if (cam.running) showLive({ ...reply, frame });
+    } catch (err) {
+      state.stream.errors++;
+      setStatus($("cam-status"), err.message, true);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 function stopCamera(message, isError = false) {
@@ -262,8 +415,11 @@ function showLive(reply) {
   state.stream.faces = reply.faces;
   const fps = (state.stream.replies * 1000) / (now - cam.t0);
   const n = reply.faces.length;
+  state.stream.fps = fps;
+  state.stream.ms.push(reply.ms);  // the analysis time of each frame (the server's or this browser's)
+  if (state.stream.ms.length > 1000) state.stream.ms.shift();
   setStatus($("cam-status"), `${n} face${n === 1 ? "" : "s"} · ${fps.toFixed(1)} frames/s · ` +
-                             `${reply.ms} ms on the server`);
+                             `${reply.ms} ms ${local ? "in this browser" : "on the server"}`);
 }
 
 // stacked areas: each emotion's share over the last HISTORY frames, newest on the right
@@ -283,3 +439,5 @@ function drawHistory(t) {
     below = above;
   });
 }
+
+setup();

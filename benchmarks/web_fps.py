@@ -1,0 +1,159 @@
+"""Frames per second of the page's webcam path in headless Chromium: the models run in the
+browser (onnxruntime-web WASM, opencv.js) vs sent to the server (``facemotion serve``'s
+WebSocket), in the same run, on the same fake camera (test.mp4, as the browser tests use it).
+
+Each row opens the page, starts the camera and counts the frames analysed over ``--seconds``
+after a warm-up. Both paths analyse one frame at a time and grab the next when the answer is
+in, so frames/s is the path's throughput (the fake camera plays at 25 fps: a path faster than
+that analyses some frames twice). Everything runs on 127.0.0.1.
+
+    python benchmarks/web_fps.py                 # 20 s per row after 5 s of warm-up
+    python benchmarks/web_fps.py --seconds 15 --rounds 3   # every row 3 times, interleaved: medians
+
+With ``--rounds`` the rows take turns, so a machine whose speed drifts (other jobs) slows
+every row alike; frames/s is then the median of the rounds, with their range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import MEDIA, ROOT, machine, table
+
+
+def _test_helpers():
+    """The browser tests' DevTools driver and fake-camera clip writer (one implementation)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    spec = importlib.util.spec_from_file_location("apps_conftest", ROOT / "tests" / "apps" / "conftest.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return conf
+
+
+def write_clip(path: Path, frames: int = 40) -> None:
+    """test.mp4's first frames, forwards then backwards, as Y4M (tests/apps/test_service_page.py)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(MEDIA / "test.mp4"))
+    fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
+    clip = []
+    while len(clip) < frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        h, w = frame.shape[:2]
+        clip.append(cv2.cvtColor(frame[:h - h % 2, :w - w % 2], cv2.COLOR_BGR2YUV_I420))
+    cap.release()
+    h, w = clip[0].shape[0] * 2 // 3, clip[0].shape[1]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for yuv in clip + clip[-2:0:-1]:
+            f.write(b"FRAME\n" + yuv.tobytes())
+
+
+def measure(browser, url: str, warmup: float, seconds: float) -> dict:
+    browser.call("Page.navigate", {"url": url})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # a static site's first visit reloads once (its service worker)
+        try:
+            if browser.evaluate("window.facemotion && window.facemotion.ready"):
+                break
+        except RuntimeError:
+            pass
+        time.sleep(0.2)
+    engine = browser.evaluate("window.facemotion.engine")
+    browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
+    browser.wait_for("window.facemotion.stream.replies >= 1", timeout=60)
+    time.sleep(warmup)
+    n0, t0 = browser.evaluate("window.facemotion.stream.replies"), time.monotonic()
+    time.sleep(seconds)
+    s = browser.evaluate("window.facemotion.stream")
+    n1, t1 = s["replies"], time.monotonic()
+    browser.evaluate("document.getElementById('cam-stop').click()")
+    ms = s["ms"][-(n1 - n0):] if n1 > n0 else []
+    return {"engine": engine, "frames": n1 - n0, "s": t1 - t0, "fps": (n1 - n0) / (t1 - t0),
+            "ms": statistics.median(ms) if ms else float("nan"), "ids": s["ids"], "errors": s["errors"],
+            "with_faces": s["withFaces"] / max(1, s["replies"])}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--warmup", type=float, default=5)
+    p.add_argument("--rounds", type=int, default=1)
+    args = p.parse_args()
+    conf = _test_helpers()
+    if conf.chromium_path() is None:
+        print("error: Chromium is not installed (bash scripts/install_chromium.sh)", file=sys.stderr)
+        return 1
+    from facemotion.web.export import export_site
+
+    tmp = Path(tempfile.mkdtemp(prefix="facemotion-web-fps-"))
+    export_site(tmp / "site", quiet=True)
+    clip = tmp / "clip.y4m"
+    write_clip(clip)
+    static = subprocess_static(tmp / "site")
+    server = conf.ServerProcess()
+    browser = conf.Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                            f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
+    runs = [("server (WebSocket)", f"{server.url}/?engine=server"),
+            ("browser, static site", f"{static[1]}/?model=vgg_fer_s"),
+            ("browser, static site, 2 threads", f"{static[1]}/?model=vgg_fer_s&threads=2"),
+            ("browser, static site, int8", f"{static[1]}/?model=vgg_fer_s_int8"),
+            ("browser, served page", f"{server.url}/")]
+    results: dict[str, list[dict]] = {name: [] for name, _ in runs}
+    try:
+        for _ in range(args.rounds):
+            for name, url in runs:
+                r = measure(browser, url, args.warmup, args.seconds)
+                results[name].append(r)
+                print(f"{name}: {r['fps']:.1f} frames/s", file=sys.stderr, flush=True)
+    finally:
+        browser.close()
+        server.stop()
+        conf.end(static[0])
+    rows, base = [], None
+    for name, rs in results.items():
+        e = rs[0]["engine"]
+        where = "server" if e["where"] == "server" else f"{e['ep']}, {e['threads']} thread{'s' * (e['threads'] > 1)}"
+        fps = statistics.median(r["fps"] for r in rs)
+        base = base or fps
+        spread = f" ({min(r['fps'] for r in rs):.1f}-{max(r['fps'] for r in rs):.1f})" if len(rs) > 1 else ""
+        rows.append([name, e.get("model", "vgg_fer_s"), where, sum(r["frames"] for r in rs),
+                     f"{sum(r['s'] for r in rs):.0f}", f"{fps:.1f}{spread}",
+                     f"{fps / base:.2f}x" + (" (baseline)" if not rows else ""),
+                     f"{statistics.median(r['ms'] for r in rs):.1f}",
+                     f"{statistics.mean(r['with_faces'] for r in rs):.2f}", max(len(r["ids"]) for r in rs),
+                     sum(r["errors"] for r in rs)])
+    print(table(["path", "model", "runs on", "frames", "s", "frames/s", "vs server", "ms/frame (median)",
+                 "with a face", "ids (most in a round)", "errors"], rows))
+    print(f"\n({machine()}; headless Chromium {browser_version(conf)}, fake camera: test.mp4 at 596x336; "
+          "ms/frame: the analysis, on the server or in the browser's worker)")
+    return 0
+
+
+def subprocess_static(folder: Path):
+    import re
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "-b", "127.0.0.1", "-d", str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = re.search(r"port (\d+)", proc.stdout.readline()).group(1)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def browser_version(conf) -> str:
+    import subprocess
+
+    out = subprocess.run([conf.chromium_path(), "--version"], capture_output=True, text=True).stdout
+    return out.split()[1] if out else "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""``facemotion web-export``: the page as a static site that runs the models in the browser."""
+
+from __future__ import annotations
+
+
+def cmd_web_export(args) -> int:
+    from ..web.export import export_site
+
+    summary = export_site(args.dir, args.model, webgpu=not args.no_webgpu)
+    print(f"wrote {summary['folder']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB "
+          f"(models: {', '.join(summary['models'])}); serve the folder from any static file host, e.g. "
+          f"python -m http.server -d {summary['folder']} -b 127.0.0.1 8080")
+    return 0
+
+
+def add_commands(sub, fmt) -> None:
+    s = sub.add_parser("web-export", help="the page as a static site: the models run in the visitor's browser",
+                       formatter_class=fmt,
+                       description="Write a folder (HTML, JS, WebAssembly, the ONNX model) that any static file host "
+                                   "serves: photos and the webcam are analysed in the browser with onnxruntime-web, "
+                                   "nothing is sent anywhere, and it works offline after the first visit. The "
+                                   "browser's runtime files are fetched once from the npm registry (pinned, checked) "
+                                   "and cached. Open it with ?selftest to analyse the bundled sample photo.")
+    s.add_argument("dir", help="output folder (new, empty, or an earlier web export, which is replaced)")
+    s.add_argument("--model", default=None,
+                   help="shipped model name or .onnx file (default: the shipped default); its int8 variant comes along")
+    s.add_argument("--no-webgpu", action="store_true",
+                   help="leave out the WebGPU build of onnxruntime-web (16 MB): WebAssembly only")
+    s.set_defaults(func=cmd_web_export)

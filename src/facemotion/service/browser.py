@@ -1,0 +1,72 @@
+"""The page's in-browser engine under ``facemotion serve``: ``/web/...``, what a static export
+(:mod:`facemotion.web.export`) holds in its ``web/`` folder, served from the package and the
+browser files' cache.
+
+The page runs the server's own ONNX model in the browser when the browser files have been
+fetched (``facemotion web-export`` or ``python -m facemotion.web.assets`` fetches them; the
+server never does). Otherwise ``/web/config.json`` is 404 and the page sends photos and
+frames to the server, as it does with ``?engine=server``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+
+from ..web import assets
+from ..web.export import CASCADE, cascade_path, page_config
+
+NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+
+def _model(pool) -> tuple[str, Path, dict] | None:
+    """The server's classifier as (name, ONNX file, card), or None when it is not an ONNX file."""
+    clf = pool.recognizer.classifier
+    path = getattr(clf, "path", None)
+    if path is None or Path(path).suffix.lower() != ".onnx":
+        return None
+    return clf.name, Path(path), clf.card.to_dict()
+
+
+def mount(app: FastAPI, pool) -> None:
+    def config():
+        model = _model(pool)
+        if model is None or not assets.available():
+            return None
+        name, _, card = model
+        return page_config([(name, f"models/{name}.onnx", card)], static=False)
+
+    def missing(what: str):
+        return JSONResponse({"error": f"{what}: not here (the page then uses the server)"}, 404)
+
+    @app.get("/web/config.json", include_in_schema=False)
+    async def web_config():
+        c = config()
+        if c is None:
+            return missing("/web/config.json: the browser files are not fetched (python -m facemotion.web.assets)"
+                           " or the model is not ONNX;")
+        return JSONResponse(c, headers=NO_CACHE)
+
+    @app.get("/web/vendor/{name}", include_in_schema=False)
+    async def vendor(name: str):
+        path = assets.files().get(name)
+        if path is None or not path.is_file():
+            return missing(f"/web/vendor/{name}")
+        return FileResponse(path, headers=NO_CACHE)
+
+    @app.get("/web/models/{name}", include_in_schema=False)
+    async def models(name: str):
+        model = _model(pool)
+        if name == CASCADE:
+            return FileResponse(cascade_path(), headers=NO_CACHE)
+        if model is not None and name == f"{model[0]}.onnx":
+            return FileResponse(model[1], media_type="application/octet-stream", headers=NO_CACHE)
+        return missing(f"/web/models/{name}")
+
+    @app.get("/web/sample.jpg", include_in_schema=False)
+    async def sample():
+        import facemotion
+
+        return FileResponse(facemotion.SAMPLE_IMAGE, headers=NO_CACHE)

