@@ -94,13 +94,28 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
     """``path`` as an input that exists, is a file and is not empty, or ``error`` with one line
     naming it ("is a folder, not <kind>"), also for what the OS refuses (permissions, a name too
     long for the file system)."""
+    import errno
+    import stat
+
     path = Path(path)
     try:
-        if not path.exists():
-            raise error(f"{path}: no such file")
-        if path.is_dir():
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if path.is_symlink():
+                raise error(f"{path}: broken symbolic link (to {os.readlink(path)}, which does not exist)") from None
+            raise error(f"{path}: no such file") from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise error(f"{path}: symbolic link loop (the link leads back to itself)") from None
+            raise
+        if stat.S_ISDIR(st.st_mode):
             raise error(f"{path}: is a folder, not {kind}")
-        if path.stat().st_size == 0:
+        if not stat.S_ISREG(st.st_mode):
+            what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise error(f"{path}: is {what}, not {kind} (give a regular file)")
+        if st.st_size == 0:
             raise error(f"{path}: empty file (0 bytes)")
     except OSError as e:
         raise error(f"{path}: cannot read ({e.strerror or e})") from None

@@ -67,17 +67,23 @@ def _decoding(name: str):
             # our own MAX_PIXELS guard runs on the header; PIL's (89 MP) must not override it
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             yield
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (format not recognised)") from None
     except Image.DecompressionBombError:
-        raise ImageError(f"{name}: image is too large (decompression-bomb guard)") from None
+        # PIL's own guard, past twice its limit: too many pixels, as ours says (413 from the service)
+        raise ImageTooLargeError(f"{name}: image is too large (decompression-bomb guard)") from None
     except OSError as e:
         msg = str(e)
         if "truncated" in msg.lower():
             raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
         raise ImageError(f"{name}: cannot decode image ({msg})") from None
-    except (ValueError, SyntaxError, EOFError) as e:
-        raise ImageError(f"{name}: cannot decode image ({e})") from None
+    except MemoryError:
+        raise ImageError(f"{name}: not enough memory to decode this image") from None
+    except Exception as e:  # noqa: BLE001  (a decoder's odd failures on damaged files: TypeError,
+        # IndexError, struct.error, ... -- always this file's problem, named in one line)
+        raise ImageError(f"{name}: cannot decode image ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
@@ -90,7 +96,8 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image is empty ({w}x{h} pixels)")
-    frames = getattr(img, "n_frames", 1)
+    with _decoding(name):  # counting a damaged file's frames can fail too (a fuzzed TIFF: TypeError)
+        frames = getattr(img, "n_frames", 1)
     if frames > 1:
         raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
                          "(split the pages, or read an animation with `facemotion video`)")
@@ -272,6 +279,13 @@ def _is(path: Path, test: str) -> bool:
         return False
 
 
+def _input_entry(path: Path) -> bool:
+    """Whether a folder's or a glob's entry is an input: anything but a folder. A broken or
+    looping link, a FIFO, a device are inputs too, so that reading them reports them (one error
+    each), rather than the run passing over them in silence."""
+    return not _is(path, "is_dir")
+
+
 def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     """CLI arguments (files, folders, globs) -> files, in a stable order, each once; a folder
     contributes its files (recursively) whose suffix is in ``suffixes``."""
@@ -282,11 +296,11 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
         p = str(p)
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in matches if _is(Path(m), "is_file"))
+            out.extend(Path(m) for m in matches if _input_entry(Path(m)))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
-            out.extend(sorted(f for f in Path(p).rglob("*") if f.is_file() and f.suffix.lower() in suffixes))
+            out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs

@@ -115,6 +115,7 @@ def threads(name: str, value) -> int | str:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
     try:
-        return integer(name, value, 0)
+        integer(name, value)
     except UsageError:
         raise UsageError(f"{name}: expected a number of threads (0: one per core) or 'auto', got {value!r}") from None
+    return integer(name, value, 0)  # a whole number: only its range can be wrong

@@ -34,7 +34,9 @@ def cmd_batch(args) -> int:
     print(f"{s['out']}: {s['rows']} rows; {s['processed']} inputs processed ({s['inputs_per_s']:.1f}/s){done}; "
           f"{s['faces']} faces; model {s['model']}")
     if s["failed"]:
-        print(f"{s['failed']} input{'s' if s['failed'] != 1 else ''} failed: see the error column", file=sys.stderr)
+        print(f"{s['failed']} of {s['processed']} input{'s' if s['processed'] != 1 else ''} failed: see the error "
+              "column", file=sys.stderr)
+        return 1  # as every command with several inputs: the table is whole, but not every input made it
     return 0
 
 

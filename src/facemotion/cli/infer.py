@@ -222,6 +222,7 @@ def cmd_serve(args) -> int:
     limits = Limits(max_body=int(args.max_body * 2**20), max_pixels=int(args.max_pixels * 1e6),
                     max_pending=args.max_pending, max_streams=args.max_streams, max_connections=args.max_connections,
                     workers=args.workers, header_timeout=args.header_timeout, read_timeout=args.read_timeout,
+                    stream_idle=args.stream_idle,
                     allow_origins=args.allow_origin)
     first = _recognizer(args)  # a bad --model or --detector fails here, as one line, before anything listens
     made = [first]
@@ -314,6 +315,8 @@ def add_commands(sub, fmt) -> None:
                    help="seconds for a request's headers to arrive")
     s.add_argument("--read-timeout", type=option(number, 0, lo_open=True), default=d.read_timeout, metavar="S",
                    help="seconds a request body may stall")
+    s.add_argument("--stream-idle", type=option(number, 0, lo_open=True), default=d.stream_idle, metavar="S",
+                   help="seconds a WebSocket stream may send no frame before it is closed")
     _add_recognizer_args(s)
     s.set_defaults(func=cmd_serve)
 

@@ -16,6 +16,27 @@ from typing import Sequence
 
 from ..errors import DataError
 
+# the largest member read from a folder, zip or tar (a dataset's image, or its CSV): what a
+# member says it holds is checked before it is decompressed, and the reading stops past it, so
+# a few highly compressed members cannot take gigabytes of memory (override:
+# FACEMOTION_MAX_MEMBER_MB)
+MAX_MEMBER_BYTES = int(float(os.environ.get("FACEMOTION_MAX_MEMBER_MB", "512")) * 2**20)
+IMAGE_MEMBER_BYTES = 32 * 2**20  # an image member of a dataset: far larger than any face photo
+
+
+def _too_large(where: str, size: int, limit: int) -> DataError:
+    return DataError(f"{where}: {size / 2**20:.0f} MiB uncompressed, over the {limit / 2**20:.0f} MiB a dataset "
+                     "member may hold (a decompression bomb, or not a face dataset)")
+
+
+def _read_capped(fh, where: str, limit: int) -> bytes:
+    """Read a member's stream, stopping past ``limit`` bytes (its header may understate it)."""
+    data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(where, len(data), limit)
+    return data
+
+
 TAR_SUFFIXES = {".tar": "", ".tar.gz": "gz", ".tgz": "gz", ".tar.bz2": "bz2", ".tbz2": "bz2", ".tar.xz": "xz",
                 ".txz": "xz"}
 # what a damaged tar archive can raise while it is read (a truncated .tar.gz ends in EOFError)
@@ -77,7 +98,7 @@ def unsafe_name(name: str) -> bool:
     return name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":")
 
 
-def read_members(path: Path, names: Sequence[str]):
+def read_members(path: Path, names: Sequence[str], limit: int = IMAGE_MEMBER_BYTES):
     """Yield (name, bytes) for ``names`` in that order, from a folder, zip or tar; a member that
     cannot be read comes as (name, DataError), so ``--skip-bad`` can skip just that file.
 
@@ -88,9 +109,12 @@ def read_members(path: Path, names: Sequence[str]):
     if path.is_dir():
         for n in names:
             try:
-                data = (path / n).read_bytes()
+                with open(path / n, "rb") as fh:
+                    data = _read_capped(fh, str(path / n), limit)
             except OSError as e:
                 data = DataError(f"{path / n}: cannot read ({e.strerror or e})")
+            except DataError as e:
+                data = e
             yield n, data
     elif tar_compression(path) is not None:
         want, early, i = set(names), {}, 0
@@ -98,7 +122,8 @@ def read_members(path: Path, names: Sequence[str]):
             with tarfile.open(path) as tf:
                 for m in tf:
                     if m.isfile() and m.name in want:
-                        early[m.name] = tf.extractfile(m).read()
+                        early[m.name] = (_too_large(f"{path}::{m.name}", m.size, limit) if m.size > limit
+                                         else tf.extractfile(m).read())
                         while i < len(names) and names[i] in early:
                             yield names[i], early.pop(names[i])
                             i += 1
@@ -109,8 +134,15 @@ def read_members(path: Path, names: Sequence[str]):
     else:
         with zipfile.ZipFile(path) as zf:
             for n in names:
+                where = f"{path}::{n}"
                 try:
-                    data = zf.read(n)
-                except (zipfile.BadZipFile, zlib.error, OSError) as e:  # a bad CRC: that file only
-                    data = DataError(f"{path}::{n}: unreadable zip member ({e})")
+                    info = zf.getinfo(n)
+                    if info.file_size > limit:
+                        raise _too_large(where, info.file_size, limit)
+                    with zf.open(info) as fh:
+                        data = _read_capped(fh, where, limit)
+                except (zipfile.BadZipFile, zlib.error, OSError, KeyError) as e:  # a bad CRC: that file only
+                    data = DataError(f"{where}: unreadable zip member ({e})")
+                except DataError as e:
+                    data = e
                 yield n, data

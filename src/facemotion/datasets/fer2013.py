@@ -187,6 +187,9 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
                 side = int(round(np.sqrt(pixels.size)))
                 if pixels.size == 0 or side * side != pixels.size:
                     raise DataError(f"{where}: {pixels.size} pixel values, expected {n_side * n_side} (a square image)")
+                if not np.isfinite(pixels).all():  # nan slips past the range test below (nan < 0 is False)
+                    bad = next(t for t, v in zip(pix_text, pixels) if not np.isfinite(v))
+                    raise DataError(f"{where}: pixel value {bad[:20]!r} is not a number in 0..255")
                 if pixels.min() < 0 or pixels.max() > 255:
                     raise DataError(f"{where}: pixel values must lie in 0..255")
                 face = pixels.astype(np.uint8).reshape(side, side)

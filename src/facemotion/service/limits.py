@@ -30,6 +30,7 @@ class Limits:
     header_timeout: float = 10.0        # seconds for a request's headers to arrive whole
     read_timeout: float = 15.0          # seconds without a byte while a request body is arriving
     keep_alive: float = 5.0             # seconds an idle connection is kept
+    stream_idle: float = 30.0           # seconds a WebSocket stream may send no frame before it is closed
     allow_origins: list[str] = field(default_factory=list)  # beyond localhost; "*" allows any
 
     def __post_init__(self):
@@ -37,7 +38,7 @@ class Limits:
                      "workers"):
             if getattr(self, name) < 1:
                 raise FacemotionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("header_timeout", "read_timeout", "keep_alive"):
+        for name in ("header_timeout", "read_timeout", "keep_alive", "stream_idle"):
             if not getattr(self, name) > 0:
                 raise FacemotionError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         for o in self.allow_origins:

@@ -158,7 +158,12 @@ async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> N
     async def receive():
         nonlocal received
         while True:
-            msg = await ws.receive()
+            try:  # a stream that sends nothing must not hold one of --max-streams' places for ever
+                msg = await asyncio.wait_for(ws.receive(), limits.stream_idle)
+            except asyncio.TimeoutError:
+                await ws.close(code=1008, reason=f"no frame for {limits.stream_idle:g} s; closed")
+                arrived.set()
+                return
             if msg["type"] == "websocket.disconnect":
                 arrived.set()
                 return

@@ -25,9 +25,20 @@ RUN_STATE = ("optimizer_state", "scheduler_state", "ema_state", "rng_state", "hi
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """Write to a temporary file then rename: a kill never leaves a half-written checkpoint."""
+    """Write to a temporary file then rename: a kill never leaves a half-written checkpoint.
+    torch reports a failed write (a full disk) as a RuntimeError of its zip writer: it becomes
+    the OSError it is, naming the file, and the temporary file goes."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:
+            if "write" not in str(e).lower() and "file" not in str(e).lower():
+                raise
+            import errno
+
+            reason = "no space left on device" if "error code 28" in str(e) or "No space" in str(e) else \
+                str(e).splitlines()[0][:120]
+            raise OSError(errno.EIO, f"cannot write the checkpoint ({reason})", str(path)) from None
 
 
 def describe(model, **extra) -> dict:

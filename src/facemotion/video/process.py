@@ -170,6 +170,12 @@ class _VideoRun:
         self.bar.close()
         try:
             self.csv.close()
+            if failed and self.csv.path.exists():
+                # its rows so far are kept, under a name that says the run did not finish (a
+                # rename needs no room on a full disk; the summary may not be written at all)
+                done = self.csv.path.with_name(f"{self.stem}_faces.incomplete.csv")
+                os.replace(self.csv.path, done)
+                self.csv.path = done
             if self.writer is not None:
                 if failed:
                     self.writer.abort()
@@ -227,6 +233,8 @@ def _restart_note(out_dir: Path, stem: str) -> None:
     run left under temporary names."""
     for leftover in out_dir.glob(f".{stem}_annotated.tmp*"):
         leftover.unlink(missing_ok=True)
+    # an earlier run's rows that stopped on an error: this run starts over and replaces them
+    (out_dir / f"{stem}_faces.incomplete.csv").unlink(missing_ok=True)
     csv_path, summary = out_dir / f"{stem}_faces.csv", out_dir / f"{stem}_summary.json"
     if csv_path.exists():
         import json
