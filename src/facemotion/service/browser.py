@@ -23,11 +23,11 @@ NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 def _model(pool) -> tuple[str, Path, dict] | None:
     """The server's classifier as (name, ONNX file, card), or None when it is not an ONNX file."""
-    clf = pool.recognizer.classifier
-    path = getattr(clf, "path", None)
-    if path is None or Path(path).suffix.lower() != ".onnx":
+    rec = pool.recognizer
+    path = rec.model_path
+    if path is None or path.suffix.lower() != ".onnx":
         return None
-    return clf.name, Path(path), clf.card.to_dict()
+    return rec.model_name, path, rec.model_card.to_dict()
 
 
 def mount(app: FastAPI, pool) -> None:

@@ -3,7 +3,7 @@
 :func:`stream` is the iterator behind ``EmotionRecognizer.stream``: one
 :class:`FrameResult` per frame; :class:`FaceTracking` is its per-frame step and the one rule
 of detection, scene cuts and tracking that every video path follows. They need only the
-recognizer's stage methods ``detect`` and ``classify_boxes``, so they sit below it.
+recognizer's stage methods ``detect``, ``detect_crops`` and ``classify_crops``, so they sit below it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ class Located:
     tracks: list
     boxes: list  # (x, y, w, h) in the frame, clipped to it
     detected: bool  # whether the detector ran on this frame (else boxes were carried forward)
+
+    @property
+    def detections(self) -> list:
+        """The faces as (box, confidence) pairs, as the recognizer's :meth:`detect_crops` takes them."""
+        return [(b, t.confidence) for t, b in zip(self.tracks, self.boxes)]
 
 
 class FaceTracking:
@@ -95,11 +100,11 @@ class FaceTracking:
 
     def __call__(self, recognizer, frame: np.ndarray, index: int) -> tuple[list[dict], bool]:
         """One frame -> (its faces: detect_emotions dicts + "face_id", whether the detector ran).
-        ``recognizer`` needs only ``detect`` and ``classify_boxes``."""
+        ``recognizer`` needs only its stage methods ``detect``, ``detect_crops`` and ``classify_crops``."""
         loc = self.locate(recognizer, frame, index)
         if loc is None:
             return [], False
-        probs = recognizer.classify_boxes(frame, loc.boxes) if loc.boxes else []
+        probs = recognizer.classify_crops(recognizer.detect_crops(frame, loc.detections)) if loc.boxes else []
         return self.finish(loc, probs), loc.detected
 
 

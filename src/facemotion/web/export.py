@@ -58,9 +58,10 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
         raise UsageError(f"--model: {model}: the browser runs ONNX models (export a .pt with `facemotion export`)")
     path, entry = resolve(model)
     if entry is None:
-        from ..classify import load_classifier
+        from ..recognizer import EmotionRecognizer
 
-        card = load_classifier(str(path)).card  # checks the file: a loadable facemotion ONNX model
+        # opened as the recognizer opens it: a loadable facemotion ONNX model, its card checked
+        card = EmotionRecognizer(detector="none", model=str(path)).model_card
         return [(path.stem, path, card.to_dict())]
     out = [(entry.name, entry.path, entry.card.to_dict())]
     int8 = shipped_models().get(f"{entry.name}_int8")
