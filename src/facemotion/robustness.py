@@ -330,9 +330,9 @@ CORRUPTIONS: dict[str, Corruption] = dict([
 
 def check_corruptions(name: str, value) -> list[str]:
     """Corruption names in the registry's order from a comma-separated string or a list of
-    corruption and family names (``"blur,jpeg"``: both blurs and JPEG); None = all. Anything
+    corruption and family names (``"blur,jpeg"``: both blurs and JPEG); None or "all" = all. Anything
     unknown is a UsageError naming ``name`` and listing what is known."""
-    if value is None:
+    if value is None or value == "all":
         return list(CORRUPTIONS)
     items = value.split(",") if isinstance(value, str) else list(value)
     wanted = set()
