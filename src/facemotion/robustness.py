@@ -181,15 +181,22 @@ _MOTION_ANGLES = 12
 
 
 def _line_kernel(length: float, angle_deg: float) -> np.ndarray:
-    size = int(math.ceil(length)) | 1  # odd, so the kernel is centred
-    k = np.zeros((size, size), np.float32)
-    c, half = (size - 1) / 2, (length - 1) / 2
-    dx, dy = half * math.cos(math.radians(angle_deg)), half * math.sin(math.radians(angle_deg))
-    # drawn in 1/16-pixel fixed point (shift=4), antialiased: a sub-pixel exact line
-    p0 = (int(round((c - dx) * 16)), int(round((c - dy) * 16)))
-    p1 = (int(round((c + dx) * 16)), int(round((c + dy) * 16)))
-    cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA, shift=4)
-    return k / k.sum()
+    """A centred line ``length`` px long (first to last pixel) at ``angle_deg``, drawn by
+    splatting points along it bilinearly (antialiased at any angle; OpenCV's antialiased lines
+    are for 8-bit images only), summing to 1."""
+    half = (float(length) - 1) / 2
+    size = 2 * int(math.ceil(half)) + 1
+    k = np.zeros((size + 1, size + 1))  # a spare row and column for the right/bottom neighbours
+    t = np.linspace(-half, half, max(2, int(math.ceil(length * 8))))
+    c = (size - 1) / 2
+    x = c + t * math.cos(math.radians(angle_deg))
+    y = c + t * math.sin(math.radians(angle_deg))
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    for dy, dx, w in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(k, (y0 + dy, x0 + dx), w)
+    k = k[:size, :size]
+    return (k / k.sum()).astype(np.float32)
 
 
 def motion_blur(images, value, rng):
