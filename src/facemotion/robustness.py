@@ -541,10 +541,40 @@ def conditions(corruptions=None, levels=None) -> list:
     return ["clean", *((n, s) for n in names(corruptions) for s in severities(levels))]
 
 
+def condition_predictions(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]], images, *,
+                          corruptions=None, levels=None, seed: int = 0, subset=None,
+                          progress: bool = True) -> dict[str, dict]:
+    """Predicted classes of every predictor on the clean crops and on each corruption x severity
+    (each corrupted batch made once and given to all of them): name -> {condition: labels}.
+
+    ``subset``: indices of the faces to predict. Each condition still corrupts all of ``images``
+    first, so a face gets the same corruption whatever the subset: predictions made block by
+    block and concatenated are those of one run over every face (a long run can report as it
+    goes, or stop and go on).
+    """
+    x = check_faces(images)
+    idx = np.arange(len(x)) if subset is None else np.asarray(subset)
+    todo = conditions(corruptions, levels)
+    preds: dict[str, dict] = {m: {} for m in predictors}
+    steps = todo
+    if progress:
+        from .progress import progress_bar
+
+        steps = progress_bar(todo, desc="robustness", unit="condition")
+    for cond in steps:
+        batch = (x if cond == "clean" else corrupt(x, cond[0], cond[1], seed))[idx]
+        for m, predict in predictors.items():
+            p = np.asarray(predict(batch))
+            if p.shape != (len(idx), NUM_CLASSES):
+                raise UsageError(f"{m}: predict gave shape {p.shape}, expected ({len(idx)}, {NUM_CLASSES})")
+            preds[m][cond] = p.argmax(1)
+    return preds
+
+
 def robustness_report(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]], images, labels, *,
                       corruptions=None, levels=None, seed: int = 0, progress: bool = True) -> dict[str, dict]:
-    """Every predictor on the clean crops and on each corruption x severity (each corrupted batch
-    made once and given to all of them): name -> :func:`summarize`'s report.
+    """Every predictor on the clean crops and on each corruption x severity
+    (:func:`condition_predictions`): name -> :func:`summarize`'s report.
 
     A predictor maps uint8 N x 48 x 48 crops to N x 7 probabilities (or scores) in
     :data:`~facemotion.labels.EMOTIONS` order; pass a classifier's ``classify_faces`` so the
@@ -554,20 +584,8 @@ def robustness_report(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray
     y = np.asarray(labels)
     if len(y) != len(x):
         raise UsageError(f"labels: {len(y)} labels for {len(x)} images")
-    todo = conditions(corruptions, levels)
-    preds: dict[str, dict] = {m: {} for m in predictors}
-    steps = todo
-    if progress:
-        from .progress import progress_bar
-
-        steps = progress_bar(todo, desc="robustness", unit="condition")
-    for cond in steps:
-        batch = x if cond == "clean" else corrupt(x, cond[0], cond[1], seed)
-        for m, predict in predictors.items():
-            p = np.asarray(predict(batch))
-            if p.shape != (len(x), NUM_CLASSES):
-                raise UsageError(f"{m}: predict gave shape {p.shape}, expected ({len(x)}, {NUM_CLASSES})")
-            preds[m][cond] = p.argmax(1)
+    preds = condition_predictions(predictors, x, corruptions=corruptions, levels=levels, seed=seed,
+                                  progress=progress)
     return {m: summarize(y, p, seed) for m, p in preds.items()}
 
 

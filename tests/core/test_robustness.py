@@ -189,3 +189,13 @@ def test_the_report_runs_every_predictor_on_the_same_corrupted_crops(faces):
     with pytest.raises(UsageError, match=r"bad: predict gave shape \(24, 3\)"):
         rb.robustness_report({"bad": lambda x: np.zeros((len(x), 3))}, faces, labels, progress=False)
     assert set(reports["a"]["clean"]["recall"]) == set(EMOTIONS)
+
+
+def test_predictions_block_by_block_equal_one_run(faces):
+    labels = np.arange(len(faces)) % 7
+    predict = {"m": lambda x: np.eye(7)[(x.reshape(len(x), -1).mean(1) // 9).astype(int) % 7]}
+    kw = dict(corruptions="noise,jitter,hand", levels=[2], seed=3, progress=False)
+    whole = rb.condition_predictions(predict, faces, **kw)["m"]
+    blocks = [rb.condition_predictions(predict, faces, subset=b, **kw)["m"] for b in np.array_split(np.arange(24), 3)]
+    assert all(np.array_equal(whole[c], np.concatenate([b[c] for b in blocks])) for c in whole)
+    assert rb.summarize(labels, whole, 3) == rb.robustness_report(predict, faces, labels, **kw)["m"]
