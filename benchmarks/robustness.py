@@ -20,12 +20,18 @@ corruption x severity, the worst corruption, the mean of each family), the accur
 corruption for every model, the default model per severity, and the emotions whose recall
 collapses; writes benchmarks/results/robustness.txt and .json (``--out`` moves them) and,
 with ``--figures``, robustness_models.png, robustness_<default>.png and recall_<default>.png.
+
+The faces go in a seeded random order, ``--block`` at a time (every corrupted batch is made
+from the whole split first, so the blocks add up to exactly one run over every face). After
+each block the results so far are written, marked as partial, and the predictions kept in
+``benchmarks/results/.robustness.partial.npz``: the same command, stopped, goes on from there.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import platform
 import re
 import shlex
@@ -166,10 +172,15 @@ def main():
     p.add_argument("--severities", default=None, help="comma-separated severities (default: 1,2,3)")
     p.add_argument("--out", default=str(HERE / "results" / "robustness"),
                    help="results path without suffix (.txt and .json are written)")
+    p.add_argument("--block", type=int, default=500,
+                   help="faces per block: the results so far are written after each, and a stopped run goes on "
+                        "from the last one")
     p.add_argument("--figures", default=None, help="folder for robustness_models.png and the default's figures")
     a = p.parse_args()
     if a.limit is not None and a.limit < 1:
         p.error(f"--limit: must be >= 1, got {a.limit}")
+    if a.block < 1:
+        p.error(f"--block: must be >= 1, got {a.block}")
     try:
         names, levels = rb.names(a.corruptions), rb.severities(a.severities)
     except UsageError as e:
@@ -201,64 +212,49 @@ def main():
             print(fer_note, file=sys.stderr, flush=True)
 
     images, labels = load_faces(a.data, a.split, limit=a.limit, seed=a.seed)
-    t0 = time.perf_counter()
+    conds = rb.conditions(names, levels)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial.npz")
+    key = json.dumps({"data": Path(a.data).name, "split": a.split, "n": len(labels), "seed": a.seed,
+                      "models": list(predictors), "conditions": [cond_key(c) for c in conds]})
+    # faces in a seeded random order, in blocks: after each block the results so far are written
+    # (on a random part of the split) and kept in `partial`, from which a stopped run goes on
+    order = np.random.default_rng(a.seed).permutation(len(labels))
+    done, preds, before = resume(partial, key, predictors, conds)
+    if done:
+        print(f"going on from {partial} ({done} of {len(labels)} faces done)", file=sys.stderr, flush=True)
+    t0 = time.perf_counter() - before  # minutes count the runs a stopped one went on from
+
+    def report() -> dict:
+        idx = order[:done]
+        reports = {m: rb.summarize(labels[idx], preds[m], a.seed) for m in predictors}
+        write_results(a, out, reports, precision, models, names, levels, done, len(labels),
+                      time.perf_counter() - t0, fer_note, predictors, flags, head, final=done == len(labels))
+        return reports
+
     try:
-        reports = rb.robustness_report(predictors, images, labels, corruptions=names, levels=levels, seed=a.seed)
+        while done < len(labels):
+            block = order[done:done + a.block]
+            new = rb.condition_predictions(predictors, images, corruptions=names, levels=levels, seed=a.seed,
+                                           subset=block)
+            for m in predictors:
+                for c in conds:
+                    preds[m][c] = np.concatenate([preds[m][c], new[m][c]])
+            done += len(block)
+            save_partial(partial, key, done, preds, time.perf_counter() - t0)
+            if done < len(labels):
+                report()
     finally:
         if fer is not None:
             fer.close()
-    wall = time.perf_counter() - t0
-
-    split = {"test": "PrivateTest", "val": "PublicTest"}[a.split]
-    command = "python benchmarks/robustness.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
-    families = [f for f in rb.FAMILIES if any(c["family"] == f for c in rb.suite(names, levels))]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        print("\n".join(head))
-        print(f"FER2013 {split}, {len(labels)} faces{' (stratified subset, seed %d)' % a.seed if a.limit else ''}; "
-              f"{len(names)} corruptions x {len(levels)} severities, seed {a.seed}; {wall / 60:.1f} min")
-        print(f"command: {command.strip()}\n")
-        print("mean corrupted = the mean accuracy over every corruption x severity; worst = the corruption with "
-              "the lowest mean over its severities; the family columns are means over their corruptions x "
-              "severities.\n")
-        print(table(["model", "precision", "clean", "mean corrupted", "worst corruption", *families],
-                    summary_rows(reports, precision, families)))
-        print("\naccuracy per corruption (mean over severities):\n")
-        order = list(reports)
-        print(table(["corruption", "family", *order],
-                    [[n, rb.CORRUPTIONS[n].family, *(pct(reports[m]["corruptions"][n]["accuracy"]) for m in order)]
-                     for n in names]))
-        if FER_LABEL in reports:
-            print()
-            for m in models:
-                print(versus(reports, m, FER_LABEL))
-        for m in ([default] if default in reports else []) + ([FER_LABEL] if FER_LABEL in reports else []):
-            print()
-            print(rb.format_report(m, reports[m], max_collapses=12))
-        if fer_note:
-            print("\n" + fer_note)
-    text = buf.getvalue()
-    body = text.split("\n", len(head))[-1]
-    print(body)
-
-    from facemotion.fileio import write_text
-    from facemotion.writers import write_json
-
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out.with_suffix(".txt"), text)
-    write_json(out.with_suffix(".json"), {
-        "command": command.strip(), "cpu": cpu_name(), "cpu_flags": flags, "machine": machine(),
-        "data": str(a.data), "split": a.split, "n": int(len(labels)), "limit": a.limit, "seed": a.seed,
-        "minutes": wall / 60, "suite": rb.suite(names, levels), "collapse_ratio": rb.COLLAPSE_RATIO,
-        "faces_per_s": {m: t.faces / t.seconds for m, t in predictors.items() if t.seconds},
-        "fer": None if fer_note is None else "skipped: no fer environment", "models": reports})
-    print(f"wrote {out.with_suffix('.txt')} and .json", file=sys.stderr)
+    reports = report()
+    partial.unlink(missing_ok=True)
     if a.figures:
         from facemotion.plots import recall_heatmap, robustness_heatmap, robustness_models
 
         fig = Path(a.figures)
-        where = f"FER2013 {split}, {len(labels)} faces"
+        where = f"FER2013 {SPLIT_NAMES[a.split]}, {len(labels)} faces"
         robustness_models(reports, fig / "robustness_models.png",
                           title=f"{where}: accuracy (%) per corruption, mean over severities")
         default = default if default in reports else models[0]
@@ -269,6 +265,89 @@ def main():
         recall_heatmap(r, fig / f"recall_{default}.png",
                        title=f"{default}, {where}: recall (%) by emotion, mean over severities")
         print(f"wrote robustness_models.png, robustness_{default}.png, recall_{default}.png to {fig}", file=sys.stderr)
+
+
+SPLIT_NAMES = {"test": "PrivateTest", "val": "PublicTest"}
+
+
+def cond_key(c) -> str:
+    return c if c == "clean" else f"{c[0]}@{c[1]}"
+
+
+def resume(partial: Path, key: str, predictors, conds) -> tuple[int, dict, float]:
+    empty = {m: {c: np.zeros(0, np.int64) for c in conds} for m in predictors}
+    if not partial.exists():
+        return 0, empty, 0.0
+    try:
+        z = np.load(partial)
+        if str(z["key"]) != key:
+            print(f"{partial}: from another configuration, starting afresh", file=sys.stderr)
+            return 0, empty, 0.0
+        return (int(z["done"]), {m: {c: z[f"{i}|{cond_key(c)}"] for c in conds} for i, m in enumerate(predictors)},
+                float(z["seconds"]))
+    except (OSError, KeyError, ValueError) as e:
+        print(f"{partial}: unreadable ({e}), starting afresh", file=sys.stderr)
+        return 0, empty, 0.0
+
+
+def save_partial(partial: Path, key: str, done: int, preds: dict, seconds: float) -> None:
+    from facemotion.fileio import atomic_path
+
+    arrays = {f"{i}|{cond_key(c)}": v for i, (m, p) in enumerate(preds.items()) for c, v in p.items()}
+    with atomic_path(partial) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, key=np.array(key), done=np.array(done), seconds=np.array(seconds), **arrays)
+
+
+def write_results(a, out: Path, reports, precision, models, names, levels, done, n, wall, fer_note, predictors,
+                  flags, head, final: bool) -> None:
+    from facemotion import robustness as rb
+    from facemotion.fileio import write_text
+    from facemotion.writers import write_json
+    from facemotion.zoo import default_model_name
+
+    split = SPLIT_NAMES[a.split]
+    command = "python benchmarks/robustness.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    families = [f for f in rb.FAMILIES if any(c["family"] == f for c in rb.suite(names, levels))]
+    default = default_model_name()
+    faces = (f"{done} faces" if final else f"{done} of {n} faces so far (a seeded random part; the run goes on)")
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        print("\n".join(head))
+        print(f"FER2013 {split}, {faces}{' (stratified subset, seed %d)' % a.seed if a.limit else ''}; "
+              f"{len(names)} corruptions x {len(levels)} severities, seed {a.seed}; {wall / 60:.1f} min")
+        print(f"command: {command.strip()}\n")
+        print("mean corrupted = the mean accuracy over every corruption x severity; worst = the corruption with "
+              "the lowest mean over its severities; the family columns are means over their corruptions x "
+              "severities.\n")
+        print(table(["model", "precision", "clean", "mean corrupted", "worst corruption", *families],
+                    summary_rows(reports, precision, families)))
+        print("\naccuracy per corruption (mean over severities):\n")
+        order = list(reports)
+        print(table(["corruption", "family", *order],
+                    [[n_, rb.CORRUPTIONS[n_].family, *(pct(reports[m]["corruptions"][n_]["accuracy"]) for m in order)]
+                     for n_ in names]))
+        if FER_LABEL in reports:
+            print()
+            for m in models:
+                print(versus(reports, m, FER_LABEL))
+        for m in ([default] if default in reports else []) + ([FER_LABEL] if FER_LABEL in reports else []):
+            print()
+            print(rb.format_report(m, reports[m], max_collapses=12))
+        if fer_note:
+            print("\n" + fer_note)
+    text = buf.getvalue()
+    if final:
+        print(text.split("\n", len(head))[-1])
+    write_text(out.with_suffix(".txt"), text)
+    write_json(out.with_suffix(".json"), {
+        "command": command.strip(), "cpu": cpu_name(), "cpu_flags": flags, "machine": machine(),
+        "data": str(a.data), "split": a.split, "n": done, "of": n, "complete": final, "limit": a.limit,
+        "seed": a.seed, "minutes": wall / 60, "suite": rb.suite(names, levels), "collapse_ratio": rb.COLLAPSE_RATIO,
+        "faces_per_s": {m: t.faces / t.seconds for m, t in predictors.items() if t.seconds},
+        "fer": None if fer_note is None else "skipped: no fer environment", "models": reports})
+    print(f"{'wrote' if final else f'{done}/{n} faces:'} {out.with_suffix('.txt')} and .json", file=sys.stderr,
+          flush=True)
 
 
 if __name__ == "__main__":
