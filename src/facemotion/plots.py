@@ -113,3 +113,74 @@ def emotion_timeline(times_s, probs, path, title: str = "emotions over time") ->
     ax.legend(ncol=7, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     ax.grid(alpha=0.3)
     save_figure(fig, path)
+
+
+def _annotated(ax, values, fmt, colors, vmin, vmax, cmap):
+    im = ax.imshow(colors, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            if v is not None:
+                ax.text(j, i, fmt(v), ha="center", va="center", fontsize=7)
+    return im
+
+
+def robustness_heatmap(report: dict, path, title: str = "accuracy under corruption") -> None:
+    """Accuracy of one model per corruption (rows) and severity (columns, then their mean), from
+    :func:`facemotion.robustness.summarize`'s report; the colour runs from chance to clean."""
+    plt = _plt()
+    corr = report["corruptions"]
+    sev = sorted({s for c in corr.values() for s in c["severities"]})
+    rows = [[c["severities"][s]["accuracy"] if s in c["severities"] else None for s in sev] + [c["accuracy"]]
+            for c in corr.values()]
+    colors = np.array([[np.nan if v is None else v for v in r] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(1.0 * len(sev) + 3.5, 0.32 * len(rows) + 1.4))
+    im = _annotated(ax, rows, lambda v: f"{v * 100:.1f}", colors, 1 / len(EMOTIONS), report["clean"]["accuracy"],
+                    "RdYlGn")
+    ax.set_xticks(range(len(sev) + 1), [f"severity {s}" for s in sev] + ["mean"])
+    ax.set_yticks(range(len(rows)), [f"{n} ({c['family']})" for n, c in corr.items()], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.05, label="accuracy (chance to clean)")
+    save_figure(fig, path)
+
+
+def recall_heatmap(report: dict, path, title: str = "per-class recall under corruption") -> None:
+    """Each emotion's recall (columns) clean and under each corruption (rows, mean over its
+    severities), coloured by the fraction of its clean recall that is left: an emotion that
+    collapses under a condition is a red cell."""
+    plt = _plt()
+    clean = report["clean"]["recall"]
+    rows = [("clean", clean)] + [(n, c["recall"]) for n, c in report["corruptions"].items()]
+    values = [[r[e] for e in EMOTIONS] for _, r in rows]
+    ratio = np.array([[np.nan if v is None or not clean[e] else v / clean[e] for v, e in zip(row, EMOTIONS)]
+                      for row in values], float)
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.4))
+    im = _annotated(ax, values, lambda v: f"{v * 100:.0f}", ratio, 0, 1, "RdYlGn")
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_yticks(range(len(rows)), [n for n, _ in rows], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.axhline(0.5, color="black", lw=1)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.05, label="recall / clean recall")
+    save_figure(fig, path)
+
+
+def robustness_models(reports: dict, path, title: str = "accuracy under corruption (mean over severities)") -> None:
+    """Several models side by side: clean, each corruption (mean over its severities) and the
+    mean corrupted accuracy, one row per model."""
+    plt = _plt()
+    names = list(next(iter(reports.values()))["corruptions"])
+    cols = ["clean", *names, "mean corrupted"]
+    rows = [[r["clean"]["accuracy"], *(r["corruptions"][n]["accuracy"] for n in names), r["mean_corrupted_accuracy"]]
+            for r in reports.values()]
+    fig, ax = plt.subplots(figsize=(0.62 * len(cols) + 2.5, 0.42 * len(rows) + 2.2))
+    im = _annotated(ax, rows, lambda v: f"{v * 100:.0f}", np.array(rows, float), 1 / len(EMOTIONS),
+                    max(r[0] for r in rows), "RdYlGn")
+    ax.set_xticks(range(len(cols)), cols, rotation=50, ha="left", fontsize=8)
+    ax.set_yticks(range(len(rows)), list(reports), fontsize=8)
+    ax.xaxis.tick_top()
+    for x in (0.5, len(cols) - 1.5):
+        ax.axvline(x, color="black", lw=1)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="accuracy")
+    save_figure(fig, path)

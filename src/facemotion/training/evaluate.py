@@ -49,10 +49,25 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--ensemble-max-params", type=option(number, 0, lo_open=True), default=None, metavar="N",
                    help="with --choose-ensemble: only subsets of at most N parameters in all (e.g. 5e6, "
                         "which keeps an fp32 ONNX ensemble under 20 MB)")
-    p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png")
+    p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json and its figures)")
     p.add_argument("--batch-size", type=option(integer, 1), default=512)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    from ..robustness import check_corruptions, check_severities
+
+    g = p.add_argument_group("robustness", "accuracy under the seeded corruption suite (docs/robustness.md); "
+                             "with several models, each is reported on its own")
+    g.add_argument("--robustness", action="store_true",
+                   help="clean accuracy, accuracy per corruption and severity, mean corrupted accuracy, the worst "
+                        "corruption and per-class recall under each; -o writes robustness.json and figures")
+    g.add_argument("--limit", type=option(integer, 1), default=None, metavar="N",
+                   help="a stratified subset of N faces (chosen by --seed), for quick runs")
+    g.add_argument("--corruptions", type=option(check_corruptions), default="all", metavar="LIST",
+                   help="comma-separated corruptions or families (docs/robustness.md)")
+    g.add_argument("--severities", type=option(check_severities), default="1,2,3", metavar="LIST",
+                   help="comma-separated severities among 1,2,3")
+    g.add_argument("--seed", type=option(integer, 0), default=0,
+                   help="seeds the corruptions and the --limit subset")
     return p
 
 
@@ -191,6 +206,13 @@ def format_report(r: dict) -> str:
 
 
 def main(args) -> dict:
+    from .robustness import check_args
+
+    check_args(args)
+    if args.robustness:
+        from .robustness import main as robustness_main
+
+        return robustness_main(args)
     r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
                         batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
                         choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params)

@@ -1,0 +1,613 @@
+"""The robustness suite: seeded corruptions of 48x48 face crops, and the report of a model on them.
+
+Faces in real photos, webcams and videos are small, blurred, badly lit, tilted, cropped
+off-centre by the detector or partly covered. Each of these is a *corruption* here: a function
+of a batch of N x 48 x 48 uint8 gray crops (what :func:`facemotion.preprocess.to_face48`
+gives the network) that returns a batch of the same shape and type. Every corruption has three
+severities; the parameter at each is in :data:`CORRUPTIONS` (``facemotion evaluate
+--robustness`` and ``docs/robustness.md`` print the list):
+
+=================  ===========  ======================================================  ====================
+corruption         family       what it does                                            severity 1 / 2 / 3
+=================  ===========  ======================================================  ====================
+gamma_dark         lighting     gamma curve, shadows crushed                            gamma 1.5 / 2.2 / 3.0
+gamma_bright       lighting     inverse gamma curve, shadows lifted                     gamma 1/1.5 / 1/2.2 / 1/3
+brightness         lighting     offset added, highlights clip (overexposure)            +40 / +70 / +100
+contrast           lighting     contrast around the face's mean scaled                  x0.6 / x0.4 / x0.25
+side_light         lighting     light falls off across the face (side chosen per face)  shadow 50 / 70 / 85%
+gaussian_blur      blur         out of focus                                            sigma 0.6 / 1.0 / 1.5 px
+motion_blur        blur         a line kernel at an angle drawn per face                4 / 6 / 9 px
+gaussian_noise     noise        sensor noise                                            sigma 10 / 20 / 30
+jpeg               compression  JPEG round trip                                         quality 40 / 20 / 10
+low_resolution     resolution   the face at k x k px, then enlarged back as to_face48   32 / 20 / 12 px
+rotation           rotation     in-plane tilt, sign drawn per face                      10 / 20 / 30 degrees
+shift              jitter       the detector's box off-centre, direction per face       5 / 10 / 15% of the box
+zoom               jitter       the box too tight or too loose (drawn per face)         +-10 / 20 / 30%
+lower_face         occlusion    the bottom of the face covered (a mask)                 20 / 33 / 45% of rows
+eye_band           occlusion    a dark band over the eyes (sunglasses)                  6 / 9 / 12 px high
+hand               occlusion    a skin-toned ellipse, placed per face (a hand)          14 / 20 / 26 px wide
+=================  ===========  ======================================================  ====================
+
+Where they overlap, severity 2 or 3 is a condition of the first measurements made by hand
+through the public API (gamma 2.2, contrast 0.4, noise 20, JPEG quality 10, blur 1.5, the lower
+third covered, rotation 30), so those numbers stay comparable.
+
+**Deterministic.** :func:`corrupt` draws what it draws per face (noise, directions, angles,
+positions) from a generator seeded by ``(seed, corruption name, severity)``: the same crops in
+the same order give the same corrupted crops on every run, and adding or removing a corruption
+from a run changes no other. Geometric corruptions fill what moves into the crop with its
+mirror image (``BORDER_REFLECT_101``), the closest thing to the picture around a face that a
+crop still has.
+
+**Vectorised.** Point operations (lookup tables), noise, occlusions and low resolution (the
+resize weights as matrix products) are numpy over the whole batch; the blurs run OpenCV once
+per 512 faces stacked as channels (motion blur once per direction); only JPEG and the per-face
+affine warps loop over faces (tens of microseconds each, far below what a model costs).
+
+**For training.** :func:`apply` takes a parameter value of the caller's own (e.g. drawn from a
+range) and a generator, so augmentation can use the same operations at strengths between or
+beyond the benchmark's; :func:`random_corruptions` corrupts a random part of a batch.
+
+:func:`robustness_report` runs any ``predict`` (uint8 N x 48 x 48 -> N x 7 probabilities, e.g.
+a classifier's ``classify_faces``) on the clean crops and every corruption x severity, and
+reports clean accuracy, accuracy per condition, the mean corrupted accuracy (over every
+corruption x severity), per-family means, the worst corruption, and per-class recall under
+each corruption, with the emotions that collapse under it.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import UsageError
+from .labels import EMOTIONS, NUM_CLASSES
+from .preprocess import INPUT_SIZE
+
+SEVERITIES = (1, 2, 3)
+FAMILIES = ("lighting", "blur", "noise", "compression", "resolution", "rotation", "jitter", "occlusion")
+# An emotion "collapses" under a corruption when its recall, averaged over the severities,
+# falls below this fraction of its clean recall.
+COLLAPSE_RATIO = 0.5
+# Faces handed to OpenCV at once as the channels of one image (its limit is 512 channels).
+_CHANNELS = 512
+# Where the eyes of a FER2013 crop lie: the darkest row of the mean PublicTest face is row 17 of
+# 48; the band of `eye_band` is centred there.
+EYE_ROW = 17.5 / 48
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """One corruption: ``fn(images, value, rng)`` and its parameter at severities 1, 2, 3."""
+
+    name: str
+    family: str
+    fn: Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+    levels: tuple
+    unit: str
+    description: str
+
+    def value(self, severity: int):
+        if severity not in SEVERITIES:
+            raise UsageError(f"severity: must be one of {', '.join(map(str, SEVERITIES))}, got {severity!r}")
+        return self.levels[severity - 1]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def check_faces(images) -> np.ndarray:
+    """N x S x S uint8 crops (a single S x S crop becomes a batch of one); anything else is a
+    UsageError naming what was given."""
+    x = np.asarray(images)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1] != x.shape[2] or x.dtype != np.uint8:
+        raise UsageError(f"images: expected N x S x S uint8 face crops, got {x.dtype} array of shape {x.shape}")
+    return x
+
+
+def _clip8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _per_channel(images: np.ndarray, op: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Run an OpenCV op that treats every face alike on up to 512 faces at once, as channels."""
+    out = []
+    for i in range(0, len(images), _CHANNELS):
+        chunk = np.ascontiguousarray(images[i:i + _CHANNELS].transpose(1, 2, 0))
+        r = op(chunk)
+        out.append(r.reshape(r.shape[0], r.shape[1], -1).transpose(2, 0, 1))  # one channel comes back 2-D
+    return np.ascontiguousarray(np.concatenate(out)) if out else images.copy()
+
+
+def _warp(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """Each face through its own 2 x 3 affine matrix (output pixel -> the same grid)."""
+    s = images.shape[1]
+    out = np.empty_like(images)
+    for i, (img, m) in enumerate(zip(images, matrices)):
+        out[i] = cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
+def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.choice(np.array([-1.0, 1.0]), n)
+
+
+# ---------------------------------------------------------------- lighting
+
+
+def gamma(images, value, rng=None):
+    """out = 255 (x / 255) ^ value: > 1 darkens the shadows, < 1 lifts them."""
+    lut = _clip8(255.0 * (np.arange(256) / 255.0) ** float(value))
+    return lut[images]
+
+
+def brightness(images, value, rng=None):
+    lut = _clip8(np.arange(256) + float(value))
+    return lut[images]
+
+
+def contrast(images, value, rng=None):
+    mean = images.reshape(len(images), -1).mean(1)[:, None, None]
+    return _clip8((images - mean) * float(value) + mean)
+
+
+def side_light(images, value, rng):
+    """The brightness falls linearly from 1 on the lit side to ``1 - value`` on the other; the lit
+    side (left or right) is drawn per face."""
+    s = images.shape[1]
+    ramp = np.linspace(1.0, 1.0 - float(value), s)
+    gains = np.where(_signs(rng, len(images))[:, None] > 0, ramp, ramp[::-1])[:, None, :]
+    return _clip8(images * gains)
+
+
+# ---------------------------------------------------------------- blur, noise, compression, resolution
+
+
+def gaussian_blur(images, value, rng=None):
+    sigma = float(value)
+    return _per_channel(images, lambda c: cv2.GaussianBlur(c, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101))
+
+
+# Motion directions are drawn from 12 angles (15 degrees apart), so faces with the same kernel
+# are filtered together.
+_MOTION_ANGLES = 12
+
+
+def _line_kernel(length: float, angle_deg: float) -> np.ndarray:
+    """A centred line ``length`` px long (first to last pixel) at ``angle_deg``, drawn by
+    splatting points along it bilinearly (antialiased at any angle; OpenCV's antialiased lines
+    are for 8-bit images only), summing to 1."""
+    half = (float(length) - 1) / 2
+    size = 2 * int(math.ceil(half)) + 1
+    k = np.zeros((size + 1, size + 1))  # a spare row and column for the right/bottom neighbours
+    t = np.linspace(-half, half, max(2, int(math.ceil(length * 8))))
+    c = (size - 1) / 2
+    x = c + t * math.cos(math.radians(angle_deg))
+    y = c + t * math.sin(math.radians(angle_deg))
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    for dy, dx, w in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(k, (y0 + dy, x0 + dx), w)
+    k = k[:size, :size]
+    return (k / k.sum()).astype(np.float32)
+
+
+def motion_blur(images, value, rng):
+    angles = rng.integers(0, _MOTION_ANGLES, len(images))
+    out = np.empty_like(images)
+    for a in np.unique(angles):
+        k = _line_kernel(float(value), 180.0 * a / _MOTION_ANGLES)
+        idx = np.flatnonzero(angles == a)
+        out[idx] = _per_channel(images[idx], lambda c: cv2.filter2D(c, -1, k, borderType=cv2.BORDER_REFLECT_101))
+    return out
+
+
+def gaussian_noise(images, value, rng):
+    return _clip8(images + rng.normal(0.0, float(value), images.shape))
+
+
+def jpeg(images, value, rng=None):
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(value)]
+    out = np.empty_like(images)
+    for i, img in enumerate(images):
+        ok, buf = cv2.imencode(".jpg", img, params)
+        out[i] = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out
+
+
+def _resize_matrix(src: int, dst: int, interpolation: int) -> np.ndarray:
+    """dst x src weights of OpenCV's resize along one axis (area and linear resizing are
+    separable): resizing the identity gives them."""
+    return cv2.resize(np.eye(src, dtype=np.float32), (src, dst), interpolation=interpolation).astype(np.float64)
+
+
+def low_resolution(images, value, rng=None):
+    """The face at ``value`` x ``value`` px (of a 48 px crop; scaled for other sizes), averaged
+    down as a camera's sensor does (8-bit), then enlarged back with the interpolation
+    :func:`~facemotion.preprocess.to_face48` uses for small faces. OpenCV's area resize takes at
+    most 4 channels, so both steps are its separable weights as matrix products over the batch."""
+    s = images.shape[1]
+    k = max(2, int(round(float(value) * s / INPUT_SIZE)))
+    down = _resize_matrix(s, k, cv2.INTER_AREA)
+    up = _resize_matrix(k, s, cv2.INTER_LINEAR)
+    small = _clip8(down @ images @ down.T)
+    return _clip8(up @ small @ up.T)
+
+
+# ---------------------------------------------------------------- geometry (the detector's box)
+
+
+def _about_centre(s: int, scale: np.ndarray, angle_deg: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    c = (s - 1) / 2
+    return np.stack([np.asarray(cv2.getRotationMatrix2D((c, c), float(a), float(z))) + [[0, 0, dx], [0, 0, dy]]
+                     for a, z, (dx, dy) in zip(angle_deg, scale, shift)]).astype(np.float32)
+
+
+def rotation(images, value, rng):
+    n, s = len(images), images.shape[1]
+    return _warp(images, _about_centre(s, np.ones(n), _signs(rng, n) * float(value), np.zeros((n, 2))))
+
+
+def shift(images, value, rng):
+    """The face moved by ``value`` x the crop size in a direction drawn per face."""
+    n, s = len(images), images.shape[1]
+    theta = rng.uniform(0, 2 * np.pi, n)
+    d = float(value) * s * np.stack([np.cos(theta), np.sin(theta)], 1)
+    return _warp(images, _about_centre(s, np.ones(n), np.zeros(n), d))
+
+
+def zoom(images, value, rng):
+    """The box ``value`` too loose (the face shrinks by 1 + value) or too tight (it grows by
+    1 + value), drawn per face."""
+    n, s = len(images), images.shape[1]
+    z = (1.0 + float(value)) ** _signs(rng, n)
+    return _warp(images, _about_centre(s, z, np.zeros(n), np.zeros((n, 2))))
+
+
+# ---------------------------------------------------------------- occlusion
+
+
+def lower_face(images, value, rng):
+    """The bottom ``value`` of the rows covered by a flat, light surface (a surgical mask: its
+    gray level drawn per face)."""
+    s = images.shape[1]
+    top = int(round(s * (1.0 - float(value))))
+    out = images.copy()
+    out[:, top:, :] = rng.integers(150, 236, len(images)).astype(np.uint8)[:, None, None]
+    return out
+
+
+def eye_band(images, value, rng):
+    """A dark band ``value`` px high (of 48) across the eyes (sunglasses; gray level per face)."""
+    s = images.shape[1]
+    h = float(value) * s / INPUT_SIZE
+    y0 = int(round(EYE_ROW * s - h / 2))
+    out = images.copy()
+    out[:, max(0, y0):y0 + int(round(h)), :] = rng.integers(10, 46, len(images)).astype(np.uint8)[:, None, None]
+    return out
+
+
+def hand(images, value, rng):
+    """An upright ellipse ``value`` px wide (of 48) and 1.3 times as tall, centred anywhere in the
+    middle 40% of the crop, filled with the face's median gray (a hand is about the colour of
+    the face it covers)."""
+    n, s = len(images), images.shape[1]
+    a = float(value) * s / INPUT_SIZE / 2
+    b = 1.3 * a
+    cx, cy = (rng.uniform(0.3, 0.7, (2, n)) * (s - 1))[:, :, None, None]
+    yy, xx = np.mgrid[0:s, 0:s]
+    mask = ((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2 <= 1.0
+    fill = np.median(images.reshape(n, -1), axis=1).astype(np.uint8)[:, None, None]
+    return np.where(mask, fill, images)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def _c(name, family, fn, levels, unit, description):
+    return name, Corruption(name, family, fn, tuple(levels), unit, description)
+
+
+CORRUPTIONS: dict[str, Corruption] = dict([
+    _c("gamma_dark", "lighting", gamma, (1.5, 2.2, 3.0), "gamma", "gamma curve, shadows crushed"),
+    _c("gamma_bright", "lighting", gamma, (1 / 1.5, 1 / 2.2, 1 / 3.0), "gamma", "inverse gamma, shadows lifted"),
+    _c("brightness", "lighting", brightness, (40, 70, 100), "gray levels added", "overexposed, highlights clip"),
+    _c("contrast", "lighting", contrast, (0.6, 0.4, 0.25), "contrast factor", "flat light, low contrast"),
+    _c("side_light", "lighting", side_light, (0.5, 0.7, 0.85), "shadow depth", "light from one side"),
+    _c("gaussian_blur", "blur", gaussian_blur, (0.6, 1.0, 1.5), "sigma (px)", "out of focus"),
+    _c("motion_blur", "blur", motion_blur, (4, 6, 9), "length (px)", "moving face or camera"),
+    _c("gaussian_noise", "noise", gaussian_noise, (10, 20, 30), "sigma (gray levels)", "sensor noise"),
+    _c("jpeg", "compression", jpeg, (40, 20, 10), "JPEG quality", "JPEG compression"),
+    _c("low_resolution", "resolution", low_resolution, (32, 20, 12), "face size (px)", "a small face enlarged"),
+    _c("rotation", "rotation", rotation, (10, 20, 30), "degrees (+ or -)", "tilted head"),
+    _c("shift", "jitter", shift, (0.05, 0.10, 0.15), "fraction of the box", "box off-centre"),
+    _c("zoom", "jitter", zoom, (0.10, 0.20, 0.30), "scale change (in or out)", "box too tight or loose"),
+    _c("lower_face", "occlusion", lower_face, (0.20, 0.33, 0.45), "fraction of rows", "face mask"),
+    _c("eye_band", "occlusion", eye_band, (6, 9, 12), "band height (px)", "sunglasses"),
+    _c("hand", "occlusion", hand, (14, 20, 26), "ellipse width (px)", "a hand over the face"),
+])
+
+
+def check_corruptions(name: str, value) -> list[str]:
+    """Corruption names in the registry's order from a comma-separated string or a list of
+    corruption and family names (``"blur,jpeg"``: both blurs and JPEG); None or "all" = all. Anything
+    unknown is a UsageError naming ``name`` and listing what is known."""
+    if value is None or value == "all":
+        return list(CORRUPTIONS)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    wanted = set()
+    for item in (str(i).strip() for i in items):
+        if item in CORRUPTIONS:
+            wanted.add(item)
+        elif item in FAMILIES:
+            wanted |= {n for n, c in CORRUPTIONS.items() if c.family == item}
+        elif item:
+            raise UsageError(f"{name}: unknown corruption {item!r}; known: {', '.join(CORRUPTIONS)} "
+                             f"(or a family: {', '.join(FAMILIES)})")
+    if not wanted:
+        raise UsageError(f"{name}: no corruption named")
+    return [n for n in CORRUPTIONS if n in wanted]
+
+
+def check_severities(name: str, value) -> list[int]:
+    """Severities (sorted) from a comma-separated string or a list of 1, 2, 3; None = all."""
+    if value is None:
+        return list(SEVERITIES)
+    items = str(value).split(",") if isinstance(value, (str, int)) else list(value)
+    out = set()
+    for item in items:
+        try:
+            v = int(str(item).strip())
+        except ValueError:
+            v = None
+        if v not in SEVERITIES:
+            raise UsageError(f"{name}: expected some of {', '.join(map(str, SEVERITIES))}, got {str(item).strip()!r}")
+        out.add(v)
+    return sorted(out)
+
+
+def names(corruptions=None) -> list[str]:
+    return check_corruptions("corruptions", corruptions)
+
+
+def severities(levels=None) -> list[int]:
+    return check_severities("severities", levels)
+
+
+def get(name: str) -> Corruption:
+    if name not in CORRUPTIONS:
+        raise UsageError(f"corruption: unknown {name!r}; known: {', '.join(CORRUPTIONS)}")
+    return CORRUPTIONS[name]
+
+
+def rng_for(seed: int, name: str, severity: int) -> np.random.Generator:
+    """The generator of one condition: depends on nothing but the seed, the name and the severity."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode()), int(severity)])
+
+
+def apply(images, name: str, value, rng: np.random.Generator | None = None) -> np.ndarray:
+    """``images`` (N x S x S uint8, or one S x S crop) with corruption ``name`` at parameter
+    ``value`` (any value, e.g. one drawn for augmentation; see :data:`CORRUPTIONS` for what it
+    means). Same shape and type as given."""
+    single = np.asarray(images).ndim == 2
+    x = check_faces(images)
+    out = get(name).fn(x, value, rng if rng is not None else np.random.default_rng(0)) if len(x) else x.copy()
+    return out[0] if single else out
+
+
+def corrupt(images, name: str, severity: int, seed: int = 0) -> np.ndarray:
+    """``images`` with corruption ``name`` at ``severity`` (1-3): deterministic given ``seed``."""
+    c = get(name)
+    return apply(images, name, c.value(severity), rng_for(seed, name, severity))
+
+
+def random_corruptions(images, rng: np.random.Generator, p: float = 0.5, corruptions=None,
+                       severity_range: tuple[float, float] = (0.0, 3.0)) -> np.ndarray:
+    """For augmentation: each face, with probability ``p``, gets one corruption drawn from
+    ``corruptions`` (default all) at a strength drawn uniformly from ``severity_range`` and
+    rounded to a quarter (0 = close to none, 1-3 = the suite's severities, linear in between:
+    :func:`interpolate`). Faces drawn the same corruption and strength are corrupted together."""
+    x = check_faces(images)
+    todo = names(corruptions)
+    out = x.copy()
+    hit = np.flatnonzero(rng.random(len(x)) < p)
+    which = rng.integers(0, len(todo), len(hit))
+    strength = np.round(rng.uniform(*severity_range, len(hit)) * 4) / 4
+    for k, q in sorted(set(zip(which.tolist(), strength.tolist()))):
+        idx = hit[(which == k) & (strength == q)]
+        out[idx] = apply(x[idx], todo[k], interpolate(CORRUPTIONS[todo[k]], q), rng)
+    return out
+
+
+_IDENTITY = {"gamma": 1.0, "brightness": 0.0, "contrast": 1.0, "side_light": 0.0, "gaussian_blur": 0.3,
+             "motion_blur": 1.0, "gaussian_noise": 0.0, "jpeg": 95, "low_resolution": INPUT_SIZE, "rotation": 0.0,
+             "shift": 0.0, "zoom": 0.0, "lower_face": 0.0, "eye_band": 0.0, "hand": 2.0}
+
+
+def interpolate(c: Corruption, strength: float):
+    """The parameter of ``c`` at a fractional severity: 0 = (close to) no change, 1/2/3 = the
+    suite's levels, linear in between (and beyond 3, continued from the last step)."""
+    points = [_IDENTITY[c.fn.__name__], *c.levels]
+    s = max(0.0, float(strength))
+    i = min(int(s), len(points) - 2)
+    v = points[i] + (points[i + 1] - points[i]) * (s - i)
+    return int(round(v)) if c.fn is jpeg else v
+
+
+def suite(corruptions=None, levels=None) -> list[dict]:
+    """The suite as data: name, family, description, unit and the parameter at each severity."""
+    return [{"name": n, "family": c.family, "description": c.description, "unit": c.unit,
+             "severities": {str(s): _rounded(c.value(s)) for s in severities(levels)}}
+            for n, c in ((n, CORRUPTIONS[n]) for n in names(corruptions))]
+
+
+def _rounded(v):
+    return round(v, 4) if isinstance(v, float) else v
+
+
+# ---------------------------------------------------------------- subsets
+
+
+def stratified_subset(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Indices (sorted) of ``n`` faces with the classes in the proportions of ``labels`` (largest
+    remainders), chosen by ``seed``; all of them when ``n`` >= their number."""
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    quota = counts * n / len(labels)
+    take = np.floor(quota).astype(int)
+    for c in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[c] += 1
+    idx = [rng.choice(np.flatnonzero(labels == c), take[c], replace=False) for c in range(NUM_CLASSES) if take[c]]
+    return np.sort(np.concatenate(idx)) if idx else np.zeros(0, int)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def condition_metrics(labels, pred) -> dict:
+    """Accuracy, per-class recall and the share of predictions per class, from predicted labels."""
+    labels, pred = np.asarray(labels), np.asarray(pred)
+    support = np.bincount(labels, minlength=NUM_CLASSES)
+    hits = np.bincount(labels[pred == labels], minlength=NUM_CLASSES)
+    shares = np.bincount(pred, minlength=NUM_CLASSES) / max(len(pred), 1)
+    return {"accuracy": float((pred == labels).mean()) if len(labels) else 0.0,
+            "recall": {e: float(hits[i] / support[i]) if support[i] else None for i, e in enumerate(EMOTIONS)},
+            "predicted": {e: float(shares[i]) for i, e in enumerate(EMOTIONS)}}
+
+
+def _mean_dicts(ds: Sequence[dict]) -> dict:
+    return {k: (None if any(d[k] is None for d in ds) else float(np.mean([d[k] for d in ds]))) for k in ds[0]}
+
+
+def summarize(labels, predictions: Mapping, seed: int = 0) -> dict:
+    """The report of one model from its predicted labels: ``predictions`` maps ``"clean"`` and
+    ``(corruption, severity)`` to N predicted class indices."""
+    clean = condition_metrics(labels, predictions["clean"])
+    conds = [k for k in predictions if k != "clean"]
+    corr: dict[str, dict] = {}
+    for name in dict.fromkeys(n for n, _ in conds):
+        sev = {str(s): {"value": _rounded(CORRUPTIONS[name].value(s)), **condition_metrics(labels, predictions[name, s])}
+               for n, s in conds if n == name}
+        corr[name] = {"family": CORRUPTIONS[name].family,
+                      "accuracy": float(np.mean([v["accuracy"] for v in sev.values()])),
+                      "recall": _mean_dicts([v["recall"] for v in sev.values()]),
+                      "predicted": _mean_dicts([v["predicted"] for v in sev.values()]),
+                      "severities": sev}
+    report = {"n": int(len(labels)), "seed": int(seed), "clean": clean, "corruptions": corr}
+    if not corr:
+        return report
+    every = [v["accuracy"] for c in corr.values() for v in c["severities"].values()]
+    worst = min(corr, key=lambda n: corr[n]["accuracy"])
+    wname, wsev = min(((n, s) for n, c in corr.items() for s in c["severities"]),
+                      key=lambda k: corr[k[0]]["severities"][k[1]]["accuracy"])
+    families = {}
+    for f in FAMILIES:
+        accs = [v["accuracy"] for c in corr.values() if c["family"] == f for v in c["severities"].values()]
+        if accs:
+            families[f] = float(np.mean(accs))
+    collapses = []
+    for name, c in corr.items():
+        for e in EMOTIONS:
+            r0, r = clean["recall"][e], c["recall"][e]
+            if r0 and r is not None and r < COLLAPSE_RATIO * r0:
+                grew = max(EMOTIONS, key=lambda k: c["predicted"][k] - clean["predicted"][k])
+                collapses.append({"corruption": name, "emotion": e, "recall": r, "clean_recall": r0,
+                                  "ratio": r / r0, "taken_by": grew})
+    collapses.sort(key=lambda d: d["ratio"])
+    report.update({
+        "mean_corrupted_accuracy": float(np.mean(every)),
+        "relative_accuracy": float(np.mean(every) / clean["accuracy"]) if clean["accuracy"] else None,
+        "families": families,
+        "worst": {"corruption": worst, "accuracy": corr[worst]["accuracy"]},
+        "worst_condition": {"corruption": wname, "severity": int(wsev),
+                            "accuracy": corr[wname]["severities"][wsev]["accuracy"]},
+        "collapses": collapses,
+    })
+    return report
+
+
+def conditions(corruptions=None, levels=None) -> list:
+    """``"clean"`` then every (corruption, severity) of a run, in the order they are evaluated."""
+    return ["clean", *((n, s) for n in names(corruptions) for s in severities(levels))]
+
+
+def condition_predictions(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]], images, *,
+                          corruptions=None, levels=None, seed: int = 0, subset=None,
+                          progress: bool = True) -> dict[str, dict]:
+    """Predicted classes of every predictor on the clean crops and on each corruption x severity
+    (each corrupted batch made once and given to all of them): name -> {condition: labels}.
+
+    ``subset``: indices of the faces to predict. Each condition still corrupts all of ``images``
+    first, so a face gets the same corruption whatever the subset: predictions made block by
+    block and concatenated are those of one run over every face (a long run can report as it
+    goes, or stop and go on).
+    """
+    x = check_faces(images)
+    idx = np.arange(len(x)) if subset is None else np.asarray(subset)
+    todo = conditions(corruptions, levels)
+    preds: dict[str, dict] = {m: {} for m in predictors}
+    steps = todo
+    if progress:
+        from .progress import progress_bar
+
+        steps = progress_bar(todo, desc="robustness", unit="condition")
+    for cond in steps:
+        batch = (x if cond == "clean" else corrupt(x, cond[0], cond[1], seed))[idx]
+        for m, predict in predictors.items():
+            p = np.asarray(predict(batch))
+            if p.shape != (len(idx), NUM_CLASSES):
+                raise UsageError(f"{m}: predict gave shape {p.shape}, expected ({len(idx)}, {NUM_CLASSES})")
+            preds[m][cond] = p.argmax(1)
+    return preds
+
+
+def robustness_report(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]], images, labels, *,
+                      corruptions=None, levels=None, seed: int = 0, progress: bool = True) -> dict[str, dict]:
+    """Every predictor on the clean crops and on each corruption x severity
+    (:func:`condition_predictions`): name -> :func:`summarize`'s report.
+
+    A predictor maps uint8 N x 48 x 48 crops to N x 7 probabilities (or scores) in
+    :data:`~facemotion.labels.EMOTIONS` order; pass a classifier's ``classify_faces`` so the
+    model runs exactly as it does everywhere else (its flip averaging, temperature, backend).
+    """
+    x = check_faces(images)
+    y = np.asarray(labels)
+    if len(y) != len(x):
+        raise UsageError(f"labels: {len(y)} labels for {len(x)} images")
+    preds = condition_predictions(predictors, x, corruptions=corruptions, levels=levels, seed=seed,
+                                  progress=progress)
+    return {m: summarize(y, p, seed) for m, p in preds.items()}
+
+
+def format_report(name: str, r: dict, max_collapses: int = 8) -> str:
+    """One model's report as text: a corruption x severity table, the summary, the worst
+    ``max_collapses`` collapses."""
+    pct = lambda v: f"{v * 100:5.1f}%"  # noqa: E731
+    sev = sorted({s for c in r["corruptions"].values() for s in c["severities"]})
+    lines = [f"{name}: clean {pct(r['clean']['accuracy'])} on {r['n']} faces"]
+    if not r["corruptions"]:
+        return lines[0]
+    lines[0] += (f", mean corrupted {pct(r['mean_corrupted_accuracy'])}, worst {r['worst']['corruption']} "
+                 f"{pct(r['worst']['accuracy'])}")
+    lines.append(f"{'corruption':<16}{'family':<13}" + "".join(f"{'sev ' + s:>8}" for s in sev) + f"{'mean':>8}")
+    for n, c in r["corruptions"].items():
+        cells = "".join(f"{pct(c['severities'][s]['accuracy']) if s in c['severities'] else '-':>8}" for s in sev)
+        lines.append(f"{n:<16}{c['family']:<13}{cells}{pct(c['accuracy']):>8}")
+    lines.append("families: " + ", ".join(f"{f} {pct(a).strip()}" for f, a in r["families"].items()))
+    if r["collapses"]:
+        shown = r["collapses"][:max_collapses]
+        more = len(r["collapses"]) - len(shown)
+        lines.append(f"recall below {COLLAPSE_RATIO:.0%} of clean (worst first): " + "; ".join(
+            f"{d['emotion']} under {d['corruption']} {d['clean_recall'] * 100:.0f}% -> {d['recall'] * 100:.0f}%"
+            f" (to {d['taken_by']})" for d in shown) + (f"; {more} more in the JSON report" if more else ""))
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""``facemotion evaluate --robustness``: end to end through the CLI on real and synthetic data,
+the model run through its own classifier, and bad options refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from facemotion.cli import main
+
+
+def test_robustness_on_real_private_test_through_the_cli(fer_zip, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["evaluate", "mini_xception", "--data", str(fer_zip), "--robustness", "--limit", "100",
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "test split, 100 faces (a stratified subset chosen by seed 0)" in text and "mean corrupted" in text
+    assert {p.name for p in out.iterdir()} == {"robustness.json", "robustness_mini_xception.png",
+                                               "recall_mini_xception.png"}
+    r = json.loads((out / "robustness.json").read_text())
+    assert (r["format"], r["split"], r["n"], r["limit"], r["seed"]) == ("facemotion-robustness/1", "test", 100, 100, 0)
+    assert len(r["suite"]) == 16
+    m = r["models"]["mini_xception"]
+    assert len(m["corruptions"]) == 16 and all(len(c["severities"]) == 3 for c in m["corruptions"].values())
+    accs = [v["accuracy"] for c in m["corruptions"].values() for v in c["severities"].values()]
+    assert m["mean_corrupted_accuracy"] == pytest.approx(np.mean(accs))
+    assert m["worst"]["accuracy"] == min(c["accuracy"] for c in m["corruptions"].values())
+    assert 0.2 < m["mean_corrupted_accuracy"] < m["clean"]["accuracy"]
+
+    # the clean number is the model's own classify path on the same faces (flip averaging in the graph)
+    from facemotion.classify import load_classifier
+    from facemotion.training.robustness import load_faces
+
+    x, y = load_faces(fer_zip, "test", limit=100, seed=0)
+    acc = (load_classifier("mini_xception").classify_faces(x).argmax(1) == y).mean()
+    assert m["clean"]["accuracy"] == pytest.approx(acc)
+
+
+def test_robustness_of_several_models_on_synthetic_data(kaggle_zip, tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["evaluate", "mini_xception", "mini_xception_int8", "--data", str(kaggle_zip), "--robustness",
+            "--corruptions", "blur,jpeg", "--severities", "1,3", "--seed", "2", "--json", "-o", str(out)]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert list(r["models"]) == ["mini_xception", "mini_xception_int8"] and r["n"] == 4 and r["seed"] == 2
+    assert [s["name"] for s in r["suite"]] == ["gaussian_blur", "motion_blur", "jpeg"]
+    assert set(r["models"]["mini_xception"]["corruptions"]["jpeg"]["severities"]) == {"1", "3"}
+    assert {p.name for p in out.iterdir()} >= {"robustness.json", "robustness_models.png",
+                                               "robustness_mini_xception_int8.png", "recall_mini_xception.png"}
+    assert main(argv) == 0  # the same seed, the same report
+    assert json.loads(capsys.readouterr().out)["models"] == r["models"]
+
+
+BAD = [
+    ("--robustness --limit 0", "argument --limit: must be >= 1, got 0"),
+    ("--robustness --corruptions fog", "argument --corruptions: unknown corruption 'fog'; known: gamma_dark"),
+    ("--robustness --severities 1,4", "argument --severities: expected some of 1, 2, 3, got '4'"),
+    ("--robustness --seed -1", "argument --seed: must be >= 0, got -1"),
+    ("--limit 5", "error: --limit: goes with --robustness"),
+    ("--corruptions blur", "error: --corruptions: goes with --robustness"),
+    ("--robustness --tta", "error: --tta: not with --robustness"),
+    ("--robustness --calibrate", "error: --calibrate: not with --robustness"),
+    ("--robustness --choose-ensemble 2", "error: --choose-ensemble: not with --robustness"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_options_are_one_line(extra, message, kaggle_zip, capsys):
+    argv = ["evaluate", "mini_xception", "--data", str(kaggle_zip), *extra.split()]
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own refusals
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+def test_bad_models_are_one_line(kaggle_zip, tmp_path, capsys):
+    base = ["evaluate", "--data", str(kaggle_zip), "--robustness"]
+    assert main(["evaluate", "mini_xception", "mini_xception", "--data", str(kaggle_zip), "--robustness"]) == 2
+    assert "error: models: mini_xception is given twice" in capsys.readouterr().err
+    assert main([base[0], str(tmp_path / "nope.onnx"), *base[1:]]) == 1
+    err = capsys.readouterr().err
+    assert "nope.onnx: no such model file" in err and len(err.strip().splitlines()) == 1
+    assert main(["evaluate", "mini_xception", "--data", str(tmp_path / "none.zip"), "--robustness"]) == 1
+    err = capsys.readouterr().err
+    assert "none.zip" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
