@@ -39,7 +39,17 @@ def baseline_checkpoint(model: str | None) -> str:
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The CPU with its instruction sets (they decide ONNX Runtime's kernels: speed, and what int8
+    models compute), Python and ONNX Runtime: the first line of every benchmark's output."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from facemotion.cpu import cpu_summary
+
+    try:
+        ort = f", onnxruntime {version('onnxruntime')}"
+    except PackageNotFoundError:
+        ort = ""
+    return f"{cpu_summary()}; Python {platform.python_version()}{ort}"
 
 
 def timeit(fn, repeat: int = 20, warmup: int = 3) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import FER_ZIP, table
+from _common import FER_ZIP, machine, table
 from facemotion.datasets import load_splits
 from facemotion.progress import progress_bar
 
@@ -48,6 +48,7 @@ def main():
         rows.append([name, how, f"{params:,}", f"{mflops:.0f}", *(f"{acc[k] * 100:.2f}%" for k in
                      (("val", "none"), ("val", "flip"), ("test", "none"), ("test", "flip")))])
         points.append((name, mflops, acc[("test", "none")], 2 * mflops, acc[("test", "flip")]))
+    print(f"accuracy against cost (torch, float32), {machine()}")
     print(table(["model", "what", "params", "MFLOPs", "PublicTest", "PublicTest flip", "PrivateTest",
                  "PrivateTest flip"], rows))
     if a.plot:

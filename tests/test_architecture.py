@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "facemotion"
 
 # Each layer and the layers it may import (its own included). Lowest first.
-BASE = {"errors", "labels", "fileio", "progress", "validate", "threads", "plugins"}
+BASE = {"errors", "labels", "fileio", "progress", "validate", "threads", "plugins", "cpu"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain"}
 PIPELINES = {"video", "photos"}

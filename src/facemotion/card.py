@@ -30,6 +30,9 @@ WEIGHT_DTYPES = ("float32", "float16", "int8")
 # Canonical metric names: accuracy (a fraction) on FER2013's PublicTest and PrivateTest with
 # the card's own ``tta``, and the training run's selection metrics on its validation split.
 METRICS = ("public_test", "private_test", "val_loss", "val_acc", "val_split")
+# what an int8 model's ``quantization`` record must say (facemotion.training.quantize.Scheme.card
+# writes these and more: the op types quantized, what stays float, whether it is exact across CPUs)
+QUANTIZATION_KEYS = ("scheme", "format", "weights", "activations")
 
 
 @dataclass
@@ -50,6 +53,8 @@ class ModelCard:
     members: list = field(default_factory=list)   # an ensemble's members: {arch, arch_kwargs, parameters, epoch, source}
     training: dict = field(default_factory=dict)  # compute record: epochs, hours, device, init, ...
     recovered_from: dict | None = None            # set by ``facemotion import`` (rebuilt from a graph)
+    quantization: dict | None = None              # an int8 model's scheme (``facemotion quantize``); None: float,
+                                                  # or int8 made before schemes were recorded
     format: str = FORMAT
 
     # ------------------------------------------------------------------ writing
@@ -101,6 +106,13 @@ class ModelCard:
             raise ModelError(f"{where}: model tta {self.tta!r} is not one of {', '.join(MODES)}")
         if self.weights_dtype not in WEIGHT_DTYPES:
             raise ModelError(f"{where}: model weights_dtype {self.weights_dtype!r} is not one of {', '.join(WEIGHT_DTYPES)}")
+        if self.quantization is not None:
+            q = self.quantization
+            if not isinstance(q, dict) or not all(isinstance(q.get(k), str) and q.get(k) for k in QUANTIZATION_KEYS):
+                raise ModelError(f"{where}: model quantization {q!r} is not a record with the text fields "
+                                 f"{', '.join(QUANTIZATION_KEYS)}")
+            if self.weights_dtype != "int8":
+                raise ModelError(f"{where}: model has a quantization record but weights_dtype {self.weights_dtype!r}")
         unknown = sorted(set(self.metrics) - set(METRICS))
         if unknown:
             raise ModelError(f"{where}: unknown metric name(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")

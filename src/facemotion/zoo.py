@@ -26,7 +26,8 @@ WEIGHTS_DIR = Path(__file__).with_name("weights")
 INDEX = WEIGHTS_DIR / "models.json"
 INDEX_FORMAT = "facemotion-zoo/1"
 # fields in which the index's card and the file's card must agree (metrics may be re-measured)
-IDENTITY = ("arch", "labels", "input_size", "normalization", "temperature", "tta", "parameters", "weights_dtype")
+IDENTITY = ("arch", "labels", "input_size", "normalization", "temperature", "tta", "parameters", "weights_dtype",
+            "quantization")
 
 
 @dataclass(frozen=True)

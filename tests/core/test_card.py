@@ -17,6 +17,9 @@ from facemotion.preprocess import NORMALIZATION
 onnx = pytest.importorskip("onnx")
 
 
+QUANT = {"scheme": "u8s7", "format": "QDQ", "weights": "int7 per-channel", "activations": "uint8 per-tensor"}
+
+
 def tiny_graph(path, *, side: int = 48, classes: int = 7, card: dict | None = None) -> None:
     """A real (tiny) classifier graph: mean-pool the face, a 1 x classes linear layer, softmax;
     its metadata is ``card`` (default: a valid card for a 48 px, 7-class model)."""
@@ -45,6 +48,16 @@ def test_a_valid_card_loads_and_round_trips(tmp_path):
     assert d["format"] == FORMAT and ModelCard.from_dict(json.loads(json.dumps(d))) == clf.card
 
 
+def test_a_quantization_record_is_optional_and_kept(tmp_path):
+    """int8 cards record their scheme; cards written before the record (the first int8 models)
+    still load, with ``quantization`` None."""
+    tiny_graph(tmp_path / "q.onnx", card=ModelCard(arch="tiny", weights_dtype="int8", quantization=QUANT).to_dict())
+    assert load_classifier(tmp_path / "q.onnx").card.quantization == QUANT
+    old = {k: v for k, v in ModelCard(arch="tiny", weights_dtype="int8").to_dict().items() if k != "quantization"}
+    tiny_graph(tmp_path / "old.onnx", card=old)
+    assert load_classifier(tmp_path / "old.onnx").card.quantization is None
+
+
 @pytest.mark.parametrize("side,classes,card,message", [
     (64, 7, None, "graph input is 64x64 but its card says 48x48"),
     (48, 5, None, r"graph output has shape \['N', 5\], but its card lists 7 labels"),
@@ -58,6 +71,10 @@ def test_a_valid_card_loads_and_round_trips(tmp_path):
     (48, 7, {"tta": "mirror"}, "model tta 'mirror' is not one of"),
     (48, 7, {"metrics": {"private_test_tta2": 0.7}}, "unknown metric name"),
     (48, 7, {"format": "something-else/1"}, "not a facemotion model"),
+    (48, 7, {"weights_dtype": "int8", "quantization": "u8s7"}, "model quantization 'u8s7' is not a record"),
+    (48, 7, {"weights_dtype": "int8", "quantization": {"scheme": "u8s7", "format": "QDQ", "weights": ""}},
+     "is not a record with the text fields scheme, format, weights, activations"),
+    (48, 7, {"quantization": QUANT}, "has a quantization record but weights_dtype 'float32'"),
 ])
 def test_a_card_that_disagrees_is_a_clear_error(tmp_path, side, classes, card, message):
     path = tmp_path / "bad.onnx"

@@ -33,6 +33,64 @@ def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_p
     assert "q.onnx: already int8" in capsys.readouterr().err and not (tmp_path / "qq.onnx").exists()
 
 
+def _int8_weights(path):
+    from onnx import TensorProto, load, numpy_helper
+
+    return [numpy_helper.to_array(t) for t in load(str(path)).graph.initializer if t.data_type == TensorProto.INT8]
+
+
+def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggle_zip, tmp_path, capsys):
+    """The default: 7-bit weights (no int16 saturation on x86 without VNNI), the whole graph up to
+    the last linear layer in uint8, the head float; the scheme is in the card. The scheme of
+    earlier versions stays available by name."""
+    import onnx
+
+    from facemotion.cli import main
+    from facemotion.training.quantize import DEFAULT_SCHEME, LEGACY_SCHEME, SCHEMES
+
+    assert SCHEMES[DEFAULT_SCHEME].exact and not SCHEMES[LEGACY_SCHEME].exact
+    assert main(["export", str(tiny_checkpoint), "-o", str(tmp_path / "f.onnx")]) == 0
+    assert main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
+                 "--calibration", "16"]) == 0
+    assert f"({DEFAULT_SCHEME}," in capsys.readouterr().out
+    q = load_classifier(tmp_path / "q.onnx").card.quantization
+    assert q["scheme"] == DEFAULT_SCHEME and q["exact_across_cpus"] is True and q["weights"].startswith("int7")
+    assert "16 Training faces" in q["activations"] and "Relu" in q["ops"]
+    w = _int8_weights(tmp_path / "q.onnx")
+    assert w and max(int(np.abs(a.astype(np.int32)).max()) for a in w) <= 64  # 2 * 255 * 64 fits an int16
+    graph = onnx.load(str(tmp_path / "q.onnx")).graph
+    made_by = {o: n.op_type for n in graph.node for o in n.output}
+    softmax = [n for n in graph.node if n.op_type == "Softmax"]
+    assert softmax and all(made_by.get(n.input[0]) != "DequantizeLinear" for n in softmax)  # the head stays float
+    assert json.loads((tmp_path / "q.onnx.check.json").read_text())["scheme"] == DEFAULT_SCHEME
+
+    assert main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "old.onnx"), "--data", str(kaggle_zip),
+                 "--calibration", "16", "--scheme", LEGACY_SCHEME]) == 0
+    old = load_classifier(tmp_path / "old.onnx").card.quantization
+    assert old["scheme"] == LEGACY_SCHEME and old["exact_across_cpus"] is False and old["ops"] == ["Conv", "MatMul", "Gemm"]
+    with pytest.raises(SystemExit):
+        main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "x.onnx"), "--data", str(kaggle_zip),
+              "--scheme", "u8s9"])
+    assert "--scheme: invalid choice: 'u8s9'" in capsys.readouterr().err
+
+
+def test_head_and_linear_layers_are_found_in_an_ensemble_graph():
+    """The nodes after each member's last linear layer (averages, temperature, softmax) stay float;
+    the first and last linear layers are the ones a scheme may keep float."""
+    import onnx
+
+    from facemotion.training.quantize import head_nodes, linear_nodes
+    from facemotion.zoo import shipped_models
+
+    proto = onnx.load(str(shipped_models()["ensemble"].path))
+    first, last = linear_nodes(proto)
+    by_name = {n.name: n for n in proto.graph.node}
+    assert len(first) == 1 and by_name[first[0]].op_type == "Conv"
+    assert len(last) == len(shipped_models()["ensemble"].card.members) and {by_name[n].op_type for n in last} == {"Gemm"}
+    head = {by_name[n].op_type for n in head_nodes(proto, last)}
+    assert "Softmax" in head and not head & {"Conv", "Gemm", "MatMul"}
+
+
 def test_shipped_int8_variants_by_name_and_by_precision(media):
     from facemotion.zoo import shipped_models
 

@@ -33,12 +33,25 @@ EPILOG = """examples:
 """
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and the CPU's instruction sets (which decide ONNX Runtime's kernels)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..cpu import cpu_summary
+
+        print(f"facemotion {__version__}\ncpu: {cpu_summary()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Find every face in photos, videos or a webcam and tell which of 7 emotions it shows "
                     "(angry, disgust, fear, happy, sad, surprise, neutral); train, evaluate and export models.")
-    p.add_argument("--version", action="version", version=f"facemotion {__version__}")
+    p.add_argument("--version", action=_Version, help="show the version and the CPU's instruction sets, then exit")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the libraries' own warnings (OpenCV, FFmpeg, PIL), which are hidden otherwise")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

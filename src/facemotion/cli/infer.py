@@ -192,8 +192,10 @@ def cmd_webcam(args) -> int:
 
 
 def cmd_models(args) -> int:
+    from ..cpu import cpu_summary
     from ..zoo import listing
 
+    print(f"cpu: {cpu_summary()}")
     print("shipped models (work offline, no torch needed):")
     for m in listing():
         extra = ", ".join(f"{k.replace('_', ' ')} {m[k] * 100:.1f}%" for k in ("public_test", "private_test") if k in m)

@@ -50,8 +50,8 @@ def cmd_quantize(args) -> int:
     from ..training.quantize import quantize_model
 
     r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
-                       name=args.name)
-    print(f"wrote {r['file']} ({r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); PublicTest "
+                       name=args.name, scheme=args.scheme)
+    print(f"wrote {r['file']} ({r['scheme']}, {r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); PublicTest "
           f"{r['int8_public_test'] * 100:.2f}% int8 vs {r['float_public_test'] * 100:.2f}% float, top-1 agreement "
           f"{r['top1_agreement'] * 100:.1f}%, max |dp| {r['max_abs_prob_diff']:.3f} (also in {r['file']}.check.json)")
     return 0
@@ -108,16 +108,22 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--name", default=None, help="model name stored in the metadata")
     s.set_defaults(func=cmd_export)
 
+    from ..training.schemes import DEFAULT_SCHEME, LEGACY_SCHEME, SCHEMES
     s = sub.add_parser("quantize", help="ONNX model -> int8 (static, calibrated on Training faces)", formatter_class=fmt,
                        description="Quantize a shipped or exported ONNX model to int8 with ONNX Runtime (QDQ, "
-                                   "per-channel weights, activations calibrated on Training faces), checked "
-                                   "against the float model on PublicTest before it is written.")
+                                   "7-bit weights per channel, uint8 activations calibrated on Training faces: the "
+                                   "same integers on x86 with or without VNNI and on ARM64), checked against the "
+                                   "float model on PublicTest before it is written; the scheme goes into its card.")
     s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
     s.add_argument("-o", "--out", required=True, help="output .onnx file")
     s.add_argument("--data", required=True, help="the dataset whose Training split calibrates (e.g. fer2013.zip)")
     s.add_argument("--calibration", type=option(integer, 16), default=2000, help="Training faces to calibrate on")
     s.add_argument("--seed", type=option(integer, 0), default=0, help="which Training faces")
     s.add_argument("--name", default=None, help="model name stored in the card (default: <name>_int8)")
+    s.add_argument("--scheme", choices=list(SCHEMES), default=DEFAULT_SCHEME, metavar="SCHEME",
+                   help=f"quantization scheme: {DEFAULT_SCHEME} computes the same on every CPU; {LEGACY_SCHEME} is "
+                        "the scheme of earlier versions (full-range int8 weights: other answers on x86 CPUs "
+                        f"without VNNI); the others are the candidates of benchmarks/int8.py ({', '.join(SCHEMES)})")
     s.set_defaults(func=cmd_quantize)
 
     s = sub.add_parser("import", help="ONNX model -> checkpoint(s) to fine-tune, distil or re-ensemble",

@@ -1,15 +1,25 @@
 """``facemotion quantize MODEL -o model_int8.onnx``: ONNX Runtime static int8 quantization.
 
-QDQ format, int8 weights per output channel, uint8 activations whose ranges are calibrated
-on Training faces (a seeded sample of a few thousand, never noise and never a test split);
-convolutions and matrix products only, so the output probabilities stay float.
-The result is checked against the float model on PublicTest before it is written: accuracy
-of both, how often they agree on the top emotion and the largest probability change, saved
-beside the model as ``<out>.check.json`` and in the int8 model's card.
+The default scheme (:data:`DEFAULT_SCHEME`, chosen by ``benchmarks/int8.py``) computes the
+same integers on every CPU ONNX Runtime targets: x86 with AVX2 only, x86 with AVX-512/VNNI
+and ARM64. ONNX Runtime multiplies uint8 activations by int8 weights; on x86 without VNNI
+its kernels (``vpmaddubsw``) add two such products into a saturating int16, which overflows
+once ``2 * 255 * |w| > 32767``, i.e. for weights outside [-64, 64], so a model quantized with
+full-range int8 weights gives other answers on such a CPU than on one with VNNI or on ARM64.
+Weights quantized to 7 bits ([-64, 64], ``reduce_range``) never reach that limit.
+
+Activation ranges are calibrated on Training faces (a seeded sample of a few thousand, never
+noise and never a test split); the softmax and everything after the last linear layers (the
+flip and ensemble averages, the temperature) stay float, so probabilities are not rounded
+to 1/255 steps. The result is checked against the float model on PublicTest before it is
+written: accuracy of both, how often they agree on the top emotion and the largest
+probability change, saved beside the model as ``<out>.check.json``; the scheme and the
+PublicTest accuracy go into the int8 model's card.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
 from pathlib import Path
@@ -26,6 +36,84 @@ from ..preprocess import normalize
 from ..progress import progress_bar
 from ..zoo import resolve
 from .export import set_metadata
+from .schemes import DEFAULT_SCHEME, GRAPH_OPS, LEGACY_SCHEME, LINEAR_OPS, SCHEMES, Scheme, get_scheme
+
+__all__ = ["DEFAULT_SCHEME", "LEGACY_SCHEME", "SCHEMES", "Scheme", "get_scheme", "quantize_model", "quantize_graph",
+           "calibration_faces", "compare"]
+
+
+def linear_nodes(proto) -> tuple[list[str], list[str]]:
+    """The names of the graph's first linear node and of its last ones (Conv/MatMul/Gemm nodes
+    from which no other linear node is reached: one per ensemble member)."""
+    consumers: dict[str, list] = {}
+    for n in proto.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    linear = [n for n in proto.graph.node if n.op_type in LINEAR_OPS]
+
+    def reaches_linear(node) -> bool:
+        seen, todo = set(), [o for o in node.output]
+        while todo:
+            t = todo.pop()
+            for c in consumers.get(t, ()):
+                if c.name in seen:
+                    continue
+                seen.add(c.name)
+                if c.op_type in LINEAR_OPS:
+                    return True
+                todo.extend(c.output)
+        return False
+
+    return [linear[0].name] if linear else [], [n.name for n in linear if not reaches_linear(n)]
+
+
+def head_nodes(proto, last: list[str]) -> list[str]:
+    """Every node reached from the last linear layers (the heads: flip/ensemble averages,
+    temperature, softmax), which stay float."""
+    consumers: dict[str, list] = {}
+    for n in proto.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    by_name = {n.name: n for n in proto.graph.node}
+    seen: set[str] = set()
+    todo = [o for name in last for o in by_name[name].output]
+    while todo:
+        t = todo.pop()
+        for c in consumers.get(t, ()):
+            if c.name not in seen:
+                seen.add(c.name)
+                todo.extend(c.output)
+    return sorted(seen)
+
+
+def quantize_graph(src, dest, reader, scheme: Scheme, calibration_cache=None) -> None:
+    """Quantize the (pre-processed, float32) ONNX file ``src`` into ``dest`` with ``scheme``;
+    ``calibration_cache`` (a JSON file, ONNX Runtime >= 1.24) keeps the calibrated ranges so that
+    several schemes of one model calibrate once."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    proto = onnx.load(str(src))
+    for n in proto.graph.node:
+        if not n.name:
+            raise ModelError(f"{src}: graph node without a name ({n.op_type}); re-export it with `facemotion export`")
+    first, last = linear_nodes(proto)
+    exclude = head_nodes(proto, last)
+    if "first" in scheme.float_layers:
+        exclude += first
+    if "last" in scheme.float_layers:
+        exclude += last
+    types = {"int7": QuantType.QInt8, "int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    extra = {"ActivationSymmetric": False, "WeightSymmetric": scheme.weights != "uint8"}
+    kwargs = {}
+    if calibration_cache is not None and "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+        kwargs["calibration_cache_path"] = str(calibration_cache)
+    quantize_static(str(src), str(dest), reader,
+                    quant_format=QuantFormat.QDQ if scheme.format == "QDQ" else QuantFormat.QOperator,
+                    op_types_to_quantize=list(GRAPH_OPS if scheme.ops == "graph" else LINEAR_OPS),
+                    per_channel=scheme.per_channel, reduce_range=scheme.weights == "int7",
+                    activation_type=QuantType.QUInt8 if scheme.activations == "uint8" else QuantType.QInt8,
+                    weight_type=types[scheme.weights], nodes_to_exclude=exclude,
+                    calibrate_method=CalibrationMethod.MinMax, extra_options=extra, **kwargs)
 
 
 class _FacesReader:
@@ -58,11 +146,14 @@ def calibration_faces(data, n: int, seed: int = 0) -> np.ndarray:
 
 
 def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, name: str | None = None,
-                   progress: bool = True) -> dict:
-    """Quantize a shipped model (by name) or an exported ``.onnx`` file; returns the check."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+                   progress: bool = True, scheme: str | Scheme = DEFAULT_SCHEME, calibration_cache=None,
+                   check: bool = True) -> dict:
+    """Quantize a shipped model (by name) or an exported ``.onnx`` file with ``scheme`` (a name
+    in :data:`SCHEMES`); returns the PublicTest check (``check=False``: none is made or saved,
+    for callers that measure the file themselves, like benchmarks/int8.py)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    scheme = get_scheme(scheme)
     src, _ = resolve(model)
     if src.suffix.lower() != ".onnx":
         raise ModelError(f"{src}: quantize takes an ONNX model (export a checkpoint first: facemotion export)")
@@ -83,24 +174,24 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
         onnx.save(proto, str(Path(tmp) / "float32.onnx"))
         quant_pre_process(str(Path(tmp) / "float32.onnx"), str(prepped), skip_symbolic_shape=True)
         with atomic_path(out) as dest:
-            quantize_static(str(prepped), str(dest), _FacesReader(faces, float_clf.input_name, progress=progress),
-                            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-                            # the compute-heavy ops only: the softmax and the ensemble/TTA averages
-                            # stay float, so probabilities are not rounded to 1/255 steps
-                            op_types_to_quantize=["Conv", "MatMul", "Gemm"])
-            check = compare(float_clf, dest, data)
+            quantize_graph(prepped, dest, _FacesReader(faces, float_clf.input_name, progress=progress), scheme,
+                           calibration_cache)
+            result = compare(float_clf, dest, data) if check else {}
             q = onnx.load(str(dest))
+            calibrated = f"{calibration} Training faces, seed {seed}"
             int8 = ModelCard(**{**card.__dict__, "name": name or f"{card.name or src.stem}_int8",
-                                "weights_dtype": "int8", "metrics": {"public_test": check["int8_public_test"]},
-                                "training": {**card.training, "quantized_from": src.name,
-                                             "calibration": f"{calibration} Training faces, seed {seed}"}})
+                                "weights_dtype": "int8",
+                                "metrics": {"public_test": result["int8_public_test"]} if check else {},
+                                "quantization": scheme.card(calibrated),
+                                "training": {**card.training, "quantized_from": src.name, "calibration": calibrated}})
             del q.metadata_props[:]
-            set_metadata(q, int8.to_dict())
+            set_metadata(q, int8.validate(str(out)).to_dict())
             onnx.save(q, str(dest))
-    check.update(file=str(out), bytes=out.stat().st_size, float_file=str(src), float_bytes=src.stat().st_size)
-    write_text(out.with_name(out.name + ".check.json"), json.dumps(check, indent=2) + "\n")
-    return check
+    result.update(scheme=scheme.name, file=str(out), bytes=out.stat().st_size, float_file=str(src),
+                  float_bytes=src.stat().st_size)
+    if check:
+        write_text(out.with_name(out.name + ".check.json"), json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def _unfold_fp16(proto, numpy_helper) -> None:

@@ -1,0 +1,110 @@
+"""Every shipped int8 model against its float original, on the CPU that runs the suite.
+
+ONNX Runtime's uint8 x int8 kernels on x86 without VNNI add two products into a saturating
+int16: an int8 model whose weights use the full int8 range loses accuracy there (vgg_fer_s_int8
+lost 4 points of PrivateTest on an AVX2-only EPYC) while it matched its float original on the
+VNNI CPU that recorded it. So the check is made here, on whatever machine runs the suite: a
+fixed, seeded subset of PrivateTest through the public classifier, int8 accuracy at most 0.5
+points below the float model's. ``test_int8_same_on_an_emulated_avx2_cpu`` runs the int8
+models again under ``qemu-x86_64 -cpu Haswell`` (AVX2 without VNNI, Debian's qemu-user:
+``bash scripts/install_qemu.sh``) and compares them with this CPU's answers, so a suite run on a
+VNNI machine also sees what an AVX2-only one computes.
+
+Models whose card records no exact scheme (made before ``facemotion quantize`` had schemes, with
+full-range weights) are expected to fail on a CPU without VNNI: they are marked xfail (not
+strict), naming themselves, until they are re-quantized with the default scheme
+(``python scripts/ship_model.py --int8 MODEL``).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from facemotion.classify import load_classifier
+from facemotion.cpu import cpu_summary
+from facemotion.zoo import shipped_models
+
+FACES, SEED, BUDGET = 500, 0, 0.005   # PrivateTest faces, their seed, accuracy an int8 model may lose
+EMULATED_FACES = 100                  # under qemu: ~50x slower
+
+INT8 = {n: e for n, e in shipped_models().items() if n.endswith("_int8")}
+NOT_EXACT = sorted(n for n, e in INT8.items() if not (e.card.quantization or {}).get("exact_across_cpus"))
+REQUANTIZE = pytest.mark.xfail(
+    strict=False, reason=f"{', '.join(NOT_EXACT)}: quantized with full-range int8 weights before schemes were "
+                         "recorded; they drift on x86 CPUs without VNNI until re-quantized with the default "
+                         "scheme (python scripts/ship_model.py --int8 MODEL)")
+
+
+def params():
+    return [pytest.param(n, marks=REQUANTIZE) if n in NOT_EXACT else n for n in INT8]
+
+
+@pytest.fixture(scope="module")
+def private_subset(fer_zip):
+    """FACES PrivateTest faces drawn with SEED (the split is sorted by class: a prefix would be one emotion)."""
+    from facemotion.datasets import load_splits
+
+    test = load_splits(fer_zip, ("test",))["test"]
+    pick = np.sort(np.random.default_rng(SEED).permutation(len(test))[:FACES])
+    return test.images[pick], test.labels[pick]
+
+
+@pytest.mark.parametrize("name", params())
+def test_int8_within_half_a_point_of_float_on_this_cpu(name, private_subset):
+    faces, labels = private_subset
+    base = name[:-len("_int8")]
+    acc = {n: float((load_classifier(n).classify_faces(faces).argmax(1) == labels).mean()) for n in (base, name)}
+    assert acc[name] >= acc[base] - BUDGET, (
+        f"{name}: {acc[name]:.2%} against {base}'s {acc[base]:.2%} on {FACES} PrivateTest faces (seed {SEED}), "
+        f"more than {BUDGET * 100:.1f} points lost on {cpu_summary()}")
+    q = INT8[name].card.quantization
+    assert q and q.get("exact_across_cpus") is True, f"{name}: its card records no exact quantization scheme ({q})"
+
+
+EMULATED = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from facemotion.classify import load_classifier
+    faces = np.load(sys.argv[1])
+    np.savez(sys.argv[2], **{n: load_classifier(n, threads=1).classify_faces(faces) for n in sys.argv[3:]})
+""")
+
+
+def _qemu_x86():
+    qemu = shutil.which("qemu-x86_64")
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip(f"emulating an AVX2-only x86 CPU needs an x86_64 machine, not {platform.machine()}")
+    if qemu is None:
+        pytest.skip("qemu-x86_64 not installed (Debian's qemu-user: bash scripts/install_qemu.sh)")
+    return qemu
+
+
+@pytest.mark.parametrize("name", params())
+def test_int8_same_on_an_emulated_avx2_cpu(name, private_subset, tmp_path):
+    """The int8 model under ``qemu-x86_64 -cpu Haswell`` (AVX2 and FMA, no AVX-512, no VNNI)
+    gives this CPU's answers: same top emotion on at least 99% of the faces (float rounding
+    may differ between kernels), probabilities within 0.05."""
+    qemu = _qemu_x86()
+    faces = private_subset[0][:EMULATED_FACES]
+    np.save(tmp_path / "faces.npy", faces)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    r = subprocess.run([qemu, "-cpu", "Haswell", sys.executable, "-c", EMULATED, str(tmp_path / "faces.npy"),
+                        str(tmp_path / "emulated.npz"), name], capture_output=True, text=True, env=env, timeout=900)
+    if r.returncode != 0:
+        tail = [line for line in r.stderr.splitlines() if "TCG doesn't support" not in line][-3:]
+        pytest.fail(f"{name} under qemu-x86_64 -cpu Haswell failed: {tail}")
+    emulated = np.load(tmp_path / "emulated.npz")[name]
+    here = load_classifier(name, threads=1).classify_faces(faces)
+    agree = float((emulated.argmax(1) == here.argmax(1)).mean())
+    dp = float(np.abs(emulated - here).max())
+    assert agree >= 0.99 and dp <= 0.05, (
+        f"{name}: under an emulated AVX2-only CPU the top emotion agrees with {cpu_summary()} on {agree:.1%} "
+        f"of {len(faces)} PrivateTest faces, probabilities differ by up to {dp:.3f}")
