@@ -13,12 +13,14 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import facemotion
 from facemotion.errors import DataError, FacemotionError, ImageError
 from facemotion.images import load_image, load_scaled
+
+from test_bad_inputs import hostile_tiff, png_declaring
 
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -36,7 +38,9 @@ def _seed_images() -> list[bytes]:
 
     buf = io.BytesIO()
     Image.fromarray(face[:, :, 0]).save(buf, "GIF")
-    return out + [buf.getvalue()]
+    # hostile files (test_bad_inputs.py): a TIFF whose page count makes PIL raise TypeError, and a
+    # PNG header declaring 30000x30000 pixels (past PIL's own bomb guard)
+    return out + [buf.getvalue(), hostile_tiff(), png_declaring(30_000, 30_000)]
 
 
 SEEDS = _seed_images()
@@ -88,7 +92,8 @@ def test_any_array_is_an_image_or_an_image_error(arr):
 CELL = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-@given(st.lists(st.lists(st.one_of(CELL, st.sampled_from(["Training", "PublicTest", "3", "0 255 7 9"])),
+@given(st.lists(st.lists(st.one_of(CELL, st.sampled_from(["Training", "PublicTest", "3", "0 255 7 9",
+                                                           "0 nan 7 9", "inf 0 0 0"])),
                          max_size=4), max_size=6),
        st.booleans())
 def test_any_csv_loads_or_is_a_data_error(tmp_path, rows, skip_bad):
@@ -112,6 +117,9 @@ def test_any_csv_loads_or_is_a_data_error(tmp_path, rows, skip_bad):
 @given(st.lists(st.tuples(st.text(alphabet="abc/._-\\", min_size=1, max_size=20), st.sampled_from(SEEDS + [b"", b"x"])),
                 max_size=5),
        st.sampled_from(["zip", "tar.gz", "garbage"]))
+# a member past the 32 MiB cap (zeros: a few KB compressed; calloc'ed, never resident here)
+@example([("train/happy/Training_1.jpg", SEEDS[0]), ("train/angry/Training_0.png", bytes(33 * 2**20))], "zip")
+@example([("train/happy/Training_1.jpg", SEEDS[0]), ("train/angry/Training_0.png", bytes(33 * 2**20))], "tar.gz")
 def test_any_archive_loads_or_is_a_data_error(tmp_path, members, kind):
     from facemotion.datasets import load_splits, write_subset
 

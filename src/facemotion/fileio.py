@@ -10,6 +10,7 @@ truncated one, and a failed write leaves no temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -60,8 +61,18 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     try:
         yield pending.tmp
         pending.commit(replace)
+    except OSError as e:
+        # a failed write is ``path``'s failure: name it, not its temporary name (which open()
+        # gives, and which is gone), nor nothing (write() names no file)
+        named = e.filename is not None and str(e.filename) == str(pending.tmp)
+        if named or (e.filename is None and e.errno in _WRITE_ERRORS):
+            raise OSError(e.errno, e.strerror or str(e), str(pending.path)) from None
+        raise
     finally:
         pending.discard()
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
