@@ -360,8 +360,7 @@ def test_an_archive_bomb_is_refused_in_one_line_within_300_mb(tmp_path, kind):
     assert line.startswith(f"error: {where}: ") and line.endswith(
         "MiB uncompressed, over the 32 MiB a dataset member may hold (a decompression bomb, or not a face dataset) "
         "(use --skip-bad to skip and count bad files)"), line
-    if kind != "folder":  # the archive's header says how large; a folder's file is read up to the cap
-        assert ": 200 MiB uncompressed" in line
+    assert ": 200 MiB uncompressed" in line  # the archive's header, the folder's file system says how large
     assert peak_kib < 300 * 1024, f"peak {peak_kib / 1024:.0f} MB"
     assert not (tmp_path / "o").exists()
 
@@ -854,11 +853,7 @@ TORCH_ON_A_FULL_DISK = "[enforce fail at inline_container.cc:858] . PytorchStrea
 
 @pytest.mark.parametrize("failure", [
     "torch says no space",
-    pytest.param("torch on a full device", marks=pytest.mark.xfail(
-        strict=True, raises=RuntimeError,
-        reason="BUG src/facemotion/training/checkpoint.py atomic_torch_save: torch's real failure on a full disk "
-               "is 'unexpected pos N vs M' (or 'basic_ios::clear: iostream error'), which has neither 'write' nor "
-               "'file' in it: re-raised as a RuntimeError, a traceback from `facemotion train`")),
+    "torch on a full device",
 ])
 def test_a_full_disk_during_train_is_one_line_naming_the_checkpoint(kaggle_zip, tmp_path, monkeypatch, capsys,
                                                                      failure):
@@ -960,12 +955,7 @@ def _fill_the_disk(where: str, monkeypatch) -> None:
 
 @pytest.mark.parametrize("where", [
     "the MP4",
-    pytest.param("the CSV", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="BUG src/facemotion/video/process.py _VideoRun.close: csv.close() flushes the rows the full disk "
-               "refused, fails again, and raises before the CSV is renamed *.incomplete.csv and before the MP4 "
-               "writer is aborted: <stem>_faces.csv is left looking complete, and the hidden MP4 and its encoder "
-               "thread are left behind")),
+    "the CSV",
 ])
 def test_a_full_disk_during_video_leaves_nothing_looking_complete(tmp_path, monkeypatch, capsys, where):
     import csv
@@ -992,9 +982,6 @@ def test_a_full_disk_during_video_leaves_nothing_looking_complete(tmp_path, monk
     assert summary["outputs"]["video"] is None and summary["outputs"]["csv"].endswith("clip_faces.incomplete.csv")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG src/facemotion/writers/video.py SafeVideoWriter: FFmpeg's error names "
-                                       "the file it writes, the hidden .clip_annotated.tmpPID.mp4 (removed since); "
-                                       "nothing turns it into clip_annotated.mp4, as fileio.atomic_path does")
 def test_a_full_disk_during_video_names_the_output_not_its_hidden_file(tmp_path, monkeypatch, capsys):
     from facemotion.cli import main
 
@@ -1005,10 +992,6 @@ def test_a_full_disk_during_video_names_the_output_not_its_hidden_file(tmp_path,
     assert line == f"error: {tmp_path / 'out' / 'clip_annotated.mp4'}: No space left on device"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG src/facemotion/writers/video.py: after a failed mux (no room for the "
-                                       "MP4's header) the container is muxed into again, and PyAV/FFmpeg crash the "
-                                       "process (SIGSEGV): SafeVideoWriter._raise clears _error, so the encoder "
-                                       "thread goes on with the queued frames; H264Writer.release muxes its flush")
 def test_a_disk_full_before_the_mp4_header_fails_without_a_crash(tmp_path):
     """A real write failure of FFmpeg on a regular file: the writer in a process of its own, whose
     files may not grow past 40 bytes (RLIMIT_FSIZE: EFBIG, as a full disk's ENOSPC)."""

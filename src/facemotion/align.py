@@ -41,11 +41,24 @@ class RollEstimator:
             raise ModelError(f"{self.path}: not a facemotion roll model (its metadata says task={meta.get('task')!r})")
         self.range = float(meta["range_degrees"])
         self.input_size = int(meta["input_size"])
+        # the share of the crop's side the network reads (scripts/train_roll.py says why)
+        self.centre = float(meta.get("centre_fraction", 1.0))
         self.input_name = self.session.get_inputs()[0].name
 
     def estimate(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros(0, np.float32)
+        s = crops.shape[-1]
+        if self.centre < 1 or s != self.input_size:  # the centre of the crop, at the network's grid
+            import cv2
+
+            lo = s * (1 - self.centre) / 2
+            m = np.float32([[self.centre * s / self.input_size, 0, lo], [0, self.centre * s / self.input_size, lo]])
+            # output pixel i samples the crop at lo + (i + 0.5) * step - 0.5, as the training's grid_sample
+            m[:, 2] += 0.5 * m[0, 0] - 0.5
+            size = (self.input_size, self.input_size)
+            crops = np.stack([cv2.warpAffine(c, m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                             borderMode=cv2.BORDER_REPLICATE) for c in crops])
         x = np.ascontiguousarray(normalize(crops)[:, None], np.float32)
         return self.session.run(None, {self.input_name: x})[0].reshape(-1) * np.float32(self.range)
 

@@ -131,12 +131,13 @@ def crop_faces(image: np.ndarray, boxes: Sequence[Box], size: int = INPUT_SIZE, 
 
 
 def _upright(gray: np.ndarray, box, angle: float) -> np.ndarray:
-    """The ``box`` region of ``gray`` turned by ``angle`` degrees about its centre (counter-
-    clockwise on screen for a positive angle: a face whose eyes fall to the right comes level),
-    at the box's own resolution; what falls outside the picture repeats its border."""
+    """The ``box`` region of ``gray`` with a face that leans by ``angle`` degrees (counter-
+    clockwise on screen for a positive angle, as :mod:`facemotion.align` reads it) turned back
+    level about the box's centre, at the box's own resolution; what falls outside the picture
+    repeats its border."""
     x, y, bw, bh = (float(v) for v in box)
     cx, cy = x + bw / 2, y + bh / 2
-    m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+    m = cv2.getRotationMatrix2D((cx, cy), -angle, 1.0)  # OpenCV turns counter-clockwise for positive angles
     m[:, 2] -= (x, y)  # the box's top-left corner becomes the output's origin
     return cv2.warpAffine(gray, m, (max(2, int(round(bw))), max(2, int(round(bh)))), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)

@@ -80,6 +80,10 @@ class TextSink:
         self.rows = 0
         if self.path.is_dir():
             raise FacemotionError(f"-o {path}: is a folder; name a {path.suffix or '.csv'} file")
+        try:  # -o's folder is made, as every command's output folder is
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FacemotionError(f"-o {path}: cannot make its folder ({e.strerror or e})") from None
         had_journal = self.journal.exists()
         self.jfd = self._open_journal()  # locked before anything is cut or removed: a running job keeps its files
         if overwrite:

@@ -24,16 +24,18 @@ MAX_MEMBER_BYTES = int(float(os.environ.get("FACEMOTION_MAX_MEMBER_MB", "512")) 
 IMAGE_MEMBER_BYTES = 32 * 2**20  # an image member of a dataset: far larger than any face photo
 
 
-def _too_large(where: str, size: int, limit: int) -> DataError:
-    return DataError(f"{where}: {size / 2**20:.0f} MiB uncompressed, over the {limit / 2**20:.0f} MiB a dataset "
-                     "member may hold (a decompression bomb, or not a face dataset)")
+def _too_large(where: str, size: int | None, limit: int) -> DataError:
+    """``size``: the member's size, or None where reading stopped at the limit (size unknown)."""
+    cap = f"the {limit / 2**20:.0f} MiB a dataset member may hold"
+    said = f"more than {cap}" if size is None else f"{size / 2**20:.0f} MiB uncompressed, over {cap}"
+    return DataError(f"{where}: {said} (a decompression bomb, or not a face dataset)")
 
 
 def _read_capped(fh, where: str, limit: int) -> bytes:
     """Read a member's stream, stopping past ``limit`` bytes (its header may understate it)."""
     data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise _too_large(where, len(data), limit)
+    if len(data) > limit:  # how much more there is, reading would not tell without reading it
+        raise _too_large(where, None, limit)
     return data
 
 
@@ -110,7 +112,10 @@ def read_members(path: Path, names: Sequence[str], limit: int = IMAGE_MEMBER_BYT
         for n in names:
             try:
                 with open(path / n, "rb") as fh:
-                    data = _read_capped(fh, str(path / n), limit)
+                    size = os.fstat(fh.fileno()).st_size
+                    if size > limit:
+                        raise _too_large(str(path / n), size, limit)
+                    data = _read_capped(fh, str(path / n), limit)  # a file that grows meanwhile
             except OSError as e:
                 data = DataError(f"{path / n}: cannot read ({e.strerror or e})")
             except DataError as e:

@@ -32,12 +32,12 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         try:
             torch.save(obj, tmp)
         except RuntimeError as e:
-            if "write" not in str(e).lower() and "file" not in str(e).lower():
-                raise
+            # torch.save's RuntimeErrors come from its zip writer, i.e. the disk ("unexpected pos
+            # 64 vs 0", "basic_ios::clear", "file write failed"); pickling fails with other types
             import errno
 
             reason = "no space left on device" if "error code 28" in str(e) or "No space" in str(e) else \
-                str(e).splitlines()[0][:120]
+                (str(e).strip().splitlines() or ["write failed"])[0][:120]
             raise OSError(errno.EIO, f"cannot write the checkpoint ({reason})", str(path)) from None
 
 

@@ -80,6 +80,7 @@ def process_video(recognizer, source, out_dir, options: VideoOptions | None = No
     run = _VideoRun(recognizer, source, Path(out_dir), options or VideoOptions(**kwargs))
     try:
         run.frames()
+        run.close()  # the CSV's last rows and the MP4's end may still meet a full disk
     except Exception as e:
         # a full disk, say: no partial MP4 left under its name, and the CSV's rows so far kept
         # under a summary that says the run failed (where there is room left to write it)
@@ -88,7 +89,6 @@ def process_video(recognizer, source, out_dir, options: VideoOptions | None = No
         with contextlib.suppress(Exception):
             run.summary()
         raise
-    run.close()
     return run.summary()
 
 
@@ -103,6 +103,7 @@ class _VideoRun:
         self.stem = opts.name or (Path(str(source)).stem if not info.live else f"camera{source}")
         _restart_note(out_dir, self.stem)
         self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv")
+        self._closed = False
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
         self.video_path = None
         self.per_face: dict[int, dict] = {}
@@ -165,22 +166,31 @@ class _VideoRun:
 
     def close(self, failed: bool = False) -> None:
         """Close every output (a second Ctrl-C meanwhile must not cost the MP4's end or the
-        summary: signals wait until :meth:`summary` is written). A failed run leaves no MP4."""
+        summary: signals wait until :meth:`summary` is written). A failed run leaves no MP4, and
+        its CSV's rows so far under a name that says so. A close that fails itself (the disk
+        refuses the last rows or the MP4's end) raises; the run then closes again, failed."""
+        if self._closed:  # a close that failed part-way: what is left is to say so
+            if failed:
+                self._mark_incomplete()
+                self.shield.release()
+            return
+        self._closed = True
         self.shield = _SignalShield()
         self.bar.close()
+        error = None
         try:
-            self.csv.close()
-            if failed and self.csv.path.exists():
-                # its rows so far are kept, under a name that says the run did not finish (a
-                # rename needs no room on a full disk; the summary may not be written at all)
-                done = self.csv.path.with_name(f"{self.stem}_faces.incomplete.csv")
-                os.replace(self.csv.path, done)
-                self.csv.path = done
+            try:
+                self.csv.close()
+            except OSError as e:  # a failed run's own error is the one to report
+                if not failed:
+                    error, failed = OSError(e.errno, e.strerror or str(e), str(self.csv.path)), True
+            if failed:
+                self._mark_incomplete()
             if self.writer is not None:
                 if failed:
                     self.writer.abort()
                 else:
-                    self.video_path = self.writer.close()
+                    self.video_path = self.writer.close()  # on failure it leaves no file and raises
         finally:
             self.src.close()
             if self.window:
@@ -190,6 +200,16 @@ class _VideoRun:
                     pass
             if failed:
                 self.shield.release()
+        if error is not None:
+            raise error
+
+    def _mark_incomplete(self) -> None:
+        """The CSV's rows so far, under a name that says the run did not finish (a rename
+        needs no room on a full disk; the summary may not be written at all)."""
+        if self.csv.path.exists() and not self.csv.path.name.endswith(".incomplete.csv"):
+            done = self.csv.path.with_name(f"{self.stem}_faces.incomplete.csv")
+            os.replace(self.csv.path, done)
+            self.csv.path = done
 
     def summary(self) -> dict:
         """Write ``<stem>_summary.json`` and the timelines; returns the summary."""

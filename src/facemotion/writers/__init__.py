@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import json
 import os
@@ -67,8 +69,11 @@ class FaceCSVWriter:
 
     def close(self):
         if not self.fh.closed:
-            self.fh.flush()
-            self.fh.close()
+            try:
+                self.fh.flush()  # a full disk refuses the last rows here: the caller hears of it
+            finally:
+                with contextlib.suppress(OSError):  # and the file is closed all the same
+                    self.fh.close()
 
     def __enter__(self):
         return self

@@ -51,9 +51,12 @@ class H264Writer:
         self.frames += 1
         self.container.mux(self.stream.encode(f))
 
-    def release(self) -> None:
+    def release(self, flush: bool = True) -> None:
+        """Finish the file; ``flush=False`` after a failed write: muxing into a container whose
+        write failed crashes FFmpeg, so the frames the encoder holds are dropped."""
         try:
-            self.container.mux(self.stream.encode(None))  # flush the frames the encoder still holds
+            if flush:
+                self.container.mux(self.stream.encode(None))  # flush the frames the encoder still holds
         finally:
             self.container.close()
 
@@ -73,7 +76,7 @@ class OpenCVWriter:
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame)
 
-    def release(self) -> None:
+    def release(self, flush: bool = True) -> None:
         self.writer.release()
 
 
@@ -123,9 +126,14 @@ class SafeVideoWriter:
                     self._error = e
 
     def _raise(self) -> None:
-        if self._error is not None:
-            e, self._error = self._error, None
-            raise e
+        """The encoder's error, naming the output rather than its hidden temporary file. It stays
+        set: a failed container is never written to again (FFmpeg would crash)."""
+        e = self._error
+        if e is None:
+            return
+        if isinstance(e, OSError) and (e.filename is None or str(self.tmp) in str(e.filename)):
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+        raise e
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:  # frames of changing size: fit the first one's
@@ -134,7 +142,11 @@ class SafeVideoWriter:
         if self._queue is not None:
             self._queue.put(frame)
         else:
-            self.writer.write(frame)
+            try:
+                self.writer.write(frame)
+            except BaseException as e:
+                self._error = e
+                self._raise()
         self.frames += 1
 
     def _stop(self) -> None:
@@ -142,7 +154,10 @@ class SafeVideoWriter:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-        self.writer.release()
+        try:
+            self.writer.release(flush=self._error is None)
+        except BaseException as e:  # noqa: BLE001  (the last frames did not fit: the same error as a write's)
+            self._error = self._error or e
 
     def close(self) -> Path | None:
         """Finish the file and give it its name (None when no frame was written)."""
