@@ -173,7 +173,9 @@ class EmotionRecognizer:
         boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
         crops = self.crop(image, boxes)
         angles = None
-        if self.upright and boxes:
+        # detector="none": the image is a face crop already (FER2013's kind); there is no picture
+        # around it to turn, and it is as level as the crops the classifier was trained on
+        if self.upright and boxes and self.detector_name != "none":
             angles = [float(a) for a in roll_estimator().estimate(crops)]
             tilted = [i for i, a in enumerate(angles) if abs(a) >= UPRIGHT_MIN_DEGREES]
             if tilted:

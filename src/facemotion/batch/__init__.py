@@ -49,6 +49,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     sink = open_sink(out, spec.signature(), overwrite=overwrite)
     try:
         todo = [it for it in items if it.path not in sink.done]
+        failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors
         if annotate_dir is not None:
             Path(annotate_dir).mkdir(parents=True, exist_ok=True)
         if engine == "ray":
@@ -65,6 +66,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     finally:
         sink.close()
     dt = time.perf_counter() - t0
-    return {"inputs": len(items), "skipped": len(items) - len(todo), **counts, "rows": sink.rows,
+    return {"inputs": len(items), "skipped": len(items) - len(todo), **counts, "failed_before": failed_before,
+            "rows": sink.rows,
             "seconds": dt, "inputs_per_s": counts["processed"] / dt if dt > 0 else 0.0, "out": str(out),
             "model": model}

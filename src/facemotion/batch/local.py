@@ -55,7 +55,7 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
                 ready.append(inflight.popleft().result())
                 faces += len(ready[-1].where)
             for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
-                sink.write(d.item.path, rows)
+                sink.write(d.item.path, rows, failed=d.error is not None)
                 counts["processed"] += 1
                 counts["failed"] += d.error is not None
                 counts["faces"] += len(d.where)

@@ -93,7 +93,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
             rows = [tuple(row) for row in json.loads(r["rows"])]
             if rows and "model" not in counts:  # the name the workers' model goes by (its card's)
                 counts["model"] = rows[0][COLUMNS.index("model")]
-            sink.write(str(r["path"]), rows)
+            sink.write(str(r["path"]), rows, failed=bool(r["failed"]))
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])
             counts["failed"] += bool(r["failed"])

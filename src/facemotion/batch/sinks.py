@@ -77,6 +77,7 @@ class TextSink:
     def __init__(self, path: Path, signature: dict, overwrite: bool = False):
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
         self.done: set[str] = set()
+        self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
         self.rows = 0
         if self.path.is_dir():
             raise FacemotionError(f"-o {path}: is a folder; name a {path.suffix or '.csv'} file")
@@ -131,6 +132,8 @@ class TextSink:
                 break
             end, keep = rec["end"], keep + len(line) + 1
             self.done.add(rec["key"])
+            if rec.get("failed"):
+                self.failed.add(rec["key"])
             self.rows += rec["rows"]
         with open(self.path, "rb") as fh:
             start = fh.read(len(self.header))
@@ -143,13 +146,16 @@ class TextSink:
     def encode(self, rows: list[Row]) -> bytes:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def write(self, key: str, rows: list[Row]) -> None:
-        """Append one input's rows (a single write), then record it."""
+    def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
+        """Append one input's rows (a single write), then record it (and whether it failed)."""
         data = self.encode(rows)
         _write_all(self.fd, data)
         self.end += len(data)
-        _write_all(self.jfd, (json.dumps({"key": key, "end": self.end, "rows": len(rows)}) + "\n").encode())
+        rec = {"key": key, "end": self.end, "rows": len(rows), **({"failed": True} if failed else {})}
+        _write_all(self.jfd, (json.dumps(rec) + "\n").encode())
         self.done.add(key)
+        if failed:
+            self.failed.add(key)
         self.rows += len(rows)
 
     def close(self) -> None:
@@ -194,13 +200,16 @@ class ParquetSink:
 
     JOB_FILE = "_facemotion_batch.json"
     KEYS = b"facemotion.inputs"
+    FAILED = b"facemotion.failed"
 
     def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
                  part_seconds: float = 60.0):
         self.pa, self.pq = _pyarrow()
         self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
         self.done: set[str] = set()
+        self.failed: set[str] = set()
         self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
+        self._failed: list[str] = []
         job = path / self.JOB_FILE
         if path.exists() and not path.is_dir():
             raise FacemotionError(f"-o {path}: exists and is a file; .parquet output is a folder of parts")
@@ -226,27 +235,32 @@ class ParquetSink:
         for part in sorted(path.glob("part-*.parquet")):
             meta = self.pq.read_schema(part).metadata or {}
             self.done.update(json.loads(meta.get(self.KEYS, b"[]")))
+            self.failed.update(json.loads(meta.get(self.FAILED, b"[]")))
             self.rows += self.pq.read_metadata(part).num_rows
             self.next = max(self.next, int(part.stem.split("-")[1]) + 1)
 
-    def write(self, key: str, rows: list[Row]) -> None:
+    def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
         self._rows += rows
         self._keys.append(key)
         self.done.add(key)
+        if failed:
+            self.failed.add(key)
+            self._failed.append(key)
         if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
             self.flush()
 
     def flush(self) -> None:
         if self._keys:
             pa = self.pa
-            schema = parquet_schema(pa).with_metadata({self.KEYS: json.dumps(self._keys).encode()})
+            schema = parquet_schema(pa).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
+                                                       self.FAILED: json.dumps(self._failed).encode()})
             cols = list(zip(*self._rows)) if self._rows else [()] * len(COLUMNS)
             table = pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
             with atomic_path(self.path / f"part-{self.next:06d}.parquet") as tmp:
                 self.pq.write_table(table, tmp)
             self.next += 1
             self.rows += len(self._rows)
-        self._rows, self._keys, self._since = [], [], time.monotonic()
+        self._rows, self._keys, self._failed, self._since = [], [], [], time.monotonic()
 
     def close(self) -> None:
         if self.lock is not None:

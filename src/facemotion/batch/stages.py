@@ -38,6 +38,7 @@ class JobSpec:
     min_confidence: float | None = None
     detect_size: int | None = None
     every: int = 1  # videos: every N-th frame
+    upright: bool = True  # leaning faces turned level before their crop
 
     def signature(self) -> dict:
         return {"schema": SCHEMA_VERSION, **asdict(self)}
@@ -52,7 +53,7 @@ class JobSpec:
         """The recognizer of one worker: one classifier thread (the workers are the parallelism).
         Threads of one process share its classifier through ``EmotionRecognizer.for_thread``."""
         return EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
-                                 detect_size=self.detect_size, threads=1)
+                                 detect_size=self.detect_size, threads=1, upright=self.upright)
 
 
 @dataclass

@@ -26,16 +26,17 @@ def cmd_batch(args) -> int:
     from ..batch import JobSpec, run_batch
 
     spec = JobSpec(detector=canonical_detector(args.detector), model=args.model,
-                   min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every)
+                   min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every,
+                   upright=args.upright)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   progress=not args.no_progress)
     done = f", {s['skipped']} already done" if s["skipped"] else ""
     print(f"{s['out']}: {s['rows']} rows; {s['processed']} inputs processed ({s['inputs_per_s']:.1f}/s){done}; "
           f"{s['faces']} faces; model {s['model']}")
-    if s["failed"]:
-        print(f"{s['failed']} of {s['processed']} input{'s' if s['processed'] != 1 else ''} failed: see the error "
-              "column", file=sys.stderr)
+    failed, of = s["failed"] + s["failed_before"], s["processed"] + s["skipped"]
+    if failed:  # a rerun that finishes an interrupted job reports the failures of every run
+        print(f"{failed} of {of} input{'s' if of != 1 else ''} failed: see the error column", file=sys.stderr)
         return 1  # as every command with several inputs: the table is whole, but not every input made it
     return 0
 

@@ -32,6 +32,8 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", thre
     p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
     p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
+    p.add_argument("--no-upright", dest="upright", action="store_false",
+                   help="classify each face as found, without turning a leaning face level first")
 
 
 def _add_explain_args(p, flag: str = "--method"):
@@ -47,7 +49,8 @@ def _recognizer(args):
     from .. import EmotionRecognizer
 
     return EmotionRecognizer(detector=args.detector, model=args.model, min_confidence=args.min_confidence,
-                             detect_size=args.detect_size, precision=args.precision, threads=args.threads)
+                             detect_size=args.detect_size, precision=args.precision, threads=args.threads,
+                             upright=args.upright)
 
 
 def _summary_line(name: str, results: list[dict]) -> str:
