@@ -33,7 +33,7 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", thre
     p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
     p.add_argument("--no-upright", dest="upright", action="store_false",
-                   help="classify each face as found, without turning a leaning face level first")
+                   help="classify each face as found, without turning a leaning face level first (upright: %(default)s)")
 
 
 def _add_explain_args(p, flag: str = "--method"):
