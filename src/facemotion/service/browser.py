@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 
 from ..web import assets
-from ..web.export import CASCADE, cascade_path, page_config
+from ..web.export import CASCADE, ROLL, cascade_path, page_config, roll_path
 
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
@@ -36,7 +36,9 @@ def mount(app: FastAPI, pool) -> None:
         if model is None or not assets.available():
             return None
         name, _, card = model
-        return page_config([(name, f"models/{name}.onnx", card)], static=False)
+        # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
+        return page_config([(name, f"models/{name}.onnx", card)], static=False,
+                           upright=getattr(pool.recognizer, "upright", True))
 
     def missing(what: str):
         return JSONResponse({"error": f"{what}: not here (the page then uses the server)"}, 404)
@@ -64,6 +66,12 @@ def mount(app: FastAPI, pool) -> None:
         if model is not None and name == f"{model[0]}.onnx":
             return FileResponse(model[1], media_type="application/octet-stream", headers=NO_CACHE)
         return missing(f"/web/models/{name}")
+
+    @app.get("/web/align/{name}", include_in_schema=False)
+    async def align(name: str):
+        if f"align/{name}" == ROLL:
+            return FileResponse(roll_path(), media_type="application/octet-stream", headers=NO_CACHE)
+        return missing(f"/web/align/{name}")
 
     @app.get("/web/sample.jpg", include_in_schema=False)
     async def sample():

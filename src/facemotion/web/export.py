@@ -4,7 +4,8 @@ The folder holds the page (``index.html``, ``static/``), its service worker (``s
 offline after the first visit, and the cross-origin isolation that WebAssembly threads
 need on hosts that cannot set headers), ``web/config.json`` (what the page runs, with the
 settings of the Python side), ``web/models/`` (the ONNX classifier, its int8 variant, the
-Haar cascade), ``web/vendor/`` (onnxruntime-web and opencv.js, see :mod:`.assets`) and the
+Haar cascade), ``web/align/roll.onnx`` (the network that reads how far a face leans, so the
+page turns leaning faces upright as :mod:`facemotion.align` does), ``web/vendor/`` (onnxruntime-web and opencv.js, see :mod:`.assets`) and the
 sample photo for ``?selftest``. Any static file host serves it; no Python runs behind it.
 """
 
@@ -27,6 +28,7 @@ STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
 PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js")  # the page's own files, beside index.html
 CONFIG_FORMAT = "facemotion-web/1"
 CASCADE = "haarcascade_frontalface_default.xml"
+ROLL = "align/roll.onnx"  # the roll model under web/ (a folder of its own: no classifier's name can take it)
 # the live view's tracking: the settings of `facemotion serve`'s WebSocket stream
 TRACKING = {"iou_threshold": 0.01, "max_missed": 10, "smooth": 0.5, "min_hits": 2, "reach": 1.5}
 WEBCAM_WIDTH = 640  # frames are analysed at most this wide, as the page sends them to the server
@@ -43,6 +45,24 @@ def detector_settings() -> dict:
     return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
             "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,
             "min_confidence": d.min_confidence}
+
+
+def roll_settings() -> dict:
+    """How the page turns leaning faces upright, read from the Python side itself: the roll
+    model's metadata (:class:`~facemotion.align.RollEstimator`) and :mod:`facemotion.preprocess`'s
+    threshold and normalization."""
+    from ..align import roll_estimator
+    from ..preprocess import OFFSET, SCALE, UPRIGHT_MIN_DEGREES
+
+    r = roll_estimator()
+    return {"file": ROLL, "input_size": r.input_size, "range_degrees": r.range, "centre_fraction": r.centre,
+            "min_degrees": UPRIGHT_MIN_DEGREES, "normalization": {"scale": SCALE, "offset": OFFSET}}
+
+
+def roll_path() -> Path:
+    from ..align import roll_estimator
+
+    return roll_estimator().path
 
 
 def cascade_path() -> Path:
@@ -70,8 +90,10 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
     return out
 
 
-def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True) -> dict:
-    """What the page runs: ``models`` as [(name, URL relative to web/, card)], the first the default."""
+def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True,
+                upright: bool = True) -> dict:
+    """What the page runs: ``models`` as [(name, URL relative to web/, card)], the first the default;
+    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not)."""
     return {
         "format": CONFIG_FORMAT,
         "static": static,  # no server behind the page
@@ -81,6 +103,7 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
                     "input_size": c["input_size"], "normalization": c["normalization"],
                     "temperature": c["temperature"], "tta": c["tta"]} for n, f, c in models],
         "detector": detector_settings(),
+        "roll": roll_settings() if upright else None,
         "tracking": TRACKING,
         "webcam_width": WEBCAM_WIDTH,
         "vendor": {"ort": "vendor/ort.wasm.min.mjs", "ort_webgpu": "vendor/ort.jspi.min.mjs" if webgpu else None,
@@ -117,6 +140,7 @@ def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) ->
     files.update({f"static/{n}": STATIC / n for n in PAGE_FILES})
     files.update({f"web/vendor/{n}": p for n, p in assets.files(webgpu).items()})
     files[f"web/models/{CASCADE}"] = cascade_path()
+    files[f"web/{ROLL}"] = roll_path()
     entries = []
     for name, path, card in models:
         files[f"web/models/{name}.onnx"] = path
