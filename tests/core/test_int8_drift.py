@@ -33,6 +33,7 @@ from facemotion.cpu import cpu_info, cpu_summary
 from facemotion.zoo import shipped_models
 
 FACES, SEED, BUDGET = 1500, 0, 0.005  # PrivateTest faces, their seed, accuracy an int8 model may lose (500 faces: +-0.6 points of noise)
+ENSEMBLE_FACES = 300                 # the ensemble: top-1 agreement (see the test)
 EMULATED_FACES = 100                  # under qemu: ~50x slower
 
 INT8 = {n: e for n, e in shipped_models().items() if n.endswith("_int8")}
@@ -59,8 +60,18 @@ def private_subset(fer_zip):
 
 @pytest.mark.parametrize("name", params())
 def test_int8_within_half_a_point_of_float_on_this_cpu(name, private_subset):
+    """Accuracy on the FACES faces, at most BUDGET below the float model's. The ensemble's
+    members are the architectures the single models test already: it is held to top-1
+    agreement with its float graph (drift made 16% of faces disagree) on ENSEMBLE_FACES of
+    them, as all 1,500 take it 90 s."""
     faces, labels = private_subset
     base = name[:-len("_int8")]
+    if len(INT8[name].card.members or []) > 1:
+        faces = faces[:ENSEMBLE_FACES]
+        p = {n: load_classifier(n).classify_faces(faces).argmax(1) for n in (base, name)}
+        agree = float((p[base] == p[name]).mean())
+        assert agree >= 0.98, f"{name}: top-1 agrees with {base} on {agree:.1%} of {len(faces)} faces on {cpu_summary()}"
+        return
     acc = {n: float((load_classifier(n).classify_faces(faces).argmax(1) == labels).mean()) for n in (base, name)}
     assert acc[name] >= acc[base] - BUDGET, (
         f"{name}: {acc[name]:.2%} against {base}'s {acc[base]:.2%} on {FACES} PrivateTest faces (seed {SEED}), "
