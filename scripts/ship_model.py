@@ -53,6 +53,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", nargs="*", help="a run's best.pt; several models/*.pt = one ensemble")
     p.add_argument("--name", help="the shipped name (with --int8: default <model>_int8)")
+    p.add_argument("--robustness", metavar="JSON", default=None,
+                   help="record each shipped model's mean corrupted accuracy from benchmarks/robustness.py's "
+                        "JSON (a PrivateTest run) in its card")
     p.add_argument("--int8", metavar="MODEL", default=None,
                    help="ship the int8 variant of the shipped MODEL (facemotion quantize, calibrated on Training "
                         "faces) as <MODEL>_int8")
@@ -68,6 +71,8 @@ def main():
     p.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the packaged ONNX weights (float16: half the file size)")
     a = p.parse_args()
+    if a.robustness:
+        return record_robustness(a.robustness)
     if a.int8:
         return ship_int8(a)
     if not a.checkpoint or not a.name:
@@ -164,6 +169,26 @@ def ship_int8(a) -> None:
     print(f"{a.name}: int8 of {a.int8}; PublicTest {acc['val'] * 100:.2f}% (float {check['float_public_test'] * 100:.2f}%), "
           f"PrivateTest {acc['test'] * 100:.2f}%, top-1 agreement with float on PublicTest "
           f"{check['top1_agreement'] * 100:.1f}%; {onnx_path} ({onnx_path.stat().st_size // 1024} KiB)")
+
+
+def record_robustness(path) -> None:
+    """The robustness benchmark's mean corrupted accuracy into each shipped model's card
+    (the ONNX file's metadata and the index), as ``private_test_mean_corrupted``."""
+    import json
+
+    report = json.loads(Path(path).read_text())
+    if report.get("split") not in ("test", "PrivateTest") or not report.get("complete", True):
+        raise SystemExit(f"{path}: not a complete PrivateTest run of benchmarks/robustness.py")
+    for name, e in zoo.shipped_models().items():
+        r = report["models"].get(name)
+        if r is None:
+            continue
+        metrics = {**e.card.metrics, "private_test_mean_corrupted": r["mean_corrupted_accuracy"]}
+        _set_metadata(e.path, {"metrics": metrics})
+        card = load_classifier(str(e.path)).card
+        entries = {n: (x.path.name, card if n == name else x.card) for n, x in zoo.shipped_models().items()}
+        zoo.write_index(zoo.default_model_name(), entries)
+        print(f"{name}: mean corrupted {r['mean_corrupted_accuracy'] * 100:.1f}% on {report['n']} PrivateTest faces")
 
 
 def _set_metadata(onnx_path, values: dict) -> None:

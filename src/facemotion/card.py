@@ -28,8 +28,10 @@ FORMAT = "facemotion-card/1"
 LEGACY_FORMATS = ("facemotion-checkpoint/1", "facemotion-onnx/1")
 WEIGHT_DTYPES = ("float32", "float16", "int8")
 # Canonical metric names: accuracy (a fraction) on FER2013's PublicTest and PrivateTest with
-# the card's own ``tta``, and the training run's selection metrics on its validation split.
-METRICS = ("public_test", "private_test", "val_loss", "val_acc", "val_split")
+# the card's own ``tta``, the mean accuracy under the robustness suite's corruptions
+# (benchmarks/robustness.py: a stratified PrivateTest subset, every corruption x severity), and
+# the training run's selection metrics on its validation split.
+METRICS = ("public_test", "private_test", "private_test_mean_corrupted", "val_loss", "val_acc", "val_split")
 # what an int8 model's ``quantization`` record must say (facemotion.training.quantize.Scheme.card
 # writes these and more: the op types quantized, what stays float, whether it is exact across CPUs)
 QUANTIZATION_KEYS = ("scheme", "format", "weights", "activations")
@@ -142,7 +144,8 @@ class ModelCard:
     @property
     def accuracy(self) -> dict:
         """{'public_test': ..., 'private_test': ...} where recorded."""
-        return {k: self.metrics[k] for k in ("public_test", "private_test") if k in self.metrics}
+        return {k: self.metrics[k] for k in ("public_test", "private_test", "private_test_mean_corrupted")
+                if k in self.metrics}
 
 
 def _upgrade(d: dict) -> dict:

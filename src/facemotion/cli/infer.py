@@ -204,6 +204,8 @@ def cmd_models(args) -> int:
         extra = ", ".join(f"{k.replace('_', ' ')} {m[k] * 100:.1f}%" for k in ("public_test", "private_test") if k in m)
         if extra and m["tta"] == "flip":
             extra += " (with its built-in flip averaging)"
+        if "private_test_mean_corrupted" in m:
+            extra += f", mean corrupted {m['private_test_mean_corrupted'] * 100:.1f}% (docs/robustness.md)"
         print(f"  {m['name']:<20}{'(default) ' if m['default'] else ''}{m['what']}, "
               f"{m['parameters']:,} params{', ' + extra if extra else ''}")
     try:
