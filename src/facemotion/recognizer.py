@@ -164,23 +164,29 @@ class EmotionRecognizer:
         with an ``angles`` entry (degrees) is turned by it first."""
         return crop_faces(image, boxes, self.input_size, angles)
 
-    def detect_crops(self, image: np.ndarray, detections=None) -> FaceCrops:
+    def detect_crops(self, image: np.ndarray, detections=None, angles=None) -> FaceCrops:
         """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step; with
         ``upright``, a face that leans (by :data:`~facemotion.preprocess.UPRIGHT_MIN_DEGREES` or
-        more, as :mod:`facemotion.align`'s network reads its crop) is cropped again, turned level."""
+        more, as :mod:`facemotion.align`'s network reads its crop) is cropped again, turned level.
+        ``angles``: a lean already read for some faces (a tracked face between two detections;
+        None where unknown), so only the others are read."""
         if detections is None:
             detections = self.detect(image)
         boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
         crops = self.crop(image, boxes)
-        angles = None
+        leans = None
         # detector="none": the image is a face crop already (FER2013's kind); there is no picture
         # around it to turn, and it is as level as the crops the classifier was trained on
         if self.upright and boxes and self.detector_name != "none":
-            angles = [float(a) for a in roll_estimator().estimate(crops)]
-            tilted = [i for i, a in enumerate(angles) if abs(a) >= UPRIGHT_MIN_DEGREES]
+            leans = [None if angles is None else angles[i] for i in range(len(boxes))]
+            todo = [i for i, a in enumerate(leans) if a is None]
+            if todo:
+                for i, a in zip(todo, roll_estimator().estimate(crops[todo])):
+                    leans[i] = float(a)
+            tilted = [i for i, a in enumerate(leans) if abs(a) >= UPRIGHT_MIN_DEGREES]
             if tilted:
-                crops[tilted] = self.crop(image, [boxes[i] for i in tilted], [angles[i] for i in tilted])
-        return FaceCrops(boxes, confidences, crops, angles)
+                crops[tilted] = self.crop(image, [boxes[i] for i in tilted], [leans[i] for i in tilted])
+        return FaceCrops(boxes, confidences, crops, leans)
 
     def classify_crops(self, crops) -> np.ndarray:
         """Crops of :meth:`crop` (N x S x S uint8; the faces of several inputs may be stacked

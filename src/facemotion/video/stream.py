@@ -104,7 +104,14 @@ class FaceTracking:
         loc = self.locate(recognizer, frame, index)
         if loc is None:
             return [], False
-        probs = recognizer.classify_crops(recognizer.detect_crops(frame, loc.detections)) if loc.boxes else []
+        probs = []
+        if loc.boxes:
+            # a face's lean is read when it is detected; the frames in between reuse it
+            known = None if loc.detected else [t.lean for t in loc.tracks]
+            fc = recognizer.detect_crops(frame, loc.detections, angles=known)
+            for t, a in zip(loc.tracks, fc.angles or ()):
+                t.lean = a
+            probs = recognizer.classify_crops(fc)
         return self.finish(loc, probs), loc.detected
 
 

@@ -49,6 +49,7 @@ class Track:
     missed: int = 0
     hits: int = 1
     history: list = field(default_factory=list)
+    lean: float | None = None  # degrees, read on the last frame the face was detected (upright faces)
 
 
 class SceneCutDetector:
