@@ -63,3 +63,19 @@ def test_a_damaged_roll_model_is_one_line(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelError, match=r"roll.onnx: not a loadable roll model"):
         RollEstimator(bad)
+
+
+def test_a_tracked_faces_lean_is_read_when_it_is_detected(sample, monkeypatch):
+    """Between two detections a tracked face keeps the lean read when it was detected: the roll
+    network runs on the detector's frames only, and every frame's crop is turned alike."""
+    from facemotion.video.stream import FaceTracking
+
+    img, box = sample
+    turned = _turned(img, box, 20)
+    calls = []
+    real = RollEstimator.estimate
+    monkeypatch.setattr(RollEstimator, "estimate", lambda self, crops: calls.append(len(crops)) or real(self, crops))
+    rec, track = facemotion.EmotionRecognizer(), FaceTracking(every=3, smooth=0)
+    faces = [track(rec, turned, i)[0] for i in range(6)]
+    assert calls == [1, 1]  # frames 0 and 3
+    assert all(len(f) == 1 for f in faces) and track.tracker.current()[0].lean > 10
