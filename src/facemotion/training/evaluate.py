@@ -212,14 +212,16 @@ def main(args) -> dict:
     if args.robustness:
         from .robustness import main as robustness_main
 
-        return robustness_main(args)
-    r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
-                        batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
-                        choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params)
+        r, text, wrote = robustness_main(args)
+    else:
+        r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
+                            batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
+                            choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params)
+        text, wrote = format_report(r), f"wrote {Path(args.out or '.') / 'report.json'}, confusion.png, reliability.png"
     if args.json:
         print(json.dumps(r))
     else:
-        print(format_report(r))
+        print(text)
         if args.out:
-            print(f"wrote {Path(args.out) / 'report.json'}, confusion.png, reliability.png", file=sys.stderr)
+            print(wrote, file=sys.stderr)
     return r

@@ -14,9 +14,7 @@ and a choice (a robust fine-tune, its augmentation strength) is made on ``val`` 
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,14 +140,9 @@ def check_args(args) -> None:
         raise UsageError("--choose-ensemble: not with --robustness (each model is reported on its own)")
 
 
-def main(args) -> dict:
+def main(args) -> tuple[dict, str, str]:
+    """``evaluate --robustness``: (the result, its text, what was written) for evaluate's output."""
     r = evaluate_robustness(args.models, args.data, args.split, limit=args.limit, seed=args.seed,
                             corruptions=args.corruptions, severities=args.severities, skip_bad=args.skip_bad,
                             out=args.out)
-    if args.json:
-        print(json.dumps(r))
-    else:
-        print(format_result(r))
-        if args.out:
-            print(f"wrote {', '.join(Path(p).name for p in r['files'])} to {args.out}", file=sys.stderr)
-    return r
+    return r, format_result(r), f"wrote {', '.join(Path(p).name for p in r.get('files', []))} to {args.out}"
