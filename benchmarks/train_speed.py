@@ -172,7 +172,8 @@ def main_gpu(a, images, labels):
     x = torch.from_numpy(images).unsqueeze(1).to(dev)
     y = torch.from_numpy(labels).to(dev)
     name_of = torch.cuda.get_device_name(dev) if dev.type == "cuda" else machine()
-    rows, rec = [], {"device": name_of, "torch": torch.__version__, "models": {}}
+    # the host CPU too: the baseline's augmentation and the data loading run on it
+    rows, rec = [], {"device": name_of, "host": machine(), "torch": torch.__version__, "models": {}}
     for name in a.models:
         r = rec["models"][name] = {}
         if name in a.baseline_models:
@@ -195,6 +196,7 @@ def main_gpu(a, images, labels):
                 print(" | ".join(map(str, rows[-1])), flush=True)
                 if a.json:  # written as it goes: a caller that stops this script early keeps what was measured
                     Path(a.json).write_text(json.dumps(rec, indent=2))
+    print(f"host: {rec['host']}")
     print(f"training throughput on {rec['device']}, torch {torch.__version__}, bf16, channels-last, "
           f"{len(labels):,} images held on the GPU; baseline: host augmentation, float32, batch 128")
     print(table(["model", "baseline img/s", "batch", "compile", "facemotion img/s", "speed-up",

@@ -19,7 +19,6 @@ import json
 import re
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -76,15 +75,7 @@ def main() -> int:
     rows, floats = [], {}
     try:
         for model, precision in (("vgg_fer_s", None), ("vgg_fer_s_int8", "int8")):
-            browser.call("Page.navigate", {"url": f"{url}/?model={model}"})
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if browser.evaluate("window.facemotion && window.facemotion.ready"):
-                        break
-                except RuntimeError:
-                    pass
-                time.sleep(0.2)
+            conf.open_page(browser, f"{url}/?model={model}", timeout=120)
             for what, blobs, whole in ((f"{len(faces)} PrivateTest faces", faces, True),
                                        (f"{len(photos)} shared photos' faces", [p.read_bytes() for p in photos], False)):
                 page = analyse_in_page(browser, blobs, whole, model)

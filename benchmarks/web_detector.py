@@ -148,15 +148,7 @@ def main() -> int:
     static, url = subprocess_static(site)
     browser = conf.Chromium(profile=str(tmp / "profile"))
     try:
-        browser.call("Page.navigate", {"url": f"{url}/?model=vgg_fer_s"})
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if browser.evaluate("window.facemotion && window.facemotion.ready"):
-                    break
-            except RuntimeError:
-                pass
-            time.sleep(0.2)
+        conf.open_page(browser, f"{url}/?model=vgg_fer_s", timeout=120)
         found["haar (opencv.js)"] = {}
         for name, b64 in blobs.items():
             runs = [browser.evaluate(f"window.facemotion.analyse(new Blob([Uint8Array.from(atob('{b64}'), "

@@ -36,37 +36,8 @@ def _test_helpers():
     return conf
 
 
-def write_clip(path: Path, frames: int = 40) -> None:
-    """test.mp4's first frames, forwards then backwards, as Y4M (tests/apps/test_service_page.py)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(MEDIA / "test.mp4"))
-    fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
-    clip = []
-    while len(clip) < frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        h, w = frame.shape[:2]
-        clip.append(cv2.cvtColor(frame[:h - h % 2, :w - w % 2], cv2.COLOR_BGR2YUV_I420))
-    cap.release()
-    h, w = clip[0].shape[0] * 2 // 3, clip[0].shape[1]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for yuv in clip + clip[-2:0:-1]:
-            f.write(b"FRAME\n" + yuv.tobytes())
-
-
 def measure(browser, url: str, warmup: float, seconds: float) -> dict:
-    browser.call("Page.navigate", {"url": url})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # a static site's first visit reloads once (its service worker)
-        try:
-            if browser.evaluate("window.facemotion && window.facemotion.ready"):
-                break
-        except RuntimeError:
-            pass
-        time.sleep(0.2)
+    _test_helpers().open_page(browser, url, timeout=120)  # a static site's first visit reloads once
     engine = browser.evaluate("window.facemotion.engine")
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
     browser.wait_for("window.facemotion.stream.replies >= 1", timeout=60)
@@ -97,7 +68,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="facemotion-web-fps-"))
     export_site(tmp / "site", quiet=True)
     clip = tmp / "clip.y4m"
-    write_clip(clip)
+    conf.write_y4m(MEDIA / "test.mp4", clip)
     static = subprocess_static(tmp / "site")
     server = conf.ServerProcess()
     browser = conf.Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

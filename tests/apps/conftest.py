@@ -181,3 +181,42 @@ class Chromium:
                 self._stack.close()
         finally:
             end(self.proc)
+
+
+def write_y4m(video, path, frames: int = 40) -> None:
+    """The first ``frames`` frames of ``video``, forwards then backwards, as a Y4M file (the
+    format of Chromium's fake camera, which loops it): the loop has no jump, which the tracker
+    would rightly take for a new shot."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
+    clip = []
+    while len(clip) < frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        h, w = frame.shape[:2]
+        clip.append(cv2.cvtColor(frame[:h - h % 2, :w - w % 2], cv2.COLOR_BGR2YUV_I420))  # 4:2:0: even sides
+    cap.release()
+    h, w = clip[0].shape[0] * 2 // 3, clip[0].shape[1]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for yuv in clip + clip[-2:0:-1]:
+            f.write(b"FRAME\n" + yuv.tobytes())
+
+
+def open_page(browser, url: str, until: str = "window.facemotion && window.facemotion.ready", timeout: float = 90):
+    """Navigate and wait for ``until``; the first visit of a static site reloads once (its
+    service worker then makes it cross-origin isolated), so evaluations may meet a page going away."""
+    browser.call("Page.navigate", {"url": url})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = browser.evaluate(until)
+        except RuntimeError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not true after {timeout} s at {url}: {until}")

@@ -3,36 +3,14 @@ uploads a photo and streams a fake camera fed from test.mp4, against a local ser
 
 from __future__ import annotations
 
-import cv2
 import pytest
 
 from conftest import MEDIA
 
-from .conftest import Chromium, chromium_path
+from .conftest import Chromium, chromium_path, write_y4m
 
 pytestmark = pytest.mark.skipif(chromium_path() is None,
                                 reason="Chromium is not installed (bash scripts/install_chromium.sh installs it)")
-
-
-def write_y4m(video, path, frames: int = 40) -> None:
-    """The first ``frames`` frames of ``video``, forwards then backwards, as a Y4M file (the
-    format of Chromium's fake camera, which loops it): the loop has no jump, which the tracker
-    would rightly take for a new shot."""
-    cap = cv2.VideoCapture(str(video))
-    fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
-    clip = []
-    while len(clip) < frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        h, w = frame.shape[:2]
-        clip.append(cv2.cvtColor(frame[:h - h % 2, :w - w % 2], cv2.COLOR_BGR2YUV_I420))  # 4:2:0: even sides
-    cap.release()
-    h, w = clip[0].shape[0] * 2 // 3, clip[0].shape[1]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for yuv in clip + clip[-2:0:-1]:
-            f.write(b"FRAME\n" + yuv.tobytes())
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -19,7 +18,7 @@ import pytest
 import facemotion
 from conftest import MEDIA
 
-from .conftest import Chromium, chromium_path, end
+from .conftest import Chromium, chromium_path, end, open_page
 
 FLOAT_TOL = 1e-4  # the browser's probabilities vs ONNX Runtime's in Python (float model)
 
@@ -128,7 +127,7 @@ def browser(tmp_path_factory):
         pytest.skip("Chromium is not installed (bash scripts/install_chromium.sh installs it)")
     if not (MEDIA / "test.mp4").is_file():
         pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
-    from .test_service_page import write_y4m
+    from .conftest import write_y4m
 
     tmp = tmp_path_factory.mktemp("chromium-web")
     clip = tmp / "clip.y4m"
@@ -137,22 +136,6 @@ def browser(tmp_path_factory):
                  f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
     yield b
     b.close()
-
-
-def open_page(browser, url: str, until: str = "window.facemotion && window.facemotion.ready", timeout: float = 90):
-    """Navigate and wait for ``until``; the first visit of a static site reloads once (its
-    service worker then makes it cross-origin isolated), so evaluations may meet a page going away."""
-    browser.call("Page.navigate", {"url": url})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = browser.evaluate(until)
-        except RuntimeError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not true after {timeout} s at {url}: {until}")
 
 
 def python_faces(model=None, precision=None, detector="haar"):
