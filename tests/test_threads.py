@@ -37,13 +37,38 @@ def test_openmp_sleeps_by_default_unless_the_user_chose():
     assert _probe(None, OMP_WAIT_POLICY="ACTIVE")["wait"] == "ACTIVE"
 
 
+def test_busy_cores_sees_a_competing_process_now_not_a_minute_ago():
+    import subprocess
+    import sys
+
+    from facemotion import threads
+
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)  # started
+        assert threads.busy_cores() >= 0.6  # one core's worth, give or take the others' noise
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def test_busy_cores_falls_back_to_the_load_average(monkeypatch):
+    from facemotion import threads
+
+    monkeypatch.setattr(threads, "_cpu_times", lambda cpus: None)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.5, 1.0, 0.5))
+    assert threads.busy_cores() == 1.5
+
+
 def test_auto_threads_follow_the_load(monkeypatch):
     from facemotion import threads
     from facemotion.validate import threads as check
 
     monkeypatch.setattr(threads, "available_cores", lambda: 4)
     for load, want in ((0.0, 4), (1.2, 3), (2.6, 1), (9.0, 1)):
-        monkeypatch.setattr(threads.os, "getloadavg", lambda load=load: (load, load, load))
+        monkeypatch.setattr(threads, "busy_cores", lambda load=load: load)
         assert threads.auto_threads() == want
     assert check("--threads", "auto") == "auto" and check("--threads", "2") == 2
     with pytest.raises(Exception, match="--threads: expected a number of threads"):

@@ -22,17 +22,53 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def auto_threads() -> int:
-    """Threads for a run that shares its machine, decided at start: the cores this process may
-    use, less what other processes keep busy (the load average over the last minute), at least
-    one. On an idle machine every core; under two competing processes on 2 cores, one thread,
-    so the pools do not fight the other programs for the same cores."""
-    cores = available_cores()
+def _cpu_times(cpus) -> tuple[int, int] | None:
+    """(busy, total) jiffies summed over ``cpus`` from /proc/stat; None where it cannot be read."""
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this system: the cores
-        return cores
-    return max(1, min(cores, int(cores - load + 0.5)))
+        with open("/proc/stat") as fh:
+            lines = [ln.split() for ln in fh if ln.startswith("cpu") and not ln.startswith("cpu ")]
+    except OSError:
+        return None
+    busy = total = 0
+    for f in lines:
+        if f[0][3:].isdigit() and int(f[0][3:]) in cpus:
+            v = [int(x) for x in f[1:9]]  # user nice system idle iowait irq softirq steal
+            total += sum(v)
+            busy += sum(v) - v[3] - v[4]
+    return (busy, total) if total else None
+
+
+def busy_cores(window: float = 0.25) -> float:
+    """How many of this process's cores other programs keep busy now: /proc/stat over ``window``
+    seconds (this process sleeps meanwhile, so what is busy is the others' work). Where
+    /proc/stat cannot be read, the load average over the last minute.
+
+    The present, not the last minute's average: a run that starts right after another one has
+    finished (a benchmark's next run, a script's next clip) finds the machine idle while the
+    load average still counts the finished run."""
+    import time
+
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    first = _cpu_times(cpus)
+    if first is not None:
+        time.sleep(window)
+        second = _cpu_times(cpus)
+        if second is not None and second[1] > first[1]:
+            return len(cpus) * (second[0] - first[0]) / (second[1] - first[1])
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average either: count the machine idle
+        return 0.0
+
+
+def auto_threads(busy: float | None = None) -> int:
+    """Threads for a run that shares its machine, decided at start: the cores this process may
+    use, less what other processes keep busy (:func:`busy_cores`), at least one. On an idle
+    machine every core; under two competing processes on 2 cores, one thread, so the pools do
+    not fight the other programs for the same cores."""
+    cores = available_cores()
+    busy = busy_cores() if busy is None else busy
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
 def limit_threads(n: int | None) -> int:
