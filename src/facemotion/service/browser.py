@@ -4,8 +4,10 @@ browser files' cache.
 
 The page runs the server's own ONNX model in the browser when the browser files have been
 fetched (``facemotion web-export`` or ``python -m facemotion.web.assets`` fetches them; the
-server never does). Otherwise ``/web/config.json`` is 404 and the page sends photos and
-frames to the server, as it does with ``?engine=server``.
+server never does) and the server's detector is Haar, the one detector the browser has
+(``facemotion serve --detector haar``): both paths then give the same faces. Otherwise
+``/web/config.json`` is 404, saying why, and the page sends photos and frames to the server,
+as it does with ``?engine=server``.
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ def _model(pool) -> tuple[str, Path, dict] | None:
 
 
 def mount(app: FastAPI, pool) -> None:
-    def config():
+    def config() -> dict | str:
+        """The page's configuration, or why the page should use the server instead."""
         model = _model(pool)
-        if model is None or not assets.available():
-            return None
+        if model is None:
+            return "the server's model is not an ONNX file"
+        if not assets.available():
+            return "the browser files are not fetched (python -m facemotion.web.assets)"
+        detector = pool.recognizer.detector_name
+        if detector != "haar":
+            # the browser has Haar only: it would find other faces than the server's detector
+            return f"the server's detector is {detector}, the browser's Haar (facemotion serve --detector haar)"
         name, _, card = model
         # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
         return page_config([(name, f"models/{name}.onnx", card)], static=False,
@@ -46,9 +55,8 @@ def mount(app: FastAPI, pool) -> None:
     @app.get("/web/config.json", include_in_schema=False)
     async def web_config():
         c = config()
-        if c is None:
-            return missing("/web/config.json: the browser files are not fetched (python -m facemotion.web.assets)"
-                           " or the model is not ONNX;")
+        if isinstance(c, str):
+            return missing(f"/web/config.json: {c};")
         return JSONResponse(c, headers=NO_CACHE)
 
     @app.get("/web/vendor/{name}", include_in_schema=False)
