@@ -4,7 +4,7 @@
 # Debian Python under qemu-user, on a PrivateTest subset, compared with this x86 machine
 # (benchmarks/arm64.py; the table goes to benchmarks/results/arm64.txt).
 #
-#   bash scripts/arm64_check.sh            # FACES=300 FLOAT_FACES=100 CPUS="max cortex-a72"
+#   bash scripts/arm64_check.sh            # FACES=300 FLOAT_FACES=100 CPUS="max cortex-a72" MODELS=all
 #
 # Everything comes from Debian's and PyPI's registries: qemu-user-static and debootstrap
 # (apt), an arm64 bookworm root with python3 (debootstrap --foreign; its packages are
@@ -23,6 +23,7 @@ DIR=${FACEMOTION_ARM64_DIR:-/tmp/facemotion-arm64}
 FACES=${FACES:-300}
 FLOAT_FACES=${FLOAT_FACES:-100}
 CPUS=${CPUS:-max cortex-a72}
+MODELS=${MODELS:-}   # shipped float models to check (with their int8 variants); empty: every one
 PY=${PYTHON:-.venv/bin/python}
 SUITE=bookworm
 SUDO=""
@@ -58,7 +59,8 @@ $SUDO rm -rf "$ROOTFS/opt/src" "$ROOTFS/opt/bench"
 $SUDO mkdir -p "$ROOTFS/opt/src" "$ROOTFS/opt/bench" "$ROOTFS/opt/work"
 $SUDO cp -a src/facemotion "$ROOTFS/opt/src/"
 $SUDO cp benchmarks/arm64.py benchmarks/_common.py "$ROOTFS/opt/bench/"
-"$PY" benchmarks/arm64.py prepare --work "$ROOTFS/opt/work" --faces "$FACES" --float-faces "$FLOAT_FACES"
+"$PY" benchmarks/arm64.py prepare --work "$ROOTFS/opt/work" --faces "$FACES" --float-faces "$FLOAT_FACES" \
+  ${MODELS:+--models $MODELS}
 
 first=1
 for cpu in $CPUS; do
