@@ -26,6 +26,17 @@ FER_INSTALL = """\
 """
 
 
+def shared_clips(names) -> list[Path]:
+    """The named clips of the shared media that exist; a line for each one skipped."""
+    found = []
+    for name in names:
+        if (MEDIA / name).exists():
+            found.append(MEDIA / name)
+        else:
+            print(f"skipping {name}: not found under {MEDIA}")
+    return found
+
+
 def shared_photos() -> list[Path]:
     return sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 

@@ -131,17 +131,23 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def match(dets, truth, threshold: float = 0.5) -> set[int]:
-    """Indices of the ground-truth faces matched: greedy on IoU, highest first, one to one."""
+def greedy_pairs(dets, truth, threshold: float) -> list[tuple[int, int]]:
+    """(detection, face) index pairs with IoU >= ``threshold``: greedy, highest IoU first, one to one."""
     pairs = sorted(((iou(d, g), i, j) for i, d in enumerate(dets) for j, g in enumerate(truth)), reverse=True)
-    used_d, used_g = set(), set()
+    used_d, used_g, out = set(), set(), []
     for v, i, j in pairs:
         if v < threshold:
             break
         if i not in used_d and j not in used_g:
             used_d.add(i)
             used_g.add(j)
-    return used_g
+            out.append((i, j))
+    return out
+
+
+def match(dets, truth, threshold: float = 0.5) -> set[int]:
+    """Indices of the ground-truth faces matched."""
+    return {j for _, j in greedy_pairs(dets, truth, threshold)}
 
 
 def fit_convention(pairs):
@@ -165,17 +171,8 @@ def apply_convention(box, conv):
 
 
 def overlapping_pairs(dets, truth, threshold: float = 0.25):
-    """(detection, face) pairs that overlap (greedy on IoU, one to one): what a box convention is fitted on."""
-    pairs = sorted(((iou(d, g), i, j) for i, d in enumerate(dets) for j, g in enumerate(truth)), reverse=True)
-    used_d, used_g, out = set(), set(), []
-    for v, i, j in pairs:
-        if v < threshold:
-            break
-        if i not in used_d and j not in used_g:
-            used_d.add(i)
-            used_g.add(j)
-            out.append((dets[i], truth[j]))
-    return out
+    """(detection, face) pairs that overlap: what a box convention is fitted on."""
+    return [(dets[i], truth[j]) for i, j in greedy_pairs(dets, truth, threshold)]
 
 
 def score(found, items, per_bin, n_images, n_faces, conventions=None):

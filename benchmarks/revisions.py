@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from _common import MEDIA, ROOT, machine, table
+from _common import ROOT, machine, shared_clips, table
 
 CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 
@@ -99,11 +99,8 @@ def main() -> None:
         print(f"base {names['base']}, head {names['head']}; median of {a.repeat} runs each, alternating; "
               f"MP4 written; fps = the summary's processing_fps", flush=True)
         rows = []
-        for clip in a.clips:
-            path = MEDIA / clip
-            if not path.exists():
-                print(f"skipping {clip}: not found under {MEDIA}")
-                continue
+        for path in shared_clips(a.clips):
+            clip = path.name
             for det in a.detectors:
                 for every in a.every:
                     for threads in a.threads:

@@ -16,7 +16,7 @@ import time
 
 import cv2
 
-from _common import MEDIA, baseline_checkpoint, machine, table
+from _common import baseline_checkpoint, machine, shared_clips, table
 
 CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 
@@ -60,11 +60,8 @@ def main():
     from facemotion.video import process_video
 
     rows = []
-    for clip in a.clips:
-        path = MEDIA / clip
-        if not path.exists():
-            print(f"skipping {clip}: not found under {MEDIA}")
-            continue
+    for path in shared_clips(a.clips):
+        clip = path.name
         cap = cv2.VideoCapture(str(path))
         size = f"{int(cap.get(3))}x{int(cap.get(4))}"
         base = plain_fps(path, a.checkpoint)
