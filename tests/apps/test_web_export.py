@@ -350,7 +350,9 @@ def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host):
     assert_same_faces(page["faces"], rec.analyze(turned), FLOAT_TOL)
     plain, = EmotionRecognizer(detector="haar", upright=False).analyze(turned)
     moved = max(abs(page["faces"][0]["emotions"][e] - plain["emotions"][e]) for e in facemotion.EMOTIONS)
-    assert moved > 10 * FLOAT_TOL, moved  # the turn is applied: the leaning crop's answer is not the page's
+    # the turn is applied: the page's answer is Python's turned one within FLOAT_TOL and more than
+    # twice that from the leaning crop's (the default is trained on tilted faces: they differ little)
+    assert moved > 2 * FLOAT_TOL, moved
 
 
 @needs_chromium

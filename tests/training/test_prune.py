@@ -18,7 +18,8 @@ from facemotion.training.models import count_parameters, create_model  # noqa: E
 from facemotion.training.prune import fit_to_state, model_cost, prune_channels  # noqa: E402
 from facemotion.training.train import get_args_parser, main  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "vgg_fer_s.pt"
+# generation 3 of the default, the network docs/edge.md's pruning runs started from
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "vgg_fer_s_gen3.pt"
 
 
 @pytest.mark.parametrize("arch", ["vgg_fer_s", "resnet_fer_s", "mini_xception", "mobile_fer", "resnet_cbam_fer_s"])
@@ -50,8 +51,10 @@ def test_pruning_removes_channels_and_the_checkpoint_rebuilds(arch):
 
 
 def test_pruned_shipped_model_keeps_most_of_its_knowledge(kaggle_zip):
-    """Before any fine-tune, the L2-magnitude choice keeps the shipped default far above chance
-    on real faces: the channels removed are the ones it needed least."""
+    """Before any fine-tune, the L2-magnitude choice keeps the network's answers on the tiny
+    archive's drawn faces for at least half of them: the channels removed are the ones it needed
+    least. (On real PublicTest faces a 25% cut keeps 20-37% of the answers before the fine-tune
+    that every pruning run does: docs/edge.md.)"""
     from facemotion.datasets import load_training_data
     from facemotion.preprocess import normalize
 
