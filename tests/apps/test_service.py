@@ -101,7 +101,7 @@ def test_stream_keeps_one_id_per_face(media, server):
         assert [r["frame"] for r in replies] == list(range(15))
         ids = {f["face_id"] for r in replies for f in r["faces"]}
         assert ids == {1}, ids
-        # shown from its second detection on; Haar misses a few frames (5-8, the face looking down)
+        # shown from its second detection on (the bound leaves room for Haar, which misses frames 5-8)
         assert not replies[0]["faces"] and sum(len(r["faces"]) for r in replies) >= 9
         face = next(f for r in replies for f in r["faces"])
         assert set(face) == {"face_id", "box", "confidence", "emotions", "dominant_emotion"}
