@@ -26,6 +26,22 @@ FER_INSTALL = """\
 """
 
 
+def cli_video(clip: Path, args=(), src: Path | None = None) -> dict:
+    """``facemotion video CLIP -o DIR ARGS`` as a user runs it (MP4 and CSV written), in a fresh
+    process; with ``src``, that tree's package (PYTHONPATH) instead of the installed one. Returns
+    the summary's frames/s and the number of face ids."""
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    with tempfile.TemporaryDirectory() as out:
+        # cwd: `-m` puts the current folder first on sys.path; PYTHONPATH must decide which code runs
+        r = subprocess.run([sys.executable, "-m", "facemotion", "video", str(clip), "-o", out, "--no-progress", *args],
+                           capture_output=True, text=True, env=env, cwd=out)
+        if r.returncode:
+            raise SystemExit(f"facemotion video {clip.name} {' '.join(args)} failed{f' at {src}' if src else ''}:\n"
+                             f"{r.stderr[-2000:]}")
+        s = json.loads((Path(out) / f"{clip.stem}_summary.json").read_text())
+    return {"fps": s["processing_fps"], "ids": len(s["faces"])}
+
+
 def shared_clips(names) -> list[Path]:
     """The named clips of the shared media that exist; a line for each one skipped."""
     found = []

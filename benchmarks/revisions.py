@@ -22,7 +22,6 @@ back to the installed package (and compare a revision with itself) shows it.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, machine, shared_clips, table
+from _common import ROOT, cli_video, machine, shared_clips, table
 
 CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 
@@ -57,17 +56,6 @@ def _env(src: Path) -> dict:
     import os
 
     return {**os.environ, "PYTHONPATH": str(src)}
-
-
-def video_fps(src: Path, clip: Path, args: list[str]) -> dict:
-    with tempfile.TemporaryDirectory() as out:
-        # cwd: `-m` puts the current folder first on sys.path; PYTHONPATH must decide which code runs
-        r = subprocess.run([sys.executable, "-m", "facemotion", "video", str(clip), "-o", out, "--no-progress", *args],
-                           capture_output=True, text=True, env=_env(src), cwd=out)
-        if r.returncode:
-            raise SystemExit(f"facemotion video {clip.name} {' '.join(args)} failed at {src}:\n{r.stderr[-2000:]}")
-        s = json.loads((Path(out) / f"{clip.stem}_summary.json").read_text())
-    return {"fps": s["processing_fps"], "ids": len(s["faces"])}
 
 
 def main() -> None:
@@ -111,7 +99,7 @@ def main() -> None:
                         ids = {}
                         for k in range(a.repeat):
                             for name, src, extra in variants if k % 2 == 0 else variants[::-1]:
-                                r = video_fps(src, path, common + extra)
+                                r = cli_video(path, common + extra, src)
                                 fps[name].append(r["fps"])
                                 ids[name] = r["ids"]
                         med = {k: statistics.median(v) for k, v in fps.items()}

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import FER_INSTALL, MEDIA, CpuLoad, FerProcess, machine, shared_photos, table, timeit
+from _common import FER_INSTALL, MEDIA, CpuLoad, FerProcess, cli_video, machine, shared_photos, table, timeit
 
 HERE = Path(__file__).resolve().parent
 VIDEO = MEDIA / "test.mp4"
@@ -78,15 +78,8 @@ def facemotion_video(detector: str, every: int, mp4: bool, threads: int | None =
 
 
 def cli_video_run(every: int = 1) -> dict:
-    """``facemotion video test.mp4 -o DIR`` (its defaults: MP4 and CSV written), a fresh process;
-    the fps its summary reports."""
-    with tempfile.TemporaryDirectory() as d:
-        args = [sys.executable, "-m", "facemotion", "video", str(VIDEO), "-o", d, "--no-progress"]
-        r = subprocess.run(args + (["--every", str(every)] if every != 1 else []), capture_output=True, text=True)
-        if r.returncode:
-            raise SystemExit(f"facemotion video --every {every} failed:\n{r.stderr[-2000:]}")
-        s = json.loads((Path(d) / f"{VIDEO.stem}_summary.json").read_text())
-    return {"fps": s["processing_fps"], "ids": len(s["faces"])}
+    """``facemotion video test.mp4 -o DIR`` with its defaults (``--every`` only if not 1)."""
+    return cli_video(VIDEO, ["--every", str(every)] if every != 1 else [])
 
 
 def video_run(**config) -> dict:
