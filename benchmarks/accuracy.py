@@ -44,6 +44,7 @@ def main():
     xs = {s: torch.from_numpy(d[s].images).unsqueeze(1) for s in d}
     ys = {s: d[s].labels for s in d}
     rows, results, logits_tta = [], {}, {}
+    cpu = machine()  # every row names the CPU it was measured on (a merged file mixes runs)
     for path in a.models:
         ck = load_checkpoint(path)
         model, _ = model_from_checkpoint(ck)
@@ -65,7 +66,7 @@ def main():
                "macro_f1_tta": test_tta["macro_f1"], "temperature": t,
                "ece_before": test_tta["ece"], "ece_after": test_cal["ece"], "training": tr,
                "per_class_recall_tta": {e: test_tta["per_class"][e]["recall"] for e in EMOTIONS},
-               "confusion_tta": test_tta["confusion_matrix"]}
+               "confusion_tta": test_tta["confusion_matrix"], "machine": cpu}
         results[name] = res
         rows.append([name, f"{res['parameters']:,}", f"{res['mflops']:.1f}", f"{val['accuracy'] * 100:.2f}",
                      f"{test['accuracy'] * 100:.2f}", f"{test_tta['accuracy'] * 100:.2f}",
@@ -106,13 +107,13 @@ def main():
                             "mflops": sum(results[m]["mflops"] for m in names),
                             "public_test_tta": ev["accuracy"], "private_test_tta": et["accuracy"],
                             "macro_f1_tta": et["macro_f1"], "temperature": t, "ece_before": et["ece"],
-                            "ece_after": cal["ece"]}
+                            "ece_after": cal["ece"], "machine": cpu}
             r = results[key]
             label = f"ensemble of {len(names)}" + (" (all)" if key == "ensemble" else ": " + " + ".join(names))
             rows.append([label, f"{r['parameters']:,}", f"{r['mflops']:.1f}", f"{ev['accuracy'] * 100:.2f} (TTA)", "",
                          f"{et['accuracy'] * 100:.2f}", f"{et['macro_f1'] * 100:.2f}",
                          f"{r['ece_before']:.3f} -> {r['ece_after']:.3f}", "sum of the members'"])
-    print(f"FER2013 accuracy (%), selection on PublicTest only; {machine()}")
+    print(f"FER2013 accuracy (%), selection on PublicTest only; {cpu}")
     print(table(["model", "params", "MFLOPs/face", "PublicTest", "PrivateTest", "PrivateTest +flip TTA",
                  "macro-F1 (TTA)", "ECE (TTA) before -> after T", "training compute"], rows))
     if a.default in results:
@@ -122,9 +123,15 @@ def main():
     out = ROOT / "benchmarks" / "results" / "accuracy.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if a.merge and out.exists():
-        earlier = {k: v for k, v in json.loads(out.read_text()).items()
-                   if k not in results and not k.startswith("ensemble")}
-        results = {**results, **earlier}
+        earlier = json.loads(out.read_text())
+        # an earlier ensemble row stays unless this run measured all of its members (a run of two
+        # models must not replace the pick over a whole pool with the average of those two)
+        ours = {k for k in results if not k.startswith("ensemble")}
+        replace = all(set(v.get("members", [])) <= ours for k, v in earlier.items() if k.startswith("ensemble"))
+        if not replace:
+            results = {k: v for k, v in results.items() if not k.startswith("ensemble")}
+        results = {**results, **{k: v for k, v in earlier.items()
+                                 if k not in results and (not replace or not k.startswith("ensemble"))}}
     out.write_text(json.dumps(results, indent=2))
 
 
