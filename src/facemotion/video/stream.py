@@ -106,11 +106,15 @@ class FaceTracking:
             return [], False
         probs = []
         if loc.boxes:
-            # a face's lean is read when it is detected; the frames in between reuse it
+            # a face's lean is read when it is detected; the frames in between reuse it, and its
+            # level box while the lean holds (EmotionRecognizer.detect_crops)
             known = None if loc.detected else [t.lean for t in loc.tracks]
-            fc = recognizer.detect_crops(frame, loc.detections, angles=known)
+            levels = [t.level for t in loc.tracks]
+            fc = recognizer.detect_crops(frame, loc.detections, angles=known, levels=levels)
             for t, a in zip(loc.tracks, fc.angles or ()):
                 t.lean = a
+            for t, lv in zip(loc.tracks, fc.levels or ()):
+                t.level = lv
             probs = recognizer.classify_crops(fc)
         return self.finish(loc, probs), loc.detected
 

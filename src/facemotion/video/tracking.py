@@ -50,6 +50,7 @@ class Track:
     hits: int = 1
     history: list = field(default_factory=list)
     lean: float | None = None  # degrees, read on the last frame the face was detected (upright faces)
+    level: tuple | None = None  # its level box then, relative to its box (FaceCrops.levels)
 
 
 class SceneCutDetector:
