@@ -96,7 +96,7 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
             loc = tracking.locate(rec, frame, i)
             if loc is None:
                 continue
-            crops.append(rec.detect_crops(frame, loc.detections).crops)
+            crops.append(tracking.crops(rec, frame, loc).crops)
             where += [(i, t, tr.id, box, tr.confidence) for tr, box in zip(loc.tracks, loc.boxes)]
     size = rec.input_size
     return Detected(item, where, np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8))

@@ -106,17 +106,21 @@ class FaceTracking:
             return [], False
         probs = []
         if loc.boxes:
-            # a face's lean is read when it is detected; the frames in between reuse it, and its
-            # level box while the lean holds (EmotionRecognizer.detect_crops)
-            known = None if loc.detected else [t.lean for t in loc.tracks]
-            levels = [t.level for t in loc.tracks]
-            fc = recognizer.detect_crops(frame, loc.detections, angles=known, levels=levels)
-            for t, a in zip(loc.tracks, fc.angles or ()):
-                t.lean = a
-            for t, lv in zip(loc.tracks, fc.levels or ()):
-                t.level = lv
-            probs = recognizer.classify_crops(fc)
+            probs = recognizer.classify_crops(self.crops(recognizer, frame, loc))
         return self.finish(loc, probs), loc.detected
+
+    def crops(self, recognizer, frame: np.ndarray, loc):
+        """The located faces' crops (``recognizer.detect_crops``), with what the tracks remember:
+        a face's lean is read when it is detected and the frames in between reuse it; its level
+        box is reused while the lean holds. Every reader of a video (the stream, the batch
+        engines) crops through here, so they crop alike."""
+        known = None if loc.detected else [t.lean for t in loc.tracks]
+        fc = recognizer.detect_crops(frame, loc.detections, angles=known, levels=[t.level for t in loc.tracks])
+        for t, a in zip(loc.tracks, fc.angles or ()):
+            t.lean = a
+        for t, lv in zip(loc.tracks, fc.levels or ()):
+            t.level = lv
+        return fc
 
 
 def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
