@@ -5,6 +5,7 @@
 # (benchmarks/arm64.py; the table goes to benchmarks/results/arm64.txt).
 #
 #   bash scripts/arm64_check.sh            # FACES=300 FLOAT_FACES=100 CPUS="max cortex-a72" MODELS=all
+#                                          # RESULTS=benchmarks/results/arm64.txt
 #
 # Everything comes from Debian's and PyPI's registries: qemu-user-static and debootstrap
 # (apt), an arm64 bookworm root with python3 (debootstrap --foreign; its packages are
@@ -24,6 +25,7 @@ FACES=${FACES:-300}
 FLOAT_FACES=${FLOAT_FACES:-100}
 CPUS=${CPUS:-max cortex-a72}
 MODELS=${MODELS:-}   # shipped float models to check (with their int8 variants); empty: every one
+RESULTS=${RESULTS:-benchmarks/results/arm64.txt}   # where the table goes
 PY=${PYTHON:-.venv/bin/python}
 SUITE=bookworm
 SUDO=""
@@ -71,4 +73,4 @@ for cpu in $CPUS; do
     "/usr/bin/$ARMPY" /opt/bench/arm64.py run --work /opt/work --tag "$cpu" --kinds $kinds 2>&1 \
     | { grep -v "cpuinfo" || true; }   # ONNX Runtime's notes that /proc is absent
 done
-"$PY" benchmarks/arm64.py compare --work "$ROOTFS/opt/work"
+"$PY" benchmarks/arm64.py compare --work "$ROOTFS/opt/work" --results "$RESULTS"
