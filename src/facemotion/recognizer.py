@@ -30,7 +30,7 @@ from .explain import explain_faces, get_explainer, region_shares
 from .images import Picture, read_picture
 from .labels import EMOTIONS
 from .align import roll_estimator
-from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, level_patch
+from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, level_patch, to_gray
 from .results import make_result
 from .threads import auto_threads, limit_threads
 from .zoo import resolve
@@ -52,11 +52,12 @@ class FaceCrops:
     levels: list | None = None
 
 
-def _relative(level, box) -> tuple[float, float, float, float]:
+def _relative(level, box, lean: float) -> tuple:
     """A level box as a change of ``box``: its centre's shift in box widths and heights, its size
-    in box sizes (a tracked face's box moves between detections; the change moves with it)."""
+    in box sizes (a tracked face's box moves between detections; the change moves with it), and
+    the lean it was found at."""
     (lx, ly, lw, lh), (x, y, w, h) = level, box
-    return ((lx + lw / 2 - x - w / 2) / w, (ly + lh / 2 - y - h / 2) / h, lw / w, lh / h)
+    return ((lx + lw / 2 - x - w / 2) / w, (ly + lh / 2 - y - h / 2) / h, lw / w, lh / h, lean)
 
 
 def _absolute(rel, box) -> tuple:
@@ -194,7 +195,8 @@ class EmotionRecognizer:
         if detections is None:
             detections = self.detect(image)
         boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
-        crops = self.crop(image, boxes)
+        gray = to_gray(image)  # once: a leaning face is cropped twice
+        crops = self.crop(gray, boxes)
         leans = None
         # detector="none": the image is a face crop already (FER2013's kind); there is no picture
         # around it to turn, and it is as level as the crops the classifier was trained on
@@ -213,10 +215,10 @@ class EmotionRecognizer:
                 known = levels[i] if levels is not None else None
                 # a tracked face's level box, found when it leaned about as much as now
                 if known is None or abs(known[4] - leans[i]) > self.LEVEL_REUSE_DEGREES:
-                    known = (*_relative(self.level_box(image, boxes[i], leans[i]), boxes[i]), leans[i])
+                    known = _relative(self.level_box(image, boxes[i], leans[i]), boxes[i], leans[i])
                 rel[i] = known
             if tilted:
-                crops[tilted] = self.crop(image, [_absolute(rel[i], boxes[i]) if rel[i] else boxes[i]
+                crops[tilted] = self.crop(gray, [_absolute(rel[i], boxes[i]) if rel[i] else boxes[i]
                                                   for i in tilted], [leans[i] for i in tilted])
             return FaceCrops(boxes, confidences, crops, leans, rel)
         return FaceCrops(boxes, confidences, crops, leans)

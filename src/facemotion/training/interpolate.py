@@ -24,10 +24,6 @@ from .checkpoint import atomic_torch_save, load_checkpoint, slim
 _RUN_FIELDS = ("metrics", "best", "epoch", "step", "recovered_from", "quantization")
 
 
-def _weights(ckpt: dict) -> dict:
-    return ckpt.get("ema_state") or ckpt["model_state"]
-
-
 def interpolate_states(base: dict, tuned: dict, alpha: float, where: str = "checkpoints") -> dict:
     """``(1 - alpha) * base + alpha * tuned`` for each floating tensor; others from ``tuned``."""
     if set(base) != set(tuned):
@@ -55,8 +51,9 @@ def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, a
         if a.get(key) != b.get(key):
             raise ModelError(f"{base} and {tuned} differ in {key} ({a.get(key)!r} vs {b.get(key)!r}): "
                              "only a model and its own fine-tune can be interpolated")
+    # slim: the EMA weights where a run kept them, as a shipped checkpoint holds them
     ck = {k: v for k, v in slim(b).items() if k not in _RUN_FIELDS}
-    ck["model_state"] = interpolate_states(_weights(a), _weights(b), alpha, f"{base} and {tuned}")
+    ck["model_state"] = interpolate_states(slim(a)["model_state"], ck["model_state"], alpha, f"{base} and {tuned}")
     ta, tb = a.get("temperature", 1.0), b.get("temperature", 1.0)
     ck["temperature"] = float(temperature if temperature is not None else (1 - alpha) * ta + alpha * tb)
     if name:
