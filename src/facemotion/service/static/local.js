@@ -21,7 +21,7 @@ window.FacemotionLocal = (() => {
     return r.json();
   }
 
-  async function load(cfg, { model = null, ep = null, threads = null } = {}) {
+  async function load(cfg, { model = null, detector = null, ep = null, threads = null } = {}) {
     const worker = new Worker(new URL("static/engine.js", document.baseURI));
     const waiting = new Map();
     let next = 0, failed = null;
@@ -41,7 +41,7 @@ window.FacemotionLocal = (() => {
       waiting.set(id, { resolve, reject });
       worker.postMessage({ ...msg, id }, transfer);
     });
-    const info = await call({ type: "init", base: WEB.href, config: cfg, model, ep, threads });
+    const info = await call({ type: "init", base: WEB.href, config: cfg, model, detector, ep, threads });
     const engine = {
       config: cfg,
       info,
