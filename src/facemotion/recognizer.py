@@ -157,6 +157,13 @@ class EmotionRecognizer:
         return getattr(self.detector, "name", type(self.detector).__name__)
 
     @property
+    def detector_options(self) -> dict:
+        """The options the detector was made with (``min_confidence``, ``max_side`` where given;
+        none for a detector object passed in), for a page that runs the same detector."""
+        spec, kw = self._detector_args
+        return dict(kw) if isinstance(spec, str) else {}
+
+    @property
     def input_size(self) -> int:
         """The classifier's face grid (48: FER2013's)."""
         return self.classifier.input_size

@@ -48,7 +48,8 @@ def mount(app: FastAPI, pool) -> None:
         name, _, card = model
         # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
         return page_config([(name, f"models/{name}.onnx", card)], static=False,
-                           upright=getattr(pool.recognizer, "upright", True), detectors=(pool.recognizer.detector,))
+                           upright=getattr(pool.recognizer, "upright", True),
+                           detectors=((detector, pool.recognizer.detector_options),))
 
     def missing(what: str):
         return JSONResponse({"error": f"{what}: not here (the page then uses the server)"}, 404)

