@@ -3,7 +3,8 @@
 Checkpoints (``.pt``: the card's fields beside the weights), ONNX files (one metadata entry
 per field, JSON-encoded) and the shipped index (``weights/models.json``: a card per model)
 all write a :class:`ModelCard` and all read one back through :meth:`ModelCard.from_dict`,
-which checks it: the labels must be facemotion's seven in their order, the input the grid
+which checks it: the labels must be one of facemotion's label sets (the seven FER2013 emotions,
+or those and FER+'s contempt) in their order, the input the grid
 and normalization that :mod:`facemotion.preprocess` produces, and, for a graph,
 :meth:`ModelCard.check_io` compares the card with the graph's own input and output shapes.
 A model that would silently get the wrong input or whose outputs mean something else is
@@ -20,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ModelError
-from .labels import EMOTIONS
+from .labels import EMOTIONS, LABEL_SETS, label_set_name
 from .preprocess import INPUT_SIZE, NORMALIZATION
 from .tta import MODES
 
@@ -89,8 +90,9 @@ class ModelCard:
 
     def validate(self, where: str = "model") -> "ModelCard":
         """Refuse a card facemotion cannot feed correctly or whose outputs mean something else."""
-        if list(self.labels) != list(EMOTIONS):
-            raise ModelError(f"{where}: model labels {list(self.labels)} are not facemotion's {list(EMOTIONS)}")
+        if label_set_name(self.labels) is None:
+            sets = "; ".join(f"{k}: {list(v)}" for k, v in LABEL_SETS.items())
+            raise ModelError(f"{where}: model labels {list(self.labels)} are none of facemotion's label sets ({sets})")
         if not isinstance(self.input_size, int) or isinstance(self.input_size, bool) or self.input_size != INPUT_SIZE:
             raise ModelError(f"{where}: model input size {self.input_size!r} differs from the {INPUT_SIZE} px faces "
                              "facemotion's preprocessing makes")

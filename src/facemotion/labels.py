@@ -1,9 +1,24 @@
-"""The one label order used everywhere in facemotion (FER2013's own indices)."""
+"""The label sets facemotion's models may have, defined once.
+
+A model's labels are its card's (:class:`facemotion.card.ModelCard`); there are two sets, and
+the second extends the first, so a FER2013 emotion has the same index in both:
+
+- ``fer2013``: FER2013's seven emotions in FER2013's own indices (:data:`EMOTIONS`);
+- ``ferplus``: the same seven followed by FER+'s ``contempt`` (:data:`FERPLUS_EMOTIONS`).
+"""
 
 from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
+# FER+ adds contempt after the seven, so the first seven keep their order (and their indices)
+FERPLUS_EMOTIONS: tuple[str, ...] = (*EMOTIONS, "contempt")
+LABEL_SETS: dict[str, tuple[str, ...]] = {"fer2013": EMOTIONS, "ferplus": FERPLUS_EMOTIONS}
+
+
+def label_set_name(labels) -> str | None:
+    """'fer2013' or 'ferplus' for a model's labels (a sequence of names); None for anything else."""
+    return next((name for name, ls in LABEL_SETS.items() if list(ls) == list(labels)), None)
 
 # Names people use for the same seven classes in folder layouts and other datasets
 # (Kaggle's FER2013 uses "angry", others "anger", "scared", "happiness", ...).

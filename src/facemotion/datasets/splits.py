@@ -39,18 +39,31 @@ def check_splits(splits: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass
 class Split:
-    """One split: ``images`` N x 48 x 48 uint8, ``labels`` N int64, ``sources`` N names."""
+    """One split: ``images`` N x 48 x 48 uint8, ``labels`` N int64 (indices into ``label_names``),
+    ``sources`` N names. Relabelled by FER+ (:func:`facemotion.datasets.ferplus.as_ferplus`), it
+    also has ``targets`` (N x 8 soft targets), ``votes`` (N x 10 crowd votes) and ``dropped``
+    (faces left out: no FER+ row, or mostly unknown / not-a-face votes)."""
 
     name: str
     images: np.ndarray
     labels: np.ndarray
     sources: np.ndarray
     skipped: list[str] = field(default_factory=list)
+    targets: np.ndarray | None = None
+    votes: np.ndarray | None = None
+    label_names: tuple = EMOTIONS
+    dropped: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def class_counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=len(EMOTIONS))
+        return np.bincount(self.labels, minlength=len(self.label_names))
+
+    def subset(self, keep) -> "Split":
+        """The faces selected by ``keep`` (a mask or indices), every per-face array alike."""
+        pick = (lambda a: None if a is None else a[keep])
+        return Split(self.name, self.images[keep], self.labels[keep], self.sources[keep], self.skipped,
+                     pick(self.targets), pick(self.votes), self.label_names, self.dropped)
 
 

@@ -89,6 +89,11 @@ def model_from_checkpoint(path_or_ckpt, use_ema: bool = True):
     except RuntimeError as e:
         raise ModelError(f"{where}: weights do not fit {ckpt['arch']}: {str(e).splitlines()[0][:200]}") from None
     model.eval()
+    with torch.no_grad():  # the card's labels name the outputs: as many of them as the network has
+        n_out = model(torch.zeros(1, 1, ckpt.get("input_size", 48), ckpt.get("input_size", 48))).shape[-1]
+    if n_out != len(ckpt.get("labels") or ()):
+        raise ModelError(f"{where}: the network has {n_out} outputs but its card lists {len(ckpt.get('labels') or ())} "
+                         f"labels ({', '.join(ckpt.get('labels') or ())})")
     return model, ckpt
 
 

@@ -29,11 +29,14 @@ def loss_fn(logits, target_soft, class_weights=None):
     return per.sum(1).mean()
 
 
-def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, ema=None, teachers=(),
+def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, targets=None, ema=None, teachers=(),
                     teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist(),
-                    forward=None):
+                    forward=None, num_classes: int = NUM_CLASSES):
     """One pass over the training images (with ``dist``, this process's shard of it; ``model``
     is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step).
+
+    ``targets`` (N x classes, rows summing to 1) replaces the one-hot of ``labels`` as what the
+    network learns: FER+'s crowd vote distributions. ``labels`` still scores the accuracy.
 
     ``forward`` is what runs the network on a batch (``model`` itself, or a ``torch.compile``
     of it). The loop never waits for the device: the loss and accuracy are summed on the
@@ -57,12 +60,13 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch",
                        disable=not args.progress or not dist.main)
     sums = torch.zeros(2, device=dev, dtype=torch.float64)  # loss x n, correct
-    eye = torch.eye(NUM_CLASSES, device=dev)
+    eye = torch.eye(num_classes, device=dev)
     t0 = time.perf_counter()
     for b in bar:
         idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
         y = labels[idx]
-        x, y_soft, t_prob = _batch(images[idx], eye[y], teacher_targets[idx] if teacher_targets is not None else None,
+        x, y_soft, t_prob = _batch(images[idx], eye[y] if targets is None else targets[idx],
+                                   teacher_targets[idx] if teacher_targets is not None else None,
                                    args, augment, gen, host_rng)
         with amp:
             logits = forward(x).float()
@@ -94,21 +98,22 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
 
 
 def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng):
-    """uint8 images and their one-hot labels (and teacher targets) -> the training batch:
+    """uint8 images and their one-hot labels or soft targets (and teacher targets) -> the training batch:
     normalized, augmented, label-smoothed, mixed (labels and teacher targets with the same pairs
     and weights), channels-last."""
     x = normalize(images)
     if augment is not None:
         x = augment(x, gen)
     y_soft = y_onehot
+    n = y_soft.shape[1]
     if args.label_smoothing > 0:
-        y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / NUM_CLASSES
+        y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / n
     if args.mixup > 0 or args.cutmix > 0:
         if t_prob is None:
             x, y_soft = mix_batch(x, y_soft, args, gen, host_rng)
         else:
             x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen, host_rng)
-            y_soft, t_prob = both[:, :NUM_CLASSES], both[:, NUM_CLASSES:]
+            y_soft, t_prob = both[:, :n], both[:, n:]
     return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob
 
 
@@ -135,12 +140,18 @@ def predict_logits(model, images, batch_size: int = 512, tta="none"):
     return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
 
 
-def evaluate(model, images, labels, batch_size: int = 512, tta="none", dist: Dist = Dist()) -> dict:
-    """Mean loss and accuracy; with ``dist``, each process predicts its shard and the sums are shared."""
+def evaluate(model, images, labels, batch_size: int = 512, tta="none", dist: Dist = Dist(), targets=None) -> dict:
+    """Mean loss and accuracy; with ``dist``, each process predicts its shard and the sums are shared.
+    With ``targets`` (soft, e.g. FER+'s vote distributions) the loss is the cross-entropy to them,
+    which is what selection by the lowest loss then minimizes."""
     images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
     logits = predict_logits(model, images, batch_size, tta)
     labels = labels.cpu()
-    loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+    if targets is None:
+        loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+    else:
+        t = targets[dist.rank::dist.world].cpu().float()
+        loss = -(t * torch.log_softmax(logits, 1)).sum().item()
     correct = (logits.argmax(1) == labels).sum().item()
     loss, correct, n = dist.sum([loss, correct, len(labels)], next(model.parameters()).device)
     return {"val_loss": loss / n if n else float("nan"), "val_acc": correct / n if n else float("nan")}
@@ -150,11 +161,11 @@ def to_tensors(split):
     return torch.from_numpy(split.images).unsqueeze(1), torch.from_numpy(split.labels)
 
 
-def class_weights(labels, mode):
+def class_weights(labels, mode, num_classes: int = NUM_CLASSES):
     if mode == "none":
         return None
-    counts = torch.bincount(labels, minlength=NUM_CLASSES).float().clamp(min=1)
-    w = counts.sum() / (NUM_CLASSES * counts)
+    counts = torch.bincount(labels, minlength=num_classes).float().clamp(min=1)
+    w = counts.sum() / (num_classes * counts)
     if mode == "sqrt":
         w = w.sqrt()
     return w / (w * counts).sum() * counts.sum()  # keep the mean loss scale

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import SPLIT_USAGE, load_training_data
+from ..datasets.loading import add_label_options
 from ..errors import FacemotionError, UsageError
+from ..labels import NUM_CLASSES
 from ..fileio import open_text, write_text
 from ..validate import deprecated_alias, device, integer, json_object, number, option
 
@@ -42,6 +44,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model", dest="arch", metavar="ARCH", action=deprecated_alias("--arch"), help=argparse.SUPPRESS)
     p.add_argument("--model-kwargs", default={}, type=option(json_object), help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
     p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
+    add_label_options(p)
+    p.add_argument("--target", choices=["probability", "majority"], default="probability",
+                   help="with --labels ferplus, what the network learns: the crowd's vote distribution "
+                        "(FER+'s 'probability' scheme) or its majority emotion")
     p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
     p.add_argument("--epochs", type=option(integer, 1), default=80)
     p.add_argument("--batch-size", type=option(integer, 1), default=128)
@@ -51,7 +57,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=option(number, 0), default=1e-4)
     p.add_argument("--sched", choices=["cosine", "onecycle", "plateau", "none"], default="cosine")
     p.add_argument("--warmup-epochs", type=option(number, 0), default=2.0)
-    p.add_argument("--label-smoothing", type=option(number, 0, 1, hi_open=True), default=0.1)
+    p.add_argument("--label-smoothing", type=option(number, 0, 1, hi_open=True), default=0.1,
+                   help="mix this much of a uniform distribution into every target (soft vote targets included)")
     p.add_argument("--class-weights", choices=["none", "balanced", "sqrt"], default="none",
                    help="weight the loss by inverse class frequency (helps 'disgust' recall)")
     # augmentation
@@ -146,7 +153,7 @@ def _train(cfg, dist) -> dict:
     say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
     out = _prepare_out(cfg, dist)
     data = _load_data(cfg, dist, say)
-    model, model_kwargs = _build_model(cfg, data.x_tr.device)
+    model, model_kwargs = _build_model(cfg, data.x_tr.device, len(data.labels))
     ck, model, init_training = _starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = len(data.y_tr) // dist.world // cfg.batch_size  # --batch-size is per process
@@ -191,6 +198,9 @@ class _Data:
     x_va: object
     y_va: object
     val_split: str  # what the validation split is called in the records ("PublicTest" for FER2013)
+    labels: tuple = ()     # the label set the network learns (the card's labels)
+    t_tr: object = None    # soft targets (FER+ vote distributions), or None: one-hot labels
+    t_va: object = None
 
 
 def _load_data(cfg, dist, say) -> _Data:
@@ -207,19 +217,25 @@ def _load_data(cfg, dist, say) -> _Data:
         raise UsageError(f"--device: {cfg.device} asked for, but this torch sees no CUDA GPU")
     x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
     x_va, y_va = (t.to(dev) for t in to_tensors(val))
+    t_tr, t_va = ((torch.from_numpy(sp.targets).to(dev) if sp.targets is not None else None) for sp in (train, val))
+    if train.dropped or val.dropped:
+        say(f"--labels {cfg.labels}: left out {train.dropped} training and {val.dropped} validation faces "
+            "(no FER+ votes, or mostly 'unknown' / 'not a face')", file=sys.stderr)
     if len(y_tr) // dist.world < cfg.batch_size:
         raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
                               f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
     name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
-    return _Data(x_tr, y_tr, x_va, y_va, name)
+    return _Data(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va)
 
 
-def _build_model(cfg, dev):
+def _build_model(cfg, dev, num_classes: int):
     import torch
 
     from .models import create_model
 
     model_kwargs = json_object("--model-kwargs", cfg.model_kwargs)
+    if num_classes != NUM_CLASSES:  # FER+'s eight: the output layer is sized by the labels, and the card says so
+        model_kwargs = {**model_kwargs, "num_classes": num_classes}
     try:
         model = create_model(cfg.arch, **model_kwargs)
     except KeyError as e:
@@ -341,20 +357,22 @@ def _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, tar
         from .corrupt import CorruptAugment
 
         augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
-    cw = class_weights(data.y_tr, cfg.class_weights)
+    cw = class_weights(data.y_tr, cfg.class_weights, len(data.labels))
     # last.pt is written before the log line: a kill between the two loses that line, so the log
     # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
     if run.history and dist.main:
         _write_log(out / "log.csv", run.history)
     for epoch in range(run.start_epoch, cfg.epochs + 1):
         tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
-                                       teachers=teachers, teacher_targets=targets, class_weights=cw,
-                                       augment=augment, step=run.step, dist=dist, forward=forward)
+                                       targets=data.t_tr, teachers=teachers, teacher_targets=targets,
+                                       class_weights=cw, augment=augment, step=run.step, dist=dist, forward=forward,
+                                       num_classes=len(data.labels))
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
         dist.share_buffers(model)
         dist.share_buffers(eval_model)
-        va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist)
+        va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
+                      targets=data.t_va)
         schedule.after_epoch(va["val_loss"])
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr, **va,
                "eval_time_s": time.perf_counter() - t0}
@@ -388,7 +406,7 @@ def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, imp
     from .checkpoint import atomic_torch_save, describe
 
     epoch = row["epoch"]
-    meta = describe(model, epoch=epoch, step=run.step, parameters=run.parameters(model),
+    meta = describe(model, epoch=epoch, step=run.step, parameters=run.parameters(model), labels=data.labels,
                     metrics={"val_loss": row["val_loss"], "val_acc": row["val_acc"], "val_split": data.val_split},
                     train_args={k: v for k, v in vars(cfg).items() if k != "func"}, best=run.best,
                     history=run.history, **({"init_training": run.init_training} if run.init_training else {}))
@@ -418,11 +436,15 @@ def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, imp
 def load_train_val(args):
     """The training and validation splits a run with these arguments sees (``--limit`` applied)."""
     train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
-                                    skip_bad=args.skip_bad, progress=args.progress)
+                                    skip_bad=args.skip_bad, progress=args.progress,
+                                    labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
+                                    target=getattr(args, "target", "probability"))
     if args.limit and args.limit < len(train):
         # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
-        train.images, train.labels = train.images[keep], train.labels[keep]
+        dropped = train.dropped
+        train = train.subset(keep)
+        train.dropped = dropped
     return train, val
 
 

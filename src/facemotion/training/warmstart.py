@@ -4,6 +4,7 @@ cosine cycle, a shipped model's to fine-tune, or one rebuilt from an ONNX graph 
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
@@ -24,12 +25,15 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
     (relative to another directory, or deleted).
     """
     ck = load_checkpoint(path)
-    if ck.get("arch") != arch or (ck.get("arch_kwargs") or {}) != (arch_kwargs or {}):
+    same_net = {k: v for k, v in (ck.get("arch_kwargs") or {}).items() if k != "num_classes"} == \
+        {k: v for k, v in (arch_kwargs or {}).items() if k != "num_classes"}
+    if ck.get("arch") != arch or not same_net:
         raise FacemotionError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
                               f"but --arch is {arch} {arch_kwargs or {}}")
-    state = ck.get("ema_state") or ck["model_state"]
+    state = dict(ck.get("ema_state") or ck["model_state"])
     if ck.get("pruned"):  # a pruned run fine-tuned again: shrink the network to its channels first
         fit_to_state(model, state, ck["pruned"])
+    state = _new_head(model, state, tuple(ck.get("labels") or ()), path)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:  # e.g. a different number of classes
@@ -43,6 +47,28 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
         print(f"{path}: restored the statistics of {n} folded BatchNorm layers from {len(pick)} training images",
               file=sys.stderr)
     return checkpoint_compute(path)
+
+
+def _new_head(model, state: dict, old_labels: tuple, path) -> dict:
+    """Fit a checkpoint's output layer to a network with more labels (FER2013's seven -> FER+'s
+    eight): the seven rows keep their weights, so the fine-tune starts from the old model's
+    answers, and contempt's row starts as a copy of disgust's (FER2013 filed contempt under
+    disgust, so that is where the features for it are) with its bias lowered by log 4, so it
+    starts rarer than disgust rather than tied with it. Other shape differences are refused."""
+    want = model.state_dict()
+    for key, w in state.items():
+        if key not in want or want[key].shape == w.shape:
+            continue
+        if w.shape[1:] != want[key].shape[1:] or w.shape[0] != len(old_labels) or want[key].shape[0] <= w.shape[0]:
+            raise FacemotionError(f"{path}: --init weights do not fit: {key} is {tuple(w.shape)}, "
+                                  f"the network's {tuple(want[key].shape)}")
+        new = want[key].clone()
+        new[:w.shape[0]] = w
+        new[w.shape[0]:] = w[old_labels.index("disgust")]
+        if key.endswith("bias"):
+            new[w.shape[0]:] -= math.log(4.0)
+        state[key] = new
+    return state
 
 
 def restore_batchnorm_statistics(model, images, batch_size: int = 512) -> int:
