@@ -10,6 +10,6 @@ FER=${FER:-../shared/datasets/fer2013.zip}
 FM=${FM:-.venv/bin/facemotion}
 common=(--data "$FER" --labels ferplus --target probability --label-smoothing 0 --opt adamw --weight-decay 1e-4
         --corrupt 0.6 --ema 0.999 --eval-tta --warmup-epochs 1 --batch-size 128 --no-epoch-files --resume)
-$FM train --arch vgg_fer_s --init models/vgg_fer_s.pt --epochs 18 --lr 1e-3 --out runs/ferplus_vgg_fer_s "${common[@]}"
-$FM train --arch resnet_fer_s --init models/resnet_fer_s.pt --epochs 14 --lr 1e-3 --out runs/ferplus_resnet_fer_s "${common[@]}"
-$FM train --arch vgg_fer_m --init models/vgg_fer_m.pt --epochs 10 --lr 7e-4 --out runs/ferplus_vgg_fer_m "${common[@]}"
+$FM train --arch vgg_fer_s --init models/vgg_fer_s.pt --epochs 12 --lr 1e-3 --out runs/ferplus_vgg_fer_s "${common[@]}"
+$FM train --arch resnet_fer_s --init models/resnet_fer_s.pt --epochs 10 --lr 1e-3 --out runs/ferplus_resnet_fer_s "${common[@]}"
+$FM train --arch mini_xception --init models/mini_xception.pt --epochs 10 --lr 1e-3 --out runs/ferplus_mini_xception "${common[@]}"
