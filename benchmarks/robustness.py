@@ -157,12 +157,15 @@ def main():
     from facemotion import robustness as rb
     from facemotion.classify import load_classifier
     from facemotion.errors import UsageError
-    from facemotion.training.robustness import load_faces
+    from facemotion.training.robustness import load_faces, seven
     from facemotion.zoo import default_model_name, shipped_models
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(FER_ZIP), help="FER2013 (the Kaggle zip)")
     p.add_argument("--split", default="test", choices=("test", "val"), help="test = PrivateTest, val = PublicTest")
+    p.add_argument("--labels", choices=("fer2013", "ferplus"), default="fer2013",
+                   help="score against FER2013's labels, or FER+'s majority (the faces whose majority is one of "
+                        "the seven: docs/labels.md); FER+ models answer with their most probable of the seven")
     p.add_argument("--models", nargs="*", default=None, help="shipped names (default: every shipped model)")
     p.add_argument("--fer-python", default=str(DEFAULT_FER), help="python of a virtual environment with fer")
     p.add_argument("--no-fer", action="store_true", help="leave fer out")
@@ -197,7 +200,7 @@ def main():
             f"CPU flags: {' '.join(flags) or 'none of ' + ', '.join(CPU_FLAGS)}"]
     print("\n".join(head), flush=True)
 
-    predictors = {m: Timed(load_classifier(m).classify_faces) for m in models}
+    predictors = {m: Timed(seven(load_classifier(m).classify_faces)) for m in models}
     precision = {m: shipped[m].card.weights_dtype for m in models}
     fer = None
     fer_note = None
@@ -211,12 +214,12 @@ def main():
                         f"{FER_INSTALL}and pass --fer-python /tmp/fer-venv/bin/python")
             print(fer_note, file=sys.stderr, flush=True)
 
-    images, labels = load_faces(a.data, a.split, limit=a.limit, seed=a.seed)
+    images, labels = load_faces(a.data, a.split, limit=a.limit, seed=a.seed, labels=a.labels)
     conds = rb.conditions(names, levels)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial.npz")
-    key = json.dumps({"data": Path(a.data).name, "split": a.split, "n": len(labels), "seed": a.seed,
+    key = json.dumps({"data": Path(a.data).name, "split": a.split, "labels": a.labels, "n": len(labels), "seed": a.seed,
                       "models": list(predictors), "conditions": [cond_key(c) for c in conds]})
     # faces in a seeded random order, in blocks: after each block the results so far are written
     # (on a random part of the split) and kept in `partial`, from which a stopped run goes on
@@ -254,7 +257,7 @@ def main():
         from facemotion.plots import recall_heatmap, robustness_heatmap, robustness_models
 
         fig = Path(a.figures)
-        where = f"FER2013 {SPLIT_NAMES[a.split]}, {len(labels)} faces"
+        where = f"{'FER+ majority' if a.labels == 'ferplus' else 'FER2013'} {SPLIT_NAMES[a.split]}, {len(labels)} faces"
         robustness_models(reports, fig / "robustness_models.png",
                           title=f"{where}: accuracy (%) per corruption, mean over severities")
         default = default if default in reports else models[0]
@@ -314,7 +317,8 @@ def write_results(a, out: Path, reports, precision, models, names, levels, done,
     buf = io.StringIO()
     with redirect_stdout(buf):
         print("\n".join(head))
-        print(f"FER2013 {split}, {faces}{' (stratified subset, seed %d)' % a.seed if a.limit else ''}; "
+        labelled = "FER+ majority (7-class protocol)" if a.labels == "ferplus" else "FER2013 labels"
+        print(f"FER2013 {split}, {labelled}, {faces}{' (stratified subset, seed %d)' % a.seed if a.limit else ''}; "
               f"{len(names)} corruptions x {len(levels)} severities, seed {a.seed}; {wall / 60:.1f} min")
         print(f"command: {command.strip()}\n")
         print("mean corrupted = the mean accuracy over every corruption x severity; worst = the corruption with "

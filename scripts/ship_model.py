@@ -39,9 +39,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import FER_ZIP  # noqa: E402
 from facemotion import zoo  # noqa: E402
 from facemotion.classify import load_classifier  # noqa: E402
-from facemotion.datasets import load_splits  # noqa: E402
 from facemotion.fileio import atomic_path  # noqa: E402
-from facemotion.metrics import classification_report, fit_temperature, softmax  # noqa: E402
+from facemotion.datasets.ferplus import majority  # noqa: E402
+from facemotion.labels import FERPLUS_EMOTIONS  # noqa: E402
+from facemotion.metrics import fit_temperature  # noqa: E402
+from facemotion.protocol import card_metrics, load_protocol_split, protocol_report  # noqa: E402
 from facemotion.training.checkpoint import (  # noqa: E402
     atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
 from facemotion.training.engine import predict_logits  # noqa: E402
@@ -70,9 +72,14 @@ def main():
                    help="average each face with its mirror inside the graph (2 passes), or not (half the cost)")
     p.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the packaged ONNX weights (float16: half the file size)")
+    p.add_argument("--protocol", action="store_true",
+                   help="score every shipped model's file by the test protocol (docs/labels.md: FER+ majority, "
+                        "FER2013 with and without the training duplicates, ECE, crowd cross-entropy) into its card")
     a = p.parse_args()
     if a.robustness:
         return record_robustness(a.robustness)
+    if a.protocol:
+        return record_protocol(a)
     if a.int8:
         return ship_int8(a)
     if not a.checkpoint or not a.name:
@@ -85,11 +92,11 @@ def main():
     # the whole run (last.pt's history, not only best.pt's), plus the run it was --init-ed from
     compute = checkpoint_compute(a.checkpoint)
     model, _ = model_from_checkpoint(ck)
-    d = load_splits(a.data, ("val", "test"))
+    d = protocol_data(a.data)
     flip = a.tta == "flip"
-    z = {s: predict_logits(model, torch.from_numpy(d[s].images).unsqueeze(1), tta=flip).numpy() for s in d}
-    t = fit_temperature(z["val"], d["val"].labels)  # PublicTest only
-    acc = {s: classification_report(d[s].labels, softmax(z[s], t))["accuracy"] for s in d}
+    z = {s: predict_logits(model, torch.from_numpy(d[s][0].images).unsqueeze(1), tta=flip).numpy() for s in d}
+    t = fit_temperature(*fit_target(z["val"], d["val"], ck["labels"]))  # PublicTest only
+    acc = {s: metrics_of(np.log(np.clip(_softmax(z[s] / t), 1e-12, 1)), d[s], ck["labels"])["accuracy"] for s in d}
     out = slim(ck)
     out["temperature"] = t
     out["tta"] = a.tta  # the card's metrics are measured with its own tta
@@ -106,7 +113,7 @@ def main():
               f"{pt} ({pt.stat().st_size // 1024} KiB); not packaged")
         return
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
-    r = export_onnx(pt, onnx_path, name=a.name, tta=flip, check_images=d["val"].images[:256], weights=a.weights,
+    r = export_onnx(pt, onnx_path, name=a.name, tta=flip, check_images=d["val"][0].images[:256], weights=a.weights,
                     extra_meta={"training": out["training"] | {"args": {}}})
     acc = _score_file(onnx_path, d)
     _record(a, onnx_path, acc)
@@ -115,11 +122,49 @@ def main():
           f"{onnx_path} ({_describe(r)})")
 
 
+def protocol_data(data) -> dict:
+    """split -> (the split with FER2013 labels, its FER+ votes, its training-duplicate mask)."""
+    return {s: load_protocol_split(data, s, required=True) for s in ("val", "test")}
+
+
+def fit_target(logits, sdata, labels):
+    """(logits, labels) a temperature is fitted on: FER2013's labels for a 7-class model; for a
+    FER+ model the faces' FER+ majority over its eight emotions (the faces that have one)."""
+    split, votes, _ = sdata
+    if tuple(labels) != FERPLUS_EMOTIONS:
+        return logits, split.labels
+    m = majority(votes, FERPLUS_EMOTIONS)
+    return logits[m >= 0], m[m >= 0]
+
+
+def metrics_of(logp, sdata, labels) -> dict:
+    """A model's protocol report on one split from its log-probabilities; ``accuracy`` is the
+    headline of the model's own labels: FER+ majority (7-class protocol) for a FER+ model, FER2013
+    accuracy for a 7-class one."""
+    split, votes, dup = sdata
+    r = protocol_report(np.exp(logp), labels, split.labels, votes, dup)
+    r["accuracy"] = r["ferplus7"]["accuracy"] if tuple(labels) == FERPLUS_EMOTIONS else r["fer2013"]["accuracy"]
+    return r
+
+
+def _softmax(z):
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
 def _score_file(onnx_path, d) -> dict:
-    """Accuracy of the packaged file itself (ONNX Runtime, no torch) on each split: what a user
-    of it gets, half-precision storage included."""
+    """The card metrics of the packaged file itself (ONNX Runtime, no torch) on each split: what a
+    user of it gets, half-precision storage included."""
     clf = load_classifier(str(onnx_path))
-    return {s: float((clf.classify_faces(d[s].images).argmax(1) == d[s].labels).mean()) for s in d}
+    rep = {s: metrics_of(np.log(np.clip(clf.classify_faces(d[s][0].images), 1e-12, 1)), d[s], clf.card.labels)
+           for s in d}
+    out = {"public_test": rep["val"]["fer2013"]["accuracy"], "private_test": rep["test"]["fer2013"]["accuracy"],
+           **card_metrics(rep["test"])}
+    if rep["val"]["ferplus7"]:
+        out["ferplus_val"] = rep["val"]["ferplus7"]["accuracy"]
+    out["val"], out["test"] = rep["val"]["accuracy"], rep["test"]["accuracy"]
+    return out
 
 
 def _describe(r: dict) -> str:
@@ -132,7 +177,10 @@ def _describe(r: dict) -> str:
 
 def _record(a, onnx_path: Path, acc: dict) -> None:
     """The file's card, with the accuracy measured on the file itself, into the file and the index."""
-    _set_metadata(onnx_path, {"metrics": {"public_test": acc["val"], "private_test": acc["test"]}})
+    metrics = {k: v for k, v in acc.items() if k not in ("val", "test")}
+    if "private_test_mean_corrupted" in (old := _card_metrics(onnx_path)):
+        metrics["private_test_mean_corrupted"] = old["private_test_mean_corrupted"]
+    _set_metadata(onnx_path, {"metrics": metrics})
     card = load_classifier(str(onnx_path)).card
     shipped = zoo.shipped_models()
     default = a.name if a.default or not shipped else zoo.default_model_name()
@@ -142,13 +190,14 @@ def _record(a, onnx_path: Path, acc: dict) -> None:
 
 
 def ship_ensemble(a) -> None:
-    d = load_splits(a.data, ("val", "test"))
-    z = {s: [model_logits(c, d[s].images, tta="flip") for c in a.checkpoint] for s in d}
+    d = protocol_data(a.data)
+    labels = load_checkpoint(a.checkpoint[0])["labels"]
+    z = {s: [model_logits(c, d[s][0].images, tta="flip") for c in a.checkpoint] for s in d}
     logp = {s: np.log(np.clip(ensemble_probs(z[s]), 1e-12, 1)) for s in d}
-    t = fit_temperature(logp["val"], d["val"].labels)  # PublicTest only
+    t = fit_temperature(*fit_target(logp["val"], d["val"], labels))  # PublicTest only
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
-    r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t, check_images=d["val"].images[:256],
-                    weights=a.weights)
+    r = export_onnx(a.checkpoint, onnx_path, name=a.name, tta=True, temperature=t,
+                    check_images=d["val"][0].images[:256], weights=a.weights)
     acc = _score_file(onnx_path, d)
     _record(a, onnx_path, acc)
     members = [Path(c).stem for c in a.checkpoint]
@@ -163,10 +212,10 @@ def ship_int8(a) -> None:
     onnx_path = ROOT / "src" / "facemotion" / "weights" / f"{a.name}.onnx"
     check = quantize_model(a.int8, onnx_path, data=a.data, name=a.name)  # calibrated on Training faces
     (onnx_path.with_name(onnx_path.name + ".check.json")).unlink()  # its numbers go into the card below
-    d = load_splits(a.data, ("val", "test"))
-    acc = _score_file(onnx_path, d)
+    acc = _score_file(onnx_path, protocol_data(a.data))
     _record(a, onnx_path, acc)
-    print(f"{a.name}: int8 of {a.int8}; PublicTest {acc['val'] * 100:.2f}% (float {check['float_public_test'] * 100:.2f}%), "
+    print(f"{a.name}: int8 of {a.int8}; PublicTest {acc['val'] * 100:.2f}% ({check['labels']}; float "
+          f"{check['float_public_test'] * 100:.2f}%), "
           f"PrivateTest {acc['test'] * 100:.2f}%, top-1 agreement with float on PublicTest "
           f"{check['top1_agreement'] * 100:.1f}%; {onnx_path} ({onnx_path.stat().st_size // 1024} KiB)")
 
@@ -189,6 +238,28 @@ def record_robustness(path) -> None:
         entries = {n: (x.path.name, card if n == name else x.card) for n, x in zoo.shipped_models().items()}
         zoo.write_index(zoo.default_model_name(), entries)
         print(f"{name}: mean corrupted {r['mean_corrupted_accuracy'] * 100:.1f}% on {report['n']} PrivateTest faces")
+
+
+def record_protocol(a) -> None:
+    """Every shipped model's file scored by the test protocol, into its card and the index."""
+    d = protocol_data(a.data)
+    for name, e in zoo.shipped_models().items():
+        acc = _score_file(e.path, d)
+        metrics = {**e.card.metrics, **{k: v for k, v in acc.items() if k not in ("val", "test")}}
+        _set_metadata(e.path, {"metrics": metrics})
+        card = load_classifier(str(e.path)).card
+        entries = {n: (x.path.name, card if n == name else x.card) for n, x in zoo.shipped_models().items()}
+        zoo.write_index(zoo.default_model_name(), entries)
+        print(f"{name}: FER+ 7-class PrivateTest {acc.get('ferplus_test', float('nan')) * 100:.2f}%, FER2013 "
+              f"{acc['private_test'] * 100:.2f}% ({acc.get('private_test_dedup', float('nan')) * 100:.2f}% without "
+              f"duplicates), ECE {acc.get('ece_ferplus', float('nan')):.3f}, crowd CE {acc.get('crowd_ce', float('nan')):.3f}")
+
+
+def _card_metrics(onnx_path) -> dict:
+    try:
+        return dict(load_classifier(str(onnx_path)).card.metrics)
+    except Exception:  # noqa: BLE001  (a file being written for the first time)
+        return {}
 
 
 def _set_metadata(onnx_path, values: dict) -> None:

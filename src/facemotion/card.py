@@ -32,7 +32,12 @@ WEIGHT_DTYPES = ("float32", "float16", "int8")
 # the card's own ``tta``, the mean accuracy under the robustness suite's corruptions
 # (benchmarks/robustness.py: a stratified PrivateTest subset, every corruption x severity), and
 # the training run's selection metrics on its validation split.
-METRICS = ("public_test", "private_test", "private_test_mean_corrupted", "val_loss", "val_acc", "val_split")
+METRICS = ("public_test", "private_test", "private_test_mean_corrupted", "val_loss", "val_acc", "val_split",
+           # the honest protocol (facemotion.protocol, the card's own tta): accuracy against the FER+
+           # majority over 7 classes on PublicTest and PrivateTest and over 8 on PrivateTest, FER2013
+           # PrivateTest accuracy without the faces that copy a Training face, ECE against the FER+
+           # 7-class majority and the cross-entropy to the crowd's votes (both on PrivateTest)
+           "ferplus_val", "ferplus_test", "ferplus_test_8", "private_test_dedup", "ece_ferplus", "crowd_ce")
 # what an int8 model's ``quantization`` record must say (facemotion.training.quantize.Scheme.card
 # writes these and more: the op types quantized, what stays float, whether it is exact across CPUs)
 QUANTIZATION_KEYS = ("scheme", "format", "weights", "activations")

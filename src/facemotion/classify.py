@@ -1,4 +1,4 @@
-"""Classification: 48x48 faces -> N x 7 emotion probabilities, in one batched call.
+"""Classification: 48x48 faces -> N x L emotion probabilities (L: the model's labels), in one batched call.
 
 The core backend is ONNX Runtime, so the core install needs no torch. An ONNX model carries
 its :class:`~facemotion.card.ModelCard` in its metadata (labels, input size, normalization,
@@ -9,6 +9,9 @@ Other file types come from backends registered by suffix: the training wing regi
 ``.pt`` (a torch checkpoint) through the ``facemotion.backends`` entry point, so a
 checkpoint works wherever a model is accepted once ``facemotion[train]`` is installed, while
 nothing here imports torch.
+
+A FER+ model's eighth output, contempt, can be folded into disgust (:func:`fold_classifier`)
+for users who need FER2013's seven emotions.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from .card import ModelCard
 from .errors import ModelError, UsageError
-from .labels import EMOTIONS
+from .labels import ALIASES, EMOTIONS
 from .plugins import load_entry_point
 from .preprocess import faces_to_batch
 from .zoo import check_entry, resolve
@@ -34,8 +37,8 @@ MAX_BATCH = 256
 
 
 class Classifier:
-    """What every backend provides: ``predict`` (normalized N x 1 x S x S -> N x 7) and the
-    model's card; ``classify_faces`` and ``name`` come with it."""
+    """What every backend provides: ``predict`` (normalized N x 1 x S x S -> N x L, one column
+    per label) and the model's card; ``classify_faces``, ``labels`` and ``name`` come with it."""
 
     backend = "?"
     card: ModelCard
@@ -49,11 +52,16 @@ class Classifier:
     def name(self) -> str:
         return self.card.name or self.path.stem
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """What each output column is, in order: the card's labels."""
+        return tuple(self.card.labels)
+
     def predict(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     def classify_faces(self, faces) -> np.ndarray:
-        """Face crops (list or N x H x W array, any size, gray or colour) -> N x 7, one batch."""
+        """Face crops (list or N x H x W array, any size, gray or colour) -> N x L, one batch."""
         return self.predict(faces_to_batch(faces, self.input_size))
 
 
@@ -95,9 +103,9 @@ class OnnxClassifier(Classifier):
             raise ModelError(f"{self.path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """N x 1 x S x S float32 in [-1, 1] -> N x 7 probabilities (one call per 256 faces)."""
+        """N x 1 x S x S float32 in [-1, 1] -> N x L probabilities (one call per 256 faces)."""
         if len(batch) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, len(self.card.labels)), np.float32)
         sess = self.session
         if len(batch) > 16 and self._threads != 1:
             if self._pool_session is None:
@@ -108,6 +116,67 @@ class OnnxClassifier(Classifier):
             return sess.run(None, {self.input_name: batch})[0]
         return np.concatenate([sess.run(None, {self.input_name: batch[i:i + MAX_BATCH]})[0]
                                for i in range(0, len(batch), MAX_BATCH)])
+
+
+def classifier_labels(classifier) -> tuple[str, ...]:
+    """A classifier's output names: its ``labels``, else its card's; FER2013's seven for an
+    object with neither (a classifier object made before models had other labels)."""
+    labels = getattr(classifier, "labels", None)
+    if labels is None:
+        labels = getattr(getattr(classifier, "card", None), "labels", None)
+    return tuple(labels) if labels else EMOTIONS
+
+
+# FER2013 filed contempt under disgust (FER+ relabelled those faces), so that is where it goes back
+FOLD_FROM, FOLD_INTO = "contempt", ALIASES["contempt"]
+
+
+def fold_contempt(probs: np.ndarray, labels) -> tuple[np.ndarray, tuple[str, ...]]:
+    """N x L probabilities in ``labels`` order -> (the same without contempt, its probability
+    added to disgust's; the labels without contempt). Without contempt: unchanged."""
+    labels = tuple(labels)
+    if FOLD_FROM not in labels:
+        return probs, labels
+    src, dst = labels.index(FOLD_FROM), labels.index(FOLD_INTO)
+    keep = [k for k in range(len(labels)) if k != src]
+    out = np.array(probs[:, keep], dtype=probs.dtype)
+    out[:, keep.index(dst)] += probs[:, src]
+    return out, tuple(labels[k] for k in keep)
+
+
+class ContemptFolded(Classifier):
+    """A classifier whose contempt column is folded into disgust (:func:`fold_contempt`): it
+    answers FER2013's seven emotions. Everything else (``card``, ``path``, ``backend``, a torch
+    backend's network for Grad-CAM) is the wrapped classifier's: the card still describes the
+    model file, whose graph has the contempt output."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.backend = getattr(inner, "backend", "?")
+        self._labels = tuple(e for e in classifier_labels(inner) if e != FOLD_FROM)
+
+    def __getattr__(self, name):  # only for what this class does not define itself
+        if name == "inner":  # not set yet (copy, pickle): no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return fold_contempt(self.inner.predict(batch), classifier_labels(self.inner))[0]
+
+    def classify_faces(self, faces) -> np.ndarray:  # the wrapped one's own (a backend may override it)
+        return fold_contempt(self.inner.classify_faces(faces), classifier_labels(self.inner))[0]
+
+
+def fold_classifier(classifier):
+    """``classifier`` with contempt folded into disgust where it has contempt; as is otherwise
+    (a FER2013 model: nothing changes)."""
+    if FOLD_FROM not in classifier_labels(classifier) or isinstance(classifier, ContemptFolded):
+        return classifier
+    return ContemptFolded(classifier)
 
 
 _BACKENDS: dict[str, Callable[..., Classifier]] = {".onnx": OnnxClassifier}
@@ -130,9 +199,16 @@ def _backend(path: Path) -> Callable[..., Classifier]:
     return _BACKENDS[suffix]
 
 
-def load_classifier(model=None, threads: int | None = None, precision: str | None = None) -> Classifier:
+def load_classifier(model=None, threads: int | None = None, precision: str | None = None,
+                    fold: bool = False) -> Classifier:
     """None / shipped name / model file -> a classifier (an object with ``.predict`` is returned
-    as is); ``precision="int8"``: a shipped model's int8 variant."""
+    as is); ``precision="int8"``: a shipped model's int8 variant; ``fold``: contempt folded into
+    disgust (:func:`fold_classifier`)."""
+    clf = _load(model, threads, precision)
+    return fold_classifier(clf) if fold else clf
+
+
+def _load(model, threads, precision) -> Classifier:
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if not callable(getattr(model, "predict", None)):
             raise UsageError(f"model: expected None, a shipped name, a model file or a classifier object, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -21,7 +22,14 @@ def temp_path(path: str | os.PathLike) -> Path:
     """The hidden temporary name :func:`atomic_path` writes ``path`` under (same folder, same
     suffix, so writers that choose the format by extension still work)."""
     path = Path(path)
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    stem = path.stem
+    try:
+        fits = len(stem.encode("utf-8")) <= 200
+    except UnicodeEncodeError:  # a name that is not UTF-8: encoders (OpenCV, FFmpeg) cannot open it
+        fits = False
+    if not fits:  # nor one that, lengthened, would pass the 255-byte limit of a name
+        stem = "facemotion-" + hashlib.sha1(stem.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return path.with_name(f".{stem}.tmp{os.getpid()}{path.suffix}")
 
 
 class PendingFile:

@@ -66,6 +66,8 @@ def _decoding(name: str):
         with warnings.catch_warnings():
             # our own MAX_PIXELS guard runs on the header; PIL's (89 MP) must not override it
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # broken EXIF costs only the orientation (see _from_pil): nothing to tell the user
+            warnings.filterwarnings("ignore", r"(?i)(possibly )?corrupt exif", UserWarning)
             yield
     except ImageError:
         raise

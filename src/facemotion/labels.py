@@ -9,6 +9,8 @@ the second extends the first, so a FER2013 emotion has the same index in both:
 
 from __future__ import annotations
 
+import unicodedata
+
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
 # FER+ adds contempt after the seven, so the first seven keep their order (and their indices)
@@ -55,8 +57,10 @@ def label_index(name: str | int) -> int:
         if 0 <= name < NUM_CLASSES:
             return int(name)
         raise UnknownLabelError(f"label index {name} is outside 0..{NUM_CLASSES - 1}")
-    key = str(name).strip().lower()
-    if key.isdigit():
+    # a folder name as file systems and archives give it: decomposed accents (macOS), full-width
+    # letters, upper case, padding spaces or a BOM all name the same class
+    key = unicodedata.normalize("NFKC", str(name)).strip().strip("\ufeff\u200b").strip().casefold()
+    if key.isdecimal():  # isdigit() also takes "²", which int() refuses
         return label_index(int(key))
     if key not in ALIASES:
         raise UnknownLabelError(

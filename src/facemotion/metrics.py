@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .labels import EMOTIONS
+from .labels import EMOTIONS, LABEL_SETS
 
 
 def confusion_matrix(y_true, y_pred, n: int = len(EMOTIONS)) -> np.ndarray:
@@ -13,10 +13,24 @@ def confusion_matrix(y_true, y_pred, n: int = len(EMOTIONS)) -> np.ndarray:
     return cm
 
 
-def classification_report(y_true, probs) -> dict:
-    """Accuracy, per-class precision/recall/F1/support, macro-F1, NLL and ECE from probabilities."""
-    y_true = np.asarray(y_true)
+def classification_report(y_true, probs, labels=None) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, macro-F1, NLL and ECE from probabilities.
+
+    ``labels`` names the columns of ``probs`` (and the classes of ``y_true``): FER2013's seven
+    (:data:`~facemotion.labels.EMOTIONS`), FER+'s eight, ...; None: the label set with as many
+    classes as ``probs`` has columns (EMOTIONS for seven)."""
+    y_true = np.asarray(y_true, np.int64)
     probs = np.asarray(probs, np.float64)
+    if probs.ndim != 2:
+        raise ValueError(f"probabilities must be N x classes, got shape {probs.shape}")
+    if labels is None:
+        labels = next((ls for ls in LABEL_SETS.values() if len(ls) == probs.shape[1]), None) or \
+            tuple(str(i) for i in range(probs.shape[1]))
+    labels = tuple(labels)
+    if len(labels) != probs.shape[1]:
+        raise ValueError(f"{len(labels)} label names for {probs.shape[1]} columns of probabilities")
+    if len(y_true) and (y_true.min() < 0 or y_true.max() >= len(labels)):
+        raise ValueError(f"true labels must be indices into the {len(labels)} labels")
     pred = probs.argmax(1)
     cm = confusion_matrix(y_true, pred, probs.shape[1])
     tp = np.diag(cm).astype(float)
@@ -25,16 +39,17 @@ def classification_report(y_true, probs) -> dict:
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
-    nll = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)).mean())
+    nll = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)).mean()) if len(y_true) else 0.0
     return {
         "n": int(len(y_true)),
-        "accuracy": float((pred == y_true).mean()),
+        "labels": list(labels),
+        "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0,
         "macro_f1": float(f1.mean()),
         "nll": nll,
         "ece": expected_calibration_error(y_true, probs),
         "per_class": {
             lab: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
-            for i, lab in enumerate(EMOTIONS)
+            for i, lab in enumerate(labels)
         },
         "confusion_matrix": cm.tolist(),
     }

@@ -18,6 +18,7 @@ from .errors import FacemotionError
 from .explain.figures import face_crop, overlay, photo_figure
 from .fileio import write_bytes
 from .images import Picture
+from .names import fit_stems, json_fields, shown
 from .render import draw
 from .writers import output_stems, write_image, write_json
 
@@ -98,12 +99,13 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         written.append(out / f"{stem}_explain.json")
         write_json(written[-1], record)
         written.append(out / f"{stem}_explain.png")
-        photo_figure(whole, faces, written[-1], title=f"{path.name}: {recognizer.model_name}")
+        title = shown(path.name).replace("$", r"\$")  # a '$' in a name is no mathtext
+        photo_figure(whole, faces, written[-1], title=f"{title}: {recognizer.model_name}")
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
 
 
 def _record(path: Path, picture: Picture, recognizer, faces) -> dict:
-    return {"file": str(path), "width": picture.size[0], "height": picture.size[1],
+    return {**json_fields("file", str(path)), "width": picture.size[0], "height": picture.size[1],
             "detector": recognizer.detector_name, "faces": faces}
 
 
@@ -114,7 +116,7 @@ def _each_photo(paths, recognizer, run):
     JPEG reduced), so the faces equal ``detect_emotions``'; their boxes come back in the full
     picture's pixels, and ``Picture.whole()`` is the picture to draw on."""
     paths = [Path(p) for p in paths]
-    for path, stem in zip(paths, output_stems(paths)):
+    for path, stem in zip(paths, fit_stems(output_stems(paths))):
         try:
             pic = recognizer.read(path)
             yield path, stem, pic, pic.to_full(run(pic.pixels)), None

@@ -9,6 +9,7 @@ import numpy as np
 
 from .fileio import atomic_path
 from .labels import EMOTIONS
+from .results import labels_for
 
 
 def _plt():
@@ -29,10 +30,10 @@ def save_figure(fig, path) -> None:
         _plt().close(fig)
 
 
-def class_distribution(counts: Sequence[int], title: str, path) -> None:
+def class_distribution(counts: Sequence[int], title: str, path, labels: Sequence[str] = EMOTIONS) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4))
-    bars = ax.bar(EMOTIONS, counts, color="#4C72B0")
+    bars = ax.bar(list(labels), counts, color="#4C72B0")
     ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8)
     ax.set_ylabel("images")
     ax.set_title(title)
@@ -59,16 +60,18 @@ def training_curves(history: list[dict], out_dir) -> list[Path]:
     return out
 
 
-def confusion(cm, path, title: str = "confusion matrix") -> None:
+def confusion(cm, path, title: str = "confusion matrix", labels=None) -> None:
+    """``labels``: the classes of ``cm``'s rows and columns (None: the label set of its size)."""
     plt = _plt()
     cm = np.asarray(cm, float)
+    labels = list(labels_for(len(cm)) if labels is None else labels)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
-    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
-    for i in range(len(EMOTIONS)):
-        for j in range(len(EMOTIONS)):
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
             ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center", fontsize=7,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
@@ -95,22 +98,23 @@ def reliability(bins_before: dict, bins_after: dict | None, path, title: str = "
     save_figure(fig, path)
 
 
-def emotion_timeline(times_s, probs, path, title: str = "emotions over time") -> None:
-    """Each emotion's probability over time (``probs``: T x 7, in EMOTIONS order), in the
-    colours the annotated frames use."""
+def emotion_timeline(times_s, probs, path, title: str = "emotions over time", labels=None) -> None:
+    """Each emotion's probability over time (``probs``: T x L, in ``labels`` order; None: the
+    label set of that size), in the colours the annotated frames use."""
     from .render import COLORS
 
     plt = _plt()
     probs = np.asarray(probs)
+    labels = list(labels_for(probs.shape[1]) if labels is None else labels)
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    for k, e in enumerate(EMOTIONS):
+    for k, e in enumerate(labels):
         b, g, r = COLORS[e]
         ax.plot(times_s, probs[:, k], label=e, color=(r / 255, g / 255, b / 255), lw=1.4)
     ax.set_ylim(0, 1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
     ax.set_title(title)
-    ax.legend(ncol=7, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.legend(ncol=len(labels), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     ax.grid(alpha=0.3)
     save_figure(fig, path)
 
@@ -124,6 +128,11 @@ def _annotated(ax, values, fmt, colors, vmin, vmax, cmap):
     return im
 
 
+def _chance(report: dict) -> float:
+    """Accuracy by chance for the model of ``report``: one over its number of classes."""
+    return 1 / len(report["clean"].get("recall") or EMOTIONS)
+
+
 def robustness_heatmap(report: dict, path, title: str = "accuracy under corruption") -> None:
     """Accuracy of one model per corruption (rows) and severity (columns, then their mean), from
     :func:`facemotion.robustness.summarize`'s report; the colour runs from chance to clean."""
@@ -134,7 +143,7 @@ def robustness_heatmap(report: dict, path, title: str = "accuracy under corrupti
             for c in corr.values()]
     colors = np.array([[np.nan if v is None else v for v in r] for r in rows], float)
     fig, ax = plt.subplots(figsize=(1.0 * len(sev) + 3.5, 0.32 * len(rows) + 1.4))
-    im = _annotated(ax, rows, lambda v: f"{v * 100:.1f}", colors, 1 / len(EMOTIONS), report["clean"]["accuracy"],
+    im = _annotated(ax, rows, lambda v: f"{v * 100:.1f}", colors, _chance(report), report["clean"]["accuracy"],
                     "RdYlGn")
     ax.set_xticks(range(len(sev) + 1), [f"severity {s}" for s in sev] + ["mean"])
     ax.set_yticks(range(len(rows)), [f"{n} ({c['family']})" for n, c in corr.items()], fontsize=8)
@@ -150,13 +159,14 @@ def recall_heatmap(report: dict, path, title: str = "per-class recall under corr
     collapses under a condition is a red cell."""
     plt = _plt()
     clean = report["clean"]["recall"]
+    labels = list(clean)  # the model's classes, in the report's order
     rows = [("clean", clean)] + [(n, c["recall"]) for n, c in report["corruptions"].items()]
-    values = [[r[e] for e in EMOTIONS] for _, r in rows]
-    ratio = np.array([[np.nan if v is None or not clean[e] else v / clean[e] for v, e in zip(row, EMOTIONS)]
+    values = [[r[e] for e in labels] for _, r in rows]
+    ratio = np.array([[np.nan if v is None or not clean[e] else v / clean[e] for v, e in zip(row, labels)]
                       for row in values], float)
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(rows) + 1.4))
     im = _annotated(ax, values, lambda v: f"{v * 100:.0f}", ratio, 0, 1, "RdYlGn")
-    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(rows)), [n for n, _ in rows], fontsize=8)
     ax.xaxis.tick_top()
     ax.axhline(0.5, color="black", lw=1)
@@ -174,8 +184,8 @@ def robustness_models(reports: dict, path, title: str = "accuracy under corrupti
     rows = [[r["clean"]["accuracy"], *(r["corruptions"][n]["accuracy"] for n in names), r["mean_corrupted_accuracy"]]
             for r in reports.values()]
     fig, ax = plt.subplots(figsize=(0.62 * len(cols) + 2.5, 0.42 * len(rows) + 2.2))
-    im = _annotated(ax, rows, lambda v: f"{v * 100:.0f}", np.array(rows, float), 1 / len(EMOTIONS),
-                    max(r[0] for r in rows), "RdYlGn")
+    im = _annotated(ax, rows, lambda v: f"{v * 100:.0f}", np.array(rows, float),
+                    min(_chance(r) for r in reports.values()), max(r[0] for r in rows), "RdYlGn")
     ax.set_xticks(range(len(cols)), cols, rotation=50, ha="left", fontsize=8)
     ax.set_yticks(range(len(rows)), list(reports), fontsize=8)
     ax.xaxis.tick_top()

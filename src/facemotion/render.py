@@ -8,12 +8,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .labels import EMOTIONS
 
-# BGR colours per emotion (colour-blind-friendly-ish palette)
+# BGR colours per emotion of every label set (colour-blind-friendly-ish palette: matplotlib's
+# tab10, contempt its brown)
 COLORS = {
     "angry": (40, 39, 214), "disgust": (44, 160, 44), "fear": (189, 103, 148), "happy": (14, 201, 255),
-    "sad": (180, 119, 31), "surprise": (34, 189, 188), "neutral": (160, 160, 160),
+    "sad": (180, 119, 31), "surprise": (34, 189, 188), "neutral": (160, 160, 160), "contempt": (75, 86, 140),
 }
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -80,18 +80,20 @@ def _place_panel(pw: int, ph: int, box, W: int, H: int, taken) -> tuple[int, int
 
 
 def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=()) -> tuple[int, int, int, int]:
-    """Draw the per-emotion panel beside ``box``; returns its rectangle (x, y, w, h)."""
+    """Draw the per-emotion panel (a row per label of ``probs``, the model's, in its order) beside
+    ``box``; returns its rectangle (x, y, w, h)."""
     H, W = img.shape[:2]
     row = int(round(17 * s))
-    label_w = max(cv2.getTextSize(e, FONT, fs * 0.8, 1)[0][0] for e in EMOTIONS) + 6
+    labels = list(probs)
+    label_w = max(cv2.getTextSize(e, FONT, fs * 0.8, 1)[0][0] for e in labels) + 6
     pct_w = cv2.getTextSize("100%", FONT, fs * 0.7, 1)[0][0] + 8
     bar_w = int(round(80 * s))
-    pw, ph = label_w + bar_w + pct_w, row * len(EMOTIONS) + 6
+    pw, ph = label_w + bar_w + pct_w, row * len(labels) + 6
     px, py = _place_panel(pw, ph, box, W, H, taken)
     roi = img[py:py + ph, px:px + pw]
     if roi.size:
         roi[:] = (roi * 0.35).astype(np.uint8)  # darken behind the panel for contrast
-    for i, e in enumerate(EMOTIONS):
+    for i, e in enumerate(labels):
         p = float(probs[e])
         cy = py + 3 + i * row
         cv2.putText(img, e, (px + 3, cy + row - 4), FONT, fs * 0.8, (255, 255, 255), 1, cv2.LINE_AA)

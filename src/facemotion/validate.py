@@ -101,10 +101,14 @@ def deprecated_alias(new: str):
     on stderr, to use ``new`` (the old name keeps working)."""
 
     class Alias(argparse.Action):
+        noted = None  # the command line (namespace) it was noted for: an option given twice is noted once
+
         def __call__(self, parser, namespace, values, option_string=None):
             import sys
 
-            print(f"note: {option_string} is deprecated here; use {new}", file=sys.stderr)
+            if self.noted is not namespace:
+                print(f"note: {option_string} is deprecated here; use {new}", file=sys.stderr)
+                self.noted = namespace
             setattr(namespace, self.dest, values)
 
     return Alias

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import FacemotionError
 from ..images import IMAGE_SUFFIXES, expand_inputs
 from ..video.sources import VIDEO_SUFFIXES
+from ..names import fit_stems
 from ..writers import output_stems
 
 LIST_SUFFIXES = {".txt", ".lst"}
@@ -57,4 +58,4 @@ def expand(args) -> list[Item]:
         else:
             paths += [str(p) for p in expand_inputs([a], MEDIA_SUFFIXES)]
     unique = list(dict.fromkeys(paths))  # a path listed twice would be processed (and written) twice
-    return [Item(i, p, kind_of(p), s) for i, (p, s) in enumerate(zip(unique, output_stems(unique)))]
+    return [Item(i, p, kind_of(p), s) for i, (p, s) in enumerate(zip(unique, fit_stems(output_stems(unique))))]

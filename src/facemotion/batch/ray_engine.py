@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict
 
 import numpy as np
@@ -41,12 +42,12 @@ class RecognizeBatch:
         self.annotate_dir = annotate_dir
 
     def __call__(self, batch: dict) -> dict:
-        items = [Item(int(i), str(p), str(k), str(s))
+        items = [Item(int(i), os.fsdecode(p), str(k), os.fsdecode(s))
                  for i, p, k, s in zip(batch["index"], batch["path"], batch["kind"], batch["stem"])]
         detected = [detect_item(self.rec, it, every=self.spec.every, keep_image=self.annotate_dir is not None)
                     for it in items]
         rows = classify_items(self.rec, detected, self.annotate_dir)
-        return {"path": np.array([it.path for it in items], dtype=object),
+        return {"path": np.array([os.fsencode(it.path) for it in items], dtype=object),
                 "rows": np.array([json.dumps(r) for r in rows], dtype=object),
                 "faces": np.array([len(d.where) for d in detected]),
                 "failed": np.array([d.error is not None for d in detected])}
@@ -84,7 +85,9 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
         # a block per batch (and at least two per actor): a block goes to one actor whole
         blocks = min(len(items), max(-(-len(items) // batch_size), 2 * n))
         listing = ray.data.from_items(
-            [{"index": it.index, "path": it.path, "kind": it.kind, "stem": it.stem} for it in items],
+            # names as bytes: Arrow's strings are UTF-8, and a file name need not be (names.py)
+            [{"index": it.index, "path": os.fsencode(it.path), "kind": it.kind, "stem": os.fsencode(it.stem)}
+             for it in items],
             override_num_blocks=blocks)
         results = listing.map_batches(RecognizeBatch,
                                       fn_constructor_kwargs={"spec": asdict(spec), "annotate_dir": annotate_dir},
@@ -93,7 +96,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
             rows = [tuple(row) for row in json.loads(r["rows"])]
             if rows and "model" not in counts:  # the name the workers' model goes by (its card's)
                 counts["model"] = rows[0][COLUMNS.index("model")]
-            sink.write(str(r["path"]), rows, failed=bool(r["failed"]))
+            sink.write(os.fsdecode(r["path"]), rows, failed=bool(r["failed"]))
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])
             counts["failed"] += bool(r["failed"])

@@ -11,6 +11,11 @@
   so a kill loses at most that much work. Readers (pandas, pyarrow, Spark, Ray) read the
   folder as one table and ignore the hidden and ``_``-prefixed files.
 
+Names are written by the rule of :mod:`facemotion.names`: ``path`` (and ``error``) as valid
+UTF-8, a name that is not UTF-8 with its bytes as ``\\xNN``, and the file column ``path_bytes``
+(after ``error``) holding such a name's exact bytes in hex; :func:`read_rows` gives the name
+back exactly. CSV text cells that a spreadsheet would run as a formula start with ``'``.
+
 Both remember the job's options (:meth:`JobSpec.signature`): a rerun with other options is
 refused instead of mixing rows of two models. A lock stops two runs writing one output.
 """
@@ -27,9 +32,30 @@ from pathlib import Path
 
 from ..errors import FacemotionError
 from ..fileio import atomic_path, write_bytes, write_text
+from ..names import cell, from_columns, name_bytes, text, uncell
 from .rows import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, Row, typed
 
 FORMATS = (".csv", ".jsonl", ".parquet")
+# the columns of the files: the row's, then the bytes-safe form of a name that is not UTF-8
+FILE_COLUMNS = (*COLUMNS, "path_bytes")
+_TEXT = [i for i, c in enumerate(COLUMNS) if c not in INT_COLUMNS and c not in FLOAT_COLUMNS]
+
+
+def file_row(row: Row) -> list:
+    """A row as the files hold it: text cells valid UTF-8, plus ``path_bytes``."""
+    out = list(row)
+    for i in _TEXT:
+        if out[i] is not None:
+            out[i] = text(out[i])
+    return [*out, name_bytes(row[0]) or None]
+
+
+def _from_file(values: list) -> Row:
+    """A file's row (FILE_COLUMNS, or COLUMNS in a file of an older version) -> the typed row."""
+    row = list(typed(values[:len(COLUMNS)]))
+    if len(values) > len(COLUMNS) and row[0] is not None:
+        row[0] = from_columns(row[0], values[len(COLUMNS)])
+    return tuple(row)
 
 
 def open_sink(path, signature: dict, *, overwrite: bool = False):
@@ -73,6 +99,8 @@ class TextSink:
     """Appended rows + a journal of (key, length) per input; see the module docstring."""
 
     header = b""
+    legacy_header = b""
+    columns = FILE_COLUMNS
 
     def __init__(self, path: Path, signature: dict, overwrite: bool = False):
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
@@ -136,7 +164,9 @@ class TextSink:
                 self.failed.add(rec["key"])
             self.rows += rec["rows"]
         with open(self.path, "rb") as fh:
-            start = fh.read(len(self.header))
+            start = fh.readline() if self.header else b""
+        if start == self.legacy_header and start:  # an older version's file: its rows keep its columns
+            self.header, self.columns = start, COLUMNS
         if start != self.header:
             raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
         os.truncate(self.path, end)
@@ -166,18 +196,22 @@ class TextSink:
 
 
 class CsvSink(TextSink):
-    header = (",".join(COLUMNS) + "\n").encode()
+    header = (",".join(FILE_COLUMNS) + "\n").encode()
+    legacy_header = (",".join(COLUMNS) + "\n").encode()
 
     def encode(self, rows):
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerows([["" if v is None else v for v in r] for r in rows])
+        plain = csv.writer(buf, lineterminator="\n")  # quotes cells with commas, quotes and "\n"
+        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # and "\r", which plain does not
+        for r in rows:
+            cells = ["" if v is None else cell(v) if isinstance(v, str) else v for v in file_row(r)[:len(self.columns)]]
+            (quoted if any(isinstance(v, str) and "\r" in v for v in cells) else plain).writerow(cells)
         return buf.getvalue().encode()
 
 
 class JsonlSink(TextSink):
     def encode(self, rows):
-        return "".join(json.dumps(dict(zip(COLUMNS, r))) + "\n" for r in rows).encode()
+        return "".join(json.dumps(dict(zip(self.columns, file_row(r)))) + "\n" for r in rows).encode()
 
 
 def _pyarrow():
@@ -192,7 +226,7 @@ def _pyarrow():
 
 def parquet_schema(pa):
     return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.float64() if c in FLOAT_COLUMNS else pa.string())
-                      for c in COLUMNS])
+                      for c in FILE_COLUMNS])
 
 
 class ParquetSink:
@@ -254,7 +288,7 @@ class ParquetSink:
             pa = self.pa
             schema = parquet_schema(pa).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
                                                        self.FAILED: json.dumps(self._failed).encode()})
-            cols = list(zip(*self._rows)) if self._rows else [()] * len(COLUMNS)
+            cols = list(zip(*map(file_row, self._rows))) if self._rows else [()] * len(FILE_COLUMNS)
             table = pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
             with atomic_path(self.path / f"part-{self.next:06d}.parquet") as tmp:
                 self.pq.write_table(table, tmp)
@@ -275,11 +309,11 @@ def read_rows(path) -> list[Row]:
     if path.suffix.lower() == ".parquet":
         _, pq = _pyarrow()
         table = pq.read_table(path, schema=parquet_schema(_pyarrow()[0]))
-        return [tuple(r[c] for c in COLUMNS) for r in table.to_pylist()]
-    with open(path, newline="") as fh:
+        return [_from_file([r[c] for c in FILE_COLUMNS]) for r in table.to_pylist()]
+    with open(path, newline="", encoding="utf-8") as fh:
         if path.suffix.lower() == ".csv":
             reader = csv.reader(fh)
-            if tuple(next(reader, ())) != COLUMNS:
+            if tuple(next(reader, ())) not in (FILE_COLUMNS, COLUMNS):
                 raise FacemotionError(f"{path}: not a facemotion batch CSV (unexpected header)")
-            return [typed(r) for r in reader]
-        return [typed(json.loads(line)[c] for c in COLUMNS) for line in fh if line.strip()]
+            return [_from_file([uncell(v) for v in r]) for r in reader]
+        return [_from_file([d.get(c) for c in FILE_COLUMNS]) for d in map(json.loads, filter(str.strip, fh))]

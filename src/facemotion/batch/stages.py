@@ -23,6 +23,7 @@ from ..video.sources import FrameSource
 from ..video.stream import FaceTracking
 from ..writers import write_image
 from .inputs import Item
+from ..labels import EMOTIONS
 from .rows import Row, error_row, face_row
 
 # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows); 3: video faces
@@ -40,9 +41,13 @@ class JobSpec:
     detect_size: int | None = None
     every: int = 1  # videos: every N-th frame
     upright: bool = True  # leaning faces turned level before their crop
+    fold_contempt: bool = False  # a FER+ model's contempt added to disgust: FER2013's seven columns
 
     def signature(self) -> dict:
-        return {"schema": SCHEMA_VERSION, **asdict(self)}
+        sig = {"schema": SCHEMA_VERSION, **asdict(self)}
+        if not self.fold_contempt:  # outputs written before the option existed still resume
+            del sig["fold_contempt"]
+        return sig
 
     def check(self) -> str:
         """Fail as a worker would on a bad --model or --detector, without loading the model
@@ -53,8 +58,15 @@ class JobSpec:
     def recognizer(self) -> EmotionRecognizer:
         """The recognizer of one worker: one classifier thread (the workers are the parallelism).
         Threads of one process share its classifier through ``EmotionRecognizer.for_thread``."""
-        return EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
-                                 detect_size=self.detect_size, threads=1, upright=self.upright)
+        rec = EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
+                                detect_size=self.detect_size, threads=1, upright=self.upright,
+                                fold_contempt=self.fold_contempt)
+        # the outputs (sinks) hold FER2013's seven probability columns: a model with other
+        # labels is refused before a row is written rather than written under the wrong header
+        if rec.labels != EMOTIONS:
+            raise FacemotionError(f"--model {rec.model_name}: its emotions ({', '.join(rec.labels)}) do not fit "
+                                  f"the batch table's columns ({', '.join(EMOTIONS)}); pass --fold-contempt")
+        return rec
 
 
 @dataclass
@@ -110,7 +122,7 @@ def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_di
     out, k = [], 0
     for d in detected:
         if d.error is not None:
-            out.append([error_row(d.item.path, d.error, model)])
+            out.append([error_row(d.item.path, d.error, model, rec.labels)])
             continue
         p, k = probs[k:k + len(d.where)] if len(d.where) else (), k + len(d.where)
         faces = FaceCrops([w[3] for w in d.where], [w[4] for w in d.where], d.crops)

@@ -78,6 +78,12 @@ def quiet_libraries() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read when the FFmpeg backend opens a file
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
+    try:  # ONNX Runtime's "[W:onnxruntime:...]" lines: a session that cannot run raises, in our words
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+    except ImportError:  # pragma: no cover - a core dependency
+        pass
 
 
 def _sigterm_as_interrupt() -> None:
@@ -97,7 +103,9 @@ def _error(message: str) -> None:
     from ..progress import close_all
 
     close_all()
-    print(f"error: {message}", file=sys.stderr)
+    from ..names import one_line
+
+    print(f"error: {one_line(message)}", file=sys.stderr)  # a name's newline cannot forge another line
 
 
 def main(argv=None) -> int:

@@ -27,7 +27,7 @@ def cmd_batch(args) -> int:
 
     spec = JobSpec(detector=canonical_detector(args.detector), model=args.model,
                    min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every,
-                   upright=args.upright)
+                   upright=args.upright, fold_contempt=args.fold_contempt)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   progress=not args.no_progress)

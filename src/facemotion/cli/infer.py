@@ -8,8 +8,9 @@ from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import DEFAULT_DETECTOR, list_detectors
-from ..labels import EMOTIONS
+from ..labels import FERPLUS_EMOTIONS
 from ..errors import FacemotionError
+from ..names import json_fields, one_line, shown, text
 from ..explain import list_methods
 from ..service.limits import Limits
 from ..validate import deprecated_alias, integer, number, option
@@ -34,6 +35,10 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETE
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
     p.add_argument("--no-upright", dest="upright", action="store_false",
                    help="classify each face as found, without turning a leaning face level first (upright: %(default)s)")
+    # one meaning on every command: EmotionRecognizer(fold_contempt=...), batch's JobSpec too
+    p.add_argument("--fold-contempt", action="store_true",
+                   help="a FER+ model's contempt is added to disgust (as FER2013 labels it): outputs carry "
+                        "FER2013's seven emotions; no effect on a seven-emotion model")
 
 
 def _add_explain_args(p, flag: str = "--method"):
@@ -50,7 +55,7 @@ def _recognizer(args):
 
     return EmotionRecognizer(detector=args.detector, model=args.model, min_confidence=args.min_confidence,
                              detect_size=args.detect_size, precision=args.precision, threads=args.threads,
-                             upright=args.upright)
+                             upright=args.upright, fold_contempt=args.fold_contempt)
 
 
 def _summary_line(name: str, results: list[dict]) -> str:
@@ -87,13 +92,13 @@ def cmd_image(args) -> int:
     for r in annotate_images(rec, paths, out, bars=not args.no_bars, json_files=not args.json):
         if r.error is not None:
             failed += 1
-            print(f"error: {r.error}", file=sys.stderr)
+            print(f"error: {one_line(r.error)}", file=sys.stderr)
             if args.json:
-                print(to_json_line({"file": str(r.path), "error": r.error}))
+                print(to_json_line({**json_fields("file", str(r.path)), "error": text(r.error)}))
             continue
         if args.json:
             print(to_json_line(r.record), flush=True)
-        print(_summary_line(str(r.path), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
+        print(_summary_line(shown(str(r.path)), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
     done = len(paths) - failed
     if out is not None and not args.json and done:
         # say what was written, not what would have been: an all-failed run wrote nothing
@@ -111,18 +116,21 @@ def cmd_explain(args) -> int:
 
     paths = _input_paths(args)
     rec = _recognizer(args)
+    if args.target is not None and args.target not in rec.labels:  # once, not per photo
+        raise FacemotionError(f"--target {args.target}: model {rec.model_name} has no such output "
+                              f"(its emotions: {', '.join(rec.labels)})")
     opts = _explain_options(args)
     explainer = rec.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
     failed = 0
     for r in explain_images(rec, paths, args.out, target=args.target, **opts):
         if r.error is not None:
             failed += 1
-            print(f"error: {r.error}", file=sys.stderr)
+            print(f"error: {one_line(r.error)}", file=sys.stderr)
             continue
         faces = r.record["faces"]
         parts = [f"{f['target']} ({f['emotions'][f['target']] * 100:.0f}%): "
                  + ", ".join(f"{g['region']} {g['share'] * 100:.0f}%" for g in f["regions"][:3]) for f in faces]
-        print(f"{r.path}: " + ("; ".join(parts) if faces else "no faces found"))
+        print(f"{shown(str(r.path))}: " + ("; ".join(parts) if faces else "no faces found"))
     done = len(paths) - failed
     if done:
         print(f"wrote {explainer.name} maps, face crops, figures and JSON for {done} image{'s' if done != 1 else ''} "
@@ -160,20 +168,20 @@ def _video_exit_code(s: dict) -> int:
     if s["status"].startswith("interrupted"):
         return 130
     if s["status"].startswith("incomplete"):
-        print(f"error: {s['source']}: {s['status']}; the outputs cover the frames that could be read",
+        print(f"error: {shown(s['source'])}: {s['status']}; the outputs cover the frames that could be read",
               file=sys.stderr)
         return 1
     return 0
 
 
 def _print_video_summary(s: dict) -> None:
-    print(f"{s['source']}: {s['frames']} frames ({s['status']}), {len(s['faces'])} face id(s), "
+    print(f"{shown(s['source'])}: {s['frames']} frames ({s['status']}), {len(s['faces'])} face id(s), "
           f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}")
     for fid, f in s["faces"].items():
         print(f"  face {fid}: {f['frames_seen']} frames, mostly {f['dominant_emotion']} "
               f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its frames)")
     outs = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]]
-    print("wrote " + ", ".join(o for o in outs if o))
+    print("wrote " + ", ".join(shown(o) for o in outs if o))
 
 
 def cmd_webcam(args) -> int:
@@ -196,18 +204,26 @@ def cmd_webcam(args) -> int:
 
 def cmd_models(args) -> int:
     from ..cpu import cpu_summary
-    from ..zoo import listing
+    from ..zoo import listing, shipped_models
 
     print(f"cpu: {cpu_summary()}")
     print("shipped models (work offline, no torch needed):")
+    cards = {name: e.card for name, e in shipped_models().items()}
     for m in listing():
         extra = ", ".join(f"{k.replace('_', ' ')} {m[k] * 100:.1f}%" for k in ("public_test", "private_test") if k in m)
         if extra and m["tta"] == "flip":
             extra += " (with its built-in flip averaging)"
         if "private_test_mean_corrupted" in m:
             extra += f", mean corrupted {m['private_test_mean_corrupted'] * 100:.1f}% (docs/robustness.md)"
+        # the honest protocol (facemotion.protocol), where the card records it
+        metrics = cards[m["name"]].metrics if m["name"] in cards else {}
+        honest = [f"{what} {metrics[k] * 100:.1f}%" for k, what in (
+            ("ferplus_test", "FER+ 7-class PrivateTest"), ("ferplus_test_8", "FER+ 8-class"),
+            ("private_test_dedup", "PrivateTest without train duplicates")) if metrics.get(k) is not None]
         print(f"  {m['name']:<20}{'(default) ' if m['default'] else ''}{m['what']}, "
               f"{m['parameters']:,} params{', ' + extra if extra else ''}")
+        if honest:
+            print(f"  {'':<20}{'; '.join(honest)}")
     try:
         from ..training.models import count_parameters, create_model, list_models
     except ImportError:
@@ -261,8 +277,11 @@ def add_commands(sub, fmt) -> None:
                                    "per photo.")
     s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
     s.add_argument("-o", "--out", default="facemotion-explain", help="output folder")
-    s.add_argument("--target", choices=EMOTIONS, default=None,
-                   help="explain this emotion for every face (default: each face's predicted one)")
+    # every label set's emotions (FER+'s include FER2013's); the model's own labels are checked
+    # when it is loaded (contempt: a FER+ model's, without --fold-contempt)
+    s.add_argument("--target", choices=FERPLUS_EMOTIONS, default=None,
+                   help="explain this emotion for every face (default: each face's predicted one; contempt: "
+                        "a FER+ model's)")
     _add_explain_args(s)
     _add_recognizer_args(s)
     s.set_defaults(func=cmd_explain)

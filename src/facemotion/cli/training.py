@@ -6,6 +6,7 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
+from ..datasets.loading import add_label_options
 from ..validate import integer, number, option
 
 
@@ -50,7 +51,7 @@ def cmd_quantize(args) -> int:
     from ..training.quantize import quantize_model
 
     r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
-                       name=args.name, scheme=args.scheme)
+                       name=args.name, scheme=args.scheme, labels=args.labels, votes=args.votes)
     print(f"wrote {r['file']} ({r['scheme']}, {r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); PublicTest "
           f"{r['int8_public_test'] * 100:.2f}% int8 vs {r['float_public_test'] * 100:.2f}% float, top-1 agreement "
           f"{r['top1_agreement'] * 100:.1f}%, max |dp| {r['max_abs_prob_diff']:.3f} (also in {r['file']}.check.json)")
@@ -128,6 +129,7 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("-o", "--out", required=True, help="output .onnx file")
     s.add_argument("--data", required=True, help="the dataset whose Training split calibrates (e.g. fer2013.zip)")
     s.add_argument("--calibration", type=option(integer, 16), default=2000, help="Training faces to calibrate on")
+    add_label_options(s, default=None)
     s.add_argument("--seed", type=option(integer, 0), default=0, help="which Training faces")
     s.add_argument("--name", default=None, help="model name stored in the card (default: <name>_int8)")
     s.add_argument("--scheme", choices=list(SCHEMES), default=DEFAULT_SCHEME, metavar="SCHEME",

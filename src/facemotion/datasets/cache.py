@@ -30,8 +30,8 @@ def cache_key(path: Path, split: str, skip_bad: bool) -> str:
     raw = f"{CACHE_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{split}|{skip_bad}|{INPUT_SIZE}"
     if path.is_dir():  # a folder's mtime misses edits inside class folders: hash the listing too
         listing = sorted(str(p.relative_to(path)) + str(p.stat().st_size) for p in path.rglob("*") if p.is_file())
-        raw += "|" + hashlib.sha1("\n".join(listing).encode()).hexdigest()
-    return hashlib.sha1(raw.encode()).hexdigest()[:20]
+        raw += "|" + hashlib.sha1("\n".join(listing).encode("utf-8", "surrogateescape")).hexdigest()
+    return hashlib.sha1(raw.encode("utf-8", "surrogateescape")).hexdigest()[:20]  # names not UTF-8 too
 
 
 def cache_load(key: str, name: str) -> Split | None:

@@ -314,7 +314,7 @@ def detect_format(path: Path) -> str:
 
 
 def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
-                 *, progress: bool = False) -> dict[str, int]:
+                 *, progress: bool = False, labels: str = "fer2013", votes=None) -> dict[str, int]:
     """Copy only some splits of a dataset to a new file; return the number of images per split.
 
     An image tree (Kaggle's zip or folder, or a tar of it) becomes a ``.zip`` or a ``.tar.gz``
@@ -324,13 +324,17 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
     image. For FER2013 the zip is 61 MiB; a ``.tar.gz`` is 47 MiB, because it is compressed as
     one stream and the ~600 bytes of JPEG tables that every small file repeats compress away.
     The file is written under a temporary name and renamed at the end, so an interrupted copy
-    never leaves a truncated dataset behind.
+    never leaves a truncated dataset behind. With ``labels="ferplus"`` only the faces FER+ labels
+    are copied (an image tree only: FER+ votes are keyed by its paths).
     """
     path, out = Path(path), Path(out)
     splits = check_splits(splits)
     fmt = detect_format(path)
     is_csv = fmt == "csv" or (fmt == "tar" and _tar_csv_member(path) is not None)
     out_tar = tar_compression(out)
+    if labels == "ferplus" and is_csv:
+        raise DataError(f"{path}: --labels ferplus subsets an image tree (the Kaggle layout); keep the whole CSV "
+                        "and train on it with --labels ferplus")
     if is_csv and out.suffix.lower() != ".csv":
         raise DataError(f"{out}: {path} holds a CSV, so its subset is a CSV; name the output *.csv")
     if not is_csv and out_tar is None and out.suffix.lower() != ".zip":
@@ -365,6 +369,8 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
                 found = sorted({sp for _, sp in classified})
                 raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {', '.join(found) or 'none'})")
             members = [(m, sp) for m, sp in classified if sp in counts]
+            if labels == "ferplus":
+                members = _ferplus_members(members, votes, path)
             stream = read_members(path, [m for m, _ in members])
             if progress:
                 stream = progress_bar(stream, total=len(members), desc=f"copying {'+'.join(splits)}", unit="file")
@@ -382,6 +388,15 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
                         arc.writestr(zipfile.ZipInfo(m, (1980, 1, 1, 0, 0, 0)), data)
                     counts[split] += 1
     return counts
+
+
+def _ferplus_members(members, votes, where):
+    """The members FER+ trains and scores on (its votes mostly name an emotion)."""
+    from .ferplus import read_votes, trainable, votes_for
+
+    v = votes_for([m for m, _ in members], read_votes(votes), str(where))
+    keep = trainable(v)
+    return [m for m, k in zip(members, keep) if k]
 
 
 def available_splits(path) -> list[str]:

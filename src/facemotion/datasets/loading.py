@@ -21,12 +21,14 @@ from .splits import SPLITS, Split, check_splits
 LABEL_SOURCES = ("fer2013", "ferplus")
 
 
-def add_label_options(parser) -> None:
-    """``--labels`` and ``--votes``, with one meaning in every command that reads a dataset."""
-    parser.add_argument("--labels", choices=LABEL_SOURCES, default="fer2013",
+def add_label_options(parser, default: str | None = "fer2013") -> None:
+    """``--labels`` and ``--votes``, with one meaning in every command that reads a dataset
+    (``default`` None: the model's own label set decides, for commands that check a model)."""
+    parser.add_argument("--labels", choices=LABEL_SOURCES, default=default,
                         help="where the labels come from: the dataset's own (fer2013), or FER+'s ten-annotator "
                              "votes for FER2013's faces (ferplus: eight emotions with contempt; faces mostly voted "
-                             "'unknown' or 'not a face' are left out)")
+                             "'unknown' or 'not a face' are left out)"
+                             + ("" if default else "; default: the model's own label set"))
     parser.add_argument("--votes", default=None, metavar="CSV",
                         help="with --labels ferplus: the FER+ vote file (default: the one shipped with facemotion, "
                              "keyed by the Kaggle layout's paths and fer2013.csv's rows)")

@@ -80,10 +80,11 @@ def photo_figure(image: np.ndarray, faces: list[dict], path, title: str = "", ma
         a.set_title(f"{f['method']}: {f['target']}", fontsize=9)
         a.axis("off")
         a = fig.add_subplot(grid[k, 2])
-        probs = [f["emotions"][e] for e in EMOTIONS]
-        colors = [tuple(c / 255 for c in COLORS[e][::-1]) for e in EMOTIONS]
-        bars = a.barh(EMOTIONS, probs, color=colors,
-                      edgecolor=["black" if e == f["target"] else "none" for e in EMOTIONS], linewidth=1.5)
+        labels = list(f["emotions"])  # the model's labels, in its order
+        probs = [f["emotions"][e] for e in labels]
+        colors = [tuple(c / 255 for c in COLORS[e][::-1]) for e in labels]
+        bars = a.barh(labels, probs, color=colors,
+                      edgecolor=["black" if e == f["target"] else "none" for e in labels], linewidth=1.5)
         a.bar_label(bars, labels=[f"{p * 100:.0f}%" for p in probs], fontsize=7, padding=2)
         a.set_xlim(0, 1.15)
         a.invert_yaxis()
@@ -94,11 +95,11 @@ def photo_figure(image: np.ndarray, faces: list[dict], path, title: str = "", ma
     save_figure(fig, path)
 
 
-def mean_saliency_figure(maps: np.ndarray, faces: np.ndarray, counts, path, title: str) -> None:
-    """Seven panels, one per emotion: the mean map (7 x S x S) over that emotion's mean face."""
+def mean_saliency_figure(maps: np.ndarray, faces: np.ndarray, counts, path, title: str, labels=EMOTIONS) -> None:
+    """A panel per emotion of ``labels``: the mean map (L x S x S) over that emotion's mean face."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(2.1 * len(EMOTIONS), 2.9))
-    for ax, e, m, f, n in zip(axes, EMOTIONS, maps, faces, counts):
+    fig, axes = plt.subplots(1, len(labels), figsize=(2.1 * len(labels), 2.9))
+    for ax, e, m, f, n in zip(axes, labels, maps, faces, counts):
         face = cv2.cvtColor(to_gray(np.clip(f, 0, 255).astype(np.uint8)), cv2.COLOR_GRAY2BGR)
         top = float(m.max())
         ax.imshow(_rgb(overlay(cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC), m / top if top > 0 else m)))

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ModelError
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..plugins import load_entry_point
 from .base import Explainer, unit_maps
 from .perturb import Occlusion, Rise
@@ -54,25 +54,33 @@ def get_explainer(method: str | None, classifier, **options) -> Explainer:
     return _METHODS[method](classifier, **options)
 
 
-def target_indices(target, probs: np.ndarray) -> np.ndarray:
+def target_indices(target, probs: np.ndarray, labels=None) -> np.ndarray:
     """The class to explain per face: the predicted one (``target`` None), or the emotion given
-    by name or index for every face."""
+    by name or index for every face. ``labels``: the classifier's (None: FER2013's seven, or
+    FER+'s eight for eight columns of ``probs``)."""
+    if labels is None:
+        labels = FERPLUS_EMOTIONS if probs.ndim == 2 and probs.shape[1] == len(FERPLUS_EMOTIONS) else EMOTIONS
+    labels = tuple(labels)
     if target is None:
         return probs.argmax(1)
     if isinstance(target, str):
-        if target not in EMOTIONS:
-            raise ValueError(f"unknown emotion {target!r}; use one of {', '.join(EMOTIONS)}")
-        target = EMOTIONS.index(target)
-    if not 0 <= int(target) < len(EMOTIONS):
-        raise ValueError(f"emotion index {target} out of range 0-{len(EMOTIONS) - 1}")
+        if target not in labels:
+            raise ValueError(f"unknown emotion {target!r}; use one of {', '.join(labels)}")
+        target = labels.index(target)
+    if not 0 <= int(target) < len(labels):
+        raise ValueError(f"emotion index {target} out of range 0-{len(labels) - 1}")
     return np.full(len(probs), int(target))
 
 
-def explain_faces(explainer: Explainer, batch: np.ndarray, target=None, probs: np.ndarray | None = None):
-    """Normalized N x 1 x S x S faces -> (probabilities N x 7, targets N, maps N x S x S in [0, 1])."""
+def explain_faces(explainer: Explainer, batch: np.ndarray, target=None, probs: np.ndarray | None = None,
+                  labels=None):
+    """Normalized N x 1 x S x S faces -> (probabilities N x L, targets N, maps N x S x S in [0, 1]);
+    ``labels``: the classifier's (None: its ``labels``, as :func:`target_indices` reads them)."""
     if probs is None:
         probs = explainer.classifier.predict(batch)
-    targets = target_indices(target, probs)
+    if labels is None:
+        labels = getattr(explainer.classifier, "labels", None)
+    targets = target_indices(target, probs, labels)
     if len(batch) == 0:
         return probs, targets, np.zeros((0, *batch.shape[-2:]), np.float32)
     return probs, targets, unit_maps(explainer.explain(batch, targets))

@@ -6,6 +6,8 @@ limits and the stream count on ``app.state``.
 from __future__ import annotations
 
 import contextlib
+import logging
+import secrets
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .browser import mount as mount_browser
+from ..names import one_line
 from .limits import Limits, OriginGuard, RequestError
 from .pool import InferencePool
 from .routes import STATIC, router
@@ -50,7 +53,36 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
     app.add_middleware(CORSMiddleware, allow_origins=["*"] if limits.any_origin else limits.allow_origins,
                        allow_methods=["GET", "POST"], allow_headers=["content-type"])
     app.add_middleware(OriginGuard, limits=limits, bound_host=host)
+    app.add_middleware(RequestIds)  # outermost: a refused request has its id too
     return app
+
+
+log = logging.getLogger("facemotion.service")
+
+
+class RequestIds:
+    """ASGI middleware: each HTTP request gets an id, sent back as ``X-Request-ID`` and named
+    in every line the server logs about it (and in a 500's message, to find that line)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = secrets.token_hex(6)
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_id)
+
+
+def request_id(request) -> str:
+    return request.scope.get("state", {}).get("request_id", "-")
 
 
 async def _request_error(request, e: RequestError):
@@ -72,4 +104,7 @@ async def _invalid(request, e: RequestValidationError):
 
 
 async def _internal(request, e: Exception):
-    return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server's log"}, 500)
+    rid = request_id(request)
+    # the path as the client sent it, on one line: a newline in it cannot forge a log line
+    log.error("request %s: %s %s: internal error", rid, request.method, one_line(request.url.path), exc_info=e)
+    return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server's log, request {rid}"}, 500)

@@ -9,6 +9,7 @@ and answers 413 in a way the client actually receives.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -59,12 +60,26 @@ class RequestError(FacemotionError):
         self.status = status
 
 
-def _hostname(host: str) -> str:
-    """'example.com:8000' / '[::1]:8000' -> 'example.com' / '[::1]' (lower case)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[:host.find("]") + 1]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+# RFC 3986's host [":" port], read strictly: a name or IPv4 address, or an IPv6 one in brackets,
+# then digits only; "127.0.0.1:1@evil" (userinfo), "host:x" and "a b" are not a host
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?)(?::(\d{1,5}))?")
+
+
+def _hostname(host: str) -> str | None:
+    """'example.com:8000' / '[::1]:8000' -> 'example.com' / '[::1]' (lower case); None when
+    ``host`` is not a host with an optional numeric port."""
+    m = _HOST.fullmatch(host.strip().lower())
+    if m is None or (m.group(2) is not None and int(m.group(2)) > 65535):
+        return None
+    return m.group(1)
+
+
+def _origin_host(origin: str) -> str | None:
+    """'http://localhost:8000' -> 'localhost'; None for anything but scheme://host[:port]."""
+    scheme, sep, rest = origin.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return None
+    return _hostname(rest)
 
 
 class OriginGuard:
@@ -79,32 +94,46 @@ class OriginGuard:
         self.hosts = set(LOCAL_HOSTS) | {_hostname(urlsplit(o).netloc) for o in self.origins}
         if bound_host not in ("0.0.0.0", "::", ""):
             self.hosts.add(_hostname(bound_host if ":" not in bound_host else f"[{bound_host}]"))
+        self.hosts.discard(None)
+
+    @staticmethod
+    def malformed(headers: dict[bytes, bytes]) -> str | None:
+        """Why the ``Host`` or ``Origin`` header is not one a client sends (a 400), or None."""
+        host = headers.get(b"host")
+        if host is not None and _hostname(host.decode("latin-1")) is None:
+            return (f"malformed Host header {host.decode('latin-1')!r}: expected a name or address and an "
+                    "optional numeric port")
+        origin = (headers.get(b"origin") or b"null").decode("latin-1")
+        if origin != "null" and _origin_host(origin.rstrip("/").lower()) is None:  # "null": a sandboxed page
+            return f"malformed Origin header {origin!r}: expected scheme://host[:port]"
+        return None
 
     def refusal(self, headers: dict[bytes, bytes]) -> str | None:
         if self.any:
             return None
         host = headers.get(b"host", b"").decode("latin-1")
-        if _hostname(host) not in self.hosts:
+        if _hostname(host) not in self.hosts:  # None (malformed) included
             return f"Host {host!r} is not served here (start with --allow-origin to serve other names)"
         origin = headers.get(b"origin")
         if origin is None:  # not a browser: curl, scripts, the benchmark
             return None
         origin = origin.decode("latin-1").rstrip("/").lower()
-        parts = urlsplit(origin)
-        if origin in self.origins or (parts.scheme in ("http", "https") and _hostname(parts.netloc) in LOCAL_HOSTS):
+        if origin in self.origins or _origin_host(origin) in LOCAL_HOSTS:
             return None
         return f"Origin {origin!r} may not call this server (allow it with --allow-origin {origin})"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        why = self.refusal(dict(scope["headers"]))
+        headers = dict(scope["headers"])
+        bad = self.malformed(headers)
+        why = bad or self.refusal(headers)
         if why is None:
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
             return
-        await send_json(send, 403, {"error": why})
+        await send_json(send, 400 if bad else 403, {"error": why})
 
 
 async def send_json(send, status: int, obj, headers=()) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect
 
-from ..labels import EMOTIONS
+from ..labels import LABEL_SETS
 from ..render import COLORS, draw
 from ..video import FaceTracking
 from .limits import Limits, RequestError, read_body
@@ -35,7 +35,10 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' b
 class Face(BaseModel):
     box: tuple[int, int, int, int] = Field(description="x, y, width, height in pixels")
     confidence: float = Field(description="the detector's confidence, 0-1")
-    emotions: dict[str, float] = Field(description=f"probability of each emotion: {', '.join(EMOTIONS)}")
+    # the served model's labels: one of facemotion's label sets (GET /health lists the model's)
+    emotions: dict[str, float] = Field(description="probability of each emotion of the model (GET /health: "
+                                                   "`emotions`): " + "; or ".join(", ".join(ls) for ls in
+                                                                                 LABEL_SETS.values()))
     dominant_emotion: str
 
 
@@ -89,8 +92,8 @@ async def health(request: Request):
     state = request.app.state
     r = state.pool.recognizer
     return {"status": "ok", "model": r.model_name, "detector": r.detector_name, "workers": state.pool.workers,
-            "pending": state.pool.pending, "streams": state.streams, "emotions": list(EMOTIONS),
-            "colors": {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in EMOTIONS}}
+            "pending": state.pool.pending, "streams": state.streams, "emotions": list(r.labels),
+            "colors": {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in r.labels}}
 
 
 async def _run_on_body(request: Request, fn, *args):

@@ -9,10 +9,17 @@ image's header before a pixel is decoded.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from ..errors import ImageError, ImageTooLargeError
 from ..images import Picture, read_picture
 from .limits import RequestError
+
+
+# the multipart parser logs what it cannot parse ("Expected boundary character ...", the body's
+# bytes quoted) before raising: the client hears of it in a 400, the server's log stays ours
+for _name in ("python_multipart", "multipart"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
 class _TooManyParts(Exception):

@@ -8,6 +8,13 @@ before and after on the evaluated split. ``--choose-ensemble K`` picks, among th
 models, the subset of at least K members with the best PublicTest accuracy and reports that
 subset: weak members drag a softmax average down, and choosing on PublicTest keeps the
 reported split out of the choice.
+
+Beside that report, the honest protocol (:mod:`facemotion.protocol`) is printed whenever the FER+
+vote file keys the data's faces (FER2013 in the Kaggle layout or fer2013.csv): accuracy against
+the FER+ majority over 7 and 8 classes, FER2013 accuracy with and without the faces that copy a
+training face, per-class recall, ECE and the cross-entropy to the crowd's votes. ``--labels
+ferplus`` makes FER+'s eight-class majority the primary labels (faces without a unique
+majority left out), so the confusion matrix and per-class table are FER+'s.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import numpy as np
 
 from .. import tta as _tta
 from ..classify import load_classifier
-from ..datasets import SPLITS, load_splits
-from ..errors import FacemotionError
-from ..labels import EMOTIONS
+from ..datasets import SPLITS, available_splits, load_splits
+from ..datasets.loading import add_label_options
+from ..errors import DataError, FacemotionError
+from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
+from ..protocol import format_protocol, in_labels, labels_of, protocol_inputs, protocol_report
 from ..preprocess import normalize
 from ..validate import integer, number, option
 
@@ -53,6 +62,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=option(integer, 1), default=512)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    add_label_options(p)
     from ..robustness import check_corruptions, check_severities
 
     g = p.add_argument_group("robustness", "accuracy under the seeded corruption suite (docs/robustness.md); "
@@ -97,7 +107,25 @@ def model_logits(model_ref, images: np.ndarray, tta="none", batch_size: int = 51
 
 
 def ensemble_probs(logits_list, temperature: float = 1.0) -> np.ndarray:
-    return np.mean([softmax(z, temperature) for z in logits_list], axis=0)
+    """The members' softmax outputs averaged; members with different label sets (7 and 8
+    classes) are averaged over the larger one (a 7-class member gives contempt 0)."""
+    probs = [softmax(z, temperature) for z in logits_list]
+    common = max((labels_of(p) for p in probs), key=len)
+    return np.mean([in_labels(p, labels_of(p), common) for p in probs], axis=0)
+
+
+def primary_labels(split, labels: str = "fer2013", votes=None, where: str = "dataset"):
+    """(mask of the faces scored, their labels, the label names) for ``evaluate``'s report:
+    the dataset's own labels (``fer2013``), or FER+'s eight-class majority (``ferplus``: faces
+    with a unique most-voted emotion; the vote file must key the data)."""
+    if labels in (None, "fer2013"):
+        return np.ones(len(split), bool), split.labels, tuple(split.label_names)
+    if labels != "ferplus":
+        raise DataError(f"--labels: unknown label source {labels!r}")
+    from ..datasets.ferplus import majority, read_votes, votes_for
+
+    m = majority(votes_for(split.sources, read_votes(votes), where), FERPLUS_EMOTIONS)
+    return m >= 0, m[m >= 0], FERPLUS_EMOTIONS
 
 
 def choose_ensemble(val_probs: dict, y_val: np.ndarray, min_size: int = 3, *, sizes: dict | None = None,
@@ -139,36 +167,58 @@ def model_parameters(model_ref) -> int:
 
 def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, batch_size=512,
                     skip_bad=False, out=None, choose_ensemble_min: int = 0,
-                    ensemble_max_params: float | None = None) -> dict:
+                    ensemble_max_params: float | None = None, labels: str = "fer2013", votes=None,
+                    protocol: bool = True) -> dict:
+    """The report of ``models`` (averaged) on ``split`` of ``data``, against ``labels``
+    (fer2013: the dataset's; ferplus: FER+'s 8-class majority), with the honest protocol
+    (``report["protocol"]``, :func:`facemotion.protocol.protocol_report`; None where not computed)."""
     models = list(models)
     need_val = bool(calibrate or choose_ensemble_min)
-    d = load_splits(data, list(dict.fromkeys([split, "val"] if need_val else [split])), skip_bad=skip_bad)
+    # train only for the protocol's duplicates (a test face copying a training face)
+    with_train = protocol and split != "train" and "train" in available_splits(data)
+    names = [split] + (["val"] if need_val else []) + (["train"] if with_train else [])
+    d = load_splits(data, list(dict.fromkeys(names)), skip_bad=skip_bad)
     ev, va = d[split], (d["val"] if need_val else None)
+    keep, y_ev, label_names = primary_labels(ev, labels, votes, f"{data} ({split})")
+    if va is not None:
+        keep_va, y_va, _ = primary_labels(va, labels, votes, f"{data} (val)")
     va_logits = [model_logits(m, va.images, tta, batch_size) for m in models] if va is not None else None
     chosen_from = None
     if choose_ensemble_min and len(models) > 1:
         sizes = {i: model_parameters(m) for i, m in enumerate(models)} if ensemble_max_params else None
-        picked = choose_ensemble({i: softmax(z) for i, z in enumerate(va_logits)}, va.labels, choose_ensemble_min,
+        picked = choose_ensemble({i: in_labels(softmax(z), labels_of(z), label_names)[keep_va]
+                                  for i, z in enumerate(va_logits)}, y_va, choose_ensemble_min,
                                  sizes=sizes, max_size=ensemble_max_params)
         chosen_from, models, va_logits = [str(m) for m in models], [models[i] for i in picked], \
             [va_logits[i] for i in picked]
     # the reported split is predicted only for the chosen members
     logits = va_logits if va is ev else [model_logits(m, ev.images, tta, batch_size) for m in models]
-    probs = ensemble_probs(logits)
-    report = classification_report(ev.labels, probs)
-    report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data)})
+    all_probs = ensemble_probs(logits)
+    probs = in_labels(all_probs, labels_of(all_probs), label_names)[keep]
+    report = classification_report(y_ev, probs, label_names)
+    report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data),
+                   "label_source": labels or "fer2013"})
+    if labels == "ferplus":
+        report["left_out"] = int((~keep).sum())  # no FER+ row, or no unique emotion majority
+    report["protocol"] = None
+    if protocol:
+        v, dup = protocol_inputs(ev, d.get("train"), votes, where=f"{data} ({split})")
+        if v is not None:
+            report["protocol"] = protocol_report(all_probs, labels_of(all_probs), ev.labels, v, dup)
     if chosen_from is not None:
         report["ensemble_chosen_on"] = "val"
         report["ensemble_candidates"] = chosen_from
-    bins_before = reliability_bins(ev.labels, probs)
+    bins_before = reliability_bins(y_ev, probs)
     if calibrate:
         # one temperature for the ensemble, fitted on the log of its averaged probabilities
-        t = fit_temperature(np.log(np.clip(ensemble_probs(va_logits), 1e-12, 1)), va.labels)
+        pv = ensemble_probs(va_logits)
+        pv = in_labels(pv, labels_of(pv), label_names)[keep_va]
+        t = fit_temperature(np.log(np.clip(pv, 1e-12, 1)), y_va)
         cal = softmax(np.log(np.clip(probs, 1e-12, 1)), t)
-        after = classification_report(ev.labels, cal)
+        after = classification_report(y_ev, cal, label_names)
         report["calibration"] = {"temperature": t, "fitted_on": "val", "ece_before": report["ece"],
                                  "ece_after": after["ece"], "nll_before": report["nll"], "nll_after": after["nll"]}
-        bins_after = reliability_bins(ev.labels, cal)
+        bins_after = reliability_bins(y_ev, cal)
     else:
         bins_after = None
     if out is not None:
@@ -179,7 +229,8 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "report.json", report)
         confusion(report["confusion_matrix"], out / "confusion.png",
-                  title=f"{split}: accuracy {report['accuracy'] * 100:.1f}%")
+                  title=f"{split}{' (FER+ majority)' if labels == 'ferplus' else ''}: accuracy "
+                        f"{report['accuracy'] * 100:.1f}%", labels=label_names)
         reliability(bins_before, bins_after, out / "reliability.png",
                     title=f"{split}: ECE {report['ece']:.3f}" +
                     (f" -> {report['calibration']['ece_after']:.3f}" if calibrate else ""))
@@ -188,7 +239,8 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
 
 def format_report(r: dict) -> str:
     lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
-             f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}",
+             f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}"
+             f"{', FER+ majority labels (' + str(r.get('left_out', 0)) + ' faces without one left out)' if r.get('label_source') == 'ferplus' else ''}",
              *([f"members chosen on val from {len(r['ensemble_candidates'])} models"]
                if "ensemble_candidates" in r else []),
              f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
@@ -198,10 +250,14 @@ def format_report(r: dict) -> str:
         lines.append(f"temperature {c['temperature']:.3f} (fitted on val): ECE {c['ece_before']:.4f} -> "
                      f"{c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
     lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
-    for e in EMOTIONS:
-        pc = r["per_class"][e]
+    for e, pc in r["per_class"].items():
         lines.append(f"{e:<10}{pc['precision'] * 100:>9.1f}%{pc['recall'] * 100:>9.1f}%{pc['f1'] * 100:>9.1f}%"
                      f"{pc['support']:>9}")
+    if r.get("protocol"):
+        from ..datasets.splits import split_title
+
+        lines += ["", format_protocol(r["protocol"], f"protocol on {split_title(r['split'])}"
+                                      f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}")]
     return "\n".join(lines)
 
 
@@ -209,6 +265,8 @@ def main(args) -> dict:
     from .robustness import check_args
 
     check_args(args)
+    if args.robustness and getattr(args, "labels", None) == "ferplus":
+        raise FacemotionError("--labels ferplus: the robustness suite scores FER2013's labels; leave --labels out")
     if args.robustness:
         from .robustness import main as robustness_main
 
@@ -216,7 +274,8 @@ def main(args) -> dict:
     else:
         r = evaluate_models(args.models, args.data, args.split, tta=args.tta, calibrate=args.calibrate,
                             batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
-                            choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params)
+                            choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params,
+                            labels=getattr(args, "labels", None) or "fer2013", votes=getattr(args, "votes", None))
         text, wrote = format_report(r), f"wrote {Path(args.out or '.') / 'report.json'}, confusion.png, reliability.png"
     if args.json:
         print(json.dumps(r))

@@ -170,7 +170,12 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
     t = float(temperature)
     wrapped = _wrapper(models, t, tta_mode)
     size = first.input_size
+    if any(tuple(card_of(c).labels) != tuple(first.labels) for c in ckpts[1:]):
+        raise ModelError(f"export: the ensemble's members have different label sets "
+                         f"({', '.join(sorted({str(len(card_of(c).labels)) for c in ckpts}))} labels); "
+                         "average only models with the same labels")
     card = ModelCard(arch=first.arch, name=name or first.arch, arch_kwargs=first.arch_kwargs, temperature=t,
+                     labels=first.labels,
                      tta=tta_mode, parameters=sum(count_parameters(m) for m in models), weights_dtype=weights,
                      epoch=first.epoch, metrics=dict(first.metrics), training=dict(first.training))
     if len(models) > 1:

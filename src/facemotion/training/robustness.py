@@ -23,20 +23,36 @@ from .. import robustness as rb
 from ..classify import load_classifier
 from ..datasets import load_splits
 from ..errors import UsageError
+from ..labels import EMOTIONS, NUM_CLASSES
 
 FORMAT = "facemotion-robustness/1"
 REPORT = "robustness.json"
 
 
 def load_faces(data, split: str = "test", *, limit: int | None = None, seed: int = 0,
-               skip_bad: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               skip_bad: bool = False, labels: str = "fer2013", votes=None) -> tuple[np.ndarray, np.ndarray]:
     """(images N x 48 x 48 uint8, labels) of ``split``; with ``limit``, a stratified subset of
-    that many faces chosen by ``seed`` (:func:`facemotion.robustness.stratified_subset`)."""
+    that many faces chosen by ``seed`` (:func:`facemotion.robustness.stratified_subset`).
+
+    ``labels="ferplus"``: the faces whose FER+ majority is one of FER2013's seven emotions (the
+    7-class protocol of docs/labels.md), labelled by it; a model is then scored by its most
+    probable of the seven (:func:`seven`)."""
     s = load_splits(data, [split], skip_bad=skip_bad)[split]
+    if labels == "ferplus":
+        from ..datasets.ferplus import majority, read_votes, votes_for
+        m = majority(votes_for(s.sources, read_votes(votes), f"{data} ({split})"), EMOTIONS)
+        s = s.subset(m >= 0)
+        s.labels = m[m >= 0]
     if limit is None:
         return s.images, s.labels
     idx = rb.stratified_subset(s.labels, int(limit), seed)
     return s.images[idx], s.labels[idx]
+
+
+def seven(predict):
+    """A predictor's probabilities of FER2013's seven emotions only: a FER+ model's contempt is
+    not an answer under 7-class labels (its other columns keep FER2013's order)."""
+    return lambda faces: np.asarray(predict(faces))[:, :NUM_CLASSES]
 
 
 def predictors(models, threads: int | None = None) -> dict:
@@ -47,7 +63,7 @@ def predictors(models, threads: int | None = None) -> dict:
         label = str(m)
         if label in out:
             raise UsageError(f"models: {label} is given twice")
-        out[label] = load_classifier(label, threads=threads).classify_faces
+        out[label] = seven(load_classifier(label, threads=threads).classify_faces)
     return out
 
 

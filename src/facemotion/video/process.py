@@ -16,6 +16,7 @@ summary gives each face's facial areas by their share of its mean map.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sys
 import time
@@ -26,8 +27,10 @@ import cv2
 import numpy as np
 
 from ..explain import region_shares
+from ..errors import FacemotionError
 from ..explain.figures import overlay_in_box
 from ..labels import EMOTIONS
+from ..names import fit_stems, json_fields, shown
 from ..plots import emotion_timeline
 from ..progress import progress_bar
 from ..render import draw
@@ -38,19 +41,21 @@ from .sources import FrameSource
 from .stream import stream
 
 
-def summarize(per_face: dict[int, dict], n_frames: int, fps: float) -> dict:
+def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS) -> dict:
+    """The video's summary: per face, its mean probability and share of frames per label of
+    ``labels`` (the model's, in the order of ``per_face``'s ``probs`` columns)."""
     faces = {}
     for fid, acc in sorted(per_face.items()):
         probs = np.asarray(acc["probs"])
         mean = probs.mean(0)
-        dom_counts = np.bincount(probs.argmax(1), minlength=len(EMOTIONS))
+        dom_counts = np.bincount(probs.argmax(1), minlength=len(labels))
         faces[str(fid)] = {
             "frames_seen": int(len(probs)),
             "first_frame": acc["frames"][0], "last_frame": acc["frames"][-1],
             "seconds_seen": round(len(probs) / fps, 3),
-            "mean_probabilities": {e: round(float(p), 5) for e, p in zip(EMOTIONS, mean)},
-            "dominant_emotion": EMOTIONS[int(mean.argmax())],
-            "time_share": {e: round(float(c) / len(probs), 5) for e, c in zip(EMOTIONS, dom_counts)},
+            "mean_probabilities": {e: round(float(p), 5) for e, p in zip(labels, mean)},
+            "dominant_emotion": labels[int(mean.argmax())],
+            "time_share": {e: round(float(c) / len(probs), 5) for e, c in zip(labels, dom_counts)},
         }
     return {"frames": n_frames, "fps": fps, "faces": faces}
 
@@ -100,9 +105,12 @@ class _VideoRun:
         self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
         self.src = FrameSource(source)
         self.info = info = self.src.info
-        self.stem = opts.name or (Path(str(source)).stem if not info.live else f"camera{source}")
+        self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else f"camera{source}"))
         _restart_note(out_dir, self.stem)
-        self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv")
+        # every column and summary follows the model's labels (FER2013's for a recognizer-like
+        # object that names none)
+        self.labels = tuple(getattr(recognizer, "labels", EMOTIONS))
+        self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv", self.labels)
         self._closed = False
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
         self.video_path = None
@@ -135,7 +143,7 @@ class _VideoRun:
                            f["dominant_emotion"])
             acc = self.per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
             acc["frames"].append(res.index)
-            acc["probs"].append(probabilities(f))
+            acc["probs"].append(probabilities(f, self.labels))
         self.csv.flush()
         if (self.opts.write_video or self.window) and not self._show(res):
             self.status = "stopped by user"
@@ -218,8 +226,8 @@ class _VideoRun:
             missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
             if missing:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-            summary = summarize(self.per_face, self.n, info.fps)
-            summary.update({"source": info.name, "width": info.width, "height": info.height,
+            summary = summarize(self.per_face, self.n, info.fps, self.labels)
+            summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "status": self.status,
                             "processing_fps": round(self.n / elapsed, 2) if elapsed > 0 else None,
@@ -243,15 +251,24 @@ class _VideoRun:
         for fid, acc in self.per_face.items():
             p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
             emotion_timeline(np.asarray(acc["frames"]) / self.info.fps, acc["probs"], p,
-                             title=f"face {fid}: emotions over time")
+                             title=f"face {fid}: emotions over time", labels=self.labels)
             out.append(str(p))
         return out
+
+
+def _output_stem(name: str) -> str:
+    """The outputs' name: one file name inside the output folder, short enough for its longest
+    suffix (``_timeline_face<ID>.png``)."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise FacemotionError(f"name {shown(name)}: the outputs' name must be one file name (no folder, "
+                              "no '..')")
+    return fit_stems([name])[0]
 
 
 def _restart_note(out_dir: Path, stem: str) -> None:
     """A rerun after an interrupted or killed run starts over: say so, and clear what a killed
     run left under temporary names."""
-    for leftover in out_dir.glob(f".{stem}_annotated.tmp*"):
+    for leftover in out_dir.glob(f".{glob.escape(stem)}_annotated.tmp*"):  # '*' in a name matches itself only
         leftover.unlink(missing_ok=True)
     # an earlier run's rows that stopped on an error: this run starts over and replaces them
     (out_dir / f"{stem}_faces.incomplete.csv").unlink(missing_ok=True)

@@ -32,6 +32,22 @@ class SourceInfo:
     live: bool
 
 
+def _capture(path: Path):
+    """``cv2.VideoCapture`` of a file, also one whose name is not UTF-8 (OpenCV crashes the
+    process on such a name: it is opened through a link with a plain name, removed once open)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="facemotion-") as tmp:
+            link = os.path.join(tmp, "video" + "".join(c for c in path.suffix if c.isascii()))
+            os.symlink(os.path.abspath(path), link)
+            return cv2.VideoCapture(link)  # FFmpeg holds the file open: the link may go
+    return cv2.VideoCapture(name)
+
+
 class FrameSource:
     """Iterate ``(index, time_s, frame)``; ``info`` describes the stream. Use as a context manager."""
 
@@ -50,7 +66,7 @@ class FrameSource:
 
     def _open_file(self, path: Path) -> None:
         check_input_file(path, VideoError, "a video")
-        cap = cv2.VideoCapture(str(path))
+        cap = _capture(path)
         if not cap.isOpened():
             cap.release()
             raise VideoError(f"{path}: not a readable video (unknown container or codec, or not a video file)")

@@ -38,9 +38,9 @@ TRACKING = {"iou_threshold": 0.01, "max_missed": 10, "smooth": 0.5, "min_hits": 
 WEBCAM_WIDTH = 640  # frames are analysed at most this wide, as the page sends them to the server
 
 
-def colors() -> dict[str, str]:
-    """The drawing palette (render.COLORS, BGR) as CSS colours."""
-    return {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in EMOTIONS}
+def colors(labels=EMOTIONS) -> dict[str, str]:
+    """The drawing palette (render.COLORS, BGR) of ``labels`` as CSS colours."""
+    return {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in labels}
 
 
 def detector_settings(name: str = "haar", **options) -> dict:
@@ -109,12 +109,14 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
                 upright: bool = True, detectors=PAGE_DETECTORS) -> dict:
     """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names,
     or (name, options) as :func:`detector_settings` takes them), the first of each the default; ``upright``: leaning faces are turned level before their
-    crop (``roll``; None: they are not)."""
+    crop (``roll``; None: they are not). The page names the models' outputs ``emotions``: the
+    default model's labels (its int8 variant has the same)."""
+    labels = list(models[0][2].get("labels") or EMOTIONS) if models else list(EMOTIONS)
     return {
         "format": CONFIG_FORMAT,
         "static": static,  # no server behind the page
-        "emotions": list(EMOTIONS),
-        "colors": colors(),
+        "emotions": labels,
+        "colors": colors(labels),
         "models": [{"name": n, "file": f, "precision": c.get("weights_dtype", "float32"), "arch": c.get("arch"),
                     "input_size": c["input_size"], "normalization": c["normalization"],
                     "temperature": c["temperature"], "tta": c["tta"]} for n, f, c in models],

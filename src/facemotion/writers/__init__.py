@@ -43,13 +43,21 @@ def write_image(path, image: np.ndarray) -> None:
     write_bytes(path, buf.tobytes())
 
 
-FACE_CSV_COLUMNS = ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *EMOTIONS, "dominant_emotion"]
+def face_csv_columns(labels=EMOTIONS) -> list[str]:
+    """The face CSV's header: a probability column per label of the model, in its order."""
+    return ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *labels, "dominant_emotion"]
+
+
+FACE_CSV_COLUMNS = face_csv_columns(EMOTIONS)  # a FER2013 model's
 
 
 class FaceCSVWriter:
-    """Long-format CSV, one row per face per frame; every row is flushed as written."""
+    """Long-format CSV, one row per face per frame; every row is flushed as written.
+    ``labels``: the model's (:attr:`EmotionRecognizer.labels`), a column each."""
 
-    def __init__(self, path, columns=FACE_CSV_COLUMNS):
+    def __init__(self, path, labels=EMOTIONS):
+        self.labels = tuple(labels)
+        columns = face_csv_columns(self.labels)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open_text(self.path, "w")
@@ -61,7 +69,7 @@ class FaceCSVWriter:
     def write(self, frame: int, time_s: float, face_id, box, confidence: float, emotions: dict, dominant: str):
         x, y, w, h = box
         self.w.writerow([frame, f"{time_s:.4f}", face_id, x, y, w, h, f"{confidence:.4f}",
-                         *(f"{emotions[e]:.5f}" for e in EMOTIONS), dominant])
+                         *(f"{emotions[e]:.5f}" for e in self.labels), dominant])
         self.rows += 1
 
     def flush(self):

@@ -1,0 +1,91 @@
+"""benchmarks/bias.py's core on a few London photos: the report's structure, intervals that hold
+their point estimates, and a text report that names every group. Skips without the London set."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("FACEMOTION_SHARED", ROOT.parent / "shared"))
+LONDON = SHARED / "datasets" / "london_faces"
+
+
+@pytest.fixture(scope="module")
+def bias():
+    if not (LONDON / "london_info.csv").is_file():
+        pytest.skip(f"the London set not found at {LONDON} (set FACEMOTION_SHARED to the shared/ folder)")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        yield importlib.import_module("bias")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+@pytest.fixture(scope="module")
+def report(bias):
+    from facemotion.zoo import default_model_name
+
+    # 3 people = 6 photos of the default model
+    return bias.run(LONDON, [default_model_name()], limit=3, seed=1, resamples=200, permutations=200, min_group=1)
+
+
+def _measures(r):
+    yield r["overall"]
+    for groups in r["groups"].values():
+        for g in groups.values():
+            yield g["measures"]
+
+
+def test_report_structure(bias, report):
+    assert report["people"] == 3 and report["fer"] is None
+    (name, r), = report["models"].items()
+    assert set(r["groups"]) == set(bias.ATTRIBUTES)
+    assert len(r["people"]) == 3 and all(set(p) >= {"id", "neutral", "smiling"} for p in r["people"])
+    for p in r["people"]:
+        for kind in bias.PHOTOS:
+            rec = p[kind]
+            assert rec["found"] == (rec["said"] is not None)
+            if rec["found"]:
+                assert rec["said"] in r["labels"] and set(rec["emotions"]) == set(r["labels"])
+    for attr, groups in r["groups"].items():
+        assert sum(g["n"] for g in groups.values()) == 3
+        assert report["groups"][attr] == {g: s["n"] for g, s in groups.items()}
+    assert set(r["misses"]) == {"smiling_not_happy", "neutral_not_neutral", "no_face"}
+    for attr, gaps in r["gaps"].items():
+        for g in gaps.values():
+            assert 0 < g["p"] <= 1 and g["p"] <= g["p_holm"] <= 1 and g["gap"] >= 0
+
+
+def test_intervals_contain_the_point_estimates(bias, report):
+    for r in report["models"].values():
+        for ms in _measures(r):
+            assert set(ms) == set(bias.MEASURES)
+            for s in ms.values():
+                assert 0 <= s["lo"] <= s["value"] <= s["hi"] <= 1
+                assert s["wilson"][0] <= s["value"] + 1e-12 and s["value"] <= s["wilson"][1] + 1e-12
+                assert s["value"] == pytest.approx(s["k"] / s["n"])
+
+
+def test_text_report_names_every_group(bias, report):
+    text = bias.format_report(report)
+    assert text.splitlines()[0] == report["machine"]
+    for groups in next(iter(report["models"].values()))["groups"].values():
+        for g in groups:
+            assert f"| {g} " in text
+
+
+def test_permutation_gap_is_seeded_and_sees_a_real_gap(bias):
+    import numpy as np
+
+    values = np.array([1.0] * 10 + [0.0] * 10)
+    labels = ["a"] * 10 + ["b"] * 10
+    one = bias.permutation_gap(values, labels, np.random.default_rng(0), 2000)
+    two = bias.permutation_gap(values, labels, np.random.default_rng(0), 2000)
+    assert one == two and one["gap"] == 1.0 and one["high"] == "a" and one["p"] < 0.001
+    same = bias.permutation_gap(np.array([1.0, 0.0] * 10), labels, np.random.default_rng(0), 2000)
+    assert same["p"] > 0.5

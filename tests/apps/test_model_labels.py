@@ -1,0 +1,173 @@
+"""Outputs follow the model's labels: a FER+ model (eight outputs, contempt last) gives eight
+emotions everywhere, and ``fold_contempt`` / ``--fold-contempt`` folds contempt into disgust.
+
+The FER+ model is a mini_xception with eight outputs, initialized and not trained (what is
+checked is where the eighth column goes, not what it says), exported through the repo's
+export; building it needs torch (the [train] extra)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import facemotion
+from facemotion import EmotionRecognizer
+from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+
+
+@pytest.fixture(scope="session")
+def ferplus_onnx(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from facemotion.training.checkpoint import atomic_torch_save, describe
+    from facemotion.training.export import export_onnx
+    from facemotion.training.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("mini_xception", num_classes=8).eval()
+    folder = tmp_path_factory.mktemp("ferplus")
+    ckpt = folder / "ferplus.pt"
+    meta = describe(model, epoch=1, labels=FERPLUS_EMOTIONS)
+    atomic_torch_save({**meta, "model_state": model.state_dict()}, ckpt)
+    out = folder / "ferplus.onnx"
+    # the labels named again for the export: export_onnx builds the graph's card without the
+    # checkpoint's labels (FER2013's seven by default), which the graph's 8 outputs then contradict
+    export_onnx(ckpt, out, extra_meta={"labels": list(FERPLUS_EMOTIONS)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def rec8(ferplus_onnx):
+    return EmotionRecognizer(model=str(ferplus_onnx))
+
+
+def test_eight_emotions_with_contempt(rec8, ferplus_onnx):
+    assert rec8.labels == FERPLUS_EMOTIONS
+    faces = facemotion.detect_emotions(facemotion.SAMPLE_IMAGE, model=str(ferplus_onnx))
+    assert faces
+    for f in faces:
+        assert tuple(f["emotions"]) == FERPLUS_EMOTIONS
+        assert abs(sum(f["emotions"].values()) - 1) < 1e-5
+        assert f["dominant_emotion"] == max(f["emotions"], key=f["emotions"].get)
+
+
+def test_fold_contempt_adds_it_to_disgust(rec8, ferplus_onnx):
+    folded = EmotionRecognizer(model=str(ferplus_onnx), fold_contempt=True)
+    assert folded.labels == EMOTIONS
+    full, seven = rec8.detect_emotions(facemotion.SAMPLE_IMAGE), folded.detect_emotions(facemotion.SAMPLE_IMAGE)
+    assert [f["box"] for f in full] == [f["box"] for f in seven]
+    for a, b in zip(full, seven):
+        assert tuple(b["emotions"]) == EMOTIONS
+        assert b["emotions"]["disgust"] == pytest.approx(a["emotions"]["disgust"] + a["emotions"]["contempt"], abs=1e-6)
+        for e in EMOTIONS:
+            if e != "disgust":
+                assert b["emotions"][e] == a["emotions"][e]
+        assert abs(sum(b["emotions"].values()) - 1) < 1e-5
+
+
+def test_fold_changes_nothing_for_a_fer2013_model():
+    plain = EmotionRecognizer()
+    if "contempt" in plain.labels:
+        pytest.skip("the default model is a FER+ one")
+    folded = EmotionRecognizer(fold_contempt=True)
+    assert folded.classifier is not plain.classifier and type(folded.classifier) is type(plain.classifier)
+    assert folded.detect_emotions(facemotion.SAMPLE_IMAGE) == plain.detect_emotions(facemotion.SAMPLE_IMAGE)
+
+
+def test_fold_contempt_function():
+    from facemotion.classify import fold_contempt
+
+    p = np.array([[0.1, 0.2, 0.0, 0.3, 0.1, 0.0, 0.1, 0.2]], np.float32)
+    out, labels = fold_contempt(p, FERPLUS_EMOTIONS)
+    assert labels == EMOTIONS and out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.1, 0.4, 0.0, 0.3, 0.1, 0.0, 0.1]], atol=1e-7)
+    same, labels = fold_contempt(p[:, :7], EMOTIONS)
+    assert same is not None and labels == EMOTIONS and np.array_equal(same, p[:, :7])
+
+
+def test_image_command_json(ferplus_onnx, tmp_path):
+    from facemotion.cli import main
+
+    for fold, labels in ((False, FERPLUS_EMOTIONS), (True, EMOTIONS)):
+        out = tmp_path / f"fold{fold}"
+        assert main(["image", str(facemotion.SAMPLE_IMAGE), "--model", str(ferplus_onnx), "-o", str(out),
+                     *(["--fold-contempt"] if fold else [])]) == 0
+        record, = [json.loads(p.read_text()) for p in out.glob("*.json")]
+        assert record["faces"] and all(tuple(f["emotions"]) == labels for f in record["faces"])
+
+
+def test_video_csv_and_summary(rec8, tmp_path):
+    from facemotion.images import load_image
+    from facemotion.video.process import process_video
+
+    frames = [load_image(facemotion.SAMPLE_IMAGE)] * 3
+    summary = process_video(rec8, frames, tmp_path, write_video=False, progress=False, name="clip")
+    with open(tmp_path / "clip_faces.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][8:17] == [*FERPLUS_EMOTIONS, "dominant_emotion"] and len(rows) > 1
+    assert all(len(r) == len(rows[0]) for r in rows)
+    face = next(iter(summary["faces"].values()))
+    assert tuple(face["mean_probabilities"]) == FERPLUS_EMOTIONS and tuple(face["time_share"]) == FERPLUS_EMOTIONS
+
+
+def test_batch_rows(rec8, ferplus_onnx, tmp_path):
+    from facemotion.batch import JobSpec, read_rows, run_batch
+    from facemotion.batch.rows import columns, error_row, face_row, typed
+    from facemotion.errors import FacemotionError
+
+    cols = columns(rec8.labels)
+    assert cols[9:18] == (*FERPLUS_EMOTIONS, "dominant_emotion")
+    face, = rec8.detect_emotions(facemotion.SAMPLE_IMAGE)[:1]
+    row = face_row("x.jpg", face, rec8.model_name, face_id=0)
+    assert len(row) == len(cols) and len(error_row("y.jpg", "bad", "m", rec8.labels)) == len(cols)
+    named = dict(zip(cols, typed([str(v) if v is not None else "" for v in row], rec8.labels)))
+    assert named["contempt"] == round(face["emotions"]["contempt"], 6)
+    # the table's outputs hold FER2013's seven columns: an eight-label model is refused before
+    # anything is written, and runs folded
+    spec = JobSpec(model=str(ferplus_onnx))
+    with pytest.raises(FacemotionError, match="--fold-contempt"):
+        run_batch([facemotion.SAMPLE_IMAGE], tmp_path / "r.csv", spec=spec, progress=False)
+    assert not (tmp_path / "r.csv").exists()
+    folded = JobSpec(model=str(ferplus_onnx), fold_contempt=True)
+    assert folded.signature()["fold_contempt"] is True and "fold_contempt" not in JobSpec().signature()
+    run_batch([facemotion.SAMPLE_IMAGE], tmp_path / "f.csv", spec=folded, progress=False)
+    rows = read_rows(tmp_path / "f.csv")
+    assert rows and all(r[-1] is None for r in rows)
+
+
+def test_explain_targets_follow_the_labels(rec8, ferplus_onnx, tmp_path):
+    from facemotion.cli import main
+
+    faces = rec8.explain(facemotion.SAMPLE_IMAGE, target="contempt", method="occlusion", stride=8)
+    assert faces and all(f["target"] == "contempt" and tuple(f["emotions"]) == FERPLUS_EMOTIONS for f in faces)
+    folded = EmotionRecognizer(model=str(ferplus_onnx), fold_contempt=True)
+    with pytest.raises(ValueError, match="unknown emotion 'contempt'"):
+        folded.explain(facemotion.SAMPLE_IMAGE, target="contempt", method="occlusion", stride=8)
+    # the command refuses it once, before any photo
+    assert main(["explain", str(facemotion.SAMPLE_IMAGE), "--target", "contempt", "--fold-contempt",
+                 "--model", str(ferplus_onnx), "-o", str(tmp_path / "out")]) != 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_service_lists_the_models_emotions(ferplus_onnx):
+    pytest.importorskip("fastapi", reason="the service needs the [serve] extra")
+    from .conftest import ServerProcess, request
+
+    s = ServerProcess("--model", str(ferplus_onnx))
+    try:
+        status, _, body = request(s.url + "/health")
+        health = json.loads(body)
+        assert status == 200 and health["emotions"] == list(FERPLUS_EMOTIONS)
+        assert set(health["colors"]) == set(FERPLUS_EMOTIONS)
+    finally:
+        s.stop()
+
+
+def test_page_config_follows_the_model_card(ferplus_onnx):
+    from facemotion.web.export import page_config
+
+    card = EmotionRecognizer(detector="none", model=str(ferplus_onnx)).model_card.to_dict()
+    config = page_config([("ferplus", "models/ferplus.onnx", card)], static=True)
+    assert config["emotions"] == list(FERPLUS_EMOTIONS) and set(config["colors"]) == set(FERPLUS_EMOTIONS)
