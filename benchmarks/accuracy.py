@@ -88,7 +88,7 @@ def main():
             from facemotion.classify import load_classifier
 
             card = load_classifier(str(path)).card
-            name = Path(path).stem
+            name = f"{Path(path).stem}.onnx"  # apart from the checkpoint of the same name
             raw = {s: model_logits(path, d[s].images, "none") for s in ("val", "test")}
             # a graph with flip averaging built in gives the same with flip again; otherwise flip it here
             flip = raw if card.tta == "flip" else {s: model_logits(path, d[s].images, "flip") for s in raw}
