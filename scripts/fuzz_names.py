@@ -55,13 +55,16 @@ SPECIAL = ["-", "--", "=", "+", "@", "'", '"', ",", "\n", "\r", "\t", "\u202e", 
 LETTERS = st.characters(codec="utf-8", categories=["Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Nd", "Pc", "Pd", "Ps",
                                                    "Pe", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf",
                                                    "Co"])
-SEGMENT = st.one_of(
+UNICODE = st.text(LETTERS, min_size=1, max_size=24).map(lambda s: s.encode())  # Unicode of every category
+SPECIALS = st.sampled_from(SPECIAL).map(lambda s: s.encode())
+KINDS = (
     st.binary(min_size=1, max_size=24),                                      # any bytes (not UTF-8, mostly)
-    st.text(LETTERS, min_size=1, max_size=24).map(lambda s: s.encode()),     # Unicode of every category
     st.text(st.characters(min_codepoint=0xa0, max_codepoint=0xff), min_size=1, max_size=12)
       .map(lambda s: s.encode("latin-1")),                                   # an old camera's Latin-1 name
-    st.sampled_from(SPECIAL).map(lambda s: s.encode()),
+    SPECIALS, SPECIALS, UNICODE, UNICODE, UNICODE, UNICODE,
 )
+# a name is a few segments, weighted so that about half the names are UTF-8
+SEGMENT = st.integers(0, len(KINDS) - 1).flatmap(lambda k: KINDS[k])
 
 
 def file_name(segments: list[bytes], suffix: bytes, full: bool) -> bytes:
@@ -296,8 +299,10 @@ def draw_names(suffix: bytes, count: int, seed: int, exclude: bytes = b"") -> li
                 raw = raw.replace(bytes([ch]), b"_")
             found[raw] = None
 
-    collect._hypothesis_internal_use_seed = seed
-    collect()
+    while len(found) < count:  # duplicates (short names repeat) are drawn again, under another seed
+        collect._hypothesis_internal_use_seed = seed
+        collect()
+        seed += 1_000_003
     return list(found)[:count]
 
 
