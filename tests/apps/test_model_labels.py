@@ -124,17 +124,28 @@ def test_batch_rows(rec8, ferplus_onnx, tmp_path):
     assert len(row) == len(cols) and len(error_row("y.jpg", "bad", "m", rec8.labels)) == len(cols)
     named = dict(zip(cols, typed([str(v) if v is not None else "" for v in row], rec8.labels)))
     assert named["contempt"] == round(face["emotions"]["contempt"], 6)
-    # the table's outputs hold FER2013's seven columns: an eight-label model is refused before
-    # anything is written, and runs folded
+    # the table's columns follow the model's labels, in every format, and read back typed
     spec = JobSpec(model=str(ferplus_onnx))
-    with pytest.raises(FacemotionError, match="--fold-contempt"):
-        run_batch([facemotion.SAMPLE_IMAGE], tmp_path / "r.csv", spec=spec, progress=False)
-    assert not (tmp_path / "r.csv").exists()
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        out = tmp_path / f"r{suffix}"
+        run_batch([facemotion.SAMPLE_IMAGE], out, spec=spec, progress=False)
+        got = [dict(zip(cols, r)) for r in read_rows(out)]
+        assert got and got[0]["contempt"] is not None and got[0]["error"] is None
+        assert sum(got[0][e] for e in FERPLUS_EMOTIONS) == pytest.approx(1, abs=1e-5)
+        # a rerun resumes (nothing left to do), the columns recognised from the file itself
+        again = run_batch([facemotion.SAMPLE_IMAGE], out, spec=spec, progress=False)
+        assert again["skipped"] == 1 and read_rows(out) == [tuple(g.values()) for g in got]
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert header[9:17] == list(FERPLUS_EMOTIONS)
+    # folded, the seven FER2013 columns; the option is part of the job's signature
     folded = JobSpec(model=str(ferplus_onnx), fold_contempt=True)
     assert folded.signature()["fold_contempt"] is True and "fold_contempt" not in JobSpec().signature()
+    assert folded.labels() == EMOTIONS and spec.labels() == FERPLUS_EMOTIONS
     run_batch([facemotion.SAMPLE_IMAGE], tmp_path / "f.csv", spec=folded, progress=False)
     rows = read_rows(tmp_path / "f.csv")
-    assert rows and all(r[-1] is None for r in rows)
+    assert rows and all(r[-1] is None for r in rows) and len(rows[0]) == len(columns(EMOTIONS))
+    with pytest.raises(FacemotionError, match="other options"):
+        run_batch([facemotion.SAMPLE_IMAGE], tmp_path / "f.csv", spec=spec, progress=False)
 
 
 def test_explain_targets_follow_the_labels(rec8, ferplus_onnx, tmp_path):

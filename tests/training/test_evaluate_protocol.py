@@ -98,4 +98,4 @@ def test_models_lists_the_protocol_from_the_cards(monkeypatch, capsys):
     monkeypatch.setattr(zoo, "shipped_models", lambda: {**shipped, name: dataclasses.replace(e, card=card)})
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "FER+ 7-class PrivateTest 70.2%; FER+ 8-class 69.6%; PrivateTest without train duplicates 69.3%" in out
+    assert "FER+ majority 70.2% (7 classes), 69.6% (8)" in out and "(69.3% without train duplicates)" in out

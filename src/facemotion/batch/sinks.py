@@ -32,41 +32,62 @@ from pathlib import Path
 
 from ..errors import FacemotionError
 from ..fileio import atomic_path, write_bytes, write_text
+from ..labels import EMOTIONS, LABEL_SETS
 from ..names import cell, from_columns, name_bytes, text, uncell
-from .rows import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, Row, typed
+from .rows import INT_COLUMNS, Row, columns, float_columns, typed
 
 FORMATS = (".csv", ".jsonl", ".parquet")
-# the columns of the files: the row's, then the bytes-safe form of a name that is not UTF-8
-FILE_COLUMNS = (*COLUMNS, "path_bytes")
-_TEXT = [i for i, c in enumerate(COLUMNS) if c not in INT_COLUMNS and c not in FLOAT_COLUMNS]
 
 
-def file_row(row: Row) -> list:
-    """A row as the files hold it: text cells valid UTF-8, plus ``path_bytes``."""
-    out = list(row)
-    for i in _TEXT:
-        if out[i] is not None:
-            out[i] = text(out[i])
-    return [*out, name_bytes(row[0]) or None]
+class Layout:
+    """The columns of a job's files for a model with ``labels`` (its probability columns follow
+    its label set): the row's columns, then ``path_bytes``, the bytes-safe form of a name that
+    is not UTF-8."""
+
+    def __init__(self, labels=EMOTIONS):
+        self.labels = tuple(labels)
+        self.columns = columns(self.labels)
+        self.floats = float_columns(self.labels)
+        self.file_columns = (*self.columns, "path_bytes")
+        self.text = [i for i, c in enumerate(self.columns) if c not in INT_COLUMNS and c not in self.floats]
+
+    @classmethod
+    def of_header(cls, names) -> "Layout | None":
+        """The layout whose columns (with or without ``path_bytes``) are ``names``; None if none is."""
+        names = tuple(names)
+        return next((lay for lay in map(cls, LABEL_SETS.values()) if names in (lay.file_columns, lay.columns)), None)
+
+    def file_row(self, row: Row) -> list:
+        """A row as the files hold it: text cells valid UTF-8, plus ``path_bytes``."""
+        out = list(row)
+        for i in self.text:
+            if out[i] is not None:
+                out[i] = text(out[i])
+        return [*out, name_bytes(row[0]) or None]
+
+    def from_file(self, values: list) -> Row:
+        """A file's row (file columns, or the row's columns in a file of an older version) -> the typed row."""
+        n = len(self.columns)
+        row = list(typed(values[:n], self.labels))
+        if len(values) > n and row[0] is not None:
+            row[0] = from_columns(row[0], values[n])
+        return tuple(row)
 
 
-def _from_file(values: list) -> Row:
-    """A file's row (FILE_COLUMNS, or COLUMNS in a file of an older version) -> the typed row."""
-    row = list(typed(values[:len(COLUMNS)]))
-    if len(values) > len(COLUMNS) and row[0] is not None:
-        row[0] = from_columns(row[0], values[len(COLUMNS)])
-    return tuple(row)
+FILE_COLUMNS = Layout().file_columns  # a FER2013 model's
 
 
-def open_sink(path, signature: dict, *, overwrite: bool = False):
+def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS):
+    """The sink of ``path``'s format, whose probability columns are ``labels``'."""
     path = Path(path)
     suffix = path.suffix.lower()
+    layout = Layout(labels)
     if suffix == ".csv":
-        return CsvSink(path, signature, overwrite)
+        return CsvSink(path, signature, overwrite, layout)
     if suffix in (".jsonl", ".ndjson"):
-        return JsonlSink(path, signature, overwrite)
+        return JsonlSink(path, signature, overwrite, layout)
     if suffix == ".parquet":
-        return ParquetSink(path, signature, overwrite)
+        return ParquetSink(path, signature, overwrite, layout=layout)
     raise FacemotionError(f"-o {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
@@ -98,11 +119,9 @@ def _write_all(fd: int, data: bytes) -> None:
 class TextSink:
     """Appended rows + a journal of (key, length) per input; see the module docstring."""
 
-    header = b""
-    legacy_header = b""
-    columns = FILE_COLUMNS
-
-    def __init__(self, path: Path, signature: dict, overwrite: bool = False):
+    def __init__(self, path: Path, signature: dict, overwrite: bool = False, layout: Layout = Layout()):
+        self.layout, self.columns = layout, layout.file_columns
+        self.header, self.legacy_header = self.headers(layout)
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
         self.done: set[str] = set()
         self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
@@ -166,12 +185,17 @@ class TextSink:
         with open(self.path, "rb") as fh:
             start = fh.readline() if self.header else b""
         if start == self.legacy_header and start:  # an older version's file: its rows keep its columns
-            self.header, self.columns = start, COLUMNS
+            self.header, self.columns = start, self.layout.columns
         if start != self.header:
             raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
         os.truncate(self.path, end)
         os.truncate(self.journal, keep)
         return end
+
+    @staticmethod
+    def headers(layout: Layout) -> tuple[bytes, bytes]:
+        """(the file's first bytes, those of a file an older version wrote)."""
+        return b"", b""
 
     def encode(self, rows: list[Row]) -> bytes:  # pragma: no cover - interface
         raise NotImplementedError
@@ -196,22 +220,24 @@ class TextSink:
 
 
 class CsvSink(TextSink):
-    header = (",".join(FILE_COLUMNS) + "\n").encode()
-    legacy_header = (",".join(COLUMNS) + "\n").encode()
+    @staticmethod
+    def headers(layout):
+        return (",".join(layout.file_columns) + "\n").encode(), (",".join(layout.columns) + "\n").encode()
 
     def encode(self, rows):
         buf = io.StringIO()
         plain = csv.writer(buf, lineterminator="\n")  # quotes cells with commas, quotes and "\n"
         quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # and "\r", which plain does not
         for r in rows:
-            cells = ["" if v is None else cell(v) if isinstance(v, str) else v for v in file_row(r)[:len(self.columns)]]
+            cells = ["" if v is None else cell(v) if isinstance(v, str) else v
+                     for v in self.layout.file_row(r)[:len(self.columns)]]
             (quoted if any(isinstance(v, str) and "\r" in v for v in cells) else plain).writerow(cells)
         return buf.getvalue().encode()
 
 
 class JsonlSink(TextSink):
     def encode(self, rows):
-        return "".join(json.dumps(dict(zip(self.columns, file_row(r)))) + "\n" for r in rows).encode()
+        return "".join(json.dumps(dict(zip(self.columns, self.layout.file_row(r)))) + "\n" for r in rows).encode()
 
 
 def _pyarrow():
@@ -224,9 +250,9 @@ def _pyarrow():
     return pa, pq
 
 
-def parquet_schema(pa):
-    return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.float64() if c in FLOAT_COLUMNS else pa.string())
-                      for c in FILE_COLUMNS])
+def parquet_schema(pa, layout: Layout = Layout()):
+    return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.float64() if c in layout.floats else pa.string())
+                      for c in layout.file_columns])
 
 
 class ParquetSink:
@@ -237,8 +263,9 @@ class ParquetSink:
     FAILED = b"facemotion.failed"
 
     def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
-                 part_seconds: float = 60.0):
+                 part_seconds: float = 60.0, layout: Layout = Layout()):
         self.pa, self.pq = _pyarrow()
+        self.layout = layout
         self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
         self.done: set[str] = set()
         self.failed: set[str] = set()
@@ -286,9 +313,10 @@ class ParquetSink:
     def flush(self) -> None:
         if self._keys:
             pa = self.pa
-            schema = parquet_schema(pa).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
-                                                       self.FAILED: json.dumps(self._failed).encode()})
-            cols = list(zip(*map(file_row, self._rows))) if self._rows else [()] * len(FILE_COLUMNS)
+            schema = parquet_schema(pa, self.layout).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
+                                                                    self.FAILED: json.dumps(self._failed).encode()})
+            cols = (list(zip(*map(self.layout.file_row, self._rows))) if self._rows
+                    else [()] * len(self.layout.file_columns))
             table = pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
             with atomic_path(self.path / f"part-{self.next:06d}.parquet") as tmp:
                 self.pq.write_table(table, tmp)
@@ -304,16 +332,26 @@ class ParquetSink:
 
 
 def read_rows(path) -> list[Row]:
-    """A batch output (any format) -> its rows, typed, in file order."""
+    """A batch output (any format) -> its rows, typed, in file order (the probability columns
+    of the model that wrote it: :func:`columns` of its labels)."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":
-        _, pq = _pyarrow()
-        table = pq.read_table(path, schema=parquet_schema(_pyarrow()[0]))
-        return [_from_file([r[c] for c in FILE_COLUMNS]) for r in table.to_pylist()]
+        pa, pq = _pyarrow()
+        parts = sorted(path.glob("part-*.parquet"))
+        lay = Layout.of_header(pq.read_schema(parts[0]).names) if parts else Layout()
+        if lay is None:
+            raise FacemotionError(f"{path}: not a facemotion batch output (unexpected columns)")
+        table = pq.read_table(path, schema=parquet_schema(pa, lay))
+        return [lay.from_file([r[c] for c in lay.file_columns]) for r in table.to_pylist()]
     with open(path, newline="", encoding="utf-8") as fh:
         if path.suffix.lower() == ".csv":
             reader = csv.reader(fh)
-            if tuple(next(reader, ())) not in (FILE_COLUMNS, COLUMNS):
+            lay = Layout.of_header(next(reader, ()))
+            if lay is None:
                 raise FacemotionError(f"{path}: not a facemotion batch CSV (unexpected header)")
-            return [_from_file([uncell(v) for v in r]) for r in reader]
-        return [_from_file([d.get(c) for c in FILE_COLUMNS]) for d in map(json.loads, filter(str.strip, fh))]
+            return [lay.from_file([uncell(v) for v in r]) for r in reader]
+        records = [json.loads(line) for line in fh if line.strip()]
+        lay = Layout.of_header([k for k in records[0] if k != "path_bytes"]) if records else Layout()
+        if lay is None:
+            raise FacemotionError(f"{path}: not a facemotion batch output (unexpected keys)")
+        return [lay.from_file([d.get(c) for c in lay.file_columns]) for d in records]

@@ -58,15 +58,23 @@ class JobSpec:
     def recognizer(self) -> EmotionRecognizer:
         """The recognizer of one worker: one classifier thread (the workers are the parallelism).
         Threads of one process share its classifier through ``EmotionRecognizer.for_thread``."""
-        rec = EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
-                                detect_size=self.detect_size, threads=1, upright=self.upright,
-                                fold_contempt=self.fold_contempt)
-        # the outputs (sinks) hold FER2013's seven probability columns: a model with other
-        # labels is refused before a row is written rather than written under the wrong header
-        if rec.labels != EMOTIONS:
-            raise FacemotionError(f"--model {rec.model_name}: its emotions ({', '.join(rec.labels)}) do not fit "
-                                  f"the batch table's columns ({', '.join(EMOTIONS)}); pass --fold-contempt")
-        return rec
+        return EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
+                                 detect_size=self.detect_size, threads=1, upright=self.upright,
+                                 fold_contempt=self.fold_contempt)
+
+    def labels(self) -> tuple:
+        """The emotions the job's rows carry (the output's probability columns), known on a
+        cluster's driver too, which loads no model: a shipped model's card says them."""
+        if self.fold_contempt:
+            return EMOTIONS
+        from ..zoo import resolve
+
+        _, entry = resolve(self.model)
+        if entry is not None:
+            return tuple(entry.card.labels)
+        from ..classify import load_classifier
+
+        return tuple(load_classifier(self.model, threads=1).labels)
 
 
 @dataclass

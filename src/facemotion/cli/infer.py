@@ -210,20 +210,11 @@ def cmd_models(args) -> int:
     print("shipped models (work offline, no torch needed):")
     cards = {name: e.card for name, e in shipped_models().items()}
     for m in listing():
-        extra = ", ".join(f"{k.replace('_', ' ')} {m[k] * 100:.1f}%" for k in ("public_test", "private_test") if k in m)
-        if extra and m["tta"] == "flip":
-            extra += " (with its built-in flip averaging)"
-        if "private_test_mean_corrupted" in m:
-            extra += f", mean corrupted {m['private_test_mean_corrupted'] * 100:.1f}% (docs/robustness.md)"
-        # the honest protocol (facemotion.protocol), where the card records it
         metrics = cards[m["name"]].metrics if m["name"] in cards else {}
-        honest = [f"{what} {metrics[k] * 100:.1f}%" for k, what in (
-            ("ferplus_test", "FER+ 7-class PrivateTest"), ("ferplus_test_8", "FER+ 8-class"),
-            ("private_test_dedup", "PrivateTest without train duplicates")) if metrics.get(k) is not None]
-        print(f"  {m['name']:<20}{'(default) ' if m['default'] else ''}{m['what']}, "
-              f"{m['parameters']:,} params{', ' + extra if extra else ''}")
-        if honest:
-            print(f"  {'':<20}{'; '.join(honest)}")
+        labels = cards[m["name"]].labels if m["name"] in cards else ()
+        print(f"  {m['name']:<23}{'(default) ' if m['default'] else ''}{m['what']}, {m['parameters']:,} params, "
+              f"{len(labels)} emotions{' (flip averaging built in)' if m['tta'] == 'flip' else ''}")
+        print(f"  {'':<23}{_model_scores(metrics, 'contempt' in labels)}")
     try:
         from ..training.models import count_parameters, create_model, list_models
     except ImportError:
@@ -233,6 +224,23 @@ def cmd_models(args) -> int:
     for n in list_models():
         print(f"  {n:<20}{count_parameters(create_model(n)):,} params")
     return 0
+
+
+def _model_scores(metrics: dict, ferplus: bool = False) -> str:
+    """A card's PrivateTest numbers, each naming its labels (docs/labels.md); a FER+ model's
+    mean corrupted accuracy is measured against the FER+ majority, a FER2013 model's against
+    FER2013's labels."""
+    pct = lambda k: f"{metrics[k] * 100:.1f}%"  # noqa: E731
+    parts = []
+    if "ferplus_test" in metrics:
+        parts.append(f"FER+ majority {pct('ferplus_test')} (7 classes)"
+                     + (f", {pct('ferplus_test_8')} (8)" if "ferplus_test_8" in metrics else ""))
+    if "private_test" in metrics:
+        parts.append(f"FER2013 labels {pct('private_test')}"
+                     + (f" ({pct('private_test_dedup')} without train duplicates)" if "private_test_dedup" in metrics else ""))
+    if "private_test_mean_corrupted" in metrics:
+        parts.append(f"mean corrupted {pct('private_test_mean_corrupted')}{' (FER+ majority)' if ferplus else ''}")
+    return "PrivateTest: " + "; ".join(parts) if parts else "no accuracy recorded"
 
 
 def cmd_serve(args) -> int:
