@@ -47,7 +47,8 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
         expected = colors[face["dominant_emotion"]]
         assert rgb == [int(expected[i:i + 2], 16) for i in (1, 3, 5)], (face["dominant_emotion"], rgb)
     assert browser.evaluate("document.querySelectorAll('#photo-faces .face').length") == 2
-    assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == 14
+    emotions = browser.evaluate("fetch('/health').then(r => r.json()).then(h => h.emotions)")
+    assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == 2 * len(emotions)
     assert "2 faces" in browser.evaluate("document.getElementById('photo-status').textContent")
     browser.screenshot(tmp_path / "photo.png")
 

@@ -136,6 +136,14 @@ for (const tab of document.querySelectorAll("nav button")) {
   });
 }
 
+// a file name as the Python side shows one (facemotion/names.py): control characters and
+// bidirectional marks escaped, so a name cannot reorder or hide the text around it
+function shownName(name) {
+  const odd = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+  const escaped = name.replace(odd, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escaped === name ? name : `"${escaped.replaceAll('"', '\\"')}"`;
+}
+
 function setStatus(el, text, isError = false) {
   el.textContent = text;
   el.classList.toggle("error", isError);
@@ -252,7 +260,7 @@ async function analyseOnServer(file) {
 
 async function analysePhoto(file) {
   const status = $("photo-status"), canvas = $("photo-canvas"), list = $("photo-faces");
-  setStatus(status, `Analysing ${file.name}…`);
+  setStatus(status, `Analysing ${shownName(file.name)}…`);
   list.replaceChildren();
   const t0 = performance.now();
   try {
@@ -267,12 +275,12 @@ async function analysePhoto(file) {
     data.faces.forEach((f, i) => list.append(faceCard(f, `Face ${i + 1}`)));
     const n = data.faces.length;
     data.ms = Math.round(performance.now() - t0);
-    setStatus(status, `${file.name}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"} ` +
+    setStatus(status, `${shownName(file.name)}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"} ` +
                       `(${data.ms} ms${local ? " in this browser" : ""})`);
     state.photo = data;
   } catch (err) {
     canvas.hidden = true;
-    setStatus(status, `${file.name}: ${err.message}`, true);
+    setStatus(status, `${shownName(file.name)}: ${err.message}`, true);
     state.photo = { error: err.message };
   }
 }

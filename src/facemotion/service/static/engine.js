@@ -459,7 +459,8 @@ async function classify(gray, bgr, boxes, whole = false, levels = null) {
   const input = new ort.Tensor("float32", normalize(crops, session.model.normalization), [boxes.length, 1, size, size]);
   const out = await s.run({ [s.inputNames[0]]: input });
   const probs = out[s.outputNames[0]].data;
-  return { probs: boxes.map((_, i) => Array.from(probs.subarray(i * 7, i * 7 + 7))), levels: found };
+  const k = cfg.emotions.length;  // the model's labels (its card's), as many outputs per face
+  return { probs: boxes.map((_, i) => Array.from(probs.subarray(i * k, i * k + k))), levels: found };
 }
 
 function record(box, confidence, probs) {
