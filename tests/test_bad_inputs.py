@@ -141,7 +141,7 @@ def test_api_bad_input_is_one_clear_error(rec, case):
 
 
 def test_classify_faces_of_nothing_is_an_empty_answer(rec):
-    assert rec.classify_faces([]).shape == (0, 7)
+    assert rec.classify_faces([]).shape == (0, len(rec.labels))
 
 
 def test_sixteen_bit_photos_keep_their_brightness(rec):
@@ -671,17 +671,21 @@ def _run(command, inputs, out: Path) -> int:
 
 def _error_rows(out: Path) -> dict[str, str]:
     from facemotion.batch import read_rows
-    from facemotion.batch.rows import COLUMNS
+    from facemotion.batch.rows import columns
+    from facemotion.zoo import default_model_name, shipped_models
 
-    rows = [dict(zip(COLUMNS, r)) for r in read_rows(out / "rows.csv")]
+    cols = columns(shipped_models()[default_model_name()].card.labels)  # the default model's table
+    rows = [dict(zip(cols, r)) for r in read_rows(out / "rows.csv")]
     return {r["path"]: r["error"] for r in rows if r["error"]}
 
 
 def _face_rows(out: Path, name: str) -> list[dict]:
     from facemotion.batch import read_rows
-    from facemotion.batch.rows import COLUMNS
+    from facemotion.batch.rows import columns
+    from facemotion.zoo import default_model_name, shipped_models
 
-    rows = [dict(zip(COLUMNS, r)) for r in read_rows(out / "rows.csv")]
+    cols = columns(shipped_models()[default_model_name()].card.labels)  # the default model's table
+    rows = [dict(zip(cols, r)) for r in read_rows(out / "rows.csv")]
     return [r for r in rows if r["path"].endswith(name) and not r["error"] and r["dominant_emotion"]]
 
 
@@ -965,8 +969,10 @@ def test_a_full_disk_during_video_leaves_nothing_looking_complete(tmp_path, monk
     import json
 
     from facemotion.cli import main
-    from facemotion.writers import FACE_CSV_COLUMNS
+    from facemotion.writers import face_csv_columns
+    from facemotion.zoo import default_model_name, shipped_models
 
+    FACE_CSV_COLUMNS = face_csv_columns(shipped_models()[default_model_name()].card.labels)  # the default's
     clip = _clip(tmp_path / "clip.mp4")
     _fill_the_disk(where, monkeypatch)
     out = tmp_path / "out"

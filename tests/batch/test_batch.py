@@ -13,7 +13,10 @@ import pytest
 
 from facemotion import EmotionRecognizer
 from facemotion.batch import JobSpec, expand, read_rows, run_batch
-from facemotion.batch.rows import COLUMNS, face_row
+from facemotion.batch.rows import columns, face_row
+from facemotion.zoo import default_model_name, shipped_models
+
+COLUMNS = columns(shipped_models()[default_model_name()].card.labels)  # the default model's table
 from facemotion.batch.sinks import open_sink
 from facemotion.batch.stages import classify_items, detect_item
 from facemotion.video import FrameSource

@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+import facemotion
+
 from facemotion import EmotionRecognizer
 from facemotion.errors import VideoError
 from facemotion.video import process_video
@@ -30,8 +32,8 @@ def test_test_mp4_one_stable_face(media, rec_dnn, tmp_path):
     assert {r["face_id"] for r in rows} == {"1"}  # one stable id
     assert len(rows) == sum(f["frames_seen"] for f in s["faces"].values())  # rows = faces x frames
     header = open(tmp_path / "test_faces.csv").readline().strip()
-    assert header == ("frame,time_s,face_id,x,y,w,h,confidence,angry,disgust,fear,happy,sad,surprise,neutral,"
-                      "dominant_emotion")
+    labels = ",".join(facemotion.EmotionRecognizer(detector="none").labels)  # the default model's, in order
+    assert header == f"frame,time_s,face_id,x,y,w,h,confidence,{labels},dominant_emotion"
     summ = json.loads((tmp_path / "test_summary.json").read_text())
     f1 = summ["faces"]["1"]
     assert abs(sum(f1["mean_probabilities"].values()) - 1) < 1e-3

@@ -72,9 +72,7 @@ class JobSpec:
         _, entry = resolve(self.model)
         if entry is not None:
             return tuple(entry.card.labels)
-        from ..classify import load_classifier
-
-        return tuple(load_classifier(self.model, threads=1).labels)
+        return tuple(EmotionRecognizer(detector="none", model=self.model, threads=1).labels)
 
 
 @dataclass
