@@ -336,7 +336,7 @@ def model_table(r: dict) -> str:
         for g, s in groups.items():
             rows.append([ATTRIBUTES[attr], g, s["n"], "yes" if s["target"] else "no",
                          *(cell(s["measures"][m]) for m in MEASURES)])
-    return table(["attribute", "group", "n", f"n >= min", *MEASURES.values()], rows)
+    return table(["attribute", "group", "n", "n >= min", *MEASURES.values()], rows)
 
 
 def pval(p: float) -> str:

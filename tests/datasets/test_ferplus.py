@@ -3,7 +3,6 @@ meets, the majority / crowd rules, and training on the votes with a new 8-class 
 
 from __future__ import annotations
 
-import gzip
 import zipfile
 
 import numpy as np
