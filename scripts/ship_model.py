@@ -248,7 +248,9 @@ def record_protocol(a) -> None:
     d = protocol_data(a.data)
     for name, e in zoo.shipped_models().items():
         acc = _score_file(e.path, d)
-        metrics = {**e.card.metrics, **{k: v for k, v in acc.items() if k not in ("val", "test")}}
+        # the protocol's new columns; the accuracies the file itself recorded at release stay (the
+        # index and the file must agree on them)
+        metrics = {**{k: v for k, v in acc.items() if k not in ("val", "test")}, **e.card.metrics}
         card = dataclasses.replace(e.card, metrics=metrics).validate(name)
         entries = {n: (x.path.name, card if n == name else x.card) for n, x in zoo.shipped_models().items()}
         zoo.write_index(zoo.default_model_name(), entries)
