@@ -49,6 +49,16 @@ def train_args(data, out, **kw):
     return get_args_parser().parse_args(argv)
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def jpg_bytes(img: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 

