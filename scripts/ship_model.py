@@ -42,7 +42,7 @@ from facemotion.classify import load_classifier  # noqa: E402
 from facemotion.fileio import atomic_path  # noqa: E402
 from facemotion.datasets.ferplus import majority  # noqa: E402
 from facemotion.labels import FERPLUS_EMOTIONS  # noqa: E402
-from facemotion.metrics import fit_temperature  # noqa: E402
+from facemotion.metrics import fit_temperature, softmax  # noqa: E402
 from facemotion.protocol import card_metrics, load_protocol_split, protocol_report  # noqa: E402
 from facemotion.training.checkpoint import (  # noqa: E402
     atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
@@ -96,7 +96,7 @@ def main():
     flip = a.tta == "flip"
     z = {s: predict_logits(model, torch.from_numpy(d[s][0].images).unsqueeze(1), tta=flip).numpy() for s in d}
     t = fit_temperature(*fit_target(z["val"], d["val"], ck["labels"]))  # PublicTest only
-    acc = {s: metrics_of(np.log(np.clip(_softmax(z[s] / t), 1e-12, 1)), d[s], ck["labels"])["accuracy"] for s in d}
+    acc = {s: metrics_of(np.log(np.clip(softmax(z[s], t), 1e-12, 1)), d[s], ck["labels"])["accuracy"] for s in d}
     out = slim(ck)
     out["temperature"] = t
     out["tta"] = a.tta  # the card's metrics are measured with its own tta
@@ -145,12 +145,6 @@ def metrics_of(logp, sdata, labels) -> dict:
     r = protocol_report(np.exp(logp), labels, split.labels, votes, dup)
     r["accuracy"] = r["ferplus7"]["accuracy"] if tuple(labels) == FERPLUS_EMOTIONS else r["fer2013"]["accuracy"]
     return r
-
-
-def _softmax(z):
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def _score_file(onnx_path, d) -> dict:

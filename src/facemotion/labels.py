@@ -18,6 +18,16 @@ FERPLUS_EMOTIONS: tuple[str, ...] = (*EMOTIONS, "contempt")
 LABEL_SETS: dict[str, tuple[str, ...]] = {"fer2013": EMOTIONS, "ferplus": FERPLUS_EMOTIONS}
 
 
+def labels_of_size(n: int) -> tuple[str, ...]:
+    """The label set with ``n`` labels (the sets differ in size, so a model's number of outputs
+    names its labels); ValueError for any other size."""
+    for ls in LABEL_SETS.values():
+        if len(ls) == n:
+            return ls
+    raise ValueError(f"{n} outputs match none of facemotion's label sets "
+                     f"({', '.join(f'{k}: {len(v)}' for k, v in LABEL_SETS.items())})")
+
+
 def label_set_name(labels) -> str | None:
     """'fer2013' or 'ferplus' for a model's labels (a sequence of names); None for anything else."""
     return next((name for name, ls in LABEL_SETS.items() if list(ls) == list(labels)), None)

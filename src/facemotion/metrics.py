@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .labels import EMOTIONS, LABEL_SETS
+from .labels import EMOTIONS, labels_of_size
 
 
 def confusion_matrix(y_true, y_pred, n: int = len(EMOTIONS)) -> np.ndarray:
@@ -24,8 +24,10 @@ def classification_report(y_true, probs, labels=None) -> dict:
     if probs.ndim != 2:
         raise ValueError(f"probabilities must be N x classes, got shape {probs.shape}")
     if labels is None:
-        labels = next((ls for ls in LABEL_SETS.values() if len(ls) == probs.shape[1]), None) or \
-            tuple(str(i) for i in range(probs.shape[1]))
+        try:
+            labels = labels_of_size(probs.shape[1])
+        except ValueError:  # some other classifier: its classes by number
+            labels = tuple(str(i) for i in range(probs.shape[1]))
     labels = tuple(labels)
     if len(labels) != probs.shape[1]:
         raise ValueError(f"{len(labels)} label names for {probs.shape[1]} columns of probabilities")

@@ -30,7 +30,7 @@ import os
 import numpy as np
 
 from .errors import DataError
-from .labels import EMOTIONS, FERPLUS_EMOTIONS, LABEL_SETS
+from .labels import EMOTIONS, FERPLUS_EMOTIONS, labels_of_size
 from .metrics import classification_report, expected_calibration_error
 
 PROTOCOLS = ("fer2013", "ferplus7", "ferplus8")
@@ -43,11 +43,10 @@ CARD_METRICS = {"ferplus_test": ("ferplus7", "accuracy"), "ferplus_test_8": ("fe
 def labels_of(probs_or_width) -> tuple:
     """The label set (:data:`~facemotion.labels.LABEL_SETS`) with as many classes as a model outputs."""
     n = probs_or_width if isinstance(probs_or_width, int) else np.asarray(probs_or_width).shape[-1]
-    for ls in LABEL_SETS.values():
-        if len(ls) == n:
-            return ls
-    raise DataError(f"a model with {n} outputs has none of facemotion's label sets "
-                    f"({', '.join(f'{k}: {len(v)}' for k, v in LABEL_SETS.items())})")
+    try:
+        return labels_of_size(n)
+    except ValueError as e:
+        raise DataError(f"a model's probabilities: {e}") from None
 
 
 def in_labels(probs, model_labels, labels) -> np.ndarray:
@@ -121,15 +120,7 @@ def protocol_report(probs, model_labels, fer_labels, votes=None, duplicate=None)
     eight = "contempt" in model_labels
     out["ferplus8"] = _scored(m8[k8], in_labels(probs, model_labels, FERPLUS_EMOTIONS)[k8], FERPLUS_EMOTIONS,
                               ece=eight)
-    q = crowd_distribution(votes, model_labels) if list(model_labels[:len(FERPLUS_EMOTIONS)]) == \
-        list(FERPLUS_EMOTIONS[:len(model_labels)]) else None
-    if q is None:  # the model's labels in another order: the crowd's columns follow them
-        from .datasets.ferplus import VOTE_COLUMNS
-
-        v = votes[:, [VOTE_COLUMNS.index(lab) for lab in model_labels]]
-        s = v.sum(1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q = np.where(s > 0, v / s, np.nan)
+    q = crowd_distribution(votes, model_labels)
     ok = np.isfinite(q).all(1)
     if ok.any():
         ce = -(q[ok] * np.log(np.clip(probs[ok], 1e-12, 1))).sum(1)

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .labels import LABEL_SETS
-
-# facemotion's label sets differ in size (the card refuses any other labels), so a row of
-# probabilities names its own labels; a caller that knows them passes them anyway
-_BY_SIZE = {len(ls): ls for ls in LABEL_SETS.values()}
-
+from .labels import labels_of_size
 
 def labels_for(probs) -> tuple[str, ...]:
     """The label set whose size is the length of ``probs`` (one face's probabilities), or ``probs``
-    itself when it is a number of classes."""
-    n = probs if isinstance(probs, (int, np.integer)) else len(probs)
-    if n not in _BY_SIZE:
-        raise ValueError(f"{n} probabilities match none of facemotion's label sets "
-                         f"({', '.join(f'{k}: {len(v)}' for k, v in LABEL_SETS.items())})")
-    return _BY_SIZE[n]
+    itself when it is a number of classes (:func:`facemotion.labels.labels_of_size`)."""
+    return labels_of_size(probs if isinstance(probs, (int, np.integer)) else len(probs))
 
 
 def make_result(box, confidence: float, probs, labels=None) -> dict:

@@ -170,9 +170,9 @@ def majority(votes: np.ndarray, labels=FERPLUS_EMOTIONS) -> np.ndarray:
 
 
 def crowd_distribution(votes: np.ndarray, labels=FERPLUS_EMOTIONS) -> np.ndarray:
-    """The votes for ``labels``' emotions, normalized to sum 1 (unknown and NF dropped; NaN rows,
-    and rows with no emotion vote, stay NaN)."""
-    v = np.asarray(votes, np.float64)[:, :len(labels)]
+    """The votes for ``labels``' emotions (in ``labels``' order), normalized to sum 1 (unknown and
+    NF dropped; NaN rows, and rows with no emotion vote, stay NaN)."""
+    v = np.asarray(votes, np.float64)[:, [VOTE_COLUMNS.index(e) for e in labels]]
     s = v.sum(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(s > 0, v / s, np.nan)
