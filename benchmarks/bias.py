@@ -30,6 +30,11 @@ are skipped with the way to install it (benchmarks/_common.py FER_INSTALL).
 
     python benchmarks/bias.py [--models vgg_fer_s ...] [--int8] [--limit N] [--london PATH]
                               [--fer-python /tmp/fer-venv/bin/python] [--figures docs/bias]
+                              [--utk PATH [--utk-sample N]]
+
+With ``--utk``, UTKFace (no emotion labels) adds the faces found and the distribution of the
+predicted emotions per gender, race and age band, and the demographic parity gap
+(benchmarks/_utk.py says what that can and cannot show).
 
 Prints the machine, then a table per model and the people each one misses; writes
 benchmarks/results/bias.txt and bias.json (``--out`` moves them) and, with ``--figures``, the
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import io
 import os
 import shlex
@@ -50,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+import _utk
 from _common import FER_INSTALL, SHARED, FerProcess, machine, table
 
 HERE = Path(__file__).resolve().parent
@@ -71,7 +78,7 @@ UNKNOWN = "unknown"
 # fer's side: one photo path in, its faces out (fer's own detector and classifier)
 FER_SIDE = r"""
 import cv2
-from fer import FER
+from fer.fer import FER
 fer = FER()
 
 def handle(r):
@@ -302,7 +309,10 @@ def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, r
         s = summarize(people, records, seed, resamples, permutations, min_group)
         report["models"][name] = {"labels": list(labels), "negative": [e for e in NEGATIVE if e in labels],
                                   "seconds": seconds, **s, "misses": misses(people, records),
-                                  "people": [{"id": p["id"], **r} for p, r in zip(people, records)]}
+                                  # per person what was said (not every probability: the file stays small)
+                                  "people": [{"id": p["id"], **{k: {f: v for f, v in rec.items() if f != "emotions"}
+                                                                for k, rec in r.items()}}
+                                             for p, r in zip(people, records)]}
         if log:
             o = s["overall"]
             log(f"{name}: {2 * len(people)} photos in {seconds:.0f} s; happy recall "
@@ -462,7 +472,6 @@ def figures(report: dict, folder: Path, default: str | None = None) -> list[Path
 
 def main():
     from facemotion.fileio import write_text
-    from facemotion.writers import write_json
     from facemotion.zoo import default_model_name, shipped_models
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -478,6 +487,11 @@ def main():
     p.add_argument("--permutations", type=int, default=10000, help="permutations per test")
     p.add_argument("--min-group", type=int, default=9, help="groups this size or larger are the ones targets apply "
                                                             "to (and the ones the gap tests compare)")
+    p.add_argument("--utk", default=None, metavar="PATH",
+                   help="UTKFace (delonyohan/deeplearn-agepred at b06607bf): faces found and predicted emotions per "
+                        "gender, race and age band, with the demographic parity gap (benchmarks/_utk.py)")
+    p.add_argument("--utk-sample", type=int, default=3000, help="a seeded sample of N UTKFace faces (0: all 23,708)")
+    p.add_argument("--utk-models", nargs="*", default=None, help="models run on UTKFace (default: the default, and fer)")
     p.add_argument("--out", default=str(HERE / "results" / "bias"), help="results path without suffix")
     p.add_argument("--figures", default=None, help="folder for the plots (docs/bias)")
     a = p.parse_args()
@@ -499,16 +513,39 @@ def main():
     report["command"] = ("python benchmarks/bias.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])).strip()
     report["default"] = default_model_name()
     text = format_report(report, report["default"])
+    if a.utk:
+        report["utk"] = run_utk(a, report["default"])
+        text += "\n\n" + "\n\n".join(_utk.format_utk(n, s) for n, s in report["utk"].items())
     print(text.split("\n", 1)[1])
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out.with_suffix(".txt"), text)
-    write_json(out.with_suffix(".json"), {"machine": report.pop("machine"), "command": report.pop("command"),
-                                          **report})
+    # compact: per person and model it is hundreds of records, and indenting them doubles the file
+    write_text(out.with_suffix(".json"), json.dumps({"machine": report.pop("machine"), "command": report.pop("command"),
+                                                     **report}, separators=(",", ":"), default=float) + "\n")
     print(f"wrote {out.with_suffix('.txt')} and .json", file=sys.stderr)
     if a.figures:
-        for f in figures(report, Path(a.figures), report["default"]):
+        written = figures(report, Path(a.figures), report["default"])
+        written += [_utk.figure(n, s, Path(a.figures) / f"utk_{n}.png") for n, s in report.get("utk", {}).items()]
+        for f in written:
             print(f"wrote {f} ({f.stat().st_size / 1024:.0f} KB)", file=sys.stderr)
+
+
+def run_utk(a, default: str) -> dict:
+    """UTKFace's sample through each of ``--utk-models`` (the default and fer)."""
+    faces = _utk.sample(a.utk, a.utk_sample or None, a.seed)
+    names = a.utk_models or [default] + ([] if a.no_fer or not Path(a.fer_python).exists() else [FER_LABEL])
+    out = {}
+    for name in names:
+        predict, labels, close = fer_predictor(a.fer_python) if name == FER_LABEL else facemotion_predictor(name)
+        try:
+            preds = _utk.predict(faces, predict)
+        finally:
+            if close:
+                close()
+        out[name] = _utk.summarize(faces, preds, labels, seed=a.seed, resamples=1000, min_group=a.min_group)
+        print(f"UTKFace: {name} done", file=sys.stderr, flush=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -61,8 +61,17 @@ def main():
     p.add_argument("--int8", metavar="MODEL", default=None,
                    help="ship the int8 variant of the shipped MODEL (facemotion quantize, calibrated on Training "
                         "faces) as <MODEL>_int8")
+    p.add_argument("--prior-tau", type=float, default=0.0, metavar="TAU",
+                   help="logit adjustment: subtract TAU x log(prior) from the output layer's bias, the prior "
+                        "being the FER+ majority's share of each emotion in Training (docs/training-log.md, "
+                        "'Real faces'); the temperature is fitted afterwards")
     p.add_argument("--data", default=str(FER_ZIP))
     p.add_argument("--default", action="store_true", help="make it the package's default model")
+    p.add_argument("--retire", nargs="+", metavar="NAME", default=None,
+                   help="take shipped models out of the package (their ONNX files and index entries; "
+                        "checkpoints in models/ stay)")
+    p.add_argument("--set-default", metavar="NAME", default=None,
+                   help="make an already shipped model the default (nothing else changes)")
     p.add_argument("--device", default="CPU (2 cores)", help="where it was trained, for the record")
     p.add_argument("--teacher-hours", type=float, default=0.0,
                    help="compute spent on its distillation teachers, for the record (reported next to its own)")
@@ -80,6 +89,24 @@ def main():
         return record_robustness(a.robustness)
     if a.protocol:
         return record_protocol(a)
+    if a.retire:
+        shipped = zoo.shipped_models()
+        gone = [n for n in a.retire if n not in shipped or n == zoo.default_model_name()]
+        if gone:
+            p.error(f"--retire: {', '.join(gone)}: not shipped, or the default")
+        for n in a.retire:
+            shipped[n].path.unlink()
+        zoo.write_index(zoo.default_model_name(), {n: (e.path.name, e.card) for n, e in shipped.items()
+                                                   if n not in a.retire})
+        print(f"retired {', '.join(a.retire)}")
+        return None
+    if a.set_default:
+        shipped = zoo.shipped_models()
+        if a.set_default not in shipped:
+            p.error(f"--set-default: {a.set_default} is not shipped ({', '.join(shipped)})")
+        zoo.write_index(a.set_default, {n: (e.path.name, e.card) for n, e in shipped.items()})
+        print(f"the default model is now {a.set_default}")
+        return None
     if a.int8:
         return ship_int8(a)
     if not a.checkpoint or not a.name:
@@ -89,6 +116,8 @@ def main():
     a.checkpoint = a.checkpoint[0]
 
     ck = load_checkpoint(a.checkpoint)
+    if a.prior_tau:
+        adjust_priors(ck, a.prior_tau, a.data)
     # the whole run (last.pt's history, not only best.pt's), plus the run it was --init-ed from
     compute = checkpoint_compute(a.checkpoint)
     model, _ = model_from_checkpoint(ck)
@@ -102,6 +131,8 @@ def main():
     out["tta"] = a.tta  # the card's metrics are measured with its own tta
     out["name"] = a.name
     out["training"] = {**compute, "selected_epoch": ck["epoch"], "device": a.device, "args": ck.get("train_args", {})}
+    if "logit_adjustment" in ck:
+        out["training"]["logit_adjustment"] = ck["logit_adjustment"]
     if a.teacher_hours:
         out["training"]["teacher_cpu_hours"] = a.teacher_hours
     out["metrics"] = {"public_test": acc["val"], "private_test": acc["test"]}
@@ -120,6 +151,27 @@ def main():
     print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
           f"PrivateTest {acc['test'] * 100:.2f}% (tta {a.tta}, the ONNX file); {pt} ({pt.stat().st_size // 1024} KiB), "
           f"{onnx_path} ({_describe(r)})")
+
+
+def adjust_priors(ck: dict, tau: float, data) -> None:
+    """Logit adjustment (Menon et al. 2021) baked into the weights: the output layer's bias
+    minus ``tau`` x log(prior), so a face no longer leans towards what Training holds most of
+    (neutral, happy) at the cost of what it holds least (disgust, fear, contempt). The prior is
+    the FER+ majority's share of each label among the Training faces FER+ keeps."""
+    from facemotion.datasets import load_splits
+    from facemotion.datasets.ferplus import as_ferplus, read_votes
+
+    labels = tuple(ck["labels"])
+    train = load_splits(data, ("train",))["train"]
+    y = as_ferplus(train, read_votes()).labels if labels == FERPLUS_EMOTIONS else train.labels
+    prior = np.bincount(y, minlength=len(labels)) / len(y)
+    shift = torch.tensor(-tau * np.log(prior), dtype=torch.float32)
+    for key in ("model_state", "ema_state"):
+        state = ck.get(key)
+        if state:  # the last bias with one entry per label is the output layer's
+            name = [k for k, v in state.items() if k.endswith(".bias") and v.shape == (len(labels),)][-1]
+            state[name] = state[name] + shift
+    ck["logit_adjustment"] = {"tau": tau, "prior": dict(zip(labels, prior.round(5).tolist()))}
 
 
 def protocol_data(data) -> dict:

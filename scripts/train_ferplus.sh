@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FER=${FER:-../shared/datasets/fer2013.zip}
 FM=${FM:-.venv/bin/facemotion}
-common=(--data "$FER" --labels ferplus --target probability --label-smoothing 0 --opt adamw --weight-decay 1e-4
+common=(--data "$FER" --labels ferplus --vote-scheme probability --label-smoothing 0 --opt adamw --weight-decay 1e-4
         --corrupt 0.6 --ema 0.999 --eval-tta --warmup-epochs 1 --batch-size 128 --no-epoch-files --resume)
 $FM train --arch vgg_fer_s --init models/vgg_fer_s.pt --epochs 12 --lr 1e-3 --out runs/ferplus_vgg_fer_s "${common[@]}"
 $FM train --arch resnet_fer_s --init models/resnet_fer_s.pt --epochs 10 --lr 1e-3 --out runs/ferplus_resnet_fer_s "${common[@]}"

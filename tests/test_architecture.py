@@ -16,10 +16,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "facemotion"
 
 # Each layer and the layers it may import (its own included). Lowest first.
-BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu"}
+BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain"}
-PIPELINES = {"video", "photos"}
+PIPELINES = {"video", "photos", "labelled"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
                 **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "batch": "jobs", "datasets": "datasets",
                 "protocol": "datasets",  # the honest protocol: scores a split against FER+ votes (datasets.ferplus)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .card import ModelCard
 from .errors import ModelError, UsageError
-from .labels import ALIASES, EMOTIONS
+from .labels import EMOTIONS, canonical_emotion
 from .plugins import load_entry_point
 from .preprocess import faces_to_batch
 from .zoo import check_entry, resolve
@@ -128,7 +128,7 @@ def classifier_labels(classifier) -> tuple[str, ...]:
 
 
 # FER2013 filed contempt under disgust (FER+ relabelled those faces), so that is where it goes back
-FOLD_FROM, FOLD_INTO = "contempt", ALIASES["contempt"]
+FOLD_FROM, FOLD_INTO = "contempt", canonical_emotion("contempt", EMOTIONS)
 
 
 def fold_contempt(probs: np.ndarray, labels) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -26,6 +26,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .boxes import intersection
 from .errors import ModelError, UsageError
 from .preprocess import clip_box
 from .threads import detector_threads
@@ -82,15 +83,8 @@ def suppress_nested(dets: list[Detection], overlap: float = 0.5) -> list[Detecti
     Haar fires on eyes and mouths inside a face). ``dets`` must be sorted largest first."""
     kept: list[Detection] = []
     for d in dets:
-        x, y, w, h = d[0]
-        inside = False
-        for (kx, ky, kw, kh), _ in kept:
-            ix = max(0, min(x + w, kx + kw) - max(x, kx))
-            iy = max(0, min(y + h, ky + kh) - max(y, ky))
-            if ix * iy > overlap * w * h:
-                inside = True
-                break
-        if not inside:
+        _, _, w, h = d[0]
+        if not any(intersection(d[0], k) > overlap * w * h for k, _ in kept):
             kept.append(d)
     return kept
 

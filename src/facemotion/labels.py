@@ -40,7 +40,8 @@ ALIASES: dict[str, str] = {
     "mad": "angry",
     "disgust": "disgust",
     "disgusted": "disgust",
-    "contempt": "disgust",
+    "contempt": "contempt",  # FER+'s eighth; FER2013 filed it under disgust (canonical_emotion)
+    "contemptuous": "contempt",
     "fear": "fear",
     "fearful": "fear",
     "scared": "fear",
@@ -48,6 +49,8 @@ ALIASES: dict[str, str] = {
     "happy": "happy",
     "happiness": "happy",
     "joy": "happy",
+    "smile": "happy",
+    "smiling": "happy",
     "sad": "sad",
     "sadness": "sad",
     "surprise": "surprise",
@@ -61,20 +64,38 @@ class UnknownLabelError(ValueError):
     """A class name that maps to none of the seven emotions."""
 
 
+def _key(name) -> str:
+    # a folder name as file systems and archives give it: decomposed accents (macOS), full-width
+    # letters, upper case, padding spaces or a BOM all name the same class
+    return unicodedata.normalize("NFKC", str(name)).strip().strip("\ufeff\u200b").strip().casefold()
+
+
+def canonical_emotion(name: str, labels=EMOTIONS) -> str:
+    """A class name as people write it (case-insensitive, with the aliases of :data:`ALIASES`)
+    -> the emotion's name in ``labels``: contempt stays contempt where ``labels`` has it (FER+),
+    and is FER2013's disgust where it does not. UnknownLabelError for anything else."""
+    key = _key(name)
+    if key not in ALIASES:
+        raise UnknownLabelError(
+            f"{name!r} names no emotion; expected one of {', '.join(FERPLUS_EMOTIONS)} "
+            f"(or an alias such as {', '.join(sorted(k for k in ALIASES if k not in FERPLUS_EMOTIONS)[:6])})"
+        )
+    emotion = ALIASES[key]
+    return "disgust" if emotion == "contempt" and emotion not in labels else emotion
+
+
 def label_index(name: str | int) -> int:
     """Map a class name (case-insensitive, with aliases) or an index to the canonical index."""
     if isinstance(name, (int,)) and not isinstance(name, bool):
         if 0 <= name < NUM_CLASSES:
             return int(name)
         raise UnknownLabelError(f"label index {name} is outside 0..{NUM_CLASSES - 1}")
-    # a folder name as file systems and archives give it: decomposed accents (macOS), full-width
-    # letters, upper case, padding spaces or a BOM all name the same class
-    key = unicodedata.normalize("NFKC", str(name)).strip().strip("\ufeff\u200b").strip().casefold()
+    key = _key(name)
     if key.isdecimal():  # isdigit() also takes "²", which int() refuses
         return label_index(int(key))
-    if key not in ALIASES:
+    try:
+        return EMOTIONS.index(canonical_emotion(key))
+    except UnknownLabelError:
         raise UnknownLabelError(
             f"unknown emotion class {name!r}; expected one of {', '.join(EMOTIONS)} "
-            f"(or an alias such as {', '.join(sorted(k for k in ALIASES if k not in EMOTIONS)[:6])})"
-        )
-    return EMOTIONS.index(ALIASES[key])
+            f"(or an alias such as {', '.join(sorted(k for k in ALIASES if k not in EMOTIONS)[:6])})") from None

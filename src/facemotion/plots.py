@@ -60,18 +60,20 @@ def training_curves(history: list[dict], out_dir) -> list[Path]:
     return out
 
 
-def confusion(cm, path, title: str = "confusion matrix", labels=None) -> None:
-    """``labels``: the classes of ``cm``'s rows and columns (None: the label set of its size)."""
+def confusion(cm, path, title: str = "confusion matrix", labels=None, columns=None) -> None:
+    """``labels``: the classes of ``cm``'s rows and columns (None: the label set of its size);
+    ``columns``: the columns' names where they differ (a last "no face" column, say)."""
     plt = _plt()
     cm = np.asarray(cm, float)
     labels = list(labels_for(len(cm)) if labels is None else labels)
+    columns = labels if columns is None else list(columns)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = plt.subplots(figsize=(6.5 + 0.6 * (len(columns) - len(labels)), 5.5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     for i in range(len(labels)):
-        for j in range(len(labels)):
+        for j in range(len(columns)):
             ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center", fontsize=7,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")

@@ -343,6 +343,14 @@ class EmotionRecognizer:
         """Per-frame results from a video file, camera index or frame iterable (see facemotion.video)."""
         return _stream(self, source, **kwargs)
 
+    def analyze_video(self, source, *, every: int = 1, smooth: float = 0.5, max_frames: int | None = None):
+        """A video (file, camera index or frame iterable) -> one row per face per frame, as
+        ``facemotion video``'s CSV: a pandas DataFrame when pandas is installed, else a list of
+        dicts. ``every``: the detector runs on every N-th frame, faces are tracked between."""
+        from .video.stream import frame_table
+
+        return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames)
+
 
 _default: dict = {}
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .boxes import intersection
+
 
 # BGR colours per emotion of every label set (colour-blind-friendly-ish palette: matplotlib's
 # tab10, contempt its brown)
@@ -62,9 +64,7 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
 
 
 def _overlap(a, b) -> int:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+    return intersection(a, b)
 
 
 def _place_panel(pw: int, ph: int, box, W: int, H: int, taken) -> tuple[int, int]:

@@ -77,11 +77,14 @@ def choice(name: str, value, choices) -> str:
 
 
 def _range(lo, hi, lo_open=False, hi_open=False) -> str:
+    def f(x):  # an integer bound as written (2147483647, not 2.14748e+09)
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     if lo is not None and hi is not None:
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        return f"in {'(' if lo_open else '['}{f(lo)}, {f(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
-    return f"{'<' if hi_open else '<='} {hi:g}"
+        return f"{'>' if lo_open else '>='} {f(lo)}"
+    return f"{'<' if hi_open else '<='} {f(hi)}"
 
 
 def option(check, *args, **kwargs):
@@ -93,6 +96,9 @@ def option(check, *args, **kwargs):
         except UsageError as e:
             raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
     convert.__name__ = check.__name__  # argparse shows it in "invalid <name> value" messages
+    # what the option accepts (the check and its bounds): one option name, one meaning across
+    # commands (tests/test_option_names.py compares these)
+    convert.meaning = (check.__name__, args, tuple(sorted(kwargs.items())))
     return convert
 
 

@@ -220,3 +220,22 @@ def open_page(browser, url: str, until: str = "window.facemotion && window.facem
             return value
         time.sleep(0.2)
     raise AssertionError(f"not true after {timeout} s at {url}: {until}")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium whose fake camera plays the start of test.mp4 (forwards and back), for
+    the page's tests in both the served page and the static export; one per test module."""
+    if chromium_path() is None:
+        pytest.skip("Chromium is not installed (bash scripts/install_chromium.sh installs it)")
+    from conftest import MEDIA
+
+    if not (MEDIA / "test.mp4").is_file():
+        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
+    tmp = tmp_path_factory.mktemp("chromium")
+    clip = tmp / "clip.y4m"
+    write_y4m(MEDIA / "test.mp4", clip)
+    b = Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
+    yield b
+    b.close()

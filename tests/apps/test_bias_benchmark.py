@@ -51,7 +51,8 @@ def test_report_structure(bias, report):
             rec = p[kind]
             assert rec["found"] == (rec["said"] is not None)
             if rec["found"]:
-                assert rec["said"] in r["labels"] and set(rec["emotions"]) == set(r["labels"])
+                # what was said and its probability; not every probability (the file stays small)
+                assert rec["said"] in r["labels"] and 0 < rec["p"] <= 1 and "emotions" not in rec
     for attr, groups in r["groups"].items():
         assert sum(g["n"] for g in groups.values()) == 3
         assert report["groups"][attr] == {g: s["n"] for g, s in groups.items()}

@@ -5,25 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MEDIA
-
-from .conftest import Chromium, chromium_path, write_y4m
+from .conftest import chromium_path
 
 pytestmark = pytest.mark.skipif(chromium_path() is None,
                                 reason="Chromium is not installed (bash scripts/install_chromium.sh installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not (MEDIA / "test.mp4").is_file():
-        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
-    tmp = tmp_path_factory.mktemp("chromium")
-    clip = tmp / "clip.y4m"
-    write_y4m(MEDIA / "test.mp4", clip)
-    b = Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
-    yield b
-    b.close()
 
 
 def test_photo_upload_draws_every_face(browser, server, media, tmp_path):

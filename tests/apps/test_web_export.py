@@ -20,7 +20,6 @@ from facemotion.zoo import default_model_name
 
 DEFAULT = default_model_name()  # the model an export ships (with its int8 variant)
 from facemotion.detect import DEFAULT_DETECTOR
-from conftest import MEDIA
 
 from .conftest import Chromium, chromium_path, end, open_page
 
@@ -131,23 +130,6 @@ def host(site):
     s = StaticServer(site)
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if chromium_path() is None:
-        pytest.skip("Chromium is not installed (bash scripts/install_chromium.sh installs it)")
-    if not (MEDIA / "test.mp4").is_file():
-        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
-    from .conftest import write_y4m
-
-    tmp = tmp_path_factory.mktemp("chromium-web")
-    clip = tmp / "clip.y4m"
-    write_y4m(MEDIA / "test.mp4", clip)
-    b = Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
-    yield b
-    b.close()
 
 
 def python_faces(model=None, precision=None, detector=DEFAULT_DETECTOR):

@@ -140,13 +140,41 @@ def test_cli_errors_are_one_line(media, tmp_path):
         return p.stderr.strip().splitlines()[-1]
 
     assert run(media / "justin.jpg", "-o", tmp_path / "r.xlsx").startswith(f"error: -o {tmp_path / 'r.xlsx'}: unknown output format")
-    assert run(tmp_path / "nothing-*.jpg", "-o", tmp_path / "r.csv", "--every", "0") == "error: --every 0: must be 1 or more"
+    for opt in ("--frame-step", "--detect-workers", "--actors"):  # refused where parsed: usage errors, exit 2
+        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(media / "justin.jpg"), "-o",
+                            str(tmp_path / "r.csv"), opt, "0"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and p.stderr.splitlines()[-1] == \
+            f"facemotion batch: error: argument {opt}: must be >= 1, got 0", p.stderr
+    assert not (tmp_path / "r.csv").exists()
     (tmp_path / "mine.csv").write_text("a,b\n1,2\n")
     assert "was not written by `facemotion batch`" in run(media / "justin.jpg", "-o", tmp_path / "mine.csv")
     assert (tmp_path / "mine.csv").read_text() == "a,b\n1,2\n"  # a user's file is never touched
     assert main(["batch", str(media / "justin.jpg"), "-o", str(tmp_path / "a.jsonl"), "--no-progress",
                  "--annotate", str(tmp_path / "ann")]) == 0
     assert (tmp_path / "ann" / "justin_annotated.jpg").stat().st_size > 10_000
+
+
+def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tmp_path):
+    """`batch --precision int8 --threads 2` runs the int8 model (its probabilities, its name in
+    the rows), and a rerun with another precision or thread count is refused, not mixed in."""
+    from facemotion.cli import main
+
+    photos = [media / p for p in ("justin.jpg", "two_people.jpg")]
+    out = tmp_path / "int8.csv"
+    assert main(["batch", *map(str, photos), "-o", str(out), "--precision", "int8", "--threads", "2",
+                 "--no-progress"]) == 0
+    int8 = EmotionRecognizer(precision="int8")
+    rows = read_rows(out)
+    assert rows == expected_rows(int8, photos) and len(rows) == 3
+    assert rows != expected_rows(EmotionRecognizer(), photos)  # not the float model's probabilities
+    assert int8.model_name.endswith("_int8") and all(r[COLUMNS.index("model")] == int8.model_name for r in rows)
+    for other in (["--precision", "float32", "--threads", "2"], ["--precision", "int8", "--threads", "1"]):
+        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, photos), "-o", str(out),
+                            "--no-progress", *other], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1 and "Traceback" not in p.stderr and "other options" in p.stderr, p.stderr
+    assert read_rows(out) == rows
+    assert JobSpec(precision="int8").signature() != JobSpec().signature() != JobSpec(threads=2).signature()
+    assert "precision" not in JobSpec().signature()  # outputs written before the options existed still resume
 
 
 def test_killed_runs_resume_without_losing_or_repeating_a_row(media, tmp_path):
@@ -159,7 +187,7 @@ def test_killed_runs_resume_without_losing_or_repeating_a_row(media, tmp_path):
         (src / f"{k:03d}_{small[k % 4]}").symlink_to(media / small[k % 4])
     (src / "broken.jpg").write_bytes((media / "justin.jpg").read_bytes()[:2000])
     (src / "paths.txt").write_text("\n".join(sorted(p.name for p in src.iterdir())) + "\n")  # relative to it
-    args = [str(src / "paths.txt"), str(media / "test.mp4"), "--every", "15", "--no-progress", "-o"]
+    args = [str(src / "paths.txt"), str(media / "test.mp4"), "--frame-step", "15", "--no-progress", "-o"]
     cmd = [sys.executable, "-m", "facemotion", "batch", *args]
 
     r = subprocess.run(cmd + [str(tmp_path / "whole.csv")], capture_output=True, text=True, timeout=300)

@@ -8,7 +8,7 @@ from conftest import faces_like, jpg_bytes
 
 from facemotion.datasets import available_splits, load_splits, write_subset
 from facemotion.errors import DataError
-from facemotion.labels import EMOTIONS, UnknownLabelError, label_index
+from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS, UnknownLabelError, canonical_emotion, label_index
 
 
 def test_canonical_order_and_aliases():
@@ -18,8 +18,14 @@ def test_canonical_order_and_aliases():
     assert label_index("sadness") == 4
     assert label_index("anger") == 0
     assert label_index("3") == 3
-    with pytest.raises(UnknownLabelError, match="'contemptuous'"):
-        label_index("contemptuous")
+    with pytest.raises(UnknownLabelError, match="'bored'"):
+        label_index("bored")
+    # contempt is FER+'s eighth emotion, and FER2013's disgust where a label set lacks it
+    assert label_index("Contempt") == label_index("contemptuous") == EMOTIONS.index("disgust")
+    assert canonical_emotion("contemptuous", FERPLUS_EMOTIONS) == "contempt"
+    assert canonical_emotion(" Smiling ") == "happy"
+    with pytest.raises(UnknownLabelError, match="'bored' names no emotion"):
+        canonical_emotion("bored", FERPLUS_EMOTIONS)
 
 
 def _write_csv(path, rows, header="emotion,pixels,Usage"):

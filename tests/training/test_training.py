@@ -292,3 +292,36 @@ def test_resume_from_weights_only_says_to_use_init(kaggle_zip, tmp_path, tiny_ch
     torch.save(slim(load_checkpoint(tiny_checkpoint)), run / "last.pt")  # a shipped checkpoint's form
     with pytest.raises(UsageError, match=r"last\.pt holds weights only .* --init"):
         main(_args(kaggle_zip, run, arch="mini_xception", resume=True))
+
+
+def test_extra_data_joins_the_training_split_only(kaggle_zip, tmp_path):
+    """`--extra-data` folders of face crops join training (labels by name, one-hot targets where
+    the run has soft targets), never validation; a folder naming no emotion is refused."""
+    import cv2
+    import numpy as np
+
+    from facemotion.datasets import Split
+    from facemotion.errors import FacemotionError
+    from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+    from facemotion.training.train import load_train_val, with_extra_faces
+
+    extra = tmp_path / "crops"
+    for k, (folder, img) in enumerate(zip(("Smiling", "Smiling", "sadness", "contempt"), faces_like(4, seed=5))):
+        (extra / folder).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(extra / folder / f"{k}.png"), img)
+    plain_tr, plain_va = load_train_val(train_args(kaggle_zip, tmp_path / "run"))
+    tr, va = load_train_val(train_args(kaggle_zip, tmp_path / "run", extra_data=extra))
+    assert len(tr) == len(plain_tr) + 4 and len(va) == len(plain_va)
+    assert sorted(EMOTIONS[i] for i in tr.labels[len(plain_tr):]) == ["disgust", "happy", "happy", "sad"]
+    assert tr.targets is None and (tr.images[:len(plain_tr)] == plain_tr.images).all()
+    # a FER+ split (soft targets, eight labels): the crops get one-hot targets, contempt stays contempt
+    soft = Split("train", plain_tr.images, plain_tr.labels, plain_tr.sources,
+                 targets=np.full((len(plain_tr), 8), 1 / 8, np.float32), label_names=FERPLUS_EMOTIONS)
+    mixed = with_extra_faces(soft, extra, progress=False)
+    added = mixed.targets[len(plain_tr):]
+    assert added.shape == (4, 8) and (added.sum(1) == 1).all() and added.max(1).min() == 1
+    assert sorted(FERPLUS_EMOTIONS[i] for i in mixed.labels[len(plain_tr):]) == ["contempt", "happy", "happy", "sad"]
+    (extra / "bored").mkdir()
+    cv2.imwrite(str(extra / "bored" / "x.png"), faces_like(1)[0])
+    with pytest.raises(FacemotionError, match="bored"):
+        load_train_val(train_args(kaggle_zip, tmp_path / "run", extra_data=extra))

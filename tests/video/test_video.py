@@ -2,6 +2,7 @@
 
 import csv
 import json
+import itertools
 
 import cv2
 import numpy as np
@@ -217,3 +218,19 @@ def test_video_writer_falls_back_to_mp4v_without_pyav(tmp_path, monkeypatch):
     cap = cv2.VideoCapture(str(tmp_path / "b.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 1
     assert not list(tmp_path.glob(".*"))
+
+
+def test_analyze_video_gives_the_streams_faces_as_a_table(media):
+    """`rec.analyze_video(path, every=N)`: a row per face per frame, in `facemotion video`'s CSV
+    columns, equal to what `stream` yields on those frames (a pandas DataFrame)."""
+    pd = pytest.importorskip("pandas")
+    from facemotion import EmotionRecognizer
+    from facemotion.writers import face_csv_columns
+
+    rec = EmotionRecognizer()
+    table = rec.analyze_video(media / "test.mp4", every=3, max_frames=24)
+    assert isinstance(table, pd.DataFrame) and list(table.columns) == face_csv_columns(rec.labels)
+    want = [(r.index, f["face_id"], tuple(f["box"]), f["dominant_emotion"], f["emotions"]["happy"])
+            for r in itertools.islice(rec.stream(media / "test.mp4", every=3), 24) for f in r.faces]
+    got = [(t.frame, t.face_id, (t.x, t.y, t.w, t.h), t.dominant_emotion, t.happy) for t in table.itertuples()]
+    assert got == want and len(got) >= 20 and table["frame"].max() <= 23

@@ -34,8 +34,8 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     if engine not in ENGINES:
         raise FacemotionError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if spec.every < 1:
-        raise FacemotionError(f"--every {spec.every}: must be 1 or more")
-    for name, n in (("workers", workers), ("actors", actors)):
+        raise FacemotionError(f"--frame-step {spec.every}: must be 1 or more")
+    for name, n in (("detect-workers", workers), ("actors", actors)):
         if n is not None and n < 1:
             raise FacemotionError(f"--{name} {n}: must be 1 or more")
     items = expand(inputs)

@@ -42,25 +42,34 @@ class JobSpec:
     every: int = 1  # videos: every N-th frame
     upright: bool = True  # leaning faces turned level before their crop
     fold_contempt: bool = False  # a FER+ model's contempt added to disgust: FER2013's seven columns
+    precision: str | None = None  # "int8": the shipped model's int8 variant (other probabilities)
+    threads: int | str | None = None  # each worker's ONNX Runtime + OpenCV threads (None: 1; the workers
+                                      # are the parallelism), as EmotionRecognizer(threads=...)
+
+    # options added after outputs were first written: left out of the signature at their
+    # defaults, so those outputs still resume
+    LATER = {"fold_contempt": False, "precision": None, "threads": None}
 
     def signature(self) -> dict:
         sig = {"schema": SCHEMA_VERSION, **asdict(self)}
-        if not self.fold_contempt:  # outputs written before the option existed still resume
-            del sig["fold_contempt"]
+        for key, default in self.LATER.items():
+            if sig[key] == default:
+                del sig[key]
         return sig
 
     def check(self) -> str:
         """Fail as a worker would on a bad --model or --detector, without loading the model
         (the driver of a cluster job needs none); the model's name as known without opening it."""
         return EmotionRecognizer.check(self.detector, self.model, min_confidence=self.min_confidence,
-                                       detect_size=self.detect_size)
+                                       detect_size=self.detect_size, precision=self.precision)
 
     def recognizer(self) -> EmotionRecognizer:
         """The recognizer of one worker: one classifier thread (the workers are the parallelism).
         Threads of one process share its classifier through ``EmotionRecognizer.for_thread``."""
         return EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
-                                 detect_size=self.detect_size, threads=1, upright=self.upright,
-                                 fold_contempt=self.fold_contempt)
+                                 detect_size=self.detect_size, upright=self.upright,
+                                 threads=1 if self.threads is None else self.threads,
+                                 precision=self.precision, fold_contempt=self.fold_contempt)
 
     def labels(self) -> tuple:
         """The emotions the job's rows carry (the output's probability columns), known on a
@@ -69,10 +78,10 @@ class JobSpec:
             return EMOTIONS
         from ..zoo import resolve
 
-        _, entry = resolve(self.model)
+        _, entry = resolve(self.model, self.precision)
         if entry is not None:
             return tuple(entry.card.labels)
-        return tuple(EmotionRecognizer(detector="none", model=self.model, threads=1).labels)
+        return tuple(EmotionRecognizer(detector="none", model=self.model, threads=1, precision=self.precision).labels)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..detect import canonical_detector
+from ..validate import deprecated_alias, integer, option
 from .infer import _add_recognizer_args
 
 DESCRIPTION = """\
@@ -16,7 +17,7 @@ command again: it continues where it stopped, no row lost or repeated."""
 
 EPILOG = """examples:
   facemotion batch photos/ -o results.csv
-  facemotion batch photos/ clips/*.mp4 --every 10 -o results.parquet
+  facemotion batch photos/ clips/*.mp4 --frame-step 10 -o results.parquet
   facemotion batch paths.txt -o results.jsonl --annotate annotated/
   facemotion batch /mnt/shared/photos -o /mnt/shared/results.csv --engine ray
 """
@@ -27,7 +28,8 @@ def cmd_batch(args) -> int:
 
     spec = JobSpec(detector=canonical_detector(args.detector), model=args.model,
                    min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every,
-                   upright=args.upright, fold_contempt=args.fold_contempt)
+                   upright=args.upright, fold_contempt=args.fold_contempt, precision=args.precision,
+                   threads=args.threads)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   progress=not args.no_progress)
@@ -52,11 +54,17 @@ def add_commands(sub, fmt) -> None:
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
     s.add_argument("inputs", nargs="+", help="image/video files, folders, globs, or .txt/.lst files listing paths")
     s.add_argument("-o", "--out", required=True, help="results.csv, results.jsonl, or results.parquet (a folder of parts)")
-    s.add_argument("--every", type=int, default=1, help="videos: use every N-th frame (a row per face in it)")
+    s.add_argument("--frame-step", dest="every", type=option(integer, 1), default=1, metavar="N",
+                   help="videos: use every N-th frame (a row per face in it)")
+    s.add_argument("--every", dest="every", type=option(integer, 1), action=deprecated_alias("--frame-step"),
+                   help=argparse.SUPPRESS)  # `video --every` detects every N frames and tracks between
     s.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: threads on this machine; ray: Ray Data on a cluster (the [ray] extra)")
-    s.add_argument("--workers", type=int, default=None, help="local engine: detection threads (default: one per core)")
-    s.add_argument("--actors", type=int, default=None, help="ray engine: recognizer actors (default: the cluster's CPUs)")
+    s.add_argument("--detect-workers", dest="workers", type=option(integer, 1), default=None, metavar="N",
+                   help="local engine: threads that decode and detect (default: one per core)")
+    s.add_argument("--workers", dest="workers", type=option(integer, 1), action=deprecated_alias("--detect-workers"),
+                   help=argparse.SUPPRESS)  # `serve --workers` counts inference threads
+    s.add_argument("--actors", type=option(integer, 1), default=None, help="ray engine: recognizer actors (default: the cluster's CPUs)")
     s.add_argument("--ray-address", default=None,
                    help="ray engine: cluster address (default: RAY_ADDRESS, as under `ray job submit`, else a local Ray)")
     s.add_argument("--annotate", default=None, metavar="DIR", help="also write an annotated copy of each photo here")

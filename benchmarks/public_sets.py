@@ -1,0 +1,162 @@
+"""Public face sets the training never read, each read from where the user put it (none is
+ever copied into the repository), as lists of :class:`facemotion.labelled.LabelledImage`.
+
+- **muxspace** (github.com/muxspace/facial_expressions: ``data/legend.csv`` + ``images/``;
+  13,690 faces labelled by students). Split **by image id** (the file name's SHA-1) into
+  train 60% / val 20% / test 20%: only the train part may be trained on, val chooses, test
+  reports. Its 9 contempt faces are left out of the seven-emotion protocol.
+- **sof**: Specs on Faces (github.com/oogre/ESA-LG-M1, ``data/original images``: 2,662
+  photos of 112 people wearing glasses, 640x480; the expression is in the file name:
+  no/hp/sd/sr = neutral/happy/sad/surprise). Split **by person** (the name's first field)
+  into the same parts.
+- **london**: the Face Research Lab London Set (``../shared/datasets/london_faces``: 102
+  adults, neutral and smiling; CC BY 4.0). All of it is a test set.
+- **utk**: UTKFace (delonyohan/deeplearn-agepred at b06607bf, ``dataset/UTKFace``; 23,708
+  200x200 faces named ``age_gender_race_*.jpg``; research use only). Unlabelled for emotion:
+  :func:`utk_faces` gives each face's age, gender and race.
+
+How to fetch them (any git client; the paths are then passed with ``--muxspace`` etc.)::
+
+    git clone https://github.com/muxspace/facial_expressions /data/muxspace
+    git clone https://github.com/oogre/ESA-LG-M1 /data/sof        # uses data/original images
+    git clone https://github.com/delonyohan/deeplearn-agepred /data/utk && git -C /data/utk checkout b06607bf
+
+Run as a script, it writes the face crops of one set's part for training (``train
+--extra-data``), as the recognizer crops them (detector, largest face, upright)::
+
+    python benchmarks/public_sets.py crops --set muxspace --part train --out /data/crops/muxspace
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+from pathlib import Path
+
+from facemotion.labelled import LabelledImage
+from facemotion.labels import EMOTIONS, canonical_emotion
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+LONDON = SHARED / "datasets" / "london_faces"
+PARTS = ("train", "val", "test")
+SOF_LABELS = {"no": "neutral", "hp": "happy", "sd": "sad", "sr": "surprise"}
+UTK_GENDERS = ("male", "female")
+UTK_RACES = ("White", "Black", "Asian", "Indian", "Other")
+
+
+def part_of(key: str) -> str:
+    """train / val / test (60/20/20) from a stable hash of ``key`` (an image id or a person)."""
+    bucket = int(hashlib.sha1(key.encode()).hexdigest(), 16) % 10
+    return "train" if bucket < 6 else ("val" if bucket < 8 else "test")
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise SystemExit(f"error: {path}: not found ({what}; see benchmarks/public_sets.py for how to fetch it)")
+    return path
+
+
+def muxspace(root, part: str | None = None, labels=EMOTIONS) -> list[LabelledImage]:
+    """muxspace's faces (of ``part``, or all), labels in ``labels``' names; contempt is kept only
+    where ``labels`` has it."""
+    root = Path(root)
+    legend = _need(root / "data" / "legend.csv", "muxspace/facial_expressions")
+    out = []
+    with open(legend, newline="") as fh:
+        for row in csv.DictReader(fh):
+            name, emotion = row["image"].strip(), row["emotion"].strip()
+            if part is not None and part_of(name) != part:
+                continue
+            label = canonical_emotion(emotion, labels)
+            if label == "disgust" and emotion.casefold() == "contempt":
+                continue  # FER2013's seven: contempt is left out, not filed under disgust
+            out.append(LabelledImage(root / "images" / name, label))
+    return out
+
+
+def sof(root, part: str | None = None) -> list[LabelledImage]:
+    folder = _need(Path(root) / "data" / "original images", "Specs on Faces (oogre/ESA-LG-M1)")
+    out = []
+    for p in sorted(folder.glob("*.jpg")):
+        fields = p.name.split("_")
+        if part is None or part_of(fields[0]) == part:
+            out.append(LabelledImage(p, SOF_LABELS[fields[7]]))
+    return out
+
+
+def london(root=LONDON) -> list[LabelledImage]:
+    root = _need(Path(root), "the London set")
+    return [LabelledImage(p, label) for folder, label in (("neutral", "neutral"), ("smiling", "happy"))
+            for p in sorted((root / folder).glob("*.jpg"))]
+
+
+def utk_faces(root) -> list[dict]:
+    """UTKFace's faces: {path, age, gender, race}; files whose names lack a field are skipped."""
+    folder = Path(root) / "dataset" / "UTKFace"
+    folder = _need(folder if folder.is_dir() else Path(root), "UTKFace")
+    out = []
+    for p in sorted(folder.glob("*.jpg")):
+        f = p.name.split("_")
+        if len(f) >= 4 and f[0].isdigit() and f[1] in ("0", "1") and f[2].isdigit() and int(f[2]) < len(UTK_RACES):
+            out.append({"path": p, "age": int(f[0]), "gender": UTK_GENDERS[int(f[1])], "race": UTK_RACES[int(f[2])]})
+    return out
+
+
+def balanced(items, per_class: int) -> list[LabelledImage]:
+    """At most ``per_class`` images of each label, the first by a stable hash of the path."""
+    out, seen = [], {}
+    for it in sorted(items, key=lambda i: hashlib.sha1(i.path.name.encode()).hexdigest()):
+        if seen.get(it.label, 0) < per_class:
+            seen[it.label] = seen.get(it.label, 0) + 1
+            out.append(it)
+    return out
+
+
+def write_crops(items, out: Path, recognizer) -> dict:
+    """Each image's largest face, cropped as the recognizer crops it, as ``out/<label>/<name>.png``
+    (an existing file is kept: a rerun resumes). Returns counts per label and images without a face."""
+    import cv2
+
+    from facemotion.labelled import largest_face
+    from facemotion.progress import progress_bar
+
+    counts, missed = {}, 0
+    for it in progress_bar(items, desc=f"crops -> {out}", unit="photo"):
+        dest = out / it.label / (it.path.stem + ".png")
+        if not dest.exists():
+            crop, _ = largest_face(recognizer, it.path)
+            if crop is None:
+                missed += 1
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(".tmp.png")
+            cv2.imwrite(str(tmp), crop)
+            tmp.replace(dest)
+        counts[it.label] = counts.get(it.label, 0) + 1
+    return {"faces": counts, "no_face": missed}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Write one public set's face crops for training (train --extra-data).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("crops")
+    c.add_argument("--set", choices=["muxspace", "sof"], required=True)
+    c.add_argument("--root", required=True, help="where the set was cloned")
+    c.add_argument("--part", choices=PARTS, default="train")
+    c.add_argument("--cap", type=int, default=0, help="at most this many faces of each emotion (0: all)")
+    c.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    from facemotion import EmotionRecognizer
+
+    items = muxspace(a.root, a.part) if a.set == "muxspace" else sof(a.root, a.part)
+    if a.cap:
+        items = balanced(items, a.cap)
+    r = write_crops(items, Path(a.out), EmotionRecognizer())
+    print(f"{a.set} {a.part}: {sum(r['faces'].values())} crops {r['faces']}, no face in {r['no_face']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Labelled photos scored as users run the models: every picture through a recognizer, its
+largest face classified, the answers compared with the labels.
+
+This is what ``facemotion evaluate --data FOLDER`` runs on a ``<emotion>/<image>`` folder of
+photos (and ``benchmarks/cross_dataset.py`` on public sets): photos of any size, faces found by
+the recognizer's detector, the largest face scored; a photo without a face counts as a miss
+and is counted on its own (``faces_found``). ``crops=True`` is for images that are face crops
+already: the whole image is the face (the recognizer is then made with ``detector="none"``).
+
+Folder names go through the one table of names (:func:`facemotion.labels.canonical_emotion`:
+anger/angry, happiness/happy, scared/fear, ...); a folder that names no emotion is refused in
+one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, FacemotionError
+from .labels import UnknownLabelError, canonical_emotion
+from .names import shown
+from .progress import progress_bar
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+
+
+@dataclass
+class LabelledImage:
+    path: Path
+    label: str   # canonical emotion name (one of the model's labels or FER2013's seven)
+
+
+def read_labelled_folder(folder, labels) -> list[LabelledImage]:
+    """The images of a ``<emotion>/<image>`` folder, sorted, each with its folder's emotion in
+    ``labels``' names (contempt stays contempt where ``labels`` has it, else it is FER2013's
+    disgust). Hidden files and non-images are skipped; a folder naming no emotion, or no
+    image at all, is refused in one line."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{shown(root)}: not a folder of <emotion>/<image> photos")
+    items = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            label = canonical_emotion(sub.name, labels)
+        except UnknownLabelError as e:
+            raise DataError(f"{shown(sub)}: folder name {e}") from None
+        items += [LabelledImage(p, label) for p in sorted(sub.iterdir())
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not items:
+        raise DataError(f"{shown(root)}: no images in <emotion>/ folders")
+    return items
+
+
+def largest_face(recognizer, source):
+    """The crop (S x S uint8, the classifier's grid, turned upright as the recognizer turns
+    faces) and box of the largest face the recognizer finds in ``source`` (a path or decoded
+    image); (None, None) when it finds none."""
+    picture = recognizer.read(source)
+    faces = recognizer.detect_crops(picture.pixels)
+    if not faces.boxes:
+        return None, None
+    i = int(np.argmax([w * h for _, _, w, h in faces.boxes]))
+    return faces.crops[i], picture.full_box(faces.boxes[i])
+
+
+def score_images(recognizers, items, *, progress: bool = True, desc: str = "photos"):
+    """(N x L probabilities averaged over ``recognizers``' models, N bool: a face was found).
+    The first recognizer finds and crops each face once; every recognizer classifies that crop
+    (their models must share one label set). Rows of photos without a face are NaN. An image
+    that cannot be read is refused in one line (a benchmark must not drop inputs silently)."""
+    recognizers = list(recognizers)
+    labels = recognizers[0].labels
+    if any(r.labels != labels for r in recognizers):
+        raise FacemotionError("models of different label sets cannot be averaged: "
+                              + ", ".join(f"{r.model_name} ({len(r.labels)})" for r in recognizers))
+    probs = np.full((len(items), len(labels)), np.nan)
+    found = np.zeros(len(items), bool)
+    for i, item in enumerate(progress_bar(items, desc=desc, unit="photo", disable=not progress)):
+        crop, _ = largest_face(recognizers[0], item.path)
+        if crop is not None:
+            found[i] = True
+            probs[i] = np.mean([r.classify_crops(crop[None])[0] for r in recognizers], axis=0)
+    return probs, found
+
+
+def photo_report(truth, probs, found, labels) -> dict:
+    """Accuracy over every photo (no face = a miss) and over the photos with a face, balanced
+    accuracy (the mean of the per-class recalls of the classes present), per-class recall and
+    support, faces found, and the confusion matrix (rows: truth in ``labels``' order; a last
+    column counts the photos without a face)."""
+    labels = tuple(labels)
+    y = np.array([labels.index(t) for t in truth], np.int64)
+    pred = np.where(found, np.nan_to_num(probs, nan=-1).argmax(1), len(labels))
+    cm = np.zeros((len(labels), len(labels) + 1), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    support = cm.sum(1)
+    present = support > 0
+    recall = np.divide(np.diag(cm[:, :-1]), support, out=np.zeros(len(labels)), where=present)
+    n = len(y)
+    return {
+        "n": int(n),
+        "faces_found": int(found.sum()),
+        "accuracy": float((pred == y).mean()) if n else 0.0,
+        "accuracy_found": float((pred[found] == y[found]).mean()) if found.any() else 0.0,
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
+        "per_class": {e: {"recall": float(recall[k]), "support": int(support[k])}
+                      for k, e in enumerate(labels) if present[k]},
+        "labels": list(labels),
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def format_photo_report(r: dict, title: str) -> str:
+    lines = [f"{title}: {r['n']} photos, a face found in {r['faces_found']}",
+             f"accuracy {r['accuracy'] * 100:.2f}% (photos with a face: {r['accuracy_found'] * 100:.2f}%)   "
+             f"balanced accuracy {r['balanced_accuracy'] * 100:.2f}%",
+             f"{'class':<10}{'recall':>9}{'photos':>8}"]
+    lines += [f"{e:<10}{pc['recall'] * 100:>8.1f}%{pc['support']:>8}" for e, pc in r["per_class"].items()]
+    return "\n".join(lines)
+
+
+__all__ = ["LabelledImage", "read_labelled_folder", "largest_face", "score_images", "photo_report",
+           "format_photo_report"]

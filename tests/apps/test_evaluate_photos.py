@@ -1,0 +1,109 @@
+"""``facemotion evaluate MODEL --data FOLDER`` on a folder of <emotion>/<photo>: real photos of
+the London set through the detector (the largest face scored, as the public API finds it), face
+crops with ``--crops``, photos without a face counted as misses, folder names through the one
+table of names, and bad folders or options refused in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import SHARED
+from facemotion import EmotionRecognizer
+from facemotion.cli import main
+from facemotion.labelled import photo_report, read_labelled_folder
+from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+
+LONDON = SHARED / "datasets" / "london_faces"
+
+
+@pytest.fixture(scope="module")
+def london():
+    if not (LONDON / "london_info.csv").is_file():
+        pytest.skip(f"the London set is not at {LONDON}")
+    return LONDON
+
+
+def photo_folder(root, london, media):
+    """Five smiles (folder 'Smiling': an alias), five neutral faces, a photo without a face among
+    the smiles, and what a real folder also holds: a hidden file and a notes file."""
+    for folder, src in (("Smiling", "smiling"), ("neutral", "neutral")):
+        (root / folder).mkdir(parents=True)
+        for p in sorted((london / src).glob("*.jpg"))[:5]:
+            shutil.copy(p, root / folder / p.name)
+    shutil.copy(media / "no-faces.jpg", root / "Smiling" / "no-faces.jpg")
+    (root / "Smiling" / ".DS_Store").write_bytes(b"\0")
+    (root / "notes.txt").write_text("photos of the London set\n")
+    return root
+
+
+def largest(rec, path):
+    faces = rec.detect_emotions(str(path))
+    return max(faces, key=lambda f: f["box"][2] * f["box"][3])["dominant_emotion"] if faces else None
+
+
+def test_a_folder_of_photos_is_scored_as_the_public_api_sees_it(tmp_path, london, media, capsys):
+    data = photo_folder(tmp_path / "photos", london, media)
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(data), "-o", str(tmp_path / "out"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    rec = EmotionRecognizer(model="ferplus_resnet_s")
+    items = read_labelled_folder(data, rec.labels)
+    said = [largest(rec, it.path) for it in items]
+    truth = [it.label for it in items]
+    assert len(items) == r["n"] == 11 and r["faces_found"] == 10 and said.count(None) == 1
+    assert r["accuracy"] == pytest.approx(np.mean([s == t for s, t in zip(said, truth)]))
+    assert r["per_class"]["happy"]["support"] == 6 and r["per_class"]["neutral"]["support"] == 5
+    for e in ("happy", "neutral"):
+        assert r["per_class"][e]["recall"] == pytest.approx(np.mean([s == e for s, t in zip(said, truth) if t == e]))
+    assert r["balanced_accuracy"] == pytest.approx(np.mean([r["per_class"][e]["recall"] for e in ("happy", "neutral")]))
+    cm = np.array(r["confusion_matrix"])
+    assert cm.shape == (8, 9) and cm.sum() == 11 and cm[EMOTIONS.index("happy"), -1] == 1  # the photo without a face
+    assert (tmp_path / "out" / "report.json").is_file() and (tmp_path / "out" / "confusion.png").stat().st_size > 5000
+
+
+def test_crops_are_classified_whole(tmp_path, fer_zip, capsys):
+    import cv2
+
+    from facemotion.datasets import load_splits
+
+    test = load_splits(fer_zip, ("test",))["test"]
+    picked = {e: np.flatnonzero(test.labels == EMOTIONS.index(e))[:4] for e in ("happy", "surprise", "angry")}
+    for e, idx in picked.items():
+        (tmp_path / e).mkdir()
+        for i in idx:
+            cv2.imwrite(str(tmp_path / e / f"{i}.png"), test.images[i])
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(tmp_path), "--crops", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    rec = EmotionRecognizer(model="ferplus_resnet_s", detector="none")
+    order = sorted(picked)  # read_labelled_folder sorts folders, then files
+    files = [f for e in order for f in sorted((tmp_path / e).iterdir())]
+    probs = rec.classify_faces(np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]))
+    want = photo_report([f.parent.name for f in files], probs, np.ones(len(files), bool), FERPLUS_EMOTIONS)
+    assert r["faces_found"] == r["n"] == 12 and r["detector"] == "none"
+    assert r["per_class"] == want["per_class"] and r["confusion_matrix"] == want["confusion_matrix"]
+
+
+def test_bad_folders_and_options_are_refused_in_one_line(tmp_path, london, media):
+    data = photo_folder(tmp_path / "photos", london, media)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "facemotion", "evaluate", "ferplus_resnet_s", "--data", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+
+    (data / "bored").mkdir()
+    p = run(data)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith(f"error: {data / 'bored'}: folder name 'bored' names no emotion;")
+    (data / "bored").rmdir()
+    p = run(data, "--calibrate")
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1] == \
+        "error: --calibrate: not for a folder of photos (it needs a FER2013 dataset)"
+    empty = tmp_path / "empty"
+    (empty / "happy").mkdir(parents=True)
+    p = run(empty)
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == f"error: {empty}: no images in <emotion>/ folders"
