@@ -182,7 +182,8 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
     from facemotion.cli import main as cli
     from facemotion.errors import ModelError
     from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from facemotion.training.export import checkpoints_from_onnx, export_onnx
+    from facemotion.training.export import export_onnx
+    from facemotion.training.importing import checkpoints_from_onnx
 
     members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
     export_onnx(members, tmp_path / "ens.onnx", tta=True, temperature=0.8, weights="float16")
@@ -212,7 +213,8 @@ def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle
 
     from facemotion.datasets import load_training_data
     from facemotion.training.checkpoint import model_from_checkpoint
-    from facemotion.training.export import checkpoints_from_onnx, export_onnx
+    from facemotion.training.export import export_onnx
+    from facemotion.training.importing import checkpoints_from_onnx
     from facemotion.training.train import get_args_parser, main
     from facemotion.training.warmstart import restore_batchnorm_statistics
 

@@ -141,7 +141,7 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from ..training.export import import_checkpoints
+    from ..training.importing import import_checkpoints
 
     written, info = import_checkpoints(args.model, args.out)
     for i, (dest, ck) in enumerate(written):

@@ -36,8 +36,8 @@ from ..card import ModelCard
 from ..errors import ModelError
 from ..fileio import PendingFile
 from ..preprocess import normalize
-from .checkpoint import card_of, describe, model_from_checkpoint
-from .models import count_parameters, create_model
+from .checkpoint import card_of, model_from_checkpoint
+from .models import count_parameters
 
 
 @contextlib.contextmanager
@@ -228,107 +228,3 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
         pending.discard()
     result["bytes"] = out.stat().st_size
     return result
-
-
-def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
-    """The inverse of :func:`export_onnx`: rebuild each member of an exported file as a
-    facemotion checkpoint (a dict, as ``load_checkpoint`` returns).
-
-    The exporter folds every BatchNorm into the conv before it (``<conv>.weight`` and
-    ``<conv>.weight_bias`` in the graph); the rebuilt network keeps its BatchNorm as the
-    identity plus that bias (weight 1, mean 0, variance 1 - eps), which computes the same
-    function in eval mode, so the checkpoint evaluates, teaches and re-exports like the
-    original; to train from it, :func:`~.warmstart.restore_batchnorm_statistics` (which ``train --init``
-    applies) gives those layers statistics first. Weights
-    stored in float16 come back rounded to it. A member's own temperature and metrics are not
-    in the graph (an ensemble has one temperature), so the checkpoint gets T = 1 and none.
-
-    With ``check``, the rebuilt members run through the same wrapper as the export (flip
-    TTA, ensemble average, temperature) and must match ONNX Runtime on random inputs to
-    1e-4; returns (checkpoints, {"max_abs_diff": ...}).
-    """
-    path = Path(path)
-    try:
-        proto = onnx.load(str(path))
-    except Exception as e:
-        raise ModelError(f"{path}: not a loadable ONNX file ({str(e).splitlines()[0][:200]})") from None
-    try:
-        meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
-    except ValueError:
-        meta = {}
-    card = ModelCard.from_dict(meta, str(path))
-    inits = {}
-    for init in proto.graph.initializer:
-        name = init.name[:-len("__fp16")] if init.name.endswith("__fp16") else init.name
-        inits[name] = numpy_helper.to_array(init).astype(np.float32)
-    members = card.members or [{"arch": card.arch, "arch_kwargs": card.arch_kwargs, "epoch": card.epoch,
-                                "source": path.name}]
-    models, ckpts = [], []
-    for i, m in enumerate(members):
-        try:
-            model = create_model(m["arch"], **m.get("arch_kwargs", {})).eval()
-        except (KeyError, TypeError) as e:  # an architecture this version does not register
-            raise ModelError(f"{path}: member {i}: cannot build {m.get('arch')!r} ({e})") from None
-        state = model.state_dict()
-        # exports made before ensembles existed named a single model's weights "model.*"
-        prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
-        loaded = set()
-        for key in state:
-            if prefix + key in inits:
-                state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
-                loaded.add(key)
-        # a BatchNorm folded into the conv before it: identity plus the folded bias
-        conv = None
-        for name, mod in model.named_modules():
-            if isinstance(mod, torch.nn.Conv2d):
-                conv = name
-            elif isinstance(mod, torch.nn.BatchNorm2d) and f"{name}.weight" not in loaded and conv is not None:
-                bias = inits.get(f"{prefix}{conv}.weight_bias")
-                if bias is None:
-                    continue
-                state[f"{name}.weight"] = torch.ones(mod.num_features)
-                state[f"{name}.bias"] = torch.from_numpy(bias)
-                state[f"{name}.running_mean"] = torch.zeros(mod.num_features)
-                state[f"{name}.running_var"] = torch.full((mod.num_features,), 1.0 - mod.eps)
-                loaded |= {f"{name}.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
-                conv = None
-        missing = [k for k in state if k not in loaded and not k.endswith("num_batches_tracked")]
-        if missing:
-            raise ModelError(f"{path}: member {i} ({m['arch']}): cannot recover {', '.join(missing[:3])}"
-                             f"{' ...' if len(missing) > 3 else ''} from the graph")
-        model.load_state_dict(state)
-        models.append(model)
-        ckpts.append({**describe(model, epoch=m.get("epoch"), recovered_from={
-                          "file": path.name, "member": i, "source": m.get("source"), "weights_dtype": card.weights_dtype}),
-                      "model_state": model.state_dict()})
-    info = {}
-    if check:
-        x = _probe_inputs(card.input_size)
-        with torch.no_grad():
-            p_torch = _wrapper(models, card.temperature, card.tta)(torch.from_numpy(x)).numpy()
-        info["max_abs_diff"] = check_parity(_run_onnx(path, x), p_torch, 1e-4, f"{path}: the rebuilt members disagree with the graph")
-    return ckpts, info
-
-
-def import_checkpoints(model, out_dir) -> tuple[list[tuple[Path, dict]], dict]:
-    """``facemotion import``: a shipped name or an exported ``.onnx`` file -> one checkpoint per
-    member in ``out_dir``, named after the member's source checkpoint (a single model: after the
-    file); members whose sources share a name are numbered instead. Returns ((path, checkpoint)
-    per member, the parity info of :func:`checkpoints_from_onnx` with ``file``)."""
-    from ..zoo import resolve_model
-    from .checkpoint import atomic_torch_save
-
-    path = resolve_model(model)
-    ckpts, info = checkpoints_from_onnx(path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stems = [Path(ck["recovered_from"]["source"]).stem if ck["recovered_from"].get("source") and len(ckpts) > 1
-             else path.stem for ck in ckpts]
-    written = []
-    for i, ck in enumerate(ckpts):
-        # members exported from two runs' best.pt files share a name: number them instead
-        stem = stems[i] if stems.count(stems[i]) == 1 else f"{path.stem}_member{i}"
-        dest = out / f"{stem}.pt"
-        atomic_torch_save(ck, dest)
-        written.append((dest, ck))
-    return written, {**info, "file": path.name}
