@@ -5,7 +5,8 @@
     >>> d = load_splits("fer2013.zip", ("train", "val"))   # doctest: +SKIP
 """
 
-from .fer2013 import available_splits, detect_format, write_subset
+from .fer2013 import available_splits, detect_format
+from .subsets import write_subset
 from .loading import hold_out, load_splits, load_training_data
 from .splits import SPLIT_USAGE, SPLITS, Split, split_title
 
