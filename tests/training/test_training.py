@@ -303,7 +303,7 @@ def test_extra_data_joins_the_training_split_only(kaggle_zip, tmp_path):
     from facemotion.datasets import Split
     from facemotion.errors import FacemotionError
     from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
-    from facemotion.training.train import load_train_val, with_extra_faces
+    from facemotion.training.data import load_train_val, with_extra_faces
 
     extra = tmp_path / "crops"
     for k, (folder, img) in enumerate(zip(("Smiling", "Smiling", "sadness", "contempt"), faces_like(4, seed=5))):

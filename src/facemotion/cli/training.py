@@ -21,7 +21,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_teacher_targets(args) -> int:
-    from ..training.train import teacher_targets_main
+    from ..training.distill import teacher_targets_main
 
     r = teacher_targets_main(args)
     print(f"wrote {r['out']}: soft targets of {r['images']:,} training images (the teachers' top-1 agrees "

@@ -133,3 +133,26 @@ def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: 
     if tuple(targets.shape) != (len(images), NUM_CLASSES):
         raise FacemotionError(f"{path}: targets of shape {tuple(targets.shape)}, expected ({len(images)}, {NUM_CLASSES})")
     return targets.to(images.device)
+
+
+def teacher_targets_main(args) -> dict:
+    """``facemotion teacher-targets``: the offline soft targets of ``--teacher`` on the training
+    images a run with the same --data/--limit/--seed/--val-fraction sees, written to ``-o`` for
+    a later ``train --teacher-targets`` (on a machine that lacks the teachers' files)."""
+    import torch
+
+    from .engine import to_tensors
+
+    from ..errors import UsageError
+    from .data import load_train_val
+
+    if not args.teacher:
+        raise UsageError("--teacher: name at least one teacher")
+    train, _ = load_train_val(args)
+    x_tr, _ = to_tensors(train)
+    teachers = [load_teacher(t, torch.device("cpu")) for t in args.teacher]
+    targets = cached_teacher_targets(teachers, args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
+                                     limit=args.limit, seed=args.seed, progress=args.progress)
+    acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
+    return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc}
+

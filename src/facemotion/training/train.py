@@ -1,5 +1,6 @@
 """``facemotion train`` (shaped like torchvision's reference scripts: :func:`get_args_parser`
-and :func:`main`; the loop is in :mod:`.engine`).
+and :func:`main`; what the run reads is :mod:`.data`, its epochs :mod:`.loop`, one epoch
+:mod:`.engine`).
 
     facemotion train --arch mini_xception --data fer2013.zip --epochs 80 --out runs/mx
 
@@ -15,23 +16,19 @@ install too.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
-from ..datasets import SPLIT_USAGE, load_training_data
 from ..datasets.loading import add_label_options
 from ..errors import FacemotionError, UsageError
 from ..labels import NUM_CLASSES
-from ..fileio import open_text, write_text
+from ..fileio import write_text
 from ..validate import deprecated_alias, device, integer, json_object, number, option
 from ..validate import threads as validate_threads
+from .data import load_data
+from .loop import RunState, run_epochs
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -164,7 +161,7 @@ def _train(cfg, dist) -> dict:
     torch.manual_seed(cfg.seed)
     say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
     out = _prepare_out(cfg, dist)
-    data = _load_data(cfg, dist, say)
+    data = load_data(cfg, dist, say)
     model, model_kwargs = _build_model(cfg, data.x_tr.device, len(data.labels))
     ck, model, init_training = _starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
     optimizer = build_optimizer(model, cfg)
@@ -172,14 +169,14 @@ def _train(cfg, dist) -> dict:
     schedule = build_scheduler(optimizer, cfg, steps_per_epoch)
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     teachers, targets = _distillation(cfg, data.x_tr, out, dist, say)
-    run = _RunState(init_training=init_training)
+    run = RunState(init_training=init_training)
     if ck is not None:
         run.restore(ck, model, optimizer, schedule, ema)
         say(f"resumed from {ck['_path']} at epoch {ck['epoch']}", file=sys.stderr)
     ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
     say(f"{cfg.arch}: {run.parameters(model):,} parameters; train {len(data.y_tr):,} / val {len(data.y_va):,} images; "
         f"{steps_per_epoch} steps/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
-    _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say)
+    run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say)
     summary = {"model": cfg.arch, "parameters": run.parameters(model), "epochs_run": len(run.history),
                "best": run.best, "out": str(out)}
     if dist.main:
@@ -201,43 +198,6 @@ def _prepare_out(cfg, dist) -> Path:
     if cfg.prune and not cfg.init:
         raise UsageError("--prune: give the trained network to prune with --init CKPT")
     return out
-
-
-@dataclass
-class _Data:
-    x_tr: object
-    y_tr: object
-    x_va: object
-    y_va: object
-    val_split: str  # what the validation split is called in the records ("PublicTest" for FER2013)
-    labels: tuple = ()     # the label set the network learns (the card's labels)
-    t_tr: object = None    # soft targets (FER+ vote distributions), or None: one-hot labels
-    t_va: object = None
-
-
-def _load_data(cfg, dist, say) -> _Data:
-    """The training and validation images, uint8, on the training device (a GPU holds them all)."""
-    import torch
-
-    from .engine import to_tensors
-
-    train, val = load_train_val(cfg)
-    if train.skipped:
-        say(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
-    dev = torch.device(cfg.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device: {cfg.device} asked for, but this torch sees no CUDA GPU")
-    x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
-    x_va, y_va = (t.to(dev) for t in to_tensors(val))
-    t_tr, t_va = ((torch.from_numpy(sp.targets).to(dev) if sp.targets is not None else None) for sp in (train, val))
-    if train.dropped or val.dropped:
-        say(f"--labels {cfg.labels}: left out {train.dropped} training and {val.dropped} validation faces "
-            "(no FER+ votes, or mostly 'unknown' / 'not a face')", file=sys.stderr)
-    if len(y_tr) // dist.world < cfg.batch_size:
-        raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
-                              f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
-    name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
-    return _Data(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va)
 
 
 def _build_model(cfg, dev, num_classes: int):
@@ -319,199 +279,6 @@ def _distillation(cfg, x_tr, out: Path, dist, say):
     if dist.main:
         dist.barrier()
     return [], targets  # the teachers are no longer needed: their memory goes
-
-
-@dataclass
-class _RunState:
-    """What a run carries from epoch to epoch (and through a resume): step, history, best."""
-
-    start_epoch: int = 1
-    step: int = 0
-    history: list = field(default_factory=list)
-    best: dict = field(default_factory=lambda: {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0})
-    init_training: dict | None = None
-
-    def restore(self, ck, model, optimizer, schedule, ema) -> None:
-        model.load_state_dict(ck["model_state"])
-        optimizer.load_state_dict(ck["optimizer_state"])
-        schedule.load_state_dict(ck.get("scheduler_state"))
-        if ema is not None and ck.get("ema_state"):
-            ema.module.load_state_dict(ck["ema_state"])
-        self.start_epoch, self.step = ck["epoch"] + 1, ck["step"]
-        self.history, self.best = ck["history"], ck["best"]
-        self.init_training = ck.get("init_training", self.init_training)
-
-    @staticmethod
-    def parameters(model) -> int:
-        from .models import count_parameters
-
-        return count_parameters(model)
-
-    def bad_epochs(self) -> int:
-        return self.history[-1]["epoch"] - self.best["epoch"] if self.history else 0
-
-
-def _epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say) -> None:
-    """Train, validate (the EMA weights when kept) and record each epoch; stop early on --patience."""
-    import torch
-
-    from .augment import BatchAugment
-    from .engine import class_weights, evaluate, train_one_epoch
-
-    trained = dist.wrap(model)  # DistributedDataParallel averages the gradients; model stays the bare network
-    if data.x_tr.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once
-    # the compiled network is used for training steps only; validation runs the plain modules
-    # (their weights are the same tensors), so eval mode and the ragged last batch cause no recompile
-    forward = torch.compile(trained) if cfg.compile else trained
-    augment = BatchAugment(cfg.shift, cfg.zoom, cfg.rotate, cfg.flip, cfg.erase)
-    if cfg.corrupt > 0:
-        from .corrupt import CorruptAugment
-
-        augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
-    cw = class_weights(data.y_tr, cfg.class_weights, len(data.labels))
-    # last.pt is written before the log line: a kill between the two loses that line, so the log
-    # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
-    if run.history and dist.main:
-        _write_log(out / "log.csv", run.history)
-    for epoch in range(run.start_epoch, cfg.epochs + 1):
-        tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
-                                       targets=data.t_tr, teachers=teachers, teacher_targets=targets,
-                                       class_weights=cw, augment=augment, step=run.step, dist=dist, forward=forward,
-                                       num_classes=len(data.labels))
-        eval_model = ema.module if ema is not None else model
-        t0 = time.perf_counter()
-        dist.share_buffers(model)
-        dist.share_buffers(eval_model)
-        va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
-                      targets=data.t_va)
-        schedule.after_epoch(va["val_loss"])
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr, **va,
-               "eval_time_s": time.perf_counter() - t0}
-        run.history.append(row)
-        improved = (va["val_loss"] < run.best["val_loss"] if cfg.select == "loss"
-                    else va["val_acc"] > run.best["val_acc"])
-        if improved:
-            run.best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
-        stop = bool(cfg.patience) and run.bad_epochs() >= cfg.patience
-        if dist.main:  # one writer; the others wait at the barrier, so a resume finds every file
-            _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved,
-                          last=stop or epoch == cfg.epochs)
-        dist.barrier()
-        if stop:
-            say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
-            break
-
-
-def _chain(*steps):
-    def augment(x, gen):
-        for step in steps:
-            x = step(x, gen)
-        return x
-    return augment
-
-
-def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved: bool, last: bool) -> None:
-    """The epoch's checkpoints (best.pt at an improvement, last.pt every --checkpoint-every
-    epochs and at the end), its log line (appended: a kill loses nothing) and the curves."""
-    from ..plots import training_curves
-    from .checkpoint import atomic_torch_save, describe
-
-    epoch = row["epoch"]
-    meta = describe(model, epoch=epoch, step=run.step, parameters=run.parameters(model), labels=data.labels,
-                    metrics={"val_loss": row["val_loss"], "val_acc": row["val_acc"], "val_split": data.val_split},
-                    train_args={k: v for k, v in vars(cfg).items() if k != "func"}, best=run.best,
-                    history=run.history, **({"init_training": run.init_training} if run.init_training else {}))
-    state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-             "scheduler_state": schedule.state_dict(), "ema_state": ema.module.state_dict() if ema is not None else None}
-    if improved:
-        if cfg.epoch_files:  # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
-            atomic_torch_save(state, out / f"{cfg.arch}.{epoch:02d}-{row['val_acc']:.2f}.pt")
-        atomic_torch_save(state, out / "best.pt")
-    saving = last or epoch % cfg.checkpoint_every == 0
-    if saving:
-        atomic_torch_save(state, out / "last.pt")
-    log_path = out / "log.csv"
-    new = not log_path.exists()
-    with open_text(log_path, "a") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            w.writeheader()
-        w.writerow(row)
-    if saving:
-        training_curves(run.history, out)
-    print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
-          f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
-          f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
-
-
-def load_train_val(args):
-    """The training and validation splits a run with these arguments sees (``--limit`` applied)."""
-    train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
-                                    skip_bad=args.skip_bad, progress=args.progress,
-                                    labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
-                                    target=getattr(args, "target", "probability"))
-    for extra in getattr(args, "extra_data", None) or ():
-        train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
-    if args.limit and args.limit < len(train):
-        # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
-        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
-        dropped = train.dropped
-        train = train.subset(keep)
-        train.dropped = dropped
-    return train, val
-
-
-def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = True):
-    """``train`` with the faces of an <emotion>/<image> folder appended, their labels mapped by
-    name into ``train``'s label set and, where ``train`` has soft targets (FER+ votes), one-hot
-    targets: a student's single label is a crowd of one. The vote records stay FER2013's
-    alone (``votes`` is dropped for the mixed split; nothing in training reads it)."""
-    from ..datasets import Split, load_splits
-    from ..labels import EMOTIONS, canonical_emotion
-
-    extra = load_splits(folder, ("train",), skip_bad=skip_bad, progress=progress)["train"]
-    names = tuple(train.label_names)
-    try:  # by folder name, so a contempt folder stays contempt where the run has FER+'s eight labels
-        y = np.array([names.index(canonical_emotion(Path(str(src)).parent.name or EMOTIONS[k], names))
-                      for src, k in zip(extra.sources, extra.labels)], np.int64)
-    except ValueError as e:
-        raise FacemotionError(f"--extra-data {folder}: {e}") from None
-    targets = None
-    if train.targets is not None:
-        targets = np.concatenate([train.targets, np.eye(len(names), dtype=train.targets.dtype)[y]])
-    return Split(train.name, np.concatenate([train.images, extra.images]), np.concatenate([train.labels, y]),
-                 np.concatenate([train.sources.astype(str), extra.sources.astype(str)]),
-                 train.skipped + extra.skipped, targets, None, names, train.dropped)
-
-
-def teacher_targets_main(args) -> dict:
-    """``facemotion teacher-targets``: the offline soft targets of ``--teacher`` on the training
-    images a run with the same --data/--limit/--seed/--val-fraction sees, written to ``-o`` for
-    a later ``train --teacher-targets`` (on a machine that lacks the teachers' files)."""
-    import torch
-
-    from .distill import cached_teacher_targets, load_teacher
-    from .engine import to_tensors
-
-    if not args.teacher:
-        raise UsageError("--teacher: name at least one teacher")
-    train, _ = load_train_val(args)
-    x_tr, _ = to_tensors(train)
-    teachers = [load_teacher(t, torch.device("cpu")) for t in args.teacher]
-    targets = cached_teacher_targets(teachers, args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
-                                     limit=args.limit, seed=args.seed, progress=args.progress)
-    acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
-    return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc}
-
-
-def _write_log(path: Path, history: list[dict]) -> None:
-    """log.csv from a run's per-epoch history, in one atomic write."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(history[0]))
-    w.writeheader()
-    w.writerows(history)
-    write_text(path, buf.getvalue())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,92 @@
+"""What a training run reads: the training and validation splits its arguments name (``--data``,
+``--labels``, ``--extra-data``, ``--limit``), as tensors on the training device. The test split
+(PrivateTest) is never loaded here."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import SPLIT_USAGE, load_training_data
+from ..errors import FacemotionError, UsageError
+
+
+@dataclass
+class TrainingData:
+    x_tr: object
+    y_tr: object
+    x_va: object
+    y_va: object
+    val_split: str  # what the validation split is called in the records ("PublicTest" for FER2013)
+    labels: tuple = ()     # the label set the network learns (the card's labels)
+    t_tr: object = None    # soft targets (FER+ vote distributions), or None: one-hot labels
+    t_va: object = None
+
+
+def load_data(cfg, dist, say) -> TrainingData:
+    """The training and validation images, uint8, on the training device (a GPU holds them all)."""
+    import torch
+
+    from .engine import to_tensors
+
+    train, val = load_train_val(cfg)
+    if train.skipped:
+        say(f"skipped {len(train.skipped)} bad training samples (first: {train.skipped[0]})", file=sys.stderr)
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device: {cfg.device} asked for, but this torch sees no CUDA GPU")
+    x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
+    x_va, y_va = (t.to(dev) for t in to_tensors(val))
+    t_tr, t_va = ((torch.from_numpy(sp.targets).to(dev) if sp.targets is not None else None) for sp in (train, val))
+    if train.dropped or val.dropped:
+        say(f"--labels {cfg.labels}: left out {train.dropped} training and {val.dropped} validation faces "
+            "(no FER+ votes, or mostly 'unknown' / 'not a face')", file=sys.stderr)
+    if len(y_tr) // dist.world < cfg.batch_size:
+        raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
+                              f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
+    name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
+    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va)
+
+
+def load_train_val(args):
+    """The training and validation splits a run with these arguments sees (``--limit`` applied)."""
+    train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
+                                    skip_bad=args.skip_bad, progress=args.progress,
+                                    labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
+                                    target=getattr(args, "target", "probability"))
+    for extra in getattr(args, "extra_data", None) or ():
+        train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
+    if args.limit and args.limit < len(train):
+        # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
+        keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
+        dropped = train.dropped
+        train = train.subset(keep)
+        train.dropped = dropped
+    return train, val
+
+
+def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = True):
+    """``train`` with the faces of an <emotion>/<image> folder appended, their labels mapped by
+    name into ``train``'s label set and, where ``train`` has soft targets (FER+ votes), one-hot
+    targets: a student's single label is a crowd of one. The vote records stay FER2013's
+    alone (``votes`` is dropped for the mixed split; nothing in training reads it)."""
+    from ..datasets import Split, load_splits
+    from ..labels import EMOTIONS, canonical_emotion
+
+    extra = load_splits(folder, ("train",), skip_bad=skip_bad, progress=progress)["train"]
+    names = tuple(train.label_names)
+    try:  # by folder name, so a contempt folder stays contempt where the run has FER+'s eight labels
+        y = np.array([names.index(canonical_emotion(Path(str(src)).parent.name or EMOTIONS[k], names))
+                      for src, k in zip(extra.sources, extra.labels)], np.int64)
+    except ValueError as e:
+        raise FacemotionError(f"--extra-data {folder}: {e}") from None
+    targets = None
+    if train.targets is not None:
+        targets = np.concatenate([train.targets, np.eye(len(names), dtype=train.targets.dtype)[y]])
+    return Split(train.name, np.concatenate([train.images, extra.images]), np.concatenate([train.labels, y]),
+                 np.concatenate([train.sources.astype(str), extra.sources.astype(str)]),
+                 train.skipped + extra.skipped, targets, None, names, train.dropped)
+

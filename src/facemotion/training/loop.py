@@ -1,0 +1,148 @@
+"""The epochs of a training run: each trained (:func:`.engine.train_one_epoch`), validated,
+recorded (log.csv, curves, checkpoints) and checked for early stopping; resumable from what a
+checkpoint carries (:class:`RunState`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fileio import open_text, write_text
+
+
+@dataclass
+class RunState:
+    """What a run carries from epoch to epoch (and through a resume): step, history, best."""
+
+    start_epoch: int = 1
+    step: int = 0
+    history: list = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0})
+    init_training: dict | None = None
+
+    def restore(self, ck, model, optimizer, schedule, ema) -> None:
+        model.load_state_dict(ck["model_state"])
+        optimizer.load_state_dict(ck["optimizer_state"])
+        schedule.load_state_dict(ck.get("scheduler_state"))
+        if ema is not None and ck.get("ema_state"):
+            ema.module.load_state_dict(ck["ema_state"])
+        self.start_epoch, self.step = ck["epoch"] + 1, ck["step"]
+        self.history, self.best = ck["history"], ck["best"]
+        self.init_training = ck.get("init_training", self.init_training)
+
+    @staticmethod
+    def parameters(model) -> int:
+        from .models import count_parameters
+
+        return count_parameters(model)
+
+    def bad_epochs(self) -> int:
+        return self.history[-1]["epoch"] - self.best["epoch"] if self.history else 0
+
+
+def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say) -> None:
+    """Train, validate (the EMA weights when kept) and record each epoch; stop early on --patience."""
+    import torch
+
+    from .augment import BatchAugment
+    from .engine import class_weights, evaluate, train_one_epoch
+
+    trained = dist.wrap(model)  # DistributedDataParallel averages the gradients; model stays the bare network
+    if data.x_tr.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once
+    # the compiled network is used for training steps only; validation runs the plain modules
+    # (their weights are the same tensors), so eval mode and the ragged last batch cause no recompile
+    forward = torch.compile(trained) if cfg.compile else trained
+    augment = BatchAugment(cfg.shift, cfg.zoom, cfg.rotate, cfg.flip, cfg.erase)
+    if cfg.corrupt > 0:
+        from .corrupt import CorruptAugment
+
+        augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
+    cw = class_weights(data.y_tr, cfg.class_weights, len(data.labels))
+    # last.pt is written before the log line: a kill between the two loses that line, so the log
+    # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
+    if run.history and dist.main:
+        _write_log(out / "log.csv", run.history)
+    for epoch in range(run.start_epoch, cfg.epochs + 1):
+        tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
+                                       targets=data.t_tr, teachers=teachers, teacher_targets=targets,
+                                       class_weights=cw, augment=augment, step=run.step, dist=dist, forward=forward,
+                                       num_classes=len(data.labels))
+        eval_model = ema.module if ema is not None else model
+        t0 = time.perf_counter()
+        dist.share_buffers(model)
+        dist.share_buffers(eval_model)
+        va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
+                      targets=data.t_va)
+        schedule.after_epoch(va["val_loss"])
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr, **va,
+               "eval_time_s": time.perf_counter() - t0}
+        run.history.append(row)
+        improved = (va["val_loss"] < run.best["val_loss"] if cfg.select == "loss"
+                    else va["val_acc"] > run.best["val_acc"])
+        if improved:
+            run.best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
+        stop = bool(cfg.patience) and run.bad_epochs() >= cfg.patience
+        if dist.main:  # one writer; the others wait at the barrier, so a resume finds every file
+            _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved,
+                          last=stop or epoch == cfg.epochs)
+        dist.barrier()
+        if stop:
+            say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
+            break
+
+
+def _chain(*steps):
+    def augment(x, gen):
+        for step in steps:
+            x = step(x, gen)
+        return x
+    return augment
+
+
+def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved: bool, last: bool) -> None:
+    """The epoch's checkpoints (best.pt at an improvement, last.pt every --checkpoint-every
+    epochs and at the end), its log line (appended: a kill loses nothing) and the curves."""
+    from ..plots import training_curves
+    from .checkpoint import atomic_torch_save, describe
+
+    epoch = row["epoch"]
+    meta = describe(model, epoch=epoch, step=run.step, parameters=run.parameters(model), labels=data.labels,
+                    metrics={"val_loss": row["val_loss"], "val_acc": row["val_acc"], "val_split": data.val_split},
+                    train_args={k: v for k, v in vars(cfg).items() if k != "func"}, best=run.best,
+                    history=run.history, **({"init_training": run.init_training} if run.init_training else {}))
+    state = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+             "scheduler_state": schedule.state_dict(), "ema_state": ema.module.state_dict() if ema is not None else None}
+    if improved:
+        if cfg.epoch_files:  # the design's naming: <model>.<epoch>-<val_acc>.pt, one file per improvement
+            atomic_torch_save(state, out / f"{cfg.arch}.{epoch:02d}-{row['val_acc']:.2f}.pt")
+        atomic_torch_save(state, out / "best.pt")
+    saving = last or epoch % cfg.checkpoint_every == 0
+    if saving:
+        atomic_torch_save(state, out / "last.pt")
+    log_path = out / "log.csv"
+    new = not log_path.exists()
+    with open_text(log_path, "a") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+    if saving:
+        training_curves(run.history, out)
+    print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+          f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  {row['img_per_s']:.0f} img/s"
+          f"{'  *' if improved else ''}", file=sys.stderr, flush=True)
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    """log.csv from a run's per-epoch history, in one atomic write."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(history[0]))
+    w.writeheader()
+    w.writerows(history)
+    write_text(path, buf.getvalue())
+
