@@ -185,3 +185,19 @@ def test_apps_go_through_the_recognizer():
                 if name in PIPELINE_FUNCTIONS - ALLOWED.get(m, set()):
                     offenders.append(f"{m}:{node.lineno} calls {name}()")
     assert not offenders, "\n".join(offenders)
+
+
+# argument tables: a line per option reads better than options spread over helpers
+ARGUMENT_TABLES = {"get_args_parser", "add_commands"}
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    """A function a reader can hold at once: 60 lines at most in src/ (argument tables exempt)."""
+    long = []
+    for m, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in ARGUMENT_TABLES:
+                n = node.end_lineno - node.lineno + 1
+                if n > 60:
+                    long.append(f"{m}.{node.name}: {n} lines")
+    assert not long, "\n".join(long)

@@ -147,11 +147,30 @@ def row_split(row: Sequence[str], usage_col: int | None) -> str | None:
     return USAGE_TO_SPLIT.get(row[usage_col].strip().lower()) if len(row) > usage_col else None
 
 
+def _row_face(text: str, where: str) -> np.ndarray:
+    """A CSV row's space-separated pixel values -> the face, uint8 on the network's grid."""
+    pix_text = text.split()
+    try:
+        pixels = np.array(pix_text, dtype=np.float32)
+    except ValueError:
+        bad = next(t for t in pix_text if not re.fullmatch(r"[0-9.]+", t))
+        raise DataError(f"{where}: non-numeric pixel value {bad[:20]!r}") from None
+    side = int(round(np.sqrt(pixels.size)))
+    if pixels.size == 0 or side * side != pixels.size:
+        raise DataError(f"{where}: {pixels.size} pixel values, expected {INPUT_SIZE * INPUT_SIZE} (a square image)")
+    if not np.isfinite(pixels).all():  # nan slips past the range test below (nan < 0 is False)
+        bad = next(t for t, v in zip(pix_text, pixels) if not np.isfinite(v))
+        raise DataError(f"{where}: pixel value {bad[:20]!r} is not a number in 0..255")
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise DataError(f"{where}: pixel values must lie in 0..255")
+    face = pixels.astype(np.uint8).reshape(side, side)
+    return face if side == INPUT_SIZE else to_face48(face)
+
+
 def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool) -> dict[str, Split]:
     want = set(splits)
     rows: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in want}
     skipped: dict[str, list[str]] = {s: [] for s in want}
-    n_side = INPUT_SIZE
     with _open_csv(path) as (path, fh):
         reader = _csv_rows(fh, path)
         header = _csv_header(reader, path)
@@ -176,23 +195,7 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
                     label = label_index(row[ie])
                 except UnknownLabelError as e:
                     raise DataError(f"{where}: {e}") from None
-                pix_text = row[ip].split()
-                try:
-                    pixels = np.array(pix_text, dtype=np.float32)
-                except ValueError:
-                    bad = next(t for t in pix_text if not re.fullmatch(r"[0-9.]+", t))
-                    raise DataError(f"{where}: non-numeric pixel value {bad[:20]!r}") from None
-                side = int(round(np.sqrt(pixels.size)))
-                if pixels.size == 0 or side * side != pixels.size:
-                    raise DataError(f"{where}: {pixels.size} pixel values, expected {n_side * n_side} (a square image)")
-                if not np.isfinite(pixels).all():  # nan slips past the range test below (nan < 0 is False)
-                    bad = next(t for t, v in zip(pix_text, pixels) if not np.isfinite(v))
-                    raise DataError(f"{where}: pixel value {bad[:20]!r} is not a number in 0..255")
-                if pixels.min() < 0 or pixels.max() > 255:
-                    raise DataError(f"{where}: pixel values must lie in 0..255")
-                face = pixels.astype(np.uint8).reshape(side, side)
-                if side != n_side:
-                    face = to_face48(face)
+                face = _row_face(row[ip], where)
             except DataError as e:
                 if not skip_bad:
                     raise DataError(f"{e} (use --skip-bad to skip and count bad rows)") from None

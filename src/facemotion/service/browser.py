@@ -33,30 +33,31 @@ def _model(pool) -> tuple[str, Path, dict] | None:
     return rec.model_name, path, rec.model_card.to_dict()
 
 
-def mount(app: FastAPI, pool) -> None:
-    def config() -> dict | str:
-        """The page's configuration, or why the page should use the server instead."""
-        model = _model(pool)
-        if model is None:
-            return "the server's model is not an ONNX file"
-        if not assets.available():
-            return "the browser files are not fetched (python -m facemotion.web.assets)"
-        detector = pool.recognizer.detector_name
-        if detector not in PAGE_DETECTORS:
-            # another detector would find other faces than the server's
-            return f"the server's detector is {detector}; the browser has {' and '.join(PAGE_DETECTORS)}"
-        name, _, card = model
-        # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
-        return page_config([(name, f"models/{name}.onnx", card)], static=False,
-                           upright=getattr(pool.recognizer, "upright", True),
-                           detectors=((detector, pool.recognizer.detector_options),))
+def _page_config(pool) -> dict | str:
+    """The page's configuration, or why the page should use the server instead."""
+    model = _model(pool)
+    if model is None:
+        return "the server's model is not an ONNX file"
+    if not assets.available():
+        return "the browser files are not fetched (python -m facemotion.web.assets)"
+    detector = pool.recognizer.detector_name
+    if detector not in PAGE_DETECTORS:
+        # another detector would find other faces than the server's
+        return f"the server's detector is {detector}; the browser has {' and '.join(PAGE_DETECTORS)}"
+    name, _, card = model
+    # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
+    return page_config([(name, f"models/{name}.onnx", card)], static=False,
+                       upright=getattr(pool.recognizer, "upright", True),
+                       detectors=((detector, pool.recognizer.detector_options),))
 
+
+def mount(app: FastAPI, pool) -> None:
     def missing(what: str):
         return JSONResponse({"error": f"{what}: not here (the page then uses the server)"}, 404)
 
     @app.get("/web/config.json", include_in_schema=False)
     async def web_config():
-        c = config()
+        c = _page_config(pool)
         if isinstance(c, str):
             return missing(f"/web/config.json: {c};")
         return JSONResponse(c, headers=NO_CACHE)

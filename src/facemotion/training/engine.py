@@ -47,14 +47,7 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     model.train()
     forward = model if forward is None else forward
     dev = images.device
-    # seeded per epoch, so a resumed run sees the same batches it would have seen
-    seed = args.seed * 1000 + epoch
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    perm = dist.shard(torch.randperm(len(labels), generator=gen, device=dev))
-    if dist.enabled:  # the same permutation everywhere, but each process its own augmentation draws
-        seed = seed * 1009 + dist.rank
-        gen = torch.Generator(device=dev).manual_seed(seed)
-    host_rng = np.random.default_rng(seed)  # mixup's weight and CutMix's box: decided on the host
+    perm, gen, host_rng = _epoch_order(args.seed, epoch, len(labels), dev, dist)
     amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
     nb = len(perm) // args.batch_size  # drop the ragged last batch: BatchNorm dislikes tiny ones
     bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch",
@@ -95,6 +88,19 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     tot_loss, tot_correct, tot_n = dist.sum([tot_loss, tot_correct, tot_n], dev)
     return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
+
+
+def _epoch_order(seed: int, epoch: int, n: int, dev, dist: Dist):
+    """(this process's order of the ``n`` training images, its augmentation generator on the
+    device, its host generator), all seeded per epoch: a resumed run sees the batches it
+    would have seen."""
+    seed = seed * 1000 + epoch
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    perm = dist.shard(torch.randperm(n, generator=gen, device=dev))
+    if dist.enabled:  # the same permutation everywhere, but each process its own augmentation draws
+        seed = seed * 1009 + dist.rank
+        gen = torch.Generator(device=dev).manual_seed(seed)
+    return perm, gen, np.random.default_rng(seed)  # host: mixup's weight and CutMix's box
 
 
 def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng):

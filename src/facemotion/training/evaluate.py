@@ -215,33 +215,41 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     if chosen_from is not None:
         report["ensemble_chosen_on"] = "val"
         report["ensemble_candidates"] = chosen_from
-    bins_before = reliability_bins(y_ev, probs)
+    bins_before, bins_after = reliability_bins(y_ev, probs), None
     if calibrate:
         # one temperature for the ensemble, fitted on the log of its averaged probabilities
         pv = ensemble_probs(va_logits)
-        pv = in_labels(pv, labels_of(pv), label_names)[keep_va]
-        t = fit_temperature(np.log(np.clip(pv, 1e-12, 1)), y_va)
-        cal = softmax(np.log(np.clip(probs, 1e-12, 1)), t)
-        after = classification_report(y_ev, cal, label_names)
-        report["calibration"] = {"temperature": t, "fitted_on": "val", "ece_before": report["ece"],
-                                 "ece_after": after["ece"], "nll_before": report["nll"], "nll_after": after["nll"]}
+        cal = calibrated(report, probs, y_ev, in_labels(pv, labels_of(pv), label_names)[keep_va], y_va, label_names)
         bins_after = reliability_bins(y_ev, cal)
-    else:
-        bins_after = None
     if out is not None:
-        from ..plots import confusion, reliability
-        from ..writers import write_json
-
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "report.json", report)
-        confusion(report["confusion_matrix"], out / "confusion.png",
-                  title=f"{split}{' (FER+ majority)' if labels == 'ferplus' else ''}: accuracy "
-                        f"{report['accuracy'] * 100:.1f}%", labels=label_names)
-        reliability(bins_before, bins_after, out / "reliability.png",
-                    title=f"{split}: ECE {report['ece']:.3f}" +
-                    (f" -> {report['calibration']['ece_after']:.3f}" if calibrate else ""))
+        write_report(Path(out), report, label_names, bins_before, bins_after,
+                     f"{split}{' (FER+ majority)' if labels == 'ferplus' else ''}")
     return report
+
+
+def calibrated(report: dict, probs, y, val_probs, y_val, label_names) -> np.ndarray:
+    """``probs`` under one temperature fitted on the validation split's ``val_probs``; the
+    ECE and NLL before and after go into ``report["calibration"]``."""
+    t = fit_temperature(np.log(np.clip(val_probs, 1e-12, 1)), y_val)
+    cal = softmax(np.log(np.clip(probs, 1e-12, 1)), t)
+    after = classification_report(y, cal, label_names)
+    report["calibration"] = {"temperature": t, "fitted_on": "val", "ece_before": report["ece"],
+                             "ece_after": after["ece"], "nll_before": report["nll"], "nll_after": after["nll"]}
+    return cal
+
+
+def write_report(out: Path, report: dict, label_names, bins_before, bins_after, title: str) -> None:
+    """report.json, confusion.png and reliability.png in ``out``."""
+    from ..plots import confusion, reliability
+    from ..writers import write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", report)
+    confusion(report["confusion_matrix"], out / "confusion.png",
+              title=f"{title}: accuracy {report['accuracy'] * 100:.1f}%", labels=label_names)
+    after = f" -> {report['calibration']['ece_after']:.3f}" if "calibration" in report else ""
+    reliability(bins_before, bins_after, out / "reliability.png",
+                title=f"{report['split']}: ECE {report['ece']:.3f}{after}")
 
 
 def format_report(r: dict) -> str:

@@ -155,6 +155,43 @@ def _run_onnx(path, x: np.ndarray) -> np.ndarray:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
 
 
+def _card(checkpoint, models, ckpts, *, name, temperature: float, tta_mode: str, weights: str) -> ModelCard:
+    """The exported file's card: the checkpoint's own for one model; for an ensemble, its
+    members' (architecture, size, epoch, file) under the name given."""
+    first = card_of(ckpts[0])
+    card = ModelCard(arch=first.arch, name=name or first.arch, arch_kwargs=first.arch_kwargs, temperature=temperature,
+                     labels=first.labels,
+                     tta=tta_mode, parameters=sum(count_parameters(m) for m in models), weights_dtype=weights,
+                     epoch=first.epoch, metrics=dict(first.metrics), training=dict(first.training))
+    if len(models) > 1:
+        refs = checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint]
+        card.name, card.arch, card.arch_kwargs, card.epoch, card.metrics, card.training = \
+            name or "ensemble", "ensemble", {}, None, {}, {}
+        card.members = [{"arch": c["arch"], "arch_kwargs": c.get("arch_kwargs", {}), "parameters": count_parameters(m),
+                         "epoch": c.get("epoch"), "source": Path(str(r)).name} for m, c, r in zip(models, ckpts, refs)]
+    return card
+
+
+def _write_graph(wrapped, path: Path, size: int, opset: int, meta: dict):
+    """``wrapped`` exported to ``path`` (a dynamic batch axis, ``meta`` as its metadata), checked
+    by ONNX's checker; returns the graph."""
+    dummy = torch.zeros(2, 1, size, size)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    # the torch.export-based exporter; its progress chatter goes to stdout/logging, which a CLI
+    # user does not need to see (failures still raise)
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
+        torch.onnx.export(wrapped, (dummy,), str(path), input_names=["input"], output_names=["probs"],
+                          dynamic_shapes={"x": {0: batch}}, opset_version=opset, dynamo=True,
+                          external_data=False)
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    set_metadata(proto, meta)
+    proto.producer_name = "facemotion"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return proto
+
+
 def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str | None = None,
                 extra_meta: dict | None = None, tta=False, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
                 opset: int = 18, weights: str = "float32", fp16_tolerance: float = 1e-2) -> dict:
@@ -174,36 +211,14 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
         raise ModelError(f"export: the ensemble's members have different label sets "
                          f"({', '.join(sorted({str(len(card_of(c).labels)) for c in ckpts}))} labels); "
                          "average only models with the same labels")
-    card = ModelCard(arch=first.arch, name=name or first.arch, arch_kwargs=first.arch_kwargs, temperature=t,
-                     labels=first.labels,
-                     tta=tta_mode, parameters=sum(count_parameters(m) for m in models), weights_dtype=weights,
-                     epoch=first.epoch, metrics=dict(first.metrics), training=dict(first.training))
-    if len(models) > 1:
-        refs = checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint]
-        card.name, card.arch, card.arch_kwargs, card.epoch, card.metrics, card.training = \
-            name or "ensemble", "ensemble", {}, None, {}, {}
-        card.members = [{"arch": c["arch"], "arch_kwargs": c.get("arch_kwargs", {}), "parameters": count_parameters(m),
-                         "epoch": c.get("epoch"), "source": Path(str(r)).name} for m, c, r in zip(models, ckpts, refs)]
+    card = _card(checkpoint, models, ckpts, name=name, temperature=t, tta_mode=tta_mode, weights=weights)
     meta = {**card.to_dict(), **(extra_meta or {})}
     meta = ModelCard.from_dict(meta, str(out)).to_dict()  # extra_meta may only set card fields, validly
     out = Path(out)
     pending = PendingFile(out)
     tmp = pending.tmp
     try:
-        dummy = torch.zeros(2, 1, size, size)
-        batch = torch.export.Dim("batch", min=1, max=65536)
-        # the torch.export-based exporter; its progress chatter goes to stdout/logging, which a CLI
-        # user does not need to see (failures still raise)
-        with contextlib.redirect_stdout(io.StringIO()), _quiet_logs():
-            torch.onnx.export(wrapped, (dummy,), str(tmp), input_names=["input"], output_names=["probs"],
-                              dynamic_shapes={"x": {0: batch}}, opset_version=opset, dynamo=True,
-                              external_data=False)
-        proto = onnx.load(str(tmp))
-        del proto.metadata_props[:]
-        set_metadata(proto, meta)
-        proto.producer_name = "facemotion"
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
+        proto = _write_graph(wrapped, tmp, size, opset, meta)
 
         # parity: torch vs ONNX Runtime on random inputs and, when given, real faces
         x = _probe_inputs(size, check_images)

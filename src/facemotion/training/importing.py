@@ -59,33 +59,7 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
             model = create_model(m["arch"], **m.get("arch_kwargs", {})).eval()
         except (KeyError, TypeError) as e:  # an architecture this version does not register
             raise ModelError(f"{path}: member {i}: cannot build {m.get('arch')!r} ({e})") from None
-        state = model.state_dict()
-        # exports made before ensembles existed named a single model's weights "model.*"
-        prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
-        loaded = set()
-        for key in state:
-            if prefix + key in inits:
-                state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
-                loaded.add(key)
-        # a BatchNorm folded into the conv before it: identity plus the folded bias
-        conv = None
-        for name, mod in model.named_modules():
-            if isinstance(mod, torch.nn.Conv2d):
-                conv = name
-            elif isinstance(mod, torch.nn.BatchNorm2d) and f"{name}.weight" not in loaded and conv is not None:
-                bias = inits.get(f"{prefix}{conv}.weight_bias")
-                if bias is None:
-                    continue
-                state[f"{name}.weight"] = torch.ones(mod.num_features)
-                state[f"{name}.bias"] = torch.from_numpy(bias)
-                state[f"{name}.running_mean"] = torch.zeros(mod.num_features)
-                state[f"{name}.running_var"] = torch.full((mod.num_features,), 1.0 - mod.eps)
-                loaded |= {f"{name}.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
-                conv = None
-        missing = [k for k in state if k not in loaded and not k.endswith("num_batches_tracked")]
-        if missing:
-            raise ModelError(f"{path}: member {i} ({m['arch']}): cannot recover {', '.join(missing[:3])}"
-                             f"{' ...' if len(missing) > 3 else ''} from the graph")
+        state = _member_state(model, inits, i, f"{path}: member {i} ({m['arch']})")
         model.load_state_dict(state)
         models.append(model)
         ckpts.append({**describe(model, epoch=m.get("epoch"), recovered_from={
@@ -98,6 +72,38 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
             p_torch = _wrapper(models, card.temperature, card.tta)(torch.from_numpy(x)).numpy()
         info["max_abs_diff"] = check_parity(_run_onnx(path, x), p_torch, 1e-4, f"{path}: the rebuilt members disagree with the graph")
     return ckpts, info
+
+
+def _member_state(model, inits: dict, i: int, where: str) -> dict:
+    """Member ``i``'s weights as ``model``'s state dict, from the graph's initializers ``inits``."""
+    state = model.state_dict()
+    # exports made before ensembles existed named a single model's weights "model.*"
+    prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
+    loaded = set()
+    for key in state:
+        if prefix + key in inits:
+            state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
+            loaded.add(key)
+    # a BatchNorm folded into the conv before it: identity plus the folded bias
+    conv = None
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Conv2d):
+            conv = name
+        elif isinstance(mod, torch.nn.BatchNorm2d) and f"{name}.weight" not in loaded and conv is not None:
+            bias = inits.get(f"{prefix}{conv}.weight_bias")
+            if bias is None:
+                continue
+            state[f"{name}.weight"] = torch.ones(mod.num_features)
+            state[f"{name}.bias"] = torch.from_numpy(bias)
+            state[f"{name}.running_mean"] = torch.zeros(mod.num_features)
+            state[f"{name}.running_var"] = torch.full((mod.num_features,), 1.0 - mod.eps)
+            loaded |= {f"{name}.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+            conv = None
+    missing = [k for k in state if k not in loaded and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelError(f"{where}: cannot recover {', '.join(missing[:3])}"
+                         f"{' ...' if len(missing) > 3 else ''} from the graph")
+    return state
 
 
 def import_checkpoints(model, out_dir) -> tuple[list[tuple[Path, dict]], dict]:
