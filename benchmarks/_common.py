@@ -100,6 +100,31 @@ def table(headers, rows) -> str:
     return "\n".join([line, sep, *body])
 
 
+# fer's side for the accuracy benchmarks (bias, cross_dataset): one photo path in, every face
+# fer finds out (its own detector and network); with "whole", the photo is one face (a crop)
+FER_FACES_SIDE = r"""
+import cv2
+from fer.fer import FER
+fer = FER()
+
+def handle(r):
+    img = cv2.imread(r["path"])
+    if img is None:
+        return {"error": "unreadable"}
+    kw = {"face_rectangles": [(0, 0, img.shape[1], img.shape[0])]} if r.get("whole") else {}
+    out = []
+    for f in fer.detect_emotions(img, **kw):
+        em = {k: float(v) for k, v in f["emotions"].items()}
+        out.append({"box": [int(v) for v in f["box"]], "emotions": em, "dominant_emotion": max(em, key=em.get)})
+    return out
+"""
+
+
+def largest_face(faces: list[dict]) -> dict | None:
+    """The largest of ``detect_emotions``-style faces (the one a photo's label is about)."""
+    return max(faces, key=lambda f: f["box"][2] * f["box"][3]) if faces else None
+
+
 class FerProcess:
     """A long-lived Python in fer's virtual environment that runs ``code``'s ``handle(request)`` for
     each JSON line sent and answers one JSON line: TensorFlow loads once, and fer's timings can

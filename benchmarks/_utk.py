@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import public_sets as sets
+from _common import largest_face
 
 AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 59, "35-59"), (60, 200, "60+"))
 ATTRIBUTES = {"gender": "gender", "race": "race", "age": "age band"}
@@ -45,8 +46,7 @@ def predict(faces: list[dict], predictor) -> list[str | None]:
 
     out = []
     for f in progress_bar(faces, desc="UTKFace", unit="face"):
-        found = predictor(str(f["path"]))
-        best = max(found, key=lambda r: r["box"][2] * r["box"][3]) if found else None
+        best = largest_face(predictor(str(f["path"])))
         out.append(best["dominant_emotion"] if best else None)
     return out
 

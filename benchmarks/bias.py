@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 import _utk
-from _common import FER_INSTALL, SHARED, FerProcess, machine, table
+from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, table
 
 HERE = Path(__file__).resolve().parent
 LONDON = SHARED / "datasets" / "london_faces"
@@ -74,21 +74,6 @@ MEASURES = {
 ATTRIBUTES = {"gender": "gender", "ethnicity": "ethnic group", "age": "age band"}
 AGE_BANDS = ("<25", "25-34", "35+")
 UNKNOWN = "unknown"
-
-# fer's side: one photo path in, its faces out (fer's own detector and classifier)
-FER_SIDE = r"""
-import cv2
-from fer.fer import FER
-fer = FER()
-
-def handle(r):
-    out = []
-    for f in fer.detect_emotions(cv2.imread(r["path"])):
-        em = {k: float(v) for k, v in f["emotions"].items()}
-        out.append({"box": [int(v) for v in f["box"]], "emotions": em, "dominant_emotion": max(em, key=em.get)})
-    return out
-"""
-
 
 def age_band(age: int | None) -> str:
     if age is None:
@@ -109,10 +94,6 @@ def read_people(london: Path) -> list[dict]:
     if missing:
         raise SystemExit(f"{len(missing)} photos of london_info.csv missing, e.g. {missing[0]}")
     return people
-
-
-def largest_face(faces: list[dict]) -> dict | None:
-    return max(faces, key=lambda f: f["box"][2] * f["box"][3]) if faces else None
 
 
 def photo_record(faces: list[dict]) -> dict:
@@ -264,9 +245,14 @@ def facemotion_predictor(name: str):
 
 
 def fer_predictor(python: str):
-    proc = FerProcess(python, FER_SIDE)
-    return (lambda path: proc.ask(path=str(path))), ("angry", "disgust", "fear", "happy", "sad", "surprise",
-                                                     "neutral"), proc.close
+    proc = FerProcess(python, FER_FACES_SIDE)
+
+    def predict(path):
+        faces = proc.ask(path=str(path))
+        if isinstance(faces, dict):  # {"error": ...}: never a silent miss
+            raise SystemExit(f"error: fer could not read {path}")
+        return faces
+    return predict, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"), proc.close
 
 
 def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, resamples: int = 2000,

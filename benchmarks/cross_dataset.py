@@ -34,30 +34,12 @@ from pathlib import Path
 import numpy as np
 
 import public_sets as sets
-from _common import FER_INSTALL, SHARED, FerProcess, machine
+from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine
 
 HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
 FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER2013 = SHARED / "datasets" / "fer2013.zip"
-
-FER_SIDE = r"""
-import cv2
-from fer.fer import FER
-fer = FER()
-
-def handle(r):
-    img = cv2.imread(r["path"])
-    if img is None:
-        return {"error": "unreadable"}
-    kw = {"face_rectangles": [(0, 0, img.shape[1], img.shape[0])]} if r.get("whole") else {}
-    faces = fer.detect_emotions(img, **kw)
-    if not faces:
-        return {"emotions": None}
-    f = max(faces, key=lambda f: f["box"][2] * f["box"][3])
-    return {"emotions": {k: float(v) for k, v in f["emotions"].items()}}
-"""
-
 
 def read_sets(a) -> dict:
     """name -> (items, whole: the image is the face). Sets whose folder is missing are skipped
@@ -106,16 +88,16 @@ def facemotion_side(model: str, whole: bool):
 
 
 def fer_side(python: str):
-    proc = FerProcess(python, FER_SIDE)
+    proc = FerProcess(python, FER_FACES_SIDE)
 
     def score(items, whole):
         probs = np.full((len(items), len(FER_EMOTIONS)), np.nan)
         for i, it in enumerate(items):
             r = proc.ask(path=str(it.path), whole=whole)
-            if r.get("error"):
+            if isinstance(r, dict):  # {"error": ...}
                 raise SystemExit(f"error: fer could not read {it.path}")
-            if r["emotions"] is not None:
-                probs[i] = [r["emotions"][e] for e in FER_EMOTIONS]
+            if (face := largest_face(r)) is not None:
+                probs[i] = [face["emotions"][e] for e in FER_EMOTIONS]
         return probs, ~np.isnan(probs[:, 0])
     return score, proc.close
 

@@ -66,11 +66,12 @@ def largest_face(recognizer, source):
     return faces.crops[i], picture.full_box(faces.boxes[i])
 
 
-def score_images(recognizers, items, *, progress: bool = True, desc: str = "photos"):
+def score_images(recognizers, items, *, progress: bool = True, desc: str = "photos", errors: list | None = None):
     """(N x L probabilities averaged over ``recognizers``' models, N bool: a face was found).
     The first recognizer finds and crops each face once; every recognizer classifies that crop
     (their models must share one label set). Rows of photos without a face are NaN. An image
-    that cannot be read is refused in one line (a benchmark must not drop inputs silently)."""
+    that cannot be read is refused in one line (a benchmark must not drop inputs silently),
+    unless ``errors`` is a list: then its one-line error goes there and it counts as a miss."""
     recognizers = list(recognizers)
     labels = recognizers[0].labels
     if any(r.labels != labels for r in recognizers):
@@ -79,7 +80,13 @@ def score_images(recognizers, items, *, progress: bool = True, desc: str = "phot
     probs = np.full((len(items), len(labels)), np.nan)
     found = np.zeros(len(items), bool)
     for i, item in enumerate(progress_bar(items, desc=desc, unit="photo", disable=not progress)):
-        crop, _ = largest_face(recognizers[0], item.path)
+        try:
+            crop, _ = largest_face(recognizers[0], item.path)
+        except FacemotionError as e:
+            if errors is None:
+                raise
+            errors.append(str(e))
+            continue
         if crop is not None:
             found[i] = True
             probs[i] = np.mean([r.classify_crops(crop[None])[0] for r in recognizers], axis=0)

@@ -74,13 +74,12 @@ def canonical_emotion(name: str, labels=EMOTIONS) -> str:
     """A class name as people write it (case-insensitive, with the aliases of :data:`ALIASES`)
     -> the emotion's name in ``labels``: contempt stays contempt where ``labels`` has it (FER+),
     and is FER2013's disgust where it does not. UnknownLabelError for anything else."""
-    key = _key(name)
-    if key not in ALIASES:
+    emotion = ALIASES.get(_key(name))
+    if emotion is None:
         raise UnknownLabelError(
             f"{name!r} names no emotion; expected one of {', '.join(FERPLUS_EMOTIONS)} "
             f"(or an alias such as {', '.join(sorted(k for k in ALIASES if k not in FERPLUS_EMOTIONS)[:6])})"
         )
-    emotion = ALIASES[key]
     return "disgust" if emotion == "contempt" and emotion not in labels else emotion
 
 
@@ -93,9 +92,8 @@ def label_index(name: str | int) -> int:
     key = _key(name)
     if key.isdecimal():  # isdigit() also takes "²", which int() refuses
         return label_index(int(key))
-    try:
+    if key in ALIASES:  # FER2013's seven: contempt is disgust, by canonical_emotion's one rule
         return EMOTIONS.index(canonical_emotion(key))
-    except UnknownLabelError:
-        raise UnknownLabelError(
-            f"unknown emotion class {name!r}; expected one of {', '.join(EMOTIONS)} "
-            f"(or an alias such as {', '.join(sorted(k for k in ALIASES if k not in EMOTIONS)[:6])})") from None
+    raise UnknownLabelError(
+        f"unknown emotion class {name!r}; expected one of {', '.join(EMOTIONS)} "
+        f"(or an alias such as {', '.join(sorted(k for k in ALIASES if k not in EMOTIONS)[:6])})")

@@ -103,6 +103,15 @@ def test_bad_folders_and_options_are_refused_in_one_line(tmp_path, london, media
     p = run(data, "--calibrate")
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1] == \
         "error: --calibrate: not for a folder of photos (it needs a FER2013 dataset)"
+    # a truncated photo: refused in one line, or with --skip-bad a miss that is counted
+    (data / "neutral" / "broken.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])
+    p = run(data)
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == \
+        f"error: {data / 'neutral' / 'broken.jpg'}: image file is truncated (incomplete download?)"
+    p = run(data, "--skip-bad", "--json")
+    r = json.loads(p.stdout)
+    assert p.returncode == 0 and r["n"] == 12 and r["faces_found"] == 10 and len(r["unreadable"]) == 1
+    assert "1 unreadable photo counted as misses" in p.stderr
     empty = tmp_path / "empty"
     (empty / "happy").mkdir(parents=True)
     p = run(empty)

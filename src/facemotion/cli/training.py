@@ -79,9 +79,11 @@ def evaluate_photos(args) -> int:
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
     recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
     items = read_labelled_folder(args.data, recs[0].labels)
-    probs, found = score_images(recs, items, progress=getattr(args, "progress", True))
+    errors = [] if args.skip_bad else None  # --skip-bad: an unreadable photo is a miss, counted
+    probs, found = score_images(recs, items, progress=getattr(args, "progress", True), errors=errors)
     r = photo_report([i.label for i in items], probs, found, recs[0].labels)
-    r.update({"models": [str(m) for m in args.models], "data": str(args.data), "detector": detector})
+    r.update({"models": [str(m) for m in args.models], "data": str(args.data), "detector": detector,
+              "unreadable": errors or []})
     if args.out:
         from ..plots import confusion
         from ..writers import write_json
@@ -99,6 +101,9 @@ def evaluate_photos(args) -> int:
                                      f"({'face crops' if args.crops else detector})"))
         if args.out:
             print(f"wrote {Path(args.out) / 'report.json'}, confusion.png", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} unreadable photo{'s' if len(errors) != 1 else ''} counted as misses "
+              f"(first: {errors[0]})", file=sys.stderr)
     return 0
 
 

@@ -67,7 +67,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "which keeps an fp32 ONNX ensemble under 20 MB)")
     p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json and its figures)")
     p.add_argument("--batch-size", type=option(integer, 1), default=512)
-    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable faces of a dataset; in a folder of photos, count an unreadable photo as a miss")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     add_label_options(p)
     from ..robustness import check_corruptions, check_severities
