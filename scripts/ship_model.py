@@ -89,24 +89,8 @@ def main():
         return record_robustness(a.robustness)
     if a.protocol:
         return record_protocol(a)
-    if a.retire:
-        shipped = zoo.shipped_models()
-        gone = [n for n in a.retire if n not in shipped or n == zoo.default_model_name()]
-        if gone:
-            p.error(f"--retire: {', '.join(gone)}: not shipped, or the default")
-        for n in a.retire:
-            shipped[n].path.unlink()
-        zoo.write_index(zoo.default_model_name(), {n: (e.path.name, e.card) for n, e in shipped.items()
-                                                   if n not in a.retire})
-        print(f"retired {', '.join(a.retire)}")
-        return None
-    if a.set_default:
-        shipped = zoo.shipped_models()
-        if a.set_default not in shipped:
-            p.error(f"--set-default: {a.set_default} is not shipped ({', '.join(shipped)})")
-        zoo.write_index(a.set_default, {n: (e.path.name, e.card) for n, e in shipped.items()})
-        print(f"the default model is now {a.set_default}")
-        return None
+    if a.retire or a.set_default:
+        return edit_index(p, a.retire or [], a.set_default)
     if a.int8:
         return ship_int8(a)
     if not a.checkpoint or not a.name:
@@ -151,6 +135,21 @@ def main():
     print(f"{a.name}: epoch {ck['epoch']}, T={t:.3f}, PublicTest {acc['val'] * 100:.2f}%, "
           f"PrivateTest {acc['test'] * 100:.2f}% (tta {a.tta}, the ONNX file); {pt} ({pt.stat().st_size // 1024} KiB), "
           f"{onnx_path} ({_describe(r)})")
+
+
+def edit_index(p, retire: list, default: str | None) -> None:
+    """Take ``retire``'d models out of the package (their ONNX files and index entries) and/or
+    make the shipped ``default`` the default; nothing else in the index changes."""
+    shipped = zoo.shipped_models()
+    default = default or zoo.default_model_name()
+    if default not in shipped:
+        p.error(f"--set-default: {default} is not shipped ({', '.join(shipped)})")
+    if gone := [n for n in retire if n not in shipped or n == default]:
+        p.error(f"--retire: {', '.join(gone)}: not shipped, or the default")
+    for n in retire:
+        shipped[n].path.unlink()
+    zoo.write_index(default, {n: (e.path.name, e.card) for n, e in shipped.items() if n not in retire})
+    print(f"default {default}" + (f"; retired {', '.join(retire)}" if retire else ""))
 
 
 def adjust_priors(ck: dict, tau: float, data) -> None:
