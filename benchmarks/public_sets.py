@@ -25,6 +25,13 @@ Run as a script, it writes the face crops of one set's part for training (``trai
 --extra-data``), as the recognizer crops them (detector, largest face, upright)::
 
     python benchmarks/public_sets.py crops --set muxspace --part train --out /data/crops/muxspace
+
+``pseudo`` writes UTKFace crops labelled by a teacher model (pseudo-labels), for training on
+faces that have no emotion labels: only UTKFace's train part (split by file name as above),
+never a face of ``bias.py``'s UTKFace sample, only faces the teacher is sure of, and within each
+emotion as many men as women, so the labels do not teach the teacher's gender skew::
+
+    python benchmarks/public_sets.py pseudo --root /data/utk --teacher wild_ensemble --out /data/crops/utk_pseudo
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from facemotion.labelled import LabelledImage
+from facemotion.labelled import LabelledImage, largest_face
 from facemotion.labels import EMOTIONS, canonical_emotion
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -119,7 +126,6 @@ def write_crops(items, out: Path, recognizer) -> dict:
     (an existing file is kept: a rerun resumes). Returns counts per label and images without a face."""
     import cv2
 
-    from facemotion.labelled import largest_face
     from facemotion.progress import progress_bar
 
     counts, missed = {}, 0
@@ -138,9 +144,62 @@ def write_crops(items, out: Path, recognizer) -> dict:
     return {"faces": counts, "no_face": missed}
 
 
+def pseudo_labels(faces, recognizer, *, min_prob: float, cap: int):
+    """Teacher labels for unlabelled faces: [(face, crop, label)] for the faces whose top
+    probability is at least ``min_prob``; within each label at most ``cap`` faces and as many of
+    each gender (the rarer gender's count), the surest first."""
+    from facemotion.progress import progress_bar
+
+    sure = {}
+    for f in progress_bar(faces, desc="teacher", unit="face"):
+        crop, _ = largest_face(recognizer, f["path"])
+        if crop is None:
+            continue
+        p = recognizer.stages.classify_crops(crop[None])[0]
+        k = int(p.argmax())
+        if p[k] >= min_prob:
+            sure.setdefault(recognizer.labels[k], {}).setdefault(f["gender"], []).append((float(p[k]), f, crop))
+    out = []
+    for label, by_gender in sorted(sure.items()):
+        n = min(min(len(v) for v in by_gender.values()) if len(by_gender) == len(UTK_GENDERS) else 0, cap // 2)
+        for group in by_gender.values():
+            out += [(f, crop, label) for _, f, crop in sorted(group, key=lambda t: -t[0])[:n]]
+    return out
+
+
+def write_pseudo(a) -> int:
+    import cv2
+
+    import _utk
+    from facemotion import EmotionRecognizer
+
+    held = {str(f["path"]) for f in _utk.sample(a.root, a.exclude_sample, a.exclude_seed)}
+    faces = [f for f in utk_faces(a.root) if part_of(f["path"].name) == "train" and str(f["path"]) not in held]
+    chosen = pseudo_labels(faces, EmotionRecognizer(model=a.teacher), min_prob=a.min_prob, cap=a.cap)
+    counts = {}
+    for f, crop, label in chosen:
+        dest = Path(a.out) / label / (f["path"].stem + ".png")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp.png")
+        cv2.imwrite(str(tmp), crop)
+        tmp.replace(dest)
+        counts[label] = counts.get(label, 0) + 1
+    print(f"utk pseudo-labels from {a.teacher} (p >= {a.min_prob}) of {len(faces)} train faces: "
+          f"{len(chosen)} crops {counts}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Write one public set's face crops for training (train --extra-data).")
     sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("pseudo", help="UTKFace train crops labelled by a teacher model")
+    q.add_argument("--root", required=True, help="where UTKFace was cloned")
+    q.add_argument("--teacher", default="wild_ensemble", help="the model whose sure answers become labels")
+    q.add_argument("--min-prob", type=float, default=0.8, help="keep a face when the teacher's top probability is at least this")
+    q.add_argument("--cap", type=int, default=1500, help="at most this many faces of each emotion")
+    q.add_argument("--exclude-sample", type=int, default=3000, help="leave out bias.py's UTKFace sample of this size")
+    q.add_argument("--exclude-seed", type=int, default=0, help="... drawn with this seed (bias.py --seed)")
+    q.add_argument("--out", required=True)
     c = sub.add_parser("crops")
     c.add_argument("--set", choices=["muxspace", "sof"], required=True)
     c.add_argument("--root", required=True, help="where the set was cloned")
@@ -148,6 +207,8 @@ def main(argv=None) -> int:
     c.add_argument("--cap", type=int, default=0, help="at most this many faces of each emotion (0: all)")
     c.add_argument("--out", required=True)
     a = p.parse_args(argv)
+    if a.cmd == "pseudo":
+        return write_pseudo(a)
     from facemotion import EmotionRecognizer
 
     items = muxspace(a.root, a.part) if a.set == "muxspace" else sof(a.root, a.part)
