@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -26,12 +27,14 @@ FER_INSTALL = """\
 """
 
 
-def cli_video(clip: Path, args=(), src: Path | None = None) -> dict:
+def cli_video(clip: Path, args=(), src: Path | None = None, keep: Path | None = None) -> dict:
     """``facemotion video CLIP -o DIR ARGS`` as a user runs it (MP4 and CSV written), in a fresh
-    process; with ``src``, that tree's package (PYTHONPATH) instead of the installed one. Returns
-    the summary's frames/s and the number of face ids."""
+    process; with ``src``, that tree's package (PYTHONPATH) instead of the installed one; with
+    ``keep``, the outputs are written there and kept. Returns the summary's frames/s and the
+    number of face ids."""
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
-    with tempfile.TemporaryDirectory() as out:
+    with (contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory()) as out:
+        Path(out).mkdir(parents=True, exist_ok=True)
         # cwd: `-m` puts the current folder first on sys.path; PYTHONPATH must decide which code runs
         r = subprocess.run([sys.executable, "-m", "facemotion", "video", str(clip), "-o", out, "--no-progress", *args],
                            capture_output=True, text=True, env=env, cwd=out)

@@ -69,9 +69,10 @@ def plain_loop(paths, detector) -> dict:
 
 def batch_engine(listing: Path, out: Path, workers, detector) -> dict:
     from facemotion.batch import JobSpec, run_batch
+    from facemotion.recognizer import RecognizerOptions
 
     t, c = time.perf_counter(), time.process_time()
-    s = run_batch([listing], out, spec=JobSpec(detector=detector), workers=workers, progress=False)
+    s = run_batch([listing], out, spec=JobSpec(RecognizerOptions(detector=detector)), workers=workers, progress=False)
     return {"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "faces": s["faces"]}
 
 

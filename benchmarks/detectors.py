@@ -224,7 +224,7 @@ def main():
         img = load_image(path)
         if not warm:  # one untimed call each: first-call costs (library loading, buffers) are not a photo's
             for rec in recs.values():
-                rec.detect(img)
+                rec.stages.detect(img)
             warm = True
         n_faces += len(truth)
         for b, (_, lo, hi) in enumerate(BINS):
@@ -232,7 +232,7 @@ def main():
         order = DETECTORS if k % 2 == 0 else DETECTORS[::-1]
         for name in order:
             t = time.perf_counter()
-            dets = recs[name].detect(img)
+            dets = recs[name].stages.detect(img)
             ms[name] += (time.perf_counter() - t) * 1e3
             found[name].append([d[0] for d in dets])
     n_images = len(items)

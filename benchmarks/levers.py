@@ -45,7 +45,7 @@ def largest_boxes(rec, items):
     out = []
     for it in items:
         pic = rec.read(it.path)
-        found = rec.detect(pic.pixels)
+        found = rec.stages.detect(pic.pixels)
         if not found:
             out.append(None)
             continue
@@ -81,9 +81,9 @@ def main() -> None:
 
     def probs_of(k, scale, eq):
         found = np.array([b is not None for b in boxes[k]])
-        crops = [square_crop(g, b, scale, eq, rec.input_size) for g, b in (x for x in boxes[k] if x is not None)]
+        crops = [square_crop(g, b, scale, eq, rec.stages.input_size) for g, b in (x for x in boxes[k] if x is not None)]
         probs = np.full((len(found), len(labels)), np.nan)
-        probs[found] = rec.classify_crops(np.stack(crops))
+        probs[found] = rec.stages.classify_crops(np.stack(crops))
         return probs, found
 
     lines.append(f"{'framing':<24}" + "".join(f"{k:>16}" for k in val) + f"{'mean':>8}")

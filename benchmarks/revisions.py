@@ -2,6 +2,13 @@
 repository, in one run, alternating.
 
     python benchmarks/revisions.py --base f93c44b     # the code before the recognizer owned the pipeline
+    python benchmarks/revisions.py --base 8cc4aab --outputs   # same outputs? photo and video speed
+
+With ``--outputs``, each revision runs ``facemotion image`` on every shared photo and
+``facemotion video`` on each clip once, with their defaults, and every JSON and CSV file they
+write is compared byte for byte (a video summary's speed and output paths, which differ
+between any two runs, are left out); then ``facemotion image`` on all the photos is timed, alternating, as
+photos per second of the whole command (start-up included: what a user waits for).
 
 Each run is what a user types, ``python -m facemotion video CLIP -o DIR`` with the annotated MP4
 written, in a fresh process whose ``PYTHONPATH`` is that revision's ``src/`` (``git archive``:
@@ -22,14 +29,16 @@ back to the installed package (and compare a revision with itself) shows it.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
-from _common import ROOT, cli_video, machine, shared_clips, table
+from _common import ROOT, cli_video, machine, shared_clips, shared_photos, table
 
 CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 
@@ -58,6 +67,60 @@ def _env(src: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(src)}
 
 
+def cli_photos(photos, out: Path, src: Path) -> float:
+    """``facemotion image PHOTOS -o OUT`` in a fresh process of ``src``'s package: its wall time (s)."""
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "facemotion", "image", *map(str, photos), "-o", str(out)],
+                       capture_output=True, text=True, env=_env(src), cwd=out)
+    if r.returncode:
+        raise SystemExit(f"facemotion image failed at {src}:\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+# a video summary's fields that are not the analysis: the run's speed (a clock) and where its
+# files went (each revision writes to its own folder)
+RUN_FIELDS = {"processing_fps", "outputs"}
+
+
+def _comparable(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.name.endswith("_summary.json"):
+        d = json.loads(data)
+        data = json.dumps({k: v for k, v in d.items() if k not in RUN_FIELDS}, sort_keys=True).encode()
+    return data
+
+
+def compare_outputs(revs: dict, clips, repeat: int) -> None:
+    """Both revisions' JSON and CSV outputs on the shared media, byte for byte; then the photo
+    command's speed, alternating."""
+    photos = shared_photos()
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = {k: Path(tmp) / k for k in revs}
+        for k, src in revs.items():
+            cli_photos(photos, roots[k] / "photos", src)
+            for clip in clips:
+                cli_video(clip, [], src, keep=roots[k] / "video" / clip.stem)
+        files = sorted({p.relative_to(roots["base"]) for p in roots["base"].rglob("*") if p.suffix in (".json", ".csv")})
+        same = [f for f in files if (roots["head"] / f).exists() and _comparable(roots["base"] / f) == _comparable(roots["head"] / f)]
+        extra = sorted(p.relative_to(roots["head"]) for p in roots["head"].rglob("*")
+                       if p.suffix in (".json", ".csv") and not (roots["base"] / p.relative_to(roots["head"])).exists())
+        print(f"outputs: {len(same)} of {len(files)} JSON/CSV files byte-identical "
+              f"({len(photos)} photos, {len(clips)} clips, each command's defaults)")
+        for f in sorted(set(files) - set(same)):
+            print(f"  differs: {f}")
+        for f in extra:
+            print(f"  only in head: {f}")
+        secs = {k: [] for k in revs}
+        for i in range(repeat):
+            for k in (("base", "head") if i % 2 == 0 else ("head", "base")):
+                secs[k].append(cli_photos(photos, Path(tmp) / f"t{i}{k}", revs[k]))
+        med = {k: statistics.median(v) for k, v in secs.items()}
+        print(table(["command", "photos/s base", "photos/s head", "head / base"],
+                    [[f"facemotion image ({len(photos)} photos, -o DIR)", f"{len(photos) / med['base']:.2f}",
+                      f"{len(photos) / med['head']:.2f}", f"{med['base'] / med['head']:.2f}x"]]))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default="f93c44b", help="the earlier revision (default: before the one-pipeline refactor)")
@@ -67,6 +130,8 @@ def main() -> None:
     p.add_argument("--every", type=int, nargs="+", default=[1, 3])
     p.add_argument("--threads", nargs="+", default=["default", "1"], help="'default' or a number for both")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--outputs", action="store_true",
+                   help="compare the JSON/CSV outputs on the shared media and time the photo command, then the video table")
     a = p.parse_args()
 
     print(machine())
@@ -80,6 +145,8 @@ def main() -> None:
             if not where.startswith(str(src)):
                 raise SystemExit(f"{k}: imports {where}, not the tree of its revision at {src}")
             print(f"{k}: {where}")
+        if a.outputs:
+            compare_outputs(revs, shared_clips(a.clips), a.repeat)
         base_upright = has_option(revs["base"], "video", "--no-upright")
         variants = [("base", revs["base"], []), ("head", revs["head"], [])]
         if not base_upright and has_option(revs["head"], "video", "--no-upright"):

@@ -77,7 +77,7 @@ def main():
                     name = det if upright == "on" else f"{det} --no-upright"
                     rows.append([clip, size, name, every, "yes" if video else "no", f"{s['processing_fps']:.0f}",
                                  f"{s['processing_fps'] / base:.1f}x", ids])
-    model = EmotionRecognizer(detector="none", model=a.model).classifier.card.arch
+    model = EmotionRecognizer(detector="none", model=a.model).model_card.arch
     print(f"video frames/s end to end (decode -> detect/track -> classify -> CSV [-> MP4]), model {model}, "
           f"{machine()}, {os.cpu_count()} cores")
     print(table(["clip", "size", "detector", "every", "MP4", "fps", "vs baseline", "face ids"], rows))

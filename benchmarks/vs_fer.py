@@ -140,9 +140,9 @@ def split(repeat: int) -> list:
     rows = []
     for path in shared_photos():
         img = load_image(path)
-        dets = rec.detector.detect(img)
+        dets = rec.stages.detect(img)
         ms = [timeit(fn, repeat) * 1e3 for fn in (
-            lambda: load_image(path), lambda: rec.detector.detect(img), lambda: rec.analyze(img, dets),
+            lambda: load_image(path), lambda: rec.stages.detect(img), lambda: rec.stages.faces(img, dets),
             lambda: cascade.detectMultiScale(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(50, 50)))]
         rows.append([path.name, f"{img.shape[1]}x{img.shape[0]}", *(f"{m:.1f}" for m in ms),
                      f"{ms[1] / sum(ms[:3]) * 100:.0f}%"])

@@ -86,7 +86,7 @@ def main() -> int:
                 boxes_same = n = 0
                 for prec in (None, precision):
                     rec = EmotionRecognizer(model="vgg_fer_s", precision=prec, detector=detector)
-                    py = [rec.detect_emotions(b) if whole else rec.analyze(load_image(str(p)))
+                    py = [rec.detect_emotions(b) if whole else rec.analyze(load_image(str(p))).faces
                           for b, p in zip(blobs, photos if not whole else blobs)]
                     if prec is None:
                         floats[detector] = py

@@ -102,6 +102,12 @@ def match(ref, boxes):
     return out
 
 
+def classify_boxes(rec, image, boxes):
+    """The faces in ``boxes`` of a decoded image -> N x L, cropped as the recognizer crops them."""
+    st = rec.stages
+    return st.classify_crops(st.detect_crops(image, [(b, 1.0) for b in boxes]))
+
+
 def evaluate(browser, expression: str, timeout: float = 600):
     """An evaluation that may take minutes (TensorFlow.js on its CPU backend)."""
     r = browser.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True},
@@ -183,7 +189,7 @@ def main() -> int:
 
     rec = EmotionRecognizer(model="vgg_fer_s")
     ref = found["haar (Python)"]
-    ref_emotion = {n: [int(np.argmax(p)) for p in rec.classify_boxes(images[n], b)] if b else [] for n, (b, _) in ref.items()}
+    ref_emotion = {n: [int(np.argmax(p)) for p in classify_boxes(rec, images[n], b)] if b else [] for n, (b, _) in ref.items()}
     files = {
         "haar (opencv.js)": [site / "web/vendor/opencv.js", site / "web/models/haarcascade_frontalface_default.xml"],
         "tiny_face_detector": [bench / "face-api.esm.js", *(bench / "model").glob("tiny_face_detector*")],
@@ -202,7 +208,7 @@ def main() -> int:
             ious += [s for _, _, s in m]
             same_box += sum(tuple(ref[name][0][i]) == tuple(boxes[j]) for i, j, _ in m)
             if m:
-                probs = rec.classify_boxes(images[name], [boxes[j] for _, j, _ in m])
+                probs = classify_boxes(rec, images[name], [boxes[j] for _, j, _ in m])
                 same_emotion += sum(int(np.argmax(p)) == ref_emotion[name][i] for (i, _, _), p in zip(m, probs))
         size = next((sizes(v) for k, v in files.items() if label.startswith(k)), None)
         rows.append([label, f"{hits}/{n_ref}", extra, f"{statistics.mean(ious):.3f}" if ious else "-", same_box,

@@ -152,7 +152,7 @@ def check_image(work: Path, batch: list[bytes], seeds: dict, tally: Tally) -> No
 def check_batch(work: Path, batch: list[bytes], seeds: dict, tally: Tally, suffix: str) -> None:
     paths = _populate(work / "in", batch, seeds["image"])
     out = str(work / f"results{suffix}")
-    argv = ["batch", str(work / "in"), "-o", out, "--no-progress", "--workers", "1", "--threads", "1"]
+    argv = ["batch", str(work / "in"), "--to", out, "--no-progress", "--workers", "1", "--threads", "1"]
     code, err = run_cli(argv, tally)
     rows = read_rows(out) if os.path.exists(out) else []
     found = {r[0] for r in rows if r[-1] is None}

@@ -16,12 +16,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "facemotion"
 
 # Each layer and the layers it may import (its own included). Lowest first.
-BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes"}
+BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain"}
 PIPELINES = {"video", "photos", "labelled"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
-                **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "batch": "jobs", "datasets": "datasets",
+                **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs", "datasets": "datasets",
                 "protocol": "datasets",  # the honest protocol: scores a split against FER+ votes (datasets.ferplus)
                 "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps"}
 MAY_IMPORT = {

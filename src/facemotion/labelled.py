@@ -59,7 +59,7 @@ def largest_face(recognizer, source):
     faces) and box of the largest face the recognizer finds in ``source`` (a path or decoded
     image); (None, None) when it finds none."""
     picture = recognizer.read(source)
-    faces = recognizer.detect_crops(picture.pixels)
+    faces = recognizer.stages.detect_crops(picture.pixels)
     if not faces.boxes:
         return None, None
     i = int(np.argmax([w * h for _, _, w, h in faces.boxes]))
@@ -89,7 +89,7 @@ def score_images(recognizers, items, *, progress: bool = True, desc: str = "phot
             continue
         if crop is not None:
             found[i] = True
-            probs[i] = np.mean([r.classify_crops(crop[None])[0] for r in recognizers], axis=0)
+            probs[i] = np.mean([r.stages.classify_crops(crop[None])[0] for r in recognizers], axis=0)
     return probs, found
 
 

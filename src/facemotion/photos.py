@@ -18,8 +18,9 @@ from .errors import FacemotionError
 from .explain.figures import face_crop, overlay, photo_figure
 from .fileio import write_bytes
 from .images import Picture
-from .names import fit_stems, json_fields, shown
+from .names import fit_stems, shown
 from .render import draw
+from .results import Analysis
 from .writers import output_stems, write_image, write_json
 
 
@@ -37,7 +38,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
     alone."""
     out = Path(out_dir) if out_dir is not None else None
-    for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.analyze):
+    for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.stages.faces):
         if failed is not None:
             yield failed
             continue
@@ -69,7 +70,8 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
     out = Path(out_dir)
 
     def explain(image):
-        return recognizer.explain_boxes(image, recognizer.detect(image), target, method, **options)
+        st = recognizer.stages
+        return st.explain_boxes(image, st.detect(image), target, method, **options)
 
     for path, stem, image, faces, failed in _each_photo(paths, recognizer, explain):
         if failed is not None:
@@ -105,8 +107,8 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
 
 
 def _record(path: Path, picture: Picture, recognizer, faces) -> dict:
-    return {**json_fields("file", str(path)), "width": picture.size[0], "height": picture.size[1],
-            "detector": recognizer.detector_name, "faces": faces}
+    """The photo's JSON record: its :class:`~facemotion.results.Analysis` as a dict."""
+    return Analysis(faces, *picture.size, file=str(path), detector=recognizer.detector_name).to_dict()
 
 
 def _each_photo(paths, recognizer, run):

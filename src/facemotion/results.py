@@ -1,14 +1,82 @@
-"""The one result record every output uses: the API's dicts, JSON, CSV rows and drawings.
+"""The two records every path carries: :class:`Face`, one per face (the API's dicts, JSON, CSV
+rows and drawings), and :class:`Analysis`, one per analysed picture or video frame.
 
-A record's ``emotions`` hold the model's labels in the model's order (FER2013's seven, or
+A face's ``emotions`` hold the model's labels in the model's order (FER2013's seven, or
 FER+'s eight with contempt last), so every writer follows the model by reading the record.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .labels import labels_of_size
+from .names import json_fields
+
+
+class Face(dict):
+    """One face: ``box`` (x, y, w, h in the picture's pixels), ``confidence`` (the detector's),
+    ``emotions`` ({label: probability}, the model's order), ``dominant_emotion``, and what a
+    path adds (a video's ``face_id``, an explanation's ``target``, ``saliency`` and ``regions``).
+
+    A dict, so JSON, pickling and every consumer of the API's dicts see exactly what they saw,
+    whose keys also read as attributes (``face.dominant_emotion``), as insightface's ``Face``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"this face has no {name!r} (it has {', '.join(self)})") from None
+
+    def probabilities(self, labels=None) -> np.ndarray:
+        """The probabilities in ``labels`` order (None: the model's)."""
+        return np.asarray(probabilities(self, labels), np.float64)
+
+    def to_dict(self) -> dict:
+        return dict(self)
+
+
+@dataclass
+class Analysis:
+    """One analysed picture or video frame and its faces (:class:`Face`, boxes in its full
+    pixels). ``to_dict()`` is the per-photo JSON record; ``to_pandas()`` a row per face."""
+
+    faces: list = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+    file: str | None = None      # the photo's path, or the video's
+    detector: str | None = None
+    index: int | None = None     # a video frame's number
+    time_s: float | None = None  # ... and its time
+    detected: bool = True        # False: a video frame whose boxes were carried forward (tracking)
+    frame: np.ndarray | None = field(default=None, repr=False)  # a video frame's pixels (BGR)
+
+    def to_dict(self) -> dict:
+        """``{file, width, height, detector, faces}`` for a photo (what ``facemotion photos`` writes
+        as ``<stem>.json``); ``{frame, time_s, faces}`` for a video frame."""
+        faces = [dict(f) for f in self.faces]
+        if self.index is not None:
+            return {"frame": self.index, "time_s": self.time_s, "faces": faces}
+        return {**json_fields("file", self.file), "width": self.width, "height": self.height,
+                "detector": self.detector, "faces": faces}
+
+    def to_pandas(self, labels=None):
+        """A pandas DataFrame, a row per face: the picture (file or frame), the box's x, y, w, h,
+        the confidence, each emotion's probability and the dominant emotion."""
+        import pandas as pd
+
+        where = {"frame": self.index, "time_s": self.time_s} if self.index is not None else {"file": self.file}
+        rows = []
+        for f in self.faces:
+            x, y, w, h = f["box"]
+            emotions = f["emotions"] if labels is None else {e: f["emotions"][e] for e in labels}
+            rows.append({**where, "x": x, "y": y, "w": w, "h": h, "confidence": f["confidence"], **emotions,
+                         "dominant_emotion": f["dominant_emotion"]})
+        return pd.DataFrame(rows)
+
 
 def labels_for(probs) -> tuple[str, ...]:
     """The label set whose size is the length of ``probs`` (one face's probabilities), or ``probs``
@@ -16,14 +84,14 @@ def labels_for(probs) -> tuple[str, ...]:
     return labels_of_size(probs if isinstance(probs, (int, np.integer)) else len(probs))
 
 
-def make_result(box, confidence: float, probs, labels=None) -> dict:
+def make_result(box, confidence: float, probs, labels=None) -> Face:
     """``{box, confidence, emotions, dominant_emotion}`` for one face (``probs``: one value per
     label, in ``labels`` order; ``labels`` None: the label set of that size)."""
     probs = np.asarray(probs, np.float64)
     labels = labels_for(probs) if labels is None else labels
     emotions = {e: float(p) for e, p in zip(labels, probs)}
-    return {"box": tuple(int(v) for v in box), "confidence": float(confidence), "emotions": emotions,
-            "dominant_emotion": labels[int(probs.argmax())]}
+    return Face(box=tuple(int(v) for v in box), confidence=float(confidence), emotions=emotions,
+                dominant_emotion=labels[int(probs.argmax())])
 
 
 def probabilities(result: dict, labels=None) -> list[float]:

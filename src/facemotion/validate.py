@@ -120,6 +120,14 @@ def deprecated_alias(new: str):
     return Alias
 
 
+def add_file_output(parser, help: str) -> None:
+    """The option of a command that writes one file: ``--to FILE`` (``-o``/``--out`` name an
+    output *folder* in every command; here they keep working for a release, with a note)."""
+    g = parser.add_mutually_exclusive_group(required=True)
+    g.add_argument("--to", dest="out", metavar="FILE", help=help)
+    g.add_argument("-o", "--out", dest="out", action=deprecated_alias("--to"), help=argparse.SUPPRESS)
+
+
 def threads(name: str, value) -> int | str:
     """A thread count (0: one per core) or ``"auto"`` (decided at start from the machine's load)."""
     if isinstance(value, str) and value.strip().lower() == "auto":

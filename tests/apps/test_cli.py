@@ -78,7 +78,7 @@ def test_image_exit_code_zero_for_no_face(media, tmp_path):
 
 def test_export_and_evaluate_commands(tiny_checkpoint, kaggle_zip, tmp_path, capsys):
     pytest.importorskip("torch")
-    p = run_cli("export", tiny_checkpoint, "-o", tmp_path / "m.onnx")
+    p = run_cli("export", tiny_checkpoint, "--to", tmp_path / "m.onnx")
     assert p.returncode == 0 and "max |dp|" in p.stdout
     p = run_cli("evaluate", tiny_checkpoint, tmp_path / "m.onnx", "--data", kaggle_zip, "--split", "test", "--tta",
                 "--calibrate", "-o", tmp_path / "ev")
@@ -88,12 +88,12 @@ def test_export_and_evaluate_commands(tiny_checkpoint, kaggle_zip, tmp_path, cap
     assert rep["n"] == 4 and len(rep["models"]) == 2
     assert (tmp_path / "ev" / "confusion.png").exists() and (tmp_path / "ev" / "reliability.png").exists()
     p = run_cli("export", tiny_checkpoint, tiny_checkpoint, "--tta", "--temperature", "0.9", "--weights", "float16",
-                "-o", tmp_path / "e.onnx")
+                "--to", tmp_path / "e.onnx")
     assert p.returncode == 0 and "ensemble of 2" in p.stdout, p.stderr
     assert "float16 weights" in p.stdout and "float16 storage changes" in p.stdout, p.stdout
     from facemotion.cli import main  # the error path in-process: a fresh interpreter costs seconds
 
-    assert main(["export", str(tmp_path / "nothing.pt"), "-o", str(tmp_path / "x.onnx")]) == 1
+    assert main(["export", str(tmp_path / "nothing.pt"), "--to", str(tmp_path / "x.onnx")]) == 1
     assert "nothing.pt: no such checkpoint" in capsys.readouterr().err
 
 
@@ -108,10 +108,10 @@ def test_data_stats(kaggle_zip, tmp_path):
 
 
 def test_data_subset(kaggle_zip, tmp_path):
-    p = run_cli("data", "subset", kaggle_zip, "-o", tmp_path / "tv.tar.gz")
+    p = run_cli("data", "subset", kaggle_zip, "--to", tmp_path / "tv.tar.gz")
     assert p.returncode == 0, p.stderr
     assert "train 12, val 4" in p.stdout
-    p = run_cli("data", "subset", kaggle_zip, "-o", tmp_path / "tv.npz")
+    p = run_cli("data", "subset", kaggle_zip, "--to", tmp_path / "tv.npz")
     assert p.returncode == 1 and "tv.npz: name the output" in p.stderr and "Traceback" not in p.stderr
 
 

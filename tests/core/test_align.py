@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import facemotion
+import facemotion.align
 from facemotion.align import RollEstimator, roll_estimator
 from facemotion.errors import ModelError
 
@@ -15,7 +16,7 @@ from facemotion.errors import ModelError
 @pytest.fixture(scope="module")
 def sample():
     img = cv2.imread(facemotion.SAMPLE_IMAGE)
-    (box, _), = facemotion.EmotionRecognizer().detect(img)
+    (box, _), = facemotion.EmotionRecognizer().stages.detect(img)
     return img, box
 
 
@@ -30,17 +31,17 @@ def _turned(img, box, angle):
 def test_the_roll_network_reads_a_faces_lean_and_its_side(sample, angle):
     img, box = sample
     rec = facemotion.EmotionRecognizer(upright=False)
-    base = roll_estimator().estimate(rec.crop(img, [box]))[0]
-    lean = roll_estimator().estimate(rec.crop(_turned(img, box, angle), [box]))[0]
+    base = roll_estimator().estimate(rec.stages.crop(img, [box]))[0]
+    lean = roll_estimator().estimate(rec.stages.crop(_turned(img, box, angle), [box]))[0]
     assert abs((lean - base) - angle) < 6, (angle, base, lean)
 
 
 def test_a_leaning_face_is_cropped_level(sample):
     img, box = sample
     turned = _turned(img, box, 20)
-    upright = facemotion.EmotionRecognizer().detect_crops(turned, [(box, 1.0)])
-    plain = facemotion.EmotionRecognizer(upright=False).detect_crops(turned, [(box, 1.0)])
-    level = facemotion.EmotionRecognizer(upright=False).crop(img, [box])[0].astype(float)
+    upright = facemotion.EmotionRecognizer().stages.detect_crops(turned, [(box, 1.0)])
+    plain = facemotion.EmotionRecognizer(upright=False).stages.detect_crops(turned, [(box, 1.0)])
+    level = facemotion.EmotionRecognizer(upright=False).stages.crop(img, [box])[0].astype(float)
     assert plain.angles is None and upright.angles[0] > 10
     # the turned-back crop is much closer to the upright photo's crop than the leaning one
     err_upright = np.abs(upright.crops[0] - level).mean()
@@ -52,8 +53,8 @@ def test_a_leaning_face_is_cropped_level(sample):
 
 def test_upright_faces_change_nothing_for_a_level_face(sample):
     img, box = sample
-    a = facemotion.EmotionRecognizer().detect_crops(img, [(box, 1.0)])
-    b = facemotion.EmotionRecognizer(upright=False).detect_crops(img, [(box, 1.0)])
+    a = facemotion.EmotionRecognizer().stages.detect_crops(img, [(box, 1.0)])
+    b = facemotion.EmotionRecognizer(upright=False).stages.detect_crops(img, [(box, 1.0)])
     if abs(a.angles[0]) < facemotion.preprocess.UPRIGHT_MIN_DEGREES:
         np.testing.assert_array_equal(a.crops, b.crops)
 
@@ -89,9 +90,8 @@ def test_a_tracked_faces_level_box_is_searched_when_it_turns(sample, monkeypatch
     img, box = sample
     turned = _turned(img, box, 20)
     calls = []
-    real = facemotion.EmotionRecognizer.level_box
-    monkeypatch.setattr(facemotion.EmotionRecognizer, "level_box",
-                        lambda self, *a: calls.append(1) or real(self, *a))
+    real = facemotion.align.level_box
+    monkeypatch.setattr(facemotion.align, "level_box", lambda *a: calls.append(1) or real(*a))
     rec, track = facemotion.EmotionRecognizer(), FaceTracking(every=3, smooth=0)
     faces = [track(rec, turned, i)[0] for i in range(6)]
     # a still picture: searched once; every frame crops the face as the first one did
@@ -129,9 +129,9 @@ def test_a_leaning_face_is_cropped_at_its_level_box(sample, angle):
     img, box = sample
     turned = _turned(img, box, angle)
     rec = facemotion.EmotionRecognizer()
-    (tbox, _), = rec.detect(turned)
-    lean = rec.detect_crops(turned).angles[0]
-    lx, ly, lw, lh = rec.level_box(turned, tbox, lean)
+    (tbox, _), = rec.stages.detect(turned)
+    lean = rec.stages.detect_crops(turned).angles[0]
+    lx, ly, lw, lh = rec.stages.level_box(turned, tbox, lean)
     x, y, w, h = box
     # the face was turned about its centre: the level box sits there, with the level face's size
     assert np.hypot(lx + lw / 2 - x - w / 2, ly + lh / 2 - y - h / 2) < 0.06 * w
@@ -141,7 +141,7 @@ def test_a_leaning_face_is_cropped_at_its_level_box(sample, angle):
 def test_no_face_in_the_levelled_region_keeps_the_box(sample):
     img, box = sample
     blank = np.full_like(img, 128)
-    assert facemotion.EmotionRecognizer().level_box(blank, box, 20.0) == box
+    assert facemotion.EmotionRecognizer().stages.level_box(blank, box, 20.0) == box
 
 
 def test_shared_photos_turned_by_20_degrees_keep_their_faces_and_emotions(media, monkeypatch):

@@ -41,7 +41,7 @@ def shipped():
 
 def faces_of(rec, path):
     image = load_image(path)
-    boxes = [b for b, _ in rec.detector.detect(image)]
+    boxes = [b for b, _ in rec.stages.detect(image)]
     return normalize(crop_faces(image, boxes))[:, None]
 
 

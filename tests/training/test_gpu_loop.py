@@ -88,7 +88,7 @@ def test_teacher_targets_made_beforehand_are_checked_and_used(kaggle_zip, tmp_pa
 
     targets = tmp_path / "t.pt"
     assert cli(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint), "--kd-temp", "3",
-                "-o", str(targets), "--no-progress"]) == 0
+                "--to", str(targets), "--no-progress"]) == 0
     assert "soft targets of" in capsys.readouterr().out
     ck = torch.load(targets, weights_only=True)
     assert ck["targets"].shape[1] == 7 and torch.allclose(ck["targets"].sum(1), torch.ones(len(ck["targets"])))

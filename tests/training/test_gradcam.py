@@ -30,14 +30,14 @@ def real_faces(media):
     crops = []
     for name in ("justin.jpg", "two_people.jpg", "obama.jpg"):
         image = load_image(media / name)
-        crops.append(crop_faces(image, [b for b, _ in rec.detector.detect(image)]))
+        crops.append(crop_faces(image, [b for b, _ in rec.stages.detect(image)]))
     return normalize(np.concatenate(crops))[:, None]
 
 
 @pytest.mark.parametrize("name,layer", [("vgg_fer_s", "features"), ("mini_xception", "blocks.3")])
 def test_gradcam_on_the_committed_checkpoints(media, name, layer):
     rec = EmotionRecognizer(model=MODELS / f"{name}.pt")
-    assert rec.explainer().layer_name == layer
+    assert rec.stages.explainer().layer_name == layer
     (face,) = rec.explain(media / "justin.jpg")  # a .pt model is explained with Grad-CAM by default
     assert face["method"] == "gradcam" and face["target"] == "happy"
     m = face["saliency"]

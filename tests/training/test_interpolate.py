@@ -61,6 +61,6 @@ def test_different_networks_are_refused_in_one_line(tmp_path):
         interpolate_checkpoints(tmp_path / "a.pt", tmp_path / "b.pt", 0.5, tmp_path / "mix.pt")
     assert not (tmp_path / "mix.pt").exists()
     r = subprocess.run([sys.executable, "-m", "facemotion", "interpolate", str(tmp_path / "a.pt"),
-                        str(tmp_path / "a.pt"), "--alpha", "1.5", "-o", str(tmp_path / "m.pt")],
+                        str(tmp_path / "a.pt"), "--alpha", "1.5", "--to", str(tmp_path / "m.pt")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--alpha: must be in [0, 1]" in r.stderr and "Traceback" not in r.stderr

@@ -94,7 +94,7 @@ def test_train_prune_fine_tunes_resumes_and_exports(kaggle_zip, tiny_checkpoint,
     main(_args(kaggle_zip, again, init=out / "best.pt"))
     assert load_checkpoint(again / "last.pt")["pruned"] == ck["pruned"]
     model_from_checkpoint(again / "last.pt")
-    assert cli(["export", str(out / "best.pt"), "-o", str(tmp_path / "p.onnx")]) == 0
+    assert cli(["export", str(out / "best.pt"), "--to", str(tmp_path / "p.onnx")]) == 0
     clf = load_classifier(tmp_path / "p.onnx")
     p = clf.classify_faces(np.random.default_rng(0).integers(0, 255, (4, 48, 48), dtype=np.uint8))
     assert p.shape == (4, 7) and clf.card.parameters == ck["parameters"]

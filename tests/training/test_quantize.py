@@ -16,8 +16,8 @@ pytest.importorskip("onnx")
 def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_path, capsys):
     from facemotion.cli import main
 
-    assert main(["export", str(tiny_checkpoint), "-o", str(tmp_path / "f.onnx")]) == 0
-    assert main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
+    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
+    assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 0
     assert "top-1 agreement" in capsys.readouterr().out
     q = load_classifier(tmp_path / "q.onnx")
@@ -29,7 +29,7 @@ def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_p
     faces = np.random.default_rng(0).integers(0, 255, (5, 48, 48), dtype=np.uint8)
     p = q.classify_faces(faces)
     assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-3)
-    assert main(["quantize", str(tmp_path / "q.onnx"), "-o", str(tmp_path / "qq.onnx"), "--data", str(kaggle_zip)]) == 1
+    assert main(["quantize", str(tmp_path / "q.onnx"), "--to", str(tmp_path / "qq.onnx"), "--data", str(kaggle_zip)]) == 1
     assert "q.onnx: already int8" in capsys.readouterr().err and not (tmp_path / "qq.onnx").exists()
 
 
@@ -49,8 +49,8 @@ def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggl
     from facemotion.training.quantize import DEFAULT_SCHEME, LEGACY_SCHEME, SCHEMES
 
     assert SCHEMES[DEFAULT_SCHEME].exact and not SCHEMES[LEGACY_SCHEME].exact
-    assert main(["export", str(tiny_checkpoint), "-o", str(tmp_path / "f.onnx")]) == 0
-    assert main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
+    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
+    assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 0
     assert f"({DEFAULT_SCHEME}," in capsys.readouterr().out
     q = load_classifier(tmp_path / "q.onnx").card.quantization
@@ -64,12 +64,12 @@ def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggl
     assert softmax and all(made_by.get(n.input[0]) != "DequantizeLinear" for n in softmax)  # the head stays float
     assert json.loads((tmp_path / "q.onnx.check.json").read_text())["scheme"] == DEFAULT_SCHEME
 
-    assert main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "old.onnx"), "--data", str(kaggle_zip),
+    assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "old.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16", "--scheme", LEGACY_SCHEME]) == 0
     old = load_classifier(tmp_path / "old.onnx").card.quantization
     assert old["scheme"] == LEGACY_SCHEME and old["exact_across_cpus"] is False and old["ops"] == ["Conv", "MatMul", "Gemm"]
     with pytest.raises(SystemExit):
-        main(["quantize", str(tmp_path / "f.onnx"), "-o", str(tmp_path / "x.onnx"), "--data", str(kaggle_zip),
+        main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "x.onnx"), "--data", str(kaggle_zip),
               "--scheme", "u8s9"])
     assert "--scheme: invalid choice: 'u8s9'" in capsys.readouterr().err
 
@@ -102,7 +102,7 @@ def test_shipped_int8_variants_by_name_and_by_precision(media):
         assert q.metrics["private_test"] >= f.metrics["private_test"] - 0.003
     a = facemotion.EmotionRecognizer(precision="int8")  # the default model's int8 variant
     assert a.classifier.card.name == f"{facemotion.zoo.default_model_name()}_int8"
-    assert facemotion.EmotionRecognizer(model="vgg_fer_s_int8").classifier.card.name == "vgg_fer_s_int8"
+    assert facemotion.EmotionRecognizer(model="vgg_fer_s_int8").stages.classifier.card.name == "vgg_fer_s_int8"
     assert [f["dominant_emotion"] for f in a.detect_emotions(media / "justin.jpg")] == ["happy"]
     with pytest.raises(ModelError, match="picks a variant of a shipped model by name"):
         load_classifier(str(shipped["vgg_fer_s"].path), precision="int8")

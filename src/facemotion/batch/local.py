@@ -50,15 +50,15 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             if not inflight:
                 break
             ready = [inflight.popleft().result()]
-            faces = len(ready[0].where)
+            faces = ready[0].n_faces
             while inflight and inflight[0].done() and faces < batch_faces:
                 ready.append(inflight.popleft().result())
-                faces += len(ready[-1].where)
+                faces += ready[-1].n_faces
             for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
                 sink.write(d.item.path, rows, failed=d.error is not None)
                 counts["processed"] += 1
                 counts["failed"] += d.error is not None
-                counts["faces"] += len(d.where)
+                counts["faces"] += d.n_faces
             bar.update(len(ready))
             bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
     finally:

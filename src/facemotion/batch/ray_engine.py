@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict
 
 import numpy as np
 
@@ -37,7 +36,7 @@ class RecognizeBatch:
         import cv2
 
         cv2.setNumThreads(1)  # one CPU per actor: Ray places as many actors as there are CPUs
-        self.spec = JobSpec(**spec)
+        self.spec = JobSpec.from_dict(spec)
         self.rec = self.spec.recognizer()
         self.annotate_dir = annotate_dir
 
@@ -49,7 +48,7 @@ class RecognizeBatch:
         rows = classify_items(self.rec, detected, self.annotate_dir)
         return {"path": np.array([os.fsencode(it.path) for it in items], dtype=object),
                 "rows": np.array([json.dumps(r) for r in rows], dtype=object),
-                "faces": np.array([len(d.where) for d in detected]),
+                "faces": np.array([d.n_faces for d in detected]),
                 "failed": np.array([d.error is not None for d in detected])}
 
 
@@ -90,7 +89,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
              for it in items],
             override_num_blocks=blocks)
         results = listing.map_batches(RecognizeBatch,
-                                      fn_constructor_kwargs={"spec": asdict(spec), "annotate_dir": annotate_dir},
+                                      fn_constructor_kwargs={"spec": spec.to_dict(), "annotate_dir": annotate_dir},
                                       batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
         for r in results.iter_rows():
             rows = [tuple(row) for row in json.loads(r["rows"])]

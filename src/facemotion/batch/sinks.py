@@ -88,7 +88,7 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
         return JsonlSink(path, signature, overwrite, layout)
     if suffix == ".parquet":
         return ParquetSink(path, signature, overwrite, layout=layout)
-    raise FacemotionError(f"-o {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
+    raise FacemotionError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
 def _differences(old: dict, new: dict) -> str:
@@ -127,11 +127,11 @@ class TextSink:
         self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
         self.rows = 0
         if self.path.is_dir():
-            raise FacemotionError(f"-o {path}: is a folder; name a {path.suffix or '.csv'} file")
+            raise FacemotionError(f"--to {path}: is a folder; name a {path.suffix or '.csv'} file")
         try:  # -o's folder is made, as every command's output folder is
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise FacemotionError(f"-o {path}: cannot make its folder ({e.strerror or e})") from None
+            raise FacemotionError(f"--to {path}: cannot make its folder ({e.strerror or e})") from None
         had_journal = self.journal.exists()
         self.jfd = self._open_journal()  # locked before anything is cut or removed: a running job keeps its files
         if overwrite:
@@ -273,7 +273,7 @@ class ParquetSink:
         self._failed: list[str] = []
         job = path / self.JOB_FILE
         if path.exists() and not path.is_dir():
-            raise FacemotionError(f"-o {path}: exists and is a file; .parquet output is a folder of parts")
+            raise FacemotionError(f"--to {path}: exists and is a file; .parquet output is a folder of parts")
         if path.is_dir() and any(path.iterdir()) and not job.exists():
             raise FacemotionError(f"{path}: a folder not written by `facemotion batch` (no {self.JOB_FILE}); "
                                   "write to another -o")

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..detect import DEFAULT_DETECTOR
 from ..errors import FacemotionError
 from ..images import Picture
-from ..recognizer import EmotionRecognizer, FaceCrops
+from ..recognizer import EmotionRecognizer, RecognizerOptions
+from ..stages import FaceCrops
 from ..render import draw
 from ..video.sources import FrameSource
 from ..video.stream import FaceTracking
@@ -33,25 +33,27 @@ SCHEMA_VERSION = 3
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What decides a job's rows; a resumed run must use the same."""
+    """What decides a job's rows; a resumed run must use the same: the recognizer's options
+    (built once from the command line, as every command builds them) and the frame step."""
 
-    detector: str = DEFAULT_DETECTOR
-    model: str | None = None
-    min_confidence: float | None = None
-    detect_size: int | None = None
+    options: RecognizerOptions = RecognizerOptions()
     every: int = 1  # videos: every N-th frame
-    upright: bool = True  # leaning faces turned level before their crop
-    fold_contempt: bool = False  # a FER+ model's contempt added to disgust: FER2013's seven columns
-    precision: str | None = None  # "int8": the shipped model's int8 variant (other probabilities)
-    threads: int | str | None = None  # each worker's ONNX Runtime + OpenCV threads (None: 1; the workers
-                                      # are the parallelism), as EmotionRecognizer(threads=...)
 
     # options added after outputs were first written: left out of the signature at their
     # defaults, so those outputs still resume
     LATER = {"fold_contempt": False, "precision": None, "threads": None}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "JobSpec":
+        """A spec from :meth:`to_dict` (how it travels to a cluster's workers)."""
+        return cls(RecognizerOptions(**d["options"]), d["every"])
+
+    def to_dict(self) -> dict:
+        return {"options": asdict(self.options), "every": self.every}
+
     def signature(self) -> dict:
-        sig = {"schema": SCHEMA_VERSION, **asdict(self)}
+        # flat, as outputs written before the options were one value recorded it
+        sig = {"schema": SCHEMA_VERSION, **asdict(self.options), "every": self.every}
         for key, default in self.LATER.items():
             if sig[key] == default:
                 del sig[key]
@@ -60,28 +62,26 @@ class JobSpec:
     def check(self) -> str:
         """Fail as a worker would on a bad --model or --detector, without loading the model
         (the driver of a cluster job needs none); the model's name as known without opening it."""
-        return EmotionRecognizer.check(self.detector, self.model, min_confidence=self.min_confidence,
-                                       detect_size=self.detect_size, precision=self.precision)
+        return self.options.check()
 
     def recognizer(self) -> EmotionRecognizer:
-        """The recognizer of one worker: one classifier thread (the workers are the parallelism).
-        Threads of one process share its classifier through ``EmotionRecognizer.for_thread``."""
-        return EmotionRecognizer(detector=self.detector, model=self.model, min_confidence=self.min_confidence,
-                                 detect_size=self.detect_size, upright=self.upright,
-                                 threads=1 if self.threads is None else self.threads,
-                                 precision=self.precision, fold_contempt=self.fold_contempt)
+        """The recognizer of one worker: one classifier thread unless the options say (the
+        workers are the parallelism). Threads of one process share its classifier through
+        ``EmotionRecognizer.for_thread``."""
+        return self.options.build(threads=1 if self.options.threads is None else self.options.threads)
 
     def labels(self) -> tuple:
         """The emotions the job's rows carry (the output's probability columns), known on a
         cluster's driver too, which loads no model: a shipped model's card says them."""
-        if self.fold_contempt:
+        o = self.options
+        if o.fold_contempt:
             return EMOTIONS
         from ..zoo import resolve
 
-        _, entry = resolve(self.model, self.precision)
+        _, entry = resolve(o.model, o.precision)
         if entry is not None:
             return tuple(entry.card.labels)
-        return tuple(EmotionRecognizer(detector="none", model=self.model, threads=1, precision=self.precision).labels)
+        return tuple(EmotionRecognizer(detector="none", model=o.model, threads=1, precision=o.precision).labels)
 
 
 @dataclass
@@ -89,10 +89,15 @@ class Detected:
     """An input's faces before classification: where each was found and its crop."""
 
     item: Item
-    where: list[tuple] = field(default_factory=list)  # (frame, time_s, face_id, box, confidence) per face
-    crops: np.ndarray | None = None                    # N x S x S uint8, aligned with ``where``
+    faces: FaceCrops | None = None  # boxes in the full picture's pixels, confidences, crops
+    # per face, (frame, time_s, face_id): a video's frame and track; (None, None, rank) in a photo
+    stamps: list[tuple] = field(default_factory=list)
     error: str | None = None
-    picture: Picture | None = None                     # kept only to draw an annotated copy
+    picture: Picture | None = None  # kept only to draw an annotated copy
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.stamps)
 
 
 def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_image: bool = False) -> Detected:
@@ -102,11 +107,12 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
         if item.kind == "video":
             return _detect_video(rec, item, every)
         pic = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
-        faces = rec.detect_crops(pic.pixels)
-        where = [(None, None, k, pic.full_box(b), c) for k, (b, c) in enumerate(zip(faces.boxes, faces.confidences))]
+        faces = rec.stages.detect_crops(pic.pixels)
+        faces.boxes = [pic.full_box(b) for b in faces.boxes]
         if keep_image:
             pic.whole()  # decoded here, in the worker, for the annotated copy
-        return Detected(item, where, faces.crops, picture=pic if keep_image else None)
+        stamps = [(None, None, k) for k in range(len(faces.boxes))]
+        return Detected(item, faces, stamps, picture=pic if keep_image else None)
     except FacemotionError as e:
         return Detected(item, error=str(e))
     except Exception as e:  # noqa: BLE001 - one odd file must not end a run over a whole collection
@@ -117,33 +123,35 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     """Every ``every``-th frame: faces found and followed by the tracking `facemotion video`
     uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped."""
     tracking = FaceTracking(every=every, smooth=0.0, carry=False)
-    where, crops = [], []
+    faces, stamps = FaceCrops([], [], np.zeros((0, rec.stages.input_size, rec.stages.input_size), np.uint8)), []
+    crops = [faces.crops]
     with FrameSource(item.path) as src:
         for i, t, frame in src:
             loc = tracking.locate(rec, frame, i)
             if loc is None:
                 continue
             crops.append(tracking.crops(rec, frame, loc).crops)
-            where += [(i, t, tr.id, box, tr.confidence) for tr, box in zip(loc.tracks, loc.boxes)]
-    size = rec.input_size
-    return Detected(item, where, np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8))
+            faces.boxes += loc.boxes
+            faces.confidences += [tr.confidence for tr in loc.tracks]
+            stamps += [(i, t, tr.id) for tr in loc.tracks]
+    faces.crops = np.concatenate(crops)
+    return Detected(item, faces, stamps)
 
 
 def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
     """Rows for each of ``detected``, all their faces through the classifier in one call."""
     model = rec.model_name
-    crops = [d.crops for d in detected if d.error is None and len(d.crops)]
-    probs = rec.classify_crops(np.concatenate(crops)) if crops else None
+    crops = [d.faces.crops for d in detected if d.error is None and d.n_faces]
+    probs = rec.stages.classify_crops(np.concatenate(crops)) if crops else None
     out, k = [], 0
     for d in detected:
         if d.error is not None:
             out.append([error_row(d.item.path, d.error, model, rec.labels)])
             continue
-        p, k = probs[k:k + len(d.where)] if len(d.where) else (), k + len(d.where)
-        faces = FaceCrops([w[3] for w in d.where], [w[4] for w in d.where], d.crops)
-        results = rec.results(faces, p)
+        p, k = probs[k:k + d.n_faces] if d.n_faces else (), k + d.n_faces
+        results = rec.stages.results(d.faces, p)
         out.append([face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t)
-                    for (frame, t, fid, _, _), r in zip(d.where, results)])
+                    for (frame, t, fid), r in zip(d.stamps, results)])
         if annotate_dir is not None and d.item.kind == "image":
             write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results))
     return out

@@ -22,14 +22,14 @@ EPILOG = """examples:
   facemotion image photos/ --json               JSON lines on stdout
   facemotion explain photo.jpg -o out/          saliency maps: which part of each face made the prediction
   facemotion video clip.mp4 -o out/ --every 3   annotated MP4, per-frame CSV, summary, timelines
-  facemotion batch photos/ -o results.csv       a collection -> one table, resumable (--engine ray)
+  facemotion batch photos/ --to results.csv     a collection -> one table, resumable (--engine ray)
   facemotion webcam                             live window (or headless outputs)
   facemotion serve                              web page (photos, webcam) and API on localhost:8000
   facemotion web-export site/                   the page as a static site: the models run in the browser
   facemotion data stats fer2013.zip             class counts and distribution plots
   facemotion train --data fer2013.zip --arch mini_xception --out runs/mx
   facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta
-  facemotion export runs/mx/best.pt -o model.onnx
+  facemotion export runs/mx/best.pt --to model.onnx
 """
 
 

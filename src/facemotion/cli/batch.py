@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..detect import canonical_detector
-from ..validate import deprecated_alias, integer, option
+from ..validate import add_file_output, deprecated_alias, integer, option
 from .infer import _add_recognizer_args
 
 DESCRIPTION = """\
@@ -16,20 +15,18 @@ videos) and a row per input that failed (the run goes on). Inputs: files, folder
 command again: it continues where it stopped, no row lost or repeated."""
 
 EPILOG = """examples:
-  facemotion batch photos/ -o results.csv
-  facemotion batch photos/ clips/*.mp4 --frame-step 10 -o results.parquet
-  facemotion batch paths.txt -o results.jsonl --annotate annotated/
-  facemotion batch /mnt/shared/photos -o /mnt/shared/results.csv --engine ray
+  facemotion batch photos/ --to results.csv
+  facemotion batch photos/ clips/*.mp4 --frame-step 10 --to results.parquet
+  facemotion batch paths.txt --to results.jsonl --annotate annotated/
+  facemotion batch /mnt/shared/photos --to /mnt/shared/results.csv --engine ray
 """
 
 
 def cmd_batch(args) -> int:
     from ..batch import JobSpec, run_batch
+    from ..recognizer import RecognizerOptions
 
-    spec = JobSpec(detector=canonical_detector(args.detector), model=args.model,
-                   min_confidence=args.min_confidence, detect_size=args.detect_size, every=args.every,
-                   upright=args.upright, fold_contempt=args.fold_contempt, precision=args.precision,
-                   threads=args.threads)
+    spec = JobSpec(RecognizerOptions.from_args(args), every=args.every)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   progress=not args.no_progress)
@@ -53,7 +50,7 @@ def add_commands(sub, fmt) -> None:
     s = sub.add_parser("batch", help="a collection of photos and videos -> one CSV/JSONL/Parquet table (resumable)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
     s.add_argument("inputs", nargs="+", help="image/video files, folders, globs, or .txt/.lst files listing paths")
-    s.add_argument("-o", "--out", required=True, help="results.csv, results.jsonl, or results.parquet (a folder of parts)")
+    add_file_output(s, "results.csv, results.jsonl, or results.parquet (a folder of parts)")
     s.add_argument("--frame-step", dest="every", type=option(integer, 1), default=1, metavar="N",
                    help="videos: use every N-th frame (a row per face in it)")
     s.add_argument("--every", dest="every", type=option(integer, 1), action=deprecated_alias("--frame-step"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..datasets.loading import add_label_options
 from ..datasets.splits import SPLITS
 from ..errors import DataError
+from ..validate import add_file_output
 
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
 
@@ -74,7 +75,7 @@ def add_commands(sub, fmt) -> None:
                                      "The default (train + val) is everything training reads, without one PrivateTest "
                                      "image.")
     su.add_argument("path", help=DATA_HELP)
-    su.add_argument("-o", "--out", required=True, help="the new file: .zip, .tar.gz or .tar.xz for images, .csv for a CSV")
+    add_file_output(su, "the new file: .zip, .tar.gz or .tar.xz for images, .csv for a CSV")
     su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS)
     add_label_options(su)
     su.set_defaults(func=cmd_data_subset)

@@ -51,11 +51,9 @@ def _add_explain_args(p, flag: str = "--method"):
 
 
 def _recognizer(args):
-    from .. import EmotionRecognizer
+    from ..recognizer import RecognizerOptions
 
-    return EmotionRecognizer(detector=args.detector, model=args.model, min_confidence=args.min_confidence,
-                             detect_size=args.detect_size, precision=args.precision, threads=args.threads,
-                             upright=args.upright, fold_contempt=args.fold_contempt)
+    return RecognizerOptions.from_args(args).build()
 
 
 def _summary_line(name: str, results: list[dict]) -> str:
@@ -120,7 +118,7 @@ def cmd_explain(args) -> int:
         raise FacemotionError(f"--target {args.target}: model {rec.model_name} has no such output "
                               f"(its emotions: {', '.join(rec.labels)})")
     opts = _explain_options(args)
-    explainer = rec.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
+    explainer = rec.stages.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
     failed = 0
     for r in explain_images(rec, paths, args.out, target=args.target, **opts):
         if r.error is not None:
@@ -154,7 +152,7 @@ def cmd_video(args) -> int:
     rec = _recognizer(args)
     explain = {"every": args.explain, **_explain_options(args)} if args.explain else None
     if explain:
-        rec.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
+        rec.stages.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
     s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
                       progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars,
                       explain=explain)

@@ -10,7 +10,7 @@ from ..datasets.loading import add_label_options
 from ..detect import DEFAULT_DETECTOR
 from ..errors import UsageError
 from ..tta import MODES
-from ..validate import integer, number, option
+from ..validate import add_file_output, integer, number, option
 
 
 def cmd_train(args) -> int:
@@ -173,7 +173,7 @@ def add_commands(sub, fmt) -> None:
     for a in tp._actions:
         if a.dest in ("data", "teacher", "kd_temp", "limit", "seed", "val_fraction", "skip_bad", "progress"):
             s._add_action(a)
-    s.add_argument("-o", "--out", required=True, help="the targets file to write (.pt)")
+    add_file_output(s, "the targets file to write (.pt)")
     s.set_defaults(func=cmd_teacher_targets)
 
     from ..training.evaluate import get_args_parser as eval_parser
@@ -185,7 +185,7 @@ def add_commands(sub, fmt) -> None:
                        description="Export a checkpoint, or several as one softmax-averaged ensemble, to ONNX "
                                    "with its metadata; fails unless ONNX Runtime matches torch.")
     s.add_argument("checkpoint", nargs="+", help="facemotion .pt checkpoint(s); several = one ensemble model")
-    s.add_argument("-o", "--out", required=True, help="output .onnx file")
+    add_file_output(s, "output .onnx file")
     s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=None,
                    help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
                         "`facemotion evaluate ... --calibrate`)")
@@ -204,7 +204,7 @@ def add_commands(sub, fmt) -> None:
                                    "same integers on x86 with or without VNNI and on ARM64), checked against the "
                                    "float model on PublicTest before it is written; the scheme goes into its card.")
     s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
-    s.add_argument("-o", "--out", required=True, help="output .onnx file")
+    add_file_output(s, "output .onnx file")
     s.add_argument("--data", required=True, help="the dataset whose Training split calibrates (e.g. fer2013.zip)")
     s.add_argument("--calibration", type=option(integer, 16), default=2000, help="Training faces to calibrate on")
     add_label_options(s, default=None)
@@ -225,7 +225,7 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("base", help="the checkpoint the fine-tune started from (.pt)")
     s.add_argument("tuned", help="its fine-tune (.pt), same architecture")
     s.add_argument("--alpha", type=option(number, 0, 1), required=True, help="0 = BASE, 1 = TUNED")
-    s.add_argument("-o", "--out", required=True, help="the checkpoint to write (.pt)")
+    add_file_output(s, "the checkpoint to write (.pt)")
     s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=None,
                    help="softmax temperature to record (default: the two temperatures mixed by alpha)")
     s.add_argument("--name", default=None, help="model name stored in the card")

@@ -13,29 +13,26 @@ import numpy as np
 
 from ..errors import ModelError
 from ..labels import EMOTIONS, FERPLUS_EMOTIONS
-from ..plugins import load_entry_point
+from ..registry import Registry
 from .base import Explainer, unit_maps
 from .perturb import Occlusion, Rise
 
-_METHODS: dict[str, Callable[..., Explainer]] = {"occlusion": Occlusion, "rise": Rise}
-GROUP = "facemotion.explainers"
+# the one registry idiom (facemotion.registry); the torch methods come by entry point
+METHODS = Registry("explanation method", group="facemotion.explainers", sort=True, error=ModelError,
+                   unknown="unknown explanation method {name!r}; available: {names}")
+METHODS.register("occlusion", Occlusion)
+METHODS.register("rise", Rise)
 
 
 def register_explainer(name: str, factory: Callable[..., Explainer]) -> None:
     """Make ``get_explainer(name, classifier, **options)`` call ``factory(classifier, **options)``."""
-    _METHODS[name] = factory
-
-
-def _entry_points():
-    from importlib.metadata import entry_points
-
-    return entry_points(group=GROUP)
+    METHODS.register(name, factory)
 
 
 def list_methods() -> list[str]:
     """Every method's name, those of the entry points included (not imported: that would pull
     torch into a run that explains an ONNX model)."""
-    return sorted(set(_METHODS) | {ep.name for ep in _entry_points()})
+    return METHODS.names()
 
 
 def default_method(classifier) -> str:
@@ -45,13 +42,7 @@ def default_method(classifier) -> str:
 
 def get_explainer(method: str | None, classifier, **options) -> Explainer:
     method = method or default_method(classifier)
-    if method not in _METHODS:
-        factory = load_entry_point(GROUP, method, f"{method} needs")
-        if factory is not None:
-            register_explainer(method, factory)
-    if method not in _METHODS:
-        raise ModelError(f"unknown explanation method {method!r}; available: {', '.join(list_methods())}")
-    return _METHODS[method](classifier, **options)
+    return METHODS.get(method, who=f"{method} needs")(classifier, **options)
 
 
 def target_indices(target, probs: np.ndarray, labels=None) -> np.ndarray:

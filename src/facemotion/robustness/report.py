@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..labels import EMOTIONS, NUM_CLASSES
-from .corruptions import CORRUPTIONS, FAMILIES, _rounded, check_faces, corrupt, names, severities
+from .corruptions import FAMILIES, check_faces
+from .suite import CORRUPTIONS, _rounded, corrupt, names, severities
 
 # An emotion "collapses" under a corruption when its recall, averaged over the severities,
 # falls below this fraction of its clean recall.

@@ -27,7 +27,7 @@ NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 def _model(pool) -> tuple[str, Path, dict] | None:
     """The server's classifier as (name, ONNX file, card), or None when it is not an ONNX file."""
     rec = pool.recognizer
-    path = rec.model_path
+    path = rec.stages.model_path
     if path is None or path.suffix.lower() != ".onnx":
         return None
     return rec.model_name, path, rec.model_card.to_dict()
@@ -48,7 +48,7 @@ def _page_config(pool) -> dict | str:
     # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
     return page_config([(name, f"models/{name}.onnx", card)], static=False,
                        upright=getattr(pool.recognizer, "upright", True),
-                       detectors=((detector, pool.recognizer.detector_options),))
+                       detectors=((detector, pool.recognizer.stages.detector_options),))
 
 
 def mount(app: FastAPI, pool) -> None:

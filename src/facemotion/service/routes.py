@@ -32,7 +32,7 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' b
                 "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
-class Face(BaseModel):
+class FaceOut(BaseModel):
     box: tuple[int, int, int, int] = Field(description="x, y, width, height in pixels")
     confidence: float = Field(description="the detector's confidence, 0-1")
     # the served model's labels: one of facemotion's label sets (GET /health lists the model's)
@@ -45,7 +45,7 @@ class Face(BaseModel):
 class DetectResponse(BaseModel):
     width: int
     height: int
-    faces: list[Face]
+    faces: list[FaceOut]
 
 
 class Error(BaseModel):
@@ -70,7 +70,7 @@ router = APIRouter()
 def _analyze(rec, body: bytes, content_type: str, limits: Limits):
     """-> (the request's picture, as read for analysis; its faces in full-size pixels)."""
     pic = decode(body, content_type, limits.max_pixels, limits.max_parts, rec)
-    return pic, pic.to_full(rec.analyze(pic.pixels))
+    return pic, rec.analyze(pic).faces
 
 
 def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -> bytes:

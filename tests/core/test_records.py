@@ -1,0 +1,83 @@
+"""The two records every path carries: Face (one face) and Analysis (one picture or frame),
+on the shared photos, and the recognizer's small public surface over the stages."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+import facemotion
+from facemotion import EmotionRecognizer
+from facemotion.images import load_image
+from facemotion.results import Analysis, Face
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer()
+
+
+def test_a_face_is_the_dict_it_was_with_attributes(rec, media):
+    (face,) = rec.detect_emotions(media / "obama.jpg")
+    assert isinstance(face, Face) and isinstance(face, dict)
+    assert face.dominant_emotion == face["dominant_emotion"] and face.box == face["box"]
+    plain = dict(face)
+    # JSON, pickling (Ray, worker processes) and equality are the plain dict's
+    assert json.dumps(face) == json.dumps(plain) and face == plain
+    again = pickle.loads(pickle.dumps(face))
+    assert type(again) is Face and again == face
+    assert face.probabilities(rec.labels).argmax() == rec.labels.index(face.dominant_emotion)
+    with pytest.raises(AttributeError, match="no 'face_id'"):
+        face.face_id  # noqa: B018  (a photo's face has no track)
+
+
+def test_an_analysis_is_the_json_record_facemotion_image_writes(rec, media, tmp_path):
+    from facemotion.photos import annotate_images
+
+    path = media / "obama_and_biden.jpg"
+    a = rec.analyze(path)
+    (photo,) = annotate_images(rec, [path], tmp_path)
+    written = (tmp_path / "obama_and_biden.json").read_text()
+    assert json.loads(written) == json.loads(json.dumps(a.to_dict()))
+    assert (a.width, a.height) == (photo.record["width"], photo.record["height"]) and len(a.faces) >= 2
+    assert a.faces == rec.detect_emotions(path)
+    # a decoded array: the same faces, no file
+    pixels = rec.analyze(load_image(path))
+    assert pixels.file is None and pixels.faces == a.faces
+
+
+def test_an_analysis_as_a_table(rec, media):
+    pd = pytest.importorskip("pandas")
+    a = rec.analyze(media / "obama_and_biden.jpg")
+    t = a.to_pandas()
+    assert isinstance(t, pd.DataFrame) and len(t) == len(a.faces) >= 2
+    assert list(t.columns) == ["file", "x", "y", "w", "h", "confidence", *rec.labels, "dominant_emotion"]
+    assert list(t["dominant_emotion"]) == [f.dominant_emotion for f in a.faces]
+    assert Analysis([], 10, 10).to_pandas().empty
+
+
+def test_the_stream_yields_one_analysis_per_frame(rec, media):
+    image = load_image(media / "obama.jpg")
+    frames = list(rec.stream([image, image, image], every=2))
+    assert all(isinstance(f, Analysis) for f in frames) and [f.index for f in frames] == [0, 1, 2]
+    assert [f.detected for f in frames] == [True, False, True]
+    assert (frames[0].width, frames[0].height) == (image.shape[1], image.shape[0])
+    face = frames[1].faces[0]
+    assert isinstance(face, Face) and face.face_id == frames[0].faces[0].face_id
+    assert frames[1].to_dict()["frame"] == 1 and "frame" in frames[1].to_pandas().columns
+
+
+def test_the_recognizer_is_a_small_surface_over_its_stages():
+    rec = EmotionRecognizer(detector="none")
+    public = sorted(n for n in dir(rec) if not n.startswith("_"))
+    assert len(public) <= 15, public
+    assert {"read", "analyze", "detect_emotions", "classify_faces", "explain", "stream", "analyze_video",
+            "stages", "labels"} <= set(public)
+    # the stages answer for the recognizer: the same faces as detect_emotions
+    st = EmotionRecognizer().stages
+    pic = st.read(facemotion.SAMPLE_IMAGE)
+    faces = st.detect_crops(pic.pixels)
+    records = pic.to_full(st.results(faces, st.classify_crops(faces)))
+    assert records == EmotionRecognizer().detect_emotions(facemotion.SAMPLE_IMAGE)

