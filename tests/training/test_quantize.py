@@ -101,7 +101,7 @@ def test_shipped_int8_variants_by_name_and_by_precision(media):
         # the budget: an int8 model loses at most 0.3 points against its float original
         assert q.metrics["private_test"] >= f.metrics["private_test"] - 0.003
     a = facemotion.EmotionRecognizer(precision="int8")  # the default model's int8 variant
-    assert a.classifier.card.name == f"{facemotion.zoo.default_model_name()}_int8"
+    assert a.model_card.name == f"{facemotion.zoo.default_model_name()}_int8"
     assert facemotion.EmotionRecognizer(model="vgg_fer_s_int8").stages.classifier.card.name == "vgg_fer_s_int8"
     assert [f["dominant_emotion"] for f in a.detect_emotions(media / "justin.jpg")] == ["happy"]
     with pytest.raises(ModelError, match="picks a variant of a shipped model by name"):
