@@ -29,9 +29,10 @@ Run as a script, it writes the face crops of one set's part for training (``trai
 ``pseudo`` writes UTKFace crops labelled by a teacher model (pseudo-labels), for training on
 faces that have no emotion labels: only UTKFace's train part (split by file name as above),
 never a face of ``bias.py``'s UTKFace sample, only faces the teacher is sure of, and within each
-emotion as many men as women, so the labels do not teach the teacher's gender skew::
+emotion as many men as women, so the labels do not teach the teacher's gender skew
+(``scripts/train_pseudo_labels.sh`` names the teacher the shipped default was trained with)::
 
-    python benchmarks/public_sets.py pseudo --root /data/utk --teacher wild_ensemble --out /data/crops/utk_pseudo
+    python benchmarks/public_sets.py pseudo --root /data/utk --teacher duo_ensemble --out /data/crops/utk_pseudo
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("pseudo", help="UTKFace train crops labelled by a teacher model")
     q.add_argument("--root", required=True, help="where UTKFace was cloned")
-    q.add_argument("--teacher", default="wild_ensemble", help="the model whose sure answers become labels")
+    q.add_argument("--teacher", required=True, help="the model whose sure answers become labels (a shipped name or .onnx)")
     q.add_argument("--min-prob", type=float, default=0.8, help="keep a face when the teacher's top probability is at least this")
     q.add_argument("--cap", type=int, default=1500, help="at most this many faces of each emotion")
     q.add_argument("--exclude-sample", type=int, default=3000, help="leave out bias.py's UTKFace sample of this size")

@@ -192,16 +192,9 @@ def register_backend(suffix: str, factory: Callable[..., Classifier]) -> None:
 
 def _backend(path: Path) -> Callable[..., Classifier]:
     suffix = path.suffix.lower()
-    if suffix[1:] not in BACKENDS:
-        try:
-            return BACKENDS.get(suffix[1:], who=f"{path}: {suffix} models need")
-        except ModelError as e:
-            if "unknown model format" not in str(e):
-                raise  # the extra that reads them is not installed: its own line
-            known = ", ".join("." + n for n in BACKENDS.names())
-            raise ModelError(f"{path}: no backend reads {suffix or 'extension-less'} files (known: {known}; "
-                             ".pt needs facemotion installed with the [train] extra)") from None
-    return BACKENDS.get(suffix[1:])
+    return BACKENDS.get(suffix[1:], who=f"{path}: {suffix} models need",
+                        unknown=f"{path}: no backend reads {suffix or 'extension-less'} files (known: {{names}}; "
+                                ".pt needs facemotion installed with the [train] extra)")
 
 
 def load_classifier(model=None, threads: int | None = None, precision: str | None = None,

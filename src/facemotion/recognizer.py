@@ -182,8 +182,7 @@ class RecognizerOptions:
         """The options of a parsed command line (each already checked where it was parsed)."""
         from .detect import canonical_detector
 
-        detector = args.detector if not isinstance(args.detector, str) else canonical_detector(args.detector)
-        return cls(detector=detector, model=args.model, min_confidence=args.min_confidence,
+        return cls(detector=canonical_detector(args.detector), model=args.model, min_confidence=args.min_confidence,
                    detect_size=args.detect_size, threads=args.threads, precision=args.precision,
                    upright=args.upright, fold_contempt=args.fold_contempt)
 

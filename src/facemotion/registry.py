@@ -68,16 +68,19 @@ class Registry:
     def __contains__(self, name: str) -> bool:
         return self.canonical(name) in self._items
 
-    def get(self, name: str, *, who: str | None = None) -> Callable:
+    def get(self, name: str, *, who: str | None = None, unknown: str | None = None) -> Callable:
         """The factory of ``name``; an entry point of the group is loaded on the first miss
-        (``who`` begins its error when the extra that provides it is missing)."""
+        (``who`` begins its error when the extra that provides it is missing). ``unknown``: this
+        call's one-line error for a name nobody knows (the registry's own otherwise), formatted
+        alike."""
         key = self.canonical(name)
         if key not in self._items and self.group:
             factory = load_entry_point(self.group, key, who or f"{key} needs")
             if factory is not None:
                 self.register(key, factory)
         if key not in self._items:
-            raise self.error(self.unknown.format(kind=self.kind, name=name, names=", ".join(self.names())))
+            line = self.unknown if unknown is None else unknown
+            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names())))
         return self._items[key]
 
     def create(self, name: str, *args, **kwargs):

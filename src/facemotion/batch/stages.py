@@ -123,19 +123,19 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     """Every ``every``-th frame: faces found and followed by the tracking `facemotion video`
     uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped."""
     tracking = FaceTracking(every=every, smooth=0.0, carry=False)
-    faces, stamps = FaceCrops([], [], np.zeros((0, rec.stages.input_size, rec.stages.input_size), np.uint8)), []
-    crops = [faces.crops]
+    boxes, confidences, stamps, crops = [], [], [], []
     with FrameSource(item.path) as src:
         for i, t, frame in src:
             loc = tracking.locate(rec, frame, i)
             if loc is None:
                 continue
             crops.append(tracking.crops(rec, frame, loc).crops)
-            faces.boxes += loc.boxes
-            faces.confidences += [tr.confidence for tr in loc.tracks]
+            boxes += loc.boxes
+            confidences += [tr.confidence for tr in loc.tracks]
             stamps += [(i, t, tr.id) for tr in loc.tracks]
-    faces.crops = np.concatenate(crops)
-    return Detected(item, faces, stamps)
+    size = rec.stages.input_size
+    crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
+    return Detected(item, FaceCrops(boxes, confidences, crops), stamps)
 
 
 def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
