@@ -28,7 +28,7 @@ fer (the competitor) runs in its own virtual environment when ``--fer-python`` e
 (``FER().detect_emotions`` on the same photos, its default OpenCV detector); otherwise its rows
 are skipped with the way to install it (benchmarks/_common.py FER_INSTALL).
 
-    python benchmarks/bias.py [--models vgg_fer_s ...] [--int8] [--limit N] [--london PATH]
+    python benchmarks/bias.py [--models fer2013_vgg_s ...] [--int8] [--limit N] [--london PATH]
                               [--fer-python /tmp/fer-venv/bin/python] [--figures docs/bias]
                               [--utk PATH [--utk-sample N]]
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from _common import FER_ZIP, ROOT, machine, table
 
-# (method, model, options): the defaults of each method, plus Grad-CAM at other layers than
+# (method, checkpoint in models/, options): the defaults of each method, plus Grad-CAM at other layers than
 # the default (vgg_fer_s: 12x12 vs 6x6; mini_xception: 6x6 vs 3x3), which is how the default
 # layers were chosen on PublicTest
 ROWS = [
@@ -116,6 +116,7 @@ def main():
 
     from facemotion.classify import load_classifier
     from facemotion.datasets import load_splits
+    from facemotion.zoo import RENAMED
     from facemotion.explain import get_explainer
     from facemotion.explain.faithfulness import auc, random_order, rank_correlation, salient_order
     from facemotion.explain.perturb import Occlusion
@@ -134,7 +135,7 @@ def main():
         if a.rows is not None and k not in a.rows:
             continue
         ckpt = ROOT / "models" / f"{model}.pt"
-        scorer = load_classifier(model)
+        scorer = load_classifier(RENAMED[model])  # the shipped model made from that checkpoint
         explained = load_classifier(ckpt) if method in TORCH_METHODS else scorer
         probs = scorer.predict(batch)
         targets = probs.argmax(1)

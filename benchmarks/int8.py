@@ -24,7 +24,7 @@ of its one-thread and all-threads ratios). Candidates are written under ``--out`
 runs/int8/); calibration runs once per model (ONNX Runtime's calibration cache, >= 1.24).
 
     python benchmarks/int8.py                       # every model and scheme: about an hour on 2 cores
-    python benchmarks/int8.py --models vgg_fer_s --schemes u8s7 u8s8-linear
+    python benchmarks/int8.py --models fer2013_vgg_s --schemes u8s7 u8s8-linear
 """
 
 from __future__ import annotations

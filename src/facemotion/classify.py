@@ -16,6 +16,7 @@ for users who need FER2013's seven emotions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -216,4 +217,6 @@ def _load(model, threads, precision) -> Classifier:
     clf = _backend(path)(path, threads=threads)
     if entry is not None:
         check_entry(entry, clf.card)
+        if clf.card.name != entry.name:  # the index names shipped models (a file may predate a rename)
+            clf.card = dataclasses.replace(clf.card, name=entry.name)
     return clf

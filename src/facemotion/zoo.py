@@ -5,11 +5,16 @@ ONNX file and its :class:`~facemotion.card.ModelCard` (the card inside the file,
 accuracy measured on that file itself). A model is referred to as
 
 - ``None``: the default;
-- a shipped name (``facemotion models`` lists them), e.g. ``"vgg_fer_s"``;
+- a shipped name (``facemotion models`` lists them), e.g. ``"fer2013_vgg_s"``;
 - a path to an ``.onnx`` or ``.pt`` file.
 
 ``models/`` at the repository root holds torch checkpoints for training (teachers, ensemble
 members, fine-tuning); they are files, not shipped names.
+
+Shipped names are never architecture names (``facemotion train --arch`` takes those): a
+shipped model is named for its labels and its network (``fer2013_vgg_s`` is a ``vgg_fer_s``
+trained on FER2013's labels, ``ferplus_vgg_s`` one trained on FER+'s votes). The index is the
+authority for a shipped model's name: a file loaded by name carries it in its card.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from .card import ModelCard
 from .errors import ModelError
+from .registry import Registry
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 INDEX = WEIGHTS_DIR / "models.json"
@@ -28,6 +34,11 @@ INDEX_FORMAT = "facemotion-zoo/1"
 # fields in which the index's card and the file's card must agree (metrics may be re-measured)
 IDENTITY = ("arch", "labels", "input_size", "normalization", "temperature", "tta", "parameters", "weights_dtype",
             "quantization")
+
+# shipped names that were architecture names too, and what they are called now: the old
+# names load for one more release, with a note (``vgg_fer_s`` alone now means the architecture)
+RENAMED = {"mini_xception": "fer2013_mini_xception", "vgg_fer_s": "fer2013_vgg_s", "resnet_fer_s": "fer2013_resnet_s"}
+RENAMED.update({f"{old}_int8": f"{new}_int8" for old, new in list(RENAMED.items())})
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,11 @@ def _index() -> dict:
             raise ModelError(f"{INDEX}: not a {INDEX_FORMAT} index (broken install?)")
         models = {name: ZooEntry(name, WEIGHTS_DIR / m["file"], ModelCard.from_dict(m["card"], f"{INDEX}: {name}"))
                   for name, m in index["models"].items()}
-        _CACHE.update(key=key, index=index, models=models)
+        registry = Registry("model", aliases={o: n for o, n in RENAMED.items() if n in models},
+                            error=ModelError, unknown="{name}: no such model file (shipped models: {names})")
+        for name, entry in models.items():
+            registry.register(name, lambda entry=entry: entry)
+        _CACHE.update(key=key, index=index, models=models, registry=registry)
     return _CACHE["index"]
 
 
@@ -63,6 +78,26 @@ def shipped_models() -> dict[str, ZooEntry]:
     return dict(_CACHE["models"]) if index.get("models") else {}
 
 
+def shipped_registry() -> Registry:
+    """The shipped models as a :class:`~facemotion.registry.Registry` of their entries (the
+    renamed models' old names as aliases)."""
+    _index()
+    return _CACHE.get("registry") or Registry("model", error=ModelError)
+
+
+def shipped_name(name: str) -> str:
+    """A shipped name as it is now: an old name (:data:`RENAMED`) becomes the new one, with a
+    note on stderr; any other string is returned as given."""
+    new = shipped_registry().canonical(name)
+    if new != name and not Path(name).exists():
+        import sys
+
+        print(f"note: model {name!r} is now called {new!r} (shipped names are no longer architecture names); "
+              "the old name goes in a future release", file=sys.stderr)
+        return new
+    return name
+
+
 def default_model_name() -> str:
     name = _index().get("default")
     if not name:
@@ -70,16 +105,44 @@ def default_model_name() -> str:
     return name
 
 
-PRECISIONS = ("float32", "int8")
+PRECISIONS = ("auto", "float32", "int8")
+# CPUs whose int8 kernels give the shipped (u8s7) int8 models exactly the answers measured when
+# they were made: x86-64 with or without VNNI, and ARM64 (docs/edge.md)
+INT8_EXACT = ("x86_64", "amd64", "aarch64", "arm64")
+
+
+def default_precision() -> str | None:
+    """What ``precision="auto"`` gives the default model: "int8" where its int8 copy is shipped
+    and this CPU runs it exactly (3.4x the float's faces/s within 0.4 points of its accuracy,
+    docs/models.md: the rule in docs/training-log.md), None (the float model) elsewhere."""
+    import platform
+
+    shipped = shipped_models()
+    if platform.machine().lower() in INT8_EXACT and f"{default_model_name()}_int8" in shipped:
+        return "int8"
+    return None
+
+
+def resolved_precision(model, precision: str | None) -> str | None:
+    """The precision a model and precision option come to: "int8", or None for the model as
+    named ("float32" and "auto" for a named model mean that)."""
+    if precision == "auto":
+        return default_precision() if model is None else None
+    return None if precision in (None, "float32") else precision
 
 
 def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tuple[Path, ZooEntry | None]:
     """None / a shipped name / a path -> (file, its zoo entry when it is a shipped model).
 
     ``precision="int8"`` picks a shipped model's int8 variant (``<name>_int8``), made by
-    ``facemotion quantize``; None or "float32" the model as named."""
+    ``facemotion quantize``; None or "float32" the model as named; "auto" (the recognizer's and
+    the commands' default) the default model's int8 copy where :func:`default_precision` says
+    so, and a model named as named."""
+    precision = resolved_precision(model, precision)
     if model is None:
         model = default_model_name()
+    if isinstance(model, str):
+        model = shipped_name(model)
     shipped = shipped_models()
     if precision not in (None, "float32"):
         from .validate import choice
@@ -98,8 +161,7 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
         return shipped[model].path, shipped[model]
     path = Path(model)
     if not path.exists():
-        names = ", ".join(shipped) or "none"
-        raise ModelError(f"{path}: no such model file (shipped models: {names})")
+        shipped_registry().get(str(model))  # raises its one-line error: no such file, nor shipped name
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, not a model file")
     return path, None

@@ -97,8 +97,8 @@ def test_export_is_self_contained_and_pinned(site):
     # an earlier export is replaced whole
     from facemotion.web.export import export_site
 
-    summary = export_site(site, "mini_xception", webgpu=False, quiet=True)
-    assert summary["models"] == ["mini_xception", "mini_xception_int8"]
+    summary = export_site(site, "fer2013_mini_xception", webgpu=False, quiet=True)
+    assert summary["models"] == ["fer2013_mini_xception", "fer2013_mini_xception_int8"]
     assert not (site / "web" / "models" / f"{DEFAULT}.onnx").exists()
     assert not (site / "web" / "vendor" / "ort.jspi.min.mjs").exists()
     export_site(site, quiet=True)
@@ -422,8 +422,9 @@ def test_served_page_without_the_browser_files_uses_the_server(browser, tmp_path
         assert status == 404 and "not fetched" in json.loads(body)["error"]
         result = open_page(browser, s.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
         assert result["ok"] and result["engine"]["where"] == "server", result
-        # the server's answer is the Python API's, with its default detector
-        assert_same_faces(result["faces"], python_faces(detector=DEFAULT_DETECTOR).detect_emotions(
+        # the server's answer is the Python API's, with its defaults (detector, and the default
+        # model's int8 copy on this CPU: precision "auto"); the in-browser engine runs the float one
+        assert_same_faces(result["faces"], python_faces(precision="auto", detector=DEFAULT_DETECTOR).detect_emotions(
             facemotion.SAMPLE_IMAGE), 1e-9)
     finally:
         s.stop()

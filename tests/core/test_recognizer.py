@@ -153,8 +153,8 @@ def test_second_shipped_model_selectable_by_name(media):
     from facemotion.zoo import shipped_models
 
     models = shipped_models()
-    assert {"mini_xception", "resnet_fer_s", "vgg_fer_s"} <= set(models)
-    rec = EmotionRecognizer(model="mini_xception")  # the design's 57k-parameter model, 12x faster
+    assert {"fer2013_mini_xception", "fer2013_resnet_s", "fer2013_vgg_s"} <= set(models)
+    rec = EmotionRecognizer(model="fer2013_mini_xception")  # the design's 57k-parameter model, 12x faster
     assert rec.stages.classifier.card.to_dict()["arch"] == "mini_xception" and rec.stages.classifier.card.to_dict()["parameters"] < 60_000
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"
@@ -174,13 +174,13 @@ def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
     entry = models["ensemble"].card
     assert len(entry.members) >= 3 and entry.tta == "flip"
     val = load_splits(fer_zip, ("val",))["val"]
-    default = load_classifier("vgg_fer_s")
+    default = load_classifier("fer2013_vgg_s")
     acc = float((default.classify_faces(val.images).argmax(1) == val.labels).mean())
-    assert acc == pytest.approx(models["vgg_fer_s"].card.metrics["public_test"], abs=5e-4)
+    assert acc == pytest.approx(models["fer2013_vgg_s"].card.metrics["public_test"], abs=5e-4)
     some = robustness.stratified_subset(val.labels, 600, seed=0)
     acc = {name: float((load_classifier(name).classify_faces(val.images[some]).argmax(1) == val.labels[some]).mean())
-           for name in ("ensemble", "vgg_fer_s")}
-    assert acc["ensemble"] > acc["vgg_fer_s"], acc
+           for name in ("ensemble", "fer2013_vgg_s")}
+    assert acc["ensemble"] > acc["fer2013_vgg_s"], acc
     rec = EmotionRecognizer(model="ensemble")
     assert rec.stages.classifier.card.to_dict()["arch"] == "ensemble"  # and the file carries its own numbers
     assert rec.stages.classifier.card.to_dict()["metrics"]["public_test"] == pytest.approx(entry.metrics["public_test"])

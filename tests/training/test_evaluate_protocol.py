@@ -50,7 +50,7 @@ def fer_slice(fer_zip, tmp_path_factory):
 def test_evaluate_prints_the_protocol(fer_slice, capsys):
     path, n7, n8, n_dup = fer_slice
     assert n_dup >= 3 and n8 == n7 + 2  # the two contempt faces
-    assert main(["evaluate", "vgg_fer_s", "--data", str(path), "--split", "test", "--batch-size", "16"]) == 0
+    assert main(["evaluate", "fer2013_vgg_s", "--data", str(path), "--split", "test", "--batch-size", "16"]) == 0
     out = capsys.readouterr().out
     assert "protocol on test (PrivateTest)" in out
     assert f"FER+ majority, 7 classes{'':<12}{n7:>7,}" in out
@@ -60,7 +60,7 @@ def test_evaluate_prints_the_protocol(fer_slice, capsys):
 
 def test_evaluate_labels_ferplus_is_8_class(fer_slice, tmp_path, capsys):
     path, n7, n8, n_dup = fer_slice
-    assert main(["evaluate", "vgg_fer_s", "--data", str(path), "--split", "test", "--labels", "ferplus",
+    assert main(["evaluate", "fer2013_vgg_s", "--data", str(path), "--split", "test", "--labels", "ferplus",
                  "-o", str(tmp_path), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["label_source"] == "ferplus" and r["n"] == n8 and list(r["per_class"]) == list(FERPLUS_EMOTIONS)
@@ -80,11 +80,11 @@ def test_evaluate_labels_ferplus_is_8_class(fer_slice, tmp_path, capsys):
 def test_without_votes_there_is_no_protocol(kaggle_zip, capsys):
     from facemotion.training import evaluate
 
-    r = evaluate.evaluate_models(["vgg_fer_s"], kaggle_zip, "test")
+    r = evaluate.evaluate_models(["fer2013_vgg_s"], kaggle_zip, "test")
     assert r["protocol"] is None and list(r["per_class"]) == list(EMOTIONS)
     assert "protocol" not in evaluate.format_report(r)
     with pytest.raises(Exception, match="vote file"):
-        evaluate.evaluate_models(["vgg_fer_s"], kaggle_zip, "test", labels="ferplus")
+        evaluate.evaluate_models(["fer2013_vgg_s"], kaggle_zip, "test", labels="ferplus")
 
 
 def test_models_lists_the_protocol_from_the_cards(monkeypatch, capsys):

@@ -13,7 +13,7 @@ from facemotion.cli import main
 
 def test_robustness_on_real_private_test_through_the_cli(fer_zip, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["evaluate", "mini_xception", "--data", str(fer_zip), "--robustness", "--limit", "100",
+    assert main(["evaluate", "fer2013_mini_xception", "--data", str(fer_zip), "--robustness", "--limit", "100",
                  "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "test split, 100 faces (a stratified subset chosen by seed 0)" in text and "mean corrupted" in text
@@ -22,7 +22,7 @@ def test_robustness_on_real_private_test_through_the_cli(fer_zip, tmp_path, caps
     r = json.loads((out / "robustness.json").read_text())
     assert (r["format"], r["split"], r["n"], r["limit"], r["seed"]) == ("facemotion-robustness/1", "test", 100, 100, 0)
     assert len(r["suite"]) == 16
-    m = r["models"]["mini_xception"]
+    m = r["models"]["fer2013_mini_xception"]
     assert len(m["corruptions"]) == 16 and all(len(c["severities"]) == 3 for c in m["corruptions"].values())
     accs = [v["accuracy"] for c in m["corruptions"].values() for v in c["severities"].values()]
     assert m["mean_corrupted_accuracy"] == pytest.approx(np.mean(accs))
@@ -34,19 +34,19 @@ def test_robustness_on_real_private_test_through_the_cli(fer_zip, tmp_path, caps
     from facemotion.training.robustness import load_faces
 
     x, y = load_faces(fer_zip, "test", limit=100, seed=0)
-    acc = (load_classifier("mini_xception").classify_faces(x).argmax(1) == y).mean()
+    acc = (load_classifier("fer2013_mini_xception").classify_faces(x).argmax(1) == y).mean()
     assert m["clean"]["accuracy"] == pytest.approx(acc)
 
 
 def test_robustness_of_several_models_on_synthetic_data(kaggle_zip, tmp_path, capsys):
     out = tmp_path / "r"
-    argv = ["evaluate", "mini_xception", "mini_xception_int8", "--data", str(kaggle_zip), "--robustness",
+    argv = ["evaluate", "fer2013_mini_xception", "fer2013_mini_xception_int8", "--data", str(kaggle_zip), "--robustness",
             "--corruptions", "blur,jpeg", "--severities", "1,3", "--seed", "2", "--json", "-o", str(out)]
     assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
-    assert list(r["models"]) == ["mini_xception", "mini_xception_int8"] and r["n"] == 4 and r["seed"] == 2
+    assert list(r["models"]) == ["fer2013_mini_xception", "fer2013_mini_xception_int8"] and r["n"] == 4 and r["seed"] == 2
     assert [s["name"] for s in r["suite"]] == ["gaussian_blur", "motion_blur", "jpeg"]
-    assert set(r["models"]["mini_xception"]["corruptions"]["jpeg"]["severities"]) == {"1", "3"}
+    assert set(r["models"]["fer2013_mini_xception"]["corruptions"]["jpeg"]["severities"]) == {"1", "3"}
     assert {p.name for p in out.iterdir()} >= {"robustness.json", "robustness_models.png",
                                                "robustness_mini_xception_int8.png", "recall_mini_xception.png"}
     assert main(argv) == 0  # the same seed, the same report
@@ -68,7 +68,7 @@ BAD = [
 
 @pytest.mark.parametrize("extra,message", BAD, ids=[b[0] for b in BAD])
 def test_bad_options_are_one_line(extra, message, kaggle_zip, capsys):
-    argv = ["evaluate", "mini_xception", "--data", str(kaggle_zip), *extra.split()]
+    argv = ["evaluate", "fer2013_mini_xception", "--data", str(kaggle_zip), *extra.split()]
     try:
         code = main(argv)
     except SystemExit as e:  # argparse's own refusals
@@ -80,11 +80,11 @@ def test_bad_options_are_one_line(extra, message, kaggle_zip, capsys):
 
 def test_bad_models_are_one_line(kaggle_zip, tmp_path, capsys):
     base = ["evaluate", "--data", str(kaggle_zip), "--robustness"]
-    assert main(["evaluate", "mini_xception", "mini_xception", "--data", str(kaggle_zip), "--robustness"]) == 2
-    assert "error: models: mini_xception is given twice" in capsys.readouterr().err
+    assert main(["evaluate", "fer2013_mini_xception", "fer2013_mini_xception", "--data", str(kaggle_zip), "--robustness"]) == 2
+    assert "error: models: fer2013_mini_xception is given twice" in capsys.readouterr().err
     assert main([base[0], str(tmp_path / "nope.onnx"), *base[1:]]) == 1
     err = capsys.readouterr().err
     assert "nope.onnx: no such model file" in err and len(err.strip().splitlines()) == 1
-    assert main(["evaluate", "mini_xception", "--data", str(tmp_path / "none.zip"), "--robustness"]) == 1
+    assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "none.zip"), "--robustness"]) == 1
     err = capsys.readouterr().err
     assert "none.zip" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

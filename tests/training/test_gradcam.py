@@ -68,4 +68,4 @@ def test_bad_layer_or_model_is_one_clear_error():
     with pytest.raises(ModelError, match="no layer 'eyes' in vgg_fer_s \\(top-level layers: features, head"):
         get_explainer("gradcam", clf, layer="eyes")
     with pytest.raises(ModelError, match="gradcam\\+\\+ needs a torch checkpoint"):
-        get_explainer("gradcam++", load_classifier("mini_xception"))
+        get_explainer("gradcam++", load_classifier("fer2013_mini_xception"))

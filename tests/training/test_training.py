@@ -221,11 +221,11 @@ def test_a_shipped_onnx_model_is_a_teacher_by_name(kaggle_zip, tmp_path, capsys)
     from facemotion.preprocess import normalize
 
     out = tmp_path / "s"
-    main(_args(kaggle_zip, out, epochs=1, teacher="mini_xception"))
+    main(_args(kaggle_zip, out, epochs=1, teacher="fer2013_mini_xception"))
     assert "turning on --kd-offline" in capsys.readouterr().err
     cached = torch.load(out / "teacher_targets.pt", weights_only=True)["targets"]
     tr, _ = load_training_data(kaggle_zip)
-    clf = load_classifier("mini_xception")
+    clf = load_classifier("fer2013_mini_xception")
     assert clf.card.to_dict()["tta"] == "flip"  # the mirror average is inside the graph: one view per image
     p = clf.predict(normalize(tr.images[:5])[:, None])
     z = torch.from_numpy(clf.card.to_dict()["temperature"] * np.log(p))
@@ -233,7 +233,7 @@ def test_a_shipped_onnx_model_is_a_teacher_by_name(kaggle_zip, tmp_path, capsys)
     # at the model's own temperature the target is exactly what the user's install predicts
     from facemotion.training.distill import OnnxTeacher, offline_teacher_targets
 
-    t = OnnxTeacher("mini_xception")
+    t = OnnxTeacher("fer2013_mini_xception")
     same = offline_teacher_targets([t], torch.from_numpy(tr.images[:5]).unsqueeze(1), t.temperature, progress=False)
     assert torch.allclose(same, torch.from_numpy(p), atol=1e-5)
 
@@ -325,3 +325,89 @@ def test_extra_data_joins_the_training_split_only(kaggle_zip, tmp_path):
     cv2.imwrite(str(extra / "bored" / "x.png"), faces_like(1)[0])
     with pytest.raises(FacemotionError, match="bored"):
         load_train_val(train_args(kaggle_zip, tmp_path / "run", extra_data=extra))
+
+
+def test_unlabelled_faces_are_learnt_by_consistency(kaggle_zip, fer_zip, tmp_path):
+    """`--unlabelled` (FixMatch): real FER2013 faces, read from any depth of a folder, join every
+    batch; the share of them the network was sure of is logged per epoch and follows
+    --unlabelled-threshold; a missing or empty folder is refused in one line."""
+    import zipfile
+
+    import numpy as np
+
+    from facemotion.errors import UsageError
+    from facemotion.training.consistency import load_unlabelled
+
+    pool = tmp_path / "unlabelled"
+    with zipfile.ZipFile(fer_zip) as zf:  # real faces, no labels kept: a flat part and a nested part
+        names = [n for n in zf.namelist() if "/PublicTest_" in n][:12]
+        for i, n in enumerate(names):
+            dest = pool / ("deep/er" if i % 2 else "") / f"{i}.jpg"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(zf.read(n))
+    faces = load_unlabelled(pool, progress=False)
+    assert faces.shape == (12, 48, 48) and faces.dtype == np.uint8
+    for threshold, sure in ((0, 1.0), (1, 0.0)):
+        run = tmp_path / f"run{threshold}"
+        main(train_args(kaggle_zip, run, arch="mini_xception", unlabelled=pool, unlabelled_threshold=threshold))
+        with open(run / "log.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert [float(r["unlabelled_sure"]) for r in rows] == [sure, sure]
+    (tmp_path / "empty").mkdir()
+    for folder, why in ((tmp_path / "nope", "does not exist"), (tmp_path / "empty", "holds no images")):
+        with pytest.raises(UsageError, match=f"--unlabelled: .* {why}"):
+            main(train_args(kaggle_zip, tmp_path / "bad", unlabelled=folder))
+
+
+def test_consistency_targets_are_the_networks_sure_answers_on_real_faces(fer_zip):
+    """On real PublicTest faces, a trained network's weak-view answers are its plain answers for
+    nearly every face, the sure share falls as the threshold rises, and unsure faces add no loss."""
+    import zipfile
+
+    import numpy as np
+
+    from facemotion.datasets.fer2013 import decode_image
+    from facemotion.preprocess import normalize
+    from facemotion.training.consistency import Consistency
+
+    from conftest import ROOT
+
+    model = model_from_checkpoint(ROOT / "models" / "ferplus_resnet_s.pt")[0].train()  # as in training
+    with zipfile.ZipFile(fer_zip) as zf:
+        names = [n for n in zf.namelist() if "/PublicTest_" in n][::40][:64]
+        faces = torch.from_numpy(np.stack([decode_image(zf.read(n), n) for n in names])).unsqueeze(1)
+    with torch.no_grad():
+        plain = model(normalize(faces)).argmax(1)
+    rates = []
+    for threshold in (0.5, 0.8, 0.95):
+        c = Consistency(faces, threshold=threshold)
+        gen = torch.Generator().manual_seed(0)
+        idx = torch.randint(len(faces), (len(faces),), generator=torch.Generator().manual_seed(0))
+        strong, answer, sure = c.views(model, len(faces), gen)
+        assert strong.shape == (len(faces), 1, 48, 48)
+        assert (answer == plain[idx]).float().mean() >= 0.8
+        rates.append(c.take_sure_rate())
+        assert c.loss(torch.zeros(len(faces), 8), answer, torch.zeros(len(faces))) == 0
+    assert 1 > rates[0] > rates[1] > rates[2] > 0
+
+
+def test_the_weak_pass_leaves_batchnorm_running_statistics_alone(fer_zip):
+    """The consistency targets' pass normalises by its batch (train mode) without moving the
+    running statistics evaluation uses; the joint pass moves them as any training step does."""
+    import zipfile
+
+    import numpy as np
+
+    from facemotion.datasets.fer2013 import decode_image
+    from facemotion.training.consistency import Consistency
+
+    model = create_model("mini_xception").train()
+    with zipfile.ZipFile(fer_zip) as zf:
+        names = [n for n in zf.namelist() if "/PublicTest_" in n][:16]
+        faces = torch.from_numpy(np.stack([decode_image(zf.read(n), n) for n in names])).unsqueeze(1)
+    stats = lambda: [b.clone() for n, b in model.named_buffers() if "running" in n]  # noqa: E731
+    before = stats()
+    strong, _, _ = Consistency(faces).views(model, 16, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(before, stats()))
+    model(strong)
+    assert not all(torch.equal(a, b) for a, b in zip(before, stats()))

@@ -22,6 +22,7 @@ from ..render import draw
 from ..video.sources import FrameSource
 from ..video.stream import FaceTracking
 from ..writers import write_image
+from ..zoo import resolved_precision
 from .inputs import Item
 from ..labels import EMOTIONS
 from .rows import Row, error_row, face_row
@@ -52,8 +53,11 @@ class JobSpec:
         return {"options": asdict(self.options), "every": self.every}
 
     def signature(self) -> dict:
-        # flat, as outputs written before the options were one value recorded it
+        # flat, as outputs written before the options were one value recorded it; the precision
+        # as it resolves ("auto" is int8 or the float model, "float32" the float model, as
+        # before the option existed), so only rows of one network are ever mixed
         sig = {"schema": SCHEMA_VERSION, **asdict(self.options), "every": self.every}
+        sig["precision"] = resolved_precision(self.options.model, self.options.precision)
         for key, default in self.LATER.items():
             if sig[key] == default:
                 del sig[key]

@@ -1,4 +1,5 @@
-"""Commands that run the recognizer: image, demo, explain, video, webcam, serve, models."""
+"""Commands that run the recognizer: image, demo, explain, video, webcam, serve (and the
+parser of ``models``, :mod:`.models`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..validate import deprecated_alias, integer, number, option
 from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
+from .models import cmd_models
 
 
 def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETECTOR, threads: int | str | None = None):
@@ -28,8 +30,9 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETE
                    help="threads for ONNX Runtime and OpenCV together (0: one per core; auto: the "
                         "cores other programs leave idle when the run starts, so the pools neither sit idle "
                         "on a quiet machine nor fight the other programs on a busy one)")
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="int8: the shipped model's int8 variant (faster; `facemotion models` lists them)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: the default model's int8 copy on x86-64/ARM64 CPUs, a --model as named; int8: the "
+                        "shipped model's int8 variant (`facemotion models` lists them); float32: the model as named")
     p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
     p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
@@ -198,47 +201,6 @@ def cmd_webcam(args) -> int:
                       max_frames=args.max_frames, name=f"webcam{args.camera}")
     _print_video_summary(s)
     return _video_exit_code(s)
-
-
-def cmd_models(args) -> int:
-    from ..cpu import cpu_summary
-    from ..zoo import listing, shipped_models
-
-    print(f"cpu: {cpu_summary()}")
-    print("shipped models (work offline, no torch needed):")
-    cards = {name: e.card for name, e in shipped_models().items()}
-    for m in listing():
-        metrics = cards[m["name"]].metrics if m["name"] in cards else {}
-        labels = cards[m["name"]].labels if m["name"] in cards else ()
-        print(f"  {m['name']:<23}{'(default) ' if m['default'] else ''}{m['what']}, {m['parameters']:,} params, "
-              f"{len(labels)} emotions{' (flip averaging built in)' if m['tta'] == 'flip' else ''}")
-        print(f"  {'':<23}{_model_scores(metrics, 'contempt' in labels)}")
-    try:
-        from ..training.models import count_parameters, create_model, list_models
-    except ImportError:
-        print("architectures: install the [train] extra (torch) to list and train them")
-        return 0
-    print("architectures (facemotion train --arch NAME):")
-    for n in list_models():
-        print(f"  {n:<20}{count_parameters(create_model(n)):,} params")
-    return 0
-
-
-def _model_scores(metrics: dict, ferplus: bool = False) -> str:
-    """A card's PrivateTest numbers, each naming its labels (docs/labels.md); a FER+ model's
-    mean corrupted accuracy is measured against the FER+ majority, a FER2013 model's against
-    FER2013's labels."""
-    pct = lambda k: f"{metrics[k] * 100:.1f}%"  # noqa: E731
-    parts = []
-    if "ferplus_test" in metrics:
-        parts.append(f"FER+ majority {pct('ferplus_test')} (7 classes)"
-                     + (f", {pct('ferplus_test_8')} (8)" if "ferplus_test_8" in metrics else ""))
-    if "private_test" in metrics:
-        parts.append(f"FER2013 labels {pct('private_test')}"
-                     + (f" ({pct('private_test_dedup')} without train duplicates)" if "private_test_dedup" in metrics else ""))
-    if "private_test_mean_corrupted" in metrics:
-        parts.append(f"mean corrupted {pct('private_test_mean_corrupted')}{' (FER+ majority)' if ferplus else ''}")
-    return "PrivateTest: " + "; ".join(parts) if parts else "no accuracy recorded"
 
 
 def cmd_serve(args) -> int:

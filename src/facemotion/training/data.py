@@ -24,6 +24,7 @@ class TrainingData:
     labels: tuple = ()     # the label set the network learns (the card's labels)
     t_tr: object = None    # soft targets (FER+ vote distributions), or None: one-hot labels
     t_va: object = None
+    x_unl: object = None   # unlabelled faces (--unlabelled), N x 1 x 48 x 48 uint8, or None
 
 
 def load_data(cfg, dist, say) -> TrainingData:
@@ -48,7 +49,14 @@ def load_data(cfg, dist, say) -> TrainingData:
         raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
                               f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
     name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
-    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va)
+    x_unl = None
+    if getattr(cfg, "unlabelled", None):
+        from .consistency import load_unlabelled
+
+        x_unl = torch.from_numpy(load_unlabelled(cfg.unlabelled, skip_bad=cfg.skip_bad, progress=cfg.progress))
+        x_unl = x_unl.unsqueeze(1).to(dev)
+        say(f"--unlabelled: {len(x_unl):,} faces from {cfg.unlabelled}", file=sys.stderr)
+    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl)
 
 
 def load_train_val(args):

@@ -31,7 +31,7 @@ def loss_fn(logits, target_soft, class_weights=None):
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, targets=None, ema=None, teachers=(),
                     teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist(),
-                    forward=None, num_classes: int = NUM_CLASSES):
+                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None):
     """One pass over the training images (with ``dist``, this process's shard of it; ``model``
     is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step).
 
@@ -42,7 +42,8 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     of it). The loop never waits for the device: the loss and accuracy are summed on the
     device and read once per epoch (and every 50 batches for the progress bar), the random
     draws that decide shapes come from a host generator, so on a GPU the host queues the next
-    step while the device still computes this one.
+    step while the device still computes this one. ``unlabelled`` (:class:`.consistency.Consistency`)
+    adds as many unlabelled faces to every batch, learnt by consistency (FixMatch).
     """
     model.train()
     forward = model if forward is None else forward
@@ -62,11 +63,11 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
                                    teacher_targets[idx] if teacher_targets is not None else None,
                                    args, augment, gen, host_rng)
         with amp:
-            logits = forward(x).float()
+            logits, extra_loss = _forward(forward, x, unlabelled, gen, model)
             if teachers and t_prob is None:
                 with torch.no_grad():
                     t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
-        loss = _loss(logits, y_soft, t_prob, args, class_weights)
+        loss = _loss(logits, y_soft, t_prob, args, class_weights) + extra_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -88,6 +89,16 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     tot_loss, tot_correct, tot_n = dist.sum([tot_loss, tot_correct, tot_n], dev)
     return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": tot_correct / max(tot_n, 1),
             "img_per_s": tot_n / dt, "train_time_s": dt}, step
+
+
+def _forward(forward, x, unlabelled, gen, model):
+    """(the labelled batch's logits, the consistency loss or 0). The unlabelled faces' strong
+    views share the labelled batch's forward pass: BatchNorm sees one batch of both kinds."""
+    if unlabelled is None:
+        return forward(x).float(), 0.0
+    strong, answer, sure = unlabelled.views(forward, len(x), gen, model)
+    both = forward(torch.cat([x, strong]).contiguous(memory_format=torch.channels_last)).float()
+    return both[:len(x)], unlabelled.loss(both[len(x):], answer, sure)
 
 
 def _epoch_order(seed: int, epoch: int, n: int, dev, dist: Dist):

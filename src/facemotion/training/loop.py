@@ -63,6 +63,7 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
 
         augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
     cw = class_weights(data.y_tr, cfg.class_weights, len(data.labels))
+    unlabelled = _consistency(cfg, data)
     # last.pt is written before the log line: a kill between the two loses that line, so the log
     # is rewritten from the checkpoint's history (the record of truth) whenever a run resumes
     if run.history and dist.main:
@@ -71,7 +72,9 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
         tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
                                        targets=data.t_tr, teachers=teachers, teacher_targets=targets,
                                        class_weights=cw, augment=augment, step=run.step, dist=dist, forward=forward,
-                                       num_classes=len(data.labels))
+                                       num_classes=len(data.labels), unlabelled=unlabelled)
+        if unlabelled is not None:
+            tr["unlabelled_sure"] = unlabelled.take_sure_rate()
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
         dist.share_buffers(model)
@@ -94,6 +97,16 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
         if stop:
             say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
             break
+
+
+def _consistency(cfg, data):
+    """The FixMatch loss on --unlabelled faces, or None."""
+    if data.x_unl is None:
+        return None
+    from .consistency import Consistency
+
+    return Consistency(data.x_unl, weight=cfg.unlabelled_weight, threshold=cfg.unlabelled_threshold,
+                       shift=cfg.shift, zoom=cfg.zoom, rotate=cfg.rotate, flip=cfg.flip)
 
 
 def _chain(*steps):

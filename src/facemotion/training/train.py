@@ -46,6 +46,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--extra-data", nargs="+", default=[], metavar="FOLDER",
                    help="<emotion>/<face crop> folders added to the training split only (e.g. the crops "
                         "benchmarks/public_sets.py writes); their faces get one-hot targets in the run's labels")
+    p.add_argument("--unlabelled", default=None, metavar="FOLDER",
+                   help="a folder (zip, tar) of unlabelled face crops learnt by consistency (FixMatch): the "
+                        "network's sure answer on a light view of a face is the target for a strong view of it")
+    p.add_argument("--unlabelled-weight", type=option(number, 0), default=1.0,
+                   help="with --unlabelled, the weight of the consistency loss")
+    p.add_argument("--unlabelled-threshold", type=option(number, 0, 1), default=0.95,
+                   help="with --unlabelled, the top probability at which an answer becomes a target")
     p.add_argument("--target", dest="target", choices=["probability", "majority"], action=deprecated_alias("--vote-scheme"),
                    default="probability", help=argparse.SUPPRESS)  # explain's --target names an emotion
     p.add_argument("--vote-scheme", dest="target", choices=["probability", "majority"], default="probability",
