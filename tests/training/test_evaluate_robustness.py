@@ -17,8 +17,8 @@ def test_robustness_on_real_private_test_through_the_cli(fer_zip, tmp_path, caps
                  "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "test split, 100 faces (a stratified subset chosen by seed 0)" in text and "mean corrupted" in text
-    assert {p.name for p in out.iterdir()} == {"robustness.json", "robustness_mini_xception.png",
-                                               "recall_mini_xception.png"}
+    assert {p.name for p in out.iterdir()} == {"robustness.json", "robustness_fer2013_mini_xception.png",
+                                               "recall_fer2013_mini_xception.png"}
     r = json.loads((out / "robustness.json").read_text())
     assert (r["format"], r["split"], r["n"], r["limit"], r["seed"]) == ("facemotion-robustness/1", "test", 100, 100, 0)
     assert len(r["suite"]) == 16
@@ -48,7 +48,7 @@ def test_robustness_of_several_models_on_synthetic_data(kaggle_zip, tmp_path, ca
     assert [s["name"] for s in r["suite"]] == ["gaussian_blur", "motion_blur", "jpeg"]
     assert set(r["models"]["fer2013_mini_xception"]["corruptions"]["jpeg"]["severities"]) == {"1", "3"}
     assert {p.name for p in out.iterdir()} >= {"robustness.json", "robustness_models.png",
-                                               "robustness_mini_xception_int8.png", "recall_mini_xception.png"}
+                                               "robustness_fer2013_mini_xception_int8.png", "recall_fer2013_mini_xception.png"}
     assert main(argv) == 0  # the same seed, the same report
     assert json.loads(capsys.readouterr().out)["models"] == r["models"]
 
