@@ -107,9 +107,12 @@ def test_faithfulness_measures_on_a_real_face(media, shipped):
     assert d.shape == i.shape == (1, 11)
     assert d[0, 0] == pytest.approx(probs[0, t[0]], abs=1e-5) and i[0, -1] == pytest.approx(probs[0, t[0]], abs=1e-5)
     # removing what occlusion found first kills the smile faster than removing pixels at random,
-    # and putting it back first restores it faster
+    # and putting it back first restores it faster: it closes at least half of the room random
+    # order leaves below the whole face's probability (relative, as deletion's bound: how much
+    # room there is depends on the model; a FER+ model sees the smile in a half-restored face)
     assert auc(d)[0] < 0.7 * auc(dr)[0], (auc(d), auc(dr))
-    assert auc(i)[0] > auc(ir)[0] + 0.1, (auc(i), auc(ir))
+    room = probs[0, t[0]] - auc(ir)[0]
+    assert room > 0.05 and auc(i)[0] - auc(ir)[0] > 0.5 * room, (auc(i), auc(ir), probs[0, t[0]])
 
 
 def test_explanations_need_no_torch(media):

@@ -136,11 +136,12 @@ def test_default_model_is_shipped_and_self_describing(rec):
     assert tuple(meta["labels"]) in LABEL_SETS.values()
     # the default is a small (<1M parameter) FER+ model, calibrated against the crowd's majority,
     # that agrees with it on PrivateTest's 7-class faces within a point of the model trained on
-    # FER+ alone (the price a default trained on real photos too may pay; both read the metric
-    # recorded at release: the weights carry their own numbers), and on >= 83.5% in any case
+    # FER+ alone: the most a default trained on real photos too may pay (a bound, never a choice:
+    # the default is chosen on PublicTest and the public sets' val parts; both read the metric
+    # recorded at release, the weights carry their own numbers)
     assert tuple(meta["labels"]) == FERPLUS_EMOTIONS and meta["parameters"] <= 1_000_000
     ferplus_only = shipped_models()["ferplus_resnet_s"].card.metrics["ferplus_test"]
-    assert meta["metrics"]["ferplus_test"] >= max(ferplus_only - 0.01, 0.835) and meta["metrics"]["ece_ferplus"] <= 0.03
+    assert meta["metrics"]["ferplus_test"] >= ferplus_only - 0.01 and meta["metrics"]["ece_ferplus"] <= 0.03
     assert meta["tta"] == "flip"
 
 
