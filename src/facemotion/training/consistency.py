@@ -26,10 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError, UsageError
+from ..errors import UsageError
 from ..images import IMAGE_SUFFIXES
 from ..preprocess import normalize
-from ..progress import progress_bar
 from .augment import BatchAugment
 from .corrupt import CorruptAugment
 
@@ -37,8 +36,8 @@ from .corrupt import CorruptAugment
 def load_unlabelled(folder, *, skip_bad: bool = False, progress: bool = True) -> np.ndarray:
     """Every image under ``folder`` (a folder, zip or tar; sub-folders and their names ignored)
     as N x 48 x 48 uint8 faces, decoded as the training faces are."""
-    from ..datasets.archives import list_members, read_members
-    from ..datasets.fer2013 import decode_image
+    from ..datasets.archives import list_members
+    from ..datasets.fer2013 import decode_members
 
     path = Path(folder)
     if not path.exists():
@@ -47,20 +46,11 @@ def load_unlabelled(folder, *, skip_bad: bool = False, progress: bool = True) ->
              if Path(n).suffix.lower() in IMAGE_SUFFIXES and not Path(n).name.startswith(".")]
     if not names:
         raise UsageError(f"--unlabelled: {folder} holds no images")
-    faces, bad = [], []
-    for n, data in progress_bar(read_members(path, names), total=len(names), desc="unlabelled", unit="img",
-                                disable=not progress):
-        try:
-            if isinstance(data, DataError):
-                raise data
-            faces.append(decode_image(data, f"{path}/{n}"))
-        except DataError as e:
-            if not skip_bad:
-                raise DataError(f"{e} (use --skip-bad to skip and count bad files)") from None
-            bad.append(str(e))
+    faces, errors = decode_members(path, names, skip_bad=skip_bad, desc="unlabelled" if progress else None)
+    bad = [e for e in errors if e is not None]
     if bad:
         print(f"--unlabelled: skipped {len(bad)} bad images (first: {bad[0]})", file=sys.stderr)
-    return np.stack(faces)
+    return faces[[e is None for e in errors]]
 
 
 @contextmanager
