@@ -85,15 +85,20 @@ def shipped_registry() -> Registry:
     return _CACHE.get("registry") or Registry("model", error=ModelError)
 
 
+_NOTED: set[str] = set()  # old names already noted in this process (a job may load a model per thread)
+
+
 def shipped_name(name: str) -> str:
     """A shipped name as it is now: an old name (:data:`RENAMED`) becomes the new one, with a
-    note on stderr; any other string is returned as given."""
+    note on stderr (once a process); any other string is returned as given."""
     new = shipped_registry().canonical(name)
     if new != name and not Path(name).exists():
-        import sys
+        if name not in _NOTED:
+            import sys
 
-        print(f"note: model {name!r} is now called {new!r} (shipped names are no longer architecture names); "
-              "the old name goes in a future release", file=sys.stderr)
+            print(f"note: model {name!r} is now called {new!r} (shipped names are no longer architecture names); "
+                  "the old name goes in a future release", file=sys.stderr)
+            _NOTED.add(name)
         return new
     return name
 

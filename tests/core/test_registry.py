@@ -55,17 +55,21 @@ def test_the_architectures_too():
     assert m.arch == "mini_xception" and m.arch_kwargs == {}
 
 
-def test_shipped_names_are_not_architecture_names(capsys):
+def test_shipped_names_are_not_architecture_names(capsys, monkeypatch):
     """A shipped model is named for its labels and network, never as an architecture (`train
     --arch` takes those); the renamed models' old names still load, with a note, for a release."""
     pytest.importorskip("torch")
     from facemotion import EmotionRecognizer
     from facemotion.training.models import list_models
+    from facemotion import zoo
     from facemotion.zoo import RENAMED, shipped_models
 
     shipped, archs = set(shipped_models()), set(list_models())
     assert not {n.removesuffix("_int8") for n in shipped} & archs
     assert set(RENAMED.values()) <= shipped
+    monkeypatch.setattr(zoo, "_NOTED", set())  # as in a fresh process, whatever ran before
     rec = EmotionRecognizer(model="vgg_fer_s", precision="int8")
     assert rec.model_name == rec.model_card.name == "fer2013_vgg_s_int8"
     assert "note: model 'vgg_fer_s' is now called 'fer2013_vgg_s'" in capsys.readouterr().err
+    assert EmotionRecognizer(model="vgg_fer_s").model_name == "fer2013_vgg_s"
+    assert "now called" not in capsys.readouterr().err  # once a process, however many recognizers

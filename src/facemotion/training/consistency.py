@@ -78,7 +78,7 @@ class Consistency:
         self.weak = BatchAugment(shift=0.0625, zoom=0.0, rotate=0.0, flip=flip)
         # the strong view: the labelled faces' geometry plus erasing and always a corruption
         self.strong = (BatchAugment(shift, zoom, rotate, flip, erase=0.5), CorruptAugment(1.0, 0.5))
-        self._sure = torch.zeros(2, device=images.device, dtype=torch.float64)  # sure, drawn
+        self._sure, self._drawn = torch.zeros((), device=images.device, dtype=torch.float64), 0
 
     def views(self, forward, n: int, gen, model=None):
         """``n`` unlabelled faces drawn with ``gen``: (their strong views, the weak views'
@@ -93,7 +93,8 @@ class Consistency:
         strong = u
         for step in self.strong:
             strong = step(strong, gen)
-        self._sure += torch.stack([sure.sum().double(), torch.tensor(float(n), device=sure.device, dtype=torch.float64)])
+        self._sure += sure.sum().double()  # summed on the device: no wait for it each step
+        self._drawn += n
         return strong, answer, sure
 
     def loss(self, logits, answer, sure):
@@ -101,6 +102,7 @@ class Consistency:
 
     def take_sure_rate(self) -> float:
         """The share of drawn faces that were sure since the last call."""
-        sure, drawn = self._sure.tolist()
+        sure, drawn = self._sure.item(), self._drawn
         self._sure.zero_()
+        self._drawn = 0
         return sure / drawn if drawn else float("nan")
