@@ -38,7 +38,8 @@ predicted emotions per gender, race and age band, and the demographic parity gap
 
 Prints the machine, then a table per model and the people each one misses; writes
 benchmarks/results/bias.txt and bias.json (``--out`` moves them) and, with ``--figures``, the
-plots happy_recall.png, neutral_as_negative.png and neutral_as_neutral.png.
+plots happy_recall.png, neutral_as_negative.png, neutral_as_neutral.png and smile_breadth.png
+(benchmarks/_smiles.py: is a group's low happy recall the model's, or are its smiles fainter?).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+import _smiles
 import _utk
 from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, table
 
@@ -101,7 +103,7 @@ def photo_record(faces: list[dict]) -> dict:
     f = largest_face(faces)
     if f is None:
         return {"found": False, "faces": 0, "said": None, "p": None, "emotions": None}
-    em = {k: round(float(v), 4) for k, v in f["emotions"].items()}
+    em = {k: float(f"{float(v):.4g}") for k, v in f["emotions"].items()}  # 4 significant digits: tiny ones differ
     return {"found": True, "faces": len(faces), "said": f["dominant_emotion"], "p": em[f["dominant_emotion"]],
             "emotions": em, "box": [int(v) for v in f["box"]]}
 
@@ -282,6 +284,8 @@ def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, r
               "resamples": resamples, "permutations": permutations, "min_group": min_group,
               "negative": list(NEGATIVE), "fer": fer_note, "models": {}}
     t_all = time.perf_counter()
+    widen = _smiles.widening(london, people, PHOTOS)
+    report["widening"] = {p["id"]: w for p, w in zip(people, widen)}
     for name, make in predictors:
         t0 = time.perf_counter()
         predict, labels, close = make()
@@ -295,6 +299,8 @@ def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, r
         s = summarize(people, records, seed, resamples, permutations, min_group)
         report["models"][name] = {"labels": list(labels), "negative": [e for e in NEGATIVE if e in labels],
                                   "seconds": seconds, **s, "misses": misses(people, records),
+                                  "smiles": _smiles.analyse(people, records, widen, seed=seed,
+                                                            permutations=permutations),
                                   # per person what was said (not every probability: the file stays small)
                                   "people": [{"id": p["id"], **{k: {f: v for f, v in rec.items() if f != "emotions"}
                                                                 for k, rec in r.items()}}
@@ -393,6 +399,8 @@ def format_report(report: dict, default: str | None = None) -> str:
             print("\n".join(gap_lines(r)) or "  (fewer than two groups big enough)")
             print("\nhappy recall by ethnic group within gender (called happy / people; no intervals, cells "
                   "are tiny): " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in r["happy_by_ethnicity_and_gender"].items()))
+            print("\nsmiles by breadth (benchmarks/_smiles.py):")
+            print("\n".join(_smiles.format_lines(r["smiles"])))
             print("\nmisses (id, group, age: what the model said, its probability, and the probability of the "
                   "right answer):")
             print("\n".join(miss_lines(r)))
@@ -512,6 +520,8 @@ def main():
     print(f"wrote {out.with_suffix('.txt')} and .json", file=sys.stderr)
     if a.figures:
         written = figures(report, Path(a.figures), report["default"])
+        written.append(_smiles.figure(report, Path(a.figures) / "smile_breadth.png",
+                                      [n for n in (report["default"], FER_LABEL) if n in report["models"]]))
         written += [_utk.figure(n, s, Path(a.figures) / f"utk_{n}.png") for n, s in report.get("utk", {}).items()]
         for f in written:
             print(f"wrote {f} ({f.stat().st_size / 1024:.0f} KB)", file=sys.stderr)

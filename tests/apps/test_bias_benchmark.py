@@ -90,3 +90,33 @@ def test_permutation_gap_is_seeded_and_sees_a_real_gap(bias):
     assert one == two and one["gap"] == 1.0 and one["high"] == "a" and one["p"] < 0.001
     same = bias.permutation_gap(np.array([1.0, 0.0] * 10), labels, np.random.default_rng(0), 2000)
     assert same["p"] > 0.5
+
+
+def test_smile_breadth_is_measured_from_the_photos(bias, report):
+    s = next(iter(report["models"].values()))["smiles"]
+    assert s["people"] == 3 and s["smile_seen"]["all"][1] == 3
+    # every person's pair has a widening measured from the detector's landmarks, plausible values
+    assert all(0.8 < w < 1.5 for w in report["widening"].values())
+    assert sum(n for cells in s["bands"].values() for _, n in cells.values()) == 3
+    # the default sees these three smiles: the smiling photo's P(happy) above the neutral one's
+    assert s["smile_seen"]["all"][0] == 3
+
+
+def test_stratified_test_tells_a_gap_within_bands_from_breadth_alone(bias):
+    import _smiles
+
+    people = [{"id": f"{i:03d}", "gender": "female" if i % 2 else "male"} for i in range(60)]
+    widen = [1.0 + 0.15 * (i // 2) / 30 for i in range(60)]  # each band holds as many women as men
+
+    def records(hits):
+        return [{"smiling": {"found": True, "said": "happy" if h else "neutral", "emotions": {"happy": 0.6 if h else 0.3}},
+                 "neutral": {"found": True, "said": "neutral", "emotions": {"happy": 0.01}}} for h in hits]
+
+    # happy recall follows breadth alone: no gap within bands
+    by_breadth = _smiles.analyse(people, records([w > 1.07 for w in widen]), widen, seed=0, permutations=500)
+    # women called happy, men not, at every breadth: the gap stays within bands
+    by_gender = _smiles.analyse(people, records([p["gender"] == "female" for p in people]), widen, seed=0,
+                                permutations=500)
+    assert abs(by_breadth["gap_within_bands"]["gap"]) < 0.1 and by_breadth["gap_within_bands"]["p"] > 0.2
+    assert by_gender["gap_within_bands"]["gap"] == pytest.approx(1.0) and by_gender["gap_within_bands"]["p"] < 0.01
+    assert by_gender["smile_seen"]["all"] == [60, 60]
