@@ -8,6 +8,9 @@ set and PrivateTest are never read here. docs/training-log.md ("Real faces") hol
   (FER2013's faces are equalized). PublicTest faces are FER2013's own crops: they do not move.
 - **class priors** (logit adjustment): probabilities divided by the training prior to the
   power ``tau`` (the FER+ majority's share of each label among Training faces).
+- **alignment**: the recognizer's own crops (a face leaning 5 degrees or more turned level by
+  the roll network) against crops never turned, and against the lean read from the eye line of
+  the detector's five landmarks (faces leaning 5 degrees or more turned, or every face).
 
     python benchmarks/levers.py --muxspace /data/muxspace --sof /data/sof [--model NAME]
 """
@@ -41,7 +44,7 @@ def square_crop(gray: np.ndarray, box, scale: float, equalize: bool, size: int) 
 
 
 def largest_boxes(rec, items):
-    """(gray picture, largest box) per photo; None where no face is found."""
+    """(gray picture, largest box, its five landmarks or None) per photo; None where no face is found."""
     out = []
     for it in items:
         pic = rec.read(it.path)
@@ -49,10 +52,28 @@ def largest_boxes(rec, items):
         if not found:
             out.append(None)
             continue
-        box = max((b for b, _ in found), key=lambda b: b[2] * b[3])
+        best = max(found, key=lambda d: d[0][2] * d[0][3])
         px = pic.pixels
-        out.append((cv2.cvtColor(px, cv2.COLOR_BGR2GRAY) if px.ndim == 3 else px, box))
+        out.append((cv2.cvtColor(px, cv2.COLOR_BGR2GRAY) if px.ndim == 3 else px, best[0],
+                    getattr(best, "landmarks", None)))
     return out
+
+
+def eye_lean(landmarks) -> float:
+    """Degrees the face leans (counter-clockwise on screen positive, as facemotion.align reads
+    it) from the line through the two eyes (the first two of the five landmarks)."""
+    pts = np.asarray(landmarks, float).reshape(5, 2)
+    return float(np.degrees(np.arctan2(pts[0, 1] - pts[1, 1], pts[1, 0] - pts[0, 0])))
+
+
+def aligned_crop(gray: np.ndarray, box, lean: float, every: bool, size: int) -> np.ndarray:
+    """The recognizer's tight crop of ``box``, turned level by ``lean`` where it is 5 degrees or
+    more (the recognizer's threshold) or, with ``every``, however little."""
+    from facemotion.preprocess import UPRIGHT_MIN_DEGREES, _upright, crop_faces, to_face48
+
+    if every and 0 < abs(lean) < UPRIGHT_MIN_DEGREES:
+        return to_face48(_upright(gray, box, lean), size)
+    return crop_faces(gray, [box], size, [lean])[0]
 
 
 def balanced_accuracy(truth, probs, found, labels) -> float:
@@ -81,7 +102,7 @@ def main() -> None:
 
     def probs_of(k, scale, eq):
         found = np.array([b is not None for b in boxes[k]])
-        crops = [square_crop(g, b, scale, eq, rec.stages.input_size) for g, b in (x for x in boxes[k] if x is not None)]
+        crops = [square_crop(g, b, scale, eq, rec.stages.input_size) for g, b, _ in (x for x in boxes[k] if x is not None)]
         probs = np.full((len(found), len(labels)), np.nan)
         probs[found] = rec.stages.classify_crops(np.stack(crops))
         return probs, found
@@ -112,6 +133,22 @@ def main() -> None:
         acc = float((adj(pub)[:, :7].argmax(1) == m[keep]).mean())
         lines.append(f"{f'tau {tau}':<24}" + "".join(f"{b * 100:>15.1f}%" for b in bal) + f"{np.mean(bal) * 100:>7.1f}%"
                      f"{acc * 100:>11.2f}%")
+    lines += ["", f"{'alignment':<24}" + "".join(f"{k:>16}" for k in val) + f"{'mean':>8}"]
+    size = rec.stages.input_size
+
+    def aligned(k, how):
+        found = np.array([b is not None and b[2] is not None for b in boxes[k]])
+        crops = [aligned_crop(g, b, 0.0 if how == "never" else eye_lean(lm), how == "every", size)
+                 for g, b, lm in (x for x, f in zip(boxes[k], found) if f)]
+        probs = np.full((len(found), len(labels)), np.nan)
+        probs[found] = rec.stages.classify_crops(np.stack(crops))
+        return probs, found
+
+    rows = {"roll network (own)": lambda k: base[k], "never turned": lambda k: aligned(k, "never"),
+            "eyes level, >= 5 deg": lambda k: aligned(k, "five"), "eyes level, every face": lambda k: aligned(k, "every")}
+    for name, get in rows.items():
+        bal = [balanced_accuracy([i.label for i in val[k]], *get(k), labels) for k in val]
+        lines.append(f"{name:<24}" + "".join(f"{b * 100:>15.1f}%" for b in bal) + f"{np.mean(bal) * 100:>7.1f}%")
     text = "\n".join(lines)
     print(text)
     Path(a.out).write_text(f"python benchmarks/levers.py {' '.join(sys.argv[1:])}\n{text}\n")
