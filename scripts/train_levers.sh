@@ -3,12 +3,13 @@
 #   class-weights  the loss weighted by sqrt inverse class frequency
 #   consistency    FixMatch-style consistency on unlabelled UTKFace train faces
 #   real-x3        the muxspace and Specs on Faces train crops shown three times an epoch
+#   rare-x9        real-x3, with their angry, disgust, fear, sad and surprise crops nine times
 # docs/training-log.md ("Class weights and consistency") holds the choice rule, written before
 # the runs. Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|rare-x9
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency or real-x3}
+lever=${1:?name the lever: class-weights, consistency, real-x3 or rare-x9}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -29,5 +30,19 @@ case "$lever" in
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/realx3_resnet_fer_s "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency or real-x3)" >&2; exit 2 ;;
+  rare-x9)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
+    real=("$CROPS/muxspace_train" "$CROPS/sof_train")
+    rare=("$CROPS/muxspace_train_rare" "$CROPS/sof_train_rare")
+    for src in "${real[@]}"; do  # the rare classes' crops alone, a folder each set
+      dst="${src}_rare"
+      if [ ! -f "$dst/.done" ]; then
+        rm -rf "$dst"; mkdir -p "$dst"
+        for c in angry disgust fear sad surprise; do [ -d "$src/$c" ] && cp -r "$src/$c" "$dst/"; done
+        touch "$dst/.done"
+      fi
+    done
+    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/rarex9_resnet_fer_s "${RECIPE[@]}" \
+      --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
+        "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3 or rare-x9)" >&2; exit 2 ;;
 esac
