@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Three levers on top of the default's recipe (scripts/train_pseudo_labels.sh), one run each:
+# Four levers on top of the default's recipe (scripts/train_pseudo_labels.sh), one run each:
 #   class-weights  the loss weighted by sqrt inverse class frequency
 #   consistency    FixMatch-style consistency on unlabelled UTKFace train faces
 #   real-x3        the muxspace and Specs on Faces train crops shown three times an epoch
