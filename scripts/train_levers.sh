@@ -4,8 +4,9 @@
 #   consistency    FixMatch-style consistency on unlabelled UTKFace train faces
 #   real-x3        the muxspace and Specs on Faces train crops shown three times an epoch
 #   rare-x9        real-x3, with their angry, disgust, fear, sad and surprise crops nine times
-# docs/training-log.md ("Class weights and consistency") holds the choice rule, written before
-# the runs. Resumable: re-running continues an unfinished run from its last.pt.
+# docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
+# and consistency", "A third lever", "The rare emotions of the real photos, oversampled").
+# Resumable: re-running continues an unfinished run from its last.pt.
 #   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|rare-x9
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
