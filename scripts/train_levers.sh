@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Four levers on top of the default's recipe (scripts/train_pseudo_labels.sh), one run each:
+# Five levers on top of the default's recipe (scripts/train_pseudo_labels.sh), one run each:
 #   class-weights  the loss weighted by sqrt inverse class frequency
 #   consistency    FixMatch-style consistency on unlabelled UTKFace train faces
 #   real-x3        the muxspace and Specs on Faces train crops shown three times an epoch
 #   rare-x9        real-x3, with their angry, disgust, fear, sad and surprise crops nine times
+#   rare-x9-kd     rare-x9, distilling duo_ensemble on FER2013's faces (the crops keep their labels)
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
-# and consistency", "A third lever", "The rare emotions of the real photos, oversampled").
+# and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|rare-x9
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|rare-x9|rare-x9-kd
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3 or rare-x9}
+lever=${1:?name the lever: class-weights, consistency, real-x3, rare-x9 or rare-x9-kd}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -31,7 +32,7 @@ case "$lever" in
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/realx3_resnet_fer_s "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
-  rare-x9)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
+  rare-x9|rare-x9-kd)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     rare=("$CROPS/muxspace_train_rare" "$CROPS/sof_train_rare")
     for src in "${real[@]}"; do  # the rare classes' crops alone, a folder each set
@@ -42,8 +43,12 @@ case "$lever" in
         touch "$dst/.done"
       fi
     done
-    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/rarex9_resnet_fer_s "${RECIPE[@]}" \
+    out=runs/rarex9_resnet_fer_s kd=()
+    # rare-x9-kd: the ensemble's answers on FER2013's faces (targets once per image), none on the
+    # crops, whose human labels a teacher that never saw their like would pull back to neutral
+    [ "$lever" = rare-x9-kd ] && out=runs/rarex9kd_resnet_fer_s kd=(--teacher duo_ensemble --kd-skip-extra)
+    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3 or rare-x9)" >&2; exit 2 ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, rare-x9 or rare-x9-kd)" >&2; exit 2 ;;
 esac

@@ -327,6 +327,45 @@ def test_extra_data_joins_the_training_split_only(kaggle_zip, tmp_path):
         load_train_val(train_args(kaggle_zip, tmp_path / "run", extra_data=extra))
 
 
+def test_kd_skip_extra_leaves_the_extra_faces_to_their_own_labels(kaggle_zip, tmp_path):
+    """--kd-skip-extra: the run knows which training faces came from --extra-data (after --limit's
+    draw too), and the distillation term weighs nothing on them: a face of weight 0 learns its
+    own target alone, weight 1 gives the plain distillation loss, whatever the mix."""
+    import argparse
+
+    import cv2
+
+    from facemotion.training.data import load_train_val
+    from facemotion.training.engine import _loss
+
+    extra = tmp_path / "crops"
+    for k, img in enumerate(faces_like(6, seed=3)):
+        (extra / "disgust").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(extra / "disgust" / f"{k}.png"), img)
+    tr, _ = load_train_val(train_args(kaggle_zip, tmp_path / "run", extra_data=extra))
+    assert tr.from_extra.sum() == 6 and tr.from_extra[-6:].all()
+    limited, _ = load_train_val(train_args(kaggle_zip, tmp_path / "run", extra_data=extra, limit=len(tr) - 3))
+    kept = {bytes(im) for im in tr.images[tr.from_extra]}
+    assert all((bytes(im) in kept) == flag for im, flag in zip(limited.images, limited.from_extra))
+
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(5, 7, generator=g), torch.softmax(torch.randn(5, 7, generator=g), 1)
+    t = torch.softmax(torch.randn(5, 7, generator=g), 1)
+    args = argparse.Namespace(kd_alpha=0.7, kd_temp=4.0)
+    plain_kd = _loss(logits, y, t, args, None)
+    assert torch.allclose(_loss(logits, y, t, args, None, torch.ones(5)), plain_kd, atol=1e-6)
+    assert torch.allclose(_loss(logits, y, t, args, None, torch.zeros(5)), _loss(logits, y, None, args, None))
+    half = _loss(logits, y, t, args, None, torch.tensor([1.0, 1, 1, 0, 0]))
+    first, last = (_loss(logits[s], y[s], t[s], args, None, w) for s, w in
+                   ((slice(0, 3), torch.ones(3)), (slice(3, 5), torch.zeros(2))))
+    assert torch.allclose(half, (3 * first + 2 * last) / 5, atol=1e-6)
+    # a whole run with a teacher distils on FER2013's faces and leaves the crops to their labels
+    main(_args(kaggle_zip, tmp_path / "t", epochs=1))
+    s = main(_args(kaggle_zip, tmp_path / "s", epochs=1, extra_data=extra, teacher=tmp_path / "t" / "best.pt",
+                   kd_offline=True, kd_skip_extra=True, mixup=0.2))
+    assert s["epochs_run"] == 1
+
+
 def test_unlabelled_faces_are_learnt_by_consistency(kaggle_zip, fer_zip, tmp_path):
     """`--unlabelled` (FixMatch): real FER2013 faces, read from any depth of a folder, join every
     batch; the share of them the network was sure of is logged per epoch and follows

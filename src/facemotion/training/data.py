@@ -25,6 +25,7 @@ class TrainingData:
     t_tr: object = None    # soft targets (FER+ vote distributions), or None: one-hot labels
     t_va: object = None
     x_unl: object = None   # unlabelled faces (--unlabelled), N x 1 x 48 x 48 uint8, or None
+    extra_tr: object = None  # N bool: which training faces came from --extra-data
 
 
 def load_data(cfg, dist, say) -> TrainingData:
@@ -56,7 +57,8 @@ def load_data(cfg, dist, say) -> TrainingData:
         x_unl = torch.from_numpy(load_unlabelled(cfg.unlabelled, skip_bad=cfg.skip_bad, progress=cfg.progress))
         x_unl = x_unl.unsqueeze(1).to(dev)
         say(f"--unlabelled: {len(x_unl):,} faces from {cfg.unlabelled}", file=sys.stderr)
-    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl)
+    extra_tr = torch.from_numpy(getattr(train, "from_extra", np.zeros(len(train), bool))).to(dev)
+    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl, extra_tr)
 
 
 def load_train_val(args):
@@ -65,14 +67,17 @@ def load_train_val(args):
                                     skip_bad=args.skip_bad, progress=args.progress,
                                     labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
                                     target=getattr(args, "target", "probability"))
+    n_data = len(train)
     for extra in getattr(args, "extra_data", None) or ():
         train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
+    from_extra = np.arange(len(train)) >= n_data  # the extra folders' faces come after --data's
     if args.limit and args.limit < len(train):
         # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
         dropped = train.dropped
-        train = train.subset(keep)
+        train, from_extra = train.subset(keep), from_extra[keep]
         train.dropped = dropped
+    train.from_extra = from_extra  # read by load_data (--kd-skip-extra)
     return train, val
 
 

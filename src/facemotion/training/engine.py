@@ -31,7 +31,7 @@ def loss_fn(logits, target_soft, class_weights=None):
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, targets=None, ema=None, teachers=(),
                     teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist(),
-                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None):
+                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None, kd_weight=None):
     """One pass over the training images (with ``dist``, this process's shard of it; ``model``
     is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step).
 
@@ -43,7 +43,9 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     device and read once per epoch (and every 50 batches for the progress bar), the random
     draws that decide shapes come from a host generator, so on a GPU the host queues the next
     step while the device still computes this one. ``unlabelled`` (:class:`.consistency.Consistency`)
-    adds as many unlabelled faces to every batch, learnt by consistency (FixMatch).
+    adds as many unlabelled faces to every batch, learnt by consistency (FixMatch). ``kd_weight``
+    (N, 0 to 1) scales the distillation term per training image (``--kd-skip-extra``: 0 on the
+    faces a teacher never saw the like of); None weighs it 1 everywhere.
     """
     model.train()
     forward = model if forward is None else forward
@@ -59,15 +61,15 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     for b in bar:
         idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
         y = labels[idx]
-        x, y_soft, t_prob = _batch(images[idx], eye[y] if targets is None else targets[idx],
-                                   teacher_targets[idx] if teacher_targets is not None else None,
-                                   args, augment, gen, host_rng)
+        x, y_soft, t_prob, w = _batch(images[idx], eye[y] if targets is None else targets[idx],
+                                      teacher_targets[idx] if teacher_targets is not None else None,
+                                      args, augment, gen, host_rng, kd_weight[idx] if kd_weight is not None else None)
         with amp:
             logits, extra_loss = _forward(forward, x, unlabelled, gen, model)
             if teachers and t_prob is None:
                 with torch.no_grad():
                     t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
-        loss = _loss(logits, y_soft, t_prob, args, class_weights) + extra_loss
+        loss = _loss(logits, y_soft, t_prob, args, class_weights, w) + extra_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -114,10 +116,10 @@ def _epoch_order(seed: int, epoch: int, n: int, dev, dist: Dist):
     return perm, gen, np.random.default_rng(seed)  # host: mixup's weight and CutMix's box
 
 
-def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng):
-    """uint8 images and their one-hot labels or soft targets (and teacher targets) -> the training batch:
-    normalized, augmented, label-smoothed, mixed (labels and teacher targets with the same pairs
-    and weights), channels-last."""
+def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng, kd_w=None):
+    """uint8 images and their one-hot labels or soft targets (and teacher targets, and per-image
+    distillation weights) -> the training batch: normalized, augmented, label-smoothed, mixed
+    (labels, teacher targets and weights with the same pairs and weights), channels-last."""
     x = normalize(images)
     if augment is not None:
         x = augment(x, gen)
@@ -126,22 +128,34 @@ def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng):
     if args.label_smoothing > 0:
         y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / n
     if args.mixup > 0 or args.cutmix > 0:
-        if t_prob is None:
-            x, y_soft = mix_batch(x, y_soft, args, gen, host_rng)
-        else:
-            x, both = mix_batch(x, torch.cat([y_soft, t_prob], 1), args, gen, host_rng)
-            y_soft, t_prob = both[:, :n], both[:, n:]
-    return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob
+        parts = [y_soft] + [t for t in (t_prob, None if kd_w is None else kd_w[:, None]) if t is not None]
+        x, mixed = mix_batch(x, torch.cat(parts, 1), args, gen, host_rng)
+        y_soft, rest = mixed[:, :n], mixed[:, n:]
+        if t_prob is not None:
+            t_prob, rest = rest[:, :n], rest[:, n:]
+        if kd_w is not None:
+            kd_w = rest[:, 0]  # a mixed pair's weight is the mix of its two faces' weights
+    return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob, kd_w
 
 
-def _loss(logits, y_soft, t_prob, args, class_weights):
-    loss = loss_fn(logits, y_soft, class_weights)
-    if t_prob is not None:
+def _loss(logits, y_soft, t_prob, args, class_weights, kd_w=None):
+    if t_prob is None:
+        return loss_fn(logits, y_soft, class_weights)
+    if kd_w is None:
+        loss = loss_fn(logits, y_soft, class_weights)
         # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
         kd = torch.nn.functional.kl_div(torch.log_softmax(logits / args.kd_temp, 1), t_prob,
                                         reduction="batchmean") * args.kd_temp ** 2
-        loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd
-    return loss
+        return (1 - args.kd_alpha) * loss + args.kd_alpha * kd
+    # per image: (1 - a w) CE + a w KD, so a face with w = 0 learns its own target alone
+    logp = torch.log_softmax(logits.float(), 1)
+    per_ce = -(y_soft * logp)
+    if class_weights is not None:
+        per_ce = per_ce * class_weights
+    kd = torch.nn.functional.kl_div(torch.log_softmax(logits.float() / args.kd_temp, 1), t_prob,
+                                    reduction="none").sum(1) * args.kd_temp ** 2
+    a = args.kd_alpha * kd_w
+    return ((1 - a) * per_ce.sum(1) + a * kd).mean()
 
 
 def predict_logits(model, images, batch_size: int = 512, tta="none"):

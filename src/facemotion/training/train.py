@@ -93,6 +93,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--kd-offline", action="store_true",
                    help="compute the teachers' (flip-averaged) soft targets once per training image instead of "
                         "running every teacher on every batch: an ensemble teacher then costs nothing per step")
+    p.add_argument("--kd-skip-extra", action="store_true",
+                   help="distil on --data's faces only: the --extra-data faces learn their own labels alone "
+                        "(a teacher that never saw such faces would pull them back to its answers)")
     p.add_argument("--teacher-targets", default=None, metavar="FILE",
                    help="offline soft targets made beforehand by `facemotion teacher-targets` (checked "
                         "against these training images and --kd-temp): distil without the teachers' files, "
