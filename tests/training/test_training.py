@@ -335,6 +335,7 @@ def test_kd_skip_extra_leaves_the_extra_faces_to_their_own_labels(kaggle_zip, tm
 
     import cv2
 
+    from facemotion.errors import UsageError
     from facemotion.training.data import load_train_val
     from facemotion.training.engine import _loss
 
@@ -364,6 +365,8 @@ def test_kd_skip_extra_leaves_the_extra_faces_to_their_own_labels(kaggle_zip, tm
     s = main(_args(kaggle_zip, tmp_path / "s", epochs=1, extra_data=extra, teacher=tmp_path / "t" / "best.pt",
                    kd_offline=True, kd_skip_extra=True, mixup=0.2))
     assert s["epochs_run"] == 1
+    with pytest.raises(UsageError, match="--kd-skip-extra"):  # with nothing to skip, the flag would do nothing
+        main(_args(kaggle_zip, tmp_path / "u", epochs=1, extra_data=extra, kd_skip_extra=True))
 
 
 def test_unlabelled_faces_are_learnt_by_consistency(kaggle_zip, fer_zip, tmp_path):
