@@ -43,9 +43,7 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     device and read once per epoch (and every 50 batches for the progress bar), the random
     draws that decide shapes come from a host generator, so on a GPU the host queues the next
     step while the device still computes this one. ``unlabelled`` (:class:`.consistency.Consistency`)
-    adds as many unlabelled faces to every batch, learnt by consistency (FixMatch). ``kd_weight``
-    (N, 0 to 1) scales the distillation term per training image (``--kd-skip-extra``: 0 on the
-    faces a teacher never saw the like of); None weighs it 1 everywhere.
+    adds unlabelled faces to every batch (FixMatch); ``kd_weight`` (N, 0-1) scales distillation per image.
     """
     model.train()
     forward = model if forward is None else forward
