@@ -118,7 +118,9 @@ def test_clients_that_never_finish_are_dropped(media, server):
         assert s.recv(100) == b""  # closed by the server after the 1 s timeouts
         s.close()
     assert time.perf_counter() - t < 4
-    assert server.threads() <= threads + 1  # connections are not threads
+    # connections are not threads: 21 held ones would be 21; the request pool may have started a
+    # worker or two for the photo posted meanwhile (it keeps idle workers for the next request)
+    assert server.threads() <= threads + 4, (threads, server.threads())
 
 
 def test_malformed_request_gets_a_json_400(server):
