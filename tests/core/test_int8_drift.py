@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -128,25 +129,21 @@ def emulated(private_subset, tmp_path_factory):
     np.save(tmp / "faces.npy", faces)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     shares = _shares(list(INT8), max(1, min(2, os.cpu_count() or 1)))
-    runs = [subprocess.Popen([qemu, "-cpu", "Haswell", sys.executable, "-c", EMULATED, str(tmp / "faces.npy"),
-                              str(tmp / f"emulated{i}.npz"), *share], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, env=env) for i, share in enumerate(shares)]
+
+    def emulate(i_share):
+        i, share = i_share
+        r = subprocess.run([qemu, "-cpu", "Haswell", sys.executable, "-c", EMULATED, str(tmp / "faces.npy"),
+                            str(tmp / f"emulated{i}.npz"), *share], capture_output=True, text=True, env=env,
+                           timeout=1800)
+        if r.returncode != 0:
+            tail = [line for line in r.stderr.splitlines() if "TCG doesn't support" not in line][-3:]
+            pytest.fail(f"the int8 models {share} under qemu-x86_64 -cpu Haswell failed: {tail}")
+        return dict(np.load(tmp / f"emulated{i}.npz"))
+
     answers = {}
-    try:
-        for i, r in enumerate(runs):
-            try:
-                _, err = r.communicate(timeout=1800)
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"the int8 models {shares[i]} under qemu-x86_64 -cpu Haswell took over 30 minutes")
-            if r.returncode != 0:
-                tail = [line for line in err.splitlines() if "TCG doesn't support" not in line][-3:]
-                pytest.fail(f"the int8 models {shares[i]} under qemu-x86_64 -cpu Haswell failed: {tail}")
-            answers.update(np.load(tmp / f"emulated{i}.npz"))
-    finally:  # a failed share stops the others too
-        for r in runs:
-            if r.poll() is None:
-                r.kill()
-                r.wait()
+    with ThreadPoolExecutor(len(shares)) as pool:  # the threads only wait on their qemu processes
+        for part in pool.map(emulate, enumerate(shares)):
+            answers.update(part)
     return faces, answers
 
 

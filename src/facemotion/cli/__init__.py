@@ -49,8 +49,9 @@ class _Version(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Find every face in photos, videos or a webcam and tell which of 7 emotions it shows "
-                    "(angry, disgust, fear, happy, sad, surprise, neutral); train, evaluate and export models.")
+        description="Find every face in photos, videos or a webcam and tell which emotion it shows "
+                    "(angry, disgust, fear, happy, sad, surprise, neutral and, for the FER+ models such as the "
+                    "default, contempt); train, evaluate and export models.")
     p.add_argument("--version", action=_Version, help="show the version and the CPU's instruction sets, then exit")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the libraries' own warnings (OpenCV, FFmpeg, PIL), which are hidden otherwise")

@@ -42,7 +42,8 @@ class Split:
     """One split: ``images`` N x 48 x 48 uint8, ``labels`` N int64 (indices into ``label_names``),
     ``sources`` N names. Relabelled by FER+ (:func:`facemotion.datasets.ferplus.as_ferplus`), it
     also has ``targets`` (N x 8 soft targets), ``votes`` (N x 10 crowd votes) and ``dropped``
-    (faces left out: no FER+ row, or mostly unknown / not-a-face votes)."""
+    (faces left out: no FER+ row, or mostly unknown / not-a-face votes). A training split joined by
+    face folders (``train --extra-data``) marks their faces in ``from_extra``."""
 
     name: str
     images: np.ndarray
@@ -53,6 +54,7 @@ class Split:
     votes: np.ndarray | None = None
     label_names: tuple = EMOTIONS
     dropped: int = 0
+    from_extra: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -64,6 +66,6 @@ class Split:
         """The faces selected by ``keep`` (a mask or indices), every per-face array alike."""
         pick = (lambda a: None if a is None else a[keep])
         return Split(self.name, self.images[keep], self.labels[keep], self.sources[keep], self.skipped,
-                     pick(self.targets), pick(self.votes), self.label_names, self.dropped)
+                     pick(self.targets), pick(self.votes), self.label_names, self.dropped, pick(self.from_extra))
 
 

@@ -57,7 +57,7 @@ def load_data(cfg, dist, say) -> TrainingData:
         x_unl = torch.from_numpy(load_unlabelled(cfg.unlabelled, skip_bad=cfg.skip_bad, progress=cfg.progress))
         x_unl = x_unl.unsqueeze(1).to(dev)
         say(f"--unlabelled: {len(x_unl):,} faces from {cfg.unlabelled}", file=sys.stderr)
-    extra_tr = torch.from_numpy(getattr(train, "from_extra", np.zeros(len(train), bool))).to(dev)
+    extra_tr = torch.from_numpy(train.from_extra if train.from_extra is not None else np.zeros(len(train), bool)).to(dev)
     return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl, extra_tr)
 
 
@@ -67,17 +67,14 @@ def load_train_val(args):
                                     skip_bad=args.skip_bad, progress=args.progress,
                                     labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
                                     target=getattr(args, "target", "probability"))
-    n_data = len(train)
     for extra in getattr(args, "extra_data", None) or ():
         train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
-    from_extra = np.arange(len(train)) >= n_data  # the extra folders' faces come after --data's
     if args.limit and args.limit < len(train):
         # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
         dropped = train.dropped
-        train, from_extra = train.subset(keep), from_extra[keep]
+        train = train.subset(keep)
         train.dropped = dropped
-    train.from_extra = from_extra  # read by load_data (--kd-skip-extra)
     return train, val
 
 
@@ -99,7 +96,9 @@ def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = 
     targets = None
     if train.targets is not None:
         targets = np.concatenate([train.targets, np.eye(len(names), dtype=train.targets.dtype)[y]])
+    was_extra = train.from_extra if train.from_extra is not None else np.zeros(len(train), bool)
     return Split(train.name, np.concatenate([train.images, extra.images]), np.concatenate([train.labels, y]),
                  np.concatenate([train.sources.astype(str), extra.sources.astype(str)]),
-                 train.skipped + extra.skipped, targets, None, names, train.dropped)
+                 train.skipped + extra.skipped, targets, None, names, train.dropped,
+                 np.concatenate([was_extra, np.ones(len(y), bool)]))
 

@@ -22,11 +22,15 @@ from .distributed import Dist
 
 
 def loss_fn(logits, target_soft, class_weights=None):
-    logp = torch.log_softmax(logits.float(), 1)
-    per = -(target_soft * logp)
+    return _cross_entropy(logits, target_soft, class_weights).mean()
+
+
+def _cross_entropy(logits, target_soft, class_weights=None):
+    """Per image: the cross-entropy of the soft target, each class weighted."""
+    per = -(target_soft * torch.log_softmax(logits.float(), 1))
     if class_weights is not None:
         per = per * class_weights
-    return per.sum(1).mean()
+    return per.sum(1)
 
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, targets=None, ema=None, teachers=(),
@@ -125,35 +129,27 @@ def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng, kd_w=None):
     n = y_soft.shape[1]
     if args.label_smoothing > 0:
         y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / n
-    if args.mixup > 0 or args.cutmix > 0:
-        parts = [y_soft] + [t for t in (t_prob, None if kd_w is None else kd_w[:, None]) if t is not None]
-        x, mixed = mix_batch(x, torch.cat(parts, 1), args, gen, host_rng)
-        y_soft, rest = mixed[:, :n], mixed[:, n:]
-        if t_prob is not None:
-            t_prob, rest = rest[:, :n], rest[:, n:]
-        if kd_w is not None:
-            kd_w = rest[:, 0]  # a mixed pair's weight is the mix of its two faces' weights
+    if args.mixup > 0 or args.cutmix > 0:  # one mix for all: a pair's targets and weights mix as its faces do
+        cols = [c for c in (y_soft, t_prob, None if kd_w is None else kd_w[:, None]) if c is not None]
+        x, mixed = mix_batch(x, torch.cat(cols, 1), args, gen, host_rng)
+        mixed = iter(mixed.split([c.shape[1] for c in cols], 1))
+        y_soft = next(mixed)
+        t_prob = None if t_prob is None else next(mixed)
+        kd_w = None if kd_w is None else next(mixed)[:, 0]
     return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob, kd_w
 
 
 def _loss(logits, y_soft, t_prob, args, class_weights, kd_w=None):
+    """Cross-entropy to the target, mixed per image with distillation: (1 - a w) CE + a w KD, a =
+    --kd-alpha, w = the image's weight (1 without ``kd_w``; 0 learns its own target alone)."""
+    ce = _cross_entropy(logits, y_soft, class_weights)
     if t_prob is None:
-        return loss_fn(logits, y_soft, class_weights)
-    if kd_w is None:
-        loss = loss_fn(logits, y_soft, class_weights)
-        # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
-        kd = torch.nn.functional.kl_div(torch.log_softmax(logits / args.kd_temp, 1), t_prob,
-                                        reduction="batchmean") * args.kd_temp ** 2
-        return (1 - args.kd_alpha) * loss + args.kd_alpha * kd
-    # per image: (1 - a w) CE + a w KD, so a face with w = 0 learns its own target alone
-    logp = torch.log_softmax(logits.float(), 1)
-    per_ce = -(y_soft * logp)
-    if class_weights is not None:
-        per_ce = per_ce * class_weights
+        return ce.mean()
+    # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
     kd = torch.nn.functional.kl_div(torch.log_softmax(logits.float() / args.kd_temp, 1), t_prob,
                                     reduction="none").sum(1) * args.kd_temp ** 2
-    a = args.kd_alpha * kd_w
-    return ((1 - a) * per_ce.sum(1) + a * kd).mean()
+    a = args.kd_alpha if kd_w is None else args.kd_alpha * kd_w
+    return ((1 - a) * ce + a * kd).mean()
 
 
 def predict_logits(model, images, batch_size: int = 512, tta="none"):

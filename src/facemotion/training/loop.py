@@ -69,7 +69,7 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
     if run.history and dist.main:
         _write_log(out / "log.csv", run.history)
     # --kd-skip-extra: the distillation term weighs 1 on --data's faces and 0 on --extra-data's
-    kd_weight = (~data.extra_tr).float() if getattr(cfg, "kd_skip_extra", False) and data.extra_tr is not None else None
+    kd_weight = (~data.extra_tr).float() if cfg.kd_skip_extra else None
     for epoch in range(run.start_epoch, cfg.epochs + 1):
         tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
                                        targets=data.t_tr, teachers=teachers, teacher_targets=targets,

@@ -207,7 +207,7 @@ def _prepare_out(cfg, dist) -> Path:
                          "`facemotion teacher-targets`, or name --teacher to compute it")
     if cfg.prune and not cfg.init:
         raise UsageError("--prune: give the trained network to prune with --init CKPT")
-    if getattr(cfg, "kd_skip_extra", False) and not ((cfg.teacher or cfg.teacher_targets) and cfg.extra_data):
+    if cfg.kd_skip_extra and not ((cfg.teacher or cfg.teacher_targets) and cfg.extra_data):
         raise UsageError("--kd-skip-extra: distils on --data's faces alone, so it needs a teacher (--teacher or "
                          "--teacher-targets) and --extra-data folders")
     return out
