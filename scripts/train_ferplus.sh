@@ -13,3 +13,7 @@ common=(--data "$FER" --labels ferplus --vote-scheme probability --label-smoothi
 $FM train --arch vgg_fer_s --init models/vgg_fer_s.pt --epochs 12 --lr 1e-3 --out runs/ferplus_vgg_fer_s "${common[@]}"
 $FM train --arch resnet_fer_s --init models/resnet_fer_s.pt --epochs 10 --lr 1e-3 --out runs/ferplus_resnet_fer_s "${common[@]}"
 $FM train --arch mini_xception --init models/mini_xception.pt --epochs 10 --lr 1e-3 --out runs/ferplus_mini_xception "${common[@]}"
+# Two FER2013 checkpoints of other lineages, fine-tuned the same way as ensemble members
+# (docs/training-log.md, "Ensemble of the FER+ checkpoints, third draw")
+$FM train --arch vgg_fer_s --init models/vgg_fer_s_kd300.pt --epochs 12 --lr 1e-3 --out runs/ferplus_vgg_fer_s_kd300 "${common[@]}"
+$FM train --arch vgg_fer_m --init models/vgg_fer_m_r4.pt --epochs 10 --lr 1e-3 --out runs/ferplus_vgg_fer_m_r4 "${common[@]}"
