@@ -32,7 +32,7 @@ never a face of ``bias.py``'s UTKFace sample, only faces the teacher is sure of,
 emotion as many men as women, so the labels do not teach the teacher's gender skew
 (``scripts/train_pseudo_labels.sh`` names the teacher the shipped default was trained with)::
 
-    python benchmarks/public_sets.py pseudo --root /data/utk --teacher duo_ensemble --out /data/crops/utk_pseudo
+    python benchmarks/public_sets.py pseudo --root /data/utk --teacher quad_ensemble --out /data/crops/utk_pseudo
 
 ``unlabelled`` writes the crops of the same UTKFace train faces without labels, for consistency
 training (``train --unlabelled``, ``scripts/train_levers.sh consistency``)::

@@ -46,7 +46,12 @@ case "$lever" in
     out=runs/rarex9_resnet_fer_s kd=()
     # rare-x9-kd: the ensemble's answers on FER2013's faces (targets once per image), none on the
     # crops, whose human labels a teacher that never saw their like would pull back to neutral
-    [ "$lever" = rare-x9-kd ] && out=runs/rarex9kd_resnet_fer_s kd=(--teacher duo_ensemble --kd-skip-extra)
+    # (the teacher, duo_ensemble, has left the package since: its file comes out of a commit that shipped it)
+    if [ "$lever" = rare-x9-kd ]; then
+      teacher=${TEACHER:-runs/duo_ensemble.onnx}
+      [ -f "$teacher" ] || git show 2e0d770:src/facemotion/weights/duo_ensemble.onnx > "$teacher"
+      out=runs/rarex9kd_resnet_fer_s kd=(--teacher "$teacher" --kd-skip-extra)
+    fi
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;

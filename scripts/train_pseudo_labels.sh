@@ -5,7 +5,7 @@
 #   UTK=/data/utk bash scripts/train_pseudo_labels.sh   (after scripts/train_real_faces.sh's crops)
 source "$(dirname "$0")/real_faces_recipe.sh"
 : "${UTK:?set UTK to your clone of delonyohan/deeplearn-agepred (at b06607bf)}"
-# the teacher: wild_ensemble, shipped when the labels were made (duo_ensemble has replaced it
+# the teacher: wild_ensemble, shipped when the labels were made (newer ensembles have replaced it
 # since); its ONNX file comes out of the commit that shipped it
 TEACHER=${TEACHER:-runs/wild_ensemble.onnx}
 if [ ! -f "$TEACHER" ]; then

