@@ -3,15 +3,16 @@
 #   class-weights  the loss weighted by sqrt inverse class frequency
 #   consistency    FixMatch-style consistency on unlabelled UTKFace train faces
 #   real-x3        the muxspace and Specs on Faces train crops shown three times an epoch
+#   real-x3-vgg    real-x3 from ferplus_vgg_s_kd300 instead of ferplus_resnet_s
 #   rare-x9        real-x3, with their angry, disgust, fear, sad and surprise crops nine times
 #   rare-x9-kd     rare-x9, distilling duo_ensemble on FER2013's faces (the crops keep their labels)
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|rare-x9|rare-x9-kd
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, rare-x9 or rare-x9-kd}
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9 or rare-x9-kd}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -31,6 +32,10 @@ case "$lever" in
   real-x3)  # a folder named again is appended again: three copies of each human-labelled real photo
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/realx3_resnet_fer_s "${RECIPE[@]}" \
+      --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
+  real-x3-vgg)  # real-x3 from the best FER+ network of at most 1M parameters, ferplus_vgg_s_kd300
+    real=("$CROPS/muxspace_train" "$CROPS/sof_train")
+    $FM train --arch vgg_fer_s --init models/ferplus_vgg_s_kd300.pt --out runs/realx3_vgg_fer_s_kd300 "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
   rare-x9|rare-x9-kd)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
@@ -55,5 +60,5 @@ case "$lever" in
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, rare-x9 or rare-x9-kd)" >&2; exit 2 ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9 or rare-x9-kd)" >&2; exit 2 ;;
 esac
