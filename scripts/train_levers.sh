@@ -29,13 +29,12 @@ case "$lever" in
     fi
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/fixmatch_resnet_fer_s "${RECIPE[@]}" \
       "${extra[@]}" --unlabelled "$CROPS/utk_unlabelled" --unlabelled-weight 1 --unlabelled-threshold 0.8 ;;
-  real-x3)  # a folder named again is appended again: three copies of each human-labelled real photo
+  real-x3|real-x3-vgg)  # a folder named again is appended again: three copies of each human-labelled real photo
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
-    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/realx3_resnet_fer_s "${RECIPE[@]}" \
-      --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
-  real-x3-vgg)  # real-x3 from the best FER+ network of at most 1M parameters, ferplus_vgg_s_kd300
-    real=("$CROPS/muxspace_train" "$CROPS/sof_train")
-    $FM train --arch vgg_fer_s --init models/ferplus_vgg_s_kd300.pt --out runs/realx3_vgg_fer_s_kd300 "${RECIPE[@]}" \
+    arch=resnet_fer_s init=models/ferplus_resnet_s.pt out=runs/realx3_resnet_fer_s
+    # real-x3-vgg: the same, from the best FER+ network of at most 1M parameters
+    [ "$lever" = real-x3-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/realx3_vgg_fer_s_kd300
+    $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
   rare-x9|rare-x9-kd)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
