@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Five levers on top of the default's recipe (scripts/train_pseudo_labels.sh), one run each:
+# Levers on top of the default's recipe (scripts/train_pseudo_labels.sh), one run each:
 #   class-weights  the loss weighted by sqrt inverse class frequency
 #   consistency    FixMatch-style consistency on unlabelled UTKFace train faces
 #   real-x3        the muxspace and Specs on Faces train crops shown three times an epoch
 #   real-x3-vgg    real-x3 from ferplus_vgg_s_kd300 instead of ferplus_resnet_s
 #   rare-x9        real-x3, with their angry, disgust, fear, sad and surprise crops nine times
 #   rare-x9-kd     rare-x9, distilling duo_ensemble on FER2013's faces (the crops keep their labels)
+#   rare-x9-kd-vgg rare-x9-kd from ferplus_vgg_s_kd300 instead of ferplus_resnet_s
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
-# and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers").
+# and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
+# "The rare emotions distilled, from the new FER+ network").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9 or rare-x9-kd}
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd or rare-x9-kd-vgg}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -36,7 +38,7 @@ case "$lever" in
     [ "$lever" = real-x3-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/realx3_vgg_fer_s_kd300
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
-  rare-x9|rare-x9-kd)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
+  rare-x9|rare-x9-kd|rare-x9-kd-vgg)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     rare=("$CROPS/muxspace_train_rare" "$CROPS/sof_train_rare")
     for src in "${real[@]}"; do  # the rare classes' crops alone, a folder each set
@@ -47,17 +49,19 @@ case "$lever" in
         touch "$dst/.done"
       fi
     done
-    out=runs/rarex9_resnet_fer_s kd=()
+    arch=resnet_fer_s init=models/ferplus_resnet_s.pt out=runs/rarex9_resnet_fer_s kd=()
     # rare-x9-kd: the ensemble's answers on FER2013's faces (targets once per image), none on the
     # crops, whose human labels a teacher that never saw their like would pull back to neutral
     # (the teacher, duo_ensemble, has left the package since: its file comes out of a commit that shipped it)
-    if [ "$lever" = rare-x9-kd ]; then
+    if [ "$lever" != rare-x9 ]; then
       teacher=${TEACHER:-runs/duo_ensemble.onnx}
       [ -f "$teacher" ] || git show 2e0d770:src/facemotion/weights/duo_ensemble.onnx > "$teacher"
       out=runs/rarex9kd_resnet_fer_s kd=(--teacher "$teacher" --kd-skip-extra)
     fi
-    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" "${kd[@]}" \
+    # rare-x9-kd-vgg: the same, from the best FER+ network of at most 1M parameters
+    [ "$lever" = rare-x9-kd-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/rarex9kd_vgg_fer_s_kd300
+    $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9 or rare-x9-kd)" >&2; exit 2 ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd or rare-x9-kd-vgg)" >&2; exit 2 ;;
 esac
