@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Scores candidate checkpoints where the default's choice rules read them (docs/training-log.md):
+# each exported with flip averaging, then PublicTest (FER+ 7-class, OUT/NAME.public.txt) and the
+# val parts of muxspace and Specs on Faces, every candidate in one run (OUT/val.txt).
+#   bash scripts/score_candidates.sh OUT CANDIDATE.pt [CANDIDATE.pt ...]   (MUX=/data/muxspace SOF=/data/sof)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FER=${FER:-../shared/datasets/fer2013.zip}
+FM=${FM:-.venv/bin/facemotion}
+PY=${PY:-.venv/bin/python}
+MUX=${MUX:-/data/muxspace}
+SOF=${SOF:-/data/sof}
+out=${1:?usage: score_candidates.sh OUT CANDIDATE.pt [CANDIDATE.pt ...]}; shift
+[ $# -gt 0 ] || { echo "score_candidates.sh: name at least one candidate checkpoint" >&2; exit 2; }
+mkdir -p "$out"
+onnx=()
+for pt in "$@"; do
+  [ -f "$pt" ] || { echo "score_candidates.sh: $pt: no such checkpoint" >&2; exit 2; }
+  c=$(basename "$pt" .pt)
+  $FM export "$pt" --to "$out/$c.onnx" --tta flip
+  $FM evaluate "$out/$c.onnx" --data "$FER" --labels ferplus --split val | tee "$out/$c.public.txt"
+  onnx+=("$out/$c.onnx")
+done
+$PY benchmarks/cross_dataset.py --muxspace "$MUX" --sof "$SOF" --part val --no-fer --london '' --fer-data '' \
+  --models "${onnx[@]}" --out "$out/val"
