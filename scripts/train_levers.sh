@@ -7,14 +7,16 @@
 #   rare-x9        real-x3, with their angry, disgust, fear, sad and surprise crops nine times
 #   rare-x9-kd     rare-x9, distilling duo_ensemble on FER2013's faces (the crops keep their labels)
 #   rare-x9-kd-vgg rare-x9-kd from ferplus_vgg_s_kd300 instead of ferplus_resnet_s
+#   steady-rare-kd-vgg  wild_rare_kd_vgg_s fine-tuned towards its own answers on clean faces (the
+#                  same data; every face, crops included, distilled from the start)
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
 # "The rare emotions distilled, from the new FER+ network").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd or rare-x9-kd-vgg}
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg or steady-rare-kd-vgg}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -38,7 +40,7 @@ case "$lever" in
     [ "$lever" = real-x3-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/realx3_vgg_fer_s_kd300
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
-  rare-x9|rare-x9-kd|rare-x9-kd-vgg)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
+  rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     rare=("$CROPS/muxspace_train_rare" "$CROPS/sof_train_rare")
     for src in "${real[@]}"; do  # the rare classes' crops alone, a folder each set
@@ -60,8 +62,18 @@ case "$lever" in
     fi
     # rare-x9-kd-vgg: the same, from the best FER+ network of at most 1M parameters
     [ "$lever" = rare-x9-kd-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/rarex9kd_vgg_fer_s_kd300
+    # steady-rare-kd-vgg: the rare-x9-kd-vgg run (shipped as wild_rare_kd_vgg_s) learns its own
+    # flip-averaged answers on each clean face while it sees the augmented and corrupted views:
+    # answers near a tie swing with a degree of turn or a pixel of shift, and a target that does
+    # not move with the view pulls them together. Every face is distilled, the crops too, so the
+    # rare emotions it learnt from them stay its targets; a low rate and three epochs keep it near
+    # where it starts
+    if [ "$lever" = steady-rare-kd-vgg ]; then
+      arch=vgg_fer_s init=models/wild_rare_kd_vgg_s.pt out=runs/steady_rare_kd_vgg_s
+      kd=(--teacher models/wild_rare_kd_vgg_s.pt --kd-offline --lr 2e-4 --epochs 3)
+    fi
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd or rare-x9-kd-vgg)" >&2; exit 2 ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg or steady-rare-kd-vgg)" >&2; exit 2 ;;
 esac
