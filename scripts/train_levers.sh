@@ -9,28 +9,33 @@
 #   rare-x9-kd-vgg rare-x9-kd from ferplus_vgg_s_kd300 instead of ferplus_resnet_s
 #   steady-rare-kd-vgg  wild_rare_kd_vgg_s fine-tuned towards its own answers on clean faces (the
 #                  same data; every face, crops included, distilled from the start)
+#   balance-gender real-x3 with FER2013's faces reweighed so that the faces read as men and as
+#                  women have the same mix of emotions (scripts/fer_gender.py reads them)
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
-# "The rare emotions distilled, from the new FER+ network").
+# "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|balance-gender
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg or steady-rare-kd-vgg}
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg or balance-gender}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
 done
+utk_unlabelled() {  # every UTKFace train face's crop, once
+  : "${UTK:?set UTK to your clone of delonyohan/deeplearn-agepred (at b06607bf)}"
+  if [ ! -f "$CROPS/utk_unlabelled/.done" ]; then
+    $PY benchmarks/public_sets.py unlabelled --root "$UTK" --out "$CROPS/utk_unlabelled"
+    touch "$CROPS/utk_unlabelled/.done"
+  fi
+}
 case "$lever" in
   class-weights)
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/cw_resnet_fer_s "${RECIPE[@]}" \
       "${extra[@]}" --class-weights sqrt ;;
   consistency)
-    : "${UTK:?set UTK to your clone of delonyohan/deeplearn-agepred (at b06607bf)}"
-    if [ ! -f "$CROPS/utk_unlabelled/.done" ]; then
-      $PY benchmarks/public_sets.py unlabelled --root "$UTK" --out "$CROPS/utk_unlabelled"
-      touch "$CROPS/utk_unlabelled/.done"
-    fi
+    utk_unlabelled
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/fixmatch_resnet_fer_s "${RECIPE[@]}" \
       "${extra[@]}" --unlabelled "$CROPS/utk_unlabelled" --unlabelled-weight 1 --unlabelled-threshold 0.8 ;;
   real-x3|real-x3-vgg)  # a folder named again is appended again: three copies of each human-labelled real photo
@@ -75,5 +80,14 @@ case "$lever" in
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg or steady-rare-kd-vgg)" >&2; exit 2 ;;
+  balance-gender)  # real-x3, each FER2013 face weighted by its read gender and FER+ majority
+    gender=${GENDER:-runs/gender/gender.csv}
+    if [ ! -f "$gender" ]; then
+      utk_unlabelled
+      $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" --out "$(dirname "$gender")"
+    fi
+    real=("$CROPS/muxspace_train" "$CROPS/sof_train")
+    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/balance_gender_resnet_fer_s "${RECIPE[@]}" \
+      --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" --balance-groups "$gender" ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg or balance-gender)" >&2; exit 2 ;;
 esac

@@ -26,6 +26,7 @@ class TrainingData:
     t_va: object = None
     x_unl: object = None   # unlabelled faces (--unlabelled), N x 1 x 48 x 48 uint8, or None
     extra_tr: object = None  # N bool: which training faces came from --extra-data
+    w_tr: object = None      # N float: each training face's weight in the loss (--balance-groups), or None
 
 
 def load_data(cfg, dist, say) -> TrainingData:
@@ -58,7 +59,16 @@ def load_data(cfg, dist, say) -> TrainingData:
         x_unl = x_unl.unsqueeze(1).to(dev)
         say(f"--unlabelled: {len(x_unl):,} faces from {cfg.unlabelled}", file=sys.stderr)
     extra_tr = torch.from_numpy(train.from_extra if train.from_extra is not None else np.zeros(len(train), bool)).to(dev)
-    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl, extra_tr)
+    w_tr = None
+    if getattr(cfg, "balance_groups", None):
+        from .groups import read_groups, reweigh
+
+        w, summary = reweigh(train.sources, train.labels, read_groups(cfg.balance_groups))
+        say(f"--balance-groups: {summary['matched']:,} of {summary['faces']:,} training faces in a group; "
+            + "; ".join(f"{g} {v['faces']:,} faces, weights {v['min_weight']:.2f}-{v['max_weight']:.2f}"
+                        for g, v in summary["groups"].items()), file=sys.stderr)
+        w_tr = torch.from_numpy(w).to(dev)
+    return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl, extra_tr, w_tr)
 
 
 def load_train_val(args):

@@ -35,7 +35,8 @@ def _cross_entropy(logits, target_soft, class_weights=None):
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, targets=None, ema=None, teachers=(),
                     teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist(),
-                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None, kd_weight=None):
+                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None, kd_weight=None,
+                    sample_weight=None):
     """One pass over the training images (with ``dist``, this process's shard of it; ``model``
     is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step).
 
@@ -47,7 +48,8 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     device and read once per epoch (and every 50 batches for the progress bar), the random
     draws that decide shapes come from a host generator, so on a GPU the host queues the next
     step while the device still computes this one. ``unlabelled`` (:class:`.consistency.Consistency`)
-    adds unlabelled faces to every batch (FixMatch); ``kd_weight`` (N, 0-1) scales distillation per image.
+    adds unlabelled faces to every batch (FixMatch); ``kd_weight`` (N, 0-1) scales distillation per image;
+    ``sample_weight`` (N) scales each image's whole loss (``--balance-groups``).
     """
     model.train()
     forward = model if forward is None else forward
@@ -63,15 +65,15 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     for b in bar:
         idx = perm[b * args.batch_size:(b + 1) * args.batch_size]
         y = labels[idx]
-        x, y_soft, t_prob, w = _batch(images[idx], eye[y] if targets is None else targets[idx],
-                                      teacher_targets[idx] if teacher_targets is not None else None,
-                                      args, augment, gen, host_rng, kd_weight[idx] if kd_weight is not None else None)
+        x, y_soft, t_prob, w, sw = _batch(images[idx], eye[y] if targets is None else targets[idx],
+                                          teacher_targets[idx] if teacher_targets is not None else None,
+                                          args, augment, gen, host_rng, _pick(kd_weight, idx), _pick(sample_weight, idx))
         with amp:
             logits, extra_loss = _forward(forward, x, unlabelled, gen, model)
             if teachers and t_prob is None:
                 with torch.no_grad():
                     t_prob = torch.stack([torch.softmax(t(x).float() / args.kd_temp, 1) for t in teachers]).mean(0)
-        loss = _loss(logits, y_soft, t_prob, args, class_weights, w) + extra_loss
+        loss = _loss(logits, y_soft, t_prob, args, class_weights, w, sw) + extra_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -118,10 +120,15 @@ def _epoch_order(seed: int, epoch: int, n: int, dev, dist: Dist):
     return perm, gen, np.random.default_rng(seed)  # host: mixup's weight and CutMix's box
 
 
-def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng, kd_w=None):
-    """uint8 images and their one-hot labels or soft targets (and teacher targets, and per-image
-    distillation weights) -> the training batch: normalized, augmented, label-smoothed, mixed
-    (labels, teacher targets and weights with the same pairs and weights), channels-last."""
+def _pick(per_image, idx):
+    return None if per_image is None else per_image[idx]
+
+
+def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng, kd_w=None, sample_w=None):
+    """uint8 images and their one-hot labels or soft targets (and teacher targets, per-image
+    distillation weights and loss weights) -> the training batch: normalized, augmented,
+    label-smoothed, mixed (labels, teacher targets and weights with the same pairs and weights),
+    channels-last."""
     x = normalize(images)
     if augment is not None:
         x = augment(x, gen)
@@ -130,26 +137,29 @@ def _batch(images, y_onehot, t_prob, args, augment, gen, host_rng, kd_w=None):
     if args.label_smoothing > 0:
         y_soft = y_soft * (1 - args.label_smoothing) + args.label_smoothing / n
     if args.mixup > 0 or args.cutmix > 0:  # one mix for all: a pair's targets and weights mix as its faces do
-        cols = [c for c in (y_soft, t_prob, None if kd_w is None else kd_w[:, None]) if c is not None]
+        cols = [c for c in (y_soft, t_prob, None if kd_w is None else kd_w[:, None],
+                            None if sample_w is None else sample_w[:, None]) if c is not None]
         x, mixed = mix_batch(x, torch.cat(cols, 1), args, gen, host_rng)
         mixed = iter(mixed.split([c.shape[1] for c in cols], 1))
         y_soft = next(mixed)
         t_prob = None if t_prob is None else next(mixed)
         kd_w = None if kd_w is None else next(mixed)[:, 0]
-    return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob, kd_w
+        sample_w = None if sample_w is None else next(mixed)[:, 0]
+    return x.contiguous(memory_format=torch.channels_last), y_soft, t_prob, kd_w, sample_w
 
 
-def _loss(logits, y_soft, t_prob, args, class_weights, kd_w=None):
+def _loss(logits, y_soft, t_prob, args, class_weights, kd_w=None, sample_w=None):
     """Cross-entropy to the target, mixed per image with distillation: (1 - a w) CE + a w KD, a =
-    --kd-alpha, w = the image's weight (1 without ``kd_w``; 0 learns its own target alone)."""
-    ce = _cross_entropy(logits, y_soft, class_weights)
-    if t_prob is None:
-        return ce.mean()
-    # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
-    kd = torch.nn.functional.kl_div(torch.log_softmax(logits.float() / args.kd_temp, 1), t_prob,
-                                    reduction="none").sum(1) * args.kd_temp ** 2
-    a = args.kd_alpha if kd_w is None else args.kd_alpha * kd_w
-    return ((1 - a) * ce + a * kd).mean()
+    --kd-alpha, w = the image's weight (1 without ``kd_w``; 0 learns its own target alone); each
+    image's sum scaled by ``sample_w`` where given."""
+    per = _cross_entropy(logits, y_soft, class_weights)
+    if t_prob is not None:
+        # Hinton et al.: soft targets at temperature T, scaled by T^2 to keep gradient size
+        kd = torch.nn.functional.kl_div(torch.log_softmax(logits.float() / args.kd_temp, 1), t_prob,
+                                        reduction="none").sum(1) * args.kd_temp ** 2
+        a = args.kd_alpha if kd_w is None else args.kd_alpha * kd_w
+        per = (1 - a) * per + a * kd
+    return (per if sample_w is None else per * sample_w).mean()
 
 
 def predict_logits(model, images, batch_size: int = 512, tta="none"):

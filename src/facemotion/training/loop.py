@@ -75,7 +75,7 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
                                        targets=data.t_tr, teachers=teachers, teacher_targets=targets,
                                        class_weights=cw, augment=augment, step=run.step, dist=dist, forward=forward,
                                        num_classes=len(data.labels), unlabelled=unlabelled,
-                                       kd_weight=kd_weight)
+                                       kd_weight=kd_weight, sample_weight=data.w_tr)
         if unlabelled is not None:
             tr["unlabelled_sure"] = unlabelled.take_sure_rate()
         eval_model = ema.module if ema is not None else model

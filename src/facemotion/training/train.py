@@ -71,6 +71,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="mix this much of a uniform distribution into every target (soft vote targets included)")
     p.add_argument("--class-weights", choices=["none", "balanced", "sqrt"], default="none",
                    help="weight the loss by inverse class frequency (helps 'disgust' recall)")
+    p.add_argument("--balance-groups", default=None, metavar="CSV",
+                   help="weigh each face so that every group of people (the file's 'group' or 'p_female' "
+                        "column per 'source') sees the same mix of emotions (reweighing; "
+                        "scripts/fer_gender.py writes one)")
     # augmentation
     p.add_argument("--shift", type=option(number, 0, 0.5), default=0.1, help="max random translation, fraction of the side")
     p.add_argument("--zoom", type=option(number, 0, 1, hi_open=True), default=0.1, help="max random zoom in/out, fraction")
