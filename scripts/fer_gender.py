@@ -145,7 +145,8 @@ def main(argv=None) -> int:
     model = train(build(Path(a.init)), x[~held], gender[~held], epochs=a.epochs, lr=a.lr, batch=128, seed=a.seed)
     ph = p_female(model, x[held])
     right = (ph >= 0.5) == (gender[held] == 1)
-    lines = [machine(), "", f"held-out UTKFace faces: {held.sum()}, accuracy {right.mean() * 100:.1f}%"]
+    lines = [f"python scripts/fer_gender.py {' '.join(argv if argv is not None else sys.argv[1:])}", machine(), "",
+             f"held-out UTKFace faces: {held.sum()}, accuracy {right.mean() * 100:.1f}%"]
     check = {"all": float(right.mean())}
     for gi, gname in enumerate(GENDERS):
         m = gender[held] == gi

@@ -453,3 +453,58 @@ def test_the_weak_pass_leaves_batchnorm_running_statistics_alone(fer_zip):
     assert all(torch.equal(a, b) for a, b in zip(before, stats()))
     model(strong)
     assert not all(torch.equal(a, b) for a, b in zip(before, stats()))
+
+
+def test_balance_groups_gives_every_group_the_same_mix_of_emotions(kaggle_zip, tmp_path):
+    """--balance-groups (reweighing): under the weights each group has the training split's own
+    mix of labels, the weights sum to the faces they cover, faces the file does not name weigh 1,
+    a face's weight scales its whole loss, and a malformed file is refused in one line naming it
+    and its first bad row."""
+    import argparse
+
+    import numpy as np
+
+    from facemotion.errors import DataError, UsageError
+    from facemotion.training.engine import _loss
+    from facemotion.training.groups import read_groups, reweigh
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 600)
+    groups = {f"f{i}": ("a" if (labels[i] == 3) ^ (rng.random() < 0.3) else "b") for i in range(500)}
+    w, summary = reweigh([f"f{i}" for i in range(600)], labels, groups)
+    assert summary["matched"] == 500 and (w[500:] == 1).all()
+    assert abs(w[:500].sum() - 500) < 1e-3
+    mix = {}
+    for g in ("a", "b"):
+        m = np.array([groups[f"f{i}"] == g for i in range(500)])
+        mix[g] = np.bincount(labels[:500][m], weights=w[:500][m], minlength=7) / w[:500][m].sum()
+    overall = np.bincount(labels[:500], minlength=7) / 500
+    assert np.allclose(mix["a"], overall, atol=1e-6) and np.allclose(mix["b"], overall, atol=1e-6)
+
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(4, 7, generator=g), torch.softmax(torch.randn(4, 7, generator=g), 1)
+    args = argparse.Namespace(kd_alpha=0.5, kd_temp=4.0)
+    twice_first = _loss(logits, y, None, args, None, None, torch.tensor([2.0, 1, 1, 0]))
+    assert torch.allclose(twice_first, _loss(logits[[0, 0, 1, 2]], y[[0, 0, 1, 2]], None, args, None))
+
+    # a whole run: p_female read as groups, the training faces named by their sources
+    good = tmp_path / "gender.csv"
+    rows = [f"train/{c}/Training_{k}.jpg,{0.9 if k % 2 else 0.1},train"
+            for k, c in enumerate(c for c in ("angry", "happy", "surprise", "neutral") for _ in range(3))]
+    good.write_text("source,p_female,split\n" + "\n".join(rows) + "\n")
+    assert set(read_groups(good).values()) == {"female", "male"}
+    assert main(_args(kaggle_zip, tmp_path / "run", epochs=1, balance_groups=good))["epochs_run"] == 1
+    for text, why in (("source,age\nx,3\n", "needs a 'source' column"),
+                      ("source,p_female\nx,0.2\ny,1.7\n", "line 3: p_female '1.7' is not a probability"),
+                      ("source,group\nx,\n", "line 2: an empty source or group")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(DataError, match=why) as e:
+            read_groups(bad)
+        assert str(bad) in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(UsageError, match="does not exist"):
+        read_groups(tmp_path / "nope.csv")
+    other = tmp_path / "other.csv"
+    other.write_text("source,group\nsomeone/else.jpg,a\n")
+    with pytest.raises(DataError, match="none of the training faces"):
+        main(_args(kaggle_zip, tmp_path / "run2", epochs=1, balance_groups=other))

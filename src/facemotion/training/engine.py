@@ -35,8 +35,7 @@ def _cross_entropy(logits, target_soft, class_weights=None):
 
 def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, targets=None, ema=None, teachers=(),
                     teacher_targets=None, class_weights=None, augment=None, step=0, dist: Dist = Dist(),
-                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None, kd_weight=None,
-                    sample_weight=None):
+                    forward=None, num_classes: int = NUM_CLASSES, unlabelled=None, kd_weight=None, sample_weight=None):
     """One pass over the training images (with ``dist``, this process's shard of it; ``model``
     is then the DistributedDataParallel wrapper); returns (metrics over all processes, global step).
 
@@ -48,9 +47,8 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     device and read once per epoch (and every 50 batches for the progress bar), the random
     draws that decide shapes come from a host generator, so on a GPU the host queues the next
     step while the device still computes this one. ``unlabelled`` (:class:`.consistency.Consistency`)
-    adds unlabelled faces to every batch (FixMatch); ``kd_weight`` (N, 0-1) scales distillation per image;
-    ``sample_weight`` (N) scales each image's whole loss (``--balance-groups``).
-    """
+    adds unlabelled faces to every batch (FixMatch); per image, ``kd_weight`` (N, 0-1) scales
+    distillation and ``sample_weight`` (N) the whole loss (``--balance-groups``)."""
     model.train()
     forward = model if forward is None else forward
     dev = images.device

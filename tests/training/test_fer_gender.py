@@ -1,0 +1,60 @@
+"""scripts/fer_gender.py: UTKFace crops are read with their recorded gender and race from the file
+name, one in ten held out by name, equalized as FER2013's faces are; the two-way network starts
+from a shipped checkpoint with a new head, trains, and gives every face a probability."""
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import ROOT, load_script  # noqa: E402
+
+
+def test_utk_crops_are_read_by_name_and_the_classifier_trains(tmp_path, fer_zip):
+    import zipfile
+
+    fg = load_script("fer_gender")
+    with zipfile.ZipFile(fer_zip) as zf:  # real faces, named as UTKFace names its files
+        names = [n for n in zf.namelist() if "/Training_" in n][:40]
+        faces = [cv2.imdecode(np.frombuffer(zf.read(n), np.uint8), cv2.IMREAD_GRAYSCALE) for n in names]
+    for i, face in enumerate(faces):
+        dest = tmp_path / "unlabelled" / f"{20 + i}_{i % 2}_{i % 5}_2017{i:04d}.jpg.chip.png"
+        dest.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(dest), cv2.convertScaleAbs(face, alpha=0.5))  # low contrast: equalizing must undo it
+    cv2.imwrite(str(tmp_path / "unlabelled" / "noname.png"), faces[0])  # not a UTKFace name: skipped
+    x, gender, race, held = fg.utk_crops(tmp_path)
+    assert x.shape == (40, 48, 48) and x.dtype == np.uint8
+    assert list(gender) == [i % 2 for i in range(40)] and list(race) == [i % 5 for i in range(40)]
+    assert x.min() == 0 and x.max() == 255  # equalized
+    assert held.dtype == bool and 0 <= held.sum() < 40
+    model = fg.build(ROOT / "models" / "ferplus_resnet_s.pt")
+    model = fg.train(model, x, gender, epochs=1, lr=1e-3, batch=8, seed=0)
+    p = fg.p_female(model, x)
+    assert p.shape == (40,) and ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(SystemExit, match="no UTKFace crops"):
+        fg.utk_crops(tmp_path / "unlabelled" / "nothing")
+
+
+def test_fer_groups_measures_each_group_and_refuses_a_file_without_the_split(tmp_path, fer_zip):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import fer_groups
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    happy, neutral = 3, 6
+    y = np.array([happy, happy, happy, neutral, happy, neutral])
+    pred = np.array([happy, neutral, happy, neutral, neutral, happy])
+    woman = np.array([True, True, True, True, False, False])
+    r = fer_groups.measure(pred, y, woman)
+    assert r["women"]["happy_recall"]["value"] == pytest.approx(2 / 3) and r["men"]["happy_recall"]["value"] == 0
+    assert r["happy_gap"] == pytest.approx(2 / 3)
+    assert r["women"]["happy_as_neutral"]["k"] == 1 and r["men"]["neutral_recall"]["value"] == 0
+    lo, hi = r["women"]["accuracy"]["ci"]
+    assert r["women"]["accuracy"]["value"] == 0.75 and lo < 0.75 < hi <= 1
+    gender = tmp_path / "gender.csv"
+    gender.write_text("source,p_female,split\ntrain/happy/Training_1.jpg,0.9,train\n")
+    with pytest.raises(SystemExit, match="no reading for any face of the val split"):
+        fer_groups.main(["--gender", str(gender), "--data", str(fer_zip)])
