@@ -7,7 +7,9 @@ Training and PublicTest face. The script prints its accuracy on the UTKFace face
 trained on (one in ten, by a hash of the file name; per gender and race), and for each gender
 the share of Training faces whose FER+ majority is each emotion: a gap there is a shortcut a
 network can learn (a man's face -> neutral). It writes ``OUT/gender.csv`` (source, p_female,
-split), which ``facemotion train --balance-groups`` reads, and ``OUT/gender.json``.
+split), which ``facemotion train --balance-groups`` reads, and ``OUT/gender.json``. With
+``--extra-data``, the training crops of those folders are read and audited too (Specs on Faces'
+file names record each person's gender: the reading is checked against it).
 
     python benchmarks/public_sets.py unlabelled --root /data/utk --out runs/crops/utk_unlabelled
     python scripts/fer_gender.py --utk-crops runs/crops/utk_unlabelled --out runs/gender
@@ -22,6 +24,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -123,6 +126,30 @@ def p_female(model, faces: np.ndarray, batch: int = 512) -> np.ndarray:
     return np.concatenate(out)
 
 
+def recorded_gender(name: str) -> float:
+    """Specs on Faces' file names record the person's gender (``AbdA_00003_m_31_...``): 1 woman,
+    0 man, NaN where the name records none."""
+    m = re.match(r"^[A-Za-z]+_\d+_([mf])_", name)
+    return float("nan") if m is None else float(m.group(1) == "f")
+
+
+def label_table(labels, names, pf, head: str) -> tuple[list[str], dict]:
+    """Per label: its faces, the share read as women, and its share of each reading's faces."""
+    woman = pf >= 0.5
+    lines = [f"{woman.mean() * 100:.1f}% read as women, {((pf > 0.3) & (pf < 0.7)).mean() * 100:.1f}% unsure "
+             "(0.3 < p < 0.7)", "", f"{head:<14}{'faces':>7}{'women':>8}{'of men':>9}{'of women':>10}"]
+    table = {}
+    for k, label in enumerate(names):
+        m = np.asarray(labels) == k
+        if not m.any():
+            continue
+        of_men, of_women = (m & ~woman).sum() / max((~woman).sum(), 1), (m & woman).sum() / max(woman.sum(), 1)
+        table[label] = {"faces": int(m.sum()), "women": float(woman[m].mean()),
+                        "share_of_men": float(of_men), "share_of_women": float(of_women)}
+        lines.append(f"{label:<14}{m.sum():>7}{woman[m].mean() * 100:>7.1f}%{of_men * 100:>8.1f}%{of_women * 100:>9.1f}%")
+    return lines, table
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--utk-crops", required=True, help="UTKFace train crops (benchmarks/public_sets.py unlabelled --out)")
@@ -131,6 +158,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra-data", nargs="*", default=[], metavar="FOLDER",
+                   help="<emotion>/<image> crop folders (train --extra-data) to read and audit too")
     p.add_argument("--out", required=True, help="folder for gender.csv and gender.json")
     a = p.parse_args(argv)
     import torch
@@ -162,26 +191,28 @@ def main(argv=None) -> int:
     for name, sp in splits.items():
         pf = p_female(model, sp.images)
         rows += [(str(s), f"{v:.4f}", name) for s, v in zip(sp.sources, pf)]
-        if name != "train":
-            continue
-        woman = pf >= 0.5
-        lines += ["", f"FER2013 Training, {len(sp)} faces with a FER+ label: {woman.mean() * 100:.1f}% read as women, "
-                      f"{((pf > 0.3) & (pf < 0.7)).mean() * 100:.1f}% unsure (0.3 < p < 0.7)",
-                  "", f"{'FER+ majority':<14}{'faces':>7}{'women':>8}{'of men':>9}{'of women':>10}"]
-        for k, label in enumerate(sp.label_names):
-            m = sp.labels == k
-            of_men, of_women = (m & ~woman).sum() / max((~woman).sum(), 1), (m & woman).sum() / max(woman.sum(), 1)
-            table[label] = {"faces": int(m.sum()), "women": float(woman[m].mean()) if m.any() else None,
-                            "share_of_men": float(of_men), "share_of_women": float(of_women)}
-            lines.append(f"{label:<14}{m.sum():>7}{(woman[m].mean() if m.any() else 0) * 100:>7.1f}%"
-                         f"{of_men * 100:>8.1f}%{of_women * 100:>9.1f}%")
+        if name == "train":
+            text, table["FER2013 Training"] = label_table(sp.labels, sp.label_names, pf, "FER+ majority")
+            lines += ["", f"FER2013 Training, {len(sp)} faces with a FER+ label: " + text[0], *text[1:]]
+    for folder in a.extra_data:  # training crops (train --extra-data): the same reading, keyed as the trainer keys them
+        sp = load_splits(folder, ("train",), progress=True)["train"]
+        pf = p_female(model, np.stack([cv2.equalizeHist(f) for f in sp.images]))  # as FER2013's faces are
+        rows += [(str(s), f"{v:.4f}", "extra") for s, v in zip(sp.sources, pf)]
+        text, table[folder] = label_table(sp.labels, sp.label_names, pf, "label")
+        lines += ["", f"{folder}, {len(sp)} crops: " + text[0], *text[1:]]
+        recorded = np.array([recorded_gender(Path(str(s)).name) for s in sp.sources], dtype=float)
+        if np.isfinite(recorded).any():  # Specs on Faces names its people's gender: a check on real photos
+            k = np.isfinite(recorded)
+            right = (pf[k] >= 0.5) == (recorded[k] == 1)
+            check[f"{folder} (recorded gender)"] = float(right.mean())
+            lines.append(f"  against the gender its file names record ({k.sum()} crops): {right.mean() * 100:.1f}% right")
     tmp = out / "gender.csv.tmp"
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["source", "p_female", "split"])
         w.writerows(rows)
     tmp.replace(out / "gender.csv")
-    (out / "gender.json").write_text(json.dumps({"machine": machine(), "utk_heldout": check, "training": table},
+    (out / "gender.json").write_text(json.dumps({"machine": machine(), "checks": check, "tables": table},
                                                 indent=1))
     text = "\n".join(lines)
     (out / "gender.txt").write_text(text + "\n")

@@ -11,14 +11,15 @@
 #                  same data; every face, crops included, distilled from the start)
 #   balance-gender real-x3 with FER2013's faces reweighed so that the faces read as men and as
 #                  women have the same mix of emotions (scripts/fer_gender.py reads them)
+#   balance-gender-all  the same with the muxspace and Specs on Faces crops read and reweighed too
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
 # "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|balance-gender
+#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|balance-gender|balance-gender-all
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg or balance-gender}
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender or balance-gender-all}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -80,14 +81,17 @@ case "$lever" in
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  balance-gender)  # real-x3, each FER2013 face weighted by its read gender and FER+ majority
-    gender=${GENDER:-runs/gender/gender.csv}
+  balance-gender|balance-gender-all)  # real-x3, each face weighted by its read gender and label
+    real=("$CROPS/muxspace_train" "$CROPS/sof_train")
+    gender=${GENDER:-runs/gender/gender.csv} out=runs/balance_gender_resnet_fer_s read=()
+    # balance-gender-all: the real photos' crops are read too, and weighed with FER2013's faces
+    [ "$lever" = balance-gender-all ] && gender=${GENDER:-runs/gender_extra/gender.csv} \
+      out=runs/balance_gender_all_resnet_fer_s read=(--extra-data "${real[@]}")
     if [ ! -f "$gender" ]; then
       utk_unlabelled
-      $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" --out "$(dirname "$gender")"
+      $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" "${read[@]}" --out "$(dirname "$gender")"
     fi
-    real=("$CROPS/muxspace_train" "$CROPS/sof_train")
-    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out runs/balance_gender_resnet_fer_s "${RECIPE[@]}" \
+    $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" --balance-groups "$gender" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg or balance-gender)" >&2; exit 2 ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender or balance-gender-all)" >&2; exit 2 ;;
 esac

@@ -34,6 +34,14 @@ def test_utk_crops_are_read_by_name_and_the_classifier_trains(tmp_path, fer_zip)
     assert p.shape == (40,) and ((p >= 0) & (p <= 1)).all()
     with pytest.raises(SystemExit, match="no UTKFace crops"):
         fg.utk_crops(tmp_path / "unlabelled" / "nothing")
+    # Specs on Faces' names record gender; the audit table shares each label out by reading
+    assert fg.recorded_gender("AbdA_00003_m_31_i_fr_nc_hp_2016_2_e0_nl_o.png") == 0
+    assert fg.recorded_gender("Xy_00012_f_22_i_fr_nc_no_2016_1_e0_nl_o.png") == 1
+    assert np.isnan(fg.recorded_gender("Training_1.jpg"))
+    lines, table = fg.label_table(np.array([0, 0, 1, 1, 1]), ("sad", "happy"), np.array([0.9, 0.1, 0.8, 0.7, 0.2]), "label")
+    assert table["happy"]["faces"] == 3 and table["happy"]["women"] == pytest.approx(2 / 3)
+    assert table["sad"]["share_of_men"] == pytest.approx(1 / 2) and table["happy"]["share_of_women"] == pytest.approx(2 / 3)
+    assert lines[0].startswith("60.0% read as women")
 
 
 def test_fer_groups_measures_each_group_and_refuses_a_file_without_the_split(tmp_path, fer_zip):
