@@ -240,10 +240,9 @@ def misses(people: list[dict], records: list[dict]) -> dict:
 
 def facemotion_predictor(name: str):
     from facemotion import EmotionRecognizer
-    from facemotion.zoo import shipped_models
 
-    rec = EmotionRecognizer(model=name)
-    return rec.detect_emotions, tuple(shipped_models()[name].card.labels), None
+    rec = EmotionRecognizer(model=name)  # a shipped name or a model file (a candidate before it ships)
+    return rec.detect_emotions, tuple(rec.labels), None
 
 
 def fer_predictor(python: str):
@@ -497,9 +496,9 @@ def main():
         p.error(f"--london: no london_info.csv in {a.london}")
     shipped = shipped_models()
     models = a.models or [m for m in shipped if a.int8 or not m.endswith("_int8")]
-    unknown = [m for m in models if m not in shipped]
+    unknown = [m for m in models if m not in shipped and not Path(m).is_file()]
     if unknown:
-        p.error(f"--models: {', '.join(unknown)} not shipped (shipped: {', '.join(shipped)})")
+        p.error(f"--models: {', '.join(unknown)} neither shipped nor a model file (shipped: {', '.join(shipped)})")
     print(machine(), flush=True)
     report = run(a.london, models, limit=a.limit, seed=a.seed, resamples=a.resamples, permutations=a.permutations,
                  min_group=a.min_group, fer_python=None if a.no_fer else a.fer_python,
