@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -177,3 +178,15 @@ class CpuLoad:
             p.kill()
             p.wait()
         self.procs = []
+
+
+def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of k successes in n (beside a bootstrap, which has zero width at
+    0% and 100%)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, min(p, c - h)), min(1.0, max(p, c + h)))  # min/max: rounding at 0% and 100%

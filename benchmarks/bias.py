@@ -59,7 +59,7 @@ import numpy as np
 
 import _smiles
 import _utk
-from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, table
+from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, table, wilson
 
 HERE = Path(__file__).resolve().parent
 LONDON = SHARED / "datasets" / "london_faces"
@@ -126,18 +126,6 @@ def bootstrap_means(values: dict[str, np.ndarray], rng: np.random.Generator, res
     n = len(next(iter(values.values())))
     idx = rng.integers(0, n, size=(resamples, n))
     return {m: v[idx].mean(axis=1) for m, v in values.items()}
-
-
-def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of k successes in n (beside the bootstrap, which has zero width at
-    0% and 100%)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, min(p, c - h)), min(1.0, max(p, c + h)))  # min/max: rounding at 0% and 100%
 
 
 def group_stats(values: dict[str, np.ndarray], rng: np.random.Generator, resamples: int) -> dict:

@@ -20,33 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import FER_ZIP, machine
+from _common import FER_ZIP, machine, wilson
 from facemotion.classify import classifier_labels, load_classifier
 from facemotion.datasets.ferplus import majority
 from facemotion.labels import EMOTIONS
 from facemotion.protocol import in_labels, load_protocol_split
+from facemotion.training.groups import read_groups
 from facemotion.zoo import default_model_name
 
 GROUPS = ("women", "men")
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return c - h, c + h
-
-
-def read_gender(path: Path, sources) -> np.ndarray:
-    """p_female per source (NaN where the file has none)."""
-    import csv
-
-    with open(path, newline="") as f:
-        table = {r["source"]: float(r["p_female"]) for r in csv.DictReader(f)}
-    return np.array([table.get(str(s), np.nan) for s in sources])
 
 
 def measure(pred: np.ndarray, y: np.ndarray, woman: np.ndarray) -> dict:
@@ -74,11 +56,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     split, votes, _ = load_protocol_split(a.data, a.split, required=True)
     y = majority(votes, EMOTIONS)
-    pf = read_gender(Path(a.gender), split.sources)
-    keep = (y >= 0) & np.isfinite(pf)
+    # the groups as train --balance-groups reads them (p_female >= 0.5: female)
+    groups = read_groups(a.gender)
+    group = np.array([groups.get(str(s), "") for s in split.sources], dtype=object)
+    keep = (y >= 0) & (group != "")
     if not keep.any():  # scripts/fer_gender.py reads Training and PublicTest, never PrivateTest
         raise SystemExit(f"fer_groups.py: {a.gender} has no reading for any face of the {a.split} split")
-    faces, y, woman = split.images[keep], y[keep], pf[keep] >= 0.5
+    faces, y, woman = split.images[keep], y[keep], group[keep] == "female"
     models = a.models or [default_model_name()]
     lines = [machine(), f"python benchmarks/fer_groups.py --gender {a.gender} --split {a.split} --models {' '.join(models)}",
              "", f"FER2013 {'PublicTest' if a.split == 'val' else 'PrivateTest'}, FER+ 7-class: {len(y)} faces, "

@@ -112,17 +112,18 @@ def train(model, x, y, *, epochs: int, lr: float, batch: int, seed: int):
 
 
 def p_female(model, faces: np.ndarray, batch: int = 512) -> np.ndarray:
-    """P(woman) for N x 48 x 48 uint8 faces, the face and its mirror image averaged."""
+    """P(woman) for N x 48 x 48 uint8 faces, the probabilities of the face and its mirror image
+    averaged (facemotion.tta's flip views)."""
     import torch
 
+    from facemotion import tta
     from facemotion.preprocess import normalize
 
     out = []
     with torch.no_grad():
         for i in range(0, len(faces), batch):
             xb = normalize(torch.from_numpy(faces[i:i + batch]).unsqueeze(1))
-            p = (torch.softmax(model(xb), 1) + torch.softmax(model(xb.flip(-1)), 1)) / 2
-            out.append(p[:, 1].numpy())
+            out.append(tta.apply(lambda v: torch.softmax(model(v), 1), xb, "flip")[:, 1].numpy())
     return np.concatenate(out)
 
 
