@@ -12,14 +12,15 @@
 #   balance-gender real-x3 with FER2013's faces reweighed so that the faces read as men and as
 #                  women have the same mix of emotions (scripts/fer_gender.py reads them)
 #   balance-gender-all  the same with the muxspace and Specs on Faces crops read and reweighed too
+#   rare-x9-kd-bal rare-x9-kd distilling quad_ensemble, FER2013's faces reweighed as in balance-gender
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
-# "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions").
+# "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions", "The rare emotions distilled from `quad_ensemble`").
 # Resumable: re-running continues an unfinished run from its last.pt.
 #   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|balance-gender|balance-gender-all
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender or balance-gender-all}
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all or rare-x9-kd-bal}
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -46,7 +47,7 @@ case "$lever" in
     [ "$lever" = real-x3-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/realx3_vgg_fer_s_kd300
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" ;;
-  rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
+  rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|rare-x9-kd-bal)  # real-x3, and the real photos' rare emotions six times more: nine copies of each
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
     rare=("$CROPS/muxspace_train_rare" "$CROPS/sof_train_rare")
     for src in "${real[@]}"; do  # the rare classes' crops alone, a folder each set
@@ -61,10 +62,17 @@ case "$lever" in
     # rare-x9-kd: the ensemble's answers on FER2013's faces (targets once per image), none on the
     # crops, whose human labels a teacher that never saw their like would pull back to neutral
     # (the teacher, duo_ensemble, has left the package since: its file comes out of a commit that shipped it)
-    if [ "$lever" != rare-x9 ]; then
+    if [ "$lever" = rare-x9-kd ] || [ "$lever" = rare-x9-kd-vgg ]; then
       teacher=${TEACHER:-runs/duo_ensemble.onnx}
       [ -f "$teacher" ] || git show 2e0d770:src/facemotion/weights/duo_ensemble.onnx > "$teacher"
       out=runs/rarex9kd_resnet_fer_s kd=(--teacher "$teacher" --kd-skip-extra)
+    fi
+    # rare-x9-kd-bal: the strongest shipped FER+ network as the teacher, and FER2013's faces weighted
+    # by read gender and label (as balance-gender) so that the default's narrower gap is kept
+    if [ "$lever" = rare-x9-kd-bal ]; then
+      gender=${GENDER:-runs/gender/gender.csv}
+      [ -f "$gender" ] || { utk_unlabelled; $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" --out "$(dirname "$gender")"; }
+      out=runs/rarex9kd_bal_resnet_fer_s kd=(--teacher quad_ensemble --kd-skip-extra --balance-groups "$gender")
     fi
     # rare-x9-kd-vgg: the same, from the best FER+ network of at most 1M parameters
     [ "$lever" = rare-x9-kd-vgg ] && arch=vgg_fer_s init=models/ferplus_vgg_s_kd300.pt out=runs/rarex9kd_vgg_fer_s_kd300
@@ -93,5 +101,5 @@ case "$lever" in
     fi
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" --balance-groups "$gender" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender or balance-gender-all)" >&2; exit 2 ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all or rare-x9-kd-bal)" >&2; exit 2 ;;
 esac
