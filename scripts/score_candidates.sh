@@ -12,10 +12,12 @@ MUX=${MUX:-/data/muxspace}
 SOF=${SOF:-/data/sof}
 out=${1:?usage: score_candidates.sh OUT CANDIDATE.pt [CANDIDATE.pt ...]}; shift
 [ $# -gt 0 ] || { echo "score_candidates.sh: name at least one candidate checkpoint" >&2; exit 2; }
+for pt in "$@"; do
+  [ -f "$pt" ] || { echo "score_candidates.sh: $pt: no such checkpoint" >&2; exit 2; }
+done
 mkdir -p "$out"
 onnx=()
 for pt in "$@"; do
-  [ -f "$pt" ] || { echo "score_candidates.sh: $pt: no such checkpoint" >&2; exit 2; }
   c=$(basename "$pt" .pt)
   $FM export "$pt" --to "$out/$c.onnx" --tta flip
   $FM evaluate "$out/$c.onnx" --data "$FER" --labels ferplus --split val | tee "$out/$c.public.txt"

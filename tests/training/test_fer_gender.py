@@ -66,3 +66,38 @@ def test_fer_groups_measures_each_group_and_refuses_a_file_without_the_split(tmp
     gender.write_text("source,p_female,split\ntrain/happy/Training_1.jpg,0.9,train\n")
     with pytest.raises(SystemExit, match="no reading for any face of the val split"):
         fer_groups.main(["--gender", str(gender), "--data", str(fer_zip)])
+
+
+def test_fer_crowd_compares_the_two_label_sources_per_group(tmp_path):
+    import json
+    import sys
+
+    from facemotion.datasets.ferplus import read_votes
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import fer_crowd
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    # votes over (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF),
+    # in the package's order; three faces FER2013 calls happy, two neutral
+    table = read_votes()
+    paths = [p for p in table.by_path if p.startswith("train/happy/")][:3] + \
+        [p for p in table.by_path if p.startswith("train/neutral/")][:2]
+    gender = tmp_path / "gender.csv"
+    gender.write_text("source,p_female,split\n" + "".join(f"{p},{0.9 if i % 2 else 0.1},train\n"
+                                                          for i, p in enumerate(paths)))
+    fer_crowd.main(["--gender", str(gender), "--out", str(tmp_path / "crowd")])
+    res = json.loads((tmp_path / "crowd.json").read_text())
+    assert res["women"]["faces"] == 2 and res["men"]["faces"] == 3
+    # the shares are the crowd's own majorities of those faces, counted per group
+    from facemotion.datasets.ferplus import majority, votes_for
+    from facemotion.labels import EMOTIONS
+    crowd = majority(votes_for(paths, table), EMOTIONS)
+    men_happy = [i for i in (0, 2) if crowd[i] >= 0]
+    r = res["men"]["fer_happy_crowd_happy"]
+    assert r["n"] == len(men_happy) and r["k"] == sum(crowd[i] == EMOTIONS.index("happy") for i in men_happy)
+    assert "read as women" in (tmp_path / "crowd.txt").read_text()
+    gender.write_text("source,p_female,split\ntest/happy/PublicTest_1.jpg,0.9,val\n")
+    with pytest.raises(SystemExit, match="no reading for any face of the train split"):
+        fer_crowd.main(["--gender", str(gender)])
