@@ -21,6 +21,8 @@
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
 lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all or rare-x9-kd-bal}
+levers=" class-weights consistency real-x3 real-x3-vgg rare-x9 rare-x9-kd rare-x9-kd-vgg steady-rare-kd-vgg balance-gender balance-gender-all rare-x9-kd-bal "
+[[ "$levers" == *" $lever "* ]] || { echo "train_levers.sh: unknown lever '$lever' (one of:$levers)" >&2; exit 2; }
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
