@@ -8,7 +8,9 @@
 #       weights/PREV.onnx > runs/PREV.onnx` once it has left the package): its rows beside NEW's
 # TAG   names the robustness and upright files (benchmarks/results/robustness_TAG.*, upright_TAG.txt)
 # STEPS picks steps (default: all, in this order; about 50 minutes on 2 cores):
-#   robustness accuracy groups upright speed cross bias
+#   bar robustness accuracy groups upright speed cross bias
+# The first, bar, is the tilted-photo bar every default keeps (tests/core/test_align.py, read on what
+# runs by default: the int8 copy on x86-64 and ARM64); a default that fails it stops the run.
 # Data: UTK=/data/utk MUX=/data/muxspace SOF=/data/sof, fer's venv FER_PY=/tmp/fer-venv/bin/python
 # (benchmarks/_common.py FER_INSTALL), the gender reading runs/gender/gender.csv (scripts/fer_gender.py).
 set -euo pipefail
@@ -18,7 +20,7 @@ UTK=${UTK:-/data/utk} MUX=${MUX:-/data/muxspace} SOF=${SOF:-/data/sof}
 FER_PY=${FER_PY:-/tmp/fer-venv/bin/python}
 GENDER=${GENDER:-runs/gender/gender.csv}
 new=${1:?usage: measure_default.sh NEW PREV TAG} prev=${2:?name the default before NEW} tag=${3:?name a TAG}
-steps=${STEPS:-robustness accuracy groups upright speed cross bias}
+steps=${STEPS:-bar robustness accuracy groups upright speed cross bias}
 R=benchmarks/results
 [ -f "models/$new.pt" ] || { echo "measure_default.sh: models/$new.pt: no such checkpoint (ship it first)" >&2; exit 2; }
 for need in "$UTK" "$MUX" "$SOF"; do
@@ -34,6 +36,12 @@ logged() {
 }
 step() { [[ " $steps " == *" $1 "* ]] && echo "== $1 ($(date +%H:%M))"; }
 
+if step bar; then
+  [ "$(PYTHONPATH=src $PY -c 'from facemotion.zoo import default_model_name; print(default_model_name())')" = "$new" ] ||
+    { echo "measure_default.sh: $new is not the default (scripts/ship_model.py ... --default first)" >&2; exit 2; }
+  $PY -m pytest -q -p no:cacheprovider tests/core/test_align.py -k shared_photos ||
+    { echo "measure_default.sh: $new fails the tilted-photo bar (tests/core/test_align.py): not a default" >&2; exit 1; }
+fi
 if step robustness; then  # FER+ PrivateTest, 16 corruptions x 3 severities; the card keeps the mean
   $PY benchmarks/robustness.py --labels ferplus --limit 1000 --no-fer --out "$R/robustness_$tag" \
     --models "$new" "${new}_int8" wild_rare_kd_vgg_s quad_ensemble ferplus_resnet_s
