@@ -14,15 +14,17 @@
 #   balance-gender-all  the same with the muxspace and Specs on Faces crops read and reweighed too
 #   rare-x9-kd-bal rare-x9-kd distilling quad_ensemble, FER2013's faces reweighed as in balance-gender
 #   rare-x9-short  rare-x9-kd-bal as two epochs at 2e-4 from the default's weights (wild_reweigh_resnet_s)
+#   crowd-disputes balance-gender with FER2013's label settling the happy/neutral disputes of the two
+#                  labels of Training faces (scripts/dispute_votes.py)
 # docs/training-log.md holds each lever's choice rule, written before its run ("Class weights
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
-# "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions", "The rare emotions distilled from `quad_ensemble`", "The rare emotions as a short fine-tune").
+# "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions", "The rare emotions distilled from `quad_ensemble`", "The rare emotions as a short fine-tune", "FER2013's label settles the crowd's happy-neutral disputes").
 # Resumable: re-running continues an unfinished run from its last.pt.
 #   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|balance-gender|balance-gender-all
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all, rare-x9-kd-bal or rare-x9-short}
-levers=" class-weights consistency real-x3 real-x3-vgg rare-x9 rare-x9-kd rare-x9-kd-vgg steady-rare-kd-vgg balance-gender balance-gender-all rare-x9-kd-bal rare-x9-short "
+lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all, rare-x9-kd-bal, rare-x9-short or crowd-disputes}
+levers=" class-weights consistency real-x3 real-x3-vgg rare-x9 rare-x9-kd rare-x9-kd-vgg steady-rare-kd-vgg balance-gender balance-gender-all rare-x9-kd-bal rare-x9-short crowd-disputes "
 [[ "$levers" == *" $lever "* ]] || { echo "train_levers.sh: unknown lever '$lever' (one of:$levers)" >&2; exit 2; }
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
@@ -101,9 +103,14 @@ case "$lever" in
     $FM train --arch "$arch" --init "$init" --out "$out" "${RECIPE[@]}" "${kd[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "${rare[@]}" "${rare[@]}" "${rare[@]}" \
         "${rare[@]}" "${rare[@]}" "${rare[@]}" "$CROPS/utk_pseudo" ;;
-  balance-gender|balance-gender-all)  # real-x3, each face weighted by its read gender and label
+  balance-gender|balance-gender-all|crowd-disputes)  # real-x3, each face weighted by its read gender and label
     real=("$CROPS/muxspace_train" "$CROPS/sof_train")
-    gender=${GENDER:-runs/gender/gender.csv} out=runs/balance_gender_resnet_fer_s read=()
+    gender=${GENDER:-runs/gender/gender.csv} out=runs/balance_gender_resnet_fer_s read=() votes=()
+    # crowd-disputes: the Training faces whose two labels dispute happy against neutral take FER2013's
+    if [ "$lever" = crowd-disputes ]; then
+      out=runs/crowd_disputes_resnet_fer_s votes=(--votes runs/votes_disputed.csv.gz)
+      [ -f runs/votes_disputed.csv.gz ] || $PY scripts/dispute_votes.py --out runs/votes_disputed.csv.gz
+    fi
     # balance-gender-all: the real photos' crops are read too, and weighed with FER2013's faces
     [ "$lever" = balance-gender-all ] && gender=${GENDER:-runs/gender_extra/gender.csv} \
       out=runs/balance_gender_all_resnet_fer_s read=(--extra-data "${real[@]}")
@@ -112,6 +119,6 @@ case "$lever" in
       $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" "${read[@]}" --out "$(dirname "$gender")"
     fi
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" \
-      --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" --balance-groups "$gender" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all, rare-x9-kd-bal or rare-x9-short)" >&2; exit 2 ;;
+      --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" --balance-groups "$gender" "${votes[@]}" ;;
+  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all, rare-x9-kd-bal, rare-x9-short or crowd-disputes)" >&2; exit 2 ;;
 esac
