@@ -101,3 +101,27 @@ def test_fer_crowd_compares_the_two_label_sources_per_group(tmp_path):
     gender.write_text("source,p_female,split\ntest/happy/PublicTest_1.jpg,0.9,val\n")
     with pytest.raises(SystemExit, match="no reading for any face of the train split"):
         fer_crowd.main(["--gender", str(gender)])
+
+
+def test_dispute_votes_lets_fer2013_settle_happy_against_neutral_on_training_faces_only(tmp_path):
+    import pandas as pd
+
+    from facemotion.datasets.ferplus import read_votes
+
+    dv = load_script("dispute_votes")
+    head = "path,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+    rows = ["train/happy/Training_1.jpg,6,3,1,0,0,0,0,0,0,0",     # FER2013 happy, crowd neutral: swapped
+            "train/neutral/Training_2.jpg,2,7,0,1,0,0,0,0,0,0",   # FER2013 neutral, crowd happy: swapped
+            "train/happy/Training_3.jpg,1,8,1,0,0,0,0,0,0,0",     # they agree: kept
+            "train/sad/Training_4.jpg,6,3,0,1,0,0,0,0,0,0",       # not a happy/neutral label: kept
+            "train/happy/Training_5.jpg,4,4,2,0,0,0,0,0,0,0",     # the crowd ties: no majority, kept
+            "test/happy/PublicTest_6.jpg,6,3,1,0,0,0,0,0,0,0"]    # PublicTest: the crowd's, kept
+    src = tmp_path / "votes.csv"
+    src.write_text(head + "\n".join(rows) + "\n")
+    out = tmp_path / "disputed.csv.gz"
+    assert dv.main(["--votes", str(src), "--out", str(out)]) == 0
+    before, after = pd.read_csv(src), pd.read_csv(out)
+    swapped = (before[["neutral", "happiness"]].to_numpy() != after[["neutral", "happiness"]].to_numpy()).any(1)
+    assert list(swapped) == [True, True, False, False, False, False]
+    assert list(after.loc[0, ["neutral", "happiness", "surprise"]]) == [3, 6, 1]
+    assert len(read_votes(out)) == 6  # still a valid vote file
