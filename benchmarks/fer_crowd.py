@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     votes = votes_for(sources, read_votes(a.votes), where=a.gender)
     woman = np.array([groups[s] == "female" for s in sources])
     res = measure(fer_label, votes, woman)
-    head = (f"{machine()}\n$ python benchmarks/fer_crowd.py --gender {a.gender} --split {a.split}\n"
+    command = f"python benchmarks/fer_crowd.py --gender {a.gender} --split {a.split}"
+    head = (f"{machine()}\n$ {command}\n"
             f"FER2013 {a.split} faces read by gender: {woman.sum()} as women, {(~woman).sum()} as men "
             "(95% Wilson intervals; 'contested': happy and neutral both voted, >= 80% of the votes)\n")
     text = report(res, head)
@@ -106,7 +107,8 @@ def main(argv=None) -> int:
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out + ".txt").write_text(text + "\n")
-        Path(a.out + ".json").write_text(json.dumps(res, indent=1) + "\n")
+        record = {"machine": machine(), "command": command, "split": a.split, **res}
+        Path(a.out + ".json").write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 

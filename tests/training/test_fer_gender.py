@@ -90,6 +90,7 @@ def test_fer_crowd_compares_the_two_label_sources_per_group(tmp_path):
     fer_crowd.main(["--gender", str(gender), "--out", str(tmp_path / "crowd")])
     res = json.loads((tmp_path / "crowd.json").read_text())
     assert res["women"]["faces"] == 2 and res["men"]["faces"] == 3
+    assert "cores" in res["machine"] and res["command"].startswith("python benchmarks/fer_crowd.py")
     # the shares are the crowd's own majorities of those faces, counted per group
     from facemotion.datasets.ferplus import majority, votes_for
     from facemotion.labels import EMOTIONS
