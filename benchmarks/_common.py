@@ -180,6 +180,13 @@ class CpuLoad:
         self.procs = []
 
 
+def proportion(hit, sel) -> dict:
+    """The share of ``sel``'s items (a boolean mask) that ``hit`` marks: value, counts and its
+    95% Wilson interval; value None where ``sel`` is empty."""
+    k, n = int(hit[sel].sum()), int(sel.sum())
+    return {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
+
+
 def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval of k successes in n (beside a bootstrap, which has zero width at
     0% and 100%)."""

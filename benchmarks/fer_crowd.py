@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import machine, wilson
+from _common import machine, proportion
 from facemotion.datasets.ferplus import crowd_distribution, majority, read_votes, votes_for
 from facemotion.labels import EMOTIONS
 from facemotion.training.groups import read_groups
@@ -36,11 +36,6 @@ from facemotion.training.groups import read_groups
 PREFIX = {"train": "train/", "val": "test/"}
 SPLIT_NAME = {"train": "Training_", "val": "PublicTest_"}
 HAPPY, NEUTRAL = EMOTIONS.index("happy"), EMOTIONS.index("neutral")
-
-
-def share(hit: np.ndarray, sel: np.ndarray) -> dict:
-    k, n = int(hit[sel].sum()), int(sel.sum())
-    return {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
 
 
 def measure(fer_label: np.ndarray, votes: np.ndarray, woman: np.ndarray) -> dict:
@@ -54,10 +49,10 @@ def measure(fer_label: np.ndarray, votes: np.ndarray, woman: np.ndarray) -> dict
         c = m & contested
         out[name] = {
             "faces": int(m.sum()),
-            "fer_happy_crowd_neutral": share(crowd == NEUTRAL, said_happy),
-            "fer_happy_crowd_happy": share(crowd == HAPPY, said_happy),
-            "fer_neutral_crowd_happy": share(crowd == HAPPY, said_neutral),
-            "contested_crowd_happy": share(crowd == HAPPY, c),
+            "fer_happy_crowd_neutral": proportion(crowd == NEUTRAL, said_happy),
+            "fer_happy_crowd_happy": proportion(crowd == HAPPY, said_happy),
+            "fer_neutral_crowd_happy": proportion(crowd == HAPPY, said_neutral),
+            "contested_crowd_happy": proportion(crowd == HAPPY, c),
             "contested_happy_votes": float(dist[c, HAPPY].mean()) if c.any() else None,
         }
     return out

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import FER_ZIP, machine, wilson
+from _common import FER_ZIP, machine, proportion
 from facemotion.classify import classifier_labels, load_classifier
 from facemotion.datasets.ferplus import majority
 from facemotion.labels import EMOTIONS
@@ -39,8 +39,7 @@ def measure(pred: np.ndarray, y: np.ndarray, woman: np.ndarray) -> dict:
         for key, sel, hit in (("accuracy", m, pred == y), ("happy_recall", m & (y == happy), pred == happy),
                               ("neutral_recall", m & (y == neutral), pred == neutral),
                               ("happy_as_neutral", m & (y == happy), pred == neutral)):
-            k, n = int(hit[sel].sum()), int(sel.sum())
-            row[key] = {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
+            row[key] = proportion(hit, sel)
         out[name] = row
     out["happy_gap"] = out["women"]["happy_recall"]["value"] - out["men"]["happy_recall"]["value"]
     return out

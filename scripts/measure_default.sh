@@ -26,6 +26,9 @@ R=benchmarks/results
 for need in "$UTK" "$MUX" "$SOF"; do
   [ -d "$need" ] || { echo "measure_default.sh: $need: no such folder (set UTK, MUX, SOF)" >&2; exit 2; }
 done
+# the steps that measure "the default" (the bar, upright, bias' int8 run) read the installed one
+[ "$($PY -c 'from facemotion.zoo import default_model_name; print(default_model_name())')" = "$new" ] ||
+  { echo "measure_default.sh: $new is not the default (scripts/ship_model.py ... --default first)" >&2; exit 2; }
 [ -x "$FER_PY" ] || { echo "measure_default.sh: $FER_PY: fer's environment is missing (benchmarks/_common.py FER_INSTALL)" >&2; exit 2; }
 
 # one step: its command run and written, after a "$ command" line, to FILE (and shown)
@@ -37,8 +40,6 @@ logged() {
 step() { [[ " $steps " == *" $1 "* ]] && echo "== $1 ($(date +%H:%M))"; }
 
 if step bar; then
-  [ "$(PYTHONPATH=src $PY -c 'from facemotion.zoo import default_model_name; print(default_model_name())')" = "$new" ] ||
-    { echo "measure_default.sh: $new is not the default (scripts/ship_model.py ... --default first)" >&2; exit 2; }
   $PY -m pytest -q -p no:cacheprovider tests/core/test_align.py -k shared_photos ||
     { echo "measure_default.sh: $new fails the tilted-photo bar (tests/core/test_align.py): not a default" >&2; exit 1; }
 fi

@@ -20,12 +20,12 @@
 # and consistency", "A third lever", "The rare emotions of the real photos, oversampled", "... with an ensemble's answers",
 # "The rare emotions distilled, from the new FER+ network", "Men and women given the same emotions", "The rare emotions distilled from `quad_ensemble`", "The rare emotions as a short fine-tune", "FER2013's label settles the crowd's happy-neutral disputes").
 # Resumable: re-running continues an unfinished run from its last.pt.
-#   UTK=/data/utk bash scripts/train_levers.sh class-weights|consistency|real-x3|real-x3-vgg|rare-x9|rare-x9-kd|rare-x9-kd-vgg|steady-rare-kd-vgg|balance-gender|balance-gender-all
+#   UTK=/data/utk bash scripts/train_levers.sh LEVER   (one of the names above)
 # (after scripts/train_pseudo_labels.sh, whose crops both runs reuse)
 source "$(dirname "$0")/real_faces_recipe.sh"
-lever=${1:?name the lever: class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all, rare-x9-kd-bal, rare-x9-short or crowd-disputes}
 levers=" class-weights consistency real-x3 real-x3-vgg rare-x9 rare-x9-kd rare-x9-kd-vgg steady-rare-kd-vgg balance-gender balance-gender-all rare-x9-kd-bal rare-x9-short crowd-disputes "
-[[ "$levers" == *" $lever "* ]] || { echo "train_levers.sh: unknown lever '$lever' (one of:$levers)" >&2; exit 2; }
+lever=${1:-}
+[[ -n "$lever" && "$levers" == *" $lever "* ]] || { echo "train_levers.sh: unknown lever '$lever' (one of:$levers)" >&2; exit 2; }
 extra=(--extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" "$CROPS/utk_pseudo")
 for d in "${extra[@]:1}"; do
   [ -d "$d" ] || { echo "train_levers.sh: $d is missing: run scripts/train_pseudo_labels.sh first" >&2; exit 2; }
@@ -36,6 +36,11 @@ utk_unlabelled() {  # every UTKFace train face's crop, once
     $PY benchmarks/public_sets.py unlabelled --root "$UTK" --out "$CROPS/utk_unlabelled"
     touch "$CROPS/utk_unlabelled/.done"
   fi
+}
+gender_reading() {  # FILE [--extra-data ...]: scripts/fer_gender.py's reading, made once
+  [ -f "$1" ] && return
+  utk_unlabelled
+  $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" "${@:2}" --out "$(dirname "$1")"
 }
 case "$lever" in
   class-weights)
@@ -76,7 +81,7 @@ case "$lever" in
     # by read gender and label (as balance-gender) so that the default's narrower gap is kept
     if [ "$lever" = rare-x9-kd-bal ] || [ "$lever" = rare-x9-short ]; then
       gender=${GENDER:-runs/gender/gender.csv}
-      [ -f "$gender" ] || { utk_unlabelled; $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" --out "$(dirname "$gender")"; }
+      gender_reading "$gender"
       out=runs/rarex9kd_bal_resnet_fer_s kd=(--teacher quad_ensemble --kd-skip-extra --balance-groups "$gender")
     fi
     # rare-x9-short: the same from the default's weights, two epochs at a low rate, so that it starts
@@ -114,11 +119,7 @@ case "$lever" in
     # balance-gender-all: the real photos' crops are read too, and weighed with FER2013's faces
     [ "$lever" = balance-gender-all ] && gender=${GENDER:-runs/gender_extra/gender.csv} \
       out=runs/balance_gender_all_resnet_fer_s read=(--extra-data "${real[@]}")
-    if [ ! -f "$gender" ]; then
-      utk_unlabelled
-      $PY scripts/fer_gender.py --utk-crops "$CROPS/utk_unlabelled" "${read[@]}" --out "$(dirname "$gender")"
-    fi
+    gender_reading "$gender" "${read[@]}"
     $FM train --arch resnet_fer_s --init models/ferplus_resnet_s.pt --out "$out" "${RECIPE[@]}" \
       --extra-data "${real[@]}" "${real[@]}" "${real[@]}" "$CROPS/utk_pseudo" --balance-groups "$gender" "${votes[@]}" ;;
-  *) echo "train_levers.sh: unknown lever '$lever' (class-weights, consistency, real-x3, real-x3-vgg, rare-x9, rare-x9-kd, rare-x9-kd-vgg, steady-rare-kd-vgg, balance-gender, balance-gender-all, rare-x9-kd-bal, rare-x9-short or crowd-disputes)" >&2; exit 2 ;;
 esac
