@@ -19,11 +19,26 @@ Run on the device machine from the repository root, carrying ``gpu/`` (the
 
 Here, after each call: ``cat <files_at>/bundle.* | tar xf - -C runs/gpu2`` then
 ``python scripts/device_transfer.py unpack runs/gpu2/ship/NAME -o runs/gpu2/NAME/best.pt``.
+
+``--plan ferplus`` is the FER+ campaign (docs/training-log.md, "GPU campaign 3"): the crowd's
+votes as targets, the real photos' train crops with their rare emotions shown oftener, and
+``quad_ensemble``'s answers on FER2013's faces. Its files are made here first, on the CPU:
+
+    python3 scripts/gpu_campaign.py pack [--fer ZIP] [--crops runs/crops] [--gender runs/gender/gender.csv]
+
+writes ``gpu/``: the FER+-labelled Training + PublicTest faces, the crops as lossless WebP (the
+same pixels in two thirds of the bytes), the reweighing file, the teacher's targets for exactly
+those faces in that order, and ``gpu/ferplus.json`` naming them; it prints what the device call
+will carry against its 64 MiB. Calls then add ``--plan ferplus`` (``--no-bench`` uses the
+throughput campaign 2 measured, in :data:`MEASURED_RATE`, instead of five minutes of benchmark).
+Here, each run is unpacked as ``runs/gpu3/NAME.pt`` (``unpack runs/gpu3/ship/NAME -o
+runs/gpu3/NAME.pt``), the names ``scripts/score_candidates.sh`` reports them by.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -53,6 +68,27 @@ DISTIL = ["--opt", "adamw", "--lr", "4e-3", "--weight-decay", "0.05", "--erase",
           "--ema", "0.999", "--warmup-epochs", "5", "--teacher-targets", TARGETS, "--kd-alpha", "0.7",
           "--kd-temp", "4", "--select", "acc"]
 
+# the FER+ campaign: the distillation recipe above from quad_ensemble's targets (named by
+# gpu/ferplus.json), with what the default's CPU recipe has besides -- the vote distribution as
+# the target (no smoothing: the crowd already spreads it), the corruption training, the crops
+# learning their own labels (a teacher that never saw such faces would pull them to neutral)
+FERPLUS_SPEC = "gpu/ferplus.json"
+FERPLUS_DISTIL = ["--opt", "adamw", "--lr", "4e-3", "--weight-decay", "0.05", "--erase", "0.4", "--mixup", "0.2",
+                  "--ema", "0.999", "--warmup-epochs", "5", "--kd-alpha", "0.7", "--kd-temp", "4",
+                  "--kd-skip-extra", "--corrupt", "0.6", "--select", "acc"]
+FERPLUS_PLAN = [
+    ("f_vggs", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "31"]),     # the default's size (<= 1M)
+    ("f_ress", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "32"]),  # the default's network
+    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"]),     # for the ensemble
+    ("f_vggs2", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "34"]),    # other seeds: the ensemble's variety
+    ("f_ress2", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "35"]),
+    ("f_vggm2", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "36"]),
+]
+# the crops, their rare emotions and how often an epoch shows each (the CPU recipe's rare x9)
+CROP_SETS = ("muxspace_train", "sof_train")
+RARE = ("angry", "disgust", "fear", "sad", "surprise")
+RARE_DIR = "runs/rare"  # made from gpu/crops on both machines (runs/ is not carried)
+
 # (name, architecture, epochs, recipe + seed): in order of priority
 PLAN = [
     ("d_vggs", "vgg_fer_s", 300, DISTIL + ["--seed", "21"]),          # the default's network, long
@@ -70,6 +106,11 @@ PLAN = [
 ]
 BATCH = 512
 DRY = False  # --dry-run: the whole procedure on this CPU, two tiny runs (checks the script, not the GPU)
+# images/s of each network alone on the H100 at batch 512 (campaign 2's benchmark,
+# benchmarks/results/train_speed_gpu.txt): the plan's costs with --no-bench
+MEASURED_RATE = {"repvgg_fer_s": 35830, "repvgg_fer_t": 41626, "repvgg_fer_xt": 44664, "resnet18_cbam_fer": 11232,
+                 "resnet18_fer": 24871, "resnet_cbam_fer_s": 23506, "resnet_fer_s": 48465, "vgg_fer_m": 60183,
+                 "vgg_fer_s": 67078}
 # images/s assumed for an architecture the benchmark could not measure (a guess on the low side)
 FALLBACK_RATE = {"repvgg_fer_xt": 20000, "repvgg_fer_t": 15000, "vgg_fer_s": 10000, "repvgg_fer_s": 8000,
                  "vgg_fer_m": 6000, "resnet_fer_s": 8000, "resnet_cbam_fer_s": 4000, "resnet18_fer": 3000,
@@ -260,28 +301,163 @@ def ship(st, final, max_mib=60):
     say(f"shipped {total:.1f} MiB in {(len(data) + part - 1) // part} parts")
 
 
+def make_rare(crops: Path) -> list[str]:
+    """The rare emotions' crops of each set, a folder each under RARE_DIR (copied from ``crops``,
+    the same on both machines); their paths."""
+    out = []
+    for name in CROP_SETS:
+        dst = ROOT / RARE_DIR / name
+        if not (dst / ".done").exists():
+            shutil.rmtree(dst, ignore_errors=True)
+            for c in RARE:
+                if (crops / name / c).is_dir():
+                    shutil.copytree(crops / name / c, dst / c)
+            (dst / ".done").touch()
+        out.append(f"{RARE_DIR}/{name}")
+    return out
+
+
+def _facemotion(*args):
+    say("$ facemotion", " ".join(map(_q, args)))
+    subprocess.run([sys.executable, "-m", "facemotion", *args], check=True, cwd=ROOT,
+                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+
+
+def webp_crops(src: Path, dst: Path) -> int:
+    """``src``'s <emotion>/<crop> images as lossless WebP under ``dst`` (checked pixel for pixel:
+    the faces, and so the teacher targets' digest, are the same on both machines)."""
+    import cv2
+    import numpy as np
+
+    n = 0
+    for f in sorted(src.glob("*/*")):
+        if f.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+            continue
+        out = dst / f.parent.name / (f.stem + ".webp")
+        if not out.exists():
+            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ok, buf = cv2.imencode(".webp", img, [cv2.IMWRITE_WEBP_QUALITY, 101])  # > 100: lossless
+            if not ok or not np.array_equal(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), img):
+                sys.exit(f"gpu_campaign.py: {f}: lossless WebP does not give back its pixels")
+            out.write_bytes(buf.tobytes())
+        n += 1
+    return n
+
+
+def carried_mib() -> tuple[float, float]:
+    """(MiB of gpu/, MiB of the tracked tree without what the device call leaves behind)."""
+    left = ("models/", "src/facemotion/weights/", "docs/", "benchmarks/results/")
+    files = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT).stdout.split("\n")
+    tree = sum((ROOT / f).stat().st_size for f in files if f and not f.startswith(left) and (ROOT / f).is_file())
+    gpu = sum(f.stat().st_size for f in (ROOT / "gpu").rglob("*") if f.is_file())
+    return gpu / 2**20, tree / 2**20
+
+
+def pack(a):
+    """Here, on the CPU: the FER+ campaign's files under gpu/ and gpu/ferplus.json (see the header)."""
+    gpu = ROOT / "gpu"
+    data = "gpu/fer2013_ferplus_trainval.tar.xz"
+    if not (ROOT / data).exists():  # Training + PublicTest, the faces FER+ labels; no PrivateTest image
+        _facemotion("data", "subset", a.fer, "--labels", "ferplus", "--to", data)
+    real = []
+    for name in CROP_SETS:
+        n = webp_crops(ROOT / a.crops / name, gpu / "crops" / name)
+        say(f"{name}: {n} crops as lossless WebP")
+        real.append(f"gpu/crops/{name}")
+    rare = make_rare(gpu / "crops")
+    # the CPU recipe's order (scripts/train_levers.sh rare-x9): the crops three times, their rare
+    # emotions six times more; the targets are tied to the faces in exactly this order
+    extra = real * 3 + rare * 6
+    groups = ""
+    if a.gender:
+        groups = "gpu/gender.csv"
+        with open(a.gender, newline="") as f, open(ROOT / groups, "w", newline="") as g:
+            g.write("source,group\n")
+            for row in csv.DictReader(f):
+                if row.get("split", "train") == "train":
+                    g.write(f"{row['source']},{'female' if float(row['p_female']) >= 0.5 else 'male'}\n")
+    targets = "gpu/ferplus_targets.pt"
+    _facemotion("teacher-targets", "--data", data, "--labels", "ferplus", "--extra-data", *extra,
+                "--teacher", a.teacher, "--kd-temp", "4", "--to", targets)
+    import torch
+
+    n_train = len(torch.load(ROOT / targets, weights_only=True)["targets"])
+    spec = {"data": data, "extra_data": extra, "targets": targets, "groups": groups, "n_train": n_train,
+            "teacher": a.teacher}
+    (ROOT / FERPLUS_SPEC).write_text(json.dumps(spec, indent=2))
+    g, t = carried_mib()
+    say(f"wrote {FERPLUS_SPEC}: {n_train:,} training faces an epoch; a device call carries gpu/ ({g:.1f} MiB) "
+        f"+ the tree without models/, weights, docs/ and results ({t:.1f} MiB) = {g + t:.1f} of 64 MiB")
+    if g + t > 64:
+        sys.exit("gpu_campaign.py: over the 64 MiB a device call carries")
+
+
+def use_ferplus():
+    """Point DATA, N_TRAIN and PLAN at the FER+ campaign that ``pack`` described."""
+    global DATA, N_TRAIN, PLAN
+    spec_path = ROOT / FERPLUS_SPEC
+    if not spec_path.exists():
+        sys.exit(f"gpu_campaign.py: {FERPLUS_SPEC} is missing: run `python3 scripts/gpu_campaign.py pack` here first")
+    spec = json.loads(spec_path.read_text())
+    import cv2
+
+    first = next((ROOT / spec["extra_data"][0]).glob("*/*.webp"), None)
+    if first is None or cv2.imread(str(first), cv2.IMREAD_GRAYSCALE) is None:  # an OpenCV built without WebP
+        sys.exit(f"gpu_campaign.py: {first or spec['extra_data'][0]}: this OpenCV cannot read the WebP crops")
+    make_rare(ROOT / "gpu" / "crops")
+    data = ["--labels", "ferplus", "--vote-scheme", "probability", "--label-smoothing", "0",
+            "--teacher-targets", spec["targets"], "--extra-data", *spec["extra_data"]]
+    if spec.get("groups"):
+        data += ["--balance-groups", spec["groups"]]
+    DATA, N_TRAIN = spec["data"], spec["n_train"]
+    PLAN = [(n, a, e, r + data) for n, a, e, r in FERPLUS_PLAN]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["call"])
-    p.add_argument("seconds", type=float, help="this call's length; packing starts ~40 s before it ends")
+    p.add_argument("action", choices=["call", "pack"])
+    p.add_argument("seconds", type=float, nargs="?", help="call: this call's length; packing starts ~40 s before it ends")
+    p.add_argument("--plan", choices=["fer2013", "ferplus"], default="fer2013",
+                   help="call: campaign 2 (FER2013 labels) or the FER+ campaign (after `pack`)")
+    p.add_argument("--no-bench", action="store_true",
+                   help="first call: plan with the throughput measured before (MEASURED_RATE), not a new benchmark")
     p.add_argument("--deadline-in", type=float, default=1500,
                    help="first call: seconds from now by which every planned run must be done")
     p.add_argument("--final", action="store_true", help="also ship unfinished runs (their best.pt, marked PARTIAL)")
     p.add_argument("--dry-run", action="store_true", help="check the procedure on this CPU: two tiny runs")
+    p.add_argument("--fer", default="../shared/datasets/fer2013.zip", help="pack: the FER2013 archive")
+    p.add_argument("--crops", default="runs/crops", help="pack: benchmarks/public_sets.py's train crops")
+    p.add_argument("--gender", default="runs/gender/gender.csv", help="pack: scripts/fer_gender.py's reading ('' = none)")
+    p.add_argument("--teacher", default="quad_ensemble", help="pack: the model whose answers are distilled")
     a = p.parse_args()
+    if a.action == "pack":
+        return pack(a)
+    if a.seconds is None:
+        p.error("call: give the call's length in seconds")
     global DRY, PLAN, RUNS, STATE, BATCH
+    if a.plan == "ferplus":
+        use_ferplus()
     if a.dry_run:
-        DRY, PLAN, BATCH = True, PLAN[1:3], 64
+        # the FER+ plan's data is the check, so its runs shrink to the smallest network
+        DRY, BATCH = True, 64
+        PLAN = PLAN[1:3] if a.plan == "fer2013" else [(n, "mini_xception", e, r) for n, _, e, r in PLAN[:2]]
         RUNS = ROOT / "runs" / "campaign-dry"
         STATE = RUNS / "campaign.json"
     t0 = time.time()
     RUNS.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     st = load_state()
+    if st.get("campaign", "fer2013") != a.plan and "plan" in st:
+        sys.exit(f"gpu_campaign.py: {STATE} holds the {st.get('campaign', 'fer2013')} campaign, not --plan {a.plan}")
     if "plan" not in st:
+        st["campaign"], st["data"] = a.plan, DATA
         if not DRY:
             say(subprocess.run(["nvidia-smi"], capture_output=True, text=True).stdout)
-        bench(st)
+        if a.no_bench:
+            st["bench"] = {"models": {m: {f"bs{BATCH}": r} for m, r in MEASURED_RATE.items()}}
+        else:
+            bench(st)
         plan(st, t0 + a.deadline_in)
         save_state(st)
     launch(st)

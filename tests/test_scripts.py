@@ -21,3 +21,28 @@ def test_scripts_refuse_a_wrong_argument_in_one_line(argv, named):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
+
+
+def test_gpu_campaign_carries_the_crops_exactly_and_names_its_missing_files(tmp_path, monkeypatch):
+    """The FER+ campaign's crops travel as lossless WebP (the same pixels, so the teacher targets
+    made here match the faces there), its rare emotions are folders of their own, and a call
+    before `pack` is refused in one line."""
+    import cv2
+    import numpy as np
+    from conftest import faces_like, load_script
+
+    gc = load_script("gpu_campaign")
+    src = tmp_path / "crops" / "sof_train"
+    for k, img in enumerate(faces_like(6, seed=2)):
+        (src / ("sad" if k % 2 else "happy")).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / ("sad" if k % 2 else "happy") / f"{k}.png"), img)
+    assert gc.webp_crops(src, tmp_path / "gpu" / "crops" / "sof_train") == 6
+    for f in sorted(src.glob("*/*.png")):
+        back = cv2.imread(str(tmp_path / "gpu" / "crops" / "sof_train" / f.parent.name / (f.stem + ".webp")), 0)
+        assert np.array_equal(back, cv2.imread(str(f), 0))
+    monkeypatch.setattr(gc, "ROOT", tmp_path)
+    monkeypatch.setattr(gc, "CROP_SETS", ("sof_train",))
+    assert gc.make_rare(tmp_path / "gpu" / "crops") == ["runs/rare/sof_train"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "rare" / "sof_train").iterdir() if p.is_dir()) == ["sad"]
+    with pytest.raises(SystemExit, match="gpu/ferplus.json is missing"):
+        gc.use_ferplus()

@@ -109,6 +109,33 @@ def test_teacher_targets_made_beforehand_are_checked_and_used(kaggle_zip, tmp_pa
     assert "missing.pt does not exist" in capsys.readouterr().err
 
 
+def test_teacher_targets_follow_the_runs_extra_faces(kaggle_zip, tmp_path, tiny_checkpoint):
+    """Targets for a run with --extra-data crops are made with the same folders, in the same order:
+    that run distils from them, and a run without the crops refuses them in one line."""
+    import cv2
+
+    from conftest import faces_like
+    from facemotion.cli import main as cli
+
+    extra = tmp_path / "crops"
+    for k, img in enumerate(faces_like(5, seed=9)):
+        (extra / ("disgust" if k % 2 else "sad")).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(extra / ("disgust" if k % 2 else "sad") / f"{k}.png"), img)
+    targets = tmp_path / "t.pt"
+    assert cli(["teacher-targets", "--data", str(kaggle_zip), "--extra-data", str(extra), str(extra),
+                "--teacher", str(tiny_checkpoint), "--to", str(targets), "--no-progress"]) == 0
+    from facemotion.training.data import load_train_val
+
+    plain, _ = load_train_val(_args(kaggle_zip, tmp_path / "plain"))
+    assert len(torch.load(targets, weights_only=True)["targets"]) == len(plain) + 10
+    argv = ["--data", str(kaggle_zip), "--epochs", "1", "--batch-size", "4", "--no-progress", "--threads", "1",
+            "--teacher-targets", str(targets), "--kd-skip-extra", "--extra-data", str(extra)]
+    s = main(get_args_parser().parse_args(argv + [str(extra), "--out", str(tmp_path / "a")]))
+    assert s["epochs_run"] == 1
+    with pytest.raises(FacemotionError, match=r"t\.pt: made for other training images"):
+        main(get_args_parser().parse_args(argv + ["--out", str(tmp_path / "b")]))
+
+
 def test_ema_update_is_the_moving_average():
     model = create_model("vgg_fer_s")
     ema = EMA(model, 0.9)

@@ -165,13 +165,17 @@ def add_commands(sub, fmt) -> None:
     s = sub.add_parser("teacher-targets", formatter_class=fmt,
                        help="the teachers' soft targets on the training images, for train --teacher-targets",
                        description="Compute the (flip-averaged) soft targets of --teacher on the training images "
-                                   "that `facemotion train` with the same --data, --limit, --seed and "
-                                   "--val-fraction sees, and write them to -o. `train --teacher-targets FILE` then "
-                                   "distils from them without the teachers' files: e.g. targets of the shipped "
-                                   "ensemble made here, carried to a GPU machine with the data subset.")
+                                   "that `facemotion train` with the same --data, --labels, --votes, --extra-data, "
+                                   "--limit, --seed and --val-fraction sees, and write them to -o. `train "
+                                   "--teacher-targets FILE` then distils from them without the teachers' files: "
+                                   "e.g. targets of the shipped ensemble made here, carried to a GPU machine with "
+                                   "the data subset.")
     tp = train_parser(add_help=False)
+    # the options that decide which training images a run sees (and in which order): the targets
+    # file is tied to exactly those images
     for a in tp._actions:
-        if a.dest in ("data", "teacher", "kd_temp", "limit", "seed", "val_fraction", "skip_bad", "progress"):
+        if a.dest in ("data", "labels", "votes", "extra_data", "teacher", "kd_temp", "limit", "seed", "val_fraction",
+                      "skip_bad", "progress"):
             s._add_action(a)
     add_file_output(s, "the targets file to write (.pt)")
     s.set_defaults(func=cmd_teacher_targets)
