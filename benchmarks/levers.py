@@ -12,7 +12,7 @@ set and PrivateTest are never read here. docs/training-log.md ("Real faces") hol
   the roll network) against crops never turned, and against the lean read from the eye line of
   the detector's five landmarks (faces leaning 5 degrees or more turned, or every face).
 
-    python benchmarks/levers.py --muxspace /data/muxspace --sof /data/sof [--model NAME]
+    python benchmarks/levers.py --muxspace /data/muxspace --sof /data/sof [--model NAME] [--scales 0.8 0.9 1.0]
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def main() -> None:
     p.add_argument("--model", default=None, help="shipped name or .onnx (default: the default model)")
     p.add_argument("--data", default=str(FER_ZIP))
     p.add_argument("--out", default=str(HERE / "results" / "levers.txt"))
+    p.add_argument("--scales", type=float, nargs="+", default=list(SCALES),
+                   help="the framings' squares, as multiples of the box's longer side")
     a = p.parse_args()
     rec = EmotionRecognizer(model=a.model)
     labels = rec.labels
@@ -108,7 +110,7 @@ def main() -> None:
         return probs, found
 
     lines.append(f"{'framing':<24}" + "".join(f"{k:>16}" for k in val) + f"{'mean':>8}")
-    for scale in SCALES:
+    for scale in a.scales:
         for eq in (False, True):
             bal = [balanced_accuracy([i.label for i in val[k]], *probs_of(k, scale, eq), labels) for k in val]
             lines.append(f"{f'x{scale} ' + ('equalized' if eq else 'as is'):<24}" + "".join(f"{b * 100:>15.1f}%" for b in bal)

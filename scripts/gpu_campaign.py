@@ -55,6 +55,7 @@ STATE = RUNS / "campaign.json"
 DATA = "gpu/fer2013_trainval.tar.gz"
 TARGETS = "gpu/ensemble_t4.pt"  # the shipped ensemble's flip-averaged soft targets at T = 4
 N_TRAIN = 28709
+N_TRAIN_OF: dict[str, int] = {}  # a run's training images an epoch where they are not N_TRAIN
 
 # the from-scratch recipe of the published FER2013 results (SGD, long cosine, mixup, erasing),
 # the batch of 512 at sqrt-scaled learning rate (0.1 at 128)
@@ -76,14 +77,19 @@ FERPLUS_SPEC = "gpu/ferplus.json"
 FERPLUS_DISTIL = ["--opt", "adamw", "--lr", "4e-3", "--weight-decay", "0.05", "--erase", "0.4", "--mixup", "0.2",
                   "--ema", "0.999", "--warmup-epochs", "5", "--kd-alpha", "0.7", "--kd-temp", "4",
                   "--kd-skip-extra", "--corrupt", "0.6", "--select", "acc"]
+# (name, architecture, epochs, recipe + seed, crop mix): x9 is the CPU recipe's mix (the crops
+# three times an epoch, their rare emotions six times more); over 200 epochs a rare crop is then
+# seen 1,800 times, so the second three runs see the crops once and their rare emotions three
+# times (the same 3:1 between the rare and the other crops, a third of the repeats)
 FERPLUS_PLAN = [
-    ("f_vggs", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "31"]),     # the default's size (<= 1M)
-    ("f_ress", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "32"]),  # the default's network
-    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"]),     # for the ensemble
-    ("f_vggs2", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "34"]),    # other seeds: the ensemble's variety
-    ("f_ress2", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "35"]),
-    ("f_vggm2", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "36"]),
+    ("f_vggs", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "31"], "x9"),     # the default's size (<= 1M)
+    ("f_ress", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "32"], "x9"),  # the default's network
+    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"], "x9"),     # for the ensemble
+    ("f_vggs3", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "34"], "x3"),
+    ("f_ress3", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "35"], "x3"),
+    ("f_vggm3", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "36"], "x3"),
 ]
+MIXES = {"x9": (3, 6), "x3": (1, 2)}  # (copies of every crop, extra copies of the rare ones)
 # the crops, their rare emotions and how often an epoch shows each (the CPU recipe's rare x9)
 CROP_SETS = ("muxspace_train", "sof_train")
 RARE = ("angry", "disgust", "fear", "sad", "surprise")
@@ -178,7 +184,7 @@ def plan(st, deadline):
         if not rate:
             rate = FALLBACK_RATE.get(arch, 2000)
             say(f"plan: no throughput measured for {arch}; assuming {rate} img/s")
-        cost = epochs * N_TRAIN / rate * 1.08 + epochs * 0.15 + (60 if comp else 10)  # + eval, saves, start
+        cost = epochs * N_TRAIN_OF.get(name, N_TRAIN) / rate * 1.08 + epochs * 0.15 + (60 if comp else 10)  # + eval, saves, start
         if used + cost > budget:
             say(f"plan: {name} ({arch}, {epochs} epochs, ~{cost:.0f} GPU-s) does not fit ({used:.0f} of {budget:.0f} s used)")
             continue
@@ -366,9 +372,6 @@ def pack(a):
         say(f"{name}: {n} crops as lossless WebP")
         real.append(f"gpu/crops/{name}")
     rare = make_rare(gpu / "crops")
-    # the CPU recipe's order (scripts/train_levers.sh rare-x9): the crops three times, their rare
-    # emotions six times more; the targets are tied to the faces in exactly this order
-    extra = real * 3 + rare * 6
     groups = ""
     if a.gender:
         groups = "gpu/gender.csv"
@@ -377,41 +380,51 @@ def pack(a):
             for row in csv.DictReader(f):
                 if row.get("split", "train") == "train":
                     g.write(f"{row['source']},{'female' if float(row['p_female']) >= 0.5 else 'male'}\n")
-    targets = "gpu/ferplus_targets.pt"
-    _facemotion("teacher-targets", "--data", data, "--labels", "ferplus", "--extra-data", *extra,
-                "--teacher", a.teacher, "--kd-temp", "4", "--to", targets)
     import torch
 
-    n_train = len(torch.load(ROOT / targets, weights_only=True)["targets"])
-    spec = {"data": data, "extra_data": extra, "targets": targets, "groups": groups, "n_train": n_train,
-            "teacher": a.teacher}
+    mixes = {}
+    for mix, (copies, more) in MIXES.items():
+        # in the order of scripts/train_levers.sh rare-x9; the targets are tied to the faces in this order
+        extra = real * copies + rare * more
+        targets = f"gpu/ferplus_targets_{mix}.pt"
+        _facemotion("teacher-targets", "--data", data, "--labels", "ferplus", "--extra-data", *extra,
+                    "--teacher", a.teacher, "--kd-temp", "4", "--to", targets)
+        n = len(torch.load(ROOT / targets, weights_only=True)["targets"])
+        mixes[mix] = {"extra_data": extra, "targets": targets, "n_train": n}
+    spec = {"data": data, "groups": groups, "teacher": a.teacher, "mixes": mixes}
     (ROOT / FERPLUS_SPEC).write_text(json.dumps(spec, indent=2))
     g, t = carried_mib()
-    say(f"wrote {FERPLUS_SPEC}: {n_train:,} training faces an epoch; a device call carries gpu/ ({g:.1f} MiB) "
-        f"+ the tree without models/, weights, docs/ and results ({t:.1f} MiB) = {g + t:.1f} of 64 MiB")
+    say(f"wrote {FERPLUS_SPEC}: " + ", ".join(f"{m}: {v['n_train']:,} training faces an epoch" for m, v in mixes.items())
+        + f"; a device call carries gpu/ ({g:.1f} MiB) + the tree without models/, weights, docs/ and results "
+        f"({t:.1f} MiB) = {g + t:.1f} of 64 MiB")
     if g + t > 64:
         sys.exit("gpu_campaign.py: over the 64 MiB a device call carries")
 
 
 def use_ferplus():
-    """Point DATA, N_TRAIN and PLAN at the FER+ campaign that ``pack`` described."""
-    global DATA, N_TRAIN, PLAN
+    """Point DATA and PLAN (and N_TRAIN_OF) at the FER+ campaign that ``pack`` described."""
+    global DATA, PLAN
     spec_path = ROOT / FERPLUS_SPEC
     if not spec_path.exists():
         sys.exit(f"gpu_campaign.py: {FERPLUS_SPEC} is missing: run `python3 scripts/gpu_campaign.py pack` here first")
     spec = json.loads(spec_path.read_text())
     import cv2
 
-    first = next((ROOT / spec["extra_data"][0]).glob("*/*.webp"), None)
+    crops = ROOT / "gpu" / "crops"
+    first = next(crops.glob("*/*/*.webp"), None)
     if first is None or cv2.imread(str(first), cv2.IMREAD_GRAYSCALE) is None:  # an OpenCV built without WebP
-        sys.exit(f"gpu_campaign.py: {first or spec['extra_data'][0]}: this OpenCV cannot read the WebP crops")
-    make_rare(ROOT / "gpu" / "crops")
-    data = ["--labels", "ferplus", "--vote-scheme", "probability", "--label-smoothing", "0",
-            "--teacher-targets", spec["targets"], "--extra-data", *spec["extra_data"]]
+        sys.exit(f"gpu_campaign.py: {first or crops}: this OpenCV cannot read the WebP crops")
+    make_rare(crops)
+    common = ["--labels", "ferplus", "--vote-scheme", "probability", "--label-smoothing", "0"]
     if spec.get("groups"):
-        data += ["--balance-groups", spec["groups"]]
-    DATA, N_TRAIN = spec["data"], spec["n_train"]
-    PLAN = [(n, a, e, r + data) for n, a, e, r in FERPLUS_PLAN]
+        common += ["--balance-groups", spec["groups"]]
+    PLAN = []
+    for name, arch, epochs, recipe, mix in FERPLUS_PLAN:
+        m = spec["mixes"][mix]
+        PLAN.append((name, arch, epochs, recipe + common + ["--teacher-targets", m["targets"], "--extra-data",
+                                                            *m["extra_data"]]))
+        N_TRAIN_OF[name] = m["n_train"]
+    DATA = spec["data"]
 
 
 def main():
@@ -439,9 +452,9 @@ def main():
     if a.plan == "ferplus":
         use_ferplus()
     if a.dry_run:
-        # the FER+ plan's data is the check, so its runs shrink to the smallest network
+        # the FER+ plan's data is the check (a run of each crop mix), so its runs shrink to the smallest network
         DRY, BATCH = True, 64
-        PLAN = PLAN[1:3] if a.plan == "fer2013" else [(n, "mini_xception", e, r) for n, _, e, r in PLAN[:2]]
+        PLAN = PLAN[1:3] if a.plan == "fer2013" else [(n, "mini_xception", e, r) for n, _, e, r in (PLAN[0], PLAN[-1])]
         RUNS = ROOT / "runs" / "campaign-dry"
         STATE = RUNS / "campaign.json"
     t0 = time.time()

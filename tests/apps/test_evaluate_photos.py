@@ -116,3 +116,16 @@ def test_bad_folders_and_options_are_refused_in_one_line(tmp_path, london, media
     (empty / "happy").mkdir(parents=True)
     p = run(empty)
     assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == f"error: {empty}: no images in <emotion>/ folders"
+
+
+def test_a_folder_reads_every_image_kind_the_cli_reads(tmp_path, london):
+    """A labelled folder counts the same files as images as `facemotion image` does: a browser's
+    .jfif download of a JPEG is a photo to score, not a file to pass over."""
+    from facemotion.images import IMAGE_SUFFIXES
+
+    smile = sorted((london / "smiling").glob("*.jpg"))[0]
+    (tmp_path / "happy").mkdir()
+    for suffix in (".jpg", ".jfif"):
+        shutil.copy(smile, tmp_path / "happy" / f"face{suffix}")
+    items = read_labelled_folder(tmp_path, EMOTIONS)
+    assert [it.path.name for it in items] == ["face.jfif", "face.jpg"] and ".jfif" in IMAGE_SUFFIXES
