@@ -90,7 +90,7 @@ FERPLUS_PLAN = [
     ("f_vggm3", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "36"], "x3"),
 ]
 MIXES = {"x9": (3, 6), "x3": (1, 2)}  # (copies of every crop, extra copies of the rare ones)
-# the crops, their rare emotions and how often an epoch shows each (the CPU recipe's rare x9)
+# the real photos' train crops (benchmarks/public_sets.py) and the emotions shown oftener
 CROP_SETS = ("muxspace_train", "sof_train")
 RARE = ("angry", "disgust", "fear", "sad", "surprise")
 RARE_DIR = "runs/rare"  # made from gpu/crops on both machines (runs/ is not carried)
