@@ -26,6 +26,14 @@ votes as targets, the real photos' train crops with their rare emotions shown of
 
     python3 scripts/gpu_campaign.py pack [--fer ZIP] [--crops runs/crops] [--gender runs/gender/gender.csv]
 
+from the crops the CPU recipe trained on (the default's; scripts/train_real_faces.sh makes the
+same: muxspace capped at 1,500 faces an emotion, Specs on Faces whole) and fer_gender.py's reading::
+
+    python benchmarks/public_sets.py crops --set muxspace --root /data/muxspace --part train --cap 1500 --out runs/crops/muxspace_train
+    python benchmarks/public_sets.py crops --set sof --root /data/sof --part train --out runs/crops/sof_train
+    python benchmarks/public_sets.py unlabelled --root /data/utk --out runs/crops/utk_unlabelled
+    python scripts/fer_gender.py --utk-crops runs/crops/utk_unlabelled --out runs/gender
+
 writes ``gpu/``: the FER+-labelled Training + PublicTest faces, the crops as lossless WebP (the
 same pixels in two thirds of the bytes), the reweighing file, the teacher's targets for exactly
 those faces in that order, and ``gpu/ferplus.json`` naming them; it prints what the device call
