@@ -23,6 +23,25 @@ def test_scripts_refuse_a_wrong_argument_in_one_line(argv, named):
     assert len(lines) == 1 and named in lines[0]
 
 
+def test_score_candidates_names_a_runs_best_by_its_folder_and_refuses_a_clash(tmp_path):
+    """Two runs' best.pt are two candidates (named by their folders); two files that would be
+    reported by one name are refused before anything is exported."""
+    for run in ("run_a", "run_b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "best.pt").write_bytes(b"")
+    (tmp_path / "run_a.pt").write_bytes(b"")
+    clash = [str(tmp_path / "run_a" / "best.pt"), str(tmp_path / "run_a.pt")]
+    r = subprocess.run(["bash", "scripts/score_candidates.sh", str(tmp_path / "out"), *clash], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "run_a.pt: named run_a like " in r.stderr and not (tmp_path / "out").exists()
+    # distinct folders pass the check and reach the export, which refuses the empty file by name
+    both = [str(tmp_path / "run_a" / "best.pt"), str(tmp_path / "run_b" / "best.pt")]
+    r = subprocess.run(["bash", "scripts/score_candidates.sh", str(tmp_path / "out"), *both], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "best.pt" in r.stderr and "named" not in r.stderr and (tmp_path / "out").is_dir()
+
+
 def test_gpu_campaign_carries_the_crops_exactly_and_names_its_missing_files(tmp_path, monkeypatch):
     """The FER+ campaign's crops travel as lossless WebP (the same pixels, so the teacher targets
     made here match the faces there), its rare emotions are folders of their own, and a call
