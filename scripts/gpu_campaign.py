@@ -24,10 +24,12 @@ Here, after each call: ``cat <files_at>/bundle.* | tar xf - -C runs/gpu2`` then
 votes as targets, the real photos' train crops with their rare emotions shown oftener, and
 ``quad_ensemble``'s answers on FER2013's faces. Its files are made here first, on the CPU:
 
-    python3 scripts/gpu_campaign.py pack [--fer ZIP] [--crops runs/crops] [--gender runs/gender/gender.csv]
+    python3 scripts/gpu_campaign.py pack --muxspace /data/muxspace --sof /data/sof --utk /data/utk \
+        [--fer ZIP] [--crops runs/crops] [--gender runs/gender/gender.csv]
 
 from the crops the CPU recipe trained on (the default's; scripts/train_real_faces.sh makes the
-same: muxspace capped at 1,500 faces an emotion, Specs on Faces whole) and fer_gender.py's reading::
+same: muxspace capped at 1,500 faces an emotion, Specs on Faces whole) and fer_gender.py's
+reading, each made first where it is missing (about 15 minutes on 2 cores), by these commands::
 
     python benchmarks/public_sets.py crops --set muxspace --root /data/muxspace --part train --cap 1500 --out runs/crops/muxspace_train
     python benchmarks/public_sets.py crops --set sof --root /data/sof --part train --out runs/crops/sof_train
@@ -368,8 +370,46 @@ def carried_mib() -> tuple[float, float]:
     return gpu / 2**20, tree / 2**20
 
 
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def pack_inputs(a):
+    """The crops and the gender reading ``pack`` reads, made first where they are missing (the
+    commands of the header), from the clones that --muxspace, --sof and --utk name."""
+    py = [sys.executable]
+    crops = ROOT / a.crops
+    steps = [  # (what it makes, the clone it reads, that clone's option, the command)
+        (crops / "muxspace_train", a.muxspace, "--muxspace",
+         py + ["benchmarks/public_sets.py", "crops", "--set", "muxspace", "--root", a.muxspace, "--part", "train",
+               "--cap", "1500", "--out", str(crops / "muxspace_train")]),
+        (crops / "sof_train", a.sof, "--sof",
+         py + ["benchmarks/public_sets.py", "crops", "--set", "sof", "--root", a.sof, "--part", "train",
+               "--out", str(crops / "sof_train")]),
+    ]
+    if a.gender:
+        utk = crops / "utk_unlabelled"
+        steps += [(utk, a.utk, "--utk", py + ["benchmarks/public_sets.py", "unlabelled", "--root", a.utk,
+                                              "--out", str(utk)]),
+                  (ROOT / a.gender, None, None, py + ["scripts/fer_gender.py", "--utk-crops", str(utk), "--data", a.fer,
+                                                     "--out", str((ROOT / a.gender).parent)])]
+    for made, clone, option, cmd in steps:
+        if (made / ".done").exists() or made.is_file():
+            continue
+        if made.is_dir() and any(made.iterdir()) and not clone:  # e.g. scripts/train_real_faces.sh's crops
+            say(f"{_rel(made)}: made by another command, read as it is")
+            continue
+        if option and not clone:
+            sys.exit(f"gpu_campaign.py: {_rel(made)} is missing: give {option} (the set's clone) to make it")
+        say("$", " ".join(map(_q, cmd)))
+        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        if made.is_dir():
+            (made / ".done").touch()  # a crops folder counts as made only once its command finished
+
+
 def pack(a):
     """Here, on the CPU: the FER+ campaign's files under gpu/ and gpu/ferplus.json (see the header)."""
+    pack_inputs(a)
     gpu = ROOT / "gpu"
     data = "gpu/fer2013_ferplus_trainval.tar.xz"
     if not (ROOT / data).exists():  # Training + PublicTest, the faces FER+ labels; no PrivateTest image
@@ -451,6 +491,9 @@ def main():
     p.add_argument("--crops", default="runs/crops", help="pack: benchmarks/public_sets.py's train crops")
     p.add_argument("--gender", default="runs/gender/gender.csv", help="pack: scripts/fer_gender.py's reading ('' = none)")
     p.add_argument("--teacher", default="quad_ensemble", help="pack: the model whose answers are distilled")
+    for opt, repo in (("--muxspace", "muxspace/facial_expressions"), ("--sof", "oogre/ESA-LG-M1"),
+                      ("--utk", "delonyohan/deeplearn-agepred at b06607bf")):
+        p.add_argument(opt, default="", metavar="CLONE", help=f"pack: your clone of {repo}, read where --crops lacks its crops")
     a = p.parse_args()
     if a.action == "pack":
         return pack(a)

@@ -65,3 +65,25 @@ def test_gpu_campaign_carries_the_crops_exactly_and_names_its_missing_files(tmp_
     assert sorted(p.name for p in (tmp_path / "runs" / "rare" / "sof_train").iterdir() if p.is_dir()) == ["sad"]
     with pytest.raises(SystemExit, match="gpu/ferplus.json is missing"):
         gc.use_ferplus()
+
+
+def test_gpu_campaign_pack_makes_or_names_its_missing_inputs(tmp_path, monkeypatch):
+    """`pack` reads crops another command made, and where one is missing and its set's clone is
+    not given it stops in one line naming the folder and the option, before any long step."""
+    import argparse
+
+    from conftest import load_script
+
+    gc = load_script("gpu_campaign")
+    monkeypatch.setattr(gc, "ROOT", tmp_path)
+    (tmp_path / "runs" / "crops" / "muxspace_train" / "happy").mkdir(parents=True)
+    (tmp_path / "runs" / "crops" / "muxspace_train" / "happy" / "a.png").write_bytes(b"x")
+    a = argparse.Namespace(crops="runs/crops", muxspace="", sof="", utk="", gender="", fer="fer.zip")
+    with pytest.raises(SystemExit, match=r"runs/crops/sof_train is missing: give --sof") as e:
+        gc.pack_inputs(a)
+    assert "\n" not in str(e.value)
+    a.gender = "runs/gender/gender.csv"
+    (tmp_path / "runs" / "crops" / "sof_train").mkdir()
+    (tmp_path / "runs" / "crops" / "sof_train" / ".done").touch()
+    with pytest.raises(SystemExit, match=r"runs/crops/utk_unlabelled is missing: give --utk"):
+        gc.pack_inputs(a)
