@@ -345,13 +345,17 @@ def webp_crops(src: Path, dst: Path) -> int:
     import cv2
     import numpy as np
 
+    from facemotion.images import IMAGE_SUFFIXES
+
     n = 0
     for f in sorted(src.glob("*/*")):
-        if f.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+        if f.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         out = dst / f.parent.name / (f.stem + ".webp")
         if not out.exists():
             img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                sys.exit(f"gpu_campaign.py: {f}: OpenCV cannot read this crop")
             out.parent.mkdir(parents=True, exist_ok=True)
             ok, buf = cv2.imencode(".webp", img, [cv2.IMWRITE_WEBP_QUALITY, 101])  # > 100: lossless
             if not ok or not np.array_equal(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), img):
@@ -421,13 +425,14 @@ def pack(a):
         real.append(f"gpu/crops/{name}")
     rare = make_rare(gpu / "crops")
     groups = ""
-    if a.gender:
+    if a.gender:  # the training faces' groups alone, as train --balance-groups reads them (read_groups)
+        from facemotion.training.groups import read_groups
+
         groups = "gpu/gender.csv"
-        with open(a.gender, newline="") as f, open(ROOT / groups, "w", newline="") as g:
-            g.write("source,group\n")
-            for row in csv.DictReader(f):
-                if row.get("split", "train") == "train":
-                    g.write(f"{row['source']},{'female' if float(row['p_female']) >= 0.5 else 'male'}\n")
+        group_of = read_groups(ROOT / a.gender)
+        with open(ROOT / a.gender, newline="") as f:
+            train = [r["source"] for r in csv.DictReader(f) if r.get("split", "train") == "train"]
+        (ROOT / groups).write_text("source,group\n" + "".join(f"{s},{group_of[s]}\n" for s in train))
     import torch
 
     mixes = {}
