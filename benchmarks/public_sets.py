@@ -38,6 +38,10 @@ emotion as many men as women, so the labels do not teach the teacher's gender sk
 training (``train --unlabelled``, ``scripts/train_levers.sh consistency``)::
 
     python benchmarks/public_sets.py unlabelled --root /data/utk --out /data/crops/utk_unlabelled
+
+Each command writes ``OUT/.done`` last, recording what it was asked for: a folder without it is
+unfinished (a rerun resumes it, keeping the crops already written), and one finished with other
+options is refused rather than mixed with these.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -125,6 +130,43 @@ def balanced(items, per_class: int) -> list[LabelledImage]:
             seen[it.label] = seen.get(it.label, 0) + 1
             out.append(it)
     return out
+
+
+DONE = ".done"  # written last into a crops folder: what made it (a folder without it is unfinished)
+
+
+def made_with(out: Path) -> dict | None:
+    """What made the crops in ``out`` (its ``.done``): None if unfinished, ``{}`` for an empty
+    marker (older ones, written by ``scripts/gpu_campaign.py pack`` after its own commands)."""
+    try:
+        text = (Path(out) / DONE).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return json.loads(text) if text else {}
+
+
+def refuse_other(out: Path, want: dict) -> None:
+    """Stop in one line if ``out`` was finished with options other than ``want``: crops of two
+    recipes in one folder would train as one set."""
+    have = made_with(out)
+    if have and have != want:
+        diff = ", ".join(f"{k} {have.get(k)!r} (not {want.get(k)!r})" for k in sorted(want.keys() | have.keys())
+                         if have.get(k) != want.get(k))
+        raise SystemExit(f"public_sets.py: {out} holds crops made with {diff}: write these to another --out")
+
+
+def mark_done(out: Path, want: dict) -> None:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    tmp = Path(out) / (DONE + ".tmp")
+    tmp.write_text(json.dumps(want, sort_keys=True) + "\n")
+    tmp.replace(Path(out) / DONE)
+
+
+def asked(a) -> dict:
+    """The options that decide what a command writes (what ``.done`` records)."""
+    keys = {"crops": ("set", "part", "cap"), "unlabelled": ("exclude_sample", "exclude_seed"),
+            "pseudo": ("teacher", "min_prob", "cap", "exclude_sample", "exclude_seed")}[a.cmd]
+    return {"command": a.cmd, **{k: getattr(a, k) for k in keys}}
 
 
 def write_crops(items, out: Path, recognizer) -> dict:
@@ -211,7 +253,7 @@ def write_pseudo(a) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Write one public set's face crops for training (train --extra-data).")
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("pseudo", help="UTKFace train crops labelled by a teacher model")
@@ -233,11 +275,19 @@ def main(argv=None) -> int:
     c.add_argument("--part", choices=PARTS, default="train")
     c.add_argument("--cap", type=int, default=0, help="at most this many faces of each emotion (0: all)")
     c.add_argument("--out", required=True)
-    a = p.parse_args(argv)
-    if a.cmd == "pseudo":
-        return write_pseudo(a)
-    if a.cmd == "unlabelled":
-        return write_unlabelled(a)
+    return p
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    refuse_other(Path(a.out), asked(a))
+    write = {"pseudo": write_pseudo, "unlabelled": write_unlabelled, "crops": write_set_crops}[a.cmd]
+    rc = write(a)
+    mark_done(Path(a.out), asked(a))
+    return rc
+
+
+def write_set_crops(a) -> int:
     from facemotion import EmotionRecognizer
 
     items = muxspace(a.root, a.part) if a.set == "muxspace" else sof(a.root, a.part)

@@ -61,6 +61,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs"
+BENCHMARKS = ROOT / "benchmarks"  # public_sets.py: the crops and what made them
 STATE = RUNS / "campaign.json"
 DATA = "gpu/fer2013_trainval.tar.gz"
 TARGETS = "gpu/ensemble_t4.pt"  # the shipped ensemble's flip-averaged soft targets at T = 4
@@ -334,9 +335,7 @@ def make_rare(crops: Path) -> list[str]:
 
 
 def _facemotion(*args):
-    say("$ facemotion", " ".join(map(_q, args)))
-    subprocess.run([sys.executable, "-m", "facemotion", *args], check=True, cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    _run([sys.executable, "-m", "facemotion", *args])
 
 
 def webp_crops(src: Path, dst: Path) -> int:
@@ -380,35 +379,40 @@ def _rel(path: Path) -> str:
 
 def pack_inputs(a):
     """The crops and the gender reading ``pack`` reads, made first where they are missing (the
-    commands of the header), from the clones that --muxspace, --sof and --utk name."""
-    py = [sys.executable]
+    commands of the header), from the clones that --muxspace, --sof and --utk name. A crops
+    folder counts as made once ``public_sets.py`` has finished it (its ``.done`` records with
+    what); one left unfinished is completed from its clone, one made with other options refused."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import public_sets
+
     crops = ROOT / a.crops
-    steps = [  # (what it makes, the clone it reads, that clone's option, the command)
+    steps = [  # (what it makes, the clone it reads, that clone's option, public_sets.py's arguments)
         (crops / "muxspace_train", a.muxspace, "--muxspace",
-         py + ["benchmarks/public_sets.py", "crops", "--set", "muxspace", "--root", a.muxspace, "--part", "train",
-               "--cap", "1500", "--out", str(crops / "muxspace_train")]),
-        (crops / "sof_train", a.sof, "--sof",
-         py + ["benchmarks/public_sets.py", "crops", "--set", "sof", "--root", a.sof, "--part", "train",
-               "--out", str(crops / "sof_train")]),
+         ["crops", "--set", "muxspace", "--root", a.muxspace, "--part", "train", "--cap", "1500"]),
+        (crops / "sof_train", a.sof, "--sof", ["crops", "--set", "sof", "--root", a.sof, "--part", "train"]),
     ]
     if a.gender:
-        utk = crops / "utk_unlabelled"
-        steps += [(utk, a.utk, "--utk", py + ["benchmarks/public_sets.py", "unlabelled", "--root", a.utk,
-                                              "--out", str(utk)]),
-                  (ROOT / a.gender, None, None, py + ["scripts/fer_gender.py", "--utk-crops", str(utk), "--data", a.fer,
-                                                     "--out", str((ROOT / a.gender).parent)])]
-    for made, clone, option, cmd in steps:
-        if (made / ".done").exists() or made.is_file():
+        steps.append((crops / "utk_unlabelled", a.utk, "--utk", ["unlabelled", "--root", a.utk]))
+    for made, clone, option, args in steps:
+        args = [*args, "--out", str(made)]
+        have, want = public_sets.made_with(made), public_sets.asked(public_sets.parser().parse_args(args))
+        if have in ({}, want):  # finished ({}: the empty marker this script once wrote after the same command)
             continue
-        if made.is_dir() and any(made.iterdir()) and not clone:  # e.g. scripts/train_real_faces.sh's crops
-            say(f"{_rel(made)}: made by another command, read as it is")
-            continue
-        if option and not clone:
-            sys.exit(f"gpu_campaign.py: {_rel(made)} is missing: give {option} (the set's clone) to make it")
-        say("$", " ".join(map(_q, cmd)))
-        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-        if made.is_dir():
-            (made / ".done").touch()  # a crops folder counts as made only once its command finished
+        if have is not None:
+            sys.exit(f"gpu_campaign.py: {_rel(made)} holds crops made with {have}, not {want}: move it away "
+                     "or name another --crops")
+        if not clone:
+            state = "unfinished (no .done)" if made.is_dir() and any(made.iterdir()) else "missing"
+            sys.exit(f"gpu_campaign.py: {_rel(made)} is {state}: give {option} (the set's clone) to make it")
+        _run([sys.executable, "benchmarks/public_sets.py", *args])
+    if a.gender and not (ROOT / a.gender).is_file():  # fer_gender.py writes it atomically, last
+        _run([sys.executable, "scripts/fer_gender.py", "--utk-crops", str(crops / "utk_unlabelled"), "--data", a.fer,
+              "--out", str((ROOT / a.gender).parent)])
+
+
+def _run(cmd):
+    say("$", " ".join(map(_q, cmd)))
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
 
 
 def pack(a):

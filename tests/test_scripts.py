@@ -68,22 +68,58 @@ def test_gpu_campaign_carries_the_crops_exactly_and_names_its_missing_files(tmp_
 
 
 def test_gpu_campaign_pack_makes_or_names_its_missing_inputs(tmp_path, monkeypatch):
-    """`pack` reads crops another command made, and where one is missing and its set's clone is
-    not given it stops in one line naming the folder and the option, before any long step."""
+    """`pack` reads the crops public_sets.py finished with the options it trains on; a folder
+    missing or left unfinished, with its set's clone not given, stops it in one line naming the
+    folder and the option, and one finished with other options (uncapped muxspace) is refused,
+    all before any long step."""
     import argparse
+    import json
 
     from conftest import load_script
 
     gc = load_script("gpu_campaign")
     monkeypatch.setattr(gc, "ROOT", tmp_path)
-    (tmp_path / "runs" / "crops" / "muxspace_train" / "happy").mkdir(parents=True)
-    (tmp_path / "runs" / "crops" / "muxspace_train" / "happy" / "a.png").write_bytes(b"x")
+    mux = tmp_path / "runs" / "crops" / "muxspace_train"
+    (mux / "happy").mkdir(parents=True)
+    (mux / "happy" / "a.png").write_bytes(b"x")
     a = argparse.Namespace(crops="runs/crops", muxspace="", sof="", utk="", gender="", fer="fer.zip")
-    with pytest.raises(SystemExit, match=r"runs/crops/sof_train is missing: give --sof") as e:
+    with pytest.raises(SystemExit, match=r"runs/crops/muxspace_train is unfinished \(no \.done\): give --muxspace") as e:
         gc.pack_inputs(a)
     assert "\n" not in str(e.value)
+    made = {"command": "crops", "set": "muxspace", "part": "train", "cap": 0}
+    (mux / ".done").write_text(json.dumps(made))
+    with pytest.raises(SystemExit, match=r"muxspace_train holds crops made with .*'cap': 0.*not .*'cap': 1500"):
+        gc.pack_inputs(a)
+    (mux / ".done").write_text(json.dumps({**made, "cap": 1500}))
+    with pytest.raises(SystemExit, match=r"runs/crops/sof_train is missing: give --sof"):
+        gc.pack_inputs(a)
     a.gender = "runs/gender/gender.csv"
     (tmp_path / "runs" / "crops" / "sof_train").mkdir()
-    (tmp_path / "runs" / "crops" / "sof_train" / ".done").touch()
+    (tmp_path / "runs" / "crops" / "sof_train" / ".done").touch()  # the empty marker pack itself once wrote
     with pytest.raises(SystemExit, match=r"runs/crops/utk_unlabelled is missing: give --utk"):
         gc.pack_inputs(a)
+
+
+def test_public_sets_crops_mark_their_folder_and_refuse_other_options(tmp_path, monkeypatch):
+    """public_sets.py writes a crops folder's .done last, with the options that made it, and will
+    not add crops of other options to a finished folder (they would train as one set)."""
+    import json
+    import shutil
+
+    from conftest import ROOT, SHARED
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import public_sets as ps
+
+    pid = next(f"p{k}" for k in range(100) if ps.part_of(f"p{k}") == "train")
+    photos = tmp_path / "sof" / "data" / "original images"
+    photos.mkdir(parents=True)
+    shutil.copy(SHARED / "media" / "obama.jpg", photos / f"{pid}_00_0_0_0_0_0_hp_0.jpg")
+    out = tmp_path / "crops"
+    argv = ["crops", "--set", "sof", "--root", str(tmp_path / "sof"), "--out", str(out)]
+    assert ps.main(argv) == 0
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == [f"happy/{pid}_00_0_0_0_0_0_hp_0.png"]
+    assert json.loads((out / ".done").read_text()) == {"command": "crops", "set": "sof", "part": "train", "cap": 0}
+    assert ps.main(argv) == 0  # the same command again: nothing to add, still finished
+    with pytest.raises(SystemExit, match=r"crops holds crops made with cap 0 \(not 5\): write these to another --out"):
+        ps.main(argv + ["--cap", "5"])

@@ -89,8 +89,19 @@ def test_teacher_targets_made_beforehand_are_checked_and_used(kaggle_zip, tmp_pa
     targets = tmp_path / "t.pt"
     assert cli(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint), "--kd-temp", "3",
                 "--to", str(targets), "--no-progress"]) == 0
-    assert "soft targets of" in capsys.readouterr().out
+    assert "wrote" in capsys.readouterr().out
     ck = torch.load(targets, weights_only=True)
+    # the same command again keeps the file: the same teachers' targets for the same images
+    stamp = targets.stat().st_mtime_ns
+    assert cli(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint), "--kd-temp", "3",
+                "--to", str(targets), "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(f"kept {targets}: soft targets of") and targets.stat().st_mtime_ns == stamp
+    # ... and another temperature writes it anew
+    assert cli(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint), "--kd-temp", "2",
+                "--to", str(targets), "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith("wrote")
+    assert cli(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint), "--kd-temp", "3",
+                "--to", str(targets), "--no-progress"]) == 0
     assert ck["targets"].shape[1] == 7 and torch.allclose(ck["targets"].sum(1), torch.ones(len(ck["targets"])))
     # a run distils from the file alone (no --teacher): the same targets as computing them
     s = main(_args(kaggle_zip, tmp_path / "a", epochs=1, teacher_targets=targets, kd_temp=3))

@@ -24,7 +24,8 @@ def cmd_teacher_targets(args) -> int:
     from ..training.distill import teacher_targets_main
 
     r = teacher_targets_main(args)
-    print(f"wrote {r['out']}: soft targets of {r['images']:,} training images (the teachers' top-1 agrees "
+    done = "kept" if r["kept"] else "wrote"  # a file made by the same teachers for the same images is not redone
+    print(f"{done} {r['out']}: soft targets of {r['images']:,} training images (the teachers' top-1 agrees "
           f"with the label on {r['teacher_train_acc']:.2%})")
     return 0
 

@@ -97,21 +97,33 @@ def images_digest(images) -> str:
     return hashlib.sha1(np.ascontiguousarray(images.cpu().numpy()).tobytes()).hexdigest()[:20]
 
 
+def targets_key(specs, images, *, kd_temp: float, limit: int, seed: int) -> dict:
+    """What a targets file is tied to: the teachers (by name and content: a shipped name or a
+    path can hold a newer model later), the temperature and the images."""
+    return {"teachers": [f"{t}@{file_digest(t)}" for t in specs], "kd_temp": kd_temp, "n": len(images),
+            "limit": limit, "seed": seed, "images": images_digest(images)}
+
+
+def read_cached_targets(cache: Path, key: dict, device):
+    """The targets ``cache`` holds if it was made under ``key``, else None (also for a file that
+    is not a targets file: the caller writes this one over it)."""
+    try:
+        ck = torch.load(cache, map_location=device, weights_only=True)
+    except Exception:  # noqa: BLE001  (missing, or any other file: not these targets)
+        return None
+    return ck["targets"] if isinstance(ck, dict) and ck.get("key") == key else None
+
+
 def cached_teacher_targets(teachers, specs, images, cache: Path, *, kd_temp: float, limit: int, seed: int,
                            progress: bool = True):
     """:func:`offline_teacher_targets`, cached in ``cache`` (a run's ``teacher_targets.pt``, or
-    the file of ``--teacher-targets``) under a key of the teachers (by name and content: a
-    shipped name or a path can hold a newer model later), the temperature and the images, so a
-    resumed run does not compute them again."""
-    cache = Path(cache)
-    key = {"teachers": [f"{t}@{file_digest(t)}" for t in specs], "kd_temp": kd_temp, "n": len(images),
-           "limit": limit, "seed": seed, "images": images_digest(images)}
-    if cache.exists():
-        ck = torch.load(cache, map_location=images.device, weights_only=True)
-        if ck.get("key") == key:
-            return ck["targets"]
-    targets = offline_teacher_targets(teachers, images, kd_temp, progress=progress)
-    atomic_torch_save({"key": key, "targets": targets.cpu()}, cache)
+    the file of ``--teacher-targets``) under :func:`targets_key`, so a resumed run does not
+    compute them again."""
+    key = targets_key(specs, images, kd_temp=kd_temp, limit=limit, seed=seed)
+    targets = read_cached_targets(cache, key, images.device)
+    if targets is None:
+        targets = offline_teacher_targets(teachers, images, kd_temp, progress=progress)
+        atomic_torch_save({"key": key, "targets": targets.cpu()}, Path(cache))
     return targets
 
 
@@ -150,9 +162,13 @@ def teacher_targets_main(args) -> dict:
         raise UsageError("--teacher: name at least one teacher")
     train, _ = load_train_val(args)
     x_tr, _ = to_tensors(train)
-    teachers = [load_teacher(t, torch.device("cpu")) for t in args.teacher]
-    targets = cached_teacher_targets(teachers, args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
-                                     limit=args.limit, seed=args.seed, progress=args.progress)
+    key = targets_key(args.teacher, x_tr, kd_temp=args.kd_temp, limit=args.limit, seed=args.seed)
+    targets = read_cached_targets(args.out, key, x_tr.device)
+    kept = targets is not None  # the file already holds these teachers' targets for these images
+    if not kept:
+        teachers = [load_teacher(t, torch.device("cpu")) for t in args.teacher]
+        targets = offline_teacher_targets(teachers, x_tr, args.kd_temp, progress=args.progress)
+        atomic_torch_save({"key": key, "targets": targets.cpu()}, Path(args.out))
     acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
-    return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc}
+    return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc, "kept": kept}
 
