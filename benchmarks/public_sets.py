@@ -142,7 +142,10 @@ def made_with(out: Path) -> dict | None:
         text = (Path(out) / DONE).read_text().strip()
     except FileNotFoundError:
         return None
-    return json.loads(text) if text else {}
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"public_sets.py: {Path(out) / DONE}: not a marker this script wrote ({e})") from None
 
 
 def refuse_other(out: Path, want: dict) -> None:

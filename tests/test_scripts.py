@@ -123,3 +123,6 @@ def test_public_sets_crops_mark_their_folder_and_refuse_other_options(tmp_path, 
     assert ps.main(argv) == 0  # the same command again: nothing to add, still finished
     with pytest.raises(SystemExit, match=r"crops holds crops made with cap 0 \(not 5\): write these to another --out"):
         ps.main(argv + ["--cap", "5"])
+    (out / ".done").write_text("{half")
+    with pytest.raises(SystemExit, match=r"crops/\.done: not a marker this script wrote"):
+        ps.main(argv)
