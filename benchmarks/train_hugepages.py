@@ -52,7 +52,8 @@ def run(data: str, opts: list[str], *, thp: str, limit: int, epochs: int) -> tup
         r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "THP_MEM_ALLOC_ENABLE": thp})
         if r.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
-        rows = list(csv.DictReader(open(Path(out) / "log.csv")))
+        with open(Path(out) / "log.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
     return float(rows[-1]["img_per_s"]), resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
 
 

@@ -114,17 +114,19 @@ def read_cached_targets(cache: Path, key: dict, device):
     return ck["targets"] if isinstance(ck, dict) and ck.get("key") == key else None
 
 
-def cached_teacher_targets(teachers, specs, images, cache: Path, *, kd_temp: float, limit: int, seed: int,
+def cached_teacher_targets(load_teachers, specs, images, cache: Path, *, kd_temp: float, limit: int, seed: int,
                            progress: bool = True):
     """:func:`offline_teacher_targets`, cached in ``cache`` (a run's ``teacher_targets.pt``, or
     the file of ``--teacher-targets``) under :func:`targets_key`, so a resumed run does not
-    compute them again."""
+    compute them again. ``load_teachers()`` gives the teachers, called only when the cache is
+    not current. Returns (targets, whether the cache already held them)."""
     key = targets_key(specs, images, kd_temp=kd_temp, limit=limit, seed=seed)
     targets = read_cached_targets(cache, key, images.device)
-    if targets is None:
-        targets = offline_teacher_targets(teachers, images, kd_temp, progress=progress)
-        atomic_torch_save({"key": key, "targets": targets.cpu()}, Path(cache))
-    return targets
+    if targets is not None:
+        return targets, True
+    targets = offline_teacher_targets(load_teachers(), images, kd_temp, progress=progress)
+    atomic_torch_save({"key": key, "targets": targets.cpu()}, Path(cache))
+    return targets, False
 
 
 def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: int = 0):
@@ -162,13 +164,9 @@ def teacher_targets_main(args) -> dict:
         raise UsageError("--teacher: name at least one teacher")
     train, _ = load_train_val(args)
     x_tr, _ = to_tensors(train)
-    key = targets_key(args.teacher, x_tr, kd_temp=args.kd_temp, limit=args.limit, seed=args.seed)
-    targets = read_cached_targets(args.out, key, x_tr.device)
-    kept = targets is not None  # the file already holds these teachers' targets for these images
-    if not kept:
-        teachers = [load_teacher(t, torch.device("cpu")) for t in args.teacher]
-        targets = offline_teacher_targets(teachers, x_tr, args.kd_temp, progress=args.progress)
-        atomic_torch_save({"key": key, "targets": targets.cpu()}, Path(args.out))
+    targets, kept = cached_teacher_targets(lambda: [load_teacher(t, torch.device("cpu")) for t in args.teacher],
+                                           args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
+                                           limit=args.limit, seed=args.seed, progress=args.progress)
     acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
     return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc, "kept": kept}
 

@@ -291,8 +291,9 @@ def _distillation(cfg, x_tr, out: Path, dist, say):
         return teachers, None
     if not dist.main:
         dist.barrier()  # rank 0 computes the targets once; the others then read its cache
-    targets = cached_teacher_targets(teachers, cfg.teacher, x_tr, Path(cfg.teacher_targets or out / "teacher_targets.pt"),
-                                     kd_temp=cfg.kd_temp, limit=cfg.limit, seed=cfg.seed, progress=cfg.progress)
+    targets, _ = cached_teacher_targets(lambda: teachers, cfg.teacher, x_tr,
+                                        Path(cfg.teacher_targets or out / "teacher_targets.pt"), kd_temp=cfg.kd_temp,
+                                        limit=cfg.limit, seed=cfg.seed, progress=cfg.progress)
     if dist.main:
         dist.barrier()
     return [], targets  # the teachers are no longer needed: their memory goes
