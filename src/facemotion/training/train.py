@@ -157,7 +157,12 @@ def main(args) -> dict:
     cfg = argparse.Namespace(**{**vars(args), "device": device, "threads": threads, "world_size": dist.world,
                                 "progress": args.progress and dist.main})
     try:
-        return _train(cfg, dist)
+        summary = _train(cfg, dist)
+        # every process reaches destroy_process_group together, as PyTorch's shutdown notes ask;
+        # without this a rank that finished first tore its gloo group down while rank 0 still
+        # wrote summary.json, and under CPU load one such process has aborted (exit -6)
+        dist.barrier()
+        return summary
     finally:
         dist.close()
 
