@@ -30,6 +30,7 @@ from facemotion.datasets import load_splits
 from facemotion.training.evaluate import choose_ensemble, ensemble_probs, model_logits
 from facemotion.labels import EMOTIONS
 from facemotion.metrics import classification_report, fit_temperature, reliability_bins, softmax
+from facemotion.progress import progress_bar
 from facemotion.protocol import card_metrics, in_labels, labels_of, protocol_inputs, protocol_report
 from facemotion.training.models import count_parameters, mflops_per_face
 from facemotion.training.engine import predict_logits
@@ -82,7 +83,7 @@ def main():
         v = (r.get("protocol") or {}).get(key)
         return "-" if v is None else (f"{v * 100:.2f}" if pct else f"{v:.3f}")
 
-    for path in a.models:
+    for path in progress_bar(a.models, desc="models", unit="model"):
         onnx = Path(path).suffix != ".pt"  # a shipped model name or an exported .onnx file
         if onnx:
             from facemotion.classify import load_classifier

