@@ -126,3 +126,25 @@ def test_public_sets_crops_mark_their_folder_and_refuse_other_options(tmp_path, 
     (out / ".done").write_text("{half")
     with pytest.raises(SystemExit, match=r"crops/\.done: not a marker this script wrote"):
         ps.main(argv)
+
+def test_rule_default_reads_the_val_parts_and_names_what_is_missing(tmp_path):
+    """rule_default.py averages the candidate's balanced accuracy over the two val parts of
+    score_candidates.sh's val.json, and refuses in one line a missing file or a candidate the
+    file does not score, before any model is run."""
+    import json
+    import sys
+
+    from conftest import load_script
+
+    rd = load_script("rule_default")
+    val = tmp_path / "val.json"
+    row = lambda b: {"balanced_accuracy": b}  # noqa: E731
+    val.write_text(json.dumps({"sets": {"muxspace (val)": {"models": {str(tmp_path / "c.onnx"): row(0.6)}},
+                                        "Specs on Faces (val)": {"models": {"out/c.onnx": row(0.65)}}}}))
+    assert rd.val_mean(val, tmp_path / "c.onnx") == pytest.approx(0.625)
+    with pytest.raises(SystemExit, match=r"no muxspace \(val\) row for d.onnx"):
+        rd.val_mean(val, tmp_path / "d.onnx")
+    (tmp_path / "c.onnx").write_bytes(b"")
+    r = subprocess.run([sys.executable, "scripts/rule_default.py", "--score-dir", str(tmp_path / "none"),
+                        str(tmp_path / "c.onnx")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "none/val.json: no such file" in r.stderr
