@@ -158,9 +158,9 @@ def main(args) -> dict:
                                 "progress": args.progress and dist.main})
     try:
         summary = _train(cfg, dist)
-        # every process reaches destroy_process_group together, as PyTorch's shutdown notes ask;
+        # every process reaches destroy_process_group together, as PyTorch's shutdown notes ask:
         # without this a rank that finished first tore its gloo group down while rank 0 still
-        # wrote summary.json, and under CPU load one such process has aborted (exit -6)
+        # wrote summary.json, and once, under CPU load, such a rank aborted (exit -6)
         dist.barrier()
         return summary
     finally:
