@@ -42,12 +42,16 @@ VAL_SETS = ("muxspace (val)", "Specs on Faces (val)")
 BAR = {15: 1, 20: 0, 30: 1}  # turn in degrees -> shared-photo faces lost, at most (24 of 24 at 20, 23 at 15, 30)
 
 
-def facemotion(*args) -> str:
-    """A facemotion command's stdout; its failure ends this script with its last line."""
-    r = subprocess.run([sys.executable, "-m", "facemotion", *map(str, args)], capture_output=True, text=True)
+def run(what: str, *argv) -> str:
+    """A command's stdout; its failure ends this script in one line, the command's last."""
+    r = subprocess.run([sys.executable, *map(str, argv)], capture_output=True, text=True)
     if r.returncode:
-        sys.exit(f"rule_default.py: facemotion {args[0]} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+        sys.exit(f"rule_default.py: {what} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
     return r.stdout
+
+
+def facemotion(*args) -> str:
+    return run(f"facemotion {args[0]}", "-m", "facemotion", *args)
 
 
 def public_fer7(onnx: Path, fer: Path) -> float:
@@ -69,8 +73,7 @@ def val_mean(val_json: Path, onnx: Path) -> float:
 
 def happy_gap(model: Path, gender: Path, out: Path) -> float:
     """Women's happy recall minus men's on PublicTest, for an ONNX file or a shipped name."""
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fer_groups.py"), "--gender", str(gender), "--models",
-                    str(model), "--out", str(out)], check=True, capture_output=True)
+    run("fer_groups.py", ROOT / "benchmarks" / "fer_groups.py", "--gender", gender, "--models", model, "--out", out)
     m = next(iter(json.loads(out.with_suffix(".json").read_text())["models"].values()))
     return m["women"]["happy_recall"]["value"] - m["men"]["happy_recall"]["value"]
 
@@ -92,7 +95,7 @@ def check(onnx: Path, a) -> dict:
     if params > a.max_params:  # the rule's size first: a larger network is no candidate, so nothing is run
         return {"parameters": params, "holds": {f"<= {a.max_params:,} parameters": False}, "qualifies": False}
     int8 = a.score_dir / f"{onnx.stem}_int8.onnx"
-    if not int8.exists():
+    if not int8.exists() or int8.stat().st_mtime < onnx.stat().st_mtime:  # made from this export, not an older one
         facemotion("quantize", onnx, "--to", int8, "--data", a.fer, "--labels", "ferplus")
     r = {"parameters": params, "public": public_fer7(onnx, a.fer), "public_int8": public_fer7(int8, a.fer),
          "val_mean": val_mean(a.score_dir / "val.json", onnx),
