@@ -4,7 +4,8 @@ replace the default, criterion by criterion, written to OUT/rule_default.txt and
 A candidate is an ONNX file that ``scripts/score_candidates.sh OUT CANDIDATE.pt`` exported into
 OUT; that script's ``OUT/val.json`` gives the val parts' balanced accuracy. This script adds
 the rest, each with the tool the rule names:
-1. PublicTest FER+ 7-class accuracy (``facemotion evaluate --labels ferplus --split val``);
+1. PublicTest FER+ 7-class accuracy (``facemotion evaluate --labels ferplus --split val``; the
+   report score_candidates.sh wrote, ``OUT/NAME.public/report.json``, when it is newer than the file);
 2. the mean balanced accuracy over the val parts of muxspace and Specs on Faces (``val.json``);
 3. the happy-recall gap between PublicTest's faces read as women and as men
    (``benchmarks/fer_groups.py``, the reading of ``scripts/fer_gender.py``);
@@ -29,46 +30,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from _common import FER_ZIP, machine, shared_photos, table  # noqa: E402
+from _rules import facemotion, public_fer7, run, val_mean  # noqa: E402
 
-VAL_SETS = ("muxspace (val)", "Specs on Faces (val)")
 BAR = {15: 1, 20: 0, 30: 1}  # turn in degrees -> shared-photo faces lost, at most (24 of 24 at 20, 23 at 15, 30)
-
-
-def run(what: str, *argv) -> str:
-    """A command's stdout; its failure ends this script in one line, the command's last."""
-    r = subprocess.run([sys.executable, *map(str, argv)], capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"rule_default.py: {what} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
-    return r.stdout
-
-
-def facemotion(*args) -> str:
-    return run(f"facemotion {args[0]}", "-m", "facemotion", *args)
-
-
-def public_fer7(onnx: Path, fer: Path) -> float:
-    report = json.loads(facemotion("evaluate", onnx, "--data", fer, "--labels", "ferplus", "--split", "val", "--json"))
-    return float(report["protocol"]["ferplus7"]["accuracy"])
-
-
-def val_mean(val_json: Path, onnx: Path) -> float:
-    sets = json.loads(val_json.read_text())["sets"]
-    keys = {str(onnx), onnx.name}
-    vals = []
-    for s in VAL_SETS:
-        row = next((v for k, v in sets[s]["models"].items() if k in keys or Path(k).name == onnx.name), None)
-        if row is None:
-            sys.exit(f"rule_default.py: {val_json}: no {s} row for {onnx.name} (score it with score_candidates.sh)")
-        vals.append(row["balanced_accuracy"])
-    return sum(vals) / len(vals)
 
 
 def happy_gap(model: Path, gender: Path, out: Path) -> float:
@@ -97,7 +69,7 @@ def check(onnx: Path, a) -> dict:
     int8 = a.score_dir / f"{onnx.stem}_int8.onnx"
     if not int8.exists() or int8.stat().st_mtime < onnx.stat().st_mtime:  # made from this export, not an older one
         facemotion("quantize", onnx, "--to", int8, "--data", a.fer, "--labels", "ferplus")
-    r = {"parameters": params, "public": public_fer7(onnx, a.fer), "public_int8": public_fer7(int8, a.fer),
+    r = {"parameters": params, "public": public_fer7(onnx, a.fer, a.score_dir / f"{onnx.stem}.public" / "report.json"), "public_int8": public_fer7(int8, a.fer),
          "val_mean": val_mean(a.score_dir / "val.json", onnx),
          "gap": happy_gap(onnx, a.gender, a.score_dir / f"{onnx.stem}.groups"),
          "bar": tilted(onnx), "bar_int8": tilted(int8)}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scores candidate checkpoints where the default's choice rules read them (docs/training-log.md):
-# each exported with flip averaging, then PublicTest (FER+ 7-class, OUT/NAME.public.txt) and the
-# val parts of muxspace and Specs on Faces, every candidate in one run (OUT/val.txt).
+# each exported with flip averaging, then PublicTest (FER+ 7-class, OUT/NAME.public.txt and its report
+# OUT/NAME.public/report.json) and the val parts of muxspace and Specs on Faces, every candidate in
+# one run (OUT/val.txt).
 #   bash scripts/score_candidates.sh OUT CANDIDATE.pt [CANDIDATE.pt ...]   (MUX=/data/muxspace SOF=/data/sof)
 # (runs/NAME/best.pt is reported as NAME)
 set -euo pipefail
@@ -30,7 +31,7 @@ onnx=()
 for pt in "$@"; do
   c=$(name_of "$pt")
   $FM export "$pt" --to "$out/$c.onnx" --tta flip
-  $FM evaluate "$out/$c.onnx" --data "$FER" --labels ferplus --split val | tee "$out/$c.public.txt"
+  $FM evaluate "$out/$c.onnx" --data "$FER" --labels ferplus --split val -o "$out/$c.public" | tee "$out/$c.public.txt"
   onnx+=("$out/$c.onnx")
 done
 $PY benchmarks/cross_dataset.py --muxspace "$MUX" --sof "$SOF" --part val --no-fer --london '' --fer-data '' \

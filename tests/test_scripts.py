@@ -1,4 +1,4 @@
-"""The maintainers' shell scripts refuse a wrong argument in one line that names it, before any
+"""The maintainers' scripts refuse a wrong argument in one line that names it, before any
 long job starts."""
 
 from __future__ import annotations
@@ -148,3 +148,29 @@ def test_rule_default_reads_the_val_parts_and_names_what_is_missing(tmp_path):
     r = subprocess.run([sys.executable, "scripts/rule_default.py", "--score-dir", str(tmp_path / "none"),
                         str(tmp_path / "c.onnx")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "none/val.json: no such file" in r.stderr
+
+
+def test_rule_ensemble_replaces_only_when_higher_on_both_and_refuses_in_one_line(tmp_path):
+    """rule_ensemble.py's candidate replaces the shipped ensemble only when it is higher on
+    PublicTest and on the val mean (a tie is not higher); a single checkpoint, a missing one or
+    an unknown shipped name is refused in one line before anything is exported."""
+    import sys
+
+    from conftest import load_script
+
+    re_ = load_script("rule_ensemble")
+    old = {"public": 0.8712, "val_mean": 0.60}
+    assert re_.decide({"public": 0.8750, "val_mean": 0.61}, old) == (True, [])
+    assert re_.decide({"public": 0.8750, "val_mean": 0.60}, old) == (False, ["val_mean"])
+    assert re_.decide({"public": 0.8700, "val_mean": 0.59}, old) == (False, ["public", "val_mean"])
+    (tmp_path / "a.pt").write_bytes(b"")
+    (tmp_path / "b.pt").write_bytes(b"")
+    for argv, named in ([[str(tmp_path / "a.pt")], "at least two checkpoints"],
+                        [[str(tmp_path / "a.pt"), str(tmp_path / "c.pt")], "c.pt: no such file"],
+                        [[str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--against", "no_such_ensemble"],
+                         "--against no_such_ensemble"]):
+        data = ["--fer", str(tmp_path / "a.pt"), "--muxspace", str(tmp_path), "--sof", str(tmp_path)]  # not read
+        r = subprocess.run([sys.executable, "scripts/rule_ensemble.py", "--out", str(tmp_path / "out"), *data, *argv],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and named in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()

@@ -98,6 +98,10 @@ class ModelCard:
         if label_set_name(self.labels) is None:
             sets = "; ".join(f"{k}: {list(v)}" for k, v in LABEL_SETS.items())
             raise ModelError(f"{where}: model labels {list(self.labels)} are none of facemotion's label sets ({sets})")
+        outputs = self.arch_kwargs.get("num_classes") if isinstance(self.arch_kwargs, dict) else None
+        if isinstance(outputs, int) and outputs != len(self.labels):  # caught here, before a graph is built
+            raise ModelError(f"{where}: the network has {outputs} outputs (arch_kwargs num_classes) but its card "
+                             f"lists {len(self.labels)} labels ({', '.join(self.labels)})")
         if not isinstance(self.input_size, int) or isinstance(self.input_size, bool) or self.input_size != INPUT_SIZE:
             raise ModelError(f"{where}: model input size {self.input_size!r} differs from the {INPUT_SIZE} px faces "
                              "facemotion's preprocessing makes")

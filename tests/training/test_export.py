@@ -205,6 +205,30 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
         checkpoints_from_onnx(tmp_path / "bad.onnx")
 
 
+def test_import_keeps_a_fer_plus_models_eight_labels_so_its_members_export_again(tmp_path):
+    """The shipped FER+ ensemble's members come back with contempt in their cards (the file's
+    label set, not FER2013's seven), so they load and export as an ensemble again; a checkpoint
+    whose card lists fewer labels than its network has outputs is refused on load."""
+    torch = pytest.importorskip("torch")
+    from facemotion.classify import load_classifier
+    from facemotion.errors import ModelError
+    from facemotion.labels import FERPLUS_EMOTIONS
+    from facemotion.training.checkpoint import load_checkpoint
+    from facemotion.training.export import export_onnx
+    from facemotion.training.importing import import_checkpoints
+
+    written, _ = import_checkpoints("quad_ensemble", tmp_path / "members")
+    paths = [p for p, _ in written]
+    assert len(paths) == 4 and all(tuple(load_checkpoint(p)["labels"]) == FERPLUS_EMOTIONS for p in paths)
+    export_onnx(paths[:2], tmp_path / "two.onnx")
+    assert load_classifier(str(tmp_path / "two.onnx")).card.labels == FERPLUS_EMOTIONS
+    bad = torch.load(paths[0], weights_only=True)
+    bad["labels"] = list(FERPLUS_EMOTIONS[:7])
+    torch.save(bad, tmp_path / "seven.pt")
+    with pytest.raises(ModelError, match="seven.pt: the network has 8 outputs .* 7 labels"):
+        load_checkpoint(tmp_path / "seven.pt")
+
+
 def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle_zip, tmp_path):
     """A folded BatchNorm is exact in eval mode but not in train mode (batch statistics): the
     statistics restored from real faces keep eval outputs and bring train mode back in line."""

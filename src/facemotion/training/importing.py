@@ -62,7 +62,9 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
         state = _member_state(model, inits, i, f"{path}: member {i} ({m['arch']})")
         model.load_state_dict(state)
         models.append(model)
-        ckpts.append({**describe(model, epoch=m.get("epoch"), recovered_from={
+        # the file's label set and input are every member's: a FER+ member keeps its contempt
+        ckpts.append({**describe(model, epoch=m.get("epoch"), labels=card.labels, input_size=card.input_size,
+                                 channels=card.channels, normalization=card.normalization, recovered_from={
                           "file": path.name, "member": i, "source": m.get("source"), "weights_dtype": card.weights_dtype}),
                       "model_state": model.state_dict()})
     info = {}
