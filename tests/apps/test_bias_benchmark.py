@@ -120,3 +120,31 @@ def test_stratified_test_tells_a_gap_within_bands_from_breadth_alone(bias):
     assert abs(by_breadth["gap_within_bands"]["gap"]) < 0.1 and by_breadth["gap_within_bands"]["p"] > 0.2
     assert by_gender["gap_within_bands"]["gap"] == pytest.approx(1.0) and by_gender["gap_within_bands"]["p"] < 0.01
     assert by_gender["smile_seen"]["all"] == [60, 60]
+
+
+def test_happy_offset_moves_only_happys_logit_and_reads_the_target(bias):
+    """benchmarks/happy_offset.py: an offset multiplies happy's odds by e^offset against every
+    other emotion (the others keep their ratios), the unshifted row is every ratio's baseline,
+    and the London target is read from the rows (overall, every gender, neutral faces)."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        ho = importlib.import_module("happy_offset")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    p = np.array([[0.05, 0.05, 0.05, 0.10, 0.05, 0.10, 0.60]])
+    q = ho.shift(p, labels, 2.0)
+    assert q.sum() == pytest.approx(1.0)
+    assert np.log(q[0, 3] / q[0, 6]) - np.log(p[0, 3] / p[0, 6]) == pytest.approx(2.0)
+    assert q[0, 5] / q[0, 6] == pytest.approx(p[0, 5] / p[0, 6])
+    people = [{"gender": g} for g in ("male", "female", "male", "female")]
+    smiling = np.array([[0, 0, 0, 0.3, 0, 0, 0.7]] * 2 + [[0, 0, 0, 0.8, 0, 0, 0.2]] * 2)
+    neutral = np.array([[0, 0, 0, 0.01, 0, 0, 0.99]] * 4)
+    y = np.array([3, 6])
+    rows = ho.sweep(people, {"neutral": neutral, "smiling": smiling}, labels, np.array([[0, 0, 0, .4, 0, 0, .6]] * 2),
+                    y, labels, [0.0, 1.0])
+    assert [r["smiles"]["value"] for r in rows] == [0.5, 1.0] and rows[0]["men"]["value"] == 0.5
+    assert [r["public"]["value"] for r in rows] == [0.5, 0.5] and rows[1]["public_happy"]["value"] == 1.0
+    assert not ho.meets(rows[0]) and ho.meets(rows[1])
