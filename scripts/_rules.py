@@ -32,7 +32,9 @@ def public_fer7(model: Path, fer: Path, report: Path | None = None) -> float:
     """PublicTest FER+ 7-class accuracy of an ONNX file or a shipped name. ``report`` is a
     ``facemotion evaluate -o DIR`` report.json of the same file (score_candidates.sh writes one):
     read instead of evaluating again when it is newer than the model file."""
-    if report is not None and report.exists() and (not model.exists() or report.stat().st_mtime >= model.stat().st_mtime):
+    fresh = report is not None and report.exists() and (not model.exists()
+                                                        or report.stat().st_mtime >= model.stat().st_mtime)
+    if fresh:
         r = json.loads(report.read_text())
         if r.get("split") == "val" and r.get("label_source") == "ferplus":
             return float(r["protocol"]["ferplus7"]["accuracy"])

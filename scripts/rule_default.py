@@ -69,7 +69,8 @@ def check(onnx: Path, a) -> dict:
     int8 = a.score_dir / f"{onnx.stem}_int8.onnx"
     if not int8.exists() or int8.stat().st_mtime < onnx.stat().st_mtime:  # made from this export, not an older one
         facemotion("quantize", onnx, "--to", int8, "--data", a.fer, "--labels", "ferplus")
-    r = {"parameters": params, "public": public_fer7(onnx, a.fer, a.score_dir / f"{onnx.stem}.public" / "report.json"), "public_int8": public_fer7(int8, a.fer),
+    r = {"parameters": params, "public": public_fer7(onnx, a.fer, a.score_dir / f"{onnx.stem}.public" / "report.json"),
+         "public_int8": public_fer7(int8, a.fer),
          "val_mean": val_mean(a.score_dir / "val.json", onnx),
          "gap": happy_gap(onnx, a.gender, a.score_dir / f"{onnx.stem}.groups"),
          "bar": tilted(onnx), "bar_int8": tilted(int8)}

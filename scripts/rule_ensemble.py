@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from _common import FER_ZIP, machine, table  # noqa: E402
 from _rules import facemotion, public_fer7, run, val_mean  # noqa: E402
 
+WHAT = {"public": "PublicTest", "val_mean": "the val mean"}
+
 
 def decide(cand: dict, incumbent: dict) -> tuple[bool, list[str]]:
     """(replaces?, the criteria it fails): higher on both, a tie is not higher."""
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
         res[key] = {"model": str(model), "parameters": load_classifier(str(model)).card.parameters,
                     "public": public_fer7(model, a.fer, report / "report.json")}
     run("cross_dataset.py", ROOT / "benchmarks" / "cross_dataset.py", "--muxspace", a.muxspace, "--sof", a.sof,
-        "--part", "val", "--no-fer", "--london", "", "--fer-data", "", "--models", onnx, a.against, "--out", a.out / "val")
+        "--part", "val", "--no-fer", "--london", "", "--fer-data", "", "--models", onnx, a.against,
+        "--out", a.out / "val")
     for r in res.values():
         r["val_mean"] = val_mean(a.out / "val.json", Path(r["model"]))
     replaces, fails = decide(res["candidate"], res["incumbent"])
@@ -85,7 +88,8 @@ def main(argv=None) -> int:
         f"campaign rule 2 (docs/training-log.md); {machine()}",
         "members: " + ", ".join(str(m) for m in a.members),
         table(["model", "parameters", "PublicTest FER+7", "val mean"], rows),
-        f"the rule chooses: {a.name + ' (higher on both)' if replaces else a.against + ' stays (the candidate is not higher on ' + ' and '.join({'public': 'PublicTest', 'val_mean': 'the val mean'}[f] for f in fails) + ')'}"])
+        f"the rule chooses: {a.name} (higher on both)" if replaces else
+        f"the rule chooses: {a.against} stays (the candidate is not higher on {' and '.join(WHAT[f] for f in fails)})"])
     print(text)
     (a.out / "rule_ensemble.txt").write_text(text + "\n")
     (a.out / "rule_ensemble.json").write_text(json.dumps({"members": [str(m) for m in a.members], **res,
