@@ -148,3 +148,31 @@ def test_happy_offset_moves_only_happys_logit_and_reads_the_target(bias):
     assert [r["smiles"]["value"] for r in rows] == [0.5, 1.0] and rows[0]["men"]["value"] == 0.5
     assert [r["public"]["value"] for r in rows] == [0.5, 0.5] and rows[1]["public_happy"]["value"] == 1.0
     assert not ho.meets(rows[0]) and ho.meets(rows[1])
+
+
+def test_london_saliency_groups_people_by_gender_and_answer(bias):
+    """benchmarks/london_saliency.py: a map's area shares add up to 1 and land where the map is;
+    people are grouped by gender and by whether their smile was called happy."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        ls = importlib.import_module("london_saliency")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from facemotion.explain.regions import REGIONS
+
+    mouth = np.zeros((48, 48), np.float32)
+    mouth[34:39, 15:33] = 1.0
+    eyes = np.zeros((48, 48), np.float32)
+    eyes[16:21, 9:20] = 1.0  # the left eye, clear of the nose
+    s = ls.shares(mouth)
+    assert s.sum() == pytest.approx(1.0) and s[REGIONS.index("mouth")] == pytest.approx(1.0)
+    rec = lambda said, m: {"said": said, "p_happy": 0.9 if said == "happy" else 0.1,  # noqa: E731
+                           "face": np.zeros((48, 48), np.float32), "maps": {"happy": m, "neutral": eyes}}
+    people = [{"gender": g} for g in ("female", "female", "male", "male", "male")]
+    records = [rec("happy", mouth), rec("happy", mouth), rec("happy", mouth), rec("neutral", eyes), None]
+    groups = ls.summarize(people, records)
+    assert {n: g["n"] for n, g in groups.items()} == {"women, called happy": 2, "men, called happy": 1, "men, missed": 1}
+    assert groups["men, missed"]["happy"]["eyes"][0] == pytest.approx(1.0)
+    assert groups["women, called happy"]["happy"]["mouth"] == pytest.approx((1.0, 1.0, 1.0))
