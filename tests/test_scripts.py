@@ -145,6 +145,11 @@ def test_rule_default_reads_the_val_parts_and_names_what_is_missing(tmp_path):
     with pytest.raises(SystemExit, match=r"no muxspace \(val\) row for d.onnx"):
         rd.val_mean(val, tmp_path / "d.onnx")
     (tmp_path / "c.onnx").write_bytes(b"")
+    # score_candidates.sh's PublicTest report is read, not evaluated again, while newer than the file
+    report = tmp_path / "c.public" / "report.json"
+    report.parent.mkdir()
+    report.write_text(json.dumps({"split": "val", "label_source": "ferplus", "protocol": {"ferplus7": {"accuracy": 0.85}}}))
+    assert rd.public_fer7(tmp_path / "c.onnx", tmp_path / "no_such.zip", report) == 0.85
     r = subprocess.run([sys.executable, "scripts/rule_default.py", "--score-dir", str(tmp_path / "none"),
                         str(tmp_path / "c.onnx")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "none/val.json: no such file" in r.stderr
