@@ -56,11 +56,11 @@ def explain_smiles(model: str | None, london: Path, people: list[dict]) -> list[
 
 
 def shares(m: np.ndarray) -> np.ndarray:
-    from facemotion.explain.regions import REGIONS, region_map
+    """A map's share per area, in REGIONS order (``region_shares``, the explain command's own split)."""
+    from facemotion.explain.regions import REGIONS, region_shares
 
-    grid = region_map(m.shape[-1])
-    s = np.bincount(grid.ravel(), m.ravel().astype(np.float64), minlength=len(REGIONS))
-    return s / s.sum() if s.sum() > 0 else s
+    by = {d["region"]: d["share"] for d in region_shares(m)}
+    return np.array([by[r] for r in REGIONS])
 
 
 def boot(x: np.ndarray, rng, n: int = 2000) -> tuple[float, float, float]:
