@@ -91,11 +91,13 @@ FERPLUS_DISTIL = ["--opt", "adamw", "--lr", "4e-3", "--weight-decay", "0.05", "-
 # (name, architecture, epochs, recipe + seed, crop mix): x9 is the CPU recipe's mix (the crops
 # three times an epoch, their rare emotions six times more); over 200 epochs a rare crop is then
 # seen 1,800 times, so the second three runs see the crops once and their rare emotions three
-# times (the same 3:1 between the rare and the other crops, a third of the repeats)
+# times (the same 3:1 between the rare and the other crops, a third of the repeats).
+# The order is the runs a CPU cannot give: a loan of 15 minutes holds one call, in which about
+# two 200-epoch runs fit, and f_vggs has run its 200 epochs on the CPU (docs/training-log.md)
 FERPLUS_PLAN = [
-    ("f_vggs", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "31"], "x9"),     # the default's size (<= 1M)
+    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"], "x9"),     # for the ensemble (weeks on a CPU)
     ("f_ress", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "32"], "x9"),  # the default's network
-    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"], "x9"),     # for the ensemble
+    ("f_vggs", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "31"], "x9"),     # the default's size (<= 1M)
     ("f_vggs3", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "34"], "x3"),
     ("f_ress3", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "35"], "x3"),
     ("f_vggm3", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "36"], "x3"),
