@@ -12,7 +12,8 @@ Run on the device machine from the repository root, carrying ``gpu/`` (the
    cost at the measured images/s fits before the deadline, and starts them;
 2. every call (re)starts what is planned but not running -- from its ``last.pt`` -- in its
    own process session, so training goes on between calls while the machine is held;
-3. it waits until ``SECONDS`` are nearly spent (or every run is done), then packs the finished
+3. it waits until ``SECONDS`` are nearly spent (or every run is done, or every unfinished run has
+   failed its launches: the minutes left go to mending it), then packs the finished
    runs not yet sent (EMA weights in float16 with their whole history, via
    ``scripts/device_transfer.py``) as ``$OUT/bundle.NN`` parts, at most ~60 MiB a call;
    ``--final`` packs the unfinished runs' best.pt too, marked PARTIAL.
@@ -226,12 +227,24 @@ def epochs_done(name):
     return max(0, sum(1 for _ in open(log)) - 1) if log.exists() else 0
 
 
+MAX_LAUNCHES = 4
+
+
+def given_up(st) -> bool:
+    """Every unfinished run has stopped after its last launch: nothing will train this call.
+    The call then ships at once rather than waiting out its length, so a loan of one call keeps
+    the minutes to mend the cause and call again."""
+    unfinished = [r for r in st["plan"] if not (RUNS / r["name"] / "DONE").exists()]
+    return bool(unfinished) and all(r["launches"] >= MAX_LAUNCHES and not (r.get("pid") and alive(r["pid"]))
+                                    for r in unfinished)
+
+
 def launch(st):
     for run in st["plan"]:
         d = RUNS / run["name"]
         if (d / "DONE").exists() or (run.get("pid") and alive(run["pid"])):
             continue
-        if run["launches"] >= 4:  # given up (or stopped on purpose: launches set high)
+        if run["launches"] >= MAX_LAUNCHES:  # given up (or stopped on purpose: launches set high)
             continue
         if run["launches"]:
             tail = (d / "train.log").read_text()[-1500:] if (d / "train.log").exists() else ""
@@ -542,6 +555,9 @@ def main():
             break
         time.sleep(min(20, max(1, end - time.time())))
         launch(st)  # a run that died restarts from its last.pt
+        if given_up(st):
+            say(f"every unfinished run failed {MAX_LAUNCHES} launches: shipping what there is now")
+            break
     status(st)
     ship(st, a.final)
     status(st)

@@ -67,6 +67,37 @@ def test_gpu_campaign_carries_the_crops_exactly_and_names_its_missing_files(tmp_
         gc.use_ferplus()
 
 
+def test_gpu_campaign_stops_waiting_once_every_unfinished_run_has_given_up(tmp_path, monkeypatch):
+    """A loan holds one call: when every unfinished run has failed its launches, the call ships
+    at once instead of waiting out its length; a finished run or one still training keeps it."""
+    import subprocess
+
+    from conftest import load_script
+
+    gc = load_script("gpu_campaign")
+    monkeypatch.setattr(gc, "RUNS", tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    st = {"plan": [{"name": "a", "launches": gc.MAX_LAUNCHES, "pid": dead.pid},
+                   {"name": "b", "launches": gc.MAX_LAUNCHES, "pid": dead.pid}]}
+    assert gc.given_up(st)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "DONE").touch()
+    assert gc.given_up(st)  # b finished; a alone gave up
+    st["plan"][0]["launches"] = gc.MAX_LAUNCHES - 1  # a will be launched again
+    assert not gc.given_up(st)
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        st["plan"][0].update(launches=gc.MAX_LAUNCHES, pid=live.pid)  # a's last launch still trains
+        assert not gc.given_up(st)
+    finally:
+        live.kill()
+        live.wait()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "DONE").touch()
+    assert not gc.given_up(st)  # everything finished: the call ends for that reason, not this one
+
+
 def test_gpu_campaign_pack_makes_or_names_its_missing_inputs(tmp_path, monkeypatch):
     """`pack` reads the crops public_sets.py finished with the options it trains on; a folder
     missing or left unfinished, with its set's clone not given, stops it in one line naming the
