@@ -96,7 +96,7 @@ FERPLUS_DISTIL = ["--opt", "adamw", "--lr", "4e-3", "--weight-decay", "0.05", "-
 # The order is the runs a CPU cannot give: a loan of 15 minutes holds one call, in which about
 # two 200-epoch runs fit, and f_vggs has run its 200 epochs on the CPU (docs/training-log.md)
 FERPLUS_PLAN = [
-    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"], "x9"),     # for the ensemble (weeks on a CPU)
+    ("f_vggm", "vgg_fer_m", 200, FERPLUS_DISTIL + ["--seed", "33"], "x9"),     # for the ensemble (~17 h on 2 CPU cores)
     ("f_ress", "resnet_fer_s", 200, FERPLUS_DISTIL + ["--seed", "32"], "x9"),  # the default's network
     ("f_vggs", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "31"], "x9"),     # the default's size (<= 1M)
     ("f_vggs3", "vgg_fer_s", 200, FERPLUS_DISTIL + ["--seed", "34"], "x3"),
