@@ -68,6 +68,27 @@ def _weighted_gap(hit: np.ndarray, female: np.ndarray, band: np.ndarray) -> floa
     return total / weight if weight else float("nan")
 
 
+def bands(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each smile's band index, the two edges): everyone's tertiles of the widening."""
+    edges = _band_edges(w)
+    return np.digitize(w, edges), edges
+
+
+def stratified_gap(hit: np.ndarray, first: np.ndarray, band: np.ndarray, rng: np.random.Generator,
+                   permutations: int) -> dict:
+    """``first``'s recall minus the others' at equal breadth (the band-size-weighted mean over the
+    bands where both are present), with a two-sided permutation test that shuffles the groups
+    within each band only."""
+    obs = _weighted_gap(hit, first, band)
+    perm, count = first.copy(), 0
+    for _ in range(permutations):
+        for b in range(len(BANDS)):
+            idx = np.flatnonzero(band == b)
+            perm[idx] = rng.permutation(first[idx])
+        count += abs(_weighted_gap(hit, perm, band)) >= abs(obs) - 1e-12
+    return {"gap": float(obs), "p": (1 + count) / (1 + permutations), "permutations": permutations}
+
+
 def analyse(people: list[dict], records: list[dict], widen: list[float | None], *, seed: int,
             permutations: int) -> dict:
     """One model's smiles against their breadth (see the module's text)."""
@@ -79,8 +100,7 @@ def analyse(people: list[dict], records: list[dict], widen: list[float | None], 
     w = np.array([x if x is not None else np.nan for x in widen])[ok]
     gender = np.array([p["gender"] for p in people])[ok]
     female = gender == "female"
-    edges = _band_edges(w)
-    band = np.digitize(w, edges)
+    band, edges = bands(w)
     seen = p_s[ok] > p_n[ok]
     out = {"people": int(ok.sum()), "edges": [float(e) for e in edges],
            "smile_seen": {g: [int(seen[gender == g].sum()), int((gender == g).sum())] for g in ("female", "male")},
@@ -94,16 +114,7 @@ def analyse(people: list[dict], records: list[dict], widen: list[float | None], 
     ids = np.array([p["id"] for p in people])[ok]
     out["not_seen"] = [{"id": str(i), "p_happy_smiling": float(a), "p_happy_neutral": float(b)}
                        for i, a, b in zip(ids, p_s[ok], p_n[ok]) if a < b]
-    obs = _weighted_gap(hit, female, band)
-    rng = np.random.default_rng([seed, 77])
-    perm = female.copy()
-    count = 0
-    for _ in range(permutations):
-        for b in range(len(BANDS)):  # shuffle gender within the band only
-            idx = np.flatnonzero(band == b)
-            perm[idx] = rng.permutation(female[idx])
-        count += abs(_weighted_gap(hit, perm, band)) >= abs(obs) - 1e-12
-    out["gap_within_bands"] = {"gap": float(obs), "p": (1 + count) / (1 + permutations), "permutations": permutations}
+    out["gap_within_bands"] = stratified_gap(hit, female, band, np.random.default_rng([seed, 77]), permutations)
     out["gap_overall"] = float(hit[female].mean() - hit[~female].mean()) if female.any() and (~female).any() \
         else float("nan")
     return out

@@ -176,3 +176,42 @@ def test_london_saliency_groups_people_by_gender_and_answer(bias):
     assert {n: g["n"] for n, g in groups.items()} == {"women, called happy": 2, "men, called happy": 1, "men, missed": 1}
     assert groups["men, missed"]["happy"]["eyes"][0] == pytest.approx(1.0)
     assert groups["women, called happy"]["happy"]["mouth"] == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_london_facial_hair_reads_its_labels_and_the_planned_verdict(bias, tmp_path):
+    """benchmarks/london_facial_hair.py: the shipped labels cover the set (no woman with facial
+    hair), a file that does not fit is refused in one line, and the verdict follows the plan."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        fh = importlib.import_module("london_facial_hair")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    people = bias.read_people(LONDON)
+    groups = fh.group_names(people, fh.read_hair(fh.HAIR, people))
+    assert {g: int((groups == g).sum()) for g in fh.GROUPS} == {"women": 49, "men, none": 29, "men, stubble": 10,
+                                                                 "men, beard": 14}
+    bad = tmp_path / "hair.csv"
+    bad.write_text("face_id,facial_hair\n001,none\n002,moustache\n")
+    with pytest.raises(SystemExit, match=r"hair.csv: line 3: expected face_id and facial_hair"):
+        fh.read_hair(bad, people)
+    bad.write_text("face_id,facial_hair\n001,none\n")
+    with pytest.raises(SystemExit, match=r"no facial_hair for face_id 002 \(101 people missing\)"):
+        fh.read_hair(bad, people)
+
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    g = np.array(["women"] * 20 + ["men, none"] * 20 + ["men, beard"] * 20)
+    widen = [1.0 + 0.1 * (i % 20) / 20 for i in range(60)]  # every group spans every band
+
+    def probs(happy):
+        s = np.array([[0, 0, 0, 0.8, 0, 0, 0.2] if h else [0, 0, 0, 0.3, 0, 0, 0.7] for h in happy])
+        return {"smiling": s, "neutral": np.tile([0, 0, 0, 0.01, 0, 0, 0.99], (len(happy), 1))}
+
+    # only the bearded men missed: hair explains the gap
+    r = fh.analyse(g, probs(g != "men, beard"), labels, widen, seed=0, permutations=500)
+    assert r["groups"]["men, none"]["recall"]["value"] == 1.0 and r["groups"]["men, beard"]["seen"] == [20, 20]
+    assert r["verdict"].startswith("explains") and r["shaven_vs_hair"]["p"] < 0.01
+    # every man missed: it does not
+    r = fh.analyse(g, probs(g == "women"), labels, widen, seed=0, permutations=500)
+    assert r["verdict"].startswith("does not") and r["women_vs_shaven_within_bands"]["gap"] == pytest.approx(1.0)

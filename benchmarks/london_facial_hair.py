@@ -1,0 +1,202 @@
+"""Are men's smiles missed for their facial hair? The London smiles by facial hair, per model.
+
+The London set records no facial hair, which may hide a mouth's corners from the model.
+``benchmarks/data/london_facial_hair.csv`` labels every man from his neutral photo (one rater,
+before any model's answer was read; docs/bias.md, "Facial hair"): none (clean-shaven or a
+shadow), stubble (short hair, the lip line clear), beard (a moustache or beard over the upper
+lip or around the mouth's corners). For each model, in one run:
+
+- happy recall on the smiles of women, clean-shaven men, men with stubble and men with a beard
+  (the largest face's dominant emotion; Wilson 95% intervals), and how many smiles it sees (the
+  smiling photo's P(happy) above the same person's neutral photo's);
+- two-sided permutation tests: clean-shaven men against men with facial hair, and women against
+  clean-shaven men, the second also at equal smile breadth (the bands of benchmarks/_smiles.py);
+- the reading written down before the run: facial hair explains the gender gap if clean-shaven
+  men are not significantly below women (p >= 0.05) while men with facial hair are below
+  clean-shaven men; it does not if clean-shaven men are still significantly below women.
+
+What it cannot show: one rater's three levels, 29/10/14 men, one lab's photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import _smiles
+from _common import SHARED, machine, proportion, table
+from bias import PHOTOS, permutation_gap, read_people
+from happy_offset import london_probs
+
+HERE = Path(__file__).resolve().parent
+LONDON = SHARED / "datasets" / "london_faces"
+HAIR = HERE / "data" / "london_facial_hair.csv"
+LEVELS = ("none", "stubble", "beard")
+GROUPS = ("women", "men, none", "men, stubble", "men, beard")
+MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
+
+
+def read_hair(path: Path, people: list[dict]) -> list[str]:
+    """Each person's level, in ``people`` order; a file that does not fit the set is refused in one line."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise SystemExit(f"london_facial_hair.py: {path}: {e.strerror or e}") from None
+    hair = {}
+    for i, row in enumerate(rows, start=2):  # line 1 is the header
+        level = (row.get("facial_hair") or "").strip()
+        if level not in LEVELS or not row.get("face_id"):
+            raise SystemExit(f"london_facial_hair.py: {path}: line {i}: expected face_id and facial_hair "
+                             f"({', '.join(LEVELS)}), got {dict(row)}")
+        hair[row["face_id"].strip()] = level
+    missing = [p["id"] for p in people if p["id"] not in hair]
+    if missing:
+        raise SystemExit(f"london_facial_hair.py: {path}: no facial_hair for face_id {missing[0]} "
+                         f"({len(missing)} people missing)")
+    return [hair[p["id"]] for p in people]
+
+
+def group_names(people: list[dict], hair: list[str]) -> np.ndarray:
+    return np.array(["women" if p["gender"] == "female" else f"men, {h}" for p, h in zip(people, hair)])
+
+
+def analyse(groups: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], widen: list[float | None], *,
+            seed: int, permutations: int) -> dict:
+    """One model: recall and smiles seen per group, the two planned tests and the one at equal breadth."""
+    h = labels.index("happy")
+    smiling, neutral = probs["smiling"], probs["neutral"]
+    found = ~np.isnan(smiling).any(1)
+    hit = found & (np.nan_to_num(smiling, nan=-1).argmax(1) == h)  # a smile not found is a smile missed
+    seen = np.nan_to_num(smiling[:, h], nan=-1) > np.nan_to_num(neutral[:, h], nan=2)
+    w = np.array([np.nan if x is None else x for x in widen])
+    rng = np.random.default_rng([seed, 44])
+    out = {"groups": {}}
+    for g in GROUPS:
+        sel = groups == g
+        out["groups"][g] = {"recall": proportion(hit, sel), "seen": [int(seen[sel].sum()), int(sel.sum())],
+                            "widening_median": float(np.nanmedian(w[sel])) if sel.any() else None}
+    men = np.char.startswith(groups, "men")
+    shaven = groups == "men, none"
+    out["shaven_vs_hair"] = permutation_gap(hit[men].astype(float), ["none" if s else "hair" for s in shaven[men]],
+                                            rng, permutations)
+    pair = (groups == "women") | shaven
+    out["women_vs_shaven"] = permutation_gap(hit[pair].astype(float), list(groups[pair]), rng, permutations)
+    ok = pair & ~np.isnan(w)
+    band, _ = _smiles.bands(w[~np.isnan(w)])  # everyone's tertiles, as in bias.py's table
+    band_all = np.full(len(w), -1)
+    band_all[~np.isnan(w)] = band
+    out["women_vs_shaven_within_bands"] = _smiles.stratified_gap(
+        hit[ok].astype(float), (groups == "women")[ok], band_all[ok], rng, permutations)
+    out["verdict"] = verdict(out)
+    return out
+
+
+def verdict(r: dict) -> str:
+    """The reading written down before the run (the module's text)."""
+    rec = {g: r["groups"][g]["recall"]["value"] for g in GROUPS}
+    hair_lower = r["shaven_vs_hair"]["low"] == "hair" and r["shaven_vs_hair"]["p"] < 0.05
+    if r["women_vs_shaven"]["p"] < 0.05 and rec["men, none"] < rec["women"]:
+        return ("does not explain the gap: clean-shaven men are still significantly below women"
+                + ("; men with facial hair are lower again" if hair_lower else ""))
+    if hair_lower:
+        return "explains the gap: clean-shaven men are not significantly below women, men with facial hair are"
+    return "undecided: clean-shaven men are not significantly below women, nor men with facial hair below them"
+
+
+def pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def report_lines(model: str, r: dict) -> list[str]:
+    rows = []
+    for g, s in r["groups"].items():
+        p = s["recall"]
+        lo, hi = p["ci"]
+        rows.append([g, p["n"], f"{p['k']}/{p['n']} = {pct(p['value'])} [{100 * lo:.1f}, {100 * hi:.1f}]",
+                     f"{s['seen'][0]}/{s['seen'][1]}", "-" if s["widening_median"] is None else f"{s['widening_median']:.3f}"])
+    t1, t2, t3 = r["shaven_vs_hair"], r["women_vs_shaven"], r["women_vs_shaven_within_bands"]
+    return [f"## {model}", "", table(["group", "people", "smiles called happy [95%]", "smiles seen", "widening, median"],
+                                     rows), "",
+            f"clean-shaven men vs men with facial hair: {100 * t1['gap']:.1f} points, {t1['high']} higher "
+            f"(permutation p = {t1['p']:.4f})",
+            f"women vs clean-shaven men: {100 * t2['gap']:.1f} points, {t2['high']} higher (permutation p = {t2['p']:.4f}); "
+            f"at equal breadth {100 * t3['gap']:.1f} points (stratified p = {t3['p']:.4f})",
+            f"reading (written before the run): facial hair {r['verdict']}"]
+
+
+def figure(results: dict, path: Path) -> Path:
+    """Smiles called happy per group, each model a panel, with Wilson intervals."""
+    from facemotion.fileio import atomic_path
+    from facemotion.plots import _plt
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), sharey=True, squeeze=False)
+    colours = ("tab:orange", "tab:blue", "tab:cyan", "tab:purple")
+    for ax, (model, r) in zip(axes[0], results.items()):
+        for x, (g, c) in enumerate(zip(GROUPS, colours)):
+            p = r["groups"][g]["recall"]
+            v, (lo, hi) = 100 * (p["value"] or 0), p["ci"]
+            ax.bar(x, v, 0.7, color=c, yerr=[[v - 100 * lo], [100 * hi - v]], capsize=3)
+            ax.text(x, 3, f"{p['k']}/{p['n']}", ha="center", fontsize=8, color="white")
+        ax.set_xticks(range(len(GROUPS)), [g.replace(", ", "\n") for g in GROUPS], fontsize=8)
+        ax.set_title(f"{model}\nwomen - clean-shaven men {100 * r['women_vs_shaven']['gap']:.0f} points, "
+                     f"p {r['women_vs_shaven']['p']:.4f}", fontsize=9)
+        ax.set_ylim(0, 105)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("smiles called happy (%)")
+    fig.suptitle("London smiles by facial hair (one rater, from the neutral photos)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
+    p.add_argument("--london", type=Path, default=LONDON)
+    p.add_argument("--hair", type=Path, default=HAIR, help="face_id,facial_hair (none, stubble, beard)")
+    p.add_argument("--permutations", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
+    p.add_argument("--figures", type=Path, default=None, help="folder for london_facial_hair.png (docs/bias)")
+    a = p.parse_args(argv)
+    if not (a.london / "london_info.csv").is_file():
+        sys.exit(f"london_facial_hair.py: {a.london}: no london_info.csv there")
+    people = read_people(a.london)
+    groups = group_names(people, read_hair(a.hair, people))
+    widen = _smiles.widening(a.london, people, PHOTOS)
+    results = {}
+    for m in a.models:
+        _, probs, labels = london_probs(m, a.london)
+        results[m] = analyse(groups, probs, labels, widen, seed=a.seed, permutations=a.permutations)
+    command = "python benchmarks/london_facial_hair.py" + (
+        f" --models {' '.join(a.models)}" if list(a.models) != list(MODELS) else "") + "".join(
+        f" {k} {v}" for k, v in (("--out", a.out), ("--figures", a.figures)) if v)
+    lines = [machine(), command, "", f"London set: {len(people)} people; facial hair from {a.hair.name}: "
+             + ", ".join(f"{g} {int((groups == g).sum())}" for g in GROUPS), ""]
+    for m, r in results.items():
+        lines += report_lines(m, r) + [""]
+    text = "\n".join(lines).rstrip()
+    print(text)
+    if a.out:
+        from facemotion.fileio import write_text
+
+        write_text(a.out.with_suffix(".txt"), text + "\n")
+        write_text(a.out.with_suffix(".json"), json.dumps({"machine": machine(), "command": command,
+                                                           "models": results}, indent=1))
+    if a.figures:
+        a.figures.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {figure(results, a.figures / 'london_facial_hair.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
