@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -13,6 +12,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from facemotion.fairness import wilson  # noqa: F401 - the benchmarks' intervals are the package's
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEMOTION_SHARED", ROOT.parent / "shared"))
@@ -185,15 +186,3 @@ def proportion(hit, sel) -> dict:
     95% Wilson interval; value None where ``sel`` is empty."""
     k, n = int(hit[sel].sum()), int(sel.sum())
     return {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
-
-
-def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of k successes in n (beside a bootstrap, which has zero width at
-    0% and 100%)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, min(p, c - h)), min(1.0, max(p, c + h)))  # min/max: rounding at 0% and 100%

@@ -60,6 +60,7 @@ import numpy as np
 import _smiles
 import _utk
 from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, table, wilson
+from facemotion.fairness import holm, permutation_gap
 
 HERE = Path(__file__).resolve().parent
 LONDON = SHARED / "datasets" / "london_faces"
@@ -139,37 +140,6 @@ def group_stats(values: dict[str, np.ndarray], rng: np.random.Generator, resampl
         entry["wilson"] = list(wilson(2 * float(v.sum()), 2 * n) if m == "faces_found" else wilson(float(v.sum()), n))
         out[m] = entry
     return out
-
-
-def permutation_gap(values: np.ndarray, labels: list[str], rng: np.random.Generator, permutations: int) -> dict:
-    """The largest gap between group means and a two-sided permutation test of it (labels shuffled
-    among these people; the statistic max - min of the group means, so any pair counts)."""
-    names = sorted(set(labels))
-    codes = np.array([names.index(g) for g in labels])
-    counts = np.bincount(codes, minlength=len(names)).astype(float)
-
-    def gap(c):
-        means = np.bincount(c, weights=values, minlength=len(names)) / counts
-        return means.max() - means.min(), means
-
-    obs, means = gap(codes)
-    # all permutations at once: one row of shuffled labels each
-    perm = np.argsort(rng.random((permutations, len(codes))), axis=1)
-    shuffled = codes[perm]
-    sums = np.stack([np.bincount(row, weights=values, minlength=len(names)) for row in shuffled])
-    gaps = (sums / counts).max(axis=1) - (sums / counts).min(axis=1)
-    p = (1 + int(np.sum(gaps >= obs - 1e-12))) / (1 + permutations)
-    return {"groups": names, "gap": float(obs), "high": names[int(means.argmax())], "low": names[int(means.argmin())],
-            "p": float(p), "permutations": permutations}
-
-
-def holm(ps: list[float]) -> list[float]:
-    order = np.argsort(ps)
-    adj, running = [0.0] * len(ps), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
-        adj[i] = running
-    return adj
 
 
 def summarize(people: list[dict], records: list[dict], seed: int, resamples: int, permutations: int,

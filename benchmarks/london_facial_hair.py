@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 import _smiles
+from facemotion.fairness import permutation_gap
 from _common import SHARED, machine, proportion, table
-from bias import PHOTOS, permutation_gap, read_people
+from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
 HERE = Path(__file__).resolve().parent

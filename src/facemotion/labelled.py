@@ -92,14 +92,20 @@ def score_images(recognizers, items, *, progress: bool = True, desc: str = "phot
     return probs, found
 
 
+def truth_and_pred(truth, probs, found, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(each photo's label index, its answer's index; ``len(labels)`` where no face was found)."""
+    labels = tuple(labels)
+    y = np.array([labels.index(t) for t in truth], np.int64)
+    return y, np.where(found, np.nan_to_num(probs, nan=-1).argmax(1), len(labels))
+
+
 def photo_report(truth, probs, found, labels) -> dict:
     """Accuracy over every photo (no face = a miss) and over the photos with a face, balanced
     accuracy (the mean of the per-class recalls of the classes present), per-class recall and
     support, faces found, and the confusion matrix (rows: truth in ``labels``' order; a last
     column counts the photos without a face)."""
     labels = tuple(labels)
-    y = np.array([labels.index(t) for t in truth], np.int64)
-    pred = np.where(found, np.nan_to_num(probs, nan=-1).argmax(1), len(labels))
+    y, pred = truth_and_pred(truth, probs, found, labels)
     cm = np.zeros((len(labels), len(labels) + 1), np.int64)
     np.add.at(cm, (y, pred), 1)
     support = cm.sum(1)
@@ -128,5 +134,5 @@ def format_photo_report(r: dict, title: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LabelledImage", "read_labelled_folder", "largest_face", "score_images", "photo_report",
+__all__ = ["LabelledImage", "read_labelled_folder", "largest_face", "score_images", "truth_and_pred", "photo_report",
            "format_photo_report"]

@@ -83,6 +83,34 @@ def confusion(cm, path, title: str = "confusion matrix", labels=None, columns=No
     save_figure(fig, path)
 
 
+def group_accuracy(report: dict, path, title: str = "accuracy by group") -> None:
+    """:func:`facemotion.fairness.group_report`'s accuracy per group, one panel per attribute,
+    with the 95% intervals and each group's size; the panel's title carries its gap's test."""
+    plt = _plt()
+    attrs = list(report["attributes"].items())
+    widths = [max(2.0, 0.8 * len(v["groups"]) + 1) for _, v in attrs]
+    fig, axes = plt.subplots(1, len(attrs), figsize=(sum(widths), 3.6), sharey=True, squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, (a, v) in zip(axes[0], attrs):
+        names = list(v["groups"])
+        acc = np.array([100 * v["groups"][g]["accuracy"] for g in names])
+        ci = 100 * np.array([v["groups"][g]["ci"] for g in names]).reshape(-1, 2)
+        colours = ["#4C72B0" if v["groups"][g]["units"] >= report["min_group"] else "#A0B4D6" for g in names]  # pale: untested
+        ax.bar(range(len(names)), acc, 0.7, color=colours, yerr=[acc - ci[:, 0], ci[:, 1] - acc], capsize=3)
+        for x, g in enumerate(names):
+            ax.text(x, 2, str(v["groups"][g]["units"]), ha="center", fontsize=7, color="white")
+        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center",
+                      fontsize=8)
+        t = v["test"]
+        ax.set_title(a + (f"\ngap {100 * t['gap']:.0f} points, p {t['p_holm']:.3g} (Holm)" if t else "\nnot tested"),
+                     fontsize=9)
+        ax.set_ylim(0, 105)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel(f"accuracy (%), {report['unit']}s in white")
+    fig.suptitle(title, fontsize=10, y=1.06)
+    save_figure(fig, path)
+
+
 def reliability(bins_before: dict, bins_after: dict | None, path, title: str = "reliability diagram") -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5))

@@ -129,3 +129,36 @@ def test_a_folder_reads_every_image_kind_the_cli_reads(tmp_path, london):
         shutil.copy(smile, tmp_path / "happy" / f"face{suffix}")
     items = read_labelled_folder(tmp_path, EMOTIONS)
     assert [it.path.name for it in items] == ["face.jfif", "face.jpg"] and ".jfif" in IMAGE_SUFFIXES
+
+
+def test_groups_report_accuracy_per_person_group(tmp_path, london, media, capsys):
+    """--groups CSV: each group's accuracy over its people (both photos of a person one unit),
+    as the public API answers them; groups.png beside the report; a dataset of faces refuses it."""
+    import csv
+
+    data = photo_folder(tmp_path / "photos", london, media)
+    info = {r["face_id"]: r["face_gender"] for r in csv.DictReader(open(london / "london_info.csv"))}
+    rows = [(p.relative_to(data).as_posix(), p.name[:3], info[p.name[:3]])
+            for p in sorted(data.glob("*/*.jpg")) if p.name[:3] in info]
+    with open(tmp_path / "groups.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("file", "person", "gender"), *rows])
+    out = tmp_path / "out"
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(data), "--groups", str(tmp_path / "groups.csv"),
+                 "-o", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["groups"]
+    rec = EmotionRecognizer(model="ferplus_resnet_s")
+    truth = {it.path.relative_to(data).as_posix(): it.label for it in read_labelled_folder(data, rec.labels)}
+    for g, cell in r["attributes"]["gender"]["groups"].items():
+        people = {}
+        for file, person, gender in rows:
+            if gender == g:
+                people.setdefault(person, []).append(largest(rec, data / file) == truth[file])
+        assert cell["units"] == len(people) and cell["photos"] == sum(map(len, people.values()))
+        assert cell["accuracy"] == pytest.approx(np.mean([np.mean(v) for v in people.values()]))
+    assert r["unit"] == "person" and r["attributes"]["gender"]["left_out"] == 1  # the photo without a face
+    assert (out / "groups.png").stat().st_size > 10_000
+    p = subprocess.run([sys.executable, "-m", "facemotion", "evaluate", "ferplus_resnet_s", "--data",
+                        str(SHARED / "datasets" / "fer2013.zip"), "--groups", str(tmp_path / "groups.csv")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].endswith(
+        "fer2013.zip is a dataset of faces; --groups is for a folder of <emotion>/<photo>")

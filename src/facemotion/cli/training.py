@@ -33,9 +33,9 @@ def cmd_teacher_targets(args) -> int:
 def cmd_evaluate(args) -> int:
     if args.crops or is_photo_folder(args.data):
         return evaluate_photos(args)
-    if args.detector is not None:
-        raise UsageError(f"--detector: {args.data} is a dataset of faces; a detector only runs on a folder of "
-                         "<emotion>/<photo>")
+    for flag, value in (("--detector", args.detector), ("--groups", getattr(args, "groups", None))):
+        if value is not None:
+            raise UsageError(f"{flag}: {args.data} is a dataset of faces; {flag} is for a folder of <emotion>/<photo>")
     from ..training.evaluate import main
 
     main(args)
@@ -69,7 +69,8 @@ def evaluate_photos(args) -> int:
     import sys
     from pathlib import Path
 
-    from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images
+    from ..fairness import format_group_report, group_report, read_groups
+    from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images, truth_and_pred
     from ..recognizer import EmotionRecognizer
 
     for dest, flag in NOT_FOR_PHOTOS.items():
@@ -80,32 +81,45 @@ def evaluate_photos(args) -> int:
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
     recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
     items = read_labelled_folder(args.data, recs[0].labels)
+    groups = read_groups(args.groups, args.data, [i.path for i in items]) if args.groups else None  # before the run
     errors = [] if args.skip_bad else None  # --skip-bad: an unreadable photo is a miss, counted
     probs, found = score_images(recs, items, progress=getattr(args, "progress", True), errors=errors)
-    r = photo_report([i.label for i in items], probs, found, recs[0].labels)
+    truth = [i.label for i in items]
+    r = photo_report(truth, probs, found, recs[0].labels)
     r.update({"models": [str(m) for m in args.models], "data": str(args.data), "detector": detector,
               "unreadable": errors or []})
+    if groups:
+        y, pred = truth_and_pred(truth, probs, found, recs[0].labels)
+        r["groups"] = group_report(y, pred, found, recs[0].labels, *groups, seed=args.seed)
     if args.out:
-        from ..plots import confusion
-        from ..writers import write_json
-
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "report.json", r)
-        confusion(r["confusion_matrix"], out / "confusion.png", labels=r["labels"],
-                  columns=[*r["labels"], "no face"],
-                  title=f"{Path(args.data).name}: balanced accuracy {r['balanced_accuracy'] * 100:.1f}%")
+        write_photo_outputs(r, Path(args.out), Path(args.data).name)
     if args.json:
         print(json.dumps(r))
     else:
         print(format_photo_report(r, f"{', '.join(Path(m).name for m in args.models)} on {args.data} "
                                      f"({'face crops' if args.crops else detector})"))
+        if groups:
+            print(format_group_report(r["groups"]))
         if args.out:
-            print(f"wrote {Path(args.out) / 'report.json'}, confusion.png", file=sys.stderr)
+            print(f"wrote {Path(args.out) / 'report.json'}, confusion.png" + (", groups.png" if groups else ""),
+                  file=sys.stderr)
     if errors:
         print(f"{len(errors)} unreadable photo{'s' if len(errors) != 1 else ''} counted as misses "
               f"(first: {errors[0]})", file=sys.stderr)
     return 0
+
+
+def write_photo_outputs(r: dict, out, name: str) -> None:
+    """-o for a folder of photos: report.json, confusion.png and, with --groups, groups.png."""
+    from ..plots import confusion, group_accuracy
+    from ..writers import write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", r)
+    confusion(r["confusion_matrix"], out / "confusion.png", labels=r["labels"], columns=[*r["labels"], "no face"],
+              title=f"{name}: balanced accuracy {r['balanced_accuracy'] * 100:.1f}%")
+    if "groups" in r:
+        group_accuracy(r["groups"], out / "groups.png", title=f"{name}: accuracy by group")
 
 
 def cmd_export(args) -> int:

@@ -70,6 +70,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable faces of a dataset; in a folder of photos, count an unreadable photo as a miss")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    p.add_argument("--groups", default=None, metavar="CSV",
+                   help="with an <emotion>/<photo> folder: accuracy per group of people, with intervals and a "
+                        "test of the gap (columns: file, optional person, then one column per attribute; "
+                        "docs/bias.md)")
     add_label_options(p)
     from ..robustness import check_corruptions, check_severities
 
@@ -85,7 +89,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--severities", type=option(check_severities), default="1,2,3", metavar="LIST",
                    help="comma-separated severities among 1,2,3")
     g.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0,
-                   help="seeds the corruptions and the --limit subset")
+                   help="seeds the corruptions, the --limit subset and --groups' permutation test")
     return p
 
 
