@@ -215,3 +215,30 @@ def test_london_facial_hair_reads_its_labels_and_the_planned_verdict(bias, tmp_p
     # every man missed: it does not
     r = fh.analyse(g, probs(g == "women"), labels, widen, seed=0, permutations=500)
     assert r["verdict"].startswith("does not") and r["women_vs_shaven_within_bands"]["gap"] == pytest.approx(1.0)
+
+
+def test_london_lips_masks_the_red_lips_and_tests_paired_answers(bias):
+    """benchmarks/london_lips.py: the lip mask takes the redder pixels of the mouth's ellipse
+    (not the skin or teeth around them), the factor moves contrast by what is asked, the
+    intervention leaves everything outside the mask alone, and McNemar is exact."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        ll = importlib.import_module("london_lips")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    img = np.full((200, 200, 3), (150, 170, 200), np.uint8)  # BGR skin
+    img[90:111, 70:130] = (90, 90, 170)  # red lips, darker
+    img[96:105, 80:120] = (235, 235, 235)  # teeth
+    pts = np.array([[70, 50], [130, 50], [100, 75], [60, 100], [140, 100]], float)
+    m = ll.lip_mask(img, pts)
+    assert m[92, 100] and m[108, 75] and not m[100, 100] and not m[88, 100] and not m[100, 55]
+    gray = img.astype(float) @ [0.114, 0.587, 0.299]
+    assert ll.contrast(img, pts) == pytest.approx(1 - gray[92, 100] / gray[40, 50], abs=0.01)
+    f = ll.factor_for(0.2, 0.3)
+    assert (1 - 0.2) * f == pytest.approx(1 - 0.3)
+    out = ll.scaled(img, pts, 0.5)
+    assert out[92, 75, 2] < img[92, 75, 2] * 0.6 and (out[:60] == img[:60]).all() and (out[100, 100] == img[100, 100]).all()
+    assert ll.mcnemar(np.array([0, 0, 0, 1], bool), np.array([1, 1, 1, 1], bool)) == \
+        {"before": 1, "after": 4, "gained": 3, "lost": 0, "p": 0.25}
