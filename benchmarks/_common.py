@@ -186,3 +186,23 @@ def proportion(hit, sel) -> dict:
     95% Wilson interval; value None where ``sel`` is empty."""
     k, n = int(hit[sel].sum()), int(sel.sum())
     return {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
+
+
+def save_png(fig, path: Path) -> Path:
+    """A benchmark's figure, written atomically at 80 dpi (docs stay slim), and freed."""
+    from facemotion.fileio import atomic_path
+
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return path
+
+
+def write_results(out: Path, text: str, data: dict) -> None:
+    """OUT.txt (the printed report) and OUT.json, each written atomically."""
+    from facemotion.fileio import write_text
+
+    write_text(out.with_suffix(".txt"), text + "\n")
+    write_text(out.with_suffix(".json"), json.dumps(data, indent=1))

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import save_png
+
 BANDS = ("faint", "medium", "broad")
 
 
@@ -148,7 +150,6 @@ def format_lines(s: dict) -> list[str]:
 
 def figure(report: dict, path: Path, names: list[str]) -> Path:
     """Happy recall per smile band, women and men, for each of ``names``."""
-    from facemotion.fileio import atomic_path
     from facemotion.plots import _plt
 
     plt = _plt()
@@ -172,7 +173,4 @@ def figure(report: dict, path: Path, names: list[str]) -> Path:
     axes[0][0].legend(fontsize=8, loc="upper left")
     fig.suptitle("London smiles by breadth (mouth width / eye distance, smiling over neutral photo)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import public_sets as sets
-from _common import largest_face
+from _common import largest_face, save_png
 
 AGE_BANDS = ((0, 17, "0-17"), (18, 34, "18-34"), (35, 59, "35-59"), (60, 200, "60+"))
 ATTRIBUTES = {"gender": "gender", "race": "race", "age": "age band"}
@@ -113,7 +113,6 @@ def format_utk(name: str, s: dict) -> str:
 
 def figure(name: str, s: dict, path: Path) -> Path:
     """Stacked bars: the predicted emotions' shares per group."""
-    from facemotion.fileio import atomic_path
     from facemotion.plots import _plt
 
     plt = _plt()
@@ -136,7 +135,4 @@ def figure(name: str, s: dict, path: Path) -> Path:
                  fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

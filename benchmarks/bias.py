@@ -59,7 +59,7 @@ import numpy as np
 
 import _smiles
 import _utk
-from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, table, wilson
+from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, save_png, table, wilson
 from facemotion.fairness import holm, permutation_gap
 
 HERE = Path(__file__).resolve().parent
@@ -412,12 +412,7 @@ def figures(report: dict, folder: Path, default: str | None = None) -> list[Path
                      f"those have no width); groups of >= {report['min_group']} people", fontsize=10)
         fig.tight_layout(rect=(0, 0.07, 1, 1))
         path = folder / f"{m}.png"
-        from facemotion.fileio import atomic_path
-
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=80, format="png")
-        plt.close(fig)
-        written.append(path)
+        written.append(save_png(fig, path))
     return written
 
 

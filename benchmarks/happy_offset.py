@@ -18,14 +18,13 @@ shift to use. PrivateTest is not read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from _common import FER_ZIP, SHARED, largest_face, machine, proportion, table
+from _common import FER_ZIP, SHARED, largest_face, machine, proportion, table, write_results
 from bias import PHOTOS, read_people
 
 LONDON = SHARED / "datasets" / "london_faces"
@@ -159,9 +158,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines).rstrip()
     print(text)
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.with_suffix(".txt").write_text(text + "\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "models": results}, indent=1))
+        write_results(a.out, text, {"machine": machine(), "models": results})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
         print(f"wrote {figure(results, a.figures / 'happy_offset.png')}")

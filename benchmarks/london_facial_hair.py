@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, machine, proportion, table
+from _common import SHARED, machine, proportion, save_png, table, write_results
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -133,7 +132,6 @@ def report_lines(model: str, r: dict) -> list[str]:
 
 def figure(results: dict, path: Path) -> Path:
     """Smiles called happy per group, each model a panel, with Wilson intervals."""
-    from facemotion.fileio import atomic_path
     from facemotion.plots import _plt
 
     plt = _plt()
@@ -153,10 +151,7 @@ def figure(results: dict, path: Path) -> Path:
     axes[0][0].set_ylabel("smiles called happy (%)")
     fig.suptitle("London smiles by facial hair (one rater, from the neutral photos)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def main(argv=None) -> int:
@@ -188,11 +183,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines).rstrip()
     print(text)
     if a.out:
-        from facemotion.fileio import write_text
-
-        write_text(a.out.with_suffix(".txt"), text + "\n")
-        write_text(a.out.with_suffix(".json"), json.dumps({"machine": machine(), "command": command,
-                                                           "models": results}, indent=1))
+        write_results(a.out, text, {"machine": machine(), "command": command, "models": results})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
         print(f"wrote {figure(results, a.figures / 'london_facial_hair.png')}")

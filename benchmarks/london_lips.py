@@ -20,7 +20,6 @@ What it cannot show: five landmarks place the lips roughly; the scaling changes 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from _common import SHARED, largest_face, machine, table
+from _common import SHARED, largest_face, machine, table, write_results
 from bias import PHOTOS, read_people
 from facemotion.fairness import permutation_gap
 
@@ -204,7 +203,6 @@ def report_lines(d: dict, results: dict) -> list[str]:
 
 def main(argv=None) -> int:
     from facemotion import EmotionRecognizer
-    from facemotion.fileio import write_text
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
@@ -230,11 +228,9 @@ def main(argv=None) -> int:
     text = "\n".join([machine(), command, "", *report_lines(d, results)])
     print(text)
     if a.out:
-        write_text(a.out.with_suffix(".txt"), text + "\n")
-        write_text(a.out.with_suffix(".json"), json.dumps({"machine": machine(), "command": command, "contrast": d,
-                                                           "people": [{"id": p["id"], "contrast": None if np.isnan(x) else round(float(x), 4)}
-                                                                      for p, x in zip(people, c)],
-                                                           "models": results}, indent=1))
+        write_results(a.out, text, {"machine": machine(), "command": command, "contrast": d, "models": results,
+                                    "people": [{"id": p["id"], "contrast": None if np.isnan(x) else round(float(x), 4)}
+                                               for p, x in zip(people, c)]})
     return 0
 
 
