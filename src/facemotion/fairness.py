@@ -102,7 +102,7 @@ def read_groups(path, root, files: list[Path]) -> tuple[dict[str, list[str | Non
     persons = [None] * len(files) if "person" in columns else None
     seen = {}
     for line, row in enumerate(rows, start=2):
-        key = (row.get("file") or "").strip()
+        key = (row.get("file") or "").strip().replace("\\", "/").removeprefix("./")  # as Windows or a shell wrote it
         i = index.get(key, unique.get(key))
         if i is None:
             raise DataError(f"{shown(path)}: line {line}: file {key!r} is not a photo of {shown(root)}")

@@ -23,7 +23,7 @@ def csv_file(tmp_path, text):
 
 
 def test_the_csv_is_read_by_path_or_unique_name(tmp_path):
-    p = csv_file(tmp_path, "file, person ,gender,age\nhappy/a1.jpg,A,f,young\nb1.jpg,B,m,\nneutral/a2.jpg,A,f,young\n")
+    p = csv_file(tmp_path, "file, person ,gender,age\nhappy/a1.jpg,A,f,young\nb1.jpg,B,m,\nneutral\\a2.jpg,A,f,young\n")
     groups, persons = read_groups(p, ROOT, FILES)
     assert groups == {"gender": ["f", "m", "f", None], "age": ["young", None, "young", None]}
     assert persons == ["A", "B", "A", None]
