@@ -242,3 +242,24 @@ def test_london_lips_masks_the_red_lips_and_tests_paired_answers(bias):
     assert out[92, 75, 2] < img[92, 75, 2] * 0.6 and (out[:60] == img[:60]).all() and (out[100, 100] == img[100, 100]).all()
     assert ll.mcnemar(np.array([0, 0, 0, 1], bool), np.array([1, 1, 1, 1], bool)) == \
         {"before": 1, "after": 4, "gained": 3, "lost": 0, "p": 0.25}
+
+
+def test_sof_groups_reads_people_from_file_names(bias):
+    """benchmarks/sof_groups.py: gender and the person's median age band from Specs on Faces'
+    file names, and happy recall's attribute only on the happy photos."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        sg = importlib.import_module("sof_groups")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from facemotion.labelled import LabelledImage
+
+    names = [("AbdA_00001_m_24_i_fr_nc_no_2016_2_e0_nl_o.jpg", "neutral"),
+             ("AbdA_00002_m_26_i_fr_nc_hp_2016_2_e0_nl_o.jpg", "happy"),
+             ("AbdA_00003_m_27_i_fr_nc_hp_2016_2_e0_nl_o.jpg", "happy"),
+             ("BecB_00001_f_40_i_fr_nc_hp_2016_2_e0_nl_o.jpg", "happy")]
+    groups, persons = sg.groups_of([LabelledImage(Path(n), label) for n, label in names])
+    assert persons == ["AbdA", "AbdA", "AbdA", "BecB"]
+    assert groups["gender"] == ["male", "male", "male", "female"]
+    assert groups["age band"] == ["25-34"] * 3 + ["35+"]  # AbdA's median age is 26: one band for all his photos
+    assert groups["gender, happy photos"] == [None, "male", "male", "female"]
