@@ -75,12 +75,14 @@ def main(argv=None) -> int:
     p.add_argument("--permutations", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
+    p.add_argument("--figures", type=Path, default=None, help="folder for sof_groups.png: the first model, all parts")
     a = p.parse_args(argv)
     items = [i for i in sof(a.sof) if part_of(i.path.name.split("_")[0]) in a.parts]
     groups, persons = groups_of(items)
     command = "python benchmarks/sof_groups.py" + "".join(
         f" {k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v, d in (
-            ("--parts", a.parts, ["val", "test"]), ("--models", a.models, list(MODELS)), ("--out", a.out, None))
+            ("--parts", a.parts, ["val", "test"]), ("--models", a.models, list(MODELS)), ("--out", a.out, None),
+            ("--figures", a.figures, None))
         if v != d)
     lines = [machine(), command, "", f"Specs on Faces, parts {' + '.join(a.parts)}: {len(items)} photos of "
              f"{len(set(persons))} people"]
@@ -100,6 +102,13 @@ def main(argv=None) -> int:
     print(text)
     if a.out:
         write_results(a.out, text, {"machine": machine(), "command": command, "models": results})
+    if a.figures:
+        from facemotion.plots import group_accuracy
+
+        a.figures.mkdir(parents=True, exist_ok=True)
+        group_accuracy(results[a.models[0]]["+".join(a.parts)], a.figures / "sof_groups.png",
+                       title=f"Specs on Faces, {' + '.join(a.parts)} parts: {a.models[0]}, by person")
+        print(f"wrote {a.figures / 'sof_groups.png'}")
     return 0
 
 
