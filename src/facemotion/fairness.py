@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -95,9 +96,9 @@ def read_groups(path, root, files: list[Path]) -> tuple[dict[str, list[str | Non
     if not attributes:
         raise DataError(f"{shown(path)}: no group column beside 'file' and 'person'")
     rel = [p.relative_to(root).as_posix() for p in files]
-    names = [p.name for p in files]
     index = {r: i for i, r in enumerate(rel)}
-    unique = {n: i for i, n in enumerate(names) if names.count(n) == 1}
+    count = Counter(p.name for p in files)
+    unique = {p.name: i for i, p in enumerate(files) if count[p.name] == 1}
     groups = {a: [None] * len(files) for a in attributes}
     persons = [None] * len(files) if "person" in columns else None
     seen = {}
