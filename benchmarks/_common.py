@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -206,3 +207,10 @@ def write_results(out: Path, text: str, data: dict) -> None:
 
     write_text(out.with_suffix(".txt"), text + "\n")
     write_text(out.with_suffix(".json"), json.dumps(data, indent=1))
+
+
+def command_line(script: str, argv=None) -> str:
+    """The command that reproduces a benchmark's run: its arguments as given (``argv``, else the
+    process's), quoted for a shell; printed at the top of every results file."""
+    args = sys.argv[1:] if argv is None else [str(x) for x in argv]
+    return " ".join(["python", f"benchmarks/{Path(script).name}", *map(shlex.quote, args)])

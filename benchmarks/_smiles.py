@@ -32,12 +32,20 @@ from _common import save_png
 BANDS = ("faint", "medium", "broad")
 
 
-def _ratio(detections) -> float | None:
-    """Mouth width over eye distance of the largest detection with landmarks (None: none found)."""
+def landmarks(detections) -> np.ndarray | None:
+    """The largest detection's five points (eyes, nose, mouth corners), None without a face or
+    without landmarks (a detector that gives none)."""
     best = max(detections, key=lambda d: d[0][2] * d[0][3], default=None)
     if best is None or getattr(best, "landmarks", None) is None:
         return None
-    pts = np.asarray(best.landmarks, float).reshape(5, 2)  # eyes, nose, mouth corners
+    return np.asarray(best.landmarks, float).reshape(5, 2)
+
+
+def _ratio(detections) -> float | None:
+    """Mouth width over eye distance of the largest detection (None: no face or no landmarks)."""
+    pts = landmarks(detections)
+    if pts is None:
+        return None
     eye = np.linalg.norm(pts[0] - pts[1])
     return float(np.linalg.norm(pts[3] - pts[4]) / eye) if eye > 0 else None
 

@@ -49,7 +49,6 @@ import csv
 import json
 import io
 import os
-import shlex
 import sys
 import time
 from contextlib import redirect_stdout
@@ -59,7 +58,7 @@ import numpy as np
 
 import _smiles
 import _utk
-from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine, save_png, table, wilson
+from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, command_line, largest_face, machine, save_png, table, wilson
 from facemotion.fairness import holm, permutation_gap
 
 HERE = Path(__file__).resolve().parent
@@ -456,7 +455,7 @@ def main():
     report = run(a.london, models, limit=a.limit, seed=a.seed, resamples=a.resamples, permutations=a.permutations,
                  min_group=a.min_group, fer_python=None if a.no_fer else a.fer_python,
                  log=lambda s: print(s, file=sys.stderr, flush=True))
-    report["command"] = ("python benchmarks/bias.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])).strip()
+    report["command"] = command_line(__file__)
     report["default"] = default_model_name()
     text = format_report(report, report["default"])
     if a.utk:

@@ -26,7 +26,6 @@ CC BY 4.0; muxspace and Specs on Faces are never copied).
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import public_sets as sets
-from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, largest_face, machine
+from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, command_line, largest_face, machine
 
 HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
@@ -236,7 +235,7 @@ def main() -> None:
         p.error(f"--models: {', '.join(unknown)}: neither shipped nor a file")
     log = (lambda s: print(s, file=sys.stderr, flush=True))
     report = run(a, models, log)
-    report["command"] = ("python benchmarks/cross_dataset.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])).strip()
+    report["command"] = command_line(__file__)
     text = format_report(report)
     print(text)
     out = Path(a.out)

@@ -29,7 +29,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, machine, proportion, save_png, table, write_results
+from _common import SHARED, command_line, machine, proportion, save_png, table, write_results
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -173,9 +173,7 @@ def main(argv=None) -> int:
     for m in a.models:
         _, probs, labels = london_probs(m, a.london)
         results[m] = analyse(groups, probs, labels, widen, seed=a.seed, permutations=a.permutations)
-    command = "python benchmarks/london_facial_hair.py" + (
-        f" --models {' '.join(a.models)}" if list(a.models) != list(MODELS) else "") + "".join(
-        f" {k} {v}" for k, v in (("--out", a.out), ("--figures", a.figures)) if v)
+    command = command_line(__file__, argv)
     lines = [machine(), command, "", f"London set: {len(people)} people; facial hair from {a.hair.name}: "
              + ", ".join(f"{g} {int((groups == g).sum())}" for g in GROUPS), ""]
     for m, r in results.items():

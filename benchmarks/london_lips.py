@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from _common import SHARED, largest_face, machine, table, write_results
+import _smiles
+from _common import SHARED, command_line, largest_face, machine, table, write_results
 from bias import PHOTOS, read_people
 from facemotion.fairness import permutation_gap
 
@@ -36,15 +37,6 @@ LONDON = SHARED / "datasets" / "london_faces"
 MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
 LIPS = (0.5, 0.17)          # semi-axes, in mouth widths
 CHEEK = (0.25, 0.45, 0.1)   # outside, above, radius: in mouth widths
-
-
-def landmarks(stages, image: np.ndarray) -> np.ndarray | None:
-    """The largest face's five points (eyes, nose, mouth corners), None without one."""
-    found = [d for d in stages.detect(image) if getattr(d, "landmarks", None) is not None]
-    if not found:
-        return None
-    best = max(found, key=lambda d: d[0][2] * d[0][3])
-    return np.asarray(best.landmarks, float).reshape(5, 2)
 
 
 def ellipse_mask(shape, centre, width: float, angle: float) -> np.ndarray:
@@ -118,7 +110,7 @@ def measure(people: list[dict], london: Path, stages) -> tuple[list, list, np.nd
     for p in tqdm(people, desc="lips", unit="person", leave=False):
         neutral = cv2.imread(str(london / PHOTOS["neutral"].format(id=p["id"])))
         smile = cv2.imread(str(london / PHOTOS["smiling"].format(id=p["id"])))
-        pn, ps = landmarks(stages, neutral), landmarks(stages, smile)
+        pn, ps = (_smiles.landmarks(stages.detect(im)) for im in (neutral, smile))
         smiling.append(smile)
         points.append(ps)
         c.append(contrast(neutral, pn) if pn is not None else np.nan)
@@ -222,9 +214,7 @@ def main(argv=None) -> int:
     runs = {m: run_model(m, female, smiling, points, c, median, a.doses) for m in a.models}
     results = {m: r for m, (r, _) in runs.items()}
     d = describe(female, c, runs[a.models[0]][1], a.seed, a.permutations)  # the first model's answers
-    command = "python benchmarks/london_lips.py" + (
-        f" --models {' '.join(a.models)}" if list(a.models) != list(MODELS) else "") + (
-        f" --doses {' '.join(f'{d:g}' for d in a.doses)}" if a.doses else "") + (f" --out {a.out}" if a.out else "")
+    command = command_line(__file__, argv)
     text = "\n".join([machine(), command, "", *report_lines(d, results)])
     print(text)
     if a.out:

@@ -34,7 +34,6 @@ import io
 import json
 import platform
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import FER_INSTALL, FER_ZIP, FerProcess, machine, table
+from _common import FER_INSTALL, FER_ZIP, FerProcess, command_line, machine, table
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_FER = Path("/tmp/fer-venv/bin/python")
@@ -310,7 +309,7 @@ def write_results(a, out: Path, reports, precision, models, names, levels, done,
     from facemotion.zoo import default_model_name
 
     split = SPLIT_NAMES[a.split]
-    command = "python benchmarks/robustness.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    command = command_line(__file__)
     families = [f for f in rb.FAMILIES if any(c["family"] == f for c in rb.suite(names, levels))]
     default = default_model_name()
     faces = (f"{done} faces" if final else f"{done} of {n} faces so far (a seeded random part; the run goes on)")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import machine, write_results
+from _common import command_line, machine, write_results
 from public_sets import part_of, sof
 
 MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
@@ -79,11 +79,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     items = [i for i in sof(a.sof) if part_of(i.path.name.split("_")[0]) in a.parts]
     groups, persons = groups_of(items)
-    command = "python benchmarks/sof_groups.py" + "".join(
-        f" {k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v, d in (
-            ("--parts", a.parts, ["val", "test"]), ("--models", a.models, list(MODELS)), ("--out", a.out, None),
-            ("--figures", a.figures, None))
-        if v != d)
+    command = command_line(__file__, argv)
     lines = [machine(), command, "", f"Specs on Faces, parts {' + '.join(a.parts)}: {len(items)} photos of "
              f"{len(set(persons))} people"]
     results = {}

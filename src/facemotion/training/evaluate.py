@@ -73,7 +73,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--groups", default=None, metavar="CSV",
                    help="with an <emotion>/<photo> folder: accuracy per group of people, with intervals and a "
                         "test of the gap (columns: file, optional person, then one column per attribute; "
-                        "docs/bias.md)")
+                        "docs/training.md)")
     add_label_options(p)
     from ..robustness import check_corruptions, check_severities
 
