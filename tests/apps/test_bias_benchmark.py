@@ -263,3 +263,65 @@ def test_sof_groups_reads_people_from_file_names(bias):
     assert groups["gender"] == ["male", "male", "male", "female"]
     assert groups["age band"] == ["25-34"] * 3 + ["35+"]  # AbdA's median age is 26: one band for all his photos
     assert groups["gender, happy photos"] == [None, "male", "male", "female"]
+
+
+def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_path):
+    """benchmarks/london_visible.py: the sheets name pairs by a random code (the key alone links
+    them to people and sides), answers join the key into levels (the neutral photo picked is
+    'wrong'), bad answer files are refused in one line, the shipped labels cover the set, and the
+    verdict follows the plan."""
+    import csv
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        lv = importlib.import_module("london_visible")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    people = bias.read_people(LONDON)
+    vis = lv.read_visibility(lv.VISIBILITY, people)
+    assert len(vis) == 102 and set(vis) <= set(lv.LEVELS)
+
+    # a small set of three people: the sheets, the key, a join
+    small = tmp_path / "london"
+    for folder in ("neutral", "smiling"):
+        (small / folder).mkdir(parents=True)
+    rows = (LONDON / "london_info.csv").read_text().splitlines()[:4]
+    (small / "london_info.csv").write_text("\n".join(rows) + "\n")
+    for face_id in ("001", "002", "003"):
+        for t in bias.PHOTOS.values():
+            (small / t.format(id=face_id)).write_bytes((LONDON / t.format(id=face_id)).read_bytes())
+    assert lv.main(["--london", str(small), "sheets", "--out", str(tmp_path / "s"), "--seed", "3"]) == 0
+    assert sorted(f.name for f in (tmp_path / "s").iterdir()) == ["key.csv", "sheet_01.png"]
+    key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
+    assert sorted(r["face_id"] for r in key) == ["001", "002", "003"] and {r["smiling_side"] for r in key} <= {"L", "R"}
+    other = {"L": "r", "R": "l"}  # the side that is not the smile: picked, it is wrong
+    answers = tmp_path / "answers.csv"
+    answers.write_text("code,answer\n" + f"{key[0]['code']},{key[0]['smiling_side']}\n"
+                       f"{key[1]['code']},{other[key[1]['smiling_side']]}\n{key[2]['code']},n\n")
+    out = tmp_path / "vis.csv"
+    assert lv.main(["label", "--key", str(tmp_path / "s" / "key.csv"), "--answers", str(answers), "--to", str(out)]) == 0
+    got = {r["face_id"]: r["visibility"] for r in csv.DictReader(open(out))}
+    assert got == {key[0]["face_id"]: "clear", key[1]["face_id"]: "wrong", key[2]["face_id"]: "not_seen"}
+    answers.write_text(f"code,answer\n{key[0]['code']},x\n")
+    with pytest.raises(SystemExit, match=r"answers.csv: line 2: answer 'x' is none of L, R, l, r, n"):
+        lv.label(tmp_path / "s" / "key.csv", answers, out)
+    answers.write_text(f"code,answer\n{key[0]['code']},L\n")
+    with pytest.raises(SystemExit, match=r"answers.csv: no answer for code \d+ \(2 missing\)"):
+        lv.label(tmp_path / "s" / "key.csv", answers, out)
+
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    gender = np.array(["female"] * 30 + ["male"] * 30)
+    level = np.array((["clear"] * 20 + ["faint"] * 10) * 2)
+
+    def probs(happy):
+        return {"smiling": np.array([[0, 0, 0, 0.8, 0, 0, 0.2] if h else [0, 0, 0, 0.3, 0, 0, 0.7] for h in happy])}
+
+    # the faint smiles missed, whoever smiled them: not the model's gap
+    r = lv.analyse(gender, level, probs(level == "clear"), labels, seed=0, permutations=500)
+    assert r["cells"]["male"]["clear"]["value"] == 1.0 and r["gap_seen_equal_visibility"]["gap"] == pytest.approx(0)
+    assert r["verdict"].startswith("the London gap is not shown")
+    # men's smiles missed at every level: the model's
+    r = lv.analyse(gender, level, probs(gender == "female"), labels, seed=0, permutations=500)
+    assert r["verdict"].startswith("the gap is the model's") and r["gap_seen_equal_visibility"]["p"] < 0.01

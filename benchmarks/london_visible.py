@@ -1,0 +1,291 @@
+"""Can a person see the smile? The London smiles by how visibly each person smiled, per model.
+
+The protocol (docs/bias.md, "Can a person see the smile?", written before any sheet was made):
+
+- ``sheets``: each person's neutral and smiling photos side by side, their left-right order
+  drawn at random, the people shuffled and named by a random code, six pairs a sheet, no id,
+  group or answer on them; the key (code -> person, which side smiles) goes to its own file,
+  which the rater does not open until every pair is rated.
+- The rater writes one answer a pair, ``code,answer``: ``L``/``R`` the side that clearly
+  smiles, ``l``/``r`` the side that smiles faintly, ``n`` neither visibly smiles (or the two
+  cannot be told apart).
+- ``label``: the answers joined with the key into ``benchmarks/data/london_smile_visibility.csv``,
+  each smile **clear**, **faint**, **not_seen** (``n``) or **wrong** (the neutral photo picked).
+- The run (no subcommand): for each model, in one run, happy recall on women's and men's smiles
+  at each level (Wilson 95% intervals); each gender's smiles per level, with a permutation test
+  of the gender difference in the share seen (clear or faint); and the gap between women and
+  men over the seen smiles at equal visibility (gender shuffled within each level).
+- The reading written before: the gap is the models', on smiles a person sees, if men's recall
+  over the seen smiles is significantly below women's at equal visibility (p < 0.05); if not,
+  the London gap is not shown beyond how visibly the men smiled.
+
+What it cannot show: one rater's judgement, who sees each face's gender; 102 people of one lab.
+
+    python benchmarks/london_visible.py sheets --out runs/visible          # then rate, then:
+    python benchmarks/london_visible.py label --key runs/visible/key.csv --answers runs/visible/answers.csv
+    python benchmarks/london_visible.py --out benchmarks/results/london_visible --figures docs/bias
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import _smiles
+from facemotion.fairness import permutation_gap
+from _common import SHARED, command_line, machine, proportion, save_png, table, write_results
+from bias import PHOTOS, read_people
+from happy_offset import london_probs
+
+HERE = Path(__file__).resolve().parent
+LONDON = SHARED / "datasets" / "london_faces"
+VISIBILITY = HERE / "data" / "london_smile_visibility.csv"
+LEVELS = ("clear", "faint", "not_seen", "wrong")
+SEEN = ("clear", "faint")
+ANSWERS = {"L": ("L", "clear"), "R": ("R", "clear"), "l": ("L", "faint"), "r": ("R", "faint"), "n": (None, "not_seen")}
+GENDERS = ("female", "male")
+MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
+PAIRS_PER_SHEET, SIDE = 6, 250  # pixels a photo on the sheet: the mouth's change shows, the sheet stays small
+
+
+def fail(msg: str):
+    raise SystemExit(f"london_visible.py: {msg}")
+
+
+# ------------------------------------------------------------------ the blind sheets
+
+def make_sheets(london: Path, out: Path, seed: int) -> int:
+    """The sheets and the key (out/key.csv); the codes are random, so the key is the only link."""
+    people = read_people(london)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(people))
+    codes = rng.choice(np.arange(100, 1000), size=len(people), replace=False)
+    smile_left = rng.random(len(people)) < 0.5
+    out.mkdir(parents=True, exist_ok=True)
+    rows, tiles = [], []
+    for slot, i in enumerate(order):
+        p, code = people[i], int(codes[slot])
+        photos = [cv2.resize(cv2.imread(str(london / PHOTOS[k].format(id=p["id"]))), (SIDE, SIDE),
+                             interpolation=cv2.INTER_AREA) for k in ("neutral", "smiling")]
+        if smile_left[slot]:
+            photos.reverse()
+        pair = np.hstack([photos[0], np.full((SIDE, 6, 3), 255, np.uint8), photos[1]])
+        head = np.full((28, pair.shape[1], 3), 255, np.uint8)
+        cv2.putText(head, f"{code}    L | R", (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
+        tiles.append(np.vstack([head, pair]))
+        rows.append({"code": code, "face_id": p["id"], "smiling_side": "L" if smile_left[slot] else "R"})
+    blank = np.full_like(tiles[0], 255)
+    for s in range(0, len(tiles), PAIRS_PER_SHEET):
+        chunk = tiles[s:s + PAIRS_PER_SHEET] + [blank] * (PAIRS_PER_SHEET - len(tiles[s:s + PAIRS_PER_SHEET]))
+        grid = np.vstack([np.hstack([a, np.full((a.shape[0], 14, 3), 200, np.uint8), b])
+                          for a, b in zip(chunk[0::2], chunk[1::2])])
+        cv2.imwrite(str(out / f"sheet_{s // PAIRS_PER_SHEET + 1:02d}.png"), grid)
+    with open(out / "key.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["code", "face_id", "smiling_side"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {-(-len(tiles) // PAIRS_PER_SHEET)} sheets of {len(tiles)} pairs to {out} "
+          f"(the key: {out / 'key.csv'}; do not open it before rating)")
+    return 0
+
+
+def read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        fail(f"{path}: {e.strerror or e}")
+    for n, row in enumerate(rows, start=2):  # line 1 is the header
+        if any(not (row.get(c) or "").strip() for c in columns):
+            fail(f"{path}: line {n}: expected {', '.join(columns)}, got {dict(row)}")
+    return rows
+
+
+def label(key: Path, answers: Path, out: Path) -> int:
+    """The rater's answers joined with the key: each person's smile clear, faint, not_seen or wrong."""
+    side = {r["code"].strip(): (r["face_id"].strip(), r["smiling_side"].strip()) for r in read_csv(key, ("code", "face_id", "smiling_side"))}
+    got = {}
+    for n, r in enumerate(read_csv(answers, ("code", "answer")), start=2):
+        code, ans = r["code"].strip(), r["answer"].strip()
+        if code not in side or ans not in ANSWERS or code in got:
+            why = "an unknown code" if code not in side else "a second answer" if code in got else \
+                f"answer {ans!r} is none of {', '.join(ANSWERS)}"
+            fail(f"{answers}: line {n}: {why}")
+        got[code] = ans
+    missing = sorted(set(side) - set(got))
+    if missing:
+        fail(f"{answers}: no answer for code {missing[0]} ({len(missing)} missing)")
+    rows = []
+    for code, (face_id, smiling) in side.items():
+        picked, level = ANSWERS[got[code]]
+        rows.append({"face_id": face_id, "visibility": level if picked in (None, smiling) else "wrong"})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, ["face_id", "visibility"])
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: r["face_id"]))
+    counts = {lv: sum(r["visibility"] == lv for r in rows) for lv in LEVELS}
+    print(f"wrote {out}: " + ", ".join(f"{lv} {c}" for lv, c in counts.items()))
+    return 0
+
+
+def read_visibility(path: Path, people: list[dict]) -> np.ndarray:
+    """Each person's level, in ``people`` order; a file that does not fit the set is refused in one line."""
+    vis = {}
+    for n, r in enumerate(read_csv(path, ("face_id", "visibility")), start=2):
+        if r["visibility"].strip() not in LEVELS:
+            fail(f"{path}: line {n}: visibility {r['visibility']!r} is none of {', '.join(LEVELS)}")
+        vis[r["face_id"].strip()] = r["visibility"].strip()
+    missing = [p["id"] for p in people if p["id"] not in vis]
+    if missing:
+        fail(f"{path}: no visibility for face_id {missing[0]} ({len(missing)} people missing)")
+    return np.array([vis[p["id"]] for p in people])
+
+
+# ------------------------------------------------------------------ the run
+
+def analyse(gender: np.ndarray, vis: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], *, seed: int,
+            permutations: int) -> dict:
+    """One model: recall per gender and level, the share seen per gender, the gap over seen smiles."""
+    smiling = probs["smiling"]
+    found = ~np.isnan(smiling).any(1)
+    hit = found & (np.nan_to_num(smiling, nan=-1).argmax(1) == labels.index("happy"))  # no face: a miss
+    rng = np.random.default_rng([seed, 45])
+    seen = np.isin(vis, SEEN)
+    out = {"cells": {g: {lv: proportion(hit, (gender == g) & (vis == lv)) for lv in LEVELS} for g in GENDERS}}
+    for g in GENDERS:
+        out["cells"][g]["seen"] = proportion(hit, (gender == g) & seen)
+        out["cells"][g]["all"] = proportion(hit, gender == g)
+    out["share_seen"] = {g: proportion(seen, gender == g) for g in GENDERS}
+    out["share_seen_test"] = permutation_gap(seen.astype(float), list(gender), rng, permutations)
+    level = np.array([SEEN.index(v) if v in SEEN else -1 for v in vis])
+    out["gap_seen_equal_visibility"] = _smiles.stratified_gap(hit[seen].astype(float), (gender == "female")[seen],
+                                                              level[seen], rng, permutations)
+    out["gap_seen"] = permutation_gap(hit[seen].astype(float), list(gender[seen]), rng, permutations)
+    out["verdict"] = verdict(out)
+    return out
+
+
+def verdict(r: dict) -> str:
+    """The reading written down before the run (the module's text)."""
+    t = r["gap_seen_equal_visibility"]
+    if t["p"] < 0.05 and t["gap"] > 0:
+        return "the gap is the model's: on smiles a person sees, men's are called happy significantly less often"
+    return "the London gap is not shown beyond how visibly the men smiled"
+
+
+def pct(p: dict) -> str:
+    if not p["n"]:
+        return "-"
+    lo, hi = p["ci"]
+    return f"{p['k']}/{p['n']} = {100 * p['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def report_lines(model: str, r: dict) -> list[str]:
+    rows = [[g, *(pct(r["cells"][g][lv]) for lv in (*LEVELS, "seen", "all"))] for g in GENDERS]
+    t, s, o = r["gap_seen_equal_visibility"], r["share_seen_test"], r["gap_seen"]
+    return [f"## {model}: smiles called happy [95%]", "",
+            table(["gender", *LEVELS, "seen (clear or faint)", "all"], rows), "",
+            f"over the seen smiles: women - men {100 * o['gap']:.1f} points ({o['high']} higher, permutation p = {o['p']:.4f}); "
+            f"at equal visibility {100 * t['gap']:.1f} points (stratified p = {t['p']:.4f})",
+            f"reading (written before the run): {r['verdict']}"]
+
+
+def figure(results: dict, path: Path) -> Path:
+    """Smiles called happy per visibility level, women and men side by side, each model a panel."""
+    from facemotion.plots import _plt
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.4), sharey=True, squeeze=False)
+    shown = ("clear", "faint", "not_seen")
+    for ax, (model, r) in zip(axes[0], results.items()):
+        for j, (g, c) in enumerate(zip(GENDERS, ("tab:orange", "tab:blue"))):
+            for x, lv in enumerate(shown):
+                p = r["cells"][g][lv]
+                if not p["n"]:
+                    continue
+                v, (lo, hi) = 100 * p["value"], p["ci"]
+                ax.bar(x + (j - 0.5) * 0.38, v, 0.36, color=c, yerr=[[v - 100 * lo], [100 * hi - v]], capsize=3,
+                       label=g if x == 0 else None)
+                ax.text(x + (j - 0.5) * 0.38, min(100 * hi + 2, 101), f"{p['k']}/{p['n']}", ha="center", fontsize=7)
+        t = r["gap_seen_equal_visibility"]
+        ax.set_xticks(range(len(shown)), ["clear smile", "faint smile", "not seen"], fontsize=8)
+        ax.set_title(f"{model}\nseen smiles, women - men at equal visibility {100 * t['gap']:.0f} points, "
+                     f"p {t['p']:.4f}", fontsize=8)
+        ax.set_ylim(0, 110)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("smiles called happy (%)")
+    axes[0][0].legend(fontsize=8, loc="upper right")
+    fig.suptitle("London smiles by how visibly each person smiled (one rater, blind pairs)", fontsize=10)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def run(a) -> int:
+    if not (a.london / "london_info.csv").is_file():
+        fail(f"{a.london}: no london_info.csv there")
+    people = read_people(a.london)
+    vis = read_visibility(a.visibility, people)
+    gender = np.array([p["gender"] for p in people])
+    results = {}
+    for m in a.models:
+        _, probs, labels = london_probs(m, a.london)
+        results[m] = analyse(gender, vis, probs, labels, seed=a.seed, permutations=a.permutations)
+    command = command_line(__file__, a.argv)
+    counts = [[g, *(int(((gender == g) & (vis == lv)).sum()) for lv in LEVELS),
+               pct(results[a.models[0]]["share_seen"][g])] for g in GENDERS]
+    # the rating beside the landmarks' measure of breadth (benchmarks/_smiles.py): do they agree?
+    widen = np.array([np.nan if w is None else w for w in _smiles.widening(a.london, people, PHOTOS)])
+    breadth = {lv: float(np.nanmedian(widen[vis == lv])) for lv in LEVELS if (vis == lv).any()}
+    s = results[a.models[0]]["share_seen_test"]
+    lines = [machine(), command, "", f"London set: {len(people)} people; visibility from {a.visibility.name}", "",
+             table(["gender", *LEVELS, "seen (clear or faint)"], counts),
+             f"share seen, women - men: {100 * s['gap']:.1f} points ({s['high']} higher, permutation p = {s['p']:.4f})",
+             "mouth widening (smiling over neutral, landmarks), median: "
+             + ", ".join(f"{lv} {v:.3f}" for lv, v in breadth.items()), ""]
+    for m, r in results.items():
+        lines += report_lines(m, r) + [""]
+    text = "\n".join(lines).rstrip()
+    print(text)
+    if a.out:
+        write_results(a.out, text, {"machine": machine(), "command": command, "widening_median": breadth,
+                                    "models": results})
+    if a.figures:
+        a.figures.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {figure(results, a.figures / 'london_visible.png')}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--london", type=Path, default=LONDON)
+    sub = p.add_subparsers(dest="step")
+    s = sub.add_parser("sheets", help="the blind sheets and their key")
+    s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
+    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("label", help="the answers joined with the key")
+    s.add_argument("--key", type=Path, required=True)
+    s.add_argument("--answers", type=Path, required=True, help="code,answer (L, R, l, r or n)")
+    s.add_argument("--to", type=Path, default=VISIBILITY)
+    p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
+    p.add_argument("--visibility", type=Path, default=VISIBILITY, help="face_id,visibility (clear, faint, not_seen, wrong)")
+    p.add_argument("--permutations", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
+    p.add_argument("--figures", type=Path, default=None, help="folder for london_visible.png (docs/bias)")
+    a = p.parse_args(argv)
+    a.argv = argv
+    if a.step == "sheets":
+        return make_sheets(a.london, a.out, a.seed)
+    if a.step == "label":
+        return label(a.key, a.answers, a.to)
+    return run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
