@@ -241,13 +241,14 @@ def run(a) -> int:
                pct(results[a.models[0]]["share_seen"][g])] for g in GENDERS]
     # the rating beside the landmarks' measure of breadth (benchmarks/_smiles.py): do they agree?
     widen = np.array([np.nan if w is None else w for w in _smiles.widening(a.london, people, PHOTOS)])
-    breadth = {lv: float(np.nanmedian(widen[vis == lv])) for lv in LEVELS if (vis == lv).any()}
+    breadth = {lv: {g: float(np.nanmedian(widen[(vis == lv) & (gender == g)])) for g in GENDERS
+                    if ((vis == lv) & (gender == g)).any()} for lv in LEVELS if (vis == lv).any()}
     s = results[a.models[0]]["share_seen_test"]
     lines = [machine(), command, "", f"London set: {len(people)} people; visibility from {a.visibility.name}", "",
              table(["gender", *LEVELS, "seen (clear or faint)"], counts),
              f"share seen, women - men: {100 * s['gap']:.1f} points ({s['high']} higher, permutation p = {s['p']:.4f})",
              "mouth widening (smiling over neutral, landmarks), median: "
-             + ", ".join(f"{lv} {v:.3f}" for lv, v in breadth.items()), ""]
+             + "; ".join(f"{lv}: " + ", ".join(f"{g} {v:.3f}" for g, v in by.items()) for lv, by in breadth.items()), ""]
     for m, r in results.items():
         lines += report_lines(m, r) + [""]
     text = "\n".join(lines).rstrip()
