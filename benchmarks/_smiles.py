@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import save_png
+from facemotion import fairness
 
 BANDS = ("faint", "medium", "broad")
 
@@ -67,17 +68,6 @@ def _band_edges(w: np.ndarray) -> np.ndarray:
     return np.percentile(w, [100 / 3, 200 / 3])
 
 
-def _weighted_gap(hit: np.ndarray, female: np.ndarray, band: np.ndarray) -> float:
-    total, weight = 0.0, 0
-    for b in range(len(BANDS)):
-        f, m = (band == b) & female, (band == b) & ~female
-        if f.any() and m.any():
-            n = int(f.sum() + m.sum())
-            total += n * (hit[f].mean() - hit[m].mean())
-            weight += n
-    return total / weight if weight else float("nan")
-
-
 def bands(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(each smile's band index, the two edges): everyone's tertiles of the widening."""
     edges = _band_edges(w)
@@ -88,15 +78,9 @@ def stratified_gap(hit: np.ndarray, first: np.ndarray, band: np.ndarray, rng: np
                    permutations: int) -> dict:
     """``first``'s recall minus the others' at equal breadth (the band-size-weighted mean over the
     bands where both are present), with a two-sided permutation test that shuffles the groups
-    within each band only."""
-    obs = _weighted_gap(hit, first, band)
-    perm, count = first.copy(), 0
-    for _ in range(permutations):
-        for b in range(len(BANDS)):
-            idx = np.flatnonzero(band == b)
-            perm[idx] = rng.permutation(first[idx])
-        count += abs(_weighted_gap(hit, perm, band)) >= abs(obs) - 1e-12
-    return {"gap": float(obs), "p": (1 + count) / (1 + permutations), "permutations": permutations}
+    within each band only (:func:`facemotion.fairness.stratified_gap`, with the sign kept)."""
+    r = fairness.stratified_gap(hit, ["first" if f else "other" for f in first], band, rng, permutations)
+    return {"gap": r["gap"] if r["high"] == "first" else -r["gap"], "p": r["p"], "permutations": permutations}
 
 
 def analyse(people: list[dict], records: list[dict], widen: list[float | None], *, seed: int,

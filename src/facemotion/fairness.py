@@ -67,6 +67,47 @@ def permutation_gap(values: np.ndarray, labels: list[str], rng: np.random.Genera
             "p": float(p), "permutations": permutations}
 
 
+def _standardized_means(codes: np.ndarray, values: np.ndarray, strata: np.ndarray, k: int, n_strata: int) -> np.ndarray:
+    """Each group's mean at equal strata: its mean within each stratum, weighted by the stratum's
+    size, over the strata where every group is present (direct standardization)."""
+    cell = strata * k + codes
+    sums = np.bincount(cell, weights=values, minlength=n_strata * k).reshape(n_strata, k)
+    counts = np.bincount(cell, minlength=n_strata * k).reshape(n_strata, k)
+    full = (counts > 0).all(1)
+    if not full.any():
+        return np.full(k, np.nan)
+    w = counts[full].sum(1)
+    return (sums[full] / counts[full] * w[:, None]).sum(0) / w.sum()
+
+
+def stratified_gap(values: np.ndarray, labels: list[str], strata, rng: np.random.Generator, permutations: int) -> dict:
+    """The largest gap between group means **at equal strata** (each group's mean standardized to
+    the strata's sizes, over the strata where every group is present) and a two-sided
+    permutation test that shuffles the group labels within each stratum only: a gap that a
+    covariate (smile breadth, lighting) explains does not survive it. ``strata``: each unit's
+    level of the covariate (any sortable values)."""
+    values = np.asarray(values, float)
+    names = sorted(set(labels))
+    codes = np.array([names.index(g) for g in labels])
+    levels, strata = np.unique(np.asarray(strata), return_inverse=True)
+    k, n_strata = len(names), len(levels)
+    means = _standardized_means(codes, values, strata, k, n_strata)
+    obs = float(np.nanmax(means) - np.nanmin(means)) if not np.isnan(means).all() else float("nan")
+    members = [np.flatnonzero(strata == s) for s in range(n_strata)]
+    perm, exceed = codes.copy(), 0
+    for _ in range(permutations if obs == obs else 0):
+        for idx in members:  # shuffled within each stratum, in the strata's sorted order
+            perm[idx] = rng.permutation(codes[idx])
+        m = _standardized_means(perm, values, strata, k, n_strata)
+        exceed += int(m.max() - m.min() >= obs - 1e-12)
+    used = int(np.isin(strata, [s for s in range(n_strata) if len(set(codes[members[s]])) == k]).sum())
+    return {"groups": names, "means": {g: float(v) for g, v in zip(names, means)}, "gap": obs,
+            "high": names[int(np.nanargmax(means))] if obs == obs else None,
+            "low": names[int(np.nanargmin(means))] if obs == obs else None,
+            "p": (1 + exceed) / (1 + permutations) if obs == obs else float("nan"), "permutations": permutations,
+            "strata": [str(v) for v in levels], "units_compared": used}
+
+
 def holm(ps: list[float]) -> list[float]:
     """Holm's step-down adjustment of ``ps`` (the family-wise error over several tests)."""
     order = np.argsort(ps)
@@ -77,10 +118,11 @@ def holm(ps: list[float]) -> list[float]:
     return adj
 
 
-def read_groups(path, root, files: list[Path]) -> tuple[dict[str, list[str | None]], list[str] | None]:
-    """({attribute: each photo's group or None}, each photo's person or None) for ``files`` (paths
-    inside the folder ``root``), from the CSV at ``path``; a file that does not fit is refused in
-    one line naming it and the row."""
+def read_groups(path, root, files: list[Path], control: str | None = None):
+    """({attribute: each photo's group or None}, each photo's person or None, each photo's
+    ``control`` value or None; None without ``control``) for ``files`` (paths inside the folder
+    ``root``), from the CSV at ``path``; a file that does not fit is refused in one line naming
+    it and the row. The ``control`` column is a covariate, not an attribute."""
     path, root = Path(path), Path(root)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -92,14 +134,17 @@ def read_groups(path, root, files: list[Path]) -> tuple[dict[str, list[str | Non
     if "file" not in columns:
         raise DataError(f"{shown(path)}: no 'file' column (the photo's path inside {shown(root)}), "
                         f"columns: {', '.join(columns) or 'none'}")
-    attributes = [c for c in columns if c not in ("file", "person") and c]
+    if control is not None and control not in columns:
+        raise DataError(f"{shown(path)}: no {control!r} column for --control (columns: {', '.join(columns)})")
+    attributes = [c for c in columns if c not in ("file", "person", control) and c]
     if not attributes:
-        raise DataError(f"{shown(path)}: no group column beside 'file' and 'person'")
+        raise DataError(f"{shown(path)}: no group column beside 'file' and 'person'"
+                        + (f" (and the control {control!r})" if control else ""))
     rel = [p.relative_to(root).as_posix() for p in files]
     index = {r: i for i, r in enumerate(rel)}
     count = Counter(p.name for p in files)
     unique = {p.name: i for i, p in enumerate(files) if count[p.name] == 1}
-    groups = {a: [None] * len(files) for a in attributes}
+    groups = {a: [None] * len(files) for a in [*attributes, *([control] if control else [])]}
     persons = [None] * len(files) if "person" in columns else None
     seen = {}
     for line, row in enumerate(rows, start=2):
@@ -110,12 +155,12 @@ def read_groups(path, root, files: list[Path]) -> tuple[dict[str, list[str | Non
         if i in seen:
             raise DataError(f"{shown(path)}: line {line}: {rel[i]} already given on line {seen[i]}")
         seen[i] = line
-        for a in attributes:
+        for a in groups:
             groups[a][i] = (row.get(a) or "").strip() or None
         if persons is not None:
             persons[i] = (row.get("person") or "").strip() or rel[i]
-    check_persons(groups, persons, shown(path))
-    return groups, persons
+    check_persons(groups, persons, shown(path))  # a person has one control value too
+    return groups, persons, groups.pop(control) if control else None
 
 
 def check_persons(groups: dict[str, list], persons: list[str] | None, where: str) -> None:
@@ -156,17 +201,39 @@ def _group_cells(y, pred, found, labels, of_unit, unit_group: np.ndarray, unit_h
             "faces_found": int(found[in_g].sum())}
 
 
+def _controlled(hit: np.ndarray, values: list, control: list, persons, tested: list[str], rng, permutations: int) -> dict:
+    """An attribute's gap at equal ``control`` (:func:`stratified_gap` over the units with both a
+    group among ``tested`` and a control value) and each control level's accuracy per group."""
+    sel = np.array([v in tested and c is not None for v, c in zip(values, control)])
+    of_unit, unit_group = _units(sel, persons, values)
+    _, unit_level = _units(sel, persons, control)  # the same units: a person has one control value
+    unit_hit = np.bincount(of_unit, weights=hit[sel]) / np.bincount(of_unit)
+    unit_group, unit_level = np.array(unit_group, dtype=object), np.array(unit_level, dtype=object)
+    levels = {lv: {g: {"units": int(((unit_level == lv) & (unit_group == g)).sum()),
+                       "accuracy": float(unit_hit[(unit_level == lv) & (unit_group == g)].mean())
+                       if ((unit_level == lv) & (unit_group == g)).any() else None} for g in tested}
+              for lv in sorted(set(unit_level.tolist()))}
+    test = stratified_gap(unit_hit, list(unit_group), unit_level.astype(str), rng, permutations)
+    return {**test, "levels": levels, "left_out": int(np.isin(values, tested).sum() - sel.sum())}
+
+
 def group_report(y, pred, found, labels, groups: dict[str, list], persons: list[str] | None, *,
+                 control: list | None = None, control_name: str | None = None,
                  seed: int = 0, permutations: int = PERMUTATIONS) -> dict:
     """Per attribute and group: accuracy (the mean over units) with its Wilson interval, balanced
     accuracy, per-class recall and faces found; the largest gap's permutation test among the
     groups of at least :data:`MIN_GROUP` units, Holm-adjusted over the attributes. ``y``: truth
-    indices; ``pred``: predicted indices, ``len(labels)`` where no face was found."""
+    indices; ``pred``: predicted indices, ``len(labels)`` where no face was found. With
+    ``control`` (each photo's level of a covariate, None where unknown), the same gap is also
+    tested at equal control (:func:`stratified_gap`; its own Holm family)."""
     y, pred, found = np.asarray(y), np.asarray(pred), np.asarray(found, bool)
-    check_persons(groups, persons, "groups")
+    check_persons({**groups, **({"control": control} if control else {})}, persons, "groups")
     rng = np.random.default_rng([seed, 2016])
+    rng_control = np.random.default_rng([seed, 2016, 1])  # its own stream: the plain tests do not move with it
     out = {"labels": list(labels), "unit": "person" if persons is not None else "photo", "min_group": MIN_GROUP,
            "permutations": permutations, "seed": seed, "attributes": {}}
+    if control is not None:
+        out["control"] = control_name or "control"
     for a, values in groups.items():
         sel = np.array([v is not None for v in values])
         of_unit, unit_group = _units(sel, persons, values)
@@ -181,9 +248,14 @@ def group_report(y, pred, found, labels, groups: dict[str, list], persons: list[
             keep = np.isin(unit_group, tested)
             test = permutation_gap(unit_hit[keep], list(unit_group[keep]), rng, permutations)
         out["attributes"][a] = {"groups": cells, "test": test, "left_out": int((~sel).sum())}
-    tests = [t for t in (v["test"] for v in out["attributes"].values()) if t]
-    for t, p in zip(tests, holm([t["p"] for t in tests])):
-        t["p_holm"] = p
+        if control is not None and test:
+            test["at_equal_control"] = _controlled((pred == y).astype(float), values, control, persons,
+                                                   tested, rng_control, permutations)
+    plain = [v["test"] for v in out["attributes"].values() if v["test"]]
+    controlled = [c for c in (t.get("at_equal_control") for t in plain) if c and c["p"] == c["p"]]  # not NaN
+    for family in (plain, controlled):
+        for t, p in zip(family, holm([t["p"] for t in family])):
+            t["p_holm"] = p
     return out
 
 
@@ -197,22 +269,38 @@ def format_group_report(r: dict) -> str:
         lines.append(f"{a}" + (f" ({v['left_out']} photos without one)" if v["left_out"] else ""))
         present = {e for c in v["groups"].values() for e in c["recall"]}
         classes = [e for e in r["labels"] if e in present]
-        lines.append(f"  {'group':<16}{unit + 's':>8}{'photos':>8}  {'accuracy [95%]':<24}{'balanced':>9}{'faces':>10}  "
-                     + "".join(f"{e[:8]:>9}" for e in classes) + "  (recall)")
+        per_unit = unit != "photo"  # a units column beside the photos only where they differ
+        lines.append(f"  {'group':<16}" + (f"{unit + 's':>8}" if per_unit else "") + f"{'photos':>8}  "
+                     f"{'accuracy [95%]':<24}{'balanced':>9}{'faces':>10}  " + "".join(f"{e[:8]:>9}" for e in classes)
+                     + "  (recall)")
         for g, c in v["groups"].items():
             lo, hi = c["ci"]
             acc = f"{c['accuracy'] * 100:.1f}% [{lo * 100:.1f}, {hi * 100:.1f}]"
             faces = f"{c['faces_found']}/{c['photos']}"
-            lines.append(f"  {g[:16]:<16}{c['units']:>8}{c['photos']:>8}  {acc:<24}{c['balanced_accuracy'] * 100:>8.1f}%"
+            lines.append(f"  {g[:16]:<16}" + (f"{c['units']:>8}" if per_unit else "")
+                         + f"{c['photos']:>8}  {acc:<24}{c['balanced_accuracy'] * 100:>8.1f}%"
                          f"{faces:>10}  " + "".join(f"{c['recall'][e] * 100:>8.1f}%" if e in c["recall"] else f"{'-':>9}"
                                                    for e in classes))
         t = v["test"]
         if t:
             lines.append(f"  largest gap: {t['high']} - {t['low']} {t['gap'] * 100:.1f} points, p {t['p']:.4f} "
                          f"(Holm {t['p_holm']:.4f})")
+            if "at_equal_control" in t:
+                lines += _controlled_lines(t["at_equal_control"], r["control"], unit)
         else:
             lines.append(f"  no test: fewer than two groups of {r['min_group']} or more {unit}s")
     return "\n".join(lines)
 
 
-__all__ = ["MIN_GROUP", "wilson", "permutation_gap", "holm", "read_groups", "group_report", "format_group_report"]
+def _controlled_lines(c: dict, name: str, unit: str) -> list[str]:
+    if c["gap"] != c["gap"]:  # no level holds every group
+        return [f"  at equal {name}: no level has {unit}s of every tested group"]
+    cells = "; ".join(f"{lv}: " + ", ".join(f"{g} {100 * x['accuracy']:.1f}% ({x['units']})" if x["units"] else f"{g} -"
+                                           for g, x in by.items()) for lv, by in c["levels"].items())
+    return [f"  at equal {name}: {c['high']} - {c['low']} {c['gap'] * 100:.1f} points, p {c['p']:.4f} "
+            f"(Holm {c['p_holm']:.4f}), {c['units_compared']} {unit}s"
+            + (f", {c['left_out']} photos without a {name}" if c["left_out"] else ""),
+            f"    per {name}: {cells}"]
+
+
+__all__ = ["MIN_GROUP", "wilson", "permutation_gap", "stratified_gap", "holm", "read_groups", "group_report", "format_group_report"]

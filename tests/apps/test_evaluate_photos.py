@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -16,6 +17,8 @@ import pytest
 from conftest import SHARED
 from facemotion import EmotionRecognizer
 from facemotion.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 from facemotion.labelled import photo_report, read_labelled_folder
 from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
 
@@ -162,3 +165,35 @@ def test_groups_report_accuracy_per_person_group(tmp_path, london, media, capsys
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].endswith(
         "fer2013.zip is a dataset of faces; --groups is for a folder of <emotion>/<photo>")
+
+
+def test_control_tests_the_gap_within_each_level(tmp_path, london, capsys):
+    """--control COLUMN: each group's accuracy within each level of a covariate (here the rated
+    visibility of 24 London smiles), as the public API answers them; without --groups it is refused."""
+    import csv
+
+    info = {r["face_id"]: r["face_gender"] for r in csv.DictReader(open(london / "london_info.csv"))}
+    vis = {r["face_id"]: r["visibility"] for r in csv.DictReader(open(ROOT / "benchmarks" / "data" /
+                                                                       "london_smile_visibility.csv"))}
+    (tmp_path / "happy").mkdir()
+    smiles = sorted((london / "smiling").glob("*.jpg"))[:24]
+    for p in smiles:
+        shutil.copy(p, tmp_path / "happy" / p.name)
+    rows = [(f"happy/{p.name}", info[p.name[:3]], vis[p.name[:3]]) for p in smiles]
+    with open(tmp_path / "groups.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("file", "gender", "visibility"), *rows])
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(tmp_path), "--groups", str(tmp_path / "groups.csv"),
+                 "--control", "visibility", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["groups"]
+    assert list(r["attributes"]) == ["gender"] and r["control"] == "visibility"
+    c = r["attributes"]["gender"]["test"]["at_equal_control"]
+    rec = EmotionRecognizer(model="ferplus_resnet_s")
+    hits = {file: largest(rec, tmp_path / file) == "happy" for file, _, _ in rows}
+    for level, by in c["levels"].items():
+        for g, cell in by.items():
+            mine = [hits[file] for file, gender, v in rows if gender == g and v == level]
+            assert cell["units"] == len(mine)
+            assert cell["accuracy"] == (pytest.approx(np.mean(mine)) if mine else None)
+    assert 0 < c["p"] <= 1 and c["p_holm"] == c["p"]  # one attribute: Holm changes nothing
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(tmp_path), "--control", "visibility"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --control: needs --groups (the CSV that has the column)"

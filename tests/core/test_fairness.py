@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from facemotion.errors import DataError
-from facemotion.fairness import MIN_GROUP, format_group_report, group_report, holm, permutation_gap, read_groups, wilson
+from facemotion.fairness import (MIN_GROUP, format_group_report, group_report, holm, permutation_gap, read_groups,
+                                 stratified_gap, wilson)
 
 ROOT = Path("/photos")
 FILES = [ROOT / "happy" / "a1.jpg", ROOT / "happy" / "b1.jpg", ROOT / "neutral" / "a2.jpg", ROOT / "neutral" / "b2.jpg"]
@@ -24,7 +25,7 @@ def csv_file(tmp_path, text):
 
 def test_the_csv_is_read_by_path_or_unique_name(tmp_path):
     p = csv_file(tmp_path, "file, person ,gender,age\nhappy/a1.jpg,A,f,young\nb1.jpg,B,m,\nneutral\\a2.jpg,A,f,young\n")
-    groups, persons = read_groups(p, ROOT, FILES)
+    groups, persons, _ = read_groups(p, ROOT, FILES)
     assert groups == {"gender": ["f", "m", "f", None], "age": ["young", None, "young", None]}
     assert persons == ["A", "B", "A", None]
 
@@ -93,3 +94,53 @@ def test_many_units_are_tested_in_blocks_with_the_same_answer():
     t = permutation_gap(values, labels, np.random.default_rng(1), 200)  # 200 x 50,000 labels: in blocks
     assert t["high"] == "b" and t["p"] < 0.05
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def _confounded():
+    """(hits, groups, strata): a sits mostly in the easy stratum, b in the hard one; within each
+    stratum both hit as often (75% easy, 25% hard)."""
+    cells = [("a", "easy", 60, 45), ("b", "easy", 24, 18), ("a", "hard", 24, 6), ("b", "hard", 60, 15)]
+    hit, labels, strata = [], [], []
+    for g, s, n, k in cells:
+        hit += [1.0] * k + [0.0] * (n - k)
+        labels += [g] * n
+        strata += [s] * n
+    return np.array(hit), labels, np.array(strata)
+
+
+def test_a_gap_a_covariate_explains_does_not_survive_equal_strata():
+    hit, labels, strata = _confounded()
+    plain = permutation_gap(hit, labels, np.random.default_rng(0), 500)
+    at_equal = stratified_gap(hit, labels, strata, np.random.default_rng(0), 500)
+    assert plain["gap"] == pytest.approx(51 / 84 - 33 / 84) and plain["p"] < 0.01
+    assert at_equal["gap"] == pytest.approx(0.0) and at_equal["p"] > 0.5 and at_equal["units_compared"] == 168
+    # a gap inside the strata does survive, and only strata holding every group count
+    hit2 = np.where(np.array(labels) == "a", 1.0, 0.0)
+    s2 = np.r_[strata[:-5], ["only_b"] * 5]
+    r = stratified_gap(hit2, labels, s2, np.random.default_rng(0), 500)
+    assert (r["high"], r["gap"]) == ("a", pytest.approx(1.0)) and r["p"] < 0.01 and r["units_compared"] == 163
+
+
+def test_control_column_tests_each_gap_at_equal_levels(tmp_path):
+    hit, labels, strata = _confounded()
+    files = [ROOT / "happy" / f"{i}.jpg" for i in range(len(hit))]
+    rows = ["file,gender,smile"] + [f"{i}.jpg,{g},{s}" for i, (g, s) in enumerate(zip(labels, strata))]
+    groups, persons, control = read_groups(csv_file(tmp_path, "\n".join(rows) + "\n"), ROOT, files, "smile")
+    assert list(groups) == ["gender"] and persons is None and control[:2] == ["easy", "easy"]
+    y, pred = np.zeros(len(hit), int), np.where(hit == 1, 0, 1)
+    r = group_report(y, pred, np.ones(len(hit), bool), ["happy", "neutral"], groups, None, control=control,
+                     control_name="smile", seed=0, permutations=500)
+    t = r["attributes"]["gender"]["test"]
+    c = t["at_equal_control"]
+    assert t["gap"] == pytest.approx(18 / 84) and c["gap"] == pytest.approx(0.0) and c["p_holm"] > 0.5
+    assert c["levels"]["easy"]["a"] == {"units": 60, "accuracy": 0.75}
+    text = format_group_report(r)
+    assert "at equal smile: " in text and "per smile: easy: a 75.0% (60), b 75.0% (24); hard: a 25.0% (24)" in text
+    # the plain test is the same with or without the control: the control has its own random stream
+    r0 = group_report(y, pred, np.ones(len(hit), bool), ["happy", "neutral"], groups, None, seed=0, permutations=500)
+    assert r0["attributes"]["gender"]["test"]["p"] == t["p"]
+    with pytest.raises(DataError, match=r"groups.csv: no 'light' column for --control \(columns: file, gender, smile\)"):
+        read_groups(csv_file(tmp_path, "\n".join(rows) + "\n"), ROOT, files, "light")
+    with pytest.raises(DataError, match=r"person 'A' is in two 'smile' groups"):
+        read_groups(csv_file(tmp_path, "file,person,gender,smile\n0.jpg,A,f,easy\n1.jpg,A,f,hard\n"), ROOT, files,
+                    "smile")

@@ -33,7 +33,7 @@ def cmd_teacher_targets(args) -> int:
 def cmd_evaluate(args) -> int:
     if args.crops or is_photo_folder(args.data):
         return evaluate_photos(args)
-    for flag, value in (("--detector", args.detector), ("--groups", args.groups)):
+    for flag, value in (("--detector", args.detector), ("--groups", args.groups), ("--control", args.control)):
         if value is not None:
             raise UsageError(f"{flag}: {args.data} is a dataset of faces; {flag} is for a folder of <emotion>/<photo>")
     from ..training.evaluate import main
@@ -81,8 +81,11 @@ def evaluate_photos(args) -> int:
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
     recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
     items = read_labelled_folder(args.data, recs[0].labels)
+    if args.control and not args.groups:
+        raise UsageError("--control: needs --groups (the CSV that has the column)")
     # the CSV is checked before any photo is scored
-    groups, persons = read_groups(args.groups, args.data, [i.path for i in items]) if args.groups else (None, None)
+    groups, persons, control = (read_groups(args.groups, args.data, [i.path for i in items], args.control)
+                                if args.groups else (None, None, None))
     errors = [] if args.skip_bad else None  # --skip-bad: an unreadable photo is a miss, counted
     probs, found = score_images(recs, items, progress=getattr(args, "progress", True), errors=errors)
     truth = [i.label for i in items]
@@ -91,7 +94,8 @@ def evaluate_photos(args) -> int:
               "unreadable": errors or []})
     if groups:
         y, pred = truth_and_pred(truth, probs, found, recs[0].labels)
-        r["groups"] = group_report(y, pred, found, recs[0].labels, groups, persons, seed=args.seed)
+        r["groups"] = group_report(y, pred, found, recs[0].labels, groups, persons, control=control,
+                                   control_name=args.control, seed=args.seed)
     if args.out:
         write_photo_outputs(r, Path(args.out), Path(args.data).name)
     if args.json:

@@ -74,6 +74,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="with an <emotion>/<photo> folder: accuracy per group of people, with intervals and a "
                         "test of the gap (columns: file, optional person, then one column per attribute; "
                         "docs/training.md)")
+    p.add_argument("--control", default=None, metavar="COLUMN",
+                   help="with --groups: a column of the CSV to hold equal (smile breadth, lighting...): each gap is "
+                        "also tested within its levels")
     add_label_options(p)
     from ..robustness import check_corruptions, check_severities
 
