@@ -189,6 +189,16 @@ def proportion(hit, sel) -> dict:
     return {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
 
 
+def share_bar(ax, x: float, p: dict, colour, width: float = 0.7, label: str | None = None) -> None:
+    """One :func:`proportion` as a bar in percent with its Wilson interval, ``k/n`` above it;
+    nothing where it has no items."""
+    if not p["n"]:
+        return
+    v, (lo, hi) = 100 * p["value"], p["ci"]
+    ax.bar(x, v, width, color=colour, yerr=[[v - 100 * lo], [100 * hi - v]], capsize=3, label=label)
+    ax.text(x, min(100 * hi + 2, 101), f"{p['k']}/{p['n']}", ha="center", fontsize=7)
+
+
 def save_png(fig, path: Path) -> Path:
     """A benchmark's figure, written atomically at 80 dpi (docs stay slim), and freed."""
     from facemotion.fileio import atomic_path

@@ -29,7 +29,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, command_line, machine, proportion, save_png, table, write_results
+from _common import SHARED, command_line, machine, proportion, save_png, share_bar, table, write_results
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -139,14 +139,11 @@ def figure(results: dict, path: Path) -> Path:
     colours = ("tab:orange", "tab:blue", "tab:cyan", "tab:purple")
     for ax, (model, r) in zip(axes[0], results.items()):
         for x, (g, c) in enumerate(zip(GROUPS, colours)):
-            p = r["groups"][g]["recall"]
-            v, (lo, hi) = 100 * (p["value"] or 0), p["ci"]
-            ax.bar(x, v, 0.7, color=c, yerr=[[v - 100 * lo], [100 * hi - v]], capsize=3)
-            ax.text(x, 3, f"{p['k']}/{p['n']}", ha="center", fontsize=8, color="white")
+            share_bar(ax, x, r["groups"][g]["recall"], c)
         ax.set_xticks(range(len(GROUPS)), [g.replace(", ", "\n") for g in GROUPS], fontsize=8)
         ax.set_title(f"{model}\nwomen - clean-shaven men {100 * r['women_vs_shaven']['gap']:.0f} points, "
                      f"p {r['women_vs_shaven']['p']:.4f}", fontsize=9)
-        ax.set_ylim(0, 105)
+        ax.set_ylim(0, 110)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("smiles called happy (%)")
     fig.suptitle("London smiles by facial hair (one rater, from the neutral photos)", fontsize=10)

@@ -38,7 +38,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, command_line, machine, proportion, save_png, table, write_results
+from _common import SHARED, command_line, machine, proportion, save_png, share_bar, table, write_results
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -206,13 +206,7 @@ def figure(results: dict, path: Path) -> Path:
     for ax, (model, r) in zip(axes[0], results.items()):
         for j, (g, c) in enumerate(zip(GENDERS, ("tab:orange", "tab:blue"))):
             for x, lv in enumerate(shown):
-                p = r["cells"][g][lv]
-                if not p["n"]:
-                    continue
-                v, (lo, hi) = 100 * p["value"], p["ci"]
-                ax.bar(x + (j - 0.5) * 0.38, v, 0.36, color=c, yerr=[[v - 100 * lo], [100 * hi - v]], capsize=3,
-                       label=g if x == 0 else None)
-                ax.text(x + (j - 0.5) * 0.38, min(100 * hi + 2, 101), f"{p['k']}/{p['n']}", ha="center", fontsize=7)
+                share_bar(ax, x + (j - 0.5) * 0.38, r["cells"][g][lv], c, 0.36, label=g if x == 0 else None)
         t = r["gap_seen_equal_visibility"]
         ax.set_xticks(range(len(shown)), ["clear smile", "faint smile", "not seen"], fontsize=8)
         ax.set_title(f"{model}\nseen smiles, women - men at equal visibility {100 * t['gap']:.0f} points, "
