@@ -199,6 +199,18 @@ def share_bar(ax, x: float, p: dict, colour, width: float = 0.7, label: str | No
     ax.text(x, min(100 * hi + 2, 101), f"{p['k']}/{p['n']}", ha="center", fontsize=7)
 
 
+def finish_panels(fig, axes, path: Path, *, ylabel: str, title: str, top: float = 110) -> Path:
+    """A row of bar panels made alike: the same y range and grid, the first panel's label, the
+    figure's title, then written with :func:`save_png`."""
+    for ax in axes:
+        ax.set_ylim(0, top)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
 def save_png(fig, path: Path) -> Path:
     """A benchmark's figure, written atomically at 80 dpi (docs stay slim), and freed."""
     from facemotion.fileio import atomic_path

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import save_png
+from _common import finish_panels
 from facemotion import fairness
 
 BANDS = ("faint", "medium", "broad")
@@ -159,10 +159,6 @@ def figure(report: dict, path: Path, names: list[str]) -> Path:
         ax.set_xticks(x, [f"faint\n< {e0:.3f}", "medium", f"broad\n>= {e1:.3f}"], fontsize=8)
         ax.set_title(f"{name}\nwithin bands: women - men {s['gap_within_bands']['gap'] * 100:.0f} points, "
                      f"p {_p(s['gap_within_bands']['p'])}", fontsize=9)
-        ax.set_ylim(0, 105)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("smiles called happy (%)")
     axes[0][0].legend(fontsize=8, loc="upper left")
-    fig.suptitle("London smiles by breadth (mouth width / eye distance, smiling over neutral photo)", fontsize=10)
-    fig.tight_layout()
-    return save_png(fig, path)
+    return finish_panels(fig, axes[0], path, ylabel="smiles called happy (%)", top=105,
+                         title="London smiles by breadth (mouth width / eye distance, smiling over neutral photo)")

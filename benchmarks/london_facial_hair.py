@@ -29,7 +29,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, command_line, machine, proportion, save_png, share_bar, table, write_results
+from _common import SHARED, command_line, finish_panels, machine, proportion, share_bar, table, write_results
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -143,12 +143,8 @@ def figure(results: dict, path: Path) -> Path:
         ax.set_xticks(range(len(GROUPS)), [g.replace(", ", "\n") for g in GROUPS], fontsize=8)
         ax.set_title(f"{model}\nwomen - clean-shaven men {100 * r['women_vs_shaven']['gap']:.0f} points, "
                      f"p {r['women_vs_shaven']['p']:.4f}", fontsize=9)
-        ax.set_ylim(0, 110)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("smiles called happy (%)")
-    fig.suptitle("London smiles by facial hair (one rater, from the neutral photos)", fontsize=10)
-    fig.tight_layout()
-    return save_png(fig, path)
+    return finish_panels(fig, axes[0], path, ylabel="smiles called happy (%)",
+                         title="London smiles by facial hair (one rater, from the neutral photos)")
 
 
 def main(argv=None) -> int:

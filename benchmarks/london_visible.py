@@ -38,7 +38,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, command_line, machine, proportion, save_png, share_bar, table, write_results
+from _common import SHARED, command_line, finish_panels, machine, proportion, share_bar, table, write_results
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -211,13 +211,9 @@ def figure(results: dict, path: Path) -> Path:
         ax.set_xticks(range(len(shown)), ["clear smile", "faint smile", "not seen"], fontsize=8)
         ax.set_title(f"{model}\nseen smiles, women - men at equal visibility {100 * t['gap']:.0f} points, "
                      f"p {t['p']:.4f}", fontsize=8)
-        ax.set_ylim(0, 110)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("smiles called happy (%)")
     axes[0][0].legend(fontsize=8, loc="upper right")
-    fig.suptitle("London smiles by how visibly each person smiled (one rater, blind pairs)", fontsize=10)
-    fig.tight_layout()
-    return save_png(fig, path)
+    return finish_panels(fig, axes[0], path, ylabel="smiles called happy (%)",
+                         title="London smiles by how visibly each person smiled (one rater, blind pairs)")
 
 
 def run(a) -> int:

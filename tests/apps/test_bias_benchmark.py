@@ -26,6 +26,15 @@ def bias():
         sys.path.remove(str(ROOT / "benchmarks"))
 
 
+def benchmark(name: str):
+    """A script of benchmarks/ as a module (the folder is on the path only while it is imported)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
 @pytest.fixture(scope="module")
 def report(bias):
     from facemotion.zoo import default_model_name
@@ -128,11 +137,7 @@ def test_happy_offset_moves_only_happys_logit_and_reads_the_target(bias):
     and the London target is read from the rows (overall, every gender, neutral faces)."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        ho = importlib.import_module("happy_offset")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    ho = benchmark("happy_offset")
     labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     p = np.array([[0.05, 0.05, 0.05, 0.10, 0.05, 0.10, 0.60]])
     q = ho.shift(p, labels, 2.0)
@@ -155,11 +160,7 @@ def test_london_saliency_groups_people_by_gender_and_answer(bias):
     people are grouped by gender and by whether their smile was called happy."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        ls = importlib.import_module("london_saliency")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    ls = benchmark("london_saliency")
     from facemotion.explain.regions import REGIONS
 
     mouth = np.zeros((48, 48), np.float32)
@@ -183,11 +184,7 @@ def test_london_facial_hair_reads_its_labels_and_the_planned_verdict(bias, tmp_p
     hair), a file that does not fit is refused in one line, and the verdict follows the plan."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        fh = importlib.import_module("london_facial_hair")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    fh = benchmark("london_facial_hair")
     people = bias.read_people(LONDON)
     groups = fh.group_names(people, fh.read_hair(fh.HAIR, people))
     assert {g: int((groups == g).sum()) for g in fh.GROUPS} == {"women": 49, "men, none": 29, "men, stubble": 10,
@@ -223,11 +220,7 @@ def test_london_lips_masks_the_red_lips_and_tests_paired_answers(bias):
     intervention leaves everything outside the mask alone, and McNemar is exact."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        ll = importlib.import_module("london_lips")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    ll = benchmark("london_lips")
     img = np.full((200, 200, 3), (150, 170, 200), np.uint8)  # BGR skin
     img[90:111, 70:130] = (90, 90, 170)  # red lips, darker
     img[96:105, 80:120] = (235, 235, 235)  # teeth
@@ -247,11 +240,7 @@ def test_london_lips_masks_the_red_lips_and_tests_paired_answers(bias):
 def test_sof_groups_reads_people_from_file_names(bias):
     """benchmarks/sof_groups.py: gender and the person's median age band from Specs on Faces'
     file names, and happy recall's attribute only on the happy photos."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        sg = importlib.import_module("sof_groups")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    sg = benchmark("sof_groups")
     from facemotion.labelled import LabelledImage
 
     names = [("AbdA_00001_m_24_i_fr_nc_no_2016_2_e0_nl_o.jpg", "neutral"),
@@ -274,11 +263,7 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
 
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        lv = importlib.import_module("london_visible")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    lv = benchmark("london_visible")
     people = bias.read_people(LONDON)
     vis = lv.read_visibility(lv.VISIBILITY, people)
     assert len(vis) == 102 and set(vis) <= set(lv.LEVELS)
