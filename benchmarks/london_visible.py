@@ -59,22 +59,46 @@ def fail(msg: str):
 
 # ------------------------------------------------------------------ the blind sheets
 
-def make_sheets(london: Path, out: Path, seed: int) -> int:
+def pair_views(london: Path, face_id: str, recognizer=None) -> list[np.ndarray]:
+    """The neutral and smiling views of one person, as the sheets show them: the photos at
+    :data:`SIDE` pixels, or with a ``recognizer`` its own 48-pixel crops (the largest face, turned
+    upright as it turns faces) enlarged 5x with bicubic interpolation (no detail added)."""
+    from facemotion.labelled import largest_face
+
+    views = []
+    for kind in ("neutral", "smiling"):
+        path = london / PHOTOS[kind].format(id=face_id)
+        if recognizer is None:
+            views.append(cv2.resize(cv2.imread(str(path)), (SIDE, SIDE), interpolation=cv2.INTER_AREA))
+            continue
+        crop, _ = largest_face(recognizer, path)
+        if crop is None:
+            fail(f"{path}: no face found for its crop")
+        big = cv2.resize(crop, (5 * crop.shape[1], 5 * crop.shape[0]), interpolation=cv2.INTER_CUBIC)
+        views.append(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
+    return views
+
+
+def make_sheets(london: Path, out: Path, seed: int, crops: bool = False) -> int:
     """The sheets and the key (out/key.csv); the codes are random, so the key is the only link."""
     people = read_people(london)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(people))
     codes = rng.choice(np.arange(100, 1000), size=len(people), replace=False)
     smile_left = rng.random(len(people)) < 0.5
+    recognizer = None
+    if crops:
+        from facemotion import EmotionRecognizer
+
+        recognizer = EmotionRecognizer()
     out.mkdir(parents=True, exist_ok=True)
     rows, tiles = [], []
     for slot, i in enumerate(order):
         p, code = people[i], int(codes[slot])
-        photos = [cv2.resize(cv2.imread(str(london / PHOTOS[k].format(id=p["id"]))), (SIDE, SIDE),
-                             interpolation=cv2.INTER_AREA) for k in ("neutral", "smiling")]
+        views = pair_views(london, p["id"], recognizer)
         if smile_left[slot]:
-            photos.reverse()
-        pair = np.hstack([photos[0], np.full((SIDE, 6, 3), 255, np.uint8), photos[1]])
+            views.reverse()
+        pair = np.hstack([views[0], np.full((views[0].shape[0], 6, 3), 255, np.uint8), views[1]])
         head = np.full((28, pair.shape[1], 3), 255, np.uint8)
         cv2.putText(head, f"{code}    L | R", (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
         tiles.append(np.vstack([head, pair]))
@@ -216,6 +240,16 @@ def figure(results: dict, path: Path) -> Path:
                          title="London smiles by how visibly each person smiled (one rater, blind pairs)")
 
 
+def compare_lines(vis: np.ndarray, other: np.ndarray, gender: np.ndarray, name: str, other_name: str) -> list[str]:
+    """The two ratings against each other per gender: rows this file's levels, columns the other's."""
+    out = []
+    for g in GENDERS:
+        rows = [[f"{g}, {lv}", *(int(((gender == g) & (vis == lv) & (other == o)).sum()) for o in LEVELS)]
+                for lv in LEVELS if ((gender == g) & (vis == lv)).any()]
+        out += [table([f"{name} \\ {other_name}", *LEVELS], rows), ""]
+    return out
+
+
 def run(a) -> int:
     if not (a.london / "london_info.csv").is_file():
         fail(f"{a.london}: no london_info.csv there")
@@ -239,6 +273,8 @@ def run(a) -> int:
              f"share seen, women - men: {100 * s['gap']:.1f} points ({s['high']} higher, permutation p = {s['p']:.4f})",
              "mouth widening (smiling over neutral, landmarks), median: "
              + "; ".join(f"{lv}: " + ", ".join(f"{g} {v:.3f}" for g, v in by.items()) for lv, by in breadth.items()), ""]
+    if a.compare:
+        lines += compare_lines(vis, read_visibility(a.compare, people), gender, a.visibility.name, a.compare.name)
     for m, r in results.items():
         lines += report_lines(m, r) + [""]
     text = "\n".join(lines).rstrip()
@@ -259,12 +295,15 @@ def main(argv=None) -> int:
     s = sub.add_parser("sheets", help="the blind sheets and their key")
     s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--crops", action="store_true", help="show the recognizer's 48-pixel crops, not the photos")
     s = sub.add_parser("label", help="the answers joined with the key")
     s.add_argument("--key", type=Path, required=True)
     s.add_argument("--answers", type=Path, required=True, help="code,answer (L, R, l, r or n)")
     s.add_argument("--to", type=Path, default=VISIBILITY)
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
     p.add_argument("--visibility", type=Path, default=VISIBILITY, help="face_id,visibility (clear, faint, not_seen, wrong)")
+    p.add_argument("--compare", type=Path, default=None, help="a second rating of the same pairs (as --visibility): "
+                   "printed against the first per gender")
     p.add_argument("--permutations", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
@@ -272,7 +311,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     a.argv = argv
     if a.step == "sheets":
-        return make_sheets(a.london, a.out, a.seed)
+        return make_sheets(a.london, a.out, a.seed, a.crops)
     if a.step == "label":
         return label(a.key, a.answers, a.to)
     return run(a)

@@ -279,6 +279,12 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
             (small / t.format(id=face_id)).write_bytes((LONDON / t.format(id=face_id)).read_bytes())
     assert lv.main(["--london", str(small), "sheets", "--out", str(tmp_path / "s"), "--seed", "3"]) == 0
     assert sorted(f.name for f in (tmp_path / "s").iterdir()) == ["key.csv", "sheet_01.png"]
+    # the model's own crops instead of the photos: 48-pixel faces enlarged 5x, the same layout
+    assert lv.main(["--london", str(small), "sheets", "--crops", "--out", str(tmp_path / "c"), "--seed", "3"]) == 0
+    import cv2
+
+    photos, crops = (cv2.imread(str(tmp_path / d / "sheet_01.png")) for d in ("s", "c"))
+    assert crops.shape[1] == 2 * (2 * 240 + 6) + 14 and photos.shape[1] == 2 * (2 * lv.SIDE + 6) + 14
     key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
     assert sorted(r["face_id"] for r in key) == ["001", "002", "003"] and {r["smiling_side"] for r in key} <= {"L", "R"}
     other = {"L": "r", "R": "l"}  # the side that is not the smile: picked, it is wrong
@@ -307,6 +313,10 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
     r = lv.analyse(gender, level, probs(level == "clear"), labels, seed=0, permutations=500)
     assert r["cells"]["male"]["clear"]["value"] == 1.0 and r["gap_seen_equal_visibility"]["gap"] == pytest.approx(0)
     assert r["verdict"].startswith("the London gap is not shown")
+    # two ratings of the same pairs against each other: rows the first's levels, columns the second's
+    other = np.where(level == "faint", "not_seen", level)
+    text = "\n".join(lv.compare_lines(level, other, gender, "a", "b"))
+    assert "| female, faint | 0     | 0     | 10       | 0     |" in text
     # men's smiles missed at every level: the model's
     r = lv.analyse(gender, level, probs(gender == "female"), labels, seed=0, permutations=500)
     assert r["verdict"].startswith("the gap is the model's") and r["gap_seen_equal_visibility"]["p"] < 0.01
