@@ -5,7 +5,8 @@ The protocol (docs/bias.md, "Can a person see the smile?", written before any sh
 - ``sheets``: each person's neutral and smiling photos side by side, their left-right order
   drawn at random, the people shuffled and named by a random code, six pairs a sheet, no id,
   group or answer on them; the key (code -> person, which side smiles) goes to its own file,
-  which the rater does not open until every pair is rated.
+  which the rater does not open until every pair is rated. ``--crops`` shows the recognizer's
+  own 48-pixel crops instead (docs/bias.md, "At the model's 48 pixels").
 - The rater writes one answer a pair, ``code,answer``: ``L``/``R`` the side that clearly
   smiles, ``l``/``r`` the side that smiles faintly, ``n`` neither visibly smiles (or the two
   cannot be told apart).
@@ -17,13 +18,16 @@ The protocol (docs/bias.md, "Can a person see the smile?", written before any sh
   men over the seen smiles at equal visibility (gender shuffled within each level).
 - The reading written before: the gap is the models', on smiles a person sees, if men's recall
   over the seen smiles is significantly below women's at equal visibility (p < 0.05); if not,
-  the London gap is not shown beyond how visibly the men smiled.
+  the London gap is not shown beyond how visibly the men smiled. ``--compare FILE`` prints a
+  second rating of the same pairs against the first, per gender.
 
 What it cannot show: one rater's judgement, who sees each face's gender; 102 people of one lab.
 
     python benchmarks/london_visible.py sheets --out runs/visible          # then rate, then:
     python benchmarks/london_visible.py label --key runs/visible/key.csv --answers runs/visible/answers.csv
     python benchmarks/london_visible.py --out benchmarks/results/london_visible --figures docs/bias
+    python benchmarks/london_visible.py --visibility benchmarks/data/london_smile_visibility_48.csv \
+        --compare benchmarks/data/london_smile_visibility.csv --out benchmarks/results/london_visible_48
 """
 
 from __future__ import annotations
