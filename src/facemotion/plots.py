@@ -102,8 +102,10 @@ def group_accuracy(report: dict, path, title: str = "accuracy by group") -> None
         ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center",
                       fontsize=8)
         t = v["test"]
-        ax.set_title(a + (f"\ngap {100 * t['gap']:.0f} points, p {t['p_holm']:.3g} (Holm)" if t else "\nnot tested"),
-                     fontsize=9)
+        c = (t or {}).get("at_equal_control")
+        ax.set_title(a + (f"\ngap {100 * t['gap']:.0f} points, p {t['p_holm']:.3g} (Holm)" if t else "\nnot tested")
+                     + (f"\nat equal {report['control']}: {100 * c['gap']:.0f} points, p {c['p_holm']:.3g}"
+                        if c and "p_holm" in c else ""), fontsize=9)
         ax.set_ylim(0, 105)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"accuracy (%), {report['unit']}s in white")

@@ -175,25 +175,27 @@ def test_control_tests_the_gap_within_each_level(tmp_path, london, capsys):
     info = {r["face_id"]: r["face_gender"] for r in csv.DictReader(open(london / "london_info.csv"))}
     vis = {r["face_id"]: r["visibility"] for r in csv.DictReader(open(ROOT / "benchmarks" / "data" /
                                                                        "london_smile_visibility.csv"))}
-    (tmp_path / "happy").mkdir()
+    data = tmp_path / "photos"
+    (data / "happy").mkdir(parents=True)
     smiles = sorted((london / "smiling").glob("*.jpg"))[:24]
     for p in smiles:
-        shutil.copy(p, tmp_path / "happy" / p.name)
+        shutil.copy(p, data / "happy" / p.name)
     rows = [(f"happy/{p.name}", info[p.name[:3]], vis[p.name[:3]]) for p in smiles]
     with open(tmp_path / "groups.csv", "w", newline="") as f:
         csv.writer(f).writerows([("file", "gender", "visibility"), *rows])
-    assert main(["evaluate", "ferplus_resnet_s", "--data", str(tmp_path), "--groups", str(tmp_path / "groups.csv"),
-                 "--control", "visibility", "--json"]) == 0
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(data), "--groups", str(tmp_path / "groups.csv"),
+                 "--control", "visibility", "--json", "-o", str(tmp_path / "out")]) == 0
     r = json.loads(capsys.readouterr().out)["groups"]
     assert list(r["attributes"]) == ["gender"] and r["control"] == "visibility"
+    assert (tmp_path / "out" / "groups.png").stat().st_size > 10_000  # its title carries the gap at equal levels
     c = r["attributes"]["gender"]["test"]["at_equal_control"]
     rec = EmotionRecognizer(model="ferplus_resnet_s")
-    hits = {file: largest(rec, tmp_path / file) == "happy" for file, _, _ in rows}
+    hits = {file: largest(rec, data / file) == "happy" for file, _, _ in rows}
     for level, by in c["levels"].items():
         for g, cell in by.items():
             mine = [hits[file] for file, gender, v in rows if gender == g and v == level]
             assert cell["units"] == len(mine)
             assert cell["accuracy"] == (pytest.approx(np.mean(mine)) if mine else None)
     assert 0 < c["p"] <= 1 and c["p_holm"] == c["p"]  # one attribute: Holm changes nothing
-    assert main(["evaluate", "ferplus_resnet_s", "--data", str(tmp_path), "--control", "visibility"]) == 2
+    assert main(["evaluate", "ferplus_resnet_s", "--data", str(data), "--control", "visibility"]) == 2
     assert capsys.readouterr().err.strip() == "error: --control: needs --groups (the CSV that has the column)"

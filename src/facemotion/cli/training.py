@@ -78,11 +78,11 @@ def evaluate_photos(args) -> int:
             raise UsageError(f"{flag}: not for a folder of photos (it needs a FER2013 dataset)")
     if args.tta not in (None, "none"):
         raise UsageError("--tta: not for a folder of photos (the model's own test-time views are used)")
+    if args.control and not args.groups:
+        raise UsageError("--control: needs --groups (the CSV that has the column)")
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
     recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
     items = read_labelled_folder(args.data, recs[0].labels)
-    if args.control and not args.groups:
-        raise UsageError("--control: needs --groups (the CSV that has the column)")
     # the CSV is checked before any photo is scored
     groups, persons, control = (read_groups(args.groups, args.data, [i.path for i in items], args.control)
                                 if args.groups else (None, None, None))
