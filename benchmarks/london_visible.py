@@ -53,6 +53,7 @@ LEVELS = ("clear", "faint", "not_seen", "wrong")
 SEEN = ("clear", "faint")
 ANSWERS = {"L": ("L", "clear"), "R": ("R", "clear"), "l": ("L", "faint"), "r": ("R", "faint"), "n": (None, "not_seen")}
 GENDERS = ("female", "male")
+MIN_PEOPLE = 9  # the groups issue 44's targets apply to
 MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
 PAIRS_PER_SHEET, SIDE = 6, 250  # pixels a photo on the sheet: the mouth's change shows, the sheet stays small
 
@@ -178,8 +179,10 @@ def read_visibility(path: Path, people: list[dict]) -> np.ndarray:
 # ------------------------------------------------------------------ the run
 
 def analyse(gender: np.ndarray, vis: np.ndarray, probs: dict[str, np.ndarray], labels: list[str], *, seed: int,
-            permutations: int) -> dict:
-    """One model: recall per gender and level, the share seen per gender, the gap over seen smiles."""
+            permutations: int, ethnic: np.ndarray | None = None) -> dict:
+    """One model: recall per gender and level, the share seen per gender, the gap over seen smiles;
+    with ``ethnic``, recall per level for each ethnic group of at least :data:`MIN_PEOPLE` people
+    (counts only: groups this small are not tested)."""
     smiling = probs["smiling"]
     found = ~np.isnan(smiling).any(1)
     hit = found & (np.nan_to_num(smiling, nan=-1).argmax(1) == labels.index("happy"))  # no face: a miss
@@ -190,6 +193,9 @@ def analyse(gender: np.ndarray, vis: np.ndarray, probs: dict[str, np.ndarray], l
         out["cells"][g]["seen"] = proportion(hit, (gender == g) & seen)
         out["cells"][g]["all"] = proportion(hit, gender == g)
     out["share_seen"] = {g: proportion(seen, gender == g) for g in GENDERS}
+    if ethnic is not None:
+        out["ethnic groups"] = {e: {lv: proportion(hit, (ethnic == e) & (vis == lv)) for lv in LEVELS}
+                                for e in sorted(set(ethnic)) if (ethnic == e).sum() >= MIN_PEOPLE}
     out["share_seen_test"] = permutation_gap(seen.astype(float), list(gender), rng, permutations)
     level = np.array([SEEN.index(v) if v in SEEN else -1 for v in vis])
     out["gap_seen_equal_visibility"] = _smiles.stratified_gap(hit[seen].astype(float), (gender == "female")[seen],
@@ -217,8 +223,11 @@ def pct(p: dict) -> str:
 def report_lines(model: str, r: dict) -> list[str]:
     rows = [[g, *(pct(r["cells"][g][lv]) for lv in (*LEVELS, "seen", "all"))] for g in GENDERS]
     t, s, o = r["gap_seen_equal_visibility"], r["share_seen_test"], r["gap_seen"]
+    by_group = [[e, sum(c["n"] for c in cells.values()), *(f"{cells[lv]['k']}/{cells[lv]['n']}" for lv in LEVELS)]
+                for e, cells in r.get("ethnic groups", {}).items()]
     return [f"## {model}: smiles called happy [95%]", "",
             table(["gender", *LEVELS, "seen (clear or faint)", "all"], rows), "",
+            *([table(["ethnic group", "people", *LEVELS], by_group), ""] if by_group else []),
             f"over the seen smiles: women - men {100 * o['gap']:.1f} points ({o['high']} higher, permutation p = {o['p']:.4f}); "
             f"at equal visibility {100 * t['gap']:.1f} points (stratified p = {t['p']:.4f})",
             f"reading (written before the run): {r['verdict']}"]
@@ -263,7 +272,8 @@ def run(a) -> int:
     results = {}
     for m in a.models:
         _, probs, labels = london_probs(m, a.london)
-        results[m] = analyse(gender, vis, probs, labels, seed=a.seed, permutations=a.permutations)
+        results[m] = analyse(gender, vis, probs, labels, seed=a.seed, permutations=a.permutations,
+                             ethnic=np.array([p["ethnicity"] for p in people]))
     command = command_line(__file__, a.argv)
     counts = [[g, *(int(((gender == g) & (vis == lv)).sum()) for lv in LEVELS),
                pct(results[a.models[0]]["share_seen"][g])] for g in GENDERS]
