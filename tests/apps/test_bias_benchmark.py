@@ -313,6 +313,10 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
     r = lv.analyse(gender, level, probs(level == "clear"), labels, seed=0, permutations=500)
     assert r["cells"]["male"]["clear"]["value"] == 1.0 and r["gap_seen_equal_visibility"]["gap"] == pytest.approx(0)
     assert r["verdict"].startswith("the London gap is not shown")
+    # per ethnic group of 9 or more people: recall per level, smaller groups left out
+    ethnic = np.array(["x"] * 50 + ["y"] * 8 + ["z"] * 2)
+    r = lv.analyse(gender, level, probs(level == "clear"), labels, seed=0, permutations=10, ethnic=ethnic)
+    assert list(r["ethnic groups"]) == ["x"] and r["ethnic groups"]["x"]["clear"]["k"] == 40
     # two ratings of the same pairs against each other: rows the first's levels, columns the second's
     other = np.where(level == "faint", "not_seen", level)
     text = "\n".join(lv.compare_lines(level, other, gender, "a", "b"))
