@@ -67,17 +67,19 @@ def permutation_gap(values: np.ndarray, labels: list[str], rng: np.random.Genera
             "p": float(p), "permutations": permutations}
 
 
-def _standardized_means(codes: np.ndarray, values: np.ndarray, strata: np.ndarray, k: int, n_strata: int) -> np.ndarray:
-    """Each group's mean at equal strata: its mean within each stratum, weighted by the stratum's
-    size, over the strata where every group is present (direct standardization)."""
+def _standardized_means(codes: np.ndarray, values: np.ndarray, strata: np.ndarray, k: int,
+                        n_strata: int) -> tuple[np.ndarray, int]:
+    """(each group's mean at equal strata, the units compared): its mean within each stratum,
+    weighted by the stratum's size, over the strata where every group is present (direct
+    standardization)."""
     cell = strata * k + codes
     sums = np.bincount(cell, weights=values, minlength=n_strata * k).reshape(n_strata, k)
     counts = np.bincount(cell, minlength=n_strata * k).reshape(n_strata, k)
     full = (counts > 0).all(1)
     if not full.any():
-        return np.full(k, np.nan)
+        return np.full(k, np.nan), 0
     w = counts[full].sum(1)
-    return (sums[full] / counts[full] * w[:, None]).sum(0) / w.sum()
+    return (sums[full] / counts[full] * w[:, None]).sum(0) / w.sum(), int(w.sum())
 
 
 def stratified_gap(values: np.ndarray, labels: list[str], strata, rng: np.random.Generator, permutations: int) -> dict:
@@ -91,16 +93,15 @@ def stratified_gap(values: np.ndarray, labels: list[str], strata, rng: np.random
     codes = np.array([names.index(g) for g in labels])
     levels, strata = np.unique(np.asarray(strata), return_inverse=True)
     k, n_strata = len(names), len(levels)
-    means = _standardized_means(codes, values, strata, k, n_strata)
+    means, used = _standardized_means(codes, values, strata, k, n_strata)
     obs = float(np.nanmax(means) - np.nanmin(means)) if not np.isnan(means).all() else float("nan")
     members = [np.flatnonzero(strata == s) for s in range(n_strata)]
     perm, exceed = codes.copy(), 0
     for _ in range(permutations if obs == obs else 0):
         for idx in members:  # shuffled within each stratum, in the strata's sorted order
             perm[idx] = rng.permutation(codes[idx])
-        m = _standardized_means(perm, values, strata, k, n_strata)
+        m, _ = _standardized_means(perm, values, strata, k, n_strata)  # shuffling keeps each stratum's counts
         exceed += int(m.max() - m.min() >= obs - 1e-12)
-    used = int(np.isin(strata, [s for s in range(n_strata) if len(set(codes[members[s]])) == k]).sum())
     return {"groups": names, "means": {g: float(v) for g, v in zip(names, means)}, "gap": obs,
             "high": names[int(np.nanargmax(means))] if obs == obs else None,
             "low": names[int(np.nanargmin(means))] if obs == obs else None,
@@ -209,10 +210,10 @@ def _controlled(hit: np.ndarray, values: list, control: list, persons, tested: l
     _, unit_level = _units(sel, persons, control)  # the same units: a person has one control value
     unit_hit = np.bincount(of_unit, weights=hit[sel]) / np.bincount(of_unit)
     unit_group, unit_level = np.array(unit_group, dtype=object), np.array(unit_level, dtype=object)
-    levels = {lv: {g: {"units": int(((unit_level == lv) & (unit_group == g)).sum()),
-                       "accuracy": float(unit_hit[(unit_level == lv) & (unit_group == g)].mean())
-                       if ((unit_level == lv) & (unit_group == g)).any() else None} for g in tested}
-              for lv in sorted(set(unit_level.tolist()))}
+    levels = {}
+    for lv in sorted(set(unit_level.tolist())):
+        cell = {g: unit_hit[(unit_level == lv) & (unit_group == g)] for g in tested}
+        levels[lv] = {g: {"units": len(h), "accuracy": float(h.mean()) if len(h) else None} for g, h in cell.items()}
     test = stratified_gap(unit_hit, list(unit_group), unit_level.astype(str), rng, permutations)
     return {**test, "levels": levels, "left_out": int(np.isin(values, tested).sum() - sel.sum())}
 
@@ -227,7 +228,7 @@ def group_report(y, pred, found, labels, groups: dict[str, list], persons: list[
     ``control`` (each photo's level of a covariate, None where unknown), the same gap is also
     tested at equal control (:func:`stratified_gap`; its own Holm family)."""
     y, pred, found = np.asarray(y), np.asarray(pred), np.asarray(found, bool)
-    check_persons({**groups, **({"control": control} if control else {})}, persons, "groups")
+    check_persons({**groups, **({control_name or "control": control} if control else {})}, persons, "groups")
     rng = np.random.default_rng([seed, 2016])
     rng_control = np.random.default_rng([seed, 2016, 1])  # its own stream: the plain tests do not move with it
     out = {"labels": list(labels), "unit": "person" if persons is not None else "photo", "min_group": MIN_GROUP,
