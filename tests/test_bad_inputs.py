@@ -588,6 +588,8 @@ def bad_checkpoints(tmp_path_factory):
     torch.save({k: v for k, v in good.items() if k != "model_state"}, d / "no_weights.pt")
     torch.save({**good, "arch": "resnet_fer_xl"}, d / "unknown_arch.pt")
     (d / "garbage.pt").write_bytes(b"not a checkpoint at all")
+    whole = (d / "no_arch.pt").read_bytes()
+    (d / "truncated.pt").write_bytes(whole[: len(whole) // 2])  # an interrupted copy: a zip without its end
     return d
 
 
@@ -596,7 +598,8 @@ CHECKPOINT_CASES = {
     "no_arch.pt": "model card has no 'arch'",
     "no_weights.pt": "not a facemotion checkpoint",
     "unknown_arch.pt": "cannot build its architecture 'resnet_fer_xl'",
-    "garbage.pt": "not a loadable facemotion checkpoint",
+    "garbage.pt": "not a PyTorch checkpoint",
+    "truncated.pt": "not a loadable facemotion checkpoint, truncated or corrupt?",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -58,6 +59,26 @@ def site(tmp_path_factory):
     summary = export_site(out, quiet=True)
     assert summary["models"] == [DEFAULT, f"{DEFAULT}_int8"]
     return out
+
+
+def test_a_place_that_cannot_be_written_is_named_as_the_user_gave_it(site, tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "site"  # its parent is a file: nothing can be made there
+    r = _run_cli("web-export", str(out))
+    assert r.returncode == 2 and r.stderr == f"error: {out}: {tmp_path / 'a_file'} is a file, not a folder\n", r.stderr
+    from facemotion.errors import FacemotionError
+    from facemotion.web import export
+
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    old = tmp_path / "old"
+    shutil.copytree(site, old)
+    monkeypatch.setattr(export.shutil, "copyfile", full)  # the disk fills half way
+    with pytest.raises(FacemotionError, match=rf"^{re.escape(str(old))}: cannot write the site there \(No space left on device\)$"):
+        export.export_site(old, quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "old"]  # no half site left beside it
+    assert (old / "web" / "config.json").is_file()  # and the earlier export is whole
 
 
 def test_export_is_self_contained_and_pinned(site):

@@ -150,6 +150,9 @@ def test_cli_errors_are_one_line(media, tmp_path):
     (tmp_path / "mine.csv").write_text("a,b\n1,2\n")
     assert "was not written by `facemotion batch`" in run(media / "justin.jpg", "--to", tmp_path / "mine.csv")
     assert (tmp_path / "mine.csv").read_text() == "a,b\n1,2\n"  # a user's file is never touched
+    (tmp_path / ".blocked.csv.progress").mkdir()  # the progress record cannot be written: the table is named
+    assert run(media / "justin.jpg", "--to", tmp_path / "blocked.csv") == \
+        f"error: --to {tmp_path / 'blocked.csv'}: cannot write there (Is a directory)"
     assert main(["batch", str(media / "justin.jpg"), "--to", str(tmp_path / "a.jsonl"), "--no-progress",
                  "--annotate", str(tmp_path / "ann")]) == 0
     assert (tmp_path / "ann" / "justin_annotated.jpg").stat().st_size > 10_000

@@ -171,7 +171,7 @@ def test_broken_checkpoint_and_onnx_are_clear_errors(tmp_path):
 
     badpt = tmp_path / "bad.pt"
     badpt.write_bytes(b"garbage")
-    with pytest.raises(ModelError, match="bad.pt: not a loadable facemotion checkpoint"):
+    with pytest.raises(ModelError, match="bad.pt: not a PyTorch checkpoint"):
         load_checkpoint(badpt)
 
 

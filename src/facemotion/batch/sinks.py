@@ -133,7 +133,10 @@ class TextSink:
         except OSError as e:
             raise FacemotionError(f"--to {path}: cannot make its folder ({e.strerror or e})") from None
         had_journal = self.journal.exists()
-        self.jfd = self._open_journal()  # locked before anything is cut or removed: a running job keeps its files
+        try:  # locked before anything is cut or removed: a running job keeps its files
+            self.jfd = self._open_journal()
+        except OSError as e:  # the journal is ours: the user named the table
+            raise FacemotionError(f"--to {path}: cannot write there ({e.strerror or e})") from None
         if overwrite:
             self.path.unlink(missing_ok=True)
         if not self.path.exists():

