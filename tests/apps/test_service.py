@@ -55,7 +55,10 @@ def test_errors_are_json(server):
              ("/v1/detect", b"", None, 400, "empty request body"),
              ("/nope", b"x", None, 404, "no such endpoint /nope"),
              ("/v1/detect", None, "GET", 405, "GET is not allowed"),
-             ("/v1/annotate?bars=maybe", b"x", None, 422, "bars")]
+             ("/v1/annotate?bars=maybe", b"x", None, 422, "bars"),
+             # a parameter the endpoint does not have is refused, not dropped for the served model's answer
+             ("/v1/detect?model=other", b"x", None, 422, "query.model: not a parameter of /v1/detect (it takes none)"),
+             ("/annotate?bars=false&size=2", b"x", None, 422, "query.size: not a parameter of /annotate (it takes bars)")]
     for path, data, method, status, text in cases:
         code, headers, body = request(server.url + path, data, method=method)
         assert code == status and headers["content-type"] == "application/json", (path, code)

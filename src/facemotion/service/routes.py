@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import cv2
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect
@@ -96,6 +96,17 @@ async def health(request: Request):
             "colors": {e: "#{2:02x}{1:02x}{0:02x}".format(*COLORS[e]) for e in r.labels}}
 
 
+def _takes(*names: str):
+    """A route's query parameters, checked: FastAPI drops the ones it does not know, and a client
+    asking for ``?model=x`` would get the served model's answer without a word."""
+    def check(request: Request):
+        unknown = sorted(set(request.query_params) - set(names))
+        if unknown:
+            takes = f"it takes {', '.join(names)}" if names else "it takes none"
+            raise RequestError(422, f"query.{unknown[0]}: not a parameter of {request.url.path} ({takes})")
+    return [Depends(check)]
+
+
 async def _run_on_body(request: Request, fn, *args):
     pool, limits = request.app.state.pool, request.app.state.limits
     with pool.admit():
@@ -104,21 +115,22 @@ async def _run_on_body(request: Request, fn, *args):
 
 
 @router.post("/v1/detect", summary="Every face and its emotions, as JSON", response_model=DetectResponse,
-             responses=ERRORS, openapi_extra=IMAGE_BODY)
+             responses=ERRORS, openapi_extra=IMAGE_BODY, dependencies=_takes())
 async def detect(request: Request):
     pic, faces = await _run_on_body(request, _analyze)
     return JSONResponse({"width": pic.size[0], "height": pic.size[1], "faces": faces})
 
 
 @router.post("/v1/annotate", summary="The image with boxes, labels and emotion bars, as JPEG",
-             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS}, openapi_extra=IMAGE_BODY)
+             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS}, openapi_extra=IMAGE_BODY,
+             dependencies=_takes("bars"))
 async def annotate(request: Request, bars: bool = True):
     return Response(await _run_on_body(request, _annotate, bars), media_type="image/jpeg")
 
 
 # the first version's paths stay
-router.add_api_route("/detect", detect, methods=["POST"], include_in_schema=False)
-router.add_api_route("/annotate", annotate, methods=["POST"], include_in_schema=False)
+router.add_api_route("/detect", detect, methods=["POST"], include_in_schema=False, dependencies=_takes())
+router.add_api_route("/annotate", annotate, methods=["POST"], include_in_schema=False, dependencies=_takes("bars"))
 
 
 @router.websocket("/v1/stream")
