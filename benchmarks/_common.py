@@ -189,6 +189,14 @@ def proportion(hit, sel) -> dict:
     return {"value": k / n if n else None, "k": k, "n": n, "ci": wilson(k, n)}
 
 
+def share_text(p: dict) -> str:
+    """One :func:`proportion` as text: ``k/n = v% [lo, hi]``, or ``-`` where it has no items."""
+    if not p["n"]:
+        return "-"
+    lo, hi = p["ci"]
+    return f"{p['k']}/{p['n']} = {100 * p['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 def share_bar(ax, x: float, p: dict, colour, width: float = 0.7, label: str | None = None) -> None:
     """One :func:`proportion` as a bar in percent with its Wilson interval, ``k/n`` above it;
     nothing where it has no items."""
@@ -236,3 +244,37 @@ def command_line(script: str, argv=None) -> str:
     process's), quoted for a shell; printed at the top of every results file."""
     args = sys.argv[1:] if argv is None else [str(x) for x in argv]
     return " ".join(["python", f"benchmarks/{Path(script).name}", *map(shlex.quote, args)])
+
+
+def read_rows(path: Path, columns: tuple[str, ...], who: str) -> list[dict]:
+    """A rating's CSV as dicts; a missing file or a row without one of ``columns`` ends the
+    script ``who`` in one line naming the file and the line."""
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise SystemExit(f"{who}: {path}: {e.strerror or e}") from None
+    for n, row in enumerate(rows, start=2):  # line 1 is the header
+        if any(not (row.get(c) or "").strip() for c in columns):
+            raise SystemExit(f"{who}: {path}: line {n}: expected {', '.join(columns)}, got {dict(row)}")
+    return rows
+
+
+def contact_sheets(tiles: list, out: Path, columns: int, per_sheet: int) -> int:
+    """Equal tiles (H x W x 3) laid ``columns`` a row, ``per_sheet`` a sheet, into
+    out/sheet_NN.png for a person to rate (a light grey rule between columns, blanks to fill the
+    last sheet); -> the number of sheets."""
+    import cv2
+    import numpy as np
+
+    blank = np.full_like(tiles[0], 255)
+    rule = np.full((tiles[0].shape[0], 14, 3), 200, np.uint8)
+    sheets = -(-len(tiles) // per_sheet)
+    for k in range(sheets):
+        chunk = tiles[k * per_sheet:(k + 1) * per_sheet]
+        chunk += [blank] * (-len(chunk) % columns)
+        rows = [np.hstack([x for t in chunk[r:r + columns] for x in (rule, t)][1:]) for r in range(0, len(chunk), columns)]
+        cv2.imwrite(str(out / f"sheet_{k + 1:02d}.png"), np.vstack(rows))
+    return sheets

@@ -42,7 +42,8 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, command_line, finish_panels, machine, proportion, share_bar, table, write_results
+from _common import (SHARED, command_line, contact_sheets, finish_panels, machine, proportion, read_rows,
+                     share_bar, share_text, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -108,12 +109,7 @@ def make_sheets(london: Path, out: Path, seed: int, crops: bool = False) -> int:
         cv2.putText(head, f"{code}    L | R", (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
         tiles.append(np.vstack([head, pair]))
         rows.append({"code": code, "face_id": p["id"], "smiling_side": "L" if smile_left[slot] else "R"})
-    blank = np.full_like(tiles[0], 255)
-    for s in range(0, len(tiles), PAIRS_PER_SHEET):
-        chunk = tiles[s:s + PAIRS_PER_SHEET] + [blank] * (PAIRS_PER_SHEET - len(tiles[s:s + PAIRS_PER_SHEET]))
-        grid = np.vstack([np.hstack([a, np.full((a.shape[0], 14, 3), 200, np.uint8), b])
-                          for a, b in zip(chunk[0::2], chunk[1::2])])
-        cv2.imwrite(str(out / f"sheet_{s // PAIRS_PER_SHEET + 1:02d}.png"), grid)
+    contact_sheets(tiles, out, 2, PAIRS_PER_SHEET)
     with open(out / "key.csv", "w", newline="") as f:
         w = csv.DictWriter(f, ["code", "face_id", "smiling_side"])
         w.writeheader()
@@ -124,15 +120,7 @@ def make_sheets(london: Path, out: Path, seed: int, crops: bool = False) -> int:
 
 
 def read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        fail(f"{path}: {e.strerror or e}")
-    for n, row in enumerate(rows, start=2):  # line 1 is the header
-        if any(not (row.get(c) or "").strip() for c in columns):
-            fail(f"{path}: line {n}: expected {', '.join(columns)}, got {dict(row)}")
-    return rows
+    return read_rows(path, columns, "london_visible.py")
 
 
 def label(key: Path, answers: Path, out: Path) -> int:
@@ -213,15 +201,8 @@ def verdict(r: dict) -> str:
     return "the London gap is not shown beyond how visibly the men smiled"
 
 
-def pct(p: dict) -> str:
-    if not p["n"]:
-        return "-"
-    lo, hi = p["ci"]
-    return f"{p['k']}/{p['n']} = {100 * p['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
 def report_lines(model: str, r: dict) -> list[str]:
-    rows = [[g, *(pct(r["cells"][g][lv]) for lv in (*LEVELS, "seen", "all"))] for g in GENDERS]
+    rows = [[g, *(share_text(r["cells"][g][lv]) for lv in (*LEVELS, "seen", "all"))] for g in GENDERS]
     t, s, o = r["gap_seen_equal_visibility"], r["share_seen_test"], r["gap_seen"]
     by_group = [[e, sum(c["n"] for c in cells.values()), *(f"{cells[lv]['k']}/{cells[lv]['n']}" for lv in LEVELS)]
                 for e, cells in r.get("ethnic groups", {}).items()]
@@ -276,7 +257,7 @@ def run(a) -> int:
                              ethnic=np.array([p["ethnicity"] for p in people]))
     command = command_line(__file__, a.argv)
     counts = [[g, *(int(((gender == g) & (vis == lv)).sum()) for lv in LEVELS),
-               pct(results[a.models[0]]["share_seen"][g])] for g in GENDERS]
+               share_text(results[a.models[0]]["share_seen"][g])] for g in GENDERS]
     # the rating beside the landmarks' measure of breadth (benchmarks/_smiles.py): do they agree?
     widen = np.array([np.nan if w is None else w for w in _smiles.widening(a.london, people, PHOTOS)])
     breadth = {lv: {g: float(np.nanmedian(widen[(vis == lv) & (gender == g)])) for g in GENDERS

@@ -1,0 +1,276 @@
+"""Do muxspace's labels say what a person sees? A blind rating of its test part's rare emotions.
+
+The protocol (docs/cross-dataset.md, "Do muxspace's labels say what a person sees?", written
+before any sheet was made):
+
+- The photos: every photo of muxspace's test part labelled angry, disgust, fear, sad or
+  surprise, and :data:`CONTROLS` happy and neutral ones (the first by the SHA-1 of the name).
+- ``sheets``: the photos shuffled (seeded), each fitted whole into :data:`SIDE` pixels, sixteen a
+  sheet, each under a random code; no label, name or model answer. The key (code -> file,
+  label) goes to its own file, not opened until every photo is rated.
+- The rater writes one answer a photo, ``code,answer``: ``a`` angry, ``d`` disgust, ``f`` fear,
+  ``h`` happy, ``s`` sad, ``u`` surprise, ``n`` neutral, ``?`` none can be told.
+- ``label``: the answers joined with the key into ``benchmarks/data/muxspace_audit.csv``
+  (file, label, rater; rater empty for ``?``).
+- The run (no subcommand): per label, the share of its photos the rater gives that label
+  (Wilson 95%), the labels x answers table, and for each model (each photo's largest face, as
+  ``cross_dataset.py`` finds it) the recall per class against the set's labels, against the
+  rater's answers, and on the photos where the two agree.
+- The reading written before: a class whose label the rater gives to fewer than half its
+  photos is one whose recall measures the students' labels as much as the model; where the
+  default's recall on the agreed photos stays under 30%, the miss is the model's.
+
+What it cannot show: one rater, who knows the sheets hold mostly rare emotions; photos seen at
+180 pixels; a class of 3 photos (fear) says nothing.
+
+    python benchmarks/muxspace_audit.py --muxspace /data/muxspace sheets --out runs/mux_audit   # rate, then:
+    python benchmarks/muxspace_audit.py --muxspace /data/muxspace label --key runs/mux_audit/key.csv \\
+        --answers runs/mux_audit/answers.csv
+    python benchmarks/muxspace_audit.py --muxspace /data/muxspace --out benchmarks/results/muxspace_audit \\
+        --figures docs/cross-dataset
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import public_sets as sets
+from _common import (command_line, contact_sheets, machine, proportion, read_rows, save_png, share_bar, share_text,
+                     table, write_results)
+from cross_dataset import facemotion_side
+
+HERE = Path(__file__).resolve().parent
+AUDIT = HERE / "data" / "muxspace_audit.csv"
+RARE = ("angry", "disgust", "fear", "sad", "surprise")
+CONTROLS = 40  # happy and neutral photos each: the sheets are not all rare emotions
+EMOTIONS7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+ANSWERS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "s": "sad", "u": "surprise", "n": "neutral",
+           "?": ""}
+MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
+SIDE, PER_SHEET, COLUMNS = 180, 16, 4
+MIN_AGREED = 10  # a class's recall on the agreed photos enters the balanced mean from this many photos
+WHO = "muxspace_audit.py"
+
+
+def audited(root: Path) -> list:
+    """The rated photos: the test part's rare emotions, then the happy and neutral controls."""
+    test = sets.muxspace(root, "test")
+    controls = sets.balanced([it for it in test if it.label in ("happy", "neutral")], CONTROLS)
+    return [it for it in test if it.label in RARE] + controls
+
+
+# ------------------------------------------------------------------ the blind sheets
+
+def tile(path: Path, code: int) -> np.ndarray:
+    """The photo fitted whole into SIDE x SIDE on white, its code above."""
+    img = cv2.imread(str(path))
+    if img is None:
+        raise SystemExit(f"{WHO}: {path}: not readable as an image")
+    scale = SIDE / max(img.shape[:2])
+    img = cv2.resize(img, (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
+                     interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    box = np.full((SIDE, SIDE, 3), 255, np.uint8)
+    y, x = (SIDE - img.shape[0]) // 2, (SIDE - img.shape[1]) // 2
+    box[y:y + img.shape[0], x:x + img.shape[1]] = img
+    head = np.full((26, SIDE, 3), 255, np.uint8)
+    cv2.putText(head, str(code), (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.65, (0, 0, 0), 2)
+    return np.vstack([head, box])
+
+
+def make_sheets(root: Path, out: Path, seed: int) -> int:
+    items = audited(root)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(items))
+    codes = rng.choice(np.arange(1000, 10000), size=len(items), replace=False)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, tiles = [], []
+    for slot, i in enumerate(order):
+        it, code = items[i], int(codes[slot])
+        tiles.append(tile(it.path, code))
+        rows.append({"code": code, "file": it.path.name, "label": it.label})
+    sheets = contact_sheets(tiles, out, COLUMNS, PER_SHEET)
+    with open(out / "key.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["code", "file", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {sheets} sheets of {len(tiles)} photos to {out} (the key: {out / 'key.csv'}; do not open it "
+          "before rating)")
+    return 0
+
+
+def label(key: Path, answers: Path, out: Path) -> int:
+    """The answers joined with the key: file, the set's label, the rater's ('' for ?)."""
+    known = {r["code"].strip(): (r["file"].strip(), r["label"].strip())
+             for r in read_rows(key, ("code", "file", "label"), WHO)}
+    got = {}
+    for n, r in enumerate(read_rows(answers, ("code", "answer"), WHO), start=2):
+        code, ans = r["code"].strip(), r["answer"].strip()
+        if code not in known or ans not in ANSWERS or code in got:
+            why = "an unknown code" if code not in known else "a second answer" if code in got else \
+                f"answer {ans!r} is none of {', '.join(ANSWERS)}"
+            raise SystemExit(f"{WHO}: {answers}: line {n}: {why}")
+        got[code] = ANSWERS[ans]
+    missing = sorted(set(known) - set(got))
+    if missing:
+        raise SystemExit(f"{WHO}: {answers}: no answer for code {missing[0]} ({len(missing)} missing)")
+    rows = sorted(({"file": f, "label": lab, "rater": got[c]} for c, (f, lab) in known.items()),
+                  key=lambda r: r["file"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, ["file", "label", "rater"])
+        w.writeheader()
+        w.writerows(rows)
+    agree = sum(r["label"] == r["rater"] for r in rows)
+    print(f"wrote {out}: {len(rows)} photos, the rater gives the set's label to {agree}")
+    return 0
+
+
+# ------------------------------------------------------------------ the run
+
+def read_audit(path: Path, root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    rows = read_rows(path, ("file", "label"), WHO)
+    for n, r in enumerate(rows, start=2):
+        if r["label"] not in EMOTIONS7 or (r["rater"] or "") not in (*EMOTIONS7, ""):
+            raise SystemExit(f"{WHO}: {path}: line {n}: label or rater is not one of {', '.join(EMOTIONS7)}")
+    paths = [root / "images" / r["file"] for r in rows]
+    if missing := [p for p in paths if not p.is_file()]:
+        raise SystemExit(f"{WHO}: {missing[0]}: not found ({len(missing)} photos missing; --muxspace is the clone)")
+    return paths, np.array([r["label"] for r in rows]), np.array([r["rater"] or "" for r in rows])
+
+
+def recalls(pred: np.ndarray, truth: np.ndarray, sel: np.ndarray) -> dict:
+    """Recall per class of ``truth`` over ``sel`` (no face = a miss), and the mean over classes of
+    at least MIN_AGREED photos."""
+    per = {e: proportion(pred == truth, sel & (truth == e)) for e in EMOTIONS7 if (sel & (truth == e)).any()}
+    big = [p["value"] for p in per.values() if p["n"] >= MIN_AGREED]
+    return {"per_class": per, "balanced": float(np.mean(big)) if big else None,
+            "classes_in_balanced": [e for e, p in per.items() if p["n"] >= MIN_AGREED]}
+
+
+def score(model: str, paths: list[Path]) -> np.ndarray:
+    from facemotion.labelled import LabelledImage, score_images
+
+    rec, labels = facemotion_side(model, whole=False)
+    probs, found = score_images([rec], [LabelledImage(p, "neutral") for p in paths], desc=model)
+    return np.array([labels[int(p.argmax())] if f else "" for p, f in zip(probs, found)])
+
+
+def verdict(agreement: dict, default: dict) -> list[str]:
+    out = []
+    for e in (e for e in RARE if e in agreement):  # a class with no photo says nothing
+        a, d = agreement[e], default["agreed"]["per_class"].get(e)
+        if a["n"] < MIN_AGREED:
+            out.append(f"{e}: {a['n']} photos, too few to read")
+            continue
+        noisy = a["value"] < 0.5
+        own = d is not None and d["n"] >= MIN_AGREED and d["value"] < 0.30
+        out.append(f"{e}: " + ("the rater gives the label to fewer than half its photos: its recall measures "
+                               "the students' labels as much as the model" if noisy else
+                               "the rater gives the label to half its photos or more")
+                   + ("; on the agreed photos the default stays under 30%: the miss is the model's" if own else ""))
+    return out
+
+
+def figure(confusion: list, results: dict, path: Path) -> Path:
+    """Left: each label's photos by the rater's answer (rows sum to 100%); right: the default's
+    recall per class against the set's labels and where the rater agrees."""
+    from facemotion.plots import _plt
+
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"width_ratios": [1, 1.25]})
+    rows = np.array([r[1:] for r in confusion], float)
+    share = 100 * rows / rows.sum(1, keepdims=True)
+    left.imshow(share, cmap="Blues", vmin=0, vmax=100)
+    for (i, j), v in np.ndenumerate(rows):
+        if v:
+            left.text(j, i, int(v), ha="center", va="center", fontsize=7, color="white" if share[i, j] > 50 else "black")
+    left.set_xticks(range(len(EMOTIONS7) + 1), [*EMOTIONS7, "?"], rotation=45, fontsize=8)
+    left.set_yticks(range(len(confusion)), [r[0] for r in confusion], fontsize=8)
+    left.set_xlabel("the rater's answer (blind)", fontsize=8)
+    left.set_title("muxspace's label against a person's reading (photos)", fontsize=9)
+    model, r = next(iter(results.items()))
+    shown = [e for e in EMOTIONS7 if e in r["labels"]["per_class"] and r["labels"]["per_class"][e]["n"] >= MIN_AGREED]
+    for j, (ref, colour, name) in enumerate((("labels", "tab:gray", "against the set's labels"),
+                                             ("agreed", "tab:blue", "where the rater agrees"))):
+        for x, e in enumerate(shown):
+            if e in r[ref]["per_class"]:
+                share_bar(right, x + (j - 0.5) * 0.38, r[ref]["per_class"][e], colour, 0.36, label=name if x == 0 else None)
+    right.set_xticks(range(len(shown)), shown, fontsize=8)
+    right.set_ylim(0, 110)
+    right.grid(axis="y", alpha=0.3)
+    right.set_ylabel("recall (%)")
+    right.legend(fontsize=7, loc="lower right")
+    right.set_title(f"{model}: recall per class", fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def run(a) -> int:
+    paths, truth, rater = read_audit(a.audit, a.muxspace)
+    rated = rater != ""
+    agreement = {e: proportion(truth == rater, truth == e) for e in EMOTIONS7 if (truth == e).any()}
+    confusion = [[e, *(int(((truth == e) & (rater == r)).sum()) for r in (*EMOTIONS7, ""))]
+                 for e in EMOTIONS7 if (truth == e).any()]
+    results = {}
+    for m in a.models:
+        pred = score(m, paths)
+        results[m] = {"labels": recalls(pred, truth, np.ones(len(truth), bool)),
+                      "rater": recalls(pred, rater, rated), "agreed": recalls(pred, truth, truth == rater)}
+    command = command_line(__file__, a.argv)
+    lines = [machine(), command, "", f"{len(truth)} photos of muxspace's test part; the rater's answers from "
+             f"{a.audit.name} ({int((~rated).sum())} '?')", "",
+             "the set's label given by the rater [95%]:",
+             table(["label", "agreed"], [[e, share_text(p)] for e, p in agreement.items()]), "",
+             table(["label \\ rater", *EMOTIONS7, "?"], confusion), ""]
+    for m, r in results.items():
+        rows = [[e, *(share_text(r[ref]["per_class"][e]) if e in r[ref]["per_class"] else "-"
+                      for ref in ("labels", "rater", "agreed"))] for e in EMOTIONS7]
+        rows.append(["balanced (classes of >= 10)", *("-" if r[ref]["balanced"] is None else
+                                                     f"{100 * r[ref]['balanced']:.1f}%" for ref in
+                                                     ("labels", "rater", "agreed"))])
+        lines += [f"## {m}: recall per class", "",
+                  table(["class", "against the set's labels", "against the rater", "where the two agree"], rows), ""]
+    lines += ["reading (written before the run), the default:", *verdict(agreement, results[a.models[0]])]
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        write_results(a.out, text, {"machine": machine(), "command": command, "agreement": agreement,
+                                    "confusion": confusion, "models": results})
+    if a.figures:
+        a.figures.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {figure(confusion, results, a.figures / 'muxspace_audit.png')}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--muxspace", type=Path, required=True, help="the clone of muxspace/facial_expressions")
+    sub = p.add_subparsers(dest="step")
+    s = sub.add_parser("sheets", help="the blind sheets and their key")
+    s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
+    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("label", help="the answers joined with the key")
+    s.add_argument("--key", type=Path, required=True)
+    s.add_argument("--answers", type=Path, required=True, help="code,answer (" + ", ".join(ANSWERS) + ")")
+    s.add_argument("--to", type=Path, default=AUDIT)
+    p.add_argument("--audit", type=Path, default=AUDIT, help="file,label,rater (label's CSV)")
+    p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
+    p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
+    p.add_argument("--figures", type=Path, default=None, help="folder for muxspace_audit.png (docs/cross-dataset)")
+    a = p.parse_args(argv)
+    a.argv = argv
+    if a.step == "sheets":
+        return make_sheets(a.muxspace, a.out, a.seed)
+    if a.step == "label":
+        return label(a.key, a.answers, a.to)
+    return run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

