@@ -266,7 +266,7 @@ def run(a) -> int:
                                                      ("labels", "rater", "agreed"))])
         lines += [f"## {m}: recall per class", "",
                   table(["class", "against the set's labels", "against the rater", "where the two agree"], rows), ""]
-    lines += ["reading (written before the run), the default:", *verdict(agreement, results[a.models[0]], SETS[a.set][1])]
+    lines += [f"reading (written before the run), {a.models[0]}:", *verdict(agreement, results[a.models[0]], SETS[a.set][1])]
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -109,7 +109,7 @@ def test_the_run_reads_each_class_three_ways(audit, fake_muxspace, tmp_path):
     # where the two agree: surprise, happy and neutral only; against the rater, the rater's classes
     assert sorted(m["agreed"]["per_class"]) == ["happy", "neutral", "surprise"]
     assert m["rater"]["per_class"]["neutral"]["n"] == 2 and "angry" not in m["rater"]["per_class"]
-    assert "reading (written before the run), the default:" in (tmp_path / "r.txt").read_text()
+    assert f"reading (written before the run), {model}:" in (tmp_path / "r.txt").read_text()
 
 
 def test_the_reading_follows_the_rule_written_before(audit):
