@@ -13,8 +13,8 @@ Specs on Faces' posed faces show their label?", each written before its sheets w
   (code -> file, label) goes to its own file, not opened until every photo is rated.
 - The rater writes one answer a photo, ``code,answer``: ``a`` angry, ``d`` disgust, ``f`` fear,
   ``h`` happy, ``s`` sad, ``u`` surprise, ``n`` neutral, ``?`` none can be told.
-- ``label``: the answers joined with the key into ``benchmarks/data/SET_audit.csv`` (file,
-  label, rater; rater empty for ``?``).
+- ``label``: the answers joined with the key into ``benchmarks/data/SET_audit.csv`` (photo:
+  :func:`photo_id`, label, rater; rater empty for ``?``).
 - The run (no subcommand): per label, the share of its photos the rater gives that label
   (Wilson 95%), the labels x answers table, and for each model (each photo's largest face, as
   ``cross_dataset.py`` finds it) the recall per class against the set's labels, against the
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import sys
 from pathlib import Path
 
@@ -63,6 +64,12 @@ MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
 SIDE, PER_SHEET, COLUMNS = 180, 16, 4
 MIN_AGREED = 10  # a class's recall on the agreed photos enters the balanced mean from this many photos
 WHO = "label_audit.py"
+
+
+def photo_id(file_name: str) -> str:
+    """How a rating names a photo: the SHA-1 of its file name, cut to 16 hex digits (the sets'
+    names, which carry their people's details, stay with the sets; a clone maps the ids back)."""
+    return hashlib.sha1(file_name.encode()).hexdigest()[:16]
 
 
 def audited(name: str, root: Path) -> list:
@@ -146,11 +153,11 @@ def label(key: Path, answers: Path, out: Path) -> int:
     missing = sorted(set(known) - set(got))
     if missing:
         raise SystemExit(f"{WHO}: {answers}: no answer for code {missing[0]} ({len(missing)} missing)")
-    rows = sorted(({"file": f, "label": lab, "rater": got[c]} for c, (f, lab) in known.items()),
-                  key=lambda r: r["file"])
+    rows = sorted(({"photo": photo_id(f), "label": lab, "rater": got[c]} for c, (f, lab) in known.items()),
+                  key=lambda r: r["photo"])
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, ["file", "label", "rater"])
+        w = csv.DictWriter(f, ["photo", "label", "rater"])
         w.writeheader()
         w.writerows(rows)
     agree = sum(r["label"] == r["rater"] for r in rows)
@@ -161,15 +168,15 @@ def label(key: Path, answers: Path, out: Path) -> int:
 # ------------------------------------------------------------------ the run
 
 def read_audit(path: Path, name: str, root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    rows = read_rows(path, ("file", "label"), WHO)
+    rows = read_rows(path, ("photo", "label"), WHO)
     for n, r in enumerate(rows, start=2):
         if r["label"] not in EMOTIONS7 or (r["rater"] or "") not in (*EMOTIONS7, ""):
             raise SystemExit(f"{WHO}: {path}: line {n}: label or rater is not one of {', '.join(EMOTIONS7)}")
-    where = {it.path.name: it.path for it in SETS[name][0](root, "test")}
-    if missing := [r["file"] for r in rows if r["file"] not in where]:
-        raise SystemExit(f"{WHO}: {path}: {missing[0]} is not a photo of {root}'s test part "
+    where = {photo_id(it.path.name): it.path for it in SETS[name][0](root, "test")}
+    if missing := [r["photo"] for r in rows if r["photo"] not in where]:
+        raise SystemExit(f"{WHO}: {path}: photo {missing[0]} is not one of {root}'s test part "
                          f"({len(missing)} missing; is --{name} the clone?)")
-    return [where[r["file"]] for r in rows], np.array([r["label"] for r in rows]), np.array([r["rater"] or "" for r in rows])
+    return [where[r["photo"]] for r in rows], np.array([r["label"] for r in rows]), np.array([r["rater"] or "" for r in rows])
 
 
 def recalls(pred: np.ndarray, truth: np.ndarray, sel: np.ndarray) -> dict:
@@ -291,7 +298,7 @@ def main(argv=None) -> int:
     s.add_argument("--key", type=Path, required=True)
     s.add_argument("--answers", type=Path, required=True, help="code,answer (" + ", ".join(ANSWERS) + ")")
     s.add_argument("--to", type=Path, default=None, help="default: benchmarks/data/SET_audit.csv")
-    p.add_argument("--audit", type=Path, default=None, help="file,label,rater (label's CSV; default: "
+    p.add_argument("--audit", type=Path, default=None, help="photo,label,rater (label's CSV; default: "
                    "benchmarks/data/SET_audit.csv)")
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")

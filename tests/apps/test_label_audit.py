@@ -64,7 +64,11 @@ def test_sheets_hide_the_labels_and_the_answers_join_their_key(audit, fake_muxsp
     out = tmp_path / "audit.csv"
     assert audit.main(["--muxspace", str(fake_muxspace), "label", "--key", str(tmp_path / "s" / "key.csv"),
                        "--answers", str(answers), "--to", str(out)]) == 0
-    got = {r["label"]: r["rater"] for r in csv.DictReader(open(out))}
+    joined = list(csv.DictReader(open(out)))
+    # photos named by the SHA-1 of their file name: the set's names (a person's initials, age) stay out
+    assert {r["photo"] for r in joined} == {audit.photo_id(it.path.name) for it in items}
+    assert not any(it.path.name in out.read_text() for it in items)
+    got = {r["label"]: r["rater"] for r in joined}
     assert got == {"happy": "happy", "neutral": "neutral", "disgust": "sad", "surprise": "surprise", "sad": "",
                    "angry": "angry"}
 
@@ -88,7 +92,8 @@ def test_the_run_reads_each_class_three_ways(audit, fake_muxspace, tmp_path):
     rater = {"disgust": "sad", "surprise": "surprise", "sad": "", "angry": "neutral", "happy": "happy",
              "neutral": "neutral"}
     table = tmp_path / "audit.csv"
-    table.write_text("file,label,rater\n" + "".join(f"{it.path.name},{it.label},{rater[it.label]}\n" for it in items))
+    table.write_text("photo,label,rater\n" + "".join(f"{audit.photo_id(it.path.name)},{it.label},{rater[it.label]}\n"
+                                                     for it in items))
     model = default_model_name()
     assert audit.main(["--muxspace", str(fake_muxspace), "--audit", str(table), "--models", model,
                        "--out", str(tmp_path / "r")]) == 0
