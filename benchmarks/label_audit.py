@@ -236,9 +236,10 @@ def people_lines(person: list[str], truth: np.ndarray, rater: np.ndarray, pred: 
         if not agreed.any():
             continue
         top = Counter(person[agreed]).most_common(1)[0][0]
+        others = len(set(person[agreed])) - 1
         parts = [(f"the most photographed person's {int((agreed & (person == top)).sum())}", agreed & (person == top)),
-                 (f"the other {len(set(person[agreed])) - 1} people's {int((agreed & (person != top)).sum())}",
-                  agreed & (person != top))]
+                 (f"the other {others} {'person' if others == 1 else 'people'}'s "
+                  f"{int((agreed & (person != top)).sum())}", agreed & (person != top))]
         lines.append(f"  {e}, agreed photos called {e} by {model}: " + "; ".join(
             f"{name}: {int((pred[sel] == e).sum())}" for name, sel in parts))
     return lines

@@ -169,5 +169,5 @@ def test_who_is_in_the_photos_is_counted_without_naming_anyone(audit):
     lines = audit.people_lines(person, truth, rater, pred, "m", ("sad", "surprise"))
     assert lines[1] == "  sad: 7 photos of 3 people, 5 of them one person's"
     assert lines[2] == ("  sad, agreed photos called sad by m: the most photographed person's 5: 0; "
-                        "the other 1 people's 1: 1")
+                        "the other 1 person's 1: 1")
     assert not any(name in "\n".join(lines) for name in person)
