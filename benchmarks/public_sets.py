@@ -26,6 +26,11 @@ Run as a script, it writes the face crops of one set's part for training (``trai
 
     python benchmarks/public_sets.py crops --set muxspace --part train --out /data/crops/muxspace
 
+``people`` prints how many photos and people each Specs on Faces part and label holds, and the
+most photographed person's share (no one is named)::
+
+    python benchmarks/public_sets.py people --root /data/sof
+
 ``pseudo`` writes UTKFace crops labelled by a teacher model (pseudo-labels), for training on
 faces that have no emotion labels: only UTKFace's train part (split by file name as above),
 never a face of ``bias.py``'s UTKFace sample, only faces the teacher is sure of, and within each
@@ -272,6 +277,8 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--exclude-sample", type=int, default=3000, help="leave out bias.py's UTKFace sample of this size")
     u.add_argument("--exclude-seed", type=int, default=0, help="... drawn with this seed (bias.py --seed)")
     u.add_argument("--out", required=True)
+    w = sub.add_parser("people", help="Specs on Faces: photos and people per part and label (no one named)")
+    w.add_argument("--root", required=True, help="where Specs on Faces was cloned")
     c = sub.add_parser("crops")
     c.add_argument("--set", choices=["muxspace", "sof"], required=True)
     c.add_argument("--root", required=True, help="where the set was cloned")
@@ -281,8 +288,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def sof_people(root) -> str:
+    """Per part and label: photos, people, and how many of them the most photographed person's."""
+    from collections import Counter
+
+    lines = [f"{'part':<6}{'label':<10}{'photos':>7}{'people':>7}{'one person':>11}"]
+    for part in PARTS:
+        items = sof(root, part)
+        for label in (None, *SOF_LABELS.values()):
+            who = Counter(it.path.name.split("_")[0] for it in items if label is None or it.label == label)
+            top = who.most_common(1)[0][1] if who else 0  # a part or label with no photo
+            lines.append(f"{part:<6}{label or 'all':<10}{sum(who.values()):>7}{len(who):>7}{top:>11}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
+    if a.cmd == "people":
+        print(sof_people(a.root))
+        return 0
     refuse_other(Path(a.out), asked(a))
     write = {"pseudo": write_pseudo, "unlabelled": write_unlabelled, "crops": write_set_crops}[a.cmd]
     rc = write(a)

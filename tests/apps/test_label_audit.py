@@ -156,6 +156,11 @@ def test_specs_on_faces_tiles_show_the_face_not_the_photo(audit, tmp_path):
     assert abs(max(face.shape[:2]) - 1.6 * max(w, h)) <= 2 and max(face.shape[:2]) < 0.8 * max(photo.shape[:2])
     blank = np.full((300, 400, 3), 128, np.uint8)  # no face: the photo itself
     assert audit.face_view(blank, rec) is blank
+    # who is in each part: one person, four photos, one of each label
+    table = audit.sets.sof_people(tmp_path / "sof").splitlines()
+    assert table[0].split() == ["part", "label", "photos", "people", "one", "person"]
+    assert [line.split() for line in table if line.startswith("test")][:2] == [["test", "all", "4", "1", "4"],
+                                                                              ["test", "neutral", "1", "1", "1"]]
     assert audit.main(["--sof", str(tmp_path / "sof"), "sheets", "--out", str(tmp_path / "s")]) == 0
     key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
     assert sorted(r["label"] for r in key) == ["happy", "neutral", "sad", "surprise"]
