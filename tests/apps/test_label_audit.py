@@ -176,3 +176,17 @@ def test_who_is_in_the_photos_is_counted_without_naming_anyone(audit):
     assert lines[2] == ("  sad, agreed photos called sad by m: the most photographed person's 5: 0; "
                         "the other 1 person's 1: 1")
     assert not any(name in "\n".join(lines) for name in person)
+
+
+def test_a_person_photographed_often_counts_once(audit):
+    """benchmarks/sof_by_person.py: each person's recall of a class first, then their mean."""
+    from .test_bias_benchmark import benchmark
+
+    bp = benchmark("sof_by_person")
+    person = np.array(["A"] * 8 + ["B", "C"] + ["A", "B"])
+    truth = np.array(["sad"] * 10 + ["happy"] * 2)
+    hit = np.array([False] * 8 + [True, True] + [True, False])
+    r = bp.by_person(hit, truth, person)
+    assert r["classes"]["sad"] == {"photos": 10, "people": 3, "per_photo": 0.2, "per_person": pytest.approx(2 / 3)}
+    assert r["classes"]["happy"]["per_person"] == 0.5 and list(r["classes"]) == ["happy", "sad"]
+    assert r["balanced_per_photo"] == pytest.approx(0.35) and r["balanced_per_person"] == pytest.approx(7 / 12)
