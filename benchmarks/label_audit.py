@@ -61,7 +61,7 @@ class AuditSet(NamedTuple):
 
 
 SETS = {"muxspace": AuditSet(sets.muxspace, ("angry", "disgust", "fear", "sad", "surprise"), False, "muxspace", None),
-        "sof": AuditSet(sets.sof, ("sad", "surprise"), True, "Specs on Faces", lambda name: name.split("_")[0])}
+        "sof": AuditSet(sets.sof, ("sad", "surprise"), True, "Specs on Faces", sets.sof_person)}
 CONTROLS = 40  # happy and neutral photos each: the sheets are not all rare emotions
 FACE_MARGIN = 1.6  # a face tile: the detector's box widened this much about its centre (brows to chin, some hair)
 EMOTIONS7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -99,6 +99,11 @@ def muxspace(root, part: str | None = None, labels=EMOTIONS) -> list[LabelledIma
     return out
 
 
+def sof_person(file_name: str) -> str:
+    """Who is in a Specs on Faces photo: its file name's first field."""
+    return file_name.split("_")[0]
+
+
 def sof(root, part: str | None = None) -> list[LabelledImage]:
     folder = _need(Path(root) / "data" / "original images", "Specs on Faces (oogre/ESA-LG-M1)")
     out = []
@@ -296,7 +301,7 @@ def sof_people(root) -> str:
     for part in PARTS:
         items = sof(root, part)
         for label in (None, *SOF_LABELS.values()):
-            who = Counter(it.path.name.split("_")[0] for it in items if label is None or it.label == label)
+            who = Counter(sof_person(it.path.name) for it in items if label is None or it.label == label)
             top = who.most_common(1)[0][1] if who else 0  # a part or label with no photo
             lines.append(f"{part:<6}{label or 'all':<10}{sum(who.values()):>7}{len(who):>7}{top:>11}")
     return "\n".join(lines)

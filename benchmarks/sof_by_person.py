@@ -19,7 +19,7 @@ import numpy as np
 
 import public_sets as sets
 from _common import command_line, machine, table, write_results
-from cross_dataset import facemotion_side
+from label_audit import score  # each photo's answer on its largest face ('' where none)
 
 MODELS = ("wild_reweigh_resnet_s", "wild_reweigh_resnet_s_int8", "quad_ensemble", "wild_rare_kd_vgg_s",
           "ferplus_resnet_s")
@@ -38,15 +38,6 @@ def by_person(hit: np.ndarray, truth: np.ndarray, person: np.ndarray) -> dict:
             "balanced_per_person": float(np.mean([c["per_person"] for c in per.values()]))}
 
 
-def score(model: str, items) -> np.ndarray:
-    """Each photo's answer on its largest face ('' where none is found)."""
-    from facemotion.labelled import score_images
-
-    rec, labels = facemotion_side(model, whole=False)
-    probs, found = score_images([rec], items, desc=model)
-    return np.array([labels[int(p.argmax())] if f else "" for p, f in zip(probs, found)])
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sof", type=Path, required=True, help="the clone of oogre/ESA-LG-M1")
@@ -56,8 +47,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     items = sets.sof(a.sof, a.part)
     truth = np.array([it.label for it in items])
-    person = np.array([it.path.name.split("_")[0] for it in items])
-    results = {m: by_person(score(m, items) == truth, truth, person) for m in a.models}
+    person = np.array([sets.sof_person(it.path.name) for it in items])
+    results = {m: by_person(score(m, [it.path for it in items]) == truth, truth, person) for m in a.models}
     command = command_line(__file__, argv)
     first = next(iter(results.values()))["classes"]
     rows = [[m, f"{100 * r['balanced_per_photo']:.1f}%", f"{100 * r['balanced_per_person']:.1f}%",
