@@ -98,6 +98,78 @@ def test_gpu_campaign_stops_waiting_once_every_unfinished_run_has_given_up(tmp_p
     assert not gc.given_up(st)  # everything finished: the call ends for that reason, not this one
 
 
+def test_gpu_campaign_ships_an_unfinished_run_again_once_it_has_trained_on(tmp_path, monkeypatch):
+    """A loan's later call brings back the newer best.pt of a run still training, and a finished
+    run once: a call that ships nothing new leaves its epochs on the machine."""
+    import types
+
+    from conftest import load_script
+
+    gc = load_script("gpu_campaign")
+    monkeypatch.setattr(gc, "RUNS", tmp_path / "runs")
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+
+    def fake_pack(cmd, **_):  # device_transfer.py pack CHECKPOINT STAGE ...: one part
+        Path(cmd[4]).mkdir(parents=True)
+        Path(cmd[4], "part00").write_bytes(b"x" * 1000)
+        return types.SimpleNamespace(returncode=0, stderr="")
+
+    monkeypatch.setattr(gc.subprocess, "run", fake_pack)
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "best.pt").touch()
+    st = {"plan": [{"name": "a", "epochs": 200}]}
+
+    def epochs(n):
+        (run / "log.csv").write_text("epoch\n" + "".join(f"{i}\n" for i in range(1, n + 1)))
+
+    def shipped():
+        return sorted(p.name for p in (tmp_path / "runs" / "ship").iterdir() if p.is_dir())
+
+    epochs(103)
+    gc.ship(st, final=False)
+    assert shipped() == []  # unfinished and not the final call
+    gc.ship(st, final=True)
+    assert shipped() == ["a"] and (tmp_path / "runs" / "ship" / "a" / "PARTIAL").read_text().startswith(
+        "stopped at epoch 103 of 200")
+    gc.ship(st, final=True)
+    assert shipped() == []  # nothing new since
+    epochs(146)
+    gc.ship(st, final=True)
+    assert shipped() == ["a"]  # trained on: shipped again
+    epochs(200)
+    (run / "DONE").touch()
+    gc.ship(st, final=True)
+    assert shipped() == ["a"] and not (tmp_path / "runs" / "ship" / "a" / "PARTIAL").exists()
+    gc.ship(st, final=True)
+    assert shipped() == []
+
+
+def test_gpu_campaign_costs_the_ferplus_recipe_at_its_measured_rate(monkeypatch):
+    """The FER+ runs train at well under half the bare benchmark's rate: a 500-s plan holds one
+    200-epoch run of the campaign's first two, not both as the benchmark promised."""
+    import time
+
+    from conftest import load_script
+
+    gc = load_script("gpu_campaign")
+    monkeypatch.setattr(gc, "PLAN", [(n, arch, 200, []) for n, arch in
+                                     (("f_vggm", "vgg_fer_m"), ("f_ress", "resnet_fer_s"))])
+    monkeypatch.setattr(gc, "N_TRAIN_OF", {"f_vggm": 50114, "f_ress": 50114})
+    monkeypatch.setattr(gc, "say", lambda *_: None)
+    bench = {"models": {m: {f"bs{gc.BATCH}": r} for m, r in gc.MEASURED_RATE.items()}}
+    st = {"bench": bench}
+    gc.plan(st, time.time() + 500)
+    assert [r["name"] for r in st["plan"]] == ["f_vggm", "f_ress"]  # the bare rate: both "fit"
+    monkeypatch.setattr(gc, "RECIPE_RATE", dict(gc.FERPLUS_RATE))
+    st = {"bench": bench}
+    gc.plan(st, time.time() + 500)
+    assert st["plan"] == []
+    st = {"bench": bench}
+    gc.plan(st, time.time() + 700)
+    assert [(r["name"], 480 < r["est_s"] < 560) for r in st["plan"]] == [("f_vggm", True)]
+
+
 def test_gpu_campaign_pack_makes_or_names_its_missing_inputs(tmp_path, monkeypatch):
     """`pack` reads the crops public_sets.py finished with the options it trains on; a folder
     missing or left unfinished, with its set's clone not given, stops it in one line naming the
