@@ -4,6 +4,7 @@ long job starts."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,29 @@ def test_scripts_refuse_a_wrong_argument_in_one_line(argv, named):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
+
+
+def test_plot_runs_draws_each_run_and_refuses_a_bad_one_in_one_line(tmp_path):
+    """A run's log.csv is read epoch by epoch into the figure; a missing file, a file without the
+    log's columns and a run not written NAME=PATH are each refused in one line naming it, before
+    anything is drawn."""
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,val_acc\n" + "".join(f"{e},{0.5 + e / 100}\n" for e in range(1, 21)))
+    run = [sys.executable, "scripts/plot_runs.py", "--out", str(tmp_path / "c.png")]
+    r = subprocess.run([*run, f"a=b run={log}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "a=b run: 20 epochs, best 70.00%" in r.stdout and (tmp_path / "c.png").stat().st_size > 5000
+    bad = tmp_path / "bad.csv"
+    bad.write_text("epoch,loss\n1,0.5\n")
+    for spec, named in ((f"a={tmp_path / 'none.csv'}", "none.csv: no such file"),
+                        (f"a={bad}", "bad.csv: has no epoch and val_acc columns"),
+                        (str(log), "write a run as NAME=PATH")):
+        (tmp_path / "d.png").unlink(missing_ok=True)
+        r = subprocess.run([*run[:3], str(tmp_path / "d.png"), f"ok={log}", spec], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and named in lines[0], r.stderr
+        assert not (tmp_path / "d.png").exists()
 
 
 def test_score_candidates_names_a_runs_best_by_its_folder_and_refuses_a_clash(tmp_path):
