@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="NAME=PATH, PATH a run's log.csv or a checkpoint (.pt)")
     p.add_argument("--out", required=True, help="the figure (.png or .svg)")
-    p.add_argument("--title", default="PublicTest accuracy per epoch (FER+ majority, the runs' own reading)")
+    p.add_argument("--title", default="PublicTest accuracy per epoch (each run's own reading)")
     a = p.parse_args(argv)
     curves = []
     for spec in a.runs:  # every run is read before anything is drawn; a bad one is named in one line
