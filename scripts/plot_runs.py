@@ -28,13 +28,14 @@ def history(path: Path) -> list[tuple[int, float]]:
             rows = list(csv.DictReader(f))
         if rows and not {"epoch", "val_acc"} <= rows[0].keys():
             raise ValueError("has no epoch and val_acc columns")
-    else:
-        import torch
+    else:  # the whole run's history: a best.pt's own, or its sibling last.pt's where longer
+        from facemotion.errors import ModelError
+        from facemotion.training.checkpoint import run_history
 
         try:
-            rows = torch.load(path, map_location="cpu", weights_only=False).get("history", [])
-        except Exception as e:  # a file torch cannot read: say so in one line
-            raise ValueError(f"is not a PyTorch checkpoint ({type(e).__name__})") from None
+            rows = run_history(path)
+        except ModelError as e:  # it names the file and says what is wrong, in one line
+            raise ValueError(str(e).removeprefix(f"{path}: ")) from None
     out = [(int(r["epoch"]), float(r["val_acc"])) for r in rows if r.get("val_acc") not in (None, "")]
     if not out:
         raise ValueError("records no epoch")
