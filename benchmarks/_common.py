@@ -197,6 +197,33 @@ def share_text(p: dict) -> str:
     return f"{p['k']}/{p['n']} = {100 * p['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
+def kappa(a, b, rng, boot: int = 2000) -> dict:
+    """Cohen's kappa between two raters' answers to the same items (equal-length arrays): the
+    agreement beyond what their own answer shares would give by chance, with a 95% percentile
+    bootstrap interval over the items (resampled ``boot`` times with ``rng``)."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    cats = np.unique(np.concatenate([a, b]))
+    ia, ib = np.searchsorted(cats, a), np.searchsorted(cats, b)
+
+    def one(i):
+        joint = np.bincount(ia[i] * len(cats) + ib[i], minlength=len(cats) ** 2).reshape(len(cats), -1) / len(i)
+        chance = float(joint.sum(1) @ joint.sum(0))
+        # every answer one category for both raters: agreement is complete, kappa is 1 by convention
+        return 1.0 if chance == 1 else (float(np.trace(joint)) - chance) / (1 - chance)
+
+    n = len(a)
+    draws = [one(rng.integers(0, n, n)) for _ in range(boot)] if n else [np.nan]
+    return {"value": one(np.arange(n)) if n else None, "n": n,
+            "ci": tuple(float(v) for v in np.percentile(draws, [2.5, 97.5]))}
+
+
+def kappa_text(k: dict) -> str:
+    """One :func:`kappa` as text: ``0.62 [0.51, 0.72] over n``."""
+    return "-" if not k["n"] else f"{k['value']:.2f} [{k['ci'][0]:.2f}, {k['ci'][1]:.2f}] over {k['n']}"
+
+
 def share_bar(ax, x: float, p: dict, colour, width: float = 0.7, label: str | None = None) -> None:
     """One :func:`proportion` as a bar in percent with its Wilson interval, ``k/n`` above it;
     nothing where it has no items."""
@@ -260,6 +287,24 @@ def read_rows(path: Path, columns: tuple[str, ...], who: str) -> list[dict]:
         if any(not (row.get(c) or "").strip() for c in columns):
             raise SystemExit(f"{who}: {path}: line {n}: expected {', '.join(columns)}, got {dict(row)}")
     return rows
+
+
+def read_answers(answers: Path, codes, allowed, who: str) -> dict:
+    """A rater's ``code,answer`` CSV for a blind sheet set: code -> answer. An unknown code, a
+    second answer for a code, an answer not in ``allowed`` or a code of ``codes`` left unanswered
+    ends the script ``who`` in one line naming the file and the line."""
+    got = {}
+    for n, r in enumerate(read_rows(answers, ("code", "answer"), who), start=2):
+        code, ans = r["code"].strip(), r["answer"].strip()
+        if code not in codes or ans not in allowed or code in got:
+            why = "an unknown code" if code not in codes else "a second answer" if code in got else \
+                f"answer {ans!r} is none of {', '.join(allowed)}"
+            raise SystemExit(f"{who}: {answers}: line {n}: {why}")
+        got[code] = ans
+    missing = sorted(set(codes) - set(got))
+    if missing:
+        raise SystemExit(f"{who}: {answers}: no answer for code {missing[0]} ({len(missing)} missing)")
+    return got
 
 
 def contact_sheets(tiles: list, out: Path, columns: int, per_sheet: int) -> int:

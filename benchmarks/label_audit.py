@@ -47,8 +47,8 @@ import cv2
 import numpy as np
 
 import public_sets as sets
-from _common import (command_line, contact_sheets, machine, proportion, read_rows, save_png, share_bar, share_text,
-                     table, write_results)
+from _common import (command_line, contact_sheets, kappa, kappa_text, machine, proportion, read_answers, read_rows,
+                     save_png, share_bar, share_text, table, write_results)
 from cross_dataset import facemotion_side
 
 HERE = Path(__file__).resolve().parent
@@ -149,17 +149,7 @@ def label(key: Path, answers: Path, out: Path) -> int:
     """The answers joined with the key: file, the set's label, the rater's ('' for ?)."""
     known = {r["code"].strip(): (r["file"].strip(), r["label"].strip())
              for r in read_rows(key, ("code", "file", "label"), WHO)}
-    got = {}
-    for n, r in enumerate(read_rows(answers, ("code", "answer"), WHO), start=2):
-        code, ans = r["code"].strip(), r["answer"].strip()
-        if code not in known or ans not in ANSWERS or code in got:
-            why = "an unknown code" if code not in known else "a second answer" if code in got else \
-                f"answer {ans!r} is none of {', '.join(ANSWERS)}"
-            raise SystemExit(f"{WHO}: {answers}: line {n}: {why}")
-        got[code] = ANSWERS[ans]
-    missing = sorted(set(known) - set(got))
-    if missing:
-        raise SystemExit(f"{WHO}: {answers}: no answer for code {missing[0]} ({len(missing)} missing)")
+    got = {code: ANSWERS[ans] for code, ans in read_answers(answers, known, ANSWERS, WHO).items()}
     rows = sorted(({"photo": photo_id(f), "label": lab, "rater": got[c]} for c, (f, lab) in known.items()),
                   key=lambda r: r["photo"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +193,7 @@ def score(model: str, paths: list[Path]) -> np.ndarray:
     return np.array([labels[int(p.argmax())] if f else "" for p, f in zip(probs, found)])
 
 
-def verdict(agreement: dict, default: dict, rare: tuple[str, ...]) -> list[str]:
+def verdict(agreement: dict, default: dict, rare: tuple[str, ...], who: str = "the rater") -> list[str]:
     out = []
     for e in (e for e in rare if e in agreement):  # a class with no photo says nothing
         a, d = agreement[e], default["agreed"]["per_class"].get(e)
@@ -212,9 +202,9 @@ def verdict(agreement: dict, default: dict, rare: tuple[str, ...]) -> list[str]:
             continue
         noisy = a["value"] < 0.5
         own = d is not None and d["n"] >= MIN_AGREED and d["value"] < 0.30
-        out.append(f"{e}: " + ("the rater gives the label to fewer than half its photos: its recall measures "
-                               "the set's labels as much as the model" if noisy else
-                               "the rater gives the label to half its photos or more")
+        out.append(f"{e}: " + (f"{who} {'give' if who.startswith('both') else 'gives'} the label to fewer than half its photos: "
+                               "its recall measures the set's labels as much as the model" if noisy else
+                               f"{who} {'give' if who.startswith('both') else 'gives'} the label to half its photos or more")
                    + ("; on the agreed photos the default stays under 30%: the miss is the model's" if own else ""))
     return out
 
@@ -279,6 +269,41 @@ def figure(title: str, confusion: list, results: dict, path: Path) -> Path:
     return save_png(fig, path)
 
 
+def second_rater(a, paths: list[Path], truth: np.ndarray, rater: np.ndarray, preds: dict) -> tuple[list[str], dict]:
+    """A second rater's answers to the same photos (``--compare``, label's CSV): Cohen's kappa
+    with the first over the photos both answered, each label's share per rater, and each model's
+    recall where the set's label and both raters agree; the reading written before
+    (docs/cross-dataset.md, "A second rater for both audits") under the second rater and under both."""
+    paths2, truth2, rater2 = read_audit(a.compare, a.set, a.root)
+    second = dict(zip(paths2, zip(truth2, rater2)))
+    if set(second) != set(paths) or any(second[p][0] != t for p, t in zip(paths, truth)):
+        raise SystemExit(f"{WHO}: {a.compare}: not the same photos and labels as {a.audit}")
+    r2 = np.array([second[p][1] for p in paths])
+    both_answered = (rater != "") & (r2 != "")
+    k = kappa(rater[both_answered], r2[both_answered], np.random.default_rng([0, 2]))
+    both = (truth == rater) & (truth == r2)
+    share2 = {e: proportion(truth == r2, truth == e) for e in EMOTIONS7 if (truth == e).any()}
+    rows = [[e, share_text(proportion(truth == rater, truth == e)), share_text(share2[e]),
+             share_text(proportion(both, truth == e))] for e in share2]
+    lines = [f"## a second rater: {a.compare.name} ({int((r2 == '').sum())} '?')", "",
+             f"Cohen's kappa with {a.audit.name} over the {k['n']} photos both answered [95% bootstrap]: {kappa_text(k)}; "
+             f"the same answer for {int((rater == r2)[both_answered].sum())}", "",
+             table(["label", "the first rater gives it", "the second rater gives it", "both give it"], rows), ""]
+    data = {"kappa": k, "agreement_second": share2, "models": {}}
+    for m, pred in preds.items():
+        rec = recalls(pred, truth, both)
+        data["models"][m] = rec
+        lines.append(f"{m}: recall where the label and both raters agree: " + "; ".join(
+            f"{e} {share_text(v)}" for e, v in rec["per_class"].items()))
+    first = next(iter(preds.values()))
+    lines += ["", f"reading (written before the second rating), {a.models[0]}, the second rater alone:",
+              *verdict(share2, {"agreed": recalls(first, truth, truth == r2)}, SETS[a.set].rare, "the second rater"),
+              f"reading, {a.models[0]}, where the label and both raters agree:",
+              *verdict({e: proportion(both, truth == e) for e in share2}, {"agreed": data["models"][a.models[0]]},
+                       SETS[a.set].rare, "both raters")]
+    return lines, data
+
+
 def run(a) -> int:
     title = SETS[a.set].title + ("'" if SETS[a.set].title.endswith("s") else "'s")  # possessive: Specs on Faces'
     paths, truth, rater = read_audit(a.audit, a.set, a.root)
@@ -286,10 +311,9 @@ def run(a) -> int:
     agreement = {e: proportion(truth == rater, truth == e) for e in EMOTIONS7 if (truth == e).any()}
     confusion = [[e, *(int(((truth == e) & (rater == r)).sum()) for r in (*EMOTIONS7, ""))]
                  for e in EMOTIONS7 if (truth == e).any()]
-    results, first = {}, None
+    results, preds = {}, {}
     for m in a.models:
-        pred = score(m, paths)
-        first = pred if first is None else first
+        pred = preds[m] = score(m, paths)
         results[m] = {"labels": recalls(pred, truth, np.ones(len(truth), bool)),
                       "rater": recalls(pred, rater, rated), "agreed": recalls(pred, truth, truth == rater)}
     command = command_line(__file__, a.argv)
@@ -309,13 +333,17 @@ def run(a) -> int:
                   table(["class", "against the set's labels", "against the rater", "where the two agree"], rows), ""]
     lines += [f"reading (written before the run), {a.models[0]}:", *verdict(agreement, results[a.models[0]], SETS[a.set].rare)]
     if SETS[a.set].person is not None:
-        lines += ["", *people_lines([SETS[a.set].person(p.name) for p in paths], truth, rater, first, a.models[0],
+        lines += ["", *people_lines([SETS[a.set].person(p.name) for p in paths], truth, rater, preds[a.models[0]], a.models[0],
                                     SETS[a.set].rare)]
+    second = None
+    if a.compare:
+        more, second = second_rater(a, paths, truth, rater, preds)
+        lines += ["", *more]
     text = "\n".join(lines)
     print(text)
     if a.out:
         write_results(a.out, text, {"machine": machine(), "command": command, "agreement": agreement,
-                                    "confusion": confusion, "models": results})
+                                    "confusion": confusion, "models": results, "second_rater": second})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
         print(f"wrote {figure(title, confusion, results, a.figures / f'{a.set}_audit.png')}")
@@ -337,6 +365,8 @@ def main(argv=None) -> int:
     s.add_argument("--to", type=Path, default=None, help="default: benchmarks/data/SET_audit.csv")
     p.add_argument("--audit", type=Path, default=None, help="photo,label,rater (label's CSV; default: "
                    "benchmarks/data/SET_audit.csv)")
+    p.add_argument("--compare", type=Path, default=None, help="a second rater's answers to the same photos (as "
+                   "--audit): agreement, and recall where the label and both raters agree")
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
     p.add_argument("--figures", type=Path, default=None, help="folder for SET_audit.png (docs/cross-dataset)")

@@ -15,7 +15,19 @@ lip or around the mouth's corners). For each model, in one run:
   men are not significantly below women (p >= 0.05) while men with facial hair are below
   clean-shaven men; it does not if clean-shaven men are still significantly below women.
 
+A second rater (docs/bias.md, written before its sheets were made): ``sheets`` shows every
+person's neutral photo, women's too, shuffled under random codes, the key in its own file;
+the rater answers ``code,answer`` (``0`` none, ``s`` stubble, ``b`` beard); ``label`` joins them
+into ``face_id,facial_hair``; ``--compare FILE`` prints Cohen's kappa with it over the men and
+the two ratings' table.
+
 What it cannot show: one rater's three levels, 29/10/14 men, one lab's photos.
+
+    python benchmarks/london_facial_hair.py sheets --seed 2 --out runs/hair   # rate, then:
+    python benchmarks/london_facial_hair.py label --key runs/hair/key.csv --answers runs/hair/answers.csv \
+        --to benchmarks/data/london_facial_hair_r2.csv
+    python benchmarks/london_facial_hair.py --hair benchmarks/data/london_facial_hair_r2.csv \
+        --compare benchmarks/data/london_facial_hair.csv --out benchmarks/results/london_facial_hair_r2
 """
 
 from __future__ import annotations
@@ -23,13 +35,16 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+
+import cv2
 from pathlib import Path
 
 import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import SHARED, command_line, finish_panels, machine, proportion, share_bar, table, write_results
+from _common import (SHARED, command_line, contact_sheets, finish_panels, kappa, kappa_text, machine, proportion,
+                     read_answers, read_rows, share_bar, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -39,6 +54,9 @@ HAIR = HERE / "data" / "london_facial_hair.csv"
 LEVELS = ("none", "stubble", "beard")
 GROUPS = ("women", "men, none", "men, stubble", "men, beard")
 MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
+ANSWERS = {"0": "none", "s": "stubble", "b": "beard"}
+WHO = "london_facial_hair.py"
+SIDE, PER_SHEET, COLUMNS = 250, 12, 4  # pixels a photo on the sheet: a lip line shows at 250
 
 
 def read_hair(path: Path, people: list[dict]) -> list[str]:
@@ -147,6 +165,62 @@ def figure(results: dict, path: Path) -> Path:
                          title="London smiles by facial hair (one rater, from the neutral photos)")
 
 
+def make_sheets(london: Path, out: Path, seed: int) -> int:
+    """Every person's neutral photo (women's too: the sheets do not say who is rated) under a
+    random code, shuffled; the key (code -> face_id) in out/key.csv, opened only after rating."""
+    people = read_people(london)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(people))
+    codes = rng.choice(np.arange(100, 1000), size=len(people), replace=False)
+    tiles, rows = [], []
+    for slot, i in enumerate(order):
+        path = london / PHOTOS["neutral"].format(id=people[i]["id"])
+        img = cv2.imread(str(path))
+        if img is None:
+            raise SystemExit(f"{WHO}: {path}: not readable as an image")
+        head = np.full((28, SIDE, 3), 255, np.uint8)
+        cv2.putText(head, str(int(codes[slot])), (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
+        tiles.append(np.vstack([head, cv2.resize(img, (SIDE, SIDE), interpolation=cv2.INTER_AREA)]))
+        rows.append({"code": int(codes[slot]), "face_id": people[i]["id"]})
+    out.mkdir(parents=True, exist_ok=True)
+    sheets = contact_sheets(tiles, out, COLUMNS, PER_SHEET)
+    with open(out / "key.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["code", "face_id"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {sheets} sheets of {len(tiles)} photos to {out} (the key: {out / 'key.csv'}; do not open it "
+          "before rating)")
+    return 0
+
+
+def label(key: Path, answers: Path, out: Path) -> int:
+    """The answers joined with the key: face_id, facial_hair (everyone's, women's too)."""
+    who = {r["code"].strip(): r["face_id"].strip() for r in read_rows(key, ("code", "face_id"), WHO)}
+    got = read_answers(answers, who, ANSWERS, WHO)
+    rows = sorted(({"face_id": who[c], "facial_hair": ANSWERS[ans]} for c, ans in got.items()),
+                  key=lambda r: r["face_id"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, ["face_id", "facial_hair"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {out}: " + ", ".join(f"{lv} {sum(r['facial_hair'] == lv for r in rows)}" for lv in LEVELS))
+    return 0
+
+
+def compare_lines(people: list[dict], hair: list[str], other: list[str], names: tuple[str, str], seed: int) -> list[str]:
+    """Two ratings against each other: Cohen's kappa over the men, their table, women not rated none."""
+    men = np.array([p["gender"] == "male" for p in people])
+    a, b = np.array(hair), np.array(other)
+    k = kappa(a[men], b[men], np.random.default_rng([seed, 2]))
+    rows = [[lv, *(int((men & (a == lv) & (b == o)).sum()) for o in LEVELS)] for lv in LEVELS]
+    women = [f"{p['id']} ({h}, {o})" for p, h, o, m in zip(people, a, b, men) if not m and (h != "none" or o != "none")]
+    return [f"agreement of {names[0]} with {names[1]} over the {int(men.sum())} men, Cohen's kappa [95% bootstrap]: "
+            f"{kappa_text(k)}; the same level for {int((a == b)[men].sum())}", "",
+            table([f"men: {names[0]} \\ {names[1]}", *LEVELS], rows),
+            "women rated other than none: " + (", ".join(women) or "none"), ""]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
@@ -156,11 +230,25 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
     p.add_argument("--figures", type=Path, default=None, help="folder for london_facial_hair.png (docs/bias)")
+    p.add_argument("--compare", type=Path, default=None, help="another rating (as --hair): agreement over the men")
+    sub = p.add_subparsers(dest="step")
+    s = sub.add_parser("sheets", help="the blind sheets and their key")
+    s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
+    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("label", help="the answers joined with the key")
+    s.add_argument("--key", type=Path, required=True)
+    s.add_argument("--answers", type=Path, required=True, help="code,answer (0, s or b)")
+    s.add_argument("--to", type=Path, required=True, help="face_id,facial_hair CSV to write")
     a = p.parse_args(argv)
     if not (a.london / "london_info.csv").is_file():
         sys.exit(f"london_facial_hair.py: {a.london}: no london_info.csv there")
+    if a.step == "sheets":
+        return make_sheets(a.london, a.out, a.seed)
+    if a.step == "label":
+        return label(a.key, a.answers, a.to)
     people = read_people(a.london)
-    groups = group_names(people, read_hair(a.hair, people))
+    hair = read_hair(a.hair, people)
+    groups = group_names(people, hair)
     widen = _smiles.widening(a.london, people, PHOTOS)
     results = {}
     for m in a.models:
@@ -169,6 +257,8 @@ def main(argv=None) -> int:
     command = command_line(__file__, argv)
     lines = [machine(), command, "", f"London set: {len(people)} people; facial hair from {a.hair.name}: "
              + ", ".join(f"{g} {int((groups == g).sum())}" for g in GROUPS), ""]
+    if a.compare:
+        lines += compare_lines(people, hair, read_hair(a.compare, people), (a.hair.name, a.compare.name), a.seed)
     for m, r in results.items():
         lines += report_lines(m, r) + [""]
     text = "\n".join(lines).rstrip()

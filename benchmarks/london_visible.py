@@ -42,8 +42,8 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import (SHARED, command_line, contact_sheets, finish_panels, machine, proportion, read_rows,
-                     share_bar, share_text, table, write_results)
+from _common import (SHARED, command_line, contact_sheets, finish_panels, kappa, kappa_text, machine, proportion,
+                     read_answers, read_rows, share_bar, share_text, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -57,6 +57,7 @@ GENDERS = ("female", "male")
 MIN_PEOPLE = 9  # the groups issue 44's targets apply to
 MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
 PAIRS_PER_SHEET, SIDE = 6, 250  # pixels a photo on the sheet: the mouth's change shows, the sheet stays small
+CROP_VIEW = 240  # pixels a crop on the sheet, whatever its size: a 48-pixel crop enlarged 5x
 
 
 def fail(msg: str):
@@ -65,27 +66,57 @@ def fail(msg: str):
 
 # ------------------------------------------------------------------ the blind sheets
 
-def pair_views(london: Path, face_id: str, recognizer=None) -> list[np.ndarray]:
-    """The neutral and smiling views of one person, as the sheets show them: the photos at
-    :data:`SIDE` pixels, or with a ``recognizer`` its own 48-pixel crops (the largest face, turned
-    upright as it turns faces) enlarged 5x with bicubic interpolation (no detail added)."""
+def face_crop(recognizer, path: Path, size: int | None, colour: bool = False, widen: float = 1.0) -> np.ndarray:
+    """The recognizer's crop of the largest face in ``path`` (turned upright as it turns faces);
+    with ``size``, the same box and turn cut at ``size`` pixels instead of the classifier's grid
+    by the same crop function, each colour channel alike with ``colour`` (H x W x 3, BGR), the
+    box widened ``widen`` times about its centre."""
+    from facemotion.align import absolute_box
     from facemotion.labelled import largest_face
+    from facemotion.preprocess import crop_faces
 
+    if size is None:
+        crop, _ = largest_face(recognizer, path)
+        if crop is None:
+            fail(f"{path}: no face found for its crop")
+        return crop
+    picture = recognizer.read(path)
+    faces = recognizer.stages.detect_crops(picture.pixels)
+    if not faces.boxes:
+        fail(f"{path}: no face found for its crop")
+    i = int(np.argmax([w * h for _, _, w, h in faces.boxes]))
+    angle = (faces.angles or [None] * len(faces.boxes))[i]
+    level = (faces.levels or [None] * len(faces.boxes))[i]
+    # a turned face is cropped about its level box, as facemotion.align.upright crops it
+    x, y, w, h = faces.boxes[i] if level is None else absolute_box(level, faces.boxes[i])
+    box = (x + w * (1 - widen) / 2, y + h * (1 - widen) / 2, w * widen, h * widen)
+    angles = None if angle is None else [angle]
+    if not colour:
+        return crop_faces(picture.pixels, [box], size, angles)[0]
+    bgr = picture.pixels  # images.Picture: BGR, OpenCV's order
+    return np.dstack([crop_faces(np.ascontiguousarray(bgr[..., c]), [box], size, angles)[0] for c in range(3)])
+
+
+def pair_views(london: Path, face_id: str, recognizer=None, size: int | None = None, colour: bool = False,
+               widen: float = 1.0) -> list[np.ndarray]:
+    """The neutral and smiling views of one person, as the sheets show them: the photos at
+    :data:`SIDE` pixels, or with a ``recognizer`` its own crops (:func:`face_crop`; 48 pixels,
+    or ``size``) enlarged with bicubic interpolation (no detail added) to the 240 pixels of a
+    48-pixel crop enlarged 5x, so that crops of every size show alike and differ in detail alone."""
     views = []
     for kind in ("neutral", "smiling"):
         path = london / PHOTOS[kind].format(id=face_id)
         if recognizer is None:
             views.append(cv2.resize(cv2.imread(str(path)), (SIDE, SIDE), interpolation=cv2.INTER_AREA))
             continue
-        crop, _ = largest_face(recognizer, path)
-        if crop is None:
-            fail(f"{path}: no face found for its crop")
-        big = cv2.resize(crop, (5 * crop.shape[1], 5 * crop.shape[0]), interpolation=cv2.INTER_CUBIC)
-        views.append(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
+        big = cv2.resize(face_crop(recognizer, path, size, colour, widen), (CROP_VIEW, CROP_VIEW),
+                         interpolation=cv2.INTER_CUBIC)
+        views.append(big if big.ndim == 3 else cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
     return views
 
 
-def make_sheets(london: Path, out: Path, seed: int, crops: bool = False) -> int:
+def make_sheets(london: Path, out: Path, seed: int, crops: bool = False, size: int | None = None,
+                colour: bool = False, widen: float = 1.0) -> int:
     """The sheets and the key (out/key.csv); the codes are random, so the key is the only link."""
     people = read_people(london)
     rng = np.random.default_rng(seed)
@@ -101,7 +132,7 @@ def make_sheets(london: Path, out: Path, seed: int, crops: bool = False) -> int:
     rows, tiles = [], []
     for slot, i in enumerate(order):
         p, code = people[i], int(codes[slot])
-        views = pair_views(london, p["id"], recognizer)
+        views = pair_views(london, p["id"], recognizer, size, colour, widen)
         if smile_left[slot]:
             views.reverse()
         pair = np.hstack([views[0], np.full((views[0].shape[0], 6, 3), 255, np.uint8), views[1]])
@@ -126,17 +157,7 @@ def read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
 def label(key: Path, answers: Path, out: Path) -> int:
     """The rater's answers joined with the key: each person's smile clear, faint, not_seen or wrong."""
     side = {r["code"].strip(): (r["face_id"].strip(), r["smiling_side"].strip()) for r in read_csv(key, ("code", "face_id", "smiling_side"))}
-    got = {}
-    for n, r in enumerate(read_csv(answers, ("code", "answer")), start=2):
-        code, ans = r["code"].strip(), r["answer"].strip()
-        if code not in side or ans not in ANSWERS or code in got:
-            why = "an unknown code" if code not in side else "a second answer" if code in got else \
-                f"answer {ans!r} is none of {', '.join(ANSWERS)}"
-            fail(f"{answers}: line {n}: {why}")
-        got[code] = ans
-    missing = sorted(set(side) - set(got))
-    if missing:
-        fail(f"{answers}: no answer for code {missing[0]} ({len(missing)} missing)")
+    got = read_answers(answers, side, ANSWERS, "london_visible.py")
     rows = []
     for code, (face_id, smiling) in side.items():
         picked, level = ANSWERS[got[code]]
@@ -234,9 +255,15 @@ def figure(results: dict, path: Path) -> Path:
                          title="London smiles by how visibly each person smiled (one rater, blind pairs)")
 
 
-def compare_lines(vis: np.ndarray, other: np.ndarray, gender: np.ndarray, name: str, other_name: str) -> list[str]:
-    """The two ratings against each other per gender: rows this file's levels, columns the other's."""
-    out = []
+def compare_lines(vis: np.ndarray, other: np.ndarray, gender: np.ndarray, name: str, other_name: str,
+                  seed: int = 0) -> list[str]:
+    """The two ratings against each other: Cohen's kappa over the four levels and over seen or not
+    (bootstrap intervals over people), then per gender rows this file's levels, columns the other's."""
+    rng = np.random.default_rng([seed, 2])
+    out = [f"agreement of {name} with {other_name}, Cohen's kappa [95% bootstrap]: "
+           f"levels {kappa_text(kappa(vis, other, rng))}; "
+           f"seen or not {kappa_text(kappa(np.isin(vis, SEEN), np.isin(other, SEEN), rng))}; "
+           f"the same level for {int((vis == other).sum())} of {len(vis)} people", ""]
     for g in GENDERS:
         rows = [[f"{g}, {lv}", *(int(((gender == g) & (vis == lv) & (other == o)).sum()) for o in LEVELS)]
                 for lv in LEVELS if ((gender == g) & (vis == lv)).any()]
@@ -269,7 +296,13 @@ def run(a) -> int:
              "mouth widening (smiling over neutral, landmarks), median: "
              + "; ".join(f"{lv}: " + ", ".join(f"{g} {v:.3f}" for g, v in by.items()) for lv, by in breadth.items()), ""]
     if a.compare:
-        lines += compare_lines(vis, read_visibility(a.compare, people), gender, a.visibility.name, a.compare.name)
+        others = {f: read_visibility(f, people) for f in a.compare}
+        lines += ["smiles seen (clear or faint), each rating's own [95%]:",
+                  table(["rating", *GENDERS], [[f.name, *(share_text(proportion(np.isin(v, SEEN), gender == g))
+                                                         for g in GENDERS)]
+                                               for f, v in {a.visibility: vis, **others}.items()]), ""]
+        for f, other in others.items():
+            lines += compare_lines(vis, other, gender, a.visibility.name, f.name, a.seed)
     for m, r in results.items():
         lines += report_lines(m, r) + [""]
     text = "\n".join(lines).rstrip()
@@ -291,14 +324,18 @@ def main(argv=None) -> int:
     s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--crops", action="store_true", help="show the recognizer's 48-pixel crops, not the photos")
+    s.add_argument("--crop-size", type=int, default=None, help="with --crops: cut them at this many pixels (16-240)")
+    s.add_argument("--colour", action="store_true", help="with --crop-size: the crops in colour")
+    s.add_argument("--widen", type=float, default=1.0, help="with --crop-size: the box widened this many times "
+                   "about its centre (1-3)")
     s = sub.add_parser("label", help="the answers joined with the key")
     s.add_argument("--key", type=Path, required=True)
     s.add_argument("--answers", type=Path, required=True, help="code,answer (L, R, l, r or n)")
     s.add_argument("--to", type=Path, default=VISIBILITY)
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
     p.add_argument("--visibility", type=Path, default=VISIBILITY, help="face_id,visibility (clear, faint, not_seen, wrong)")
-    p.add_argument("--compare", type=Path, default=None, help="a second rating of the same pairs (as --visibility): "
-                   "printed against the first per gender")
+    p.add_argument("--compare", type=Path, nargs="+", default=None, help="other ratings of the same pairs (as "
+                   "--visibility): each one's share seen, and each against the first per gender")
     p.add_argument("--permutations", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
@@ -306,7 +343,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     a.argv = argv
     if a.step == "sheets":
-        return make_sheets(a.london, a.out, a.seed, a.crops)
+        if a.crop_size is not None and not (a.crops and 16 <= a.crop_size <= CROP_VIEW):
+            fail(f"--crop-size {a.crop_size}: needs --crops and a size of 16 to {CROP_VIEW} pixels")
+        if (a.colour or a.widen != 1.0) and a.crop_size is None:
+            fail("--colour and --widen need --crop-size")
+        if not 1.0 <= a.widen <= 3.0:
+            fail(f"--widen {a.widen}: expected 1 to 3")
+        return make_sheets(a.london, a.out, a.seed, a.crops, a.crop_size, a.colour, a.widen)
     if a.step == "label":
         return label(a.key, a.answers, a.to)
     return run(a)

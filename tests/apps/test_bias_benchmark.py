@@ -321,6 +321,8 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
     other = np.where(level == "faint", "not_seen", level)
     text = "\n".join(lv.compare_lines(level, other, gender, "a", "b"))
     assert "| female, faint | 0     | 0     | 10       | 0     |" in text
+    # and their agreement beyond chance: faint read as not seen throughout parts them on levels
+    assert "levels 0.40 [" in text and "seen or not 0.00" in text and "the same level for 40 of 60 people" in text
     # men's smiles missed at every level: the model's
     r = lv.analyse(gender, level, probs(gender == "female"), labels, seed=0, permutations=500)
     assert r["verdict"].startswith("the gap is the model's") and r["gap_seen_equal_visibility"]["p"] < 0.01
@@ -359,3 +361,95 @@ def test_london_framing_places_the_face_in_its_box_and_reads_the_plan(bias):
     c = fr.controlled_gap(gender == "female", gender, np.where(gender == "female", "clear", "faint"),
                           values["mouth_y"], rng, 50)
     assert fr.verdict(tests, c).startswith("no stratum holds both genders")
+
+
+def test_kappa_reads_agreement_beyond_chance(bias):
+    """benchmarks/_common.kappa: Cohen's kappa (agreement beyond what the raters' own answer shares
+    give by chance) with a bootstrap interval over the items, as the second ratings read it."""
+    import numpy as np
+
+    common = benchmark("_common")
+    rng = np.random.default_rng(0)
+    k = common.kappa(list("aabbccaabb"), list("aabbcbaabc"), rng, boot=300)
+    assert k["value"] == pytest.approx((0.8 - 0.36) / (1 - 0.36)) and k["n"] == 10  # po 0.8, pe 0.36
+    assert k["ci"][0] < k["value"] <= k["ci"][1] <= 1
+    assert common.kappa(list("abab"), list("abab"), rng, boot=50)["value"] == 1.0
+    assert common.kappa(list("aaaa"), list("aaaa"), rng, boot=50)["value"] == 1.0  # one category: complete
+    # answers independent of each other: about no agreement beyond chance
+    a, b = rng.integers(0, 3, 4000), rng.integers(0, 3, 4000)
+    assert abs(common.kappa(a, b, rng, boot=20)["value"]) < 0.05
+    assert common.kappa_text(k).endswith("over 10") and common.kappa_text({"n": 0}) == "-"
+
+
+def test_london_visible_crops_of_other_sizes_colour_and_framing(bias, tmp_path):
+    """benchmarks/london_visible.py sheets --crop-size N [--colour] [--widen F]: the same box cut
+    at N pixels, shown at the 48-pixel crops' 240, in colour or wider as asked; a bad combination is
+    refused in one line."""
+    import cv2
+    import numpy as np
+
+    from facemotion import EmotionRecognizer
+
+    lv = benchmark("london_visible")
+    rec = EmotionRecognizer()
+    path = LONDON / bias.PHOTOS["smiling"].format(id="001")
+    small, big = lv.face_crop(rec, path, None), lv.face_crop(rec, path, 96)
+    assert small.shape == (48, 48) and big.shape == (96, 96)
+    # the same box: the 96-pixel crop shrunk to 48 is the 48-pixel crop, up to resampling
+    assert np.abs(cv2.resize(big, (48, 48), interpolation=cv2.INTER_AREA).astype(int) - small).mean() < 3
+    colour = lv.face_crop(rec, path, 96, colour=True)
+    assert colour.shape == (96, 96, 3) and np.abs(colour[..., 2].astype(int) - colour[..., 0]).mean() > 5
+    assert colour[..., 2].mean() > colour[..., 0].mean()  # BGR: skin is redder than blue
+    wide = lv.face_crop(rec, path, 96, widen=2.0)
+    # twice the box: its middle half is the tight crop
+    middle = cv2.resize(wide[24:72, 24:72], (96, 96), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(middle.astype(int) - big).mean() < 8
+    views = lv.pair_views(LONDON, "001", rec, 64, colour=True)
+    assert [v.shape for v in views] == [(240, 240, 3)] * 2
+    for argv, why in ((["sheets", "--out", str(tmp_path), "--crop-size", "96"], "needs --crops"),
+                      (["sheets", "--out", str(tmp_path), "--crops", "--colour"], "--colour and --widen need --crop-size"),
+                      (["sheets", "--out", str(tmp_path), "--crops", "--crop-size", "96", "--widen", "5"],
+                       "--widen 5.0: expected 1 to 3")):
+        with pytest.raises(SystemExit, match=why):
+            lv.main(argv)
+
+
+def test_london_facial_hair_second_rating_sheets_join_and_agreement(bias, tmp_path):
+    """benchmarks/london_facial_hair.py sheets / label / --compare: every neutral photo under a
+    random code, the answers joined into levels, bad answers refused, and kappa over the men."""
+    import csv
+
+    import numpy as np
+
+    fh = benchmark("london_facial_hair")
+    small = tmp_path / "london"
+    for folder in ("neutral", "smiling"):
+        (small / folder).mkdir(parents=True)
+    rows = (LONDON / "london_info.csv").read_text().splitlines()[:4]
+    (small / "london_info.csv").write_text("\n".join(rows) + "\n")
+    for face_id in ("001", "002", "003"):
+        for t in bias.PHOTOS.values():
+            (small / t.format(id=face_id)).write_bytes((LONDON / t.format(id=face_id)).read_bytes())
+    assert fh.main(["--london", str(small), "sheets", "--out", str(tmp_path / "s"), "--seed", "2"]) == 0
+    assert sorted(f.name for f in (tmp_path / "s").iterdir()) == ["key.csv", "sheet_01.png"]
+    key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
+    assert sorted(r["face_id"] for r in key) == ["001", "002", "003"]
+    answers = tmp_path / "answers.csv"
+    said = dict(zip(("001", "002", "003"), "0sb"))
+    answers.write_text("code,answer\n" + "".join(f"{r['code']},{said[r['face_id']]}\n" for r in key))
+    out = tmp_path / "hair.csv"
+    assert fh.main(["--london", str(small), "label", "--key", str(tmp_path / "s" / "key.csv"), "--answers",
+                    str(answers), "--to", str(out)]) == 0
+    assert {r["face_id"]: r["facial_hair"] for r in csv.DictReader(open(out))} == \
+        {"001": "none", "002": "stubble", "003": "beard"}
+    answers.write_text(f"code,answer\n{key[0]['code']},m\n")
+    with pytest.raises(SystemExit, match=r"answers.csv: line 2: answer 'm' is none of 0, s, b"):
+        fh.label(tmp_path / "s" / "key.csv", answers, out)
+
+    people = [{"id": str(i), "gender": g} for i, g in enumerate(["male"] * 4 + ["female"] * 2)]
+    first = ["none", "stubble", "beard", "none", "none", "none"]
+    second = ["none", "none", "beard", "none", "none", "stubble"]
+    text = "\n".join(fh.compare_lines(people, first, second, ("a", "b"), 0))
+    assert "over the 4 men" in text and "the same level for 3" in text
+    assert "women rated other than none: 5 (none, stubble)" in text
+    assert np.isclose(float(text.split("kappa [95% bootstrap]: ")[1].split()[0]), (0.75 - 0.4375) / (1 - 0.4375), atol=0.005)

@@ -116,6 +116,23 @@ def test_the_run_reads_each_class_three_ways(audit, fake_muxspace, tmp_path):
     assert m["rater"]["per_class"]["neutral"]["n"] == 2 and "angry" not in m["rater"]["per_class"]
     assert f"reading (written before the run), {model}:" in (tmp_path / "r.txt").read_text()
 
+    # a second rater (--compare): agreement with the first, and recall where the label and both agree
+    second = dict(rater, surprise="fear", happy="happy", neutral="neutral")
+    table2 = tmp_path / "audit_r2.csv"
+    table2.write_text("photo,label,rater\n" + "".join(f"{audit.photo_id(it.path.name)},{it.label},"
+                                                      f"{second[it.label]}\n" for it in items))
+    assert audit.main(["--muxspace", str(fake_muxspace), "--audit", str(table), "--compare", str(table2),
+                       "--models", model, "--out", str(tmp_path / "r2")]) == 0
+    r2 = json.loads((tmp_path / "r2.json").read_text())["second_rater"]
+    assert r2["kappa"]["n"] == 5  # the '?' photo is left out
+    assert sorted(r2["models"][model]["per_class"]) == ["happy", "neutral"]  # surprise: the raters part
+    text = (tmp_path / "r2.txt").read_text()
+    assert "## a second rater: audit_r2.csv" in text and "where the label and both raters agree:" in text
+    table2.write_text("photo,label,rater\n" + f"{audit.photo_id(items[0].path.name)},{items[0].label},sad\n")
+    with pytest.raises(SystemExit, match="audit_r2.csv: not the same photos and labels as"):
+        audit.main(["--muxspace", str(fake_muxspace), "--audit", str(table), "--compare", str(table2),
+                    "--models", model])
+
 
 def test_the_reading_follows_the_rule_written_before(audit):
     def p(k, n):
