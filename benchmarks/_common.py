@@ -307,6 +307,23 @@ def read_answers(answers: Path, codes, allowed, who: str) -> dict:
     return got
 
 
+def blind_sheets(tiles: list, key: list[dict], out: Path, columns: int, per_sheet: int, noun: str) -> int:
+    """A blind rating's sheets (:func:`contact_sheets`) and its key, ``key``'s rows (code -> what
+    the rater must not see) in out/key.csv, which the rater opens only after every answer; -> the
+    number of sheets."""
+    import csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    sheets = contact_sheets(tiles, out, columns, per_sheet)
+    with open(out / "key.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, list(key[0]))
+        w.writeheader()
+        w.writerows(key)
+    print(f"wrote {sheets} sheets of {len(tiles)} {noun} to {out} (the key: {out / 'key.csv'}; do not open it "
+          "before rating)")
+    return sheets
+
+
 def contact_sheets(tiles: list, out: Path, columns: int, per_sheet: int) -> int:
     """Equal tiles (H x W x 3) laid ``columns`` a row, ``per_sheet`` a sheet, into
     out/sheet_NN.png for a person to rate (a light grey rule between columns, blanks to fill the

@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 import public_sets as sets
-from _common import (command_line, contact_sheets, kappa, kappa_text, machine, proportion, read_answers, read_rows,
+from _common import (blind_sheets, command_line, kappa, kappa_text, machine, proportion, read_answers, read_rows,
                      save_png, share_bar, share_text, table, write_results)
 from cross_dataset import facemotion_side
 
@@ -129,19 +129,12 @@ def make_sheets(name: str, root: Path, out: Path, seed: int) -> int:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
     codes = rng.choice(np.arange(1000, 10000), size=len(items), replace=False)
-    out.mkdir(parents=True, exist_ok=True)
     rows, tiles = [], []
     for slot, i in enumerate(order):
         it, code = items[i], int(codes[slot])
         tiles.append(tile(it.path, code, recognizer))
         rows.append({"code": code, "file": it.path.name, "label": it.label})
-    sheets = contact_sheets(tiles, out, COLUMNS, PER_SHEET)
-    with open(out / "key.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, ["code", "file", "label"])
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {sheets} sheets of {len(tiles)} photos to {out} (the key: {out / 'key.csv'}; do not open it "
-          "before rating)")
+    blind_sheets(tiles, rows, out, COLUMNS, PER_SHEET, "photos")
     return 0
 
 

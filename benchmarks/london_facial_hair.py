@@ -43,7 +43,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import (SHARED, command_line, contact_sheets, finish_panels, kappa, kappa_text, machine, proportion,
+from _common import (SHARED, blind_sheets, command_line, finish_panels, kappa, kappa_text, machine, proportion,
                      read_answers, read_rows, share_bar, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
@@ -182,14 +182,7 @@ def make_sheets(london: Path, out: Path, seed: int) -> int:
         cv2.putText(head, str(int(codes[slot])), (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
         tiles.append(np.vstack([head, cv2.resize(img, (SIDE, SIDE), interpolation=cv2.INTER_AREA)]))
         rows.append({"code": int(codes[slot]), "face_id": people[i]["id"]})
-    out.mkdir(parents=True, exist_ok=True)
-    sheets = contact_sheets(tiles, out, COLUMNS, PER_SHEET)
-    with open(out / "key.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, ["code", "face_id"])
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {sheets} sheets of {len(tiles)} photos to {out} (the key: {out / 'key.csv'}; do not open it "
-          "before rating)")
+    blind_sheets(tiles, rows, out, COLUMNS, PER_SHEET, "photos")
     return 0
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 import _smiles
 from facemotion.fairness import permutation_gap
-from _common import (SHARED, command_line, contact_sheets, finish_panels, kappa, kappa_text, machine, proportion,
+from _common import (SHARED, blind_sheets, command_line, finish_panels, kappa, kappa_text, machine, proportion,
                      read_answers, read_rows, share_bar, share_text, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
@@ -128,7 +128,6 @@ def make_sheets(london: Path, out: Path, seed: int, crops: bool = False, size: i
         from facemotion import EmotionRecognizer
 
         recognizer = EmotionRecognizer()
-    out.mkdir(parents=True, exist_ok=True)
     rows, tiles = [], []
     for slot, i in enumerate(order):
         p, code = people[i], int(codes[slot])
@@ -140,13 +139,7 @@ def make_sheets(london: Path, out: Path, seed: int, crops: bool = False, size: i
         cv2.putText(head, f"{code}    L | R", (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2)
         tiles.append(np.vstack([head, pair]))
         rows.append({"code": code, "face_id": p["id"], "smiling_side": "L" if smile_left[slot] else "R"})
-    contact_sheets(tiles, out, 2, PAIRS_PER_SHEET)
-    with open(out / "key.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, ["code", "face_id", "smiling_side"])
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {-(-len(tiles) // PAIRS_PER_SHEET)} sheets of {len(tiles)} pairs to {out} "
-          f"(the key: {out / 'key.csv'}; do not open it before rating)")
+    blind_sheets(tiles, rows, out, 2, PAIRS_PER_SHEET, "pairs")
     return 0
 
 
