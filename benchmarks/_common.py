@@ -307,6 +307,22 @@ def read_answers(answers: Path, codes, allowed, who: str) -> dict:
     return got
 
 
+def rating_steps(parser, answers: str, to_default: str | None):
+    """A blind rating's two subcommands on ``parser``: ``sheets`` (--out, --seed) and ``label``
+    (--key, --answers: ``code,answer`` with the ``answers`` named; --to, required unless a
+    ``to_default`` is described); -> the sheets parser, for a script's own view options."""
+    sub = parser.add_subparsers(dest="step")
+    sheets = sub.add_parser("sheets", help="the blind sheets and their key")
+    sheets.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
+    sheets.add_argument("--seed", type=int, default=0)
+    label = sub.add_parser("label", help="the answers joined with the key")
+    label.add_argument("--key", type=Path, required=True)
+    label.add_argument("--answers", type=Path, required=True, help=f"code,answer ({answers})")
+    label.add_argument("--to", type=Path, required=to_default is None, default=None,
+                       help=f"default: {to_default}" if to_default else "the CSV to write")
+    return sheets
+
+
 def blind_sheets(tiles: list, key: list[dict], out: Path, columns: int, per_sheet: int, noun: str) -> int:
     """A blind rating's sheets (:func:`contact_sheets`) and its key, ``key``'s rows (code -> what
     the rater must not see) in out/key.csv, which the rater opens only after every answer; -> the

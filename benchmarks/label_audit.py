@@ -47,8 +47,8 @@ import cv2
 import numpy as np
 
 import public_sets as sets
-from _common import (blind_sheets, command_line, kappa, kappa_text, machine, proportion, read_answers, read_rows,
-                     save_png, share_bar, share_text, table, write_results)
+from _common import (blind_sheets, command_line, kappa, kappa_text, machine, proportion, rating_steps, read_answers,
+                     read_rows, save_png, share_bar, share_text, table, write_results)
 from cross_dataset import facemotion_side
 
 HERE = Path(__file__).resolve().parent
@@ -348,14 +348,7 @@ def main(argv=None) -> int:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--muxspace", type=Path, help="the clone of muxspace/facial_expressions")
     which.add_argument("--sof", type=Path, help="the clone of oogre/ESA-LG-M1 (Specs on Faces)")
-    sub = p.add_subparsers(dest="step")
-    s = sub.add_parser("sheets", help="the blind sheets and their key")
-    s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
-    s.add_argument("--seed", type=int, default=0)
-    s = sub.add_parser("label", help="the answers joined with the key")
-    s.add_argument("--key", type=Path, required=True)
-    s.add_argument("--answers", type=Path, required=True, help="code,answer (" + ", ".join(ANSWERS) + ")")
-    s.add_argument("--to", type=Path, default=None, help="default: benchmarks/data/SET_audit.csv")
+    rating_steps(p, ", ".join(ANSWERS), "benchmarks/data/SET_audit.csv")
     p.add_argument("--audit", type=Path, default=None, help="photo,label,rater (label's CSV; default: "
                    "benchmarks/data/SET_audit.csv)")
     p.add_argument("--compare", type=Path, default=None, help="a second rater's answers to the same photos (as "

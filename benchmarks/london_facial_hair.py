@@ -44,7 +44,7 @@ import numpy as np
 import _smiles
 from facemotion.fairness import permutation_gap
 from _common import (SHARED, blind_sheets, command_line, finish_panels, kappa, kappa_text, machine, proportion,
-                     read_answers, read_rows, share_bar, table, write_results)
+                     rating_steps, read_answers, read_rows, share_bar, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -224,14 +224,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
     p.add_argument("--figures", type=Path, default=None, help="folder for london_facial_hair.png (docs/bias)")
     p.add_argument("--compare", type=Path, default=None, help="another rating (as --hair): agreement over the men")
-    sub = p.add_subparsers(dest="step")
-    s = sub.add_parser("sheets", help="the blind sheets and their key")
-    s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
-    s.add_argument("--seed", type=int, default=0)
-    s = sub.add_parser("label", help="the answers joined with the key")
-    s.add_argument("--key", type=Path, required=True)
-    s.add_argument("--answers", type=Path, required=True, help="code,answer (0, s or b)")
-    s.add_argument("--to", type=Path, required=True, help="face_id,facial_hair CSV to write")
+    rating_steps(p, "0, s or b", None)
     a = p.parse_args(argv)
     if not (a.london / "london_info.csv").is_file():
         sys.exit(f"london_facial_hair.py: {a.london}: no london_info.csv there")

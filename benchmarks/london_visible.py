@@ -43,7 +43,7 @@ import numpy as np
 import _smiles
 from facemotion.fairness import permutation_gap
 from _common import (SHARED, blind_sheets, command_line, finish_panels, kappa, kappa_text, machine, proportion,
-                     read_answers, read_rows, share_bar, share_text, table, write_results)
+                     rating_steps, read_answers, read_rows, share_bar, share_text, table, write_results)
 from bias import PHOTOS, read_people
 from happy_offset import london_probs
 
@@ -312,19 +312,12 @@ def run(a) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--london", type=Path, default=LONDON)
-    sub = p.add_subparsers(dest="step")
-    s = sub.add_parser("sheets", help="the blind sheets and their key")
-    s.add_argument("--out", type=Path, required=True, help="folder for sheet_NN.png and key.csv (not the repository)")
-    s.add_argument("--seed", type=int, default=0)
+    s = rating_steps(p, "L, R, l, r or n", "benchmarks/data/london_smile_visibility.csv")
     s.add_argument("--crops", action="store_true", help="show the recognizer's 48-pixel crops, not the photos")
     s.add_argument("--crop-size", type=int, default=None, help="with --crops: cut them at this many pixels (16-240)")
     s.add_argument("--colour", action="store_true", help="with --crop-size: the crops in colour")
     s.add_argument("--widen", type=float, default=1.0, help="with --crop-size: the box widened this many times "
                    "about its centre (1-3)")
-    s = sub.add_parser("label", help="the answers joined with the key")
-    s.add_argument("--key", type=Path, required=True)
-    s.add_argument("--answers", type=Path, required=True, help="code,answer (L, R, l, r or n)")
-    s.add_argument("--to", type=Path, default=VISIBILITY)
     p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
     p.add_argument("--visibility", type=Path, default=VISIBILITY, help="face_id,visibility (clear, faint, not_seen, wrong)")
     p.add_argument("--compare", type=Path, nargs="+", default=None, help="other ratings of the same pairs (as "
@@ -344,7 +337,7 @@ def main(argv=None) -> int:
             fail(f"--widen {a.widen}: expected 1 to 3")
         return make_sheets(a.london, a.out, a.seed, a.crops, a.crop_size, a.colour, a.widen)
     if a.step == "label":
-        return label(a.key, a.answers, a.to)
+        return label(a.key, a.answers, a.to or VISIBILITY)
     return run(a)
 
 

@@ -43,6 +43,19 @@ def report(bias):
     return bias.run(LONDON, [default_model_name()], limit=3, seed=1, resamples=200, permutations=200, min_group=1)
 
 
+def small_london(bias, tmp_path: Path) -> Path:
+    """The London set's first three people (their info rows and both photos) under tmp_path/london."""
+    small = tmp_path / "london"
+    for folder in ("neutral", "smiling"):
+        (small / folder).mkdir(parents=True)
+    rows = (LONDON / "london_info.csv").read_text().splitlines()[:4]
+    (small / "london_info.csv").write_text("\n".join(rows) + "\n")
+    for face_id in ("001", "002", "003"):
+        for t in bias.PHOTOS.values():
+            (small / t.format(id=face_id)).write_bytes((LONDON / t.format(id=face_id)).read_bytes())
+    return small
+
+
 def _measures(r):
     yield r["overall"]
     for groups in r["groups"].values():
@@ -269,14 +282,7 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
     assert len(vis) == 102 and set(vis) <= set(lv.LEVELS)
 
     # a small set of three people: the sheets, the key, a join
-    small = tmp_path / "london"
-    for folder in ("neutral", "smiling"):
-        (small / folder).mkdir(parents=True)
-    rows = (LONDON / "london_info.csv").read_text().splitlines()[:4]
-    (small / "london_info.csv").write_text("\n".join(rows) + "\n")
-    for face_id in ("001", "002", "003"):
-        for t in bias.PHOTOS.values():
-            (small / t.format(id=face_id)).write_bytes((LONDON / t.format(id=face_id)).read_bytes())
+    small = small_london(bias, tmp_path)
     assert lv.main(["--london", str(small), "sheets", "--out", str(tmp_path / "s"), "--seed", "3"]) == 0
     assert sorted(f.name for f in (tmp_path / "s").iterdir()) == ["key.csv", "sheet_01.png"]
     # the model's own crops instead of the photos: 48-pixel faces enlarged 5x, the same layout
@@ -422,14 +428,7 @@ def test_london_facial_hair_second_rating_sheets_join_and_agreement(bias, tmp_pa
     import numpy as np
 
     fh = benchmark("london_facial_hair")
-    small = tmp_path / "london"
-    for folder in ("neutral", "smiling"):
-        (small / folder).mkdir(parents=True)
-    rows = (LONDON / "london_info.csv").read_text().splitlines()[:4]
-    (small / "london_info.csv").write_text("\n".join(rows) + "\n")
-    for face_id in ("001", "002", "003"):
-        for t in bias.PHOTOS.values():
-            (small / t.format(id=face_id)).write_bytes((LONDON / t.format(id=face_id)).read_bytes())
+    small = small_london(bias, tmp_path)
     assert fh.main(["--london", str(small), "sheets", "--out", str(tmp_path / "s"), "--seed", "2"]) == 0
     assert sorted(f.name for f in (tmp_path / "s").iterdir()) == ["key.csv", "sheet_01.png"]
     key = list(csv.DictReader(open(tmp_path / "s" / "key.csv")))
