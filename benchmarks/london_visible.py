@@ -228,7 +228,37 @@ def report_lines(model: str, r: dict) -> list[str]:
             f"reading (written before the run): {r['verdict']}"]
 
 
-def figure(results: dict, path: Path) -> Path:
+def view_name(path: Path) -> str:
+    """A rating file's view for a figure, from the names the docs give them: london_smile_visibility
+    [_SIZE[c|w]][_r2] -> 'photos' or 'SIZE px[, colour|, wider]', with ', rater 2'; another name as it is."""
+    import re
+
+    m = re.fullmatch(r"london_smile_visibility(?:_(\d+)([cw]?))?(_r2)?", path.stem)
+    if not m:
+        return path.stem
+    size, kind, second = m.groups()
+    view = "photos" if size is None else f"{size} px" + {"c": ", colour", "w": ", wider", "": ""}[kind]
+    return view + (", rater 2" if second else "")
+
+
+def views_figure(ratings: dict, gender: np.ndarray, path: Path) -> Path:
+    """Each rating's share of smiles seen (clear or faint), women and men side by side."""
+    from facemotion.plots import _plt
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.25 * len(ratings) + 1.5, 3.6))
+    for j, (g, c) in enumerate(zip(GENDERS, ("tab:orange", "tab:blue"))):
+        for x, vis in enumerate(ratings.values()):
+            share_bar(ax, x + (j - 0.5) * 0.38, proportion(np.isin(vis, SEEN), gender == g), c, 0.36,
+                      label=g if x == 0 else None)
+    ax.axhline(85, color="gray", lw=0.8, ls="--")
+    ax.set_xticks(range(len(ratings)), [view_name(f) for f in ratings], fontsize=8, rotation=20)
+    ax.legend(fontsize=8, loc="lower left")
+    return finish_panels(fig, [ax], path, ylabel="smiles seen, clear or faint (%)",
+                         title="London smiles a person picks out beside the face at rest, by view (dashed: 85%)")
+
+
+def figure(results: dict, path: Path, rating: str) -> Path:
     """Smiles called happy per visibility level, women and men side by side, each model a panel."""
     from facemotion.plots import _plt
 
@@ -245,7 +275,7 @@ def figure(results: dict, path: Path) -> Path:
                      f"p {t['p']:.4f}", fontsize=8)
     axes[0][0].legend(fontsize=8, loc="upper right")
     return finish_panels(fig, axes[0], path, ylabel="smiles called happy (%)",
-                         title="London smiles by how visibly each person smiled (one rater, blind pairs)")
+                         title=f"London smiles by how visibly each person smiled ({rating}, blind pairs)")
 
 
 def compare_lines(vis: np.ndarray, other: np.ndarray, gender: np.ndarray, name: str, other_name: str,
@@ -305,7 +335,11 @@ def run(a) -> int:
                                     "models": results})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
-        print(f"wrote {figure(results, a.figures / 'london_visible.png')}")
+        if a.compare:  # a figure of the ratings side by side; the models' figure stays the first rating's
+            ratings = {a.visibility: vis, **{f: read_visibility(f, people) for f in a.compare}}
+            print(f"wrote {views_figure(ratings, gender, a.figures / 'london_visible_views.png')}")
+        else:
+            print(f"wrote {figure(results, a.figures / 'london_visible.png', view_name(a.visibility))}")
     return 0
 
 
@@ -325,7 +359,8 @@ def main(argv=None) -> int:
     p.add_argument("--permutations", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
-    p.add_argument("--figures", type=Path, default=None, help="folder for london_visible.png (docs/bias)")
+    p.add_argument("--figures", type=Path, default=None, help="folder for london_visible.png (docs/bias); with "
+                   "--compare, london_visible_views.png: the ratings side by side")
     a = p.parse_args(argv)
     a.argv = argv
     if a.step == "sheets":

@@ -412,6 +412,15 @@ def test_london_visible_crops_of_other_sizes_colour_and_framing(bias, tmp_path):
     assert np.abs(middle.astype(int) - big).mean() < 8
     views = lv.pair_views(LONDON, "001", rec, 64, colour=True)
     assert [v.shape for v in views] == [(240, 240, 3)] * 2
+    # the ratings' figure names each view from its file's name
+    assert [lv.view_name(Path(f"{n}.csv")) for n in ("london_smile_visibility", "london_smile_visibility_r2",
+                                                      "london_smile_visibility_96c", "london_smile_visibility_48w_r2",
+                                                      "mine")] == \
+        ["photos", "photos, rater 2", "96 px, colour", "48 px, wider, rater 2", "mine"]
+    gender = np.array(["female", "male"] * 3)
+    png = lv.views_figure({Path("a.csv"): np.array(["clear", "faint", "not_seen"] * 2),
+                           Path("london_smile_visibility_64.csv"): np.array(["clear"] * 6)}, gender, tmp_path / "v.png")
+    assert cv2.imread(str(png)) is not None
     for argv, why in ((["sheets", "--out", str(tmp_path), "--crop-size", "96"], "needs --crops"),
                       (["sheets", "--out", str(tmp_path), "--crops", "--colour"], "--colour and --widen need --crop-size"),
                       (["sheets", "--out", str(tmp_path), "--crops", "--crop-size", "96", "--widen", "5"],
