@@ -262,16 +262,56 @@ def figure(title: str, confusion: list, results: dict, path: Path) -> Path:
     return save_png(fig, path)
 
 
-def second_rater(a, paths: list[Path], truth: np.ndarray, rater: np.ndarray, preds: dict) -> tuple[list[str], dict]:
-    """A second rater's answers to the same photos (``--compare``, label's CSV): Cohen's kappa
-    with the first over the photos both answered, each label's share per rater, and each model's
-    recall where the set's label and both raters agree; the reading written before
-    (docs/cross-dataset.md, "A second rater for both audits") under the second rater and under both."""
+def read_second(a, paths: list[Path], truth: np.ndarray) -> np.ndarray:
+    """A second rater's answers (``--compare``, label's CSV) in ``paths`` order; a file of other
+    photos or labels is refused in one line."""
     paths2, truth2, rater2 = read_audit(a.compare, a.set, a.root)
     second = dict(zip(paths2, zip(truth2, rater2)))
     if set(second) != set(paths) or any(second[p][0] != t for p, t in zip(paths, truth)):
         raise SystemExit(f"{WHO}: {a.compare}: not the same photos and labels as {a.audit}")
-    r2 = np.array([second[p][1] for p in paths])
+    return np.array([second[p][1] for p in paths])
+
+
+def against_labels(truth: np.ndarray, answers: dict, seed: int = 0, boot: int = 2000) -> tuple[list[str], dict]:
+    """Read afterwards, outside the rules: each answerer's (a rater's, '?' a miss, or a model's)
+    balanced accuracy against the set's labels on the audited photos, the mean of its per-class
+    recalls, over every class and over the classes of >= MIN_AGREED photos, with 95% intervals
+    from a bootstrap within each class. The happy and neutral photos are samples of their
+    classes, so each class's recall is estimated as the test part's would be."""
+    rng = np.random.default_rng([seed, 3])
+    classes = [e for e in EMOTIONS7 if (truth == e).any()]
+    big = [e for e in classes if (truth == e).sum() >= MIN_AGREED]
+    where = {e: np.flatnonzero(truth == e) for e in classes}
+    draws = [np.concatenate([rng.choice(i, len(i)) for i in where.values()]) for _ in range(boot)]
+
+    def balanced(hit, over, idx=None):
+        idx = np.arange(len(truth)) if idx is None else idx
+        return float(np.mean([hit[idx][truth[idx] == e].mean() for e in over]))
+
+    data, rows = {}, []
+    for name, ans in answers.items():
+        hit = ans == truth
+        data[name] = {}
+        for key, over in (("all classes", classes), (f"classes of >= {MIN_AGREED}", big)):
+            if not over:  # no class that large: nothing to average
+                data[name][key] = {"value": None, "ci": None}
+                continue
+            lo, hi = np.percentile([balanced(hit, over, d) for d in draws], [2.5, 97.5])
+            data[name][key] = {"value": balanced(hit, over), "ci": (float(lo), float(hi))}
+        rows.append([name, *("-" if d["value"] is None else
+                             f"{100 * d['value']:.1f}% [{100 * d['ci'][0]:.1f}, {100 * d['ci'][1]:.1f}]"
+                             for d in data[name].values())])
+    lines = ["read afterwards, outside the rules: balanced accuracy against the set's labels on these photos "
+             "(per-class recall averaged; a rater's '?' is a miss) [95%, bootstrap within classes]:",
+             table(["answers", f"all {len(classes)} classes", f"the {len(big)} classes of >= {MIN_AGREED} photos"], rows)]
+    return lines, data
+
+
+def second_rater(a, truth: np.ndarray, rater: np.ndarray, r2: np.ndarray, preds: dict) -> tuple[list[str], dict]:
+    """A second rater's answers to the same photos: Cohen's kappa with the first over the photos
+    both answered, each label's share per rater, and each model's recall where the set's label and
+    both raters agree; the reading written before (docs/cross-dataset.md, "A second rater for both
+    audits") under the second rater and under both."""
     both_answered = (rater != "") & (r2 != "")
     k = kappa(rater[both_answered], r2[both_answered], np.random.default_rng([0, 2]))
     both = (truth == rater) & (truth == r2)
@@ -329,14 +369,19 @@ def run(a) -> int:
         lines += ["", *people_lines([SETS[a.set].person(p.name) for p in paths], truth, rater, preds[a.models[0]], a.models[0],
                                     SETS[a.set].rare)]
     second = None
+    r2 = read_second(a, paths, truth) if a.compare else None
     if a.compare:
-        more, second = second_rater(a, paths, truth, rater, preds)
+        more, second = second_rater(a, truth, rater, r2, preds)
         lines += ["", *more]
+    raters = {"the rater": rater} if r2 is None else {"the first rater": rater, "the second rater": r2}
+    more, overall = against_labels(truth, {**raters, **preds})
+    lines += ["", *more]
     text = "\n".join(lines)
     print(text)
     if a.out:
         write_results(a.out, text, {"machine": machine(), "command": command, "agreement": agreement,
-                                    "confusion": confusion, "models": results, "second_rater": second})
+                                    "confusion": confusion, "models": results, "second_rater": second,
+                                    "balanced_against_labels": overall})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
         print(f"wrote {figure(title, confusion, results, a.figures / f'{a.set}_audit.png')}")

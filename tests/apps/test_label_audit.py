@@ -128,10 +128,27 @@ def test_the_run_reads_each_class_three_ways(audit, fake_muxspace, tmp_path):
     assert sorted(r2["models"][model]["per_class"]) == ["happy", "neutral"]  # surprise: the raters part
     text = (tmp_path / "r2.txt").read_text()
     assert "## a second rater: audit_r2.csv" in text and "where the label and both raters agree:" in text
+    assert set(json.loads((tmp_path / "r2.json").read_text())["balanced_against_labels"]) == \
+        {"the first rater", "the second rater", model}
     table2.write_text("photo,label,rater\n" + f"{audit.photo_id(items[0].path.name)},{items[0].label},sad\n")
     with pytest.raises(SystemExit, match="audit_r2.csv: not the same photos and labels as"):
         audit.main(["--muxspace", str(fake_muxspace), "--audit", str(table), "--compare", str(table2),
                     "--models", model])
+
+
+def test_balanced_accuracy_against_the_labels_averages_per_class_recall(audit):
+    """label_audit.against_labels: each answerer's mean per-class recall against the set's labels
+    (a rater's '?' a miss), over every class and over the classes of >= MIN_AGREED photos."""
+    truth = np.array(["happy"] * 20 + ["sad"] * 10 + ["fear"] * 2)
+    rater = np.array(["happy"] * 10 + [""] * 10 + ["sad"] * 10 + ["fear", "sad"])
+    model = np.array(["happy"] * 20 + ["neutral"] * 10 + ["fear"] * 2)
+    lines, data = audit.against_labels(truth, {"rater": rater, "model": model}, boot=200)
+    assert data["rater"]["all classes"]["value"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
+    assert data["rater"][f"classes of >= {audit.MIN_AGREED}"]["value"] == pytest.approx((0.5 + 1.0) / 2)
+    assert data["model"]["all classes"]["value"] == pytest.approx((1 + 0 + 1) / 3)
+    lo, hi = data["rater"]["all classes"]["ci"]
+    assert lo <= data["rater"]["all classes"]["value"] <= hi
+    assert "| model   | 66.7% [66.7, 66.7] | 50.0% [50.0, 50.0]" in "\n".join(lines)
 
 
 def test_the_reading_follows_the_rule_written_before(audit):
