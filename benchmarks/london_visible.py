@@ -66,31 +66,23 @@ def fail(msg: str):
 
 # ------------------------------------------------------------------ the blind sheets
 
-def face_crop(recognizer, path: Path, size: int | None, colour: bool = False, widen: float = 1.0) -> np.ndarray:
-    """The recognizer's crop of the largest face in ``path`` (turned upright as it turns faces);
-    with ``size``, the same box and turn cut at ``size`` pixels instead of the classifier's grid
-    by the same crop function, each colour channel alike with ``colour`` (H x W x 3, BGR), the
-    box widened ``widen`` times about its centre."""
-    from facemotion.align import absolute_box
-    from facemotion.labelled import largest_face
+def face_crop(recognizer, path: Path, size: int | None = None, colour: bool = False, widen: float = 1.0) -> np.ndarray:
+    """The recognizer's crop of the largest face in ``path``: the box it cuts (the level box of a
+    face it turns upright, :meth:`~facemotion.stages.FaceCrops.crop_box`) and the same turn, cut
+    by the same crop function at ``size`` pixels (default: the classifier's grid), each colour
+    channel alike with ``colour`` (H x W x 3, BGR), the box widened ``widen`` times about its centre."""
+    from facemotion.labelled import largest_index
     from facemotion.preprocess import crop_faces
 
-    if size is None:
-        crop, _ = largest_face(recognizer, path)
-        if crop is None:
-            fail(f"{path}: no face found for its crop")
-        return crop
     picture = recognizer.read(path)
     faces = recognizer.stages.detect_crops(picture.pixels)
     if not faces.boxes:
         fail(f"{path}: no face found for its crop")
-    i = int(np.argmax([w * h for _, _, w, h in faces.boxes]))
-    angle = (faces.angles or [None] * len(faces.boxes))[i]
-    level = (faces.levels or [None] * len(faces.boxes))[i]
-    # a turned face is cropped about its level box, as facemotion.align.upright crops it
-    x, y, w, h = faces.boxes[i] if level is None else absolute_box(level, faces.boxes[i])
+    i = largest_index(faces.boxes)
+    x, y, w, h = faces.crop_box(i)
     box = (x + w * (1 - widen) / 2, y + h * (1 - widen) / 2, w * widen, h * widen)
-    angles = None if angle is None else [angle]
+    angles = None if faces.angles is None else [faces.angles[i]]
+    size = size or recognizer.stages.input_size
     if not colour:
         return crop_faces(picture.pixels, [box], size, angles)[0]
     bgr = picture.pixels  # images.Picture: BGR, OpenCV's order
@@ -318,8 +310,8 @@ def run(a) -> int:
              f"share seen, women - men: {100 * s['gap']:.1f} points ({s['high']} higher, permutation p = {s['p']:.4f})",
              "mouth widening (smiling over neutral, landmarks), median: "
              + "; ".join(f"{lv}: " + ", ".join(f"{g} {v:.3f}" for g, v in by.items()) for lv, by in breadth.items()), ""]
-    if a.compare:
-        others = {f: read_visibility(f, people) for f in a.compare}
+    others = {f: read_visibility(f, people) for f in a.compare or ()}
+    if others:
         lines += ["smiles seen (clear or faint), each rating's own [95%]:",
                   table(["rating", *GENDERS], [[f.name, *(share_text(proportion(np.isin(v, SEEN), gender == g))
                                                          for g in GENDERS)]
@@ -335,9 +327,8 @@ def run(a) -> int:
                                     "models": results})
     if a.figures:
         a.figures.mkdir(parents=True, exist_ok=True)
-        if a.compare:  # a figure of the ratings side by side; the models' figure stays the first rating's
-            ratings = {a.visibility: vis, **{f: read_visibility(f, people) for f in a.compare}}
-            print(f"wrote {views_figure(ratings, gender, a.figures / 'london_visible_views.png')}")
+        if others:  # a figure of the ratings side by side; the models' figure stays the first rating's
+            print(f"wrote {views_figure({a.visibility: vis, **others}, gender, a.figures / 'london_visible_views.png')}")
         else:
             print(f"wrote {figure(results, a.figures / 'london_visible.png', view_name(a.visibility))}")
     return 0

@@ -61,8 +61,14 @@ def largest_face(recognizer, source):
     faces = recognizer.stages.detect_crops(picture.pixels)
     if not faces.boxes:
         return None, None
-    i = int(np.argmax([w * h for _, _, w, h in faces.boxes]))
+    i = largest_index(faces.boxes)
     return faces.crops[i], picture.full_box(faces.boxes[i])
+
+
+def largest_index(boxes) -> int:
+    """The index of the largest of ``boxes`` (x, y, w, h) by area: the face a labelled photo is
+    scored on."""
+    return int(np.argmax([w * h for _, _, w, h in boxes]))
 
 
 def score_images(recognizers, items, *, progress: bool = True, desc: str = "photos", errors: list | None = None):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import level_box, upright
+from .align import absolute_box, level_box, upright
 from .classify import classifier_labels
 from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares
@@ -41,6 +41,12 @@ class FaceCrops:
     # the centre in box widths/heights, the size ratios, and the lean it was found at; None
     # where the face was not turned
     levels: list | None = None
+
+    def crop_box(self, i: int) -> tuple:
+        """The box face ``i``'s crop was cut from, in the image's pixels: its level box where it
+        was turned (as :func:`facemotion.align.upright` cuts it), else the detector's box."""
+        level = self.levels[i] if self.levels is not None else None
+        return tuple(self.boxes[i]) if level is None else absolute_box(level, self.boxes[i])
 
 
 class Stages:

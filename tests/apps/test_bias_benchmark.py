@@ -401,6 +401,12 @@ def test_london_visible_crops_of_other_sizes_colour_and_framing(bias, tmp_path):
     path = LONDON / bias.PHOTOS["smiling"].format(id="001")
     small, big = lv.face_crop(rec, path, None), lv.face_crop(rec, path, 96)
     assert small.shape == (48, 48) and big.shape == (96, 96)
+    from facemotion.labelled import largest_face
+
+    # 001's smile leans past the upright threshold: its crop is cut about its level box, as the recognizer's
+    faces = rec.stages.detect_crops(rec.read(path).pixels)
+    assert faces.levels is not None and faces.levels[0] is not None
+    assert (small == largest_face(rec, path)[0]).all()
     # the same box: the 96-pixel crop shrunk to 48 is the 48-pixel crop, up to resampling
     assert np.abs(cv2.resize(big, (48, 48), interpolation=cv2.INTER_AREA).astype(int) - small).mean() < 3
     colour = lv.face_crop(rec, path, 96, colour=True)
