@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "facemotion"
 
 # Each layer and the layers it may import (its own included). Lowest first.
-BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry"}
+BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry", "formats"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness", "fairness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain"}
 PIPELINES = {"video", "photos", "labelled"}

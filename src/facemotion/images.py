@@ -1,4 +1,4 @@
-"""Reading images from whatever users have: a path, bytes, a numpy array or a PIL image.
+"""Reading images from whatever users have: a path, bytes, a binary stream, a numpy array or a PIL image.
 
 Everything becomes a BGR uint8 ``H x W x 3`` array (OpenCV's convention), with EXIF
 orientation applied, alpha composited on white, 16-bit scaled to 8-bit. Problems raise
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError, ImageTooLargeError
+from .errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from .fileio import check_input_file
+from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
 from .preprocess import to_uint8
 
 
@@ -45,7 +46,27 @@ def _describe(source) -> str:
         return str(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
+    if _is_stream(source) and isinstance(getattr(source, "name", None), str):
+        return source.name  # an open file
     return f"<{type(source).__name__}>"
+
+
+def _is_stream(source) -> bool:
+    return callable(getattr(source, "read", None)) and not isinstance(source, (str, bytes, os.PathLike))
+
+
+def _read_stream(source, name: str) -> bytes:
+    """A binary stream (an open file, ``io.BytesIO``, an upload) -> its remaining bytes."""
+    try:
+        data = source.read()
+    except (OSError, ValueError) as e:  # closed, not readable, an I/O error
+        raise ImageError(f"{name}: cannot read the stream ({e})") from None
+    if not isinstance(data, (bytes, bytearray)):
+        raise ImageError(f"{name}: the stream gave {type(data).__name__}, not bytes; open the file in binary "
+                         "mode ('rb')")
+    if not data:
+        raise ImageError(f"{name}: the stream is empty (already read to its end?)")
+    return bytes(data)
 
 
 def _check_pixels(img, name: str, limit: int | None) -> None:
@@ -58,8 +79,9 @@ def _check_pixels(img, name: str, limit: int | None) -> None:
 
 
 @contextlib.contextmanager
-def _decoding(name: str):
-    """PIL's ways of failing on a bad file -> one ImageError naming it."""
+def _decoding(name: str, head: bytes = b""):
+    """PIL's ways of failing on a bad file -> one ImageError naming it (and, for a file no
+    allowed format opens, what its first bytes ``head`` say it is)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -72,7 +94,7 @@ def _decoding(name: str):
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (format not recognised)") from None
+        raise (UnsupportedFormatError if refused_kind(head) else ImageError)(refusal(name, head)) from None
     except Image.DecompressionBombError:
         # PIL's own guard, past twice its limit: too many pixels, as ours says (413 from the service)
         raise ImageTooLargeError(f"{name}: image is too large (decompression-bomb guard)") from None
@@ -100,13 +122,13 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
         raise ImageError(f"{name}: image is empty ({w}x{h} pixels)")
     with _decoding(name):  # counting a damaged file's frames can fail too (a fuzzed TIFF: TypeError)
         frames = getattr(img, "n_frames", 1)
-    if frames > 1:
+    if frames > 1 and img.format not in FIRST_FRAME:  # an animation's or an MPO's first frame is the picture
         raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
                          "(split the pages, or read an animation with `facemotion video`)")
     with _decoding(name):
         if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
-        if min_scale is not None and img.format == "JPEG" and 0 < (scale := min_scale(w, h)) <= 0.5:
+        if min_scale is not None and img.format in ("JPEG", "MPO") and 0 < (scale := min_scale(w, h)) <= 0.5:
             # libjpeg scales in the DCT (1/2, 1/4, 1/8), never below the requested size: a 12 MP
             # photo decodes ~4-7x faster at 1/4 than whole and then resized
             img.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
@@ -158,27 +180,43 @@ def _to_bgr(img, name: str) -> np.ndarray:
         return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
 
 
-def _open_pil(fp, name: str, max_pixels: int | None = None):
+def _open_pil(data: bytes, name: str):
+    """Encoded bytes -> a PIL image of an allowed format (:mod:`~facemotion.formats`: Pillow
+    tries no other plugin, so PostScript never reaches Ghostscript), its header read only:
+    _from_pil checks the size before decoding."""
     from PIL import Image
 
-    with _decoding(name):
-        return Image.open(fp)  # header only: _from_pil checks the size before decoding
+    with _decoding(name, data[:64]):
+        return Image.open(io.BytesIO(data), formats=pil_formats())
+
+
+def _check_pil_format(img, name: str) -> None:
+    """A caller's PIL image read from a file must be of an allowed format: decoding an EPS
+    that PIL opened lazily would run Ghostscript here."""
+    from PIL import ImageFile
+
+    fmt = getattr(img, "format", None)
+    if isinstance(img, ImageFile.ImageFile) and fmt not in (*pil_formats(), "MPO"):
+        raise UnsupportedFormatError(f"{name}: a PIL image of format {fmt}, which facemotion does not decode ({shown()}); decode it yourself "
+                         "if you trust it and pass its pixels (numpy.asarray(img))")
 
 
 def load_image(source, *, max_pixels: int | None = None) -> np.ndarray:
-    """Path, bytes, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3.
+    """Path, bytes, binary stream, numpy array (gray, BGR or BGRA) or PIL image -> BGR uint8 H x W x 3.
 
     ``max_pixels`` (default ``MAX_PIXELS``) is checked from the file's header, before decoding:
     a larger image raises :class:`ImageTooLargeError` having cost no more than its header."""
     return load_scaled(source, max_pixels=max_pixels)[0]
 
 
-def load_scaled(source, min_scale=None, *, max_pixels: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
+                name: str | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """:func:`load_image`, but a JPEG file or bytes may be decoded smaller: at 1/2, 1/4 or 1/8 of
     its size, by the decoder itself, when ``min_scale(width, height)`` (the smallest fraction of
     its full size the caller can use, 0..1) allows it. Returns the image and the picture's full
-    (width, height), to map coordinates back. Other sources and formats come whole."""
-    name = _describe(source)
+    (width, height), to map coordinates back. Other sources and formats come whole. ``name``:
+    what messages call the source (default: its path, or its kind and size)."""
+    name = name or _describe(source)
     if isinstance(source, np.ndarray):
         img = as_bgr(source, name)
         return img, (img.shape[1], img.shape[0])
@@ -188,19 +226,23 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None) -> tup
             data = path.read_bytes()
         except OSError as e:  # permission denied, an I/O error
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
-        return _from_pil(_open_pil(io.BytesIO(data), name, max_pixels), name, max_pixels, min_scale)
+        return _from_pil(_open_pil(data, name), name, max_pixels, min_scale)
+    if _is_stream(source):
+        source = _read_stream(source, name)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError(f"{name}: empty image data")
-        return _from_pil(_open_pil(io.BytesIO(bytes(source)), name, max_pixels), name, max_pixels, min_scale)
+        return _from_pil(_open_pil(bytes(source), name), name, max_pixels, min_scale)
     try:
         from PIL import Image
 
         if isinstance(source, Image.Image):
+            _check_pil_format(source, name)
             return _from_pil(source, name, max_pixels, own=False)
     except ImportError:  # pragma: no cover
         pass
-    raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a numpy array or a PIL image")
+    raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a binary stream, a numpy array or a "
+                     "PIL image")
 
 
 class Picture:
@@ -246,7 +288,10 @@ class Picture:
 
 def read_picture(source, min_scale=None, *, max_pixels: int | None = None) -> Picture:
     """:func:`load_scaled` as a :class:`Picture`."""
-    pixels, size = load_scaled(source, min_scale, max_pixels=max_pixels)
+    name = _describe(source)
+    if _is_stream(source):  # read once: a reduced picture's whole() decodes its source again
+        source = _read_stream(source, name)
+    pixels, size = load_scaled(source, min_scale, max_pixels=max_pixels, name=name)
     return Picture(pixels, size, source, max_pixels)
 
 

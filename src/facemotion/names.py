@@ -56,7 +56,10 @@ def name_bytes(name) -> str:
 
 
 def json_fields(field: str, name) -> dict:
-    """``{field: text(name)}``, with ``{field}_bytes`` when ``name`` is not UTF-8 (JSON files)."""
+    """``{field: text(name)}``, with ``{field}_bytes`` when ``name`` is not UTF-8 (JSON files);
+    ``{field: None}`` for no name (a picture given as pixels, bytes or a stream)."""
+    if name is None:
+        return {field: None}
     raw = name_bytes(name)
     return {field: text(name), **({f"{field}_bytes": raw} if raw else {})}
 

@@ -185,8 +185,15 @@ def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
         items = list(faces)
         grid = np.empty((len(items), size, size), np.uint8)
         for i, f in enumerate(items):
+            a = np.asarray(f)
+            if a.ndim in (2, 3) and 0 in a.shape[:2]:  # a box cut outside its image, say
+                raise ImageError(f"face {i}: an empty crop ({a.shape[0]}x{a.shape[1]} pixels); each face needs "
+                                 "at least one pixel")
             try:
-                grid[i] = to_face48(np.asarray(f), size)
-            except (ValueError, TypeError, cv2.error) as e:
+                grid[i] = to_face48(a, size)
+            except (ValueError, TypeError) as e:
                 raise ImageError(f"face {i}: {str(e).splitlines()[0]}") from None
+            except cv2.error:  # OpenCV's own words name its source file, not the problem
+                raise ImageError(f"face {i}: cannot be read as an image (shape {a.shape}, {a.dtype}); expected "
+                                 "H x W gray or H x W x 3/4 colour pixels") from None
     return normalize(grid)[:, None, :, :]

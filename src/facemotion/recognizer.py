@@ -76,6 +76,19 @@ class EmotionRecognizer:
         #: the stages every app goes through (read, detect, crop, classify, records)
         self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright)
 
+    def __getattr__(self, name):
+        # members of the 0.1 recognizer, moved to its stages: they keep working for a release,
+        # saying once what replaced them (only names this class does not have reach here)
+        if name not in _MOVED or name == "stages":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        get, instead = _MOVED[name]
+        if name not in _warned:
+            import warnings
+
+            _warned.add(name)
+            warnings.warn(f"EmotionRecognizer.{name} is deprecated and will be removed in 0.3; use {instead}",
+                          DeprecationWarning, stacklevel=2)
+        return get(self)
 
     @staticmethod
     def check(detector=DEFAULT_DETECTOR, model=None, *, min_confidence: float | None = None, detect_size: int | None = None,
@@ -117,12 +130,12 @@ class EmotionRecognizer:
         return self.stages.detector_name
 
     def read(self, source, *, max_pixels: int | None = None) -> Picture:
-        """``source`` (path, bytes, numpy array, PIL image) decoded for analysis
+        """``source`` (path, bytes, binary stream, numpy array, PIL image) decoded for analysis
         (:meth:`Stages.read <facemotion.stages.Stages.read>`)."""
         return self.stages.read(source, max_pixels=max_pixels)
 
     def analyze(self, image) -> Analysis:
-        """Every face in ``image`` (path, bytes, numpy array, PIL image, or a
+        """Every face in ``image`` (path, bytes, binary stream, numpy array, PIL image, or a
         :class:`~facemotion.images.Picture` from :meth:`read`) as one
         :class:`~facemotion.results.Analysis`: its faces (boxes in the full picture's pixels),
         its size, file and detector; ``.to_dict()`` is ``facemotion photos``' JSON record,
@@ -132,7 +145,7 @@ class EmotionRecognizer:
         return Analysis(pic.to_full(self.stages.faces(pic.pixels)), *pic.size, file=file, detector=self.detector_name)
 
     def detect_emotions(self, image) -> list[Face]:
-        """Every face in ``image`` (path, bytes, numpy array, PIL image) with its emotions."""
+        """Every face in ``image`` (path, bytes, binary stream, numpy array, PIL image) with its emotions."""
         return self.analyze(image).faces
 
     def classify_faces(self, faces) -> np.ndarray:
@@ -161,6 +174,42 @@ class EmotionRecognizer:
         from .video.stream import frame_table
 
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames)
+
+
+def _detect_faces(rec):
+    def detect_faces(image):
+        pic = rec.read(image)
+        return [(pic.full_box(b), c) for b, c in rec.stages.detect(pic.pixels)]
+    return detect_faces
+
+
+def _classify_boxes(rec):
+    def classify_boxes(image, boxes):
+        return rec.stages.classify_crops(rec.stages.detect_crops(image, [(b, 1.0) for b in boxes]))
+    return classify_boxes
+
+
+def _stage(name):
+    return lambda rec: getattr(rec.stages, name)
+
+
+# public members removed from EmotionRecognizer since 0.1.0 (git history): how to get each now
+_MOVED = {
+    "detect_faces": (_detect_faces, "[(f.box, f.confidence) for f in rec.analyze(image).faces], or "
+                                    "rec.stages.detect(rec.read(image).pixels) for boxes alone"),
+    "classify_boxes": (_classify_boxes, "rec.stages.classify_crops(rec.stages.detect_crops(image, [(box, 1.0), ...]))"),
+    "LEVEL_REUSE_DEGREES": (lambda rec: _align_reuse(), "facemotion.align.LEVEL_REUSE_DEGREES"),
+    **{name: (_stage(name), f"rec.stages.{name}") for name in (
+        "detector", "classifier", "upright", "detect", "crop", "detect_crops", "level_box", "classify_crops",
+        "results", "input_size", "detector_options", "model_path", "explainer", "explain_boxes")},
+}
+_warned: set[str] = set()
+
+
+def _align_reuse():
+    from .align import LEVEL_REUSE_DEGREES
+
+    return LEVEL_REUSE_DEGREES
 
 
 @dataclass(frozen=True)

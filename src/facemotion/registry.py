@@ -80,7 +80,7 @@ class Registry:
                 self.register(key, factory)
         if key not in self._items:
             line = self.unknown if unknown is None else unknown
-            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names())))
+            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names(aliases=True))))
         return self._items[key]
 
     def create(self, name: str, *args, **kwargs):

@@ -69,6 +69,32 @@ def device(name: str, value) -> str:
     return text
 
 
+def listen_address(name: str, value) -> str:
+    """An IP address to listen on (``localhost``: 127.0.0.1). Names are not looked up: what a
+    server binds to must not depend on what a resolver answers when it starts."""
+    import ipaddress
+
+    text = str(value).strip()
+    if text.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(text.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        raise UsageError(f"{name}: {value!r} is not an IP address; give the address to listen on (127.0.0.1, "
+                         "0.0.0.0 for every interface, ::1, or one of this machine's); names are not looked up") from None
+
+
+def output_folder(name: str, value) -> str:
+    """A folder to write into: it may not exist yet (it is made), but must not be a file."""
+    import os
+
+    text = os.fspath(value)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise UsageError(f"{name}: {text} is a file; this option names an output folder (give a new or existing "
+                         "folder)")
+    return text
+
+
 def choice(name: str, value, choices) -> str:
     choices = list(choices)
     if value not in choices:
@@ -100,6 +126,17 @@ def option(check, *args, **kwargs):
     # commands (tests/test_option_names.py compares these)
     convert.meaning = (check.__name__, args, tuple(sorted(kwargs.items())))
     return convert
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every command's help: each option's default, except where a default says nothing or the
+    opposite of what happens: a flag's (``--no-flip (default: True)`` reads as "flips are off"
+    while the flag turns them off) and None's (the help says what None means)."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def deprecated_alias(new: str):

@@ -81,3 +81,29 @@ def test_the_recognizer_is_a_small_surface_over_its_stages():
     faces = st.detect_crops(pic.pixels)
     records = pic.to_full(st.results(faces, st.classify_crops(faces)))
     assert records == EmotionRecognizer().detect_emotions(facemotion.SAMPLE_IMAGE)
+
+
+def test_every_input_kind_gives_records_that_serialise(rec, media):
+    """What the README says a recognizer takes: a path (str or Path), bytes, an open binary file,
+    a stream, a numpy array, a PIL image. Each gives the same faces; ``file`` is the path, or
+    None for the rest, in ``to_dict()`` (valid JSON) and ``to_pandas()``."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    path = media / "two_people.jpg"
+    data = path.read_bytes()
+    with open(path, "rb") as fh:
+        kinds = {"path": path, "str": str(path), "bytes": data, "bytearray": bytearray(data), "open file": fh,
+                 "stream": io.BytesIO(data), "numpy": cv2.imread(str(path)), "PIL": Image.open(path)}
+        analyses = {kind: rec.analyze(source) for kind, source in kinds.items()}
+    boxes = [f.box for f in analyses["path"].faces]
+    assert len(boxes) == 2
+    for kind, a in analyses.items():
+        record = json.loads(json.dumps(a.to_dict()))
+        table = a.to_pandas()
+        expected = str(path) if kind in ("path", "str") else None
+        assert record["file"] == expected and (record["width"], record["height"]) == (1126, 661), kind
+        assert [tuple(f["box"]) for f in record["faces"]] == boxes, kind
+        assert len(table) == 2 and list(table["file"]) == [expected] * 2, kind

@@ -98,6 +98,27 @@ def test_interrupted_run_keeps_rows_and_playable_video(media, rec_dnn, tmp_path)
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_a_ctrl_c_while_a_frame_is_drawn_leaves_every_output_with_the_same_frames(media, rec_dnn, tmp_path,
+                                                                                    monkeypatch):
+    """Drawing and encoding are most of a frame's time, so that is where a Ctrl-C lands: the
+    frame it interrupts is in none of the outputs, and the CSV, the MP4 and the summary agree."""
+    from facemotion.video import process as module
+
+    real, calls = module.draw, itertools.count()
+
+    def draw(*args, **kwargs):
+        if next(calls) == 12:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "draw", draw)
+    s = process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, name="cut")
+    assert s["status"] == "interrupted after 12 frames" and s["frames"] == 12
+    assert max(int(r["frame"]) for r in _rows(tmp_path / "cut_faces.csv")) == 11
+    v = cv2.VideoCapture(str(tmp_path / "cut_annotated.mp4"))
+    assert int(v.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+
+
 @pytest.mark.parametrize("content, msg", [(b"", "empty file"), (b"this is not a video" * 100, "not a readable video"),
                                           (None, "no such file")])
 def test_bad_videos(tmp_path, rec_dnn, content, msg):

@@ -14,6 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import FacemotionError, UsageError
+from ..validate import HelpFormatter
 from . import batch, data, infer, training, web
 
 EPILOG = """examples:
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the libraries' own warnings (OpenCV, FFmpeg, PIL), which are hidden otherwise")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
 
     infer.add_commands(sub, fmt)
     batch.add_commands(sub, fmt)

@@ -44,8 +44,7 @@ def add_commands(sub, fmt) -> None:
     import argparse
 
     class Formatter(argparse.RawDescriptionHelpFormatter, fmt):
-        def _get_help_string(self, action):  # "(default: None)" says nothing; the help says what None means
-            return action.help if action.default in (None, False) else super()._get_help_string(action)
+        pass
 
     s = sub.add_parser("batch", help="a collection of photos and videos -> one CSV/JSONL/Parquet table (resumable)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..datasets.loading import add_label_options
 from ..datasets.splits import SPLITS
 from ..errors import DataError
-from ..validate import add_file_output
+from ..validate import add_file_output, option, output_folder
 
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
 
@@ -62,7 +62,7 @@ def add_commands(sub, fmt) -> None:
     dsub = s.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     st = dsub.add_parser("stats", help="per-split class counts and distribution plots", formatter_class=fmt)
     st.add_argument("path", help=DATA_HELP)
-    st.add_argument("-o", "--out", default="facemotion-stats")
+    st.add_argument("-o", "--out", type=option(output_folder), default="facemotion-stats")
     st.add_argument("--skip-bad", action="store_true", help="skip and count malformed samples instead of failing")
     add_label_options(st)
     st.set_defaults(func=cmd_data_stats)

@@ -14,7 +14,7 @@ from ..errors import FacemotionError
 from ..names import json_fields, one_line, shown, text
 from ..explain import list_methods
 from ..service.limits import Limits
-from ..validate import deprecated_alias, integer, number, option
+from ..validate import deprecated_alias, integer, listen_address, number, option, output_folder
 from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
@@ -233,7 +233,7 @@ def add_commands(sub, fmt) -> None:
     s = sub.add_parser("image", help="emotions of every face in images", formatter_class=fmt,
                        description="Detect faces and their emotions in images, folders or globs.")
     s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
-    s.add_argument("-o", "--out", default=None, help="output folder (default facemotion-out; none with --json)")
+    s.add_argument("-o", "--out", type=option(output_folder), default=None, help="output folder (default facemotion-out; none with --json)")
     s.add_argument("--json", action="store_true", help="print one JSON line per image on stdout")
     s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
     _add_recognizer_args(s)
@@ -244,7 +244,7 @@ def add_commands(sub, fmt) -> None:
                                    "drawn over its crop, the facial areas it falls on (JSON), and one figure "
                                    "per photo.")
     s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
-    s.add_argument("-o", "--out", default="facemotion-explain", help="output folder")
+    s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-explain", help="output folder")
     # every label set's emotions (FER+'s include FER2013's); the model's own labels are checked
     # when it is loaded (contempt: a FER+ model's, without --fold-contempt)
     s.add_argument("--target", choices=FERPLUS_EMOTIONS, default=None,
@@ -255,7 +255,7 @@ def add_commands(sub, fmt) -> None:
     s.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("demo", help="run the bundled sample photo through the pipeline", formatter_class=fmt)
-    s.add_argument("-o", "--out", default="facemotion-demo", help="output folder")
+    s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-demo", help="output folder")
     _add_recognizer_args(s)
     s.set_defaults(func=cmd_demo)
 
@@ -263,7 +263,7 @@ def add_commands(sub, fmt) -> None:
         s = sub.add_parser(name, help=helptext, formatter_class=fmt)
         if name == "video":
             s.add_argument("path", help="video file (mp4, avi, mov, ...)")
-            s.add_argument("-o", "--out", default="facemotion-out", help="output folder")
+            s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
             s.add_argument("--explain", type=int, nargs="?", const=10, default=0, metavar="N",
                            help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
@@ -272,7 +272,7 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("--camera", default=0, type=option(integer, 0, 255), help="camera index")
             s.add_argument("--device", dest="camera", type=option(integer, 0, 255), action=deprecated_alias("--camera"),
                            help=argparse.SUPPRESS)
-            s.add_argument("-o", "--out", default="facemotion-webcam", help="output folder")
+            s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-webcam", help="output folder")
             s.add_argument("--headless", action="store_true", help="no window even where a display exists")
         s.add_argument("--every", type=option(integer, 1), default=1, help="run the face detector every N frames; track in between")
         s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5, help="EMA weight of past probabilities (0 = off)")
@@ -291,7 +291,8 @@ def add_commands(sub, fmt) -> None:
     s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",
                        formatter_class=fmt, description="A web service (the [serve] extra) with a page for photos "
                        "and the webcam. Only this machine can call it unless --host and --allow-origin say otherwise.")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network interface)")
+    s.add_argument("--host", type=option(listen_address), default="127.0.0.1",
+                   help="IP address to listen on (0.0.0.0: every network interface; names are not looked up)")
     s.add_argument("--port", type=option(integer, 0, 65535), default=8000, help="port (0: any free one; the first line says which)")
     s.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="also answer pages from this origin (e.g. http://192.168.1.5:8000) and requests addressed "

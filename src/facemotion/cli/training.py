@@ -10,7 +10,7 @@ from ..datasets.loading import add_label_options
 from ..detect import DEFAULT_DETECTOR
 from ..errors import UsageError
 from ..tta import MODES
-from ..validate import add_file_output, integer, number, option
+from ..validate import add_file_output, integer, number, option, output_folder
 
 
 def cmd_train(args) -> int:
@@ -261,5 +261,5 @@ def add_commands(sub, fmt) -> None:
                                    "member of an ensemble), checked against ONNX Runtime. BatchNorm comes back "
                                    "folded into the convs; float16-stored weights come back rounded to it.")
     s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
-    s.add_argument("-o", "--out", required=True, help="output folder for the .pt file(s)")
+    s.add_argument("-o", "--out", type=option(output_folder), required=True, help="output folder for the .pt file(s)")
     s.set_defaults(func=cmd_import)

@@ -46,9 +46,21 @@ TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
 
 
 def tar_compression(path: Path) -> str | None:
-    """'gz', 'bz2', 'xz' or '' for a tar file name, None for anything else."""
+    """'gz', 'bz2', 'xz' or '' for a tar file name, None for anything else, and None for a file
+    that is a zip whatever its name (a zip saved as ``.tar.gz`` is read as the zip it is)."""
     name = path.name.lower()
-    return next((c for suf, c in TAR_SUFFIXES.items() if name.endswith(suf)), None)
+    found = next((c for suf, c in TAR_SUFFIXES.items() if name.endswith(suf)), None)
+    if found is not None and path.is_file() and zipfile.is_zipfile(path):
+        return None
+    return found
+
+
+def tar_error(path: Path, e: Exception) -> DataError:
+    """A tar that cannot be read, in one line (tarfile lists each method it tried on its own line)."""
+    why = str(e)
+    if "could not be opened successfully" in why:
+        why = "not a gzip, bzip2, xz or plain tar file"
+    return DataError(f"{path}: not a readable tar archive ({' '.join(why.split())})")
 
 
 def tar_names(path: Path) -> list[str]:
@@ -58,7 +70,7 @@ def tar_names(path: Path) -> list[str]:
     try:
         return list(_tar_names_of(str(path.resolve()), st.st_size, st.st_mtime_ns))
     except TAR_ERRORS as e:
-        raise DataError(f"{path}: not a readable tar archive ({e})") from None
+        raise tar_error(path, e) from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -133,7 +145,7 @@ def read_members(path: Path, names: Sequence[str], limit: int = IMAGE_MEMBER_BYT
                             yield names[i], early.pop(names[i])
                             i += 1
         except TAR_ERRORS as e:
-            raise DataError(f"{path}: not a readable tar archive ({e})") from None
+            raise tar_error(path, e) from None
         for n in names[i:]:  # not in the archive after all: decoding names it as an empty file
             yield n, early.pop(n, b"")
     else:

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
+from ..formats import pil_formats, refusal, sniff
 from ..images import IMAGE_SUFFIXES
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
@@ -41,6 +42,7 @@ from .archives import (
     list_members,
     read_members,
     tar_compression,
+    tar_error,
     tar_names,
 )
 from .splits import SPLIT_DIRS, SPLIT_USAGE, SPLITS, USAGE_TO_SPLIT, Split
@@ -54,6 +56,8 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     """Encoded image bytes -> 48x48 uint8 gray, or DataError naming ``where``."""
     if not data:
         raise DataError(f"{where}: empty file")
+    if sniff(data[:16]) is None:  # the one allow-list (formats.py), here ahead of OpenCV's decoders
+        raise DataError(refusal(where, data[:64]))
     w, h = _header_size(data)
     if w * h > MAX_MEMBER_PIXELS:
         raise DataError(f"{where}: declares {w}x{h} pixels, over the {MAX_MEMBER_PIXELS / 1e6:.0f} MP a dataset image "
@@ -82,7 +86,7 @@ def _header_size(data: bytes) -> tuple[int, int]:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=pil_formats()) as im:
             return im.size
     except Exception:  # unknown or broken header
         return 0, 0
@@ -104,7 +108,7 @@ def _open_csv(path: Path):
         with tarfile.open(path) as tf, io.TextIOWrapper(tf.extractfile(member), newline="", encoding="utf-8-sig") as fh:
             yield f"{path}::{member}", fh
     except TAR_ERRORS as e:
-        raise DataError(f"{path}: not a readable tar archive ({e})") from None
+        raise tar_error(path, e) from None
 
 
 def _csv_rows(fh, name: str):

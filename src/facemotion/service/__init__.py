@@ -32,8 +32,10 @@ def serve(recognizer, limits: Limits | None = None, host: str = "127.0.0.1", por
           on_ready=None) -> None:
     """Serve until interrupted. ``on_ready(url)`` is called once the socket listens (``port=0``
     picks a free port, and the url says which)."""
+    from ..validate import listen_address
     from .server import make_server
 
+    host = listen_address("host", host)
     limits = limits or Limits()
     server = make_server(create_app(recognizer, limits, host), limits, host, port)
     sock = _listen(host, port)

@@ -111,7 +111,9 @@ class OriginGuard:
     def refusal(self, headers: dict[bytes, bytes]) -> str | None:
         if self.any:
             return None
-        host = headers.get(b"host", b"").decode("latin-1")
+        if b"host" not in headers:  # HTTP/1.0 (1.1 without a Host is refused as malformed): browsers,
+            return None             # the clients a DNS-rebinding page would use, always send one
+        host = headers[b"host"].decode("latin-1")
         if _hostname(host) not in self.hosts:  # None (malformed) included
             return f"Host {host!r} is not served here (start with --allow-origin to serve other names)"
         origin = headers.get(b"origin")
@@ -173,6 +175,10 @@ async def read_body(request, max_body: int) -> bytes:
     if size > max_body:
         raise RequestError(413, f"request body{f' of {size} bytes' if size <= DRAIN_LIMIT else ''} is over the "
                                 f"{_mib(max_body)} limit")
+    if size == 0 and "content-length" not in request.headers and "transfer-encoding" not in request.headers:
+        # HTTP/1.0 without a length: its body, if any, could only be read to the connection's end
+        raise RequestError(411, "length required: send the body with a Content-Length header (or chunked, in "
+                                "HTTP/1.1)")
     if size == 0:
         raise RequestError(400, "empty request body: send the image's bytes, or a multipart form with an "
                                 "'image' field")

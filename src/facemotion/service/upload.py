@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from ..errors import ImageError, ImageTooLargeError
+from ..errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from ..images import Picture, read_picture
 from .limits import RequestError
 
@@ -102,4 +102,5 @@ def _as_request_error(data: bytes):
         yield
     except ImageError as e:
         message = str(e).replace(f"<{len(data)} bytes>", "request body")
-        raise RequestError(413 if isinstance(e, ImageTooLargeError) else 400, message) from None
+        status = 413 if isinstance(e, ImageTooLargeError) else 415 if isinstance(e, UnsupportedFormatError) else 400
+        raise RequestError(status, message) from None

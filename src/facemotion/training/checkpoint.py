@@ -36,9 +36,21 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
             # 64 vs 0", "basic_ios::clear", "file write failed"); pickling fails with other types
             import errno
 
-            reason = "no space left on device" if "error code 28" in str(e) or "No space" in str(e) else \
-                (str(e).strip().splitlines() or ["write failed"])[0][:120]
+            if "error code 28" in str(e) or "No space" in str(e) or _disk_full(tmp):
+                raise OSError(errno.ENOSPC, "cannot write the checkpoint: the disk is full (no space left on "
+                                            "device); free some space or write the run elsewhere", str(path)) from None
+            reason = (str(e).strip().splitlines() or ["write failed"])[0][:120]
             raise OSError(errno.EIO, f"cannot write the checkpoint ({reason})", str(path)) from None
+
+
+def _disk_full(tmp: Path) -> bool:
+    """Whether the disk holding ``tmp`` (the part written so far still on it) has under 1 MiB
+    left: torch's zip writer reports a full disk only as "unexpected pos N vs M"."""
+    try:
+        st = os.statvfs(tmp.parent)
+    except (OSError, AttributeError):  # no statvfs (Windows): the writer's own words stand
+        return False
+    return st.f_bavail * st.f_frsize < 2**20
 
 
 def describe(model, **extra) -> dict:
@@ -64,6 +76,12 @@ def _unloadable(path: Path, e: Exception) -> str:
     # torch.save writes a zip (PK..) or, before 1.6, a pickle (protocol byte 0x80)
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
         return "not a PyTorch checkpoint (a .pt file written by facemotion train or import)"
+    import re
+
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+    if refused:  # intact, but it would import and run code to load: only weights are read here
+        return (f"holds Python objects ({refused.group(1)}), not only weights; facemotion loads weights only and "
+                "does not run a file's code (write it with facemotion train, export or import)")
     first = (str(e).strip().splitlines() or [""])[0].split(". ")[0]  # torch's first sentence says what broke
     return f"not a loadable facemotion checkpoint, truncated or corrupt? ({first[:160]})"
 

@@ -37,14 +37,14 @@ from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
 from ..protocol import format_protocol, in_labels, labels_of, protocol_inputs, protocol_report
 from ..preprocess import normalize
-from ..validate import integer, number, option
+from ..validate import HelpFormatter, integer, number, option, output_folder
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemotion evaluate", add_help=add_help,
         description="Evaluate checkpoint(s) or ONNX model(s) on a dataset split. Several models = a softmax-averaged ensemble.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("models", nargs="+", help="checkpoint .pt or exported .onnx files (or shipped model names)")
     p.add_argument("--data", required=True,
                    help="dataset (fer2013.csv or fer2013.tar.gz, the Kaggle folder, zip or tar), or a folder of "
@@ -65,7 +65,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--ensemble-max-params", type=option(number, 0, lo_open=True), default=None, metavar="N",
                    help="with --choose-ensemble: only subsets of at most N parameters in all (e.g. 5e6, "
                         "which keeps an fp32 ONNX ensemble under 20 MB)")
-    p.add_argument("-o", "--out", default=None, help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json and its figures)")
+    p.add_argument("-o", "--out", type=option(output_folder), default=None, help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json and its figures)")
     p.add_argument("--batch-size", type=option(integer, 1), default=512)
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable faces of a dataset; in a folder of photos, count an unreadable photo as a miss")

@@ -25,7 +25,7 @@ from ..datasets.loading import add_label_options
 from ..errors import FacemotionError, UsageError
 from ..labels import NUM_CLASSES
 from ..fileio import write_text
-from ..validate import deprecated_alias, device, integer, json_object, number, option
+from ..validate import HelpFormatter, deprecated_alias, device, integer, json_object, number, option, output_folder
 from ..validate import threads as validate_threads
 from .data import load_data
 from .loop import RunState, run_epochs
@@ -36,7 +36,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         prog="facemotion train", add_help=add_help,
         description="Train an emotion classifier on FER2013 (or your own <class>/<images> folder). "
                     "Selects on the validation split (PublicTest); never reads the test split (PrivateTest).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--arch", dest="arch", default="mini_xception", metavar="ARCH",
                    help="architecture to train (a registry name: `facemotion models` lists them; not a shipped model)")
     p.add_argument("--model", dest="arch", metavar="ARCH", action=deprecated_alias("--arch"), help=argparse.SUPPRESS)
@@ -58,7 +58,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--vote-scheme", dest="target", choices=["probability", "majority"], default="probability",
                    help="with --labels ferplus, what the network learns: the crowd's vote distribution "
                         "(FER+'s 'probability' scheme) or its majority emotion")
-    p.add_argument("--out", default="runs/train", help="output folder for checkpoints, log and curves")
+    p.add_argument("--out", type=option(output_folder), default="runs/train", help="output folder for checkpoints, log and curves")
     p.add_argument("--epochs", type=option(integer, 1), default=80)
     p.add_argument("--batch-size", type=option(integer, 1), default=128)
     p.add_argument("--lr", type=option(number, 0, lo_open=True), default=2e-3, help="peak learning rate")

@@ -135,9 +135,19 @@ class _VideoRun:
             self.status = f"interrupted after {self.n} frames"
 
     def _frame(self, res) -> bool:
-        """One analysed frame into the CSV, the per-face record, the MP4 and the window; False to stop."""
+        """One analysed frame into the MP4, the CSV, the per-face record and the window; False
+        to stop. The slow part (drawing) comes first, and the frame's MP4 write, rows and count
+        follow each other at once: a Ctrl-C lands before them (no trace of the frame) or after
+        (in every output), so the CSV, the MP4 and the summary hold the same frames."""
         if self.maps is not None:
             self.maps.update(res.index, res.frame, res.faces)
+        annotated = self._draw(res) if (self.opts.write_video or self.window) else None
+        if self.opts.write_video:
+            if self.writer is None:
+                h, w = res.frame.shape[:2]
+                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", self.info.fps, (w, h),
+                                              threaded=True)
+            self.writer.write(annotated)
         for f in res.faces:
             self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
                            f["dominant_emotion"])
@@ -145,11 +155,13 @@ class _VideoRun:
             acc["frames"].append(res.index)
             acc["probs"].append(probabilities(f, self.labels))
         self.csv.flush()
-        if (self.opts.write_video or self.window) and not self._show(res):
-            self.status = "stopped by user"
-            return False
         self.n += 1
         self.bar.update(1)
+        if self.window:
+            cv2.imshow(self.window, annotated)
+            if (cv2.waitKey(1) & 0xFF) == ord("q"):
+                self.status = "stopped by user"
+                return False
         if self.n % 10 == 0:
             self.bar.set_postfix(fps=f"{self.n / (time.perf_counter() - self.t0):.0f}", faces=len(res.faces))
         if self.opts.max_frames and self.n >= self.opts.max_frames:
@@ -157,20 +169,10 @@ class _VideoRun:
             return False
         return True
 
-    def _show(self, res) -> bool:
-        """The annotated frame into the MP4 and the window; False when the user quits."""
+    def _draw(self, res) -> np.ndarray:
+        """The frame with its boxes, labels (and saliency maps) drawn."""
         frame = self.maps.overlay(res.frame, res.faces) if self.maps is not None else res.frame
-        annotated = draw(frame, res.faces, bars=self.opts.bars, ids=[f["face_id"] for f in res.faces])
-        if self.opts.write_video:
-            if self.writer is None:
-                h, w = res.frame.shape[:2]
-                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", self.info.fps, (w, h),
-                                              threaded=True)
-            self.writer.write(annotated)
-        if self.window:
-            cv2.imshow(self.window, annotated)
-            return (cv2.waitKey(1) & 0xFF) != ord("q")
-        return True
+        return draw(frame, res.faces, bars=self.opts.bars, ids=[f["face_id"] for f in res.faces])
 
     def close(self, failed: bool = False) -> None:
         """Close every output (a second Ctrl-C meanwhile must not cost the MP4's end or the

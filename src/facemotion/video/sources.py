@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..fileio import check_input_file
+from ..formats import document_kind
 from ..images import as_bgr
 
 
@@ -66,6 +67,13 @@ class FrameSource:
 
     def _open_file(self, path: Path) -> None:
         check_input_file(path, VideoError, "a video")
+        try:
+            with open(path, "rb") as fh:
+                kind = document_kind(fh.read(64))
+        except OSError as e:
+            raise VideoError(f"{path}: cannot read ({e.strerror or e})") from None
+        if kind:  # FFmpeg would not run it, but says no more than "no frames": name what it is
+            raise VideoError(f"{path}: {kind}, not a video")
         cap = _capture(path)
         if not cap.isOpened():
             cap.release()
@@ -101,7 +109,7 @@ class FrameSource:
         if not ok or first is None:
             cap.release()
             raise VideoError(f"camera {index}: cannot be opened (no such device, in use by another program, "
-                             "or no permission); try --device with another index")
+                             "or no permission); try another camera index (--camera N)")
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         self._first = first
         self._cap = cap
