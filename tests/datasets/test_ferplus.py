@@ -96,6 +96,30 @@ def test_ferplus_splits_of_fer2013(fer_zip):
     assert int((majority(d.votes, EMOTIONS) >= 0).sum()) == 3370
 
 
+def test_intent_mixes_each_faces_fer2013_label_into_its_crowd_target(fer_zip):
+    crowd = load_splits(fer_zip, ("val",), labels="ferplus")["val"]
+    both = load_splits(fer_zip, ("val",), labels="ferplus", intent=0.3)["val"]
+    meant = load_splits(fer_zip, ("val",))["val"]  # FER2013's own labels, every face
+    assert len(both) == len(crowd) and (both.labels == crowd.labels).all()  # the crowd's majority still scores
+    kept = np.isin(meant.sources, both.sources)
+    expect = 0.7 * crowd.targets + 0.3 * np.eye(8, dtype=np.float32)[meant.labels[kept]]
+    assert np.allclose(both.targets, expect, atol=1e-6) and np.allclose(both.targets.sum(1), 1)
+    # where the crowd and the meant expression disagree, the target holds both
+    differ = crowd.targets.argmax(1) != meant.labels[kept]
+    assert differ.mean() > 0.2 and (both.targets[differ, meant.labels[kept][differ]] >= 0.3).all()
+    with pytest.raises(ValueError, match=r"intent: must be in \[0, 1\], got 1.5"):
+        load_splits(fer_zip, ("val",), labels="ferplus", intent=1.5)
+
+
+def test_intent_weight_needs_the_crowds_labels(fer_zip, tmp_path):
+    pytest.importorskip("torch")
+    from facemotion.errors import UsageError
+    from facemotion.training.train import main
+
+    with pytest.raises(UsageError, match="--intent-weight: .* needs --labels ferplus"):
+        main(train_args(fer_zip, tmp_path / "run", arch="mini_xception", limit=16, intent_weight=0.5))
+
+
 def test_training_on_the_votes_warm_starts_a_new_head(fer_zip, tmp_path):
     torch = pytest.importorskip("torch")
     from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint

@@ -61,8 +61,14 @@ def test_a_7_class_model_on_hand_made_votes():
     assert r["crowd_ce"] == pytest.approx(expect)
     assert card_metrics(r) == {"ferplus_test": 0.5, "ferplus_test_8": pytest.approx(1 / 3),
                                "private_test_dedup": 0.6, "ece_ferplus": f7["ece"], "crowd_ce": r["crowd_ce"]}
+    # the meant expressions per class, duplicates out (face 3, the only angry one, is a duplicate)
+    assert r["fer2013_recall"] == {"angry": None, "disgust": None, "fear": None, "happy": 0.5, "sad": 0.5,
+                                   "surprise": None, "neutral": 1.0}
+    assert r["neutral_share"] == r["neutral_share_labels"] == pytest.approx(1 / 6)
     text = format_protocol(r, "hand-made")
     assert "FER+ majority, 7 classes" in text and "1 train duplicates out" in text and "contempt" in text
+    assert "called neutral: 16.67% of the faces (FER2013 labels neutral: 16.67%)" in text
+    assert "FER2013 (dups out)" in text and "FER+ 7" in text
 
 
 def test_an_8_class_model_predicts_within_the_seven_for_the_7_class_protocols():

@@ -205,20 +205,33 @@ def trainable(votes: np.ndarray) -> np.ndarray:
     return out
 
 
-def as_ferplus(split, table: VoteTable, *, scheme: str = "probability", where: str = "dataset"):
+def as_ferplus(split, table: VoteTable, *, scheme: str = "probability", where: str = "dataset",
+               intent: float = 0.0):
     """A FER2013 :class:`~facemotion.datasets.splits.Split` relabelled by FER+: faces FER+ cannot
     train on dropped (:func:`trainable`), ``labels`` the majority over the eight emotions (ties
     -> the first most-voted emotion, for accuracy during training), ``targets`` the soft targets
-    of ``scheme``, ``votes`` the raw votes."""
+    of ``scheme``, ``votes`` the raw votes.
+
+    ``intent`` (0..1): this much of each face's own FER2013 label (the expression it was searched
+    for: what the person meant to show) mixed into its target. The crowd, at 48 px, calls many
+    meant expressions neutral; a network trained on the crowd alone learns to say neutral
+    wherever the evidence is weak (docs/labels.md)."""
     from .splits import Split
 
+    if not 0.0 <= intent <= 1.0:
+        raise ValueError(f"intent: must be in [0, 1], got {intent}")
     votes = votes_for(split.sources, table, where)
     keep = trainable(votes)
     v = votes[keep]
     labels = v[:, :N_EMOTIONS].argmax(1).astype(np.int64)
     dropped = int((~keep).sum())
+    targets = soft_targets(v, scheme)
+    if intent > 0:
+        # FER2013's seven are FER+'s first seven, in the same order
+        meant = np.eye(N_EMOTIONS, dtype=np.float32)[np.asarray(split.labels)[keep]]
+        targets = ((1.0 - intent) * targets + intent * meant).astype(np.float32)
     return Split(split.name, split.images[keep], labels, split.sources[keep], split.skipped,
-                 targets=soft_targets(v, scheme), votes=v, label_names=FERPLUS_EMOTIONS, dropped=dropped)
+                 targets=targets, votes=v, label_names=FERPLUS_EMOTIONS, dropped=dropped)
 
 
 __all__ = ["VOTE_COLUMNS", "TARGET_SCHEMES", "VoteTable", "read_votes", "votes_for", "majority",

@@ -36,13 +36,14 @@ def add_label_options(parser, default: str | None = "fer2013") -> None:
 
 def load_splits(path: str | os.PathLike, splits: Iterable[str] = SPLITS, *, skip_bad: bool = False,
                 cache: bool = True, progress: bool = False, labels: str = "fer2013", votes=None,
-                target: str = "probability") -> dict[str, Split]:
+                target: str = "probability", intent: float = 0.0) -> dict[str, Split]:
     """Load the requested splits of a dataset. Only those splits are read.
 
     ``labels``: where the labels come from: ``fer2013`` (the dataset's own folders or CSV
     column) or ``ferplus`` (the FER+ crowd votes of ``votes``, a vote file; None: the one
     shipped with facemotion), which relabels every face with eight emotions and drops the
-    faces FER+ does not label (:func:`facemotion.datasets.ferplus.as_ferplus`)."""
+    faces FER+ does not label (:func:`facemotion.datasets.ferplus.as_ferplus`; ``intent``: the
+    share of FER2013's own label mixed into each FER+ target)."""
     if labels not in LABEL_SOURCES:
         raise DataError(f"--labels: unknown label source {labels!r}; expected one of {', '.join(LABEL_SOURCES)}")
     out = _load_splits(Path(path), splits, skip_bad=skip_bad, cache=cache, progress=progress)
@@ -50,7 +51,7 @@ def load_splits(path: str | os.PathLike, splits: Iterable[str] = SPLITS, *, skip
         from .ferplus import as_ferplus, read_votes
 
         table = read_votes(votes)
-        out = {s: as_ferplus(sp, table, scheme=target, where=f"{path} ({s})") for s, sp in out.items()}
+        out = {s: as_ferplus(sp, table, scheme=target, where=f"{path} ({s})", intent=intent) for s, sp in out.items()}
     return out
 
 
@@ -95,13 +96,13 @@ def hold_out(split: Split, fraction: float, seed: int = 0) -> tuple[Split, Split
 
 def load_training_data(path, *, val_fraction: float = 0.1, seed: int = 0, skip_bad: bool = False,
                        progress: bool = True, labels: str = "fer2013", votes=None,
-                       target: str = "probability") -> tuple[Split, Split]:
+                       target: str = "probability", intent: float = 0.0) -> tuple[Split, Split]:
     """Return (train, val). Reads ONLY the train and val splits.
 
     When the dataset has no val split (a user's own folder), a stratified ``val_fraction``
     of train is held out, chosen by ``seed``.
     """
-    how = dict(skip_bad=skip_bad, progress=progress, labels=labels, votes=votes, target=target)
+    how = dict(skip_bad=skip_bad, progress=progress, labels=labels, votes=votes, target=target, intent=intent)
     if "val" in available_splits(path):
         d = load_splits(path, ("train", "val"), **how)
         return d["train"], d["val"]

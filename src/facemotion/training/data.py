@@ -76,7 +76,8 @@ def load_train_val(args):
     train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
                                     skip_bad=args.skip_bad, progress=args.progress,
                                     labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
-                                    target=getattr(args, "target", "probability"))
+                                    target=getattr(args, "target", "probability"),
+                                    intent=getattr(args, "intent_weight", 0.0))
     for extra in getattr(args, "extra_data", None) or ():
         train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
     if args.limit and args.limit < len(train):

@@ -58,6 +58,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--vote-scheme", dest="target", choices=["probability", "majority"], default="probability",
                    help="with --labels ferplus, what the network learns: the crowd's vote distribution "
                         "(FER+'s 'probability' scheme) or its majority emotion")
+    p.add_argument("--intent-weight", type=option(number, 0, 1), default=0.0, metavar="W",
+                   help="with --labels ferplus, mix this much of each face's FER2013 label (the expression it "
+                        "was searched for) into its crowd target: a network that reads both the crowd and "
+                        "the meant expression (0: the crowd alone)")
     p.add_argument("--out", type=option(output_folder), default="runs/train", help="output folder for checkpoints, log and curves")
     p.add_argument("--epochs", type=option(integer, 1), default=80)
     p.add_argument("--batch-size", type=option(integer, 1), default=128)
@@ -216,6 +220,9 @@ def _prepare_out(cfg, dist) -> Path:
                          "`facemotion teacher-targets`, or name --teacher to compute it")
     if cfg.prune and not cfg.init:
         raise UsageError("--prune: give the trained network to prune with --init CKPT")
+    if getattr(cfg, "intent_weight", 0) and cfg.labels != "ferplus":
+        raise UsageError("--intent-weight: mixes FER2013's labels into FER+'s crowd targets, so it needs "
+                         "--labels ferplus")
     if cfg.kd_skip_extra and not ((cfg.teacher or cfg.teacher_targets) and cfg.extra_data):
         raise UsageError("--kd-skip-extra: distils on --data's faces alone, so it needs a teacher (--teacher or "
                          "--teacher-targets) and --extra-data folders")
