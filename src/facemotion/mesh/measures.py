@@ -1,0 +1,98 @@
+"""Facial action measures: distances between a mesh's points that move with what a face does
+(a smile, an open mouth, raised brows, ...), read on the face with its pose removed.
+
+Each measure is a geometric quantity of the frontalised mesh (:func:`facemotion.mesh.pose.frontalise`:
+the rigid fit undone, so turning the head changes them little), in eye distances (the
+distance between the eye centres, the midpoints of each eye's corners), less its value on the
+canonical face (the London set's mean neutral face). So 0 is an average neutral face, a
+positive value more of the action than that, a negative one less; :func:`neutral_values`
+gives the canonical face's own values (an eye's opening is ``left_eye_open`` plus its
+neutral value). "Above" and "below" are along the face's own vertical; indices are
+MediaPipe's (the person's right eye is 33..133, on the image's left).
+
+They name what they measure, not a FACS action unit: a wide mouth can be a smile or a
+grimace. ``docs/mesh.md`` gives each one's separation of the London set's smiling and neutral
+photos (``benchmarks/mesh.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .pose import Fit, canonical, frontalise
+
+MOUTH_CORNERS = (61, 291)          # the person's right, left
+LIP_MIDDLE = (0, 13, 14, 17)       # upper lip's top, inner upper, inner lower, lower lip's bottom
+RIGHT_EYE = (33, 133, 159, 145)    # outer corner, inner corner, upper lid, lower lid
+LEFT_EYE = (263, 362, 386, 374)
+RIGHT_BROW = (70, 105, 107)        # outer to inner
+LEFT_BROW = (300, 334, 336)
+NOSE_WINGS = (98, 327)             # the person's right, left
+
+# the smile's corner lift counts this many times its width: between the London set's neutral
+# faces the lift varies a third as much as the width (0.013 against 0.039 eye distances, one
+# standard deviation), so each part weighs by how far it is from a neutral face's spread (FER2013's
+# happy and neutral faces, fitted by discriminant analysis, ask for 3.7)
+SMILE_LIFT_WEIGHT = 3.0
+
+MEASURES = ("smile", "mouth_open", "left_eye_open", "right_eye_open", "brow_raise", "brow_furrow",
+            "lip_press", "nose_wrinkle")
+
+
+def eye_distance(p: np.ndarray) -> float:
+    """The distance between the eye centres (each the midpoint of its corners)."""
+    r = p[list(RIGHT_EYE[:2]), :2].mean(0)
+    l_ = p[list(LEFT_EYE[:2]), :2].mean(0)
+    return float(np.linalg.norm(l_ - r))
+
+
+def raw_measures(q: np.ndarray) -> dict:
+    """The quantities behind the measures, on a frontal mesh ``q`` (x right, y down) in eye
+    distances; each grows with its action."""
+    y = q[:, 1]
+    rc, lc = MOUTH_CORNERS
+    # smile: the corners lifted above the line through the lips' middle points (a neutral
+    # mouth's corners sit about level with it), plus the mouth's width (SMILE_LIFT_WEIGHT)
+    lift = float(y[list(LIP_MIDDLE)].mean() - y[[rc, lc]].mean())
+    width = float(np.linalg.norm(q[lc, :2] - q[rc, :2]))
+    # an eye's corners' mean height: the line its lids and brow are measured from
+    r_eye, l_eye = y[list(RIGHT_EYE[:2])].mean(), y[list(LEFT_EYE[:2])].mean()
+    # the inner brows: their distance apart (less: drawn together) and height over the inner
+    # eye corners (less: lowered)
+    inner_apart = float(q[LEFT_BROW[-1], 0] - q[RIGHT_BROW[-1], 0])
+    inner_height = float((y[RIGHT_EYE[1]] - y[RIGHT_BROW[-1]] + y[LEFT_EYE[1]] - y[LEFT_BROW[-1]]) / 2)
+    # the lips' red: the outer mouth's height less the opening between the lips (thinner when pressed)
+    lips = float((y[17] - y[0]) - (y[14] - y[13]))
+    # the nose wings' height below the inner eye corners (shorter when the nose wrinkles)
+    wings = float((y[NOSE_WINGS[0]] - y[RIGHT_EYE[1]] + y[NOSE_WINGS[1]] - y[LEFT_EYE[1]]) / 2)
+    return {
+        "smile": SMILE_LIFT_WEIGHT * lift + width,
+        "mouth_open": float(y[14] - y[13]),
+        "left_eye_open": float(y[LEFT_EYE[3]] - y[LEFT_EYE[2]]),
+        "right_eye_open": float(y[RIGHT_EYE[3]] - y[RIGHT_EYE[2]]),
+        "brow_raise": float((r_eye - y[list(RIGHT_BROW)].mean() + l_eye - y[list(LEFT_BROW)].mean()) / 2),
+        "brow_furrow": -inner_apart - inner_height,
+        "lip_press": -lips,
+        "nose_wrinkle": -wings,
+    }
+
+
+_neutral: dict = {}
+
+
+def neutral_values() -> dict:
+    """The quantities of :func:`raw_measures` on the canonical face (what each measure is
+    counted from)."""
+    if not _neutral:
+        c = canonical()
+        _neutral.update(raw_measures(c / eye_distance(c)))  # as a mesh is read (float16 stored: not exactly 1)
+    return dict(_neutral)
+
+
+def action_measures(landmarks: np.ndarray, fit: Fit | None = None) -> dict:
+    """A mesh's measures (468 x 3, image pixels): ``MEASURES`` -> float, eye distances from the
+    canonical neutral face (the module says each one)."""
+    q = frontalise(landmarks, fit)
+    q = q / eye_distance(q)
+    base = neutral_values()
+    return {k: v - base[k] for k, v in raw_measures(q).items()}
