@@ -16,12 +16,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "facemotion"
 
 # Each layer and the layers it may import (its own included). Lowest first.
-BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry", "formats"}
+BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry", "formats", "inputs"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness", "fairness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain", "mesh"}
 PIPELINES = {"video", "photos", "labelled"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
-                **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs", "datasets": "datasets",
+                **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs",
+                "datasets": "datasets",
                 "protocol": "datasets",  # the honest protocol: scores a split against FER+ votes (datasets.ferplus)
                 "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps"}
 MAY_IMPORT = {
@@ -165,7 +166,8 @@ PIPELINE_FUNCTIONS = {"crop_faces", "faces_to_batch", "normalize", "get_detector
                       "make_result"}
 THROUGH_THE_RECOGNIZER = {"pipelines", "jobs", "apps", "api"}
 ALLOWED = {"facemotion.video.stream": {"make_result"}}
-NOT_A_RECOGNIZER = {"self", "args", "spec"}  # options named detector/classifier are no recognizer's parts  # FaceTracking.finish makes the stream's records
+# options named detector/classifier are no recognizer's parts; FaceTracking.finish makes the stream's records
+NOT_A_RECOGNIZER = {"self", "args", "spec"}
 
 
 def test_apps_go_through_the_recognizer():

@@ -12,7 +12,6 @@ import io
 import math
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -37,8 +36,6 @@ def _max_pixels() -> int:
 
 
 MAX_PIXELS = _max_pixels()
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif"}
 
 
 def _describe(source) -> str:
@@ -273,11 +270,30 @@ class Picture:
 
         return scale_box(box, self.pixels.shape, self.size) if self.reduced else tuple(box)
 
+    def full_points(self, points) -> np.ndarray:
+        """Points (N x 2 or N x 3: x, y[, z]) found in ``pixels`` -> the full picture's pixels
+        (z scaled as x)."""
+        p = np.array(points, np.float64)
+        if self.reduced:
+            h, w = self.pixels.shape[:2]
+            p[:, 0] *= self.size[0] / w
+            p[:, 1] *= self.size[1] / h
+            if p.shape[1] > 2:
+                p[:, 2] *= self.size[0] / w
+        return p
+
     def to_full(self, records: list[dict]) -> list[dict]:
-        """Result records found in ``pixels`` with their boxes in the full picture's pixels."""
+        """Result records found in ``pixels`` with their boxes (and landmarks) in the full
+        picture's pixels."""
         if not self.reduced:
             return records
-        return [type(r)({**r, "box": self.full_box(r["box"])}) for r in records]
+        out = []
+        for r in records:
+            new = {**r, "box": self.full_box(r["box"])}
+            if r.get("landmarks") is not None:
+                new["landmarks"] = np.round(self.full_points(r["landmarks"]), 1).tolist()
+            out.append(type(r)(new))
+        return out
 
     def whole(self) -> np.ndarray:
         """The whole picture (decoded once more, whole, only if ``pixels`` is reduced)."""
@@ -315,40 +331,3 @@ def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
         alpha = a[:, :, 3:4].astype(np.float32) / 255.0
         return (a[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
     return np.ascontiguousarray(a)
-
-
-def _is(path: Path, test: str) -> bool:
-    """``path.exists()``/``is_dir()``/``is_file()`` that say False where the OS refuses the
-    question (a name too long for the file system): load_image then names the problem."""
-    try:
-        return getattr(path, test)()
-    except OSError:
-        return False
-
-
-def _input_entry(path: Path) -> bool:
-    """Whether a folder's or a glob's entry is an input: anything but a folder. A broken or
-    looping link, a FIFO, a device are inputs too, so that reading them reports them (one error
-    each), rather than the run passing over them in silence."""
-    return not _is(path, "is_dir")
-
-
-def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
-    """CLI arguments (files, folders, globs) -> files, in a stable order, each once; a folder
-    contributes its files (recursively) whose suffix is in ``suffixes``."""
-    import glob
-
-    out: list[Path] = []
-    for p in paths:
-        p = str(p)
-        if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
-            matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in matches if _input_entry(Path(m)))
-            if not matches:
-                out.append(Path(p))  # reported later as "no such file"
-        elif _is(Path(p), "is_dir"):
-            out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)))
-        else:
-            out.append(Path(p))
-    # a file named twice (a folder and a glob over it) is one input with one set of outputs
-    return list({os.path.abspath(p): p for p in out}.values())

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, FacemotionError
-from .images import IMAGE_SUFFIXES  # one list of what counts as an image, here as for the CLI
+from .inputs import IMAGE_SUFFIXES  # one list of what counts as an image, here as for the CLI
 from .labels import UnknownLabelError, canonical_emotion
 from .names import shown
 from .progress import progress_bar

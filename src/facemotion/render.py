@@ -33,13 +33,20 @@ def _text(img, text, org, fs, color, thick, bg=None):
     return tw, th + base
 
 
-def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list | None = None) -> np.ndarray:
-    """Return an annotated BGR copy of ``image`` (results from ``detect_emotions``)."""
+def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list | None = None,
+         mesh: bool = True) -> np.ndarray:
+    """Return an annotated BGR copy of ``image`` (results from ``detect_emotions``); ``mesh``:
+    each face's landmarks too, where its record has them (``EmotionRecognizer(mesh=True)``,
+    ``--mesh``)."""
     out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     H, W = out.shape[:2]
     s = _scale(out)
     thick = max(1, int(round(2 * s)))
     fs = 0.55 * s
+    if mesh:  # under the boxes and labels: the points must not hide the text
+        for r in results:
+            if r.get("landmarks") is not None:
+                _draw_mesh(out, r["landmarks"], COLORS.get(r["dominant_emotion"], (0, 255, 0)), s)
     # every face box, and every label and panel drawn so far: a panel goes where it covers the
     # least of them
     taken = [tuple(int(v) for v in r["box"]) for r in results]
@@ -61,6 +68,14 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
             x1, y1 = max(x + w, label[0] + label[2]), max(y + h, label[1] + label[3])
             taken.append(_draw_bars(out, r["emotions"], (x0, y0, x1 - x0, y1 - y0), s, fs, taken))
     return out
+
+
+def _draw_mesh(out: np.ndarray, landmarks, color, s: float) -> None:
+    """The 468 points as dots, a face's outline and features visible at any size."""
+    pts = np.round(np.asarray(landmarks, np.float64)[:, :2]).astype(np.int32)
+    radius = max(1, int(round(s)))
+    for x, y in pts:
+        cv2.circle(out, (int(x), int(y)), radius, color, -1, cv2.LINE_AA)
 
 
 def _overlap(a, b) -> int:

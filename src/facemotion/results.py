@@ -74,8 +74,19 @@ class Analysis:
             x, y, w, h = f["box"]
             emotions = f["emotions"] if labels is None else {e: f["emotions"][e] for e in labels}
             rows.append({**where, "x": x, "y": y, "w": w, "h": h, "confidence": f["confidence"], **emotions,
-                         "dominant_emotion": f["dominant_emotion"]})
+                         "dominant_emotion": f["dominant_emotion"], **mesh_columns(f)})
         return pd.DataFrame(rows)
+
+
+def mesh_columns(face: dict) -> dict:
+    """A face's mesh as table columns (what CSV files and ``to_pandas()`` carry: the pose and the
+    measures, not 1,404 coordinates): ``mesh_presence``, ``yaw``, ``pitch``, ``roll`` and each
+    measure, None where the face has no mesh; nothing for a record made without the mesh."""
+    if "pose" not in face:
+        return {}
+    pose, measures = face.get("pose") or {}, face.get("measures") or {}
+    values = {"mesh_presence": face.get("mesh_presence"), **pose, **measures}
+    return {k: values.get(k) for k in MESH_COLUMNS}
 
 
 def labels_for(probs) -> tuple[str, ...]:
@@ -92,6 +103,37 @@ def make_result(box, confidence: float, probs, labels=None) -> Face:
     emotions = {e: float(p) for e, p in zip(labels, probs)}
     return Face(box=tuple(int(v) for v in box), confidence=float(confidence), emotions=emotions,
                 dominant_emotion=labels[int(probs.argmax())])
+
+
+MESH_FIELDS = ("landmarks", "mesh_presence", "pose", "measures")
+# the facial action measures of a mesh (facemotion.mesh.measures defines each), in column order
+MESH_MEASURES = ("smile", "mouth_open", "left_eye_open", "right_eye_open", "brow_raise", "brow_furrow",
+                 "lip_press", "nose_wrinkle")
+# a face's mesh in tables (CSV, pandas, batch rows): presence, pose, measures
+MESH_COLUMNS = ("mesh_presence", "yaw", "pitch", "roll", *MESH_MEASURES)
+
+
+def mesh_fields(mesh) -> dict:
+    """A face's mesh (:class:`facemotion.mesh.MeshResult`, or None where the face was too small
+    or cut for it) as its record's fields: ``landmarks`` (468 [x, y, z] in the picture's pixels,
+    0.1 px), ``mesh_presence`` (the mesh network's face probability: under 0.5 it does not see a
+    face there and the rest is unreliable), ``pose`` ({yaw, pitch, roll} degrees) and
+    ``measures`` (docs/mesh.md); all None without a mesh."""
+    if mesh is None:
+        return dict.fromkeys(MESH_FIELDS)
+    return {"landmarks": np.round(np.asarray(mesh.landmarks, np.float64), 1).tolist(),
+            "mesh_presence": round(float(mesh.presence), 3),
+            "pose": {k: round(float(v), 1) for k, v in mesh.pose.items()},
+            "measures": {k: round(float(v), 3) for k, v in mesh.measures.items()}}
+
+
+def add_mesh(records: list, meshes) -> list:
+    """``records`` (one per face) with their faces' :func:`mesh_fields`, where ``meshes`` is not
+    None (the stages ran the mesh); returned for chaining."""
+    if meshes is not None:
+        for r, m in zip(records, meshes):
+            r.update(mesh_fields(m))
+    return records
 
 
 def probabilities(result: dict, labels=None) -> list[float]:

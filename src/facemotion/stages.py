@@ -25,7 +25,7 @@ from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares
 from .images import Picture, read_picture
 from .preprocess import crop_faces, faces_to_batch, to_gray
-from .results import Face, make_result
+from .results import Face, add_mesh, make_result
 
 
 @dataclass
@@ -41,6 +41,9 @@ class FaceCrops:
     # the centre in box widths/heights, the size ratios, and the lean it was found at; None
     # where the face was not turned
     levels: list | None = None
+    # each face's mesh (facemotion.mesh.MeshResult, or None where the face is too small or cut),
+    # where the stages run the mesh; None where they do not
+    meshes: list | None = None
 
     def crop_box(self, i: int) -> tuple:
         """The box face ``i``'s crop was cut from, in the image's pixels: its level box where it
@@ -52,10 +55,17 @@ class FaceCrops:
 class Stages:
     """A detector and a classifier, and the stages between a picture and its records."""
 
-    def __init__(self, detector, detector_args: tuple, classifier, *, upright: bool = True):
+    def __init__(self, detector, detector_args: tuple, classifier, *, upright: bool = True, mesh: bool = False):
         self.detector, self.classifier, self.upright = detector, classifier, bool(upright)
         self._detector_args = detector_args  # (the detector as named, its options): for_thread, the page
         self._explainers: dict = {}
+        # the face mesh (468 landmarks, head pose, measures per face); its ONNX Runtime session is
+        # shared by every thread's stages, as the classifier's is
+        self.mesh = None
+        if mesh:
+            from .mesh import FaceMesh
+
+            self.mesh = FaceMesh()
 
     def for_thread(self) -> "Stages":
         """Stages for another thread: a detector of their own (detectors keep per-call state;
@@ -115,12 +125,15 @@ class Stages:
         with an ``angles`` entry (degrees) is turned by it first."""
         return crop_faces(image, boxes, self.input_size, angles)
 
-    def detect_crops(self, image: np.ndarray, detections=None, angles=None, levels=None) -> FaceCrops:
+    def detect_crops(self, image: np.ndarray, detections=None, angles=None, levels=None,
+                     previous=None) -> FaceCrops:
         """:meth:`detect` (unless ``detections`` are given) and :meth:`crop` in one step; with
         ``upright``, the leaning faces are cropped again, turned level
-        (:func:`facemotion.align.upright`, which owns that stage). ``angles``: a lean already
-        read for some faces (a tracked face between two detections; None where unknown);
-        ``levels``: likewise, their level boxes (:attr:`FaceCrops.levels`)."""
+        (:func:`facemotion.align.upright`, which owns that stage); with the mesh, each face's
+        mesh (:attr:`FaceCrops.meshes`). ``angles``: a lean already read for some faces (a
+        tracked face between two detections; None where unknown); ``levels``: likewise, their
+        level boxes (:attr:`FaceCrops.levels`); ``previous``: likewise, their landmarks in the
+        previous frame, which place their mesh crops."""
         if detections is None:
             detections = self.detect(image)
         boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
@@ -130,8 +143,12 @@ class Stages:
         # around it to turn, and it is as level as the crops the classifier was trained on
         if self.upright and boxes and self.detector_name != "none":
             leans, rel = upright(image, gray, boxes, crops, self.detector, self.input_size, angles, levels)
-            return FaceCrops(boxes, confidences, crops, leans, rel)
-        return FaceCrops(boxes, confidences, crops)
+            faces = FaceCrops(boxes, confidences, crops, leans, rel)
+        else:
+            faces = FaceCrops(boxes, confidences, crops)
+        if self.mesh is not None and boxes:
+            faces.meshes = self.mesh.run(image, boxes, faces.angles, previous)
+        return faces
 
     def level_box(self, image: np.ndarray, box, angle: float):
         """:func:`facemotion.align.level_box` with this detector."""
@@ -147,7 +164,8 @@ class Stages:
     def results(self, faces: FaceCrops, probs) -> list[Face]:
         """The records of ``faces`` given their probabilities (in :attr:`labels` order)."""
         labels = self.labels
-        return [make_result(b, c, p, labels) for b, c, p in zip(faces.boxes, faces.confidences, probs)]
+        out = [make_result(b, c, p, labels) for b, c, p in zip(faces.boxes, faces.confidences, probs)]
+        return add_mesh(out, faces.meshes)
 
     def faces(self, image: np.ndarray, detections=None) -> list[Face]:
         """A decoded BGR image (and optionally its detections) -> its faces' records, in its

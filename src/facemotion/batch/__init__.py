@@ -47,7 +47,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     model = recognizer.model_name if recognizer is not None else spec.check()
     t0 = time.perf_counter()
     labels = recognizer.labels if recognizer is not None else spec.labels()
-    sink = open_sink(out, spec.signature(), overwrite=overwrite, labels=labels)
+    sink = open_sink(out, spec.signature(), overwrite=overwrite, labels=labels, mesh=spec.options.mesh)
     try:
         todo = [it for it in items if it.path not in sink.done]
         failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors

@@ -17,17 +17,17 @@ and confidence are rounded to 6 decimals, times to 4.
 from __future__ import annotations
 
 from ..labels import EMOTIONS
-from ..results import probabilities
+from ..results import MESH_COLUMNS, mesh_columns, probabilities
 from ..writers import face_csv_columns
 
 
-def columns(labels=EMOTIONS) -> tuple[str, ...]:
-    """The row's columns for a model with ``labels``."""
-    return ("path", *face_csv_columns(labels), "model", "error")
+def columns(labels=EMOTIONS, mesh: bool = False) -> tuple[str, ...]:
+    """The row's columns for a model with ``labels`` (and, with ``mesh``, the mesh's)."""
+    return ("path", *face_csv_columns(labels, mesh), "model", "error")
 
 
-def float_columns(labels=EMOTIONS) -> frozenset:
-    return frozenset({"time_s", "confidence", *labels})
+def float_columns(labels=EMOTIONS, mesh: bool = False) -> frozenset:
+    return frozenset({"time_s", "confidence", *labels, *(MESH_COLUMNS if mesh else ())})
 
 
 # a FER2013 model's: the columns the sinks write (JobSpec.recognizer refuses other labels)
@@ -40,23 +40,25 @@ Row = tuple  # values in columns(labels) order; None where empty
 
 
 def face_row(path: str, result: dict, model: str, *, face_id: int, frame: int | None = None,
-             time_s: float | None = None) -> Row:
-    """A :func:`facemotion.results.make_result` record (what ``detect_emotions`` returns) -> a row."""
+             time_s: float | None = None, mesh: bool = False) -> Row:
+    """A :func:`facemotion.results.make_result` record (what ``detect_emotions`` returns) -> a row
+    (``mesh``: with the mesh's columns, None where the face has no mesh)."""
     x, y, w, h = (int(v) for v in result["box"])
+    extra = tuple(mesh_columns({"pose": None, **result}).values()) if mesh else ()
     return (path, frame, None if time_s is None else round(float(time_s), 4), int(face_id), x, y, w, h,
             round(result["confidence"], DIGITS), *(round(p, DIGITS) for p in probabilities(result)),  # the model's order
-            result["dominant_emotion"], model, None)
+            result["dominant_emotion"], *extra, model, None)
 
 
-def error_row(path: str, error: str, model: str, labels=EMOTIONS) -> Row:
-    return (path, *([None] * (len(columns(labels)) - 3)), model, error)
+def error_row(path: str, error: str, model: str, labels=EMOTIONS, mesh: bool = False) -> Row:
+    return (path, *([None] * (len(columns(labels, mesh)) - 3)), model, error)
 
 
-def typed(values, labels=EMOTIONS) -> Row:
+def typed(values, labels=EMOTIONS, mesh: bool = False) -> Row:
     """Strings (a CSV row) or JSON values -> a row with the schema's types."""
     out = []
-    floats = FLOAT_COLUMNS if labels is EMOTIONS else float_columns(labels)
-    for name, v in zip(columns(labels), values):
+    floats = FLOAT_COLUMNS if labels is EMOTIONS and not mesh else float_columns(labels, mesh)
+    for name, v in zip(columns(labels, mesh), values):
         if v is None or v == "":
             out.append(None)
         elif name in INT_COLUMNS:

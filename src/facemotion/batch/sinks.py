@@ -44,18 +44,18 @@ class Layout:
     its label set): the row's columns, then ``path_bytes``, the bytes-safe form of a name that
     is not UTF-8."""
 
-    def __init__(self, labels=EMOTIONS):
-        self.labels = tuple(labels)
-        self.columns = columns(self.labels)
-        self.floats = float_columns(self.labels)
+    def __init__(self, labels=EMOTIONS, mesh: bool = False):
+        self.labels, self.mesh = tuple(labels), bool(mesh)
+        self.columns = columns(self.labels, self.mesh)
+        self.floats = float_columns(self.labels, self.mesh)
         self.file_columns = (*self.columns, "path_bytes")
         self.text = [i for i, c in enumerate(self.columns) if c not in INT_COLUMNS and c not in self.floats]
 
     @classmethod
     def of_header(cls, names) -> "Layout | None":
         """The layout whose columns (with or without ``path_bytes``) are ``names``; None if none is."""
-        names = tuple(names)
-        return next((lay for lay in map(cls, LABEL_SETS.values()) if names in (lay.file_columns, lay.columns)), None)
+        names, sets = tuple(names), ((labels, mesh) for labels in LABEL_SETS.values() for mesh in (False, True))
+        return next((lay for lay in (cls(*s) for s in sets) if names in (lay.file_columns, lay.columns)), None)
 
     def file_row(self, row: Row) -> list:
         """A row as the files hold it: text cells valid UTF-8, plus ``path_bytes``."""
@@ -68,7 +68,7 @@ class Layout:
     def from_file(self, values: list) -> Row:
         """A file's row (file columns, or the row's columns in a file of an older version) -> the typed row."""
         n = len(self.columns)
-        row = list(typed(values[:n], self.labels))
+        row = list(typed(values[:n], self.labels, self.mesh))
         if len(values) > n and row[0] is not None:
             row[0] = from_columns(row[0], values[n])
         return tuple(row)
@@ -77,11 +77,11 @@ class Layout:
 FILE_COLUMNS = Layout().file_columns  # a FER2013 model's
 
 
-def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS):
+def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS, mesh: bool = False):
     """The sink of ``path``'s format, whose probability columns are ``labels``'."""
     path = Path(path)
     suffix = path.suffix.lower()
-    layout = Layout(labels)
+    layout = Layout(labels, mesh)
     if suffix == ".csv":
         return CsvSink(path, signature, overwrite, layout)
     if suffix in (".jsonl", ".ndjson"):

@@ -16,15 +16,15 @@ import numpy as np
 
 from ..errors import FacemotionError
 from ..images import Picture
+from ..labels import EMOTIONS
 from ..recognizer import EmotionRecognizer, RecognizerOptions
-from ..stages import FaceCrops
 from ..render import draw
+from ..stages import FaceCrops
 from ..video.sources import FrameSource
 from ..video.stream import FaceTracking
 from ..writers import write_image
 from ..zoo import resolved_precision
 from .inputs import Item
-from ..labels import EMOTIONS
 from .rows import Row, error_row, face_row
 
 # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows); 3: video faces
@@ -42,7 +42,7 @@ class JobSpec:
 
     # options added after outputs were first written: left out of the signature at their
     # defaults, so those outputs still resume
-    LATER = {"fold_contempt": False, "precision": None, "threads": None}
+    LATER = {"fold_contempt": False, "precision": None, "threads": None, "mesh": False}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JobSpec":
@@ -113,6 +113,9 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
         pic = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
         faces = rec.stages.detect_crops(pic.pixels)
         faces.boxes = [pic.full_box(b) for b in faces.boxes]
+        for m in faces.meshes or ():  # found in the picture as decoded (a large JPEG reduced)
+            if m is not None:
+                m.landmarks = pic.full_points(m.landmarks).astype(np.float32)
         if keep_image:
             pic.whole()  # decoded here, in the worker, for the annotated copy
         stamps = [(None, None, k) for k in range(len(faces.boxes))]
@@ -127,34 +130,38 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     """Every ``every``-th frame: faces found and followed by the tracking `facemotion video`
     uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped."""
     tracking = FaceTracking(every=every, smooth=0.0, carry=False)
-    boxes, confidences, stamps, crops = [], [], [], []
+    boxes, confidences, stamps, crops, meshes = [], [], [], [], []
     with FrameSource(item.path) as src:
         for i, t, frame in src:
             loc = tracking.locate(rec, frame, i)
             if loc is None:
                 continue
-            crops.append(tracking.crops(rec, frame, loc).crops)
+            fc = tracking.crops(rec, frame, loc)
+            crops.append(fc.crops)
+            meshes += fc.meshes or [None] * len(loc.boxes)
             boxes += loc.boxes
             confidences += [tr.confidence for tr in loc.tracks]
             stamps += [(i, t, tr.id) for tr in loc.tracks]
     size = rec.stages.input_size
     crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
-    return Detected(item, FaceCrops(boxes, confidences, crops), stamps)
+    return Detected(item, FaceCrops(boxes, confidences, crops,
+                                    meshes=meshes if rec.stages.mesh is not None else None), stamps)
 
 
 def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
     """Rows for each of ``detected``, all their faces through the classifier in one call."""
     model = rec.model_name
+    mesh = rec.stages.mesh is not None
     crops = [d.faces.crops for d in detected if d.error is None and d.n_faces]
     probs = rec.stages.classify_crops(np.concatenate(crops)) if crops else None
     out, k = [], 0
     for d in detected:
         if d.error is not None:
-            out.append([error_row(d.item.path, d.error, model, rec.labels)])
+            out.append([error_row(d.item.path, d.error, model, rec.labels, mesh)])
             continue
         p, k = probs[k:k + d.n_faces] if d.n_faces else (), k + d.n_faces
         results = rec.stages.results(d.faces, p)
-        out.append([face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t)
+        out.append([face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t, mesh=mesh)
                     for (frame, t, fid), r in zip(d.stamps, results)])
         if annotate_dir is not None and d.item.kind == "image":
             write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results))

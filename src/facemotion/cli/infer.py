@@ -38,6 +38,9 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETE
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
     p.add_argument("--no-upright", dest="upright", action="store_false",
                    help="classify each face as found, without turning a leaning face level first (upright: %(default)s)")
+    p.add_argument("--mesh", action=argparse.BooleanOptionalAction, default=False,
+                   help="also each face's 468 landmarks, head pose (yaw, pitch, roll) and action measures (smile, "
+                        "mouth_open, ...: docs/mesh.md) in every output")
     # one meaning on every command: EmotionRecognizer(fold_contempt=...), batch's JobSpec too
     p.add_argument("--fold-contempt", action="store_true",
                    help="a FER+ model's contempt is added to disgust (as FER2013 labels it): outputs carry "
@@ -68,7 +71,7 @@ def _summary_line(name: str, results: list[dict]) -> str:
 
 def _input_paths(args) -> list:
     from ..errors import ImageError
-    from ..images import expand_inputs
+    from ..inputs import expand_inputs
 
     paths = expand_inputs(args.paths)
     if not paths:

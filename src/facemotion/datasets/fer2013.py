@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..formats import pil_formats, refusal, sniff
-from ..images import IMAGE_SUFFIXES
+from ..inputs import IMAGE_SUFFIXES
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
 from ..progress import progress_bar

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..results import MESH_MEASURES
 from .pose import Fit, canonical, frontalise
 
 MOUTH_CORNERS = (61, 291)          # the person's right, left
@@ -35,8 +36,8 @@ NOSE_WINGS = (98, 327)             # the person's right, left
 # happy and neutral faces, fitted by discriminant analysis, ask for 3.7)
 SMILE_LIFT_WEIGHT = 3.0
 
-MEASURES = ("smile", "mouth_open", "left_eye_open", "right_eye_open", "brow_raise", "brow_furrow",
-            "lip_press", "nose_wrinkle")
+# the names, once, where the records' tables name their columns
+MEASURES = MESH_MEASURES
 
 
 def eye_distance(p: np.ndarray) -> float:

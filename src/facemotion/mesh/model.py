@@ -217,24 +217,45 @@ class FaceMesh:
         presence = 1 / (1 + np.exp(-logit.reshape(-1).astype(np.float64)))
         return np.stack([to_image(p, m) for p, m in zip(marks, transforms)]), presence.astype(np.float32)
 
-    def locate(self, image_bgr: np.ndarray, boxes, angles=None) -> list[tuple[np.ndarray, float] | None]:
+    def locate(self, image_bgr: np.ndarray, boxes, angles=None, previous=None) -> list[tuple[np.ndarray, float] | None]:
         """(468 x 3 points in image pixels, presence) per box, without pose or measures; None
-        where :meth:`run` gives None."""
+        where :meth:`run` gives None. ``previous``: per box, the same face's points in the
+        previous video frame (or None): its crop is cut from them, as MediaPipe tracks a face,
+        in one pass (they place it as well as a refinement would)."""
         image_bgr = _picture(image_bgr)
         if angles is not None and len(angles) != len(boxes):
             raise UsageError(f"angles: {len(angles)} values for {len(boxes)} boxes; give one lean per box or none")
+        if previous is not None and len(previous) != len(boxes):
+            raise UsageError(f"previous: {len(previous)} meshes for {len(boxes)} boxes; give one (or None) per box")
         h, w = image_bgr.shape[:2]
-        todo, transforms = [], []
+        todo, transforms, tracked = [], [], set()
         for i, box in enumerate(boxes):
             if max(float(box[2]), float(box[3])) < MIN_FACE_PX:
                 continue
-            m = box_transform(box, 0.0 if angles is None else float(angles[i]))
+            last = None if previous is None else previous[i]
+            if last is not None:
+                m = points_transform(np.asarray(last, np.float64))
+                tracked.add(len(todo))
+            else:
+                m = box_transform(box, 0.0 if angles is None or angles[i] is None else float(angles[i]))
             if inside_share(m, w, h) < MIN_INSIDE:
+                tracked.discard(len(todo))
                 continue
             todo.append(i)
             transforms.append(m)
         points, presence = self.points(image_bgr, transforms)
-        again = list(range(len(todo)))  # the faces whose crop is still to be redone from their points
+        # a tracked face the previous points lost (it moved or turned away too fast) starts again
+        # from its box, as a new face does
+        lost = [j for j in tracked if presence[j] < PRESENCE_THRESHOLD]
+        if lost:
+            redo = [box_transform(boxes[todo[j]], 0.0 if angles is None or angles[todo[j]] is None
+                                  else float(angles[todo[j]])) for j in lost]
+            p, pr = self.points(image_bgr, redo)
+            for n, j in enumerate(lost):
+                points[j], presence[j], transforms[j] = p[n], pr[n], redo[n]
+                tracked.discard(j)
+        # the faces whose crop is still to be redone from their points
+        again = [j for j in range(len(todo)) if j not in tracked]
         for k in range(int(self.refine)):
             if not again:
                 break
@@ -251,17 +272,17 @@ class FaceMesh:
             out[i] = (p, float(pr))
         return out
 
-    def run(self, image_bgr: np.ndarray, boxes, angles=None) -> list[MeshResult | None]:
+    def run(self, image_bgr: np.ndarray, boxes, angles=None, previous=None) -> list[MeshResult | None]:
         """One :class:`MeshResult` per box (x, y, w, h) of ``image_bgr`` (BGR or gray uint8), None
         for a face too small (side under :data:`MIN_FACE_PX`) or mostly outside the picture
         (under :data:`MIN_INSIDE` of its crop inside). ``angles``: each face's lean in degrees
         (counter-clockwise on screen positive, as :class:`facemotion.align.RollEstimator`
-        reads it), turning its first crop upright."""
+        reads it), turning its first crop upright; ``previous``: see :meth:`locate`."""
         from .measures import action_measures
         from .pose import head_pose, rigid_fit
 
         out: list[MeshResult | None] = []
-        for found in self.locate(image_bgr, boxes, angles):
+        for found in self.locate(image_bgr, boxes, angles, previous):
             if found is None:
                 out.append(None)
                 continue

@@ -40,6 +40,11 @@ class FaceOut(BaseModel):
                                                    "`emotions`): " + "; or ".join(", ".join(ls) for ls in
                                                                                  LABEL_SETS.values()))
     dominant_emotion: str
+    # with `facemotion serve --mesh` (docs/mesh.md); null for a face too small or cut for the mesh
+    landmarks: list[list[float]] | None = Field(None, description="468 [x, y, z] points in pixels (--mesh)")
+    mesh_presence: float | None = Field(None, description="the mesh's face probability, 0-1 (--mesh)")
+    pose: dict[str, float] | None = Field(None, description="yaw, pitch, roll in degrees (--mesh)")
+    measures: dict[str, float] | None = Field(None, description="smile, mouth_open, ... (--mesh; docs/mesh.md)")
 
 
 class DetectResponse(BaseModel):

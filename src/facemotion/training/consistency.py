@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
-from ..images import IMAGE_SUFFIXES
+from ..inputs import IMAGE_SUFFIXES
 from ..preprocess import normalize
 from .augment import BatchAugment
 from .corrupt import CorruptAugment

@@ -110,7 +110,9 @@ class _VideoRun:
         # every column and summary follows the model's labels (FER2013's for a recognizer-like
         # object that names none)
         self.labels = tuple(getattr(recognizer, "labels", EMOTIONS))
-        self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv", self.labels)
+        stages = getattr(recognizer, "stages", None)
+        self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv", self.labels,
+                                 mesh=getattr(stages, "mesh", None) is not None)
         self._closed = False
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
         self.video_path = None
@@ -150,7 +152,7 @@ class _VideoRun:
             self.writer.write(annotated)
         for f in res.faces:
             self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
-                           f["dominant_emotion"])
+                           f["dominant_emotion"], f)
             acc = self.per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
             acc["frames"].append(res.index)
             acc["probs"].append(probabilities(f, self.labels))

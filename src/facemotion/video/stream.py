@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import validate
 from ..preprocess import clip_box
-from ..results import Analysis, make_result
+from ..results import Analysis, add_mesh, make_result
 from .sources import FrameSource
 from .tracking import IoUTracker, SceneCutDetector
 
@@ -95,10 +95,10 @@ class FaceTracking:
         loc = self.locate(recognizer, frame, index)
         if loc is None:
             return [], False
-        probs = []
-        if loc.boxes:
-            probs = recognizer.stages.classify_crops(self.crops(recognizer, frame, loc))
-        return self.finish(loc, probs), loc.detected
+        if not loc.boxes:
+            return [], loc.detected
+        fc = self.crops(recognizer, frame, loc)
+        return add_mesh(self.finish(loc, recognizer.stages.classify_crops(fc)), fc.meshes), loc.detected
 
     def crops(self, recognizer, frame: np.ndarray, loc):
         """The located faces' crops (``recognizer.stages.detect_crops``), with what the tracks remember:
@@ -106,11 +106,14 @@ class FaceTracking:
         box is reused while the lean holds. Every reader of a video (the stream, the batch
         engines) crops through here, so they crop alike."""
         known = None if loc.detected else [t.lean for t in loc.tracks]
-        fc = recognizer.stages.detect_crops(frame, loc.detections, angles=known, levels=[t.level for t in loc.tracks])
+        fc = recognizer.stages.detect_crops(frame, loc.detections, angles=known, levels=[t.level for t in loc.tracks],
+                                            previous=[t.mesh for t in loc.tracks])
         for t, a in zip(loc.tracks, fc.angles or ()):
             t.lean = a
         for t, lv in zip(loc.tracks, fc.levels or ()):
             t.level = lv
+        for t, m in zip(loc.tracks, fc.meshes or ()):  # a face the mesh lost is found from its box again
+            t.mesh = m.landmarks if m is not None and m.present else None
         return fc
 
 

@@ -45,6 +45,7 @@ class Track:
     history: list = field(default_factory=list)
     lean: float | None = None  # degrees, read on the last frame the face was detected (upright faces)
     level: tuple | None = None  # its level box then, relative to its box (FaceCrops.levels)
+    mesh: object = None  # its landmarks on the last frame (468 x 3), which place the next mesh crop
 
 
 class SceneCutDetector:

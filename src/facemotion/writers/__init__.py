@@ -14,6 +14,7 @@ import numpy as np
 
 from ..fileio import open_text, write_bytes, write_text
 from ..labels import EMOTIONS
+from ..results import MESH_COLUMNS, mesh_columns
 
 
 def write_json(path, obj) -> None:
@@ -43,9 +44,12 @@ def write_image(path, image: np.ndarray) -> None:
     write_bytes(path, buf.tobytes())
 
 
-def face_csv_columns(labels=EMOTIONS) -> list[str]:
-    """The face CSV's header: a probability column per label of the model, in its order."""
-    return ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *labels, "dominant_emotion"]
+def face_csv_columns(labels=EMOTIONS, mesh: bool = False) -> list[str]:
+    """The face CSV's header: a probability column per label of the model, in its order; with
+    ``mesh``, the mesh's columns after them (:data:`facemotion.results.MESH_COLUMNS`: presence,
+    pose and measures; the landmarks themselves go to JSON, not to 1,404 columns)."""
+    return ["frame", "time_s", "face_id", "x", "y", "w", "h", "confidence", *labels, "dominant_emotion",
+            *(MESH_COLUMNS if mesh else ())]
 
 
 FACE_CSV_COLUMNS = face_csv_columns(EMOTIONS)  # a FER2013 model's
@@ -55,9 +59,9 @@ class FaceCSVWriter:
     """Long-format CSV, one row per face per frame; every row is flushed as written.
     ``labels``: the model's (:attr:`EmotionRecognizer.labels`), a column each."""
 
-    def __init__(self, path, labels=EMOTIONS):
-        self.labels = tuple(labels)
-        columns = face_csv_columns(self.labels)
+    def __init__(self, path, labels=EMOTIONS, mesh: bool = False):
+        self.labels, self.mesh = tuple(labels), bool(mesh)
+        columns = face_csv_columns(self.labels, self.mesh)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open_text(self.path, "w")
@@ -66,10 +70,15 @@ class FaceCSVWriter:
         self.fh.flush()
         self.rows = 0
 
-    def write(self, frame: int, time_s: float, face_id, box, confidence: float, emotions: dict, dominant: str):
+    def write(self, frame: int, time_s: float, face_id, box, confidence: float, emotions: dict, dominant: str,
+              face: dict | None = None):
+        """One face's row; ``face``: its record, for the mesh's columns (with ``mesh``)."""
         x, y, w, h = box
+        extra = []
+        if self.mesh:
+            extra = ["" if v is None else v for v in mesh_columns(face or {"pose": None}).values()]
         self.w.writerow([frame, f"{time_s:.4f}", face_id, x, y, w, h, f"{confidence:.4f}",
-                         *(f"{emotions[e]:.5f}" for e in self.labels), dominant])
+                         *(f"{emotions[e]:.5f}" for e in self.labels), dominant, *extra])
         self.rows += 1
 
     def flush(self):

@@ -1,0 +1,48 @@
+"""The inputs a command is given: files, folders and globs -> the files to read, in a stable order."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# what a folder's files count as images (by name, to list them; each is then read by its content:
+# facemotion.formats)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif",
+                  ".avif", ".heic", ".heif"}
+
+
+def _is(path: Path, test: str) -> bool:
+    """``path.exists()``/``is_dir()``/``is_file()`` that say False where the OS refuses the
+    question (a name too long for the file system): load_image then names the problem."""
+    try:
+        return getattr(path, test)()
+    except OSError:
+        return False
+
+
+def _input_entry(path: Path) -> bool:
+    """Whether a folder's or a glob's entry is an input: anything but a folder. A broken or
+    looping link, a FIFO, a device are inputs too, so that reading them reports them (one error
+    each), rather than the run passing over them in silence."""
+    return not _is(path, "is_dir")
+
+
+def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """CLI arguments (files, folders, globs) -> files, in a stable order, each once; a folder
+    contributes its files (recursively) whose suffix is in ``suffixes``."""
+    import glob
+
+    out: list[Path] = []
+    for p in paths:
+        p = str(p)
+        if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
+            matches = sorted(glob.glob(p, recursive=True))
+            out.extend(Path(m) for m in matches if _input_entry(Path(m)))
+            if not matches:
+                out.append(Path(p))  # reported later as "no such file"
+        elif _is(Path(p), "is_dir"):
+            out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)))
+        else:
+            out.append(Path(p))
+    # a file named twice (a folder and a glob over it) is one input with one set of outputs
+    return list({os.path.abspath(p): p for p in out}.values())
