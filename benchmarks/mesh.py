@@ -12,6 +12,8 @@
    For the default refinement and with fewer passes.
 4. Refinement: how far the points move (RMS, in eye distances) when the detector's box moves
    by +-6% and shrinks or grows by 10%, with 0, 1 and 2 refinement passes.
+7. ``--cost N``: what ``--mesh`` costs end to end with the CLI's defaults (photos through
+   ``EmotionRecognizer()``, the shared clips through ``facemotion video``), runs interleaved.
 6. ``--aligned``: aligned crops (``facemotion.mesh.aligned_crop``) as a lever for the emotion
    models, against box crops turned upright, on muxspace's and Specs on Faces' val parts and
    PublicTest (docs/mesh.md states the rule).
@@ -21,6 +23,7 @@
 
     python benchmarks/mesh.py [--fer 300] [--out benchmarks/results/mesh]
     python benchmarks/mesh.py --aligned [MODEL ...] --muxspace /data/muxspace --sof /data/sof
+    python benchmarks/mesh.py --cost 10 [--out benchmarks/results/mesh_cost]
 """
 
 from __future__ import annotations
@@ -236,6 +239,37 @@ def aligned_lever(models, muxspace_root: Path, sof_root: Path) -> tuple[str, dic
             + table(["model", "set", "box crops", "aligned crops", "points"], rows)), out
 
 
+def pipeline_cost(repeat: int) -> tuple[str, dict]:
+    """Section 7: what --mesh costs end to end with the CLI's defaults, runs interleaved."""
+    from _common import cli_video, shared_clips
+
+    from facemotion import EmotionRecognizer
+
+    photos = shared_photos()
+    recs = {False: EmotionRecognizer(), True: EmotionRecognizer(mesh=True)}  # `facemotion image`'s defaults
+    for rec in recs.values():
+        for p in photos:
+            rec.analyze(p)
+    photo_s = {False: [], True: []}
+    for _ in range(repeat):
+        for mesh, rec in recs.items():
+            t = time.perf_counter()
+            for p in photos:
+                rec.analyze(p)
+            photo_s[mesh].append((time.perf_counter() - t) / len(photos))
+    out = {"photos": {str(m): float(np.median(v)) for m, v in photo_s.items()}}
+    rows = [["photos (ms a photo, the shared photos)", f"{out['photos']['False'] * 1000:.1f}",
+             f"{out['photos']['True'] * 1000:.1f}", f"{out['photos']['True'] / out['photos']['False']:.2f}x"]]
+    for clip in shared_clips(["test.mp4", "short_hamilton_clip.mp4"]):  # `facemotion video`'s defaults, MP4 written
+        fps = {m: float(np.median([cli_video(clip, ["--mesh"] if m else [])["fps"] for _ in range(max(1, repeat // 5))]))
+               for m in (False, True)}
+        out[clip.name] = {str(m): v for m, v in fps.items()}
+        rows.append([f"video {clip.name} (ms a frame)", f"{1000 / fps[False]:.1f}", f"{1000 / fps[True]:.1f}",
+                     f"{fps[False] / fps[True]:.2f}x"])
+    return ("--mesh end to end, the CLI's defaults (medians)\n"
+            + table(["pipeline", "without --mesh", "with --mesh", "time ratio"], rows)), out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fer", type=int, default=300, help="FER2013 training faces per emotion (0: none)")
@@ -244,9 +278,18 @@ def main() -> None:
                    help="only section 6: aligned crops as a lever for these models (default: every shipped one)")
     p.add_argument("--muxspace", type=Path, default=Path("/data/muxspace"), help="muxspace/facial_expressions clone")
     p.add_argument("--sof", type=Path, default=Path("/data/sof"), help="oogre/ESA-LG-M1 clone (Specs on Faces)")
+    p.add_argument("--cost", type=int, metavar="REPEAT", default=0,
+                   help="only section 7: --mesh's cost end to end, REPEAT interleaved runs")
     a = p.parse_args()
     if not MEDIA.is_dir():
         sys.exit(f"error: {MEDIA}: no such folder (set FACEMOTION_SHARED to the shared/ folder)")
+    if a.cost:
+        text, data = pipeline_cost(a.cost)
+        report = "\n\n".join([command_line(__file__), machine(), text])
+        print(report)
+        if a.out:
+            write_results(a.out, report, {"cost": data})
+        return
     if a.aligned is not None:
         from facemotion.zoo import shipped_models
 

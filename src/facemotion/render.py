@@ -71,11 +71,14 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
 
 
 def _draw_mesh(out: np.ndarray, landmarks, color, s: float) -> None:
-    """The 468 points as dots, a face's outline and features visible at any size."""
-    pts = np.round(np.asarray(landmarks, np.float64)[:, :2]).astype(np.int32)
-    radius = max(1, int(round(s)))
-    for x, y in pts:
-        cv2.circle(out, (int(x), int(y)), radius, color, -1, cv2.LINE_AA)
+    """The 468 points as small square dots, set in one numpy assignment (468 circle calls cost a
+    video frame ~3 ms a face)."""
+    pts = np.round(np.asarray(landmarks, np.float64)[:, :2]).astype(np.int64)
+    r = max(1, int(round(s)))
+    dx, dy = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1))
+    xs, ys = (pts[:, 0, None] + dx.ravel()).ravel(), (pts[:, 1, None] + dy.ravel()).ravel()
+    keep = (xs >= 0) & (xs < out.shape[1]) & (ys >= 0) & (ys < out.shape[0])
+    out[ys[keep], xs[keep]] = color
 
 
 def _overlap(a, b) -> int:
