@@ -20,7 +20,7 @@ confusion matrices and the London set's misses (the only set whose pictures may 
 CC BY 4.0; muxspace and Specs on Faces are never copied).
 
     python benchmarks/cross_dataset.py --muxspace /data/muxspace --sof /data/sof \\
-        [--models ferplus_resnet_s ...] [--part test] [--figures docs/cross-dataset]
+        [--models quad_ensemble_int8 ...] [--part test] [--figures docs/cross-dataset]
 """
 
 from __future__ import annotations
@@ -173,7 +173,42 @@ def figures(r: dict, folder: Path, default: str, roots: dict) -> list[Path]:
                   title=f"{set_name}, {default}: balanced {row['balanced_accuracy'] * 100:.1f}%")
     if "London" in r["sets"] and default in r["sets"]["London"]["models"]:
         out.append(london_misses(r["sets"]["London"], default, roots["london"], folder / "london_misses.jpg"))
+    # what the default misses on the public sets, per emotion (only while the run has their files)
+    for set_name, images in (("muxspace", lambda f: Path(roots["muxspace"]) / "images" / f),
+                             ("Specs on Faces", lambda f: Path(roots["sof"]) / "data" / "original images" / f)):
+        s = next((v for k, v in r["sets"].items() if k.startswith(set_name)), None)
+        if s is not None and "files" in s and default in s["models"]:
+            stem = set_name.lower().replace(" ", "_")
+            out.append(misses_by_emotion(s, default, images, f"{set_name} ({r['part']})", folder / f"misses_{stem}.jpg"))
     return out
+
+
+def misses_by_emotion(s: dict, model: str, image_of, title: str, path: Path, per: int = 6) -> Path:
+    """A row per emotion: the first ``per`` photos of it the model misses (in the set's order),
+    each with what it said; the share missed beside the row."""
+    import cv2
+
+    from facemotion.plots import _plt, save_figure
+
+    pred = s["models"][model]["predicted"]
+    emotions = [e for e in s["models"][model]["labels"] if e in set(s["truth"])]
+    plt = _plt()
+    fig, axes = plt.subplots(len(emotions), per, figsize=(1.3 * per, 1.75 * len(emotions)), squeeze=False)
+    fig.subplots_adjust(top=1 - 0.35 / len(emotions), hspace=0.45)
+    for row, e in zip(axes, emotions):
+        cases = [(f, p) for f, t, p in zip(s["files"], s["truth"], pred) if t == e]
+        missed = [(f, p) for f, p in cases if p != e]
+        for ax in row:
+            ax.axis("off")
+        row[0].set_title(f"{e}: {len(missed)} of {len(cases)} missed", fontsize=7, loc="left")
+        for ax, (f, p) in zip(row, missed[:per]):
+            img = cv2.imread(str(image_of(f)))
+            if img is not None:
+                ax.imshow(img[..., ::-1])
+            ax.text(0.5, -0.08, f"said {p or 'no face'}", transform=ax.transAxes, ha="center", va="top", fontsize=6)
+    fig.suptitle(f"{title}: photos {model} misses, by their label", fontsize=8)
+    save_figure(fig, path)
+    return path
 
 
 def london_misses(s: dict, model: str, root: Path, path: Path, limit: int = 12) -> Path:
@@ -225,7 +260,7 @@ def main() -> None:
         import json
 
         report = json.loads(Path(a.replot).read_text())
-        for f in figures(report, Path(a.figures or "."), default_model_name(), {"london": a.london}):
+        for f in figures(report, Path(a.figures or "."), default_model_name(), vars(a)):
             print(f"wrote {f}", file=sys.stderr)
         return
     shipped = shipped_models()
@@ -233,7 +268,9 @@ def main() -> None:
     unknown = [m for m in models if m not in shipped and not Path(m).is_file()]
     if unknown:
         p.error(f"--models: {', '.join(unknown)}: neither shipped nor a file")
-    log = (lambda s: print(s, file=sys.stderr, flush=True))
+    def log(s):
+        print(s, file=sys.stderr, flush=True)
+
     report = run(a, models, log)
     report["command"] = command_line(__file__)
     text = format_report(report)
@@ -243,7 +280,7 @@ def main() -> None:
     write_text(out.with_suffix(".txt"), f"{report['command']}\n{text}\n")
     if a.figures:
         default = default_model_name() if default_model_name() in models else models[0]
-        for f in figures(report, Path(a.figures), default, {"london": a.london}):
+        for f in figures(report, Path(a.figures), default, vars(a)):
             print(f"wrote {f}", file=sys.stderr)
     write_json(out.with_suffix(".json"), slim(report))
     print(f"wrote {out.with_suffix('.txt')} and .json", file=sys.stderr)
