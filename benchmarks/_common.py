@@ -248,9 +248,9 @@ def finish_panels(fig, axes, path: Path, *, ylabel: str, title: str, top: float 
 
 def save_png(fig, path: Path) -> Path:
     """A benchmark's figure, written atomically at 80 dpi (docs stay slim), and freed."""
-    from facemotion.fileio import atomic_path
-
     import matplotlib.pyplot as plt
+
+    from facemotion.fileio import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
@@ -270,7 +270,7 @@ def command_line(script: str, argv=None) -> str:
     """The command that reproduces a benchmark's run: its arguments as given (``argv``, else the
     process's), quoted for a shell; printed at the top of every results file."""
     args = sys.argv[1:] if argv is None else [str(x) for x in argv]
-    return " ".join(["python", f"benchmarks/{Path(script).name}", *map(shlex.quote, args)])
+    return " ".join(["python", Path(script).resolve().relative_to(ROOT).as_posix(), *map(shlex.quote, args)])
 
 
 def read_rows(path: Path, columns: tuple[str, ...], who: str) -> list[dict]:

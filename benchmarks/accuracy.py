@@ -24,16 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import FER_ZIP, ROOT, machine, table
-from facemotion.training.checkpoint import checkpoint_compute, load_checkpoint, model_from_checkpoint
 from facemotion.datasets import load_splits
-from facemotion.training.evaluate import choose_ensemble, ensemble_probs, model_logits
 from facemotion.labels import EMOTIONS
 from facemotion.metrics import classification_report, fit_temperature, reliability_bins, softmax
 from facemotion.progress import progress_bar
 from facemotion.protocol import card_metrics, in_labels, labels_of, protocol_inputs, protocol_report
-from facemotion.training.models import count_parameters, mflops_per_face
+from facemotion.training.checkpoint import checkpoint_compute, load_checkpoint, model_from_checkpoint
 from facemotion.training.engine import predict_logits
+from facemotion.training.evaluate import choose_ensemble, ensemble_probs, model_logits
+from facemotion.training.models import count_parameters, mflops_per_face
+
+from _common import FER_ZIP, ROOT, machine, table
 
 
 def main():
@@ -131,7 +132,8 @@ def main():
         rows.append([name, f"{res['parameters']:,}", mflops, f"{val['accuracy'] * 100:.2f}",
                      f"{test['accuracy'] * 100:.2f}", f"{test_tta['accuracy'] * 100:.2f}",
                      f"{test_tta['macro_f1'] * 100:.2f}", f"{res['ece_before']:.3f} -> {res['ece_after']:.3f}",
-                     f"{'+'.join(map(str, tr.get('epochs_by_run') or [tr.get('epochs', '?')]))} ep, {tr.get('cpu_hours', float('nan')):.2f} h {tr.get('device', '')}"
+                     f"{'+'.join(map(str, tr.get('epochs_by_run') or [tr.get('epochs', '?')]))} ep, "
+                     f"{tr.get('cpu_hours', float('nan')):.2f} h {tr.get('device', '')}"
                      + (f" + {tr['teacher_cpu_hours']:.2f} h teachers" if tr.get("teacher_cpu_hours") else ""),
                      *(pcell(res, k) for k in ("ferplus_val", "ferplus_test", "ferplus_test_8", "private_test_dedup")),
                      pcell(res, "ece_ferplus", False), pcell(res, "crowd_ce", False)])

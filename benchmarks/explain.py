@@ -116,12 +116,12 @@ def main():
 
     from facemotion.classify import load_classifier
     from facemotion.datasets import load_splits
-    from facemotion.zoo import RENAMED
     from facemotion.explain import get_explainer
     from facemotion.explain.faithfulness import auc, random_order, rank_correlation, salient_order
     from facemotion.explain.perturb import Occlusion
     from facemotion.preprocess import normalize
     from facemotion.writers import write_json
+    from facemotion.zoo import RENAMED
 
     val = load_splits(a.data, ("val",))["val"]  # PublicTest only: nothing here reads PrivateTest
     idx = np.sort(np.random.default_rng(a.seed).choice(len(val), a.faces, replace=False))

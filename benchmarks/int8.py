@@ -36,13 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import FER_ZIP, ROOT, machine, table
 from facemotion.classify import OnnxClassifier
 from facemotion.datasets import load_splits
 from facemotion.fileio import write_text
 from facemotion.preprocess import normalize
 from facemotion.training.quantize import DEFAULT_SCHEME, SCHEMES, quantize_model
 from facemotion.zoo import default_model_name, shipped_models
+
+from _common import FER_ZIP, ROOT, machine, table
 
 BUDGET = 0.003  # accuracy the int8 model may lose against its float original
 

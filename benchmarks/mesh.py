@@ -37,9 +37,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos, table, write_results
 from facemotion.detect import get_detector
 from facemotion.mesh import MEASURES, FaceMesh
+
+from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos, table, write_results
 
 LONDON = SHARED / "datasets" / "london_faces"
 
@@ -185,14 +186,14 @@ def latency(detector) -> tuple[str, dict]:
 
 def aligned_lever(models, muxspace_root: Path, sof_root: Path) -> tuple[str, dict]:
     """Section 6: each model on box crops (turned upright) and on aligned crops of the same faces."""
-    from public_sets import muxspace, sof
-
     from facemotion import EmotionRecognizer
     from facemotion.labelled import largest_index, photo_report
     from facemotion.mesh import aligned_crop
     from facemotion.preprocess import to_gray
     from facemotion.progress import progress_bar
     from facemotion.protocol import labels_of, load_protocol_split, protocol_report
+
+    from public_sets import muxspace, sof
 
     finder = EmotionRecognizer(mesh=True)  # the default detector; crops turned upright, and meshes
     stages = {m: EmotionRecognizer(detector="none", model=m).stages for m in models}
@@ -241,9 +242,9 @@ def aligned_lever(models, muxspace_root: Path, sof_root: Path) -> tuple[str, dic
 
 def pipeline_cost(repeat: int) -> tuple[str, dict]:
     """Section 7: what --mesh costs end to end with the CLI's defaults, runs interleaved."""
-    from _common import cli_video, shared_clips
-
     from facemotion import EmotionRecognizer
+
+    from _common import cli_video, shared_clips
 
     photos = shared_photos()
     recs = {False: EmotionRecognizer(), True: EmotionRecognizer(mesh=True)}  # `facemotion image`'s defaults

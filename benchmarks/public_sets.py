@@ -35,12 +35,12 @@ most photographed person's share (no one is named)::
 faces that have no emotion labels: only UTKFace's train part (split by file name as above),
 never a face of ``bias.py``'s UTKFace sample, only faces the teacher is sure of, and within each
 emotion as many men as women, so the labels do not teach the teacher's gender skew
-(``scripts/train_pseudo_labels.sh`` names the teacher the shipped default was trained with)::
+(``scripts/campaigns/train_pseudo_labels.sh`` names the teacher the shipped default was trained with)::
 
-    python benchmarks/public_sets.py pseudo --root /data/utk --teacher quad_ensemble --out /data/crops/utk_pseudo
+    python benchmarks/public_sets.py pseudo --root /data/utk --teacher quad_ensemble_int8 --out /data/crops/utk_pseudo
 
 ``unlabelled`` writes the crops of the same UTKFace train faces without labels, for consistency
-training (``train --unlabelled``, ``scripts/train_levers.sh consistency``)::
+training (``train --unlabelled``, ``scripts/campaigns/train_levers.sh consistency``)::
 
     python benchmarks/public_sets.py unlabelled --root /data/utk --out /data/crops/utk_unlabelled
 
@@ -147,7 +147,7 @@ DONE = ".done"  # written last into a crops folder: what made it (a folder witho
 
 def made_with(out: Path) -> dict | None:
     """What made the crops in ``out`` (its ``.done``): None if unfinished, ``{}`` for an empty
-    marker (older ones, written by ``scripts/gpu_campaign.py pack`` after its own commands)."""
+    marker (older ones, written by ``scripts/campaigns/gpu_campaign.py pack`` after its own commands)."""
     try:
         text = (Path(out) / DONE).read_text().strip()
     except FileNotFoundError:

@@ -29,13 +29,14 @@ import cv2
 import numpy as np
 import torch
 
-from _common import FER_ZIP, machine, table
 from facemotion.datasets import load_splits
-from facemotion.training.models import create_model
 from facemotion.preprocess import normalize
 from facemotion.training.augment import BatchAugment
 from facemotion.training.engine import build_optimizer, loss_fn
+from facemotion.training.models import create_model
 from facemotion.training.train import get_args_parser
+
+from _common import FER_ZIP, machine, table
 
 
 def baseline_step_factory(model, images, labels, bs, rng):

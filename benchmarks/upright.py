@@ -22,8 +22,9 @@ import argparse
 import cv2
 import numpy as np
 
-from _common import machine, shared_photos, table
 from facemotion import EmotionRecognizer
+
+from _common import machine, shared_photos, table
 
 
 def turn(img, angle):
@@ -65,12 +66,13 @@ def compare(rec, photos, angles):
 def crop_level(limit: int | None, model: str | None = None, split: str = "test"):
     """(faces, model name, [(turn, accuracy without, accuracy with upright, mean |lean error|,
     share whose answer upright first is the untouched crop's)]) on FER2013's crops of ``split``."""
-    from _common import FER_ZIP
     from facemotion import robustness
     from facemotion.align import roll_estimator
     from facemotion.classify import load_classifier
     from facemotion.datasets import load_splits
     from facemotion.preprocess import UPRIGHT_MIN_DEGREES, _upright
+
+    from _common import FER_ZIP
 
     test = load_splits(FER_ZIP, [split])[split]
     x, y = test.images, test.labels

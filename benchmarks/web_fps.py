@@ -67,6 +67,7 @@ def main() -> int:
         return 1
     from facemotion.detect import DEFAULT_DETECTOR
     from facemotion.web.export import export_site
+    from facemotion.zoo import default_model_name
 
     detector = args.detector or DEFAULT_DETECTOR
 
@@ -79,10 +80,11 @@ def main() -> int:
     browser = conf.Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
     site = f"{static[1]}/?detector={detector}&model="
+    default = default_model_name()  # the model an export ships, with its int8 copy
     runs = [("server (WebSocket)", f"{server.url}/?engine=server"),
-            ("browser, static site", f"{site}fer2013_vgg_s"),
-            ("browser, static site, 2 threads", f"{site}fer2013_vgg_s&threads=2"),
-            ("browser, static site, int8", f"{site}fer2013_vgg_s_int8"),
+            ("browser, static site", f"{site}{default}"),
+            ("browser, static site, 2 threads", f"{site}{default}&threads=2"),
+            ("browser, static site, int8", f"{site}{default}_int8"),
             ("browser, served page", f"{server.url}/")]
     results: dict[str, list[dict]] = {name: [] for name, _ in runs}
     try:

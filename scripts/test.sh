@@ -14,4 +14,6 @@ fi
 # the browser files of the page's in-browser engine (onnxruntime-web, opencv.js: pinned npm
 # tarballs, checked and cached once); without them the web-export tests skip and say why
 .venv/bin/python -m facemotion.web.assets || echo "the browser files could not be fetched: the web-export tests will skip"
+# SETUP_ONLY=1: the environment alone (.ci/run lints between set-up and tests)
+[ "${SETUP_ONLY:-0}" = 1 ] && exit 0
 exec .venv/bin/python -m pytest -q "$@"

@@ -49,11 +49,29 @@ def train_args(data, out, **kw):
     return get_args_parser().parse_args(argv)
 
 
+def load_benchmark(name: str):
+    """A module of benchmarks/ (``"bias"``, ``"_bias.london"``) or benchmarks/studies/ (``"london_lips"``):
+    both folders are on the path only while it is imported (a study adds benchmarks/ itself)."""
+    import importlib
+    import sys
+
+    saved = list(sys.path)
+    sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "benchmarks" / "studies")]
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
+
+
 def load_script(name: str):
-    """``scripts/<name>.py`` imported as a module (the scripts are not a package)."""
+    """``scripts/<name>.py`` or ``scripts/campaigns/<name>.py`` imported as a module (the scripts
+    are not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    path = ROOT / "scripts" / f"{name}.py"
+    if not path.exists():
+        path = ROOT / "scripts" / "campaigns" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

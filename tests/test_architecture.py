@@ -16,7 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "facemotion"
 
 # Each layer and the layers it may import (its own included). Lowest first.
-BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry", "formats", "inputs"}
+BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry",
+        "formats", "inputs"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "images", "robustness", "fairness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain", "mesh"}
 PIPELINES = {"video", "photos", "labelled"}

@@ -443,8 +443,9 @@ def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     assert main(base + ["--model-kwargs", '{"depth": 3}', "--out", str(tmp_path / "b")]) == 2
     assert "--model-kwargs: mini_xception does not take these arguments" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
-    assert main(base + ["--out", str(tmp_path / "file")]) == 2
-    assert "is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # refused as argparse refuses a bad value, before anything loads
+        main(base + ["--out", str(tmp_path / "file")])
+    assert e.value.code == 2 and "argument --out: " in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "run")]) == 0
     capsys.readouterr()
     assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2

@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_bad_inputs import hostile_tiff, png_declaring
 
 import facemotion
 from facemotion.errors import DataError, FacemotionError, ImageError
 from facemotion.images import load_image, load_scaled
-
-from test_bad_inputs import hostile_tiff, png_declaring
 
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -97,9 +96,9 @@ CELL = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30
                          max_size=4), max_size=6),
        st.booleans())
 def test_any_csv_loads_or_is_a_data_error(tmp_path, rows, skip_bad):
-    from facemotion.datasets import load_splits
-
     import csv
+
+    from facemotion.datasets import load_splits
 
     path = tmp_path / "fuzz.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:

@@ -13,11 +13,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import load_script
 
 import facemotion
 from facemotion.cli import build_parser, main
 from facemotion.names import cell, fit_stems, from_columns, name_bytes, one_line, shown, text, uncell
+
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 LATIN1 = b"caf\xe9.jpg"  # not UTF-8: what old cameras and zip archives write

@@ -25,5 +25,19 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch, doc):
 
 def test_readme_is_for_users():
     text = README.read_text()
-    assert len(text.splitlines()) <= 250
+    assert len(text.splitlines()) <= 160
     assert not re.search(r"\b(sessions?|this task)\b", text, flags=re.I)
+
+
+def test_the_readme_has_one_model_table_and_it_is_the_indexs():
+    """The table users choose a model from is `facemotion models`' (zoo.guide_table, from the
+    index that scripts/zoo_table.py measures), at most five rows, and the README has no other
+    table of models."""
+    from facemotion import zoo
+
+    text = README.read_text()
+    table = zoo.guide_table(markdown=True)
+    assert table in text, "README.md's model table is not the index's (python scripts/zoo_table.py --check)"
+    assert len(table.splitlines()) - 2 == len(zoo.shipped_models()) <= 5
+    heads = [line for line in text.splitlines() if line.startswith("| ") and "`" not in line and "model" in line]
+    assert len(heads) == 1, heads

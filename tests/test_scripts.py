@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("argv, named", [
     (["scripts/measure_default.sh", "no_such_model", "prev", "tag"], "models/no_such_model.pt"),
-    (["scripts/train_levers.sh", "no-such-lever"], "no-such-lever"),
+    (["scripts/campaigns/train_levers.sh", "no-such-lever"], "no-such-lever"),
     (["scripts/score_candidates.sh", "runs/x", "no_such.pt"], "no_such.pt"),
 ])
 def test_scripts_refuse_a_wrong_argument_in_one_line(argv, named):
@@ -72,6 +72,7 @@ def test_gpu_campaign_carries_the_crops_exactly_and_names_its_missing_files(tmp_
     before `pack` is refused in one line."""
     import cv2
     import numpy as np
+
     from conftest import faces_like, load_script
 
     gc = load_script("gpu_campaign")
@@ -277,7 +278,7 @@ def test_rule_default_reads_the_val_parts_and_names_what_is_missing(tmp_path):
     report.parent.mkdir()
     report.write_text(json.dumps({"split": "val", "label_source": "ferplus", "protocol": {"ferplus7": {"accuracy": 0.85}}}))
     assert rd.public_fer7(tmp_path / "c.onnx", tmp_path / "no_such.zip", report) == 0.85
-    r = subprocess.run([sys.executable, "scripts/rule_default.py", "--score-dir", str(tmp_path / "none"),
+    r = subprocess.run([sys.executable, "scripts/campaigns/rule_default.py", "--score-dir", str(tmp_path / "none"),
                         str(tmp_path / "c.onnx")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "none/val.json: no such file" in r.stderr
 
@@ -302,7 +303,23 @@ def test_rule_ensemble_replaces_only_when_higher_on_both_and_refuses_in_one_line
                         [[str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--against", "no_such_ensemble"],
                          "--against no_such_ensemble"]):
         data = ["--fer", str(tmp_path / "a.pt"), "--muxspace", str(tmp_path), "--sof", str(tmp_path)]  # not read
-        r = subprocess.run([sys.executable, "scripts/rule_ensemble.py", "--out", str(tmp_path / "out"), *data, *argv],
+        r = subprocess.run([sys.executable, "scripts/campaigns/rule_ensemble.py", "--out", str(tmp_path / "out"), *data, *argv],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and named in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_benchmarks_top_level_holds_the_products_and_studies_are_filed():
+    """benchmarks/ holds the product's benchmarks (at most 22 scripts, one shared helper module),
+    benchmarks/studies/ the studies behind a past finding, each named in its README with the doc
+    it supports; no module of either is over 400 lines."""
+    top = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
+    assert len(top) <= 22, top
+    assert [n for n in top if n.startswith("_")] == ["_common.py"]
+    readme = (ROOT / "benchmarks" / "studies" / "README.md").read_text()
+    studies = [p.name for p in (ROOT / "benchmarks" / "studies").glob("*.py") if not p.name.startswith("_")]
+    assert studies and not [n for n in studies if f"`{n}`" not in readme]
+    long = [f"{p.relative_to(ROOT)}: {n}" for p in sorted((ROOT / "benchmarks").rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > 400]
+    assert not long, long
+

@@ -8,7 +8,7 @@ emotions it shows.
 
 from pathlib import Path as _Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The bundled sample photo (NASA portrait of astronaut Eileen Collins, public domain).
 SAMPLE_IMAGE = str(_Path(__file__).with_name("assets") / "astronaut.jpg")

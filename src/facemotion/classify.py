@@ -27,8 +27,8 @@ import numpy as np
 from .card import ModelCard
 from .errors import ModelError, UsageError
 from .labels import EMOTIONS, canonical_emotion
-from .registry import Registry
 from .preprocess import faces_to_batch
+from .registry import Registry
 from .zoo import check_entry, resolve
 
 # Larger inputs run in chunks of this many faces: a whole test split in one call would make

@@ -194,8 +194,9 @@ def _check_pil_format(img, name: str) -> None:
 
     fmt = getattr(img, "format", None)
     if isinstance(img, ImageFile.ImageFile) and fmt not in (*pil_formats(), "MPO"):
-        raise UnsupportedFormatError(f"{name}: a PIL image of format {fmt}, which facemotion does not decode ({shown()}); decode it yourself "
-                         "if you trust it and pass its pixels (numpy.asarray(img))")
+        raise UnsupportedFormatError(f"{name}: a PIL image of format {fmt}, which facemotion does not decode "
+                                     f"({shown()}); decode it yourself if you trust it and pass its pixels "
+                                     "(numpy.asarray(img))")
 
 
 def load_image(source, *, max_pixels: int | None = None) -> np.ndarray:

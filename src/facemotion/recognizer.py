@@ -25,8 +25,8 @@ from .images import Picture
 from .results import Analysis, Face
 from .stages import Stages
 from .threads import auto_threads, limit_threads
-from .zoo import resolve
 from .video import stream as _stream
+from .zoo import resolve
 
 
 def _detector_kwargs(detector, min_confidence, detect_size) -> dict:

@@ -10,7 +10,6 @@ import numpy as np
 
 from .boxes import intersection
 
-
 # BGR colours per emotion of every label set (colour-blind-friendly-ish palette: matplotlib's
 # tab10, contempt its brown)
 COLORS = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .card import ModelCard
@@ -40,12 +40,32 @@ IDENTITY = ("arch", "labels", "input_size", "normalization", "temperature", "tta
 RENAMED = {"mini_xception": "fer2013_mini_xception", "vgg_fer_s": "fer2013_vgg_s", "resnet_fer_s": "fer2013_resnet_s"}
 RENAMED.update({f"{old}_int8": f"{new}_int8" for old, new in list(RENAMED.items())})
 
+# shipped names that left the package -> the commit whose tree still holds the file
+# (src/facemotion/weights/<name>.onnx); docs/history/models.md says what each was and how to
+# make it again from its checkpoint. Loading one by name raises a one-line ModelError that says how.
+RETIRED_IN_0_2 = "f637b9cc91f5"  # the last commit of 0.1.0: its eighteen emotion models
+RETIRED = {name: RETIRED_IN_0_2 for name in (
+    "ensemble", "ensemble_int8", "fer2013_resnet_s", "fer2013_resnet_s_int8", "fer2013_vgg_s_int8",
+    "fer2013_mini_xception_int8", "ferplus_vgg_s", "ferplus_resnet_s", "ferplus_resnet_s_int8",
+    "wild_rare_kd_vgg_s", "quad_ensemble")}
+RETIRED.update({  # earlier, each replaced by a rule of docs/training-log.md
+    "ferplus_ensemble": "905ecb6cc5da", "ferplus_ensemble_int8": "905ecb6cc5da",
+    "wild_resnet_s": "86564b80e50b", "wild_resnet_s_int8": "86564b80e50b",
+    "wild_ensemble": "ec0a48198546", "wild_ensemble_int8": "ec0a48198546",
+    "wild_pseudo_resnet_s": "1f2914758748", "wild_pseudo_resnet_s_int8": "1f2914758748",
+    "duo_ensemble": "c52439897ec4", "duo_ensemble_int8": "c52439897ec4",
+    "wild_real3_resnet_s": "e8850ae00763", "wild_real3_resnet_s_int8": "e8850ae00763",
+    "wild_rare_kd_vgg_s_int8": "50c7fb634ca3"})
+# a retired name that still loads: the shipped model that took its place (with a note, once a process)
+STANDS_IN = {"quad_ensemble": "quad_ensemble_int8"}
+
 
 @dataclass(frozen=True)
 class ZooEntry:
     name: str
     path: Path
     card: ModelCard
+    guide: dict = field(default_factory=dict)  # its row of the table users choose from (guide_table)
 
 
 _CACHE: dict = {}
@@ -62,7 +82,8 @@ def _index() -> dict:
         index = json.loads(INDEX.read_text())
         if index.get("format") != INDEX_FORMAT:
             raise ModelError(f"{INDEX}: not a {INDEX_FORMAT} index (broken install?)")
-        models = {name: ZooEntry(name, WEIGHTS_DIR / m["file"], ModelCard.from_dict(m["card"], f"{INDEX}: {name}"))
+        models = {name: ZooEntry(name, WEIGHTS_DIR / m["file"], ModelCard.from_dict(m["card"], f"{INDEX}: {name}"),
+                                 dict(m.get("guide") or {}))
                   for name, m in index["models"].items()}
         registry = Registry("model", aliases={o: n for o, n in RENAMED.items() if n in models},
                             error=ModelError, unknown="{name}: no such model file (shipped models: {names})")
@@ -89,18 +110,42 @@ _NOTED: set[str] = set()  # old names already noted in this process (a job may l
 
 
 def shipped_name(name: str) -> str:
-    """A shipped name as it is now: an old name (:data:`RENAMED`) becomes the new one, with a
-    note on stderr (once a process); any other string is returned as given."""
+    """A shipped name as it is now: an old name (:data:`RENAMED`) becomes the new one, and a
+    retired name with a stand-in (:data:`STANDS_IN`) that stand-in, each with a note on stderr
+    (once a process); a retired name raises its one-line :class:`ModelError`; any other string
+    (a file, or a name nobody knows) is returned as given."""
+    if Path(name).exists():
+        return name
+    shipped = shipped_models()
     new = shipped_registry().canonical(name)
-    if new != name and not Path(name).exists():
-        if name not in _NOTED:
-            import sys
-
-            print(f"note: model {name!r} is now called {new!r} (shipped names are no longer architecture names); "
-                  "the old name goes in a future release", file=sys.stderr)
-            _NOTED.add(name)
+    if new != name:
+        _note(name, f"note: model {name!r} is now called {new!r} (shipped names are no longer architecture names); "
+                    "the old name goes in a future release")
         return new
+    if name in STANDS_IN and name not in shipped and STANDS_IN[name] in shipped:
+        _note(name, f"note: model {name!r} is shipped as {STANDS_IN[name]!r} only (its float file left the package: "
+                    "docs/history/models.md)")
+        return STANDS_IN[name]
+    retired = RENAMED.get(name, name)
+    if retired in RETIRED and retired not in shipped:
+        raise retired_error(retired, name)
     return name
+
+
+def _note(name: str, line: str) -> None:
+    if name not in _NOTED:
+        import sys
+
+        print(line, file=sys.stderr)
+        _NOTED.add(name)
+
+
+def retired_error(name: str, asked: str | None = None) -> ModelError:
+    """The one line a retired model's name gets: where its file is, and how to use it."""
+    said = f"{asked!r} (now {name!r})" if asked and asked != name else repr(name)
+    return ModelError(f"model {said} is no longer shipped (docs/history/models.md); from a clone of the repository: "
+                      f"git show {RETIRED[name]}:src/facemotion/weights/{name}.onnx > {name}.onnx, "
+                      f"then --model {name}.onnx (model=\"{name}.onnx\" in Python)")
 
 
 def default_model_name() -> str:
@@ -158,6 +203,8 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
                              "quantize a file of your own with `facemotion quantize`")
         if not model.endswith(f"_{precision}"):
             variant = f"{model}_{precision}"
+            if variant in RETIRED and variant not in shipped:
+                raise retired_error(variant)
             if variant not in shipped:
                 have = ", ".join(n for n in shipped if n.endswith(f"_{precision}")) or "none"
                 raise ModelError(f"{model}: no {precision} variant is shipped (shipped {precision} models: {have})")
@@ -185,12 +232,18 @@ def check_entry(entry: ZooEntry, card: ModelCard) -> None:
                              f"{a[key]!r}; re-run scripts/ship_model.py")
 
 
-def write_index(default: str, entries: dict[str, tuple[str, ModelCard]], path: Path = INDEX) -> None:
-    """Write the index: ``entries`` is name -> (file name inside weights/, card)."""
+def write_index(default: str, entries: dict[str, tuple[str, ModelCard]], path: Path = INDEX,
+                guides: dict[str, dict] | None = None) -> None:
+    """Write the index: ``entries`` is name -> (file name inside weights/, card); ``guides`` is
+    name -> the model's row of the table users choose from (:func:`guide_table`); a name
+    without one keeps the row the index at ``path`` has for it."""
     from .fileio import write_text
 
+    old = json.loads(path.read_text())["models"] if path.exists() else {}
+    guides = {n: g for n, m in old.items() if (g := m.get("guide"))} | dict(guides or {})
     doc = {"format": INDEX_FORMAT, "default": default,
-           "models": {n: {"file": f, "card": c.to_dict()} for n, (f, c) in entries.items()}}
+           "models": {n: {"file": f, "card": c.to_dict()} | ({"guide": guides[n]} if n in guides else {})
+                      for n, (f, c) in entries.items()}}
     write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
@@ -206,3 +259,34 @@ def listing() -> list[dict]:
         rows.append({"name": name, "default": name == default, "what": what, "parameters": c.parameters or 0,
                      "tta": c.tta, "weights_dtype": c.weights_dtype, **c.accuracy})
     return rows
+
+
+GUIDE_COLUMNS = ("model", "use it for", "FER+ majority, 7 classes", "FER2013 labels, duplicates out",
+                 "weakest classes (FER+ recall)", "faces/s", "size")
+
+
+def guide_rows() -> list[list[str]]:
+    """The table users choose a model from, a row per shipped model in the index's order: what
+    it is for, PrivateTest accuracy on both label sets (the card's, measured on the file), its two
+    weakest classes on the FER+ majority, faces a second (the classifier alone, batch 1, the
+    machine of benchmarks/results/pipeline_classifiers.txt) and its size (scripts/zoo_table.py)."""
+    rows = []
+    for name, e in shipped_models().items():
+        m, g = e.card.metrics, e.guide
+        pct = lambda k: f"{m[k] * 100:.1f}%" if k in m else "–"  # noqa: E731
+        recall = sorted((g.get("ferplus_recall") or {}).items(), key=lambda kv: kv[1])[:2]
+        weak = ", ".join(f"{k} {v * 100:.0f}%" for k, v in recall) or "–"
+        speed = f"{g['faces_per_s']:,}" if g.get("faces_per_s") else "–"
+        size = f"{e.path.stat().st_size / 1e6:.1f} MB, {(e.card.parameters or 0) / 1e6:.2f}M params"
+        rows.append([f"`{name}`", g.get("use", ""), pct("ferplus_test"), pct("private_test_dedup"), weak, speed, size])
+    return rows
+
+
+def guide_table(markdown: bool = True) -> str:
+    """:func:`guide_rows` as one table (a Markdown table: README.md holds the same text)."""
+    rows = [list(GUIDE_COLUMNS)] + guide_rows()
+    if not markdown:
+        rows = [[c.replace("`", "") for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(GUIDE_COLUMNS))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows[1:]])

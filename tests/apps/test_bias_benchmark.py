@@ -3,9 +3,7 @@ their point estimates, and a text report that names every group. Skips without t
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,20 +17,14 @@ LONDON = SHARED / "datasets" / "london_faces"
 def bias():
     if not (LONDON / "london_info.csv").is_file():
         pytest.skip(f"the London set not found at {LONDON} (set FACEMOTION_SHARED to the shared/ folder)")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        yield importlib.import_module("bias")
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    return benchmark("bias")
 
 
 def benchmark(name: str):
-    """A script of benchmarks/ as a module (the folder is on the path only while it is imported)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    """A script of benchmarks/ or benchmarks/studies/ as a module."""
+    from conftest import load_benchmark
+
+    return load_benchmark(name)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +79,7 @@ def test_report_structure(bias, report):
 def test_intervals_contain_the_point_estimates(bias, report):
     for r in report["models"].values():
         for ms in _measures(r):
-            assert set(ms) == set(bias.MEASURES)
+            assert set(ms) == set(benchmark("_bias.london").MEASURES)
             for s in ms.values():
                 assert 0 <= s["lo"] <= s["value"] <= s["hi"] <= 1
                 assert s["wilson"][0] <= s["value"] + 1e-12 and s["value"] <= s["wilson"][1] + 1e-12
@@ -102,15 +94,17 @@ def test_text_report_names_every_group(bias, report):
             assert f"| {g} " in text
 
 
-def test_permutation_gap_is_seeded_and_sees_a_real_gap(bias):
+def test_permutation_gap_is_seeded_and_sees_a_real_gap():
     import numpy as np
+
+    from facemotion.fairness import permutation_gap
 
     values = np.array([1.0] * 10 + [0.0] * 10)
     labels = ["a"] * 10 + ["b"] * 10
-    one = bias.permutation_gap(values, labels, np.random.default_rng(0), 2000)
-    two = bias.permutation_gap(values, labels, np.random.default_rng(0), 2000)
+    one = permutation_gap(values, labels, np.random.default_rng(0), 2000)
+    two = permutation_gap(values, labels, np.random.default_rng(0), 2000)
     assert one == two and one["gap"] == 1.0 and one["high"] == "a" and one["p"] < 0.001
-    same = bias.permutation_gap(np.array([1.0, 0.0] * 10), labels, np.random.default_rng(0), 2000)
+    same = permutation_gap(np.array([1.0, 0.0] * 10), labels, np.random.default_rng(0), 2000)
     assert same["p"] > 0.5
 
 
@@ -125,7 +119,7 @@ def test_smile_breadth_is_measured_from_the_photos(bias, report):
 
 
 def test_stratified_test_tells_a_gap_within_bands_from_breadth_alone(bias):
-    import _smiles
+    _smiles = benchmark("_bias.smiles")
 
     people = [{"id": f"{i:03d}", "gender": "female" if i % 2 else "male"} for i in range(60)]
     widen = [1.0 + 0.15 * (i // 2) / 30 for i in range(60)]  # each band holds as many women as men
@@ -145,7 +139,7 @@ def test_stratified_test_tells_a_gap_within_bands_from_breadth_alone(bias):
 
 
 def test_happy_offset_moves_only_happys_logit_and_reads_the_target(bias):
-    """benchmarks/happy_offset.py: an offset multiplies happy's odds by e^offset against every
+    """benchmarks/studies/happy_offset.py: an offset multiplies happy's odds by e^offset against every
     other emotion (the others keep their ratios), the unshifted row is every ratio's baseline,
     and the London target is read from the rows (overall, every gender, neutral faces)."""
     import numpy as np
@@ -169,7 +163,7 @@ def test_happy_offset_moves_only_happys_logit_and_reads_the_target(bias):
 
 
 def test_london_saliency_groups_people_by_gender_and_answer(bias):
-    """benchmarks/london_saliency.py: a map's area shares add up to 1 and land where the map is;
+    """benchmarks/studies/london_saliency.py: a map's area shares add up to 1 and land where the map is;
     people are grouped by gender and by whether their smile was called happy."""
     import numpy as np
 
@@ -193,7 +187,7 @@ def test_london_saliency_groups_people_by_gender_and_answer(bias):
 
 
 def test_london_facial_hair_reads_its_labels_and_the_planned_verdict(bias, tmp_path):
-    """benchmarks/london_facial_hair.py: the shipped labels cover the set (no woman with facial
+    """benchmarks/studies/london_facial_hair.py: the shipped labels cover the set (no woman with facial
     hair), a file that does not fit is refused in one line, and the verdict follows the plan."""
     import numpy as np
 
@@ -228,7 +222,7 @@ def test_london_facial_hair_reads_its_labels_and_the_planned_verdict(bias, tmp_p
 
 
 def test_london_lips_masks_the_red_lips_and_tests_paired_answers(bias):
-    """benchmarks/london_lips.py: the lip mask takes the redder pixels of the mouth's ellipse
+    """benchmarks/studies/london_lips.py: the lip mask takes the redder pixels of the mouth's ellipse
     (not the skin or teeth around them), the factor moves contrast by what is asked, the
     intervention leaves everything outside the mask alone, and McNemar is exact."""
     import numpy as np
@@ -251,7 +245,7 @@ def test_london_lips_masks_the_red_lips_and_tests_paired_answers(bias):
 
 
 def test_sof_groups_reads_people_from_file_names(bias):
-    """benchmarks/sof_groups.py: gender and the person's median age band from Specs on Faces'
+    """benchmarks/studies/sof_groups.py: gender and the person's median age band from Specs on Faces'
     file names, and happy recall's attribute only on the happy photos."""
     sg = benchmark("sof_groups")
     from facemotion.labelled import LabelledImage
@@ -268,7 +262,7 @@ def test_sof_groups_reads_people_from_file_names(bias):
 
 
 def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_path):
-    """benchmarks/london_visible.py: the sheets name pairs by a random code (the key alone links
+    """benchmarks/studies/london_visible.py: the sheets name pairs by a random code (the key alone links
     them to people and sides), answers join the key into levels (the neutral photo picked is
     'wrong'), bad answer files are refused in one line, the shipped labels cover the set, and the
     verdict follows the plan."""
@@ -335,7 +329,7 @@ def test_london_visible_sheets_hide_the_key_and_the_answers_join_it(bias, tmp_pa
 
 
 def test_london_framing_places_the_face_in_its_box_and_reads_the_plan(bias):
-    """benchmarks/london_framing.py: the five landmarks put in the detector's box (eyes above the
+    """benchmarks/studies/london_framing.py: the five landmarks put in the detector's box (eyes above the
     mouth, both inside it), gender tests Holm-adjusted, and the verdict the plan wrote."""
     import numpy as np
 
@@ -388,7 +382,7 @@ def test_kappa_reads_agreement_beyond_chance(bias):
 
 
 def test_london_visible_crops_of_other_sizes_colour_and_framing(bias, tmp_path):
-    """benchmarks/london_visible.py sheets --crop-size N [--colour] [--widen F]: the same box cut
+    """benchmarks/studies/london_visible.py sheets --crop-size N [--colour] [--widen F]: the same box cut
     at N pixels, shown at the 48-pixel crops' 240, in colour or wider as asked; a bad combination is
     refused in one line."""
     import cv2
@@ -436,7 +430,7 @@ def test_london_visible_crops_of_other_sizes_colour_and_framing(bias, tmp_path):
 
 
 def test_london_facial_hair_second_rating_sheets_join_and_agreement(bias, tmp_path):
-    """benchmarks/london_facial_hair.py sheets / label / --compare: every neutral photo under a
+    """benchmarks/studies/london_facial_hair.py sheets / label / --compare: every neutral photo under a
     random code, the answers joined into levels, bad answers refused, and kappa over the men."""
     import csv
 

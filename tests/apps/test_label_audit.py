@@ -1,4 +1,4 @@
-"""benchmarks/label_audit.py on a small stand-in for muxspace (London photos under muxspace's
+"""benchmarks/studies/label_audit.py on a small stand-in for muxspace (London photos under muxspace's
 layout): the blind sheets hide the labels, the answers join their key, bad answer files are
 refused in one line, and the run reads each class against the set's labels, the rater and the
 photos where the two agree. Skips without the London set."""
@@ -213,7 +213,7 @@ def test_who_is_in_the_photos_is_counted_without_naming_anyone(audit):
 
 
 def test_a_person_photographed_often_counts_once(audit):
-    """benchmarks/sof_by_person.py: each person's recall of a class first, then their mean."""
+    """benchmarks/studies/sof_by_person.py: each person's recall of a class first, then their mean."""
     from .test_bias_benchmark import benchmark
 
     bp = benchmark("sof_by_person")

@@ -114,9 +114,9 @@ def test_video_csv_and_summary(rec8, tmp_path):
 
 def test_batch_rows(rec8, ferplus_onnx, tmp_path):
     from facemotion.batch import JobSpec, read_rows, run_batch
-    from facemotion.recognizer import RecognizerOptions
     from facemotion.batch.rows import columns, error_row, face_row, typed
     from facemotion.errors import FacemotionError
+    from facemotion.recognizer import RecognizerOptions
 
     cols = columns(rec8.labels)
     assert cols[9:18] == (*FERPLUS_EMOTIONS, "dominant_emotion")

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 import facemotion
+from facemotion.detect import DEFAULT_DETECTOR
 from facemotion.zoo import default_model_name
 
-DEFAULT = default_model_name()  # the model an export ships (with its int8 variant)
-from facemotion.detect import DEFAULT_DETECTOR
-
 from .conftest import Chromium, chromium_path, end, open_page
+
+DEFAULT = default_model_name()  # the model an export ships (with its int8 variant)
 
 FLOAT_TOL = 1e-4  # the browser's probabilities vs ONNX Runtime's in Python (float model)
 
@@ -119,7 +119,7 @@ def test_export_is_self_contained_and_pinned(site):
     from facemotion.web.export import export_site
 
     summary = export_site(site, "fer2013_mini_xception", webgpu=False, quiet=True)
-    assert summary["models"] == ["fer2013_mini_xception", "fer2013_mini_xception_int8"]
+    assert summary["models"] == ["fer2013_mini_xception"]
     assert not (site / "web" / "models" / f"{DEFAULT}.onnx").exists()
     assert not (site / "web" / "vendor" / "ort.jspi.min.mjs").exists()
     export_site(site, quiet=True)

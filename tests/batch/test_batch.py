@@ -13,14 +13,14 @@ import pytest
 
 from facemotion import EmotionRecognizer
 from facemotion.batch import JobSpec, expand, read_rows, run_batch
-from facemotion.recognizer import RecognizerOptions
 from facemotion.batch.rows import columns, face_row
+from facemotion.batch.sinks import open_sink
+from facemotion.batch.stages import classify_items, detect_item
+from facemotion.recognizer import RecognizerOptions
+from facemotion.video import FrameSource
 from facemotion.zoo import default_model_name, shipped_models
 
 COLUMNS = columns(shipped_models()[default_model_name()].card.labels)  # the default model's table
-from facemotion.batch.sinks import open_sink
-from facemotion.batch.stages import classify_items, detect_item
-from facemotion.video import FrameSource
 
 PHOTOS = ("justin.jpg", "two_people.jpg", "obama.jpg", "no-faces.jpg", "obama_small.jpg", "32bit.png")
 

@@ -14,8 +14,7 @@ from facemotion import EmotionRecognizer
 from facemotion.classify import Classifier, load_classifier
 from facemotion.errors import ModelError
 from facemotion.explain import REGIONS, get_explainer, region_shares
-from facemotion.explain.faithfulness import (auc, deletion_insertion, random_order, rank_correlation,
-                                             salient_order)
+from facemotion.explain.faithfulness import auc, deletion_insertion, random_order, rank_correlation, salient_order
 from facemotion.explain.regions import region_map
 from facemotion.images import load_image
 from facemotion.preprocess import crop_faces, normalize

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from facemotion.errors import DataError
-from facemotion.fairness import (MIN_GROUP, format_group_report, group_report, holm, permutation_gap, read_groups,
-                                 stratified_gap, wilson)
+from facemotion.fairness import (
+    MIN_GROUP,
+    format_group_report,
+    group_report,
+    holm,
+    permutation_gap,
+    read_groups,
+    stratified_gap,
+    wilson,
+)
 
 ROOT = Path("/photos")
 FILES = [ROOT / "happy" / "a1.jpg", ROOT / "happy" / "b1.jpg", ROOT / "neutral" / "a2.jpg", ROOT / "neutral" / "b2.jpg"]

@@ -4,11 +4,12 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import faces_like
 from PIL import Image
 
 from facemotion.errors import ImageError
 from facemotion.images import load_image
+
+from conftest import faces_like
 
 
 def test_missing_file(tmp_path):

@@ -13,14 +13,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED
 
 from facemotion.detect import get_detector
 from facemotion.errors import ImageError, UsageError
-from facemotion.mesh import (MEASURES, FaceMesh, MeshResult, action_measures, aligned_crop, fer_anchors, head_pose,
-                             neutral_values)
+from facemotion.mesh import (
+    MEASURES,
+    FaceMesh,
+    MeshResult,
+    action_measures,
+    aligned_crop,
+    fer_anchors,
+    head_pose,
+    neutral_values,
+)
 from facemotion.mesh.model import CROP_SCALE, CROP_SHIFT, MESH_MODEL, box_transform, crops
 from facemotion.mesh.pose import canonical, euler_rotation, rigid_fit
+
+from conftest import SHARED
 
 LONDON = SHARED / "datasets" / "london_faces"
 RIGHT_EYE, LEFT_EYE, MOUTH = (33, 133), (362, 263), (61, 291, 13, 14)

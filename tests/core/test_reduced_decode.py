@@ -10,12 +10,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import MEDIA
 from PIL import Image
 
 from facemotion import EmotionRecognizer
 from facemotion.detect import HaarDetector, SlimefaceDetector
 from facemotion.images import load_image, load_scaled
+
+from conftest import MEDIA
 
 SIZE = (3200, 1880)  # 6 MP, a camera photo (12 MP decodes at 1/4; the tests stay light at 1/2)
 
@@ -117,9 +118,9 @@ def test_a_camera_photo_is_read_reduced_and_finds_the_faces_of_a_whole_decode(re
 
 def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_path):
     from facemotion.batch import JobSpec, read_rows, run_batch
-    from facemotion.recognizer import RecognizerOptions
     from facemotion.batch.rows import COLUMNS
     from facemotion.photos import annotate_images, explain_images
+    from facemotion.recognizer import RecognizerOptions
 
     ref = rec.detect_emotions(big)
     assert rec.detect_emotions(big.read_bytes()) == ref
@@ -145,8 +146,8 @@ def test_every_reader_of_files_gives_the_faces_of_detect_emotions(rec, big, tmp_
 
 
 def test_the_service_answers_with_the_full_size(rec, big):
-    from facemotion.service.routes import _analyze, _annotate
     from facemotion.service.limits import Limits
+    from facemotion.service.routes import _analyze, _annotate
 
     body = big.read_bytes()
     pic, faces = _analyze(rec, body, "image/jpeg", Limits())

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import faces_like
-
 from facemotion import robustness as rb
 from facemotion.errors import UsageError
 from facemotion.labels import EMOTIONS
+
+from conftest import faces_like
 
 ALL = list(rb.CORRUPTIONS)
 

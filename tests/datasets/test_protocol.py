@@ -11,8 +11,14 @@ from facemotion.datasets.splits import Split
 from facemotion.errors import DataError
 from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
 from facemotion.metrics import classification_report
-from facemotion.protocol import (card_metrics, format_protocol, in_labels, labels_of, load_protocol_split,
-                                 protocol_report)
+from facemotion.protocol import (
+    card_metrics,
+    format_protocol,
+    in_labels,
+    labels_of,
+    load_protocol_split,
+    protocol_report,
+)
 
 NAN = float("nan")
 # columns: angry disgust fear happy sad surprise neutral contempt unknown not_face

@@ -1,10 +1,11 @@
 
 import numpy as np
 import pytest
-from conftest import faces_like
 
 from facemotion.classify import OnnxClassifier
 from facemotion.preprocess import crop_faces, faces_to_batch, normalize
+
+from conftest import faces_like
 
 
 def test_normalize_range():
@@ -206,10 +207,13 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
 
 
 def test_import_keeps_a_fer_plus_models_eight_labels_so_its_members_export_again(tmp_path):
-    """The shipped FER+ ensemble's members come back with contempt in their cards (the file's
-    label set, not FER2013's seven), so they load and export as an ensemble again; a checkpoint
-    whose card lists fewer labels than its network has outputs is refused on load."""
+    """A FER+ ensemble's members come back with contempt in their cards (the file's label set,
+    not FER2013's seven), so they load and export as an ensemble again; a checkpoint whose card
+    lists fewer labels than its network has outputs is refused on load; an int8 file (the shipped
+    ensemble) is refused in one line: import reads float weights."""
     torch = pytest.importorskip("torch")
+    from pathlib import Path
+
     from facemotion.classify import load_classifier
     from facemotion.errors import ModelError
     from facemotion.labels import FERPLUS_EMOTIONS
@@ -217,16 +221,21 @@ def test_import_keeps_a_fer_plus_models_eight_labels_so_its_members_export_again
     from facemotion.training.export import export_onnx
     from facemotion.training.importing import import_checkpoints
 
-    written, _ = import_checkpoints("quad_ensemble", tmp_path / "members")
+    models = Path(__file__).resolve().parents[2] / "models"
+    export_onnx([models / "ferplus_mini.pt", models / "wild_reweigh_resnet_s.pt"], tmp_path / "pair.onnx",
+                tta=True, weights="float16")
+    written, _ = import_checkpoints(str(tmp_path / "pair.onnx"), tmp_path / "members")
     paths = [p for p, _ in written]
-    assert len(paths) == 4 and all(tuple(load_checkpoint(p)["labels"]) == FERPLUS_EMOTIONS for p in paths)
-    export_onnx(paths[:2], tmp_path / "two.onnx")
+    assert len(paths) == 2 and all(tuple(load_checkpoint(p)["labels"]) == FERPLUS_EMOTIONS for p in paths)
+    export_onnx(paths, tmp_path / "two.onnx")
     assert load_classifier(str(tmp_path / "two.onnx")).card.labels == FERPLUS_EMOTIONS
     bad = torch.load(paths[0], weights_only=True)
     bad["labels"] = list(FERPLUS_EMOTIONS[:7])
     torch.save(bad, tmp_path / "seven.pt")
     with pytest.raises(ModelError, match="seven.pt: the network has 8 outputs .* 7 labels"):
         load_checkpoint(tmp_path / "seven.pt")
+    with pytest.raises(ModelError, match="an int8 model; import rebuilds checkpoints from float weights"):
+        import_checkpoints("quad_ensemble_int8", tmp_path / "int8")
 
 
 def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle_zip, tmp_path):

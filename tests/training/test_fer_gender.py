@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import ROOT, load_script  # noqa: E402
+from conftest import ROOT, load_benchmark, load_script  # noqa: E402
 
 
 def test_utk_crops_are_read_by_name_and_the_classifier_trains(tmp_path, fer_zip):
@@ -45,13 +45,8 @@ def test_utk_crops_are_read_by_name_and_the_classifier_trains(tmp_path, fer_zip)
 
 
 def test_fer_groups_measures_each_group_and_refuses_a_file_without_the_split(tmp_path, fer_zip):
-    import sys
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import fer_groups
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    fer_groups = load_benchmark("fer_groups")
     happy, neutral = 3, 6
     y = np.array([happy, happy, happy, neutral, happy, neutral])
     pred = np.array([happy, neutral, happy, neutral, neutral, happy])
@@ -70,15 +65,10 @@ def test_fer_groups_measures_each_group_and_refuses_a_file_without_the_split(tmp
 
 def test_fer_crowd_compares_the_two_label_sources_per_group(tmp_path):
     import json
-    import sys
 
     from facemotion.datasets.ferplus import read_votes
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import fer_crowd
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    fer_crowd = load_benchmark("fer_crowd")
     # votes over (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF),
     # in the package's order; three faces FER2013 calls happy, two neutral
     table = read_votes()
@@ -90,7 +80,7 @@ def test_fer_crowd_compares_the_two_label_sources_per_group(tmp_path):
     fer_crowd.main(["--gender", str(gender), "--out", str(tmp_path / "crowd")])
     res = json.loads((tmp_path / "crowd.json").read_text())
     assert res["women"]["faces"] == 2 and res["men"]["faces"] == 3
-    assert "cores" in res["machine"] and res["command"].startswith("python benchmarks/fer_crowd.py")
+    assert "cores" in res["machine"] and res["command"].startswith("python benchmarks/studies/fer_crowd.py")
     # the shares are the crowd's own majorities of those faces, counted per group
     from facemotion.datasets.ferplus import majority, votes_for
     from facemotion.labels import EMOTIONS

@@ -9,14 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import train_args  # noqa: E402
-
 from facemotion.errors import FacemotionError  # noqa: E402
 from facemotion.training.augment import mix_batch  # noqa: E402
 from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from facemotion.training.ema import EMA  # noqa: E402
 from facemotion.training.models import create_model, mflops_per_face  # noqa: E402
 from facemotion.training.train import get_args_parser, main  # noqa: E402
+
+from conftest import train_args  # noqa: E402
 
 
 def _randomize_bn(model):
@@ -125,8 +125,9 @@ def test_teacher_targets_follow_the_runs_extra_faces(kaggle_zip, tmp_path, tiny_
     that run distils from them, and a run without the crops refuses them in one line."""
     import cv2
 
-    from conftest import faces_like
     from facemotion.cli import main as cli
+
+    from conftest import faces_like
 
     extra = tmp_path / "crops"
     for k, img in enumerate(faces_like(5, seed=9)):

@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import train_args  # noqa: E402
+
 pytest.importorskip("torch_pruning")
 
 from facemotion.errors import UsageError  # noqa: E402
@@ -18,8 +19,8 @@ from facemotion.training.models import count_parameters, create_model  # noqa: E
 from facemotion.training.prune import fit_to_state, model_cost, prune_channels  # noqa: E402
 from facemotion.training.train import get_args_parser, main  # noqa: E402
 
-# generation 3 of the default, the network docs/edge.md's pruning runs started from
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "vgg_fer_s_gen3.pt"
+# a shipped vgg_fer_s (a quad_ensemble member; docs/edge.md's pruning runs started from vgg_fer_s_gen3: docs/history/models.md)
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "ferplus_vgg_s_kd300.pt"
 
 
 @pytest.mark.parametrize("arch", ["vgg_fer_s", "resnet_fer_s", "mini_xception", "mobile_fer", "resnet_cbam_fer_s"])

@@ -74,19 +74,21 @@ def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggl
     assert "--scheme: invalid choice: 'u8s9'" in capsys.readouterr().err
 
 
-def test_head_and_linear_layers_are_found_in_an_ensemble_graph():
+def test_head_and_linear_layers_are_found_in_an_ensemble_graph(tiny_checkpoint, tmp_path):
     """The nodes after each member's last linear layer (averages, temperature, softmax) stay float;
     the first and last linear layers are the ones a scheme may keep float."""
     import onnx
 
+    from facemotion.training.export import export_onnx
     from facemotion.training.quantize import head_nodes, linear_nodes
-    from facemotion.zoo import shipped_models
 
-    proto = onnx.load(str(shipped_models()["ensemble"].path))
+    # an ensemble graph as `export` writes one (the shipped ensemble is int8 only)
+    export_onnx([tiny_checkpoint, tiny_checkpoint], tmp_path / "ens.onnx", temperature=0.8, tta=True)
+    proto = onnx.load(str(tmp_path / "ens.onnx"))
     first, last = linear_nodes(proto)
     by_name = {n.name: n for n in proto.graph.node}
     assert len(first) == 1 and by_name[first[0]].op_type == "Conv"
-    assert len(last) == len(shipped_models()["ensemble"].card.members) and {by_name[n].op_type for n in last} == {"Gemm"}
+    assert len(last) == 2 and {by_name[n].op_type for n in last} == {"Conv"}  # mini_xception's head: a conv
     head = {by_name[n].op_type for n in head_nodes(proto, last)}
     assert "Softmax" in head and not head & {"Conv", "Gemm", "MatMul"}
 
@@ -95,16 +97,15 @@ def test_shipped_int8_variants_by_name_and_by_precision(media, monkeypatch):
     from facemotion.zoo import shipped_models
 
     shipped = shipped_models()
-    for name, was in (("fer2013_vgg_s", "vgg_fer_s"), ("fer2013_resnet_s", "resnet_fer_s"),
-                      ("fer2013_mini_xception", "mini_xception")):
-        f, q = shipped[name].card, shipped[f"{name}_int8"].card
-        # the record names the file it was made from, as it was called then
-        assert q.weights_dtype == "int8" and q.training["quantized_from"] in (f"{name}.onnx", f"{was}.onnx")
-        # the issue's budget: an int8 model loses at most 0.3 points against its float original
-        assert q.metrics["private_test"] >= f.metrics["private_test"] - 0.003
+    name = facemotion.zoo.default_model_name()
+    f, q = shipped[name].card, shipped[f"{name}_int8"].card
+    # the record names the file it was made from
+    assert q.weights_dtype == "int8" and q.training["quantized_from"] == f"{name}.onnx"
+    # the int8 budget: at most 0.5 points lost against its float original (FER+ 7-class)
+    assert q.metrics["ferplus_test"] >= f.metrics["ferplus_test"] - 0.005
     a = facemotion.EmotionRecognizer(precision="int8")  # the default model's int8 variant
-    assert a.model_card.name == f"{facemotion.zoo.default_model_name()}_int8"
-    assert facemotion.EmotionRecognizer(model="fer2013_vgg_s_int8").stages.classifier.card.name == "fer2013_vgg_s_int8"
+    assert a.model_card.name == f"{name}_int8"
+    assert facemotion.EmotionRecognizer(model=f"{name}_int8").stages.classifier.card.name == f"{name}_int8"
     assert [f["dominant_emotion"] for f in a.detect_emotions(media / "justin.jpg")] == ["happy"]
     with pytest.raises(ModelError, match="picks a variant of a shipped model by name"):
         load_classifier(str(shipped["fer2013_vgg_s"].path), precision="int8")
@@ -114,7 +115,7 @@ def test_shipped_int8_variants_by_name_and_by_precision(media, monkeypatch):
     default = facemotion.zoo.default_model_name()
     assert facemotion.EmotionRecognizer().model_name == f"{default}_int8"
     assert facemotion.EmotionRecognizer(precision="float32").model_name == default
-    assert facemotion.EmotionRecognizer(model="quad_ensemble").model_name == "quad_ensemble"
+    assert facemotion.EmotionRecognizer(model="quad_ensemble_int8").model_name == "quad_ensemble_int8"
     f, q = shipped[default].card.metrics, shipped[f"{default}_int8"].card.metrics
     assert q["ferplus_val"] >= f["ferplus_val"] - 0.005  # PublicTest, FER+ 7-class
     monkeypatch.setattr("platform.machine", lambda: "riscv64")

@@ -5,13 +5,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import faces_like, load_script, train_args  # noqa: E402
-
 from facemotion.datasets import load_training_data  # noqa: E402
 from facemotion.training.augment import BatchAugment  # noqa: E402
 from facemotion.training.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from facemotion.training.models import count_parameters, create_model, list_models  # noqa: E402
 from facemotion.training.train import main  # noqa: E402
+
+from conftest import faces_like, load_script, train_args  # noqa: E402
 
 
 def test_registry():

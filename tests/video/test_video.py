@@ -1,15 +1,14 @@
 """Video: tracking, per-frame CSV, summary, robustness (real clips from ../shared/media)."""
 
 import csv
-import json
 import itertools
+import json
 
 import cv2
 import numpy as np
 import pytest
 
 import facemotion
-
 from facemotion import EmotionRecognizer
 from facemotion.errors import VideoError
 from facemotion.video import process_video

@@ -43,7 +43,10 @@ class _Version(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from ..cpu import cpu_summary
 
-        print(f"facemotion {__version__}\ncpu: {cpu_summary()}")
+        try:
+            print(f"facemotion {__version__}\ncpu: {cpu_summary()}", flush=True)
+        except BrokenPipeError:  # `facemotion --version | head -1`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         parser.exit()
 
 

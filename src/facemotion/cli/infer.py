@@ -9,10 +9,10 @@ from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import DEFAULT_DETECTOR, list_detectors
-from ..labels import FERPLUS_EMOTIONS
 from ..errors import FacemotionError
-from ..names import json_fields, one_line, shown, text
 from ..explain import list_methods
+from ..labels import FERPLUS_EMOTIONS
+from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import deprecated_alias, integer, listen_address, number, option, output_folder
 from ..validate import threads as validate_threads

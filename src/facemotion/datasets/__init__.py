@@ -6,9 +6,9 @@
 """
 
 from .fer2013 import available_splits, detect_format
-from .subsets import write_subset
 from .loading import hold_out, load_splits, load_training_data
 from .splits import SPLIT_USAGE, SPLITS, Split, split_title
+from .subsets import write_subset
 
 __all__ = ["SPLITS", "SPLIT_USAGE", "Split", "available_splits", "detect_format", "hold_out", "load_splits",
            "load_training_data", "split_title", "write_subset"]

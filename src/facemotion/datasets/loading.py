@@ -17,7 +17,6 @@ from .cache import cache_key, cache_load, cache_save
 from .fer2013 import LOADERS, available_splits, detect_format
 from .splits import SPLITS, Split, check_splits
 
-
 LABEL_SOURCES = ("fer2013", "ferplus")
 
 

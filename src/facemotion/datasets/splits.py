@@ -64,7 +64,9 @@ class Split:
 
     def subset(self, keep) -> "Split":
         """The faces selected by ``keep`` (a mask or indices), every per-face array alike."""
-        pick = (lambda a: None if a is None else a[keep])
+        def pick(a):
+            return None if a is None else a[keep]
+
         return Split(self.name, self.images[keep], self.labels[keep], self.sources[keep], self.skipped,
                      pick(self.targets), pick(self.votes), self.label_names, self.dropped, pick(self.from_extra))
 

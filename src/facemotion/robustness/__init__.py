@@ -12,10 +12,30 @@ Everything is importable from here (``from facemotion import robustness as rb``)
 """
 
 from .corruptions import FAMILIES, SEVERITIES, Corruption, check_faces
-from .suite import (CORRUPTIONS, apply, check_corruptions, check_severities, corrupt, get, interpolate, names,
-                    random_corruptions, rng_for, severities, suite)
-from .report import (COLLAPSE_RATIO, condition_metrics, condition_predictions, conditions, format_report,
-                     robustness_report, stratified_subset, summarize)
+from .report import (
+                    COLLAPSE_RATIO,
+                    condition_metrics,
+                    condition_predictions,
+                    conditions,
+                    format_report,
+                    robustness_report,
+                    stratified_subset,
+                    summarize,
+)
+from .suite import (
+                    CORRUPTIONS,
+                    apply,
+                    check_corruptions,
+                    check_severities,
+                    corrupt,
+                    get,
+                    interpolate,
+                    names,
+                    random_corruptions,
+                    rng_for,
+                    severities,
+                    suite,
+)
 
 __all__ = ["CORRUPTIONS", "FAMILIES", "SEVERITIES", "COLLAPSE_RATIO", "Corruption", "apply", "check_corruptions",
            "check_faces", "check_severities", "corrupt", "get", "interpolate", "names", "random_corruptions", "rng_for",

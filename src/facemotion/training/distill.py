@@ -18,7 +18,7 @@ from ..errors import FacemotionError
 from ..labels import NUM_CLASSES
 from ..preprocess import normalize
 from ..progress import progress_bar
-from ..zoo import resolve_model, shipped_models
+from ..zoo import RETIRED, resolve_model, shipped_models
 from .checkpoint import atomic_torch_save, model_from_checkpoint
 
 
@@ -59,7 +59,7 @@ def file_digest(spec: str) -> str:
 
 def load_teacher(spec: str, dev):
     """A --teacher value -> a callable from normalized N x 1 x 48 x 48 batches to logits."""
-    if str(spec).endswith(".onnx") or (not Path(spec).exists() and spec in shipped_models()):
+    if str(spec).endswith(".onnx") or (not Path(spec).exists() and (spec in shipped_models() or spec in RETIRED)):
         return OnnxTeacher(spec)
     tm, _ = model_from_checkpoint(spec)
     return tm.to(dev, memory_format=torch.channels_last).eval()
@@ -155,10 +155,9 @@ def teacher_targets_main(args) -> dict:
     a later ``train --teacher-targets`` (on a machine that lacks the teachers' files)."""
     import torch
 
-    from .engine import to_tensors
-
     from ..errors import UsageError
     from .data import load_train_val
+    from .engine import to_tensors
 
     if not args.teacher:
         raise UsageError("--teacher: name at least one teacher")

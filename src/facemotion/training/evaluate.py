@@ -29,14 +29,14 @@ import numpy as np
 
 from .. import tta as _tta
 from ..classify import load_classifier
-from ..detect import list_detectors
 from ..datasets import SPLITS, available_splits, load_splits
 from ..datasets.loading import add_label_options
+from ..detect import list_detectors
 from ..errors import DataError, FacemotionError
 from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
-from ..protocol import format_protocol, in_labels, labels_of, protocol_inputs, protocol_report
 from ..preprocess import normalize
+from ..protocol import format_protocol, in_labels, labels_of, protocol_inputs, protocol_report
 from ..validate import HelpFormatter, integer, number, option, output_folder
 
 
@@ -65,7 +65,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--ensemble-max-params", type=option(number, 0, lo_open=True), default=None, metavar="N",
                    help="with --choose-ensemble: only subsets of at most N parameters in all (e.g. 5e6, "
                         "which keeps an fp32 ONNX ensemble under 20 MB)")
-    p.add_argument("-o", "--out", type=option(output_folder), default=None, help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json and its figures)")
+    p.add_argument("-o", "--out", type=option(output_folder), default=None,
+                   help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json "
+                        "and its figures)")
     p.add_argument("--batch-size", type=option(integer, 1), default=512)
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable faces of a dataset; in a folder of photos, count an unreadable photo as a miss")
@@ -263,7 +265,8 @@ def write_report(out: Path, report: dict, label_names, bins_before, bins_after, 
 def format_report(r: dict) -> str:
     lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
              f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}"
-             f"{', FER+ majority labels (' + str(r.get('left_out', 0)) + ' faces without one left out)' if r.get('label_source') == 'ferplus' else ''}",
+             + (f", FER+ majority labels ({r.get('left_out', 0)} faces without one left out)"
+                if r.get("label_source") == "ferplus" else ""),
              *([f"members chosen on val from {len(r['ensemble_candidates'])} models"]
                if "ensemble_candidates" in r else []),
              f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "

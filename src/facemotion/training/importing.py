@@ -16,9 +16,11 @@ from onnx import numpy_helper
 from ..card import ModelCard
 from ..errors import ModelError
 from .checkpoint import describe
+
 # the export's own probe and parity check: an import is checked exactly as an export is
 from .export import _probe_inputs, _run_onnx, _wrapper, check_parity
 from .models import create_model
+
 
 def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     """The inverse of :func:`export_onnx`: rebuild each member of an exported file as a
@@ -47,6 +49,9 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     except ValueError:
         meta = {}
     card = ModelCard.from_dict(meta, str(path))
+    if card.weights_dtype == "int8":
+        raise ModelError(f"{path}: an int8 model; import rebuilds checkpoints from float weights (import the float "
+                         "file it was quantized from; a retired one: docs/history/models.md)")
     inits = {}
     for init in proto.graph.initializer:
         name = init.name[:-len("__fp16")] if init.name.endswith("__fp16") else init.name

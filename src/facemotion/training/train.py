@@ -20,11 +20,10 @@ import json
 import sys
 from pathlib import Path
 
-
 from ..datasets.loading import add_label_options
 from ..errors import FacemotionError, UsageError
-from ..labels import NUM_CLASSES
 from ..fileio import write_text
+from ..labels import NUM_CLASSES
 from ..validate import HelpFormatter, deprecated_alias, device, integer, json_object, number, option, output_folder
 from ..validate import threads as validate_threads
 from .data import load_data
@@ -40,7 +39,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--arch", dest="arch", default="mini_xception", metavar="ARCH",
                    help="architecture to train (a registry name: `facemotion models` lists them; not a shipped model)")
     p.add_argument("--model", dest="arch", metavar="ARCH", action=deprecated_alias("--arch"), help=argparse.SUPPRESS)
-    p.add_argument("--model-kwargs", default={}, type=option(json_object), help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
+    p.add_argument("--model-kwargs", default={}, type=option(json_object),
+                   help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
     p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
     add_label_options(p)
     p.add_argument("--extra-data", nargs="+", default=[], metavar="FOLDER",
@@ -109,13 +109,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "against these training images and --kd-temp): distil without the teachers' files, "
                         "e.g. on a GPU machine that holds only the data")
     # selection and bookkeeping
-    p.add_argument("--ema", type=option(number, 0, 1, hi_open=True), default=0.0, help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
+    p.add_argument("--ema", type=option(number, 0, 1, hi_open=True), default=0.0,
+                   help="EMA decay of weights (e.g. 0.999; 0 = off); selection uses EMA weights")
     p.add_argument("--select", choices=["loss", "acc"], default="loss",
                    help="which validation epoch best.pt keeps: the lowest loss, or the highest accuracy (long "
                         "runs with mixup grow less confident while their accuracy still rises: there the lowest "
                         "loss comes hundreds of epochs before the most accurate weights)")
-    p.add_argument("--patience", type=option(integer, 0), default=0, help="early stop after N epochs without improvement (of --select's measure; 0 = off)")
-    p.add_argument("--val-fraction", type=option(number, 0, 1, lo_open=True, hi_open=True), default=0.1, help="held-out fraction when the data has no val split")
+    p.add_argument("--patience", type=option(integer, 0), default=0,
+                   help="early stop after N epochs without improvement (of --select's measure; 0 = off)")
+    p.add_argument("--val-fraction", type=option(number, 0, 1, lo_open=True, hi_open=True), default=0.1,
+                   help="held-out fraction when the data has no val split")
     p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
     p.add_argument("--limit", type=option(integer, 0), default=0, help="use only the first N training images (smoke tests)")

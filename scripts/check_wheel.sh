@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The wheel as a user gets it: built from this tree, installed with its core dependencies into a
+# fresh virtual environment (no torch, no extras), then run from a folder outside the repository:
+# `facemotion --version`, `facemotion models`, `facemotion demo`, one `facemotion image` call on
+# the bundled sample, a retired model's one-line error and the Python API. Downloads are made
+# impossible while it runs (a dead proxy): everything it needs must be inside the wheel.
+#   bash scripts/check_wheel.sh            (PYTHON=python3.12 for another interpreter; MAX_MB=20)
+# .ci/run runs it after the tests; it takes about a minute where pip's cache holds the dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3}
+MAX_MB=${MAX_MB:-20}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/facemotion-wheel.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+fail() { echo "check_wheel.sh: $*" >&2; exit 1; }
+
+# 1. build from a copy of what the wheel is made of (no stale build/ folder; the repository's venv
+#    has setuptools: no build isolation, nothing fetched)
+BUILD_PY=$PY
+[ -x .venv/bin/python ] && BUILD_PY=.venv/bin/python
+mkdir -p "$WORK/src"
+tar -c --exclude=__pycache__ --exclude='*.egg-info' pyproject.toml README.md LICENSE src | tar -x -C "$WORK/src"
+"$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/src" >/dev/null
+WHEEL=$(ls "$WORK"/dist/facemotion-*.whl)
+BYTES=$(stat -c %s "$WHEEL")
+echo "wheel: $(basename "$WHEEL"), $((BYTES / 1000000)).$(((BYTES % 1000000) / 100000)) MB"
+[ "$BYTES" -le $((MAX_MB * 1000000)) ] || fail "the wheel is over $MAX_MB MB"
+"$BUILD_PY" - "$WHEEL" <<'EOF'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+onnx = sorted(n.rsplit("/", 1)[1] for n in names if n.endswith(".onnx"))
+print("models in the wheel:", ", ".join(onnx))
+assert "facemotion/weights/models.json" in names and "facemotion/assets/astronaut.jpg" in names, "index or sample missing"
+assert not [n for n in names if n.startswith(("models/", "benchmarks/", "tests/", "docs/"))], "repository folders in the wheel"
+EOF
+
+# 2. a fresh environment with the core dependencies only
+"$PY" -m venv "$WORK/venv"
+"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "$WHEEL" 2>&1 | { grep -v "^WARNING: Location" || true; }
+if "$WORK/venv/bin/python" -c "import torch" 2>/dev/null; then fail "torch was installed with the core wheel"; fi
+
+# 3. run it from outside the repository, with every download refused
+mkdir -p "$WORK/user"
+cd "$WORK/user"
+export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
+export PIP_NO_INDEX=1 FACEMOTION_CACHE="$WORK/cache"
+FM="$WORK/venv/bin/facemotion"
+"$FM" --version > version.txt
+head -1 version.txt | grep -qx "facemotion $(grep -m1 '^version' "$ROOT/pyproject.toml" | cut -d'"' -f2)" \
+  || fail "facemotion --version does not print pyproject.toml's version"
+"$FM" models > models.txt
+rows=$(awk '/^\|-/ {t = 1; next} t && /^\| / {n++} END {print n + 0}' models.txt)
+[ "$rows" -ge 1 ] && [ "$rows" -le 5 ] || fail "facemotion models lists $rows models (1-5 expected)"
+"$FM" demo > demo.txt
+[ -s facemotion-demo/astronaut.json ] || ls facemotion-demo/*.json >/dev/null 2>&1 || fail "facemotion demo wrote no JSON"
+SAMPLE=$("$WORK/venv/bin/python" -c "import facemotion; print(facemotion.SAMPLE_IMAGE)")
+case "$SAMPLE" in "$ROOT"/*) fail "the sample photo comes from the repository ($SAMPLE), not the wheel";; esac
+"$FM" image "$SAMPLE" --json > image.json
+"$WORK/venv/bin/python" - <<'EOF'
+import json, sys
+import facemotion
+r = json.loads(open("image.json").read().splitlines()[0])
+assert r["faces"] and r["faces"][0]["dominant_emotion"] == "happy", r
+faces = facemotion.detect_emotions(facemotion.SAMPLE_IMAGE)
+assert faces and faces[0]["dominant_emotion"] == "happy", faces
+assert "torch" not in sys.modules, "the core imported torch"
+print(f"image: {len(r['faces'])} face, {r['faces'][0]['dominant_emotion']}; API: the same; torch not imported")
+EOF
+if "$FM" image "$SAMPLE" --model ensemble --json > retired.out 2> retired.err; then fail "a retired model ran"; fi
+[ "$(wc -l < retired.err)" -eq 1 ] && grep -q "no longer shipped" retired.err || fail "a retired model's error: $(cat retired.err)"
+echo "check_wheel.sh: the wheel installs and runs outside the repository (demo, image, models, a retired name)"
