@@ -151,6 +151,28 @@ def emotion_timeline(times_s, probs, path, title: str = "emotions over time", la
     save_figure(fig, path)
 
 
+def measure_timeline(times_s, measures, path, title: str = "facial measures over time") -> None:
+    """Each facial action measure over time (``measures``: one dict per time, as the mesh gives
+    them: eye distances from the neutral face, 0 at rest), the two eyes' openness as one line."""
+    plt = _plt()
+    series = {}
+    for m in measures:
+        row = dict(m)
+        row["eyes_open"] = (row.pop("left_eye_open") + row.pop("right_eye_open")) / 2
+        for k, v in row.items():
+            series.setdefault(k, []).append(v)
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    for k, v in series.items():
+        ax.plot(times_s, v, label=k, lw=1.4)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("eye distances from neutral")
+    ax.set_title(title)
+    ax.legend(ncol=len(series), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
 def _annotated(ax, values, fmt, colors, vmin, vmax, cmap):
     im = ax.imshow(colors, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for i, row in enumerate(values):

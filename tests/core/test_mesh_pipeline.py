@@ -80,6 +80,9 @@ def test_video_tracks_the_mesh_and_its_csv_carries_pose_and_measures(rec, media,
     rows = list(csv.DictReader(open(tmp_path / "test_faces.csv")))
     assert s["frames"] == 20 and len(rows) >= 19
     assert all(float(r["mesh_presence"]) > 0.5 and r["smile"] != "" and r["yaw"] != "" for r in rows)
+    # each face's measures over time, beside its emotions' timeline
+    assert str(tmp_path / "test_measures_face1.png") in s["outputs"]["timelines"]
+    assert cv2.imread(str(tmp_path / "test_measures_face1.png")) is not None
     # a face's crop placed from its previous points finds the points a fresh search finds
     img = cv2.imread(str(media / "obama.jpg"))
     box = facemotion.EmotionRecognizer().detect_emotions(img)[0].box

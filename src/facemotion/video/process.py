@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import FacemotionError
 from ..labels import EMOTIONS
 from ..names import fit_stems, json_fields, shown
-from ..plots import emotion_timeline
+from ..plots import emotion_timeline, measure_timeline
 from ..progress import progress_bar
 from ..render import draw
 from ..results import probabilities
@@ -156,6 +156,8 @@ class _VideoRun:
             acc = self.per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
             acc["frames"].append(res.index)
             acc["probs"].append(probabilities(f, self.labels))
+            if f.get("measures") is not None:  # with --mesh: the face's measures, for their timeline
+                acc.setdefault("measures", []).append((res.index, f["measures"]))
         self.csv.flush()
         self.n += 1
         self.bar.update(1)
@@ -257,6 +259,12 @@ class _VideoRun:
             emotion_timeline(np.asarray(acc["frames"]) / self.info.fps, acc["probs"], p,
                              title=f"face {fid}: emotions over time", labels=self.labels)
             out.append(str(p))
+            if acc.get("measures"):
+                p = self.out_dir / f"{self.stem}_measures_face{fid}.png"
+                frames, values = zip(*acc["measures"])
+                measure_timeline(np.asarray(frames) / self.info.fps, values, p,
+                                 title=f"face {fid}: facial measures over time (docs/mesh.md)")
+                out.append(str(p))
         return out
 
 
