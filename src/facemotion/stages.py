@@ -196,7 +196,8 @@ class Stages:
         if not detections:
             return []
         explainer = self.explainer(method, **options)
-        batch = faces_to_batch(self.detect_crops(image, detections).crops, self.input_size)
+        faces = self.detect_crops(image, detections)
+        batch = faces_to_batch(faces.crops, self.input_size)
         labels = self.labels
         probs, targets, maps = explain_faces(explainer, batch, target, labels=labels)
         out = []
@@ -204,4 +205,4 @@ class Stages:
             r = make_result(b, c, p, labels)
             r.update(target=labels[int(t)], method=explainer.name, saliency=m, regions=region_shares(m))
             out.append(r)
-        return out
+        return add_mesh(out, faces.meshes)
