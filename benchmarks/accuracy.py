@@ -75,7 +75,8 @@ def main():
                 out.update(card_metrics(r), n_ferplus_test=r["ferplus7"] and r["ferplus7"]["n"],
                            n_ferplus_test_8=r["ferplus8"] and r["ferplus8"]["n"], n_private_test_dedup=r["fer2013"]["n_dedup"],
                            ferplus_recall=r["ferplus7"] and r["ferplus7"]["recall"],
-                           ferplus_recall_8=r["ferplus8"] and r["ferplus8"]["recall"])
+                           ferplus_recall_8=r["ferplus8"] and r["ferplus8"]["recall"],
+                           fer2013_recall=r["fer2013_recall"], neutral_share=r["neutral_share"])
             elif r["ferplus7"]:
                 out["ferplus_val"] = r["ferplus7"]["accuracy"]
         return out
@@ -196,10 +197,16 @@ def main():
     if first:
         print(f"faces: FER+ 7 PrivateTest {first['n_ferplus_test']:,}, FER+ 8 {first['n_ferplus_test_8']:,}, "
               f"PrivateTest w/o duplicates {first['n_private_test_dedup']:,}")
-    if a.default in results:
-        r = results[a.default]["per_class_recall_tta"]
-        print(f"\nper-class recall, {a.default}, PrivateTest with TTA:")
-        print(table(list(EMOTIONS), [[f"{r[e] * 100:.1f}" for e in EMOTIONS]]))
+    # per class on both label sets, and how often each model says neutral: the crowd's agreement
+    # can hide a model that misses most meant fear and sadness
+    both = [[name, which, *(f"{rec[e] * 100:.1f}" if rec.get(e) is not None else "-" for e in EMOTIONS),
+             f"{v['protocol']['neutral_share'] * 100:.1f}"]
+            for name, v in results.items() if (v.get("protocol") or {}).get("neutral_share") is not None
+            for which, rec in (("FER2013 labels, dups out", v["protocol"]["fer2013_recall"]),
+                               ("FER+ majority, 7", v["protocol"].get("ferplus_recall") or {}))]
+    if both:
+        print("\nper-class recall (%), PrivateTest, flip TTA, against each label set; the share called neutral")
+        print(table(["model", "labels", *EMOTIONS, "called neutral"], both))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if a.merge and out.exists():
