@@ -3,8 +3,8 @@
 # before them): the default's checkpoint fine-tuned with the real-faces recipe on FER+ targets that
 # mix in each face's FER2013 label, one run per weight. Resumable: a rerun continues each unfinished
 # run from its last.pt and skips finished ones.
-#   MUXSPACE=/data/muxspace SOF=/data/sof bash scripts/train_intent.sh [W ...]   (default: 0.3 0.5 0.7 0)
-source "$(dirname "$0")/real_faces_recipe.sh"
+#   MUXSPACE=/data/muxspace SOF=/data/sof bash scripts/campaigns/train_intent.sh [W ...]   (default: 0.3 0.5 0.7 0)
+source "$(dirname "$0")/../real_faces_recipe.sh"
 : "${MUXSPACE:?set MUXSPACE to your clone of muxspace/facial_expressions}"
 : "${SOF:?set SOF to your clone of oogre/ESA-LG-M1}"
 $PY benchmarks/public_sets.py crops --set muxspace --root "$MUXSPACE" --part train --cap 1500 --out "$CROPS/muxspace_train"
