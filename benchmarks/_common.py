@@ -263,7 +263,8 @@ def write_results(out: Path, text: str, data: dict) -> None:
     from facemotion.fileio import write_text
 
     write_text(out.with_suffix(".txt"), text + "\n")
-    write_text(out.with_suffix(".json"), json.dumps(data, indent=1))
+    # every figure names the CPU it was measured on (its instruction sets decide the kernels)
+    write_text(out.with_suffix(".json"), json.dumps({"machine": machine(), **data}, indent=1))
 
 
 def command_line(script: str, argv=None) -> str:

@@ -75,10 +75,21 @@ def main() -> int:
         print(f"{name}: FER+ 7-class {m['ferplus7'] * 100:.2f}%, FER2013 labels (duplicates out) "
               f"{m['fer2013_dedup'] * 100:.2f}%, {speeds.get(name)} faces/s", flush=True)
     zoo.write_index(default, {n: (shipped[n].path.name, shipped[n].card) for n in guides}, guides=guides)
-    OUT.write_text(json.dumps({"command": "python scripts/zoo_table.py", "speed": "benchmarks/results/"
-                               "pipeline_classifiers.txt, batch 1", "models": rows}, indent=2) + "\n")
+    from facemotion.cpu import cpu_summary
+
+    # the accuracies were measured here (int8 answers depend on the CPU's instruction sets); the
+    # speeds come from the named file, which names its own CPU
+    OUT.write_text(json.dumps({"command": "python scripts/zoo_table.py", "machine": cpu_summary(),
+                               "speed": "benchmarks/results/pipeline_classifiers.txt, batch 1 (its CPU: "
+                               + _speed_cpu() + ")", "models": rows}, indent=2) + "\n")
     print(zoo.guide_table(markdown=True))
     return 0
+
+
+def _speed_cpu() -> str:
+    """The CPU line of the speed file (the faces/s column's machine)."""
+    lines = (Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "pipeline_classifiers.txt").read_text()
+    return next((ln.split("faces/s, ", 1)[1] for ln in lines.splitlines() if "faces/s, " in ln), "not named")
 
 
 if __name__ == "__main__":

@@ -143,10 +143,15 @@ def emotion_timeline(times_s, probs, path, title: str = "emotions over time", la
         b, g, r = COLORS[e]
         ax.plot(times_s, probs[:, k], label=e, color=(r / 255, g / 255, b / 255), lw=1.4)
     ax.set_ylim(0, 1)
+    _finish_timeline(fig, ax, "probability", title, len(labels), path)
+
+
+def _finish_timeline(fig, ax, ylabel: str, title: str, n: int, path) -> None:
+    """A timeline's axes, title, legend under it (``n`` entries in a row) and file."""
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("probability")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(ncol=len(labels), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    ax.legend(ncol=n, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     ax.grid(alpha=0.3)
     save_figure(fig, path)
 
@@ -165,12 +170,7 @@ def measure_timeline(times_s, measures, path, title: str = "facial measures over
     for k, v in series.items():
         ax.plot(times_s, v, label=k, lw=1.4)
     ax.axhline(0, color="0.5", lw=0.8)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("eye distances from neutral")
-    ax.set_title(title)
-    ax.legend(ncol=len(series), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
-    ax.grid(alpha=0.3)
-    save_figure(fig, path)
+    _finish_timeline(fig, ax, "eye distances from neutral", title, len(series), path)
 
 
 def _annotated(ax, values, fmt, colors, vmin, vmax, cmap):
