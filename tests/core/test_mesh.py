@@ -284,13 +284,13 @@ def _largest_face_measures(detector, mesh, folder: Path) -> list[dict]:
 
 
 def test_the_smile_measure_tells_london_smiles_from_neutral_faces(detector, mesh):
-    """docs/mesh.md: 0.946 (benchmarks/mesh.py); the other measures' AUCs there too."""
+    """docs/mesh.md: 0.958 (benchmarks/mesh.py); the other measures' AUCs there too."""
     if not LONDON.is_dir():
         pytest.skip(f"the London faces set not found at {LONDON} (set FACEMOTION_SHARED to the shared/ folder)")
     neutral = _largest_face_measures(detector, mesh, LONDON / "neutral")
     smiling = _largest_face_measures(detector, mesh, LONDON / "smiling")
     assert len(neutral) >= 100 and len(smiling) >= 100
-    assert auc([m["smile"] for m in smiling], [m["smile"] for m in neutral]) >= 0.94
+    assert auc([m["smile"] for m in smiling], [m["smile"] for m in neutral]) >= 0.95
     # measured from the canonical face, the London set's mean neutral one: neutral faces near 0
     assert abs(np.median([m["smile"] for m in neutral])) < 0.05
 
