@@ -111,6 +111,8 @@ MESH_MEASURES = ("smile", "mouth_open", "left_eye_open", "right_eye_open", "brow
                  "lip_press", "nose_wrinkle")
 # a face's mesh in tables (CSV, pandas, batch rows): presence, pose, measures
 MESH_COLUMNS = ("mesh_presence", "yaw", "pitch", "roll", *MESH_MEASURES)
+# the decimals each mesh field is rounded to in a record (the page's engine rounds as many)
+MESH_DECIMALS = {"landmarks": 1, "mesh_presence": 3, "pose": 1, "measures": 3}
 
 
 def mesh_fields(mesh) -> dict:
@@ -121,10 +123,11 @@ def mesh_fields(mesh) -> dict:
     ``measures`` (docs/mesh.md); all None without a mesh."""
     if mesh is None:
         return dict.fromkeys(MESH_FIELDS)
-    return {"landmarks": np.round(np.asarray(mesh.landmarks, np.float64), 1).tolist(),
-            "mesh_presence": round(float(mesh.presence), 3),
-            "pose": {k: round(float(v), 1) for k, v in mesh.pose.items()},
-            "measures": {k: round(float(v), 3) for k, v in mesh.measures.items()}}
+    d = MESH_DECIMALS
+    return {"landmarks": np.round(np.asarray(mesh.landmarks, np.float64), d["landmarks"]).tolist(),
+            "mesh_presence": round(float(mesh.presence), d["mesh_presence"]),
+            "pose": {k: round(float(v), d["pose"]) for k, v in mesh.pose.items()},
+            "measures": {k: round(float(v), d["measures"]) for k, v in mesh.measures.items()}}
 
 
 def add_mesh(records: list, meshes) -> list:

@@ -6,7 +6,7 @@ from __future__ import annotations
 def cmd_web_export(args) -> int:
     from ..web.export import export_site
 
-    summary = export_site(args.dir, args.model, webgpu=not args.no_webgpu)
+    summary = export_site(args.dir, args.model, webgpu=not args.no_webgpu, mesh=args.mesh)
     print(f"wrote {summary['folder']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB "
           f"(models: {', '.join(summary['models'])}); serve the folder from any static file host, e.g. "
           f"python -m http.server -d {summary['folder']} -b 127.0.0.1 8080")
@@ -26,4 +26,7 @@ def add_commands(sub, fmt) -> None:
                    help="shipped model name or .onnx file (default: the shipped default); its int8 variant comes along")
     s.add_argument("--no-webgpu", action="store_true",
                    help="leave out the WebGPU build of onnxruntime-web (16 MB): WebAssembly only")
+    s.add_argument("--mesh", action="store_true",
+                   help="the page also reads each face's 468 landmarks, head pose and action measures by default "
+                        "(docs/mesh.md; the page has the mesh either way: ?mesh=1, ?mesh=0, the header's checkbox)")
     s.set_defaults(func=cmd_web_export)

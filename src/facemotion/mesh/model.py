@@ -46,6 +46,8 @@ TRACK_SCALE = 1.5
 MIN_FACE_PX = 24
 # a crop less than this share inside the picture reads mostly replicated border: no result
 MIN_INSIDE = 0.5
+# the grid of points (per side) that measures a crop's share inside the picture
+INSIDE_GRID = 16
 # refinement passes after the first: the first always, the second only for faces whose crop it
 # would turn by more than REFINE_DEGREES. On a picture turned by 30 degrees, the lean not given,
 # the first pass reads 14-20 of them; on the shared photos so turned, roll is off by 13 degrees
@@ -136,7 +138,8 @@ def turn(m: np.ndarray, ref: np.ndarray) -> float:
     return float((d + 180) % 360 - 180)
 
 
-def inside_share(m: np.ndarray, width: int, height: int, size: int = INPUT_SIZE, grid: int = 16) -> float:
+def inside_share(m: np.ndarray, width: int, height: int, size: int = INPUT_SIZE,
+                 grid: int = INSIDE_GRID) -> float:
     """The share of the crop whose pixels come from inside the picture (a grid of points)."""
     g = (np.arange(grid) + 0.5) * size / grid
     u, v = np.meshgrid(g, g)

