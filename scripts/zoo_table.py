@@ -3,7 +3,7 @@ row measured again and written into the index (``weights/models.json``, each ent
 
 For every shipped model, ``facemotion evaluate NAME --data FER --split test --json`` (PrivateTest,
 the file itself) gives the recall of each class on the FER+ majority (7 classes) and on FER2013's
-labels without the copies of Training faces; the faces a second are the batch-1 column of
+labels without the copies of Training faces, and the share of the faces called neutral; the faces a second are the batch-1 column of
 ``benchmarks/results/pipeline_classifiers.txt`` (``python benchmarks/pipeline.py
 --classifier-only``, which times every shipped model in one run). What each model is for
 (``use``) is written by hand in the index and kept. The measured rows also go to
@@ -45,7 +45,8 @@ def evaluate(name: str, data: str) -> dict:
         sys.exit(f"{' '.join(cmd)}: {r.stderr.strip().splitlines()[-1:]}")
     proto = json.loads(r.stdout)["protocol"]
     return {"ferplus7": proto["ferplus7"]["accuracy"], "fer2013_dedup": proto["fer2013"]["accuracy_dedup"],
-            "ferplus_recall": proto["ferplus7"]["recall"], "fer2013_recall": proto["fer2013_recall"]}
+            "ferplus_recall": proto["ferplus7"]["recall"], "fer2013_recall": proto["fer2013_recall"],
+            "neutral_share": proto["neutral_share"]}
 
 
 def main() -> int:
@@ -71,7 +72,7 @@ def main() -> int:
         guides[name] = shipped[name].guide | {
             "ferplus_recall": {k: round(v, 4) for k, v in m["ferplus_recall"].items()},
             "fer2013_recall": {k: round(v, 4) for k, v in m["fer2013_recall"].items()},
-            "faces_per_s": speeds.get(name)}
+            "neutral_share": round(m["neutral_share"], 4), "faces_per_s": speeds.get(name)}
         print(f"{name}: FER+ 7-class {m['ferplus7'] * 100:.2f}%, FER2013 labels (duplicates out) "
               f"{m['fer2013_dedup'] * 100:.2f}%, {speeds.get(name)} faces/s", flush=True)
     zoo.write_index(default, {n: (shipped[n].path.name, shipped[n].card) for n in guides}, guides=guides)

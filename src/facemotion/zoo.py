@@ -262,23 +262,28 @@ def listing() -> list[dict]:
 
 
 GUIDE_COLUMNS = ("model", "use it for", "FER+ majority, 7 classes", "FER2013 labels, duplicates out",
-                 "weakest classes (FER+ recall)", "faces/s", "size")
+                 "weakest classes (FER+ recall)", "weakest classes (FER2013 recall)", "called neutral", "faces/s",
+                 "size")
 
 
 def guide_rows() -> list[list[str]]:
     """The table users choose a model from, a row per shipped model in the index's order: what
     it is for, PrivateTest accuracy on both label sets (the card's, measured on the file), its two
-    weakest classes on the FER+ majority, faces a second (the classifier alone, batch 1, the
-    machine of benchmarks/results/pipeline_classifiers.txt) and its size (scripts/zoo_table.py)."""
+    weakest classes on each label set, the share of the faces it calls neutral (PrivateTest: FER2013 labels
+    17.4% of them neutral, FER+'s majority 34.7%), faces a second (the classifier alone, batch 1,
+    the machine of benchmarks/results/pipeline_classifiers.txt) and its size
+    (scripts/zoo_table.py)."""
     rows = []
     for name, e in shipped_models().items():
         m, g = e.card.metrics, e.guide
         pct = lambda k: f"{m[k] * 100:.1f}%" if k in m else "–"  # noqa: E731
-        recall = sorted((g.get("ferplus_recall") or {}).items(), key=lambda kv: kv[1])[:2]
-        weak = ", ".join(f"{k} {v * 100:.0f}%" for k, v in recall) or "–"
+        weak = [", ".join(f"{k} {v * 100:.0f}%" for k, v in sorted((g.get(key) or {}).items(), key=lambda kv: kv[1])[:2])
+                or "–" for key in ("ferplus_recall", "fer2013_recall")]
+        neutral = f"{g['neutral_share'] * 100:.1f}%" if g.get("neutral_share") is not None else "–"
         speed = f"{g['faces_per_s']:,}" if g.get("faces_per_s") else "–"
         size = f"{e.path.stat().st_size / 1e6:.1f} MB, {(e.card.parameters or 0) / 1e6:.2f}M params"
-        rows.append([f"`{name}`", g.get("use", ""), pct("ferplus_test"), pct("private_test_dedup"), weak, speed, size])
+        rows.append([f"`{name}`", g.get("use", ""), pct("ferplus_test"), pct("private_test_dedup"), *weak, neutral, speed,
+                     size])
     return rows
 
 
