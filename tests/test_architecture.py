@@ -25,20 +25,24 @@ LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: 
                 **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs",
                 "datasets": "datasets",
                 "protocol": "datasets",  # the honest protocol: scores a split against FER+ votes (datasets.ferplus)
-                "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps"}
+                "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps",
+                "cuda": "cuda"}  # the networks as torch modules on a GPU (imported only for device != cpu)
 MAY_IMPORT = {
     "base": {"base"},
     "core": {"base", "core"},
     "inference": {"base", "core", "inference"},
     "pipelines": {"base", "core", "inference", "pipelines"},
-    "recognizer": {"base", "core", "inference", "pipelines", "recognizer"},
+    "cuda": {"base", "core", "inference", "cuda"},
+    "recognizer": {"base", "core", "inference", "pipelines", "cuda", "recognizer"},
     "datasets": {"base", "core", "datasets"},
-    "training": {"base", "core", "inference", "datasets", "training"},
-    "api": {"base", "core", "inference", "pipelines", "recognizer", "api"},  # facemotion/__init__.py
-    "jobs": {"base", "core", "inference", "pipelines", "recognizer", "jobs"},  # batch: collections, local or on Ray
-    "apps": {"base", "core", "inference", "pipelines", "recognizer", "datasets", "training", "api", "jobs", "apps"},
+    "training": {"base", "core", "inference", "datasets", "cuda", "training"},
+    "api": {"base", "core", "inference", "pipelines", "cuda", "recognizer", "api"},  # facemotion/__init__.py
+    "jobs": {"base", "core", "inference", "pipelines", "cuda", "recognizer", "jobs"},  # batch: local or on Ray
+    "apps": {"base", "core", "inference", "pipelines", "cuda", "recognizer", "datasets", "training", "api", "jobs",
+             "apps"},
 }
-TORCH_LAYERS = {"training"}
+# the layers that may import torch; cuda's modules import it only for a device other than the CPU
+TORCH_LAYERS = {"training", "cuda"}
 
 
 def module_name(path: Path) -> str:

@@ -148,8 +148,8 @@ def test_video_name_option_stays_in_the_folder(tmp_path):
 
 
 def test_deprecation_note_once_per_option(capsys):
-    build_parser().parse_args(["webcam", "--device", "1", "--device", "2"])
-    assert capsys.readouterr().err.count("--device is deprecated") == 1
+    build_parser().parse_args(["batch", "x", "--to", "r.csv", "--every", "1", "--every", "2"])
+    assert capsys.readouterr().err.count("--every is deprecated") == 1
 
 
 def test_corrupt_exif_warns_nobody(tmp_path):

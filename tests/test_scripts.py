@@ -314,7 +314,7 @@ def test_benchmarks_top_level_holds_the_products_and_studies_are_filed():
     benchmarks/studies/ the studies behind a past finding, each named in its README with the doc
     it supports; no module of either is over 400 lines."""
     top = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
-    assert len(top) <= 22, top
+    assert len([n for n in top if not n.startswith("_")]) <= 22, top
     assert [n for n in top if n.startswith("_")] == ["_common.py"]
     readme = (ROOT / "benchmarks" / "studies" / "README.md").read_text()
     studies = [p.name for p in (ROOT / "benchmarks" / "studies").glob("*.py") if not p.name.startswith("_")]

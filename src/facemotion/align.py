@@ -125,18 +125,19 @@ def level_box(detector, image: np.ndarray, box, angle: float):
 
 
 def upright(image: np.ndarray, gray: np.ndarray, boxes, crops: np.ndarray, detector, size: int,
-            angles=None, levels=None) -> tuple[list, list]:
+            angles=None, levels=None, roll: RollEstimator | None = None) -> tuple[list, list]:
     """Turn the leaning faces of ``crops`` (tight crops of ``boxes``; replaced in place) upright:
     each face's lean is read from its crop (unless ``angles`` already has it: a tracked face
     between two detections), and a face that leans by
     :data:`~facemotion.preprocess.UPRIGHT_MIN_DEGREES` or more is cropped again, turned level
     about its level box (:func:`level_box`, for detectors that say ``level_search``; ``levels``
     reuses a tracked face's while it leans within :data:`LEVEL_REUSE_DEGREES` of the lean it was
-    found at). Returns (leans, level boxes relative to the boxes, None where not turned)."""
+    found at). ``roll``: the estimator reading the leans (None: :func:`roll_estimator`'s). Returns
+    (leans, level boxes relative to the boxes, None where not turned)."""
     leans = [None if angles is None else angles[i] for i in range(len(boxes))]
     todo = [i for i, a in enumerate(leans) if a is None]
     if todo:
-        for i, a in zip(todo, roll_estimator().estimate(crops[todo])):
+        for i, a in zip(todo, (roll or roll_estimator()).estimate(crops[todo])):
             leans[i] = float(a)
     tilted = [i for i, a in enumerate(leans) if abs(a) >= UPRIGHT_MIN_DEGREES]
     rel = [None] * len(boxes)

@@ -69,19 +69,32 @@ class EmotionRecognizer:
     ``aligned``: each face the mesh finds is cut as FER2013's faces are framed (eyes level, eye
     and mouth centres at FER2013's mean places: :func:`facemotion.mesh.aligned_crop`) instead of
     from its box turned upright (a lever measured in docs/mesh.md; the mesh runs for it).
+    ``device``: "cpu" (default: ONNX Runtime), "cuda" / "cuda:N" (the detector, roll network,
+    mesh and classifier as PyTorch modules on the GPU: :mod:`facemotion.cuda`; needs torch with
+    CUDA; the default model runs as float, in bfloat16 unless ``precision="float32"``), or "auto"
+    (CUDA where torch sees a GPU, else the CPU; says which once, on stderr).
     """
 
     def __init__(self, detector=DEFAULT_DETECTOR, model=None, *, min_confidence: float | None = None,
                  detect_size: int | None = None, threads: int | str | None = None, precision: str | None = "auto",
-                 upright: bool = True, fold_contempt: bool = False, mesh: bool = False, aligned: bool = False):
+                 upright: bool = True, fold_contempt: bool = False, mesh: bool = False, aligned: bool = False,
+                 device: str = "cpu"):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         if threads is not None:
             threads = validate.threads("threads", threads)
             threads = limit_threads(auto_threads() if threads == "auto" else threads)
-        classifier = load_classifier(model, threads=threads, precision=precision, fold=bool(fold_contempt))
+        device = _device(device)
+        # on a GPU, "auto" is the float model (int8 is the CPU's speed-up) in facemotion's precision
+        gpu_auto = device != "cpu" and precision == "auto"
+        classifier = load_classifier(model, threads=threads, precision="float32" if gpu_auto else precision,
+                                     fold=bool(fold_contempt))
         #: the stages every app goes through (read, detect, crop, classify, records)
         self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright, mesh=mesh,
                              aligned=aligned)
+        if device != "cpu":
+            from .cuda import torch_runtime
+
+            self.stages.use_runtime(torch_runtime(device, autocast=gpu_auto))
 
     def __getattr__(self, name):
         # members of the 0.1 recognizer, moved to its stages: they keep working for a release,
@@ -183,6 +196,16 @@ class EmotionRecognizer:
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames)
 
 
+def _device(device, name: str = "device") -> str:
+    """``device`` as the networks' device: "cpu" as given (no torch), else resolved by
+    :func:`facemotion.cuda.resolve_device` ("auto" may come to "cpu")."""
+    if device == "cpu":
+        return "cpu"
+    from .cuda import resolve_device
+
+    return resolve_device(device, name)
+
+
 def _detect_faces(rec):
     def detect_faces(image):
         pic = rec.read(image)
@@ -235,15 +258,18 @@ class RecognizerOptions:
     upright: bool = True
     fold_contempt: bool = False
     mesh: bool = False
+    device: str = "cpu"
 
     @classmethod
     def from_args(cls, args) -> "RecognizerOptions":
-        """The options of a parsed command line (each already checked where it was parsed)."""
+        """The options of a parsed command line (each already checked where it was parsed; the
+        device resolved here, once: "auto" says what it chose, "cuda" without a GPU fails)."""
         from .detect import canonical_detector
 
         return cls(detector=canonical_detector(args.detector), model=args.model, min_confidence=args.min_confidence,
                    detect_size=args.detect_size, threads=args.threads, precision=args.precision,
-                   upright=args.upright, fold_contempt=args.fold_contempt, mesh=getattr(args, "mesh", False))
+                   upright=args.upright, fold_contempt=args.fold_contempt, mesh=getattr(args, "mesh", False),
+                   device=_device(getattr(args, "device", "cpu"), "--device"))
 
     def build(self, **changes) -> EmotionRecognizer:
         """A recognizer with these options (``changes`` override some: ``threads=1``)."""

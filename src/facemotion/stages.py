@@ -68,15 +68,41 @@ class Stages:
             from .mesh import FaceMesh
 
             self.mesh = FaceMesh()
+        # the runtime the networks run on: None is ONNX Runtime on the CPU; use_runtime swaps in
+        # another (facemotion.cuda: torch on a GPU), with the roll network it reads leans with
+        self.runtime, self.roll = None, None
+
+    def use_runtime(self, runtime) -> None:
+        """Run the networks on ``runtime`` (:func:`facemotion.cuda.torch_runtime`): the detector,
+        the roll network, the mesh and the classifier are swapped for its objects, which answer
+        as the ONNX Runtime ones do; every stage stays as it is."""
+        self.runtime = runtime
+        self.detector = runtime.detector(self.detector)
+        self.classifier = runtime.classifier(self.classifier)
+        self.roll = runtime.roll()
+        self.mesh = runtime.mesh(self.mesh)
+        self._explainers = {}
+
+    @property
+    def batch_faces(self) -> int:
+        """How many faces a collection's classifier call gathers (a GPU's runtime takes more)."""
+        return getattr(self.runtime, "batch_faces", 64)
+
+    @property
+    def device(self) -> str:
+        """Where the networks run: "cpu" (ONNX Runtime), else the runtime's name ("cuda (...)")."""
+        return "cpu" if self.runtime is None else self.runtime.name
 
     def for_thread(self) -> "Stages":
         """Stages for another thread: a detector of their own (detectors keep per-call state;
         OpenCV's cascade is not thread-safe), this classifier shared (ONNX Runtime sessions
-        are). A detector object the caller passed in is shared as given."""
+        are, as the torch runtime's modules). A detector object the caller passed in is shared as given."""
         other = copy.copy(self)
         spec, kw = self._detector_args
         if isinstance(spec, str):
             other.detector = get_detector(spec, **kw)
+            if self.runtime is not None:
+                other.detector = self.runtime.detector(other.detector)
         other._explainers = {}
         return other
 
@@ -144,7 +170,7 @@ class Stages:
         # detector="none": the image is a face crop already (FER2013's kind); there is no picture
         # around it to turn, and it is as level as the crops the classifier was trained on
         if self.upright and boxes and self.detector_name != "none":
-            leans, rel = upright(image, gray, boxes, crops, self.detector, self.input_size, angles, levels)
+            leans, rel = upright(image, gray, boxes, crops, self.detector, self.input_size, angles, levels, self.roll)
             faces = FaceCrops(boxes, confidences, crops, leans, rel)
         else:
             faces = FaceCrops(boxes, confidences, crops)

@@ -211,8 +211,8 @@ def test_old_option_names_still_work_and_say_which_to_use(capsys):
 
     args = build_parser().parse_args(["train", "--data", "x", "--model", "vgg_fer_s"])
     assert args.arch == "vgg_fer_s" and "--model is deprecated here; use --arch" in capsys.readouterr().err
-    args = build_parser().parse_args(["webcam", "--device", "2"])
-    assert args.camera == 2 and "--device is deprecated here; use --camera" in capsys.readouterr().err
+    # --device is the compute device on every command now (webcam's camera is --camera)
+    assert build_parser().parse_args(["webcam", "--device", "auto"]).device == "auto"
     args = build_parser().parse_args(["webcam", "--camera", "1"])
     assert args.camera == 1 and not capsys.readouterr().err
     # detector and precision choices come from their registries (aliases included)

