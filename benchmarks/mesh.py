@@ -240,7 +240,7 @@ def pipeline_cost(repeat: int) -> tuple[str, dict]:
     from _common import cli_video, shared_clips
 
     photos = shared_photos()
-    recs = {False: EmotionRecognizer(), True: EmotionRecognizer(mesh=True)}  # `facemotion image`'s defaults
+    recs = {False: EmotionRecognizer(mesh=False), True: EmotionRecognizer(mesh=True)}  # `facemotion image`'s otherwise
     for rec in recs.values():
         for p in photos:
             rec.analyze(p)
