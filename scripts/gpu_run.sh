@@ -3,7 +3,8 @@
 # from the repository root on the lent machine, whose python3 has torch with CUDA:
 #
 #   bash scripts/gpu_run.sh                 # nvidia-smi, the CUDA tests, benchmarks/gpu.py -> $OUT
-#   GPU_TRAIN=1 bash scripts/gpu_run.sh     # ... then the seconds left to scripts/campaigns/gpu_campaign.sh
+#   GPU_TRAIN=intent bash scripts/gpu_run.sh   # ... then the seconds left to a training campaign:
+#                                              # scripts/campaigns/gpu_campaign.py --plan intent (1: intent)
 #
 # Within GPU_BUDGET_S seconds (default 540, a 10-minute call with room to return). The shared photos
 # and clips come from $FACEMOTION_SHARED/media, ../shared/media, or gpu/media (copied there and
@@ -39,9 +40,10 @@ timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --
   | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
 
-if [ "${GPU_TRAIN:-0}" = 1 ] && [ "$(left)" -gt 60 ]; then
-  echo "== GPU_TRAIN=1: scripts/campaigns/gpu_campaign.sh $(left)"
-  OUT="$OUT" bash scripts/campaigns/gpu_campaign.sh "$(left)" 2>&1 | tee "$OUT/campaign.log"
+if [ "${GPU_TRAIN:-0}" != 0 ] && [ "$(left)" -gt 60 ]; then
+  plan=$GPU_TRAIN; [ "$plan" = 1 ] && plan=intent
+  echo "== GPU_TRAIN=$GPU_TRAIN: scripts/campaigns/gpu_campaign.py call $(left) --plan $plan"
+  OUT="$OUT" "$PY" scripts/campaigns/gpu_campaign.py call "$(left)" --plan "$plan" --no-bench 2>&1 | tee "$OUT/campaign.log"
 fi
 echo "== done in $(( $(date +%s) - START ))s: tests exit $tests, benchmark exit $bench; results under $OUT"
 [ "$tests" = 0 ] && [ "$bench" = 0 ]
