@@ -118,7 +118,8 @@ FERPLUS_PLAN = [
 # FER+ 84.4 / 80.2 / 75.1 against FER2013 61.9 / 64.2 / 66.3 on PublicTest), and no blend of the
 # networks there are crosses it (benchmarks/results/label_blends*.txt): the lever left is capacity
 # and length, so the larger networks come first
-INTENT = ["--labels", "ferplus", "--vote-scheme", "probability", "--label-smoothing", "0", "--corrupt", "0.6"]
+INTENT = ["--labels", "ferplus", "--vote-scheme", "probability", "--label-smoothing", "0", "--corrupt", "0.6",
+          "--eval-every", "5"]  # validation every 5th epoch: on the GPU it is a large share of one
 INTENT_PLAN = [
     ("i_r18_w5", "resnet18_fer", 200, SCRATCH + INTENT + ["--intent-weight", "0.5", "--seed", "41"]),
     ("i_ress_w5", "resnet_fer_s", 300, SCRATCH + INTENT + ["--intent-weight", "0.5", "--seed", "42"]),  # shippable size

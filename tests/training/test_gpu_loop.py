@@ -83,6 +83,18 @@ def test_checkpoint_cadence_and_no_epoch_files(kaggle_zip, tmp_path):
     assert [int(r.split(",")[0]) for r in lines[1:]] == [1, 2, 3, 4]
 
 
+def test_eval_every_validates_the_first_every_nth_and_the_last_epoch(kaggle_zip, tmp_path):
+    import csv
+    import math
+
+    out = tmp_path / "run"
+    main(_args(kaggle_zip, out, epochs=5, eval_every=3, no_epoch_files=True))
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    validated = [int(r["epoch"]) for r in rows if not math.isnan(float(r["val_loss"]))]
+    assert validated == [1, 3, 5] and len(rows) == 5  # every epoch logged, the others NaN
+    assert load_checkpoint(out / "best.pt")["epoch"] in validated  # chosen among the validated ones
+
+
 def test_teacher_targets_made_beforehand_are_checked_and_used(kaggle_zip, tmp_path, tiny_checkpoint, capsys):
     from facemotion.cli import main as cli
 

@@ -70,6 +70,7 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
         _write_log(out / "log.csv", run.history)
     # --kd-skip-extra: the distillation term weighs 1 on --data's faces and 0 on --extra-data's
     kd_weight = (~data.extra_tr).float() if cfg.kd_skip_extra else None
+    every, skipped = getattr(cfg, "eval_every", 1), None
     for epoch in range(run.start_epoch, cfg.epochs + 1):
         tr, run.step = train_one_epoch(trained, optimizer, schedule, data.x_tr, data.y_tr, cfg, epoch, ema=ema,
                                        targets=data.t_tr, teachers=teachers, teacher_targets=targets,
@@ -80,11 +81,17 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
             tr["unlabelled_sure"] = unlabelled.take_sure_rate()
         eval_model = ema.module if ema is not None else model
         t0 = time.perf_counter()
-        dist.share_buffers(model)
-        dist.share_buffers(eval_model)
-        va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
-                      targets=data.t_va)
-        schedule.after_epoch(va["val_loss"])
+        # --eval-every: the epochs between validations log NaN (the run's first is validated, so
+        # the columns are known; its last, so best.pt has seen the end)
+        if skipped is None or epoch % every == 0 or epoch == cfg.epochs:
+            dist.share_buffers(model)
+            dist.share_buffers(eval_model)
+            va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
+                          targets=data.t_va)
+            schedule.after_epoch(va["val_loss"])
+            skipped = dict.fromkeys(va, float("nan"))
+        else:
+            va = skipped
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **tr, **va,
                "eval_time_s": time.perf_counter() - t0}
         run.history.append(row)

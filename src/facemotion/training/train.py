@@ -134,6 +134,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the training step's network (fuses BatchNorm/activations; pays on GPUs "
                         "after a compile of ~1 min; docs/benchmarks.md#training-speed)")
+    p.add_argument("--eval-every", type=option(integer, 1), default=1, metavar="N",
+                   help="validate every N epochs, the run's first and its last (best.pt is chosen among those; "
+                        "the plateau schedule counts validations). On a GPU the validation is a large share of an epoch")
     p.add_argument("--checkpoint-every", type=option(integer, 1), default=1, metavar="N",
                    help="write last.pt and the curves every N epochs (and at the end); best.pt is written at "
                         "every improvement regardless. On a GPU an epoch can take a second: saving it each time costs more")
