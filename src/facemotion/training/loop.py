@@ -84,11 +84,7 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
         # --eval-every: the epochs between validations log NaN (the run's first is validated, so
         # the columns are known; its last, so best.pt has seen the end)
         if skipped is None or epoch % every == 0 or epoch == cfg.epochs:
-            dist.share_buffers(model)
-            dist.share_buffers(eval_model)
-            va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
-                          targets=data.t_va)
-            schedule.after_epoch(va["val_loss"])
+            va = _validate(cfg, dist, data, model, eval_model, schedule, evaluate)
             skipped = dict.fromkeys(va, float("nan"))
         else:
             va = skipped
@@ -107,6 +103,16 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
         if stop:
             say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
             break
+
+
+def _validate(cfg, dist, data, model, eval_model, schedule, evaluate) -> dict:
+    """One validation of ``eval_model`` (the EMA weights when kept), stepping a plateau schedule."""
+    dist.share_buffers(model)
+    dist.share_buffers(eval_model)
+    va = evaluate(eval_model, data.x_va, data.y_va, tta="flip" if cfg.eval_tta else "none", dist=dist,
+                  targets=data.t_va)
+    schedule.after_epoch(va["val_loss"])
+    return va
 
 
 def _consistency(cfg, data):
