@@ -9,9 +9,12 @@ Ours: `facemotion.training.engine`'s step -- channels-last and one batched affin
 
 On a GPU (``--device cuda``) "ours" is what ``facemotion train --device cuda --amp bf16`` runs:
 ``engine.train_one_epoch`` itself over the whole uint8 training set held on the GPU, with the
-campaign's augmentation (shift/zoom/rotation/flip, erasing 0.5, mixup 0.2) and EMA, timed over
-whole epochs after a warm-up epoch, at each ``--batch-sizes``, and with ``--compile`` for the
-models named in ``--compile-models``:
+real recipe's augmentation (``loop.build_augment``: shift/zoom/rotation/flip, erasing 0.5, the
+shipped models' corruptions at ``--corrupt``, 0.6; mixup 0.2) and EMA, timed over whole epochs
+after a warm-up epoch, at each ``--batch-sizes``, and with ``--compile`` for the models named in
+``--compile-models``. Each row also gives what one step costs the host, the same on any device
+(``engine.HostDispatches``): the operators it dispatches and the values it reads back from the
+device (each read makes the host wait for the GPU):
 
     python benchmarks/train_speed.py --device cuda --models vgg_fer_s vgg_fer_m resnet18_fer \
         --batch-sizes 128 512 --compile-models vgg_fer_s vgg_fer_m --json train_speed.json
@@ -137,21 +140,23 @@ def sync(dev):
         torch.cuda.synchronize(dev)
 
 
-def gpu_ours(name, images, labels, dev, batch_size, compile_, epochs=1, warm_images=4096):
-    """img/s of engine.train_one_epoch (what `facemotion train --device cuda` runs) over whole
-    epochs, after a warm-up epoch on ``warm_images`` images (cuDNN autotuning, compilation)."""
+def gpu_ours(name, images, labels, dev, batch_size, compile_, epochs=1, warm_images=4096, corrupt=0.6):
+    """(img/s of engine.train_one_epoch -- what `facemotion train --device cuda` runs -- over
+    whole epochs, after a warm-up epoch on ``warm_images`` images (cuDNN autotuning,
+    compilation); warm-up s; peak GiB; host dispatches a step; device reads a step)."""
     from facemotion.training.ema import EMA
-    from facemotion.training.engine import build_scheduler, train_one_epoch
+    from facemotion.training.engine import HostDispatches, build_scheduler, train_one_epoch
+    from facemotion.training.loop import build_augment
 
     args = get_args_parser().parse_args(["--data", "x", "--batch-size", str(batch_size), "--amp", "bf16",
                                          "--opt", "sgd", "--lr", "0.2", "--erase", "0.5", "--mixup", "0.2",
-                                         "--no-progress", "--epochs", str(epochs + 1)])
+                                         "--corrupt", str(corrupt), "--no-progress", "--epochs", str(epochs + 1)])
     torch.manual_seed(0)
     model = create_model(name).to(dev, memory_format=torch.channels_last)
     opt = build_optimizer(model, args)
     sched = build_scheduler(opt, args, len(labels) // batch_size)
     ema = EMA(model, 0.999)
-    aug = BatchAugment(erase=0.5)
+    aug = build_augment(args)
     torch.backends.cudnn.benchmark = True
     forward = torch.compile(model) if compile_ else model
     t0 = time.perf_counter()
@@ -165,7 +170,10 @@ def gpu_ours(name, images, labels, dev, batch_size, compile_, epochs=1, warm_ima
                                   forward=forward)
         rates.append(m["img_per_s"])
     mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else float("nan")
-    return max(rates), warm, mem
+    with HostDispatches() as host:  # two more steps, counted (the loop's own code, not a copy)
+        train_one_epoch(model, opt, sched, images[:2 * batch_size], labels[:2 * batch_size], args, epochs + 2,
+                        ema=ema, augment=aug, step=step, forward=forward)
+    return max(rates), warm, mem, host.ops / 2, sum(host.reads.values()) / 2
 
 
 def main_gpu(a, images, labels):
@@ -184,7 +192,7 @@ def main_gpu(a, images, labels):
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
                 try:
-                    rate, warm, mem = gpu_ours(name, x, y, dev, bs, comp)
+                    rate, warm, mem, ops, reads = gpu_ours(name, x, y, dev, bs, comp, corrupt=a.corrupt)
                 except Exception as e:  # noqa: BLE001  (one configuration failing must not cost the others)
                     print(f"{name} batch {bs} compile {comp}: failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
                     continue
@@ -193,15 +201,18 @@ def main_gpu(a, images, labels):
                 base = r.get("baseline")
                 rows.append([name, f"{base:,.0f}" if base else "-", bs, "yes" if comp else "no", f"{rate:,.0f}",
                              f"{rate / base:.1f}x" if base else "-", f"{warm:.0f}", f"{mem:.1f}",
-                             f"{len(labels) / rate:.2f}", f"{300 * len(labels) / rate / 60:.1f}"])
+                             f"{len(labels) / rate:.2f}", f"{300 * len(labels) / rate / 60:.1f}", f"{ops:,.0f}",
+                             f"{reads:.0f}"])
+                r[key + "_host"] = {"ops_per_step": ops, "device_reads_per_step": reads}
                 print(" | ".join(map(str, rows[-1])), flush=True)
                 if a.json:  # written as it goes: a caller that stops this script early keeps what was measured
                     Path(a.json).write_text(json.dumps(rec, indent=2))
     print(f"host: {rec['host']}")
     print(f"training throughput on {rec['device']}, torch {torch.__version__}, bf16, channels-last, "
-          f"{len(labels):,} images held on the GPU; baseline: host augmentation, float32, batch 128")
+          f"{len(labels):,} images held on the device; the recipe: SGD, erasing 0.5, mixup 0.2, corruptions "
+          f"{a.corrupt}, EMA; baseline: host augmentation, float32, batch 128")
     print(table(["model", "baseline img/s", "batch", "compile", "facemotion img/s", "speed-up",
-                 "warm-up s", "peak GiB", "s/epoch", "min/300 epochs"], rows))
+                 "warm-up s", "peak GiB", "s/epoch", "min/300 epochs", "host ops/step", "device reads/step"], rows))
     if a.json:
         Path(a.json).write_text(json.dumps(rec, indent=2))
 
@@ -221,6 +232,8 @@ def main():
     p.add_argument("--whole-epochs", action="store_true",
                    help="time whole epochs of engine.train_one_epoch (the GPU mode) on any device")
     p.add_argument("--limit", type=int, default=0, help="use only this many training images")
+    p.add_argument("--corrupt", type=float, default=0.6,
+                   help="GPU / --whole-epochs: the corruption share of the recipe timed (the shipped models' 0.6; 0 = none)")
     a = p.parse_args()
     torch.manual_seed(0)
     data = Path(a.data) if a.data else FER_ZIP

@@ -205,3 +205,32 @@ def test_corruption_augment_is_seeded_bounded_and_changes_only_the_chosen_faces(
 def test_training_with_corruptions_runs(kaggle_zip, tmp_path):
     s = main(_args(kaggle_zip, tmp_path / "run", epochs=1, corrupt=0.5))
     assert s["epochs_run"] == 1
+
+
+def test_a_training_step_never_waits_for_the_device():
+    """The whole recipe of the shipped models' runs (geometry, erasing, corruptions, mixup, label
+    smoothing, class weights, EMA) reads nothing back from the device in its steps: on a GPU a read
+    stalls the host until the queue drains. Counted on the CPU, where the same operators dispatch.
+    (SGD: the unfused Adam of a CPU reads its step counter, a host tensor there; on a GPU the
+    optimizer is fused and reads nothing.)"""
+    from facemotion.training.engine import HostDispatches, build_optimizer, build_scheduler, train_one_epoch
+    from facemotion.training.loop import build_augment
+
+    bs = 16
+    args = get_args_parser().parse_args(["--data", "x", "--batch-size", str(bs), "--erase", "0.5", "--mixup", "0.2",
+                                         "--opt", "sgd", "--corrupt", "0.9", "--label-smoothing", "0.1", "--no-progress"])
+    model = create_model("mini_xception").to(memory_format=torch.channels_last)
+    opt = build_optimizer(model, args)
+    sched = build_scheduler(opt, args, 4)
+    ema = EMA(model, 0.999)
+    x = torch.randint(0, 255, (bs * 4, 1, 48, 48), dtype=torch.uint8)
+    y = torch.randint(0, 7, (bs * 4,))
+    cw = torch.ones(7)
+    per_run = []
+    for nb in (2, 4):
+        with HostDispatches() as h:
+            train_one_epoch(model, opt, sched, x[:bs * nb], y[:bs * nb], args, nb, ema=ema, augment=build_augment(args),
+                            class_weights=cw)
+        assert h.reads == {}, h.reads
+        per_run.append(h.ops)
+    assert per_run[1] > per_run[0] > 0  # the counter sees the steps

@@ -8,7 +8,8 @@ conditions chained at a random strength, and, AugMix-style, often blended back w
 face, so the network sees the whole range between clean and badly corrupted.
 
 Everything runs on whole batches on the batch's device (a GPU keeps it there) and draws from
-the epoch's generator, like :mod:`.augment`. The evaluation suite (``facemotion evaluate
+the epoch's generator, like :mod:`.augment`; which faces get which condition is drawn on the host,
+from a stream seeded by that generator, so nothing waits for the device. The evaluation suite (``facemotion evaluate
 --robustness``) is written separately, in numpy/OpenCV: training does not copy its exact
 corruptions, so the benchmark measures generalisation to conditions, not memorised ones.
 Inputs and outputs are normalized faces (N x 1 x H x W in [-1, 1]).
@@ -18,8 +19,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+def _to_device(a: np.ndarray, dev: torch.device) -> torch.Tensor:
+    """A host array on ``dev`` without waiting: pinned and copied asynchronously on a GPU."""
+    t = torch.from_numpy(a)
+    return t.pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else t
+
 
 # the JPEG standard's luminance quantization table (quality 50)
 _JPEG_Q50 = torch.tensor([
@@ -47,39 +56,60 @@ class CorruptAugment:
 
     def __init__(self, p: float = 0.5, mix: float = 0.5):
         self.p, self.mix = p, mix
+        self._hosts: list = []  # (generator, its host stream), the last eight
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n = x.shape[0]
-        rand = lambda *s: torch.rand(*s, generator=gen, device=x.device)  # noqa: E731
-        chosen = rand(n) < self.p
-        if not bool(chosen.any()):
+        n, dev = x.shape[0], x.device
+        rand = lambda *s: torch.rand(*s, generator=gen, device=dev)  # noqa: E731
+        # Which faces, which conditions and how much of each is kept are drawn on the host: a
+        # choice drawn on a GPU would have to be read back (``.any()``, ``nonzero``) before the
+        # faces could be picked, and each read stalls the host until the device catches up --
+        # about forty a batch, which left a GPU step waiting on the host. The conditions'
+        # strengths still come from the device generator.
+        host = self._host_rng(gen)
+        chosen = host.random(n) < self.p
+        if not chosen.any():
             return x
-        out = x
-        for _ in range(2):  # the second link of the chain for about half of them
-            fam = (rand(n) * len(self.FAMILIES)).long()
-            active = chosen & (rand(n) < (1.0 if out is x else 0.5))
+        picks, parts = [], []  # (condition, start, length) in one index array per batch
+        for link in range(2):  # the second link of the chain for about half of them
+            fam = host.integers(0, len(self.FAMILIES), n)
+            active = chosen & (host.random(n) < (1.0 if link == 0 else 0.5))
             for k, name in enumerate(self.FAMILIES):
-                sel = active & (fam == k)
-                if bool(sel.any()):
-                    idx = sel.nonzero().squeeze(1)
-                    out = out.index_copy(0, idx, getattr(self, "_" + name)(out[idx], rand).clamp(-1, 1))
-        w = torch.where(rand(n) < self.mix, 0.3 + 0.7 * rand(n), torch.ones(n, device=x.device)).view(-1, 1, 1, 1)
-        return torch.where(chosen.view(-1, 1, 1, 1), w * out + (1 - w) * x, x)
+                sel = np.flatnonzero(active & (fam == k))
+                if len(sel):
+                    picks.append((name, sum(map(len, parts)), len(sel)))
+                    parts.append(sel)
+        keep = np.where(host.random(n) < self.mix, 0.3 + 0.7 * host.random(n), 1.0) * chosen
+        idx_all = _to_device(np.concatenate(parts).astype(np.int64), dev)
+        w = _to_device(keep.astype(np.float32), dev).to(x.dtype).view(-1, 1, 1, 1)
+        out = x
+        for name, start, length in picks:
+            idx = idx_all[start:start + length]
+            kw = {"size": int(host.integers(3, 10)) * 4} if name == "lowres" else {}  # 12, 16, ..., 36 px
+            faces = getattr(self, "_" + name)(out.index_select(0, idx), rand, **kw)
+            out = out.index_copy(0, idx, faces.clamp(-1, 1))
+        return x + w * (out - x)  # the corrupted faces blended back with the clean ones (w = 0: untouched)
+
+    def _host_rng(self, gen: torch.Generator) -> np.random.Generator:
+        """The host's draws for the batches of ``gen`` (the epoch's generator): a stream of its
+        own, seeded from the generator's seed (a host value: nothing is read from the device), so
+        a resumed epoch, or the same seed again, draws what it drew before."""
+        for g, host in self._hosts:
+            if g is gen:
+                return host
+        host = np.random.default_rng([gen.initial_seed(), 0xC0])
+        self._hosts = [*self._hosts[-7:], (gen, host)]
+        return host
 
     # -- the conditions: each takes the chosen faces and the generator's uniform draws ---------
 
     @staticmethod
-    def _lowres(x, rand):
-        """The face at 12-36 px, then back to the grid (area down, bilinear up: a small face
-        in a photo, enlarged by the crop)."""
-        h = x.shape[-1]
-        out = torch.empty_like(x)
-        sizes = (12 + (rand(len(x)) * 25).long()) // 4 * 4  # 12, 16, ..., 36
-        for s in sizes.unique().tolist():
-            i = (sizes == s).nonzero().squeeze(1)
-            small = F.interpolate(x[i], size=(s, s), mode="area")
-            out[i] = F.interpolate(small, size=(h, h), mode="bilinear", align_corners=False)
-        return out
+    def _lowres(x, rand, size: int = 24):
+        """The face at ``size`` px (12-36, one size for a batch's low-res faces, drawn on the
+        host), then back to the grid (area down, bilinear up: a small face in a photo, enlarged
+        by the crop)."""
+        small = F.interpolate(x, size=(size, size), mode="area")
+        return F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     @staticmethod
     def _filter(x, kernels):

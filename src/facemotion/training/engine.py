@@ -160,6 +160,40 @@ def _loss(logits, y_soft, t_prob, args, class_weights, kd_w=None, sample_w=None)
     return (per if sample_w is None else per * sample_w).mean()
 
 
+class HostDispatches:
+    """Counts, inside a ``with`` block, the operators dispatched on the host (``ops``) and those
+    among them that read a value back from the device (``reads``: ``.item()``, ``bool()`` of a
+    tensor, ``nonzero``, ``unique``, ...). On a GPU each read stalls the host until the device has
+    finished everything queued, and each dispatch costs host time whatever the batch: for a small
+    network the two, not the arithmetic, bound a step. Both counts are the same on any device, so
+    the CPU measures what a GPU step will cost the host (``benchmarks/train_speed.py``)."""
+
+    READS = frozenset({"_local_scalar_dense", "item", "is_nonzero", "nonzero", "unique", "_unique", "_unique2",
+                       "unique_consecutive", "masked_select", "equal"})
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counts = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                name = func.overloadpacket.__name__
+                counts.ops += 1
+                if name in HostDispatches.READS:
+                    counts.reads[name] = counts.reads.get(name, 0) + 1
+                return func(*args, **(kwargs or {}))
+
+        self.ops, self.reads, self._mode = 0, {}, _Mode()
+
+    def __enter__(self):
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._mode.__exit__(*exc)
+
+
 def predict_logits(model, images, batch_size: int = 512, tta="none"):
     """Logits for uint8 N x 1 x 48 x 48 images, averaged over the ``tta`` views (:mod:`facemotion.tta`)."""
     model.eval()

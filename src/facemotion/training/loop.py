@@ -48,7 +48,6 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
     """Train, validate (the EMA weights when kept) and record each epoch; stop early on --patience."""
     import torch
 
-    from .augment import BatchAugment
     from .engine import class_weights, evaluate, train_one_epoch
 
     trained = dist.wrap(model)  # DistributedDataParallel averages the gradients; model stays the bare network
@@ -57,11 +56,7 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
     # the compiled network is used for training steps only; validation runs the plain modules
     # (their weights are the same tensors), so eval mode and the ragged last batch cause no recompile
     forward = torch.compile(trained) if cfg.compile else trained
-    augment = BatchAugment(cfg.shift, cfg.zoom, cfg.rotate, cfg.flip, cfg.erase)
-    if cfg.corrupt > 0:
-        from .corrupt import CorruptAugment
-
-        augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
+    augment = build_augment(cfg)
     cw = class_weights(data.y_tr, cfg.class_weights, len(data.labels))
     unlabelled = _consistency(cfg, data)
     # last.pt is written before the log line: a kill between the two loses that line, so the log
@@ -123,6 +118,20 @@ def _consistency(cfg, data):
 
     return Consistency(data.x_unl, weight=cfg.unlabelled_weight, threshold=cfg.unlabelled_threshold,
                        shift=cfg.shift, zoom=cfg.zoom, rotate=cfg.rotate, flip=cfg.flip)
+
+
+def build_augment(cfg):
+    """The training images' augmentation from the command's options: the geometry and erasing
+    (:class:`.augment.BatchAugment`), then the corruptions where ``--corrupt`` asks for them.
+    ``benchmarks/train_speed.py`` times the same chain."""
+    from .augment import BatchAugment
+
+    augment = BatchAugment(cfg.shift, cfg.zoom, cfg.rotate, cfg.flip, cfg.erase)
+    if cfg.corrupt > 0:
+        from .corrupt import CorruptAugment
+
+        augment = _chain(augment, CorruptAugment(cfg.corrupt, cfg.corrupt_mix))
+    return augment
 
 
 def _chain(*steps):
