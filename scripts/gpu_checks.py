@@ -3,7 +3,11 @@ Python has torch, onnx and onnxruntime, not necessarily pytest): with pytest, ``
 the module; without, each of its tests run by a minimal stand-in (parametrized cases expanded,
 the ``media`` fixture from FACEMOTION_SHARED), a line per test. Exit status 1 if any failed.
 
-    PYTHONPATH=src python3 scripts/gpu_checks.py
+    PYTHONPATH=src python3 scripts/gpu_checks.py [-k speed | -k "not speed"]
+
+``-k`` picks tests as pytest's does, for the two forms the loan's script uses: a word in the
+test's name, or ``not`` and a word (``scripts/gpu_run.sh`` runs the speed test apart, on a GPU
+nothing else uses).
 """
 
 from __future__ import annotations
@@ -66,7 +70,15 @@ def _stand_in() -> types.ModuleType:
     return pt
 
 
-def run_without_pytest() -> int:
+def selected(label: str, k: str | None) -> bool:
+    if not k:
+        return True
+    if k.startswith("not "):
+        return k[4:].strip() not in label
+    return k.strip() in label
+
+
+def run_without_pytest(k: str | None = None) -> int:
     sys.modules["pytest"] = _stand_in()
     spec = importlib.util.spec_from_file_location("test_cuda", MODULE)
     module = importlib.util.module_from_spec(spec)
@@ -77,6 +89,8 @@ def run_without_pytest() -> int:
             continue
         for case in getattr(fn, "cases", [{}]):
             label = f"{name}[{'-'.join(map(str, case.values()))}]" if case else name
+            if not selected(label, k):
+                continue
             try:
                 if getattr(fn, "skip_reason", None):
                     raise Skipped(fn.skip_reason)
@@ -102,12 +116,14 @@ def run_without_pytest() -> int:
 
 
 def main() -> int:
+    k = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv[1:-1] else None
     try:
         import pytest
     except ImportError:
         print("pytest is not installed: running tests/core/test_cuda.py with a minimal stand-in", flush=True)
-        return run_without_pytest()
-    return pytest.main(["-q", "-rs", "-p", "no:cacheprovider", str(MODULE)])
+        return run_without_pytest(k)
+    code = pytest.main(["-q", "-rs", "-p", "no:cacheprovider", str(MODULE), *(["-k", k] if k else [])])
+    return 0 if code == 5 else int(code)  # 5: no test was selected here, not a failure
 
 
 if __name__ == "__main__":

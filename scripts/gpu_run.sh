@@ -2,14 +2,19 @@
 # The one prepared device script of a GPU loan (DEVELOPERS.md, "GPU runs"; docs/gpu.md): run it
 # from the repository root on the lent machine, whose python3 has torch with CUDA:
 #
-#   bash scripts/gpu_run.sh                 # nvidia-smi, the CUDA tests, benchmarks/gpu.py -> $OUT
-#   GPU_TRAIN=intent bash scripts/gpu_run.sh   # ... then the seconds left to a training campaign:
+#   bash scripts/gpu_run.sh                    # nvidia-smi, the CUDA tests, benchmarks/gpu.py -> $OUT
+#   GPU_TRAIN=intent bash scripts/gpu_run.sh   # ... and a training campaign in the same call:
 #                                              # scripts/campaigns/gpu_campaign.py --plan intent (1: intent)
 #
-# Within GPU_BUDGET_S seconds (default 540, a 10-minute call with room to return). The shared photos
-# and clips come from $FACEMOTION_SHARED/media, ../shared/media, or gpu/media (copied there and
-# carried with the call: `mkdir -p gpu && cp -r ../shared/media gpu/`). Without a CUDA GPU it says
-# so and exits 3 at once. Exit status: 0 when the tests and the benchmark ran clean, 1 otherwise.
+# Within GPU_BUDGET_S seconds (default 540, a 10-minute call with room to return). With GPU_TRAIN the
+# campaign goes first, so its runs get the most of the call: its benchmark and the runs' start on an
+# idle GPU; the CUDA tests that check answers run beside the training; the runs get every second but
+# INFER_RESERVE_S (default 150) and are shipped to $OUT (an unfinished one as PARTIAL), then paused
+# while the speed test and benchmarks/gpu.py have the GPU to themselves, and resumed at the end for a
+# later call (`gpu_campaign.py call S --plan intent --final`) to finish and ship. The shared photos
+# and clips come from $FACEMOTION_SHARED/media, ../shared/media, or gpu/media (carried with the call:
+# `bash scripts/loan_tree.sh slim` puts them there). Without a CUDA GPU it says so and exits 3 at
+# once. Exit status: 0 when the tests and the benchmark ran clean, 1 otherwise.
 set -u
 cd "$(dirname "$0")/.."
 START=$(date +%s); BUDGET=${GPU_BUDGET_S:-540}
@@ -31,19 +36,36 @@ echo "== $(date -u +%FT%TZ) media: ${FACEMOTION_SHARED:-none}/media; budget ${BU
 nvidia-smi | tee "$OUT/nvidia-smi.txt"
 "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name(0))"
 
-echo "== the CUDA tests (tests/core/test_cuda.py)"
-timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py 2>&1 | tee "$OUT/cuda_tests.txt"
+camp=""
+if [ "${GPU_TRAIN:-0}" != 0 ]; then
+  plan=$GPU_TRAIN; [ "$plan" = 1 ] && plan=intent
+  RESERVE=${INFER_RESERVE_S:-150}
+  echo "== GPU_TRAIN=$plan: the campaign's benchmark, plan and runs first ($(left)s left, ${RESERVE}s kept for inference)"
+  OUT="$OUT" timeout 200 "$PY" scripts/campaigns/gpu_campaign.py call 1 --plan "$plan" --launch-only \
+    --deadline-in $(( $(left) - RESERVE - 60 )) 2>&1 | tee "$OUT/campaign.log"
+  # waits for the runs (or the time), then ships them to $OUT; --final: an unfinished run as PARTIAL
+  OUT="$OUT" "$PY" scripts/campaigns/gpu_campaign.py call $(( $(left) - RESERVE )) --plan "$plan" --final \
+    >> "$OUT/campaign.log" 2>&1 &
+  camp=$!
+fi
+
+echo "== the CUDA tests (tests/core/test_cuda.py) but the speed test$([ -n "$camp" ] && echo ', beside the training')"
+timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py -k "not speed" 2>&1 | tee "$OUT/cuda_tests.txt"
 tests=${PIPESTATUS[0]}
+if [ -n "$camp" ]; then
+  echo "== waiting for the campaign ($(left)s left)"
+  wait "$camp"
+  tail -30 "$OUT/campaign.log"
+  "$PY" scripts/campaigns/gpu_campaign.py pause  # the GPU to the speed figures alone
+fi
+echo "== the speed test"
+timeout 120 "$PY" scripts/gpu_checks.py -k speed 2>&1 | tee -a "$OUT/cuda_tests.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || tests=1
 
 echo "== benchmarks/gpu.py ($(left)s left)"
 timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" 2>&1 \
   | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
-
-if [ "${GPU_TRAIN:-0}" != 0 ] && [ "$(left)" -gt 60 ]; then
-  plan=$GPU_TRAIN; [ "$plan" = 1 ] && plan=intent
-  echo "== GPU_TRAIN=$GPU_TRAIN: scripts/campaigns/gpu_campaign.py call $(left) --plan $plan"
-  OUT="$OUT" "$PY" scripts/campaigns/gpu_campaign.py call "$(left)" --plan "$plan" --no-bench 2>&1 | tee "$OUT/campaign.log"
-fi
+[ -z "$camp" ] || "$PY" scripts/campaigns/gpu_campaign.py resume
 echo "== done in $(( $(date +%s) - START ))s: tests exit $tests, benchmark exit $bench; results under $OUT"
 [ "$tests" = 0 ] && [ "$bench" = 0 ]
