@@ -3,7 +3,6 @@ long job starts."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
