@@ -20,7 +20,6 @@ from ..progress import progress_bar
 from .augment import mix_batch
 from .distributed import Dist
 
-
 # The faces of this many batches are augmented in one pass (then split): the augmentation's
 # operators (the geometry, erasing, about fifteen corruption families) cost the host the same for
 # 512 faces as for 2,048, and on a GPU a small network's step is bound by what the host dispatches,
