@@ -67,16 +67,9 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     sums = torch.zeros(2, device=dev, dtype=torch.float64)  # loss x n, correct
     eye = torch.eye(num_classes, device=dev)
     t0 = time.perf_counter()
-    faces = None
-    for b in bar:
-        bs, j = args.batch_size, b % AUGMENT_BATCHES
-        if j == 0:  # the next batches' faces, augmented together
-            faces = _augmented(images[perm[b * bs:min(b + AUGMENT_BATCHES, nb) * bs]], augment, gen)
-        idx = perm[b * bs:(b + 1) * bs]
-        y = labels[idx]
-        x, y_soft, t_prob, w, sw = _batch(faces[j * bs:(j + 1) * bs], eye[y] if targets is None else targets[idx],
-                                          teacher_targets[idx] if teacher_targets is not None else None,
-                                          args, gen, host_rng, _pick(kd_weight, idx), _pick(sample_weight, idx))
+    batches = _batches(images, labels, perm, nb, args, augment, gen, host_rng,
+                       eye if targets is None else targets, targets is None, teacher_targets, kd_weight, sample_weight)
+    for b, (y, x, y_soft, t_prob, w, sw) in zip(bar, batches):
         with amp:
             logits, extra_loss = _forward(forward, x, unlabelled, gen, model)
             if teachers and t_prob is None:
@@ -131,6 +124,24 @@ def _epoch_order(seed: int, epoch: int, n: int, dev, dist: Dist):
 
 def _pick(per_image, idx):
     return None if per_image is None else per_image[idx]
+
+
+def _batches(images, labels, perm, nb, args, augment, gen, host_rng, targets, one_hot, teacher_targets, kd_weight,
+             sample_weight):
+    """The epoch's ``nb`` training batches in ``perm``'s order: (labels, faces, targets, teacher
+    targets, distillation weights, loss weights), each as :func:`_batch` makes it; the faces of
+    AUGMENT_BATCHES batches augmented in one pass. ``one_hot``: ``targets`` is the identity matrix,
+    indexed by the labels."""
+    bs, faces = args.batch_size, None
+    for b in range(nb):
+        j = b % AUGMENT_BATCHES
+        if j == 0:  # the next batches' faces, augmented together
+            faces = _augmented(images[perm[b * bs:min(b + AUGMENT_BATCHES, nb) * bs]], augment, gen)
+        idx = perm[b * bs:(b + 1) * bs]
+        y = labels[idx]
+        yield (y, *_batch(faces[j * bs:(j + 1) * bs], targets[y] if one_hot else targets[idx],
+                          None if teacher_targets is None else teacher_targets[idx], args, gen, host_rng,
+                          _pick(kd_weight, idx), _pick(sample_weight, idx)))
 
 
 def _augmented(images, augment, gen):
