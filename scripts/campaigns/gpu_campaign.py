@@ -206,9 +206,10 @@ def bench(st):
     timeout = 330
     if QUICK_BENCH:  # the plan's networks in priority order, its recipe, nothing else
         archs = list(dict.fromkeys(a for _, a, _, _ in PLAN))
+        # (and at twice the batch: whether the batch is a lever on the GPU, for a later plan)
         cmd = [sys.executable, "benchmarks/train_speed.py", "--device", "cuda", "--data", DATA, "--models", *archs,
-               "--batch-sizes", str(BATCH), "--compile-models", "--baseline-models", "--corrupt", "0.6",
-               "--json", str(out)]
+               "--batch-sizes", str(BATCH), str(2 * BATCH), "--compile-models", "--baseline-models", "--corrupt",
+               "0.6", "--json", str(out)]
         timeout = BENCH_QUICK_S
     if DRY:
         cmd = [sys.executable, "benchmarks/train_speed.py", "--device", "cpu", "--whole-epochs", "--data", DATA,
