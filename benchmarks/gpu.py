@@ -6,7 +6,11 @@
   folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion;
 - ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
   a reader thread, as the command decodes): which of the two limits the GPU's run;
-- the shared photos through the API in float32 on both devices: the top emotions that agree.
+- the shared photos through the API in float32 on both devices: the top emotions that agree;
+- the default model's accuracy on PublicTest (FER+ majority, 7 classes; FER2013's labels without
+  the copies of Training faces) at each precision on each device: bfloat16 is the GPU's
+  ``precision auto`` only where it stays within 0.1 point of float32 (``--data``: the FER2013
+  archive or ``facemotion data subset``'s file; the loan carries the latter).
 
     python benchmarks/gpu.py --out benchmarks/results/gpu_inference
 
@@ -28,7 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import MEDIA, cli_video, command_line, machine, shared_clips, shared_photos, table, timeit, write_results
+from _common import (
+    FER_ZIP,
+    MEDIA,
+    cli_video,
+    command_line,
+    machine,
+    shared_clips,
+    shared_photos,
+    table,
+    timeit,
+    write_results,
+)
 
 
 def gpu_name() -> str | None:
@@ -115,11 +130,41 @@ def same_top_on_photos() -> tuple[int, int]:
     return same, n
 
 
+def precision_accuracy(data: Path, gpu: str | None) -> tuple[list[str], dict]:
+    """The default model on PublicTest at each precision and device: (report lines, figures)."""
+    from facemotion import EmotionRecognizer
+    from facemotion.labels import EMOTIONS
+    from facemotion.protocol import in_labels, load_protocol_split, protocol_report
+
+    split, votes, dup = load_protocol_split(data, "val")
+    figures, rows = {}, []
+    for device, precision in [("cpu", "float32"), ("cpu", "auto")] + ([("cuda", "float32"), ("cuda", "auto")] if gpu else []):
+        rec = EmotionRecognizer(detector="none", precision=precision, device=device)
+        q = in_labels(rec.stages.classify_crops(split.images), rec.labels, EMOTIONS)
+        r = protocol_report(q / q.sum(1, keepdims=True), EMOTIONS, split.labels, votes, dup)
+        acc = figures.setdefault(device, {})[precision] = {"ferplus7": r["ferplus7"]["accuracy"],
+                                                           "fer2013_dedup": r["fer2013"]["accuracy_dedup"]}
+        shown = {"cpu": "int8", "cuda": "bfloat16"}[device] if precision == "auto" else precision
+        rows.append([device, f"{precision} ({shown})", f"{acc['ferplus7'] * 100:.2f}%", f"{acc['fer2013_dedup'] * 100:.2f}%"])
+    lines = ["", f"the default model on PublicTest ({len(split.labels):,} faces), each precision:",
+             table(["device", "precision", "FER+ majority, 7 classes", "FER2013, duplicates out"], rows)]
+    if gpu:
+        a, b = figures["cuda"]["auto"], figures["cuda"]["float32"]
+        gap = max(abs(a[k] - b[k]) for k in a) * 100
+        figures["cuda_bf16_gap_points"] = gap
+        lines.append(f"cuda bfloat16 against float32: {gap:.2f} points at most (kept where within 0.1: "
+                     f"{'yes' if gap <= 0.1 else 'NO: precision auto should run float32 on a GPU'})")
+    return lines, figures
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000, help="photos in the batch run")
     p.add_argument("--clip", default="test.mp4", help="the shared clip the video runs read")
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
+    p.add_argument("--data", type=Path, default=None,
+                   help="FER2013 (the zip, or `facemotion data subset`'s file) for the precisions' accuracy "
+                        "(default: gpu/fer2013_trainval.tar.gz where it is, else ../shared's zip; '' = skip)")
     args = p.parse_args(argv)
     gpu = gpu_name()
     lines = [command_line(__file__, argv), f"CPU: {machine()}", f"GPU: {gpu or 'none (torch sees no CUDA device)'}"]
@@ -142,6 +187,12 @@ def main(argv=None) -> dict:
                    f"{'met' if data['classifier_cuda']['auto'] >= 20_000 else 'NOT met'}")
     print("\n".join(out), flush=True)
     lines += out
+    fer = args.data if args.data is not None else next(
+        (f for f in (Path("gpu/fer2013_trainval.tar.gz"), FER_ZIP) if f.exists()), None)
+    if fer and str(fer) not in ("", "."):
+        out, data["precision_accuracy"] = precision_accuracy(fer, gpu)
+        print("\n".join(out), flush=True)
+        lines += out
 
     with tempfile.TemporaryDirectory(prefix="facemotion-gpu-") as tmp:
         tmp = Path(tmp)
