@@ -15,6 +15,12 @@
 # and clips come from $FACEMOTION_SHARED/media, ../shared/media, or gpu/media (carried with the call:
 # `bash scripts/loan_tree.sh slim` puts them there). Without a CUDA GPU it says so and exits 3 at
 # once. Exit status: 0 when the tests and the benchmark ran clean, 1 otherwise.
+#
+# GPU_RUN_DRY=1 runs the same steps on a machine without a GPU, to check the script itself: the
+# campaign as its --dry-run (two one-epoch runs of the smallest network on the CPU), the CUDA tests
+# skipping, benchmarks/gpu.py's CPU side (about 2 minutes on 2 cores):
+#   GPU_RUN_DRY=1 GPU_TRAIN=intent GPU_BUDGET_S=330 INFER_RESERVE_S=120 GPU_PHOTOS=40 OUT=/tmp/dry \
+#     PYTHON=.venv/bin/python bash scripts/gpu_run.sh
 set -u
 cd "$(dirname "$0")/.."
 START=$(date +%s); BUDGET=${GPU_BUDGET_S:-540}
@@ -23,7 +29,9 @@ PY=${PYTHON:-python3}
 OUT=${OUT:-out/gpu_run}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+DRY=${GPU_RUN_DRY:-0}
+dry=(); [ "$DRY" = 0 ] || dry=(--dry-run)
+if [ "$DRY" = 0 ] && { ! command -v nvidia-smi >/dev/null 2>&1 || ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; }; then
   echo "gpu_run.sh: no CUDA GPU here (nvidia-smi missing, or $PY's torch sees no CUDA device); it is for a lent GPU machine" >&2
   exit 3
 fi
@@ -33,18 +41,20 @@ if [ -z "${FACEMOTION_SHARED:-}" ]; then
   elif [ -d gpu/media ]; then export FACEMOTION_SHARED="$PWD/gpu"; fi
 fi
 echo "== $(date -u +%FT%TZ) media: ${FACEMOTION_SHARED:-none}/media; budget ${BUDGET}s"
-nvidia-smi | tee "$OUT/nvidia-smi.txt"
-"$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name(0))"
+if [ "$DRY" = 0 ]; then
+  nvidia-smi | tee "$OUT/nvidia-smi.txt"
+  "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name(0))"
+fi
 
 camp=""
 if [ "${GPU_TRAIN:-0}" != 0 ]; then
   plan=$GPU_TRAIN; [ "$plan" = 1 ] && plan=intent
   RESERVE=${INFER_RESERVE_S:-150}
   echo "== GPU_TRAIN=$plan: the campaign's benchmark, plan and runs first ($(left)s left, ${RESERVE}s kept for inference)"
-  OUT="$OUT" timeout 200 "$PY" scripts/campaigns/gpu_campaign.py call 1 --plan "$plan" --launch-only \
+  OUT="$OUT" timeout 200 "$PY" scripts/campaigns/gpu_campaign.py call 1 --plan "$plan" --launch-only "${dry[@]}" \
     --deadline-in $(( $(left) - RESERVE - 60 )) 2>&1 | tee "$OUT/campaign.log"
   # waits for the runs (or the time), then ships them to $OUT; --final: an unfinished run as PARTIAL
-  OUT="$OUT" "$PY" scripts/campaigns/gpu_campaign.py call $(( $(left) - RESERVE )) --plan "$plan" --final \
+  OUT="$OUT" "$PY" scripts/campaigns/gpu_campaign.py call $(( $(left) - RESERVE )) --plan "$plan" --final "${dry[@]}" \
     >> "$OUT/campaign.log" 2>&1 &
   camp=$!
 fi
@@ -56,7 +66,7 @@ if [ -n "$camp" ]; then
   echo "== waiting for the campaign ($(left)s left)"
   wait "$camp"
   tail -30 "$OUT/campaign.log"
-  "$PY" scripts/campaigns/gpu_campaign.py pause  # the GPU to the speed figures alone
+  "$PY" scripts/campaigns/gpu_campaign.py pause "${dry[@]}"  # the GPU to the speed figures alone
 fi
 echo "== the speed test"
 timeout 120 "$PY" scripts/gpu_checks.py -k speed 2>&1 | tee -a "$OUT/cuda_tests.txt"
@@ -66,6 +76,6 @@ echo "== benchmarks/gpu.py ($(left)s left)"
 timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" 2>&1 \
   | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
-[ -z "$camp" ] || "$PY" scripts/campaigns/gpu_campaign.py resume
+[ -z "$camp" ] || "$PY" scripts/campaigns/gpu_campaign.py resume "${dry[@]}"
 echo "== done in $(( $(date +%s) - START ))s: tests exit $tests, benchmark exit $bench; results under $OUT"
 [ "$tests" = 0 ] && [ "$bench" = 0 ]
