@@ -65,10 +65,11 @@ def train_one_epoch(model, optimizer, schedule, images, labels, args, epoch, *, 
     bar = progress_bar(range(nb), desc=f"epoch {epoch}/{args.epochs}", unit="batch",
                        disable=not args.progress or not dist.main)
     sums = torch.zeros(2, device=dev, dtype=torch.float64)  # loss x n, correct
-    eye = torch.eye(num_classes, device=dev)
+    if targets is None:  # the labels as one-hot targets, so every batch indexes one table
+        targets = torch.eye(num_classes, device=dev)[labels]
     t0 = time.perf_counter()
-    batches = _batches(images, labels, perm, nb, args, augment, gen, host_rng,
-                       eye if targets is None else targets, targets is None, teacher_targets, kd_weight, sample_weight)
+    batches = _batches(images, labels, perm, nb, args, augment, gen, host_rng, targets, teacher_targets, kd_weight,
+                       sample_weight)
     for b, (y, x, y_soft, t_prob, w, sw) in zip(bar, batches):
         with amp:
             logits, extra_loss = _forward(forward, x, unlabelled, gen, model)
@@ -126,12 +127,11 @@ def _pick(per_image, idx):
     return None if per_image is None else per_image[idx]
 
 
-def _batches(images, labels, perm, nb, args, augment, gen, host_rng, targets, one_hot, teacher_targets, kd_weight,
+def _batches(images, labels, perm, nb, args, augment, gen, host_rng, targets, teacher_targets, kd_weight,
              sample_weight):
     """The epoch's ``nb`` training batches in ``perm``'s order: (labels, faces, targets, teacher
     targets, distillation weights, loss weights), each as :func:`_batch` makes it; the faces of
-    AUGMENT_BATCHES batches augmented in one pass. ``one_hot``: ``targets`` is the identity matrix,
-    indexed by the labels."""
+    AUGMENT_BATCHES batches augmented in one pass."""
     bs, faces = args.batch_size, None
     for b in range(nb):
         j = b % AUGMENT_BATCHES
@@ -139,7 +139,7 @@ def _batches(images, labels, perm, nb, args, augment, gen, host_rng, targets, on
             faces = _augmented(images[perm[b * bs:min(b + AUGMENT_BATCHES, nb) * bs]], augment, gen)
         idx = perm[b * bs:(b + 1) * bs]
         y = labels[idx]
-        yield (y, *_batch(faces[j * bs:(j + 1) * bs], targets[y] if one_hot else targets[idx],
+        yield (y, *_batch(faces[j * bs:(j + 1) * bs], targets[idx],
                           None if teacher_targets is None else teacher_targets[idx], args, gen, host_rng,
                           _pick(kd_weight, idx), _pick(sample_weight, idx)))
 
