@@ -2,11 +2,11 @@
 
 - the classifier alone: faces/s at batch 256 (the default model: ONNX Runtime on the CPU as
   ``precision auto`` runs it, int8, and as float32; torch on the GPU in bfloat16 and float32);
+- the shared photos through the API in float32 on both devices: the top emotions that agree;
 - ``facemotion batch`` over ``--n`` photos (the shared photos repeated as links in a temporary
   folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion;
 - ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
   a reader thread, as the command decodes): which of the two limits the GPU's run;
-- the shared photos through the API in float32 on both devices: the top emotions that agree;
 - the default model's accuracy on PublicTest (FER+ majority, 7 classes; FER2013's labels without
   the copies of Training faces) at each precision on each device: bfloat16 is the GPU's
   ``precision auto`` only where it stays within 0.1 point of float32 (``--data``: the FER2013
@@ -14,8 +14,9 @@
 
     python benchmarks/gpu.py --out benchmarks/results/gpu_inference
 
-Without a CUDA device it measures the CPU side and says the GPU side needs one. The lines after
-the command name the CPU (``_common.machine``) and the GPU.
+Sections run in that order, and OUT.txt/OUT.json are rewritten after each, so a call that runs
+out of time keeps what it measured. Without a CUDA device it measures the CPU side and says the
+GPU side needs one. The lines after the command name the CPU (``_common.machine``) and the GPU.
 """
 
 from __future__ import annotations
@@ -157,20 +158,7 @@ def precision_accuracy(data: Path, gpu: str | None) -> tuple[list[str], dict]:
     return lines, figures
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=2000, help="photos in the batch run")
-    p.add_argument("--clip", default="test.mp4", help="the shared clip the video runs read")
-    p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
-    p.add_argument("--data", type=Path, default=None,
-                   help="FER2013 (the zip, or `facemotion data subset`'s file) for the precisions' accuracy "
-                        "(default: gpu/fer2013_trainval.tar.gz where it is, else ../shared's zip; '' = skip)")
-    args = p.parse_args(argv)
-    gpu = gpu_name()
-    lines = [command_line(__file__, argv), f"CPU: {machine()}", f"GPU: {gpu or 'none (torch sees no CUDA device)'}"]
-    print("\n".join(lines), flush=True)
-    data: dict = {"gpu": gpu, "n_photos": args.n}
-
+def classifier_section(gpu: str | None, data: dict) -> list[str]:
     rows = [["cpu (ONNX Runtime)", "auto (int8)", f"{classifier_speed('cpu', 'auto'):,.0f}"],
             ["cpu (ONNX Runtime)", "float32", f"{classifier_speed('cpu', 'float32'):,.0f}"]]
     data["classifier_cpu"] = {"auto": float(rows[0][2].replace(",", "")), "float32": float(rows[1][2].replace(",", ""))}
@@ -185,39 +173,43 @@ def main(argv=None) -> dict:
         data["classifier_ratio"] = ratio
         out.append(f"cuda auto / cpu auto: {ratio:.1f}x; target >= 20,000 faces/s: "
                    f"{'met' if data['classifier_cuda']['auto'] >= 20_000 else 'NOT met'}")
-    print("\n".join(out), flush=True)
-    lines += out
-    fer = args.data if args.data is not None else next(
-        (f for f in (Path("gpu/fer2013_trainval.tar.gz"), FER_ZIP) if f.exists()), None)
-    if fer and str(fer) not in ("", "."):
-        out, data["precision_accuracy"] = precision_accuracy(fer, gpu)
-        print("\n".join(out), flush=True)
-        lines += out
+    return out
 
+
+def photos_section(gpu: str | None, data: dict) -> list[str]:
+    if not gpu:
+        return ["", "the GPU side needs a CUDA device (torch sees none): CPU figures only"]
+    same, n = same_top_on_photos()
+    data["photos_float32_same_top"] = [same, n]
+    return ["", f"shared photos, float32 on both: same box and top emotion on {same} of {n} faces"]
+
+
+def batch_section(gpu: str | None, n_photos: int, data: dict) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="facemotion-gpu-") as tmp:
         tmp = Path(tmp)
-        listing = photo_list(args.n, tmp)
-        runs = {"cpu": cli_batch(listing, tmp / "cpu.csv")}
-        if gpu:
-            runs["cuda"] = cli_batch(listing, tmp / "cuda.csv", ["--device", "cuda"])
-        rows = [[d, f"{r['wall_s']:.1f}", f"{r['inputs_per_s']:.1f}", str(r["faces"])] for d, r in runs.items()]
-        out = ["", f"facemotion batch over {args.n} photos (defaults; --device as named):",
-               table(["device", "wall s", "photos/s (the command's)", "faces"], rows)]
-        data["batch"] = {d: {k: v for k, v in r.items() if k != "top"} for d, r in runs.items()}
-        if gpu:
-            a, b = runs["cpu"]["top"], runs["cuda"]["top"]
-            same = sum(a.get(k) == v for k, v in b.items())
-            ratio = runs["cuda"]["inputs_per_s"] / runs["cpu"]["inputs_per_s"]
-            data["batch"].update(ratio=ratio, same_top=same, faces_compared=len(set(a) | set(b)))
-            out.append(f"cuda / cpu: {ratio:.1f}x photos/s (target >= 5x: {'met' if ratio >= 5 else 'NOT met'}); "
-                       f"same top emotion on {same} of {len(set(a) | set(b))} faces (cpu: int8 as auto runs "
-                       "it; cuda: the float model in bfloat16)")
-        print("\n".join(out), flush=True)
-        lines += out
+        listing = photo_list(n_photos, tmp)
+        # the GPU first: where the call runs short, the figure only a GPU gives is the one kept
+        runs = {"cuda": cli_batch(listing, tmp / "cuda.csv", ["--device", "cuda"])} if gpu else {}
+        runs["cpu"] = cli_batch(listing, tmp / "cpu.csv")
+    rows = [[d, f"{r['wall_s']:.1f}", f"{r['inputs_per_s']:.1f}", str(r["faces"])] for d, r in runs.items()]
+    out = ["", f"facemotion batch over {n_photos} photos (defaults; --device as named):",
+           table(["device", "wall s", "photos/s (the command's)", "faces"], rows)]
+    data["batch"] = {d: {k: v for k, v in r.items() if k != "top"} for d, r in runs.items()}
+    if gpu:
+        a, b = runs["cpu"]["top"], runs["cuda"]["top"]
+        same = sum(a.get(k) == v for k, v in b.items())
+        ratio = runs["cuda"]["inputs_per_s"] / runs["cpu"]["inputs_per_s"]
+        data["batch"].update(ratio=ratio, same_top=same, faces_compared=len(set(a) | set(b)))
+        out.append(f"cuda / cpu: {ratio:.1f}x photos/s (target >= 5x: {'met' if ratio >= 5 else 'NOT met'}); "
+                   f"same top emotion on {same} of {len(set(a) | set(b))} faces (cpu: int8 as auto runs "
+                   "it; cuda: the float model in bfloat16)")
+    return out
 
+
+def video_section(gpu: str | None, clip_name: str, data: dict) -> list[str]:
     out = ["", "facemotion video (frames/s, the summary's processing_fps):"]
     rows = []
-    for clip in shared_clips([args.clip]):
+    for clip in shared_clips([clip_name]):
         dec = decode_fps(clip)
         cpu = cli_video(clip)["fps"]
         row = {"decode_only": dec, "cpu": cpu}
@@ -229,16 +221,39 @@ def main(argv=None) -> dict:
         rows.append([clip.name, f"{dec:.0f}", f"{cpu:.1f}", f"{row.get('cuda', float('nan')):.1f}",
                      f"{row.get('cuda_no_video', float('nan')):.1f}", row.get("limit", "needs a CUDA device")])
     out.append(table(["clip", "decode only", "cpu", "cuda", "cuda --no-video", "what limits cuda"], rows))
-    if gpu:
-        same, n = same_top_on_photos()
-        data["photos_float32_same_top"] = [same, n]
-        out.append(f"\nshared photos, float32 on both: same box and top emotion on {same} of {n} faces")
-    else:
-        out.append("\nthe GPU side needs a CUDA device (torch sees none): CPU figures only")
-    print("\n".join(out), flush=True)
-    lines += out
-    if args.out:
-        write_results(args.out, "\n".join(lines), data)
+    return out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=2000, help="photos in the batch run")
+    p.add_argument("--clip", default="test.mp4", help="the shared clip the video runs read")
+    p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json (after every section)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="FER2013 (the zip, or `facemotion data subset`'s file) for the precisions' accuracy "
+                        "(default: gpu/fer2013_trainval.tar.gz where it is, else ../shared's zip; '' = skip)")
+    args = p.parse_args(argv)
+    gpu = gpu_name()
+    lines = [command_line(__file__, argv), f"CPU: {machine()}", f"GPU: {gpu or 'none (torch sees no CUDA device)'}"]
+    print("\n".join(lines), flush=True)
+    data: dict = {"gpu": gpu, "n_photos": args.n}
+
+    def emit(out: list[str]) -> None:
+        # written after each section, so a call that runs out of time keeps what it measured
+        print("\n".join(out), flush=True)
+        lines.extend(out)
+        if args.out:
+            write_results(args.out, "\n".join(lines), data)
+
+    emit(classifier_section(gpu, data))
+    emit(photos_section(gpu, data))
+    emit(batch_section(gpu, args.n, data))
+    emit(video_section(gpu, args.clip, data))
+    fer = args.data if args.data is not None else next(
+        (f for f in (Path("gpu/fer2013_trainval.tar.gz"), FER_ZIP) if f.exists()), None)
+    if fer and str(fer) not in ("", "."):
+        out, data["precision_accuracy"] = precision_accuracy(fer, gpu)
+        emit(out)
     return data
 
 

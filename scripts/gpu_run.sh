@@ -2,7 +2,9 @@
 # The one prepared device script of a GPU loan (DEVELOPERS.md, "GPU runs"; docs/gpu.md): run it
 # from the repository root on the lent machine, whose python3 has torch with CUDA:
 #
-#   bash scripts/gpu_run.sh                    # nvidia-smi, the CUDA tests, benchmarks/gpu.py -> $OUT
+#   bash scripts/gpu_run.sh                    # nvidia-smi, the CUDA tests, training throughput
+#                                              # (GPU_SPEED=0: not), benchmarks/gpu.py -> $OUT
+#                                              # (GPU_TESTS=0: without the CUDA tests but the speed test)
 #   GPU_TRAIN=intent bash scripts/gpu_run.sh   # ... and a training campaign in the same call:
 #                                              # scripts/campaigns/gpu_campaign.py --plan intent (1: intent)
 #
@@ -59,9 +61,12 @@ if [ "${GPU_TRAIN:-0}" != 0 ]; then
   camp=$!
 fi
 
-echo "== the CUDA tests (tests/core/test_cuda.py) but the speed test$([ -n "$camp" ] && echo ', beside the training')"
-timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py -k "not speed" 2>&1 | tee "$OUT/cuda_tests.txt"
-tests=${PIPESTATUS[0]}
+tests=0
+if [ "${GPU_TESTS:-1}" != 0 ]; then  # GPU_TESTS=0: a later call of the same loan, the tests already run
+  echo "== the CUDA tests (tests/core/test_cuda.py) but the speed test$([ -n "$camp" ] && echo ', beside the training')"
+  timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py -k "not speed" 2>&1 | tee "$OUT/cuda_tests.txt"
+  tests=${PIPESTATUS[0]}
+fi
 if [ -n "$camp" ]; then
   echo "== waiting for the campaign ($(left)s left)"
   wait "$camp"
@@ -71,6 +76,22 @@ fi
 echo "== the speed test"
 timeout 120 "$PY" scripts/gpu_checks.py -k speed 2>&1 | tee -a "$OUT/cuda_tests.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || tests=1
+
+# Without a campaign: what limits training throughput, at larger batches, compiled, and without the
+# corruptions (the recipe's heaviest augmentation), against the 100,000 img/s target (docs/gpu.md)
+if [ -z "$camp" ] && [ "${GPU_SPEED:-1}" != 0 ] && [ -f gpu/fer2013_trainval.tar.gz ]; then
+  echo "== training throughput, resnet_fer_s ($(left)s left)"
+  if [ "$DRY" = 0 ]; then
+    # the recipe at two batch sizes, plain and compiled; then the bare step (no corruptions) beside it
+    timeout 120 "$PY" benchmarks/train_speed.py --device cuda --data gpu/fer2013_trainval.tar.gz --models resnet_fer_s \
+      --batch-sizes 1024 2048 --compile-models resnet_fer_s --corrupt 0.6 --json "$OUT/train_speed.json" 2>&1 \
+      | tee "$OUT/train_speed.txt"
+    timeout 45 "$PY" benchmarks/train_speed.py --device cuda --data gpu/fer2013_trainval.tar.gz --models resnet_fer_s \
+      --batch-sizes 1024 --corrupt 0 --json "$OUT/train_speed_no_corrupt.json" 2>&1 | tee "$OUT/train_speed_no_corrupt.txt"
+  else
+    echo "(dry run: skipped, it needs the GPU)"
+  fi
+fi
 
 echo "== benchmarks/gpu.py ($(left)s left)"
 timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" 2>&1 \

@@ -4,6 +4,8 @@
 # mix in each face's FER2013 label, one run per weight. Resumable: a rerun continues each unfinished
 # run from its last.pt and skips finished ones.
 #   MUXSPACE=/data/muxspace SOF=/data/sof bash scripts/campaigns/train_intent.sh [W ...]   (default: 0.3 0.5 0.7 0)
+# INIT=CHECKPOINT starts from another checkpoint than the default's, its runs named
+# runs/intent_<INIT's name>_<W>_resnet_s.
 source "$(dirname "$0")/../real_faces_recipe.sh"
 : "${MUXSPACE:?set MUXSPACE to your clone of muxspace/facial_expressions}"
 : "${SOF:?set SOF to your clone of oogre/ESA-LG-M1}"
@@ -13,8 +15,9 @@ weights=("$@")
 [ ${#weights[@]} -gt 0 ] || weights=(0.3 0.5 0.7 0)
 for w in "${weights[@]}"; do
   out=runs/intent_${w/./}_resnet_s
+  [ -z "${INIT:-}" ] || out=runs/intent_$(basename "$INIT" .pt)_${w/./}_resnet_s
   [ -f "$out/summary.json" ] && { echo "$out: finished"; continue; }
-  $FM train --arch resnet_fer_s --init models/wild_reweigh_resnet_s.pt \
+  $FM train --arch resnet_fer_s --init "${INIT:-models/wild_reweigh_resnet_s.pt}" \
     --out "$out" "${RECIPE[@]}" --intent-weight "$w" --extra-data "$CROPS/muxspace_train" "$CROPS/sof_train" \
     --no-progress --threads 2
 done

@@ -104,3 +104,34 @@ def test_models_lists_the_protocol_from_the_cards(monkeypatch, capsys):
     row = next(line for line in out.splitlines() if line.startswith(f"| {name} "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2:4] == ["70.2%", "69.3%"], cells
+
+
+def test_label_frontier_reads_evaluate_reports_and_draws_them(fer_slice, tmp_path, capsys):
+    """benchmarks/label_frontier.py places each model by what `facemotion evaluate --labels
+    ferplus -o DIR` measured (FER+ 7-class, FER2013 without duplicates, the weakest recall, the
+    share called neutral), checks it against the clear-expressions targets and draws the picture;
+    a report without the protocol, or a path with none, is refused in one line."""
+    from conftest import load_benchmark
+
+    path, *_ = fer_slice
+    for m in ("fer2013_vgg_s", "fer2013_mini_xception"):
+        assert main(["evaluate", m, "--data", str(path), "--split", "test", "--labels", "ferplus",
+                     "-o", str(tmp_path / m)]) == 0
+    lf = load_benchmark("label_frontier")
+    points = lf.main([f"vgg={tmp_path / 'fer2013_vgg_s'}", f"mini={tmp_path / 'fer2013_mini_xception' / 'report.json'}",
+                      "--out", str(tmp_path / "frontier")])
+    capsys.readouterr()
+    rep = json.loads((tmp_path / "fer2013_vgg_s" / "report.json").read_text())["protocol"]
+    vgg = points["vgg"]
+    assert vgg["ferplus7"] == rep["ferplus7"]["accuracy"] and vgg["fer2013"] == rep["fer2013"]["accuracy_dedup"]
+    assert vgg["weakest_recall"] == min(v for v in rep["fer2013_recall"].values() if v is not None)
+    assert vgg["neutral"] == rep["neutral_share"]
+    assert lf.meets(vgg) == (vgg["ferplus7"] >= 0.83 and vgg["fer2013"] >= 0.66 and vgg["weakest_recall"] >= 0.35
+                             and vgg["neutral"] <= 0.30)
+    assert (tmp_path / "frontier.png").stat().st_size > 10_000
+    assert "| vgg " in (tmp_path / "frontier.txt").read_text()
+    with pytest.raises(SystemExit, match="no such report"):
+        lf.main([f"x={tmp_path / 'none'}"])
+    (tmp_path / "bare.json").write_text(json.dumps({"accuracy": 0.5}))
+    with pytest.raises(SystemExit, match="no FER2013/FER\\+ protocol"):
+        lf.main([f"x={tmp_path / 'bare.json'}"])
