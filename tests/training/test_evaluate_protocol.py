@@ -107,7 +107,7 @@ def test_models_lists_the_protocol_from_the_cards(monkeypatch, capsys):
 
 
 def test_label_frontier_reads_evaluate_reports_and_draws_them(fer_slice, tmp_path, capsys):
-    """benchmarks/label_frontier.py places each model by what `facemotion evaluate --labels
+    """benchmarks/studies/label_frontier.py places each model by what `facemotion evaluate --labels
     ferplus -o DIR` measured (FER+ 7-class, FER2013 without duplicates, the weakest recall, the
     share called neutral), checks it against the clear-expressions targets and draws the picture;
     a report without the protocol, or a path with none, is refused in one line."""

@@ -7,7 +7,7 @@ It reads what ``facemotion evaluate MODEL --data FER --labels ferplus --split va
 (``DIR/report.json``; a folder or the file), one ``NAME=PATH`` per model, and prints a table and
 draws one picture: each model a point, annotated with its weakest FER2013-label recall.
 
-    python benchmarks/label_frontier.py default=runs/frontier/wild_reweigh_resnet_s \\
+    python benchmarks/studies/label_frontier.py default=runs/frontier/wild_reweigh_resnet_s \\
         fer2013_vgg_s=runs/frontier/fer2013_vgg_s ... --out docs/label_frontier
 """
 
@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from _common import command_line, table, write_results
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import command_line, table, write_results  # noqa: E402
 
 TARGET = {"ferplus7": 0.83, "fer2013": 0.66, "recall": 0.35, "neutral": 0.30}
 
