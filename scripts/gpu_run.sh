@@ -46,6 +46,9 @@ echo "== $(date -u +%FT%TZ) media: ${FACEMOTION_SHARED:-none}/media; budget ${BU
 if [ "$DRY" = 0 ]; then
   nvidia-smi | tee "$OUT/nvidia-smi.txt"
   "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name(0))"
+  # nvJPEG through torchvision would take the photos' decoding off the CPU (docs/gpu.md): is it here?
+  "$PY" -c "import torchvision; print('torchvision', torchvision.__version__)" 2>/dev/null \
+    || echo "torchvision: not installed (no nvJPEG decoding through it)"
 fi
 
 camp=""
