@@ -386,3 +386,15 @@ def test_loan_tree_slims_what_travels_and_restores_it(tmp_path):
     assert loan("restore").returncode == 0
     assert git("status", "--porcelain", "--untracked-files=no") == ""
     assert "loan_tree.sh" not in (clone / ".git" / "info" / "exclude").read_text()
+
+
+def test_gpu_benchmark_reports_a_failed_gpu_batch_and_goes_on(monkeypatch):
+    """benchmarks/gpu.py's batch section: a `--device cuda` run that fails (here: no GPU) is said in
+    one line of the report and the CPU's run, the decoding alone and the sections after it still
+    run, so a loan's call keeps what it measured."""
+    gpu = __import__("conftest").load_benchmark("gpu")
+    data: dict = {}
+    out = gpu.batch_section("a GPU that is not here", 4, data)
+    assert data["batch"]["cpu"]["faces"] >= 3 and data["batch"]["decode_only_per_s"] > 0
+    assert "cuda" not in data["batch"] and "--device cuda failed" in data["batch"]["cuda_failed"]
+    assert any(line.startswith("cuda: facemotion batch --device cuda failed") for line in out)
