@@ -67,7 +67,10 @@ fi
 tests=0
 if [ "${GPU_TESTS:-1}" != 0 ]; then  # GPU_TESTS=0: a later call of the same loan, the tests already run
   echo "== the CUDA tests (tests/core/test_cuda.py) but the speed test$([ -n "$camp" ] && echo ', beside the training')"
-  timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py -k "not speed" 2>&1 | tee "$OUT/cuda_tests.txt"
+  # every figure names its machine: the host's instruction sets head the file
+  "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from _common import machine; print('# host:', machine())" \
+    > "$OUT/cuda_tests.txt" 2>&1
+  timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py -k "not speed" 2>&1 | tee -a "$OUT/cuda_tests.txt"
   tests=${PIPESTATUS[0]}
 fi
 if [ -n "$camp" ]; then

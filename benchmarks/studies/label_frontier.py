@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import command_line, table, write_results  # noqa: E402
+from _common import command_line, machine, table, write_results  # noqa: E402
 
 TARGET = {"ferplus7": 0.83, "fer2013": 0.66, "recall": 0.35, "neutral": 0.30}
 
@@ -72,6 +72,7 @@ def plot(points: dict, out: Path) -> None:
            title="the crowd's reading against the meant expression")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, frameon=False)
+    fig.text(0.01, 0.005, f"facemotion evaluate on {machine()}", fontsize=6, alpha=0.7)
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=110)
     plt.close(fig)
@@ -86,7 +87,8 @@ def main(argv=None) -> dict:
     rows = [[n, f"{f['ferplus7'] * 100:.2f}%", f"{f['fer2013'] * 100:.2f}%", f"{(f['ferplus7'] + f['fer2013']) * 100:.2f}",
              f"{f['weakest']} {f['weakest_recall'] * 100:.1f}%", f"{f['fear'] * 100:.1f}%", f"{f['neutral'] * 100:.1f}%",
              "yes" if meets(f) else "no"] for n, f in points.items()]
-    text = "\n".join([command_line(__file__, argv), "", table(
+    # the reports are facemotion evaluate's, made where this runs (their CPU decides int8's kernels)
+    text = "\n".join([command_line(__file__, argv), f"the reports made on: {machine()}", "", table(
         ["model", "FER+ 7-class", "FER2013, dups out", "sum", "weakest FER2013 recall", "fear", "called neutral",
          "meets the targets"], rows)])
     print(text)
