@@ -8,7 +8,7 @@ It reads what ``facemotion evaluate MODEL --data FER --labels ferplus --split va
 draws one picture: each model a point, annotated with its weakest FER2013-label recall.
 
     python benchmarks/studies/label_frontier.py default=runs/frontier/wild_reweigh_resnet_s \\
-        fer2013_vgg_s=runs/frontier/fer2013_vgg_s ... --out docs/label_frontier
+        fer2013_vgg_s=runs/frontier/fer2013_vgg_s ... --out benchmarks/results/label_frontier
 """
 
 from __future__ import annotations
