@@ -5,7 +5,8 @@
 - the shared photos through the API in float32 on both devices: the top emotions that agree;
 - ``facemotion batch`` over ``--n`` photos (the shared photos repeated as links in a temporary
   folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion,
-  beside the same photos decoded alone (what bounds any device while the CPU decodes);
+  beside the same photos decoded alone (what bounds any device while the CPU decodes), and the
+  JPEGs decoded on the GPU alone (nvJPEG through torchvision, where it is there);
 - ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
   a reader thread, as the command decodes): which of the two limits the GPU's run;
 - the default model's accuracy on PublicTest (FER+ majority, 7 classes; FER2013's labels without
@@ -142,6 +143,36 @@ def decode_photos_per_s(listing: Path) -> float:
     return len(paths) / (time.perf_counter() - t0)
 
 
+def decode_photos_gpu_per_s(listing: Path) -> float | str:
+    """The listed JPEGs decoded on the GPU alone (nvJPEG through torchvision, 64 a call, files read
+    on one thread per core), photos/s: what decoding would bound if it left the CPU. A one-line
+    reason instead where it cannot run (no torchvision, no GPU, a decoder error)."""
+    try:
+        import torch
+        from torchvision.io import ImageReadMode, decode_jpeg
+    except Exception as e:  # noqa: BLE001 - said in the table, the run goes on
+        return f"not measured: torchvision: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [p for p in listing.read_text().split() if p.lower().endswith((".jpg", ".jpeg"))]
+
+    def load(p):
+        return torch.from_numpy(np.fromfile(p, np.uint8))
+
+    try:
+        decode_jpeg([load(p) for p in paths[:8]], mode=ImageReadMode.RGB, device="cuda")  # warm-up
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            data = list(pool.map(load, paths))
+        for i in range(0, len(data), 64):
+            decode_jpeg(data[i:i + 64], mode=ImageReadMode.RGB, device="cuda")
+        torch.cuda.synchronize()
+    except Exception as e:  # noqa: BLE001
+        return f"not measured: nvJPEG: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+    return len(paths) / (time.perf_counter() - t0)
+
+
 def same_top_on_photos() -> tuple[int, int]:
     """The shared photos through the API in float32 on the CPU and on the GPU: faces whose top
     emotions agree, and faces."""
@@ -223,14 +254,21 @@ def batch_section(gpu: str | None, n_photos: int, data: dict) -> list[str]:
                 failed = str(e)
         runs["cpu"] = cli_batch(listing, tmp / "cpu.csv")
         decode = decode_photos_per_s(listing)
+        gpu_decode = decode_photos_gpu_per_s(listing) if gpu else None
     rows = [[d, f"{r['wall_s']:.1f}", f"{r['inputs_per_s']:.1f}", str(r["faces"])] for d, r in runs.items()]
     rows.append([f"decoding alone ({os.cpu_count()} threads)", "-", f"{decode:.1f}", "-"])
+    if isinstance(gpu_decode, float):
+        rows.append(["decoding alone on the GPU (nvJPEG; the JPEGs, whole)", "-", f"{gpu_decode:.1f}", "-"])
     out = ["", f"facemotion batch over {n_photos} photos (defaults; --device as named):",
            table(["device", "wall s", "photos/s (the command's)", "faces"], rows)]
     data["batch"] = {d: {k: v for k, v in r.items() if k != "top"} for d, r in runs.items()}
     data["batch"]["decode_only_per_s"] = decode
+    if gpu_decode is not None:
+        data["batch"]["gpu_decode_only_per_s"] = gpu_decode
     out.append(f"decoding alone / cpu: {decode / runs['cpu']['inputs_per_s']:.1f}x (the most any device "
                "gains while the photos are decoded on these cores)")
+    if isinstance(gpu_decode, str):
+        out.append(f"decoding on the GPU: {gpu_decode}")
     if failed:
         data["batch"]["cuda_failed"] = failed
         out.append(f"cuda: {failed}")
