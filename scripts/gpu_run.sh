@@ -4,6 +4,7 @@
 #
 #   bash scripts/gpu_run.sh                    # nvidia-smi, the CUDA tests, training throughput
 #                                              # (GPU_SPEED=0: not), benchmarks/gpu.py -> $OUT
+#                                              # (GPU_SECTIONS=batch,video: those sections alone)
 #                                              # (GPU_TESTS=0: without the CUDA tests but the speed test)
 #   GPU_TRAIN=intent bash scripts/gpu_run.sh   # ... and a training campaign in the same call:
 #                                              # scripts/campaigns/gpu_campaign.py --plan intent (1: intent)
@@ -100,7 +101,9 @@ if [ -z "$camp" ] && [ "${GPU_SPEED:-1}" != 0 ] && [ -f gpu/fer2013_trainval.tar
 fi
 
 echo "== benchmarks/gpu.py ($(left)s left)"
-timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" 2>&1 \
+# GPU_SECTIONS: which of benchmarks/gpu.py's sections (default all); GPU_BATCH_TIMEOUT: the GPU's batch run's seconds
+timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" \
+  --sections "${GPU_SECTIONS:-shapes,classifier,photos,batch,video,precision}" --batch-timeout "${GPU_BATCH_TIMEOUT:-240}" 2>&1 \
   | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
 [ -z "$camp" ] || "$PY" scripts/campaigns/gpu_campaign.py resume "${dry[@]}"

