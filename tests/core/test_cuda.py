@@ -36,14 +36,27 @@ def _inputs(name: str) -> np.ndarray:
     return rng.uniform(-1, 1, (16, 1, 48, 48)).astype(np.float32)
 
 
-def _torch_cpu(**kw) -> EmotionRecognizer:
+def _torch_cpu(framed: bool = False, **kw) -> EmotionRecognizer:
     """A recognizer whose networks run on the torch runtime, on torch's CPU device (the GPU path's
-    code, where there is no GPU), in float32."""
+    code, where there is no GPU), in float32. ``framed=False``: the detector reads each picture
+    at its own sides, as the CPU path does, so only the networks' conversion differs."""
     from facemotion.cuda import torch_runtime
 
     rec = EmotionRecognizer(**kw)
     rec.stages.use_runtime(torch_runtime("cpu", autocast=False))
+    if not framed:
+        rec.stages.detector.frame = None
     return rec
+
+
+def _same_faces(a, b, name: str, min_iou: float = 0.9) -> None:
+    """The same faces in the same order (boxes overlapping by ``min_iou``) with the same top emotions."""
+    from facemotion.boxes import iou
+
+    assert len(a) == len(b), name
+    for f, g in zip(a, b):
+        assert iou(f.box, g.box) >= min_iou, (name, f.box, g.box)
+        assert f.dominant_emotion == g.dominant_emotion, (name, f.emotions, g.emotions)
 
 
 def _media_photos(media) -> list[Path]:
@@ -107,6 +120,43 @@ def test_torch_runtime_gives_the_cpu_paths_faces(media, model, precision, mesh):
     assert not marks or max(marks) < 0.5, max(marks)
 
 
+def test_the_gpus_one_frame_finds_the_same_faces_and_emotions(media):
+    """On a GPU the detector reads every picture inside one 640 x 640 frame (one input shape for
+    cuDNN); the zeros beyond the picture reach further than the CPU path's padding to 32, and the
+    shared photos keep their faces, boxes and top emotions."""
+    from facemotion.cuda import torch_runtime
+
+    cpu = EmotionRecognizer()
+    framed = EmotionRecognizer()
+    framed.stages.detector = torch_runtime("cpu").detector(framed.stages.detector)
+    framed.stages.detector.session = None  # the frame alone: ONNX Runtime's network, as the CPU's
+    assert framed.stages.detector.frame == 640 and cpu.stages.detector.frame is None
+    for path in _media_photos(media):
+        _same_faces(cpu.detect_emotions(path), framed.detect_emotions(path), path.name)
+    # and the whole GPU path's code (frame and converted networks) on torch's CPU device
+    torch_cpu = _torch_cpu(framed=True)
+    assert torch_cpu.stages.detector.frame == 640
+    for thread in (torch_cpu, torch_cpu.for_thread()):
+        assert thread.stages.detector.frame == 640
+    for path in _media_photos(media):
+        _same_faces(cpu.detect_emotions(path), torch_cpu.detect_emotions(path), path.name)
+
+
+def test_gpu_batches_run_in_buckets():
+    """A GPU network meets at most one shape per power of two of faces (cuDNN's plans are per
+    shape), and the rows padded in change no answer."""
+    from facemotion.cuda.runtime import batch_bucket
+
+    assert [batch_bucket(n) for n in (1, 2, 3, 5, 100, 256, 257, 600)] == [1, 2, 4, 8, 128, 256, 512, 768]
+    rec = _torch_cpu()
+    x = np.random.default_rng(0).uniform(-1, 1, (7, 1, 48, 48)).astype(np.float32)
+    clf = rec.stages.classifier
+    np.testing.assert_allclose(clf.predict(x)[:3], clf.predict(x[:3]), atol=1e-5)
+    crops = np.random.default_rng(1).integers(0, 256, (5, 64, 64), dtype=np.uint8)
+    assert rec.stages.roll.session.per_face
+    np.testing.assert_allclose(rec.stages.roll.estimate(crops)[:2], rec.stages.roll.estimate(crops[:2]), atol=1e-3)
+
+
 def test_threads_and_collections_keep_the_runtime(media):
     rec = _torch_cpu()
     other = rec.for_thread()
@@ -155,9 +205,7 @@ def test_cuda_gives_the_cpu_paths_top_emotions(media, precision):
     cpu, gpu = EmotionRecognizer(precision="float32"), EmotionRecognizer(precision=precision, device="cuda")
     assert gpu.stages.device.startswith("cuda")
     for path in _media_photos(media):
-        a, b = cpu.detect_emotions(path), gpu.detect_emotions(path)
-        assert [f.box for f in a] == [f.box for f in b], path.name
-        assert [f.dominant_emotion for f in a] == [f.dominant_emotion for f in b], path.name
+        _same_faces(cpu.detect_emotions(path), gpu.detect_emotions(path), path.name)
 
 
 @needs_cuda

