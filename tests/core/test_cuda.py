@@ -84,6 +84,21 @@ def test_each_shipped_graph_converts_to_onnx_runtimes_answers(name):
     print(f"{name}: {worst:.2e}", file=sys.stderr)
 
 
+@pytest.mark.parametrize("name", GRAPHS)
+def test_no_step_of_a_shipped_graph_reads_the_device_back(name):
+    """Each shipped graph runs with its device tensors on torch's meta device, which holds no
+    values: so no step reads one back on the host (a read makes the host wait for the GPU, and
+    cannot be recorded in a CUDA graph), and every host-read constant stayed on the CPU."""
+    from facemotion.cuda.graph import OnnxModule
+    from facemotion.cuda.runtime import _sample
+
+    module = OnnxModule(WEIGHTS / name)
+    x = torch.from_numpy(_sample(module.path, module))
+    with torch.inference_mode():
+        outs = module.to("meta")(x.to("meta"))
+    assert outs and all(t.device.type == "meta" for t in outs)
+
+
 def test_a_graph_with_an_unknown_operator_is_refused_in_one_line(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper

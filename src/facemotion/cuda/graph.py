@@ -5,8 +5,9 @@ run by torch on any device, node by node, as ONNX Runtime runs them.
 Only the small set of operators those graphs use is known (:data:`OPS`); a graph with another
 is refused in one line. Nodes whose inputs are all constants (the mesh's float16 weights cast to
 float32, an int8 graph's weights dequantized) are computed once, when the graph is read. Integer
-tensors (shapes, slice bounds, gather indices) stay on the CPU, so no step waits on the device
-to read one back. An int8 graph's QuantizeLinear/DequantizeLinear pairs are computed as the
+tensors (shapes, slice bounds) and every value a step reads on the host (a resize's scales, a
+pad's value: :data:`HOST_INPUTS`) stay on the CPU, so no step waits on the device to read one
+back. An int8 graph's QuantizeLinear/DequantizeLinear pairs are computed as the
 ONNX standard defines them (round half to even, saturate, scale back) in float32: its answers
 are the int8 model's, within the rounding of ONNX Runtime's integer kernels.
 """
@@ -188,6 +189,13 @@ OPS = {
 }
 
 
+# the inputs each operator reads as host values (.tolist(), float()): a constant there stays on the
+# CPU, so a step never waits to read it back from the device (which would also keep the detector
+# from being recorded as a CUDA graph: a read-back cannot be recorded)
+HOST_INPUTS = {"Resize": (1, 2, 3), "Pad": (1, 2, 3), "Reshape": (1,), "Slice": (1, 2, 3, 4), "Squeeze": (1,),
+               "ReduceMean": (1,)}
+
+
 def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array, copy=True))
 
@@ -223,7 +231,9 @@ class OnnxModule(torch.nn.Module):
         # an int8 graph: its QuantizeLinear steps are its arithmetic (never autocast)
         self.quantized = any(n.op_type == "QuantizeLinear" for n in g.node)
         self._steps = []
+        on_host = set()  # constants the steps read on the host (scales, pads, shapes): never on the device
         for node in g.node:
+            on_host.update(node.input[i] for i in HOST_INPUTS.get(node.op_type, ()) if i < len(node.input))
             attrs = _attributes(node)
             if node.op_type == "Constant":
                 const[node.output[0]] = attrs["value"]
@@ -243,7 +253,7 @@ class OnnxModule(torch.nn.Module):
         for name, t in const.items():
             if name not in used:
                 continue
-            if t.is_floating_point() or name in on_device:
+            if (t.is_floating_point() or name in on_device) and name not in on_host:
                 self.register_buffer(f"c{len(self._floats)}", t.contiguous())
                 self._floats.append(name)
             else:
