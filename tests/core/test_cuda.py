@@ -271,6 +271,26 @@ def test_the_detectors_cuda_graph_gives_its_step_by_step_answers(media):
 
 
 @needs_cuda
+def test_each_threads_detector_records_its_own_graph_and_answers_as_the_cpu(media):
+    """The batch engine's threads each make their own stages (``for_thread``): each detector
+    records its own CUDA graph (one shared behind a lock made the threads queue), each thread
+    works on a stream of its own, and every thread's faces and top emotions are the CPU path's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gpu, cpu = EmotionRecognizer(precision="float32", device="cuda"), EmotionRecognizer(precision="float32")
+    threads = [gpu.for_thread() for _ in range(4)]
+    graphs = {id(r.stages.detector.session.captured) for r in threads}
+    assert len(graphs) == 4 and gpu.stages.detector.session.captured is not None
+    photos = _media_photos(media) * 2
+    with ThreadPoolExecutor(4) as pool:  # each thread all the photos, with its own stages
+        got = list(pool.map(lambda rec: [rec.detect_emotions(p) for p in photos], threads))
+    want = [cpu.detect_emotions(p) for p in photos]
+    for faces in got:
+        for path, a, b in zip(photos, want, faces):
+            _same_faces(a, b, path.name)
+
+
+@needs_cuda
 def test_cuda_classifier_speed_at_batch_256():
     rec = EmotionRecognizer(device="cuda")
     clf = rec.stages.classifier

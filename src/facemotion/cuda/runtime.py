@@ -107,33 +107,59 @@ def check_graph(module: OnnxModule, device: torch.device) -> float:
     return worst
 
 
+_streams = threading.local()
+
+
+def on_thread_stream(device: torch.device):
+    """The calling thread's own CUDA stream on ``device`` as the current stream (a no-op on the
+    CPU). On one shared stream, every thread's read-back (``.cpu()``) waited for all the work the
+    other threads had queued before it; on its own, a thread waits for its own work only, and the
+    GPU runs the threads' small networks side by side."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    mine = _streams.__dict__.setdefault("by_device", {})
+    if device not in mine:
+        mine[device] = torch.cuda.Stream(device)
+    return torch.cuda.stream(mine[device])
+
+
 class Captured:
     """``module`` at one input shape recorded as a CUDA graph and replayed: the detector's 90 steps
     cost the host one launch instead of 90 Python calls (about 2 ms a picture, held under the GIL
-    that the batch engine's decoding threads share). Replays are serialised (one input and output
-    buffer); what a call returns is its own copy."""
+    that the batch engine's decoding threads share). Each detector (one per thread) records its
+    own: one recording shared by every thread serialised them on its lock, and each holder of the
+    lock waited for the GIL between its three calls, so the threads queued (a third of the batch
+    engine's time on an H200, benchmarks/results/gpu_batch_threads.txt). A recording replays on a
+    stream of its own, in the order of its calls, so it stays correct when threads do share it;
+    what a call returns is its own copy, ready on the caller's stream."""
 
     def __init__(self, module: OnnxModule, example: torch.Tensor):
-        stream = torch.cuda.current_stream(example.device)
-        side = torch.cuda.Stream(example.device)
-        with torch.inference_mode():
+        self.stream = torch.cuda.Stream(example.device)
+        self.stream.wait_stream(torch.cuda.current_stream(example.device))  # the weights, the example
+        with torch.inference_mode(), torch.cuda.stream(self.stream):
             self.input = example.clone()
-            side.wait_stream(stream)
-            with torch.cuda.stream(side):  # warm-up off the capture: cuDNN's plans, the allocator
-                for _ in range(3):
-                    module(self.input)
-            stream.wait_stream(side)
+            for _ in range(3):  # warm-up before recording: cuDNN's plans, the allocator
+                module(self.input)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            # thread_local: other threads' work (their CUDA calls) goes on while this one records
+            with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
                 self.output = module(self.input)
         self.shape, self.dtype = tuple(example.shape), example.dtype
         self._lock = threading.Lock()
 
     def __call__(self, x: torch.Tensor) -> tuple:
-        with self._lock:
+        caller = torch.cuda.current_stream(x.device)
+        with self._lock, torch.cuda.stream(self.stream):
+            self.stream.wait_stream(caller)  # x is on the device
             self.input.copy_(x)
             self.graph.replay()
-            return tuple(t.clone() for t in self.output)
+            outs = tuple(t.clone() for t in self.output)
+        caller.wait_stream(self.stream)
+        # memory used on a stream other than its own: the allocator must wait for that stream too
+        x.record_stream(self.stream)
+        for t in outs:
+            t.record_stream(caller)
+        return outs
 
 
 class TorchSession:
@@ -154,19 +180,19 @@ class TorchSession:
         return self._inputs
 
     def run(self, output_names, feed: dict) -> list[np.ndarray]:
-        xs = [torch.from_numpy(np.ascontiguousarray(feed[n])).to(self.device) for n in self.module.inputs]
-        n = len(xs[0])
-        if self.per_face:
-            xs = [_padded(x) for x in xs]
-        with torch.inference_mode():
+        with on_thread_stream(self.device), torch.inference_mode():
+            xs = [torch.from_numpy(np.ascontiguousarray(feed[n])).to(self.device) for n in self.module.inputs]
+            n = len(xs[0])
+            if self.per_face:
+                xs = [_padded(x) for x in xs]
             c = self.captured
             if c is not None and len(xs) == 1 and tuple(xs[0].shape) == c.shape and xs[0].dtype == c.dtype:
                 outs = c(xs[0])
             else:
                 outs = self.module(*xs)
-        if output_names is not None:
-            outs = [outs[self.module.outputs.index(n)] for n in output_names]
-        return [(t[:n] if self.per_face else t).cpu().numpy() for t in outs]
+            if output_names is not None:
+                outs = [outs[self.module.outputs.index(n)] for n in output_names]
+            return [(t[:n] if self.per_face else t).cpu().numpy() for t in outs]
 
 
 class GraphClassifier(Classifier):
@@ -190,11 +216,11 @@ class GraphClassifier(Classifier):
             return np.zeros((0, len(self.card.labels)), np.float32)
         x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
         out = []
-        with torch.inference_mode(), self._precision():
+        with on_thread_stream(self.device), torch.inference_mode(), self._precision():
             for i in range(0, len(x), GPU_BATCH):
                 chunk = x[i:i + GPU_BATCH]
                 out.append(self.module(_padded(chunk.to(self.device)))[0][:len(chunk)].float())
-        return torch.cat(out).cpu().numpy()
+            return torch.cat(out).cpu().numpy()
 
 
 class TorchRuntime:
@@ -212,7 +238,8 @@ class TorchRuntime:
         # faces per classifier call the batch engine gathers from many photos
         self.batch_faces = GPU_BATCH if self.device.type == "cuda" else 64
         self._modules: dict[str, OnnxModule] = {}
-        self._captured: dict[tuple, Captured | None] = {}
+        self._graphs_failed = False  # a recording failed: every detector runs step by step
+        self._recording = threading.Lock()
         self._lock = threading.Lock()
 
     @property
@@ -246,23 +273,23 @@ class TorchRuntime:
         return out
 
     def captured(self, path, shape, dtype) -> Captured | None:
-        """``path``'s module recorded as a CUDA graph at ``shape``, once per runtime (the first
-        detector is made before any worker thread, so no capture runs beside other work); None
-        on the CPU, or where capturing fails (said once on stderr: the module then runs step by
-        step, with the same answers)."""
-        if self.device.type != "cuda" or not self.use_graphs:
+        """``path``'s module recorded as a CUDA graph at ``shape``: a recording of its own for each
+        detector (each thread's, :class:`Captured`); None on the CPU, or where recording fails
+        (said once on stderr: the module then runs step by step, with the same answers, and no
+        later detector of this runtime tries again)."""
+        if self.device.type != "cuda" or not self.use_graphs or self._graphs_failed:
             return None
         module = self.module(path)
-        key = (str(Path(path).resolve()), tuple(shape))
-        with self._lock:
-            if key not in self._captured:
-                try:
-                    self._captured[key] = Captured(module, torch.zeros(shape, dtype=dtype, device=self.device))
-                except Exception as e:  # noqa: BLE001 - any failure: step by step, as before
-                    print(f"facemotion: CUDA graphs unavailable ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
-                          f"{Path(path).name} runs step by step", file=sys.stderr, flush=True)
-                    self._captured[key] = None
-            return self._captured[key]
+        try:
+            with self._recording:  # one recording at a time (threads make their detectors lazily)
+                return Captured(module, torch.zeros(shape, dtype=dtype, device=self.device))
+        except Exception as e:  # noqa: BLE001 - any failure: step by step, as before
+            with self._lock:
+                said, self._graphs_failed = self._graphs_failed, True
+            if not said:
+                print(f"facemotion: CUDA graphs unavailable ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                      f"{Path(path).name} runs step by step", file=sys.stderr, flush=True)
+            return None
 
     def classifier(self, classifier):
         """An ONNX classifier's graph on the device (folded as it was); a ``.pt`` checkpoint's

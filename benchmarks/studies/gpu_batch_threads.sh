@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# How `facemotion batch` scales with its detect workers on each device, and where its threads
+# spend their time (docs/gpu.md, "The batch engine's threads"): the photos/s at each worker count,
+# then py-spy's samples of the worker threads over one run per device, summed by function
+# (--gil: only while a thread holds the GIL; all: every thread's wall time, waiting included).
+#
+#   bash benchmarks/studies/gpu_batch_threads.sh            # cuda and cpu; workers 1 4 8 16
+#   DEVICES=cuda WORKERS="4 16" PROFILE=all N=1000 OUT=/tmp/t bash benchmarks/studies/gpu_batch_threads.sh
+#
+# py-spy comes from $PYSPY_WHEEL (a wheel file, installed to /tmp/pyspy) or the PATH; without it,
+# the rates alone. The photos are the shared media's, repeated N times (as benchmarks/gpu.py).
+set -u
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-python3}
+OUT=${OUT:-out/gpu_batch_threads}; mkdir -p "$OUT"
+N=${N:-1000}; DEVICES=${DEVICES:-cuda cpu}; WORKERS=${WORKERS:-1 4 8 16}; PROFILE=${PROFILE:-gil all}
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+MEDIA=${FACEMOTION_SHARED:-../shared}/media; [ -d "$MEDIA" ] || MEDIA=gpu/media
+SPY=$(command -v py-spy || true)
+if [ -z "$SPY" ] && [ -n "${PYSPY_WHEEL:-}" ]; then
+  "$PY" -m pip install -q --no-index --no-deps --upgrade --target /tmp/pyspy "$PYSPY_WHEEL" && SPY=/tmp/pyspy/bin/py-spy
+fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+photos=("$MEDIA"/*.jpg "$MEDIA"/*.png)
+for ((i = 0; i < N; i++)); do
+  f=${photos[$((i % ${#photos[@]}))]}; ln -s "$(realpath "$f")" "$tmp/$(printf %05d $i)_$(basename "$f")"
+done
+ls "$tmp"/*_* > "$tmp/list.txt"
+batch() { timeout 300 "$@" -m facemotion batch "$tmp/list.txt" --to "$tmp/out.csv" --no-progress --overwrite "${args[@]}" 2>&1; }
+{
+  echo "# N=$N DEVICES='$DEVICES' WORKERS='$WORKERS' PROFILE='$PROFILE' bash benchmarks/studies/gpu_batch_threads.sh"
+  "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from _common import machine; print('# host:', machine())"
+  "$PY" -c "import torch; print('# GPU:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none')" 2>/dev/null
+  echo "| device | detect workers | photos/s (the command's) |"
+  echo "|--------|----------------|--------------------------|"
+  for dev in $DEVICES; do for w in $WORKERS; do
+    args=(--device "$dev" --detect-workers "$w")
+    rate=$(batch "$PY" | grep -o "processed ([0-9.]*/s)" | grep -o "[0-9.]*")
+    echo "| $dev | $w | ${rate:-failed} |"
+  done; done
+} | tee "$OUT/gpu_batch_threads.txt"
+[ -n "$SPY" ] || { echo "(py-spy not found: no profiles)"; exit 0; }
+for dev in $DEVICES; do for kind in $PROFILE; do
+  args=(--device "$dev")
+  flag=--gil; [ "$kind" = all ] && flag=--idle
+  batch "$SPY" record $flag -r 100 -f raw -o "$tmp/$dev-$kind.txt" -- "$PY" | grep -o "processed ([0-9.]*/s)"
+  # the worker threads' stacks only (start-up's imports are not the engine), summed by function
+  "$PY" - "$tmp/$dev-$kind.txt" "$dev" "$kind" <<'EOF' | tee -a "$OUT/gpu_batch_threads.txt"
+import collections, sys
+own, total = collections.Counter(), 0
+for line in open(sys.argv[1]):
+    stack, n = line.rstrip().rsplit(" ", 1)
+    if "run_local.<locals>.work" in stack:
+        own[stack.split(";")[-1]] += int(n)
+        total += int(n)
+what = "holding the GIL" if sys.argv[3] == "gil" else "wall time, waiting included"
+print(f"\n--device {sys.argv[2]}, the detect workers' samples ({what}): {total}; the top functions")
+for f, n in own.most_common(12):
+    print(f"{n / max(total, 1):6.1%}  {f}")
+EOF
+done; done
