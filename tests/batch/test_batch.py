@@ -70,6 +70,41 @@ def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
         assert [r[e] for e in rec.labels] == [round(face["emotions"][e], 6) for e in rec.labels]
 
 
+def test_the_workers_stages_are_made_in_the_calling_thread(media, tmp_path, monkeypatch):
+    """Every worker's stages are made before the pool starts, in the calling thread (on a GPU their
+    detectors' recordings need cuDNN plans, which cuDNN keeps per thread), one per worker thread."""
+    import threading
+
+    from facemotion.batch.local import run_local
+    from facemotion.batch.sinks import open_sink
+
+    made, used = [], set()
+    original = EmotionRecognizer.for_thread
+
+    def for_thread(self):
+        made.append(threading.current_thread())
+        return original(self)
+
+    monkeypatch.setattr(EmotionRecognizer, "for_thread", for_thread)
+    original_read = EmotionRecognizer.read
+
+    def read(self, source):
+        used.add((threading.current_thread(), id(self)))
+        return original_read(self, source)
+
+    monkeypatch.setattr(EmotionRecognizer, "read", read)
+    spec = JobSpec()
+    items = expand([media / p for p in PHOTOS] * 3)
+    sink = open_sink(tmp_path / "out.csv", spec.signature(), labels=spec.labels())
+    try:
+        counts = run_local(items, spec, sink, workers=3, progress=False)
+    finally:
+        sink.close()
+    assert counts["processed"] == len(items)
+    assert made == [threading.main_thread()] * 3
+    assert len({t for t, _ in used}) == len({r for _, r in used}) <= 3  # a worker thread keeps its own
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_formats_hold_the_same_rows_and_refuse_other_options(media, rec, tmp_path, fmt):
     paths = [media / p for p in PHOTOS[:3]]

@@ -126,12 +126,17 @@ def on_thread_stream(device: torch.device):
 class Captured:
     """``module`` at one input shape recorded as a CUDA graph and replayed: the detector's 90 steps
     cost the host one launch instead of 90 Python calls (about 2 ms a picture, held under the GIL
-    that the batch engine's decoding threads share). Each detector (one per thread) records its
-    own: one recording shared by every thread serialised them on its lock, and each holder of the
-    lock waited for the GIL between its three calls, so the threads queued (a third of the batch
-    engine's time on an H200, benchmarks/results/gpu_batch_threads.txt). A recording replays on a
-    stream of its own, in the order of its calls, so it stays correct when threads do share it;
-    what a call returns is its own copy, ready on the caller's stream."""
+    that the batch engine's decoding threads share).
+
+    Each detector (one per thread) records its own. One recording shared by every thread
+    serialised them on its lock, and each holder of the lock waited for the GIL between its three
+    calls, so the threads queued: a third of the batch engine's time on an H200
+    (benchmarks/results/gpu_batch_threads_shared_graph.txt). A recording is best made in the
+    thread that makes the stages (the batch engine's calling thread): cuDNN keeps its plans per
+    thread, and a worker that records builds them again, about 3 s at the detector's frame
+    (gpu_batch_threads_lazy.txt). A recording replays on a stream of its own, in the order of its
+    calls, so it stays correct when threads do share it; what a call returns is its own copy,
+    ready on the caller's stream."""
 
     def __init__(self, module: OnnxModule, example: torch.Tensor):
         self.stream = torch.cuda.Stream(example.device)
@@ -281,7 +286,7 @@ class TorchRuntime:
             return None
         module = self.module(path)
         try:
-            with self._recording:  # one recording at a time (threads make their detectors lazily)
+            with self._recording:  # one recording at a time
                 return Captured(module, torch.zeros(shape, dtype=dtype, device=self.device))
         except Exception as e:  # noqa: BLE001 - any failure: step by step, as before
             with self._lock:
