@@ -105,6 +105,13 @@ timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --
   --sections "${GPU_SECTIONS:-classifier,photos,batch,video,precision}" --batch-timeout "${GPU_BATCH_TIMEOUT:-240}" 2>&1 \
   | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
+# GPU_THREADS="4 16": then `facemotion batch --device cuda` at those detect-worker counts, and where
+# its threads spend their time (py-spy, from a wheel carried in gpu/; docs/gpu.md, "batch's threads")
+if [ -n "${GPU_THREADS:-}" ] && [ "$(left)" -gt 40 ]; then
+  echo "== batch's threads on the GPU ($(left)s left)"
+  N=${GPU_THREADS_N:-600} DEVICES=cuda WORKERS="$GPU_THREADS" PROFILE=all PYSPY_WHEEL=$(ls gpu/py_spy*.whl 2>/dev/null | head -1) \
+    OUT="$OUT" PYTHON="$PY" timeout $(( $(left) - 10 )) bash benchmarks/studies/gpu_batch_threads.sh
+fi
 [ -z "$camp" ] || "$PY" scripts/campaigns/gpu_campaign.py resume "${dry[@]}"
 echo "== done in $(( $(date +%s) - START ))s: tests exit $tests, benchmark exit $bench; results under $OUT"
 [ "$tests" = 0 ] && [ "$bench" = 0 ]

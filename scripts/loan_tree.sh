@@ -4,6 +4,8 @@
 #
 #   bash scripts/loan_tree.sh slim      # gpu/ made (media + FER2013 Training/PublicTest), what no call
 #                                       # reads untracked for the call; prints the MiB that will travel
+#   LOAN_DATA=0 bash scripts/loan_tree.sh slim   # the same without the training data, with py-spy's
+#                                       # wheel (benchmarks/studies/gpu_batch_threads.sh profiles with it)
 #   bash scripts/loan_tree.sh restore   # everything tracked again, as before (run it before any commit)
 #
 # Untracked for the call (nothing on the machine reads them): models/ (the slim checkpoints),
@@ -32,8 +34,14 @@ case "${1:-}" in
     git diff --quiet && git diff --cached --quiet || { echo "loan_tree.sh: commit or stash first: the tree has changes" >&2; exit 2; }
     mkdir -p gpu
     [ -d gpu/media ] || cp -r "$MEDIA" gpu/media
-    [ -f gpu/fer2013_trainval.tar.gz ] || PYTHONPATH=src ${PY:-.venv/bin/python} -m facemotion data subset "$FER" \
-      --to gpu/fer2013_trainval.tar.gz
+    if [ "${LOAN_DATA:-1}" = 0 ]; then  # no training in the call: room for py-spy instead
+      rm -f gpu/fer2013_trainval.tar.gz
+      ls gpu/py_spy*.whl >/dev/null 2>&1 || ${PY:-.venv/bin/python} -m pip download -q py-spy==0.4.3 --no-deps \
+        --only-binary=:all: --platform manylinux2014_x86_64 -d gpu
+    else
+      [ -f gpu/fer2013_trainval.tar.gz ] || PYTHONPATH=src ${PY:-.venv/bin/python} -m facemotion data subset "$FER" \
+        --to gpu/fer2013_trainval.tar.gz
+    fi
     git rm -r -q --cached "${PATHS[@]}"
     mkdir -p .git/info
     { echo "$BEGIN"; for p in "${PATHS[@]}"; do echo "/$p"; done; echo "$END"; } >> "$EXCLUDE"
