@@ -70,39 +70,48 @@ def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
         assert [r[e] for e in rec.labels] == [round(face["emotions"][e], 6) for e in rec.labels]
 
 
-def test_the_workers_stages_are_made_in_the_calling_thread(media, tmp_path, monkeypatch):
-    """Every worker's stages are made before the pool starts, in the calling thread (on a GPU their
-    detectors' recordings need cuDNN plans, which cuDNN keeps per thread), one per worker thread."""
+@pytest.mark.parametrize("runtime", [False, True])
+def test_with_a_torch_runtime_the_workers_stages_are_made_in_the_calling_thread(media, tmp_path, monkeypatch,
+                                                                               runtime):
+    """With a torch runtime (a GPU's) every worker's stages are made before the pool starts, in the
+    calling thread: their detectors' recordings need cuDNN's plans, which cuDNN keeps per thread.
+    On the CPU (ONNX Runtime) each worker makes its own, as before. A worker keeps its stages."""
     import threading
 
     from facemotion.batch.local import run_local
     from facemotion.batch.sinks import open_sink
 
     made, used = [], set()
-    original = EmotionRecognizer.for_thread
+    original_for_thread, original_read = EmotionRecognizer.for_thread, EmotionRecognizer.read
 
     def for_thread(self):
         made.append(threading.current_thread())
-        return original(self)
-
-    monkeypatch.setattr(EmotionRecognizer, "for_thread", for_thread)
-    original_read = EmotionRecognizer.read
+        return original_for_thread(self)
 
     def read(self, source):
         used.add((threading.current_thread(), id(self)))
         return original_read(self, source)
 
+    main = EmotionRecognizer()
+    if runtime:
+        from facemotion.cuda.runtime import TorchRuntime
+
+        main.stages.use_runtime(TorchRuntime("cpu"))
+    monkeypatch.setattr(EmotionRecognizer, "for_thread", for_thread)
     monkeypatch.setattr(EmotionRecognizer, "read", read)
     spec = JobSpec()
     items = expand([media / p for p in PHOTOS] * 3)
     sink = open_sink(tmp_path / "out.csv", spec.signature(), labels=spec.labels())
     try:
-        counts = run_local(items, spec, sink, workers=3, progress=False)
+        counts = run_local(items, spec, sink, recognizer=main, workers=3, progress=False)
     finally:
         sink.close()
-    assert counts["processed"] == len(items)
-    assert made == [threading.main_thread()] * 3
-    assert len({t for t, _ in used}) == len({r for _, r in used}) <= 3  # a worker thread keeps its own
+    assert counts["processed"] == len(items) and counts["failed"] == 0
+    if runtime:
+        assert made == [threading.main_thread()] * 3
+    else:
+        assert threading.main_thread() not in made and 1 <= len(made) <= 3
+    assert len({t for t, _ in used}) == len({r for _, r in used}) <= 3
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

@@ -34,17 +34,19 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
     batch_faces = batch_faces or main.stages.batch_faces
     per_thread = threading.local()
     keep_image = annotate_dir is not None
-    # each worker's stages are made here, in this thread, before the pool starts: on a GPU each
-    # detector records its CUDA graph, and cuDNN keeps the plans a recording needs per thread
-    # (seconds for each input shape): made here, they are built once, not again in every worker
+    # with a torch runtime (a GPU) each worker's stages are made here, in this thread, before the
+    # pool starts: each detector records its CUDA graph, and cuDNN keeps the plans a recording
+    # needs per thread (seconds for each input shape), so made here they are built once, not
+    # again in every worker. On the CPU each worker makes its own, in parallel, as it starts
     spare = queue.SimpleQueue()
-    for _ in range(min(workers, len(items))):
-        spare.put(main.for_thread())
+    if main.stages.runtime is not None:
+        for _ in range(min(workers, len(items))):
+            spare.put(main.for_thread())
 
     def work(item):
         rec = getattr(per_thread, "rec", None)
         if rec is None:
-            rec = per_thread.rec = spare.get()
+            rec = per_thread.rec = main.for_thread() if spare.empty() else spare.get()
         return detect_item(rec, item, every=spec.every, keep_image=keep_image)
 
     counts = {"processed": 0, "faces": 0, "failed": 0}
