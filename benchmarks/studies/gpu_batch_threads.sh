@@ -8,25 +8,23 @@
 #   DEVICES=cuda WORKERS="4 16" PROFILE=all N=1000 OUT=/tmp/t bash benchmarks/studies/gpu_batch_threads.sh
 #
 # py-spy comes from $PYSPY_WHEEL (a wheel file, installed to /tmp/pyspy) or the PATH; without it,
-# the rates alone. The photos are the shared media's, repeated N times (as benchmarks/gpu.py).
+# the rates alone. The photos are the shared media's, repeated N times (benchmarks/gpu.py's photo_list).
 set -u
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
 OUT=${OUT:-out/gpu_batch_threads}; mkdir -p "$OUT"
 N=${N:-1000}; DEVICES=${DEVICES:-cuda cpu}; WORKERS=${WORKERS:-1 4 8 16}; PROFILE=${PROFILE:-gil all}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-MEDIA=${FACEMOTION_SHARED:-../shared}/media; [ -d "$MEDIA" ] || MEDIA=gpu/media
+[ -n "${FACEMOTION_SHARED:-}" ] || [ -d ../shared/media ] || export FACEMOTION_SHARED="$PWD/gpu"
 SPY=$(command -v py-spy || true)
 if [ -z "$SPY" ] && [ -n "${PYSPY_WHEEL:-}" ]; then
   "$PY" -m pip install -q --no-index --no-deps --upgrade --target /tmp/pyspy "$PYSPY_WHEEL" && SPY=/tmp/pyspy/bin/py-spy
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-photos=("$MEDIA"/*.jpg "$MEDIA"/*.png)
-for ((i = 0; i < N; i++)); do
-  f=${photos[$((i % ${#photos[@]}))]}; ln -s "$(realpath "$f")" "$tmp/$(printf %05d $i)_$(basename "$f")"
-done
-ls "$tmp"/*_* > "$tmp/list.txt"
-batch() { timeout 300 "$@" -m facemotion batch "$tmp/list.txt" --to "$tmp/out.csv" --no-progress --overwrite "${args[@]}" 2>&1; }
+# the photos benchmarks/gpu.py's batch section reads (its photo_list: the shared photos, repeated)
+"$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; from gpu import photo_list
+photo_list($N, Path(sys.argv[1]))" "$tmp"
+batch() { timeout 300 "$@" -m facemotion batch "$tmp/photos.txt" --to "$tmp/out.csv" --no-progress --overwrite "${args[@]}" 2>&1; }
 {
   echo "# N=$N DEVICES='$DEVICES' WORKERS='$WORKERS' PROFILE='$PROFILE' bash benchmarks/studies/gpu_batch_threads.sh"
   "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from _common import machine; print('# host:', machine())"
