@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -61,6 +63,44 @@ def shared_clips(names) -> list[Path]:
 
 def shared_photos() -> list[Path]:
     return sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def photo_list(n: int, folder: Path) -> Path:
+    """``n`` distinct paths (links to the shared photos, repeated) in a list file."""
+    if not (photos := shared_photos()):
+        raise SystemExit(f"no photos under {MEDIA} (set FACEMOTION_SHARED)")
+    links = [folder / f"{i:05d}_{photos[i % len(photos)].name}" for i in range(n)]
+    for i, link in enumerate(links):
+        os.symlink(photos[i % len(photos)].resolve(), link)
+    listing = folder / "photos.txt"
+    listing.write_text("".join(f"{link}\n" for link in links))
+    return listing
+
+
+def cli_batch(listing: Path, to: Path, args=(), timeout: float | None = None, src: Path | None = None) -> dict:
+    """``facemotion batch LIST --to CSV ARGS`` in a fresh process (with ``src``, that tree's
+    package, as :func:`cli_video`): wall seconds, the command's own inputs/s (model loading
+    excluded), and each face's top emotion by (path, face). A run that fails or outlasts
+    ``timeout`` seconds raises RuntimeError saying so."""
+    what = f"facemotion batch {' '.join(args)}".strip()
+    print(f"({what}: {listing.read_text().count(chr(10))} photos ...)", flush=True)
+    t0 = time.perf_counter()
+    try:
+        r = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(listing), "--to", str(to),
+                            "--no-progress", "--overwrite", *args], capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, "PYTHONPATH": str(src)} if src else None, cwd=src)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"{what}: still running after {timeout:.0f} s; its last words: "
+                           f"{(e.stderr or b'')[-500:]!r}") from None
+    wall = time.perf_counter() - t0
+    if r.returncode:
+        raise RuntimeError(f"{what} failed:\n{r.stderr[-2000:]}")
+    rate = float(re.search(r"processed \(([\d.]+)/s\)", r.stdout).group(1))
+    with open(to, newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = [k for k in rows[0] if k in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")]
+    top = {(row["path"], row["face_id"]): max(labels, key=lambda k: float(row[k] or 0)) for row in rows if not row["error"]}
+    return {"wall_s": wall, "inputs_per_s": rate, "faces": len(top), "top": top, "note": r.stderr.strip()}
 
 
 def baseline_checkpoint(model: str | None) -> str:

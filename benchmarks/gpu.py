@@ -26,12 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,10 +36,11 @@ import numpy as np
 
 from _common import (
     FER_ZIP,
-    MEDIA,
+    cli_batch,
     cli_video,
     command_line,
     machine,
+    photo_list,
     shared_clips,
     shared_photos,
     table,
@@ -68,46 +65,6 @@ def classifier_speed(device: str, precision: str, batch: int = 256) -> float:
     x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 48, 48)).astype(np.float32)
     # predict returns host arrays, so each timed call includes waiting for the device
     return batch / timeit(lambda: clf.predict(x), repeat=20, warmup=5)
-
-
-def photo_list(n: int, folder: Path) -> Path:
-    """``n`` distinct paths (links to the shared photos, repeated) in a list file."""
-    photos = shared_photos()
-    if not photos:
-        raise SystemExit(f"no photos under {MEDIA} (set FACEMOTION_SHARED)")
-    paths = []
-    for i in range(n):
-        src = photos[i % len(photos)]
-        link = folder / f"{i:05d}_{src.name}"
-        os.symlink(src.resolve(), link)
-        paths.append(str(link))
-    listing = folder / "photos.txt"
-    listing.write_text("\n".join(paths) + "\n")
-    return listing
-
-
-def cli_batch(listing: Path, to: Path, args=(), timeout: float | None = None) -> dict:
-    """``facemotion batch LIST --to CSV ARGS`` in a fresh process: wall seconds, the command's
-    own inputs/s (model loading excluded), and each face's top emotion by (path, face). A run that
-    fails or outlasts ``timeout`` seconds raises RuntimeError saying so."""
-    what = f"facemotion batch {' '.join(args)}".strip()
-    print(f"({what}: {listing.read_text().count(chr(10))} photos ...)", flush=True)
-    t0 = time.perf_counter()
-    try:
-        r = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(listing), "--to", str(to),
-                            "--no-progress", "--overwrite", *args], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"{what}: still running after {timeout:.0f} s; its last words: "
-                           f"{(e.stderr or b'')[-500:]!r}") from None
-    wall = time.perf_counter() - t0
-    if r.returncode:
-        raise RuntimeError(f"{what} failed:\n{r.stderr[-2000:]}")
-    rate = float(re.search(r"processed \(([\d.]+)/s\)", r.stdout).group(1))
-    with open(to, newline="") as f:
-        rows = list(csv.DictReader(f))
-    labels = [k for k in rows[0] if k in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")]
-    top = {(row["path"], row["face_id"]): max(labels, key=lambda k: float(row[k] or 0)) for row in rows if not row["error"]}
-    return {"wall_s": wall, "inputs_per_s": rate, "faces": len(top), "top": top, "note": r.stderr.strip()}
 
 
 def decode_fps(clip: Path) -> float:

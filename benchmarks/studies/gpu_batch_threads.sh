@@ -8,7 +8,7 @@
 #   DEVICES=cuda WORKERS="4 16" PROFILE=all N=1000 OUT=/tmp/t bash benchmarks/studies/gpu_batch_threads.sh
 #
 # py-spy comes from $PYSPY_WHEEL (a wheel file, installed to /tmp/pyspy) or the PATH; without it,
-# the rates alone. The photos are the shared media's, repeated N times (benchmarks/gpu.py's photo_list).
+# the rates alone. The photos are the shared media's, repeated N times (benchmarks/_common.py's photo_list).
 set -u
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
@@ -21,8 +21,8 @@ if [ -z "$SPY" ] && [ -n "${PYSPY_WHEEL:-}" ]; then
   "$PY" -m pip install -q --no-index --no-deps --upgrade --target /tmp/pyspy "$PYSPY_WHEEL" && SPY=/tmp/pyspy/bin/py-spy
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# the photos benchmarks/gpu.py's batch section reads (its photo_list: the shared photos, repeated)
-"$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; from gpu import photo_list
+# the photos benchmarks/gpu.py's batch section reads (_common.photo_list: the shared photos, repeated)
+"$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; from _common import photo_list
 photo_list($N, Path(sys.argv[1]))" "$tmp"
 batch() { timeout 300 "$@" -m facemotion batch "$tmp/photos.txt" --to "$tmp/out.csv" --no-progress --overwrite "${args[@]}" 2>&1; }
 {

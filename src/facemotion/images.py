@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from .fileio import check_input_file
 from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
+from .jpeg import decode_plain_jpeg
 from .preprocess import to_uint8
 
 
@@ -108,9 +109,11 @@ def _decoding(name: str, head: bytes = b""):
 
 
 def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
-              own: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+              own: bool = True, data: bytes | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """-> (BGR image, the picture's full (width, height) as displayed); see :func:`load_scaled`
-    for ``min_scale``. ``own``: ``img`` was opened here and may be changed."""
+    for ``min_scale``. ``own``: ``img`` was opened here and may be changed. ``data``: the
+    encoded bytes ``img`` was opened from (a plain JPEG's are then decoded by
+    :func:`~facemotion.jpeg.decode_plain_jpeg`)."""
     from PIL import Image, ImageOps
 
     _check_pixels(img, name, max_pixels)
@@ -122,6 +125,10 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     if frames > 1 and img.format not in FIRST_FRAME:  # an animation's or an MPO's first frame is the picture
         raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
                          "(split the pages, or read an animation with `facemotion video`)")
+    if data is not None:
+        with _decoding(name):
+            if (fast := decode_plain_jpeg(img, data, min_scale)) is not None:
+                return fast
     with _decoding(name):
         if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
@@ -224,13 +231,14 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
             data = path.read_bytes()
         except OSError as e:  # permission denied, an I/O error
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
-        return _from_pil(_open_pil(data, name), name, max_pixels, min_scale)
+        return _from_pil(_open_pil(data, name), name, max_pixels, min_scale, data=data)
     if _is_stream(source):
         source = _read_stream(source, name)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError(f"{name}: empty image data")
-        return _from_pil(_open_pil(bytes(source), name), name, max_pixels, min_scale)
+        data = bytes(source)
+        return _from_pil(_open_pil(data, name), name, max_pixels, min_scale, data=data)
     try:
         from PIL import Image
 

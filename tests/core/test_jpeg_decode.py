@@ -1,0 +1,91 @@
+"""A plain JPEG is decoded by simplejpeg (libjpeg-turbo, the GIL released, straight into a BGR
+array) and gives the very pixels Pillow's decode gives, whole, reduced in the DCT and turned as
+its EXIF says; every other JPEG is left to Pillow, which names a cut file and reads a damaged one
+without a word on stderr."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facemotion.errors import ImageError
+from facemotion.images import _from_pil, _open_pil, load_scaled
+from facemotion.jpeg import decode_plain_jpeg
+
+from conftest import MEDIA
+
+SCALES = (None, 0.5, 0.3, 0.13, 0.01)  # whole, 1/2, 1/2, 1/4, 1/8
+
+
+def _pillow(data: bytes, min_scale=None):
+    """The decode without the fast path: Pillow's, as every JPEG was read before it."""
+    return _from_pil(_open_pil(data, "x"), "x", None, min_scale)
+
+
+def _fast(data: bytes, min_scale=None):
+    return decode_plain_jpeg(_open_pil(data, "x"), data, min_scale)
+
+
+def _rule(scale):
+    return None if scale is None else (lambda w, h: scale)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A real photo (odd sides: the reduced sizes round up) as RGB pixels."""
+    path = MEDIA / "two_people.jpg"
+    if not path.is_file():
+        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
+    img = Image.open(path).convert("RGB")
+    return img.crop((0, 0, img.width - 1 - img.width % 2, img.height - img.height % 2 - 1))
+
+
+def _encoded(img, **save) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **save)
+    return buf.getvalue()
+
+
+def test_the_shared_jpegs_decode_to_pillows_pixels_whole_and_reduced():
+    jpegs = [p for p in sorted(MEDIA.glob("*.jp*g"))]
+    if not jpegs:
+        pytest.skip(f"real test media not found at {MEDIA}")
+    for path in jpegs:
+        data = path.read_bytes()
+        for scale in SCALES:
+            fast, slow = _fast(data, _rule(scale)), _pillow(data, _rule(scale))
+            assert fast is not None, path.name  # a plain JPEG: the fast path took it
+            assert fast[1] == slow[1] and np.array_equal(fast[0], slow[0]), (path.name, scale)
+        assert np.array_equal(load_scaled(path)[0], _pillow(data)[0])  # and it is what files get
+
+
+@pytest.mark.parametrize("orientation", range(0, 9))
+@pytest.mark.parametrize("mode,progressive", [("RGB", False), ("RGB", True), ("L", False)])
+def test_every_exif_turn_gives_pillows_pixels_and_displayed_size(photo, orientation, mode, progressive):
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    data = _encoded(photo.convert(mode), exif=exif, progressive=progressive)
+    for scale in SCALES:
+        fast, slow = _fast(data, _rule(scale)), _pillow(data, _rule(scale))
+        assert fast is not None
+        assert fast[1] == slow[1] and np.array_equal(fast[0], slow[0]), scale
+        assert fast[1] == (photo.size[::-1] if orientation in (5, 6, 7, 8) else photo.size)
+
+
+def test_other_jpegs_are_left_to_pillow_and_read_as_before_without_noise(photo, capfd):
+    whole = _encoded(photo)
+    cut = whole[: len(whole) // 2]
+    damaged = bytearray(whole)
+    damaged[len(whole) // 2: len(whole) // 2 + 200] = bytes(200)  # ends as a JPEG should, broken inside
+    trailer = whole + b"camera maker's trailer"
+    for data in (_encoded(photo.convert("CMYK")), cut, bytes(damaged), trailer):
+        assert _fast(data) is None
+    assert load_scaled(bytes(damaged))[0].shape == (photo.height, photo.width, 3)  # Pillow reads what is there
+    assert np.array_equal(load_scaled(trailer)[0], load_scaled(whole)[0])
+    with pytest.raises(ImageError, match="truncated"):
+        load_scaled(cut)
+    assert capfd.readouterr().err == ""  # libjpeg's warnings are not printed
