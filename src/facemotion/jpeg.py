@@ -16,8 +16,9 @@ def decode_plain_jpeg(img, data: bytes, min_scale=None) -> tuple[np.ndarray, tup
     at the DCT reduction :meth:`PIL.Image.Image.draft` would choose, turned as the EXIF says.
 
     Why: the decoding releases the GIL and makes no copy on the way to numpy. Pillow's copy
-    (``tobytes``) holds the GIL, and on a many-core host it was half of the time a batch worker
-    held it; one thread also decodes the shared photos 1.5-1.8x faster. ``None`` leaves the file to
+    (``tobytes``) and its buffers hold the GIL, and ``batch``'s threads queue for it: on the shared
+    photos a worker held it 11.2 ms a photo with Pillow's decode, 5.1 ms with this
+    (benchmarks/results/batch_gil_simplejpeg.txt). ``None`` leaves the file to
     Pillow: another kind of JPEG, a cut or damaged one (libjpeg's warnings raise here, ``strict``;
     Pillow names a cut file and reads a damaged one quietly, as before), a trailer after the
     picture."""
