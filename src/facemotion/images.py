@@ -18,7 +18,7 @@ import numpy as np
 from .errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from .fileio import check_input_file
 from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
-from .jpeg import decode_plain_jpeg
+from .jpeg import decode_plain_jpeg, turned
 from .preprocess import to_uint8
 
 
@@ -125,10 +125,6 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     if frames > 1 and img.format not in FIRST_FRAME:  # an animation's or an MPO's first frame is the picture
         raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
                          "(split the pages, or read an animation with `facemotion video`)")
-    if data is not None:
-        with _decoding(name):
-            if (fast := decode_plain_jpeg(img, data, min_scale)) is not None:
-                return fast
     with _decoding(name):
         if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
@@ -137,18 +133,25 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
             # photo decodes ~4-7x faster at 1/4 than whole and then resized
             img.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         raw = img.size
-        img.load()  # decode now (a lazily opened PIL image too): truncated files fail here, not later
-        orientation, pixels = None, img.im
+        # a plain JPEG opened here: decoded without the GIL, the same pixels (facemotion.jpeg)
+        fast = None if data is None else decode_plain_jpeg(img, data)
+        if fast is None:
+            img.load()  # decode now (a lazily opened PIL image too): truncated files fail here, not later
+        orientation, pixels = None, (img.im if fast is None else None)
         try:
             orientation = img.getexif().get(0x0112)
             # phone photos: rotate as the camera meant; in place (no copy) only on an image opened
             # here: a caller's PIL image stays as it was
-            if own:
+            if fast is not None:
+                fast = turned(fast, orientation)
+            elif own:
                 ImageOps.exif_transpose(img, in_place=True)
             else:
                 img = ImageOps.exif_transpose(img)
         except Exception:  # broken EXIF must not cost the picture
             pass
+        if fast is not None:
+            return fast, ((h, w) if orientation in (5, 6, 7, 8) else (w, h))
         if raw == (w, h):  # decoded whole: its size is the picture's
             full = img.size
         else:  # reduced (only ever an image opened here): a quarter turn swaps the sides, also

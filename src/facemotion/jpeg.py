@@ -5,50 +5,36 @@ about reading a picture (the formats allowed, the size guard, the errors) is
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
-def decode_plain_jpeg(img, data: bytes, min_scale=None) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """A plain JPEG (RGB or gray, whole: its last bytes the end-of-image marker) decoded by
-    simplejpeg (libjpeg-turbo's TurboJPEG) straight into a BGR array: the pixels Pillow decodes,
-    at the DCT reduction :meth:`PIL.Image.Image.draft` would choose, turned as the EXIF says.
+def decode_plain_jpeg(img, data: bytes) -> np.ndarray | None:
+    """The pixels of ``img``, a JPEG Pillow has opened from ``data`` (its header read, perhaps
+    :meth:`~PIL.Image.Image.draft`-ed to a DCT reduction), as Pillow would decode them at
+    ``img.size``, but decoded by simplejpeg (libjpeg-turbo's TurboJPEG) straight into a BGR
+    array; not turned (the EXIF turn is the caller's, :func:`turned`).
 
     Why: the decoding releases the GIL and makes no copy on the way to numpy. Pillow's copy
     (``tobytes``) and its buffers hold the GIL, and ``batch``'s threads queue for it: on the shared
     photos a worker held it 11.2 ms a photo with Pillow's decode, 5.1 ms with this
-    (benchmarks/results/batch_gil_simplejpeg.txt). ``None`` leaves the file to
-    Pillow: another kind of JPEG, a cut or damaged one (libjpeg's warnings raise here, ``strict``;
-    Pillow names a cut file and reads a damaged one quietly, as before), a trailer after the
-    picture."""
+    (benchmarks/results/batch_gil_simplejpeg.txt). Only a plain JPEG (RGB or gray, whole: its
+    last bytes the end-of-image marker); ``None`` leaves the file to Pillow: another kind of
+    JPEG, a cut or damaged one (libjpeg's warnings raise here, ``strict``; Pillow names a cut file
+    and reads a damaged one quietly, as before), a trailer after the picture."""
     if img.format != "JPEG" or img.mode not in ("RGB", "L") or not data.endswith(b"\xff\xd9"):
         return None
     try:
         import simplejpeg
     except ImportError:  # a dependency, but where no wheel installs (pip --no-deps, Pyodide) Pillow reads it
         return None
-
     w, h = img.size
-    step = 1
-    if min_scale is not None and 0 < (scale := min_scale(w, h)) <= 0.5:
-        # as JpegImagePlugin.draft: the largest of 1/8, 1/4, 1/2 that keeps the requested size
-        fit = min(w // max(1, math.ceil(w * scale)), h // max(1, math.ceil(h * scale)))
-        step = next(s for s in (8, 4, 2, 1) if fit >= s)
-    size = -(-w // step), -(-h // step)  # libjpeg rounds a reduced side up
     try:
-        orientation = img.getexif().get(0x0112)
-    except Exception:  # broken EXIF must not cost the picture (nor turn it)
-        orientation = None
-    try:
-        # asked for at least the reduced size, TurboJPEG picks exactly 1/step among its eighths
-        arr = simplejpeg.decode_jpeg(data, "BGR", fastdct=False, fastupsample=False, min_width=size[0],
-                                     min_height=size[1], strict=True)
+        # asked for at least the drafted size, TurboJPEG picks that very reduction (1/2, 1/4, 1/8)
+        arr = simplejpeg.decode_jpeg(data, "BGR", fastdct=False, fastupsample=False, min_width=w, min_height=h,
+                                     strict=True)
     except ValueError:
         return None
-    if arr.shape[:2] != size[::-1]:
-        return None
-    return turned(arr, orientation), ((h, w) if orientation in (5, 6, 7, 8) else (w, h))
+    return arr if arr.shape[:2] == (h, w) else None
 
 
 def turned(arr: np.ndarray, orientation) -> np.ndarray:
