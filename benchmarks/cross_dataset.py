@@ -6,6 +6,8 @@ detector, the largest face scored (:mod:`facemotion.labelled`, the same code as 
 evaluate --data FOLDER``); fer runs ``FER().detect_emotions`` on the same photo in its own
 virtual environment. A photo without a face is a miss. Sets (:mod:`public_sets`):
 
+- posed_val (``--posed``; 625 posed photos of 15 people, for choosing only), with each
+  performance type's balanced accuracy (theatrical, FACS, personal event);
 - muxspace, the **test** part of its split by image id (``--part val`` for choosing);
 - Specs on Faces (faces with glasses), the **test** part of its split by person;
 - the London set (neutral and smiling);
@@ -14,12 +16,13 @@ virtual environment. A photo without a face is a miss. Sets (:mod:`public_sets`)
   face as its box.
 
 Printed per set and model: accuracy, balanced accuracy (the mean of the per-class recalls),
-per-class recall and faces found, and each model's balanced accuracy as a difference to fer's.
+per-class recall, faces found, the share of photos called neutral, and each model's balanced
+accuracy as a difference to fer's.
 Results go to benchmarks/results/cross_dataset.{txt,json}; ``--figures`` draws the default's
 confusion matrices and the London set's misses (the only set whose pictures may be shown:
 CC BY 4.0; muxspace and Specs on Faces are never copied).
 
-    python benchmarks/cross_dataset.py --muxspace /data/muxspace --sof /data/sof \\
+    python benchmarks/cross_dataset.py --muxspace /data/muxspace --sof /data/sof [--posed ''] \\
         [--models quad_ensemble_int8 ...] [--part test] [--figures docs/cross-dataset]
 """
 
@@ -39,11 +42,14 @@ HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
 FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER2013 = SHARED / "datasets" / "fer2013.zip"
+POSED_SET = "posed_val"
 
 def read_sets(a) -> dict:
     """name -> (items, whole: the image is the face). Sets whose folder is missing are skipped
     with a note (the benchmark runs on what the user has)."""
     out = {}
+    if a.posed:
+        out[POSED_SET] = (sets.posed(a.posed), False)
     if a.muxspace:
         out[f"muxspace ({a.part})"] = (sets.muxspace(a.muxspace, a.part), False)
     if a.sof:
@@ -122,6 +128,7 @@ def run(a, models: list[str], log) -> dict:
                 probs, found = score_images([rec], items, desc=f"{set_name}: {m}")
                 rows[m] = {**photo_report(truth, probs, found, labels), "seconds": time.perf_counter() - t0}
                 rows[m]["predicted"] = [labels[int(p.argmax())] if f else None for p, f in zip(probs, found)]
+                rows[m].update(measures(items, truth, probs, found, labels, set_name == POSED_SET))
                 log(f"{set_name}: {m} balanced {rows[m]['balanced_accuracy']:.1%} ({rows[m]['seconds']:.0f} s)")
             if fer is not None:
                 t0 = time.perf_counter()
@@ -129,6 +136,7 @@ def run(a, models: list[str], log) -> dict:
                 rows[FER_LABEL] = {**photo_report(truth, probs, found, FER_EMOTIONS), "seconds": time.perf_counter() - t0}
                 rows[FER_LABEL]["predicted"] = [FER_EMOTIONS[int(p.argmax())] if f else None
                                                 for p, f in zip(probs, found)]
+                rows[FER_LABEL].update(measures(items, truth, probs, found, FER_EMOTIONS, set_name == POSED_SET))
                 log(f"{set_name}: fer balanced {rows[FER_LABEL]['balanced_accuracy']:.1%}")
             report["sets"][set_name] = {"n": len(items), "files": [str(it.path.name) for it in items],
                                         "truth": truth, "models": rows}
@@ -138,6 +146,23 @@ def run(a, models: list[str], log) -> dict:
     return report
 
 
+def measures(items, truth, probs, found, labels, typed: bool) -> dict:
+    """The share of photos called neutral, and on posed_val each performance type's balanced
+    accuracy (the types: public_sets.posed_type)."""
+    from facemotion.labelled import photo_report
+
+    pred = np.where(found, np.nan_to_num(probs, nan=-1).argmax(1), -1)
+    out = {"called_neutral": float((pred == list(labels).index("neutral")).mean()) if len(pred) else 0.0}
+    if typed:
+        types = [sets.posed_type(it.path.name) for it in items]
+        out["by_type"] = {}
+        for t in dict.fromkeys(x for x in types if x and x != "calm"):
+            k = np.array([x == t for x in types])
+            r = photo_report([y for y, keep in zip(truth, k) if keep], probs[k], found[k], labels)
+            out["by_type"][t] = {"n": int(k.sum()), "balanced_accuracy": r["balanced_accuracy"]}
+    return out
+
+
 def format_report(r: dict) -> str:
     lines = [r["machine"], ""]
     for set_name, s in r["sets"].items():
@@ -145,14 +170,23 @@ def format_report(r: dict) -> str:
         classes = list(next(iter(rows.values()))["per_class"])
         fer_bal = rows[FER_LABEL]["balanced_accuracy"] if FER_LABEL in rows else None
         lines.append(f"## {set_name}: {s['n']} photos")
-        head = f"{'model':<24}{'faces':>7}{'acc':>7}{'bal':>7}{'vs fer':>8}" + "".join(f"{c[:8]:>9}" for c in classes)
+        types = list(next(iter(rows.values())).get("by_type") or ())
+        head = (f"{'model':<24}{'faces':>7}{'acc':>7}{'bal':>7}{'vs fer':>8}{'said neu':>9}"
+                + "".join(f"{c[:8]:>9}" for c in classes) + "".join(f"{t.split()[0][:10]:>11}" for t in types))
         lines += [head, "-" * len(head)]
         for m, row in rows.items():
             vs = "" if fer_bal is None or m == FER_LABEL else f"{(row['balanced_accuracy'] - fer_bal) * 100:+.1f}"
+            neutral = f"{row['called_neutral'] * 100:.1f}%" if "called_neutral" in row else "-"
             lines.append(f"{m:<24}{row['faces_found']:>7}{row['accuracy'] * 100:>6.1f}%{row['balanced_accuracy'] * 100:>6.1f}%"
-                         f"{vs:>8}" + "".join(f"{row['per_class'][c]['recall'] * 100:>8.1f}%" for c in classes))
+                         f"{vs:>8}{neutral:>9}" + "".join(f"{row['per_class'][c]['recall'] * 100:>8.1f}%" for c in classes)
+                         + "".join(f"{row['by_type'][t]['balanced_accuracy'] * 100:>10.1f}%" for t in types))
         support = rows[next(iter(rows))]["per_class"]
-        lines += [f"{'(photos per class)':<53}" + "".join(f"{support[c]['support']:>9}" for c in classes), ""]
+        first = next(iter(rows.values()))
+        lines += [f"{'(photos per class, type)':<62}" + "".join(f"{support[c]['support']:>9}" for c in classes)
+                  + "".join(f"{first['by_type'][t]['n']:>11}" for t in types), ""]
+        if types:
+            lines += ["(said neu: the share of photos called neutral; the last columns: balanced accuracy per way of "
+                      "performing: theatrical, following Ekman's FACS criteria, recalling a personal event)", ""]
     if r.get("fer"):
         lines.append(r["fer"])
     return "\n".join(lines)
@@ -243,6 +277,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--muxspace", default=None, help="clone of muxspace/facial_expressions")
     p.add_argument("--sof", default=None, help="clone of oogre/ESA-LG-M1 (Specs on Faces)")
+    p.add_argument("--posed", default=str(sets.POSED), help="posed_val's folder ('' to leave it out)")
     p.add_argument("--london", default=str(sets.LONDON), help="the London set's folder ('' to leave it out)")
     p.add_argument("--fer-data", default=str(FER2013), help="fer2013.zip for the FER+ PrivateTest row ('' to leave it out)")
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "facemotion" / "ferplus_private_test"),

@@ -9,6 +9,9 @@ ever copied into the repository), as lists of :class:`facemotion.labelled.Labell
   photos of 112 people wearing glasses, 640x480; the expression is in the file name:
   no/hp/sd/sr = neutral/happy/sad/surprise). Split **by person** (the name's first field)
   into the same parts.
+- **posed**: posed_val (``../shared/datasets/posed_val``: 625 posed photos of 15 people, seven
+  expressions, ``<emotion>/<photo>`` folders). For choosing only: never trained on. The file
+  name's third digit is how the expression was performed (:func:`posed_type`).
 - **london**: the Face Research Lab London Set (``../shared/datasets/london_faces``: 102
   adults, neutral and smiling; CC BY 4.0). All of it is a test set.
 - **utk**: UTKFace (delonyohan/deeplearn-agepred at b06607bf, ``dataset/UTKFace``; 23,708
@@ -63,6 +66,9 @@ from facemotion.labels import EMOTIONS, canonical_emotion
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LONDON = SHARED / "datasets" / "london_faces"
+POSED = SHARED / "datasets" / "posed_val"
+# posed_val's performance types, by the file name's third digit (its source's read-me)
+POSED_TYPES = {"0": "calm", "1": "theatrical", "2": "FACS", "3": "personal event"}
 PARTS = ("train", "val", "test")
 SOF_LABELS = {"no": "neutral", "hp": "happy", "sd": "sad", "sr": "surprise"}
 UTK_GENDERS = ("male", "female")
@@ -112,6 +118,18 @@ def sof(root, part: str | None = None) -> list[LabelledImage]:
         if part is None or part_of(fields[0]) == part:
             out.append(LabelledImage(p, SOF_LABELS[fields[7]]))
     return out
+
+
+def posed(root=POSED) -> list[LabelledImage]:
+    from facemotion.labelled import read_labelled_folder
+
+    return read_labelled_folder(_need(Path(root), "posed_val"), EMOTIONS)
+
+
+def posed_type(file_name: str) -> str:
+    """How a posed_val photo's expression was performed: theatrical, FACS (following Ekman's
+    criteria), personal event (recalled), or calm (the neutral face)."""
+    return POSED_TYPES.get(file_name[2:3], "unknown")
 
 
 def london(root=LONDON) -> list[LabelledImage]:
