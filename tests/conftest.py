@@ -81,6 +81,37 @@ def jpg_bytes(img: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 
 
+def scan_bomb(width: int = 6000, height: int = 6000, repeats: int = 2000, mode: str = "RGB") -> bytes:
+    """The hostile-input run's JPEG, made here (never committed): a black progressive picture whose
+    last scan is repeated ``repeats`` times, so it holds 9 + ``repeats`` scans (6000 x 6000 and
+    2,000 repeats: 330 KB, 36 MP, under every pixel limit; libjpeg-turbo spent 26 s on it)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, (width, height)).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data.rfind(b"\xff\xda")  # the last scan, to the end-of-image marker
+    return data[:last] + data[last:-2] * repeats + b"\xff\xd9"
+
+
+def slow_png() -> bytes:
+    """A 39.6 MP PNG of stripes (0.8 MiB), within the service's 40 MP: half a second to decode on a
+    2-core EPYC, fed to the decoder 64 KiB at a time (a decode time limit is checked between)."""
+    import io
+
+    from PIL import Image
+
+    x = (np.arange(6000) // 7 % 256).astype(np.uint8)
+    y = (np.arange(6600) // 5 % 256).astype(np.uint8)
+    pixels = np.empty((6600, 6000, 3), np.uint8)
+    pixels[..., 0], pixels[..., 1], pixels[..., 2] = x, y[:, None], x ^ y[:, None]
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def faces_like(n: int, seed: int = 0) -> np.ndarray:
     """Deterministic 48x48 'face-ish' images: a bright ellipse with two dark eyes."""
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ PKG = SRC / "facemotion"
 # Each layer and the layers it may import (its own included). Lowest first.
 BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry",
         "formats", "inputs"}
-CORE = {"preprocess", "tta", "metrics", "card", "results", "jpeg", "images", "robustness", "fairness"}
+CORE = {"preprocess", "tta", "metrics", "card", "results", "jpeg", "decoding", "images", "robustness", "fairness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain", "mesh", "sessions"}
 PIPELINES = {"video", "photos", "labelled"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
@@ -26,6 +26,7 @@ LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: 
                 "datasets": "datasets",
                 "protocol": "datasets",  # the honest protocol: scores a split against FER+ votes (datasets.ferplus)
                 "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps",
+                "compat": "apps",  # other packages' APIs (fer's FER and Video) over the public API
                 "cuda": "cuda"}  # the networks as torch modules on a GPU (imported only for device != cpu)
 MAY_IMPORT = {
     "base": {"base"},

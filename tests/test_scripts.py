@@ -261,13 +261,13 @@ def test_gpu_campaign_pack_makes_or_names_its_missing_inputs(tmp_path, monkeypat
         gc.pack_inputs(a)
 
 
-def test_public_sets_crops_mark_their_folder_and_refuse_other_options(tmp_path, monkeypatch):
+def test_public_sets_crops_mark_their_folder_and_refuse_other_options(tmp_path, monkeypatch, media):
     """public_sets.py writes a crops folder's .done last, with the options that made it, and will
     not add crops of other options to a finished folder (they would train as one set)."""
     import json
     import shutil
 
-    from conftest import ROOT, SHARED
+    from conftest import ROOT
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import public_sets as ps
@@ -275,7 +275,7 @@ def test_public_sets_crops_mark_their_folder_and_refuse_other_options(tmp_path, 
     pid = next(f"p{k}" for k in range(100) if ps.part_of(f"p{k}") == "train")
     photos = tmp_path / "sof" / "data" / "original images"
     photos.mkdir(parents=True)
-    shutil.copy(SHARED / "media" / "obama.jpg", photos / f"{pid}_00_0_0_0_0_0_hp_0.jpg")
+    shutil.copy(media / "obama.jpg", photos / f"{pid}_00_0_0_0_0_0_hp_0.jpg")
     out = tmp_path / "crops"
     argv = ["crops", "--set", "sof", "--root", str(tmp_path / "sof"), "--out", str(out)]
     assert ps.main(argv) == 0
@@ -388,10 +388,11 @@ def test_loan_tree_slims_what_travels_and_restores_it(tmp_path):
     assert "loan_tree.sh" not in (clone / ".git" / "info" / "exclude").read_text()
 
 
-def test_gpu_benchmark_reports_a_failed_gpu_batch_and_goes_on(monkeypatch):
+def test_gpu_benchmark_reports_a_failed_gpu_batch_and_goes_on(monkeypatch, media):
     """benchmarks/gpu.py's batch section: a `--device cuda` run that fails (here: no GPU) is said in
     one line of the report and the CPU's run, the decoding alone and the sections after it still
-    run, so a loan's call keeps what it measured."""
+    run, so a loan's call keeps what it measured. It batches the shared photos (``media``: skips
+    without them)."""
     gpu = __import__("conftest").load_benchmark("gpu")
     data: dict = {}
     out = gpu.batch_section("a GPU that is not here", 4, data)

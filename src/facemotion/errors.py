@@ -14,7 +14,13 @@ class ImageError(FacemotionError):
 
 
 class ImageTooLargeError(ImageError):
-    """An image over the pixel limit, found from its header before decoding."""
+    """An image over a limit found before decoding: more pixels than allowed (from its header), more
+    bytes than such a picture takes, or more decoding work than any real picture of its size needs
+    (a JPEG of more scans than encoders write: :mod:`facemotion.formats`)."""
+
+
+class DecodeTimeoutError(ImageError):
+    """A decode stopped at the time it was allowed (``facemotion serve --decode-timeout``)."""
 
 
 class UnsupportedFormatError(ImageError):

@@ -10,6 +10,9 @@ file is, from its first bytes, never from its name.
 
 from __future__ import annotations
 
+import re
+import struct
+
 # The raster formats cameras, phones, browsers and scanners write. Pillow's "JPEG" includes
 # MPO (a phone's JPEG with a second picture); "PPM" is the PNM family (PBM, PGM, PPM).
 # AVIF and HEIF only where a plugin provides them (Pillow's AVIF build, pillow-heif).
@@ -105,3 +108,102 @@ def sniff(head: bytes) -> str | None:
     if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
         return "HEIF"
     return None
+
+
+def could_open(head: bytes) -> bool:
+    """Whether a file beginning with ``head`` (at least its first 16 bytes) is one an allowed
+    format's Pillow plugin would try to open: Pillow's own test of a file's first bytes. For a
+    stream, before more of it is read (``/dev/zero`` is not a picture after 16 bytes either)."""
+    from PIL import Image
+
+    names = pil_formats()  # registers the plugins
+    return any(accept is None or accept(head[:16]) for f, (_, accept) in Image.OPEN.items() if f in names)
+
+
+# -- decoding work that the pixel count does not bound ----------------------------------------------
+#
+# A picture's pixels are checked from its header; a few formats can make one picture cost far more
+# than its pixels. What each costs was measured (docs/usage.md, "What a picture may cost"); these
+# limits bound what needs it, read from the file's structure before a pixel is decoded
+# (benchmarks/studies/decode_costs.py measures each).
+
+# A progressive JPEG is decoded in one pass over the whole picture per scan (SOS segment), and
+# nothing stops a file from holding thousands: 2,000 repeats of a 6000x6000 picture's last scan
+# are 330 KB, and libjpeg-turbo spends 26 s on them (13 ms a scan). Encoders write a handful:
+# libjpeg's progressive script 10 (6 for gray), mozjpeg's and jpegtran's scripts about as many,
+# and of 40,360 JPEGs of the shared media and the public sets none holds more than 14; a baseline
+# picture has one scan per component at most. 100 is libtiff's own limit for the JPEG data in
+# TIFF files (LIBTIFF_JPEG_MAX_ALLOWED_SCAN_NUMBER: Pillow's TIFFs are held to it already), seven
+# times the most any of those photos holds; libjpeg-turbo's tools stop at 500, which would let a
+# 40 MP file cost 8 s. At 100 the worst a 40 MP JPEG can cost is 1.6 s.
+MAX_JPEG_SCANS = 100
+
+# in entropy-coded data: a marker, not a stuffed 0xFF00, a restart marker (0xFFD0-D7) or fill
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def jpeg_scans(data: bytes, stop_after: int = MAX_JPEG_SCANS) -> int:
+    """How many scans (SOS segments) the first picture of JPEG ``data`` holds, counted as libjpeg
+    finds them (segment by segment; after each scan's header, its entropy-coded data up to the
+    next marker) up to its end-of-image marker, and no further than ``stop_after`` + 1. No pixel
+    is decoded: the walk took 2.4 ms on a photo of 8.8 MB (noise, quality 95)."""
+    if not data.startswith(b"\xff\xd8"):
+        return 0
+    i, n, end = 2, 0, len(data)
+    while i + 2 <= end:
+        if data[i] != 0xFF or data[i + 1] in (0x00, 0xFF):  # junk or fill between segments: skip to a marker
+            m = _MARKER.search(data, i + 1 if data[i] == 0xFF else i)
+            if m is None:
+                break
+            i = m.start()
+            continue
+        marker = data[i + 1]
+        if marker == 0xD9:  # end of image (an MPO's second picture follows: not this one's)
+            break
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a segment
+            i += 2
+            continue
+        if i + 4 > end:
+            break
+        i += 2 + ((data[i + 2] << 8) | data[i + 3])
+        if marker == 0xDA:
+            n += 1
+            if n > stop_after:
+                break
+            m = _MARKER.search(data, i)
+            if m is None:
+                break
+            i = m.start()
+    return n
+
+
+# A multi-page TIFF is refused (one picture per file), but Pillow counts the pages by parsing each
+# one's tags in Python, in time that grows faster than their number: 10,000 tiny pages (1 MB) took
+# 0.7 s, 40,000 (4 MB) 7 s. The chain is walked here first, without the tags, only this far.
+MAX_TIFF_PAGES = 100
+
+
+def tiff_pages(data: bytes, stop_after: int = MAX_TIFF_PAGES) -> int:
+    """How many pages (image file directories) a TIFF's chain links, counted without reading
+    their tags, up to ``stop_after`` + 1 (a chain that loops counts each page once); 0 for data
+    that is no TIFF (classic or BigTIFF)."""
+    head = data[:4]
+    if head in (b"II*\x00", b"MM\x00*"):
+        big = False
+    elif head in (b"II+\x00", b"MM\x00+"):
+        big = True
+    else:
+        return 0
+    order = "<" if head[:2] == b"II" else ">"
+    count, offset, entry = ("Q", "Q", 20) if big else ("H", "I", 12)
+    seen, n = set(), 0
+    try:
+        at = struct.unpack_from(order + offset, data, 8 if big else 4)[0]
+        while at and at not in seen and n <= stop_after:
+            seen.add(at)
+            entries = struct.unpack_from(order + count, data, at)[0]
+            n += 1
+            at = struct.unpack_from(order + offset, data, at + struct.calcsize(count) + entries * entry)[0]
+    except struct.error:  # a directory cut short: the decoder has the last word on it
+        pass
+    return n

@@ -3,18 +3,24 @@
 Everything becomes a BGR uint8 ``H x W x 3`` array (OpenCV's convention), with EXIF
 orientation applied, alpha composited on white, 16-bit scaled to 8-bit. Problems raise
 :class:`ImageError` naming the file and the problem.
+
+What a decode may cost is bounded before it starts: the pixels from the header (``MAX_PIXELS``),
+the bytes read (:func:`max_bytes`: a stream is read in chunks against it), and the work that the
+pixels do not bound (a JPEG's scans, a TIFF's pages); a caller that must answer in time (the
+service) adds a wall-clock limit: :mod:`facemotion.decoding`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import warnings
 
 import numpy as np
 
+from . import decoding
+from .decoding import check_work, in_time
 from .errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from .fileio import check_input_file
 from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
@@ -39,6 +45,11 @@ def _max_pixels() -> int:
 MAX_PIXELS = _max_pixels()
 
 
+def max_bytes(max_pixels: int | None = None) -> int:
+    """:func:`facemotion.decoding.max_bytes` of ``max_pixels`` (default ``MAX_PIXELS``)."""
+    return decoding.max_bytes(MAX_PIXELS if max_pixels is None else max_pixels)
+
+
 def _describe(source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return str(source)
@@ -51,20 +62,6 @@ def _describe(source) -> str:
 
 def _is_stream(source) -> bool:
     return callable(getattr(source, "read", None)) and not isinstance(source, (str, bytes, os.PathLike))
-
-
-def _read_stream(source, name: str) -> bytes:
-    """A binary stream (an open file, ``io.BytesIO``, an upload) -> its remaining bytes."""
-    try:
-        data = source.read()
-    except (OSError, ValueError) as e:  # closed, not readable, an I/O error
-        raise ImageError(f"{name}: cannot read the stream ({e})") from None
-    if not isinstance(data, (bytes, bytearray)):
-        raise ImageError(f"{name}: the stream gave {type(data).__name__}, not bytes; open the file in binary "
-                         "mode ('rb')")
-    if not data:
-        raise ImageError(f"{name}: the stream is empty (already read to its end?)")
-    return bytes(data)
 
 
 def _check_pixels(img, name: str, limit: int | None) -> None:
@@ -100,6 +97,8 @@ def _decoding(name: str, head: bytes = b""):
         msg = str(e)
         if "truncated" in msg.lower():
             raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
+        if msg.startswith("decoder error"):  # Pillow's word for a decoder's failure (libtiff's, say) on bad data
+            raise ImageError(f"{name}: cannot decode image: its data is damaged ({msg})") from None
         raise ImageError(f"{name}: cannot decode image ({msg})") from None
     except MemoryError:
         raise ImageError(f"{name}: not enough memory to decode this image") from None
@@ -120,11 +119,16 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image is empty ({w}x{h} pixels)")
-    with _decoding(name):  # counting a damaged file's frames can fail too (a fuzzed TIFF: TypeError)
-        frames = getattr(img, "n_frames", 1)
-    if frames > 1 and img.format not in FIRST_FRAME:  # an animation's or an MPO's first frame is the picture
-        raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
-                         "(split the pages, or read an animation with `facemotion video`)")
+    scans = check_work(img, name, data)
+    # an animation's or an MPO's first frame is the picture: its frames are not counted (a GIF's
+    # count walks the whole file); a TIFF's pages are, once check_work found no more than
+    # formats.MAX_TIFF_PAGES
+    if img.format not in FIRST_FRAME:
+        with _decoding(name):  # counting a damaged file's frames can fail too (a fuzzed TIFF: TypeError)
+            frames = getattr(img, "n_frames", 1)
+        if frames > 1:
+            raise ImageError(f"{name}: holds {frames} pages or frames; facemotion reads one picture per file "
+                             "(split the pages, or read an animation with `facemotion video`)")
     with _decoding(name):
         if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
@@ -134,8 +138,9 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
             img.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         raw = img.size
         # a plain JPEG opened here: decoded without the GIL, the same pixels (facemotion.jpeg)
-        fast = None if data is None else decode_plain_jpeg(img, data)
+        fast = None if data is None else decode_plain_jpeg(img, data, scans)
         if fast is None:
+            in_time(name)  # a JPEG simplejpeg refused (damaged) is decoded again only within the time left
             img.load()  # decode now (a lazily opened PIL image too): truncated files fail here, not later
         orientation, pixels = None, (img.im if fast is None else None)
         try:
@@ -194,7 +199,7 @@ def _open_pil(data: bytes, name: str):
     from PIL import Image
 
     with _decoding(name, data[:64]):
-        return Image.open(io.BytesIO(data), formats=pil_formats())
+        return Image.open(decoding.encoded(data, name), formats=pil_formats())
 
 
 def _check_pil_format(img, name: str) -> None:
@@ -230,13 +235,17 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
         return img, (img.shape[1], img.shape[0])
     if isinstance(source, (str, os.PathLike)):
         path = check_input_file(source, ImageError, "an image")
+        limit = max_bytes(max_pixels)
         try:
+            if (size := path.stat().st_size) > limit:
+                raise ImageTooLargeError(f"{name}: a file of {size / 2**20:.0f} MiB, more than a picture within the "
+                                         f"pixel limit takes ({limit / 2**20:.0f} MiB); not read")
             data = path.read_bytes()
         except OSError as e:  # permission denied, an I/O error
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
         return _from_pil(_open_pil(data, name), name, max_pixels, min_scale, data=data)
     if _is_stream(source):
-        source = _read_stream(source, name)
+        source = decoding.read_stream(source, name, max_bytes(max_pixels))
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError(f"{name}: empty image data")
@@ -318,7 +327,7 @@ def read_picture(source, min_scale=None, *, max_pixels: int | None = None) -> Pi
     """:func:`load_scaled` as a :class:`Picture`."""
     name = _describe(source)
     if _is_stream(source):  # read once: a reduced picture's whole() decodes its source again
-        source = _read_stream(source, name)
+        source = decoding.read_stream(source, name, max_bytes(max_pixels))
     pixels, size = load_scaled(source, min_scale, max_pixels=max_pixels, name=name)
     return Picture(pixels, size, source, max_pixels)
 

@@ -7,8 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
+# A JPEG of more scans than this goes to Pillow at once. libjpeg's progressive script writes 10,
+# and the most any of 40,360 photos of the shared media and the public sets holds is 14
+# (benchmarks/studies/decode_costs.py); a file of more (up to formats.MAX_JPEG_SCANS, each scan a
+# pass over the picture) is unusual, and a repeated scan is a libjpeg warning, which simplejpeg
+# (strict) refuses after a whole decode, and Pillow then decodes it again: decoded once instead.
+FAST_MAX_SCANS = 20
 
-def decode_plain_jpeg(img, data: bytes) -> np.ndarray | None:
+
+def decode_plain_jpeg(img, data: bytes, scans: int = 1) -> np.ndarray | None:
     """The pixels of ``img``, a JPEG Pillow has opened from ``data`` (its header read, perhaps
     :meth:`~PIL.Image.Image.draft`-ed to a DCT reduction), as Pillow would decode them at
     ``img.size``, but decoded by simplejpeg (libjpeg-turbo's TurboJPEG) straight into a BGR
@@ -20,8 +27,10 @@ def decode_plain_jpeg(img, data: bytes) -> np.ndarray | None:
     (benchmarks/results/batch_gil_simplejpeg.txt). Only a plain JPEG (RGB or gray, whole: its
     last bytes the end-of-image marker); ``None`` leaves the file to Pillow: another kind of
     JPEG, a cut or damaged one (libjpeg's warnings raise here, ``strict``; Pillow names a cut file
-    and reads a damaged one quietly, as before), a trailer after the picture."""
-    if img.format != "JPEG" or img.mode not in ("RGB", "L") or not data.endswith(b"\xff\xd9"):
+    and reads a damaged one quietly, as before), a trailer after the picture, more than
+    ``FAST_MAX_SCANS`` ``scans`` (:func:`facemotion.formats.jpeg_scans`)."""
+    if (img.format != "JPEG" or img.mode not in ("RGB", "L") or not data.endswith(b"\xff\xd9")
+            or scans > FAST_MAX_SCANS):
         return None
     try:
         import simplejpeg

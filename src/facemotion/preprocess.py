@@ -9,6 +9,7 @@ packages ~15 accuracy points, so there is deliberately no second implementation.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -64,14 +65,32 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported image shape {img.shape}")
 
 
-def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
-    """Clip an (x, y, w, h) box to the image; None when nothing of it is inside."""
+def clip_box(box: Sequence[float], width: int, height: int, min_side: int = 2) -> Box | None:
+    """Clip an (x, y, w, h) box to the image; None when less than ``min_side`` pixels of it are
+    inside across or down (a detection of a pixel or two is no face)."""
     x, y, w, h = (float(v) for v in box)
     x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
     x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    if x1 - x0 < min_side or y1 - y0 < min_side:
         return None
     return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _crop_box(box, width: int, height: int, i: int) -> Box:
+    """Face ``i``'s box clipped to the image, or an ImageError naming it: not four finite numbers,
+    or no pixel of the image in it. One pixel is enough: with ``detector="none"`` the picture is
+    the face, and a picture of 1 x N pixels is one a decoder gives."""
+    try:
+        values = [float(v) for v in box]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise ImageError(f"box {i}: {box!r} is not four finite numbers (x, y, width, height)")
+    clipped = clip_box(values, width, height, min_side=1)
+    if clipped is None:
+        shown = ", ".join(f"{v:g}" for v in values)
+        raise ImageError(f"box {i}: ({shown}) holds no pixel of the {width}x{height} image")
+    return clipped
 
 
 def scale_box(box: Sequence[float], shape: tuple, size: tuple[int, int]) -> Box:
@@ -118,9 +137,7 @@ def crop_faces(image: np.ndarray, boxes: Sequence[Box], size: int = INPUT_SIZE, 
     h, w = gray.shape
     out = np.empty((len(boxes), size, size), np.uint8)
     for i, box in enumerate(boxes):
-        cb = clip_box(box, w, h)
-        if cb is None:
-            raise ValueError(f"box {tuple(box)} lies outside the {w}x{h} image")
+        cb = _crop_box(box, w, h, i)
         angle = float(angles[i]) if angles is not None else 0.0
         if abs(angle) >= UPRIGHT_MIN_DEGREES:
             out[i] = to_face48(_upright(gray, box, angle), size)

@@ -65,7 +65,8 @@ class EmotionRecognizer:
     processes when the recognizer is made; None: each library's default, one per core.
     ``mesh``: each face also gets ``landmarks`` (MediaPipe's 468 points, in the picture's
     pixels), ``mesh_presence``, ``pose`` (yaw, pitch, roll in degrees) and ``measures`` (smile,
-    mouth_open, ...: docs/mesh.md); a face too small or cut for the mesh gets None in each.
+    mouth_open, ...: docs/mesh.md); a face too small or cut for the mesh gets None in each, one
+    where the mesh sees no face (``mesh_presence`` under 0.5) None in all but ``mesh_presence``.
     ``aligned``: each face the mesh finds is cut as FER2013's faces are framed (eyes level, eye
     and mouth centres at FER2013's mean places: :func:`facemotion.mesh.aligned_crop`) instead of
     from its box turned upright (a lever measured in docs/mesh.md; the mesh runs for it).
@@ -188,9 +189,10 @@ class EmotionRecognizer:
         return _stream(self, source, **kwargs)
 
     def analyze_video(self, source, *, every: int = 1, smooth: float = 0.5, max_frames: int | None = None):
-        """A video (file, camera index or frame iterable) -> one row per face per frame, as
-        ``facemotion video``'s CSV: a pandas DataFrame when pandas is installed, else a list of
-        dicts. ``every``: the detector runs on every N-th frame, faces are tracked between."""
+        """A video (file path, camera index or frame iterable; bytes or an open file are a
+        one-line VideoError: pass the path) -> one row per face per frame, as ``facemotion
+        video``'s CSV: a pandas DataFrame when pandas is installed, else a list of dicts.
+        ``every``: the detector runs on every N-th frame, faces are tracked between."""
         from .video.stream import frame_table
 
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames)

@@ -118,14 +118,18 @@ MESH_DECIMALS = {"landmarks": 1, "mesh_presence": 3, "pose": 1, "measures": 3}
 def mesh_fields(mesh) -> dict:
     """A face's mesh (:class:`facemotion.mesh.MeshResult`, or None where the face was too small
     or cut for it) as its record's fields: ``landmarks`` (468 [x, y, z] in the picture's pixels,
-    0.1 px), ``mesh_presence`` (the mesh network's face probability: under 0.5 it does not see a
-    face there and the rest is unreliable), ``pose`` ({yaw, pitch, roll} degrees) and
-    ``measures`` (docs/mesh.md); all None without a mesh."""
+    0.1 px), ``mesh_presence`` (the mesh network's face probability), ``pose`` ({yaw, pitch, roll}
+    degrees) and ``measures`` (docs/mesh.md); all None without a mesh. Under the presence
+    threshold (0.5: the mesh sees no face there, and its points mean nothing) only
+    ``mesh_presence`` is given, the rest None."""
     if mesh is None:
         return dict.fromkeys(MESH_FIELDS)
     d = MESH_DECIMALS
+    presence = round(float(mesh.presence), d["mesh_presence"])
+    if not mesh.present:
+        return {**dict.fromkeys(MESH_FIELDS), "mesh_presence": presence}
     return {"landmarks": np.round(np.asarray(mesh.landmarks, np.float64), d["landmarks"]).tolist(),
-            "mesh_presence": round(float(mesh.presence), d["mesh_presence"]),
+            "mesh_presence": presence,
             "pose": {k: round(float(v), d["pose"]) for k, v in mesh.pose.items()},
             "measures": {k: round(float(v), d["measures"]) for k, v in mesh.measures.items()}}
 

@@ -60,16 +60,18 @@ def json_object(name: str, value) -> dict:
 
 
 def device(name: str, value) -> str:
-    """A compute device: cpu, cuda, cuda:N, mps or auto (a GPU where torch sees one, else the
-    CPU); whether it exists is checked where it is used (:func:`facemotion.cuda.resolve_device`)."""
+    """A compute device: cpu, cuda, cuda:N or auto (a GPU where torch sees one, else the CPU);
+    whether it exists is checked where it is used (:func:`facemotion.cuda.resolve_device`)."""
     import re
 
     text = str(value).strip().lower()
     if text.isdigit():  # `webcam --device N` once chose the camera
         raise UsageError(f"{name}: {value!r} is not a compute device (cpu, cuda, cuda:N, auto); "
                          f"a camera is chosen with --camera {text}")
-    if not re.fullmatch(r"cpu|mps|auto|cuda(:\d+)?", text):
-        raise UsageError(f"{name}: {value!r} is not a device; use cpu, cuda, cuda:N, mps or auto")
+    if text == "mps":
+        raise UsageError(f"{name}: mps (Apple's GPUs) is not supported; use cpu, cuda, cuda:N or auto")
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", text):
+        raise UsageError(f"{name}: {value!r} is not a device; use cpu, cuda, cuda:N or auto")
     return text
 
 

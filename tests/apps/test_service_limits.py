@@ -1,6 +1,8 @@
 """The service under abuse, each case bounded in count and time, against 127.0.0.1 only: a
-burst of clients, a body of thousands of parts, a pixel bomb, concurrent large decodes, clients
-that never finish, a malformed header, an upload over the limit, foreign pages."""
+burst of clients, a body of thousands of parts, a pixel bomb, a JPEG of thousands of scans, a
+decode past its time, concurrent large decodes, clients that never finish, malformed headers and
+framing (each answered once, in JSON, never echoing the body), an upload over the limit, foreign
+pages, pictures of one pixel."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from facemotion.service import Limits
 from facemotion.service.limits import OriginGuard
 
 from .conftest import ServerProcess, error_of, request
+from conftest import scan_bomb, slow_png
 
 
 def post(port: int, path: str, body: bytes, headers=None, conn=None):
@@ -31,6 +34,32 @@ def post(port: int, path: str, body: bytes, headers=None, conn=None):
     if conn is None:
         c.close()
     return out
+
+
+def exchange(port: int, data: bytes, half_close: bool = False, timeout: float = 15) -> tuple[float, bytes]:
+    """Raw bytes sent at once (then our sending side closed, if ``half_close``), the reply read to
+    the server's close -> (seconds to the close, the reply)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        t = time.perf_counter()
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return time.perf_counter() - t, reply
+
+
+def one_answer(reply: bytes) -> tuple[int, str]:
+    """The status and JSON error of a reply that holds exactly one response (a JSON body of its
+    Content-Length, nothing after it)."""
+    head, sep, rest = reply.partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1.1 "), reply[:300]
+    headers = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    assert headers[b"content-type"] == b"application/json", head
+    length = int(headers[b"content-length"])
+    assert len(rest) == length, f"a second answer, or a cut one: {rest[length:][:300]!r}"
+    return int(head.split()[1]), json.loads(rest)["error"]
 
 
 def test_a_burst_of_fifty_clients_is_served_without_resets(media, server):
@@ -114,9 +143,13 @@ def test_clients_that_never_finish_are_dropped(media, server):
     # they hold nothing up meanwhile
     assert post(server.port, "/v1/detect", (media / "justin.jpg").read_bytes())[0] == 200
     t = time.perf_counter()
-    for s in slow + [stalled]:
-        assert s.recv(100) == b""  # closed by the server after the 1 s timeouts
+    for s in slow + [stalled]:  # each answered 408 and closed by the server after the 1 s timeouts
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
         s.close()
+        code, error = one_answer(reply)
+        assert code == 408 and ("did not all arrive within 1 s" in error if s in slow else "body stalled" in error)
     assert time.perf_counter() - t < 4
     # connections are not threads: 21 held ones would be 21; the request pool may have started a
     # worker or two for the photo posted meanwhile (it keeps idle workers for the next request)
@@ -134,6 +167,52 @@ def test_malformed_request_gets_a_json_400(server):
     assert "malformed HTTP request" in json.loads(body)["error"]
     time.sleep(0.2)
     assert "Traceback" not in "".join(server.stderr)
+
+
+ECHO = b"ECHO-ME-NOT"
+H = b"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+CHUNKED = H + b"Transfer-Encoding: chunked\r\n\r\n"
+# requests that once ended without an answer (a stall, a half-close, a chunk size of 2^64) or got
+# two (a body without a length read as the next request, its bytes echoed back): (the bytes, whether
+# the client then closes its sending side, the one status it must get, words of its message)
+FRAMING = {
+    "a chunked body that stalls": (CHUNKED + b"10\r\n" + ECHO, False, 408, "body stalled"),
+    "a chunk size of 2^64 - 1": (CHUNKED + b"ffffffffffffffff\r\n" + ECHO, False, 400, "a chunk of 18446744073709551"),
+    "a short chunk, then a stall": (CHUNKED + b"10\r\n" + ECHO + b"\r\n0\r\n\r\n", False, 408, "body stalled"),
+    "a short chunk, then a half-close": (CHUNKED + b"10\r\n" + ECHO + b"\r\n0\r\n\r\n", True, 400, "last (0) chunk"),
+    "no final 0 chunk, then a stall": (CHUNKED + b"b\r\n" + ECHO + b"\r\n", False, 408, "body stalled"),
+    "no final 0 chunk, then a half-close": (CHUNKED + b"b\r\n" + ECHO + b"\r\n", True, 400, "last (0) chunk"),
+    "a malformed chunk size": (CHUNKED + b"zz\r\n" + ECHO + b"\r\n", False, 400, "size line is malformed"),
+    "a chunk longer than its size": (CHUNKED + b"3\r\n" + ECHO + b"\r\n0\r\n\r\n", False, 400, "does not end where"),
+    "HTTP/1.0 without a length, then a half-close": (b"POST /v1/detect HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+                                                     + ECHO * 300, True, 411, "length required"),
+    "HTTP/1.1 without a length": (H + b"\r\n" + ECHO * 270 + b"\r\n\r\n", False, 411, "length required"),
+    "HTTP/1.1 without a length, Connection: close": (H + b"Connection: close\r\n\r\n" + ECHO * 270 + b"\r\n\r\n",
+                                                     False, 411, "length required"),
+    "Content-Length: 10^30": (H + b"Content-Length: 1" + b"0" * 30 + b"\r\n\r\n" + ECHO, False, 400,
+                              "Content-Length header is not a length in bytes"),
+    "chunked and Content-Length": (H + b"Transfer-Encoding: chunked\r\nContent-Length: 16\r\n\r\nb\r\n" + ECHO
+                                   + b"\r\n0\r\n\r\n", False, 400, "both Content-Length and Transfer-Encoding"),
+    "a body shorter than its length, then a half-close": (H + b"Content-Length: 5000\r\n\r\n" + ECHO, True, 400,
+                                                          "before the whole body arrived"),
+    "headers that never end": (H + b"X-Slow: " + ECHO, False, 408, "headers did not all arrive"),
+    "a malformed request line": (b"POST /v1/detect " + ECHO + b" nonsense\r\nHost: 127.0.0.1\r\n\r\n", False, 400,
+                                 "request line is malformed"),
+}
+
+
+def test_every_request_gets_one_json_answer_that_never_echoes_it(server):
+    with ThreadPoolExecutor(len(FRAMING)) as ex:  # the stalls (1 s timeouts) side by side
+        replies = dict(zip(FRAMING, ex.map(lambda c: exchange(server.port, c[0], c[1]), FRAMING.values())))
+    for case, (took, reply) in replies.items():
+        _, _, status, words = FRAMING[case]
+        assert ECHO not in reply, (case, reply[:300])
+        code, error = one_answer(reply)
+        assert code == status and words in error, (case, code, error)
+        assert took < 4, (case, took)  # the 1 s timeouts, then a lingering close of at most a second
+    time.sleep(0.2)
+    assert "Traceback" not in "".join(server.stderr)
+    assert request(server.url + "/health")[0] == 200
 
 
 def test_an_upload_over_the_limit_gets_its_413(server):
@@ -163,6 +242,8 @@ def test_foreign_pages_and_hosts_are_refused(media, server):
     for headers, status in [({"Origin": "http://evil.example"}, 403), ({"Host": "evil.example"}, 403),
                             ({"Host": "rebound.example:8000", "Origin": "http://rebound.example:8000"}, 403),
                             ({"Origin": f"http://localhost:{server.port}"}, 200),
+                            ({"Host": f"localhost.:{server.port}"}, 200),  # fully qualified: the same host
+                            ({"Host": "localhost."}, 200), ({"Host": "[::1]."}, 400), ({"Host": "localhost.."}, 400),
                             ({"Origin": f"http://127.0.0.1:{server.port}", "Host": f"localhost:{server.port}"}, 200)]:
         code, h, body = post(server.port, "/v1/detect", img, headers)
         assert code == status, (headers, body)
@@ -215,3 +296,57 @@ def test_stream_and_connection_caps(small_server):
             s.close()
     time.sleep(0.2)
     assert request(small_server.url + "/health")[0] == 200
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_and_holds_nothing_up(media, server):
+    bomb = scan_bomb()
+    assert len(bomb) < 400_000 and bomb.count(b"\xff\xda") > 2000
+    normal = (media / "justin.jpg").read_bytes()
+    assert post(server.port, "/v1/detect", normal)[0] == 200  # the pools started
+    with ThreadPoolExecutor(2) as ex:
+        t = time.perf_counter()
+        refused = ex.submit(post, server.port, "/v1/detect", bomb)
+        time.sleep(0.05)
+        answered = ex.submit(post, server.port, "/v1/detect", normal)
+        code, _, body = answered.result()
+        normal_took = time.perf_counter() - t - 0.05
+        bomb_code, _, bomb_body = refused.result()
+        bomb_took = time.perf_counter() - t
+    assert code == 200 and normal_took < 1, normal_took
+    assert bomb_code == 413 and bomb_took < 2, bomb_took
+    assert error_of(bomb_body) == ("request body: a JPEG of more than 100 scans, each a pass over the whole picture "
+                                   "(encoders write at most a few dozen); refused before decoding")
+
+
+@pytest.fixture(scope="module")
+def whole_server():
+    """The picture is the face (--detector none), with the mesh, and decodes allowed 0.1 s."""
+    s = ServerProcess("--detector", "none", "--mesh", "--decode-timeout", "0.1")
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 9), (9, 1), (2000, 1)])
+def test_pictures_of_one_pixel_across_are_faces_with_detector_none(whole_server, tmp_path, size):
+    buf = io.BytesIO()
+    Image.new("RGB", size, (120, 90, 60)).save(buf, "PNG")
+    code, _, body = post(whole_server.port, "/v1/detect", buf.getvalue())
+    assert code == 200, body
+    out = json.loads(body)
+    face, = out["faces"]
+    assert (out["width"], out["height"]) == size and face["box"] == [0, 0, *size]
+    assert face["landmarks"] is None and face["pose"] is None  # too small for the mesh: null, never an error
+    code, headers, jpeg = post(whole_server.port, "/v1/annotate", buf.getvalue())
+    assert code == 200 and headers["content-type"] == "image/jpeg" and jpeg.startswith(b"\xff\xd8")
+    assert "Traceback" not in "".join(whole_server.stderr)
+
+
+def test_a_decode_past_its_time_gets_422_and_frees_the_worker(media, whole_server):
+    slow = slow_png()  # 39.6 MP: half a second to decode here, fed to the decoder 64 KiB at a time
+    t = time.perf_counter()
+    code, _, body = post(whole_server.port, "/v1/detect", slow)
+    assert code == 422 and error_of(body) == "request body: decoding took longer than the 0.1 s allowed; stopped"
+    assert time.perf_counter() - t < 2
+    t = time.perf_counter()
+    assert post(whole_server.port, "/v1/detect", (media / "justin.jpg").read_bytes())[0] == 200
+    assert time.perf_counter() - t < 1

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
 
 import numpy as np
+import pytest
 
 import facemotion
 from facemotion.detect import DEFAULT_DETECTOR
+from facemotion.service.routes import STATIC
 
 from . import test_web_export as web
 from .conftest import ServerProcess, open_page, request
@@ -42,8 +46,10 @@ def mesh_differences(page_faces, py_faces) -> dict:
     points, pose, measures, presence = [], [], [], []
     for a, b in zip(page_faces, py_faces):
         assert (a["landmarks"] is None) == (b["landmarks"] is None), (a["box"], b["box"])
-        if b["landmarks"] is None:
-            assert a["pose"] is a["measures"] is a["mesh_presence"] is None
+        if b["landmarks"] is None:  # no mesh (too small or cut), or one under the presence threshold
+            assert a["pose"] is a["measures"] is None
+            assert (a["mesh_presence"] is None) == (b["mesh_presence"] is None), (a["box"], b["box"])
+            assert b["mesh_presence"] is None or b["mesh_presence"] < 0.5
             continue
         d = np.asarray(a["landmarks"]) - np.asarray(b["landmarks"])
         points += list(np.hypot(d[:, 0], d[:, 1]))
@@ -131,3 +137,32 @@ def test_served_page_with_mesh_reads_and_draws_it(browser, site):
         assert browser.evaluate("document.getElementById('mesh-pick').hidden")  # the server decides there
     finally:
         server.stop()
+
+
+NODE_FIELDS = """
+const fs = require("fs"), vm = require("vm");
+const context = { self: {}, TextDecoder, Math };
+vm.createContext(context);
+vm.runInContext(fs.readFileSync(process.argv[1], "utf8"), context);
+const [settings, presence] = JSON.parse(process.argv[2]);
+const found = presence === null ? null : { presence: Math.fround(presence), landmarks: new Float32Array(1404) };
+process.stdout.write(JSON.stringify(context.self.FacemotionMesh.fields(settings, found)));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's mesh.js")
+@pytest.mark.parametrize("presence", [None, 0.0031, 0.49])
+def test_the_pages_mesh_fields_keep_pythons_presence_rule(presence):
+    """Under the presence threshold the page's records, as Python's, carry the presence alone (no
+    points, pose or measures); without a mesh, nothing (Chromium is not needed to run that part)."""
+    from facemotion.mesh import MeshResult
+    from facemotion.results import mesh_fields
+    from facemotion.web.export import mesh_settings
+
+    settings = json.loads(json.dumps(mesh_settings(on=True)))
+    r = subprocess.run(["node", "-e", NODE_FIELDS, str(STATIC / "mesh.js"), json.dumps([settings, presence])],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    mesh = None if presence is None else MeshResult(np.zeros((468, 3), np.float32), np.float32(presence),
+                                                    bool(np.float32(presence) >= 0.5), {}, {})
+    assert json.loads(r.stdout) == mesh_fields(mesh)

@@ -31,7 +31,8 @@ def fast_read(monkeypatch):
     Pillow (which may then refuse it: a cut file)."""
     decoded = []
     real = images.decode_plain_jpeg
-    monkeypatch.setattr(images, "decode_plain_jpeg", lambda img, data: decoded.append(real(img, data)) or decoded[-1])
+    monkeypatch.setattr(images, "decode_plain_jpeg",
+                        lambda img, data, *scans: decoded.append(real(img, data, *scans)) or decoded[-1])
 
     def read(data: bytes, min_scale=None):
         decoded.clear()
@@ -103,3 +104,17 @@ def test_other_jpegs_are_left_to_pillow_and_read_as_before_without_noise(photo, 
     with pytest.raises(ImageError, match="truncated"):
         load_scaled(cut)
     assert capfd.readouterr().err == ""  # libjpeg's warnings are not printed
+
+
+def test_a_jpeg_of_more_scans_than_encoders_write_goes_to_pillow_once(photo, fast_read):
+    """simplejpeg reads libjpeg's progressive script (10 scans); a file of more than
+    FAST_MAX_SCANS is unusual, and a repeated scan a warning simplejpeg (strict) refuses only after
+    a whole decode: Pillow reads it, once, to Pillow's pixels."""
+    from facemotion.jpeg import FAST_MAX_SCANS
+
+    data = _encoded(photo, progressive=True)
+    assert fast_read(data) is not None
+    last = data.rfind(b"\xff\xda")
+    many = data[:last] + data[last:-2] * (FAST_MAX_SCANS - 8) + b"\xff\xd9"  # the last scan again: 21 scans
+    assert fast_read(many) is None
+    np.testing.assert_array_equal(load_scaled(many)[0], _pillow(many)[0])

@@ -221,7 +221,7 @@ def cmd_serve(args) -> int:
     limits = Limits(max_body=int(args.max_body * 2**20), max_pixels=int(args.max_pixels * 1e6),
                     max_pending=args.max_pending, max_streams=args.max_streams, max_connections=args.max_connections,
                     workers=args.workers, header_timeout=args.header_timeout, read_timeout=args.read_timeout,
-                    stream_idle=args.stream_idle,
+                    decode_timeout=args.decode_timeout, stream_idle=args.stream_idle,
                     allow_origins=args.allow_origin)
     first = _recognizer(args)  # a bad --model or --detector fails here, as one line, before anything listens
     made = [first]
@@ -314,9 +314,11 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--max-connections", type=option(integer, 1), default=d.max_connections, help="TCP connections open at once")
     s.add_argument("--workers", type=option(integer, 1), default=d.workers, help="inference threads (sharing one model)")
     s.add_argument("--header-timeout", type=option(number, 0, lo_open=True), default=d.header_timeout, metavar="S",
-                   help="seconds for a request's headers to arrive")
+                   help="seconds for a request's headers to arrive (408 beyond, once part of a request came)")
     s.add_argument("--read-timeout", type=option(number, 0, lo_open=True), default=d.read_timeout, metavar="S",
-                   help="seconds a request body may stall")
+                   help="seconds a request body may stall (408 beyond)")
+    s.add_argument("--decode-timeout", type=option(number, 0, lo_open=True), default=d.decode_timeout, metavar="S",
+                   help="seconds one image may take to decode (422 beyond; the worker goes on to the next request)")
     s.add_argument("--stream-idle", type=option(number, 0, lo_open=True), default=d.stream_idle, metavar="S",
                    help="seconds a WebSocket stream may send no frame before it is closed")
     _add_recognizer_args(s)

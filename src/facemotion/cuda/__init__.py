@@ -35,8 +35,6 @@ def resolve_device(device, name: str = "device") -> str:
     device = _check_device(name, device)
     if device == "cpu":
         return "cpu"
-    if device == "mps":
-        raise UsageError(f"{name}: mps: the networks run on cpu or cuda (cuda:N)")
     try:
         import torch
     except ImportError:

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
-from ..formats import pil_formats, refusal, sniff
+from ..formats import MAX_JPEG_SCANS, jpeg_scans, pil_formats, refusal, sniff
 from ..inputs import IMAGE_SUFFIXES
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
@@ -62,6 +62,9 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     if w * h > MAX_MEMBER_PIXELS:
         raise DataError(f"{where}: declares {w}x{h} pixels, over the {MAX_MEMBER_PIXELS / 1e6:.0f} MP a dataset image "
                         "may have (not decoded)")
+    if jpeg_scans(data) > MAX_JPEG_SCANS:  # each scan a pass over the picture (formats.py): not decoded
+        raise DataError(f"{where}: a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write at most a few dozen; "
+                        "not decoded)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f"{where}: not a readable image")

@@ -3,6 +3,8 @@ figure and the per-emotion mean maps (matplotlib)."""
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -27,7 +29,7 @@ def overlay(face: np.ndarray, saliency: np.ndarray, alpha: float = ALPHA) -> np.
 
 def overlay_in_box(image: np.ndarray, box, saliency: np.ndarray, alpha: float = ALPHA) -> None:
     """Blend the map over ``box`` of ``image`` in place (the part of the box inside the image)."""
-    b = clip_box(box, image.shape[1], image.shape[0])
+    b = clip_box(box, image.shape[1], image.shape[0], min_side=1)
     if b is None:
         return
     x, y, w, h = b
@@ -35,8 +37,9 @@ def overlay_in_box(image: np.ndarray, box, saliency: np.ndarray, alpha: float = 
 
 
 def face_crop(image: np.ndarray, box, min_side: int = 160) -> np.ndarray:
-    """The box's pixels, enlarged (never shrunk) to at least ``min_side`` so small faces stay visible."""
-    x, y, w, h = clip_box(box, image.shape[1], image.shape[0])
+    """The box's pixels, enlarged (never shrunk) to at least ``min_side`` so small faces stay visible
+    (a face of one pixel too: with ``--detector none`` a 1 x N picture is one)."""
+    x, y, w, h = clip_box(box, image.shape[1], image.shape[0], min_side=1)
     crop = image[y:y + h, x:x + w]
     crop = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
     scale = max(1.0, min_side / max(w, h))
@@ -91,7 +94,9 @@ def photo_figure(image: np.ndarray, faces: list[dict], path, title: str = "", ma
         a.tick_params(labelsize=8)
         top = ", ".join(f"{r['region']} {r['share'] * 100:.0f}%" for r in f["regions"][:3])
         a.set_title(f"looks at: {top}", fontsize=8)
-    fig.tight_layout()
+    with warnings.catch_warnings():  # a photo of 1 x N pixels leaves the layout no room: laid out as it can be
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        fig.tight_layout()
     save_figure(fig, path)
 
 

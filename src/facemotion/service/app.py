@@ -87,7 +87,10 @@ def request_id(request) -> str:
 
 async def _request_error(request, e: RequestError):
     headers = {"Retry-After": "1"} if e.status == 503 else {}
-    if e.status == 413:  # what was sent past the limit was not read to the end: do not reuse
+    # 413: what was sent past the limit was not read to the end; 411: a body without a length has
+    # no end to read to (what follows would be taken for the next request): the connection ends
+    # with the answer (a lingering close, server.py: the client reads it before the close)
+    if e.status in (411, 413):
         headers["Connection"] = "close"
     return JSONResponse({"error": str(e)}, e.status, headers=headers)
 

@@ -29,7 +29,8 @@ class Limits:
     max_parts: int = 8                  # parts of a multipart body
     workers: int = 1                    # inference threads, each with its own recognizer
     header_timeout: float = 10.0        # seconds for a request's headers to arrive whole
-    read_timeout: float = 15.0          # seconds without a byte while a request body is arriving
+    read_timeout: float = 15.0          # seconds without a byte while a request body is arriving (then 408)
+    decode_timeout: float = 10.0        # seconds one image may take to decode (then 422)
     keep_alive: float = 5.0             # seconds an idle connection is kept
     stream_idle: float = 30.0           # seconds a WebSocket stream may send no frame before it is closed
     allow_origins: list[str] = field(default_factory=list)  # beyond localhost; "*" allows any
@@ -39,7 +40,7 @@ class Limits:
                      "workers"):
             if getattr(self, name) < 1:
                 raise FacemotionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("header_timeout", "read_timeout", "keep_alive", "stream_idle"):
+        for name in ("header_timeout", "read_timeout", "decode_timeout", "keep_alive", "stream_idle"):
             if not getattr(self, name) > 0:
                 raise FacemotionError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         for o in self.allow_origins:
@@ -61,17 +62,19 @@ class RequestError(FacemotionError):
 
 
 # RFC 3986's host [":" port], read strictly: a name or IPv4 address, or an IPv6 one in brackets,
-# then digits only; "127.0.0.1:1@evil" (userinfo), "host:x" and "a b" are not a host
-_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?)(?::(\d{1,5}))?")
+# then digits only; "127.0.0.1:1@evil" (userinfo), "host:x" and "a b" are not a host. A name may
+# end in the root's dot ("localhost.", fully qualified: the same host), which is dropped
+_HOST = re.compile(r"(?:(\[[0-9a-f:.]+\])|([a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?)\.?)(?::(\d{1,5}))?")
 
 
 def _hostname(host: str) -> str | None:
-    """'example.com:8000' / '[::1]:8000' -> 'example.com' / '[::1]' (lower case); None when
-    ``host`` is not a host with an optional numeric port."""
+    """'example.com:8000' / '[::1]:8000' / 'localhost.' -> 'example.com' / '[::1]' / 'localhost'
+    (lower case, without the root's dot); None when ``host`` is not a host with an optional
+    numeric port."""
     m = _HOST.fullmatch(host.strip().lower())
-    if m is None or (m.group(2) is not None and int(m.group(2)) > 65535):
+    if m is None or (m.group(3) is not None and int(m.group(3)) > 65535):
         return None
-    return m.group(1)
+    return m.group(1) or m.group(2)
 
 
 def _origin_host(origin: str) -> str | None:

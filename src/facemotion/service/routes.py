@@ -22,7 +22,7 @@ from ..render import COLORS, draw
 from ..video import FaceTracking
 from .limits import Limits, RequestError, read_body
 from .pool import InferencePool
-from .upload import decode, whole
+from .upload import as_request_error, decode, whole
 
 STATIC = Path(__file__).with_name("static")
 # the page and the docs load nothing from elsewhere, and nothing may frame them
@@ -40,7 +40,8 @@ class FaceOut(BaseModel):
                                                    "`emotions`): " + "; or ".join(", ".join(ls) for ls in
                                                                                  LABEL_SETS.values()))
     dominant_emotion: str
-    # with `facemotion serve --mesh` (docs/mesh.md); null for a face too small or cut for the mesh
+    # with `facemotion serve --mesh` (docs/mesh.md); null for a face too small or cut for the mesh, and
+    # all but mesh_presence null where the mesh sees no face (mesh_presence under 0.5)
     landmarks: list[list[float]] | None = Field(None, description="468 [x, y, z] points in pixels (--mesh)")
     mesh_presence: float | None = Field(None, description="the mesh's face probability, 0-1 (--mesh)")
     pose: dict[str, float] | None = Field(None, description="yaw, pitch, roll in degrees (--mesh)")
@@ -64,8 +65,10 @@ IMAGE_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "image": {"type": "string", "format": "binary"}}}}}}}
 ERRORS = {code: {"model": Error, "description": what} for code, what in (
-    (400, "not an image, or a malformed body"), (403, "Host or Origin not allowed"),
-    (413, "body or image over the limits"), (503, "queue full; retry shortly"))}
+    (400, "not an image, or a malformed request or body"), (403, "Host or Origin not allowed"),
+    (408, "the body stalled (--read-timeout)"), (411, "a body without a length"),
+    (413, "body or image over the limits (bytes, pixels, a JPEG's scans)"), (415, "a format facemotion does not read"),
+    (422, "the image took longer than --decode-timeout to decode"), (503, "queue full; retry shortly"))}
 
 router = APIRouter()
 
@@ -74,19 +77,22 @@ router = APIRouter()
 
 def _analyze(rec, body: bytes, content_type: str, limits: Limits):
     """-> (the request's picture, as read for analysis; its faces in full-size pixels)."""
-    pic = decode(body, content_type, limits.max_pixels, limits.max_parts, rec)
-    return pic, rec.analyze(pic).faces
+    pic = decode(body, content_type, limits.max_pixels, limits.max_parts, rec, limits.decode_timeout)
+    with as_request_error(body):  # what the picture itself cannot give (an ImageError) is the client's 4xx
+        return pic, rec.analyze(pic).faces
 
 
 def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -> bytes:
     pic, faces = _analyze(rec, body, content_type, limits)
     # drawn on the whole picture: decoded once more only when it was analysed reduced
-    return cv2.imencode(".jpg", draw(whole(pic), faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    picture = whole(pic, limits.decode_timeout)
+    return cv2.imencode(".jpg", draw(picture, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
 def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits):
-    pic = decode(data, "image/jpeg", limits.max_pixels)
-    faces, _ = tracking(rec, pic.pixels, index)
+    pic = decode(data, "image/jpeg", limits.max_pixels, timeout=limits.decode_timeout)
+    with as_request_error(data):
+        faces, _ = tracking(rec, pic.pixels, index)
     return pic.pixels.shape, faces
 
 

@@ -3,7 +3,9 @@
 A body is the image's bytes, or a ``multipart/form-data`` form whose ``image`` field (or
 first file) is the image. The multipart parser stops at the ``max_parts``-th part, so a body
 of thousands of tiny parts costs no more than a few; the pixel limit is checked from the
-image's header before a pixel is decoded.
+image's header before a pixel is decoded, the decoding work that pixels do not bound (a JPEG's
+scans, a TIFF's pages) from the file's structure, and each decode runs under the
+``decode_timeout`` of :class:`~.limits.Limits` (:func:`facemotion.decoding.decode_time_limit`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from ..errors import ImageError, ImageTooLargeError, UnsupportedFormatError
+from ..decoding import decode_time_limit
+from ..errors import DecodeTimeoutError, ImageError, ImageTooLargeError, UnsupportedFormatError
 from ..images import Picture, read_picture
 from .limits import RequestError
 
@@ -78,28 +81,40 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     raise RequestError(400, "multipart body has no 'image' field")
 
 
-def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8, recognizer=None) -> Picture:
+def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8, recognizer=None,
+           timeout: float | None = None) -> Picture:
     """Request bytes -> the :class:`~facemotion.images.Picture` in them, or a :class:`RequestError`
-    (400 unreadable, 413 too many pixels). With ``recognizer``, read as its ``read`` does (a
-    large JPEG reduced; :func:`whole` then decodes it whole); without, whole."""
+    (400 unreadable, 413 over a limit, 415 a refused format, 422 not decoded within ``timeout``
+    seconds). With ``recognizer``, read as its ``read`` does (a large JPEG reduced; :func:`whole`
+    then decodes it whole); without, whole."""
     data = image_bytes(body, content_type, max_parts)
-    with _as_request_error(data):
+    with as_request_error(data), decode_time_limit(timeout):
         if recognizer is not None:
             return recognizer.read(data, max_pixels=max_pixels)
         return read_picture(data, max_pixels=max_pixels)
 
 
-def whole(pic: Picture):
+def whole(pic: Picture, timeout: float | None = None):
     """The whole picture of a request's :class:`~facemotion.images.Picture` (to draw on)."""
-    with _as_request_error(pic.source):
+    with as_request_error(pic.source), decode_time_limit(timeout):
         return pic.whole()
 
 
+def status_of(e: ImageError) -> int:
+    """The HTTP status that answers an image's error: 413 over a limit (pixels, bytes, a JPEG's
+    scans), 415 a format refused, 422 a decode stopped at the time limit, 400 anything else."""
+    if isinstance(e, ImageTooLargeError):
+        return 413
+    if isinstance(e, UnsupportedFormatError):
+        return 415
+    return 422 if isinstance(e, DecodeTimeoutError) else 400
+
+
 @contextlib.contextmanager
-def _as_request_error(data: bytes):
+def as_request_error(data: bytes):
+    """An :class:`~facemotion.errors.ImageError` in this block (reading the request's image, or
+    analysing it) -> a :class:`RequestError` with its status, the body called "request body"."""
     try:
         yield
     except ImageError as e:
-        message = str(e).replace(f"<{len(data)} bytes>", "request body")
-        status = 413 if isinstance(e, ImageTooLargeError) else 415 if isinstance(e, UnsupportedFormatError) else 400
-        raise RequestError(status, message) from None
+        raise RequestError(status_of(e), str(e).replace(f"<{len(data)} bytes>", "request body")) from None

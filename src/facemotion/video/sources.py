@@ -48,6 +48,17 @@ def _capture(path: Path):
     return cv2.VideoCapture(name)
 
 
+def _not_a_path(source) -> str:
+    """The one line that refuses a video given as bytes or an open stream: OpenCV reads videos from
+    files (and cameras); what to pass instead."""
+    name = getattr(source, "name", None)
+    if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
+        return f"{name}: a video is read from its path, not an open file; pass the path ({str(name)!r})"
+    what = "bytes" if isinstance(source, (bytes, bytearray, memoryview)) else f"a {type(source).__name__} stream"
+    return (f"<{type(source).__name__}>: a video is read from a file path, a camera index or an iterable of frames, "
+            f"not {what}; write it to a file first and pass the path")
+
+
 class FrameSource:
     """Iterate ``(index, time_s, frame)``; ``info`` describes the stream. Use as a context manager."""
 
@@ -60,6 +71,8 @@ class FrameSource:
             self._open_file(Path(source))
         elif isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
             self._open_camera(int(source), camera_size)
+        elif isinstance(source, (bytes, bytearray, memoryview)) or callable(getattr(source, "read", None)):
+            raise VideoError(_not_a_path(source))
         else:
             self._iter = iter(source)
             self.info = SourceInfo("<frames>", 30.0, 0, 0, 0, False)

@@ -76,8 +76,10 @@ class FaceTracking:
             self._cut_pending = False
         tracks = self.tracker.update(recognizer.stages.detect(frame)) if detect else self.tracker.current()
         h, w = frame.shape[:2]
+        # with detector "none" the frame is the face, whatever its size (1 x N too, as in photos)
+        least = 1 if getattr(recognizer.stages, "detector_name", None) == "none" else 2
         kept = [(t, b) for t in tracks if t.hits >= self.min_hits
-                and (b := clip_box(t.box, w, h)) is not None]  # frames may change size
+                and (b := clip_box(t.box, w, h, least)) is not None]  # frames may change size
         return Located([t for t, _ in kept], [b for _, b in kept], detect)
 
     def finish(self, located: Located, probs) -> list[dict]:

@@ -14,7 +14,6 @@ const state = (window.facemotion = { photo: null, stream: { replies: 0, withFace
                                      engine: null, ready: false });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
-let PRESENCE = 0.5;        // the mesh's presence threshold (config.mesh's, where the page has it)
 const params = new URLSearchParams(location.search);
 let local = null;          // the in-browser engine (local.js), when this page runs the models itself
 let hasServer = true;      // false on a static site
@@ -26,7 +25,6 @@ async function setup() {
     EMOTIONS = config.emotions;
     COLORS = config.colors;
     hasServer = !config.static;
-    if (config.mesh) PRESENCE = config.mesh.presence_threshold;
   }
   if (hasServer) {
     fetch("health").then((r) => r.json()).then((h) => {
@@ -261,10 +259,11 @@ function updateCard(li, f, title) {
 // neutral face: docs/mesh.md); "" where no mesh ran
 function meshLine(f) {
   if (f.landmarks === undefined) return "";
+  if (!f.pose && f.mesh_presence != null) return `mesh: sees no face there (presence ${f.mesh_presence.toFixed(2)})`;
   if (!f.pose) return "mesh: the face is too small or cut";
   const deg = (v) => `${Math.round(v)}°`, num = (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}`, m = f.measures;
   return `yaw ${deg(f.pose.yaw)} · pitch ${deg(f.pose.pitch)} · roll ${deg(f.pose.roll)} · smile ${num(m.smile)} · ` +
-         `mouth open ${num(m.mouth_open)}${f.mesh_presence < PRESENCE ? " (the mesh sees no face)" : ""}`;
+         `mouth open ${num(m.mouth_open)}`;
 }
 
 // ---- the photo tab ----

@@ -292,13 +292,18 @@ self.FacemotionMesh = (() => {
     return (r - y === 0.5 && r % 2 !== 0 ? r - 1 : r) / k;
   }
 
-  // a face's record fields, as results.mesh_fields writes them (null in each without a mesh)
+  // a face's record fields, as results.mesh_fields writes them (null in each without a mesh; under the
+  // presence threshold only mesh_presence: the mesh sees no face there)
   function fields(mesh, found) {
     if (!found) return { landmarks: null, mesh_presence: null, pose: null, measures: null };
+    const presence = rounded(found.presence, mesh.decimals.mesh_presence);
+    if (!(found.presence >= mesh.presence_threshold)) {
+      return { landmarks: null, mesh_presence: presence, pose: null, measures: null };
+    }
     const p = found.landmarks, fit = rigidFit(mesh, p), d = mesh.decimals, landmarks = [];
     for (let i = 0; i < p.length; i += 3) landmarks.push([p[i], p[i + 1], p[i + 2]].map((v) => rounded(v, d.landmarks)));
     const each = (o, k) => Object.fromEntries(Object.entries(o).map(([n, v]) => [n, rounded(v, k)]));
-    return { landmarks, mesh_presence: rounded(found.presence, d.mesh_presence), pose: each(pose(fit), d.pose),
+    return { landmarks, mesh_presence: presence, pose: each(pose(fit), d.pose),
              measures: each(measures(mesh, p, fit), d.measures) };
   }
 
