@@ -123,6 +123,8 @@ def main():
     out["training"] = {**compute, "selected_epoch": ck["epoch"], "device": a.device, "args": ck.get("train_args", {})}
     if "logit_adjustment" in ck:
         out["training"]["logit_adjustment"] = ck["logit_adjustment"]
+    if offsets := (ck.get("training") or {}).get("class_offsets"):  # folded in by training/offsets.py
+        out["training"]["class_offsets"] = offsets
     if a.teacher_hours:
         out["training"]["teacher_cpu_hours"] = a.teacher_hours
     out["metrics"] = {"public_test": acc["val"], "private_test": acc["test"]}
