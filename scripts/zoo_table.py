@@ -3,13 +3,15 @@ row measured again and written into the index (``weights/models.json``, each ent
 
 For every shipped model, ``facemotion evaluate NAME --data FER --split test --json`` (PrivateTest,
 the file itself) gives the recall of each class on the FER+ majority (7 classes) and on FER2013's
-labels without the copies of Training faces, and the share of the faces called neutral; the faces a second are the batch-1 column of
+labels without the copies of Training faces, and the share of the faces called neutral; ``facemotion
+evaluate NAME --data POSED --json`` its balanced accuracy on posed_val's photos (people no training
+read, whole photos through the default detector); the faces a second are the batch-1 column of
 ``benchmarks/results/pipeline_classifiers.txt`` (``python benchmarks/pipeline.py
 --classifier-only``, which times every shipped model in one run). What each model is for
 (``use``) is written by hand in the index and kept. The measured rows also go to
 ``benchmarks/results/zoo.json`` with the command that made them.
 
-    python scripts/zoo_table.py [--data ../shared/datasets/fer2013.zip]
+    python scripts/zoo_table.py [--data ../shared/datasets/fer2013.zip] [--posed ../shared/datasets/posed_val]
     python scripts/zoo_table.py --check     # README.md's table is the index's (what a test checks)
 """
 
@@ -49,9 +51,19 @@ def evaluate(name: str, data: str) -> dict:
             "neutral_share": proto["neutral_share"]}
 
 
+def posed(name: str, folder: str) -> float:
+    """One shipped model's balanced accuracy on a folder of posed photos, as ``facemotion evaluate`` scores it."""
+    cmd = [sys.executable, "-m", "facemotion", "evaluate", name, "--data", folder, "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if r.returncode:
+        sys.exit(f"{' '.join(cmd)}: {r.stderr.strip().splitlines()[-1:]}")
+    return json.loads(r.stdout)["balanced_accuracy"]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "fer2013.zip"))
+    p.add_argument("--posed", default=str(ROOT.parent / "shared" / "datasets" / "posed_val"))
     p.add_argument("--check", action="store_true", help="only compare README.md's table with the index's")
     a = p.parse_args()
     from facemotion import zoo
@@ -67,14 +79,16 @@ def main() -> int:
     order = [default, f"{default}_int8"] + [n for n in shipped if n not in (default, f"{default}_int8")]
     rows, guides = {}, {}
     for name in (n for n in order if n in shipped):
-        m = evaluate(name, a.data)
+        m = evaluate(name, a.data) | {"posed_balanced": posed(name, a.posed)}
         rows[name] = m | {"faces_per_s": speeds.get(name)}
         guides[name] = shipped[name].guide | {
             "ferplus_recall": {k: round(v, 4) for k, v in m["ferplus_recall"].items()},
             "fer2013_recall": {k: round(v, 4) for k, v in m["fer2013_recall"].items()},
-            "neutral_share": round(m["neutral_share"], 4), "faces_per_s": speeds.get(name)}
+            "neutral_share": round(m["neutral_share"], 4), "posed_balanced": round(m["posed_balanced"], 4),
+            "faces_per_s": speeds.get(name)}
         print(f"{name}: FER+ 7-class {m['ferplus7'] * 100:.2f}%, FER2013 labels (duplicates out) "
-              f"{m['fer2013_dedup'] * 100:.2f}%, {speeds.get(name)} faces/s", flush=True)
+              f"{m['fer2013_dedup'] * 100:.2f}%, posed photos {m['posed_balanced'] * 100:.2f}%, "
+              f"{speeds.get(name)} faces/s", flush=True)
     zoo.write_index(default, {n: (shipped[n].path.name, shipped[n].card) for n in guides}, guides=guides)
     from facemotion.cpu import cpu_summary
 

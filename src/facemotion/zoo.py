@@ -55,7 +55,8 @@ RETIRED.update({  # earlier, each replaced by a rule of docs/training-log.md
     "wild_pseudo_resnet_s": "1f2914758748", "wild_pseudo_resnet_s_int8": "1f2914758748",
     "duo_ensemble": "c52439897ec4", "duo_ensemble_int8": "c52439897ec4",
     "wild_real3_resnet_s": "e8850ae00763", "wild_real3_resnet_s_int8": "e8850ae00763",
-    "wild_rare_kd_vgg_s_int8": "50c7fb634ca3"})
+    "wild_rare_kd_vgg_s_int8": "50c7fb634ca3",
+    "wild_reweigh_resnet_s": "083569e0b6f6", "wild_reweigh_resnet_s_int8": "083569e0b6f6"})
 # a retired name that still loads: the shipped model that took its place (with a note, once a process)
 STANDS_IN = {"quad_ensemble": "quad_ensemble_int8"}
 
@@ -262,7 +263,7 @@ def listing() -> list[dict]:
 
 
 GUIDE_COLUMNS = ("model", "use it for", "FER+ majority, 7 classes", "FER2013 labels, duplicates out",
-                 "weakest classes (FER+ recall)", "weakest classes (FER2013 recall)", "called neutral", "faces/s",
+                 "posed photos, balanced", "weakest classes (FER+ recall)", "weakest classes (FER2013 recall)", "called neutral", "faces/s",
                  "size")
 
 
@@ -270,7 +271,8 @@ def guide_rows() -> list[list[str]]:
     """The table users choose a model from, a row per shipped model in the index's order: what
     it is for, PrivateTest accuracy on both label sets (the card's, measured on the file), its two
     weakest classes on each label set, the share of the faces it calls neutral (PrivateTest: FER2013 labels
-    17.4% of them neutral, FER+'s majority 34.7%), faces a second (the classifier alone, batch 1,
+    17.4% of them neutral, FER+'s majority 34.7%), its balanced accuracy on posed_val's photos of
+    people no training read (whole photos through the default detector), faces a second (the classifier alone, batch 1,
     the machine of benchmarks/results/pipeline_classifiers.txt) and its size
     (scripts/zoo_table.py)."""
     rows = []
@@ -280,10 +282,11 @@ def guide_rows() -> list[list[str]]:
         weak = [", ".join(f"{k} {v * 100:.0f}%" for k, v in sorted((g.get(key) or {}).items(), key=lambda kv: kv[1])[:2])
                 or "–" for key in ("ferplus_recall", "fer2013_recall")]
         neutral = f"{g['neutral_share'] * 100:.1f}%" if g.get("neutral_share") is not None else "–"
+        posed = f"{g['posed_balanced'] * 100:.1f}%" if g.get("posed_balanced") is not None else "–"
         speed = f"{g['faces_per_s']:,}" if g.get("faces_per_s") else "–"
         size = f"{e.path.stat().st_size / 1e6:.1f} MB, {(e.card.parameters or 0) / 1e6:.2f}M params"
-        rows.append([f"`{name}`", g.get("use", ""), pct("ferplus_test"), pct("private_test_dedup"), *weak, neutral, speed,
-                     size])
+        rows.append([f"`{name}`", g.get("use", ""), pct("ferplus_test"), pct("private_test_dedup"), posed, *weak, neutral,
+                     speed, size])
     return rows
 
 
