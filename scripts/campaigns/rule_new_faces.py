@@ -180,7 +180,7 @@ def name_of(p: Path) -> str:
 
 
 def read_candidate(ckpt: Path, out: Path, data: dict, fer: str) -> dict:
-    from facemotion.training.checkpoint import atomic_torch_save, load_checkpoint, slim
+    from facemotion.training.checkpoint import atomic_torch_save, load_checkpoint
     from facemotion.training.offsets import fold_offsets
 
     name = name_of(ckpt)
@@ -191,7 +191,8 @@ def read_candidate(ckpt: Path, out: Path, data: dict, fer: str) -> dict:
     row["folds"] = folds(labels, probs, data)
     folded = out / f"{name}_offsets.pt"
     if not folded.exists() or folded.stat().st_mtime < ckpt.stat().st_mtime:
-        atomic_torch_save(fold_offsets(slim(load_checkpoint(ckpt)), row["offsets"], str(ckpt)), folded)
+        # the whole checkpoint (its history too: ship_model.py charges the run's compute from it)
+        atomic_torch_save(fold_offsets(load_checkpoint(ckpt), row["offsets"], str(ckpt)), folded)
     onnx = exported(folded, out / f"{name}_offsets.onnx")
     f = row["with_offsets"] = figures(labels, probabilities(onnx, data)[1], data)
     row["missed"] = missed(f, skip=())

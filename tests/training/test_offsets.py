@@ -38,6 +38,7 @@ def test_folded_offsets_add_to_each_logit_at_the_cards_temperature(tmp_path, arc
         want = torch.tensor([offsets.get(k, 0.0) * 0.8 for k in ck["labels"]]).expand_as(d)
         torch.testing.assert_close(d, want, atol=1e-4, rtol=0)
     assert folded["training"]["class_offsets"]["fear"] == 1.25
+    assert folded["training"]["epochs"] == 0  # the compute record kept beside them (no history here)
     # a second fold adds to the record, and the original is untouched
     again = fold_offsets(folded, {"fear": -0.25})
     assert again["training"]["class_offsets"]["fear"] == 1.0

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelError
-from .checkpoint import model_from_checkpoint
+from .checkpoint import model_from_checkpoint, training_compute
 
 # a step of the search changes one emotion's offset by this much, coarse to fine
 STEPS = (0.5, 0.25, 0.1)
@@ -80,7 +80,8 @@ def fold_offsets(ckpt: dict, offsets: dict[str, float], where: str = "checkpoint
     """A copy of ``ckpt`` whose network answers ``softmax((logits + b) / T)`` where it answered
     ``softmax(logits / T)`` (``b = offsets * T``, so each offset is on the log-probability scale
     the search used, whatever the card's temperature). Both the weights and the EMA weights get
-    them; the card's ``training`` records them (added to any offsets folded before). The fold is
+    them; the card's ``training`` records them (added to any offsets folded before) beside the
+    run's compute. The fold is
     checked on random inputs: a network whose last layer does not give its logits is refused."""
     labels = list(ckpt.get("labels") or ())
     unknown = sorted(set(offsets) - set(labels))
@@ -106,7 +107,9 @@ def fold_offsets(ckpt: dict, offsets: dict[str, float], where: str = "checkpoint
         out[key] = {k: v.clone() for k, v in model.state_dict().items()}
     done = dict((ckpt.get("training") or {}).get("class_offsets") or {})
     total = {k: round(done.get(k, 0.0) + float(offsets.get(k, 0.0)), 6) for k in labels}
-    out["training"] = {**(ckpt.get("training") or {}), "class_offsets": total}
+    # a card's ``training`` is its compute record: a run's checkpoint has none yet, so the epochs
+    # and hours its history (and its --init's) add up to are written beside the offsets
+    out["training"] = {**training_compute(ckpt), "class_offsets": total}
     return out
 
 
