@@ -26,7 +26,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _co
 from _common import command_line, machine, write_results
 from public_sets import part_of, sof
 
-MODELS = ("wild_reweigh_resnet_s", "quad_ensemble")
+MODELS = ("default", "quad_ensemble_int8")  # "default": the shipped default, whichever it is
 GENDERS = {"f": "female", "m": "male"}
 ATTRIBUTES = ("gender, happy photos", "gender", "age band")
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sof", type=Path, default=Path("/data/sof"), help="the clone of oogre/ESA-LG-M1")
     p.add_argument("--parts", nargs="+", default=["val", "test"], choices=["train", "val", "test"])
-    p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files")
+    p.add_argument("--models", nargs="+", default=list(MODELS), help="shipped names or ONNX files ('default': the default)")
     p.add_argument("--permutations", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write OUT.txt and OUT.json")
@@ -86,6 +86,9 @@ def main(argv=None) -> int:
     results = {}
     last = a.parts[-1]
     alone = np.array([part_of(q) == last for q in persons])
+    from facemotion.zoo import default_model_name
+
+    a.models = [default_model_name() if m == "default" else m for m in a.models]
     for m in a.models:
         y, pred, found, labels = score(m, items)
         results[m] = {"+".join(a.parts): group_report(y, pred, found, labels, groups, persons, seed=a.seed,
