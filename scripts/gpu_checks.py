@@ -1,7 +1,8 @@
-"""The GPU tests of tests/core/test_cuda.py where pytest may be missing (a lent GPU machine's
-Python has torch, onnx and onnxruntime, not necessarily pytest): with pytest, ``pytest -rs`` on
-the module; without, each of its tests run by a minimal stand-in (parametrized cases expanded,
-the ``media`` fixture from FACEMOTION_SHARED), a line per test. Exit status 1 if any failed.
+"""The GPU tests (tests/core/test_cuda.py, test_cuda_batched.py) where pytest may be missing (a lent
+GPU machine's Python has torch, onnx and onnxruntime, not necessarily pytest): with pytest,
+``pytest -rs`` on the modules; without, each of their tests run by a minimal stand-in
+(parametrized cases expanded, the ``media`` fixture from FACEMOTION_SHARED), a line per test.
+Exit status 1 if any failed.
 
     PYTHONPATH=src python3 scripts/gpu_checks.py [-k speed | -k "not speed"]
 
@@ -23,7 +24,7 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULE = ROOT / "tests" / "core" / "test_cuda.py"
+MODULES = [ROOT / "tests" / "core" / "test_cuda.py", ROOT / "tests" / "core" / "test_cuda_batched.py"]
 MEDIA = Path(os.environ.get("FACEMOTION_SHARED", ROOT.parent / "shared")) / "media"
 
 
@@ -80,9 +81,16 @@ def selected(label: str, k: str | None) -> bool:
 
 def run_without_pytest(k: str | None = None) -> int:
     sys.modules["pytest"] = _stand_in()
-    spec = importlib.util.spec_from_file_location("test_cuda", MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    failed = 0
+    for path in MODULES:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        failed += _run_module(module, k)
+    return 1 if failed else 0
+
+
+def _run_module(module, k: str | None) -> int:
     failed = 0
     for name, fn in vars(module).items():
         if not name.startswith("test_") or not callable(fn):
@@ -103,8 +111,9 @@ def run_without_pytest(k: str | None = None) -> int:
                     import tempfile
 
                     kw["tmp_path"] = Path(tempfile.mkdtemp())
-                if "capsys" in fn.__code__.co_varnames[:fn.__code__.co_argcount]:
-                    raise Skipped("needs pytest's capsys")
+                for needs in ("capsys", "monkeypatch"):
+                    if needs in fn.__code__.co_varnames[:fn.__code__.co_argcount]:
+                        raise Skipped(f"needs pytest's {needs}")
                 fn(**kw)
                 print(f"PASSED {label}", flush=True)
             except Skipped as e:
@@ -112,7 +121,7 @@ def run_without_pytest(k: str | None = None) -> int:
             except Exception:  # noqa: BLE001 - a line per failed test, the run goes on
                 failed += 1
                 print(f"FAILED {label}\n{traceback.format_exc(limit=3)}", flush=True)
-    return 1 if failed else 0
+    return failed
 
 
 def main() -> int:
@@ -120,9 +129,9 @@ def main() -> int:
     try:
         import pytest
     except ImportError:
-        print("pytest is not installed: running tests/core/test_cuda.py with a minimal stand-in", flush=True)
+        print("pytest is not installed: running the CUDA tests with a minimal stand-in", flush=True)
         return run_without_pytest(k)
-    code = pytest.main(["-q", "-rs", "-p", "no:cacheprovider", str(MODULE), *(["-k", k] if k else [])])
+    code = pytest.main(["-q", "-rs", "-p", "no:cacheprovider", *map(str, MODULES), *(["-k", k] if k else [])])
     return 0 if code == 5 else int(code)  # 5: no test was selected here, not a failure
 
 

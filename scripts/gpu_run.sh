@@ -4,8 +4,13 @@
 #
 #   bash scripts/gpu_run.sh                    # nvidia-smi, the CUDA tests, training throughput
 #                                              # (GPU_SPEED=0: not), benchmarks/gpu.py -> $OUT
-#                                              # (GPU_SECTIONS=batch,video: those sections alone)
+#                                              # (GPU_SECTIONS=batch,video,startup: those sections alone)
 #                                              # (GPU_TESTS=0: without the CUDA tests but the speed test)
+#
+# The batched path's loan (issue 83; DEVELOPERS.md, "GPU runs"): the CUDA tests (both modules), then
+# benchmarks/gpu.py's batch (2,000 photos), video (test.mp4, default outputs) and start-up (one
+# photo, 180 photos with cpu/cuda/auto) sections, about 5 minutes:
+#   GPU_SPEED=0 GPU_SECTIONS=photos,batch,video,startup GPU_BUDGET_S=470 bash scripts/gpu_run.sh
 #   GPU_TRAIN=intent bash scripts/gpu_run.sh   # ... and a training campaign in the same call:
 #                                              # scripts/campaigns/gpu_campaign.py --plan intent (1: intent)
 #
@@ -21,9 +26,13 @@
 #
 # GPU_RUN_DRY=1 runs the same steps on a machine without a GPU, to check the script itself: the
 # campaign as its --dry-run (two one-epoch runs of the smallest network on the CPU), the CUDA tests
-# skipping, benchmarks/gpu.py's CPU side (about 2 minutes on 2 cores):
+# skipping (the batched path's CPU tests running), benchmarks/gpu.py with torch's CPU device standing
+# in for the GPU (FACEMOTION_CUDA_ON_CPU=1: the `--device cuda` commands run the GPU path's code;
+# no figure of it is a GPU's), on GPU_PHOTOS photos, GPU_SMALL for the small job, GPU_FRAMES frames:
 #   GPU_RUN_DRY=1 GPU_TRAIN=intent GPU_BUDGET_S=330 INFER_RESERVE_S=120 GPU_PHOTOS=40 OUT=/tmp/dry \
 #     PYTHON=.venv/bin/python bash scripts/gpu_run.sh
+#   GPU_RUN_DRY=1 GPU_SPEED=0 GPU_SECTIONS=photos,batch,video,startup GPU_PHOTOS=24 OUT=/tmp/dry \
+#     PYTHON=.venv/bin/python bash scripts/gpu_run.sh          # the batched path's loan, dry (~6 minutes)
 set -u
 cd "$(dirname "$0")/.."
 START=$(date +%s); BUDGET=${GPU_BUDGET_S:-540}
@@ -67,7 +76,7 @@ fi
 
 tests=0
 if [ "${GPU_TESTS:-1}" != 0 ]; then  # GPU_TESTS=0: a later call of the same loan, the tests already run
-  echo "== the CUDA tests (tests/core/test_cuda.py) but the speed test$([ -n "$camp" ] && echo ', beside the training')"
+  echo "== the CUDA tests (tests/core/test_cuda.py, test_cuda_batched.py) but the speed test$([ -n "$camp" ] && echo ', beside the training')"
   # every figure names its machine: the host's instruction sets head the file
   "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from _common import machine; print('# host:', machine())" \
     > "$OUT/cuda_tests.txt" 2>&1
@@ -101,10 +110,15 @@ fi
 
 echo "== benchmarks/gpu.py ($(left)s left)"
 # GPU_SECTIONS: which of benchmarks/gpu.py's sections (default all); GPU_BATCH_TIMEOUT: the GPU's batch run's seconds
-timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" \
-  --sections "${GPU_SECTIONS:-classifier,photos,batch,video,precision}" --batch-timeout "${GPU_BATCH_TIMEOUT:-240}" 2>&1 \
-  | tee "$OUT/gpu_inference.log"
+small=(--small "${GPU_SMALL:-180}")
+[ "$DRY" = 0 ] || small=(--small "${GPU_SMALL:-12}" --max-frames "${GPU_FRAMES:-24}")
+# the dry run: torch's CPU device stands in for the GPU, so the `--device cuda` commands run the GPU path's code
+[ "$DRY" = 0 ] || export FACEMOTION_CUDA_ON_CPU=1
+timeout $(( $(left) - 20 )) "$PY" benchmarks/gpu.py --n "${GPU_PHOTOS:-2000}" --out "$OUT/gpu_inference" "${small[@]}" \
+  --sections "${GPU_SECTIONS:-classifier,photos,batch,video,startup,precision}" \
+  --batch-timeout "${GPU_BATCH_TIMEOUT:-240}" 2>&1 | tee "$OUT/gpu_inference.log"
 bench=${PIPESTATUS[0]}
+unset FACEMOTION_CUDA_ON_CPU
 # GPU_THREADS="4 16": then `facemotion batch --device cuda` at those detect-worker counts, and where
 # its threads spend their time (py-spy, from a wheel carried in gpu/; docs/gpu.md, "batch's threads")
 if [ -n "${GPU_THREADS:-}" ] && [ "$(left)" -gt 40 ]; then

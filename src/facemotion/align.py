@@ -10,6 +10,7 @@ faces turned by 20: ``benchmarks/upright.py``), too little to correct them.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -48,19 +49,27 @@ class RollEstimator:
     def estimate(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros(0, np.float32)
-        s = crops.shape[-1]
-        if self.centre < 1 or s != self.input_size:  # the centre of the crop, at the network's grid
+        m = self.warp(crops.shape[-1])
+        if m is not None:  # the centre of the crop, at the network's grid
             import cv2
 
-            lo = s * (1 - self.centre) / 2
-            m = np.float32([[self.centre * s / self.input_size, 0, lo], [0, self.centre * s / self.input_size, lo]])
-            # output pixel i samples the crop at lo + (i + 0.5) * step - 0.5, as the training's grid_sample
-            m[:, 2] += 0.5 * m[0, 0] - 0.5
             size = (self.input_size, self.input_size)
             crops = np.stack([cv2.warpAffine(c, m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                              borderMode=cv2.BORDER_REPLICATE) for c in crops])
         x = np.ascontiguousarray(normalize(crops)[:, None], np.float32)
         return self.session.run(None, {self.input_name: x})[0].reshape(-1) * np.float32(self.range)
+
+
+    def warp(self, s: int) -> np.ndarray | None:
+        """The 2 x 3 map (``WARP_INVERSE_MAP``) from the network's grid to the centre of an s x s
+        crop it reads; None where it reads the crop as it is."""
+        if self.centre >= 1 and s == self.input_size:
+            return None
+        lo = s * (1 - self.centre) / 2
+        m = np.float32([[self.centre * s / self.input_size, 0, lo], [0, self.centre * s / self.input_size, lo]])
+        # output pixel i samples the crop at lo + (i + 0.5) * step - 0.5, as the training's grid_sample
+        m[:, 2] += 0.5 * m[0, 0] - 0.5
+        return m
 
 
 _shared: dict = {}
@@ -108,10 +117,20 @@ def level_box(detector, image: np.ndarray, box, angle: float):
     (:func:`~facemotion.preprocess.level_patch`); the face found nearest its centre gives the
     box, in the image's pixels, centred where that face is (for
     :func:`~facemotion.preprocess.crop_faces` to turn about). None found: ``box``."""
+    patch, back = level_patch(image, box, angle, LEVEL_FACE_PX, LEVEL_PATCH_PX)
+    if getattr(detector, "frame", None):  # a GPU's detector: the patch at its own size, as on the CPU
+        detector = copy.copy(detector)  # (its one frame, four times the patch's side, moved a face's box by 3%)
+        detector.frame = None
+    return level_from_patch(detector.detect(patch), back, box)
+
+
+def level_from_patch(found, back: np.ndarray, box):
+    """:func:`level_box`'s choice among the faces ``found`` in the levelled patch (``back`` maps
+    its points to the image's): the one nearest its centre, of about the face's size; None found:
+    ``box``."""
     f, n = LEVEL_FACE_PX, LEVEL_PATCH_PX
-    patch, back = level_patch(image, box, angle, f, n)
     best = None
-    for (x, y, w, h), _ in detector.detect(patch):
+    for (x, y, w, h), _ in found:
         d = np.hypot(x + w / 2 - n / 2, y + h / 2 - n / 2)
         # the same face: near the centre and of about the same size
         if d < 0.35 * f and 0.6 * f < max(w, h) < 1.6 * f and (best is None or d < best[0]):
@@ -122,6 +141,12 @@ def level_box(detector, image: np.ndarray, box, angle: float):
     cx, cy = back @ (px, py, 1.0)
     k = float(np.hypot(*back[:, 0]))  # patch pixels -> image pixels
     return (cx - w * k / 2, cy - h * k / 2, w * k, h * k)
+
+
+def searched_again(known, lean: float) -> bool:
+    """Whether a leaning face's level box is searched for (again): none known, or its lean moved
+    more than :data:`LEVEL_REUSE_DEGREES` from the lean the known one was found at."""
+    return known is None or abs(known[4] - lean) > LEVEL_REUSE_DEGREES
 
 
 def upright(image: np.ndarray, gray: np.ndarray, boxes, crops: np.ndarray, detector, size: int,
@@ -145,7 +170,7 @@ def upright(image: np.ndarray, gray: np.ndarray, boxes, crops: np.ndarray, detec
     # upright cascade, and a second search changed its answers for the worse
     for i in (tilted if getattr(detector, "level_search", False) else ()):
         known = levels[i] if levels is not None else None
-        if known is None or abs(known[4] - leans[i]) > LEVEL_REUSE_DEGREES:
+        if searched_again(known, leans[i]):
             known = relative_box(level_box(detector, image, boxes[i], leans[i]), boxes[i], leans[i])
         rel[i] = known
     if tilted:

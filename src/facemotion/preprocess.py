@@ -107,12 +107,18 @@ def scale_box(box: Sequence[float], shape: tuple, size: tuple[int, int]) -> Box:
 def to_face48(face: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """A face image of any size and colour -> size x size uint8 gray (the network's input grid)."""
     gray = to_gray(face)
-    h, w = gray.shape
-    if (h, w) == (size, size):
+    how = face48_interpolation(*gray.shape, size)
+    if how is None:
         return np.ascontiguousarray(gray)
-    # INTER_AREA averages when shrinking (no aliasing); linear when enlarging small faces.
-    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
-    return cv2.resize(gray, (size, size), interpolation=interp)
+    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if how == "area" else cv2.INTER_LINEAR)
+
+
+def face48_interpolation(h: int, w: int, size: int = INPUT_SIZE) -> str | None:
+    """How :func:`to_face48` brings an h x w face to the grid: None (it is the grid's size),
+    "area" (averaging when shrinking: no aliasing) or "linear" (enlarging a small face)."""
+    if (h, w) == (size, size):
+        return None
+    return "area" if (h > size or w > size) else "linear"
 
 
 def normalize(x):
@@ -152,12 +158,18 @@ def _upright(gray: np.ndarray, box, angle: float) -> np.ndarray:
     clockwise on screen for a positive angle, as :mod:`facemotion.align` reads it) turned back
     level about the box's centre, at the box's own resolution; what falls outside the picture
     repeats its border."""
+    m, size = upright_transform(box, angle)
+    return cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def upright_transform(box, angle: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`_upright`'s turn: the 2 x 3 matrix taking the picture to the turned box, and the
+    box's own size (width, height) it is cut at."""
     x, y, bw, bh = (float(v) for v in box)
     cx, cy = x + bw / 2, y + bh / 2
     m = cv2.getRotationMatrix2D((cx, cy), -angle, 1.0)  # OpenCV turns counter-clockwise for positive angles
     m[:, 2] -= (x, y)  # the box's top-left corner becomes the output's origin
-    return cv2.warpAffine(gray, m, (max(2, int(round(bw))), max(2, int(round(bh)))), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return m, (max(2, int(round(bw))), max(2, int(round(bh))))
 
 
 def level_patch(image: np.ndarray, box, angle: float, face_px: int, patch_px: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +177,20 @@ def level_patch(image: np.ndarray, box, angle: float, face_px: int, patch_px: in
     scaled so the box's side is ``face_px``: a ``patch_px`` square patch centred on the box, in
     the image's own colours, for the detector to find the levelled face in. Returns it and the
     2x3 matrix that maps its points back to the image's."""
+    (x0, y0, r), k, area, m, back = level_patch_plan(box, angle, face_px, patch_px)
+    h, w = image.shape[:2]
+    roi = image[max(0, y0):min(h, y0 + 2 * r), max(0, x0):min(w, x0 + 2 * r)]
+    roi = cv2.copyMakeBorder(roi, max(0, -y0), max(0, y0 + 2 * r - h), max(0, -x0), max(0, x0 + 2 * r - w),
+                             cv2.BORDER_REPLICATE)
+    small = cv2.resize(roi, (k, k), interpolation=cv2.INTER_AREA if area else cv2.INTER_LINEAR)
+    patch = cv2.warpAffine(small, m, (patch_px, patch_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return patch, back
+
+
+def level_patch_plan(box, angle: float, face_px: int, patch_px: int) -> tuple:
+    """:func:`level_patch`'s geometry: ((x0, y0, r): the 2r square region read, its border
+    repeated), k (the side it is shrunk or enlarged to), whether by area averaging, the 2 x 3
+    turn of that k x k copy into the patch, and the matrix mapping patch points back."""
     x, y, bw, bh = (float(v) for v in box)
     cx, cy, side = x + bw / 2, y + bh / 2, max(bw, bh, 1.0)
     s, n = face_px / side, patch_px
@@ -173,20 +199,14 @@ def level_patch(image: np.ndarray, box, angle: float, face_px: int, patch_px: in
     # cheaper but changed one tilted face's answer on the shared photos), then turned and cut
     r = int(np.ceil(0.75 * n / s))  # the patch's corners, turned, stay within 0.71 of its side from the centre
     x0, y0 = int(np.floor(cx)) - r, int(np.floor(cy)) - r
-    h, w = image.shape[:2]
-    roi = image[max(0, y0):min(h, y0 + 2 * r), max(0, x0):min(w, x0 + 2 * r)]
-    roi = cv2.copyMakeBorder(roi, max(0, -y0), max(0, y0 + 2 * r - h), max(0, -x0), max(0, x0 + 2 * r - w),
-                             cv2.BORDER_REPLICATE)
     k = max(1, int(round(2 * r * s)))
-    small = cv2.resize(roi, (k, k), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     f = k / (2 * r)
     # image -> small: translate by -(x0, y0), scale by f; then turn about the box's centre there
     c = ((cx - x0) * f, (cy - y0) * f)
     m = cv2.getRotationMatrix2D(c, -angle, 1.0)
     m[:, 2] += (n / 2 - c[0], n / 2 - c[1])
-    patch = cv2.warpAffine(small, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     full = np.vstack([m, [0, 0, 1]]) @ np.array([[f, 0, -x0 * f], [0, f, -y0 * f], [0, 0, 1]])
-    return patch, cv2.invertAffineTransform(full[:2])
+    return (x0, y0, r), k, s < 1, m, cv2.invertAffineTransform(full[:2])
 
 
 def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:

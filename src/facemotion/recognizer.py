@@ -198,14 +198,14 @@ class EmotionRecognizer:
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames)
 
 
-def _device(device, name: str = "device") -> str:
+def _device(device, name: str = "device", job=None) -> str:
     """``device`` as the networks' device: "cpu" as given (no torch), else resolved by
-    :func:`facemotion.cuda.resolve_device` ("auto" may come to "cpu")."""
+    :func:`facemotion.cuda.resolve_device` ("auto" may come to "cpu"; ``job``: its size)."""
     if device == "cpu":
         return "cpu"
     from .cuda import resolve_device
 
-    return resolve_device(device, name)
+    return resolve_device(device, name, job=job)
 
 
 def _detect_faces(rec):
@@ -263,15 +263,16 @@ class RecognizerOptions:
     device: str = "cpu"
 
     @classmethod
-    def from_args(cls, args) -> "RecognizerOptions":
+    def from_args(cls, args, job=None) -> "RecognizerOptions":
         """The options of a parsed command line (each already checked where it was parsed; the
-        device resolved here, once: "auto" says what it chose, "cuda" without a GPU fails)."""
+        device resolved here, once: "auto" says what it chose, "cuda" without a GPU fails;
+        ``job``: (how many, "photos" or "frames"), which "auto" weighs)."""
         from .detect import canonical_detector
 
         return cls(detector=canonical_detector(args.detector), model=args.model, min_confidence=args.min_confidence,
                    detect_size=args.detect_size, threads=args.threads, precision=args.precision,
                    upright=args.upright, fold_contempt=args.fold_contempt, mesh=getattr(args, "mesh", False),
-                   device=_device(getattr(args, "device", "cpu"), "--device"))
+                   device=_device(getattr(args, "device", "cpu"), "--device", job))
 
     def build(self, **changes) -> EmotionRecognizer:
         """A recognizer with these options (``changes`` override some: ``threads=1``)."""

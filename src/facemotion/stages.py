@@ -71,6 +71,9 @@ class Stages:
         # the runtime the networks run on: None is ONNX Runtime on the CPU; use_runtime swaps in
         # another (facemotion.cuda: torch on a GPU), with the roll network it reads leans with
         self.runtime, self.roll = None, None
+        # the runtime's path for many pictures at once (facemotion.cuda.batched: all on the device);
+        # None: detect_many and crops_many go picture by picture, as every other stage
+        self.batched = None
 
     def use_runtime(self, runtime) -> None:
         """Run the networks on ``runtime`` (:func:`facemotion.cuda.torch_runtime`): the detector,
@@ -82,6 +85,7 @@ class Stages:
         self.roll = runtime.roll()
         self.mesh = runtime.mesh(self.mesh)
         self._explainers = {}
+        self.batched = runtime.batched(self)
 
     @property
     def batch_faces(self) -> int:
@@ -181,6 +185,43 @@ class Stages:
                     if m is not None and m.present:
                         faces.crops[i] = aligned_crop(gray, m, self.input_size)
         return faces
+
+    def detect_many(self, images) -> list[list]:
+        """:meth:`detect` of each of ``images``; on a batching runtime (a GPU's) all at once."""
+        if self.batched is None:
+            return [self.detect(image) for image in images]
+        return self.batched.detect(images)
+
+    def crops_many(self, images, detections, *, keys=None, carried=None, state=None) -> list[FaceCrops]:
+        """:meth:`detect_crops` of each of ``images`` with its ``detections``; on a batching
+        runtime all at once. A video's faces remember their track's lean and level box from frame
+        to frame: ``keys`` (per image, a key per face: its track), ``carried`` (per image: its
+        faces reuse their track's lean, a frame between two detections) and ``state`` (each key's
+        (lean, level box), updated as the frames are walked in order) say so."""
+        if self.batched is not None:
+            return [FaceCrops(*found) for found in
+                    self.batched.crops(images, detections, keys=keys, carried=carried, state=state)]
+        out = []
+        for i, (image, found) in enumerate(zip(images, detections)):
+            had = None if keys is None or state is None else [state.get(k) for k in keys[i]]
+            angles = [h and h[0] for h in had] if had is not None and carried is not None and carried[i] else None
+            faces = self.detect_crops(image, found, angles, None if had is None else [h and h[1] for h in had])
+            if had is not None and faces.angles is not None:
+                state.update((k, (a, v)) for k, a, v in zip(keys[i], faces.angles, faces.levels))
+            out.append(faces)
+        return out
+
+    def upload(self, image):
+        """``image`` (a decoded picture) where the batched path reads it: on its device (a copy
+        made in the calling thread: the batch engine's decoding threads send their photos as
+        they decode them); as it is without a batched path."""
+        return image if self.batched is None else self.batched.upload([image])[0]
+
+    def warm(self) -> None:
+        """Prepare the batched path's few input shapes now, in the calling thread (a GPU's cuDNN
+        plans; nothing on the CPU), so its first batch does not pay for them."""
+        if self.batched is not None:
+            self.batched.warm()
 
     def level_box(self, image: np.ndarray, box, angle: float):
         """:func:`facemotion.align.level_box` with this detector."""

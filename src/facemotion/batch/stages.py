@@ -11,6 +11,7 @@ models give each face the same output whatever batch it is in), so a batch job's
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..recognizer import EmotionRecognizer, RecognizerOptions
 from ..render import draw
 from ..stages import FaceCrops
 from ..video.sources import FrameSource
-from ..video.stream import FaceTracking
+from ..video.stream import BATCH_FRAMES, FaceTracking
 from ..writers import write_image
 from ..zoo import resolved_precision
 from .inputs import Item
@@ -100,6 +101,7 @@ class Detected:
     stamps: list[tuple] = field(default_factory=list)
     error: str | None = None
     picture: Picture | None = None  # kept only to draw an annotated copy
+    pixels: object = None  # the picture where the stages' batched path reads it (read_item: on its device)
 
     @property
     def n_faces(self) -> int:
@@ -128,22 +130,70 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
         return Detected(item, error=f"{type(e).__name__}: {e}")
 
 
+def read_item(rec: EmotionRecognizer, item: Item, *, keep_image: bool = False) -> Detected:
+    """An input decoded, nothing found yet (``picture`` set; a video is read later, frame by
+    frame): what a batching engine's threads do; a failure is recorded, never raised."""
+    if item.kind == "video":
+        return Detected(item)
+    try:
+        pic = rec.read(item.path)
+        if keep_image:
+            pic.whole()  # decoded here, in the thread, for the annotated copy
+        return Detected(item, picture=pic, pixels=rec.stages.upload(pic.pixels))
+    except FacemotionError as e:
+        return Detected(item, error=str(e))
+    except Exception as e:  # noqa: BLE001 - one odd file must not end a run over a whole collection
+        return Detected(item, error=f"{type(e).__name__}: {e}")
+
+
+def detect_read(rec: EmotionRecognizer, read: list[Detected], *, keep_image: bool = False) -> list[Detected]:
+    """The photos of :func:`read_item` found and cropped together (``rec.stages.detect_many`` and
+    ``crops_many``: on a GPU, the whole batch on the device), as :func:`detect_item` finds and
+    crops each; a batch that fails is done again photo by photo, so only a bad photo fails."""
+    todo = [d for d in read if d.error is None and d.picture is not None]
+    try:
+        pixels = [d.picture.pixels if d.pixels is None else d.pixels for d in todo]
+        faces = rec.stages.crops_many(pixels, rec.stages.detect_many(pixels))
+    except Exception:  # noqa: BLE001 - the photo that failed is found below, alone
+        return [_one(rec, d, keep_image) for d in read]
+    for d, fc in zip(todo, faces):
+        fc.boxes = [d.picture.full_box(b) for b in fc.boxes]
+        d.faces, d.stamps, d.pixels = fc, [(None, None, k) for k in range(len(fc.boxes))], None
+        if not keep_image:
+            d.picture = None
+    return read
+
+
+def _one(rec, d: Detected, keep_image: bool) -> Detected:
+    if d.error is not None or d.picture is None:
+        return d
+    return detect_item(rec, d.item, keep_image=keep_image)
+
+
 def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     """Every ``every``-th frame: faces found and followed by the tracking `facemotion video`
-    uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped."""
+    uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped; on a
+    batching runtime (a GPU's), :data:`~facemotion.video.stream.BATCH_FRAMES` frames at a time."""
     tracking = FaceTracking(every=every, smooth=0.0, carry=False)
     boxes, confidences, stamps, crops, meshes = [], [], [], [], []
+    n = BATCH_FRAMES if rec.stages.batched is not None else 1
     with FrameSource(item.path) as src:
-        for i, t, frame in src:
-            loc = tracking.locate(rec, frame, i)
-            if loc is None:
-                continue
-            fc = tracking.crops(rec, frame, loc)
-            crops.append(fc.crops)
-            meshes += fc.meshes or [None] * len(loc.boxes)
-            boxes += loc.boxes
-            confidences += [tr.confidence for tr in loc.tracks]
-            stamps += [(i, t, tr.id) for tr in loc.tracks]
+        frames = iter(src)
+        while chunk := list(islice(frames, n)):
+            if n > 1:
+                found = tracking.many_crops(rec, [(i, f) for i, _, f in chunk])
+            else:
+                loc = tracking.locate(rec, chunk[0][2], chunk[0][0])
+                found = [None if loc is None else (loc, tracking.crops(rec, chunk[0][2], loc) if loc.boxes else None)]
+            for (i, t, _), x in zip(chunk, found):
+                if x is None or x[1] is None:
+                    continue
+                loc, fc = x
+                crops.append(fc.crops)
+                meshes += fc.meshes or [None] * len(loc.boxes)
+                boxes += loc.boxes
+                confidences += loc.confidences
+                stamps += [(i, t, tr.id) for tr in loc.tracks]
     size = rec.stages.input_size
     crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
     return Detected(item, FaceCrops(boxes, confidences, crops,

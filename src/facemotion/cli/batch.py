@@ -23,10 +23,12 @@ EPILOG = """examples:
 
 
 def cmd_batch(args) -> int:
-    from ..batch import JobSpec, run_batch
+    from ..batch import JobSpec, expand, run_batch
     from ..recognizer import RecognizerOptions
 
-    spec = JobSpec(RecognizerOptions.from_args(args), every=args.every)
+    # --device auto weighs the job: a small one stays on the CPU (the GPU's start costs seconds)
+    job = (len(expand(args.inputs)), "photos") if args.device == "auto" else None
+    spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   progress=not args.no_progress)

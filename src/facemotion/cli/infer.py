@@ -158,9 +158,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_video(args) -> int:
+    from ..recognizer import RecognizerOptions
     from ..video import process_video
 
-    rec = _recognizer(args)
+    rec = RecognizerOptions.from_args(args, _video_job(args)).build()
     explain = {"every": args.explain, **_explain_options(args)} if args.explain else None
     if explain:
         rec.stages.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
@@ -169,6 +170,21 @@ def cmd_video(args) -> int:
                       explain=explain)
     _print_video_summary(s)
     return _video_exit_code(s)
+
+
+def _video_job(args):
+    """(the video's frames, "frames") for ``--device auto`` to weigh; None otherwise or unknown."""
+    if args.device != "auto":
+        return None
+    from ..video.sources import FrameSource
+
+    try:
+        with FrameSource(args.path) as src:
+            n = src.info.frame_count
+    except Exception:  # noqa: BLE001 - the command itself says what is wrong with the file
+        return None
+    n = min(n, args.max_frames) if args.max_frames else n
+    return (n, "frames") if n else None
 
 
 def _video_exit_code(s: dict) -> int:

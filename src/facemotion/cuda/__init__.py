@@ -10,6 +10,7 @@ without torch. :func:`resolve_device` is the one rule for what ``cpu``, ``cuda``
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import UsageError
@@ -26,15 +27,28 @@ def _say_once(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def resolve_device(device, name: str = "device") -> str:
+# the least work ``auto`` gives a GPU: below it the GPU's start (torch, CUDA, cuDNN's plans: seconds)
+# costs more than its speed saves (docs/gpu.md, "Start-up"; benchmarks/gpu.py measures both)
+AUTO_LEAST = {"photos": 1000, "frames": 1000}
+
+
+def resolve_device(device, name: str = "device", *, job: tuple[int, str] | None = None) -> str:
     """``device`` (cpu, cuda, cuda:N, auto) -> the device the networks run on: "cpu" or "cuda[:N]".
 
     ``auto`` takes CUDA where torch sees a GPU, else the CPU, and says which on stderr (once a
     process); ``cuda`` where torch sees none (or is not installed) is a one-line
-    :class:`~facemotion.errors.UsageError` naming ``name``."""
+    :class:`~facemotion.errors.UsageError` naming ``name``. ``job``: (how many, "photos" or
+    "frames") where the command knows its work: ``auto`` keeps a job under :data:`AUTO_LEAST` on
+    the CPU, without importing torch."""
     device = _check_device(name, device)
     if device == "cpu":
         return "cpu"
+    if device == "auto" and job is not None and job[0] < AUTO_LEAST.get(job[1], 0):
+        _say_once(f"{name} auto: cpu ({job[0]:,} {job[1]}: fewer than {AUTO_LEAST[job[1]]:,}, where the GPU's "
+                  "start would cost more than it saves)")
+        return "cpu"
+    if _standing_in():
+        return "cuda" if device == "auto" else device
     try:
         import torch
     except ImportError:
@@ -60,6 +74,13 @@ def resolve_device(device, name: str = "device") -> str:
     return device
 
 
+def _standing_in() -> bool:
+    """FACEMOTION_CUDA_ON_CPU=1: ``cuda`` runs the GPU path's code on torch's CPU device, for a dry
+    run of the GPU loan's script where there is no GPU (scripts/gpu_run.sh ``GPU_RUN_DRY=1``); no
+    figure measured so is a GPU's."""
+    return os.environ.get("FACEMOTION_CUDA_ON_CPU") == "1"
+
+
 def torch_runtime(device: str, *, autocast: bool = True, graphs: bool = True):
     """The torch runtime on ``device`` (a torch device name: "cuda", "cuda:1"; "cpu" runs torch on
     the CPU, which the tests compare with ONNX Runtime); ``autocast``: the float classifiers in
@@ -67,4 +88,6 @@ def torch_runtime(device: str, *, autocast: bool = True, graphs: bool = True):
     ``graphs``: the detector recorded as a CUDA graph on a GPU (False: step by step)."""
     from .runtime import TorchRuntime
 
+    if _standing_in() and device.startswith("cuda"):
+        device = "cpu"
     return TorchRuntime(device, autocast=autocast, graphs=graphs)

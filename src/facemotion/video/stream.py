@@ -9,6 +9,7 @@ recognizer's stage methods ``detect``, ``detect_crops`` and ``classify_crops``, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from ..results import Analysis, add_mesh, make_result
 from .sources import FrameSource
 from .tracking import IoUTracker, SceneCutDetector
 
+# frames a batching runtime (a GPU's) takes at once from a video file: its detector's batch
+BATCH_FRAMES = 16
+
 
 @dataclass
 class Located:
@@ -26,11 +30,16 @@ class Located:
     tracks: list
     boxes: list  # (x, y, w, h) in the frame, clipped to it
     detected: bool  # whether the detector ran on this frame (else boxes were carried forward)
+    confidences: list | None = None  # the tracks' confidences on this frame (None: as the tracks hold them)
+
+    def __post_init__(self):
+        if self.confidences is None:  # kept: a batch of frames updates the tracks before their faces are made
+            self.confidences = [t.confidence for t in self.tracks]
 
     @property
     def detections(self) -> list:
         """The faces as (box, confidence) pairs, as the recognizer's :meth:`detect_crops` takes them."""
-        return [(b, t.confidence) for t, b in zip(self.tracks, self.boxes)]
+        return list(zip(self.boxes, self.confidences))
 
 
 class FaceTracking:
@@ -67,14 +76,27 @@ class FaceTracking:
         """Where the faces of frame ``index`` are (every frame passes here: the scene-cut test
         compares consecutive frames); None when this frame is not analysed (``carry=False``
         between two detections). ``recognizer`` needs only ``detect``."""
+        plan = self._plan(frame, index)
+        if plan is None:
+            return None
+        return self._located(recognizer, frame, plan, recognizer.stages.detect(frame) if plan[0] else None)
+
+    def _plan(self, frame: np.ndarray, index: int) -> tuple[bool, bool] | None:
+        """(whether frame ``index`` is detected, whether the tracks are reset first), or None."""
         self._cut_pending |= self.cut(frame)  # a new shot: faces near old boxes are other people
         detect = index % self.every == 0 or (self.carry and self._cut_pending)
         if not detect and not self.carry:
             return None
-        if detect and self._cut_pending:
-            self.tracker.reset()
+        reset = detect and self._cut_pending
+        if reset:
             self._cut_pending = False
-        tracks = self.tracker.update(recognizer.stages.detect(frame)) if detect else self.tracker.current()
+        return detect, reset
+
+    def _located(self, recognizer, frame: np.ndarray, plan, detections) -> Located:
+        detect, reset = plan
+        if reset:
+            self.tracker.reset()
+        tracks = self.tracker.update(detections) if detect else self.tracker.current()
         h, w = frame.shape[:2]
         # with detector "none" the frame is the face, whatever its size (1 x N too, as in photos)
         least = 1 if getattr(recognizer.stages, "detector_name", None) == "none" else 2
@@ -85,8 +107,8 @@ class FaceTracking:
     def finish(self, located: Located, probs) -> list[dict]:
         """``located``'s faces as records with their ``face_id``, probabilities smoothed per track."""
         faces = []
-        for tr, b, p in zip(located.tracks, located.boxes, probs):
-            r = make_result(b, tr.confidence, self.tracker.smooth_probs(tr, p))
+        for tr, b, c, p in zip(located.tracks, located.boxes, located.confidences, probs):
+            r = make_result(b, c, self.tracker.smooth_probs(tr, p))
             r["face_id"] = tr.id
             faces.append(r)
         return faces
@@ -101,6 +123,48 @@ class FaceTracking:
             return [], loc.detected
         fc = self.crops(recognizer, frame, loc)
         return add_mesh(self.finish(loc, recognizer.stages.classify_crops(fc)), fc.meshes), loc.detected
+
+    def many(self, recognizer, frames) -> list[tuple[list[dict], bool] | None]:
+        """What :meth:`__call__` gives each of ``frames`` ([(index, frame)] in order), with the
+        stages' work on all of them at once (:meth:`many_crops` and one classifier call);
+        tracking, smoothing and the records stay frame by frame, in order, on the host. None for
+        a frame not analysed."""
+        found = self.many_crops(recognizer, frames)
+        busy = [x[1].crops for x in found if x is not None and x[1] is not None]
+        probs = recognizer.stages.classify_crops(np.concatenate(busy)) if busy else None
+        out, at = [], 0
+        for x in found:
+            if x is None or x[1] is None:
+                out.append(None if x is None else ([], x[0].detected))
+                continue
+            loc, fc = x
+            p, at = probs[at:at + len(fc.boxes)], at + len(fc.boxes)
+            out.append((add_mesh(self.finish(loc, p), fc.meshes), loc.detected))
+        return out
+
+    def many_crops(self, recognizer, frames) -> list[tuple | None]:
+        """Each of ``frames`` ([(index, frame)] in order) located and its faces cropped as
+        :meth:`locate` and :meth:`crops` do frame by frame, the stages' work on all of them at
+        once (``detect_many``, ``crops_many``: a GPU's batched path): (Located, FaceCrops, None
+        where it has no face), or None for a frame not analysed. Not with the mesh (its crops
+        follow the previous frame's points, frame by frame)."""
+        plans = [self._plan(f, i) for i, f in frames]
+        todo = [k for k, p in enumerate(plans) if p is not None and p[0]]
+        found = dict(zip(todo, recognizer.stages.detect_many([frames[k][1] for k in todo])))
+        locs = [None if p is None else self._located(recognizer, f, p, found.get(k))
+                for k, ((_, f), p) in enumerate(zip(frames, plans))]
+        busy = [k for k, loc in enumerate(locs) if loc is not None and loc.boxes]
+        tracks = {id(t): t for k in busy for t in locs[k].tracks}
+        state = {key: (t.lean, t.level) for key, t in tracks.items()}
+        crops = recognizer.stages.crops_many([frames[k][1] for k in busy], [locs[k].detections for k in busy],
+                                             keys=[[id(t) for t in locs[k].tracks] for k in busy],
+                                             carried=[not locs[k].detected for k in busy], state=state)
+        for key, (lean, level) in state.items():
+            tracks[key].lean, tracks[key].level = lean, level
+        out = [None if loc is None else (loc, None) for loc in locs]
+        for k, fc in zip(busy, crops):
+            out[k] = (locs[k], fc)
+        return out
 
     def crops(self, recognizer, frame: np.ndarray, loc):
         """The located faces' crops (``recognizer.stages.detect_crops``), with what the tracks remember:
@@ -125,11 +189,17 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     frames), tracked and smoothed by a :class:`FaceTracking`."""
     track = FaceTracking(every=every, smooth=smooth, iou_threshold=iou_threshold, max_missed=max_missed)
     src = source if isinstance(source, FrameSource) else FrameSource(source)
+    # a file's frames go BATCH_FRAMES at a time where the stages batch them (a GPU's); a live
+    # source (a camera) frame by frame, as soon as each arrives
+    n = BATCH_FRAMES if getattr(recognizer.stages, "batched", None) is not None and not src.info.live else 1
     try:
-        for i, t, frame in src:
-            faces, detected = track(recognizer, frame, i)
-            yield Analysis(faces, frame.shape[1], frame.shape[0], index=i, time_s=t, detected=detected, frame=frame,
-                           detector=recognizer.detector_name)
+        frames = iter(src)
+        while chunk := list(islice(frames, n)):
+            done = track.many(recognizer, [(i, f) for i, _, f in chunk]) if n > 1 else \
+                [track(recognizer, chunk[0][2], chunk[0][0])]
+            for (i, t, frame), (faces, detected) in zip(chunk, (d or ([], False) for d in done)):
+                yield Analysis(faces, frame.shape[1], frame.shape[0], index=i, time_s=t, detected=detected,
+                               frame=frame, detector=recognizer.detector_name)
     finally:
         if src is not source:
             src.close()

@@ -1,0 +1,152 @@
+"""OpenCV's image steps of the pipeline, on a torch device: what the batched path
+(:mod:`.batched`) does to pictures already on the GPU instead of calling OpenCV on the host.
+
+Each emulates the very arithmetic OpenCV's uint8 code runs, so a picture resized, grayed, cropped
+or turned here has the pixels the CPU path's OpenCV gives, but for a rare rounding tie
+(``tests/core/test_cuda_batched.py`` counts them on the shared photos):
+
+- :func:`gray`: ``cvtColor(BGR2GRAY)``'s fixed point (coefficients of 2^-14, rounded);
+- :func:`resize`: ``resize``'s ``INTER_AREA`` (its exact-ratio path: integer block sums; its
+  general path: the coverage table ``computeResizeAreaTab`` builds, summed in float32) and
+  ``INTER_LINEAR`` (coefficients of 1/2048, its two-stage fixed point), taps gathered per axis;
+- :func:`warp_affine`: ``warpAffine``'s ``INTER_LINEAR`` with ``BORDER_REPLICATE``: source
+  positions in 1/32 pixel from its 2^10 fixed point, weights of 2^-15, rounded half up.
+
+The tables are built on the host with numpy (a few hundred numbers each) and the sums run on
+the device; nothing here reads the device back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+AREA, LINEAR = "area", "linear"
+
+
+def gray(bgr: torch.Tensor) -> torch.Tensor:
+    """H x W x 3 uint8 BGR -> H x W uint8, as ``cv2.cvtColor(..., COLOR_BGR2GRAY)``."""
+    x = bgr.to(torch.int32)
+    return ((x[..., 0] * 1868 + x[..., 1] * 9617 + x[..., 2] * 4899 + 8192) >> 14).to(torch.uint8)
+
+
+def _area_taps(ssize: int, dsize: int) -> tuple[np.ndarray, np.ndarray]:
+    """``computeResizeAreaTab``'s table as taps: (dsize x K source indices, dsize x K float32 weights)."""
+    scale = 1.0 / (dsize / ssize)  # as cv::resize computes it
+    dx = np.arange(dsize, dtype=np.float64)
+    fsx1 = dx * scale
+    fsx2 = fsx1 + scale
+    cell = np.minimum(scale, ssize - fsx1)
+    sx1, sx2 = np.ceil(fsx1).astype(np.int64), np.floor(fsx2).astype(np.int64)
+    sx2 = np.minimum(sx2, ssize - 1)
+    sx1 = np.minimum(sx1, sx2)
+    k = int(math.ceil(scale)) + 2
+    j = sx1[:, None] - 1 + np.arange(k)[None, :]
+    w = np.where((j >= sx1[:, None]) & (j < sx2[:, None]), 1.0 / cell[:, None], 0.0)
+    head = sx1 - fsx1
+    w[:, 0] = np.where(head > 1e-3, head / cell, 0.0)
+    tail = fsx2 - sx2
+    last = np.where(tail > 1e-3, np.minimum(np.minimum(tail, 1.0), cell) / cell, 0.0)
+    w = np.where(j == sx2[:, None], last[:, None], w)
+    return np.clip(j, 0, ssize - 1), w.astype(np.float32)
+
+
+def _linear_taps(ssize: int, dsize: int, area: bool) -> tuple[np.ndarray, np.ndarray]:
+    """cv::resize's two-tap table (``INTER_LINEAR``, or ``INTER_AREA`` where it enlarges an axis),
+    its weights in units of 1/2048 as int32."""
+    inv = dsize / ssize
+    scale = 1.0 / inv
+    dx = np.arange(dsize, dtype=np.float64)
+    if area:
+        sx = np.floor(dx * scale).astype(np.int64)
+        fx = ((dx + 1) - (sx + 1) * inv).astype(np.float32)
+        fx = np.where(fx <= 0, np.float32(0), fx - np.floor(fx)).astype(np.float32)
+    else:
+        f = ((dx + 0.5) * scale - 0.5).astype(np.float32)
+        sx = np.floor(f).astype(np.int64)
+        fx = (f - sx).astype(np.float32)
+    low = sx < 0
+    fx, sx = np.where(low, np.float32(0), fx), np.where(low, 0, sx)
+    high = sx >= ssize - 1
+    fx, sx = np.where(high, np.float32(0), fx), np.where(high, ssize - 1, sx)
+    w0 = np.rint((np.float32(1) - fx) * np.float32(2048)).astype(np.int32)
+    w1 = np.rint(fx * np.float32(2048)).astype(np.int32)
+    return np.stack([sx, np.minimum(sx + 1, ssize - 1)], 1), np.stack([w0, w1], 1)
+
+
+def _taps(x: torch.Tensor, axis: int, idx: np.ndarray, w: np.ndarray) -> torch.Tensor:
+    """``sum_k w[o, k] * x[..., idx[o, k], ...]`` along ``axis``: (.., S, ..) -> (.., O, ..)."""
+    i = torch.from_numpy(idx).to(x.device)
+    wt = torch.from_numpy(w).to(x.device, x.dtype)
+    g = x.index_select(axis, i.reshape(-1))
+    shape = list(x.shape)
+    shape[axis:axis + 1] = list(idx.shape)
+    g = g.reshape(shape)
+    view = [1] * len(shape)
+    view[axis:axis + 2] = list(idx.shape)
+    return (g * wt.reshape(view)).sum(axis + 1)
+
+
+def resize(img: torch.Tensor, size: tuple[int, int], interpolation: str = AREA) -> torch.Tensor:
+    """An H x W (x C) uint8 picture -> ``size`` (width, height), as ``cv2.resize`` with
+    ``INTER_AREA`` or ``INTER_LINEAR`` gives it."""
+    h, w = img.shape[:2]
+    ow, oh = size
+    if (ow, oh) == (w, h):
+        return img
+    sx, sy = w / ow, h / oh
+    ix, iy = int(round(sx)), int(round(sy))
+    fast = abs(sx - ix) < 2.2e-16 and abs(sy - iy) < 2.2e-16
+    if interpolation == LINEAR and fast and ix == iy == 2:
+        interpolation = AREA  # cv::resize's own switch
+    if interpolation == AREA and sx >= 1 and sy >= 1:
+        if fast:  # integer block sums, times a float 1/area, rounded (2 x 2: (sum + 2) >> 2)
+            x = img.to(torch.int32)
+            x = x[:oh * iy, :ow * ix].reshape(oh, iy, ow, ix, *img.shape[2:]).sum((1, 3))
+            if ix == iy == 2:
+                return ((x + 2) >> 2).to(torch.uint8)
+            return torch.round(x.to(torch.float32) * np.float32(1.0 / (ix * iy))).clamp(0, 255).to(torch.uint8)
+        x = _taps(img.to(torch.float32), 1, *_area_taps(w, ow))
+        x = _taps(x, 0, *_area_taps(h, oh))
+        return torch.round(x).clamp(0, 255).to(torch.uint8)
+    area = interpolation == AREA
+    x = _taps(img.to(torch.int32), 1, *_linear_taps(w, ow, area))  # scaled by 2048
+    iy_, wy = _linear_taps(h, oh, area)
+    i0, i1 = (torch.from_numpy(iy_[:, k]).to(img.device) for k in (0, 1))
+    view = (-1,) + (1,) * (x.dim() - 1)
+    b0, b1 = (torch.from_numpy(wy[:, k]).to(img.device).reshape(view) for k in (0, 1))
+    v = ((b0 * (x.index_select(0, i0) >> 4)) >> 16) + ((b1 * (x.index_select(0, i1) >> 4)) >> 16)
+    return ((v + 2) >> 2).clamp(0, 255).to(torch.uint8)
+
+
+def warp_affine(img: torch.Tensor, inverse: np.ndarray, size: tuple[int, int], *,
+                stacked: bool = False) -> torch.Tensor:
+    """``cv2.warpAffine(img, m, size, flags=INTER_LINEAR, borderMode=BORDER_REPLICATE)`` for an
+    H x W (x C) uint8 picture (``stacked``: N of them, N x H x W (x C), each turned alike), given
+    ``inverse``, the 2 x 3 map from output to source pixels (``cv2.invertAffineTransform(m)``,
+    as warpAffine inverts ``m``; ``m`` itself under ``WARP_INVERSE_MAP``)."""
+    batched = stacked
+    h, w = img.shape[1:3] if batched else img.shape[:2]
+    ow, oh = size
+    m = np.asarray(inverse, np.float64)
+    xs, ys = np.arange(ow, dtype=np.float64), np.arange(oh, dtype=np.float64)
+    # warpAffine's fixed point: 10 fractional bits, then 5 (1/32 pixel), rounded to nearest
+    ax, ay = np.rint(m[0, 0] * xs * 1024).astype(np.int64), np.rint(m[1, 0] * xs * 1024).astype(np.int64)
+    bx = np.rint((m[0, 1] * ys + m[0, 2]) * 1024).astype(np.int64) + 16
+    by = np.rint((m[1, 1] * ys + m[1, 2]) * 1024).astype(np.int64) + 16
+    X = (bx[:, None] + ax[None, :]) >> 5
+    Y = (by[:, None] + ay[None, :]) >> 5
+    x0, y0, fx, fy = X >> 5, Y >> 5, X & 31, Y & 31
+    dev = img.device
+    out = 0
+    for dy, wy in ((0, 32 - fy), (1, fy)):
+        for dx, wx in ((0, 32 - fx), (1, fx)):
+            yi = torch.from_numpy(np.clip(y0 + dy, 0, h - 1)).to(dev)
+            xi = torch.from_numpy(np.clip(x0 + dx, 0, w - 1)).to(dev)
+            k = torch.from_numpy((wy * wx * 32).astype(np.int32)).to(dev)
+            v = img[:, yi, xi] if batched else img[yi, xi]
+            k = k.reshape(k.shape + (1,) * (v.dim() - k.dim() - (1 if batched else 0)))
+            out = out + v.to(torch.int32) * k
+    return ((out + 16384) >> 15).clamp(0, 255).to(torch.uint8)
