@@ -212,12 +212,13 @@ def pct(x) -> str:
 def report(rows: list[dict], chosen: str | None) -> str:
     cols = ("posed", "muxspace", "sof", "london_happy", "london_neutral", "ferplus7", "fer2013", "mux_happy",
             "mux_neutral", "muxspace_accuracy", "objective")
-    head = f"{'candidate':<40}" + "".join(f"{c[:10]:>11}" for c in cols)
-    lines = [head, f"{'floors':<40}" + "".join(f"{pct(FLOORS.get(c)):>11}" for c in cols), "-" * len(head)]
+    w = max([40] + [len(r["name"]) + 11 for r in rows])
+    head = f"{'candidate':<{w}}" + "".join(f"{c[:10]:>11}" for c in cols)
+    lines = [head, f"{'floors':<{w}}" + "".join(f"{pct(FLOORS.get(c)):>11}" for c in cols), "-" * len(head)]
     for r in rows:
         for key, tag in (("as_is", "as is"), ("with_offsets", "offsets")):
             f = r[key]
-            lines.append(f"{r['name'] + ' (' + tag + ')':<40}" + "".join(f"{pct(f[c]):>11}" for c in cols))
+            lines.append(f"{r['name'] + ' (' + tag + ')':<{w}}" + "".join(f"{pct(f[c]):>11}" for c in cols))
     lines += ["", "per class (with offsets): posed_val recall / PublicTest FER2013-label recall (duplicates out)"
               " / muxspace val recall; called neutral on posed_val, PublicTest"]
     for r in rows:
