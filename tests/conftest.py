@@ -96,6 +96,21 @@ def scan_bomb(width: int = 6000, height: int = 6000, repeats: int = 2000, mode: 
     return data[:last] + data[last:-2] * repeats + b"\xff\xd9"
 
 
+def tiff_of_pages(n: int) -> bytes:
+    """A TIFF of ``n`` pages of 1 x 1 gray pixel, each page's directory linking the next."""
+    import struct
+
+    entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (278, 3, 1), (279, 4, 1)]
+    size, out = 2 + 12 * len(entries) + 4, bytearray(b"II*\x00" + struct.pack("<I", 9) + b"\x00")
+    for i in range(n):
+        out += struct.pack("<H", len(entries))
+        for tag, kind, value in entries:
+            out += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else
+                                                        struct.pack("<I", value))
+        out += struct.pack("<I", 9 + (i + 1) * size if i < n - 1 else 0)
+    return bytes(out)
+
+
 def slow_png() -> bytes:
     """A 39.6 MP PNG of stripes (0.8 MiB), within the service's 40 MP: half a second to decode on a
     2-core EPYC, fed to the decoder 64 KiB at a time (a decode time limit is checked between)."""

@@ -26,7 +26,7 @@ from PIL import Image
 import facemotion
 from facemotion.errors import DataError, ImageError, ImageTooLargeError, ModelError, UsageError, VideoError
 
-from conftest import faces_like, jpg_bytes, scan_bomb, slow_png
+from conftest import faces_like, jpg_bytes, scan_bomb, slow_png, tiff_of_pages
 
 FRAME = np.zeros((60, 80, 3), np.uint8)
 
@@ -1281,23 +1281,10 @@ def test_a_dataset_member_of_thousands_of_scans_is_refused(tmp_path):
     assert len(load_splits(path, ("train",), skip_bad=True, cache=False)["train"]) == 1
 
 
-def _tiff_pages(n: int) -> bytes:
-    """A TIFF of ``n`` pages of 1 x 1 gray pixel, each page's directory linking the next."""
-    entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (278, 3, 1), (279, 4, 1)]
-    size, out = 2 + 12 * len(entries) + 4, bytearray(b"II*\x00" + struct.pack("<I", 9) + b"\x00")
-    for i in range(n):
-        out += struct.pack("<H", len(entries))
-        for tag, kind, value in entries:
-            out += struct.pack("<HHI", tag, kind, 1) + struct.pack("<HH" if kind == 3 else "<I", *(
-                (value, 0) if kind == 3 else (value,)))
-        out += struct.pack("<I", 9 + (i + 1) * size if i < n - 1 else 0)
-    return bytes(out)
-
-
 def test_a_tiff_of_thousands_of_pages_is_refused_without_counting_them(rec):
     import time
 
-    many = _tiff_pages(20_000)  # 2 MB; Pillow counted its pages in 2.2 s (benchmarks/studies/decode_costs.py)
+    many = tiff_of_pages(20_000)  # 2 MB; Pillow counted its pages in 2.2 s (benchmarks/studies/decode_costs.py)
     t = time.perf_counter()
     with pytest.raises(ImageError) as e:
         rec.detect_emotions(many)
@@ -1305,7 +1292,7 @@ def test_a_tiff_of_thousands_of_pages_is_refused_without_counting_them(rec):
     assert str(e.value) == (f"<{len(many)} bytes>: holds more than 100 pages; facemotion reads one picture per file "
                             "(split the pages)")
     with pytest.raises(ImageError, match=r"holds 100 pages or frames"):  # up to the cap, counted as before
-        rec.detect_emotions(_tiff_pages(100))
+        rec.detect_emotions(tiff_of_pages(100))
 
 
 def test_an_animations_frames_are_not_counted(rec):

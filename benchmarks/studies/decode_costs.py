@@ -34,7 +34,7 @@ from facemotion.formats import MAX_JPEG_SCANS, jpeg_scans, tiff_pages
 from facemotion.images import load_image
 
 from _common import machine
-from conftest import scan_bomb
+from conftest import scan_bomb, tiff_of_pages
 
 
 def timed(fn) -> tuple[float, str]:
@@ -77,18 +77,6 @@ def jpeg_section(repeats: int, folders: list[Path]) -> None:
             counts[n] = counts.get(n, 0) + 1
         print(f"  {len(paths)} JPEGs of {', '.join(map(str, folders))}: scans {dict(sorted(counts.items()))}; "
               f"the walk {walk / len(paths) * 1e3:.2f} ms a file ({size / len(paths) / 1e3:.0f} KB on average)")
-
-
-def tiff_of_pages(n: int) -> bytes:
-    entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (278, 3, 1), (279, 4, 1)]
-    size, out = 2 + 12 * len(entries) + 4, bytearray(b"II*\x00" + struct.pack("<I", 9) + b"\x00")
-    for i in range(n):
-        out += struct.pack("<H", len(entries))
-        for tag, kind, value in entries:
-            out += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else
-                                                        struct.pack("<I", value))
-        out += struct.pack("<I", 9 + (i + 1) * size if i < n - 1 else 0)
-    return bytes(out)
 
 
 def tiff_of_tiles(side: int = 6000, tile: int = 16) -> bytes:

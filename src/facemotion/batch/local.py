@@ -26,6 +26,32 @@ from ..video.stream import BATCH_FRAMES
 from .stages import classify_items, detect_item, detect_read, read_item
 
 
+class _Written:
+    """What both engines keep while they run: the counts, the progress bar, and OpenCV's own
+    threads held at one (the workers are the parallelism: OpenCV's threads on top would only
+    contend with them) until :meth:`close`."""
+
+    def __init__(self, total: int, progress: bool):
+        self.counts = {"processed": 0, "faces": 0, "failed": 0}
+        self.bar = progress_bar(total=total, unit="img", desc="batch", disable=not progress, leave=True)
+        self.cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+
+    def write(self, main, ready, sink, annotate_dir) -> None:
+        """The ready inputs' faces classified in one call, each input's rows written."""
+        for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
+            sink.write(d.item.path, rows, failed=d.error is not None)
+            self.counts["processed"] += 1
+            self.counts["failed"] += d.error is not None
+            self.counts["faces"] += d.n_faces
+        self.bar.update(len(ready))
+        self.bar.set_postfix(faces=self.counts["faces"], failed=self.counts["failed"], refresh=False)
+
+    def close(self) -> None:
+        cv2.setNumThreads(self.cv_threads)
+        self.bar.close()
+
+
 def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None, annotate_dir=None,
               batch_faces: int | None = None, progress: bool = True) -> dict:
     """Process ``items`` into ``sink``; returns counts of inputs, faces and failures.
@@ -53,11 +79,7 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             rec = per_thread.rec = main.for_thread() if spare.empty() else spare.get()
         return detect_item(rec, item, every=spec.every, keep_image=keep_image)
 
-    counts = {"processed": 0, "faces": 0, "failed": 0}
-    bar = progress_bar(total=len(items), unit="img", desc="batch", disable=not progress, leave=True)
-    # the workers are the parallelism: OpenCV's own threads on top would only contend with them
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
+    out = _Written(len(items), progress)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-batch")
     todo, inflight = iter(items), deque()
     try:
@@ -71,18 +93,11 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             while inflight and inflight[0].done() and faces < batch_faces:
                 ready.append(inflight.popleft().result())
                 faces += ready[-1].n_faces
-            for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
-                sink.write(d.item.path, rows, failed=d.error is not None)
-                counts["processed"] += 1
-                counts["failed"] += d.error is not None
-                counts["faces"] += d.n_faces
-            bar.update(len(ready))
-            bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
+            out.write(main, ready, sink, annotate_dir)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for inputs already started
-        cv2.setNumThreads(cv_threads)
-        bar.close()
-    return counts
+        out.close()
+    return out.counts
 
 
 def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: bool) -> dict:
@@ -94,10 +109,7 @@ def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: 
     (:func:`~.stages.detect_item`), and writes each input's rows. The device's work all runs in
     this thread, whose cuDNN plans are made first (``warm``) while the workers decode."""
     keep_image = annotate_dir is not None
-    counts = {"processed": 0, "faces": 0, "failed": 0}
-    bar = progress_bar(total=len(items), unit="img", desc="batch", disable=not progress, leave=True)
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
+    out = _Written(len(items), progress)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-read")
     todo, inflight = iter(items), deque()
 
@@ -122,15 +134,8 @@ def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: 
                 ready = [detect_item(main, ready[0].item, every=spec.every)]
             else:
                 ready = detect_read(main, ready, keep_image=keep_image)
-            for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
-                sink.write(d.item.path, rows, failed=d.error is not None)
-                counts["processed"] += 1
-                counts["failed"] += d.error is not None
-                counts["faces"] += d.n_faces
-            bar.update(len(ready))
-            bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
+            out.write(main, ready, sink, annotate_dir)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        cv2.setNumThreads(cv_threads)
-        bar.close()
-    return counts
+        out.close()
+    return out.counts
