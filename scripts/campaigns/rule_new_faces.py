@@ -267,7 +267,8 @@ def main() -> int:
     print(text)
     for path in filter(None, (out / "rule", a.results and Path(a.results))):
         path.with_suffix(".txt").write_text(text)
-        path.with_suffix(".json").write_text(json.dumps({"floors": FLOORS, "candidates": rows,
+        path.with_suffix(".json").write_text(json.dumps({"machine": machine(), "command": command_line(__file__),
+                                                         "floors": FLOORS, "candidates": rows,
                                                          "chosen": best and best["name"]}, indent=1, default=float))
     return 0
 
