@@ -15,6 +15,8 @@ offsets fitted on 12 of posed_val's 15 people and read on the other 3 (five fold
     python scripts/campaigns/rule_new_faces.py --muxspace /data/muxspace --sof /data/sof \\
         --out runs/new_faces [CANDIDATE.pt ...] [--results benchmarks/results/new_faces_rule]
 
+The second round (docs/training-log.md, "New faces, second round") adds ``--floor ferplus7=0.81``.
+
 Without candidates it reads the default and the default-sized checkpoints of ``models/``.
 """
 
@@ -247,7 +249,17 @@ def main() -> int:
     p.add_argument("--sof", required=True)
     p.add_argument("--london", default=str(sets.LONDON))
     p.add_argument("--results", default=None, help="also write the report here (path without suffix)")
+    p.add_argument("--floor", action="append", default=[], metavar="NAME=VALUE",
+                   help="a floor other than the first round's, e.g. ferplus7=0.81 (the second round's rule)")
     a = p.parse_args()
+    for spec in a.floor:
+        name, _, value = spec.partition("=")
+        if name not in FLOORS or FLOORS[name] is None:
+            p.error(f"--floor {spec}: NAME is one of {', '.join(k for k, v in FLOORS.items() if v is not None)}")
+        try:
+            FLOORS[name] = float(value)
+        except ValueError:
+            p.error(f"--floor {spec}: VALUE is a fraction, e.g. 0.81")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     data = choosing_sets(a, out)
