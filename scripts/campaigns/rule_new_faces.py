@@ -192,9 +192,12 @@ def read_candidate(ckpt: Path, out: Path, data: dict, fer: str) -> dict:
     row["offsets"] = {k: float(v) for k, v in zip(labels, b)}
     row["folds"] = folds(labels, probs, data)
     folded = out / f"{name}_offsets.pt"
-    if not folded.exists() or folded.stat().st_mtime < ckpt.stat().st_mtime:
+    fitted = folded.with_suffix(".offsets.json")  # what the folded file holds: other floors fit others
+    if (not folded.exists() or folded.stat().st_mtime < ckpt.stat().st_mtime
+            or not fitted.exists() or json.loads(fitted.read_text()) != row["offsets"]):
         # the whole checkpoint (its history too: ship_model.py charges the run's compute from it)
         atomic_torch_save(fold_offsets(load_checkpoint(ckpt), row["offsets"], str(ckpt)), folded)
+        fitted.write_text(json.dumps(row["offsets"]))
     onnx = exported(folded, out / f"{name}_offsets.onnx")
     f = row["with_offsets"] = figures(labels, probabilities(onnx, data)[1], data)
     row["missed"] = missed(f, skip=())
@@ -269,7 +272,16 @@ def main() -> int:
         FLOORS[k] = default[k] - BELOW_DEFAULT
     rows = []
     for c in a.candidates or DEFAULT_CANDIDATES:
-        rows.append(read_candidate(candidate_path(c), out, data, a.data))
+        # each candidate's reading is kept under OUT, tied to its file and the floors: a rerun
+        # (a candidate added, a crash mended) reads only what changed
+        ckpt = candidate_path(c)
+        key = {"checkpoint": str(ckpt), "mtime": ckpt.stat().st_mtime, "floors": FLOORS}
+        kept = out / f"row_{name_of(ckpt)}.json"
+        row = json.loads(kept.read_text()) if kept.exists() else {}
+        if row.get("key") != json.loads(json.dumps(key)):
+            row = {**read_candidate(ckpt, out, data, a.data), "key": key}
+            kept.write_text(json.dumps(row, default=float))
+        rows.append({k: v for k, v in row.items() if k != "key"})
         print(f"{rows[-1]['name']}: objective {pct(rows[-1]['with_offsets']['objective'])}, missed "
               f"{', '.join(rows[-1]['missed']) or 'none'}", file=sys.stderr, flush=True)
     ok = [r for r in rows if not r["missed"]]

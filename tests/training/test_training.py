@@ -117,6 +117,20 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kagg
     assert tc3["epochs_by_run"] == [0, 1, 2]
 
 
+def test_a_record_of_folded_offsets_alone_charges_no_compute():
+    """A checkpoint whose ``training`` holds only the class offsets folded into it (what a fold of
+    a run's checkpoint once wrote) is charged its history; a run started from one, its own."""
+    from facemotion.training.checkpoint import training_compute
+
+    hist = [{"train_time_s": 1800, "eval_time_s": 0}] * 2
+    folded = {"history": hist, "training": {"class_offsets": {"angry": 1.0}},
+              "init_training": {"epochs": 300, "cpu_hours": 1.0}}
+    assert training_compute(folded)["epochs"] == 302 and training_compute(folded)["cpu_hours"] == 2.0
+    child = {"history": hist[:1], "init_training": {"class_offsets": {"angry": 1.0}},
+             "train_args": {"init": "no/such/checkpoint.pt"}}
+    assert training_compute(child)["epochs"] == 1
+
+
 def test_training_is_reproducible_with_seed(kaggle_zip, tmp_path):
     a = main(_args(kaggle_zip, tmp_path / "a", epochs=1, seed=3))
     b = main(_args(kaggle_zip, tmp_path / "b", epochs=1, seed=3))

@@ -168,7 +168,7 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     ``init_training``, recorded at training time; older checkpoints without it fall back to
     following the ``--init`` path (recursively), which resolves from the current directory.
     """
-    if ck.get("training"):
+    if (ck.get("training") or {}).get("epochs") is not None:
         return dict(ck["training"])
     hist = ck.get("history", []) if history is None else history
     tr = {"epochs": len(hist), "epochs_by_run": [len(hist)],
@@ -181,9 +181,10 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
         tr["processes"] = world
     init = (ck.get("train_args") or {}).get("init")
     prev = ck.get("init_training")
-    if prev is None and init and Path(init).exists():
+    # a record without epochs holds only class offsets folded in (training.offsets): no compute
+    if (prev is None or prev.get("epochs") is None) and init and Path(init).exists():
         prev = checkpoint_compute(init)
-    if prev is not None:
+    if prev is not None and prev.get("epochs") is not None:
         tr.update(epochs=prev["epochs"] + tr["epochs"],
                   epochs_by_run=prev.get("epochs_by_run", [prev["epochs"]]) + tr["epochs_by_run"],
                   cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))
