@@ -15,7 +15,8 @@ offsets fitted on 12 of posed_val's 15 people and read on the other 3 (five fold
     python scripts/campaigns/rule_new_faces.py --muxspace /data/muxspace --sof /data/sof \\
         --out runs/new_faces [CANDIDATE.pt ...] [--results benchmarks/results/new_faces_rule]
 
-The second round (docs/training-log.md, "New faces, second round") adds ``--floor ferplus7=0.81``.
+The second round (docs/training-log.md, "New faces, second round") adds ``--floor ferplus7=0.81``;
+``--average`` reads the mean of the candidates' answers instead (the teachers it distilled).
 
 Without candidates it reads the default and the default-sized checkpoints of ``models/``.
 """
@@ -210,6 +211,32 @@ def read_candidate(ckpt: Path, out: Path, data: dict, fer: str) -> dict:
     return row
 
 
+def average_report(ckpts: list[Path], out: Path, data: dict) -> str:
+    """The figures of the mean of several candidates' probabilities (an average of networks
+    cannot be folded into one: it is what a distilled network is taught), as is and with offsets
+    fitted under the floors. The members' labels must be one label set."""
+    from facemotion.training.offsets import apply_offsets
+
+    labels, probs = None, []
+    for ckpt in ckpts:
+        lab, p = probabilities(exported(ckpt, out / f"{name_of(ckpt)}.onnx"), data)
+        if labels is not None and lab != labels:
+            sys.exit(f"--average: {ckpt} has the labels {', '.join(lab)}, the first member {', '.join(labels)}")
+        labels = lab
+        probs.append(p)
+    mean = {k: np.mean([p[k] for p in probs], axis=0) for k in probs[0]}
+    b = fit(labels, mean, data)
+    cols = ("posed", "muxspace", "sof", "london_happy", "london_neutral", "ferplus7", "fer2013", "objective")
+    lines = [f"{command_line(__file__)}\n{machine()}\n", "the mean of " + ", ".join(name_of(c) for c in ckpts),
+             f"{'':<10}" + "".join(f"{c[:10]:>11}" for c in cols)]
+    for tag, f in (("as is", figures(labels, mean, data)),
+                   ("offsets", figures(labels, {k: apply_offsets(p, b) for k, p in mean.items()}, data))):
+        lines.append(f"{tag:<10}" + "".join(f"{pct(f[c]):>11}" for c in cols)
+                     + ("" if tag == "as is" else "   floors missed: " + (", ".join(missed(f, skip=())) or "none")))
+    lines.append("offsets " + ", ".join(f"{k} {v:+.2f}" for k, v in zip(labels, b)))
+    return "\n".join(lines)
+
+
 def pct(x) -> str:
     return "-" if x is None else f"{x * 100:.1f}"
 
@@ -254,6 +281,9 @@ def main() -> int:
     p.add_argument("--results", default=None, help="also write the report here (path without suffix)")
     p.add_argument("--floor", action="append", default=[], metavar="NAME=VALUE",
                    help="a floor other than the first round's, e.g. ferplus7=0.81 (the second round's rule)")
+    p.add_argument("--average", action="store_true",
+                   help="read the mean of the candidates' probabilities instead (as is, and with offsets fitted "
+                        "under the floors): a teacher for distillation, not a candidate; no choice is made")
     a = p.parse_args()
     for spec in a.floor:
         name, _, value = spec.partition("=")
@@ -270,6 +300,9 @@ def main() -> int:
                                      data), data)
     for k in ("muxspace", "sof", "muxspace_accuracy"):
         FLOORS[k] = default[k] - BELOW_DEFAULT
+    if a.average:
+        print(average_report([candidate_path(c) for c in a.candidates or DEFAULT_CANDIDATES], out, data))
+        return 0
     rows = []
     for c in a.candidates or DEFAULT_CANDIDATES:
         # each candidate's reading is kept under OUT, tied to its file and the floors: a rerun
