@@ -156,10 +156,16 @@ def folds(labels, probs, data, k: int = 5) -> tuple[float, float]:
 
 
 def exported(ckpt: Path, out: Path) -> Path:
+    """``ckpt`` exported with flip averaging to ``out``, kept while it is that checkpoint's: a
+    file of the same name from another checkpoint (a teacher named NAME_offsets.pt beside the
+    rule's own folded NAME_offsets.pt) is made again, not read."""
     from facemotion.training.export import export_onnx
 
-    if not out.exists() or out.stat().st_mtime < ckpt.stat().st_mtime:
+    source = {"checkpoint": str(Path(ckpt).resolve()), "mtime": Path(ckpt).stat().st_mtime}
+    tag = out.with_suffix(".source.json")
+    if not out.exists() or not tag.exists() or json.loads(tag.read_text()) != source:
         export_onnx(ckpt, out, tta="flip")
+        tag.write_text(json.dumps(source))
     return out
 
 
