@@ -6,12 +6,17 @@ package's design) does. facemotion: detection on a <=640 px copy, all faces in o
 Runtime call.
 
     python benchmarks/pipeline.py [--repeat 15]
+    python benchmarks/pipeline.py --classifier-only [--also OLD.onnx ...]   # faces/s of every shipped model
+
+``--also`` times other ONNX files in the same run (a retired default beside the one that replaced
+it): speeds from two runs differ by more than two graphs do on a shared 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -36,10 +41,19 @@ def main():
                    help="the PyTorch checkpoint of the shipped default model (baseline runs it in torch)")
     p.add_argument("--classifier-only", action="store_true", help="only the shipped models' classifier speed")
     p.add_argument("--model", default=None, help="shipped model facemotion uses (default: the package default)")
+    p.add_argument("--also", nargs="+", default=[], metavar="FILE.onnx",
+                   help="with --classifier-only: other ONNX files timed in the same run, after the shipped models")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="with --classifier-only: timings per cell, taken in turn across the models (default 1; 5 with --also)")
     a = p.parse_args()
+    if a.also and not a.classifier_only:
+        p.error("--also goes with --classifier-only")
+    for f in a.also:
+        if not os.path.isfile(f):
+            p.error(f"--also {f}: no such file")
     a.checkpoint = a.checkpoint or baseline_checkpoint(a.model)
     if a.classifier_only:
-        return shipped_classifiers()
+        return shipped_classifiers(a.also, a.rounds or (5 if a.also else 1))
 
     from facemotion import EmotionRecognizer
     from facemotion.detect import HaarDetector
@@ -100,22 +114,33 @@ def main():
     print(table(["batch", "PyTorch eager", "facemotion (ONNX Runtime)", "speed-up"], rows))
 
 
-def shipped_classifiers():
-    """faces/s of every shipped ONNX model (flip averaging included, as shipped)."""
+def shipped_classifiers(also=(), rounds: int = 1):
+    """faces/s of every shipped ONNX model (flip averaging included, as shipped), then of the
+    files in ``also``, in one run: each cell the median of ``rounds`` timings taken in turn
+    across the models, so that a slower minute of a shared machine falls on all of them."""
     from facemotion.classify import load_classifier
     from facemotion.zoo import shipped_models
 
-    rows = []
-    for name, m in shipped_models().items():
-        clf = load_classifier(name)
-        row = [name, f"{m.card.parameters:,}"]
-        for bs in (1, 8, 64):
-            x = np.random.default_rng(0).uniform(-1, 1, (bs, 1, 48, 48)).astype(np.float32)
-            row.append(f"{bs / timeit(lambda: clf.predict(x), 30):,.0f}")
-        rows.append(row)
-    print(f"shipped models, ONNX Runtime faces/s, {machine()}")
+    names = [*shipped_models(), *also]
+    clfs = {name: load_classifier(name) for name in names}
+    xs = {bs: np.random.default_rng(0).uniform(-1, 1, (bs, 1, 48, 48)).astype(np.float32) for bs in (1, 8, 64)}
+    times = {}
+    for _ in range(rounds):
+        for name in names:
+            for bs, x in xs.items():
+                times.setdefault((name, bs), []).append(timeit(lambda: clfs[name].predict(x), 30))
+    speed = {k: bs / float(np.median(v)) for k, v in times.items() for bs in [k[1]]}
+    rows = [[name, f"{clfs[name].card.parameters:,}" if clfs[name].card.parameters else "-",
+             *(f"{speed[name, bs]:,.0f}" for bs in xs)] for name in names]
+    print(f"shipped models, ONNX Runtime faces/s, {machine()}" + (f"; the median of {rounds} rounds" if rounds > 1 else ""))
     print(table(["model", "params", "batch 1", "batch 8", "batch 64"], rows))
+    if also:  # what runs without --model on this CPU, against each other file, in this one run
+        from facemotion.zoo import default_model_name, resolve
 
+        default = Path(resolve(None, "auto")[0]).stem
+        default = default if (default, 1) in speed else default_model_name()
+        for f in also:
+            print(f"{default} / {f} at batch 1: {speed[default, 1] / speed[f, 1]:.2f}x")
 
 if __name__ == "__main__":
     main()
