@@ -125,6 +125,7 @@ class TextSink:
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
         self.done: set[str] = set()
         self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
+        self.first_error: str | None = None  # this run's first, for the command's last line
         self.rows = 0
         if self.path.is_dir():
             raise FacemotionError(f"--to {path}: is a folder; name a {path.suffix or '.csv'} file")
@@ -213,6 +214,7 @@ class TextSink:
         self.done.add(key)
         if failed:
             self.failed.add(key)
+            self.first_error = self.first_error or (rows[0][-1] if rows else None)  # an error row's last column
         self.rows += len(rows)
 
     def close(self) -> None:
@@ -272,6 +274,7 @@ class ParquetSink:
         self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
         self.done: set[str] = set()
         self.failed: set[str] = set()
+        self.first_error: str | None = None  # this run's first, for the command's last line
         self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
         self._failed: list[str] = []
         job = path / self.JOB_FILE
@@ -310,6 +313,7 @@ class ParquetSink:
         if failed:
             self.failed.add(key)
             self._failed.append(key)
+            self.first_error = self.first_error or (rows[0][-1] if rows else None)  # an error row's last column
         if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
             self.flush()
 

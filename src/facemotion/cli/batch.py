@@ -37,7 +37,8 @@ def cmd_batch(args) -> int:
           f"{s['faces']} faces; model {s['model']}")
     failed, of = s["failed"] + s["failed_before"], s["processed"] + s["skipped"]
     if failed:  # a rerun that finishes an interrupted job reports the failures of every run
-        print(f"{failed} of {of} input{'s' if of != 1 else ''} failed: see the error column", file=sys.stderr)
+        first = f"; the first: {s['first_error']}" if s.get("first_error") else ""
+        print(f"{failed} of {of} input{'s' if of != 1 else ''} failed (see the error column){first}", file=sys.stderr)
         return 1  # as every command with several inputs: the table is whole, but not every input made it
     return 0
 
