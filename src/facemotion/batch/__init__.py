@@ -68,6 +68,6 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
         sink.close()
     dt = time.perf_counter() - t0
     return {"inputs": len(items), "skipped": len(items) - len(todo), **counts, "failed_before": failed_before,
-            "rows": sink.rows, "first_error": sink.first_error,
+            "rows": sink.rows,
             "seconds": dt, "inputs_per_s": counts["processed"] / dt if dt > 0 else 0.0, "out": str(out),
             "model": model}

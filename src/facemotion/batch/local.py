@@ -32,7 +32,7 @@ class _Written:
     contend with them) until :meth:`close`."""
 
     def __init__(self, total: int, progress: bool):
-        self.counts = {"processed": 0, "faces": 0, "failed": 0}
+        self.counts = {"processed": 0, "faces": 0, "failed": 0, "first_error": None}
         self.bar = progress_bar(total=total, unit="img", desc="batch", disable=not progress, leave=True)
         self.cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
@@ -43,6 +43,7 @@ class _Written:
             sink.write(d.item.path, rows, failed=d.error is not None)
             self.counts["processed"] += 1
             self.counts["failed"] += d.error is not None
+            self.counts["first_error"] = self.counts["first_error"] or d.error
             self.counts["faces"] += d.n_faces
         self.bar.update(len(ready))
         self.bar.set_postfix(faces=self.counts["faces"], failed=self.counts["failed"], refresh=False)

@@ -68,7 +68,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
     """Process ``items`` into ``sink`` on Ray: the running instance if this process started one
     (``ray.init`` before the call), else the cluster at ``address`` / ``RAY_ADDRESS`` (as under
     ``ray job submit``), else a local instance started (and shut down) here."""
-    counts = {"processed": 0, "faces": 0, "failed": 0}
+    counts = {"processed": 0, "faces": 0, "failed": 0, "first_error": None}
     if not items:
         return counts
     ray = _ray()
@@ -99,6 +99,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])
             counts["failed"] += bool(r["failed"])
+            counts["first_error"] = counts["first_error"] or (rows[0][-1] if r["failed"] and rows else None)
             bar.update(1)
             bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
     finally:

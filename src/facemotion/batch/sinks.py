@@ -91,15 +91,15 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
     raise FacemotionError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
-def _differences(old: dict, new: dict) -> str:
-    keys = sorted(set(old) | set(new))
-    return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+def _differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads "default"
+    said = {k: [repr(d[k]) if k in d else "default" for d in (old, new)] for k in sorted(set(old) | set(new))}
+    return ", ".join(f"{k} {' -> '.join(v)}" for k, v in said.items() if old.get(k) != new.get(k))
 
 
 def _refuse_other_options(path: Path, old: dict, new: dict) -> None:
     if old != new:
         raise FacemotionError(f"{path}: was written with other options ({_differences(old, new)}); "
-                              "rerun with the same options, write to another -o, or pass --overwrite")
+                              "rerun with the same options, write to another --to, or pass --overwrite")
 
 
 def _lock(fd: int, path: Path) -> None:
@@ -125,7 +125,6 @@ class TextSink:
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
         self.done: set[str] = set()
         self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
-        self.first_error: str | None = None  # this run's first, for the command's last line
         self.rows = 0
         if self.path.is_dir():
             raise FacemotionError(f"--to {path}: is a folder; name a {path.suffix or '.csv'} file")
@@ -150,7 +149,7 @@ class TextSink:
             self.close()
             self.journal.unlink()
             raise FacemotionError(f"{self.path}: exists but was not written by `facemotion batch` (no "
-                                  f"{self.journal.name} beside it); write to another -o, or pass --overwrite")
+                                  f"{self.journal.name} beside it); write to another --to, or pass --overwrite")
         else:
             try:
                 self.end = self._recover(signature)
@@ -214,7 +213,6 @@ class TextSink:
         self.done.add(key)
         if failed:
             self.failed.add(key)
-            self.first_error = self.first_error or (rows[0][-1] if rows else None)  # an error row's last column
         self.rows += len(rows)
 
     def close(self) -> None:
@@ -274,7 +272,6 @@ class ParquetSink:
         self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
         self.done: set[str] = set()
         self.failed: set[str] = set()
-        self.first_error: str | None = None  # this run's first, for the command's last line
         self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
         self._failed: list[str] = []
         job = path / self.JOB_FILE
@@ -282,7 +279,7 @@ class ParquetSink:
             raise FacemotionError(f"--to {path}: exists and is a file; .parquet output is a folder of parts")
         if path.is_dir() and any(path.iterdir()) and not job.exists():
             raise FacemotionError(f"{path}: a folder not written by `facemotion batch` (no {self.JOB_FILE}); "
-                                  "write to another -o")
+                                  "write to another --to")
         path.mkdir(parents=True, exist_ok=True)
         self.lock = os.open(path, os.O_RDONLY)
         _lock(self.lock, path)  # before anything is removed: a running job keeps its parts
@@ -313,7 +310,6 @@ class ParquetSink:
         if failed:
             self.failed.add(key)
             self._failed.append(key)
-            self.first_error = self.first_error or (rows[0][-1] if rows else None)  # an error row's last column
         if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
             self.flush()
 
