@@ -129,18 +129,18 @@ def shipped_classifiers(also=(), rounds: int = 1):
         for name in names:
             for bs, x in xs.items():
                 times.setdefault((name, bs), []).append(timeit(lambda: clfs[name].predict(x), 30))
-    speed = {k: bs / float(np.median(v)) for k, v in times.items() for bs in [k[1]]}
+    speed = {(name, bs): bs / float(np.median(v)) for (name, bs), v in times.items()}
     rows = [[name, f"{clfs[name].card.parameters:,}" if clfs[name].card.parameters else "-",
              *(f"{speed[name, bs]:,.0f}" for bs in xs)] for name in names]
     print(f"shipped models, ONNX Runtime faces/s, {machine()}" + (f"; the median of {rounds} rounds" if rounds > 1 else ""))
     print(table(["model", "params", "batch 1", "batch 8", "batch 64"], rows))
     if also:  # what runs without --model on this CPU, against each other file, in this one run
-        from facemotion.zoo import default_model_name, resolve
+        from facemotion.zoo import resolve
 
-        default = Path(resolve(None, "auto")[0]).stem
-        default = default if (default, 1) in speed else default_model_name()
+        default = Path(resolve(None, "auto")[0]).stem  # a shipped file, named as the model
         for f in also:
             print(f"{default} / {f} at batch 1: {speed[default, 1] / speed[f, 1]:.2f}x")
+
 
 if __name__ == "__main__":
     main()
