@@ -439,6 +439,23 @@ def test_cli_option_out_of_range_is_a_usage_error(argv, message, capsys):
     assert __import__("re").search(message, err), err
 
 
+def test_a_path_where_the_command_goes_names_the_command_that_reads_it(media, tmp_path, capsys):
+    """`facemotion photo.jpg` is the commonest first try: one line with the command to run."""
+    from facemotion.cli import main
+
+    cases = [([str(media / "obama.jpg")], f"error: {media / 'obama.jpg'}: a file, not a command: facemotion image "),
+             (["-v", str(media / "test.mp4")], f"error: {media / 'test.mp4'}: a file, not a command: facemotion video "),
+             ([str(tmp_path)], f"error: {tmp_path}: a folder, not a command: facemotion image "),
+             (["no such.jpg"], "error: no such.jpg: no such file, and not a command (facemotion --help lists them)")]
+    for argv, line in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(line) and err.count("\n") == 1, err
+    with pytest.raises(SystemExit):  # a mistyped command is still argparse's, with the choices
+        main(["imgae", str(media / "obama.jpg")])
+    assert "invalid choice: 'imgae'" in capsys.readouterr().err
+
+
 def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     pytest.importorskip("torch")
     from facemotion.cli import main

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from .. import __version__
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_commands(sub, fmt)
     training.add_commands(sub, fmt)
     web.add_commands(sub, fmt)
+    p.commands = frozenset(sub.choices)  # an Action's choices: the commands' names
     return p
 
 
@@ -113,8 +115,33 @@ def _error(message: str) -> None:
     print(f"error: {one_line(message)}", file=sys.stderr)  # a name's newline cannot forge another line
 
 
+def _path_for_a_command(parser, argv) -> str | None:
+    """The first argument when it names a file or folder rather than a command: `facemotion
+    photo.jpg` gets the command that reads it, not argparse's list of choices."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if not first or first in parser.commands:
+        return None
+    from ..batch.inputs import MEDIA_SUFFIXES
+
+    looks = os.path.exists(first) or os.sep in first or "/" in first
+    return first if looks or os.path.splitext(first)[1].lower() in MEDIA_SUFFIXES else None
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    if (path := _path_for_a_command(parser, argv)) is not None:
+        from ..video.sources import VIDEO_SUFFIXES
+
+        q = shlex.quote(path)
+        if not os.path.exists(path):
+            _error(f"{path}: no such file, and not a command (facemotion --help lists them)")
+            return 2
+        _error(f"{path}: a folder, not a command: facemotion image {q} (its photos), facemotion batch {q} "
+               "(photos and videos, one table)" if os.path.isdir(path) else
+               f"{path}: a file, not a command: facemotion "
+               f"{'video' if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES else 'image'} {q}")
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
