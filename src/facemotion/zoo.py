@@ -58,7 +58,8 @@ RETIRED.update({  # earlier, each replaced by a rule of docs/training-log.md
     "wild_rare_kd_vgg_s_int8": "50c7fb634ca3",
     "wild_reweigh_resnet_s": "083569e0b6f6", "wild_reweigh_resnet_s_int8": "083569e0b6f6",
     "newfaces_resnet_s": "1b001f8291d3", "newfaces_resnet_s_int8": "1b001f8291d3",
-    "newfaces_kd_resnet_s": "c20cdf755f74", "newfaces_kd_resnet_s_int8": "c20cdf755f74"})
+    "newfaces_kd_resnet_s": "c20cdf755f74", "newfaces_kd_resnet_s_int8": "c20cdf755f74",
+    "newfaces3_resnet_s": "7f11cd55c9d8", "newfaces3_resnet_s_int8": "7f11cd55c9d8"})
 # a retired name that still loads: the shipped model that took its place (with a note, once a process)
 STANDS_IN = {"quad_ensemble": "quad_ensemble_int8"}
 

@@ -139,7 +139,7 @@ def test_train_extra_commands_say_what_to_install_without_it(monkeypatch, tmp_pa
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_onnx)
-    assert main(["import", "newfaces3_resnet_s", "-o", str(tmp_path)]) == 1
+    assert main(["import", "newfaces4_resnet_s", "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "needs the [train] extra" in err and "pip install 'facemotion[train]'" in err
     assert "Traceback" not in err

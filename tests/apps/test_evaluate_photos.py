@@ -53,9 +53,9 @@ def largest(rec, path):
 
 def test_a_folder_of_photos_is_scored_as_the_public_api_sees_it(tmp_path, london, media, capsys):
     data = photo_folder(tmp_path / "photos", london, media)
-    assert main(["evaluate", "newfaces3_resnet_s", "--data", str(data), "-o", str(tmp_path / "out"), "--json"]) == 0
+    assert main(["evaluate", "newfaces4_resnet_s", "--data", str(data), "-o", str(tmp_path / "out"), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    rec = EmotionRecognizer(model="newfaces3_resnet_s")
+    rec = EmotionRecognizer(model="newfaces4_resnet_s")
     items = read_labelled_folder(data, rec.labels)
     said = [largest(rec, it.path) for it in items]
     truth = [it.label for it in items]
@@ -81,9 +81,9 @@ def test_crops_are_classified_whole(tmp_path, fer_zip, capsys):
         (tmp_path / e).mkdir()
         for i in idx:
             cv2.imwrite(str(tmp_path / e / f"{i}.png"), test.images[i])
-    assert main(["evaluate", "newfaces3_resnet_s", "--data", str(tmp_path), "--crops", "--json"]) == 0
+    assert main(["evaluate", "newfaces4_resnet_s", "--data", str(tmp_path), "--crops", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    rec = EmotionRecognizer(model="newfaces3_resnet_s", detector="none")
+    rec = EmotionRecognizer(model="newfaces4_resnet_s", detector="none")
     order = sorted(picked)  # read_labelled_folder sorts folders, then files
     files = [f for e in order for f in sorted((tmp_path / e).iterdir())]
     probs = rec.classify_faces(np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]))
@@ -96,7 +96,7 @@ def test_bad_folders_and_options_are_refused_in_one_line(tmp_path, london, media
     data = photo_folder(tmp_path / "photos", london, media)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "facemotion", "evaluate", "newfaces3_resnet_s", "--data", *map(str, args)],
+        return subprocess.run([sys.executable, "-m", "facemotion", "evaluate", "newfaces4_resnet_s", "--data", *map(str, args)],
                               capture_output=True, text=True, timeout=300)
 
     (data / "bored").mkdir()
@@ -147,10 +147,10 @@ def test_groups_report_accuracy_per_person_group(tmp_path, london, media, capsys
     with open(tmp_path / "groups.csv", "w", newline="") as f:
         csv.writer(f).writerows([("file", "person", "gender"), *rows])
     out = tmp_path / "out"
-    assert main(["evaluate", "newfaces3_resnet_s", "--data", str(data), "--groups", str(tmp_path / "groups.csv"),
+    assert main(["evaluate", "newfaces4_resnet_s", "--data", str(data), "--groups", str(tmp_path / "groups.csv"),
                  "-o", str(out), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)["groups"]
-    rec = EmotionRecognizer(model="newfaces3_resnet_s")
+    rec = EmotionRecognizer(model="newfaces4_resnet_s")
     truth = {it.path.relative_to(data).as_posix(): it.label for it in read_labelled_folder(data, rec.labels)}
     for g, cell in r["attributes"]["gender"]["groups"].items():
         people = {}
@@ -161,7 +161,7 @@ def test_groups_report_accuracy_per_person_group(tmp_path, london, media, capsys
         assert cell["accuracy"] == pytest.approx(np.mean([np.mean(v) for v in people.values()]))
     assert r["unit"] == "person" and r["attributes"]["gender"]["left_out"] == 1  # the photo without a face
     assert (out / "groups.png").stat().st_size > 10_000
-    p = subprocess.run([sys.executable, "-m", "facemotion", "evaluate", "newfaces3_resnet_s", "--data",
+    p = subprocess.run([sys.executable, "-m", "facemotion", "evaluate", "newfaces4_resnet_s", "--data",
                         str(SHARED / "datasets" / "fer2013.zip"), "--groups", str(tmp_path / "groups.csv")],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].endswith(
@@ -184,13 +184,13 @@ def test_control_tests_the_gap_within_each_level(tmp_path, london, capsys):
     rows = [(f"happy/{p.name}", info[p.name[:3]], vis[p.name[:3]]) for p in smiles]
     with open(tmp_path / "groups.csv", "w", newline="") as f:
         csv.writer(f).writerows([("file", "gender", "visibility"), *rows])
-    assert main(["evaluate", "newfaces3_resnet_s", "--data", str(data), "--groups", str(tmp_path / "groups.csv"),
+    assert main(["evaluate", "newfaces4_resnet_s", "--data", str(data), "--groups", str(tmp_path / "groups.csv"),
                  "--control", "visibility", "--json", "-o", str(tmp_path / "out")]) == 0
     r = json.loads(capsys.readouterr().out)["groups"]
     assert list(r["attributes"]) == ["gender"] and r["control"] == "visibility"
     assert (tmp_path / "out" / "groups.png").stat().st_size > 10_000  # its title carries the gap at equal levels
     c = r["attributes"]["gender"]["test"]["at_equal_control"]
-    rec = EmotionRecognizer(model="newfaces3_resnet_s")
+    rec = EmotionRecognizer(model="newfaces4_resnet_s")
     hits = {file: largest(rec, data / file) == "happy" for file, _, _ in rows}
     for level, by in c["levels"].items():
         for g, cell in by.items():
@@ -198,5 +198,5 @@ def test_control_tests_the_gap_within_each_level(tmp_path, london, capsys):
             assert cell["units"] == len(mine)
             assert cell["accuracy"] == (pytest.approx(np.mean(mine)) if mine else None)
     assert 0 < c["p"] <= 1 and c["p_holm"] == c["p"]  # one attribute: Holm changes nothing
-    assert main(["evaluate", "newfaces3_resnet_s", "--data", str(data), "--control", "visibility"]) == 2
+    assert main(["evaluate", "newfaces4_resnet_s", "--data", str(data), "--control", "visibility"]) == 2
     assert capsys.readouterr().err.strip() == "error: --control: needs --groups (the CSV that has the column)"
