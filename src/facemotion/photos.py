@@ -32,17 +32,19 @@ class PhotoResult:
     outputs: tuple[Path, ...] = ()
 
 
-def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_files: bool = True):
+def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_files: bool = True,
+                    names: dict | None = None):
     """Yield a :class:`PhotoResult` per path. With ``out_dir``, write ``<stem>_annotated.jpg``
     and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
-    alone."""
+    alone. ``names`` maps a path to the name its record gives (``-`` for a photo read from stdin
+    into a temporary file)."""
     out = Path(out_dir) if out_dir is not None else None
     for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.stages.faces):
         if failed is not None:
             yield failed
             continue
-        record = _record(path, image, recognizer, faces)
+        record = _record((names or {}).get(path, path), image, recognizer, faces)
         written = []
         if out is not None:
             try:
@@ -106,7 +108,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
 
 
-def _record(path: Path, picture: Picture, recognizer, faces) -> dict:
+def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:
     """The photo's JSON record: its :class:`~facemotion.results.Analysis` as a dict."""
     return Analysis(faces, *picture.size, file=str(path), detector=recognizer.detector_name).to_dict()
 

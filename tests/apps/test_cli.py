@@ -72,6 +72,33 @@ def test_image_json_lines_folder_and_glob(media):
     assert by_name["justin.jpg"]["faces"][0]["dominant_emotion"] == "happy"
 
 
+def test_image_reads_a_photo_piped_in_as_the_file_would_be_read(media, tmp_path):
+    """`cat photo.jpg | facemotion image -`: the same faces as the file, its record's file `-`,
+    its outputs stdin_*; nothing piped in, or not a photo, is one line naming `-`."""
+    photo = media / "two_people.jpg"
+
+    def piped(data, *args):
+        return subprocess.run([sys.executable, "-m", "facemotion", "image", "-", *args], input=data,
+                              capture_output=True, timeout=300)
+
+    p = piped(photo.read_bytes(), "--json")
+    assert p.returncode == 0, p.stderr
+    (piped_rec,) = [json.loads(x) for x in p.stdout.splitlines()]
+    (file_rec,) = [json.loads(x) for x in run_cli("image", str(photo), "--json").stdout.splitlines()]
+    assert piped_rec["file"] == "-" and len(piped_rec["faces"]) == 2
+    assert {k: v for k, v in piped_rec.items() if k != "file"} == {k: v for k, v in file_rec.items() if k != "file"}
+    p = piped(photo.read_bytes(), str(media / "biden.jpg"), "-o", str(tmp_path / "out"))
+    assert p.returncode == 0 and p.stdout.decode().startswith("-: 2 faces")
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["biden.json", "biden_annotated.jpg", "stdin.json",
+                                                                   "stdin_annotated.jpg"]
+    assert json.loads((tmp_path / "out" / "stdin.json").read_text())["file"] == "-"
+    for data, line in ((b"", "error: -: nothing was piped in (stdin is empty)"),
+                       (b"hello", "error: -: not an image file")):
+        p = piped(data, "--json")
+        err = p.stderr.decode()
+        assert p.returncode == 1 and err.startswith(line) and "Traceback" not in err, err
+
+
 def test_image_exit_code_zero_for_no_face(media, tmp_path):
     assert main(["image", str(media / "no-faces.jpg"), "-o", str(tmp_path)]) == 0
 

@@ -92,22 +92,33 @@ def _exit_code(failed: int, total: int) -> int:
 
 
 def cmd_image(args) -> int:
+    import tempfile
+
+    from ..inputs import piped_photo
+
+    with tempfile.TemporaryDirectory(prefix="facemotion-stdin-") as folder:
+        args.paths, names = piped_photo(args.paths, Path(folder))
+        return _image(args, names)
+
+
+def _image(args, names: dict) -> int:
     from ..photos import annotate_images
 
     paths = _input_paths(args)
     rec = _recognizer(args)
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
     failed = 0
-    for r in annotate_images(rec, paths, out, bars=not args.no_bars, json_files=not args.json):
+    for r in annotate_images(rec, paths, out, bars=not args.no_bars, json_files=not args.json, names=names):
+        name = names.get(r.path, str(r.path))
         if r.error is not None:
             failed += 1
-            print(f"error: {one_line(r.error)}", file=sys.stderr)
+            print(f"error: {one_line(r.error.replace(str(r.path), name))}", file=sys.stderr)
             if args.json:
-                print(to_json_line({**json_fields("file", str(r.path)), "error": text(r.error)}))
+                print(to_json_line({**json_fields("file", name), "error": text(r.error.replace(str(r.path), name))}))
             continue
         if args.json:
             print(to_json_line(r.record), flush=True)
-        print(_summary_line(shown(str(r.path)), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
+        print(_summary_line(shown(name), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
     done = len(paths) - failed
     if out is not None and not args.json and done:
         # say what was written, not what would have been: an all-failed run wrote nothing
@@ -256,7 +267,8 @@ def cmd_serve(args) -> int:
 def add_commands(sub, fmt) -> None:
     s = sub.add_parser("image", help="emotions of every face in images", formatter_class=fmt,
                        description="Detect faces and their emotions in images, folders or globs.")
-    s.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
+    s.add_argument("paths", nargs="+", help="image files, folders or glob patterns; - reads one photo piped in "
+                                            "(its outputs: stdin_annotated.jpg, stdin.json)")
     s.add_argument("-o", "--out", type=option(output_folder), default=None, help="output folder (default facemotion-out; none with --json)")
     s.add_argument("--json", action="store_true", help="print one JSON line per image on stdout")
     s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
