@@ -446,7 +446,8 @@ def test_a_path_where_the_command_goes_names_the_command_that_reads_it(media, tm
     cases = [([str(media / "obama.jpg")], f"error: {media / 'obama.jpg'}: a file, not a command: facemotion image "),
              (["-v", str(media / "test.mp4")], f"error: {media / 'test.mp4'}: a file, not a command: facemotion video "),
              ([str(tmp_path)], f"error: {tmp_path}: a folder, not a command: facemotion image "),
-             (["no such.jpg"], "error: no such.jpg: no such file, and not a command (facemotion --help lists them)")]
+             (["no such.jpg"], "error: no such.jpg: no such file, and not a command (facemotion --help lists them)"),
+             (["https://example.com/a.jpg"], "error: https://example.com/a.jpg: a web address, not a command: curl -s ")]
     for argv, line in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err
@@ -454,6 +455,22 @@ def test_a_path_where_the_command_goes_names_the_command_that_reads_it(media, tm
     with pytest.raises(SystemExit):  # a mistyped command is still argparse's, with the choices
         main(["imgae", str(media / "obama.jpg")])
     assert "invalid choice: 'imgae'" in capsys.readouterr().err
+
+
+def test_a_web_address_says_facemotion_reads_files_and_how_to_get_one(rec, capsys):
+    """facemotion works offline: a URL is one line saying so, with the command that fetches it,
+    its `//` kept (a Path folds it into `/`)."""
+    from facemotion.cli import main
+
+    url = "https://example.com/photo.jpg"
+    with pytest.raises(ImageError, match=r"^https://example\.com/photo\.jpg: a web address; .*curl -sO "):
+        rec.detect_emotions(url)
+    assert main(["image", url, "--json"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"error: {url}: a web address;") and err[0].endswith(f"(curl -s {url} | facemotion image -)")
+    assert main(["video", "HTTP://example.com/clip.mp4"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.endswith("download it first (curl -sO HTTP://example.com/clip.mp4)"), line
 
 
 def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):

@@ -109,6 +109,15 @@ def open_text(path: str | os.PathLike, mode: str = "a"):
     return os.fdopen(fd, mode, newline="", encoding="utf-8")
 
 
+def web_address(path: str | os.PathLike) -> str | None:
+    """``path`` as the web address it names (``https://...``, also after a Path folded its
+    ``//`` into ``/``), or None."""
+    import re
+
+    m = re.match(r"(?i)(https?|ftp|s3|gs):/+(.*)", os.fspath(path))
+    return f"{m[1]}://{m[2]}" if m else None
+
+
 def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str) -> Path:
     """``path`` as an input that exists, is a file and is not empty, or ``error`` with one line
     naming it ("is a folder, not <kind>"), also for what the OS refuses (permissions, a name too
@@ -123,6 +132,10 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
         except FileNotFoundError:
             if path.is_symlink():
                 raise error(f"{path}: broken symbolic link (to {os.readlink(path)}, which does not exist)") from None
+            if url := web_address(path):
+                pipe = f", or pipe it in (curl -s {url} | facemotion image -)" if kind == "an image" else ""
+                raise error(f"{url}: a web address; facemotion reads files on this machine (it works offline): "
+                            f"download it first (curl -sO {url}){pipe}") from None
             raise error(f"{path}: no such file") from None
         except OSError as e:
             if e.errno == errno.ELOOP:

@@ -135,7 +135,10 @@ def main(argv=None) -> int:
 
         q = shlex.quote(path)
         if not os.path.exists(path):
-            _error(f"{path}: no such file, and not a command (facemotion --help lists them)")
+            from ..fileio import web_address
+
+            _error(f"{path}: a web address, not a command: curl -s {q} | facemotion image - (facemotion works offline)"
+                   if web_address(path) else f"{path}: no such file, and not a command (facemotion --help lists them)")
             return 2
         _error(f"{path}: a folder, not a command: facemotion image {q} (its photos), facemotion batch {q} "
                "(photos and videos, one table)" if os.path.isdir(path) else
