@@ -24,7 +24,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import facemotion
-from facemotion.errors import DataError, ImageError, ImageTooLargeError, ModelError, UsageError, VideoError
+from facemotion.errors import (
+    DataError,
+    ImageError,
+    ImageTooLargeError,
+    ModelError,
+    UnsupportedFormatError,
+    UsageError,
+    VideoError,
+)
 
 from conftest import faces_like, jpg_bytes, scan_bomb, slow_png, tiff_of_pages
 
@@ -108,6 +116,12 @@ API_CASES = {
     "a list": (lambda r: r.detect_emotions([[1, 2], [3, 4]]), ImageError, "unsupported image type"),
     "empty bytes": (lambda r: r.detect_emotions(b""), ImageError, "empty image data"),
     "text bytes": (lambda r: r.detect_emotions(b"hello world"), ImageError, "not an image file"),
+    # what users hand in for a photo by mistake is named, so the line says what to do
+    "a clip": (lambda r: r.detect_emotions(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41" + bytes(64)),
+               UnsupportedFormatError, r"^<96 bytes>: a video \(MP4/MOV: facemotion video reads it\), not an image format"),
+    "a web page": (lambda r: r.detect_emotions(b"\n  <!DOCTYPE html>\n<html><body><img src=x.jpg>"),
+                   UnsupportedFormatError, r"a web page \(HTML: save the image itself, not the page that shows it\)"),
+    "an API's JSON": (lambda r: r.detect_emotions(b'{"error": "not found"}'), UnsupportedFormatError, r": JSON text, not"),
     "missing path": (lambda r: r.detect_emotions("no/such/photo.jpg"), ImageError, "no/such/photo.jpg: no such file"),
     "folder path": (lambda r: r.detect_emotions(os.path.dirname(facemotion.SAMPLE_IMAGE)), ImageError, "is a folder"),
     "classify_faces of a path": (lambda r: r.classify_faces("x.jpg"), UsageError, "faces: expected face images"),
