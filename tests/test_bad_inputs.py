@@ -487,6 +487,23 @@ def test_a_web_address_says_facemotion_reads_files_and_how_to_get_one(rec, capsy
     assert line.endswith("download it first (curl -sO HTTP://example.com/clip.mp4)"), line
 
 
+def test_a_folders_videos_are_named_not_passed_over_by_the_photo_commands(media, tmp_path, capsys):
+    """`facemotion image folder/` reads its photos; its clips are named in a note (with the command
+    that reads them), and a folder of clips alone is one error line saying the same."""
+    from facemotion.cli import main
+
+    shutil.copy(media / "test.mp4", tmp_path / "clip.mp4")
+    assert main(["image", str(tmp_path), "--json"]) == 1
+    assert capsys.readouterr().err.strip() == (f"error: no input images found: 1 video ({tmp_path / 'clip.mp4'}) left out; "
+                                               "facemotion batch reads photos and videos")
+    assert main(["explain", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip().endswith("left out; facemotion video --explain maps a video's faces")
+    shutil.copy(media / "biden.jpg", tmp_path / "biden.jpg")
+    assert main(["image", str(tmp_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 and err.startswith(f"note: 1 video ({tmp_path / 'clip.mp4'}) left out;")
+
+
 def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     pytest.importorskip("torch")
     from facemotion.cli import main

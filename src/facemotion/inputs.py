@@ -6,10 +6,11 @@ import os
 import sys
 from pathlib import Path
 
-# what a folder's files count as images (by name, to list them; each is then read by its content:
+# what a folder's files count as images and videos (by name, to list them; each is then read by its content:
 # facemotion.formats)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif",
                   ".avif", ".heic", ".heif"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 
 
 def _is(path: Path, test: str) -> bool:
@@ -65,3 +66,15 @@ def piped_photo(paths, folder: Path) -> tuple[list, dict]:
     path = Path(folder) / "stdin"
     path.write_bytes(data)
     return [str(path) if p == "-" else p for p in paths], {path: "-"}
+
+
+def left_out_videos(paths, for_videos: str) -> str | None:
+    """The clips in the folders among ``paths``, which a photo command does not read, named in a
+    note with ``for_videos`` (the command that reads them); None when there are none."""
+    from .names import shown
+
+    clips = expand_inputs([p for p in paths if _is(Path(p), "is_dir")], VIDEO_SUFFIXES)
+    if not clips:
+        return None
+    s = "s" if len(clips) > 1 else ""
+    return f"{len(clips)} video{s} ({shown(str(clips[0]))}{', ...' if s else ''}) left out; {for_videos}"

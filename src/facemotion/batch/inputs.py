@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FacemotionError
-from ..inputs import IMAGE_SUFFIXES, expand_inputs
+from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs
 from ..names import fit_stems
-from ..video.sources import VIDEO_SUFFIXES
 from ..writers import output_stems
 
 LIST_SUFFIXES = {".txt", ".lst"}

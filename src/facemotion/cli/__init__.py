@@ -128,22 +128,28 @@ def _path_for_a_command(parser, argv) -> str | None:
     return first if looks or os.path.splitext(first)[1].lower() in MEDIA_SUFFIXES else None
 
 
+def _not_a_command(path: str) -> str:
+    """The line for a path where the command goes: the command that reads it, or how to fetch a
+    web address (facemotion reads files on this machine)."""
+    from ..fileio import web_address
+    from ..inputs import VIDEO_SUFFIXES
+
+    q, clip = shlex.quote(path), os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES
+    if os.path.isdir(path):
+        return (f"{path}: a folder, not a command: facemotion image {q} (its photos), facemotion batch {q} "
+                "(photos and videos, one table)")
+    if os.path.exists(path):
+        return f"{path}: a file, not a command: facemotion {'video' if clip else 'image'} {q}"
+    if web_address(path):
+        fetch = f"curl -sO {q}, then facemotion video FILE" if clip else f"curl -s {q} | facemotion image -"
+        return f"{path}: a web address, not a command: {fetch} (facemotion works offline)"
+    return f"{path}: no such file, and not a command (facemotion --help lists them)"
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     if (path := _path_for_a_command(parser, argv)) is not None:
-        from ..video.sources import VIDEO_SUFFIXES
-
-        q = shlex.quote(path)
-        if not os.path.exists(path):
-            from ..fileio import web_address
-
-            _error(f"{path}: a web address, not a command: curl -s {q} | facemotion image - (facemotion works offline)"
-                   if web_address(path) else f"{path}: no such file, and not a command (facemotion --help lists them)")
-            return 2
-        _error(f"{path}: a folder, not a command: facemotion image {q} (its photos), facemotion batch {q} "
-               "(photos and videos, one table)" if os.path.isdir(path) else
-               f"{path}: a file, not a command: facemotion "
-               f"{'video' if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES else 'image'} {q}")
+        _error(_not_a_command(path))
         return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -74,13 +74,17 @@ def _summary_line(name: str, results: list[dict]) -> str:
     return f"{name}: {len(results)} face{'s' if len(results) != 1 else ''}: {', '.join(parts)}"
 
 
-def _input_paths(args) -> list:
+def _input_paths(args, for_videos: str = "facemotion batch reads photos and videos") -> list:
     from ..errors import ImageError
-    from ..inputs import expand_inputs
+    from ..inputs import expand_inputs, left_out_videos
 
     paths = expand_inputs(args.paths)
+    # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
+    note = left_out_videos(args.paths, for_videos)
     if not paths:
-        raise ImageError("no input images found")
+        raise ImageError("no input images found" + (f": {note}" if note else ""))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return paths
 
 
@@ -134,7 +138,7 @@ def _explain_options(args) -> dict:
 def cmd_explain(args) -> int:
     from ..photos import explain_images
 
-    paths = _input_paths(args)
+    paths = _input_paths(args, "facemotion video --explain maps a video's faces")
     rec = _recognizer(args)
     if args.target is not None and args.target not in rec.labels:  # once, not per photo
         raise FacemotionError(f"--target {args.target}: model {rec.model_name} has no such output "

@@ -19,7 +19,6 @@ from ..formats import document_kind
 from ..images import as_bgr
 
 # what a folder of media counts as video (``facemotion batch``); OpenCV may open more
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 
 
 @dataclass
