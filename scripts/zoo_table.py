@@ -85,7 +85,7 @@ def main() -> int:
             "ferplus_recall": {k: round(v, 4) for k, v in m["ferplus_recall"].items()},
             "fer2013_recall": {k: round(v, 4) for k, v in m["fer2013_recall"].items()},
             "neutral_share": round(m["neutral_share"], 4), "posed_balanced": round(m["posed_balanced"], 4),
-            "faces_per_s": speeds.get(name)}
+            "faces_per_s": speeds.get(name), "faces_per_s_cpu": _speed_cpu().split(";")[0]}
         print(f"{name}: FER+ 7-class {m['ferplus7'] * 100:.2f}%, FER2013 labels (duplicates out) "
               f"{m['fer2013_dedup'] * 100:.2f}%, posed photos {m['posed_balanced'] * 100:.2f}%, "
               f"{speeds.get(name)} faces/s", flush=True)

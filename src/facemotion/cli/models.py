@@ -4,18 +4,24 @@ and, with the [train] extra, the architectures ``train --arch`` takes."""
 
 from __future__ import annotations
 
+import shutil
+import sys
+
 
 def cmd_models(args) -> int:
     from ..cpu import cpu_summary
-    from ..zoo import STANDS_IN, default_model_name, default_precision, guide_table
+    from ..zoo import STANDS_IN, default_model_name, default_precision, guide_table, shipped_models
 
     print(f"cpu: {cpu_summary()}")
     default = default_model_name()
     ran = f"{default}_int8 (its int8 copy; --precision float32 for the float)" if default_precision() else default
     print(f"shipped models (offline, no torch needed); without --model: {ran}")
-    print(guide_table(markdown=False))
-    print("accuracy: FER2013's PrivateTest, each file's own (docs/labels.md); faces/s: the classifier alone, "
-          "batch 1, 2-core Xeon (benchmarks/results/pipeline_classifiers.txt)")
+    table = guide_table(markdown=False)
+    width = shutil.get_terminal_size((10_000, 24)).columns if sys.stdout.isatty() else 10_000
+    print(table if len(table.splitlines()[0]) <= width else _blocks(table))
+    cpu = (shipped_models().get(default) or next(iter(shipped_models().values()))).guide.get("faces_per_s_cpu")
+    print("accuracy: FER2013's PrivateTest, each file's own (docs/labels.md); faces/s: the classifier alone, batch 1, "
+          f"{'on ' + cpu if cpu else 'the machine it names'} (benchmarks/results/pipeline_classifiers.txt)")
     print("also accepted: " + ", ".join(f"{old} (= {new})" for old, new in STANDS_IN.items())
           + "; retired models say how to get them (docs/history/models.md)")
     try:
@@ -27,3 +33,10 @@ def cmd_models(args) -> int:
     for n in list_models():
         print(f"  {n:<20}{count_parameters(create_model(n)):,} params")
     return 0
+
+
+def _blocks(table: str) -> str:
+    """The model table for a terminal narrower than its rows: a block per model, a line per column."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if not line.startswith("|-")]
+    head, w = rows[0], max(len(c) for c in rows[0][1:])
+    return "\n".join(f"{r[0]}\n" + "\n".join(f"  {h:<{w}}  {c}" for h, c in zip(head[1:], r[1:])) for r in rows[1:])
