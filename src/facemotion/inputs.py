@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 # what a folder's files count as images and videos (by name, to list them; each is then read by its content:
@@ -48,24 +47,6 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return list({os.path.abspath(p): p for p in out}.values())
-
-
-def piped_photo(paths, folder: Path) -> tuple[list, dict]:
-    """``-`` among ``paths``: the photo piped in, kept in ``folder`` as ``stdin`` (the pipeline
-    reads files, by their content; its outputs are ``stdin_*``). Returns the paths with that file
-    for ``-``, and {that file: "-"}, the name its record gives."""
-    from .errors import ImageError, UsageError
-
-    if "-" not in paths:
-        return list(paths), {}
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("-: reads a photo piped in (cat photo.jpg | facemotion image -); stdin is a terminal")
-    data = sys.stdin.buffer.read()
-    if not data:
-        raise ImageError("-: nothing was piped in (stdin is empty)")
-    path = Path(folder) / "stdin"
-    path.write_bytes(data)
-    return [str(path) if p == "-" else p for p in paths], {path: "-"}
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

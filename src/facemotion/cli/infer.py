@@ -98,7 +98,7 @@ def _exit_code(failed: int, total: int) -> int:
 def cmd_image(args) -> int:
     import tempfile
 
-    from ..inputs import piped_photo
+    from .piped import piped_photo
 
     with tempfile.TemporaryDirectory(prefix="facemotion-stdin-") as folder:
         args.paths, names = piped_photo(args.paths, Path(folder))

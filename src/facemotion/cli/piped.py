@@ -1,0 +1,31 @@
+"""A photo piped in: ``facemotion image -`` (``curl -s URL | facemotion image - --json``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..decoding import read_stream
+from ..errors import ImageError, UsageError
+from ..images import max_bytes
+
+
+def piped_photo(paths, folder: Path) -> tuple[list, dict]:
+    """``-`` among ``paths``: the photo piped in, kept in ``folder`` as ``stdin`` (the pipeline
+    reads files, by their content; its outputs are ``stdin_*``). Returns the paths with that file
+    for ``-``, and {that file: "-"}, the name its record gives."""
+    if "-" not in paths:
+        return list(paths), {}
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("-: reads a photo piped in (cat photo.jpg | facemotion image -); stdin is a terminal")
+    # bounded as any stream is: what no picture within the pixel limit needs is not read, and
+    # what is no image is refused from its first bytes
+    try:
+        data = read_stream(sys.stdin.buffer, "-", max_bytes())
+    except ImageError as e:
+        if "the stream is empty" in str(e):
+            raise ImageError("-: nothing was piped in (stdin is empty)") from None
+        raise
+    path = Path(folder) / "stdin"
+    path.write_bytes(data)
+    return [str(path) if p == "-" else p for p in paths], {path: "-"}
