@@ -439,6 +439,10 @@ CLI_OPTION_CASES = [
     ("evaluate m.pt --data d --choose-ensemble -2", "--choose-ensemble: must be >= 0"),
     ("export m.pt --to x.onnx --temperature 0", "--temperature: must be > 0"),
     ("data subset d --to x.zip --splits nope", "--splits: invalid choice: 'nope'"),
+    # an option of another command: the line names the commands that take it
+    ("video clip.mp4 --to x.csv", r"unrecognized arguments: --to x\.csv \(--to is an option of batch, "),
+    ("image x.jpg --frame-step 3", r"unrecognized arguments: --frame-step 3 \(--frame-step is an option of batch\)$"),
+    ("image x.jpg --bogus", r"unrecognized arguments: --bogus$"),
 ]
 
 

@@ -51,8 +51,20 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal of an option a command does not take says which commands
+    take it (`video ... --to x.csv`: --to is batch's, export's and quantize's)."""
+
+    def error(self, message: str):
+        unknown = [a.split("=")[0] for a in message.partition("unrecognized arguments: ")[2].split() if a.startswith("--")]
+        owners = {a: [n for n, s in getattr(self, "siblings", {}).items() if a in s._option_string_actions]
+                  for a in unknown}
+        hints = [f"{a} is an option of {', '.join(o)}" for a, o in owners.items() if o]
+        super().error(message + (f" ({'; '.join(hints)})" if hints else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Find every face in photos, videos or a webcam and tell which emotion it shows "
                     "(angry, disgust, fear, happy, sad, surprise, neutral and, for the FER+ models such as the "
@@ -60,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version, help="show the version and the CPU's instruction sets, then exit")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the libraries' own warnings (OpenCV, FFmpeg, PIL), which are hidden otherwise")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fmt = HelpFormatter
 
     infer.add_commands(sub, fmt)
@@ -69,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_commands(sub, fmt)
     web.add_commands(sub, fmt)
     p.commands = frozenset(sub.choices)  # an Action's choices: the commands' names
+    for parser in (p, *sub.choices.values()):  # each command's refusals name the commands that take an option
+        parser.siblings = {n: s for n, s in sub.choices.items() if s is not parser}
     return p
 
 
