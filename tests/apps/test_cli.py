@@ -28,14 +28,14 @@ def test_models_names_the_speed_files_cpu_and_fits_a_narrow_terminal():
     """The faces/s column's machine is the one its file names, not a fixed one; a terminal
     narrower than the table gets a block per model holding every cell of its row."""
     from facemotion.cli.models import _blocks
-    from facemotion.zoo import GUIDE_COLUMNS, guide_rows, guide_table
+    from facemotion.zoo import GUIDE_COLUMNS, guide_rows
 
     speeds = (Path(__file__).parents[2] / "benchmarks" / "results" / "pipeline_classifiers.txt").read_text()
     footer = run_cli("models").stdout.splitlines()
     line = next(x for x in footer if x.startswith("accuracy: "))
     cpu = line.split(", on ", 1)[1].split(" (benchmarks/")[0]
     assert cpu and f"faces/s, {cpu}" in speeds
-    blocks = _blocks(guide_table(markdown=False)).splitlines()
+    blocks = _blocks(guide_rows()).splitlines()
     rows = guide_rows()
     assert len(blocks) == len(rows) * 10 and max(map(len, blocks)) < 140
     at = 2 + max(len(h) for h in GUIDE_COLUMNS[1:]) + 2  # the cells' column

@@ -51,20 +51,8 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse's parser, whose refusal of an option a command does not take says which commands
-    take it (`video ... --to x.csv`: --to is batch's, export's and quantize's)."""
-
-    def error(self, message: str):
-        unknown = [a.split("=")[0] for a in message.partition("unrecognized arguments: ")[2].split() if a.startswith("--")]
-        owners = {a: [n for n, s in getattr(self, "siblings", {}).items() if a in s._option_string_actions]
-                  for a in unknown}
-        hints = [f"{a} is an option of {', '.join(o)}" for a, o in owners.items() if o]
-        super().error(message + (f" ({'; '.join(hints)})" if hints else ""))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = argparse.ArgumentParser(
         prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Find every face in photos, videos or a webcam and tell which emotion it shows "
                     "(angry, disgust, fear, happy, sad, surprise, neutral and, for the FER+ models such as the "
@@ -72,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version, help="show the version and the CPU's instruction sets, then exit")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the libraries' own warnings (OpenCV, FFmpeg, PIL), which are hidden otherwise")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     fmt = HelpFormatter
 
     infer.add_commands(sub, fmt)
@@ -80,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_commands(sub, fmt)
     training.add_commands(sub, fmt)
     web.add_commands(sub, fmt)
-    p.commands = frozenset(sub.choices)  # an Action's choices: the commands' names
-    for parser in (p, *sub.choices.values()):  # each command's refusals name the commands that take an option
-        parser.siblings = {n: s for n, s in sub.choices.items() if s is not parser}
+    p.commands = sub.choices  # an Action's choices: each command's name and parser
     return p
 
 
@@ -142,6 +128,17 @@ def _path_for_a_command(parser, argv) -> str | None:
     return first if looks or os.path.splitext(first)[1].lower() in MEDIA_SUFFIXES else None
 
 
+def _taken_elsewhere(parser, args, extra: list[str]) -> str:
+    """`` (--to is an option of batch, ...)`` for the options in ``extra`` that other commands
+    take (`video clip.mp4 --to x.csv`), or ''."""
+    hints = []
+    for opt in dict.fromkeys(a.split("=")[0] for a in extra if a.startswith("--")):
+        owners = [n for n, s in parser.commands.items()
+                  if n != getattr(args, "command", None) and opt in s._option_string_actions]
+        hints += [f"{opt} is an option of {', '.join(owners)}"] if owners else []
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 def _not_a_command(path: str) -> str:
     """The line for a path where the command goes: the command that reads it, or how to fetch a
     web address (facemotion reads files on this machine)."""
@@ -165,7 +162,9 @@ def main(argv=None) -> int:
     if (path := _path_for_a_command(parser, argv)) is not None:
         _error(_not_a_command(path))
         return 2
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # parse_args' refusal, naming the commands that take such an option
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{_taken_elsewhere(parser, args, extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

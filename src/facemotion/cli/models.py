@@ -10,7 +10,7 @@ import sys
 
 def cmd_models(args) -> int:
     from ..cpu import cpu_summary
-    from ..zoo import STANDS_IN, default_model_name, default_precision, guide_table, shipped_models
+    from ..zoo import STANDS_IN, default_model_name, default_precision, guide_rows, guide_table, shipped_models
 
     print(f"cpu: {cpu_summary()}")
     default = default_model_name()
@@ -18,8 +18,8 @@ def cmd_models(args) -> int:
     print(f"shipped models (offline, no torch needed); without --model: {ran}")
     table = guide_table(markdown=False)
     width = shutil.get_terminal_size((10_000, 24)).columns if sys.stdout.isatty() else 10_000
-    print(table if len(table.splitlines()[0]) <= width else _blocks(table))
-    cpu = (shipped_models().get(default) or next(iter(shipped_models().values()))).guide.get("faces_per_s_cpu")
+    print(table if len(table.splitlines()[0]) <= width else _blocks(guide_rows()))
+    cpu = shipped_models()[default].guide.get("faces_per_s_cpu")
     print("accuracy: FER2013's PrivateTest, each file's own (docs/labels.md); faces/s: the classifier alone, batch 1, "
           f"{'on ' + cpu if cpu else 'the machine it names'} (benchmarks/results/pipeline_classifiers.txt)")
     print("also accepted: " + ", ".join(f"{old} (= {new})" for old, new in STANDS_IN.items())
@@ -35,8 +35,11 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _blocks(table: str) -> str:
-    """The model table for a terminal narrower than its rows: a block per model, a line per column."""
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if not line.startswith("|-")]
-    head, w = rows[0], max(len(c) for c in rows[0][1:])
-    return "\n".join(f"{r[0]}\n" + "\n".join(f"  {h:<{w}}  {c}" for h, c in zip(head[1:], r[1:])) for r in rows[1:])
+def _blocks(rows: list[list[str]]) -> str:
+    """The model table's rows (:func:`~facemotion.zoo.guide_rows`) for a terminal narrower than
+    the table: a block per model, a line per column."""
+    from ..zoo import GUIDE_COLUMNS
+
+    w = max(len(h) for h in GUIDE_COLUMNS[1:])
+    return "\n".join("\n".join([r[0].strip("`"), *(f"  {h:<{w}}  {c.replace('`', '')}" for h, c in zip(GUIDE_COLUMNS[1:], r[1:]))])
+                     for r in rows)

@@ -18,14 +18,11 @@ def piped_photo(paths, folder: Path) -> tuple[list, dict]:
         return list(paths), {}
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageError("-: reads a photo piped in (cat photo.jpg | facemotion image -); stdin is a terminal")
+    if not sys.stdin.buffer.peek(1):  # waits for the first bytes, or the end of an empty pipe
+        raise ImageError("-: nothing was piped in (stdin is empty)")
     # bounded as any stream is: what no picture within the pixel limit needs is not read, and
     # what is no image is refused from its first bytes
-    try:
-        data = read_stream(sys.stdin.buffer, "-", max_bytes())
-    except ImageError as e:
-        if "the stream is empty" in str(e):
-            raise ImageError("-: nothing was piped in (stdin is empty)") from None
-        raise
+    data = read_stream(sys.stdin.buffer, "-", max_bytes())
     path = Path(folder) / "stdin"
     path.write_bytes(data)
     return [str(path) if p == "-" else p for p in paths], {path: "-"}
