@@ -202,25 +202,12 @@ def asked(a) -> dict:
 
 def write_crops(items, out: Path, recognizer) -> dict:
     """Each image's largest face, cropped as the recognizer crops it, as ``out/<label>/<name>.png``
-    (an existing file is kept: a rerun resumes). Returns counts per label and images without a face."""
-    import cv2
+    (``facemotion data crops``' writer: a rerun resumes). Returns counts per label and images
+    without a face."""
+    from facemotion.facecrops import write_face_crops
 
-    from facemotion.progress import progress_bar
-
-    counts, missed = {}, 0
-    for it in progress_bar(items, desc=f"crops -> {out}", unit="photo"):
-        dest = out / it.label / (it.path.stem + ".png")
-        if not dest.exists():
-            crop, _ = largest_face(recognizer, it.path)
-            if crop is None:
-                missed += 1
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_suffix(".tmp.png")
-            cv2.imwrite(str(tmp), crop)
-            tmp.replace(dest)
-        counts[it.label] = counts.get(it.label, 0) + 1
-    return {"faces": counts, "no_face": missed}
+    r = write_face_crops(items, out, recognizer)
+    return {"faces": r.written, "kept": r.kept, "no_face": len(r.no_face)}
 
 
 def pseudo_labels(faces, recognizer, *, min_prob: float, cap: int):
@@ -344,7 +331,8 @@ def write_set_crops(a) -> int:
     if a.cap:
         items = balanced(items, a.cap)
     r = write_crops(items, Path(a.out), EmotionRecognizer())
-    print(f"{a.set} {a.part}: {sum(r['faces'].values())} crops {r['faces']}, no face in {r['no_face']}")
+    print(f"{a.set} {a.part}: {sum(r['faces'].values())} crops {r['faces']} ({r['kept']} kept from before), "
+          f"no face in {r['no_face']}")
     return 0
 
 

@@ -29,6 +29,7 @@ EPILOG = """examples:
   facemotion serve                              web page (photos, webcam) and API on localhost:8000
   facemotion web-export site/                   the page as a static site: the models run in the browser
   facemotion data stats fer2013.zip             class counts and distribution plots
+  facemotion data crops photos/ --out faces/    <emotion>/<photo> -> the face crops train reads
   facemotion train --data fer2013.zip --arch mini_xception --out runs/mx
   facemotion evaluate runs/mx/best.pt --data fer2013.zip --split test --tta
   facemotion export runs/mx/best.pt --to model.onnx

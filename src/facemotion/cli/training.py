@@ -16,8 +16,26 @@ from ..validate import add_file_output, integer, number, option, output_folder
 def cmd_train(args) -> int:
     from ..training.train import main
 
+    refuse_photos(([("--data", args.data)] if is_photo_folder(args.data) else [])
+                  + [("--extra-data", f) for f in args.extra_data]
+                  + ([("--unlabelled", args.unlabelled)] if args.unlabelled else []))
     main(args)
     return 0
+
+
+def refuse_photos(folders) -> None:
+    """Stop in one line before training if a folder of face crops (``(option, folder)`` pairs)
+    holds whole photos: each of its images would be read as one face."""
+    from pathlib import Path
+
+    folders = [(o, f) for o, f in folders if Path(f).is_dir()]  # an archive or a missing path: the loader's to name
+    if folders:
+        from ..facecrops import refuse_whole_photos
+        from ..recognizer import EmotionRecognizer
+
+        rec = EmotionRecognizer()
+        for option_name, folder in folders:
+            refuse_whole_photos(folder, option_name, rec)
 
 
 def cmd_teacher_targets(args) -> int:
@@ -31,6 +49,8 @@ def cmd_teacher_targets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.crops:
+        refuse_photos([("--data", args.data)])
     if args.crops or is_photo_folder(args.data):
         return evaluate_photos(args)
     for flag, value in (("--detector", args.detector), ("--groups", args.groups), ("--control", args.control)):

@@ -34,7 +34,8 @@ from .loop import RunState, run_epochs
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facemotion train", add_help=add_help,
-        description="Train an emotion classifier on FER2013 (or your own <class>/<images> folder). "
+        description="Train an emotion classifier on FER2013 (or your own <class>/<face crop> folder: `facemotion "
+                    "data crops` makes one from photos). "
                     "Selects on the validation split (PublicTest); never reads the test split (PrivateTest).",
         formatter_class=HelpFormatter)
     p.add_argument("--arch", dest="arch", default="mini_xception", metavar="ARCH",
@@ -42,11 +43,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model", dest="arch", metavar="ARCH", action=deprecated_alias("--arch"), help=argparse.SUPPRESS)
     p.add_argument("--model-kwargs", default={}, type=option(json_object),
                    help='JSON dict of architecture arguments, e.g. \'{"batchnorm": false}\'')
-    p.add_argument("--data", required=True, help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<images> folder")
+    p.add_argument("--data", required=True,
+                   help="fer2013.csv (or fer2013.tar.gz), the Kaggle folder/zip/tar, or a <class>/<face crop> folder "
+                        "(`facemotion data crops` makes one from photos)")
     add_label_options(p)
     p.add_argument("--extra-data", nargs="+", default=[], metavar="FOLDER",
                    help="<emotion>/<face crop> folders added to the training split only (e.g. the crops "
-                        "benchmarks/public_sets.py writes); their faces get one-hot targets in the run's labels")
+                        "`facemotion data crops` writes); their faces get one-hot targets in the run's labels")
     p.add_argument("--unlabelled", default=None, metavar="FOLDER",
                    help="a folder (zip, tar) of unlabelled face crops learnt by consistency (FixMatch): the "
                         "network's sure answer on a light view of a face is the target for a strong view of it")

