@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import DataError, FacemotionError
 from .fileio import write_bytes
 from .inputs import IMAGE_SUFFIXES
-from .labelled import largest_face
+from .labelled import LabelledImage, largest_face
 from .names import shown
 from .progress import progress_bar
 
@@ -40,17 +40,31 @@ class CropReport:
 
 
 def crop_names(items) -> list[str]:
-    """``<emotion>/<stem>.png`` for each photo; where two photos of one emotion share a stem
-    (``a.jpg``, ``a.png``), the later keeps its suffix (``a.png.png``). Fixed by the sorted list
-    alone, so a rerun finds the crops it wrote."""
+    """``<emotion>/<stem>.png`` for each photo (``<folder>/<stem>.png`` for an unlabelled one);
+    where two photos of one folder share a stem (``a.jpg``, ``a.png``), the later keeps its
+    suffix (``a.png.png``). Fixed by the sorted list alone, so a rerun finds the crops it wrote."""
     seen, out = set(), []
     for it in items:
-        name = f"{it.label}/{it.path.stem}.png"
+        name = (Path(it.label) / f"{it.path.stem}.png").as_posix()
         if name in seen:
-            name = f"{it.label}/{it.path.name}.png"
+            name = (Path(it.label) / f"{it.path.name}.png").as_posix()
         seen.add(name)
         out.append(name)
     return out
+
+
+def unlabelled_photos(folder) -> list[LabelledImage]:
+    """Every image of ``folder`` at any depth (hidden ones left out), sorted, its "label" the
+    sub-folder it is in: the crops keep the folder's shape (``train --unlabelled`` reads any depth)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{shown(root)}: not a folder of photos")
+    items = [LabelledImage(p, p.parent.relative_to(root).as_posix()) for p in sorted(root.rglob("*"))
+             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    if not items:
+        raise DataError(f"{shown(root)}: no images in it")
+    return items
 
 
 def read_marker(out: Path) -> dict | None:
@@ -144,7 +158,8 @@ def refuse_whole_photos(folder, option: str, recognizer) -> None:
     if sampled and photos * 2 >= sampled:
         raise DataError(f"{option} {shown(folder)}: whole photos, not face crops ({photos} of {sampled} images looked at "
                         f"hold a face filling about {median:.0%} of the picture), and each image is read as one face: "
-                        f"crop the faces first, `facemotion data crops {shown(folder)} --out FACES`, and use FACES")
+                        f"crop the faces first, `facemotion data crops {shown(folder)} --out FACES"
+                        f"{' --unlabelled' if option == '--unlabelled' else ''}`, and use FACES")
 
 
-__all__ = ["CROP_FILL", "CropReport", "write_face_crops", "face_fill", "whole_photos", "refuse_whole_photos"]
+__all__ = ["CROP_FILL", "CropReport", "unlabelled_photos", "write_face_crops", "face_fill", "whole_photos", "refuse_whole_photos"]

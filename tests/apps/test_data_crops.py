@@ -87,7 +87,8 @@ def test_whole_photos_are_refused_where_face_crops_are_read(photos, tmp_path, ka
         assert p.returncode == 1
         [line] = error_lines(p.stderr)
         assert f"{args[-2]} {photos}: whole photos, not face crops" in line
-        assert f"facemotion data crops {photos} --out FACES" in line
+        unlabelled = " --unlabelled" if args[-2] == "--unlabelled" else ""
+        assert f"facemotion data crops {photos} --out FACES{unlabelled}`" in line
         assert not run.exists()  # refused before the run started
     p = run_cli("evaluate", "fer2013_mini_xception", "--data", photos, "--crops")
     assert p.returncode == 1 and "whole photos, not face crops" in error_lines(p.stderr)[0]
@@ -98,3 +99,13 @@ def test_whole_photos_are_refused_where_face_crops_are_read(photos, tmp_path, ka
                 "--out", run, "--no-progress")
     assert p.returncode == 0, p.stderr
     assert (run / "best.pt").exists()
+
+    # photos without labels, at any depth: the crops keep the folder's shape
+    loose = tmp_path / "loose"
+    shutil.copytree(photos, loose / "trip")
+    shutil.copy(facemotion.SAMPLE_IMAGE, loose / "top.jpg")
+    p = run_cli("data", "crops", loose, "--out", tmp_path / "u", "--unlabelled")
+    assert p.returncode == 0, p.stderr
+    assert "wrote 3 face crops" in p.stdout and "--unlabelled" in p.stdout
+    assert sorted(q.relative_to(tmp_path / "u").as_posix() for q in (tmp_path / "u").rglob("*.png")) == [
+        "top.png", "trip/happiness/astronaut.png", "trip/happiness/astronaut.png.png"]

