@@ -212,7 +212,6 @@ def test_server_responses_carry_a_request_id(face_jpg):
 @pytest.mark.parametrize("command", ["image", "batch-csv", "batch-jsonl", "batch-parquet", "video", "data", "http"])
 def test_name_fuzzer(command, monkeypatch):
     from facemotion.cli import infer
-    from facemotion.fileio import write_bytes
     from facemotion.video import process
 
     if command == "batch-parquet":
@@ -222,7 +221,7 @@ def test_name_fuzzer(command, monkeypatch):
     fuzz = load_script("fuzz_names")
     # what the fuzzer replaces for speed (one recognizer, timelines as empty files) is put back after
     monkeypatch.setattr(infer, "_recognizer", infer._recognizer)
-    monkeypatch.setattr(process, "emotion_timeline", lambda times, probs, path, **_: write_bytes(path, b""))
+    monkeypatch.setattr(process, "Timelines", fuzz.EmptyTimelines)
     tally = fuzz.run(command, 60, per_run=60)
     assert tally.names == 60
     assert (tally.tracebacks, tally.lost, tally.log_lines) == (0, 0, 0), tally.examples

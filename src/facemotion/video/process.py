@@ -6,7 +6,8 @@ and writes, in OUTDIR:
   run keeps every row it produced);
 - ``<name>_summary.json``: per face id: frames seen, mean probabilities, dominant emotion,
   share of time in each emotion;
-- ``<name>_timeline_face<ID>.png``: each face's probabilities over time.
+- ``<name>_timeline_face<ID>.png``: the probabilities over time of each face seen for at
+  least a second.
 
 With ``explain``, each face's saliency map (``facemotion.explain``) is blended over its box in
 the video, recomputed every ``explain["every"]`` frames (and on a face's first frame), and the
@@ -29,7 +30,7 @@ import numpy as np
 from ..errors import FacemotionError
 from ..labels import EMOTIONS
 from ..names import fit_stems, json_fields, shown
-from ..plots import emotion_timeline, measure_timeline
+from ..plots import Timelines
 from ..progress import progress_bar
 from ..render import draw
 from ..results import probabilities
@@ -39,6 +40,8 @@ from .host import SignalShield
 from .saliency import SaliencyKeeper
 from .sources import FrameSource
 from .stream import stream
+
+TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
 
 
 def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS) -> dict:
@@ -241,7 +244,7 @@ class _VideoRun:
                             "processing_fps": round(self.n / elapsed, 2) if elapsed > 0 else None,
                             "outputs": {"csv": str(self.csv.path),
                                         "video": str(self.video_path) if self.video_path else None}})
-            summary["outputs"]["timelines"] = self._timelines()
+            summary["outputs"]["timelines"] = self._timelines(summary)
             summary["decode_errors"] = self.src.decode_errors
             if self.maps is not None:
                 summary["explain"] = self.maps.summary()
@@ -254,19 +257,27 @@ class _VideoRun:
             self.shield.release()
         return summary
 
-    def _timelines(self) -> list[str]:
-        out = []
-        for fid, acc in self.per_face.items():
-            p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
-            emotion_timeline(np.asarray(acc["frames"]) / self.info.fps, acc["probs"], p,
-                             title=f"face {fid}: emotions over time", labels=self.labels)
-            out.append(str(p))
-            if acc.get("measures"):
-                p = self.out_dir / f"{self.stem}_measures_face{fid}.png"
-                frames, values = zip(*acc["measures"])
-                measure_timeline(np.asarray(frames) / self.info.fps, values, p,
-                                 title=f"face {fid}: facial measures over time (docs/mesh.md)")
+    def _timelines(self, summary: dict) -> list[str]:
+        """A timeline per face seen for at least TIMELINE_S seconds (half the clip, in a clip
+        shorter than twice that): a face glimpsed for a few frames has no course to plot, and a
+        crowd's glimpses would add a file each (every face is in the CSV and the summary)."""
+        fps, out = self.info.fps, []
+        least = min(TIMELINE_S, summary["frames"] / fps / 2)
+        summary["timelines_for"] = f"faces seen for at least {least:.2f} s"
+        with Timelines() as draw:
+            for fid, acc in self.per_face.items():
+                if len(acc["frames"]) < 2 or summary["faces"][str(fid)]["seconds_seen"] < least:
+                    continue
+                p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
+                draw.emotions(np.asarray(acc["frames"]) / fps, acc["probs"], p,
+                              title=f"face {fid}: emotions over time", labels=self.labels)
                 out.append(str(p))
+                if acc.get("measures"):
+                    p = self.out_dir / f"{self.stem}_measures_face{fid}.png"
+                    frames, values = zip(*acc["measures"])
+                    draw.measures(np.asarray(frames) / fps, values, p,
+                                  title=f"face {fid}: facial measures over time (docs/mesh.md)")
+                    out.append(str(p))
         return out
 
 
