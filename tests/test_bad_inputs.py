@@ -605,6 +605,30 @@ def test_a_video_with_a_damaged_middle_is_read_past_it_and_reported(media, tmp_p
     assert summary["frames"] >= 100  # read on past the damage, not stopped at it (39 frames)
 
 
+def test_a_matroska_clip_whose_duration_runs_past_its_video_is_complete(media, tmp_path, capsys):
+    """Matroska records no frame count: OpenCV estimates one from the container's duration,
+    which runs past the video where another stream is longer (the clip's audio: 301 frames
+    estimated, 275 there). Every frame read is a complete read, not 26 frames 'not decoded'."""
+    import json
+
+    import av
+
+    from facemotion.cli import main
+
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(media / "short_hamilton_clip.mp4")) as src, av.open(str(clip), "w", format="matroska") as dst:
+        video = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:  # the demuxer's closing empty packet
+                packet.stream = video
+                dst.mux(packet)
+    out = tmp_path / "out"
+    assert main(["video", str(clip), "-o", str(out), "--no-video", "--no-progress", "--detector", "haar"]) == 0
+    assert "incomplete" not in capsys.readouterr().err
+    summary = json.loads((out / "clip_summary.json").read_text())
+    assert summary["status"] == "complete" and summary["frames"] == 275 and summary["decode_errors"] == 0
+
+
 def test_sigterm_finishes_the_video_like_ctrl_c(media, tmp_path):
     import json
     import signal

@@ -29,6 +29,10 @@ class SourceInfo:
     height: int
     frame_count: int  # 0 when unknown (cameras, iterables)
     live: bool
+    # whether the container records frame_count (MP4/MOV's sample tables do); where it does not
+    # (Matroska, WebM, AVI without an index) OpenCV estimates it from the duration and the rate,
+    # and the estimate can be off by a frame or two at the end
+    count_recorded: bool = True
 
 
 def _capture(path: Path):
@@ -45,6 +49,19 @@ def _capture(path: Path):
             os.symlink(os.path.abspath(path), link)
             return cv2.VideoCapture(link)  # FFmpeg holds the file open: the link may go
     return cv2.VideoCapture(name)
+
+
+def recorded_frames(path: Path) -> int:
+    """The video stream's frame count as its container records it (0 where it records none, or
+    where FFmpeg through PyAV cannot say): an opened file, so any name works."""
+    try:
+        import av
+
+        with open(path, "rb") as fh, av.open(fh) as container:
+            streams = container.streams.video
+            return int(streams[0].frames or 0) if streams else 0
+    except Exception:  # noqa: BLE001 - a probe: OpenCV, which reads the frames, has the last word
+        return 0
 
 
 def _not_a_path(source) -> str:
@@ -98,8 +115,9 @@ class FrameSource:
             fps = 30.0  # some containers carry no rate; 30 is the common default
         self._first = first
         self._cap = cap
-        self.info = SourceInfo(str(path), float(fps), first.shape[1], first.shape[0],
-                               max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))), False)
+        count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self.info = SourceInfo(str(path), float(fps), first.shape[1], first.shape[0], count, False,
+                               count_recorded=count > 0 and recorded_frames(path) > 0)
         self.frames_read = 1  # the first frame, read above
 
     # what a file gave: frames decoded and frames that could not be (a damaged or cut file)
@@ -108,8 +126,12 @@ class FrameSource:
 
     @property
     def missing_frames(self) -> int:
-        """Frames the container announces that were not decoded (0 when it announces none)."""
-        return max(0, self.info.frame_count - self.frames_read) if self.info.frame_count else 0
+        """Frames the container records that were not decoded; where it records no count (its
+        duration, and so OpenCV's estimate, can run past the video's end), the frames that failed
+        to decode with a frame after them: a file cut short then reads as what it holds."""
+        if self.info.count_recorded:
+            return max(0, self.info.frame_count - self.frames_read) if self.info.frame_count else 0
+        return self.decode_errors
 
     def _open_camera(self, index: int, size) -> None:
         cap = cv2.VideoCapture(index)
@@ -177,17 +199,17 @@ class FrameSource:
 
     def _read_ahead(self, q) -> None:
         cap, i, bad_run = self._cap, 1, 0
-        total = self.info.frame_count
+        total, recorded = self.info.frame_count, self.info.count_recorded
         try:
             while not self._stop.is_set():
                 ok, frame = cap.read()
                 if ok:
                     self._put(q, (i, frame))
                     self.frames_read += 1
+                    self.decode_errors += bad_run  # failures a frame followed: damage, not the end
                     bad_run = 0
-                elif total and i < total and bad_run < self.MAX_BAD_RUN:
-                    self.decode_errors += 1
-                    bad_run += 1
+                elif bad_run < self.MAX_BAD_RUN and (i < total or not recorded):
+                    bad_run += 1  # where the container records no count, only a frame after says
                 else:
                     break
                 i += 1
