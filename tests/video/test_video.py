@@ -254,3 +254,29 @@ def test_analyze_video_gives_the_streams_faces_as_a_table(media):
             for r in itertools.islice(rec.stream(media / "test.mp4", every=3), 24) for f in r.faces]
     got = [(t.frame, t.face_id, (t.x, t.y, t.w, t.h), t.dominant_emotion, t.happy) for t in table.itertuples()]
     assert got == want and len(got) >= 20 and table["frame"].max() <= 23
+
+
+def test_a_variable_frame_rate_clip_keeps_each_frames_own_time(media, rec_dnn, tmp_path):
+    """Phones record a variable frame rate: a frame's time is its timestamp, not its index over
+    the mean rate. The clip: test.mp4's first 30 frames, 15 at 30 frames/s, then 15 at 10."""
+    from fractions import Fraction
+
+    import av
+
+    times = [k / 30 for k in range(15)] + [0.5 + k / 10 for k in range(15)]
+    clip = tmp_path / "vfr.mp4"
+    with av.open(str(media / "test.mp4")) as src, av.open(str(clip), "w") as dst:
+        out = dst.add_stream("libx264", rate=30)
+        out.width, out.height, out.pix_fmt = 596, 336, "yuv420p"
+        out.time_base = Fraction(1, 1000)
+        for t, frame in zip(times, src.decode(video=0)):
+            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = round(t * 1000), out.time_base
+            dst.mux(out.encode(frame))
+        dst.mux(out.encode())
+    s = process_video(rec_dnn, clip, tmp_path / "out", progress=False, write_video=False)
+    assert s["frames"] == 30 and s["status"] == "complete"
+    rows = _rows(tmp_path / "out" / "vfr_faces.csv")
+    got = {int(r["frame"]): float(r["time_s"]) for r in rows}
+    assert len(got) >= 25
+    assert all(abs(got[k] - times[k]) < 0.002 for k in got)  # i / the rate would be most of a second off

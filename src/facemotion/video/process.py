@@ -158,11 +158,12 @@ class _VideoRun:
         for f in res.faces:
             self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
                            f["dominant_emotion"], f)
-            acc = self.per_face.setdefault(f["face_id"], {"frames": [], "probs": []})
+            acc = self.per_face.setdefault(f["face_id"], {"frames": [], "times": [], "probs": []})
             acc["frames"].append(res.index)
+            acc["times"].append(res.time_s)
             acc["probs"].append(probabilities(f, self.labels))
             if f.get("measures") is not None:  # with --mesh: the face's measures, for their timeline
-                acc.setdefault("measures", []).append((res.index, f["measures"]))
+                acc.setdefault("measures", []).append((res.time_s, f["measures"]))
         self.csv.flush()
         self.n += 1
         self.bar.update(1)
@@ -269,13 +270,13 @@ class _VideoRun:
                 if len(acc["frames"]) < 2 or summary["faces"][str(fid)]["seconds_seen"] < least:
                     continue
                 p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
-                draw.emotions(np.asarray(acc["frames"]) / fps, acc["probs"], p,
+                draw.emotions(acc["times"], acc["probs"], p,
                               title=f"face {fid}: emotions over time", labels=self.labels)
                 out.append(str(p))
                 if acc.get("measures"):
                     p = self.out_dir / f"{self.stem}_measures_face{fid}.png"
-                    frames, values = zip(*acc["measures"])
-                    draw.measures(np.asarray(frames) / fps, values, p,
+                    times, values = zip(*acc["measures"])
+                    draw.measures(times, values, p,
                                   title=f"face {fid}: facial measures over time (docs/mesh.md)")
                     out.append(str(p))
         return out

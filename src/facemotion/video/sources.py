@@ -115,6 +115,8 @@ class FrameSource:
             fps = 30.0  # some containers carry no rate; 30 is the common default
         self._first = first
         self._cap = cap
+        self._last_t = -1.0
+        self._first_t = self._time(cap, 0, fps)
         count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         self.info = SourceInfo(str(path), float(fps), first.shape[1], first.shape[0], count, False,
                                count_recorded=count > 0 and recorded_frames(path) > 0)
@@ -167,7 +169,7 @@ class FrameSource:
             return
         # a file: a reader thread decodes ahead (OpenCV releases the GIL while decoding), so
         # decoding overlaps detection on another core
-        yield 0, 0.0, self._first
+        yield 0, self._first_t, self._first
         self._stop = threading.Event()
         q: queue.Queue = queue.Queue(maxsize=8)
         reader = self._reader = threading.Thread(target=self._read_ahead, args=(q,), daemon=True)
@@ -178,8 +180,8 @@ class FrameSource:
                 item = q.get()
                 if item is None:
                     break
-                i, frame = item  # frames that could not be decoded leave gaps in the index
-                yield i, i / self.info.fps, frame
+                i, t, frame = item  # frames that could not be decoded leave gaps in the index
+                yield i, t, frame
         finally:
             self._join_reader()
 
@@ -204,7 +206,7 @@ class FrameSource:
             while not self._stop.is_set():
                 ok, frame = cap.read()
                 if ok:
-                    self._put(q, (i, frame))
+                    self._put(q, (i, self._time(cap, i, self.info.fps), frame))
                     self.frames_read += 1
                     self.decode_errors += bad_run  # failures a frame followed: damage, not the end
                     bad_run = 0
@@ -215,6 +217,16 @@ class FrameSource:
                 i += 1
         finally:
             self._put(q, None)  # end of stream
+
+    def _time(self, cap, i: int, fps: float) -> float:
+        """The frame just read's time in the video, s: its timestamp (from the video's start),
+        which a variable frame rate, as phones record, takes away from ``i / fps``; that where
+        the container gives none, or one that does not move forward."""
+        ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+        t = ms / 1000 if ms == ms and ms >= 0 and ms / 1000 > self._last_t else i / fps
+        t = max(t, self._last_t + 1e-6)
+        self._last_t = t
+        return t
 
     def _put(self, q, item) -> None:
         """Block until there is room, but give up as soon as the consumer has stopped."""
