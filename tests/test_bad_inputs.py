@@ -1093,11 +1093,11 @@ def _fill_the_disk(where: str, monkeypatch) -> None:
                 self.frames_in, self.file = 0, str(path)
                 real_init(self, path, fps, size)
 
-            def write(self, frame, real_write=real_write):
+            def write(self, frame, t=None, real_write=real_write):
                 self.frames_in += 1
                 if self.frames_in > 3:
                     raise OSError(errno.ENOSPC, "No space left on device", self.file)
-                real_write(self, frame)
+                real_write(self, frame, t)
 
             monkeypatch.setattr(kind, "__init__", init)
             monkeypatch.setattr(kind, "write", write)

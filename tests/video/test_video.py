@@ -42,7 +42,12 @@ def test_test_mp4_one_stable_face(media, rec_dnn, tmp_path):
     cap = cv2.VideoCapture(str(tmp_path / "test_annotated.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 115
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (596, 336)
-    assert abs(cap.get(cv2.CAP_PROP_FPS) - s["fps"]) < 0.01
+    # each frame at its time in the clip (test.mp4's frames are 40 ms apart; its mean rate, 24.7/s,
+    # counts a longer duration)
+    shown_at = []
+    while cap.read()[0]:
+        shown_at.append(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+    assert len(shown_at) == 115 and all(abs(shown_at[int(r["frame"])] - float(r["time_s"])) < 0.002 for r in rows)
 
 
 def test_every_n_carries_boxes_and_hamilton_rows(media, rec_dnn, tmp_path):
@@ -280,3 +285,63 @@ def test_a_variable_frame_rate_clip_keeps_each_frames_own_time(media, rec_dnn, t
     got = {int(r["frame"]): float(r["time_s"]) for r in rows}
     assert len(got) >= 25
     assert all(abs(got[k] - times[k]) < 0.002 for k in got)  # i / the rate would be most of a second off
+
+
+def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, video_start: float = 0.0):
+    """A small clip with a 440 Hz tone: gray frames from ``video_start`` s, the sound from 0."""
+    from fractions import Fraction
+
+    import av
+
+    rate = 44100
+    with av.open(str(path), "w") as dst:
+        v = dst.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        v.time_base = Fraction(1, 1000)
+        a = dst.add_stream(codec, rate=rate)
+        a.layout = "mono"
+        packets = []  # every stream's encoder opens before the first packet writes the header
+        for k in range(int(seconds * fps)):
+            f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 100 + k, np.uint8), format="rgb24").reformat(
+                format="yuv420p")
+            f.pts, f.time_base = round((video_start + k / fps) * 1000), v.time_base
+            packets += v.encode(f)
+        packets += v.encode()
+        tone = (np.sin(2 * np.pi * 440 * np.arange(int((seconds + video_start) * rate)) / rate) * 8000).astype(np.int16)
+        for start in range(0, len(tone), 1024):
+            f = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="s16", layout="mono")
+            f.sample_rate, f.pts = rate, start
+            packets += a.encode(f)
+        packets += a.encode()
+        for p in sorted(packets, key=lambda p: float(p.dts * p.time_base)):
+            dst.mux(p)
+
+
+@pytest.mark.parametrize("suffix, codec, kept", [(".mp4", "aac", "copied aac"),
+                                                  (".mov", "pcm_s16le", "encoded as aac from pcm_s16le")])
+def test_the_annotated_mp4_carries_the_clips_sound_over_its_frames(rec_dnn, tmp_path, suffix, codec, kept):
+    """The source's sound, copied where MP4 carries its codec (else encoded as AAC), from the
+    video's first frame (it starts 0.4 s into the sound) to its last one kept (--max-frames)."""
+    import av
+
+    clip = tmp_path / f"tone{suffix}"
+    _clip_with_sound(clip, codec, seconds=2.0, video_start=0.4)
+    s = process_video(rec_dnn, clip, tmp_path / "out", progress=False, max_frames=25)
+    assert s["outputs"]["video_sound"] == kept
+    with av.open(s["outputs"]["video"]) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert audio.codec_context.name == "aac" and video.frames == 25
+        seconds = float(video.duration * video.time_base)
+        assert seconds == pytest.approx(1.0, abs=0.05)
+        assert float(audio.duration * audio.time_base) == pytest.approx(seconds, abs=0.1)
+        first = next(c.demux(audio))
+        assert float(first.pts * first.time_base) < 0.05  # from the first frame on (the 0.4 s before it left out)
+
+
+def test_a_clip_without_sound_gives_a_silent_mp4_and_says_nothing(media, rec_dnn, tmp_path):
+    import av
+
+    s = process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=10)
+    assert s["outputs"]["video_sound"] is None
+    with av.open(s["outputs"]["video"]) as c:
+        assert not c.streams.audio

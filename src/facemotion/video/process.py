@@ -108,6 +108,8 @@ class _VideoRun:
         self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
         self.src = FrameSource(source)
         self.info = info = self.src.info
+        # a file's sound goes into the annotated MP4 (a camera's stream has none we read)
+        self.sound_from = Path(source) if isinstance(source, (str, os.PathLike)) and not info.live else None
         self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else f"camera{source}"))
         _restart_note(out_dir, self.stem)
         # every column and summary follows the model's labels (FER2013's for a recognizer-like
@@ -118,7 +120,7 @@ class _VideoRun:
                                  mesh=getattr(stages, "mesh", None) is not None)
         self._closed = False
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
-        self.video_path = None
+        self.video_path, self.sound = None, None
         self.per_face: dict[int, dict] = {}
         self.n, self.status, self.stopped_early = 0, "complete", False
         total = info.frame_count or None
@@ -153,8 +155,8 @@ class _VideoRun:
             if self.writer is None:
                 h, w = res.frame.shape[:2]
                 self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", self.info.fps, (w, h),
-                                              threaded=True)
-            self.writer.write(annotated)
+                                              threaded=True, sound_from=self.sound_from)
+            self.writer.write(annotated, res.time_s)
         for f in res.faces:
             self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
                            f["dominant_emotion"], f)
@@ -211,6 +213,7 @@ class _VideoRun:
                     self.writer.abort()
                 else:
                     self.video_path = self.writer.close()  # on failure it leaves no file and raises
+                    self.sound = self.writer.sound
         finally:
             self.src.close()
             if self.window:
@@ -244,7 +247,8 @@ class _VideoRun:
                             "status": self.status,
                             "processing_fps": round(self.n / elapsed, 2) if elapsed > 0 else None,
                             "outputs": {"csv": str(self.csv.path),
-                                        "video": str(self.video_path) if self.video_path else None}})
+                                        "video": str(self.video_path) if self.video_path else None,
+                                        "video_sound": self.sound}})
             summary["outputs"]["timelines"] = self._timelines(summary)
             summary["decode_errors"] = self.src.decode_errors
             if self.maps is not None:

@@ -1,9 +1,11 @@
 """The annotated MP4: H.264 through PyAV (what browsers play), else OpenCV's MPEG-4 Part 2,
 written under a temporary name and renamed when complete; optionally encoded on a thread of
-its own, beside the analysis (PyAV's encoder releases the GIL)."""
+its own, beside the analysis (PyAV's encoder releases the GIL), each frame at its time in the
+source and with the source's sound (:mod:`.soundtrack`)."""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from fractions import Fraction
@@ -36,18 +38,22 @@ class H264Writer:
             self.stream = self.container.add_stream("libx264", rate=rate)
             self.stream.width, self.stream.height = self.size
             self.stream.pix_fmt = "yuv420p"
-            self.stream.codec_context.time_base = 1 / rate
+            # frames carry their time in the source (a phone's variable rate kept, in step with
+            # its sound): a clock of 1/90,000 s, MPEG's, holds any rate's times
+            self.stream.codec_context.time_base = Fraction(1, 90000)
             self.stream.options = {"crf": "23", "preset": self.preset}
         except Exception:
             self.container.close()
             raise
-        self.frames = 0
+        self.frames, self.rate, self.last_pts = 0, rate, -1
         self._av = av
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, t: float | None = None) -> None:
+        """One frame, shown from ``t`` s (None: the next frame at the stream's rate)."""
         w, h = self.size
         f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
-        f.pts = self.frames
+        pts = round((self.frames / self.rate if t is None else t) * 90000)
+        f.pts = self.last_pts = max(pts, self.last_pts + 1)  # the encoder takes no step back
         self.frames += 1
         self.container.mux(self.stream.encode(f))
 
@@ -73,8 +79,8 @@ class OpenCVWriter:
             self.writer.release()
             raise OSError("OpenCV has no mp4v encoder")
 
-    def write(self, frame: np.ndarray) -> None:
-        self.writer.write(frame)
+    def write(self, frame: np.ndarray, t: float | None = None) -> None:
+        self.writer.write(frame)  # at the stream's fixed rate: OpenCV's writer takes no times
 
     def release(self, flush: bool = True) -> None:
         self.writer.release()
@@ -94,8 +100,9 @@ class SafeVideoWriter:
     """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], codecs=(H264Writer, OpenCVWriter),
-                 *, threaded: bool = False, queue_size: int = 8):
-        self.path, self.size = Path(path), size
+                 *, threaded: bool = False, queue_size: int = 8, sound_from: Path | None = None):
+        self.path, self.size, self.sound_from = Path(path), size, sound_from
+        self.sound: str | None = None  # what became of the source's sound (close says)
         self._file = PendingFile(self.path)
         self.tmp = self._file.tmp
         self.frames = 0
@@ -118,10 +125,10 @@ class SafeVideoWriter:
             self._thread.start()
 
     def _encode(self) -> None:
-        while (frame := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
             if self._error is None:  # after a failure, frames are drained unencoded
                 try:
-                    self.writer.write(frame)
+                    self.writer.write(*item)
                 except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
                     self._error = e
 
@@ -135,15 +142,16 @@ class SafeVideoWriter:
             raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
         raise e
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, t: float | None = None) -> None:
+        """One frame, shown from ``t`` s in the source (None: the next at the stream's rate)."""
         if (frame.shape[1], frame.shape[0]) != self.size:  # frames of changing size: fit the first one's
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         self._raise()
         if self._queue is not None:
-            self._queue.put(frame)
+            self._queue.put((frame, t))
         else:
             try:
-                self.writer.write(frame)
+                self.writer.write(frame, t)
             except BaseException as e:
                 self._error = e
                 self._raise()
@@ -170,7 +178,28 @@ class SafeVideoWriter:
         if self.frames == 0:
             self._file.discard()
             return None
+        if self.sound_from is not None:
+            self._add_sound()
         return self._file.commit()
+
+    def _add_sound(self) -> None:
+        """The source's sound into the finished file, where it has one; a sound that cannot be
+        carried leaves the MP4 silent and says why in :attr:`sound`."""
+        from .soundtrack import mux_soundtrack, source_audio
+
+        if source_audio(self.sound_from) is None:
+            return
+        if self.codec != H264Writer.codec:
+            self.sound = f"left out: the {self.codec} fallback writes no sound"
+            return
+        with_sound = self.tmp.with_name(f"{self.tmp.stem}-sound{self.tmp.suffix}")  # a restart's cleanup finds it
+        try:
+            self.sound = mux_soundtrack(self.tmp, self.sound_from, with_sound)
+            os.replace(with_sound, self.tmp)
+        except Exception as e:  # noqa: BLE001 - the annotated video stands without its sound
+            self.sound = f"left out: {e}"
+        finally:
+            with_sound.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Stop and leave no file (a run that failed)."""
