@@ -10,6 +10,7 @@ file is, from its first bytes, never from its name.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 
@@ -25,11 +26,31 @@ OPTIONAL = ("AVIF", "HEIF")
 FIRST_FRAME = {"GIF", "WEBP", "MPO", "AVIF", "HEIF"}
 
 
+# what a photo in an optional format needs where this install cannot read it
+OPTIONAL_NEEDS = {
+    "HEIF": "a HEIF/HEIC photo (what iPhones save); `pip install pillow-heif` (or facemotion[heif]) lets "
+            "facemotion read it, or save it as JPEG",
+    "AVIF": "an AVIF image; a Pillow built with AVIF (the wheels of 11.3 and newer) reads it, or save it as JPEG or PNG",
+}
+
+
+@functools.cache
+def _heif_plugin() -> bool:
+    """pillow-heif's opener registered with Pillow where it is installed (the [heif] extra)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
 def pil_formats() -> tuple[str, ...]:
     """The Pillow format IDs every decode passes as ``Image.open(fp, formats=...)``."""
     from PIL import Image
 
     Image.init()  # registers the plugins (importing one runs nothing of the file's)
+    _heif_plugin()
     return RASTER + tuple(f for f in OPTIONAL if f in Image.OPEN)
 
 
@@ -101,6 +122,9 @@ def shown() -> str:
 
 def refusal(name: str, head: bytes) -> str:
     """The one line that refuses a file no allowed format opens."""
+    fmt = sniff(head)
+    if fmt in OPTIONAL_NEEDS and fmt not in pil_formats():
+        return f"{name}: {OPTIONAL_NEEDS[fmt]}"
     kind = refused_kind(head)
     if kind is None:
         return f"{name}: not an image file (format not recognised; facemotion reads {shown()})"

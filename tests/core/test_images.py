@@ -96,3 +96,27 @@ def test_decodes_the_pixels_opencv_decodes(tmp_path):
     for p in (jpg, png):
         assert np.array_equal(load_image(p), cv2.imread(str(p)))
     assert np.array_equal(load_image(gray), cv2.imread(str(gray)))
+
+
+def test_an_iphone_heic_photo_is_read_with_the_heif_extra_and_named_without_it(tmp_path):
+    """HEIC, what iPhones save: read where pillow-heif is installed (the [heif] extra), the same
+    face as the JPEG; without it, one line naming the photo's format and what reads it."""
+    import subprocess
+    import sys
+
+    pillow_heif = pytest.importorskip("pillow_heif", reason="the [heif] extra (pip install pillow-heif)")
+    import facemotion
+    from facemotion import detect_emotions
+
+    photo = tmp_path / "IMG_0001.HEIC"
+    pillow_heif.from_pillow(Image.open(facemotion.SAMPLE_IMAGE)).save(str(photo), quality=90)
+    (face,) = detect_emotions(photo)
+    (jpeg,) = detect_emotions(facemotion.SAMPLE_IMAGE)
+    assert face["dominant_emotion"] == jpeg["dominant_emotion"] == "happy"
+    assert all(abs(a - b) <= 3 for a, b in zip(face["box"], jpeg["box"]))
+
+    without = "import sys; sys.modules['pillow_heif'] = None; from facemotion.cli import main; sys.exit(main())"
+    p = subprocess.run([sys.executable, "-c", without, "image", str(photo)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    line = next(x for x in p.stderr.splitlines() if x.startswith("error:"))
+    assert "IMG_0001.HEIC: a HEIF/HEIC photo" in line and "pip install pillow-heif" in line
