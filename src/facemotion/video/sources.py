@@ -30,8 +30,8 @@ class SourceInfo:
     frame_count: int  # 0 when unknown (cameras, iterables)
     live: bool
     # whether the container records frame_count (MP4/MOV's sample tables do); where it does not
-    # (Matroska, WebM, AVI without an index) OpenCV estimates it from the duration and the rate,
-    # and the estimate can be off by a frame or two at the end
+    # (Matroska, WebM) OpenCV estimates it from the duration and the rate, and the duration runs
+    # past the video where the sound is longer (short_hamilton_clip's: 301 frames for 275)
     count_recorded: bool = True
 
 

@@ -34,7 +34,7 @@ def source_audio(source: Path):
                 return None
             video = c.streams.video[0] if c.streams.video else None
             start = float(video.start_time * video.time_base) if video is not None and video.start_time else 0.0
-            return c.streams.audio[0].codec_context.name, start
+            return c.streams.audio[0].codec_context.codec.canonical_name, start  # mp3, not its decoder mp3float
     except Exception:  # noqa: BLE001 - no sound we can read: the MP4 stays silent
         return None
 
@@ -46,7 +46,7 @@ def _audio_packets(src, stream, start: float, end: float, out_stream, copy: bool
         shift = round(start / stream.time_base)
         for p in src.demux(stream):
             t = _seconds(p)
-            if t is None or t < start or t >= end:
+            if t is None or p.pts is None or t < start or t >= end:
                 continue
             p.pts, p.dts = p.pts - shift, (p.dts - shift) if p.dts is not None else None
             p.stream = out_stream
