@@ -23,7 +23,7 @@ from .progress import progress_bar
 
 # In a face crop the largest face the detector finds fills most of the picture; in a photo of a
 # person it fills a small part. Measured with the default detector (largest face's box area /
-# picture area, 5th-95th percentile; benchmarks/crop_fill.py): FER2013's Training faces
+# picture area, 5th-95th percentile; benchmarks/studies/crop_fill.py): FER2013's Training faces
 # 0.59-1.0, crops written by write_face_crops 0.75-1.0, muxspace's tightly framed photos
 # 0.75-0.95; the London set's portraits 0.14-0.19, Specs on Faces' photos 0.04-0.37.
 CROP_FILL = 0.35

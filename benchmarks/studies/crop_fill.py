@@ -6,7 +6,7 @@ largest face the default detector finds fills (5th to 95th percentiles), the ima
 face found, and what the check decides on the folder (``crops``, or ``photos``: refused).
 FER2013's Training faces are read from the zip.
 
-    python benchmarks/crop_fill.py --folders crops=runs/crops/muxspace_train muxspace=MUX/images \\
+    python benchmarks/studies/crop_fill.py --folders crops=runs/crops/muxspace_train muxspace=MUX/images \\
         london=../shared/datasets/london_faces sof="SOF/data/original images"
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import zipfile
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from facemotion import EmotionRecognizer
 from facemotion.facecrops import CROP_FILL, face_fill, whole_photos
 from facemotion.inputs import IMAGE_SUFFIXES
 
-from _common import ROOT, command_line, machine, table, write_results
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common
+from _common import ROOT, command_line, machine, table, write_results  # noqa: E402
 
 FER = ROOT.parent / "shared" / "datasets" / "fer2013.zip"
 
