@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from facemotion import EmotionRecognizer
-from facemotion.facecrops import CROP_FILL, face_fill, whole_photos
+from facemotion.facecrops import CROP_FILL, face_fill, sample_images, whole_photos
 from facemotion.inputs import IMAGE_SUFFIXES
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
         pct = np.percentile(found, [5, 25, 50, 75, 95]) if found else [np.nan] * 5
         decided = "-"
         if path.is_dir():
-            photos, sampled, _ = whole_photos(path, rec)
+            photos, sampled, _ = whole_photos(sample_images(path), rec)
             decided = "photos" if photos * 2 >= sampled else "crops"
         rows.append([name, len(fills), len(fills) - len(found), *(f"{x:.2f}" for x in pct), decided])
         data[name] = {"images": len(fills), "no_face": len(fills) - len(found), "percentiles": [float(x) for x in pct],

@@ -128,22 +128,26 @@ def face_fill(recognizer, source) -> float | None:
     return max(bw * bh for _, _, bw, bh in boxes) / float(w * h)
 
 
+def spread(items: list, n: int = SAMPLE) -> list:
+    """Up to ``n`` of ``items``, spread evenly over them (every class of a sorted listing)."""
+    step = max(1, len(items) / n) if items else 1
+    return [items[int(i * step)] for i in range(min(n, len(items)))]
+
+
 def sample_images(folder, n: int = SAMPLE) -> list[Path]:
     """Up to ``n`` images spread evenly over ``folder``'s sorted images, at any depth."""
-    files = sorted(p for p in Path(folder).rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
-    step = max(1, len(files) / n) if files else 1
-    return [files[int(i * step)] for i in range(min(n, len(files)))]
+    return spread(sorted(p for p in Path(folder).rglob("*")
+                         if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()), n)
 
 
-def whole_photos(folder, recognizer) -> tuple[int, int, float]:
-    """(images of ``folder``'s sample that are photos rather than face crops, images sampled, the
-    median fill of the faces found). An image that cannot be read, or holds no face the
-    detector finds (a tight crop can hold none), counts as a crop."""
+def whole_photos(sources, recognizer) -> tuple[int, int, float]:
+    """(how many of the images ``sources`` (paths or encoded bytes) are photos rather than face
+    crops, how many there are, the median fill of the faces found). An image that cannot be
+    read, or holds no face the detector finds (a tight crop can hold none), counts as a crop."""
     fills = []
-    for p in sample_images(folder):
+    for source in sources:
         try:
-            fills.append(face_fill(recognizer, p))
+            fills.append(face_fill(recognizer, source))
         except FacemotionError:
             fills.append(None)
     found = sorted(f for f in fills if f is not None)
@@ -151,14 +155,17 @@ def whole_photos(folder, recognizer) -> tuple[int, int, float]:
     return sum(f < CROP_FILL for f in found), len(fills), median
 
 
-def refuse_whole_photos(folder, option: str, recognizer) -> None:
-    """One line naming ``option`` when at least half of ``folder``'s sampled images are whole
-    photos: the command reads each image as one face."""
-    photos, sampled, median = whole_photos(folder, recognizer)
+def refuse_whole_photos(folder, option: str, recognizer, sources=None) -> None:
+    """One line naming ``option`` when at least half of the images sampled from ``folder``
+    (``sources``: those of an archive, read by the caller) are whole photos: the command
+    reads each image as one face."""
+    photos, sampled, median = whole_photos(sample_images(folder) if sources is None else sources, recognizer)
     if sampled and photos * 2 >= sampled:
+        unpacked = sources is not None  # an archive: data crops reads a folder
         raise DataError(f"{option} {shown(folder)}: whole photos, not face crops ({photos} of {sampled} images looked at "
                         f"hold a face filling about {median:.0%} of the picture), and each image is read as one face: "
-                        f"crop the faces first, `facemotion data crops {shown(folder)} --out FACES"
+                        f"crop the faces first{', unpacked' if unpacked else ''}, `facemotion data crops "
+                        f"{'FOLDER' if unpacked else shown(folder)} --out FACES"
                         f"{' --unlabelled' if option == '--unlabelled' else ''}`, and use FACES")
 
 

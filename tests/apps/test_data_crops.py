@@ -92,6 +92,11 @@ def test_whole_photos_are_refused_where_face_crops_are_read(photos, tmp_path, ka
         assert not run.exists()  # refused before the run started
     p = run_cli("evaluate", "fer2013_mini_xception", "--data", photos, "--crops")
     assert p.returncode == 1 and "whole photos, not face crops" in error_lines(p.stderr)[0]
+    packed = shutil.make_archive(str(tmp_path / "photos"), "zip", photos)  # a zip of them: the same, unpacked first
+    p = run_cli("train", "--data", packed, "--epochs", "1", "--out", run, "--no-progress")
+    assert p.returncode == 1 and not run.exists()
+    [line] = error_lines(p.stderr)
+    assert "photos.zip: whole photos" in line and "unpacked, `facemotion data crops FOLDER --out FACES`" in line
 
     faces = tmp_path / "faces"
     assert run_cli("data", "crops", photos, "--out", faces).returncode == 0

@@ -16,26 +16,37 @@ from ..validate import add_file_output, integer, number, option, output_folder
 def cmd_train(args) -> int:
     from ..training.train import main
 
-    refuse_photos(([("--data", args.data)] if is_photo_folder(args.data) else [])
-                  + [("--extra-data", f) for f in args.extra_data]
+    refuse_photos([("--data", args.data)] + [("--extra-data", f) for f in args.extra_data]
                   + ([("--unlabelled", args.unlabelled)] if args.unlabelled else []))
     main(args)
     return 0
 
 
 def refuse_photos(folders) -> None:
-    """Stop in one line before training if a folder of face crops (``(option, folder)`` pairs)
-    holds whole photos: each of its images would be read as one face."""
+    """Stop in one line before training if a folder, zip or tar of face crops (``(option, path)``
+    pairs) holds whole photos: each of its images would be read as one face."""
     from pathlib import Path
 
-    folders = [(o, f) for o, f in folders if Path(f).is_dir()]  # an archive or a missing path: the loader's to name
-    if folders:
-        from ..facecrops import refuse_whole_photos
-        from ..recognizer import EmotionRecognizer
+    from ..datasets.archives import list_members, read_members
+    from ..errors import DataError
+    from ..facecrops import refuse_whole_photos, spread
+    from ..inputs import IMAGE_SUFFIXES
+    from ..recognizer import EmotionRecognizer
 
-        rec = EmotionRecognizer()
-        for option_name, folder in folders:
-            refuse_whole_photos(folder, option_name, rec)
+    rec = None
+    for option_name, path in folders:
+        path = Path(path)
+        sources = None  # a folder is sampled by refuse_whole_photos
+        if path.is_file() and path.suffix.lower() != ".csv":  # FER2013's CSV holds pixels, not images
+            try:
+                names = spread([n for n in list_members(path) if Path(n).suffix.lower() in IMAGE_SUFFIXES])
+                sources = [data for _, data in read_members(path, names) if isinstance(data, bytes)]
+            except DataError:
+                continue  # the loader names what is wrong with the file
+        elif not path.is_dir():
+            continue  # a missing path: the loader's to name
+        rec = rec or EmotionRecognizer()
+        refuse_whole_photos(path, option_name, rec, sources)
 
 
 def cmd_teacher_targets(args) -> int:
