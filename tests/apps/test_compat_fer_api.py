@@ -66,7 +66,7 @@ def test_fers_own_range_checks_stay_value_errors():
 
 def test_video_options_without_meaning_here_say_so(tmp_path):
     video = Video(str(CLIP), outdir=str(tmp_path / "out"))
-    for option in ({"lang": "de"}, {"include_audio": True}, {"size_multiplier": 2}, {"output": "json"},
+    for option in ({"lang": "de"}, {"size_multiplier": 2}, {"output": "json"},
                    {"detection_box": {"left": 3}}, {"detection_box": {"x_min": 5000}}, {"smooth": 1},
                    {"frequency": 0}):
         with pytest.raises(UsageError) as e:
@@ -143,6 +143,19 @@ def test_video_analyze_writes_where_fer_writes(tmp_path, monkeypatch):
     (own,) = FER().detect_emotions(cap.read()[1])
     cap.release()
     assert rows[1]["box0"] == own["box"] and rows[1]["happy0"] == pytest.approx(own["emotions"]["happy"], abs=0.011)
+
+
+def test_video_include_audio_puts_the_sources_sound_in_the_annotated_video(tmp_path, media):
+    """fer's include_audio=True: the source's sound over the analysed frames' span (3 frames,
+    every 10th of a 29.97/s clip: a second)."""
+    import av
+
+    video = Video(str(media / "short_hamilton_clip.mp4"), outdir=str(tmp_path / "out"))
+    video.analyze(FER(), frequency=10, max_results=3, save_frames=False, include_audio=True)
+    with av.open(str(tmp_path / "out" / "short_hamilton_clip_output.mp4")) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.frames == 3 and a.codec_context.name == "aac"
+        assert float(a.duration * a.time_base) == pytest.approx(float(v.duration * v.time_base), abs=0.1)
 
 
 def test_video_detection_box_and_pandas(tmp_path):

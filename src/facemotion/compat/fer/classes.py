@@ -134,8 +134,9 @@ class Video:
         ``detection_box`` ({x_min, x_max, y_min, y_max}: faces are looked for there, their boxes
         given in the whole frame, which is what is saved). ``batch_size`` and ``use_async_io``
         (fer's speed settings) change nothing: frames are decoded ahead and the video encoded
-        on threads of their own. ``lang`` other than "en", ``include_audio`` and a
-        ``size_multiplier`` other than 1 raise :class:`facemotion.UsageError`.
+        on threads of their own. ``include_audio`` puts the source's sound in the annotated
+        video (over the frames it holds). ``lang`` other than "en" and a ``size_multiplier``
+        other than 1 raise :class:`facemotion.UsageError`.
         facemotion's own: ``smooth``, the weight of a face's past probabilities in each frame's
         (0, the default: each frame's own reading, as fer gives).
         """
@@ -143,9 +144,6 @@ class Video:
         validate.choice("output", output, ("csv", "pandas"))
         if lang != "en":
             raise UsageError(f"lang={lang!r}: facemotion labels its drawings in English only; leave lang out")
-        if include_audio:
-            raise UsageError("include_audio=True: facemotion writes the annotated video without sound; add the "
-                             "source's with ffmpeg -i OUT.mp4 -i SOURCE -map 0:v -map 1:a? -c copy OUT_audio.mp4")
         if size_multiplier != 1:
             raise UsageError(f"size_multiplier={size_multiplier!r}: facemotion sizes its labels to the frame; "
                              "leave size_multiplier out")
@@ -157,7 +155,7 @@ class Video:
         crop = _detection_box(detection_box)
         run = _Analysis(self, recognizer, keeps, smooth=smooth, display=bool(display), video_id=video_id,
                         save_frames=bool(save_frames), save_video=bool(save_video), annotate=bool(annotate_frames),
-                        crop=crop)
+                        crop=crop, sound=bool(include_audio))
         frames = run.frames(every if rate is None else max(1, int(run.fps // rate)), limit)
         if save_frames and zip_images:
             run.zip_frames()
@@ -168,7 +166,7 @@ class _Analysis:
     """One :meth:`Video.analyze`: the source's frames through a FaceTracking, into fer's outputs."""
 
     def __init__(self, video: Video, recognizer, keeps, *, smooth, display, video_id, save_frames, save_video,
-                 annotate, crop):
+                 annotate, crop, sound=False):
         self.rec, self.keeps, self.smooth, self.crop = recognizer, keeps, smooth, crop
         self.outdir = Path(video.outdir)
         self.root = os.path.splitext(os.path.basename(video.filepath))[0]
@@ -178,6 +176,7 @@ class _Analysis:
         if display and not self.display:
             print("note: display=True, but OpenCV can open no window here; analysing without one", file=sys.stderr)
         self.src = FrameSource(Path(video.filepath).resolve())
+        self.sound_from = Path(video.filepath).resolve() if sound else None  # include_audio
         self.fps = self.src.info.fps
         self.saved: list[Path] = []
         self.writer = None
@@ -247,7 +246,7 @@ class _Analysis:
             if self.writer is None:  # the analysed frames at the rate they were taken: the video lasts as long
                 h, w = frame.shape[:2]
                 self.writer = SafeVideoWriter(self.outdir / f"{self.root}_output.mp4", self.fps / every, (w, h),
-                                              threaded=True)
+                                              threaded=True, sound_from=self.sound_from)
             self.writer.write(drawn)
         if self.display:
             cv2.imshow("Video", drawn)
