@@ -413,7 +413,7 @@ CLI_OPTION_CASES = [
     ("video x.mp4 --max-frames -1", "--max-frames: must be >= 1, got -1"),
     ("video x.mp4 --max-frames 0", "--max-frames: must be >= 1, got 0"),
     ("webcam --camera -1", r"--camera: must be in \[0, 255\], got -1"),
-    ("webcam --camera cam", "--camera: expected an integer, got 'cam'"),
+    ("webcam --camera cam", r"--camera: expected a camera index \(0, 1, ...\) or a stream's address .*got 'cam'"),
     ("webcam --device 1", "--device: '1' is not a compute device .*a camera is chosen with --camera 1"),
     ("image x.jpg --device gpu", "--device: 'gpu' is not a device; use cpu, cuda, cuda:N or auto\n"),
     ("image x.jpg --device mps", r"--device: mps \(Apple's GPUs\) is not supported; use cpu, cuda, cuda:N or auto\n"),
@@ -488,7 +488,8 @@ def test_a_web_address_says_facemotion_reads_files_and_how_to_get_one(rec, capsy
     assert err[0].startswith(f"error: {url}: a web address;") and err[0].endswith(f"(curl -s {url} | facemotion image -)")
     assert main(["video", "HTTP://example.com/clip.mp4"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.endswith("download it first (curl -sO HTTP://example.com/clip.mp4)"), line
+    assert "download it first (curl -sO HTTP://example.com/clip.mp4); a camera's live stream: facemotion webcam " \
+           "--camera HTTP://example.com/clip.mp4" in line, line
 
 
 def test_a_folders_videos_are_named_not_passed_over_by_the_photo_commands(media, tmp_path, capsys):

@@ -118,6 +118,27 @@ def web_address(path: str | os.PathLike) -> str | None:
     return f"{m[1]}://{m[2]}" if m else None
 
 
+# the schemes of live streams (an IP camera's RTSP, a broadcaster's RTMP or SRT): never a file
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "rtp")
+
+
+def stream_address(path: str | os.PathLike, schemes=STREAM_SCHEMES) -> str | None:
+    """``path`` as the address of a live stream it names (``rtsp://...``, also after a Path
+    folded its ``//``), or None; ``schemes`` the ones that count."""
+    import re
+
+    m = re.match(rf"(?i)({'|'.join(schemes)}):/+(.*)", os.fspath(path))
+    return f"{m[1].lower()}://{m[2]}" if m else None
+
+
+def without_password(url: str) -> str:
+    """A stream's address as it may be printed and written: a password in it masked
+    (``rtsp://admin:***@cam/...``)."""
+    import re
+
+    return re.sub(r"^([a-z]+://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
 def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str) -> Path:
     """``path`` as an input that exists, is a file and is not empty, or ``error`` with one line
     naming it ("is a folder, not <kind>"), also for what the OS refuses (permissions, a name too
@@ -133,9 +154,14 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
             if path.is_symlink():
                 raise error(f"{path}: broken symbolic link (to {os.readlink(path)}, which does not exist)") from None
             if url := web_address(path):
+                url = without_password(url)  # a message may end up in a log
                 pipe = f", or pipe it in (curl -s {url} | facemotion image -)" if kind == "an image" else ""
+                live = f"; a camera's live stream: facemotion webcam --camera {url}" if kind == "a video" else ""
                 raise error(f"{url}: a web address; facemotion reads files on this machine (it works offline): "
-                            f"download it first (curl -sO {url}){pipe}") from None
+                            f"download it first (curl -sO {url}){pipe}{live}") from None
+            if url := stream_address(path):
+                url = without_password(url)
+                raise error(f"{url}: a live stream, not {kind} file: facemotion webcam --camera {url} reads it") from None
             raise error(f"{path}: no such file") from None
         except OSError as e:
             if e.errno == errno.ELOOP:

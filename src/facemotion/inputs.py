@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 # what a folder's files count as images and videos (by name, to list them; each is then read by its content:
@@ -59,3 +60,11 @@ def left_out_videos(paths, for_videos: str) -> str | None:
         return None
     s = "s" if len(clips) > 1 else ""
     return f"{len(clips)} video{s} ({shown(str(clips[0]))}{', ...' if s else ''}) left out; {for_videos}"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A live stream read as a camera is: an IP camera's ``rtsp://...``, an MJPEG or HLS
+    ``http://...`` (a string with a live scheme, ``rtsp://`` and the like, is one already)."""
+
+    url: str

@@ -119,6 +119,22 @@ def _range(lo, hi, lo_open=False, hi_open=False) -> str:
     return f"{'<' if hi_open else '<='} {f(hi)}"
 
 
+def camera(name: str, value):
+    """A camera's index (0-255), or a live stream's address (``rtsp://``, an MJPEG ``http://``...)
+    as a :class:`~facemotion.inputs.Stream`."""
+    from .fileio import STREAM_SCHEMES, stream_address
+    from .inputs import Stream
+
+    text = str(value).strip()
+    if text.lstrip("+-").isdigit():
+        return integer(name, text, 0, 255)
+    url = stream_address(text, (*STREAM_SCHEMES, "http", "https"))
+    if url is None:
+        raise UsageError(f"{name}: expected a camera index (0, 1, ...) or a stream's address (rtsp://..., "
+                         f"http://...), got {value!r}")
+    return Stream(url)
+
+
 def option(check, *args, **kwargs):
     """An argparse ``type=`` from a check: ``type=option(integer, lo=1)``. argparse names the
     option itself in its message ("argument --every: must be >= 1, got 0") and exits 2."""

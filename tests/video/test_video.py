@@ -345,3 +345,78 @@ def test_a_clip_without_sound_gives_a_silent_mp4_and_says_nothing(media, rec_dnn
     assert s["outputs"]["video_sound"] is None
     with av.open(s["outputs"]["video"]) as c:
         assert not c.streams.audio
+
+
+class _MJPEGCamera:
+    """An IP camera on 127.0.0.1: the bundled portrait as an MJPEG stream over HTTP, 50 frames a
+    second, ``frames`` of them per connection."""
+
+    def __init__(self, frames: int = 200):
+        import http.server
+        import threading
+        import time
+
+        jpeg = open(facemotion.SAMPLE_IMAGE, "rb").read()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    for _ in range(frames):
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                         % (len(jpeg), jpeg))
+                        time.sleep(0.02)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webcam_reads_an_ip_cameras_stream_and_never_writes_its_password(tmp_path):
+    import subprocess
+    import sys
+
+    cam = _MJPEGCamera()
+    try:
+        url = f"http://admin:s3cret@127.0.0.1:{cam.port}/video.mjpg"
+        p = subprocess.run([sys.executable, "-m", "facemotion", "webcam", "--camera", url, "--headless",
+                            "--max-frames", "10", "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    finally:
+        cam.close()
+    assert p.returncode == 0, p.stderr
+    stem = f"stream_127.0.0.1_{cam.port}"
+    summary = json.loads((tmp_path / f"{stem}_summary.json").read_text())
+    assert summary["frames"] == 10 and summary["source"] == f"http://admin:***@127.0.0.1:{cam.port}/video.mjpg"
+    rows = _rows(tmp_path / f"{stem}_faces.csv")
+    assert len({r["frame"] for r in rows}) == 10 and {r["dominant_emotion"] for r in rows} == {"happy"}
+    assert (tmp_path / f"{stem}_annotated.mp4").exists()
+    written = "".join(f.read_text(errors="ignore") for f in tmp_path.iterdir() if f.suffix in (".json", ".csv"))
+    assert "s3cret" not in written + p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["webcam", "--camera", "rtsp://admin:pw@127.0.0.1:9/live"], "rtsp://admin:***@127.0.0.1:9/live: no video from this stream"),
+    (["video", "rtsp://127.0.0.1:9/live"], "rtsp://127.0.0.1:9/live: no video from this stream"),
+    (["image", "rtsp://127.0.0.1:9/live"], "a live stream, not an image file: facemotion webcam --camera rtsp://"),
+    (["video", "https://example.com/clip.mp4"], "download it first (curl -sO https://example.com/clip.mp4); a camera's live"),
+])
+def test_stream_addresses_get_one_line_naming_what_reads_them(args, said, tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "facemotion", *args, "-o", str(tmp_path)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and said in errors[0] and "pw@" not in p.stderr

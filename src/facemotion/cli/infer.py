@@ -14,7 +14,7 @@ from ..explain import list_methods
 from ..labels import FERPLUS_EMOTIONS
 from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
-from ..validate import device, integer, listen_address, number, option, output_folder
+from ..validate import camera, device, integer, listen_address, number, option, output_folder
 from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
@@ -235,9 +235,9 @@ def cmd_webcam(args) -> int:
             "`pip install opencv-python` for a live window)")
         print(f"running headless ({why}); writing the outputs to {args.out}"
               + (" - stop with Ctrl-C" if not args.max_frames else ""), file=sys.stderr)
-    s = process_video(rec, int(args.camera), args.out, every=args.every, smooth=args.smooth,
-                      write_video=not args.no_video, progress=not display, display=display,
-                      max_frames=args.max_frames, name=f"webcam{args.camera}")
+    s = process_video(rec, args.camera, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
+                      progress=not display, display=display, max_frames=args.max_frames,  # a stream: named by its host
+                      name=f"webcam{args.camera}" if isinstance(args.camera, int) else None)
     _print_video_summary(s)
     return _video_exit_code(s)
 
@@ -309,7 +309,7 @@ def add_commands(sub, fmt) -> None:
                            help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
             _add_explain_args(s, "--explain-method")
         else:
-            s.add_argument("--camera", default=0, type=option(integer, 0, 255), help="camera index")
+            s.add_argument("--camera", default=0, type=option(camera), help="camera index, or a live stream's address (rtsp://...)")
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-webcam", help="output folder")
             s.add_argument("--headless", action="store_true", help="no window even where a display exists")
         s.add_argument("--every", type=option(integer, 1), default=1, help="run the face detector every N frames; track in between")

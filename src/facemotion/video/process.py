@@ -38,7 +38,7 @@ from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
 from .host import SignalShield
 from .saliency import SaliencyKeeper
-from .sources import FrameSource
+from .sources import FrameSource, live_name
 from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
@@ -110,7 +110,7 @@ class _VideoRun:
         self.info = info = self.src.info
         # a file's sound goes into the annotated MP4 (a camera's stream has none we read)
         self.sound_from = Path(source) if isinstance(source, (str, os.PathLike)) and not info.live else None
-        self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else f"camera{source}"))
+        self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else live_name(source)))
         _restart_note(out_dir, self.stem)
         # every column and summary follows the model's labels (FER2013's for a recognizer-like
         # object that names none)

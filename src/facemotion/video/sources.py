@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
-from ..fileio import check_input_file
+from ..fileio import check_input_file, stream_address, without_password
 from ..formats import document_kind
 from ..images import as_bgr
+from ..inputs import Stream
 
 # what a folder of media counts as video (``facemotion batch``); OpenCV may open more
 
@@ -33,6 +34,18 @@ class SourceInfo:
     # (Matroska, WebM) OpenCV estimates it from the duration and the rate, and the duration runs
     # past the video where the sound is longer (short_hamilton_clip's: 301 frames for 275)
     count_recorded: bool = True
+
+
+STREAM_TIMEOUT_S = 10  # to connect, and for each frame: a stream that stalls longer has ended
+
+
+def live_name(source) -> str:
+    """The outputs' name for a camera (``camera0``) or a stream (``stream_<host>_<port>``)."""
+    if isinstance(source, (Stream, str)) and not str(source).isdigit():
+        url = source.url if isinstance(source, Stream) else str(source)
+        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+        return "stream_" + ("".join(c if c.isalnum() or c in "-." else "_" for c in host) or "live")
+    return f"camera{source}"
 
 
 def _capture(path: Path):
@@ -83,7 +96,9 @@ class FrameSource:
         self._iter = None
         self._t0 = None
         self._stop = threading.Event()
-        if isinstance(source, (str, os.PathLike)) and not str(source).isdigit():
+        if isinstance(source, Stream) or (isinstance(source, str) and stream_address(source)):
+            self._open_stream(source.url if isinstance(source, Stream) else stream_address(source))
+        elif isinstance(source, (str, os.PathLike)) and not str(source).isdigit():
             self._open_file(Path(source))
         elif isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
             self._open_camera(int(source), camera_size)
@@ -150,6 +165,42 @@ class FrameSource:
         self._cap = cap
         self.info = SourceInfo(f"camera {index}", float(fps), first.shape[1], first.shape[0], 0, True)
 
+    def _open_stream(self, url: str) -> None:
+        shown = without_password(url)
+        ms = STREAM_TIMEOUT_S * 1000
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        ok, first = (cap.read() if cap.isOpened() else (False, None))
+        if not ok or first is None:
+            cap.release()
+            raise VideoError(f"{shown}: no video from this stream within {STREAM_TIMEOUT_S} s (nothing answers there, "
+                             "it refused the connection, or it sends no video FFmpeg reads)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self._first, self._cap = first, cap
+        self.info = SourceInfo(shown, float(fps) if 0 < fps <= 1000 else 30.0, first.shape[1], first.shape[0], 0, True)
+        self._latest = threading.Condition()
+
+    def _grab_newest(self, box: list) -> None:
+        """A stream's frames as they come, only the newest kept (``box``: [frame, fresh]): a
+        slower analysis skips frames rather than falling behind the stream, as with a camera."""
+        while not self._stop.is_set():
+            ok, frame = self._cap.read()
+            with self._latest:
+                box[:] = [frame if ok else None, True]
+                self._latest.notify()
+            if not ok:
+                return
+
+    def _stream_frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        box, i, frame = [None, False], 0, self._first
+        self._reader = threading.Thread(target=self._grab_newest, args=(box,), daemon=True)
+        self._reader.start()
+        while frame is not None:
+            yield i, time.perf_counter() - self._t0, frame
+            i += 1
+            with self._latest:
+                self._latest.wait_for(lambda: box[1])
+                frame, box[1] = box[0], False
+
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self._iter is not None:
             for i, frame in enumerate(self._iter):
@@ -159,6 +210,9 @@ class FrameSource:
                 yield i, i / self.info.fps, img
             return
         self._t0 = time.perf_counter()
+        if getattr(self, "_latest", None) is not None:
+            yield from self._stream_frames()
+            return
         if self.info.live:  # a camera: read on demand, so frames are as fresh as possible
             cap, i, frame = self._cap, 0, self._first
             while frame is not None:
@@ -189,10 +243,11 @@ class FrameSource:
         self._stop.set()
         reader = getattr(self, "_reader", None)
         while reader is not None and reader.is_alive():  # unblock a reader waiting on a full queue
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                pass
+            if getattr(self, "_queue", None) is not None:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
             reader.join(timeout=0.05)
 
     # A damaged stretch of a file makes OpenCV's read() fail frame after frame and then decode
