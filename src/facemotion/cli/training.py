@@ -25,11 +25,12 @@ def cmd_train(args) -> int:
 def refuse_photos(folders) -> None:
     """Stop in one line before training if a folder, zip or tar of face crops (``(option, path)``
     pairs) holds whole photos: each of its images would be read as one face."""
+    from itertools import islice
     from pathlib import Path
 
-    from ..datasets.archives import list_members, read_members
+    from ..datasets.archives import list_members, read_members, tar_compression
     from ..errors import DataError
-    from ..facecrops import refuse_whole_photos, spread
+    from ..facecrops import SAMPLE, refuse_whole_photos, spread
     from ..inputs import IMAGE_SUFFIXES
     from ..recognizer import EmotionRecognizer
 
@@ -39,8 +40,10 @@ def refuse_photos(folders) -> None:
         sources = None  # a folder is sampled by refuse_whole_photos
         if path.is_file() and path.suffix.lower() != ".csv":  # FER2013's CSV holds pixels, not images
             try:
-                names = spread([n for n in list_members(path) if Path(n).suffix.lower() in IMAGE_SUFFIXES])
-                sources = [data for _, data in read_members(path, names) if isinstance(data, bytes)]
+                names = [n for n in list_members(path) if Path(n).suffix.lower() in IMAGE_SUFFIXES]
+                # a zip is read anywhere; a tar from its start (a compressed one cannot seek)
+                names = names[:SAMPLE] if tar_compression(path) is not None else spread(names)
+                sources = [data for _, data in islice(read_members(path, names), len(names)) if isinstance(data, bytes)]
             except DataError:
                 continue  # the loader names what is wrong with the file
         elif not path.is_dir():
