@@ -420,3 +420,18 @@ def test_stream_addresses_get_one_line_naming_what_reads_them(args, said, tmp_pa
     assert p.returncode == 1 and "Traceback" not in p.stderr
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and said in errors[0] and "pw@" not in p.stderr
+
+
+def test_a_stream_that_drops_is_opened_again(rec_dnn, tmp_path):
+    """An IP camera's stream that stops sending (here: after 15 frames a connection) is opened
+    again until it sends, and the summary says how often it dropped."""
+    from facemotion.inputs import Stream
+
+    cam = _MJPEGCamera(frames=15)
+    try:
+        s = process_video(rec_dnn, Stream(f"http://127.0.0.1:{cam.port}/video.mjpg"), tmp_path, progress=False,
+                          max_frames=40, write_video=False)
+    finally:
+        cam.close()
+    assert s["frames"] == 40
+    assert s["status"].startswith("complete (the stream dropped ") and s["status"].endswith("and was opened again)")

@@ -251,6 +251,9 @@ class _VideoRun:
                                         "video_sound": self.sound}})
             summary["outputs"]["timelines"] = self._timelines(summary)
             summary["decode_errors"] = self.src.decode_errors
+            if self.src.drops:  # a camera's stream that stopped sending and was opened again
+                summary["status"] += f" (the stream dropped {self.src.drops} time{'s' if self.src.drops > 1 else ''} " \
+                                     "and was opened again)"
             if self.maps is not None:
                 summary["explain"] = self.maps.summary()
                 for fid, regions in self.maps.regions().items():

@@ -36,7 +36,15 @@ class SourceInfo:
     count_recorded: bool = True
 
 
-STREAM_TIMEOUT_S = 10  # to connect, and for each frame: a stream that stalls longer has ended
+STREAM_TIMEOUT_S = 10  # to connect, and for each frame
+# a camera's stream that drops (its network, its restart) is opened again, until it has sent
+# nothing for this long: then it has ended
+STREAM_GONE_S = 30
+
+
+def _stream_capture(url: str):
+    ms = STREAM_TIMEOUT_S * 1000
+    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
 
 
 def live_name(source) -> str:
@@ -167,23 +175,35 @@ class FrameSource:
 
     def _open_stream(self, url: str) -> None:
         shown = without_password(url)
-        ms = STREAM_TIMEOUT_S * 1000
-        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        cap = _stream_capture(url)
         ok, first = (cap.read() if cap.isOpened() else (False, None))
         if not ok or first is None:
             cap.release()
             raise VideoError(f"{shown}: no video from this stream within {STREAM_TIMEOUT_S} s (nothing answers there, "
                              "it refused the connection, or it sends no video FFmpeg reads)")
         fps = cap.get(cv2.CAP_PROP_FPS)
-        self._first, self._cap = first, cap
+        self._first, self._cap, self._url = first, cap, url
         self.info = SourceInfo(shown, float(fps) if 0 < fps <= 1000 else 30.0, first.shape[1], first.shape[0], 0, True)
         self._latest = threading.Condition()
 
+    drops = 0  # times a stream stopped sending and was opened again
+
     def _grab_newest(self, box: list) -> None:
         """A stream's frames as they come, only the newest kept (``box``: [frame, fresh]): a
-        slower analysis skips frames rather than falling behind the stream, as with a camera."""
+        slower analysis skips frames rather than falling behind the stream, as with a camera.
+        A stream that drops is opened again, every second, until STREAM_GONE_S pass without a
+        frame."""
+        silent_since = None
         while not self._stop.is_set():
             ok, frame = self._cap.read()
+            if not ok:
+                if silent_since is None:
+                    silent_since, self.drops = time.monotonic(), self.drops + 1
+                if time.monotonic() - silent_since < STREAM_GONE_S and not self._stop.wait(1.0):
+                    self._cap.release()
+                    self._cap = _stream_capture(self._url)
+                    continue
+            silent_since = None
             with self._latest:
                 box[:] = [frame if ok else None, True]
                 self._latest.notify()
