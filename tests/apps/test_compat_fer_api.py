@@ -145,10 +145,12 @@ def test_video_analyze_writes_where_fer_writes(tmp_path, monkeypatch):
     assert rows[1]["box0"] == own["box"] and rows[1]["happy0"] == pytest.approx(own["emotions"]["happy"], abs=0.011)
 
 
-def test_video_include_audio_puts_the_sources_sound_in_the_annotated_video(tmp_path, media):
+def test_video_include_audio_puts_the_sources_sound_in_the_annotated_video(tmp_path, media, monkeypatch):
     """fer's include_audio=True: the source's sound over the analysed frames' span (3 frames,
     every 10th of a 29.97/s clip: a second)."""
     import av
+
+    monkeypatch.chdir(tmp_path)  # fer writes its rows to data.csv where it runs
 
     video = Video(str(media / "short_hamilton_clip.mp4"), outdir=str(tmp_path / "out"))
     video.analyze(FER(), frequency=10, max_results=3, save_frames=False, include_audio=True)
