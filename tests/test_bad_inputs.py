@@ -414,6 +414,7 @@ CLI_OPTION_CASES = [
     ("video x.mp4 --max-frames 0", "--max-frames: must be >= 1, got 0"),
     ("webcam --camera -1", r"--camera: must be in \[0, 255\], got -1"),
     ("webcam --camera cam", r"--camera: expected a camera index \(0, 1, ...\) or a stream's address .*got 'cam'"),
+    ("webcam --camera /dev/video256", r"--camera: must be in \[0, 255\], got 256"),
     ("webcam --device 1", "--device: '1' is not a compute device .*a camera is chosen with --camera 1"),
     ("image x.jpg --device gpu", "--device: 'gpu' is not a device; use cpu, cuda, cuda:N or auto\n"),
     ("image x.jpg --device mps", r"--device: mps \(Apple's GPUs\) is not supported; use cpu, cuda, cuda:N or auto\n"),

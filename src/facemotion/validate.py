@@ -120,12 +120,13 @@ def _range(lo, hi, lo_open=False, hi_open=False) -> str:
 
 
 def camera(name: str, value):
-    """A camera's index (0-255), or a live stream's address (``rtsp://``, an MJPEG ``http://``...)
-    as a :class:`~facemotion.inputs.Stream`."""
+    """A camera's index (0-255; ``/dev/videoN`` is N), or a live stream's address (``rtsp://``, an
+    MJPEG ``http://``...) as a :class:`~facemotion.inputs.Stream`."""
     from .fileio import STREAM_SCHEMES, stream_address
     from .inputs import Stream
 
     text = str(value).strip()
+    text = text.removeprefix("/dev/video") if text.startswith("/dev/video") else text  # Linux's name of camera N
     if text.lstrip("+-").isdigit():
         return integer(name, text, 0, 255)
     url = stream_address(text, (*STREAM_SCHEMES, "http", "https"))
