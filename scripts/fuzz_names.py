@@ -343,6 +343,11 @@ class EmptyTimelines:
 
     measures = emotions
 
+    def overview(self, faces, path, *args, **kwargs):
+        from facemotion.fileio import write_bytes
+
+        write_bytes(path, b"")
+
 
 def _quick_timelines() -> None:
     from facemotion.video import process

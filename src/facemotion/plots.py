@@ -205,6 +205,37 @@ class Timelines:
         figure = self._figure(list(series), colors, "eye distances from neutral")
         self._save(figure, times_s, list(series.values()), title, path, rescale=True)
 
+    def overview(self, faces, path, labels, title: str = "who shows what, when", most: int = 40) -> int:
+        """A clip at a glance: a row per face (``faces``: ``(face_id, times_s, probs)``, the ``most``
+        seen longest, in order of appearance), coloured by its top emotion at each moment, in the
+        colours of the annotated frames. Returns the number of rows drawn."""
+        from .render import COLORS
+
+        rows = sorted(faces, key=lambda f: -len(f[1]))[:most]
+        rows.sort(key=lambda f: f[1][0])
+        if not rows:
+            return 0
+        step = float(np.median(np.concatenate([np.diff(t) for _, t, _ in rows if len(t) > 1] or [[0.04]])))
+        colour = {e: tuple(c / 255 for c in COLORS[e][::-1]) for e in labels}
+        fig, ax = _plt().subplots(figsize=(9, 1.2 + 0.32 * len(rows)))
+        for y, (_, times, probs) in enumerate(rows):
+            times, top = np.asarray(times, float), np.asarray(probs).argmax(1)
+            # runs of one top emotion, each drawn from its first frame to the next run's (or one step on)
+            starts = np.flatnonzero(np.r_[True, (top[1:] != top[:-1]) | (np.diff(times) > 3 * step)])
+            ends = np.r_[starts[1:], len(top)]
+            for a, b in zip(starts, ends):
+                until = times[b] if b < len(times) and times[b] - times[b - 1] <= 3 * step else times[b - 1] + step
+                ax.broken_barh([(times[a], until - times[a])], (y - 0.4, 0.8), color=colour[labels[top[a]]])
+        ax.set_yticks(range(len(rows)), [f"face {fid}" for fid, _, _ in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("time (s)")
+        ax.set_title(title + (f" (the {most} faces seen longest)" if len(faces) > most else ""))
+        ax.grid(axis="x", alpha=0.3)
+        handles = [_plt().Rectangle((0, 0), 1, 1, color=colour[e]) for e in labels]
+        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+        save_figure(fig, path)
+        return len(rows)
+
 
 def emotion_timeline(times_s, probs, path, title: str = "emotions over time", labels=None) -> None:
     """One face's emotions over time (:meth:`Timelines.emotions`)."""

@@ -39,6 +39,7 @@ def test_test_mp4_one_stable_face(media, rec_dnn, tmp_path):
     assert abs(sum(f1["mean_probabilities"].values()) - 1) < 1e-3
     assert abs(sum(f1["time_share"].values()) - 1) < 1e-3
     assert (tmp_path / "test_timeline_face1.png").exists()
+    assert s["outputs"]["overview"] == str(tmp_path / "test_overview.png") and cv2.imread(s["outputs"]["overview"]) is not None
     cap = cv2.VideoCapture(str(tmp_path / "test_annotated.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 115
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (596, 336)

@@ -7,7 +7,8 @@ and writes, in OUTDIR:
 - ``<name>_summary.json``: per face id: frames seen, mean probabilities, dominant emotion,
   share of time in each emotion;
 - ``<name>_timeline_face<ID>.png``: the probabilities over time of each face seen for at
-  least a second.
+  least a second;
+- ``<name>_overview.png``: a row per face, its top emotion at each moment.
 
 With ``explain``, each face's saliency map (``facemotion.explain``) is blended over its box in
 the video, recomputed every ``explain["every"]`` frames (and on a face's first frame), and the
@@ -286,6 +287,11 @@ class _VideoRun:
                     draw.measures(times, values, p,
                                   title=f"face {fid}: facial measures over time (docs/mesh.md)")
                     out.append(str(p))
+            if self.per_face:  # the clip at a glance: every face, its top emotion moment by moment
+                p = self.out_dir / f"{self.stem}_overview.png"
+                draw.overview([(fid, acc["times"], acc["probs"]) for fid, acc in self.per_face.items()], p, self.labels,
+                              title=f"{Path(self.info.name).name}: who shows what, when")
+                summary["outputs"]["overview"] = str(p)
         return out
 
 
