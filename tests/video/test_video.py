@@ -288,6 +288,19 @@ def test_a_variable_frame_rate_clip_keeps_each_frames_own_time(media, rec_dnn, t
     assert all(abs(got[k] - times[k]) < 0.002 for k in got)  # i / the rate would be most of a second off
 
 
+def test_a_faces_time_weighs_each_frame_by_its_own_time():
+    """A face seen for 15 frames at 30/s, happy, then 15 at 10/s, sad: 0.5 s happy and 1.5 s sad,
+    not half and half, and 2 s in all, not 30 frames at the clip's 30/s."""
+    from facemotion.video.process import summarize
+
+    times = [k / 30 for k in range(15)] + [0.5 + k / 10 for k in range(15)]
+    probs = [[0, 0, 0, 0.9, 0.1, 0, 0]] * 15 + [[0, 0, 0, 0.1, 0.9, 0, 0]] * 15
+    face = summarize({1: {"frames": list(range(30)), "times": times, "probs": probs}}, 30, 30.0)["faces"]["1"]
+    assert face["seconds_seen"] == pytest.approx(2.0, abs=0.01)
+    assert face["time_share"]["happy"] == pytest.approx(0.25, abs=0.01)
+    assert face["time_share"]["sad"] == pytest.approx(0.75, abs=0.01)
+
+
 def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, video_start: float = 0.0):
     """A small clip with a 440 Hz tone: gray frames from ``video_start`` s, the sound from 0."""
     from fractions import Fraction

@@ -219,7 +219,7 @@ def _print_video_summary(s: dict) -> None:
           f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}")
     for fid, f in s["faces"].items():
         print(f"  face {fid}: {f['frames_seen']} frames, mostly {f['dominant_emotion']} "
-              f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its frames)")
+              f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its time)")
     outs, sound = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]], s["outputs"].get("video_sound")
     print("wrote " + ", ".join(shown(o) for o in outs if o) + (f" (the MP4's sound: {sound})" if sound else ""))
 

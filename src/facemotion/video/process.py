@@ -45,21 +45,36 @@ from .stream import stream
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
 
 
+def _durations(times, fps: float) -> np.ndarray:
+    """How long each of a face's readings stands for, s: until its next reading (a gap over half
+    a second and three of its steps, where it was not seen, counts as one step), the last as
+    long as the one before. At a fixed rate each is a frame's time; a variable rate (a phone's,
+    which can fall from 30 frames a second to 10 in dim light) weighs each by its own."""
+    t = np.asarray(times, float)
+    if len(t) < 2:
+        return np.full(len(t), 1.0 / fps)
+    gaps = np.diff(t)
+    held = np.where(gaps > max(0.5, 3 * float(np.median(gaps))), float(np.median(gaps)), gaps)
+    return np.r_[held, held[-1]]
+
+
 def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS) -> dict:
-    """The video's summary: per face, its mean probability and share of frames per label of
-    ``labels`` (the model's, in the order of ``per_face``'s ``probs`` columns)."""
+    """The video's summary: per face, its mean probability, the time it was seen and its share
+    of that time per label of ``labels`` (the model's, in the order of ``per_face``'s ``probs``
+    columns), each reading weighed by the time it stands for."""
     faces = {}
     for fid, acc in sorted(per_face.items()):
         probs = np.asarray(acc["probs"])
         mean = probs.mean(0)
-        dom_counts = np.bincount(probs.argmax(1), minlength=len(labels))
+        held = _durations(acc["times"], fps) if "times" in acc else np.full(len(probs), 1.0 / fps)
+        dom_time = np.bincount(probs.argmax(1), weights=held, minlength=len(labels))
         faces[str(fid)] = {
             "frames_seen": int(len(probs)),
             "first_frame": acc["frames"][0], "last_frame": acc["frames"][-1],
-            "seconds_seen": round(len(probs) / fps, 3),
+            "seconds_seen": round(float(held.sum()), 3),
             "mean_probabilities": {e: round(float(p), 5) for e, p in zip(labels, mean)},
             "dominant_emotion": labels[int(mean.argmax())],
-            "time_share": {e: round(float(c) / len(probs), 5) for e, c in zip(labels, dom_counts)},
+            "time_share": {e: round(float(c / held.sum()), 5) for e, c in zip(labels, dom_time)},
         }
     return {"frames": n_frames, "fps": fps, "faces": faces}
 
