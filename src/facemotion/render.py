@@ -47,8 +47,9 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
             if r.get("landmarks") is not None:
                 _draw_mesh(out, r["landmarks"], COLORS.get(r["dominant_emotion"], (0, 255, 0)), s)
     # every face box, and every label and panel drawn so far: a panel goes where it covers the
-    # least of them
-    taken = [tuple(int(v) for v in r["box"]) for r in results]
+    # least of them, and is left out where it would cover a face
+    faces = [tuple(int(v) for v in r["box"]) for r in results]
+    taken = list(faces)
     for k, r in enumerate(results):
         x, y, w, h = (int(v) for v in r["box"])
         dom = r["dominant_emotion"]
@@ -65,7 +66,9 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
         if bars:  # beside the face and its label together (a label can be wider than its face)
             x0, y0 = min(x, label[0]), min(y, label[1])
             x1, y1 = max(x + w, label[0] + label[2]), max(y + h, label[1] + label[3])
-            taken.append(_draw_bars(out, r["emotions"], (x0, y0, x1 - x0, y1 - y0), s, fs, taken))
+            panel = _draw_bars(out, r["emotions"], (x0, y0, x1 - x0, y1 - y0), s, fs, taken, faces)
+            if panel is not None:
+                taken.append(panel)
     return out
 
 
@@ -96,9 +99,16 @@ def _place_panel(pw: int, ph: int, box, W: int, H: int, taken) -> tuple[int, int
     return min(cands, key=lambda c: sum(_overlap((c[0], c[1], pw, ph), t) for t in taken))
 
 
-def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=()) -> tuple[int, int, int, int]:
+# a panel that would cover any face, or more than this share of itself with labels and panels,
+# is left out: a group photo shows its faces, not a wall of panels over them (every number is
+# in the JSON)
+PANEL_COVER = 0.1
+
+
+def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=(), faces=()) -> tuple[int, int, int, int] | None:
     """Draw the per-emotion panel (a row per label of ``probs``, the model's, in its order) beside
-    ``box``; returns its rectangle (x, y, w, h)."""
+    ``box``; returns its rectangle (x, y, w, h), or None where every place beside the face would
+    cover a face (of ``faces``) or too much of ``taken``'s labels and panels (PANEL_COVER)."""
     H, W = img.shape[:2]
     row = int(round(17 * s))
     labels = list(probs)
@@ -107,6 +117,9 @@ def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=()) -> tuple[in
     bar_w = int(round(80 * s))
     pw, ph = label_w + bar_w + pct_w, row * len(labels) + 6
     px, py = _place_panel(pw, ph, box, W, H, taken)
+    panel = (px, py, pw, ph)
+    if any(_overlap(panel, f) for f in faces) or sum(_overlap(panel, t) for t in taken) > PANEL_COVER * pw * ph:
+        return None
     roi = img[py:py + ph, px:px + pw]
     if roi.size:
         roi[:] = (roi * 0.35).astype(np.uint8)  # darken behind the panel for contrast

@@ -34,3 +34,26 @@ def test_panel_placement_prefers_right_then_avoids_what_is_taken():
     # at the image's right edge it stays inside the image
     x, y = render._place_panel(80, 60, (950, 10, 40, 40), 1000, 800, [(950, 10, 40, 40)])
     assert x + 80 <= 1000 and y >= 0
+
+
+def test_a_group_photo_shows_its_faces_not_panels_over_them(monkeypatch):
+    """Thirty faces in a grid: a panel is drawn only where it covers no face (here none fits),
+    each face keeps its box and label, and every number stays in the records."""
+    import numpy as np
+
+    import facemotion
+
+    tile = cv2.resize(cv2.imread(facemotion.SAMPLE_IMAGE), (200, 200))
+    group = np.vstack([np.hstack([tile] * 6)] * 5)
+    faces = EmotionRecognizer().detect_emotions(group)
+    assert len(faces) >= 25
+    panels = []
+    real = render._draw_bars
+    monkeypatch.setattr(render, "_draw_bars", lambda *a, **k: panels.append(real(*a, **k)) or panels[-1])
+    out = render.draw(group, faces)
+    drawn = [p for p in panels if p is not None]
+    boxes = [tuple(f["box"]) for f in faces]
+    assert len(panels) == len(faces) and not any(render._overlap(p, b) for p in drawn for b in boxes)
+    for x, y, w, h in boxes:  # the inside of every face as it was (its box is drawn on its edge)
+        inner = (slice(y + 6, y + h - 6), slice(x + 6, x + w - 6))
+        assert np.abs(out[inner].astype(int) - group[inner].astype(int)).mean() < 1
