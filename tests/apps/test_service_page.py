@@ -86,3 +86,36 @@ def test_annotated_videos_play_in_the_browser(browser, tmp_path):
                  return v && (v.error ? 'error ' + v.error.code : v.readyState >= 2 ? v.videoWidth : null); })"""
     assert browser.wait_for(f"{state}('h')") == 320
     assert browser.wait_for(f"{state}('m')") == "error 4"  # MEDIA_ERR_SRC_NOT_SUPPORTED
+
+
+def test_a_group_photo_keeps_its_faces_clear_of_bar_panels(browser, server, tmp_path):
+    """Thirty faces in a grid: the page draws a panel only where it covers no face (the cards
+    below have every number), so the middle of every face is as bright as the photo's."""
+    import cv2
+    import numpy as np
+
+    import facemotion
+
+    tile = cv2.resize(cv2.imread(facemotion.SAMPLE_IMAGE), (200, 200))
+    group = tmp_path / "group.png"  # lossless: the page's pixels are the file's
+    pixels = np.vstack([np.hstack([tile] * 6)] * 5)
+    cv2.imwrite(str(group), pixels)
+    browser.goto(server.url + "/?engine=server")
+    root = browser.call("DOM.getDocument")["root"]["nodeId"]
+    node = browser.call("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
+    browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(group)]})
+    photo = browser.wait_for("window.facemotion.photo")
+    assert "error" not in photo and len(photo["faces"]) >= 25
+    middles = browser.evaluate("""(() => {
+        const ctx = document.getElementById('photo-canvas').getContext('2d');
+        return window.facemotion.photo.faces.map(f => {
+            const [x, y, w, h] = f.box, d = ctx.getImageData(x + w / 3, y + h / 3, w / 3, h / 3).data;
+            let sum = 0;
+            for (let i = 0; i < d.length; i += 4) sum += (d[i] + d[i + 1] + d[i + 2]) / 3;
+            return sum / (d.length / 4);
+        });
+    })()""")
+    gray = pixels.mean(axis=2)
+    for f, shown in zip(photo["faces"], middles):  # a panel darkens what it covers to 38%
+        x, y, w, h = f["box"]
+        assert shown > 0.9 * gray[y + h // 3:y + 2 * h // 3, x + w // 3:x + 2 * w // 3].mean(), (f["box"], shown)

@@ -167,7 +167,8 @@ function setStatus(el, text, isError = false) {
 function drawFaces(ctx, faces, { bars = false, ids = false } = {}) {
   const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
   const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
-  const taken = faces.map((f) => f.box);  // what a bar panel should not cover: faces, labels, panels
+  const boxes = faces.map((f) => f.box);
+  const taken = [...boxes];  // what a bar panel should not cover: faces, labels, panels
   drawMesh(ctx, faces);  // under the boxes and labels: the points must not hide the text
   ctx.lineJoin = "round";
   for (const f of faces) {
@@ -185,7 +186,8 @@ function drawFaces(ctx, faces, { bars = false, ids = false } = {}) {
     ctx.textBaseline = "middle";
     ctx.fillText(label, x + font * 0.3, ly + th / 2);
     taken.push([x, ly, tw, th]);
-    if (bars) taken.push(drawBars(ctx, f, font, line, taken));
+    const panel = bars && drawBars(ctx, f, font, line, taken, boxes);
+    if (panel) taken.push(panel);
   }
 }
 
@@ -205,8 +207,10 @@ function drawMesh(ctx, faces) {
 const overlap = (a, b) => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0])) *
                           Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
 
-// the panel goes right, left, below or above the face, wherever it covers least of what is drawn
-function drawBars(ctx, f, font, gap, taken) {
+// the panel goes right, left, below or above the face, wherever it covers least of what is drawn,
+// and is left out (null) where that place would cover a face or a tenth of itself with labels and
+// panels, as render.py's: a group photo shows its faces (the cards below have every number)
+function drawBars(ctx, f, font, gap, taken, boxes) {
   const fs = Math.round(font * 0.8), row = fs * 1.35, labelW = fs * 5, barW = fs * 6, pad = fs * 0.4;
   const pw = labelW + barW + fs * 2.8, ph = row * EMOTIONS.length + pad * 2, [x, y, w, h] = f.box;
   const W = ctx.canvas.width, H = ctx.canvas.height;
@@ -214,6 +218,7 @@ function drawBars(ctx, f, font, gap, taken) {
   const spots = [[x + w + gap * 2, y], [x - gap * 2 - pw, y], [x, y + h + gap * 2], [x, y - gap * 2 - ph]].map(fit);
   const cost = ([px, py]) => taken.reduce((sum, t) => sum + overlap([px, py, pw, ph], t), 0);
   const [px, py] = spots.reduce((best, c) => (cost(c) < cost(best) ? c : best));
+  if (boxes.some((b) => overlap([px, py, pw, ph], b) > 0) || cost([px, py]) > 0.1 * pw * ph) return null;
   ctx.fillStyle = "rgba(0,0,0,.62)";
   ctx.fillRect(px, py, pw, ph);
   ctx.font = `${fs}px system-ui, sans-serif`;
