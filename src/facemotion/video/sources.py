@@ -186,29 +186,34 @@ class FrameSource:
         self.info = SourceInfo(shown, float(fps) if 0 < fps <= 1000 else 30.0, first.shape[1], first.shape[0], 0, True)
         self._latest = threading.Condition()
 
-    drops = 0  # times a stream stopped sending and was opened again
+    drops = 0  # times a stream stopped sending and came back
 
     def _grab_newest(self, box: list) -> None:
         """A stream's frames as they come, only the newest kept (``box``: [frame, fresh]): a
         slower analysis skips frames rather than falling behind the stream, as with a camera.
         A stream that drops is opened again, every second, until STREAM_GONE_S pass without a
-        frame."""
-        silent_since = None
-        while not self._stop.is_set():
-            ok, frame = self._cap.read()
-            if not ok:
-                if silent_since is None:
-                    silent_since, self.drops = time.monotonic(), self.drops + 1
-                if time.monotonic() - silent_since < STREAM_GONE_S and not self._stop.wait(1.0):
-                    self._cap.release()
-                    self._cap = _stream_capture(self._url)
-                    continue
-            silent_since = None
+        frame; however the reading ends, the reader is told (``None``)."""
+        def hand(frame) -> None:
             with self._latest:
-                box[:] = [frame if ok else None, True]
+                box[:] = [frame, True]
                 self._latest.notify()
-            if not ok:
-                return
+
+        silent_since = None
+        try:
+            while not self._stop.is_set():
+                ok, frame = self._cap.read()
+                if ok:
+                    if silent_since is not None:  # back after a drop
+                        silent_since, self.drops = None, self.drops + 1
+                    hand(frame)
+                    continue
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since >= STREAM_GONE_S or self._stop.wait(1.0):
+                    return
+                self._cap.release()
+                self._cap = _stream_capture(self._url)
+        finally:
+            hand(None)
 
     def _stream_frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
         box, i, frame = [None, False], 0, self._first
