@@ -64,7 +64,7 @@ def left_out_videos(paths, for_videos: str) -> str | None:
 
 @dataclass(frozen=True)
 class Stream:
-    """A live stream read as a camera is: an IP camera's ``rtsp://...``, an MJPEG or HLS
-    ``http://...`` (a string with a live scheme, ``rtsp://`` and the like, is one already)."""
+    """A live stream read as a camera is: an IP camera's ``rtsp://...``, an MJPEG ``http://...``
+    (a string with a live scheme, ``rtsp://`` and the like, is one already)."""
 
     url: str

@@ -125,8 +125,7 @@ def camera(name: str, value):
     from .fileio import STREAM_SCHEMES, stream_address
     from .inputs import Stream
 
-    text = str(value).strip()
-    text = text.removeprefix("/dev/video") if text.startswith("/dev/video") else text  # Linux's name of camera N
+    text = str(value).strip().removeprefix("/dev/video")  # Linux's name of camera N
     if text.lstrip("+-").isdigit():
         return integer(name, text, 0, 255)
     url = stream_address(text, (*STREAM_SCHEMES, "http", "https"))
