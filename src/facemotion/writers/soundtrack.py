@@ -90,6 +90,8 @@ def mux_soundtrack(video: Path, source: Path, out: Path) -> str:
                     p.stream = v_out
                     yield p
 
+        # merge takes each stream's first packet before it hands one out, so an AAC encoder has
+        # opened (the header needs its settings) before the first packet writes the header
         for packet in heapq.merge(video_packets(), _audio_packets(src, a_in, start, end, a_out, copy), key=_decoded_at):
             dst.mux(packet)
     return done
