@@ -290,15 +290,20 @@ def test_a_variable_frame_rate_clip_keeps_each_frames_own_time(media, rec_dnn, t
 
 def test_a_faces_time_weighs_each_frame_by_its_own_time():
     """A face seen for 15 frames at 30/s, happy, then 15 at 10/s, sad: 0.5 s happy and 1.5 s sad,
-    not half and half, and 2 s in all, not 30 frames at the clip's 30/s."""
-    from facemotion.video.process import summarize
+    not half and half, and 2 s in all, not 30 frames at the clip's 30/s; a frame it was not
+    seen in is not counted."""
+    from facemotion.video.process import frame_durations, summarize
 
     times = [k / 30 for k in range(15)] + [0.5 + k / 10 for k in range(15)]
     probs = [[0, 0, 0, 0.9, 0.1, 0, 0]] * 15 + [[0, 0, 0, 0.1, 0.9, 0, 0]] * 15
-    face = summarize({1: {"frames": list(range(30)), "times": times, "probs": probs}}, 30, 30.0)["faces"]["1"]
+    held = frame_durations(list(enumerate(times)))
+    face = summarize({1: {"frames": list(range(30)), "probs": probs}}, 30, 30.0, durations=held)["faces"]["1"]
     assert face["seconds_seen"] == pytest.approx(2.0, abs=0.01)
     assert face["time_share"]["happy"] == pytest.approx(0.25, abs=0.01)
     assert face["time_share"]["sad"] == pytest.approx(0.75, abs=0.01)
+    gone = summarize({1: {"frames": [*range(10), *range(20, 30)], "probs": probs[:10] + probs[20:]}}, 30, 30.0,
+                     durations=held)["faces"]["1"]
+    assert gone["seconds_seen"] == pytest.approx(10 / 30 + 1.0, abs=0.01)
 
 
 def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, video_start: float = 0.0):
@@ -449,3 +454,17 @@ def test_a_stream_that_drops_is_opened_again(rec_dnn, tmp_path):
         cam.close()
     assert s["frames"] == 40
     assert s["status"].startswith("complete (the stream dropped ") and s["status"].endswith("and was opened again)")
+
+
+def test_timelines_go_to_the_faces_seen_longest(media, rec_dnn, tmp_path, monkeypatch):
+    """A timeline for a face seen a second or more, and no more of them than TIMELINE_MOST (those
+    seen longest): a crowd's glimpses stay in the CSV, the summary and the overview."""
+    from facemotion.video import process
+
+    monkeypatch.setattr(process, "TIMELINE_MOST", 3)
+    s = process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, write_video=False, progress=False)
+    drawn = sorted(tmp_path.glob("*_timeline_face*.png"))
+    assert len(drawn) == 3 and s["timelines_for"] == "faces seen for at least 1.00 s, the 3 seen longest"
+    longest = sorted(s["faces"].values(), key=lambda f: -f["seconds_seen"])[:3]
+    assert min(f["seconds_seen"] for f in longest) >= 1.0 and len(s["faces"]) > 3
+    assert (tmp_path / "short_hamilton_clip_overview.png").exists()

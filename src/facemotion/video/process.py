@@ -43,30 +43,31 @@ from .sources import FrameSource, live_name
 from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
+TIMELINE_MOST = 50  # and at most this many faces do, those seen longest
 
 
-def _durations(times, fps: float) -> np.ndarray:
-    """How long each of a face's readings stands for, s: until its next reading (a gap over half
-    a second and three of its steps, where it was not seen, counts as one step), the last as
-    long as the one before. At a fixed rate each is a frame's time; a variable rate (a phone's,
-    which can fall from 30 frames a second to 10 in dim light) weighs each by its own."""
-    t = np.asarray(times, float)
-    if len(t) < 2:
-        return np.full(len(t), 1.0 / fps)
-    gaps = np.diff(t)
-    held = np.where(gaps > max(0.5, 3 * float(np.median(gaps))), float(np.median(gaps)), gaps)
-    return np.r_[held, held[-1]]
+def frame_durations(frames: list[tuple[int, float]]) -> dict[int, float]:
+    """How long each frame of a clip is shown, s (``frames``: (index, time) as read): until the
+    next frame read, the last as long as the one before. At a fixed rate each is the same; a
+    variable rate (a phone's, which can fall from 30 frames a second to 10 in dim light) gives
+    each its own."""
+    if len(frames) < 2:
+        return {i: 0.0 for i, _ in frames}
+    index, times = zip(*frames)
+    held = np.diff(np.asarray(times, float))
+    return dict(zip(index, np.r_[held, held[-1]].tolist()))
 
 
-def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS) -> dict:
+def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS, durations=None) -> dict:
     """The video's summary: per face, its mean probability, the time it was seen and its share
     of that time per label of ``labels`` (the model's, in the order of ``per_face``'s ``probs``
-    columns), each reading weighed by the time it stands for."""
+    columns), each of its frames weighed by the time it is shown (``durations``:
+    :func:`frame_durations`; None: 1 / ``fps`` each)."""
     faces = {}
     for fid, acc in sorted(per_face.items()):
         probs = np.asarray(acc["probs"])
         mean = probs.mean(0)
-        held = _durations(acc["times"], fps) if "times" in acc else np.full(len(probs), 1.0 / fps)
+        held = np.array([durations.get(i, 1.0 / fps) if durations else 1.0 / fps for i in acc["frames"]])
         dom_time = np.bincount(probs.argmax(1), weights=held, minlength=len(labels))
         faces[str(fid)] = {
             "frames_seen": int(len(probs)),
@@ -138,6 +139,7 @@ class _VideoRun:
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
         self.video_path, self.sound = None, None
         self.per_face: dict[int, dict] = {}
+        self.frame_times: list[tuple[int, float]] = []  # every frame's (index, time): how long each is shown
         self.n, self.status, self.stopped_early = 0, "complete", False
         total = info.frame_count or None
         if opts.max_frames:
@@ -183,6 +185,7 @@ class _VideoRun:
             if f.get("measures") is not None:  # with --mesh: the face's measures, for their timeline
                 acc.setdefault("measures", []).append((res.time_s, f["measures"]))
         self.csv.flush()
+        self.frame_times.append((res.index, res.time_s))
         self.n += 1
         self.bar.update(1)
         if self.window:
@@ -257,7 +260,7 @@ class _VideoRun:
             missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
             if missing:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-            summary = summarize(self.per_face, self.n, info.fps, self.labels)
+            summary = summarize(self.per_face, self.n, info.fps, self.labels, frame_durations(self.frame_times))
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "status": self.status,
@@ -283,15 +286,19 @@ class _VideoRun:
 
     def _timelines(self, summary: dict) -> list[str]:
         """A timeline per face seen for at least TIMELINE_S seconds (half the clip, in a clip
-        shorter than twice that): a face glimpsed for a few frames has no course to plot, and a
-        crowd's glimpses would add a file each (every face is in the CSV and the summary)."""
+        shorter than twice that), the TIMELINE_MOST seen longest: a face glimpsed for a few
+        frames has no course to plot, and an hour of a crowd would add a file a face (every face
+        is in the CSV, the summary and the overview)."""
         fps, out = self.info.fps, []
         least = min(TIMELINE_S, summary["frames"] / fps / 2)
-        summary["timelines_for"] = f"faces seen for at least {least:.2f} s"
+        seen = {fid: summary["faces"][str(fid)]["seconds_seen"] for fid, acc in self.per_face.items()
+                if len(acc["frames"]) >= 2 and summary["faces"][str(fid)]["seconds_seen"] >= least}
+        drawn = sorted(sorted(seen, key=lambda fid: -seen[fid])[:TIMELINE_MOST])
+        summary["timelines_for"] = (f"faces seen for at least {least:.2f} s"
+                                    + (f", the {TIMELINE_MOST} seen longest" if len(seen) > TIMELINE_MOST else ""))
         with Timelines() as draw:
-            for fid, acc in self.per_face.items():
-                if len(acc["frames"]) < 2 or summary["faces"][str(fid)]["seconds_seen"] < least:
-                    continue
+            for fid in drawn:
+                acc = self.per_face[fid]
                 p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
                 draw.emotions(acc["times"], acc["probs"], p,
                               title=f"face {fid}: emotions over time", labels=self.labels)
