@@ -18,6 +18,7 @@ from ..validate import camera, device, integer, listen_address, number, option, 
 from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
+from .lines import explained_line, faces_line, video_lines
 from .models import cmd_models
 
 
@@ -65,13 +66,6 @@ def _recognizer(args):
     from ..recognizer import RecognizerOptions
 
     return RecognizerOptions.from_args(args).build()
-
-
-def _summary_line(name: str, results: list[dict]) -> str:
-    if not results:
-        return f"{name}: no faces found"
-    parts = [f"{r['dominant_emotion']} ({r['emotions'][r['dominant_emotion']] * 100:.0f}%)" for r in results]
-    return f"{name}: {len(results)} face{'s' if len(results) != 1 else ''}: {', '.join(parts)}"
 
 
 def _input_paths(args, for_videos: str = "facemotion batch reads photos and videos") -> list:
@@ -122,7 +116,7 @@ def _image(args, names: dict) -> int:
             continue
         if args.json:
             print(to_json_line(r.record), flush=True)
-        print(_summary_line(shown(name), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
+        print(faces_line(shown(name), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
     done = len(paths) - failed
     if out is not None and not args.json and done:
         # say what was written, not what would have been: an all-failed run wrote nothing
@@ -151,10 +145,7 @@ def cmd_explain(args) -> int:
             failed += 1
             print(f"error: {one_line(r.error)}", file=sys.stderr)
             continue
-        faces = r.record["faces"]
-        parts = [f"{f['target']} ({f['emotions'][f['target']] * 100:.0f}%): "
-                 + ", ".join(f"{g['region']} {g['share'] * 100:.0f}%" for g in f["regions"][:3]) for f in faces]
-        print(f"{shown(str(r.path))}: " + ("; ".join(parts) if faces else "no faces found"))
+        print(explained_line(shown(str(r.path)), r.record["faces"]))
     done = len(paths) - failed
     if done:
         print(f"wrote {explainer.name} maps, face crops, figures and JSON for {done} image{'s' if done != 1 else ''} "
@@ -183,7 +174,7 @@ def cmd_video(args) -> int:
     s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
                       progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars,
                       explain=explain)
-    _print_video_summary(s)
+    print(*video_lines(s), sep="\n")
     return _video_exit_code(s)
 
 
@@ -214,16 +205,6 @@ def _video_exit_code(s: dict) -> int:
     return 0
 
 
-def _print_video_summary(s: dict) -> None:
-    print(f"{shown(s['source'])}: {s['frames']} frames ({s['status']}), {len(s['faces'])} face id(s), "
-          f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}")
-    for fid, f in s["faces"].items():
-        print(f"  face {fid}: {f['frames_seen']} frames, mostly {f['dominant_emotion']} "
-              f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its time)")
-    outs, sound = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]], s["outputs"].get("video_sound")
-    print("wrote " + ", ".join(shown(o) for o in outs if o) + (f" (the MP4's sound: {sound})" if sound else ""))
-
-
 def cmd_webcam(args) -> int:
     from ..video import has_display, process_video
 
@@ -238,7 +219,7 @@ def cmd_webcam(args) -> int:
     s = process_video(rec, args.camera, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
                       progress=not display, display=display, max_frames=args.max_frames,  # a stream: named by its host
                       name=f"webcam{args.camera}" if isinstance(args.camera, int) else None)
-    _print_video_summary(s)
+    print(*video_lines(s), sep="\n")
     return _video_exit_code(s)
 
 

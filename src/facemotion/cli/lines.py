@@ -1,0 +1,53 @@
+"""What the commands print about their results: a line a picture, a few lines a video. A crowd
+is counted rather than listed face by face (every face is in the JSON, CSV and summary)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..names import shown
+
+MANY = 6  # more faces than this in a picture: each emotion's count, not a list of faces
+LISTED = 10  # a video's faces listed, those seen longest
+
+
+def _counted(faces: list[dict], key: str) -> str:
+    """"happy 18, neutral 9, sad 3": how many of ``faces`` show each ``key`` emotion, most first."""
+    return ", ".join(f"{e} {n}" for e, n in Counter(f[key] for f in faces).most_common())
+
+
+def faces_line(name: str, faces: list[dict]) -> str:
+    """A picture's faces: each one's top emotion (a crowd's counts)."""
+    if not faces:
+        return f"{name}: no faces found"
+    if len(faces) > MANY:
+        return f"{name}: {len(faces)} faces: {_counted(faces, 'dominant_emotion')}"
+    parts = [f"{f['dominant_emotion']} ({f['emotions'][f['dominant_emotion']] * 100:.0f}%)" for f in faces]
+    return f"{name}: {len(faces)} face{'s' if len(faces) != 1 else ''}: {', '.join(parts)}"
+
+
+def explained_line(name: str, faces: list[dict]) -> str:
+    """A picture's explained faces: where each one's evidence lies (a crowd's counts)."""
+    if not faces:
+        return f"{name}: no faces found"
+    if len(faces) > MANY:
+        return f"{name}: {len(faces)} faces: {_counted(faces, 'target')} (each face's regions: the JSON)"
+    return f"{name}: " + "; ".join(f"{f['target']} ({f['emotions'][f['target']] * 100:.0f}%): "
+                                   + ", ".join(f"{g['region']} {g['share'] * 100:.0f}%" for g in f["regions"][:3])
+                                   for f in faces)
+
+
+def video_lines(s: dict) -> list[str]:
+    """A video's summary: the run, its faces (the LISTED seen longest) and what it wrote."""
+    lines = [f"{shown(s['source'])}: {s['frames']} frames ({s['status']}), {len(s['faces'])} face id(s), "
+             f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}"]
+    longest = sorted(s["faces"], key=lambda fid: -s["faces"][fid]["seconds_seen"])[:LISTED]
+    for fid in sorted(longest, key=int):
+        f = s["faces"][fid]
+        lines.append(f"  face {fid}: {f['frames_seen']} frames, mostly {f['dominant_emotion']} "
+                     f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its time)")
+    if len(s["faces"]) > LISTED:
+        lines.append(f"  ... {len(s['faces']) - LISTED} more, seen less (every face: the summary and the CSV)")
+    outs, sound = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]], s["outputs"].get("video_sound")
+    lines.append("wrote " + ", ".join(shown(o) for o in outs if o) + (f" (the MP4's sound: {sound})" if sound else ""))
+    return lines
