@@ -237,18 +237,6 @@ class Timelines:
         return len(rows)
 
 
-def emotion_timeline(times_s, probs, path, title: str = "emotions over time", labels=None) -> None:
-    """One face's emotions over time (:meth:`Timelines.emotions`)."""
-    with Timelines() as t:
-        t.emotions(times_s, probs, path, title, labels)
-
-
-def measure_timeline(times_s, measures, path, title: str = "facial measures over time") -> None:
-    """One face's facial measures over time (:meth:`Timelines.measures`)."""
-    with Timelines() as t:
-        t.measures(times_s, measures, path, title)
-
-
 def _annotated(ax, values, fmt, colors, vmin, vmax, cmap):
     im = ax.imshow(colors, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for i, row in enumerate(values):

@@ -61,13 +61,14 @@ def _audio_packets(src, stream, start: float, end: float, out_stream, copy: bool
     yield from out_stream.encode(None)
 
 
-def mux_soundtrack(video: Path, source: Path, out: Path) -> str:
+def mux_soundtrack(video: Path, source: Path, out: Path, found=None) -> str:
     """Write ``out``: ``video`` (a silent MP4 whose clock starts at the source's first video
-    frame) with ``source``'s sound over the same span. Returns what was done ("copied aac",
-    "encoded as aac from pcm_s16le")."""
+    frame) with ``source``'s sound over the same span (``found``: :func:`source_audio`'s answer,
+    where the caller has it). Returns what was done ("copied aac", "encoded as aac from
+    pcm_s16le")."""
     import av
 
-    found = source_audio(source)
+    found = found or source_audio(source)
     if found is None:
         raise ValueError("the source has no sound PyAV reads")
     codec, start = found

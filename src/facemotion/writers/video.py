@@ -187,14 +187,15 @@ class SafeVideoWriter:
         carried leaves the MP4 silent and says why in :attr:`sound`."""
         from .soundtrack import mux_soundtrack, source_audio
 
-        if source_audio(self.sound_from) is None:
+        found = source_audio(self.sound_from)
+        if found is None:
             return
         if self.codec != H264Writer.codec:
             self.sound = f"left out: the {self.codec} fallback writes no sound"
             return
         with_sound = self.tmp.with_name(f"{self.tmp.stem}-sound{self.tmp.suffix}")  # a restart's cleanup finds it
         try:
-            self.sound = mux_soundtrack(self.tmp, self.sound_from, with_sound)
+            self.sound = mux_soundtrack(self.tmp, self.sound_from, with_sound, found)
             os.replace(with_sound, self.tmp)
         except Exception as e:  # noqa: BLE001 - the annotated video stands without its sound
             self.sound = f"left out: {e}"
