@@ -110,9 +110,13 @@ API_CASES = {
                                                               r"^<\d+ bytes>: cannot decode image \(TypeError: Missing "
                                                               r"dimensions\)$"),
     "PNG declaring 30000x30000": (lambda r: r.detect_emotions(png_declaring(30_000, 30_000)), ImageTooLargeError,
-                                  r"^<\d+ bytes>: image is too large \(decompression-bomb guard\)$"),
+                                  r"^<\d+ bytes>: image is 900 MP, over the 100 MP limit \(a decompression-bomb "
+                                  r"guard; raise FACEMOTION_MAX_PIXELS to allow it\)$"),
+    # a limit raised past PIL's own (2 x 89 MP) is the limit: the picture is read (here, cut short)
+    "PNG declaring 14000x14000 under a 300 MP limit": (
+        lambda r: r.read(png_declaring(14_000, 14_000), max_pixels=300_000_000), ImageError, "truncated"),
     "PNG declaring 30000x30000 read reduced": (lambda r: r.read(png_declaring(30_000, 30_000)), ImageTooLargeError,
-                                               "image is too large"),
+                                               "image is 900 MP, over the 100 MP limit"),
     "a list": (lambda r: r.detect_emotions([[1, 2], [3, 4]]), ImageError, "unsupported image type"),
     "empty bytes": (lambda r: r.detect_emotions(b""), ImageError, "empty image data"),
     "text bytes": (lambda r: r.detect_emotions(b"hello world"), ImageError, "not an image file"),
@@ -942,8 +946,8 @@ def test_the_service_answers_hostile_images_with_their_4xx(idle_server):
     # past PIL's own guard (2 x 89 MP) as under ours (40 MP here): too many pixels, 413 both
     code, error = _post(idle_server, png_declaring(9_000, 9_000))
     assert code == 413 and "9000x9000" in error and "limit" in error
-    assert _post(idle_server, png_declaring(30_000, 30_000)) == (413, "request body: image is too large "
-                                                                     "(decompression-bomb guard)")
+    code, error = _post(idle_server, png_declaring(30_000, 30_000))
+    assert code == 413 and error.startswith("request body: image is 900 MP, over the ") and "MP limit" in error
     assert _post(idle_server, jpg_bytes(faces_like(1)[0]))[0] == 200  # and it still serves
     assert not [x for x in idle_server.stderr if "Traceback" in x]
 

@@ -20,6 +20,27 @@ from .errors import DecodeTimeoutError, ImageError, ImageTooLargeError, Unsuppor
 from .formats import MAX_JPEG_SCANS, MAX_TIFF_PAGES, could_open, jpeg_scans, refusal, refused_kind, tiff_pages
 
 
+def pixel_limit() -> int:
+    """The most pixels a picture may have: ``FACEMOTION_MAX_PIXELS``, 100 MP by default."""
+    raw = os.environ.get("FACEMOTION_MAX_PIXELS", "100000000")
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ImageError(f"FACEMOTION_MAX_PIXELS: expected a number of pixels, got {raw!r}") from None
+    if value < 1:
+        raise ImageError(f"FACEMOTION_MAX_PIXELS: must be >= 1, got {raw!r}")
+    return value
+
+
+def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> ImageTooLargeError:
+    """The one line for a picture of ``pixels`` (``size``: its width and height, where known) over
+    ``top``; ``default``: the limit is the environment's, which the line says how to raise."""
+    mp = f"{pixels / 1e6:.0f} MP"
+    return ImageTooLargeError(f"{name}: image is {f'{size[0]}x{size[1]} ({mp})' if size else mp}, over the "
+                              f"{top / 1e6:.0f} MP limit (a decompression-bomb guard"
+                              f"{'; raise FACEMOTION_MAX_PIXELS to allow it' if default else ''})")
+
+
 def max_bytes(max_pixels: int) -> int:
     """The most bytes an image file or stream may hold: what a picture of ``max_pixels`` takes
     uncompressed at 16 bits a channel with alpha (8 bytes a pixel), and 16 MiB of metadata beyond

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import warnings
 
 import numpy as np
@@ -27,22 +28,9 @@ from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
 from .jpeg import decode_plain_jpeg, turned
 from .preprocess import to_uint8
 
-
-# Decompression-bomb guard: refuse images above this many pixels (default 100 MP,
-# override with FACEMOTION_MAX_PIXELS). A 1080p frame is 2 MP. The size is read from the
-# header, before any pixel is decoded.
-def _max_pixels() -> int:
-    raw = os.environ.get("FACEMOTION_MAX_PIXELS", "100000000")
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise ImageError(f"FACEMOTION_MAX_PIXELS: expected a number of pixels, got {raw!r}") from None
-    if value < 1:
-        raise ImageError(f"FACEMOTION_MAX_PIXELS: must be >= 1, got {raw!r}")
-    return value
-
-
-MAX_PIXELS = _max_pixels()
+# Decompression-bomb guard: refuse images above this many pixels (default 100 MP, override with
+# FACEMOTION_MAX_PIXELS), read from the header before any pixel is decoded. A 1080p frame is 2 MP.
+MAX_PIXELS = decoding.pixel_limit()
 
 
 def max_bytes(max_pixels: int | None = None) -> int:
@@ -64,19 +52,21 @@ def _is_stream(source) -> bool:
     return callable(getattr(source, "read", None)) and not isinstance(source, (str, bytes, os.PathLike))
 
 
+def _too_large(name: str, pixels: int, limit: int | None, size=None) -> ImageTooLargeError:
+    return decoding.too_large(name, pixels, MAX_PIXELS if limit is None else limit, limit is None, size)
+
+
 def _check_pixels(img, name: str, limit: int | None) -> None:
     w, h = img.size
-    top = MAX_PIXELS if limit is None else limit
-    if w * h > top:
-        how = "; raise FACEMOTION_MAX_PIXELS to allow it" if limit is None else ""
-        raise ImageTooLargeError(f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {top / 1e6:.0f} MP "
-                                 f"limit (a decompression-bomb guard{how})")
+    if w * h > (MAX_PIXELS if limit is None else limit):
+        raise _too_large(name, w * h, limit, (w, h))
 
 
 @contextlib.contextmanager
-def _decoding(name: str, head: bytes = b""):
+def _decoding(name: str, head: bytes = b"", limit: int | None = None):
     """PIL's ways of failing on a bad file -> one ImageError naming it (and, for a file no
-    allowed format opens, what its first bytes ``head`` say it is)."""
+    allowed format opens, what its first bytes ``head`` say it is). ``limit``: the pixels the
+    caller allows (None: ``MAX_PIXELS``), named when PIL's own guard refuses a picture."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -90,9 +80,13 @@ def _decoding(name: str, head: bytes = b""):
         raise
     except UnidentifiedImageError:
         raise (UnsupportedFormatError if refused_kind(head) else ImageError)(refusal(name, head)) from None
-    except Image.DecompressionBombError:
-        # PIL's own guard, past twice its limit: too many pixels, as ours says (413 from the service)
-        raise ImageTooLargeError(f"{name}: image is too large (decompression-bomb guard)") from None
+    except Image.DecompressionBombError as e:
+        # PIL's own guard, past twice its limit (raised to ours by _open_pil): too many pixels, as
+        # ours says, with the size PIL read (413 from the service)
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        if found:
+            raise _too_large(name, int(found.group(1)), limit) from None
+        raise ImageTooLargeError(f"{name}: image is too large (a decompression-bomb guard)") from None
     except OSError as e:
         msg = str(e)
         if "truncated" in msg.lower():
@@ -192,13 +186,18 @@ def _to_bgr(img, name: str) -> np.ndarray:
         return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
 
 
-def _open_pil(data: bytes, name: str):
+def _open_pil(data: bytes, name: str, limit: int | None = None):
     """Encoded bytes -> a PIL image of an allowed format (:mod:`~facemotion.formats`: Pillow
     tries no other plugin, so PostScript never reaches Ghostscript), its header read only:
-    _from_pil checks the size before decoding."""
+    _from_pil checks the size before decoding against ``limit`` (None: ``MAX_PIXELS``)."""
     from PIL import Image
 
-    with _decoding(name, data[:64]):
+    # PIL refuses at open a picture of more than twice its own limit (179 MP): where ours is
+    # higher (FACEMOTION_MAX_PIXELS, serve --max-pixels), PIL's is raised to it
+    top = MAX_PIXELS if limit is None else limit
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < top:
+        Image.MAX_IMAGE_PIXELS = top
+    with _decoding(name, data[:64], limit):
         return Image.open(decoding.encoded(data, name), formats=pil_formats())
 
 
@@ -243,14 +242,14 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
             data = path.read_bytes()
         except OSError as e:  # permission denied, an I/O error
             raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
-        return _from_pil(_open_pil(data, name), name, max_pixels, min_scale, data=data)
+        return _from_pil(_open_pil(data, name, max_pixels), name, max_pixels, min_scale, data=data)
     if _is_stream(source):
         source = decoding.read_stream(source, name, max_bytes(max_pixels))
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageError(f"{name}: empty image data")
         data = bytes(source)
-        return _from_pil(_open_pil(data, name), name, max_pixels, min_scale, data=data)
+        return _from_pil(_open_pil(data, name, max_pixels), name, max_pixels, min_scale, data=data)
     try:
         from PIL import Image
 
