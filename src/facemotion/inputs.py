@@ -29,9 +29,41 @@ def _input_entry(path: Path) -> bool:
     return not _is(path, "is_dir")
 
 
+def unique(paths) -> list:
+    """``paths`` without the later names of a path named before: ``./a.jpg``, ``a.jpg``,
+    ``x/../a.jpg`` and its absolute path are one input. Links keep their own names (a folder of
+    links to shared files is that many inputs, each under its name)."""
+    first: dict = {}
+    for p in paths:
+        first.setdefault(os.path.abspath(p), p)
+    return list(first.values())
+
+
+def _loop_free(matches: list[str]) -> list[str]:
+    """A glob's matches less those reached through a link to a folder that holds the link
+    (``**`` follows links: through ``a/up -> ..`` it finds ``a/up/a/up/a/x.jpg``, ..., level after
+    level, until the system refuses the name)."""
+    loops: dict[str, bool] = {}
+
+    def looping(folder: str) -> bool:
+        if folder in ("", os.sep, ".") or folder in loops:
+            return loops.get(folder, False)
+        parent = os.path.dirname(folder)
+        loops[folder] = looping(parent) or (os.path.islink(folder) and _within(os.path.realpath(parent or "."),
+                                                                               os.path.realpath(folder)))
+        return loops[folder]
+
+    return [m for m in matches if not looping(os.path.dirname(m))]
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
-    """CLI arguments (files, folders, globs) -> files, in a stable order, each once; a folder
-    contributes its files (recursively) whose suffix is in ``suffixes``."""
+    """CLI arguments (files, folders, globs) -> files, in a stable order, each once
+    (:func:`unique`); a folder contributes its files (recursively) whose suffix is in
+    ``suffixes``."""
     import glob
 
     out: list[Path] = []
@@ -39,7 +71,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
         p = str(p)
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in matches if _input_entry(Path(m)))
+            out.extend(Path(m) for m in _loop_free(matches) if _input_entry(Path(m)))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
@@ -47,7 +79,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
-    return list({os.path.abspath(p): p for p in out}.values())
+    return unique(out)
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

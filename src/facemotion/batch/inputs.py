@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FacemotionError
-from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs
+from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs, unique
 from ..names import fit_stems
 from ..writers import output_stems
 
@@ -56,5 +56,7 @@ def expand(args) -> list[Item]:
             paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES)]
         else:
             paths += [str(p) for p in expand_inputs([a], MEDIA_SUFFIXES)]
-    unique = list(dict.fromkeys(paths))  # a path listed twice would be processed (and written) twice
-    return [Item(i, p, kind_of(p), s) for i, (p, s) in enumerate(zip(unique, fit_stems(output_stems(unique))))]
+    # an input named twice (a path listed twice, ./a.jpg and a.jpg, a link to it) would be processed
+    # (and written) twice: the first name is kept
+    once = unique(paths)
+    return [Item(i, p, kind_of(p), s) for i, (p, s) in enumerate(zip(once, fit_stems(output_stems(once))))]

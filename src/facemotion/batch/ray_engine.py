@@ -23,7 +23,6 @@ import numpy as np
 from ..errors import FacemotionError
 from ..progress import progress_bar
 from .inputs import Item
-from .rows import COLUMNS
 from .stages import JobSpec, classify_items, detect_item
 
 
@@ -94,7 +93,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
         for r in results.iter_rows():
             rows = [tuple(row) for row in json.loads(r["rows"])]
             if rows and "model" not in counts:  # the name the workers' model goes by (its card's)
-                counts["model"] = rows[0][COLUMNS.index("model")]
+                counts["model"] = rows[0][-2]  # every layout ends in model, error (rows.columns)
             sink.write(os.fsdecode(r["path"]), rows, failed=bool(r["failed"]))
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])

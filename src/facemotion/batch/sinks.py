@@ -17,8 +17,7 @@ UTF-8, a name that is not UTF-8 with its bytes as ``\\xNN``, and the file column
 back exactly. CSV text cells that a spreadsheet would run as a formula start with ``'``.
 
 Both remember the job's options (:meth:`JobSpec.signature`): a rerun with other options is
-refused instead of mixing rows of two models. A lock stops two runs writing one output.
-"""
+refused instead of mixing rows of two models. A lock stops two runs writing one output."""
 
 from __future__ import annotations
 
@@ -91,8 +90,9 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
     raise FacemotionError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
-def _differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads "default"
-    said = {k: [repr(d[k]) if k in d else "default" for d in (old, new)] for k in sorted(set(old) | set(new))}
+def _differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
+    said = {k: [repr(d[k]) if k in d else "'float32'" if k == "precision" else "default" for d in (old, new)]
+            for k in sorted(set(old) | set(new))}
     return ", ".join(f"{k} {' -> '.join(v)}" for k, v in said.items() if old.get(k) != new.get(k))
 
 

@@ -33,6 +33,22 @@ from .rows import Row, error_row, face_row
 SCHEMA_VERSION = 3
 
 
+def _as_default(model: str, precision: str | None) -> tuple:
+    """(model, precision) as a signature records them: the default model named (float, or its
+    int8 copy by name or by precision) is the default's record, so that ``--model NAME_int8``
+    resumes a job the default began; anything else as given (a bad name fails later, in one line)."""
+    from ..zoo import default_model_name, resolve
+
+    try:
+        _, entry = resolve(model, precision)
+    except FacemotionError:
+        return model, precision
+    default = default_model_name()
+    if entry is not None and entry.name in (default, f"{default}_int8"):
+        return None, "int8" if entry.name != default else None
+    return model, precision
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """What decides a job's rows; a resumed run must use the same: the recognizer's options
@@ -61,6 +77,8 @@ class JobSpec:
         sig["precision"] = resolved_precision(self.options.model, self.options.precision)
         if self.options.device != "cpu" and self.options.precision == "auto":  # a GPU's "auto": the float model
             sig["precision"] = "auto"
+        elif isinstance(self.options.model, str) and self.options.model:
+            sig["model"], sig["precision"] = _as_default(self.options.model, sig["precision"])
         for key, default in self.LATER.items():
             if sig[key] == default:
                 del sig[key]
