@@ -116,6 +116,13 @@ def test_image_reads_a_photo_piped_in_as_the_file_would_be_read(media, tmp_path)
         p = piped(data, "--json")
         err = p.stderr.decode()
         assert p.returncode == 1 and err.startswith(line) and "Traceback" not in err, err
+        # --json gives every input its record, this one's error too; the other inputs still run
+        (rec,) = [json.loads(x) for x in p.stdout.splitlines()]
+        assert rec["file"] == "-" and rec["error"].startswith(line.removeprefix("error: ")) and len(rec) == 2
+    p = piped(b"", str(media / "biden.jpg"), "--json")
+    records = [json.loads(x) for x in p.stdout.splitlines()]
+    assert p.returncode == 1 and [r["file"] for r in records] == ["-", str(media / "biden.jpg")]
+    assert "faces" in records[1] and "1 of 2 inputs failed" in p.stderr.decode()
 
 
 def test_image_exit_code_zero_for_no_face(media, tmp_path):

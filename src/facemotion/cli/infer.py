@@ -95,17 +95,23 @@ def cmd_image(args) -> int:
     from .piped import piped_photo
 
     with tempfile.TemporaryDirectory(prefix="facemotion-stdin-") as folder:
-        args.paths, names = piped_photo(args.paths, Path(folder))
-        return _image(args, names)
+        args.paths, names, piped_error = piped_photo(args.paths, Path(folder))
+        if piped_error:  # reported as that input's failure: the other inputs still run
+            print(f"error: {one_line(piped_error)}", file=sys.stderr)
+            if args.json:
+                print(to_json_line({"file": "-", "error": text(piped_error)}), flush=True)
+            if not args.paths:
+                return 1
+        return _image(args, names, failed=int(bool(piped_error)))
 
 
-def _image(args, names: dict) -> int:
+def _image(args, names: dict, failed: int = 0) -> int:
     from ..photos import annotate_images
 
     paths = _input_paths(args)
     rec = _recognizer(args)
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
-    failed = 0
+    total = len(paths) + failed
     for r in annotate_images(rec, paths, out, bars=not args.no_bars, json_files=not args.json, names=names):
         name = names.get(r.path, str(r.path))
         if r.error is not None:
@@ -117,11 +123,11 @@ def _image(args, names: dict) -> int:
         if args.json:
             print(to_json_line(r.record), flush=True)
         print(faces_line(shown(name), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
-    done = len(paths) - failed
+    done = total - failed
     if out is not None and not args.json and done:
         # say what was written, not what would have been: an all-failed run wrote nothing
         print(f"wrote {done} annotated image{'s' if done != 1 else ''} and JSON to {out}/")
-    return _exit_code(failed, len(paths))
+    return _exit_code(failed, total)
 
 
 def _explain_options(args) -> dict:
