@@ -52,8 +52,20 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's, whose refusal of an option is one ``error:`` line, as every other error is,
+    rather than the command's whole usage before it (31 lines for ``train``)."""
+
+    def error(self, message: str):
+        from ..names import one_line
+
+        message = message.removeprefix("argument ")
+        what = "its options" if " " in self.prog else "the commands"
+        self.exit(2, f"error: {one_line(message)} ({self.prog} --help lists {what})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="facemotion", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Find every face in photos, videos or a webcam and tell which emotion it shows "
                     "(angry, disgust, fear, happy, sad, surprise, neutral and, for the FER+ models such as the "
@@ -165,7 +177,8 @@ def main(argv=None) -> int:
         return 2
     args, extra = parser.parse_known_args(argv)
     if extra:  # parse_args' refusal, naming the commands that take such an option
-        parser.error(f"unrecognized arguments: {' '.join(extra)}{_taken_elsewhere(parser, args, extra)}")
+        owner = parser.commands.get(getattr(args, "command", None)) or parser
+        owner.error(f"unrecognized arguments: {' '.join(extra)}{_taken_elsewhere(parser, args, extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
