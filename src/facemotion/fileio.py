@@ -83,6 +83,26 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
+def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True) -> None:
+    """Fail now, in one line naming ``option`` and ``path``, where an output folder (or, with
+    ``folder=False``, the folder of an output file) could not be written at the end of a long job,
+    whose result would then be lost. A file is made and removed in the nearest folder that exists
+    (nothing is left behind; what the system refuses, root's immutable folders too, shows)."""
+    import tempfile
+
+    from .errors import FacemotionError
+
+    where = Path(path) if folder else Path(path).parent
+    where = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    try:
+        if not where.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "a file is in the way")
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".facemotion-check-"):
+            pass
+    except OSError as e:
+        raise FacemotionError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

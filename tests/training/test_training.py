@@ -62,7 +62,8 @@ def _args(data, out, **kw):
 
 def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path):
     out = tmp_path / "run"
-    summary = main(_args(kaggle_zip, out, ema=0.9))
+    # a constant rate: the run may be extended (a cosine's length is its --epochs; below)
+    summary = main(_args(kaggle_zip, out, ema=0.9, sched="none"))
     assert summary["epochs_run"] == 2
     named = sorted(p.name for p in out.glob("mini_xception.*-*.pt"))
     assert named and all(n.startswith("mini_xception.0") for n in named)  # <model>.<epoch>-<val_acc>.pt
@@ -76,10 +77,39 @@ def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path
     model, _ = model_from_checkpoint(out / "best.pt")
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
     # resume: continue to epoch 3 from last.pt, keeping the log
-    main(_args(kaggle_zip, out, ema=0.9, epochs=3, resume=True))
+    main(_args(kaggle_zip, out, ema=0.9, epochs=3, resume=True, sched="none"))
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
+
+
+def test_a_run_is_never_replaced_or_continued_otherwise_without_a_word(kaggle_zip, tmp_path, capsys):
+    """A new run into a run's folder is refused (it replaced the run's checkpoints and appended to
+    its log.csv); --overwrite replaces it; --resume goes on only as the run began (its data, its
+    cosine's length), says when there is nothing yet to resume, and when nothing is left to train."""
+    from facemotion.errors import UsageError
+
+    out = tmp_path / "run"
+    main(_args(kaggle_zip, out, epochs=1))
+    before = (out / "last.pt").read_bytes()
+    with pytest.raises(UsageError, match=r"^--out .*run: holds a run \(.*best\.pt.*\); --resume continues it, "
+                                         r"--overwrite replaces it, or give another --out$"):
+        main(_args(kaggle_zip, out, epochs=1, lr=0.5))
+    assert (out / "last.pt").read_bytes() == before
+    with pytest.raises(UsageError, match=r"--epochs 2: .*last\.pt is a run of 1 epoch whose cosine schedule ends there"):
+        main(_args(kaggle_zip, out, epochs=2, resume=True))
+    other = tmp_path / "other.zip"
+    other.write_bytes(kaggle_zip.read_bytes())
+    with pytest.raises(UsageError, match=r"--resume: .*last\.pt is a run with --data .*, not .*other\.zip; continue"):
+        main(_args(other, out, epochs=1, resume=True))
+    capsys.readouterr()
+    main(_args(kaggle_zip, out, epochs=1, resume=True))
+    assert "finished its 1 epoch; nothing to train" in capsys.readouterr().err
+    main(_args(kaggle_zip, out, epochs=1, overwrite=True, seed=3))
+    assert load_checkpoint(out / "last.pt")["train_args"]["seed"] == 3
+    assert [int(r["epoch"]) for r in csv.DictReader(open(out / "log.csv"))] == [1]  # a log of its own
+    main(_args(kaggle_zip, tmp_path / "new", epochs=1, resume=True))  # one command starts and continues a run
+    assert "no " in capsys.readouterr().err and (tmp_path / "new" / "last.pt").exists()
 
 
 def test_init_starts_from_a_checkpoints_weights_and_refuses_another_network(kaggle_zip, tmp_path, tiny_checkpoint):
@@ -522,3 +552,20 @@ def test_balance_groups_gives_every_group_the_same_mix_of_emotions(kaggle_zip, t
     other.write_text("source,group\nsomeone/else.jpg,a\n")
     with pytest.raises(DataError, match="none of the training faces"):
         main(_args(kaggle_zip, tmp_path / "run2", epochs=1, balance_groups=other))
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_work(kaggle_zip, tiny_checkpoint, tmp_path, capsys):
+    """-o / --to where nothing can be written fail at once, in one line (evaluate scored every face
+    and then lost the result)."""
+    from facemotion.cli import main as cli
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    cases = [(["evaluate", str(tiny_checkpoint), "--data", str(kaggle_zip), "-o", str(blocker / "rep")],
+              f"error: -o {blocker / 'rep'}: cannot write there (a file is in the way)"),
+             (["export", str(tiny_checkpoint), "--to", str(blocker / "m.onnx")],
+              f"error: --to {blocker / 'm.onnx'}: cannot write there (a file is in the way)")]
+    for argv, line in cases:
+        assert cli(argv) == 1
+        err = capsys.readouterr().err
+        assert err == line + "\n", err

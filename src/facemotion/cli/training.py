@@ -63,6 +63,10 @@ def cmd_teacher_targets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from ..fileio import check_writable
+
+    if args.out:  # before the scoring, whose result would be lost
+        check_writable(args.out, "-o")
     if args.crops:
         refuse_photos([("--data", args.data)])
     if args.crops or is_photo_folder(args.data):
@@ -162,8 +166,10 @@ def write_photo_outputs(r: dict, out, name: str) -> None:
 
 
 def cmd_export(args) -> int:
+    from ..fileio import check_writable
     from ..training.export import export_onnx
 
+    check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
     ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
     if args.tta == "tencrop":
         raise UsageError("--tta tencrop: an exported graph bakes flip only (evaluate runs tencrop)")
@@ -179,8 +185,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_quantize(args) -> int:
+    from ..fileio import check_writable
     from ..training.quantize import quantize_model
 
+    check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
     r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
                        name=args.name, scheme=args.scheme, labels=args.labels, votes=args.votes)
     print(f"wrote {r['file']} ({r['scheme']}, {r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); PublicTest "
@@ -190,8 +198,10 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    from ..fileio import check_writable
     from ..training.interpolate import interpolate_checkpoints
 
+    check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
     ck = interpolate_checkpoints(args.base, args.tuned, args.alpha, args.out, name=args.name,
                                  temperature=args.temperature)
     print(f"wrote {args.out} ({ck['arch']}, {1 - args.alpha:g} x {args.base} + {args.alpha:g} x {args.tuned}, "

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from ..cuda import resolve_device
 from ..datasets.loading import add_label_options
-from ..errors import FacemotionError, UsageError
-from ..fileio import write_text
+from ..errors import UsageError
+from ..fileio import check_writable, write_text
 from ..labels import NUM_CLASSES
 from ..validate import HelpFormatter, deprecated_alias, device, integer, json_object, number, option, output_folder
 from ..validate import threads as validate_threads
@@ -146,7 +147,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-epoch-files", dest="epoch_files", action="store_false",
                    help="do not keep a <arch>.<epoch>-<val_acc>.pt copy of every improvement (best.pt is kept)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="resume from a checkpoint (default: OUT/last.pt)")
+                   help="resume from a checkpoint (default: OUT/last.pt; none there yet: the run starts, so one "
+                        "command both starts and continues it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run --out holds (a new run into a folder that holds one is refused)")
     p.add_argument("--prune", type=option(number, 0, 1, lo_open=True, hi_open=True), default=None, metavar="RATIO",
                    help="remove this fraction of the channels of every layer of the --init network (structured "
                         "pruning, torch-pruning), then train the smaller network: use with --init and --teacher")
@@ -191,6 +195,7 @@ def _train(cfg, dist) -> dict:
 
     from .ema import EMA
     from .engine import build_optimizer, build_scheduler
+    from .resume import starting_point
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -199,7 +204,7 @@ def _train(cfg, dist) -> dict:
     out = _prepare_out(cfg, dist)
     data = load_data(cfg, dist, say)
     model, model_kwargs = _build_model(cfg, data.x_tr.device, len(data.labels))
-    ck, model, init_training = _starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
+    ck, model, init_training = starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = len(data.y_tr) // dist.world // cfg.batch_size  # --batch-size is per process
     schedule = build_scheduler(optimizer, cfg, steps_per_epoch)
@@ -220,11 +225,27 @@ def _train(cfg, dist) -> dict:
     return summary
 
 
+# what a run writes into --out (teacher_targets.pt, a cache of the teachers' answers, is not the run's)
+RUN_FILES = {"last.pt", "best.pt", "log.csv", "summary.json", "accuracy.png", "loss.png"}
+EPOCH_FILE = re.compile(r".+\.\d{2,}-\d\.\d\d\.pt")  # <arch>.<epoch>-<val_acc>.pt
+
+
 def _prepare_out(cfg, dist) -> Path:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
     out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "--out")  # now, not at the first epoch's checkpoint
+    # a new run into a run's folder would replace its checkpoints and append to its log.csv
+    held = sorted(f for f in out.iterdir() if f.name in RUN_FILES or EPOCH_FILE.fullmatch(f.name))
+    if held and cfg.resume is None:
+        if not cfg.overwrite:
+            raise UsageError(f"--out {out}: holds a run ({', '.join(f.name for f in held[:3])}"
+                             f"{', ...' if len(held) > 3 else ''}); --resume continues it, --overwrite replaces it, "
+                             "or give another --out")
+        if dist.main:
+            for f in held:
+                f.unlink(missing_ok=True)
     if dist.main:
         for leftover in out.glob(".*.tmp*"):  # what a run killed mid-write left under a temporary name
             leftover.unlink(missing_ok=True)
@@ -257,46 +278,6 @@ def _build_model(cfg, dev, num_classes: int):
     except TypeError as e:  # an argument the architecture does not take
         raise UsageError(f"--model-kwargs: {cfg.arch} does not take these arguments ({e})") from None
     return model.to(dev, memory_format=torch.channels_last), model_kwargs
-
-
-def _starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
-    """Where the weights start: the run's own checkpoint (--resume), another's (--init), pruned
-    (--prune) or fresh. Returns (the checkpoint resumed or None, the network, the --init record)."""
-    import torch
-
-    from .checkpoint import load_checkpoint
-    from .prune import fit_to_state, prune_channels
-    from .warmstart import init_from
-
-    resume = (out / "last.pt") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
-    if resume is None or not resume.exists():
-        if cfg.resume not in (None, "auto"):
-            raise FacemotionError(f"{resume}: no checkpoint to resume from")
-        init_training = init_from(model, cfg.init, cfg.arch, model_kwargs, x_tr) if cfg.init else None
-        if cfg.prune:
-            rec = prune_channels(model, cfg.prune, source=Path(cfg.init).name)
-            say(f"pruned {cfg.prune:.0%} of the channels: {rec['mflops_before']:.0f} -> {rec['mflops_after']:.0f} "
-                f"MFLOPs, {rec['parameters_before']:,} -> {rec['parameters_after']:,} parameters", file=sys.stderr)
-            model = model.to(memory_format=torch.channels_last)  # the rebuilt layers' tensors are not
-        return None, model, init_training
-    # a resumed --init run takes its weights (and the init's compute) from last.pt: the
-    # starting checkpoint is not needed again, and may be gone by then
-    ck = load_checkpoint(resume, map_location=x_tr.device)
-    if ck.get("arch") != cfg.arch or (ck.get("arch_kwargs") or {}) != model_kwargs:
-        raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                         f"not of {cfg.arch} {model_kwargs}; use another --out or the same --arch")
-    if not ck.get("optimizer_state"):
-        raise UsageError(f"--resume: {resume} holds weights only (a shipped or slimmed checkpoint), not a "
-                         "run to continue; start from it with --init instead")
-    pruned = ck.get("pruned") or {}
-    if cfg.prune is not None and pruned.get("ratio") != cfg.prune:
-        raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not {cfg.prune}; "
-                         "use another --out")
-    if pruned:  # a pruned run's network is smaller than the registry's: take its shape first
-        fit_to_state(model, ck["model_state"], pruned)
-        model = model.to(memory_format=torch.channels_last)
-    ck["_path"] = resume
-    return ck, model, None
 
 
 def _distillation(cfg, x_tr, out: Path, dist, say):

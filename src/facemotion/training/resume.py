@@ -1,0 +1,89 @@
+"""Where a run's weights start: its own last checkpoint (``--resume``, which goes on only as the
+run began), another run's weights (``--init``), those pruned (``--prune``), or fresh."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..errors import FacemotionError, UsageError
+
+
+def starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
+    """Where the weights start: the run's own checkpoint (--resume), another's (--init), pruned
+    (--prune) or fresh. Returns (the checkpoint resumed or None, the network, the --init record)."""
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .prune import fit_to_state, prune_channels
+    from .warmstart import init_from
+
+    resume = (out / "last.pt") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
+    if resume is None or not resume.exists():
+        if cfg.resume not in (None, "auto"):
+            raise FacemotionError(f"{resume}: no checkpoint to resume from")
+        if cfg.resume == "auto":
+            say(f"--resume: no {resume} yet; the run starts", file=sys.stderr)
+        init_training = init_from(model, cfg.init, cfg.arch, model_kwargs, x_tr) if cfg.init else None
+        if cfg.prune:
+            rec = prune_channels(model, cfg.prune, source=Path(cfg.init).name)
+            say(f"pruned {cfg.prune:.0%} of the channels: {rec['mflops_before']:.0f} -> {rec['mflops_after']:.0f} "
+                f"MFLOPs, {rec['parameters_before']:,} -> {rec['parameters_after']:,} parameters", file=sys.stderr)
+            model = model.to(memory_format=torch.channels_last)  # the rebuilt layers' tensors are not
+        return None, model, init_training
+    # a resumed --init run takes its weights (and the init's compute) from last.pt: the
+    # starting checkpoint is not needed again, and may be gone by then
+    ck = load_checkpoint(resume, map_location=x_tr.device)
+    if ck.get("arch") != cfg.arch or (ck.get("arch_kwargs") or {}) != model_kwargs:
+        raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                         f"not of {cfg.arch} {model_kwargs}; use another --out or the same --arch")
+    if not ck.get("optimizer_state"):
+        raise UsageError(f"--resume: {resume} holds weights only (a shipped or slimmed checkpoint), not a "
+                         "run to continue; start from it with --init instead")
+    _same_run(cfg, ck, resume, say)
+    pruned = ck.get("pruned") or {}
+    if cfg.prune is not None and pruned.get("ratio") != cfg.prune:
+        raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not {cfg.prune}; "
+                         "use another --out")
+    if pruned:  # a pruned run's network is smaller than the registry's: take its shape first
+        fit_to_state(model, ck["model_state"], pruned)
+        model = model.to(memory_format=torch.channels_last)
+    ck["_path"] = resume
+    return ck, model, None
+
+
+def _same_run(cfg, ck: dict, resume: Path, say) -> None:
+    """A resumed run goes on as it began: on the same data and labels, to the end its schedule
+    was laid out for (a cosine or one-cycle schedule's length is its --epochs)."""
+    was = ck.get("train_args") or {}
+    for key, flag in (("data", "--data"), ("labels", "--labels"), ("extra_data", "--extra-data")):
+        old, new = was.get(key), getattr(cfg, key, None)
+        if key in was and not _same_inputs(old, new):
+            raise UsageError(f"--resume: {resume} is a run with {flag} {_shown(old)}, not {_shown(new)}; continue it "
+                             f"with the same {flag}, or start from it with --init CKPT and another --out")
+    epochs = was.get("epochs")
+    if was.get("sched") in ("cosine", "onecycle") and epochs and cfg.epochs != epochs:
+        raise UsageError(f"--epochs {cfg.epochs}: {resume} is a run of {epochs} epoch{'s' if epochs != 1 else ''} whose {was['sched']} "
+                         f"schedule ends there; resume it with --epochs {epochs}, or give it another cycle "
+                         "with --init CKPT and another --out")
+    if ck.get("epoch", 0) >= cfg.epochs:
+        say(f"--resume: {resume} finished its {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; nothing to train",
+            file=sys.stderr)
+
+
+def _same_inputs(old, new) -> bool:
+    olds, news = ([] if v is None else [v] if isinstance(v, str) else list(v) for v in (old, new))
+    if len(olds) != len(news):
+        return False
+    for a, b in zip(olds, news):
+        try:
+            if not (a == b or os.path.samefile(a, b)):
+                return False
+        except OSError:  # one of them is gone: only the same name counts
+            return False
+    return True
+
+
+def _shown(value) -> str:
+    return "none" if not value else value if isinstance(value, str) else " ".join(map(str, value))
