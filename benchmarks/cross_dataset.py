@@ -150,9 +150,15 @@ def measures(items, truth, probs, found, labels, typed: bool) -> dict:
     """The share of photos called neutral, and on posed_val each performance type's balanced
     accuracy (the types: public_sets.posed_type)."""
     from facemotion.labelled import photo_report
+    from facemotion.metrics import fit_temperature
 
     pred = np.where(found, np.nan_to_num(probs, nan=-1).argmax(1), -1)
     out = {"called_neutral": float((pred == list(labels).index("neutral")).mean()) if len(pred) else 0.0}
+    # the temperature that would calibrate this set's answers (softmax(log p / T), fitted by NLL):
+    # above 1, the probabilities run high here; one model has one temperature for every set
+    y = np.array([list(labels).index(t) for t in truth])
+    if found.any():
+        out["set_temperature"] = fit_temperature(np.log(np.clip(probs[found], 1e-12, 1)), y[found])
     if typed:
         types = [sets.posed_type(it.path.name) for it in items]
         out["by_type"] = {}
@@ -171,21 +177,25 @@ def format_report(r: dict) -> str:
         fer_bal = rows[FER_LABEL]["balanced_accuracy"] if FER_LABEL in rows else None
         lines.append(f"## {set_name}: {s['n']} photos")
         types = list(next(iter(rows.values())).get("by_type") or ())
-        head = (f"{'model':<24}{'faces':>7}{'acc':>7}{'bal':>7}{'vs fer':>8}{'said neu':>9}"
+        head = (f"{'model':<24}{'faces':>7}{'acc':>7}{'bal':>7}{'vs fer':>8}{'said neu':>9}{'conf':>7}{'ECE':>7}{'T':>6}"
                 + "".join(f"{c[:8]:>9}" for c in classes) + "".join(f"{t.split()[0][:10]:>11}" for t in types))
         lines += [head, "-" * len(head)]
         for m, row in rows.items():
             vs = "" if fer_bal is None or m == FER_LABEL else f"{(row['balanced_accuracy'] - fer_bal) * 100:+.1f}"
             neutral = f"{row['called_neutral'] * 100:.1f}%" if "called_neutral" in row else "-"
             lines.append(f"{m:<24}{row['faces_found']:>7}{row['accuracy'] * 100:>6.1f}%{row['balanced_accuracy'] * 100:>6.1f}%"
-                         f"{vs:>8}{neutral:>9}" + "".join(f"{row['per_class'][c]['recall'] * 100:>8.1f}%" for c in classes)
+                         f"{vs:>8}{neutral:>9}{row['mean_confidence'] * 100:>6.1f}%{row['ece']:>7.3f}"
+                         f"{row['set_temperature']:>6.2f}"
+                         + "".join(f"{row['per_class'][c]['recall'] * 100:>8.1f}%" for c in classes)
                          + "".join(f"{row['by_type'][t]['balanced_accuracy'] * 100:>10.1f}%" for t in types))
         support = rows[next(iter(rows))]["per_class"]
         first = next(iter(rows.values()))
-        lines += [f"{'(photos per class, type)':<62}" + "".join(f"{support[c]['support']:>9}" for c in classes)
+        lines += [f"{'(photos per class, type)':<82}" + "".join(f"{support[c]['support']:>9}" for c in classes)
                   + "".join(f"{first['by_type'][t]['n']:>11}" for t in types), ""]
         if types:
-            lines += ["(said neu: the share of photos called neutral; the last columns: balanced accuracy per way of "
+            lines += ["(said neu: the share of photos called neutral; conf: the mean top probability on the photos "
+                      "with a face; ECE: how far it is from the accuracy there; T: the temperature that would "
+                      "calibrate the set; the last columns: balanced accuracy per way of "
                       "performing: theatrical, following Ekman's FACS criteria, recalling a personal event)", ""]
     if r.get("fer"):
         lines.append(r["fer"])

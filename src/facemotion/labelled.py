@@ -107,24 +107,39 @@ def truth_and_pred(truth, probs, found, labels) -> tuple[np.ndarray, np.ndarray]
 
 def photo_report(truth, probs, found, labels) -> dict:
     """Accuracy over every photo (no face = a miss) and over the photos with a face, balanced
-    accuracy (the mean of the per-class recalls of the classes present), per-class recall and
-    support, faces found, and the confusion matrix (rows: truth in ``labels``' order; a last
-    column counts the photos without a face)."""
+    accuracy (the mean of the per-class recalls of the classes present), per-class precision,
+    recall, F1 and support, macro-F1 over the classes present, faces found, the confusion matrix
+    (rows: truth in ``labels``' order; a last column counts the photos without a face), and how
+    far the probabilities are to be trusted on these photos: over the photos with a face, the
+    mean top probability beside the accuracy, the expected calibration error and the negative
+    log-likelihood (:func:`facemotion.metrics.classification_report`'s definitions)."""
+    from .metrics import expected_calibration_error
+
     labels = tuple(labels)
     y, pred = truth_and_pred(truth, probs, found, labels)
     cm = np.zeros((len(labels), len(labels) + 1), np.int64)
     np.add.at(cm, (y, pred), 1)
-    support = cm.sum(1)
+    support, said = cm.sum(1), cm[:, :-1].sum(0)
     present = support > 0
-    recall = np.divide(np.diag(cm[:, :-1]), support, out=np.zeros(len(labels)), where=present)
+    tp = np.diag(cm[:, :-1]).astype(float)
+    recall = np.divide(tp, support, out=np.zeros(len(labels)), where=present)
+    precision = np.divide(tp, said, out=np.zeros(len(labels)), where=said > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(labels)), where=precision + recall > 0)
     n = len(y)
+    p = np.asarray(probs, np.float64)[found] if found.any() else np.zeros((0, len(labels)))
+    yf = y[found]
     return {
         "n": int(n),
         "faces_found": int(found.sum()),
         "accuracy": float((pred == y).mean()) if n else 0.0,
         "accuracy_found": float((pred[found] == y[found]).mean()) if found.any() else 0.0,
         "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
-        "per_class": {e: {"recall": float(recall[k]), "support": int(support[k])}
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "mean_confidence": float(p.max(1).mean()) if len(p) else 0.0,
+        "ece": expected_calibration_error(yf, p) if len(p) else 0.0,
+        "nll": float(-np.log(np.clip(p[np.arange(len(yf)), yf], 1e-12, 1)).mean()) if len(p) else 0.0,
+        "per_class": {e: {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
+                          "support": int(support[k])}
                       for k, e in enumerate(labels) if present[k]},
         "labels": list(labels),
         "confusion_matrix": cm.tolist(),
@@ -134,9 +149,12 @@ def photo_report(truth, probs, found, labels) -> dict:
 def format_photo_report(r: dict, title: str) -> str:
     lines = [f"{title}: {r['n']} photos, a face found in {r['faces_found']}",
              f"accuracy {r['accuracy'] * 100:.2f}% (photos with a face: {r['accuracy_found'] * 100:.2f}%)   "
-             f"balanced accuracy {r['balanced_accuracy'] * 100:.2f}%",
-             f"{'class':<10}{'recall':>9}{'photos':>8}"]
-    lines += [f"{e:<10}{pc['recall'] * 100:>8.1f}%{pc['support']:>8}" for e, pc in r["per_class"].items()]
+             f"balanced accuracy {r['balanced_accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%",
+             f"{'class':<10}{'recall':>9}{'precision':>11}{'F1':>8}{'photos':>8}"]
+    lines += [f"{e:<10}{pc['recall'] * 100:>8.1f}%{pc['precision'] * 100:>10.1f}%{pc['f1'] * 100:>7.1f}%"
+              f"{pc['support']:>8}" for e, pc in r["per_class"].items()]
+    lines.append(f"probabilities on the photos with a face: the top one {r['mean_confidence'] * 100:.1f}% on average, "
+                 f"right {r['accuracy_found'] * 100:.1f}% of the time (ECE {r['ece']:.3f}, NLL {r['nll']:.3f})")
     return "\n".join(lines)
 
 

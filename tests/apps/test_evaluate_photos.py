@@ -18,6 +18,7 @@ from facemotion import EmotionRecognizer
 from facemotion.cli import main
 from facemotion.labelled import photo_report, read_labelled_folder
 from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+from facemotion.metrics import classification_report
 
 from conftest import SHARED
 
@@ -90,6 +91,13 @@ def test_crops_are_classified_whole(tmp_path, fer_zip, capsys):
     want = photo_report([f.parent.name for f in files], probs, np.ones(len(files), bool), FERPLUS_EMOTIONS)
     assert r["faces_found"] == r["n"] == 12 and r["detector"] == "none"
     assert r["per_class"] == want["per_class"] and r["confusion_matrix"] == want["confusion_matrix"]
+    # precision, F1 and calibration as the FER2013 protocol defines them, over the classes present
+    full = classification_report([FERPLUS_EMOTIONS.index(f.parent.name) for f in files], probs, FERPLUS_EMOTIONS)
+    for e in order:
+        assert r["per_class"][e] == pytest.approx(full["per_class"][e])
+    assert r["macro_f1"] == pytest.approx(np.mean([full["per_class"][e]["f1"] for e in order]))
+    assert r["ece"] == pytest.approx(full["ece"]) and r["nll"] == pytest.approx(full["nll"])
+    assert r["mean_confidence"] == pytest.approx(probs.max(1).mean())
 
 
 def test_bad_folders_and_options_are_refused_in_one_line(tmp_path, london, media):
