@@ -528,7 +528,7 @@ def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit) as e:  # refused as argparse refuses a bad value, before anything loads
         main(base + ["--out", str(tmp_path / "file")])
-    assert e.value.code == 2 and "argument --out: " in capsys.readouterr().err
+    assert e.value.code == 2 and "error: --out: " in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "run")]) == 0
     capsys.readouterr()
     assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2
@@ -1228,8 +1228,9 @@ def test_messages_name_what_the_user_must_change(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
-        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-            f"argument -o/--out: {a_file} is a file; this option names an output folder (give a new or existing folder)")
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"error: -o/--out: {a_file} is a file; this option names an output folder (give a new or existing folder) "
+            f"(facemotion {' '.join(argv[:2] if argv[0] == 'data' else argv[:1])} --help lists its options)"]
     # a flag's help does not print the default of the value it turns off
     for command in (["train", "--help"], ["evaluate", "--help"], ["image", "--help"], ["batch", "--help"]):
         with pytest.raises(SystemExit):

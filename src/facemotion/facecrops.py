@@ -11,6 +11,7 @@ handed to training is recognised and refused (:func:`whole_photos`).
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def refuse_whole_photos(folder, option: str, recognizer, sources=None) -> None:
         raise DataError(f"{option} {shown(folder)}: whole photos, not face crops ({photos} of {sampled} images looked at "
                         f"hold a face filling about {median:.0%} of the picture), and each image is read as one face: "
                         f"crop the faces first{', unpacked' if unpacked else ''}, `facemotion data crops "
-                        f"{'FOLDER' if unpacked else shown(folder)} --out FACES"
+                        f"{'FOLDER' if unpacked else shlex.quote(shown(folder))} --out FACES"
                         f"{' --unlabelled' if option == '--unlabelled' else ''}`, and use FACES")
 
 

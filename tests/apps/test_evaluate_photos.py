@@ -119,7 +119,8 @@ def test_bad_folders_and_options_are_refused_in_one_line(tmp_path, london, media
     (data / "neutral" / "broken.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])
     p = run(data)
     assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == \
-        f"error: {data / 'neutral' / 'broken.jpg'}: image file is truncated (incomplete download?)"
+        f"error: {data / 'neutral' / 'broken.jpg'}: image file is truncated (incomplete download?) (--skip-bad counts such " \
+        "a photo as a miss)"
     p = run(data, "--skip-bad", "--json")
     r = json.loads(p.stdout)
     assert p.returncode == 0 and r["n"] == 12 and r["faces_found"] == 10 and len(r["unreadable"]) == 1

@@ -54,10 +54,10 @@ def test_robustness_of_several_models_on_synthetic_data(kaggle_zip, tmp_path, ca
 
 
 BAD = [
-    ("--robustness --limit -1", "argument --limit: must be >= 0, got -1"),  # 0: every face, as train's
-    ("--robustness --corruptions fog", "argument --corruptions: unknown corruption 'fog'; known: gamma_dark"),
-    ("--robustness --severities 1,4", "argument --severities: expected some of 1, 2, 3, got '4'"),
-    ("--robustness --seed -1", "argument --seed: must be in [0, 2147483647], got -1"),
+    ("--robustness --limit -1", "--limit: must be >= 0, got -1"),  # 0: every face, as train's
+    ("--robustness --corruptions fog", "--corruptions: unknown corruption 'fog'; known: gamma_dark"),
+    ("--robustness --severities 1,4", "--severities: expected some of 1, 2, 3, got '4'"),
+    ("--robustness --seed -1", "--seed: must be in [0, 2147483647], got -1"),
     ("--limit 5", "error: --limit: goes with --robustness"),
     ("--corruptions blur", "error: --corruptions: goes with --robustness"),
     ("--robustness --tta", "error: --tta: not with --robustness"),

@@ -22,7 +22,8 @@ def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_p
     assert "top-1 agreement" in capsys.readouterr().out
     q = load_classifier(tmp_path / "q.onnx")
     assert q.card.weights_dtype == "int8" and q.card.training["quantized_from"] == "f.onnx"
-    assert "16 Training faces" in q.card.training["calibration"]  # calibrated on Training, never a test split
+    # calibrated on Training, never a test split; the faces it had (the tiny set holds 12), not the 16 asked for
+    assert q.card.training["calibration"] == "12 Training faces, seed 0"
     check = json.loads((tmp_path / "q.onnx.check.json").read_text())
     assert check["split"] == "PublicTest" and 0 <= check["top1_agreement"] <= 1
     assert check["int8_public_test"] == q.card.metrics["public_test"]
@@ -31,6 +32,29 @@ def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_p
     assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-3)
     assert main(["quantize", str(tmp_path / "q.onnx"), "--to", str(tmp_path / "qq.onnx"), "--data", str(kaggle_zip)]) == 1
     assert "q.onnx: already int8" in capsys.readouterr().err and not (tmp_path / "qq.onnx").exists()
+
+
+def test_quantize_takes_your_own_folder_of_crops(tiny_checkpoint, tmp_path, capsys):
+    """A folder of <emotion>/<crop> without a val/ part (what `data crops` writes): calibrated on
+    its faces, checked on a tenth held out (it said `missing split(s) val`)."""
+    import cv2
+
+    from facemotion.cli import main
+
+    from conftest import faces_like
+
+    faces = faces_like(40)
+    for i, folder in enumerate(("happy", "sad", "angry", "neutral") * 10):
+        (tmp_path / "faces" / folder).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "faces" / folder / f"{i}.png"), faces[i])
+    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
+    assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data",
+                 str(tmp_path / "faces")]) == 0
+    assert "a tenth of the folder, held out: " in capsys.readouterr().out
+    check = json.loads((tmp_path / "q.onnx.check.json").read_text())
+    q = load_classifier(tmp_path / "q.onnx")
+    assert check["faces"] == 4 and "36 training faces" in q.card.training["calibration"]
+    assert q.card.metrics == {"val_acc": check["int8_public_test"]}
 
 
 def _int8_weights(path):
@@ -55,7 +79,7 @@ def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggl
     assert f"({DEFAULT_SCHEME}," in capsys.readouterr().out
     q = load_classifier(tmp_path / "q.onnx").card.quantization
     assert q["scheme"] == DEFAULT_SCHEME and q["exact_across_cpus"] is True and q["weights"].startswith("int7")
-    assert "16 Training faces" in q["activations"] and "Relu" in q["ops"]
+    assert "12 Training faces" in q["activations"] and "Relu" in q["ops"]
     w = _int8_weights(tmp_path / "q.onnx")
     assert w and max(int(np.abs(a.astype(np.int32)).max()) for a in w) <= 64  # 2 * 255 * 64 fits an int16
     graph = onnx.load(str(tmp_path / "q.onnx")).graph

@@ -62,8 +62,7 @@ def _args(data, out, **kw):
 
 def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path):
     out = tmp_path / "run"
-    # a constant rate: the run may be extended (a cosine's length is its --epochs; below)
-    summary = main(_args(kaggle_zip, out, ema=0.9, sched="none"))
+    summary = main(_args(kaggle_zip, out, ema=0.9))
     assert summary["epochs_run"] == 2
     named = sorted(p.name for p in out.glob("mini_xception.*-*.pt"))
     assert named and all(n.startswith("mini_xception.0") for n in named)  # <model>.<epoch>-<val_acc>.pt
@@ -77,7 +76,7 @@ def test_training_writes_checkpoints_log_curves_and_resumes(kaggle_zip, tmp_path
     model, _ = model_from_checkpoint(out / "best.pt")
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
     # resume: continue to epoch 3 from last.pt, keeping the log
-    main(_args(kaggle_zip, out, ema=0.9, epochs=3, resume=True, sched="none"))
+    main(_args(kaggle_zip, out, ema=0.9, epochs=3, resume=True))
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
@@ -96,8 +95,9 @@ def test_a_run_is_never_replaced_or_continued_otherwise_without_a_word(kaggle_zi
                                          r"--overwrite replaces it, or give another --out$"):
         main(_args(kaggle_zip, out, epochs=1, lr=0.5))
     assert (out / "last.pt").read_bytes() == before
-    with pytest.raises(UsageError, match=r"--epochs 2: .*last\.pt is a run of 1 epoch whose cosine schedule ends there"):
-        main(_args(kaggle_zip, out, epochs=2, resume=True))
+    with pytest.raises(UsageError, match=r"--epochs 2: .*last\.pt is a one-cycle run of 1 epoch, whose schedule "):
+        main(_args(kaggle_zip, tmp_path / "oc", epochs=1, sched="onecycle"))  # a run of its own
+        main(_args(kaggle_zip, tmp_path / "oc", epochs=2, sched="onecycle", resume=True))
     other = tmp_path / "other.zip"
     other.write_bytes(kaggle_zip.read_bytes())
     with pytest.raises(UsageError, match=r"--resume: .*last\.pt is a run with --data .*, not .*other\.zip; continue"):
@@ -105,6 +105,9 @@ def test_a_run_is_never_replaced_or_continued_otherwise_without_a_word(kaggle_zi
     capsys.readouterr()
     main(_args(kaggle_zip, out, epochs=1, resume=True))
     assert "finished its 1 epoch; nothing to train" in capsys.readouterr().err
+    main(_args(kaggle_zip, out, epochs=2, resume=True))  # a cosine goes on, and says where its rate stands
+    assert "cosine schedule was laid out for 1 epoch; it goes on as one of 2, the learning rate at " in \
+        capsys.readouterr().err
     main(_args(kaggle_zip, out, epochs=1, overwrite=True, seed=3))
     assert load_checkpoint(out / "last.pt")["train_args"]["seed"] == 3
     assert [int(r["epoch"]) for r in csv.DictReader(open(out / "log.csv"))] == [1]  # a log of its own
@@ -569,3 +572,30 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(kaggle_zip, 
         assert cli(argv) == 1
         err = capsys.readouterr().err
         assert err == line + "\n", err
+
+
+def test_a_fer_plus_network_fine_tunes_on_a_folder_with_its_eight_emotions(tmp_path):
+    """`train --data FOLDER --init <a FER+ checkpoint>` (the default's models/*.pt, fine-tuned on
+    your own crops) runs with the checkpoint's eight emotions, contempt/ its own class: it was
+    refused, the folder's seven not fitting the network's eight."""
+    import cv2
+
+    from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+    from facemotion.training.checkpoint import atomic_torch_save, describe
+    from facemotion.training.data import load_train_val
+
+    model = create_model("mini_xception", num_classes=8)
+    ck8 = tmp_path / "ferplus.pt"
+    atomic_torch_save({**describe(model, labels=list(FERPLUS_EMOTIONS)), "model_state": model.state_dict()}, ck8)
+    data = tmp_path / "faces"
+    faces = faces_like(40)
+    for i, folder in enumerate(("happy", "contempt", "Disgust", "neutral") * 10):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(data / folder / f"{i}.png"), faces[i])
+    train, val = load_train_val(_args(data, tmp_path / "run", init=ck8))
+    assert train.label_names == val.label_names == FERPLUS_EMOTIONS
+    counts = dict(zip(FERPLUS_EMOTIONS, train.class_counts() + val.class_counts()))
+    assert counts["contempt"] == counts["disgust"] == counts["happy"] == 10 and counts["angry"] == 0
+    assert load_train_val(_args(data, tmp_path / "run"))[0].label_names == EMOTIONS  # no --init: FER2013's seven
+    summary = main(_args(data, tmp_path / "run", init=ck8, epochs=1))
+    assert summary["epochs_run"] == 1 and load_checkpoint(tmp_path / "run" / "last.pt")["labels"] == list(FERPLUS_EMOTIONS)

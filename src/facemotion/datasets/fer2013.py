@@ -238,6 +238,12 @@ def _classify_member(rel: str) -> tuple[str, str] | None:
     return "train", parts[-2]
 
 
+def folder_class(member: str) -> str | None:
+    """The class folder an image was read from ('train/contempt/x.png' -> 'contempt'); None: a CSV's."""
+    c = _classify_member(member)
+    return None if c is None else c[1]
+
+
 def _tar_csv_member(path: Path) -> str | None:
     """The fer2013.csv inside a tar (Kaggle's original ``fer2013.tar.gz`` holds ``fer2013/fer2013.csv``)."""
     csvs = [n for n in tar_names(path) if n.lower().endswith(".csv") and not Path(n).name.startswith(".")]
@@ -252,10 +258,11 @@ def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool
         c = _classify_member(m)
         if c is not None:
             by_split.setdefault(c[0], []).append((m, c[1]))
+    if not by_split:
+        raise DataError(f"{path}: no images in <emotion>/ folders (nor a FER2013 dataset's train/val/test parts)")
     missing = [s for s in splits if s not in by_split]
     if missing:
-        found = ", ".join(sorted(by_split)) or "no images in <class>/ folders"
-        raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {found})")
+        raise DataError(f"{path}: missing split(s) {', '.join(missing)} (found: {', '.join(sorted(by_split))})")
     # check class names before decoding anything
     classes: dict[str, int] = {}
     for s in splits:

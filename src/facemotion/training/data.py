@@ -12,6 +12,7 @@ import numpy as np
 
 from ..datasets import SPLIT_USAGE, load_training_data
 from ..errors import FacemotionError, UsageError
+from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 
 
 @dataclass
@@ -50,6 +51,15 @@ def load_data(cfg, dist, say) -> TrainingData:
     if len(y_tr) // dist.world < cfg.batch_size:
         raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
                               f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
+    present = np.flatnonzero(train.class_counts())
+    if len(present) < 2:
+        raise FacemotionError(f"{cfg.data}: its training faces show one emotion only "
+                              f"({', '.join(train.label_names[i] for i in present) or 'none'}); a classifier needs "
+                              "faces of two or more")
+    used = len(y_tr) // dist.world // cfg.batch_size * cfg.batch_size
+    if used < 0.9 * (len(y_tr) // dist.world):  # an epoch is whole batches, drawn anew each epoch
+        say(f"--batch-size {cfg.batch_size}: an epoch takes {used:,} of the {len(y_tr) // dist.world:,} training "
+            "faces (whole batches, drawn anew each epoch); a smaller --batch-size takes more", file=sys.stderr)
     name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
     x_unl = None
     if getattr(cfg, "unlabelled", None):
@@ -78,6 +88,10 @@ def load_train_val(args):
                                     labels=getattr(args, "labels", "fer2013"), votes=getattr(args, "votes", None),
                                     target=getattr(args, "target", "probability"),
                                     intent=getattr(args, "intent_weight", 0.0))
+    if _init_labels(args) == FERPLUS_EMOTIONS and train.label_names == EMOTIONS and train.targets is None:
+        # a FER+ network fine-tuned on faces labelled by folder (or by FER2013's CSV): its eight
+        # emotions, contempt/ its own class, where FER2013's seven read it as disgust
+        train, val = (with_eight_labels(sp) for sp in (train, val))
     for extra in getattr(args, "extra_data", None) or ():
         train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
     if args.limit and args.limit < len(train):
@@ -87,6 +101,33 @@ def load_train_val(args):
         train = train.subset(keep)
         train.dropped = dropped
     return train, val
+
+
+def _init_labels(args) -> tuple | None:
+    """The label set of the --init checkpoint (None without one, or one that cannot be read:
+    the run says why when it loads it)."""
+    if not getattr(args, "init", None):
+        return None
+    from .checkpoint import load_checkpoint
+
+    try:
+        return tuple(load_checkpoint(args.init).get("labels") or ())
+    except FacemotionError:
+        return None
+
+
+def with_eight_labels(split):
+    """``split`` (FER2013's seven) under FER+'s eight, whose first seven are the same: a face from
+    a folder naming contempt becomes contempt (by its source's folder, as the loader read it)."""
+    from ..datasets.fer2013 import folder_class
+    from ..labels import canonical_emotion
+
+    out = split.subset(np.arange(len(split)))
+    for i, src in enumerate(split.sources):
+        if (name := folder_class(str(src))) is not None and canonical_emotion(name, FERPLUS_EMOTIONS) == "contempt":
+            out.labels[i] = FERPLUS_EMOTIONS.index("contempt")
+    out.label_names = FERPLUS_EMOTIONS
+    return out
 
 
 def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = True):

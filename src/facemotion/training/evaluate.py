@@ -37,7 +37,7 @@ from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
 from ..preprocess import normalize
 from ..protocol import format_protocol, in_labels, labels_of, protocol_inputs, protocol_report
-from ..validate import HelpFormatter, integer, number, option, output_folder
+from ..validate import HelpFormatter, integer, number, option, output_folder, shown_choices
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -52,6 +52,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--crops", action="store_true",
                    help="with an <emotion>/<image> folder: the images are face crops already (no detector)")
     p.add_argument("--detector", default=None, choices=list_detectors(aliases=True),
+                   metavar=shown_choices(list_detectors()),
                    help="with an <emotion>/<photo> folder: the face detector (default: the recognizer's)")
     p.add_argument("--split", default="test", choices=SPLITS,
                    help="split to report: test = PrivateTest, val = PublicTest")

@@ -39,7 +39,7 @@ from .export import set_metadata
 from .schemes import DEFAULT_SCHEME, GRAPH_OPS, LEGACY_SCHEME, LINEAR_OPS, SCHEMES, Scheme, get_scheme
 
 __all__ = ["DEFAULT_SCHEME", "LEGACY_SCHEME", "SCHEMES", "Scheme", "get_scheme", "quantize_model", "quantize_graph",
-           "calibration_faces", "compare"]
+           "calibration_faces", "compare", "quantize_splits"]
 
 
 def linear_nodes(proto) -> tuple[list[str], list[str]]:
@@ -143,10 +143,27 @@ def label_source(card, labels: str | None) -> str:
     return labels or ("ferplus" if "contempt" in card.labels else "fer2013")
 
 
-def calibration_faces(data, n: int, seed: int = 0, labels: str = "fer2013", votes=None) -> np.ndarray:
-    """``n`` Training faces, drawn with ``seed`` (the split is sorted by class: a prefix would be
-    one emotion); with FER+ labels, among the faces FER+ labels."""
-    train = load_splits(data, ("train",), progress=True, labels=labels, votes=votes)["train"]
+def quantize_splits(data, labels: str = "fer2013", votes=None, seed: int = 0) -> tuple:
+    """(the faces to calibrate on, the faces to check on, what the check's split is called): a
+    dataset's Training and PublicTest; your own folder of crops (no val part) its faces less a
+    tenth held out for the check, as `train` holds one out, under the folder's names (FER+'s
+    eight for a FER+ model: contempt/ its own class)."""
+    from ..datasets import available_splits, load_training_data
+
+    if "val" in available_splits(data):
+        d = load_splits(data, ("train", "val"), progress=True, labels=labels, votes=votes)
+        return d["train"], d["val"], "PublicTest"
+    train, val = load_training_data(data, val_fraction=0.1, seed=seed, progress=True)
+    if labels == "ferplus":
+        from .data import with_eight_labels
+
+        train, val = with_eight_labels(train), with_eight_labels(val)
+    return train, val, "a tenth of the folder, held out"
+
+
+def calibration_faces(train, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` faces of ``train``, drawn with ``seed`` (the split is sorted by class: a prefix would
+    be one emotion)."""
     pick = np.sort(np.random.default_rng(seed).permutation(len(train))[:n])
     return train.images[pick]
 
@@ -169,7 +186,8 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
         raise ModelError(f"{src}: already int8")
     out = Path(out)
     labels = label_source(card, labels)
-    faces = calibration_faces(data, calibration, seed, labels, votes)
+    train, val, val_name = quantize_splits(data, labels, votes, seed)
+    faces = calibration_faces(train, calibration, seed)
     with tempfile.TemporaryDirectory() as tmp:
         prepped = Path(tmp) / "prepped.onnx"
         # float16-stored weights come back to float32 first: the quantizer reads initializers
@@ -183,12 +201,13 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
         with atomic_path(out) as dest:
             quantize_graph(prepped, dest, _FacesReader(faces, float_clf.input_name, progress=progress), scheme,
                            calibration_cache)
-            result = compare(float_clf, dest, data, labels, votes) if check else {}
+            result = compare(float_clf, dest, val, labels, val_name) if check else {}
             q = onnx.load(str(dest))
-            calibrated = f"{calibration} Training faces, seed {seed}"
+            own = val_name != "PublicTest"  # your own folder of crops
+            calibrated = f"{min(calibration, len(train))} {'training' if own else 'Training'} faces, seed {seed}"
             int8 = ModelCard(**{**card.__dict__, "name": name or f"{card.name or src.stem}_int8",
                                 "weights_dtype": "int8",
-                                "metrics": {"public_test": result["int8_public_test"]} if check else {},
+                                "metrics": {"val_acc" if own else "public_test": result["int8_public_test"]} if check else {},
                                 "quantization": scheme.card(calibrated),
                                 "training": {**card.training, "quantized_from": src.name, "calibration": calibrated}})
             del q.metadata_props[:]
@@ -214,18 +233,17 @@ def _unfold_fp16(proto, numpy_helper) -> None:
     proto.graph.initializer.extend(inits.values())
 
 
-def compare(float_clf, int8_path, data, labels: str = "fer2013", votes=None) -> dict:
-    """The float and int8 models on PublicTest: accuracy (against ``labels``: FER2013's, or FER+'s
-    majority), top-1 agreement, max |dp|."""
+def compare(float_clf, int8_path, val, labels: str = "fer2013", split: str = "PublicTest") -> dict:
+    """The float and int8 models on the faces of ``val`` (PublicTest: ``split`` names it):
+    accuracy (against ``labels``: FER2013's, or FER+'s majority), top-1 agreement, max |dp|."""
     import onnxruntime as ort
 
-    val = load_splits(data, ("val",), labels=labels, votes=votes)["val"]
     # the int8 file gets its card after this check: run it as a bare graph
     sess = ort.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
     x = normalize(val.images)[:, None]
     p_float = float_clf.predict(x)
     p_int8 = np.concatenate([sess.run(None, {float_clf.input_name: x[i:i + 256]})[0] for i in range(0, len(x), 256)])
-    return {"split": "PublicTest", "labels": labels, "faces": int(len(val)),
+    return {"split": split, "labels": labels, "faces": int(len(val)),
             "float_public_test": float((p_float.argmax(1) == val.labels).mean()),
             "int8_public_test": float((p_int8.argmax(1) == val.labels).mean()),
             "top1_agreement": float((p_float.argmax(1) == p_int8.argmax(1)).mean()),

@@ -3,6 +3,7 @@ run began), another run's weights (``--init``), those pruned (``--prune``), or f
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -54,19 +55,27 @@ def starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
 
 
 def _same_run(cfg, ck: dict, resume: Path, say) -> None:
-    """A resumed run goes on as it began: on the same data and labels, to the end its schedule
-    was laid out for (a cosine or one-cycle schedule's length is its --epochs)."""
+    """A resumed run goes on as it began, on the same data and labels; one resumed to another
+    --epochs than its schedule was laid out for says what becomes of its learning rate (a
+    one-cycle schedule cannot be stretched: OneCycleLR refuses steps past its total)."""
     was = ck.get("train_args") or {}
     for key, flag in (("data", "--data"), ("labels", "--labels"), ("extra_data", "--extra-data")):
         old, new = was.get(key), getattr(cfg, key, None)
         if key in was and not _same_inputs(old, new):
             raise UsageError(f"--resume: {resume} is a run with {flag} {_shown(old)}, not {_shown(new)}; continue it "
                              f"with the same {flag}, or start from it with --init CKPT and another --out")
-    epochs = was.get("epochs")
-    if was.get("sched") in ("cosine", "onecycle") and epochs and cfg.epochs != epochs:
-        raise UsageError(f"--epochs {cfg.epochs}: {resume} is a run of {epochs} epoch{'s' if epochs != 1 else ''} whose {was['sched']} "
-                         f"schedule ends there; resume it with --epochs {epochs}, or give it another cycle "
-                         "with --init CKPT and another --out")
+    epochs, warm = was.get("epochs"), float(was.get("warmup_epochs") or 0)
+    if was.get("sched") == "cosine" and epochs and cfg.epochs != epochs and ck.get("epoch", 0) < cfg.epochs:
+        # LambdaLR keeps its step count, not its length: the rate jumps to the new cosine's value there
+        done = ck.get("epoch", 0)
+        at = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, (done - warm) / max(1e-9, cfg.epochs - warm)))))
+        say(f"--epochs {cfg.epochs}: {resume}'s cosine schedule was laid out for {epochs} epoch{'s' if epochs != 1 else ''}; it goes on as "
+            f"one of {cfg.epochs}, the learning rate at {at:.0%} of --lr after epoch {done} (a new cycle: "
+            "--init CKPT with another --out, which warms up first)", file=sys.stderr)
+    elif was.get("sched") == "onecycle" and epochs and cfg.epochs != epochs:
+        raise UsageError(f"--epochs {cfg.epochs}: {resume} is a one-cycle run of {epochs} "
+                         f"epoch{'s' if epochs != 1 else ''}, whose schedule cannot be stretched; resume it with "
+                         f"--epochs {epochs}, or give it another cycle with --init CKPT and another --out")
     if ck.get("epoch", 0) >= cfg.epochs:
         say(f"--resume: {resume} finished its {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; nothing to train",
             file=sys.stderr)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import torch
 
 from ..errors import FacemotionError
 from ..preprocess import normalize
+from ..zoo import shipped_models
 from .checkpoint import checkpoint_compute, load_checkpoint
 from .prune import fit_to_state
 
@@ -24,6 +26,10 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
     (``init_training``): the new weights cost that too, and the path alone may not resolve later
     (relative to another directory, or deleted).
     """
+    if not Path(path).exists() and str(path) in shipped_models():
+        raise FacemotionError(f"--init {path}: a shipped model's name; --init takes a checkpoint (.pt): facemotion's "
+                              "repository keeps the shipped models' in models/ (docs/models.md names them), or "
+                              f"`facemotion import {str(path).removesuffix('_int8')} -o DIR` rebuilds one from its ONNX file")
     ck = load_checkpoint(path)
     same_net = {k: v for k, v in (ck.get("arch_kwargs") or {}).items() if k != "num_classes"} == \
         {k: v for k, v in (arch_kwargs or {}).items() if k != "num_classes"}
