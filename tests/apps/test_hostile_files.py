@@ -232,9 +232,10 @@ def test_raw_http_clients_get_answers_not_resets(media):
 def test_serve_takes_an_address_not_a_name_to_look_up():
     r = _cli("serve", "--host", "example.com", "--port", "0", timeout=60)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1].endswith(
-        "argument --host: 'example.com' is not an IP address; give the address to listen on (127.0.0.1, 0.0.0.0 for "
-        "every interface, ::1, or one of this machine's); names are not looked up")
+    assert r.stderr.strip().splitlines() == [
+        "error: --host: 'example.com' is not an IP address; give the address to listen on (127.0.0.1, 0.0.0.0 for "
+        "every interface, ::1, or one of this machine's); names are not looked up (facemotion serve --help lists "
+        "its options)"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

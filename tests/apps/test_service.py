@@ -66,6 +66,9 @@ def test_errors_are_json(server):
     code, _, body = request(server.url + "/health")
     health = json.loads(body)
     assert code == 200 and health["status"] == "ok" and health["model"] and list(health["colors"]) == health["emotions"]
+    for path in ("/health", "/"):  # what monitors send (curl -I): GET's answer without its body
+        code, headers, body = request(server.url + path, method="HEAD")
+        assert code == 200 and body == b"" and int(headers["content-length"]) > 0, path
 
 
 def test_docs_and_page_are_local(server):
@@ -152,7 +155,7 @@ def test_serve_command_errors_are_one_line():
         s.listen()
         assert "cannot listen there" in serve("--port", str(s.getsockname()[1]))
     assert "--allow-origin 'example.com'" in serve("--allow-origin", "example.com")
-    assert "argument --max-body: must be > 0, got 0" in serve("--max-body", "0", code=2)  # a usage error
+    assert "error: --max-body: must be > 0, got 0" in serve("--max-body", "0", code=2)  # a usage error
     # without the [serve] extra, the command says how to get it
     code = ("import sys\nclass B:\n def find_spec(self, n, p=None, t=None):\n"
             "  if n.split('.')[0] == 'fastapi': raise ImportError(n, name=n)\n"

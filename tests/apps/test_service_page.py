@@ -35,6 +35,9 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
     emotions = browser.evaluate("fetch('/health').then(r => r.json()).then(h => h.emotions)")
     assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == 2 * len(emotions)
     assert "2 faces" in browser.evaluate("document.getElementById('photo-status').textContent")
+    # the page says where a photo goes: here, the server (not "nothing leaves this computer")
+    where = browser.evaluate("document.getElementById('photo-where').textContent")
+    assert where == f"the photo goes to the facemotion server at {server.url.split('//')[1].rstrip('/')}, which keeps nothing"
     browser.screenshot(tmp_path / "photo.png")
 
     # a file that is not an image: one clear line on the page

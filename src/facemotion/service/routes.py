@@ -98,7 +98,8 @@ def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits)
 
 # -- the routes --------------------------------------------------------------------------------
 
-@router.get("/health", summary="Liveness, the model, and the load")
+# HEAD too where a monitor probes: curl -I, load balancers' checks (GET's answer without its body)
+@router.api_route("/health", methods=["GET", "HEAD"], summary="Liveness, the model, and the load")
 async def health(request: Request):
     state = request.app.state
     r = state.pool.recognizer
@@ -162,7 +163,7 @@ async def stream(ws: WebSocket):
         state.streams -= 1
 
 
-@router.get("/", include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def page():
     return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 

@@ -86,6 +86,9 @@ function showEngine(config) {
   where.textContent = local ? `Runs in this browser (${local.info.ep}${local.info.threads > 1 ? `, ${local.info.threads} threads` : ""})`
     : hasServer ? "Runs on the server" : "The in-browser engine did not start";
   if (local) setStatus($("cam-status"), "The camera's frames stay in this browser.");
+  // where a photo goes: this browser, or the server that served the page (another machine's, with --host)
+  $("photo-where").textContent = hasServer && !local
+    ? `the photo goes to the facemotion server at ${location.host}, which keeps nothing` : "nothing leaves this browser";
   if (local && config.models.length > 1) {
     pick.replaceChildren(...config.models.map((m) => new Option(`${m.name} (${m.precision})`, m.name, false,
                                                                  m.name === local.info.model)));
