@@ -101,6 +101,12 @@ def output_folder(name: str, value) -> str:
     return text
 
 
+def shown_choices(names) -> str:
+    """An option's choices as its help shows them (``{a,b,c}``): the current names, not the
+    older ones it still takes."""
+    return "{" + ",".join(names) + "}"
+
+
 def choice(name: str, value, choices) -> str:
     choices = list(choices)
     if value not in choices:

@@ -228,7 +228,7 @@ def test_cli_device_errors_name_the_option(capsys):
     with pytest.raises(SystemExit) as e:  # argparse's one line, before any camera is opened
         main(["webcam", "--device", "0", "--max-frames", "1"])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and "argument --device: '0' is not a compute device" in err and "--camera 0" in err
+    assert e.value.code == 2 and "error: --device: '0' is not a compute device" in err and "--camera 0" in err
     if not CUDA:
         assert main(["image", "--device", "cuda", "--json", __import__("facemotion").SAMPLE_IMAGE]) == 2
         err = capsys.readouterr().err

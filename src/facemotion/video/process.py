@@ -121,9 +121,13 @@ class _VideoRun:
     """One video through the recognizer: its outputs opened, fed frame by frame, closed, summarised."""
 
     def __init__(self, recognizer, source, out_dir: Path, opts: VideoOptions):
-        out_dir.mkdir(parents=True, exist_ok=True)
         self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
-        self.src = FrameSource(source)
+        self.src = FrameSource(source)  # first: a source that cannot be read leaves no empty folder
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            self.src.close()
+            raise
         self.info = info = self.src.info
         # a file's sound goes into the annotated MP4 (a camera's stream has none we read)
         self.sound_from = Path(source) if isinstance(source, (str, os.PathLike)) and not info.live else None

@@ -174,13 +174,16 @@ class FrameSource:
         self.info = SourceInfo(f"camera {index}", float(fps), first.shape[1], first.shape[0], 0, True)
 
     def _open_stream(self, url: str) -> None:
-        shown = without_password(url)
+        shown, began = without_password(url), time.monotonic()
         cap = _stream_capture(url)
         ok, first = (cap.read() if cap.isOpened() else (False, None))
         if not ok or first is None:
             cap.release()
+            if time.monotonic() - began < STREAM_TIMEOUT_S / 2:  # an answer, not a silence
+                raise VideoError(f"{shown}: the stream could not be opened (the connection was refused, the address "
+                                 "has no stream, or it sends no video FFmpeg reads)")
             raise VideoError(f"{shown}: no video from this stream within {STREAM_TIMEOUT_S} s (nothing answers there, "
-                             "it refused the connection, or it sends no video FFmpeg reads)")
+                             "or it sends no video FFmpeg reads)")
         fps = cap.get(cv2.CAP_PROP_FPS)
         self._first, self._cap, self._url = first, cap, url
         self.info = SourceInfo(shown, float(fps) if 0 < fps <= 1000 else 30.0, first.shape[1], first.shape[0], 0, True)
