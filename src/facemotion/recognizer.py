@@ -185,8 +185,23 @@ class EmotionRecognizer:
 
     def stream(self, source, **kwargs):
         """One :class:`~facemotion.results.Analysis` per frame of a video file, camera index or
-        frame iterable, faces tracked and smoothed (see :func:`facemotion.video.stream`)."""
-        return _stream(self, source, **kwargs)
+        frame iterable, faces tracked and smoothed (see :func:`facemotion.video.stream`). Without a
+        ``detect_size``, frames are searched at ``facemotion video``'s 400 px, so the API and the
+        command read a clip alike."""
+        return _stream(self.for_video(), source, **kwargs)
+
+    def for_video(self) -> "EmotionRecognizer":
+        """This recognizer as a video is read (``stream``, ``batch``'s clips): made without
+        ``detect_size``, a sibling that searches frames at ``facemotion video``'s 400 px (the
+        classifier shared); else this one."""
+        from .video.stream import VIDEO_DETECT_SIZE
+
+        sized = self.stages.sized(VIDEO_DETECT_SIZE)
+        if sized is self.stages:
+            return self
+        other = object.__new__(EmotionRecognizer)
+        other.stages = sized
+        return other
 
     def analyze_video(self, source, *, every: int = 1, smooth: float = 0.5, max_frames: int | None = None):
         """A video (file path, camera index or frame iterable; bytes or an open file are a
@@ -195,7 +210,8 @@ class EmotionRecognizer:
         ``every``: the detector runs on every N-th frame, faces are tracked between."""
         from .video.stream import frame_table
 
-        return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames)
+        return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames,
+                           mesh=self.stages.mesh is not None)
 
 
 def _device(device, name: str = "device", job=None) -> str:

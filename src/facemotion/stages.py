@@ -110,6 +110,19 @@ class Stages:
         other._explainers = {}
         return other
 
+    def sized(self, max_side: int) -> "Stages":
+        """These stages with a named detector working on a copy of at most ``max_side`` pixels,
+        where none was asked for (a video's reads: :data:`facemotion.video.stream.VIDEO_DETECT_SIZE`);
+        as they are where a size was given, a detector object was passed in, or a GPU runs them
+        (its batched path is made for its detector)."""
+        spec, kw = self._detector_args
+        if not isinstance(spec, str) or spec == "none" or "max_side" in kw or self.runtime is not None:
+            return self
+        other = copy.copy(self)
+        other._detector_args = (spec, {**kw, "max_side": max_side})
+        other.detector, other._explainers = get_detector(spec, **other._detector_args[1]), {}
+        return other
+
     @property
     def labels(self) -> tuple[str, ...]:
         return classifier_labels(self.classifier)

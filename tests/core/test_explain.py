@@ -80,6 +80,14 @@ def test_unknown_or_unusable_method_is_one_clear_error(shipped):
         get_explainer("lime", shipped)
     with pytest.raises(ModelError, match=r"\.onnx: gradcam needs a torch checkpoint"):
         get_explainer("gradcam", shipped)
+    # another method's option: one line (it was a TypeError's traceback from `explain --layer`)
+    from facemotion.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^layer: not an option of the occlusion method \(it takes patch, stride\); "
+                                         r"layer is Grad-CAM's \(--method gradcam, a \.pt model\)$"):
+        get_explainer(None, shipped, layer="features")
+    with pytest.raises(UsageError, match=r"^masks: not an option of the occlusion method"):
+        get_explainer("occlusion", shipped, masks=5)
 
 
 def test_regions_partition_the_grid():

@@ -262,6 +262,29 @@ def test_analyze_video_gives_the_streams_faces_as_a_table(media):
     assert got == want and len(got) >= 20 and table["frame"].max() <= 23
 
 
+def test_analyze_video_reads_a_clip_as_the_video_command_does(media, tmp_path):
+    """`EmotionRecognizer().analyze_video(clip)` and `facemotion video clip` give the same rows
+    (both search frames at 400 px without --detect-size: the API searched at 640, and 14 of
+    test.mp4's frames came out otherwise); with mesh=True it has the CSV's mesh columns."""
+    import subprocess
+    import sys
+
+    pd = pytest.importorskip("pandas")
+    from facemotion import EmotionRecognizer
+    from facemotion.results import MESH_COLUMNS
+
+    subprocess.run([sys.executable, "-m", "facemotion", "video", str(media / "test.mp4"), "-o", str(tmp_path),
+                    "--no-video", "--no-progress", "--max-frames", "30"], check=True, capture_output=True, timeout=300)
+    cli = pd.read_csv(tmp_path / "test_faces.csv")
+    api = EmotionRecognizer().analyze_video(media / "test.mp4", max_frames=30)
+    assert list(api.columns) == list(cli.columns) and len(api) == len(cli) >= 28
+    assert (api.dominant_emotion.values == cli.dominant_emotion.values).all()
+    assert np.allclose(api.happy.values, cli.happy.values, atol=1e-5)
+    assert (api[["x", "y", "w", "h"]].values == cli[["x", "y", "w", "h"]].values).all()
+    meshed = EmotionRecognizer(mesh=True).analyze_video(media / "test.mp4", max_frames=2)
+    assert list(meshed.columns)[-len(MESH_COLUMNS):] == list(MESH_COLUMNS) and meshed["yaw"].notna().all()
+
+
 def test_a_variable_frame_rate_clip_keeps_each_frames_own_time(media, rec_dnn, tmp_path):
     """Phones record a variable frame rate: a frame's time is its timestamp, not its index over
     the mean rate. The clip: test.mp4's first 30 frames, 15 at 30 frames/s, then 15 at 10."""

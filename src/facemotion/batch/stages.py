@@ -29,8 +29,9 @@ from .inputs import Item
 from .rows import Row, error_row, face_row
 
 # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows); 3: video faces
-# follow `facemotion video`'s tracking rule whole (boxes clipped to the frame)
-SCHEMA_VERSION = 3
+# follow `facemotion video`'s tracking rule whole (boxes clipped to the frame); 4: video frames
+# searched at the video command's 400 px without --detect-size (they were at 640)
+SCHEMA_VERSION = 4
 
 
 def _as_default(model: str, precision: str | None) -> tuple:
@@ -193,6 +194,7 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped; on a
     batching runtime (a GPU's), :data:`~facemotion.video.stream.BATCH_FRAMES` frames at a time."""
     tracking = FaceTracking(every=every, smooth=0.0, carry=False)
+    rec = rec.for_video()  # frames searched as `facemotion video` and the API's stream search them
     boxes, confidences, stamps, crops, meshes = [], [], [], [], []
     n = BATCH_FRAMES if rec.stages.batched is not None else 1
     with FrameSource(item.path) as src:

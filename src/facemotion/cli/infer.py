@@ -16,6 +16,7 @@ from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import camera, device, integer, listen_address, number, option, output_folder, shown_choices
 from ..validate import threads as validate_threads
+from ..video.stream import VIDEO_DETECT_SIZE
 from ..writers import to_json_line
 from ..zoo import PRECISIONS
 from .lines import explained_line, faces_line, video_lines
@@ -311,7 +312,7 @@ def add_commands(sub, fmt) -> None:
         # Threads "auto": every core on an idle machine (one thread was 13% slower on every frame of
         # test.mp4), one under competing processes (60% of the idle speed kept, where one thread per
         # core kept 45%); benchmarks/vs_fer.py measures both.
-        _add_recognizer_args(s, detect_size=400, threads="auto")
+        _add_recognizer_args(s, detect_size=VIDEO_DETECT_SIZE, threads="auto")
         s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
 
     s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",

@@ -41,8 +41,19 @@ def default_method(classifier) -> str:
 
 
 def get_explainer(method: str | None, classifier, **options) -> Explainer:
+    import inspect
+
+    from ..errors import UsageError
+
     method = method or default_method(classifier)
-    return METHODS.get(method, who=f"{method} needs")(classifier, **options)
+    factory = METHODS.get(method, who=f"{method} needs")
+    takes = [n for n in inspect.signature(factory).parameters if n not in ("classifier", "self", "batch_size")]
+    wrong = [k for k in options if k not in takes]
+    if wrong:  # an option of another method (--layer is Grad-CAM's): one line, not a TypeError
+        mine = f"it takes {', '.join(takes)}" if takes else "it takes none"
+        why = "; layer is Grad-CAM's (--method gradcam, a .pt model)" if "layer" in wrong else ""
+        raise UsageError(f"{', '.join(wrong)}: not an option of the {method} method ({mine}){why}")
+    return factory(classifier, **options)
 
 
 def target_indices(target, probs: np.ndarray, labels=None) -> np.ndarray:
