@@ -173,3 +173,26 @@ def test_video_detection_box_and_pandas(tmp_path):
     assert not list((tmp_path / "out").iterdir())  # nothing saved when nothing is asked
     assert video.get_max_faces([[{}], [{}, {}]]) == 2
     assert facemotion.compat.fer.Video is Video
+
+
+def test_every_module_of_fers_wheel_has_its_namesake(fer, tmp_path):
+    """fer 25.10.3's wheel has fer, classes, exceptions, utils and emotionsmultilanguage: a fer
+    program's `from fer.utils import load_image` switches as its other imports do."""
+    import importlib
+
+    for name in ("fer", "classes", "exceptions", "utils", "emotionsmultilanguage"):
+        importlib.import_module(f"facemotion.compat.fer.{name}")
+    from facemotion.compat.fer.emotionsmultilanguage import emotions_dict
+    from facemotion.compat.fer.utils import draw_annotations, load_image, loadBase64Img
+
+    photo = Path(facemotion.SAMPLE_IMAGE)
+    img = load_image(str(photo))
+    uri = "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+    assert (loadBase64Img(uri) == img).all() and img.shape == cv2.imread(str(photo)).shape
+    with pytest.raises(InvalidImage, match="no such file"):
+        load_image(str(tmp_path / "nope.jpg"))
+    with pytest.raises(UsageError, match="reads no URLs"):
+        load_image("https://example.com/a.jpg")
+    frame = img.copy()
+    assert draw_annotations(frame, fer.detect_emotions(img)) is frame and not (frame == img).all()  # in place
+    assert set(emotions_dict) == set(EMOTIONS) and emotions_dict["happy"]["de"] == "Glucklich"
