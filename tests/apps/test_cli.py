@@ -41,6 +41,11 @@ def test_models_names_the_speed_files_cpu_and_fits_a_narrow_terminal():
     at = 2 + max(len(h) for h in GUIDE_COLUMNS[1:]) + 2  # the cells' column
     for r, k in zip(rows, range(0, len(blocks), 10)):
         assert blocks[k] == r[0].strip("`") and [b[at:] for b in blocks[k + 1:k + 10]] == [c.replace("`", "") for c in r[1:]]
+    # at 60 columns every line fits: the long cells wrap under themselves, every word kept
+    narrow = _blocks(rows, 60).splitlines()
+    assert max(map(len, narrow)) <= 60 and len(narrow) > len(blocks)
+    assert " ".join(b[at:].strip() for b in narrow).split() == " ".join(
+        c.replace("`", "") for r in rows for c in r[1:]).split()
 
 
 def test_demo_runs_bundled_sample(tmp_path):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from .. import SAMPLE_IMAGE
 from ..detect import DEFAULT_DETECTOR, list_detectors
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 from ..explain import list_methods
+from ..fileio import check_writable
 from ..labels import FERPLUS_EMOTIONS
 from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
@@ -74,6 +75,8 @@ def _input_paths(args, for_videos: str = "facemotion batch reads photos and vide
     from ..errors import ImageError
     from ..inputs import expand_inputs, left_out_videos
 
+    if "-" in args.paths:  # image reads a photo piped in before this (cli/piped.py); explain does not
+        raise UsageError(f"-: facemotion {args.command} reads photos from files; save the photo piped in first")
     paths = expand_inputs(args.paths)
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
     note = left_out_videos(args.paths, for_videos)
@@ -113,6 +116,8 @@ def _image(args, names: dict, failed: int = 0) -> int:
     paths = _input_paths(args)
     rec = _recognizer(args)
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
+    if out is not None:  # an output that cannot be written is the command's failure, not each input's
+        check_writable(out, "-o")
     total = len(paths) + failed
     for r in annotate_images(rec, paths, out, bars=not args.no_bars, json_files=not args.json, names=names):
         name = names.get(r.path, str(r.path))
@@ -142,12 +147,15 @@ def cmd_explain(args) -> int:
 
     paths = _input_paths(args, "facemotion video --explain maps a video's faces")
     rec = _recognizer(args)
+    if args.target == "contempt" and getattr(args, "fold_contempt", False):
+        raise UsageError("--target contempt: --fold-contempt adds contempt to disgust; leave one of them out")
     if args.target is not None and args.target not in rec.labels:  # once, not per photo
         raise FacemotionError(f"--target {args.target}: model {rec.model_name} has no such output "
                               f"(its emotions: {', '.join(rec.labels)})")
     opts = _explain_options(args)
     explainer = rec.stages.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
     failed = 0
+    check_writable(args.out, "-o")
     for r in explain_images(rec, paths, args.out, target=args.target, **opts):
         if r.error is not None:
             failed += 1
@@ -177,6 +185,9 @@ def cmd_video(args) -> int:
 
     rec = RecognizerOptions.from_args(args, _video_job(args)).build()
     explain = {"every": args.explain, **_explain_options(args)} if args.explain else None
+    if not explain and (args.explain_method or args.layer):  # not passed over in silence
+        raise UsageError(f"{'--explain-method' if args.explain_method else '--layer'}: for the saliency maps of "
+                         "--explain N; add --explain")
     if explain:
         rec.stages.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
     s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
@@ -294,7 +305,7 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("path", help="video file (mp4, avi, mov, ...)")
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
-            s.add_argument("--explain", type=int, nargs="?", const=10, default=0, metavar="N",
+            s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=0, metavar="N",
                            help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
             _add_explain_args(s, "--explain-method")
         else:

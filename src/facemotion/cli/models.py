@@ -6,24 +6,29 @@ from __future__ import annotations
 
 import shutil
 import sys
+import textwrap
 
 
 def cmd_models(args) -> int:
     from ..cpu import cpu_summary
     from ..zoo import STANDS_IN, default_model_name, default_precision, guide_rows, guide_table, shipped_models
 
-    print(f"cpu: {cpu_summary()}")
+    width = shutil.get_terminal_size((10_000, 24)).columns if sys.stdout.isatty() else 10_000
+
+    def say(line: str) -> None:  # wrapped to a terminal narrower than the line, never cut
+        print(textwrap.fill(line, width, subsequent_indent="  ") if len(line) > width else line)
+
+    say(f"cpu: {cpu_summary()}")
     default = default_model_name()
     ran = f"{default}_int8 (its int8 copy; --precision float32 for the float)" if default_precision() else default
-    print(f"shipped models (offline, no torch needed); without --model: {ran}")
+    say(f"shipped models (offline, no torch needed); without --model: {ran}")
     table = guide_table(markdown=False)
-    width = shutil.get_terminal_size((10_000, 24)).columns if sys.stdout.isatty() else 10_000
-    print(table if len(table.splitlines()[0]) <= width else _blocks(guide_rows()))
+    print(table if len(table.splitlines()[0]) <= width else _blocks(guide_rows(), width))
     cpu = shipped_models()[default].guide.get("faces_per_s_cpu")
-    print("accuracy: FER2013's PrivateTest, each file's own (docs/labels.md); faces/s: the classifier alone, batch 1, "
-          f"{'on ' + cpu if cpu else 'the machine it names'} (benchmarks/results/pipeline_classifiers.txt)")
-    print("also accepted: " + ", ".join(f"{old} (= {new})" for old, new in STANDS_IN.items())
-          + "; retired models say how to get them (docs/history/models.md)")
+    say("accuracy: FER2013's PrivateTest, each file's own (docs/labels.md); faces/s: the classifier alone, batch 1, "
+        f"{'on ' + cpu if cpu else 'the machine it names'} (benchmarks/results/pipeline_classifiers.txt)")
+    say("also accepted: " + ", ".join(f"{old} (= {new})" for old, new in STANDS_IN.items())
+        + "; retired models say how to get them (docs/history/models.md)")
     try:
         from ..training.models import count_parameters, create_model, list_models
     except ImportError:
@@ -35,11 +40,22 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _blocks(rows: list[list[str]]) -> str:
+def _blocks(rows: list[list[str]], width: int = 10_000) -> str:
     """The model table's rows (:func:`~facemotion.zoo.guide_rows`) for a terminal narrower than
-    the table: a block per model, a line per column."""
+    the table: a block per model, a line per column, its value wrapped to ``width`` under itself
+    (or, where the terminal leaves it too little room, under its name)."""
     from ..zoo import GUIDE_COLUMNS
 
     w = max(len(h) for h in GUIDE_COLUMNS[1:])
-    return "\n".join("\n".join([r[0].strip("`"), *(f"  {h:<{w}}  {c.replace('`', '')}" for h, c in zip(GUIDE_COLUMNS[1:], r[1:]))])
-                     for r in rows)
+    room = width - w - 4
+    lines = []
+    for r in rows:
+        lines.append(r[0].strip("`"))
+        for h, c in zip(GUIDE_COLUMNS[1:], r[1:]):
+            c = c.replace("`", "")
+            if room >= 20:
+                parts = textwrap.wrap(c, room) or [""]
+                lines += [f"  {h if i == 0 else '':<{w}}  {x}" for i, x in enumerate(parts)]
+            else:
+                lines += [f"  {h}", *textwrap.wrap(c, max(20, width - 4), initial_indent="    ", subsequent_indent="    ")]
+    return "\n".join(lines)

@@ -125,7 +125,9 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
     """``model`` (None: the default; a shipped name; an .onnx file) -> [(name, file, card)]:
     the model, then its shipped int8 variant where there is one."""
     if model is not None and Path(str(model)).suffix.lower() not in ("", ".onnx") and not Path(str(model)).is_dir():
-        raise UsageError(f"--model: {model}: the browser runs ONNX models (export a .pt with `facemotion export`)")
+        pt = Path(str(model)).suffix.lower() == ".pt"
+        raise UsageError(f"--model: {model}: the browser runs ONNX models"
+                         + (" (export a .pt with `facemotion export`)" if pt else ": give a shipped model's name or an .onnx file"))
     path, entry = resolve(model)
     if entry is None:
         from ..recognizer import EmotionRecognizer
