@@ -22,57 +22,20 @@ refused instead of mixing rows of two models. A lock stops two runs writing one 
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import os
-import time
 from pathlib import Path
 
 from ..errors import FacemotionError
-from ..fileio import atomic_path, write_bytes, write_text
-from ..labels import EMOTIONS, LABEL_SETS
-from ..names import cell, from_columns, name_bytes, text, uncell
-from .rows import INT_COLUMNS, Row, columns, float_columns, typed
+from ..fileio import write_bytes
+from ..labels import EMOTIONS
+from ..names import cell, uncell
+from .layout import Layout, lock, refuse_other_options, write_all
+from .parquet import ParquetSink, read_parquet_rows
+from .rows import Row
 
 FORMATS = (".csv", ".jsonl", ".parquet")
-
-
-class Layout:
-    """The columns of a job's files for a model with ``labels`` (its probability columns follow
-    its label set): the row's columns, then ``path_bytes``, the bytes-safe form of a name that
-    is not UTF-8."""
-
-    def __init__(self, labels=EMOTIONS, mesh: bool = False):
-        self.labels, self.mesh = tuple(labels), bool(mesh)
-        self.columns = columns(self.labels, self.mesh)
-        self.floats = float_columns(self.labels, self.mesh)
-        self.file_columns = (*self.columns, "path_bytes")
-        self.text = [i for i, c in enumerate(self.columns) if c not in INT_COLUMNS and c not in self.floats]
-
-    @classmethod
-    def of_header(cls, names) -> "Layout | None":
-        """The layout whose columns (with or without ``path_bytes``) are ``names``; None if none is."""
-        names, sets = tuple(names), ((labels, mesh) for labels in LABEL_SETS.values() for mesh in (False, True))
-        return next((lay for lay in (cls(*s) for s in sets) if names in (lay.file_columns, lay.columns)), None)
-
-    def file_row(self, row: Row) -> list:
-        """A row as the files hold it: text cells valid UTF-8, plus ``path_bytes``."""
-        out = list(row)
-        for i in self.text:
-            if out[i] is not None:
-                out[i] = text(out[i])
-        return [*out, name_bytes(row[0]) or None]
-
-    def from_file(self, values: list) -> Row:
-        """A file's row (file columns, or the row's columns in a file of an older version) -> the typed row."""
-        n = len(self.columns)
-        row = list(typed(values[:n], self.labels, self.mesh))
-        if len(values) > n and row[0] is not None:
-            row[0] = from_columns(row[0], values[n])
-        return tuple(row)
-
-
 FILE_COLUMNS = Layout().file_columns  # a FER2013 model's
 
 
@@ -88,32 +51,6 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
     if suffix == ".parquet":
         return ParquetSink(path, signature, overwrite, layout=layout)
     raise FacemotionError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
-
-
-def _differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
-    said = {k: [repr(d[k]) if k in d else "'float32'" if k == "precision" else "default" for d in (old, new)]
-            for k in sorted(set(old) | set(new))}
-    return ", ".join(f"{k} {' -> '.join(v)}" for k, v in said.items() if old.get(k) != new.get(k))
-
-
-def _refuse_other_options(path: Path, old: dict, new: dict) -> None:
-    if old != new:
-        raise FacemotionError(f"{path}: was written with other options ({_differences(old, new)}); "
-                              "rerun with the same options, write to another --to, or pass --overwrite")
-
-
-def _lock(fd: int, path: Path) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise FacemotionError(f"{path}: another `facemotion batch` is writing it") from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class TextSink:
@@ -142,7 +79,7 @@ class TextSink:
         if not self.path.exists():
             # journal first: a kill between the two leaves a journal without output, which is redone
             os.truncate(self.journal, 0)
-            _write_all(self.jfd, (json.dumps({"signature": signature}) + "\n").encode())
+            write_all(self.jfd, (json.dumps({"signature": signature}) + "\n").encode())
             write_bytes(self.path, self.header)
             self.end = len(self.header)
         elif not had_journal:
@@ -160,7 +97,7 @@ class TextSink:
 
     def _open_journal(self) -> int:
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        _lock(fd, self.path)
+        lock(fd, self.path)
         return fd
 
     def _recover(self, signature: dict) -> int:
@@ -171,7 +108,7 @@ class TextSink:
             head = json.loads(lines[0])["signature"]
         except (IndexError, ValueError, KeyError):
             raise FacemotionError(f"{self.journal}: unreadable progress record; pass --overwrite to start again") from None
-        _refuse_other_options(self.path, head, signature)
+        refuse_other_options(self.path, head, signature)
         size, end, keep = self.path.stat().st_size, len(self.header), len(lines[0]) + 1
         for line in lines[1:]:
             try:
@@ -206,10 +143,10 @@ class TextSink:
     def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
         """Append one input's rows (a single write), then record it (and whether it failed)."""
         data = self.encode(rows)
-        _write_all(self.fd, data)
+        write_all(self.fd, data)
         self.end += len(data)
         rec = {"key": key, "end": self.end, "rows": len(rows), **({"failed": True} if failed else {})}
-        _write_all(self.jfd, (json.dumps(rec) + "\n").encode())
+        write_all(self.jfd, (json.dumps(rec) + "\n").encode())
         self.done.add(key)
         if failed:
             self.failed.add(key)
@@ -243,109 +180,12 @@ class JsonlSink(TextSink):
         return "".join(json.dumps(dict(zip(self.columns, self.layout.file_row(r)))) + "\n" for r in rows).encode()
 
 
-def _pyarrow():
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise FacemotionError(".parquet output needs pyarrow: pip install 'facemotion[batch]' "
-                              "(or write .csv / .jsonl)") from None
-    return pa, pq
-
-
-def parquet_schema(pa, layout: Layout = Layout()):
-    return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.float64() if c in layout.floats else pa.string())
-                      for c in layout.file_columns])
-
-
-class ParquetSink:
-    """A folder of atomically written parts, each naming the inputs it holds; see the module docstring."""
-
-    JOB_FILE = "_facemotion_batch.json"
-    KEYS = b"facemotion.inputs"
-    FAILED = b"facemotion.failed"
-
-    def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
-                 part_seconds: float = 60.0, layout: Layout = Layout()):
-        self.pa, self.pq = _pyarrow()
-        self.layout = layout
-        self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
-        self.done: set[str] = set()
-        self.failed: set[str] = set()
-        self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
-        self._failed: list[str] = []
-        job = path / self.JOB_FILE
-        if path.exists() and not path.is_dir():
-            raise FacemotionError(f"--to {path}: exists and is a file; .parquet output is a folder of parts")
-        if path.is_dir() and any(path.iterdir()) and not job.exists():
-            raise FacemotionError(f"{path}: a folder not written by `facemotion batch` (no {self.JOB_FILE}); "
-                                  "write to another --to")
-        path.mkdir(parents=True, exist_ok=True)
-        self.lock = os.open(path, os.O_RDONLY)
-        _lock(self.lock, path)  # before anything is removed: a running job keeps its parts
-        if overwrite:
-            for old in [job, *path.glob("part-*.parquet"), *path.glob(".part-*")]:
-                old.unlink(missing_ok=True)
-        if not job.exists():
-            write_text(job, json.dumps({"signature": signature}) + "\n")
-        try:
-            _refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
-        except FacemotionError:
-            os.close(self.lock)
-            raise
-        for stale in path.glob(".part-*"):  # a part a kill interrupted before its rename
-            stale.unlink()
-        self.next = 0
-        for part in sorted(path.glob("part-*.parquet")):
-            meta = self.pq.read_schema(part).metadata or {}
-            self.done.update(json.loads(meta.get(self.KEYS, b"[]")))
-            self.failed.update(json.loads(meta.get(self.FAILED, b"[]")))
-            self.rows += self.pq.read_metadata(part).num_rows
-            self.next = max(self.next, int(part.stem.split("-")[1]) + 1)
-
-    def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
-        self._rows += rows
-        self._keys.append(key)
-        self.done.add(key)
-        if failed:
-            self.failed.add(key)
-            self._failed.append(key)
-        if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._keys:
-            pa = self.pa
-            schema = parquet_schema(pa, self.layout).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
-                                                                    self.FAILED: json.dumps(self._failed).encode()})
-            cols = (list(zip(*map(self.layout.file_row, self._rows))) if self._rows
-                    else [()] * len(self.layout.file_columns))
-            table = pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
-            with atomic_path(self.path / f"part-{self.next:06d}.parquet") as tmp:
-                self.pq.write_table(table, tmp)
-            self.next += 1
-            self.rows += len(self._rows)
-        self._rows, self._keys, self._failed, self._since = [], [], [], time.monotonic()
-
-    def close(self) -> None:
-        if self.lock is not None:
-            self.flush()
-            os.close(self.lock)
-            self.lock = None
-
-
 def read_rows(path) -> list[Row]:
     """A batch output (any format) -> its rows, typed, in file order (the probability columns
     of the model that wrote it: :func:`columns` of its labels)."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":
-        pa, pq = _pyarrow()
-        parts = sorted(path.glob("part-*.parquet"))
-        lay = Layout.of_header(pq.read_schema(parts[0]).names) if parts else Layout()
-        if lay is None:
-            raise FacemotionError(f"{path}: not a facemotion batch output (unexpected columns)")
-        table = pq.read_table(path, schema=parquet_schema(pa, lay))
-        return [lay.from_file([r[c] for c in lay.file_columns]) for r in table.to_pylist()]
+        return read_parquet_rows(path)
     with open(path, newline="", encoding="utf-8") as fh:
         if path.suffix.lower() == ".csv":
             reader = csv.reader(fh)

@@ -1,0 +1,78 @@
+"""The columns of a batch job's table and the rules every sink of it keeps: one model's rows
+(a probability column per label), names written by :mod:`facemotion.names`' rule, the job's
+options checked on a rerun (:meth:`JobSpec.signature`), one run at a time (a lock)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from ..errors import FacemotionError
+from ..labels import EMOTIONS, LABEL_SETS
+from ..names import from_columns, name_bytes, text
+from .rows import INT_COLUMNS, Row, columns, float_columns, typed
+
+
+class Layout:
+    """The columns of a job's files for a model with ``labels`` (its probability columns follow
+    its label set): the row's columns, then ``path_bytes``, the bytes-safe form of a name that
+    is not UTF-8."""
+
+    def __init__(self, labels=EMOTIONS, mesh: bool = False):
+        self.labels, self.mesh = tuple(labels), bool(mesh)
+        self.columns = columns(self.labels, self.mesh)
+        self.floats = float_columns(self.labels, self.mesh)
+        self.file_columns = (*self.columns, "path_bytes")
+        self.text = [i for i, c in enumerate(self.columns) if c not in INT_COLUMNS and c not in self.floats]
+
+    @classmethod
+    def of_header(cls, names) -> "Layout | None":
+        """The layout whose columns (with or without ``path_bytes``) are ``names``; None if none is."""
+        names, sets = tuple(names), ((labels, mesh) for labels in LABEL_SETS.values() for mesh in (False, True))
+        return next((lay for lay in (cls(*s) for s in sets) if names in (lay.file_columns, lay.columns)), None)
+
+    def file_row(self, row: Row) -> list:
+        """A row as the files hold it: text cells valid UTF-8, plus ``path_bytes``."""
+        out = list(row)
+        for i in self.text:
+            if out[i] is not None:
+                out[i] = text(out[i])
+        return [*out, name_bytes(row[0]) or None]
+
+    def from_file(self, values: list) -> Row:
+        """A file's row (file columns, or the row's columns in a file of an older version) -> the typed row."""
+        n = len(self.columns)
+        row = list(typed(values[:n], self.labels, self.mesh))
+        if len(values) > n and row[0] is not None:
+            row[0] = from_columns(row[0], values[n])
+        return tuple(row)
+
+
+FILE_COLUMNS = Layout().file_columns  # a FER2013 model's
+
+
+def differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
+    said = {k: [repr(d[k]) if k in d else "'float32'" if k == "precision" else "default" for d in (old, new)]
+            for k in sorted(set(old) | set(new))}
+    return ", ".join(f"{k} {' -> '.join(v)}" for k, v in said.items() if old.get(k) != new.get(k))
+
+
+def refuse_other_options(path: Path, old: dict, new: dict) -> None:
+    if old != new:
+        raise FacemotionError(f"{path}: was written with other options ({differences(old, new)}); "
+                              "rerun with the same options, write to another --to, or pass --overwrite")
+
+
+def lock(fd: int, path: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FacemotionError(f"{path}: another `facemotion batch` is writing it") from None
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

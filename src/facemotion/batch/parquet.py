@@ -1,0 +1,117 @@
+"""``.parquet`` output: a folder of parts (``part-000000.parquet``, ...), each written atomically
+(under a hidden name, then renamed) with the keys of the inputs it holds, and of those that
+failed, in its metadata (the module docstring of :mod:`.sinks` says how a job resumes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from ..errors import FacemotionError
+from ..fileio import atomic_path, write_text
+from .layout import INT_COLUMNS, Layout, lock, refuse_other_options
+from .rows import Row
+
+
+def pyarrow_modules():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise FacemotionError(".parquet output needs pyarrow: pip install 'facemotion[batch]' "
+                              "(or write .csv / .jsonl)") from None
+    return pa, pq
+
+
+def parquet_schema(pa, layout: Layout = Layout()):
+    return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.float64() if c in layout.floats else pa.string())
+                      for c in layout.file_columns])
+
+
+class ParquetSink:
+    """A folder of atomically written parts, each naming the inputs it holds; see the module docstring."""
+
+    JOB_FILE = "_facemotion_batch.json"
+    KEYS = b"facemotion.inputs"
+    FAILED = b"facemotion.failed"
+
+    def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
+                 part_seconds: float = 60.0, layout: Layout = Layout()):
+        self.pa, self.pq = pyarrow_modules()
+        self.layout = layout
+        self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
+        self.done: set[str] = set()
+        self.failed: set[str] = set()
+        self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
+        self._failed: list[str] = []
+        job = path / self.JOB_FILE
+        if path.exists() and not path.is_dir():
+            raise FacemotionError(f"--to {path}: exists and is a file; .parquet output is a folder of parts")
+        if path.is_dir() and any(path.iterdir()) and not job.exists():
+            raise FacemotionError(f"{path}: a folder not written by `facemotion batch` (no {self.JOB_FILE}); "
+                                  "write to another --to")
+        path.mkdir(parents=True, exist_ok=True)
+        self.lock = os.open(path, os.O_RDONLY)
+        lock(self.lock, path)  # before anything is removed: a running job keeps its parts
+        if overwrite:
+            for old in [job, *path.glob("part-*.parquet"), *path.glob(".part-*")]:
+                old.unlink(missing_ok=True)
+        if not job.exists():
+            write_text(job, json.dumps({"signature": signature}) + "\n")
+        try:
+            refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
+        except FacemotionError:
+            os.close(self.lock)
+            raise
+        for stale in path.glob(".part-*"):  # a part a kill interrupted before its rename
+            stale.unlink()
+        self.next = 0
+        for part in sorted(path.glob("part-*.parquet")):
+            meta = self.pq.read_schema(part).metadata or {}
+            self.done.update(json.loads(meta.get(self.KEYS, b"[]")))
+            self.failed.update(json.loads(meta.get(self.FAILED, b"[]")))
+            self.rows += self.pq.read_metadata(part).num_rows
+            self.next = max(self.next, int(part.stem.split("-")[1]) + 1)
+
+    def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
+        self._rows += rows
+        self._keys.append(key)
+        self.done.add(key)
+        if failed:
+            self.failed.add(key)
+            self._failed.append(key)
+        if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._keys:
+            pa = self.pa
+            schema = parquet_schema(pa, self.layout).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
+                                                                    self.FAILED: json.dumps(self._failed).encode()})
+            cols = (list(zip(*map(self.layout.file_row, self._rows))) if self._rows
+                    else [()] * len(self.layout.file_columns))
+            table = pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema)
+            with atomic_path(self.path / f"part-{self.next:06d}.parquet") as tmp:
+                self.pq.write_table(table, tmp)
+            self.next += 1
+            self.rows += len(self._rows)
+        self._rows, self._keys, self._failed, self._since = [], [], [], time.monotonic()
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.flush()
+            os.close(self.lock)
+            self.lock = None
+
+
+def read_parquet_rows(path: Path) -> list[Row]:
+    """A ``.parquet`` output folder -> its rows, typed, in part order."""
+    pa, pq = pyarrow_modules()
+    parts = sorted(path.glob("part-*.parquet"))
+    lay = Layout.of_header(pq.read_schema(parts[0]).names) if parts else Layout()
+    if lay is None:
+        raise FacemotionError(f"{path}: not a facemotion batch output (unexpected columns)")
+    table = pq.read_table(path, schema=parquet_schema(pa, lay))
+    return [lay.from_file([r[c] for c in lay.file_columns]) for r in table.to_pylist()]
