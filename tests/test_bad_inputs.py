@@ -1567,7 +1567,8 @@ def test_a_damaged_lzw_tiff_is_one_line_without_libtiffs_own(tmp_path, command):
         assert why in (tmp_path / "rows.csv").read_text()
         # a rerun has nothing left to do: it counts the earlier run's failure, whose reason is in the table
         r = subprocess.run([sys.executable, "-m", "facemotion", *argv], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 1 and r.stderr.splitlines() == ["1 of 1 input failed (see the error column)"]
+        assert r.returncode == 1 and r.stderr.splitlines() == [
+            "1 of 1 input failed (see the error column); once mended, --retry-failed reads it again"]
 
 
 def test_the_mesh_gives_no_points_where_it_sees_no_face(media):

@@ -322,3 +322,63 @@ def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
     assert s["processed"] == local["processed"] == 6 and s["failed"] == 1
     assert s["model"] == local["model"]  # the model's name, not a row's emotion
     assert read_rows(tmp_path / "ray.jsonl") == read_rows(tmp_path / "local.csv")  # row for row, in order
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_retry_failed_reads_mended_inputs_again_in_place_of_their_error_rows(media, tmp_path, fmt, capsys):
+    """An input that failed stays done (a rerun says --retry-failed reads it again); with
+    --retry-failed its error row is taken out and it is read again: the table is then a fresh
+    run's, row for row (in another order)."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    from facemotion.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(media / "two_people.jpg", src / "a.jpg")
+    (src / "b.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])  # cut short
+    out = tmp_path / f"out.{fmt}"
+    args = ["batch", str(src), "--to", str(out), "--no-progress"]
+    assert main(args) == 1
+    shutil.copy(media / "justin.jpg", src / "b.jpg")  # mended
+    assert main(args) == 1 and "--retry-failed reads it again" in capsys.readouterr().err
+    assert main([*args, "--retry-failed"]) == 0
+    rows = read_rows(out)
+    assert not any(r[COLUMNS.index("error")] for r in rows)
+    assert main([*args[:3], str(tmp_path / f"fresh.{fmt}"), "--no-progress"]) == 0
+    assert sorted(rows) == sorted(read_rows(tmp_path / f"fresh.{fmt}"))
+    assert main(args) == 0  # and done: nothing failed is left
+
+
+def test_a_retry_killed_between_its_journal_and_its_table_is_finished_by_the_next_run(media, tmp_path, monkeypatch):
+    """--retry-failed writes the table without the failed rows beside it, commits the journal
+    that names it, then renames it over the table: a run that stops between the two leaves the
+    next run to finish the rename, with no row lost or repeated."""
+    import os
+
+    from facemotion.batch import sinks
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(media / "two_people.jpg", src / "a.jpg")
+    (src / "b.jpg").write_bytes(b"not a photo yet")
+    out = tmp_path / "out.csv"
+    run_batch([src], out, progress=False)
+    shutil.copy(media / "justin.jpg", src / "b.jpg")
+    replace = os.replace
+
+    def killed(a, b):
+        if str(b) == str(out):
+            raise KeyboardInterrupt  # the kill, after the journal's commit
+        return replace(a, b)
+
+    monkeypatch.setattr(sinks.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([src], out, retry_failed=True, progress=False)
+    monkeypatch.setattr(sinks.os, "replace", replace)
+    assert any(f.name.startswith(".out.csv.rewrite-") for f in tmp_path.iterdir())
+    s = run_batch([src], out, progress=False)  # no --retry-failed: the rewrite was committed already
+    assert s["processed"] == 1 and s["failed"] == 0 and not any(f.name.startswith(".out.csv.rewrite-")
+                                                                 for f in tmp_path.iterdir())
+    run_batch([src], tmp_path / "fresh.csv", progress=False)
+    assert sorted(read_rows(out)) == sorted(read_rows(tmp_path / "fresh.csv"))

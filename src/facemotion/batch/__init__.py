@@ -28,9 +28,10 @@ __all__ = ["COLUMNS", "ENGINES", "Item", "JobSpec", "expand", "read_rows", "run_
 
 def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", workers: int | None = None,
               actors: int | None = None, ray_address: str | None = None, annotate_dir=None, overwrite: bool = False,
-              progress: bool = True) -> dict:
+              retry_failed: bool = False, progress: bool = True) -> dict:
     """Run ``spec`` over ``inputs`` (files, folders, globs, list files) into ``out``; inputs
-    already in ``out`` (a previous, interrupted run of the same job) are skipped."""
+    already in ``out`` (a previous, interrupted run of the same job) are skipped, those that
+    failed there too unless ``retry_failed`` (their error rows are then taken out first)."""
     if engine not in ENGINES:
         raise FacemotionError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if spec.every < 1:
@@ -47,7 +48,8 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     model = recognizer.model_name if recognizer is not None else spec.check()
     t0 = time.perf_counter()
     labels = recognizer.labels if recognizer is not None else spec.labels()
-    sink = open_sink(out, spec.signature(), overwrite=overwrite, labels=labels, mesh=spec.options.mesh)
+    sink = open_sink(out, spec.signature(), overwrite=overwrite, labels=labels, mesh=spec.options.mesh,
+                     retry_failed=retry_failed)
     try:
         todo = [it for it in items if it.path not in sink.done]
         failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors

@@ -38,7 +38,7 @@ class ParquetSink:
     FAILED = b"facemotion.failed"
 
     def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
-                 part_seconds: float = 60.0, layout: Layout = Layout()):
+                 part_seconds: float = 60.0, layout: Layout = Layout(), retry_failed: bool = False):
         self.pa, self.pq = pyarrow_modules()
         self.layout = layout
         self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
@@ -70,10 +70,35 @@ class ParquetSink:
         self.next = 0
         for part in sorted(path.glob("part-*.parquet")):
             meta = self.pq.read_schema(part).metadata or {}
+            failed = json.loads(meta.get(self.FAILED, b"[]"))
+            if retry_failed and failed:
+                meta = self._drop_failed(part, meta, set(failed))
+                failed = []
+            if meta is None:  # a part of failed inputs only: gone
+                continue
             self.done.update(json.loads(meta.get(self.KEYS, b"[]")))
-            self.failed.update(json.loads(meta.get(self.FAILED, b"[]")))
+            self.failed.update(failed)
             self.rows += self.pq.read_metadata(part).num_rows
             self.next = max(self.next, int(part.stem.split("-")[1]) + 1)
+
+    def _drop_failed(self, part: Path, meta: dict, failed: set) -> dict | None:
+        """``part`` rewritten (atomically, as every part is written) without the rows and keys of
+        its ``failed`` inputs, to be read again; removed where nothing else is in it. Returns its
+        new metadata (None: removed). A kill leaves the part as it was, or as it is now."""
+        keys = [k for k in json.loads(meta.get(self.KEYS, b"[]")) if k not in failed]
+        if not keys:
+            part.unlink()
+            return None
+        import pyarrow.compute as pc
+
+        table = self.pq.read_table(part)
+        # the rows' path as the files hold it (a name that is not UTF-8 with its bytes as \\xNN)
+        names = {self.layout.file_row((k,) + (None,) * (len(self.layout.columns) - 1))[0] for k in failed}
+        kept = table.filter(pc.invert(pc.is_in(table["path"], value_set=self.pa.array(sorted(names)))))
+        meta = {**meta, self.KEYS: json.dumps(keys).encode(), self.FAILED: b"[]"}
+        with atomic_path(part) as tmp:
+            self.pq.write_table(kept.replace_schema_metadata(meta), tmp)
+        return meta
 
     def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
         self._rows += rows

@@ -17,7 +17,9 @@ UTF-8, a name that is not UTF-8 with its bytes as ``\\xNN``, and the file column
 back exactly. CSV text cells that a spreadsheet would run as a formula start with ``'``.
 
 Both remember the job's options (:meth:`JobSpec.signature`): a rerun with other options is
-refused instead of mixing rows of two models. A lock stops two runs writing one output."""
+refused instead of mixing rows of two models. A lock stops two runs writing one output. A
+rerun with ``retry_failed`` takes the failed inputs' rows out first, to read them again
+(:meth:`TextSink._drop_failed`, :meth:`.parquet.ParquetSink._drop_failed`)."""
 
 from __future__ import annotations
 
@@ -39,24 +41,27 @@ FORMATS = (".csv", ".jsonl", ".parquet")
 FILE_COLUMNS = Layout().file_columns  # a FER2013 model's
 
 
-def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS, mesh: bool = False):
-    """The sink of ``path``'s format, whose probability columns are ``labels``'."""
+def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS, mesh: bool = False,
+              retry_failed: bool = False):
+    """The sink of ``path``'s format, whose probability columns are ``labels``'; ``retry_failed``:
+    the inputs an earlier run recorded as failed are taken out, to be read again."""
     path = Path(path)
     suffix = path.suffix.lower()
     layout = Layout(labels, mesh)
     if suffix == ".csv":
-        return CsvSink(path, signature, overwrite, layout)
+        return CsvSink(path, signature, overwrite, layout, retry_failed)
     if suffix in (".jsonl", ".ndjson"):
-        return JsonlSink(path, signature, overwrite, layout)
+        return JsonlSink(path, signature, overwrite, layout, retry_failed)
     if suffix == ".parquet":
-        return ParquetSink(path, signature, overwrite, layout=layout)
+        return ParquetSink(path, signature, overwrite, layout=layout, retry_failed=retry_failed)
     raise FacemotionError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
 class TextSink:
     """Appended rows + a journal of (key, length) per input; see the module docstring."""
 
-    def __init__(self, path: Path, signature: dict, overwrite: bool = False, layout: Layout = Layout()):
+    def __init__(self, path: Path, signature: dict, overwrite: bool = False, layout: Layout = Layout(),
+                 retry_failed: bool = False):
         self.layout, self.columns = layout, layout.file_columns
         self.header, self.legacy_header = self.headers(layout)
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
@@ -90,7 +95,9 @@ class TextSink:
         else:
             try:
                 self.end = self._recover(signature)
-            except FacemotionError:
+                if retry_failed and self.failed:
+                    self.end = self._drop_failed(signature)
+            except BaseException:  # a refusal, or Ctrl-C: the lock goes with the files
                 self.close()
                 raise
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -105,11 +112,14 @@ class TextSink:
         raw = self.journal.read_bytes()
         lines = raw.split(b"\n")[:-1]  # a last line without its newline was cut by a kill: not recorded
         try:
-            head = json.loads(lines[0])["signature"]
+            first = json.loads(lines[0])
+            head = first["signature"]
         except (IndexError, ValueError, KeyError):
             raise FacemotionError(f"{self.journal}: unreadable progress record; pass --overwrite to start again") from None
         refuse_other_options(self.path, head, signature)
+        self._finish_rewrite(first.get("rewrite"))
         size, end, keep = self.path.stat().st_size, len(self.header), len(lines[0]) + 1
+        self.spans = []  # (key, its rows' start and end in the file, rows, failed), for --retry-failed
         for line in lines[1:]:
             try:
                 rec = json.loads(line)
@@ -117,6 +127,7 @@ class TextSink:
                 break
             if rec["end"] > size:  # recorded, but the rows never reached the disk (a machine crash)
                 break
+            self.spans.append((rec["key"], end, rec["end"], rec["rows"], bool(rec.get("failed"))))
             end, keep = rec["end"], keep + len(line) + 1
             self.done.add(rec["key"])
             if rec.get("failed"):
@@ -130,6 +141,43 @@ class TextSink:
             raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
         os.truncate(self.path, end)
         os.truncate(self.journal, keep)
+        return end
+
+    def _finish_rewrite(self, pending: str | None) -> None:
+        """A rewrite (--retry-failed) whose journal was committed but whose table was not yet in
+        place when the run was killed: the table it wrote takes the table's name now. A table
+        left by one killed before its journal was committed is removed."""
+        for f in self.path.parent.glob(f".{self.path.name}.rewrite-*"):
+            if f.name == pending:
+                os.replace(f, self.path)
+            else:
+                f.unlink(missing_ok=True)
+
+    def _drop_failed(self, signature: dict) -> int:
+        """The failed inputs' rows and records taken out, so that this run reads them again: the
+        table without them is written beside it, then the journal that describes it (the commit:
+        it names that file), then the table is renamed over the old one; a kill at any moment
+        leaves either job whole (:meth:`_finish_rewrite`)."""
+        keep = [sp for sp in self.spans if not sp[4]]
+        fresh = self.path.with_name(f".{self.path.name}.rewrite-{os.urandom(4).hex()}")
+        records, end = [], len(self.header)
+        with open(self.path, "rb") as src, open(fresh, "wb") as dst:
+            dst.write(self.header)
+            for key, start, stop, rows, _ in keep:
+                src.seek(start)
+                dst.write(src.read(stop - start))
+                end += stop - start
+                records.append(json.dumps({"key": key, "end": end, "rows": rows}))
+            dst.flush()
+            os.fsync(dst.fileno())
+        journal = "\n".join([json.dumps({"signature": signature, "rewrite": fresh.name}), *records]) + "\n"
+        write_bytes(self.journal, journal.encode())  # atomic: the commit
+        os.close(self.jfd)
+        self.jfd = self._open_journal()
+        os.replace(fresh, self.path)
+        self.done -= self.failed
+        self.failed = set()
+        self.rows = sum(sp[3] for sp in keep)
         return end
 
     @staticmethod

