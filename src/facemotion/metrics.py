@@ -14,7 +14,8 @@ def confusion_matrix(y_true, y_pred, n: int = len(EMOTIONS)) -> np.ndarray:
 
 
 def classification_report(y_true, probs, labels=None) -> dict:
-    """Accuracy, per-class precision/recall/F1/support, macro-F1, NLL and ECE from probabilities.
+    """Accuracy, per-class precision/recall/F1/support, macro-F1 (over the classes present), NLL and
+    ECE from probabilities.
 
     ``labels`` names the columns of ``probs`` (and the classes of ``y_true``): FER2013's seven
     (:data:`~facemotion.labels.EMOTIONS`), FER+'s eight, ...; None: the label set with as many
@@ -46,7 +47,8 @@ def classification_report(y_true, probs, labels=None) -> dict:
         "n": int(len(y_true)),
         "labels": list(labels),
         "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0,
-        "macro_f1": float(f1.mean()),
+        # over the classes the faces show: a class no face has would count as an F1 of 0
+        "macro_f1": float(f1[support > 0].mean()) if (support > 0).any() else 0.0,
         "nll": nll,
         "ece": expected_calibration_error(y_true, probs),
         "per_class": {

@@ -162,3 +162,19 @@ def test_a_card_whose_labels_do_not_match_the_network_is_refused(fer_zip, tmp_pa
     torch.save(ck, tmp_path / "bad.pt")
     with pytest.raises(ModelError, match="7 outputs but its card lists 8 labels"):
         model_from_checkpoint(tmp_path / "bad.pt")
+
+
+def test_a_csv_whose_rows_were_renumbered_is_refused_not_relabelled(tmp_path):
+    """FER+ keys fer2013.csv's faces by row: a CSV of PrivateTest rows renumbered from row 2 (what
+    a subset of them is) would read the first Training faces' votes; it is refused in one line.
+    Rows that are where fer2013.csv has them (its first Training rows) are read."""
+    faces = faces_like(4)
+    pixels = [" ".join(map(str, f.ravel())) for f in faces]
+    for usage, split in (("PrivateTest", "test"), ("Training", "train")):
+        csv = tmp_path / f"{usage}.csv"
+        csv.write_text("emotion,pixels,Usage\n" + "".join(f"3,{p},{usage}\n" for p in pixels))
+        if split == "test":
+            with pytest.raises(DataError, match=r"its row 2 is, in fer2013\.csv, a train face: FER\+'s votes are keyed"):
+                load_splits(csv, (split,), labels="ferplus", cache=False)
+        else:
+            assert len(load_splits(csv, (split,), labels="ferplus", cache=False)[split]) > 0

@@ -236,6 +236,12 @@ def test_import_keeps_a_fer_plus_models_eight_labels_so_its_members_export_again
         load_checkpoint(tmp_path / "seven.pt")
     with pytest.raises(ModelError, match="an int8 model; import rebuilds checkpoints from float weights"):
         import_checkpoints("quad_ensemble_int8", tmp_path / "int8")
+    # an ensemble's members keep the file's views, T = 1 (the average's temperature is not theirs);
+    # a single model keeps its temperature too, so that it exports as the shipped file
+    assert all(load_checkpoint(p)["tta"] == "flip" and load_checkpoint(p)["temperature"] == 1.0 for p in paths)
+    (one, _), = import_checkpoints("fer2013_vgg_s", tmp_path / "one")[0]
+    shipped = load_classifier("fer2013_vgg_s").card
+    assert load_checkpoint(one)["temperature"] == shipped.temperature and load_checkpoint(one)["tta"] == shipped.tta
 
 
 def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle_zip, tmp_path):

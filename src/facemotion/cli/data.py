@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..datasets.loading import add_label_options
+from ..datasets.loading import add_label_options, check_label_options
 from ..datasets.splits import SPLITS
 from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..errors import DataError
@@ -16,6 +16,7 @@ DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or 
 
 
 def cmd_data_stats(args) -> int:
+    check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
     from ..datasets import available_splits, load_splits, split_title
     from ..plots import class_distribution
 
@@ -49,6 +50,7 @@ def cmd_data_stats(args) -> int:
 
 
 def cmd_data_subset(args) -> int:
+    check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
     from ..datasets import write_subset
 
     counts = write_subset(args.path, args.out, args.splits, progress=True, labels=args.labels, votes=args.votes)

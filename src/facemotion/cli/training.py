@@ -115,6 +115,9 @@ def evaluate_photos(args) -> int:
     for dest, flag in NOT_FOR_PHOTOS.items():
         if getattr(args, dest, None):
             raise UsageError(f"{flag}: not for a folder of photos (it needs a FER2013 dataset)")
+    if getattr(args, "labels", None) == "ferplus":
+        raise UsageError("--labels ferplus: FER+'s votes label FER2013's faces; a folder of photos is labelled by its "
+                         "folders' names")
     if args.tta not in (None, "none"):
         raise UsageError("--tta: not for a folder of photos (the model's own test-time views are used)")
     if args.control and not args.groups:
@@ -234,7 +237,7 @@ def add_commands(sub, fmt) -> None:
                        help="the teachers' soft targets on the training images, for train --teacher-targets",
                        description="Compute the (flip-averaged) soft targets of --teacher on the training images "
                                    "that `facemotion train` with the same --data, --labels, --votes, --extra-data, "
-                                   "--limit, --seed and --val-fraction sees, and write them to -o. `train "
+                                   "--limit, --seed and --val-fraction sees, and write them to --to. `train "
                                    "--teacher-targets FILE` then distils from them without the teachers' files: "
                                    "e.g. targets of the shipped ensemble made here, carried to a GPU machine with "
                                    "the data subset.")

@@ -205,6 +205,27 @@ def trainable(votes: np.ndarray) -> np.ndarray:
     return out
 
 
+# a FER2013 image's part, by its Kaggle path in the vote file
+_PART = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+
+
+def _check_csv_rows(split, table: VoteTable, where: str) -> None:
+    """FER+ keys a CSV's faces by their row in the original fer2013.csv: a CSV whose rows were
+    renumbered (a subset of PublicTest or PrivateTest rows) would read Training faces' votes.
+    Refused where a row's vote belongs to another part than the split being read."""
+    rows = [str(s) for s in split.sources[:200] if str(s).startswith("row ")]
+    if not rows:
+        return
+    path_of = {i: p for p, i in table.by_path.items()}
+    for src in rows:
+        i = _lookup(src, table)
+        part = next((v for k, v in _PART.items() if k in path_of.get(i, "")), None) if i is not None else None
+        if part is not None and part != split.name:
+            raise DataError(f"{where}: its {src} is, in fer2013.csv, a {part} face: FER+'s votes are keyed by the "
+                            "original file's rows, which this CSV does not keep (a `data subset` of it?); relabel "
+                            "the original fer2013.csv, or a zip of the Kaggle image folders")
+
+
 def as_ferplus(split, table: VoteTable, *, scheme: str = "probability", where: str = "dataset",
                intent: float = 0.0):
     """A FER2013 :class:`~facemotion.datasets.splits.Split` relabelled by FER+: faces FER+ cannot
@@ -220,6 +241,7 @@ def as_ferplus(split, table: VoteTable, *, scheme: str = "probability", where: s
 
     if not 0.0 <= intent <= 1.0:
         raise ValueError(f"intent: must be in [0, 1], got {intent}")
+    _check_csv_rows(split, table, where)
     votes = votes_for(split.sources, table, where)
     keep = trainable(votes)
     v = votes[keep]

@@ -20,6 +20,15 @@ from .splits import SPLITS, Split, check_splits
 LABEL_SOURCES = ("fer2013", "ferplus")
 
 
+def check_label_options(args) -> None:
+    """A vote file is read with ``--labels ferplus`` only: named beside FER2013's own labels it
+    would be passed over in silence."""
+    from ..errors import UsageError
+
+    if getattr(args, "votes", None) and getattr(args, "labels", None) == "fer2013":
+        raise UsageError("--votes: FER+'s vote file is read with --labels ferplus; add it, or leave --votes out")
+
+
 def add_label_options(parser, default: str | None = "fer2013") -> None:
     """``--labels`` and ``--votes``, with one meaning in every command that reads a dataset
     (``default`` None: the model's own label set decides, for commands that check a model)."""

@@ -15,7 +15,7 @@ import torch
 from .. import tta
 from ..classify import OnnxClassifier
 from ..errors import FacemotionError
-from ..labels import NUM_CLASSES
+from ..labels import EMOTIONS, FERPLUS_EMOTIONS, NUM_CLASSES
 from ..preprocess import normalize
 from ..progress import progress_bar
 from ..zoo import RETIRED, resolve_model, shipped_models
@@ -65,7 +65,34 @@ def load_teacher(spec: str, dev):
     return tm.to(dev, memory_format=torch.channels_last).eval()
 
 
-def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progress: bool = True):
+def fit_targets(p, classes: int, where: str):
+    """Teacher probabilities (N x C) for a run of ``classes`` emotions: as they are, or FER+'s
+    eight folded into FER2013's seven (contempt added to disgust, as ``--fold-contempt`` does);
+    a teacher of seven cannot teach an eighth emotion, which is refused in one line."""
+    if p.shape[1] == classes:
+        return p
+    if p.shape[1] == len(FERPLUS_EMOTIONS) and classes == len(EMOTIONS):
+        out = p[:, :classes].clone()
+        out[:, EMOTIONS.index("disgust")] += p[:, FERPLUS_EMOTIONS.index("contempt")]
+        return out
+    raise FacemotionError(f"{where}: gives {p.shape[1]} emotions, the run learns {classes}; a teacher of FER2013's "
+                          "seven has no contempt to teach: give a FER+ teacher, or leave --labels ferplus out")
+
+
+class FoldedTeacher:
+    """An online teacher of FER+'s eight emotions for a run of FER2013's seven: its logits as the
+    log of its folded probabilities (:func:`fit_targets`)."""
+
+    def __init__(self, teacher, where: str):
+        self.teacher, self.where = teacher, where
+        self.flip_inside = getattr(teacher, "flip_inside", False)
+
+    def __call__(self, x):
+        return torch.log(fit_targets(torch.softmax(self.teacher(x).float(), 1), len(EMOTIONS), self.where) + 1e-12)
+
+
+def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progress: bool = True,
+                            classes: int | None = None):
     """Mean over teachers and over (image, mirror) of softmax(logits / temp), one row per image.
 
     Offline distillation: the targets are computed once on the un-augmented image. The
@@ -73,7 +100,8 @@ def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progr
     makes the target mirror-invariant, so the target still describes the augmented view;
     with several teachers this makes ensemble distillation as cheap as plain training.
     (An ONNX teacher exported with flip TTA does the mirror average inside its graph, so it
-    sees only the image.)
+    sees only the image.) ``classes``: the run's emotions, each teacher's fitted to them
+    (:func:`fit_targets`); None: the teachers' own, alike.
     """
     out = []
     dev = images.device
@@ -86,7 +114,8 @@ def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progr
             p = 0
             for t in teachers:
                 tv = views[:1] if getattr(t, "flip_inside", False) else views
-                p = p + sum(torch.softmax(t(v).float() / temp, 1) for v in tv) / len(tv)
+                q = sum(torch.softmax(t(v).float() / temp, 1) for v in tv) / len(tv)
+                p = p + (q if classes is None else fit_targets(q, classes, f"--teacher {getattr(t, 'name', t)}"))
             out.append(p / len(teachers))
     bar.close()
     return torch.cat(out).to(dev) if out else torch.zeros(0, NUM_CLASSES, device=dev)
@@ -115,7 +144,7 @@ def read_cached_targets(cache: Path, key: dict, device):
 
 
 def cached_teacher_targets(load_teachers, specs, images, cache: Path, *, kd_temp: float, limit: int, seed: int,
-                           progress: bool = True):
+                           progress: bool = True, classes: int | None = None):
     """:func:`offline_teacher_targets`, cached in ``cache`` (a run's ``teacher_targets.pt``, or
     the file of ``--teacher-targets``) under :func:`targets_key`, so a resumed run does not
     compute them again. ``load_teachers()`` gives the teachers, called only when the cache is
@@ -124,7 +153,7 @@ def cached_teacher_targets(load_teachers, specs, images, cache: Path, *, kd_temp
     targets = read_cached_targets(cache, key, images.device)
     if targets is not None:
         return targets, True
-    targets = offline_teacher_targets(load_teachers(), images, kd_temp, progress=progress)
+    targets = offline_teacher_targets(load_teachers(), images, kd_temp, progress=progress, classes=classes)
     atomic_torch_save({"key": key, "targets": targets.cpu()}, Path(cache))
     return targets, False
 
@@ -143,7 +172,8 @@ def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: 
     if key.get("n") != len(images) or key.get("images") != images_digest(images):
         raise FacemotionError(f"{path}: made for other training images ({key.get('n')} images, limit "
                               f"{key.get('limit')}, seed {key.get('seed')}), not these {len(images)} "
-                              f"(limit {limit}, seed {seed})")
+                              f"(limit {limit}, seed {seed}); --data, --labels, --limit, --seed and "
+                              "--val-fraction must be those `teacher-targets` was given")
     if targets.ndim != 2 or len(targets) != len(images):  # 7 or 8 columns: the teachers' label set
         raise FacemotionError(f"{path}: targets of shape {tuple(targets.shape)}, expected ({len(images)}, classes)")
     return targets.to(images.device)
@@ -151,7 +181,7 @@ def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: 
 
 def teacher_targets_main(args) -> dict:
     """``facemotion teacher-targets``: the offline soft targets of ``--teacher`` on the training
-    images a run with the same --data/--limit/--seed/--val-fraction sees, written to ``-o`` for
+    images a run with the same --data/--limit/--seed/--val-fraction sees, written to ``--to`` for
     a later ``train --teacher-targets`` (on a machine that lacks the teachers' files)."""
     import torch
 
@@ -165,7 +195,9 @@ def teacher_targets_main(args) -> dict:
     x_tr, _ = to_tensors(train)
     targets, kept = cached_teacher_targets(lambda: [load_teacher(t, torch.device("cpu")) for t in args.teacher],
                                            args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
-                                           limit=args.limit, seed=args.seed, progress=args.progress)
+                                           limit=args.limit, seed=args.seed, progress=args.progress,
+                                           classes=len(train.label_names))
+    targets = fit_targets(targets, len(train.label_names), f"{args.out}")
     acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
     return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc, "kept": kept}
 

@@ -30,9 +30,9 @@ import numpy as np
 from .. import tta as _tta
 from ..classify import load_classifier
 from ..datasets import SPLITS, available_splits, load_splits
-from ..datasets.loading import add_label_options
+from ..datasets.loading import add_label_options, check_label_options
 from ..detect import list_detectors
-from ..errors import DataError, FacemotionError
+from ..errors import DataError, FacemotionError, UsageError
 from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
 from ..preprocess import normalize
@@ -292,6 +292,11 @@ def main(args) -> dict:
     from .robustness import check_args
 
     check_args(args)
+    check_label_options(args)
+    if args.choose_ensemble and len(args.models) < 2:
+        raise UsageError("--choose-ensemble: chooses among two or more models; name them")
+    if args.ensemble_max_params and not args.choose_ensemble:
+        raise UsageError("--ensemble-max-params: bounds --choose-ensemble's choice; add --choose-ensemble N")
     if args.robustness and getattr(args, "labels", None) == "ferplus":
         raise FacemotionError("--labels ferplus: the robustness suite scores FER2013's labels; leave --labels out")
     if args.robustness:

@@ -32,8 +32,9 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     function in eval mode, so the checkpoint evaluates, teaches and re-exports like the
     original; to train from it, :func:`~.warmstart.restore_batchnorm_statistics` (which ``train --init``
     applies) gives those layers statistics first. Weights
-    stored in float16 come back rounded to it. A member's own temperature and metrics are not
-    in the graph (an ensemble has one temperature), so the checkpoint gets T = 1 and none.
+    stored in float16 come back rounded to it. A single model keeps the file's temperature and
+    views; an ensemble member's own temperature and metrics are not in the graph (an ensemble
+    has one temperature): it gets T = 1, no metrics, and the file's views.
 
     With ``check``, the rebuilt members run through the same wrapper as the export (flip
     TTA, ensemble average, temperature) and must match ONNX Runtime on random inputs to
@@ -67,9 +68,11 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
         state = _member_state(model, inits, i, f"{path}: member {i} ({m['arch']})")
         model.load_state_dict(state)
         models.append(model)
-        # the file's label set and input are every member's: a FER+ member keeps its contempt
+        # the file's labels (a FER+ member keeps contempt), input and views are every member's; a
+        # single model's temperature is its own (an ensemble's is the average's)
         ckpts.append({**describe(model, epoch=m.get("epoch"), labels=card.labels, input_size=card.input_size,
-                                 channels=card.channels, normalization=card.normalization, recovered_from={
+                                 channels=card.channels, normalization=card.normalization, tta=card.tta,
+                                 **({} if card.members else {"temperature": card.temperature}), recovered_from={
                           "file": path.name, "member": i, "source": m.get("source"), "weights_dtype": card.weights_dtype}),
                       "model_state": model.state_dict()})
     info = {}

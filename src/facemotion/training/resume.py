@@ -76,22 +76,37 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
         raise UsageError(f"--epochs {cfg.epochs}: {resume} is a one-cycle run of {epochs} "
                          f"epoch{'s' if epochs != 1 else ''}, whose schedule cannot be stretched; resume it with "
                          f"--epochs {epochs}, or give it another cycle with --init CKPT and another --out")
+    began, now = was.get("world_size") or 1, getattr(cfg, "world_size", 1) or 1
+    if began != now:  # --batch-size is each process's: the step's batch changes with their number
+        say(f"--resume: {resume} began on {began} process{'es' if began > 1 else ''}, it goes on on {now}: a step "
+            f"now takes {now * cfg.batch_size} faces, not {began * cfg.batch_size}", file=sys.stderr)
     if ck.get("epoch", 0) >= cfg.epochs:
         say(f"--resume: {resume} finished its {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; nothing to train",
             file=sys.stderr)
 
 
 def _same_inputs(old, new) -> bool:
+    """Whether ``new`` names the data ``old`` named: the same path, the same file, or a file of the
+    same name and size (a dataset copied or carried to another machine; the run began where the
+    old path may not exist)."""
     olds, news = ([] if v is None else [v] if isinstance(v, str) else list(v) for v in (old, new))
-    if len(olds) != len(news):
+    return len(olds) == len(news) and all(_same_input(a, b) for a, b in zip(olds, news))
+
+
+def _same_input(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    if Path(a).name != Path(b).name:
         return False
-    for a, b in zip(olds, news):
-        try:
-            if not (a == b or os.path.samefile(a, b)):
-                return False
-        except OSError:  # one of them is gone: only the same name counts
-            return False
-    return True
+    try:
+        return not Path(a).exists() or (Path(a).is_file() and os.path.getsize(a) == os.path.getsize(b))
+    except OSError:
+        return False
 
 
 def _shown(value) -> str:

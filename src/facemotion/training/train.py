@@ -209,7 +209,7 @@ def _train(cfg, dist) -> dict:
     steps_per_epoch = len(data.y_tr) // dist.world // cfg.batch_size  # --batch-size is per process
     schedule = build_scheduler(optimizer, cfg, steps_per_epoch)
     ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
-    teachers, targets = _distillation(cfg, data.x_tr, out, dist, say)
+    teachers, targets = _distillation(cfg, data.x_tr, out, dist, say, len(data.labels))
     run = RunState(init_training=init_training)
     if ck is not None:
         run.restore(ck, model, optimizer, schedule, ema)
@@ -280,14 +280,39 @@ def _build_model(cfg, dev, num_classes: int):
     return model.to(dev, memory_format=torch.channels_last), model_kwargs
 
 
-def _distillation(cfg, x_tr, out: Path, dist, say):
-    """(teachers run on every batch, or none; soft targets per training image, or None)."""
-    from .distill import OnnxTeacher, cached_teacher_targets, load_teacher, load_teacher_targets
+def _distillation(cfg, x_tr, out: Path, dist, say, classes: int):
+    """(teachers run on every batch, or none; soft targets per training image, or None), fitted
+    to the run's ``classes`` emotions (a FER+ teacher's contempt folded into disgust for seven)."""
+    import torch
+
+    from .distill import (
+        FoldedTeacher,
+        OnnxTeacher,
+        cached_teacher_targets,
+        fit_targets,
+        load_teacher,
+        load_teacher_targets,
+        read_cached_targets,
+        targets_key,
+    )
 
     if cfg.teacher_targets and Path(cfg.teacher_targets).exists():
-        return [], load_teacher_targets(cfg.teacher_targets, x_tr, kd_temp=cfg.kd_temp, limit=cfg.limit,
-                                        seed=cfg.seed)
+        if cfg.teacher and read_cached_targets(Path(cfg.teacher_targets), targets_key(
+                cfg.teacher, x_tr, kd_temp=cfg.kd_temp, limit=cfg.limit, seed=cfg.seed), "cpu") is None:
+            # the file teaches: one made by other teachers would be used in --teacher's name
+            raise UsageError(f"--teacher-targets {cfg.teacher_targets}: not made by --teacher {' '.join(cfg.teacher)} "
+                             "for these images; give another path (it is made there), or leave --teacher out")
+        return [], fit_targets(load_teacher_targets(cfg.teacher_targets, x_tr, kd_temp=cfg.kd_temp, limit=cfg.limit,
+                                                    seed=cfg.seed), classes, f"--teacher-targets {cfg.teacher_targets}")
     teachers = [load_teacher(t, x_tr.device) for t in cfg.teacher]
+    for i, (t, name) in enumerate(zip(teachers, cfg.teacher)):
+        if isinstance(t, OnnxTeacher):  # offline: its targets are fitted below
+            continue
+        with torch.no_grad():  # a checkpoint of FER+'s eight for a run of seven: folded; of seven for eight: refused
+            probe = torch.softmax(t(torch.zeros(1, 1, 48, 48, device=x_tr.device)).float(), 1)
+        if probe.shape[1] != classes:
+            fit_targets(probe, classes, f"--teacher {name}")
+            teachers[i] = FoldedTeacher(t, f"--teacher {name}")
     offline = cfg.kd_offline
     if any(isinstance(t, OnnxTeacher) for t in teachers) and not offline:
         # ONNX Runtime on every augmented batch would be slow (and CPU-only): targets once per image
@@ -299,10 +324,10 @@ def _distillation(cfg, x_tr, out: Path, dist, say):
         dist.barrier()  # rank 0 computes the targets once; the others then read its cache
     targets, _ = cached_teacher_targets(lambda: teachers, cfg.teacher, x_tr,
                                         Path(cfg.teacher_targets or out / "teacher_targets.pt"), kd_temp=cfg.kd_temp,
-                                        limit=cfg.limit, seed=cfg.seed, progress=cfg.progress)
+                                        limit=cfg.limit, seed=cfg.seed, progress=cfg.progress, classes=classes)
     if dist.main:
         dist.barrier()
-    return [], targets  # the teachers are no longer needed: their memory goes
+    return [], fit_targets(targets, classes, "--teacher")  # the teachers are no longer needed: their memory goes
 
 
 if __name__ == "__main__":  # pragma: no cover
