@@ -599,3 +599,25 @@ def test_a_fer_plus_network_fine_tunes_on_a_folder_with_its_eight_emotions(tmp_p
     assert load_train_val(_args(data, tmp_path / "run"))[0].label_names == EMOTIONS  # no --init: FER2013's seven
     summary = main(_args(data, tmp_path / "run", init=ck8, epochs=1))
     assert summary["epochs_run"] == 1 and load_checkpoint(tmp_path / "run" / "last.pt")["labels"] == list(FERPLUS_EMOTIONS)
+
+
+def test_a_teacher_of_another_label_set_is_folded_or_refused_in_one_line(kaggle_zip, tmp_path):
+    """A teacher of FER+'s eight teaches a run of FER2013's seven with its contempt added to
+    disgust (online and offline); a teacher of seven cannot teach eight: one line, not the loss's
+    tensor-size traceback."""
+    from facemotion.errors import FacemotionError
+    from facemotion.labels import FERPLUS_EMOTIONS
+    from facemotion.training.checkpoint import atomic_torch_save, describe
+    from facemotion.training.distill import fit_targets
+
+    p = torch.tensor([[0.1, 0.2, 0.0, 0.3, 0.0, 0.0, 0.1, 0.3]])
+    assert torch.allclose(fit_targets(p, 7, "t"), torch.tensor([[0.1, 0.5, 0.0, 0.3, 0.0, 0.0, 0.1]]))
+    with pytest.raises(FacemotionError, match="^t: gives 7 emotions, the run learns 8; a teacher of FER2013's seven"):
+        fit_targets(p[:, :7], 8, "t")
+    eight = create_model("mini_xception", num_classes=8)
+    ck8 = tmp_path / "eight.pt"
+    atomic_torch_save({**describe(eight, labels=list(FERPLUS_EMOTIONS)), "model_state": eight.state_dict()}, ck8)
+    for offline in (False, True):
+        extra = {"kd_offline": True} if offline else {}
+        summary = main(_args(kaggle_zip, tmp_path / f"kd{offline}", epochs=1, teacher=ck8, **extra))
+        assert summary["epochs_run"] == 1
