@@ -185,6 +185,20 @@ def resolved_precision(model, precision: str | None) -> str | None:
     return None if precision in (None, "float32") else precision
 
 
+def _int8_file(model) -> bool:
+    """Whether ``model`` is an ONNX file whose card says its weights are int8 (read from its
+    metadata, which ONNX Runtime reads without running it)."""
+    if not (isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx") and Path(model).is_file()):
+        return False
+    try:
+        import onnxruntime as ort
+
+        meta = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_modelmeta()
+        return json.loads(meta.custom_metadata_map.get("weights_dtype", "null")) == "int8"
+    except Exception:  # noqa: BLE001 - not a readable model: loading it says why
+        return False
+
+
 def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tuple[Path, ZooEntry | None]:
     """None / a shipped name / a path -> (file, its zoo entry when it is a shipped model).
 
@@ -203,6 +217,8 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
 
         choice("precision", precision, PRECISIONS)
         if not isinstance(model, str) or model not in shipped:
+            if _int8_file(model) and precision == "int8":  # asked for what it is: the file as it is
+                return Path(model), None
             raise ModelError(f"{model}: precision={precision} picks a variant of a shipped model by name; "
                              "quantize a file of your own with `facemotion quantize`")
         if not model.endswith(f"_{precision}"):

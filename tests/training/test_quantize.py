@@ -27,6 +27,10 @@ def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_p
     check = json.loads((tmp_path / "q.onnx.check.json").read_text())
     assert check["split"] == "PublicTest" and 0 <= check["top1_agreement"] <= 1
     assert check["int8_public_test"] == q.card.metrics["public_test"]
+    # asked for as int8, an int8 file of one's own is what was asked for: run as it is
+    assert facemotion.EmotionRecognizer(model=str(tmp_path / "q.onnx"), precision="int8").model_card.weights_dtype == "int8"
+    with pytest.raises(ModelError, match="picks a variant of a shipped model by name"):
+        facemotion.EmotionRecognizer(model=str(tmp_path / "f.onnx"), precision="int8")
     faces = np.random.default_rng(0).integers(0, 255, (5, 48, 48), dtype=np.uint8)
     p = q.classify_faces(faces)
     assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-3)

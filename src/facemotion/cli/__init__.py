@@ -125,6 +125,10 @@ def _error(message: str) -> None:
     close_all()
     from ..names import one_line
 
+    # under torchrun rank 0 speaks for all (every process meets the same error; torchrun names a
+    # rank that fails alone), as it does for the run's other lines
+    if os.environ.get("LOCAL_RANK") is not None and os.environ.get("RANK", "0") != "0":
+        return
     print(f"error: {one_line(message)}", file=sys.stderr)  # a name's newline cannot forge another line
 
 
