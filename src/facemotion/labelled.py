@@ -113,18 +113,15 @@ def photo_report(truth, probs, found, labels) -> dict:
     far the probabilities are to be trusted on these photos: over the photos with a face, the
     mean top probability beside the accuracy, the expected calibration error and the negative
     log-likelihood (:func:`facemotion.metrics.classification_report`'s definitions)."""
-    from .metrics import expected_calibration_error
+    from .metrics import expected_calibration_error, negative_log_likelihood, precision_recall_f1
 
     labels = tuple(labels)
     y, pred = truth_and_pred(truth, probs, found, labels)
     cm = np.zeros((len(labels), len(labels) + 1), np.int64)
     np.add.at(cm, (y, pred), 1)
-    support, said = cm.sum(1), cm[:, :-1].sum(0)
+    support = cm.sum(1)  # a photo without a face is a miss of its class: the last column
     present = support > 0
-    tp = np.diag(cm[:, :-1]).astype(float)
-    recall = np.divide(tp, support, out=np.zeros(len(labels)), where=present)
-    precision = np.divide(tp, said, out=np.zeros(len(labels)), where=said > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(labels)), where=precision + recall > 0)
+    precision, recall, f1 = precision_recall_f1(np.diag(cm[:, :-1]), support, cm[:, :-1].sum(0))
     n = len(y)
     p = np.asarray(probs, np.float64)[found] if found.any() else np.zeros((0, len(labels)))
     yf = y[found]
@@ -137,7 +134,7 @@ def photo_report(truth, probs, found, labels) -> dict:
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "mean_confidence": float(p.max(1).mean()) if len(p) else 0.0,
         "ece": expected_calibration_error(yf, p) if len(p) else 0.0,
-        "nll": float(-np.log(np.clip(p[np.arange(len(yf)), yf], 1e-12, 1)).mean()) if len(p) else 0.0,
+        "nll": negative_log_likelihood(yf, p),
         "per_class": {e: {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
                           "support": int(support[k])}
                       for k, e in enumerate(labels) if present[k]},

@@ -36,20 +36,15 @@ def classification_report(y_true, probs, labels=None) -> dict:
         raise ValueError(f"true labels must be indices into the {len(labels)} labels")
     pred = probs.argmax(1)
     cm = confusion_matrix(y_true, pred, probs.shape[1])
-    tp = np.diag(cm).astype(float)
     support = cm.sum(1)
-    predicted = cm.sum(0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
-    nll = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)).mean()) if len(y_true) else 0.0
+    precision, recall, f1 = precision_recall_f1(np.diag(cm), support, cm.sum(0))
     return {
         "n": int(len(y_true)),
         "labels": list(labels),
         "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0,
         # over the classes the faces show: a class no face has would count as an F1 of 0
         "macro_f1": float(f1[support > 0].mean()) if (support > 0).any() else 0.0,
-        "nll": nll,
+        "nll": negative_log_likelihood(y_true, probs),
         "ece": expected_calibration_error(y_true, probs),
         "per_class": {
             lab: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
@@ -57,6 +52,24 @@ def classification_report(y_true, probs, labels=None) -> dict:
         },
         "confusion_matrix": cm.tolist(),
     }
+
+
+def precision_recall_f1(tp, support, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: precision (of the ``predicted`` answers of each class, the ``tp`` right ones),
+    recall (of its ``support`` faces) and F1; 0 where a class has none."""
+    tp = np.asarray(tp, np.float64)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=np.asarray(predicted) > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=np.asarray(support) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+    return precision, recall, f1
+
+
+def negative_log_likelihood(y_true, probs) -> float:
+    """The mean of -log p(true class) (0 for no faces)."""
+    y_true = np.asarray(y_true, np.int64)
+    if not len(y_true):
+        return 0.0
+    return float(-np.log(np.clip(np.asarray(probs)[np.arange(len(y_true)), y_true], 1e-12, 1)).mean())
 
 
 def expected_calibration_error(y_true, probs, n_bins: int = 15) -> float:

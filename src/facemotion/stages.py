@@ -120,8 +120,7 @@ class Stages:
             return self
         other = copy.copy(self)
         other._detector_args = (spec, {**kw, "max_side": max_side})
-        other.detector, other._explainers = get_detector(spec, **other._detector_args[1]), {}
-        return other
+        return other.for_thread()  # its detector made from those options, the classifier shared
 
     @property
     def labels(self) -> tuple[str, ...]:

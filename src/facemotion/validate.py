@@ -95,7 +95,7 @@ def output_folder(name: str, value) -> str:
     import os
 
     text = os.fspath(value)
-    if not text.strip():  # `-o ""`: one command wrote into the current folder and said "/", others the default
+    if not text.strip():  # `-o ""` names no folder: every command refuses it alike
         raise UsageError(f"{name}: an empty name; give a folder (. for this one)")
     if os.path.exists(text) and not os.path.isdir(text):
         raise UsageError(f"{name}: {text} is a file; this option names an output folder (give a new or existing "

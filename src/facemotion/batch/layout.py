@@ -49,9 +49,6 @@ class Layout:
         return tuple(row)
 
 
-FILE_COLUMNS = Layout().file_columns  # a FER2013 model's
-
-
 def differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
     said = {k: [repr(d[k]) if k in d else "'float32'" if k == "precision" else "default" for d in (old, new)]
             for k in sorted(set(old) | set(new))}

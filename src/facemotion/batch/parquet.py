@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..errors import FacemotionError
 from ..fileio import atomic_path, write_text
-from .layout import INT_COLUMNS, Layout, lock, refuse_other_options
-from .rows import Row
+from ..names import text
+from .layout import Layout, lock, refuse_other_options
+from .rows import INT_COLUMNS, Row
 
 
 def pyarrow_modules():
@@ -92,8 +93,7 @@ class ParquetSink:
         import pyarrow.compute as pc
 
         table = self.pq.read_table(part)
-        # the rows' path as the files hold it (a name that is not UTF-8 with its bytes as \\xNN)
-        names = {self.layout.file_row((k,) + (None,) * (len(self.layout.columns) - 1))[0] for k in failed}
+        names = {text(k) for k in failed}  # the rows' path as the files hold it (Layout.file_row)
         kept = table.filter(pc.invert(pc.is_in(table["path"], value_set=self.pa.array(sorted(names)))))
         meta = {**meta, self.KEYS: json.dumps(keys).encode(), self.FAILED: b"[]"}
         with atomic_path(part) as tmp:

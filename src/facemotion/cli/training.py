@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..datasets.loading import add_label_options
 from ..detect import DEFAULT_DETECTOR
 from ..errors import UsageError
+from ..fileio import check_writable
 from ..tta import MODES
 from ..validate import add_file_output, integer, number, option, output_folder
 
@@ -63,8 +64,6 @@ def cmd_teacher_targets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..fileio import check_writable
-
     if args.out:  # before the scoring, whose result would be lost
         check_writable(args.out, "-o")
     if args.crops:
@@ -173,7 +172,6 @@ def write_photo_outputs(r: dict, out, name: str) -> None:
 
 
 def cmd_export(args) -> int:
-    from ..fileio import check_writable
     from ..training.export import export_onnx
 
     check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
@@ -192,7 +190,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_quantize(args) -> int:
-    from ..fileio import check_writable
     from ..training.quantize import quantize_model
 
     check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
@@ -205,7 +202,6 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
-    from ..fileio import check_writable
     from ..training.interpolate import interpolate_checkpoints
 
     check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost

@@ -197,7 +197,7 @@ def teacher_targets_main(args) -> dict:
                                            args.teacher, x_tr, Path(args.out), kd_temp=args.kd_temp,
                                            limit=args.limit, seed=args.seed, progress=args.progress,
                                            classes=len(train.label_names))
-    targets = fit_targets(targets, len(train.label_names), f"{args.out}")
+    targets = fit_targets(targets, len(train.label_names), str(args.out))  # a file made before: its own width
     acc = float((targets.argmax(1) == torch.from_numpy(train.labels)).float().mean())
     return {"out": args.out, "images": len(x_tr), "teacher_train_acc": acc, "kept": kept}
 

@@ -69,9 +69,10 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
         # LambdaLR keeps its step count, not its length: the rate jumps to the new cosine's value there
         done = ck.get("epoch", 0)
         at = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, (done - warm) / max(1e-9, cfg.epochs - warm)))))
-        say(f"--epochs {cfg.epochs}: {resume}'s cosine schedule was laid out for {epochs} epoch{'s' if epochs != 1 else ''}; it goes on as "
-            f"one of {cfg.epochs}, the learning rate at {at:.0%} of --lr after epoch {done} (a new cycle: "
-            "--init CKPT with another --out, which warms up first)", file=sys.stderr)
+        say(f"--epochs {cfg.epochs}: {resume}'s cosine schedule was laid out for {epochs} "
+            f"epoch{'s' if epochs != 1 else ''}; it goes on as one of {cfg.epochs}, the learning rate at {at:.0%} "
+            f"of --lr after epoch {done} (a new cycle: --init CKPT with another --out, which warms up first)",
+            file=sys.stderr)
     elif was.get("sched") == "onecycle" and epochs and cfg.epochs != epochs:
         raise UsageError(f"--epochs {cfg.epochs}: {resume} is a one-cycle run of {epochs} "
                          f"epoch{'s' if epochs != 1 else ''}, whose schedule cannot be stretched; resume it with "
