@@ -83,15 +83,20 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
-def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True) -> None:
+def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True, suffix: str | None = None,
+                   inputs=()) -> None:
     """Fail now, in one line naming ``option`` and ``path``, where an output folder (or, with
     ``folder=False``, the folder of an output file) could not be written at the end of a long job,
     whose result would then be lost. A file is made and removed in the nearest folder that exists
-    (nothing is left behind; what the system refuses, root's immutable folders too, shows)."""
+    (nothing is left behind; what the system refuses, root's immutable folders too, shows). An
+    output file must be a file name (ending in ``suffix``, where given), not a folder, a device or
+    a pipe (which the atomic write would replace), nor one of the job's ``inputs``."""
     import tempfile
 
     from .errors import FacemotionError
 
+    if not folder:
+        _check_output_file(path, option, suffix, inputs)
     where = Path(path) if folder else Path(path).parent
     where = next((p for p in (where, *where.parents) if p.exists()), Path("."))
     try:
@@ -101,6 +106,23 @@ def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True)
             pass
     except OSError as e:
         raise FacemotionError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_output_file(path, option: str, suffix: str | None, inputs) -> None:
+    from .errors import UsageError
+
+    p = Path(path)
+    if not os.fspath(path) or p.name in ("", ".", ".."):
+        raise UsageError(f"{option} {os.fspath(path)!r}: give a file name")
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    if p.exists() and not p.is_file():
+        raise UsageError(f"{option} {path}: not a regular file (a device or a pipe); give a file name")
+    if suffix and p.suffix.lower() != suffix:
+        raise UsageError(f"{option} {path}: the file's name must end in {suffix}")
+    for i in inputs:
+        if p.exists() and Path(i).exists() and os.path.samefile(p, i):
+            raise UsageError(f"{option} {path}: is the input {i}; write to another file")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -166,6 +188,13 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
     import errno
     import stat
 
+    raw = os.fsdecode(path)
+    if not raw:  # Path("") is "." (the current folder): an empty name would read a folder
+        raise error(f"'': an empty name, not {kind} file")
+    if raw.lower().startswith("file://"):  # Path() folds "file:///x" to "file:/x", which names nothing
+        from urllib.parse import unquote, urlsplit
+
+        raise error(f"{raw}: a file URL; give its path ({unquote(urlsplit(raw).path)})")
     path = Path(path)
     try:
         try:

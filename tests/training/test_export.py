@@ -1,3 +1,4 @@
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,3 +287,50 @@ def test_rebuilt_batchnorm_gets_statistics_so_it_trains_like_the_original(kaggle
     argv = ["--data", str(kaggle_zip), "--out", str(tmp_path / "run"), "--arch", "vgg_fer_s", "--epochs", "1",
             "--batch-size", "4", "--no-progress", "--threads", "1", "--init", str(tmp_path / "rebuilt.pt")]
     assert main(get_args_parser().parse_args(argv))["epochs_run"] == 1
+
+
+def test_an_output_that_is_no_new_model_file_is_refused_before_the_work(tiny_checkpoint, kaggle_zip, tmp_path,
+                                                                      capsys):
+    """--to naming the input (it would be replaced), a folder, a device or a pipe (the atomic
+    write would replace it), no name or another suffix: one line, exit 2, the input untouched."""
+    import os
+    import shutil
+
+    from facemotion.cli import main
+
+    ckpt = tmp_path / "m.pt"
+    shutil.copy(tiny_checkpoint, ckpt)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.onnx")
+    for to, said in [(tmp_path / "folder", "is a folder"), (tmp_path / "pipe.onnx", "not a regular file"),
+                     ("", "give a file name"), (".", "give a file name"), (tmp_path / "m.txt", "must end in .onnx")]:
+        assert main(["export", str(ckpt), "--to", str(to)]) == 2
+        assert said in capsys.readouterr().err
+    assert (tmp_path / "pipe.onnx").is_fifo() and ckpt.read_bytes() == Path(tiny_checkpoint).read_bytes()
+    assert main(["export", str(ckpt), "--to", str(tmp_path / "m.onnx")]) == 0
+    assert main(["quantize", str(tmp_path / "m.onnx"), "--to", str(tmp_path / "m.onnx"), "--data", str(kaggle_zip)]) == 2
+    assert f"--to {tmp_path / 'm.onnx'}: is the input" in capsys.readouterr().err
+    assert main(["interpolate", str(ckpt), str(ckpt), "--alpha", "0.5", "--to", str(ckpt)]) == 2
+    from facemotion.training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(ckpt)["model_state"]  # still the checkpoint
+
+
+def test_export_keeps_the_checkpoints_views_name_and_metrics(tmp_path, capsys):
+    """By default an export bakes the views the checkpoint's accuracy was measured with and keeps
+    its name; other views drop the metrics, which would no longer hold."""
+    from facemotion.classify import load_classifier
+    from facemotion.cli import main
+    from facemotion.training.checkpoint import load_checkpoint
+
+    ck = Path(__file__).resolve().parents[2] / "models" / "mini_xception.pt"
+    if not ck.is_file():
+        pytest.skip(f"{ck} is not in this checkout")
+    own = load_checkpoint(ck)
+    assert main(["export", str(ck), "--to", str(tmp_path / "own.onnx")]) == 0
+    assert "test-time views: flip" in capsys.readouterr().out
+    card = load_classifier(tmp_path / "own.onnx").card
+    assert card.tta == own["tta"] == "flip" and card.metrics == own["metrics"] and card.name == (own["name"] or "mini_xception")
+    assert main(["export", str(ck), "--tta", "none", "--name", "plain", "--to", str(tmp_path / "plain.onnx")]) == 0
+    card = load_classifier(tmp_path / "plain.onnx").card
+    assert card.tta == "none" and card.metrics == {} and card.name == "plain"

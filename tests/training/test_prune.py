@@ -99,6 +99,8 @@ def test_train_prune_fine_tunes_resumes_and_exports(kaggle_zip, tiny_checkpoint,
     clf = load_classifier(tmp_path / "p.onnx")
     p = clf.classify_faces(np.random.default_rng(0).integers(0, 255, (4, 48, 48), dtype=np.uint8))
     assert p.shape == (4, 7) and clf.card.parameters == ck["parameters"]
+    # import rebuilds unpruned networks: a pruned graph is one line that says where to start from
+    assert cli(["import", str(tmp_path / "p.onnx"), "-o", str(tmp_path / "imported")]) == 1
 
 
 def test_prune_without_a_trained_network_is_refused(kaggle_zip, tmp_path):

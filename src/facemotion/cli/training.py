@@ -174,14 +174,14 @@ def write_photo_outputs(r: dict, out, name: str) -> None:
 def cmd_export(args) -> int:
     from ..training.export import export_onnx
 
-    check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
+    check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=args.checkpoint)  # before the work
     ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
     if args.tta == "tencrop":
         raise UsageError("--tta tencrop: an exported graph bakes flip only (evaluate runs tencrop)")
-    r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta == "flip",
-                    weights=args.weights)
+    r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta, weights=args.weights)
     kind = f"ensemble of {len(args.checkpoint)}, " if len(args.checkpoint) > 1 else ""
-    print(f"wrote {r['path']} ({kind}{r['bytes'] / 1024:.0f} KiB, {args.weights} weights); ONNX Runtime vs torch "
+    print(f"wrote {r['path']} ({kind}{r['bytes'] / 1024:.0f} KiB, {args.weights} weights, test-time views: "
+          f"{r['metadata']['tta']}); ONNX Runtime vs torch "
           f"max |dp| = {r['max_abs_diff']:.1e} on {r['checked_inputs']} inputs")
     if "fp16_max_abs_diff" in r:
         print(f"float16 storage changes the probabilities by at most {r['fp16_max_abs_diff']:.1e}; top-1 unchanged "
@@ -192,11 +192,14 @@ def cmd_export(args) -> int:
 def cmd_quantize(args) -> int:
     from ..training.quantize import quantize_model
 
-    check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
+    check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=[args.model])  # before the work
+    refuse_photos([("--data", args.data)])  # each image calibrates and checks as one face
     r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
                        name=args.name, scheme=args.scheme, labels=args.labels, votes=args.votes)
+    crowd = (f"FER+ majority (7 classes, {r['ferplus_faces']:,} faces) {r['int8_ferplus_val'] * 100:.2f}% int8 vs "
+             f"{r['float_ferplus_val'] * 100:.2f}% float, FER2013 labels ") if "ferplus_faces" in r else ""
     print(f"wrote {r['file']} ({r['scheme']}, {r['bytes'] / 1024:.0f} KiB, float {r['float_bytes'] / 1024:.0f} KiB); {r['split']}: "
-          f"{r['int8_public_test'] * 100:.2f}% int8 vs {r['float_public_test'] * 100:.2f}% float, top-1 agreement "
+          f"{crowd}{r['int8_public_test'] * 100:.2f}% int8 vs {r['float_public_test'] * 100:.2f}% float, top-1 agreement "
           f"{r['top1_agreement'] * 100:.1f}%, max |dp| {r['max_abs_prob_diff']:.3f} (also in {r['file']}.check.json)")
     return 0
 
@@ -204,7 +207,7 @@ def cmd_quantize(args) -> int:
 def cmd_interpolate(args) -> int:
     from ..training.interpolate import interpolate_checkpoints
 
-    check_writable(args.out, "--to", folder=False)  # before the work, whose result would be lost
+    check_writable(args.out, "--to", folder=False, suffix=".pt", inputs=[args.base, args.tuned])  # before the work
     ck = interpolate_checkpoints(args.base, args.tuned, args.alpha, args.out, name=args.name,
                                  temperature=args.temperature)
     print(f"wrote {args.out} ({ck['arch']}, {1 - args.alpha:g} x {args.base} + {args.alpha:g} x {args.tuned}, "
@@ -260,8 +263,9 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=None,
                    help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
                         "`facemotion evaluate ... --calibrate`)")
-    s.add_argument("--tta", nargs="?", const="flip", default="none", choices=MODES,
-                   help="test-time views baked into the graph: flip (image + mirror); tencrop is for evaluate only")
+    s.add_argument("--tta", nargs="?", const="flip", default=None, choices=MODES,
+                   help="test-time views baked into the graph: flip (image + mirror), none (default: the "
+                        "checkpoint's own, which its accuracy was measured with); tencrop is for evaluate only")
     s.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the weights (float16: half the file; ONNX Runtime still computes "
                         "in float32, and the export reports what it changes)")

@@ -23,7 +23,7 @@ def add_commands(sub, fmt) -> None:
                                    "and cached. Open it with ?selftest to analyse the bundled sample photo.")
     s.add_argument("dir", help="output folder (new, empty, or an earlier web export, which is replaced)")
     s.add_argument("--model", default=None,
-                   help="shipped model name or .onnx file (default: the shipped default); its int8 variant comes along")
+                   help="shipped model name or .onnx file (default: the shipped default); a shipped model's int8 variant comes along")
     s.add_argument("--no-webgpu", action="store_true",
                    help="leave out the WebGPU build of onnxruntime-web (16 MB): WebAssembly only")
     s.add_argument("--mesh", action="store_true",

@@ -159,10 +159,12 @@ def _card(checkpoint, models, ckpts, *, name, temperature: float, tta_mode: str,
     """The exported file's card: the checkpoint's own for one model; for an ensemble, its
     members' (architecture, size, epoch, file) under the name given."""
     first = card_of(ckpts[0])
-    card = ModelCard(arch=first.arch, name=name or first.arch, arch_kwargs=first.arch_kwargs, temperature=temperature,
-                     labels=first.labels,
+    # the card's metrics were measured with its own views: with others they would not hold
+    metrics = dict(first.metrics) if tta_mode == first.tta else {}
+    card = ModelCard(arch=first.arch, name=name or first.name or first.arch, arch_kwargs=first.arch_kwargs,
+                     temperature=temperature, labels=first.labels,
                      tta=tta_mode, parameters=sum(count_parameters(m) for m in models), weights_dtype=weights,
-                     epoch=first.epoch, metrics=dict(first.metrics), training=dict(first.training))
+                     epoch=first.epoch, metrics=metrics, training=dict(first.training))
     if len(models) > 1:
         refs = checkpoint if isinstance(checkpoint, (list, tuple)) else [checkpoint]
         card.name, card.arch, card.arch_kwargs, card.epoch, card.metrics, card.training = \
@@ -193,12 +195,18 @@ def _write_graph(wrapped, path: Path, size: int, opset: int, meta: dict):
 
 
 def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str | None = None,
-                extra_meta: dict | None = None, tta=False, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
+                extra_meta: dict | None = None, tta=None, tolerance: float = 1e-4, check_images: np.ndarray | None = None,
                 opset: int = 18, weights: str = "float32", fp16_tolerance: float = 1e-2) -> dict:
+    """``checkpoint`` (or a list: one softmax-averaged ensemble) -> an ONNX file at ``out``, checked
+    against torch. ``tta``: the views baked in ("flip"/True, "none"/False); None: the checkpoint's
+    own (its card's, which its metrics were measured with; an ensemble's where its members agree)."""
     if weights not in ("float32", "float16"):
         raise ModelError(f"export: weights must be float32 or float16, not {weights!r}")
-    tta_mode = _tta.mode_name(tta)
     models, ckpts = _load_members(checkpoint)
+    if tta is None:
+        own = {card_of(c).tta for c in ckpts}
+        tta = own.pop() if len(own) == 1 else "none"
+    tta_mode = _tta.mode_name(tta)
     first = card_of(ckpts[0])
     if temperature is None:
         # a single model keeps its fitted temperature; an ensemble's must be fitted on the

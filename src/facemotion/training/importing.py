@@ -32,8 +32,8 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     function in eval mode, so the checkpoint evaluates, teaches and re-exports like the
     original; to train from it, :func:`~.warmstart.restore_batchnorm_statistics` (which ``train --init``
     applies) gives those layers statistics first. Weights
-    stored in float16 come back rounded to it. A single model keeps the file's temperature and
-    views; an ensemble member's own temperature and metrics are not in the graph (an ensemble
+    stored in float16 come back rounded to it. A single model keeps the file's name, temperature,
+    views and metrics (measured with those views); an ensemble member's own temperature and metrics are not in the graph (an ensemble
     has one temperature): it gets T = 1, no metrics, and the file's views.
 
     With ``check``, the rebuilt members run through the same wrapper as the export (flip
@@ -68,13 +68,7 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
         state = _member_state(model, inits, i, f"{path}: member {i} ({m['arch']})")
         model.load_state_dict(state)
         models.append(model)
-        # the file's labels (a FER+ member keeps contempt), input and views are every member's; a
-        # single model's temperature is its own (an ensemble's is the average's)
-        ckpts.append({**describe(model, epoch=m.get("epoch"), labels=card.labels, input_size=card.input_size,
-                                 channels=card.channels, normalization=card.normalization, tta=card.tta,
-                                 **({} if card.members else {"temperature": card.temperature}), recovered_from={
-                          "file": path.name, "member": i, "source": m.get("source"), "weights_dtype": card.weights_dtype}),
-                      "model_state": model.state_dict()})
+        ckpts.append(_member_checkpoint(model, card, m, i, path))
     info = {}
     if check:
         x = _probe_inputs(card.input_size)
@@ -82,6 +76,18 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
             p_torch = _wrapper(models, card.temperature, card.tta)(torch.from_numpy(x)).numpy()
         info["max_abs_diff"] = check_parity(_run_onnx(path, x), p_torch, 1e-4, f"{path}: the rebuilt members disagree with the graph")
     return ckpts, info
+
+
+def _member_checkpoint(model, card, m: dict, i: int, path: Path) -> dict:
+    """Member ``i`` (``m``: its record in the card) of the file ``path`` as a checkpoint: the
+    file's labels (a FER+ member keeps contempt), input and views are every member's; a single
+    model's name, temperature and metrics are its own (an ensemble's temperature is the average's)."""
+    own = {} if card.members else {"temperature": card.temperature, "name": card.name, "metrics": dict(card.metrics)}
+    return {**describe(model, epoch=m.get("epoch"), labels=card.labels, input_size=card.input_size,
+                       channels=card.channels, normalization=card.normalization, tta=card.tta, **own,
+                       recovered_from={"file": path.name, "member": i, "source": m.get("source"),
+                                       "weights_dtype": card.weights_dtype}),
+            "model_state": model.state_dict()}
 
 
 def _member_state(model, inits: dict, i: int, where: str) -> dict:
@@ -92,6 +98,10 @@ def _member_state(model, inits: dict, i: int, where: str) -> dict:
     loaded = set()
     for key in state:
         if prefix + key in inits:
+            if inits[prefix + key].size != state[key].numel():  # channels removed (train --prune)
+                raise ModelError(f"{where}: {key} holds {inits[prefix + key].size} weights where the architecture has "
+                                 f"{state[key].numel()} (a pruned network?); import rebuilds unpruned networks: start "
+                                 "from the pruned run's .pt checkpoint")
             state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
             loaded.add(key)
     # a BatchNorm folded into the conv before it: identity plus the folded bias

@@ -144,21 +144,25 @@ def label_source(card, labels: str | None) -> str:
 
 
 def quantize_splits(data, labels: str = "fer2013", votes=None, seed: int = 0) -> tuple:
-    """(the faces to calibrate on, the faces to check on, what the check's split is called): a
-    dataset's Training and PublicTest; your own folder of crops (no val part) its faces less a
-    tenth held out for the check, as `train` holds one out, under the folder's names (FER+'s
-    eight for a FER+ model: contempt/ its own class)."""
+    """(the faces to calibrate on, the faces to check on, what the check's split is called, the
+    check faces' FER+ votes or None): a dataset's Training and PublicTest, PublicTest with
+    FER2013's labels and, where the file keys them, FER+'s votes (required with ``labels``
+    "ferplus"), scored as ``facemotion evaluate`` scores them; your own folder of crops (no val
+    part) its faces less a tenth held out for the check, as `train` holds one out, under the
+    folder's names (FER+'s eight for a FER+ model: contempt/ its own class)."""
     from ..datasets import available_splits, load_training_data
+    from ..protocol import protocol_inputs
 
     if "val" in available_splits(data):
-        d = load_splits(data, ("train", "val"), progress=True, labels=labels, votes=votes)
-        return d["train"], d["val"], "PublicTest"
+        d = load_splits(data, ("train", "val"), progress=True)
+        v, _ = protocol_inputs(d["val"], None, votes, required=labels == "ferplus", where=f"{data} (val)")
+        return d["train"], d["val"], "PublicTest", v
     train, val = load_training_data(data, val_fraction=0.1, seed=seed, progress=True)
     if labels == "ferplus":
         from .data import with_eight_labels
 
         train, val = with_eight_labels(train), with_eight_labels(val)
-    return train, val, "a tenth of the folder, held out"
+    return train, val, "a tenth of the folder, held out", None
 
 
 def calibration_faces(train, n: int, seed: int = 0) -> np.ndarray:
@@ -186,7 +190,7 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
         raise ModelError(f"{src}: already int8")
     out = Path(out)
     labels = label_source(card, labels)
-    train, val, val_name = quantize_splits(data, labels, votes, seed)
+    train, val, val_name, val_votes = quantize_splits(data, labels, votes, seed)
     faces = calibration_faces(train, calibration, seed)
     with tempfile.TemporaryDirectory() as tmp:
         prepped = Path(tmp) / "prepped.onnx"
@@ -201,13 +205,15 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
         with atomic_path(out) as dest:
             quantize_graph(prepped, dest, _FacesReader(faces, float_clf.input_name, progress=progress), scheme,
                            calibration_cache)
-            result = compare(float_clf, dest, val, labels, val_name) if check else {}
+            result = compare(float_clf, dest, val, labels, val_name, val_votes) if check else {}
             q = onnx.load(str(dest))
             own = val_name != "PublicTest"  # your own folder of crops
             calibrated = f"{min(calibration, len(train))} {'training' if own else 'Training'} faces, seed {seed}"
+            measured = {"val_acc" if own else "public_test": result.get("int8_public_test"),
+                        "ferplus_val": result.get("int8_ferplus_val")}  # the card's names (card.METRICS)
             int8 = ModelCard(**{**card.__dict__, "name": name or f"{card.name or src.stem}_int8",
                                 "weights_dtype": "int8",
-                                "metrics": {"val_acc" if own else "public_test": result["int8_public_test"]} if check else {},
+                                "metrics": {k: v for k, v in measured.items() if v is not None} if check else {},
                                 "quantization": scheme.card(calibrated),
                                 "training": {**card.training, "quantized_from": src.name, "calibration": calibrated}})
             del q.metadata_props[:]
@@ -233,18 +239,26 @@ def _unfold_fp16(proto, numpy_helper) -> None:
     proto.graph.initializer.extend(inits.values())
 
 
-def compare(float_clf, int8_path, val, labels: str = "fer2013", split: str = "PublicTest") -> dict:
+def compare(float_clf, int8_path, val, labels: str = "fer2013", split: str = "PublicTest", votes=None) -> dict:
     """The float and int8 models on the faces of ``val`` (PublicTest: ``split`` names it):
-    accuracy (against ``labels``: FER2013's, or FER+'s majority), top-1 agreement, max |dp|."""
+    accuracy against ``val``'s labels (FER2013's on PublicTest, and with ``votes`` FER+'s 7-class
+    majority as ``facemotion evaluate`` scores it: ``*_ferplus_val``), top-1 agreement, max |dp|."""
     import onnxruntime as ort
+
+    from ..protocol import protocol_report
 
     # the int8 file gets its card after this check: run it as a bare graph
     sess = ort.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
     x = normalize(val.images)[:, None]
     p_float = float_clf.predict(x)
     p_int8 = np.concatenate([sess.run(None, {float_clf.input_name: x[i:i + 256]})[0] for i in range(0, len(x), 256)])
-    return {"split": split, "labels": labels, "faces": int(len(val)),
-            "float_public_test": float((p_float.argmax(1) == val.labels).mean()),
-            "int8_public_test": float((p_int8.argmax(1) == val.labels).mean()),
-            "top1_agreement": float((p_float.argmax(1) == p_int8.argmax(1)).mean()),
-            "max_abs_prob_diff": float(np.abs(p_float - p_int8).max())}
+    out = {"split": split, "labels": labels, "faces": int(len(val)),
+           "float_public_test": float((p_float.argmax(1) == val.labels).mean()),
+           "int8_public_test": float((p_int8.argmax(1) == val.labels).mean()),
+           "top1_agreement": float((p_float.argmax(1) == p_int8.argmax(1)).mean()),
+           "max_abs_prob_diff": float(np.abs(p_float - p_int8).max())}
+    if votes is not None:
+        for kind, p in (("float", p_float), ("int8", p_int8)):
+            r = protocol_report(p, float_clf.card.labels, val.labels, votes)["ferplus7"]
+            out[f"{kind}_ferplus_val"], out["ferplus_faces"] = r["accuracy"], r["n"]
+    return out
