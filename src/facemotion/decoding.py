@@ -16,7 +16,7 @@ import io
 import os
 import time
 
-from .errors import DecodeTimeoutError, ImageError, ImageTooLargeError, UnsupportedFormatError
+from .errors import DecodeTimeoutError, ImageError, ImageTooLargeError, UnsupportedFormatError, UsageError
 from .formats import MAX_JPEG_SCANS, MAX_TIFF_PAGES, could_open, jpeg_scans, refusal, refused_kind, tiff_pages
 
 
@@ -25,11 +25,19 @@ def pixel_limit() -> int:
     raw = os.environ.get("FACEMOTION_MAX_PIXELS", "100000000")
     try:
         value = int(float(raw))
-    except ValueError:
-        raise ImageError(f"FACEMOTION_MAX_PIXELS: expected a number of pixels, got {raw!r}") from None
+    except (ValueError, OverflowError):  # "abc", "", "nan", "inf"
+        raise UsageError(f"FACEMOTION_MAX_PIXELS: expected a whole number of pixels, got {raw!r}") from None
     if value < 1:
-        raise ImageError(f"FACEMOTION_MAX_PIXELS: must be >= 1, got {raw!r}")
+        raise UsageError(f"FACEMOTION_MAX_PIXELS: must be >= 1, got {raw!r}")
     return value
+
+
+def pixel_limit_or_none() -> int | None:
+    """:func:`pixel_limit`, or None where the setting is no number (so that an import does not fail)."""
+    try:
+        return pixel_limit()
+    except UsageError:
+        return None
 
 
 def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> ImageTooLargeError:
@@ -109,6 +117,8 @@ def read_stream(source, name: str, limit: int) -> bytes:
         try:
             part = source.read(min(STREAM_CHUNK, limit + 1 - size))
         except Exception as e:  # noqa: BLE001  (the reader's own failure, whatever its type: this input's)
+            if isinstance(e, UnicodeDecodeError):  # open(path) rather than open(path, "rb")
+                raise ImageError(f"{name}: the stream is open as text; open the file in binary mode ('rb')") from None
             why = (str(e).splitlines() or [""])[0][:200]
             raise ImageError(f"{name}: cannot read the stream ({type(e).__name__}{': ' * bool(why)}{why})") from None
         if part is None:  # a non-blocking stream with nothing ready

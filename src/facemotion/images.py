@@ -30,12 +30,17 @@ from .preprocess import to_uint8
 
 # Decompression-bomb guard: refuse images above this many pixels (default 100 MP, override with
 # FACEMOTION_MAX_PIXELS), read from the header before any pixel is decoded. A 1080p frame is 2 MP.
-MAX_PIXELS = decoding.pixel_limit()
+MAX_PIXELS = decoding.pixel_limit_or_none()  # None where the setting is no number: said when a picture is read
+
+
+def _limit(limit: int | None = None) -> int:
+    """``limit``, or (None) ``MAX_PIXELS``, the environment's (its one-line error where it is no number)."""
+    return limit if limit is not None else MAX_PIXELS or decoding.pixel_limit()
 
 
 def max_bytes(max_pixels: int | None = None) -> int:
     """:func:`facemotion.decoding.max_bytes` of ``max_pixels`` (default ``MAX_PIXELS``)."""
-    return decoding.max_bytes(MAX_PIXELS if max_pixels is None else max_pixels)
+    return decoding.max_bytes(_limit(max_pixels))
 
 
 def _describe(source) -> str:
@@ -53,12 +58,12 @@ def _is_stream(source) -> bool:
 
 
 def _too_large(name: str, pixels: int, limit: int | None, size=None) -> ImageTooLargeError:
-    return decoding.too_large(name, pixels, MAX_PIXELS if limit is None else limit, limit is None, size)
+    return decoding.too_large(name, pixels, _limit(limit), limit is None, size)
 
 
 def _check_pixels(img, name: str, limit: int | None) -> None:
     w, h = img.size
-    if w * h > (MAX_PIXELS if limit is None else limit):
+    if w * h > _limit(limit):
         raise _too_large(name, w * h, limit, (w, h))
 
 
@@ -194,7 +199,7 @@ def _open_pil(data: bytes, name: str, limit: int | None = None):
 
     # PIL refuses at open a picture of more than twice its own limit (179 MP): where ours is
     # higher (FACEMOTION_MAX_PIXELS, serve --max-pixels), PIL's is raised to it
-    top = MAX_PIXELS if limit is None else limit
+    top = _limit(limit)
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < top:
         Image.MAX_IMAGE_PIXELS = top
     with _decoding(name, data[:64], limit):

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UsageError
+from .fileio import check_input_file
+
 # what a folder's files count as images and videos (by name, to list them; each is then read by its content:
 # facemotion.formats)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif",
@@ -60,26 +63,43 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def expand_inputs(paths, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
     """CLI arguments (files, folders, globs) -> files, in a stable order, each once
-    (:func:`unique`); a folder contributes its files (recursively) whose suffix is in
-    ``suffixes``."""
+    (:func:`unique`). A folder contributes its files (recursively) whose suffix is in
+    ``suffixes``, but not hidden ones (``.git/``, macOS's ``._photo.jpg``); a folder's or a glob's
+    files under a folder in ``skip`` (the command's own output folder, so that a rerun does not
+    read its outputs back) are left out. A file named as such is always an input."""
     import glob
 
+    skip = [os.path.abspath(s) for s in skip if s is not None]
     out: list[Path] = []
     for p in paths:
         p = str(p)
+        if not p:  # Path("") is ".": an empty name would read the current folder
+            raise UsageError("'': an empty name among the inputs (. is the current folder)")
+        if p.lower().startswith("file://"):  # Path() would fold it to "file:/x", which names nothing
+            check_input_file(p, UsageError, "an input")  # its one line: give the path
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in _loop_free(matches) if _input_entry(Path(m)))
+            out.extend(Path(m) for m in _loop_free(matches) if _input_entry(Path(m)) and not _skipped(m, skip))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
-            out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)))
+            out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)
+                              and not _hidden(f, p) and not _skipped(f, skip)))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return unique(out)
+
+
+def _hidden(path: Path, folder: str) -> bool:
+    """Whether ``path``, found in ``folder``, is or lies in a hidden entry below it."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _skipped(path, skip: list) -> bool:
+    return any(_within(os.path.abspath(path), s) for s in skip)
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

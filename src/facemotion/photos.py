@@ -40,7 +40,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
     alone. ``names`` maps a path to the name its record gives (``-`` for a photo read from stdin
     into a temporary file)."""
     out = Path(out_dir) if out_dir is not None else None
-    for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.stages.faces):
+    for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.stages.faces, keep=names or ()):
         if failed is not None:
             yield failed
             continue
@@ -113,14 +113,15 @@ def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:
     return Analysis(faces, *picture.size, file=str(path), detector=recognizer.detector_name).to_dict()
 
 
-def _each_photo(paths, recognizer, run):
+def _each_photo(paths, recognizer, run, keep=()):
     """(path, output stem, its :class:`~facemotion.images.Picture`, run(its pixels), None) per
     path, or (path, stem, None, None, a failed PhotoResult) for one that cannot be read or run.
     ``run`` sees the recognizer's decode (:meth:`~facemotion.EmotionRecognizer.read`: a large
     JPEG reduced), so the faces equal ``detect_emotions``'; their boxes come back in the full
-    picture's pixels, and ``Picture.whole()`` is the picture to draw on."""
+    picture's pixels, and ``Picture.whole()`` is the picture to draw on. A path in ``keep`` keeps
+    its bare stem (:func:`~facemotion.writers.output_stems`)."""
     paths = [Path(p) for p in paths]
-    for path, stem in zip(paths, fit_stems(output_stems(paths))):
+    for path, stem in zip(paths, fit_stems(output_stems(paths, keep))):
         try:
             pic = recognizer.read(path)
             yield path, stem, pic, pic.to_full(run(pic.pixels)), None

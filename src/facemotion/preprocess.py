@@ -210,10 +210,12 @@ def level_patch_plan(box, angle: float, face_px: int, patch_px: int) -> tuple:
 
 
 def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
-    """Face images (list of arrays of any size/colour, or an N x H x W array) -> N x 1 x size x size float32."""
+    """Face images (list of arrays of any size/colour, or an N x H x W array) -> N x 1 x size x size
+    float32. One array alone, H x W gray or H x W x 3/4 colour, is one face (a stack of gray faces
+    3 or 4 pixels wide would be no faces)."""
     if isinstance(faces, np.ndarray) and faces.ndim == 3 and faces.shape[1:] == (size, size) and faces.dtype == np.uint8:
         grid = faces
-    elif isinstance(faces, np.ndarray) and faces.ndim == 2:
+    elif isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[2] in (3, 4))):
         grid = to_face48(faces, size)[None]
     else:
         if isinstance(faces, (str, bytes, os.PathLike)):
@@ -222,6 +224,9 @@ def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
         items = list(faces)
         grid = np.empty((len(items), size, size), np.uint8)
         for i, f in enumerate(items):
+            if isinstance(f, (str, bytes, os.PathLike)):
+                raise UsageError(f"face {i}: expected a face image (an array), got {type(f).__name__}; "
+                                 "detect_emotions reads files")
             a = np.asarray(f)
             if a.ndim in (2, 3) and 0 in a.shape[:2]:  # a box cut outside its image, say
                 raise ImageError(f"face {i}: an empty crop ({a.shape[0]}x{a.shape[1]} pixels); each face needs "

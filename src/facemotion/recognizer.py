@@ -21,6 +21,7 @@ import numpy as np
 from . import validate
 from .classify import load_classifier
 from .detect import DEFAULT_DETECTOR, get_detector
+from .errors import UsageError
 from .images import Picture
 from .results import Analysis, Face
 from .stages import Stages
@@ -29,8 +30,11 @@ from .video import stream as _stream
 from .zoo import resolve
 
 
-def _detector_kwargs(detector, min_confidence, detect_size) -> dict:
+def _detector_kwargs(detector, min_confidence, detect_size, flag: str = "min_confidence") -> dict:
     kw = {}
+    if detector == "none" and min_confidence is not None:  # would be ignored: said, not passed over
+        raise UsageError(f"{flag}: the detector 'none' finds no faces to keep or drop (the whole "
+                                  f"picture is one face); leave {flag} out")
     if isinstance(detector, str) and detector != "none":
         if min_confidence is not None:
             kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
@@ -81,6 +85,8 @@ class EmotionRecognizer:
                  upright: bool = True, fold_contempt: bool = False, mesh: bool = False, aligned: bool = False,
                  device: str = "cpu"):
         kw = _detector_kwargs(detector, min_confidence, detect_size)
+        upright, fold_contempt, mesh, aligned = (validate.flag(n, v) for n, v in (
+            ("upright", upright), ("fold_contempt", fold_contempt), ("mesh", mesh), ("aligned", aligned)))
         if threads is not None:
             threads = validate.threads("threads", threads)
             threads = limit_threads(auto_threads() if threads == "auto" else threads)
@@ -162,8 +168,10 @@ class EmotionRecognizer:
         its size, file and detector; ``.to_dict()`` is ``facemotion photos``' JSON record,
         ``.to_pandas()`` a row per face."""
         pic = image if isinstance(image, Picture) else self.read(image)
-        file = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
-        return Analysis(pic.to_full(self.stages.faces(pic.pixels)), *pic.size, file=file, detector=self.detector_name)
+        source = pic.source if isinstance(image, Picture) else image
+        file = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+        return Analysis(pic.to_full(self.stages.faces(pic.pixels)), *pic.size, file=file, detector=self.detector_name,
+                        labels=self.labels)
 
     def detect_emotions(self, image) -> list[Face]:
         """Every face in ``image`` (path, bytes, binary stream, numpy array, PIL image) with its emotions."""
@@ -208,8 +216,11 @@ class EmotionRecognizer:
         one-line VideoError: pass the path) -> one row per face per frame, as ``facemotion
         video``'s CSV: a pandas DataFrame when pandas is installed, else a list of dicts.
         ``every``: the detector runs on every N-th frame, faces are tracked between."""
+        from .validate import integer
         from .video.stream import frame_table
 
+        if max_frames is not None:
+            integer("max_frames", max_frames, lo=1)
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames,
                            mesh=self.stages.mesh is not None)
 
@@ -285,6 +296,7 @@ class RecognizerOptions:
         ``job``: (how many, "photos" or "frames"), which "auto" weighs)."""
         from .detect import canonical_detector
 
+        _detector_kwargs(canonical_detector(args.detector), args.min_confidence, None, "--min-confidence")
         return cls(detector=canonical_detector(args.detector), model=args.model, min_confidence=args.min_confidence,
                    detect_size=args.detect_size, threads=args.threads, precision=args.precision,
                    upright=args.upright, fold_contempt=args.fold_contempt, mesh=getattr(args, "mesh", False),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UsageError
 from .labels import labels_of_size
 from .names import json_fields
 
@@ -53,6 +54,7 @@ class Analysis:
     time_s: float | None = None  # ... and its time
     detected: bool = True        # False: a video frame whose boxes were carried forward (tracking)
     frame: np.ndarray | None = field(default=None, repr=False)  # a video frame's pixels (BGR)
+    labels: tuple | None = field(default=None, repr=False)  # the model's emotions: a table's columns without faces
 
     def to_dict(self) -> dict:
         """``{file, width, height, detector, faces}`` for a photo (what ``facemotion photos`` writes
@@ -65,17 +67,19 @@ class Analysis:
 
     def to_pandas(self, labels=None):
         """A pandas DataFrame, a row per face: the picture (file or frame), the box's x, y, w, h,
-        the confidence, each emotion's probability and the dominant emotion."""
+        the confidence, each emotion's probability (``labels``: those, in that order) and the
+        dominant emotion. A picture without faces gives no rows and the same columns."""
         import pandas as pd
 
         where = {"frame": self.index, "time_s": self.time_s} if self.index is not None else {"file": self.file}
         rows = []
         for f in self.faces:
             x, y, w, h = f["box"]
-            emotions = f["emotions"] if labels is None else {e: f["emotions"][e] for e in labels}
+            emotions = dict(zip(labels, probabilities(f, labels))) if labels is not None else f["emotions"]
             rows.append({**where, "x": x, "y": y, "w": w, "h": h, "confidence": f["confidence"], **emotions,
                          "dominant_emotion": f["dominant_emotion"], **mesh_columns(f)})
-        return pd.DataFrame(rows)
+        columns = [*where, "x", "y", "w", "h", "confidence", *(labels or self.labels or ()), "dominant_emotion"]
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
 def mesh_columns(face: dict) -> dict:
@@ -145,4 +149,8 @@ def add_mesh(records: list, meshes) -> list:
 
 def probabilities(result: dict, labels=None) -> list[float]:
     """A result's probabilities in ``labels`` order (None: the record's own, the model's)."""
-    return [result["emotions"][e] for e in (result["emotions"] if labels is None else labels)]
+    emotions = result["emotions"]
+    if labels is not None and (unknown := [e for e in labels if e not in emotions]):
+        raise UsageError(f"labels: no {', '.join(map(repr, unknown))} among this model's emotions "
+                         f"({', '.join(emotions)})")
+    return [emotions[e] for e in (emotions if labels is None else labels)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import math
 
+import numpy as np
+
 from .errors import UsageError
 
 
@@ -25,6 +27,13 @@ def integer(name: str, value, lo: int | None = None, hi: int | None = None) -> i
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise UsageError(f"{name}: must be {_range(lo, hi)}, got {v}")
     return v
+
+
+def flag(name: str, value) -> bool:
+    """``value`` as a bool: True/False (numpy's too) or 1/0; a string ("no") is refused, not read as True."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise UsageError(f"{name}: expected True or False, got {value!r}")
 
 
 def number(name: str, value, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,

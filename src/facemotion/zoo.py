@@ -147,9 +147,13 @@ def _note(name: str, line: str) -> None:
 def retired_error(name: str, asked: str | None = None) -> ModelError:
     """The one line a retired model's name gets: where its file is, and how to use it."""
     said = f"{asked!r} (now {name!r})" if asked and asked != name else repr(name)
-    return ModelError(f"model {said} is no longer shipped (docs/history/models.md); from a clone of the repository: "
-                      f"git show {RETIRED[name]}:src/facemotion/weights/{name}.onnx > {name}.onnx, "
-                      f"then --model {name}.onnx (model=\"{name}.onnx\" in Python)")
+    return ModelError(f"model {said} is no longer shipped {_where_retired(name)}")
+
+
+def _where_retired(name: str) -> str:
+    return (f"(docs/history/models.md); from a clone of the repository: git show "
+            f"{RETIRED[name]}:src/facemotion/weights/{name}.onnx > {name}.onnx, "
+            f"then --model {name}.onnx (model=\"{name}.onnx\" in Python)")
 
 
 def default_model_name() -> str:
@@ -223,11 +227,10 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
                              "quantize a file of your own with `facemotion quantize`")
         if not model.endswith(f"_{precision}"):
             variant = f"{model}_{precision}"
-            if variant in RETIRED and variant not in shipped:
-                raise retired_error(variant)
             if variant not in shipped:
                 have = ", ".join(n for n in shipped if n.endswith(f"_{precision}")) or "none"
-                raise ModelError(f"{model}: no {precision} variant is shipped (shipped {precision} models: {have})")
+                was = f"; {variant} was retired {_where_retired(variant)}" if variant in RETIRED else ""
+                raise ModelError(f"{model}: no {precision} variant is shipped (shipped {precision} models: {have}){was}")
             model = variant
     if isinstance(model, str) and model in shipped:
         return shipped[model].path, shipped[model]

@@ -73,7 +73,8 @@ def test_shipped_names_are_not_architecture_names(capsys, monkeypatch):
     assert "note: model 'vgg_fer_s' is now called 'fer2013_vgg_s'" in capsys.readouterr().err
     assert EmotionRecognizer(model="vgg_fer_s").model_name == "fer2013_vgg_s"
     assert "now called" not in capsys.readouterr().err  # once a process, however many recognizers
-    with pytest.raises(ModelError, match=r"model 'fer2013_vgg_s_int8' is no longer shipped"):
+    with pytest.raises(ModelError, match=r"fer2013_vgg_s: no int8 variant is shipped .*; fer2013_vgg_s_int8 was "
+                                         r"retired \(docs/history/models.md\); from a clone of the repository: git show"):
         EmotionRecognizer(model="vgg_fer_s", precision="int8")
 
 

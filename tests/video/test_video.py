@@ -3,6 +3,7 @@
 import csv
 import itertools
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -319,7 +320,7 @@ def test_a_faces_time_weighs_each_frame_by_its_own_time():
 
     times = [k / 30 for k in range(15)] + [0.5 + k / 10 for k in range(15)]
     probs = [[0, 0, 0, 0.9, 0.1, 0, 0]] * 15 + [[0, 0, 0, 0.1, 0.9, 0, 0]] * 15
-    held = frame_durations(list(enumerate(times)))
+    held = frame_durations(list(enumerate(times)), 30.0)
     face = summarize({1: {"frames": list(range(30)), "probs": probs}}, 30, 30.0, durations=held)["faces"]["1"]
     assert face["seconds_seen"] == pytest.approx(2.0, abs=0.01)
     assert face["time_share"]["happy"] == pytest.approx(0.25, abs=0.01)
@@ -329,7 +330,8 @@ def test_a_faces_time_weighs_each_frame_by_its_own_time():
     assert gone["seconds_seen"] == pytest.approx(10 / 30 + 1.0, abs=0.01)
 
 
-def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, video_start: float = 0.0):
+def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, video_start: float = 0.0,
+                     layout: str = "mono"):
     """A small clip with a 440 Hz tone: gray frames from ``video_start`` s, the sound from 0."""
     from fractions import Fraction
 
@@ -341,7 +343,7 @@ def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, vide
         v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
         v.time_base = Fraction(1, 1000)
         a = dst.add_stream(codec, rate=rate)
-        a.layout = "mono"
+        a.layout = layout
         packets = []  # every stream's encoder opens before the first packet writes the header
         for k in range(int(seconds * fps)):
             f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 100 + k, np.uint8), format="rgb24").reformat(
@@ -350,8 +352,10 @@ def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, vide
             packets += v.encode(f)
         packets += v.encode()
         tone = (np.sin(2 * np.pi * 440 * np.arange(int((seconds + video_start) * rate)) / rate) * 8000).astype(np.int16)
+        channels = 1 if layout == "mono" else 2
         for start in range(0, len(tone), 1024):
-            f = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="s16", layout="mono")
+            part = np.repeat(tone[start:start + 1024], channels)[None]  # s16 is packed: L R L R ...
+            f = av.AudioFrame.from_ndarray(part, format="s16", layout=layout)
             f.sample_rate, f.pts = rate, start
             packets += a.encode(f)
         packets += a.encode()
@@ -359,15 +363,17 @@ def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, vide
             dst.mux(p)
 
 
-@pytest.mark.parametrize("suffix, codec, kept", [(".mp4", "aac", "copied aac"),
-                                                  (".mov", "pcm_s16le", "encoded as aac from pcm_s16le")])
-def test_the_annotated_mp4_carries_the_clips_sound_over_its_frames(rec_dnn, tmp_path, suffix, codec, kept):
+@pytest.mark.parametrize("suffix, codec, layout, kept", [
+    (".mp4", "aac", "mono", "copied aac"), (".mov", "pcm_s16le", "mono", "encoded as aac from pcm_s16le"),
+    # Matroska's PCM has a layout without an order ("2 channels"), which AAC's encoder refused
+    (".mkv", "pcm_s16le", "stereo", "encoded as aac from pcm_s16le")])
+def test_the_annotated_mp4_carries_the_clips_sound_over_its_frames(rec_dnn, tmp_path, suffix, codec, layout, kept):
     """The source's sound, copied where MP4 carries its codec (else encoded as AAC), from the
     video's first frame (it starts 0.4 s into the sound) to its last one kept (--max-frames)."""
     import av
 
     clip = tmp_path / f"tone{suffix}"
-    _clip_with_sound(clip, codec, seconds=2.0, video_start=0.4)
+    _clip_with_sound(clip, codec, seconds=2.0, video_start=0.4, layout=layout)
     s = process_video(rec_dnn, clip, tmp_path / "out", progress=False, max_frames=25)
     assert s["outputs"]["video_sound"] == kept
     with av.open(s["outputs"]["video"]) as c:
@@ -494,3 +500,80 @@ def test_timelines_go_to_the_faces_seen_longest(media, rec_dnn, tmp_path, monkey
     longest = sorted(s["faces"].values(), key=lambda f: -f["seconds_seen"])[:3]
     assert min(f["seconds_seen"] for f in longest) >= 1.0 and len(s["faces"]) > 3
     assert (tmp_path / "short_hamilton_clip_overview.png").exists()
+
+
+def test_a_rerun_replaces_the_earlier_runs_outputs(media, rec_dnn, tmp_path, capsys):
+    """A rerun into the same folder leaves no summary, figure or MP4 of the earlier run beside its
+    own rows, even where it is killed before its own summary (here: stopped once its outputs are
+    cleared); with --no-video the earlier MP4 stays and a note says whose it is."""
+    from facemotion.video import process as proc
+
+    process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, progress=False, max_frames=60)
+    earlier = sorted(p.name for p in tmp_path.iterdir())
+    assert "short_hamilton_clip_summary.json" in earlier and any("timeline_face" in n for n in earlier)
+    proc._restart_note(tmp_path, "short_hamilton_clip")  # what a run does first: as if killed right after
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short_hamilton_clip_faces.csv"]
+    s = process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, progress=False, max_frames=5,
+                      write_video=False)
+    assert "did not finish" in capsys.readouterr().err  # the earlier rows had no summary of their own
+    figures = {p.name for p in tmp_path.glob("*.png")}
+    assert figures == {Path(f).name for f in s["outputs"]["timelines"]} | {"short_hamilton_clip_overview.png"}
+    assert s["max_frames"] == 5 and s["status"] == "complete"
+    process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3)
+    process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3, write_video=False)
+    assert "test_annotated.mp4 is an earlier run's" in capsys.readouterr().err
+
+
+def test_one_frame_clips_odd_sizes_and_odd_names(media, rec_dnn, tmp_path, monkeypatch):
+    """One frame counts 1/fps (no NaN in the summary, which must stay JSON); a 3 x 1 clip is
+    written 4 x 2 rather than failing; a name that is not UTF-8 reaches every output; a file
+    named as a camera index is that file."""
+    import os
+
+    import av
+
+    s = process_video(rec_dnn, media / "test.mp4", tmp_path / "one", progress=False, max_frames=1)
+    face = s["faces"]["1"]
+    assert face["seconds_seen"] > 0 and max(face["time_share"].values()) == 1.0
+    json.loads((tmp_path / "one" / "test_summary.json").read_text(), parse_constant=pytest.fail)
+    tiny = tmp_path / "tiny.mkv"
+    with av.open(str(tiny), "w") as dst:
+        v = dst.add_stream("ffv1", rate=10)
+        v.width, v.height, v.pix_fmt = 3, 1, "bgr0"
+        for k in range(3):
+            dst.mux(v.encode(av.VideoFrame.from_ndarray(np.full((1, 3, 3), 50 * k, np.uint8), format="bgr24")))
+        dst.mux(v.encode())
+    s = process_video(rec_dnn, tiny, tmp_path / "tiny", progress=False)
+    assert s["frames"] == 3
+    cap = cv2.VideoCapture(s["outputs"]["video"])
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (2, 2)
+    odd = os.fsencode(tmp_path) + b"/f\xeate.mp4"
+    with open(odd, "wb") as f:
+        f.write((media / "test.mp4").read_bytes())
+    s = process_video(rec_dnn, os.fsdecode(odd), tmp_path / "odd", progress=False, max_frames=5)
+    assert s["faces"] and os.path.exists(s["outputs"]["overview"])  # its title names the clip as lines do
+    assert bytes.fromhex(s["source_bytes"]).endswith(b"/f\xeate.mp4")
+    (tmp_path / "7").write_bytes((media / "test.mp4").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert process_video(rec_dnn, "7", tmp_path / "seven", progress=False, max_frames=2)["frames"] == 2
+
+
+def test_a_photo_or_sound_alone_is_no_video(media, rec_dnn, tmp_path):
+    with pytest.raises(VideoError, match="a JPEG photo, not a video .facemotion image reads photos"):
+        process_video(rec_dnn, media / "obama.jpg", tmp_path, progress=False)
+    sound = tmp_path / "tone.m4a"
+    _clip_with_sound(tmp_path / "tone.mp4", "aac")
+    import av
+
+    with av.open(str(tmp_path / "tone.mp4")) as src, av.open(str(sound), "w", format="mp4") as dst:
+        a = dst.add_stream_from_template(src.streams.audio[0])
+        for p in src.demux(src.streams.audio[0]):
+            if p.dts is not None:
+                p.stream = a
+                dst.mux(p)
+    with pytest.raises(VideoError, match="sound only, no video stream"):
+        process_video(rec_dnn, sound, tmp_path, progress=False)
+    page = tmp_path / "page.mp4"
+    page.write_text("<!doctype html><html><body>the page a clip was shown on</body></html>")
+    with pytest.raises(VideoError, match=r"a web page \(HTML: save the video itself"):
+        process_video(rec_dnn, page, tmp_path, progress=False)

@@ -39,7 +39,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     for name, n in (("detect-workers", workers), ("actors", actors)):
         if n is not None and n < 1:
             raise FacemotionError(f"--{name} {n}: must be 1 or more")
-    items = expand(inputs)
+    items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")
     # a bad --model or --detector fails here, before any output exists; the local engine's first

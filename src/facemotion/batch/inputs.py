@@ -47,15 +47,16 @@ def read_list(path: Path) -> list[str]:
     return out
 
 
-def expand(args) -> list[Item]:
-    """Arguments -> items in argument order (folders sorted), each path once."""
+def expand(args, skip=()) -> list[Item]:
+    """Arguments -> items in argument order (folders sorted), each path once; a folder's files
+    under a folder in ``skip`` left out (:func:`~facemotion.inputs.expand_inputs`)."""
     paths: list[str] = []
     for a in args:
         a = str(a)
         if Path(a).suffix.lower() in LIST_SUFFIXES and Path(a).is_file():
-            paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES)]
+            paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES, skip)]
         else:
-            paths += [str(p) for p in expand_inputs([a], MEDIA_SUFFIXES)]
+            paths += [str(p) for p in expand_inputs([a], MEDIA_SUFFIXES, skip)]
     # an input named twice (a path listed twice, ./a.jpg and a.jpg, a link to it) would be processed
     # (and written) twice: the first name is kept
     once = unique(paths)

@@ -14,6 +14,7 @@ import shlex
 import sys
 
 from .. import __version__
+from ..decoding import pixel_limit
 from ..errors import FacemotionError, UsageError
 from ..validate import HelpFormatter
 from . import batch, data, infer, training, web
@@ -193,6 +194,7 @@ def main(argv=None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
+        pixel_limit()  # a FACEMOTION_MAX_PIXELS that is no number: said once, before any input
         return int(args.func(args) or 0)
     except UsageError as e:  # an option outside what it accepts, found past argparse
         _error(str(e))

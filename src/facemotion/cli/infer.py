@@ -26,13 +26,13 @@ def _recognizer(args):
     return RecognizerOptions.from_args(args).build()
 
 
-def _input_paths(args, for_videos: str = "facemotion batch reads photos and videos") -> list:
+def _input_paths(args, for_videos: str = "facemotion batch reads photos and videos", out=None) -> list:
     from ..errors import ImageError
     from ..inputs import expand_inputs, left_out_videos
 
     if "-" in args.paths:  # image reads a photo piped in before this (cli/piped.py); explain does not
         raise UsageError(f"-: facemotion {args.command} reads photos from files; save the photo piped in first")
-    paths = expand_inputs(args.paths)
+    paths = expand_inputs(args.paths, skip=[out])  # a rerun does not read its own outputs back
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
     note = left_out_videos(args.paths, for_videos)
     if not paths:
@@ -68,9 +68,9 @@ def cmd_image(args) -> int:
 def _image(args, names: dict, failed: int = 0) -> int:
     from ..photos import annotate_images
 
-    paths = _input_paths(args)
-    rec = _recognizer(args)
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
+    paths = _input_paths(args, out=out)
+    rec = _recognizer(args)
     if out is not None:  # an output that cannot be written is the command's failure, not each input's
         check_writable(out, "-o")
     total = len(paths) + failed
@@ -100,7 +100,7 @@ def _explain_options(args) -> dict:
 def cmd_explain(args) -> int:
     from ..photos import explain_images
 
-    paths = _input_paths(args, "facemotion video --explain maps a video's faces")
+    paths = _input_paths(args, "facemotion video --explain maps a video's faces", out=args.out)
     rec = _recognizer(args)
     if args.target == "contempt" and getattr(args, "fold_contempt", False):
         raise UsageError("--target contempt: --fold-contempt adds contempt to disgust; leave one of them out")

@@ -39,7 +39,8 @@ def explained_line(name: str, faces: list[dict]) -> str:
 
 def video_lines(s: dict) -> list[str]:
     """A video's summary: the run, its faces (the LISTED seen longest) and what it wrote."""
-    lines = [f"{shown(s['source'])}: {s['frames']} frames ({s['status']}), {len(s['faces'])} face id(s), "
+    cut = f", the first {s['max_frames']}: --max-frames" if s.get("max_frames") else ""
+    lines = [f"{shown(s['source'])}: {s['frames']} frames ({s['status']}{cut}), {len(s['faces'])} face id(s), "
              f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}"]
     longest = sorted(s["faces"], key=lambda fid: -s["faces"][fid]["seconds_seen"])[:LISTED]
     for fid in sorted(longest, key=int):

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -46,13 +48,13 @@ TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are
 TIMELINE_MOST = 50  # and at most this many faces do, those seen longest
 
 
-def frame_durations(frames: list[tuple[int, float]]) -> dict[int, float]:
+def frame_durations(frames: list[tuple[int, float]], fps: float) -> dict[int, float]:
     """How long each frame of a clip is shown, s (``frames``: (index, time) as read): until the
-    next frame read, the last as long as the one before. At a fixed rate each is the same; a
-    variable rate (a phone's, which can fall from 30 frames a second to 10 in dim light) gives
-    each its own."""
+    next frame read, the last as long as the one before (a lone frame: 1 / ``fps``). At a fixed
+    rate each is the same; a variable rate (a phone's, which can fall from 30 frames a second to
+    10 in dim light) gives each its own."""
     if len(frames) < 2:
-        return {i: 0.0 for i, _ in frames}
+        return {i: 1.0 / fps for i, _ in frames}
     index, times = zip(*frames)
     held = np.diff(np.asarray(times, float))
     return dict(zip(index, np.r_[held, held[-1]].tolist()))
@@ -132,7 +134,7 @@ class _VideoRun:
         # a file's sound goes into the annotated MP4 (a camera's stream has none we read)
         self.sound_from = Path(source) if isinstance(source, (str, os.PathLike)) and not info.live else None
         self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else live_name(source)))
-        _restart_note(out_dir, self.stem)
+        _restart_note(out_dir, self.stem, opts.write_video)
         # every column and summary follows the model's labels (FER2013's for a recognizer-like
         # object that names none)
         self.labels = tuple(getattr(recognizer, "labels", EMOTIONS))
@@ -264,7 +266,7 @@ class _VideoRun:
             missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
             if missing:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-            summary = summarize(self.per_face, self.n, info.fps, self.labels, frame_durations(self.frame_times))
+            summary = summarize(self.per_face, self.n, info.fps, self.labels, frame_durations(self.frame_times, info.fps))
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "status": self.status,
@@ -272,6 +274,8 @@ class _VideoRun:
                             "outputs": {"csv": str(self.csv.path),
                                         "video": str(self.video_path) if self.video_path else None,
                                         "video_sound": self.sound}})
+            if self.stopped_early:  # complete as asked: the frames up to --max-frames
+                summary["max_frames"] = self.opts.max_frames
             summary["outputs"]["timelines"] = self._timelines(summary)
             summary["decode_errors"] = self.src.decode_errors
             if self.src.drops:  # a camera's stream that stopped sending and was opened again
@@ -316,7 +320,7 @@ class _VideoRun:
             if self.per_face:  # the clip at a glance: every face, its top emotion moment by moment
                 p = self.out_dir / f"{self.stem}_overview.png"
                 draw.overview([(fid, acc["times"], acc["probs"]) for fid, acc in self.per_face.items()], p, self.labels,
-                              title=f"{Path(self.info.name).name}: who shows what, when")
+                              title=f"{shown(Path(self.info.name).name)}: who shows what, when".replace("$", r"\$"))
                 summary["outputs"]["overview"] = str(p)
         return out
 
@@ -330,21 +334,27 @@ def _output_stem(name: str) -> str:
     return fit_stems([name])[0]
 
 
-def _restart_note(out_dir: Path, stem: str) -> None:
-    """A rerun after an interrupted or killed run starts over: say so, and clear what a killed
-    run left under temporary names."""
+def _restart_note(out_dir: Path, stem: str, write_video: bool = True) -> None:
+    """A rerun starts over: say so where the earlier run did not finish, and clear what the
+    earlier run left (its summary, figures and, where this run writes one, its MP4), so that a
+    run killed in its turn leaves no summary of another run beside its rows."""
     for leftover in out_dir.glob(f".{glob.escape(stem)}_annotated.tmp*"):  # '*' in a name matches itself only
         leftover.unlink(missing_ok=True)
     # an earlier run's rows that stopped on an error: this run starts over and replaces them
     (out_dir / f"{stem}_faces.incomplete.csv").unlink(missing_ok=True)
     csv_path, summary = out_dir / f"{stem}_faces.csv", out_dir / f"{stem}_summary.json"
     if csv_path.exists():
-        import json
-
         try:
             done = json.loads(summary.read_text()).get("status") == "complete"
         except (OSError, ValueError):
             done = False
         if not done:
-            print(f"note: {csv_path} is from an earlier run that did not finish; starting this video over",
+            print(f"note: {shown(str(csv_path))} is from an earlier run that did not finish; starting this video over",
                   file=sys.stderr)
+    figure = re.compile(rf"{re.escape(stem)}_(timeline|measures)_face\d+\.png")
+    stale = [summary, out_dir / f"{stem}_overview.png",
+             *(p for p in out_dir.glob(f"{glob.escape(stem)}_*_face*.png") if figure.fullmatch(p.name))]
+    if (video := out_dir / f"{stem}_annotated.mp4").exists() and not write_video:
+        print(f"note: {shown(str(video))} is an earlier run's (this one writes no video)", file=sys.stderr)
+    for path in stale + [video] * write_video:
+        path.unlink(missing_ok=True)

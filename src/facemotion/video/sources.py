@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..fileio import check_input_file, stream_address, without_password
-from ..formats import document_kind
+from ..formats import document_kind, refused_kind, sniff
 from ..images import as_bgr
 from ..inputs import Stream
 
@@ -45,6 +45,23 @@ STREAM_GONE_S = 30
 def _stream_capture(url: str):
     ms = STREAM_TIMEOUT_S * 1000
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+
+
+def _unreadable(path: Path, head: bytes) -> str | None:
+    """What a file FFmpeg reads no frame of is, where that can be said: another kind of file (a
+    web page, a zip), or sound alone."""
+    kind = refused_kind(head)
+    if kind and not kind.startswith("a video"):
+        return f"{kind.replace('the image itself', 'the video itself')}, not a video"
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                return "sound only, no video stream" if c.streams.audio else "no video stream"
+    except Exception:  # noqa: BLE001 - PyAV cannot read it either: the caller's words stand
+        return None
+    return None
 
 
 def live_name(source) -> str:
@@ -106,8 +123,8 @@ class FrameSource:
         self._stop = threading.Event()
         if isinstance(source, Stream) or (isinstance(source, str) and stream_address(source)):
             self._open_stream(source.url if isinstance(source, Stream) else stream_address(source))
-        elif isinstance(source, (str, os.PathLike)) and not str(source).isdigit():
-            self._open_file(Path(source))
+        elif isinstance(source, (str, os.PathLike)) and (not str(source).isdigit() or Path(source).is_file()):
+            self._open_file(Path(source))  # a file named "7" is that file; "7" alone, camera 7
         elif isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
             self._open_camera(int(source), camera_size)
         elif isinstance(source, (bytes, bytearray, memoryview)) or callable(getattr(source, "read", None)):
@@ -120,19 +137,23 @@ class FrameSource:
         check_input_file(path, VideoError, "a video")
         try:
             with open(path, "rb") as fh:
-                kind = document_kind(fh.read(64))
+                head = fh.read(64)
         except OSError as e:
             raise VideoError(f"{path}: cannot read ({e.strerror or e})") from None
-        if kind:  # FFmpeg would not run it, but says no more than "no frames": name what it is
+        if kind := document_kind(head):  # FFmpeg would not run it, but says no more than "no frames": name what it is
             raise VideoError(f"{path}: {kind}, not a video")
+        if sniff(head) in ("JPEG", "PNG", "BMP", "TIFF", "PPM"):  # FFmpeg reads a still as a clip of one frame
+            raise VideoError(f"{path}: a {sniff(head)} photo, not a video (facemotion image reads photos; "
+                             "rec.analyze in Python)")
         cap = _capture(path)
         if not cap.isOpened():
             cap.release()
-            raise VideoError(f"{path}: not a readable video (unknown container or codec, or not a video file)")
+            why = _unreadable(path, head) or "not a readable video (unknown container or codec, or not a video file)"
+            raise VideoError(f"{path}: {why}")
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise VideoError(f"{path}: no decodable frames (corrupt video or unsupported codec)")
+            raise VideoError(f"{path}: {_unreadable(path, head) or 'no decodable frames (corrupt video or unsupported codec)'}")
         fps = cap.get(cv2.CAP_PROP_FPS)
         if not fps or fps != fps or fps <= 0 or fps > 1000:
             fps = 30.0  # some containers carry no rate; 30 is the common default
@@ -232,6 +253,9 @@ class FrameSource:
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self._iter is not None:
             for i, frame in enumerate(self._iter):
+                if frame is None or isinstance(frame, (str, bytes, os.PathLike)):
+                    raise VideoError(f"frame {i}: {type(frame).__name__}, not a frame: an iterable of frames holds "
+                                     "pixel arrays (a photo's: rec.read(path).pixels); a video is given by its path")
                 img = as_bgr(np.asarray(frame), f"frame {i}")
                 if i == 0:
                     self.info.width, self.info.height = img.shape[1], img.shape[0]

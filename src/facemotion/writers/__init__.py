@@ -98,17 +98,30 @@ class FaceCSVWriter:
         self.close()
 
 
-def output_stems(paths) -> list[str]:
-    """Output names (without suffix) for input ``paths``: the file stems when they are all
-    different; otherwise the paths relative to the inputs' common folder, so ``a/x.jpg`` and
-    ``b/x.jpg`` become ``a/x`` and ``b/x`` (the output tree mirrors the input tree) and no two
-    inputs share an output. Inputs that differ only in their suffix (``x.jpg``, ``x.png``) keep
-    it (``x_jpg``, ``x_png``)."""
+def output_stems(paths, keep=()) -> list[str]:
+    """Output names (without suffix) for input ``paths``: each file's stem, and where inputs
+    share one, enough of their folders to tell them apart, counted from the folder they share:
+    ``a/x.jpg`` and ``b/x.jpg`` become ``a/x`` and ``b/x`` (the output tree mirrors the input
+    tree where it must), ``/photos/2019/x.jpg`` and ``/backup/x.jpg`` ``2019/x`` and
+    ``backup/x``; inputs that differ only in their suffix (``x.jpg``, ``x.png``) keep it
+    (``x_jpg``, ``x_png``). The other inputs keep their bare stems. A path in ``keep`` (a photo
+    piped in, kept in a temporary folder) keeps its bare stem whatever it shares it with."""
     paths = [Path(os.path.abspath(p)) for p in paths]
-    if len({p.stem for p in paths}) == len(paths):
-        return [p.stem for p in paths]
-    root = Path(os.path.commonpath([p.parent for p in paths]))
-    rel = [p.relative_to(root) for p in paths]
-    stems = [r.with_suffix("").as_posix() for r in rel]
-    clash = {s for s in stems if stems.count(s) > 1}
-    return [r.with_name(r.name.replace(".", "_")).as_posix() if st in clash else st for r, st in zip(rel, stems)]
+    keep = {Path(os.path.abspath(p)) for p in keep}
+    out = [p.stem for p in paths]
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        groups.setdefault(p.stem, []).append(i)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        root = Path(os.path.commonpath([paths[i].parent for i in group]))
+        dirs = [paths[i].parent.relative_to(root).parts for i in group]
+        # the fewest trailing folders that tell apart the inputs the whole folders tell apart
+        k = next(k for k in range(max(map(len, dirs)) + 1) if len({d[len(d) - k:] for d in dirs}) == len(set(dirs)))
+        tails = [d[len(d) - k:] for d in dirs]
+        named = ["/".join((*t, paths[i].stem)) for i, t in zip(group, tails)]
+        for i, t, name in zip(group, tails, named):
+            if paths[i] not in keep:  # in one folder, the suffix tells them apart
+                out[i] = name if named.count(name) == 1 else "/".join((*t, paths[i].name.replace(".", "_")))
+    return out

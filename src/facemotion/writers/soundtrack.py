@@ -82,7 +82,9 @@ def mux_soundtrack(video: Path, source: Path, out: Path, found=None) -> str:
             a_out, done = dst.add_stream_from_template(a_in), f"copied {codec}"
         else:
             a_out = dst.add_stream("aac", rate=a_in.codec_context.sample_rate or 48000)
-            a_out.layout = a_in.codec_context.layout if a_in.codec_context.layout.nb_channels <= 2 else "stereo"
+            # by the channels' count: a layout without an order (Matroska's PCM: "2 channels") is one
+            # AAC's encoder refuses; more than two are mixed down
+            a_out.layout = "mono" if a_in.codec_context.layout.nb_channels == 1 else "stereo"
             done = f"encoded as aac from {codec}"
 
         def video_packets():

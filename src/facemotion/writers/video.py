@@ -20,7 +20,8 @@ from ..fileio import PendingFile
 
 class H264Writer:
     """H.264 in MP4 through PyAV (FFmpeg's libx264 inside the ``av`` wheel): what browsers play in
-    a ``<video>``. ``yuv420p`` needs even sides, so an odd last row or column is dropped."""
+    a ``<video>``. ``yuv420p`` needs even sides, so an odd last row or column is dropped (a side
+    of one pixel is repeated to two)."""
 
     codec = "h264"
     # as fast as OpenCV's mp4v and as large (benchmarks/studies/video_writer.py); slower presets halve
@@ -30,7 +31,7 @@ class H264Writer:
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         import av
 
-        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
+        self.size = (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
         rate = Fraction(fps).limit_denominator(1001)
         # faststart: the index goes first, so a browser starts playing before the whole file arrives
         self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
@@ -51,7 +52,10 @@ class H264Writer:
     def write(self, frame: np.ndarray, t: float | None = None) -> None:
         """One frame, shown from ``t`` s (None: the next frame at the stream's rate)."""
         w, h = self.size
-        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="bgr24")
+        frame = frame[:h, :w]
+        if frame.shape[:2] != (h, w):  # a side of one pixel
+            frame = cv2.copyMakeBorder(frame, 0, h - frame.shape[0], 0, w - frame.shape[1], cv2.BORDER_REPLICATE)
+        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
         pts = round((self.frames / self.rate if t is None else t) * 90000)
         f.pts = self.last_pts = max(pts, self.last_pts + 1)  # the encoder takes no step back
         self.frames += 1

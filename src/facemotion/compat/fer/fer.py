@@ -12,9 +12,6 @@ files, the Haar cascade's settings, fer's crop offsets) raises one line naming t
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import cv2
 import numpy as np
 
@@ -22,6 +19,7 @@ from ... import EMOTIONS, EmotionRecognizer, validate
 from ...errors import ImageError, UsageError
 from ...preprocess import clip_box
 from .exceptions import InvalidImage
+from .utils import data_uri_bytes
 
 PADDING = 40  # fer's margin around a picture (FER.pad, FER.depad)
 
@@ -146,10 +144,7 @@ class FER:
         if isinstance(img, np.ndarray) and img.size == 0:
             raise InvalidImage(f"image: an empty array (shape {img.shape}) is not an image")
         if isinstance(img, str) and img.startswith("data:image/"):
-            try:
-                img = base64.b64decode(img.split(",", 1)[1])
-            except (IndexError, binascii.Error, ValueError):
-                raise InvalidImage(f"{img[:40]}...: a data URI without valid base64 data") from None
+            img = data_uri_bytes(img)
         elif isinstance(img, str) and img.startswith(("http://", "https://")):
             raise UsageError(f"{img[:80]}: facemotion reads no URLs (it runs offline); download the picture and pass "
                              "its path or its bytes")

@@ -46,11 +46,18 @@ def draw_scores(frame: np.ndarray, emotions: dict, bounding_box, lang: str = "en
 
 def loadBase64Img(uri: str) -> np.ndarray:  # noqa: N802 - fer's name
     """A ``data:image/...;base64,`` URI -> the BGR picture."""
+    return load_image(data_uri_bytes(uri))
+
+
+def data_uri_bytes(uri: str) -> bytes:
+    """A ``data:image/...;base64,`` URI's bytes, or InvalidImage naming the URI."""
     try:
-        data = base64.b64decode(uri.split(",", 1)[1])
+        data = base64.b64decode(uri.split(",", 1)[1].strip(), validate=True)
     except (IndexError, binascii.Error, ValueError):
         raise InvalidImage(f"{uri[:40]}...: a data URI without valid base64 data") from None
-    return load_image(data)
+    if not data:
+        raise InvalidImage(f"{uri[:40]}: a data URI with no image data")
+    return data
 
 
 def pil_to_bgr(pil_image) -> np.ndarray:

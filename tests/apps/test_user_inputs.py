@@ -1,0 +1,146 @@
+"""What users hand the photo command and the API as they come: a folder run twice, inputs from
+several places, a photo piped in beside a file of its name, a bad setting, a crop alone, a
+picture without faces as a table."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import facemotion
+from facemotion import EmotionRecognizer
+from facemotion.cli import main
+from facemotion.errors import ImageError, UsageError, VideoError
+from facemotion.writers import output_stems
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_folder_run_twice_reads_no_output_and_no_hidden_file(tmp_path, monkeypatch, capsys):
+    photo = Path(facemotion.SAMPLE_IMAGE).read_bytes()
+    (tmp_path / "a.jpg").write_bytes(photo)
+    (tmp_path / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # what a Mac leaves on a USB disk
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "b.jpg").write_bytes(photo)
+    monkeypatch.chdir(tmp_path)
+    assert main(["image", "."]) == 0
+    assert main(["image", "."]) == 0  # the second run finds facemotion-out/ under "."
+    assert _files(tmp_path / "facemotion-out") == ["a.json", "a_annotated.jpg"]
+    assert capsys.readouterr().out.count("wrote 1 annotated image") == 2
+    assert main(["image", "._a.jpg", "--json"]) == 1  # named as such, it is an input: its one line
+    assert "._a.jpg" in capsys.readouterr().err
+
+
+def test_one_name_shared_moves_only_those_inputs(tmp_path):
+    same = [tmp_path / "r1" / "in" / "x.jpg", tmp_path / "r2" / "media" / "x.jpg", tmp_path / "r2" / "x.png"]
+    assert output_stems([*same, tmp_path / "r2" / "media" / "biden.jpg"]) == ["in/x", "media/x", "r2/x", "biden"]
+    assert output_stems([tmp_path / "x.jpg", tmp_path / "x.png"]) == ["x_jpg", "x_png"]
+    assert output_stems(["/p/2019/a/x.jpg", "/p/2020/a/x.jpg"]) == ["2019/a/x", "2020/a/x"]
+    piped = tmp_path / "tmp-abc" / "stdin"
+    assert output_stems([piped, tmp_path / "c" / "stdin.jpg"], keep=[piped]) == ["stdin", "c/stdin"]
+
+
+def test_inputs_from_two_places_keep_short_names(tmp_path):
+    photo = Path(facemotion.SAMPLE_IMAGE).read_bytes()
+    for p in ("in/x.jpg", "other/deep/x.jpg", "other/deep/lone.jpg"):
+        (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / p).write_bytes(photo)
+    out = tmp_path / "out"
+    assert main(["image", str(tmp_path / "in" / "x.jpg"), str(tmp_path / "other" / "deep"), "-o", str(out)]) == 0
+    assert _files(out) == ["deep/x.json", "deep/x_annotated.jpg", "in/x.json", "in/x_annotated.jpg",
+                           "lone.json", "lone_annotated.jpg"]
+
+
+def test_a_photo_piped_in_is_stdin_beside_a_file_named_so(tmp_path):
+    (tmp_path / "stdin.jpg").write_bytes(Path(facemotion.SAMPLE_IMAGE).read_bytes())
+    p = subprocess.run([sys.executable, "-m", "facemotion", "image", "-", "stdin.jpg", "-o", "o"], cwd=tmp_path,
+                       input=Path(facemotion.SAMPLE_IMAGE).read_bytes(), capture_output=True)
+    assert p.returncode == 0, p.stderr
+    assert _files(tmp_path / "o") == sorted([f"{tmp_path.name}/stdin.json", f"{tmp_path.name}/stdin_annotated.jpg",
+                                             "stdin.json", "stdin_annotated.jpg"])
+    assert json.loads((tmp_path / "o" / "stdin.json").read_text())["file"] == "-"
+
+
+@pytest.mark.parametrize("value", ["abc", "", "inf", "nan", "0", "-5"])
+def test_a_bad_pixel_limit_is_one_line_before_any_input(value):
+    env = {**os.environ, "FACEMOTION_MAX_PIXELS": value}
+    p = subprocess.run([sys.executable, "-m", "facemotion", "image", facemotion.SAMPLE_IMAGE, "--json"], env=env,
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and p.stderr.startswith("error: FACEMOTION_MAX_PIXELS: ")
+    api = subprocess.run([sys.executable, "-c", "import facemotion as f\ntry: f.detect_emotions(f.SAMPLE_IMAGE)\n"
+                          "except f.errors.UsageError as e: print('refused:', e)"], env=env, capture_output=True, text=True)
+    assert api.returncode == 0 and api.stdout.startswith("refused: FACEMOTION_MAX_PIXELS"), api.stderr  # import works
+
+
+def test_empty_names_and_file_urls_are_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["image", ""]) == 2 and not (tmp_path / "facemotion-out").exists()  # "" is not "."
+    assert main(["image", f"file://{facemotion.SAMPLE_IMAGE}"]) == 2
+    assert f"a file URL; give its path ({facemotion.SAMPLE_IMAGE})" in capsys.readouterr().err
+    with pytest.raises(ImageError, match="an empty name"):
+        facemotion.detect_emotions("")
+    with pytest.raises(ImageError, match="stream is open as text"):
+        facemotion.detect_emotions(open(facemotion.SAMPLE_IMAGE))
+
+
+def test_one_crop_alone_is_one_face(rec):
+    image = cv2.imread(facemotion.SAMPLE_IMAGE)
+    x, y, w, h = rec.detect_emotions(image)[0]["box"]
+    crop = image[y:y + h, x:x + w]
+    alone = rec.classify_faces(crop)
+    assert alone.shape == (1, len(rec.labels)) and np.allclose(alone, rec.classify_faces([crop]))
+    assert rec.labels[alone[0].argmax()] == "happy"
+    with pytest.raises(UsageError, match="face 0: expected a face image"):
+        rec.classify_faces([facemotion.SAMPLE_IMAGE])
+
+
+def test_tables_keep_their_columns_without_faces_and_refuse_unknown_labels(rec):
+    empty = rec.analyze(np.zeros((120, 120, 3), np.uint8)).to_pandas()
+    assert len(empty) == 0
+    assert list(empty.columns) == ["file", "x", "y", "w", "h", "confidence", *rec.labels, "dominant_emotion"]
+    a = rec.analyze(rec.read(facemotion.SAMPLE_IMAGE))
+    assert a.file == facemotion.SAMPLE_IMAGE  # a Picture from read() remembers its file
+    assert list(a.to_pandas(labels=["sad", "happy"]).columns[6:8]) == ["sad", "happy"]
+    with pytest.raises(UsageError, match="no 'joy' among this model's emotions"):
+        a.to_pandas(labels=["happy", "joy"])
+    with pytest.raises(UsageError, match="no 'xx'"):
+        a.faces[0].probabilities(["xx"])
+    assert rec.analyze_video([np.zeros((64, 64, 3), np.uint8)]).shape == (0, 8 + len(rec.labels) + 1)
+    for bad in (-1, 0):
+        with pytest.raises(UsageError, match="max_frames: must be >= 1"):
+            rec.analyze_video([np.zeros((64, 64, 3), np.uint8)], max_frames=bad)
+    with pytest.raises(VideoError, match="frame 0: NoneType, not a frame"):
+        list(rec.stream([None]))
+
+
+def test_flags_and_options_that_cannot_apply_are_refused(capsys):
+    for kw in ({"fold_contempt": "no"}, {"mesh": "False"}, {"upright": 2}):
+        with pytest.raises(UsageError, match="expected True or False"):
+            EmotionRecognizer(**kw)
+    with pytest.raises(UsageError, match="the detector 'none' finds no faces"):
+        EmotionRecognizer(detector="none", min_confidence=0.5)
+    assert main(["image", facemotion.SAMPLE_IMAGE, "--detector", "none", "--min-confidence", "0.5"]) == 2
+    assert capsys.readouterr().err.startswith("error: --min-confidence: the detector 'none'")
+    assert main(["image", facemotion.SAMPLE_IMAGE, "--model", "fer2013_mini_xception", "--precision", "int8"]) == 1
+    assert "fer2013_mini_xception: no int8 variant is shipped" in capsys.readouterr().err
+
+
+def test_fer_data_uri_without_data_names_the_uri():
+    from facemotion.compat.fer import FER
+    from facemotion.compat.fer.exceptions import InvalidImage
+
+    with pytest.raises(InvalidImage, match="data:image/jpeg;base64,@@@"):
+        FER().detect_emotions("data:image/jpeg;base64,@@@")
