@@ -68,7 +68,8 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
     (:func:`unique`). A folder contributes its files (recursively) whose suffix is in
     ``suffixes``, but not hidden ones (``.git/``, macOS's ``._photo.jpg``); a folder's or a glob's
     files under a folder in ``skip`` (the command's own output folder, so that a rerun does not
-    read its outputs back) are left out. A file named as such is always an input."""
+    read its outputs back) are left out, unless the folder named lies in it. A file named as such
+    is always an input."""
     import glob
 
     skip = [os.path.abspath(s) for s in skip if s is not None]
@@ -85,8 +86,9 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
+            inside = [s for s in skip if not _within(os.path.abspath(p), s)]  # unless the folder named is in it
             out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)
-                              and not _hidden(f, p) and not _skipped(f, skip)))
+                              and not _hidden(f, p) and not _skipped(f, inside)))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs

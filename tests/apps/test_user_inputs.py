@@ -41,6 +41,8 @@ def test_a_folder_run_twice_reads_no_output_and_no_hidden_file(tmp_path, monkeyp
     assert capsys.readouterr().out.count("wrote 1 annotated image") == 2
     assert main(["image", "._a.jpg", "--json"]) == 1  # named as such, it is an input: its one line
     assert "._a.jpg" in capsys.readouterr().err
+    assert main(["image", "facemotion-out"]) == 0  # the output folder named as the input is read
+    assert (tmp_path / "facemotion-out" / "a_annotated_annotated.jpg").is_file()
 
 
 def test_one_name_shared_moves_only_those_inputs(tmp_path):
