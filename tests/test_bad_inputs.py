@@ -831,7 +831,7 @@ def test_a_fuzzed_tiff_is_one_line_from_each_command(tmp_path, capsys, command):
     assert "Traceback" not in err
     n = 1 + len(good)
     if command == "batch":  # the reason is in the table; stderr says how many, and the first
-        assert err.strip().splitlines()[-1] == f"1 of {n} inputs failed (see the error column); the first: {why}"
+        assert err.strip().splitlines()[-1] == f"error: 1 of {n} inputs failed (see the error column); the first: {why}"
         assert _error_rows(out) == {str(bad): why}
         assert _face_rows(out, "good.jpg")  # the other input's faces are in the table
     else:
@@ -1563,12 +1563,12 @@ def test_a_damaged_lzw_tiff_is_one_line_without_libtiffs_own(tmp_path, command):
     if command == "image":
         assert r.stderr.splitlines() == [f"error: {why}", "1 of 1 input failed"]
     else:
-        assert r.stderr.splitlines() == [f"1 of 1 input failed (see the error column); the first: {why}"]
+        assert r.stderr.splitlines() == [f"error: 1 of 1 input failed (see the error column); the first: {why}"]
         assert why in (tmp_path / "rows.csv").read_text()
         # a rerun has nothing left to do: it counts the earlier run's failure, whose reason is in the table
         r = subprocess.run([sys.executable, "-m", "facemotion", *argv], capture_output=True, text=True, timeout=120)
         assert r.returncode == 1 and r.stderr.splitlines() == [
-            "1 of 1 input failed (see the error column); once mended, --retry-failed reads it again"]
+            "error: 1 of 1 input failed (see the error column); once mended, --retry-failed reads it again"]
 
 
 def test_the_mesh_gives_no_points_where_it_sees_no_face(media):

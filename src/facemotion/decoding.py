@@ -43,9 +43,11 @@ def pixel_limit_or_none() -> int | None:
 def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> ImageTooLargeError:
     """The one line for a picture of ``pixels`` (``size``: its width and height, where known) over
     ``top``; ``default``: the limit is the environment's, which the line says how to raise."""
-    mp = f"{pixels / 1e6:.0f} MP"
-    return ImageTooLargeError(f"{name}: image is {f'{size[0]}x{size[1]} ({mp})' if size else mp}, over the "
-                              f"{top / 1e6:.0f} MP limit (a decompression-bomb guard"
+    def mp(n: int) -> str:  # a limit set below 1 MP is not "0 MP"
+        return f"{n / 1e6:.0f} MP" if n >= 1e6 else f"{n:,} pixels"
+
+    return ImageTooLargeError(f"{name}: image is {f'{size[0]}x{size[1]} ({mp(pixels)})' if size else mp(pixels)}, "
+                              f"over the {mp(top)} limit (a decompression-bomb guard"
                               f"{'; raise FACEMOTION_MAX_PIXELS to allow it' if default else ''})")
 
 

@@ -85,6 +85,32 @@ def test_docs_and_page_are_local(server):
         assert code == 200 and not re.search(rb"https?://|url\(", body)
 
 
+def test_a_local_page_on_another_port_may_call_it_and_sigterm_is_a_normal_stop():
+    """A development server's page (http://localhost:3000) gets its preflight answered and CORS
+    headers on the answer; the schema has one operation per id (HEAD /health is out of it);
+    /health refuses an unknown parameter as every route does; SIGTERM exits 0."""
+    from .conftest import ServerProcess
+
+    s = ServerProcess()
+    try:
+        local = {"Origin": "http://localhost:3000"}
+        code, headers, _ = request(s.url + "/v1/detect", method="OPTIONS",
+                                   headers={**local, "Access-Control-Request-Method": "POST"})
+        assert code == 200 and headers["access-control-allow-origin"] == "http://localhost:3000"
+        code, headers, _ = request(s.url + "/health", headers=local)
+        assert code == 200 and headers["access-control-allow-origin"] == "http://localhost:3000"
+        code, _, body = request(s.url + "/health?x=1")
+        assert code == 422 and "query.x: not a parameter of /health" in error_of(body)
+        spec = json.loads(request(s.url + "/openapi.json")[2])
+        ids = [op["operationId"] for route in spec["paths"].values() for op in route.values()]
+        assert len(ids) == len(set(ids))
+        s.proc.terminate()
+        assert s.proc.wait(30) == 0
+        assert not any("UserWarning" in line or "interrupted" in line for line in s.stderr), s.stderr
+    finally:
+        s.stop()
+
+
 def frames(video, n):
     cap = cv2.VideoCapture(str(video))
     out = []
@@ -154,7 +180,7 @@ def test_serve_command_errors_are_one_line():
         s.bind(("127.0.0.1", 0))
         s.listen()
         assert "cannot listen there" in serve("--port", str(s.getsockname()[1]))
-    assert "--allow-origin 'example.com'" in serve("--allow-origin", "example.com")
+    assert "--allow-origin 'example.com'" in serve("--allow-origin", "example.com", code=2)
     assert "error: --max-body: must be > 0, got 0" in serve("--max-body", "0", code=2)  # a usage error
     # without the [serve] extra, the command says how to get it
     code = ("import sys\nclass B:\n def find_spec(self, n, p=None, t=None):\n"

@@ -146,7 +146,7 @@ def test_formats_hold_the_same_rows_and_refuse_other_options(media, rec, tmp_pat
     again = run_batch(paths, tmp_path / f"r.{fmt}", progress=False)  # nothing left to do
     assert again["skipped"] == 3 and again["processed"] == 0 and again["rows"] == 4
     assert read_rows(tmp_path / f"r.{fmt}") == expected_rows(rec, [str(p) for p in paths])
-    with pytest.raises(Exception, match="other options .*every 1 -> 5"):
+    with pytest.raises(Exception, match="other options .*--frame-step 1 -> 5"):
         run_batch(paths, tmp_path / f"r.{fmt}", spec=JobSpec(every=5), progress=False)
 
 
@@ -202,13 +202,19 @@ def test_a_second_run_on_the_same_output_is_refused_and_removes_nothing(tmp_path
 def test_cli_errors_are_one_line(media, tmp_path):
     from facemotion.cli import main
 
-    def run(*args):
+    def run(*args, code=1):
         p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, args)], capture_output=True,
                            text=True, timeout=120)
-        assert "Traceback" not in p.stderr and p.returncode == 1, p.stderr
+        assert "Traceback" not in p.stderr and p.returncode == code, p.stderr
         return p.stderr.strip().splitlines()[-1]
 
-    assert run(media / "justin.jpg", "--to", tmp_path / "r.xlsx").startswith(f"error: --to {tmp_path / 'r.xlsx'}: unknown output format")
+    assert run(media / "justin.jpg", "--to", tmp_path / "r.xlsx", code=2).startswith(
+        f"error: --to {tmp_path / 'r.xlsx'}: unknown output format")  # an option's value: a usage error
+    assert run(media / "justin.jpg", "--to", tmp_path / "r.csv", "--actors", "2", code=2) == \
+        "error: --actors: an option of --engine ray, not of --engine local"
+    (tmp_path / "afile").write_text("")
+    assert run(media / "justin.jpg", "--to", tmp_path / "r.csv", "--annotate", tmp_path / "afile") == \
+        f"error: --annotate {tmp_path / 'afile'}: cannot write there (a file is in the way)"
     for opt in ("--frame-step", "--detect-workers", "--actors"):  # refused where parsed: usage errors, exit 2
         p = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(media / "justin.jpg"), "--to",
                             str(tmp_path / "r.csv"), opt, "0"], capture_output=True, text=True, timeout=120)
@@ -350,6 +356,38 @@ def test_retry_failed_reads_mended_inputs_again_in_place_of_their_error_rows(med
     assert main(args) == 0  # and done: nothing failed is left
 
 
+def test_a_clip_cut_short_keeps_its_rows_fails_and_is_read_again_once_whole(media, tmp_path, capsys):
+    """A download broken off (an MP4 whose index comes first: its frames are counted) gives the
+    rows of the frames read and an error row; the run exits 1, and --retry-failed reads the
+    mended clip whole."""
+    import av
+
+    from facemotion.cli import main
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(media / "test.mp4")) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
+        v = dst.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = src.streams.video[0].width, src.streams.video[0].height, "yuv420p"
+        for frame in src.decode(video=0):
+            for packet in v.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in v.encode():
+            dst.mux(packet)
+    (tmp_path / "in").mkdir()
+    clip = tmp_path / "in" / "clip.mp4"
+    clip.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    args = ["batch", str(clip), "--to", str(tmp_path / "t.csv"), "--no-progress"]
+    assert main(args) == 1
+    assert "incomplete: " in capsys.readouterr().err
+    rows = read_rows(tmp_path / "t.csv")
+    errors = [r for r in rows if r[COLUMNS.index("error")]]
+    assert len(errors) == 1 and 0 < len(rows) - 1 < 115
+    shutil.copy(whole, clip)
+    assert main([*args, "--retry-failed"]) == 0
+    rows = read_rows(tmp_path / "t.csv")
+    assert not any(r[COLUMNS.index("error")] for r in rows) and len({r[COLUMNS.index("frame")] for r in rows}) > 100
+
+
 def test_a_retry_killed_between_its_journal_and_its_table_is_finished_by_the_next_run(media, tmp_path, monkeypatch):
     """--retry-failed writes the table without the failed rows beside it, commits the journal
     that names it, then renames it over the table: a run that stops between the two leaves the
@@ -382,3 +420,15 @@ def test_a_retry_killed_between_its_journal_and_its_table_is_finished_by_the_nex
                                                                  for f in tmp_path.iterdir())
     run_batch([src], tmp_path / "fresh.csv", progress=False)
     assert sorted(read_rows(out)) == sorted(read_rows(tmp_path / "fresh.csv"))
+
+
+def test_one_input_as_a_string_and_a_glob_that_matches_nothing(media, tmp_path, capsys):
+    """run_batch("x") is one input, not one per character; a pattern that matches nothing is a
+    note, not a failed row the table keeps."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(media / "justin.jpg", tmp_path / "in" / "a.jpg")
+    s = run_batch(str(tmp_path / "in"), tmp_path / "one.csv", progress=False)
+    assert s["inputs"] == 1 and s["failed"] == 0
+    s = run_batch([str(tmp_path / "nothing" / "*.jpg"), tmp_path / "in"], tmp_path / "two.csv", progress=False)
+    assert s["inputs"] == 1 and s["failed"] == 0 and "matches no file" in capsys.readouterr().err
+    assert not any(r[COLUMNS.index("error")] for r in read_rows(tmp_path / "two.csv"))

@@ -12,10 +12,12 @@ same call again after a kill continues where it stopped.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
+from ..fileio import check_writable
 from .inputs import Item, expand
 from .rows import COLUMNS
 from .sinks import open_sink, read_rows
@@ -32,13 +34,23 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     """Run ``spec`` over ``inputs`` (files, folders, globs, list files) into ``out``; inputs
     already in ``out`` (a previous, interrupted run of the same job) are skipped, those that
     failed there too unless ``retry_failed`` (their error rows are then taken out first)."""
+    if isinstance(inputs, (str, os.PathLike)):  # one input, not its characters
+        inputs = [inputs]
     if engine not in ENGINES:
-        raise FacemotionError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+        raise UsageError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if spec.every < 1:
-        raise FacemotionError(f"--frame-step {spec.every}: must be 1 or more")
+        raise UsageError(f"--frame-step {spec.every}: must be 1 or more")
     for name, n in (("detect-workers", workers), ("actors", actors)):
         if n is not None and n < 1:
-            raise FacemotionError(f"--{name} {n}: must be 1 or more")
+            raise UsageError(f"--{name} {n}: must be 1 or more")
+    # an option of the other engine would be passed over: said, not ignored
+    other = [o for o, v, e in (("--actors", actors, "ray"), ("--ray-address", ray_address, "ray"),
+                               ("--detect-workers", workers, "local")) if v is not None and engine != e]
+    if other:
+        raise UsageError(f"{other[0]}: an option of --engine {'local' if engine == 'ray' else 'ray'}, "
+                         f"not of --engine {engine}")
+    if annotate_dir is not None:  # before any output exists: a file in its place, a folder not writable
+        check_writable(annotate_dir, "--annotate")
     items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")

@@ -49,10 +49,15 @@ class Layout:
         return tuple(row)
 
 
+# a signature's keys as the command line names them (--frame-step is the job's `every`)
+_OPTION = {"every": "--frame-step", "schema": "the table's schema", "upright": "upright (--no-upright)"}
+
+
 def differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
     said = {k: [repr(d[k]) if k in d else "'float32'" if k == "precision" else "default" for d in (old, new)]
             for k in sorted(set(old) | set(new))}
-    return ", ".join(f"{k} {' -> '.join(v)}" for k, v in said.items() if old.get(k) != new.get(k))
+    return ", ".join(f"{_OPTION.get(k, '--' + k.replace('_', '-'))} {' -> '.join(v)}"
+                     for k, v in said.items() if old.get(k) != new.get(k))
 
 
 def refuse_other_options(path: Path, old: dict, new: dict) -> None:

@@ -98,7 +98,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])
             counts["failed"] += bool(r["failed"])
-            counts["first_error"] = counts["first_error"] or (rows[0][-1] if r["failed"] and rows else None)
+            counts["first_error"] = counts["first_error"] or (rows[-1][-1] if r["failed"] and rows else None)
             bar.update(1)
             bar.set_postfix(faces=counts["faces"], failed=counts["failed"], refresh=False)
     finally:

@@ -29,7 +29,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 from ..fileio import write_bytes
 from ..labels import EMOTIONS
 from ..names import cell, uncell
@@ -54,7 +54,7 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
         return JsonlSink(path, signature, overwrite, layout, retry_failed)
     if suffix == ".parquet":
         return ParquetSink(path, signature, overwrite, layout=layout, retry_failed=retry_failed)
-    raise FacemotionError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
+    raise UsageError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
 class TextSink:

@@ -214,27 +214,33 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
                 boxes += loc.boxes
                 confidences += loc.confidences
                 stamps += [(i, t, tr.id) for tr in loc.tracks]
+        # a clip cut short (a download broken off) keeps the rows of the frames read, and fails:
+        # the run says so, and --retry-failed reads it again once it is whole
+        missing = src.missing_frames
+        incomplete = f"{item.path}: incomplete: {missing} of {src.info.frame_count} frames could not be decoded " \
+            "(the rows of the frames read are kept)" if missing else None
     size = rec.stages.input_size
     crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
     return Detected(item, FaceCrops(boxes, confidences, crops,
-                                    meshes=meshes if rec.stages.mesh is not None else None), stamps)
+                                    meshes=meshes if rec.stages.mesh is not None else None), stamps, error=incomplete)
 
 
 def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
     """Rows for each of ``detected``, all their faces through the classifier in one call."""
     model = rec.model_name
     mesh = rec.stages.mesh is not None
-    crops = [d.faces.crops for d in detected if d.error is None and d.n_faces]
+    crops = [d.faces.crops for d in detected if d.n_faces]  # a clip cut short has faces and an error
     probs = rec.stages.classify_crops(np.concatenate(crops)) if crops else None
     out, k = [], 0
     for d in detected:
+        results = rec.stages.results(d.faces, probs[k:k + d.n_faces]) if d.n_faces else []
+        k += d.n_faces
+        rows = [face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t, mesh=mesh)
+                for (frame, t, fid), r in zip(d.stamps, results)]
         if d.error is not None:
-            out.append([error_row(d.item.path, d.error, model, rec.labels, mesh)])
+            out.append(rows + [error_row(d.item.path, d.error, model, rec.labels, mesh)])
             continue
-        p, k = probs[k:k + d.n_faces] if d.n_faces else (), k + d.n_faces
-        results = rec.stages.results(d.faces, p)
-        out.append([face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t, mesh=mesh)
-                    for (frame, t, fid), r in zip(d.stamps, results)])
+        out.append(rows)
         if annotate_dir is not None and d.item.kind == "image":
             write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results))
     return out

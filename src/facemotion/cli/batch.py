@@ -38,7 +38,7 @@ def cmd_batch(args) -> int:
     failed, of = s["failed"] + s["failed_before"], s["processed"] + s["skipped"]
     if failed:  # a rerun that finishes an interrupted job reports the failures of every run
         first = f"; the first: {s['first_error']}" if s.get("first_error") else ""
-        print(f"{failed} of {of} input{'s' if of != 1 else ''} failed (see the error column){first}"
+        print(f"error: {failed} of {of} input{'s' if of != 1 else ''} failed (see the error column){first}"
               + (f"; once mended, --retry-failed reads {'them' if failed > 1 else 'it'} again" if s["failed_before"]
                  else ""), file=sys.stderr)
         return 1  # as every command with several inputs: the table is whole, but not every input made it

@@ -105,7 +105,7 @@ def cmd_explain(args) -> int:
     if args.target == "contempt" and getattr(args, "fold_contempt", False):
         raise UsageError("--target contempt: --fold-contempt adds contempt to disgust; leave one of them out")
     if args.target is not None and args.target not in rec.labels:  # once, not per photo
-        raise FacemotionError(f"--target {args.target}: model {rec.model_name} has no such output "
+        raise UsageError(f"--target {args.target}: model {rec.model_name} has no such output "
                               f"(its emotions: {', '.join(rec.labels)})")
     opts = _explain_options(args)
     explainer = rec.stages.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
@@ -120,7 +120,7 @@ def cmd_explain(args) -> int:
     done = len(paths) - failed
     if done:
         print(f"wrote {explainer.name} maps, face crops, figures and JSON for {done} image{'s' if done != 1 else ''} "
-              f"to {args.out}/")
+              f"to {str(args.out).rstrip('/')}/")
     return _exit_code(failed, len(paths))
 
 
@@ -198,6 +198,8 @@ def cmd_webcam(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    import signal
+
     try:
         from ..service import Limits, serve
         from ..service.app import create_app  # noqa: F401  (the [serve] extra's packages, checked now)
@@ -218,6 +220,9 @@ def cmd_serve(args) -> int:
             print(f"note: listening on {args.host}, but only requests addressed to localhost are answered: add "
                   "--allow-origin http://<this machine's name or address>:<port> for the others", flush=True)
 
+    # SIGTERM (a service manager's stop) lets uvicorn finish the requests in flight, and is then a
+    # normal end (exit 0), not the interruption it is to the other commands
+    signal.signal(signal.SIGTERM, lambda *_: None)
     # every inference thread a detector of its own, the one model shared (ONNX Runtime sessions are)
     serve(lambda: made.pop() if made else first.for_thread(), limits, args.host, args.port, on_ready=ready)
     return 0

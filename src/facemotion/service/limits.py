@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 BACKLOG = 2048  # connections the kernel queues before accept: a burst of clients waits instead of being reset
@@ -39,14 +39,14 @@ class Limits:
         for name in ("max_body", "max_pixels", "max_pending", "max_streams", "max_connections", "max_parts",
                      "workers"):
             if getattr(self, name) < 1:
-                raise FacemotionError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("header_timeout", "read_timeout", "decode_timeout", "keep_alive", "stream_idle"):
             if not getattr(self, name) > 0:
-                raise FacemotionError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         for o in self.allow_origins:
             if o != "*" and not (urlsplit(o).scheme in ("http", "https") and urlsplit(o).hostname):
-                raise FacemotionError(f"--allow-origin {o!r}: expected an origin like http://192.168.1.5:8000, "
-                                      "or * for any")
+                raise UsageError(f"--allow-origin {o!r}: expected an origin like http://192.168.1.5:8000, "
+                               "or * for any")
 
     @property
     def any_origin(self) -> bool:

@@ -78,7 +78,7 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     for _, is_file, data in fields:
         if is_file:
             return bytes(data)
-    raise RequestError(400, "multipart body has no 'image' field")
+    raise RequestError(400, "multipart body has no 'image' field and no file")
 
 
 def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8, recognizer=None,
