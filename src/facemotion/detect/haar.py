@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -16,15 +17,25 @@ class HaarDetector:
 
     def __init__(self, min_confidence: float = 0.5, max_side: int = 640, scale_factor: float = 1.1,
                  min_neighbors: int = 5, min_size: int = 24, min_face_ratio: float = 1 / 12):
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
-            raise RuntimeError(f"cannot load the Haar cascade {path}; install opencv-python-headless<5")
+        # OpenCV's cascade keeps per-call state: one recognizer shared by threads (a web app's
+        # thread pool) gets a cascade per thread, loaded on its first call
+        self._local = threading.local()
+        self.cascade  # noqa: B018 - loaded now: a missing file fails here, not at the first photo
         self.min_confidence, self.max_side = min_confidence, max_side
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
         # faces under 1/12 of the short side are skipped: the cascade's cost is in its smallest
         # scales, and such faces are too small to classify well (measured: 1.3x faster, same faces)
         self.min_face_ratio = min_face_ratio
+
+    @property
+    def cascade(self):
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+            cascade = self._local.cascade = cv2.CascadeClassifier(path)
+            if cascade.empty():
+                raise RuntimeError(f"cannot load the Haar cascade {path}; install opencv-python-headless<5")
+        return cascade
 
     def decode_scale(self, width: int, height: int, grid: int) -> float:
         """See :func:`decode_scale`; the cascade's smallest face is min_size, or 1/12 of the

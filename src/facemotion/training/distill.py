@@ -80,15 +80,17 @@ def fit_targets(p, classes: int, where: str):
 
 
 class FoldedTeacher:
-    """An online teacher of FER+'s eight emotions for a run of FER2013's seven: its logits as the
-    log of its folded probabilities (:func:`fit_targets`)."""
+    """An online teacher of FER+'s eight emotions for a run of FER2013's seven: logits whose
+    softmax at ``temp`` (the run's --kd-temp) is its probabilities at ``temp``, folded
+    (:func:`fit_targets`): what offline targets of the same teacher are."""
 
-    def __init__(self, teacher, where: str):
-        self.teacher, self.where = teacher, where
+    def __init__(self, teacher, where: str, temp: float = 1.0):
+        self.teacher, self.where, self.temp = teacher, where, float(temp)
         self.flip_inside = getattr(teacher, "flip_inside", False)
 
     def __call__(self, x):
-        return torch.log(fit_targets(torch.softmax(self.teacher(x).float(), 1), len(EMOTIONS), self.where) + 1e-12)
+        folded = fit_targets(torch.softmax(self.teacher(x).float() / self.temp, 1), len(EMOTIONS), self.where)
+        return self.temp * torch.log(folded + 1e-12)
 
 
 def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progress: bool = True,

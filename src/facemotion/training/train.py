@@ -312,7 +312,7 @@ def _distillation(cfg, x_tr, out: Path, dist, say, classes: int):
             probe = torch.softmax(t(torch.zeros(1, 1, 48, 48, device=x_tr.device)).float(), 1)
         if probe.shape[1] != classes:
             fit_targets(probe, classes, f"--teacher {name}")
-            teachers[i] = FoldedTeacher(t, f"--teacher {name}")
+            teachers[i] = FoldedTeacher(t, f"--teacher {name}", cfg.kd_temp)
     offline = cfg.kd_offline
     if any(isinstance(t, OnnxTeacher) for t in teachers) and not offline:
         # ONNX Runtime on every augmented batch would be slow (and CPU-only): targets once per image
