@@ -9,7 +9,14 @@ PY=${PYTHON:-python3}
 if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   "$PY" -m venv .venv
 fi
-# torch==2.13.0 is pinned in the [dev]/[train] extras: any other spec would pull CUDA wheels
+# torch==2.13.0 is pinned in the [dev]/[train] extras, and its CPU wheel goes in first: PyPI's
+# torch brings about 3 GB of CUDA packages. The wheel comes from where pip already finds it (a
+# CI image's find-links), else from PyTorch's CPU index.
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0+cpu" 2>/dev/null ||
+    .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0+cpu" \
+      --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 # the browser files of the page's in-browser engine (onnxruntime-web, opencv.js: pinned npm
 # tarballs, checked and cached once); without them the web-export tests skip and say why

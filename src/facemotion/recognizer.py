@@ -214,7 +214,7 @@ class EmotionRecognizer:
     def analyze_video(self, source, *, every: int = 1, smooth: float = 0.5, max_frames: int | None = None):
         """A video (file path, camera index or frame iterable; bytes or an open file are a
         one-line VideoError: pass the path) -> one row per face per frame, as ``facemotion
-        video``'s CSV: a pandas DataFrame when pandas is installed, else a list of dicts.
+        video``'s CSV, as a pandas DataFrame.
         ``every``: the detector runs on every N-th frame, faces are tracked between."""
         from .validate import integer
         from .video.stream import frame_table

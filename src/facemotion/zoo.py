@@ -156,6 +156,13 @@ def _where_retired(name: str) -> str:
             f"then --model {name}.onnx (model=\"{name}.onnx\" in Python)")
 
 
+def no_checkpoint(path) -> str:
+    """The one line for a checkpoint that is not there (a shipped model's name: how to get one)."""
+    shipped = f" (a shipped model's name: `facemotion import {path} -o DIR` rebuilds its checkpoint)" \
+        if str(path) in shipped_models() else ""
+    return f"{path}: no such checkpoint{shipped}"
+
+
 def default_model_name() -> str:
     name = _index().get("default")
     if not name:

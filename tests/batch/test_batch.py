@@ -432,3 +432,22 @@ def test_one_input_as_a_string_and_a_glob_that_matches_nothing(media, tmp_path, 
     s = run_batch([str(tmp_path / "nothing" / "*.jpg"), tmp_path / "in"], tmp_path / "two.csv", progress=False)
     assert s["inputs"] == 1 and s["failed"] == 0 and "matches no file" in capsys.readouterr().err
     assert not any(r[COLUMNS.index("error")] for r in read_rows(tmp_path / "two.csv"))
+
+
+def test_a_missing_ray_is_one_line_before_any_output(media, tmp_path, monkeypatch):
+    """--engine ray without Ray: the line comes before the table is opened, so an --overwrite does
+    not empty a finished table and a new one is not begun."""
+    import sys
+
+    from facemotion.errors import FacemotionError
+
+    out = tmp_path / "r.csv"
+    run_batch([str(media / "justin.jpg")], out, progress=False)
+    before = out.read_bytes()
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray: ImportError, as without the [ray] extra
+    with pytest.raises(FacemotionError, match=r"pip install 'facemotion\[ray\]'"):
+        run_batch([str(media / "justin.jpg")], out, engine="ray", overwrite=True, progress=False)
+    assert out.read_bytes() == before
+    with pytest.raises(FacemotionError, match="needs Ray Data"):
+        run_batch([str(media / "justin.jpg")], tmp_path / "new.csv", engine="ray", progress=False)
+    assert not (tmp_path / "new.csv").exists()

@@ -577,3 +577,29 @@ def test_a_photo_or_sound_alone_is_no_video(media, rec_dnn, tmp_path):
     page.write_text("<!doctype html><html><body>the page a clip was shown on</body></html>")
     with pytest.raises(VideoError, match=r"a web page \(HTML: save the video itself"):
         process_video(rec_dnn, page, tmp_path, progress=False)
+
+
+def test_the_video_command_reads_several_clips_and_folders(media, tmp_path, capsys):
+    """A folder of clips: each under its own name (same-named clips in subfolders named after
+    their folders), a clip that cannot be read fails alone (exit 1), a photo in the folder is no
+    clip."""
+    import shutil
+
+    from facemotion.cli import main
+
+    for sub in ("a", "b"):
+        (tmp_path / "clips" / sub).mkdir(parents=True)
+        shutil.copy(media / "test.mp4", tmp_path / "clips" / sub / "test.mp4")
+    (tmp_path / "clips" / "b" / "broken.mp4").write_bytes(b"not a video at all")
+    shutil.copy(media / "obama.jpg", tmp_path / "clips" / "obama.jpg")
+    out = tmp_path / "out"
+    assert main(["video", str(tmp_path / "clips"), "-o", str(out), "--max-frames", "3", "--no-progress",
+                 "--no-video"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.mp4: not a readable video" in err and "1 of 3 videos failed" in err
+    for sub in ("a", "b"):
+        assert json.loads((out / sub / "test_summary.json").read_text())["frames"] == 3
+    assert main(["video", str(media / "test.mp4"), str(media / "short_hamilton_clip.mp4"), "-o", str(out / "two"),
+                 "--max-frames", "2", "--no-progress", "--no-video"]) == 0
+    assert {p.name for p in (out / "two").glob("*_summary.json")} == {"test_summary.json",
+                                                                      "short_hamilton_clip_summary.json"}

@@ -51,6 +51,10 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
                          f"not of --engine {engine}")
     if annotate_dir is not None:  # before any output exists: a file in its place, a folder not writable
         check_writable(annotate_dir, "--annotate")
+    if engine == "ray":  # Ray missing: one line before any output (an --overwrite would have emptied the table)
+        from .ray_engine import ray_module
+
+        ray_module()
     items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")

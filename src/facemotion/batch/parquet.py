@@ -21,8 +21,8 @@ def pyarrow_modules():
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise FacemotionError(".parquet output needs pyarrow: pip install 'facemotion[batch]' "
-                              "(or write .csv / .jsonl)") from None
+        raise FacemotionError("a .parquet table needs pyarrow, to write or read it: pip install 'facemotion[batch]' "
+                              "(or use .csv / .jsonl)") from None
     return pa, pq
 
 

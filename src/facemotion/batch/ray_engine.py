@@ -51,7 +51,7 @@ class RecognizeBatch:
                 "failed": np.array([d.error is not None for d in detected])}
 
 
-def _ray():
+def ray_module():
     try:
         import ray
         import ray.data
@@ -70,7 +70,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
     counts = {"processed": 0, "faces": 0, "failed": 0, "first_error": None}
     if not items:
         return counts
-    ray = _ray()
+    ray = ray_module()
     own = not ray.is_initialized()
     if own:
         ray.init(address=address, logging_level=logging.WARNING)

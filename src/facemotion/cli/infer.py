@@ -15,9 +15,10 @@ from ..service.limits import Limits
 from ..validate import camera, integer, listen_address, number, option, output_folder
 from ..video.stream import VIDEO_DETECT_SIZE
 from ..writers import to_json_line
-from .lines import explained_line, faces_line, video_lines
+from .lines import explained_line, faces_line
 from .models import cmd_models
-from .options import add_explain_args, add_recognizer_args
+from .options import add_explain_args, add_recognizer_args, explain_options
+from .video import cmd_video, cmd_webcam
 
 
 def _recognizer(args):
@@ -92,11 +93,6 @@ def _image(args, names: dict, failed: int = 0) -> int:
     return _exit_code(failed, total)
 
 
-def _explain_options(args) -> dict:
-    opts = {"layer": args.layer} if getattr(args, "layer", None) else {}
-    return {"method": args.explain_method, **opts}
-
-
 def cmd_explain(args) -> int:
     from ..photos import explain_images
 
@@ -107,7 +103,7 @@ def cmd_explain(args) -> int:
     if args.target is not None and args.target not in rec.labels:  # once, not per photo
         raise UsageError(f"--target {args.target}: model {rec.model_name} has no such output "
                               f"(its emotions: {', '.join(rec.labels)})")
-    opts = _explain_options(args)
+    opts = explain_options(args)
     explainer = rec.stages.explainer(**opts)  # an unusable method or layer fails here, once, not per photo
     failed = 0
     check_writable(args.out, "-o")
@@ -132,69 +128,6 @@ def cmd_demo(args) -> int:
     print(f"running the bundled sample photo {Path(SAMPLE_IMAGE).name} (NASA, public domain) through detection + "
           "classification")
     return cmd_image(args)
-
-
-def cmd_video(args) -> int:
-    from ..recognizer import RecognizerOptions
-    from ..video import process_video
-
-    rec = RecognizerOptions.from_args(args, _video_job(args)).build()
-    explain = {"every": args.explain, **_explain_options(args)} if args.explain else None
-    if not explain and (args.explain_method or args.layer):  # not passed over in silence
-        raise UsageError(f"{'--explain-method' if args.explain_method else '--layer'}: for the saliency maps of "
-                         "--explain N; add --explain")
-    if explain:
-        rec.stages.explainer(**_explain_options(args))  # an unusable method fails before the video is opened
-    s = process_video(rec, args.path, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
-                      progress=not args.no_progress, max_frames=args.max_frames, bars=not args.no_bars,
-                      explain=explain)
-    print(*video_lines(s), sep="\n")
-    return _video_exit_code(s)
-
-
-def _video_job(args):
-    """(the video's frames, "frames") for ``--device auto`` to weigh; None otherwise or unknown."""
-    if args.device != "auto":
-        return None
-    from ..video.sources import FrameSource
-
-    try:
-        with FrameSource(args.path) as src:
-            n = src.info.frame_count
-    except Exception:  # noqa: BLE001 - the command itself says what is wrong with the file
-        return None
-    n = min(n, args.max_frames) if args.max_frames else n
-    return (n, "frames") if n else None
-
-
-def _video_exit_code(s: dict) -> int:
-    """0 for a whole video, 1 when frames could not be decoded, 130 when interrupted: a script
-    can tell a partial result from a complete one."""
-    if s["status"].startswith("interrupted"):
-        return 130
-    if s["status"].startswith("incomplete"):
-        print(f"error: {shown(s['source'])}: {s['status']}; the outputs cover the frames that could be read",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_webcam(args) -> int:
-    from ..video import has_display, process_video
-
-    rec = _recognizer(args)
-    display = has_display() and not args.headless
-    if not display:
-        why = "--headless given" if args.headless else (
-            "no display, or an OpenCV build without windows (the default opencv-python-headless; "
-            "`pip install opencv-python` for a live window)")
-        print(f"running headless ({why}); writing the outputs to {args.out}"
-              + (" - stop with Ctrl-C" if not args.max_frames else ""), file=sys.stderr)
-    s = process_video(rec, args.camera, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
-                      progress=not display, display=display, max_frames=args.max_frames,  # a stream: named by its host
-                      name=f"webcam{args.camera}" if isinstance(args.camera, int) else None)
-    print(*video_lines(s), sep="\n")
-    return _video_exit_code(s)
 
 
 def cmd_serve(args) -> int:
@@ -259,10 +192,12 @@ def add_commands(sub, fmt) -> None:
     add_recognizer_args(s)
     s.set_defaults(func=cmd_demo)
 
-    for name, helptext in (("video", "emotions per frame of a video file"), ("webcam", "live emotions from a camera")):
+    for name, helptext in (("video", "emotions per frame of video files"), ("webcam", "live emotions from a camera")):
         s = sub.add_parser(name, help=helptext, formatter_class=fmt)
         if name == "video":
-            s.add_argument("path", help="video file (mp4, avi, mov, ...)")
+            s.add_argument("paths", nargs="+", metavar="path",
+                           help="video files (mp4, avi, mov, ...) or folders of them; each clip's outputs are named "
+                                "after it")
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
             s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=0, metavar="N",

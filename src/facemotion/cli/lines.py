@@ -50,5 +50,8 @@ def video_lines(s: dict) -> list[str]:
     if len(s["faces"]) > LISTED:
         lines.append(f"  ... {len(s['faces']) - LISTED} more, seen less (every face: the summary and the CSV)")
     outs, sound = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]], s["outputs"].get("video_sound")
-    lines.append("wrote " + ", ".join(shown(o) for o in outs if o) + (f" (the MP4's sound: {sound})" if sound else ""))
+    figures = len(s["outputs"].get("timelines") or ()) + bool(s["outputs"].get("overview"))
+    lines.append("wrote " + ", ".join(shown(o) for o in outs if o) + (f" and {figures} figure{'s' * (figures > 1)}"
+                                                                       if figures else "")
+                 + (f" (the MP4's sound: {sound})" if sound else ""))
     return lines

@@ -52,3 +52,9 @@ def add_explain_args(p, flag: str = "--method"):
                         "default: gradcam for a .pt model, else occlusion")
     p.add_argument("--layer", default=None, help="Grad-CAM's layer, a module name such as features or blocks.3 "
                                                  "(default: chosen per architecture)")
+
+
+def explain_options(args) -> dict:
+    """The explainer's options of a command line (``--explain-method``, ``--layer``)."""
+    opts = {"layer": args.layer} if getattr(args, "layer", None) else {}
+    return {"method": args.explain_method, **opts}

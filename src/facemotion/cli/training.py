@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..datasets.loading import add_label_options
 from ..detect import DEFAULT_DETECTOR
-from ..errors import UsageError
+from ..errors import ModelError, UsageError
 from ..fileio import check_writable
 from ..tta import MODES
 from ..validate import add_file_output, integer, number, option, output_folder
@@ -172,6 +172,13 @@ def write_photo_outputs(r: dict, out, name: str) -> None:
 
 
 def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from ..zoo import no_checkpoint
+
+    for ckpt in args.checkpoint:  # before the [train] extra is looked for: it would not make the file
+        if not Path(ckpt).is_file():
+            raise ModelError(no_checkpoint(ckpt))
     from ..training.export import export_onnx
 
     check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=args.checkpoint)  # before the work

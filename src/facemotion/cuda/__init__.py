@@ -55,8 +55,8 @@ def resolve_device(device, name: str = "device", *, job: tuple[int, str] | None 
         if device == "auto":
             _say_once(f"{name} auto: cpu (torch is not installed, so no GPU is used)")
             return "cpu"
-        raise UsageError(f"{name}: {device} needs PyTorch with CUDA (torch is not installed): "
-                         "pip install torch, or use cpu") from None
+        raise UsageError(f"{name}: {device} needs PyTorch with CUDA and onnx (torch is not installed): "
+                         "pip install 'facemotion[train]', or use cpu") from None
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device == "auto":
         if not count:

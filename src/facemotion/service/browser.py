@@ -58,14 +58,14 @@ def _page_config(pool) -> dict | str:
 
 
 def mount(app: FastAPI, pool) -> None:
-    def missing(what: str):
-        return JSONResponse({"error": f"{what}: not here (the page then uses the server)"}, 404)
+    def missing(what: str, why: str = "not here"):
+        return JSONResponse({"error": f"{what}: {why} (the page then uses the server)"}, 404)
 
     @app.get("/web/config.json", include_in_schema=False)
     async def web_config():
         c = _page_config(pool)
         if isinstance(c, str):
-            return missing(f"/web/config.json: {c};")
+            return missing("/web/config.json", c)
         return JSONResponse(c, headers=NO_CACHE)
 
     @app.get("/web/vendor/{name}", include_in_schema=False)

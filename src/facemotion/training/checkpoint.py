@@ -90,11 +90,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """A checkpoint file as a dict, its card checked and in the current layout."""
     path = Path(path)
     if not path.is_file():
-        from ..zoo import shipped_models
+        from ..zoo import no_checkpoint
 
-        shipped = f" (a shipped model's name: `facemotion import {path} -o DIR` rebuilds its checkpoint)" \
-            if str(path) in shipped_models() else ""
-        raise ModelError(f"{path}: no such checkpoint{shipped}")
+        raise ModelError(no_checkpoint(path))
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or pickled code

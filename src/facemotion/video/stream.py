@@ -214,8 +214,7 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
 def frame_table(results, labels, *, max_frames: int | None = None, mesh: bool = False):
     """Per-frame rows of :func:`stream`'s results, in the columns of ``facemotion video``'s CSV
     (frame, time_s, face_id, box, confidence, a probability per label, dominant_emotion; with
-    ``mesh``, the mesh's pose and measures): a pandas DataFrame when pandas is installed (what
-    notebooks expect), else a list of dicts. A frame without a face has no row."""
+    ``mesh``, the mesh's pose and measures), as a pandas DataFrame. A frame without a face has no row."""
     from contextlib import closing
     from itertools import islice
 
@@ -228,8 +227,6 @@ def frame_table(results, labels, *, max_frames: int | None = None, mesh: bool = 
                  *(f["emotions"][e] for e in labels), f["dominant_emotion"],
                  *((mesh_columns(f).get(c) for c in MESH_COLUMNS) if mesh else ()))
                 for r in islice(results, max_frames) for f in r.faces]
-    try:
-        import pandas as pd
-    except ImportError:
-        return [dict(zip(cols, row)) for row in rows]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=cols)

@@ -291,10 +291,8 @@ def _column_key(column: str):
 
 
 def _pandas():
-    try:
-        import pandas
-    except ImportError:
-        raise UsageError("Video.to_pandas and its helpers need pandas: pip install pandas") from None
+    import pandas
+
     return pandas
 
 
