@@ -28,14 +28,8 @@ ENGINES = ("local", "ray")
 __all__ = ["COLUMNS", "ENGINES", "Item", "JobSpec", "expand", "read_rows", "run_batch"]
 
 
-def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", workers: int | None = None,
-              actors: int | None = None, ray_address: str | None = None, annotate_dir=None, overwrite: bool = False,
-              retry_failed: bool = False, progress: bool = True) -> dict:
-    """Run ``spec`` over ``inputs`` (files, folders, globs, list files) into ``out``; inputs
-    already in ``out`` (a previous, interrupted run of the same job) are skipped, those that
-    failed there too unless ``retry_failed`` (their error rows are then taken out first)."""
-    if isinstance(inputs, (str, os.PathLike)):  # one input, not its characters
-        inputs = [inputs]
+def _check_job(spec: JobSpec, engine: str, workers, actors, ray_address, annotate_dir) -> None:
+    """What a job cannot run with, said before any output exists."""
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if spec.every < 1:
@@ -49,12 +43,23 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     if other:
         raise UsageError(f"{other[0]}: an option of --engine {'local' if engine == 'ray' else 'ray'}, "
                          f"not of --engine {engine}")
-    if annotate_dir is not None:  # before any output exists: a file in its place, a folder not writable
+    if annotate_dir is not None:  # a file in its place, a folder not writable
         check_writable(annotate_dir, "--annotate")
-    if engine == "ray":  # Ray missing: one line before any output (an --overwrite would have emptied the table)
+    if engine == "ray":  # Ray missing (an --overwrite would have emptied the table before the error)
         from .ray_engine import ray_module
 
         ray_module()
+
+
+def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", workers: int | None = None,
+              actors: int | None = None, ray_address: str | None = None, annotate_dir=None, overwrite: bool = False,
+              retry_failed: bool = False, progress: bool = True) -> dict:
+    """Run ``spec`` over ``inputs`` (files, folders, globs, list files) into ``out``; inputs
+    already in ``out`` (a previous, interrupted run of the same job) are skipped, those that
+    failed there too unless ``retry_failed`` (their error rows are then taken out first)."""
+    if isinstance(inputs, (str, os.PathLike)):  # one input, not its characters
+        inputs = [inputs]
+    _check_job(spec, engine, workers, actors, ray_address, annotate_dir)
     items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")
