@@ -52,3 +52,21 @@ def test_evaluate_choose_ensemble_reads_the_test_split_only_for_chosen_members(k
     assert r["ensemble_chosen_on"] == "val"
     assert ("bad", "test") not in calls and {("good1", "test"), ("good2", "test")} <= set(calls)
     assert "members chosen on val from 3 models" in evaluate.format_report(r)
+
+
+def test_options_that_cannot_apply_are_refused_before_scoring(tmp_path, kaggle_zip, tiny_checkpoint, capsys):
+    """A folder of photos is scored whole (--split and --limit picked nothing there); an ensemble
+    of more members than models named cannot be chosen."""
+    import shutil
+
+    import facemotion
+    from facemotion.cli import main
+
+    (tmp_path / "photos" / "happy").mkdir(parents=True)
+    shutil.copy(facemotion.SAMPLE_IMAGE, tmp_path / "photos" / "happy" / "a.jpg")
+    for option in (["--split", "val"], ["--limit", "5"]):
+        assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "photos"), *option]) == 2
+        assert f"error: {option[0]}: not for a folder of photos" in capsys.readouterr().err
+    assert main(["evaluate", str(tiny_checkpoint), str(tiny_checkpoint), "--data", str(kaggle_zip),
+                 "--choose-ensemble", "3"]) == 2
+    assert "--choose-ensemble 3: more than the 2 models named" in capsys.readouterr().err

@@ -627,3 +627,50 @@ def test_a_teacher_of_another_label_set_is_folded_or_refused_in_one_line(kaggle_
     z = torch.tensor([[2.0, -1.0, 0.5, 3.0, 0.0, 1.0, -2.0, 1.5]])
     online = torch.softmax(FoldedTeacher(lambda x: z, "t", temp=4.0)(None) / 4.0, 1)
     assert torch.allclose(online, fit_targets(torch.softmax(z / 4.0, 1), 7, "t"), atol=1e-6)
+
+
+def _face_folder(root, n_per_class: int = 10, seed: int = 0):
+    import cv2
+
+    faces = faces_like(4 * n_per_class, seed)
+    for i, folder in enumerate(("happy", "sad", "angry", "neutral") * n_per_class):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / folder / f"{i}.png"), faces[i])
+    return root
+
+
+def test_what_fixes_a_runs_faces_is_checked(kaggle_zip, tmp_path):
+    """The held-out faces never train: --extra-data or --unlabelled that is --data is refused, and
+    extra faces that are validation faces (pixel for pixel) are left out; an empty validation part
+    is refused; --resume with another --seed, --val-fraction or --limit is refused; --limit draws
+    from --data alone, --extra-data's faces added whole."""
+    import shutil
+
+    from facemotion.errors import FacemotionError
+    from facemotion.errors import UsageError as Usage
+    from facemotion.training.data import load_train_val
+
+    data = _face_folder(tmp_path / "faces")
+    for extra in ({"extra_data": data}, {"unlabelled": data}):
+        with pytest.raises(Usage, match="is --data"):
+            load_train_val(_args(data, tmp_path / "run", **extra))
+    train, val = load_train_val(_args(data, tmp_path / "run"))
+    some = tmp_path / "some"  # a folder holding two validation faces among others
+    shutil.copytree(_face_folder(tmp_path / "other", seed=5), some)
+    shutil.copy(data / str(val.sources[0]), some / "happy" / "from_val_0.png")  # sources: within the folder
+    shutil.copy(data / str(val.sources[1]), some / "sad" / "from_val_1.png")
+    train2, _ = load_train_val(_args(data, tmp_path / "run", extra_data=some))
+    assert train2.val_copies == 2 and len(train2) == len(train) + 40
+    train3, _ = load_train_val(_args(kaggle_zip, tmp_path / "run", limit=3, extra_data=some))
+    assert len(train3) == 3 + 42 and train3.from_extra.sum() == 42  # the limit is --data's alone
+    with pytest.raises(FacemotionError, match=r"--val-fraction 0.01 of its \d+ faces holds out none"):
+        main(_args(data, tmp_path / "tiny", val_fraction=0.01))
+    main(_args(data, tmp_path / "r", epochs=1, seed=1))
+    for changed in ({"seed": 2}, {"val_fraction": 0.3}, {"limit": 20}):
+        with pytest.raises(Usage, match=f"--resume: .* is a run with --{next(iter(changed)).replace('_', '-')} "):
+            main(_args(data, tmp_path / "r", epochs=2, resume=True, **{"seed": 1, **changed}))
+
+
+def test_eval_tta_checkpoints_say_their_views(kaggle_zip, tmp_path):
+    main(_args(kaggle_zip, tmp_path / "run", epochs=1, eval_tta=True))
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["tta"] == "flip"  # what its val metrics were measured with

@@ -119,6 +119,9 @@ def evaluate_photos(args) -> int:
                          "folders' names")
     if args.tta not in (None, "none"):
         raise UsageError("--tta: not for a folder of photos (the model's own test-time views are used)")
+    if args.split is not None or args.limit:  # a folder is one set, scored whole
+        raise UsageError(f"{'--split' if args.split is not None else '--limit'}: not for a folder of photos (every "
+                         "photo in it is scored; a part of it: a folder of that part)")
     if args.control and not args.groups:
         raise UsageError("--control: needs --groups (the CSV that has the column)")
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)

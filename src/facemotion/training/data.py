@@ -42,6 +42,12 @@ def load_data(cfg, dist, say) -> TrainingData:
     dev = torch.device(cfg.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device: {cfg.device} asked for, but this torch sees no CUDA GPU")
+    if not len(val):  # no checkpoint could be chosen, and the run's numbers would be NaN
+        raise FacemotionError(f"{cfg.data}: --val-fraction {cfg.val_fraction} of its {len(train):,} faces holds out "
+                              "none; a run needs validation faces (a larger --val-fraction, or more faces)")
+    if getattr(train, "val_copies", 0):
+        say(f"--extra-data: left out {train.val_copies:,} faces that are validation faces (pixel for pixel)",
+            file=sys.stderr)
     x_tr, y_tr = (t.to(dev) for t in to_tensors(train))
     x_va, y_va = (t.to(dev) for t in to_tensors(val))
     t_tr, t_va = ((torch.from_numpy(sp.targets).to(dev) if sp.targets is not None else None) for sp in (train, val))
@@ -92,15 +98,31 @@ def load_train_val(args):
         # a FER+ network fine-tuned on faces labelled by folder (or by FER2013's CSV): its eight
         # emotions, contempt/ its own class, where FER2013's seven read it as disgust
         train, val = (with_eight_labels(sp) for sp in (train, val))
-    for extra in getattr(args, "extra_data", None) or ():
-        train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress)
-    if args.limit and args.limit < len(train):
+    if args.limit and args.limit < len(train):  # of --data's faces: --extra-data's are added whole
         # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])
         dropped = train.dropped
         train = train.subset(keep)
         train.dropped = dropped
+    copies = 0
+    extras = list(getattr(args, "extra_data", None) or ())
+    for i, extra in enumerate(extras):
+        for option, other in (("--data", args.data), *(("--extra-data", e) for e in extras[:i])):
+            if _same_path(extra, other):  # its held-out faces would be trained on, or its faces twice
+                raise UsageError(f"--extra-data {extra}: is {option} {other} too; name each dataset once")
+        train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress, val=val)
+        copies += train.val_copies
+    if getattr(args, "unlabelled", None) and _same_path(args.unlabelled, args.data):
+        raise UsageError(f"--unlabelled {args.unlabelled}: is --data too: its held-out faces would train the "
+                         "consistency loss; give photos the run does not validate on")
+    train.val_copies = copies
     return train, val
+
+
+def _same_path(a, b) -> bool:
+    import os
+
+    return os.path.realpath(str(a)) == os.path.realpath(str(b))
 
 
 def _init_labels(args) -> tuple | None:
@@ -130,15 +152,20 @@ def with_eight_labels(split):
     return out
 
 
-def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = True):
+def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = True, val=None):
     """``train`` with the faces of an <emotion>/<image> folder appended, their labels mapped by
     name into ``train``'s label set and, where ``train`` has soft targets (FER+ votes), one-hot
     targets: a student's single label is a crowd of one. The vote records stay FER2013's
-    alone (``votes`` is dropped for the mixed split; nothing in training reads it)."""
+    alone (``votes`` is dropped for the mixed split; nothing in training reads it). Its faces that
+    are ``val``'s, pixel for pixel, are left out (counted in the result's ``val_copies``)."""
     from ..datasets import Split, load_splits
+    from ..datasets.duplicates import duplicates_of
     from ..labels import EMOTIONS, canonical_emotion
 
     extra = load_splits(folder, ("train",), skip_bad=skip_bad, progress=progress)["train"]
+    copies = duplicates_of(extra.images, val.images) if val is not None and len(extra) else np.zeros(len(extra), bool)
+    if copies.any():
+        extra = extra.subset(np.flatnonzero(~copies))
     names = tuple(train.label_names)
     try:  # by folder name, so a contempt folder stays contempt where the run has FER+'s eight labels
         y = np.array([names.index(canonical_emotion(Path(str(src)).parent.name or EMOTIONS[k], names))
@@ -149,8 +176,10 @@ def with_extra_faces(train, folder, *, skip_bad: bool = False, progress: bool = 
     if train.targets is not None:
         targets = np.concatenate([train.targets, np.eye(len(names), dtype=train.targets.dtype)[y]])
     was_extra = train.from_extra if train.from_extra is not None else np.zeros(len(train), bool)
-    return Split(train.name, np.concatenate([train.images, extra.images]), np.concatenate([train.labels, y]),
-                 np.concatenate([train.sources.astype(str), extra.sources.astype(str)]),
-                 train.skipped + extra.skipped, targets, None, names, train.dropped,
-                 np.concatenate([was_extra, np.ones(len(y), bool)]))
+    out = Split(train.name, np.concatenate([train.images, extra.images]), np.concatenate([train.labels, y]),
+                np.concatenate([train.sources.astype(str), extra.sources.astype(str)]),
+                train.skipped + extra.skipped, targets, None, names, train.dropped,
+                np.concatenate([was_extra, np.ones(len(y), bool)]))
+    out.val_copies = int(copies.sum())
+    return out
 

@@ -54,8 +54,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--detector", default=None, choices=list_detectors(aliases=True),
                    metavar=shown_choices(list_detectors()),
                    help="with an <emotion>/<photo> folder: the face detector (default: the recognizer's)")
-    p.add_argument("--split", default="test", choices=SPLITS,
-                   help="split to report: test = PrivateTest, val = PublicTest")
+    p.add_argument("--split", default=None, choices=SPLITS,
+                   help="split to report: test = PrivateTest (the default), val = PublicTest")
     p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],
                    help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")
     p.add_argument("--calibrate", action="store_true",
@@ -122,6 +122,20 @@ def model_logits(model_ref, images: np.ndarray, tta="none", batch_size: int = 51
         p = _tta.apply(clf.predict, normalize(images[i:i + batch_size])[:, None], tta)
         out.append(np.log(np.clip(p, 1e-12, 1)))
     return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)))
+
+
+def in_graph(model_ref) -> str | None:
+    """What an exported model's graph does itself (its card's views and temperature), which a
+    report's --tta adds to; None for a checkpoint or a graph that does neither."""
+    if Path(str(model_ref)).suffix == ".pt":
+        return None
+    try:
+        card = load_classifier(str(model_ref)).card
+    except FacemotionError:  # not a model file this reads (it was scored by other means): nothing to say
+        return None
+    said = ([f"{card.tta} views"] if card.tta not in (None, "none") else []) + \
+        ([f"temperature {card.temperature:.3g}"] if abs(card.temperature - 1.0) > 1e-6 else [])
+    return ", ".join(said) or None
 
 
 def ensemble_probs(logits_list, temperature: float = 1.0) -> np.ndarray:
@@ -216,6 +230,8 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     report = classification_report(y_ev, probs, label_names)
     report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data),
                    "label_source": labels or "fer2013"})
+    if graph := {Path(str(m)).name: g for m in models if (g := in_graph(m))}:
+        report["in_graph"] = graph  # what --tta adds to: a reader of "tta: none" should know
     if labels == "ferplus":
         report["left_out"] = int((~keep).sum())  # no FER+ row, or no unique emotion majority
     report["protocol"] = None
@@ -270,6 +286,8 @@ def format_report(r: dict) -> str:
                 if r.get("label_source") == "ferplus" else ""),
              *([f"members chosen on val from {len(r['ensemble_candidates'])} models"]
                if "ensemble_candidates" in r else []),
+             *([f"in the graph itself: {'; '.join(f'{m}: {g}' for m, g in r['in_graph'].items())}"]
+               if r.get("in_graph") else []),
              f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
              f"ECE {r['ece']:.4f}"]
     if "calibration" in r:
@@ -291,10 +309,13 @@ def format_report(r: dict) -> str:
 def main(args) -> dict:
     from .robustness import check_args
 
+    args.split = args.split or "test"
     check_args(args)
     check_label_options(args)
     if args.choose_ensemble and len(args.models) < 2:
         raise UsageError("--choose-ensemble: chooses among two or more models; name them")
+    if args.choose_ensemble and args.choose_ensemble > len(args.models):
+        raise UsageError(f"--choose-ensemble {args.choose_ensemble}: more than the {len(args.models)} models named")
     if args.ensemble_max_params and not args.choose_ensemble:
         raise UsageError("--ensemble-max-params: bounds --choose-ensemble's choice; add --choose-ensemble N")
     if args.robustness and getattr(args, "labels", None) == "ferplus":

@@ -149,7 +149,9 @@ def _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, imp
     from .checkpoint import atomic_torch_save, describe
 
     epoch = row["epoch"]
+    # the card's views are those its metrics were measured with (--eval-tta: the mirror average too)
     meta = describe(model, epoch=epoch, step=run.step, parameters=run.parameters(model), labels=data.labels,
+                    tta="flip" if cfg.eval_tta else "none",
                     metrics={"val_loss": row["val_loss"], "val_acc": row["val_acc"], "val_split": data.val_split},
                     train_args={k: v for k, v in vars(cfg).items() if k != "func"}, best=run.best,
                     history=run.history, **({"init_training": run.init_training} if run.init_training else {}))

@@ -64,6 +64,13 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
         if key in was and not _same_inputs(old, new):
             raise UsageError(f"--resume: {resume} is a run with {flag} {_shown(old)}, not {_shown(new)}; continue it "
                              f"with the same {flag}, or start from it with --init CKPT and another --out")
+    # these choose which faces train and which hold out: another value would train on faces the
+    # first epochs were validated on, and compare epochs on other validation faces
+    for key, flag in (("seed", "--seed"), ("val_fraction", "--val-fraction"), ("limit", "--limit")):
+        old, new = was.get(key), getattr(cfg, key, None)
+        if key in was and old != new:
+            raise UsageError(f"--resume: {resume} is a run with {flag} {_shown(old)}, not {_shown(new)} (it chooses "
+                             f"the faces that train and those held out); continue it with {flag} {_shown(old)}")
     epochs, warm = was.get("epochs"), float(was.get("warmup_epochs") or 0)
     if was.get("sched") == "cosine" and epochs and cfg.epochs != epochs and ck.get("epoch", 0) < cfg.epochs:
         # LambdaLR keeps its step count, not its length: the rate jumps to the new cosine's value there
@@ -111,4 +118,6 @@ def _same_input(a: str, b: str) -> bool:
 
 
 def _shown(value) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     return "none" if not value else value if isinstance(value, str) else " ".join(map(str, value))

@@ -126,7 +126,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="held-out fraction when the data has no val split")
     p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
-    p.add_argument("--limit", type=option(integer, 0), default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument("--limit", type=option(integer, 0), default=0,
+                   help="train on N of --data's training images, drawn with --seed (smoke tests; --extra-data's "
+                        "are added whole)")
     p.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0)
     p.add_argument("--threads", type=option(validate_threads), default=0,
                    help="torch's threads (0: one per core; auto: the cores other programs leave idle when the run starts)")
