@@ -98,19 +98,8 @@ NOT_FOR_PHOTOS = {"calibrate": "--calibrate", "choose_ensemble": "--choose-ensem
                   "ensemble_max_params": "--ensemble-max-params", "votes": "--votes"}
 
 
-def evaluate_photos(args) -> int:
-    """``facemotion evaluate MODEL... --data <emotion>/<photo> folder``: each photo as a user runs
-    it (the detector, the largest face; ``--crops``: the image is the face), several models
-    averaged on the same crop."""
-    import json
-    import sys
-    from pathlib import Path
-
-    from ..errors import ImageError
-    from ..fairness import format_group_report, group_report, read_groups
-    from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images, truth_and_pred
-    from ..recognizer import EmotionRecognizer
-
+def _refuse_for_photos(args) -> None:
+    """The options that cannot apply to a folder of photos, each refused in one line."""
     for dest, flag in NOT_FOR_PHOTOS.items():
         if getattr(args, dest, None):
             raise UsageError(f"{flag}: not for a folder of photos (it needs a FER2013 dataset)")
@@ -124,6 +113,22 @@ def evaluate_photos(args) -> int:
                          "photo in it is scored; a part of it: a folder of that part)")
     if args.control and not args.groups:
         raise UsageError("--control: needs --groups (the CSV that has the column)")
+
+
+def evaluate_photos(args) -> int:
+    """``facemotion evaluate MODEL... --data <emotion>/<photo> folder``: each photo as a user runs
+    it (the detector, the largest face; ``--crops``: the image is the face), several models
+    averaged on the same crop."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..errors import ImageError
+    from ..fairness import format_group_report, group_report, read_groups
+    from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images, truth_and_pred
+    from ..recognizer import EmotionRecognizer
+
+    _refuse_for_photos(args)
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
     recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
     items = read_labelled_folder(args.data, recs[0].labels)

@@ -42,9 +42,6 @@ def load_data(cfg, dist, say) -> TrainingData:
     dev = torch.device(cfg.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device: {cfg.device} asked for, but this torch sees no CUDA GPU")
-    if not len(val):  # no checkpoint could be chosen, and the run's numbers would be NaN
-        raise FacemotionError(f"{cfg.data}: --val-fraction {cfg.val_fraction} of its {len(train):,} faces holds out "
-                              "none; a run needs validation faces (a larger --val-fraction, or more faces)")
     if getattr(train, "val_copies", 0):
         say(f"--extra-data: left out {train.val_copies:,} faces that are validation faces (pixel for pixel)",
             file=sys.stderr)
@@ -54,18 +51,7 @@ def load_data(cfg, dist, say) -> TrainingData:
     if train.dropped or val.dropped:
         say(f"--labels {cfg.labels}: left out {train.dropped} training and {val.dropped} validation faces "
             "(no FER+ votes, or mostly 'unknown' / 'not a face')", file=sys.stderr)
-    if len(y_tr) // dist.world < cfg.batch_size:
-        raise FacemotionError(f"{cfg.data}: only {len(y_tr)} training images, fewer than --batch-size "
-                              f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
-    present = np.flatnonzero(train.class_counts())
-    if len(present) < 2:
-        raise FacemotionError(f"{cfg.data}: its training faces show one emotion only "
-                              f"({', '.join(train.label_names[i] for i in present) or 'none'}); a classifier needs "
-                              "faces of two or more")
-    used = len(y_tr) // dist.world // cfg.batch_size * cfg.batch_size
-    if used < 0.9 * (len(y_tr) // dist.world):  # an epoch is whole batches, drawn anew each epoch
-        say(f"--batch-size {cfg.batch_size}: an epoch takes {used:,} of the {len(y_tr) // dist.world:,} training "
-            "faces (whole batches, drawn anew each epoch); a smaller --batch-size takes more", file=sys.stderr)
+    _check_splits(cfg, dist, train, val, len(y_tr), say)
     name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
     x_unl = None
     if getattr(cfg, "unlabelled", None):
@@ -87,6 +73,26 @@ def load_data(cfg, dist, say) -> TrainingData:
     return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl, extra_tr, w_tr)
 
 
+def _check_splits(cfg, dist, train, val, n_train: int, say) -> None:
+    """What a run cannot train on (too few faces for a batch, one emotion, no validation face),
+    refused; what it would waste (faces an epoch's whole batches leave out), said."""
+    if n_train // dist.world < cfg.batch_size:
+        raise FacemotionError(f"{cfg.data}: only {n_train} training images, fewer than --batch-size "
+                              f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
+    present = np.flatnonzero(train.class_counts())
+    if len(present) < 2:
+        raise FacemotionError(f"{cfg.data}: its training faces show one emotion only "
+                              f"({', '.join(train.label_names[i] for i in present) or 'none'}); a classifier needs "
+                              "faces of two or more")
+    if not len(val):  # no checkpoint could be chosen, and the run's numbers would be NaN
+        raise FacemotionError(f"{cfg.data}: --val-fraction {cfg.val_fraction} of its {len(train):,} faces holds out "
+                              "none; a run needs validation faces (a larger --val-fraction, or more faces)")
+    used = n_train // dist.world // cfg.batch_size * cfg.batch_size
+    if used < 0.9 * (n_train // dist.world):  # an epoch is whole batches, drawn anew each epoch
+        say(f"--batch-size {cfg.batch_size}: an epoch takes {used:,} of the {n_train // dist.world:,} training "
+            "faces (whole batches, drawn anew each epoch); a smaller --batch-size takes more", file=sys.stderr)
+
+
 def load_train_val(args):
     """The training and validation splits a run with these arguments sees (``--limit`` applied)."""
     train, val = load_training_data(args.data, val_fraction=args.val_fraction, seed=args.seed,
@@ -105,11 +111,9 @@ def load_train_val(args):
         train = train.subset(keep)
         train.dropped = dropped
     copies = 0
-    extras = list(getattr(args, "extra_data", None) or ())
-    for i, extra in enumerate(extras):
-        for option, other in (("--data", args.data), *(("--extra-data", e) for e in extras[:i])):
-            if _same_path(extra, other):  # its held-out faces would be trained on, or its faces twice
-                raise UsageError(f"--extra-data {extra}: is {option} {other} too; name each dataset once")
+    for extra in getattr(args, "extra_data", None) or ():  # (one named twice: its faces weigh twice)
+        if _same_path(extra, args.data):  # its held-out faces would be trained on
+            raise UsageError(f"--extra-data {extra}: is --data too; its faces are read once, with a part held out")
         train = with_extra_faces(train, extra, skip_bad=args.skip_bad, progress=args.progress, val=val)
         copies += train.val_copies
     if getattr(args, "unlabelled", None) and _same_path(args.unlabelled, args.data):
