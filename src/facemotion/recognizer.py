@@ -33,8 +33,8 @@ from .zoo import resolve
 def _detector_kwargs(detector, min_confidence, detect_size, flag: str = "min_confidence") -> dict:
     kw = {}
     if detector == "none" and min_confidence is not None:  # would be ignored: said, not passed over
-        raise UsageError(f"{flag}: the detector 'none' finds no faces to keep or drop (the whole "
-                                  f"picture is one face); leave {flag} out")
+        raise UsageError(f"{flag}: the detector 'none' finds no faces to keep or drop (the whole picture is one "
+                         f"face); leave {flag} out")
     if isinstance(detector, str) and detector != "none":
         if min_confidence is not None:
             kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
@@ -216,11 +216,10 @@ class EmotionRecognizer:
         one-line VideoError: pass the path) -> one row per face per frame, as ``facemotion
         video``'s CSV, as a pandas DataFrame.
         ``every``: the detector runs on every N-th frame, faces are tracked between."""
-        from .validate import integer
         from .video.stream import frame_table
 
         if max_frames is not None:
-            integer("max_frames", max_frames, lo=1)
+            validate.integer("max_frames", max_frames, lo=1)
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames,
                            mesh=self.stages.mesh is not None)
 

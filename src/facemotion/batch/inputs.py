@@ -48,10 +48,6 @@ def read_list(path: Path) -> list[str]:
     return out
 
 
-def _matches(pattern: str, skip) -> bool:
-    return expand_inputs([pattern], MEDIA_SUFFIXES, skip) != [Path(pattern)]
-
-
 def expand(args, skip=()) -> list[Item]:
     """Arguments -> items in argument order (folders sorted), each path once; a folder's files
     under a folder in ``skip`` left out (:func:`~facemotion.inputs.expand_inputs`)."""
@@ -60,11 +56,13 @@ def expand(args, skip=()) -> list[Item]:
         a = str(a)
         if Path(a).suffix.lower() in LIST_SUFFIXES and Path(a).is_file():
             paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES, skip)]
-        elif any(c in a for c in "*?[") and not Path(a).exists() and not _matches(a, skip):
-            # a pattern that matches nothing is no input: said, not kept as a failed row of the table
-            print(f"note: {shown(a)} matches no file", file=sys.stderr)
         else:
-            paths += [str(p) for p in expand_inputs([a], MEDIA_SUFFIXES, skip)]
+            found = expand_inputs([a], MEDIA_SUFFIXES, skip)
+            if any(c in a for c in "*?[") and found == [Path(a)] and not Path(a).exists():
+                # a pattern that matches nothing is no input: said, not kept as a failed row of the table
+                print(f"note: {shown(a)} matches no file", file=sys.stderr)
+                continue
+            paths += [str(p) for p in found]
     # an input named twice (a path listed twice, ./a.jpg and a.jpg, a link to it) would be processed
     # (and written) twice: the first name is kept
     once = unique(paths)

@@ -142,9 +142,9 @@ class FrameSource:
             raise VideoError(f"{path}: cannot read ({e.strerror or e})") from None
         if kind := document_kind(head):  # FFmpeg would not run it, but says no more than "no frames": name what it is
             raise VideoError(f"{path}: {kind}, not a video")
-        if sniff(head) in ("JPEG", "PNG", "BMP", "TIFF", "PPM"):  # FFmpeg reads a still as a clip of one frame
-            raise VideoError(f"{path}: a {sniff(head)} photo, not a video (facemotion image reads photos; "
-                             "rec.analyze in Python)")
+        if (still := sniff(head)) in ("JPEG", "PNG", "BMP", "TIFF", "PPM"):  # FFmpeg reads it as a clip of one frame
+            raise VideoError(f"{path}: a {still} photo, not a video (facemotion image reads photos; rec.analyze in "
+                             "Python)")
         cap = _capture(path)
         if not cap.isOpened():
             cap.release()
