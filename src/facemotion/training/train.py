@@ -203,8 +203,14 @@ def _train(cfg, dist) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
+    made = not Path(cfg.out).exists()
     out = _prepare_out(cfg, dist)
-    data = load_data(cfg, dist, say)
+    try:
+        data = load_data(cfg, dist, say)
+    except Exception:  # refused before it began: no empty folder left where a run would be looked for
+        if made and dist.main and not any(out.iterdir()):
+            out.rmdir()
+        raise
     model, model_kwargs = _build_model(cfg, data.x_tr.device, len(data.labels))
     ck, model, init_training = starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
     optimizer = build_optimizer(model, cfg)
