@@ -24,8 +24,11 @@ def pixel_limit() -> int:
     """The most pixels a picture may have: ``FACEMOTION_MAX_PIXELS``, 100 MP by default."""
     raw = os.environ.get("FACEMOTION_MAX_PIXELS", "100000000")
     try:
-        value = int(float(raw))
-    except (ValueError, OverflowError):  # "abc", "", "nan", "inf"
+        number = float(raw)  # "1e8" too
+        if not number.is_integer():  # "1.9", "nan", "inf"
+            raise ValueError
+        value = int(number)
+    except (ValueError, OverflowError):
         raise UsageError(f"FACEMOTION_MAX_PIXELS: expected a whole number of pixels, got {raw!r}") from None
     if value < 1:
         raise UsageError(f"FACEMOTION_MAX_PIXELS: must be >= 1, got {raw!r}")

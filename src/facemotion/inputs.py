@@ -72,7 +72,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
     is always an input."""
     import glob
 
-    skip = [os.path.abspath(s) for s in skip if s is not None]
+    skip = [os.path.realpath(s) for s in skip if s is not None]  # a link to it, or through one, is it
     out: list[Path] = []
     for p in paths:
         p = str(p)
@@ -86,7 +86,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
-            inside = [s for s in skip if not _within(os.path.abspath(p), s)]  # unless the folder named is in it
+            inside = [s for s in skip if not _within(os.path.realpath(p), s)]  # unless the folder named is in it
             out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)
                               and not _hidden(f, p) and not _skipped(f, inside)))
         else:
@@ -101,7 +101,7 @@ def _hidden(path: Path, folder: str) -> bool:
 
 
 def _skipped(path, skip: list) -> bool:
-    return any(_within(os.path.abspath(path), s) for s in skip)
+    return bool(skip) and any(_within(os.path.realpath(path), s) for s in skip)
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

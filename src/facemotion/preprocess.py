@@ -211,11 +211,11 @@ def level_patch_plan(box, angle: float, face_px: int, patch_px: int) -> tuple:
 
 def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
     """Face images (list of arrays of any size/colour, or an N x H x W array) -> N x 1 x size x size
-    float32. One array alone, H x W gray or H x W x 3/4 colour, is one face (a stack of gray faces
-    3 or 4 pixels wide would be no faces)."""
+    float32. One array alone, H x W gray, H x W x 1 (Keras' gray) or H x W x 3/4 colour, is one face
+    (a stack of gray faces 1, 3 or 4 pixels wide would be no faces)."""
     if isinstance(faces, np.ndarray) and faces.ndim == 3 and faces.shape[1:] == (size, size) and faces.dtype == np.uint8:
         grid = faces
-    elif isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[2] in (3, 4))):
+    elif isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[2] in (1, 3, 4))):
         grid = to_face48(faces, size)[None]
     else:
         if isinstance(faces, (str, bytes, os.PathLike)):

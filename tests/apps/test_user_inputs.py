@@ -43,6 +43,10 @@ def test_a_folder_run_twice_reads_no_output_and_no_hidden_file(tmp_path, monkeyp
     assert "._a.jpg" in capsys.readouterr().err
     assert main(["image", "facemotion-out"]) == 0  # the output folder named as the input is read
     assert (tmp_path / "facemotion-out" / "a_annotated_annotated.jpg").is_file()
+    (tmp_path / "link").symlink_to(tmp_path)  # the output folder reached through a link is still it
+    assert main(["image", "link", "-o", "facemotion-out"]) == 0
+    assert not (tmp_path / "facemotion-out" / "facemotion-out").exists()
+    assert not list((tmp_path / "facemotion-out").glob("*annotated_annotated_annotated*"))
 
 
 def test_one_name_shared_moves_only_those_inputs(tmp_path):
@@ -52,6 +56,8 @@ def test_one_name_shared_moves_only_those_inputs(tmp_path):
     assert output_stems(["/p/2019/a/x.jpg", "/p/2020/a/x.jpg"]) == ["2019/a/x", "2020/a/x"]
     piped = tmp_path / "tmp-abc" / "stdin"
     assert output_stems([piped, tmp_path / "c" / "stdin.jpg"], keep=[piped]) == ["stdin", "c/stdin"]
+    # at different depths (one folder's path is the end of another's): the whole paths tell them apart
+    assert output_stems(["/r/b/x.jpg", "/r/a/b/x.jpg", "/r/x/a/b/x.jpg"]) == ["b/x", "a/b/x", "x/a/b/x"]
 
 
 def test_inputs_from_two_places_keep_short_names(tmp_path):
@@ -75,7 +81,7 @@ def test_a_photo_piped_in_is_stdin_beside_a_file_named_so(tmp_path):
     assert json.loads((tmp_path / "o" / "stdin.json").read_text())["file"] == "-"
 
 
-@pytest.mark.parametrize("value", ["abc", "", "inf", "nan", "0", "-5"])
+@pytest.mark.parametrize("value", ["abc", "", "inf", "nan", "0", "-5", "1.9"])
 def test_a_bad_pixel_limit_is_one_line_before_any_input(value):
     env = {**os.environ, "FACEMOTION_MAX_PIXELS": value}
     p = subprocess.run([sys.executable, "-m", "facemotion", "image", facemotion.SAMPLE_IMAGE, "--json"], env=env,
@@ -107,6 +113,8 @@ def test_one_crop_alone_is_one_face(rec):
     assert rec.labels[alone[0].argmax()] == "happy"
     with pytest.raises(UsageError, match="face 0: expected a face image"):
         rec.classify_faces([facemotion.SAMPLE_IMAGE])
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]  # Keras' H x W x 1
+    assert rec.classify_faces(gray).shape == (1, len(rec.labels))
 
 
 def test_tables_keep_their_columns_without_faces_and_refuse_unknown_labels(rec):
@@ -146,3 +154,7 @@ def test_fer_data_uri_without_data_names_the_uri():
 
     with pytest.raises(InvalidImage, match="data:image/jpeg;base64,@@@"):
         FER().detect_emotions("data:image/jpeg;base64,@@@")
+    import base64
+
+    wrapped = "data:image/jpeg;base64," + base64.encodebytes(Path(facemotion.SAMPLE_IMAGE).read_bytes()).decode()
+    assert FER().top_emotion(wrapped)[0] == "happy"  # base64 in lines of 76, as encodebytes writes it

@@ -601,5 +601,14 @@ def test_the_video_command_reads_several_clips_and_folders(media, tmp_path, caps
         assert json.loads((out / sub / "test_summary.json").read_text())["frames"] == 3
     assert main(["video", str(media / "test.mp4"), str(media / "short_hamilton_clip.mp4"), "-o", str(out / "two"),
                  "--max-frames", "2", "--no-progress", "--no-video"]) == 0
+    clip = tmp_path / "clips" / "a" / "test.mp4"  # named twice, read once, under its own name
+    assert main(["video", str(tmp_path / "clips" / "a"), str(clip), "-o", str(out / "once"), "--max-frames", "2",
+                 "--no-progress", "--no-video"]) == 0
+    assert sorted(p.name for p in (out / "once").rglob("*_summary.json")) == ["test_summary.json"]
+    mjpeg = tmp_path / "cam.mjpeg"  # an IP camera's recording: JPEGs one after another, no photo
+    mjpeg.write_bytes((media / "obama_small.jpg").read_bytes() * 4)
+    assert main(["video", str(mjpeg), "-o", str(out / "mjpeg"), "--no-progress", "--no-video"]) == 0
+    assert main(["video", "7", "-o", str(out / "cam")]) == 1  # a number that names no file: camera 7
+    assert "camera 7: cannot be opened" in capsys.readouterr().err
     assert {p.name for p in (out / "two").glob("*_summary.json")} == {"test_summary.json",
                                                                       "short_hamilton_clip_summary.json"}

@@ -13,16 +13,18 @@ from .options import explain_options
 
 
 def cmd_video(args) -> int:
-    from ..inputs import VIDEO_SUFFIXES, expand_inputs
+    from ..inputs import VIDEO_SUFFIXES, expand_inputs, unique
     from ..names import fit_stems
     from ..recognizer import RecognizerOptions
     from ..video import process_video
     from ..writers import output_stems
 
     # a folder gives its clips (a rerun into -o inside it does not read the annotated MP4s back);
-    # a live stream's address (rtsp://...) is read as it is
-    paths = [x for p in args.paths for x in ([p] if stream_address(p) else
-                                                 expand_inputs([p], VIDEO_SUFFIXES, skip=[args.out]))]
+    # a live stream's address (rtsp://...) and a camera's number that names no file are read as
+    # they are; a clip named twice (a folder and a file in it) is read once
+    paths = unique([x for p in args.paths for x in (
+        [p] if stream_address(p) or (p.isdigit() and not Path(p).exists()) else
+        expand_inputs([p], VIDEO_SUFFIXES, skip=[args.out]))])
     if not paths:
         raise VideoError(f"no videos found in {' '.join(map(shown, args.paths))} ({', '.join(sorted(VIDEO_SUFFIXES))})")
     rec = RecognizerOptions.from_args(args, _video_job(args, paths)).build()

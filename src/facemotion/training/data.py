@@ -85,8 +85,8 @@ def _check_splits(cfg, dist, train, val, n_train: int, say) -> None:
                               f"({', '.join(train.label_names[i] for i in present) or 'none'}); a classifier needs "
                               "faces of two or more")
     if not len(val):  # no checkpoint could be chosen, and the run's numbers would be NaN
-        raise FacemotionError(f"{cfg.data}: --val-fraction {cfg.val_fraction} of its {len(train):,} faces holds out "
-                              "none; a run needs validation faces (a larger --val-fraction, or more faces)")
+        raise FacemotionError(f"{cfg.data}: no validation faces (its val part is empty, or --val-fraction "
+                              f"{cfg.val_fraction} of its {len(train):,} faces holds out none); a run needs some")
     used = n_train // dist.world // cfg.batch_size * cfg.batch_size
     if used < 0.9 * (n_train // dist.world):  # an epoch is whole batches, drawn anew each epoch
         say(f"--batch-size {cfg.batch_size}: an epoch takes {used:,} of the {n_train // dist.world:,} training "

@@ -17,7 +17,7 @@ from ..errors import VideoError
 from ..fileio import check_input_file, stream_address, without_password
 from ..formats import document_kind, refused_kind, sniff
 from ..images import as_bgr
-from ..inputs import Stream
+from ..inputs import IMAGE_SUFFIXES, Stream
 
 # what a folder of media counts as video (``facemotion batch``); OpenCV may open more
 
@@ -142,7 +142,9 @@ class FrameSource:
             raise VideoError(f"{path}: cannot read ({e.strerror or e})") from None
         if kind := document_kind(head):  # FFmpeg would not run it, but says no more than "no frames": name what it is
             raise VideoError(f"{path}: {kind}, not a video")
-        if (still := sniff(head)) in ("JPEG", "PNG", "BMP", "TIFF", "PPM"):  # FFmpeg reads it as a clip of one frame
+        # a photo, named as one (an IP camera's MJPEG file begins as a JPEG too): FFmpeg would read a
+        # clip of one frame
+        if path.suffix.lower() in IMAGE_SUFFIXES and (still := sniff(head)) in ("JPEG", "PNG", "BMP", "TIFF", "PPM"):
             raise VideoError(f"{path}: a {still} photo, not a video (facemotion image reads photos; rec.analyze in "
                              "Python)")
         cap = _capture(path)

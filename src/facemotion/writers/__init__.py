@@ -118,8 +118,9 @@ def output_stems(paths, keep=()) -> list[str]:
         root = Path(os.path.commonpath([paths[i].parent for i in group]))
         dirs = [paths[i].parent.relative_to(root).parts for i in group]
         # the fewest trailing folders that tell apart the inputs the whole folders tell apart
-        k = next(k for k in range(max(map(len, dirs)) + 1) if len({d[len(d) - k:] for d in dirs}) == len(set(dirs)))
-        tails = [d[len(d) - k:] for d in dirs]
+        k = next(k for k in range(max(map(len, dirs)) + 1)
+                 if len({d[max(0, len(d) - k):] for d in dirs}) == len(set(dirs)))
+        tails = [d[max(0, len(d) - k):] for d in dirs]
         named = ["/".join((*t, paths[i].stem)) for i, t in zip(group, tails)]
         for i, t, name in zip(group, tails, named):
             if paths[i] not in keep:  # in one folder, the suffix tells them apart

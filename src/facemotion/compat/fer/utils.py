@@ -52,7 +52,7 @@ def loadBase64Img(uri: str) -> np.ndarray:  # noqa: N802 - fer's name
 def data_uri_bytes(uri: str) -> bytes:
     """A ``data:image/...;base64,`` URI's bytes, or InvalidImage naming the URI."""
     try:
-        data = base64.b64decode(uri.split(",", 1)[1].strip(), validate=True)
+        data = base64.b64decode("".join(uri.split(",", 1)[1].split()), validate=True)  # wrapped lines too
     except (IndexError, binascii.Error, ValueError):
         raise InvalidImage(f"{uri[:40]}...: a data URI without valid base64 data") from None
     if not data:
