@@ -171,7 +171,7 @@ class EmotionRecognizer:
         source = pic.source if isinstance(image, Picture) else image
         file = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
         return Analysis(pic.to_full(self.stages.faces(pic.pixels)), *pic.size, file=file, detector=self.detector_name,
-                        labels=self.labels)
+                        labels=self.labels, mesh=self.stages.mesh is not None)
 
     def detect_emotions(self, image) -> list[Face]:
         """Every face in ``image`` (path, bytes, binary stream, numpy array, PIL image) with its emotions."""

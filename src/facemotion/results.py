@@ -55,6 +55,7 @@ class Analysis:
     detected: bool = True        # False: a video frame whose boxes were carried forward (tracking)
     frame: np.ndarray | None = field(default=None, repr=False)  # a video frame's pixels (BGR)
     labels: tuple | None = field(default=None, repr=False)  # the model's emotions: a table's columns without faces
+    mesh: bool = field(default=False, repr=False)  # made with the mesh: its columns too, faces or not
 
     def to_dict(self) -> dict:
         """``{file, width, height, detector, faces}`` for a photo (what ``facemotion photos`` writes
@@ -78,7 +79,8 @@ class Analysis:
             emotions = dict(zip(labels, probabilities(f, labels))) if labels is not None else f["emotions"]
             rows.append({**where, "x": x, "y": y, "w": w, "h": h, "confidence": f["confidence"], **emotions,
                          "dominant_emotion": f["dominant_emotion"], **mesh_columns(f)})
-        columns = [*where, "x", "y", "w", "h", "confidence", *(labels or self.labels or ()), "dominant_emotion"]
+        columns = [*where, "x", "y", "w", "h", "confidence", *(labels or self.labels or ()), "dominant_emotion",
+                   *(MESH_COLUMNS if self.mesh else ())]
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 

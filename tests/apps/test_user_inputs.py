@@ -121,6 +121,9 @@ def test_tables_keep_their_columns_without_faces_and_refuse_unknown_labels(rec):
     empty = rec.analyze(np.zeros((120, 120, 3), np.uint8)).to_pandas()
     assert len(empty) == 0
     assert list(empty.columns) == ["file", "x", "y", "w", "h", "confidence", *rec.labels, "dominant_emotion"]
+    meshed = EmotionRecognizer(mesh=True)  # with the mesh: its columns, faces or not
+    assert list(meshed.analyze(np.zeros((120, 120, 3), np.uint8)).to_pandas().columns) == \
+        list(meshed.analyze(facemotion.SAMPLE_IMAGE).to_pandas().columns)
     a = rec.analyze(rec.read(facemotion.SAMPLE_IMAGE))
     assert a.file == facemotion.SAMPLE_IMAGE  # a Picture from read() remembers its file
     assert list(a.to_pandas(labels=["sad", "happy"]).columns[6:8]) == ["sad", "happy"]

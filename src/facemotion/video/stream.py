@@ -205,7 +205,8 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
                 [track(recognizer, chunk[0][2], chunk[0][0])]
             for (i, t, frame), (faces, detected) in zip(chunk, (d or ([], False) for d in done)):
                 yield Analysis(faces, frame.shape[1], frame.shape[0], index=i, time_s=t, detected=detected,
-                               frame=frame, detector=recognizer.detector_name, labels=recognizer.labels)
+                               frame=frame, detector=recognizer.detector_name, labels=getattr(recognizer, "labels", None),
+                               mesh=getattr(recognizer.stages, "mesh", None) is not None)
     finally:
         if src is not source:
             src.close()
