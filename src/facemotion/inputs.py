@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
     import glob
 
     skip = [os.path.realpath(s) for s in skip if s is not None]  # a link to it, or through one, is it
+    real = functools.lru_cache(maxsize=None)(os.path.realpath)  # a folder's, once for all its files
     out: list[Path] = []
     for p in paths:
         p = str(p)
@@ -82,13 +84,13 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
             check_input_file(p, UsageError, "an input")  # its one line: give the path
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in _loop_free(matches) if _input_entry(Path(m)) and not _skipped(m, skip))
+            out.extend(Path(m) for m in _loop_free(matches) if _input_entry(Path(m)) and not _skipped(m, skip, real))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
             inside = [s for s in skip if not _within(os.path.realpath(p), s)]  # unless the folder named is in it
             out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)
-                              and not _hidden(f, p) and not _skipped(f, inside)))
+                              and not _hidden(f, p) and not _skipped(f, inside, real)))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
@@ -100,8 +102,9 @@ def _hidden(path: Path, folder: str) -> bool:
     return any(part.startswith(".") for part in path.relative_to(folder).parts)
 
 
-def _skipped(path, skip: list) -> bool:
-    return bool(skip) and any(_within(os.path.realpath(path), s) for s in skip)
+def _skipped(path, skip: list, real) -> bool:
+    """Whether ``path`` lies in a folder of ``skip`` (its folder's real path: ``real``, cached)."""
+    return bool(skip) and any(_within(real(os.path.dirname(os.path.abspath(path))), s) for s in skip)
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

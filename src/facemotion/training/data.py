@@ -51,7 +51,7 @@ def load_data(cfg, dist, say) -> TrainingData:
     if train.dropped or val.dropped:
         say(f"--labels {cfg.labels}: left out {train.dropped} training and {val.dropped} validation faces "
             "(no FER+ votes, or mostly 'unknown' / 'not a face')", file=sys.stderr)
-    _check_splits(cfg, dist, train, val, len(y_tr), say)
+    _check_splits(cfg, dist, train, val, say)
     name = SPLIT_USAGE["val"] if SPLIT_USAGE["val"] in str(val.sources[:1]) else "val"
     x_unl = None
     if getattr(cfg, "unlabelled", None):
@@ -73,9 +73,10 @@ def load_data(cfg, dist, say) -> TrainingData:
     return TrainingData(x_tr, y_tr, x_va, y_va, name, tuple(train.label_names), t_tr, t_va, x_unl, extra_tr, w_tr)
 
 
-def _check_splits(cfg, dist, train, val, n_train: int, say) -> None:
+def _check_splits(cfg, dist, train, val, say) -> None:
     """What a run cannot train on (too few faces for a batch, one emotion, no validation face),
     refused; what it would waste (faces an epoch's whole batches leave out), said."""
+    n_train = len(train)
     if n_train // dist.world < cfg.batch_size:
         raise FacemotionError(f"{cfg.data}: only {n_train} training images, fewer than --batch-size "
                               f"{cfg.batch_size}{f' for each of {dist.world} processes' if dist.enabled else ''}")
