@@ -58,7 +58,7 @@ class ModelCard:
     weights_dtype: str = "float32"  # storage precision of the weights
     epoch: int | None = None       # the training epoch these weights were selected at
     metrics: dict = field(default_factory=dict)   # names from METRICS
-    members: list = field(default_factory=list)   # an ensemble's members: {arch, arch_kwargs, parameters, epoch, source}
+    members: list = field(default_factory=list)   # an ensemble's members: {arch, arch_kwargs, parameters, epoch, source[, labels]}
     training: dict = field(default_factory=dict)  # compute record: epochs, hours, device, init, ...
     recovered_from: dict | None = None            # set by ``facemotion import`` (rebuilt from a graph)
     quantization: dict | None = None              # an int8 model's scheme (``facemotion quantize``); None: float,

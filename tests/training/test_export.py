@@ -122,6 +122,32 @@ def test_ensemble_export_matches_evaluate(tiny_checkpoint, tmp_path):
     np.testing.assert_allclose(clf.classify_faces(faces), expected, atol=1e-5)
 
 
+def test_a_seven_class_member_joins_a_fer_plus_ensemble_as_evaluate_averages_it(tiny_checkpoint, tmp_path):
+    """FER2013's seven and FER+'s eight export as one eight-label file: the seven-class member
+    gives contempt 0, as `evaluate` averages such members; import gives that member its seven
+    labels back, and the members export to the same file again."""
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
+    from facemotion.training.checkpoint import load_checkpoint
+    from facemotion.training.evaluate import ensemble_probs, model_logits
+    from facemotion.training.export import export_onnx
+    from facemotion.training.importing import import_checkpoints
+
+    eight = Path(__file__).resolve().parents[2] / "models" / "ferplus_mini.pt"
+    export_onnx([tiny_checkpoint, eight], tmp_path / "mix.onnx", tta="none")
+    clf = OnnxClassifier(tmp_path / "mix.onnx")
+    assert clf.card.labels == FERPLUS_EMOTIONS
+    faces = faces_like(6)
+    expected = ensemble_probs([model_logits(c, faces, tta="none") for c in (tiny_checkpoint, eight)])
+    np.testing.assert_allclose(clf.classify_faces(faces), expected, atol=1e-5)
+    written, _ = import_checkpoints(str(tmp_path / "mix.onnx"), tmp_path / "members")
+    assert [tuple(load_checkpoint(p)["labels"]) for p, _ in written] == [EMOTIONS, FERPLUS_EMOTIONS]
+    export_onnx([p for p, _ in written], tmp_path / "again.onnx")
+    np.testing.assert_allclose(OnnxClassifier(tmp_path / "again.onnx").classify_faces(faces), expected, atol=1e-5)
+
+
 def test_float16_weights_halve_the_file_and_keep_the_outputs(tiny_checkpoint, tmp_path):
     """--weights float16 stores the big tensors in half precision behind Casts that ONNX Runtime
     folds at load: about half the bytes, float32 compute, probabilities within the checked
@@ -205,6 +231,26 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     with pytest.raises(ModelError, match="bad.onnx: not a loadable ONNX file"):
         checkpoints_from_onnx(tmp_path / "bad.onnx")
+
+
+def test_import_rebuilds_an_ensemble_that_repeats_a_member(tiny_checkpoint, tmp_path):
+    """The exporter keeps one copy of equal weights and computes equal layers once: the same
+    checkpoint named twice leaves the second member's layers under the first one's names. Import
+    reads them there, and both members come back equal to the checkpoint."""
+    torch = pytest.importorskip("torch")
+    from facemotion.training.checkpoint import model_from_checkpoint
+    from facemotion.training.export import export_onnx
+    from facemotion.training.importing import checkpoints_from_onnx
+
+    export_onnx([tiny_checkpoint, tiny_checkpoint], tmp_path / "twice.onnx", tta=True)
+    ckpts, info = checkpoints_from_onnx(tmp_path / "twice.onnx")
+    assert len(ckpts) == 2 and info["max_abs_diff"] <= 1e-4
+    original, _ = model_from_checkpoint(tiny_checkpoint)
+    x = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (8, 1, 48, 48)).astype(np.float32))
+    for ck in ckpts:
+        rebuilt, _ = model_from_checkpoint(ck)
+        with torch.no_grad():
+            assert (torch.softmax(original(x), 1) - torch.softmax(rebuilt(x), 1)).abs().max() < 1e-4
 
 
 def test_import_keeps_a_fer_plus_models_eight_labels_so_its_members_export_again(tmp_path):

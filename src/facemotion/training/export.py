@@ -55,7 +55,10 @@ def _quiet_logs():
             lg.setLevel(lv)
 
 
-def _wrapper(models, temperature: float, tta_mode="none"):
+def _wrapper(models, temperature: float, tta_mode="none", width: int | None = None):
+    """The exported function: the members' views, softmax average and temperature. ``width``:
+    the ensemble's number of classes; a member with fewer (a 7-class model among FER+ ones)
+    gives 0 to the labels it lacks, which come after its own (FER+ adds contempt last)."""
     tta_mode = _tta.mode_name(tta_mode)
 
     class WithSoftmax(torch.nn.Module):
@@ -68,11 +71,14 @@ def _wrapper(models, temperature: float, tta_mode="none"):
             # the views' logits averaged, all views in one batch: one model call in the graph
             return _tta.apply(model, x, tta_mode, concat=torch.cat)
 
+        def padded(self, p):
+            return p if width is None or p.shape[1] == width else torch.nn.functional.pad(p, (0, width - p.shape[1]))
+
         def forward(self, x):
             if len(self.members) == 1:
                 z = self.logits(self.members[0], x)
             else:  # softmax average; its log as the logits of the ensemble (softmax(log p) = p)
-                p = sum(torch.softmax(self.logits(m, x), dim=1) for m in self.members) / len(self.members)
+                p = sum(self.padded(torch.softmax(self.logits(m, x), dim=1)) for m in self.members) / len(self.members)
                 z = torch.log(p.clamp_min(1e-12))
             return torch.softmax(z * self.inv_t, dim=1)
 
@@ -155,14 +161,27 @@ def _run_onnx(path, x: np.ndarray) -> np.ndarray:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
 
 
+def _ensemble_labels(ckpts) -> tuple:
+    """The label set an ensemble answers in: the largest of its members'. A member with FER2013's
+    seven among FER+ ones is averaged with contempt 0, as ``evaluate`` averages them; sets that
+    do not extend one another are refused."""
+    sets = [tuple(card_of(c).labels) for c in ckpts]
+    common = max(sets, key=len)
+    if any(s != common[:len(s)] for s in sets):
+        raise ModelError("export: the ensemble's members have label sets that do not extend one another "
+                         f"({'; '.join(sorted({', '.join(s) for s in sets}))}); average only models with the same labels")
+    return common
+
+
 def _card(checkpoint, models, ckpts, *, name, temperature: float, tta_mode: str, weights: str) -> ModelCard:
     """The exported file's card: the checkpoint's own for one model; for an ensemble, its
     members' (architecture, size, epoch, file) under the name given."""
     first = card_of(ckpts[0])
     # the card's metrics were measured with its own views: with others they would not hold
     metrics = dict(first.metrics) if tta_mode == first.tta else {}
+    labels = _ensemble_labels(ckpts)
     card = ModelCard(arch=first.arch, name=name or first.name or first.arch, arch_kwargs=first.arch_kwargs,
-                     temperature=temperature, labels=first.labels,
+                     temperature=temperature, labels=labels,
                      tta=tta_mode, parameters=sum(count_parameters(m) for m in models), weights_dtype=weights,
                      epoch=first.epoch, metrics=metrics, training=dict(first.training))
     if len(models) > 1:
@@ -170,7 +189,10 @@ def _card(checkpoint, models, ckpts, *, name, temperature: float, tta_mode: str,
         card.name, card.arch, card.arch_kwargs, card.epoch, card.metrics, card.training = \
             name or "ensemble", "ensemble", {}, None, {}, {}
         card.members = [{"arch": c["arch"], "arch_kwargs": c.get("arch_kwargs", {}), "parameters": count_parameters(m),
-                         "epoch": c.get("epoch"), "source": Path(str(r)).name} for m, c, r in zip(models, ckpts, refs)]
+                         "epoch": c.get("epoch"), "source": Path(str(r)).name,
+                         # a member with fewer labels than the file says so, for import
+                         **({"labels": list(card_of(c).labels)} if len(card_of(c).labels) < len(labels) else {})}
+                        for m, c, r in zip(models, ckpts, refs)]
     return card
 
 
@@ -213,12 +235,9 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
         # ensemble's own output (the members' temperatures do not compose), so it defaults to 1
         temperature = first.temperature if len(models) == 1 else 1.0
     t = float(temperature)
-    wrapped = _wrapper(models, t, tta_mode)
+    labels = _ensemble_labels(ckpts)
+    wrapped = _wrapper(models, t, tta_mode, len(labels))
     size = first.input_size
-    if any(tuple(card_of(c).labels) != tuple(first.labels) for c in ckpts[1:]):
-        raise ModelError(f"export: the ensemble's members have different label sets "
-                         f"({', '.join(sorted({str(len(card_of(c).labels)) for c in ckpts}))} labels); "
-                         "average only models with the same labels")
     card = _card(checkpoint, models, ckpts, name=name, temperature=t, tta_mode=tta_mode, weights=weights)
     meta = {**card.to_dict(), **(extra_meta or {})}
     meta = ModelCard.from_dict(meta, str(out)).to_dict()  # extra_meta may only set card fields, validly

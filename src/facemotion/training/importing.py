@@ -73,17 +73,17 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     if check:
         x = _probe_inputs(card.input_size)
         with torch.no_grad():
-            p_torch = _wrapper(models, card.temperature, card.tta)(torch.from_numpy(x)).numpy()
+            p_torch = _wrapper(models, card.temperature, card.tta, len(card.labels))(torch.from_numpy(x)).numpy()
         info["max_abs_diff"] = check_parity(_run_onnx(path, x), p_torch, 1e-4, f"{path}: the rebuilt members disagree with the graph")
     return ckpts, info
 
 
 def _member_checkpoint(model, card, m: dict, i: int, path: Path) -> dict:
     """Member ``i`` (``m``: its record in the card) of the file ``path`` as a checkpoint: the
-    file's labels (a FER+ member keeps contempt), input and views are every member's; a single
+    file's labels (a FER+ member keeps contempt; a member with fewer, its own), input and views are every member's; a single
     model's name, temperature and metrics are its own (an ensemble's temperature is the average's)."""
     own = {} if card.members else {"temperature": card.temperature, "name": card.name, "metrics": dict(card.metrics)}
-    return {**describe(model, epoch=m.get("epoch"), labels=card.labels, input_size=card.input_size,
+    return {**describe(model, epoch=m.get("epoch"), labels=m.get("labels", card.labels), input_size=card.input_size,
                        channels=card.channels, normalization=card.normalization, tta=card.tta, **own,
                        recovered_from={"file": path.name, "member": i, "source": m.get("source"),
                                        "weights_dtype": card.weights_dtype}),
@@ -95,14 +95,24 @@ def _member_state(model, inits: dict, i: int, where: str) -> dict:
     state = model.state_dict()
     # exports made before ensembles existed named a single model's weights "model.*"
     prefix = next((pre for pre in (f"members.{i}.", "model.") if any(pre + k in inits for k in state)), "")
+
+    def weight(key):
+        # the exporter keeps one copy of equal weights and one of equal computations: a member
+        # that repeats an earlier one's layers (the same checkpoint twice, a shared frozen
+        # backbone) reads them under the earlier member's name; the parity check confirms it
+        for pre in (prefix, *(f"members.{j}." for j in range(i))):
+            if pre + key in inits:
+                return inits[pre + key]
+        return None
+
     loaded = set()
     for key in state:
-        if prefix + key in inits:
-            if inits[prefix + key].size != state[key].numel():  # channels removed (train --prune)
-                raise ModelError(f"{where}: {key} holds {inits[prefix + key].size} weights where the architecture has "
+        if (value := weight(key)) is not None:
+            if value.size != state[key].numel():  # channels removed (train --prune)
+                raise ModelError(f"{where}: {key} holds {value.size} weights where the architecture has "
                                  f"{state[key].numel()} (a pruned network?); import rebuilds unpruned networks: start "
                                  "from the pruned run's .pt checkpoint")
-            state[key] = torch.from_numpy(inits[prefix + key]).reshape(state[key].shape)
+            state[key] = torch.from_numpy(value).reshape(state[key].shape)
             loaded.add(key)
     # a BatchNorm folded into the conv before it: identity plus the folded bias
     conv = None
@@ -110,7 +120,7 @@ def _member_state(model, inits: dict, i: int, where: str) -> dict:
         if isinstance(mod, torch.nn.Conv2d):
             conv = name
         elif isinstance(mod, torch.nn.BatchNorm2d) and f"{name}.weight" not in loaded and conv is not None:
-            bias = inits.get(f"{prefix}{conv}.weight_bias")
+            bias = weight(f"{conv}.weight_bias")
             if bias is None:
                 continue
             state[f"{name}.weight"] = torch.ones(mod.num_features)
