@@ -9,6 +9,7 @@ as one ``error:`` line naming the file; the exit code says whether anything fail
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
@@ -97,6 +98,10 @@ def quiet_libraries() -> None:
     import cv2
 
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read when the FFmpeg backend opens a file
+    # Ray's notices (batch --engine ray): its token notice and the note that our bar replaces its
+    # own; a failing job still raises, in our words
+    for name in ("ray._private.authentication.authentication_token_setup", "ray.data._internal.progress"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     try:  # ONNX Runtime's "[W:onnxruntime:...]" lines: a session that cannot run raises, in our words
