@@ -89,17 +89,24 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
             inside = [s for s in skip if not _within(os.path.realpath(p), s)]  # unless the folder named is in it
-            out.extend(sorted(f for f in Path(p).rglob("*") if f.suffix.lower() in suffixes and _input_entry(f)
-                              and not _hidden(f, p) and not _skipped(f, inside, real)))
+            out.extend(sorted(_walk(p, suffixes, inside, real)))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return unique(out)
 
 
-def _hidden(path: Path, folder: str) -> bool:
-    """Whether ``path``, found in ``folder``, is or lies in a hidden entry below it."""
-    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+def _walk(folder: str, suffixes, skip: list, real):
+    """The files below ``folder`` with a suffix in ``suffixes``, leaving out hidden entries and the
+    folders of ``skip`` without listing them (a ``.git/`` of 100,000 objects costs nothing).
+    Links to folders are not followed, as ``Path.rglob`` does not follow them."""
+    for top, folders, files in os.walk(folder):
+        folders[:] = [d for d in folders if not d.startswith(".")
+                      and not (skip and any(_within(real(os.path.join(top, d)), s) for s in skip))]
+        for name in files:
+            f = Path(top, name)
+            if not name.startswith(".") and f.suffix.lower() in suffixes and _input_entry(f):
+                yield f
 
 
 def _skipped(path, skip: list, real) -> bool:
