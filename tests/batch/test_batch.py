@@ -232,6 +232,43 @@ def test_cli_errors_are_one_line(media, tmp_path):
     assert (tmp_path / "ann" / "justin_annotated.jpg").stat().st_size > 10_000
 
 
+def test_a_table_edited_since_it_was_written_is_refused_not_cut_between_rows(tmp_path):
+    """The journal's lengths hold for the file as written: a row deleted or changed by hand
+    would have a resume cut mid-row (a mangled table, a photo lost, another twice). The recorded
+    rows' CRC-32 finds the edit, and the run is refused before anything is cut; a damaged
+    Parquet part is named in one line."""
+    from facemotion.errors import FacemotionError
+
+    sig = JobSpec().signature()
+    rows = {k: [(k, None, None, 0, 1, 2, 3, 4, 0.5, *[0.1] * 7, "happy", "m", None)] for k in ("a.jpg", "b.jpg", "c.jpg")}
+    for name in ("r.csv", "r.jsonl"):
+        sink = open_sink(tmp_path / name, sig)
+        for k, r in rows.items():
+            sink.write(k, r)
+        sink.close()
+        written = (tmp_path / name).read_bytes()
+        lines = written.splitlines(keepends=True)
+        (tmp_path / name).write_bytes(b"".join(lines[:-2] + lines[-1:]))  # b.jpg's row deleted
+        with pytest.raises(FacemotionError, match=f"{name}: changed since `facemotion batch` wrote it .*b.jpg"):
+            open_sink(tmp_path / name, sig)
+        assert (tmp_path / name).read_bytes() == b"".join(lines[:-2] + lines[-1:])  # nothing cut
+        (tmp_path / name).write_bytes(written.replace(b"0.5", b"0.7", 1))  # a value changed, same length
+        with pytest.raises(FacemotionError, match="the rows of a.jpg are not as written"):
+            open_sink(tmp_path / name, sig)
+        (tmp_path / name).write_bytes(written)
+        sink = open_sink(tmp_path / name, sig)
+        assert sink.done == set(rows)
+        sink.close()
+    pytest.importorskip("pyarrow")
+    sink = open_sink(tmp_path / "r.parquet", sig)
+    sink.write("a.jpg", rows["a.jpg"])
+    sink.close()
+    part = tmp_path / "r.parquet" / "part-000000.parquet"
+    part.write_bytes(part.read_bytes()[:-100])
+    with pytest.raises(FacemotionError, match="part-000000.parquet: not a readable Parquet part .*remove it"):
+        open_sink(tmp_path / "r.parquet", sig)
+
+
 def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tmp_path):
     """`batch --precision int8 --threads 2` runs the int8 model (its probabilities, its name in
     the rows), and a rerun with another precision or thread count is refused, not mixed in."""

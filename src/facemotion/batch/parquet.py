@@ -70,7 +70,12 @@ class ParquetSink:
             stale.unlink()
         self.next = 0
         for part in sorted(path.glob("part-*.parquet")):
-            meta = self.pq.read_schema(part).metadata or {}
+            try:
+                meta = self.pq.read_schema(part).metadata or {}
+            except (self.pa.ArrowException, OSError) as e:  # parts are renamed in whole: damaged since
+                os.close(self.lock)
+                raise FacemotionError(f"{part}: not a readable Parquet part ({str(e).splitlines()[0][:120]}); "
+                                      "remove it to read its inputs again, or pass --overwrite") from None
             failed = json.loads(meta.get(self.FAILED, b"[]"))
             if retry_failed and failed:
                 meta = self._drop_failed(part, meta, set(failed))

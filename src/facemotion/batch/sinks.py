@@ -1,10 +1,11 @@
 """Result files that survive being killed at any moment and resume where they stopped.
 
 - ``.csv`` / ``.jsonl``: rows are appended, one ``write`` per input, and a journal beside the
-  file (``.<name>.progress``) records after each input its key and the file's length. A
-  rerun truncates the file to the last recorded length (dropping any rows of an input that
-  was not recorded) and skips the recorded inputs. The file is readable at every moment:
-  it only ever grows by whole inputs' rows.
+  file (``.<name>.progress``) records after each input its key, the file's length and its
+  rows' CRC-32. A rerun checks the recorded rows (a file edited since is refused, not cut at
+  offsets that no longer fall between rows), truncates the file to the last recorded length
+  (dropping any rows of an input that was not recorded) and skips the recorded inputs. The
+  file is readable at every moment: it only ever grows by whole inputs' rows.
 - ``.parquet``: a folder of parts (``part-000000.parquet``, ...), each written atomically
   (under a hidden name, then renamed) with the keys of the inputs it holds in its metadata;
   inputs are gathered into a part every ``part_inputs`` inputs or ``part_seconds`` seconds,
@@ -27,6 +28,7 @@ import csv
 import io
 import json
 import os
+import zlib
 from pathlib import Path
 
 from ..errors import FacemotionError, UsageError
@@ -127,7 +129,7 @@ class TextSink:
                 break
             if rec["end"] > size:  # recorded, but the rows never reached the disk (a machine crash)
                 break
-            self.spans.append((rec["key"], end, rec["end"], rec["rows"], bool(rec.get("failed"))))
+            self.spans.append((rec["key"], end, rec["end"], rec["rows"], bool(rec.get("failed")), rec.get("crc")))
             end, keep = rec["end"], keep + len(line) + 1
             self.done.add(rec["key"])
             if rec.get("failed"):
@@ -139,9 +141,23 @@ class TextSink:
             self.header, self.columns = start, self.layout.columns
         if start != self.header:
             raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
+        self._check_rows()
         os.truncate(self.path, end)
         os.truncate(self.journal, keep)
         return end
+
+    def _check_rows(self) -> None:
+        """The recorded inputs' rows as written: a table edited by hand since (a row deleted or
+        changed) is refused before anything is cut, since the recorded lengths no longer fall
+        between rows. Records from before the CRC was kept are checked for ending a line."""
+        with open(self.path, "rb") as fh:
+            for key, start, stop, _, _, crc in self.spans:
+                fh.seek(start)
+                data = fh.read(stop - start)
+                if (zlib.crc32(data) != crc) if crc is not None else (data and not data.endswith(b"\n")):
+                    raise FacemotionError(
+                        f"{self.path}: changed since `facemotion batch` wrote it (the rows of {key} are not as written); "
+                        "restore it, or pass --overwrite to start again")
 
     def _finish_rewrite(self, pending: str | None) -> None:
         """A rewrite (--retry-failed) whose journal was committed but whose table was not yet in
@@ -163,11 +179,11 @@ class TextSink:
         records, end = [], len(self.header)
         with open(self.path, "rb") as src, open(fresh, "wb") as dst:
             dst.write(self.header)
-            for key, start, stop, rows, _ in keep:
+            for key, start, stop, rows, _, crc in keep:
                 src.seek(start)
                 dst.write(src.read(stop - start))
                 end += stop - start
-                records.append(json.dumps({"key": key, "end": end, "rows": rows}))
+                records.append(json.dumps({"key": key, "end": end, "rows": rows, **({"crc": crc} if crc is not None else {})}))
             dst.flush()
             os.fsync(dst.fileno())
         journal = "\n".join([json.dumps({"signature": signature, "rewrite": fresh.name}), *records]) + "\n"
@@ -193,7 +209,8 @@ class TextSink:
         data = self.encode(rows)
         write_all(self.fd, data)
         self.end += len(data)
-        rec = {"key": key, "end": self.end, "rows": len(rows), **({"failed": True} if failed else {})}
+        rec = {"key": key, "end": self.end, "rows": len(rows), "crc": zlib.crc32(data),
+               **({"failed": True} if failed else {})}
         write_all(self.jfd, (json.dumps(rec) + "\n").encode())
         self.done.add(key)
         if failed:
