@@ -139,7 +139,7 @@ def test_image_outputs_never_collide_nor_leave_the_folder(tmp_path, face_jpg):
 
 def test_video_name_option_stays_in_the_folder(tmp_path):
     from facemotion.errors import FacemotionError
-    from facemotion.video.process import _output_stem
+    from facemotion.video.outputs import _output_stem
 
     for bad in ("../x", "a/b", "..", ""):
         with pytest.raises(FacemotionError, match="one file name"):

@@ -227,3 +227,40 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
     except OSError as e:
         raise error(f"{path}: cannot read ({e.strerror or e})") from None
     return path
+
+
+def lock(fd: int, shown, command: str) -> None:
+    """An exclusive lock on the open file ``fd`` for as long as it stays open (closing it, or the
+    process ending, releases it); held by another, ``fd`` is closed and the run refused:
+    ``<shown>: another `facemotion <command>` is writing it``."""
+    import fcntl
+
+    from .errors import FacemotionError
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FacemotionError(f"{shown}: another `facemotion {command}` is writing it") from None
+
+
+def hold_lock(path: str | os.PathLike, command: str, shown) -> int:
+    """:func:`lock` on ``path``, a hidden file beside the outputs it guards, made for the run and
+    removed by :func:`release_lock`; returns its descriptor."""
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        lock(fd, shown, command)
+        try:  # the file locked must still be the one named: a run releasing it may have removed it
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def release_lock(path: str | os.PathLike, fd: int) -> None:
+    """The lock of :func:`hold_lock` given up, its file removed (while still held, so that no
+    run that opened it meanwhile takes a file nobody else will see)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.close(fd)

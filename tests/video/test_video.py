@@ -506,12 +506,12 @@ def test_a_rerun_replaces_the_earlier_runs_outputs(media, rec_dnn, tmp_path, cap
     """A rerun into the same folder leaves no summary, figure or MP4 of the earlier run beside its
     own rows, even where it is killed before its own summary (here: stopped once its outputs are
     cleared); with --no-video the earlier MP4 stays and a note says whose it is."""
-    from facemotion.video import process as proc
+    from facemotion.video import outputs
 
     process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, progress=False, max_frames=60)
     earlier = sorted(p.name for p in tmp_path.iterdir())
     assert "short_hamilton_clip_summary.json" in earlier and any("timeline_face" in n for n in earlier)
-    proc._restart_note(tmp_path, "short_hamilton_clip")  # what a run does first: as if killed right after
+    outputs._restart_note(tmp_path, "short_hamilton_clip")  # what a run does first: as if killed right after
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short_hamilton_clip_faces.csv"]
     s = process_video(rec_dnn, media / "short_hamilton_clip.mp4", tmp_path, progress=False, max_frames=5,
                       write_video=False)
@@ -522,6 +522,28 @@ def test_a_rerun_replaces_the_earlier_runs_outputs(media, rec_dnn, tmp_path, cap
     process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3)
     process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3, write_video=False)
     assert "test_annotated.mp4 is an earlier run's" in capsys.readouterr().err
+
+
+def test_a_second_run_into_the_same_outputs_is_refused_while_the_first_writes(media, rec_dnn, tmp_path):
+    """Two runs of one clip into one folder: the second's start would clear the first's files
+    (its MP4 renamed away mid-run, its CSV marked incomplete). It is refused, the first run's
+    outputs untouched; once the first has finished, a rerun goes ahead."""
+    from facemotion.errors import FacemotionError
+    from facemotion.fileio import hold_lock, release_lock
+
+    process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3)
+    held = hold_lock(tmp_path / ".test.lock", "video", "x")  # a run writing test's outputs
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    try:
+        with pytest.raises(FacemotionError, match="test_faces.csv: another `facemotion video` is writing it"):
+            process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+        s = process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3, name="other")
+        assert s["status"] == "complete"  # another clip's outputs in the same folder are no clash
+    finally:
+        release_lock(tmp_path / ".test.lock", held)
+    assert process_video(rec_dnn, media / "test.mp4", tmp_path, progress=False, max_frames=3)["status"] == "complete"
+    assert not list(tmp_path.glob(".*"))  # the lock goes with the run
 
 
 def test_one_frame_clips_odd_sizes_and_odd_names(media, rec_dnn, tmp_path, monkeypatch):

@@ -4,10 +4,10 @@ options checked on a rerun (:meth:`JobSpec.signature`), one run at a time (a loc
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
+from .. import fileio
 from ..errors import FacemotionError
 from ..labels import EMOTIONS, LABEL_SETS
 from ..names import from_columns, name_bytes, text
@@ -67,11 +67,7 @@ def refuse_other_options(path: Path, old: dict, new: dict) -> None:
 
 
 def lock(fd: int, path: Path) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise FacemotionError(f"{path}: another `facemotion batch` is writing it") from None
+    fileio.lock(fd, path, "batch")
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -18,11 +18,7 @@ summary gives each face's facial areas by their share of its mean map.
 from __future__ import annotations
 
 import contextlib
-import glob
-import json
 import os
-import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacemotionError
 from ..labels import EMOTIONS
-from ..names import fit_stems, json_fields, shown
+from ..names import json_fields, shown
 from ..plots import Timelines
 from ..progress import progress_bar
 from ..render import draw
@@ -40,6 +35,7 @@ from ..results import probabilities
 from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
 from .host import SignalShield
+from .outputs import Claim, _output_stem
 from .saliency import SaliencyKeeper
 from .sources import FrameSource, live_name
 from .stream import stream
@@ -108,6 +104,7 @@ def process_video(recognizer, source, out_dir, options: VideoOptions | None = No
     try:
         run.frames()
         run.close()  # the CSV's last rows and the MP4's end may still meet a full disk
+        return run.summary()
     except Exception as e:
         # a full disk, say: no partial MP4 left under its name, and the CSV's rows so far kept
         # under a summary that says the run failed (where there is room left to write it)
@@ -116,7 +113,8 @@ def process_video(recognizer, source, out_dir, options: VideoOptions | None = No
         with contextlib.suppress(Exception):
             run.summary()
         raise
-    return run.summary()
+    finally:
+        run.lock.release()  # the outputs are another run's to write now
 
 
 class _VideoRun:
@@ -125,20 +123,27 @@ class _VideoRun:
     def __init__(self, recognizer, source, out_dir: Path, opts: VideoOptions):
         self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
         self.src = FrameSource(source)  # first: a source that cannot be read leaves no empty folder
+        self.lock = None
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            self._open(source, out_dir, opts)
         except BaseException:
             self.src.close()
+            if self.lock is not None:
+                self.lock.release()
             raise
+
+    def _open(self, source, out_dir: Path, opts: VideoOptions) -> None:
+        """The outputs held for this run and opened, the progress bar, the GPU's warm-up."""
+        out_dir.mkdir(parents=True, exist_ok=True)
         self.info = info = self.src.info
         # a file's sound goes into the annotated MP4 (a camera's stream has none we read)
         self.sound_from = Path(source) if isinstance(source, (str, os.PathLike)) and not info.live else None
         self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else live_name(source)))
-        _restart_note(out_dir, self.stem, opts.write_video)
+        self.lock = Claim(out_dir, self.stem, opts.write_video)
         # every column and summary follows the model's labels (FER2013's for a recognizer-like
         # object that names none)
-        self.labels = tuple(getattr(recognizer, "labels", EMOTIONS))
-        stages = getattr(recognizer, "stages", None)
+        self.labels = tuple(getattr(self.rec, "labels", EMOTIONS))
+        stages = getattr(self.rec, "stages", None)
         self.csv = FaceCSVWriter(out_dir / f"{self.stem}_faces.csv", self.labels,
                                  mesh=getattr(stages, "mesh", None) is not None)
         self._closed = False
@@ -152,7 +157,7 @@ class _VideoRun:
             total = min(total or opts.max_frames, opts.max_frames)
         self.bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not opts.progress)
         self.window = "facemotion (q quits)" if opts.display else None
-        self.maps = SaliencyKeeper(recognizer, opts.explain) if opts.explain else None
+        self.maps = SaliencyKeeper(self.rec, opts.explain) if opts.explain else None
         if getattr(stages, "batched", None) is not None and not info.live:
             stages.warm()  # a GPU's plans for its batch of frames, made with the models, before the clock starts
         self.t0 = time.perf_counter()
@@ -323,38 +328,3 @@ class _VideoRun:
                               title=f"{shown(Path(self.info.name).name)}: who shows what, when".replace("$", r"\$"))
                 summary["outputs"]["overview"] = str(p)
         return out
-
-
-def _output_stem(name: str) -> str:
-    """The outputs' name: one file name inside the output folder, short enough for its longest
-    suffix (``_timeline_face<ID>.png``)."""
-    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
-        raise FacemotionError(f"name {shown(name)}: the outputs' name must be one file name (no folder, "
-                              "no '..')")
-    return fit_stems([name])[0]
-
-
-def _restart_note(out_dir: Path, stem: str, write_video: bool = True) -> None:
-    """A rerun starts over: say so where the earlier run did not finish, and clear what the
-    earlier run left (its summary, figures and, where this run writes one, its MP4), so that a
-    run killed in its turn leaves no summary of another run beside its rows."""
-    for leftover in out_dir.glob(f".{glob.escape(stem)}_annotated.tmp*"):  # '*' in a name matches itself only
-        leftover.unlink(missing_ok=True)
-    # an earlier run's rows that stopped on an error: this run starts over and replaces them
-    (out_dir / f"{stem}_faces.incomplete.csv").unlink(missing_ok=True)
-    csv_path, summary = out_dir / f"{stem}_faces.csv", out_dir / f"{stem}_summary.json"
-    if csv_path.exists():
-        try:
-            done = json.loads(summary.read_text()).get("status") == "complete"
-        except (OSError, ValueError):
-            done = False
-        if not done:
-            print(f"note: {shown(str(csv_path))} is from an earlier run that did not finish; starting this video over",
-                  file=sys.stderr)
-    figure = re.compile(rf"{re.escape(stem)}_(timeline|measures)_face\d+\.png")
-    stale = [summary, out_dir / f"{stem}_overview.png",
-             *(p for p in out_dir.glob(f"{glob.escape(stem)}_*_face*.png") if figure.fullmatch(p.name))]
-    if (video := out_dir / f"{stem}_annotated.mp4").exists() and not write_video:
-        print(f"note: {shown(str(video))} is an earlier run's (this one writes no video)", file=sys.stderr)
-    for path in stale + [video] * write_video:
-        path.unlink(missing_ok=True)
