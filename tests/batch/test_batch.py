@@ -150,6 +150,13 @@ def test_formats_hold_the_same_rows_and_refuse_other_options(media, rec, tmp_pat
         run_batch(paths, tmp_path / f"r.{fmt}", spec=JobSpec(every=5), progress=False)
 
 
+def test_a_flag_that_differs_reads_on_or_off():
+    from facemotion.batch.layout import differences
+
+    assert differences({"mesh": True}, {}) == "--mesh on -> off"
+    assert differences({}, {"mesh": True, "every": 5}) == "--frame-step default -> 5, --mesh off -> on"
+
+
 def test_torn_writes_are_cut_back_on_resume(tmp_path):
     """What a kill can leave (a half-written journal line, rows of an unrecorded input, a part
     file caught before its rename) is cut away, and those inputs are done again."""

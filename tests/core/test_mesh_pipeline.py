@@ -58,6 +58,29 @@ def test_a_face_too_small_for_the_mesh_gets_none_not_an_error(rec):
     assert faces[0].dominant_emotion  # the emotion is still read
 
 
+def test_a_mesh_that_slid_down_a_face_cut_above_its_eyes_is_not_given(rec, media):
+    """A forehead cut close above the eyes: the mesh network answers with presence 1.0 but its
+    points slide down the face (its eyes on the cheeks, its mouth on the chin). Its eyes then lie
+    far from the detector's eye points, and the face gets mesh_presence alone, as a face the mesh
+    does not see; cut farther up, the mesh stays and matches the uncut one."""
+    from facemotion.images import load_image
+    from facemotion.mesh.model import EYES_AGREE, eyes_off
+
+    image = load_image(str(media / "obama.jpg"))
+    whole = rec.detect_emotions(image)[0]
+    eyes_y = int(np.mean([whole["landmarks"][i][1] for i in (33, 263)]))
+    far = rec.detect_emotions(np.ascontiguousarray(image[eyes_y - 100:]))[0]
+    moved = np.asarray(far["landmarks"])[:, :2] + [0, eyes_y - 100] - np.asarray(whole["landmarks"])[:, :2]
+    assert np.abs(moved).mean() < 2.0 and far["pose"] is not None
+    for top in (25, 15):
+        near = rec.detect_emotions(np.ascontiguousarray(image[eyes_y - top:]))[0]
+        assert near["mesh_presence"] > 0.9 and near["landmarks"] is near["pose"] is near["measures"] is None
+        assert near["dominant_emotion"] == whole["dominant_emotion"]  # the emotion is still read
+    p = np.asarray(whole["landmarks"], np.float32)
+    eyes = [np.mean([p[i] for i in (33, 133)], 0)[:2], np.mean([p[i] for i in (263, 362)], 0)[:2]]
+    assert eyes_off(p, eyes) < 0.1 and eyes_off(p, [eyes[0] + [0, 80], eyes[1] + [0, 80]]) > EYES_AGREE
+
+
 def test_a_reduced_decode_gives_landmarks_in_the_full_pictures_pixels(media, tmp_path):
     # a camera photo (6 MP): Haar finds its faces in a decode at half its size
     big = tmp_path / "two_people_6mp.jpg"

