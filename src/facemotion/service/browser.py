@@ -34,11 +34,13 @@ def _model(pool) -> tuple[str, Path, dict] | None:
     return rec.model_name, path, rec.model_card.to_dict()
 
 
-def _page_config(pool) -> dict | str:
+def _page_config(pool, max_pixels: int) -> dict | str:
     """The page's configuration, or why the page should use the server instead."""
     model = _model(pool)
     if model is None:
         return "the server's model is not an ONNX file"
+    if list(pool.recognizer.labels) != list(model[2].get("labels") or pool.recognizer.labels):
+        return "the server adds contempt to disgust (--fold-contempt), which the browser does not"
     if not assets.available():
         return "the browser files are not fetched (python -m facemotion.web.assets)"
     detector = pool.recognizer.detector_name
@@ -54,16 +56,16 @@ def _page_config(pool) -> dict | str:
     return page_config([(name, f"models/{name}.onnx", card)], static=False,
                        upright=getattr(pool.recognizer, "upright", True),
                        detectors=((detector, stages.detector_options),),
-                       mesh=getattr(stages, "mesh", None) is not None)
+                       mesh=getattr(stages, "mesh", None) is not None, max_pixels=max_pixels)
 
 
-def mount(app: FastAPI, pool) -> None:
+def mount(app: FastAPI, pool, max_pixels: int) -> None:
     def missing(what: str, why: str = "not here"):
         return JSONResponse({"error": f"{what}: {why} (the page then uses the server)"}, 404)
 
     @app.get("/web/config.json", include_in_schema=False)
     async def web_config():
-        c = _page_config(pool)
+        c = _page_config(pool, max_pixels)
         if isinstance(c, str):
             return missing("/web/config.json", c)
         return JSONResponse(c, headers=NO_CACHE)

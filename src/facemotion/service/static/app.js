@@ -19,8 +19,17 @@ let local = null;          // the in-browser engine (local.js), when this page r
 let hasServer = true;      // false on a static site
 let lastPhoto = null;      // analysed again when the mesh is turned on or off
 
+// a page opened as a file reads none of its files (the browser forbids it) and has no server
+const NEEDS_HOST = "this page was opened as a file, and browsers let such a page read none of its own files: " +
+  "serve its folder (python3 -m http.server -d FOLDER) and open the address that prints";
+
 async function setup() {
-  const config = window.FacemotionLocal ? await FacemotionLocal.config().catch(() => null) : null;
+  if (location.protocol === "file:") {
+    hasServer = false;
+    state.localError = NEEDS_HOST;
+    for (const s of [$("photo-status"), $("cam-status")]) setStatus(s, NEEDS_HOST, true);
+  }
+  const config = window.FacemotionLocal && hasServer ? await FacemotionLocal.config().catch(() => null) : null;
   if (config) {
     EMOTIONS = config.emotions;
     COLORS = config.colors;
@@ -84,7 +93,8 @@ function showEngine(config) {
   const where = $("engine-where"), pick = $("model");
   if (!where) return;
   where.textContent = local ? `Runs in this browser (${local.info.ep}${local.info.threads > 1 ? `, ${local.info.threads} threads` : ""})`
-    : hasServer ? "Runs on the server" : "The in-browser engine did not start";
+    : hasServer ? "Runs on the server" : location.protocol === "file:" ? "Needs a web server"
+    : "The in-browser engine did not start";
   if (local) setStatus($("cam-status"), "The camera's frames stay in this browser.");
   // where a photo goes: this browser, or the server that served the page (another machine's, with --host)
   $("photo-where").textContent = hasServer && !local
@@ -125,6 +135,7 @@ async function selftest(config) {
   document.body.append(out);
   let result;
   try {
+    if (!local && !hasServer) throw new Error(state.localError || "no engine to analyse it with");
     const r = await fetch(new URL(config ? config.sample : "sample.jpg", FacemotionLocal.WEB));
     if (!r.ok) throw new Error(`the sample photo: ${r.status}`);
     const blob = await r.blob();
@@ -290,8 +301,13 @@ drop.addEventListener("drop", (e) => {
 // in this browser: decoded as stored (no colour management, as the Python side reads it)
 async function analyseHere(file) {
   const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none" }).catch(() => {
-    throw new Error("not an image this browser can read");
+    throw Object.assign(new Error("not an image this browser can read"), { undecodable: true });
   });
+  const mp = (n) => `${Math.round(n / 1e6)} MP`, limit = local.config.max_pixels, area = bitmap.width * bitmap.height;
+  if (limit && area > limit) {
+    bitmap.close();
+    throw new Error(`image is ${mp(area)}, over the ${mp(limit)} limit of this page`);
+  }
   return [await local.analyse(bitmap, { width: bitmap.width, height: bitmap.height }), bitmap];
 }
 
@@ -316,7 +332,14 @@ async function analysePhoto(file) {
   const t0 = performance.now();
   try {
     if (!local && !hasServer) throw new Error(state.localError || "no engine to analyse it with");
-    const [data, bitmap] = await (local ? analyseHere(file) : analyseOnServer(file));
+    if (!file.size) throw new Error("an empty file");
+    let where = local ? "browser" : "server";
+    const [data, bitmap] = await (local ? analyseHere(file) : analyseOnServer(file)).catch((err) => {
+      // a format this browser cannot decode (TIFF, HEIC): the server that served the page reads it
+      if (!err.undecodable || !hasServer) throw err;
+      where = "server";
+      return analyseOnServer(file);
+    });
     canvas.width = data.width;
     canvas.height = data.height;
     const ctx = canvas.getContext("2d");
@@ -327,7 +350,7 @@ async function analysePhoto(file) {
     const n = data.faces.length;
     data.ms = Math.round(performance.now() - t0);
     setStatus(status, `${shownName(file.name)}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"} ` +
-                      `(${data.ms} ms${local ? " in this browser" : ""})`);
+                      `(${data.ms} ms${where === "browser" ? " in this browser" : local ? " on the server, which reads this format" : ""})`);
     state.photo = data;
   } catch (err) {
     canvas.hidden = true;
@@ -347,6 +370,7 @@ $("cam-stop").addEventListener("click", () => stopCamera("Stopped."));
 
 async function startCamera() {
   const status = $("cam-status"), video = $("cam-video");
+  if (!local && !hasServer) return setStatus(status, state.localError || "no engine to analyse it with", true);
   try {
     cam.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } },
                                                              audio: false });

@@ -6,11 +6,14 @@ window.FacemotionLocal = (() => {
   const WEB = new URL("web/", document.baseURI);
   const grab = document.createElement("canvas");
 
-  // the pixels of an image, a bitmap or a video frame (optionally scaled) as RGBA
+  // the pixels of an image, a bitmap or a video frame (optionally scaled) as RGBA, a transparent
+  // picture laid on white as the Python side reads one (images.py)
   function pixels(source, width, height) {
     grab.width = width;
     grab.height = height;
     const ctx = grab.getContext("2d", { willReadFrequently: true });
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, width, height);
     ctx.drawImage(source, 0, 0, width, height);
     return ctx.getImageData(0, 0, width, height);
   }
