@@ -92,7 +92,7 @@ def document_kind(head: bytes) -> str | None:
 _VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"3gp4", b"3gp5", b"3g2a", b"dash")
 
 
-def _mistaken_kind(head: bytes) -> str | None:
+def _mistaken_kind(head: bytes, wanted: str = "image") -> str | None:
     if head[4:8] == b"ftyp" and head[8:12] in _VIDEO_BRANDS:
         return "a video (MP4/MOV: facemotion video reads it)"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
@@ -101,17 +101,18 @@ def _mistaken_kind(head: bytes) -> str | None:
         return "a video (AVI: facemotion video reads it)"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<!--")):
-        return "a web page (HTML: save the image itself, not the page that shows it)"
+        return f"a web page (HTML: save the {wanted} itself, not the page that shows it)"
     if text[:1] in (b"{", b"[") and text[1:].lstrip()[:1] in (b'"', b"{", b"[", b"]", b"}"):
         return "JSON text"
     return None
 
 
-def refused_kind(head: bytes) -> str | None:
+def refused_kind(head: bytes, wanted: str = "image") -> str | None:
     """What a file that no allowed format opens is, by its first bytes ("a PostScript
-    document"), or None when they say nothing known."""
+    document"), or None when they say nothing known; ``wanted``: what the user meant to hand in
+    (an image, a video), which a web page's line tells them to save."""
     return (document_kind(head) or next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), None)
-            or _mistaken_kind(head))
+            or _mistaken_kind(head, wanted))
 
 
 def shown() -> str:

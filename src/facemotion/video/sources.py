@@ -50,9 +50,9 @@ def _stream_capture(url: str):
 def _unreadable(path: Path, head: bytes) -> str | None:
     """What a file FFmpeg reads no frame of is, where that can be said: another kind of file (a
     web page, a zip), or sound alone."""
-    kind = refused_kind(head)
+    kind = refused_kind(head, "video")
     if kind and not kind.startswith("a video"):
-        return f"{kind.replace('the image itself', 'the video itself')}, not a video"
+        return f"{kind}, not a video"
     try:
         import av
 
