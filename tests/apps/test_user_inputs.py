@@ -139,6 +139,24 @@ def test_tables_keep_their_columns_without_faces_and_refuse_unknown_labels(rec):
         list(rec.stream([None]))
 
 
+def test_stream_reads_one_picture_as_one_frame_and_pil_frames_as_pictures(rec):
+    """A picture given to stream is one frame (its rows were read as 384 frames without faces);
+    PIL frames are RGB and read as detect_emotions reads them (red and blue had been swapped)."""
+    from PIL import Image
+
+    image = rec.read(facemotion.SAMPLE_IMAGE).pixels
+    expected = [f["box"] for f in next(iter(rec.stream([image]))).faces]  # a list of one frame
+    for one in (image, Image.open(facemotion.SAMPLE_IMAGE)):
+        frames = list(rec.stream(one))
+        assert len(frames) == 1 and [f["box"] for f in frames[0].faces] == expected
+    assert len(list(rec.stream(image[..., 0]))) == 1  # a gray picture
+    pil = Image.open(facemotion.SAMPLE_IMAGE)
+    assert [f["box"] for f in next(iter(rec.stream([pil, pil]))).faces] == expected
+    assert len(list(rec.stream(np.zeros((3, 64, 64), np.uint8)))) == 3  # a stack of gray frames
+    with pytest.raises(VideoError, match="float: not a video"):
+        list(rec.stream(2.5))
+
+
 def test_flags_and_options_that_cannot_apply_are_refused(capsys):
     for kw in ({"fold_contempt": "no"}, {"mesh": "False"}, {"upright": 2}):
         with pytest.raises(UsageError, match="expected True or False"):

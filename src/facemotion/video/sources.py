@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ import numpy as np
 
 from ..errors import VideoError
 from ..fileio import check_input_file, stream_address, without_password
-from ..formats import document_kind, refused_kind, sniff
-from ..images import as_bgr
+from ..formats import document_kind, sniff
+from ..images import as_bgr, load_image
 from ..inputs import IMAGE_SUFFIXES, Stream
+from .files import _capture, _not_a_path, _unreadable, recorded_frames
 
 # what a folder of media counts as video (``facemotion batch``); OpenCV may open more
 
@@ -42,26 +44,14 @@ STREAM_TIMEOUT_S = 10  # to connect, and for each frame
 STREAM_GONE_S = 30
 
 
+def _pil_image(x) -> bool:
+    pil = sys.modules.get("PIL.Image")  # never imported: no PIL image can have been made
+    return pil is not None and isinstance(x, pil.Image)
+
+
 def _stream_capture(url: str):
     ms = STREAM_TIMEOUT_S * 1000
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
-
-
-def _unreadable(path: Path, head: bytes) -> str | None:
-    """What a file FFmpeg reads no frame of is, where that can be said: another kind of file (a
-    web page, a zip), or sound alone."""
-    kind = refused_kind(head, "video")
-    if kind and not kind.startswith("a video"):
-        return f"{kind}, not a video"
-    try:
-        import av
-
-        with av.open(str(path)) as c:
-            if not c.streams.video:
-                return "sound only, no video stream" if c.streams.audio else "no video stream"
-    except Exception:  # noqa: BLE001 - PyAV cannot read it either: the caller's words stand
-        return None
-    return None
 
 
 def live_name(source) -> str:
@@ -71,46 +61,6 @@ def live_name(source) -> str:
         host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
         return "stream_" + ("".join(c if c.isalnum() or c in "-." else "_" for c in host) or "live")
     return f"camera{source}"
-
-
-def _capture(path: Path):
-    """``cv2.VideoCapture`` of a file, also one whose name is not UTF-8 (OpenCV crashes the
-    process on such a name: it is opened through a link with a plain name, removed once open)."""
-    name = str(path)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="facemotion-") as tmp:
-            link = os.path.join(tmp, "video" + "".join(c for c in path.suffix if c.isascii()))
-            os.symlink(os.path.abspath(path), link)
-            return cv2.VideoCapture(link)  # FFmpeg holds the file open: the link may go
-    return cv2.VideoCapture(name)
-
-
-def recorded_frames(path: Path) -> int:
-    """The video stream's frame count as its container records it (0 where it records none, or
-    where FFmpeg through PyAV cannot say): an opened file, so any name works."""
-    try:
-        import av
-
-        with open(path, "rb") as fh, av.open(fh) as container:
-            streams = container.streams.video
-            return int(streams[0].frames or 0) if streams else 0
-    except Exception:  # noqa: BLE001 - a probe: OpenCV, which reads the frames, has the last word
-        return 0
-
-
-def _not_a_path(source) -> str:
-    """The one line that refuses a video given as bytes or an open stream: OpenCV reads videos from
-    files (and cameras); what to pass instead."""
-    name = getattr(source, "name", None)
-    if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
-        return f"{name}: a video is read from its path, not an open file; pass the path ({str(name)!r})"
-    what = "bytes" if isinstance(source, (bytes, bytearray, memoryview)) else f"a {type(source).__name__} stream"
-    return (f"<{type(source).__name__}>: a video is read from a file path, a camera index or an iterable of frames, "
-            f"not {what}; write it to a file first and pass the path")
 
 
 class FrameSource:
@@ -130,7 +80,16 @@ class FrameSource:
         elif isinstance(source, (bytes, bytearray, memoryview)) or callable(getattr(source, "read", None)):
             raise VideoError(_not_a_path(source))
         else:
-            self._iter = iter(source)
+            # one picture (an array of one frame's shape, a PIL image) is a clip of one frame: an
+            # array's rows would otherwise be read as its frames
+            if _pil_image(source) or (isinstance(source, np.ndarray) and (source.ndim == 2 or (
+                    source.ndim == 3 and source.shape[-1] in (3, 4)))):
+                source = [source]
+            try:
+                self._iter = iter(source)
+            except TypeError:
+                raise VideoError(f"{type(source).__name__}: not a video: give a video's path, a camera's "
+                                 "index or stream address, or an iterable of frames") from None
             self.info = SourceInfo("<frames>", 30.0, 0, 0, 0, False)
 
     def _open_file(self, path: Path) -> None:
@@ -258,7 +217,8 @@ class FrameSource:
                 if frame is None or isinstance(frame, (str, bytes, os.PathLike)):
                     raise VideoError(f"frame {i}: {type(frame).__name__}, not a frame: an iterable of frames holds "
                                      "pixel arrays (a photo's: rec.read(path).pixels); a video is given by its path")
-                img = as_bgr(np.asarray(frame), f"frame {i}")
+                # a PIL image is RGB: read as every picture is (channels, alpha on white, EXIF)
+                img = load_image(frame) if _pil_image(frame) else as_bgr(np.asarray(frame), f"frame {i}")
                 if i == 0:
                     self.info.width, self.info.height = img.shape[1], img.shape[0]
                 yield i, i / self.info.fps, img

@@ -1,0 +1,68 @@
+"""Video files as OpenCV and PyAV read them: one opened under any name, the frame count its
+container records, and what a file (or an object) that is no video is, in one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+
+from ..formats import refused_kind
+
+
+def _unreadable(path: Path, head: bytes) -> str | None:
+    """What a file FFmpeg reads no frame of is, where that can be said: another kind of file (a
+    web page, a zip), or sound alone."""
+    kind = refused_kind(head, "video")
+    if kind and not kind.startswith("a video"):
+        return f"{kind}, not a video"
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                return "sound only, no video stream" if c.streams.audio else "no video stream"
+    except Exception:  # noqa: BLE001 - PyAV cannot read it either: the caller's words stand
+        return None
+    return None
+
+
+def _capture(path: Path):
+    """``cv2.VideoCapture`` of a file, also one whose name is not UTF-8 (OpenCV crashes the
+    process on such a name: it is opened through a link with a plain name, removed once open)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="facemotion-") as tmp:
+            link = os.path.join(tmp, "video" + "".join(c for c in path.suffix if c.isascii()))
+            os.symlink(os.path.abspath(path), link)
+            return cv2.VideoCapture(link)  # FFmpeg holds the file open: the link may go
+    return cv2.VideoCapture(name)
+
+
+def recorded_frames(path: Path) -> int:
+    """The video stream's frame count as its container records it (0 where it records none, or
+    where FFmpeg through PyAV cannot say): an opened file, so any name works."""
+    try:
+        import av
+
+        with open(path, "rb") as fh, av.open(fh) as container:
+            streams = container.streams.video
+            return int(streams[0].frames or 0) if streams else 0
+    except Exception:  # noqa: BLE001 - a probe: OpenCV, which reads the frames, has the last word
+        return 0
+
+
+def _not_a_path(source) -> str:
+    """The one line that refuses a video given as bytes or an open stream: OpenCV reads videos from
+    files (and cameras); what to pass instead."""
+    name = getattr(source, "name", None)
+    if isinstance(name, (str, os.PathLike)) and os.path.isfile(name):
+        return f"{name}: a video is read from its path, not an open file; pass the path ({str(name)!r})"
+    what = "bytes" if isinstance(source, (bytes, bytearray, memoryview)) else f"a {type(source).__name__} stream"
+    return (f"<{type(source).__name__}>: a video is read from a file path, a camera index or an iterable of frames, "
+            f"not {what}; write it to a file first and pass the path")
