@@ -219,3 +219,21 @@ def _quiet_libtiff() -> None:
             lib.TIFFSetErrorHandler(None)
         except (OSError, AttributeError):
             pass
+
+
+def data_uri_bytes(uri: str, error: type[Exception] = ImageError) -> bytes:
+    """A ``data:image/...;base64,`` URI's bytes (a web page's or an API's picture; its base64 may
+    be wrapped over lines), or ``error`` naming the URI's start."""
+    import base64
+    import binascii
+
+    head, _, data = uri.partition(",")
+    try:
+        if not head.lower().endswith(";base64"):
+            raise ValueError
+        raw = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise error(f"{uri[:40]}...: a data URI without base64 image data") from None
+    if not raw:
+        raise error(f"{uri[:40]}: a data URI with no image data")
+    return raw

@@ -224,8 +224,9 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
             raise error(f"{path}: is {what}, not {kind} (give a regular file)")
         if st.st_size == 0:
             raise error(f"{path}: empty file (0 bytes)")
-    except OSError as e:
-        raise error(f"{path}: cannot read ({e.strerror or e})") from None
+    except OSError as e:  # a name past the file system's limit is shown cut (a pasted blob of text)
+        named = path if len(raw) <= 200 else f"{raw[:80]}... ({len(raw)} characters)"
+        raise error(f"{named}: cannot read ({e.strerror or e})") from None
     return path
 
 

@@ -233,6 +233,8 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
     its full size the caller can use, 0..1) allows it. Returns the image and the picture's full
     (width, height), to map coordinates back. Other sources and formats come whole. ``name``:
     what messages call the source (default: its path, or its kind and size)."""
+    if isinstance(source, str) and source[:11].lower() == "data:image/":  # a web page's picture, inline
+        source, name = decoding.data_uri_bytes(source), name or f"{source[:30]}..."
     name = name or _describe(source)
     if isinstance(source, np.ndarray):
         img = as_bgr(source, name)

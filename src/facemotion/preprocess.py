@@ -218,10 +218,16 @@ def faces_to_batch(faces, size: int = INPUT_SIZE) -> np.ndarray:
     elif isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[2] in (1, 3, 4))):
         grid = to_face48(faces, size)[None]
     else:
-        if isinstance(faces, (str, bytes, os.PathLike)):
+        if isinstance(faces, (str, bytes, os.PathLike)) or faces is None:
             raise UsageError(f"faces: expected face images (arrays), got {type(faces).__name__}; "
                              "detect_emotions reads files")
-        items = list(faces)
+        if isinstance(faces, np.ndarray) and faces.ndim not in (3, 4):  # a stack's first axis is its faces
+            raise UsageError(f"faces: an array of shape {faces.shape}; expected a face (H x W, H x W x 3) or a "
+                             "stack of them (N x H x W[ x 3])")
+        try:
+            items = list(faces)
+        except TypeError:
+            raise UsageError(f"faces: expected face images (arrays), got {type(faces).__name__}") from None
         grid = np.empty((len(items), size, size), np.uint8)
         for i, f in enumerate(items):
             if isinstance(f, (str, bytes, os.PathLike)):

@@ -96,8 +96,10 @@ def test_fers_other_inputs_and_methods(fer):
     assert fer.detect_emotions(uri) == faces
     assert fer.batch_detect_emotions([str(JUSTIN), str(NO_FACES)]) == [faces, []]
     assert fer.find_faces(cv2.imread(str(JUSTIN))) == [faces[0]["box"]]
-    with pytest.raises(UsageError, match="no URLs"):
+    with pytest.raises(InvalidImage, match="no URLs"):  # fer's own error for a picture it cannot fetch
         fer.detect_emotions("https://example.com/justin.jpg")
+    with pytest.raises(UsageError, match=r"face_rectangles: expected boxes \(x, y, w, h\) of numbers, got \[\(1, 2\)\]"):
+        fer.detect_emotions(str(JUSTIN), face_rectangles=[(1, 2)])
     # rectangles given: those regions classified, the box as given; one outside the picture left out
     given = fer.detect_emotions(str(JUSTIN), face_rectangles=np.array([faces[0]["box"], [900, 900, 40, 40]]))
     assert given == faces
@@ -158,6 +160,9 @@ def test_video_include_audio_puts_the_sources_sound_in_the_annotated_video(tmp_p
         v, a = c.streams.video[0], c.streams.audio[0]
         assert v.frames == 3 and a.codec_context.name == "aac"
         assert float(a.duration * a.time_base) == pytest.approx(float(v.duration * v.time_base), abs=0.1)
+    # fer's name for the video with its sound, which fer programs open
+    out = tmp_path / "out"
+    assert (out / "short_hamilton_clip_output_audio.mp4").read_bytes() == (out / "short_hamilton_clip_output.mp4").read_bytes()
 
 
 def test_video_detection_box_and_pandas(tmp_path):
@@ -191,8 +196,11 @@ def test_every_module_of_fers_wheel_has_its_namesake(fer, tmp_path):
     assert (loadBase64Img(uri) == img).all() and img.shape == cv2.imread(str(photo)).shape
     with pytest.raises(InvalidImage, match="no such file"):
         load_image(str(tmp_path / "nope.jpg"))
-    with pytest.raises(UsageError, match="reads no URLs"):
+    with pytest.raises(InvalidImage, match="reads no URLs"):
         load_image("https://example.com/a.jpg")
     frame = img.copy()
     assert draw_annotations(frame, fer.detect_emotions(img)) is frame and not (frame == img).all()  # in place
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # fer draws on gray frames too
+    drawn = draw_annotations(gray.copy(), fer.detect_emotions(img))
+    assert drawn.shape == gray.shape and not (drawn == gray).all()
     assert set(emotions_dict) == set(EMOTIONS) and emotions_dict["happy"]["de"] == "Glucklich"

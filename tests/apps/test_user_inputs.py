@@ -115,6 +115,23 @@ def test_one_crop_alone_is_one_face(rec):
         rec.classify_faces([facemotion.SAMPLE_IMAGE])
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]  # Keras' H x W x 1
     assert rec.classify_faces(gray).shape == (1, len(rec.labels))
+    for bad, said in ((None, "got NoneType"), (np.zeros(10), r"an array of shape \(10,\)"), (5, "got int")):
+        with pytest.raises(UsageError, match=f"faces: .*{said}"):
+            rec.classify_faces(bad)
+
+
+def test_a_data_uri_is_a_picture_and_a_pasted_blob_a_short_line(rec):
+    """The native API reads a web page's inline picture as the fer layer does; a string of
+    50,000 characters taken for a path is named by its start and length, not in full."""
+    import base64
+
+    uri = "data:image/jpeg;base64," + base64.b64encode(Path(facemotion.SAMPLE_IMAGE).read_bytes()).decode()
+    assert rec.detect_emotions(uri) == rec.detect_emotions(facemotion.SAMPLE_IMAGE)
+    with pytest.raises(ImageError, match=r"^data:image/png;base64,@@@\.\.\.: a data URI without base64"):
+        rec.detect_emotions("data:image/png;base64,@@@")
+    with pytest.raises(ImageError) as e:
+        rec.detect_emotions("x" * 50_000)
+    assert len(str(e.value)) < 200 and "(50000 characters)" in str(e.value)
 
 
 def test_tables_keep_their_columns_without_faces_and_refuse_unknown_labels(rec):

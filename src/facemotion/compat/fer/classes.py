@@ -3,11 +3,13 @@
 ``analyze`` returns what fer's returns (``output="csv"``: a dict per frame with a face, as
 ``data.csv`` holds them; ``"pandas"``: a DataFrame) and writes where fer writes: the analysed
 frames as ``<outdir>/<video_id or name><frame>.jpg`` (zipped into ``<outdir>/images.zip``), the
-annotated video as ``<outdir>/<name>_output.mp4``, ``data.csv`` in the working folder. The
-frames come from facemotion's :class:`~facemotion.video.FrameSource` (decoded ahead on a
-thread), the faces from a :class:`~facemotion.video.FaceTracking` (the one detect / scene-cut /
-track rule of every facemotion video path; a face keeps its column ``0``, ``1``... by its track,
-oldest first), the video from facemotion's H.264 writer, the drawing from facemotion's.
+annotated video as ``<outdir>/<name>_output.mp4`` (with ``include_audio``, its sound in it and
+the same file as ``<name>_output_audio.mp4``, fer's name for it), ``data.csv`` in the working
+folder. The frames come from facemotion's :class:`~facemotion.video.FrameSource` (decoded ahead
+on a thread), the faces from a :class:`~facemotion.video.FaceTracking` (the one detect /
+scene-cut / track rule of every facemotion video path; each frame's faces in the order of their
+tracks, oldest first, numbered ``0``, ``1``... within the frame as fer numbers them), the video
+from facemotion's H.264 writer, the drawing from facemotion's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from zipfile import ZipFile
@@ -211,7 +214,10 @@ class _Analysis:
             if self.display:
                 cv2.destroyWindow("Video")
         if self.writer is not None:
-            self.writer.close()
+            written = self.writer.close()
+            if self.sound_from is not None and written is not None:
+                # fer writes the video with its sound under a name of its own: programs open that one
+                _same_file(written, written.with_name(f"{self.root}_output_audio.mp4"))
         return out
 
     def _view(self, frame):
@@ -297,3 +303,12 @@ def _pandas():
 
 
 __all__ = ["Video"]
+
+
+def _same_file(path: Path, alias: Path) -> None:
+    """``alias`` holding ``path``'s bytes: a hard link where the file system makes one, else a copy."""
+    alias.unlink(missing_ok=True)
+    try:
+        os.link(path, alias)
+    except OSError:
+        shutil.copyfile(path, alias)

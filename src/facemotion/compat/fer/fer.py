@@ -146,8 +146,9 @@ class FER:
         if isinstance(img, str) and img.startswith("data:image/"):
             img = data_uri_bytes(img)
         elif isinstance(img, str) and img.startswith(("http://", "https://")):
-            raise UsageError(f"{img[:80]}: facemotion reads no URLs (it runs offline); download the picture and pass "
-                             "its path or its bytes")
+            # fer raises InvalidImage for a picture it cannot fetch: programs catch that
+            raise InvalidImage(f"{img[:80]}: facemotion reads no URLs (it runs offline); download the picture and pass "
+                               "its path or its bytes")
         try:
             return self.recognizer.read(img)
         except ImageError as e:
@@ -176,7 +177,12 @@ class FER:
 
     def _classify_rectangles(self, image: np.ndarray, rectangles) -> list:
         h, w = image.shape[:2]
-        given = [[int(v) for v in list(r)[:4]] for r in rectangles]
+        try:
+            given = [[int(v) for v in list(r)[:4]] for r in rectangles]
+            if any(len(r) != 4 for r in given):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise UsageError(f"face_rectangles: expected boxes (x, y, w, h) of numbers, got {rectangles!r:.120}") from None
         kept = [(r, b) for r in given if (b := clip_box(r, w, h)) is not None]
         if not kept:
             return []

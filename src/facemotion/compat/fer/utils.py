@@ -5,12 +5,10 @@ the recognizer reads, and refuses a web address (facemotion runs offline)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import cv2
 import numpy as np
 
+from ... import decoding
 from ...errors import ImageError, UsageError
 from ...images import load_image as _load
 from ...render import draw
@@ -33,7 +31,10 @@ def draw_annotations(frame: np.ndarray, faces: list, boxes: bool = True, scores:
         return frame
     records = [{**f, "dominant_emotion": f.get("dominant_emotion") or max(f["emotions"], key=f["emotions"].get)}
                for f in faces]
-    frame[...] = draw(frame, records, bars=scores, mesh=False)
+    drawn = draw(frame, records, bars=scores, mesh=False)
+    # a gray frame (fer draws on one) takes the drawing's gray: it is changed in place, as fer's
+    frame[...] = cv2.cvtColor(drawn, cv2.COLOR_BGR2GRAY).reshape(frame.shape) if drawn.ndim > frame.ndim \
+        or drawn.shape[-1] != frame.shape[-1] else drawn
     return frame
 
 
@@ -51,13 +52,7 @@ def loadBase64Img(uri: str) -> np.ndarray:  # noqa: N802 - fer's name
 
 def data_uri_bytes(uri: str) -> bytes:
     """A ``data:image/...;base64,`` URI's bytes, or InvalidImage naming the URI."""
-    try:
-        data = base64.b64decode("".join(uri.split(",", 1)[1].split()), validate=True)  # wrapped lines too
-    except (IndexError, binascii.Error, ValueError):
-        raise InvalidImage(f"{uri[:40]}...: a data URI without valid base64 data") from None
-    if not data:
-        raise InvalidImage(f"{uri[:40]}: a data URI with no image data")
-    return data
+    return decoding.data_uri_bytes(uri, InvalidImage)
 
 
 def pil_to_bgr(pil_image) -> np.ndarray:
@@ -73,8 +68,8 @@ def load_image(img) -> np.ndarray:
     if isinstance(img, str) and img.startswith("data:image/"):
         return loadBase64Img(img)
     if isinstance(img, str) and img.startswith(("http://", "https://")):
-        raise UsageError(f"{img[:80]}: facemotion reads no URLs (it runs offline); download the picture and pass "
-                         "its path or its bytes")
+        raise InvalidImage(f"{img[:80]}: facemotion reads no URLs (it runs offline); download the picture and pass "
+                           "its path or its bytes")
     try:
         return _load(img)
     except ImageError as e:
