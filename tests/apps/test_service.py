@@ -145,6 +145,13 @@ def test_stream_keeps_one_id_per_face(media, server):
         assert "binary" in json.loads(ws.recv(timeout=30))["error"]
         ws.send(clip[0])  # 15 frames back: a jump, the same face
         assert [f["face_id"] for f in json.loads(ws.recv(timeout=30))["faces"]] == [1]
+        # a frame of another size is another source: its face is not the clip's, and gets a new id
+        # (shown from its second detection on)
+        other = (media / "biden.jpg").read_bytes()
+        for _ in range(2):
+            ws.send(other)
+            reply = json.loads(ws.recv(timeout=30))
+        assert [f["face_id"] for f in reply["faces"]] == [2], reply
 
 
 def test_stream_newest_frame_wins(media, server):

@@ -181,8 +181,10 @@ async def docs():
 async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> None:
     # a face is shown from its second detection on, so a one-frame false detection never flashes;
     # a camera has no scene cuts, and the frames skipped between two analysed ones are no cut
-    # either; under load those frames are far apart, so a face may move further between two
-    tracking = FaceTracking(every=1, smooth=0.5, min_hits=2, scene_cuts=False, reach=1.5)
+    # either (a moving camera's frames five apart score as cuts); under load those frames are far
+    # apart, so a face may move further between two. A frame of another size is another source
+    # (photos sent one by one): new ids
+    tracking = FaceTracking(every=1, smooth=0.5, min_hits=2, scene_cuts=False, reach=1.5, resized_is_cut=True)
     latest: list = []  # [(index, bytes)]: the newest frame not yet analysed
     arrived = asyncio.Event()
     received = 0

@@ -59,18 +59,20 @@ class FaceTracking:
     ``scene_cuts=False`` for a live camera: it has no cuts, and where frames are skipped (a
     server analysing only the newest) the jump between two analysed frames can look like one.
     ``reach``: how far, in face sizes, a face may move between two detections and keep its id
-    (more where frames come far apart).
+    (more where frames come far apart). ``resized_is_cut``: a frame of another size than the last
+    starts new ids (a server's stream: another size is another source, photos sent one by one).
     """
 
     def __init__(self, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
                  max_missed: int | None = None, min_hits: int = 1, scene_cuts: bool = True, reach: float = 0.5,
-                 carry: bool = True):
+                 carry: bool = True, resized_is_cut: bool = False):
         self.every = validate.integer("every", every, 1)
         smooth = validate.number("smooth", smooth, 0, 1, hi_open=True)
         self.min_hits, self.carry = min_hits, carry
         self.tracker = IoUTracker.for_every(self.every, iou_threshold, max_missed, smooth, reach)
         self.cut = SceneCutDetector() if scene_cuts else (lambda frame: False)
         self._cut_pending = False
+        self.resized_is_cut, self._shape = resized_is_cut, None
 
     def locate(self, recognizer, frame: np.ndarray, index: int) -> Located | None:
         """Where the faces of frame ``index`` are (every frame passes here: the scene-cut test
@@ -84,6 +86,9 @@ class FaceTracking:
     def _plan(self, frame: np.ndarray, index: int) -> tuple[bool, bool] | None:
         """(whether frame ``index`` is detected, whether the tracks are reset first), or None."""
         self._cut_pending |= self.cut(frame)  # a new shot: faces near old boxes are other people
+        if self.resized_is_cut:
+            self._cut_pending |= self._shape is not None and frame.shape[:2] != self._shape
+            self._shape = frame.shape[:2]
         detect = index % self.every == 0 or (self.carry and self._cut_pending)
         if not detect and not self.carry:
             return None
