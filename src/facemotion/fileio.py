@@ -205,7 +205,8 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
             if url := web_address(path):
                 url = without_password(url)  # a message may end up in a log
                 pipe = f", or pipe it in (curl -s {url} | facemotion image -)" if kind == "an image" else ""
-                live = f"; a camera's live stream: facemotion webcam --camera {url}" if kind == "a video" else ""
+                live = (f"; a camera's live stream: facemotion webcam --camera {url} (in Python: "
+                        "facemotion.inputs.Stream(url))") if kind == "a video" else ""
                 raise error(f"{url}: a web address; facemotion reads files on this machine (it works offline): "
                             f"download it first (curl -sO {url}){pipe}{live}") from None
             if url := stream_address(path):

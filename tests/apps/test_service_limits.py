@@ -350,3 +350,32 @@ def test_a_decode_past_its_time_gets_422_and_frees_the_worker(media, whole_serve
     t = time.perf_counter()
     assert post(whole_server.port, "/v1/detect", (media / "justin.jpg").read_bytes())[0] == 200
     assert time.perf_counter() - t < 1
+
+
+def test_a_client_gone_before_the_lingering_close_closes_quietly():
+    """The answer that ends a connection shuts our sending side; a client already gone makes
+    that fail (ENOTCONN, seen under hundreds of half-sent requests): the connection is closed,
+    with no traceback in the server's log."""
+    import errno
+    from types import SimpleNamespace
+
+    from facemotion.service.server import GuardedH11Protocol
+
+    class GoneTransport:
+        closed = False
+
+        def is_closing(self):
+            return self.closed
+
+        def can_write_eof(self):
+            return True
+
+        def write_eof(self):
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+        def close(self):
+            self.closed = True
+
+    conn = SimpleNamespace(transport=GoneTransport(), _lingering=None)
+    GuardedH11Protocol.linger(conn)
+    assert conn.transport.closed and conn._lingering is None

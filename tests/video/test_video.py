@@ -399,12 +399,13 @@ class _MJPEGCamera:
     """An IP camera on 127.0.0.1: the bundled portrait as an MJPEG stream over HTTP, 50 frames a
     second, ``frames`` of them per connection."""
 
-    def __init__(self, frames: int = 200):
+    def __init__(self, frames: int = 200, once: bool = False, stall: float = 0.0):
         import http.server
         import threading
         import time
 
         jpeg = open(facemotion.SAMPLE_IMAGE, "rb").read()
+        camera = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
@@ -418,6 +419,9 @@ class _MJPEGCamera:
                         time.sleep(0.02)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                time.sleep(stall)  # the connection held open, nothing sent: a stalled camera
+                if once:  # the camera goes away: nothing listens any more
+                    threading.Thread(target=camera.close, daemon=True).start()
 
             def log_message(self, *args):
                 pass
@@ -427,8 +431,10 @@ class _MJPEGCamera:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if not getattr(self, "closed", False):
+            self.closed = True
+            self.server.shutdown()
+            self.server.server_close()
 
 
 def test_webcam_reads_an_ip_cameras_stream_and_never_writes_its_password(tmp_path):
@@ -486,6 +492,51 @@ def test_a_stream_that_drops_is_opened_again(rec_dnn, tmp_path):
         cam.close()
     assert s["frames"] == 40
     assert s["status"].startswith("complete (the stream dropped ") and s["status"].endswith("and was opened again)")
+
+
+def test_a_stream_that_stops_for_good_ends_so_and_its_wait_counts_for_nothing(rec_dnn, tmp_path, monkeypatch):
+    """A camera's stream that stops and never comes back: the run ends saying so (not
+    "complete"), its rate is the frames' own (not FFmpeg's placeholder), and neither the wait
+    nor an outage is counted as time a face was seen."""
+    from facemotion.inputs import Stream
+    from facemotion.video import process, sources
+
+    monkeypatch.setattr(sources, "STREAM_GONE_S", 2)
+    cam = _MJPEGCamera(frames=12, once=True)  # after its first connection's 12 frames, nothing answers
+    try:
+        s = process_video(rec_dnn, Stream(f"http://127.0.0.1:{cam.port}/video.mjpg"), tmp_path, progress=False,
+                          write_video=False)
+    finally:
+        cam.close()
+    assert s["status"] == "ended: the stream sent nothing for 2 s", s["status"]
+    assert s["faces"]["1"]["seconds_seen"] < 1.0  # 12 frames at 50 a second, not the wait
+    assert s["fps"] > 30 and s["processing_fps"] > 5
+    # frame times of a live source with a 3 s outage: the frame before it counts at most a second
+    held = process.frame_durations([(0, 0.0), (1, 0.1), (2, 0.2), (3, 3.2), (4, 3.3)], 25.0, live=True)
+    assert held[2] == 1.0 and held[0] == pytest.approx(0.1)
+    assert process.frame_durations([(0, 0.0), (1, 0.1), (2, 3.1)], 25.0)[1] == pytest.approx(3.0)  # a file's still
+
+
+def test_closing_a_stalled_stream_does_not_wait_for_ffmpegs_timeout():
+    """A camera that stalls (its connection open, nothing sent): the reader waits in FFmpeg for up
+    to STREAM_TIMEOUT_S. Closing the source (Ctrl-C, a loop's break) leaves it to release its own
+    capture and returns within a second or so."""
+    import itertools
+    import time
+
+    from facemotion.inputs import Stream
+    from facemotion.video.sources import STREAM_TIMEOUT_S, FrameSource
+
+    cam = _MJPEGCamera(frames=8, stall=15)
+    try:
+        src = FrameSource(Stream(f"http://127.0.0.1:{cam.port}/video.mjpg"))
+        assert len(list(itertools.islice(iter(src), 8))) == 8
+        time.sleep(0.5)  # the reader is now waiting on the stalled connection
+        began = time.monotonic()
+        src.close()
+        assert time.monotonic() - began < min(2.0, STREAM_TIMEOUT_S / 2)
+    finally:
+        cam.server.shutdown()  # the stalled handler thread is a daemon: it goes with the test run
 
 
 def test_timelines_go_to_the_faces_seen_longest(media, rec_dnn, tmp_path, monkeypatch):

@@ -86,11 +86,11 @@ def _video_job(args, paths):
 
 
 def _video_exit_code(s: dict) -> int:
-    """0 for a whole video, 1 when frames could not be decoded, 130 when interrupted: a script
-    can tell a partial result from a complete one."""
+    """0 for a whole video, 1 when frames could not be decoded or a stream stopped sending, 130
+    when interrupted: a script can tell a partial result from a complete one."""
     if s["status"].startswith("interrupted"):
         return 130
-    if s["status"].startswith("incomplete"):
+    if s["status"].startswith(("incomplete", "ended")):  # ended: a camera's stream that stopped for good
         print(f"error: {shown(s['source'])}: {s['status']}; the outputs cover the frames that could be read",
               file=sys.stderr)
         return 1

@@ -229,7 +229,11 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing() or self._lingering is not None:
             return
         if self.transport.can_write_eof():
-            self.transport.write_eof()
+            try:
+                self.transport.write_eof()
+            except OSError:  # the client has gone meanwhile (ENOTCONN): nothing to linger for
+                self.transport.close()
+                return
         self._lingering = self._last_data = self.loop.time()
         self.flow.resume_reading()  # reading may have paused under a large body: the rest is read now
         self._watch.cancel()

@@ -42,18 +42,32 @@ from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
 TIMELINE_MOST = 50  # and at most this many faces do, those seen longest
+LIVE_HOLD = 4  # a live frame counts at most this many usual waits (frame_durations)
 
 
-def frame_durations(frames: list[tuple[int, float]], fps: float) -> dict[int, float]:
+def frame_durations(frames: list[tuple[int, float]], fps: float, live: bool = False) -> dict[int, float]:
     """How long each frame of a clip is shown, s (``frames``: (index, time) as read): until the
     next frame read, the last as long as the one before (a lone frame: 1 / ``fps``). At a fixed
     rate each is the same; a variable rate (a phone's, which can fall from 30 frames a second to
-    10 in dim light) gives each its own."""
+    10 in dim light) gives each its own. ``live``: a camera's stream, where a long wait for the
+    next frame is the stream stalled, not the frame on screen: a frame counts at most
+    :data:`LIVE_HOLD` times the usual wait, and a second."""
     if len(frames) < 2:
         return {i: 1.0 / fps for i, _ in frames}
     index, times = zip(*frames)
     held = np.diff(np.asarray(times, float))
+    if live:
+        held = np.minimum(held, max(LIVE_HOLD * float(np.median(held)), 1.0))
     return dict(zip(index, np.r_[held, held[-1]].tolist()))
+
+
+def live_rate(frames: list[tuple[int, float]]) -> float | None:
+    """A live source's frames per second as they came (its usual wait between two), or None
+    with fewer than two: a stream's own rate (FFmpeg's 25 for MJPEG) is often a placeholder."""
+    if len(frames) < 2:
+        return None
+    wait = float(np.median(np.diff([t for _, t in frames])))
+    return round(1.0 / wait, 2) if wait > 0 else None
 
 
 def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS, durations=None) -> dict:
@@ -271,7 +285,12 @@ class _VideoRun:
             missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
             if missing:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-            summary = summarize(self.per_face, self.n, info.fps, self.labels, frame_durations(self.frame_times, info.fps))
+            fps = (live_rate(self.frame_times) or info.fps) if info.live else info.fps
+            summary = summarize(self.per_face, self.n, fps, self.labels,
+                                frame_durations(self.frame_times, info.fps, live=info.live))
+            if getattr(self.src, "gone_after", None) is not None:  # a stream that stopped for good
+                self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
+                elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "status": self.status,

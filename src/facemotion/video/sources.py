@@ -172,6 +172,7 @@ class FrameSource:
         self._latest = threading.Condition()
 
     drops = 0  # times a stream stopped sending and came back
+    gone_after = None  # seconds a stream that stopped for good was waited for
 
     def _grab_newest(self, box: list) -> None:
         """A stream's frames as they come, only the newest kept (``box``: [frame, fresh]): a
@@ -193,12 +194,19 @@ class FrameSource:
                     hand(frame)
                     continue
                 silent_since = silent_since or time.monotonic()
-                if time.monotonic() - silent_since >= STREAM_GONE_S or self._stop.wait(1.0):
+                if time.monotonic() - silent_since >= STREAM_GONE_S:
+                    self.gone_after = time.monotonic() - silent_since
+                    return
+                if self._stop.wait(1.0):
                     return
                 self._cap.release()
                 self._cap = _stream_capture(self._url)
         finally:
             hand(None)
+            if self._stop.is_set():  # the consumer is gone (close() may not have waited): the capture is ours
+                cap, self._cap = self._cap, None
+                if cap is not None:
+                    cap.release()
 
     def _stream_frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
         box, i, frame = [None, False], 0, self._first
@@ -253,16 +261,20 @@ class FrameSource:
         finally:
             self._join_reader()
 
-    def _join_reader(self) -> None:
+    def _join_reader(self, limit: float | None = None) -> bool:
+        """Stop the reader thread and wait for it (at most ``limit`` s); whether it has ended."""
         self._stop.set()
-        reader = getattr(self, "_reader", None)
+        reader, began = getattr(self, "_reader", None), time.monotonic()
         while reader is not None and reader.is_alive():  # unblock a reader waiting on a full queue
+            if limit is not None and time.monotonic() - began > limit:
+                return False
             if getattr(self, "_queue", None) is not None:
                 try:
                     self._queue.get_nowait()
                 except queue.Empty:
                     pass
             reader.join(timeout=0.05)
+        return True
 
     # A damaged stretch of a file makes OpenCV's read() fail frame after frame and then decode
     # again; give up only after this many failures in a row (or at the container's frame count).
@@ -307,7 +319,11 @@ class FrameSource:
                 continue
 
     def close(self) -> None:
-        self._join_reader()  # never release the capture under a thread that is reading it
+        # never release the capture under a thread that is reading it; a stream's reader may wait
+        # up to STREAM_TIMEOUT_S on a stalled connection: it is left to release its own capture,
+        # so that Ctrl-C is not held up that long
+        if not self._join_reader(1.0 if getattr(self, "_latest", None) is not None else None):
+            return
         if self._cap is not None:
             self._cap.release()
             self._cap = None
