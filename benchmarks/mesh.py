@@ -21,9 +21,6 @@
    emotion, a seeded sample; the largest face of each), each measure's AUC for each emotion
    against neutral, and the figure docs/mesh_measures.png: the London smile, and the surprised
    and neutral faces' mouth opening and brow raise.
-9. ``--eyes``: how far the mesh's eyes lie from the detector's eye points (``eyes_off``), on
-   London's photos upright, turned +-25 degrees and upside down and on posed_val's, and on the
-   shared photos cut above the eyes (how far the points slid): where the mesh is not given.
 5. Latency on this CPU, one thread: the network per crop, ``FaceMesh.run`` per face (crops,
    passes, pose, measures) for one face and eight in one call, against the default classifier's
    per face for one and eight 48x48 crops; the ratio.
@@ -31,7 +28,6 @@
     python benchmarks/mesh.py [--fer 300] [--out benchmarks/results/mesh]
     python benchmarks/mesh.py --aligned [MODEL ...] --muxspace /data/muxspace --sof /data/sof
     python benchmarks/mesh.py --cost 10 [--out benchmarks/results/mesh_cost]
-    python benchmarks/mesh.py --eyes [--out benchmarks/results/mesh_eyes]
     python benchmarks/mesh.py --public 400 --muxspace /data/muxspace --sof /data/sof [--out benchmarks/results/mesh_public]
 """
 
@@ -52,7 +48,6 @@ from facemotion.mesh import MEASURES, FaceMesh
 from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos, table, timeit, write_results
 
 LONDON = SHARED / "datasets" / "london_faces"
-POSED = SHARED / "datasets" / "posed_val"
 
 
 def auc(pos, neg) -> float:
@@ -330,64 +325,6 @@ def pipeline_cost(repeat: int) -> tuple[str, dict]:
             + table(["pipeline", "without --mesh", "with --mesh", "time ratio"], rows)), out
 
 
-def eyes_gate() -> tuple[str, dict]:
-    """Section 9: how far the mesh's eyes lie from the detector's (``eyes_off``, eye distances)
-    on whole faces, and on faces cut above the eyes, where the points slide down the face."""
-    from facemotion import EmotionRecognizer
-    from facemotion.mesh.model import EYES_AGREE, eyes_off
-
-    stages = EmotionRecognizer(mesh=True).stages
-
-    def read(image):  # (detection, mesh) of each face the mesh reads
-        found = stages.detect(image)
-        meshes = stages.detect_crops(image, found).meshes if found else []
-        return [(d, m) for d, m in zip(found, meshes) if m is not None and m.presence >= 0.5]
-
-    sets = {"London, upright": (sorted(LONDON.glob("*/*.jpg")), 0),
-            "London, turned -25 degrees": (sorted(LONDON.glob("*/*.jpg")), -25),
-            "London, turned +25 degrees": (sorted(LONDON.glob("*/*.jpg")), 25),
-            "London, upside down": (sorted(LONDON.glob("*/*.jpg")), 180),
-            "posed_val, upright": (sorted(POSED.glob("*/*.jpg")), 0)}
-    rows, data = [], {}
-    for name, (files, angle) in sets.items():
-        off = []
-        for f in files:
-            img = cv2.imread(str(f))
-            if angle == 180:
-                img = cv2.rotate(img, cv2.ROTATE_180)
-            elif angle:
-                img = turned(img, (img.shape[1] / 2, img.shape[0] / 2), angle)
-            off += [eyes_off(m.landmarks, d.landmarks[:2]) for d, m in read(img)]
-        v = np.asarray(off)
-        data[name] = {"faces": len(v), "median": float(np.median(v)), "p99": float(np.percentile(v, 99)),
-                      "max": float(v.max()), "not_given": int((v > EYES_AGREE).sum())}
-        rows.append([name, len(v), f"{np.median(v):.3f}", f"{np.percentile(v, 99):.3f}", f"{v.max():.3f}",
-                     data[name]["not_given"]])
-    text = (f"the mesh's eyes against the detector's (eyes_off, eye distances; over {EYES_AGREE} the mesh is not given)\n"
-            + table(["faces", "n", "median", "99th percentile", "max", "not given"], rows))
-    cut_rows = []
-    for photo in ("obama.jpg", "justin.jpg", "biden.jpg"):
-        img = cv2.imread(str(MEDIA / photo))
-        (d0, whole), = read(img)[:1]
-        apart = float(np.linalg.norm(whole.landmarks[263, :2] - whole.landmarks[33, :2]))
-        eyes_y = float(whole.landmarks[[33, 263], 1].mean())
-        for share in (0.6, 0.4, 0.25, 0.15, 0.08):
-            top = int(eyes_y - share * apart)
-            found = read(np.ascontiguousarray(img[top:]))
-            if not found:
-                continue
-            d, m = found[0]
-            moved = float(np.abs(m.landmarks[:, :2] + [0, top] - whole.landmarks[:, :2]).mean() / apart)
-            off = eyes_off(m.landmarks, d.landmarks[:2])
-            data[f"{photo} cut {share}"] = {"moved": moved, "eyes_off": off}
-            cut_rows.append([photo, f"{share:.2f}", f"{m.presence:.2f}", f"{moved:.3f}", f"{off:.3f}",
-                             "no" if off > EYES_AGREE else "yes"])
-    text += ("\n\nfaces cut above the eyes (the cut's distance to the eyes in eye distances; points moved: mean, "
-             "eye distances, against the uncut photo's)\n"
-             + table(["photo", "cut above the eyes", "presence", "points moved", "eyes_off", "given"], cut_rows))
-    return text, data
-
-
 def section(out: Path | None, key: str, text: str, data: dict) -> None:
     """One section's report printed (and written to OUT.txt / OUT.json) alone."""
     report = "\n\n".join([command_line(__file__), machine(), text])
@@ -407,8 +344,6 @@ def main() -> None:
     p.add_argument("--public", type=int, metavar="N", default=0,
                    help="only section 8: the public sets' test parts, at most N photos an emotion, and the figure")
     p.add_argument("--figure", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "mesh_measures.png")
-    p.add_argument("--eyes", action="store_true",
-                   help="only section 9: the mesh's eyes against the detector's, on whole faces and cut ones")
     p.add_argument("--cost", type=int, metavar="REPEAT", default=0,
                    help="only section 7: --mesh's cost end to end, REPEAT interleaved runs")
     a = p.parse_args()
@@ -418,8 +353,6 @@ def main() -> None:
         return section(a.out, "public", *public_measures(a.public, a.muxspace, a.sof, a.figure))
     if a.cost:
         return section(a.out, "cost", *pipeline_cost(a.cost))
-    if a.eyes:
-        return section(a.out, "eyes", *eyes_gate())
     if a.aligned is not None:
         from facemotion.zoo import shipped_models
 

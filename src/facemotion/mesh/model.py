@@ -67,7 +67,7 @@ LEFT_EYE = (263, 362, 387, 386, 385, 373, 374, 380)
 # slid along the face, whatever its presence says: on the shared photos cut close above the eyes,
 # points that slid 0.10-0.25 eye distances put them 0.53-0.92 away (presence 1.0), where whole
 # faces put them at most 0.20 away (London's and posed_val's photos), 0.27 turned by 25 degrees
-# (benchmarks/mesh.py --eyes; docs/mesh.md, "When the mesh is not given")
+# (benchmarks/studies/mesh_eyes.py; docs/mesh.md, "When the mesh is not given")
 EYES_AGREE = 0.5
 
 
