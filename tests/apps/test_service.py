@@ -144,7 +144,8 @@ def test_stream_keeps_one_id_per_face(media, server):
         ws.send("hello")
         assert "binary" in json.loads(ws.recv(timeout=30))["error"]
         ws.send(b"")
-        assert "an empty frame" in json.loads(ws.recv(timeout=30))["error"]
+        empty = json.loads(ws.recv(timeout=30))
+        assert "an empty frame" in empty["error"] and empty["frame"] == 16
         ws.send(clip[0])  # 15 frames back: a jump, the same face
         assert [f["face_id"] for f in json.loads(ws.recv(timeout=30))["faces"]] == [1]
         # a frame of another size is another source: its face is not the clip's, and gets a new id

@@ -3,6 +3,7 @@
 import csv
 import itertools
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -508,7 +509,7 @@ def test_a_stream_that_stops_for_good_ends_so_and_its_wait_counts_for_nothing(re
                           write_video=False)
     finally:
         cam.close()
-    assert s["status"] == "ended: the stream sent nothing for 2 s", s["status"]
+    assert re.fullmatch(r"ended: the stream sent nothing for [234] s", s["status"]), s["status"]  # checked each second
     assert s["faces"]["1"]["seconds_seen"] < 1.0  # 12 frames at 50 a second, not the wait
     assert s["fps"] > 30 and s["processing_fps"] > 5
     # frame times of a live source with a 3 s outage: the frame before it counts at most a second

@@ -205,8 +205,9 @@ async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> N
                 latest[:] = [(received, msg["bytes"])]
                 received += 1
                 arrived.set()
-            elif msg.get("bytes") is not None:  # an empty binary message
-                await ws.send_json({"error": "an empty frame: send each frame's JPEG bytes"})
+            elif msg.get("bytes") is not None:  # an empty binary message: a frame that cannot be read
+                await ws.send_json({"frame": received, "error": "an empty frame: send each frame's JPEG bytes"})
+                received += 1
             else:
                 await ws.send_json({"error": "send frames as binary messages of JPEG bytes"})
 

@@ -184,16 +184,19 @@ class FrameSource:
                 box[:] = [frame, True]
                 self._latest.notify()
 
-        silent_since = None
+        # silence is timed from the last frame: a stalled connection's read waits STREAM_TIMEOUT_S
+        # before it fails
+        silent_since, last = None, time.monotonic()
         try:
             while not self._stop.is_set():
                 ok, frame = self._cap.read()
                 if ok:
                     if silent_since is not None:  # back after a drop
                         silent_since, self.drops = None, self.drops + 1
+                    last = time.monotonic()
                     hand(frame)
                     continue
-                silent_since = silent_since or time.monotonic()
+                silent_since = silent_since or last
                 if time.monotonic() - silent_since >= STREAM_GONE_S:
                     self.gone_after = time.monotonic() - silent_since
                     return
