@@ -66,7 +66,7 @@ def _within(path: str, folder: str) -> bool:
 
 def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
     """CLI arguments (files, folders, globs) -> files, in a stable order, each once
-    (:func:`unique`). A folder contributes its files (recursively) whose suffix is in
+    (:func:`unique`). A folder (named, or matched by a glob) contributes its files (recursively) whose suffix is in
     ``suffixes``, but not hidden ones (``.git/``, macOS's ``._photo.jpg``); a folder's or a glob's
     files under a folder in ``skip`` (the command's own output folder, so that a rerun does not
     read its outputs back) are left out, unless the folder named lies in it. A file named as such
@@ -84,7 +84,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
             check_input_file(p, UsageError, "an input")  # its one line: give the path
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
-            out.extend(Path(m) for m in _loop_free(matches) if _input_entry(Path(m)) and not _skipped(m, skip, real))
+            out.extend(_glob_inputs(_loop_free(matches), suffixes, skip, real))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
@@ -94,6 +94,23 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return unique(out)
+
+
+def _glob_inputs(matches: list[str], suffixes, skip: list, real) -> list[Path]:
+    """A glob's matches as inputs: a file as it is, a folder as its files (as a folder named is
+    read), each folder walked once (``**`` also matches the folders inside one)."""
+    out, walked = [], set()
+    for m in matches:
+        if _skipped(m, skip, real):
+            continue
+        if not _is(Path(m), "is_dir"):
+            out.append(Path(m))
+        # a link to a folder is not followed, as in a folder's walk (it may lead back up)
+        elif not os.path.islink(m.rstrip(os.sep)) and not any(str(up) in walked for up in Path(m).parents) \
+                and not any(_within(real(m.rstrip(os.sep) or os.sep), s) for s in skip):  # the output folder: not read
+            walked.add(str(Path(m)))
+            out.extend(sorted(_walk(m, suffixes, skip, real)))
+    return out
 
 
 def _walk(folder: str, suffixes, skip: list, real):

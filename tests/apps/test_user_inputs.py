@@ -38,7 +38,9 @@ def test_a_folder_run_twice_reads_no_output_and_no_hidden_file(tmp_path, monkeyp
     assert main(["image", "."]) == 0
     assert main(["image", "."]) == 0  # the second run finds facemotion-out/ under "."
     assert _files(tmp_path / "facemotion-out") == ["a.json", "a_annotated.jpg"]
-    assert capsys.readouterr().out.count("wrote 1 annotated image") == 2
+    assert main(["image", "*"]) == 0  # a glob's folders are read as folders, the output folder not
+    assert _files(tmp_path / "facemotion-out") == ["a.json", "a_annotated.jpg"]
+    assert capsys.readouterr().out.count("wrote 1 annotated image") == 3
     assert main(["image", "._a.jpg", "--json"]) == 1  # named as such, it is an input: its one line
     assert "._a.jpg" in capsys.readouterr().err
     assert main(["image", "facemotion-out"]) == 0  # the output folder named as the input is read

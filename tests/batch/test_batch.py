@@ -59,6 +59,13 @@ def test_each_input_once_however_it_is_named_and_globs_do_not_follow_loops(media
     assert [i.path for i in expand(spellings)] == ["g/a/p.jpg"]
     assert [i.path for i in expand(["g/**/*.jpg"])] == ["g/a/p.jpg", "g/a/p_link.jpg"]
     assert [str(p) for p in expand_inputs(["g/**/*.jpg", "g"])] == ["g/a/p.jpg", "g/a/p_link.jpg"]
+    # a glob that matches folders reads their photos, as the folders named would be (the link up not followed)
+    (tmp_path / "g" / "b").mkdir()
+    shutil.copy(media / "biden.jpg", tmp_path / "g" / "b" / "q.jpg")
+    (tmp_path / "g" / "b" / "notes.txt").write_text("not a photo")
+    assert [str(p) for p in expand_inputs(["g/?"])] == ["g/a/p.jpg", "g/a/p_link.jpg", "g/b/q.jpg"]
+    # (a file the glob matches is an input whatever its suffix, as before)
+    assert [str(p) for p in expand_inputs(["g/**"])] == ["g/a/p.jpg", "g/a/p_link.jpg", "g/b/q.jpg", "g/b/notes.txt"]
 
 
 def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
