@@ -55,6 +55,8 @@ def test_one_name_shared_moves_only_those_inputs(tmp_path):
     same = [tmp_path / "r1" / "in" / "x.jpg", tmp_path / "r2" / "media" / "x.jpg", tmp_path / "r2" / "x.png"]
     assert output_stems([*same, tmp_path / "r2" / "media" / "biden.jpg"]) == ["in/x", "media/x", "r2/x", "biden"]
     assert output_stems([tmp_path / "x.jpg", tmp_path / "x.png"]) == ["x_jpg", "x_png"]
+    # a file whose own name is one the suffix rule makes keeps it; the made one moves aside
+    assert output_stems([tmp_path / "x.jpg", tmp_path / "x.png", tmp_path / "x_jpg.jpg"]) == ["x_jpg~2", "x_png", "x_jpg"]
     assert output_stems(["/p/2019/a/x.jpg", "/p/2020/a/x.jpg"]) == ["2019/a/x", "2020/a/x"]
     piped = tmp_path / "tmp-abc" / "stdin"
     assert output_stems([piped, tmp_path / "c" / "stdin.jpg"], keep=[piped]) == ["stdin", "c/stdin"]

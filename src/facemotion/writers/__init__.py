@@ -125,4 +125,14 @@ def output_stems(paths, keep=()) -> list[str]:
         for i, t, name in zip(group, tails, named):
             if paths[i] not in keep:  # in one folder, the suffix tells them apart
                 out[i] = name if named.count(name) == 1 else "/".join((*t, paths[i].name.replace(".", "_")))
+    # a name made here that is another input's own (x.jpg's x_jpg beside a file x_jpg.png) goes to
+    # the made one as x_jpg~2: the other inputs keep their bare stems
+    taken = {o.casefold() for o, p in zip(out, paths) if o == p.stem}
+    for i, p in enumerate(paths):
+        if out[i] != p.stem and out[i].casefold() in taken:
+            n = 2
+            while f"{out[i]}~{n}".casefold() in taken:
+                n += 1
+            out[i] = f"{out[i]}~{n}"
+            taken.add(out[i].casefold())
     return out
