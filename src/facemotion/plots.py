@@ -205,10 +205,12 @@ class Timelines:
         figure = self._figure(list(series), colors, "eye distances from neutral")
         self._save(figure, times_s, list(series.values()), title, path, rescale=True)
 
-    def overview(self, faces, path, labels, title: str = "who shows what, when", most: int = 40) -> int:
+    def overview(self, faces, path, labels, title: str = "who shows what, when", most: int = 40,
+                 span: float | None = None) -> int:
         """A clip at a glance: a row per face (``faces``: ``(face_id, times_s, probs)``, the ``most``
         seen longest, in order of appearance), coloured by its top emotion at each moment, in the
-        colours of the annotated frames. Returns the number of rows drawn."""
+        colours of the annotated frames, over the clip's whole ``span`` (s; where faces left out
+        leave time empty, it shows). Returns the number of rows drawn."""
         from .render import COLORS
 
         rows = sorted(faces, key=lambda f: -len(f[1]))[:most]
@@ -229,7 +231,9 @@ class Timelines:
         ax.set_yticks(range(len(rows)), [f"face {fid}" for fid, _, _ in rows], fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel("time (s)")
-        ax.set_title(title + (f" (the {most} faces seen longest)" if len(faces) > most else ""))
+        if span:
+            ax.set_xlim(0, span)
+        ax.set_title(title + (f" (the {most} of {len(faces)} faces seen longest)" if len(faces) > most else ""))
         ax.grid(axis="x", alpha=0.3)
         handles = [_plt().Rectangle((0, 0), 1, 1, color=colour[e]) for e in labels]
         ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import facemotion
-from facemotion import EmotionRecognizer
+from facemotion import EMOTIONS, EmotionRecognizer
 from facemotion.errors import VideoError
 from facemotion.video import process_video
 
@@ -552,6 +552,21 @@ def test_timelines_go_to_the_faces_seen_longest(media, rec_dnn, tmp_path, monkey
     longest = sorted(s["faces"].values(), key=lambda f: -f["seconds_seen"])[:3]
     assert min(f["seconds_seen"] for f in longest) >= 1.0 and len(s["faces"]) > 3
     assert (tmp_path / "short_hamilton_clip_overview.png").exists()
+
+
+def test_the_overview_spans_the_whole_clip_and_says_how_many_faces_it_leaves_out(tmp_path, monkeypatch):
+    """A long clip of many faces seen alike (a looped clip: each loop a new id): the rows are the
+    longest seen, and the axis runs to the clip's end, so the time their faces leave empty shows."""
+    from facemotion import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.update(fig=fig))
+    probs = np.eye(len(EMOTIONS))[[3] * 10]
+    faces = [(k + 1, np.arange(10) * 0.1 + 10 * k, probs) for k in range(5)]  # five faces, one after another
+    with plots.Timelines() as draw:
+        assert draw.overview(faces, tmp_path / "o.png", EMOTIONS, most=2, span=50.0) == 2
+    ax = drawn["fig"].axes[0]
+    assert ax.get_xlim() == (0.0, 50.0) and ax.get_title().endswith("(the 2 of 5 faces seen longest)")
 
 
 def test_a_rerun_replaces_the_earlier_runs_outputs(media, rec_dnn, tmp_path, capsys):

@@ -344,6 +344,7 @@ class _VideoRun:
             if self.per_face:  # the clip at a glance: every face, its top emotion moment by moment
                 p = self.out_dir / f"{self.stem}_overview.png"
                 draw.overview([(fid, acc["times"], acc["probs"]) for fid, acc in self.per_face.items()], p, self.labels,
-                              title=f"{shown(Path(self.info.name).name)}: who shows what, when".replace("$", r"\$"))
+                              title=f"{shown(Path(self.info.name).name)}: who shows what, when".replace("$", r"\$"),
+                              span=self.frame_times[-1][1] if self.frame_times else None)
                 summary["outputs"]["overview"] = str(p)
         return out
