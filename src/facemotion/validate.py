@@ -204,12 +204,18 @@ def add_file_output(parser, help: str) -> None:
     g.add_argument("-o", "--out", dest="out", action=deprecated_alias("--to"), help=argparse.SUPPRESS)
 
 
+# the most threads asked for by number: more than any machine's cores gains nothing, and each
+# costs its stack (--threads 99999 took 16 GB before the first photo)
+MAX_THREADS = 256
+
+
 def threads(name: str, value) -> int | str:
-    """A thread count (0: one per core) or ``"auto"`` (decided at start from the machine's load)."""
+    """A thread count (0: one per core; at most :data:`MAX_THREADS`) or ``"auto"`` (decided at
+    start from the machine's load)."""
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
     try:
         integer(name, value)
     except UsageError:
         raise UsageError(f"{name}: expected a number of threads (0: one per core) or 'auto', got {value!r}") from None
-    return integer(name, value, 0)  # a whole number: only its range can be wrong
+    return integer(name, value, 0, MAX_THREADS)  # a whole number: only its range can be wrong

@@ -19,7 +19,7 @@ def add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETEC
                         "haar (OpenCV's cascade, the design's), none (the whole image is one face)")
     p.add_argument("--model", default=None, help="shipped model name or .onnx/.pt file (default: the shipped default)")
     p.add_argument("--threads", type=option(validate_threads), default=threads,
-                   help="threads for ONNX Runtime and OpenCV together (0: one per core; auto: the "
+                   help="threads for ONNX Runtime and OpenCV together (0: one per core, at most 256; auto: the "
                         "cores other programs leave idle when the run starts, so the pools neither sit idle "
                         "on a quiet machine nor fight the other programs on a busy one)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
