@@ -97,6 +97,10 @@ def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True,
 
     if not folder:
         _check_output_file(path, option, suffix, inputs)
+    elif Path(path).exists() and not Path(path).is_dir():  # the option's value is wrong, as -o photo.jpg's is
+        from .errors import UsageError
+
+        raise UsageError(f"{option} {path}: is a file, not a folder")
     where = Path(path) if folder else Path(path).parent
     where = next((p for p in (where, *where.parents) if p.exists()), Path("."))
     try:

@@ -227,8 +227,8 @@ def test_cli_errors_are_one_line(media, tmp_path):
     assert run(media / "justin.jpg", "--to", tmp_path / "r.csv", "--actors", "2", code=2) == \
         "error: --actors: an option of --engine ray, not of --engine local"
     (tmp_path / "afile").write_text("")
-    assert run(media / "justin.jpg", "--to", tmp_path / "r.csv", "--annotate", tmp_path / "afile") == \
-        f"error: --annotate {tmp_path / 'afile'}: cannot write there (a file is in the way)"
+    assert run(media / "justin.jpg", "--to", tmp_path / "r.csv", "--annotate", tmp_path / "afile", code=2) == \
+        f"error: --annotate {tmp_path / 'afile'}: is a file, not a folder"  # the option's value, as -o's
     for opt in ("--frame-step", "--detect-workers", "--actors"):  # refused where parsed: usage errors, exit 2
         p = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(media / "justin.jpg"), "--to",
                             str(tmp_path / "r.csv"), opt, "0"], capture_output=True, text=True, timeout=120)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facemotion.datasets import available_splits, load_splits, write_subset
-from facemotion.errors import DataError
+from facemotion.errors import DataError, UsageError
 from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS, UnknownLabelError, canonical_emotion, label_index
 
 from conftest import faces_like, jpg_bytes
@@ -123,7 +123,7 @@ def test_subset_copies_train_and_val_byte_for_byte(kaggle_zip, tmp_path, name):
 
 
 def test_subset_errors_name_the_problem(kaggle_zip, tmp_path):
-    with pytest.raises(DataError, match=r"out\.npz: name the output \*\.zip"):
+    with pytest.raises(UsageError, match=r"--to .*out\.npz: name the output \*\.zip"):  # the option's value
         write_subset(kaggle_zip, tmp_path / "out.npz")
     with pytest.raises(DataError, match="overwrite its own source"):
         write_subset(kaggle_zip, kaggle_zip)
@@ -153,7 +153,7 @@ def test_kaggle_original_tar_gz_of_the_csv(tmp_path):
     with pytest.raises(DataError, match=r"missing split\(s\) test \(no rows with Usage PrivateTest\)"):
         write_subset(tmp_path / "trainval.csv", tmp_path / "t.csv", ["test"])
     assert not (tmp_path / "t.csv").exists() and not (tmp_path / "t.csv.part").exists()
-    with pytest.raises(DataError, match="holds a CSV"):
+    with pytest.raises(UsageError, match="holds a CSV"):
         write_subset(tgz, tmp_path / "x.zip")
 
 

@@ -10,6 +10,7 @@ from ..datasets.loading import add_label_options, check_label_options
 from ..datasets.splits import SPLITS
 from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..errors import DataError
+from ..fileio import check_writable
 from ..validate import add_file_output, option, output_folder, shown_choices
 
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
@@ -53,6 +54,7 @@ def cmd_data_subset(args) -> int:
     check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
     from ..datasets import write_subset
 
+    check_writable(args.out, "--to", folder=False, inputs=[args.path])  # before the copying
     counts = write_subset(args.path, args.out, args.splits, progress=True, labels=args.labels, votes=args.votes)
     size = Path(args.out).stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB): " + ", ".join(f"{s} {n:,}" for s, n in counts.items()))

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..fileio import atomic_path
 from ..progress import progress_bar
 from .archives import list_members, read_members, tar_compression, unsafe_name
@@ -50,9 +50,9 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
         raise DataError(f"{path}: --labels ferplus subsets an image tree (the Kaggle layout); keep the whole CSV "
                         "and train on it with --labels ferplus")
     if is_csv and out.suffix.lower() != ".csv":
-        raise DataError(f"{out}: {path} holds a CSV, so its subset is a CSV; name the output *.csv")
+        raise UsageError(f"--to {out}: {path} holds a CSV, so its subset is a CSV; name the output *.csv")
     if not is_csv and out_tar is None and out.suffix.lower() != ".zip":
-        raise DataError(f"{out}: name the output *.zip, *.tar.gz or *.tar.xz")
+        raise UsageError(f"--to {out}: name the output *.zip, *.tar.gz or *.tar.xz")
     src = path / "fer2013.csv" if fmt == "csv" and path.is_dir() else path
     if out.resolve() == src.resolve():
         raise DataError(f"{out}: the subset would overwrite its own source")
