@@ -38,3 +38,8 @@ class ModelError(FacemotionError):
 
 class UsageError(FacemotionError, ValueError):
     """An argument or option outside what it accepts (the CLI exits 2 for these)."""
+
+
+class ModelOptionError(UsageError, ModelError):
+    """An option that does not fit the model named (int8 of a file of one's own, Grad-CAM of an
+    ONNX file): a usage error (exit 2), and a ModelError for code that catches those."""

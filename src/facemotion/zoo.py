@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .card import ModelCard
-from .errors import ModelError
+from .errors import ModelError, ModelOptionError
 from .registry import Registry
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -230,7 +230,7 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
         if not isinstance(model, str) or model not in shipped:
             if _int8_file(model) and precision == "int8":  # asked for what it is: the file as it is
                 return Path(model), None
-            raise ModelError(f"{model}: precision={precision} picks a variant of a shipped model by name; "
+            raise ModelOptionError(f"{model}: precision={precision} picks a variant of a shipped model by name; "
                              "quantize a file of your own with `facemotion quantize`")
         if not model.endswith(f"_{precision}"):
             variant = f"{model}_{precision}"

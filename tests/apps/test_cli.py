@@ -170,7 +170,7 @@ def test_data_subset(kaggle_zip, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "train 12, val 4" in p.stdout
     p = run_cli("data", "subset", kaggle_zip, "--to", tmp_path / "tv.npz")
-    assert p.returncode == 1 and "tv.npz: name the output" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "--to " in p.stderr and "tv.npz: name the output" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_train_command_small(kaggle_zip, tmp_path):
@@ -233,7 +233,8 @@ def test_explain_bad_input_is_one_error_line(media, tmp_path, capsys):
     assert main(["explain", str(tmp_path / "missing.jpg"), str(media / "justin.jpg"), "-o", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {tmp_path / 'missing.jpg'}: no such file", "1 of 2 inputs failed"]
-    assert main(["explain", str(media / "justin.jpg"), "--method", "gradcam", "-o", str(tmp_path / "out")]) == 1
+    # an option that does not fit the model: a usage error, exit 2
+    assert main(["explain", str(media / "justin.jpg"), "--method", "gradcam", "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gradcam needs a torch checkpoint (.pt)" in err[0] and "occlusion or rise" in err[0]
     with pytest.raises(SystemExit) as e:

@@ -83,10 +83,10 @@ def test_unknown_or_unusable_method_is_one_clear_error(shipped):
     # another method's option: one line (it was a TypeError's traceback from `explain --layer`)
     from facemotion.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"^layer: not an option of the occlusion method \(it takes patch, stride\); "
+    with pytest.raises(UsageError, match=r"^layer \(--layer\): not an option of the occlusion method \(it takes patch, stride\); "
                                          r"layer is Grad-CAM's \(--method gradcam, a \.pt model\)$"):
         get_explainer(None, shipped, layer="features")
-    with pytest.raises(UsageError, match=r"^masks: not an option of the occlusion method"):
+    with pytest.raises(UsageError, match=r"^masks \(--masks\): not an option of the occlusion method"):
         get_explainer("occlusion", shipped, masks=5)
 
 

@@ -47,9 +47,9 @@ def get_explainer(method: str | None, classifier, **options) -> Explainer:
 
     method = method or default_method(classifier)
     if method in ("gradcam", "gradcam++") and getattr(classifier, "backend", None) != "torch":
-        from ..errors import ModelError  # said before the [train] extra is looked for: it would not help
+        from ..errors import ModelOptionError  # said before the [train] extra is looked for: it would not help
 
-        raise ModelError(f"{getattr(classifier, 'path', 'the model')}: {method} needs a torch checkpoint (.pt); other "
+        raise ModelOptionError(f"{getattr(classifier, 'path', 'the model')}: {method} needs a torch checkpoint (.pt); other "
                          "models are explained with occlusion or rise")
     factory = METHODS.get(method, who=f"{method} needs")
     takes = [n for n in inspect.signature(factory).parameters if n not in ("classifier", "self", "batch_size")]
@@ -57,7 +57,8 @@ def get_explainer(method: str | None, classifier, **options) -> Explainer:
     if wrong:  # an option of another method (--layer is Grad-CAM's): one line, not a TypeError
         mine = f"it takes {', '.join(takes)}" if takes else "it takes none"
         why = "; layer is Grad-CAM's (--method gradcam, a .pt model)" if "layer" in wrong else ""
-        raise UsageError(f"{', '.join(wrong)}: not an option of the {method} method ({mine}){why}")
+        raise UsageError(f"{', '.join(wrong)} (--{', --'.join(wrong)}): not an option of the {method} method "
+                         f"({mine}){why}")
     return factory(classifier, **options)
 
 
