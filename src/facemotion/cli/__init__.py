@@ -61,9 +61,28 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         from ..names import one_line
 
-        message = message.removeprefix("argument ")
+        message = _choices(message.removeprefix("argument "))
         what = "its options" if " " in self.prog else "the commands"
         self.exit(2, f"error: {one_line(message)} ({self.prog} --help lists {what})\n")
+
+
+def _choices(message: str) -> str:
+    """argparse's "invalid choice" line with the choices as help shows them (not the old names
+    still taken, such as the detector "dnn") and the nearest one: a misspelt command (imgae) or
+    value gets "did you mean image?"."""
+    import difflib
+    import re
+
+    from ..detect import list_detectors
+
+    m = re.search(r"invalid choice: '?([^']*?)'? \(choose from (.*)\)$", message)
+    if not m:
+        return message
+    hidden = set(list_detectors(aliases=True)) - set(list_detectors())
+    shown = [c for c in (c.strip().strip("'") for c in m[2].split(",")) if c not in hidden]
+    near = difflib.get_close_matches(m[1], shown, n=1)
+    return (message[:m.start()] + f"invalid choice: {m[1]!r} (choose from {', '.join(shown)})"
+            + (f"; did you mean {near[0]}?" if near else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,9 +174,12 @@ def _taken_elsewhere(parser, args, extra: list[str]) -> str:
     """`` (--to is an option of batch, ...)`` for the options in ``extra`` that other commands
     take (`video clip.mp4 --to x.csv`), or ''."""
     hints = []
-    for opt in dict.fromkeys(a.split("=")[0] for a in extra if a.startswith("--")):
-        owners = [n for n, s in parser.commands.items()
-                  if n != getattr(args, "command", None) and opt in s._option_string_actions]
+    if any(a in ("-v", "--verbose") for a in extra):  # the one global option: it goes before the command
+        hints.append(f"-v is facemotion's own: facemotion -v {getattr(args, 'command', None) or 'COMMAND'} ...")
+    for opt in dict.fromkeys(a.split("=")[0] for a in extra if a.startswith("--") and a != "--verbose"):
+        # an old spelling kept hidden (train's --model, for --arch) means something else: not named
+        owners = [n for n, s in parser.commands.items() if n != getattr(args, "command", None)
+                  and opt in s._option_string_actions and s._option_string_actions[opt].help != argparse.SUPPRESS]
         hints += [f"{opt} is an option of {', '.join(owners)}"] if owners else []
     return f" ({'; '.join(hints)})" if hints else ""
 
