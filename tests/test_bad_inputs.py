@@ -516,7 +516,7 @@ def test_a_folders_videos_are_named_not_passed_over_by_the_photo_commands(media,
 
     shutil.copy(media / "test.mp4", tmp_path / "clip.mp4")
     assert main(["image", str(tmp_path), "--json"]) == 1
-    assert capsys.readouterr().err.strip() == (f"error: no input images found: 1 video ({tmp_path / 'clip.mp4'}) left out; "
+    assert capsys.readouterr().err.strip() == (f"error: no input images found in {tmp_path}: 1 video ({tmp_path / 'clip.mp4'}) left out; "
                                                "facemotion batch reads photos and videos")
     assert main(["explain", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip().endswith("left out; facemotion video --explain maps a video's faces")
@@ -538,7 +538,7 @@ def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit) as e:  # refused as argparse refuses a bad value, before anything loads
         main(base + ["--out", str(tmp_path / "file")])
-    assert e.value.code == 2 and "error: --out: " in capsys.readouterr().err
+    assert e.value.code == 2 and "error: -o/--out: " in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "run")]) == 0
     capsys.readouterr()
     assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2

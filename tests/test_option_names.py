@@ -27,7 +27,7 @@ PINNED = {
                                              # library's threads (ONNX Runtime + OpenCV; torch in train)
     "--limit": {"train", "teacher-targets", "evaluate"},  # use N images (0: all)
     # an output folder; a command that writes one file takes --to FILE (its old -o still works)
-    "-o": {"demo", "evaluate", "explain", "image", "import", "video", "webcam"},
+    "-o": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
     "--out": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
     "--to": {"batch", "export", "interpolate", "quantize", "teacher-targets"},  # the one file written
 }

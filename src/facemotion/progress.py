@@ -12,6 +12,10 @@ def progress_bar(iterable=None, **kwargs):
         return iterable
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("file", sys.stderr)
+    # a bar is for a person at a terminal: into a log file or a pipe its redraws are noise, and a
+    # line printed after it would start on the bar's line
+    isatty = getattr(kwargs["file"], "isatty", None)
+    kwargs["disable"] = bool(kwargs.get("disable")) or not (isatty and isatty())
     kwargs.setdefault("leave", False)
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, **kwargs)

@@ -28,8 +28,12 @@ ENGINES = ("local", "ray")
 __all__ = ["COLUMNS", "ENGINES", "Item", "JobSpec", "expand", "read_rows", "run_batch"]
 
 
-def _check_job(spec: JobSpec, engine: str, workers, actors, ray_address, annotate_dir) -> None:
+def _check_job(spec: JobSpec, engine: str, workers, actors, ray_address, annotate_dir, overwrite=False,
+               retry_failed=False) -> None:
     """What a job cannot run with, said before any output exists."""
+    if overwrite and retry_failed:  # one would be passed over
+        raise UsageError("--overwrite, --retry-failed: the one starts the table again, the other reads its failed "
+                         "inputs again; give one")
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if spec.every < 1:
@@ -59,7 +63,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     failed there too unless ``retry_failed`` (their error rows are then taken out first)."""
     if isinstance(inputs, (str, os.PathLike)):  # one input, not its characters
         inputs = [inputs]
-    _check_job(spec, engine, workers, actors, ray_address, annotate_dir)
+    _check_job(spec, engine, workers, actors, ray_address, annotate_dir, overwrite, retry_failed)
     items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")

@@ -47,6 +47,8 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
               retry_failed: bool = False):
     """The sink of ``path``'s format, whose probability columns are ``labels``'; ``retry_failed``:
     the inputs an earlier run recorded as failed are taken out, to be read again."""
+    if not os.fspath(path):  # Path("") is ".": the message would name the current folder
+        raise UsageError("--to '': give the table's file name")
     path = Path(path)
     suffix = path.suffix.lower()
     layout = Layout(labels, mesh)

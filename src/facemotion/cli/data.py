@@ -121,7 +121,7 @@ def add_commands(sub, fmt) -> None:
                                      "those rows. "
                                      "The default (train + val) is everything training reads, without one PrivateTest "
                                      "image.")
-    su.add_argument("path", help=DATA_HELP)
+    su.add_argument("path", help=DATA_HELP + " (one split, train: --splits train)")
     add_file_output(su, "the new file: .zip, .tar.gz or .tar.xz for images, .csv for a CSV")
     su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS)
     add_label_options(su)

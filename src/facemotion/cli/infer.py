@@ -37,7 +37,10 @@ def _input_paths(args, for_videos: str = "facemotion batch reads photos and vide
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
     note = left_out_videos(args.paths, for_videos)
     if not paths:
-        raise ImageError("no input images found" + (f": {note}" if note else ""))
+        from ..names import shown
+
+        raise ImageError(f"no input images found in {' '.join(shown(str(p)) for p in args.paths)}"
+                         + (f": {note}" if note else ""))
     if note:
         print(f"note: {note}", file=sys.stderr)
     return paths
@@ -200,8 +203,9 @@ def add_commands(sub, fmt) -> None:
                                 "after it")
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
-            s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=0, metavar="N",
-                           help="overlay each face's saliency map, recomputed every N frames (10 when N is left out)")
+            s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=None, metavar="N",
+                           help="overlay each face's saliency map, recomputed every N frames (10 when N is left "
+                                "out; off without --explain)")
             add_explain_args(s, "--explain-method")
         else:
             s.add_argument("--camera", default=0, type=option(camera), help="camera index, or a live stream's address (rtsp://...)")

@@ -196,7 +196,7 @@ def cmd_export(args) -> int:
 
     check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=args.checkpoint)  # before the work
     ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
-    if args.tta == "tencrop":
+    if args.tta == "tencrop":  # one meaning of --tta on both commands: the choice is said, not hidden
         raise UsageError("--tta tencrop: an exported graph bakes flip only (evaluate runs tencrop)")
     r = export_onnx(ckpts, args.out, temperature=args.temperature, name=args.name, tta=args.tta, weights=args.weights)
     kind = f"ensemble of {len(args.checkpoint)}, " if len(args.checkpoint) > 1 else ""
@@ -284,8 +284,9 @@ def add_commands(sub, fmt) -> None:
                    help="softmax temperature (default: the checkpoint's; 1.0 for an ensemble: fit one with "
                         "`facemotion evaluate ... --calibrate`)")
     s.add_argument("--tta", nargs="?", const="flip", default=None, choices=MODES,
-                   help="test-time views baked into the graph: flip (image + mirror), none (default: the "
-                        "checkpoint's own, which its accuracy was measured with); tencrop is for evaluate only")
+                   help="test-time views baked into the graph: flip (image + mirror; --tta alone), none "
+                        "(default: the checkpoint's own, which its accuracy was measured with; tencrop is "
+                        "evaluate's only)")
     s.add_argument("--weights", choices=("float32", "float16"), default="float32",
                    help="storage precision of the weights (float16: half the file; ONNX Runtime still computes "
                         "in float32, and the export reports what it changes)")

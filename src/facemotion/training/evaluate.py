@@ -57,7 +57,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, choices=SPLITS,
                    help="split to report: test = PrivateTest (the default), val = PublicTest")
     p.add_argument("--tta", nargs="?", const="flip", default="none", choices=["none", "flip", "tencrop"],
-                   help="test-time augmentation: flip (image + mirror) or tencrop (5 shifted crops x mirror)")
+                   help="test-time augmentation: flip (image + mirror; --tta alone) or tencrop (5 shifted crops "
+                        "x mirror)")
     p.add_argument("--calibrate", action="store_true",
                    help="fit a temperature on the val split and report ECE before/after on --split")
     p.add_argument("--choose-ensemble", type=option(integer, 0), default=0, metavar="K",

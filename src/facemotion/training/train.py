@@ -67,15 +67,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="with --labels ferplus, mix this much of each face's FER2013 label (the expression it "
                         "was searched for) into its crowd target: a network that reads both the crowd and "
                         "the meant expression (0: the crowd alone)")
-    p.add_argument("--out", type=option(output_folder), default="runs/train", help="output folder for checkpoints, log and curves")
-    p.add_argument("--epochs", type=option(integer, 1), default=80)
-    p.add_argument("--batch-size", type=option(integer, 1), default=128)
+    p.add_argument("-o", "--out", type=option(output_folder), default="runs/train", help="output folder for checkpoints, log and curves")
+    p.add_argument("--epochs", type=option(integer, 1), default=80, help="passes over the training images")
+    p.add_argument("--batch-size", type=option(integer, 1), default=128, help="images a step")
     p.add_argument("--lr", type=option(number, 0, lo_open=True), default=2e-3, help="peak learning rate")
-    p.add_argument("--opt", choices=["adamw", "adam", "sgd"], default="adamw")
+    p.add_argument("--opt", choices=["adamw", "adam", "sgd"], default="adamw", help="optimizer")
     p.add_argument("--momentum", type=option(number, 0, 1, hi_open=True), default=0.9, help="SGD momentum (Nesterov)")
-    p.add_argument("--weight-decay", type=option(number, 0), default=1e-4)
-    p.add_argument("--sched", choices=["cosine", "onecycle", "plateau", "none"], default="cosine")
-    p.add_argument("--warmup-epochs", type=option(number, 0), default=2.0)
+    p.add_argument("--weight-decay", type=option(number, 0), default=1e-4, help="weight decay (decoupled, for adamw)")
+    p.add_argument("--sched", choices=["cosine", "onecycle", "plateau", "none"], default="cosine",
+                   help="learning-rate schedule after the warm-up")
+    p.add_argument("--warmup-epochs", type=option(number, 0), default=2.0, help="epochs of linear warm-up")
     p.add_argument("--label-smoothing", type=option(number, 0, 1, hi_open=True), default=0.1,
                    help="mix this much of a uniform distribution into every target (soft vote targets included)")
     p.add_argument("--class-weights", choices=["none", "balanced", "sqrt"], default="none",
@@ -128,10 +129,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/malformed samples and count them")
     p.add_argument("--limit", type=option(integer, 0), default=0,
                    help="train on N of --data's training images, drawn with --seed (smoke tests; --extra-data's "
-                        "are added whole)")
-    p.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0)
+                        "are added whole; 0: all)")
+    p.add_argument("--seed", type=option(integer, 0, 2**31 - 1), default=0,
+                   help="seeds the split, the --limit draw, the initial weights and the augmentation")
     p.add_argument("--threads", type=option(validate_threads), default=0,
-                   help="torch's threads (0: one per core; auto: the cores other programs leave idle when the run starts)")
+                   help="torch's threads (0: one per core, at most 256; auto: the cores other programs leave idle when the "
+                        "run starts)")
     p.add_argument("--device", default="cpu", type=option(device),
                    help="cpu, cuda, cuda:1, ..., auto: cuda where torch sees a GPU, else cpu (data and augmentation "
                         "live there too)")
@@ -160,7 +163,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="start from this checkpoint's weights (its EMA weights when it has them) with a fresh "
                         "optimizer and schedule: fine-tune a shipped model on your own data, or give a finished "
                         "run a second cosine cycle. The architecture must match --arch/--model-kwargs")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
 
 
@@ -239,6 +242,8 @@ EPOCH_FILE = re.compile(r".+\.\d{2,}-\d\.\d\d\.pt")  # <arch>.<epoch>-<val_acc>.
 
 
 def _prepare_out(cfg, dist) -> Path:
+    if cfg.resume and cfg.overwrite:  # one would be passed over
+        raise UsageError("--resume, --overwrite: the one continues the run in --out, the other replaces it; give one")
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
