@@ -248,6 +248,11 @@ def lock(fd: int, shown, command: str) -> None:
     except BlockingIOError:
         os.close(fd)
         raise FacemotionError(f"{shown}: another `facemotion {command}` is writing it") from None
+    except OSError as e:
+        if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP):  # a file system without locks
+            return  # (some network and FUSE mounts): the run goes on, unguarded, as before locks
+        os.close(fd)
+        raise
 
 
 def hold_lock(path: str | os.PathLike, command: str, shown) -> int:

@@ -12,10 +12,13 @@ def progress_bar(iterable=None, **kwargs):
         return iterable
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("file", sys.stderr)
-    # a bar is for a person at a terminal: into a log file or a pipe its redraws are noise, and a
-    # line printed after it would start on the bar's line
-    isatty = getattr(kwargs["file"], "isatty", None)
-    kwargs["disable"] = bool(kwargs.get("disable")) or not (isatty and isatty())
+    # a console bar is for a person at a terminal: into a log file or a pipe its redraws are noise,
+    # and a line printed after it would start on the bar's line (a notebook's bars are widgets)
+    if not tqdm.__module__.startswith("tqdm.notebook") and not kwargs.get("disable"):
+        try:
+            kwargs["disable"] = not kwargs["file"].isatty()
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            kwargs["disable"] = True
     kwargs.setdefault("leave", False)
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, **kwargs)

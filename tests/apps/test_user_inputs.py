@@ -200,3 +200,22 @@ def test_fer_data_uri_without_data_names_the_uri():
 
     wrapped = "data:image/jpeg;base64," + base64.encodebytes(Path(facemotion.SAMPLE_IMAGE).read_bytes()).decode()
     assert FER().top_emotion(wrapped)[0] == "happy"  # base64 in lines of 76, as encodebytes writes it
+
+
+def test_progress_bars_are_drawn_at_a_terminal_only():
+    """Into a log or a pipe a console bar's redraws are noise, and the next line would start on
+    the bar's: it is drawn where the stream is a terminal, and never where the caller says no."""
+    import io
+
+    from facemotion.progress import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress_bar(total=1, file=io.StringIO()).disable
+    assert not progress_bar(total=1, file=Terminal()).disable
+    assert progress_bar(total=1, file=Terminal(), disable=True).disable
+    closed = io.StringIO()
+    closed.close()
+    assert progress_bar(total=1, file=closed).disable

@@ -502,3 +502,37 @@ def test_a_missing_ray_is_one_line_before_any_output(media, tmp_path, monkeypatc
     with pytest.raises(FacemotionError, match="needs Ray Data"):
         run_batch([str(media / "justin.jpg")], tmp_path / "new.csv", engine="ray", progress=False)
     assert not (tmp_path / "new.csv").exists()
+
+
+def test_an_older_versions_table_resumes_after_its_own_shorter_header(tmp_path):
+    """A table an older version wrote (its header without path_bytes) with nothing recorded yet:
+    the resume cuts it to its own header (it was cut to the new, longer one's length, padding it
+    with NUL bytes), and its first input's rows start right after that header."""
+    import json as _json
+
+    from facemotion.batch.layout import Layout
+
+    sig = JobSpec().signature()
+    legacy = (",".join(Layout().columns) + "\n").encode()
+    (tmp_path / "r.csv").write_bytes(legacy)
+    (tmp_path / ".r.csv.progress").write_text(_json.dumps({"signature": sig}) + "\n")
+    sink = open_sink(tmp_path / "r.csv", sig)
+    sink.close()
+    assert (tmp_path / "r.csv").read_bytes() == legacy
+
+
+def test_a_file_system_without_locks_runs_unguarded(tmp_path, monkeypatch):
+    """flock refused as unsupported (some network and FUSE mounts): the lock is passed over, as
+    before there was one, rather than the run failing; the lock's descriptor is not leaked."""
+    import errno
+    import fcntl
+
+    from facemotion.fileio import hold_lock, release_lock
+
+    def unsupported(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    fd = hold_lock(tmp_path / ".x.lock", "video", "x")
+    release_lock(tmp_path / ".x.lock", fd)
+    assert not (tmp_path / ".x.lock").exists()

@@ -74,7 +74,7 @@ class ParquetSink:
                 meta = self.pq.read_schema(part).metadata or {}
             except (self.pa.ArrowException, OSError) as e:  # parts are renamed in whole: damaged since
                 os.close(self.lock)
-                raise FacemotionError(f"{part}: not a readable Parquet part ({str(e).splitlines()[0][:120]}); "
+                raise FacemotionError(f"{part}: not a readable Parquet part ({(str(e) or type(e).__name__).splitlines()[0][:120]}); "
                                       "remove it to read its inputs again, or pass --overwrite") from None
             failed = json.loads(meta.get(self.FAILED, b"[]"))
             if retry_failed and failed:

@@ -122,8 +122,15 @@ class TextSink:
             raise FacemotionError(f"{self.journal}: unreadable progress record; pass --overwrite to start again") from None
         refuse_other_options(self.path, head, signature)
         self._finish_rewrite(first.get("rewrite"))
+        with open(self.path, "rb") as fh:
+            start = fh.readline() if self.header else b""
+        if start == self.legacy_header and start:  # an older version's file: its rows keep its columns
+            self.header, self.columns = start, self.layout.columns
+        if start != self.header:
+            raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
+        # the rows start after the file's own header (an older version's is shorter)
         size, end, keep = self.path.stat().st_size, len(self.header), len(lines[0]) + 1
-        self.spans = []  # (key, its rows' start and end in the file, rows, failed), for --retry-failed
+        self.spans = []  # (key, its rows' start and end, rows, failed, CRC-32 or None), for --retry-failed
         for line in lines[1:]:
             try:
                 rec = json.loads(line)
@@ -137,12 +144,6 @@ class TextSink:
             if rec.get("failed"):
                 self.failed.add(rec["key"])
             self.rows += rec["rows"]
-        with open(self.path, "rb") as fh:
-            start = fh.readline() if self.header else b""
-        if start == self.legacy_header and start:  # an older version's file: its rows keep its columns
-            self.header, self.columns = start, self.layout.columns
-        if start != self.header:
-            raise FacemotionError(f"{self.path}: does not start with the expected header; pass --overwrite")
         self._check_rows()
         os.truncate(self.path, end)
         os.truncate(self.journal, keep)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 
 def cmd_web_export(args) -> int:
-    from ..errors import UsageError
     from ..web.export import export_site
 
-    if not args.dir:  # Path("") is "." (the current folder)
-        raise UsageError("'': an empty name; give the site's folder")
     summary = export_site(args.dir, args.model, webgpu=not args.no_webgpu, mesh=args.mesh)
     print(f"wrote {summary['folder']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB "
           f"(models: {', '.join(summary['models'])}); serve the folder from any static file host, e.g. "

@@ -191,25 +191,26 @@ async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> N
 
     async def receive():
         nonlocal received
-        while True:
-            try:  # a stream that sends nothing must not hold one of --max-streams' places for ever
-                msg = await asyncio.wait_for(ws.receive(), limits.stream_idle)
-            except asyncio.TimeoutError:
-                await ws.close(code=1008, reason=f"no frame for {limits.stream_idle:g} s; closed")
-                arrived.set()
-                return
-            if msg["type"] == "websocket.disconnect":
-                arrived.set()
-                return
-            if msg.get("bytes"):
-                latest[:] = [(received, msg["bytes"])]
-                received += 1
-                arrived.set()
-            elif msg.get("bytes") is not None:  # an empty binary message: a frame that cannot be read
-                await ws.send_json({"frame": received, "error": "an empty frame: send each frame's JPEG bytes"})
-                received += 1
-            else:
-                await ws.send_json({"error": "send frames as binary messages of JPEG bytes"})
+        try:  # however it ends (a reply to a client already gone raises), the stream is told
+            while True:
+                try:  # a stream that sends nothing must not hold one of --max-streams' places for ever
+                    msg = await asyncio.wait_for(ws.receive(), limits.stream_idle)
+                except asyncio.TimeoutError:
+                    await ws.close(code=1008, reason=f"no frame for {limits.stream_idle:g} s; closed")
+                    return
+                if msg["type"] == "websocket.disconnect":
+                    return
+                if msg.get("bytes"):
+                    latest[:] = [(received, msg["bytes"])]
+                    received += 1
+                    arrived.set()
+                elif msg.get("bytes") is not None:  # an empty binary message: a frame that cannot be read
+                    await ws.send_json({"frame": received, "error": "an empty frame: send each frame's JPEG bytes"})
+                    received += 1
+                else:
+                    await ws.send_json({"error": "send frames as binary messages of JPEG bytes"})
+        finally:
+            arrived.set()
 
     reader = asyncio.create_task(receive())
     try:
@@ -234,3 +235,5 @@ async def _serve_stream(ws: WebSocket, pool: InferencePool, limits: Limits) -> N
         pass
     finally:
         reader.cancel()
+        if reader.done() and not reader.cancelled():
+            reader.exception()  # a reply to a client already gone: retrieved, not logged as a traceback

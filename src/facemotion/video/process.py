@@ -42,7 +42,7 @@ from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
 TIMELINE_MOST = 50  # and at most this many faces do, those seen longest
-LIVE_HOLD = 4  # a live frame counts at most this many usual waits (frame_durations)
+LIVE_HOLD = 4  # a live frame counts at most this many usual waits, or a second (frame_durations)
 
 
 def frame_durations(frames: list[tuple[int, float]], fps: float, live: bool = False) -> dict[int, float]:
@@ -116,17 +116,18 @@ def process_video(recognizer, source, out_dir, options: VideoOptions | None = No
     ``options`` (or its fields as keywords): see :class:`VideoOptions`."""
     run = _VideoRun(recognizer, source, Path(out_dir), options or VideoOptions(**kwargs))
     try:
-        run.frames()
-        run.close()  # the CSV's last rows and the MP4's end may still meet a full disk
+        try:
+            run.frames()
+            run.close()  # the CSV's last rows and the MP4's end may still meet a full disk
+        except Exception as e:
+            # a full disk, say: no partial MP4 left under its name, and the CSV's rows so far kept
+            # under a summary that says the run failed (where there is room left to write it)
+            run.close(failed=True)
+            run.status = f"failed after {run.n} frames: {e}"
+            with contextlib.suppress(Exception):
+                run.summary()
+            raise
         return run.summary()
-    except Exception as e:
-        # a full disk, say: no partial MP4 left under its name, and the CSV's rows so far kept
-        # under a summary that says the run failed (where there is room left to write it)
-        run.close(failed=True)
-        run.status = f"failed after {run.n} frames: {e}"
-        with contextlib.suppress(Exception):
-            run.summary()
-        raise
     finally:
         run.lock.release()  # the outputs are another run's to write now
 
@@ -288,7 +289,7 @@ class _VideoRun:
             fps = (live_rate(self.frame_times) or info.fps) if info.live else info.fps
             summary = summarize(self.per_face, self.n, fps, self.labels,
                                 frame_durations(self.frame_times, info.fps, live=info.live))
-            if getattr(self.src, "gone_after", None) is not None:  # a stream that stopped for good
+            if self.status == "complete" and getattr(self.src, "gone_after", None) is not None:  # stopped for good
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,

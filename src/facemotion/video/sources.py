@@ -197,6 +197,8 @@ class FrameSource:
                     hand(frame)
                     continue
                 silent_since = silent_since or last
+                if self._stop.is_set():  # the consumer stopped it (Ctrl-C) while the read waited
+                    return
                 if time.monotonic() - silent_since >= STREAM_GONE_S:
                     self.gone_after = time.monotonic() - silent_since
                     return

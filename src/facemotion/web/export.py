@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -241,6 +242,8 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
     mesh by default (it has the mesh's files either way: ``?mesh=1``)."""
     import facemotion
 
+    if not os.fspath(out):  # Path("") is "." (the current folder)
+        raise UsageError("'': an empty name; give the site's folder")
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_export(out))):
         raise UsageError(f"{out}: exists and is not an empty folder or an earlier web export; choose another")

@@ -303,7 +303,7 @@ async function analyseHere(file) {
   const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none" }).catch(() => {
     throw Object.assign(new Error("not an image this browser can read"), { undecodable: true });
   });
-  const mp = (n) => `${Math.round(n / 1e6)} MP`, limit = local.config.max_pixels, area = bitmap.width * bitmap.height;
+  const mp = (n) => `${n < 1e7 ? (n / 1e6).toFixed(1) : Math.round(n / 1e6)} MP`, limit = local.config.max_pixels, area = bitmap.width * bitmap.height;
   if (limit && area > limit) {
     bitmap.close();
     throw new Error(`image is ${mp(area)}, over the ${mp(limit)} limit of this page`);

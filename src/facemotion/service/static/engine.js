@@ -590,9 +590,11 @@ async function analyse(image, track, whole) {
         faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i], dets[i].eyes) }));
       }
     } else {
-      // a frame of another size is another source: new ids (video.stream.FaceTracking's rule)
-      if (tracker && (tracker.width !== image.width || tracker.height !== image.height)) tracker = null;
-      tracker = tracker || { ...newTracker(), width: image.width, height: image.height };
+      // a frame of another size is another source: new tracks, their ids counting on (video.stream.FaceTracking's
+      // rule; IoUTracker.reset keeps its count), so a card and its history never pass to someone else
+      if (!tracker || tracker.width !== image.width || tracker.height !== image.height) {
+        tracker = { ...newTracker(), next: tracker ? tracker.next : 1, width: image.width, height: image.height };
+      }
       const tracks = update(tracker, dets).filter((t) => t.hits >= tracker.min_hits);
       const boxes = tracks.map((t) => clipBox(t.box, gray.cols, gray.rows));
       const keep = tracks.filter((_, k) => boxes[k]), kept = boxes.filter(Boolean);
