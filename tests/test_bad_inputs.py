@@ -543,6 +543,12 @@ def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     capsys.readouterr()
     assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2
     assert "is a run of mini_xception" in capsys.readouterr().err
+    # options that would be passed over: refused before the run's folder is made
+    assert main(base + ["--votes", str(tmp_path / "v.csv"), "--out", str(tmp_path / "c")]) == 2
+    assert "--votes: FER+'s vote file is read with --labels ferplus" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "run"), "--resume", "--overwrite"]) == 2
+    assert "--resume, --overwrite: " in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 # ----------------------------------------------------------------------------- outputs

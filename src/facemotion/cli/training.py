@@ -15,10 +15,8 @@ from ..validate import add_file_output, integer, number, option, output_folder
 
 
 def cmd_train(args) -> int:
-    from ..datasets.loading import check_label_options
     from ..training.train import main
 
-    check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
     refuse_photos([("--data", args.data)] + [("--extra-data", f) for f in args.extra_data]
                   + ([("--unlabelled", args.unlabelled)] if args.unlabelled else []))
     main(args)
@@ -56,10 +54,8 @@ def refuse_photos(folders) -> None:
 
 
 def cmd_teacher_targets(args) -> int:
-    from ..datasets.loading import check_label_options
     from ..training.distill import teacher_targets_main
 
-    check_label_options(args)
     check_writable(args.out, "--to", folder=False, suffix=".pt", inputs=[args.data])  # before the work
     r = teacher_targets_main(args)
     done = "kept" if r["kept"] else "wrote"  # a file made by the same teachers for the same images is not redone

@@ -187,7 +187,10 @@ def teacher_targets_main(args) -> dict:
     a later ``train --teacher-targets`` (on a machine that lacks the teachers' files)."""
     import torch
 
+    from ..datasets.loading import check_label_options
     from ..errors import UsageError
+
+    check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
     from .data import load_train_val
     from .engine import to_tensors
 

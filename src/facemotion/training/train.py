@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from ..cuda import resolve_device
-from ..datasets.loading import add_label_options
+from ..datasets.loading import add_label_options, check_label_options
 from ..errors import UsageError
 from ..fileio import check_writable, write_text
 from ..labels import NUM_CLASSES
@@ -242,6 +242,7 @@ EPOCH_FILE = re.compile(r".+\.\d{2,}-\d\.\d\d\.pt")  # <arch>.<epoch>-<val_acc>.
 
 
 def _prepare_out(cfg, dist) -> Path:
+    check_label_options(cfg)  # --votes beside FER2013's own labels is refused, not passed over
     if cfg.resume and cfg.overwrite:  # one would be passed over
         raise UsageError("--resume, --overwrite: the one continues the run in --out, the other replaces it; give one")
     out = Path(cfg.out)
