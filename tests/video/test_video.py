@@ -318,17 +318,43 @@ def test_a_faces_time_weighs_each_frame_by_its_own_time():
     not half and half, and 2 s in all, not 30 frames at the clip's 30/s; a frame it was not
     seen in is not counted."""
     from facemotion.video.process import frame_durations, summarize
+    from facemotion.video.record import FaceRecord
 
     times = [k / 30 for k in range(15)] + [0.5 + k / 10 for k in range(15)]
     probs = [[0, 0, 0, 0.9, 0.1, 0, 0]] * 15 + [[0, 0, 0, 0.1, 0.9, 0, 0]] * 15
     held = frame_durations(list(enumerate(times)), 30.0)
-    face = summarize({1: {"frames": list(range(30)), "probs": probs}}, 30, 30.0, durations=held)["faces"]["1"]
+    face = summarize({1: FaceRecord.of(range(30), probs)}, 30, 30.0, durations=held)["faces"]["1"]
     assert face["seconds_seen"] == pytest.approx(2.0, abs=0.01)
     assert face["time_share"]["happy"] == pytest.approx(0.25, abs=0.01)
     assert face["time_share"]["sad"] == pytest.approx(0.75, abs=0.01)
-    gone = summarize({1: {"frames": [*range(10), *range(20, 30)], "probs": probs[:10] + probs[20:]}}, 30, 30.0,
+    gone = summarize({1: FaceRecord.of([*range(10), *range(20, 30)], probs[:10] + probs[20:])}, 30, 30.0,
                      durations=held)["faces"]["1"]
     assert gone["seconds_seen"] == pytest.approx(10 / 30 + 1.0, abs=0.01)
+
+
+def test_a_face_record_keeps_its_readings_compactly():
+    """What a run keeps per face comes back as given (probabilities to float32's precision,
+    the mesh's measures by name), in typed arrays of a few bytes a reading, not lists."""
+    import tracemalloc
+
+    from facemotion.results import MESH_MEASURES
+    from facemotion.video.record import FaceRecord
+
+    rec = FaceRecord(7)
+    rec.add(4, 0.13, [0.1, 0.2, 0.3, 0.1, 0.1, 0.1, 0.1], {k: 0.5 for k in MESH_MEASURES})
+    rec.add(5, 0.17, [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    assert rec.frames.tolist() == [4, 5] and rec.times.tolist() == [0.13, 0.17]
+    assert rec.probs.shape == (2, 7) and rec.probs[0, 2] == pytest.approx(0.3, abs=1e-7)
+    assert rec.measures == [(0.13, {k: 0.5 for k in MESH_MEASURES})]
+    with pytest.raises(ValueError):
+        rec.add(6, 0.2, [0.5, 0.5])
+    tracemalloc.start()
+    big = FaceRecord(7)
+    for i in range(20_000):
+        big.add(i, i / 30, [0.1 + i * 1e-9] * 7)
+    kept = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert kept < 20_000 * 60  # lists of Python floats kept ~420 B a reading
 
 
 def _clip_with_sound(path, codec: str, seconds: float = 1.0, fps: int = 25, video_start: float = 0.0,

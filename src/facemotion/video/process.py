@@ -36,6 +36,7 @@ from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
 from .host import SignalShield
 from .outputs import Claim, _output_stem
+from .record import FaceRecord, FrameLog
 from .saliency import SaliencyKeeper
 from .sources import FrameSource, live_name
 from .stream import stream
@@ -70,20 +71,21 @@ def live_rate(frames: list[tuple[int, float]]) -> float | None:
     return round(1.0 / wait, 2) if wait > 0 else None
 
 
-def summarize(per_face: dict[int, dict], n_frames: int, fps: float, labels=EMOTIONS, durations=None) -> dict:
+def summarize(per_face: dict[int, FaceRecord], n_frames: int, fps: float, labels=EMOTIONS,
+              durations=None) -> dict:
     """The video's summary: per face, its mean probability, the time it was seen and its share
     of that time per label of ``labels`` (the model's, in the order of ``per_face``'s ``probs``
     columns), each of its frames weighed by the time it is shown (``durations``:
     :func:`frame_durations`; None: 1 / ``fps`` each)."""
     faces = {}
     for fid, acc in sorted(per_face.items()):
-        probs = np.asarray(acc["probs"])
+        probs, frames = acc.probs, acc.frames.tolist()
         mean = probs.mean(0)
-        held = np.array([durations.get(i, 1.0 / fps) if durations else 1.0 / fps for i in acc["frames"]])
+        held = np.array([durations.get(i, 1.0 / fps) if durations else 1.0 / fps for i in frames])
         dom_time = np.bincount(probs.argmax(1), weights=held, minlength=len(labels))
         faces[str(fid)] = {
             "frames_seen": int(len(probs)),
-            "first_frame": acc["frames"][0], "last_frame": acc["frames"][-1],
+            "first_frame": frames[0], "last_frame": frames[-1],
             "seconds_seen": round(float(held.sum()), 3),
             "mean_probabilities": {e: round(float(p), 5) for e, p in zip(labels, mean)},
             "dominant_emotion": labels[int(mean.argmax())],
@@ -164,8 +166,8 @@ class _VideoRun:
         self._closed = False
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
         self.video_path, self.sound = None, None
-        self.per_face: dict[int, dict] = {}
-        self.frame_times: list[tuple[int, float]] = []  # every frame's (index, time): how long each is shown
+        self.per_face: dict[int, FaceRecord] = {}
+        self.frame_times = FrameLog()  # every frame's (index, time): how long each is shown
         self.n, self.status, self.stopped_early = 0, "complete", False
         total = info.frame_count or None
         if opts.max_frames:
@@ -204,14 +206,12 @@ class _VideoRun:
         for f in res.faces:
             self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
                            f["dominant_emotion"], f)
-            acc = self.per_face.setdefault(f["face_id"], {"frames": [], "times": [], "probs": []})
-            acc["frames"].append(res.index)
-            acc["times"].append(res.time_s)
-            acc["probs"].append(probabilities(f, self.labels))
-            if f.get("measures") is not None:  # with --mesh: the face's measures, for their timeline
-                acc.setdefault("measures", []).append((res.time_s, f["measures"]))
+            if (acc := self.per_face.get(f["face_id"])) is None:
+                acc = self.per_face[f["face_id"]] = FaceRecord(len(self.labels))
+            # with --mesh: the face's measures too, for their timeline
+            acc.add(res.index, res.time_s, probabilities(f, self.labels), f.get("measures"))
         self.csv.flush()
-        self.frame_times.append((res.index, res.time_s))
+        self.frame_times.add(res.index, res.time_s)
         self.n += 1
         self.bar.update(1)
         if self.window:
@@ -286,9 +286,9 @@ class _VideoRun:
             missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
             if missing:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-            fps = (live_rate(self.frame_times) or info.fps) if info.live else info.fps
-            summary = summarize(self.per_face, self.n, fps, self.labels,
-                                frame_durations(self.frame_times, info.fps, live=info.live))
+            frames = self.frame_times.pairs()
+            fps = (live_rate(frames) or info.fps) if info.live else info.fps
+            summary = summarize(self.per_face, self.n, fps, self.labels, frame_durations(frames, info.fps, live=info.live))
             if self.status == "complete" and getattr(self.src, "gone_after", None) is not None:  # stopped for good
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
@@ -325,7 +325,7 @@ class _VideoRun:
         fps, out = self.info.fps, []
         least = min(TIMELINE_S, summary["frames"] / fps / 2)
         seen = {fid: summary["faces"][str(fid)]["seconds_seen"] for fid, acc in self.per_face.items()
-                if len(acc["frames"]) >= 2 and summary["faces"][str(fid)]["seconds_seen"] >= least}
+                if len(acc) >= 2 and summary["faces"][str(fid)]["seconds_seen"] >= least}
         drawn = sorted(sorted(seen, key=lambda fid: -seen[fid])[:TIMELINE_MOST])
         summary["timelines_for"] = (f"faces seen for at least {least:.2f} s"
                                     + (f", the {TIMELINE_MOST} seen longest" if len(seen) > TIMELINE_MOST else ""))
@@ -333,19 +333,18 @@ class _VideoRun:
             for fid in drawn:
                 acc = self.per_face[fid]
                 p = self.out_dir / f"{self.stem}_timeline_face{fid}.png"
-                draw.emotions(acc["times"], acc["probs"], p,
-                              title=f"face {fid}: emotions over time", labels=self.labels)
+                draw.emotions(acc.times, acc.probs, p, title=f"face {fid}: emotions over time", labels=self.labels)
                 out.append(str(p))
-                if acc.get("measures"):
+                if measures := acc.measures:
                     p = self.out_dir / f"{self.stem}_measures_face{fid}.png"
-                    times, values = zip(*acc["measures"])
+                    times, values = zip(*measures)
                     draw.measures(times, values, p,
                                   title=f"face {fid}: facial measures over time (docs/mesh.md)")
                     out.append(str(p))
             if self.per_face:  # the clip at a glance: every face, its top emotion moment by moment
                 p = self.out_dir / f"{self.stem}_overview.png"
-                draw.overview([(fid, acc["times"], acc["probs"]) for fid, acc in self.per_face.items()], p, self.labels,
+                draw.overview([(fid, acc.times, acc.probs) for fid, acc in self.per_face.items()], p, self.labels,
                               title=f"{shown(Path(self.info.name).name)}: who shows what, when".replace("$", r"\$"),
-                              span=self.frame_times[-1][1] if self.frame_times else None)
+                              span=self.frame_times.last_time)
                 summary["outputs"]["overview"] = str(p)
         return out
