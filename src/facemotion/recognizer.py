@@ -23,6 +23,7 @@ from .classify import load_classifier
 from .detect import DEFAULT_DETECTOR, get_detector
 from .errors import UsageError
 from .images import Picture
+from .render import draw
 from .results import Analysis, Face
 from .stages import Stages
 from .threads import auto_threads, limit_threads
@@ -177,6 +178,24 @@ class EmotionRecognizer:
         """Every face in ``image`` (path, bytes, binary stream, numpy array, PIL image) with its emotions."""
         return self.analyze(image).faces
 
+    def annotate(self, image, faces=None, *, bars: bool = True) -> np.ndarray:
+        """``image`` with its faces drawn as ``facemotion image`` draws them (boxes, top emotion,
+        a bar per emotion; a video frame's ids): a BGR numpy array, for ``cv2.imwrite`` (RGB:
+        ``[..., ::-1]``). ``image``: what :meth:`analyze` takes, or a frame of :meth:`stream`
+        (its own pixels and faces). ``faces``: records of this picture (a list, or its
+        :class:`~facemotion.results.Analysis`); None: found now."""
+        if isinstance(image, Analysis):
+            if image.frame is None:
+                raise UsageError("image: an Analysis of a photo keeps no pixels; pass the photo itself "
+                                 "(rec.annotate(photo, faces=analysis))")
+            faces, pixels = image.faces if faces is None else faces, image.frame
+        else:
+            pic = image if isinstance(image, Picture) else self.read(image)
+            faces, pixels = self.analyze(pic).faces if faces is None else faces, pic.whole()
+        faces = faces.faces if isinstance(faces, Analysis) else list(faces)
+        ids = [f.get("face_id") for f in faces]
+        return draw(pixels, faces, bars=bars, ids=ids if any(i is not None for i in ids) else None)
+
     def classify_faces(self, faces) -> np.ndarray:
         """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x L probabilities."""
         return self.stages.classifier.classify_faces(faces)
@@ -191,12 +210,18 @@ class EmotionRecognizer:
         st = self.stages
         return pic.to_full(st.explain_boxes(pic.pixels, st.detect(pic.pixels), target, method, **options))
 
-    def stream(self, source, **kwargs):
-        """One :class:`~facemotion.results.Analysis` per frame of a video file, camera index or
-        frame iterable, faces tracked and smoothed (see :func:`facemotion.video.stream`). Without a
-        ``detect_size``, frames are searched at ``facemotion video``'s 400 px, so the API and the
-        command read a clip alike."""
-        return _stream(self.for_video(), source, **kwargs)
+    def stream(self, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
+               max_missed: int | None = None):
+        """One :class:`~facemotion.results.Analysis` per frame of a video file, a camera's index or
+        a live stream's address, or an iterable of frames (BGR arrays or PIL images), its faces
+        tracked (``face_id``) and smoothed; ``.frame`` is the frame's pixels. ``every``: the
+        detector runs on every N-th frame, the faces tracked between; ``smooth``: the weight of a
+        face's past probabilities (0: none); ``iou_threshold``, ``max_missed``: how a box joins a
+        track, and for how many detections a face unseen keeps its id. Without a ``detect_size``,
+        frames are searched at ``facemotion video``'s 400 px, so the API and the command read a
+        clip alike. Leaving the loop early closes the video."""
+        return _stream(self.for_video(), source, every=every, smooth=smooth, iou_threshold=iou_threshold,
+                       max_missed=max_missed)
 
     def for_video(self) -> "EmotionRecognizer":
         """This recognizer as a video is read (``stream``, ``batch``'s clips): made without
@@ -314,8 +339,12 @@ class RecognizerOptions:
 _default: dict = {}
 
 
-def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold_contempt: bool = False) -> list[dict]:
-    """Module-level shortcut; the recognizer is built on first use and reused."""
+def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold_contempt: bool = False) -> list[Face]:
+    """Every face in ``image`` (a path, bytes, a binary stream, a BGR numpy array or a PIL image)
+    with its emotions: a list of :class:`~facemotion.results.Face` dicts (``box`` (x, y, w, h),
+    ``confidence``, ``emotions`` {label: probability}, ``dominant_emotion``), empty without a
+    face. :meth:`EmotionRecognizer.detect_emotions` with its ``detector``, ``model`` and
+    ``fold_contempt``; the recognizer is built on the first call and reused."""
     key = (detector, str(model), bool(fold_contempt))
     if key not in _default:
         _default[key] = EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt)

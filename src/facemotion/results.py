@@ -40,10 +40,11 @@ class Face(dict):
         return dict(self)
 
 
-@dataclass
+@dataclass(repr=False)
 class Analysis:
     """One analysed picture or video frame and its faces (:class:`Face`, boxes in its full
-    pixels). ``to_dict()`` is the per-photo JSON record; ``to_pandas()`` a row per face."""
+    pixels). ``to_dict()`` is the per-photo JSON record; ``to_pandas()`` a row per face (a
+    notebook shows that table)."""
 
     faces: list = field(default_factory=list)
     width: int | None = None
@@ -56,6 +57,17 @@ class Analysis:
     frame: np.ndarray | None = field(default=None, repr=False)  # a video frame's pixels (BGR)
     labels: tuple | None = field(default=None, repr=False)  # the model's emotions: a table's columns without faces
     mesh: bool = field(default=False, repr=False)  # made with the mesh: its columns too, faces or not
+
+    def __repr__(self) -> str:
+        # a line, not every probability and landmark: a mesh's faces made a repr of 30,000 characters
+        where = f"file={self.file!r}, " + (f"frame={self.index}, time_s={self.time_s}" if self.index is not None
+                                           else f"width={self.width}, height={self.height}")
+        faces = ", ".join(f"{f['dominant_emotion']} {f['emotions'][f['dominant_emotion']]:.2f} at {tuple(f['box'])}"
+                          for f in self.faces)
+        return f"Analysis({where}, detector={self.detector!r}, faces=[{faces}])"
+
+    def _repr_html_(self) -> str:
+        return self.to_pandas()._repr_html_()
 
     def to_dict(self) -> dict:
         """``{file, width, height, detector, faces}`` for a photo (what ``facemotion photos`` writes

@@ -219,3 +219,18 @@ def test_progress_bars_are_drawn_at_a_terminal_only():
     closed = io.StringIO()
     closed.close()
     assert progress_bar(total=1, file=closed).disable
+
+
+def test_a_notebooks_bar_is_kept():
+    """In a notebook tqdm.auto's bar class is its own (module ``tqdm.auto``) derived from the
+    notebook's widget bar: that is a bar to draw, though a kernel's stderr is no terminal."""
+    import tqdm.asyncio
+    import tqdm.notebook
+    import tqdm.std
+
+    from facemotion.progress import in_notebook
+
+    notebook_auto = type("tqdm", (tqdm.notebook.tqdm, tqdm.asyncio.tqdm), {"__module__": "tqdm.auto"})
+    console_auto = type("tqdm", (tqdm.asyncio.tqdm,), {"__module__": "tqdm.auto"})
+    assert in_notebook(notebook_auto)
+    assert not in_notebook(console_auto) and not in_notebook(tqdm.std.tqdm)

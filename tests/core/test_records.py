@@ -69,11 +69,48 @@ def test_the_stream_yields_one_analysis_per_frame(rec, media):
     assert frames[1].to_dict()["frame"] == 1 and "frame" in frames[1].to_pandas().columns
 
 
+def test_an_analysis_prints_as_a_line_and_a_notebook_shows_its_table(media):
+    """A mesh's records made a repr of 30,000 characters: it is a line per picture, its faces'
+    top emotions and boxes; a notebook shows ``to_pandas()``'s table."""
+    rec = EmotionRecognizer(mesh=True)
+    a = rec.analyze(media / "obama_and_biden.jpg")
+    text = repr(a)
+    assert len(text) < 400 and "\n" not in text and text.startswith("Analysis(file=")
+    assert all(f"{f.dominant_emotion} " in text and str(f.box) in text for f in a.faces)
+    assert "<table" in a._repr_html_() and a.faces[0].dominant_emotion in a._repr_html_()
+    frame = next(iter(rec.stream(str(media / "test.mp4"))))
+    assert frame.file == str(media / "test.mp4") and "frame=0" in repr(frame)
+
+
+def test_annotate_draws_what_facemotion_image_draws(rec, media, tmp_path):
+    """``annotate`` gives the picture with its faces drawn, the same pixels as the command's
+    annotated image, from any input (a PIL image, given faces or found anew); a stream's frame
+    is drawn with its ids; an Analysis of a photo keeps no pixels to draw on, which is said."""
+    import cv2
+    from PIL import Image
+
+    from facemotion.photos import annotate_images
+
+    path = media / "two_people.jpg"
+    (photo,) = annotate_images(rec, [path], tmp_path)
+    written = cv2.imread(str(photo.outputs[0]))
+    drawn = rec.annotate(path)
+    assert drawn.shape == written.shape and drawn.dtype == written.dtype
+    assert abs(drawn.astype(int) - written.astype(int)).mean() < 2  # the command's file is a JPEG
+    a = rec.analyze(path)
+    assert (rec.annotate(Image.open(path), faces=a) == drawn).all()
+    assert (rec.annotate(path, faces=[]) == load_image(path)).all()
+    frame = next(iter(rec.stream([load_image(media / "obama.jpg")])))
+    assert not (rec.annotate(frame) == frame.frame).all()
+    with pytest.raises(facemotion.UsageError, match="keeps no pixels"):
+        rec.annotate(a)
+
+
 def test_the_recognizer_is_a_small_surface_over_its_stages():
     rec = EmotionRecognizer(detector="none")
     public = sorted(n for n in dir(rec) if not n.startswith("_"))
-    assert len(public) <= 15, public
-    assert {"read", "analyze", "detect_emotions", "classify_faces", "explain", "stream", "analyze_video",
+    assert len(public) <= 16, public
+    assert {"read", "analyze", "annotate", "detect_emotions", "classify_faces", "explain", "stream", "analyze_video",
             "stages", "labels"} <= set(public)
     # the stages answer for the recognizer: the same faces as detect_emotions
     st = EmotionRecognizer().stages

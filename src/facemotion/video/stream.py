@@ -8,6 +8,7 @@ recognizer's stage methods ``detect``, ``detect_crops`` and ``classify_crops``, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from itertools import islice
 
@@ -203,13 +204,15 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     # a file's frames go BATCH_FRAMES at a time where the stages batch them (a GPU's); a live
     # source (a camera) frame by frame, as soon as each arrives
     n = BATCH_FRAMES if getattr(recognizer.stages, "batched", None) is not None and not src.info.live else 1
+    # a file's or a stream's address as the frames' ``file`` (a password in it masked)
+    file = src.info.name if isinstance(source, (str, os.PathLike)) else None
     try:
         frames = iter(src)
         while chunk := list(islice(frames, n)):
             done = track.many(recognizer, [(i, f) for i, _, f in chunk]) if n > 1 else \
                 [track(recognizer, chunk[0][2], chunk[0][0])]
             for (i, t, frame), (faces, detected) in zip(chunk, (d or ([], False) for d in done)):
-                yield Analysis(faces, frame.shape[1], frame.shape[0], index=i, time_s=t, detected=detected,
+                yield Analysis(faces, frame.shape[1], frame.shape[0], file=file, index=i, time_s=t, detected=detected,
                                frame=frame, detector=recognizer.detector_name, labels=getattr(recognizer, "labels", None),
                                mesh=getattr(recognizer.stages, "mesh", None) is not None)
     finally:
