@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DataError, FacemotionError
+from .errors import DataError, FacemotionError, UsageError
 from .fileio import write_bytes
 from .inputs import IMAGE_SUFFIXES
 from .labelled import LabelledImage, largest_face
@@ -29,13 +29,15 @@ from .progress import progress_bar
 # 0.75-0.95; the London set's portraits 0.14-0.19, Specs on Faces' photos 0.04-0.37.
 CROP_FILL = 0.35
 SAMPLE = 24  # images looked at to tell photos from crops: a fraction of a second
-MARKER = ".facemotion-crops.json"  # what made a crops folder, written last
+MARKER = ".facemotion-crops.json"  # what made a crops folder (written first, completed last)
+JOURNAL = ".facemotion-crops.jsonl"  # a line per crop: the photo it came from (path, size, time)
 
 
 @dataclass
 class CropReport:
     written: dict[str, int] = field(default_factory=dict)  # per emotion, this run
-    kept: int = 0                                          # crops a run before wrote (a rerun resumes)
+    kept: dict[str, int] = field(default_factory=dict)     # per emotion, crops a run before wrote (a rerun resumes)
+    removed: int = 0                                       # crops of photos gone from the listing
     no_face: list[str] = field(default_factory=list)       # photos in which no face was found
     skipped: list[str] = field(default_factory=list)       # one-line errors of photos that could not be read
 
@@ -43,7 +45,8 @@ class CropReport:
 def crop_names(items) -> list[str]:
     """``<emotion>/<stem>.png`` for each photo (``<folder>/<stem>.png`` for an unlabelled one);
     where two photos of one folder share a stem (``a.jpg``, ``a.png``), the later keeps its
-    suffix (``a.png.png``). Fixed by the sorted list alone, so a rerun finds the crops it wrote."""
+    suffix (``a.png.png``). A name can pass to another photo when the photos change (one
+    added before it in the listing): the journal says which photo each crop came from."""
     seen, out = set(), []
     for it in items:
         name = (Path(it.label) / f"{it.path.stem}.png").as_posix()
@@ -81,42 +84,116 @@ def write_face_crops(items, out, recognizer, *, root=None, skip_bad: bool = Fals
     """The largest face of each labelled photo (``items``: :class:`~facemotion.labelled.LabelledImage`,
     as :func:`~facemotion.labelled.read_labelled_folder` lists a folder ``root``), cropped as
     ``recognizer`` crops faces, as ``out/<emotion>/<name>.png``. Each crop is written atomically
-    and a crop already there is kept, so an interrupted run resumes; crops of another detector
-    or grid are refused, since two recipes in one folder would train as one set. A photo that
-    cannot be read stops the run in one line, or with ``skip_bad`` is counted and skipped."""
-    import cv2
-
+    and a crop already there from the same photo, unchanged, is kept, so an interrupted run
+    resumes; a crop whose photo moved, changed or left is replaced or removed (the journal
+    :data:`JOURNAL` says which photo each came from). Crops of another detector or grid are
+    refused, since two recipes in one folder would train as one set (the marker is written
+    first). A photo that cannot be read stops the run in one line, or with ``skip_bad`` is
+    counted and skipped."""
     out = Path(out)
     recipe = {"detector": recognizer.detector_name, "size": recognizer.stages.input_size}
+    _check_folder(out, root, recipe)
+    done, legacy = _read_journal(out)
+    names = crop_names(items)
+    report = CropReport(removed=_remove_gone(out, done, set(names)))
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / MARKER, (json.dumps({**recipe, "complete": False}, indent=1) + "\n").encode())
+    journal = {n: e for n, e in done.items() if n in names}
+    with open(out / JOURNAL, "a", encoding="utf-8") as log:
+        for it, name in zip(progress_bar(items, desc=f"crops -> {shown(out)}", unit="photo", disable=not progress), names):
+            source = _source(it, root)
+            if (out / name).exists() and (legacy or journal.get(name) == source):
+                report.kept[it.label] = report.kept.get(it.label, 0) + 1
+                journal[name] = source  # an older version's crop, from here on in the journal
+                continue
+            journal.pop(name, None)
+            (out / name).unlink(missing_ok=True)  # another photo's, or this one's before it changed
+            if _crop_one(it, out / name, recognizer, root, skip_bad, report):
+                journal[name] = source
+                log.write(json.dumps({"crop": name, **source}) + "\n")
+                log.flush()
+    # the journal again, with the crops there are now (it grew by a line a crop written)
+    write_bytes(out / JOURNAL, "".join(json.dumps({"crop": n, **e}) + "\n" for n, e in sorted(journal.items())).encode())
+    marker = {**recipe, "complete": True, "photos": len(items), "no_face": report.no_face, "skipped": report.skipped}
+    write_bytes(out / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
+    return report
+
+
+def _crop_one(it, dest: Path, recognizer, root, skip_bad: bool, report: CropReport) -> bool:
+    """The photo's largest face written to ``dest``; False where it has none or (``skip_bad``) cannot be read."""
+    import cv2
+
+    try:
+        crop, _ = largest_face(recognizer, it.path)
+    except FacemotionError as e:
+        if not skip_bad:
+            raise DataError(f"{e} (the crops written so far are kept; --skip-bad skips and counts such photos)") from None
+        report.skipped.append(str(e))
+        return False
+    if crop is None:
+        report.no_face.append(str(it.path.relative_to(root)) if root is not None else it.path.name)
+        return False
+    ok, png = cv2.imencode(".png", crop)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(dest, png.tobytes())
+    report.written[it.label] = report.written.get(it.label, 0) + 1
+    return True
+
+
+def _check_folder(out: Path, root, recipe: dict) -> None:
+    """``out`` may take these crops: not in the photos' folder (a rerun would crop the crops), and
+    holding nothing or crops of the same recipe (a marker facemotion wrote says which)."""
+    if root is not None:
+        r, o = Path(root).resolve(), out.resolve()
+        if o == r or r in o.parents:
+            raise UsageError(f"--out {shown(out)}: inside the photos' folder {shown(root)}; the next run would read "
+                             "the crops as photos: write them to a folder of their own")
     have = read_marker(out)
+    if have is None and out.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in _two_deep(out)):
+        raise DataError(f"{shown(out)}: holds images but no {MARKER}, so not crops this command wrote (or an older "
+                        "version's, interrupted); write the crops to another folder")
     if have is not None and {k: have.get(k) for k in recipe} != recipe:
         raise DataError(f"{shown(out)}: holds crops made with detector {have.get('detector')}, grid "
                         f"{have.get('size')} px; write these ({recipe['detector']}, {recipe['size']} px) to another folder")
-    report = CropReport()
-    for it, name in zip(progress_bar(items, desc=f"crops -> {shown(out)}", unit="photo", disable=not progress),
-                        crop_names(items)):
-        dest = out / name
-        if dest.exists():
-            report.kept += 1
-            continue
+
+
+def _two_deep(folder: Path):
+    for p in folder.iterdir():
+        yield p
+        if p.is_dir() and not p.name.startswith("."):
+            yield from p.iterdir()
+
+
+def _source(it, root) -> dict:
+    """Which photo a crop comes from, as it was: its path (from ``root``), size and time."""
+    st = it.path.stat()
+    where = it.path.relative_to(root) if root is not None else it.path
+    return {"from": where.as_posix(), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _read_journal(out: Path) -> tuple[dict, bool]:
+    """({crop name: its source}, whether the folder is an older version's: a marker without a
+    journal, whose crops are kept as they are). A line cut by an interrupted run is left out."""
+    done = {}
+    try:
+        lines = (out / JOURNAL).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return done, read_marker(out) is not None
+    for line in lines:
         try:
-            crop, _ = largest_face(recognizer, it.path)
-        except FacemotionError as e:
-            if not skip_bad:
-                raise DataError(f"{e} (the crops written so far are kept; --skip-bad skips and counts such photos)") from None
-            report.skipped.append(str(e))
+            entry = json.loads(line)
+            done[entry.pop("crop")] = entry
+        except (ValueError, KeyError, AttributeError):
             continue
-        if crop is None:
-            report.no_face.append(str(it.path.relative_to(root)) if root is not None else it.path.name)
-            continue
-        ok, png = cv2.imencode(".png", crop)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(dest, png.tobytes())
-        report.written[it.label] = report.written.get(it.label, 0) + 1
-    marker = {**recipe, "photos": len(items), "no_face": report.no_face, "skipped": report.skipped}
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
-    return report
+    return done, False
+
+
+def _remove_gone(out: Path, done: dict, names: set) -> int:
+    """Remove the crops of photos no longer listed (moved to another emotion, renamed, deleted)."""
+    gone = [n for n in done if n not in names and (out / n).exists()]
+    for n in gone:
+        (out / n).unlink()
+    return len(gone)
 
 
 def face_fill(recognizer, source) -> float | None:

@@ -1,13 +1,12 @@
 """Reading images from whatever users have: a path, bytes, a binary stream, a numpy array or a PIL image.
 
-Everything becomes a BGR uint8 ``H x W x 3`` array (OpenCV's convention), with EXIF
-orientation applied, alpha composited on white, 16-bit scaled to 8-bit. Problems raise
-:class:`ImageError` naming the file and the problem.
+Everything becomes a BGR uint8 ``H x W x 3`` array (OpenCV's convention), with EXIF orientation applied,
+alpha composited on white, 16-bit scaled to 8-bit. Problems raise :class:`ImageError` naming the file.
 
-What a decode may cost is bounded before it starts: the pixels from the header (``MAX_PIXELS``),
-the bytes read (:func:`max_bytes`: a stream is read in chunks against it), and the work that the
-pixels do not bound (a JPEG's scans, a TIFF's pages); a caller that must answer in time (the
-service) adds a wall-clock limit: :mod:`facemotion.decoding`.
+What a decode may cost is bounded before it starts: the pixels from the header (``MAX_PIXELS``), the bytes
+read (:func:`max_bytes`: a stream is read in chunks against it), and the work that the pixels do not bound
+(a JPEG's scans, a TIFF's pages); a caller that must answer in time (the service) adds a wall-clock limit:
+:mod:`facemotion.decoding`.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
 from .jpeg import decode_plain_jpeg, turned
 from .preprocess import to_uint8
 
-# Decompression-bomb guard: refuse images above this many pixels (default 100 MP, override with
-# FACEMOTION_MAX_PIXELS), read from the header before any pixel is decoded. A 1080p frame is 2 MP.
+# Decompression-bomb guard: no image over this many pixels (100 MP; FACEMOTION_MAX_PIXELS), read from the header
 MAX_PIXELS = decoding.pixel_limit_or_none()  # None where the setting is no number: said when a picture is read
 
 
@@ -317,6 +315,8 @@ class Picture:
         out = []
         for r in records:
             new = {**r, "box": self.full_box(r["box"])}
+            if "map_box" in r:  # explain's, unclipped: a leaning face's level box may pass the edge
+                new["map_box"] = tuple(np.round(self.full_points(np.reshape(r["map_box"], (2, 2))), 1).ravel())
             if r.get("landmarks") is not None:
                 new["landmarks"] = np.round(self.full_points(r["landmarks"]), 1).tolist()
             out.append(type(r)(new))

@@ -9,13 +9,14 @@ others go on.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import FacemotionError
-from .explain.figures import face_crop, overlay, photo_figure
+from .explain.figures import overlay, photo_figure, view_crop
 from .fileio import write_bytes
 from .images import Picture
 from .names import fit_stems, shown
@@ -84,28 +85,54 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         except FacemotionError as e:  # the file changed since it was read: it fails alone
             yield PhotoResult(path, error=str(e))
             continue
-        written, listed = [], []
-        for k, f in enumerate(faces, 1):
-            crop = face_crop(whole, f["box"])
-            names = (out / f"{stem}_face{k}_crop.png", out / f"{stem}_face{k}_saliency.png")
-            write_image(names[0], crop)
-            write_image(names[1], overlay(crop, f["saliency"]))
-            written += names
-            listed.append({**{k2: v for k2, v in f.items() if k2 != "saliency"},
-                           "crop": names[0].name, "overlay": names[1].name})
-        record = _record(path, image, recognizer, listed)
-        record["model"] = recognizer.model_name
-        if faces:
-            buf = io.BytesIO()
-            np.save(buf, np.stack([f["saliency"] for f in faces]))
-            written.append(out / f"{stem}_saliency.npy")
-            write_bytes(written[-1], buf.getvalue())
-        written.append(out / f"{stem}_explain.json")
-        write_json(written[-1], record)
-        written.append(out / f"{stem}_explain.png")
-        title = shown(path.name).replace("$", r"\$")  # a '$' in a name is no mathtext
-        photo_figure(whole, faces, written[-1], title=f"{title}: {recognizer.model_name}")
+        written = []
+        try:
+            record = _write_explained(recognizer, path, stem, image, whole, faces, out, written)
+        except OSError as e:  # a full disk, a folder in a file's place: this input fails, the next may not
+            yield PhotoResult(path, error=f"{e.filename or (written or [out])[-1]}: cannot write ({e.strerror or e})")
+            continue
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
+
+
+def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, faces, out: Path, written) -> dict:
+    """One photo's explanation files (their paths appended to ``written`` as they are written),
+    the JSON last, so that it says the set is whole; the files of faces an earlier run of the
+    same photo found beyond these are removed (a rerun must not leave another answer's maps)."""
+    listed = []
+    for k, f in enumerate(faces, 1):
+        crop = view_crop(whole, f)  # the map lies on what the classifier saw (a leaning face turned upright)
+        names = (out / f"{stem}_face{k}_crop.png", out / f"{stem}_face{k}_saliency.png")
+        write_image(names[0], crop)
+        write_image(names[1], overlay(crop, f["saliency"]))
+        written += names
+        listed.append({**{k2: v for k2, v in f.items() if k2 != "saliency"}, "crop": names[0].name,
+                       "overlay": names[1].name})
+    _remove_stale(out, stem, len(faces))
+    record = _record(path, image, recognizer, listed)
+    record["model"] = recognizer.model_name
+    if faces:
+        buf = io.BytesIO()
+        np.save(buf, np.stack([f["saliency"] for f in faces]))
+        written.append(out / f"{stem}_saliency.npy")
+        write_bytes(written[-1], buf.getvalue())
+    written.append(out / f"{stem}_explain.png")
+    title = shown(path.name).replace("$", r"\$")  # a '$' in a name is no mathtext
+    photo_figure(whole, faces, written[-1], title=f"{title}: {recognizer.model_name}")
+    written.append(out / f"{stem}_explain.json")
+    write_json(written[-1], record)
+    return record
+
+
+def _remove_stale(out: Path, stem: str, n_faces: int) -> None:
+    """``<stem>_face<k>_*.png`` for k past ``n_faces``, and the maps' file without faces."""
+    if not out.is_dir():
+        return
+    mine = re.compile(rf"{re.escape(stem)}_face(\d+)_(crop|saliency)\.png")
+    stale = [p for p in out.iterdir() if (m := mine.fullmatch(p.name)) and int(m[1]) > n_faces]
+    if not n_faces:
+        stale.append(out / f"{stem}_saliency.npy")
+    for p in stale:
+        p.unlink(missing_ok=True)
 
 
 def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:

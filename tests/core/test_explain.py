@@ -169,3 +169,113 @@ def test_the_docs_python_blocks_run(tmp_path, monkeypatch):
     namespace: dict = {"__name__": "__doc__"}
     for i, block in enumerate(blocks, 1):
         exec(compile(block, f"docs/explain.md python block {i}", "exec"), namespace)
+
+
+def test_rise_reads_the_model_not_its_masks(media):
+    """Where a smile's probability hardly moves under the masks, the plain RISE sum was the masks'
+    own coverage (rank correlation 0.998): the map now weighs how much higher the probability is
+    over the masks that kept a pixel, and follows the model, as occlusion does."""
+    from facemotion.explain.perturb import Rise
+
+    rec = EmotionRecognizer()
+    rise = Rise(rec.stages.classifier)
+    coverage = rise.keep.sum(0)
+    (face,) = rec.explain(media / "obama.jpg", method="rise")
+    assert abs(rank_correlation(face["saliency"], coverage)) < 0.5
+    (occluded,) = rec.explain(media / "obama.jpg", method="occlusion")
+    assert rank_correlation(face["saliency"], occluded["saliency"]) > 0.3
+    shares = {r["region"]: r["share"] / r["area"] for r in face["regions"]}
+    assert shares["mouth"] > 1.2 and shares["other"] < 1  # on the smile more than its area, off the edges
+
+
+def test_perturbation_options_are_checked(media):
+    """Options that left pixels without a value (a stride past the patch: NaN), a map of zeros
+    (keep_prob 1) or a numpy error (masks 0) are one line naming the option."""
+    from facemotion.errors import UsageError
+
+    rec = EmotionRecognizer()
+    for method, opts, name in [("occlusion", {"patch": 8, "stride": 9}, "stride"),
+                               ("occlusion", {"patch": 2.5}, "patch"), ("occlusion", {"patch": 0}, "patch"),
+                               ("rise", {"keep_prob": 1}, "keep_prob"), ("rise", {"keep_prob": 0}, "keep_prob"),
+                               ("rise", {"masks": 0}, "masks"), ("rise", {"grid": 0}, "grid")]:
+        with pytest.raises(UsageError, match=f"^{name}: "):
+            rec.explain(media / "obama.jpg", method=method, **opts)
+
+
+def test_a_wrong_method_or_target_is_said_without_a_face_too(media):
+    """A photo without a face answered [] to a misspelt method or target (and a face's photo
+    raised): both say it; an index is a whole number (True explained disgust, 2.7 fear)."""
+    from facemotion.errors import UsageError
+
+    rec = EmotionRecognizer()
+    with pytest.raises(ModelError, match="unknown explanation method 'bogus'"):
+        rec.explain(media / "no-faces.jpg", method="bogus")
+    for target in ("bogus", True, 2.7, 99):
+        with pytest.raises(UsageError, match="target"):
+            rec.explain(media / "no-faces.jpg", target=target)
+    assert rec.explain(media / "no-faces.jpg", target="sad") == []
+    assert rec.explain(media / "obama.jpg", target=rec.labels.index("sad"))[0]["target"] == "sad"
+
+
+def test_a_leaning_faces_map_lies_where_the_classifier_looked(media, tmp_path):
+    """A face turned 30 degrees is read upright: its map is on the upright crop, so the crop
+    written beside it is that crop (its mouth level, where the map's evidence is), and a video's
+    overlay turns the map back onto the face as it leans (the detector's box is not where it lies)."""
+    import cv2
+
+    from facemotion.explain.figures import overlay_in_box, view_crop
+    from facemotion.photos import explain_images
+
+    image = load_image(media / "obama.jpg")
+    h, w = image.shape[:2]
+    turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 3), 30, 1.0), (w, h),
+                            borderMode=cv2.BORDER_REPLICATE)
+    path = tmp_path / "turned.png"
+    cv2.imwrite(str(path), turned)
+    rec = EmotionRecognizer()
+    (upright,) = rec.explain(image)
+    (face,) = rec.explain(path)
+    assert upright["map_lean"] == 0.0 and upright["map_box"] == upright["box"]
+    assert 25 < abs(face["map_lean"]) < 35 and face["map_box"] != face["box"]
+    # the crop shown is the one the map was made on: as upright as the photo's own face
+    view = cv2.cvtColor(view_crop(turned, face), cv2.COLOR_BGR2GRAY)
+    crop48 = cv2.resize(view, (48, 48), interpolation=cv2.INTER_AREA)
+    straight = cv2.resize(cv2.cvtColor(view_crop(image, upright), cv2.COLOR_BGR2GRAY), (48, 48),
+                          interpolation=cv2.INTER_AREA)
+    skew = cv2.resize(cv2.cvtColor(view_crop(turned, {"box": face["box"]}), cv2.COLOR_BGR2GRAY), (48, 48),
+                      interpolation=cv2.INTER_AREA)
+    assert rank_correlation(crop48, straight) > rank_correlation(skew, straight) + 0.1
+    (photo,) = explain_images(rec, [path], tmp_path / "out")
+    written = cv2.imread(str(tmp_path / "out" / "turned_face1_crop.png"))
+    assert written.shape == view.shape + (3,)
+    # the overlay in the frame: the map's hottest point lands on the hottest point turned back
+    heat = np.zeros((48, 48), np.float32)
+    heat[40, 24] = 1  # the mouth's middle, low in the upright crop
+    blank = np.zeros_like(turned)
+    overlay_in_box(blank, face["map_box"], cv2.GaussianBlur(heat, (0, 0), 2) / 0.08, alpha=1.0, lean=face["map_lean"])
+    red = blank[..., 2].astype(float)
+    y, x = np.unravel_index(red.argmax(), red.shape)
+    m = cv2.getRotationMatrix2D((w / 2, h / 3), 30, 1.0)
+    mouth = m @ np.array([upright["box"][0] + upright["box"][2] / 2, upright["box"][1] + upright["box"][3] * 40 / 48, 1])
+    assert np.hypot(x - mouth[0], y - mouth[1]) < 0.15 * face["box"][2]
+
+
+def test_a_rerun_of_explain_leaves_no_other_answers_files(media, tmp_path):
+    """Explaining a photo again after it changed (3 faces, then none) leaves the files of that
+    answer only; a photo whose outputs cannot be written fails alone, and the next is explained."""
+    import shutil
+
+    from facemotion.photos import explain_images
+
+    rec = EmotionRecognizer()
+    photo, out = tmp_path / "pic.jpg", tmp_path / "out"
+    shutil.copy(media / "obama_and_biden.jpg", photo)
+    list(explain_images(rec, [photo], out))
+    assert (out / "pic_face2_crop.png").exists() and (out / "pic_saliency.npy").exists()
+    shutil.copy(media / "no-faces.jpg", photo)
+    list(explain_images(rec, [photo], out))
+    assert sorted(p.name for p in out.iterdir()) == ["pic_explain.json", "pic_explain.png"]
+    (out / "obama_explain.json").mkdir()
+    first, second = explain_images(rec, [media / "obama.jpg", media / "justin.jpg"], out)
+    assert first.error and "obama_explain.json: cannot write" in first.error
+    assert second.error is None and (out / "justin_explain.json").exists()

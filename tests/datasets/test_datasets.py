@@ -120,6 +120,31 @@ def test_subset_copies_train_and_val_byte_for_byte(kaggle_zip, tmp_path, name):
             copied = tf.extractfile(m).read()
     assert copied == original
     assert not list(tmp_path.glob("*.part"))  # the temporary file was renamed, not left behind
+    # made again, the same bytes (gzip's header kept the temporary file's name and the time)
+    again = tmp_path / "again" / name
+    again.parent.mkdir()
+    write_subset(kaggle_zip, again)
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_a_folders_cache_key_sees_broken_links_and_replaced_photos(tmp_path):
+    """A folder's cached arrays are keyed by its listing: a broken link removed (--skip-bad counted
+    it) and a photo replaced by another of the same size are other sets."""
+    import os
+
+    from facemotion.datasets.cache import cache_key
+
+    root = tmp_path / "set" / "happy"
+    root.mkdir(parents=True)
+    (root / "a.jpg").write_bytes(b"x" * 10)
+    os.symlink(tmp_path / "nowhere.jpg", root / "gone.jpg")
+    keys = [cache_key(root.parent, "train", True)]
+    (root / "gone.jpg").unlink()
+    keys.append(cache_key(root.parent, "train", True))
+    (root / "a.jpg").write_bytes(b"y" * 10)
+    os.utime(root / "a.jpg", ns=(1, 1))
+    keys.append(cache_key(root.parent, "train", True))
+    assert len(set(keys)) == 3
 
 
 def test_subset_errors_name_the_problem(kaggle_zip, tmp_path):

@@ -13,7 +13,7 @@ pytest.importorskip("captum")
 
 from facemotion import EmotionRecognizer  # noqa: E402
 from facemotion.classify import load_classifier  # noqa: E402
-from facemotion.errors import ModelError  # noqa: E402
+from facemotion.errors import ModelError, ModelOptionError  # noqa: E402
 from facemotion.explain import get_explainer  # noqa: E402
 from facemotion.explain.faithfulness import rank_correlation  # noqa: E402
 from facemotion.images import load_image  # noqa: E402
@@ -65,7 +65,13 @@ def test_every_architecture_has_a_default_layer():
 
 def test_bad_layer_or_model_is_one_clear_error():
     clf = load_classifier(MODELS / "vgg_fer_s.pt")
-    with pytest.raises(ModelError, match="no layer 'eyes' in vgg_fer_s \\(top-level layers: features, head"):
+    with pytest.raises(ModelOptionError, match="no layer 'eyes' in vgg_fer_s of .*vgg_fer_s.pt \\(top-level layers: features, head"):
         get_explainer("gradcam", clf, layer="eyes")
+    # a layer whose output is no grid of maps (the head's 7 logits): said, not a traceback from inside Captum
+    for method in ("gradcam", "gradcam++"):
+        with pytest.raises(ModelOptionError, match="'head' of vgg_fer_s gives 7, not maps of a grid"):
+            get_explainer(method, clf, layer="head")
+    with pytest.raises(ModelOptionError, match="no layer ''"):
+        get_explainer("gradcam", clf, layer="")
     with pytest.raises(ModelError, match="gradcam\\+\\+ needs a torch checkpoint"):
         get_explainer("gradcam++", load_classifier("fer2013_mini_xception"))

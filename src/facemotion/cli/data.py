@@ -74,10 +74,11 @@ def cmd_data_crops(args) -> int:
     r = write_face_crops(items, args.out, rec, root=args.path, skip_bad=args.skip_bad)
     out = shown(args.out).rstrip("/") or "/"
     counts = "" if args.unlabelled else " (" + (", ".join(f"{e} {n:,}" for e, n in sorted(r.written.items())) or "none") + ")"
-    print(f"wrote {sum(r.written.values()):,} face crops to {out}/{counts}"
-          + (f"; kept {r.kept:,} written before" if r.kept else ""))
+    n, kept = sum(r.written.values()), sum(r.kept.values())
+    print(f"wrote {n:,} face crop{'s' if n != 1 else ''} to {out}/{counts}" + (f"; kept {kept:,} written before" if kept else "")
+          + (f"; removed {r.removed:,} whose photos left the folder or moved" if r.removed else ""))
     if not args.unlabelled:  # what training would not see: an emotion's folder without a photo, a single emotion
-        _say_missing_classes(args.path, items, r.written)
+        _say_missing_classes(args.path, items, {e: r.written.get(e, 0) + r.kept.get(e, 0) for e in {*r.written, *r.kept}})
     if r.no_face:
         n = len(r.no_face)
         print(f"no face found in {n:,} photo{'s' if n != 1 else ''}: {', '.join(r.no_face[:5])}"
@@ -92,15 +93,15 @@ def cmd_data_crops(args) -> int:
     return 0
 
 
-def _say_missing_classes(root, items, written: dict) -> None:
+def _say_missing_classes(root, items, crops: dict) -> None:
     from ..names import shown
 
     used = {it.path.parent for it in items}
     empty = [d for d in sorted(Path(root).iterdir()) if d.is_dir() and not d.name.startswith(".") and d not in used]
     if empty:
         print(f"note: no photos in {', '.join(shown(d) for d in empty)}", file=sys.stderr)
-    if len([n for n in written.values() if n]) == 1:
-        print(f"note: one emotion only ({next(e for e, n in written.items() if n)}); a classifier needs faces of "
+    if len([n for n in crops.values() if n]) == 1:  # the folder's crops, this run's and those kept
+        print(f"note: one emotion only ({next(e for e, n in crops.items() if n)}); a classifier needs faces of "
               "two or more", file=sys.stderr)
 
 
@@ -122,7 +123,7 @@ def add_commands(sub, fmt) -> None:
                                      "The default (train + val) is everything training reads, without one PrivateTest "
                                      "image.")
     su.add_argument("path", help=DATA_HELP + " (one split, train: --splits train)")
-    add_file_output(su, "the new file: .zip, .tar.gz or .tar.xz for images, .csv for a CSV")
+    add_file_output(su, "the new file: .zip, .tar.gz (.tgz), .tar.xz, .tar.bz2 or .tar for images, .csv for a CSV")
     su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS)
     add_label_options(su)
     su.set_defaults(func=cmd_data_subset)

@@ -57,5 +57,5 @@ def add_explain_args(p, flag: str = "--method"):
 
 def explain_options(args) -> dict:
     """The explainer's options of a command line (``--explain-method``, ``--layer``)."""
-    opts = {"layer": args.layer} if getattr(args, "layer", None) else {}
+    opts = {"layer": args.layer} if getattr(args, "layer", None) is not None else {}  # '' is said to be no layer
     return {"method": args.explain_method, **opts}

@@ -29,9 +29,19 @@ def cache_key(path: Path, split: str, skip_bad: bool) -> str:
     st = path.stat()
     raw = f"{CACHE_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{split}|{skip_bad}|{INPUT_SIZE}"
     if path.is_dir():  # a folder's mtime misses edits inside class folders: hash the listing too
-        listing = sorted(str(p.relative_to(path)) + str(p.stat().st_size) for p in path.rglob("*") if p.is_file())
+        listing = sorted(_entry(p, path) for p in path.rglob("*") if not p.is_dir())
         raw += "|" + hashlib.sha1("\n".join(listing).encode("utf-8", "surrogateescape")).hexdigest()
     return hashlib.sha1(raw.encode("utf-8", "surrogateescape")).hexdigest()[:20]  # names not UTF-8 too
+
+
+def _entry(p: Path, root: Path) -> str:
+    """A file of a folder as the key sees it: its name, size and time (a photo replaced by another
+    of the same size changes the set); a broken link too (--skip-bad counts it as a bad sample)."""
+    try:
+        st = p.stat()
+    except OSError:
+        st = p.lstat()
+    return f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def cache_load(key: str, name: str) -> Split | None:

@@ -3,7 +3,9 @@ byte for byte for an image tree, row for row for a CSV."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
 import io
 import tarfile
 import zipfile
@@ -52,7 +54,7 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
     if is_csv and out.suffix.lower() != ".csv":
         raise UsageError(f"--to {out}: {path} holds a CSV, so its subset is a CSV; name the output *.csv")
     if not is_csv and out_tar is None and out.suffix.lower() != ".zip":
-        raise UsageError(f"--to {out}: name the output *.zip, *.tar.gz or *.tar.xz")
+        raise UsageError(f"--to {out}: name the output *.zip, *.tar.gz (*.tgz), *.tar.xz, *.tar.bz2 or *.tar")
     src = path / "fer2013.csv" if fmt == "csv" and path.is_dir() else path
     if out.resolve() == src.resolve():
         raise DataError(f"{out}: the subset would overwrite its own source")
@@ -63,6 +65,17 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
         else:
             _copy_members(path, part, counts, out_tar, progress=progress, labels=labels, votes=votes)
     return counts
+
+
+def _tar_to(part, compression: str, stack) -> tarfile.TarFile:
+    """A tar written to ``part``; gzip's header is given no file name and no time (it held the
+    temporary file's name and the clock's, so one subset made twice differed), as xz's and
+    bzip2's have none: the same subset is the same bytes."""
+    if compression != "gz":
+        return tarfile.open(part, f"w:{compression}" if compression else "w")
+    raw = stack.enter_context(open(part, "wb"))
+    return tarfile.open(fileobj=stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)),
+                        mode="w")
 
 
 def _ferplus_members(members, votes, where):
@@ -111,8 +124,9 @@ def _copy_members(path: Path, part, counts: dict, out_tar, *, progress: bool, la
     if progress:
         stream = progress_bar(stream, total=len(members), desc=f"copying {'+'.join(splits)}", unit="file")
     # JPEGs do not deflate: a zip stores them; a tar is compressed as one stream instead
-    with (tarfile.open(part, f"w:{out_tar}" if out_tar else "w") if out_tar is not None
-          else zipfile.ZipFile(part, "w", zipfile.ZIP_STORED)) as arc:
+    with contextlib.ExitStack() as stack:
+        arc = stack.enter_context(_tar_to(part, out_tar, stack) if out_tar is not None
+                                  else zipfile.ZipFile(part, "w", zipfile.ZIP_STORED))
         for (m, split), (_, data) in zip(members, stream):
             if isinstance(data, DataError):
                 raise data

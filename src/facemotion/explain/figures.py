@@ -10,9 +10,10 @@ import numpy as np
 
 from ..labels import EMOTIONS
 from ..plots import _plt, save_figure
-from ..preprocess import clip_box, to_gray
+from ..preprocess import clip_box, to_gray, upright_transform
 
 ALPHA = 0.5  # how much of the heat map covers the face
+SHOWN_SIDE = 2000  # the photo in the per-photo figure, px on its long side at most (the figure is 1,100 px wide)
 
 
 def colorize(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -27,13 +28,51 @@ def overlay(face: np.ndarray, saliency: np.ndarray, alpha: float = ALPHA) -> np.
     return cv2.addWeighted(face, 1 - alpha, colorize(saliency, (face.shape[1], face.shape[0])), alpha, 0)
 
 
-def overlay_in_box(image: np.ndarray, box, saliency: np.ndarray, alpha: float = ALPHA) -> None:
-    """Blend the map over ``box`` of ``image`` in place (the part of the box inside the image)."""
+def overlay_in_box(image: np.ndarray, box, saliency: np.ndarray, alpha: float = ALPHA, lean: float = 0.0) -> None:
+    """Blend the map over ``box`` of ``image`` in place (the part of the box inside the image);
+    ``lean``: the face was turned upright by that many degrees about the box's centre before
+    the map was made (an explanation's ``map_box`` and ``map_lean``), and the map is turned back
+    with it, onto the face as it leans in the picture."""
+    if lean:
+        _overlay_turned(image, box, saliency, alpha, lean)
+        return
     b = clip_box(box, image.shape[1], image.shape[0], min_side=1)
     if b is None:
         return
     x, y, w, h = b
     image[y:y + h, x:x + w] = overlay(image[y:y + h, x:x + w], saliency, alpha)
+
+
+def _overlay_turned(image: np.ndarray, box, saliency: np.ndarray, alpha: float, lean: float) -> None:
+    m, size = upright_transform(box, lean)  # the picture -> the upright box the map is on
+    back = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0], [size[0], 0], [0, size[1]], [size[0], size[1]]], np.float64) @ back[:, :2].T + back[:, 2]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), (image.shape[1], image.shape[0]))
+    if x1 <= x0 or y1 <= y0:
+        return
+    back[:, 2] -= (x0, y0)  # into the region of the picture the turned box covers
+    heat = cv2.warpAffine(colorize(saliency, size), back, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones(size[::-1], np.float32), back, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+    region = image[y0:y1, x0:x1]
+    if region.ndim == 2:
+        heat = cv2.cvtColor(heat, cv2.COLOR_BGR2GRAY)
+    weight = alpha * (inside[..., None] if region.ndim == 3 else inside)
+    region[...] = np.round(region * (1 - weight) + heat * weight).astype(np.uint8)
+
+
+def view_crop(image: np.ndarray, face: dict, min_side: int = 160) -> np.ndarray:
+    """What the classifier saw of ``face`` (an explanation's record), in colour: its
+    ``map_box`` turned upright by ``map_lean`` (as :func:`facemotion.preprocess.crop_faces`
+    turns it), where the map lies; a face not turned is :func:`face_crop` of its box."""
+    box, lean = face.get("map_box", face["box"]), float(face.get("map_lean") or 0.0)
+    if not lean:
+        return face_crop(image, box, min_side)
+    m, (w, h) = upright_transform(box, lean)
+    crop = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    scale = max(1.0, min_side / max(w, h))
+    return cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC) if scale > 1 else crop
 
 
 def face_crop(image: np.ndarray, box, min_side: int = 160) -> np.ndarray:
@@ -63,9 +102,12 @@ def photo_figure(image: np.ndarray, faces: list[dict], path, title: str = "", ma
     fig = plt.figure(figsize=(10, 4 + 2.6 * rows))
     grid = fig.add_gridspec(1 + rows, 3, height_ratios=[4] + [2.6] * rows, width_ratios=[1, 1, 1.6])
     ax = fig.add_subplot(grid[0, :])
-    ax.imshow(_rgb(image) if image.ndim == 3 else image, cmap="gray")
+    # the photo at the figure's size at most: a 37 MP photo drawn whole took 2.5 GB and 10 s
+    scale = min(1.0, SHOWN_SIDE / max(image.shape[:2]))
+    small = image if scale == 1 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ax.imshow(_rgb(small) if small.ndim == 3 else small, cmap="gray")
     for k, f in enumerate(shown, 1):
-        x, y, w, h = f["box"]
+        x, y, w, h = (v * scale for v in f["box"])
         ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, color="yellow", lw=1.5))
         ax.text(x, y - 4, str(k), color="black", fontsize=9, weight="bold",
                 bbox=dict(facecolor="yellow", edgecolor="none", pad=1))
@@ -73,7 +115,7 @@ def photo_figure(image: np.ndarray, faces: list[dict], path, title: str = "", ma
     ax.set_title((title or "") + more, fontsize=10)
     ax.axis("off")
     for k, f in enumerate(shown, 1):
-        crop = face_crop(image, f["box"])
+        crop = view_crop(image, f)
         a = fig.add_subplot(grid[k, 0])
         a.imshow(_rgb(crop))
         a.set_title(f"face {k}", fontsize=9)

@@ -11,7 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ModelError
+from .. import validate
+from ..errors import ModelError, UsageError
 from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..registry import Registry
 from .base import Explainer, unit_maps
@@ -43,8 +44,6 @@ def default_method(classifier) -> str:
 def get_explainer(method: str | None, classifier, **options) -> Explainer:
     import inspect
 
-    from ..errors import UsageError
-
     method = method or default_method(classifier)
     if method in ("gradcam", "gradcam++") and getattr(classifier, "backend", None) != "torch":
         from ..errors import ModelOptionError  # said before the [train] extra is looked for: it would not help
@@ -73,11 +72,11 @@ def target_indices(target, probs: np.ndarray, labels=None) -> np.ndarray:
         return probs.argmax(1)
     if isinstance(target, str):
         if target not in labels:
-            raise ValueError(f"unknown emotion {target!r}; use one of {', '.join(labels)}")
+            raise UsageError(f"target: unknown emotion {target!r}; use one of {', '.join(labels)}")
         target = labels.index(target)
-    if not 0 <= int(target) < len(labels):
-        raise ValueError(f"emotion index {target} out of range 0-{len(labels) - 1}")
-    return np.full(len(probs), int(target))
+    # an index is a whole number (True or 2.7 named disgust and fear)
+    target = validate.integer("target", target, 0, len(labels) - 1)
+    return np.full(len(probs), target)
 
 
 def explain_faces(explainer: Explainer, batch: np.ndarray, target=None, probs: np.ndarray | None = None,

@@ -17,7 +17,7 @@ import torch
 from captum.attr import LayerActivation, LayerAttribution, LayerGradCam, LayerGradientXActivation
 
 from ..classify import MAX_BATCH
-from ..errors import ModelError
+from ..errors import ModelError, ModelOptionError
 from ..explain.base import Explainer
 
 # A layer's map is only as fine as its grid: below 6x6 it hardly tells the eyes from the
@@ -34,6 +34,14 @@ def default_layer(model, size: int = 48) -> str:
     :data:`MIN_SIDE` pixels on a side (VGG: ``features``, ResNet: ``layers``)."""
     if getattr(model, "arch", None) in DEFAULT_LAYERS:
         return DEFAULT_LAYERS[model.arch]
+    for name, out in reversed(layer_outputs(model, size)):
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) >= MIN_SIDE:
+            return name
+    raise ModelError(f"{type(model).__name__}: no layer with a spatial output of at least {MIN_SIDE}x{MIN_SIDE}")
+
+
+def layer_outputs(model, size: int = 48) -> list[tuple[str, object]]:
+    """(name, output) of every named module, in the order they finish on one blank face."""
     done = []
     hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: done.append((name, out)))
              for name, m in model.named_modules() if name]
@@ -46,10 +54,7 @@ def default_layer(model, size: int = 48) -> str:
         model.train(training)
         for h in hooks:
             h.remove()
-    for name, out in reversed(done):
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) >= MIN_SIDE:
-            return name
-    raise ModelError(f"{type(model).__name__}: no layer with a spatial output of at least {MIN_SIDE}x{MIN_SIDE}")
+    return done
 
 
 class GradCam(Explainer):
@@ -65,13 +70,21 @@ class GradCam(Explainer):
             raise ModelError(f"{where}: {self.name} needs a torch checkpoint (.pt); other models are explained "
                              "with occlusion or rise")
         self.model = classifier.model
-        self.layer_name = layer or default_layer(self.model, classifier.input_size)
+        self.layer_name = default_layer(self.model, classifier.input_size) if layer is None else str(layer).strip()
         try:
-            self.layer = self.model.get_submodule(self.layer_name)
+            self.layer = self.model.get_submodule(self.layer_name) if self.layer_name else None
         except AttributeError:
+            self.layer = None
+        if self.layer is None:
             names = [n for n, _ in self.model.named_children()]
-            raise ModelError(f"{classifier.path}: no layer {self.layer_name!r} in {self.model.arch} "
-                             f"(top-level layers: {', '.join(names)}; nested ones as blocks.2)") from None
+            raise ModelOptionError(f"layer (--layer): no layer {self.layer_name!r} in {self.model.arch} of "
+                                   f"{classifier.path} (top-level layers: {', '.join(names)}; nested ones as blocks.2)")
+        if layer is not None:  # a map is made of a layer's activation maps: N x C x H x W
+            out = dict(layer_outputs(self.model, classifier.input_size)).get(self.layer_name)
+            if not (isinstance(out, torch.Tensor) and out.ndim == 4):
+                shape = "x".join(map(str, out.shape[1:])) if isinstance(out, torch.Tensor) else "no tensor"
+                raise ModelOptionError(f"layer (--layer): {self.layer_name!r} of {self.model.arch} gives {shape}, "
+                                       "not maps of a grid (channels x height x width) to draw a map from")
         self.mirror = getattr(classifier, "tta", "none") != "none"
 
     def _cam(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

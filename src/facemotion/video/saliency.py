@@ -3,6 +3,7 @@ and their sum for the summary (``facemotion video --explain``)."""
 
 from __future__ import annotations
 
+from ..align import absolute_box, relative_box
 from ..explain import region_shares
 from ..explain.figures import overlay_in_box
 
@@ -25,7 +26,9 @@ class SaliencyKeeper:
             return
         done = self.recognizer.stages.explain_boxes(frame, [(f["box"], f["confidence"]) for f in todo], **self.opts)
         for f, e in zip(todo, done):
-            self.latest[f["face_id"]] = e["saliency"]
+            # the map, and where it lies as a change of the face's box (a leaning face's level box,
+            # turned): the box moves between two maps, and the map with it
+            self.latest[f["face_id"]] = (e["saliency"], relative_box(e["map_box"], e["box"], e["map_lean"]))
             self.total[f["face_id"]] = self.total.get(f["face_id"], 0) + e["saliency"]
         self.computed += len(todo)
         self.method = done[0]["method"]
@@ -34,7 +37,8 @@ class SaliencyKeeper:
         out = frame.copy()
         for f in faces:
             if f["face_id"] in self.latest:
-                overlay_in_box(out, f["box"], self.latest[f["face_id"]])
+                saliency, rel = self.latest[f["face_id"]]
+                overlay_in_box(out, absolute_box(rel, f["box"]), saliency, lean=rel[4])
         return out
 
     def regions(self) -> dict:
