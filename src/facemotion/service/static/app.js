@@ -18,16 +18,19 @@ const params = new URLSearchParams(location.search);
 let local = null;          // the in-browser engine (local.js), when this page runs the models itself
 let hasServer = true;      // false on a static site
 let lastPhoto = null;      // analysed again when the mesh is turned on or off
+let pending = null;        // a photo picked while the page still loads: analysed once it knows its engine
 
 // a page opened as a file reads none of its files (the browser forbids it) and has no server
 const NEEDS_HOST = "this page was opened as a file, and browsers let such a page read none of its own files: " +
   "serve its folder (python3 -m http.server -d FOLDER) and open the address that prints";
 
 async function setup() {
+  announce("Loading the models…");
   if (location.protocol === "file:") {
     hasServer = false;
     state.localError = NEEDS_HOST;
-    for (const s of [$("photo-status"), $("cam-status")]) setStatus(s, NEEDS_HOST, true);
+    setStatus($("photo-status"), NEEDS_HOST, true);
+    setStatus($("cam-status"), NEEDS_HOST, true, false);
   }
   const config = window.FacemotionLocal && hasServer ? await FacemotionLocal.config().catch(() => null) : null;
   if (config) {
@@ -66,6 +69,14 @@ async function setup() {
   };
   showEngine(config);
   state.ready = true;
+  $("cam-start").disabled = false;
+  if (pending) {
+    analysePhoto(pending);
+    pending = null;
+  } else if (!$("photo-status").classList.contains("error")) {
+    setStatus($("photo-status"), "", false, false);
+    announce("Ready.");
+  }
   if (params.has("selftest")) await selftest(config);
 }
 
@@ -80,7 +91,8 @@ async function isolate() {
     // a worker that cannot install (a file missing on the host) must not hold the page up
     const ready = await Promise.race([navigator.serviceWorker.ready.then(() => true),
                                       new Promise((r) => setTimeout(() => r(false), 10000))]);
-    if (!ready) return false;
+    // a photo picked meanwhile would be lost to the reload: it is analysed on one thread instead
+    if (!ready || pending) return false;
     sessionStorage.setItem("facemotion-isolated", "1");
     location.reload();
     return true;
@@ -95,7 +107,10 @@ function showEngine(config) {
   where.textContent = local ? `Runs in this browser (${local.info.ep}${local.info.threads > 1 ? `, ${local.info.threads} threads` : ""})`
     : hasServer ? "Runs on the server" : location.protocol === "file:" ? "Needs a web server"
     : "The in-browser engine did not start";
-  if (local) setStatus($("cam-status"), "The camera's frames stay in this browser.");
+  // not announced: the photo status has said what matters, and the webcam tab may not be open
+  if (local) setStatus($("cam-status"), "The camera's frames stay in this browser.", false, false);
+  else if (hasServer) setStatus($("cam-status"), "The camera's frames go to this server only.", false, false);
+  else setStatus($("cam-status"), state.localError || "no engine to analyse it with", true, false);
   // where a photo goes: this browser, or the server that served the page (another machine's, with --host)
   $("photo-where").textContent = hasServer && !local
     ? `the photo goes to the facemotion server at ${location.host}, which keeps nothing` : "nothing leaves this browser";
@@ -153,14 +168,25 @@ async function selftest(config) {
 const color = (e) => COLORS[e] || "#999";
 const pct = (p) => `${Math.round(p * 100)}%`;
 
-// ---- tabs ----
-for (const tab of document.querySelectorAll("nav button")) {
-  tab.addEventListener("click", () => {
-    for (const t of document.querySelectorAll("nav button")) {
-      t.setAttribute("aria-selected", String(t === tab));
-      $(t.dataset.panel).hidden = t !== tab;
-    }
-    if (tab.dataset.panel !== "webcam") stopCamera();
+// ---- tabs, as WAI-ARIA's tabs pattern: the arrow keys move between them, Tab goes on into the panel ----
+const tabs = [...document.querySelectorAll("nav [role=tab]")];
+function selectTab(tab) {
+  for (const t of tabs) {
+    t.setAttribute("aria-selected", String(t === tab));
+    t.tabIndex = t === tab ? 0 : -1;
+    $(t.dataset.panel).hidden = t !== tab;
+  }
+  if (tab.dataset.panel !== "webcam") stopCamera();
+}
+for (const tab of tabs) {
+  tab.addEventListener("click", () => selectTab(tab));
+  tab.addEventListener("keydown", (e) => {
+    const i = tabs.indexOf(tab), to = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const next = tabs[(to + tabs.length) % tabs.length];
+    selectTab(next);
+    next.focus();
   });
 }
 
@@ -172,37 +198,69 @@ function shownName(name) {
   return escaped === name ? name : `"${escaped.replaceAll('"', '\\"')}"`;
 }
 
-function setStatus(el, text, isError = false) {
+// the visible line; say: also told to screen readers (not the webcam's numbers of every frame)
+function setStatus(el, text, isError = false, say = true) {
   el.textContent = text;
   el.classList.toggle("error", isError);
+  if (say && text) announce(text, isError);
+}
+
+// what screen readers are told: failures at once (role=alert), the rest when they are done speaking
+// (role=status); one region holds the latest, so an old error is not found there after a success
+function announce(text, urgent = false) {
+  $("say").textContent = urgent ? "" : text;
+  $("alert").textContent = urgent ? text : "";
+}
+
+// "2 faces: #1 happy, #2 neutral": each face by its number on the picture, and its emotion
+function facesSaid(faces, tag) {
+  const n = faces.length;
+  return n ? `${n} face${n > 1 ? "s" : ""}: ${faces.map((f, i) => `${tag(f, i)} ${f.dominant_emotion}`).join(", ")}`
+    : "no face found";
+}
+const photoTag = (f, i) => `#${i + 1}`;  // the cards' order
+const liveTag = (f) => `#${f.face_id}`;  // the tracker's id, kept from frame to frame
+
+// black or white text, whichever contrasts more with the colour behind it (WCAG 2's relative
+// luminance): black on the darker emotions' colours falls under 4.5:1
+function textOn(hex) {
+  const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(hex);
+  if (!m) return "#000";
+  const h = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
+  const [r, g, b] = [0, 2, 4].map((i) => {
+    const c = parseInt(h.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
 }
 
 // ---- drawing: a box, a label, and (for photos) the emotion bars beside the face ----
-function drawFaces(ctx, faces, { bars = false, ids = false } = {}) {
+function drawFaces(ctx, faces, { bars = false, tag = photoTag } = {}) {
   const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
   const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
   const boxes = faces.map((f) => f.box);
   const taken = [...boxes];  // what a bar panel should not cover: faces, labels, panels
   drawMesh(ctx, faces);  // under the boxes and labels: the points must not hide the text
   ctx.lineJoin = "round";
-  for (const f of faces) {
+  faces.forEach((f, i) => {
     const [x, y, w, h] = f.box, dom = f.dominant_emotion, c = color(dom);
     ctx.strokeStyle = c;
     ctx.lineWidth = line;
     ctx.strokeRect(x, y, w, h);
-    const label = `${ids ? `#${f.face_id} ` : ""}${dom} ${pct(f.emotions[dom])}`;
+    const label = `${tag(f, i)} ${dom} ${pct(f.emotions[dom])}`;
     ctx.font = `600 ${font}px system-ui, sans-serif`;
     const tw = ctx.measureText(label).width + font * 0.6, th = font * 1.45;
     const ly = y - th >= 0 ? y - th : y + h;
     ctx.fillStyle = c;
     ctx.fillRect(x - line / 2, ly, tw, th);
-    ctx.fillStyle = "#000";
+    ctx.fillStyle = textOn(c);
     ctx.textBaseline = "middle";
     ctx.fillText(label, x + font * 0.3, ly + th / 2);
     taken.push([x, ly, tw, th]);
     const panel = bars && drawBars(ctx, f, font, line, taken, boxes);
     if (panel) taken.push(panel);
-  }
+  });
 }
 
 // each face's mesh points as small square dots in its emotion's colour, sized as render.py's
@@ -253,7 +311,7 @@ function drawBars(ctx, f, font, gap, taken, boxes) {
 function faceCard(f, title) {
   const li = document.createElement("li");
   li.className = "face";
-  li.innerHTML = `<h3></h3>${EMOTIONS.map((e) =>
+  li.innerHTML = `<h2></h2>${EMOTIONS.map((e) =>
     `<div class="bar" data-emotion="${e}"><span>${e}</span><i></i><b></b></div>`).join("")}<p class="mesh" hidden></p>`;
   updateCard(li, f, title);
   return li;
@@ -262,7 +320,7 @@ function faceCard(f, title) {
 function updateCard(li, f, title) {
   const dom = f.dominant_emotion;
   li.style.setProperty("--c", color(dom));
-  li.querySelector("h3").innerHTML = `${title}: ${dom} <span>${pct(f.emotions[dom])}</span>`;
+  li.querySelector("h2").innerHTML = `${title}: ${dom} <span>${pct(f.emotions[dom])}</span>`;
   for (const row of li.querySelectorAll(".bar")) {
     const p = f.emotions[row.dataset.emotion];
     row.style.setProperty("--c", color(row.dataset.emotion));
@@ -287,16 +345,33 @@ function meshLine(f) {
 
 // ---- the photo tab ----
 const drop = $("drop");
-$("file").addEventListener("change", (e) => e.target.files[0] && analysePhoto(e.target.files[0]));
-drop.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && $("file").click());
+$("file").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  e.target.value = "";  // the same file picked again is a change too
+  if (file) pickPhoto(file);
+});
+drop.addEventListener("click", () => $("file").click());
+drop.addEventListener("keydown", (e) => {  // a button's keys; Space would scroll the page
+  if (e.key !== "Enter" && e.key !== " ") return;
+  e.preventDefault();
+  if (!e.repeat) $("file").click();
+});
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => {
   e.preventDefault();
   drop.classList.remove("over");
   const file = [...e.dataTransfer.files].find((f) => f.type.startsWith("image/")) || e.dataTransfer.files[0];
-  if (file) analysePhoto(file);
+  if (file) pickPhoto(file);
 });
+
+// before the page knows its engine a photo waits: it would go to a server a static site has not,
+// or to the server while the page may run the models itself
+function pickPhoto(file) {
+  if (state.ready) return analysePhoto(file);
+  pending = file;
+  setStatus($("photo-status"), `Loading the models… ${shownName(file.name)} is analysed once they are ready.`);
+}
 
 // in this browser: decoded as stored (no colour management, as the Python side reads it)
 async function analyseHere(file) {
@@ -312,16 +387,28 @@ async function analyseHere(file) {
 }
 
 async function analyseOnServer(file) {
-  const reply = await fetch("v1/detect", { method: "POST", body: file,
-    headers: { "Content-Type": file.type || "application/octet-stream" } });
-  const data = await reply.json();
-  if (!reply.ok) throw new Error(data.error || `the server answered ${reply.status}`);
+  const post = (path) => fetch(path, { method: "POST", body: file,
+    headers: { "Content-Type": file.type || "application/octet-stream" } }).catch(() => {
+    throw new Error("the server did not answer");
+  });
+  const data = await serverReply(await post("v1/detect"));
   // formats the browser cannot show (TIFF...) come back drawn by the server
   const bitmap = await createImageBitmap(file).catch(async () => {
-    const jpeg = await fetch("v1/annotate", { method: "POST", body: file });
+    const jpeg = await post("v1/annotate");
+    if (!jpeg.ok) await serverReply(jpeg);
     return createImageBitmap(await jpeg.blob());
   });
   return [data, bitmap];
+}
+
+// the server's JSON, or one line where what answered was no facemotion server (an HTML error page)
+async function serverReply(reply) {
+  const json = /\bjson\b/.test(reply.headers.get("Content-Type") || "");
+  const data = json ? await reply.json().catch(() => null) : null;
+  if (!data) throw new Error(`no facemotion server answered here (HTTP ${reply.status})`);
+  // the server calls the upload "request body"; here the file's name stands before the message
+  if (!reply.ok) throw new Error((data.error || `the server answered ${reply.status}`).replace(/^request body: /, ""));
+  return data;
 }
 
 async function analysePhoto(file) {
@@ -345,11 +432,12 @@ async function analysePhoto(file) {
     const ctx = canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0, data.width, data.height);
     drawFaces(ctx, data.faces, { bars: true });
+    const said = facesSaid(data.faces, photoTag);
+    canvas.setAttribute("aria-label", `${shownName(file.name)}, ${said}`);
     canvas.hidden = false;
     data.faces.forEach((f, i) => list.append(faceCard(f, `Face ${i + 1}`)));
-    const n = data.faces.length;
     data.ms = Math.round(performance.now() - t0);
-    setStatus(status, `${shownName(file.name)}: ${n ? `${n} face${n > 1 ? "s" : ""}` : "no face found"} ` +
+    setStatus(status, `${shownName(file.name)}: ${said} ` +
                       `(${data.ms} ms${where === "browser" ? " in this browser" : local ? " on the server, which reads this format" : ""})`);
     state.photo = data;
   } catch (err) {
@@ -362,7 +450,9 @@ async function analysePhoto(file) {
 // ---- the webcam tab: one frame in flight; the answer brings the next ----
 const HISTORY = 90;        // frames of emotion history drawn per face
 const FORGET_MS = 3000;    // a face unseen this long leaves the list
-const cam = { stream: null, ws: null, running: false, tracks: new Map(), sent: 0, t0: 0 };
+const SAY_MS = 2500;       // the faces' emotions are told to screen readers at most this often, when they change
+const cam = { stream: null, ws: null, running: false, tracks: new Map(), sent: 0, t0: 0,
+              said: "", saidAt: 0, toSay: "", sayTimer: null, error: "", errorAt: 0 };
 const grab = document.createElement("canvas");
 
 $("cam-start").addEventListener("click", startCamera);
@@ -383,18 +473,14 @@ async function startCamera() {
   if (local) return startLocal();
   const ws = (cam.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`));
   ws.binaryType = "arraybuffer";
-  cam.running = true;
-  cam.sent = 0;
-  cam.t0 = performance.now();
-  $("cam-start").disabled = true;
-  $("cam-stop").disabled = false;
-  setStatus(status, "Connecting…");
+  camRunning();
+  setStatus(status, "Connecting…", false, false);
   ws.onopen = sendFrame;
   ws.onmessage = (e) => {
     const reply = JSON.parse(e.data);
     if (reply.error) {
       state.stream.errors++;
-      setStatus(status, reply.error, true);
+      frameError(reply.error);
     } else {
       showLive(reply);
     }
@@ -407,12 +493,8 @@ async function startCamera() {
 
 // in this browser: one frame at a time, the next grabbed when the answer is in
 async function startLocal() {
-  cam.running = true;
-  cam.sent = 0;
-  cam.t0 = performance.now();
-  $("cam-start").disabled = true;
-  $("cam-stop").disabled = false;
-  setStatus($("cam-status"), "Starting…");
+  camRunning();
+  setStatus($("cam-status"), "Starting…", false, false);
   await local.reset();
   const video = $("cam-video");
   while (cam.running) {
@@ -428,10 +510,19 @@ async function startLocal() {
       if (cam.running) showLive({ ...reply, frame });
     } catch (err) {
       state.stream.errors++;
-      setStatus($("cam-status"), err.message, true);
+      frameError(err.message);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+}
+
+// the camera runs: Stop takes Start's place and keyboard focus; the faces are told SAY_MS after
+// "The camera is on.", which they would otherwise cut short
+function camRunning() {
+  const now = performance.now();
+  Object.assign(cam, { running: true, sent: 0, t0: now, said: "", saidAt: now, toSay: "", error: "", errorAt: 0 });
+  camButtons(true);
+  announce("The camera is on.");
 }
 
 function stopCamera(message, isError = false) {
@@ -440,9 +531,42 @@ function stopCamera(message, isError = false) {
   if (cam.ws) cam.ws.close();
   if (cam.stream) for (const t of cam.stream.getTracks()) t.stop();
   cam.ws = cam.stream = null;
-  $("cam-start").disabled = false;
-  $("cam-stop").disabled = true;
+  clearTimeout(cam.sayTimer);
+  cam.sayTimer = null;
+  camButtons(false);
   if (message) setStatus($("cam-status"), message, isError);
+}
+
+// the focused button is disabled: the focus goes to the one enabled, not to the page's start
+// (unless it is elsewhere, as on another tab)
+function camButtons(running) {
+  const start = $("cam-start"), stop = $("cam-stop"), from = running ? start : stop;
+  const follow = [from, document.body, null].includes(document.activeElement) && !$("webcam").hidden;
+  start.disabled = running;
+  stop.disabled = !running;
+  if (follow) (running ? stop : start).focus();
+}
+
+// a frame's error is shown; it is told when it is new, not again for every frame that fails the same way
+function frameError(message) {
+  const now = performance.now(), say = message !== cam.error || now - cam.errorAt > 10000;
+  setStatus($("cam-status"), message, true, say);
+  if (say) Object.assign(cam, { error: message, errorAt: now });
+}
+
+// the live faces as words, for screen readers: told when they change, at most every SAY_MS, the
+// latest state once the wait is over (the per-frame numbers are not told)
+function sayLive(text) {
+  cam.toSay = text;
+  if (text === cam.said || cam.sayTimer) return;
+  cam.sayTimer = setTimeout(() => {
+    cam.sayTimer = null;
+    if (!cam.running || cam.toSay === cam.said) return;
+    cam.said = cam.toSay;
+    cam.saidAt = performance.now();
+    $("cam-overlay").setAttribute("aria-label", `the faces in the camera's picture: ${cam.said}`);
+    announce(cam.said);
+  }, Math.max(0, cam.saidAt + SAY_MS - performance.now()));
 }
 
 function sendFrame() {
@@ -467,7 +591,7 @@ function showLive(reply) {
   overlay.height = reply.height;
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawFaces(ctx, reply.faces, { ids: true });
+  drawFaces(ctx, reply.faces, { tag: liveTag });
   for (const f of reply.faces) {
     let t = cam.tracks.get(f.face_id);
     if (!t) {
@@ -476,6 +600,8 @@ function showLive(reply) {
       t.canvas.className = "history";
       t.canvas.width = 300;
       t.canvas.height = 42;
+      t.canvas.setAttribute("role", "img");
+      t.canvas.setAttribute("aria-label", `#${f.face_id}'s emotions over its last ${HISTORY} frames`);
       t.card.append(t.canvas);
       $("cam-faces").append(t.card);
       cam.tracks.set(f.face_id, t);
@@ -502,7 +628,8 @@ function showLive(reply) {
   state.stream.ms.push(reply.ms);  // the analysis time of each frame (the server's or this browser's)
   if (state.stream.ms.length > 1000) state.stream.ms.shift();
   setStatus($("cam-status"), `${n} face${n === 1 ? "" : "s"} · ${fps.toFixed(1)} frames/s · ` +
-                             `${reply.ms} ms ${local ? "in this browser" : "on the server"}`);
+                             `${reply.ms} ms ${local ? "in this browser" : "on the server"}`, false, false);
+  sayLive(facesSaid(reply.faces, liveTag));
 }
 
 // stacked areas: each emotion's share over the last HISTORY frames, newest on the right
