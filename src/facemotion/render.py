@@ -19,6 +19,14 @@ COLORS = {
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+def text_on(bgr) -> tuple[int, int, int]:
+    """Black or white, whichever reads better on ``bgr`` (WCAG's contrast of relative luminances:
+    black on angry's red, sad's blue and contempt's brown fell under 4.5:1), as the page picks."""
+    lin = [(c / 255) / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in bgr[::-1]]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return (0, 0, 0) if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else (255, 255, 255)
+
+
 def _scale(image: np.ndarray) -> float:
     return float(np.clip(max(image.shape[:2]) / 1000.0, 0.7, 1.8))
 
@@ -60,7 +68,7 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
             head = f"#{ids[k]} " + head
         (tw, th), base = cv2.getTextSize(head, FONT, fs * 1.2, thick)
         ty = y - 4 if y - th - base - 4 >= 0 else min(H - base, y + h + th + 4)
-        _text(out, head, (x, ty), fs * 1.2, (0, 0, 0), thick, bg=color)
+        _text(out, head, (x, ty), fs * 1.2, text_on(color), thick, bg=color)
         label = (x, ty - th - base, tw + 2, th + 2 * base)  # the label's background box
         taken.append(label)
         if bars:  # beside the face and its label together (a label can be wider than its face)

@@ -57,3 +57,17 @@ def test_a_group_photo_shows_its_faces_not_panels_over_them(monkeypatch):
     for x, y, w, h in boxes:  # the inside of every face as it was (its box is drawn on its edge)
         inner = (slice(y + 6, y + h - 6), slice(x + 6, x + w - 6))
         assert np.abs(out[inner].astype(int) - group[inner].astype(int)).mean() < 1
+
+
+def test_label_text_reads_on_every_emotions_colour():
+    """Black or white label text, whichever contrasts more (as the page picks): black on angry's
+    red, sad's blue and contempt's brown fell under WCAG's 4.5:1."""
+    from facemotion.render import COLORS, text_on
+
+    def luminance(bgr):
+        lin = [(c / 255) / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in bgr[::-1]]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for emotion, colour in COLORS.items():
+        a, b = sorted((luminance(colour), luminance(text_on(colour))))
+        assert (b + 0.05) / (a + 0.05) >= 4.5, emotion
