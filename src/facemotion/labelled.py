@@ -53,6 +53,13 @@ def read_labelled_folder(folder, labels) -> list[LabelledImage]:
     return items
 
 
+def empty_folders(folder, items) -> list[Path]:
+    """The folders of ``folder`` that gave none of ``items`` (empty, or their photos in
+    sub-folders, which are not read): classes left out of what is scored or trained."""
+    used = {it.path.parent for it in items}
+    return [d for d in sorted(Path(folder).iterdir()) if d.is_dir() and not d.name.startswith(".") and d not in used]
+
+
 def largest_face(recognizer, source):
     """The crop (S x S uint8, the classifier's grid, turned upright as the recognizer turns
     faces) and box of the largest face the recognizer finds in ``source`` (a path or decoded
@@ -132,9 +139,10 @@ def photo_report(truth, probs, found, labels) -> dict:
         "accuracy_found": float((pred[found] == y[found]).mean()) if found.any() else 0.0,
         "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "mean_confidence": float(p.max(1).mean()) if len(p) else 0.0,
-        "ece": expected_calibration_error(yf, p) if len(p) else 0.0,
-        "nll": negative_log_likelihood(yf, p),
+        # undefined without a face found: None, not an ECE of 0 that reads as perfect calibration
+        "mean_confidence": float(p.max(1).mean()) if len(p) else None,
+        "ece": expected_calibration_error(yf, p) if len(p) else None,
+        "nll": negative_log_likelihood(yf, p) if len(p) else None,
         "per_class": {e: {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
                           "support": int(support[k])}
                       for k, e in enumerate(labels) if present[k]},
@@ -150,10 +158,13 @@ def format_photo_report(r: dict, title: str) -> str:
              f"{'class':<10}{'recall':>9}{'precision':>11}{'F1':>8}{'photos':>8}"]
     lines += [f"{e:<10}{pc['recall'] * 100:>8.1f}%{pc['precision'] * 100:>10.1f}%{pc['f1'] * 100:>7.1f}%"
               f"{pc['support']:>8}" for e, pc in r["per_class"].items()]
-    lines.append(f"probabilities on the photos with a face: the top one {r['mean_confidence'] * 100:.1f}% on average, "
-                 f"right {r['accuracy_found'] * 100:.1f}% of the time (ECE {r['ece']:.3f}, NLL {r['nll']:.3f})")
+    if r["mean_confidence"] is None:
+        lines.append("probabilities: none (no face found), so no calibration to tell")
+    else:
+        lines.append(f"probabilities on the photos with a face: the top one {r['mean_confidence'] * 100:.1f}% on "
+                     f"average, right {r['accuracy_found'] * 100:.1f}% of the time (ECE {r['ece']:.3f}, NLL {r['nll']:.3f})")
     return "\n".join(lines)
 
 
-__all__ = ["LabelledImage", "read_labelled_folder", "largest_face", "score_images", "truth_and_pred", "photo_report",
+__all__ = ["LabelledImage", "read_labelled_folder", "empty_folders", "largest_face", "score_images", "truth_and_pred", "photo_report",
            "format_photo_report"]

@@ -76,7 +76,8 @@ def in_labels(probs, model_labels, labels) -> np.ndarray:
 def _scored(y, probs, labels, *, ece: bool) -> dict:
     r = classification_report(y, probs, labels)
     return {"accuracy": r["accuracy"] if len(y) else None, "n": int(len(y)), "labels": list(labels),
-            "recall": {lab: r["per_class"][lab]["recall"] for lab in labels},
+            # a class without a face has no recall (left out, as FER2013's row leaves it blank)
+            "recall": {lab: r["per_class"][lab]["recall"] for lab in labels if r["per_class"][lab]["support"]},
             "support": {lab: r["per_class"][lab]["support"] for lab in labels},
             "ece": (expected_calibration_error(y, probs) if len(y) else None) if ece else None}
 

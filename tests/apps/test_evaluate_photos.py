@@ -209,3 +209,20 @@ def test_control_tests_the_gap_within_each_level(tmp_path, london, capsys):
     assert 0 < c["p"] <= 1 and c["p_holm"] == c["p"]  # one attribute: Holm changes nothing
     assert main(["evaluate", "newfaces4_resnet_s", "--data", str(data), "--control", "visibility"]) == 2
     assert capsys.readouterr().err.strip() == "error: --control: needs --groups (the CSV that has the column)"
+
+
+def test_no_face_gives_no_calibration_and_an_empty_class_is_named(tmp_path, media, capsys):
+    """A folder where no face is found has no probabilities: no ECE of 0 that reads as perfect
+    calibration; a class folder that gave no photo (empty, or its photos a level down) is named,
+    not silently left out of the averages."""
+    for d in ("happy", "sad/deeper", "angry"):
+        (tmp_path / "set" / d).mkdir(parents=True)
+    for k in range(2):
+        shutil.copy(media / "no-faces.jpg", tmp_path / "set" / "happy" / f"{k}.jpg")
+    shutil.copy(media / "obama.jpg", tmp_path / "set" / "sad" / "deeper" / "x.jpg")
+    assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "set"), "-o", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    assert "probabilities: none (no face found)" in out and "ECE 0.000" not in out
+    assert "note: no photos in" in err and "angry" in err and "sad" in err
+    r = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert r["ece"] is None and r["nll"] is None and r["mean_confidence"] is None

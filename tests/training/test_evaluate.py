@@ -70,3 +70,56 @@ def test_options_that_cannot_apply_are_refused_before_scoring(tmp_path, kaggle_z
     assert main(["evaluate", str(tiny_checkpoint), str(tiny_checkpoint), "--data", str(kaggle_zip),
                  "--choose-ensemble", "3"]) == 2
     assert "--choose-ensemble 3: more than the 2 models named" in capsys.readouterr().err
+
+
+def test_what_is_undefined_is_said_not_zero(kaggle_zip, tmp_path, monkeypatch):
+    """Classes no face shows have no recall or F1 (they read as 0%, as a class missed every time);
+    a rerun removes the figures it does not draw, and its report comes last; a file --skip-bad
+    leaves out is counted; an archive of <emotion>/ folders only is told to be unpacked."""
+    import json
+    import zipfile
+
+    monkeypatch.setattr(evaluate, "model_logits", lambda m, images, tta="none", batch_size=512:
+                        np.tile(np.log(np.full(7, 0.02) + np.eye(7)[3] * 0.86), (len(images), 1)))
+    out = tmp_path / "out"
+    r = evaluate.evaluate_models(["m"], kaggle_zip, "test", calibrate=True, out=out)
+    assert r["per_class"]["sad"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert r["per_class"]["happy"]["recall"] == 1.0 and r["per_class"]["angry"]["precision"] is None
+    text = evaluate.format_report(r)
+    assert [line.split() for line in text.splitlines() if line.startswith("sad")] == [["sad", "-", "-", "-", "0"]]
+    assert {p.name for p in out.iterdir()} == {"report.json", "confusion.png", "reliability.png"}
+    # the same folder, a report whose probabilities do not cover its labels: no reliability figure
+    monkeypatch.setattr(evaluate, "_note_what_is_not_scored", lambda report, ev, m, labels: ["contempt"])
+    evaluate.evaluate_models(["m"], kaggle_zip, "test", out=out)
+    assert {p.name for p in out.iterdir()} == {"report.json", "confusion.png"}
+    assert json.loads((out / "report.json").read_text())["n"] == r["n"]
+
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(kaggle_zip) as src, zipfile.ZipFile(bad, "w") as dst:
+        for m in src.namelist():
+            dst.writestr(m, src.read(m))
+        dst.writestr("test/happy/PrivateTest_999.jpg", b"not a jpeg")
+    monkeypatch.undo()
+    monkeypatch.setattr(evaluate, "model_logits", lambda m, images, tta="none", batch_size=512:
+                        np.zeros((len(images), 7)))
+    r = evaluate.evaluate_models(["m"], bad, "test", skip_bad=True, protocol=False)
+    assert len(r["skipped"]) == 1 and "PrivateTest_999.jpg" in r["skipped"][0]
+    assert "1 unreadable file skipped (--skip-bad), not scored" in evaluate.format_report(r)
+
+    folders = tmp_path / "folders.zip"
+    with zipfile.ZipFile(folders, "w") as zf:
+        zf.writestr("happy/a.jpg", zipfile.ZipFile(kaggle_zip).read("train/happy/Training_5.jpg"))
+    with pytest.raises(evaluate.DataError, match="no test part .* unpack it and give the folder"):
+        evaluate.evaluate_models(["m"], folders, "test")
+
+
+def test_a_seven_label_model_on_ferplus_eight_gives_no_likelihood():
+    """Its contempt column is 0: a likelihood, ECE or temperature over the eight measured that 0
+    (clipped to 1e-12, 27.6 nats a contempt face), not the model."""
+    class Split:
+        skipped = []
+
+    report = {"nll": 1.0, "ece": 0.1}
+    lacking = evaluate._note_what_is_not_scored(report, Split(), evaluate.EMOTIONS, evaluate.FERPLUS_EMOTIONS)
+    assert lacking == ["contempt"] and report["nll"] is None and report["ece"] is None
+    assert "no NLL, ECE or temperature" in report["calibration_skipped"]

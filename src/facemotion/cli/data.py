@@ -94,11 +94,10 @@ def cmd_data_crops(args) -> int:
 
 
 def _say_missing_classes(root, items, crops: dict) -> None:
+    from ..labelled import empty_folders
     from ..names import shown
 
-    used = {it.path.parent for it in items}
-    empty = [d for d in sorted(Path(root).iterdir()) if d.is_dir() and not d.name.startswith(".") and d not in used]
-    if empty:
+    if empty := empty_folders(root, items):
         print(f"note: no photos in {', '.join(shown(d) for d in empty)}", file=sys.stderr)
     if len([n for n in crops.values() if n]) == 1:  # the folder's crops, this run's and those kept
         print(f"note: one emotion only ({next(e for e, n in crops.items() if n)}); a classifier needs faces of "

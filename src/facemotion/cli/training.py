@@ -126,7 +126,15 @@ def evaluate_photos(args) -> int:
 
     from ..errors import ImageError
     from ..fairness import format_group_report, group_report, read_groups
-    from ..labelled import format_photo_report, photo_report, read_labelled_folder, score_images, truth_and_pred
+    from ..labelled import (
+                            empty_folders,
+                            format_photo_report,
+                            photo_report,
+                            read_labelled_folder,
+                            score_images,
+                            truth_and_pred,
+    )
+    from ..names import shown
     from ..recognizer import EmotionRecognizer
 
     _refuse_for_photos(args)
@@ -164,20 +172,28 @@ def evaluate_photos(args) -> int:
     if errors:
         print(f"{len(errors)} unreadable photo{'s' if len(errors) != 1 else ''} counted as misses "
               f"(first: {errors[0]})", file=sys.stderr)
+    if empty := empty_folders(args.data, items):  # a class scored on nothing is left out of the averages
+        print(f"note: no photos in {', '.join(shown(d) for d in empty)} (photos in sub-folders are not read): "
+              "not scored", file=sys.stderr)
     return 0
 
 
 def write_photo_outputs(r: dict, out, name: str) -> None:
-    """-o for a folder of photos: report.json, confusion.png and, with --groups, groups.png."""
+    """-o for a folder of photos: confusion.png, with --groups groups.png, and last report.json
+    (a run cut short leaves no report beside another run's figures; figures not drawn are removed)."""
     from ..plots import confusion, group_accuracy
+    from ..training.eval_report import remove_stale
     from ..writers import write_json
 
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "report.json", r)
-    confusion(r["confusion_matrix"], out / "confusion.png", labels=r["labels"], columns=[*r["labels"], "no face"],
+    drawn = [out / "confusion.png"]
+    confusion(r["confusion_matrix"], drawn[0], labels=r["labels"], columns=[*r["labels"], "no face"],
               title=f"{name}: balanced accuracy {r['balanced_accuracy'] * 100:.1f}%")
     if "groups" in r:
-        group_accuracy(r["groups"], out / "groups.png", title=f"{name}: accuracy by group")
+        drawn.append(out / "groups.png")
+        group_accuracy(r["groups"], drawn[-1], title=f"{name}: accuracy by group")
+    remove_stale(out, drawn)
+    write_json(out / "report.json", r)
 
 
 def cmd_export(args) -> int:

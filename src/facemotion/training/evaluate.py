@@ -36,8 +36,9 @@ from ..errors import DataError, FacemotionError, UsageError
 from ..labels import EMOTIONS, FERPLUS_EMOTIONS
 from ..metrics import classification_report, fit_temperature, reliability_bins, softmax
 from ..preprocess import normalize
-from ..protocol import format_protocol, in_labels, labels_of, protocol_inputs, protocol_report
+from ..protocol import in_labels, labels_of, protocol_inputs, protocol_report
 from ..validate import HelpFormatter, integer, number, option, output_folder, shown_choices
+from .eval_report import format_report, undefined_as_none, write_report  # noqa: F401  (format_report: the API's)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -210,6 +211,7 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     # train only for the protocol's duplicates (a test face copying a training face)
     with_train = protocol and split != "train" and "train" in available_splits(data)
     names = [split] + (["val"] if need_val else []) + (["train"] if with_train else [])
+    _check_split(data, split)
     d = load_splits(data, list(dict.fromkeys(names)), skip_bad=skip_bad)
     ev, va = d[split], (d["val"] if need_val else None)
     keep, y_ev, label_names = primary_labels(ev, labels, votes, f"{data} ({split})")
@@ -228,9 +230,10 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     logits = va_logits if va is ev else [model_logits(m, ev.images, tta, batch_size) for m in models]
     all_probs = ensemble_probs(logits)
     probs = in_labels(all_probs, labels_of(all_probs), label_names)[keep]
-    report = classification_report(y_ev, probs, label_names)
+    report = undefined_as_none(classification_report(y_ev, probs, label_names))
     report.update({"models": [str(m) for m in models], "split": split, "tta": tta, "data": str(data),
                    "label_source": labels or "fer2013"})
+    lacking = _note_what_is_not_scored(report, ev, labels_of(all_probs), label_names)
     if graph := {Path(str(m)).name: g for m in models if (g := in_graph(m))}:
         report["in_graph"] = graph  # what --tta adds to: a reader of "tta: none" should know
     if labels == "ferplus":
@@ -243,8 +246,8 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     if chosen_from is not None:
         report["ensemble_chosen_on"] = "val"
         report["ensemble_candidates"] = chosen_from
-    bins_before, bins_after = reliability_bins(y_ev, probs), None
-    if calibrate:
+    bins_before, bins_after = (reliability_bins(y_ev, probs) if not lacking else None), None
+    if calibrate and not lacking:
         # one temperature for the ensemble, fitted on the log of its averaged probabilities
         pv = ensemble_probs(va_logits)
         cal = calibrated(report, probs, y_ev, in_labels(pv, labels_of(pv), label_names)[keep_va], y_va, label_names)
@@ -253,6 +256,27 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
         write_report(Path(out), report, label_names, bins_before, bins_after,
                      f"{split}{' (FER+ majority)' if labels == 'ferplus' else ''}")
     return report
+
+
+def _check_split(data, split: str) -> None:
+    if split != "train" and Path(data).is_file() and available_splits(data) == ["train"]:
+        # an archive of <emotion>/<image> folders only: all of it reads as Training images
+        raise DataError(f"{data}: no {split} part (its images lie in <emotion>/ folders, not under train/ val/ "
+                        "test/, and read as training images); to score a folder of <emotion>/<photo> photos, "
+                        "unpack it and give the folder")
+
+
+def _note_what_is_not_scored(report: dict, ev, model_labels, label_names) -> list[str]:
+    """The files --skip-bad left out, and the labels scored that the model lacks (returned): a
+    7-label model on FER+'s eight gives contempt 0, so a likelihood or a calibration over the
+    eight measures that 0 (clipped to 1e-12), not the model: none is given."""
+    if ev.skipped:  # the faces scored are fewer than the split's: said, not silent
+        report["skipped"] = list(ev.skipped)
+    lacking = [e for e in label_names if e not in model_labels]
+    if lacking:
+        report.update(nll=None, ece=None, calibration_skipped=f"the model has no {', '.join(lacking)}: its probabilities "
+                      f"do not cover the labels scored, so no NLL, ECE or temperature")
+    return lacking
 
 
 def calibrated(report: dict, probs, y, val_probs, y_val, label_names) -> np.ndarray:
@@ -264,47 +288,6 @@ def calibrated(report: dict, probs, y, val_probs, y_val, label_names) -> np.ndar
     report["calibration"] = {"temperature": t, "fitted_on": "val", "ece_before": report["ece"],
                              "ece_after": after["ece"], "nll_before": report["nll"], "nll_after": after["nll"]}
     return cal
-
-
-def write_report(out: Path, report: dict, label_names, bins_before, bins_after, title: str) -> None:
-    """report.json, confusion.png and reliability.png in ``out``."""
-    from ..plots import confusion, reliability
-    from ..writers import write_json
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "report.json", report)
-    confusion(report["confusion_matrix"], out / "confusion.png",
-              title=f"{title}: accuracy {report['accuracy'] * 100:.1f}%", labels=label_names)
-    after = f" -> {report['calibration']['ece_after']:.3f}" if "calibration" in report else ""
-    reliability(bins_before, bins_after, out / "reliability.png",
-                title=f"{report['split']}: ECE {report['ece']:.3f}{after}")
-
-
-def format_report(r: dict) -> str:
-    lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
-             f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}"
-             + (f", FER+ majority labels ({r.get('left_out', 0)} faces without one left out)"
-                if r.get("label_source") == "ferplus" else ""),
-             *([f"members chosen on val from {len(r['ensemble_candidates'])} models"]
-               if "ensemble_candidates" in r else []),
-             *([f"in the graph itself: {'; '.join(f'{m}: {g}' for m, g in r['in_graph'].items())}"]
-               if r.get("in_graph") else []),
-             f"accuracy {r['accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%   NLL {r['nll']:.4f}   "
-             f"ECE {r['ece']:.4f}"]
-    if "calibration" in r:
-        c = r["calibration"]
-        lines.append(f"temperature {c['temperature']:.3f} (fitted on val): ECE {c['ece_before']:.4f} -> "
-                     f"{c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
-    lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
-    for e, pc in r["per_class"].items():
-        lines.append(f"{e:<10}{pc['precision'] * 100:>9.1f}%{pc['recall'] * 100:>9.1f}%{pc['f1'] * 100:>9.1f}%"
-                     f"{pc['support']:>9}")
-    if r.get("protocol"):
-        from ..datasets.splits import split_title
-
-        lines += ["", format_protocol(r["protocol"], f"protocol on {split_title(r['split'])}"
-                                      f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}")]
-    return "\n".join(lines)
 
 
 def main(args) -> dict:
