@@ -271,10 +271,9 @@ class Picture:
     """An image as read for analysis: its ``pixels`` (a large JPEG possibly decoded reduced, see
     :func:`load_scaled`), the picture's full ``size`` (width, height) and what it was read from.
 
-    The one place that knows whether a picture was decoded reduced: :meth:`to_full` maps what was
-    found in ``pixels`` to the picture's pixels, :meth:`whole` gives the whole picture to draw
-    on (decoding it again only when it was reduced). Unpacks as ``pixels, size``.
-    """
+    The one place that knows whether a picture was decoded reduced: :meth:`to_full` maps what was found in
+    ``pixels`` to the picture's pixels, :meth:`whole` gives the whole picture to draw on (decoding it again
+    only when it was reduced). Unpacks as ``pixels, size``."""
 
     __slots__ = ("pixels", "size", "source", "max_pixels", "_whole")
 
@@ -315,8 +314,9 @@ class Picture:
         out = []
         for r in records:
             new = {**r, "box": self.full_box(r["box"])}
-            if "map_box" in r:  # explain's, unclipped: a leaning face's level box may pass the edge
-                new["map_box"] = tuple(np.round(self.full_points(np.reshape(r["map_box"], (2, 2))), 1).ravel())
+            if "map_box" in r:  # explain's: a leaning face's level box, unclipped (it may pass the edge)
+                m = np.round(self.full_points(np.reshape(r["map_box"], (2, 2))), 1).ravel()
+                new["map_box"] = tuple(m) if r.get("map_lean") else new["box"]
             if r.get("landmarks") is not None:
                 new["landmarks"] = np.round(self.full_points(r["landmarks"]), 1).tolist()
             out.append(type(r)(new))
