@@ -17,8 +17,9 @@ Measures, per person, then averaged over the people of a group (and over everyon
 - neutral called neutral: the neutral photo's dominant emotion is "neutral";
 - faces found: the share of the person's two photos in which a face was found.
 
-Each has a 95% percentile bootstrap interval (people resampled within the group, ``--resamples``
-times, seeded by ``--seed`` and the group, so every model sees the same resamples). For each
+Each has a 95% Wilson score interval, printed and drawn (the JSON also keeps a percentile
+bootstrap's, people resampled within the group ``--resamples`` times, seeded by ``--seed`` and
+the group; it covered shares near 0 or 1 less than 95% of the time, so it is not shown). For each
 attribute, the largest gap between the groups of at least ``--min-group`` people (the groups
 targets apply to) is tested with a seeded two-sided permutation test written here with numpy
 (group labels shuffled among those people, ``--permutations`` times; p = (1 + #{gap* >= gap}) /

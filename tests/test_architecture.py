@@ -23,6 +23,7 @@ INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots",
 PIPELINES = {"video", "photos", "labelled", "facecrops"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
                 **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs",
+                "deprecated": "recognizer",  # the 0.1 recognizer's members that moved to its stages
                 "datasets": "datasets",
                 "protocol": "datasets",  # the honest protocol: scores a split against FER+ votes (datasets.ferplus)
                 "training": "training", "cli": "apps", "service": "apps", "web": "apps", "__main__": "apps",

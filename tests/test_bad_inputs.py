@@ -1272,7 +1272,7 @@ def test_a_zip_named_tar_gz_is_read_as_the_zip_it_is(kaggle_zip, tmp_path):
 def test_removed_recognizer_members_still_work_and_say_what_replaced_them(rec, media):
     import warnings
 
-    from facemotion import recognizer as module
+    from facemotion import deprecated as module
 
     module._warned.clear()
     with warnings.catch_warnings(record=True) as caught:

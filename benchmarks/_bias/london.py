@@ -1,6 +1,6 @@
 """The London set's people and what the bias benchmark measures on them (benchmarks/bias.py):
 the groups (self-reported gender, ethnic group, age band), a photo's record, each person's
-measures, bootstrap intervals per group and the permutation test of the largest gap."""
+measures, Wilson intervals per group (and a bootstrap's, kept in the JSON) and the permutation test of the largest gap."""
 
 from __future__ import annotations
 

@@ -81,7 +81,8 @@ def stratified_gap(hit: np.ndarray, first: np.ndarray, band: np.ndarray, rng: np
     bands where both are present), with a two-sided permutation test that shuffles the groups
     within each band only (:func:`facemotion.fairness.stratified_gap`, with the sign kept)."""
     r = fairness.stratified_gap(hit, ["first" if f else "other" for f in first], band, rng, permutations)
-    return {"gap": r["gap"] if r["high"] == "first" else -r["gap"], "p": r["p"], "permutations": permutations}
+    gap = None if r["gap"] is None else r["gap"] if r["high"] == "first" else -r["gap"]
+    return {"gap": gap, "p": r["p"], "permutations": permutations}
 
 
 def analyse(people: list[dict], records: list[dict], widen: list[float | None], *, seed: int,
@@ -136,8 +137,9 @@ def format_lines(s: dict) -> list[str]:
         lines.append(f"  happy recall, {b} smiles: " + ", ".join(
             f"{'women' if g == 'female' else 'men'} {k}/{n}" + (f" ({k / n:.0%})" if n else "") for g, (k, n) in cells.items()))
     g = s["gap_within_bands"]
-    lines.append(f"  women - men: {s['gap_overall'] * 100:.1f} points overall, {g['gap'] * 100:.1f} within bands "
-                 f"(stratified permutation p = {_p(g['p'])}, {g['permutations']} permutations)")
+    within = ("none within bands (no band holds both)" if g["gap"] is None else
+              f"{g['gap'] * 100:.1f} within bands (stratified permutation p = {_p(g['p'])}, {g['permutations']} permutations)")
+    lines.append(f"  women - men: {s['gap_overall'] * 100:.1f} points overall, {within}")
     return lines
 
 

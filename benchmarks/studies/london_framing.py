@@ -100,7 +100,7 @@ def verdict(tests: dict, controlled: dict | None) -> str:
         return "no framing measure differs by gender: framing is ruled out as a cause of the gap " \
                "(as far as five landmarks measure it)"
     c = controlled["visibility_and_framing"]
-    if c["gap"] != c["gap"]:  # no stratum holds both genders
+    if c["gap"] is None:  # no stratum holds both genders
         return "no stratum holds both genders: the gap cannot be compared at equal visibility and framing"
     if c["p"] >= 0.05:
         return "framing carries part of the gap: at equal visibility and framing it is no longer significant"

@@ -26,6 +26,7 @@ import numpy as np
 
 from .card import ModelCard
 from .errors import ModelError, UsageError
+from .images import load_image
 from .labels import EMOTIONS, canonical_emotion
 from .preprocess import faces_to_batch
 from .registry import Registry
@@ -62,8 +63,23 @@ class Classifier:
         raise NotImplementedError
 
     def classify_faces(self, faces) -> np.ndarray:
-        """Face crops (list or N x H x W array, any size, gray or colour) -> N x L, one batch."""
-        return self.predict(faces_to_batch(faces, self.input_size))
+        """Face crops (list or N x H x W array, any size, gray or colour; PIL images too) -> N x L,
+        one batch."""
+        return self.predict(faces_to_batch(pil_as_arrays(faces), self.input_size))
+
+
+def pil_as_arrays(faces):
+    """PIL images among ``faces`` (or one alone) as the BGR arrays the rest of facemotion reads
+    them as (:func:`facemotion.images.load_image`: RGB turned BGR, a palette's colours, alpha
+    on white); ``np.asarray`` of them read RGB as BGR and a palette's indices as gray levels."""
+    def is_pil(f):
+        return type(f).__module__.startswith("PIL.")
+
+    if is_pil(faces):
+        return load_image(faces)
+    if isinstance(faces, (list, tuple)) and any(is_pil(f) for f in faces):
+        return [load_image(f) if is_pil(f) else f for f in faces]
+    return faces
 
 
 class OnnxClassifier(Classifier):

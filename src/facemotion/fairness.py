@@ -102,10 +102,11 @@ def stratified_gap(values: np.ndarray, labels: list[str], strata, rng: np.random
             perm[idx] = rng.permutation(codes[idx])
         m, _ = _standardized_means(perm, values, strata, k, n_strata)  # shuffling keeps each stratum's counts
         exceed += int(m.max() - m.min() >= obs - 1e-12)
-    return {"groups": names, "means": {g: float(v) for g, v in zip(names, means)}, "gap": obs,
-            "high": names[int(np.nanargmax(means))] if obs == obs else None,
-            "low": names[int(np.nanargmin(means))] if obs == obs else None,
-            "p": (1 + exceed) / (1 + permutations) if obs == obs else float("nan"), "permutations": permutations,
+    none = obs != obs  # no stratum holds every group: no gap to tell, None (JSON's null, not NaN)
+    return {"groups": names, "means": {g: None if none else float(v) for g, v in zip(names, means)},
+            "gap": None if none else obs, "high": None if none else names[int(np.nanargmax(means))],
+            "low": None if none else names[int(np.nanargmin(means))],
+            "p": None if none else (1 + exceed) / (1 + permutations), "permutations": permutations,
             "strata": [str(v) for v in levels], "units_compared": used}
 
 
@@ -127,11 +128,15 @@ def read_groups(path, root, files: list[Path], control: str | None = None):
     path, root = Path(path), Path(root)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, restkey="\0extra")
             rows = [{(k or "").strip(): v if isinstance(v, str) else "" for k, v in r.items()} for r in reader]
             columns = [c.strip() for c in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{shown(path)}: not a readable CSV ({e})") from None
+    if twice := sorted({c for c in columns if columns.count(c) > 1}):  # the last would win, silently
+        raise DataError(f"{shown(path)}: column {', '.join(map(repr, twice))} given twice")
+    if long := next((k for k, r in enumerate(rows, 2) if "\0extra" in r), None):
+        raise DataError(f"{shown(path)}, line {long}: more cells than the header's {len(columns)} columns")
     if "file" not in columns:
         raise DataError(f"{shown(path)}: no 'file' column (the photo's path inside {shown(root)}), "
                         f"columns: {', '.join(columns) or 'none'}")
@@ -253,7 +258,7 @@ def group_report(y, pred, found, labels, groups: dict[str, list], persons: list[
             test["at_equal_control"] = _controlled((pred == y).astype(float), values, control, persons,
                                                    tested, rng_control, permutations)
     plain = [v["test"] for v in out["attributes"].values() if v["test"]]
-    controlled = [c for c in (t.get("at_equal_control") for t in plain) if c and c["p"] == c["p"]]  # not NaN
+    controlled = [c for c in (t.get("at_equal_control") for t in plain) if c and c["p"] is not None]
     for family in (plain, controlled):
         for t, p in zip(family, holm([t["p"] for t in family])):
             t["p_holm"] = p
@@ -294,7 +299,7 @@ def format_group_report(r: dict) -> str:
 
 
 def _controlled_lines(c: dict, name: str, unit: str) -> list[str]:
-    if c["gap"] != c["gap"]:  # no level holds every group
+    if c["gap"] is None:  # no level holds every group
         return [f"  at equal {name}: no level has {unit}s of every tested group"]
     cells = "; ".join(f"{lv}: " + ", ".join(f"{g} {100 * x['accuracy']:.1f}% ({x['units']})" if x["units"] else f"{g} -"
                                            for g, x in by.items()) for lv, by in c["levels"].items())

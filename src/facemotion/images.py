@@ -356,5 +356,5 @@ def as_bgr(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
         return cv2.cvtColor(a[:, :, 0], cv2.COLOR_GRAY2BGR)
     if a.shape[2] == 4:
         alpha = a[:, :, 3:4].astype(np.float32) / 255.0
-        return (a[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
+        return np.round(a[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)  # rounded, as Pillow blends
     return np.ascontiguousarray(a)

@@ -30,8 +30,9 @@ Box = tuple[int, int, int, int]  # (x, y, w, h) in pixels, top-left origin
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Any numeric image array -> uint8, brightness kept relative to the data's own depth:
-    uint16/uint32 by the smallest bit depth that holds their maximum (a 12-bit sensor image in
-    a 16-bit container is not crushed to black), floats in 0..1 or 0..255, bools as 0/255.
+    uint16/uint32 (and signed ones without negative values above 255) by the smallest bit depth
+    that holds their maximum (a 12-bit sensor image in a 16-bit container is not crushed to
+    black), floats in 0..1 or 0..255, bools as 0/255.
     Anything else (strings, objects, complex numbers) is a ValueError."""
     img = np.asarray(image)
     if img.dtype == np.uint8:
@@ -43,8 +44,13 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
             raise ValueError("image has NaN or infinite values")
         top = 1.0 if img.size and float(img.max()) <= 1.0 else 255.0
         return (img.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
-    if np.issubdtype(img.dtype, np.unsignedinteger) and img.dtype.itemsize > 1:
-        bits = max(8, int(img.max()).bit_length()) if img.size else 8
+    deep = img.dtype.itemsize > 1 and img.size and (
+        np.issubdtype(img.dtype, np.unsignedinteger)
+        # a signed container of deeper data, no value below 0 (PIL's 'I' images are int32): read
+        # as unsigned; clipped at 255 such a 12-bit frame was white, its faces lost
+        or (np.issubdtype(img.dtype, np.signedinteger) and int(img.min()) >= 0 and int(img.max()) > 255))
+    if deep:
+        bits = max(8, int(img.max()).bit_length())
         return (img.astype(np.float64) * (255.0 / (2 ** bits - 1))).round().astype(np.uint8)
     if np.issubdtype(img.dtype, np.integer):
         return img.clip(0, 255).astype(np.uint8)

@@ -13,7 +13,9 @@ crop -> classify -> records), which every app calls rather than the detector or 
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -85,6 +87,10 @@ class EmotionRecognizer:
                  detect_size: int | None = None, threads: int | str | None = None, precision: str | None = "auto",
                  upright: bool = True, fold_contempt: bool = False, mesh: bool = False, aligned: bool = False,
                  device: str = "cpu"):
+        # what it was made with: a pickled recognizer (a worker process's) is made again from it
+        self._made_with = dict(detector=detector, model=model, min_confidence=min_confidence, detect_size=detect_size,
+                               threads=threads, precision=precision, upright=upright, fold_contempt=fold_contempt,
+                               mesh=mesh, aligned=aligned, device=device)
         kw = _detector_kwargs(detector, min_confidence, detect_size)
         upright, fold_contempt, mesh, aligned = (validate.flag(n, v) for n, v in (
             ("upright", upright), ("fold_contempt", fold_contempt), ("mesh", mesh), ("aligned", aligned)))
@@ -104,19 +110,21 @@ class EmotionRecognizer:
 
             self.stages.use_runtime(torch_runtime(device, autocast=gpu_auto))
 
+    def __reduce__(self):
+        # ONNX Runtime's sessions do not pickle: the recognizer is made again where it is unpickled
+        # (a process pool's worker), from its arguments (a model given as an object must pickle)
+        made = self.__dict__.get("_made_with")
+        if made is None:
+            raise UsageError("this recognizer was not made by EmotionRecognizer(...) and cannot be pickled; "
+                             "make one in each process")
+        return (functools.partial(EmotionRecognizer, **made), ())
+
     def __getattr__(self, name):
         # members of the 0.1 recognizer, moved to its stages: they keep working for a release,
         # saying once what replaced them (only names this class does not have reach here)
-        if name not in _MOVED or name == "stages":
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        get, instead = _MOVED[name]
-        if name not in _warned:
-            import warnings
+        from .deprecated import moved
 
-            _warned.add(name)
-            warnings.warn(f"EmotionRecognizer.{name} is deprecated and will be removed in 0.3; use {instead}",
-                          DeprecationWarning, stacklevel=2)
-        return get(self)
+        return moved(self, name)
 
     @staticmethod
     def check(detector=DEFAULT_DETECTOR, model=None, *, min_confidence: float | None = None, detect_size: int | None = None,
@@ -135,7 +143,7 @@ class EmotionRecognizer:
         state; OpenCV's cascade is not thread-safe), this one's classifier shared (ONNX Runtime
         sessions are)."""
         other = object.__new__(EmotionRecognizer)
-        other.stages = self.stages.for_thread()
+        other.stages, other._made_with = self.stages.for_thread(), self.__dict__.get("_made_with")
         return other
 
     @property
@@ -192,9 +200,9 @@ class EmotionRecognizer:
         else:
             pic = image if isinstance(image, Picture) else self.read(image)
             faces, pixels = self.analyze(pic).faces if faces is None else faces, pic.whole()
-        faces = faces.faces if isinstance(faces, Analysis) else list(faces)
+        faces = _records(faces.faces if isinstance(faces, Analysis) else faces)
         ids = [f.get("face_id") for f in faces]
-        return draw(pixels, faces, bars=bars, ids=ids if any(i is not None for i in ids) else None)
+        return draw(pixels, faces, bars=validate.flag("bars", bars), ids=ids if any(i is not None for i in ids) else None)
 
     def classify_faces(self, faces) -> np.ndarray:
         """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x L probabilities."""
@@ -233,7 +241,8 @@ class EmotionRecognizer:
         if sized is self.stages:
             return self
         other = object.__new__(EmotionRecognizer)
-        other.stages = sized
+        made = self.__dict__.get("_made_with")
+        other.stages, other._made_with = sized, made and {**made, "detect_size": VIDEO_DETECT_SIZE}
         return other
 
     def analyze_video(self, source, *, every: int = 1, smooth: float = 0.5, max_frames: int | None = None):
@@ -249,6 +258,19 @@ class EmotionRecognizer:
                            mesh=self.stages.mesh is not None)
 
 
+def _records(faces) -> list:
+    """``annotate``'s faces, checked: records as analyze gives them, each with a box of numbers."""
+    if isinstance(faces, dict):
+        raise UsageError("faces: one face's record; pass a list of them (or the picture's Analysis)")
+    faces = list(faces)
+    for k, f in enumerate(faces):
+        if not isinstance(f, dict) or not {"box", "emotions", "dominant_emotion"} <= set(f):
+            raise UsageError(f"faces[{k}]: not a face record (box, emotions, dominant_emotion) as analyze gives")
+        if len(f["box"]) != 4 or not np.isfinite(np.asarray(f["box"], float)).all():
+            raise UsageError(f"faces[{k}]: box {f['box']!r} is not four finite numbers (x, y, w, h)")
+    return faces
+
+
 def _device(device, name: str = "device", job=None) -> str:
     """``device`` as the networks' device: "cpu" as given (no torch), else resolved by
     :func:`facemotion.cuda.resolve_device` ("auto" may come to "cpu"; ``job``: its size)."""
@@ -257,42 +279,6 @@ def _device(device, name: str = "device", job=None) -> str:
     from .cuda import resolve_device
 
     return resolve_device(device, name, job=job)
-
-
-def _detect_faces(rec):
-    def detect_faces(image):
-        pic = rec.read(image)
-        return [(pic.full_box(b), c) for b, c in rec.stages.detect(pic.pixels)]
-    return detect_faces
-
-
-def _classify_boxes(rec):
-    def classify_boxes(image, boxes):
-        return rec.stages.classify_crops(rec.stages.detect_crops(image, [(b, 1.0) for b in boxes]))
-    return classify_boxes
-
-
-def _stage(name):
-    return lambda rec: getattr(rec.stages, name)
-
-
-# public members removed from EmotionRecognizer since 0.1.0 (git history): how to get each now
-_MOVED = {
-    "detect_faces": (_detect_faces, "[(f.box, f.confidence) for f in rec.analyze(image).faces], or "
-                                    "rec.stages.detect(rec.read(image).pixels) for boxes alone"),
-    "classify_boxes": (_classify_boxes, "rec.stages.classify_crops(rec.stages.detect_crops(image, [(box, 1.0), ...]))"),
-    "LEVEL_REUSE_DEGREES": (lambda rec: _align_reuse(), "facemotion.align.LEVEL_REUSE_DEGREES"),
-    **{name: (_stage(name), f"rec.stages.{name}") for name in (
-        "detector", "classifier", "upright", "detect", "crop", "detect_crops", "level_box", "classify_crops",
-        "results", "input_size", "detector_options", "model_path", "explainer", "explain_boxes")},
-}
-_warned: set[str] = set()
-
-
-def _align_reuse():
-    from .align import LEVEL_REUSE_DEGREES
-
-    return LEVEL_REUSE_DEGREES
 
 
 @dataclass(frozen=True)
@@ -337,6 +323,7 @@ class RecognizerOptions:
 
 
 _default: dict = {}
+_default_lock = threading.Lock()
 
 
 def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold_contempt: bool = False) -> list[Face]:
@@ -346,6 +333,7 @@ def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold
     face. :meth:`EmotionRecognizer.detect_emotions` with its ``detector``, ``model`` and
     ``fold_contempt``; the recognizer is built on the first call and reused."""
     key = (detector, str(model), bool(fold_contempt))
-    if key not in _default:
-        _default[key] = EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt)
+    with _default_lock:  # a web app's threads calling at once at start-up build it once
+        if key not in _default:
+            _default[key] = EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt)
     return _default[key].detect_emotions(image)

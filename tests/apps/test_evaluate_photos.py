@@ -226,3 +226,6 @@ def test_no_face_gives_no_calibration_and_an_empty_class_is_named(tmp_path, medi
     assert "note: no photos in" in err and "angry" in err and "sad" in err
     r = json.loads((tmp_path / "out" / "report.json").read_text())
     assert r["ece"] is None and r["nll"] is None and r["mean_confidence"] is None
+    # the robustness suite's options need a dataset: refused, not ignored
+    assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "set"), "--corruptions", "jpeg"]) == 2
+    assert "--corruptions: goes with --robustness" in capsys.readouterr().err

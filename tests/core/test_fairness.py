@@ -127,6 +127,12 @@ def test_a_gap_a_covariate_explains_does_not_survive_equal_strata():
     s2 = np.r_[strata[:-5], ["only_b"] * 5]
     r = stratified_gap(hit2, labels, s2, np.random.default_rng(0), 500)
     assert (r["high"], r["gap"]) == ("a", pytest.approx(1.0)) and r["p"] < 0.01 and r["units_compared"] == 163
+    # no stratum holding every group: no gap to tell, null in JSON (NaN is no JSON)
+    apart = stratified_gap(hit2, labels, np.array([f"s_{g}" for g in labels]), np.random.default_rng(0), 50)
+    assert apart["gap"] is None and apart["p"] is None and set(apart["means"].values()) == {None}
+    import json
+
+    json.loads(json.dumps(apart), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
 
 
 def test_control_column_tests_each_gap_at_equal_levels(tmp_path):
@@ -152,3 +158,19 @@ def test_control_column_tests_each_gap_at_equal_levels(tmp_path):
     with pytest.raises(DataError, match=r"person 'A' is in two 'smile' groups"):
         read_groups(csv_file(tmp_path, "file,person,gender,smile\n0.jpg,A,f,easy\n1.jpg,A,f,hard\n"), ROOT, files,
                     "smile")
+
+
+def test_a_csv_whose_columns_are_ambiguous_is_refused(tmp_path):
+    """A column given twice (the last won) and a row with more cells than the header (the rest
+    was dropped) are one line each."""
+    from facemotion.errors import DataError
+    from facemotion.fairness import read_groups
+
+    photo = tmp_path / "set" / "happy" / "a.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"")
+    for text, said in [("file,gender,gender\nhappy/a.jpg,f,m\n", "column 'gender' given twice"),
+                       ("file,gender\nhappy/a.jpg,f,extra\n", "line 2: more cells than the header's 2 columns")]:
+        (tmp_path / "g.csv").write_text(text)
+        with pytest.raises(DataError, match=said):
+            read_groups(tmp_path / "g.csv", tmp_path / "set", [photo])

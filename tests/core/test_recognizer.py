@@ -208,3 +208,75 @@ def test_one_recognizer_shared_by_threads_answers_as_it_does_alone(media, detect
     alone = [read(p) for p in photos]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(read, photos)) == alone
+
+
+def test_classify_faces_reads_pil_crops_as_every_other_call_does(media):
+    """A PIL crop was read by np.asarray: RGB as BGR, and a palette's indices as gray levels (a
+    neutral face read sad); it is now read as detect_emotions reads PIL images."""
+    import cv2
+    from PIL import Image
+
+    rec = EmotionRecognizer()
+    img = cv2.imread(str(media / "two_people.jpg"))
+    x, y, w, h = rec.detect_emotions(img)[0]["box"]
+    crop = np.ascontiguousarray(img[y:y + h, x:x + w])
+    pil = Image.fromarray(crop[:, :, ::-1])
+    as_array = rec.classify_faces([crop])
+    assert np.allclose(rec.classify_faces([pil]), as_array, atol=1e-6)
+    assert np.allclose(rec.classify_faces(pil), as_array, atol=1e-6)  # one alone
+    palette = pil.quantize(64)
+    assert np.allclose(rec.classify_faces([palette]), rec.classify_faces([np.asarray(palette.convert("RGB"))[:, :, ::-1]]),
+                       atol=1e-6)
+
+
+def test_deep_data_in_signed_integers_is_scaled_not_clipped(media):
+    """A 12-bit frame held in int16/int32/int64 (PIL's 'I' images are int32) was clipped at 255,
+    all white, its face lost; without negative values it is scaled as unsigned data is."""
+    import cv2
+
+    rec = EmotionRecognizer()
+    img = cv2.imread(str(media / "obama.jpg"))
+    want = rec.detect_emotions((img.astype(np.uint16) * 16))
+    assert len(want) == 1
+    for dt in (np.int16, np.int32, np.int64):
+        assert rec.detect_emotions((img.astype(np.uint16) * 16).astype(dt)) == want, dt
+    assert rec.detect_emotions(img.astype(np.int64)) == rec.detect_emotions(img)  # 0-255 in a wide type: as is
+
+
+def test_a_recognizer_pickles_by_its_arguments(media):
+    """ONNX Runtime's sessions do not pickle (a process pool's argument failed with a TypeError
+    from inside it): a recognizer is made again from its arguments, for a thread or a video too."""
+    import pickle
+
+    for rec in (EmotionRecognizer(), EmotionRecognizer("haar", fold_contempt=True), EmotionRecognizer().for_video()):
+        again = pickle.loads(pickle.dumps(rec))
+        assert again.labels == rec.labels and again.detector_name == rec.detector_name
+        assert again.detect_emotions(media / "obama.jpg") == rec.detect_emotions(media / "obama.jpg")
+
+
+def test_the_module_shortcut_builds_its_recognizer_once_under_threads(monkeypatch, media):
+    import threading
+
+    from facemotion import recognizer
+
+    made = []
+    real = recognizer.EmotionRecognizer.__init__
+
+    def counting(self, *a, **k):
+        made.append(1)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(recognizer, "_default", {})
+    monkeypatch.setattr(recognizer.EmotionRecognizer, "__init__", counting)
+    start = threading.Barrier(4)
+
+    def call():
+        start.wait()
+        recognizer.detect_emotions(media / "obama.jpg")
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1

@@ -104,6 +104,12 @@ def test_annotate_draws_what_facemotion_image_draws(rec, media, tmp_path):
     assert not (rec.annotate(frame) == frame.frame).all()
     with pytest.raises(facemotion.UsageError, match="keeps no pixels"):
         rec.annotate(a)
+    for bad, said in [(a.faces[0], "one face's record"), ([{"box": (1, 2, 3, 4)}], "not a face record"),
+                      ([{**a.faces[0], "box": (float("nan"), 1, 2, 3)}], "not four finite numbers")]:
+        with pytest.raises(facemotion.UsageError, match=said):
+            rec.annotate(path, faces=bad)
+    with pytest.raises(facemotion.UsageError, match="bars"):
+        rec.annotate(path, bars="no")
 
 
 def test_the_recognizer_is_a_small_surface_over_its_stages():

@@ -161,7 +161,24 @@ def test_summary_arithmetic_and_collapses():
     (c,) = r["collapses"]
     assert (c["corruption"], c["emotion"], c["taken_by"], c["recall"]) == ("gaussian_blur", "happy", "sad", 0)
     text = rb.format_report("m", r)
-    assert "happy under gaussian_blur 90% -> 0% (to sad)" in text and "mean corrupted  83.6%" in text
+    assert "happy (10) under gaussian_blur 90% -> 0% (as sad)" in text and "mean corrupted  83.6%" in text
+
+
+def test_a_collapse_names_what_its_own_faces_became_and_needs_enough_of_them():
+    """"Read as" is the most common wrong answer among the collapsing emotion's own faces (it was
+    the emotion whose share grew most over all faces, the same for every collapse under one
+    corruption); an emotion with fewer than COLLAPSE_FACES faces is not judged, and is named."""
+    y = np.r_[np.repeat([0, 2, 3, 4, 5, 6], 20), [1, 1, 1]]  # ... and only 3 disgust faces
+    clean = y.copy()
+    masked = y.copy()
+    masked[y == 2] = np.r_[[5] * 12, [4] * 4, [2] * 4]  # fear read as surprise, mostly
+    masked[y == 3] = 6  # happy read as neutral: neutral's share grows the most over all faces
+    masked[y == 1] = 3  # disgust's 3 faces all wrong: too few to call
+    preds = {"clean": clean, **{("eye_band", s): masked for s in (1, 2, 3)}}
+    r = rb.summarize(y, preds)
+    got = {c["emotion"]: (c["taken_by"], c["faces"]) for c in r["collapses"]}
+    assert got == {"fear": ("surprise", 20), "happy": ("neutral", 20)}
+    assert "not judged for collapse (under 10 faces): disgust 3" in rb.format_report("m", r)
 
 
 def test_the_report_runs_every_predictor_on_the_same_corrupted_crops(faces):

@@ -114,6 +114,11 @@ def _refuse_for_photos(args) -> None:
                          "photo in it is scored; a part of it: a folder of that part)")
     if args.control and not args.groups:
         raise UsageError("--control: needs --groups (the CSV that has the column)")
+    from ..training.robustness import ROBUSTNESS_ONLY
+
+    for o in ("corruptions", "severities"):  # --robustness is refused above; its options were ignored
+        if getattr(args, o, ROBUSTNESS_ONLY[o]) != ROBUSTNESS_ONLY[o]:
+            raise UsageError(f"--{o}: goes with --robustness, which needs a FER2013 dataset")
 
 
 def evaluate_photos(args) -> int:

@@ -22,7 +22,7 @@ jpeg               compression  JPEG round trip                                 
 low_resolution     resolution   the face at k x k px, then enlarged back as to_face48   32 / 20 / 12 px
 rotation           rotation     in-plane tilt, sign drawn per face                      10 / 20 / 30 degrees
 shift              jitter       the detector's box off-centre, direction per face       5 / 10 / 15% of the box
-zoom               jitter       the box too tight or too loose (drawn per face)         +-10 / 20 / 30%
+zoom               jitter       the box too tight or too loose (drawn per face)         times or over 1.1 / 1.2 / 1.3
 lower_face         occlusion    the bottom of the face covered (a mask)                 20 / 33 / 45% of rows
 eye_band           occlusion    a dark band over the eyes (sunglasses)                  6 / 9 / 12 px high
 hand               occlusion    a skin-toned ellipse, placed per face (a hand)          14 / 20 / 26 px wide

@@ -303,7 +303,8 @@ def main(args) -> dict:
     if args.ensemble_max_params and not args.choose_ensemble:
         raise UsageError("--ensemble-max-params: bounds --choose-ensemble's choice; add --choose-ensemble N")
     if args.robustness and getattr(args, "labels", None) == "ferplus":
-        raise FacemotionError("--labels ferplus: the robustness suite scores FER2013's labels; leave --labels out")
+        raise UsageError("--labels ferplus: evaluate --robustness scores FER2013's labels; leave --labels out "
+                         "(benchmarks/robustness.py --labels ferplus scores FER+'s)")
     if args.robustness:
         from .robustness import main as robustness_main
 

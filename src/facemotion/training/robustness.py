@@ -100,16 +100,24 @@ def write_outputs(result: dict, out) -> list[Path]:
     """robustness.json, and per model robustness_<model>.png (corruption x severity) and
     recall_<model>.png (per-class recall), plus robustness_models.png when there are several:
     each written whole (atomic)."""
-    from ..plots import recall_heatmap, robustness_heatmap, robustness_models
     from ..writers import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / REPORT]
-    write_json(written[0], {k: v for k, v in result.items() if k != "files"})
-    if not any(r["corruptions"] for r in result["models"].values()):
-        return written
-    stems: dict[str, str] = {}
+    written = _figures(result, out) if any(r["corruptions"] for r in result["models"].values()) else []
+    # figures of an earlier run into this folder (of models this one does not have) go; the report
+    # comes last, so that a run cut short leaves no report beside another run's figures
+    for p in out.glob("*.png"):
+        if re.fullmatch(r"(robustness|recall)_.+\.png", p.name) and p not in written:
+            p.unlink(missing_ok=True)
+    write_json(out / REPORT, {k: v for k, v in result.items() if k != "files"})
+    return [*written, out / REPORT]
+
+
+def _figures(result: dict, out: Path) -> list[Path]:
+    from ..plots import recall_heatmap, robustness_heatmap, robustness_models
+
+    written, stems = [], {}
     for label in result["models"]:
         stem = figure_stem(label)
         stems[label] = stem if stem not in stems.values() else f"{stem}_{len(stems)}"
@@ -131,8 +139,10 @@ def write_outputs(result: dict, out) -> list[Path]:
 
 
 def format_result(result: dict) -> str:
-    subset = f" (a stratified subset chosen by seed {result['seed']})" if result["limit"] else ""
-    head = f"{result['split']} split, {result['n']} faces{subset}; corruptions seeded with {result['seed']}"
+    n, limit = result["n"], result["limit"]
+    subset = ("" if not limit else f" (all of it: --limit {limit} is more)" if n < limit
+              else f" (a stratified subset chosen by seed {result['seed']})")
+    head = f"{result['split']} split, {n} face{'s' if n != 1 else ''}{subset}; corruptions seeded with {result['seed']}"
     return "\n\n".join([head, *(rb.format_report(Path(m).name, r) for m, r in result["models"].items())])
 
 
