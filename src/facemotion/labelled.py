@@ -136,7 +136,7 @@ def photo_report(truth, probs, found, labels) -> dict:
         "n": int(n),
         "faces_found": int(found.sum()),
         "accuracy": float((pred == y).mean()) if n else 0.0,
-        "accuracy_found": float((pred[found] == y[found]).mean()) if found.any() else 0.0,
+        "accuracy_found": float((pred[found] == y[found]).mean()) if found.any() else None,
         "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         # undefined without a face found: None, not an ECE of 0 that reads as perfect calibration
@@ -147,13 +147,15 @@ def photo_report(truth, probs, found, labels) -> dict:
                           "support": int(support[k])}
                       for k, e in enumerate(labels) if present[k]},
         "labels": list(labels),
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": cm.tolist(),  # rows: the labels; columns: the labels, then "no face"
+        "confusion_columns": [*labels, "no face"],
     }
 
 
 def format_photo_report(r: dict, title: str) -> str:
     lines = [f"{title}: {r['n']} photos, a face found in {r['faces_found']}",
-             f"accuracy {r['accuracy'] * 100:.2f}% (photos with a face: {r['accuracy_found'] * 100:.2f}%)   "
+             f"accuracy {r['accuracy'] * 100:.2f}% (photos with a face: "
+             f"{'none' if r['accuracy_found'] is None else format(r['accuracy_found'] * 100, '.2f') + '%'})   "
              f"balanced accuracy {r['balanced_accuracy'] * 100:.2f}%   macro-F1 {r['macro_f1'] * 100:.2f}%",
              f"{'class':<10}{'recall':>9}{'precision':>11}{'F1':>8}{'photos':>8}"]
     lines += [f"{e:<10}{pc['recall'] * 100:>8.1f}%{pc['precision'] * 100:>10.1f}%{pc['f1'] * 100:>7.1f}%"

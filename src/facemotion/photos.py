@@ -109,7 +109,6 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
                        "overlay": names[1].name})
     _remove_stale(out, stem, len(faces))
     record = _record(path, image, recognizer, listed)
-    record["model"] = recognizer.model_name
     if faces:
         buf = io.BytesIO()
         np.save(buf, np.stack([f["saliency"] for f in faces]))
@@ -137,7 +136,8 @@ def _remove_stale(out: Path, stem: str, n_faces: int) -> None:
 
 def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:
     """The photo's JSON record: its :class:`~facemotion.results.Analysis` as a dict."""
-    return Analysis(faces, *picture.size, file=str(path), detector=recognizer.detector_name).to_dict()
+    return Analysis(faces, *picture.size, file=str(path), detector=recognizer.detector_name,
+                    model=recognizer.model_name).to_dict()
 
 
 def _each_photo(paths, recognizer, run, keep=()):

@@ -180,6 +180,7 @@ class EmotionRecognizer:
         source = pic.source if isinstance(image, Picture) else image
         file = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
         return Analysis(pic.to_full(self.stages.faces(pic.pixels)), *pic.size, file=file, detector=self.detector_name,
+                        model=self.model_name,
                         labels=self.labels, mesh=self.stages.mesh is not None)
 
     def detect_emotions(self, image) -> list[Face]:

@@ -51,6 +51,7 @@ class Analysis:
     height: int | None = None
     file: str | None = None      # the photo's path, or the video's
     detector: str | None = None
+    model: str | None = None     # the emotion model's name (a shipped name, else its file's stem)
     index: int | None = None     # a video frame's number
     time_s: float | None = None  # ... and its time
     detected: bool = True        # False: a video frame whose boxes were carried forward (tracking)
@@ -70,13 +71,13 @@ class Analysis:
         return self.to_pandas()._repr_html_()
 
     def to_dict(self) -> dict:
-        """``{file, width, height, detector, faces}`` for a photo (what ``facemotion photos`` writes
-        as ``<stem>.json``); ``{frame, time_s, faces}`` for a video frame."""
+        """``{file, width, height, detector, model, faces}`` for a photo (what ``facemotion image``
+        writes as ``<stem>.json``); ``{frame, time_s, faces}`` for a video frame."""
         faces = [dict(f) for f in self.faces]
         if self.index is not None:
             return {"frame": self.index, "time_s": self.time_s, "faces": faces}
         return {**json_fields("file", self.file), "width": self.width, "height": self.height,
-                "detector": self.detector, "faces": faces}
+                "detector": self.detector, "model": self.model, "faces": faces}
 
     def to_pandas(self, labels=None):
         """A pandas DataFrame, a row per face: the picture (file or frame), the box's x, y, w, h,

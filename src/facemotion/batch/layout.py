@@ -57,7 +57,8 @@ def differences(old: dict, new: dict) -> str:  # an option a signature leaves ou
     def value(d: dict, k: str) -> str:
         if any(isinstance(e.get(k), bool) for e in (old, new)):  # a flag: on, or off (left out)
             return "on" if d.get(k) else "off"
-        return repr(d[k]) if k in d else "'float32'" if k == "precision" else "default"
+        # left out: the value that outputs made before the option existed were made with
+        return repr(d[k]) if k in d else {"precision": "'float32'", "smooth": "0.0"}.get(k, "default")
 
     said = {k: [value(d, k) for d in (old, new)] for k in sorted(set(old) | set(new))}
     return ", ".join(f"{_OPTION.get(k, '--' + k.replace('_', '-'))} {' -> '.join(v)}"

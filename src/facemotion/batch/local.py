@@ -37,9 +37,9 @@ class _Written:
         self.cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
 
-    def write(self, main, ready, sink, annotate_dir) -> None:
+    def write(self, main, ready, sink, annotate_dir, smooth: float = 0.0) -> None:
         """The ready inputs' faces classified in one call, each input's rows written."""
-        for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
+        for d, rows in zip(ready, classify_items(main, ready, annotate_dir, smooth)):
             sink.write(d.item.path, rows, failed=d.error is not None)
             self.counts["processed"] += 1
             self.counts["failed"] += d.error is not None
@@ -94,7 +94,7 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             while inflight and inflight[0].done() and faces < batch_faces:
                 ready.append(inflight.popleft().result())
                 faces += ready[-1].n_faces
-            out.write(main, ready, sink, annotate_dir)
+            out.write(main, ready, sink, annotate_dir, spec.smooth)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for inputs already started
         out.close()
@@ -135,7 +135,7 @@ def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: 
                 ready = [detect_item(main, ready[0].item, every=spec.every)]
             else:
                 ready = detect_read(main, ready, keep_image=keep_image)
-            out.write(main, ready, sink, annotate_dir)
+            out.write(main, ready, sink, annotate_dir, spec.smooth)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         out.close()

@@ -44,7 +44,7 @@ class RecognizeBatch:
                  for i, p, k, s in zip(batch["index"], batch["path"], batch["kind"], batch["stem"])]
         detected = [detect_item(self.rec, it, every=self.spec.every, keep_image=self.annotate_dir is not None)
                     for it in items]
-        rows = classify_items(self.rec, detected, self.annotate_dir)
+        rows = classify_items(self.rec, detected, self.annotate_dir, self.spec.smooth)
         return {"path": np.array([os.fsencode(it.path) for it in items], dtype=object),
                 "rows": np.array([json.dumps(r) for r in rows], dtype=object),
                 "faces": np.array([d.n_faces for d in detected]),

@@ -57,24 +57,25 @@ class JobSpec:
 
     options: RecognizerOptions = RecognizerOptions()
     every: int = 1  # videos: every N-th frame
+    smooth: float = 0.5  # videos: EMA weight of a face's past probabilities, as `facemotion video`'s
 
-    # options added after outputs were first written: left out of the signature at their
-    # defaults, so those outputs still resume
-    LATER = {"fold_contempt": False, "precision": None, "threads": None, "mesh": False, "device": "cpu"}
+    # options added after outputs were first written: left out of the signature at the value
+    # those outputs were made with, so they still resume (and rows of another value are refused)
+    LATER = {"fold_contempt": False, "precision": None, "threads": None, "mesh": False, "device": "cpu", "smooth": 0.0}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JobSpec":
         """A spec from :meth:`to_dict` (how it travels to a cluster's workers)."""
-        return cls(RecognizerOptions(**d["options"]), d["every"])
+        return cls(RecognizerOptions(**d["options"]), d["every"], d.get("smooth", 0.0))
 
     def to_dict(self) -> dict:
-        return {"options": asdict(self.options), "every": self.every}
+        return {"options": asdict(self.options), "every": self.every, "smooth": self.smooth}
 
     def signature(self) -> dict:
         # flat, as outputs written before the options were one value recorded it; the precision
         # as it resolves ("auto" is int8 or the float model, "float32" the float model, as
         # before the option existed), so only rows of one network are ever mixed
-        sig = {"schema": SCHEMA_VERSION, **asdict(self.options), "every": self.every}
+        sig = {"schema": SCHEMA_VERSION, **asdict(self.options), "every": self.every, "smooth": self.smooth}
         sig["precision"] = resolved_precision(self.options.model, self.options.precision)
         if self.options.device != "cpu" and self.options.precision == "auto":  # a GPU's "auto": the float model
             sig["precision"] = "auto"
@@ -225,15 +226,32 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
                                     meshes=meshes if rec.stages.mesh is not None else None), stamps, error=incomplete)
 
 
-def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
-    """Rows for each of ``detected``, all their faces through the classifier in one call."""
+def smoothed(probs: np.ndarray, ids, smooth: float) -> np.ndarray:
+    """Each row's probabilities averaged with its face's earlier rows, as
+    :meth:`~facemotion.video.tracking.IoUTracker.smooth_probs` does frame by frame (``ids``: the
+    rows' face ids, in frame order; a new id after a scene cut starts afresh)."""
+    out, last = np.asarray(probs, np.float64).copy(), {}
+    for i, fid in enumerate(ids):
+        if fid in last:
+            out[i] = smooth * last[fid] + (1 - smooth) * out[i]
+        last[fid] = out[i]
+    return out
+
+
+def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None,
+                   smooth: float = 0.0) -> list[list[Row]]:
+    """Rows for each of ``detected``, all their faces through the classifier in one call; a
+    video's probabilities smoothed per face id over its frames (``smooth``, as the stream's)."""
     model = rec.model_name
     mesh = rec.stages.mesh is not None
     crops = [d.faces.crops for d in detected if d.n_faces]  # a clip cut short has faces and an error
     probs = rec.stages.classify_crops(np.concatenate(crops)) if crops else None
     out, k = [], 0
     for d in detected:
-        results = rec.stages.results(d.faces, probs[k:k + d.n_faces]) if d.n_faces else []
+        mine = probs[k:k + d.n_faces] if d.n_faces else None
+        if mine is not None and smooth and d.item.kind == "video":
+            mine = smoothed(mine, [fid for _, _, fid in d.stamps], smooth)
+        results = rec.stages.results(d.faces, mine) if d.n_faces else []
         k += d.n_faces
         rows = [face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t, mesh=mesh)
                 for (frame, t, fid), r in zip(d.stamps, results)]

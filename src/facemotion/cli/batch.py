@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..validate import add_file_output, deprecated_alias, integer, option
+from ..validate import add_file_output, deprecated_alias, integer, number, option
 from .options import add_recognizer_args
 
 DESCRIPTION = """\
@@ -28,7 +28,7 @@ def cmd_batch(args) -> int:
 
     # --device auto weighs the job: a small one stays on the CPU (the GPU's start costs seconds)
     job = (len(expand(args.inputs)), "photos") if args.device == "auto" else None
-    spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every)
+    spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every, smooth=args.smooth)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   retry_failed=args.retry_failed, progress=not args.no_progress)
@@ -59,6 +59,9 @@ def add_commands(sub, fmt) -> None:
                    help="videos: use every N-th frame (a row per face in it)")
     s.add_argument("--every", dest="every", type=option(integer, 1), action=deprecated_alias("--frame-step"),
                    help=argparse.SUPPRESS)  # `video --every` detects every N frames and tracks between
+    s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5,
+                   help="videos: EMA weight of a face's past probabilities, over the frames used (0 = off), "
+                        "as video's")
     s.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: threads on this machine; ray: Ray Data on a cluster (the [ray] extra)")
     s.add_argument("--detect-workers", dest="workers", type=option(integer, 1), default=None, metavar="N",

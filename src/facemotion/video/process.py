@@ -294,6 +294,7 @@ class _VideoRun:
                 elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
+                            "model": getattr(self.rec, "model_name", None),
                             "status": self.status,
                             "processing_fps": round(self.n / elapsed, 2) if elapsed > 0 else None,
                             "outputs": {"csv": str(self.csv.path),
