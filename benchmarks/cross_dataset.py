@@ -184,8 +184,10 @@ def format_report(r: dict) -> str:
             vs = "" if fer_bal is None or m == FER_LABEL else f"{(row['balanced_accuracy'] - fer_bal) * 100:+.1f}"
             neutral = f"{row['called_neutral'] * 100:.1f}%" if "called_neutral" in row else "-"
             lines.append(f"{m:<24}{row['faces_found']:>7}{row['accuracy'] * 100:>6.1f}%{row['balanced_accuracy'] * 100:>6.1f}%"
-                         f"{vs:>8}{neutral:>9}{row['mean_confidence'] * 100:>6.1f}%{row['ece']:>7.3f}"
-                         f"{row['set_temperature']:>6.2f}"
+                         f"{vs:>8}{neutral:>9}"
+                         + (f"{row['mean_confidence'] * 100:>6.1f}%{row['ece']:>7.3f}" if row["ece"] is not None
+                            else f"{'-':>7}{'-':>7}")  # no face found: no confidence to tell
+                         + f"{row['set_temperature']:>6.2f}"
                          + "".join(f"{row['per_class'][c]['recall'] * 100:>8.1f}%" for c in classes)
                          + "".join(f"{row['by_type'][t]['balanced_accuracy'] * 100:>10.1f}%" for t in types))
         support = rows[next(iter(rows))]["per_class"]

@@ -207,7 +207,7 @@ def write_crops(items, out: Path, recognizer) -> dict:
     from facemotion.facecrops import write_face_crops
 
     r = write_face_crops(items, out, recognizer)
-    return {"faces": r.written, "kept": r.kept, "no_face": len(r.no_face)}
+    return {"faces": r.written, "kept": sum(r.kept.values()), "no_face": len(r.no_face)}
 
 
 def pseudo_labels(faces, recognizer, *, min_prob: float, cap: int):

@@ -160,8 +160,9 @@ def figure(report: dict, path: Path, names: list[str]) -> Path:
                 ax.text(xi, 2, f"{k}/{n}", ha="center", fontsize=7, color="white")
         e0, e1 = s["edges"]
         ax.set_xticks(x, [f"faint\n< {e0:.3f}", "medium", f"broad\n>= {e1:.3f}"], fontsize=8)
-        ax.set_title(f"{name}\nwithin bands: women - men {s['gap_within_bands']['gap'] * 100:.0f} points, "
-                     f"p {_p(s['gap_within_bands']['p'])}", fontsize=9)
+        g = s["gap_within_bands"]
+        ax.set_title(f"{name}\nwithin bands: women - men " + ("no gap to tell" if g["gap"] is None else
+                     f"{g['gap'] * 100:.0f} points, p {_p(g['p'])}"), fontsize=9)
     axes[0][0].legend(fontsize=8, loc="upper left")
     return finish_panels(fig, axes[0], path, ylabel="smiles called happy (%)", top=105,
                          title="London smiles by breadth (mouth width / eye distance, smiling over neutral photo)")

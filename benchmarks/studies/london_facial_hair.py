@@ -50,6 +50,7 @@ from _common import (
     blind_sheets,
     command_line,
     finish_panels,
+    gap_said,
     kappa,
     kappa_text,
     machine,
@@ -159,7 +160,7 @@ def report_lines(model: str, r: dict) -> list[str]:
             f"clean-shaven men vs men with facial hair: {100 * t1['gap']:.1f} points, {t1['high']} higher "
             f"(permutation p = {t1['p']:.4f})",
             f"women vs clean-shaven men: {100 * t2['gap']:.1f} points, {t2['high']} higher (permutation p = {t2['p']:.4f}); "
-            f"at equal breadth {100 * t3['gap']:.1f} points (stratified p = {t3['p']:.4f})",
+            f"at equal breadth {gap_said(t3)}",
             f"reading (written before the run): facial hair {r['verdict']}"]
 
 

@@ -34,7 +34,7 @@ from facemotion.fairness import holm, permutation_gap, stratified_gap
 
 from _bias import smiles as _smiles
 from _bias.london import PHOTOS, read_people
-from _common import command_line, machine, table, write_results
+from _common import command_line, gap_said, machine, table, write_results
 from happy_offset import london_probs
 from london_visible import GENDERS, LONDON, SEEN, VISIBILITY, read_visibility
 
@@ -116,9 +116,9 @@ def report(tests: dict, values: dict, gender: np.ndarray, controlled: dict | Non
                     "women - men (smiling, means)", "p", "p (Holm, 4)"], rows), ""]
     if controlled is not None:
         v, c = controlled["visibility"], controlled["visibility_and_framing"]
-        lines += [f"{MODEL}, seen smiles called happy, women - men: at equal visibility {100 * v['gap']:.1f} points "
-                  f"(p {v['p']:.4f}); at equal visibility and {MEASURES[most]} tertile {100 * c['gap']:.1f} points "
-                  f"(p {c['p']:.4f}, {c['units_compared']} smiles compared)", ""]
+        lines += [f"{MODEL}, seen smiles called happy, women - men: at equal visibility {gap_said(v, how='p')}; "
+                  f"at equal visibility and {MEASURES[most]} tertile {gap_said(c, how='p')} "
+                  f"({c['units_compared']} smiles compared)", ""]
     return lines
 
 
@@ -148,8 +148,8 @@ def run(a) -> int:
              f"reading (written before the run): {verdict(tests, controlled)}"]
     if also:
         lines += ["", "read afterwards, outside the rule (each other measure that differs, on its own):"]
-        lines += [f"  at equal visibility and {MEASURES[m]} tertile {100 * c['visibility_and_framing']['gap']:.1f} points "
-                  f"(p {c['visibility_and_framing']['p']:.4f})" for m, c in also.items()]
+        lines += [f"  at equal visibility and {MEASURES[m]} tertile {gap_said(c['visibility_and_framing'], how='p')}"
+                  for m, c in also.items()]
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -50,6 +50,7 @@ from _common import (
     blind_sheets,
     command_line,
     finish_panels,
+    gap_said,
     kappa,
     kappa_text,
     machine,
@@ -220,7 +221,7 @@ def analyse(gender: np.ndarray, vis: np.ndarray, probs: dict[str, np.ndarray], l
 def verdict(r: dict) -> str:
     """The reading written down before the run (the module's text)."""
     t = r["gap_seen_equal_visibility"]
-    if t["p"] < 0.05 and t["gap"] > 0:
+    if t["gap"] is not None and t["p"] < 0.05 and t["gap"] > 0:
         return "the gap is the model's: on smiles a person sees, men's are called happy significantly less often"
     return "the London gap is not shown beyond how visibly the men smiled"
 
@@ -234,7 +235,7 @@ def report_lines(model: str, r: dict) -> list[str]:
             table(["gender", *LEVELS, "seen (clear or faint)", "all"], rows), "",
             *([table(["ethnic group", "people", *LEVELS], by_group), ""] if by_group else []),
             f"over the seen smiles: women - men {100 * o['gap']:.1f} points ({o['high']} higher, permutation p = {o['p']:.4f}); "
-            f"at equal visibility {100 * t['gap']:.1f} points (stratified p = {t['p']:.4f})",
+            f"at equal visibility {gap_said(t)}",
             f"reading (written before the run): {r['verdict']}"]
 
 
@@ -281,8 +282,7 @@ def figure(results: dict, path: Path, rating: str) -> Path:
                 share_bar(ax, x + (j - 0.5) * 0.38, r["cells"][g][lv], c, 0.36, label=g if x == 0 else None)
         t = r["gap_seen_equal_visibility"]
         ax.set_xticks(range(len(shown)), ["clear smile", "faint smile", "not seen"], fontsize=8)
-        ax.set_title(f"{model}\nseen smiles, women - men at equal visibility {100 * t['gap']:.0f} points, "
-                     f"p {t['p']:.4f}", fontsize=8)
+        ax.set_title(f"{model}\nseen smiles, women - men at equal visibility {gap_said(t, 0, 'p')}", fontsize=8)
     axes[0][0].legend(fontsize=8, loc="upper right")
     return finish_panels(fig, axes[0], path, ylabel="smiles called happy (%)",
                          title=f"London smiles by how visibly each person smiled ({rating}, blind pairs)")

@@ -3,7 +3,8 @@ readings as lists of Python floats and a tuple per frame (the layout before
 ``facemotion.video.record``) against the typed arrays it keeps now, for the same readings; and
 a whole ``process_video`` over a camera-like stream of a face (no MP4), its Python memory
 growth per frame from frame 2,500 to the last (tracemalloc; Python's free lists of small
-tuples fill up to 2,000 each in the first frames, which is no growth).
+tuples fill up to 2,000 each in the first frames, which is no growth); and the peak of the
+summary made at the end, through a dict of a frame each and through the arrays.
 
     python benchmarks/studies/video_memory.py [--readings 1000000] [--frames 5000]
 """
@@ -65,6 +66,29 @@ def layouts(readings: int, measures: bool) -> tuple[int, int]:
     return held(lists), held(arrays)
 
 
+def summary_peak(readings: int) -> tuple[int, int]:
+    """Peak bytes of the summary over one face's ``readings``: through a dict and lists of a
+    frame each (:func:`~facemotion.video.record.frame_durations`, as before) and through the
+    arrays as kept (:func:`~facemotion.video.record.held_times`, as now)."""
+    from facemotion.video.record import FaceRecord, FrameLog, frame_durations, held_times, summarize
+
+    rec, log = FaceRecord(7), FrameLog()
+    for i in range(readings):
+        rec.add(i, i / 30, [0.01, 0.02, 0.03, 0.81 - i * 1e-9, 0.05, 0.04, 0.04 + i * 1e-9])
+        log.add(i, i / 30)
+    peaks = []
+    for old in (True, False):
+        tracemalloc.start()
+        index, times = log.arrays()
+        durations = frame_durations(list(zip(index.tolist(), times.tolist())), 30.0) if old else \
+            (index, held_times(times, 30.0))
+        summarize({1: rec}, readings, 30.0, durations=durations)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        del durations
+    return peaks[0], peaks[1]
+
+
 def whole_run(n_frames: int) -> tuple[float, int]:
     """Python memory growth per frame of ``process_video`` over ``n_frames`` frames of one face
     (obama.jpg at 320 px wide), from frame ``START`` to the last, and the faces read."""
@@ -102,6 +126,10 @@ def main(argv=None) -> None:
         what = "with --mesh" if measures else "default"
         rows.append([what, f"{before / args.readings:.0f} B", f"{now / args.readings:.0f} B", f"{before / now:.1f}x"])
         data[what] = {"lists_bytes": before, "arrays_bytes": now}
+    before, now = summary_peak(args.readings)
+    data["summary_peak"] = {"lists_bytes": before, "arrays_bytes": now}
+    rows.append(["the summary at the end (peak)", f"{before / args.readings:.0f} B", f"{now / args.readings:.0f} B",
+                 f"{before / now:.1f}x"])
     text = "\n".join([command_line(__file__, argv), machine(), "",
                       f"one face seen in {args.readings:,} frames: what the run keeps per frame",
                       table(["outputs", "lists (before)", "typed arrays (now)", "lists / arrays"], rows)])

@@ -92,12 +92,13 @@ def write_face_crops(items, out, recognizer, *, root=None, skip_bad: bool = Fals
     counted and skipped."""
     out = Path(out)
     recipe = {"detector": recognizer.detector_name, "size": recognizer.stages.input_size}
-    _check_folder(out, root, recipe)
+    photos = str(Path(root).resolve()) if root is not None else None
+    _check_folder(out, root, recipe, photos)
     done, legacy = _read_journal(out)
     names = crop_names(items)
     report = CropReport(removed=_remove_gone(out, done, set(names)))
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / MARKER, (json.dumps({**recipe, "complete": False}, indent=1) + "\n").encode())
+    write_bytes(out / MARKER, (json.dumps({**recipe, "photos_from": photos, "complete": False}, indent=1) + "\n").encode())
     journal = {n: e for n, e in done.items() if n in names}
     with open(out / JOURNAL, "a", encoding="utf-8") as log:
         for it, name in zip(progress_bar(items, desc=f"crops -> {shown(out)}", unit="photo", disable=not progress), names):
@@ -114,7 +115,8 @@ def write_face_crops(items, out, recognizer, *, root=None, skip_bad: bool = Fals
                 log.flush()
     # the journal again, with the crops there are now (it grew by a line a crop written)
     write_bytes(out / JOURNAL, "".join(json.dumps({"crop": n, **e}) + "\n" for n, e in sorted(journal.items())).encode())
-    marker = {**recipe, "complete": True, "photos": len(items), "no_face": report.no_face, "skipped": report.skipped}
+    marker = {**recipe, "photos_from": photos, "complete": True, "photos": len(items), "no_face": report.no_face,
+              "skipped": report.skipped}
     write_bytes(out / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
     return report
 
@@ -140,9 +142,11 @@ def _crop_one(it, dest: Path, recognizer, root, skip_bad: bool, report: CropRepo
     return True
 
 
-def _check_folder(out: Path, root, recipe: dict) -> None:
+def _check_folder(out: Path, root, recipe: dict, photos: str | None) -> None:
     """``out`` may take these crops: not in the photos' folder (a rerun would crop the crops), and
-    holding nothing or crops of the same recipe (a marker facemotion wrote says which)."""
+    holding nothing or crops of the same recipe and photo folder (a marker facemotion wrote says
+    which: a rerun removes the crops of photos gone from its folder, and two folders' photos of
+    one name would take one crop's name)."""
     if root is not None:
         r, o = Path(root).resolve(), out.resolve()
         if o == r or r in o.parents:
@@ -155,6 +159,9 @@ def _check_folder(out: Path, root, recipe: dict) -> None:
     if have is not None and {k: have.get(k) for k in recipe} != recipe:
         raise DataError(f"{shown(out)}: holds crops made with detector {have.get('detector')}, grid "
                         f"{have.get('size')} px; write these ({recipe['detector']}, {recipe['size']} px) to another folder")
+    if have is not None and None not in (have.get("photos_from"), photos) and have["photos_from"] != photos:
+        raise DataError(f"{shown(out)}: holds the crops of the photos in {shown(have['photos_from'])}; write those of "
+                        f"{shown(root)} to another folder (train reads more than one: --extra-data)")
 
 
 def _two_deep(folder: Path):

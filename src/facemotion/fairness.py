@@ -129,13 +129,14 @@ def read_groups(path, root, files: list[Path], control: str | None = None):
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, restkey="\0extra")
-            rows = [{(k or "").strip(): v if isinstance(v, str) else "" for k, v in r.items()} for r in reader]
+            raw = list(reader)
+            rows = [{(k or "").strip(): v if isinstance(v, str) else "" for k, v in r.items()} for r in raw]
             columns = [c.strip() for c in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{shown(path)}: not a readable CSV ({e})") from None
-    if twice := sorted({c for c in columns if columns.count(c) > 1}):  # the last would win, silently
+    if twice := sorted({c for c in columns if c and columns.count(c) > 1}):  # the last would win, silently
         raise DataError(f"{shown(path)}: column {', '.join(map(repr, twice))} given twice")
-    if long := next((k for k, r in enumerate(rows, 2) if "\0extra" in r), None):
+    if long := next((k for k, r in enumerate(raw, 2) if any(v.strip() for v in r.get("\0extra", ()))), None):
         raise DataError(f"{shown(path)}, line {long}: more cells than the header's {len(columns)} columns")
     if "file" not in columns:
         raise DataError(f"{shown(path)}: no 'file' column (the photo's path inside {shown(root)}), "

@@ -316,7 +316,7 @@ class Picture:
             new = {**r, "box": self.full_box(r["box"])}
             if "map_box" in r:  # explain's: a leaning face's level box, unclipped (it may pass the edge)
                 m = np.round(self.full_points(np.reshape(r["map_box"], (2, 2))), 1).ravel()
-                new["map_box"] = tuple(m) if r.get("map_lean") else new["box"]
+                new["map_box"] = tuple(m.tolist()) if r.get("map_lean") else new["box"]
             if r.get("landmarks") is not None:
                 new["landmarks"] = np.round(self.full_points(r["landmarks"]), 1).tolist()
             out.append(type(r)(new))

@@ -98,6 +98,7 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
     """One photo's explanation files (their paths appended to ``written`` as they are written),
     the JSON last, so that it says the set is whole; the files of faces an earlier run of the
     same photo found beyond these are removed (a rerun must not leave another answer's maps)."""
+    (out / f"{stem}_explain.json").unlink(missing_ok=True)  # until this set is whole, no record says it is
     listed = []
     for k, f in enumerate(faces, 1):
         crop = view_crop(whole, f)  # the map lies on what the classifier saw (a leaning face turned upright)

@@ -8,12 +8,14 @@ import warnings
 
 def _tqdm():
     """tqdm.auto's bar class: a widget in a notebook, else the console's. In a notebook without
-    ipywidgets tqdm warns once that widgets are missing and falls back to the console's bar, which
-    a kernel's stderr (no terminal) turns off here: the warning would name a bar never shown."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        from tqdm.auto import tqdm
-    return tqdm
+    ipywidgets tqdm warns once, when tqdm.auto is first imported, that widgets are missing and
+    falls back to the console's bar, which a kernel's stderr (no terminal) turns off here: the
+    warning would name a bar never shown."""
+    if "tqdm.auto" not in sys.modules:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import tqdm.auto  # noqa: F401
+    return sys.modules["tqdm.auto"].tqdm
 
 
 def in_notebook(bar_class) -> bool:

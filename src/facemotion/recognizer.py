@@ -114,9 +114,9 @@ class EmotionRecognizer:
         # ONNX Runtime's sessions do not pickle: the recognizer is made again where it is unpickled
         # (a process pool's worker), from its arguments (a model given as an object must pickle)
         made = self.__dict__.get("_made_with")
-        if made is None:
-            raise UsageError("this recognizer was not made by EmotionRecognizer(...) and cannot be pickled; "
-                             "make one in each process")
+        if made is None or not isinstance(made["model"], (str, os.PathLike, type(None))):
+            raise UsageError("this recognizer (made with a model object, or not by EmotionRecognizer(...)) cannot "
+                             "be pickled; make one in each process")
         return (functools.partial(EmotionRecognizer, **made), ())
 
     def __getattr__(self, name):

@@ -51,13 +51,13 @@ class Analysis:
     height: int | None = None
     file: str | None = None      # the photo's path, or the video's
     detector: str | None = None
-    model: str | None = None     # the emotion model's name (a shipped name, else its file's stem)
     index: int | None = None     # a video frame's number
     time_s: float | None = None  # ... and its time
     detected: bool = True        # False: a video frame whose boxes were carried forward (tracking)
     frame: np.ndarray | None = field(default=None, repr=False)  # a video frame's pixels (BGR)
     labels: tuple | None = field(default=None, repr=False)  # the model's emotions: a table's columns without faces
     mesh: bool = field(default=False, repr=False)  # made with the mesh: its columns too, faces or not
+    model: str | None = None  # the emotion model's name (a shipped name, else its file's stem)
 
     def __repr__(self) -> str:
         # a line, not every probability and landmark: a mesh's faces made a repr of 30,000 characters

@@ -183,3 +183,10 @@ def test_a_rerun_keeps_only_crops_of_the_photos_as_they_are(tmp_path, media):
     for inside in (root, root / "crops"):
         with pytest.raises(UsageError, match="inside the photos' folder"):
             write_face_crops(read_labelled_folder(root, FERPLUS_EMOTIONS), inside, rec, root=root, progress=False)
+    # another photo folder's crops into the same folder: refused (a rerun would remove the first's
+    # crops as photos gone, and two photos of one name would take one crop's name)
+    other, faces = tmp_path / "other", tmp_path / "faces2"
+    shutil.copytree(root / "sad", other / "sad")
+    write_face_crops(read_labelled_folder(root, FERPLUS_EMOTIONS), faces, rec, root=root, progress=False)
+    with pytest.raises(DataError, match="holds the crops of the photos in"):
+        write_face_crops(read_labelled_folder(other, FERPLUS_EMOTIONS), faces, rec, root=other, progress=False)

@@ -88,7 +88,7 @@ def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
     with FrameSource(media / "test.mp4") as src:
         times = {i: t for i, t, _ in src}  # each frame's timestamp (test.mp4: 40 ms apart, at a mean 24.7/s)
     assert all(r["time_s"] == pytest.approx(times[r["frame"]], abs=1e-4) for r in video)
-    # smoothed per face over the frames used, as `video --every 10` smooths (0.5, by default)
+    # smoothed per face over the frames used (0.5, by default; at --frame-step 1 as `video` smooths)
     streamed = {f.index: f.faces for f in rec.stream(media / "test.mp4", every=10, smooth=0) if f.index % 10 == 0}
     raw = np.array([[streamed[r["frame"]][0]["emotions"][e] for e in rec.labels] for r in video])
     want = smoothed(raw, [r["face_id"] for r in video], 0.5)
@@ -544,3 +544,24 @@ def test_a_file_system_without_locks_runs_unguarded(tmp_path, monkeypatch):
     fd = hold_lock(tmp_path / ".x.lock", "video", "x")
     release_lock(tmp_path / ".x.lock", fd)
     assert not (tmp_path / ".x.lock").exists()
+
+
+def test_video_rows_are_smoothed_as_video_smooths_and_a_photo_table_resumes_whatever_smooth(media, rec, tmp_path):
+    """At --frame-step 1 a clip's rows are `stream`'s (and `facemotion video`'s) with its default
+    smoothing; a table of photos made before the option (unsmoothed) resumes without --smooth,
+    and one with a clip is told which --smooth it was made with."""
+    from facemotion.errors import FacemotionError
+
+    s = run_batch([media / "test.mp4"], tmp_path / "v.csv", spec=JobSpec(), progress=False)
+    rows = [dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / "v.csv")]
+    streamed = {(f.index, face["face_id"]): face for f in rec.stream(media / "test.mp4") for face in f.faces}
+    assert s["rows"] == len(rows) == len(streamed)
+    for r in rows:
+        face = streamed[r["frame"], r["face_id"]]
+        assert [r[e] for e in rec.labels] == pytest.approx([face["emotions"][e] for e in rec.labels], abs=1e-6)
+    photos = [media / p for p in PHOTOS[:2]]
+    run_batch(photos[:1], tmp_path / "p.csv", spec=JobSpec(smooth=0.0), progress=False)
+    assert run_batch(photos, tmp_path / "p.csv", spec=JobSpec(), progress=False)["skipped"] == 1
+    run_batch([media / "test.mp4"], tmp_path / "old.csv", spec=JobSpec(every=20, smooth=0.0), progress=False)
+    with pytest.raises(FacemotionError, match=r"--smooth 0\.0 -> 0\.5"):
+        run_batch([media / "test.mp4"], tmp_path / "old.csv", spec=JobSpec(every=20), progress=False)

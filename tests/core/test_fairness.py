@@ -174,3 +174,7 @@ def test_a_csv_whose_columns_are_ambiguous_is_refused(tmp_path):
         (tmp_path / "g.csv").write_text(text)
         with pytest.raises(DataError, match=said):
             read_groups(tmp_path / "g.csv", tmp_path / "set", [photo])
+    # a spreadsheet's empty trailing columns and cells are no ambiguity
+    (tmp_path / "g.csv").write_text("file,gender,,\nhappy/a.jpg,f,,,\n")
+    groups, _, _ = read_groups(tmp_path / "g.csv", tmp_path / "set", [photo])
+    assert groups == {"gender": ["f"]}

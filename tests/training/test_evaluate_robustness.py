@@ -51,11 +51,13 @@ def test_robustness_of_several_models_on_synthetic_data(kaggle_zip, tmp_path, ca
                                                "robustness_fer2013_vgg_s.png", "recall_fer2013_mini_xception.png"}
     assert main(argv) == 0  # the same seed, the same report
     assert json.loads(capsys.readouterr().out)["models"] == r["models"]
-    # one model into the same folder: the other's figures go (they sat beside a report without it)
+    # one model into the same folder: the other's figures go (they sat beside a report without it),
+    # and a file of the user's own stays
+    (out / "recall_curve.png").write_bytes(b"mine")
     assert main([argv[0], "fer2013_mini_xception", *argv[3:]]) == 0
     capsys.readouterr()
     assert {p.name for p in out.iterdir()} == {"robustness.json", "robustness_fer2013_mini_xception.png",
-                                               "recall_fer2013_mini_xception.png"}
+                                               "recall_fer2013_mini_xception.png", "recall_curve.png"}
 
 
 BAD = [

@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from .. import validate
 from ..errors import FacemotionError, UsageError
 from ..fileio import check_writable
 from .inputs import Item, expand
@@ -38,6 +39,7 @@ def _check_job(spec: JobSpec, engine: str, workers, actors, ray_address, annotat
         raise UsageError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     if spec.every < 1:
         raise UsageError(f"--frame-step {spec.every}: must be 1 or more")
+    validate.number("smooth", spec.smooth, 0, 1, hi_open=True)
     for name, n in (("detect-workers", workers), ("actors", actors)):
         if n is not None and n < 1:
             raise UsageError(f"--{name} {n}: must be 1 or more")
@@ -73,7 +75,8 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     model = recognizer.model_name if recognizer is not None else spec.check()
     t0 = time.perf_counter()
     labels = recognizer.labels if recognizer is not None else spec.labels()
-    sink = open_sink(out, spec.signature(), overwrite=overwrite, labels=labels, mesh=spec.options.mesh,
+    videos = any(it.kind == "video" for it in items)
+    sink = open_sink(out, spec.signature(videos), overwrite=overwrite, labels=labels, mesh=spec.options.mesh,
                      retry_failed=retry_failed)
     try:
         todo = [it for it in items if it.path not in sink.done]

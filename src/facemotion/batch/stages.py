@@ -71,7 +71,7 @@ class JobSpec:
     def to_dict(self) -> dict:
         return {"options": asdict(self.options), "every": self.every, "smooth": self.smooth}
 
-    def signature(self) -> dict:
+    def signature(self, videos: bool = True) -> dict:
         # flat, as outputs written before the options were one value recorded it; the precision
         # as it resolves ("auto" is int8 or the float model, "float32" the float model, as
         # before the option existed), so only rows of one network are ever mixed
@@ -81,6 +81,8 @@ class JobSpec:
             sig["precision"] = "auto"
         elif isinstance(self.options.model, str) and self.options.model:
             sig["model"], sig["precision"] = _as_default(self.options.model, sig["precision"])
+        if not videos:  # smoothing touches no photo's row: a table of photos resumes whatever --smooth
+            sig["smooth"] = self.LATER["smooth"]
         for key, default in self.LATER.items():
             if sig[key] == default:
                 del sig[key]

@@ -47,7 +47,10 @@ def write_report(out: Path, report: dict, label_names, bins_before, bins_after, 
 
 
 def remove_stale(out: Path, written) -> None:
-    """:data:`OUTPUTS` in ``out`` that this run did not write (an earlier run's, of other data)."""
+    """:data:`OUTPUTS` in ``out`` that this run did not write, where an earlier evaluate wrote
+    (its report.json is there): figures of other data; a folder of the user's own keeps its files."""
+    if not (out / "report.json").is_file():
+        return
     for name in OUTPUTS:
         if out / name not in written:
             (out / name).unlink(missing_ok=True)

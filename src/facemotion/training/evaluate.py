@@ -314,7 +314,9 @@ def main(args) -> dict:
                             batch_size=args.batch_size, skip_bad=args.skip_bad, out=args.out,
                             choose_ensemble_min=args.choose_ensemble, ensemble_max_params=args.ensemble_max_params,
                             labels=getattr(args, "labels", None) or "fer2013", votes=getattr(args, "votes", None))
-        text, wrote = format_report(r), f"wrote {Path(args.out or '.') / 'report.json'}, confusion.png, reliability.png"
+        text = format_report(r)
+        wrote = f"wrote {Path(args.out or '.') / 'report.json'}, confusion.png" + (
+            ", reliability.png" if r["ece"] is not None else "")
     if args.json:
         print(json.dumps(r))
     else:

@@ -104,14 +104,28 @@ def write_outputs(result: dict, out) -> list[Path]:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    before = _figures_of(out / REPORT)
     written = _figures(result, out) if any(r["corruptions"] for r in result["models"].values()) else []
-    # figures of an earlier run into this folder (of models this one does not have) go; the report
-    # comes last, so that a run cut short leaves no report beside another run's figures
-    for p in out.glob("*.png"):
-        if re.fullmatch(r"(robustness|recall)_.+\.png", p.name) and p not in written:
-            p.unlink(missing_ok=True)
+    # the figures an earlier run drew here (its report names its models) that this one does not go;
+    # the report comes last, so that a run cut short leaves no report beside another run's figures
+    for p in before - set(written):
+        p.unlink(missing_ok=True)
     write_json(out / REPORT, {k: v for k, v in result.items() if k != "files"})
     return [*written, out / REPORT]
+
+
+def _figures_of(report: Path) -> set[Path]:
+    """The figures the run that wrote ``report`` drew (none where there is no such report)."""
+    import json
+
+    try:
+        labels = list(json.loads(report.read_text())["models"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    stems = [figure_stem(m) for m in labels]
+    stems += [f"{s}_{k}" for k, s in enumerate(stems)]  # a stem two models shared
+    return {report.with_name(f"{kind}_{s}.png") for s in stems for kind in ("robustness", "recall")} | {
+        report.with_name("robustness_models.png")}
 
 
 def _figures(result: dict, out: Path) -> list[Path]:

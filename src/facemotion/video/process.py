@@ -36,64 +36,13 @@ from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
 from .host import SignalShield
 from .outputs import Claim, _output_stem
-from .record import FaceRecord, FrameLog
+from .record import FaceRecord, FrameLog, frame_durations, held_times, live_rate, summarize  # noqa: F401 (the API's)
 from .saliency import SaliencyKeeper
 from .sources import FrameSource, live_name
 from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
 TIMELINE_MOST = 50  # and at most this many faces do, those seen longest
-LIVE_HOLD = 4  # a live frame counts at most this many usual waits, or a second (frame_durations)
-
-
-def frame_durations(frames: list[tuple[int, float]], fps: float, live: bool = False) -> dict[int, float]:
-    """How long each frame of a clip is shown, s (``frames``: (index, time) as read): until the
-    next frame read, the last as long as the one before (a lone frame: 1 / ``fps``). At a fixed
-    rate each is the same; a variable rate (a phone's, which can fall from 30 frames a second to
-    10 in dim light) gives each its own. ``live``: a camera's stream, where a long wait for the
-    next frame is the stream stalled, not the frame on screen: a frame counts at most
-    :data:`LIVE_HOLD` times the usual wait, and a second."""
-    if len(frames) < 2:
-        return {i: 1.0 / fps for i, _ in frames}
-    index, times = zip(*frames)
-    held = np.diff(np.asarray(times, float))
-    if live:
-        held = np.minimum(held, max(LIVE_HOLD * float(np.median(held)), 1.0))
-    return dict(zip(index, np.r_[held, held[-1]].tolist()))
-
-
-def live_rate(frames: list[tuple[int, float]]) -> float | None:
-    """A live source's frames per second as they came (its usual wait between two), or None
-    with fewer than two: a stream's own rate (FFmpeg's 25 for MJPEG) is often a placeholder."""
-    if len(frames) < 2:
-        return None
-    wait = float(np.median(np.diff([t for _, t in frames])))
-    return round(1.0 / wait, 2) if wait > 0 else None
-
-
-def summarize(per_face: dict[int, FaceRecord], n_frames: int, fps: float, labels=EMOTIONS,
-              durations=None) -> dict:
-    """The video's summary: per face, its mean probability, the time it was seen and its share
-    of that time per label of ``labels`` (the model's, in the order of ``per_face``'s ``probs``
-    columns), each of its frames weighed by the time it is shown (``durations``:
-    :func:`frame_durations`; None: 1 / ``fps`` each)."""
-    faces = {}
-    for fid, acc in sorted(per_face.items()):
-        probs, frames = acc.probs, acc.frames.tolist()
-        mean = probs.mean(0)
-        held = np.array([durations.get(i, 1.0 / fps) if durations else 1.0 / fps for i in frames])
-        dom_time = np.bincount(probs.argmax(1), weights=held, minlength=len(labels))
-        faces[str(fid)] = {
-            "frames_seen": int(len(probs)),
-            "first_frame": frames[0], "last_frame": frames[-1],
-            "seconds_seen": round(float(held.sum()), 3),
-            "mean_probabilities": {e: round(float(p), 5) for e, p in zip(labels, mean)},
-            "dominant_emotion": labels[int(mean.argmax())],
-            "time_share": {e: round(float(c / held.sum()), 5) for e, c in zip(labels, dom_time)},
-        }
-    return {"frames": n_frames, "fps": fps, "faces": faces}
-
-
 @dataclass
 class VideoOptions:
     """What :func:`process_video` does with a video: ``every`` (detect on every N-th frame),
@@ -286,9 +235,10 @@ class _VideoRun:
             missing = self.src.missing_frames if self.status == "complete" and not self.stopped_early else 0
             if missing:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
-            frames = self.frame_times.pairs()
-            fps = (live_rate(frames) or info.fps) if info.live else info.fps
-            summary = summarize(self.per_face, self.n, fps, self.labels, frame_durations(frames, info.fps, live=info.live))
+            index, times = self.frame_times.arrays()
+            fps = (live_rate(times) or info.fps) if info.live else info.fps
+            summary = summarize(self.per_face, self.n, fps, self.labels,
+                                (index, held_times(times, info.fps, live=info.live)))
             if self.status == "complete" and getattr(self.src, "gone_after", None) is not None:  # stopped for good
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
