@@ -397,11 +397,3 @@ def contact_sheets(tiles: list, out: Path, columns: int, per_sheet: int) -> int:
         rows = [np.hstack([x for t in chunk[r:r + columns] for x in (rule, t)][1:]) for r in range(0, len(chunk), columns)]
         cv2.imwrite(str(out / f"sheet_{k + 1:02d}.png"), np.vstack(rows))
     return sheets
-
-
-def gap_said(t: dict, digits: int = 1, how: str = "stratified p") -> str:
-    """A stratified gap (``facemotion.fairness.stratified_gap``) as text: its points and p, or that
-    no stratum held every group (its gap is None then)."""
-    if t["gap"] is None:
-        return "no gap to tell (no stratum holds every group)"
-    return f"{100 * t['gap']:.{digits}f} points ({how} = {t['p']:.4f})"

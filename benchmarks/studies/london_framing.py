@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common and the product scripts
-from facemotion.fairness import holm, permutation_gap, stratified_gap
+from facemotion.fairness import gap_said, holm, permutation_gap, stratified_gap
 
 from _bias import smiles as _smiles
 from _bias.london import PHOTOS, read_people
-from _common import command_line, gap_said, machine, table, write_results
+from _common import command_line, machine, table, write_results
 from happy_offset import london_probs
 from london_visible import GENDERS, LONDON, SEEN, VISIBILITY, read_visibility
 

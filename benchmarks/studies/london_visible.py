@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common and the product scripts
-from facemotion.fairness import permutation_gap
+from facemotion.fairness import gap_said, permutation_gap
 
 from _bias import smiles as _smiles
 from _bias.london import PHOTOS, read_people
@@ -50,7 +50,6 @@ from _common import (
     blind_sheets,
     command_line,
     finish_panels,
-    gap_said,
     kappa,
     kappa_text,
     machine,

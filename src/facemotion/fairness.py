@@ -110,6 +110,14 @@ def stratified_gap(values: np.ndarray, labels: list[str], strata, rng: np.random
             "strata": [str(v) for v in levels], "units_compared": used}
 
 
+def gap_said(t: dict, digits: int = 1, how: str = "stratified p") -> str:
+    """A stratified gap (``facemotion.fairness.stratified_gap``) as text: its points and p, or that
+    no stratum held every group (its gap is None then)."""
+    if t["gap"] is None:
+        return "no gap to tell (no stratum holds every group)"
+    return f"{100 * t['gap']:.{digits}f} points ({how} = {t['p']:.4f})"
+
+
 def holm(ps: list[float]) -> list[float]:
     """Holm's step-down adjustment of ``ps`` (the family-wise error over several tests)."""
     order = np.argsort(ps)
@@ -310,4 +318,5 @@ def _controlled_lines(c: dict, name: str, unit: str) -> list[str]:
             f"    per {name}: {cells}"]
 
 
-__all__ = ["MIN_GROUP", "wilson", "permutation_gap", "stratified_gap", "holm", "read_groups", "group_report", "format_group_report"]
+__all__ = ["MIN_GROUP", "wilson", "permutation_gap", "stratified_gap", "gap_said", "holm", "read_groups", "group_report",
+           "format_group_report"]

@@ -158,7 +158,10 @@ def summarize(per_face: dict[int, FaceRecord], n_frames: int, fps: float, labels
         mean = probs.mean(0, dtype=np.float64)
         if isinstance(durations, tuple):
             index, each = durations
-            held = each[np.searchsorted(index, frames)]
+            at = np.minimum(np.searchsorted(index, frames), max(len(index) - 1, 0))
+            # a frame not among those read to the end (a run that failed while writing it): 1 / fps
+            known = (at < len(index)) & (index[at] == frames) if len(index) else np.zeros(len(frames), bool)
+            held = np.where(known, each[at] if len(index) else 0.0, 1.0 / fps)
         else:
             held = np.array([durations.get(int(i), 1.0 / fps) if durations else 1.0 / fps for i in frames])
         dom_time = np.bincount(probs.argmax(1), weights=held, minlength=len(labels))
