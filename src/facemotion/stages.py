@@ -292,5 +292,7 @@ class Stages:
             r.update(target=labels[int(t)], method=explainer.name, saliency=m, regions=region_shares(m),
                      map_box=tuple(round(float(v), 1) for v in faces.crop_box(i)) if turned else r["box"],
                      map_lean=round(float(lean), 2) if turned else 0.0)
+            if self.aligned and faces.meshes and faces.meshes[i] is not None and faces.meshes[i].present:
+                r["map_aligned"] = True  # on the mesh-aligned crop (the landmarks frame it), not the box
             out.append(r)
         return add_mesh(out, faces.meshes)

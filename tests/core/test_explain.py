@@ -279,3 +279,20 @@ def test_a_rerun_of_explain_leaves_no_other_answers_files(media, tmp_path):
     first, second = explain_images(rec, [media / "obama.jpg", media / "justin.jpg"], out)
     assert first.error and "obama_explain.json: cannot write" in first.error
     assert second.error is None and (out / "justin_explain.json").exists()
+
+
+def test_an_aligned_faces_map_is_drawn_on_its_aligned_crop(media):
+    """With aligned=True the classifier reads the mesh-aligned crop: the record says so, and the
+    crop drawn with the map is that crop (to the landmarks' rounding)."""
+    import cv2
+
+    from facemotion.explain.figures import view_crop
+    from facemotion.mesh import aligned_crop
+
+    image = load_image(media / "obama.jpg")
+    (face,) = EmotionRecognizer(aligned=True).explain(image)
+    assert face["map_aligned"] is True
+    seen = cv2.resize(cv2.cvtColor(view_crop(image, face), cv2.COLOR_BGR2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
+    read = aligned_crop(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.asarray(face["landmarks"], float), 48)
+    assert np.abs(seen.astype(int) - read.astype(int)).mean() < 6
+    assert "map_aligned" not in EmotionRecognizer().explain(image)[0]

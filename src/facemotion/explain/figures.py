@@ -64,7 +64,13 @@ def _overlay_turned(image: np.ndarray, box, saliency: np.ndarray, alpha: float, 
 def view_crop(image: np.ndarray, face: dict, min_side: int = 160) -> np.ndarray:
     """What the classifier saw of ``face`` (an explanation's record), in colour: its
     ``map_box`` turned upright by ``map_lean`` (as :func:`facemotion.preprocess.crop_faces`
-    turns it), where the map lies; a face not turned is :func:`face_crop` of its box."""
+    turns it), where the map lies; a face not turned is :func:`face_crop` of its box; a face the
+    mesh aligned (``map_aligned``, ``EmotionRecognizer(aligned=True)``) its aligned crop."""
+    if face.get("map_aligned") and face.get("landmarks") is not None:
+        from ..mesh import aligned_crop
+
+        crop = aligned_crop(image, np.asarray(face["landmarks"], float), min_side)
+        return crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
     box, lean = face.get("map_box", face["box"]), float(face.get("map_lean") or 0.0)
     if not lean:
         return face_crop(image, box, min_side)

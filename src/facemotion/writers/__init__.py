@@ -64,7 +64,7 @@ class FaceCSVWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open_text(self.path, "w")
-        self.w = csv.writer(self.fh)
+        self.w = csv.writer(self.fh, lineterminator="\n")  # as batch's tables end their lines
         self.w.writerow(columns)
         self.fh.flush()
         self.rows = 0
