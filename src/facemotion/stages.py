@@ -22,7 +22,7 @@ import numpy as np
 from .align import absolute_box, level_box, upright
 from .classify import classifier_labels
 from .detect import get_detector
-from .explain import explain_faces, get_explainer, region_shares, target_indices
+from .explain import explain_faces, get_explainer, region_shares, target_index
 from .images import Picture, read_picture
 from .mesh import aligned_crop
 from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, to_gray
@@ -277,7 +277,7 @@ class Stages:
         or a leaning face's level box) turned by ``map_lean`` degrees (0: not turned) about its
         centre, as the classifier saw the face (:func:`facemotion.explain.figures.view_crop`)."""
         explainer = self.explainer(method, **options)  # a wrong method, option or target is said without a face too
-        target_indices(target, np.zeros((0, len(self.labels))), self.labels)
+        target_index(target, self.labels)
         if not detections:
             return []
         faces = self.detect_crops(image, detections)

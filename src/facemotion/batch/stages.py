@@ -23,6 +23,7 @@ from ..render import draw
 from ..stages import FaceCrops
 from ..video.sources import FrameSource
 from ..video.stream import BATCH_FRAMES, FaceTracking
+from ..video.tracking import ema
 from ..writers import write_image
 from ..zoo import resolved_precision
 from .inputs import Item
@@ -234,9 +235,7 @@ def smoothed(probs: np.ndarray, ids, smooth: float) -> np.ndarray:
     rows' face ids, in frame order; a new id after a scene cut starts afresh)."""
     out, last = np.asarray(probs, np.float64).copy(), {}
     for i, fid in enumerate(ids):
-        if fid in last:
-            out[i] = smooth * last[fid] + (1 - smooth) * out[i]
-        last[fid] = out[i]
+        out[i] = last[fid] = ema(last.get(fid), out[i], smooth)
     return out
 
 

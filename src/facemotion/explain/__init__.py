@@ -15,7 +15,7 @@ maps mean anything, :mod:`.figures` draws them.
 
 from .base import Explainer
 from .regions import REGIONS, region_shares
-from .registry import default_method, explain_faces, get_explainer, list_methods, register_explainer, target_indices
+from .registry import default_method, explain_faces, get_explainer, list_methods, register_explainer, target_index
 
 __all__ = ["REGIONS", "Explainer", "default_method", "explain_faces", "get_explainer", "list_methods",
-           "region_shares", "register_explainer", "target_indices"]
+           "region_shares", "register_explainer", "target_index"]

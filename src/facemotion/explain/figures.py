@@ -69,28 +69,27 @@ def view_crop(image: np.ndarray, face: dict, min_side: int = 160) -> np.ndarray:
     if face.get("map_aligned") and face.get("landmarks") is not None:
         from ..mesh import aligned_crop
 
-        crop = aligned_crop(image, np.asarray(face["landmarks"], float), min_side)
-        return crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+        return _enlarged(aligned_crop(image, np.asarray(face["landmarks"], float), min_side), min_side)
     box, lean = face.get("map_box", face["box"]), float(face.get("map_lean") or 0.0)
     if not lean:
         return face_crop(image, box, min_side)
-    m, (w, h) = upright_transform(box, lean)
-    crop = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    crop = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
-    scale = max(1.0, min_side / max(w, h))
-    return cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC) if scale > 1 else crop
+    m, size = upright_transform(box, lean)
+    return _enlarged(cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), min_side)
 
 
 def face_crop(image: np.ndarray, box, min_side: int = 160) -> np.ndarray:
     """The box's pixels, enlarged (never shrunk) to at least ``min_side`` so small faces stay visible
     (a face of one pixel too: with ``--detector none`` a 1 x N picture is one)."""
     x, y, w, h = clip_box(box, image.shape[1], image.shape[0], min_side=1)
-    crop = image[y:y + h, x:x + w]
+    return _enlarged(image[y:y + h, x:x + w], min_side)
+
+
+def _enlarged(crop: np.ndarray, min_side: int) -> np.ndarray:
+    """``crop`` in colour, enlarged (never shrunk) to at least ``min_side`` on its long side."""
     crop = crop if crop.ndim == 3 else cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    h, w = crop.shape[:2]
     scale = max(1.0, min_side / max(w, h))
-    if scale > 1:
-        crop = cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
-    return crop
+    return cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC) if scale > 1 else crop
 
 
 def _rgb(bgr: np.ndarray) -> np.ndarray:

@@ -67,16 +67,22 @@ def target_indices(target, probs: np.ndarray, labels=None) -> np.ndarray:
     FER+'s eight for eight columns of ``probs``)."""
     if labels is None:
         labels = FERPLUS_EMOTIONS if probs.ndim == 2 and probs.shape[1] == len(FERPLUS_EMOTIONS) else EMOTIONS
+    target = target_index(target, labels)
+    return probs.argmax(1) if target is None else np.full(len(probs), target)
+
+
+def target_index(target, labels) -> int | None:
+    """The class ``target`` names among ``labels`` (an emotion's name or its index), or None for
+    each face's predicted one; a wrong one is one line, with faces or without."""
     labels = tuple(labels)
     if target is None:
-        return probs.argmax(1)
+        return None
     if isinstance(target, str):
         if target not in labels:
             raise UsageError(f"target: unknown emotion {target!r}; use one of {', '.join(labels)}")
-        target = labels.index(target)
+        return labels.index(target)
     # an index is a whole number (True or 2.7 named disgust and fear)
-    target = validate.integer("target", target, 0, len(labels) - 1)
-    return np.full(len(probs), target)
+    return validate.integer("target", target, 0, len(labels) - 1)
 
 
 def explain_faces(explainer: Explainer, batch: np.ndarray, target=None, probs: np.ndarray | None = None,

@@ -124,9 +124,12 @@ class IoUTracker:
         return cls(iou_threshold, max_missed if max_missed is not None else max(2, -(-10 // every)), smooth, reach)
 
     def smooth_probs(self, track: Track, probs: np.ndarray) -> np.ndarray:
-        probs = np.asarray(probs, np.float64)
-        if track.probs is None or self.smooth == 0:
-            track.probs = probs
-        else:
-            track.probs = self.smooth * track.probs + (1 - self.smooth) * probs
+        track.probs = ema(track.probs, probs, self.smooth)
         return track.probs
+
+
+def ema(past, probs, smooth: float) -> np.ndarray:
+    """A face's probabilities smoothed: ``smooth`` of its ``past`` (None: its first reading) and
+    the rest of these; the one rule the stream and the batch engine smooth by."""
+    probs = np.asarray(probs, np.float64)
+    return probs if past is None or smooth == 0 else smooth * past + (1 - smooth) * probs
