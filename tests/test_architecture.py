@@ -19,7 +19,7 @@ PKG = SRC / "facemotion"
 BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry",
         "formats", "inputs"}
 CORE = {"preprocess", "tta", "metrics", "card", "results", "jpeg", "decoding", "images", "robustness", "fairness"}
-INFERENCE = {"detect", "zoo", "classify", "align", "render", "writers", "plots", "explain", "mesh", "sessions"}
+INFERENCE = {"detect", "zoo", "classify", "align", "orient", "render", "writers", "plots", "explain", "mesh", "sessions"}
 PIPELINES = {"video", "photos", "labelled", "facecrops"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},
                 **{m: "pipelines" for m in PIPELINES}, "recognizer": "recognizer", "stages": "recognizer", "batch": "jobs",

@@ -105,7 +105,7 @@ API_CASES = {
     "4-D array": (lambda r: r.detect_emotions(np.zeros((2, 5, 5, 3))), ImageError, "unsupported array shape"),
     "0x0 PIL image": (lambda r: r.detect_emotions(Image.new("RGB", (0, 0))), ImageError, r"image is empty \(0x0"),
     "lazily opened truncated PIL image": (lambda r: r.detect_emotions(_truncated_pil()), ImageError, "truncated"),
-    "multi-page TIFF": (lambda r: r.detect_emotions(_multipage_tiff()), ImageError, "holds 3 pages or frames"),
+    "multi-page TIFF": (lambda r: r.detect_emotions(_multipage_tiff()), ImageError, "holds 3 pages; facemotion reads one picture per file"),
     "fuzzed TIFF whose pages PIL cannot count (TypeError)": (lambda r: r.detect_emotions(hostile_tiff()), ImageError,
                                                               r"^<\d+ bytes>: cannot decode image \(TypeError: Missing "
                                                               r"dimensions\)$"),
@@ -1408,8 +1408,8 @@ def test_a_tiff_of_thousands_of_pages_is_refused_without_counting_them(rec):
         rec.detect_emotions(many)
     assert time.perf_counter() - t < 0.5
     assert str(e.value) == (f"<{len(many)} bytes>: holds more than 100 pages; facemotion reads one picture per file "
-                            "(split the pages)")
-    with pytest.raises(ImageError, match=r"holds 100 pages or frames"):  # up to the cap, counted as before
+                            "(save each page as a file of its own)")
+    with pytest.raises(ImageError, match=r"holds 100 pages;"):  # up to the cap, counted as before
         rec.detect_emotions(tiff_of_pages(100))
 
 

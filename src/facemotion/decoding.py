@@ -165,7 +165,7 @@ def check_work(img, name: str, data: bytes | None) -> int:
         _quiet_libtiff()
         if data is not None and tiff_pages(data) > MAX_TIFF_PAGES:
             raise ImageError(f"{name}: holds more than {MAX_TIFF_PAGES} pages; facemotion reads one picture per "
-                             "file (split the pages)")
+                             "file (save each page as a file of its own)")
         return 1
     scans = 1 if data is None else jpeg_scans(data)
     if scans > MAX_JPEG_SCANS:

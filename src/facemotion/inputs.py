@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import ImageError, UsageError, VideoError
 from .fileio import check_input_file
 
 # what a folder's files count as images and videos (by name, to list them; each is then read by its content:
@@ -64,13 +64,15 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
+def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=(), linked: list | None = None) -> list[Path]:
     """CLI arguments (files, folders, globs) -> files, in a stable order, each once
     (:func:`unique`). A folder (named, or matched by a glob) contributes its files (recursively) whose suffix is in
     ``suffixes``, but not hidden ones (``.git/``, macOS's ``._photo.jpg``); a folder's or a glob's
     files under a folder in ``skip`` (the command's own output folder, so that a rerun does not
     read its outputs back) are left out, unless the folder named lies in it. A file named as such
-    is always an input."""
+    is always an input. ``linked``: a list to which the links to folders found inside a folder
+    are added (they are not followed: a link to ``/`` or back up the tree would walk forever),
+    for the command to say so."""
     import glob
 
     skip = [os.path.realpath(s) for s in skip if s is not None]  # a link to it, or through one, is it
@@ -80,8 +82,10 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
         p = str(p)
         if not p:  # Path("") is ".": an empty name would read the current folder
             raise UsageError("'': an empty name among the inputs (. is the current folder)")
-        if p.lower().startswith("file://"):  # Path() would fold it to "file:/x", which names nothing
-            check_input_file(p, UsageError, "an input")  # its one line: give the path
+        if "://" in p and not _is(Path(p), "exists"):
+            # Path() folds "https://x/a.jpg" to "https:/x/a.jpg", which names nothing and would be
+            # written so in the records: a web or file address is said now, in its one line
+            check_input_file(p, *(_kind(suffixes) if not p.lower().startswith("file://") else (UsageError, "an input")))
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
             out.extend(_glob_inputs(_loop_free(matches), suffixes, skip, real))
@@ -89,11 +93,19 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=()) -> list[Path]:
                 out.append(Path(p))  # reported later as "no such file"
         elif _is(Path(p), "is_dir"):
             inside = [s for s in skip if not _within(os.path.realpath(p), s)]  # unless the folder named is in it
-            out.extend(sorted(_walk(p, suffixes, inside, real)))
+            out.extend(sorted(_walk(p, suffixes, inside, real, linked)))
         else:
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return unique(out)
+
+
+def _kind(suffixes) -> tuple:
+    """The error and the noun a command's inputs of ``suffixes`` are named with: a photo
+    command's, a video command's, or a collection's."""
+    if set(suffixes) <= set(IMAGE_SUFFIXES):
+        return ImageError, "an image"
+    return (VideoError, "a video") if set(suffixes) <= set(VIDEO_SUFFIXES) else (UsageError, "an input")
 
 
 def _glob_inputs(matches: list[str], suffixes, skip: list, real) -> list[Path]:
@@ -113,13 +125,16 @@ def _glob_inputs(matches: list[str], suffixes, skip: list, real) -> list[Path]:
     return out
 
 
-def _walk(folder: str, suffixes, skip: list, real):
+def _walk(folder: str, suffixes, skip: list, real, linked: list | None = None):
     """The files below ``folder`` with a suffix in ``suffixes``, leaving out hidden entries and the
     folders of ``skip`` without listing them (a ``.git/`` of 100,000 objects costs nothing).
-    Links to folders are not followed, as ``Path.rglob`` does not follow them."""
+    Links to folders are not followed, as ``Path.rglob`` does not follow them (added to
+    ``linked``, where given)."""
     for top, folders, files in os.walk(folder):
         folders[:] = [d for d in folders if not d.startswith(".")
                       and not (skip and any(_within(real(os.path.join(top, d)), s) for s in skip))]
+        if linked is not None:
+            linked.extend(Path(top, d) for d in folders if os.path.islink(os.path.join(top, d)))
         for name in files:
             f = Path(top, name)
             if not name.startswith(".") and f.suffix.lower() in suffixes and _input_entry(f):
@@ -129,6 +144,18 @@ def _walk(folder: str, suffixes, skip: list, real):
 def _skipped(path, skip: list, real) -> bool:
     """Whether ``path`` lies in a folder of ``skip`` (its folder's real path: ``real``, cached)."""
     return bool(skip) and any(_within(real(os.path.dirname(os.path.abspath(path))), s) for s in skip)
+
+
+def linked_note(linked: list) -> str | None:
+    """The note on the links to folders an input folder holds (:func:`expand_inputs`' ``linked``),
+    which are not read; None where there are none."""
+    from .names import shown
+
+    if not linked:
+        return None
+    s = "s" if len(linked) > 1 else ""
+    return (f"{len(linked)} linked folder{s} ({shown(str(linked[0]))}{', ...' if s else ''}) not read: links to "
+            f"folders are not followed; name {'them' if s else 'it'} among the inputs to read {'them' if s else 'it'}")
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

@@ -74,7 +74,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
 
     def explain(image):
         st = recognizer.stages
-        return st.explain_boxes(image, st.detect(image), target, method, **options)
+        return st.explain_boxes(image, st.detect_picture(image), target, method, **options)
 
     for path, stem, image, faces, failed in _each_photo(paths, recognizer, explain):
         if failed is not None:

@@ -63,7 +63,8 @@ class EmotionRecognizer:
     the model as named (the float default when ``model`` is None).
     ``upright``: turn each face that leans upright before its crop (:mod:`facemotion.align`
     reads the lean from the face itself, with any detector), so a tilted head is classified as
-    an upright one is (default True).
+    an upright one is, and find a photo's sideways or upside-down faces upright
+    (:mod:`facemotion.orient`: a photo saved turned without EXIF) (default True).
     ``fold_contempt``: a model with FER+'s contempt answers FER2013's seven emotions instead, its
     contempt probability added to disgust's (FER2013 filed contempt under disgust); with a
     FER2013 model it changes nothing. Results follow :attr:`labels`, the model's otherwise.
@@ -217,7 +218,7 @@ class EmotionRecognizer:
         ``rise`` (any model; ``masks=``)."""
         pic = self.read(image)
         st = self.stages
-        return pic.to_full(st.explain_boxes(pic.pixels, st.detect(pic.pixels), target, method, **options))
+        return pic.to_full(st.explain_boxes(pic.pixels, st.detect_picture(pic.pixels), target, method, **options))
 
     def stream(self, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
                max_missed: int | None = None):

@@ -81,8 +81,17 @@ class Registry:
         if key not in self._items:
             line = self.unknown if unknown is None else unknown
             # the current names only: an older one is still taken, but not offered
-            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names())))
+            raise self.error(line.format(kind=self.kind, name=name, names=", ".join(self.names())) + self.nearest(name))
         return self._items[key]
+
+    def nearest(self, name: str) -> str:
+        """"; did you mean X?" for the current name nearest ``name`` (case ignored), or ""."""
+        import difflib
+
+        names = self.names()
+        lowered = {n.lower(): n for n in names}
+        near = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.6)
+        return f"; did you mean {lowered[near[0]]}?" if near else ""
 
     def create(self, name: str, *args, **kwargs):
         """``get(name)(*args, **kwargs)``."""

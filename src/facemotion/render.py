@@ -120,7 +120,8 @@ def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=(), faces=()) -
     H, W = img.shape[:2]
     row = int(round(17 * s))
     labels = list(probs)
-    label_w = max(cv2.getTextSize(e, FONT, fs * 0.8, 1)[0][0] for e in labels) + 6
+    gap = max(4, int(round(6 * s)))  # between the longest label and the bars (its last letter's anti-aliasing)
+    label_w = max(cv2.getTextSize(e, FONT, fs * 0.8, 1)[0][0] for e in labels) + 3 + gap
     pct_w = cv2.getTextSize("100%", FONT, fs * 0.7, 1)[0][0] + 8
     bar_w = int(round(80 * s))
     pw, ph = label_w + bar_w + pct_w, row * len(labels) + 6

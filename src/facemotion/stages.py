@@ -25,6 +25,7 @@ from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares, target_index
 from .images import Picture, read_picture
 from .mesh import aligned_crop
+from .orient import orient
 from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, to_gray
 from .results import Face, add_mesh, make_result
 
@@ -163,6 +164,16 @@ class Stages:
         """Faces in a decoded BGR image: [(box (x, y, w, h), confidence)], in its pixels."""
         return self.detector.detect(image)
 
+    def detect_picture(self, image: np.ndarray, found=None, gray: np.ndarray | None = None) -> list:
+        """:meth:`detect` for a photo (``found``: its detections, where made already; ``gray``:
+        it in gray, likewise): with ``upright``, a sideways or upside-down photo's faces are found
+        turned upright (:func:`facemotion.orient.orient`), each with its ``turn``. A video's
+        frames use :meth:`detect`: its faces are searched as they come, frame after frame."""
+        found = self.detect(image) if found is None else found
+        if not self.upright or self.detector_name == "none":
+            return found
+        return orient(self.detect, image, found, size=self.input_size, gray=gray)
+
     def crop(self, image: np.ndarray, boxes, angles=None) -> np.ndarray:
         """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x S x S uint8 gray, the
         classifier's grid (:func:`~facemotion.preprocess.crop_faces`, the one crop); a face
@@ -178,15 +189,17 @@ class Stages:
         tracked face between two detections; None where unknown); ``levels``: likewise, their
         level boxes (:attr:`FaceCrops.levels`); ``previous``: likewise, their landmarks in the
         previous frame, which place their mesh crops."""
+        gray = to_gray(image)  # once: a leaning face is cropped twice, a photo's read for its turn
         if detections is None:
-            detections = self.detect(image)
+            detections = self.detect_picture(image, gray=gray)
         boxes, confidences = [b for b, _ in detections], [c for _, c in detections]
-        gray = to_gray(image)  # once: a leaning face is cropped twice
         crops = self.crop(gray, boxes)
         # detector="none": the image is a face crop already (FER2013's kind); there is no picture
         # around it to turn, and it is as level as the crops the classifier was trained on
         if self.upright and boxes and self.detector_name != "none":
-            leans, rel = upright(image, gray, boxes, crops, self.detector, self.input_size, angles, levels, self.roll)
+            turns = [getattr(d, "turn", 0.0) for d in detections]
+            leans, rel = upright(image, gray, boxes, crops, self.detector, self.input_size, angles, levels, self.roll,
+                                 turns if any(turns) else None)
             faces = FaceCrops(boxes, confidences, crops, leans, rel)
         else:
             faces = FaceCrops(boxes, confidences, crops)

@@ -118,7 +118,7 @@ def shipped_name(name: str) -> str:
     retired name with a stand-in (:data:`STANDS_IN`) that stand-in, each with a note on stderr
     (once a process); a retired name raises its one-line :class:`ModelError`; any other string
     (a file, or a name nobody knows) is returned as given."""
-    if Path(name).exists():
+    if Path(name).is_file():  # a folder is no model file: a shipped name is not hidden by one
         return name
     shipped = shipped_models()
     new = shipped_registry().canonical(name)

@@ -169,15 +169,17 @@ def test_animations_and_multi_picture_jpegs_give_their_first_frame(tmp_path):
     rec = facemotion.EmotionRecognizer()
     face = Image.fromarray(np.asarray(Image.open(facemotion.SAMPLE_IMAGE).convert("RGB")))  # pixels only
     blank = Image.new("RGB", face.size, (128, 128, 128))
-    for fmt in ("GIF", "WEBP", "MPO"):
+    for fmt in ("GIF", "WEBP", "MPO", "PNG"):  # PNG: an animated PNG
         buf = io.BytesIO()
         face.save(buf, fmt, save_all=True, append_images=[blank, Image.new("RGB", face.size)])
         assert Image.open(io.BytesIO(buf.getvalue())).n_frames == 3
         assert [f.dominant_emotion for f in rec.detect_emotions(buf.getvalue())] == ["happy"], fmt
-    # a TIFF's pages are separate pictures: still refused, saying how to read them
+    # a TIFF's pages are separate pictures: still refused, saying how to read them (not with
+    # `facemotion video`, which refuses a TIFF too)
     buf = io.BytesIO()
     Image.new("RGB", (64, 64)).save(buf, "TIFF", save_all=True, append_images=[Image.new("RGB", (64, 64), "white")])
-    with pytest.raises(ImageError, match="holds 2 pages or frames"):
+    with pytest.raises(ImageError, match="holds 2 pages; facemotion reads one picture per file .save each page as a "
+                                         "file of its own.$"):
         rec.detect_emotions(buf.getvalue())
 
 

@@ -234,3 +234,49 @@ def test_a_notebooks_bar_is_kept():
     console_auto = type("tqdm", (tqdm.asyncio.tqdm,), {"__module__": "tqdm.auto"})
     assert in_notebook(notebook_auto)
     assert not in_notebook(console_auto) and not in_notebook(tqdm.std.tqdm)
+
+
+def test_web_addresses_are_named_as_given_and_batch_refuses_stdin(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    url = "https://example.com/photos/a.jpg"
+    assert main(["image", url, "--json"]) == 1  # an image that cannot be read, as a photo that is not there
+    assert main(["batch", str(facemotion.SAMPLE_IMAGE), url, "--to", "t.csv"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [e.split(": a web address")[0] for e in err if e.startswith("error:")] == [f"error: {url}"] * 2
+    assert not (tmp_path / "t.csv").exists()  # said before anything ran: no table of a folded "https:/" path
+    assert main(["batch", "-", "--to", "t.csv"]) == 2
+    assert capsys.readouterr().err.startswith("error: -: facemotion batch reads photos and videos from files")
+
+
+def test_a_folders_links_to_folders_are_named_not_read(tmp_path, capsys):
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    photos.mkdir(), elsewhere.mkdir()
+    (photos / "a.jpg").write_bytes(Path(facemotion.SAMPLE_IMAGE).read_bytes())
+    (elsewhere / "b.jpg").write_bytes(Path(facemotion.SAMPLE_IMAGE).read_bytes())
+    (photos / "linked").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["image", str(photos), "-o", str(tmp_path / "out")]) == 0
+    assert main(["batch", str(photos), "--to", str(tmp_path / "t.csv")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "linked folder" in line]
+    assert len(notes) == 2 and all(f"({photos / 'linked'}) not read" in n for n in notes)
+    assert _files(tmp_path / "out") == ["a.json", "a_annotated.jpg"]
+
+
+def test_a_shipped_name_is_not_hidden_by_a_folder_and_a_typo_gets_the_nearest(tmp_path, monkeypatch):
+    from facemotion.errors import ModelError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quad_ensemble").mkdir()  # an output folder named after the model, say
+    assert EmotionRecognizer(model="quad_ensemble", detector="none").model_name == "quad_ensemble_int8"
+    with pytest.raises(ModelError, match=r"; did you mean newfaces4_resnet_s\?$"):
+        EmotionRecognizer(model="NEWFACES4_RESNET_S", detector="none")
+
+
+def test_batch_csv_writes_fixed_decimals_as_the_video_csv(tmp_path):
+    import csv
+
+    assert main(["batch", str(facemotion.SAMPLE_IMAGE), "--to", str(tmp_path / "t.csv")]) == 0
+    (row,) = csv.DictReader(open(tmp_path / "t.csv", newline=""))
+    rec = EmotionRecognizer()
+    for column in ("confidence", *rec.labels):
+        whole, _, decimals = row[column].partition(".")
+        assert whole.isdigit() and len(decimals) == 6 and "e" not in row[column], (column, row[column])

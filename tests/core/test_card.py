@@ -132,3 +132,17 @@ def test_a_checkpoint_card_is_checked_on_load(tmp_path):
     torch.save({**good, "input_size": 64}, tmp_path / "big.pt")
     with pytest.raises(ModelError, match="big.pt: model input size 64"):
         load_classifier(tmp_path / "big.pt")
+
+
+def test_every_shipped_file_carries_its_index_card():
+    """A shipped model opened by its path (or a copy of it) is the model its name opens: the
+    same card, name included."""
+    from pathlib import Path
+
+    import facemotion
+
+    weights = Path(facemotion.__file__).with_name("weights")
+    for name, entry in json.loads((weights / "models.json").read_text())["models"].items():
+        model = onnx.load(str(weights / entry["file"]), load_external_data=False)
+        assert {p.key: json.loads(p.value) for p in model.metadata_props} == entry["card"], name
+        assert load_classifier(str(weights / entry["file"])).name == name

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FacemotionError
-from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs, unique
+from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs, linked_note, unique
 from ..names import fit_stems, shown
 from ..writers import output_stems
 
@@ -52,17 +52,20 @@ def expand(args, skip=()) -> list[Item]:
     """Arguments -> items in argument order (folders sorted), each path once; a folder's files
     under a folder in ``skip`` left out (:func:`~facemotion.inputs.expand_inputs`)."""
     paths: list[str] = []
+    linked: list = []
     for a in args:
         a = str(a)
         if Path(a).suffix.lower() in LIST_SUFFIXES and Path(a).is_file():
             paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES, skip)]
         else:
-            found = expand_inputs([a], MEDIA_SUFFIXES, skip)
+            found = expand_inputs([a], MEDIA_SUFFIXES, skip, linked)
             if any(c in a for c in "*?[") and found == [Path(a)] and not Path(a).exists():
                 # a pattern that matches nothing is no input: said, not kept as a failed row of the table
                 print(f"note: {shown(a)} matches no file", file=sys.stderr)
                 continue
             paths += [str(p) for p in found]
+    if note := linked_note(linked):
+        print(f"note: {note}", file=sys.stderr)
     # an input named twice (a path listed twice, ./a.jpg and a.jpg, a link to it) would be processed
     # (and written) twice: the first name is kept
     once = unique(paths)

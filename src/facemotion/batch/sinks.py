@@ -236,9 +236,10 @@ class CsvSink(TextSink):
         buf = io.StringIO()
         plain = csv.writer(buf, lineterminator="\n")  # quotes cells with commas, quotes and "\n"
         quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)  # and "\r", which plain does not
+        fixed = self.layout.decimals
         for r in rows:
-            cells = ["" if v is None else cell(v) if isinstance(v, str) else v
-                     for v in self.layout.file_row(r)[:len(self.columns)]]
+            cells = ["" if v is None else cell(v) if isinstance(v, str) else f"{v:.{fixed[i]}f}" if i in fixed else v
+                     for i, v in enumerate(self.layout.file_row(r)[:len(self.columns)])]
             (quoted if any(isinstance(v, str) and "\r" in v for v in cells) else plain).writerow(cells)
         return buf.getvalue().encode()
 

@@ -176,9 +176,18 @@ def detect_read(rec: EmotionRecognizer, read: list[Detected], *, keep_image: boo
     todo = [d for d in read if d.error is None and d.picture is not None]
     try:
         pixels = [d.picture.pixels if d.pixels is None else d.pixels for d in todo]
-        faces = rec.stages.crops_many(pixels, rec.stages.detect_many(pixels))
+        found = rec.stages.detect_many(pixels)
+        # a sideways or upside-down photo (facemotion.orient: its faces found turned) is cropped
+        # alone, where its faces' turns are read; the batched path crops upright photos
+        found = [rec.stages.detect_picture(d.picture.pixels, f) for d, f in zip(todo, found)]
+        alone = {id(d) for d, f in zip(todo, found) if any(getattr(x, "turn", 0) for x in f)}
+        kept = [i for i, d in enumerate(todo) if id(d) not in alone]
+        faces = rec.stages.crops_many([pixels[i] for i in kept], [found[i] for i in kept])
     except Exception:  # noqa: BLE001 - the photo that failed is found below, alone
         return [_one(rec, d, keep_image) for d in read]
+    if alone:
+        read = [_one(rec, d, keep_image) if id(d) in alone else d for d in read]
+        todo = [d for d in todo if id(d) not in alone]
     for d, fc in zip(todo, faces):
         fc.boxes = [d.picture.full_box(b) for b in fc.boxes]
         d.faces, d.stamps, d.pixels = fc, [(None, None, k) for k in range(len(fc.boxes))], None

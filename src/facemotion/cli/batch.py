@@ -24,7 +24,12 @@ EPILOG = """examples:
 
 def cmd_batch(args) -> int:
     from ..batch import JobSpec, expand, run_batch
+    from ..errors import UsageError
     from ..recognizer import RecognizerOptions
+
+    if "-" in args.inputs:  # a table's rows name files, and a rerun resumes by them
+        raise UsageError("-: facemotion batch reads photos and videos from files; save what is piped in first "
+                         "(facemotion image - reads one photo piped in)")
 
     # --device auto weighs the job: a small one stays on the CPU (the GPU's start costs seconds)
     job = (len(expand(args.inputs)), "photos") if args.device == "auto" else None

@@ -29,11 +29,14 @@ def _recognizer(args):
 
 def _input_paths(args, for_videos: str = "facemotion batch reads photos and videos", out=None) -> list:
     from ..errors import ImageError
-    from ..inputs import expand_inputs, left_out_videos
+    from ..inputs import expand_inputs, left_out_videos, linked_note
 
     if "-" in args.paths:  # image reads a photo piped in before this (cli/piped.py); explain does not
         raise UsageError(f"-: facemotion {args.command} reads photos from files; save the photo piped in first")
-    paths = expand_inputs(args.paths, skip=[out])  # a rerun does not read its own outputs back
+    linked: list = []
+    paths = expand_inputs(args.paths, skip=[out], linked=linked)  # a rerun does not read its own outputs back
+    if said := linked_note(linked):
+        print(f"note: {said}", file=sys.stderr)
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
     note = left_out_videos(args.paths, for_videos)
     if not paths:

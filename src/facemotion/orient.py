@@ -1,0 +1,151 @@
+"""Sideways and upside-down photos: which way up a picture's faces are, and finding them there.
+
+A photo saved turned without its EXIF orientation (a scan, a screenshot, a phone photo re-saved
+by a tool that drops EXIF) shows every face on its side or upside down. The detectors, trained
+on upright faces, miss most such faces, and read the ones they find as other emotions (an
+upside-down smile reads sad). A small network (``weights/orient.onnx``,
+``scripts/train_orient.py``) reads from a face's crop which quarter turn it shows, and
+:func:`orient` uses it on a picture's detections:
+
+- faces found that mostly show one quarter turn: the picture is searched again turned upright
+  that way, and the faces found there are kept (turned back to the picture's pixels) where
+  they are at least as many as those found, the detector is at least as sure of them, and
+  they mostly read upright;
+- no face found: the picture is searched turned 90 degrees each way, and the turn whose faces
+  the detector is fairly sure of and mostly read upright wins (the more faces, then the more
+  upright).
+
+An upright photo's faces read upright, so it costs one pass of the network over their crops;
+a photo without faces pays two more detector passes. Each face found so carries its quarter turn
+(:attr:`facemotion.detect.Detection.turn`), and :func:`facemotion.align.upright` turns its crop
+by it before reading what it leans beyond it: boxes, landmarks, maps and drawings stay in the
+picture's own pixels. ``EmotionRecognizer(upright=False)`` (``--no-upright``) turns it off with
+the lean correction. Pictures only: a video's frames are searched as they come.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .align import RollEstimator, wrap_degrees
+from .detect import Detection
+from .preprocess import crop_faces, to_gray
+
+ORIENT_MODEL = Path(__file__).with_name("weights") / "orient.onnx"
+# the detections' mean probability (weighted by the detector's confidence) of one quarter turn
+# before the picture is searched again turned that way
+TURN_SHARE = 0.5
+# and the faces found in the turned picture are kept where their mean probability of standing
+# upright there (weighted as above) is at least this, and the detector's mean confidence in them
+# at least its confidence in the faces found as the picture is (none found: MIN_CONFIDENCE).
+# Chosen on the upright photos of the shared photos, posed_val, London and muxspace's and
+# Specs on Faces' val parts and their turned copies: none of those photos turned by mistake,
+# then the most turned right (docs/robustness.md, "Sideways and upside-down photos")
+UPRIGHT_SHARE = 0.5
+MIN_CONFIDENCE = 0.7
+
+
+class QuarterTurns(RollEstimator):
+    """Face crops (N x S x S uint8 gray, the classifier's grid) -> N x 4 probabilities of the
+    quarter turn each face shows: upright, turned 90 degrees counter-clockwise on screen, upside
+    down, turned 90 clockwise."""
+
+    task = "quarter_turn"
+
+    def __init__(self, path: str | Path = ORIENT_MODEL):
+        super().__init__(path)
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, 4), np.float32)
+        z = self.run(crops).astype(np.float64)
+        e = np.exp(z - z.max(1, keepdims=True))
+        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+_shared: dict = {}
+
+
+def quarter_turns() -> QuarterTurns:
+    """The shipped quarter-turn model, loaded once per process (its session is safe to share)."""
+    if "net" not in _shared:
+        _shared["net"] = QuarterTurns()
+    return _shared["net"]
+
+
+def turned_view(image: np.ndarray, k: int) -> np.ndarray:
+    """``image`` turned so that a face showing quarter turn ``k`` (counter-clockwise) stands
+    upright: turned ``k`` quarters clockwise."""
+    return np.ascontiguousarray(np.rot90(image, -k))
+
+
+def back_points(points, k: int, shape) -> np.ndarray:
+    """Points (x, y) in :func:`turned_view` ``(image, k)`` -> the same points in ``image``
+    (``shape``: its array shape), in continuous pixel coordinates (0 at a pixel's edge)."""
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    h, w = shape[:2]
+    x, y = p[:, 0], p[:, 1]
+    k %= 4
+    if k == 1:  # turned a quarter clockwise: (x, y) -> (h - y, x)
+        return np.stack([y, h - x], 1)
+    if k == 2:
+        return np.stack([w - x, h - y], 1)
+    if k == 3:  # a quarter counter-clockwise: (x, y) -> (y, w - x)
+        return np.stack([w - y, x], 1)
+    return p
+
+
+def back_detection(d, k: int, shape) -> Detection:
+    """A detection in :func:`turned_view` ``(image, k)`` -> the same face in ``image``: its box
+    (the turned box's corners' bounds), its landmarks, and ``turn`` (degrees in (-180, 180]:
+    how far the face leans counter-clockwise there)."""
+    (x, y, w, h), conf = d
+    corners = back_points([(x, y), (x + w, y + h)], k, shape)
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    marks = getattr(d, "landmarks", None)
+    if marks is not None:
+        # a landmark is a pixel's centre: moved as the points half a pixel on, then back
+        marks = tuple(map(tuple, back_points(np.asarray(marks, np.float64) + 0.5, k, shape) - 0.5))
+    return Detection((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), conf, marks,
+                     turn=wrap_degrees(90.0 * k))
+
+
+def _shares(gray: np.ndarray, found: list, net: QuarterTurns, size: int) -> np.ndarray:
+    """The mean probability of each quarter turn over ``found``'s faces, weighted by the
+    detector's confidence (a faint false detection weighs little)."""
+    probs = net.probabilities(crop_faces(gray, [b for b, _ in found], size))
+    conf = np.array([max(float(c), 1e-3) for _, c in found])
+    return (probs * conf[:, None]).sum(0) / conf.sum()
+
+
+def orient(detect, image: np.ndarray, found: list, *, size: int = 48, net: QuarterTurns | None = None,
+           gray: np.ndarray | None = None) -> list:
+    """The faces of ``image`` given ``found``, its detections as it is (``detect``: the detector's
+    ``detect``): as they are where they stand upright; else as found in the picture turned upright
+    (see the module's notes), each with its :attr:`~facemotion.detect.Detection.turn`. ``gray``:
+    the picture in gray, where made already."""
+    net = net or quarter_turns()
+    gray = to_gray(image) if gray is None else gray
+    if found:
+        share = _shares(gray, found, net, size)
+        k = int(share.argmax())
+        if k == 0 or share[k] < TURN_SHARE:
+            return found
+        candidates = [k]
+    else:
+        candidates = [1, 3]
+    # the detector's own word: it finds upright faces more surely than turned ones
+    least = float(np.mean([c for _, c in found])) if found else MIN_CONFIDENCE
+    best, best_score = found, None
+    for k in candidates:
+        view = turned_view(image, k)
+        again = detect(view)
+        if not again or len(again) < len(found) or float(np.mean([c for _, c in again])) < least:
+            continue
+        upright = float(_shares(turned_view(gray, k), again, net, size)[0])
+        score = (len(again), upright)
+        if upright >= UPRIGHT_SHARE and (best_score is None or score > best_score):
+            best, best_score = [back_detection(d, k, image.shape) for d in again], score
+    return best
