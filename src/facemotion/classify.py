@@ -52,7 +52,11 @@ class Classifier:
 
     @property
     def name(self) -> str:
-        return self.card.name or self.path.stem
+        """The card's name; else the file's stem, with its folder for a run's ``best``/``last``
+        (``mx/best``: every run's is ``best``)."""
+        stem = self.path.stem
+        return self.card.name or (f"{self.path.parent.name}/{stem}" if stem in ("best", "last") and
+                                  self.path.parent.name else stem)
 
     @property
     def labels(self) -> tuple[str, ...]:

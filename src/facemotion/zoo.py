@@ -158,6 +158,9 @@ def _where_retired(name: str) -> str:
 
 def no_checkpoint(path) -> str:
     """The one line for a checkpoint that is not there (a shipped model's name: how to get one)."""
+    if Path(path).is_dir():
+        best = Path(path) / "best.pt"
+        return f"{path}: is a folder, not a checkpoint" + (f" (a run's: give {best})" if best.is_file() else "")
     shipped = f" (a shipped model's name: `facemotion import {path} -o DIR` rebuilds its checkpoint)" \
         if str(path) in shipped_models() else ""
     return f"{path}: no such checkpoint{shipped}"

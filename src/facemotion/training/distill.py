@@ -36,7 +36,7 @@ class OnnxTeacher:
         path = resolve_model(spec)
         if path.suffix == ".pt":
             raise FacemotionError(f"{spec}: a checkpoint, not an ONNX teacher")
-        self.classifier = OnnxClassifier(path)
+        self.classifier, self.name = OnnxClassifier(path), str(spec)
         self.temperature = float(self.classifier.card.temperature)
         # an export made with --tta already averages the face and its mirror inside the graph
         self.flip_inside = self.classifier.card.tta == "flip"
@@ -62,7 +62,9 @@ def load_teacher(spec: str, dev):
     if str(spec).endswith(".onnx") or (not Path(spec).exists() and (spec in shipped_models() or spec in RETIRED)):
         return OnnxTeacher(spec)
     tm, _ = model_from_checkpoint(spec)
-    return tm.to(dev, memory_format=torch.channels_last).eval()
+    tm = tm.to(dev, memory_format=torch.channels_last).eval()
+    tm.name = str(spec)  # what an error names it by (an nn.Module has no name; its repr is the network)
+    return tm
 
 
 def fit_targets(p, classes: int, where: str):
@@ -117,7 +119,8 @@ def offline_teacher_targets(teachers, images, temp, batch_size: int = 512, progr
             for t in teachers:
                 tv = views[:1] if getattr(t, "flip_inside", False) else views
                 q = sum(torch.softmax(t(v).float() / temp, 1) for v in tv) / len(tv)
-                p = p + (q if classes is None else fit_targets(q, classes, f"--teacher {getattr(t, 'name', t)}"))
+                who = f"--teacher {getattr(t, 'name', type(t).__name__)}"
+                p = p + (q if classes is None else fit_targets(q, classes, who))
             out.append(p / len(teachers))
     bar.close()
     return torch.cat(out).to(dev) if out else torch.zeros(0, NUM_CLASSES, device=dev)

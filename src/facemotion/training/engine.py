@@ -301,6 +301,13 @@ class Schedule:
         if self.scheduler is not None and state:
             self.scheduler.load_state_dict(state)
 
+    def move_to(self, step: int) -> None:
+        """A per-step schedule at ``step`` (its rate set as there). A one-cycle schedule keeps the
+        length it was made with and is not moved (a resume refuses to change its steps)."""
+        if self.per_step and isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+            self.scheduler.last_epoch = step - 1
+            self.scheduler.step()
+
 
 def build_scheduler(optimizer, args, steps_per_epoch) -> Schedule:
     total = args.epochs * steps_per_epoch

@@ -61,8 +61,19 @@ def _num(v, fmt: str, scale: float = 1.0, width: int = 0, unit: str = "") -> str
     return (f"{v * scale:{fmt}}{unit}" if v is not None else "-").rjust(width)
 
 
+def distinct_names(paths) -> list[str]:
+    """Each of ``paths`` by as few of its last parts as tell them apart (``int3/best.pt``,
+    ``int5/best.pt``; a shipped name as it is)."""
+    parts = [Path(str(p)).parts or (str(p),) for p in paths]
+    for depth in range(1, max((len(p) for p in parts), default=1) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
 def format_report(r: dict) -> str:
-    lines = [f"{', '.join(Path(m).name for m in r['models'])} on {r['split']} ({r['n']} faces)"
+    lines = [f"{', '.join(distinct_names(r['models']))} on {r['split']} ({r['n']} faces)"
              f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}"
              + (f", FER+ majority labels ({r.get('left_out', 0)} faces without one left out)"
                 if r.get("label_source") == "ferplus" else ""),

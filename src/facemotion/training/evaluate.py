@@ -106,7 +106,7 @@ def model_logits(model_ref, images: np.ndarray, tta="none", batch_size: int = 51
 
     Checkpoints run in torch (raw logits); any other model (ONNX, a shipped name) returns
     probabilities, whose log is used -- softmax of log p is p, so averaging and temperature
-    fitting work for both. The views of ``tta`` are averaged (:mod:`facemotion.tta`).
+    fitting work for both. The views of ``tta`` are averaged as logits (:mod:`facemotion.tta`).
     """
     path = Path(str(model_ref))
     if path.suffix == ".pt":
@@ -121,8 +121,10 @@ def model_logits(model_ref, images: np.ndarray, tta="none", batch_size: int = 51
     clf = load_classifier(str(model_ref))
     out = []
     for i in range(0, len(images), batch_size):
-        p = _tta.apply(clf.predict, normalize(images[i:i + batch_size])[:, None], tta)
-        out.append(np.log(np.clip(p, 1e-12, 1)))
+        # the views' log-probabilities averaged, as a checkpoint's logits are and an export's
+        # graph averages its views: a checkpoint and its export score the same with --tta
+        out.append(_tta.apply(lambda v: np.log(np.clip(clf.predict(v), 1e-12, 1)),
+                              normalize(images[i:i + batch_size])[:, None], tta))
     return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)))
 
 

@@ -24,10 +24,15 @@ class RunState:
     best: dict = field(default_factory=lambda: {"val_loss": float("inf"), "val_acc": 0.0, "epoch": 0})
     init_training: dict | None = None
 
-    def restore(self, ck, model, optimizer, schedule, ema) -> None:
+    def restore(self, ck, model, optimizer, schedule, ema, steps_per_epoch: int | None = None) -> None:
+        """``ck``'s state into these objects; ``steps_per_epoch``: this run's, where a run resumed
+        on another number of processes takes more or fewer steps an epoch (the schedule goes on
+        from where its epochs put it, not its step count)."""
         model.load_state_dict(ck["model_state"])
         optimizer.load_state_dict(ck["optimizer_state"])
         schedule.load_state_dict(ck.get("scheduler_state"))
+        if steps_per_epoch and ck["epoch"] * steps_per_epoch != ck["step"]:
+            schedule.move_to(ck["epoch"] * steps_per_epoch)
         if ema is not None and ck.get("ema_state"):
             ema.module.load_state_dict(ck["ema_state"])
         self.start_epoch, self.step = ck["epoch"] + 1, ck["step"]
@@ -41,7 +46,8 @@ class RunState:
         return count_parameters(model)
 
     def bad_epochs(self) -> int:
-        return self.history[-1]["epoch"] - self.best["epoch"] if self.history else 0
+        """The validations since the best one (--eval-every: the epochs between are not counted)."""
+        return sum(1 for r in self.history if r["epoch"] > self.best["epoch"] and r["val_loss"] == r["val_loss"])
 
 
 def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say) -> None:

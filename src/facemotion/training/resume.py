@@ -36,13 +36,13 @@ def starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
     # starting checkpoint is not needed again, and may be gone by then
     ck = load_checkpoint(resume, map_location=x_tr.device)
-    if ck.get("arch") != cfg.arch or (ck.get("arch_kwargs") or {}) != model_kwargs:
-        raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                         f"not of {cfg.arch} {model_kwargs}; use another --out or the same --arch")
     if not ck.get("optimizer_state"):
         raise UsageError(f"--resume: {resume} holds weights only (a shipped or slimmed checkpoint), not a "
                          "run to continue; start from it with --init instead")
-    _same_run(cfg, ck, resume, say)
+    _same_run(cfg, ck, resume, say)  # first: another --labels changes the network's outputs too
+    if ck.get("arch") != cfg.arch or (ck.get("arch_kwargs") or {}) != model_kwargs:
+        raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                         f"not of {cfg.arch} {model_kwargs}; use another --out or the same --arch")
     pruned = ck.get("pruned") or {}
     if cfg.prune is not None and pruned.get("ratio") != cfg.prune:
         raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not {cfg.prune}; "
@@ -71,6 +71,17 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
         if key in was and old != new:
             raise UsageError(f"--resume: {resume} is a run with {flag} {_shown(old)}, not {_shown(new)} (it chooses "
                              f"the faces that train and those held out); continue it with {flag} {_shown(old)}")
+    # these lay out the optimizer and the schedule whose state goes on: another optimizer cannot
+    # take the state (AdamW's moments are no SGD's momentum), and another rate, warm-up or step
+    # size would be read against a step count laid out for the first (a larger batch: the rate
+    # fell to 0 halfway)
+    for key, flag in (("opt", "--opt"), ("sched", "--sched"), ("lr", "--lr"), ("batch_size", "--batch-size"),
+                      ("warmup_epochs", "--warmup-epochs"), ("weight_decay", "--weight-decay")):
+        old, new = was.get(key), getattr(cfg, key, None)
+        if key in was and old != new:
+            raise UsageError(f"--resume: {resume} is a run with {flag} {_shown(old)}, not {_shown(new)} (its optimizer "
+                             f"and schedule go on as they were); continue it with {flag} {_shown(old)}, or start "
+                             f"from it with --init CKPT and another --out")
     epochs, warm = was.get("epochs"), float(was.get("warmup_epochs") or 0)
     if was.get("sched") == "cosine" and epochs and cfg.epochs != epochs and ck.get("epoch", 0) < cfg.epochs:
         # LambdaLR keeps its step count, not its length: the rate jumps to the new cosine's value there
@@ -85,6 +96,9 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
                          f"epoch{'s' if epochs != 1 else ''}, whose schedule cannot be stretched; resume it with "
                          f"--epochs {epochs}, or give it another cycle with --init CKPT and another --out")
     began, now = was.get("world_size") or 1, getattr(cfg, "world_size", 1) or 1
+    if began != now and was.get("sched") == "onecycle":
+        raise UsageError(f"--resume: {resume} is a one-cycle run on {began} process{'es' if began > 1 else ''}; its "
+                         f"schedule's steps cannot be laid out again for {now}: resume it on {began}")
     if began != now:  # --batch-size is each process's: the step's batch changes with their number
         say(f"--resume: {resume} began on {began} process{'es' if began > 1 else ''}, it goes on on {now}: a step "
             f"now takes {now * cfg.batch_size} faces, not {began * cfg.batch_size}", file=sys.stderr)

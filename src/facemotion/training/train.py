@@ -223,7 +223,7 @@ def _train(cfg, dist) -> dict:
     teachers, targets = _distillation(cfg, data.x_tr, out, dist, say, len(data.labels))
     run = RunState(init_training=init_training)
     if ck is not None:
-        run.restore(ck, model, optimizer, schedule, ema)
+        run.restore(ck, model, optimizer, schedule, ema, steps_per_epoch)
         say(f"resumed from {ck['_path']} at epoch {ck['epoch']}", file=sys.stderr)
     ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
     say(f"{cfg.arch}: {run.parameters(model):,} parameters; train {len(data.y_tr):,} / val {len(data.y_va):,} images; "
@@ -248,7 +248,10 @@ def _prepare_out(cfg, dist) -> Path:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file on its way (afile/run), no permission: the option named
+        raise UsageError(f"--out: cannot make the folder {out} ({e.strerror or e})") from None
     check_writable(out, "--out")  # now, not at the first epoch's checkpoint
     # a new run into a run's folder would replace its checkpoints and append to its log.csv
     held = sorted(f for f in out.iterdir() if f.name in RUN_FILES or EPOCH_FILE.fullmatch(f.name))
