@@ -11,9 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the training wing needs torch (the [train] extra)")
 
-from conftest import faces_like, train_args  # noqa: E402
 from facemotion.errors import FacemotionError, UsageError  # noqa: E402
 from facemotion.training.train import main  # noqa: E402
+
+from conftest import faces_like, train_args  # noqa: E402
 
 
 @pytest.mark.parametrize("flag, value, began", [("opt", "sgd", "adamw"), ("sched", "plateau", "cosine"),
