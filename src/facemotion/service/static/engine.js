@@ -11,7 +11,7 @@
 // Out: {id, result} or {id, error}.
 "use strict";
 
-let cv = null, ort = null, cfg = null, base = "", detector = null, session = null, roll = null, info = {};
+let cv = null, ort = null, cfg = null, base = "", detector = null, session = null, roll = null, orient = null, info = {};
 let mesh = null, meshOn = false;  // the face mesh (mesh.js) once loaded, and whether faces get it
 const sessions = new Map();
 
@@ -115,10 +115,12 @@ function setWasm(threads) {
 // always: a few 48x48 faces, no transfer to a GPU, and ONNX Runtime's CPU kernels, as Python's.
 async function loadRoll() {
   roll = null;
+  orient = null;
   if (!cfg.roll) return;
-  const bytes = await fetchBytes(cfg.roll.file);
-  roll = { ...cfg.roll, s: await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"],
-                                                                      graphOptimizationLevel: "all" }) };
+  const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
+  roll = { ...cfg.roll, s: await ort.InferenceSession.create(await fetchBytes(cfg.roll.file), opts) };
+  // and the quarter-turn network (facemotion.orient), where the page finds sideways photos' faces
+  if (cfg.orient) orient = { ...cfg.orient, s: await ort.InferenceSession.create(await fetchBytes(cfg.orient.file), opts) };
   info = { ...info, upright: true };
 }
 
@@ -427,7 +429,13 @@ function normalize(crops, { scale, offset }) {
 // align.RollEstimator.estimate: the crops' centre (centre_fraction of the side) resampled to the
 // network's grid by the float32 matrix Python builds, then the network -> degrees (float32)
 async function rollAngles(crops, count, size) {
-  const R = roll.input_size, c = roll.centre_fraction, f = Math.fround;
+  const out = await centreRun(roll, crops, count, size), range = Math.fround(roll.range_degrees);
+  return Array.from({ length: count }, (_, i) => Math.fround(out[i] * range));
+}
+
+// align.RollEstimator.run: a network of the roll network's kind (roll, orient) on the crops' centre -> its outputs
+async function centreRun(net, crops, count, size) {
+  const R = net.input_size, c = net.centre_fraction, f = Math.fround;
   let grid = crops;
   if (c < 1 || size !== R) {
     const lo = f(size * (1 - c) / 2), k = f(c * size / R);
@@ -446,10 +454,77 @@ async function rollAngles(crops, count, size) {
       m.delete(); src.delete(); dst.delete();
     }
   }
-  const s = roll.s, input = new ort.Tensor("float32", normalize(grid, roll.normalization), [count, 1, R, R]);
-  const out = (await s.run({ [s.inputNames[0]]: input }))[s.outputNames[0]].data;
-  const range = f(roll.range_degrees);
-  return Array.from({ length: count }, (_, i) => f(out[i] * range));
+  const s = net.s, input = new ort.Tensor("float32", normalize(grid, roll.normalization), [count, 1, R, R]);
+  return (await s.run({ [s.inputNames[0]]: input }))[s.outputNames[0]].data;
+}
+
+// ---- sideways and upside-down photos: facemotion.orient.orient ----
+// the mean probability of each quarter turn over the faces (their crops on the classifier's grid),
+// weighted by the detector's confidence
+async function quarterShares(gray, dets, size) {
+  const z = await centreRun(orient, cropFaces(gray, dets.map((d) => d.box), size), dets.length, size);
+  const share = [0, 0, 0, 0];
+  let total = 0;
+  dets.forEach((d, i) => {
+    const row = Array.from(z.subarray(i * 4, i * 4 + 4)), top = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - top)), sum = e.reduce((a, b) => a + b, 0), w = Math.max(d.confidence, 1e-3);
+    e.forEach((v, k) => { share[k] += w * v / sum; });
+    total += w;
+  });
+  return share.map((v) => v / total);
+}
+
+// orient.turned_view: the picture turned k quarters clockwise (a face that shows quarter turn k stands upright)
+function turnedView(mat, k) {
+  const out = new cv.Mat();
+  cv.rotate(mat, out, [null, cv.ROTATE_90_CLOCKWISE, cv.ROTATE_180, cv.ROTATE_90_COUNTERCLOCKWISE][k]);
+  return out;
+}
+
+// orient.back_points: a point of turnedView(picture of W x H, k) -> the picture's
+function backPoint([x, y], k, W, H) {
+  return [[x, y], [y, H - x], [W - x, H - y], [W - y, x]][k];
+}
+
+const wrapDegrees = (a) => 180 - ((((180 - a) % 360) + 360) % 360);  // align.wrap_degrees: in (-180, 180]
+
+// orient.back_detection: a face found in the turned view, in the picture's pixels, with its quarter turn
+function backDetection(d, k, W, H) {
+  const [x, y, w, h] = d.box, a = backPoint([x, y], k, W, H), b = backPoint([x + w, y + h], k, W, H);
+  const eyes = d.eyes ? d.eyes.map(([ex, ey]) => backPoint([ex + 0.5, ey + 0.5], k, W, H).map((v) => v - 0.5)) : null;
+  return { box: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1])],
+           confidence: d.confidence, eyes, turn: wrapDegrees(90 * k) };
+}
+
+// orient.orient: the photo's faces as found where they stand upright; else found in it turned upright
+async function orientFaces(gray, bgr, dets, size) {
+  if (!orient) return dets;
+  let candidates = [1, 3];
+  if (dets.length) {
+    const share = await quarterShares(gray, dets, size);
+    const k = share.indexOf(Math.max(...share));  // the first maximum, as numpy's argmax
+    if (k === 0 || share[k] < orient.turn_share) return dets;
+    candidates = [k];
+  }
+  const mean = (ds) => ds.reduce((a, d) => a + d.confidence, 0) / ds.length;
+  const least = dets.length ? mean(dets) : orient.min_confidence;
+  let best = dets, score = null;
+  for (const k of candidates) {
+    const g = turnedView(gray, k), b = bgr ? turnedView(bgr, k) : null;
+    try {
+      const again = await detect(g, b);
+      if (!again.length || again.length < dets.length || mean(again) < least) continue;
+      const up = (await quarterShares(g, again, size))[0];
+      if (up >= orient.upright_share && (!score || again.length > score[0] || (again.length === score[0] && up > score[1]))) {
+        best = again.map((d) => backDetection(d, k, gray.cols, gray.rows));
+        score = [again.length, up];
+      }
+    } finally {
+      g.delete();
+      if (b) b.delete();
+    }
+  }
+  return best;
 }
 
 // ---- classification: recognizer.detect_crops (crops, the roll network on them, leaning faces
@@ -458,14 +533,21 @@ async function rollAngles(crops, count, size) {
 // temperature-scaled softmax are inside it, as for the Python side). ``levels``: a tracked face's
 // level box (relative to its box) found earlier, reused while its lean holds. -> {probs, levels,
 // angles: each face's lean, or null where leans are not read}
-async function classify(gray, bgr, boxes, whole = false, levels = null) {
+async function classify(gray, bgr, boxes, whole = false, levels = null, turns = null) {
   const found = boxes.map(() => null);
   if (!boxes.length) return { probs: [], levels: found, angles: null };
   let angles = null;
   const size = session.model.input_size, s = session.s, n = size * size;
   const crops = cropFaces(gray, boxes, size);
   if (roll && !whole) {
+    // a sideways or upside-down face (orientFaces): its lean is read on it turned by its quarter turn
+    const quarter = turns ? boxes.map((_, i) => i).filter((i) => turns[i]) : [];
+    if (quarter.length) {
+      const turned = cropFaces(gray, quarter.map((i) => boxes[i]), size, quarter.map((i) => turns[i]));
+      quarter.forEach((i, k) => crops.set(turned.subarray(k * n, (k + 1) * n), i * n));
+    }
     angles = await rollAngles(crops, boxes.length, size);
+    if (quarter.length) quarter.forEach((i) => { angles[i] = wrapDegrees(turns[i] + angles[i]); });
     const tilted = boxes.map((_, i) => i).filter((i) => Math.abs(angles[i]) >= roll.min_degrees);
     if (detector.level_search) {
       for (const i of tilted) {
@@ -578,11 +660,14 @@ async function analyse(image, track, whole) {
     cv.cvtColor(rgba, gray, cv.COLOR_RGBA2GRAY);  // the coefficients of Python's BGR2GRAY, channels swapped
     if (bgr) cv.cvtColor(rgba, bgr, cv.COLOR_RGBA2BGR);
     const t1 = performance.now();
-    const dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : await detect(gray, bgr);
+    let dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : await detect(gray, bgr);
+    // a photo's sideways or upside-down faces found upright (a video's frames are read as they come)
+    if (!whole && !track) dets = await orientFaces(gray, bgr, dets, session.model.input_size);
     const t2 = performance.now();
     let faces, t3;
     if (!track) {
-      const { probs, angles } = await classify(gray, bgr, dets.map((d) => d.box), whole);
+      const { probs, angles } = await classify(gray, bgr, dets.map((d) => d.box), whole, null,
+                                               dets.map((d) => d.turn || 0));
       faces = dets.map((d, i) => record(d.box, d.confidence, probs[i]));
       t3 = performance.now();
       if (meshOn) {
