@@ -296,3 +296,30 @@ def test_an_aligned_faces_map_is_drawn_on_its_aligned_crop(media):
     read = aligned_crop(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.asarray(face["landmarks"], float), 48)
     assert np.abs(seen.astype(int) - read.astype(int)).mean() < 6
     assert "map_aligned" not in EmotionRecognizer().explain(image)[0]
+
+
+def test_a_videos_aligned_map_is_drawn_on_the_aligned_crop(media):
+    """`video --explain` with aligned=True: the overlay lies where the mesh-aligned crop the map was
+    made on lies in the frame (the hottest point of a map lands on that crop's point), and moves
+    with the face's box."""
+    import cv2
+
+    from facemotion.mesh import aligned_transform
+    from facemotion.video.saliency import SaliencyKeeper
+
+    image = load_image(media / "obama.jpg")
+    rec = EmotionRecognizer(aligned=True)
+    (face,) = rec.analyze(image).faces
+    face = {**face, "face_id": 1}
+    keeper = SaliencyKeeper(rec, {"every": 1})
+    keeper.update(0, image, [face])
+    heat = np.zeros((48, 48), np.float32)
+    heat[40, 12] = 1  # low and to the left in the aligned crop
+    keeper.latest[1] = (cv2.GaussianBlur(heat, (0, 0), 2) / 0.08, keeper.latest[1][1])
+    moved = {**face, "box": (face["box"][0] + 30, face["box"][1] - 20, *face["box"][2:])}
+    for f, shift in ((face, (0, 0)), (moved, (30, -20))):
+        drawn = keeper.overlay(np.zeros_like(image), [f])[..., 2].astype(float)
+        y, x = np.unravel_index(drawn.argmax(), drawn.shape)
+        m = aligned_transform(np.asarray(face["landmarks"], float), 48)
+        want = cv2.invertAffineTransform(m) @ np.array([12.5, 40.5, 1.0]) + shift
+        assert np.hypot(x - want[0], y - want[1]) < 0.06 * face["box"][2], (x, y, want)

@@ -43,8 +43,25 @@ def overlay_in_box(image: np.ndarray, box, saliency: np.ndarray, alpha: float = 
     image[y:y + h, x:x + w] = overlay(image[y:y + h, x:x + w], saliency, alpha)
 
 
+def overlay_aligned(image: np.ndarray, landmarks, saliency: np.ndarray, alpha: float = ALPHA) -> None:
+    """Blend the map of a face the mesh aligned (an explanation's ``map_aligned``: the map lies
+    on its mesh-aligned crop, :func:`facemotion.mesh.aligned_crop`) over ``image`` in place,
+    turned back onto the face as ``landmarks`` (468 x 2 or 3, the picture's pixels) place it."""
+    from ..mesh import aligned_transform
+
+    marks = np.asarray(landmarks, np.float64)
+    side = max(48, int(round(np.ptp(marks[:, 0]))))  # about the face's own size: a smooth map
+    _overlay_by(image, aligned_transform(marks, side), (side, side), saliency, alpha)
+
+
 def _overlay_turned(image: np.ndarray, box, saliency: np.ndarray, alpha: float, lean: float) -> None:
     m, size = upright_transform(box, lean)  # the picture -> the upright box the map is on
+    _overlay_by(image, m, size, saliency, alpha)
+
+
+def _overlay_by(image: np.ndarray, m: np.ndarray, size: tuple, saliency: np.ndarray, alpha: float) -> None:
+    """Blend the map over the region of ``image`` that ``m`` (2 x 3: the picture's pixels -> a
+    ``size`` frame the map covers) takes, in place."""
     back = cv2.invertAffineTransform(m)
     corners = np.array([[0, 0], [size[0], 0], [0, size[1]], [size[0], size[1]]], np.float64) @ back[:, :2].T + back[:, 2]
     x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)

@@ -3,9 +3,11 @@ and their sum for the summary (``facemotion video --explain``)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..align import absolute_box, relative_box
 from ..explain import region_shares
-from ..explain.figures import overlay_in_box
+from ..explain.figures import overlay_aligned, overlay_in_box
 
 
 class SaliencyKeeper:
@@ -27,8 +29,13 @@ class SaliencyKeeper:
         done = self.recognizer.stages.explain_boxes(frame, [(f["box"], f["confidence"]) for f in todo], **self.opts)
         for f, e in zip(todo, done):
             # the map, and where it lies as a change of the face's box (a leaning face's level box,
-            # turned): the box moves between two maps, and the map with it
-            self.latest[f["face_id"]] = (e["saliency"], relative_box(e["map_box"], e["box"], e["map_lean"]))
+            # turned; a face the mesh aligned, its landmarks less the box's corner): the box moves
+            # between two maps, and the map with it
+            if e.get("map_aligned") and e.get("landmarks") is not None:
+                where = ("aligned", np.asarray(e["landmarks"], np.float64)[:, :2] - np.asarray(e["box"][:2], float))
+            else:
+                where = relative_box(e["map_box"], e["box"], e["map_lean"])
+            self.latest[f["face_id"]] = (e["saliency"], where)
             self.total[f["face_id"]] = self.total.get(f["face_id"], 0) + e["saliency"]
         self.computed += len(todo)
         self.method = done[0]["method"]
@@ -36,8 +43,12 @@ class SaliencyKeeper:
     def overlay(self, frame, faces):
         out = frame.copy()
         for f in faces:
-            if f["face_id"] in self.latest:
-                saliency, rel = self.latest[f["face_id"]]
+            if f["face_id"] not in self.latest:
+                continue
+            saliency, rel = self.latest[f["face_id"]]
+            if rel[0] == "aligned":  # the crop the landmarks framed, moved with the box
+                overlay_aligned(out, rel[1] + np.asarray(f["box"][:2], float), saliency)
+            else:
                 overlay_in_box(out, absolute_box(rel, f["box"]), saliency, lean=rel[4])
         return out
 
