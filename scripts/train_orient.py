@@ -15,7 +15,7 @@ quarter turn back. Chosen on PublicTest faces turned the same way (accuracy); Pr
 not read. It reads the centre of the crop, as the roll network does, for the same reason
 (``scripts/train_roll.py``).
 
-    python scripts/train_orient.py --data ../shared/datasets/fer2013.zip --epochs 8 \\
+    python scripts/train_orient.py --data ../shared/datasets/fer2013.zip --epochs 30 \\
         --out src/facemotion/weights/orient.onnx
 """
 
@@ -84,7 +84,7 @@ def evaluate(model, images, seed=0) -> float:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)

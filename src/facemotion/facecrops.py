@@ -206,7 +206,7 @@ def _remove_gone(out: Path, done: dict, names: set) -> int:
 def face_fill(recognizer, source) -> float | None:
     """The share of the picture that the box of the largest face found fills (None: no face)."""
     picture = recognizer.read(source)
-    boxes = [box for box, _ in recognizer.stages.detect(picture.pixels)]
+    boxes = [box for box, _ in recognizer.stages.detect_picture(picture.pixels)]  # a sideways photo's too
     if not boxes:
         return None
     h, w = picture.pixels.shape[:2]

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ImageError, UsageError, VideoError
+from .errors import UsageError
 from .fileio import check_input_file
 
 # what a folder's files count as images and videos (by name, to list them; each is then read by its content:
@@ -82,10 +82,8 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=(), linked: list | None =
         p = str(p)
         if not p:  # Path("") is ".": an empty name would read the current folder
             raise UsageError("'': an empty name among the inputs (. is the current folder)")
-        if "://" in p and not _is(Path(p), "exists"):
-            # Path() folds "https://x/a.jpg" to "https:/x/a.jpg", which names nothing and would be
-            # written so in the records: a web or file address is said now, in its one line
-            check_input_file(p, *(_kind(suffixes) if not p.lower().startswith("file://") else (UsageError, "an input")))
+        if p.lower().startswith("file://"):  # Path() would fold it to "file:/x", which names nothing
+            check_input_file(p, UsageError, "an input")  # its one line: give the path
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
             matches = sorted(glob.glob(p, recursive=True))
             out.extend(_glob_inputs(_loop_free(matches), suffixes, skip, real))
@@ -98,14 +96,6 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=(), linked: list | None =
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return unique(out)
-
-
-def _kind(suffixes) -> tuple:
-    """The error and the noun a command's inputs of ``suffixes`` are named with: a photo
-    command's, a video command's, or a collection's."""
-    if set(suffixes) <= set(IMAGE_SUFFIXES):
-        return ImageError, "an image"
-    return (VideoError, "a video") if set(suffixes) <= set(VIDEO_SUFFIXES) else (UsageError, "an input")
 
 
 def _glob_inputs(matches: list[str], suffixes, skip: list, real) -> list[Path]:
@@ -144,6 +134,12 @@ def _walk(folder: str, suffixes, skip: list, real, linked: list | None = None):
 def _skipped(path, skip: list, real) -> bool:
     """Whether ``path`` lies in a folder of ``skip`` (its folder's real path: ``real``, cached)."""
     return bool(skip) and any(_within(real(os.path.dirname(os.path.abspath(path))), s) for s in skip)
+
+
+def web_names(paths) -> dict:
+    """The web addresses among ``paths`` (arguments), by the ``Path`` an input list holds them as
+    (which folds ``https://x`` to ``https:/x``): the name a record and a message give them."""
+    return {Path(p): str(p) for p in paths if "://" in str(p) and not _is(Path(p), "exists")}
 
 
 def linked_note(linked: list) -> str | None:

@@ -25,7 +25,7 @@ from .detect import get_detector
 from .explain import explain_faces, get_explainer, region_shares, target_index
 from .images import Picture, read_picture
 from .mesh import aligned_crop
-from .orient import orient
+from .orient import orient, orient_many
 from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, faces_to_batch, to_gray
 from .results import Face, add_mesh, make_result
 
@@ -173,6 +173,13 @@ class Stages:
         if not self.upright or self.detector_name == "none":
             return found
         return orient(self.detect, image, found, size=self.input_size, gray=gray)
+
+    def detect_pictures(self, images, found) -> list[list]:
+        """:meth:`detect_picture` of many photos (decoded, on the host) given their detections:
+        the turned photos searched again in one :meth:`detect_many` call (a GPU's batch)."""
+        if not self.upright or self.detector_name == "none":
+            return list(found)
+        return orient_many(self.detect_many, images, found, size=self.input_size)
 
     def crop(self, image: np.ndarray, boxes, angles=None) -> np.ndarray:
         """Tight crops of ``boxes`` (x, y, w, h) in a decoded image -> N x S x S uint8 gray, the

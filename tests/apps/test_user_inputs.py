@@ -237,14 +237,23 @@ def test_a_notebooks_bar_is_kept():
 
 
 def test_web_addresses_are_named_as_given_and_batch_refuses_stdin(tmp_path, monkeypatch, capsys):
+    """A web address fails alone, in its record or row and its message named as given (Path()
+    folds https://x to https:/x), from the arguments and from a list file; the other inputs run."""
+    import csv
+
     monkeypatch.chdir(tmp_path)
-    url = "https://example.com/photos/a.jpg"
-    assert main(["image", url, "--json"]) == 1  # an image that cannot be read, as a photo that is not there
-    assert main(["batch", str(facemotion.SAMPLE_IMAGE), url, "--to", "t.csv"]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert [e.split(": a web address")[0] for e in err if e.startswith("error:")] == [f"error: {url}"] * 2
-    assert not (tmp_path / "t.csv").exists()  # said before anything ran: no table of a folded "https:/" path
-    assert main(["batch", "-", "--to", "t.csv"]) == 2
+    url, listed = "https://example.com/photos/a.jpg", "https://example.com/b.jpg"
+    (tmp_path / "list.txt").write_text(f"{listed}\n")
+    assert main(["image", str(facemotion.SAMPLE_IMAGE), url, "--json"]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("file") for r in records] == [str(facemotion.SAMPLE_IMAGE), url]
+    assert records[1]["error"].startswith(f"{url}: a web address") and len(records[0]["faces"]) == 1
+    assert main(["batch", str(facemotion.SAMPLE_IMAGE), url, "list.txt", "--to", "t.csv"]) == 1
+    rows = list(csv.DictReader(open(tmp_path / "t.csv", newline="")))
+    assert [r["path"] for r in rows] == [str(facemotion.SAMPLE_IMAGE), url, listed]
+    assert rows[2]["error"].startswith(f"{listed}: a web address")
+    capsys.readouterr()
+    assert main(["batch", "-", "--to", "t2.csv"]) == 2
     assert capsys.readouterr().err.startswith("error: -: facemotion batch reads photos and videos from files")
 
 

@@ -167,3 +167,30 @@ def test_the_gpu_batched_path_reads_a_sideways_photo_as_the_cpu(rec, tmp_path):
     probs = [dev.stages.classify_crops(d.faces)[0] for d in found]
     want = [rec.detect_emotions(p)[0] for p in paths]
     assert [dev.labels[int(np.argmax(p))] for p in probs] == [w["dominant_emotion"] for w in want]
+
+
+def test_photos_found_together_are_those_found_one_by_one(tmp_path):
+    """batch's batching path (detect_read: all photos' faces at once, a sideways one cropped on
+    the host) gives each photo's faces, boxes and mesh points as the photo-by-photo path
+    (detect_item) does, also for a large JPEG decoded reduced."""
+    from facemotion.batch.inputs import Item
+    from facemotion.batch.stages import detect_item, detect_read, read_item
+
+    rec = EmotionRecognizer(detector="haar", mesh=True)  # Haar: a 26 MP photo is decoded at 1/4
+    big = cv2.resize(cv2.imread(str(ASSET)), None, fx=10, fy=10, interpolation=cv2.INTER_CUBIC)
+    paths = []
+    for name, image in (("big.jpg", big), ("big_sideways.jpg", np.rot90(big, 1)), ("small.jpg", cv2.imread(str(ASSET)))):
+        paths.append(tmp_path / name)
+        cv2.imwrite(str(paths[-1]), np.ascontiguousarray(image))
+    items = [Item(i, str(p), "image", p.stem) for i, p in enumerate(paths)]
+    assert rec.read(paths[0]).reduced
+    together = detect_read(rec, [read_item(rec, it) for it in items])
+    for it, d in zip(items, together):
+        alone = detect_item(rec, it)
+        assert d.n_faces == alone.n_faces == 1, it.path
+        assert np.allclose(d.faces.boxes, alone.faces.boxes)
+        assert np.allclose(d.faces.meshes[0].landmarks, alone.faces.meshes[0].landmarks, atol=1e-3), it.path
+        assert np.array_equal(d.faces.crops, alone.faces.crops)
+        x, y, w, h = d.faces.boxes[0]  # the points in the full photo's pixels, as the box
+        cx, cy = d.faces.meshes[0].landmarks[:, :2].mean(0)
+        assert x < cx < x + w and y < cy < y + h, (it.path, d.faces.boxes[0], cx, cy)

@@ -65,9 +65,13 @@ def test_patience_counts_validations_not_the_epochs_between():
     from facemotion.training.loop import RunState
 
     nan = float("nan")
-    run = RunState(history=[{"epoch": e, "val_loss": v} for e, v in enumerate([1.0, nan, nan, nan, 1.2], 1)],
+    run = RunState(history=[{"epoch": e, "val_loss": v, "val_acc": v} for e, v in enumerate([1.0, nan, nan, nan, 1.2], 1)],
                    best={"val_loss": 1.0, "val_acc": 0.5, "epoch": 1})
     assert run.bad_epochs() == 1
+    # a run that diverged: its validations' loss is NaN, their accuracy a number; they count
+    run.history = [{"epoch": e, "val_loss": 1.0 if e == 1 else nan, "val_acc": 0.5 if e == 1 else 0.14}
+                   for e in range(1, 6)]
+    assert run.bad_epochs() == 4
 
 
 def test_a_teacher_of_other_labels_is_named_by_its_file(tiny_checkpoint):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FacemotionError
-from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs, linked_note, unique
+from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs, linked_note, unique, web_names
 from ..names import fit_stems, shown
 from ..writers import output_stems
 
@@ -43,8 +43,8 @@ def read_list(path: Path) -> list[str]:
     out = []
     for line in lines:
         line = line.strip()
-        if line and not line.startswith("#"):
-            out.append(line if Path(line).is_absolute() else str(path.parent / line))
+        if line and not line.startswith("#"):  # a web address as it is: its row names it so
+            out.append(line if Path(line).is_absolute() or "://" in line else str(path.parent / line))
     return out
 
 
@@ -56,14 +56,17 @@ def expand(args, skip=()) -> list[Item]:
     for a in args:
         a = str(a)
         if Path(a).suffix.lower() in LIST_SUFFIXES and Path(a).is_file():
-            paths += [str(p) for p in expand_inputs(read_list(Path(a)), MEDIA_SUFFIXES, skip)]
+            listed = read_list(Path(a))
+            named = web_names(listed)
+            paths += [named.get(p, str(p)) for p in expand_inputs(listed, MEDIA_SUFFIXES, skip)]
         else:
             found = expand_inputs([a], MEDIA_SUFFIXES, skip, linked)
             if any(c in a for c in "*?[") and found == [Path(a)] and not Path(a).exists():
                 # a pattern that matches nothing is no input: said, not kept as a failed row of the table
                 print(f"note: {shown(a)} matches no file", file=sys.stderr)
                 continue
-            paths += [str(p) for p in found]
+            named = web_names([a])  # a web address fails in its row, named as given (not https:/x)
+            paths += [named.get(p, str(p)) for p in found]
     if note := linked_note(linked):
         print(f"note: {note}", file=sys.stderr)
     # an input named twice (a path listed twice, ./a.jpg and a.jpg, a link to it) would be processed

@@ -140,9 +140,7 @@ def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_imag
         pic = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
         faces = rec.stages.detect_crops(pic.pixels)
         faces.boxes = [pic.full_box(b) for b in faces.boxes]
-        for m in faces.meshes or ():  # found in the picture as decoded (a large JPEG reduced)
-            if m is not None:
-                m.landmarks = pic.full_points(m.landmarks).astype(np.float32)
+        _full_meshes(faces, pic)
         if keep_image:
             pic.whole()  # decoded here, in the worker, for the annotated copy
         stamps = [(None, None, k) for k in range(len(faces.boxes))]
@@ -174,26 +172,34 @@ def detect_read(rec: EmotionRecognizer, read: list[Detected], *, keep_image: boo
     ``crops_many``: on a GPU, the whole batch on the device), as :func:`detect_item` finds and
     crops each; a batch that fails is done again photo by photo, so only a bad photo fails."""
     todo = [d for d in read if d.error is None and d.picture is not None]
+    st = rec.stages
     try:
         pixels = [d.picture.pixels if d.pixels is None else d.pixels for d in todo]
-        found = rec.stages.detect_many(pixels)
-        # a sideways or upside-down photo (facemotion.orient: its faces found turned) is cropped
-        # alone, where its faces' turns are read; the batched path crops upright photos
-        found = [rec.stages.detect_picture(d.picture.pixels, f) for d, f in zip(todo, found)]
-        alone = {id(d) for d, f in zip(todo, found) if any(getattr(x, "turn", 0) for x in f)}
-        kept = [i for i, d in enumerate(todo) if id(d) not in alone]
-        faces = rec.stages.crops_many([pixels[i] for i in kept], [found[i] for i in kept])
+        found = st.detect_pictures([d.picture.pixels for d in todo], st.detect_many(pixels))
+        # a sideways or upside-down photo's faces (facemotion.orient: each with its turn) are
+        # cropped on the host, where turns are read; the batched path crops the upright ones
+        alone = [i for i, f in enumerate(found) if any(getattr(x, "turn", 0) for x in f)]
+        kept = [i for i in range(len(todo)) if i not in alone]
+        faces = dict(zip(kept, st.crops_many([pixels[i] for i in kept], [found[i] for i in kept]) if kept else ()))
+        faces.update((i, st.detect_crops(todo[i].picture.pixels, found[i])) for i in alone)
     except Exception:  # noqa: BLE001 - the photo that failed is found below, alone
         return [_one(rec, d, keep_image) for d in read]
-    if alone:
-        read = [_one(rec, d, keep_image) if id(d) in alone else d for d in read]
-        todo = [d for d in todo if id(d) not in alone]
-    for d, fc in zip(todo, faces):
+    for i, d in enumerate(todo):
+        fc = faces[i]
         fc.boxes = [d.picture.full_box(b) for b in fc.boxes]
+        _full_meshes(fc, d.picture)
         d.faces, d.stamps, d.pixels = fc, [(None, None, k) for k in range(len(fc.boxes))], None
         if not keep_image:
             d.picture = None
     return read
+
+
+def _full_meshes(faces: FaceCrops, picture: Picture) -> None:
+    """The meshes of ``faces``, found in ``picture`` as decoded (a large JPEG reduced), in its
+    full pixels, as their boxes are."""
+    for m in faces.meshes or ():
+        if m is not None:
+            m.landmarks = picture.full_points(m.landmarks).astype(np.float32)
 
 
 def _one(rec, d: Detected, keep_image: bool) -> Detected:

@@ -73,10 +73,12 @@ def cmd_image(args) -> int:
 
 
 def _image(args, names: dict, failed: int = 0) -> int:
+    from ..inputs import web_names
     from ..photos import annotate_images
 
     out = Path(args.out) if args.out else (None if args.json else Path("facemotion-out"))
     paths = _input_paths(args, out=out)
+    names = {**web_names(args.paths), **names}  # a web address fails alone, named as given
     rec = _recognizer(args)
     if out is not None:  # an output that cannot be written is the command's failure, not each input's
         check_writable(out, "-o")

@@ -46,8 +46,10 @@ class RunState:
         return count_parameters(model)
 
     def bad_epochs(self) -> int:
-        """The validations since the best one (--eval-every: the epochs between are not counted)."""
-        return sum(1 for r in self.history if r["epoch"] > self.best["epoch"] and r["val_loss"] == r["val_loss"])
+        """The validations since the best one: --eval-every's epochs between, whose every val
+        column is NaN, are not counted; a validation whose loss is NaN (a run that diverged) is,
+        its accuracy being a number."""
+        return sum(1 for r in self.history if r["epoch"] > self.best["epoch"] and r.get("val_acc") == r.get("val_acc"))
 
 
 def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say) -> None:
