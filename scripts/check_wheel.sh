@@ -15,13 +15,14 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/facemotion-wheel.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 fail() { echo "check_wheel.sh: $*" >&2; exit 1; }
 
-# 1. build from a copy of what the wheel is made of (no stale build/ folder; the repository's venv
-#    has setuptools: no build isolation, nothing fetched)
+# 1. build from a copy of what the wheel is made of (no stale build/ folder), as pip builds it for
+#    a user: in isolation, with the build requirements pyproject.toml names (a fresh venv's own
+#    setuptools may be older than they are)
 BUILD_PY=$PY
 [ -x .venv/bin/python ] && BUILD_PY=.venv/bin/python
 mkdir -p "$WORK/src"
 tar -c --exclude=__pycache__ --exclude='*.egg-info' pyproject.toml README.md LICENSE src | tar -x -C "$WORK/src"
-"$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/src" >/dev/null
+"$BUILD_PY" -m pip wheel -q --no-deps -w "$WORK/dist" "$WORK/src" >/dev/null
 WHEEL=$(ls "$WORK"/dist/facemotion-*.whl)
 BYTES=$(stat -c %s "$WHEEL")
 echo "wheel: $(basename "$WHEEL"), $((BYTES / 1000000)).$(((BYTES % 1000000) / 100000)) MB"
@@ -32,6 +33,12 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 onnx = sorted(n.rsplit("/", 1)[1] for n in names if n.endswith(".onnx"))
 print("models in the wheel:", ", ".join(onnx))
 assert "facemotion/weights/models.json" in names and "facemotion/assets/astronaut.jpg" in names, "index or sample missing"
+# every file of the package that is not Python is in it (FER+'s votes once were not)
+import pathlib
+here = pathlib.Path("src")
+data = sorted(str(p.relative_to(here)) for p in (here / "facemotion").rglob("*")
+              if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts and not p.name.endswith(".pyc"))
+assert not [d for d in data if d not in names], f"package files left out of the wheel: {[d for d in data if d not in names]}"
 assert not [n for n in names if n.startswith(("models/", "benchmarks/", "tests/", "docs/"))], "repository folders in the wheel"
 EOF
 

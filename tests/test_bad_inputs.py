@@ -1661,3 +1661,20 @@ def test_a_jpeg_of_thousands_of_scans_is_one_line_from_image_and_batch(bomb_file
         assert errors == [f"error: {why}", "1 of 2 inputs failed"]
     else:
         assert _error_rows(out) == {str(bomb_file): why} and _face_rows(out, "good.jpg")
+
+
+def test_a_heic_photo_without_its_plugin_is_a_format_refused(monkeypatch):
+    """Without pillow-heif, a HEIC photo is a format this install does not read (the service's
+    415, with the line naming the [heif] extra), not a damaged picture (400)."""
+    from facemotion import formats
+    from facemotion.errors import UnsupportedFormatError
+    from facemotion.service.upload import status_of
+
+    head = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    assert formats.sniff(head) == "HEIF"
+    monkeypatch.setattr(formats, "pil_formats", lambda: formats.RASTER)
+    assert formats.format_refused(head)
+    assert status_of(UnsupportedFormatError("x")) == 415
+    monkeypatch.setattr("facemotion.images.pil_formats", lambda: formats.RASTER)
+    with pytest.raises(UnsupportedFormatError, match=r"pillow-heif"):
+        facemotion.EmotionRecognizer().read(head + b"\x00" * 4096)

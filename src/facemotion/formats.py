@@ -115,6 +115,13 @@ def refused_kind(head: bytes, wanted: str = "image") -> str | None:
             or _mistaken_kind(head, wanted))
 
 
+def format_refused(head: bytes) -> bool:
+    """Whether a file no allowed format opens is one of a known kind, or of a format this install
+    has no plugin for (HEIC without pillow-heif): a format refused (the service's 415), not a
+    damaged picture."""
+    return bool(refused_kind(head)) or (sniff(head) in OPTIONAL_NEEDS and sniff(head) not in pil_formats())
+
+
 def shown() -> str:
     """The formats read, as messages name them: "JPEG, PNG, WebP, ..."."""
     names = {"WEBP": "WebP", "PPM": "PPM/PGM", "DIB": None}

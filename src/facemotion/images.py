@@ -23,7 +23,7 @@ from . import decoding
 from .decoding import check_work, in_time
 from .errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from .fileio import check_input_file
-from .formats import FIRST_FRAME, pil_formats, refusal, refused_kind, shown
+from .formats import FIRST_FRAME, format_refused, pil_formats, refusal, shown
 from .jpeg import decode_plain_jpeg, turned
 from .preprocess import to_uint8
 
@@ -82,7 +82,7 @@ def _decoding(name: str, head: bytes = b"", limit: int | None = None):
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise (UnsupportedFormatError if refused_kind(head) else ImageError)(refusal(name, head)) from None
+        raise (UnsupportedFormatError if format_refused(head) else ImageError)(refusal(name, head)) from None
     except Image.DecompressionBombError as e:
         # PIL's own guard, past twice its limit (raised to ours by _open_pil): too many pixels, as
         # ours says, with the size PIL read (413 from the service)

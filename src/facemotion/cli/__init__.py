@@ -121,6 +121,9 @@ def quiet_libraries() -> None:
     # own; a failing job still raises, in our words
     for name in ("ray._private.authentication.authentication_token_setup", "ray.data._internal.progress"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # matplotlib's notice that it cannot make its config folder (a read-only home): it uses a
+    # temporary one, and the figures are the same
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     try:  # ONNX Runtime's "[W:onnxruntime:...]" lines: a session that cannot run raises, in our words

@@ -106,7 +106,7 @@ def cmd_webcam(args) -> int:
     if not display:
         why = "--headless given" if args.headless else (
             "no display, or an OpenCV build without windows (the default opencv-python-headless; "
-            "`pip install opencv-python` for a live window)")
+            "`pip install 'opencv-python<5'` for a live window)")
         print(f"running headless ({why}); writing the outputs to {args.out}"
               + (" - stop with Ctrl-C" if not args.max_frames else ""), file=sys.stderr)
     s = process_video(rec, args.camera, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,

@@ -8,6 +8,7 @@ import threading
 import cv2
 import numpy as np
 
+from ..errors import ModelError
 from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale
 
 
@@ -31,6 +32,11 @@ class HaarDetector:
     def cascade(self):
         cascade = getattr(self._local, "cascade", None)
         if cascade is None:
+            if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+                # OpenCV 5 has no cascades: another package's cv2 (opencv-python 5) took the place of ours
+                raise ModelError(f"the Haar detector needs OpenCV 4, this cv2 is {getattr(cv2, '__version__', '?')} "
+                                 "without cascades (another package replaced opencv-python-headless): pip install "
+                                 "--force-reinstall 'opencv-python-headless<5', or 'opencv-python<5' for windows")
             path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
             cascade = self._local.cascade = cv2.CascadeClassifier(path)
             if cascade.empty():

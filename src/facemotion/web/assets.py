@@ -149,7 +149,11 @@ def fetch(quiet: bool = False, packages=PACKAGES) -> Path:
                 content = blob.read()
                 if hashlib.sha256(content).hexdigest() != digest:
                     raise AssetError(f"{url}: {member} does not match its pinned SHA-256")
-                write_bytes(path_of(pkg, member), content)
+                try:
+                    write_bytes(path_of(pkg, member), content)
+                except OSError as e:  # a read-only or missing home folder, a file on the way
+                    raise AssetError(f"{cache_dir()}: cannot keep the page's browser files there "
+                                     f"({e.strerror or e}); FACEMOTION_WEB_CACHE names another folder") from None
     return cache_dir()
 
 
