@@ -34,6 +34,11 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
     else:
         make = recognizer
     pool = InferencePool(make, limits.workers, limits.max_pending)
+    # Pillow's format plugins (and pillow-heif's) are loaded now, not inside the first request's
+    # decode time limit: under load that first decode could be stopped, and answer 422
+    from ..formats import pil_formats
+
+    pil_formats()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
