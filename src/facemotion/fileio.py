@@ -129,6 +129,21 @@ def _check_output_file(path, option: str, suffix: str | None, inputs) -> None:
             raise UsageError(f"{option} {path}: is the input {i}; write to another file")
 
 
+@contextlib.contextmanager
+def made_folders_kept_on_success(path: str | os.PathLike):
+    """The folders of ``path`` (itself and its parents) that do not exist yet and that the block
+    makes are removed again, where empty, when the block fails: a command refused or stopped
+    before its result leaves no empty folder where one would be looked for."""
+    made = [p for p in (Path(path), *Path(path).parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for folder in made:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -145,3 +145,8 @@ def _short(stem: str, limit: int) -> str:
             break
         cut.append(c)
     return (folder + "/" if folder else "") + "".join(cut) + tag
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, plural where ``n`` is not 1: "1 row", "2,000 rows", "3 faces"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -78,6 +78,8 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     videos = any(it.kind == "video" for it in items)
     sink = open_sink(out, spec.signature(videos), overwrite=overwrite, labels=labels, mesh=spec.options.mesh,
                      retry_failed=retry_failed)
+    made = [] if annotate_dir is None else [p for p in (Path(annotate_dir), *Path(annotate_dir).parents)
+                                            if not p.exists()]
     try:
         todo = [it for it in items if it.path not in sink.done]
         failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors
@@ -96,6 +98,9 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
                                progress=progress)
     finally:
         sink.close()
+        for folder in made:  # --annotate's folder, made for copies no input gave (every one failed)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     dt = time.perf_counter() - t0
     return {"inputs": len(items), "skipped": len(items) - len(todo), **counts, "failed_before": failed_before,
             "rows": sink.rows,

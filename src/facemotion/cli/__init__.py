@@ -59,9 +59,13 @@ class _Parser(argparse.ArgumentParser):
     rather than the command's whole usage before it (31 lines for ``train``)."""
 
     def error(self, message: str):
+        import re
+
         from ..names import one_line
 
         message = _choices(message.removeprefix("argument "))
+        # a required group of one shown option (--to, whose old -o is hidden): said as one option
+        message = re.sub(r"^one of the arguments (--?[\w-]+) is required$", r"\1 is required", message)
         what = "its options" if " " in self.prog else "the commands"
         self.exit(2, f"error: {one_line(message)} ({self.prog} --help lists {what})\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from ..names import count
 from ..validate import add_file_output, deprecated_alias, integer, number, option
 from .options import add_recognizer_args
 
@@ -37,9 +38,10 @@ def cmd_batch(args) -> int:
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
                   retry_failed=args.retry_failed, progress=not args.no_progress)
-    done = f", {s['skipped']} already done" if s["skipped"] else ""
-    print(f"{s['out']}: {s['rows']} rows; {s['processed']} inputs processed ({s['inputs_per_s']:.1f}/s){done}; "
-          f"{s['faces']} faces; model {s['model']}")
+    # the table's rows are every run's; the inputs and faces, this run's
+    done = f"; {count(s['skipped'], 'input')} done before" if s["skipped"] else ""
+    print(f"{s['out']}: {count(s['rows'], 'row')}; {count(s['processed'], 'input')} processed "
+          f"({s['inputs_per_s']:.1f}/s), {count(s['faces'], 'face')}{done}; model {s['model']}")
     failed, of = s["failed"] + s["failed_before"], s["processed"] + s["skipped"]
     if failed:  # a rerun that finishes an interrupted job reports the failures of every run
         first = f"; the first: {s['first_error']}" if s.get("first_error") else ""

@@ -10,7 +10,7 @@ from ..datasets.loading import add_label_options, check_label_options
 from ..datasets.splits import SPLITS
 from ..detect import DEFAULT_DETECTOR, list_detectors
 from ..errors import DataError
-from ..fileio import check_writable
+from ..fileio import check_writable, made_folders_kept_on_success
 from ..validate import add_file_output, option, output_folder, shown_choices
 
 DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or a <class>/<images> folder"
@@ -18,6 +18,7 @@ DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or 
 
 def cmd_data_stats(args) -> int:
     check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
+    check_writable(args.out, "-o")  # before the table is read and printed
     from ..datasets import available_splits, load_splits, split_title
     from ..plots import class_distribution
 
@@ -55,7 +56,8 @@ def cmd_data_subset(args) -> int:
     from ..datasets import write_subset
 
     check_writable(args.out, "--to", folder=False, inputs=[args.path])  # before the copying
-    counts = write_subset(args.path, args.out, args.splits, progress=True, labels=args.labels, votes=args.votes)
+    with made_folders_kept_on_success(Path(args.out).parent):
+        counts = write_subset(args.path, args.out, args.splits, progress=True, labels=args.labels, votes=args.votes)
     size = Path(args.out).stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB): " + ", ".join(f"{s} {n:,}" for s, n in counts.items()))
     return 0
@@ -68,6 +70,7 @@ def cmd_data_crops(args) -> int:
     from ..names import shown
     from ..recognizer import EmotionRecognizer
 
+    check_writable(args.out, "--out")  # before the photos are read
     rec = EmotionRecognizer(detector=args.detector)
     # contempt stays contempt: train's --labels decides what it becomes
     items = unlabelled_photos(args.path) if args.unlabelled else read_labelled_folder(args.path, FERPLUS_EMOTIONS)
@@ -109,7 +112,8 @@ def add_commands(sub, fmt) -> None:
     dsub = s.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     st = dsub.add_parser("stats", help="per-split class counts and distribution plots", formatter_class=fmt)
     st.add_argument("path", help=DATA_HELP)
-    st.add_argument("-o", "--out", type=option(output_folder), default="facemotion-stats")
+    st.add_argument("-o", "--out", type=option(output_folder), default="facemotion-stats",
+                    help="the folder of the class-count plots")
     st.add_argument("--skip-bad", action="store_true", help="skip and count malformed samples instead of failing")
     add_label_options(st)
     st.set_defaults(func=cmd_data_stats)
@@ -123,7 +127,8 @@ def add_commands(sub, fmt) -> None:
                                      "image.")
     su.add_argument("path", help=DATA_HELP + " (one split, train: --splits train)")
     add_file_output(su, "the new file: .zip, .tar.gz (.tgz), .tar.xz, .tar.bz2 or .tar for images, .csv for a CSV")
-    su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS)
+    su.add_argument("--splits", nargs="+", default=["train", "val"], choices=SPLITS,
+                    help="the splits to keep (test: PrivateTest, left out by default so that it stays unseen)")
     add_label_options(su)
     su.set_defaults(func=cmd_data_subset)
     cr = dsub.add_parser("crops", formatter_class=fmt,

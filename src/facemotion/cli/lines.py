@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..names import shown
+from ..names import count, shown
 
 MANY = 6  # more faces than this in a picture: each emotion's count, not a list of faces
 LISTED = 10  # a video's faces listed, those seen longest
@@ -40,12 +40,13 @@ def explained_line(name: str, faces: list[dict]) -> str:
 def video_lines(s: dict) -> list[str]:
     """A video's summary: the run, its faces (the LISTED seen longest) and what it wrote."""
     cut = f", the first {s['max_frames']}: --max-frames" if s.get("max_frames") else ""
-    lines = [f"{shown(s['source'])}: {s['frames']} frames ({s['status']}{cut}), {len(s['faces'])} face id(s), "
+    lines = [f"{shown(s['source'])}: {count(s['frames'], 'frame')} ({s['status']}{cut}), "
+             f"{count(len(s['faces']), 'face id')}, "
              f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}"]
     longest = sorted(s["faces"], key=lambda fid: -s["faces"][fid]["seconds_seen"])[:LISTED]
     for fid in sorted(longest, key=int):
         f = s["faces"][fid]
-        lines.append(f"  face {fid}: {f['frames_seen']} frames, mostly {f['dominant_emotion']} "
+        lines.append(f"  face {fid}: {count(f['frames_seen'], 'frame')}, mostly {f['dominant_emotion']} "
                      f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its time)")
     if len(s["faces"]) > LISTED:
         lines.append(f"  ... {len(s['faces']) - LISTED} more, seen less (every face: the summary and the CSV)")

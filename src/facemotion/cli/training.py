@@ -53,13 +53,37 @@ def refuse_photos(folders) -> None:
         refuse_whole_photos(path, option_name, rec, sources)
 
 
+def refuse_other_pt(path, option: str, kind: str) -> None:
+    """Refuse ``path`` as an output of ``kind`` ("checkpoint", "teacher targets") where it holds a
+    file of another kind: a trained checkpoint is not written over by teacher targets, nor these
+    by an interpolated checkpoint, without a word."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        return
+    import torch
+
+    try:
+        held = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not a file torch reads: not ours to replace either
+        held = None
+    what = ("checkpoint" if isinstance(held, dict) and "model_state" in held else
+            "teacher targets" if isinstance(held, dict) and {"key", "targets"} <= set(held) else None)
+    if what != kind:
+        raise UsageError(f"{option} {path}: holds {'a ' + what if what == 'checkpoint' else what or 'another file'}, "
+                         f"which this would replace with {'a ' + kind if kind == 'checkpoint' else kind}; "
+                         "give another file name")
+
+
 def cmd_teacher_targets(args) -> int:
     from ..training.distill import teacher_targets_main
 
     check_writable(args.out, "--to", folder=False, suffix=".pt", inputs=[args.data])  # before the work
+    refuse_other_pt(args.out, "--to", "teacher targets")
     r = teacher_targets_main(args)
     done = "kept" if r["kept"] else "wrote"  # a file made by the same teachers for the same images is not redone
-    print(f"{done} {r['out']}: soft targets of {r['images']:,} training images (the teachers' top-1 agrees "
+    whose = "the teachers'" if len(args.teacher) > 1 else "the teacher's"
+    print(f"{done} {r['out']}: soft targets of {r['images']:,} training images ({whose} top-1 agrees "
           f"with the label on {r['teacher_train_acc']:.2%})")
     return 0
 
@@ -245,6 +269,7 @@ def cmd_interpolate(args) -> int:
     from ..training.interpolate import interpolate_checkpoints
 
     check_writable(args.out, "--to", folder=False, suffix=".pt", inputs=[args.base, args.tuned])  # before the work
+    refuse_other_pt(args.out, "--to", "checkpoint")
     ck = interpolate_checkpoints(args.base, args.tuned, args.alpha, args.out, name=args.name,
                                  temperature=args.temperature)
     print(f"wrote {args.out} ({ck['arch']}, {1 - args.alpha:g} x {args.base} + {args.alpha:g} x {args.tuned}, "
@@ -255,11 +280,13 @@ def cmd_interpolate(args) -> int:
 def cmd_import(args) -> int:
     from ..training.importing import import_checkpoints
 
+    check_writable(args.out, "-o")  # before the work
     written, info = import_checkpoints(args.model, args.out)
     for i, (dest, ck) in enumerate(written):
         print(f"wrote {dest} ({ck['arch']}, {ck['parameters']:,} parameters, {ck['recovered_from']['weights_dtype']} "
               f"weights{f', member {i} of {len(written)}' if len(written) > 1 else ''})")
-    print(f"rebuilt {info['file']} from these checkpoints: max |dp| = {info['max_abs_diff']:.1e} vs ONNX Runtime")
+    print(f"rebuilt {info['file']} from {'these checkpoints' if len(written) > 1 else 'this checkpoint'}: "
+          f"max |dp| = {info['max_abs_diff']:.1e} vs ONNX Runtime")
     return 0
 
 
@@ -281,6 +308,9 @@ def add_commands(sub, fmt) -> None:
     # the options that decide which training images a run sees (and in which order): the targets
     # file is tied to exactly those images
     for a in tp._actions:
+        if a.dest == "teacher":  # train's is optional; here the teachers are the point
+            a.required, a.default = True, None
+            a.help = "teacher(s): .pt checkpoints, exported .onnx files or shipped model names; their averaged soft targets"
         if a.dest in ("data", "labels", "votes", "extra_data", "teacher", "kd_temp", "limit", "seed", "val_fraction",
                       "skip_bad", "progress"):
             s._add_action(a)
@@ -334,7 +364,7 @@ def add_commands(sub, fmt) -> None:
                        description="Write (1 - alpha) x BASE + alpha x TUNED, tensor by tensor: a robust "
                                    "fine-tune and the model it started from often have a point between them that "
                                    "keeps most of both's accuracy (clean and corrupted). Choose alpha on PublicTest "
-                                   "(`facemotion evaluate OUT.pt --split val [--robustness]`).")
+                                   "(`facemotion evaluate OUT.pt --data fer2013.zip --split val [--robustness]`).")
     s.add_argument("base", help="the checkpoint the fine-tune started from (.pt)")
     s.add_argument("tuned", help="its fine-tune (.pt), same architecture")
     s.add_argument("--alpha", type=option(number, 0, 1), required=True, help="0 = BASE, 1 = TUNED")

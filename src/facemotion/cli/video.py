@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FacemotionError, UsageError, VideoError
-from ..fileio import stream_address
+from ..fileio import check_writable, stream_address
 from ..names import one_line, shown
 from .lines import video_lines
 from .options import explain_options
@@ -27,6 +27,7 @@ def cmd_video(args) -> int:
         expand_inputs([p], VIDEO_SUFFIXES, skip=[args.out]))])
     if not paths:
         raise VideoError(f"no videos found in {' '.join(map(shown, args.paths))} ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    check_writable(args.out, "-o")  # before a clip is read
     rec = RecognizerOptions.from_args(args, _video_job(args, paths)).build()
     explain = {"every": args.explain, **explain_options(args)} if args.explain else None
     if not explain and (args.explain_method or args.layer):  # not passed over in silence

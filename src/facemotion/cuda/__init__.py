@@ -44,7 +44,8 @@ def resolve_device(device, name: str = "device", *, job: tuple[int, str] | None 
     if device == "cpu":
         return "cpu"
     if device == "auto" and job is not None and job[0] < AUTO_LEAST.get(job[1], 0):
-        _say_once(f"{name} auto: cpu ({job[0]:,} {job[1]}: fewer than {AUTO_LEAST[job[1]]:,}, where the GPU's "
+        noun = job[1] if job[0] != 1 else job[1].removesuffix("s")
+        _say_once(f"{name} auto: cpu ({job[0]:,} {noun}: fewer than {AUTO_LEAST[job[1]]:,}, where the GPU's "
                   "start would cost more than it saves)")
         return "cpu"
     if _standing_in():

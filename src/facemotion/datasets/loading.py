@@ -27,6 +27,9 @@ def check_label_options(args) -> None:
 
     if getattr(args, "votes", None) and getattr(args, "labels", None) == "fer2013":
         raise UsageError("--votes: FER+'s vote file is read with --labels ferplus; add it, or leave --votes out")
+    if getattr(args, "target", "probability") != "probability" and getattr(args, "labels", None) == "fer2013":
+        raise UsageError(f"--vote-scheme {args.target}: how FER+'s votes become targets, with --labels ferplus; "
+                         "add it, or leave --vote-scheme out")
 
 
 def add_label_options(parser, default: str | None = "fer2013") -> None:

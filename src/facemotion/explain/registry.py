@@ -48,8 +48,8 @@ def get_explainer(method: str | None, classifier, **options) -> Explainer:
     if method in ("gradcam", "gradcam++") and getattr(classifier, "backend", None) != "torch":
         from ..errors import ModelOptionError  # said before the [train] extra is looked for: it would not help
 
-        raise ModelOptionError(f"{getattr(classifier, 'path', 'the model')}: {method} needs a torch checkpoint (.pt); other "
-                         "models are explained with occlusion or rise")
+        raise ModelOptionError(f"model {getattr(classifier, 'name', '?')}: {method} needs a torch checkpoint (.pt); "
+                               "other models are explained with occlusion or rise")
     factory = METHODS.get(method, who=f"{method} needs")
     takes = [n for n in inspect.signature(factory).parameters if n not in ("classifier", "self", "batch_size")]
     wrong = [k for k in options if k not in takes]

@@ -71,7 +71,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=option(output_folder), default=None,
                    help="folder for report.json, confusion.png, reliability.png (with --robustness: robustness.json "
                         "and its figures)")
-    p.add_argument("--batch-size", type=option(integer, 1), default=512)
+    p.add_argument("--batch-size", type=option(integer, 1), default=512, help="faces a forward pass (memory, not the result)")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable faces of a dataset; in a folder of photos, count an unreadable photo as a miss")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")

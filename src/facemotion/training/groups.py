@@ -29,7 +29,8 @@ def read_groups(path) -> dict[str, str]:
     naming it and its first bad row."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"--balance-groups: {path} does not exist")
+        raise UsageError(f"--balance-groups: {path} " + ("is a folder; give the CSV of each training source's group"
+                                                         if path.is_dir() else "does not exist"))
     out: dict[str, str] = {}
     with open(path, newline="") as f:
         rows = csv.DictReader(f)

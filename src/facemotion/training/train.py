@@ -24,8 +24,9 @@ from pathlib import Path
 from ..cuda import resolve_device
 from ..datasets.loading import add_label_options, check_label_options
 from ..errors import UsageError
-from ..fileio import check_writable, write_text
+from ..fileio import check_writable, made_folders_kept_on_success, write_text
 from ..labels import NUM_CLASSES
+from ..names import count
 from ..validate import HelpFormatter, deprecated_alias, device, integer, json_object, number, option, output_folder
 from ..validate import threads as validate_threads
 from .data import load_data
@@ -206,28 +207,24 @@ def _train(cfg, dist) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     say = print if dist.main else (lambda *a, **k: None)  # one process speaks for all
-    made = not Path(cfg.out).exists()
-    out = _prepare_out(cfg, dist)
-    try:
+    # refused or stopped before it began: no empty folder left where a run would be looked for
+    with made_folders_kept_on_success(cfg.out if dist.main else "."):
+        out = _prepare_out(cfg, dist)
         data = load_data(cfg, dist, say)
-    except Exception:  # refused before it began: no empty folder left where a run would be looked for
-        if made and dist.main and not any(out.iterdir()):
-            out.rmdir()
-        raise
-    model, model_kwargs = _build_model(cfg, data.x_tr.device, len(data.labels))
-    ck, model, init_training = starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
-    optimizer = build_optimizer(model, cfg)
-    steps_per_epoch = len(data.y_tr) // dist.world // cfg.batch_size  # --batch-size is per process
-    schedule = build_scheduler(optimizer, cfg, steps_per_epoch)
-    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
-    teachers, targets = _distillation(cfg, data.x_tr, out, dist, say, len(data.labels))
+        model, model_kwargs = _build_model(cfg, data.x_tr.device, len(data.labels))
+        ck, model, init_training = starting_point(cfg, model, model_kwargs, data.x_tr, out, say)
+        optimizer = build_optimizer(model, cfg)
+        steps_per_epoch = len(data.y_tr) // dist.world // cfg.batch_size  # --batch-size is per process
+        schedule = build_scheduler(optimizer, cfg, steps_per_epoch)
+        ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
+        teachers, targets = _distillation(cfg, data.x_tr, out, dist, say, len(data.labels))
     run = RunState(init_training=init_training)
     if ck is not None:
         run.restore(ck, model, optimizer, schedule, ema, steps_per_epoch)
         say(f"resumed from {ck['_path']} at epoch {ck['epoch']}", file=sys.stderr)
     ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
     say(f"{cfg.arch}: {run.parameters(model):,} parameters; train {len(data.y_tr):,} / val {len(data.y_va):,} images; "
-        f"{steps_per_epoch} steps/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
+        f"{count(steps_per_epoch, 'step')}/epoch{ranks}; threads {torch.get_num_threads()}", file=sys.stderr)
     run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, targets, run, say)
     summary = {"model": cfg.arch, "parameters": run.parameters(model), "epochs_run": len(run.history),
                "best": run.best, "out": str(out)}

@@ -307,6 +307,6 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
         _write_site(out, files, config, sw, headers, keep)
     except OSError as e:  # a read-only or full place: name the folder asked for, not our temporary one
         raise FacemotionError(f"{out}: cannot write the site there ({e.strerror or e})") from None
-    written = [p for p in out.rglob("*") if p.is_file()]
+    written = [p for p in out.rglob("*") if p.is_file() and str(p.relative_to(out)) not in keep]  # this export's
     return {"folder": str(out), "files": len(written), "bytes": sum(p.stat().st_size for p in written),
             "models": [n for n, _, _ in models], "kept": keep}
