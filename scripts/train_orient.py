@@ -21,10 +21,8 @@ not read. It reads the centre of the crop, as the roll network does, for the sam
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +32,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
-from train_roll import CENTRE, RollNet, export, turned  # noqa: E402
+from train_roll import CENTRE, RollNet, arguments, export, fit, turned  # noqa: E402
 
-from facemotion.datasets import load_splits  # noqa: E402
 from facemotion.preprocess import normalize  # noqa: E402
-from facemotion.progress import progress_bar  # noqa: E402
 
 LEAN = 30.0  # degrees of head tilt on top of the quarter turn
 
@@ -82,59 +78,18 @@ def evaluate(model, images, seed=0) -> float:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="src/facemotion/weights/orient.onnx")
-    a = p.parse_args()
-    torch.manual_seed(a.seed)
-    d = load_splits(a.data, ["train", "val"])
-    tr, va = torch.from_numpy(d["train"].images), torch.from_numpy(d["val"].images)
+    a = arguments(__doc__, 30, "src/facemotion/weights/orient.onnx")
     model = OrientNet()
-    opt = torch.optim.AdamW(model.parameters(), a.lr, weight_decay=1e-4)
-    steps = a.epochs * (len(tr) // a.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=steps)
-    best, t0, first = (-1.0, None, 0), time.perf_counter(), 1
-    # an epoch's state next to the output, so a stopped run goes on where it was
-    state_file = Path(a.out).with_suffix(".resume.pt")
-    if state_file.exists():
-        st = torch.load(state_file, weights_only=False)
-        model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"])
-        best, first = st["best"], st["epoch"] + 1
-        print(f"resuming after epoch {st['epoch']} from {state_file}", flush=True)
-    for epoch in range(first, a.epochs + 1):
-        model.train()
-        gen = torch.Generator().manual_seed(a.seed * 1000 + epoch)
-        perm = torch.randperm(len(tr), generator=gen)
-        bar = progress_bar(range(len(tr) // a.batch_size), desc=f"epoch {epoch}/{a.epochs}", unit="batch")
-        for b in bar:
-            x, k = batch(tr[perm[b * a.batch_size:(b + 1) * a.batch_size]], gen, train=True)
-            loss = F.cross_entropy(model(x), k, label_smoothing=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        acc = evaluate(model, va)
-        print(f"epoch {epoch}: PublicTest quarter-turn accuracy {acc:.2%}", flush=True)
-        if acc > best[0]:
-            best = (acc, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
-        tmp = state_file.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "best": best, "epoch": epoch}, tmp)
-        tmp.replace(state_file)
-    model.load_state_dict(best[1])
+    acc, epoch, minutes = fit(model, a, batch, lambda out, k: F.cross_entropy(out, k, label_smoothing=0.05),
+                              evaluate, False, lambda v: f"PublicTest quarter-turn accuracy {v:.2%}")
     meta = {"task": "quarter_turn", "input_size": 48,
             "output": "logits of the face's quarter turn: 0 upright, 1 turned 90 counter-clockwise, 2 upside down, "
                       "3 turned 90 clockwise",
-            "lean_degrees": LEAN, "centre_fraction": CENTRE, "public_test_accuracy": round(best[0], 4),
-            "epoch": best[2], "trained_on": "FER2013 Training, each face turned by a random quarter turn and lean "
-                                            "(self-supervised)",
-            "train_minutes": round((time.perf_counter() - t0) / 60, 1)}
+            "lean_degrees": LEAN, "centre_fraction": CENTRE, "public_test_accuracy": round(acc, 4),
+            "epoch": epoch, "trained_on": "FER2013 Training, each face turned by a random quarter turn and lean "
+                                          "(self-supervised)",
+            "train_minutes": minutes}
     export(model, Path(a.out), meta, output="quarter")
-    state_file.unlink(missing_ok=True)
     print(json.dumps(meta, indent=2))
 
 

@@ -120,24 +120,31 @@ def export(model, out: Path, meta: dict, output: str = "roll"):
     tmp.replace(out)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(doc: str, epochs: int, out: str):
+    """The command line of a crop network's training (this one's and train_orient.py's)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="src/facemotion/weights/roll.onnx")
-    a = p.parse_args()
+    p.add_argument("--out", default=out)
+    return p.parse_args()
+
+
+def fit(model, a, batch, loss_of, score, lower_is_better: bool, said):
+    """Train ``model`` on FER2013's Training faces made by ``batch`` (images, generator, train) ->
+    (inputs, targets), with ``loss_of(outputs, targets)``; each epoch scored on PublicTest by
+    ``score(model, faces)`` (``said(value)``: its line) and its state kept next to ``a.out``, so
+    a stopped run goes on where it was. The best epoch's weights are loaded; -> (its score, its
+    epoch, minutes)."""
     torch.manual_seed(a.seed)
     d = load_splits(a.data, ["train", "val"])
     tr, va = torch.from_numpy(d["train"].images), torch.from_numpy(d["val"].images)
-    model = RollNet()
     opt = torch.optim.AdamW(model.parameters(), a.lr, weight_decay=1e-4)
     steps = a.epochs * (len(tr) // a.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=steps)
-    best, t0, first = (math.inf, None, 0), time.perf_counter(), 1
-    # an epoch's state next to the output, so a stopped run goes on where it was
+    best, t0, first = (math.inf if lower_is_better else -math.inf, None, 0), time.perf_counter(), 1
     state_file = Path(a.out).with_suffix(".resume.pt")
     if state_file.exists():
         st = torch.load(state_file, weights_only=False)
@@ -151,26 +158,34 @@ def main():
         bar = progress_bar(range(len(tr) // a.batch_size), desc=f"epoch {epoch}/{a.epochs}", unit="batch")
         for b in bar:
             x, y = batch(tr[perm[b * a.batch_size:(b + 1) * a.batch_size]], gen, train=True)
-            loss = F.smooth_l1_loss(model(x), y, beta=0.05)
+            loss = loss_of(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-        mae = evaluate(model, va)
-        print(f"epoch {epoch}: PublicTest mean absolute error {mae:.2f} degrees", flush=True)
-        if mae < best[0]:
-            best = (mae, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
+        value = score(model, va)
+        print(f"epoch {epoch}: {said(value)}", flush=True)
+        if (value < best[0]) if lower_is_better else (value > best[0]):
+            best = (value, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
         tmp = state_file.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "best": best, "epoch": epoch}, tmp)
         tmp.replace(state_file)
     model.load_state_dict(best[1])
-    meta = {"task": "roll", "input_size": 48, "output": "degrees / range, counter-clockwise positive",
-            "range_degrees": RANGE, "centre_fraction": CENTRE, "public_test_mae_degrees": round(best[0], 3), "epoch": best[2],
-            "trained_on": "FER2013 Training, each face turned by a random angle (self-supervised)",
-            "train_minutes": round((time.perf_counter() - t0) / 60, 1)}
-    export(model, Path(a.out), meta)
     state_file.unlink(missing_ok=True)
+    return best[0], best[2], round((time.perf_counter() - t0) / 60, 1)
+
+
+def main():
+    a = arguments(__doc__, 12, "src/facemotion/weights/roll.onnx")
+    model = RollNet()
+    mae, epoch, minutes = fit(model, a, batch, lambda out, y: F.smooth_l1_loss(out, y, beta=0.05), evaluate,
+                              True, lambda v: f"PublicTest mean absolute error {v:.2f} degrees")
+    meta = {"task": "roll", "input_size": 48, "output": "degrees / range, counter-clockwise positive",
+            "range_degrees": RANGE, "centre_fraction": CENTRE, "public_test_mae_degrees": round(mae, 3), "epoch": epoch,
+            "trained_on": "FER2013 Training, each face turned by a random angle (self-supervised)",
+            "train_minutes": minutes}
+    export(model, Path(a.out), meta)
     print(json.dumps(meta, indent=2))
 
 
