@@ -269,3 +269,13 @@ def test_full_fer2013_train_val_subset(fer_zip, tmp_path):
     for s in ("train", "val"):
         np.testing.assert_array_equal(a[s].images, b[s].images)
         np.testing.assert_array_equal(a[s].labels, b[s].labels)
+
+
+def test_a_zip_cut_short_is_said_so(kaggle_zip, tmp_path):
+    from facemotion.datasets import load_splits
+    from facemotion.errors import DataError
+
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(kaggle_zip.read_bytes()[:-300])  # its directory at the end gone, as a stopped download
+    with pytest.raises(DataError, match=r"cut\.zip: a zip archive cut short or damaged"):
+        load_splits(cut, ["train"])

@@ -326,16 +326,15 @@ def _load_tar(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
 def detect_format(path: Path) -> str:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    if path.is_file() and path.suffix.lower() == ".csv":
-        return "csv"
-    if path.is_dir() and (path / "fer2013.csv").is_file():
+    if (path.is_file() and path.suffix.lower() == ".csv") or (path.is_dir() and (path / "fer2013.csv").is_file()):
         return "csv"
     if path.is_file() and tar_compression(path) is not None:
         return "tar"
-    if path.is_file() and zipfile.is_zipfile(path):
+    if path.is_dir() or zipfile.is_zipfile(path):
         return "tree"
-    if path.is_dir():
-        return "tree"
+    with path.open("rb") as fh:  # a zip cut short (a download stopped): its end is missing
+        if fh.read(4) == b"PK\x03\x04":
+            raise DataError(f"{path}: a zip archive cut short or damaged (no directory at its end); copy it again")
     raise DataError(f"{path}: not a FER2013 CSV, a zip or tar archive, or a folder of <class>/<images>")
 
 
