@@ -118,7 +118,9 @@ def model_from_checkpoint(path_or_ckpt, use_ema: bool = True):
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise ModelError(f"{where}: weights do not fit {ckpt['arch']}: {str(e).splitlines()[0][:200]}") from None
+        # torch's first line only names the module ("Error(s) in loading state_dict for X:"); the next says which
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise ModelError(f"{where}: weights do not fit {ckpt['arch']}: {(lines[1:] or lines or ['?'])[0][:200]}") from None
     model.eval()
     with torch.no_grad():  # the card's labels name the outputs: as many of them as the network has
         n_out = model(torch.zeros(1, 1, ckpt.get("input_size", 48), ckpt.get("input_size", 48))).shape[-1]
