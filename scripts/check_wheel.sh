@@ -33,7 +33,7 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 onnx = sorted(n.rsplit("/", 1)[1] for n in names if n.endswith(".onnx"))
 print("models in the wheel:", ", ".join(onnx))
 assert "facemotion/weights/models.json" in names and "facemotion/assets/astronaut.jpg" in names, "index or sample missing"
-# every file of the package that is not Python is in it (FER+'s votes once were not)
+# every file of the package that is not Python is in it (package-data lists them by pattern)
 import pathlib
 here = pathlib.Path("src")
 data = sorted(str(p.relative_to(here)) for p in (here / "facemotion").rglob("*")

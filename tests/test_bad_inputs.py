@@ -1284,7 +1284,7 @@ def test_removed_recognizer_members_still_work_and_say_what_replaced_them(rec, m
     assert size == 48 and len(found) == 2
     said = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert said == ["EmotionRecognizer.detect_faces is deprecated and will be removed in 0.3; use [(f.box, f.confidence) "
-                    "for f in rec.analyze(image).faces], or rec.stages.detect_picture(rec.read(image).pixels) for boxes alone",
+                    "for f in rec.analyze(image).faces], or rec.stages.detect(rec.read(image).pixels) for boxes alone",
                     "EmotionRecognizer.input_size is deprecated and will be removed in 0.3; use rec.stages.input_size"]
     img = cv2.imread(str(media / "two_people.jpg"))
     with warnings.catch_warnings():

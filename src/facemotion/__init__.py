@@ -11,19 +11,19 @@ from pathlib import Path as _Path
 
 __version__ = "0.2.0"
 
-# facemotion runs offline: ONNX Runtime (imported below) sends no telemetry, and does not warn on
-# every start that it cannot store a telemetry id where the home folder is read-only (a user's
-# own setting of the variable is kept)
+# facemotion runs offline: ONNX Runtime (imported when a model is loaded) sends no telemetry, and
+# does not warn on every start that it cannot store a telemetry id where the home folder is
+# read-only (a user's own setting of the variable is kept)
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 try:  # OpenCV 4, whole: another package's OpenCV installed over it (5.x) or removed from under it
     import cv2 as _cv2  # (an empty cv2 folder) leaves a cv2 without what every stage needs
 
     _cv2.cvtColor, _cv2.FONT_HERSHEY_SIMPLEX  # noqa: B018
-except (ImportError, AttributeError):
-    raise ImportError("facemotion needs OpenCV 4 and this cv2 is missing or incomplete (another package's "
-                      "OpenCV was installed over it or removed from under it): pip install --force-reinstall "
-                      "'opencv-python-headless>=4.8,<5'") from None
+except (ImportError, AttributeError) as _e:
+    raise ImportError(f"facemotion needs OpenCV 4, and cv2 cannot be used ({str(_e).splitlines()[0][:160]}): another "
+                      "package's OpenCV installed over it or removed from under it, or a library it needs missing; "
+                      "pip install --force-reinstall 'opencv-python-headless>=4.8,<5'") from None
 
 #: The bundled sample photo (NASA portrait of astronaut Eileen Collins, public domain).
 SAMPLE_IMAGE = str(_Path(__file__).with_name("assets") / "astronaut.jpg")

@@ -43,7 +43,7 @@ class RollEstimator:
         if meta.get("task") != self.task:
             raise ModelError(f"{self.path}: not a facemotion {self.task.replace('_', '-')} model "
                              f"(its metadata says task={meta.get('task')!r})")
-        self.range = float(meta.get("range_degrees", 1.0))
+        self.range = float(meta["range_degrees"]) if self.task == "roll" else 1.0
         self.input_size = int(meta["input_size"])
         # the share of the crop's side the network reads (scripts/train_roll.py says why)
         self.centre = float(meta.get("centre_fraction", 1.0))
@@ -82,11 +82,17 @@ class RollEstimator:
 _shared: dict = {}
 
 
+def shared_network(name: str, make):
+    """The network ``make()`` builds, loaded once per process under ``name`` (an ONNX Runtime
+    session is safe to share between threads)."""
+    if name not in _shared:
+        _shared[name] = make()
+    return _shared[name]
+
+
 def roll_estimator() -> RollEstimator:
-    """The shipped roll model, loaded once per process (its session is safe to share)."""
-    if "roll" not in _shared:
-        _shared["roll"] = RollEstimator()
-    return _shared["roll"]
+    """The shipped roll model, loaded once per process."""
+    return shared_network("roll", RollEstimator)
 
 
 # -- the upright stage: which faces lean, and where each one's level box is ------------------

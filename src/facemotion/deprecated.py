@@ -21,7 +21,7 @@ def moved(rec, name: str):
 def _detect_faces(rec):
     def detect_faces(image):
         pic = rec.read(image)
-        return [(pic.full_box(b), c) for b, c in rec.stages.detect_picture(pic.pixels)]
+        return [(pic.full_box(b), c) for b, c in rec.stages.detect(pic.pixels)]
     return detect_faces
 
 
@@ -38,7 +38,7 @@ def _stage(name):
 # public members removed from EmotionRecognizer since 0.1.0 (git history): how to get each now
 _MOVED = {
     "detect_faces": (_detect_faces, "[(f.box, f.confidence) for f in rec.analyze(image).faces], or "
-                                    "rec.stages.detect_picture(rec.read(image).pixels) for boxes alone"),
+                                    "rec.stages.detect(rec.read(image).pixels) for boxes alone"),
     "classify_boxes": (_classify_boxes, "rec.stages.classify_crops(rec.stages.detect_crops(image, [(box, 1.0), ...]))"),
     "LEVEL_REUSE_DEGREES": (lambda rec: _align_reuse(), "facemotion.align.LEVEL_REUSE_DEGREES"),
     **{name: (_stage(name), f"rec.stages.{name}") for name in (

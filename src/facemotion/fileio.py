@@ -130,18 +130,25 @@ def _check_output_file(path, option: str, suffix: str | None, inputs) -> None:
 
 
 @contextlib.contextmanager
-def made_folders_kept_on_success(path: str | os.PathLike):
+def made_folders_kept_on_success(path: str | os.PathLike, *, empty: bool = True):
     """The folders of ``path`` (itself and its parents) that do not exist yet and that the block
     makes are removed again, where empty, when the block fails: a command refused or stopped
-    before its result leaves no empty folder where one would be looked for."""
+    before its result leaves no empty folder where one would be looked for. ``empty=False``: also
+    when it succeeds (a folder for copies that no input gave)."""
     made = [p for p in (Path(path), *Path(path).parents) if not p.exists()]
     try:
         yield
     except BaseException:
-        for folder in made:
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        _remove_empty(made)
         raise
+    if not empty:
+        _remove_empty(made)
+
+
+def _remove_empty(folders) -> None:
+    for folder in folders:  # the deepest first: a parent is empty once its made child is gone
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -23,7 +23,7 @@ OPTIONAL = ("AVIF", "HEIF")
 # formats whose file holds an animation or a second picture of the same scene: the first
 # frame is the picture (a GIF's poster frame, an MPO's main photo); a TIFF's pages are
 # separate pictures and are refused (images.py)
-FIRST_FRAME = {"GIF", "WEBP", "MPO", "AVIF", "HEIF"}
+FIRST_FRAME = {"GIF", "WEBP", "MPO", "AVIF", "HEIF", "PNG"}  # PNG: an animated PNG
 
 
 # what a photo in an optional format needs where this install cannot read it

@@ -119,11 +119,11 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     scans = check_work(img, name, data)
     # an animation's or an MPO's first frame is the picture: its frames are not counted (a GIF's
     # count walks the whole file); a TIFF's pages are, once check_work found no more than
-    # formats.MAX_TIFF_PAGES, and an animated PNG's (its header says them) is its first frame too
+    # formats.MAX_TIFF_PAGES
     if img.format not in FIRST_FRAME:
         with _decoding(name):  # counting a damaged file's frames can fail too (a fuzzed TIFF: TypeError)
             frames = getattr(img, "n_frames", 1)
-        if frames > 1 and img.format != "PNG":
+        if frames > 1:
             raise ImageError(f"{name}: holds {frames} pages; facemotion reads one picture per file (save each "
                              "page as a file of its own)")
     with _decoding(name):

@@ -145,13 +145,13 @@ def web_names(paths) -> dict:
 def linked_note(linked: list) -> str | None:
     """The note on the links to folders an input folder holds (:func:`expand_inputs`' ``linked``),
     which are not read; None where there are none."""
-    from .names import shown
+    from .names import count, shown
 
     if not linked:
         return None
-    s = "s" if len(linked) > 1 else ""
-    return (f"{len(linked)} linked folder{s} ({shown(str(linked[0]))}{', ...' if s else ''}) not read: links to "
-            f"folders are not followed; name {'them' if s else 'it'} among the inputs to read {'them' if s else 'it'}")
+    them = "them" if len(linked) > 1 else "it"
+    return (f"{count(len(linked), 'linked folder')} ({shown(str(linked[0]))}{', ...' if len(linked) > 1 else ''}) "
+            f"not read: links to folders are not followed; name {them} among the inputs to read {them}")
 
 
 def left_out_videos(paths, for_videos: str) -> str | None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import RollEstimator, wrap_degrees
+from .align import RollEstimator, shared_network, wrap_degrees
 from .detect import Detection
 from .preprocess import crop_faces, to_gray
 
@@ -66,14 +66,9 @@ class QuarterTurns(RollEstimator):
         return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
-_shared: dict = {}
-
-
 def quarter_turns() -> QuarterTurns:
     """The shipped quarter-turn model, loaded once per process (its session is safe to share)."""
-    if "net" not in _shared:
-        _shared["net"] = QuarterTurns()
-    return _shared["net"]
+    return shared_network("quarter_turns", QuarterTurns)
 
 
 # cv2.rotate's codes for 1, 2 and 3 quarters clockwise: the pixels of np.rot90(image, -k), made

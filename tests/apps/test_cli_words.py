@@ -23,7 +23,7 @@ def test_outputs_below_a_file_are_named_with_their_option(tmp_path, capsys, medi
         assert main(argv) == 1
         err = capsys.readouterr()
         assert err.err.strip() == f"error: {option} {below}: cannot write there (a file is in the way)"
-        assert err.out == ""  # data stats printed its whole table first
+        assert err.out == ""  # refused before any result is printed
 
 
 def test_summary_lines_count_in_the_right_number(tmp_path, capsys):
@@ -54,7 +54,6 @@ def test_a_file_of_another_kind_is_not_written_over(tmp_path, tiny_checkpoint, k
     import shutil
 
     from facemotion.errors import UsageError
-    from facemotion.training.distill import teacher_targets_main
 
     ckpt = tmp_path / "best.pt"
     shutil.copy(tiny_checkpoint, ckpt)
@@ -68,12 +67,11 @@ def test_a_file_of_another_kind_is_not_written_over(tmp_path, tiny_checkpoint, k
     assert main(["teacher-targets", "--data", str(kaggle_zip), "--teacher", str(tiny_checkpoint),
                  "--to", str(targets), "--no-progress"]) == 0  # its own kind: kept or made again
     with pytest.raises(UsageError, match=r"holds teacher targets, which this would replace with a checkpoint"):
-        from facemotion.cli.training import refuse_other_pt
+        from facemotion.training.checkpoint import refuse_other_kind
 
-        refuse_other_pt(targets, "--to", "checkpoint")
+        refuse_other_kind(targets, "--to", "checkpoint")
     assert main(["interpolate", str(tiny_checkpoint), str(tiny_checkpoint), "--alpha", "0.5",
                  "--to", str(targets)]) == 2
-    assert teacher_targets_main  # the command's own function, imported above: the [train] wing is there
 
 
 def test_train_refused_leaves_no_folder_and_reads_its_options(tmp_path, capsys, kaggle_zip):

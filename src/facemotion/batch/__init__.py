@@ -12,13 +12,14 @@ same call again after a kill continues where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 from .. import validate
 from ..errors import FacemotionError, UsageError
-from ..fileio import check_writable
+from ..fileio import check_writable, made_folders_kept_on_success
 from .inputs import Item, expand
 from .rows import COLUMNS
 from .sinks import open_sink, read_rows
@@ -78,29 +79,27 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     videos = any(it.kind == "video" for it in items)
     sink = open_sink(out, spec.signature(videos), overwrite=overwrite, labels=labels, mesh=spec.options.mesh,
                      retry_failed=retry_failed)
-    made = [] if annotate_dir is None else [p for p in (Path(annotate_dir), *Path(annotate_dir).parents)
-                                            if not p.exists()]
+    # --annotate's folder is not left empty where every input failed (no copy to write)
+    annotated = made_folders_kept_on_success(annotate_dir, empty=False) if annotate_dir else contextlib.nullcontext()
     try:
-        todo = [it for it in items if it.path not in sink.done]
-        failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors
-        if annotate_dir is not None:
-            Path(annotate_dir).mkdir(parents=True, exist_ok=True)
-        if engine == "ray":
-            from .ray_engine import run_ray
+        with annotated:
+            todo = [it for it in items if it.path not in sink.done]
+            failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors
+            if annotate_dir is not None:
+                Path(annotate_dir).mkdir(parents=True, exist_ok=True)
+            if engine == "ray":
+                from .ray_engine import run_ray
 
-            counts = run_ray(todo, spec, sink, actors=actors, address=ray_address, annotate_dir=annotate_dir,
-                             progress=progress)
-            model = counts.pop("model", None) or model
-        else:
-            from .local import run_local
+                counts = run_ray(todo, spec, sink, actors=actors, address=ray_address, annotate_dir=annotate_dir,
+                                 progress=progress)
+                model = counts.pop("model", None) or model
+            else:
+                from .local import run_local
 
-            counts = run_local(todo, spec, sink, recognizer=recognizer, workers=workers, annotate_dir=annotate_dir,
-                               progress=progress)
+                counts = run_local(todo, spec, sink, recognizer=recognizer, workers=workers,
+                                   annotate_dir=annotate_dir, progress=progress)
     finally:
         sink.close()
-        for folder in made:  # --annotate's folder, made for copies no input gave (every one failed)
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
     dt = time.perf_counter() - t0
     return {"inputs": len(items), "skipped": len(items) - len(todo), **counts, "failed_before": failed_before,
             "rows": sink.rows,

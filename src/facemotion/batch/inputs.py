@@ -48,9 +48,11 @@ def read_list(path: Path) -> list[str]:
     return out
 
 
-def expand(args, skip=()) -> list[Item]:
+def expand(args, skip=(), notes: bool = True) -> list[Item]:
     """Arguments -> items in argument order (folders sorted), each path once; a folder's files
-    under a folder in ``skip`` left out (:func:`~facemotion.inputs.expand_inputs`)."""
+    under a folder in ``skip`` left out (:func:`~facemotion.inputs.expand_inputs`). ``notes``:
+    say a pattern that matches nothing and the links to folders not followed (False: a count
+    made before the run, which says them)."""
     paths: list[str] = []
     linked: list = []
     for a in args:
@@ -63,11 +65,12 @@ def expand(args, skip=()) -> list[Item]:
             found = expand_inputs([a], MEDIA_SUFFIXES, skip, linked)
             if any(c in a for c in "*?[") and found == [Path(a)] and not Path(a).exists():
                 # a pattern that matches nothing is no input: said, not kept as a failed row of the table
-                print(f"note: {shown(a)} matches no file", file=sys.stderr)
+                if notes:
+                    print(f"note: {shown(a)} matches no file", file=sys.stderr)
                 continue
             named = web_names([a])  # a web address fails in its row, named as given (not https:/x)
             paths += [named.get(p, str(p)) for p in found]
-    if note := linked_note(linked):
+    if notes and (note := linked_note(linked)):
         print(f"note: {note}", file=sys.stderr)
     # an input named twice (a path listed twice, ./a.jpg and a.jpg, a link to it) would be processed
     # (and written) twice: the first name is kept

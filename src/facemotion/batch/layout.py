@@ -11,6 +11,7 @@ from .. import fileio
 from ..errors import FacemotionError
 from ..labels import EMOTIONS, LABEL_SETS
 from ..names import from_columns, name_bytes, text
+from ..writers import TIME_DIGITS
 from .rows import DIGITS, INT_COLUMNS, Row, columns, float_columns, typed
 
 
@@ -27,7 +28,7 @@ class Layout:
         self.text = [i for i, c in enumerate(self.columns) if c not in INT_COLUMNS and c not in self.floats]
         # a CSV's fixed decimals, as the video CSV's (no 4e-06 beside 0.93): the times to 4, the
         # probabilities and confidence to the 6 they are rounded to
-        self.decimals = {i: (4 if c == "time_s" else DIGITS) for i, c in enumerate(self.columns)
+        self.decimals = {i: (TIME_DIGITS if c == "time_s" else DIGITS) for i, c in enumerate(self.columns)
                          if c == "time_s" or c == "confidence" or c in self.labels}
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ..labels import EMOTIONS
 from ..results import MESH_COLUMNS, mesh_columns, probabilities
-from ..writers import face_csv_columns
+from ..writers import PROBABILITY_DIGITS, TIME_DIGITS, face_csv_columns
 
 
 def columns(labels=EMOTIONS, mesh: bool = False) -> tuple[str, ...]:
@@ -34,7 +34,7 @@ def float_columns(labels=EMOTIONS, mesh: bool = False) -> frozenset:
 COLUMNS = columns(EMOTIONS)
 INT_COLUMNS = frozenset({"frame", "face_id", "x", "y", "w", "h"})
 FLOAT_COLUMNS = float_columns(EMOTIONS)
-DIGITS = 6
+DIGITS = PROBABILITY_DIGITS  # the tables' decimals: the video CSV's (facemotion.writers)
 
 Row = tuple  # values in columns(labels) order; None where empty
 
@@ -45,7 +45,7 @@ def face_row(path: str, result: dict, model: str, *, face_id: int, frame: int | 
     (``mesh``: with the mesh's columns, None where the face has no mesh)."""
     x, y, w, h = (int(v) for v in result["box"])
     extra = tuple(mesh_columns({"pose": None, **result}).values()) if mesh else ()
-    return (path, frame, None if time_s is None else round(float(time_s), 4), int(face_id), x, y, w, h,
+    return (path, frame, None if time_s is None else round(float(time_s), TIME_DIGITS), int(face_id), x, y, w, h,
             round(result["confidence"], DIGITS), *(round(p, DIGITS) for p in probabilities(result)),  # the model's order
             result["dominant_emotion"], *extra, model, None)
 

@@ -33,7 +33,7 @@ def cmd_batch(args) -> int:
                          "(facemotion image - reads one photo piped in)")
 
     # --device auto weighs the job: a small one stays on the CPU (the GPU's start costs seconds)
-    job = (len(expand(args.inputs)), "photos") if args.device == "auto" else None
+    job = (len(expand(args.inputs, notes=False)), "photos") if args.device == "auto" else None
     spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every, smooth=args.smooth)
     s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
                   ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,

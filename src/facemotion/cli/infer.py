@@ -10,7 +10,7 @@ from .. import SAMPLE_IMAGE
 from ..errors import FacemotionError, UsageError
 from ..fileio import check_writable
 from ..labels import FERPLUS_EMOTIONS
-from ..names import json_fields, one_line, shown, text
+from ..names import count, json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import camera, integer, listen_address, number, option, output_folder
 from ..video.stream import VIDEO_DETECT_SIZE
@@ -98,7 +98,7 @@ def _image(args, names: dict, failed: int = 0) -> int:
     if out is not None and done:
         # say what was written, not what would have been: an all-failed run wrote nothing (with
         # --json, on stderr: stdout holds the JSON lines only)
-        print(f"wrote {done} annotated image{'s' if done != 1 else ''}{'' if args.json else ' and JSON'} to {out}/",
+        print(f"wrote {count(done, 'annotated image')}{'' if args.json else ' and JSON'} to {out}/",
               file=sys.stderr if args.json else sys.stdout)
     return _exit_code(failed, total)
 

@@ -14,6 +14,7 @@ import os
 import sys
 
 from ..errors import UsageError
+from ..names import count as _count
 from ..validate import device as _check_device
 
 __all__ = ["resolve_device", "torch_runtime"]
@@ -44,9 +45,8 @@ def resolve_device(device, name: str = "device", *, job: tuple[int, str] | None 
     if device == "cpu":
         return "cpu"
     if device == "auto" and job is not None and job[0] < AUTO_LEAST.get(job[1], 0):
-        noun = job[1] if job[0] != 1 else job[1].removesuffix("s")
-        _say_once(f"{name} auto: cpu ({job[0]:,} {noun}: fewer than {AUTO_LEAST[job[1]]:,}, where the GPU's "
-                  "start would cost more than it saves)")
+        _say_once(f"{name} auto: cpu ({_count(job[0], job[1].removesuffix('s'))}: fewer than {AUTO_LEAST[job[1]]:,}, "
+                  "where the GPU's start would cost more than it saves)")
         return "cpu"
     if _standing_in():
         return "cuda" if device == "auto" else device

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..card import ModelCard
-from ..errors import ModelError
+from ..errors import ModelError, UsageError
 from ..fileio import atomic_path
 from .models import count_parameters, create_model
 from .prune import fit_to_state
@@ -193,3 +193,21 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
                   epochs_by_run=prev.get("epochs_by_run", [prev["epochs"]]) + tr["epochs_by_run"],
                   cpu_hours=prev["cpu_hours"] + tr["cpu_hours"], init=str(init))
     return tr
+
+
+def refuse_other_kind(path, option: str, kind: str) -> None:
+    """Refuse ``path`` as an output of ``kind`` ("checkpoint", "teacher targets") where it holds a
+    file of another kind: a trained checkpoint is not written over by teacher targets, nor these
+    by an interpolated checkpoint, without a word."""
+    if not Path(path).is_file():
+        return
+    try:
+        held = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not a file torch reads: not ours to replace either
+        held = None
+    what = ("checkpoint" if isinstance(held, dict) and "model_state" in held else
+            "teacher targets" if isinstance(held, dict) and {"key", "targets"} <= set(held) else None)
+    if what != kind:
+        raise UsageError(f"{option} {path}: holds {'a ' + what if what == 'checkpoint' else what or 'another file'}, "
+                         f"which this would replace with {'a ' + kind if kind == 'checkpoint' else kind}; "
+                         "give another file name")

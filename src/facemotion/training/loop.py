@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fileio import open_text, write_text
+from ..names import count
 
 
 @dataclass
@@ -45,7 +46,7 @@ class RunState:
 
         return count_parameters(model)
 
-    def bad_epochs(self) -> int:
+    def validations_since_best(self) -> int:
         """The validations since the best one: --eval-every's epochs between, whose every val
         column is NaN, are not counted; a validation whose loss is NaN (a run that diverged) is,
         its accuracy being a number."""
@@ -98,13 +99,14 @@ def run_epochs(cfg, dist, out, data, model, optimizer, schedule, ema, teachers, 
                     else va["val_acc"] > run.best["val_acc"])
         if improved:
             run.best = {"val_loss": va["val_loss"], "val_acc": va["val_acc"], "epoch": epoch}
-        stop = bool(cfg.patience) and run.bad_epochs() >= cfg.patience
+        stop = bool(cfg.patience) and run.validations_since_best() >= cfg.patience
         if dist.main:  # one writer; the others wait at the barrier, so a resume finds every file
             _record_epoch(cfg, out, data, model, optimizer, schedule, ema, run, row, improved,
                           last=stop or epoch == cfg.epochs)
         dist.barrier()
         if stop:
-            say(f"early stop: val {cfg.select} has not improved for {run.bad_epochs()} epochs", file=sys.stderr)
+            say(f"early stop: val {cfg.select} has not improved for {count(run.validations_since_best(), 'validation')}",
+                file=sys.stderr)
             break
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FacemotionError, UsageError
+from ..names import count
 
 
 def starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
@@ -97,7 +98,7 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
                          f"--epochs {epochs}, or give it another cycle with --init CKPT and another --out")
     began, now = was.get("world_size") or 1, getattr(cfg, "world_size", 1) or 1
     if began != now and was.get("sched") == "onecycle":
-        raise UsageError(f"--resume: {resume} is a one-cycle run on {began} process{'es' if began > 1 else ''}; its "
+        raise UsageError(f"--resume: {resume} is a one-cycle run on {count(began, 'process', 'processes')}; its "
                          f"schedule's steps cannot be laid out again for {now}: resume it on {began}")
     if began != now:  # --batch-size is each process's: the step's batch changes with their number
         say(f"--resume: {resume} began on {began} process{'es' if began > 1 else ''}, it goes on on {now}: a step "

@@ -123,7 +123,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "runs with mixup grow less confident while their accuracy still rises: there the lowest "
                         "loss comes hundreds of epochs before the most accurate weights)")
     p.add_argument("--patience", type=option(integer, 0), default=0,
-                   help="early stop after N epochs without improvement (of --select's measure; 0 = off)")
+                   help="early stop after N validations without improvement (of --select's measure; with "
+                        "--eval-every, the epochs between are not counted; 0 = off)")
     p.add_argument("--val-fraction", type=option(number, 0, 1, lo_open=True, hi_open=True), default=0.1,
                    help="held-out fraction when the data has no val split")
     p.add_argument("--eval-tta", action="store_true", help="validate with horizontal-flip averaging")

@@ -87,9 +87,11 @@ def orient_settings() -> dict:
     :mod:`facemotion.orient` itself: its network's grid and centre, and the rule's shares and
     confidence."""
     from .. import orient
+    from ..preprocess import OFFSET, SCALE
 
     q = orient.quarter_turns()
     return {"file": ORIENT, "input_size": q.input_size, "centre_fraction": q.centre,
+            "normalization": {"scale": SCALE, "offset": OFFSET},
             "turn_share": orient.TURN_SHARE, "upright_share": orient.UPRIGHT_SHARE,
             "min_confidence": orient.MIN_CONFIDENCE}
 
@@ -307,6 +309,6 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
         _write_site(out, files, config, sw, headers, keep)
     except OSError as e:  # a read-only or full place: name the folder asked for, not our temporary one
         raise FacemotionError(f"{out}: cannot write the site there ({e.strerror or e})") from None
-    written = [p for p in out.rglob("*") if p.is_file() and str(p.relative_to(out)) not in keep]  # this export's
+    written = [p for p in out.rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in keep]  # this export's
     return {"folder": str(out), "files": len(written), "bytes": sum(p.stat().st_size for p in written),
             "models": [n for n, _, _ in models], "kept": keep}

@@ -52,6 +52,8 @@ def face_csv_columns(labels=EMOTIONS, mesh: bool = False) -> list[str]:
 
 
 FACE_CSV_COLUMNS = face_csv_columns(EMOTIONS)  # a FER2013 model's
+# the decimals of every table (this CSV, batch's): probabilities and confidence, times in seconds
+PROBABILITY_DIGITS, TIME_DIGITS = 6, 4
 
 
 class FaceCSVWriter:
@@ -76,8 +78,9 @@ class FaceCSVWriter:
         extra = []
         if self.mesh:
             extra = ["" if v is None else v for v in mesh_columns(face or {"pose": None}).values()]
-        self.w.writerow([frame, f"{time_s:.4f}", face_id, x, y, w, h, f"{confidence:.6f}",
-                         *(f"{emotions[e]:.6f}" for e in self.labels), dominant, *extra])
+        p = PROBABILITY_DIGITS
+        self.w.writerow([frame, f"{time_s:.{TIME_DIGITS}f}", face_id, x, y, w, h, f"{confidence:.{p}f}",
+                         *(f"{emotions[e]:.{p}f}" for e in self.labels), dominant, *extra])
         self.rows += 1
 
     def flush(self):

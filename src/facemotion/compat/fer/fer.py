@@ -159,7 +159,7 @@ class FER:
         ``bgr`` and ``gray_img`` (fer's ways of saving a colour conversion) change nothing: the
         picture is read as it is (a 2-D array is gray)."""
         pic = self._read(img)
-        boxes = [pic.full_box(b) for b, _ in self.recognizer.stages.detect_picture(pic.pixels)]
+        boxes = [pic.full_box(b) for b, _ in self.recognizer.stages.detect(pic.pixels)]
         return [[int(v) for v in b] for b in boxes if self.keeps(b)]
 
     def detect_emotions(self, img, face_rectangles=None) -> list:

@@ -454,7 +454,7 @@ async function centreRun(net, crops, count, size) {
       m.delete(); src.delete(); dst.delete();
     }
   }
-  const s = net.s, input = new ort.Tensor("float32", normalize(grid, roll.normalization), [count, 1, R, R]);
+  const s = net.s, input = new ort.Tensor("float32", normalize(grid, net.normalization), [count, 1, R, R]);
   return (await s.run({ [s.inputNames[0]]: input }))[s.outputNames[0]].data;
 }
 
