@@ -22,13 +22,14 @@ from .preprocess import UPRIGHT_MIN_DEGREES, crop_faces, level_patch, normalize
 ROLL_MODEL = Path(__file__).with_name("weights") / "roll.onnx"
 
 
-class RollEstimator:
-    """Face crops (N x S x S uint8 gray, the classifier's grid) -> how far each face leans, in
-    degrees (counter-clockwise on screen positive: the turn that makes it level)."""
+class CropNetwork:
+    """A small network over face crops (N x S x S uint8 gray, the classifier's grid) that reads
+    the centre of each crop at its own grid: the roll network's kind (this one, and
+    :class:`facemotion.orient.QuarterTurns`). Its file's metadata names its ``task``."""
 
-    task = "roll"  # what the model's metadata must say it does
+    task = ""  # what the model's metadata must say it does
 
-    def __init__(self, path: str | Path = ROLL_MODEL):
+    def __init__(self, path: str | Path):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -43,16 +44,11 @@ class RollEstimator:
         if meta.get("task") != self.task:
             raise ModelError(f"{self.path}: not a facemotion {self.task.replace('_', '-')} model "
                              f"(its metadata says task={meta.get('task')!r})")
-        self.range = float(meta["range_degrees"]) if self.task == "roll" else 1.0
+        self.meta = meta
         self.input_size = int(meta["input_size"])
         # the share of the crop's side the network reads (scripts/train_roll.py says why)
         self.centre = float(meta.get("centre_fraction", 1.0))
         self.input_name = self.session.get_inputs()[0].name
-
-    def estimate(self, crops: np.ndarray) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros(0, np.float32)
-        return self.run(crops).reshape(-1) * np.float32(self.range)
 
     def run(self, crops: np.ndarray) -> np.ndarray:
         """The network's raw output for ``crops`` (N x S x S uint8, at least one), read at its
@@ -77,6 +73,22 @@ class RollEstimator:
         # output pixel i samples the crop at lo + (i + 0.5) * step - 0.5, as the training's grid_sample
         m[:, 2] += 0.5 * m[0, 0] - 0.5
         return m
+
+
+class RollEstimator(CropNetwork):
+    """Face crops -> how far each face leans, in degrees (counter-clockwise on screen positive:
+    the turn that makes it level)."""
+
+    task = "roll"
+
+    def __init__(self, path: str | Path = ROLL_MODEL):
+        super().__init__(path)
+        self.range = float(self.meta["range_degrees"])
+
+    def estimate(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros(0, np.float32)
+        return self.run(crops).reshape(-1) * np.float32(self.range)
 
 
 _shared: dict = {}

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import RollEstimator, shared_network, wrap_degrees
+from .align import CropNetwork, shared_network, wrap_degrees
 from .detect import Detection
 from .preprocess import crop_faces, to_gray
 
@@ -48,7 +48,7 @@ UPRIGHT_SHARE = 0.5
 MIN_CONFIDENCE = 0.7
 
 
-class QuarterTurns(RollEstimator):
+class QuarterTurns(CropNetwork):
     """Face crops (N x S x S uint8 gray, the classifier's grid) -> N x 4 probabilities of the
     quarter turn each face shows: upright, turned 90 degrees counter-clockwise on screen, upside
     down, turned 90 clockwise."""
