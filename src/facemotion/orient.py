@@ -41,9 +41,9 @@ TURN_SHARE = 0.5
 # and the faces found in the turned picture are kept where their mean probability of standing
 # upright there (weighted as above) is at least this, and the detector's mean confidence in them
 # at least its confidence in the faces found as the picture is (none found: MIN_CONFIDENCE).
-# Chosen on the upright photos of the shared photos, posed_val, London and muxspace's and
-# Specs on Faces' val parts and their turned copies: none of those photos turned by mistake,
-# then the most turned right (docs/robustness.md, "Sideways and upside-down photos")
+# Chosen on the upright photos of the shared photos, posed_val, London and 400 of each of
+# muxspace's and Specs on Faces' val parts, and their turned copies: none of those photos turned
+# by mistake, then the most turned right (docs/robustness.md, "Sideways and upside-down photos")
 UPRIGHT_SHARE = 0.5
 MIN_CONFIDENCE = 0.7
 
