@@ -40,6 +40,13 @@ left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 PY=${PYTHON:-python3}
 OUT=${OUT:-out/gpu_run}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# the package's dependencies a lent machine lacks (it reaches no index): wheels carried in gpu/, unpacked
+# (a wheel is a zip; no pip needed) where the import fails; PyAV writes the video's MP4 and its sound
+for whl in gpu/av-*.whl; do
+  [ -f "$whl" ] && ! "${PYTHON:-python3}" -c "import av" 2>/dev/null || continue
+  "${PYTHON:-python3}" -m zipfile -e "$whl" /tmp/gpu_deps && export PYTHONPATH="$PYTHONPATH:/tmp/gpu_deps"
+  "${PYTHON:-python3}" -c "import av; print('PyAV', av.__version__, 'from', '$whl')"
+done
 
 DRY=${GPU_RUN_DRY:-0}
 dry=(); [ "$DRY" = 0 ] || dry=(--dry-run)

@@ -45,15 +45,25 @@ for dev in $DEVICES; do for kind in $PROFILE; do
   # the worker threads' stacks only (start-up's imports are not the engine), summed by function
   "$PY" - "$tmp/$dev-$kind.txt" "$dev" "$kind" <<'EOF' | tee -a "$OUT/gpu_batch_threads.txt"
 import collections, sys
-own, total = collections.Counter(), 0
-for line in open(sys.argv[1]):
-    stack, n = line.rstrip().rsplit(" ", 1)
-    if "run_local.<locals>.work" in stack:
-        own[stack.split(";")[-1]] += int(n)
-        total += int(n)
 what = "holding the GIL" if sys.argv[3] == "gil" else "wall time, waiting included"
-print(f"\n--device {sys.argv[2]}, the detect workers' samples ({what}): {total}; the top functions")
-for f, n in own.most_common(12):
-    print(f"{n / max(total, 1):6.1%}  {f}")
+# the per-picture engine's workers, the batched engine's device thread and its decoding threads
+for name, mark in (("the detect workers", "run_local.<locals>.work"), ("the batched path's thread", "_run_batched"),
+                   ("the decoding threads", "read_item")):
+    own, inside, total = collections.Counter(), collections.Counter(), 0
+    for line in open(sys.argv[1]):
+        stack, n = line.rstrip().rsplit(" ", 1)
+        frames = stack.split(";")
+        if mark in stack and not (mark == "read_item" and "_run_batched" in stack):
+            own[frames[-1]] += int(n)
+            inside.update({f: int(n) for f in set(frames[[i for i, f in enumerate(frames) if mark in f][0]:])})
+            total += int(n)
+    if not total:
+        continue
+    print(f"\n--device {sys.argv[2]}, {name}' samples ({what}): {total}; the top functions, own time")
+    for f, n in own.most_common(12):
+        print(f"{n / total:6.1%}  {f}")
+    print("... and with what they call (inclusive)")
+    for f, n in inside.most_common(25):
+        print(f"{n / total:6.1%}  {f}")
 EOF
 done; done
