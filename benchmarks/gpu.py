@@ -46,6 +46,7 @@ from _gpu.measures import (
     gpu_name,
     precision_accuracy,
     same_top_on_photos,
+    startup_parts,
     steps_besides_networks_ms,
     video_rows,
     whole_command,
@@ -197,6 +198,13 @@ def startup_section(gpu: str | None, n_small: int, data: dict) -> list[str]:
                            f"{_where(gpu) if device == 'cuda' else machine().split(';')[0]})")
             except RuntimeError as e:
                 out.append(f"start-up {device}: failed: {str(e).splitlines()[0]}")
+        if gpu:
+            try:
+                fig["cuda_parts"] = startup_parts()
+                out.append("start-up cuda, its parts (s): " + ", ".join(
+                    f"{k} {v:.2f}" for part in ("parts", "warm") for k, v in fig["cuda_parts"][part].items()))
+            except RuntimeError as e:
+                out.append(f"start-up cuda, its parts: {str(e).splitlines()[0]}")
         runs = {}
         for device in ("cpu", "cuda", "auto") if gpu else ("cpu",):
             try:

@@ -41,12 +41,18 @@ PY=${PYTHON:-python3}
 OUT=${OUT:-out/gpu_run}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 # the package's dependencies a lent machine lacks (it reaches no index): wheels carried in gpu/, unpacked
-# (a wheel is a zip; no pip needed) where the import fails; PyAV writes the video's MP4 and its sound
-for whl in gpu/av-*.whl; do
-  [ -f "$whl" ] && ! "${PYTHON:-python3}" -c "import av" 2>/dev/null || continue
+# (a wheel is a zip; no pip needed) where the import fails: PyAV writes the video's MP4 and its
+# sound; simplejpeg decodes JPEGs without the GIL (without it Pillow decodes, on both devices)
+for dep in av simplejpeg; do
+  whl=$(ls gpu/$dep-*.whl 2>/dev/null | head -1)
+  [ -n "$whl" ] && ! "${PYTHON:-python3}" -c "import $dep" 2>/dev/null || continue
   "${PYTHON:-python3}" -m zipfile -e "$whl" /tmp/gpu_deps && export PYTHONPATH="$PYTHONPATH:/tmp/gpu_deps"
-  "${PYTHON:-python3}" -c "import av; print('PyAV', av.__version__, 'from', '$whl')"
 done
+# the libraries whose arithmetic the CUDA tests compare with (OpenCV's resize and warp, the decoders)
+VERSIONS=$("${PYTHON:-python3}" -c "import importlib, importlib.util as u, numpy, cv2, PIL
+v = lambda d: getattr(importlib.import_module(d), '__version__', '?') if u.find_spec(d) else 'missing'
+print(f'numpy {numpy.__version__}, OpenCV {cv2.__version__}, Pillow {PIL.__version__}, simplejpeg {v(\"simplejpeg\")}, PyAV {v(\"av\")}')" 2>&1)
+echo "versions: $VERSIONS"
 
 DRY=${GPU_RUN_DRY:-0}
 dry=(); [ "$DRY" = 0 ] || dry=(--dry-run)
@@ -87,6 +93,7 @@ if [ "${GPU_TESTS:-1}" != 0 ]; then  # GPU_TESTS=0: a later call of the same loa
   # every figure names its machine: the host's instruction sets head the file
   "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from _common import machine; print('# host:', machine())" \
     > "$OUT/cuda_tests.txt" 2>&1
+  echo "# versions: $VERSIONS" >> "$OUT/cuda_tests.txt"
   timeout $(( $(left) < 240 ? $(left) : 240 )) "$PY" scripts/gpu_checks.py -k "not speed" 2>&1 | tee -a "$OUT/cuda_tests.txt"
   tests=${PIPESTATUS[0]}
 fi

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -184,6 +185,35 @@ def whole_command(argv: list[str]) -> float:
     if r.returncode not in (0, 1):  # 1: some inputs failed (none should here), said on stderr
         raise RuntimeError(f"facemotion {' '.join(argv[:3])} ... failed:\n{r.stderr[-1500:]}")
     return time.perf_counter() - t0
+
+
+_PARTS = """
+import json, time
+t = [time.perf_counter()]
+import torch
+t.append(time.perf_counter())
+if torch.cuda.is_available():  # (a dry run's CPU stand-in has no CUDA to start)
+    torch.zeros(1, device="cuda"); torch.cuda.synchronize()
+t.append(time.perf_counter())
+from facemotion import EmotionRecognizer
+rec = EmotionRecognizer(device="cuda")
+t.append(time.perf_counter())
+rec.stages.warm()
+t.append(time.perf_counter())
+steps = ["import torch", "CUDA's start", "the recognizer (facemotion's import, the models, the graphs)", "warm"]
+print(json.dumps({"parts": dict(zip(steps, [b - a for a, b in zip(t, t[1:])])),
+                  "warm": rec.stages.batched.warm_seconds}))
+"""
+
+
+def startup_parts() -> dict:
+    """A GPU's start taken apart in a fresh process: torch's import, CUDA's start, the recognizer
+    (the converted graphs, their checks kept on disk), and each part of the batched path's warm
+    (cuDNN's plans at each input shape), in seconds."""
+    r = subprocess.run([sys.executable, "-c", _PARTS], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"the start's parts failed:\n{r.stderr[-1500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def auto_choice(argv: list[str]) -> str:

@@ -15,6 +15,25 @@ import numpy as np
 FAST_MAX_SCANS = 20
 
 
+_MISSING = object()
+_module = _MISSING
+
+
+def _simplejpeg():
+    """simplejpeg, or None where it is not installed (a dependency, but where no wheel installs:
+    pip --no-deps, Pyodide; Pillow then reads every JPEG). Looked for once: a failed import is not
+    kept in ``sys.modules``, and trying again for every photo searched the path each time, under
+    the import lock that ``batch``'s decoding threads then queued for."""
+    global _module
+    if _module is _MISSING:
+        try:
+            import simplejpeg
+        except ImportError:
+            simplejpeg = None
+        _module = simplejpeg
+    return _module
+
+
 def decode_plain_jpeg(img, data: bytes, scans: int = 1) -> np.ndarray | None:
     """The pixels of ``img``, a JPEG Pillow has opened from ``data`` (its header read, perhaps
     :meth:`~PIL.Image.Image.draft`-ed to a DCT reduction), as Pillow would decode them at
@@ -32,9 +51,8 @@ def decode_plain_jpeg(img, data: bytes, scans: int = 1) -> np.ndarray | None:
     if (img.format != "JPEG" or img.mode not in ("RGB", "L") or not data.endswith(b"\xff\xd9")
             or scans > FAST_MAX_SCANS):
         return None
-    try:
-        import simplejpeg
-    except ImportError:  # a dependency, but where no wheel installs (pip --no-deps, Pyodide) Pillow reads it
+    simplejpeg = _simplejpeg()
+    if simplejpeg is None:
         return None
     w, h = img.size
     try:

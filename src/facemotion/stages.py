@@ -87,6 +87,8 @@ class Stages:
         self.mesh = runtime.mesh(self.mesh)
         self._explainers = {}
         self.batched = runtime.batched(self)
+        if self.batched is None:  # picture by picture: its detector's recording made now, here
+            runtime.record(self.detector)
 
     @property
     def batch_faces(self) -> int:
@@ -108,6 +110,8 @@ class Stages:
             other.detector = get_detector(spec, **kw)
             if self.runtime is not None:
                 other.detector = self.runtime.detector(other.detector)
+                if self.batched is None:
+                    self.runtime.record(other.detector)
         other._explainers = {}
         return other
 

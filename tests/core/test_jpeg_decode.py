@@ -118,3 +118,32 @@ def test_a_jpeg_of_more_scans_than_encoders_write_goes_to_pillow_once(photo, fas
     many = data[:last] + data[last:-2] * (FAST_MAX_SCANS - 8) + b"\xff\xd9"  # the last scan again: 21 scans
     assert fast_read(many) is None
     np.testing.assert_array_equal(load_scaled(many)[0], _pillow(many)[0])
+
+
+def test_without_simplejpeg_pillow_reads_every_jpeg_and_the_import_is_tried_once(photo, monkeypatch):
+    """Where simplejpeg is not installed (pip --no-deps), a JPEG is Pillow's, pixel for pixel, and
+    the missing module is looked for once: a failed import is not cached by Python, and trying
+    again for every photo held the import lock that batch's decoding threads queued for."""
+    import builtins
+    import sys
+
+    from facemotion import jpeg
+
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    tried, real_import = [], builtins.__import__
+
+    def counting(name, *a, **k):
+        if name == "simplejpeg":
+            tried.append(name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setitem(sys.modules, "simplejpeg", None)  # import simplejpeg: ImportError
+    monkeypatch.setattr(jpeg, "_module", jpeg._MISSING)
+    monkeypatch.setattr(builtins, "__import__", counting)
+    for _ in range(3):
+        got, size = _from_pil(_open_pil(data, "x"), "x", None, None, data=data)
+        want, _ = _pillow(data)
+        assert np.array_equal(got, want) and size == photo.size
+    assert tried == ["simplejpeg"]

