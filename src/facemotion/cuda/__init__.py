@@ -28,9 +28,12 @@ def _say_once(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-# the least work ``auto`` gives a GPU: below it the GPU's start (torch, CUDA, cuDNN's plans: seconds)
-# costs more than its speed saves (docs/gpu.md, "Start-up"; benchmarks/gpu.py measures both)
-AUTO_LEAST = {"photos": 1000, "frames": 1000}
+# the least work ``auto`` gives a GPU: below it the GPU's start (torch's import, CUDA, cuDNN's plans:
+# 12 s more than the CPU's on an H200's host) costs more than its speed saves (docs/gpu.md, "What
+# --device auto chooses"; benchmarks/gpu.py measures both). None: never, the CPU path being the
+# faster at any size: on photos a GPU ran 82.9 photos/s against the CPU path's 172.7 on the same
+# 16-core host; on video 86.8 frames/s against 81.8, so 12 s are won back after about 17,500 frames
+AUTO_LEAST = {"photos": None, "frames": 20_000}
 
 
 def resolve_device(device, name: str = "device", *, job: tuple[int, str] | None = None) -> str:
@@ -39,13 +42,17 @@ def resolve_device(device, name: str = "device", *, job: tuple[int, str] | None 
     ``auto`` takes CUDA where torch sees a GPU, else the CPU, and says which on stderr (once a
     process); ``cuda`` where torch sees none (or is not installed) is a one-line
     :class:`~facemotion.errors.UsageError` naming ``name``. ``job``: (how many, "photos" or
-    "frames") where the command knows its work: ``auto`` keeps a job under :data:`AUTO_LEAST` on
-    the CPU, without importing torch."""
+    "frames") where the command knows its work: ``auto`` keeps a job under :data:`AUTO_LEAST` (or
+    every job of a kind it holds None for) on the CPU, without importing torch."""
     device = _check_device(name, device)
     if device == "cpu":
         return "cpu"
-    if device == "auto" and job is not None and job[0] < AUTO_LEAST.get(job[1], 0):
-        _say_once(f"{name} auto: cpu ({_count(job[0], job[1].removesuffix('s'))}: fewer than {AUTO_LEAST[job[1]]:,}, "
+    if device == "auto" and job is not None and (least := AUTO_LEAST.get(job[1], 0)) is None:
+        _say_once(f"{name} auto: cpu (on {job[1]} the CPU path is the faster, GPU or not: docs/gpu.md; "
+                  f"{name} cuda runs them on a GPU)")
+        return "cpu"
+    if device == "auto" and job is not None and job[0] < least:
+        _say_once(f"{name} auto: cpu ({_count(job[0], job[1].removesuffix('s'))}: fewer than {least:,}, "
                   "where the GPU's start would cost more than it saves)")
         return "cpu"
     if _standing_in():
