@@ -38,6 +38,13 @@ case "${1:-}" in
       rm -f gpu/fer2013_trainval.tar.gz
       ls gpu/py_spy*.whl >/dev/null 2>&1 || ${PY:-.venv/bin/python} -m pip download -q py-spy==0.4.3 --no-deps \
         --only-binary=:all: --platform manylinux2014_x86_64 -d gpu
+      # the dependencies the lent machine lacks (Python 3.12 there; gpu_run.sh unpacks them where
+      # the import fails): PyAV for video's MP4, simplejpeg for the JPEGs both devices decode
+      for dep in av simplejpeg; do
+        ls gpu/$dep-*.whl >/dev/null 2>&1 || ${PY:-.venv/bin/python} -m pip download -q "$dep" --no-deps \
+          --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+          --platform manylinux_2_17_x86_64 -d gpu
+      done
     else
       [ -f gpu/fer2013_trainval.tar.gz ] || PYTHONPATH=src ${PY:-.venv/bin/python} -m facemotion data subset "$FER" \
         --to gpu/fer2013_trainval.tar.gz
