@@ -1387,6 +1387,36 @@ def test_the_shared_photos_hold_no_more_scans_than_encoders_write(media):
     assert counts and max(counts.values()) <= 14 and counts["obama_and_biden.jpg"] == 14, counts
 
 
+def test_a_baseline_jpegs_one_scan_is_counted_without_searching_its_data(media, monkeypatch):
+    """A sequential JPEG whose first scan holds every component is one scan to libjpeg (another
+    SOS is an error there), so its count ends at that scan's header, as the full walk counts it,
+    without searching the entropy-coded data (the whole file, under the GIL, on every photo
+    `batch` read); a progressive one is still walked scan by scan."""
+    from facemotion import formats
+
+    photos = {p.name: p.read_bytes() for p in media.glob("*.jpg")}
+    baseline = {k: v for k, v in photos.items() if b"\xff\xc0" in v[:v.find(b"\xff\xda")]}
+    assert len(baseline) >= 5 and "obama_and_biden.jpg" not in baseline
+    searched = []
+
+    class Counting:
+        def search(self, data, pos):
+            searched.append(pos)
+            return formats.re.compile(rb"\xff[^\x00\xd0-\xd7\xff]").search(data, pos)
+
+    monkeypatch.setattr(formats, "_MARKER", Counting())
+    for name, data in baseline.items():
+        assert formats.jpeg_scans(data) == 1, name
+    assert searched == []
+    assert formats.jpeg_scans(photos["obama_and_biden.jpg"]) == 14 and searched
+    # a sequential frame of three components scanned one at a time (non-interleaved: libjpeg reads
+    # every scan, and more of them): each counted
+    sof = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03" + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    scans = b"".join(b"\xff\xda\x00\x08\x01" + bytes([c]) + b"\x00\x00\x3f\x00" + b"\x12\x34\xff\x00\x56"
+                     for c in (1, 2, 3, 1))
+    assert formats.jpeg_scans(b"\xff\xd8" + sof + scans + b"\xff\xd9") == 4
+
+
 def test_a_dataset_member_of_thousands_of_scans_is_refused(tmp_path):
     from facemotion.datasets import load_splits
 

@@ -203,6 +203,7 @@ def jpeg_scans(data: bytes, stop_after: int = MAX_JPEG_SCANS) -> int:
     if not data.startswith(b"\xff\xd8"):
         return 0
     i, n, end = 2, 0, len(data)
+    components = None  # a sequential (not progressive) frame's components
     while i + 2 <= end:
         if data[i] != 0xFF or data[i + 1] in (0x00, 0xFF):  # junk or fill between segments: skip to a marker
             m = _MARKER.search(data, i + 1 if data[i] == 0xFF else i)
@@ -218,6 +219,13 @@ def jpeg_scans(data: bytes, stop_after: int = MAX_JPEG_SCANS) -> int:
             continue
         if i + 4 > end:
             break
+        if marker in (0xC0, 0xC1, 0xC9) and i + 9 < end:  # baseline, extended or arithmetic sequential
+            components = data[i + 9]
+        if marker == 0xDA and n == 0 and components is not None and i + 4 < end and data[i + 4] == components:
+            # a sequential picture whose first scan holds every component is that one scan: libjpeg
+            # takes another SOS as an error (JERR_EOI_EXPECTED), so the walk ends here rather than
+            # search the scan's data (most of the file, under the GIL) for the next marker
+            return 1
         i += 2 + ((data[i + 2] << 8) | data[i + 3])
         if marker == 0xDA:
             n += 1
