@@ -146,6 +146,10 @@ def video_section(gpu: str | None, clip_name: str, data: dict, max_frames: int |
             dec = decode_fps(clip)
             cpu = cli_video(clip, cap, keep=Path(tmp) / "cpu")["fps"]
             row = {"decode_only": dec, "cpu": cpu, "cpu_steps_besides_networks_ms": steps_besides_networks_ms(clip)}
+            # the CPU path at fewer threads than its default (every free core): one small frame's
+            # networks split over many cores may cost more in handing over than they save
+            row["cpu_threads"] = {n: cli_video(clip, ["--threads", str(n), "--no-video", *cap])["fps"]
+                                  for n in (1, 2, 4, os.cpu_count() or 1)}
             if gpu:
                 try:
                     row["cuda"] = cli_video(clip, ["--device", "cuda", *cap], keep=Path(tmp) / "cuda")["fps"]
@@ -171,6 +175,8 @@ def video_section(gpu: str | None, clip_name: str, data: dict, max_frames: int |
     out.append(table(["clip", "decode only, frames/s", "cpu", "cpu: ms a frame besides the networks", "cuda",
                       "cuda --no-video", "what limits cuda"], rows))
     for name, row in data.get("video", {}).items():
+        out.append(f"video on the CPU by --threads ({name}, --no-video, frames/s): " +
+                   ", ".join(f"{n}: {v:.1f}" for n, v in row["cpu_threads"].items()))
         if "cuda" in row:
             ratio = row["ratio"] = row["cuda"] / row["cpu"]
             out.append(f"video cuda / cpu: {ratio:.1f}x ({name}, frames/s; target >= 3.0x: "
