@@ -85,6 +85,30 @@ def test_the_device_image_steps_give_opencvs_pixels(media):
     assert np.abs(flat).max() <= 1 and (flat != 0).mean() < 1e-3, (np.abs(flat).max(), (flat != 0).mean())
 
 
+def test_many_warps_in_one_pass_give_each_warps_pixels(monkeypatch):
+    """warp_many (a batch's leaning faces and level patches turned together) gives each job the
+    very pixels warp_affine gives it, gray and colour, of sources and outputs of every size, and
+    so in passes cut to its pixel budget."""
+    from facemotion.cuda import imageops as ops
+
+    rng = np.random.default_rng(0)
+    for tail in ((), (3,)):
+        sources = [torch.from_numpy(rng.integers(0, 256, (int(rng.integers(20, 300)), int(rng.integers(20, 300)),
+                                                           *tail), dtype=np.uint8)) for _ in range(4)]
+        jobs = []
+        for _ in range(12):
+            k = int(rng.integers(len(sources)))
+            h, w = sources[k].shape[:2]
+            m = cv2.getRotationMatrix2D((float(rng.uniform(0, w)), float(rng.uniform(0, h))),
+                                        float(rng.uniform(-40, 40)), float(rng.uniform(0.3, 2.5)))
+            jobs.append((k, cv2.invertAffineTransform(m), (int(rng.integers(5, 200)), int(rng.integers(5, 200)))))
+        want = [ops.warp_affine(sources[k], m, size) for k, m, size in jobs]
+        for budget in (ops.WARP_MANY_PIXELS, 20_000):
+            monkeypatch.setattr(ops, "WARP_MANY_PIXELS", budget)
+            got = ops.warp_many(sources, jobs)
+            assert len(got) == len(jobs) and all(torch.equal(a, b) for a, b in zip(got, want))
+
+
 @needs_opencv4
 def test_the_batched_path_finds_and_crops_as_the_per_picture_path(media):
     """The shared photos and turned copies of some (faces that lean: the roll network, the level

@@ -36,7 +36,7 @@ from ..preprocess import (
     upright_transform,
 )
 from .detection import GPU_FRAMES, batch_detector
-from .imageops import AREA, LINEAR, gray, resize, warp_affine
+from .imageops import AREA, LINEAR, gray, resize, warp_affine, warp_many
 from .shapes import GPU_BATCH, GPU_LEAST_BATCH, _padded
 
 
@@ -113,16 +113,17 @@ class BatchedPath:
         levelled patches made on the device, searched in one detector call."""
         if not searches:
             return []
-        patches, backs = [], []
+        smalls, jobs, backs = [], [], []
+        n = LEVEL_PATCH_PX
         for i, box, lean in searches:
             (x0, y0, r), k, area, m, back = level_patch_plan(box, lean, LEVEL_FACE_PX, LEVEL_PATCH_PX)
             p = pics[i]
             rows = torch.arange(y0, y0 + 2 * r, device=self.device).clamp(0, p.shape[0] - 1)
             cols = torch.arange(x0, x0 + 2 * r, device=self.device).clamp(0, p.shape[1] - 1)
-            small = resize(p[rows][:, cols], (k, k), AREA if area else LINEAR)
-            n = LEVEL_PATCH_PX
-            patches.append(warp_affine(small, cv2.invertAffineTransform(m), (n, n)))
+            smalls.append(resize(p[rows][:, cols], (k, k), AREA if area else LINEAR))
+            jobs.append((len(smalls) - 1, cv2.invertAffineTransform(m), (n, n)))
             backs.append(back)
+        patches = warp_many(smalls, jobs)  # every patch turned level in one pass
         det = self.detector
         copies = [det.working(p) for p in patches]
         raw = det.raw([c for c, _ in copies], framed=False)  # at the patches' own size, as the CPU
@@ -135,6 +136,7 @@ class BatchedPath:
         """The leaning faces cut again, turned level about their level box
         (:func:`facemotion.preprocess.crop_faces` with angles)."""
         crops = crops.clone()
+        which, jobs = [], []
         for n, (i, j, box) in enumerate(flat):
             lean = leans[i][j]
             if abs(lean) < UPRIGHT_MIN_DEGREES:
@@ -144,7 +146,10 @@ class BatchedPath:
             g = grays[i]
             _crop_box(turned_box, g.shape[1], g.shape[0], j)  # refused where it holds no pixel, as crop_faces
             m, size = upright_transform(turned_box, lean)
-            crops[n] = _to_grid(warp_affine(g, cv2.invertAffineTransform(m), size), self.size)
+            which.append(n)
+            jobs.append((i, cv2.invertAffineTransform(m), size))
+        for n, region in zip(which, warp_many(grays, jobs)):  # every leaning face turned in one pass
+            crops[n] = _to_grid(region, self.size)
         return crops
 
     def warm(self) -> None:
