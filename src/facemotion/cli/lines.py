@@ -43,13 +43,19 @@ def video_lines(s: dict) -> list[str]:
     lines = [f"{shown(s['source'])}: {count(s['frames'], 'frame')} ({s['status']}{cut}), "
              f"{count(len(s['faces']), 'face id')}, "
              f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}"]
-    longest = sorted(s["faces"], key=lambda fid: -s["faces"][fid]["seconds_seen"])[:LISTED]
-    for fid in sorted(longest, key=int):
+    ranked = sorted(s["faces"], key=lambda fid: -s["faces"][fid]["seconds_seen"])
+    for fid in sorted(ranked[:LISTED], key=int):
         f = s["faces"][fid]
-        lines.append(f"  face {fid}: {count(f['frames_seen'], 'frame')}, mostly {f['dominant_emotion']} "
-                     f"({f['time_share'][f['dominant_emotion']] * 100:.0f}% of its time)")
-    if len(s["faces"]) > LISTED:
-        lines.append(f"  ... {len(s['faces']) - LISTED} more, seen less (every face: the summary and the CSV)")
+        # "mostly": the emotion it showed longest, with that share (the summary's dominant_emotion
+        # is the highest mean probability, which a few confident frames can tip another way)
+        top = max(f["time_share"], key=f["time_share"].get)
+        lines.append(f"  face {fid}: {count(f['frames_seen'], 'frame')}, mostly {top} "
+                     f"({f['time_share'][top] * 100:.0f}% of its time)")
+    if len(ranked) > LISTED:
+        rest = len(ranked) - LISTED
+        # "seen less" only where each of them was: faces tied with the last listed are not
+        seen = s["faces"][ranked[LISTED]]["seconds_seen"] < s["faces"][ranked[LISTED - 1]]["seconds_seen"]
+        lines.append(f"  ... {rest} more{', seen less' if seen else ''} (every face: the summary and the CSV)")
     outs, sound = [s["outputs"].get("video"), s["outputs"]["csv"], s["outputs"]["summary"]], s["outputs"].get("video_sound")
     figures = len(s["outputs"].get("timelines") or ()) + bool(s["outputs"].get("overview"))
     lines.append("wrote " + ", ".join(shown(o) for o in outs if o) + (f" and {figures} figure{'s' * (figures > 1)}"
