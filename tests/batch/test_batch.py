@@ -415,6 +415,36 @@ def test_retry_failed_reads_mended_inputs_again_in_place_of_their_error_rows(med
     assert main(args) == 0  # and done: nothing failed is left
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_rerun_naming_the_same_files_otherwise_skips_them(media, tmp_path, fmt, monkeypatch, capsys):
+    """A rerun that names the folder by its absolute path, or runs from inside it, finds the
+    files the first run wrote (by where they are) and appends no row twice; a failed one is still
+    said, and --retry-failed reads it again under either name."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    from facemotion.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(media / "two_people.jpg", src / "a.jpg")
+    (src / "b.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])  # cut short
+    out = tmp_path / f"out.{fmt}"
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", "in", "--to", out.name, "--no-progress"]) == 1
+    first = read_rows(out)
+    assert main(["batch", str(src), "--to", str(out), "--no-progress"]) == 1  # the folder by its absolute path
+    assert "--retry-failed reads it again" in capsys.readouterr().err
+    monkeypatch.chdir(src)
+    assert main(["batch", ".", "--to", str(out), "--no-progress"]) == 1  # from inside it
+    assert read_rows(out) == first
+    shutil.copy(media / "justin.jpg", src / "b.jpg")  # mended
+    assert main(["batch", ".", "--to", str(out), "--no-progress", "--retry-failed"]) == 0
+    rows = read_rows(out)
+    assert len(rows) == len(first) and not any(r[COLUMNS.index("error")] for r in rows)
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", "in", "--to", str(out), "--no-progress"]) == 0 and read_rows(out) == rows
+
+
 def test_a_clip_cut_short_keeps_its_rows_fails_and_is_read_again_once_whole(media, tmp_path, capsys):
     """A download broken off (an MP4 whose index comes first: its frames are counted) gives the
     rows of the frames read and an error row; the run exits 1, and --retry-failed reads the

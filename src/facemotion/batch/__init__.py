@@ -83,8 +83,10 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     annotated = made_folders_kept_on_success(annotate_dir, empty=False) if annotate_dir else contextlib.nullcontext()
     try:
         with annotated:
-            todo = [it for it in items if it.path not in sink.done]
-            failed_before = sum(it.path in sink.failed for it in items)  # done by an earlier run, as errors
+            # an input done before, under this name or another one for the same file (the folder
+            # named by its absolute path this time, the command run from another folder)
+            todo = [it for it in items if not sink.has(it.path)]
+            failed_before = sum(sink.has_failed(it.path) for it in items)  # done by an earlier run, as errors
             if annotate_dir is not None:
                 Path(annotate_dir).mkdir(parents=True, exist_ok=True)
             if engine == "ray":

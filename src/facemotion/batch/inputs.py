@@ -4,7 +4,8 @@ An argument is a file, a folder (its images and videos, recursively), a glob (``
 allowed), or a text file listing paths (``.txt`` / ``.lst``: one per line, ``#`` comments;
 relative lines are taken from the list file's folder, and a line may itself be a folder or
 a glob). Every input is kept under the path string it was found as: that string is the key
-a resumed run skips done inputs by, so the same command always yields the same keys.
+a resumed run skips done inputs by (with the place each was at, :func:`.layout.place_of`, so a
+rerun that names the same files otherwise skips them too).
 """
 
 from __future__ import annotations

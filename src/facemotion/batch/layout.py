@@ -84,3 +84,43 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def place_of(key: str) -> str | None:
+    """Where the input a key names is: its absolute path now (``./a.jpg``, ``a.jpg``,
+    ``x/../a.jpg`` and ``/here/a.jpg`` are one place, as :func:`facemotion.inputs.unique` takes
+    them in one run; a link keeps its own); None for a web address."""
+    if "://" in key:
+        return None
+    try:
+        return os.path.abspath(key)
+    except (OSError, ValueError):  # a current folder since removed, a NUL in the name
+        return None
+
+
+class Resumable:
+    """What a rerun skips: the inputs recorded, by their keys (the path as given) and by the
+    place each was at when it was written (:func:`place_of`), so that the same files named
+    otherwise (the folder by its absolute path, or the command run from another folder) are
+    known rather than read and appended again. Sinks set ``done``, ``failed`` and ``places``."""
+
+    done: set
+    failed: set
+    places: dict  # a place -> the key it was written under
+
+    def _record(self, key: str, place: str | None, failed: bool) -> None:
+        self.done.add(key)
+        if place is not None:
+            self.places[place] = key
+        if failed:
+            self.failed.add(key)
+
+    def _known(self, path: str, among: set) -> bool:
+        return path in among or self.places.get(place_of(path)) in among
+
+    def has(self, path: str) -> bool:
+        """Whether the input named ``path`` (as this run names it) was done by a run before."""
+        return self._known(path, self.done)
+
+    def has_failed(self, path: str) -> bool:
+        return self._known(path, self.failed)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import FacemotionError
 from ..fileio import atomic_path, write_text
 from ..names import text
-from .layout import Layout, lock, refuse_other_options
+from .layout import Layout, Resumable, lock, place_of, refuse_other_options
 from .rows import INT_COLUMNS, Row
 
 
@@ -31,12 +31,13 @@ def parquet_schema(pa, layout: Layout = Layout()):
                       for c in layout.file_columns])
 
 
-class ParquetSink:
+class ParquetSink(Resumable):
     """A folder of atomically written parts, each naming the inputs it holds; see the module docstring."""
 
     JOB_FILE = "_facemotion_batch.json"
     KEYS = b"facemotion.inputs"
     FAILED = b"facemotion.failed"
+    PLACES = b"facemotion.places"  # each input's place when written (layout.place_of), beside KEYS
 
     def __init__(self, path: Path, signature: dict, overwrite: bool = False, *, part_inputs: int = 1000,
                  part_seconds: float = 60.0, layout: Layout = Layout(), retry_failed: bool = False):
@@ -45,7 +46,8 @@ class ParquetSink:
         self.path, self.part_inputs, self.part_seconds = path, part_inputs, part_seconds
         self.done: set[str] = set()
         self.failed: set[str] = set()
-        self.rows, self._rows, self._keys, self._since = 0, [], [], time.monotonic()
+        self.places: dict[str, str] = {}
+        self.rows, self._rows, self._keys, self._places, self._since = 0, [], [], [], time.monotonic()
         self._failed: list[str] = []
         job = path / self.JOB_FILE
         if path.exists() and not path.is_dir():
@@ -76,14 +78,16 @@ class ParquetSink:
                 os.close(self.lock)
                 raise FacemotionError(f"{part}: not a readable Parquet part ({(str(e) or type(e).__name__).splitlines()[0][:120]}); "
                                       "remove it to read its inputs again, or pass --overwrite") from None
-            failed = json.loads(meta.get(self.FAILED, b"[]"))
+            failed = set(json.loads(meta.get(self.FAILED, b"[]")))
             if retry_failed and failed:
-                meta = self._drop_failed(part, meta, set(failed))
-                failed = []
+                meta = self._drop_failed(part, meta, failed)
+                failed = set()
             if meta is None:  # a part of failed inputs only: gone
                 continue
-            self.done.update(json.loads(meta.get(self.KEYS, b"[]")))
-            self.failed.update(failed)
+            keys = json.loads(meta.get(self.KEYS, b"[]"))
+            places = json.loads(meta.get(self.PLACES, b"null")) or keys  # an older part: its keys
+            for key, place in zip(keys, places):
+                self._record(key, place, key in failed)
             self.rows += self.pq.read_metadata(part).num_rows
             self.next = max(self.next, int(part.stem.split("-")[1]) + 1)
 
@@ -91,7 +95,10 @@ class ParquetSink:
         """``part`` rewritten (atomically, as every part is written) without the rows and keys of
         its ``failed`` inputs, to be read again; removed where nothing else is in it. Returns its
         new metadata (None: removed). A kill leaves the part as it was, or as it is now."""
-        keys = [k for k in json.loads(meta.get(self.KEYS, b"[]")) if k not in failed]
+        every = json.loads(meta.get(self.KEYS, b"[]"))
+        places = json.loads(meta.get(self.PLACES, b"null")) or every
+        kept_places = [p for k, p in zip(every, places) if k not in failed]
+        keys = [k for k in every if k not in failed]
         if not keys:
             part.unlink()
             return None
@@ -100,7 +107,8 @@ class ParquetSink:
         table = self.pq.read_table(part)
         names = {text(k) for k in failed}  # the rows' path as the files hold it (Layout.file_row)
         kept = table.filter(pc.invert(pc.is_in(table["path"], value_set=self.pa.array(sorted(names)))))
-        meta = {**meta, self.KEYS: json.dumps(keys).encode(), self.FAILED: b"[]"}
+        meta = {**meta, self.KEYS: json.dumps(keys).encode(), self.PLACES: json.dumps(kept_places).encode(),
+                self.FAILED: b"[]"}
         with atomic_path(part) as tmp:
             self.pq.write_table(kept.replace_schema_metadata(meta), tmp)
         return meta
@@ -108,9 +116,10 @@ class ParquetSink:
     def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
         self._rows += rows
         self._keys.append(key)
-        self.done.add(key)
+        place = place_of(key)
+        self._places.append(place)
+        self._record(key, place, failed)
         if failed:
-            self.failed.add(key)
             self._failed.append(key)
         if len(self._keys) >= self.part_inputs or time.monotonic() - self._since >= self.part_seconds:
             self.flush()
@@ -119,6 +128,7 @@ class ParquetSink:
         if self._keys:
             pa = self.pa
             schema = parquet_schema(pa, self.layout).with_metadata({self.KEYS: json.dumps(self._keys).encode(),
+                                                                    self.PLACES: json.dumps(self._places).encode(),
                                                                     self.FAILED: json.dumps(self._failed).encode()})
             cols = (list(zip(*map(self.layout.file_row, self._rows))) if self._rows
                     else [()] * len(self.layout.file_columns))
@@ -127,7 +137,7 @@ class ParquetSink:
                 self.pq.write_table(table, tmp)
             self.next += 1
             self.rows += len(self._rows)
-        self._rows, self._keys, self._failed, self._since = [], [], [], time.monotonic()
+        self._rows, self._keys, self._places, self._failed, self._since = [], [], [], [], time.monotonic()
 
     def close(self) -> None:
         if self.lock is not None:

@@ -1,8 +1,9 @@
 """Result files that survive being killed at any moment and resume where they stopped.
 
 - ``.csv`` / ``.jsonl``: rows are appended, one ``write`` per input, and a journal beside the
-  file (``.<name>.progress``) records after each input its key, the file's length and its
-  rows' CRC-32. A rerun checks the recorded rows (a file edited since is refused, not cut at
+  file (``.<name>.progress``) records after each input its key, its place where that differs
+  (:func:`.layout.place_of`: the same file named otherwise by a rerun is known), the file's
+  length and its rows' CRC-32. A rerun checks the recorded rows (a file edited since is refused, not cut at
   offsets that no longer fall between rows), truncates the file to the last recorded length
   (dropping any rows of an input that was not recorded) and skips the recorded inputs. The
   file is readable at every moment: it only ever grows by whole inputs' rows.
@@ -35,7 +36,7 @@ from ..errors import FacemotionError, UsageError
 from ..fileio import write_bytes
 from ..labels import EMOTIONS
 from ..names import cell, uncell
-from .layout import Layout, lock, refuse_other_options, write_all
+from .layout import Layout, Resumable, lock, place_of, refuse_other_options, write_all
 from .parquet import ParquetSink, read_parquet_rows
 from .rows import Row
 
@@ -61,7 +62,7 @@ def open_sink(path, signature: dict, *, overwrite: bool = False, labels=EMOTIONS
     raise UsageError(f"--to {path}: unknown output format {suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
 
 
-class TextSink:
+class TextSink(Resumable):
     """Appended rows + a journal of (key, length) per input; see the module docstring."""
 
     def __init__(self, path: Path, signature: dict, overwrite: bool = False, layout: Layout = Layout(),
@@ -71,6 +72,8 @@ class TextSink:
         self.path, self.journal = path, path.with_name(f".{path.name}.progress")
         self.done: set[str] = set()
         self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
+        self.places: dict[str, str] = {}
+        self.at: dict[str, str] = {}  # a key -> its place where not the key itself (kept by a rewrite)
         self.rows = 0
         if self.path.is_dir():
             raise FacemotionError(f"--to {path}: is a folder; name a {path.suffix or '.csv'} file")
@@ -140,9 +143,9 @@ class TextSink:
                 break
             self.spans.append((rec["key"], end, rec["end"], rec["rows"], bool(rec.get("failed")), rec.get("crc")))
             end, keep = rec["end"], keep + len(line) + 1
-            self.done.add(rec["key"])
-            if rec.get("failed"):
-                self.failed.add(rec["key"])
+            if "at" in rec:
+                self.at[rec["key"]] = rec["at"]
+            self._record(rec["key"], rec.get("at", rec["key"]), bool(rec.get("failed")))
             self.rows += rec["rows"]
         self._check_rows()
         os.truncate(self.path, end)
@@ -186,7 +189,8 @@ class TextSink:
                 src.seek(start)
                 dst.write(src.read(stop - start))
                 end += stop - start
-                records.append(json.dumps({"key": key, "end": end, "rows": rows, **({"crc": crc} if crc is not None else {})}))
+                records.append(json.dumps({"key": key, "end": end, "rows": rows, **({"crc": crc} if crc is not None else {}),
+                                           **({"at": self.at[key]} if key in self.at else {})}))
             dst.flush()
             os.fsync(dst.fileno())
         journal = "\n".join([json.dumps({"signature": signature, "rewrite": fresh.name}), *records]) + "\n"
@@ -212,12 +216,13 @@ class TextSink:
         data = self.encode(rows)
         write_all(self.fd, data)
         self.end += len(data)
+        place = place_of(key)
         rec = {"key": key, "end": self.end, "rows": len(rows), "crc": zlib.crc32(data),
-               **({"failed": True} if failed else {})}
+               **({"failed": True} if failed else {}), **({"at": place} if place not in (None, key) else {})}
         write_all(self.jfd, (json.dumps(rec) + "\n").encode())
-        self.done.add(key)
-        if failed:
-            self.failed.add(key)
+        if place not in (None, key):
+            self.at[key] = place
+        self._record(key, place, failed)
         self.rows += len(rows)
 
     def close(self) -> None:
