@@ -99,6 +99,7 @@ def test_a_local_page_on_another_port_may_call_it_and_sigterm_is_a_normal_stop()
         assert code == 200 and headers["access-control-allow-origin"] == "http://localhost:3000"
         code, headers, _ = request(s.url + "/health", headers=local)
         assert code == 200 and headers["access-control-allow-origin"] == "http://localhost:3000"
+        assert headers["access-control-expose-headers"] == "x-request-id"  # the id a 500 names, readable
         code, _, body = request(s.url + "/health?ts=1700000000")  # a monitor's cache-buster
         assert code == 200 and json.loads(body)["status"] == "ok"
         spec = json.loads(request(s.url + "/openapi.json")[2])

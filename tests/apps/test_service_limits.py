@@ -260,6 +260,29 @@ def test_allow_origin_opens_the_named_origins_only():
     assert OriginGuard(None, Limits(allow_origins=["*"])).refusal({b"host": b"x", b"origin": b"http://y"}) is None
 
 
+def test_an_origin_is_allowed_however_it_is_written():
+    """--allow-origin http://MyBox.local:8000/ names the page whose browser sends Origin:
+    http://mybox.local:8000 (lower case, no slash), for the guard and the CORS headers alike; a
+    sandboxed page's Origin: null is told what it can do, not an option the command refuses."""
+    limits = Limits(allow_origins=["http://MyBox.local:8000/"])
+    assert limits.allow_origins == ["http://mybox.local:8000"]  # what CORSMiddleware is given
+    guard = OriginGuard(None, limits, "0.0.0.0")
+    assert guard.refusal({b"host": b"mybox.local:8000", b"origin": b"http://mybox.local:8000"}) is None
+    why = guard.refusal({b"host": b"127.0.0.1:8000", b"origin": b"null"})
+    assert why.startswith("Origin 'null' (a sandboxed or file:// page)") and "--allow-origin null" not in why
+
+
+def test_a_picture_no_jpeg_can_hold_gets_a_413_from_annotate(server):
+    """A 70,000 x 2 picture is within the pixel limit but wider than a JPEG's 16-bit sides: /v1/detect
+    reads it, /v1/annotate says why it cannot draw it (not a 500)."""
+    buf = io.BytesIO()
+    Image.new("L", (70_000, 2), 128).save(buf, "PNG")
+    assert post(server.port, "/v1/detect", buf.getvalue())[0] == 200
+    code, _, body = post(server.port, "/v1/annotate", buf.getvalue())
+    assert code == 413 and error_of(body) == ("request body: a picture of 70000x2 cannot be drawn as a JPEG (at "
+                                              "most 65,535 pixels a side); /v1/detect gives its faces")
+
+
 @pytest.fixture(scope="module")
 def small_server():
     s = ServerProcess("--max-pending", "2", "--max-streams", "1", "--max-connections", "6")

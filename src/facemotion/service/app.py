@@ -58,7 +58,8 @@ def create_app(recognizer, limits: Limits | None = None, host: str = "127.0.0.1"
     # CORS headers for every origin OriginGuard lets in: the allowed ones and a local page on any port
     app.add_middleware(CORSMiddleware, allow_origins=["*"] if limits.any_origin else limits.allow_origins,
                        allow_origin_regex=r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?",
-                       allow_methods=["GET", "POST"], allow_headers=["content-type"])
+                       allow_methods=["GET", "POST"], allow_headers=["content-type"],
+                       expose_headers=["x-request-id"])  # a page can read the id a 500's message names
     app.add_middleware(OriginGuard, limits=limits, bound_host=host)
     app.add_middleware(RequestIds)  # outermost: a refused request has its id too
     return app

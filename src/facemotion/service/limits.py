@@ -47,6 +47,9 @@ class Limits:
             if o != "*" and not (urlsplit(o).scheme in ("http", "https") and urlsplit(o).hostname):
                 raise UsageError(f"--allow-origin {o!r}: expected an origin like http://192.168.1.5:8000, "
                                "or * for any")
+        # as browsers send an origin (lower case, no slash after it): http://MyBox.local:8000/ names
+        # the page that sends Origin: http://mybox.local:8000, for the guard and the CORS headers alike
+        self.allow_origins = [o if o == "*" else o.rstrip("/").lower() for o in self.allow_origins]
 
     @property
     def any_origin(self) -> bool:
@@ -125,6 +128,9 @@ class OriginGuard:
         origin = origin.decode("latin-1").rstrip("/").lower()
         if origin in self.origins or _origin_host(origin) in LOCAL_HOSTS:
             return None
+        if origin == "null":  # a sandboxed page or a file:// one: no origin to name
+            return ("Origin 'null' (a sandboxed or file:// page) may not call this server: serve the page over "
+                    "http(s) and allow its origin with --allow-origin, or allow any with --allow-origin '*'")
         return f"Origin {origin!r} may not call this server (allow it with --allow-origin {origin})"
 
     async def __call__(self, scope, receive, send):

@@ -86,7 +86,12 @@ def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -
     pic, faces = _analyze(rec, body, content_type, limits)
     # drawn on the whole picture: decoded once more only when it was analysed reduced
     picture = whole(pic, limits.decode_timeout)
-    return cv2.imencode(".jpg", draw(picture, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    ok, jpeg = cv2.imencode(".jpg", draw(picture, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:  # JPEG's sides are 16-bit: a 70,000 x 2 picture is within the pixel limit, not a JPEG's
+        h, w = picture.shape[:2]
+        raise RequestError(413, f"request body: a picture of {w}x{h} cannot be drawn as a JPEG (at most "
+                                f"65,535 pixels a side); /v1/detect gives its faces")
+    return jpeg.tobytes()
 
 
 def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits):
