@@ -653,6 +653,34 @@ def test_a_matroska_clip_whose_duration_runs_past_its_video_is_complete(media, t
     assert summary["status"] == "complete" and summary["frames"] == 275 and summary["decode_errors"] == 0
 
 
+def test_a_matroska_download_broken_off_is_incomplete(media, tmp_path, capsys):
+    """A Matroska file cut short (its Segment's size, written at its start, runs past the file's
+    end) records no frame count, and no frame fails to decode: it is still said to be incomplete,
+    with the frames its duration held beyond those read, and the whole file is complete."""
+    import json
+
+    import av
+
+    from facemotion.cli import main
+    from facemotion.video.files import matroska_cut
+
+    whole = tmp_path / "whole.mkv"
+    with av.open(str(media / "test.mp4")) as src, av.open(str(whole), "w", format="matroska") as dst:
+        video = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                dst.mux(packet)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    assert matroska_cut(cut) and not matroska_cut(whole) and not matroska_cut(media / "test.mp4")
+    assert main(["video", str(cut), "-o", str(tmp_path / "a"), "--no-video", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "cut.mkv: incomplete: " in err and "of 115 frames could not be decoded" in err
+    assert json.loads((tmp_path / "a" / "cut_summary.json").read_text())["status"].startswith("incomplete")
+    assert main(["video", str(whole), "-o", str(tmp_path / "b"), "--no-video", "--no-progress"]) == 0
+
+
 def test_sigterm_finishes_the_video_like_ctrl_c(media, tmp_path):
     import json
     import signal

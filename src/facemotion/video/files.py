@@ -57,6 +57,47 @@ def recorded_frames(path: Path) -> int:
         return 0
 
 
+def _vint(data: bytes, at: int, keep_marker: bool) -> tuple[int | None, int]:
+    """An EBML variable-length integer at ``at`` -> (its value, or None where all its bits are set:
+    an unknown size; the offset after it). (None, -1) where the bytes hold none."""
+    if at >= len(data) or data[at] == 0:
+        return None, -1
+    n = 9 - data[at].bit_length()  # the leading zeros say how many bytes follow
+    if at + n > len(data):
+        return None, -1
+    value = int.from_bytes(data[at:at + n], "big")
+    if not keep_marker:
+        value &= (1 << (7 * n)) - 1
+        if value == (1 << (7 * n)) - 1:
+            return None, at + n
+    return value, at + n
+
+
+def matroska_cut(path: Path) -> bool:
+    """Whether a Matroska or WebM file ends before its Segment does (its size written at the start,
+    as a download broken off leaves it): such a file records no frame count, so the frames it
+    lacks cannot be counted, but that it lacks some can be said. False for any other file, and
+    for a segment of unknown size (a live recording)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        size = os.path.getsize(path)
+    except OSError:
+        return False
+    ebml, at = _vint(head, 0, True)
+    if ebml != 0x1A45DFA3:
+        return False
+    length, at = _vint(head, at, False)
+    if length is None or at < 0:
+        return False
+    at += length  # the EBML header's body
+    segment, at = _vint(head, at, True)
+    if segment != 0x18538067:
+        return False
+    length, at = _vint(head, at, False)
+    return length is not None and at >= 0 and at + length > size
+
+
 def _not_a_path(source) -> str:
     """The one line that refuses a video given as bytes or an open stream: OpenCV reads videos from
     files (and cameras); what to pass instead."""

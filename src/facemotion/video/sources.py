@@ -19,7 +19,7 @@ from ..fileio import check_input_file, stream_address, without_password
 from ..formats import document_kind, sniff
 from ..images import as_bgr, load_image
 from ..inputs import IMAGE_SUFFIXES, Stream
-from .files import _capture, _not_a_path, _unreadable, recorded_frames
+from .files import _capture, _not_a_path, _unreadable, matroska_cut, recorded_frames
 
 # what a folder of media counts as video (``facemotion batch``); OpenCV may open more
 
@@ -36,6 +36,9 @@ class SourceInfo:
     # (Matroska, WebM) OpenCV estimates it from the duration and the rate, and the duration runs
     # past the video where the sound is longer (short_hamilton_clip's: 301 frames for 275)
     count_recorded: bool = True
+    # a file that ends before its container says it does (a Matroska segment cut short): frames
+    # are missing although none failed to decode
+    cut: bool = False
 
 
 STREAM_TIMEOUT_S = 10  # to connect, and for each frame
@@ -123,8 +126,9 @@ class FrameSource:
         self._last_t = -1.0
         self._first_t = self._time(cap, 0, fps)
         count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        recorded = count > 0 and recorded_frames(path) > 0
         self.info = SourceInfo(str(path), float(fps), first.shape[1], first.shape[0], count, False,
-                               count_recorded=count > 0 and recorded_frames(path) > 0)
+                               count_recorded=recorded, cut=not recorded and matroska_cut(path))
         self.frames_read = 1  # the first frame, read above
 
     # what a file gave: frames decoded and frames that could not be (a damaged or cut file)
@@ -135,9 +139,12 @@ class FrameSource:
     def missing_frames(self) -> int:
         """Frames the container records that were not decoded; where it records no count (its
         duration, and so OpenCV's estimate, can run past the video's end), the frames that failed
-        to decode with a frame after them: a file cut short then reads as what it holds."""
+        to decode with a frame after them, and where the file ends before its container does (a
+        Matroska download broken off), those its duration held beyond the frames read."""
         if self.info.count_recorded:
             return max(0, self.info.frame_count - self.frames_read) if self.info.frame_count else 0
+        if self.info.cut:  # cut short: what its duration says it held (OpenCV's estimate), at least one
+            return max(1, self.info.frame_count - self.frames_read - self.decode_errors) + self.decode_errors
         return self.decode_errors
 
     def _open_camera(self, index: int, size) -> None:
