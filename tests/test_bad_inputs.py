@@ -653,6 +653,32 @@ def test_a_matroska_clip_whose_duration_runs_past_its_video_is_complete(media, t
     assert summary["status"] == "complete" and summary["frames"] == 275 and summary["decode_errors"] == 0
 
 
+def test_frame_numbers_follow_the_frames_times_past_a_failed_read(media, tmp_path):
+    """An MP4 cut short (its index first): the decoder stumbles once at the cut, then gives the
+    frames it held; those keep the numbers their times say (no frame was lost, so no gap)."""
+    import av
+
+    from facemotion.video import FrameSource
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(media / "test.mp4")) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
+        v = dst.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = src.streams.video[0].width, src.streams.video[0].height, "yuv420p"
+        for frame in src.decode(video=0):
+            for packet in v.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in v.encode():
+            dst.mux(packet)
+    clip = tmp_path / "cut.mp4"
+    clip.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    with FrameSource(clip) as src:
+        read = [(i, t) for i, t, _ in src]
+        missing = src.missing_frames
+    assert 10 < len(read) < 115 and missing == 115 - len(read)
+    assert [i for i, _ in read] == list(range(len(read)))  # numbered as timed: 0, 1, 2, ...
+    assert all(abs(t * 25 - i) < 0.5 for i, t in read)
+
+
 def test_a_matroska_download_broken_off_is_incomplete(media, tmp_path, capsys):
     """A Matroska file cut short (its Segment's size, written at its start, runs past the file's
     end) records no frame count, and no frame fails to decode: it is still said to be incomplete,

@@ -134,6 +134,7 @@ class FrameSource:
     # what a file gave: frames decoded and frames that could not be (a damaged or cut file)
     frames_read = 0
     decode_errors = 0
+    frames_lost = 0  # of those failures, the frames they cost (the frames' times say; else one each)
 
     @property
     def missing_frames(self) -> int:
@@ -144,8 +145,8 @@ class FrameSource:
         if self.info.count_recorded:
             return max(0, self.info.frame_count - self.frames_read) if self.info.frame_count else 0
         if self.info.cut:  # cut short: what its duration says it held (OpenCV's estimate), at least one
-            return max(1, self.info.frame_count - self.frames_read - self.decode_errors) + self.decode_errors
-        return self.decode_errors
+            return max(1, self.info.frame_count - self.frames_read - self.frames_lost) + self.frames_lost
+        return self.frames_lost
 
     def _open_camera(self, index: int, size) -> None:
         cap = cv2.VideoCapture(index)
@@ -295,13 +296,23 @@ class FrameSource:
     def _read_ahead(self, q) -> None:
         cap, i, bad_run = self._cap, 1, 0
         total, recorded = self.info.frame_count, self.info.count_recorded
+        last = (0, self._first_t)  # the last frame read: its index and time
         try:
             while not self._stop.is_set():
                 ok, frame = cap.read()
                 if ok:
-                    self._put(q, (i, self._time(cap, i, self.info.fps), frame))
+                    t, lost = self._time(cap, i, self.info.fps), bad_run
+                    if bad_run and self._stamped:
+                        # failed reads need not have cost a frame each (a decoder that stumbles
+                        # at a cut, then gives the frames it held): the timestamps say how many
+                        # were lost, and the index follows them, as the frames' times do
+                        lost = min(bad_run, max(0, round((t - last[1]) * self.info.fps) - 1))
+                        i = last[0] + 1 + lost
+                    self._put(q, (i, t, frame))
+                    last = (i, t)
                     self.frames_read += 1
                     self.decode_errors += bad_run  # failures a frame followed: damage, not the end
+                    self.frames_lost += lost
                     bad_run = 0
                 elif bad_run < self.MAX_BAD_RUN and (i < total or not recorded):
                     bad_run += 1  # where the container records no count, only a frame after says
@@ -316,7 +327,8 @@ class FrameSource:
         which a variable frame rate, as phones record, takes away from ``i / fps``; that where
         the container gives none, or one that does not move forward."""
         ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-        t = ms / 1000 if ms == ms and ms >= 0 and ms / 1000 > self._last_t else i / fps
+        self._stamped = ms == ms and ms >= 0 and ms / 1000 > self._last_t  # the container's, not i / fps
+        t = ms / 1000 if self._stamped else i / fps
         t = max(t, self._last_t + 1e-6)
         self._last_t = t
         return t
