@@ -1202,6 +1202,8 @@ def test_a_full_disk_during_video_leaves_nothing_looking_complete(tmp_path, monk
     assert "Traceback" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]
     assert "No space left on device" in line
+    if where == "the CSV":  # named: the buffered write's own error names no file
+        assert line == f"error: {out / 'clip_faces.csv'}: No space left on device"
     # the rows so far, under a name that says so; no MP4, no hidden one
     assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == ["clip_faces.incomplete.csv",
                                                                           "clip_summary.json"]
@@ -1210,6 +1212,27 @@ def test_a_full_disk_during_video_leaves_nothing_looking_complete(tmp_path, monk
     summary = json.loads((out / "clip_summary.json").read_text())
     assert summary["status"].startswith("failed after") and "No space left on device" in summary["status"]
     assert summary["outputs"]["video"] is None and summary["outputs"]["csv"].endswith("clip_faces.incomplete.csv")
+
+
+def test_a_full_disk_during_batch_names_the_table(media, tmp_path, monkeypatch, capsys):
+    """os.write's ENOSPC names no file: batch's error names the table it could not append to, and
+    a rerun with room resumes it (no row lost or repeated)."""
+    import types
+
+    import facemotion.batch.layout as layout
+    from facemotion.batch import read_rows
+    from facemotion.cli import main
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(layout, "os", types.SimpleNamespace(write=full))
+    out = tmp_path / "t.csv"
+    args = ["batch", str(media / "justin.jpg"), str(media / "obama.jpg"), "--to", str(out), "--no-progress"]
+    assert main(args) == 1
+    assert f"error: {out}: No space left on device" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(args) == 0 and len(read_rows(out)) == 2
 
 
 def test_a_full_disk_during_video_names_the_output_not_its_hidden_file(tmp_path, monkeypatch, capsys):

@@ -80,10 +80,14 @@ def lock(fd: int, path: Path) -> None:
     fileio.lock(fd, path, "batch")
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes, name) -> None:
+    """``data`` written whole to ``fd``, the file ``name`` (a full disk's error names it)."""
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as e:  # os.write's error names no file
+        raise OSError(e.errno, e.strerror, str(name)) from None
 
 
 def place_of(key: str) -> str | None:

@@ -90,9 +90,13 @@ class TextSink(Resumable):
             self.path.unlink(missing_ok=True)
         if not self.path.exists():
             # journal first: a kill between the two leaves a journal without output, which is redone
-            os.truncate(self.journal, 0)
-            write_all(self.jfd, (json.dumps({"signature": signature}) + "\n").encode())
-            write_bytes(self.path, self.header)
+            try:
+                os.truncate(self.journal, 0)
+                write_all(self.jfd, (json.dumps({"signature": signature}) + "\n").encode(), self.path)
+                write_bytes(self.path, self.header)
+            except BaseException:  # a full disk, or Ctrl-C: the lock goes with the files (a later
+                self.close()       # run in this process may write the table)
+                raise
             self.end = len(self.header)
         elif not had_journal:
             self.close()
@@ -214,12 +218,12 @@ class TextSink(Resumable):
     def write(self, key: str, rows: list[Row], failed: bool = False) -> None:
         """Append one input's rows (a single write), then record it (and whether it failed)."""
         data = self.encode(rows)
-        write_all(self.fd, data)
+        write_all(self.fd, data, self.path)
         self.end += len(data)
         place = place_of(key)
         rec = {"key": key, "end": self.end, "rows": len(rows), "crc": zlib.crc32(data),
                **({"failed": True} if failed else {}), **({"at": place} if place not in (None, key) else {})}
-        write_all(self.jfd, (json.dumps(rec) + "\n").encode())
+        write_all(self.jfd, (json.dumps(rec) + "\n").encode(), self.path)  # the table named, not its journal
         if place not in (None, key):
             self.at[key] = place
         self._record(key, place, failed)

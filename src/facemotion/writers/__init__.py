@@ -79,12 +79,24 @@ class FaceCSVWriter:
         if self.mesh:
             extra = ["" if v is None else v for v in mesh_columns(face or {"pose": None}).values()]
         p = PROBABILITY_DIGITS
-        self.w.writerow([frame, f"{time_s:.{TIME_DIGITS}f}", face_id, x, y, w, h, f"{confidence:.{p}f}",
-                         *(f"{emotions[e]:.{p}f}" for e in self.labels), dominant, *extra])
+        with self._named():
+            self.w.writerow([frame, f"{time_s:.{TIME_DIGITS}f}", face_id, x, y, w, h, f"{confidence:.{p}f}",
+                             *(f"{emotions[e]:.{p}f}" for e in self.labels), dominant, *extra])
         self.rows += 1
 
+    @contextlib.contextmanager
+    def _named(self):
+        """A write's error (a full disk) naming this file: the buffered write's own names none."""
+        try:
+            yield
+        except OSError as e:
+            if e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+
     def flush(self):
-        self.fh.flush()
+        with self._named():
+            self.fh.flush()
 
     def close(self):
         if not self.fh.closed:
