@@ -170,6 +170,8 @@ def test_a_flag_that_differs_reads_on_or_off():
 
     assert differences({"mesh": True}, {}) == "--mesh on -> off"
     assert differences({}, {"mesh": True, "every": 5}) == "--frame-step default -> 5, --mesh off -> on"
+    # an option not given (None in the record) reads as its default, not as Python's None
+    assert differences({"detect_size": None}, {"detect_size": 320}) == "--detect-size (its default) -> 320"
 
 
 def test_torn_writes_are_cut_back_on_resume(tmp_path):

@@ -62,6 +62,8 @@ def differences(old: dict, new: dict) -> str:  # an option a signature leaves ou
     def value(d: dict, k: str) -> str:
         if any(isinstance(e.get(k), bool) for e in (old, new)):  # a flag: on, or off (left out)
             return "on" if d.get(k) else "off"
+        if k in d and d[k] is None:  # not given: the detector's or the model's own (--detect-size, --min-confidence)
+            return "(its default)"
         # left out: the value that outputs made before the option existed were made with
         return repr(d[k]) if k in d else {"precision": "'float32'", "smooth": "0.0"}.get(k, "default")
 
