@@ -373,6 +373,20 @@ def test_killed_runs_resume_without_losing_or_repeating_a_row(media, tmp_path):
     assert sorted(rows, key=repr) == sorted(whole, key=repr) and len(set(rows)) == len(rows)
 
 
+def test_an_interrupted_batch_says_what_it_kept_and_how_to_go_on(media, tmp_path, monkeypatch, capsys):
+    import facemotion.batch
+    from facemotion.cli import main
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facemotion.batch, "run_batch", stopped)
+    out = tmp_path / "t.csv"
+    assert main(["batch", str(media / "justin.jpg"), "--to", str(out), "--no-progress"]) == 130
+    assert capsys.readouterr().err == (f"interrupted: {out} keeps the rows of every input finished; the same "
+                                       "command continues from there\n")
+
+
 def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
     ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra (pip install 'facemotion[ray]')")
     pytest.importorskip("ray.data", reason="the Ray engine needs Ray Data (pip install 'ray[data]')")

@@ -35,9 +35,14 @@ def cmd_batch(args) -> int:
     # --device auto weighs the job: a small one stays on the CPU (the GPU's start costs seconds)
     job = (len(expand(args.inputs, notes=False)), "photos") if args.device == "auto" else None
     spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every, smooth=args.smooth)
-    s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers, actors=args.actors,
-                  ray_address=args.ray_address, annotate_dir=args.annotate, overwrite=args.overwrite,
-                  retry_failed=args.retry_failed, progress=not args.no_progress)
+    try:
+        s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers,
+                      actors=args.actors, ray_address=args.ray_address, annotate_dir=args.annotate,
+                      overwrite=args.overwrite, retry_failed=args.retry_failed, progress=not args.no_progress)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is kept, and how to go on
+        print(f"interrupted: {args.out} keeps the rows of every input finished; the same command continues "
+              "from there", file=sys.stderr)
+        return 130
     # the table's rows are every run's; the inputs and faces, this run's
     done = f"; {count(s['skipped'], 'input')} done before" if s["skipped"] else ""
     print(f"{s['out']}: {count(s['rows'], 'row')}; {count(s['processed'], 'input')} processed "
