@@ -653,6 +653,17 @@ def test_a_matroska_clip_whose_duration_runs_past_its_video_is_complete(media, t
     assert summary["status"] == "complete" and summary["frames"] == 275 and summary["decode_errors"] == 0
 
 
+def test_an_animated_webp_given_to_video_is_named_not_called_corrupt(tmp_path, capsys):
+    from facemotion.cli import main
+
+    frames = [Image.new("RGB", (64, 48), (40 * i, 0, 0)) for i in range(5)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    assert main(["video", str(tmp_path / "anim.webp"), "-o", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'anim.webp'}: a WebP picture (an animated one is not "
+                                       "read as a video: convert it to MP4 or GIF; facemotion image reads its "
+                                       "first frame)\n")
+
+
 def test_frame_numbers_follow_the_frames_times_past_a_failed_read(media, tmp_path):
     """An MP4 cut short (its index first): the decoder stumbles once at the cut, then gives the
     frames it held; those keep the numbers their times say (no frame was lost, so no gap)."""

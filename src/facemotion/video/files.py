@@ -17,6 +17,9 @@ def _unreadable(path: Path, head: bytes) -> str | None:
     kind = refused_kind(head, "video")
     if kind and not kind.startswith("a video"):
         return f"{kind}, not a video"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # FFmpeg reads no animated WebP
+        return ("a WebP picture (an animated one is not read as a video: convert it to MP4 or GIF; "
+                "facemotion image reads its first frame)")
     try:
         import av
 
