@@ -653,6 +653,15 @@ def test_a_matroska_clip_whose_duration_runs_past_its_video_is_complete(media, t
     assert summary["status"] == "complete" and summary["frames"] == 275 and summary["decode_errors"] == 0
 
 
+def test_a_picture_just_over_the_pixel_limit_does_not_read_as_the_limit():
+    from facemotion.decoding import too_large
+
+    assert str(too_large("x.png", 6400 * 6300, 40_000_000, False, (6400, 6300))) == (
+        "x.png: image is 6400x6300 (40.3 MP), over the 40 MP limit (a decompression-bomb guard)")
+    assert "image is 40,000,001 pixels, over the 40 MP limit" in str(too_large("x.png", 40_000_001, 40_000_000, False))
+    assert "image is 85 MP, over the 40 MP limit" in str(too_large("x.png", 9200 * 9200, 40_000_000, False))
+
+
 def test_an_animated_webp_given_to_video_is_named_not_called_corrupt(tmp_path, capsys):
     from facemotion.cli import main
 

@@ -47,7 +47,11 @@ def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> Ima
     """The one line for a picture of ``pixels`` (``size``: its width and height, where known) over
     ``top``; ``default``: the limit is the environment's, which the line says how to raise."""
     def mp(n: int) -> str:  # a limit set below 1 MP is not "0 MP"
-        return f"{n / 1e6:.0f} MP" if n >= 1e6 else f"{n:,} pixels"
+        if n < 1e6:
+            return f"{n:,} pixels"
+        # as many decimals as it takes for the picture not to read as the limit (40.3 MP, not 40)
+        digits = next((d for d in range(2) if f"{n / 1e6:.{d}f}" != f"{top / 1e6:.{d}f}" or n == top), None)
+        return f"{n:,} pixels" if digits is None else f"{n / 1e6:.{digits}f} MP"
 
     return ImageTooLargeError(f"{name}: image is {f'{size[0]}x{size[1]} ({mp(pixels)})' if size else mp(pixels)}, "
                               f"over the {mp(top)} limit (a decompression-bomb guard"
