@@ -662,6 +662,18 @@ def test_a_picture_just_over_the_pixel_limit_does_not_read_as_the_limit():
     assert "image is 85 MP, over the 40 MP limit" in str(too_large("x.png", 9200 * 9200, 40_000_000, False))
 
 
+def test_an_mp4_cut_before_its_index_is_said_to_be_cut(media, tmp_path, capsys):
+    """An MP4 whose index (moov) comes last, cut in half, holds no readable frame: the line says
+    it was cut short, not that it is an unknown kind of file."""
+    from facemotion.cli import main
+
+    data = (media / "test.mp4").read_bytes()
+    (tmp_path / "half.mp4").write_bytes(data[:len(data) // 2])
+    assert main(["video", str(tmp_path / "half.mp4"), "-o", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'half.mp4'}: an MP4 without its index (moov): cut "
+                                       "short, as a download broken off leaves one\n")
+
+
 def test_an_animated_webp_given_to_video_is_named_not_called_corrupt(tmp_path, capsys):
     from facemotion.cli import main
 

@@ -17,6 +17,8 @@ def _unreadable(path: Path, head: bytes) -> str | None:
     kind = refused_kind(head, "video")
     if kind and not kind.startswith("a video"):
         return f"{kind}, not a video"
+    if head[4:8] == b"ftyp" and (why := _mp4_cut(path)):
+        return why
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # FFmpeg reads no animated WebP
         return ("a WebP picture (an animated one is not read as a video: convert it to MP4 or GIF; "
                 "facemotion image reads its first frame)")
@@ -28,6 +30,32 @@ def _unreadable(path: Path, head: bytes) -> str | None:
                 return "sound only, no video stream" if c.streams.audio else "no video stream"
     except Exception:  # noqa: BLE001 - PyAV cannot read it either: the caller's words stand
         return None
+    return None
+
+
+def _mp4_cut(path: Path) -> str | None:
+    """Why an MP4 or MOV (its top-level boxes walked) cannot be read where it is cut short: a box
+    that runs past the file's end, or no index (``moov``: written last unless ``faststart``)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            at, boxes = 0, set()
+            while at + 8 <= size and len(boxes) < 64:
+                fh.seek(at)
+                head = fh.read(16)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if length == 1 and len(head) == 16:  # a 64-bit size follows
+                    length = int.from_bytes(head[8:16], "big")
+                elif length == 0:  # to the end of the file
+                    length = size - at
+                if length < 8:
+                    return None  # not boxes after all: FFmpeg's word stands
+                boxes.add(kind)
+                at += length
+    except OSError:
+        return None
+    if b"moov" not in boxes:
+        return "an MP4 without its index (moov): cut short, as a download broken off leaves one"
     return None
 
 
