@@ -103,9 +103,9 @@ def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True,
         raise UsageError(f"{option} {path}: is a file, not a folder")
     where = Path(path) if folder else Path(path).parent
     where = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    if not where.is_dir():
+        raise FacemotionError(f"{option} {path}: {where} is a file, not a folder")
     try:
-        if not where.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "a file is in the way")
         with tempfile.NamedTemporaryFile(dir=where, prefix=".facemotion-check-"):
             pass
     except OSError as e:

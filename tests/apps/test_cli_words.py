@@ -18,11 +18,12 @@ def test_outputs_below_a_file_are_named_with_their_option(tmp_path, capsys, medi
     (tmp_path / "notes.txt").write_text("x")
     below = str(tmp_path / "notes.txt" / "sub")
     for argv, option in ((["video", str(media / "test.mp4"), "-o", below], "-o"),
+                         (["batch", SAMPLE, "--to", below + ".csv"], "--to"),
                          (["data", "stats", str(fer_zip), "-o", below], "-o"),
                          (["data", "crops", str(media), "--unlabelled", "--out", below], "--out")):
         assert main(argv) == 1
         err = capsys.readouterr()
-        assert err.err.strip() == f"error: {option} {below}: cannot write there (a file is in the way)"
+        assert err.err.strip() == f"error: {option} {argv[-1]}: {tmp_path / 'notes.txt'} is a file, not a folder"
         assert err.out == ""  # refused before any result is printed
 
 

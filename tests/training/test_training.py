@@ -565,9 +565,9 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(kaggle_zip, 
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     cases = [(["evaluate", str(tiny_checkpoint), "--data", str(kaggle_zip), "-o", str(blocker / "rep")],
-              f"error: -o {blocker / 'rep'}: cannot write there (a file is in the way)"),
+              f"error: -o {blocker / 'rep'}: {blocker} is a file, not a folder"),
              (["export", str(tiny_checkpoint), "--to", str(blocker / "m.onnx")],
-              f"error: --to {blocker / 'm.onnx'}: cannot write there (a file is in the way)")]
+              f"error: --to {blocker / 'm.onnx'}: {blocker} is a file, not a folder")]
     for argv, line in cases:
         assert cli(argv) == 1
         err = capsys.readouterr().err

@@ -80,6 +80,8 @@ class TextSink(Resumable):
         try:  # -o's folder is made, as every command's output folder is
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
+            if (file := next((p for p in self.path.parents if p.exists()), None)) is not None and not file.is_dir():
+                raise FacemotionError(f"--to {path}: {file} is a file, not a folder") from None
             raise FacemotionError(f"--to {path}: cannot make its folder ({e.strerror or e})") from None
         had_journal = self.journal.exists()
         try:  # locked before anything is cut or removed: a running job keeps its files
