@@ -46,11 +46,14 @@ def pixel_limit_or_none() -> int | None:
 def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> ImageTooLargeError:
     """The one line for a picture of ``pixels`` (``size``: its width and height, where known) over
     ``top``; ``default``: the limit is the environment's, which the line says how to raise."""
-    def mp(n: int) -> str:  # a limit set below 1 MP is not "0 MP"
-        if n < 1e6:
+    # the limit with the decimals it needs (1.5 MP; a limit below 1 MP or of odd pixels, in pixels),
+    # the picture with as many as it takes not to read as the limit (40.3 MP, not 40), else in pixels
+    least = next((d for d in range(3) if round(top / 1e6, d) * 1e6 == top), None) if top >= 1e6 else None
+
+    def mp(n: int) -> str:
+        if n < 1e6 or least is None:
             return f"{n:,} pixels"
-        # as many decimals as it takes for the picture not to read as the limit (40.3 MP, not 40)
-        digits = next((d for d in range(2) if f"{n / 1e6:.{d}f}" != f"{top / 1e6:.{d}f}" or n == top), None)
+        digits = next((d for d in range(least, 3) if f"{n / 1e6:.{d}f}" != f"{top / 1e6:.{d}f}" or n == top), None)
         return f"{n:,} pixels" if digits is None else f"{n / 1e6:.{digits}f} MP"
 
     return ImageTooLargeError(f"{name}: image is {f'{size[0]}x{size[1]} ({mp(pixels)})' if size else mp(pixels)}, "

@@ -273,14 +273,14 @@ def test_an_origin_is_allowed_however_it_is_written():
 
 
 def test_a_picture_no_jpeg_can_hold_gets_a_413_from_annotate(server):
-    """A 70,000 x 2 picture is within the pixel limit but wider than a JPEG's 16-bit sides: /v1/detect
+    """A 70,000 x 2 picture is within the pixel limit but wider than a JPEG holds (libjpeg's 65,500): /v1/detect
     reads it, /v1/annotate says why it cannot draw it (not a 500)."""
     buf = io.BytesIO()
     Image.new("L", (70_000, 2), 128).save(buf, "PNG")
     assert post(server.port, "/v1/detect", buf.getvalue())[0] == 200
     code, _, body = post(server.port, "/v1/annotate", buf.getvalue())
     assert code == 413 and error_of(body) == ("request body: a picture of 70000x2 cannot be drawn as a JPEG (at "
-                                              "most 65,535 pixels a side); /v1/detect gives its faces")
+                                              "most 65,500 pixels a side); /v1/detect gives its faces")
 
 
 @pytest.fixture(scope="module")

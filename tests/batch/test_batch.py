@@ -383,8 +383,27 @@ def test_an_interrupted_batch_says_what_it_kept_and_how_to_go_on(media, tmp_path
     monkeypatch.setattr(facemotion.batch, "run_batch", stopped)
     out = tmp_path / "t.csv"
     assert main(["batch", str(media / "justin.jpg"), "--to", str(out), "--no-progress"]) == 130
+    assert capsys.readouterr().err == "interrupted before the table was started\n"
+    out.write_text("")  # a table there (the stand-in run wrote none)
+    assert main(["batch", str(media / "justin.jpg"), "--to", str(out), "--no-progress"]) == 130
     assert capsys.readouterr().err == (f"interrupted: {out} keeps the rows of every input finished; the same "
                                        "command continues from there\n")
+    # run again with --overwrite, the command would empty the table: the advice leaves it out
+    assert main(["batch", str(media / "justin.jpg"), "--to", str(out), "--no-progress", "--overwrite"]) == 130
+    assert "; the same command without --overwrite continues from there" in capsys.readouterr().err
+
+
+def test_auto_weighs_a_batch_of_videos_by_their_frames(media, capsys):
+    """--device auto: a batch of photos stays on the CPU (said as photos), one with videos is
+    weighed by the frames it uses (test.mp4's 115 at --frame-step 5: 23, under the threshold)."""
+    from facemotion.cli.batch import _job
+
+    class Args:
+        inputs, every = [str(media / "justin.jpg"), str(media / "test.mp4")], 5
+
+    assert _job(Args) == (23, "frames")
+    Args.inputs = [str(media / "justin.jpg")]
+    assert _job(Args) == (1, "photos")
 
 
 def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
@@ -459,6 +478,41 @@ def test_a_rerun_naming_the_same_files_otherwise_skips_them(media, tmp_path, fmt
     assert len(rows) == len(first) and not any(r[COLUMNS.index("error")] for r in rows)
     monkeypatch.chdir(tmp_path)
     assert main(["batch", "in", "--to", str(out), "--no-progress"]) == 0 and read_rows(out) == rows
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_another_file_under_the_same_relative_name_is_read(media, tmp_path, fmt, monkeypatch):
+    """The same name run from another folder is another file: it is read, not taken as done."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    from facemotion.cli import main
+
+    for where, photo in (("p1", "justin.jpg"), ("p2", "two_people.jpg")):
+        (tmp_path / where / "in").mkdir(parents=True)
+        shutil.copy(media / photo, tmp_path / where / "in" / "a.jpg")
+    out = tmp_path / f"t.{fmt}"
+    monkeypatch.chdir(tmp_path / "p1")
+    assert main(["batch", "in", "--to", str(out), "--no-progress"]) == 0
+    monkeypatch.chdir(tmp_path / "p2")
+    assert main(["batch", "in", "--to", str(out), "--no-progress"]) == 0
+    assert len(read_rows(out)) == 1 + 2  # justin's face, then the two people's
+
+
+def test_a_parquet_table_that_could_not_start_leaves_no_lock(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow")
+    import errno
+
+    from facemotion.batch import parquet
+    from facemotion.batch.parquet import ParquetSink
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(parquet, "write_text", full)
+    with pytest.raises(OSError):
+        ParquetSink(tmp_path / "t.parquet", {"schema": 1})
+    monkeypatch.undo()
+    ParquetSink(tmp_path / "t.parquet", {"schema": 1}).close()  # not "another batch is writing it"
 
 
 def test_a_clip_cut_short_keeps_its_rows_fails_and_is_read_again_once_whole(media, tmp_path, capsys):

@@ -113,16 +113,21 @@ class Resumable:
     done: set
     failed: set
     places: dict  # a place -> the key it was written under
+    place_by_key: dict  # a key -> its place, where recorded
 
     def _record(self, key: str, place: str | None, failed: bool) -> None:
         self.done.add(key)
         if place is not None:
             self.places[place] = key
+            self.place_by_key[key] = place
         if failed:
             self.failed.add(key)
 
     def _known(self, path: str, among: set) -> bool:
-        return path in among or self.places.get(place_of(path)) in among
+        here = place_of(path)
+        if path in among:  # the same name: the same file, unless it was somewhere else then
+            return here is None or self.place_by_key.get(path, here) == here  # (a record without one: by key)
+        return self.places.get(here) in among
 
     def has(self, path: str) -> bool:
         """Whether the input named ``path`` (as this run names it) was done by a run before."""

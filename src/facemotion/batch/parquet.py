@@ -31,6 +31,14 @@ def parquet_schema(pa, layout: Layout = Layout()):
                       for c in layout.file_columns])
 
 
+def _places(recorded: bytes | None, keys: list) -> list:
+    """A part's inputs' places: as recorded; a part written before places were (its keys alone)
+    has an absolute key's, and None for a relative one (where it was run from is not known)."""
+    if recorded is not None:
+        return json.loads(recorded)
+    return [k if os.path.isabs(k) and "://" not in k else None for k in keys]
+
+
 class ParquetSink(Resumable):
     """A folder of atomically written parts, each naming the inputs it holds; see the module docstring."""
 
@@ -47,6 +55,7 @@ class ParquetSink(Resumable):
         self.done: set[str] = set()
         self.failed: set[str] = set()
         self.places: dict[str, str] = {}
+        self.place_by_key: dict[str, str] = {}
         self.rows, self._rows, self._keys, self._places, self._since = 0, [], [], [], time.monotonic()
         self._failed: list[str] = []
         job = path / self.JOB_FILE
@@ -57,17 +66,22 @@ class ParquetSink(Resumable):
                                   "write to another --to")
         path.mkdir(parents=True, exist_ok=True)
         self.lock = os.open(path, os.O_RDONLY)
-        lock(self.lock, path)  # before anything is removed: a running job keeps its parts
+        lock(self.lock, path)  # before anything is removed: a running job keeps its parts (refused: closed)
+        try:  # a refusal, a full disk or Ctrl-C while opening: the lock goes (a later run may write here)
+            self._open(job, signature, overwrite, retry_failed)
+        except BaseException:
+            os.close(self.lock)
+            self.lock = None
+            raise
+
+    def _open(self, job: Path, signature: dict, overwrite: bool, retry_failed: bool) -> None:
+        path = self.path
         if overwrite:
             for old in [job, *path.glob("part-*.parquet"), *path.glob(".part-*")]:
                 old.unlink(missing_ok=True)
         if not job.exists():
             write_text(job, json.dumps({"signature": signature}) + "\n")
-        try:
-            refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
-        except FacemotionError:
-            os.close(self.lock)
-            raise
+        refuse_other_options(path, json.loads(job.read_text())["signature"], signature)
         for stale in path.glob(".part-*"):  # a part a kill interrupted before its rename
             stale.unlink()
         self.next = 0
@@ -75,7 +89,6 @@ class ParquetSink(Resumable):
             try:
                 meta = self.pq.read_schema(part).metadata or {}
             except (self.pa.ArrowException, OSError) as e:  # parts are renamed in whole: damaged since
-                os.close(self.lock)
                 raise FacemotionError(f"{part}: not a readable Parquet part ({(str(e) or type(e).__name__).splitlines()[0][:120]}); "
                                       "remove it to read its inputs again, or pass --overwrite") from None
             failed = set(json.loads(meta.get(self.FAILED, b"[]")))
@@ -85,7 +98,7 @@ class ParquetSink(Resumable):
             if meta is None:  # a part of failed inputs only: gone
                 continue
             keys = json.loads(meta.get(self.KEYS, b"[]"))
-            places = json.loads(meta.get(self.PLACES, b"null")) or keys  # an older part: its keys
+            places = _places(meta.get(self.PLACES), keys)
             for key, place in zip(keys, places):
                 self._record(key, place, key in failed)
             self.rows += self.pq.read_metadata(part).num_rows
@@ -96,7 +109,7 @@ class ParquetSink(Resumable):
         its ``failed`` inputs, to be read again; removed where nothing else is in it. Returns its
         new metadata (None: removed). A kill leaves the part as it was, or as it is now."""
         every = json.loads(meta.get(self.KEYS, b"[]"))
-        places = json.loads(meta.get(self.PLACES, b"null")) or every
+        places = _places(meta.get(self.PLACES), every)
         kept_places = [p for k, p in zip(every, places) if k not in failed]
         keys = [k for k in every if k not in failed]
         if not keys:

@@ -73,6 +73,7 @@ class TextSink(Resumable):
         self.done: set[str] = set()
         self.failed: set[str] = set()  # the done inputs whose row is an error (a rerun still reports them)
         self.places: dict[str, str] = {}
+        self.place_by_key: dict[str, str] = {}
         self.at: dict[str, str] = {}  # a key -> its place where not the key itself (kept by a rewrite)
         self.rows = 0
         if self.path.is_dir():
@@ -151,7 +152,9 @@ class TextSink(Resumable):
             end, keep = rec["end"], keep + len(line) + 1
             if "at" in rec:
                 self.at[rec["key"]] = rec["at"]
-            self._record(rec["key"], rec.get("at", rec["key"]), bool(rec.get("failed")))
+            key = rec["key"]  # no "at": an absolute key is its place; a relative one from before places
+            place = rec.get("at", key if os.path.isabs(key) and "://" not in key else None)
+            self._record(key, place, bool(rec.get("failed")))
             self.rows += rec["rows"]
         self._check_rows()
         os.truncate(self.path, end)

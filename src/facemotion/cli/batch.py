@@ -4,6 +4,7 @@ over :func:`facemotion.batch.run_batch`)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ..names import count
 from ..validate import add_file_output, deprecated_alias, integer, number, option
@@ -24,7 +25,7 @@ EPILOG = """examples:
 
 
 def cmd_batch(args) -> int:
-    from ..batch import JobSpec, expand, run_batch
+    from ..batch import JobSpec, run_batch
     from ..errors import UsageError
     from ..recognizer import RecognizerOptions
 
@@ -32,16 +33,20 @@ def cmd_batch(args) -> int:
         raise UsageError("-: facemotion batch reads photos and videos from files; save what is piped in first "
                          "(facemotion image - reads one photo piped in)")
 
-    # --device auto weighs the job: a small one stays on the CPU (the GPU's start costs seconds)
-    job = (len(expand(args.inputs, notes=False)), "photos") if args.device == "auto" else None
+    # --device auto weighs the job: photos stay on the CPU, videos' frames by their number
+    job = _job(args) if args.device == "auto" else None
     spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every, smooth=args.smooth)
     try:
         s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers,
                       actors=args.actors, ray_address=args.ray_address, annotate_dir=args.annotate,
                       overwrite=args.overwrite, retry_failed=args.retry_failed, progress=not args.no_progress)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is kept, and how to go on
-        print(f"interrupted: {args.out} keeps the rows of every input finished; the same command continues "
-              "from there", file=sys.stderr)
+        if not Path(args.out).exists():
+            print("interrupted before the table was started", file=sys.stderr)
+        else:  # run again with --overwrite, the command would empty the table it kept
+            again = "the same command without --overwrite" if args.overwrite else "the same command"
+            print(f"interrupted: {args.out} keeps the rows of every input finished; {again} continues from there",
+                  file=sys.stderr)
         return 130
     # the table's rows are every run's; the inputs and faces, this run's
     done = f"; {count(s['skipped'], 'input')} done before" if s["skipped"] else ""
@@ -55,6 +60,16 @@ def cmd_batch(args) -> int:
                  else ""), file=sys.stderr)
         return 1  # as every command with several inputs: the table is whole, but not every input made it
     return 0
+
+
+def _job(args) -> tuple[int, str]:
+    """What ``--device auto`` weighs: the photos, or where there are videos, the frames used."""
+    from ..batch import expand
+    from .video import frames_in
+
+    items = expand(args.inputs, notes=False)
+    videos = [it.path for it in items if it.kind == "video"]
+    return (frames_in(videos, every=args.every), "frames") if videos else (len(items), "photos")
 
 
 def add_commands(sub, fmt) -> None:

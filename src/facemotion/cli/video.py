@@ -73,6 +73,14 @@ def _video_job(args, paths):
     """(the videos' frames, "frames") for ``--device auto`` to weigh; None otherwise or unknown."""
     if args.device != "auto":
         return None
+    n = frames_in(paths, args.max_frames)
+    return (n, "frames") if n else None
+
+
+def frames_in(paths, most: int | None = None, every: int = 1) -> int:
+    """The frames the videos ``paths`` hold (each at most ``most``), every ``every``-th counted:
+    the work ``--device auto`` weighs (a file that cannot be read counts none: the command says
+    what is wrong with it)."""
     from ..video.sources import FrameSource
 
     n = 0
@@ -82,8 +90,9 @@ def _video_job(args, paths):
                 frames = src.info.frame_count
         except Exception:  # noqa: BLE001 - the command itself says what is wrong with the file
             continue
-        n += min(frames, args.max_frames) if args.max_frames else frames
-    return (n, "frames") if n else None
+        frames = min(frames, most) if most else frames
+        n += -(-frames // every)
+    return n
 
 
 def _video_exit_code(s: dict) -> int:

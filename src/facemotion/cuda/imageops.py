@@ -182,9 +182,10 @@ def warp_many(sources: list[torch.Tensor], jobs: list[tuple[int, np.ndarray, tup
     out: list = []
     i = 0
     while i < len(jobs):  # passes within WARP_MANY_PIXELS (a large face's crop can be 1,000 px a side)
-        j, most = i + 1, jobs[i][2][0] * jobs[i][2][1]
-        while j < len(jobs) and (j + 1 - i) * max(most, jobs[j][2][0] * jobs[j][2][1]) <= WARP_MANY_PIXELS:
-            most = max(most, jobs[j][2][0] * jobs[j][2][1])
+        # a pass's maps are its jobs times its widest width times its tallest height
+        j, (w, h) = i + 1, jobs[i][2]
+        while j < len(jobs) and (j + 1 - i) * max(w, jobs[j][2][0]) * max(h, jobs[j][2][1]) <= WARP_MANY_PIXELS:
+            w, h = max(w, jobs[j][2][0]), max(h, jobs[j][2][1])
             j += 1
         out += _warp_pass(sources, jobs[i:j])
         i = j

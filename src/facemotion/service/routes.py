@@ -71,6 +71,8 @@ ERRORS = {code: {"model": Error, "description": what} for code, what in (
     (422, "the image took longer than --decode-timeout to decode"), (503, "queue full; retry shortly"))}
 
 router = APIRouter()
+# libjpeg's JPEG_MAX_DIMENSION: the widest or tallest picture a JPEG holds
+JPEG_MAX_SIDE = 65_500
 
 
 # -- on an inference thread --------------------------------------------------------------------
@@ -86,11 +88,13 @@ def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -
     pic, faces = _analyze(rec, body, content_type, limits)
     # drawn on the whole picture: decoded once more only when it was analysed reduced
     picture = whole(pic, limits.decode_timeout)
-    ok, jpeg = cv2.imencode(".jpg", draw(picture, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:  # JPEG's sides are 16-bit: a 70,000 x 2 picture is within the pixel limit, not a JPEG's
-        h, w = picture.shape[:2]
+    h, w = picture.shape[:2]
+    if max(h, w) > JPEG_MAX_SIDE:  # within the pixel limit (70,000 x 2), not within a JPEG's sides
         raise RequestError(413, f"request body: a picture of {w}x{h} cannot be drawn as a JPEG (at most "
-                                f"65,535 pixels a side); /v1/detect gives its faces")
+                                f"{JPEG_MAX_SIDE:,} pixels a side); /v1/detect gives its faces")
+    ok, jpeg = cv2.imencode(".jpg", draw(picture, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise RequestError(500, f"the annotated {w}x{h} picture could not be encoded as a JPEG")
     return jpeg.tobytes()
 
 

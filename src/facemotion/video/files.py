@@ -39,8 +39,9 @@ def _mp4_cut(path: Path) -> str | None:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
-            at, boxes = 0, set()
-            while at + 8 <= size and len(boxes) < 64:
+            at, boxes, walked = 0, set(), 0
+            while at + 8 <= size and walked < 1000:  # a real file's top level holds a handful
+                walked += 1
                 fh.seek(at)
                 head = fh.read(16)
                 length, kind = int.from_bytes(head[:4], "big"), head[4:8]
