@@ -127,6 +127,37 @@ def slow_png() -> bytes:
     return buf.getvalue()
 
 
+def faststart_copy(src: Path, dst: Path) -> Path:
+    """``src`` encoded again (H.264, 25 frames/s) as an MP4 whose index comes first (``faststart``):
+    cut short, such a file still says how many frames it held."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
+        v = o.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = i.streams.video[0].width, i.streams.video[0].height, "yuv420p"
+        for frame in i.decode(video=0):
+            for packet in v.encode(frame.reformat(format="yuv420p")):
+                o.mux(packet)
+        for packet in v.encode():
+            o.mux(packet)
+    return dst
+
+
+def stream_copy(src: Path, dst: Path, kind: str = "video", fmt: str | None = None) -> Path:
+    """``src``'s first ``kind`` stream alone, copied (not encoded again) into ``dst`` (its container
+    ``fmt``: "matroska", "mp4"; None: by its suffix)."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", format=fmt) as o:
+        source = getattr(i.streams, kind)[0]
+        stream = o.add_stream_from_template(source)
+        for packet in i.demux(source):
+            if packet.dts is not None:  # the demuxer's closing empty packet
+                packet.stream = stream
+                o.mux(packet)
+    return dst
+
+
 def faces_like(n: int, seed: int = 0) -> np.ndarray:
     """Deterministic 48x48 'face-ish' images: a bright ellipse with two dark eyes."""
     rng = np.random.default_rng(seed)

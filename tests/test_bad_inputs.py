@@ -34,7 +34,7 @@ from facemotion.errors import (
     VideoError,
 )
 
-from conftest import faces_like, jpg_bytes, scan_bomb, slow_png, tiff_of_pages
+from conftest import faces_like, faststart_copy, jpg_bytes, scan_bomb, slow_png, stream_copy, tiff_of_pages
 
 FRAME = np.zeros((60, 80, 3), np.uint8)
 
@@ -635,17 +635,10 @@ def test_a_matroska_clip_whose_duration_runs_past_its_video_is_complete(media, t
     estimated, 275 there). Every frame read is a complete read, not 26 frames 'not decoded'."""
     import json
 
-    import av
-
     from facemotion.cli import main
 
     clip = tmp_path / "clip.mkv"
-    with av.open(str(media / "short_hamilton_clip.mp4")) as src, av.open(str(clip), "w", format="matroska") as dst:
-        video = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:  # the demuxer's closing empty packet
-                packet.stream = video
-                dst.mux(packet)
+    stream_copy(media / "short_hamilton_clip.mp4", clip, fmt="matroska")
     out = tmp_path / "out"
     assert main(["video", str(clip), "-o", str(out), "--no-video", "--no-progress", "--detector", "haar"]) == 0
     assert "incomplete" not in capsys.readouterr().err
@@ -688,19 +681,11 @@ def test_an_animated_webp_given_to_video_is_named_not_called_corrupt(tmp_path, c
 def test_frame_numbers_follow_the_frames_times_past_a_failed_read(media, tmp_path):
     """An MP4 cut short (its index first): the decoder stumbles once at the cut, then gives the
     frames it held; those keep the numbers their times say (no frame was lost, so no gap)."""
-    import av
 
     from facemotion.video import FrameSource
 
     whole = tmp_path / "whole.mp4"
-    with av.open(str(media / "test.mp4")) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
-        v = dst.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = src.streams.video[0].width, src.streams.video[0].height, "yuv420p"
-        for frame in src.decode(video=0):
-            for packet in v.encode(frame.reformat(format="yuv420p")):
-                dst.mux(packet)
-        for packet in v.encode():
-            dst.mux(packet)
+    faststart_copy(media / "test.mp4", whole)
     clip = tmp_path / "cut.mp4"
     clip.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
     with FrameSource(clip) as src:
@@ -717,18 +702,11 @@ def test_a_matroska_download_broken_off_is_incomplete(media, tmp_path, capsys):
     with the frames its duration held beyond those read, and the whole file is complete."""
     import json
 
-    import av
-
     from facemotion.cli import main
     from facemotion.video.files import matroska_cut
 
     whole = tmp_path / "whole.mkv"
-    with av.open(str(media / "test.mp4")) as src, av.open(str(whole), "w", format="matroska") as dst:
-        video = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = video
-                dst.mux(packet)
+    stream_copy(media / "test.mp4", whole, fmt="matroska")
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
     assert matroska_cut(cut) and not matroska_cut(whole) and not matroska_cut(media / "test.mp4")

@@ -23,6 +23,8 @@ from facemotion.recognizer import RecognizerOptions
 from facemotion.video import FrameSource
 from facemotion.zoo import default_model_name, shipped_models
 
+from conftest import faststart_copy
+
 COLUMNS = columns(shipped_models()[default_model_name()].card.labels)  # the default model's table
 
 PHOTOS = ("justin.jpg", "two_people.jpg", "obama.jpg", "no-faces.jpg", "obama_small.jpg", "32bit.png")
@@ -424,6 +426,15 @@ def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
     assert read_rows(tmp_path / "ray.jsonl") == read_rows(tmp_path / "local.csv")  # row for row, in order
 
 
+def _one_good_one_cut(media, tmp_path):
+    """A folder of two photos, ``b.jpg`` cut short (it fails until mended with justin.jpg)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(media / "two_people.jpg", src / "a.jpg")
+    (src / "b.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])
+    return src
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_retry_failed_reads_mended_inputs_again_in_place_of_their_error_rows(media, tmp_path, fmt, capsys):
     """An input that failed stays done (a rerun says --retry-failed reads it again); with
@@ -433,11 +444,7 @@ def test_retry_failed_reads_mended_inputs_again_in_place_of_their_error_rows(med
         pytest.importorskip("pyarrow")
     from facemotion.cli import main
 
-    src = tmp_path / "in"
-    src.mkdir()
-    shutil.copy(media / "two_people.jpg", src / "a.jpg")
-    (src / "b.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])  # cut short
-    out = tmp_path / f"out.{fmt}"
+    src, out = _one_good_one_cut(media, tmp_path), tmp_path / f"out.{fmt}"
     args = ["batch", str(src), "--to", str(out), "--no-progress"]
     assert main(args) == 1
     shutil.copy(media / "justin.jpg", src / "b.jpg")  # mended
@@ -459,11 +466,7 @@ def test_a_rerun_naming_the_same_files_otherwise_skips_them(media, tmp_path, fmt
         pytest.importorskip("pyarrow")
     from facemotion.cli import main
 
-    src = tmp_path / "in"
-    src.mkdir()
-    shutil.copy(media / "two_people.jpg", src / "a.jpg")
-    (src / "b.jpg").write_bytes((media / "justin.jpg").read_bytes()[:3000])  # cut short
-    out = tmp_path / f"out.{fmt}"
+    src, out = _one_good_one_cut(media, tmp_path), tmp_path / f"out.{fmt}"
     monkeypatch.chdir(tmp_path)
     assert main(["batch", "in", "--to", out.name, "--no-progress"]) == 1
     first = read_rows(out)
@@ -519,19 +522,11 @@ def test_a_clip_cut_short_keeps_its_rows_fails_and_is_read_again_once_whole(medi
     """A download broken off (an MP4 whose index comes first: its frames are counted) gives the
     rows of the frames read and an error row; the run exits 1, and --retry-failed reads the
     mended clip whole."""
-    import av
 
     from facemotion.cli import main
 
     whole = tmp_path / "whole.mp4"
-    with av.open(str(media / "test.mp4")) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
-        v = dst.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = src.streams.video[0].width, src.streams.video[0].height, "yuv420p"
-        for frame in src.decode(video=0):
-            for packet in v.encode(frame.reformat(format="yuv420p")):
-                dst.mux(packet)
-        for packet in v.encode():
-            dst.mux(packet)
+    faststart_copy(media / "test.mp4", whole)
     (tmp_path / "in").mkdir()
     clip = tmp_path / "in" / "clip.mp4"
     clip.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
