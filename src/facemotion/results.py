@@ -54,7 +54,8 @@ class Analysis:
     index: int | None = None     # a video frame's number
     time_s: float | None = None  # ... and its time
     detected: bool = True        # False: a video frame whose boxes were carried forward (tracking)
-    frame: np.ndarray | None = field(default=None, repr=False)  # a video frame's pixels (BGR)
+    # a video frame's pixels (BGR); not compared: two readings of a frame are equal as records
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
     labels: tuple | None = field(default=None, repr=False)  # the model's emotions: a table's columns without faces
     mesh: bool = field(default=False, repr=False)  # made with the mesh: its columns too, faces or not
     model: str | None = None  # the emotion model's name (a shipped name, else its file's stem)
@@ -85,20 +86,24 @@ class Analysis:
         dominant emotion. A picture without faces gives no rows and the same columns."""
         import pandas as pd
 
-        where = {"frame": self.index, "time_s": self.time_s} if self.index is not None else {"file": self.file}
+        # a video frame's faces carry their track (face_id, as video's CSV); a photo's name is text
+        # (bytes that are not UTF-8 as \xNN, as the JSON's, and their exact bytes in file_bytes)
+        video = self.index is not None
+        where = {"frame": self.index, "time_s": self.time_s} if video else json_fields("file", self.file)
         rows = []
         for f in self.faces:
             x, y, w, h = f["box"]
             emotions = dict(zip(labels, probabilities(f, labels))) if labels is not None else f["emotions"]
-            rows.append({**where, "x": x, "y": y, "w": w, "h": h, "confidence": f["confidence"], **emotions,
-                         "dominant_emotion": f["dominant_emotion"], **mesh_columns(f)})
-        columns = [*where, "x", "y", "w", "h", "confidence", *(labels or self.labels or ()), "dominant_emotion",
-                   *(MESH_COLUMNS if self.mesh else ())]
-        table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+            rows.append({**where, **({"face_id": f.get("face_id")} if video else {}), "x": x, "y": y, "w": w, "h": h,
+                         "confidence": f["confidence"], **emotions, "dominant_emotion": f["dominant_emotion"],
+                         **mesh_columns(f)})
+        columns = [*where, *(["face_id"] if video else []), "x", "y", "w", "h", "confidence",
+                   *(labels or self.labels or ()), "dominant_emotion", *(MESH_COLUMNS if self.mesh else ())]
+        table = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
         # the same types with faces or without, with a mesh or without one (None: NaN), so that
         # pictures' tables concatenate into numeric columns
-        types = {"file": object, "frame": "int64", "x": "int64", "y": "int64", "w": "int64", "h": "int64",
-                 "dominant_emotion": object}
+        types = {"file": object, "file_bytes": object, "frame": "int64", "face_id": "Int64", "x": "int64",
+                 "y": "int64", "w": "int64", "h": "int64", "dominant_emotion": object}
         return table.astype({c: types.get(c, "float64") for c in table.columns})
 
 

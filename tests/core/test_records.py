@@ -67,6 +67,39 @@ def test_the_stream_yields_one_analysis_per_frame(rec, media):
     face = frames[1].faces[0]
     assert isinstance(face, Face) and face.face_id == frames[0].faces[0].face_id
     assert frames[1].to_dict()["frame"] == 1 and "frame" in frames[1].to_pandas().columns
+    # a frame's table carries its faces' tracks, as video's CSV; two readings of a frame compare
+    assert list(frames[1].to_pandas().columns[:5]) == ["frame", "time_s", "face_id", "x", "y"]
+    assert frames[1].to_pandas()["face_id"].tolist() == [face.face_id]
+    again = list(rec.stream([image.copy(), image.copy(), image.copy()], every=2))
+    assert again == frames and frames[0] != frames[1]
+
+
+def test_a_stream_refuses_its_bad_arguments_when_called(rec, tmp_path):
+    """Not at the first frame asked for: a missing file, a camera index out of range (OpenCV
+    crashes the process on -1 on some systems), a bool, a bad tracking option."""
+    from facemotion.errors import UsageError, VideoError
+
+    for source, words in ((tmp_path / "nope.mp4", "no such file"), (-1, "a camera's index is 0 to 255"),
+                          (True, "not a video")):
+        with pytest.raises(VideoError, match=words):
+            rec.stream(source)
+    with pytest.raises(UsageError, match="iou_threshold: expected a number"):
+        rec.stream([], iou_threshold="abc")
+    with pytest.raises(UsageError, match="max_missed: must be >= 0"):
+        rec.stream([], max_missed=-1)
+
+
+def test_a_photo_named_in_bytes_that_are_not_utf8_makes_a_table(rec, media, tmp_path):
+    import os
+    import shutil
+
+    pytest.importorskip("pandas")
+    name = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jpg")
+    shutil.copy(media / "justin.jpg", name)
+    a = rec.analyze(name)
+    t = a.to_pandas()
+    assert t["file"][0].endswith("caf\\xe9.jpg") and t["file_bytes"][0] == (bytes(tmp_path) + b"/caf\xe9.jpg").hex()
+    assert "<table" in a._repr_html_()
 
 
 def test_an_analysis_prints_as_a_line_and_a_notebook_shows_its_table(media):

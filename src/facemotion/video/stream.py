@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 
 import numpy as np
 
 from .. import validate
+from ..errors import VideoError
+from ..fileio import check_input_file, stream_address
 from ..preprocess import clip_box
 from ..results import Analysis, add_mesh, make_result
-from .sources import FrameSource
+from .sources import MAX_CAMERA, FrameSource
 from .tracking import IoUTracker, SceneCutDetector
 
 # frames a batching runtime (a GPU's) takes at once from a video file: its detector's batch
@@ -69,6 +72,9 @@ class FaceTracking:
                  carry: bool = True, resized_is_cut: bool = False):
         self.every = validate.integer("every", every, 1)
         smooth = validate.number("smooth", smooth, 0, 1, hi_open=True)
+        iou_threshold = validate.number("iou_threshold", iou_threshold, 0, 1)
+        if max_missed is not None:
+            max_missed = validate.integer("max_missed", max_missed, 0)
         self.min_hits, self.carry = min_hits, carry
         self.tracker = IoUTracker.for_every(self.every, iou_threshold, max_missed, smooth, reach)
         self.cut = SceneCutDetector() if scene_cuts else (lambda frame: False)
@@ -197,9 +203,18 @@ VIDEO_DETECT_SIZE = 400
 
 def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
            max_missed: int | None = None):
-    """Yield a :class:`~facemotion.results.Analysis` per frame of ``source`` (path, camera index or iterable of
-    frames), tracked and smoothed by a :class:`FaceTracking`."""
+    """An iterator of :class:`~facemotion.results.Analysis`, one per frame of ``source`` (path, camera
+    index or iterable of frames), tracked and smoothed by a :class:`FaceTracking`. The options and a
+    file's path are checked now, in the call; the source is opened at the first frame asked for."""
     track = FaceTracking(every=every, smooth=smooth, iou_threshold=iou_threshold, max_missed=max_missed)
+    if isinstance(source, (str, os.PathLike)) and not str(source).isdigit() and not stream_address(str(source)):
+        check_input_file(Path(source), VideoError, "a video")  # a missing file or a folder: said here
+    elif isinstance(source, bool) or (isinstance(source, int) and not 0 <= source <= MAX_CAMERA):
+        FrameSource(source)  # refuses it, in one line
+    return _frames(recognizer, source, track)
+
+
+def _frames(recognizer, source, track):
     src = source if isinstance(source, FrameSource) else FrameSource(source)
     # a file's frames go BATCH_FRAMES at a time where the stages batch them (a GPU's); a live
     # source (a camera) frame by frame, as soon as each arrives
