@@ -147,6 +147,18 @@ def test_video_analyze_writes_where_fer_writes(tmp_path, monkeypatch):
     assert rows[1]["box0"] == own["box"] and rows[1]["happy0"] == pytest.approx(own["emotions"]["happy"], abs=0.011)
 
 
+def test_a_clip_named_in_bytes_that_are_not_utf8_zips_its_frames(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    name = os.fsdecode(bytes(tmp_path) + b"/v\xe9.mp4")
+    shutil.copy(CLIP, name)
+    assert len(Video(name).analyze(FER(), max_results=2, save_video=False)) == 2
+    with zipfile.ZipFile(tmp_path / "output" / "images.zip") as z:
+        assert sorted(z.namelist()) == ["v\\xe90.jpg", "v\\xe91.jpg"]  # the name as text: \xe9
+
+
 def test_video_include_audio_puts_the_sources_sound_in_the_annotated_video(tmp_path, media, monkeypatch):
     """fer's include_audio=True: the source's sound over the analysed frames' span (3 frames,
     every 10th of a 29.97/s clip: a second)."""

@@ -28,6 +28,7 @@ import cv2
 from ... import EmotionRecognizer, validate
 from ...errors import UsageError, VideoError
 from ...fileio import atomic_path, check_input_file, write_text
+from ...names import text
 from ...progress import progress_bar
 from ...render import draw
 from ...video import FaceTracking, FrameSource, has_display
@@ -264,8 +265,8 @@ class _Analysis:
         if not self.saved:
             return
         with atomic_path(self.outdir / "images.zip") as tmp, ZipFile(tmp, "w") as archive:
-            for path in self.saved:
-                archive.write(path, arcname=path.name)
+            for path in self.saved:  # a member's name is text: bytes that are not UTF-8 as \xNN
+                archive.write(path, arcname=text(path.name))
         for path in self.saved:
             path.unlink(missing_ok=True)
 
