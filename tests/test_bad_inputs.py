@@ -579,10 +579,10 @@ def test_a_full_disk_fails_that_input_alone(media, tmp_path, monkeypatch, capsys
 
     real = photos.write_image
 
-    def full(path, image):
+    def full(path, image, **kw):
         if "justin" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(path, image)
+        return real(path, image, **kw)
 
     monkeypatch.setattr(photos, "write_image", full)
     out = tmp_path / "out"

@@ -9,6 +9,8 @@ others go on.
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
     alone. ``names`` maps a path to the name its record gives (``-`` for a photo read from stdin
     into a temporary file)."""
     out = Path(out_dir) if out_dir is not None else None
+    inputs = _places(paths)
     for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.stages.faces, keep=names or ()):
         if failed is not None:
             yield failed
@@ -48,11 +51,16 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
         record = _record((names or {}).get(path, path), image, recognizer, faces)
         written = []
         if out is not None:
+            targets = [out / f"{stem}_annotated.jpg", *([out / f"{stem}.json"] if json_files else [])]
+            if taken := _an_input(targets, inputs):
+                yield PhotoResult(path, record, error=f"{path}: its output {taken} would replace an input of this "
+                                                      "run; write to another -o")
+                continue
             try:
-                written.append(out / f"{stem}_annotated.jpg")
-                write_image(written[-1], draw(image.whole(), faces, bars=bars))
+                written.append(targets[0])
+                write_image(written[-1], draw(image.whole(), faces, bars=bars), annotated=True)
                 if json_files:
-                    written.append(out / f"{stem}.json")
+                    written.append(targets[1])
                     write_json(written[-1], record)
             except OSError as e:  # a full disk, a read-only folder: this input fails, the next may not
                 yield PhotoResult(path, record, error=f"{e.filename or written[-1]}: cannot write ({e.strerror or e})")
@@ -71,6 +79,7 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
     and ``<stem>_face<k>_saliency.png`` (the map over the crop). ``record["faces"]`` keeps the
     maps (``saliency``)."""
     out = Path(out_dir)
+    inputs = _places(paths)
 
     def explain(image):
         st = recognizer.stages
@@ -86,6 +95,12 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
             yield PhotoResult(path, error=str(e))
             continue
         written = []
+        names = [out / f"{stem}_{end}" for end in ("explain.json", "explain.png", "saliency.npy")] + [
+            out / f"{stem}_face{k}_{kind}.png" for k in range(1, len(faces) + 1) for kind in ("crop", "saliency")]
+        if taken := _an_input(names, inputs):
+            yield PhotoResult(path, error=f"{path}: its output {taken} would replace an input of this run; write "
+                                          "to another -o")
+            continue
         try:
             record = _write_explained(recognizer, path, stem, image, whole, faces, out, written)
         except OSError as e:  # a full disk, a folder in a file's place: this input fails, the next may not
@@ -98,6 +113,7 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
     """One photo's explanation files (their paths appended to ``written`` as they are written),
     the JSON last, so that it says the set is whole; the files of faces an earlier run of the
     same photo found beyond these are removed (a rerun must not leave another answer's maps)."""
+    before = _earlier(out / f"{stem}_explain.json")  # what an earlier run of this photo wrote
     (out / f"{stem}_explain.json").unlink(missing_ok=True)  # until this set is whole, no record says it is
     listed = []
     for k, f in enumerate(faces, 1):
@@ -108,7 +124,7 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
         written += names
         listed.append({**{k2: v for k2, v in f.items() if k2 != "saliency"}, "crop": names[0].name,
                        "overlay": names[1].name})
-    _remove_stale(out, stem, len(faces))
+    _remove_stale(out, stem, len(faces), before)
     record = _record(path, image, recognizer, listed)
     if faces:
         buf = io.BytesIO()
@@ -123,16 +139,34 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
     return record
 
 
-def _remove_stale(out: Path, stem: str, n_faces: int) -> None:
-    """``<stem>_face<k>_*.png`` for k past ``n_faces``, and the maps' file without faces."""
-    if not out.is_dir():
-        return
+def _remove_stale(out: Path, stem: str, n_faces: int, before: list) -> None:
+    """The files an earlier run of this photo wrote (``before``: those its record named) that
+    this one did not: ``<stem>_face<k>_*.png`` for k past ``n_faces``, and the maps' file without
+    faces. Only those: a file of that name facemotion did not write is not touched."""
     mine = re.compile(rf"{re.escape(stem)}_face(\d+)_(crop|saliency)\.png")
-    stale = [p for p in out.iterdir() if (m := mine.fullmatch(p.name)) and int(m[1]) > n_faces]
-    if not n_faces:
+    stale = [out / n for n in before if (m := mine.fullmatch(n)) and int(m[1]) > n_faces]
+    if not n_faces and before:
         stale.append(out / f"{stem}_saliency.npy")
     for p in stale:
         p.unlink(missing_ok=True)
+
+
+def _earlier(record: Path) -> list:
+    """The crop and map files an earlier run's ``<stem>_explain.json`` names (none: no such run)."""
+    try:
+        faces = json.loads(record.read_text()).get("faces") or []
+        return [f[k] for f in faces for k in ("crop", "overlay") if isinstance(f.get(k), str) and "/" not in f[k]]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
+def _places(paths) -> set:
+    return {os.path.abspath(p) for p in paths}
+
+
+def _an_input(targets, inputs: set):
+    """The first of ``targets`` that is one of this run's inputs (an output never replaces one)."""
+    return next((t for t in targets if os.path.abspath(t) in inputs), None)
 
 
 def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:

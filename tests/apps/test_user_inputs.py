@@ -51,6 +51,44 @@ def test_a_folder_run_twice_reads_no_output_and_no_hidden_file(tmp_path, monkeyp
     assert not list((tmp_path / "facemotion-out").glob("*annotated_annotated_annotated*"))
 
 
+def test_a_folder_written_into_itself_keeps_its_photos_and_reads_no_copy(tmp_path, media, capsys):
+    """image -o the photos' folder: an output never replaces an input (a photo of one's own named
+    p_annotated.jpg beside p.jpg keeps its bytes, and p.jpg fails alone, saying why); a rerun
+    leaves out the annotated copies facemotion drew (marked in the JPEG), not the user's."""
+    from facemotion.writers import annotated_copy
+
+    photo = Path(facemotion.SAMPLE_IMAGE).read_bytes()
+    (tmp_path / "p.jpg").write_bytes(photo)
+    own = tmp_path / "p_annotated.jpg"  # a photo of the user's, named like an output
+    own.write_bytes((media / "two_people.jpg").read_bytes())
+    kept = own.read_bytes()
+    assert main(["image", str(tmp_path), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'p.jpg'}: its output {own} would replace an input of this run; write to another -o" in err
+    assert own.read_bytes() == kept and not annotated_copy(own) and annotated_copy(tmp_path / "p_annotated_annotated.jpg")
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "a.jpg").write_bytes(photo)
+    for _ in range(2):
+        assert main(["image", str(tmp_path / "q"), "-o", str(tmp_path / "q")]) == 0
+    assert "note: left out 1 annotated copy facemotion drew" in capsys.readouterr().err
+    assert _files(tmp_path / "q") == ["a.jpg", "a.json", "a_annotated.jpg"]
+
+
+def test_explain_removes_only_the_files_an_earlier_run_of_the_photo_wrote(media, tmp_path):
+    """A rerun of explain removes the face files of the earlier run's faces it no longer finds
+    (its JSON names them); files of that pattern it did not write are left alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "p_face3_crop.png").write_bytes(b"the user's own")
+    (tmp_path / "p.jpg").write_bytes((media / "two_people.jpg").read_bytes())
+    assert main(["explain", str(tmp_path / "p.jpg"), "-o", str(out)]) == 0
+    assert (out / "p_face2_crop.png").is_file()
+    (tmp_path / "p.jpg").write_bytes((media / "justin.jpg").read_bytes())  # one face now
+    assert main(["explain", str(tmp_path / "p.jpg"), "-o", str(out)]) == 0
+    assert not (out / "p_face2_crop.png").exists() and not (out / "p_face2_saliency.png").exists()
+    assert (out / "p_face3_crop.png").read_bytes() == b"the user's own"
+
+
 def test_one_name_shared_moves_only_those_inputs(tmp_path):
     same = [tmp_path / "r1" / "in" / "x.jpg", tmp_path / "r2" / "media" / "x.jpg", tmp_path / "r2" / "x.png"]
     assert output_stems([*same, tmp_path / "r2" / "media" / "biden.jpg"]) == ["in/x", "media/x", "r2/x", "biden"]

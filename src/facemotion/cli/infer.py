@@ -3,6 +3,7 @@ parser of ``models``, :mod:`.models`)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..names import count, json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import camera, integer, listen_address, number, option, output_folder
 from ..video.stream import VIDEO_DETECT_SIZE
-from ..writers import to_json_line
+from ..writers import annotated_copy, to_json_line
 from .lines import explained_line, faces_line
 from .models import cmd_models
 from .options import add_explain_args, add_recognizer_args, explain_options
@@ -37,11 +38,19 @@ def _input_paths(args, for_videos: str = "facemotion batch reads photos and vide
     paths = expand_inputs(args.paths, skip=[out], linked=linked)  # a rerun does not read its own outputs back
     if said := linked_note(linked):
         print(f"note: {said}", file=sys.stderr)
+    # nor the annotated copies it drew where the photos are (-o the photos' folder): found in a
+    # folder, they are left out; a file named on the command line is read as given, and so is a
+    # folder of nothing else (the output folder named as the input)
+    named = {os.path.abspath(p) for p in args.paths}
+    drawn = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg") and annotated_copy(p)
+             and os.path.abspath(p) not in named]
+    if drawn and len(drawn) < len(paths):
+        paths = [p for p in paths if p not in drawn]
+        print(f"note: left out {count(len(drawn), 'annotated copy', 'annotated copies')} facemotion drew "
+              f"({shown(str(drawn[0]))}{', ...' if len(drawn) > 1 else ''}); name one to read it", file=sys.stderr)
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
     note = left_out_videos(args.paths, for_videos)
     if not paths:
-        from ..names import shown
-
         raise ImageError(f"no input images found in {' '.join(shown(str(p)) for p in args.paths)}"
                          + (f": {note}" if note else ""))
     if note:

@@ -34,13 +34,34 @@ def to_json_line(obj) -> str:
     return json.dumps(obj, default=_jsonable)
 
 
-def write_image(path, image: np.ndarray) -> None:
+# the comment an annotated JPEG carries, first after its start: a folder read again (`image
+# photos/ -o photos/`) leaves out the copies facemotion drew, and only those
+ANNOTATED_MARK = b"facemotion: an annotated copy"
+
+
+def write_image(path, image: np.ndarray, *, annotated: bool = False) -> None:
+    """``image`` encoded by ``path``'s suffix and written atomically; ``annotated``: a JPEG marked
+    as a copy facemotion drew (:func:`annotated_copy`)."""
     path = Path(path)
     ext = path.suffix or ".jpg"
-    ok, buf = cv2.imencode(ext, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if ext.lower() in (".jpg", ".jpeg") else [])
+    jpeg = ext.lower() in (".jpg", ".jpeg")
+    ok, buf = cv2.imencode(ext, image, [cv2.IMWRITE_JPEG_QUALITY, 92] if jpeg else [])
     if not ok:
         raise OSError(f"{path}: cannot encode image as {ext}")
-    write_bytes(path, buf.tobytes())
+    data = buf.tobytes()
+    if annotated and jpeg:  # a COM segment after the start of image: any reader passes over it
+        data = data[:2] + b"\xff\xfe" + (len(ANNOTATED_MARK) + 2).to_bytes(2, "big") + ANNOTATED_MARK + data[2:]
+    write_bytes(path, data)
+
+
+def annotated_copy(path) -> bool:
+    """Whether ``path`` is a JPEG facemotion drew (:func:`write_image` with ``annotated``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6 + len(ANNOTATED_MARK))
+    except OSError:
+        return False
+    return head[:4] == b"\xff\xd8\xff\xfe" and head[6:] == ANNOTATED_MARK
 
 
 def face_csv_columns(labels=EMOTIONS, mesh: bool = False) -> list[str]:
