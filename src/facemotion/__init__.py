@@ -1,5 +1,5 @@
-"""facemotion: find every face in a picture or video and tell which of the 7 FER2013
-emotions it shows.
+"""facemotion: find every face in a picture or video and tell which emotion it shows (FER2013's
+seven, and contempt for the FER+ models such as the default).
 
     >>> import facemotion
     >>> facemotion.detect_emotions("photo.jpg")

@@ -168,7 +168,10 @@ class EmotionRecognizer:
 
     def read(self, source, *, max_pixels: int | None = None) -> Picture:
         """``source`` (path, bytes, binary stream, numpy array, PIL image) decoded for analysis
-        (:meth:`Stages.read <facemotion.stages.Stages.read>`)."""
+        (:meth:`Stages.read <facemotion.stages.Stages.read>`); ``max_pixels``: the most pixels
+        it may have (default: ``FACEMOTION_MAX_PIXELS``, 100 MP)."""
+        if max_pixels is not None:
+            max_pixels = validate.integer("max_pixels", max_pixels, 1)
         return self.stages.read(source, max_pixels=max_pixels)
 
     def analyze(self, image) -> Analysis:

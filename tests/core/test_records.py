@@ -87,6 +87,8 @@ def test_a_stream_refuses_its_bad_arguments_when_called(rec, tmp_path):
         rec.stream([], iou_threshold="abc")
     with pytest.raises(UsageError, match="max_missed: must be >= 0"):
         rec.stream([], max_missed=-1)
+    with pytest.raises(UsageError, match="max_pixels: expected an integer"):
+        rec.read("x.jpg", max_pixels="x")
 
 
 def test_a_photo_named_in_bytes_that_are_not_utf8_makes_a_table(rec, media, tmp_path):
