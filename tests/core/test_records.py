@@ -79,8 +79,8 @@ def test_a_stream_refuses_its_bad_arguments_when_called(rec, tmp_path):
     crashes the process on -1 on some systems), a bool, a bad tracking option."""
     from facemotion.errors import UsageError, VideoError
 
-    for source, words in ((tmp_path / "nope.mp4", "no such file"), (-1, "a camera's index is 0 to 255"),
-                          (True, "not a video")):
+    for source, words in ((tmp_path / "nope.mp4", "no such file"), (-1, "a camera's index is a whole number, 0 to 255"),
+                          (True, "camera True: a camera's index")):
         with pytest.raises(VideoError, match=words):
             rec.stream(source)
     with pytest.raises(UsageError, match="iou_threshold: expected a number"):

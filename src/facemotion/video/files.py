@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 
+from ..errors import VideoError
 from ..formats import refused_kind
 
 
@@ -87,6 +88,17 @@ def recorded_frames(path: Path) -> int:
             return int(streams[0].frames or 0) if streams else 0
     except Exception:  # noqa: BLE001 - a probe: OpenCV, which reads the frames, has the last word
         return 0
+
+
+MAX_CAMERA = 255  # the highest camera index (webcam --camera's range)
+
+
+def camera_index(source) -> int:
+    """A camera's index, 0 to :data:`MAX_CAMERA` (OpenCV crashes the process on -1 on some
+    systems; ``True`` is an int to Python, not a camera to a user)."""
+    if isinstance(source, bool) or not 0 <= int(source) <= MAX_CAMERA:
+        raise VideoError(f"camera {source!r}: a camera's index is a whole number, 0 to {MAX_CAMERA}")
+    return int(source)
 
 
 def _vint(data: bytes, at: int, keep_marker: bool) -> tuple[int | None, int]:

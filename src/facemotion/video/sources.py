@@ -19,7 +19,7 @@ from ..fileio import check_input_file, stream_address, without_password
 from ..formats import document_kind, sniff
 from ..images import as_bgr, load_image
 from ..inputs import IMAGE_SUFFIXES, Stream
-from .files import _capture, _not_a_path, _unreadable, matroska_cut, recorded_frames
+from .files import _capture, _not_a_path, _unreadable, camera_index, matroska_cut, recorded_frames
 
 # what a folder of media counts as video (``facemotion batch``); OpenCV may open more
 
@@ -36,12 +36,9 @@ class SourceInfo:
     # (Matroska, WebM) OpenCV estimates it from the duration and the rate, and the duration runs
     # past the video where the sound is longer (short_hamilton_clip's: 301 frames for 275)
     count_recorded: bool = True
-    # a file that ends before its container says it does (a Matroska segment cut short): frames
-    # are missing although none failed to decode
-    cut: bool = False
+    cut: bool = False  # it ends before its container does (a Matroska segment cut short)
 
 
-MAX_CAMERA = 255  # the highest camera index (webcam --camera's range)
 STREAM_TIMEOUT_S = 10  # to connect, and for each frame
 # a camera's stream that drops (its network, its restart) is opened again, until it has sent
 # nothing for this long: then it has ended
@@ -79,13 +76,8 @@ class FrameSource:
             self._open_stream(source.url if isinstance(source, Stream) else stream_address(source))
         elif isinstance(source, (str, os.PathLike)) and (not str(source).isdigit() or Path(source).is_file()):
             self._open_file(Path(source))  # a file named "7" is that file; "7" alone, camera 7
-        elif isinstance(source, bool):  # an int to Python, not a camera to a user
-            raise VideoError(f"{source}: not a video: give a video's path, a camera's index (0 to 255) or stream "
-                             "address, or an iterable of frames")
         elif isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
-            if not 0 <= int(source) <= MAX_CAMERA:  # OpenCV crashes the process on camera -1 on some systems
-                raise VideoError(f"camera {source}: a camera's index is 0 to {MAX_CAMERA}")
-            self._open_camera(int(source), camera_size)
+            self._open_camera(camera_index(source), camera_size)
         elif isinstance(source, (bytes, bytearray, memoryview)) or callable(getattr(source, "read", None)):
             raise VideoError(_not_a_path(source))
         else:

@@ -20,7 +20,8 @@ from ..errors import VideoError
 from ..fileio import check_input_file, stream_address
 from ..preprocess import clip_box
 from ..results import Analysis, add_mesh, make_result
-from .sources import MAX_CAMERA, FrameSource
+from .files import camera_index
+from .sources import FrameSource
 from .tracking import IoUTracker, SceneCutDetector
 
 # frames a batching runtime (a GPU's) takes at once from a video file: its detector's batch
@@ -209,8 +210,8 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     track = FaceTracking(every=every, smooth=smooth, iou_threshold=iou_threshold, max_missed=max_missed)
     if isinstance(source, (str, os.PathLike)) and not str(source).isdigit() and not stream_address(str(source)):
         check_input_file(Path(source), VideoError, "a video")  # a missing file or a folder: said here
-    elif isinstance(source, bool) or (isinstance(source, int) and not 0 <= source <= MAX_CAMERA):
-        FrameSource(source)  # refuses it, in one line
+    elif isinstance(source, int):
+        camera_index(source)  # out of range, or a bool: refused in one line
     return _frames(recognizer, source, track)
 
 
