@@ -49,19 +49,24 @@ def write_image(path, image: np.ndarray, *, annotated: bool = False) -> None:
     if not ok:
         raise OSError(f"{path}: cannot encode image as {ext}")
     data = buf.tobytes()
-    if annotated and jpeg:  # a COM segment after the start of image: any reader passes over it
-        data = data[:2] + b"\xff\xfe" + (len(ANNOTATED_MARK) + 2).to_bytes(2, "big") + ANNOTATED_MARK + data[2:]
+    if annotated and jpeg:  # a COM segment, after JFIF's APP0 (which comes first): readers pass over it
+        at = 4 + int.from_bytes(data[4:6], "big") if data[2:4] == b"\xff\xe0" else 2
+        data = data[:at] + _MARK_SEGMENT + data[at:]
     write_bytes(path, data)
 
 
+_MARK_SEGMENT = b"\xff\xfe" + (len(ANNOTATED_MARK) + 2).to_bytes(2, "big") + ANNOTATED_MARK
+
+
 def annotated_copy(path) -> bool:
-    """Whether ``path`` is a JPEG facemotion drew (:func:`write_image` with ``annotated``)."""
+    """Whether ``path`` is a JPEG facemotion drew (:func:`write_image` with ``annotated``): its
+    comment among its first segments."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(6 + len(ANNOTATED_MARK))
+            head = fh.read(64)
     except OSError:
         return False
-    return head[:4] == b"\xff\xd8\xff\xfe" and head[6:] == ANNOTATED_MARK
+    return head[:2] == b"\xff\xd8" and _MARK_SEGMENT in head
 
 
 def face_csv_columns(labels=EMOTIONS, mesh: bool = False) -> list[str]:
