@@ -24,7 +24,7 @@ from .images import Picture
 from .names import fit_stems, shown
 from .render import draw
 from .results import Analysis
-from .writers import output_stems, write_image, write_json
+from .writers import marked, output_stems, write_image, write_json
 
 
 @dataclass
@@ -102,14 +102,15 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
                                           "to another -o")
             continue
         try:
-            record = _write_explained(recognizer, path, stem, image, whole, faces, out, written)
+            record = _write_explained(recognizer, path, stem, image, whole, faces, out, written, inputs)
         except OSError as e:  # a full disk, a folder in a file's place: this input fails, the next may not
             yield PhotoResult(path, error=f"{e.filename or (written or [out])[-1]}: cannot write ({e.strerror or e})")
             continue
         yield PhotoResult(path, {**record, "faces": faces}, outputs=tuple(written))
 
 
-def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, faces, out: Path, written) -> dict:
+def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, faces, out: Path, written,
+                     inputs: set = frozenset()) -> dict:
     """One photo's explanation files (their paths appended to ``written`` as they are written),
     the JSON last, so that it says the set is whole; the files of faces an earlier run of the
     same photo found beyond these are removed (a rerun must not leave another answer's maps)."""
@@ -119,12 +120,12 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
     for k, f in enumerate(faces, 1):
         crop = view_crop(whole, f)  # the map lies on what the classifier saw (a leaning face turned upright)
         names = (out / f"{stem}_face{k}_crop.png", out / f"{stem}_face{k}_saliency.png")
-        write_image(names[0], crop)
-        write_image(names[1], overlay(crop, f["saliency"]))
+        write_image(names[0], crop, annotated=True)  # marked: a folder read again leaves them out
+        write_image(names[1], overlay(crop, f["saliency"]), annotated=True)
         written += names
         listed.append({**{k2: v for k2, v in f.items() if k2 != "saliency"}, "crop": names[0].name,
                        "overlay": names[1].name})
-    _remove_stale(out, stem, len(faces), before)
+    _remove_stale(out, stem, len(faces), before, inputs)
     record = _record(path, image, recognizer, listed)
     if faces:
         buf = io.BytesIO()
@@ -134,21 +135,25 @@ def _write_explained(recognizer, path: Path, stem: str, image: Picture, whole, f
     written.append(out / f"{stem}_explain.png")
     title = shown(path.name).replace("$", r"\$")  # a '$' in a name is no mathtext
     photo_figure(whole, faces, written[-1], title=f"{title}: {recognizer.model_name}")
+    write_bytes(written[-1], marked(written[-1].read_bytes()))
     written.append(out / f"{stem}_explain.json")
     write_json(written[-1], record)
     return record
 
 
-def _remove_stale(out: Path, stem: str, n_faces: int, before: list) -> None:
-    """The files an earlier run of this photo wrote (``before``: those its record named) that
-    this one did not: ``<stem>_face<k>_*.png`` for k past ``n_faces``, and the maps' file without
-    faces. Only those: a file of that name facemotion did not write is not touched."""
-    mine = re.compile(rf"{re.escape(stem)}_face(\d+)_(crop|saliency)\.png")
-    stale = [out / n for n in before if (m := mine.fullmatch(n)) and int(m[1]) > n_faces]
+def _remove_stale(out: Path, stem: str, n_faces: int, before: list, inputs: set = frozenset()) -> None:
+    """The files an earlier run of this photo wrote (``before``: those its record named, beside
+    it) that this one did not: ``<stem>_face<k>_*.png`` for k past ``n_faces``, and the maps'
+    file without faces. Only those, and never an input of this run: a file of that name
+    facemotion did not write is not touched."""
+    where = (out / stem).parent  # a stem with folders (a/p: photos that share a name) writes there
+    mine = re.compile(rf"{re.escape(Path(stem).name)}_face(\d+)_(crop|saliency)\.png")
+    stale = [where / n for n in before if (m := mine.fullmatch(n)) and int(m[1]) > n_faces]
     if not n_faces and before:
         stale.append(out / f"{stem}_saliency.npy")
     for p in stale:
-        p.unlink(missing_ok=True)
+        if _place(p) not in inputs:
+            p.unlink(missing_ok=True)
 
 
 def _earlier(record: Path) -> list:
@@ -160,13 +165,18 @@ def _earlier(record: Path) -> list:
         return []
 
 
+def _place(path) -> str:
+    """The file a path names, however named: through links, in any case a file system folds."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def _places(paths) -> set:
-    return {os.path.abspath(p) for p in paths}
+    return {_place(p) for p in paths}
 
 
 def _an_input(targets, inputs: set):
     """The first of ``targets`` that is one of this run's inputs (an output never replaces one)."""
-    return next((t for t in targets if os.path.abspath(t) in inputs), None)
+    return next((t for t in targets if _place(t) in inputs), None)
 
 
 def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:

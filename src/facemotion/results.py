@@ -99,7 +99,7 @@ class Analysis:
                          **mesh_columns(f)})
         columns = [*where, *(["face_id"] if video else []), "x", "y", "w", "h", "confidence",
                    *(labels or self.labels or ()), "dominant_emotion", *(MESH_COLUMNS if self.mesh else ())]
-        table = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)  # rows: every key they hold
         # the same types with faces or without, with a mesh or without one (None: NaN), so that
         # pictures' tables concatenate into numeric columns
         types = {"file": object, "file_bytes": object, "frame": "int64", "face_id": "Int64", "x": "int64",

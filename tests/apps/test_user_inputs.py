@@ -74,6 +74,26 @@ def test_a_folder_written_into_itself_keeps_its_photos_and_reads_no_copy(tmp_pat
     assert _files(tmp_path / "q") == ["a.jpg", "a.json", "a_annotated.jpg"]
 
 
+def test_an_input_reached_through_a_link_is_not_replaced_either(tmp_path, media, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "p.jpg").write_bytes(Path(facemotion.SAMPLE_IMAGE).read_bytes())
+    (photos / "p_annotated.jpg").write_bytes((media / "two_people.jpg").read_bytes())
+    (tmp_path / "out").symlink_to(photos)
+    assert main(["image", str(photos), "-o", str(tmp_path / "out")]) == 1
+    assert "would replace an input of this run" in capsys.readouterr().err
+    assert (photos / "p_annotated.jpg").read_bytes() == (media / "two_people.jpg").read_bytes()
+
+
+def test_explain_run_again_into_the_photos_folder_reads_only_the_photos(media, tmp_path, capsys):
+    """Its crops, maps and figure are marked as drawn: a second run leaves them out, and runs."""
+    (tmp_path / "p.jpg").write_bytes((media / "two_people.jpg").read_bytes())
+    for _ in range(2):
+        assert main(["explain", str(tmp_path), "-o", str(tmp_path)]) == 0
+    assert "note: left out 5 annotated copies facemotion drew" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*_explain_*")) and not list(tmp_path.glob("*crop_face*"))
+
+
 def test_explain_removes_only_the_files_an_earlier_run_of_the_photo_wrote(media, tmp_path):
     """A rerun of explain removes the face files of the earlier run's faces it no longer finds
     (its JSON names them); files of that pattern it did not write are left alone."""
@@ -87,6 +107,14 @@ def test_explain_removes_only_the_files_an_earlier_run_of_the_photo_wrote(media,
     assert main(["explain", str(tmp_path / "p.jpg"), "-o", str(out)]) == 0
     assert not (out / "p_face2_crop.png").exists() and not (out / "p_face2_saliency.png").exists()
     assert (out / "p_face3_crop.png").read_bytes() == b"the user's own"
+    # photos that share a name write under their folders' names, and are tidied there too
+    for where, photo in (("a", "two_people.jpg"), ("b", "justin.jpg")):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "p.jpg").write_bytes((media / photo).read_bytes())
+    args = ["explain", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "nested")]
+    assert main(args) == 0 and (tmp_path / "nested" / "a" / "p_face2_crop.png").is_file()
+    (tmp_path / "a" / "p.jpg").write_bytes((media / "justin.jpg").read_bytes())
+    assert main(args) == 0 and not (tmp_path / "nested" / "a" / "p_face2_crop.png").exists()
 
 
 def test_one_name_shared_moves_only_those_inputs(tmp_path):

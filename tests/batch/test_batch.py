@@ -501,6 +501,26 @@ def test_another_file_under_the_same_relative_name_is_read(media, tmp_path, fmt,
     assert len(read_rows(out)) == 1 + 2  # justin's face, then the two people's
 
 
+def test_annotating_into_the_photos_folder_replaces_no_input_and_reads_no_copy(media, tmp_path, capsys):
+    """--annotate the photos' own folder: refused where a copy would replace a photo of the
+    user's (p_annotated.jpg beside p.jpg); else the copies are marked, and a rerun leaves them out."""
+    from facemotion.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media / "justin.jpg", photos / "p.jpg")
+    shutil.copy(media / "two_people.jpg", photos / "p_annotated.jpg")
+    args = ["batch", str(photos), "--to", str(tmp_path / "t.csv"), "--no-progress", "--annotate", str(photos)]
+    assert main(args) == 2
+    assert f"the annotated copy of {photos / 'p.jpg'} would replace the input" in capsys.readouterr().err
+    assert (photos / "p_annotated.jpg").read_bytes() == (media / "two_people.jpg").read_bytes()
+    (photos / "p_annotated.jpg").unlink()
+    assert main(args) == 0 and main(args) == 0
+    assert "note: left out 1 annotated copy facemotion drew" in capsys.readouterr().err
+    assert len(read_rows(tmp_path / "t.csv")) == 1 and sorted(p.name for p in photos.iterdir()) == [
+        "p.jpg", "p_annotated.jpg"]
+
+
 def test_a_parquet_table_that_could_not_start_leaves_no_lock(tmp_path, monkeypatch):
     pytest.importorskip("pyarrow")
     import errno

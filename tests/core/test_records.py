@@ -56,6 +56,9 @@ def test_an_analysis_as_a_table(rec, media):
     assert list(t.columns) == ["file", "x", "y", "w", "h", "confidence", *rec.labels, "dominant_emotion"]
     assert list(t["dominant_emotion"]) == [f.dominant_emotion for f in a.faces]
     assert Analysis([], 10, 10).to_pandas().empty
+    # a record made without its labels (from a JSON file) keeps its emotions' columns
+    again = Analysis([dict(f) for f in a.faces], a.width, a.height, file=a.file).to_pandas()
+    assert list(again.columns) == list(t.columns)
 
 
 def test_the_stream_yields_one_analysis_per_frame(rec, media):

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 
 from .. import validate
 from ..errors import FacemotionError, UsageError
 from ..fileio import check_writable, made_folders_kept_on_success
+from ..names import count
+from ..writers import drawn_copies
 from .inputs import Item, expand
 from .rows import COLUMNS
 from .sinks import open_sink, read_rows
@@ -68,8 +71,12 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
         inputs = [inputs]
     _check_job(spec, engine, workers, actors, ray_address, annotate_dir, overwrite, retry_failed)
     items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
+    if drawn := set(drawn_copies([it.path for it in items if it.kind == "image"], inputs)):
+        items = [it for it in items if it.path not in drawn]  # nor those it drew among the photos
+        print(f"note: left out {count(len(drawn), 'annotated copy', 'annotated copies')} facemotion drew", file=sys.stderr)
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")
+    _refuse_replacing_inputs(items, annotate_dir)
     # a bad --model or --detector fails here, before any output exists; the local engine's first
     # worker is this recognizer, a cluster's workers build their own (the driver loads no model)
     recognizer = spec.recognizer() if engine == "local" else None
@@ -107,3 +114,17 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
             "rows": sink.rows,
             "seconds": dt, "inputs_per_s": counts["processed"] / dt if dt > 0 else 0.0, "out": str(out),
             "model": model}
+
+
+def _refuse_replacing_inputs(items, annotate_dir) -> None:
+    """An annotated copy never replaces an input (--annotate the photos' own folder, beside a
+    ``p_annotated.jpg`` of the user's): refused before any output exists."""
+    if annotate_dir is None:
+        return
+    place = lambda p: os.path.normcase(os.path.realpath(p))  # noqa: E731 - through links, in any case
+    inputs = {place(it.path): it.path for it in items}
+    for it in items:
+        target = Path(annotate_dir) / f"{it.stem}_annotated.jpg"
+        if it.kind == "image" and place(target) in inputs:
+            raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace the input "
+                             f"{inputs[place(target)]}; choose another folder")

@@ -276,5 +276,5 @@ def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_di
             continue
         out.append(rows)
         if annotate_dir is not None and d.item.kind == "image":
-            write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results))
+            write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results), annotated=True)
     return out

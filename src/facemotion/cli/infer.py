@@ -3,7 +3,6 @@ parser of ``models``, :mod:`.models`)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from ..names import count, json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import camera, integer, listen_address, number, option, output_folder
 from ..video.stream import VIDEO_DETECT_SIZE
-from ..writers import annotated_copy, to_json_line
+from ..writers import drawn_copies, to_json_line
 from .lines import explained_line, faces_line
 from .models import cmd_models
 from .options import add_explain_args, add_recognizer_args, explain_options
@@ -41,11 +40,9 @@ def _input_paths(args, for_videos: str = "facemotion batch reads photos and vide
     # nor the annotated copies it drew where the photos are (-o the photos' folder): found in a
     # folder, they are left out; a file named on the command line is read as given, and so is a
     # folder of nothing else (the output folder named as the input)
-    named = {os.path.abspath(p) for p in args.paths}
-    drawn = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg") and annotated_copy(p)
-             and os.path.abspath(p) not in named]
-    if drawn and len(drawn) < len(paths):
-        paths = [p for p in paths if p not in drawn]
+    if drawn := drawn_copies(paths, args.paths):
+        left = set(drawn)
+        paths = [p for p in paths if p not in left]
         print(f"note: left out {count(len(drawn), 'annotated copy', 'annotated copies')} facemotion drew "
               f"({shown(str(drawn[0]))}{', ...' if len(drawn) > 1 else ''}); name one to read it", file=sys.stderr)
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by

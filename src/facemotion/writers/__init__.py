@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import zlib
 from pathlib import Path
 
 import cv2
@@ -49,24 +50,46 @@ def write_image(path, image: np.ndarray, *, annotated: bool = False) -> None:
     if not ok:
         raise OSError(f"{path}: cannot encode image as {ext}")
     data = buf.tobytes()
-    if annotated and jpeg:  # a COM segment, after JFIF's APP0 (which comes first): readers pass over it
-        at = 4 + int.from_bytes(data[4:6], "big") if data[2:4] == b"\xff\xe0" else 2
-        data = data[:at] + _MARK_SEGMENT + data[at:]
-    write_bytes(path, data)
+    write_bytes(path, marked(data) if annotated else data)
 
 
 _MARK_SEGMENT = b"\xff\xfe" + (len(ANNOTATED_MARK) + 2).to_bytes(2, "big") + ANNOTATED_MARK
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def marked(data: bytes) -> bytes:
+    """A JPEG's or PNG's bytes marked as a picture facemotion drew: a JPEG comment after JFIF's
+    APP0 (which comes first), a PNG text chunk after IHDR; readers pass over both, the pixels
+    are the same. Other formats as they are."""
+    if data[:2] == b"\xff\xd8":
+        at = 4 + int.from_bytes(data[4:6], "big") if data[2:4] == b"\xff\xe0" else 2
+        return data[:at] + _MARK_SEGMENT + data[at:]
+    if data[:8] == _PNG:
+        body = b"tEXt" + b"Software\x00" + ANNOTATED_MARK
+        chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+        return data[:33] + chunk + data[33:]  # the signature and IHDR (8 + 25 bytes) come first
+    return data
+
+
+def drawn_copies(paths, named) -> list:
+    """Those of ``paths`` (found in folders) that are copies facemotion drew (:func:`annotated_copy`),
+    to be left out of a run's inputs; none where they are all such copies (the output folder
+    named as the input: read as asked) or where one was named (``named``: the command line's)."""
+    named = {os.path.abspath(p) for p in named}
+    drawn = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg", ".png") and annotated_copy(p)
+             and os.path.abspath(p) not in named]
+    return drawn if len(drawn) < len(paths) else []
 
 
 def annotated_copy(path) -> bool:
-    """Whether ``path`` is a JPEG facemotion drew (:func:`write_image` with ``annotated``): its
-    comment among its first segments."""
+    """Whether ``path`` is a JPEG or PNG facemotion drew (:func:`marked`): its mark among its
+    first segments."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(64)
+            head = fh.read(128)
     except OSError:
         return False
-    return head[:2] == b"\xff\xd8" and _MARK_SEGMENT in head
+    return (head[:2] == b"\xff\xd8" and _MARK_SEGMENT in head) or (head[:8] == _PNG and ANNOTATED_MARK in head)
 
 
 def face_csv_columns(labels=EMOTIONS, mesh: bool = False) -> list[str]:
