@@ -177,7 +177,7 @@ def _to_bgr(img, name: str) -> np.ndarray:
             except ValueError as e:
                 raise ImageError(f"{name}: {e}") from None
             return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-        if mode in ("RGBA", "LA", "PA", "La") or (mode == "P" and "transparency" in img.info):
+        if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info):
             rgba = (img.convert("LA") if mode == "La" else img).convert("RGBA")  # La: premultiplied, PIL goes via LA
             bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(bg, rgba).convert("RGB")

@@ -68,6 +68,7 @@ def test_sixteen_bit_gray_and_rgba_and_palette(tmp_path):
     assert load_image(pal).shape == (5, 5, 3)
     la = Image.new("LA", (4, 4), (100, 128))  # gray with alpha, and its premultiplied form: alike
     assert load_image(la.convert("La")).tolist() == load_image(la).tolist()
+    assert load_image(rgba.convert("RGBa"))[0, 0].tolist() == [255, 255, 255]  # premultiplied: on white too
     gray = tmp_path / "g.jpg"
     cv2.imwrite(str(gray), faces_like(1)[0])
     assert load_image(gray).shape == (48, 48, 3)

@@ -86,6 +86,8 @@ def test_a_stream_refuses_its_bad_arguments_when_called(rec, tmp_path):
                           (True, "camera True: a camera's index")):
         with pytest.raises(VideoError, match=words):
             rec.stream(source)
+    with pytest.raises(VideoError, match="camera '300': a camera's index"):  # a camera named as text
+        rec.stream("300")
     with pytest.raises(UsageError, match="iou_threshold: expected a number"):
         rec.stream([], iou_threshold="abc")
     with pytest.raises(UsageError, match="max_missed: must be >= 0"):

@@ -210,7 +210,7 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
     track = FaceTracking(every=every, smooth=smooth, iou_threshold=iou_threshold, max_missed=max_missed)
     if isinstance(source, (str, os.PathLike)) and not str(source).isdigit() and not stream_address(str(source)):
         check_input_file(Path(source), VideoError, "a video")  # a missing file or a folder: said here
-    elif isinstance(source, int):
+    elif isinstance(source, int) or (isinstance(source, str) and source.isdigit() and not Path(source).is_file()):
         camera_index(source)  # out of range, or a bool: refused in one line
     return _frames(recognizer, source, track)
 
