@@ -83,6 +83,12 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 
 
+def same_file(path) -> str:
+    """The file a path names, however it is named (through links, in any case a file system
+    folds): two paths of one key write one file. An output never replaces an input by it."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True, suffix: str | None = None,
                    inputs=()) -> None:
     """Fail now, in one line naming ``option`` and ``path``, where an output folder (or, with

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 
 from .errors import FacemotionError
 from .explain.figures import overlay, photo_figure, view_crop
-from .fileio import write_bytes
+from .fileio import same_file, write_bytes
 from .images import Picture
 from .names import fit_stems, shown
 from .render import draw
@@ -152,7 +151,7 @@ def _remove_stale(out: Path, stem: str, n_faces: int, before: list, inputs: set 
     if not n_faces and before:
         stale.append(out / f"{stem}_saliency.npy")
     for p in stale:
-        if _place(p) not in inputs:
+        if same_file(p) not in inputs:
             p.unlink(missing_ok=True)
 
 
@@ -165,18 +164,13 @@ def _earlier(record: Path) -> list:
         return []
 
 
-def _place(path) -> str:
-    """The file a path names, however named: through links, in any case a file system folds."""
-    return os.path.normcase(os.path.realpath(path))
-
-
 def _places(paths) -> set:
-    return {_place(p) for p in paths}
+    return {same_file(p) for p in paths}
 
 
 def _an_input(targets, inputs: set):
     """The first of ``targets`` that is one of this run's inputs (an output never replaces one)."""
-    return next((t for t in targets if _place(t) in inputs), None)
+    return next((t for t in targets if same_file(t) in inputs), None)
 
 
 def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from .. import validate
 from ..errors import FacemotionError, UsageError
-from ..fileio import check_writable, made_folders_kept_on_success
-from ..names import count
-from ..writers import drawn_copies
+from ..fileio import check_writable, made_folders_kept_on_success, same_file
+from ..writers import drawn_copies, drawn_note
 from .inputs import Item, expand
 from .rows import COLUMNS
 from .sinks import open_sink, read_rows
@@ -73,7 +72,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     items = expand(inputs, skip=[annotate_dir])  # a rerun does not read its annotated copies back
     if drawn := set(drawn_copies([it.path for it in items if it.kind == "image"], inputs)):
         items = [it for it in items if it.path not in drawn]  # nor those it drew among the photos
-        print(f"note: left out {count(len(drawn), 'annotated copy', 'annotated copies')} facemotion drew", file=sys.stderr)
+        print(f"note: {drawn_note(sorted(drawn))}", file=sys.stderr)
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")
     _refuse_replacing_inputs(items, annotate_dir)
@@ -121,10 +120,9 @@ def _refuse_replacing_inputs(items, annotate_dir) -> None:
     ``p_annotated.jpg`` of the user's): refused before any output exists."""
     if annotate_dir is None:
         return
-    place = lambda p: os.path.normcase(os.path.realpath(p))  # noqa: E731 - through links, in any case
-    inputs = {place(it.path): it.path for it in items}
+    inputs = {same_file(it.path): it.path for it in items}
     for it in items:
-        target = Path(annotate_dir) / f"{it.stem}_annotated.jpg"
-        if it.kind == "image" and place(target) in inputs:
+        target = same_file(Path(annotate_dir) / f"{it.stem}_annotated.jpg")
+        if it.kind == "image" and target in inputs:
             raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace the input "
-                             f"{inputs[place(target)]}; choose another folder")
+                             f"{inputs[target]}; choose another folder")

@@ -14,7 +14,7 @@ from ..names import count, json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import camera, integer, listen_address, number, option, output_folder
 from ..video.stream import VIDEO_DETECT_SIZE
-from ..writers import drawn_copies, to_json_line
+from ..writers import drawn_copies, drawn_note, to_json_line
 from .lines import explained_line, faces_line
 from .models import cmd_models
 from .options import add_explain_args, add_recognizer_args, explain_options
@@ -43,8 +43,7 @@ def _input_paths(args, for_videos: str = "facemotion batch reads photos and vide
     if drawn := drawn_copies(paths, args.paths):
         left = set(drawn)
         paths = [p for p in paths if p not in left]
-        print(f"note: left out {count(len(drawn), 'annotated copy', 'annotated copies')} facemotion drew "
-              f"({shown(str(drawn[0]))}{', ...' if len(drawn) > 1 else ''}); name one to read it", file=sys.stderr)
+        print(f"note: {drawn_note(drawn)}", file=sys.stderr)
     # a folder's clips are not photos: say so, and which command reads them, rather than pass them by
     note = left_out_videos(args.paths, for_videos)
     if not paths:

@@ -136,6 +136,19 @@ def resize(img: torch.Tensor, size: tuple[int, int], interpolation: str = AREA) 
     return ((v + 2) >> 2).clamp(0, 255).to(torch.uint8)
 
 
+def _source_points(xs, ys, m00, m01, m02, m10, m11, m12):
+    """Each output pixel's source: (x0, y0, fx, fy), its top-left source pixel and its position
+    between pixels in 1/32, from output columns ``xs`` and rows ``ys`` (float64, broadcasting) and
+    the inverse map's six numbers (floats, or one per job broadcasting). warpAffine's fixed point:
+    10 fractional bits, then 5, rounded to nearest; float64 products and sums one step each, as
+    numpy's, rounded half to even as np.rint: the very positions."""
+    ax, ay = torch.round(xs * m00 * 1024).long(), torch.round(xs * m10 * 1024).long()
+    bx = torch.round((ys * m01 + m02) * 1024).long() + 16
+    by = torch.round((ys * m11 + m12) * 1024).long() + 16
+    X, Y = (bx + ax) >> 5, (by + ay) >> 5
+    return X >> 5, Y >> 5, X & 31, Y & 31
+
+
 def warp_affine(img: torch.Tensor, inverse: np.ndarray, size: tuple[int, int], *,
                 stacked: bool = False) -> torch.Tensor:
     """``cv2.warpAffine(img, m, size, flags=INTER_LINEAR, borderMode=BORDER_REPLICATE)`` for an
@@ -147,17 +160,11 @@ def warp_affine(img: torch.Tensor, inverse: np.ndarray, size: tuple[int, int], *
     ow, oh = size
     m = [[float(v) for v in row] for row in np.asarray(inverse, np.float64)]
     # the map made on the device, from the six numbers: nothing copied there per face (a copy
-    # from pageable memory waits for the stream's queued work). float64 products and sums, one
-    # step each as numpy's, and round half to even as np.rint: the very positions
+    # from pageable memory waits for the stream's queued work)
     dev = img.device
-    xs, ys = torch.arange(ow, dtype=torch.float64, device=dev), torch.arange(oh, dtype=torch.float64, device=dev)
-    # warpAffine's fixed point: 10 fractional bits, then 5 (1/32 pixel), rounded to nearest
-    ax, ay = torch.round(xs * m[0][0] * 1024).long(), torch.round(xs * m[1][0] * 1024).long()
-    bx = torch.round((ys * m[0][1] + m[0][2]) * 1024).long() + 16
-    by = torch.round((ys * m[1][1] + m[1][2]) * 1024).long() + 16
-    X = (bx[:, None] + ax[None, :]) >> 5
-    Y = (by[:, None] + ay[None, :]) >> 5
-    x0, y0, fx, fy = X >> 5, Y >> 5, X & 31, Y & 31
+    xs = torch.arange(ow, dtype=torch.float64, device=dev)[None, :]
+    ys = torch.arange(oh, dtype=torch.float64, device=dev)[:, None]
+    x0, y0, fx, fy = _source_points(xs, ys, *m[0], *m[1])
     out = 0
     for dy, wy in ((0, 32 - fy), (1, fy)):
         for dx, wx in ((0, 32 - fx), (1, fx)):
@@ -209,12 +216,7 @@ def _warp_pass(sources, jobs) -> list[torch.Tensor]:
     h, w, first = (p[:, k].long() for k in (6, 7, 8))
     xs = torch.arange(ow, dtype=torch.float64, device=dev)[None, None, :]
     ys = torch.arange(oh, dtype=torch.float64, device=dev)[None, :, None]
-    # warp_affine's arithmetic, step for step (the same float64 products and sums, rounded alike)
-    ax, ay = torch.round(xs * m00 * 1024).long(), torch.round(xs * m10 * 1024).long()
-    bx = torch.round((ys * m01 + m02) * 1024).long() + 16
-    by = torch.round((ys * m11 + m12) * 1024).long() + 16
-    X, Y = (bx + ax) >> 5, (by + ay) >> 5
-    x0, y0, fx, fy = X >> 5, Y >> 5, X & 31, Y & 31
+    x0, y0, fx, fy = _source_points(xs, ys, m00, m01, m02, m10, m11, m12)  # warp_affine's, per job
     acc = 0
     for dy, wy in ((0, 32 - fy), (1, fy)):
         for dx, wx in ((0, 32 - fx), (1, fx)):

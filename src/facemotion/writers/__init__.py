@@ -6,12 +6,14 @@ import contextlib
 import csv
 import json
 import os
+import re
 import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .. import names
 from ..fileio import open_text, write_bytes, write_text
 from ..labels import EMOTIONS
 from ..results import MESH_COLUMNS, mesh_columns
@@ -71,14 +73,26 @@ def marked(data: bytes) -> bytes:
     return data
 
 
+# the names facemotion gives what it draws: image's and batch's copies, explain's figure, crops and maps
+DRAWN_NAME = re.compile(r".+_(annotated\.jpg|explain\.png|face\d+_(crop|saliency)\.png)", re.IGNORECASE)
+
+
 def drawn_copies(paths, named) -> list:
-    """Those of ``paths`` (found in folders) that are copies facemotion drew (:func:`annotated_copy`),
-    to be left out of a run's inputs; none where they are all such copies (the output folder
-    named as the input: read as asked) or where one was named (``named``: the command line's)."""
+    """Those of ``paths`` (found in folders) that are copies facemotion drew (named as it names
+    them, and marked: :func:`annotated_copy`; only those names are opened), to be left out of a
+    run's inputs; none where they are all such copies (the output folder named as the input:
+    read as asked) or where one was named (``named``: the command line's)."""
     named = {os.path.abspath(p) for p in named}
-    drawn = [p for p in paths if Path(p).suffix.lower() in (".jpg", ".jpeg", ".png") and annotated_copy(p)
+    drawn = [p for p in paths if DRAWN_NAME.fullmatch(Path(p).name) and annotated_copy(p)
              and os.path.abspath(p) not in named]
     return drawn if len(drawn) < len(paths) else []
+
+
+def drawn_note(drawn) -> str:
+    """The note for the copies :func:`drawn_copies` left out."""
+    first = f" ({names.shown(str(drawn[0]))}{', ...' if len(drawn) > 1 else ''})" if drawn else ""
+    return f"left out {names.count(len(drawn), 'annotated copy', 'annotated copies')} facemotion drew{first}; " \
+           "name one to read it"
 
 
 def annotated_copy(path) -> bool:
