@@ -197,27 +197,31 @@ def startup_section(gpu: str | None, n_small: int, data: dict) -> list[str]:
         for sub in ("one", "small"):
             (tmp / sub).mkdir()
         one, small = photo_list(1, tmp / "one"), photo_list(n_small, tmp / "small")
-        for device in ("cpu", "cuda") if gpu else ("cpu",):
+        # cuda also without cuDNN (torch's own convolutions): its plans, made at each new shape,
+        # are most of the GPU's start; whether the start saved outweighs slower convolutions
+        for device, env in [("cpu", {}), ("cuda", {}), (NO_CUDNN, {"FACEMOTION_CUDNN": "0"})][:3 if gpu else 1]:
             try:
-                fig[device] = whole_command(["batch", str(one), "--to", str(tmp / f"1{device}.csv"), "--no-progress",
-                                             "--overwrite", "--device", device])
+                fig[device] = whole_command(["batch", str(one), "--to", str(tmp / "1.csv"), "--no-progress",
+                                             "--overwrite", "--device", device.split()[0]], env)
                 out.append(f"start-up {device}: {fig[device]:.1f} s (the whole command over one photo; "
-                           f"{_where(gpu) if device == 'cuda' else machine().split(';')[0]})")
+                           f"{_where(gpu) if device != 'cpu' else machine().split(';')[0]})")
             except RuntimeError as e:
                 out.append(f"start-up {device}: failed: {str(e).splitlines()[0]}")
-        if gpu:
+        for device, env in [("cuda", {}), (NO_CUDNN, {"FACEMOTION_CUDNN": "0"})] if gpu else []:
             try:
-                fig["cuda_parts"] = startup_parts()
-                out.append("start-up cuda, its parts (s): " + ", ".join(
-                    f"{k} {v:.2f}" for part in ("parts", "warm") for k, v in fig["cuda_parts"][part].items()))
+                fig[f"{device}_parts"] = parts = startup_parts(env)
+                out.append(f"start-up {device}, its parts (s): " + ", ".join(
+                    f"{k} {v:.2f}" for part in ("parts", "warm") for k, v in parts[part].items()))
             except RuntimeError as e:
-                out.append(f"start-up cuda, its parts: {str(e).splitlines()[0]}")
+                out.append(f"start-up {device}, its parts: {str(e).splitlines()[0]}")
         runs = {}
-        for device in ("cpu", "cuda", "auto") if gpu else ("cpu",):
+        for device in ("cpu", "cuda", NO_CUDNN, "auto") if gpu else ("cpu",):
+            env = {"FACEMOTION_CUDNN": "0"} if device == NO_CUDNN else {}
             try:  # a job of seconds: the median of three (cuda's, of seconds more, once: the loan's time)
-                runs[device] = float(np.median([whole_command(["batch", str(small), "--to", str(tmp / f"{device}.csv"),
-                                                               "--no-progress", "--overwrite", "--device", device])
-                                                for _ in range(1 if device == "cuda" else 3)]))
+                runs[device] = float(np.median([whole_command(["batch", str(small), "--to", str(tmp / "small.csv"),
+                                                               "--no-progress", "--overwrite", "--device",
+                                                               device.split()[0]], env)
+                                                for _ in range(1 if device.startswith("cuda") else 3)]))
             except RuntimeError as e:
                 out.append(f"{n_small} photos, --device {device}: failed: {str(e).splitlines()[0]}")
         fig["small"] = {"photos": n_small, **runs}
@@ -231,6 +235,7 @@ def startup_section(gpu: str | None, n_small: int, data: dict) -> list[str]:
     return out
 
 
+NO_CUDNN = "cuda without cuDNN"  # FACEMOTION_CUDNN=0
 SECTIONS = ("classifier", "photos", "batch", "video", "startup", "precision")
 
 

@@ -176,12 +176,13 @@ def detector_ms(graphs: bool) -> float:
 
 
 
-def whole_command(argv: list[str]) -> float:
+def whole_command(argv: list[str], env: dict | None = None) -> float:
     """Wall seconds of ``python -m facemotion ARGV`` in a fresh process, from its start to its end:
     the import, the models, a GPU's start (CUDA, the converted graphs, cuDNN's plans) and the work.
-    A command that fails raises RuntimeError saying so."""
+    ``env``: variables set for it. A command that fails raises RuntimeError saying so."""
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "facemotion", *argv], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "facemotion", *argv], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})})
     if r.returncode not in (0, 1):  # 1: some inputs failed (none should here), said on stderr
         raise RuntimeError(f"facemotion {' '.join(argv[:3])} ... failed:\n{r.stderr[-1500:]}")
     return time.perf_counter() - t0
@@ -206,11 +207,11 @@ print(json.dumps({"parts": dict(zip(steps, [b - a for a, b in zip(t, t[1:])])),
 """
 
 
-def startup_parts() -> dict:
+def startup_parts(env: dict | None = None) -> dict:
     """A GPU's start taken apart in a fresh process: torch's import, CUDA's start, the recognizer
     (the converted graphs, their checks kept on disk), and each part of the batched path's warm
-    (cuDNN's plans at each input shape), in seconds."""
-    r = subprocess.run([sys.executable, "-c", _PARTS], capture_output=True, text=True)
+    (cuDNN's plans at each input shape), in seconds. ``env``: variables set for it."""
+    r = subprocess.run([sys.executable, "-c", _PARTS], capture_output=True, text=True, env={**os.environ, **(env or {})})
     if r.returncode != 0:
         raise RuntimeError(f"the start's parts failed:\n{r.stderr[-1500:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])

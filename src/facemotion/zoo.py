@@ -90,7 +90,7 @@ def _index() -> dict:
                                  dict(m.get("guide") or {}))
                   for name, m in index["models"].items()}
         registry = Registry("model", aliases={o: n for o, n in RENAMED.items() if n in models},
-                            error=ModelError, unknown="{name}: no such model file (shipped models: {names})")
+                            error=ModelOptionError, unknown="{name}: no such model file (shipped models: {names})")
         for name, entry in models.items():
             registry.register(name, lambda entry=entry: entry)
         _CACHE.update(key=key, index=index, models=models, registry=registry)
@@ -107,7 +107,7 @@ def shipped_registry() -> Registry:
     """The shipped models as a :class:`~facemotion.registry.Registry` of their entries (the
     renamed models' old names as aliases)."""
     _index()
-    return _CACHE.get("registry") or Registry("model", error=ModelError)
+    return _CACHE.get("registry") or Registry("model", error=ModelOptionError)
 
 
 _NOTED: set[str] = set()  # old names already noted in this process (a job may load a model per thread)
@@ -245,8 +245,13 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
     if isinstance(model, str) and model in shipped:
         return shipped[model].path, shipped[model]
     path = Path(model)
-    if not path.exists():
-        shipped_registry().get(str(model))  # raises its one-line error: no such file, nor shipped name
+    if not path.exists():  # its one-line error: no such file, nor shipped name
+        try:
+            shipped_registry().get(str(model))
+        except ModelOptionError as e:  # a name no model has is a bad option (exit 2); a missing file, as any (1)
+            if path.suffix.lower() in (".onnx", ".pt", ".pth") or len(path.parts) > 1:
+                raise ModelError(str(e)) from None
+            raise
     if path.is_dir():
         raise ModelError(f"{path}: is a folder, not a model file")
     return path, None

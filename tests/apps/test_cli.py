@@ -242,6 +242,23 @@ def test_explain_bad_input_is_one_error_line(media, tmp_path, capsys):
     assert e.value.code == 2 and "invalid choice: 'joy'" in capsys.readouterr().err
 
 
+def test_a_model_no_one_has_is_a_bad_option_and_a_missing_model_file_a_missing_file(media, tmp_path, capsys):
+    def code(argv):
+        try:
+            return main(argv)
+        except SystemExit as e:  # refused while the options are read
+            return e.code
+
+    photo = str(media / "justin.jpg")
+    assert code(["image", photo, "--model", "newfaces4_resnet_sx"]) == 2  # as --detector nosuch
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such model file" in err[0] and "did you mean newfaces4_resnet_s?" in err[0]
+    for missing in (str(tmp_path / "mine.onnx"), "runs/best.pt"):  # a file's name: exit 1, as a missing photo
+        assert code(["image", photo, "--model", missing]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {missing}: no such model file")
+
+
 def test_video_explain_overlays_maps(media, tmp_path, capsys):
     import csv
 

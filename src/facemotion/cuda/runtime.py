@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import os
 import sys
 import threading
 from pathlib import Path
@@ -231,6 +232,9 @@ class TorchRuntime:
             # float32 means float32 (the detector's scores, the mesh's points): no TF32 convolutions
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
+            # FACEMOTION_CUDNN=0: torch's own convolutions, no cuDNN plans to make at each shape (docs/gpu.md)
+            if os.environ.get("FACEMOTION_CUDNN") == "0":
+                torch.backends.cudnn.enabled = False
         self.autocast = CLASSIFIER_AUTOCAST if autocast and self.device.type == "cuda" else None
         # faces per classifier call the batch engine gathers from many photos
         self.batch_faces = GPU_BATCH if self.device.type == "cuda" else 64
