@@ -250,6 +250,10 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
                 raise error(f"{path}: symbolic link loop (the link leads back to itself)") from None
             raise
         if stat.S_ISDIR(st.st_mode):
+            try:  # a folder among a folder's files is one that could not be listed (facemotion.inputs)
+                os.scandir(path).close()
+            except OSError as e:
+                raise error(f"{path}: a folder that cannot be read ({e.strerror or e}): its files are left out") from None
             raise error(f"{path}: is a folder, not {kind}")
         if not stat.S_ISREG(st.st_mode):
             what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)

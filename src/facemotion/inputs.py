@@ -72,9 +72,8 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=(), linked: list | None =
     read its outputs back) are left out, unless the folder named lies in it. A file named as such
     is always an input. ``linked``: a list to which the links to folders found inside a folder
     are added (they are not followed: a link to ``/`` or back up the tree would walk forever),
-    for the command to say so."""
-    import glob
-
+    for the command to say so. A folder that cannot be listed (permissions, a name too long
+    for the system) is an input itself, so that reading it says why its files are not read."""
     skip = [os.path.realpath(s) for s in skip if s is not None]  # a link to it, or through one, is it
     real = functools.lru_cache(maxsize=None)(os.path.realpath)  # a folder's, once for all its files
     out: list[Path] = []
@@ -85,7 +84,7 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=(), linked: list | None =
         if p.lower().startswith("file://"):  # Path() would fold it to "file:/x", which names nothing
             check_input_file(p, UsageError, "an input")  # its one line: give the path
         if any(ch in p for ch in "*?[") and not _is(Path(p), "exists"):
-            matches = sorted(glob.glob(p, recursive=True))
+            matches = sorted(_glob(p))
             out.extend(_glob_inputs(_loop_free(matches), suffixes, skip, real))
             if not matches:
                 out.append(Path(p))  # reported later as "no such file"
@@ -96,6 +95,51 @@ def expand_inputs(paths, suffixes=IMAGE_SUFFIXES, skip=(), linked: list | None =
             out.append(Path(p))
     # a file named twice (a folder and a glob over it) is one input with one set of outputs
     return unique(out)
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, but ``**`` does not enter a link to a folder it is
+    already in: glob's own follows it, and two such links make the list grow level after level,
+    for minutes, until the system refuses the name. Links elsewhere are followed, as glob does."""
+    import glob
+
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern)
+    at = parts.index("**")
+    head, rest = os.sep.join(parts[:at]) or (os.sep if at else ""), os.sep.join(parts[at + 1:])
+    out: list[str] = []
+    for top in glob.glob(head) if glob.has_magic(head) else [head]:
+        if top and not _is(Path(top), "is_dir"):
+            continue
+        stack = [(top, frozenset())]  # (a folder's name, the real places of the folders it lies in)
+        while stack:
+            name, above = stack.pop()
+            real = os.path.realpath(name or os.curdir)
+            if real in above:  # a link back into a folder it lies in
+                continue
+            try:
+                with os.scandir(name or os.curdir) as it:
+                    entries = [(e.name, _entry_is_dir(e)) for e in it if not e.name.startswith(".")]
+            except OSError:
+                entries = []
+            sub = os.path.join(name, "") if name else ""
+            if rest:  # the rest of the pattern, in this folder
+                out.extend(_glob(sub + rest))
+            else:  # "x/**": x/ and everything below it; "x/**/": the folders only; "**": below "."
+                if name:
+                    out.append(name if name != top and parts[-1] else sub)
+                if parts[-1]:
+                    out.extend(sub + n for n, is_dir in entries if not is_dir)
+            stack.extend((sub + n, above | {real}) for n, is_dir in entries if is_dir)
+    return out
+
+
+def _entry_is_dir(entry) -> bool:
+    try:
+        return entry.is_dir()  # through a link, as glob
+    except OSError:
+        return False
 
 
 def _glob_inputs(matches: list[str], suffixes, skip: list, real) -> list[Path]:
@@ -120,7 +164,10 @@ def _walk(folder: str, suffixes, skip: list, real, linked: list | None = None):
     folders of ``skip`` without listing them (a ``.git/`` of 100,000 objects costs nothing).
     Links to folders are not followed, as ``Path.rglob`` does not follow them (added to
     ``linked``, where given)."""
-    for top, folders, files in os.walk(folder):
+    unlisted: list = []  # a folder os.walk cannot list: an input, whose reading says why
+    for top, folders, files in os.walk(folder, onerror=unlisted.append):
+        while unlisted:
+            yield Path(unlisted.pop().filename)
         folders[:] = [d for d in folders if not d.startswith(".")
                       and not (skip and any(_within(real(os.path.join(top, d)), s) for s in skip))]
         if linked is not None:
@@ -129,6 +176,7 @@ def _walk(folder: str, suffixes, skip: list, real, linked: list | None = None):
             f = Path(top, name)
             if not name.startswith(".") and f.suffix.lower() in suffixes and _input_entry(f):
                 yield f
+    yield from (Path(e.filename) for e in unlisted)
 
 
 def _skipped(path, skip: list, real) -> bool:
@@ -159,7 +207,8 @@ def left_out_videos(paths, for_videos: str) -> str | None:
     note with ``for_videos`` (the command that reads them); None when there are none."""
     from .names import shown
 
-    clips = expand_inputs([p for p in paths if _is(Path(p), "is_dir")], VIDEO_SUFFIXES)
+    clips = [c for c in expand_inputs([p for p in paths if _is(Path(p), "is_dir")], VIDEO_SUFFIXES)
+             if not _is(c, "is_dir")]  # (a folder that cannot be listed is no clip)
     if not clips:
         return None
     s = "s" if len(clips) > 1 else ""

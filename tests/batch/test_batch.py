@@ -3,12 +3,14 @@ killed with SIGKILL, and recovery from torn writes), the Ray engine equal to the
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from facemotion.batch import JobSpec, expand, read_rows, run_batch
 from facemotion.batch.rows import columns, face_row
 from facemotion.batch.sinks import open_sink
 from facemotion.batch.stages import classify_items, detect_item, smoothed
+from facemotion.cli import main
 from facemotion.inputs import expand_inputs
 from facemotion.recognizer import RecognizerOptions
 from facemotion.video import FrameSource
@@ -69,6 +72,38 @@ def test_each_input_once_however_it_is_named_and_globs_do_not_follow_loops(media
     assert [str(p) for p in expand_inputs(["g/?"])] == ["g/a/p.jpg", "g/a/p_link.jpg", "g/b/q.jpg"]
     # (a file the glob matches is an input whatever its suffix, as before)
     assert [str(p) for p in expand_inputs(["g/**"])] == ["g/a/p.jpg", "g/a/p_link.jpg", "g/b/q.jpg", "g/b/notes.txt"]
+    # two links back up: glob's own `**` took minutes, its list doubling level after level
+    (tmp_path / "g" / "b" / "top").symlink_to("../..")
+    (tmp_path / "g" / "self").symlink_to(".")
+    t0 = time.monotonic()
+    assert [str(p) for p in expand_inputs(["g/**/*.jpg"])] == ["g/a/p.jpg", "g/a/p_link.jpg", "g/b/q.jpg"]
+    assert time.monotonic() - t0 < 5
+    # a link elsewhere is followed, as glob follows it, and its photos are named through it
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(media / "obama.jpg", tmp_path / "elsewhere" / "o.jpg")
+    (tmp_path / "g" / "b" / "more").symlink_to(tmp_path / "elsewhere")
+    assert "g/b/more/o.jpg" in [str(p) for p in expand_inputs(["g/**/*.jpg"])]
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_not_a_silence(media, tmp_path, capsys):
+    """os.walk passes over a folder it cannot list; its photos were lost with exit 0. Here the
+    folder's name is too long for the system (as root, permissions would not stop the test)."""
+    deep = tmp_path / "shoot"
+    shutil.copy(media / "obama.jpg", (deep / "day1").mkdir(parents=True) or deep / "day1" / "o.jpg")
+    far = Path(deep, *["d" * 200] * ((4095 - len(str(deep))) // 201 + 1))  # its folder within PATH_MAX, itself not
+    os.makedirs(far.parent, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(far.parent)  # the last level made from inside: its full name is past PATH_MAX
+    try:
+        os.mkdir(far.name)
+        shutil.copy(media / "biden.jpg", os.path.join(far.name, "b.jpg"))
+    finally:
+        os.chdir(cwd)
+    found = [str(p) for p in expand_inputs([deep])]
+    assert found[0] == str(deep / "day1" / "o.jpg") and len(found) == 2 and found[1].startswith(str(deep / "ddd"))
+    assert main(["batch", str(deep), "--to", str(tmp_path / "s.csv"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 inputs failed" in err and "cannot read (File name too long)" in err
 
 
 def test_batch_rows_equal_the_api_and_failures_are_rows(media, rec, tmp_path):
