@@ -15,8 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DataError, FacemotionError, UsageError
-from .fileio import write_bytes
+from .errors import DataError, FacemotionError
+from .fileio import refuse_inside, write_bytes
 from .inputs import IMAGE_SUFFIXES
 from .labelled import LabelledImage, largest_face
 from .names import shown
@@ -147,11 +147,7 @@ def _check_folder(out: Path, root, recipe: dict, photos: str | None) -> None:
     holding nothing or crops of the same recipe and photo folder (a marker facemotion wrote says
     which: a rerun removes the crops of photos gone from its folder, and two folders' photos of
     one name would take one crop's name)."""
-    if root is not None:
-        r, o = Path(root).resolve(), out.resolve()
-        if o == r or r in o.parents:
-            raise UsageError(f"--out {shown(out)}: inside the photos' folder {shown(root)}; the next run would read "
-                             "the crops as photos: write them to a folder of their own")
+    refuse_inside(out, "--out", [("the photos' folder", root)])
     have = read_marker(out)
     if have is None and out.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in _two_deep(out)):
         raise DataError(f"{shown(out)}: holds images but no {MARKER}, so not crops this command wrote (or an older "

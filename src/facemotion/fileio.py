@@ -89,14 +89,29 @@ def same_file(path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
+def refuse_inside(path: str | os.PathLike, option: str, reads) -> None:
+    """Refuse an output folder ``path`` that lies in a folder the job reads (``reads``: (what, folder)
+    pairs): the next run would read what this one writes as its data."""
+    from .errors import UsageError
+    from .names import shown
+
+    for what, folder in reads:
+        if folder and Path(folder).is_dir():
+            r, o = Path(folder).resolve(), Path(path).resolve()
+            if o == r or r in o.parents:
+                raise UsageError(f"{option} {shown(path)}: inside {what} {shown(folder)}; the next run would read what "
+                                 "this one writes there as its data: write it to a folder of its own")
+
+
 def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True, suffix: str | None = None,
-                   inputs=()) -> None:
+                   inputs=(), reads=()) -> None:
     """Fail now, in one line naming ``option`` and ``path``, where an output folder (or, with
     ``folder=False``, the folder of an output file) could not be written at the end of a long job,
     whose result would then be lost. A file is made and removed in the nearest folder that exists
     (nothing is left behind; what the system refuses, root's immutable folders too, shows). An
     output file must be a file name (ending in ``suffix``, where given), not a folder, a device or
-    a pipe (which the atomic write would replace), nor one of the job's ``inputs``."""
+    a pipe (which the atomic write would replace), nor one of the job's ``inputs``; an output folder
+    not inside a folder the job reads (``reads``: :func:`refuse_inside`)."""
     import tempfile
 
     from .errors import FacemotionError
@@ -107,6 +122,8 @@ def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True,
         from .errors import UsageError
 
         raise UsageError(f"{option} {path}: is a file, not a folder")
+    if folder:
+        refuse_inside(path, option, reads)
     where = Path(path) if folder else Path(path).parent
     where = next((p for p in (where, *where.parents) if p.exists()), Path("."))
     if not where.is_dir():

@@ -190,3 +190,22 @@ def test_a_rerun_keeps_only_crops_of_the_photos_as_they_are(tmp_path, media):
     write_face_crops(read_labelled_folder(root, FERPLUS_EMOTIONS), faces, rec, root=root, progress=False)
     with pytest.raises(DataError, match="holds the crops of the photos in"):
         write_face_crops(read_labelled_folder(other, FERPLUS_EMOTIONS), faces, rec, root=other, progress=False)
+
+
+def test_no_command_writes_its_output_inside_the_data_it_reads(media, tmp_path, capsys):
+    """`evaluate -o data/report` and `data stats -o data/stats` made the folder unreadable (a
+    'report' class next time); `train --out data/run` likewise. Refused before any work, as
+    `data crops` is."""
+    from facemotion.cli import main
+
+    data = tmp_path / "faces"
+    (data / "happy").mkdir(parents=True)
+    cv2.imwrite(str(data / "happy" / "o.png"), cv2.resize(cv2.imread(str(media / "obama.jpg"), 0)[200:700, 200:700],
+                                                          (48, 48)))  # a face crop, as train reads them
+    for argv in (["evaluate", "fer2013_mini_xception", "--data", str(data), "-o", str(data / "report")],
+                 ["data", "stats", str(data), "-o", str(data / "happy" / "stats")],
+                 ["train", "--data", str(data), "--out", str(data / "run"), "--epochs", "1"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"inside {'the data' if argv[0] == 'data' else '--data'} {data}" in err[0], err
+    assert sorted(p.name for p in data.rglob("*")) == ["happy", "o.png"]  # nothing made there

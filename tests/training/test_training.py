@@ -104,10 +104,19 @@ def test_a_run_is_never_replaced_or_continued_otherwise_without_a_word(kaggle_zi
         main(_args(other, out, epochs=1, resume=True))
     capsys.readouterr()
     main(_args(kaggle_zip, out, epochs=1, resume=True))
-    assert "finished its 1 epoch; nothing to train" in capsys.readouterr().err
+    assert "last.pt is at epoch 1, --epochs 1: nothing to train, the run's files left as they are" in \
+        capsys.readouterr().err
     main(_args(kaggle_zip, out, epochs=2, resume=True))  # a cosine goes on, and says where its rate stands
     assert "cosine schedule was laid out for 1 epoch; it goes on as one of 2, the learning rate at " in \
         capsys.readouterr().err
+    # resumed from its first epoch's file with nothing to train: its two epochs' log and summary kept
+    kept = {f: (out / f).read_bytes() for f in ("log.csv", "summary.json", "last.pt")}
+    first = next(out.glob("mini_xception.01-*.pt"))
+    main(_args(kaggle_zip, out, epochs=1, resume=first))
+    assert "is at epoch 1, --epochs 1: nothing to train" in capsys.readouterr().err
+    assert {f: (out / f).read_bytes() for f in kept} == kept
+    with pytest.raises(UsageError, match=r"--resume: .*run is a folder, not a checkpoint; give .*run/last\.pt"):
+        main(_args(kaggle_zip, out, epochs=3, resume=out))
     main(_args(kaggle_zip, out, epochs=1, overwrite=True, seed=3))
     assert load_checkpoint(out / "last.pt")["train_args"]["seed"] == 3
     assert [int(r["epoch"]) for r in csv.DictReader(open(out / "log.csv"))] == [1]  # a log of its own
@@ -283,6 +292,20 @@ def test_a_shipped_onnx_model_is_a_teacher_by_name(kaggle_zip, tmp_path, capsys)
     t = OnnxTeacher("fer2013_mini_xception")
     same = offline_teacher_targets([t], torch.from_numpy(tr.images[:5]).unsqueeze(1), t.temperature, progress=False)
     assert torch.allclose(same, torch.from_numpy(p), atol=1e-5)
+
+
+def test_a_file_that_holds_no_teacher_targets_is_named_in_one_short_line(tmp_path, tiny_checkpoint):
+    from facemotion.errors import FacemotionError
+    from facemotion.training.distill import load_teacher_targets
+    from facemotion.zoo import shipped_models
+
+    images = torch.zeros(2, 1, 48, 48)
+    for path, said in ((shipped_models()["fer2013_mini_xception"].path, "not a PyTorch checkpoint"),
+                       (tiny_checkpoint, "(a model checkpoint); those are written by facemotion teacher-targets")):
+        with pytest.raises(FacemotionError) as e:
+            load_teacher_targets(path, images, kd_temp=4.0)
+        assert f"{path}: not a teacher-targets file" in str(e.value) and said in str(e.value)
+        assert "\n" not in str(e.value) and len(str(e.value)) < 300  # torch's paragraph is not passed on
 
 
 def test_compute_of_a_best_checkpoint_counts_its_whole_run(tmp_path, tiny_checkpoint):

@@ -18,7 +18,7 @@ DATA_HELP = "fer2013.csv (or fer2013.tar.gz), the Kaggle folder, zip or tar, or 
 
 def cmd_data_stats(args) -> int:
     check_label_options(args)  # --votes beside FER2013's own labels is refused, not passed over
-    check_writable(args.out, "-o")  # before the table is read and printed
+    check_writable(args.out, "-o", reads=[("the data", args.path)])  # before the table is read and printed
     from ..datasets import available_splits, load_splits, split_title
     from ..plots import class_distribution
 

@@ -70,7 +70,7 @@ def cmd_evaluate(args) -> int:
     from .photo_eval import evaluate_photos, is_photo_folder
 
     if args.out:  # before the scoring, whose result would be lost
-        check_writable(args.out, "-o")
+        check_writable(args.out, "-o", reads=[("--data", args.data)])
     if args.crops:
         refuse_photos([("--data", args.data)])
     if args.crops or is_photo_folder(args.data):

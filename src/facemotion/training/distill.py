@@ -167,11 +167,18 @@ def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: 
     """Targets made beforehand (``facemotion teacher-targets``, or a run's cache), checked
     against the images they will be paired with and the temperature they were made at: the
     teachers themselves need not be present (a GPU machine holds only the data)."""
+    made_by = "written by facemotion teacher-targets --to FILE"
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        key, targets = ck["key"], ck["targets"]
     except Exception as e:  # noqa: BLE001  (a torn or foreign file: say which, in one line)
-        raise FacemotionError(f"{path}: not a teacher-targets file ({type(e).__name__}: {e})") from None
+        from .checkpoint import _unloadable
+
+        why = _unloadable(Path(path), e).replace("a .pt file written by facemotion train or import", made_by)
+        raise FacemotionError(f"{path}: not a teacher-targets file: {why}") from None
+    if not isinstance(ck, dict) or not {"key", "targets"} <= set(ck):
+        what = " (a model checkpoint)" if isinstance(ck, dict) and "model_state" in ck else ""
+        raise FacemotionError(f"{path}: not a teacher-targets file{what}; those are {made_by}")
+    key, targets = ck["key"], ck["targets"]
     if key.get("kd_temp") != kd_temp:
         raise FacemotionError(f"{path}: made at --kd-temp {key.get('kd_temp')}, not {kd_temp}")
     if key.get("n") != len(images) or key.get("images") != images_digest(images):

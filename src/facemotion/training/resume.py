@@ -34,6 +34,10 @@ def starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
                 f"MFLOPs, {rec['parameters_before']:,} -> {rec['parameters_after']:,} parameters", file=sys.stderr)
             model = model.to(memory_format=torch.channels_last)  # the rebuilt layers' tensors are not
         return None, model, init_training
+    if resume.is_dir():  # a run's folder: its last.pt goes on where it stopped (best.pt would rewind it)
+        last = f"; give {resume / 'last.pt'}" if (resume / "last.pt").is_file() else ""
+        raise UsageError(f"--resume: {resume} is a folder, not a checkpoint{last} (--resume alone continues "
+                         "the run in --out)")
     # a resumed --init run takes its weights (and the init's compute) from last.pt: the
     # starting checkpoint is not needed again, and may be gone by then
     ck = load_checkpoint(resume, map_location=x_tr.device)
@@ -104,8 +108,8 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
         say(f"--resume: {resume} began on {began} process{'es' if began > 1 else ''}, it goes on on {now}: a step "
             f"now takes {now * cfg.batch_size} faces, not {began * cfg.batch_size}", file=sys.stderr)
     if ck.get("epoch", 0) >= cfg.epochs:
-        say(f"--resume: {resume} finished its {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; nothing to train",
-            file=sys.stderr)
+        say(f"--resume: {resume} is at epoch {ck.get('epoch', 0)}, --epochs {cfg.epochs}: nothing to train, the run's "
+            "files left as they are (a larger --epochs trains on)", file=sys.stderr)
 
 
 def _same_inputs(old, new) -> bool:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ..cuda import resolve_device
 from ..datasets.loading import add_label_options, check_label_options
-from ..errors import UsageError
-from ..fileio import check_writable, made_folders_kept_on_success, write_text
+from ..errors import FacemotionError, UsageError
+from ..fileio import check_writable, made_folders_kept_on_success, refuse_inside, write_text
 from ..labels import NUM_CLASSES
 from ..names import count
 from ..validate import HelpFormatter, deprecated_alias, device, integer, json_object, number, option, output_folder
@@ -101,7 +101,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--cutmix", type=option(number, 0), default=0.0, help="cutmix alpha (0 = off)")
     # knowledge distillation
     p.add_argument("--teacher", nargs="*", default=[],
-                   help="teacher(s): .pt checkpoints, exported .onnx files or shipped model names (e.g. 'ensemble'); "
+                   help="teacher(s): .pt checkpoints, exported .onnx files or shipped model names (e.g. 'quad_ensemble_int8'); "
                         "their averaged soft targets are distilled. ONNX teachers imply --kd-offline")
     p.add_argument("--kd-alpha", type=option(number, 0, 1), default=0.7, help="weight of the distillation loss")
     p.add_argument("--kd-temp", type=option(number, 0, lo_open=True), default=4.0, help="distillation temperature")
@@ -222,6 +222,9 @@ def _train(cfg, dist) -> dict:
     run = RunState(init_training=init_training)
     if ck is not None:
         run.restore(ck, model, optimizer, schedule, ema, steps_per_epoch)
+        if run.start_epoch > cfg.epochs:  # said by starting_point; its log and summary are not rewritten
+            return {"model": cfg.arch, "parameters": run.parameters(model), "epochs_run": 0, "best": run.best,
+                    "out": str(out)}
         say(f"resumed from {ck['_path']} at epoch {ck['epoch']}", file=sys.stderr)
     ranks = f"; {dist.world} processes ({dist.backend}), each a shard" if dist.enabled else ""
     say(f"{cfg.arch}: {run.parameters(model):,} parameters; train {len(data.y_tr):,} / val {len(data.y_va):,} images; "
@@ -246,10 +249,11 @@ def _prepare_out(cfg, dist) -> Path:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} is a file; give a folder for the run")
+    refuse_inside(out, "--out", [("--data", cfg.data), *(("--extra-data", x) for x in cfg.extra_data or [])])
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # a file on its way (afile/run), no permission: the option named
-        raise UsageError(f"--out: cannot make the folder {out} ({e.strerror or e})") from None
+    except OSError as e:  # a file on its way (afile/run), no permission: the option named (exit 1, as any output's)
+        raise FacemotionError(f"--out: cannot make the folder {out} ({e.strerror or e})") from None
     check_writable(out, "--out")  # now, not at the first epoch's checkpoint
     # a new run into a run's folder would replace its checkpoints and append to its log.csv
     held = sorted(f for f in out.iterdir() if f.name in RUN_FILES or EPOCH_FILE.fullmatch(f.name))
