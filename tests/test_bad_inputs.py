@@ -405,7 +405,8 @@ def test_an_archive_bomb_is_refused_in_one_line_within_300_mb(tmp_path, kind):
 def test_data_stats_on_a_folder_without_a_dataset_fails(tmp_path, capsys):
     from facemotion.cli import main
 
-    assert main(["data", "stats", str(tmp_path), "-o", str(tmp_path / "o")]) == 1
+    (tmp_path / "nothing").mkdir()
+    assert main(["data", "stats", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")]) == 1
     assert "no dataset here" in capsys.readouterr().err
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from .card import ModelCard
 from .errors import ModelError, UsageError
 from .images import load_image
-from .labels import EMOTIONS, canonical_emotion
+from .labels import EMOTIONS, FERPLUS_EMOTIONS, canonical_emotion
 from .preprocess import faces_to_batch
 from .registry import Registry
 from .zoo import check_entry, resolve
@@ -192,6 +192,61 @@ class ContemptFolded(Classifier):
         return fold_contempt(self.inner.classify_faces(faces), classifier_labels(self.inner))[0]
 
 
+class ObjectClassifier(Classifier):
+    """A classifier object of the caller's (anything with ``predict``, normalized N x 1 x S x S ->
+    N x L), given what the stages read: ``input_size`` (its own, else FER2013's 48), ``labels``
+    (its own or its card's, else FER2013's seven), ``name``; every answer checked to be one row
+    of probabilities per face, one column per label, or refused in one line naming it."""
+
+    backend = "object"
+
+    def __init__(self, inner):
+        self.inner = inner
+        labels = classifier_labels(inner)
+        if not set(labels) <= set(FERPLUS_EMOTIONS) or len(set(labels)) != len(labels):
+            raise UsageError(f"model: {self.name}'s labels {', '.join(map(str, labels))} are not distinct emotions "
+                             f"of {', '.join(FERPLUS_EMOTIONS)}")
+
+    def __getattr__(self, name):  # only for what this class does not define itself
+        if name == "inner":  # not set yet (copy, pickle): no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    card = property(lambda self: getattr(self.inner, "card", None))
+    path = property(lambda self: getattr(self.inner, "path", None))
+    labels = property(lambda self: classifier_labels(self.inner))
+    name = property(lambda self: str(getattr(self.inner, "name", None) or type(self.inner).__name__))
+
+    @property
+    def input_size(self) -> int:
+        size = getattr(self.inner, "input_size", None) or getattr(self.card, "input_size", None) or 48
+        return int(size)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self._checked(self.inner.predict(batch), len(batch))
+
+    def classify_faces(self, faces) -> np.ndarray:
+        own = getattr(self.inner, "classify_faces", None)
+        return self._checked(own(faces), len(faces)) if callable(own) else super().classify_faces(faces)
+
+    def _checked(self, probs, n: int) -> np.ndarray:
+        said = f"model {self.name}: predict gave"
+        try:
+            probs = np.asarray(probs, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ModelError(f"{said} {type(probs).__name__}, not an array of probabilities") from None
+        if probs.shape != (n, len(self.labels)):
+            raise ModelError(f"{said} shape {probs.shape} for {n} face{'s' if n != 1 else ''}; expected "
+                             f"({n}, {len(self.labels)}): a column for each of its labels ({', '.join(self.labels)})")
+        sums = probs.sum(1)
+        why = ("a value that is no number" if not np.isfinite(probs).all() else "a negative value" if n and
+               probs.min() < 0 else f"a row summing to {sums[np.argmax(np.abs(sums - 1))]:.3g}"
+               if not np.allclose(sums, 1, atol=1e-3) else None)
+        if why:
+            raise ModelError(f"{said} {why}, not probabilities (each row 0-1, summing to 1: a softmax of its outputs)")
+        return probs
+
+
 def fold_classifier(classifier):
     """``classifier`` with contempt folded into disgust where it has contempt; as is otherwise
     (a FER2013 model: nothing changes)."""
@@ -232,7 +287,7 @@ def _load(model, threads, precision) -> Classifier:
         if not callable(getattr(model, "predict", None)):
             raise UsageError(f"model: expected None, a shipped name, a model file or a classifier object, "
                              f"got {type(model).__name__}")
-        return model  # already a classifier object
+        return model if isinstance(model, Classifier) else ObjectClassifier(model)
     path, entry = resolve(model, precision)
     clf = _backend(path)(path, threads=threads)
     if entry is not None:

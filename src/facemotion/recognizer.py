@@ -38,12 +38,13 @@ def _detector_kwargs(detector, min_confidence, detect_size, flag: str = "min_con
     if detector == "none" and min_confidence is not None:  # would be ignored: said, not passed over
         raise UsageError(f"{flag}: the detector 'none' finds no faces to keep or drop (the whole picture is one "
                          f"face); leave {flag} out")
-    if isinstance(detector, str) and detector != "none":
-        if min_confidence is not None:
-            kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
-        if detect_size is not None:
-            # below this the working copy cannot hold a face the detectors find (24 px at least)
-            kw["max_side"] = validate.integer("detect_size", detect_size, 64)
+    if detect_size is not None and not isinstance(detector, str):
+        raise UsageError("detect_size: a detector object works on the picture as it is given; leave detect_size out")
+    if detector != "none" and min_confidence is not None:  # a detector object's answers are filtered by it
+        kw["min_confidence"] = validate.number("min_confidence", min_confidence, 0, 1)
+    if detect_size is not None and detector != "none":  # ("none" has no working copy: the picture is the face)
+        # below this the working copy cannot hold a face the detectors find (24 px at least)
+        kw["max_side"] = validate.integer("detect_size", detect_size, 64)
     return kw
 
 

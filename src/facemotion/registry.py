@@ -42,6 +42,10 @@ class Registry:
 
         def add(fn: Callable) -> Callable:
             key = fn.__name__ if name is None else name
+            key = key.lower() if self.fold_case else key  # looked up so: "MyDet" is found as "mydet"
+            if key in self.aliases:
+                raise ValueError(f"{self.kind} {key!r} is an older name of {self.aliases[key]!r}; register "
+                                 "under another name")
             if key in self._items and self._items[key] is not fn:
                 raise ValueError(f"{self.kind} {key!r} registered twice")
             self._items[key] = fn

@@ -21,7 +21,7 @@ import numpy as np
 
 from .align import absolute_box, level_box, upright
 from .classify import classifier_labels
-from .detect import get_detector
+from .detect import get_detector, is_callers
 from .explain import explain_faces, get_explainer, region_shares, target_index
 from .images import Picture, read_picture
 from .mesh import aligned_crop
@@ -121,7 +121,8 @@ class Stages:
         as they are where a size was given, a detector object was passed in, or a GPU runs them
         (its batched path is made for its detector)."""
         spec, kw = self._detector_args
-        if not isinstance(spec, str) or spec == "none" or "max_side" in kw or self.runtime is not None:
+        if not isinstance(spec, str) or spec == "none" or "max_side" in kw or self.runtime is not None \
+                or is_callers(self.detector):  # (one of the caller's works at its own size)
             return self
         other = copy.copy(self)
         other._detector_args = (spec, {**kw, "max_side": max_side})

