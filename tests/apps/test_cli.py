@@ -295,3 +295,29 @@ def test_old_option_names_still_work_and_say_which_to_use(capsys):
     assert build_parser().parse_args(["image", "x.jpg", "--detector", "dnn"]).detector == "dnn"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["image", "x.jpg", "--precision", "int4"])
+
+
+def test_a_stdout_that_takes_nothing_is_said_in_one_line_not_lost_with_exit_0(media, tmp_path):
+    """> /dev/full gave a traceback (--version) or 'error: No space left on device' naming nothing;
+    >&- a traceback (models) or exit 0 with the JSON lost; a removed working folder an unnamed error."""
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    run = [sys.executable, "-m", "facemotion"]
+    photo = str(media / "justin.jpg")
+    for argv in (["--version"], ["--help"], ["models"], ["image", photo, "--json"]):
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([*run, *argv], stdout=full, stderr=subprocess.PIPE, text=True)
+        assert p.returncode == 1 and p.stderr.strip().splitlines() == [
+            "error: standard output: No space left on device"], (argv, p.stderr)
+    p = subprocess.run([*run, "image", photo, "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       preexec_fn=lambda: os.close(1))
+    assert p.returncode == 1 and "error: standard output is closed" in p.stderr and "Traceback" not in p.stderr
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    p = subprocess.Popen([*run, "image", photo], cwd=gone, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.rmdir(gone))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1 and err.strip() == "error: the current folder cannot be read (No such file or " \
+                                                 "directory); change to another one"

@@ -39,8 +39,8 @@ def test_web_export_refuses_bad_arguments_in_one_line(tmp_path):
     r = _run_cli("web-export", str(taken))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not an empty folder" in r.stderr, r.stderr
     assert (taken / "mine.txt").read_text() == "not an export"  # nothing of the user's is touched
-    r = _run_cli("web-export", str(tmp_path / "site"), "--model", "no_such_model")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no_such_model" in r.stderr, r.stderr
+    r = _run_cli("web-export", str(tmp_path / "site"), "--model", "no_such_model")  # a name no model has: a bad option
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no_such_model" in r.stderr, r.stderr
     r = _run_cli("web-export", str(tmp_path / "site"), "--model", str(tmp_path / "m.pt"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--model" in r.stderr, r.stderr
     assert not (tmp_path / "site").exists()

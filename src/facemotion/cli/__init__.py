@@ -138,13 +138,17 @@ def quiet_libraries() -> None:
         pass
 
 
+_TERMINATED: list = []  # the SIGTERM received, if one was
+
+
 def _sigterm_as_interrupt() -> None:
     """SIGTERM (what `kill` and service managers send) stops a command the way Ctrl-C does: the
-    video is finalised, the summary written, and the exit code is 130."""
+    video is finalised, the summary written; the exit code is 143 (128 + SIGTERM), as Ctrl-C's is 130."""
     import signal
     import threading
 
     def interrupt(signum, frame):
+        _TERMINATED.append(signum)
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
@@ -210,6 +214,78 @@ def _not_a_command(path: str) -> str:
 
 
 def main(argv=None) -> int:
+    """The command line: its exit code (0; 1 where an input or an output failed; 2 for a bad
+    option; 130 interrupted, 143 stopped by SIGTERM). A failure to write stdout (a full disk, ``>&-``) is said as
+    stdout's, and what was written there flushed before it returns, not lost at exit."""
+    if sys.stdout is None:  # started with stdout closed (>&-): its results would go nowhere
+        _error("standard output is closed: facemotion writes its results there (give it a file: > out.txt)")
+        return 1
+    try:
+        os.getcwd()
+    except OSError as e:  # the folder it was started in was removed: every relative name would fail
+        _error(f"the current folder cannot be read ({e.strerror or e}); change to another one")
+        return 1
+    real, sys.stdout = sys.stdout, _NamedStdout(sys.stdout)
+    try:
+        try:
+            code = _main(argv)
+        except SystemExit:  # argparse's --help, --version or refusal: what they wrote, flushed too
+            sys.stdout.flush()
+            if sys.stdout.failed:  # (argparse passes over a failed write)
+                raise sys.stdout.failed from None
+            raise
+        sys.stdout.flush()
+        return 143 if code == 130 and _TERMINATED else code
+    except BrokenPipeError:  # the reader went away before the last lines: as Unix tools do
+        _quiet_stdout(real)
+        return 141
+    except OSError as e:  # stdout's, while the options were read (--version's line) or at the end
+        if e.filename != STDOUT:
+            raise
+        _error(f"{STDOUT}: {e.strerror or e}")
+        _quiet_stdout(real)
+        return 1
+    finally:
+        sys.stdout = real
+
+
+STDOUT = "standard output"
+
+
+class _NamedStdout:
+    """stdout, whose failures (OSError but a closed pipe's) name it, as a file's name the file."""
+
+    def __init__(self, inner):
+        self._inner, self.failed = inner, None
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def write(self, text):
+        return self._named(self._inner.write, text)
+
+    def flush(self):
+        return self._named(self._inner.flush)
+
+    def _named(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            self.failed = OSError(e.errno, e.strerror, STDOUT)
+            raise self.failed from None
+
+
+def _quiet_stdout(stream) -> None:
+    """stdout pointed at the null device: what it holds unwritten is not tried again at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):  # (a stream with no descriptor: a test's capture)
+        pass
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     if (path := _path_for_a_command(parser, argv)) is not None:
         _error(_not_a_command(path))
@@ -245,6 +321,8 @@ def main(argv=None) -> int:
         return 141
     except OSError as e:  # a full disk, a read-only or missing output folder, a planted link
         _error(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+        if e.filename == STDOUT:
+            _quiet_stdout(sys.stdout)
         return 1
     except ImportError as e:
         # train/evaluate/export/import need the [train] extra (torch, and onnx to read or write graphs)

@@ -17,7 +17,9 @@ def piped_photo(paths, folder: Path) -> tuple[list, dict, str | None]:
     is no photo, the other paths, {} and the error, which the command reports as that input's."""
     if "-" not in paths:
         return list(paths), {}, None
-    if sys.stdin is None or sys.stdin.isatty():
+    if sys.stdin is None:  # closed (<&-): nothing can come
+        raise ImageError("-: stdin is closed, so nothing was piped in (cat photo.jpg | facemotion image -)")
+    if sys.stdin.isatty():
         raise UsageError("-: reads a photo piped in (cat photo.jpg | facemotion image -); stdin is a terminal")
     try:
         if not sys.stdin.buffer.peek(1):  # waits for the first bytes, or the end of an empty pipe
