@@ -261,6 +261,8 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
             if url := stream_address(path):
                 url = without_password(url)
                 raise error(f"{url}: a live stream, not {kind} file: facemotion webcam --camera {url} reads it") from None
+            if raw == "-" and kind == "a video":  # as image and batch read stdin, video does not
+                raise error("-: a video is read from its file (facemotion video CLIP.mp4), not from stdin") from None
             raise error(f"{path}: no such file") from None
         except OSError as e:
             if e.errno == errno.ELOOP:
@@ -275,7 +277,9 @@ def check_input_file(path: str | os.PathLike, error: type[Exception], kind: str)
         if not stat.S_ISREG(st.st_mode):
             what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
                     or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-            raise error(f"{path}: is {what}, not {kind} (give a regular file)")
+            piped = "; a photo piped in is read as - (cat photo.jpg | facemotion image -)" if \
+                stat.S_ISFIFO(st.st_mode) and kind == "an image" else ""
+            raise error(f"{path}: is {what}, not {kind} (give a regular file{piped})")
         if st.st_size == 0:
             raise error(f"{path}: empty file (0 bytes)")
     except OSError as e:  # a name past the file system's limit is shown cut (a pasted blob of text)

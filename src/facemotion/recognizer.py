@@ -305,6 +305,12 @@ class RecognizerOptions:
     mesh: bool = False
     device: str = "cpu"
 
+    def __post_init__(self):  # "Haar" is "haar", as on the command line (a resume signature compares them)
+        if isinstance(self.detector, str):
+            from .detect import canonical_detector
+
+            object.__setattr__(self, "detector", canonical_detector(self.detector))
+
     @classmethod
     def from_args(cls, args, job=None) -> "RecognizerOptions":
         """The options of a parsed command line (each already checked where it was parsed; the

@@ -147,8 +147,11 @@ def camera(name: str, value):
         return integer(name, text, 0, 255)
     url = stream_address(text, (*STREAM_SCHEMES, "http", "https"))
     if url is None:
+        import os
+
+        clip = f"; a video file is read by facemotion video {value}" if os.path.isfile(text) else ""
         raise UsageError(f"{name}: expected a camera index (0, 1, ...) or a stream's address (rtsp://..., "
-                         f"http://...), got {value!r}")
+                         f"http://...), got {value!r}{clip}")
     return Stream(url)
 
 

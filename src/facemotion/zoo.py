@@ -220,6 +220,8 @@ def resolve(model: str | os.PathLike | None, precision: str | None = None) -> tu
     ``facemotion quantize``; None or "float32" the model as named; "auto" (the recognizer's and
     the commands' default) the default model's int8 copy where :func:`default_precision` says
     so, and a model named as named."""
+    if isinstance(model, (str, os.PathLike)) and not os.fspath(model).strip():  # Path("") is "."
+        raise ModelOptionError(f"model: an empty name ({', '.join(shipped_models())}, or a model file)")
     precision = resolved_precision(model, precision)
     if model is None:
         model = default_model_name()

@@ -321,3 +321,34 @@ def test_a_stdout_that_takes_nothing_is_said_in_one_line_not_lost_with_exit_0(me
     _, err = p.communicate(timeout=120)
     assert p.returncode == 1 and err.strip() == "error: the current folder cannot be read (No such file or " \
                                                  "directory); change to another one"
+
+
+def test_what_a_user_meant_is_said_when_an_input_is_given_another_way(media, tmp_path, capsys, monkeypatch):
+    import os
+    import shutil
+
+    def said(argv):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+        got = capsys.readouterr()
+        return code, got.out + got.err
+
+    clip = str(media / "test.mp4")
+    code, err = said(["webcam", "--camera", clip])
+    assert code == 2 and f"; a video file is read by facemotion video {clip}" in err
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(media / "justin.jpg", tmp_path / "-x.jpg")
+    code, err = said(["image", "-x.jpg", "--json"])
+    assert code == 2 and err == "error: -x.jpg: a file whose name begins with '-', which reads as an option: put -- " \
+                                "before it (facemotion image ... -- -x.jpg)\n"
+    assert main(["image", "--json", "--", "-x.jpg"]) == 0
+    capsys.readouterr()
+    os.mkfifo(tmp_path / "pipe.jpg")
+    code, err = said(["image", str(tmp_path / "pipe.jpg"), "--json"])
+    assert code == 1 and "a photo piped in is read as - (cat photo.jpg | facemotion image -)" in err
+    code, err = said(["video", "-", "--no-progress"])
+    assert code == 1 and "error: -: a video is read from its file (facemotion video CLIP.mp4), not from stdin" in err
+    code, err = said(["image", str(media / "justin.jpg"), "--model", ""])
+    assert code == 2 and err.startswith("error: model: an empty name (")

@@ -290,6 +290,12 @@ def _main(argv=None) -> int:
     if (path := _path_for_a_command(parser, argv)) is not None:
         _error(_not_a_command(path))
         return 2
+    words = list(sys.argv[1:] if argv is None else argv)
+    words = words[:words.index("--")] if "--" in words else words
+    if dashed := [w for w in words[1:] if w.startswith("-") and w != "-" and os.path.isfile(w)]:
+        _error(f"{dashed[0]}: a file whose name begins with '-', which reads as an option: put -- before it "
+               f"(facemotion {words[0]} ... -- {shlex.quote(dashed[0])})")
+        return 2
     args, extra = parser.parse_known_args(argv)
     if extra:  # parse_args' refusal, naming the commands that take such an option
         owner = parser.commands.get(getattr(args, "command", None)) or parser
