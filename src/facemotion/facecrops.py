@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import DataError, FacemotionError
 from .fileio import refuse_inside, write_bytes
-from .inputs import IMAGE_SUFFIXES
+from .inputs import CROPS_MARKER, IMAGE_SUFFIXES
 from .labelled import LabelledImage, largest_face
 from .names import shown
 from .progress import progress_bar
@@ -29,7 +29,7 @@ from .progress import progress_bar
 # 0.75-0.95; the London set's portraits 0.14-0.19, Specs on Faces' photos 0.04-0.37.
 CROP_FILL = 0.35
 SAMPLE = 24  # images looked at to tell photos from crops: a fraction of a second
-MARKER = ".facemotion-crops.json"  # what made a crops folder (written first, completed last)
+MARKER = CROPS_MARKER  # what made a crops folder (written first, completed last)
 JOURNAL = ".facemotion-crops.jsonl"  # a line per crop: the photo it came from (path, size, time)
 
 

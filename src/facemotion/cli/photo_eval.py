@@ -59,14 +59,12 @@ def evaluate_photos(args) -> int:
     from ..errors import ImageError
     from ..fairness import format_group_report, group_report, read_groups
     from ..labelled import (
-                            empty_folders,
                             format_photo_report,
                             photo_report,
                             read_labelled_folder,
                             score_images,
                             truth_and_pred,
     )
-    from ..names import shown
     from ..recognizer import EmotionRecognizer
 
     _refuse_for_photos(args)
@@ -104,10 +102,23 @@ def evaluate_photos(args) -> int:
     if errors:
         print(f"{len(errors)} unreadable photo{'s' if len(errors) != 1 else ''} counted as misses "
               f"(first: {errors[0]})", file=sys.stderr)
-    if empty := empty_folders(args.data, items):  # a class scored on nothing is left out of the averages
+    _say_unread(args.data, items)
+    return 0
+
+
+def _say_unread(folder, items) -> None:
+    """The notes on the images of ``folder`` not scored, and the classes scored on nothing (left
+    out of the averages)."""
+    import sys
+
+    from ..labelled import empty_folders, unread_note
+    from ..names import shown
+
+    if note := unread_note(folder, items):
+        print(note, file=sys.stderr)
+    if empty := empty_folders(folder, items):
         print(f"note: no photos in {', '.join(shown(d) for d in empty)} (photos in sub-folders are not read): "
               "not scored", file=sys.stderr)
-    return 0
 
 
 def write_photo_outputs(r: dict, out, name: str) -> None:

@@ -2,15 +2,12 @@
 
 Supported layouts (detected automatically):
 
-1. ``fer2013.csv`` with columns ``emotion,pixels,Usage`` (Usage: Training / PublicTest /
-   PrivateTest), a folder containing it, or a tar holding it (the 2013 challenge's
-   ``fer2013.tar.gz``).
-2. Kaggle's folder layout ``train/<emotion>/*.jpg`` and ``test/<emotion>/*.jpg``, extracted
-   or inside a ``.zip`` or a ``.tar(.gz|.bz2|.xz)``. Files named ``PublicTest_*`` /
-   ``PrivateTest_*`` split ``test/`` into the validation and test splits of the FER2013
-   protocol.
+1. ``fer2013.csv`` with columns ``emotion,pixels,Usage`` (Training / PublicTest / PrivateTest),
+   a folder containing it, or a tar holding it (the 2013 challenge's ``fer2013.tar.gz``).
+2. Kaggle's folder layout ``train/<emotion>/*.jpg`` and ``test/<emotion>/*.jpg``, extracted or
+   in a ``.zip`` or ``.tar(.gz|.bz2|.xz)``; ``PublicTest_*`` / ``PrivateTest_*`` split ``test/``.
 3. Any folder (or zip or tar) of ``<class>/<images>`` -- a user's own data, all in ``train``
-   (training then holds out a validation fraction).
+   (training then holds out a validation fraction); what is hidden is not read.
 
 Only the splits asked for are decoded, so training code that asks for ``("train", "val")``
 never reads a PrivateTest image. :func:`facemotion.datasets.subsets.write_subset` copies some splits to a new file.
@@ -33,7 +30,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..formats import MAX_JPEG_SCANS, jpeg_scans, pil_formats, refusal, sniff
-from ..inputs import IMAGE_SUFFIXES
+from ..inputs import IMAGE_SUFFIXES, unfinished_crops
 from ..labels import UnknownLabelError, label_index
 from ..preprocess import INPUT_SIZE, to_face48
 from ..progress import progress_bar
@@ -225,8 +222,8 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
 def _classify_member(rel: str) -> tuple[str, str] | None:
     """'train/happy/Training_1.jpg' -> ('train', 'happy'); '<class>/x.jpg' -> ('train', class)."""
     parts = [p for p in rel.replace("\\", "/").split("/") if p]
-    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES or parts[-1].startswith("."):
-        return None
+    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES or any(p.startswith(".") for p in parts):
+        return None  # (what is hidden, a folder too, is not read: as a folder of photos is read)
     if len(parts) >= 3 and parts[-3].lower() in SPLIT_DIRS:
         split = SPLIT_DIRS[parts[-3].lower()]
         fname = parts[-1]
@@ -252,12 +249,16 @@ def _tar_csv_member(path: Path) -> str | None:
 
 
 def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool) -> dict[str, Split]:
+    if path.is_dir() and (cut := unfinished_crops(path)):
+        raise DataError(cut)
     members = list_members(path)
     by_split: dict[str, list[tuple[str, str]]] = {}
+    where: dict[str, str] = {}  # a class folder's name -> the first folder of that name (for a message)
     for m in members:
         c = _classify_member(m)
         if c is not None:
             by_split.setdefault(c[0], []).append((m, c[1]))
+            where.setdefault(c[1], m.rsplit("/", 1)[0])
     if not by_split:
         raise DataError(f"{path}: no images in <emotion>/ folders (nor a FER2013 dataset's train/val/test parts)")
     missing = [s for s in splits if s not in by_split]
@@ -271,7 +272,7 @@ def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool
                 try:
                     classes[cname] = label_index(cname)
                 except UnknownLabelError as e:
-                    raise DataError(f"{path}: folder {cname!r}: {e}") from None
+                    raise DataError(f"{path}: folder {where[cname]!r}: {e}") from None
     wanted = [m for s in splits for m, _ in by_split[s]]
     imgs, errors = decode_members(path, wanted, skip_bad=skip_bad,
                                   desc=f"decoding {'+'.join(splits)}" if progress else None)
