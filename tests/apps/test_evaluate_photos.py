@@ -229,3 +229,15 @@ def test_no_face_gives_no_calibration_and_an_empty_class_is_named(tmp_path, medi
     # the robustness suite's options need a dataset: refused, not ignored
     assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "set"), "--corruptions", "jpeg"]) == 2
     assert "--corruptions: goes with --robustness" in capsys.readouterr().err
+
+
+def test_a_contempt_folder_scored_as_disgust_says_so_and_the_header_names_the_model_that_ran(media, tmp_path, capsys):
+    for emotion, photo in (("contempt", "biden.jpg"), ("happy", "obama.jpg")):
+        (tmp_path / emotion).mkdir()
+        shutil.copy(media / photo, tmp_path / emotion / photo)
+    assert main(["evaluate", "mini_xception", "--data", str(tmp_path)]) == 0  # an older name of a shipped model
+    got = capsys.readouterr()
+    assert "note: contempt/ is scored as disgust: fer2013_mini_xception reads FER2013's seven emotions" in got.err
+    assert "mini_xception on" not in got.out.replace("fer2013_mini_xception", "")
+    assert main(["evaluate", "newfaces4_resnet_s", "--data", str(tmp_path)]) == 0  # FER+'s eight: read as it is
+    assert "scored as disgust" not in capsys.readouterr().err

@@ -92,8 +92,8 @@ def evaluate_photos(args) -> int:
     if args.json:
         print(json.dumps(r))
     else:
-        print(format_photo_report(r, f"{', '.join(Path(m).name for m in args.models)} on {args.data} "
-                                     f"({'face crops' if args.crops else detector})"))
+        names = ", ".join(_shown_model(m, rec) for m, rec in zip(args.models, recs))
+        print(format_photo_report(r, f"{names} on {args.data} ({'face crops' if args.crops else detector})"))
         if groups:
             print(format_group_report(r["groups"]))
         if args.out:
@@ -102,14 +102,15 @@ def evaluate_photos(args) -> int:
     if errors:
         print(f"{len(errors)} unreadable photo{'s' if len(errors) != 1 else ''} counted as misses "
               f"(first: {errors[0]})", file=sys.stderr)
-    _say_unread(args.data, items)
+    _notes(args.data, items, recs[0])
     return 0
 
 
-def _say_unread(folder, items) -> None:
-    """The notes on the images of ``folder`` not scored, and the classes scored on nothing (left
-    out of the averages)."""
+def _notes(folder, items, rec) -> None:
+    """The notes on the images of ``folder`` not scored, the classes scored on nothing (left out
+    of the averages), and a contempt/ folder scored as disgust by a model of FER2013's seven."""
     import sys
+    from pathlib import Path
 
     from ..labelled import empty_folders, unread_note
     from ..names import shown
@@ -119,6 +120,9 @@ def _say_unread(folder, items) -> None:
     if empty := empty_folders(folder, items):
         print(f"note: no photos in {', '.join(shown(d) for d in empty)} (photos in sub-folders are not read): "
               "not scored", file=sys.stderr)
+    if "contempt" not in rec.labels and any(d.name.lower() == "contempt" for d in Path(folder).iterdir()):
+        print(f"note: contempt/ is scored as disgust: {rec.model_name} reads FER2013's seven emotions, which file "
+              "contempt under disgust", file=sys.stderr)
 
 
 def write_photo_outputs(r: dict, out, name: str) -> None:
@@ -137,3 +141,13 @@ def write_photo_outputs(r: dict, out, name: str) -> None:
         group_accuracy(r["groups"], drawn[-1], title=f"{name}: accuracy by group")
     remove_stale(out, drawn)
     write_json(out / "report.json", r)
+
+
+def _shown_model(model: str, rec) -> str:
+    """A model as the report's title names it: a shipped one by the name it runs under (an older
+    name resolved), a file by its name."""
+    from pathlib import Path
+
+    from ..zoo import shipped_models
+
+    return rec.model_name if rec.model_name in shipped_models() else Path(model).name

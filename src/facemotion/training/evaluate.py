@@ -208,7 +208,9 @@ def evaluate_models(models, data, split="test", *, tta="none", calibrate=False, 
     """The report of ``models`` (averaged) on ``split`` of ``data``, against ``labels``
     (fer2013: the dataset's; ferplus: FER+'s 8-class majority), with the honest protocol
     (``report["protocol"]``, :func:`facemotion.protocol.protocol_report`; None where not computed)."""
-    models = list(models)
+    from ..zoo import shipped_name
+
+    models = [shipped_name(m) if isinstance(m, str) else m for m in models]  # an older name: as it runs now
     need_val = bool(calibrate or choose_ensemble_min)
     # train only for the protocol's duplicates (a test face copying a training face)
     with_train = protocol and split != "train" and "train" in available_splits(data)

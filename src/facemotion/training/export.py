@@ -238,7 +238,11 @@ def export_onnx(checkpoint, out, *, temperature: float | None = None, name: str 
     labels = _ensemble_labels(ckpts)
     wrapped = _wrapper(models, t, tta_mode, len(labels))
     size = first.input_size
-    card = _card(checkpoint, models, ckpts, name=name, temperature=t, tta_mode=tta_mode, weights=weights)
+    # a run's checkpoint, or an ensemble, has no name of its own: the file's stem names it, not its
+    # architecture or "ensemble" (each also an older name of a shipped model)
+    own = None if len(models) > 1 or not first.name else first.name
+    card = _card(checkpoint, models, ckpts, name=name or own or Path(out).stem, temperature=t, tta_mode=tta_mode,
+                 weights=weights)
     meta = {**card.to_dict(), **(extra_meta or {})}
     meta = ModelCard.from_dict(meta, str(out)).to_dict()  # extra_meta may only set card fields, validly
     out = Path(out)
