@@ -352,3 +352,18 @@ def test_what_a_user_meant_is_said_when_an_input_is_given_another_way(media, tmp
     assert code == 1 and "error: -: a video is read from its file (facemotion video CLIP.mp4), not from stdin" in err
     code, err = said(["image", str(media / "justin.jpg"), "--model", ""])
     assert code == 2 and err.startswith("error: model: an empty name (")
+
+
+@pytest.mark.parametrize("first, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_second_interrupt_while_the_first_is_wound_up_stops_at_once_in_one_line(first, code):
+    """Two Ctrl-C a few ms apart printed a traceback from inside the first one's message, or from
+    the libraries' exit."""
+    script = ("import os, signal, time\n"
+              "from facemotion.cli import _signals_as_interrupt\n"
+              "_signals_as_interrupt()\n"
+              "try:\n"
+              f"    os.kill(os.getpid(), signal.{first}); time.sleep(5)\n"
+              "except KeyboardInterrupt:\n"
+              "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == code and p.stderr == "interrupted again: stopped at once\n", p.stderr

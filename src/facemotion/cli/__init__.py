@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import sys
 
 from .. import __version__
@@ -138,21 +139,28 @@ def quiet_libraries() -> None:
         pass
 
 
-_TERMINATED: list = []  # the SIGTERM received, if one was
+_STOPS: list = []  # the signals that stopped the command (SIGINT, SIGTERM), in order
 
 
-def _sigterm_as_interrupt() -> None:
+def _signals_as_interrupt() -> None:
     """SIGTERM (what `kill` and service managers send) stops a command the way Ctrl-C does: the
-    video is finalised, the summary written; the exit code is 143 (128 + SIGTERM), as Ctrl-C's is 130."""
+    video is finalised, the summary written; the exit code is 143 (128 + SIGTERM), as Ctrl-C's is
+    130. A second one while the first is being wound up stops it at once, in one line (it came in
+    the middle of the first's message, or of the libraries' exit, as a traceback)."""
     import signal
     import threading
 
     def interrupt(signum, frame):
-        _TERMINATED.append(signum)
+        if _STOPS:
+            os.write(2, b"interrupted again: stopped at once\n")
+            os._exit(143 if signal.SIGTERM in (*_STOPS, signum) else 130)
+        _STOPS.append(signum)
         raise KeyboardInterrupt
 
+    _STOPS.clear()  # (a process that runs several commands: each its own)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def _error(message: str) -> None:
@@ -235,7 +243,7 @@ def main(argv=None) -> int:
                 raise sys.stdout.failed from None
             raise
         sys.stdout.flush()
-        return 143 if code == 130 and _TERMINATED else code
+        return 143 if code == 130 and _STOPS and _STOPS[0] == signal.SIGTERM else code
     except BrokenPipeError:  # the reader went away before the last lines: as Unix tools do
         _quiet_stdout(real)
         return 141
@@ -305,7 +313,7 @@ def _main(argv=None) -> int:
         return 2
     if not args.verbose:
         quiet_libraries()
-    _sigterm_as_interrupt()
+    _signals_as_interrupt()
     for stream in (sys.stdout, sys.stderr):  # file names that are not valid text still print
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

@@ -9,8 +9,8 @@ Supported layouts (detected automatically):
 3. Any folder (or zip or tar) of ``<class>/<images>`` -- a user's own data, all in ``train``
    (training then holds out a validation fraction); what is hidden is not read.
 
-Only the splits asked for are decoded, so training code that asks for ``("train", "val")``
-never reads a PrivateTest image. :func:`facemotion.datasets.subsets.write_subset` copies some splits to a new file.
+Only the splits asked for are decoded: training's ``("train", "val")`` never reads a PrivateTest
+image. :func:`facemotion.datasets.subsets.write_subset` copies some splits to a new file.
 """
 
 from __future__ import annotations
@@ -222,8 +222,9 @@ def _load_csv(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool)
 def _classify_member(rel: str) -> tuple[str, str] | None:
     """'train/happy/Training_1.jpg' -> ('train', 'happy'); '<class>/x.jpg' -> ('train', class)."""
     parts = [p for p in rel.replace("\\", "/").split("/") if p]
-    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES or any(p.startswith(".") for p in parts):
-        return None  # (what is hidden, a folder too, is not read: as a folder of photos is read)
+    if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES or any(
+            p.startswith(".") and p not in (".", "..") for p in parts):  # (hidden; ".." is refused later)
+        return None
     if len(parts) >= 3 and parts[-3].lower() in SPLIT_DIRS:
         split = SPLIT_DIRS[parts[-3].lower()]
         fname = parts[-1]
@@ -251,10 +252,9 @@ def _tar_csv_member(path: Path) -> str | None:
 def _load_tree(path: Path, splits: Sequence[str], skip_bad: bool, progress: bool) -> dict[str, Split]:
     if path.is_dir() and (cut := unfinished_crops(path)):
         raise DataError(cut)
-    members = list_members(path)
     by_split: dict[str, list[tuple[str, str]]] = {}
     where: dict[str, str] = {}  # a class folder's name -> the first folder of that name (for a message)
-    for m in members:
+    for m in list_members(path):
         c = _classify_member(m)
         if c is not None:
             by_split.setdefault(c[0], []).append((m, c[1]))
