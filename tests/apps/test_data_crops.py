@@ -241,3 +241,14 @@ def test_nested_hidden_and_unfinished_folders_are_read_by_one_rule_and_said(medi
         with pytest.raises(DataError, match=r"faces: its `facemotion data crops` run was cut short, so it holds part "
                                             r"of the faces: finish it \(facemotion data crops /photos --out "):
             read()
+
+
+def test_teacher_targets_refuses_whole_photos_as_train_does(media, tmp_path, capsys):
+    from facemotion.cli import main
+
+    for emotion, photo in (("happy", "obama.jpg"), ("sad", "biden.jpg")):
+        (tmp_path / "photos" / emotion).mkdir(parents=True)
+        shutil.copy(media / photo, tmp_path / "photos" / emotion / photo)
+    assert main(["teacher-targets", "--data", str(tmp_path / "photos"), "--teacher", "fer2013_mini_xception",
+                 "--to", str(tmp_path / "t.pt")]) == 1
+    assert "whole photos, not face crops" in capsys.readouterr().err and not (tmp_path / "t.pt").exists()

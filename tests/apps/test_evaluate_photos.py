@@ -241,3 +241,12 @@ def test_a_contempt_folder_scored_as_disgust_says_so_and_the_header_names_the_mo
     assert "mini_xception on" not in got.out.replace("fer2013_mini_xception", "")
     assert main(["evaluate", "newfaces4_resnet_s", "--data", str(tmp_path)]) == 0  # FER+'s eight: read as it is
     assert "scored as disgust" not in capsys.readouterr().err
+
+
+def test_crops_name_what_they_cannot_go_with(tmp_path, capsys):
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "f.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    for argv, said in ((["--data", str(tmp_path / "f.zip"), "--crops"], "--crops: "),
+                       (["--data", str(tmp_path), "--crops", "--detector", "haar"], "--detector: --crops reads each")):
+        assert main(["evaluate", "fer2013_mini_xception", *argv]) == 2
+        assert capsys.readouterr().err.startswith(f"error: {said}")

@@ -6,6 +6,8 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..datasets.loading import add_label_options
 from ..errors import ModelError, UsageError
 from ..fileio import check_writable
@@ -58,6 +60,7 @@ def cmd_teacher_targets(args) -> int:
 
     check_writable(args.out, "--to", folder=False, suffix=".pt", inputs=[args.data])  # before the work
     refuse_other_kind(args.out, "--to", "teacher targets")
+    refuse_photos([("--data", args.data)] + [("--extra-data", f) for f in getattr(args, "extra_data", None) or []])
     r = teacher_targets_main(args)
     done = "kept" if r["kept"] else "wrote"  # a file made by the same teachers for the same images is not redone
     whose = "the teachers'" if len(args.teacher) > 1 else "the teacher's"
@@ -72,6 +75,10 @@ def cmd_evaluate(args) -> int:
     if args.out:  # before the scoring, whose result would be lost
         check_writable(args.out, "-o", reads=[("--data", args.data)])
     if args.crops:
+        if args.detector is not None:
+            raise UsageError("--detector: --crops reads each image as one face, found by no detector; give one of them")
+        if not Path(args.data).is_dir():
+            raise UsageError(f"--crops: {args.data} is not a folder of <emotion>/<image> face crops")
         refuse_photos([("--data", args.data)])
     if args.crops or is_photo_folder(args.data):
         return evaluate_photos(args)

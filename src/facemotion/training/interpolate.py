@@ -51,6 +51,13 @@ def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, a
         if a.get(key) != b.get(key):
             raise ModelError(f"{base} and {tuned} differ in {key} ({a.get(key)!r} vs {b.get(key)!r}): "
                              "only a model and its own fine-tune can be interpolated")
+    if bool(a.get("recovered_from")) != bool(b.get("recovered_from")):
+        # an import's BatchNorms are the identity plus a bias, folded into its convolutions; a trained
+        # one's hold statistics: the same function, other tensors, whose mix is neither network
+        imported, trained = (base, tuned) if a.get("recovered_from") else (tuned, base)
+        raise ModelError(f"{imported} is rebuilt from an ONNX graph (facemotion import), its BatchNorms folded into "
+                         f"its convolutions, and {trained} is not: their tensors do not line up; interpolate the "
+                         "checkpoints themselves (a run's best.pt and its fine-tune)")
     # slim: the EMA weights where a run kept them, as a shipped checkpoint holds them
     ck = {k: v for k, v in slim(b).items() if k not in _RUN_FIELDS}
     ck["model_state"] = interpolate_states(slim(a)["model_state"], ck["model_state"], alpha, f"{base} and {tuned}")
