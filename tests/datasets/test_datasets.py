@@ -279,3 +279,17 @@ def test_a_zip_cut_short_is_said_so(kaggle_zip, tmp_path):
     cut.write_bytes(kaggle_zip.read_bytes()[:-300])  # its directory at the end gone, as a stopped download
     with pytest.raises(DataError, match=r"cut\.zip: a zip archive cut short or damaged"):
         load_splits(cut, ["train"])
+
+
+def test_a_cut_image_is_named_as_cut_short_by_train_as_by_evaluate(tmp_path):
+    """train and data stats said 'not a readable image' where evaluate and image say the file is
+    truncated; both now say so (a JPEG without its end, a PNG without IEND)."""
+    from facemotion.datasets.fer2013 import decode_image
+
+    face = faces_like(1)[0]
+    png = cv2.imencode(".png", face)[1].tobytes()
+    for name, data in (("a.jpg", jpg_bytes(face)), ("a.png", png)):
+        with pytest.raises(DataError, match=rf"^{name}: image file is truncated \(incomplete download\?\)$"):
+            decode_image(data[:len(data) // 2], name)
+    with pytest.raises(DataError, match=r"^b\.png: not a readable image$"):
+        decode_image(png[:33] + bytes(len(png) - 45) + png[-12:], "b.png")  # whole, but its data no image

@@ -80,7 +80,9 @@ def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggl
     assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
     assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 0
-    assert f"({DEFAULT_SCHEME}," in capsys.readouterr().out
+    got = capsys.readouterr()
+    assert f"({DEFAULT_SCHEME}," in got.out and "--calibration 16: " in got.err and \
+        "has 12 training faces, all of them used" in got.err  # more than there are: said
     q = load_classifier(tmp_path / "q.onnx").card.quantization
     assert q["scheme"] == DEFAULT_SCHEME and q["exact_across_cpus"] is True and q["weights"].startswith("int7")
     assert "12 Training faces" in q["activations"] and "Relu" in q["ops"]

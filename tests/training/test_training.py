@@ -662,7 +662,7 @@ def _face_folder(root, n_per_class: int = 10, seed: int = 0):
     return root
 
 
-def test_what_fixes_a_runs_faces_is_checked(kaggle_zip, tmp_path):
+def test_what_fixes_a_runs_faces_is_checked(kaggle_zip, tmp_path, capsys):
     """The held-out faces never train: --extra-data or --unlabelled that is --data is refused, and
     extra faces that are validation faces (pixel for pixel) are left out; an empty validation part
     is refused; --resume with another --seed, --val-fraction or --limit is refused; --limit draws
@@ -686,6 +686,9 @@ def test_what_fixes_a_runs_faces_is_checked(kaggle_zip, tmp_path):
     assert train2.val_copies == 2 and len(train2) == len(train) + 40
     train3, _ = load_train_val(_args(kaggle_zip, tmp_path / "run", limit=3, extra_data=some))
     assert len(train3) == 3 + 42 and train3.from_extra.sum() == 42  # the limit is --data's alone
+    capsys.readouterr()
+    everything, _ = load_train_val(_args(kaggle_zip, tmp_path / "run", limit=100_000))  # more than there are: said
+    assert f"--limit 100000: --data has {len(everything):,} training faces, all of them used" in capsys.readouterr().err
     with pytest.raises(FacemotionError, match=r"no validation faces .*--val-fraction 0.01 of its \d+ faces"):
         main(_args(data, tmp_path / "tiny", val_fraction=0.01))
     main(_args(data, tmp_path / "r", epochs=1, seed=1))

@@ -60,11 +60,11 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
         raise DataError(f"{where}: declares {w}x{h} pixels, over the {MAX_MEMBER_PIXELS / 1e6:.0f} MP a dataset image "
                         "may have (not decoded)")
     if jpeg_scans(data) > MAX_JPEG_SCANS:  # each scan a pass over the picture (formats.py): not decoded
-        raise DataError(f"{where}: a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write at most a few dozen; "
-                        "not decoded)")
+        raise DataError(f"{where}: a JPEG of more than {MAX_JPEG_SCANS} scans (encoders write a few dozen; not decoded)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DataError(f"{where}: not a readable image")
+    if img is None:  # a JPEG without its end marker, a PNG without IEND: cut short, as load_image says
+        cut = b"\xff\xd9" not in data[-64:] if data[:2] == b"\xff\xd8" else data[:4] == b"\x89PNG" and b"IEND" not in data[-12:]
+        raise DataError(f"{where}: {'image file is truncated (incomplete download?)' if cut else 'not a readable image'}")
     return to_face48(img)
 
 

@@ -105,6 +105,8 @@ def load_train_val(args):
         # a FER+ network fine-tuned on faces labelled by folder (or by FER2013's CSV): its eight
         # emotions, contempt/ its own class, where FER2013's seven read it as disgust
         train, val = (with_eight_labels(sp) for sp in (train, val))
+    if args.limit and args.limit >= len(train):  # said, as evaluate says it: the run is not the size asked for
+        print(f"--limit {args.limit}: --data has {len(train):,} training faces, all of them used", file=sys.stderr)
     if args.limit and args.limit < len(train):  # of --data's faces: --extra-data's are added whole
         # a random (seeded) subset: the files are sorted by class, so a prefix would be one class
         keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[:args.limit])

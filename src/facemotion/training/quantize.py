@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -192,6 +193,8 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
     labels = label_source(card, labels)
     train, val, val_name, val_votes = quantize_splits(data, labels, votes, seed)
     faces = calibration_faces(train, calibration, seed)
+    if calibration > len(faces):
+        print(f"--calibration {calibration}: {data} has {len(faces):,} training faces, all of them used", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         prepped = Path(tmp) / "prepped.onnx"
         # float16-stored weights come back to float32 first: the quantizer reads initializers
