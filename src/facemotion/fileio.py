@@ -126,8 +126,10 @@ def check_writable(path: str | os.PathLike, option: str, *, folder: bool = True,
         refuse_inside(path, option, reads)
     where = Path(path) if folder else Path(path).parent
     where = next((p for p in (where, *where.parents) if p.exists()), Path("."))
-    if not where.is_dir():
-        raise FacemotionError(f"{option} {path}: {where} is a file, not a folder")
+    if not where.is_dir():  # the option names a path no folder can be made at, as -o photo.jpg does (exit 2)
+        from .errors import UsageError
+
+        raise UsageError(f"{option} {path}: {where} is a file, not a folder")
     try:
         with tempfile.NamedTemporaryFile(dir=where, prefix=".facemotion-check-"):
             pass

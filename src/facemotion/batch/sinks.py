@@ -77,12 +77,12 @@ class TextSink(Resumable):
         self.at: dict[str, str] = {}  # a key -> its place where not the key itself (kept by a rewrite)
         self.rows = 0
         if self.path.is_dir():
-            raise FacemotionError(f"--to {path}: is a folder; name a {path.suffix or '.csv'} file")
+            raise UsageError(f"--to {path}: is a folder; name a {path.suffix or '.csv'} file")
         try:  # -o's folder is made, as every command's output folder is
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             if (file := next((p for p in self.path.parents if p.exists()), None)) is not None and not file.is_dir():
-                raise FacemotionError(f"--to {path}: {file} is a file, not a folder") from None
+                raise UsageError(f"--to {path}: {file} is a file, not a folder") from None
             raise FacemotionError(f"--to {path}: cannot make its folder ({e.strerror or e})") from None
         had_journal = self.journal.exists()
         try:  # locked before anything is cut or removed: a running job keeps its files
