@@ -27,7 +27,7 @@ import numpy as np
 from .card import ModelCard
 from .errors import ModelError, UsageError
 from .images import load_image
-from .labels import EMOTIONS, FERPLUS_EMOTIONS, canonical_emotion
+from .labels import EMOTIONS, FERPLUS_EMOTIONS, UnknownLabelError, canonical_emotion
 from .preprocess import faces_to_batch
 from .registry import Registry
 from .zoo import check_entry, resolve
@@ -202,9 +202,13 @@ class ObjectClassifier(Classifier):
 
     def __init__(self, inner):
         self.inner = inner
-        labels = classifier_labels(inner)
-        if not set(labels) <= set(FERPLUS_EMOTIONS) or len(set(labels)) != len(labels):
-            raise UsageError(f"model: {self.name}'s labels {', '.join(map(str, labels))} are not distinct emotions "
+        said = classifier_labels(inner)
+        try:  # as people write them ("Angry", "happiness"): the names records use
+            self._labels = tuple(canonical_emotion(str(e), FERPLUS_EMOTIONS) for e in said)
+        except UnknownLabelError:
+            self._labels = ()
+        if len(set(self._labels)) != len(said):
+            raise UsageError(f"model: {self.name}'s labels {', '.join(map(str, said))} are not distinct emotions "
                              f"of {', '.join(FERPLUS_EMOTIONS)}")
 
     def __getattr__(self, name):  # only for what this class does not define itself
@@ -214,7 +218,7 @@ class ObjectClassifier(Classifier):
 
     card = property(lambda self: getattr(self.inner, "card", None))
     path = property(lambda self: getattr(self.inner, "path", None))
-    labels = property(lambda self: classifier_labels(self.inner))
+    labels = property(lambda self: self._labels)
     name = property(lambda self: str(getattr(self.inner, "name", None) or type(self.inner).__name__))
 
     @property
@@ -223,14 +227,17 @@ class ObjectClassifier(Classifier):
         return int(size)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self._checked(self.inner.predict(batch), len(batch))
+        return self._checked(self.inner.predict(batch), len(batch), "predict")
 
     def classify_faces(self, faces) -> np.ndarray:
         own = getattr(self.inner, "classify_faces", None)
-        return self._checked(own(faces), len(faces)) if callable(own) else super().classify_faces(faces)
+        if not callable(own):
+            return super().classify_faces(faces)
+        n = len(faces_to_batch(pil_as_arrays(faces), 8))  # counted as facemotion counts them (one crop alone: 1)
+        return self._checked(own(faces), n, "classify_faces")
 
-    def _checked(self, probs, n: int) -> np.ndarray:
-        said = f"model {self.name}: predict gave"
+    def _checked(self, probs, n: int, method: str) -> np.ndarray:
+        said = f"model {self.name}: {method} gave"
         try:
             probs = np.asarray(probs, dtype=np.float32)
         except (TypeError, ValueError):

@@ -95,8 +95,8 @@ def refuse_inside(path: str | os.PathLike, option: str, reads) -> None:
     from .errors import UsageError
     from .names import shown
 
-    for what, folder in reads:
-        if folder and Path(folder).is_dir():
+    for what, folder in reads:  # (a folder read through its fer2013.csv reads no folder in it)
+        if folder and Path(folder).is_dir() and not (Path(folder) / "fer2013.csv").is_file():
             r, o = Path(folder).resolve(), Path(path).resolve()
             if o == r or r in o.parents:
                 raise UsageError(f"{option} {shown(path)}: inside {what} {shown(folder)}; the next run would read what "

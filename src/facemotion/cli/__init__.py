@@ -20,6 +20,7 @@ from ..decoding import pixel_limit
 from ..errors import FacemotionError, UsageError
 from ..validate import HelpFormatter
 from . import batch, data, infer, training, web
+from .process import STDOUT, STOPS, NamedStdout, quiet_stdout, restore_signals, signals_as_interrupt
 
 EPILOG = """examples:
   facemotion demo                               the bundled sample photo, end to end
@@ -139,30 +140,6 @@ def quiet_libraries() -> None:
         pass
 
 
-_STOPS: list = []  # the signals that stopped the command (SIGINT, SIGTERM), in order
-
-
-def _signals_as_interrupt() -> None:
-    """SIGTERM (what `kill` and service managers send) stops a command the way Ctrl-C does: the
-    video is finalised, the summary written; the exit code is 143 (128 + SIGTERM), as Ctrl-C's is
-    130. A second one while the first is being wound up stops it at once, in one line (it came in
-    the middle of the first's message, or of the libraries' exit, as a traceback)."""
-    import signal
-    import threading
-
-    def interrupt(signum, frame):
-        if _STOPS:
-            os.write(2, b"interrupted again: stopped at once\n")
-            os._exit(143 if signal.SIGTERM in (*_STOPS, signum) else 130)
-        _STOPS.append(signum)
-        raise KeyboardInterrupt
-
-    _STOPS.clear()  # (a process that runs several commands: each its own)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
-        signal.signal(signal.SIGINT, interrupt)
-
-
 def _error(message: str) -> None:
     from ..progress import close_all
 
@@ -233,7 +210,7 @@ def main(argv=None) -> int:
     except OSError as e:  # the folder it was started in was removed: every relative name would fail
         _error(f"the current folder cannot be read ({e.strerror or e}); change to another one")
         return 1
-    real, sys.stdout = sys.stdout, _NamedStdout(sys.stdout)
+    real, sys.stdout = sys.stdout, NamedStdout(sys.stdout)
     try:
         try:
             code = _main(argv)
@@ -243,54 +220,20 @@ def main(argv=None) -> int:
                 raise sys.stdout.failed from None
             raise
         sys.stdout.flush()
-        return 143 if code == 130 and _STOPS and _STOPS[0] == signal.SIGTERM else code
+        return 143 if code == 130 and STOPS and STOPS[0] == signal.SIGTERM else code
     except BrokenPipeError:  # the reader went away before the last lines: as Unix tools do
-        _quiet_stdout(real)
+        quiet_stdout(real)
         return 141
     except OSError as e:  # stdout's, while the options were read (--version's line) or at the end
         if e.filename != STDOUT:
             raise
         _error(f"{STDOUT}: {e.strerror or e}")
-        _quiet_stdout(real)
+        quiet_stdout(real)
         return 1
     finally:
         sys.stdout = real
-
-
-STDOUT = "standard output"
-
-
-class _NamedStdout:
-    """stdout, whose failures (OSError but a closed pipe's) name it, as a file's name the file."""
-
-    def __init__(self, inner):
-        self._inner, self.failed = inner, None
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def write(self, text):
-        return self._named(self._inner.write, text)
-
-    def flush(self):
-        return self._named(self._inner.flush)
-
-    def _named(self, call, *args):
-        try:
-            return call(*args)
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            self.failed = OSError(e.errno, e.strerror, STDOUT)
-            raise self.failed from None
-
-
-def _quiet_stdout(stream) -> None:
-    """stdout pointed at the null device: what it holds unwritten is not tried again at exit."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-    except (OSError, ValueError):  # (a stream with no descriptor: a test's capture)
-        pass
+        if argv is not None:  # called from Python (a notebook, a host app): its handlers back; the
+            restore_signals()  # command line's process keeps ours to its exit (a late second Ctrl-C)
 
 
 def _main(argv=None) -> int:
@@ -313,7 +256,7 @@ def _main(argv=None) -> int:
         return 2
     if not args.verbose:
         quiet_libraries()
-    _signals_as_interrupt()
+    signals_as_interrupt(sigint=args.command != "serve")
     for stream in (sys.stdout, sys.stderr):  # file names that are not valid text still print
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -336,7 +279,7 @@ def _main(argv=None) -> int:
     except OSError as e:  # a full disk, a read-only or missing output folder, a planted link
         _error(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
         if e.filename == STDOUT:
-            _quiet_stdout(sys.stdout)
+            quiet_stdout(sys.stdout)
         return 1
     except ImportError as e:
         # train/evaluate/export/import need the [train] extra (torch, and onnx to read or write graphs)

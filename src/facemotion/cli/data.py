@@ -97,13 +97,10 @@ def cmd_data_crops(args) -> int:
 
 
 def _say_missing_classes(root, items, crops: dict) -> None:
-    from ..labelled import empty_folders, unread_note
-    from ..names import shown
+    from ..labelled import folder_notes
 
-    if note := unread_note(root, items):
+    for note in folder_notes(root, items):
         print(note, file=sys.stderr)
-    if empty := empty_folders(root, items):
-        print(f"note: no photos in {', '.join(shown(d) for d in empty)}", file=sys.stderr)
     if len([n for n in crops.values() if n]) == 1:  # the folder's crops, this run's and those kept
         print(f"note: one emotion only ({next(e for e, n in crops.items() if n)}); a classifier needs faces of "
               "two or more", file=sys.stderr)

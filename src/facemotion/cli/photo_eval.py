@@ -112,14 +112,10 @@ def _notes(folder, items, rec) -> None:
     import sys
     from pathlib import Path
 
-    from ..labelled import empty_folders, unread_note
-    from ..names import shown
+    from ..labelled import folder_notes
 
-    if note := unread_note(folder, items):
+    for note in folder_notes(folder, items, ": not scored"):
         print(note, file=sys.stderr)
-    if empty := empty_folders(folder, items):
-        print(f"note: no photos in {', '.join(shown(d) for d in empty)} (photos in sub-folders are not read): "
-              "not scored", file=sys.stderr)
     if "contempt" not in rec.labels and any(d.name.lower() == "contempt" for d in Path(folder).iterdir()):
         print(f"note: contempt/ is scored as disgust: {rec.model_name} reads FER2013's seven emotions, which file "
               "contempt under disgust", file=sys.stderr)

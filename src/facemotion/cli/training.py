@@ -77,7 +77,7 @@ def cmd_evaluate(args) -> int:
     if args.crops:
         if args.detector is not None:
             raise UsageError("--detector: --crops reads each image as one face, found by no detector; give one of them")
-        if not Path(args.data).is_dir():
+        if Path(args.data).exists() and not Path(args.data).is_dir():  # (a missing one: said as any missing file)
             raise UsageError(f"--crops: {args.data} is not a folder of <emotion>/<image> face crops")
         refuse_photos([("--data", args.data)])
     if args.crops or is_photo_folder(args.data):

@@ -72,21 +72,34 @@ def canonical_detector(name: str) -> str:
 def get_detector(name: str | Detector = DEFAULT_DETECTOR, **kwargs) -> Detector:
     """A detector by name (``kwargs``: its options, ``min_confidence`` and ``max_side``), or the
     object given; one of the caller's (an object, or a factory registered by name) has its
-    answers checked (:class:`CheckedDetector`), and ``min_confidence`` applied where it takes none."""
+    answers checked (:class:`CheckedDetector`), and ``min_confidence`` applied where it takes none.
+    facemotion's own detectors, a subclass or a ``functools.partial`` of one included, are not
+    wrapped: a GPU runtime knows them."""
     if not isinstance(name, str):
         if not callable(getattr(name, "detect", None)):
             raise UsageError(f"detector: expected a name ({', '.join(list_detectors())}) or an object with "
                              f".detect(image), got {type(name).__name__}")
-        return name if _facemotions(type(name)) else CheckedDetector(name, kwargs.get("min_confidence"))
+        if not _facemotions(type(name)):
+            return CheckedDetector(name, kwargs.get("min_confidence"))
+        if "min_confidence" in kwargs:  # it was made with its own: said, not passed over
+            raise UsageError(f"min_confidence: the {type(name).__name__} given has its own; make it with "
+                             f"{type(name).__name__}(min_confidence=...), or name the detector")
+        return name
     factory = DETECTORS.get(name)
     if _facemotions(factory):
         return factory(**kwargs)
-    takes = inspect.signature(factory).parameters
+    try:
+        takes = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a factory written in C: no signature to read, no options given
+        takes = {}
     anything = any(p.kind is p.VAR_KEYWORD for p in takes.values())
     given = {k: v for k, v in kwargs.items() if anything or k in takes}
     if "max_side" in kwargs and "max_side" not in given:
         raise UsageError(f"detect_size: the detector {name} takes no max_side (its working size); leave it out")
-    return CheckedDetector(factory(**given), None if "min_confidence" in given else kwargs.get("min_confidence"))
+    made = factory(**given)
+    if not callable(getattr(made, "detect", None)):
+        raise UsageError(f"detector {name}: its factory made a {type(made).__name__}, which has no .detect(image)")
+    return CheckedDetector(made, None if "min_confidence" in given else kwargs.get("min_confidence"))
 
 
 def is_callers(detector) -> bool:
@@ -95,4 +108,8 @@ def is_callers(detector) -> bool:
 
 
 def _facemotions(factory) -> bool:
-    return str(getattr(factory, "__module__", "")).split(".")[0] == "facemotion"
+    """Whether ``factory`` (a class, a function, a ``functools.partial``) makes facemotion's own detectors."""
+    made = getattr(factory, "func", factory)  # a partial's function
+    if isinstance(made, type) and issubclass(made, (SlimefaceDetector, HaarDetector, WholeImageDetector)):
+        return True
+    return str(getattr(made, "__module__", "")).split(".")[0] == "facemotion"

@@ -71,12 +71,15 @@ def aligned_crop(image: np.ndarray, mesh_result, size: int = 48) -> np.ndarray:
     ``image`` (gray or colour, as given) as a ``size`` x ``size`` crop framed as FER2013's faces
     (:func:`aligned_transform`: eyes level, eye and mouth centres at FER2013's mean places);
     borders beyond the picture replicated."""
+    from ..validate import integer
+
+    size = integer("size", size, 1)  # (0 made the pyramid below halve the picture forever)
     marks = getattr(mesh_result, "landmarks", mesh_result)
     m = aligned_transform(marks, size)
     # a large face shrinks many times: take it from a pyramid level first, as linear
     # interpolation alone would skip pixels (aliasing)
     scale = float(np.hypot(*m[:, 0]))
-    while scale < 0.5:
+    while 0 < scale < 0.5:  # (landmarks all in one point give 0: no pyramid level helps)
         image = cv2.pyrDown(image)  # pixel x of the half-size image is 2x + 0.5 of this one
         m = np.hstack([2 * m[:, :2], (m[:, 2] + 0.5 * m[:, :2].sum(1))[:, None]])
         scale *= 2

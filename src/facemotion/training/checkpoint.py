@@ -69,13 +69,14 @@ def card_of(ckpt: dict, where: str = "checkpoint") -> ModelCard:
     return ModelCard.from_dict(ckpt, where)
 
 
-def _unloadable(path: Path, e: Exception) -> str:
-    """Why torch.load refused a file, in one line: torch's own message runs to a paragraph."""
+def unloadable(path: Path, e: Exception, made_by: str = "a .pt file written by facemotion train or import") -> str:
+    """Why torch.load refused a file, in one line: torch's own message runs to a paragraph;
+    ``made_by``: what writes the files it should have been."""
     with open(path, "rb") as f:
         head = f.read(4)
     # torch.save writes a zip (PK..) or, before 1.6, a pickle (protocol byte 0x80)
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        return "not a PyTorch checkpoint (a .pt file written by facemotion train or import)"
+        return f"not a PyTorch checkpoint ({made_by})"
     import re
 
     refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
@@ -96,7 +97,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or pickled code
-        raise ModelError(f"{path}: {_unloadable(path, e)}") from None
+        raise ModelError(f"{path}: {unloadable(path, e)}") from None
     if not isinstance(ckpt, dict) or "model_state" not in ckpt:
         raise ModelError(f"{path}: not a facemotion checkpoint (no model_state)")
     # the card, validated (labels, input, normalization), in the current layout

@@ -171,9 +171,9 @@ def load_teacher_targets(path, images, *, kd_temp: float, limit: int = 0, seed: 
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (a torn or foreign file: say which, in one line)
-        from .checkpoint import _unloadable
+        from .checkpoint import unloadable
 
-        why = _unloadable(Path(path), e).replace("a .pt file written by facemotion train or import", made_by)
+        why = unloadable(Path(path), e, made_by)
         raise FacemotionError(f"{path}: not a teacher-targets file: {why}") from None
     if not isinstance(ck, dict) or not {"key", "targets"} <= set(ck):
         what = " (a model checkpoint)" if isinstance(ck, dict) and "model_state" in ck else ""

@@ -109,7 +109,7 @@ def _same_run(cfg, ck: dict, resume: Path, say) -> None:
             f"now takes {now * cfg.batch_size} faces, not {began * cfg.batch_size}", file=sys.stderr)
     if ck.get("epoch", 0) >= cfg.epochs:
         say(f"--resume: {resume} is at epoch {ck.get('epoch', 0)}, --epochs {cfg.epochs}: nothing to train, the run's "
-            "files left as they are (a larger --epochs trains on)", file=sys.stderr)
+            "files left as they are (more epochs: --init CKPT with another --out)", file=sys.stderr)
 
 
 def _same_inputs(old, new) -> bool:
