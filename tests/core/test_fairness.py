@@ -53,7 +53,8 @@ def test_a_csv_that_does_not_fit_is_refused_in_one_line(tmp_path, text, message)
 
 def test_unique_names_only_stand_for_their_photo(tmp_path):
     files = [ROOT / "happy" / "x.jpg", ROOT / "sad" / "x.jpg"]
-    with pytest.raises(DataError, match="line 2: file 'x.jpg' is not a photo"):
+    with pytest.raises(DataError, match=r"line 2: file 'x.jpg' names 2 photos of /photos \(happy/x.jpg, sad/x.jpg\); "
+                                        r"give its path inside the folder$"):
         read_groups(csv_file(tmp_path, "file,g\nx.jpg,1\n"), ROOT, files)
 
 

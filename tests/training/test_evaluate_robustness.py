@@ -95,3 +95,11 @@ def test_bad_models_are_one_line(kaggle_zip, tmp_path, capsys):
     assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "none.zip"), "--robustness"]) == 1
     err = capsys.readouterr().err
     assert "none.zip" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_two_models_of_one_file_name_are_told_apart_in_the_report():
+    """a/best.pt and b/best.pt were both headed 'best.pt' on the terminal and in the figures."""
+    from facemotion.training.robustness import _shown_names
+
+    assert list(_shown_names({"runs/a/best.pt": 0, "runs/b/best.pt": 0}).values()) == ["a/best.pt", "b/best.pt"]
+    assert _shown_names({"fer2013_vgg_s": 0}) == {"fer2013_vgg_s": "fer2013_vgg_s"}

@@ -49,8 +49,9 @@ def video_lines(s: dict) -> list[str]:
         # "mostly": the emotion it showed longest, with that share (the summary's dominant_emotion
         # is the highest mean probability, which a few confident frames can tip another way)
         top = max(f["time_share"], key=f["time_share"].get)
+        mean = f"; {f['dominant_emotion']} on average" if f.get("dominant_emotion", top) != top else ""
         lines.append(f"  face {fid}: {count(f['frames_seen'], 'frame')}, mostly {top} "
-                     f"({f['time_share'][top] * 100:.0f}% of its time)")
+                     f"({f['time_share'][top] * 100:.0f}% of its time{mean})")
     if len(ranked) > LISTED:
         rest = len(ranked) - LISTED
         # "seen less" only where each of them was: faces tied with the last listed are not

@@ -56,8 +56,8 @@ def get_explainer(method: str | None, classifier, **options) -> Explainer:
     if wrong:  # an option of another method (--layer is Grad-CAM's): one line, not a TypeError
         mine = f"it takes {', '.join(takes)}" if takes else "it takes none"
         why = "; layer is Grad-CAM's (--method gradcam, a .pt model)" if "layer" in wrong else ""
-        raise UsageError(f"{', '.join(wrong)} (--{', --'.join(wrong)}): not an option of the {method} method "
-                         f"({mine}){why}")
+        flags = [f"{k} (--{k})" if k == "layer" else k for k in wrong]  # (--layer is the one the command has)
+        raise UsageError(f"{', '.join(flags)}: not an option of the {method} method ({mine}){why}")
     return factory(classifier, **options)
 
 

@@ -136,17 +136,18 @@ def _figures(result: dict, out: Path) -> list[Path]:
         stem = figure_stem(label)
         stems[label] = stem if stem not in stems.values() else f"{stem}_{len(stems)}"
     where = f"{result['split']}, {result['n']} faces"
+    shown = _shown_names(result["models"])
     for label, r in result["models"].items():
-        head = (f"{Path(label).name}, {where}: clean {r['clean']['accuracy'] * 100:.1f}%, mean corrupted "
+        head = (f"{shown[label]}, {where}: clean {r['clean']['accuracy'] * 100:.1f}%, mean corrupted "
                 f"{r['mean_corrupted_accuracy'] * 100:.1f}%")
         p = out / f"robustness_{stems[label]}.png"
         robustness_heatmap(r, p, title=head)
         q = out / f"recall_{stems[label]}.png"
-        recall_heatmap(r, q, title=f"{Path(label).name}, {where}: recall (%) by emotion, mean over severities")
+        recall_heatmap(r, q, title=f"{shown[label]}, {where}: recall (%) by emotion, mean over severities")
         written += [p, q]
     if len(result["models"]) > 1:
         p = out / "robustness_models.png"
-        robustness_models({Path(k).name: v for k, v in result["models"].items()}, p,
+        robustness_models({shown[k]: v for k, v in result["models"].items()}, p,
                           title=f"{where}: accuracy (%) per corruption, mean over severities")
         written.append(p)
     return written
@@ -157,7 +158,15 @@ def format_result(result: dict) -> str:
     subset = ("" if not limit else f" (all of it: --limit {limit} is more)" if n < limit
               else f" (a stratified subset chosen by seed {result['seed']})")
     head = f"{result['split']} split, {n} face{'s' if n != 1 else ''}{subset}; corruptions seeded with {result['seed']}"
-    return "\n\n".join([head, *(rb.format_report(Path(m).name, r) for m, r in result["models"].items())])
+    shown = _shown_names(result["models"])
+    return "\n\n".join([head, *(rb.format_report(shown[m], r) for m, r in result["models"].items())])
+
+
+def _shown_names(models) -> dict:
+    """Each model as few of its path's last parts as tell them apart (a/best.pt, b/best.pt)."""
+    from .eval_report import distinct_names
+
+    return dict(zip(models, distinct_names(list(models))))
 
 
 # --robustness's own options and their values when not given
