@@ -16,6 +16,25 @@ __version__ = "0.2.0"
 # read-only (a user's own setting of the variable is kept)
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+
+def _quiet_interrupts_while_starting() -> None:
+    """The command line's process (``facemotion ...``, ``python -m facemotion``): a Ctrl-C while
+    its modules import (a fifth of a second) stops it in one line, not an import's traceback;
+    the command sets its own handlers as it starts (:mod:`facemotion.cli.process`)."""
+    import signal
+    import sys
+    import threading
+
+    started = _os.path.basename(sys.argv[0]) if sys.argv else ""
+    if started == "facemotion" or sys.argv[:1] == ["-m"] or _os.path.normpath(sys.argv[0] if sys.argv else "").endswith(
+            _os.path.join("facemotion", "__main__.py")):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is \
+                signal.default_int_handler:
+            signal.signal(signal.SIGINT, lambda *_: (_os.write(2, b"interrupted\n"), _os._exit(130)))
+
+
+_quiet_interrupts_while_starting()
+
 try:  # OpenCV 4, whole: another package's OpenCV installed over it (5.x) or removed from under it
     import cv2 as _cv2  # (an empty cv2 folder) leaves a cv2 without what every stage needs
 

@@ -376,3 +376,17 @@ def test_main_called_from_python_leaves_the_signal_handlers_as_it_found_them():
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     assert main(["models"]) == 0
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_ctrl_c_while_the_command_line_imports_is_one_line():
+    """A Ctrl-C in the command's first fifth of a second printed the import's traceback; in a
+    Python program that imports facemotion, Ctrl-C stays Python's own KeyboardInterrupt."""
+    script = ("import os, signal, sys, time\n"
+              "sys.argv[0] = {!r}\n"
+              "import facemotion\n"
+              "os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n")
+    p = subprocess.run([sys.executable, "-c", script.format("/usr/local/bin/facemotion")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 130 and p.stderr == "interrupted\n", p.stderr
+    p = subprocess.run([sys.executable, "-c", script.format("myapp.py")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == -2 and "KeyboardInterrupt" in p.stderr  # (Python dies of the signal it did not catch)
