@@ -165,21 +165,28 @@ def fold_contempt(probs: np.ndarray, labels) -> tuple[np.ndarray, tuple[str, ...
     return out, tuple(labels[k] for k in keep)
 
 
-class ContemptFolded(Classifier):
+class Wrapping(Classifier):
+    """A classifier around another (``inner``): what it does not define itself is the inner one's."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):  # only for what this class does not define itself
+        if name == "inner":  # not set yet (copy, pickle): no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class ContemptFolded(Wrapping):
     """A classifier whose contempt column is folded into disgust (:func:`fold_contempt`): it
     answers FER2013's seven emotions. Everything else (``card``, ``path``, ``backend``, a torch
     backend's network for Grad-CAM) is the wrapped classifier's: the card still describes the
     model file, whose graph has the contempt output."""
 
     def __init__(self, inner):
-        self.inner = inner
+        super().__init__(inner)
         self.backend = getattr(inner, "backend", "?")
         self._labels = tuple(e for e in classifier_labels(inner) if e != FOLD_FROM)
-
-    def __getattr__(self, name):  # only for what this class does not define itself
-        if name == "inner":  # not set yet (copy, pickle): no recursion through __getattr__
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -192,7 +199,7 @@ class ContemptFolded(Classifier):
         return fold_contempt(self.inner.classify_faces(faces), classifier_labels(self.inner))[0]
 
 
-class ObjectClassifier(Classifier):
+class ObjectClassifier(Wrapping):
     """A classifier object of the caller's (anything with ``predict``, normalized N x 1 x S x S ->
     N x L), given what the stages read: ``input_size`` (its own, else FER2013's 48), ``labels``
     (its own or its card's, else FER2013's seven), ``name``; every answer checked to be one row
@@ -201,7 +208,7 @@ class ObjectClassifier(Classifier):
     backend = "object"
 
     def __init__(self, inner):
-        self.inner = inner
+        super().__init__(inner)
         said = classifier_labels(inner)
         try:  # as people write them ("Angry", "happiness"): the names records use
             self._labels = tuple(canonical_emotion(str(e), FERPLUS_EMOTIONS) for e in said)
@@ -210,11 +217,6 @@ class ObjectClassifier(Classifier):
         if len(set(self._labels)) != len(said):
             raise UsageError(f"model: {self.name}'s labels {', '.join(map(str, said))} are not distinct emotions "
                              f"of {', '.join(FERPLUS_EMOTIONS)}")
-
-    def __getattr__(self, name):  # only for what this class does not define itself
-        if name == "inner":  # not set yet (copy, pickle): no recursion through __getattr__
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     card = property(lambda self: getattr(self.inner, "card", None))
     path = property(lambda self: getattr(self.inner, "path", None))

@@ -149,11 +149,13 @@ class _Says:
         return self.answer
 
 
-def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_line():
+def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_line(monkeypatch):
     import numpy as np
 
     from facemotion import EmotionRecognizer
     from facemotion.detect import DETECTORS, get_detector
+
+    monkeypatch.setattr(DETECTORS, "_items", dict(DETECTORS._items))  # what this test registers goes with it
 
     image = np.zeros((100, 200, 3), np.uint8)
     det = get_detector(_Says([((-20, -20, 60, 60), 0.4), ((150, 50, 100, 100), 0.9), ((500, 0, 9, 9), 1.0),
@@ -168,8 +170,7 @@ def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_l
         with pytest.raises(ModelError, match=r"^detector _Says: " + re.escape(said)):
             get_detector(_Says(answer)).detect(image)
     # registered: its factory takes the options its signature names; the rest are facemotion's
-    if "says_one" not in DETECTORS:  # (the suite run twice in one process)
-        DETECTORS.register("says_one", lambda: _Says([((0, 0, 50, 50), 0.3), ((60, 0, 40, 40), 0.8)]))
+    DETECTORS.register("says_one", lambda: _Says([((0, 0, 50, 50), 0.3), ((60, 0, 40, 40), 0.8)]))
     rec = EmotionRecognizer(detector="says_one", min_confidence=0.5)
     assert [f["box"] for f in rec.detect_emotions(image)] == [(60, 0, 40, 40)]
     assert len(list(rec.stream([image, image]))) == 2  # a video's reads keep its own size
@@ -187,13 +188,11 @@ def test_the_callers_detectors_answer_as_facemotions_own_or_are_refused_in_one_l
         pass
 
     assert type(get_detector(MySlime())) is MySlime
-    if "slime_640" not in DETECTORS:
-        DETECTORS.register("slime_640", functools.partial(SlimefaceDetector, max_side=640))
+    DETECTORS.register("slime_640", functools.partial(SlimefaceDetector, max_side=640))
     assert type(get_detector("slime_640")) is SlimefaceDetector
     with pytest.raises(UsageError, match="min_confidence: the HaarDetector given has its own"):
         EmotionRecognizer(detector=HaarDetector(), min_confidence=0.99)
-    if "not_one" not in DETECTORS:
-        DETECTORS.register("not_one", dict)  # (a factory in C: no signature to read)
+    DETECTORS.register("not_one", dict)  # (a factory in C: no signature to read)
     with pytest.raises(UsageError, match="detector not_one: its factory made a dict, which has no .detect"):
         get_detector("not_one")
 
@@ -232,10 +231,12 @@ def test_the_callers_classifiers_are_given_what_the_stages_read_and_checked():
     assert rec.labels == facemotion.EMOTIONS and rec.classify_faces(np.zeros((100, 80, 3), np.uint8)).shape == (1, 7)
 
 
-def test_an_explainer_of_the_callers_that_gives_too_few_maps_is_refused_not_a_face_lost():
+def test_an_explainer_of_the_callers_that_gives_too_few_maps_is_refused_not_a_face_lost(monkeypatch):
     import numpy as np
 
     from facemotion.explain.registry import METHODS, register_explainer
+
+    monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))  # what this test registers goes with it
 
     class OneMap:
         name = "one_map"
@@ -246,8 +247,7 @@ def test_an_explainer_of_the_callers_that_gives_too_few_maps_is_refused_not_a_fa
         def explain(self, batch, targets):
             return np.ones((1, 48, 48))
 
-    if "one_map" not in METHODS:
-        register_explainer("one_map", OneMap)
+    register_explainer("one_map", OneMap)
     from facemotion import EmotionRecognizer
 
     two = np.hstack([np.full((60, 60, 3), 128, np.uint8)] * 2)
