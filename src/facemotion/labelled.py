@@ -71,7 +71,7 @@ def unread_note(folder, items) -> str | None:
     in a sub-folder of an emotion's folder): a folder of <emotion>/<image> reads neither; None
     where every image is read."""
     read = {it.path for it in items}
-    unread = [p for p in expand_inputs([folder]) if p not in read and not p.is_dir()]  # (one not listed: said apart)
+    unread = [p for p in expand_inputs([folder]) if p not in read and not p.is_dir()]  # (a folder not listed: no image to count)
     if not unread:
         return None
     return (f"note: {len(unread)} image{'s' if len(unread) > 1 else ''} not read ({shown(unread[0])}"
