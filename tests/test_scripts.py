@@ -358,6 +358,20 @@ def test_benchmarks_top_level_holds_the_products_and_studies_are_filed():
 
 
 
+def test_the_repository_top_level_holds_only_its_known_parts():
+    """A command's outputs run in the checkout (a folder of photos and their JSON) were once
+    committed beside the sources; the tracked top level is the project's known parts alone."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: the tracked files cannot be listed")
+    r = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        pytest.skip(f"git ls-files failed: {r.stderr.strip()}")
+    top = {line.split("/")[0] for line in r.stdout.splitlines()}
+    known = {".ci", ".gitignore", "CHANGELOG.md", "DEVELOPERS.md", "LICENSE", "README.md", "benchmarks",
+             "docs", "models", "pyproject.toml", "scripts", "src", "tests"}
+    assert top <= known, sorted(top - known)
+
+
 def test_loan_tree_slims_what_travels_and_restores_it(tmp_path):
     """scripts/loan_tree.sh on a clone: `slim` untracks what no GPU call reads and says how much
     travels; `restore` leaves the clone as it was (nothing staged, its exclude lines gone)."""
