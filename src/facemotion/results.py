@@ -148,9 +148,9 @@ def mesh_fields(mesh) -> dict:
     """A face's mesh (:class:`facemotion.mesh.MeshResult`, or None where the face was too small
     or cut for it) as its record's fields: ``landmarks`` (468 [x, y, z] in the picture's pixels,
     0.1 px), ``mesh_presence`` (the mesh network's face probability), ``pose`` ({yaw, pitch, roll}
-    degrees) and ``measures`` (docs/mesh.md); all None without a mesh. Under the presence
-    threshold (0.5: the mesh sees no face there, and its points mean nothing) only
-    ``mesh_presence`` is given, the rest None."""
+    degrees) and ``measures`` (docs/mesh.md; one reading points beyond the picture None); all None
+    without a mesh. Under the presence threshold (0.5: the mesh sees no face there, and its points
+    mean nothing) only ``mesh_presence`` is given, the rest None."""
     if mesh is None:
         return dict.fromkeys(MESH_FIELDS)
     d = MESH_DECIMALS
@@ -160,7 +160,7 @@ def mesh_fields(mesh) -> dict:
     return {"landmarks": np.round(np.asarray(mesh.landmarks, np.float64), d["landmarks"]).tolist(),
             "mesh_presence": presence,
             "pose": {k: round(float(v), d["pose"]) for k, v in mesh.pose.items()},
-            "measures": {k: round(float(v), d["measures"]) for k, v in mesh.measures.items()}}
+            "measures": {k: None if v is None else round(float(v), d["measures"]) for k, v in mesh.measures.items()}}
 
 
 def add_mesh(records: list, meshes) -> list:

@@ -54,7 +54,9 @@ def mesh_differences(page_faces, py_faces) -> dict:
         points += list(np.hypot(d[:, 0], d[:, 1]))
         pose += [abs(a["pose"][k] - b["pose"][k]) for k in b["pose"]]
         assert list(a["measures"]) == list(b["measures"])
-        measures += [abs(a["measures"][k] - b["measures"][k]) for k in b["measures"]]
+        # a measure reading points beyond the picture is null on both sides (obama_partial_face's)
+        assert [k for k, v in a["measures"].items() if v is None] == [k for k, v in b["measures"].items() if v is None]
+        measures += [abs(a["measures"][k] - b["measures"][k]) for k in b["measures"] if b["measures"][k] is not None]
         presence.append(abs(a["mesh_presence"] - b["mesh_presence"]))
     return {"faces": len(presence), "point_median": float(np.median(points)), "point_max": float(np.max(points)),
             "pose_max": max(pose), "measure_max": max(measures), "presence_max": max(presence)}
@@ -89,6 +91,9 @@ def test_browser_mesh_is_pythons_on_the_shared_photos(browser, host, site, media
     hexa = colors()[face["dominant_emotion"]]
     assert pixel(browser, *nose[:2]) == [int(hexa[i:i + 2], 16) for i in (1, 3, 5)]
     assert "yaw" in browser.evaluate("document.querySelector('#photo-faces .face p.mesh').textContent")
+    # a card whose mouth measures lie beyond the picture says so (null printed as a number threw)
+    cut_face = {**face, "measures": {**face["measures"], "smile": None, "mouth_open": None}}
+    assert browser.evaluate(f"meshLine({json.dumps(cut_face)})").endswith("smile cut off · mouth open cut off")
     assert browser.evaluate("!document.getElementById('mesh-pick').hidden && document.getElementById('mesh').checked")
 
     # every shared photo through the page's engine and through Python, decoded whole (the same pixels),
@@ -171,3 +176,44 @@ def test_the_pages_mesh_fields_keep_pythons_presence_rule(presence):
     mesh = None if presence is None else MeshResult(np.zeros((468, 3), np.float32), np.float32(presence),
                                                     bool(np.float32(presence) >= 0.5), {}, {})
     assert json.loads(r.stdout) == mesh_fields(mesh)
+
+
+NODE_CUT = """
+const fs = require("fs"), vm = require("vm");
+const context = { self: {}, TextDecoder, Math };
+vm.createContext(context);
+vm.runInContext(fs.readFileSync(process.argv[1], "utf8"), context);
+const [settings, canonical, points, presence, width, height] = JSON.parse(process.argv[2]);
+const mesh = { ...settings, canonical: new Float64Array(canonical.flat()) };  // as load() reads the .npy file
+const found = { presence: Math.fround(presence), landmarks: new Float32Array(points.flat()) };
+process.stdout.write(JSON.stringify(context.self.FacemotionMesh.fields(mesh, found, null, width, height)));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's mesh.js")
+def test_the_pages_measures_leave_out_points_beyond_the_picture_as_pythons_do(media):
+    """A face cut below its nose (the shared obama.jpg): the page's engine gives no smile, mouth
+    opening or lip press (their points lie beyond the picture), as Python's records do, and the
+    same eye and brow measures."""
+    import cv2
+
+    from facemotion.mesh import FaceMesh
+    from facemotion.mesh.pose import canonical
+    from facemotion.results import mesh_fields
+    from facemotion.web.export import mesh_settings
+
+    img = cv2.imread(str(media / "obama.jpg"))
+    x, y, w, h = python_mesh().detect_emotions(img)[0].box
+    cut = img[: int(y + 0.6 * h)]
+    (mesh,) = FaceMesh().run(cut, [(x, y, w, cut.shape[0] - y)])
+    py = mesh_fields(mesh)
+    settings = json.loads(json.dumps(mesh_settings(on=True)))
+    args = [settings, canonical().tolist(), mesh.landmarks.tolist(), float(mesh.presence), cut.shape[1], cut.shape[0]]
+    r = subprocess.run(["node", "-e", NODE_CUT, str(STATIC / "mesh.js"), json.dumps(args)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    page = json.loads(r.stdout)["measures"]
+    assert py["measures"]["smile"] is None and py["measures"]["brow_raise"] is not None
+    assert [k for k, v in page.items() if v is None] == [k for k, v in py["measures"].items() if v is None]
+    assert all(abs(page[k] - v) <= MEASURE_TOL for k, v in py["measures"].items() if v is not None)
+    assert all(abs(json.loads(r.stdout)["pose"][k] - v) <= POSE_DEGREES for k, v in py["pose"].items())

@@ -81,6 +81,50 @@ def test_a_mesh_that_slid_down_a_face_cut_above_its_eyes_is_not_given(rec, media
     assert eyes_off(p, eyes) < 0.1 and eyes_off(p, [eyes[0] + [0, 80], eyes[1] + [0, 80]]) > EYES_AGREE
 
 
+def test_a_measure_reading_points_beyond_the_picture_is_not_given(rec, media, tmp_path):
+    """A face cut below its nose: the network only guesses where its mouth would be (London's
+    photos cut so read smiles of 0.34 neutral and 0.22 smiling), so the measures that read the
+    mouth are None (null in JSON, empty in the CSV table); the eyes' and brows', inside the
+    picture, are given; the whole photo gives them all."""
+    from facemotion.mesh import MEASURE_POINTS, action_measures, rigid_fit
+
+    img = cv2.imread(str(media / "obama.jpg"))
+    whole = rec.detect_emotions(img)[0]
+    assert all(v is not None for v in whole.measures.values())
+    x, y, w, h = whole.box
+    cut = img[: int(y + 0.6 * h)]
+    face, = rec.detect_emotions(cut)
+    p = np.asarray(face.landmarks)
+    assert p[list(MEASURE_POINTS["smile"]), 1].max() > cut.shape[0] - 0.5  # the network's guess, below the picture
+    m = face.measures
+    assert m["smile"] is None and m["mouth_open"] is None and m["lip_press"] is None
+    assert all(m[k] is not None for k in ("left_eye_open", "right_eye_open", "brow_raise", "brow_furrow"))
+    assert all(v is not None for v in action_measures(p, rigid_fit(p)).values())  # without a picture's size: all
+    path = tmp_path / "cut.png"
+    cv2.imwrite(str(path), cut)
+    r = subprocess.run([sys.executable, "-m", "facemotion", "image", str(path), "--mesh", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["faces"][0]["measures"]["smile"] is None
+    out = tmp_path / "rows.csv"
+    r = subprocess.run([sys.executable, "-m", "facemotion", "batch", str(path), "--mesh", "--to", str(out),
+                        "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    row, = csv.DictReader(open(out))
+    assert row["smile"] == "" and row["mouth_open"] == "" and row["brow_raise"] != ""
+
+
+def test_a_videos_measures_with_a_gap_are_drawn_with_it():
+    """A reading whose mouth left the frame adds no smile to its face's line (a gap), not an error."""
+    from facemotion.video.record import FaceRecord
+
+    acc = FaceRecord(2)
+    acc.add(0, 0.0, [0.9, 0.1], {"smile": 0.3, "brow_raise": 0.0})
+    acc.add(1, 0.1, [0.8, 0.2], {"smile": None, "brow_raise": 0.1})
+    (_, first), (_, second) = acc.measures
+    assert first["smile"] == pytest.approx(0.3) and np.isnan(second["smile"]) and second["brow_raise"] == pytest.approx(0.1)
+
+
 def test_a_reduced_decode_gives_landmarks_in_the_full_pictures_pixels(media, tmp_path):
     # a camera photo (6 MP): Haar finds its faces in a decode at half its size
     big = tmp_path / "two_people_6mp.jpg"

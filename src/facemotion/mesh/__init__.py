@@ -15,13 +15,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .measures import MEASURES, action_measures, neutral_values
+from .measures import MEASURE_POINTS, MEASURES, action_measures, neutral_values
 from .model import MESH_MODEL, MIN_FACE_PX, MIN_INSIDE, PRESENCE_THRESHOLD, FaceMesh, MeshResult
 from .pose import frontalise, head_pose, rigid_fit
 
 __all__ = ["FaceMesh", "MeshResult", "head_pose", "action_measures", "aligned_crop", "aligned_transform",
-           "fer_anchors", "frontalise", "rigid_fit", "neutral_values", "MEASURES", "MESH_MODEL", "MIN_FACE_PX",
-           "MIN_INSIDE", "PRESENCE_THRESHOLD", "FER_EYES", "FER_MOUTH"]
+           "fer_anchors", "frontalise", "rigid_fit", "neutral_values", "MEASURES", "MEASURE_POINTS", "MESH_MODEL",
+           "MIN_FACE_PX", "MIN_INSIDE", "PRESENCE_THRESHOLD", "FER_EYES", "FER_MOUTH"]
 
 # FER2013's mean eye centres (the person's right eye, on the image's left, then the left) and
 # mouth centre in its 48x48 faces (pixel coordinates: 0 the first pixel's centre), measured with

@@ -41,6 +41,24 @@ SMILE_LIDS_WEIGHT = 3.3
 # the names, once, where the records' tables name their columns
 MEASURES = MESH_MEASURES
 
+# the points each measure reads, the eye corners (its unit) included. Beyond the picture's edge
+# the network guesses where a point would be: a face cut below its nose read a 'smile' of 0.34
+# neutral and 0.22 smiling (London's 001). A measure with a point beyond the edge is not given
+# (None): such readings move from the uncut photo's 2-4 times as far as the rest (90th
+# percentile), as much a few pixels out as far out (benchmarks/studies/mesh_cut.py; docs/mesh.md,
+# "Faces cut by the picture's edge")
+_UNIT = (*RIGHT_EYE[:2], *LEFT_EYE[:2])
+MEASURE_POINTS = {
+    "smile": (*_UNIT, *LIP_MIDDLE, *MOUTH_CORNERS, RIGHT_EYE[3], LEFT_EYE[3]),
+    "mouth_open": (*_UNIT, 13, 14),
+    "left_eye_open": (*_UNIT, *LEFT_EYE[2:]),
+    "right_eye_open": (*_UNIT, *RIGHT_EYE[2:]),
+    "brow_raise": (*_UNIT, *RIGHT_BROW, *LEFT_BROW),
+    "brow_furrow": (*_UNIT, RIGHT_BROW[-1], LEFT_BROW[-1]),
+    "lip_press": (*_UNIT, *LIP_MIDDLE),
+    "nose_wrinkle": (*_UNIT, *NOSE_WINGS),
+}
+
 
 def eye_distance(p: np.ndarray) -> float:
     """The distance between the eye centres (each the midpoint of its corners)."""
@@ -94,10 +112,22 @@ def neutral_values() -> dict:
     return dict(_neutral)
 
 
-def action_measures(landmarks: np.ndarray, fit: Fit | None = None) -> dict:
+def outside(landmarks: np.ndarray, size) -> np.ndarray:
+    """Per point, whether it lies beyond a picture of ``size`` (width, height): past its edge
+    pixels' outer edges (pixel x covers x - 0.5 .. x + 0.5)."""
+    p = np.asarray(landmarks, np.float64)[:, :2]
+    return ((p < -0.5) | (p > np.asarray(size, np.float64) - 0.5)).any(axis=1)
+
+
+def action_measures(landmarks: np.ndarray, fit: Fit | None = None, size=None) -> dict:
     """A mesh's measures (468 x 3, image pixels): ``MEASURES`` -> float, eye distances from the
-    canonical neutral face (the module says each one)."""
+    canonical neutral face (the module says each one). ``size``: the picture's (width, height);
+    a measure reading a point beyond it is None (:data:`MEASURE_POINTS`)."""
     q = frontalise(landmarks, fit)
     q = q / eye_distance(q)
     base = neutral_values()
-    return {k: v - base[k] for k, v in raw_measures(q).items()}
+    out = {k: v - base[k] for k, v in raw_measures(q).items()}
+    if size is not None:
+        off = outside(landmarks, size)
+        out = {k: None if off[list(MEASURE_POINTS[k])].any() else v for k, v in out.items()}
+    return out

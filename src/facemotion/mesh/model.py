@@ -77,7 +77,7 @@ class MeshResult:
     from the camera in the same pixel scale, its 0 the mesh's mean depth), ``presence`` the
     network's face probability, ``present`` whether it reaches :data:`PRESENCE_THRESHOLD`,
     ``pose`` {yaw, pitch, roll} in degrees (:func:`facemotion.mesh.head_pose`) and ``measures``
-    (:func:`facemotion.mesh.action_measures`)."""
+    (:func:`facemotion.mesh.action_measures`; None for one reading points beyond the picture)."""
 
     landmarks: np.ndarray
     presence: float
@@ -291,7 +291,9 @@ class FaceMesh:
             p, pr = found
             fit = rigid_fit(p)
             agree = eyes is None or eyes[i] is None or eyes_off(p, eyes[i]) <= EYES_AGREE
-            out.append(MeshResult(p, pr, pr >= PRESENCE_THRESHOLD and agree, head_pose(p, fit), action_measures(p, fit)))
+            size = (image_bgr.shape[1], image_bgr.shape[0])
+            out.append(MeshResult(p, pr, pr >= PRESENCE_THRESHOLD and agree, head_pose(p, fit),
+                                  action_measures(p, fit, size)))
         return out
 
 

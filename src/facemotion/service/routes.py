@@ -45,7 +45,8 @@ class FaceOut(BaseModel):
     landmarks: list[list[float]] | None = Field(None, description="468 [x, y, z] points in pixels (--mesh)")
     mesh_presence: float | None = Field(None, description="the mesh's face probability, 0-1 (--mesh)")
     pose: dict[str, float] | None = Field(None, description="yaw, pitch, roll in degrees (--mesh)")
-    measures: dict[str, float] | None = Field(None, description="smile, mouth_open, ... (--mesh; docs/mesh.md)")
+    measures: dict[str, float | None] | None = Field(
+        None, description="smile, mouth_open, ... (--mesh; docs/mesh.md); one reading points beyond the picture null")
 
 
 class DetectResponse(BaseModel):

@@ -10,6 +10,7 @@ the arrays as they are (no dict or list of a frame each).
 
 from __future__ import annotations
 
+import math
 from array import array
 
 import numpy as np
@@ -52,7 +53,8 @@ class FaceRecord:
             elif names != self._names:  # one mesh per run names the same measures every time
                 raise ValueError(f"measures {names} after {self._names}")
             self._measure_times.append(time_s)
-            self._measures.extend(measures[k] for k in names)
+            # a measure not given (its points beyond the frame) is a gap in its line: NaN
+            self._measures.extend(math.nan if measures[k] is None else measures[k] for k in names)
 
     def __len__(self) -> int:
         return len(self._frames)

@@ -124,7 +124,8 @@ def mesh_settings(on: bool = False) -> dict:
                          "smile_lids_weight": me.SMILE_LIDS_WEIGHT, "mouth_corners": list(me.MOUTH_CORNERS),
                          "lip_middle": list(me.LIP_MIDDLE), "right_eye": list(me.RIGHT_EYE),
                          "left_eye": list(me.LEFT_EYE), "right_brow": list(me.RIGHT_BROW),
-                         "left_brow": list(me.LEFT_BROW), "nose_wings": list(me.NOSE_WINGS)}}
+                         "left_brow": list(me.LEFT_BROW), "nose_wings": list(me.NOSE_WINGS),
+                         "points": {k: list(v) for k, v in me.MEASURE_POINTS.items()}}}
 
 
 def mesh_paths() -> dict[str, Path]:

@@ -338,7 +338,9 @@ function meshLine(f) {
   if (f.landmarks === undefined) return "";
   if (!f.pose && f.mesh_presence != null) return `mesh: sees no face there (presence ${f.mesh_presence.toFixed(2)})`;
   if (!f.pose) return "mesh: the face is too small or cut";
-  const deg = (v) => `${Math.round(v)}°`, num = (v) => `${v > 0 ? "+" : ""}${v.toFixed(2)}`, m = f.measures;
+  // a measure is null where its points lie beyond the picture (docs/mesh.md, "Faces cut by the picture's edge")
+  const deg = (v) => `${Math.round(v)}°`, m = f.measures;
+  const num = (v) => (v === null ? "cut off" : `${v > 0 ? "+" : ""}${v.toFixed(2)}`);
   return `yaw ${deg(f.pose.yaw)} · pitch ${deg(f.pose.pitch)} · roll ${deg(f.pose.roll)} · smile ${num(m.smile)} · ` +
          `mouth open ${num(m.mouth_open)}`;
 }

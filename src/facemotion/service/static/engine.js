@@ -672,7 +672,8 @@ async function analyse(image, track, whole) {
       t3 = performance.now();
       if (meshOn) {
         const found = await meshFaces(rgba, dets.map((d) => d.box), angles);
-        faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i], dets[i].eyes) }));
+        const meshFields = (i) => self.FacemotionMesh.fields(mesh, found[i], dets[i].eyes, image.width, image.height);
+        faces = faces.map((f, i) => ({ ...f, ...meshFields(i) }));
       }
     } else {
       // a frame of another size is another source: new tracks, their ids counting on (video.stream.FaceTracking's
@@ -693,7 +694,9 @@ async function analyse(image, track, whole) {
       keep.forEach((t, i) => {
         t.mesh = found && found[i] && found[i].presence >= mesh.presence_threshold ? found[i].landmarks : null;
       });
-      if (found) faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i]) }));
+      if (found) {
+        faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i], null, image.width, image.height) }));
+      }
     }
     const t4 = performance.now();
     return { width: image.width, height: image.height, faces, ms: round1(t4 - t0),

@@ -5,7 +5,7 @@
 // points: Umeyama's optimum, found here by Horn's quaternion) and the action measures on the
 // frontalised mesh. Every setting comes from the Python side at export (config.mesh). engine.js
 // loads it into its worker: FacemotionMesh.load(settings, model bytes, canonical bytes, ort), then
-// locate(mesh, cv, ort, rgb, boxes, angles, previous) and fields(mesh, found) per face.
+// locate(mesh, cv, ort, rgb, boxes, angles, previous) and fields(mesh, found, eyes, width, height) per face.
 "use strict";
 
 self.FacemotionMesh = (() => {
@@ -286,6 +286,13 @@ self.FacemotionMesh = (() => {
     return Object.fromEntries(m.names.map((k) => [k, raw[k] - m.neutral[k]]));
   }
 
+  // measures.outside: a measure reading a point beyond the picture (past its edge pixels' outer edges) is
+  // null, as the network only guesses where such a point would be
+  function withinPicture(mesh, p, values, width, height) {
+    const off = (i) => p[3 * i] < -0.5 || p[3 * i + 1] < -0.5 || p[3 * i] > width - 0.5 || p[3 * i + 1] > height - 0.5;
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, mesh.measures.points[k].some(off) ? null : v]));
+  }
+
   // x rounded to d decimals, halves to even (numpy's round)
   function rounded(x, d) {
     const k = 10 ** d, y = x * k, r = Math.round(y);
@@ -303,7 +310,7 @@ self.FacemotionMesh = (() => {
 
   // a face's record fields, as results.mesh_fields writes them (null in each without a mesh; under the
   // presence threshold, or with its eyes off the detector's, only mesh_presence: FaceMesh.run's present)
-  function fields(mesh, found, eyes = null) {
+  function fields(mesh, found, eyes, width, height) {
     if (!found) return { landmarks: null, mesh_presence: null, pose: null, measures: null };
     const presence = rounded(found.presence, mesh.decimals.mesh_presence);
     if (!(found.presence >= mesh.presence_threshold) || (eyes && eyesOff(mesh, found.landmarks, eyes) > mesh.eyes_agree)) {
@@ -311,9 +318,9 @@ self.FacemotionMesh = (() => {
     }
     const p = found.landmarks, fit = rigidFit(mesh, p), d = mesh.decimals, landmarks = [];
     for (let i = 0; i < p.length; i += 3) landmarks.push([p[i], p[i + 1], p[i + 2]].map((v) => rounded(v, d.landmarks)));
-    const each = (o, k) => Object.fromEntries(Object.entries(o).map(([n, v]) => [n, rounded(v, k)]));
+    const each = (o, k) => Object.fromEntries(Object.entries(o).map(([n, v]) => [n, v === null ? null : rounded(v, k)]));
     return { landmarks, mesh_presence: presence, pose: each(pose(fit), d.pose),
-             measures: each(measures(mesh, p, fit), d.measures) };
+             measures: each(withinPicture(mesh, p, measures(mesh, p, fit), width, height), d.measures) };
   }
 
   return { load, locate, fields, rigidFit, pose, measures, npyFloat16 };
