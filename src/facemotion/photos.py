@@ -23,7 +23,7 @@ from .images import Picture
 from .names import fit_stems, shown
 from .render import draw
 from .results import Analysis
-from .writers import marked, output_stems, write_image, write_json
+from .writers import foreign_file, marked, output_stems, write_image, write_json
 
 
 @dataclass
@@ -51,9 +51,8 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
         written = []
         if out is not None:
             targets = [out / f"{stem}_annotated.jpg", *([out / f"{stem}.json"] if json_files else [])]
-            if taken := _an_input(targets, inputs):
-                yield PhotoResult(path, record, error=f"{path}: its output {taken} would replace an input of this "
-                                                      "run; write to another -o")
+            if error := _refused(path, targets, inputs):
+                yield PhotoResult(path, record, error=error)
                 continue
             try:
                 written.append(targets[0])
@@ -96,9 +95,8 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         written = []
         names = [out / f"{stem}_{end}" for end in ("explain.json", "explain.png", "saliency.npy")] + [
             out / f"{stem}_face{k}_{kind}.png" for k in range(1, len(faces) + 1) for kind in ("crop", "saliency")]
-        if taken := _an_input(names, inputs):
-            yield PhotoResult(path, error=f"{path}: its output {taken} would replace an input of this run; write "
-                                          "to another -o")
+        if error := _refused(path, names, inputs):
+            yield PhotoResult(path, error=error)
             continue
         try:
             record = _write_explained(recognizer, path, stem, image, whole, faces, out, written, inputs)
@@ -168,9 +166,16 @@ def _places(paths) -> set:
     return {same_file(p) for p in paths}
 
 
-def _an_input(targets, inputs: set):
-    """The first of ``targets`` that is one of this run's inputs (an output never replaces one)."""
-    return next((t for t in targets if same_file(t) in inputs), None)
+def _refused(path, targets, inputs: set) -> str | None:
+    """Why ``path``'s outputs (``targets``) may not be written, or None: an output never replaces
+    one of this run's inputs, nor a file facemotion did not write (a ``p_annotated.jpg`` or
+    ``p.json`` of the user's beside ``p.jpg``)."""
+    if taken := next((t for t in targets if same_file(t) in inputs), None):
+        return f"{path}: its output {taken} would replace an input of this run; write to another -o"
+    if taken := next((t for t in targets if foreign_file(t)), None):
+        return f"{path}: its output {taken} would replace a file facemotion did not write; remove it or write " \
+               "to another -o"
+    return None
 
 
 def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:

@@ -85,6 +85,32 @@ def test_an_input_reached_through_a_link_is_not_replaced_either(tmp_path, media,
     assert (photos / "p_annotated.jpg").read_bytes() == (media / "two_people.jpg").read_bytes()
 
 
+def test_a_file_of_the_users_named_as_an_output_is_not_replaced(tmp_path, media, capsys):
+    """p.jpg named alone, -o its folder: the user's own p_annotated.jpg (not an input of this run)
+    and q.json (not a facemotion record) keep their bytes, and their photos fail alone saying
+    why; explain's files, and batch --annotate's copies, likewise. facemotion's own outputs of an
+    earlier run are replaced, as a rerun does."""
+    photo = Path(facemotion.SAMPLE_IMAGE).read_bytes()
+    for name in ("p.jpg", "q.jpg", "r.jpg"):
+        (tmp_path / name).write_bytes(photo)
+    own = {tmp_path / "p_annotated.jpg": (media / "two_people.jpg").read_bytes(),
+           tmp_path / "q.json": b'{"taken": "2019-05-01"}\n', tmp_path / "r_explain.png": (media / "32bit.png").read_bytes()}
+    for path, data in own.items():
+        path.write_bytes(data)
+    photos = [str(tmp_path / n) for n in ("p.jpg", "q.jpg", "r.jpg")]
+    assert main(["image", *photos, "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    for path in list(own)[:2]:
+        assert f"its output {path} would replace a file facemotion did not write; remove it or write to another -o" in err
+    assert "2 of 3 inputs failed" in err and (tmp_path / "r.json").is_file()
+    assert main(["image", photos[2], "-o", str(tmp_path)]) == 0  # its own outputs: a rerun replaces them
+    assert main(["explain", photos[2], "-o", str(tmp_path)]) == 1
+    assert f"its output {tmp_path / 'r_explain.png'} would replace a file facemotion did not write" in capsys.readouterr().err
+    assert main(["batch", photos[0], "--to", str(tmp_path / "t.csv"), "--no-progress", "--annotate", str(tmp_path)]) == 2
+    assert f"would replace {tmp_path / 'p_annotated.jpg'}, a file facemotion did not write" in capsys.readouterr().err
+    assert all(path.read_bytes() == data for path, data in own.items())
+
+
 def test_explain_run_again_into_the_photos_folder_reads_only_the_photos(media, tmp_path, capsys):
     """Its crops, maps and figure are marked as drawn: a second run leaves them out, and runs."""
     (tmp_path / "p.jpg").write_bytes((media / "two_people.jpg").read_bytes())

@@ -59,6 +59,17 @@ def test_quantize_takes_your_own_folder_of_crops(tiny_checkpoint, tmp_path, caps
     q = load_classifier(tmp_path / "q.onnx")
     assert check["faces"] == 4 and "36 training faces" in q.card.training["calibration"]
     assert q.card.metrics == {"val_acc": check["int8_public_test"]}
+    # too few faces of each emotion for a tenth to hold any out: one line, no file (it was a traceback)
+    for folder in (tmp_path / "faces").iterdir():  # two of each emotion: round(0.2) holds out none
+        for crop in sorted(folder.iterdir())[2:]:
+            crop.unlink()
+    assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q2.onnx"), "--data",
+                 str(tmp_path / "faces")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"error: {tmp_path / 'faces'}: no faces to check the int8 model on (a tenth of each emotion's "
+                       "faces, rounded, holds out none of its 8); give 5 faces or more of an emotion, or a folder "
+                       "with a val part")
+    assert not (tmp_path / "q2.onnx").exists()
 
 
 def _int8_weights(path):

@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import validate
 from ..errors import FacemotionError, UsageError
 from ..fileio import check_writable, made_folders_kept_on_success, same_file
-from ..writers import drawn_copies, drawn_note
+from ..writers import drawn_copies, drawn_note, foreign_file
 from .inputs import Item, expand
 from .rows import COLUMNS
 from .sinks import open_sink, read_rows
@@ -117,12 +117,16 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
 
 def _refuse_replacing_inputs(items, annotate_dir) -> None:
     """An annotated copy never replaces an input (--annotate the photos' own folder, beside a
-    ``p_annotated.jpg`` of the user's): refused before any output exists."""
+    ``p_annotated.jpg`` of the user's), nor a file facemotion did not write: refused before any
+    output exists."""
     if annotate_dir is None:
         return
     inputs = {same_file(it.path): it.path for it in items}
     for it in items:
-        target = same_file(Path(annotate_dir) / f"{it.stem}_annotated.jpg")
-        if it.kind == "image" and target in inputs:
+        target = Path(annotate_dir) / f"{it.stem}_annotated.jpg"
+        if it.kind == "image" and same_file(target) in inputs:
             raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace the input "
-                             f"{inputs[target]}; choose another folder")
+                             f"{inputs[same_file(target)]}; choose another folder")
+        if it.kind == "image" and foreign_file(target):
+            raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace {target}, "
+                             "a file facemotion did not write; remove it or choose another folder")

@@ -31,7 +31,7 @@ import onnx
 from ..card import ModelCard
 from ..classify import OnnxClassifier
 from ..datasets import load_splits
-from ..errors import ModelError
+from ..errors import FacemotionError, ModelError
 from ..fileio import atomic_path, write_text
 from ..preprocess import normalize
 from ..progress import progress_bar
@@ -192,6 +192,10 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
     out = Path(out)
     labels = label_source(card, labels)
     train, val, val_name, val_votes = quantize_splits(data, labels, votes, seed)
+    if check and not len(val):  # the file is written only once it has been checked
+        raise FacemotionError(f"{data}: no faces to check the int8 model on (a tenth of each emotion's faces, "
+                              f"rounded, holds out none of its {len(train):,}); give 5 faces or more of an emotion, "
+                              "or a folder with a val part")
     faces = calibration_faces(train, calibration, seed)
     if calibration > len(faces):
         print(f"--calibration {calibration}: {data} has {len(faces):,} training faces, all of them used", file=sys.stderr)

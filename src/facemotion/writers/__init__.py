@@ -106,6 +106,25 @@ def annotated_copy(path) -> bool:
     return (head[:2] == b"\xff\xd8" and _MARK_SEGMENT in head) or (head[:8] == _PNG and ANNOTATED_MARK in head)
 
 
+def foreign_file(path) -> bool:
+    """Whether ``path``, where facemotion would write an output, holds a file it did not write: a
+    JPEG or PNG without its mark (:func:`marked`), a JSON file that is not one of its records (an
+    object with ``file`` and ``faces``). False where there is none; other kinds are not opened."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    suffix = p.suffix.lower()
+    if suffix in (".jpg", ".jpeg", ".png"):
+        return not annotated_copy(p)
+    if suffix == ".json":
+        try:
+            record = json.loads(p.read_bytes())
+        except (OSError, ValueError):  # (UnicodeDecodeError is a ValueError)
+            return True
+        return not (isinstance(record, dict) and "file" in record and "faces" in record)
+    return False
+
+
 def face_csv_columns(labels=EMOTIONS, mesh: bool = False) -> list[str]:
     """The face CSV's header: a probability column per label of the model, in its order; with
     ``mesh``, the mesh's columns after them (:data:`facemotion.results.MESH_COLUMNS`: presence,
