@@ -385,8 +385,16 @@ def test_a_ctrl_c_while_the_command_line_imports_is_one_line():
               "sys.argv[0] = {!r}\n"
               "import facemotion\n"
               "os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n")
+    import signal
+
+    # started as from a terminal: a background job of a script inherits SIGINT ignored, and then
+    # neither Python nor facemotion handles it (Ctrl-C does not reach such a job)
+    def as_from_a_terminal():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     p = subprocess.run([sys.executable, "-c", script.format("/usr/local/bin/facemotion")], capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, preexec_fn=as_from_a_terminal)
     assert p.returncode == 130 and p.stderr == "interrupted\n", p.stderr
-    p = subprocess.run([sys.executable, "-c", script.format("myapp.py")], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-c", script.format("myapp.py")], capture_output=True, text=True, timeout=60,
+                       preexec_fn=as_from_a_terminal)
     assert p.returncode == -2 and "KeyboardInterrupt" in p.stderr  # (Python dies of the signal it did not catch)

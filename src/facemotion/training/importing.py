@@ -14,7 +14,7 @@ import torch
 from onnx import numpy_helper
 
 from ..card import ModelCard
-from ..errors import ModelError
+from ..errors import ModelError, UsageError
 from .checkpoint import describe
 
 # the export's own probe and parity check: an import is checked exactly as an export is
@@ -150,11 +150,27 @@ def import_checkpoints(model, out_dir) -> tuple[list[tuple[Path, dict]], dict]:
     out.mkdir(parents=True, exist_ok=True)
     stems = [Path(ck["recovered_from"]["source"]).stem if ck["recovered_from"].get("source") and len(ckpts) > 1
              else path.stem for ck in ckpts]
+    # members exported from two runs' best.pt files share a name: number them instead
+    dests = [out / f"{stem if stems.count(stem) == 1 else f'{path.stem}_member{i}'}.pt" for i, stem in enumerate(stems)]
+    for dest in dests:  # all checked before any is written
+        _refuse_replacing(dest)
     written = []
-    for i, ck in enumerate(ckpts):
-        # members exported from two runs' best.pt files share a name: number them instead
-        stem = stems[i] if stems.count(stems[i]) == 1 else f"{path.stem}_member{i}"
-        dest = out / f"{stem}.pt"
+    for dest, ck in zip(dests, ckpts):
         atomic_torch_save(ck, dest)
         written.append((dest, ck))
     return written, {**info, "file": path.name}
+
+
+def _refuse_replacing(dest: Path) -> None:
+    """An import replaces an earlier import (its checkpoint names the file it was recovered from),
+    never a trained checkpoint (``mx.pt`` beside the ``mx.onnx`` exported from it) or another file."""
+    if not dest.is_file():
+        return
+    try:
+        held = torch.load(dest, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not a file torch reads: not ours to replace either
+        held = None
+    if isinstance(held, dict) and held.get("recovered_from"):  # (a trained one carries None there)
+        return
+    what = "a trained checkpoint" if isinstance(held, dict) and "model_state" in held else "another file"
+    raise UsageError(f"-o {dest.parent}: {dest} holds {what}, which this import would replace; give another -o")

@@ -38,7 +38,7 @@ from .host import SignalShield
 from .outputs import Claim, _output_stem
 from .record import FaceRecord, FrameLog, frame_durations, held_times, live_rate, summarize  # noqa: F401 (the API's)
 from .saliency import SaliencyKeeper
-from .sources import FrameSource, live_name
+from .sources import FrameSource, live_name, session_name
 from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
@@ -104,7 +104,8 @@ class _VideoRun:
         self.info = info = self.src.info
         # a file's sound goes into the annotated MP4 (a camera's stream has none we read)
         self.sound_from = Path(source) if isinstance(source, (str, os.PathLike)) and not info.live else None
-        self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live else live_name(source)))
+        self.stem = _output_stem(opts.name or (Path(str(source)).stem if not info.live
+                                               else session_name(live_name(source), out_dir)))
         self.lock = Claim(out_dir, self.stem, opts.write_video)
         # every column and summary follows the model's labels (FER2013's for a recognizer-like
         # object that names none)
