@@ -666,6 +666,35 @@ def test_a_missing_ray_is_one_line_before_any_output(media, tmp_path, monkeypatc
     assert not (tmp_path / "new.csv").exists()
 
 
+def test_a_ray_address_that_cannot_serve_is_one_line_before_any_output(media, tmp_path, monkeypatch, capsys):
+    """An address Ray cannot parse printed its traceback, a ray:// one without Ray's client another,
+    and one where nothing listens was retried for minutes; each left a header-only table."""
+    import socket
+
+    pytest.importorskip("ray")
+    from facemotion.cli import main
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "r.csv"
+    cases = [("--ray-address", "garbage", 2, "not a cluster's address (host:port, ray://host:port, auto or local)"),
+             ("--ray-address", f"127.0.0.1:{port}", 1, "no Ray cluster answers there"),
+             ("RAY_ADDRESS", f"127.0.0.1:{port}", 1, f"RAY_ADDRESS 127.0.0.1:{port}: no Ray cluster answers there")]
+    for how, address, code, said in cases:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        args = ["batch", str(media / "justin.jpg"), "--engine", "ray", "--to", str(out), "--no-progress"]
+        if how == "RAY_ADDRESS":
+            monkeypatch.setenv("RAY_ADDRESS", address)
+        else:
+            args += ["--ray-address", address]
+        t = time.perf_counter()
+        assert main(args) == code
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+        assert time.perf_counter() - t < 30 and not out.exists() and not list(tmp_path.iterdir())
+
+
 def test_an_older_versions_table_resumes_after_its_own_shorter_header(tmp_path):
     """A table an older version wrote (its header without path_bytes) with nothing recorded yet:
     the resume cuts it to its own header (it was cut to the new, longer one's length, padding it

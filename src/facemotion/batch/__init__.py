@@ -55,9 +55,10 @@ def _check_job(spec: JobSpec, engine: str, workers, actors, ray_address, annotat
     if annotate_dir is not None:  # a file in its place, a folder not writable
         check_writable(annotate_dir, "--annotate")
     if engine == "ray":  # Ray missing (an --overwrite would have emptied the table before the error)
-        from .ray_engine import ray_module
+        from .ray_engine import check_address, ray_module
 
         ray_module()
+        check_address(ray_address)
 
 
 def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", workers: int | None = None,

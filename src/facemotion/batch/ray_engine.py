@@ -14,13 +14,15 @@ file when ``--model`` is a path (shipped models travel with the package).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
+import socket
 
 import numpy as np
 
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 from ..progress import progress_bar
 from .inputs import Item
 from .stages import JobSpec, classify_items, detect_item
@@ -62,6 +64,30 @@ def ray_module():
     return ray
 
 
+def check_address(address: str | None) -> None:
+    """Whether the cluster at ``address`` (else ``RAY_ADDRESS``) can be reached, said in one line
+    before any output exists: Ray's own start printed a traceback for an address it cannot
+    parse, and retried an unreachable one for minutes. None, ``auto`` and ``local``: Ray's own
+    choice (a local instance started here where none runs)."""
+    option = "--ray-address" if address else "RAY_ADDRESS"
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local"):
+        return
+    rest = address
+    if address.startswith("ray://"):
+        rest = address[len("ray://"):]
+        if importlib.util.find_spec("grpc") is None:
+            raise FacemotionError(f"{option} {address}: a ray:// address needs Ray's client: pip install 'ray[client]'")
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{option} {address}: not a cluster's address (host:port, ray://host:port, auto or local)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise FacemotionError(f"{option} {address}: no Ray cluster answers there ({e.strerror or e}); start one "
+                              "(ray start --head) or give its address") from None
+
+
 def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size: int = 8, address: str | None = None,
             annotate_dir=None, progress: bool = True) -> dict:
     """Process ``items`` into ``sink`` on Ray: the running instance if this process started one
@@ -73,7 +99,10 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
     ray = ray_module()
     own = not ray.is_initialized()
     if own:
-        ray.init(address=address, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except Exception as e:  # noqa: BLE001 - Ray raises many kinds; one line, its first
+            raise FacemotionError(f"--engine ray: Ray could not start ({str(e).strip().splitlines()[0][:200]})") from None
     bar = progress_bar(total=len(items), unit="img", desc="batch (ray)", disable=not progress, leave=True)
     try:
         ctx = ray.data.DataContext.get_current()

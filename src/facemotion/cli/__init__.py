@@ -127,6 +127,8 @@ def quiet_libraries() -> None:
     # own; a failing job still raises, in our words
     for name in ("ray._private.authentication.authentication_token_setup", "ray.data._internal.progress"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # and its warning that a one-photo job starts fewer actors than asked
+    warnings.filterwarnings("ignore", module=r"ray(\..*)?$")
     # matplotlib's notice that it cannot make its config folder (a read-only home): it uses a
     # temporary one, and the figures are the same
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
