@@ -14,7 +14,8 @@ from .fileio import check_input_file
 # facemotion.formats)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jfif",
                   ".avif", ".heic", ".heif"}
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
+                  ".ts", ".mts", ".m2ts"}  # MPEG transport streams: broadcasts, camcorders (AVCHD)
 
 
 # what `facemotion data crops` writes first in its folder ("complete": false) and completes last
@@ -49,10 +50,19 @@ def _is(path: Path, test: str) -> bool:
 
 
 def _input_entry(path: Path) -> bool:
-    """Whether a folder's or a glob's entry is an input: anything but a folder. A broken or
+    """Whether a folder's or a glob's entry is an input: anything but a folder, and a ``.ts`` file
+    only as an MPEG transport stream (its first byte 0x47), not TypeScript source. A broken or
     looping link, a FIFO, a device are inputs too, so that reading them reports them (one error
     each), rather than the run passing over them in silence."""
-    return not _is(path, "is_dir")
+    if _is(path, "is_dir"):
+        return False
+    if path.suffix.lower() == ".ts" and _is(path, "is_file"):
+        try:
+            with open(path, "rb") as f:
+                return f.read(1) == b"\x47"
+        except OSError:  # unreadable: an input, whose reading says why
+            return True
+    return True
 
 
 def unique(paths) -> list:

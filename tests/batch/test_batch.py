@@ -26,7 +26,7 @@ from facemotion.recognizer import RecognizerOptions
 from facemotion.video import FrameSource
 from facemotion.zoo import default_model_name, shipped_models
 
-from conftest import faststart_copy
+from conftest import faststart_copy, stream_copy
 
 COLUMNS = columns(shipped_models()[default_model_name()].card.labels)  # the default model's table
 
@@ -664,6 +664,24 @@ def test_a_missing_ray_is_one_line_before_any_output(media, tmp_path, monkeypatc
     with pytest.raises(FacemotionError, match="needs Ray Data"):
         run_batch([str(media / "justin.jpg")], tmp_path / "new.csv", engine="ray", progress=False)
     assert not (tmp_path / "new.csv").exists()
+
+
+def test_mpeg_transport_streams_are_videos_and_typescript_is_left_out(media, tmp_path):
+    """A camcorder's .mts and a broadcast's .ts (MPEG-TS) are read as videos, named or in a folder
+    (they were tried as photos, or passed over in silence); a folder's TypeScript file named
+    .ts is not a video, and is left out."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    stream_copy(media / "test.mp4", clips / "a.ts", fmt="mpegts")
+    shutil.copy(clips / "a.ts", clips / "b.mts")
+    (clips / "app.ts").write_text("export const x: number = 1;\n")
+    shutil.copy(media / "justin.jpg", clips / "p.jpg")
+    out = tmp_path / "t.csv"
+    s = run_batch([str(clips)], out, spec=JobSpec(every=60), progress=False)
+    rows = read_rows(out)
+    assert s["processed"] == 3 and s["failed"] == 0, s
+    assert {Path(r[0]).name for r in rows} == {"a.ts", "b.mts", "p.jpg"}  # path, frame, ... (rows.columns)
+    assert all(r[1] is not None for r in rows if not r[0].endswith(".jpg"))
 
 
 def test_a_ray_address_that_cannot_serve_is_one_line_before_any_output(media, tmp_path, monkeypatch, capsys):
