@@ -336,7 +336,9 @@ def test_a_table_edited_since_it_was_written_is_refused_not_cut_between_rows(tmp
 
 def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tmp_path):
     """`batch --precision int8 --threads 2` runs the int8 model (its probabilities, its name in
-    the rows), and a rerun with another precision or thread count is refused, not mixed in."""
+    the rows), and a rerun with another precision is refused, not mixed in; one with another
+    thread count resumes (threads set the speed, not the rows: the same probabilities to the last
+    bit at 1 and 2 threads)."""
     from facemotion.cli import main
 
     photos = [media / p for p in ("justin.jpg", "two_people.jpg")]
@@ -348,10 +350,14 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     assert rows == expected_rows(int8, photos) and len(rows) == 3
     assert rows != expected_rows(EmotionRecognizer(precision="float32"), photos)  # not the float model's probabilities
     assert int8.model_name.endswith("_int8") and all(r[COLUMNS.index("model")] == int8.model_name for r in rows)
-    for other in (["--precision", "float32", "--threads", "2"], ["--precision", "int8", "--threads", "1"]):
-        p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, photos), "--to", str(out),
-                            "--no-progress", *other], capture_output=True, text=True, timeout=120)
-        assert p.returncode == 1 and "Traceback" not in p.stderr and "other options" in p.stderr, p.stderr
+    p = subprocess.run([sys.executable, "-m", "facemotion", "batch", *map(str, photos), "--to", str(out),
+                        "--no-progress", "--precision", "float32", "--threads", "2"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "other options (--precision" in p.stderr, p.stderr
+    assert read_rows(out) == rows
+    out.write_text("".join(out.read_text().splitlines(keepends=True)[:2]))  # stopped after its first photo's row
+    assert main(["batch", *map(str, photos), "--to", str(out), "--precision", "int8", "--threads", "1",
+                 "--no-progress"]) == 0
     assert read_rows(out) == rows
     float32 = JobSpec(RecognizerOptions(precision="float32"), smooth=0.0)
     assert JobSpec(RecognizerOptions(precision="int8")).signature() != float32.signature()
@@ -664,6 +670,24 @@ def test_a_missing_ray_is_one_line_before_any_output(media, tmp_path, monkeypatc
     with pytest.raises(FacemotionError, match="needs Ray Data"):
         run_batch([str(media / "justin.jpg")], tmp_path / "new.csv", engine="ray", progress=False)
     assert not (tmp_path / "new.csv").exists()
+
+
+def test_annotate_given_to_a_resumed_job_says_which_photos_it_does_not_draw(media, tmp_path, capsys):
+    """--annotate added on a rerun did nothing and said nothing: the photos an earlier run did are
+    not read again, so they get no copy; the note says so, and --overwrite draws them."""
+    from facemotion.cli import main
+
+    args = ["batch", str(media / "justin.jpg"), str(media / "obama.jpg"), "--to", str(tmp_path / "t.csv"),
+            "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--annotate", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: --annotate {tmp_path / 'a'}: 2 photos done before this run ({media / 'justin.jpg'}, ...) not " \
+           f"drawn: their rows are in {tmp_path / 't.csv'}; --overwrite reads and draws every input" in err, err
+    assert main([*args, "--annotate", str(tmp_path / "a"), "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["justin_annotated.jpg", "obama_annotated.jpg"]
+    assert main([*args, "--annotate", str(tmp_path / "a")]) == 0 and "note" not in capsys.readouterr().err
 
 
 def test_mpeg_transport_streams_are_videos_and_typescript_is_left_out(media, tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import validate
 from ..errors import FacemotionError, UsageError
 from ..fileio import check_writable, made_folders_kept_on_success, same_file
+from ..names import count, shown
 from ..writers import drawn_copies, drawn_note, foreign_file
 from .inputs import Item, expand
 from .rows import COLUMNS
@@ -94,6 +95,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
             # named by its absolute path this time, the command run from another folder)
             todo = [it for it in items if not sink.has(it.path)]
             failed_before = sum(sink.has_failed(it.path) for it in items)  # done by an earlier run, as errors
+            _note_undrawn(items, todo, sink, annotate_dir, out)
             if annotate_dir is not None:
                 Path(annotate_dir).mkdir(parents=True, exist_ok=True)
             if engine == "ray":
@@ -131,3 +133,17 @@ def _refuse_replacing_inputs(items, annotate_dir) -> None:
         if it.kind == "image" and foreign_file(target):
             raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace {target}, "
                              "a file facemotion did not write; remove it or choose another folder")
+
+
+def _note_undrawn(items, todo, sink, annotate_dir, out) -> None:
+    """--annotate given to a job that resumes: the photos an earlier run did are not read again,
+    so they get no copy; said, not passed over (their rows are in the table)."""
+    if annotate_dir is None:
+        return
+    todo = {it.path for it in todo}
+    undrawn = [it for it in items if it.kind == "image" and it.path not in todo and not sink.has_failed(it.path)
+               and not (Path(annotate_dir) / f"{it.stem}_annotated.jpg").exists()]
+    if undrawn:
+        print(f"note: --annotate {annotate_dir}: {count(len(undrawn), 'photo')} done before this run "
+              f"({shown(str(undrawn[0].path))}{', ...' if len(undrawn) > 1 else ''}) not drawn: their rows are "
+              f"in {shown(str(out))}; --overwrite reads and draws every input", file=sys.stderr)

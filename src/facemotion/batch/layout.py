@@ -72,7 +72,13 @@ def differences(old: dict, new: dict) -> str:  # an option a signature leaves ou
                      for k, v in said.items() if old.get(k) != new.get(k))
 
 
+# options that set how fast a job runs, not what its rows say: a job resumes with other ones (fewer
+# threads on a machine grown busy is the usual reason to stop and resume)
+SPEED_ONLY = ("threads",)
+
+
 def refuse_other_options(path: Path, old: dict, new: dict) -> None:
+    old, new = ({k: v for k, v in d.items() if k not in SPEED_ONLY} for d in (old, new))
     if old != new:
         raise FacemotionError(f"{path}: was written with other options ({differences(old, new)}); "
                               "rerun with the same options, write to another --to, or pass --overwrite")
