@@ -543,7 +543,16 @@ def test_train_refuses_what_it_cannot_run(kaggle_zip, tmp_path, capsys):
     assert main(base + ["--out", str(tmp_path / "run")]) == 0
     capsys.readouterr()
     assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "run"), "--resume"]) == 2
-    assert "is a run of mini_xception" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a run of mini_xception" in err and "continue it with --arch mini_xception" in err
+    # named as a file from another --out: refused before any note of its schedule, with advice that applies
+    assert main(base + ["--arch", "vgg_fer_s", "--epochs", "3", "--out", str(tmp_path / "other"), "--resume",
+                        str(tmp_path / "run" / "last.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].endswith("give --arch mini_xception to continue it") and "note" not in err
+    assert main(base + ["--arch", "vgg_fer_s", "--out", str(tmp_path / "d"), "--init",
+                        str(tmp_path / "run" / "last.pt")]) == 2  # the same conflict by --init: a usage error too
+    assert "give --arch mini_xception" in capsys.readouterr().err
     # options that would be passed over: refused before the run's folder is made
     assert main(base + ["--votes", str(tmp_path / "v.csv"), "--out", str(tmp_path / "c")]) == 2
     assert "--votes: FER+'s vote file is read with --labels ferplus" in capsys.readouterr().err

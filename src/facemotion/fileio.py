@@ -42,6 +42,7 @@ class PendingFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.discard()  # a leftover (or a planted link) under the temporary name is never written through
+        _remove_stale_temps(self.tmp)
 
     def commit(self, replace: bool = True) -> Path:
         if replace or not self.path.exists():
@@ -54,6 +55,29 @@ class PendingFile:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_temps(tmp: Path) -> None:
+    """The temporary copies of the same file that killed processes left (``.name.tmp<pid>.xz``, its
+    process gone), which a rerun kept beside the finished file; one whose process runs is left."""
+    head, _, rest = tmp.name.rpartition(".tmp")
+    suffix = rest[len(str(os.getpid())):]
+    with contextlib.suppress(OSError):
+        for p in [p for p in tmp.parent.iterdir() if p.name.startswith(head + ".tmp") and p.name.endswith(suffix)]:
+            pid = p.name[len(head) + 4:len(p.name) - len(suffix)]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+                continue  # the process lives (a write under way, or another under a reused number)
+            except ProcessLookupError:
+                pass
+            except OSError:  # another user's process: alive
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
 import csv
+import re
 import shutil
 
 import pytest
@@ -700,3 +701,20 @@ def test_what_fixes_a_runs_faces_is_checked(kaggle_zip, tmp_path, capsys):
 def test_eval_tta_checkpoints_say_their_views(kaggle_zip, tmp_path):
     main(_args(kaggle_zip, tmp_path / "run", epochs=1, eval_tta=True))
     assert load_checkpoint(tmp_path / "run" / "best.pt")["tta"] == "flip"  # what its val metrics were measured with
+
+
+@pytest.mark.parametrize("option, value, needs", [
+    ("kd_alpha", 0.3, "a teacher (--teacher or --teacher-targets)"), ("kd_temp", 2.0, "a teacher"),
+    ("kd_offline", True, "--teacher"), ("unlabelled_weight", 3.0, "--unlabelled FOLDER"),
+    ("unlabelled_threshold", 0.5, "--unlabelled FOLDER"), ("corrupt_mix", 0.9, "--corrupt P"),
+    ("momentum", 0.5, "--opt sgd")])
+def test_an_option_tuning_a_part_of_the_run_that_is_off_is_refused(kaggle_zip, tmp_path, option, value, needs):
+    """Each trained as if it were not given (the same loss as a plain run), where its siblings
+    (--kd-skip-extra without a teacher, --prune without --init) are refused: now they are too."""
+    from facemotion.errors import UsageError
+
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(UsageError, match=rf"^{flag}: tunes what {re.escape(needs)}.* turns on, which this run does not "
+                                         "use; give that too, or leave it out$"):
+        main(_args(kaggle_zip, tmp_path / "x", **{option: value}))
+    assert not (tmp_path / "x" / "log.csv").exists()

@@ -44,10 +44,17 @@ def starting_point(cfg, model, model_kwargs, x_tr, out: Path, say):
     if not ck.get("optimizer_state"):
         raise UsageError(f"--resume: {resume} holds weights only (a shipped or slimmed checkpoint), not a "
                          "run to continue; start from it with --init instead")
-    _same_run(cfg, ck, resume, say)  # first: another --labels changes the network's outputs too
-    if ck.get("arch") != cfg.arch or (ck.get("arch_kwargs") or {}) != model_kwargs:
+    # another network is refused before anything is said of the schedule it would go on with; another
+    # --labels changes the network's outputs too, which _same_run names as such
+    advice = (f"give --arch {ck.get('arch')} to continue it" if cfg.resume != "auto" else
+              f"continue it with --arch {ck.get('arch')}, or start another run in another --out")
+    if ck.get("arch") != cfg.arch:
         raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                         f"not of {cfg.arch} {model_kwargs}; use another --out or the same --arch")
+                         f"not of {cfg.arch} {model_kwargs}; {advice}")
+    _same_run(cfg, ck, resume, say)
+    if (ck.get("arch_kwargs") or {}) != model_kwargs:
+        raise UsageError(f"--resume: {resume} is a run of {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                         f"not of {cfg.arch} {model_kwargs}; give its --model-kwargs to continue it")
     pruned = ck.get("pruned") or {}
     if cfg.prune is not None and pruned.get("ratio") != cfg.prune:
         raise UsageError(f"--prune: {resume} is a run pruned by {pruned.get('ratio', 0)}, not {cfg.prune}; "

@@ -30,6 +30,7 @@ from ..names import count
 from ..validate import HelpFormatter, deprecated_alias, device, integer, json_object, number, option, output_folder
 from ..validate import threads as validate_threads
 from .data import load_data
+from .idle_options import refuse_idle_options
 from .loop import RunState, run_epochs
 
 
@@ -279,6 +280,7 @@ def _prepare_out(cfg, dist) -> Path:
     if cfg.kd_skip_extra and not ((cfg.teacher or cfg.teacher_targets) and cfg.extra_data):
         raise UsageError("--kd-skip-extra: distils on --data's faces alone, so it needs a teacher (--teacher or "
                          "--teacher-targets) and --extra-data folders")
+    refuse_idle_options(cfg, get_args_parser())
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import FacemotionError
+from ..errors import FacemotionError, UsageError
 from ..preprocess import normalize
 from ..zoo import shipped_models
 from .checkpoint import checkpoint_compute, load_checkpoint
@@ -34,8 +34,8 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
     same_net = {k: v for k, v in (ck.get("arch_kwargs") or {}).items() if k != "num_classes"} == \
         {k: v for k, v in (arch_kwargs or {}).items() if k != "num_classes"}
     if ck.get("arch") != arch or not same_net:
-        raise FacemotionError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                              f"but --arch is {arch} {arch_kwargs or {}}")
+        raise UsageError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
+                         f"but --arch is {arch} {arch_kwargs or {}}; give --arch {ck.get('arch')}")
     state = dict(ck.get("ema_state") or ck["model_state"])
     if ck.get("pruned"):  # a pruned run fine-tuned again: shrink the network to its channels first
         fit_to_state(model, state, ck["pruned"])
