@@ -55,7 +55,8 @@ def readings(n: int) -> list[tuple[float, float]]:
             beyond = np.max([-0.5 - p[:, 0], -0.5 - p[:, 1], p[:, 0] - (w - 0.5), p[:, 1] - (h - 0.5)], axis=0)
             beyond = beyond / eye_distance(p)
             m = action_measures(p, rigid_fit(p))  # every measure, as if no point were beyond the edge
-            out += [(float(beyond[list(idx)].max()), abs(m[k] - whole["measures"][k])) for k, idx in MEASURE_POINTS.items()]
+            out += [(float(beyond[list(idx)].max()), abs(m[k] - whole["measures"][k]))
+                    for k, idx in MEASURE_POINTS.items()]
     return out
 
 

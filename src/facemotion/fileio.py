@@ -42,7 +42,6 @@ class PendingFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.discard()  # a leftover (or a planted link) under the temporary name is never written through
-        _remove_stale_temps(self.tmp)
 
     def commit(self, replace: bool = True) -> Path:
         if replace or not self.path.exists():
@@ -57,15 +56,19 @@ class PendingFile:
             self.tmp.unlink(missing_ok=True)
 
 
-def _remove_stale_temps(tmp: Path) -> None:
-    """The temporary copies of the same file that killed processes left (``.name.tmp<pid>.xz``, its
-    process gone), which a rerun kept beside the finished file; one whose process runs is left."""
+def remove_stale_temps(path) -> None:
+    """The temporary copies of ``path`` that killed processes left (``.name.tmp<pid>.xz``, the
+    process gone from this machine), which a rerun kept beside the finished file; one whose
+    process runs is left. For a long job's one output (its folder is listed once): not run on
+    every write, where a large folder would be listed for each file, nor for folders other
+    machines write to (their processes are not seen here)."""
+    tmp = temp_path(path)
     head, _, rest = tmp.name.rpartition(".tmp")
     suffix = rest[len(str(os.getpid())):]
     with contextlib.suppress(OSError):
         for p in [p for p in tmp.parent.iterdir() if p.name.startswith(head + ".tmp") and p.name.endswith(suffix)]:
             pid = p.name[len(head) + 4:len(p.name) - len(suffix)]
-            if not pid.isdigit() or int(pid) == os.getpid():
+            if not pid.isdigit() or int(pid) == os.getpid() or int(pid) > 2**22:  # (Linux's largest number)
                 continue
             try:
                 os.kill(int(pid), 0)

@@ -51,15 +51,16 @@ def _is(path: Path, test: str) -> bool:
 
 def _input_entry(path: Path) -> bool:
     """Whether a folder's or a glob's entry is an input: anything but a folder, and a ``.ts`` file
-    only as an MPEG transport stream (its first byte 0x47), not TypeScript source. A broken or
+    only as an MPEG transport stream (its sync byte 0x47 first, or fifth), not TypeScript source. A broken or
     looping link, a FIFO, a device are inputs too, so that reading them reports them (one error
     each), rather than the run passing over them in silence."""
     if _is(path, "is_dir"):
         return False
     if path.suffix.lower() == ".ts" and _is(path, "is_file"):
         try:
-            with open(path, "rb") as f:
-                return f.read(1) == b"\x47"
+            with open(path, "rb") as f:  # (192-byte packets: after a 4-byte time code)
+                head = f.read(5)
+            return head[:1] == b"\x47" or head[4:5] == b"\x47"
         except OSError:  # unreadable: an input, whose reading says why
             return True
     return True

@@ -29,21 +29,21 @@ def test_folders_and_keeping_an_existing_result(tmp_path):
     assert sorted(os.listdir(tmp_path / "cache")) == ["k"]
 
 
-def test_a_temporary_copy_a_killed_process_left_goes_with_the_next_write(tmp_path):
+def test_a_temporary_copy_a_killed_process_left_is_removed_by_a_rerun(tmp_path):
     """`data subset` killed mid-write left `.sub.tar.tmp19622.xz` beside the finished file for
-    good; the next write of the same file removes a copy whose process is gone, and leaves one
-    whose process runs (a write under way) and other files alone."""
+    good; its next run removes a copy whose process is gone, and leaves one whose process runs
+    (a write under way), another file's, and a name no process could have."""
     import subprocess
+
+    from facemotion.fileio import remove_stale_temps
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process number no process holds now
     stale = tmp_path / f".sub.tar.tmp{gone.pid}.xz"
-    stale.write_bytes(b"half")
     busy = tmp_path / f".sub.tar.tmp{os.getppid()}.xz"  # a live process's (this test's parent)
-    busy.write_bytes(b"under way")
     other = tmp_path / f".sub.tmp{gone.pid}.xz"  # another file's
-    other.write_bytes(b"x")
-    with atomic_path(tmp_path / "sub.tar.xz") as tmp:
-        tmp.write_bytes(b"whole")
-    assert (tmp_path / "sub.tar.xz").read_bytes() == b"whole"
-    assert not stale.exists() and busy.exists() and other.exists()
+    odd = tmp_path / ".sub.tar.tmp99999999999999999999.xz"  # (os.kill raised OverflowError)
+    for p in (stale, busy, other, odd):
+        p.write_bytes(b"part")
+    remove_stale_temps(tmp_path / "sub.tar.xz")
+    assert not stale.exists() and busy.exists() and other.exists() and odd.exists()

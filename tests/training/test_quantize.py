@@ -67,7 +67,7 @@ def test_quantize_takes_your_own_folder_of_crops(tiny_checkpoint, tmp_path, caps
                  str(tmp_path / "faces")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (f"error: {tmp_path / 'faces'}: no faces to check the int8 model on (a tenth of each emotion's "
-                       "faces, rounded, holds out none of its 8); give 5 faces or more of an emotion, or a folder "
+                       "faces, rounded, holds out none of its 8); give 6 faces or more of an emotion, or a folder "
                        "with a val part")
     assert not (tmp_path / "q2.onnx").exists()
 

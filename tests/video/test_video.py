@@ -208,7 +208,7 @@ def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
 
 
 def test_live_sessions_started_in_one_second_get_names_of_their_own(tmp_path, monkeypatch):
-    from facemotion.video import sources
+    from facemotion.video import outputs as sources
 
     monkeypatch.setattr(sources.time, "strftime", lambda fmt: "20261128-113806")
     assert sources.session_name("webcam0", tmp_path) == "webcam0_20261128-113806"

@@ -77,7 +77,7 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
         print(f"note: {drawn_note(sorted(drawn))}", file=sys.stderr)
     if not items:
         raise FacemotionError(f"no inputs found in {' '.join(map(str, inputs))}")
-    _refuse_replacing_inputs(items, annotate_dir)
+    _refuse_replacing_inputs(items, annotate_dir, resumed=Path(out).exists())
     # a bad --model or --detector fails here, before any output exists; the local engine's first
     # worker is this recognizer, a cluster's workers build their own (the driver loads no model)
     recognizer = spec.recognizer() if engine == "local" else None
@@ -118,10 +118,11 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
             "model": model}
 
 
-def _refuse_replacing_inputs(items, annotate_dir) -> None:
+def _refuse_replacing_inputs(items, annotate_dir, resumed: bool = False) -> None:
     """An annotated copy never replaces an input (--annotate the photos' own folder, beside a
-    ``p_annotated.jpg`` of the user's), nor a file facemotion did not write: refused before any
-    output exists."""
+    ``p_annotated.jpg`` of the user's), nor, in a new job, a picture facemotion did not draw
+    (a job that resumes finds its own copies, some perhaps drawn before they were marked):
+    refused before any output exists."""
     if annotate_dir is None:
         return
     inputs = {same_file(it.path): it.path for it in items}
@@ -130,7 +131,7 @@ def _refuse_replacing_inputs(items, annotate_dir) -> None:
         if it.kind == "image" and same_file(target) in inputs:
             raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace the input "
                              f"{inputs[same_file(target)]}; choose another folder")
-        if it.kind == "image" and foreign_file(target):
+        if it.kind == "image" and not resumed and foreign_file(target):
             raise UsageError(f"--annotate {annotate_dir}: the annotated copy of {it.path} would replace {target}, "
                              "a file facemotion did not write; remove it or choose another folder")
 

@@ -102,7 +102,8 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
         try:
             ray.init(address=address, logging_level=logging.WARNING)
         except Exception as e:  # noqa: BLE001 - Ray raises many kinds; one line, its first
-            raise FacemotionError(f"--engine ray: Ray could not start ({str(e).strip().splitlines()[0][:200]})") from None
+            said = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise FacemotionError(f"--engine ray: Ray could not start ({said})") from None
     bar = progress_bar(total=len(items), unit="img", desc="batch (ray)", disable=not progress, leave=True)
     try:
         ctx = ray.data.DataContext.get_current()

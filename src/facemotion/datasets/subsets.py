@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import DataError, UsageError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, remove_stale_temps
 from ..progress import progress_bar
 from .archives import list_members, read_members, tar_compression, unsafe_name
 from .fer2013 import (
@@ -59,6 +59,7 @@ def write_subset(path, out, splits: Iterable[str] = ("train", "val"),
     if out.resolve() == src.resolve():
         raise DataError(f"{out}: the subset would overwrite its own source")
     counts = dict.fromkeys(splits, 0)
+    remove_stale_temps(out)  # what a killed run of the same subset left
     with atomic_path(out) as part:
         if is_csv:
             _copy_rows(path, part, counts)

@@ -194,7 +194,7 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
     train, val, val_name, val_votes = quantize_splits(data, labels, votes, seed)
     if check and not len(val):  # the file is written only once it has been checked
         raise FacemotionError(f"{data}: no faces to check the int8 model on (a tenth of each emotion's faces, "
-                              f"rounded, holds out none of its {len(train):,}); give 5 faces or more of an emotion, "
+                              f"rounded, holds out none of its {len(train):,}); give 6 faces or more of an emotion, "
                               "or a folder with a val part")
     faces = calibration_faces(train, calibration, seed)
     if calibration > len(faces):

@@ -245,6 +245,7 @@ EPOCH_FILE = re.compile(r".+\.\d{2,}-\d\.\d\d\.pt")  # <arch>.<epoch>-<val_acc>.
 
 def _prepare_out(cfg, dist) -> Path:
     check_label_options(cfg)  # --votes beside FER2013's own labels is refused, not passed over
+    refuse_idle_options(cfg, get_args_parser())  # before --overwrite empties a run's folder
     if cfg.resume and cfg.overwrite:  # one would be passed over
         raise UsageError("--resume, --overwrite: the one continues the run in --out, the other replaces it; give one")
     out = Path(cfg.out)
@@ -280,7 +281,6 @@ def _prepare_out(cfg, dist) -> Path:
     if cfg.kd_skip_extra and not ((cfg.teacher or cfg.teacher_targets) and cfg.extra_data):
         raise UsageError("--kd-skip-extra: distils on --data's faces alone, so it needs a teacher (--teacher or "
                          "--teacher-targets) and --extra-data folders")
-    refuse_idle_options(cfg, get_args_parser())
     return out
 
 

@@ -4,6 +4,7 @@ cosine cycle, a shipped model's to fine-tune, or one rebuilt from an ONNX graph 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -34,8 +35,10 @@ def init_from(model, path, arch: str, arch_kwargs: dict, images=None) -> dict:
     same_net = {k: v for k, v in (ck.get("arch_kwargs") or {}).items() if k != "num_classes"} == \
         {k: v for k, v in (arch_kwargs or {}).items() if k != "num_classes"}
     if ck.get("arch") != arch or not same_net:
+        fix = (f"give --arch {ck.get('arch')}" if ck.get("arch") != arch else
+               f"give --model-kwargs '{json.dumps(ck.get('arch_kwargs') or {})}'")
         raise UsageError(f"{path}: --init checkpoint is {ck.get('arch')} {ck.get('arch_kwargs') or {}}, "
-                         f"but --arch is {arch} {arch_kwargs or {}}; give --arch {ck.get('arch')}")
+                         f"but --arch is {arch} {arch_kwargs or {}}; {fix}")
     state = dict(ck.get("ema_state") or ck["model_state"])
     if ck.get("pruned"):  # a pruned run fine-tuned again: shrink the network to its channels first
         fit_to_state(model, state, ck["pruned"])

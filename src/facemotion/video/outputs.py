@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from ..errors import FacemotionError
@@ -68,3 +69,18 @@ def _restart_note(out_dir: Path, stem: str, write_video: bool = True) -> None:
         print(f"note: {shown(str(video))} is an earlier run's (this one writes no video)", file=sys.stderr)
     for path in stale + [video] * write_video:
         path.unlink(missing_ok=True)
+
+
+def session_name(base: str, out_dir) -> str:
+    """``base`` with the local time a live session starts (``camera0_20261128-113806``, then
+    ``-2``, ``-3`` where a session of that second has written to ``out_dir``): a live source
+    cannot be read again, so each session's outputs are its own, never replaced by the next's."""
+    name = first = f"{base}_{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(out_dir)
+    # a session's files, and the hidden ones of one under way (its lock, its MP4 being written)
+    taken = {p.name.lstrip(".") for p in out.glob(f"*{glob.escape(first)}*")} if out.is_dir() else set()
+    k = 1
+    while any(t.startswith((f"{name}_", f"{name}.")) for t in taken):
+        k += 1
+        name = f"{first}-{k}"
+    return name

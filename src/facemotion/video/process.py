@@ -35,10 +35,10 @@ from ..results import probabilities
 from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
 from .host import SignalShield
-from .outputs import Claim, _output_stem
+from .outputs import Claim, _output_stem, session_name
 from .record import FaceRecord, FrameLog, frame_durations, held_times, live_rate, summarize  # noqa: F401 (the API's)
 from .saliency import SaliencyKeeper
-from .sources import FrameSource, live_name, session_name
+from .sources import FrameSource, live_name
 from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import queue
 import sys
@@ -54,21 +53,6 @@ def _pil_image(x) -> bool:
 def _stream_capture(url: str):
     ms = STREAM_TIMEOUT_S * 1000
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
-
-
-def session_name(base: str, out_dir) -> str:
-    """``base`` with the local time a live session starts (``camera0_20261128-113806``, then
-    ``-2``, ``-3`` where a session of that second has written to ``out_dir``): a live source
-    cannot be read again, so each session's outputs are its own, never replaced by the next's."""
-    name = first = f"{base}_{time.strftime('%Y%m%d-%H%M%S')}"
-    out = Path(out_dir)
-    # a session's files, and the hidden ones of one under way (its lock, its MP4 being written)
-    taken = {p.name.lstrip(".") for p in out.glob(f"*{glob.escape(first)}*")} if out.is_dir() else set()
-    k = 1
-    while any(t.startswith((f"{name}_", f"{name}.")) for t in taken):
-        k += 1
-        name = f"{first}-{k}"
-    return name
 
 
 def live_name(source) -> str:

@@ -695,7 +695,8 @@ async function analyse(image, track, whole) {
         t.mesh = found && found[i] && found[i].presence >= mesh.presence_threshold ? found[i].landmarks : null;
       });
       if (found) {
-        faces = faces.map((f, i) => ({ ...f, ...self.FacemotionMesh.fields(mesh, found[i], null, image.width, image.height) }));
+        const meshFields = (i) => self.FacemotionMesh.fields(mesh, found[i], null, image.width, image.height);
+        faces = faces.map((f, i) => ({ ...f, ...meshFields(i) }));
       }
     }
     const t4 = performance.now();

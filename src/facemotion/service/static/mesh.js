@@ -290,7 +290,8 @@ self.FacemotionMesh = (() => {
   // null, as the network only guesses where such a point would be
   function withinPicture(mesh, p, values, width, height) {
     const off = (i) => p[3 * i] < -0.5 || p[3 * i + 1] < -0.5 || p[3 * i] > width - 0.5 || p[3 * i + 1] > height - 0.5;
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, mesh.measures.points[k].some(off) ? null : v]));
+    const given = ([k, v]) => [k, mesh.measures.points[k].some(off) ? null : v];
+    return Object.fromEntries(Object.entries(values).map(given));
   }
 
   // x rounded to d decimals, halves to even (numpy's round)
@@ -318,7 +319,8 @@ self.FacemotionMesh = (() => {
     }
     const p = found.landmarks, fit = rigidFit(mesh, p), d = mesh.decimals, landmarks = [];
     for (let i = 0; i < p.length; i += 3) landmarks.push([p[i], p[i + 1], p[i + 2]].map((v) => rounded(v, d.landmarks)));
-    const each = (o, k) => Object.fromEntries(Object.entries(o).map(([n, v]) => [n, v === null ? null : rounded(v, k)]));
+    const each = (o, k) => Object.fromEntries(Object.entries(o).map(([n, v]) => [n, v === null ? null
+                                                                                                 : rounded(v, k)]));
     return { landmarks, mesh_presence: presence, pose: each(pose(fit), d.pose),
              measures: each(withinPicture(mesh, p, measures(mesh, p, fit), width, height), d.measures) };
   }
