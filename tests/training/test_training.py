@@ -718,3 +718,8 @@ def test_an_option_tuning_a_part_of_the_run_that_is_off_is_refused(kaggle_zip, t
                                          "use; give that too, or leave it out$"):
         main(_args(kaggle_zip, tmp_path / "x", **{option: value}))
     assert not (tmp_path / "x" / "log.csv").exists()
+    (tmp_path / "run").mkdir()  # refused before --overwrite empties a run's folder
+    (tmp_path / "run" / "last.pt").write_bytes(b"a run")
+    with pytest.raises(UsageError):
+        main(_args(kaggle_zip, tmp_path / "run", overwrite=True, **{option: value}))
+    assert (tmp_path / "run" / "last.pt").read_bytes() == b"a run"
