@@ -560,7 +560,10 @@ def test_a_stream_that_stops_for_good_ends_so_and_its_wait_counts_for_nothing(re
         cam.close()
     assert re.fullmatch(r"ended: the stream sent nothing for [234] s", s["status"]), s["status"]  # checked each second
     assert s["faces"]["1"]["seconds_seen"] < 1.0  # 12 frames at 50 a second, not the wait
-    assert s["fps"] > 30 and s["processing_fps"] > 5
+    # the rate the frames came at as read (50 a second when the machine keeps up, fewer on a
+    # loaded one), not FFmpeg's 25 for MJPEG: the median wait between the frames' own times
+    times = sorted({float(r["time_s"]) for r in _rows(next(tmp_path.glob("*_faces.csv")))})
+    assert s["fps"] == pytest.approx(1 / np.median(np.diff(times)), rel=0.05) and s["processing_fps"] > 5
     # frame times of a live source with a 3 s outage: the frame before it counts at most a second
     held = process.frame_durations([(0, 0.0), (1, 0.1), (2, 0.2), (3, 3.2), (4, 3.3)], 25.0, live=True)
     assert held[2] == 1.0 and held[0] == pytest.approx(0.1)
