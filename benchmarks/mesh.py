@@ -50,10 +50,7 @@ from _common import FER_ZIP, MEDIA, SHARED, command_line, machine, shared_photos
 LONDON = SHARED / "datasets" / "london_faces"
 
 
-def every_measure(r) -> dict:
-    """A mesh's measures, each one whether or not its points lie beyond the picture: what each
-    definition separates is measured on every face read (an upsampled FER2013 face puts a brow
-    above its 192 px now and then, where the records give None)."""
+def every_measure(r) -> dict:  # each definition on every face read, its points beyond the picture or not
     return action_measures(r.landmarks, rigid_fit(r.landmarks))
 
 
