@@ -173,8 +173,9 @@ def _refused(path, targets, inputs: set) -> str | None:
     if taken := next((t for t in targets if same_file(t) in inputs), None):
         return f"{path}: its output {taken} would replace an input of this run; write to another -o"
     # a record of facemotion's among them: the set of an earlier run (its pictures may predate the mark)
-    earlier = any(t.suffix == ".json" and t.is_file() and not foreign_file(t) for t in map(Path, targets))
-    if not earlier and (taken := next((t for t in targets if foreign_file(t)), None)):
+    foreign = {t: foreign_file(t) for t in map(Path, targets)}  # each file read once
+    earlier = any(t.suffix == ".json" and t.is_file() and not f for t, f in foreign.items())
+    if not earlier and (taken := next((t for t, f in foreign.items() if f), None)):
         return f"{path}: its output {taken} would replace a file facemotion did not write; remove it or write " \
                "to another -o"
     return None
