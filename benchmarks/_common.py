@@ -35,8 +35,8 @@ FER_INSTALL = """\
 def cli_video(clip: Path, args=(), src: Path | None = None, keep: Path | None = None) -> dict:
     """``facemotion video CLIP -o DIR ARGS`` as a user runs it (MP4 and CSV written), in a fresh
     process; with ``src``, that tree's package (PYTHONPATH) instead of the installed one; with
-    ``keep``, the outputs are written there and kept. Returns the summary's frames/s and the
-    number of face ids."""
+    ``keep``, the outputs are written there and kept. Returns the summary's frames/s, the
+    number of face ids and the turn its reading gave the frames."""
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     with (contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory()) as out:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,7 @@ def cli_video(clip: Path, args=(), src: Path | None = None, keep: Path | None = 
             raise SystemExit(f"facemotion video {clip.name} {' '.join(args)} failed{f' at {src}' if src else ''}:\n"
                              f"{r.stderr[-2000:]}")
         s = json.loads((Path(out) / f"{clip.stem}_summary.json").read_text())
-    return {"fps": s["processing_fps"], "ids": len(s["faces"])}
+    return {"fps": s["processing_fps"], "ids": len(s["faces"]), "turned": s.get("turned", 0)}
 
 
 def shared_clips(names) -> list[Path]:

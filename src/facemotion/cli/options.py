@@ -34,8 +34,8 @@ def add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETEC
                         + (")" if detect_size else "; default: 640 for photos, 400 for a video's frames)"))
     p.add_argument("--no-upright", dest="upright", action="store_false",
                    help="classify each face as found, without turning a leaning face level first (leaning "
-                        "faces are turned level without it, and a photo's sideways or upside-down faces found "
-                        "upright)")
+                        "faces are turned level without it, and a photo's or video file's sideways or upside-down "
+                        "faces found upright)")
     p.add_argument("--mesh", action=argparse.BooleanOptionalAction, default=False,
                    help="also each face's 468 landmarks, head pose (yaw, pitch, roll) and action measures (smile, "
                         "mouth_open, ...: docs/mesh.md) in every output")

@@ -110,8 +110,7 @@ def _video_exit_code(s: dict) -> int:
 def cmd_webcam(args) -> int:
     from ..recognizer import RecognizerOptions
     from ..video import has_display, process_video
-    from ..video.outputs import session_name
-    from ..video.sources import live_name
+    from ..video.outputs import live_name, session_name
 
     rec = RecognizerOptions.from_args(args).build()
     display = has_display() and not args.headless

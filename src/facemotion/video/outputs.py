@@ -13,7 +13,17 @@ from pathlib import Path
 
 from ..errors import FacemotionError
 from ..fileio import hold_lock, release_lock
+from ..inputs import Stream
 from ..names import fit_stems, shown
+
+
+def live_name(source) -> str:
+    """The outputs' name for a camera (``camera0``) or a stream (``stream_<host>_<port>``)."""
+    if isinstance(source, (Stream, str)) and not str(source).isdigit():
+        url = source.url if isinstance(source, Stream) else str(source)
+        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+        return "stream_" + ("".join(c if c.isalnum() or c in "-." else "_" for c in host) or "live")
+    return f"camera{source}"
 
 
 class Claim:

@@ -35,10 +35,10 @@ from ..results import probabilities
 from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
 from .host import SignalShield
-from .outputs import Claim, _output_stem, session_name
+from .outputs import Claim, _output_stem, live_name, session_name
 from .record import FaceRecord, FrameLog, frame_durations, held_times, live_rate, summarize  # noqa: F401 (the API's)
 from .saliency import SaliencyKeeper
-from .sources import FrameSource, live_name
+from .sources import FrameSource
 from .stream import stream
 
 TIMELINE_S = 1.0  # a face gets a timeline when seen this long (its glimpses are in the CSV)
@@ -244,6 +244,7 @@ class _VideoRun:
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
+                            "turned": 90 * self.src.turn,  # degrees clockwise: a sideways file's frames read upright
                             "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "model": getattr(self.rec, "model_name", None),
                             "status": self.status,

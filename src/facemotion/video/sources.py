@@ -19,9 +19,8 @@ from ..fileio import check_input_file, stream_address, without_password
 from ..formats import document_kind, sniff
 from ..images import as_bgr, load_image
 from ..inputs import IMAGE_SUFFIXES, Stream
+from ..orient import turned_view
 from .files import _capture, _not_a_path, _unreadable, camera_index, matroska_cut, recorded_frames
-
-# what a folder of media counts as video (``facemotion batch``); OpenCV may open more
 
 
 @dataclass
@@ -55,17 +54,11 @@ def _stream_capture(url: str):
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
 
 
-def live_name(source) -> str:
-    """The outputs' name for a camera (``camera0``) or a stream (``stream_<host>_<port>``)."""
-    if isinstance(source, (Stream, str)) and not str(source).isdigit():
-        url = source.url if isinstance(source, Stream) else str(source)
-        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-        return "stream_" + ("".join(c if c.isalnum() or c in "-." else "_" for c in host) or "live")
-    return f"camera{source}"
-
-
 class FrameSource:
     """Iterate ``(index, time_s, frame)``; ``info`` describes the stream. Use as a context manager."""
+
+    path = None  # a file's
+    turn = 0  # quarter turns clockwise a file's frames are given as read (turn_upright)
 
     def __init__(self, source, *, camera_size: tuple[int, int] | None = None):
         self._cap = None
@@ -119,8 +112,8 @@ class FrameSource:
         fps = cap.get(cv2.CAP_PROP_FPS)
         if not fps or fps != fps or fps <= 0 or fps > 1000:
             fps = 30.0  # some containers carry no rate; 30 is the common default
-        self._first = first
-        self._cap = cap
+        self._first = self.first_frame = first
+        self._cap, self.path = cap, path
         self._last_t = -1.0
         self._first_t = self._time(cap, 0, fps)
         count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
@@ -145,6 +138,12 @@ class FrameSource:
         if self.info.cut:  # cut short: what its duration says it held (OpenCV's estimate), at least one
             return max(1, self.info.frame_count - self.frames_read - self.frames_lost) + self.frames_lost
         return self.frames_lost
+
+    def turn_upright(self, k: int) -> None:
+        """Give a file's frames turned ``k`` quarters clockwise (:mod:`facemotion.video.upright`)."""
+        self.turn = k % 4
+        if k % 2:
+            self.info.width, self.info.height = self.info.height, self.info.width
 
     def _open_camera(self, index: int, size) -> None:
         cap = cv2.VideoCapture(index)
@@ -256,7 +255,7 @@ class FrameSource:
             return
         # a file: a reader thread decodes ahead (OpenCV releases the GIL while decoding), so
         # decoding overlaps detection on another core
-        yield 0, self._first_t, self._first
+        yield 0, self._first_t, turned_view(self._first, self.turn) if self.turn else self._first
         self._stop = threading.Event()
         q: queue.Queue = queue.Queue(maxsize=8)
         reader = self._reader = threading.Thread(target=self._read_ahead, args=(q,), daemon=True)
@@ -306,7 +305,7 @@ class FrameSource:
                         # were lost, and the index follows them, as the frames' times do
                         lost = min(bad_run, max(0, round((t - last[1]) * self.info.fps) - 1))
                         i = last[0] + 1 + lost
-                    self._put(q, (i, t, frame))
+                    self._put(q, (i, t, turned_view(frame, self.turn) if self.turn else frame))
                     last = (i, t)
                     self.frames_read += 1
                     self.decode_errors += bad_run  # failures a frame followed: damage, not the end
