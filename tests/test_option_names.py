@@ -91,6 +91,8 @@ def test_renamed_options_keep_their_old_spelling_with_a_note(capsys):
     assert (args.every, args.workers) == (5, 3)
     err = capsys.readouterr().err
     assert "--every is deprecated here; use --frame-step" in err and "--workers is deprecated here; use --detect-workers" in err
+    # where the old name means something else in another command, the note says so
+    assert "`video --every N` detects every N-th frame and writes every frame" in err
     args = cmds["train"].parse_args(["--data", "d", "--target", "majority"])
     assert args.target == "majority" and "use --vote-scheme" in capsys.readouterr().err
     assert cmds["batch"].parse_args(["x.jpg", "--to", "r.csv", "--frame-step", "5"]).every == 5

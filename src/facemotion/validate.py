@@ -181,9 +181,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def deprecated_alias(new: str):
+def deprecated_alias(new: str, why: str = ""):
     """An argparse action for an option's old name: it sets the new option's value and says,
-    on stderr, to use ``new`` (the old name keeps working)."""
+    on stderr, to use ``new`` (the old name keeps working), and ``why`` where the name means
+    something else in another command."""
 
     class Alias(argparse.Action):
         noted = None  # the command line (namespace) it was noted for: an option given twice is noted once
@@ -192,7 +193,8 @@ def deprecated_alias(new: str):
             import sys
 
             if self.noted is not namespace:
-                print(f"note: {option_string} is deprecated here; use {new}", file=sys.stderr)
+                print(f"note: {option_string} is deprecated here; use {new}" + (f" ({why})" if why else ""),
+                      file=sys.stderr)
                 self.noted = namespace
             setattr(namespace, self.dest, values)
 

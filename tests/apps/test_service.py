@@ -7,6 +7,7 @@ import json
 import re
 
 import cv2
+import numpy as np
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -156,6 +157,20 @@ def test_stream_keeps_one_id_per_face(media, server):
             ws.send(other)
             reply = json.loads(ws.recv(timeout=30))
         assert [f["face_id"] for f in reply["faces"]] == [2], reply
+
+
+def test_stream_searches_frames_as_the_video_command_does(media, server):
+    from facemotion import EmotionRecognizer
+
+    clip = frames(media / "test.mp4", 4)
+    video = EmotionRecognizer().for_video()  # 400 px, as `facemotion video` and `webcam` search frames
+    with connect(server.url.replace("http", "ws") + "/v1/stream", open_timeout=10) as ws:
+        for i, jpeg in enumerate(clip):
+            ws.send(jpeg)
+            reply = json.loads(ws.recv(timeout=30))
+            if i:  # shown from its second detection on
+                found = video.stages.detect(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
+                assert [f["box"] for f in reply["faces"]] == [[int(v) for v in b] for b, _ in found]
 
 
 def test_stream_newest_frame_wins(media, server):

@@ -84,8 +84,9 @@ def add_commands(sub, fmt) -> None:
     add_file_output(s, "results.csv, results.jsonl, or results.parquet (a folder of parts)")
     s.add_argument("--frame-step", dest="every", type=option(integer, 1), default=1, metavar="N",
                    help="videos: use every N-th frame (a row per face in it)")
-    s.add_argument("--every", dest="every", type=option(integer, 1), action=deprecated_alias("--frame-step"),
-                   help=argparse.SUPPRESS)  # `video --every` detects every N frames and tracks between
+    s.add_argument("--every", dest="every", type=option(integer, 1), action=deprecated_alias(
+                   "--frame-step", "here it keeps every N-th frame; `video --every N` detects every N-th frame and "
+                   "writes every frame"), help=argparse.SUPPRESS)
     s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5,
                    help="videos: EMA weight of a face's past probabilities, over the frames used (0 = off), "
                         "as video's")
@@ -93,8 +94,8 @@ def add_commands(sub, fmt) -> None:
                    help="local: threads on this machine; ray: Ray Data on a cluster (the [ray] extra)")
     s.add_argument("--detect-workers", dest="workers", type=option(integer, 1), default=None, metavar="N",
                    help="local engine: threads that decode and detect (default: one per core)")
-    s.add_argument("--workers", dest="workers", type=option(integer, 1), action=deprecated_alias("--detect-workers"),
-                   help=argparse.SUPPRESS)  # `serve --workers` counts inference threads
+    s.add_argument("--workers", dest="workers", type=option(integer, 1), action=deprecated_alias(
+                   "--detect-workers", "`serve --workers` counts inference threads"), help=argparse.SUPPRESS)
     s.add_argument("--actors", type=option(integer, 1), default=None, help="ray engine: recognizer actors (default: the cluster's CPUs)")
     s.add_argument("--ray-address", default=None,
                    help="ray engine: cluster address (default: RAY_ADDRESS, as under `ray job submit`, else a local Ray)")

@@ -267,7 +267,7 @@ def add_commands(sub, fmt) -> None:
                    help="seconds one image may take to decode (422 beyond; the worker goes on to the next request)")
     s.add_argument("--stream-idle", type=option(number, 0, lo_open=True), default=d.stream_idle, metavar="S",
                    help="seconds a WebSocket stream may send no frame before it is closed")
-    add_recognizer_args(s)
+    add_recognizer_args(s, detect_size=None)  # photos at 640, a stream's frames at 400: as image and video read them
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("models", help="list shipped models and trainable architectures")

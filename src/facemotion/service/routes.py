@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from pathlib import Path
 
 import cv2
@@ -99,10 +100,18 @@ def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -
     return jpeg.tobytes()
 
 
+# each inference thread's recognizer as a video is read (made once: a thread uses its own alone)
+_AS_VIDEO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits):
     pic = decode(data, "image/jpeg", limits.max_pixels, timeout=limits.decode_timeout)
+    # a stream's frames are searched as `facemotion video`'s and `webcam`'s are (400 px, unless
+    # serve's --detect-size says otherwise), not at a photo's size
+    if (video := _AS_VIDEO.get(rec)) is None:
+        video = _AS_VIDEO[rec] = rec.for_video()
     with as_request_error(data):
-        faces, _ = tracking(rec, pic.pixels, index)
+        faces, _ = tracking(video, pic.pixels, index)
     return pic.pixels.shape, faces
 
 
