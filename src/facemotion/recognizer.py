@@ -234,7 +234,8 @@ class EmotionRecognizer:
         face's past probabilities (0: none); ``iou_threshold``, ``max_missed``: how a box joins a
         track, and for how many detections a face unseen keeps its id. Without a ``detect_size``,
         frames are searched at ``facemotion video``'s 400 px, so the API and the command read a
-        clip alike. Leaving the loop early closes the video."""
+        clip alike; a file recorded sideways without rotation metadata is read upright
+        (:mod:`facemotion.video.upright`). Leaving the loop early closes the video."""
         return _stream(self.for_video(), source, every=every, smooth=smooth, iou_threshold=iou_threshold,
                        max_missed=max_missed)
 

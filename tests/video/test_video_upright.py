@@ -118,3 +118,16 @@ def test_the_shared_clip_turned_keeps_its_face(rec, media, tmp_path, k):
     clip = write_clip(tmp_path / "test_turned.mp4", [np.rot90(f, k) for f in frames])
     found = [len(a.faces) for a in rec.stream(clip)]
     assert len(found) == len(frames) and sum(n >= 1 for n in found) >= 0.95 * len(frames)
+
+
+def test_the_batched_device_path_reads_a_sideways_clip_upright(upright_face, tmp_path):
+    """The GPU's batched path (here on torch's CPU device) finds the turn as the CPU path does."""
+    pytest.importorskip("torch", reason="the torch runtime needs torch (the [train] extra)")
+    from facemotion.cuda import torch_runtime
+
+    rec = EmotionRecognizer(precision="float32")
+    rec.stages.use_runtime(torch_runtime("cpu", autocast=False))
+    assert rec.stages.batched is not None
+    frames = list(rec.stream(still_clip(tmp_path / "sideways.mp4", 3, frames=4)))
+    assert [(a.width, a.height, [f["dominant_emotion"] for f in a.faces]) for a in frames] == \
+        [(256, 384, [upright_face["dominant_emotion"]])] * 4
