@@ -257,9 +257,10 @@ def video_report() -> None:
             wrongly.append([f"{clip.name}, re-encoded", f"{cli_video(ref, keep=tmp / ref.stem)['turned']}°"])
             up = _faces(tmp / ref.stem, ref.stem)
             shape = cv2.VideoCapture(str(ref)).read()[1].shape
-            for k in (1, 2, 3):
-                t = turned_clip(clip, k, tmp)
-                row = [clip.name, f"{90 * k}°", sum(map(len, up.values()))]
+            for k in (0, 1, 2, 3):
+                # 0: the reference re-encoded once more, upright: what re-encoding alone changes
+                t = turned_clip(ref if k == 0 else clip, k, tmp)
+                row = [clip.name, f"{90 * k}°" if k else "none (re-encoded again)", sum(map(len, up.values()))]
                 for args, back in (("--no-upright",), k), ((), 0):
                     got = cli_video(t, list(args), keep=tmp / f"{t.stem}{len(args)}")
                     seen = _faces(tmp / f"{t.stem}{len(args)}", t.stem)
