@@ -13,7 +13,6 @@ crop -> classify -> records), which every app calls rather than the detector or 
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import asdict, dataclass, replace
 
@@ -25,7 +24,7 @@ from .detect import DEFAULT_DETECTOR, get_detector
 from .errors import UsageError
 from .images import Picture
 from .render import draw
-from .results import Analysis, Face
+from .results import Analysis, Face, face_records
 from .stages import Stages
 from .threads import ForkSafeLock, auto_threads, limit_threads
 from .video import stream as _stream
@@ -120,7 +119,9 @@ class EmotionRecognizer:
         if made is None or not isinstance(made["model"], (str, os.PathLike, type(None))):
             raise UsageError("this recognizer (made with a model object, or not by EmotionRecognizer(...)) cannot "
                              "be pickled; make one in each process")
-        return (functools.partial(EmotionRecognizer, **made), ())
+        # a subclass comes back as itself, with the attributes it added
+        extra = {k: v for k, v in self.__dict__.items() if k not in ("stages", "_made_with")}
+        return (_remade, (type(self), made, extra))
 
     def __getattr__(self, name):
         # members of the 0.1 recognizer, moved to its stages: they keep working for a release,
@@ -207,7 +208,7 @@ class EmotionRecognizer:
         else:
             pic = image if isinstance(image, Picture) else self.read(image)
             faces, pixels = self.analyze(pic).faces if faces is None else faces, pic.whole()
-        faces = _records(faces.faces if isinstance(faces, Analysis) else faces)
+        faces = face_records(faces.faces if isinstance(faces, Analysis) else faces)
         ids = [f.get("face_id") for f in faces]
         return draw(pixels, faces, bars=validate.flag("bars", bars), ids=ids if any(i is not None for i in ids) else None)
 
@@ -264,19 +265,6 @@ class EmotionRecognizer:
             validate.integer("max_frames", max_frames, lo=1)
         return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames,
                            mesh=self.stages.mesh is not None)
-
-
-def _records(faces) -> list:
-    """``annotate``'s faces, checked: records as analyze gives them, each with a box of numbers."""
-    if isinstance(faces, dict):
-        raise UsageError("faces: one face's record; pass a list of them (or the picture's Analysis)")
-    faces = list(faces)
-    for k, f in enumerate(faces):
-        if not isinstance(f, dict) or not {"box", "emotions", "dominant_emotion"} <= set(f):
-            raise UsageError(f"faces[{k}]: not a face record (box, emotions, dominant_emotion) as analyze gives")
-        if len(f["box"]) != 4 or not np.isfinite(np.asarray(f["box"], float)).all():
-            raise UsageError(f"faces[{k}]: box {f['box']!r} is not four finite numbers (x, y, w, h)")
-    return faces
 
 
 def _device(device, name: str = "device", job=None) -> str:
@@ -336,6 +324,15 @@ class RecognizerOptions:
                                        detect_size=self.detect_size, precision=self.precision)
 
 
+def _remade(cls, made: dict, extra: dict) -> "EmotionRecognizer":
+    """A pickled recognizer made again: ``cls`` (a subclass's own ``__init__`` may take other
+    arguments) with EmotionRecognizer's arguments ``made``, and the attributes ``extra`` it had."""
+    rec = cls.__new__(cls)
+    EmotionRecognizer.__init__(rec, **made)
+    rec.__dict__.update(extra)
+    return rec
+
+
 _default: dict = {}
 _default_lock = ForkSafeLock()
 
@@ -345,8 +342,11 @@ def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold
     with its emotions: a list of :class:`~facemotion.results.Face` dicts (``box`` (x, y, w, h),
     ``confidence``, ``emotions`` {label: probability}, ``dominant_emotion``), empty without a
     face. :meth:`EmotionRecognizer.detect_emotions` with its ``detector``, ``model`` and
-    ``fold_contempt``; the recognizer is built on the first call and reused."""
-    key = (detector, str(model), bool(fold_contempt))
+    ``fold_contempt``; the recognizer is built on the first call and reused (for a detector or a
+    model given as an object, made for this call: an object is not known by its name)."""
+    if not isinstance(detector, str) or not isinstance(model, (str, os.PathLike, type(None))):
+        return EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt).detect_emotions(image)
+    key = (detector, None if model is None else os.fspath(model), bool(fold_contempt))
     with _default_lock:  # a web app's threads calling at once at start-up build it once
         if key not in _default:
             _default[key] = EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt)

@@ -179,3 +179,16 @@ def probabilities(result: dict, labels=None) -> list[float]:
         raise UsageError(f"labels: no {', '.join(map(repr, unknown))} among this model's emotions "
                          f"({', '.join(emotions)})")
     return [emotions[e] for e in (emotions if labels is None else labels)]
+
+
+def face_records(faces) -> list:
+    """Faces given back to be drawn (``annotate``'s), checked: records as analyze gives them, each with a box of numbers."""
+    if isinstance(faces, dict):
+        raise UsageError("faces: one face's record; pass a list of them (or the picture's Analysis)")
+    faces = list(faces)
+    for k, f in enumerate(faces):
+        if not isinstance(f, dict) or not {"box", "emotions", "dominant_emotion"} <= set(f):
+            raise UsageError(f"faces[{k}]: not a face record (box, emotions, dominant_emotion) as analyze gives")
+        if len(f["box"]) != 4 or not np.isfinite(np.asarray(f["box"], float)).all():
+            raise UsageError(f"faces[{k}]: box {f['box']!r} is not four finite numbers (x, y, w, h)")
+    return faces

@@ -254,6 +254,53 @@ def test_a_recognizer_pickles_by_its_arguments(media):
         assert again.detect_emotions(media / "obama.jpg") == rec.detect_emotions(media / "obama.jpg")
 
 
+class _Tagged(EmotionRecognizer):
+    def __init__(self, tag, **options):  # a subclass's own arguments
+        super().__init__(**options)
+        self.tag = tag
+
+    def happiest(self, image):
+        return max(self.detect_emotions(image), key=lambda f: f["emotions"]["happy"])["dominant_emotion"]
+
+
+def test_a_subclass_pickles_and_copies_as_itself():
+    import copy
+    import pickle
+
+    import facemotion
+
+    rec = _Tagged("mine", detector="haar")
+    for again in (pickle.loads(pickle.dumps(rec)), copy.deepcopy(rec), copy.copy(rec)):
+        assert type(again) is _Tagged and again.tag == "mine" and again.detector_name == "haar"
+        assert again.happiest(facemotion.SAMPLE_IMAGE) == rec.happiest(facemotion.SAMPLE_IMAGE)
+
+
+def test_the_module_shortcut_keeps_no_recognizer_for_an_object(monkeypatch):
+    """Objects are not known by their names (two detectors may print alike): each call with one
+    gets a recognizer of its own, and none is kept."""
+    import cv2
+
+    import facemotion
+    from facemotion import recognizer
+
+    class Fixed:
+        def __init__(self, box):
+            self.box = box
+
+        def __repr__(self):
+            return "Fixed()"
+
+        def detect(self, image):
+            return [(self.box, 0.9)]
+
+    monkeypatch.setattr(recognizer, "_default", {})
+    image = cv2.imread(facemotion.SAMPLE_IMAGE)
+    a, b = Fixed((0, 0, 100, 100)), Fixed((100, 100, 200, 200))
+    assert [f["box"] for f in recognizer.detect_emotions(image, detector=a)] == [(0, 0, 100, 100)]
+    assert [f["box"] for f in recognizer.detect_emotions(image, detector=b)] == [(100, 100, 200, 200)]
+    assert recognizer._default == {}
+
+
 def test_the_module_shortcut_builds_its_recognizer_once_under_threads(monkeypatch, media):
     import threading
 
