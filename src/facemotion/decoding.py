@@ -18,6 +18,9 @@ import time
 
 from .errors import DecodeTimeoutError, ImageError, ImageTooLargeError, UnsupportedFormatError, UsageError
 from .formats import MAX_JPEG_SCANS, MAX_TIFF_PAGES, could_open, jpeg_scans, refusal, refused_kind, tiff_pages
+from .threads import ForkSafeLock
+
+_PIL_LOCK = ForkSafeLock()
 
 
 def pixel_limit() -> int:
@@ -59,6 +62,33 @@ def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> Ima
     return ImageTooLargeError(f"{name}: image is {f'{size[0]}x{size[1]} ({mp(pixels)})' if size else mp(pixels)}, "
                               f"over the {mp(top)} limit (a decompression-bomb guard"
                               f"{'; raise FACEMOTION_MAX_PIXELS to allow it' if default else ''})")
+
+
+_PIL_NEEDS: list = []  # the pixels of every picture opened or decoded now, on every thread
+_PIL_SAVED: list = []  # Pillow's own limit while any is
+
+
+@contextlib.contextmanager
+def pil_limit_at_least(pixels: int):
+    """Pillow's pixel limit (the process's, a host application's guard for its own pictures)
+    raised to ``pixels`` while facemotion opens or decodes a picture within its own limit, then
+    put back: Pillow warns above its limit (89 MP) and refuses at twice it, facemotion allows
+    100 MP (``FACEMOTION_MAX_PIXELS``, ``serve --max-pixels``) and has checked the picture."""
+    from PIL import Image
+
+    with _PIL_LOCK:
+        if not _PIL_NEEDS:
+            _PIL_SAVED[:] = [Image.MAX_IMAGE_PIXELS]
+        _PIL_NEEDS.append(pixels)
+        if _PIL_SAVED[0] is not None:
+            Image.MAX_IMAGE_PIXELS = max([_PIL_SAVED[0], *_PIL_NEEDS])
+    try:
+        yield
+    finally:
+        with _PIL_LOCK:
+            _PIL_NEEDS.remove(pixels)
+            if _PIL_SAVED[0] is not None:
+                Image.MAX_IMAGE_PIXELS = max([_PIL_SAVED[0], *_PIL_NEEDS])
 
 
 def max_bytes(max_pixels: int) -> int:

@@ -110,7 +110,7 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     for ``min_scale``. ``own``: ``img`` was opened here and may be changed. ``data``: the
     encoded bytes ``img`` was opened from (a plain JPEG's are then decoded by
     :func:`~facemotion.jpeg.decode_plain_jpeg`)."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     _check_pixels(img, name, max_pixels)
     w, h = img.size
@@ -126,9 +126,7 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
         if frames > 1:
             raise ImageError(f"{name}: holds {frames} pages; facemotion reads one picture per file (save each "
                              "page as a file of its own)")
-    with _decoding(name):
-        if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
-            Image.MAX_IMAGE_PIXELS = w * h  # within our limit (FACEMOTION_MAX_PIXELS may be above PIL's)
+    with _decoding(name), decoding.pil_limit_at_least(w * h):  # within ours (may be above Pillow's)
         if min_scale is not None and img.format in ("JPEG", "MPO") and 0 < (scale := min_scale(w, h)) <= 0.5:
             # libjpeg scales in the DCT (1/2, 1/4, 1/8), never below the requested size: a 12 MP
             # photo decodes ~4-7x faster at 1/4 than whole and then resized
@@ -198,9 +196,7 @@ def _open_pil(data: bytes, name: str, limit: int | None = None):
     # PIL refuses at open a picture of more than twice its own limit (179 MP): where ours is
     # higher (FACEMOTION_MAX_PIXELS, serve --max-pixels), PIL's is raised to it
     top = _limit(limit)
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < top:
-        Image.MAX_IMAGE_PIXELS = top
-    with _decoding(name, data[:64], limit):
+    with _decoding(name, data[:64], limit), decoding.pil_limit_at_least(top):
         return Image.open(decoding.encoded(data, name), formats=pil_formats())
 
 

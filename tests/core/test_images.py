@@ -123,3 +123,22 @@ def test_an_iphone_heic_photo_is_read_with_the_heif_extra_and_named_without_it(t
     assert p.returncode == 1 and "Traceback" not in p.stderr
     line = next(x for x in p.stderr.splitlines() if x.startswith("error:"))
     assert "IMG_0001.HEIC: a HEIF/HEIC photo" in line and "pip install pillow-heif" in line
+
+
+def test_pillows_own_limit_is_raised_only_while_a_picture_is_read(monkeypatch):
+    """A host application's guard for its own pictures (Pillow's limit, the process's) is left as
+    it was: raised to facemotion's while a picture within facemotion's limit is read, then put back."""
+    import warnings
+
+    from PIL import Image
+
+    import facemotion
+    from facemotion import EmotionRecognizer
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # the sample (512 x 512) is 262 times over it
+    rec = EmotionRecognizer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even Pillow's warning
+        assert rec.read(facemotion.SAMPLE_IMAGE, max_pixels=10**10).pixels.shape == (512, 512, 3)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    assert len(rec.detect_emotions(facemotion.SAMPLE_IMAGE)) == 1 and Image.MAX_IMAGE_PIXELS == 1000
