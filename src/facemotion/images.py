@@ -59,8 +59,8 @@ def _too_large(name: str, pixels: int, limit: int | None, size=None) -> ImageToo
     return decoding.too_large(name, pixels, _limit(limit), limit is None, size)
 
 
-def _check_pixels(img, name: str, limit: int | None) -> None:
-    w, h = img.size
+def _check_pixels(size, name: str, limit: int | None) -> None:
+    w, h = size
     if w * h > _limit(limit):
         raise _too_large(name, w * h, limit, (w, h))
 
@@ -112,7 +112,7 @@ def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
     :func:`~facemotion.jpeg.decode_plain_jpeg`)."""
     from PIL import ImageOps
 
-    _check_pixels(img, name, max_pixels)
+    _check_pixels(img.size, name, max_pixels)
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image is empty ({w}x{h} pixels)")
@@ -210,6 +210,9 @@ def _check_pil_format(img, name: str) -> None:
         raise UnsupportedFormatError(f"{name}: a PIL image of format {fmt}, which facemotion does not decode "
                                      f"({shown()}); decode it yourself if you trust it and pass its pixels "
                                      "(numpy.asarray(img))")
+    if (core := getattr(img, "_im", True)) is None and getattr(img, "fp", True) is None or \
+            type(core).__name__ == "DeferredError":  # (Pillow's mark of a closed image)
+        raise ImageError(f"{name}: closed before its pixels were read (img.close(), a with block left); pass it open")
 
 
 def load_image(source, *, max_pixels: int | None = None) -> np.ndarray:
@@ -232,6 +235,7 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
     name = name or _describe(source)
     if isinstance(source, np.ndarray):
         img = as_bgr(source, name)
+        _check_pixels((img.shape[1], img.shape[0]), name, max_pixels)  # as every other kind of picture is
         return img, (img.shape[1], img.shape[0])
     if isinstance(source, (str, os.PathLike)):
         path = check_input_file(source, ImageError, "an image")

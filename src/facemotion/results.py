@@ -22,7 +22,8 @@ class Face(dict):
     path adds (a video's ``face_id``, an explanation's ``target``, ``saliency`` and ``regions``).
 
     A dict, so JSON, pickling and every consumer of the API's dicts see exactly what they saw,
-    whose keys also read as attributes (``face.dominant_emotion``), as insightface's ``Face``."""
+    whose keys also read and set as attributes (``face.dominant_emotion``), as insightface's
+    ``Face``."""
 
     __slots__ = ()
 
@@ -32,12 +33,37 @@ class Face(dict):
         except KeyError:
             raise AttributeError(f"this face has no {name!r} (it has {', '.join(self)})") from None
 
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(f"this face has no {name!r} (it has {', '.join(self)})") from None
+
     def probabilities(self, labels=None) -> np.ndarray:
         """The probabilities in ``labels`` order (None: the model's)."""
         return np.asarray(probabilities(self, labels), np.float64)
 
     def to_dict(self) -> dict:
-        return dict(self)
+        """A plain dict that ``json.dumps`` takes: arrays (an explanation's ``saliency``, the mesh's
+        ``landmarks``) as lists, numpy numbers as Python's."""
+        return {k: plain(v) for k, v in self.items()}
+
+
+def plain(value):
+    """``value`` with numpy's arrays and numbers made Python's lists and numbers, in dicts, lists
+    and tuples too (tuples stay tuples)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value) if type(value) in (list, tuple) else value
+    return value
 
 
 @dataclass(repr=False)
@@ -74,7 +100,7 @@ class Analysis:
     def to_dict(self) -> dict:
         """``{file, width, height, detector, model, faces}`` for a photo (what ``facemotion image``
         writes as ``<stem>.json``); ``{frame, time_s, faces}`` for a video frame."""
-        faces = [dict(f) for f in self.faces]
+        faces = [plain(dict(f)) for f in self.faces]
         if self.index is not None:
             return {"frame": self.index, "time_s": self.time_s, "faces": faces}
         return {**json_fields("file", self.file), "width": self.width, "height": self.height,

@@ -190,3 +190,57 @@ def test_every_input_kind_gives_records_that_serialise(rec, media):
         assert record["file"] == expected and (record["width"], record["height"]) == (1126, 661), kind
         assert [tuple(f["box"]) for f in record["faces"]] == boxes, kind
         assert len(table) == 2 and list(table["file"]) == [expected] * 2, kind
+
+
+def test_a_faces_fields_set_as_attributes_and_its_dict_is_json():
+    import json
+
+    import cv2
+
+    import facemotion
+    from facemotion import EmotionRecognizer
+
+    rec = EmotionRecognizer()
+    face = rec.detect_emotions(facemotion.SAMPLE_IMAGE)[0]
+    face.note = "seen"  # as insightface's Face: a field set as an attribute is a key
+    assert face["note"] == "seen" and face.note == "seen"
+    del face.note
+    assert "note" not in face
+    explained = rec.explain(cv2.imread(facemotion.SAMPLE_IMAGE))[0]
+    record = json.loads(json.dumps(explained.to_dict()))  # the saliency map as lists of numbers
+    assert len(record["saliency"]) == explained["saliency"].shape[0] and record["target"] == explained["target"]
+    json.dumps(rec.analyze(facemotion.SAMPLE_IMAGE).to_dict())
+
+
+def test_a_video_table_has_the_same_types_with_faces_or_without_and_frames_name_the_model():
+    import cv2
+    import numpy as np
+
+    import facemotion
+    from facemotion import EmotionRecognizer
+
+    rec = EmotionRecognizer()
+    faces = rec.analyze_video([cv2.imread(facemotion.SAMPLE_IMAGE)] * 2)
+    none = rec.analyze_video([np.zeros((64, 64, 3), np.uint8)] * 2)
+    assert len(faces) == 2 and len(none) == 0 and (faces.dtypes == none.dtypes).all()
+    assert faces["x"].dtype == "int64" and faces["happy"].dtype == "float64"
+    assert {a.model for a in rec.stream([np.zeros((64, 64, 3), np.uint8)])} == {rec.model_name}
+
+
+def test_every_kind_of_picture_keeps_the_pixel_limit_and_a_closed_pil_image_is_said():
+    import cv2
+    import pytest
+    from PIL import Image
+
+    import facemotion
+    from facemotion import EmotionRecognizer
+    from facemotion.errors import ImageError, ImageTooLargeError
+
+    rec = EmotionRecognizer()
+    for picture in (facemotion.SAMPLE_IMAGE, cv2.imread(facemotion.SAMPLE_IMAGE), Image.open(facemotion.SAMPLE_IMAGE)):
+        with pytest.raises(ImageTooLargeError, match="over the 1,000 pixels limit"):
+            rec.read(picture, max_pixels=1000)
+    with Image.open(facemotion.SAMPLE_IMAGE) as im:
+        pass
+    with pytest.raises(ImageError, match="closed before its pixels were read"):
+        rec.detect_emotions(im)

@@ -225,6 +225,7 @@ def _frames(recognizer, source, track):
     n = BATCH_FRAMES if getattr(recognizer.stages, "batched", None) is not None and not src.info.live else 1
     # a file's or a stream's address as the frames' ``file`` (a password in it masked)
     file = src.info.name if isinstance(source, (str, os.PathLike)) else None
+    model = getattr(recognizer, "model_name", None)  # each frame's record names it, as a photo's does
     try:
         frames = iter(src)
         while chunk := list(islice(frames, n)):
@@ -233,7 +234,7 @@ def _frames(recognizer, source, track):
             for (i, t, frame), (faces, detected) in zip(chunk, (d or ([], False) for d in done)):
                 yield Analysis(faces, frame.shape[1], frame.shape[0], file=file, index=i, time_s=t, detected=detected,
                                frame=frame, detector=recognizer.detector_name, labels=getattr(recognizer, "labels", None),
-                               mesh=getattr(recognizer.stages, "mesh", None) is not None)
+                               mesh=getattr(recognizer.stages, "mesh", None) is not None, model=model)
     finally:
         if src is not source:
             src.close()
@@ -257,4 +258,7 @@ def frame_table(results, labels, *, max_frames: int | None = None, mesh: bool = 
                 for r in islice(results, max_frames) for f in r.faces]
     import pandas as pd
 
-    return pd.DataFrame(rows, columns=cols)
+    # the same types with faces or without (a clip without faces concatenates into numeric columns)
+    ints = {"frame", "face_id", "x", "y", "w", "h"}
+    return pd.DataFrame(rows, columns=cols).astype(
+        {c: "int64" if c in ints else object if c == "dominant_emotion" else "float64" for c in cols})
