@@ -105,9 +105,38 @@ class OnnxClassifier(Classifier):
         except ValueError:
             raise ModelError(f"{self.path}: ONNX metadata is not facemotion's (re-export with `facemotion export`)") from None
         self.card = ModelCard.from_dict(meta, str(self.path))
-        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        ins, out = self.session.get_inputs(), self.session.get_outputs()[0]
+        if len(ins) != 1:
+            raise ModelError(f"{self.path}: the graph takes {len(ins)} inputs ({', '.join(i.name for i in ins)}); "
+                             "facemotion gives it one, the faces")
+        inp = ins[0]
         self.card.check_io(inp.shape, out.shape, str(self.path))
         self.input_name = inp.name
+        self._dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16}.get(inp.type)
+        if self._dtype is None:
+            raise ModelError(f"{self.path}: the graph's input is {inp.type}; facemotion gives faces as float32")
+        # a graph exported for a fixed number of faces at a time (often 1) takes them so, padded
+        self._batch = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
+        self._probe()
+
+    def _probe(self) -> None:
+        """One grey face through the graph at load: a graph that does not run on faces, or gives
+        no probabilities (logits, say: its softmax left out of the export), is refused now, in
+        one line, not in the middle of a collection with wrong numbers."""
+        s = self.card.input_size
+        try:
+            out = self._run(self.session, np.zeros((1, self.card.channels, s, s), self._dtype))
+        except Exception as e:  # noqa: BLE001 - ONNX Runtime's own errors: the file's problem
+            raise ModelError(f"{self.path}: the graph does not run on a face ({str(e).splitlines()[0][:200]})") from None
+        if not np.isfinite(out).all() or out.min() < -1e-6 or not np.allclose(out.sum(1), 1, atol=1e-3):
+            raise ModelError(f"{self.path}: the graph's outputs are not probabilities (each 0-1, summing to 1; it gave "
+                             f"{[round(float(v), 3) for v in out[0]]}): export it with its softmax")
+
+    def _run(self, sess, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if self._batch is not None and n < self._batch:  # padded with grey faces, their answers dropped
+            x = np.concatenate([x, np.zeros((self._batch - n, *x.shape[1:]), x.dtype)])
+        return np.asarray(sess.run(None, {self.input_name: x})[0][:n], np.float32)
 
     def _session(self, threads: int):
         import onnxruntime as ort
@@ -132,11 +161,11 @@ class OnnxClassifier(Classifier):
             if self._pool_session is None:
                 self._pool_session = self._session(self._threads or 0)  # 0 = one thread per core
             sess = self._pool_session
-        batch = np.ascontiguousarray(batch, np.float32)
-        if len(batch) <= MAX_BATCH:  # a photo's or a frame's faces: one call, no copy
-            return sess.run(None, {self.input_name: batch})[0]
-        return np.concatenate([sess.run(None, {self.input_name: batch[i:i + MAX_BATCH]})[0]
-                               for i in range(0, len(batch), MAX_BATCH)])
+        batch = np.ascontiguousarray(batch, self._dtype)
+        step = self._batch or MAX_BATCH
+        if len(batch) <= step:  # a photo's or a frame's faces: one call, no copy
+            return self._run(sess, batch)
+        return np.concatenate([self._run(sess, batch[i:i + step]) for i in range(0, len(batch), step)])
 
 
 def classifier_labels(classifier) -> tuple[str, ...]:

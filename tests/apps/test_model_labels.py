@@ -183,3 +183,47 @@ def test_page_config_follows_the_model_card(ferplus_onnx):
     card = EmotionRecognizer(detector="none", model=str(ferplus_onnx)).model_card.to_dict()
     config = page_config([("ferplus", "models/ferplus.onnx", card)], static=True)
     assert config["emotions"] == list(FERPLUS_EMOTIONS) and set(config["colors"]) == set(FERPLUS_EMOTIONS)
+
+
+def _graph(path, *, batch="n", softmax=True, half=False, second_input=False):
+    """A small ONNX classifier with the shipped mini_xception's card: faces N x 1 x 48 x 48 -> each
+    face's mean grey -> seven scores -> (softmax). ``batch``: its faces' dimension (1: fixed)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    card = onnx.load(str(facemotion.zoo.shipped_models()["fer2013_mini_xception"].path), load_external_data=False)
+    kind = TensorProto.FLOAT16 if half else TensorProto.FLOAT
+    nodes = [helper.make_node("Cast", ["faces"], ["x"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["m", "w"], ["s"])]
+    nodes.append(helper.make_node("Softmax", ["s"], ["probs"], axis=1) if softmax else
+                 helper.make_node("Identity", ["s"], ["probs"]))
+    inputs = [helper.make_tensor_value_info("faces", kind, [batch, 1, 48, 48])]
+    if second_input:
+        inputs.append(helper.make_tensor_value_info("scale", TensorProto.FLOAT, [1]))
+    w = numpy_helper.from_array(np.linspace(-2, 2, 7, dtype=np.float32)[None], "w")
+    g = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, 7])],
+                          [w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for p in card.metadata_props:
+        model.metadata_props.add(key=p.key, value=p.value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_graphs_of_other_shapes_run_or_are_refused_at_load(tmp_path):
+    """A graph made for one face at a time, or for float16 faces, answers as the same graph for
+    any number of float32 faces; one with logits for outputs, or a second input, is refused when
+    it is loaded, in one line (it gave wrong numbers, or a traceback at the second face)."""
+    from facemotion.errors import ModelError
+
+    faces = np.random.default_rng(0).integers(0, 255, (5, 48, 48), dtype=np.uint8)
+    want = EmotionRecognizer(model=_graph(tmp_path / "any.onnx")).classify_faces(faces)
+    for kw in ({"batch": 1}, {"batch": 3}, {"half": True}):
+        got = EmotionRecognizer(model=_graph(tmp_path / "other.onnx", **kw)).classify_faces(faces)
+        assert np.allclose(got, want, atol=2e-3), kw
+    with pytest.raises(ModelError, match="outputs are not probabilities .* export it with its softmax"):
+        EmotionRecognizer(model=_graph(tmp_path / "logits.onnx", softmax=False))
+    with pytest.raises(ModelError, match=r"takes 2 inputs \(faces, scale\)"):
+        EmotionRecognizer(model=_graph(tmp_path / "two.onnx", second_input=True))
