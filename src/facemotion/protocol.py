@@ -161,11 +161,12 @@ def protocol_inputs(split, train=None, votes=None, *, required: bool = False, wh
     FER2013 copy in the Kaggle layout or ``fer2013.csv``; otherwise None, or a DataError when
     ``required``), and which faces copy a face of ``train``."""
     from .datasets.duplicates import training_duplicates
-    from .datasets.ferplus import read_votes, votes_for
+    from .datasets.ferplus import check_csv_rows, read_votes, votes_for
 
-    v = None
+    v, table = None, read_votes(votes)
+    check_csv_rows(split, table, where)  # a CSV renumbered would read other faces' votes: refused, as train does
     try:
-        v = votes_for(split.sources, read_votes(votes), where)
+        v = votes_for(split.sources, table, where)
     except DataError:
         if required or votes is not None:
             raise

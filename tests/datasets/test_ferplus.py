@@ -176,5 +176,10 @@ def test_a_csv_whose_rows_were_renumbered_is_refused_not_relabelled(tmp_path):
         if split == "test":
             with pytest.raises(DataError, match=r"its row 2 is, in fer2013\.csv, a train face: FER\+'s votes are keyed"):
                 load_splits(csv, (split,), labels="ferplus", cache=False)
+            # and evaluate's protocol (FER+ majority beside FER2013's labels) refuses it alike
+            from facemotion.protocol import load_protocol_split
+
+            with pytest.raises(DataError, match=r"its row 2 is, in fer2013\.csv, a train face"):
+                load_protocol_split(csv, split)
         else:
             assert len(load_splits(csv, (split,), labels="ferplus", cache=False)[split]) > 0

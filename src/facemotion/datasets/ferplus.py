@@ -209,7 +209,7 @@ def trainable(votes: np.ndarray) -> np.ndarray:
 _PART = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 
-def _check_csv_rows(split, table: VoteTable, where: str) -> None:
+def check_csv_rows(split, table: VoteTable, where: str) -> None:
     """FER+ keys a CSV's faces by their row in the original fer2013.csv: a CSV whose rows were
     renumbered (a subset of PublicTest or PrivateTest rows) would read Training faces' votes.
     Refused where a row's vote belongs to another part than the split being read."""
@@ -241,7 +241,7 @@ def as_ferplus(split, table: VoteTable, *, scheme: str = "probability", where: s
 
     if not 0.0 <= intent <= 1.0:
         raise ValueError(f"intent: must be in [0, 1], got {intent}")
-    _check_csv_rows(split, table, where)
+    check_csv_rows(split, table, where)
     votes = votes_for(split.sources, table, where)
     keep = trainable(votes)
     v = votes[keep]

@@ -18,7 +18,7 @@ from ..errors import FacemotionError
 from ..labels import EMOTIONS, FERPLUS_EMOTIONS, NUM_CLASSES
 from ..preprocess import normalize
 from ..progress import progress_bar
-from ..zoo import RETIRED, resolve_model, shipped_models
+from ..zoo import RETIRED, no_checkpoint, resolve_model, shipped_models, shipped_name
 from .checkpoint import atomic_torch_save, model_from_checkpoint
 
 
@@ -49,7 +49,9 @@ class OnnxTeacher:
 
 def file_digest(spec: str) -> str:
     """First 16 hex digits of the SHA-256 of the file a --teacher value names."""
-    path = Path(spec) if Path(spec).exists() else resolve_model(spec)
+    if Path(spec).is_dir():
+        raise FacemotionError(no_checkpoint(spec))
+    path = Path(spec) if Path(spec).exists() else resolve_model(shipped_name(str(spec)))
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -59,6 +61,10 @@ def file_digest(spec: str) -> str:
 
 def load_teacher(spec: str, dev):
     """A --teacher value -> a callable from normalized N x 1 x 48 x 48 batches to logits."""
+    if Path(spec).is_dir():
+        raise FacemotionError(no_checkpoint(spec))
+    if not Path(spec).exists():  # an old shipped name is the model's new one, as --model takes it
+        spec = shipped_name(str(spec))
     if str(spec).endswith(".onnx") or (not Path(spec).exists() and (spec in shipped_models() or spec in RETIRED)):
         return OnnxTeacher(spec)
     tm, _ = model_from_checkpoint(spec)

@@ -14,6 +14,7 @@ faces), never on PrivateTest.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -41,7 +42,7 @@ def interpolate_states(base: dict, tuned: dict, alpha: float, where: str = "chec
 def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, alpha: float, out: str | os.PathLike,
                             name: str | None = None, temperature: float | None = None) -> dict:
     """Write the interpolated checkpoint to ``out`` and return it. Its card is ``tuned``'s
-    (architecture, labels, preprocessing), its temperature the mix of the two unless given
+    (architecture, labels, preprocessing) under ``name`` (default: ``out``'s stem), its temperature the mix of the two unless given
     (refit it with ``facemotion evaluate ... --calibrate``), its training record ``tuned``'s
     with the interpolation added."""
     if not 0.0 <= alpha <= 1.0:
@@ -63,8 +64,9 @@ def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, a
     ck["model_state"] = interpolate_states(slim(a)["model_state"], ck["model_state"], alpha, f"{base} and {tuned}")
     ta, tb = a.get("temperature", 1.0), b.get("temperature", 1.0)
     ck["temperature"] = float(temperature if temperature is not None else (1 - alpha) * ta + alpha * tb)
-    if name:
-        ck["name"] = name
+    # a mix is a model of its own: named as asked, else by its file (the tuned model's name, a
+    # shipped one's perhaps, would title the user's file as that model in every record)
+    ck["name"] = name or Path(out).stem
     training = dict(ck.get("training") or {})
     training["interpolation"] = {"base": str(base), "tuned": str(tuned), "alpha": float(alpha)}
     ck["training"] = training

@@ -35,7 +35,7 @@ from ..errors import FacemotionError, ModelError
 from ..fileio import atomic_path, write_text
 from ..preprocess import normalize
 from ..progress import progress_bar
-from ..zoo import resolve
+from ..zoo import resolve, shipped_models
 from .export import set_metadata
 from .schemes import DEFAULT_SCHEME, GRAPH_OPS, LEGACY_SCHEME, LINEAR_OPS, SCHEMES, Scheme, get_scheme
 
@@ -218,7 +218,11 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
             calibrated = f"{min(calibration, len(train))} {'training' if own else 'Training'} faces, seed {seed}"
             measured = {"val_acc" if own else "public_test": result.get("int8_public_test"),
                         "ferplus_val": result.get("int8_ferplus_val")}  # the card's names (card.METRICS)
-            int8 = ModelCard(**{**card.__dict__, "name": name or f"{card.name or src.stem}_int8",
+            # a shipped model's int8 name only for the file of that name (its release): a user's
+            # copy is titled by its own file, not as the shipped model in every record
+            named = f"{card.name or src.stem}_int8"
+            named = named if named not in shipped_models() or Path(out).stem == named else Path(out).stem
+            int8 = ModelCard(**{**card.__dict__, "name": name or named,
                                 "weights_dtype": "int8",
                                 "metrics": {k: v for k, v in measured.items() if v is not None} if check else {},
                                 "quantization": scheme.card(calibrated),
