@@ -393,3 +393,16 @@ def test_export_keeps_the_checkpoints_views_name_and_metrics(tmp_path, capsys):
     assert main(["export", str(ck), "--tta", "none", "--name", "plain", "--to", str(tmp_path / "plain.onnx")]) == 0
     card = load_classifier(tmp_path / "plain.onnx").card
     assert card.tta == "none" and card.metrics == {} and card.name == "plain"
+
+
+def test_export_and_quantize_replace_an_onnx_model_but_no_other_file(tiny_checkpoint, tmp_path, capsys):
+    from facemotion.cli import main
+
+    notes = tmp_path / "notes.onnx"
+    notes.write_text("my notes\n")
+    for argv in (["export", str(tiny_checkpoint), "--to", str(notes)],
+                 ["quantize", "fer2013_mini_xception", "--to", str(notes), "--data", str(tmp_path)]):
+        assert main(argv) == 2
+        assert "holds another file (no ONNX model)" in capsys.readouterr().err and notes.read_text() == "my notes\n"
+    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "m.onnx")]) == 0  # a re-export replaces it

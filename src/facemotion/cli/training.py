@@ -102,6 +102,9 @@ def cmd_export(args) -> int:
     from ..training.export import export_onnx
 
     check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=args.checkpoint)  # before the work
+    from ..training.checkpoint import refuse_non_onnx
+
+    refuse_non_onnx(args.out, "--to")
     ckpts = args.checkpoint if len(args.checkpoint) > 1 else args.checkpoint[0]
     if args.tta == "tencrop":  # one meaning of --tta on both commands: the choice is said, not hidden
         raise UsageError("--tta tencrop: an exported graph bakes flip only (evaluate runs tencrop)")
@@ -120,6 +123,9 @@ def cmd_quantize(args) -> int:
     from ..training.quantize import quantize_model
 
     check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=[args.model])  # before the work
+    from ..training.checkpoint import refuse_non_onnx
+
+    refuse_non_onnx(args.out, "--to")
     refuse_photos([("--data", args.data)])  # each image calibrates and checks as one face
     r = quantize_model(args.model, args.out, data=args.data, calibration=args.calibration, seed=args.seed,
                        name=args.name, scheme=args.scheme, labels=args.labels, votes=args.votes)

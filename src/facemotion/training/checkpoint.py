@@ -196,6 +196,20 @@ def training_compute(ck: dict, history: list | None = None) -> dict:
     return tr
 
 
+def refuse_non_onnx(path, option: str) -> None:
+    """Refuse ``path`` as an ONNX output where it holds a file that is no ONNX model (notes named
+    ``.onnx`` by mistake); an ONNX model there is replaced, as a re-export replaces the last one."""
+    if not Path(path).is_file():
+        return
+    import onnx
+
+    try:
+        onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - whatever it is, it is no ONNX model
+        raise UsageError(f"{option} {path}: holds another file (no ONNX model), which this would replace; give "
+                         "another file name") from None
+
+
 def refuse_other_kind(path, option: str, kind: str) -> None:
     """Refuse ``path`` as an output of ``kind`` ("checkpoint", "teacher targets") where it holds a
     file of another kind: a trained checkpoint is not written over by teacher targets, nor these
