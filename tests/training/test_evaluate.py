@@ -123,3 +123,20 @@ def test_a_seven_label_model_on_ferplus_eight_gives_no_likelihood():
     lacking = evaluate._note_what_is_not_scored(report, Split(), evaluate.EMOTIONS, evaluate.FERPLUS_EMOTIONS)
     assert lacking == ["contempt"] and report["nll"] is None and report["ece"] is None
     assert "no NLL, ECE or temperature" in report["calibration_skipped"]
+
+
+def test_an_archive_of_whole_photos_is_refused_as_faces(tmp_path, capsys):
+    """Each image of a dataset is read as one face: a zip of whole photos is refused in one line,
+    as train and quantize refuse it, not scored."""
+    import zipfile
+
+    import facemotion
+    from facemotion.cli import main
+
+    with zipfile.ZipFile(tmp_path / "photos.zip", "w") as zf:
+        for split in ("train", "test"):
+            for emotion in ("happy", "sad"):
+                for i in range(2):
+                    zf.write(facemotion.SAMPLE_IMAGE, f"{split}/{emotion}/{i}.jpg")
+    assert main(["evaluate", "fer2013_mini_xception", "--data", str(tmp_path / "photos.zip"), "--split", "train"]) == 1
+    assert "whole photos, not face crops" in capsys.readouterr().err

@@ -6,6 +6,7 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..datasets.loading import add_label_options
@@ -27,10 +28,9 @@ def cmd_train(args) -> int:
 def refuse_photos(folders) -> None:
     """Stop in one line before training if a folder, zip or tar of face crops (``(option, path)``
     pairs) holds whole photos: each of its images would be read as one face."""
-    from itertools import islice
     from pathlib import Path
 
-    from ..datasets.archives import list_members, read_members, tar_compression
+    from ..datasets.archives import read_sample, tar_compression
     from ..errors import DataError
     from ..facecrops import SAMPLE, refuse_whole_photos, spread
     from ..inputs import IMAGE_SUFFIXES
@@ -41,11 +41,12 @@ def refuse_photos(folders) -> None:
         path = Path(path)
         sources = None  # a folder is sampled by refuse_whole_photos
         if path.is_file() and path.suffix.lower() != ".csv":  # FER2013's CSV holds pixels, not images
+            def pick(names, tar=tar_compression(path) is not None):
+                images = [n for n in names if os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES]
+                return images[:SAMPLE] if tar else spread(images)  # a compressed tar is read from its start
+
             try:
-                names = [n for n in list_members(path) if Path(n).suffix.lower() in IMAGE_SUFFIXES]
-                # a zip is read anywhere; a tar from its start (a compressed one cannot seek)
-                names = names[:SAMPLE] if tar_compression(path) is not None else spread(names)
-                sources = [data for _, data in islice(read_members(path, names), len(names)) if isinstance(data, bytes)]
+                sources = read_sample(path, pick)
             except DataError:
                 continue  # the loader names what is wrong with the file
         elif not path.is_dir():
@@ -85,6 +86,7 @@ def cmd_evaluate(args) -> int:
     for flag, value in (("--detector", args.detector), ("--groups", args.groups), ("--control", args.control)):
         if value is not None:
             raise UsageError(f"{flag}: {args.data} is a dataset of faces; {flag} is for a folder of <emotion>/<photo>")
+    refuse_photos([("--data", args.data)])  # an archive of whole photos would be scored as one face each
     from ..training.evaluate import main
 
     main(args)

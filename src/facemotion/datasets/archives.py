@@ -86,10 +86,17 @@ def list_members(path: Path) -> list[str]:
     if tar_compression(path) is not None:
         return tar_names(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            return sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n)
+        st = path.stat()
+        return list(_zip_names_of(str(path), st.st_size, st.st_mtime_ns))
     except zipfile.BadZipFile:
         raise DataError(f"{path}: not a valid zip file") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _zip_names_of(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    # listed once per file and version: FER2013's zip holds 35,887 names, 0.7 s to list
+    with zipfile.ZipFile(path) as zf:
+        return tuple(sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n))
 
 
 def _walk(root: Path) -> list[str]:
@@ -150,16 +157,33 @@ def read_members(path: Path, names: Sequence[str], limit: int = IMAGE_MEMBER_BYT
             yield n, early.pop(n, b"")
     else:
         with zipfile.ZipFile(path) as zf:
-            for n in names:
-                where = f"{path}::{n}"
-                try:
-                    info = zf.getinfo(n)
-                    if info.file_size > limit:
-                        raise _too_large(where, info.file_size, limit)
-                    with zf.open(info) as fh:
-                        data = _read_capped(fh, where, limit)
-                except (zipfile.BadZipFile, zlib.error, OSError, KeyError) as e:  # a bad CRC: that file only
-                    data = DataError(f"{where}: unreadable zip member ({e})")
-                except DataError as e:
-                    data = e
-                yield n, data
+            yield from _zip_members(zf, path, names, limit)
+
+
+def _zip_members(zf, path: Path, names: Sequence[str], limit: int):
+    for n in names:
+        where = f"{path}::{n}"
+        try:
+            info = zf.getinfo(n)
+            if info.file_size > limit:
+                raise _too_large(where, info.file_size, limit)
+            with zf.open(info) as fh:
+                data = _read_capped(fh, where, limit)
+        except (zipfile.BadZipFile, zlib.error, OSError, KeyError) as e:  # a bad CRC: that file only
+            data = DataError(f"{where}: unreadable zip member ({e})")
+        except DataError as e:
+            data = e
+        yield n, data
+
+
+def read_sample(path: Path, pick) -> list[bytes]:
+    """The bytes of the members ``pick(names)`` chooses from a folder's, zip's or tar's sorted
+    names (those that can be read): a zip opened once for both (FER2013's, 0.7 s an opening)."""
+    if path.is_file() and tar_compression(path) is None:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = pick(sorted(n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n))
+                return [d for _, d in _zip_members(zf, path, names, IMAGE_MEMBER_BYTES) if isinstance(d, bytes)]
+        except zipfile.BadZipFile:
+            raise DataError(f"{path}: not a valid zip file") from None
+    return [d for _, d in read_members(path, pick(list_members(path))) if isinstance(d, bytes)]
