@@ -104,17 +104,24 @@ def largest_index(boxes) -> int:
     return int(np.argmax([w * h for _, _, w, h in boxes]))
 
 
+def averaged_labels(recognizers) -> tuple[str, ...]:
+    """The labels several models are averaged over: the largest set, as a dataset's ensemble is
+    (FER2013's seven and FER+'s eight: the eight, a seven-emotion model giving contempt 0)."""
+    labels = max((tuple(r.labels) for r in recognizers), key=len)
+    if any(tuple(r.labels) != labels[:len(r.labels)] for r in recognizers):
+        raise FacemotionError("models of different label sets cannot be averaged: "
+                              + ", ".join(f"{r.model_name} ({len(r.labels)})" for r in recognizers))
+    return labels
+
+
 def score_images(recognizers, items, *, progress: bool = True, desc: str = "photos", errors: list | None = None):
-    """(N x L probabilities averaged over ``recognizers``' models, N bool: a face was found).
-    The first recognizer finds and crops each face once; every recognizer classifies that crop
-    (their models must share one label set). Rows of photos without a face are NaN. An image
+    """(N x L probabilities averaged over ``recognizers``' models, over :func:`averaged_labels`;
+    N bool: a face was found). The first recognizer finds and crops each face once; every
+    recognizer classifies that crop. Rows of photos without a face are NaN. An image
     that cannot be read is refused in one line (a benchmark must not drop inputs silently),
     unless ``errors`` is a list: then its one-line error goes there and it counts as a miss."""
     recognizers = list(recognizers)
-    labels = recognizers[0].labels
-    if any(r.labels != labels for r in recognizers):
-        raise FacemotionError("models of different label sets cannot be averaged: "
-                              + ", ".join(f"{r.model_name} ({len(r.labels)})" for r in recognizers))
+    labels = averaged_labels(recognizers)
     probs = np.full((len(items), len(labels)), np.nan)
     found = np.zeros(len(items), bool)
     for i, item in enumerate(progress_bar(items, desc=desc, unit="photo", disable=not progress)):
@@ -127,7 +134,8 @@ def score_images(recognizers, items, *, progress: bool = True, desc: str = "phot
             continue
         if crop is not None:
             found[i] = True
-            probs[i] = np.mean([r.stages.classify_crops(crop[None])[0] for r in recognizers], axis=0)
+            probs[i] = np.mean([np.pad(r.stages.classify_crops(crop[None])[0], (0, len(labels) - len(r.labels)))
+                                for r in recognizers], axis=0)
     return probs, found
 
 

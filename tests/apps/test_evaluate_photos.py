@@ -250,3 +250,24 @@ def test_crops_name_what_they_cannot_go_with(tmp_path, capsys):
                        (["--data", str(tmp_path), "--crops", "--detector", "haar"], "--detector: --crops reads each")):
         assert main(["evaluate", "fer2013_mini_xception", *argv]) == 2
         assert capsys.readouterr().err.startswith(f"error: {said}")
+
+
+def test_models_of_seven_and_eight_emotions_are_averaged_over_eight(tmp_path):
+    """As on a dataset: a seven-emotion model gives contempt 0, and the average is a probability."""
+    import shutil
+
+    import facemotion
+    from facemotion import EmotionRecognizer
+    from facemotion.cli import main
+    from facemotion.labelled import averaged_labels, read_labelled_folder, score_images
+
+    (tmp_path / "happy").mkdir()
+    shutil.copy(facemotion.SAMPLE_IMAGE, tmp_path / "happy" / "a.jpg")
+    recs = [EmotionRecognizer(model="fer2013_mini_xception"), EmotionRecognizer()]
+    labels = averaged_labels(recs)
+    assert labels[-1] == "contempt" and len(labels) == 8
+    probs, found = score_images(recs, read_labelled_folder(tmp_path, labels), progress=False)
+    alone = recs[0].detect_emotions(facemotion.SAMPLE_IMAGE)[0]["emotions"]["happy"]
+    other = recs[1].detect_emotions(facemotion.SAMPLE_IMAGE)[0]["emotions"]["happy"]
+    assert found.all() and abs(probs[0].sum() - 1) < 1e-5 and abs(probs[0][3] - (alone + other) / 2) < 1e-5
+    assert main(["evaluate", "fer2013_mini_xception", "newfaces4_resnet_s", "--data", str(tmp_path)]) == 0

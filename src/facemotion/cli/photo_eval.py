@@ -59,6 +59,7 @@ def evaluate_photos(args) -> int:
     from ..errors import ImageError
     from ..fairness import format_group_report, group_report, read_groups
     from ..labelled import (
+                            averaged_labels,
                             format_photo_report,
                             photo_report,
                             read_labelled_folder,
@@ -70,7 +71,8 @@ def evaluate_photos(args) -> int:
     _refuse_for_photos(args)
     detector = "none" if args.crops else (args.detector or DEFAULT_DETECTOR)
     recs = [EmotionRecognizer(detector=detector, model=m) for m in args.models]
-    items = read_labelled_folder(args.data, recs[0].labels)
+    labels = averaged_labels(recs)  # several models: over the largest set (a seven's contempt 0), as on a dataset
+    items = read_labelled_folder(args.data, labels)
     # the CSV is checked before any photo is scored
     groups, persons, control = (read_groups(args.groups, args.data, [i.path for i in items], args.control)
                                 if args.groups else (None, None, None))
@@ -80,12 +82,12 @@ def evaluate_photos(args) -> int:
     except ImageError as e:  # what to do about it: as data crops and train say
         raise ImageError(f"{e} (--skip-bad counts such a photo as a miss)") from None
     truth = [i.label for i in items]
-    r = photo_report(truth, probs, found, recs[0].labels)
+    r = photo_report(truth, probs, found, labels)
     r.update({"models": [str(m) for m in args.models], "data": str(args.data), "detector": detector,
               "unreadable": errors or []})
     if groups:
-        y, pred = truth_and_pred(truth, probs, found, recs[0].labels)
-        r["groups"] = group_report(y, pred, found, recs[0].labels, groups, persons, control=control,
+        y, pred = truth_and_pred(truth, probs, found, labels)
+        r["groups"] = group_report(y, pred, found, labels, groups, persons, control=control,
                                    control_name=args.control, seed=args.seed)
     if args.out:
         write_photo_outputs(r, Path(args.out), Path(args.data).name)
@@ -102,11 +104,11 @@ def evaluate_photos(args) -> int:
     if errors:
         print(f"{len(errors)} unreadable photo{'s' if len(errors) != 1 else ''} counted as misses "
               f"(first: {errors[0]})", file=sys.stderr)
-    _notes(args.data, items, recs[0])
+    _notes(args.data, items, labels, " and ".join(r.model_name for r in recs))
     return 0
 
 
-def _notes(folder, items, rec) -> None:
+def _notes(folder, items, labels, name: str) -> None:
     """The notes on the images of ``folder`` not scored, the classes scored on nothing (left out
     of the averages), and a contempt/ folder scored as disgust by a model of FER2013's seven."""
     import sys
@@ -116,8 +118,8 @@ def _notes(folder, items, rec) -> None:
 
     for note in folder_notes(folder, items, ": not scored"):
         print(note, file=sys.stderr)
-    if "contempt" not in rec.labels and any(d.name.lower() == "contempt" for d in Path(folder).iterdir()):
-        print(f"note: contempt/ is scored as disgust: {rec.model_name} reads FER2013's seven emotions, which file "
+    if "contempt" not in labels and any(d.name.lower() == "contempt" for d in Path(folder).iterdir()):
+        print(f"note: contempt/ is scored as disgust: {name} reads FER2013's seven emotions, which file "
               "contempt under disgust", file=sys.stderr)
 
 
