@@ -103,3 +103,21 @@ def test_two_models_of_one_file_name_are_told_apart_in_the_report():
 
     assert list(_shown_names({"runs/a/best.pt": 0, "runs/b/best.pt": 0}).values()) == ["a/best.pt", "b/best.pt"]
     assert _shown_names({"fer2013_vgg_s": 0}) == {"fer2013_vgg_s": "fer2013_vgg_s"}
+
+
+def test_a_folder_holds_one_evaluate_runs_outputs(kaggle_zip, tmp_path, capsys):
+    """A plain evaluate and a --robustness one into the same -o: each removes the other's report
+    and figures (they were left side by side), and a file of the user's own stays."""
+    out = tmp_path / "r"
+    plain = ["evaluate", "fer2013_mini_xception", "--data", str(kaggle_zip), "-o", str(out)]
+    robust = [*plain, "--robustness", "--corruptions", "blur", "--severities", "1"]
+    assert main(plain) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(robust) == 0
+    assert {p.name for p in out.iterdir()} == {"robustness.json", "robustness_fer2013_mini_xception.png",
+                                               "recall_fer2013_mini_xception.png", "notes.txt"}
+    assert main(plain) == 0
+    capsys.readouterr()
+    assert "robustness.json" not in {p.name for p in out.iterdir()} and (out / "report.json").is_file()
+    assert {"confusion.png", "notes.txt"} <= {p.name for p in out.iterdir()}
+    assert not any(p.name.startswith(("robustness", "recall_")) for p in out.iterdir())

@@ -48,7 +48,13 @@ def write_report(out: Path, report: dict, label_names, bins_before, bins_after, 
 
 def remove_stale(out: Path, written) -> None:
     """:data:`OUTPUTS` in ``out`` that this run did not write, where an earlier evaluate wrote
-    (its report.json is there): figures of other data; a folder of the user's own keeps its files."""
+    (its report.json is there): figures of other data; and an earlier ``--robustness`` run's
+    report and figures (a folder holds one run's outputs). A folder of the user's own keeps its files."""
+    from .robustness import REPORT, figures_of
+
+    if (out / REPORT).is_file():
+        for p in figures_of(out / REPORT) | {out / REPORT}:
+            p.unlink(missing_ok=True)
     if not (out / "report.json").is_file():
         return
     for name in OUTPUTS:

@@ -104,17 +104,22 @@ def write_outputs(result: dict, out) -> list[Path]:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    before = _figures_of(out / REPORT)
+    before = figures_of(out / REPORT)
     written = _figures(result, out) if any(r["corruptions"] for r in result["models"].values()) else []
     # the figures an earlier run drew here (its report names its models) that this one does not go;
     # the report comes last, so that a run cut short leaves no report beside another run's figures
     for p in before - set(written):
         p.unlink(missing_ok=True)
+    if (out / "report.json").is_file():  # an earlier evaluate's report and figures: a folder holds one run's
+        from .eval_report import OUTPUTS
+
+        for name in ("report.json", *OUTPUTS):
+            (out / name).unlink(missing_ok=True)
     write_json(out / REPORT, {k: v for k, v in result.items() if k != "files"})
     return [*written, out / REPORT]
 
 
-def _figures_of(report: Path) -> set[Path]:
+def figures_of(report: Path) -> set[Path]:
     """The figures the run that wrote ``report`` drew (none where there is no such report)."""
     import json
 
