@@ -801,3 +801,18 @@ def test_video_rows_are_smoothed_as_video_smooths_and_a_photo_table_resumes_what
     run_batch([media / "test.mp4"], tmp_path / "old.csv", spec=JobSpec(every=20, smooth=0.0), progress=False)
     with pytest.raises(FacemotionError, match=r"--smooth 0\.0 -> 0\.5"):
         run_batch([media / "test.mp4"], tmp_path / "old.csv", spec=JobSpec(every=20), progress=False)
+
+
+def test_a_model_file_replaced_under_its_name_is_refused_on_resume(tmp_path, capsys):
+    import shutil
+
+    import facemotion
+    from facemotion.cli import main
+    from facemotion.zoo import shipped_models
+
+    model, table = tmp_path / "mine.onnx", tmp_path / "t.csv"
+    shutil.copy(shipped_models()["fer2013_mini_xception"].path, model)
+    assert main(["batch", facemotion.SAMPLE_IMAGE, "--to", str(table), "--model", str(model), "--no-progress"]) == 0
+    shutil.copy(shipped_models()["fer2013_vgg_s"].path, model)  # another network, saved under the same name
+    assert main(["batch", facemotion.SAMPLE_IMAGE, "--to", str(table), "--model", str(model), "--no-progress"]) == 1
+    assert "other options (the --model file's contents" in capsys.readouterr().err

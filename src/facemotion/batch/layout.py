@@ -55,7 +55,8 @@ class Layout:
 
 
 # a signature's keys as the command line names them (--frame-step is the job's `every`)
-_OPTION = {"every": "--frame-step", "schema": "the table's schema", "upright": "upright (--no-upright)"}
+_OPTION = {"every": "--frame-step", "schema": "the table's schema", "upright": "upright (--no-upright)",
+           "model_sha256": "the --model file's contents"}
 
 
 def differences(old: dict, new: dict) -> str:  # an option a signature leaves out (at its default) reads so
@@ -95,6 +96,8 @@ def _own_confidence(sig: dict) -> dict:
 
 def refuse_other_options(path: Path, old: dict, new: dict) -> None:
     old, new = ({k: v for k, v in d.items() if k not in SPEED_ONLY} for d in (old, new))
+    if "model_sha256" not in old:  # a table written before the file's contents were recorded
+        new.pop("model_sha256", None)
     if _own_confidence(old) != _own_confidence(new):
         raise FacemotionError(f"{path}: was written with other options ({differences(old, new)}); "
                               "rerun with the same options, write to another --to, or pass --overwrite")

@@ -10,6 +10,8 @@ models give each face the same output whatever batch it is in), so a batch job's
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 
@@ -52,6 +54,14 @@ def _as_default(model: str, precision: str | None) -> tuple:
     return model, precision
 
 
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """What decides a job's rows; a resumed run must use the same: the recognizer's options
@@ -83,6 +93,9 @@ class JobSpec:
             sig["precision"] = "auto"
         elif isinstance(self.options.model, str) and self.options.model:
             sig["model"], sig["precision"] = _as_default(self.options.model, sig["precision"])
+        if isinstance(self.options.model, str) and os.path.isfile(self.options.model):
+            # the file's contents, not only its name: another model saved under it is refused
+            sig["model_sha256"] = _file_digest(self.options.model)
         if not videos:  # smoothing touches no photo's row: a table of photos resumes whatever --smooth
             sig["smooth"] = self.LATER["smooth"]
         for key, default in self.LATER.items():
