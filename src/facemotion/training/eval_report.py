@@ -6,6 +6,7 @@ shows has no recall, a model without contempt no likelihood on FER+'s eight).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..protocol import format_protocol
@@ -25,6 +26,7 @@ def undefined_as_none(report: dict) -> dict:
 
 # what evaluate writes in OUT; a rerun removes those of its own files this run does not write
 OUTPUTS = ("confusion.png", "reliability.png", "groups.png")
+REPORT = "robustness.json"  # evaluate --robustness's report, beside its figures (training.robustness)
 
 
 def write_report(out: Path, report: dict, label_names, bins_before, bins_after, title: str) -> None:
@@ -50,8 +52,6 @@ def remove_stale(out: Path, written) -> None:
     """:data:`OUTPUTS` in ``out`` that this run did not write, where an earlier evaluate wrote
     (its report.json is there): figures of other data; and an earlier ``--robustness`` run's
     report and figures (a folder holds one run's outputs). A folder of the user's own keeps its files."""
-    from .robustness import REPORT, figures_of
-
     if (out / REPORT).is_file():
         for p in figures_of(out / REPORT) | {out / REPORT}:
             p.unlink(missing_ok=True)
@@ -106,3 +106,23 @@ def format_report(r: dict) -> str:
         lines += ["", format_protocol(r["protocol"], f"protocol on {split_title(r['split'])}"
                                       f"{' with ' + r['tta'] + ' TTA' if r['tta'] not in (None, False, 'none') else ''}")]
     return "\n".join(lines)
+
+
+def figure_stem(label: str) -> str:
+    """A model's label (a shipped name or a path) -> a file-name-safe stem."""
+    stem = Path(label).stem if label.endswith((".onnx", ".pt")) else label
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "model"
+
+
+def figures_of(report: Path) -> set[Path]:
+    """The figures the run that wrote ``report`` drew (none where there is no such report)."""
+    import json
+
+    try:
+        labels = list(json.loads(report.read_text())["models"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    stems = [figure_stem(m) for m in labels]
+    stems += [f"{s}_{k}" for k, s in enumerate(stems)]  # a stem two models shared
+    return {report.with_name(f"{kind}_{s}.png") for s in stems for kind in ("robustness", "recall")} | {
+        report.with_name("robustness_models.png")}

@@ -173,6 +173,13 @@ def calibration_faces(train, n: int, seed: int = 0) -> np.ndarray:
     return train.images[pick]
 
 
+def _int8_name(card, src: Path, out) -> str:
+    """``<name>_int8``; a shipped model's int8 name only for the file of that name (its release):
+    a user's copy is titled by its own file, not as the shipped model in every record."""
+    named = f"{card.name or src.stem}_int8"
+    return named if named not in shipped_models() or Path(out).stem == named else Path(out).stem
+
+
 def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, name: str | None = None,
                    progress: bool = True, scheme: str | Scheme = DEFAULT_SCHEME, calibration_cache=None,
                    check: bool = True, labels: str | None = None, votes=None) -> dict:
@@ -218,11 +225,7 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
             calibrated = f"{min(calibration, len(train))} {'training' if own else 'Training'} faces, seed {seed}"
             measured = {"val_acc" if own else "public_test": result.get("int8_public_test"),
                         "ferplus_val": result.get("int8_ferplus_val")}  # the card's names (card.METRICS)
-            # a shipped model's int8 name only for the file of that name (its release): a user's
-            # copy is titled by its own file, not as the shipped model in every record
-            named = f"{card.name or src.stem}_int8"
-            named = named if named not in shipped_models() or Path(out).stem == named else Path(out).stem
-            int8 = ModelCard(**{**card.__dict__, "name": name or named,
+            int8 = ModelCard(**{**card.__dict__, "name": name or _int8_name(card, src, out),
                                 "weights_dtype": "int8",
                                 "metrics": {k: v for k, v in measured.items() if v is not None} if check else {},
                                 "quantization": scheme.card(calibrated),

@@ -14,7 +14,6 @@ and a choice (a robust fine-tune, its augmentation strength) is made on ``val`` 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,9 @@ from ..classify import load_classifier
 from ..datasets import load_splits
 from ..errors import UsageError
 from ..labels import EMOTIONS, NUM_CLASSES
+from .eval_report import OUTPUTS, REPORT, figure_stem, figures_of
 
 FORMAT = "facemotion-robustness/1"
-REPORT = "robustness.json"
 
 
 def load_faces(data, split: str = "test", *, limit: int | None = None, seed: int = 0,
@@ -90,12 +89,6 @@ def evaluate_robustness(models, data, split: str = "test", *, limit: int | None 
     return result
 
 
-def figure_stem(label: str) -> str:
-    """A model's label (a shipped name or a path) -> a file-name-safe stem."""
-    stem = Path(label).stem if label.endswith((".onnx", ".pt")) else label
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "model"
-
-
 def write_outputs(result: dict, out) -> list[Path]:
     """robustness.json, and per model robustness_<model>.png (corruption x severity) and
     recall_<model>.png (per-class recall), plus robustness_models.png when there are several:
@@ -111,26 +104,10 @@ def write_outputs(result: dict, out) -> list[Path]:
     for p in before - set(written):
         p.unlink(missing_ok=True)
     if (out / "report.json").is_file():  # an earlier evaluate's report and figures: a folder holds one run's
-        from .eval_report import OUTPUTS
-
         for name in ("report.json", *OUTPUTS):
             (out / name).unlink(missing_ok=True)
     write_json(out / REPORT, {k: v for k, v in result.items() if k != "files"})
     return [*written, out / REPORT]
-
-
-def figures_of(report: Path) -> set[Path]:
-    """The figures the run that wrote ``report`` drew (none where there is no such report)."""
-    import json
-
-    try:
-        labels = list(json.loads(report.read_text())["models"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    stems = [figure_stem(m) for m in labels]
-    stems += [f"{s}_{k}" for k, s in enumerate(stems)]  # a stem two models shared
-    return {report.with_name(f"{kind}_{s}.png") for s in stems for kind in ("robustness", "recall")} | {
-        report.with_name("robustness_models.png")}
 
 
 def _figures(result: dict, out: Path) -> list[Path]:
