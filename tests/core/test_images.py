@@ -142,3 +142,28 @@ def test_pillows_own_limit_is_raised_only_while_a_picture_is_read(monkeypatch):
         assert rec.read(facemotion.SAMPLE_IMAGE, max_pixels=10**10).pixels.shape == (512, 512, 3)
     assert Image.MAX_IMAGE_PIXELS == 1000
     assert len(rec.detect_emotions(facemotion.SAMPLE_IMAGE)) == 1 and Image.MAX_IMAGE_PIXELS == 1000
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_forked_child_has_pillows_own_limit_back():
+    """A child forked while another thread of its parent decoded a large picture: that decode is
+    not the child's, and Pillow's limit is the host's again there."""
+    import subprocess
+    import sys
+
+    code = """
+import os, threading, time
+from PIL import Image
+from facemotion import decoding
+started = threading.Event()
+def hold():
+    with decoding.pil_limit_at_least(500_000_000):
+        started.set(); time.sleep(1)
+threading.Thread(target=hold).start(); started.wait()
+pid = os.fork()
+if pid == 0:
+    print(Image.MAX_IMAGE_PIXELS, decoding._PIL_NEEDS, flush=True); os._exit(0)
+os.waitpid(pid, 0)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["89478485", "[]"], r.stderr[-500:]

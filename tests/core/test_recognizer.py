@@ -275,6 +275,17 @@ def test_a_subclass_pickles_and_copies_as_itself():
         assert again.happiest(facemotion.SAMPLE_IMAGE) == rec.happiest(facemotion.SAMPLE_IMAGE)
 
 
+def test_a_subclass_attribute_that_does_not_pickle_is_named():
+    import pickle
+    import threading
+
+    from facemotion.errors import UsageError
+
+    rec = _Tagged(threading.Lock(), detector="haar")
+    with pytest.raises(UsageError, match="attribute 'tag' cannot be pickled"):
+        pickle.dumps(rec)
+
+
 def test_the_module_shortcut_keeps_no_recognizer_for_an_object(monkeypatch):
     """Objects are not known by their names (two detectors may print alike): each call with one
     gets a recognizer of its own, and none is kept."""

@@ -176,10 +176,12 @@ def test_a_csv_whose_rows_were_renumbered_is_refused_not_relabelled(tmp_path):
         if split == "test":
             with pytest.raises(DataError, match=r"its row 2 is, in fer2013\.csv, a train face: FER\+'s votes are keyed"):
                 load_splits(csv, (split,), labels="ferplus", cache=False)
-            # and evaluate's protocol (FER+ majority beside FER2013's labels) refuses it alike
+            # and evaluate's protocol reads no FER+ votes for it (they would be other faces'),
+            # scoring FER2013's labels alone; refused where the votes are required
             from facemotion.protocol import load_protocol_split
 
+            assert load_protocol_split(csv, split)[1] is None
             with pytest.raises(DataError, match=r"its row 2 is, in fer2013\.csv, a train face"):
-                load_protocol_split(csv, split)
+                load_protocol_split(csv, split, required=True)
         else:
             assert len(load_splits(csv, (split,), labels="ferplus", cache=False)[split]) > 0

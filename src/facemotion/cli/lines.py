@@ -41,7 +41,8 @@ def video_lines(s: dict) -> list[str]:
     """A video's summary: the run, its faces (the LISTED seen longest) and what it wrote."""
     cut = f", the first {s['max_frames']}: --max-frames" if s.get("max_frames") else ""
     if s.get("turned"):  # a sideways or upside-down file without rotation metadata (facemotion.video.upright)
-        cut += f", read turned {s['turned']}° clockwise: its faces stood {'upside down' if s['turned'] == 180 else 'on their side'}"
+        stood = "upside down" if s["turned"] == 180 else "on their side"
+        cut += f", read turned {s['turned']}° clockwise: its faces stood {stood}"
     lines = [f"{shown(s['source'])}: {count(s['frames'], 'frame')} ({s['status']}{cut}), "
              f"{count(len(s['faces']), 'face id')}, "
              f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}"]

@@ -60,13 +60,14 @@ def _sample(path: Path, module: OnnxModule) -> np.ndarray:
 
 
 def check_graph(module: OnnxModule, device: torch.device) -> float:
-    """The converted graph on ``device`` against ONNX Runtime (CPU) on a fixed input: the largest
-    difference of any output, as a share of that output's largest value; a
-    :class:`~facemotion.errors.ModelError` beyond the tolerance."""
+    """The converted graph on ``device`` against ONNX Runtime (CPU) on a fixed input: the largest difference of
+    any output, as a share of that output's largest value; a :class:`~facemotion.errors.ModelError` beyond it."""
     import onnxruntime as ort
 
     x = _sample(module.path, module)
     session = ort.InferenceSession(str(module.path), providers=["CPUExecutionProvider"])
+    if x.shape[1:2] == (1,) and ((i := session.get_inputs()[0]).type != "tensor(float)" or isinstance(i.shape[0], int)):
+        raise ModelError(f"{module.path}: the GPU's path takes graphs of any number of float32 faces; use device cpu")
     want = session.run(None, {session.get_inputs()[0].name: x})
     with torch.inference_mode():
         got = [t.float().cpu().numpy() for t in module(torch.from_numpy(x).to(device))]

@@ -42,7 +42,8 @@ def interpolate_states(base: dict, tuned: dict, alpha: float, where: str = "chec
 def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, alpha: float, out: str | os.PathLike,
                             name: str | None = None, temperature: float | None = None) -> dict:
     """Write the interpolated checkpoint to ``out`` and return it. Its card is ``tuned``'s
-    (architecture, labels, preprocessing) under ``name`` (default: ``out``'s stem), its temperature the mix of the two unless given
+    (architecture, labels, preprocessing) under ``name`` (default: ``out``'s stem), its
+    temperature the mix of the two unless given
     (refit it with ``facemotion evaluate ... --calibrate``), its training record ``tuned``'s
     with the interpolation added."""
     if not 0.0 <= alpha <= 1.0:

