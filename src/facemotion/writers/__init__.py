@@ -16,7 +16,7 @@ import numpy as np
 from .. import names
 from ..fileio import open_text, write_bytes, write_text
 from ..labels import EMOTIONS
-from ..results import MESH_COLUMNS, mesh_columns
+from ..results import MESH_COLUMNS, mesh_columns, plain
 
 
 def write_json(path, obj) -> None:
@@ -24,10 +24,8 @@ def write_json(path, obj) -> None:
 
 
 def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
+    if isinstance(o, (np.generic, np.ndarray)):  # numpy as Python's, as a record's to_dict gives it
+        return plain(o)
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
