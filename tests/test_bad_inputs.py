@@ -4,6 +4,7 @@ handles several inputs, the good ones still come out."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
 import json
@@ -102,7 +103,14 @@ API_CASES = {
     "complex array": (lambda r: r.detect_emotions(np.zeros((20, 20), complex)), ImageError, "unsupported pixel type"),
     "NaN array": (lambda r: r.detect_emotions(np.full((20, 20), np.nan)), ImageError, "NaN or infinite"),
     "empty array": (lambda r: r.detect_emotions(np.zeros((0, 5))), ImageError, "unsupported array shape"),
-    "4-D array": (lambda r: r.detect_emotions(np.zeros((2, 5, 5, 3))), ImageError, "unsupported array shape"),
+    "4-D array": (lambda r: r.detect_emotions(np.zeros((2, 5, 5, 3))), ImageError,
+                  r"^an array of shape \(2, 5, 5, 3\): a stack of 2 images, one image a call"),
+    # cv2.imread's None for a file it cannot read; base64 without its data URI's prefix (once "File name too long")
+    "None": (lambda r: r.detect_emotions(None), ImageError, r"^None, not an image \(cv2.imread gives None for a file"),
+    "bare base64": (lambda r: r.detect_emotions(base64.b64encode(open(facemotion.SAMPLE_IMAGE, "rb").read()).decode()),
+                    ImageError, r"^/9j/.{16}\.\.\.\(\d+ characters\): base64 data, not a path; give it as a data URI"),
+    "a list of paths": (lambda r: r.detect_emotions([facemotion.SAMPLE_IMAGE] * 2), ImageError,
+                        r"^a list of 2: one image a call; for many, call once per image .*run_batch"),
     "0x0 PIL image": (lambda r: r.detect_emotions(Image.new("RGB", (0, 0))), ImageError, r"image is empty \(0x0"),
     "lazily opened truncated PIL image": (lambda r: r.detect_emotions(_truncated_pil()), ImageError, "truncated"),
     "multi-page TIFF": (lambda r: r.detect_emotions(_multipage_tiff()), ImageError, "holds 3 pages; facemotion reads one picture per file"),
@@ -117,12 +125,13 @@ API_CASES = {
         lambda r: r.read(png_declaring(14_000, 14_000), max_pixels=300_000_000), ImageError, "truncated"),
     "PNG declaring 30000x30000 read reduced": (lambda r: r.read(png_declaring(30_000, 30_000)), ImageTooLargeError,
                                                "image is 900 MP, over the 100 MP limit"),
-    "a list": (lambda r: r.detect_emotions([[1, 2], [3, 4]]), ImageError, "unsupported image type"),
+    "a list": (lambda r: r.detect_emotions([[1, 2], [3, 4]]), ImageError, "a list of 2: one image a call"),
     "empty bytes": (lambda r: r.detect_emotions(b""), ImageError, "empty image data"),
     "text bytes": (lambda r: r.detect_emotions(b"hello world"), ImageError, "not an image file"),
     # what users hand in for a photo by mistake is named, so the line says what to do
     "a clip": (lambda r: r.detect_emotions(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41" + bytes(64)),
-               UnsupportedFormatError, r"^<96 bytes>: a video \(MP4/MOV: facemotion video reads it\), not an image format"),
+               UnsupportedFormatError,
+               r"^<96 bytes>: a video \(MP4/MOV: facemotion video or analyze_video reads it\), not an image format"),
     "a web page": (lambda r: r.detect_emotions(b"\n  <!DOCTYPE html>\n<html><body><img src=x.jpg>"),
                    UnsupportedFormatError, r"a web page \(HTML: save the image itself, not the page that shows it\)"),
     "an API's JSON": (lambda r: r.detect_emotions(b'{"error": "not found"}'), UnsupportedFormatError, r": JSON text, not"),
@@ -450,7 +459,7 @@ CLI_OPTION_CASES = [
     ("data subset d --to x.zip --splits nope", "--splits: invalid choice: 'nope'"),
     # an option of another command: the line names the commands that take it
     ("video clip.mp4 --to x.csv", r"unrecognized arguments: --to x\.csv \(--to is an option of batch, "),
-    ("image x.jpg --frame-step 3", r"unrecognized arguments: --frame-step 3 \(--frame-step is an option of batch\)\n"),
+    ("image x.jpg --frame-step 3", r"unrecognized arguments: --frame-step 3 \(--frame-step is an option of video, batch\)\n"),
     ("image x.jpg --bogus", r"unrecognized arguments: --bogus\n"),
     # train's hidden --target (the old name of --vote-scheme) is not offered as what --target means
     ("video clip.mp4 --target happy", r"\(--target is an option of explain\)\n"),

@@ -271,6 +271,26 @@ def _quiet_libtiff() -> None:
             pass
 
 
+def misread_source(source) -> str | None:
+    """What a source handed in for one picture is instead, in words that say what to do, or None:
+    the None ``cv2.imread`` gives for a file it cannot read, several pictures at once, base64
+    without its data URI's prefix (it would be read as a file's name)."""
+    import re
+
+    if source is None:
+        return "None, not an image (cv2.imread gives None for a file it cannot read: check its path)"
+    if isinstance(source, (list, tuple)):
+        return (f"a {type(source).__name__} of {len(source)}: one image a call; for many, call once per image "
+                "(a list comprehension), or facemotion.batch.run_batch(paths, 'results.csv') for a table")
+    if getattr(source, "ndim", 0) == 4:
+        return (f"an array of shape {source.shape}: a stack of {source.shape[0]} images, one image a call; call "
+                "once per image (rec.classify_faces takes a stack of face crops)")
+    if isinstance(source, str) and len(source) > 512 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", source[:4096]):
+        return (f"{source[:20]}...({len(source)} characters): base64 data, not a path; give it as a data URI "
+                "(data:image/jpeg;base64,...)")
+    return None
+
+
 def data_uri_bytes(uri: str, error: type[Exception] = ImageError) -> bytes:
     """A ``data:image/...;base64,`` URI's bytes (a web page's or an API's picture; its base64 may
     be wrapped over lines), or ``error`` naming the URI's start."""

@@ -94,11 +94,11 @@ _VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", 
 
 def _mistaken_kind(head: bytes, wanted: str = "image") -> str | None:
     if head[4:8] == b"ftyp" and head[8:12] in _VIDEO_BRANDS:
-        return "a video (MP4/MOV: facemotion video reads it)"
+        return "a video (MP4/MOV: facemotion video or analyze_video reads it)"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "a video (Matroska/WebM: facemotion video reads it)"
+        return "a video (Matroska/WebM: facemotion video or analyze_video reads it)"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "a video (AVI: facemotion video reads it)"
+        return "a video (AVI: facemotion video or analyze_video reads it)"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<!--")):
         return f"a web page (HTML: save the {wanted} itself, not the page that shows it)"

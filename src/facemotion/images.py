@@ -232,6 +232,8 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
     what messages call the source (default: its path, or its kind and size)."""
     if isinstance(source, str) and source[:11].lower() == "data:image/":  # a web page's picture, inline
         source, name = decoding.data_uri_bytes(source), name or f"{source[:30]}..."
+    if why := decoding.misread_source(source):  # None from cv2.imread, a list, base64 without its prefix
+        raise ImageError(why)
     name = name or _describe(source)
     if isinstance(source, np.ndarray):
         img = as_bgr(source, name)
@@ -255,14 +257,11 @@ def load_scaled(source, min_scale=None, *, max_pixels: int | None = None,
             raise ImageError(f"{name}: empty image data")
         data = bytes(source)
         return _from_pil(_open_pil(data, name, max_pixels), name, max_pixels, min_scale, data=data)
-    try:
-        from PIL import Image
+    from PIL import Image
 
-        if isinstance(source, Image.Image):
-            _check_pil_format(source, name)
-            return _from_pil(source, name, max_pixels, own=False)
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(source, Image.Image):
+        _check_pil_format(source, name)
+        return _from_pil(source, name, max_pixels, own=False)
     raise ImageError(f"{name}: unsupported image type; pass a path, bytes, a binary stream, a numpy array or a "
                      "PIL image")
 

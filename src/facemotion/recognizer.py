@@ -234,10 +234,11 @@ class EmotionRecognizer:
         return pic.to_full(st.explain_boxes(pic.pixels, st.detect_picture(pic.pixels), target, method, **options))
 
     def stream(self, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-               max_missed: int | None = None):
+               max_missed: int | None = None, frame_step: int = 1):
         """One :class:`~facemotion.results.Analysis` per frame of a video file, a camera's index or
         a live stream's address, or an iterable of frames (BGR arrays or PIL images), its faces
-        tracked (``face_id``) and smoothed; ``.frame`` is the frame's pixels. ``every``: the
+        tracked (``face_id``) and smoothed; ``.frame`` is the frame's pixels. ``frame_step``: one
+        per N-th frame only (``batch --frame-step``'s sampling); ``every``: the
         detector runs on every N-th frame, the faces tracked between; ``smooth``: the weight of a
         face's past probabilities (0: none); ``iou_threshold``, ``max_missed``: how a box joins a
         track, and for how many detections a face unseen keeps its id. Without a ``detect_size``,
@@ -245,7 +246,7 @@ class EmotionRecognizer:
         clip alike; a file recorded sideways without rotation metadata is read upright
         (:mod:`facemotion.video.upright`). Leaving the loop early closes the video."""
         return _stream(self.for_video(), source, every=every, smooth=smooth, iou_threshold=iou_threshold,
-                       max_missed=max_missed)
+                       max_missed=max_missed, frame_step=frame_step)
 
     def for_video(self) -> "EmotionRecognizer":
         """This recognizer as a video is read (``stream``, ``batch``'s clips): made without
@@ -261,27 +262,26 @@ class EmotionRecognizer:
         other.stages, other._made_with = sized, made and {**made, "detect_size": VIDEO_DETECT_SIZE}
         return other
 
-    def analyze_video(self, source, *, every: int = 1, smooth: float = 0.5, max_frames: int | None = None):
-        """A video (file path, camera index or frame iterable; bytes or an open file are a
-        one-line VideoError: pass the path) -> one row per face per frame, as ``facemotion
-        video``'s CSV, as a pandas DataFrame.
-        ``every``: the detector runs on every N-th frame, faces are tracked between."""
+    def analyze_video(self, source, *, frame_step: int = 1, every: int = 1, smooth: float = 0.5,
+                      max_frames: int | None = None):
+        """A video (file path, camera index or frame iterable; bytes or an open file are a one-line
+        VideoError: pass the path) -> one row per face per frame, as ``facemotion video``'s CSV, as a
+        pandas DataFrame. ``frame_step``: every N-th frame only (30: about one a second); ``every``: the
+        detector on every N-th frame, faces tracked between; ``max_frames``: the frames analysed, at most."""
         from .video.stream import frame_table
 
         if max_frames is not None:
             validate.integer("max_frames", max_frames, lo=1)
-        return frame_table(self.stream(source, every=every, smooth=smooth), self.labels, max_frames=max_frames,
-                           mesh=self.stages.mesh is not None)
+        return frame_table(self.stream(source, every=every, smooth=smooth, frame_step=frame_step), self.labels,
+                           max_frames=max_frames, mesh=self.stages.mesh is not None)
 
 
 def _device(device, name: str = "device", job=None) -> str:
-    """``device`` as the networks' device: "cpu" as given (no torch), else resolved by
-    :func:`facemotion.cuda.resolve_device` ("auto" may come to "cpu"; ``job``: its size)."""
-    if device == "cpu":
-        return "cpu"
-    from .cuda import resolve_device
+    """The networks' device: "cpu" as given (no torch), else :func:`facemotion.cuda.resolve_device`'s
+    ("auto" may come to "cpu"; ``job``: its size)."""
+    from .cuda import resolve_device  # torch only where a GPU is asked for
 
-    return resolve_device(device, name, job=job)
+    return "cpu" if device == "cpu" else resolve_device(device, name, job=job)
 
 
 @dataclass(frozen=True)

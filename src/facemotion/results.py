@@ -209,13 +209,17 @@ def probabilities(result: dict, labels=None) -> list[float]:
 
 def face_records(faces) -> list:
     """Faces given back to be drawn (``annotate``'s), checked: records as analyze gives them, each
-    with a box of numbers."""
+    with a box of numbers; a record without ``dominant_emotion`` (the fer package's) gets its
+    top emotion."""
     if isinstance(faces, dict):
         raise UsageError("faces: one face's record; pass a list of them (or the picture's Analysis)")
     faces = list(faces)
     for k, f in enumerate(faces):
-        if not isinstance(f, dict) or not {"box", "emotions", "dominant_emotion"} <= set(f):
+        if not isinstance(f, dict) or not {"box", "emotions"} <= set(f) or not isinstance(f["emotions"], dict) \
+                or not f["emotions"]:
             raise UsageError(f"faces[{k}]: not a face record (box, emotions, dominant_emotion) as analyze gives")
         if len(f["box"]) != 4 or not np.isfinite(np.asarray(f["box"], float)).all():
             raise UsageError(f"faces[{k}]: box {f['box']!r} is not four finite numbers (x, y, w, h)")
+        if "dominant_emotion" not in f:
+            faces[k] = {**f, "dominant_emotion": max(f["emotions"], key=f["emotions"].get)}
     return faces

@@ -51,6 +51,34 @@ def test_multipart_upload(media, server):
     assert code == 400 and "no 'image' field" in error_of(out)
 
 
+def test_base64_bodies_as_browsers_and_deepface_clients_send_them(media, server):
+    """A canvas's `toDataURL()` (as text, or a form's field), a JSON body {"image"|"img": ...} with a
+    data URI or plain base64: each gets the faces the image's own bytes get. A form holding two
+    images is refused, not answered for the first alone; a JSON body without an image says what
+    one holds."""
+    import base64
+
+    img = (media / "two_people.jpg").read_bytes()
+    want = json.loads(request(server.url + "/v1/detect", img)[2])["faces"]
+    uri = "data:image/jpeg;base64," + base64.b64encode(img).decode()
+    b64 = base64.b64encode(img).decode()
+    form = (b"--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n" + uri.encode() + b"\r\n--xyz--\r\n")
+    for body, kind in [(uri.encode(), "text/plain"), (uri.encode(), None),
+                       (json.dumps({"image": uri}).encode(), "application/json"),
+                       (json.dumps({"img": b64}).encode(), "application/json; charset=utf-8"),
+                       (form, "multipart/form-data; boundary=xyz")]:
+        code, _, out = request(server.url + "/v1/detect", body, {"Content-Type": kind} if kind else {})
+        assert code == 200 and json.loads(out)["faces"] == want, (kind, out[:200])
+    two = b"".join(b"--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"%d.jpg\"\r\n\r\n" % i
+                   + img + b"\r\n" for i in (1, 2)) + b"--xyz--\r\n"
+    code, _, out = request(server.url + "/v1/detect", two, {"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert code == 400 and "holds 2 'image' fields: send one image a request" in error_of(out)
+    for body, said in [(b'{"url": "x"}', 'JSON without an image; send {"image": "data:image/jpeg;base64,..."}'),
+                       (b'{"image": "data:image/png;base64,***"}', "a data URI without base64 image data")]:
+        code, _, out = request(server.url + "/v1/detect", body, {"Content-Type": "application/json"})
+        assert code == 400 and said in error_of(out), out
+
+
 def test_errors_are_json(server):
     cases = [("/v1/detect", b"definitely not an image", None, 400, "not an image"),
              ("/v1/detect", b"", None, 400, "empty request body"),

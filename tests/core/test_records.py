@@ -140,6 +140,9 @@ def test_annotate_draws_what_facemotion_image_draws(rec, media, tmp_path):
     a = rec.analyze(path)
     assert (rec.annotate(Image.open(path), faces=a) == drawn).all()
     assert (rec.annotate(path, faces=[]) == load_image(path)).all()
+    # the fer package's records (box and emotions, no dominant_emotion) are drawn as ours are
+    fer_shaped = [{"box": list(f["box"]), "emotions": dict(f["emotions"])} for f in a.faces]
+    assert (rec.annotate(path, faces=fer_shaped) == drawn).all()
     frame = next(iter(rec.stream([load_image(media / "obama.jpg")])))
     assert not (rec.annotate(frame) == frame.frame).all()
     with pytest.raises(facemotion.UsageError, match="keeps no pixels"):

@@ -753,3 +753,51 @@ def test_the_video_command_reads_several_clips_and_folders(media, tmp_path, caps
     assert "camera 7: cannot be opened" in capsys.readouterr().err
     assert {p.name for p in (out / "two").glob("*_summary.json")} == {"test_summary.json",
                                                                       "short_hamilton_clip_summary.json"}
+
+
+def test_frame_step_samples_a_clip_as_batch_does(media, rec_dnn, tmp_path, capsys):
+    """`video --frame-step N` and `analyze_video(frame_step=N)` read every N-th frame only, as
+    `batch --frame-step N` does: the same frames, boxes, ids and probabilities; the annotated MP4
+    holds those frames, each shown until the next (the clip's length kept), and --max-frames counts
+    them. Sampling and `every` together are refused in one line: they are two rhythms."""
+    pytest.importorskip("pandas")
+    from facemotion.batch import JobSpec, read_rows, run_batch
+    from facemotion.batch.rows import columns
+    from facemotion.cli import main
+    from facemotion.errors import UsageError
+
+    clip = media / "test.mp4"
+    api = rec_dnn.analyze_video(clip, frame_step=10)
+    assert list(api["frame"]) == list(range(0, 115, 10)) and api["face_id"].nunique() == 1
+    run_batch([clip], tmp_path / "b.csv", spec=JobSpec(every=10), progress=False)
+    cols = columns(rec_dnn.labels)
+    batch = [dict(zip(cols, r)) for r in read_rows(tmp_path / "b.csv")]
+    assert [r["frame"] for r in batch] == list(api["frame"])
+    for r, a in zip(batch, api.itertuples()):
+        assert (r["x"], r["y"], r["w"], r["h"]) == (a.x, a.y, a.w, a.h) and r["dominant_emotion"] == a.dominant_emotion
+        assert [r[e] for e in rec_dnn.labels] == pytest.approx([getattr(a, e) for e in rec_dnn.labels], abs=2e-6)
+    assert len(rec_dnn.analyze_video(clip, frame_step=10, max_frames=3)) == 3
+    with pytest.raises(UsageError, match="every=2 with frame_step=5: give one"):
+        rec_dnn.stream(clip, every=2, frame_step=5)
+    with pytest.raises(UsageError, match="frame_step: must be >= 1"):
+        rec_dnn.analyze_video(clip, frame_step=0)
+
+    assert main(["video", str(clip), "-o", str(tmp_path / "v"), "--frame-step", "10", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "12 frames (complete)" in out and "1 frame in 10 analysed" in out
+    rows = _rows(tmp_path / "v" / "test_faces.csv")
+    assert [int(r["frame"]) for r in rows] == list(range(0, 115, 10))
+    assert [r["dominant_emotion"] for r in rows] == list(api["dominant_emotion"])
+    s = json.loads((tmp_path / "v" / "test_summary.json").read_text())
+    assert s["frame_step"] == 10 and s["frames"] == 12 and s["faces"]["1"]["seconds_seen"] == pytest.approx(4.6, abs=0.05)
+    import av
+
+    with av.open(str(tmp_path / "v" / "test_annotated.mp4")) as c:
+        # the clip's 4.6 s, its last frame shown for a step (0.4 s)
+        assert sum(1 for _ in c.decode(video=0)) == 12 and 4.55 <= c.duration / 1e6 <= 5.05
+    assert main(["video", str(clip), "-o", str(tmp_path / "m"), "--frame-step", "10", "--max-frames", "4",
+                 "--no-video", "--no-progress"]) == 0
+    assert [int(r["frame"]) for r in _rows(tmp_path / "m" / "test_faces.csv")] == [0, 10, 20, 30]
+    capsys.readouterr()
+    assert main(["video", str(clip), "-o", str(tmp_path / "x"), "--frame-step", "5", "--every", "2"]) == 2
+    assert "--every 2 with --frame-step 5: give one" in capsys.readouterr().err

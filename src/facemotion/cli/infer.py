@@ -222,6 +222,10 @@ def add_commands(sub, fmt) -> None:
                                 "areas in the summary (10 when N is left "
                                 "out; off without --explain)")
             add_explain_args(s, "--explain-method")
+            # batch's --frame-step, one meaning: the frames kept (a row per face in each), the rest only read
+            s.add_argument("--frame-step", type=option(integer, 1), default=1, metavar="N",
+                           help="analyse every N-th frame only (30: about one a second at 30 fps); the outputs hold "
+                                "those frames, each shown until the next")
         else:
             s.add_argument("--camera", default=0, type=option(camera), help="camera index, or a live stream's address (rtsp://...)")
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-webcam", help="output folder")

@@ -45,7 +45,8 @@ def video_lines(s: dict) -> list[str]:
         cut += f", read turned {s['turned']}° clockwise: its faces stood {stood}"
     lines = [f"{shown(s['source'])}: {count(s['frames'], 'frame')} ({s['status']}{cut}), "
              f"{count(len(s['faces']), 'face id')}, "
-             f"{s['processing_fps']} fps with {s['detector']}, every {s['every']}"]
+             f"{s['processing_fps']} fps with {s['detector']}, "
+             + (f"1 frame in {s['frame_step']} analysed" if s.get("frame_step", 1) > 1 else f"every {s['every']}")]
     ranked = sorted(s["faces"], key=lambda fid: -s["faces"][fid]["seconds_seen"])
     for fid in sorted(ranked[:LISTED], key=int):
         f = s["faces"][fid]

@@ -33,6 +33,9 @@ def cmd_video(args) -> int:
     if not explain and (args.explain_method or args.layer):  # not passed over in silence
         raise UsageError(f"{'--explain-method' if args.explain_method else '--layer'}: for the saliency maps of "
                          "--explain N; add --explain")
+    if args.frame_step > 1 and args.every > 1:
+        raise UsageError(f"--every {args.every} with --frame-step {args.frame_step}: give one (--frame-step keeps every "
+                         "N-th frame and detects on each; --every detects on every N-th and analyses all)")
     if explain:
         rec.stages.explainer(**explain_options(args))  # an unusable method fails before the video is opened
     # clips that share a name are told apart by their folders, as photos are (output_stems); a
@@ -44,7 +47,8 @@ def cmd_video(args) -> int:
     for path, stem in zip(paths, stems):
         folder, _, name = (stem or "").rpartition("/")
         try:
-            s = process_video(rec, path, Path(args.out) / folder, every=args.every, smooth=args.smooth,
+            s = process_video(rec, path, Path(args.out) / folder, every=args.every, frame_step=args.frame_step,
+                              smooth=args.smooth,
                               write_video=not args.no_video, progress=not args.no_progress, max_frames=args.max_frames,
                               bars=not args.no_bars, explain=explain, name=name or None)
         except FacemotionError as e:
@@ -73,12 +77,12 @@ def _video_job(args, paths):
     """(the videos' frames, "frames") for ``--device auto`` to weigh; None otherwise or unknown."""
     if args.device != "auto":
         return None
-    n = frames_in(paths, args.max_frames)
+    n = frames_in(paths, args.max_frames, args.frame_step)
     return (n, "frames") if n else None
 
 
 def frames_in(paths, most: int | None = None, every: int = 1) -> int:
-    """The frames the videos ``paths`` hold (each at most ``most``), every ``every``-th counted:
+    """The frames the videos ``paths`` hold, every ``every``-th counted (each clip's at most ``most``):
     the work ``--device auto`` weighs (a file that cannot be read counts none: the command says
     what is wrong with it)."""
     from ..video.sources import FrameSource
@@ -90,8 +94,8 @@ def frames_in(paths, most: int | None = None, every: int = 1) -> int:
                 frames = src.info.frame_count
         except Exception:  # noqa: BLE001 - the command itself says what is wrong with the file
             continue
-        frames = min(frames, most) if most else frames
-        n += -(-frames // every)
+        frames = -(-frames // every)
+        n += min(frames, most) if most else frames
     return n
 
 

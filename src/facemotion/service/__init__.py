@@ -4,7 +4,8 @@ the ``[serve]`` extra).
     GET  /              the page: a photo (upload or drop) or the webcam, drawn live
     GET  /docs          the API's documentation (from /openapi.json, nothing fetched elsewhere)
     GET  /health        {"status": "ok", "model", "detector", "workers", "pending", "streams", ...}
-    POST /v1/detect     body = image bytes, or a multipart form field "image"
+    POST /v1/detect     body = image bytes, a multipart form field "image", a data URI, or
+                        JSON {"image": data URI or base64}
                         -> {"width": W, "height": H, "faces": [...detect_emotions records...]}
     POST /v1/annotate   same input -> annotated JPEG (?bars=false: boxes and labels only)
     WS   /v1/stream     JPEG frames in, {"frame", "faces": [{"face_id", "box", "emotions", ...}]} out

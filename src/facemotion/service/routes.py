@@ -65,7 +65,10 @@ IMAGE_BODY = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
                                  "description": "any image format Pillow reads"},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "image": {"type": "string", "format": "binary"}}}}}}}
+        "image": {"type": "string", "format": "binary"}}}},
+    "application/json": {"schema": {"type": "object", "properties": {"image": {
+        "type": "string", "description": "a data URI (data:image/jpeg;base64,...) or plain base64; img also"}}}},
+    "text/plain": {"schema": {"type": "string"}, "description": "a data URI, as canvas.toDataURL() gives"}}}}
 ERRORS = {code: {"model": Error, "description": what} for code, what in (
     (400, "not an image, or a malformed request or body"), (403, "Host or Origin not allowed"),
     (408, "the body stalled (--read-timeout)"), (411, "a body without a length"),

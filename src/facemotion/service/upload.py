@@ -1,7 +1,9 @@
 """From request bytes to a decoded image, within the limits (runs on an inference thread).
 
-A body is the image's bytes, or a ``multipart/form-data`` form whose ``image`` field (or
-first file) is the image. The multipart parser stops at the ``max_parts``-th part, so a body
+A body is the image's bytes, a ``data:image/...;base64,`` URI (a canvas's ``toDataURL()``), a
+JSON object whose ``image`` (or ``img``) is such a URI or plain base64, or a
+``multipart/form-data`` form whose ``image`` field (or only file) is the image: one image a
+request, and a form holding two is refused rather than half answered. The multipart parser stops at the ``max_parts``-th part, so a body
 of thousands of tiny parts costs no more than a few; the pixel limit is checked from the
 image's header before a pixel is decoded, the decoding work that pixels do not bound (a JPEG's
 scans, a TIFF's pages) from the file's structure, and each decode runs under the
@@ -30,7 +32,12 @@ class _TooManyParts(Exception):
 
 def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     """The image inside a request body (see the module's docstring)."""
-    if not content_type.lower().startswith("multipart/form-data"):
+    kind = content_type.lower().split(";")[0].strip()
+    if kind == "application/json" or (kind != "multipart/form-data" and body[:1] == b"{"):
+        return _json_image(body)
+    if body[:11].lower() == b"data:image/":  # sent as text/plain, or with no type at all
+        return _base64_image(body.decode("ascii", "replace").strip())
+    if kind != "multipart/form-data":
         return body
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -72,13 +79,42 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     for p in parts:
         _, params = parse_options_header(p["headers"].get(b"content-disposition", b""))
         fields.append((params.get(b"name"), b"filename" in params, p["data"]))
-    for name, _, data in fields:
-        if name == b"image":
-            return bytes(data)
-    for _, is_file, data in fields:
-        if is_file:
-            return bytes(data)
-    raise RequestError(400, "multipart body has no 'image' field and no file")
+    named = [data for name, _, data in fields if name == b"image"]
+    files = named or [data for _, is_file, data in fields if is_file]
+    if len(files) > 1:  # answering for the first alone would pass the others over in silence
+        what = "'image' fields" if named else "files"
+        raise RequestError(400, f"multipart body holds {len(files)} {what}: send one image a request")
+    if not files:
+        raise RequestError(400, "multipart body has no 'image' field and no file")
+    data = bytes(files[0])
+    return _base64_image(data.decode("ascii", "replace").strip()) if data[:11].lower() == b"data:image/" else data
+
+
+def _base64_image(text: str) -> bytes:
+    """A data URI's image bytes (plain base64 too, as deepface's API takes it), or a 400."""
+    from ..decoding import data_uri_bytes
+
+    uri = text if text.lower().startswith("data:") else f"data:image/*;base64,{text}"
+    try:
+        return data_uri_bytes(uri, ValueError)
+    except ValueError as e:
+        raise RequestError(400, f"request body: {str(e).replace('data:image/*;base64,', '')}") from None
+
+
+def _json_image(body: bytes) -> bytes:
+    """The image of a JSON body ``{"image": "data:image/jpeg;base64,..."}`` (``img``, as
+    deepface's API names it, too), or a 400 that says what such a body holds."""
+    import json
+
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        obj = None
+    text = next((obj[k] for k in ("image", "img") if k in obj), None) if isinstance(obj, dict) else None
+    if not isinstance(text, str):
+        raise RequestError(400, 'request body: JSON without an image; send {"image": "data:image/jpeg;base64,..."}, '
+                                "or the image's bytes")
+    return _base64_image(text.strip())
 
 
 def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8, recognizer=None,

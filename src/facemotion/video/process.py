@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .. import validate
 from ..labels import EMOTIONS
 from ..names import json_fields, shown
 from ..plots import Timelines
@@ -46,7 +47,8 @@ TIMELINE_MOST = 50  # and at most this many faces do, those seen longest
 @dataclass
 class VideoOptions:
     """What :func:`process_video` does with a video: ``every`` (detect on every N-th frame),
-    ``smooth`` (EMA weight of a face's past probabilities), ``write_video`` (the annotated MP4),
+    ``frame_step`` (analyse only every N-th frame: the outputs hold those, each shown until the
+    next; ``max_frames`` counts them), ``smooth`` (EMA weight of a face's past probabilities), ``write_video`` (the annotated MP4),
     ``progress``, ``display`` (a live window; q quits), ``max_frames``, ``name`` (the outputs'
     stem), ``bars`` (emotion bars on the boxes) and ``explain`` (``{"every": N, "method": ...,
     other explainer options}`` to overlay saliency maps)."""
@@ -60,6 +62,7 @@ class VideoOptions:
     name: str | None = None
     bars: bool = True
     explain: dict | None = None
+    frame_step: int = 1
 
 
 def process_video(recognizer, source, out_dir, options: VideoOptions | None = None, **kwargs) -> dict:
@@ -87,6 +90,8 @@ class _VideoRun:
     """One video through the recognizer: its outputs opened, fed frame by frame, closed, summarised."""
 
     def __init__(self, recognizer, source, out_dir: Path, opts: VideoOptions):
+        # checked before it sizes the progress bar and the MP4's rate (the stream checks the rest)
+        opts = replace(opts, frame_step=validate.integer("frame_step", opts.frame_step, 1))
         self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
         self.src = FrameSource(source)  # first: a source that cannot be read leaves no empty folder
         self.lock = None
@@ -119,12 +124,12 @@ class _VideoRun:
         self.per_face: dict[int, FaceRecord] = {}
         self.frame_times = FrameLog()  # every frame's (index, time): how long each is shown
         self.n, self.status, self.stopped_early = 0, "complete", False
-        total = info.frame_count or None
+        total = -(-info.frame_count // opts.frame_step) if info.frame_count else None  # the frames analysed
         if opts.max_frames:
             total = min(total or opts.max_frames, opts.max_frames)
         self.bar = progress_bar(total=total, desc=Path(info.name).name, unit="frame", disable=not opts.progress)
         self.window = "facemotion (q quits)" if opts.display else None
-        self.maps = SaliencyKeeper(self.rec, opts.explain) if opts.explain else None
+        self.maps = SaliencyKeeper(self.rec, opts.explain, opts.frame_step) if opts.explain else None
         if getattr(stages, "batched", None) is not None and not info.live:
             stages.warm()  # a GPU's plans for its batch of frames, made with the models, before the clock starts
         self.t0 = time.perf_counter()
@@ -133,7 +138,8 @@ class _VideoRun:
         """Every frame of the source through the stream, into the outputs, until it ends (or
         the user quits, ``max_frames`` is reached, or Ctrl-C / SIGTERM)."""
         try:
-            for res in stream(self.rec, self.src, every=self.opts.every, smooth=self.opts.smooth):
+            for res in stream(self.rec, self.src, every=self.opts.every, smooth=self.opts.smooth,
+                              frame_step=self.opts.frame_step):
                 if not self._frame(res):
                     break
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into this)
@@ -150,7 +156,10 @@ class _VideoRun:
         if self.opts.write_video:
             if self.writer is None:
                 h, w = res.frame.shape[:2]
-                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", self.info.fps, (w, h),
+                # sampled (frame_step): each frame is shown from its own time until the next (H.264
+                # keeps the times; OpenCV's fallback plays at the sampled rate)
+                rate = self.info.fps / self.opts.frame_step
+                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", rate, (w, h),
                                               threaded=True, sound_from=self.sound_from)
             self.writer.write(annotated, res.time_s)
         for f in res.faces:
@@ -238,14 +247,17 @@ class _VideoRun:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
             index, times = self.frame_times.arrays()
             fps = (live_rate(times) or info.fps) if info.live else info.fps
+            # sampled: the last frame analysed stands for the frames read after it, not a whole step
+            end = self.src.last_time + 1.0 / info.fps if self.opts.frame_step > 1 and not info.live else None
             summary = summarize(self.per_face, self.n, fps, self.labels,
-                                (index, held_times(times, info.fps, live=info.live)))
+                                (index, held_times(times, info.fps, live=info.live, end=end)))
             if self.status == "complete" and getattr(self.src, "gone_after", None) is not None:  # stopped for good
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "turned": 90 * self.src.turn,  # degrees clockwise: a sideways file's frames read upright
-                            "every": self.opts.every, "smooth": self.opts.smooth, "detector": self.rec.detector_name,
+                            "every": self.opts.every, "frame_step": self.opts.frame_step,
+                            "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "model": getattr(self.rec, "model_name", None),
                             "status": self.status,
                             "processing_fps": round(self.n / elapsed, 2) if elapsed > 0 else None,

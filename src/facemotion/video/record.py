@@ -126,15 +126,17 @@ def frame_durations(frames: list[tuple[int, float]], fps: float, live: bool = Fa
     return dict(zip(index, held_times(np.asarray(times, float), fps, live).tolist()))
 
 
-def held_times(times: np.ndarray, fps: float, live: bool = False) -> np.ndarray:
+def held_times(times: np.ndarray, fps: float, live: bool = False, end: float | None = None) -> np.ndarray:
     """:func:`frame_durations` as an array, for frames read at ``times`` (in order): a long run's
-    summary keeps no dict of a million frames."""
+    summary keeps no dict of a million frames. ``end``: when the last one stops being shown (a
+    sampled clip's last frame read, and its own time); None: as long as the one before it."""
     if len(times) < 2:
         return np.full(len(times), 1.0 / fps)
     held = np.diff(times)
     if live:
         held = np.minimum(held, max(LIVE_HOLD * float(np.median(held)), 1.0))
-    return np.r_[held, held[-1]]
+    last = held[-1] if end is None else min(held[-1], max(end - times[-1], 1.0 / fps))
+    return np.r_[held, last]
 
 
 def live_rate(times) -> float | None:

@@ -11,19 +11,20 @@ from ..explain.figures import overlay_aligned, overlay_in_box
 
 
 class SaliencyKeeper:
-    """Each face id's latest saliency map (recomputed every ``every`` frames, and on the frame
-    a face first appears) and the sum of its maps, for the summary."""
+    """Each face id's latest saliency map (recomputed every ``every`` frames analysed, and on the
+    frame a face first appears; ``step``: every step-th frame is analysed) and the sum of its maps,
+    for the summary."""
 
-    def __init__(self, recognizer, explain: dict):
+    def __init__(self, recognizer, explain: dict, step: int = 1):
         opts = dict(explain)
         self.every = max(1, int(opts.pop("every", 10)))
-        self.recognizer, self.opts = recognizer, opts
+        self.recognizer, self.opts, self.step = recognizer, opts, step
         self.latest: dict = {}
         self.total: dict = {}
         self.computed = 0
 
     def update(self, index: int, frame, faces) -> None:
-        todo = [f for f in faces if index % self.every == 0 or f["face_id"] not in self.latest]
+        todo = [f for f in faces if (index // self.step) % self.every == 0 or f["face_id"] not in self.latest]
         if not todo:
             return
         done = self.recognizer.stages.explain_boxes(frame, [(f["box"], f["confidence"]) for f in todo], **self.opts)

@@ -126,6 +126,7 @@ class FrameSource:
     frames_read = 0
     decode_errors = 0
     frames_lost = 0  # of those failures, the frames they cost (the frames' times say; else one each)
+    last_time = 0.0  # the time of the last frame given
 
     @property
     def missing_frames(self) -> int:
@@ -267,6 +268,7 @@ class FrameSource:
                 if item is None:
                     break
                 i, t, frame = item  # frames that could not be decoded leave gaps in the index
+                self.last_time = t  # where a sampled run's last frame stops being shown
                 yield i, t, frame
         finally:
             self._join_reader()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import validate
-from ..errors import VideoError
+from ..errors import UsageError, VideoError
 from ..fileio import check_input_file, stream_address
 from ..preprocess import clip_box
 from ..results import Analysis, add_mesh, make_result
@@ -204,11 +204,21 @@ VIDEO_DETECT_SIZE = 400
 
 
 def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_threshold: float = 0.01,
-           max_missed: int | None = None):
+           max_missed: int | None = None, frame_step: int = 1):
     """An iterator of :class:`~facemotion.results.Analysis`, one per frame of ``source`` (path, camera
-    index or iterable of frames), tracked and smoothed by a :class:`FaceTracking`. The options and a
+    index or iterable of frames), tracked and smoothed by a :class:`FaceTracking`; with
+    ``frame_step`` N, one per N-th frame (0, N, 2N, ...: every one of them detected), the frames
+    between read but not analysed, as ``batch --frame-step`` samples a clip. The options and a
     file's path are checked now, in the call; the source is opened at the first frame asked for."""
-    track = FaceTracking(every=every, smooth=smooth, iou_threshold=iou_threshold, max_missed=max_missed)
+    frame_step = validate.integer("frame_step", frame_step, 1)
+    if frame_step > 1 and validate.integer("every", every, 1) > 1:
+        # sampling already detects on each frame it keeps: a second rhythm on top would be two meanings
+        raise UsageError(f"every={every} with frame_step={frame_step}: give one (frame_step keeps "
+                                  "every N-th frame and detects on each; every detects on every N-th and tracks "
+                                  "between, analysing all)")
+    # sampled: the frames between are not analysed (carry=False), a face's id kept across the gap
+    track = FaceTracking(every=frame_step if frame_step > 1 else every, smooth=smooth, iou_threshold=iou_threshold,
+                         max_missed=max_missed, carry=frame_step == 1)
     if isinstance(source, (str, os.PathLike)) and not str(source).isdigit() and not stream_address(str(source)):
         check_input_file(Path(source), VideoError, "a video")  # a missing file or a folder: said here
     elif isinstance(source, int) or (isinstance(source, str) and source.isdigit() and not Path(source).is_file()):
@@ -231,7 +241,10 @@ def _frames(recognizer, source, track):
         while chunk := list(islice(frames, n)):
             done = track.many(recognizer, [(i, f) for i, _, f in chunk]) if n > 1 else \
                 [track(recognizer, chunk[0][2], chunk[0][0])]
-            for (i, t, frame), (faces, detected) in zip(chunk, (d or ([], False) for d in done)):
+            for (i, t, frame), d in zip(chunk, done):
+                if not track.carry and (d is None or not d[1]):
+                    continue  # a frame between two sampled ones (frame_step): read, not analysed
+                faces, detected = d or ([], False)
                 yield Analysis(faces, frame.shape[1], frame.shape[0], file=file, index=i, time_s=t, detected=detected,
                                frame=frame, detector=recognizer.detector_name, labels=getattr(recognizer, "labels", None),
                                mesh=getattr(recognizer.stages, "mesh", None) is not None, model=model)
