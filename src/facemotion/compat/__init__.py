@@ -3,4 +3,5 @@ keep the rest. Each is a thin layer over the public API (:class:`facemotion.Emot
 its stages and the video module); none has a model or a detector of its own.
 
 - :mod:`facemotion.compat.fer`: the ``fer`` package's ``FER`` and ``Video`` (docs/from-fer.md).
+- :mod:`facemotion.compat.deepface`: deepface's ``DeepFace.analyze`` for emotions (docs/from-deepface.md).
 """
