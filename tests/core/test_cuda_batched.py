@@ -146,9 +146,10 @@ def _faces(results) -> list:
 
 
 @needs_opencv4
-@pytest.mark.parametrize("clip,every,start,frames", [("test.mp4", 1, 0, 24), ("short_hamilton_clip.mp4", 1, 10, 24),
-                                                     ("short_hamilton_clip.mp4", 3, 70, 24)])
-def test_a_video_in_batches_of_frames_gives_the_per_frame_stream(media, clip, every, start, frames):
+@pytest.mark.parametrize("clip,every,start,frames,step", [
+    ("test.mp4", 1, 0, 24, 1), ("short_hamilton_clip.mp4", 1, 10, 24, 1), ("short_hamilton_clip.mp4", 3, 70, 24, 1),
+    ("short_hamilton_clip.mp4", 1, 0, 60, 4)])  # sampled (frame_step): the frames between skipped in a batch too
+def test_a_video_in_batches_of_frames_gives_the_per_frame_stream(media, clip, every, start, frames, step):
     """The stream over the batched path (16 frames at a time; tracking, smoothing and records
     frame by frame after each batch) gives the per-frame stream's faces, ids, boxes and top
     emotions: a track's lean carried between detections and its level box reused while the lean
@@ -160,9 +161,9 @@ def test_a_video_in_batches_of_frames_gives_the_per_frame_stream(media, clip, ev
         shots = [f for _, _, f in itertools.islice(src, start, start + frames)]
     batched, single = _torch_cpu(detect_size=256), _torch_cpu(detect_size=256)
     single.stages.batched = None
-    a = _faces(single.stream(iter(shots), every=every))
-    b = _faces(batched.stream(iter(shots), every=every))
-    assert a == b and sum(len(f) for _, f in a) >= frames
+    a = _faces(single.stream(iter(shots), every=every, frame_step=step))
+    b = _faces(batched.stream(iter(shots), every=every, frame_step=step))
+    assert a == b and sum(len(f) for _, f in a) >= frames // step and {i % step for i, _ in a} == {0}
 
 
 def test_the_batch_engine_batched_gives_the_per_picture_rows(media, tmp_path):
