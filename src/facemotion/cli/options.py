@@ -22,7 +22,8 @@ def add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETEC
                    help="threads for ONNX Runtime and OpenCV together (0: one per core, at most 256; auto: the "
                         "cores other programs leave idle when the run starts, so the pools neither sit idle "
                         "on a quiet machine nor fight the other programs on a busy one)"
-                        + ("; default: one for a picture's few faces, one per core for larger batches"
+                        + ("; default: the detector and OpenCV one per core (one for a picture under 100,000 "
+                           "pixels), the classifier one for a picture's few faces (one per core past 16)"
                            if threads is None else ""))
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: the default model's int8 copy on x86-64/ARM64 CPUs, a --model as named; int8: the "
