@@ -282,12 +282,19 @@ def misread_source(source) -> str | None:
     if isinstance(source, (list, tuple)):
         return (f"a {type(source).__name__} of {len(source)}: one image a call; for many, call once per image "
                 "(a list comprehension), or facemotion.batch.run_batch(paths, 'results.csv') for a table")
-    if getattr(source, "ndim", 0) == 4:
-        return (f"an array of shape {source.shape}: a stack of {source.shape[0]} images, one image a call; call "
-                "once per image (rec.classify_faces takes a stack of face crops)")
-    if isinstance(source, str) and len(source) > 512 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", source[:4096]):
-        return (f"{source[:20]}...({len(source)} characters): base64 data, not a path; give it as a data URI "
-                "(data:image/jpeg;base64,...)")
+    shape = getattr(source, "shape", ())
+    if len(shape) == 4 and shape[3] in (1, 3, 4) and min(shape[1:3]) > 4:  # N x H x W x C: pictures stacked
+        if shape[0] == 1:
+            return f"an array of shape {shape}: one image in a stack of one; pass arr[0]"
+        return (f"an array of shape {shape}: a stack of {shape[0]} images, one image a call; call once per image "
+                "(rec.classify_faces takes a stack of face crops)")
+    if isinstance(source, str) and len(source) > 512 and re.fullmatch(r"[A-Za-z0-9+/=_\s-]+", source[:4096]):
+        try:
+            os.stat(source)  # a long name of those letters may still be a file's
+            return None
+        except (OSError, ValueError):
+            return (f"{source[:20]}...({len(source)} characters): base64 data, not a path; give it as a data URI "
+                    "(data:image/jpeg;base64,...)")
     return None
 
 

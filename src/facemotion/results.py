@@ -221,5 +221,7 @@ def face_records(faces) -> list:
         if len(f["box"]) != 4 or not np.isfinite(np.asarray(f["box"], float)).all():
             raise UsageError(f"faces[{k}]: box {f['box']!r} is not four finite numbers (x, y, w, h)")
         if "dominant_emotion" not in f:
+            if not all(isinstance(v, (int, float, np.number)) and np.isfinite(v) for v in f["emotions"].values()):
+                raise UsageError(f"faces[{k}]: emotions {f['emotions']!r:.120} are not all numbers")
             faces[k] = {**f, "dominant_emotion": max(f["emotions"], key=f["emotions"].get)}
     return faces

@@ -44,6 +44,9 @@ def test_a_list_or_a_stack_gives_a_list_per_picture(media):
     assert [len(r) for r in got] == [1, 2] and got[0][0]["dominant_emotion"] == "happy"
     stacked = DeepFace.analyze(np.stack([one, one]), actions=["emotion"])
     assert stacked == [got[0], got[0]]
+    assert DeepFace.analyze(one[None], actions=["emotion"]) == got[0]  # a stack of one is the picture
+    assert DeepFace.analyze(np.zeros((0, 8, 8, 3), np.uint8), actions=["emotion"]) == []
+    assert DeepFace.analyze([], actions=["emotion"]) == []
 
 
 def test_no_face_raises_as_deepface_does_or_reads_the_whole_picture(media):
@@ -51,6 +54,8 @@ def test_no_face_raises_as_deepface_does_or_reads_the_whole_picture(media):
     with pytest.raises(FaceNotDetected, match=r"^Face could not be detected in .*no-faces\.jpg\. .*enforce_detection"):
         DeepFace.analyze(str(path), actions=["emotion"])
     assert issubclass(FaceNotDetected, ValueError)  # what deepface programs catch
+    with pytest.raises(FaceNotDetected, match=r"^Face could not be detected\. Please confirm"):  # an array: no name
+        DeepFace.analyze(cv2.imread(str(path)), actions=["emotion"])
     h, w = cv2.imread(str(path)).shape[:2]
     (whole,) = DeepFace.analyze(str(path), actions=["emotion"], enforce_detection=False)
     assert whole["face_confidence"] == 0 and (whole["region"]["x"], whole["region"]["w"]) == (0, w - 1)

@@ -63,7 +63,12 @@ def test_base64_bodies_as_browsers_and_deepface_clients_send_them(media, server)
     uri = "data:image/jpeg;base64," + base64.b64encode(img).decode()
     b64 = base64.b64encode(img).decode()
     form = (b"--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n" + uri.encode() + b"\r\n--xyz--\r\n")
-    for body, kind in [(uri.encode(), "text/plain"), (uri.encode(), None),
+    empty_input = (b"--xyz\r\nContent-Disposition: form-data; name=\"extra\"; filename=\"\"\r\n\r\n\r\n"
+                   b"--xyz\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n\r\n" + img
+                   + b"\r\n--xyz--\r\n")
+    for body, kind in [(uri.encode(), "text/plain"), (uri.encode(), None), (b"\n  " + uri.encode(), "text/plain"),
+                       (img, "application/json"),  # what the body holds decides, not its label
+                       (empty_input, "multipart/form-data; boundary=xyz"),  # a file input left empty is no image
                        (json.dumps({"image": uri}).encode(), "application/json"),
                        (json.dumps({"img": b64}).encode(), "application/json; charset=utf-8"),
                        (form, "multipart/form-data; boundary=xyz")]:
@@ -74,6 +79,7 @@ def test_base64_bodies_as_browsers_and_deepface_clients_send_them(media, server)
     code, _, out = request(server.url + "/v1/detect", two, {"Content-Type": "multipart/form-data; boundary=xyz"})
     assert code == 400 and "holds 2 'image' fields: send one image a request" in error_of(out)
     for body, said in [(b'{"url": "x"}', 'JSON without an image; send {"image": "data:image/jpeg;base64,..."}'),
+                       (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "JSON without an image"),  # nested past recursion
                        (b'{"image": "data:image/png;base64,***"}', "a data URI without base64 image data")]:
         code, _, out = request(server.url + "/v1/detect", body, {"Content-Type": "application/json"})
         assert code == 400 and said in error_of(out), out

@@ -148,7 +148,8 @@ def test_annotate_draws_what_facemotion_image_draws(rec, media, tmp_path):
     with pytest.raises(facemotion.UsageError, match="keeps no pixels"):
         rec.annotate(a)
     for bad, said in [(a.faces[0], "one face's record"), ([{"box": (1, 2, 3, 4)}], "not a face record"),
-                      ([{**a.faces[0], "box": (float("nan"), 1, 2, 3)}], "not four finite numbers")]:
+                      ([{**a.faces[0], "box": (float("nan"), 1, 2, 3)}], "not four finite numbers"),
+                      ([{"box": (1, 2, 3, 4), "emotions": {"happy": None, "sad": 0.1}}], "are not all numbers")]:
         with pytest.raises(facemotion.UsageError, match=said):
             rec.annotate(path, faces=bad)
     with pytest.raises(facemotion.UsageError, match="bars"):

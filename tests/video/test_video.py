@@ -264,9 +264,17 @@ def test_video_writer_falls_back_to_mp4v_without_pyav(tmp_path, monkeypatch):
     w = SafeVideoWriter(tmp_path / "b.mp4", 25, (64, 48))
     w.write(np.zeros((48, 64, 3), np.uint8))
     assert w.close() == tmp_path / "b.mp4" and w.codec == "mp4v"
+    # frames with their times further apart than the rate (a sampled clip): the earlier one is
+    # repeated up to the later one's time, as H.264's times would show it
+    w = SafeVideoWriter(tmp_path / "s.mp4", 25, (64, 48))
+    for t in (0.0, 0.4, 0.8):
+        w.write(np.full((48, 64, 3), int(t * 100), np.uint8), t)
+    w.close()
     monkeypatch.undo()
     cap = cv2.VideoCapture(str(tmp_path / "b.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 1
+    cap = cv2.VideoCapture(str(tmp_path / "s.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 21
     assert not list(tmp_path.glob(".*"))
 
 
@@ -792,12 +800,25 @@ def test_frame_step_samples_a_clip_as_batch_does(media, rec_dnn, tmp_path, capsy
     assert s["frame_step"] == 10 and s["frames"] == 12 and s["faces"]["1"]["seconds_seen"] == pytest.approx(4.6, abs=0.05)
     import av
 
-    with av.open(str(tmp_path / "v" / "test_annotated.mp4")) as c:
-        # the clip's 4.6 s, its last frame shown for a step (0.4 s)
-        assert sum(1 for _ in c.decode(video=0)) == 12 and 4.55 <= c.duration / 1e6 <= 5.05
+    def mp4(folder):  # (frames, seconds) of the annotated MP4's video
+        with av.open(str(tmp_path / folder / "test_annotated.mp4")) as c:
+            v = c.streams.video[0]
+            return sum(1 for _ in c.decode(video=0)), float(v.duration * v.time_base)
+
+    # the clip's 4.6 s: the 12 frames, and the last one again where the clip ends (frame 114)
+    frames, seconds = mp4("v")
+    assert frames == 13 and seconds == pytest.approx(4.6, abs=0.05)
+    # a step longer than the clip: its one frame stands for all of it, in the summary and the MP4
+    assert main(["video", str(clip), "-o", str(tmp_path / "one"), "--frame-step", "200", "--no-progress"]) == 0
+    s = json.loads((tmp_path / "one" / "test_summary.json").read_text())
+    assert s["frames"] == 1 and s["faces"]["1"]["seconds_seen"] == pytest.approx(4.6, abs=0.05)
+    assert mp4("one")[1] == pytest.approx(4.6, abs=0.05)
+    # --max-frames counts the frames analysed; the last stands for its step
     assert main(["video", str(clip), "-o", str(tmp_path / "m"), "--frame-step", "10", "--max-frames", "4",
-                 "--no-video", "--no-progress"]) == 0
+                 "--no-progress"]) == 0
     assert [int(r["frame"]) for r in _rows(tmp_path / "m" / "test_faces.csv")] == [0, 10, 20, 30]
+    s = json.loads((tmp_path / "m" / "test_summary.json").read_text())
+    assert s["faces"]["1"]["seconds_seen"] == pytest.approx(1.6, abs=0.01) and mp4("m")[1] == pytest.approx(1.6, abs=0.05)
     capsys.readouterr()
     assert main(["video", str(clip), "-o", str(tmp_path / "x"), "--frame-step", "5", "--every", "2"]) == 2
     assert "--every 2 with --frame-step 5: give one" in capsys.readouterr().err

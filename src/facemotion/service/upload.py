@@ -33,11 +33,13 @@ class _TooManyParts(Exception):
 def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     """The image inside a request body (see the module's docstring)."""
     kind = content_type.lower().split(";")[0].strip()
-    if kind == "application/json" or (kind != "multipart/form-data" and body[:1] == b"{"):
-        return _json_image(body)
-    if body[:11].lower() == b"data:image/":  # sent as text/plain, or with no type at all
-        return _base64_image(body.decode("ascii", "replace").strip())
     if kind != "multipart/form-data":
+        # what the body holds decides, not its label: a JPEG sent as application/json is a JPEG
+        head = body[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+        if head[:1] == b"{":
+            return _json_image(body)
+        if head[:11].lower() == b"data:image/":  # sent as text/plain, or with no type at all
+            return _base64_image(body.decode("ascii", "replace").strip())
         return body
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -79,8 +81,9 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
     for p in parts:
         _, params = parse_options_header(p["headers"].get(b"content-disposition", b""))
         fields.append((params.get(b"name"), b"filename" in params, p["data"]))
-    named = [data for name, _, data in fields if name == b"image"]
-    files = named or [data for _, is_file, data in fields if is_file]
+    # an empty part (a form's file input left empty: browsers send it) is no image
+    named = [data for name, _, data in fields if name == b"image" and data and not data.isspace()]
+    files = named or [data for _, is_file, data in fields if is_file and data and not data.isspace()]
     if len(files) > 1:  # answering for the first alone would pass the others over in silence
         what = "'image' fields" if named else "files"
         raise RequestError(400, f"multipart body holds {len(files)} {what}: send one image a request")
@@ -108,7 +111,7 @@ def _json_image(body: bytes) -> bytes:
 
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's limit
         obj = None
     text = next((obj[k] for k in ("image", "img") if k in obj), None) if isinstance(obj, dict) else None
     if not isinstance(text, str):

@@ -120,7 +120,7 @@ class _VideoRun:
                                  mesh=getattr(stages, "mesh", None) is not None)
         self._closed = False
         self.writer = None  # opened on the first frame: iterables and cameras reveal their size only then
-        self.video_path, self.sound = None, None
+        self.video_path, self.sound, self.shown = None, None, None
         self.per_face: dict[int, FaceRecord] = {}
         self.frame_times = FrameLog()  # every frame's (index, time): how long each is shown
         self.n, self.status, self.stopped_early = 0, "complete", False
@@ -156,12 +156,11 @@ class _VideoRun:
         if self.opts.write_video:
             if self.writer is None:
                 h, w = res.frame.shape[:2]
-                # sampled (frame_step): each frame is shown from its own time until the next (H.264
-                # keeps the times; OpenCV's fallback plays at the sampled rate)
-                rate = self.info.fps / self.opts.frame_step
-                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", rate, (w, h),
+                # sampled (frame_step): each frame is shown from its own time until the next
+                self.writer = SafeVideoWriter(self.out_dir / f"{self.stem}_annotated.mp4", self.info.fps, (w, h),
                                               threaded=True, sound_from=self.sound_from)
             self.writer.write(annotated, res.time_s)
+            self.shown = annotated  # a sampled clip's last frame is shown again at its end (close)
         for f in res.faces:
             self.csv.write(res.index, res.time_s, f["face_id"], f["box"], f["confidence"], f["emotions"],
                            f["dominant_emotion"], f)
@@ -216,6 +215,10 @@ class _VideoRun:
                 if failed:
                     self.writer.abort()
                 else:
+                    end = self.sampled_end()
+                    if end is not None and self.shown is not None and end - 1.0 / self.info.fps > \
+                            self.frame_times.last_time + 1e-9:  # held to the clip's end, not a step past it
+                        self.writer.write(self.shown, end - 1.0 / self.info.fps)
                     self.video_path = self.writer.close()  # on failure it leaves no file and raises
                     self.sound = self.writer.sound
         finally:
@@ -229,6 +232,17 @@ class _VideoRun:
                 self.shield.release()
         if error is not None:
             raise error
+
+    def sampled_end(self) -> float | None:
+        """A sampled run's (``frame_step``) end: when its last frame analysed stops being shown,
+        at the clip's end (the last frame read, and its own time), or a step after it where
+        ``max_frames`` stopped the run; None unsampled (each frame held until the next)."""
+        if self.opts.frame_step == 1 or self.info.live or not self.n:
+            return None
+        last = self.frame_times.last_time
+        if self.stopped_early:
+            return last + self.opts.frame_step / self.info.fps
+        return max(self.src.last_time, last) + 1.0 / self.info.fps
 
     def _mark_incomplete(self) -> None:
         """The CSV's rows so far, under a name that says the run did not finish (a rename
@@ -247,10 +261,9 @@ class _VideoRun:
                 self.status = f"incomplete: {missing} of {info.frame_count} frames could not be decoded"
             index, times = self.frame_times.arrays()
             fps = (live_rate(times) or info.fps) if info.live else info.fps
-            # sampled: the last frame analysed stands for the frames read after it, not a whole step
-            end = self.src.last_time + 1.0 / info.fps if self.opts.frame_step > 1 and not info.live else None
-            summary = summarize(self.per_face, self.n, fps, self.labels,
-                                (index, held_times(times, info.fps, live=info.live, end=end)))
+            held = held_times(times, info.fps, live=info.live, end=self.sampled_end())
+            self.span = float(held.sum())  # the seconds the frames analysed stand for
+            summary = summarize(self.per_face, self.n, fps, self.labels, (index, held))
             if self.status == "complete" and getattr(self.src, "gone_after", None) is not None:  # stopped for good
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
@@ -287,8 +300,8 @@ class _VideoRun:
         shorter than twice that), the TIMELINE_MOST seen longest: a face glimpsed for a few
         frames has no course to plot, and an hour of a crowd would add a file a face (every face
         is in the CSV, the summary and the overview)."""
-        fps, out = self.info.fps, []
-        least = min(TIMELINE_S, summary["frames"] / fps / 2)
+        out = []
+        least = min(TIMELINE_S, self.span / 2)
         seen = {fid: summary["faces"][str(fid)]["seconds_seen"] for fid, acc in self.per_face.items()
                 if len(acc) >= 2 and summary["faces"][str(fid)]["seconds_seen"] >= least}
         drawn = sorted(sorted(seen, key=lambda fid: -seen[fid])[:TIMELINE_MOST])

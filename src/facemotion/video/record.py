@@ -131,11 +131,11 @@ def held_times(times: np.ndarray, fps: float, live: bool = False, end: float | N
     summary keeps no dict of a million frames. ``end``: when the last one stops being shown (a
     sampled clip's last frame read, and its own time); None: as long as the one before it."""
     if len(times) < 2:
-        return np.full(len(times), 1.0 / fps)
+        return np.full(len(times), 1.0 / fps if end is None or not len(times) else max(end - times[0], 1.0 / fps))
     held = np.diff(times)
     if live:
         held = np.minimum(held, max(LIVE_HOLD * float(np.median(held)), 1.0))
-    last = held[-1] if end is None else min(held[-1], max(end - times[-1], 1.0 / fps))
+    last = held[-1] if end is None else max(end - times[-1], 1.0 / fps)
     return np.r_[held, last]
 
 

@@ -240,7 +240,8 @@ class FrameSource:
                 img = load_image(frame) if _pil_image(frame) else as_bgr(np.asarray(frame), f"frame {i}")
                 if i == 0:
                     self.info.width, self.info.height = img.shape[1], img.shape[0]
-                yield i, i / self.info.fps, img
+                self.last_time = i / self.info.fps
+                yield i, self.last_time, img
             return
         self._t0 = time.perf_counter()
         if getattr(self, "_latest", None) is not None:

@@ -82,9 +82,18 @@ class OpenCVWriter:
         if not self.writer.isOpened():
             self.writer.release()
             raise OSError("OpenCV has no mp4v encoder")
+        self.fps, self.frames, self.last = fps, 0, None
 
     def write(self, frame: np.ndarray, t: float | None = None) -> None:
-        self.writer.write(frame)  # at the stream's fixed rate: OpenCV's writer takes no times
+        """One frame at the stream's fixed rate (OpenCV's writer takes no times): a frame due
+        later than the next slot (a sampled clip's) has the one before repeated up to its time."""
+        if t is not None and self.last is not None:
+            for _ in range(min(int(round(t * self.fps)) - self.frames, 10_000)):
+                self.writer.write(self.last)
+                self.frames += 1
+        self.writer.write(frame)
+        self.frames += 1
+        self.last = frame
 
     def release(self, flush: bool = True) -> None:
         self.writer.release()

@@ -46,7 +46,7 @@ def analyze(img_path, actions=("emotion", "age", "gender", "race"), enforce_dete
     results each), largest first. ``enforce_detection``: no face raises :class:`FaceNotDetected`;
     False: the whole picture is read as a face (``face_confidence`` 0). ``align`` changes nothing
     (facemotion levels a leaning face whatever it is); ``silent`` neither."""
-    if isinstance(img_path, list) or (isinstance(img_path, np.ndarray) and img_path.ndim == 4 and len(img_path) > 1):
+    if isinstance(img_path, list) or (isinstance(img_path, np.ndarray) and img_path.ndim == 4 and len(img_path) != 1):
         return [analyze(one, actions, enforce_detection, detector_backend, align, expand_percentage, silent,
                         anti_spoofing, max_faces) for one in img_path]
     _check(actions, detector_backend, expand_percentage, anti_spoofing)
@@ -62,7 +62,7 @@ def analyze(img_path, actions=("emotion", "age", "gender", "race"), enforce_dete
     except ImageError as e:
         raise (ImgNotFound if str(e).endswith(": no such file") else InvalidImage)(str(e)) from None
     if not faces and detector_backend != "skip" and validate.flag("enforce_detection", enforce_detection):
-        raise FaceNotDetected(f"Face could not be detected in {_name(img_path)}. Please confirm that the picture is a "
+        raise FaceNotDetected(f"Face could not be detected{_name(img_path)}. Please confirm that the picture is a "
                               "face photo or consider to set enforce_detection param to False.")
     if not faces:  # the whole picture as the face, as deepface reads it then
         h, w = image.shape[:2]
@@ -104,7 +104,12 @@ def _record(face, width: int, height: int) -> dict:
 
 
 def _name(source) -> str:
-    return str(source) if isinstance(source, (str, bytes)) and len(source) < 300 else f"a {type(source).__name__}"
+    """`` in <path>`` for a picture given by its path, as deepface names it; '' otherwise."""
+    import os
+
+    if isinstance(source, (str, os.PathLike)) and not str(source).startswith("data:") and len(str(source)) < 4096:
+        return f" in {source}"
+    return ""
 
 
 def __getattr__(name: str):
