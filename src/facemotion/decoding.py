@@ -275,8 +275,6 @@ def misread_source(source) -> str | None:
     """What a source handed in for one picture is instead, in words that say what to do, or None:
     the None ``cv2.imread`` gives for a file it cannot read, several pictures at once, base64
     without its data URI's prefix (it would be read as a file's name)."""
-    import re
-
     if source is None:
         return "None, not an image (cv2.imread gives None for a file it cannot read: check its path)"
     if isinstance(source, (list, tuple)):
@@ -288,14 +286,28 @@ def misread_source(source) -> str | None:
             return f"an array of shape {shape}: one image in a stack of one; pass arr[0]"
         return (f"an array of shape {shape}: a stack of {shape[0]} images, one image a call; call once per image "
                 "(rec.classify_faces takes a stack of face crops)")
-    if isinstance(source, str) and len(source) > 512 and re.fullmatch(r"[A-Za-z0-9+/=_\s-]+", source[:4096]):
+    if isinstance(source, str) and len(source) > 512 and _base64_picture(source):
         try:
-            os.stat(source)  # a long name of those letters may still be a file's
+            os.stat(source)  # a long name that reads so may still be a file's
             return None
         except (OSError, ValueError):
             return (f"{source[:20]}...({len(source)} characters): base64 data, not a path; give it as a data URI "
                     "(data:image/jpeg;base64,...)")
     return None
+
+
+def _base64_picture(text: str) -> bool:
+    """Whether ``text`` begins as base64 (standard or URL-safe) of a picture: its first bytes a
+    JPEG's, PNG's, GIF's, WebP's, BMP's or TIFF's signature."""
+    import base64
+    import binascii
+
+    head = text[:32].strip().replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(head[:len(head) // 4 * 4], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return raw.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*"))
 
 
 def data_uri_bytes(uri: str, error: type[Exception] = ImageError) -> bytes:

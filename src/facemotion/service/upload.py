@@ -77,6 +77,11 @@ def image_bytes(body: bytes, content_type: str, max_parts: int = 8) -> bytes:
         raise RequestError(400, f"multipart body has more than {max_parts} parts") from None
     except Exception as e:  # the parser's own errors: a malformed body
         raise RequestError(400, f"malformed multipart body ({e})") from None
+    return _form_image(parts, parse_options_header)
+
+
+def _form_image(parts: list[dict], parse_options_header) -> bytes:
+    """The one image of a form's ``parts``: its ``image`` field, or its only file."""
     fields = []
     for p in parts:
         _, params = parse_options_header(p["headers"].get(b"content-disposition", b""))
