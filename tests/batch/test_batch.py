@@ -17,7 +17,7 @@ import pytest
 
 from facemotion import EmotionRecognizer
 from facemotion.batch import JobSpec, expand, read_rows, run_batch
-from facemotion.batch.rows import columns, face_row
+from facemotion.batch.rows import columns, error_row, face_row
 from facemotion.batch.sinks import open_sink
 from facemotion.batch.stages import classify_items, detect_item, smoothed
 from facemotion.cli import main
@@ -34,9 +34,15 @@ PHOTOS = ("justin.jpg", "two_people.jpg", "obama.jpg", "no-faces.jpg", "obama_sm
 
 
 def expected_rows(rec, paths) -> list[tuple]:
-    """What detect_emotions says, one row per face (photos: face_id = rank, largest first)."""
+    """What detect_emotions says, one row per face (photos: face_id = rank, largest first), and a
+    row with no face for a photo without one."""
     name = rec.stages.classifier.name
-    return [face_row(str(p), r, name, face_id=k) for p in paths for k, r in enumerate(rec.detect_emotions(p))]
+    out = []
+    for p in paths:
+        faces = rec.detect_emotions(p)
+        out += [face_row(str(p), r, name, face_id=k) for k, r in enumerate(faces)] or [
+            error_row(str(p), None, name, rec.labels)]
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -816,3 +822,28 @@ def test_a_model_file_replaced_under_its_name_is_refused_on_resume(tmp_path, cap
     shutil.copy(shipped_models()["fer2013_vgg_s"].path, model)  # another network, saved under the same name
     assert main(["batch", facemotion.SAMPLE_IMAGE, "--to", str(table), "--model", str(model), "--no-progress"]) == 1
     assert "other options (the --model file's contents" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_input_without_a_face_has_a_row_of_its_own(media, tmp_path, fmt, capsys):
+    """Every input read is in the table: a photo without a face, and a clip none of whose frames
+    holds one, each have one row (path and model, nothing else); the summary counts them, and a
+    rerun adds none."""
+    from facemotion.writers.video import SafeVideoWriter
+
+    clip = tmp_path / "wall.mp4"
+    w = SafeVideoWriter(clip, 10, (64, 48))
+    for i in range(6):
+        w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    w.close()
+    args = ["batch", str(media / "no-faces.jpg"), str(media / "obama.jpg"), str(clip),
+            "--to", str(tmp_path / f"t.{fmt}"), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ": 3 rows; 3 inputs processed (" in out and ", 1 face (2 inputs without one); model " in out
+    rows = [dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / f"t.{fmt}")]
+    empty = {r["path"]: r for r in rows if r["face_id"] is None}
+    assert set(empty) == {str(media / "no-faces.jpg"), str(clip)}
+    assert all(v is None for r in empty.values() for k, v in r.items() if k not in ("path", "model"))
+    assert all(r["model"] == rows[0]["model"] for r in rows)
+    assert main(args) == 0 and len(read_rows(tmp_path / f"t.{fmt}")) == 3  # done: no row added

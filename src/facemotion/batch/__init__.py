@@ -2,12 +2,12 @@
 
     >>> from facemotion.batch import run_batch
     >>> run_batch(["photos/", "clips/*.mp4"], "results.csv")     # doctest: +SKIP
-    {'inputs': 1250, 'skipped': 0, 'processed': 1250, 'faces': 1533, 'failed': 2, ...}
+    {'inputs': 1250, 'skipped': 0, 'processed': 1250, 'faces': 1533, 'faceless': 31, 'failed': 2, ...}
 
-Inputs (:mod:`.inputs`) become rows (:mod:`.rows`, one per face, one per failed input) in a
-resumable CSV, JSON-lines or Parquet output (:mod:`.sinks`), by the local engine
-(:mod:`.local`: threads on one machine) or Ray (:mod:`.ray_engine`: a cluster). Running the
-same call again after a kill continues where it stopped.
+Inputs (:mod:`.inputs`) become rows (:mod:`.rows`: one per face, one per input without a face,
+one per failed input) in a resumable CSV, JSON-lines or Parquet output (:mod:`.sinks`), by the
+local engine (:mod:`.local`: threads on one machine) or Ray (:mod:`.ray_engine`: a cluster).
+Running the same call again after a kill continues where it stopped.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class _Written:
     contend with them) until :meth:`close`."""
 
     def __init__(self, total: int, progress: bool):
-        self.counts = {"processed": 0, "faces": 0, "failed": 0, "first_error": None}
+        self.counts = {"processed": 0, "faces": 0, "faceless": 0, "failed": 0, "first_error": None}
         self.bar = progress_bar(total=total, unit="img", desc="batch", disable=not progress, leave=True)
         self.cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
@@ -45,6 +45,7 @@ class _Written:
             self.counts["failed"] += d.error is not None
             self.counts["first_error"] = self.counts["first_error"] or d.error
             self.counts["faces"] += d.n_faces
+            self.counts["faceless"] += d.error is None and not d.n_faces
         self.bar.update(len(ready))
         self.bar.set_postfix(faces=self.counts["faces"], failed=self.counts["failed"], refresh=False)
 

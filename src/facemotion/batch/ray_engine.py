@@ -93,7 +93,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
     """Process ``items`` into ``sink`` on Ray: the running instance if this process started one
     (``ray.init`` before the call), else the cluster at ``address`` / ``RAY_ADDRESS`` (as under
     ``ray job submit``), else a local instance started (and shut down) here."""
-    counts = {"processed": 0, "faces": 0, "failed": 0, "first_error": None}
+    counts = {"processed": 0, "faces": 0, "faceless": 0, "failed": 0, "first_error": None}
     if not items:
         return counts
     ray = ray_module()
@@ -127,6 +127,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
             sink.write(os.fsdecode(r["path"]), rows, failed=bool(r["failed"]))
             counts["processed"] += 1
             counts["faces"] += int(r["faces"])
+            counts["faceless"] += not r["failed"] and not r["faces"]
             counts["failed"] += bool(r["failed"])
             counts["first_error"] = counts["first_error"] or (rows[-1][-1] if r["failed"] and rows else None)
             bar.update(1)

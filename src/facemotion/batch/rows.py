@@ -1,7 +1,8 @@
 """The row schema of ``facemotion batch``, defined once: every engine builds rows here and
 every output format (CSV, JSON lines, Parquet) writes and reads them through it.
 
-One row per face (per sampled frame for videos) and one row per input that failed:
+One row per face (per sampled frame for videos), one row per input in which no face was found,
+and one row per input that failed:
 
     path, frame, time_s, face_id, x, y, w, h, confidence, angry ... neutral, dominant_emotion, model, error
 
@@ -9,8 +10,10 @@ with a probability column per label of the model, in its order (FER2013's seven,
 neutral; a FER+ model adds contempt after neutral): :func:`columns` of its labels.
 
 ``frame`` and ``time_s`` are empty for photos; ``face_id`` is the face's rank in a photo (0 =
-the largest) and a track id that follows a face across a video's sampled frames. A failed
-input has its ``path``, ``model`` and ``error``; the other columns are empty. Probabilities
+the largest) and a track id that follows a face across a video's sampled frames. An input
+without a face (a photo, or a video none of whose sampled frames holds one) has its ``path``
+and ``model`` and nothing else, so that every input read is in the table; a failed input has
+its ``path``, ``model`` and ``error``; the other columns are empty. Probabilities
 and confidence are rounded to 6 decimals, times to 4.
 """
 
@@ -50,7 +53,8 @@ def face_row(path: str, result: dict, model: str, *, face_id: int, frame: int | 
             result["dominant_emotion"], *extra, model, None)
 
 
-def error_row(path: str, error: str, model: str, labels=EMOTIONS, mesh: bool = False) -> Row:
+def error_row(path: str, error: str | None, model: str, labels=EMOTIONS, mesh: bool = False) -> Row:
+    """The row of an input that failed (``error``), or, with ``error`` None, of one without a face."""
     return (path, *([None] * (len(columns(labels, mesh)) - 3)), model, error)
 
 

@@ -286,10 +286,9 @@ def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_di
         k += d.n_faces
         rows = [face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t, mesh=mesh)
                 for (frame, t, fid), r in zip(d.stamps, results)]
-        if d.error is not None:
-            out.append(rows + [error_row(d.item.path, d.error, model, rec.labels, mesh)])
-            continue
+        if d.error is not None or not rows:  # a failed input's error row; an input without a face has a row too
+            rows.append(error_row(d.item.path, d.error, model, rec.labels, mesh))
         out.append(rows)
-        if annotate_dir is not None and d.item.kind == "image":
+        if d.error is None and annotate_dir is not None and d.item.kind == "image":
             write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results), annotated=True)
     return out

@@ -12,7 +12,8 @@ from .options import add_recognizer_args
 
 DESCRIPTION = """\
 Emotions of every face in a collection -> one table: a row per face (per sampled frame for
-videos) and a row per input that failed (the run goes on). Inputs: files, folders
+videos), a row with no face for an input where none was found, and a row per input that
+failed (the run goes on). Inputs: files, folders
 (recursive), globs, and .txt/.lst files listing paths. Killed or interrupted? Run the same
 command again: it continues where it stopped, no row lost or repeated."""
 
@@ -50,8 +51,9 @@ def cmd_batch(args) -> int:
         return 130
     # the table's rows are every run's; the inputs and faces, this run's
     done = f"; {count(s['skipped'], 'input')} done before" if s["skipped"] else ""
+    none = f" ({count(s['faceless'], 'input')} without one)" if s.get("faceless") else ""
     print(f"{s['out']}: {count(s['rows'], 'row')}; {count(s['processed'], 'input')} processed "
-          f"({s['inputs_per_s']:.1f}/s), {count(s['faces'], 'face')}{done}; model {s['model']}")
+          f"({s['inputs_per_s']:.1f}/s), {count(s['faces'], 'face')}{none}{done}; model {s['model']}")
     failed, of = s["failed"] + s["failed_before"], s["processed"] + s["skipped"]
     if failed:  # a rerun that finishes an interrupted job reports the failures of every run
         first = f"; the first: {s['first_error']}" if s.get("first_error") else ""
