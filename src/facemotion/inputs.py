@@ -236,6 +236,20 @@ def linked_note(linked: list) -> str | None:
             f"not read: links to folders are not followed; name {them} among the inputs to read {them}")
 
 
+def animated(path: str) -> bool:
+    """Whether the GIF at ``path`` holds more than one frame: read as a clip (a row per face per
+    frame, as ``facemotion video`` reads it) by batch, not as its first frame alone. Pillow looks for a
+    second frame without decoding the first; a file it cannot open is left to the reader to
+    refuse, as a photo."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except Exception:  # noqa: BLE001 - read later as a photo, and its error row says what is wrong
+        return False
+
+
 def left_out_videos(paths, for_videos: str) -> str | None:
     """The clips in the folders among ``paths``, which a photo command does not read, named in a
     note with ``for_videos`` (the command that reads them); None when there are none."""
@@ -247,6 +261,19 @@ def left_out_videos(paths, for_videos: str) -> str | None:
         return None
     s = "s" if len(clips) > 1 else ""
     return f"{len(clips)} video{s} ({shown(str(clips[0]))}{', ...' if s else ''}) left out; {for_videos}"
+
+
+def animated_note(paths) -> str | None:
+    """The animated GIFs among ``paths``, of which a photo command reads the first frame, named in
+    a note; None when there are none."""
+    from .names import shown
+
+    gifs = [p for p in paths if Path(p).suffix.lower() == ".gif" and animated(p)]
+    if not gifs:
+        return None
+    s = "s" if len(gifs) > 1 else ""
+    return (f"{len(gifs)} animated GIF{s} ({shown(str(gifs[0]))}{', ...' if s else ''}) read as {'their' if s else 'its'} "
+            "first frame; facemotion video and facemotion batch read every frame")
 
 
 @dataclass(frozen=True)

@@ -847,3 +847,30 @@ def test_an_input_without_a_face_has_a_row_of_its_own(media, tmp_path, fmt, caps
     assert all(v is None for r in empty.values() for k, v in r.items() if k not in ("path", "model"))
     assert all(r["model"] == rows[0]["model"] for r in rows)
     assert main(args) == 0 and len(read_rows(tmp_path / f"t.{fmt}")) == 3  # done: no row added
+
+
+def test_an_animated_gif_is_read_as_a_clip_and_image_says_it_reads_its_first_frame(media, tmp_path, capsys):
+    """batch reads an animated GIF's every (sampled) frame, as video reads it; a GIF of one frame
+    and a broken one stay photos; image and explain read the first frame and say so."""
+    import cv2
+    from PIL import Image
+
+    cap = cv2.VideoCapture(str(media / "test.mp4"))
+    frames = [Image.fromarray(cv2.cvtColor(cv2.resize(cap.read()[1], (320, 180)), cv2.COLOR_BGR2RGB))
+              for _ in range(6)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "still.gif")
+    (tmp_path / "broken.gif").write_bytes((tmp_path / "anim.gif").read_bytes()[:30])
+    assert [it.kind for it in expand([tmp_path / n for n in ("anim.gif", "still.gif", "broken.gif")])] == [
+        "video", "image", "image"]
+    assert main(["batch", str(tmp_path / "anim.gif"), "--frame-step", "2", "--to", str(tmp_path / "t.csv"),
+                 "--no-progress"]) == 0
+    rows = [dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / "t.csv")]
+    assert [(r["frame"], r["time_s"]) for r in rows] == [(0, 0.0), (2, 0.2), (4, 0.4)]
+    assert main(["video", str(tmp_path / "anim.gif"), "--frame-step", "2", "-o", str(tmp_path / "v"), "--no-video"]) == 0
+    with open(tmp_path / "v" / "anim_faces.csv") as fh:
+        assert [int(line.split(",")[0]) for line in fh.readlines()[1:]] == [0, 2, 4]
+    capsys.readouterr()
+    assert main(["image", str(tmp_path / "anim.gif"), str(tmp_path / "still.gif"), "-o", str(tmp_path / "i")]) == 0
+    assert capsys.readouterr().err == (f"note: 1 animated GIF ({tmp_path / 'anim.gif'}) read as its first frame; "
+                                       "facemotion video and facemotion batch read every frame\n")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FacemotionError
-from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, expand_inputs, linked_note, unique, web_names
+from ..inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, animated, expand_inputs, linked_note, unique, web_names
 from ..names import fit_stems, shown
 from ..writers import output_stems
 
@@ -27,12 +27,13 @@ MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 class Item:
     index: int
     path: str
-    kind: str  # "image" or "video" (by suffix; anything else is tried as an image)
+    kind: str  # "image" or "video" (by suffix, and an animated GIF; anything else is tried as an image)
     stem: str  # unique output stem among the job's inputs (annotated images)
 
 
 def kind_of(path: str) -> str:
-    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+    suffix = Path(path).suffix.lower()
+    return "video" if suffix in VIDEO_SUFFIXES or suffix == ".gif" and animated(path) else "image"
 
 
 def read_list(path: Path) -> list[str]:

@@ -29,7 +29,7 @@ def _recognizer(args):
 
 def _input_paths(args, for_videos: str = "facemotion batch reads photos and videos", out=None) -> list:
     from ..errors import ImageError
-    from ..inputs import expand_inputs, left_out_videos, linked_note
+    from ..inputs import animated_note, expand_inputs, left_out_videos, linked_note
 
     if "-" in args.paths:  # image reads a photo piped in before this (cli/piped.py); explain does not
         raise UsageError(f"-: facemotion {args.command} reads photos from files; save the photo piped in first")
@@ -49,8 +49,9 @@ def _input_paths(args, for_videos: str = "facemotion batch reads photos and vide
     if not paths:
         raise ImageError(f"no input images found in {' '.join(shown(str(p)) for p in args.paths)}"
                          + (f": {note}" if note else ""))
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    for said in (note, animated_note(paths)):
+        if said:
+            print(f"note: {said}", file=sys.stderr)
     return paths
 
 
