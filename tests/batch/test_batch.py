@@ -788,12 +788,16 @@ def test_a_file_system_without_locks_runs_unguarded(tmp_path, monkeypatch):
     assert not (tmp_path / ".x.lock").exists()
 
 
-def test_video_rows_are_smoothed_as_video_smooths_and_a_photo_table_resumes_whatever_smooth(media, rec, tmp_path):
+def test_video_rows_are_smoothed_as_video_smooths_and_a_photo_table_resumes_whatever_smooth(media, rec, tmp_path,
+                                                                                             monkeypatch):
     """At --frame-step 1 a clip's rows are `stream`'s (and `facemotion video`'s) with its default
-    smoothing; a table of photos made before the option (unsmoothed) resumes without --smooth,
-    and one with a clip is told which --smooth it was made with."""
+    smoothing, its faces classified a few at a time as the clip is read (each face's smoothing
+    carried from one lot to the next); a table of photos made before the option (unsmoothed)
+    resumes without --smooth, and one with a clip is told which --smooth it was made with."""
+    import facemotion.batch.stages as stages
     from facemotion.errors import FacemotionError
 
+    monkeypatch.setattr(stages, "VIDEO_FACES", 7)  # a long clip's lots, in a short one
     s = run_batch([media / "test.mp4"], tmp_path / "v.csv", spec=JobSpec(), progress=False)
     rows = [dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / "v.csv")]
     streamed = {(f.index, face["face_id"]): face for f in rec.stream(media / "test.mp4") for face in f.faces}
@@ -874,3 +878,42 @@ def test_an_animated_gif_is_read_as_a_clip_and_image_says_it_reads_its_first_fra
     assert main(["image", str(tmp_path / "anim.gif"), str(tmp_path / "still.gif"), "-o", str(tmp_path / "i")]) == 0
     assert capsys.readouterr().err == (f"note: 1 animated GIF ({tmp_path / 'anim.gif'}) read as its first frame; "
                                        "facemotion video and facemotion batch read every frame\n")
+
+
+def test_a_long_clips_frames_move_the_bar_and_its_faces_are_classified_as_it_is_read(media, tmp_path, monkeypatch):
+    """The bar counts inputs, a clip only once it is done: while it is read, the frames read move
+    the bar's postfix; its faces are classified a lot at a time in the worker (no crops held)."""
+    import facemotion.batch.local as local
+    import facemotion.batch.stages as stages
+
+    said, lots = [], []
+
+    class Bar:
+        def __init__(self, **kw):
+            self.n = 0
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix(self, d, refresh=False):
+            said.append((self.n, dict(d)))
+
+        def close(self):
+            pass
+
+    real = stages._Pending.rows
+
+    def rows(self, *a, **kw):
+        lots.append(self.n)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(local, "progress_bar", Bar)
+    monkeypatch.setattr(stages._Pending, "rows", rows)
+    monkeypatch.setattr(local.time, "monotonic", iter(range(0, 10**6, 10)).__next__)  # every call, 10 s later
+    s = run_batch([media / "test.mp4"], tmp_path / "t.csv", spec=JobSpec(), progress=True)
+    assert s["faces"] == sum(lots) > 64 and max(lots) <= 64 + 1  # the CPU's lots, a frame's faces over at most
+    during = [d["frames"] for n, d in said if n == 0]
+    with FrameSource(media / "test.mp4") as src:
+        frames = sum(1 for _ in src)
+    assert len(during) > 10 and during == sorted(during) and during[-1] == frames
+    assert said[-1] == (1, {"faces": s["faces"], "failed": 0, "frames": during[-1]})

@@ -7,8 +7,9 @@ Worker threads each own a detector (OpenCV's cascade is not thread-safe) and run
 :func:`~.stages.detect_item`; OpenCV, Pillow's decoder and ONNX Runtime release the GIL, so
 they run in parallel. The calling thread takes finished inputs in input order, gives the
 faces of all that are ready (up to ``batch_faces``) to the classifier in one call, and
-writes each input's rows. At most ``4 * workers + 8`` inputs are in flight, so memory stays
-bounded on any collection; rows come out in input order.
+writes each input's rows (a video's faces are classified in the worker as its frames are read,
+and the bar counts its frames). At most ``4 * workers + 8`` inputs are in flight, so memory
+stays bounded on any collection; rows come out in input order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,18 +38,33 @@ class _Written:
         self.bar = progress_bar(total=total, unit="img", desc="batch", disable=not progress, leave=True)
         self.cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        self.frames, self._lock, self._shown = 0, threading.Lock(), 0.0
 
-    def write(self, main, ready, sink, annotate_dir, smooth: float = 0.0) -> None:
+    def frames_read(self, n: int) -> None:
+        """A video's ``n`` more frames read (a worker's call): the bar moves during a long clip,
+        which counts as one input only once it is done."""
+        with self._lock:
+            self.frames += n
+            if time.monotonic() - self._shown >= 0.5:
+                self._shown = time.monotonic()
+                self.bar.set_postfix(self._postfix(), refresh=True)
+
+    def _postfix(self) -> dict:
+        return {"faces": self.counts["faces"], "failed": self.counts["failed"], **({"frames": self.frames}
+                                                                                   if self.frames else {})}
+
+    def write(self, main, ready, sink, annotate_dir) -> None:
         """The ready inputs' faces classified in one call, each input's rows written."""
-        for d, rows in zip(ready, classify_items(main, ready, annotate_dir, smooth)):
+        for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
             sink.write(d.item.path, rows, failed=d.error is not None)
             self.counts["processed"] += 1
             self.counts["failed"] += d.error is not None
             self.counts["first_error"] = self.counts["first_error"] or d.error
             self.counts["faces"] += d.n_faces
             self.counts["faceless"] += d.error is None and not d.n_faces
-        self.bar.update(len(ready))
-        self.bar.set_postfix(faces=self.counts["faces"], failed=self.counts["failed"], refresh=False)
+        with self._lock:
+            self.bar.update(len(ready))
+            self.bar.set_postfix(self._postfix(), refresh=False)
 
     def close(self) -> None:
         cv2.setNumThreads(self.cv_threads)
@@ -79,7 +96,8 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
         rec = getattr(per_thread, "rec", None)
         if rec is None:
             rec = per_thread.rec = main.for_thread() if spare.empty() else spare.get()
-        return detect_item(rec, item, every=spec.every, keep_image=keep_image)
+        return detect_item(rec, item, every=spec.every, keep_image=keep_image, smooth=spec.smooth,
+                           frames_read=out.frames_read)
 
     out = _Written(len(items), progress)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-batch")
@@ -95,7 +113,7 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             while inflight and inflight[0].done() and faces < batch_faces:
                 ready.append(inflight.popleft().result())
                 faces += ready[-1].n_faces
-            out.write(main, ready, sink, annotate_dir, spec.smooth)
+            out.write(main, ready, sink, annotate_dir)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for inputs already started
         out.close()
@@ -133,10 +151,11 @@ def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: 
                 fill()
             fill()
             if ready[0].item.kind == "video":
-                ready = [detect_item(main, ready[0].item, every=spec.every)]
+                ready = [detect_item(main, ready[0].item, every=spec.every, smooth=spec.smooth,
+                                     frames_read=out.frames_read)]
             else:
                 ready = detect_read(main, ready, keep_image=keep_image)
-            out.write(main, ready, sink, annotate_dir, spec.smooth)
+            out.write(main, ready, sink, annotate_dir)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         out.close()

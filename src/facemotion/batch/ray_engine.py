@@ -44,9 +44,9 @@ class RecognizeBatch:
     def __call__(self, batch: dict) -> dict:
         items = [Item(int(i), os.fsdecode(p), str(k), os.fsdecode(s))
                  for i, p, k, s in zip(batch["index"], batch["path"], batch["kind"], batch["stem"])]
-        detected = [detect_item(self.rec, it, every=self.spec.every, keep_image=self.annotate_dir is not None)
-                    for it in items]
-        rows = classify_items(self.rec, detected, self.annotate_dir, self.spec.smooth)
+        detected = [detect_item(self.rec, it, every=self.spec.every, keep_image=self.annotate_dir is not None,
+                                smooth=self.spec.smooth) for it in items]
+        rows = classify_items(self.rec, detected, self.annotate_dir)
         return {"path": np.array([os.fsencode(it.path) for it in items], dtype=object),
                 "rows": np.array([json.dumps(r) for r in rows], dtype=object),
                 "faces": np.array([d.n_faces for d in detected]),

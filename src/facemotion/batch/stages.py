@@ -130,7 +130,8 @@ class JobSpec:
 
 @dataclass
 class Detected:
-    """An input's faces before classification: where each was found and its crop."""
+    """An input's faces before classification: where each was found and its crop; a video's
+    faces already classified, as rows (:func:`_detect_video`)."""
 
     item: Item
     faces: FaceCrops | None = None  # boxes in the full picture's pixels, confidences, crops
@@ -139,18 +140,22 @@ class Detected:
     error: str | None = None
     picture: Picture | None = None  # kept only to draw an annotated copy
     pixels: object = None  # the picture where the stages' batched path reads it (read_item: on its device)
+    rows: list | None = None  # a video's rows, made as its frames were read
 
     @property
     def n_faces(self) -> int:
-        return len(self.stamps)
+        return len(self.rows) if self.rows is not None else len(self.stamps)
 
 
-def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_image: bool = False) -> Detected:
-    """Decode ``item`` and crop its faces (the recognizer's read, detect and crop stages); a
-    failure is recorded, never raised."""
+def detect_item(rec: EmotionRecognizer, item: Item, *, every: int = 1, keep_image: bool = False,
+                smooth: float = 0.0, frames_read=None) -> Detected:
+    """Decode ``item`` and crop its faces (the recognizer's read, detect and crop stages; a
+    video's faces classified too, each face's probabilities smoothed over its frames by
+    ``smooth``, as the stream smooths them, and ``frames_read(n)`` told of its frames as they are
+    read); a failure is recorded, never raised."""
     try:
         if item.kind == "video":
-            return _detect_video(rec, item, every)
+            return _detect_video(rec, item, every, smooth, frames_read)
         pic = rec.read(item.path)  # what detect_emotions decodes: a large JPEG reduced
         faces = rec.stages.detect_crops(pic.pixels)
         faces.boxes = [pic.full_box(b) for b in faces.boxes]
@@ -222,13 +227,20 @@ def _one(rec, d: Detected, keep_image: bool) -> Detected:
     return detect_item(rec, d.item, keep_image=keep_image)
 
 
-def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
+# a video's faces are classified this many at a time as its frames are read, and kept as rows:
+# a long clip's faces held as crops and meshes until its end took gigabytes. None: the runtime's
+# batch (64 on the CPU: a lot of 512 grew ONNX Runtime's arena by 300 MB; 256 on a GPU)
+VIDEO_FACES = None
+
+
+def _detect_video(rec: EmotionRecognizer, item: Item, every: int, smooth: float = 0.0, frames_read=None) -> Detected:
     """Every ``every``-th frame: faces found and followed by the tracking `facemotion video`
-    uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped; on a
+    uses (:class:`~facemotion.video.FaceTracking`: ids restart after a scene cut), cropped,
+    classified a lot at a time (:data:`VIDEO_FACES`) and made rows, smoothed per face (``smooth``); on a
     batching runtime (a GPU's), :data:`~facemotion.video.stream.BATCH_FRAMES` frames at a time."""
     tracking = FaceTracking(every=every, smooth=0.0, carry=False)
     rec = rec.for_video()  # frames searched as `facemotion video` and the API's stream search them
-    boxes, confidences, stamps, crops, meshes = [], [], [], [], []
+    rows, pending, last = [], _Pending(), {}
     n = BATCH_FRAMES if rec.stages.batched is not None else 1
     with FrameSource(item.path) as src:
         src.turn_upright(video_turn(rec.stages, src))  # a sideways clip's frames, as `facemotion video` reads them
@@ -240,52 +252,79 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int) -> Detected:
                 loc = tracking.locate(rec, chunk[0][2], chunk[0][0])
                 found = [None if loc is None else (loc, tracking.crops(rec, chunk[0][2], loc) if loc.boxes else None)]
             for (i, t, _), x in zip(chunk, found):
-                if x is None or x[1] is None:
-                    continue
-                loc, fc = x
-                crops.append(fc.crops)
-                meshes += fc.meshes or [None] * len(loc.boxes)
-                boxes += loc.boxes
-                confidences += loc.confidences
-                stamps += [(i, t, tr.id) for tr in loc.tracks]
+                if x is not None and x[1] is not None:
+                    pending.add(x[0], x[1], i, t)
+            if pending.n >= (VIDEO_FACES or rec.stages.batch_faces):
+                rows += pending.rows(rec, item.path, smooth, last)
+            if frames_read is not None:
+                frames_read(len(chunk))
         # a clip cut short (a download broken off) keeps the rows of the frames read, and fails:
         # the run says so, and --retry-failed reads it again once it is whole
         missing = src.missing_frames
         incomplete = f"{item.path}: incomplete: {missing} of {src.info.frame_count} frames could not be decoded " \
             "(the rows of the frames read are kept)" if missing else None
-    size = rec.stages.input_size
-    crops = np.concatenate(crops) if crops else np.zeros((0, size, size), np.uint8)
-    return Detected(item, FaceCrops(boxes, confidences, crops,
-                                    meshes=meshes if rec.stages.mesh is not None else None), stamps, error=incomplete)
+    rows += pending.rows(rec, item.path, smooth, last)
+    return Detected(item, error=incomplete, rows=rows)
 
 
-def smoothed(probs: np.ndarray, ids, smooth: float) -> np.ndarray:
+class _Pending:
+    """A video's faces found since its last rows were made."""
+
+    def __init__(self):
+        self.boxes, self.confidences, self.stamps, self.crops, self.meshes = [], [], [], [], []
+
+    n = property(lambda self: len(self.stamps))
+
+    def add(self, loc, fc: FaceCrops, i: int, t: float) -> None:
+        self.crops.append(fc.crops)
+        self.meshes += fc.meshes or [None] * len(loc.boxes)
+        self.boxes += loc.boxes
+        self.confidences += loc.confidences
+        self.stamps += [(i, t, tr.id) for tr in loc.tracks]
+
+    def rows(self, rec: EmotionRecognizer, path: str, smooth: float, last: dict) -> list:
+        """The rows of the faces pending, classified in one call (``last``: each face id's smoothed
+        probabilities so far, carried from one call to the next); none pending afterwards."""
+        if not self.n:
+            return []
+        probs = rec.stages.classify_crops(np.concatenate(self.crops))
+        if smooth:
+            probs = smoothed(probs, [fid for _, _, fid in self.stamps], smooth, last)
+        mesh = rec.stages.mesh is not None
+        faces = FaceCrops(self.boxes, self.confidences, None, meshes=self.meshes if mesh else None)
+        out = [face_row(path, r, rec.model_name, face_id=fid, frame=frame, time_s=t, mesh=mesh)
+               for (frame, t, fid), r in zip(self.stamps, rec.stages.results(faces, probs))]
+        self.__init__()
+        return out
+
+
+def smoothed(probs: np.ndarray, ids, smooth: float, last: dict | None = None) -> np.ndarray:
     """Each row's probabilities averaged with its face's earlier rows, as
     :meth:`~facemotion.video.tracking.IoUTracker.smooth_probs` does frame by frame (``ids``: the
-    rows' face ids, in frame order; a new id after a scene cut starts afresh)."""
-    out, last = np.asarray(probs, np.float64).copy(), {}
+    rows' face ids, in frame order; a new id after a scene cut starts afresh; ``last``: each id's
+    smoothed probabilities from earlier rows, updated)."""
+    out, last = np.asarray(probs, np.float64).copy(), {} if last is None else last
     for i, fid in enumerate(ids):
         out[i] = last[fid] = ema(last.get(fid), out[i], smooth)
     return out
 
 
-def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None,
-                   smooth: float = 0.0) -> list[list[Row]]:
-    """Rows for each of ``detected``, all their faces through the classifier in one call; a
-    video's probabilities smoothed per face id over its frames (``smooth``, as the stream's)."""
+def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
+    """Rows for each of ``detected``, all their photos' faces through the classifier in one call
+    (a video's rows were made as it was read: :func:`detect_item`)."""
     model = rec.model_name
     mesh = rec.stages.mesh is not None
-    crops = [d.faces.crops for d in detected if d.n_faces]  # a clip cut short has faces and an error
+    crops = [d.faces.crops for d in detected if d.rows is None and d.n_faces]
     probs = rec.stages.classify_crops(np.concatenate(crops)) if crops else None
     out, k = [], 0
     for d in detected:
-        mine = probs[k:k + d.n_faces] if d.n_faces else None
-        if mine is not None and smooth and d.item.kind == "video":
-            mine = smoothed(mine, [fid for _, _, fid in d.stamps], smooth)
-        results = rec.stages.results(d.faces, mine) if d.n_faces else []
-        k += d.n_faces
-        rows = [face_row(d.item.path, r, model, face_id=fid, frame=frame, time_s=t, mesh=mesh)
-                for (frame, t, fid), r in zip(d.stamps, results)]
+        if d.rows is not None:  # a video's, made as it was read (a clip cut short has rows and an error)
+            rows, results = list(d.rows), []
+        else:
+            mine = probs[k:k + d.n_faces] if d.n_faces else None
+            results = rec.stages.results(d.faces, mine) if d.n_faces else []
+            k += d.n_faces
+            rows = [face_row(d.item.path, r, model, face_id=fid, mesh=mesh) for (_, _, fid), r in zip(d.stamps, results)]
         if d.error is not None or not rows:  # a failed input's error row; an input without a face has a row too
             rows.append(error_row(d.item.path, d.error, model, rec.labels, mesh))
         out.append(rows)
