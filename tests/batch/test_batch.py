@@ -232,6 +232,15 @@ def test_the_detectors_own_confidence_given_by_its_value_resumes(tmp_path):
         refuse_other_options(tmp_path / "r.csv", sig, {**sig, "detector": "haar"})
 
 
+def test_the_photos_own_detect_size_given_by_its_value_resumes_a_table_of_photos():
+    """--detect-size 640 is what photos are searched at without it: a table of photos resumes
+    with it given or not; with videos (searched at 400 without it) the two differ."""
+    plain, given = JobSpec(), JobSpec(RecognizerOptions(detect_size=640))
+    assert plain.signature(videos=False) == given.signature(videos=False)
+    assert plain.signature(videos=True) != given.signature(videos=True)
+    assert JobSpec(RecognizerOptions(detect_size=320)).signature(videos=False) != plain.signature(videos=False)
+
+
 def test_torn_writes_are_cut_back_on_resume(tmp_path):
     """What a kill can leave (a half-written journal line, rows of an unrecorded input, a part
     file caught before its rename) is cut away, and those inputs are done again."""

@@ -17,6 +17,7 @@ from itertools import islice
 
 import numpy as np
 
+from ..detect.base import PHOTO_DETECT_SIZE
 from ..errors import FacemotionError
 from ..images import Picture
 from ..labels import EMOTIONS
@@ -98,6 +99,8 @@ class JobSpec:
             sig["model_sha256"] = _file_digest(self.options.model)
         if not videos:  # smoothing touches no photo's row: a table of photos resumes whatever --smooth
             sig["smooth"] = self.LATER["smooth"]
+            if sig["detect_size"] == PHOTO_DETECT_SIZE:  # and --detect-size 640 is the photos' default, said
+                sig["detect_size"] = None
         for key, default in self.LATER.items():
             if sig[key] == default:
                 del sig[key]

