@@ -714,6 +714,10 @@ def test_annotate_given_to_a_resumed_job_says_which_photos_it_does_not_draw(medi
     assert main([*args, "--annotate", str(tmp_path / "a"), "--overwrite"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["justin_annotated.jpg", "obama_annotated.jpg"]
     assert main([*args, "--annotate", str(tmp_path / "a")]) == 0 and "note" not in capsys.readouterr().err
+    clip = ["batch", str(media / "test.mp4"), "--frame-step", "20", "--to", str(tmp_path / "v.csv"), "--no-progress"]
+    assert main([*clip, "--annotate", str(tmp_path / "a")]) == 0  # a clip gets rows, not a copy: said
+    assert capsys.readouterr().err == (f"note: --annotate {tmp_path / 'a'} draws photos; 1 video ({media / 'test.mp4'}) "
+                                       "gets rows, not a copy: facemotion video draws a clip\n")
 
 
 def test_mpeg_transport_streams_are_videos_and_typescript_is_left_out(media, tmp_path):

@@ -138,7 +138,8 @@ def _refuse_replacing_inputs(items, annotate_dir, resumed: bool = False) -> None
 
 def _note_undrawn(items, todo, sink, annotate_dir, out) -> None:
     """--annotate given to a job that resumes: the photos an earlier run did are not read again,
-    so they get no copy; said, not passed over (their rows are in the table)."""
+    so they get no copy; said, not passed over (their rows are in the table). Nor do videos get
+    one: said too."""
     if annotate_dir is None:
         return
     todo = {it.path for it in todo}
@@ -148,3 +149,8 @@ def _note_undrawn(items, todo, sink, annotate_dir, out) -> None:
         print(f"note: --annotate {annotate_dir}: {count(len(undrawn), 'photo')} done before this run "
               f"({shown(str(undrawn[0].path))}{', ...' if len(undrawn) > 1 else ''}) not drawn: their rows are "
               f"in {shown(str(out))}; --overwrite reads and draws every input", file=sys.stderr)
+    if clips := [it for it in items if it.kind == "video" and it.path in todo]:  # (an animated GIF is one too)
+        print(f"note: --annotate {annotate_dir} draws photos; {count(len(clips), 'video')} "
+              f"({shown(str(clips[0].path))}{', ...' if len(clips) > 1 else ''}) "
+              f"{'get rows, not copies' if len(clips) > 1 else 'gets rows, not a copy'}: facemotion video draws a clip",
+              file=sys.stderr)
