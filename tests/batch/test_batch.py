@@ -492,7 +492,7 @@ def test_ray_engine_writes_the_local_engines_rows(media, tmp_path):
         s = run_batch(inputs, tmp_path / "ray.jsonl", spec=spec, engine="ray", progress=False)
     finally:
         ray.shutdown()
-    assert s["processed"] == local["processed"] == 6 and s["failed"] == 1
+    assert s["processed"] == local["processed"] == 6 and s["failed"] == 1 and s["faceless"] == local["faceless"] == 1
     assert s["model"] == local["model"]  # the model's name, not a row's emotion
     assert read_rows(tmp_path / "ray.jsonl") == read_rows(tmp_path / "local.csv")  # row for row, in order
 
