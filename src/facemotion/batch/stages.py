@@ -1,8 +1,9 @@
 """The two halves of the work on one input, shared by every engine.
 
 :func:`detect_item` decodes an input (a photo, or a video's sampled frames), finds its faces
-and cuts them to the classifier's grid; :func:`classify_items` then runs the faces of *several*
-inputs through the classifier in one call and makes the rows. Together they compute what
+and cuts them to the classifier's grid (a video's are classified there too, a lot at a time as
+its frames are read, so that a long clip holds rows, not crops); :func:`classify_items` then
+runs the photos' faces of *several* inputs through the classifier in one call and makes the rows. Together they compute what
 ``EmotionRecognizer.analyze`` computes, through its stage methods (the same crops, the same probabilities: the shipped
 models give each face the same output whatever batch it is in), so a batch job's rows equal
 ``detect_emotions``'s results.
