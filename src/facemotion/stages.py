@@ -22,6 +22,7 @@ import numpy as np
 from .align import absolute_box, level_box, upright
 from .classify import classifier_labels
 from .detect import get_detector, is_callers
+from .detect.finer import search_finer
 from .explain import explain_faces, get_explainer, region_shares, target_index
 from .images import Picture, read_picture
 from .mesh import aligned_crop
@@ -187,11 +188,13 @@ class Stages:
 
     def detect_picture(self, image: np.ndarray, found=None, gray: np.ndarray | None = None) -> list:
         """:meth:`detect` for a photo (``found``: its detections, where made already; ``gray``:
-        it in gray, likewise): with ``upright``, a sideways or upside-down photo's faces are found
+        it in gray, likewise): a large photo's small faces are searched for in more detail
+        (:mod:`facemotion.detect.finer`); with ``upright``, a sideways or upside-down photo's faces are found
         turned upright (:func:`facemotion.orient.orient`), each with its ``turn``. A video's
         frames use :meth:`detect`, turned upright as read where the file is sideways
         (:mod:`facemotion.video.upright`)."""
         found = self.detect(image) if found is None else found
+        found = search_finer(self.detector, image, found)  # a large photo's small faces (facemotion.detect.finer)
         if not self.upright or self.detector_name == "none":
             return found
         return orient(self.detect, image, found, size=self.input_size, gray=gray)
@@ -199,8 +202,9 @@ class Stages:
     def detect_pictures(self, images, found) -> list[list]:
         """:meth:`detect_picture` of many photos (decoded, on the host) given their detections:
         the turned photos searched again in one :meth:`detect_many` call (a GPU's batch)."""
+        found = [search_finer(self.detector, image, f) for image, f in zip(images, found)]  # on the host: rare
         if not self.upright or self.detector_name == "none":
-            return list(found)
+            return found
         return orient_many(self.detect_many, images, found, size=self.input_size)
 
     def crop(self, image: np.ndarray, boxes, angles=None) -> np.ndarray:

