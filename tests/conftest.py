@@ -211,3 +211,18 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     atomic_torch_save({**describe(model, epoch=1, metrics={"val_acc": 0.1}), "model_state": model.state_dict()}, path)
     return path
+
+
+# The heaviest files first (seconds on the 2-core CI machine, from --durations): pytest-xdist hands
+# out whole files (--dist loadfile) in the order collected, so a heavy file collected last keeps one
+# worker busy while the other has nothing left; given first, the light files fill in around them.
+HEAVY_FIRST = ("tests/training/test_export.py",        # 160 s: torch.onnx exports
+               "tests/apps/test_web_export.py",        # 140 s: Chromium
+               "tests/apps/test_cli.py", "tests/video/test_video.py", "tests/test_bad_inputs.py",
+               "tests/batch/test_batch.py", "tests/training/test_distributed.py", "tests/core/test_recognizer.py",
+               "tests/core/test_explain.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest as collected

@@ -1,9 +1,12 @@
 """The command line as a user meets it: real files, clear messages, no tracebacks."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +18,19 @@ def run_cli(*args):
                        timeout=300)
     assert "Traceback" not in p.stderr, p.stderr
     return p
+
+
+def in_process(*args):
+    """:func:`run_cli`'s command run in this process, reported alike (exit code, what it printed):
+    a fresh interpreter costs a second a call, seconds where it imports torch."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's refusal of a value
+            code = e.code
+    assert "Traceback" not in err.getvalue(), err.getvalue()
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def test_help_lists_commands():
@@ -156,20 +172,20 @@ def test_export_and_evaluate_commands(tiny_checkpoint, kaggle_zip, tmp_path, cap
 
 
 def test_data_stats(kaggle_zip, tmp_path):
-    p = run_cli("data", "stats", kaggle_zip, "-o", tmp_path)
+    p = in_process("data", "stats", kaggle_zip, "-o", tmp_path)
     assert p.returncode == 0, p.stderr
     assert "happy" in p.stdout and "PrivateTest" in p.stdout
     for s in ("train", "val", "test", "test_all"):
         assert (tmp_path / f"distribution_{s}.png").exists()
-    p = run_cli("data", "stats", tmp_path / "missing.zip")
+    p = in_process("data", "stats", tmp_path / "missing.zip")
     assert p.returncode == 1 and "missing.zip: no such file" in p.stderr
 
 
 def test_data_subset(kaggle_zip, tmp_path):
-    p = run_cli("data", "subset", kaggle_zip, "--to", tmp_path / "tv.tar.gz")
+    p = in_process("data", "subset", kaggle_zip, "--to", tmp_path / "tv.tar.gz")
     assert p.returncode == 0, p.stderr
     assert "train 12, val 4" in p.stdout
-    p = run_cli("data", "subset", kaggle_zip, "--to", tmp_path / "tv.npz")
+    p = in_process("data", "subset", kaggle_zip, "--to", tmp_path / "tv.npz")
     assert p.returncode == 2 and "--to " in p.stderr and "tv.npz: name the output" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -178,7 +194,7 @@ def test_train_command_small(kaggle_zip, tmp_path):
     p = run_cli("train", "--data", kaggle_zip, "--epochs", "1", "--batch-size", "4", "--out", tmp_path, "--no-progress")
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "best.pt").exists()
-    p = run_cli("train", "--data", tmp_path / "nope", "--epochs", "1")
+    p = in_process("train", "--data", tmp_path / "nope", "--epochs", "1")
     assert p.returncode == 1 and "nope: no such file" in p.stderr
 
 
@@ -207,7 +223,7 @@ def test_explain_writes_overlay_json_and_figure(media, tmp_path):
     import numpy as np
 
     out = tmp_path / "out"
-    p = run_cli("explain", media / "justin.jpg", "-o", out)
+    p = in_process("explain", media / "justin.jpg", "-o", out)
     assert p.returncode == 0, p.stderr
     assert "justin.jpg: happy (" in p.stdout and "mouth" in p.stdout
     assert "wrote occlusion maps, face crops, figures and JSON for 1 image to" in p.stdout

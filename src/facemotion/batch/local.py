@@ -35,7 +35,7 @@ class _Written:
 
     def __init__(self, total: int, progress: bool):
         self.counts = {"processed": 0, "faces": 0, "faceless": 0, "failed": 0, "first_error": None}
-        self.bar = progress_bar(total=total, unit="img", desc="batch", disable=not progress, leave=True)
+        self.bar = progress_bar(total=total, unit="input", desc="batch", disable=not progress, leave=True)
         self.cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         self.frames, self._lock, self._shown = 0, threading.Lock(), 0.0

@@ -104,7 +104,7 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
         except Exception as e:  # noqa: BLE001 - Ray raises many kinds; one line, its first
             said = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise FacemotionError(f"--engine ray: Ray could not start ({said})") from None
-    bar = progress_bar(total=len(items), unit="img", desc="batch (ray)", disable=not progress, leave=True)
+    bar = progress_bar(total=len(items), unit="input", desc="batch (ray)", disable=not progress, leave=True)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # rows in input order, as the local engine writes them
