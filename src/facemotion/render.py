@@ -54,30 +54,35 @@ def draw(image: np.ndarray, results: list[dict], *, bars: bool = True, ids: list
         for r in results:
             if r.get("landmarks") is not None:
                 _draw_mesh(out, r["landmarks"], COLORS.get(r["dominant_emotion"], (0, 255, 0)), s)
-    # every face box, and every label and panel drawn so far: a panel goes where it covers the
-    # least of them, and is left out where it would cover a face
+    # every face box and label, and every panel drawn so far: a panel goes where it covers the
+    # least of them, and is left out where it would cover a face or any face's label (a group
+    # photo's small faces: each one's emotion stays readable)
     faces = [tuple(int(v) for v in r["box"]) for r in results]
-    taken = list(faces)
-    for k, r in enumerate(results):
-        x, y, w, h = (int(v) for v in r["box"])
-        dom = r["dominant_emotion"]
-        color = COLORS.get(dom, (0, 255, 0))
+    heads = [_head(r, None if ids is None else ids[k], fs * 1.2, thick, H) for k, r in enumerate(results)]
+    clear = faces + [label for _, _, label in heads]
+    taken = list(clear)
+    for r, (x, y, w, h), (head, ty, label) in zip(results, faces, heads):
+        color = COLORS.get(r["dominant_emotion"], (0, 255, 0))
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick, cv2.LINE_AA)
-        head = f"{dom} {r['emotions'][dom] * 100:.0f}%"
-        if ids is not None and ids[k] is not None:
-            head = f"#{ids[k]} " + head
-        (tw, th), base = cv2.getTextSize(head, FONT, fs * 1.2, thick)
-        ty = y - 4 if y - th - base - 4 >= 0 else min(H - base, y + h + th + 4)
         _text(out, head, (x, ty), fs * 1.2, text_on(color), thick, bg=color)
-        label = (x, ty - th - base, tw + 2, th + 2 * base)  # the label's background box
-        taken.append(label)
         if bars:  # beside the face and its label together (a label can be wider than its face)
             x0, y0 = min(x, label[0]), min(y, label[1])
             x1, y1 = max(x + w, label[0] + label[2]), max(y + h, label[1] + label[3])
-            panel = _draw_bars(out, r["emotions"], (x0, y0, x1 - x0, y1 - y0), s, fs, taken, faces)
+            panel = _draw_bars(out, r["emotions"], (x0, y0, x1 - x0, y1 - y0), s, fs, taken, clear)
             if panel is not None:
                 taken.append(panel)
     return out
+
+
+def _head(r: dict, face_id, fs: float, thick: int, H: int) -> tuple[str, int, tuple[int, int, int, int]]:
+    """A face's label: its text ("#id emotion NN%"), its baseline's y (above the box, or below it
+    at the picture's top) and its background's rectangle (x, y, w, h)."""
+    x, y, w, h = (int(v) for v in r["box"])
+    dom = r["dominant_emotion"]
+    head = ("" if face_id is None else f"#{face_id} ") + f"{dom} {r['emotions'][dom] * 100:.0f}%"
+    (tw, th), base = cv2.getTextSize(head, FONT, fs, thick)
+    ty = y - 4 if y - th - base - 4 >= 0 else min(H - base, y + h + th + 4)
+    return head, ty, (x, ty - th - base, tw + 2, th + 2 * base)
 
 
 def _draw_mesh(out: np.ndarray, landmarks, color, s: float) -> None:
@@ -107,16 +112,16 @@ def _place_panel(pw: int, ph: int, box, W: int, H: int, taken) -> tuple[int, int
     return min(cands, key=lambda c: sum(_overlap((c[0], c[1], pw, ph), t) for t in taken))
 
 
-# a panel that would cover any face, or more than this share of itself with labels and panels,
+# a panel that would cover any face or label, or more than this share of itself with panels,
 # is left out: a group photo shows its faces, not a wall of panels over them (every number is
 # in the JSON)
 PANEL_COVER = 0.1
 
 
-def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=(), faces=()) -> tuple[int, int, int, int] | None:
+def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=(), clear=()) -> tuple[int, int, int, int] | None:
     """Draw the per-emotion panel (a row per label of ``probs``, the model's, in its order) beside
     ``box``; returns its rectangle (x, y, w, h), or None where every place beside the face would
-    cover a face (of ``faces``) or too much of ``taken``'s labels and panels (PANEL_COVER)."""
+    cover a face or a label (of ``clear``) or too much of ``taken``'s panels (PANEL_COVER)."""
     H, W = img.shape[:2]
     row = int(round(17 * s))
     labels = list(probs)
@@ -127,7 +132,7 @@ def _draw_bars(img, probs: dict, box, s: float, fs: float, taken=(), faces=()) -
     pw, ph = label_w + bar_w + pct_w, row * len(labels) + 6
     px, py = _place_panel(pw, ph, box, W, H, taken)
     panel = (px, py, pw, ph)
-    if any(_overlap(panel, f) for f in faces) or sum(_overlap(panel, t) for t in taken) > PANEL_COVER * pw * ph:
+    if any(_overlap(panel, c) for c in clear) or sum(_overlap(panel, t) for t in taken) > PANEL_COVER * pw * ph:
         return None
     roi = img[py:py + ph, px:px + pw]
     if roi.size:

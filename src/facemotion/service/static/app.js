@@ -239,26 +239,29 @@ function textOn(hex) {
 function drawFaces(ctx, faces, { bars = false, tag = photoTag } = {}) {
   const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
   const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
-  const boxes = faces.map((f) => f.box);
-  const taken = [...boxes];  // what a bar panel should not cover: faces, labels, panels
+  // every face's label first: a bar panel covers no face and no label, drawn before it or after
+  ctx.font = `600 ${font}px system-ui, sans-serif`;
+  const heads = faces.map((f, i) => {
+    const [x, y, , h] = f.box, dom = f.dominant_emotion, text = `${tag(f, i)} ${dom} ${pct(f.emotions[dom])}`;
+    const tw = ctx.measureText(text).width + font * 0.6, th = font * 1.45, ly = y - th >= 0 ? y - th : y + h;
+    return { text, rect: [x, ly, tw, th] };
+  });
+  const clear = [...faces.map((f) => f.box), ...heads.map((l) => l.rect)];
+  const taken = [...clear];  // what a bar panel should cover least: faces, labels, panels
   drawMesh(ctx, faces);  // under the boxes and labels: the points must not hide the text
   ctx.lineJoin = "round";
   faces.forEach((f, i) => {
-    const [x, y, w, h] = f.box, dom = f.dominant_emotion, c = color(dom);
+    const [x, y, w, h] = f.box, c = color(f.dominant_emotion), { text, rect: [, ly, tw, th] } = heads[i];
     ctx.strokeStyle = c;
     ctx.lineWidth = line;
     ctx.strokeRect(x, y, w, h);
-    const label = `${tag(f, i)} ${dom} ${pct(f.emotions[dom])}`;
     ctx.font = `600 ${font}px system-ui, sans-serif`;
-    const tw = ctx.measureText(label).width + font * 0.6, th = font * 1.45;
-    const ly = y - th >= 0 ? y - th : y + h;
     ctx.fillStyle = c;
     ctx.fillRect(x - line / 2, ly, tw, th);
     ctx.fillStyle = textOn(c);
     ctx.textBaseline = "middle";
-    ctx.fillText(label, x + font * 0.3, ly + th / 2);
-    taken.push([x, ly, tw, th]);
-    const panel = bars && drawBars(ctx, f, font, line, taken, boxes);
+    ctx.fillText(text, x + font * 0.3, ly + th / 2);
+    const panel = bars && drawBars(ctx, f, font, line, taken, clear);
     if (panel) taken.push(panel);
   });
 }
@@ -280,9 +283,10 @@ const overlap = (a, b) => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.
                           Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
 
 // the panel goes right, left, below or above the face, wherever it covers least of what is drawn,
-// and is left out (null) where that place would cover a face or a tenth of itself with labels and
-// panels, as render.py's: a group photo shows its faces (the cards below have every number)
-function drawBars(ctx, f, font, gap, taken, boxes) {
+// and is left out (null) where that place would cover a face or a label (clear) or a tenth of itself
+// with panels, as render.py's: a group photo shows its faces and their emotions (the cards below have
+// every number)
+function drawBars(ctx, f, font, gap, taken, clear) {
   const fs = Math.round(font * 0.8), row = fs * 1.35, labelW = fs * 5, barW = fs * 6, pad = fs * 0.4;
   const pw = labelW + barW + fs * 2.8, ph = row * EMOTIONS.length + pad * 2, [x, y, w, h] = f.box;
   const W = ctx.canvas.width, H = ctx.canvas.height;
@@ -290,7 +294,7 @@ function drawBars(ctx, f, font, gap, taken, boxes) {
   const spots = [[x + w + gap * 2, y], [x - gap * 2 - pw, y], [x, y + h + gap * 2], [x, y - gap * 2 - ph]].map(fit);
   const cost = ([px, py]) => taken.reduce((sum, t) => sum + overlap([px, py, pw, ph], t), 0);
   const [px, py] = spots.reduce((best, c) => (cost(c) < cost(best) ? c : best));
-  if (boxes.some((b) => overlap([px, py, pw, ph], b) > 0) || cost([px, py]) > 0.1 * pw * ph) return null;
+  if (clear.some((b) => overlap([px, py, pw, ph], b) > 0) || cost([px, py]) > 0.1 * pw * ph) return null;
   ctx.fillStyle = "rgba(0,0,0,.62)";
   ctx.fillRect(px, py, pw, ph);
   ctx.font = `${fs}px system-ui, sans-serif`;
