@@ -23,6 +23,10 @@ fi
 .venv/bin/python -m facemotion.web.assets || echo "the browser files could not be fetched: the web-export tests will skip"
 # SETUP_ONLY=1: the environment alone (.ci/run lints between set-up and tests)
 [ "${SETUP_ONLY:-0}" = 1 ] && exit 0
+# the suite starts a few hundred Python processes (`facemotion` commands, pytest's workers): where
+# bytecode writing is off (PYTHONDONTWRITEBYTECODE), each would compile facemotion's modules and
+# rewrite the tests' asserts again; their caches go to the checkout's ignored __pycache__ folders
+unset PYTHONDONTWRITEBYTECODE
 # two processes (TEST_WORKERS; 0: this one), each taking whole files (--dist loadfile: a file's tests share one
 # process, its fixtures and its order): on 2 cores the suite takes about two thirds of the time
 exec .venv/bin/python -m pytest -q -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -22,7 +22,33 @@ def test_tight_crop_no_padding():
     assert face.shape == (48, 48) and face.min() == 200  # nothing from outside the box
 
 
-def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoint, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint exported once (T = 1.5, eight face-like crops in the parity check):
+    each export costs seconds, and these tests read the same file."""
+    pytest.importorskip("torch")
+    from facemotion.training.export import export_onnx
+
+    path = tmp_path_factory.mktemp("tiny_onnx") / "m.onnx"
+    return path, export_onnx(tiny_checkpoint, path, temperature=1.5, check_images=faces_like(8))
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_checkpoint, tmp_path_factory):
+    """Two differently built members exported as one ensemble (flip views, T = 0.8), once with
+    float32 and once with float16 weights: ``(members, f32 path, its result, f16 path, its result)``."""
+    pytest.importorskip("torch")
+    from facemotion.training.export import export_onnx
+
+    folder = tmp_path_factory.mktemp("pair")
+    members, faces = [tiny_checkpoint, _second_checkpoint(folder)], faces_like(8)
+    f32 = export_onnx(members, folder / "ens.onnx", temperature=0.8, tta=True, check_images=faces)
+    f16 = export_onnx(members, folder / "ens16.onnx", temperature=0.8, tta=True, check_images=faces,
+                      weights="float16")
+    return members, folder / "ens.onnx", f32, folder / "ens16.onnx", f16
+
+
+def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoint, tiny_onnx):
     """The same FER2013 face gives the same network input, and the same probabilities,
     through the training/evaluation path and through the inference path."""
     torch = pytest.importorskip("torch")
@@ -32,7 +58,6 @@ def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoi
     from facemotion.datasets import load_splits
     from facemotion.training.checkpoint import model_from_checkpoint
     from facemotion.training.engine import predict_logits
-    from facemotion.training.export import export_onnx
 
     split = load_splits(kaggle_zip, ("val",))["val"]
     # training path: uint8 arrays from the data loader -> normalize as a tensor
@@ -47,10 +72,10 @@ def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoi
     x_infer = faces_to_batch(rec_faces)
     np.testing.assert_array_equal(x_train, x_infer)
 
-    onnx_path = tmp_path / "m.onnx"
-    export_onnx(tiny_checkpoint, onnx_path)
+    onnx_path, _ = tiny_onnx
     model, _ = model_from_checkpoint(tiny_checkpoint)
-    p_train = torch.softmax(predict_logits(model, torch.from_numpy(split.images).unsqueeze(1)), 1).numpy()
+    # the file's temperature (1.5) divides the logits, as the recognizer applies it
+    p_train = torch.softmax(predict_logits(model, torch.from_numpy(split.images).unsqueeze(1)) / 1.5, 1).numpy()
     rec = EmotionRecognizer(detector="none", model=onnx_path)
     with zipfile.ZipFile(kaggle_zip) as zf:
         p_infer = np.array([[r["emotions"][e] for e in r["emotions"]]
@@ -58,13 +83,10 @@ def test_training_and_inference_preprocess_identically(kaggle_zip, tiny_checkpoi
     np.testing.assert_allclose(p_train, p_infer, atol=1e-4)
 
 
-def test_export_writes_metadata_and_checks_parity(tiny_checkpoint, tmp_path):
-    pytest.importorskip("torch")
-    from facemotion.training.export import export_onnx
-
-    r = export_onnx(tiny_checkpoint, tmp_path / "m.onnx", temperature=1.5, check_images=faces_like(8))
+def test_export_writes_metadata_and_checks_parity(tiny_onnx):
+    path, r = tiny_onnx
     assert r["max_abs_diff"] <= 1e-4 and r["checked_inputs"] == 72
-    clf = OnnxClassifier(tmp_path / "m.onnx")
+    clf = OnnxClassifier(path)
     assert clf.card.to_dict()["labels"][0] == "angry" and clf.card.to_dict()["input_size"] == 48
     assert clf.card.to_dict()["temperature"] == 1.5 and clf.card.to_dict()["arch"] == "mini_xception"
     assert clf.card.to_dict()["normalization"]["scale"] == pytest.approx(2 / 255)
@@ -100,19 +122,15 @@ def _second_checkpoint(tmp_path, **meta):
     return path
 
 
-def test_ensemble_export_matches_evaluate(tiny_checkpoint, tmp_path):
+def test_ensemble_export_matches_evaluate(pair):
     """Several checkpoints export as one ONNX model whose output is what `evaluate` scores for
     that ensemble: the members' flip-averaged softmax outputs averaged, then one temperature."""
-    pytest.importorskip("torch")
     from facemotion.metrics import softmax
     from facemotion.training.evaluate import ensemble_probs, model_logits
-    from facemotion.training.export import export_onnx
 
-    second = _second_checkpoint(tmp_path)
-    r = export_onnx([tiny_checkpoint, second], tmp_path / "ens.onnx", temperature=0.8, tta=True,
-                    check_images=faces_like(8))
+    (tiny_checkpoint, second), path, r, _, _ = pair
     assert r["max_abs_diff"] <= 1e-4
-    clf = OnnxClassifier(tmp_path / "ens.onnx")
+    clf = OnnxClassifier(path)
     assert clf.card.to_dict()["arch"] == "ensemble" and clf.card.to_dict()["tta"] == "flip" and clf.card.to_dict()["temperature"] == 0.8
     assert [m["arch"] for m in clf.card.to_dict()["members"]] == ["mini_xception", "vgg_fer_s"]
     assert clf.card.to_dict()["parameters"] == sum(m["parameters"] for m in clf.card.to_dict()["members"])
@@ -148,25 +166,21 @@ def test_a_seven_class_member_joins_a_fer_plus_ensemble_as_evaluate_averages_it(
     np.testing.assert_allclose(OnnxClassifier(tmp_path / "again.onnx").classify_faces(faces), expected, atol=1e-5)
 
 
-def test_float16_weights_halve_the_file_and_keep_the_outputs(tiny_checkpoint, tmp_path):
+def test_float16_weights_halve_the_file_and_keep_the_outputs(pair, tmp_path):
     """--weights float16 stores the big tensors in half precision behind Casts that ONNX Runtime
     folds at load: about half the bytes, float32 compute, probabilities within the checked
     tolerance of the float32 file (which itself matched torch)."""
-    pytest.importorskip("torch")
     import onnx
 
     from facemotion.errors import ModelError
     from facemotion.training.export import export_onnx
 
-    members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
-    faces = faces_like(8)
-    full = export_onnx(members, tmp_path / "f32.onnx", check_images=faces)
-    half = export_onnx(members, tmp_path / "f16.onnx", check_images=faces, weights="float16")
+    members, f32, full, f16, half = pair
     assert half["bytes"] < 0.6 * full["bytes"] and half["fp16_tensors"] > 0
     assert half["max_abs_diff"] <= 1e-4 and 0 < half["fp16_max_abs_diff"] <= 1e-2
-    proto = onnx.load(str(tmp_path / "f16.onnx"))
+    proto = onnx.load(str(f16))
     assert sum(i.data_type == onnx.TensorProto.FLOAT16 for i in proto.graph.initializer) == half["fp16_tensors"]
-    clf16, clf32 = OnnxClassifier(tmp_path / "f16.onnx"), OnnxClassifier(tmp_path / "f32.onnx")
+    clf16, clf32 = OnnxClassifier(f16), OnnxClassifier(f32)
     assert clf16.card.to_dict()["weights_dtype"] == "float16" and clf32.card.to_dict()["weights_dtype"] == "float32"
     p16, p32 = clf16.classify_faces(faces_like(32)), clf32.classify_faces(faces_like(32))
     assert np.abs(p16 - p32).max() <= 1e-2 and not np.array_equal(p16, p32)
@@ -203,7 +217,7 @@ def test_broken_checkpoint_and_onnx_are_clear_errors(tmp_path):
         load_checkpoint(badpt)
 
 
-def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tmp_path):
+def test_import_rebuilds_the_members_of_an_exported_ensemble(pair, tiny_checkpoint, tmp_path):
     """`facemotion import`: an ONNX file (the user may have nothing else) back to checkpoints that
     predict what the originals did; BatchNorm comes back folded, float16 weights rounded."""
     torch = pytest.importorskip("torch")
@@ -213,9 +227,8 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
     from facemotion.training.export import export_onnx
     from facemotion.training.importing import checkpoints_from_onnx
 
-    members = [tiny_checkpoint, _second_checkpoint(tmp_path)]
-    export_onnx(members, tmp_path / "ens.onnx", tta=True, temperature=0.8, weights="float16")
-    ckpts, info = checkpoints_from_onnx(tmp_path / "ens.onnx")
+    members, _, _, ens, _ = pair  # exported with flip views, T = 0.8 and float16 weights
+    ckpts, info = checkpoints_from_onnx(ens)
     assert info["max_abs_diff"] <= 1e-4  # rebuilt members + the export's wrapper == the graph
     assert [c["arch"] for c in ckpts] == ["mini_xception", "vgg_fer_s"]
     x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (16, 1, 48, 48)).astype(np.float32))
@@ -225,10 +238,10 @@ def test_import_rebuilds_the_members_of_an_exported_ensemble(tiny_checkpoint, tm
         b, _ = model_from_checkpoint(rebuilt)
         with torch.no_grad():
             assert (torch.softmax(a(x), 1) - torch.softmax(b(x), 1)).abs().max() < 1e-2  # float16 rounding only
-    assert cli(["import", str(tmp_path / "ens.onnx"), "-o", str(tmp_path / "out")]) == 0
+    assert cli(["import", str(ens), "-o", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").glob("*.pt")) == sorted(p.name for p in members)
     assert load_checkpoint(tmp_path / "out" / tiny_checkpoint.name)["arch"] == "mini_xception"
-    assert cli(["import", str(tmp_path / "ens.onnx"), "-o", str(tmp_path / "out")]) == 0  # an import replaces its own
+    assert cli(["import", str(ens), "-o", str(tmp_path / "out")]) == 0  # an import replaces its own
     # beside the checkpoint it was exported from, an import never replaces that trained file (nor any other)
     import shutil
 
