@@ -37,7 +37,7 @@ def analyse_in_page(browser, blobs: list[bytes], whole: bool, model: str) -> lis
             const res = [];
             for (const b64 of {json.dumps(chunk)}) {{
                 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-                res.push(await window.facemotion.analyse(new Blob([bytes]), {{ whole: {json.dumps(whole)} }}));
+                res.push(await window.facemotionPage.analyse(new Blob([bytes]), {{ whole: {json.dumps(whole)} }}));
             }}
             return res;
         }})()""", "awaitPromise": True, "returnByValue": True}, timeout=600)

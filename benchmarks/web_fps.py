@@ -40,13 +40,13 @@ def _test_helpers():
 
 def measure(browser, url: str, warmup: float, seconds: float) -> dict:
     _test_helpers().open_page(browser, url, timeout=120)  # a static site's first visit reloads once
-    engine = browser.evaluate("window.facemotion.engine")
+    engine = browser.evaluate("window.facemotionPage.engine")
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
-    browser.wait_for("window.facemotion.stream.replies >= 1", timeout=60)
+    browser.wait_for("window.facemotionPage.stream.replies >= 1", timeout=60)
     time.sleep(warmup)
-    n0, t0 = browser.evaluate("window.facemotion.stream.replies"), time.monotonic()
+    n0, t0 = browser.evaluate("window.facemotionPage.stream.replies"), time.monotonic()
     time.sleep(seconds)
-    s = browser.evaluate("window.facemotion.stream")
+    s = browser.evaluate("window.facemotionPage.stream")
     n1, t1 = s["replies"], time.monotonic()
     browser.evaluate("document.getElementById('cam-stop').click()")
     ms = s["ms"][-(n1 - n0):] if n1 > n0 else []

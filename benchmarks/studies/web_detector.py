@@ -162,7 +162,7 @@ def main() -> int:
         conf.open_page(browser, f"{url}/?model=fer2013_vgg_s", timeout=120)
         found["haar (opencv.js)"] = {}
         for name, b64 in blobs.items():
-            runs = [browser.evaluate(f"window.facemotion.analyse(new Blob([Uint8Array.from(atob('{b64}'), "
+            runs = [browser.evaluate(f"window.facemotionPage.analyse(new Blob([Uint8Array.from(atob('{b64}'), "
                                      "c => c.charCodeAt(0))]))") for _ in range(4)]
             found["haar (opencv.js)"][name] = ([f["box"] for f in runs[-1]["faces"]],
                                                statistics.median(r["timing"]["detect"] for r in runs[1:]))

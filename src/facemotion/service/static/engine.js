@@ -2,7 +2,7 @@
 // side does (facemotion.detect's SlimefaceDetector and HaarDetector, the recognizer's level
 // search, facemotion.align's roll network and facemotion.preprocess's upright crops, the ONNX
 // classifier, facemotion.video.tracking; facemotion.mesh in mesh.js), with opencv.js and
-// onnxruntime-web. local.js starts it.
+// onnxruntime-web. facemotion.js starts it.
 //
 // Messages in: {id, type: "init", base, config, model, detector, ep, threads, mesh} | {id, type: "analyse", image:
 // {width, height, data (RGBA)}, track, whole} | {id, type: "reset"} | {id, type: "model", model} | {id, type: "mesh",
