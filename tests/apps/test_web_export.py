@@ -297,6 +297,10 @@ window.addEventListener("load", async () => {
                       broken: await said(() => fm.detectEmotions(new Blob(["not an image"]))),
                       big: await said(() => fm.detectEmotions(canvas)) };
     window.result.after = await fm.detectEmotions(photo);  // a refused picture leaves the engine working
+    window.result.tracked = [];  // the photo as three frames of a video: ids once a face is seen twice
+    for (let i = 0; i < 3; i++) {
+      window.result.tracked.push((await fm.detectEmotions(photo, { track: true })).map((f) => f.face_id));
+    }
     fm.close();
   } catch (e) { window.failure = e.message; }
   window.done = true;
@@ -338,9 +342,12 @@ def test_facemotion_js_in_a_page_of_your_own_reads_faces_as_python_does(browser,
     assert set(result["img"][0]) == {"box", "confidence", "emotions", "dominant_emotion"}  # detect_emotions' keys
     assert result["labels"] == list(python_faces().labels) and result["model"] == DEFAULT
     assert result["models"] == [DEFAULT, f"{DEFAULT}_int8"] and result["threads"] == 1  # not isolated: one thread
-    assert result["path"] == "facemotion.analyze: give an <img>, <video> or <canvas>, an ImageBitmap, ImageData or a Blob"
+    assert result["path"] == ("facemotion.analyze: give an <img>, <video> or <canvas>, an ImageBitmap, ImageData "
+                              "or a Blob")
     assert result["broken"] == "facemotion.analyze: not an image the browser can decode"
-    assert result["big"] == "facemotion.analyze: the picture is 7000 x 6000, over this site's limit of 40,000,000 pixels"
+    assert result["big"] == ("facemotion.analyze: the picture is 7000 x 6000, over this site's limit of "
+                             "40,000,000 pixels")
+    assert result["tracked"] == [[], [1, 2], [1, 2]], result["tracked"]
     assert lonely == (f"{host.url}/lonely/web/config.json: not found; facemotion.js reads the folder "
                       "`facemotion web-export` wrote, from its static/ folder, on the same host"), lonely
 

@@ -109,8 +109,9 @@ window.facemotion = (() => {
     if (typeof HTMLVideoElement !== "undefined" && source instanceof HTMLVideoElement && !source.videoWidth) {
       throw new Error(`${what}: the video has no frame yet (wait for its loadeddata event)`);
     }
-    const ok = ["HTMLImageElement", "HTMLVideoElement", "HTMLCanvasElement", "ImageBitmap", "ImageData",
-                "OffscreenCanvas", "VideoFrame"].some((k) => typeof self[k] !== "undefined" && source instanceof self[k]);
+    const kinds = ["HTMLImageElement", "HTMLVideoElement", "HTMLCanvasElement", "ImageBitmap", "ImageData",
+                   "OffscreenCanvas", "VideoFrame"];
+    const ok = kinds.some((k) => typeof self[k] !== "undefined" && source instanceof self[k]);
     if (!ok) throw new Error(`${what}: give an <img>, <video> or <canvas>, an ImageBitmap, ImageData or a Blob`);
     return source;
   }
@@ -136,7 +137,8 @@ window.facemotion = (() => {
       async analyze(source, { track = false, whole = false } = {}) {
         const img = await readable(source, "facemotion.analyze");
         try {
-          const w = img.videoWidth || img.naturalWidth || img.width, h = img.videoHeight || img.naturalHeight || img.height;
+          const w = img.videoWidth || img.naturalWidth || img.width;
+          const h = img.videoHeight || img.naturalHeight || img.height;
           if (cfg.max_pixels && w * h > cfg.max_pixels) {
             throw new Error(`facemotion.analyze: the picture is ${w} x ${h}, over this site's limit of ` +
                             `${cfg.max_pixels.toLocaleString("en")} pixels`);
