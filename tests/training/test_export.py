@@ -295,7 +295,7 @@ def test_import_keeps_a_fer_plus_models_eight_labels_so_its_members_export_again
     from facemotion.training.importing import import_checkpoints
 
     models = Path(__file__).resolve().parents[2] / "models"
-    export_onnx([models / "ferplus_mini.pt", models / "wild_reweigh_resnet_s.pt"], tmp_path / "pair.onnx",
+    export_onnx([models / "ferplus_mini.pt", models / "ferplus_vgg_s_kd300.pt"], tmp_path / "pair.onnx",
                 tta=True, weights="float16")
     written, _ = import_checkpoints(str(tmp_path / "pair.onnx"), tmp_path / "members")
     paths = [p for p, _ in written]
