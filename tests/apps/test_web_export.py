@@ -98,6 +98,7 @@ def test_a_new_export_keeps_the_files_an_earlier_one_did_not_write(site, tmp_pat
     r = _run_cli("web-export", str(old), "--model", "fer2013_mini_xception")
     assert r.returncode == 0, r.stderr
     assert "kept 2 files of the folder's that the earlier export did not write: CNAME, blog/index.html" in r.stdout
+    assert "your own pages on that host load static/facemotion.js" in r.stdout  # where a web developer starts
     assert (old / "CNAME").read_text() == "faces.example.org\n" and (old / "blog" / "index.html").is_file()
     assert not (old / "web" / "models" / "retired.onnx").exists()
     assert not (old / "web" / "models" / f"{DEFAULT}.onnx").exists()  # the earlier export's model went with it

@@ -10,6 +10,7 @@ def cmd_web_export(args) -> int:
     print(f"wrote {summary['folder']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB "
           f"(models: {', '.join(summary['models'])}); serve the folder from any static file host, e.g. "
           f"python -m http.server -d {summary['folder']} -b 127.0.0.1 8080")
+    print("your own pages on that host load static/facemotion.js to run the models (docs/from-face-api.md)")
     if summary["kept"]:
         kept = summary["kept"]
         print(f"kept {len(kept)} file{'s' * (len(kept) > 1)} of the folder's that the earlier export did not write: "
@@ -24,7 +25,8 @@ def add_commands(sub, fmt) -> None:
                                    "serves: photos and the webcam are analysed in the browser with onnxruntime-web, "
                                    "nothing is sent anywhere, and it works offline after the first visit. The "
                                    "browser's runtime files are fetched once from the npm registry (pinned, checked) "
-                                   "and cached. Open it with ?selftest to analyse the bundled sample photo.")
+                                   "and cached. Open it with ?selftest to analyse the bundled sample photo; pages "
+                                   "of your own on the same host run the models with its static/facemotion.js.")
     s.add_argument("dir", help="output folder (new, empty, or an earlier web export, which is replaced; files it did "
                    "not write are kept)")
     s.add_argument("--model", default=None,
