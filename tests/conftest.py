@@ -216,8 +216,8 @@ def tiny_checkpoint(tmp_path_factory):
 # The heaviest files first (seconds on the 2-core CI machine, from --durations): pytest-xdist hands
 # out whole files (--dist loadfile) in the order collected, so a heavy file collected last keeps one
 # worker busy while the other has nothing left; given first, the light files fill in around them.
-HEAVY_FIRST = ("tests/training/test_export.py",        # 160 s: torch.onnx exports
-               "tests/apps/test_web_export.py",        # 140 s: Chromium
+HEAVY_FIRST = ("tests/training/test_export.py",        # 130 s: torch.onnx exports
+               "tests/apps/test_web_export.py",        # 115 s: Chromium
                "tests/apps/test_cli.py", "tests/video/test_video.py", "tests/test_bad_inputs.py",
                "tests/batch/test_batch.py", "tests/training/test_distributed.py", "tests/core/test_recognizer.py",
                "tests/core/test_explain.py")

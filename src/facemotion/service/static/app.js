@@ -10,8 +10,9 @@
 
 const $ = (id) => document.getElementById(id);
 // what the page shows, for people reading it with devtools and for the browser tests
-const state = (window.facemotionPage = { photo: null, stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0, ms: [] },
-                                     engine: null, ready: false });
+const state = (window.facemotionPage = { photo: null,
+                                         stream: { replies: 0, withFaces: 0, ids: [], faces: [], errors: 0, ms: [] },
+                                         engine: null, ready: false });
 let EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 let COLORS = {};
 const params = new URLSearchParams(location.search);
