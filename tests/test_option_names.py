@@ -29,7 +29,7 @@ PINNED = {
     # an output folder; a command that writes one file takes --to FILE (its old -o still works)
     "-o": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
     "--out": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
-    "--to": {"batch", "export", "interpolate", "quantize", "teacher-targets"},  # the one file written
+    "--to": {"adopt", "batch", "export", "interpolate", "quantize", "teacher-targets"},  # the one file written
 }
 
 

@@ -63,6 +63,8 @@ class ModelCard:
     recovered_from: dict | None = None            # set by ``facemotion import`` (rebuilt from a graph)
     quantization: dict | None = None              # an int8 model's scheme (``facemotion quantize``); None: float,
                                                   # or int8 made before schemes were recorded
+    adopted: dict | None = None                   # a graph from elsewhere (``facemotion adopt``): its source file,
+                                                  # its input's conventions and its outputs' order
     format: str = FORMAT
 
     # ------------------------------------------------------------------ writing
@@ -126,6 +128,8 @@ class ModelCard:
                                  f"{', '.join(QUANTIZATION_KEYS)}")
             if self.weights_dtype != "int8":
                 raise ModelError(f"{where}: model has a quantization record but weights_dtype {self.weights_dtype!r}")
+        if self.adopted is not None and not isinstance(self.adopted, dict):
+            raise ModelError(f"{where}: model adopted {self.adopted!r} is not a record")
         unknown = sorted(set(self.metrics) - set(METRICS))
         if unknown:
             raise ModelError(f"{where}: unknown metric name(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")

@@ -1,4 +1,4 @@
-"""Training-wing commands (the [train] extra): train, evaluate, export, import.
+"""Training-wing commands (the [train] extra): train, evaluate, export, quantize, import, adopt.
 
 Their parsers are built on the core install too (``facemotion train --help`` works without
 torch); running one without the extra ends in one line naming what is missing.
@@ -6,6 +6,8 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 from pathlib import Path
 
@@ -165,6 +167,38 @@ def cmd_import(args) -> int:
     return 0
 
 
+def numbers(count: int | None = None):
+    """An argparse ``type=`` for comma-separated finite numbers (``count`` of them, where set)."""
+    def convert(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if not values or not all(math.isfinite(v) for v in values) or (count and len(values) != count):
+            what = f"{count} " if count else ""
+            raise argparse.ArgumentTypeError(f"expected {what}comma-separated numbers, got {text!r}")
+        return values
+    return convert
+
+
+def cmd_adopt(args) -> int:
+    from ..training.adopt import adopt
+
+    check_writable(args.out, "--to", folder=False, suffix=".onnx", inputs=[args.source])  # before the work
+    r = adopt(args.source, args.out, outputs=args.outputs.split(","), value_range=args.range, mean=args.mean,
+              std=args.std, size=args.size, scores=args.scores, temperature=args.temperature, name=args.name)
+    i = r["input"]
+    shown = (f"{i['size']} x {i['size']} {'gray' if i['channels'] == 1 else 'colour'}, "
+             f"{i['range'][0]:g}..{i['range'][1]:g}")
+    print(f"wrote {r['path']}: {args.source} adopted ({shown}; {len(r['labels'])} {r['scores']} in its order) "
+          f"-> facemotion's {len(r['labels'])} emotions")
+    sample = r["sample"]
+    print(f"the bundled sample photo's face (a smile) reads {sample['emotion']} ({sample['probability']:.2f})"
+          + ("" if sample["emotion"] == "happy" else ": check --outputs, --range, --mean and --std"))
+    print(f"score it as the shipped models are: facemotion evaluate {r['path']} --data fer2013.zip")
+    return 0
+
+
 def add_commands(sub, fmt) -> None:
     from ..training.train import get_args_parser as train_parser
     s = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train a model (needs [train] extra)",
@@ -257,3 +291,33 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("model", help="a shipped model name (see `facemotion models`) or an exported .onnx file")
     s.add_argument("-o", "--out", type=option(output_folder), required=True, help="output folder for the .pt file(s)")
     s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("adopt", help="an ONNX emotion model from elsewhere -> a facemotion model",
+                       formatter_class=fmt,
+                       description="Write a copy of an ONNX emotion classifier made elsewhere that takes facemotion's "
+                                   "faces (48 x 48 gray crops, turned into the input it expects: its size, channels, "
+                                   "pixel range, mean and deviation) and answers in facemotion's order, with a model "
+                                   "card. It then runs wherever facemotion's models run: --model, the page, "
+                                   "`facemotion evaluate`.",
+                       epilog="example: facemotion adopt emotion-ferplus-8.onnx --to ferplus_zoo.onnx --range 0,255 "
+                              "--outputs neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
+    s.add_argument("source", help="the .onnx file")
+    add_file_output(s, "the adopted .onnx file to write")
+    s.add_argument("--outputs", required=True, metavar="NAMES",
+                   help="its scores' emotions, in its order, comma-separated (seven, or eight with contempt; "
+                        "aliases such as happiness or anger are read)")
+    s.add_argument("--range", type=numbers(2), required=True, metavar="BLACK,WHITE",
+                   help="the values it takes for a black and a white pixel: 0,255 or 0,1 (--range=-1,1: an equals "
+                        "sign before a negative number)")
+    s.add_argument("--mean", type=numbers(), default=None,
+                   help="subtracted after --range, per channel in its order (e.g. ImageNet's 0.485,0.456,0.406)")
+    s.add_argument("--std", type=numbers(), default=None, help="divided by after --mean, per channel in its order")
+    s.add_argument("--size", type=option(integer, 8, 1024), default=None,
+                   help="its input's side in pixels, where the graph does not fix it")
+    s.add_argument("--scores", choices=("auto", "logits", "probabilities"), default="auto",
+                   help="what its outputs are (auto: probabilities where every face's sum to 1)")
+    s.add_argument("--temperature", type=option(number, 0, lo_open=True), default=1.0,
+                   help="softmax temperature (fit one with `facemotion evaluate OUT --data fer2013.zip --split val "
+                        "--calibrate`)")
+    s.add_argument("--name", default=None, help="model name stored in the card (default: the output's file name)")
+    s.set_defaults(func=cmd_adopt)

@@ -111,6 +111,17 @@ def _gather_nd(data, indices, *, batch_dims=0, **_):
     return data[tuple(indices[..., i] for i in range(indices.shape[-1]))]
 
 
+def _gather(data, indices, *, axis=0, **_):
+    axis = axis % data.dim()
+    picked = data.index_select(axis, indices.reshape(-1))
+    return picked.reshape(*data.shape[:axis], *indices.shape, *data.shape[axis + 1:])
+
+
+def _flatten(x, *, axis=1, **_):
+    axis = axis % x.dim() if x.dim() else 0
+    return x.reshape(int(np.prod(x.shape[:axis])), -1)
+
+
 def _resize(x, roi=None, scales=None, sizes=None, *, mode=b"nearest", coordinate_transformation_mode=b"half_pixel",
             nearest_mode=b"round_prefer_floor", **_):
     # the detector's upsampling: nearest, by whole factors (where half_pixel with
@@ -185,6 +196,8 @@ OPS = {
     "Softmax": lambda x, *, axis=-1, **_: torch.softmax(x, axis),
     "Transpose": lambda x, *, perm=None, **_: x.permute(*(perm or reversed(range(x.dim())))),
     "Concat": lambda *xs, axis, **_: torch.cat(xs, axis),
+    # an adopted graph's (facemotion.training.adopt): the resize as matrix products, its answers put in order
+    "MatMul": lambda a, b, **_: torch.matmul(a, b), "Gather": _gather, "Flatten": _flatten,
     "Add": _binary(torch.add), "Sub": _binary(torch.sub), "Mul": _binary(torch.mul), "Div": _binary(torch.div),
 }
 
@@ -247,7 +260,7 @@ class OnnxModule(torch.nn.Module):
             self._steps.append((fn, tuple(node.input), tuple(node.output), attrs))
         used = {i for _, ins, _, _ in self._steps for i in ins} | set(self.outputs)
         # integer constants read on the device (gather indices) travel with it; shapes stay here
-        on_device = {ins[1] for fn, ins, _, _ in self._steps if fn is _gather_nd}
+        on_device = {ins[1] for fn, ins, _, _ in self._steps if fn in (_gather_nd, _gather)}
         self._ints: dict[str, torch.Tensor] = {}
         self._floats: list[str] = []
         for name, t in const.items():

@@ -50,6 +50,9 @@ def checkpoints_from_onnx(path, check: bool = True) -> tuple[list[dict], dict]:
     except ValueError:
         meta = {}
     card = ModelCard.from_dict(meta, str(path))
+    if card.adopted is not None:
+        raise ModelError(f"{path}: adopted from {card.adopted.get('source', 'a graph made elsewhere')} "
+                         "(`facemotion adopt`); import rebuilds facemotion's own networks, and it is none of them")
     if card.weights_dtype == "int8":
         raise ModelError(f"{path}: an int8 model; import rebuilds checkpoints from float weights (import the float "
                          "file it was quantized from; a retired one: docs/history/models.md)")
