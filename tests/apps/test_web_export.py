@@ -394,6 +394,43 @@ def test_int8_model_runs_in_the_browser(browser, host):
 
 
 @needs_chromium
+def test_a_model_from_elsewhere_runs_in_the_browser_once_adopted(browser, site, tmp_path):
+    """Another project's graph (a shipped one without facemotion's card, taking 64 px faces in
+    0..255 through a resize of its own) adopted, exported and read in the page as Python reads it."""
+    onnx = pytest.importorskip("onnx", reason="adopting needs onnx (the [train] extra)")
+    from onnx import helper, numpy_helper
+
+    from facemotion.labels import EMOTIONS
+    from facemotion.training.adopt import adopt
+    from facemotion.web.export import export_site
+    from facemotion.zoo import WEIGHTS_DIR
+
+    g = onnx.load(str(WEIGHTS_DIR / "fer2013_mini_xception.onnx"))
+    del g.metadata_props[:]
+    inp = g.graph.input[0].name  # the network's own input, now reached through 0..255 at 64 px
+    for n in g.graph.node:
+        n.input[:] = ["x48" if v == inp else v for v in n.input]
+    k = np.array([2 / 255, -1], np.float32)
+    g.graph.initializer.extend([numpy_helper.from_array(k[:1], "k"), numpy_helper.from_array(k[1:], "b"),
+                                numpy_helper.from_array(np.array([1, 1, .75, .75], np.float32), "scales")])
+    g.graph.node.insert(0, helper.make_node("Resize", ["pixels", "", "scales"], ["small"], mode="linear", antialias=1))
+    g.graph.node.insert(1, helper.make_node("Mul", ["small", "k"], ["scaled"]))
+    g.graph.node.insert(2, helper.make_node("Add", ["scaled", "b"], ["x48"]))
+    g.graph.input[0].CopyFrom(helper.make_tensor_value_info("pixels", 1, ["n", 1, 64, 64]))
+    onnx.save(g, str(tmp_path / "theirs.onnx"))
+    adopt(tmp_path / "theirs.onnx", tmp_path / "mine.onnx", outputs=EMOTIONS, value_range=(0, 255))
+    export_site(tmp_path / "site", model=tmp_path / "mine.onnx", quiet=True)
+    s = StaticServer(tmp_path / "site")
+    try:
+        result = open_page(browser, s.url + "/?selftest", "window.facemotionPage && window.facemotionPage.selftest")
+    finally:
+        s.stop()
+    assert result["ok"] and result["engine"]["model"] == "mine", result
+    assert_same_faces(result["faces"], python_faces(model=str(tmp_path / "mine.onnx")).detect_emotions(
+        facemotion.SAMPLE_IMAGE), FLOAT_TOL)
+
+
+@needs_chromium
 def test_webgpu_where_the_browser_has_it_gives_the_same_answer(site, host, tmp_path):
     """Chromium's software WebGPU adapter (SwiftShader) stands in for a GPU."""
     b = Chromium(profile=str(tmp_path / "profile"), gpu=True)

@@ -104,6 +104,9 @@ def test_a_colour_channels_last_graph_reads_the_faces_of_the_network_inside_it(t
     assert card.adopted["input"] == {"layout": "nhwc", "channels": 3, "size": 48, "range": [0.0, 1.0], **IMAGENET}
     import hashlib
     assert card.adopted["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    graph = onnx.load(str(out))  # onnx.compose repeated the source's opset entry: one a domain now
+    assert len(graph.opset_import) == len({o.domain for o in graph.opset_import}) == 1 < len(proto.opset_import)
+    assert all(n.name for n in graph.graph.node)  # `facemotion quantize` finds layers by name
     # the gray face in all three channels, averaged back inside: the shipped network's own answers
     for picture in (facemotion.SAMPLE_IMAGE, media / "two_people.jpg", media / "obama_and_biden.jpg"):
         got, want = _faces(out, picture), _faces("fer2013_mini_xception", picture)

@@ -209,6 +209,8 @@ def build(proto, src: dict, out_name: str, *, lo: float, hi: float, mean=None, s
         y = b.op("Softmax", [y], axis=1)
     b.op("Identity", [y], out="probs")
     nodes = pre + list(g.node) + b.nodes
+    for i, n in enumerate(nodes):  # every node named: `facemotion quantize` finds layers by their names
+        n.name = n.name or f"{PREFIX}node_{i}"
     del g.node[:]
     g.node.extend(nodes)
     batch = src["batch"] or "batch"
@@ -216,6 +218,11 @@ def build(proto, src: dict, out_name: str, *, lo: float, hi: float, mean=None, s
     del g.input[:]
     g.input.extend([helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
                                                   [batch, 1, INPUT_SIZE, INPUT_SIZE]), *keep])
+    opsets = {}
+    for o in proto.opset_import:  # one entry per domain (a graph merged by onnx.compose may repeat one)
+        opsets[o.domain] = max(o.version, opsets.get(o.domain, 0))
+    del proto.opset_import[:]
+    proto.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets.items())
     del g.output[:]
     g.output.extend([helper.make_tensor_value_info("probs", onnx.TensorProto.FLOAT,
                                                    [batch, len(order) if order is not None else None])])
