@@ -171,6 +171,25 @@ def test_export_and_evaluate_commands(tiny_checkpoint, kaggle_zip, tmp_path, cap
     assert "nothing.pt: no such checkpoint" in capsys.readouterr().err
 
 
+def test_models_says_what_one_model_is(capsys):
+    from facemotion.cli import main
+    from facemotion.labels import EMOTIONS
+    from facemotion.zoo import shipped_models
+
+    card = shipped_models()["newfaces4_resnet_s_int8"].card
+    assert main(["models", "newfaces4_resnet_s_int8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("newfaces4_resnet_s_int8: ") and out[0].endswith("newfaces4_resnet_s_int8.onnx (1.0 MB)")
+    assert out[1] == "  labels: " + ", ".join(card.labels) + " (ferplus)"
+    assert f"FER+ majority 7 classes {card.metrics['ferplus_test'] * 100:.1f}%" in out[4]
+    assert out[5].startswith("  int8: u8s7 (") and len(out) == 6
+    assert main(["models", "fer2013_vgg_s", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["name"] == "fer2013_vgg_s" and got["labels"] == list(EMOTIONS) and got["bytes"] > 1e6
+    assert main(["models", "nothere.onnx"]) == 1 and "nothere.onnx: no such model file" in capsys.readouterr().err
+    assert main(["models", "--json"]) == 2 and "--json: prints one model's card" in capsys.readouterr().err
+
+
 def test_data_stats(kaggle_zip, tmp_path):
     p = in_process("data", "stats", kaggle_zip, "-o", tmp_path)
     assert p.returncode == 0, p.stderr

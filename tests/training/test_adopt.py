@@ -107,6 +107,13 @@ def test_a_colour_channels_last_graph_reads_the_faces_of_the_network_inside_it(t
     graph = onnx.load(str(out))  # onnx.compose repeated the source's opset entry: one a domain now
     assert len(graph.opset_import) == len({o.domain for o in graph.opset_import}) == 1 < len(proto.opset_import)
     assert all(n.name for n in graph.graph.node)  # `facemotion quantize` finds layers by name
+    from facemotion.cli import main
+
+    assert main(["models", str(out)]) == 0  # what the file is, where it came from
+    said = capsys.readouterr().out
+    assert "network: another project's graph, adopted" in said and "adopted from elsewhere.onnx (sha256 " in said
+    assert ("it takes 48 x 48 colour (NHWC), pixels as 0..1, mean 0.485,0.456,0.406, std 0.229,0.224,0.225; its "
+            "probabilities: neutral, surprise, sad, happy, fear, disgust, angry") in said
     # the gray face in all three channels, averaged back inside: the shipped network's own answers
     for picture in (facemotion.SAMPLE_IMAGE, media / "two_people.jpg", media / "obama_and_biden.jpg"):
         got, want = _faces(out, picture), _faces("fer2013_mini_xception", picture)

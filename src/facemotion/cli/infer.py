@@ -276,5 +276,10 @@ def add_commands(sub, fmt) -> None:
     add_recognizer_args(s, detect_size=None)  # photos at 640, a stream's frames at 400: as image and video read them
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("models", help="list shipped models and trainable architectures")
+    s = sub.add_parser("models", help="list shipped models and trainable architectures; or what one model file is",
+                       formatter_class=fmt)
+    s.add_argument("model", nargs="?", default=None,
+                   help="a shipped name or a model file (.onnx, .pt): its card (labels, input, weights, accuracy, "
+                        "where it came from) instead of the table")
+    s.add_argument("--json", action="store_true", help="with MODEL: its card as one JSON object on stdout")
     s.set_defaults(func=cmd_models)
