@@ -53,6 +53,17 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, *
     return v
 
 
+def numbers(name: str, value, count: int | None = None) -> list[float]:
+    """``value`` ("0.485,0.456,0.406") as a list of finite floats (``count`` of them, where set)."""
+    try:
+        values = [float(v) for v in str(value).split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values) or (count and len(values) != count):
+        raise UsageError(f"{name}: expected {f'{count} ' if count else ''}comma-separated numbers, got {value!r}")
+    return values
+
+
 def json_object(name: str, value) -> dict:
     """A JSON object given as text (or already a dict)."""
     import json

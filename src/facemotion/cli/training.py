@@ -6,8 +6,6 @@ torch); running one without the extra ends in one line naming what is missing.
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from ..datasets.loading import add_label_options
 from ..errors import ModelError, UsageError
 from ..fileio import check_writable
 from ..tta import MODES
-from ..validate import add_file_output, integer, number, option, output_folder
+from ..validate import add_file_output, integer, number, numbers, option, output_folder
 
 
 def cmd_train(args) -> int:
@@ -167,20 +165,6 @@ def cmd_import(args) -> int:
     return 0
 
 
-def numbers(count: int | None = None):
-    """An argparse ``type=`` for comma-separated finite numbers (``count`` of them, where set)."""
-    def convert(text: str) -> list[float]:
-        try:
-            values = [float(v) for v in text.split(",")]
-        except ValueError:
-            values = []
-        if not values or not all(math.isfinite(v) for v in values) or (count and len(values) != count):
-            what = f"{count} " if count else ""
-            raise argparse.ArgumentTypeError(f"expected {what}comma-separated numbers, got {text!r}")
-        return values
-    return convert
-
-
 def cmd_adopt(args) -> int:
     from ..training.adopt import adopt
 
@@ -306,12 +290,12 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--outputs", required=True, metavar="NAMES",
                    help="its scores' emotions, in its order, comma-separated (seven, or eight with contempt; "
                         "aliases such as happiness or anger are read)")
-    s.add_argument("--range", type=numbers(2), required=True, metavar="BLACK,WHITE",
+    s.add_argument("--range", type=option(numbers, 2), required=True, metavar="BLACK,WHITE",
                    help="the values it takes for a black and a white pixel: 0,255 or 0,1 (--range=-1,1: an equals "
                         "sign before a negative number)")
-    s.add_argument("--mean", type=numbers(), default=None,
+    s.add_argument("--mean", type=option(numbers), default=None,
                    help="subtracted after --range, per channel in its order (e.g. ImageNet's 0.485,0.456,0.406)")
-    s.add_argument("--std", type=numbers(), default=None, help="divided by after --mean, per channel in its order")
+    s.add_argument("--std", type=option(numbers), default=None, help="divided by after --mean, per channel in its order")
     s.add_argument("--size", type=option(integer, 8, 1024), default=None,
                    help="its input's side in pixels, where the graph does not fix it")
     s.add_argument("--scores", choices=("auto", "logits", "probabilities"), default="auto",
