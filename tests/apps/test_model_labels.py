@@ -1,9 +1,8 @@
 """Outputs follow the model's labels: a FER+ model (eight outputs, contempt last) gives eight
 emotions everywhere, and ``fold_contempt`` / ``--fold-contempt`` folds contempt into disgust.
 
-The FER+ model is a mini_xception with eight outputs, initialized and not trained (what is
-checked is where the eighth column goes, not what it says), exported through the repo's
-export; building it needs torch (the [train] extra)."""
+The FER+ model is the shipped ``newfaces4_resnet_s`` (float), given by its file's path as a
+model of the user's own would be."""
 
 from __future__ import annotations
 
@@ -19,23 +18,10 @@ from facemotion.labels import EMOTIONS, FERPLUS_EMOTIONS
 
 
 @pytest.fixture(scope="session")
-def ferplus_onnx(tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    from facemotion.training.checkpoint import atomic_torch_save, describe
-    from facemotion.training.export import export_onnx
-    from facemotion.training.models import create_model
-
-    torch.manual_seed(0)
-    model = create_model("mini_xception", num_classes=8).eval()
-    folder = tmp_path_factory.mktemp("ferplus")
-    ckpt = folder / "ferplus.pt"
-    meta = describe(model, epoch=1, labels=FERPLUS_EMOTIONS)
-    atomic_torch_save({**meta, "model_state": model.state_dict()}, ckpt)
-    out = folder / "ferplus.onnx"
-    # the labels named again for the export: export_onnx builds the graph's card without the
-    # checkpoint's labels (FER2013's seven by default), which the graph's 8 outputs then contradict
-    export_onnx(ckpt, out, extra_meta={"labels": list(FERPLUS_EMOTIONS)})
-    return out
+def ferplus_onnx():
+    path = facemotion.zoo.shipped_models()["newfaces4_resnet_s"].path
+    assert EmotionRecognizer(detector="none", model=str(path)).labels == FERPLUS_EMOTIONS
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +54,10 @@ def test_fold_contempt_adds_it_to_disgust(rec8, ferplus_onnx):
 
 
 def test_fold_changes_nothing_for_a_fer2013_model():
-    plain = EmotionRecognizer()
-    if "contempt" in plain.labels:
-        pytest.skip("the default model is a FER+ one")
-    folded = EmotionRecognizer(fold_contempt=True)
-    assert folded.classifier is not plain.classifier and type(folded.classifier) is type(plain.classifier)
+    plain = EmotionRecognizer(model="fer2013_mini_xception")
+    folded = EmotionRecognizer(model="fer2013_mini_xception", fold_contempt=True)
+    assert folded.stages.classifier is not plain.stages.classifier
+    assert type(folded.stages.classifier) is type(plain.stages.classifier)
     assert folded.detect_emotions(facemotion.SAMPLE_IMAGE) == plain.detect_emotions(facemotion.SAMPLE_IMAGE)
 
 

@@ -177,9 +177,9 @@ def test_shipped_ensemble_reproduces_its_publictest_record(fer_zip, media):
     entry = models["quad_ensemble_int8"].card
     assert len(entry.members) >= 3 and entry.tta == "flip"
     val = load_splits(fer_zip, ("val",))["val"]
-    vgg = load_classifier("fer2013_vgg_s")
-    acc = float((vgg.classify_faces(val.images).argmax(1) == val.labels).mean())
-    assert acc == pytest.approx(models["fer2013_vgg_s"].card.metrics["public_test"], abs=5e-4)
+    small = load_classifier("fer2013_mini_xception")  # the quickest to read all 3,589 faces
+    acc = float((small.classify_faces(val.images).argmax(1) == val.labels).mean())
+    assert acc == pytest.approx(models["fer2013_mini_xception"].card.metrics["public_test"], abs=5e-4)
     crowd = majority(votes_for(val.sources, read_votes()), EMOTIONS)  # the FER+ 7-class protocol's labels
     kept = np.flatnonzero(crowd >= 0)
     some = kept[robustness.stratified_subset(crowd[kept], 600, seed=0)]

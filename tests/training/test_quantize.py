@@ -13,10 +13,27 @@ from facemotion.errors import ModelError
 pytest.importorskip("onnx")
 
 
-def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def float_onnx(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint as `facemotion export` writes it, once for the tests that quantize it
+    (an export costs seconds); each test copies it as its f.onnx."""
     from facemotion.cli import main
 
-    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
+    path = tmp_path_factory.mktemp("float") / "f.onnx"
+    assert main(["export", str(tiny_checkpoint), "--to", str(path)]) == 0
+    return path
+
+
+def _copy(path, tmp_path):
+    import shutil
+
+    shutil.copy(path, tmp_path / "f.onnx")
+
+
+def test_quantize_writes_a_checked_int8_model(float_onnx, kaggle_zip, tmp_path, capsys):
+    from facemotion.cli import main
+
+    _copy(float_onnx, tmp_path)
     assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 0
     assert "top-1 agreement" in capsys.readouterr().out
@@ -38,7 +55,7 @@ def test_quantize_writes_a_checked_int8_model(tiny_checkpoint, kaggle_zip, tmp_p
     assert "q.onnx: already int8" in capsys.readouterr().err and not (tmp_path / "qq.onnx").exists()
 
 
-def test_quantize_takes_your_own_folder_of_crops(tiny_checkpoint, tmp_path, capsys):
+def test_quantize_takes_your_own_folder_of_crops(float_onnx, tmp_path, capsys):
     """A folder of <emotion>/<crop> without a val/ part (what `data crops` writes): calibrated on
     its faces, checked on a tenth held out (it said `missing split(s) val`)."""
     import cv2
@@ -51,7 +68,7 @@ def test_quantize_takes_your_own_folder_of_crops(tiny_checkpoint, tmp_path, caps
     for i, folder in enumerate(("happy", "sad", "angry", "neutral") * 10):
         (tmp_path / "faces" / folder).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / "faces" / folder / f"{i}.png"), faces[i])
-    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
+    _copy(float_onnx, tmp_path)
     assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data",
                  str(tmp_path / "faces")]) == 0
     assert "a tenth of the folder, held out: " in capsys.readouterr().out
@@ -78,7 +95,7 @@ def _int8_weights(path):
     return [numpy_helper.to_array(t) for t in load(str(path)).graph.initializer if t.data_type == TensorProto.INT8]
 
 
-def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggle_zip, tmp_path, capsys):
+def test_default_scheme_is_exact_and_recorded_in_the_card(float_onnx, kaggle_zip, tmp_path, capsys):
     """The default: 7-bit weights (no int16 saturation on x86 without VNNI), the whole graph up to
     the last linear layer in uint8, the head float; the scheme is in the card. The scheme of
     earlier versions stays available by name."""
@@ -88,7 +105,7 @@ def test_default_scheme_is_exact_and_recorded_in_the_card(tiny_checkpoint, kaggl
     from facemotion.training.quantize import DEFAULT_SCHEME, LEGACY_SCHEME, SCHEMES
 
     assert SCHEMES[DEFAULT_SCHEME].exact and not SCHEMES[LEGACY_SCHEME].exact
-    assert main(["export", str(tiny_checkpoint), "--to", str(tmp_path / "f.onnx")]) == 0
+    _copy(float_onnx, tmp_path)
     assert main(["quantize", str(tmp_path / "f.onnx"), "--to", str(tmp_path / "q.onnx"), "--data", str(kaggle_zip),
                  "--calibration", "16"]) == 0
     got = capsys.readouterr()
