@@ -2,7 +2,8 @@
 # The wheel as a user gets it: built from this tree, installed with its core dependencies into a
 # fresh virtual environment (no torch, no extras), then run from a folder outside the repository:
 # `facemotion --version`, `facemotion models`, `facemotion demo`, one `facemotion image` call on
-# the bundled sample, a retired model's one-line error and the Python API. Downloads are made
+# the bundled sample, a retired model's one-line error, the Python API and its types (mypy --strict
+# on tests/typed/). Downloads are made
 # impossible while it runs (a dead proxy): everything it needs must be inside the wheel.
 #   bash scripts/check_wheel.sh            (PYTHON=python3.12 for another interpreter; MAX_MB=20)
 # .ci/run runs it after the tests; it takes about a minute where pip's cache holds the dependencies.
@@ -76,4 +77,21 @@ print(f"image: {len(r['faces'])} face, {r['faces'][0]['dominant_emotion']}; API:
 EOF
 if "$FM" image "$SAMPLE" --model ensemble --json > retired.out 2> retired.err; then fail "a retired model ran"; fi
 [ "$(wc -l < retired.err)" -eq 1 ] && grep -q "no longer shipped" retired.err || fail "a retired model's error: $(cat retired.err)"
-echo "check_wheel.sh: the wheel installs and runs outside the repository (demo, image, models, a retired name)"
+# 4. typed (PEP 561): a user's code type-checks against the installed package with mypy --strict,
+#    and misuse is caught, each line with its error (mypy from .venv's [dev] extra)
+if "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1; then
+  cp "$ROOT/tests/typed/user_code.py" "$ROOT/tests/typed/misuse.py" .
+  MYPY=("$ROOT/.venv/bin/python" -m mypy --strict --python-executable "$WORK/venv/bin/python" --cache-dir "$WORK/mypy")
+  "${MYPY[@]}" user_code.py > typed.out 2>&1 || fail "a user's typed code fails mypy --strict: $(cat typed.out)"
+  if "${MYPY[@]}" misuse.py > misuse.out 2>&1; then fail "mypy --strict finds nothing wrong in misuse.py"; fi
+  "$WORK/venv/bin/python" - <<'PY' || fail "mypy's errors in misuse.py are not those marked: $(cat misuse.out)"
+import re
+marked = {str(i): m.group(1) for i, line in enumerate(open("misuse.py"), 1) if (m := re.search(r"  # ([a-z-]+)$", line))}
+said = dict(re.findall(r"^misuse\.py:(\d+): error: .*\[([a-z-]+)\]$", open("misuse.out").read(), re.M))
+assert said == marked, (said, marked)
+PY
+  echo "typed: tests/typed/user_code.py passes mypy --strict against the wheel; misuse.py's errors are those marked"
+else
+  echo "mypy not installed (.venv's [dev] extra): the typing check skipped"
+fi
+echo "check_wheel.sh: the wheel installs and runs outside the repository (demo, image, models, a retired name, types)"

@@ -8,6 +8,7 @@ FER+'s eight with contempt last), so every writer follows the model by reading t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,8 +16,11 @@ from .errors import UsageError
 from .labels import labels_of_size
 from .names import json_fields
 
+if TYPE_CHECKING:
+    import pandas
 
-class Face(dict):
+
+class Face(dict[str, Any]):
     """One face: ``box`` (x, y, w, h in the picture's pixels), ``confidence`` (the detector's),
     ``emotions`` ({label: probability}, the model's order), ``dominant_emotion``, and what a
     path adds (a video's ``face_id``, an explanation's ``target``, ``saliency`` and ``regions``).
@@ -27,16 +31,16 @@ class Face(dict):
 
     __slots__ = ()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
             raise AttributeError(f"this face has no {name!r} (it has {', '.join(self)})") from None
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         try:
             del self[name]
         except KeyError:
@@ -72,7 +76,7 @@ class Analysis:
     pixels). ``to_dict()`` is the per-photo JSON record; ``to_pandas()`` a row per face (a
     notebook shows that table)."""
 
-    faces: list = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
     file: str | None = None      # the photo's path, or the video's
@@ -106,7 +110,7 @@ class Analysis:
         return {**json_fields("file", self.file), "width": self.width, "height": self.height,
                 "detector": self.detector, "model": self.model, "faces": faces}
 
-    def to_pandas(self, labels=None):
+    def to_pandas(self, labels=None) -> pandas.DataFrame:
         """A pandas DataFrame, a row per face: the picture (file or frame), the box's x, y, w, h,
         the confidence, each emotion's probability (``labels``: those, in that order) and the
         dominant emotion. A picture without faces gives no rows and the same columns."""
