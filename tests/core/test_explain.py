@@ -105,28 +105,23 @@ def test_faithfulness_measures_on_a_real_face(media, shipped):
     assert rank_correlation(a, a) == pytest.approx(1) and rank_correlation(a, -a) == pytest.approx(-1)
     assert rank_correlation(np.zeros((48, 48)), a) == 0
 
-    batch = faces_of(EmotionRecognizer(detector="haar"), media / "justin.jpg")  # the crop these bounds were set on
+    # the faces of the shared photos through Haar, justin.jpg's first (the crop these bounds were set on)
+    batch = np.concatenate([faces_of(EmotionRecognizer(detector="haar"), media / name)
+                            for name in ("justin.jpg", "two_people.jpg", "obama_and_biden.jpg")])
     probs = shipped.predict(batch)
     t = probs.argmax(1)
     maps = get_explainer("occlusion", shipped).explain(batch, t)
     d, i = deletion_insertion(shipped.predict, batch, t, salient_order(maps), steps=10)
-    dr, ir = deletion_insertion(shipped.predict, batch, t, random_order(1, 48 * 48), steps=10)
-    assert d.shape == i.shape == (1, 11)
+    dr, ir = deletion_insertion(shipped.predict, batch, t, random_order(len(batch), 48 * 48), steps=10)
+    assert d.shape == i.shape == (len(batch), 11)
     assert d[0, 0] == pytest.approx(probs[0, t[0]], abs=1e-5) and i[0, -1] == pytest.approx(probs[0, t[0]], abs=1e-5)
-    # removing what occlusion found first kills the smile faster than removing pixels at random
+    # removing what occlusion found first kills justin's smile faster than removing pixels at random
     assert auc(d)[0] < 0.7 * auc(dr)[0], (auc(d), auc(dr))
     # ... and putting it back first restores an answer faster: it closes at least half of the room
     # random order leaves below the whole face's probability. Insertion starts from a blurred
     # face, and how much room that leaves depends on the model and the face (the default reads
     # this broad smile in the blurred copy alone): it is read on the face of the shared photos
     # whose blurred copy leaves the most room, chosen by that room, not by the curves compared
-    batch = np.concatenate([faces_of(EmotionRecognizer(detector="haar"), media / name)
-                            for name in ("justin.jpg", "two_people.jpg", "obama_and_biden.jpg")])
-    probs = shipped.predict(batch)
-    t = probs.argmax(1)
-    maps = get_explainer("occlusion", shipped).explain(batch, t)
-    _, i = deletion_insertion(shipped.predict, batch, t, salient_order(maps), steps=10)
-    _, ir = deletion_insertion(shipped.predict, batch, t, random_order(len(batch), 48 * 48), steps=10)
     room = probs[np.arange(len(batch)), t] - auc(ir)
     k = int(room.argmax())
     assert room[k] > 0.05 and auc(i)[k] - auc(ir)[k] > 0.5 * room[k], (k, auc(i), auc(ir), room)
