@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs TypeScript's compiler (npm's typescript, pinned) into .cache/typescript for the test that
-# type-checks facemotion.d.ts with a page's code (tests/apps/test_web_types.py). scripts/test.sh
-# does not need it: without it (or without npm) that test skips and says so.
+# type-checks facemotion.d.ts with a page's code (tests/apps/test_web_types.py); scripts/test.sh
+# runs it. Without it (or without npm) that test skips and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=5.9.3

@@ -21,6 +21,8 @@ fi
 # the browser files of the page's in-browser engine (onnxruntime-web, opencv.js: pinned npm
 # tarballs, checked and cached once); without them the web-export tests skip and say why
 .venv/bin/python -m facemotion.web.assets || echo "the browser files could not be fetched: the web-export tests will skip"
+# npm's typescript (pinned, into .cache/) for the compile test of facemotion.d.ts; it skips without it
+bash scripts/install_typescript.sh >/dev/null 2>&1 || echo "typescript could not be installed: the declarations' compile test will skip"
 # SETUP_ONLY=1: the environment alone (.ci/run lints between set-up and tests)
 [ "${SETUP_ONLY:-0}" = 1 ] && exit 0
 # the suite starts a few hundred Python processes (`facemotion` commands, pytest's workers): where
