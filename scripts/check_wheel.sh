@@ -3,8 +3,8 @@
 # fresh virtual environment (no torch, no extras), then run from a folder outside the repository:
 # `facemotion --version`, `facemotion models`, `facemotion demo`, one `facemotion image` call on
 # the bundled sample, a retired model's one-line error, the Python API and its types (mypy --strict
-# on tests/typed/). Downloads are made
-# impossible while it runs (a dead proxy): everything it needs must be inside the wheel.
+# on tests/typed/). Downloads are made impossible while it runs (a dead proxy): everything it
+# needs must be inside the wheel.
 #   bash scripts/check_wheel.sh            (PYTHON=python3.12 for another interpreter; MAX_MB=20)
 # .ci/run runs it after the tests; it takes about a minute where pip's cache holds the dependencies.
 set -euo pipefail

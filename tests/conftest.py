@@ -23,7 +23,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FACEMOTION_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # a path, read only: module fixtures that read the media take it too
 def media():
     if not MEDIA.is_dir():
         pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")

@@ -15,8 +15,6 @@ from facemotion import EMOTIONS, EmotionRecognizer
 from facemotion.errors import VideoError
 from facemotion.video import process_video
 
-from conftest import MEDIA
-
 
 @pytest.fixture(scope="module")
 def rec_dnn():
@@ -56,18 +54,16 @@ def test_test_mp4_one_stable_face(media, rec_dnn, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def hamilton_every5(rec_dnn, tmp_path_factory):
+def hamilton_every5(media, rec_dnn, tmp_path_factory):
     """short_hamilton_clip.mp4 (up to six faces a frame, three cuts) with the detector on every
     5th frame, the boxes carried between, and timelines for 3 faces at most (TIMELINE_MOST): its
     summary and the folder of its outputs."""
     from facemotion.video import process
 
-    if not MEDIA.is_dir():
-        pytest.skip(f"real test media not found at {MEDIA} (set FACEMOTION_SHARED to the shared/ folder)")
     out = tmp_path_factory.mktemp("hamilton5")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(process, "TIMELINE_MOST", 3)
-        return process_video(rec_dnn, MEDIA / "short_hamilton_clip.mp4", out, every=5, write_video=False,
+        return process_video(rec_dnn, media / "short_hamilton_clip.mp4", out, every=5, write_video=False,
                              progress=False), out
 
 
