@@ -884,6 +884,16 @@ def test_an_animated_gif_is_read_as_a_clip_and_image_says_it_reads_its_first_fra
                  "--no-progress"]) == 0
     rows = [dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / "t.csv")]
     assert [(r["frame"], r["time_s"]) for r in rows] == [(0, 0.0), (2, 0.2), (4, 0.4)]
+    # a GIF87a (pictures without delays: Pillow writes one where no duration is given), of which
+    # FFmpeg reads the first picture alone: every picture is read, 0.1 s apart (FFmpeg's delay
+    # where a GIF sets none), none counted as undecodable
+    frames[0].save(tmp_path / "gif87.gif", save_all=True, append_images=frames[1:])
+    assert (tmp_path / "gif87.gif").read_bytes()[:6] == b"GIF87a"
+    assert main(["batch", str(tmp_path / "gif87.gif"), "--frame-step", "2", "--to", str(tmp_path / "t87.csv"),
+                 "--no-progress"]) == 0
+    rows87 = [dict(zip(COLUMNS, r)) for r in read_rows(tmp_path / "t87.csv")]
+    assert [(r["frame"], r["time_s"], r["error"]) for r in rows87] == [(0, 0.0, None), (2, 0.2, None), (4, 0.4, None)]
+    assert [r["dominant_emotion"] for r in rows87] == [r["dominant_emotion"] for r in rows]
     assert main(["video", str(tmp_path / "anim.gif"), "--frame-step", "2", "-o", str(tmp_path / "v"), "--no-video"]) == 0
     with open(tmp_path / "v" / "anim_faces.csv") as fh:
         assert [int(line.split(",")[0]) for line in fh.readlines()[1:]] == [0, 2, 4]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from ..errors import VideoError
 from ..formats import refused_kind
@@ -63,7 +64,10 @@ def _mp4_cut(path: Path) -> str | None:
 
 def _capture(path: Path):
     """``cv2.VideoCapture`` of a file, also one whose name is not UTF-8 (OpenCV crashes the
-    process on such a name: it is opened through a link with a plain name, removed once open)."""
+    process on such a name: it is opened through a link with a plain name, removed once open);
+    an animated GIF87a, of which FFmpeg reads the first frame alone, through Pillow."""
+    if (gif := _PillowGif.open(path)) is not None:
+        return gif
     name = str(path)
     try:
         name.encode("utf-8")
@@ -75,6 +79,69 @@ def _capture(path: Path):
             os.symlink(os.path.abspath(path), link)
             return cv2.VideoCapture(link)  # FFmpeg holds the file open: the link may go
     return cv2.VideoCapture(name)
+
+
+class _PillowGif:
+    """The frames of an animated GIF87a (the first GIF, of several pictures but no delays: Pillow
+    writes one where none is given) as ``cv2.VideoCapture`` gives a video's. FFmpeg reads its
+    first picture alone, so the rest would be counted as frames that could not be decoded.
+    Browsers show such a GIF's pictures in turn; each is given FFmpeg's delay for a GIF that
+    sets none, 0.1 s."""
+
+    DELAY_MS = 100
+
+    def __init__(self, im):
+        self._im, self._at, self._ms = im, -1, 0.0
+        self._count = int(getattr(im, "n_frames", 1))
+
+    @classmethod
+    def open(cls, path: Path):
+        """Its reader where ``path`` is an animated GIF87a, else None (OpenCV reads it)."""
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(6) != b"GIF87a":
+                    return None
+            from PIL import Image
+
+            im = Image.open(path)
+        except (OSError, ValueError):
+            return None  # OpenCV's reading says what is wrong with it
+        if not getattr(im, "is_animated", False):
+            im.close()
+            return None
+        return cls(im)
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's names, which the readers call
+        return self._im is not None
+
+    def grab(self) -> bool:
+        if self._im is None or self._at + 1 >= self._count:
+            return False
+        try:
+            self._im.seek(self._at + 1)
+        except (OSError, EOFError, ValueError):
+            return False
+        self._at += 1
+        self._ms = self._at * self.DELAY_MS
+        return True
+
+    def retrieve(self):
+        if self._im is None or self._at < 0:
+            return False, None
+        rgb = np.asarray(self._im.convert("RGB"))
+        return True, np.ascontiguousarray(rgb[:, :, ::-1])
+
+    def read(self):
+        return self.retrieve() if self.grab() else (False, None)
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: 1000 / self.DELAY_MS, cv2.CAP_PROP_FRAME_COUNT: float(self._count),
+                cv2.CAP_PROP_POS_MSEC: self._ms}.get(prop, 0.0)
+
+    def release(self) -> None:
+        if self._im is not None:
+            self._im.close()
+            self._im = None
 
 
 def recorded_frames(path: Path) -> int:
