@@ -49,6 +49,14 @@ def test_multipart_upload(media, server):
     code, _, out = request(server.url + "/v1/detect", body.replace(b'name="image"', b'name="other"').replace(
         b'; filename="j.jpg"', b""), {"Content-Type": "multipart/form-data; boundary=----xyz"})
     assert code == 400 and "no 'image' field" in error_of(out)
+    # a file sent empty (curl -F image=@empty.jpg) is named as that, not as a missing field; an
+    # empty file input (a browser names no file) is still no image at all
+    empty = body.replace(img, b"")
+    code, _, out = request(server.url + "/v1/detect", empty, {"Content-Type": "multipart/form-data; boundary=----xyz"})
+    assert code == 400 and error_of(out) == "multipart body: the file 'j.jpg' is empty"
+    code, _, out = request(server.url + "/v1/detect", empty.replace(b'filename="j.jpg"', b'filename=""'),
+                           {"Content-Type": "multipart/form-data; boundary=----xyz"})
+    assert code == 400 and "no 'image' field" in error_of(out)
 
 
 def test_base64_bodies_as_browsers_and_deepface_clients_send_them(media, server):

@@ -85,14 +85,20 @@ def _form_image(parts: list[dict], parse_options_header) -> bytes:
     fields = []
     for p in parts:
         _, params = parse_options_header(p["headers"].get(b"content-disposition", b""))
-        fields.append((params.get(b"name"), b"filename" in params, p["data"]))
+        fields.append((params.get(b"name"), b"filename" in params, p["data"], params.get(b"filename")))
     # an empty part (a form's file input left empty: browsers send it) is no image
-    named = [data for name, _, data in fields if name == b"image" and data and not data.isspace()]
-    files = named or [data for _, is_file, data in fields if is_file and data and not data.isspace()]
+    named = [data for name, _, data, _ in fields if name == b"image" and data and not data.isspace()]
+    files = named or [data for _, is_file, data, _ in fields if is_file and data and not data.isspace()]
     if len(files) > 1:  # answering for the first alone would pass the others over in silence
         what = "'image' fields" if named else "files"
         raise RequestError(400, f"multipart body holds {len(files)} {what}: send one image a request")
     if not files:
+        # a file chosen and sent that holds nothing (a browser names no file where none was chosen)
+        empty = [f for name, is_file, data, f in fields if (name == b"image" or is_file) and f and not data.strip()]
+        if empty:
+            name = empty[0].decode("utf-8", "replace")[-80:]
+            raise RequestError(400, f"multipart body: the file {name!r} is empty" if len(empty) == 1 else
+                               f"multipart body: its {len(empty)} files are empty")
         raise RequestError(400, "multipart body has no 'image' field and no file")
     data = bytes(files[0])
     return _base64_image(data.decode("ascii", "replace").strip()) if data[:11].lower() == b"data:image/" else data
