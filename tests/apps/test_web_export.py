@@ -47,6 +47,45 @@ def test_web_export_refuses_bad_arguments_in_one_line(tmp_path):
     assert not (tmp_path / "site").exists()
 
 
+def test_the_browser_files_come_from_a_folder_on_a_machine_without_the_network(tmp_path, monkeypatch):
+    """FACEMOTION_NPM_REGISTRY naming a folder: the tarball `npm pack` wrote (found by its pinned
+    integrity, under any name) fills the cache, nothing fetched; a folder without it, or a path
+    that is no folder, is one line saying what to do. A package of our own stands in for npm's."""
+    import hashlib
+    import tarfile
+
+    from facemotion.web import assets
+
+    body = b"export const ort = 1;\n"
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        info = tarfile.TarInfo("package/dist/ort.min.mjs")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    data = packed.getvalue()
+    pkg = assets.NpmPackage("@scope/runtime", "1.0.0", "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode(),
+                            "MIT", {"package/dist/ort.min.mjs": hashlib.sha256(body).hexdigest()})
+    assert pkg.packed == "scope-runtime-1.0.0.tgz"  # as npm pack names a scoped package's tarball
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    (carried / "other.tgz").write_bytes(b"not it")
+    (carried / "renamed.tgz").write_bytes(data)
+    monkeypatch.setenv("FACEMOTION_WEB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FACEMOTION_NPM_REGISTRY", str(carried))
+    monkeypatch.setattr(assets.urllib.request, "urlopen", lambda *a, **k: pytest.fail("fetched from the network"))
+    assert assets.fetch(quiet=True, packages=(pkg,)) == tmp_path / "cache"
+    assert assets.path_of(pkg, "package/dist/ort.min.mjs").read_bytes() == body and not assets.missing((pkg,))
+    (carried / "renamed.tgz").unlink()
+    monkeypatch.setenv("FACEMOTION_WEB_CACHE", str(tmp_path / "cache2"))
+    with pytest.raises(assets.AssetError) as e:
+        assets.fetch(quiet=True, packages=(pkg,))
+    assert str(e.value) == (f"{carried}: holds no tarball of @scope/runtime 1.0.0 with its pinned integrity; "
+                            "`npm pack @scope/runtime@1.0.0` writes it")
+    monkeypatch.setenv("FACEMOTION_NPM_REGISTRY", str(carried / "nowhere"))
+    with pytest.raises(assets.AssetError, match="neither a registry's address .* nor a folder"):
+        assets.fetch(quiet=True, packages=(pkg,))
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """An export of the default model (its int8 variant comes along)."""

@@ -46,6 +46,11 @@ class NpmPackage:
     def tarball(self) -> str:
         return f"{self.name.rpartition('/')[2]}-{self.version}.tgz"
 
+    @property
+    def packed(self) -> str:
+        """The name ``npm pack`` gives its tarball (a scope's ``@`` dropped, its ``/`` a dash)."""
+        return f"{self.name.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
     def url(self, registry: str) -> str:
         return f"{registry.rstrip('/')}/{self.name}/-/{self.tarball}"
 
@@ -88,8 +93,14 @@ def cache_dir() -> Path:
 
 
 def registry() -> str:
-    """The npm registry to fetch from: ``$FACEMOTION_NPM_REGISTRY`` (a mirror), else npm's."""
+    """The npm registry to fetch from: ``$FACEMOTION_NPM_REGISTRY`` (a mirror, or a folder of
+    the tarballs for a machine without the network), else npm's."""
     return os.environ.get("FACEMOTION_NPM_REGISTRY") or REGISTRY
+
+
+def pack_command(packages=PACKAGES) -> str:
+    """The command that writes the tarballs on a machine with the network, for a folder source."""
+    return "npm pack " + " ".join(f"{p.name}@{p.version}" for p in packages)
 
 
 def _sha256(path: Path) -> str:
@@ -124,18 +135,47 @@ def _download(url: str, quiet: bool) -> bytes:
             return r.read()
     except OSError as e:  # URLError, timeouts, resets
         raise AssetError(f"{url}: cannot fetch ({getattr(e, 'reason', None) or e}); the page's browser files "
-                         "come from the npm registry (FACEMOTION_NPM_REGISTRY names a mirror)") from None
+                         "come from the npm registry (FACEMOTION_NPM_REGISTRY names a mirror, or a folder holding "
+                         f"what `{pack_command()}` writes on a machine with the network)") from None
+
+
+def _integrity(data: bytes, algo: str) -> str:
+    return base64.b64encode(hashlib.new(algo, data).digest()).decode()
+
+
+def _from_folder(folder: Path, pkg: NpmPackage, quiet: bool) -> tuple[bytes, str]:
+    """``pkg``'s tarball among the ``.tgz`` files of ``folder`` (``npm pack``'s, under any name):
+    the one whose content has the pinned integrity. -> its bytes and path."""
+    if not folder.is_dir():
+        raise AssetError(f"FACEMOTION_NPM_REGISTRY={folder}: neither a registry's address (https://...) nor a folder")
+    algo = pkg.integrity.partition("-")[0]
+    named = folder / pkg.packed
+    for path in sorted(folder.glob("*.tgz"), key=lambda p: p != named):  # npm pack's name first, then any
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise AssetError(f"{path}: cannot read ({e.strerror or e})") from None
+        if f"{algo}-{_integrity(data, algo)}" == pkg.integrity:
+            if not quiet:
+                print(f"reading {path}", file=sys.stderr)
+            return data, str(path)
+    raise AssetError(f"{folder}: holds no tarball of {pkg.name} {pkg.version} with its pinned integrity"
+                     f"{f' ({named.name} differs)' if named.is_file() else ''}; `{pack_command([pkg])}` writes it")
 
 
 def fetch(quiet: bool = False, packages=PACKAGES) -> Path:
     """Make sure every pinned file is in :func:`cache_dir`, fetching the tarballs that are
     needed; -> the cache folder. A tarball or file that does not match its pin is refused."""
     todo = {p.name for p, _ in missing(packages)}
+    source = registry()
     for pkg in (p for p in packages if p.name in todo):
-        url = pkg.url(registry())
-        data = _download(url, quiet)
+        if "://" in source:
+            url = pkg.url(source)
+            data = _download(url, quiet)
+        else:  # a folder: the tarballs carried to a machine without the network
+            data, url = _from_folder(Path(source).expanduser(), pkg, quiet)
         algo, _, want = pkg.integrity.partition("-")
-        got = base64.b64encode(hashlib.new(algo, data).digest()).decode()
+        got = _integrity(data, algo)
         if got != want:
             raise AssetError(f"{url}: integrity {algo}-{got} is not the pinned {pkg.integrity}")
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
