@@ -89,3 +89,51 @@ def test_unreadable_pictures_and_other_functions(media, tmp_path):
     assert isinstance(e.value, ValueError)
     with pytest.raises(AttributeError, match="DeepFace.verify: facemotion reads emotions only"):
         DeepFace.verify  # noqa: B018
+
+
+def test_extract_faces_gives_deepfaces_records_cut_from_the_picture(media, tmp_path):
+    """extract_faces: analyze's faces in its order, each cut from the picture at its box (RGB 0-1
+    by default; BGR, gray, 0-255 as asked), widened as deepface widens it; a leaning face comes
+    level; no face raises as analyze does, or gives the whole picture."""
+    path = media / "two_people.jpg"
+    image = cv2.imread(str(path))
+    got = DeepFace.extract_faces(str(path))
+    regions = [r["region"] for r in DeepFace.analyze(str(path), actions=["emotion"])]
+    assert [g["facial_area"] for g in got] == regions and len(got) == 2
+    for g in got:
+        assert set(g) == {"face", "facial_area", "confidence"} and 0 < g["confidence"] <= 1
+        x, y, w, h = (g["facial_area"][k] for k in "xywh")
+        face = g["face"]
+        assert face.dtype == np.float64 and face.min() >= 0 and face.max() <= 1 and face.shape[2] == 3
+    # the level face (the other leans, and comes turned from its level box): its box's own pixels, RGB
+    assert got[1]["face"].shape[:2] == (173, 173) and got[0]["face"].shape[:2] != (184, 184)
+    x, y, w, h = (got[1]["facial_area"][k] for k in "xywh")
+    assert np.array_equal(got[1]["face"], image[y:y + h, x:x + w, ::-1] / 255)
+    assert [g["face"].shape[:2] for g in DeepFace.extract_faces(str(path), align=False)] == [(184, 184), (173, 173)]
+    (bgr,) = DeepFace.extract_faces(str(media / "justin.jpg"), color_face="bgr", normalize_face=False)
+    (gray,) = DeepFace.extract_faces(cv2.imread(str(media / "justin.jpg")), color_face="gray", normalize_face=False)
+    assert bgr["face"].dtype == np.uint8 and gray["face"].ndim == 2
+    assert np.array_equal(gray["face"], cv2.cvtColor(bgr["face"], cv2.COLOR_BGR2GRAY))
+    (wide,) = DeepFace.extract_faces(str(media / "justin.jpg"), expand_percentage=20)
+    a, b = bgr["facial_area"], wide["facial_area"]
+    assert b["w"] > a["w"] * 1.15 and b["x"] < a["x"] and abs((b["x"] + b["w"] / 2) - (a["x"] + a["w"] / 2)) <= 1.5
+    with pytest.raises(UsageError, match="The color_face can be rgb, bgr or gray, but it is hsv"):
+        DeepFace.extract_faces(str(media / "justin.jpg"), color_face="hsv")
+    assert [len(r) for r in DeepFace.extract_faces([str(media / "justin.jpg"), str(path)])] == [1, 2]
+    # a face that leans 20 degrees comes level, as the face upright looks (and unlike its tilted cut)
+    sample = cv2.imread(str(media / "justin.jpg"))
+    hh, ww = sample.shape[:2]
+    turned = cv2.warpAffine(sample, cv2.getRotationMatrix2D((ww / 2, hh / 2), 20, 1), (ww, hh),
+                            borderMode=cv2.BORDER_REPLICATE)
+    (upright,), (level,), (tilted,) = (DeepFace.extract_faces(sample), DeepFace.extract_faces(turned),
+                                        DeepFace.extract_faces(turned, align=False))
+
+    def likeness(a, b):
+        return np.corrcoef(a.ravel(), cv2.resize(b, a.shape[1::-1]).ravel())[0, 1]
+    assert likeness(upright["face"], level["face"]) > likeness(upright["face"], tilted["face"]) + 0.15
+    with pytest.raises(FaceNotDetected, match=r"^Face could not be detected in .*no-faces\.jpg"):
+        DeepFace.extract_faces(str(media / "no-faces.jpg"))
+    (whole,) = DeepFace.extract_faces(str(media / "no-faces.jpg"), enforce_detection=False, normalize_face=False)
+    assert whole["confidence"] == 0 and np.array_equal(whole["face"], cv2.imread(str(media / "no-faces.jpg"))[:, :, ::-1])
+    with pytest.raises(UsageError, match="anti_spoofing: facemotion has no anti-spoofing model"):
+        DeepFace.extract_faces(str(path), anti_spoofing=True)

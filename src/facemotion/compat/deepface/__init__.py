@@ -1,4 +1,4 @@
-"""deepface's ``DeepFace.analyze`` for emotions (deepface 0.0.99, https://github.com/serengil/deepface,
+"""deepface's ``DeepFace.analyze`` for emotions and ``DeepFace.extract_faces`` (deepface 0.0.99, https://github.com/serengil/deepface,
 MIT License, Copyright (c) 2019 Sefik Ilkin Serengil) answered by facemotion: a program that reads
 emotions with deepface switches by its import.
 
