@@ -108,12 +108,12 @@ _AS_VIDEO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _track(rec, data: bytes, tracking: FaceTracking, index: int, limits: Limits):
-    pic = decode(data, "image/jpeg", limits.max_pixels, timeout=limits.decode_timeout)
+    pic = decode(data, "image/jpeg", limits.max_pixels, timeout=limits.decode_timeout, called="frame")
     # a stream's frames are searched as `facemotion video`'s and `webcam`'s are (400 px, unless
     # serve's --detect-size says otherwise), not at a photo's size
     if (video := _AS_VIDEO.get(rec)) is None:
         video = _AS_VIDEO[rec] = rec.for_video()
-    with as_request_error(data):
+    with as_request_error(data, "frame"):
         faces, _ = tracking(video, pic.pixels, index)
     return pic.pixels.shape, faces
 

@@ -132,13 +132,13 @@ def _json_image(body: bytes) -> bytes:
 
 
 def decode(body: bytes, content_type: str, max_pixels: int, max_parts: int = 8, recognizer=None,
-           timeout: float | None = None) -> Picture:
+           timeout: float | None = None, called: str = "request body") -> Picture:
     """Request bytes -> the :class:`~facemotion.images.Picture` in them, or a :class:`RequestError`
     (400 unreadable, 413 over a limit, 415 a refused format, 422 not decoded within ``timeout``
-    seconds). With ``recognizer``, read as its ``read`` does (a large JPEG reduced; :func:`whole`
-    then decodes it whole); without, whole."""
+    seconds) naming them as ``called`` (a stream's: "frame"). With ``recognizer``, read as its
+    ``read`` does (a large JPEG reduced; :func:`whole` then decodes it whole); without, whole."""
     data = image_bytes(body, content_type, max_parts)
-    with as_request_error(data), decode_time_limit(timeout):
+    with as_request_error(data, called), decode_time_limit(timeout):
         if recognizer is not None:
             return recognizer.read(data, max_pixels=max_pixels)
         return read_picture(data, max_pixels=max_pixels)
@@ -161,10 +161,10 @@ def status_of(e: ImageError) -> int:
 
 
 @contextlib.contextmanager
-def as_request_error(data: bytes):
+def as_request_error(data: bytes, called: str = "request body"):
     """An :class:`~facemotion.errors.ImageError` in this block (reading the request's image, or
-    analysing it) -> a :class:`RequestError` with its status, the body called "request body"."""
+    analysing it) -> a :class:`RequestError` with its status, the bytes called ``called``."""
     try:
         yield
     except ImageError as e:
-        raise RequestError(status_of(e), str(e).replace(f"<{len(data)} bytes>", "request body")) from None
+        raise RequestError(status_of(e), str(e).replace(f"<{len(data)} bytes>", called)) from None
