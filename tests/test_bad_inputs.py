@@ -96,6 +96,19 @@ def png_declaring(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
 
 
+def _cut(fmt: str, fraction: float = 0.0, keep: int = 100) -> bytes:
+    """The sample photo saved as ``fmt`` (Pillow's, pillow-heif's for HEIF), cut to ``fraction``
+    of its bytes (0: to its first ``keep``): what an interrupted download leaves."""
+    buf = io.BytesIO()
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    Image.open(facemotion.SAMPLE_IMAGE).save(buf, fmt)
+    data = buf.getvalue()
+    return data[:int(len(data) * fraction)] if fraction else data[:keep]
+
+
 API_CASES = {
     # images handed to the API
     "str array": (lambda r: r.detect_emotions(np.array([["a", "b"], ["c", "d"]])), ImageError, "unsupported pixel type"),
@@ -126,6 +139,15 @@ API_CASES = {
     "PNG declaring 30000x30000 read reduced": (lambda r: r.read(png_declaring(30_000, 30_000)), ImageTooLargeError,
                                                "image is 900 MP, over the 100 MP limit"),
     "a list": (lambda r: r.detect_emotions([[1, 2], [3, 4]]), ImageError, "a list of 2: one image a call"),
+    # a file cut short whose first bytes still say what it is: named truncated, not "not an image"
+    "GIF cut to 100 bytes": (lambda r: r.detect_emotions(_cut("GIF")), ImageError,
+                             r"^<100 bytes>: image file is truncated or damaged \(a GIF whose header cannot be read; "
+                             r"incomplete download\?\)$"),
+    "AVIF cut to 100 bytes": (lambda r: r.detect_emotions(_cut("AVIF")), ImageError, r"truncated or damaged \(an AVIF "),
+    "WebP cut in half": (lambda r: r.detect_emotions(_cut("WEBP", 0.5)), ImageError,
+                         r"truncated or damaged \(WebP's decoder cannot start on it; incomplete download\?\)$"),
+    "HEIF cut in half": (lambda r: r.detect_emotions(_cut("HEIF", 0.5)), ImageError,
+                         r"^<\d+ bytes>: image file is truncated \(incomplete download\?\)$"),
     "empty bytes": (lambda r: r.detect_emotions(b""), ImageError, "empty image data"),
     "text bytes": (lambda r: r.detect_emotions(b"hello world"), ImageError, "not an image file"),
     # what users hand in for a photo by mistake is named, so the line says what to do

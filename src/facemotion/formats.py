@@ -133,6 +133,11 @@ def refusal(name: str, head: bytes) -> str:
     fmt = sniff(head)
     if fmt in OPTIONAL_NEEDS and fmt not in pil_formats():
         return f"{name}: {OPTIONAL_NEEDS[fmt]}"
+    if fmt is not None:  # its first bytes say what it is, yet no reader opens it: its header is cut or broken
+        label = {"WEBP": "WebP", "PPM": "PPM/PGM"}.get(fmt, fmt)
+        article = "an" if fmt == "AVIF" else "a"
+        return (f"{name}: image file is truncated or damaged ({article} {label} whose header cannot be read; "
+                "incomplete download?)")
     kind = refused_kind(head)
     if kind is None:
         return f"{name}: not an image file (format not recognised; facemotion reads {shown()})"

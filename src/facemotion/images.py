@@ -91,9 +91,12 @@ def _decoding(name: str, head: bytes = b"", limit: int | None = None):
             raise _too_large(name, int(found.group(1)), limit) from None
         raise ImageTooLargeError(f"{name}: image is too large (a decompression-bomb guard)") from None
     except OSError as e:
-        msg = str(e)
-        if "truncated" in msg.lower():
+        msg = " ".join(str(e).split())  # one line (libheif's messages end in a newline)
+        if "truncated" in msg.lower() or "end of file" in msg.lower():
             raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
+        if msg == "could not create decoder object":  # libwebp's, on a WebP cut short or damaged
+            raise ImageError(f"{name}: image file is truncated or damaged (WebP's decoder cannot start on it; "
+                             "incomplete download?)") from None
         if msg.startswith("decoder error"):  # Pillow's word for a decoder's failure (libtiff's, say) on bad data
             raise ImageError(f"{name}: cannot decode image: its data is damaged ({msg})") from None
         raise ImageError(f"{name}: cannot decode image ({msg})") from None
@@ -101,7 +104,10 @@ def _decoding(name: str, head: bytes = b"", limit: int | None = None):
         raise ImageError(f"{name}: not enough memory to decode this image") from None
     except Exception as e:  # noqa: BLE001  (a decoder's odd failures on damaged files: TypeError,
         # IndexError, struct.error, ... -- always this file's problem, named in one line)
-        raise ImageError(f"{name}: cannot decode image ({type(e).__name__}: {str(e)[:200]})") from None
+        msg = " ".join(str(e).split())
+        if "end of file" in msg.lower():  # pillow-heif's word for a file cut short
+            raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
+        raise ImageError(f"{name}: cannot decode image ({type(e).__name__}: {msg[:200]})") from None
 
 
 def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,
