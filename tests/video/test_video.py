@@ -149,6 +149,22 @@ def test_bad_videos(tmp_path, rec_dnn, content, msg):
         process_video(rec_dnn, p, tmp_path / "out", progress=False)
 
 
+def test_a_damaged_avi_is_one_line_not_opencvs_own(tmp_path, capfd):
+    """An AVI cut within its header: OpenCV's own AVI reader logs what it cannot parse straight to
+    the process's stderr; the command says one line, its own."""
+    from facemotion.cli import main
+
+    writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    (tmp_path / "cut.avi").write_bytes((tmp_path / "whole.avi").read_bytes()[:200])
+    capfd.readouterr()
+    assert main(["video", str(tmp_path / "cut.avi"), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
+    err = capfd.readouterr().err
+    assert err == f"error: {tmp_path / 'cut.avi'}: not a readable video (unknown container or codec, or not a video file)\n"
+
+
 def test_truncated_video_processes_what_is_there(media, rec_dnn, tmp_path):
     data = (media / "test.mp4").read_bytes()
     p = tmp_path / "cut.mp4"

@@ -65,7 +65,9 @@ def _mp4_cut(path: Path) -> str | None:
 def _capture(path: Path):
     """``cv2.VideoCapture`` of a file, also one whose name is not UTF-8 (OpenCV crashes the
     process on such a name: it is opened through a link with a plain name, removed once open);
-    an animated GIF87a, of which FFmpeg reads the first frame alone, through Pillow."""
+    an animated GIF87a, of which FFmpeg reads the first frame alone, through Pillow. FFmpeg's
+    reader alone: where it cannot open a file, OpenCV's own AVI reader, tried next, prints what
+    it cannot parse of a damaged one to the process's stderr ("Unexpected element ...")."""
     if (gif := _PillowGif.open(path)) is not None:
         return gif
     name = str(path)
@@ -77,8 +79,8 @@ def _capture(path: Path):
         with tempfile.TemporaryDirectory(prefix="facemotion-") as tmp:
             link = os.path.join(tmp, "video" + "".join(c for c in path.suffix if c.isascii()))
             os.symlink(os.path.abspath(path), link)
-            return cv2.VideoCapture(link)  # FFmpeg holds the file open: the link may go
-    return cv2.VideoCapture(name)
+            return cv2.VideoCapture(link, cv2.CAP_FFMPEG)  # FFmpeg holds the file open: the link may go
+    return cv2.VideoCapture(name, cv2.CAP_FFMPEG)
 
 
 class _PillowGif:
