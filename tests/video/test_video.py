@@ -149,9 +149,9 @@ def test_bad_videos(tmp_path, rec_dnn, content, msg):
         process_video(rec_dnn, p, tmp_path / "out", progress=False)
 
 
-def test_a_damaged_avi_is_one_line_not_opencvs_own(tmp_path, capfd):
+def test_a_damaged_avi_or_matroska_is_one_line_of_ours(tmp_path, capfd):
     """An AVI cut within its header: OpenCV's own AVI reader logs what it cannot parse straight to
-    the process's stderr; the command says one line, its own."""
+    the process's stderr; the command says one line, its own. A Matroska file cut short is named so."""
     from facemotion.cli import main
 
     writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
@@ -163,6 +163,22 @@ def test_a_damaged_avi_is_one_line_not_opencvs_own(tmp_path, capfd):
     assert main(["video", str(tmp_path / "cut.avi"), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
     err = capfd.readouterr().err
     assert err == f"error: {tmp_path / 'cut.avi'}: not a readable video (unknown container or codec, or not a video file)\n"
+    # a Matroska file cut within its first frame: said so, as an MP4 without its index is
+    import av
+
+    with av.open(str(tmp_path / "whole.mkv"), "w") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for i in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), "rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    (tmp_path / "cut.mkv").write_bytes((tmp_path / "whole.mkv").read_bytes()[:300])
+    assert main(["video", str(tmp_path / "cut.mkv"), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
+    # (the last line: FFmpeg's own, which the command hides, show in a process that used FFmpeg before it)
+    assert capfd.readouterr().err.splitlines()[-1] == (f"error: {tmp_path / 'cut.mkv'}: a Matroska/WebM file cut short "
+                                                       "before its first whole frame, as a download broken off leaves one")
 
 
 def test_truncated_video_processes_what_is_there(media, rec_dnn, tmp_path):

@@ -21,6 +21,8 @@ def _unreadable(path: Path, head: bytes) -> str | None:
         return f"{kind}, not a video"
     if head[4:8] == b"ftyp" and (why := _mp4_cut(path)):
         return why
+    if head[:4] == b"\x1a\x45\xdf\xa3" and matroska_cut(path):  # EBML: Matroska or WebM
+        return "a Matroska/WebM file cut short before its first whole frame, as a download broken off leaves one"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # FFmpeg reads no animated WebP
         return ("a WebP picture (an animated one is not read as a video: convert it to MP4 or GIF; "
                 "facemotion image reads its first frame)")
