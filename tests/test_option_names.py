@@ -30,6 +30,7 @@ PINNED = {
     "-o": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
     "--out": {"demo", "evaluate", "explain", "image", "import", "train", "video", "webcam"},
     "--to": {"adopt", "batch", "export", "interpolate", "quantize", "teacher-targets"},  # the one file written
+    "--blur": {"image", "video", "webcam", "batch"},  # pixelate the faces found in the pictures drawn
 }
 
 

@@ -35,9 +35,9 @@ class PhotoResult:
 
 
 def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_files: bool = True,
-                    names: dict | None = None):
+                    names: dict | None = None, blur: bool = False):
     """Yield a :class:`PhotoResult` per path. With ``out_dir``, write ``<stem>_annotated.jpg``
-    and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
+    (``blur``: its faces pixelated) and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
     alone. ``names`` maps a path to the name its record gives (``-`` for a photo read from stdin
     into a temporary file)."""
@@ -56,7 +56,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
                 continue
             try:
                 written.append(targets[0])
-                write_image(written[-1], draw(image.whole(), faces, bars=bars), annotated=True)
+                write_image(written[-1], draw(image.whole(), faces, bars=bars, blur=blur), annotated=True)
                 if json_files:
                     written.append(targets[1])
                     write_json(written[-1], record)

@@ -201,12 +201,11 @@ class EmotionRecognizer:
         """Every face in ``image`` (path, bytes, binary stream, numpy array, PIL image) with its emotions."""
         return self.analyze(image).faces
 
-    def annotate(self, image, faces=None, *, bars: bool = True) -> np.ndarray:
-        """``image`` with its faces drawn as ``facemotion image`` draws them (boxes, top emotion,
-        a bar per emotion; a video frame's ids): a BGR numpy array, for ``cv2.imwrite`` (RGB:
-        ``[..., ::-1]``). ``image``: what :meth:`analyze` takes, or a frame of :meth:`stream`
-        (its own pixels and faces). ``faces``: records of this picture (a list, or its
-        :class:`~facemotion.results.Analysis`); None: found now."""
+    def annotate(self, image, faces=None, *, bars: bool = True, blur: bool = False) -> np.ndarray:
+        """``image`` with its faces drawn as ``facemotion image`` draws them (boxes, top emotion, a bar
+        per emotion; a video frame's ids; ``blur``: each face pixelated, as ``--blur``): a BGR array.
+        ``image``: what :meth:`analyze` takes, or a frame of :meth:`stream` (its own pixels and
+        faces). ``faces``: this picture's records (a list, or its Analysis); None: found now."""
         if isinstance(image, Analysis):
             if image.frame is None:
                 raise UsageError("image: an Analysis of a photo keeps no pixels; pass the photo itself "
@@ -217,7 +216,8 @@ class EmotionRecognizer:
             faces, pixels = self.analyze(pic).faces if faces is None else faces, pic.whole()
         faces = face_records(faces.faces if isinstance(faces, Analysis) else faces)
         ids = [f.get("face_id") for f in faces]
-        return draw(pixels, faces, bars=validate.flag("bars", bars), ids=ids if any(i is not None for i in ids) else None)
+        return draw(pixels, faces, bars=validate.flag("bars", bars), blur=validate.flag("blur", blur),
+                    ids=ids if any(i is not None for i in ids) else None)
 
     def classify_faces(self, faces) -> np.ndarray:
         """Pre-cropped faces (list or N x H x W array, any size, gray or colour) -> N x L probabilities."""

@@ -23,10 +23,13 @@ def test_detect_and_annotate(media, server):
         assert (out["width"], out["height"]) == (1126, 661)
         assert len(out["faces"]) == 2 and all(f["dominant_emotion"] for f in out["faces"])
         assert set(out["faces"][0]) == {"box", "confidence", "emotions", "dominant_emotion"}
-    for path in ("/v1/annotate", "/annotate", "/v1/annotate?bars=false"):
+    for path in ("/v1/annotate", "/annotate", "/v1/annotate?bars=false", "/v1/annotate?blur=true"):
         code, headers, body = request(server.url + path, (media / "justin.jpg").read_bytes())
         assert code == 200 and headers["content-type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
         assert "server" not in headers  # no version banner
+        from facemotion import detect_emotions  # ?blur=true: each face pixelated, none found again
+
+        assert len(detect_emotions(body)) == (0 if "blur" in path else 1)
 
 
 def test_same_records_as_the_library(media, server):
@@ -101,7 +104,8 @@ def test_errors_are_json(server):
              ("/v1/annotate?bars=maybe", b"x", None, 422, "bars"),
              # a parameter the endpoint does not have is refused, not dropped for the served model's answer
              ("/v1/detect?model=other", b"x", None, 422, "query.model: not a parameter of /v1/detect (it takes none)"),
-             ("/annotate?bars=false&size=2", b"x", None, 422, "query.size: not a parameter of /annotate (it takes bars)")]
+             ("/annotate?bars=false&size=2", b"x", None, 422,
+              "query.size: not a parameter of /annotate (it takes bars, blur)")]
     for path, data, method, status, text in cases:
         code, headers, body = request(server.url + path, data, method=method)
         assert code == status and headers["content-type"] == "application/json", (path, code)

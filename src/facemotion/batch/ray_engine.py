@@ -33,20 +33,20 @@ class RecognizeBatch:
     its rows as JSON (JSON keeps ``None`` and floats exact, and a photo without faces still
     comes back, so the driver records it as done)."""
 
-    def __init__(self, spec: dict, annotate_dir=None):
+    def __init__(self, spec: dict, annotate_dir=None, blur: bool = False):
         import cv2
 
         cv2.setNumThreads(1)  # one CPU per actor: Ray places as many actors as there are CPUs
         self.spec = JobSpec.from_dict(spec)
         self.rec = self.spec.recognizer()
-        self.annotate_dir = annotate_dir
+        self.annotate_dir, self.blur = annotate_dir, blur
 
     def __call__(self, batch: dict) -> dict:
         items = [Item(int(i), os.fsdecode(p), str(k), os.fsdecode(s))
                  for i, p, k, s in zip(batch["index"], batch["path"], batch["kind"], batch["stem"])]
         detected = [detect_item(self.rec, it, every=self.spec.every, keep_image=self.annotate_dir is not None,
                                 smooth=self.spec.smooth) for it in items]
-        rows = classify_items(self.rec, detected, self.annotate_dir)
+        rows = classify_items(self.rec, detected, self.annotate_dir, self.blur)
         return {"path": np.array([os.fsencode(it.path) for it in items], dtype=object),
                 "rows": np.array([json.dumps(r) for r in rows], dtype=object),
                 "faces": np.array([d.n_faces for d in detected]),
@@ -89,7 +89,7 @@ def check_address(address: str | None) -> None:
 
 
 def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size: int = 8, address: str | None = None,
-            annotate_dir=None, progress: bool = True) -> dict:
+            annotate_dir=None, progress: bool = True, blur: bool = False) -> dict:
     """Process ``items`` into ``sink`` on Ray: the running instance if this process started one
     (``ray.init`` before the call), else the cluster at ``address`` / ``RAY_ADDRESS`` (as under
     ``ray job submit``), else a local instance started (and shut down) here."""
@@ -118,7 +118,8 @@ def run_ray(items, spec: JobSpec, sink, *, actors: int | None = None, batch_size
              for it in items],
             override_num_blocks=blocks)
         results = listing.map_batches(RecognizeBatch,
-                                      fn_constructor_kwargs={"spec": spec.to_dict(), "annotate_dir": annotate_dir},
+                                      fn_constructor_kwargs={"spec": spec.to_dict(), "annotate_dir": annotate_dir,
+                                                             "blur": blur},
                                       batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1)
         for r in results.iter_rows():
             rows = [tuple(row) for row in json.loads(r["rows"])]

@@ -313,9 +313,11 @@ def smoothed(probs: np.ndarray, ids, smooth: float, last: dict | None = None) ->
     return out
 
 
-def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None) -> list[list[Row]]:
+def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_dir=None,
+                   blur: bool = False) -> list[list[Row]]:
     """Rows for each of ``detected``, all their photos' faces through the classifier in one call
-    (a video's rows were made as it was read: :func:`detect_item`)."""
+    (a video's rows were made as it was read: :func:`detect_item`); each photo's annotated copy
+    in ``annotate_dir`` (``blur``: its faces pixelated)."""
     model = rec.model_name
     mesh = rec.stages.mesh is not None
     crops = [d.faces.crops for d in detected if d.rows is None and d.n_faces]
@@ -333,5 +335,6 @@ def classify_items(rec: EmotionRecognizer, detected: list[Detected], annotate_di
             rows.append(error_row(d.item.path, d.error, model, rec.labels, mesh))
         out.append(rows)
         if d.error is None and annotate_dir is not None and d.item.kind == "image":
-            write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results), annotated=True)
+            write_image(f"{annotate_dir}/{d.item.stem}_annotated.jpg", draw(d.picture.whole(), results, blur=blur),
+                        annotated=True)
     return out

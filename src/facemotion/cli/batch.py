@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..names import count
 from ..validate import add_file_output, deprecated_alias, integer, number, option
-from .options import add_recognizer_args
+from .options import BLUR_HELP, add_recognizer_args
 
 DESCRIPTION = """\
 Emotions of every face in a collection -> one table: a row per face (per sampled frame for
@@ -39,7 +39,7 @@ def cmd_batch(args) -> int:
     spec = JobSpec(RecognizerOptions.from_args(args, job), every=args.every, smooth=args.smooth)
     try:
         s = run_batch(args.inputs, args.out, spec=spec, engine=args.engine, workers=args.workers,
-                      actors=args.actors, ray_address=args.ray_address, annotate_dir=args.annotate,
+                      actors=args.actors, ray_address=args.ray_address, annotate_dir=args.annotate, blur=args.blur,
                       overwrite=args.overwrite, retry_failed=args.retry_failed, progress=not args.no_progress)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is kept, and how to go on
         if not Path(args.out).exists():
@@ -102,6 +102,7 @@ def add_commands(sub, fmt) -> None:
     s.add_argument("--ray-address", default=None,
                    help="ray engine: cluster address (default: RAY_ADDRESS, as under `ray job submit`, else a local Ray)")
     s.add_argument("--annotate", default=None, metavar="DIR", help="also write an annotated copy of each photo here")
+    s.add_argument("--blur", action="store_true", help=BLUR_HELP.format(what="copies (--annotate's)"))
     s.add_argument("--overwrite", action="store_true", help="start again instead of continuing an existing output")
     s.add_argument("--retry-failed", action="store_true",
                    help="read again the inputs an earlier run of this output could not read (their error rows "

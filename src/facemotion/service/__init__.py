@@ -7,7 +7,7 @@ the ``[serve]`` extra).
     POST /v1/detect     body = image bytes, a multipart form field "image", a data URI, or
                         JSON {"image": data URI or base64}
                         -> {"width": W, "height": H, "faces": [...detect_emotions records...]}
-    POST /v1/annotate   same input -> annotated JPEG (?bars=false: boxes and labels only)
+    POST /v1/annotate   same input -> annotated JPEG (?bars=false: boxes and labels only; ?blur=true: faces pixelated)
     WS   /v1/stream     JPEG frames in, {"frame", "faces": [{"face_id", "box", "emotions", ...}]} out
     POST /detect, /annotate: the first version's paths, the same as /v1/...
 

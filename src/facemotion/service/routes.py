@@ -89,7 +89,7 @@ def _analyze(rec, body: bytes, content_type: str, limits: Limits):
         return pic, rec.analyze(pic).faces
 
 
-def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -> bytes:
+def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool, blur: bool = False) -> bytes:
     pic, faces = _analyze(rec, body, content_type, limits)
     # drawn on the whole picture: decoded once more only when it was analysed reduced
     picture = whole(pic, limits.decode_timeout)
@@ -97,7 +97,7 @@ def _annotate(rec, body: bytes, content_type: str, limits: Limits, bars: bool) -
     if max(h, w) > JPEG_MAX_SIDE:  # within the pixel limit (70,000 x 2), not within a JPEG's sides
         raise RequestError(413, f"request body: a picture of {w}x{h} cannot be drawn as a JPEG (at most "
                                 f"{JPEG_MAX_SIDE:,} pixels a side); /v1/detect gives its faces")
-    ok, jpeg = cv2.imencode(".jpg", draw(picture, faces, bars=bars), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, jpeg = cv2.imencode(".jpg", draw(picture, faces, bars=bars, blur=blur), [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise RequestError(500, f"the annotated {w}x{h} picture could not be encoded as a JPEG")
     return jpeg.tobytes()
@@ -162,14 +162,16 @@ async def detect(request: Request):
 
 @router.post("/v1/annotate", summary="The image with boxes, labels and emotion bars, as JPEG",
              responses={200: {"content": {"image/jpeg": {}}}, **ERRORS}, openapi_extra=IMAGE_BODY,
-             dependencies=_takes("bars"))
-async def annotate(request: Request, bars: bool = True):
-    return Response(await _run_on_body(request, _annotate, bars), media_type="image/jpeg")
+             dependencies=_takes("bars", "blur"))
+async def annotate(request: Request, bars: bool = True, blur: bool = False):
+    """``?bars=false``: boxes and labels only; ``?blur=true``: each face found pixelated."""
+    return Response(await _run_on_body(request, _annotate, bars, blur), media_type="image/jpeg")
 
 
 # the first version's paths stay
 router.add_api_route("/detect", detect, methods=["POST"], include_in_schema=False, dependencies=_takes())
-router.add_api_route("/annotate", annotate, methods=["POST"], include_in_schema=False, dependencies=_takes("bars"))
+router.add_api_route("/annotate", annotate, methods=["POST"], include_in_schema=False,
+                     dependencies=_takes("bars", "blur"))
 
 
 @router.websocket("/v1/stream")

@@ -31,7 +31,7 @@ from ..labels import EMOTIONS
 from ..names import json_fields, shown
 from ..plots import Timelines
 from ..progress import progress_bar
-from ..render import draw
+from ..render import blur_faces, draw
 from ..results import probabilities
 from ..writers import FaceCSVWriter, write_json
 from ..writers.video import SafeVideoWriter
@@ -50,8 +50,9 @@ class VideoOptions:
     ``frame_step`` (analyse only every N-th frame: the outputs hold those, each shown until the
     next; ``max_frames`` counts them), ``smooth`` (EMA weight of a face's past probabilities), ``write_video`` (the annotated MP4),
     ``progress``, ``display`` (a live window; q quits), ``max_frames``, ``name`` (the outputs'
-    stem), ``bars`` (emotion bars on the boxes) and ``explain`` (``{"every": N, "method": ...,
-    other explainer options}`` to overlay saliency maps)."""
+    stem), ``bars`` (emotion bars on the boxes), ``blur`` (each face found pixelated, under its
+    saliency map) and ``explain`` (``{"every": N, "method": ..., other explainer options}`` to
+    overlay saliency maps)."""
 
     every: int = 1
     smooth: float = 0.5
@@ -61,6 +62,7 @@ class VideoOptions:
     max_frames: int | None = None
     name: str | None = None
     bars: bool = True
+    blur: bool = False
     explain: dict | None = None
     frame_step: int = 1
 
@@ -186,7 +188,8 @@ class _VideoRun:
 
     def _draw(self, res) -> np.ndarray:
         """The frame with its boxes, labels (and saliency maps) drawn."""
-        frame = self.maps.overlay(res.frame, res.faces) if self.maps is not None else res.frame
+        frame = blur_faces(res.frame, [f["box"] for f in res.faces]) if self.opts.blur else res.frame
+        frame = self.maps.overlay(frame, res.faces) if self.maps is not None else frame
         return draw(frame, res.faces, bars=self.opts.bars, ids=[f["face_id"] for f in res.faces])
 
     def close(self, failed: bool = False) -> None:
