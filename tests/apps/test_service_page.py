@@ -46,6 +46,21 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
     where = browser.evaluate("document.getElementById('photo-where').textContent")
     assert where == f"the photo goes to the facemotion server at {server.url.split('//')[1].rstrip('/')}, which keeps nothing"
     browser.screenshot(tmp_path / "photo.png")
+    # the header's blur box: the photo drawn again, each face's middle in blocks of one colour
+    # (as --blur draws it), the numbers unchanged; unticked, the faces as they were
+    colours = """window.facemotionPage.photo.faces.map(f => {
+        const [x, y, w, h] = f.box, d = document.getElementById('photo-canvas').getContext('2d')
+            .getImageData(x + w / 4, y + h / 4, w / 2, h / 2).data, seen = new Set();
+        for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        return seen.size;
+    })"""
+    sharp = browser.evaluate(colours)
+    browser.evaluate("document.getElementById('blur').click()")
+    blurred = browser.evaluate(colours)
+    assert all(b <= 36 < s for b, s in zip(blurred, sharp)), (blurred, sharp)
+    browser.screenshot(tmp_path / "photo_blurred.png")
+    browser.evaluate("document.getElementById('blur').click()")
+    assert browser.evaluate(colours) == sharp
 
     # a file that is not an image: one clear line on the page
     bad = tmp_path / "notes.jpg"
@@ -74,6 +89,17 @@ def test_webcam_tab_streams_live_boxes_with_one_stable_id(browser, server, tmp_p
     assert painted > 500
     assert browser.evaluate("document.querySelectorAll('#cam-faces .face canvas.history').length") == 1
     browser.screenshot(tmp_path / "webcam.png")
+    # blur: the overlay covers each face with its blocks, read from the video under it (opaque there)
+    browser.evaluate("document.getElementById('blur').click()")
+    covered = browser.wait_for("""(() => {
+        const faces = window.facemotionPage.stream.faces;
+        if (!faces.length || !document.getElementById('blur').checked) return 0;
+        const [x, y, w, h] = faces[0].box, c = document.getElementById('cam-overlay');
+        const d = c.getContext('2d').getImageData(x + w / 4, y + h / 4, w / 2, h / 2).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] === 255; return n / (d.length / 4);
+    })()""")
+    assert covered > 0.99, covered
+    browser.screenshot(tmp_path / "webcam_blurred.png")
     browser.evaluate("document.getElementById('cam-stop').click()")
     assert browser.wait_for("document.getElementById('cam-start').disabled === false")
 

@@ -102,7 +102,8 @@ window.addEventListener("load", async () => {
   await fm.setModel(fm.models[0]);
   await fm.reset();
   fm.close();
-  window.facemotion.draw(canvas.getContext("2d")!, frame.faces);
+  window.facemotion.draw(canvas.getContext("2d")!, frame.faces, { blur: video });  // an overlay over the video
+  fm.draw(canvas, faces, { blur: true });
 });
 """
 

@@ -223,9 +223,19 @@ const photoTag = (f, i) => `#${i + 1}`;  // the cards' order
 const liveTag = (f) => `#${f.face_id}`;  // the tracker's id, kept from frame to frame
 
 // the picture's faces as facemotion.js draws them (a box, a label and, for photos, the emotion bars
-// beside the face), in the page's colours
-function drawFaces(ctx, faces, { bars = false, tag = photoTag } = {}) {
-  facemotion.draw(ctx, faces, { labels: EMOTIONS, colors: COLORS, bars, tag });
+// beside the face), in the page's colours; with the header's blur box, each face pixelated first,
+// read from source (the canvas's own picture, or the camera's video under its overlay)
+function drawFaces(ctx, faces, { bars = false, tag = photoTag, source = true } = {}) {
+  facemotion.draw(ctx, faces, { labels: EMOTIONS, colors: COLORS, bars, tag, blur: $("blur").checked && source });
+}
+
+// the photo analysed (data; the last one where not given) drawn with its faces, as when the blur box changes
+function drawPhoto(data = state.photo) {
+  const canvas = $("photo-canvas"), bitmap = state.photoBitmap;
+  if (!data || !data.faces || !bitmap) return;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0, data.width, data.height);
+  drawFaces(ctx, data.faces, { bars: true });
 }
 
 // a card per face: its dominant emotion, a bar per emotion and, with the mesh, its pose and measures
@@ -265,6 +275,9 @@ function meshLine(f) {
   return `yaw ${deg(f.pose.yaw)} · pitch ${deg(f.pose.pitch)} · roll ${deg(f.pose.roll)} · smile ${num(m.smile)} · ` +
          `mouth open ${num(m.mouth_open)}`;
 }
+
+// the header's blur box: the photo drawn again (the webcam's next frame is drawn with it)
+$("blur").addEventListener("change", () => drawPhoto());
 
 // ---- the photo tab ----
 const drop = $("drop");
@@ -352,9 +365,9 @@ async function analysePhoto(file) {
     });
     canvas.width = data.width;
     canvas.height = data.height;
-    const ctx = canvas.getContext("2d");
-    ctx.drawImage(bitmap, 0, 0, data.width, data.height);
-    drawFaces(ctx, data.faces, { bars: true });
+    if (state.photoBitmap && state.photoBitmap !== bitmap && state.photoBitmap.close) state.photoBitmap.close();
+    state.photoBitmap = bitmap;
+    drawPhoto(data);
     const said = facesSaid(data.faces, photoTag);
     canvas.setAttribute("aria-label", `${shownName(file.name)}, ${said}`);
     canvas.hidden = false;
@@ -514,7 +527,7 @@ function showLive(reply) {
   overlay.height = reply.height;
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawFaces(ctx, reply.faces, { tag: liveTag });
+  drawFaces(ctx, reply.faces, { tag: liveTag, source: $("cam-video") });
   for (const f of reply.faces) {
     let t = cam.tracks.get(f.face_id);
     if (!t) {

@@ -87,6 +87,9 @@ declare namespace facemotion {
     bars?: boolean;
     /** The label's first word (`#1`, `#2`, ... by default). */
     tag?: (face: Face, index: number) => string;
+    /** Each face pixelated first, as `--blur` does: `true` reads the canvas's own picture; a
+     * video, image or canvas (an overlay's: the `<video>` under it) is read scaled to the canvas. */
+    blur?: boolean | CanvasImageSource;
   }
 
   type DrawTarget = HTMLCanvasElement | OffscreenCanvas | CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D;

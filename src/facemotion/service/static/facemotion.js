@@ -139,9 +139,11 @@ window.facemotion = (() => {
   // they were read from: each face's box and a label of its top emotion in that emotion's colour,
   // its mesh points where it has them and, with bars, a panel of every emotion's probability beside
   // it. labels: the emotions in the panel's order; colors: emotion -> CSS colour; tag(face, i): the
-  // label's first word (#1, #2, ... by default)
-  function draw(target, faces, { labels = [], colors = {}, bars = false, tag = (f, i) => `#${i + 1}` } = {}) {
+  // label's first word (#1, #2, ... by default); blur: each face pixelated first (pixelate below)
+  function draw(target, faces, { labels = [], colors = {}, bars = false, tag = (f, i) => `#${i + 1}`,
+                                 blur = false } = {}) {
     const ctx = target.getContext ? target.getContext("2d") : target;
+    if (blur) pixelate(ctx, faces, blur === true ? ctx.canvas : blur);
     const color = (e) => colors[e] || "#999";
     const s = Math.max(ctx.canvas.width, ctx.canvas.height) / 800;
     const line = Math.max(2, 2.5 * s), font = Math.max(12, Math.round(15 * s));
@@ -171,6 +173,33 @@ window.facemotion = (() => {
                                                 Object.keys(f.emotions), color });
       if (panel) taken.push(panel);
     });
+  }
+
+  // each face's box widened by a fifth of its side all round, in blocks an eighth of that across
+  // (render.py's BLUR_MARGIN and BLUR_BLOCKS), each block one colour: read from source (the
+  // canvas's own picture, or an overlay's: a <video> under it, read scaled to the canvas)
+  const BLUR_MARGIN = 0.2, BLUR_BLOCKS = 8;
+  function pixelate(ctx, faces, source) {
+    const W = ctx.canvas.width, H = ctx.canvas.height;
+    const kx = (source.videoWidth || source.naturalWidth || source.displayWidth || source.width) / W;
+    const ky = (source.videoHeight || source.naturalHeight || source.displayHeight || source.height) / H;
+    const small = typeof document === "undefined" ? new OffscreenCanvas(1, 1) : document.createElement("canvas");
+    const sc = small.getContext("2d");
+    for (const { box: [x, y, w, h] } of faces) {
+      const m = BLUR_MARGIN * Math.max(w, h);
+      const x0 = Math.max(0, Math.floor(x - m)), y0 = Math.max(0, Math.floor(y - m));
+      const x1 = Math.min(W, Math.ceil(x + w + m)), y1 = Math.min(H, Math.ceil(y + h + m));
+      if (x1 - x0 < 1 || y1 - y0 < 1) continue;
+      const block = Math.max(1, (1 + 2 * BLUR_MARGIN) * Math.max(w, h) / BLUR_BLOCKS);
+      small.width = Math.max(1, Math.round((x1 - x0) / block));
+      small.height = Math.max(1, Math.round((y1 - y0) / block));
+      sc.imageSmoothingQuality = "high";  // each block the mean of its pixels, as far as the browser goes
+      sc.drawImage(source, x0 * kx, y0 * ky, (x1 - x0) * kx, (y1 - y0) * ky, 0, 0, small.width, small.height);
+      ctx.save();
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(small, 0, 0, small.width, small.height, x0, y0, x1 - x0, y1 - y0);
+      ctx.restore();
+    }
   }
 
   // each face's mesh points as small square dots in its emotion's colour, sized as render.py's
