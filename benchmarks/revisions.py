@@ -4,11 +4,16 @@ repository, in one run, alternating.
     python benchmarks/revisions.py --base f93c44b     # the code before the recognizer owned the pipeline
     python benchmarks/revisions.py --base 8cc4aab --outputs   # same outputs? photo and video speed
     python benchmarks/revisions.py --base 0d9cdbe --batch 2000 --clips   # batch alone: same CSV? speed
+    python benchmarks/revisions.py --base 5a9b060 --image 500 --clips    # image on a folder: same JSON? speed
 
 With ``--batch N``, each revision runs ``facemotion batch`` with its defaults over N photos (the
 shared photos repeated, as links), alternating; the CSVs' rows are compared (sorted: the workers
 finish in any order), and the table gives the command's own photos/s (models loaded, the clock
 that its summary line prints) and the whole command's, with the ratio head / base.
+
+With ``--image N``, each revision runs ``facemotion image FOLDER -o DIR`` with its defaults on a
+folder of N photos (the shared photos repeated, as links), alternating; every JSON file is
+compared byte for byte, and the table gives photos per second of the whole command.
 
 With ``--outputs``, each revision runs ``facemotion image`` on every shared photo and
 ``facemotion video`` on each clip once, with their defaults, and every JSON and CSV file they
@@ -127,6 +132,27 @@ def compare_outputs(revs: dict, clips, repeat: int) -> None:
                       f"{len(photos) / med['head']:.2f}", f"{med['base'] / med['head']:.2f}x"]]))
 
 
+def compare_image(revs: dict, n: int, repeat: int) -> None:
+    """``facemotion image FOLDER -o DIR`` over ``n`` photos on both revisions: the same JSON
+    files? and the whole command's photos/s, alternating."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        photo_list(n, folder).unlink()  # the links alone: a folder, as users give one
+        secs = {k: [] for k in revs}
+        for i in range(repeat):
+            for k in (("base", "head") if i % 2 == 0 else ("head", "base")):
+                secs[k].append(cli_photos([folder], Path(tmp) / f"{k}{i}", revs[k]))
+        records = {k: sorted((Path(tmp) / f"{k}0").glob("*.json")) for k in revs}
+        same = sum(a.name == b.name and a.read_bytes() == b.read_bytes() for a, b in zip(records["base"], records["head"]))
+        print(f"image: {same} of {len(records['base'])} JSON files byte-identical ({len(records['head'])} in head; "
+              f"{n} photos, the command's defaults)")
+        med = {k: statistics.median(v) for k, v in secs.items()}
+        print(table(["facemotion image", "photos/s base", "photos/s head", "head / base"],
+                    [[f"a folder of {n} photos, -o DIR, start-up included", f"{n / med['base']:.1f}",
+                      f"{n / med['head']:.1f}", f"{med['base'] / med['head']:.2f}x"]]))
+
+
 def compare_batch(revs: dict, n: int, repeat: int) -> None:
     """``facemotion batch`` over ``n`` photos on both revisions: the same rows? and the speed,
     alternating."""
@@ -163,6 +189,7 @@ def main() -> None:
     p.add_argument("--outputs", action="store_true",
                    help="compare the JSON/CSV outputs on the shared media and time the photo command, then the video table")
     p.add_argument("--batch", type=int, metavar="N", help="compare `facemotion batch` over N photos: rows and speed")
+    p.add_argument("--image", type=int, metavar="N", help="compare `facemotion image` on a folder of N photos: JSON and speed")
     a = p.parse_args()
 
     print(machine())
@@ -178,6 +205,8 @@ def main() -> None:
             print(f"{k}: {where}")
         if a.outputs:
             compare_outputs(revs, shared_clips(a.clips), a.repeat)
+        if a.image:
+            compare_image(revs, a.image, a.repeat)
         if a.batch:
             compare_batch(revs, a.batch, a.repeat)
         if not a.clips:

@@ -122,6 +122,21 @@ def format_refused(head: bytes) -> bool:
     return bool(refused_kind(head)) or (sniff(head) in OPTIONAL_NEEDS and sniff(head) not in pil_formats())
 
 
+def decode_failure(name: str, e: Exception) -> str:
+    """The one line for a decoder's failure ``e`` on the picture ``name``: cut short where its
+    words say so (Pillow's "truncated", libheif's "end of file", libwebp's "could not create
+    decoder object" on a WebP cut short or damaged), damaged where Pillow says "decoder error" (a
+    decoder's failure on bad data: libtiff's, say), else its own words."""
+    msg = " ".join(str(e).split())  # one line: libheif's end in a newline
+    if "truncated" in msg.lower() or "end of file" in msg.lower():
+        return f"{name}: image file is truncated (incomplete download?)"
+    if msg == "could not create decoder object":
+        return f"{name}: image file is truncated or damaged (WebP's decoder cannot start on it; incomplete download?)"
+    if not isinstance(e, OSError):
+        return f"{name}: cannot decode image ({type(e).__name__}: {msg[:200]})"
+    return f"{name}: cannot decode image{': its data is damaged' if msg.startswith('decoder error') else ''} ({msg})"
+
+
 def shown() -> str:
     """The formats read, as messages name them: "JPEG, PNG, WebP, ..."."""
     names = {"WEBP": "WebP", "PPM": "PPM/PGM", "DIB": None}

@@ -23,7 +23,7 @@ from . import decoding
 from .decoding import check_work, in_time
 from .errors import ImageError, ImageTooLargeError, UnsupportedFormatError
 from .fileio import check_input_file
-from .formats import FIRST_FRAME, format_refused, pil_formats, refusal, shown
+from .formats import FIRST_FRAME, decode_failure, format_refused, pil_formats, refusal, shown
 from .jpeg import decode_plain_jpeg, turned
 from .preprocess import to_uint8
 
@@ -90,24 +90,11 @@ def _decoding(name: str, head: bytes = b"", limit: int | None = None):
         if found:
             raise _too_large(name, int(found.group(1)), limit) from None
         raise ImageTooLargeError(f"{name}: image is too large (a decompression-bomb guard)") from None
-    except OSError as e:
-        msg = " ".join(str(e).split())  # one line (libheif's messages end in a newline)
-        if "truncated" in msg.lower() or "end of file" in msg.lower():
-            raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
-        if msg == "could not create decoder object":  # libwebp's, on a WebP cut short or damaged
-            raise ImageError(f"{name}: image file is truncated or damaged (WebP's decoder cannot start on it; "
-                             "incomplete download?)") from None
-        if msg.startswith("decoder error"):  # Pillow's word for a decoder's failure (libtiff's, say) on bad data
-            raise ImageError(f"{name}: cannot decode image: its data is damaged ({msg})") from None
-        raise ImageError(f"{name}: cannot decode image ({msg})") from None
     except MemoryError:
         raise ImageError(f"{name}: not enough memory to decode this image") from None
-    except Exception as e:  # noqa: BLE001  (a decoder's odd failures on damaged files: TypeError,
-        # IndexError, struct.error, ... -- always this file's problem, named in one line)
-        msg = " ".join(str(e).split())
-        if "end of file" in msg.lower():  # pillow-heif's word for a file cut short
-            raise ImageError(f"{name}: image file is truncated (incomplete download?)") from None
-        raise ImageError(f"{name}: cannot decode image ({type(e).__name__}: {msg[:200]})") from None
+    except Exception as e:  # noqa: BLE001  (OSError, and a decoder's odd failures on damaged files:
+        # TypeError, IndexError, struct.error, ... -- always this file's problem, named in one line)
+        raise ImageError(decode_failure(name, e)) from None
 
 
 def _from_pil(img, name: str, max_pixels: int | None = None, min_scale=None,

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import FacemotionError
@@ -35,25 +40,29 @@ class PhotoResult:
 
 
 def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_files: bool = True,
-                    names: dict | None = None, blur: bool = False):
-    """Yield a :class:`PhotoResult` per path. With ``out_dir``, write ``<stem>_annotated.jpg``
+                    names: dict | None = None, blur: bool = False, workers: int | None = None):
+    """Yield a :class:`PhotoResult` per path, in order. With ``out_dir``, write ``<stem>_annotated.jpg``
     (``blur``: its faces pixelated) and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
     alone. ``names`` maps a path to the name its record gives (``-`` for a photo read from stdin
-    into a temporary file)."""
+    into a temporary file). ``workers``: photos taken at once (:func:`_in_order`)."""
     out = Path(out_dir) if out_dir is not None else None
-    inputs = _places(paths)
-    for path, stem, image, faces, failed in _each_photo(paths, recognizer, recognizer.stages.faces, keep=names or ()):
-        if failed is not None:
-            yield failed
-            continue
-        record = _record((names or {}).get(path, path), image, recognizer, faces)
+    inputs, names = _places(paths), names or {}
+    paths = [Path(p) for p in paths]
+    jobs = list(zip(paths, fit_stems(output_stems(paths, names))))
+
+    def annotate(rec, path: Path, stem: str) -> PhotoResult:
+        try:
+            image = rec.read(path)
+            faces = image.to_full(rec.stages.faces(image.pixels))
+        except FacemotionError as e:
+            return PhotoResult(path, error=str(e))
+        record = _record(names.get(path, path), image, rec, faces)
         written = []
         if out is not None:
             targets = [out / f"{stem}_annotated.jpg", *([out / f"{stem}.json"] if json_files else [])]
             if error := _refused(path, targets, inputs):
-                yield PhotoResult(path, record, error=error)
-                continue
+                return PhotoResult(path, record, error=error)
             try:
                 written.append(targets[0])
                 write_image(written[-1], draw(image.whole(), faces, bars=bars, blur=blur), annotated=True)
@@ -61,12 +70,49 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
                     written.append(targets[1])
                     write_json(written[-1], record)
             except OSError as e:  # a full disk, a read-only folder: this input fails, the next may not
-                yield PhotoResult(path, record, error=f"{e.filename or written[-1]}: cannot write ({e.strerror or e})")
-                continue
+                return PhotoResult(path, record, error=f"{e.filename or written[-1]}: cannot write ({e.strerror or e})")
             except FacemotionError as e:  # the file changed since it was read: it fails alone
-                yield PhotoResult(path, error=str(e))
-                continue
-        yield PhotoResult(path, record, outputs=tuple(written))
+                return PhotoResult(path, error=str(e))
+        return PhotoResult(path, record, outputs=tuple(written))
+
+    yield from _in_order(recognizer, jobs, annotate, workers)
+
+
+def _in_order(recognizer, jobs: list, work, workers: int | None = None):
+    """``work(recognizer, *job)`` for each of ``jobs``, yielded in their order. Photo by photo on
+    ``workers`` threads at once (None: one per core), each with a recognizer of its own
+    (:meth:`~facemotion.EmotionRecognizer.for_thread`: its detector, the classifier shared) and
+    OpenCV's own threads held at one meanwhile: a photo's decode, detection, drawing and JPEG
+    encoding release the GIL, so a folder of photos keeps every core busy, as ``batch``'s
+    workers do, where one photo at a time left most of them idle. On a GPU's runtime, one at a
+    time (its batched path is ``batch``'s). At most twice ``workers`` are taken ahead of the one
+    yielded next."""
+    workers = 1 if recognizer.stages.runtime is not None else min(workers or os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        for job in jobs:
+            yield work(recognizer, *job)
+        return
+    own = threading.local()
+
+    def run(job):
+        if getattr(own, "rec", None) is None:
+            own.rec = recognizer.for_thread()
+        return work(own.rec, *job)
+
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-photos")
+    try:
+        todo, inflight = iter(jobs), deque()
+        while True:
+            while len(inflight) < 2 * workers and (job := next(todo, None)) is not None:
+                inflight.append(pool.submit(run, job))
+            if not inflight:
+                return
+            yield inflight.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for the photos already started
+        cv2.setNumThreads(cv_threads)
 
 
 def explain_images(recognizer, paths, out_dir, *, target=None, method: str | None = None, **options):

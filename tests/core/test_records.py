@@ -48,6 +48,26 @@ def test_an_analysis_is_the_json_record_facemotion_image_writes(rec, media, tmp_
     assert pixels.file is None and pixels.faces == a.faces
 
 
+def test_a_folder_of_photos_on_threads_gives_what_one_photo_at_a_time_gives(rec, media, tmp_path):
+    """facemotion image's photos taken several at once (a recognizer per thread): every record,
+    annotated picture and JSON file the same as one at a time, the results in input order, a
+    photo that cannot be read failing alone in its place."""
+    from facemotion.photos import annotate_images
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((media / "justin.jpg").read_bytes()[:3000])
+    paths = [*sorted(media.glob("*.jpg")), broken, media / "32bit.png"]
+    alone = list(annotate_images(rec, paths, tmp_path / "one", workers=1))
+    together = list(annotate_images(rec, paths, tmp_path / "four", workers=4))
+    assert [r.path for r in together] == [r.path for r in alone] == paths
+    assert [(r.record, r.error) for r in together] == [(r.record, r.error) for r in alone]
+    assert sum(r.error is not None for r in together) == 1 and "truncated" in together[-2].error
+    files = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "four").iterdir()) and len(files) == 2 * (len(paths) - 1)
+    for name in files:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "four" / name).read_bytes(), name
+
+
 def test_an_analysis_as_a_table(rec, media):
     pd = pytest.importorskip("pandas")
     a = rec.analyze(media / "obama_and_biden.jpg")

@@ -159,15 +159,16 @@ def test_the_service_answers_with_the_full_size(rec, big):
 def test_a_photo_that_changes_between_its_two_reads_fails_alone(rec, big, tmp_path, monkeypatch):
     from facemotion.photos import annotate_images, explain_images
 
-    real = rec.read
+    real = type(rec).read
 
-    def read_then_break(path, **kw):  # the file replaced after the reduced read, before the whole one
-        out = real(path, **kw)
+    def read_then_break(self, path, **kw):  # the file replaced after the reduced read, before the whole one
+        out = real(self, path, **kw)
         if path.name == "a.jpg":
             path.write_bytes(b"not an image any more")
         return out
 
-    monkeypatch.setattr(rec, "read", read_then_break)
+    # the class's: a folder's photos are read by the recognizers of image's threads (for_thread)
+    monkeypatch.setattr(type(rec), "read", read_then_break)
     for run in (annotate_images, explain_images):
         a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
         a.write_bytes(big.read_bytes())
