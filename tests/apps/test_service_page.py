@@ -61,6 +61,10 @@ def test_photo_upload_draws_every_face(browser, server, media, tmp_path):
     browser.screenshot(tmp_path / "photo_blurred.png")
     browser.evaluate("document.getElementById('blur').click()")
     assert browser.evaluate(colours) == sharp
+    browser.goto(server.url + "/?engine=server&blur=1")  # ticked from the address
+    assert browser.wait_for("document.getElementById('blur').checked === true")
+    root = browser.call("DOM.getDocument")["root"]["nodeId"]
+    node = browser.call("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
 
     # a file that is not an image: one clear line on the page
     bad = tmp_path / "notes.jpg"

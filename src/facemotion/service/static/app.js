@@ -276,7 +276,9 @@ function meshLine(f) {
          `mouth open ${num(m.mouth_open)}`;
 }
 
-// the header's blur box: the photo drawn again (the webcam's next frame is drawn with it)
+// the header's blur box (?blur=1 ticks it: a kiosk's page): the photo drawn again (the webcam's
+// next frame is drawn with it)
+$("blur").checked = params.has("blur") && !/^(0|false|off|no)$/i.test(params.get("blur"));
 $("blur").addEventListener("change", () => drawPhoto());
 
 // ---- the photo tab ----
