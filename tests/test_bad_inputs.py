@@ -441,6 +441,19 @@ def test_data_stats_on_a_folder_without_a_dataset_fails(tmp_path, capsys):
     assert "no dataset here" in capsys.readouterr().err
 
 
+def test_a_damaged_png_in_a_dataset_is_one_line_not_opencvs_own_first(tmp_path):
+    """OpenCV's decoders log a damaged file's fault themselves ("[ERROR:0@1.4] global
+    grfmt_png.cpp:297 readHeader IHDR chunk shall be first"): the command says one line, ours."""
+    for name in ("happy", "sad"):
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "faces" / name / "0.png"), np.full((48, 48), 128, np.uint8))
+    (tmp_path / "faces" / "sad" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    p = subprocess.run([sys.executable, "-m", "facemotion", "data", "stats", str(tmp_path / "faces"), "-o",
+                        str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.startswith(f"error: {tmp_path / 'faces' / 'sad' / '1.png'}: ")
+
+
 # ----------------------------------------------------------------------------- CLI options
 
 CLI_OPTION_CASES = [

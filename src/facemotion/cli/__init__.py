@@ -132,7 +132,9 @@ def quiet_libraries() -> None:
     # matplotlib's notice that it cannot make its config folder (a read-only home): it uses a
     # temporary one, and the figures are the same
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    # its errors too: a decoder's complaint about a damaged file ("[ERROR:0@1.4] global
+    # grfmt_png.cpp:297 readHeader IHDR chunk shall be first") comes before our line naming the file
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     try:  # ONNX Runtime's "[W:onnxruntime:...]" lines: a session that cannot run raises, in our words
         import onnxruntime
