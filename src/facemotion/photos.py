@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import threading
 from collections import deque
@@ -28,6 +27,7 @@ from .images import Picture
 from .names import fit_stems, shown
 from .render import draw
 from .results import Analysis
+from .threads import available_cores
 from .writers import foreign_file, marked, output_stems, write_image, write_json
 
 
@@ -80,14 +80,16 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
 
 def _in_order(recognizer, jobs: list, work, workers: int | None = None):
     """``work(recognizer, *job)`` for each of ``jobs``, yielded in their order. Photo by photo on
-    ``workers`` threads at once (None: one per core), each with a recognizer of its own
-    (:meth:`~facemotion.EmotionRecognizer.for_thread`: its detector, the classifier shared) and
+    ``workers`` threads at once (None: the recognizer's ``threads``: with "auto" the cores other
+    programs leave idle, with ``--threads 1`` one photo at a time), each with a recognizer of its
+    own (:meth:`~facemotion.EmotionRecognizer.for_thread`: its detector, the classifier shared) and
     OpenCV's own threads held at one meanwhile: a photo's decode, detection, drawing and JPEG
     encoding release the GIL, so a folder of photos keeps every core busy, as ``batch``'s
     workers do, where one photo at a time left most of them idle. On a GPU's runtime, one at a
     time (its batched path is ``batch``'s). At most twice ``workers`` are taken ahead of the one
     yielded next."""
-    workers = 1 if recognizer.stages.runtime is not None else min(workers or os.cpu_count() or 1, len(jobs))
+    workers = workers or getattr(recognizer.stages, "threads", None) or available_cores()
+    workers = 1 if recognizer.stages.runtime is not None else min(workers, len(jobs))
     if workers <= 1:
         for job in jobs:
             yield work(recognizer, *job)
