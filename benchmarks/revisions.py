@@ -5,6 +5,7 @@ repository, in one run, alternating.
     python benchmarks/revisions.py --base 8cc4aab --outputs   # same outputs? photo and video speed
     python benchmarks/revisions.py --base 0d9cdbe --batch 2000 --clips   # batch alone: same CSV? speed
     python benchmarks/revisions.py --base 5a9b060 --image 500 --clips    # image on a folder: same JSON? speed
+    python benchmarks/revisions.py --base 5a9b060 --evaluate ../shared/datasets/posed_val --clips   # evaluate a folder
 
 With ``--batch N``, each revision runs ``facemotion batch`` with its defaults over N photos (the
 shared photos repeated, as links), alternating; the CSVs' rows are compared (sorted: the workers
@@ -14,6 +15,10 @@ that its summary line prints) and the whole command's, with the ratio head / bas
 With ``--image N``, each revision runs ``facemotion image FOLDER -o DIR`` with its defaults on a
 folder of N photos (the shared photos repeated, as links), alternating; every JSON file is
 compared byte for byte, and the table gives photos per second of the whole command.
+
+With ``--evaluate FOLDER``, each revision runs ``facemotion evaluate`` with the default model on a
+folder of ``<emotion>/<photo>`` (the largest face of each photo), alternating: the reports
+compared (the whole JSON), and the whole command's photos per second.
 
 With ``--outputs``, each revision runs ``facemotion image`` on every shared photo and
 ``facemotion video`` on each clip once, with their defaults, and every JSON and CSV file they
@@ -153,6 +158,31 @@ def compare_image(revs: dict, n: int, repeat: int) -> None:
                       f"{n / med['head']:.1f}", f"{med['base'] / med['head']:.2f}x"]]))
 
 
+def compare_evaluate(revs: dict, folder: Path, repeat: int) -> None:
+    """``facemotion evaluate DEFAULT --data FOLDER --json`` on both revisions: the same report?
+    and the whole command's photos/s, alternating."""
+    from facemotion.zoo import default_model_name
+
+    n = sum(1 for p in folder.glob("*/*") if p.is_file() and not p.name.startswith("."))
+    secs, reports = {k: [] for k in revs}, {}
+    for i in range(repeat):
+        for k in (("base", "head") if i % 2 == 0 else ("head", "base")):
+            t = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "facemotion", "evaluate", default_model_name(), "--data",
+                                str(folder), "--json"], capture_output=True, text=True, env=_env(revs[k]), cwd=revs[k])
+            secs[k].append(time.perf_counter() - t)
+            if r.returncode:
+                raise SystemExit(f"facemotion evaluate failed at {revs[k]}:\n{r.stderr[-2000:]}")
+            reports.setdefault(k, r.stdout)
+    same = "the same report" if reports["base"] == reports["head"] else "reports that differ"
+    acc = json.loads(reports["head"].strip().splitlines()[-1]).get("balanced_accuracy")
+    print(f"evaluate: {same} ({n} photos of {folder.name}; head's balanced accuracy {acc})")
+    med = {k: statistics.median(v) for k, v in secs.items()}
+    print(table(["facemotion evaluate", "photos/s base", "photos/s head", "head / base"],
+                [[f"{folder.name}, {n} photos, start-up included", f"{n / med['base']:.1f}", f"{n / med['head']:.1f}",
+                  f"{med['base'] / med['head']:.2f}x"]]))
+
+
 def compare_batch(revs: dict, n: int, repeat: int) -> None:
     """``facemotion batch`` over ``n`` photos on both revisions: the same rows? and the speed,
     alternating."""
@@ -190,6 +220,8 @@ def main() -> None:
                    help="compare the JSON/CSV outputs on the shared media and time the photo command, then the video table")
     p.add_argument("--batch", type=int, metavar="N", help="compare `facemotion batch` over N photos: rows and speed")
     p.add_argument("--image", type=int, metavar="N", help="compare `facemotion image` on a folder of N photos: JSON and speed")
+    p.add_argument("--evaluate", type=Path, metavar="FOLDER",
+                   help="compare `facemotion evaluate` on an <emotion>/<photo> folder: report and speed")
     a = p.parse_args()
 
     print(machine())
@@ -207,6 +239,8 @@ def main() -> None:
             compare_outputs(revs, shared_clips(a.clips), a.repeat)
         if a.image:
             compare_image(revs, a.image, a.repeat)
+        if a.evaluate:
+            compare_evaluate(revs, a.evaluate, a.repeat)
         if a.batch:
             compare_batch(revs, a.batch, a.repeat)
         if not a.clips:

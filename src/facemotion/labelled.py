@@ -24,6 +24,7 @@ from .inputs import IMAGE_SUFFIXES, expand_inputs, unfinished_crops  # one list 
 from .labels import UnknownLabelError, canonical_emotion
 from .names import shown
 from .progress import progress_bar
+from .threads import in_order
 
 
 @dataclass
@@ -124,13 +125,19 @@ def score_images(recognizers, items, *, progress: bool = True, desc: str = "phot
     labels = averaged_labels(recognizers)
     probs = np.full((len(items), len(labels)), np.nan)
     found = np.zeros(len(items), bool)
-    for i, item in enumerate(progress_bar(items, desc=desc, unit="photo", disable=not progress)):
+
+    def find(rec, path):  # on image's threads (in_order): the faces of a folder found a photo per core
         try:
-            crop, _ = largest_face(recognizers[0], item.path)
+            return largest_face(rec, path)[0]
         except FacemotionError as e:
+            return e
+
+    crops = in_order(recognizers[0], [(item.path,) for item in items], find)
+    for i, crop in enumerate(progress_bar(crops, total=len(items), desc=desc, unit="photo", disable=not progress)):
+        if isinstance(crop, FacemotionError):
             if errors is None:
-                raise
-            errors.append(str(e))
+                raise crop
+            errors.append(str(crop))
             continue
         if crop is not None:
             found[i] = True

@@ -11,13 +11,9 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .errors import FacemotionError
@@ -27,7 +23,7 @@ from .images import Picture
 from .names import fit_stems, shown
 from .render import draw
 from .results import Analysis
-from .threads import available_cores
+from .threads import in_order
 from .writers import foreign_file, marked, output_stems, write_image, write_json
 
 
@@ -45,7 +41,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
     (``blur``: its faces pixelated) and (``json_files``) ``<stem>.json`` there, in a tree mirroring the inputs' (see
     :func:`~facemotion.writers.output_stems`); an input whose outputs cannot be written fails
     alone. ``names`` maps a path to the name its record gives (``-`` for a photo read from stdin
-    into a temporary file). ``workers``: photos taken at once (:func:`_in_order`)."""
+    into a temporary file). ``workers``: photos taken at once (:func:`~facemotion.threads.in_order`)."""
     out = Path(out_dir) if out_dir is not None else None
     inputs, names = _places(paths), names or {}
     paths = [Path(p) for p in paths]
@@ -75,46 +71,7 @@ def annotate_images(recognizer, paths, out_dir=None, *, bars: bool = True, json_
                 return PhotoResult(path, error=str(e))
         return PhotoResult(path, record, outputs=tuple(written))
 
-    yield from _in_order(recognizer, jobs, annotate, workers)
-
-
-def _in_order(recognizer, jobs: list, work, workers: int | None = None):
-    """``work(recognizer, *job)`` for each of ``jobs``, yielded in their order. Photo by photo on
-    ``workers`` threads at once (None: the recognizer's ``threads``: with "auto" the cores other
-    programs leave idle, with ``--threads 1`` one photo at a time), each with a recognizer of its
-    own (:meth:`~facemotion.EmotionRecognizer.for_thread`: its detector, the classifier shared) and
-    OpenCV's own threads held at one meanwhile: a photo's decode, detection, drawing and JPEG
-    encoding release the GIL, so a folder of photos keeps every core busy, as ``batch``'s
-    workers do, where one photo at a time left most of them idle. On a GPU's runtime, one at a
-    time (its batched path is ``batch``'s). At most twice ``workers`` are taken ahead of the one
-    yielded next."""
-    workers = workers or getattr(recognizer.stages, "threads", None) or available_cores()
-    workers = 1 if recognizer.stages.runtime is not None else min(workers, len(jobs))
-    if workers <= 1:
-        for job in jobs:
-            yield work(recognizer, *job)
-        return
-    own = threading.local()
-
-    def run(job):
-        if getattr(own, "rec", None) is None:
-            own.rec = recognizer.for_thread()
-        return work(own.rec, *job)
-
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="facemotion-photos")
-    try:
-        todo, inflight = iter(jobs), deque()
-        while True:
-            while len(inflight) < 2 * workers and (job := next(todo, None)) is not None:
-                inflight.append(pool.submit(run, job))
-            if not inflight:
-                return
-            yield inflight.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # an interrupt waits only for the photos already started
-        cv2.setNumThreads(cv_threads)
+    yield from in_order(recognizer, jobs, annotate, workers)
 
 
 def explain_images(recognizer, paths, out_dir, *, target=None, method: str | None = None, **options):
