@@ -107,6 +107,12 @@ class ForkSafeLock:
         self._lock.release()
 
 
+# a photo in the making holds its decoded pixels, the whole picture again to draw on, and the
+# drawing (a 48 MP photo: about 450 MB): so many at once at most, whatever the cores (the GIL
+# bounds the gain from more threads anyway: Python's share of each photo runs one at a time)
+MAX_PHOTO_THREADS = 8
+
+
 def in_order(recognizer, jobs: list, work, workers: int | None = None):
     """``work(recognizer, *job)`` for each of ``jobs`` (photos: ``image``'s, ``evaluate``'s),
     yielded in their order. Photo by photo on ``workers`` threads at once (None: the
@@ -117,11 +123,11 @@ def in_order(recognizer, jobs: list, work, workers: int | None = None):
     encoding release the GIL, so a folder of photos keeps every core busy, as ``batch``'s
     workers do, where one photo at a time left most of them idle. On a GPU's runtime, one at a
     time (its batched path is ``batch``'s). At most twice ``workers`` are taken ahead of the one
-    yielded next."""
+    yielded next, and at most :data:`MAX_PHOTO_THREADS` at once."""
     import cv2
 
     workers = workers or getattr(recognizer.stages, "threads", None) or available_cores()
-    workers = 1 if recognizer.stages.runtime is not None else min(workers, len(jobs))
+    workers = 1 if recognizer.stages.runtime is not None else min(workers, MAX_PHOTO_THREADS, len(jobs))
     if workers <= 1:
         for job in jobs:
             yield work(recognizer, *job)
