@@ -21,6 +21,7 @@ from .inputs import CROPS_MARKER, IMAGE_SUFFIXES
 from .labelled import LabelledImage, largest_face
 from .names import shown
 from .progress import progress_bar
+from .threads import in_order
 
 # In a face crop the largest face the detector finds fills most of the picture; in a photo of a
 # person it fills a small part. Measured with the default detector (largest face's box area /
@@ -100,16 +101,29 @@ def write_face_crops(items, out, recognizer, *, root=None, skip_bad: bool = Fals
     out.mkdir(parents=True, exist_ok=True)
     write_bytes(out / MARKER, (json.dumps({**recipe, "photos_from": photos, "complete": False}, indent=1) + "\n").encode())
     journal = {n: e for n, e in done.items() if n in names}
+    todo = []  # (photo, its crop's name, where it came from): the crops made now
+    for it, name in zip(items, names):
+        source = _source(it, root)
+        if (out / name).exists() and (legacy or journal.get(name) == source):
+            report.kept[it.label] = report.kept.get(it.label, 0) + 1
+            journal[name] = source  # an older version's crop, from here on in the journal
+            continue
+        journal.pop(name, None)
+        (out / name).unlink(missing_ok=True)  # another photo's, or this one's before it changed
+        todo.append((it, name, source))
+
+    def find(rec, path):  # a photo per core, as image's (threads.in_order); the writing stays here, in order
+        try:
+            return largest_face(rec, path)[0]
+        except FacemotionError as e:
+            return e
+
+    faces = in_order(recognizer, [(it.path,) for it, _, _ in todo], find)
+    bar = progress_bar(faces, total=len(items), initial=len(items) - len(todo), desc=f"crops -> {shown(out)}",
+                       unit="photo", disable=not progress)
     with open(out / JOURNAL, "a", encoding="utf-8") as log:
-        for it, name in zip(progress_bar(items, desc=f"crops -> {shown(out)}", unit="photo", disable=not progress), names):
-            source = _source(it, root)
-            if (out / name).exists() and (legacy or journal.get(name) == source):
-                report.kept[it.label] = report.kept.get(it.label, 0) + 1
-                journal[name] = source  # an older version's crop, from here on in the journal
-                continue
-            journal.pop(name, None)
-            (out / name).unlink(missing_ok=True)  # another photo's, or this one's before it changed
-            if _crop_one(it, out / name, recognizer, root, skip_bad, report):
+        for (it, name, source), crop in zip(todo, bar):
+            if _write_crop(it, crop, out / name, root, skip_bad, report):
                 journal[name] = source
                 log.write(json.dumps({"crop": name, **source}) + "\n")
                 log.flush()
@@ -121,16 +135,15 @@ def write_face_crops(items, out, recognizer, *, root=None, skip_bad: bool = Fals
     return report
 
 
-def _crop_one(it, dest: Path, recognizer, root, skip_bad: bool, report: CropReport) -> bool:
-    """The photo's largest face written to ``dest``; False where it has none or (``skip_bad``) cannot be read."""
+def _write_crop(it, crop, dest: Path, root, skip_bad: bool, report: CropReport) -> bool:
+    """The photo's largest face (``crop``; None: it has none; an error: it cannot be read) written
+    to ``dest``; False where it has none or (``skip_bad``) cannot be read."""
     import cv2
 
-    try:
-        crop, _ = largest_face(recognizer, it.path)
-    except FacemotionError as e:
+    if isinstance(crop, FacemotionError):
         if not skip_bad:
-            raise DataError(f"{e} (the crops written so far are kept; --skip-bad skips and counts such photos)") from None
-        report.skipped.append(str(e))
+            raise DataError(f"{crop} (the crops written so far are kept; --skip-bad skips and counts such photos)")
+        report.skipped.append(str(crop))
         return False
     if crop is None:
         report.no_face.append(str(it.path.relative_to(root)) if root is not None else it.path.name)
