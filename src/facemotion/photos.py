@@ -80,23 +80,30 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
     ``<stem>_explain.json`` (the records with their top areas, without the maps),
     ``<stem>_saliency.npy`` (the maps, faces x 48 x 48) and per face ``<stem>_face<k>_crop.png``
     and ``<stem>_face<k>_saliency.png`` (the map over the crop). ``record["faces"]`` keeps the
-    maps (``saliency``)."""
+    maps (``saliency``). The maps of a folder's photos are made a photo per core
+    (:func:`~facemotion.threads.in_order`) while this thread draws the figures (matplotlib's
+    pyplot is one thread's); a torch model's, whose Grad-CAM hooks its one network, one at a time."""
     out = Path(out_dir)
     inputs = _places(paths)
+    paths = [Path(p) for p in paths]
+    jobs = list(zip(paths, fit_stems(output_stems(paths))))
 
-    def explain(image):
-        st = recognizer.stages
-        return st.explain_boxes(image, st.detect_picture(image), target, method, **options)
-
-    for path, stem, image, faces, failed in _each_photo(paths, recognizer, explain):
-        if failed is not None:
-            yield failed
-            continue
+    def explain(rec, path: Path, stem: str):
         try:
-            whole = image.whole()
-        except FacemotionError as e:  # the file changed since it was read: it fails alone
-            yield PhotoResult(path, error=str(e))
+            image = rec.read(path)
+            st = rec.stages
+            faces = image.to_full(st.explain_boxes(image.pixels, st.detect_picture(image.pixels), target, method,
+                                                   **options))
+            return path, stem, image, faces, image.whole()  # (the file changed since it was read: it fails alone)
+        except FacemotionError as e:
+            return PhotoResult(path, error=str(e))
+
+    torch = getattr(recognizer.stages.classifier, "backend", None) != "onnxruntime"
+    for done in in_order(recognizer, jobs, explain, 1 if torch else None):
+        if isinstance(done, PhotoResult):
+            yield done
             continue
+        path, stem, image, faces, whole = done
         written = []
         names = [out / f"{stem}_{end}" for end in ("explain.json", "explain.png", "saliency.npy")] + [
             out / f"{stem}_face{k}_{kind}.png" for k in range(1, len(faces) + 1) for kind in ("crop", "saliency")]
@@ -190,19 +197,3 @@ def _record(path: Path | str, picture: Picture, recognizer, faces) -> dict:
     """The photo's JSON record: its :class:`~facemotion.results.Analysis` as a dict."""
     return Analysis(faces, *picture.size, file=str(path), detector=recognizer.detector_name,
                     model=recognizer.model_name).to_dict()
-
-
-def _each_photo(paths, recognizer, run, keep=()):
-    """(path, output stem, its :class:`~facemotion.images.Picture`, run(its pixels), None) per
-    path, or (path, stem, None, None, a failed PhotoResult) for one that cannot be read or run.
-    ``run`` sees the recognizer's decode (:meth:`~facemotion.EmotionRecognizer.read`: a large
-    JPEG reduced), so the faces equal ``detect_emotions``'; their boxes come back in the full
-    picture's pixels, and ``Picture.whole()`` is the picture to draw on. A path in ``keep`` keeps
-    its bare stem (:func:`~facemotion.writers.output_stems`)."""
-    paths = [Path(p) for p in paths]
-    for path, stem in zip(paths, fit_stems(output_stems(paths, keep))):
-        try:
-            pic = recognizer.read(path)
-            yield path, stem, pic, pic.to_full(run(pic.pixels)), None
-        except FacemotionError as e:
-            yield path, stem, None, None, PhotoResult(path, error=str(e))
