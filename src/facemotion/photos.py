@@ -98,8 +98,9 @@ def explain_images(recognizer, paths, out_dir, *, target=None, method: str | Non
         except FacemotionError as e:
             return PhotoResult(path, error=str(e))
 
-    torch = getattr(recognizer.stages.classifier, "backend", None) != "onnxruntime"
-    for done in in_order(recognizer, jobs, explain, 1 if torch else None):
+    # an exported model's maps on threads; a checkpoint's (a torch network) or a classifier object's, one at a time
+    onnx = Path(recognizer.stages.model_path or "").suffix.lower() == ".onnx"
+    for done in in_order(recognizer, jobs, explain, None if onnx else 1):
         if isinstance(done, PhotoResult):
             yield done
             continue

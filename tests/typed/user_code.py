@@ -30,3 +30,5 @@ except FacemotionError as e:
     print(e)
 explained = rec.explain(image, target="happy", method="occlusion")
 print(explained[0]["saliency"])
+shareable: np.ndarray = rec.annotate(image, faces, blur=True)  # the faces pixelated, as --blur draws them
+cv2.imwrite("shareable.jpg", shareable)
