@@ -18,7 +18,7 @@ from pathlib import Path
 from .errors import DataError, FacemotionError
 from .fileio import refuse_inside, write_bytes
 from .inputs import CROPS_MARKER, IMAGE_SUFFIXES
-from .labelled import LabelledImage, largest_face
+from .labelled import LabelledImage, largest_crop
 from .names import shown
 from .progress import progress_bar
 from .threads import in_order
@@ -111,14 +111,8 @@ def write_face_crops(items, out, recognizer, *, root=None, skip_bad: bool = Fals
         journal.pop(name, None)
         (out / name).unlink(missing_ok=True)  # another photo's, or this one's before it changed
         todo.append((it, name, source))
-
-    def find(rec, path):  # a photo per core, as image's (threads.in_order); the writing stays here, in order
-        try:
-            return largest_face(rec, path)[0]
-        except FacemotionError as e:
-            return e
-
-    faces = in_order(recognizer, [(it.path,) for it, _, _ in todo], find)
+    # a photo per core, as image's (threads.in_order); the writing stays here, in order
+    faces = in_order(recognizer, [(it.path,) for it, _, _ in todo], largest_crop)
     bar = progress_bar(faces, total=len(items), initial=len(items) - len(todo), desc=f"crops -> {shown(out)}",
                        unit="photo", disable=not progress)
     with open(out / JOURNAL, "a", encoding="utf-8") as log:

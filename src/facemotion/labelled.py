@@ -99,6 +99,16 @@ def largest_face(recognizer, source):
     return faces.crops[i], picture.full_box(faces.boxes[i])
 
 
+def largest_crop(recognizer, path):
+    """:func:`largest_face`'s crop (None: no face), or the error that says why ``path`` cannot be
+    read: what a thread of :func:`~facemotion.threads.in_order` hands back, for the caller to raise
+    or count in its order."""
+    try:
+        return largest_face(recognizer, path)[0]
+    except FacemotionError as e:
+        return e
+
+
 def largest_index(boxes) -> int:
     """The index of the largest of ``boxes`` (x, y, w, h) by area: the face a labelled photo is
     scored on."""
@@ -125,14 +135,8 @@ def score_images(recognizers, items, *, progress: bool = True, desc: str = "phot
     labels = averaged_labels(recognizers)
     probs = np.full((len(items), len(labels)), np.nan)
     found = np.zeros(len(items), bool)
-
-    def find(rec, path):  # on image's threads (in_order): the faces of a folder found a photo per core
-        try:
-            return largest_face(rec, path)[0]
-        except FacemotionError as e:
-            return e
-
-    crops = in_order(recognizers[0], [(item.path,) for item in items], find)
+    # the faces of a folder found a photo per core (in_order, as image's)
+    crops = in_order(recognizers[0], [(item.path,) for item in items], largest_crop)
     for i, crop in enumerate(progress_bar(crops, total=len(items), desc=desc, unit="photo", disable=not progress)):
         if isinstance(crop, FacemotionError):
             if errors is None:
