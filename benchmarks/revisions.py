@@ -149,7 +149,8 @@ def compare_image(revs: dict, n: int, repeat: int) -> None:
             for k in (("base", "head") if i % 2 == 0 else ("head", "base")):
                 secs[k].append(cli_photos([folder], Path(tmp) / f"{k}{i}", revs[k]))
         records = {k: sorted((Path(tmp) / f"{k}0").glob("*.json")) for k in revs}
-        same = sum(a.name == b.name and a.read_bytes() == b.read_bytes() for a, b in zip(records["base"], records["head"]))
+        same = sum(a.name == b.name and a.read_bytes() == b.read_bytes()
+                   for a, b in zip(records["base"], records["head"]))
         print(f"image: {same} of {len(records['base'])} JSON files byte-identical ({len(records['head'])} in head; "
               f"{n} photos, the command's defaults)")
         med = {k: statistics.median(v) for k, v in secs.items()}
@@ -219,7 +220,8 @@ def main() -> None:
     p.add_argument("--outputs", action="store_true",
                    help="compare the JSON/CSV outputs on the shared media and time the photo command, then the video table")
     p.add_argument("--batch", type=int, metavar="N", help="compare `facemotion batch` over N photos: rows and speed")
-    p.add_argument("--image", type=int, metavar="N", help="compare `facemotion image` on a folder of N photos: JSON and speed")
+    p.add_argument("--image", type=int, metavar="N",
+                   help="compare `facemotion image` on a folder of N photos: JSON and speed")
     p.add_argument("--evaluate", type=Path, metavar="FOLDER",
                    help="compare `facemotion evaluate` on an <emotion>/<photo> folder: report and speed")
     a = p.parse_args()

@@ -143,7 +143,8 @@ API_CASES = {
     "GIF cut to 100 bytes": (lambda r: r.detect_emotions(_cut("GIF")), ImageError,
                              r"^<100 bytes>: image file is truncated or damaged \(a GIF whose header cannot be read; "
                              r"incomplete download\?\)$"),
-    "AVIF cut to 100 bytes": (lambda r: r.detect_emotions(_cut("AVIF")), ImageError, r"truncated or damaged \(an AVIF "),
+    "AVIF cut to 100 bytes": (lambda r: r.detect_emotions(_cut("AVIF")), ImageError,
+                              r"truncated or damaged \(an AVIF "),
     "WebP cut in half": (lambda r: r.detect_emotions(_cut("WEBP", 0.5)), ImageError,
                          r"truncated or damaged \(WebP's decoder cannot start on it; incomplete download\?\)$"),
     "HEIF cut in half": (lambda r: r.detect_emotions(_cut("HEIF", 0.5)), ImageError,

@@ -430,7 +430,8 @@ def test_cross_dataset_scores_folders_of_ones_own_and_keeps_their_names_out(tmp_
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "## lab: 3 photos" in r.stdout and "## your folders (lab): the mean over them" in r.stdout
-    said = next(line for line in r.stdout.splitlines() if line.startswith("fer2013_mini_xception") and "accuracy" in line)
+    said = next(line for line in r.stdout.splitlines()
+                if line.startswith("fer2013_mini_xception") and "accuracy" in line)
     assert "balanced accuracy" in said and "disgust" in r.stdout  # contempt's photo counts as disgust's
     report = json.loads((tmp_path / "out.json").read_text())
     assert report["folders"] == ["lab"] and "files" not in report["sets"]["lab"]

@@ -134,6 +134,7 @@ def test_extract_faces_gives_deepfaces_records_cut_from_the_picture(media, tmp_p
     with pytest.raises(FaceNotDetected, match=r"^Face could not be detected in .*no-faces\.jpg"):
         DeepFace.extract_faces(str(media / "no-faces.jpg"))
     (whole,) = DeepFace.extract_faces(str(media / "no-faces.jpg"), enforce_detection=False, normalize_face=False)
-    assert whole["confidence"] == 0 and np.array_equal(whole["face"], cv2.imread(str(media / "no-faces.jpg"))[:, :, ::-1])
+    picture = cv2.imread(str(media / "no-faces.jpg"))
+    assert whole["confidence"] == 0 and np.array_equal(whole["face"], picture[:, :, ::-1])
     with pytest.raises(UsageError, match="anti_spoofing: facemotion has no anti-spoofing model"):
         DeepFace.extract_faces(str(path), anti_spoofing=True)

@@ -63,8 +63,9 @@ def test_the_browser_files_come_from_a_folder_on_a_machine_without_the_network(t
         info.size = len(body)
         tar.addfile(info, io.BytesIO(body))
     data = packed.getvalue()
-    pkg = assets.NpmPackage("@scope/runtime", "1.0.0", "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode(),
-                            "MIT", {"package/dist/ort.min.mjs": hashlib.sha256(body).hexdigest()})
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    pkg = assets.NpmPackage("@scope/runtime", "1.0.0", integrity, "MIT",
+                            {"package/dist/ort.min.mjs": hashlib.sha256(body).hexdigest()})
     assert pkg.packed == "scope-runtime-1.0.0.tgz"  # as npm pack names a scoped package's tarball
     carried = tmp_path / "carried"
     carried.mkdir()

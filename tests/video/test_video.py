@@ -162,7 +162,8 @@ def test_a_damaged_avi_or_matroska_is_one_line_of_ours(tmp_path, capfd):
     capfd.readouterr()
     assert main(["video", str(tmp_path / "cut.avi"), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
     err = capfd.readouterr().err
-    assert err == f"error: {tmp_path / 'cut.avi'}: not a readable video (unknown container or codec, or not a video file)\n"
+    assert err == (f"error: {tmp_path / 'cut.avi'}: not a readable video (unknown container or codec, or not a "
+                   "video file)\n")
     # a Matroska file cut within its first frame: said so, as an MP4 without its index is
     import av
 
@@ -177,8 +178,9 @@ def test_a_damaged_avi_or_matroska_is_one_line_of_ours(tmp_path, capfd):
     (tmp_path / "cut.mkv").write_bytes((tmp_path / "whole.mkv").read_bytes()[:300])
     assert main(["video", str(tmp_path / "cut.mkv"), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
     # (the last line: FFmpeg's own, which the command hides, show in a process that used FFmpeg before it)
-    assert capfd.readouterr().err.splitlines()[-1] == (f"error: {tmp_path / 'cut.mkv'}: a Matroska/WebM file cut short "
-                                                       "before its first whole frame, as a download broken off leaves one")
+    last = capfd.readouterr().err.splitlines()[-1]
+    assert last == (f"error: {tmp_path / 'cut.mkv'}: a Matroska/WebM file cut short before its first whole frame, "
+                    "as a download broken off leaves one")
 
 
 def test_truncated_video_processes_what_is_there(media, rec_dnn, tmp_path):

@@ -70,7 +70,8 @@ def run_batch(inputs, out, *, spec: JobSpec = JobSpec(), engine: str = "local", 
     failed there too unless ``retry_failed`` (their error rows are then taken out first).
     ``annotate_dir``: an annotated copy of each photo written there (``blur``: its faces pixelated)."""
     if blur and annotate_dir is None:
-        raise UsageError("--blur pixelates the faces of --annotate's copies; give --annotate DIR (the table is unchanged)")
+        raise UsageError("--blur pixelates the faces of --annotate's copies; give --annotate DIR "
+                         "(the table is unchanged)")
     if isinstance(inputs, (str, os.PathLike)):  # one input, not its characters
         inputs = [inputs]
     _check_job(spec, engine, workers, actors, ray_address, annotate_dir, overwrite, retry_failed)

@@ -109,7 +109,8 @@ def extract_faces(img_path, detector_backend: str = "opencv", enforce_detection:
     cuts = []  # per face, in the picture's pixels: its box, the box it is cut from, the lean to turn back, confidence
     for i in range(len(found.boxes) if found is not None else 0):
         lean = (found.angles[i] or 0.0) if level and found.angles is not None else 0.0
-        lean = lean if abs(lean) >= UPRIGHT_MIN_DEGREES else 0.0  # as the classifier's crop: FER2013's faces lean a little
+        # as the classifier's crop is turned: FER2013's own faces lean a little
+        lean = lean if abs(lean) >= UPRIGHT_MIN_DEGREES else 0.0
         box = pic.full_box(found.boxes[i])
         cuts.append((box, pic.full_box(found.crop_box(i)) if lean else box, lean, float(found.confidences[i])))
     if not cuts and detector_backend != "skip" and validate.flag("enforce_detection", enforce_detection):
@@ -124,7 +125,8 @@ def extract_faces(img_path, detector_backend: str = "opencv", enforce_detection:
             cx, cy, cw, ch = _widened(cut, expand, width, height)
             face = whole[max(0, cy):cy + ch, max(0, cx):cx + cw]
         x, y, w, h = _widened(box, expand, width, height)
-        face = face[:, :, ::-1] if color == "rgb" else cv2.cvtColor(face, cv2.COLOR_BGR2GRAY) if color == "gray" else face
+        if color != "bgr":
+            face = face[:, :, ::-1] if color == "rgb" else cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
         out.append({"face": face / 255 if normalize else np.ascontiguousarray(face),
                     "facial_area": {"x": x, "y": y, "w": min(width - x - 1, w), "h": min(height - y - 1, h),
                                     "left_eye": None, "right_eye": None},

@@ -1,6 +1,6 @@
-"""deepface's ``DeepFace.analyze`` for emotions and ``DeepFace.extract_faces`` (deepface 0.0.99, https://github.com/serengil/deepface,
-MIT License, Copyright (c) 2019 Sefik Ilkin Serengil) answered by facemotion: a program that reads
-emotions with deepface switches by its import.
+"""deepface's ``DeepFace.analyze`` for emotions and ``DeepFace.extract_faces`` (deepface 0.0.99,
+https://github.com/serengil/deepface, MIT License, Copyright (c) 2019 Sefik Ilkin Serengil)
+answered by facemotion: a program that reads emotions with deepface switches by its import.
 
     from facemotion.compat.deepface import DeepFace        # deepface: from deepface import DeepFace
     DeepFace.analyze("photo.jpg", actions=["emotion"])
