@@ -1,10 +1,11 @@
 """People the training data never saw: every shipped model and fer side by side, in one run, on
-public sets the training never read (docs/cross-dataset.md).
+public sets the training never read (docs/cross-dataset.md); with ``--faceapi``, face-api.js too.
 
 Each photo goes through what users run: ``EmotionRecognizer(model=NAME)`` with its default
 detector, the largest face scored (:mod:`facemotion.labelled`, the same code as ``facemotion
 evaluate --data FOLDER``); fer runs ``FER().detect_emotions`` on the same photo in its own
-virtual environment. A photo without a face is a miss. Sets (:mod:`public_sets`):
+virtual environment, face-api.js ``detectAllFaces(img).withFaceExpressions()`` in headless
+Chromium (:mod:`_competitors.faceapi`). A photo without a face is a miss. Sets (:mod:`public_sets`):
 
 - posed_val (``--posed``; 625 posed photos of 15 people, for choosing only), with each
   performance type's balanced accuracy (theatrical, FACS, personal event);
@@ -44,11 +45,12 @@ from pathlib import Path
 import numpy as np
 
 import public_sets as sets
-from _common import FER_FACES_SIDE, FER_INSTALL, SHARED, FerProcess, command_line, largest_face, machine
+from _common import FER_INSTALL, SHARED, command_line, machine
+from _competitors import FER_EMOTIONS, faceapi_side, fer_side
 
 HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
-FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FACEAPI_LABEL = "face-api.js"
 FER2013 = SHARED / "datasets" / "fer2013.zip"
 POSED_SET = "posed_val"
 
@@ -108,32 +110,31 @@ def facemotion_side(model: str, whole: bool, fold: bool = False):
     return rec, rec.labels
 
 
-def fer_side(python: str):
-    proc = FerProcess(python, FER_FACES_SIDE)
-
-    def score(items, whole):
-        probs = np.full((len(items), len(FER_EMOTIONS)), np.nan)
-        for i, it in enumerate(items):
-            r = proc.ask(path=str(it.path), whole=whole)
-            if isinstance(r, dict):  # {"error": ...}
-                raise SystemExit(f"error: fer could not read {it.path}")
-            if (face := largest_face(r)) is not None:
-                probs[i] = [face["emotions"][e] for e in FER_EMOTIONS]
-        return probs, ~np.isnan(probs[:, 0])
-    return score, proc.close
+def competitors(a, log) -> tuple[dict, list[str]]:
+    """label -> (score, close) of the competitors this run has (fer unless ``--no-fer``,
+    face-api.js with ``--faceapi``), and the notes on those it lacks."""
+    sides, notes = {}, []
+    if not a.no_fer:
+        if Path(a.fer_python).exists():
+            sides[FER_LABEL] = fer_side(a.fer_python)
+        else:
+            notes.append(f"fer skipped: {a.fer_python} not found. Install it with\n{FER_INSTALL}")
+    if a.faceapi:
+        try:
+            sides[FACEAPI_LABEL] = faceapi_side()
+        except Exception as e:  # noqa: BLE001 - no Chromium, no registry: the run goes on without it
+            notes.append(f"face-api.js skipped: {e}")
+    for note in notes:
+        log(note)
+    return sides, notes
 
 
 def run(a, models: list[str], log) -> dict:
     from facemotion.labelled import photo_report, score_images
 
-    report = {"machine": machine(), "part": a.part, "sets": {}, "fer": None}
-    fer = None
-    if not a.no_fer:
-        if Path(a.fer_python).exists():
-            fer = fer_side(a.fer_python)
-        else:
-            report["fer"] = f"fer skipped: {a.fer_python} not found. Install it with\n{FER_INSTALL}"
-            log(report["fer"])
+    report = {"machine": machine(), "part": a.part, "sets": {}}
+    sides, notes = competitors(a, log)
+    report["notes"] = "\n".join(notes) or None
     try:
         for set_name, (items, whole) in read_sets(a).items():
             truth = [it.label for it in items]
@@ -146,19 +147,19 @@ def run(a, models: list[str], log) -> dict:
                 rows[m]["predicted"] = [labels[int(p.argmax())] if f else None for p, f in zip(probs, found)]
                 rows[m].update(measures(items, truth, probs, found, labels, set_name == POSED_SET))
                 log(f"{set_name}: {m} balanced {rows[m]['balanced_accuracy']:.1%} ({rows[m]['seconds']:.0f} s)")
-            if fer is not None:
+            for label, (score, _) in sides.items():
                 t0 = time.perf_counter()
-                probs, found = fer[0](items, whole)
-                rows[FER_LABEL] = {**photo_report(truth, probs, found, FER_EMOTIONS), "seconds": time.perf_counter() - t0}
-                rows[FER_LABEL]["predicted"] = [FER_EMOTIONS[int(p.argmax())] if f else None
-                                                for p, f in zip(probs, found)]
-                rows[FER_LABEL].update(measures(items, truth, probs, found, FER_EMOTIONS, set_name == POSED_SET))
-                log(f"{set_name}: fer balanced {rows[FER_LABEL]['balanced_accuracy']:.1%}")
+                probs, found = score(items, whole)
+                rows[label] = {**photo_report(truth, probs, found, FER_EMOTIONS), "seconds": time.perf_counter() - t0}
+                rows[label]["predicted"] = [FER_EMOTIONS[int(p.argmax())] if f else None for p, f in zip(probs, found)]
+                rows[label].update(measures(items, truth, probs, found, FER_EMOTIONS, set_name == POSED_SET))
+                log(f"{set_name}: {label} balanced {rows[label]['balanced_accuracy']:.1%} "
+                    f"({rows[label]['seconds']:.0f} s)")
             report["sets"][set_name] = {"n": len(items), "files": [str(it.path.name) for it in items],
                                         "truth": truth, "models": rows}
     finally:
-        if fer is not None:
-            fer[1]()
+        for _, close in sides.values():
+            close()
     return report
 
 
@@ -223,8 +224,8 @@ def format_report(r: dict) -> str:
             bal = np.mean([r["sets"][n]["models"][m]["balanced_accuracy"] for n in own])
             lines.append(f"{m:<24} accuracy {acc * 100:5.1f}%   balanced accuracy {bal * 100:5.1f}%")
         lines.append("")
-    if r.get("fer"):
-        lines.append(r["fer"])
+    if r.get("notes"):
+        lines.append(r["notes"])
     return "\n".join(lines)
 
 
@@ -325,6 +326,8 @@ def main() -> None:
     p.add_argument("--models", nargs="*", default=None, help="shipped names or .onnx files (default: every shipped float model)")
     p.add_argument("--fer-python", default="/tmp/fer-venv/bin/python")
     p.add_argument("--no-fer", action="store_true")
+    p.add_argument("--faceapi", action="store_true",
+                   help="face-api.js beside fer, in headless Chromium (its files from the npm registry, pinned)")
     p.add_argument("--out", default=None,
                    help="results path without suffix (default: benchmarks/results/cross_dataset; with --folder, "
                         "./cross_dataset_folders: held-out sets' results stay out of the repository)")
