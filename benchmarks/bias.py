@@ -27,11 +27,11 @@ targets apply to) is tested with a seeded two-sided permutation test written her
 
 fer (the competitor) runs in its own virtual environment when ``--fer-python`` exists
 (``FER().detect_emotions`` on the same photos, its default OpenCV detector); otherwise its rows
-are skipped with the way to install it (benchmarks/_common.py FER_INSTALL). With ``--faceapi``,
-face-api.js as well (``detectAllFaces(img).withFaceExpressions()`` in headless Chromium).
+are skipped with the way to install it (benchmarks/_common.py FER_INSTALL). With ``--competitors
+faceapi human``, face-api.js and Human as well, in headless Chromium (benchmarks/_competitors).
 
     python benchmarks/bias.py [--models fer2013_vgg_s ...] [--int8] [--limit N] [--london PATH]
-                              [--fer-python /tmp/fer-venv/bin/python] [--faceapi] [--figures docs/bias]
+                              [--fer-python /tmp/fer-venv/bin/python] [--competitors faceapi human] [--figures docs/bias]
                               [--utk PATH [--utk-sample N]]
 
 With ``--utk``, UTKFace (no emotion labels) adds the faces found and the distribution of the
@@ -60,13 +60,13 @@ from _bias import utk as _utk
 from _bias.london import ATTRIBUTES, NEGATIVE, PHOTOS, misses, photo_record, read_people, summarize
 from _bias.report import figures, format_report
 from _common import FER_INSTALL, SHARED, command_line, machine
-from _competitors import FER_EMOTIONS, faceapi_faces, fer_faces
+from _competitors import FER_EMOTIONS, browser_faces, fer_faces
 
 HERE = Path(__file__).resolve().parent
 LONDON = SHARED / "datasets" / "london_faces"
 DEFAULT_FER = Path("/tmp/fer-venv/bin/python")
 FER_LABEL = "fer"
-FACEAPI_LABEL = "face-api.js"
+BROWSER_LIBRARIES = {"faceapi": "face-api.js", "human": "Human"}  # --competitors' names
 
 
 def facemotion_predictor(name: str):
@@ -81,13 +81,13 @@ def fer_predictor(python: str):
     return faces, FER_EMOTIONS, close
 
 
-def faceapi_predictor():
-    faces, close = faceapi_faces()
+def browser_predictor(label: str):
+    faces, close, _ = browser_faces(label)
     return faces, FER_EMOTIONS, close
 
 
 def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, resamples: int = 2000,
-        permutations: int = 10000, min_group: int = 9, fer_python: str | None = None, faceapi: bool = False,
+        permutations: int = 10000, min_group: int = 9, fer_python: str | None = None, competitors=(),
         log=None) -> dict:
     """The benchmark's core: every model over the set (or a seeded subset of ``limit`` people)
     -> the report (what bias.json holds, less the command)."""
@@ -106,8 +106,7 @@ def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, r
                         f"{FER_INSTALL}and pass --fer-python /tmp/fer-venv/bin/python")
             if log:
                 log(fer_note)
-    if faceapi:
-        predictors.append((FACEAPI_LABEL, faceapi_predictor))
+    predictors += [(BROWSER_LIBRARIES[n], lambda n=n: browser_predictor(BROWSER_LIBRARIES[n])) for n in competitors]
     try:  # the repository-relative path where it is one (the default: ../shared/datasets/london_faces)
         where = os.path.relpath(london.resolve(), HERE.parent)
     except ValueError:
@@ -158,8 +157,9 @@ def main():
     p.add_argument("--int8", action="store_true", help="with the default models, the *_int8 models too")
     p.add_argument("--fer-python", default=str(DEFAULT_FER), help="python of a virtual environment with fer")
     p.add_argument("--no-fer", action="store_true", help="leave fer out")
-    p.add_argument("--faceapi", action="store_true",
-                   help="face-api.js as well, in headless Chromium (benchmarks/_competitors/faceapi.py)")
+    p.add_argument("--competitors", nargs="*", default=[], choices=sorted(BROWSER_LIBRARIES),
+                   help="JavaScript libraries as well, in headless Chromium (benchmarks/_competitors/browser.py): "
+                        "faceapi (face-api.js), human (Human)")
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N people (a quick run)")
     p.add_argument("--seed", type=int, default=0, help="seeds the bootstrap, the permutations and --limit")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
@@ -187,7 +187,7 @@ def main():
         p.error(f"--models: {', '.join(unknown)} neither shipped nor a model file (shipped: {', '.join(shipped)})")
     print(machine(), flush=True)
     report = run(a.london, models, limit=a.limit, seed=a.seed, resamples=a.resamples, permutations=a.permutations,
-                 min_group=a.min_group, fer_python=None if a.no_fer else a.fer_python, faceapi=a.faceapi,
+                 min_group=a.min_group, fer_python=None if a.no_fer else a.fer_python, competitors=a.competitors,
                  log=lambda s: print(s, file=sys.stderr, flush=True))
     report["command"] = command_line(__file__)
     report["default"] = default_model_name()

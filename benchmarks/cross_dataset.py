@@ -1,11 +1,12 @@
 """People the training data never saw: every shipped model and fer side by side, in one run, on
-public sets the training never read (docs/cross-dataset.md); with ``--faceapi``, face-api.js too.
+public sets the training never read (docs/cross-dataset.md); with ``--competitors faceapi
+human``, face-api.js and Human too.
 
 Each photo goes through what users run: ``EmotionRecognizer(model=NAME)`` with its default
 detector, the largest face scored (:mod:`facemotion.labelled`, the same code as ``facemotion
 evaluate --data FOLDER``); fer runs ``FER().detect_emotions`` on the same photo in its own
-virtual environment, face-api.js ``detectAllFaces(img).withFaceExpressions()`` in headless
-Chromium (:mod:`_competitors.faceapi`). A photo without a face is a miss. Sets (:mod:`public_sets`):
+virtual environment, face-api.js and Human as their pages call them, in headless Chromium
+(:mod:`_competitors.browser`). A photo without a face is a miss. Sets (:mod:`public_sets`):
 
 - posed_val (``--posed``; 625 posed photos of 15 people, for choosing only), with each
   performance type's balanced accuracy (theatrical, FACS, personal event);
@@ -46,11 +47,11 @@ import numpy as np
 
 import public_sets as sets
 from _common import FER_INSTALL, SHARED, command_line, machine
-from _competitors import FER_EMOTIONS, faceapi_side, fer_side
+from _competitors import FER_EMOTIONS, browser_side, fer_side
 
 HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
-FACEAPI_LABEL = "face-api.js"
+BROWSER_LIBRARIES = {"faceapi": "face-api.js", "human": "Human"}  # --competitors' names
 FER2013 = SHARED / "datasets" / "fer2013.zip"
 POSED_SET = "posed_val"
 
@@ -111,19 +112,21 @@ def facemotion_side(model: str, whole: bool, fold: bool = False):
 
 
 def competitors(a, log) -> tuple[dict, list[str]]:
-    """label -> (score, close) of the competitors this run has (fer unless ``--no-fer``,
-    face-api.js with ``--faceapi``), and the notes on those it lacks."""
+    """label -> (score, close, reads a face given whole) of the competitors this run has (fer
+    unless ``--no-fer``, the JavaScript libraries ``--competitors`` names), and the notes on
+    those it lacks."""
     sides, notes = {}, []
     if not a.no_fer:
         if Path(a.fer_python).exists():
             sides[FER_LABEL] = fer_side(a.fer_python)
         else:
             notes.append(f"fer skipped: {a.fer_python} not found. Install it with\n{FER_INSTALL}")
-    if a.faceapi:
+    for name in a.competitors:
+        label = BROWSER_LIBRARIES[name]
         try:
-            sides[FACEAPI_LABEL] = faceapi_side()
+            sides[label] = browser_side(label)
         except Exception as e:  # noqa: BLE001 - no Chromium, no registry: the run goes on without it
-            notes.append(f"face-api.js skipped: {e}")
+            notes.append(f"{label} skipped: {e}")
     for note in notes:
         log(note)
     return sides, notes
@@ -147,7 +150,9 @@ def run(a, models: list[str], log) -> dict:
                 rows[m]["predicted"] = [labels[int(p.argmax())] if f else None for p, f in zip(probs, found)]
                 rows[m].update(measures(items, truth, probs, found, labels, set_name == POSED_SET))
                 log(f"{set_name}: {m} balanced {rows[m]['balanced_accuracy']:.1%} ({rows[m]['seconds']:.0f} s)")
-            for label, (score, _) in sides.items():
+            for label, (score, _, reads_whole) in sides.items():
+                if whole and not reads_whole:  # no call for a face given whole: no row
+                    continue
                 t0 = time.perf_counter()
                 probs, found = score(items, whole)
                 rows[label] = {**photo_report(truth, probs, found, FER_EMOTIONS), "seconds": time.perf_counter() - t0}
@@ -158,7 +163,7 @@ def run(a, models: list[str], log) -> dict:
             report["sets"][set_name] = {"n": len(items), "files": [str(it.path.name) for it in items],
                                         "truth": truth, "models": rows}
     finally:
-        for _, close in sides.values():
+        for _, close, _ in sides.values():
             close()
     return report
 
@@ -326,8 +331,9 @@ def main() -> None:
     p.add_argument("--models", nargs="*", default=None, help="shipped names or .onnx files (default: every shipped float model)")
     p.add_argument("--fer-python", default="/tmp/fer-venv/bin/python")
     p.add_argument("--no-fer", action="store_true")
-    p.add_argument("--faceapi", action="store_true",
-                   help="face-api.js beside fer, in headless Chromium (its files from the npm registry, pinned)")
+    p.add_argument("--competitors", nargs="*", default=[], choices=sorted(BROWSER_LIBRARIES),
+                   help="JavaScript libraries beside fer, in headless Chromium (their files from the npm registry, "
+                        "pinned): faceapi (face-api.js), human (Human)")
     p.add_argument("--out", default=None,
                    help="results path without suffix (default: benchmarks/results/cross_dataset; with --folder, "
                         "./cross_dataset_folders: held-out sets' results stay out of the repository)")

@@ -415,32 +415,36 @@ def test_gpu_benchmark_reports_a_failed_gpu_batch_and_goes_on(monkeypatch, media
     assert any(line.startswith("cuda: facemotion batch --device cuda failed") for line in out)
 
 
-def test_the_faceapi_side_reads_photos_as_its_users_get_them(media):
-    """benchmarks/_competitors/faceapi.py (cross_dataset.py --faceapi): face-api.js in headless
-    Chromium, its pinned files from the npm registry, on the shared photos; a whole face goes
-    to its expression network alone."""
+@pytest.mark.parametrize("label", ["face-api.js", "Human"])
+def test_the_javascript_competitors_read_photos_as_their_users_get_them(media, label):
+    """benchmarks/_competitors/browser.py (cross_dataset.py --competitors): face-api.js and Human
+    in headless Chromium, their pinned files from the npm registry, on the shared photos; a
+    whole face goes to face-api.js's expression network alone (Human has no such call)."""
     from facemotion.web.assets import AssetError
 
     from conftest import load_benchmark
 
-    faceapi = load_benchmark("_competitors.faceapi")
+    browser = load_benchmark("_competitors.browser")
+    library = {lib.label: lib for lib in (browser.FACEAPI_JS, browser.HUMAN_JS)}[label]
     try:
-        page = faceapi.FaceApi()
+        page = browser.BrowserLibrary(library)
     except RuntimeError as e:  # no Chromium here
         pytest.skip(str(e))
     except AssetError as e:
-        pytest.skip(f"face-api.js's files could not be fetched: {e}")
+        pytest.skip(f"{label}'s files could not be fetched: {e}")
     try:
         two, obama, none = (page.faces(str(media / n)) for n in ("two_people.jpg", "obama.jpg", "no-faces.jpg"))
-        whole = page.faces(str(media / "justin.jpg"), whole=True)
+        whole = page.faces(str(media / "justin.jpg"), whole=True) if library.whole else None
     finally:
         page.close()
-    assert len(two) == 2 and len(obama) == 1 and none == []
+    # Human finds one face a photo by default (its most confident)
+    assert len(two) == (2 if library.whole else 1) and len(obama) == 1 and none == []
     assert max(obama[0]["emotions"], key=obama[0]["emotions"].get) == "happy"
     x, y, w, h = obama[0]["box"]
     assert 300 < x + w / 2 < 650 and w > 150  # the face in the middle of obama.jpg (910 px wide)
-    assert set(whole[0]["emotions"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-    assert abs(sum(whole[0]["emotions"].values()) - 1) < 1e-4 and whole[0]["box"][:2] == [0, 0]
+    assert set(obama[0]["emotions"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    if whole is not None:
+        assert abs(sum(whole[0]["emotions"].values()) - 1) < 1e-4 and whole[0]["box"][:2] == [0, 0]
 
 
 def test_cross_dataset_scores_folders_of_ones_own_and_keeps_their_names_out(tmp_path, media):

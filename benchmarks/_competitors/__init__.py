@@ -1,6 +1,6 @@
 """The competitors the accuracy benchmarks run beside facemotion, each as its users run it:
-``fer`` (in its own virtual environment, :class:`_common.FerProcess`) and face-api.js (in
-headless Chromium, :mod:`.faceapi`). Each side scores a set's photos the same way: the largest
+``fer`` (in its own virtual environment, :class:`_common.FerProcess`), face-api.js and Human (in
+headless Chromium, :mod:`.browser`). Each side scores a set's photos the same way: the largest
 face's seven probabilities in FER2013's order, or no face."""
 
 from __future__ import annotations
@@ -40,21 +40,22 @@ def fer_faces(python: str):
     return faces, proc.close
 
 
-def faceapi_faces():
-    """face-api.js in headless Chromium (:mod:`.faceapi`): -> (``faces(path, whole=False)``, close)."""
-    from .faceapi import FaceApi
+def browser_faces(label: str):
+    """``label``'s library (``"face-api.js"`` or ``"Human"``) in headless Chromium
+    (:mod:`.browser`): -> (``faces(path, whole=False)``, close, whether it reads a face given whole)."""
+    from .browser import FACEAPI_JS, HUMAN_JS, BrowserLibrary
 
-    page = FaceApi()
-    return page.faces, page.close
+    page = BrowserLibrary({lib.label: lib for lib in (FACEAPI_JS, HUMAN_JS)}[label])
+    return page.faces, page.close, page.library.whole
 
 
 def fer_side(python: str):
-    """-> (score, close): fer over a set's photos."""
+    """-> (score, close, True): fer over a set's photos."""
     faces, close = fer_faces(python)
-    return scorer(faces), close
+    return scorer(faces), close, True
 
 
-def faceapi_side():
-    """-> (score, close): face-api.js over a set's photos."""
-    faces, close = faceapi_faces()
-    return scorer(faces), close
+def browser_side(label: str):
+    """-> (score, close, reads a face given whole): a JavaScript library over a set's photos."""
+    faces, close, whole = browser_faces(label)
+    return scorer(faces), close, whole
