@@ -60,13 +60,14 @@ from _bias import utk as _utk
 from _bias.london import ATTRIBUTES, NEGATIVE, PHOTOS, misses, photo_record, read_people, summarize
 from _bias.report import figures, format_report
 from _common import FER_INSTALL, SHARED, command_line, machine
-from _competitors import FER_EMOTIONS, browser_faces, fer_faces
+from _competitors import BROWSER_SIDES, FER_EMOTIONS, browser_faces, fer_faces
 
 HERE = Path(__file__).resolve().parent
 LONDON = SHARED / "datasets" / "london_faces"
 DEFAULT_FER = Path("/tmp/fer-venv/bin/python")
 FER_LABEL = "fer"
-BROWSER_LIBRARIES = {"faceapi": "face-api.js", "human": "Human"}  # --competitors' names
+# --competitors' names: the libraries as their users run them on photos
+LIBRARIES = {n: s[0] for n, s in BROWSER_SIDES.items() if not s[2]}
 
 
 def facemotion_predictor(name: str):
@@ -106,7 +107,7 @@ def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, r
                         f"{FER_INSTALL}and pass --fer-python /tmp/fer-venv/bin/python")
             if log:
                 log(fer_note)
-    predictors += [(BROWSER_LIBRARIES[n], lambda n=n: browser_predictor(BROWSER_LIBRARIES[n])) for n in competitors]
+    predictors += [(LIBRARIES[n], lambda n=n: browser_predictor(LIBRARIES[n])) for n in competitors]
     try:  # the repository-relative path where it is one (the default: ../shared/datasets/london_faces)
         where = os.path.relpath(london.resolve(), HERE.parent)
     except ValueError:
@@ -157,7 +158,7 @@ def main():
     p.add_argument("--int8", action="store_true", help="with the default models, the *_int8 models too")
     p.add_argument("--fer-python", default=str(DEFAULT_FER), help="python of a virtual environment with fer")
     p.add_argument("--no-fer", action="store_true", help="leave fer out")
-    p.add_argument("--competitors", nargs="*", default=[], choices=sorted(BROWSER_LIBRARIES),
+    p.add_argument("--competitors", nargs="*", default=[], choices=sorted(LIBRARIES),
                    help="JavaScript libraries as well, in headless Chromium (benchmarks/_competitors/browser.py): "
                         "faceapi (face-api.js), human (Human)")
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N people (a quick run)")

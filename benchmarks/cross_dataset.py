@@ -47,11 +47,10 @@ import numpy as np
 
 import public_sets as sets
 from _common import FER_INSTALL, SHARED, command_line, machine
-from _competitors import FER_EMOTIONS, browser_side, fer_side
+from _competitors import BROWSER_SIDES, FER_EMOTIONS, browser_side, fer_side
 
 HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
-BROWSER_LIBRARIES = {"faceapi": "face-api.js", "human": "Human"}  # --competitors' names
 FER2013 = SHARED / "datasets" / "fer2013.zip"
 POSED_SET = "posed_val"
 
@@ -122,11 +121,11 @@ def competitors(a, log) -> tuple[dict, list[str]]:
         else:
             notes.append(f"fer skipped: {a.fer_python} not found. Install it with\n{FER_INSTALL}")
     for name in a.competitors:
-        label = BROWSER_LIBRARIES[name]
         try:
-            sides[label] = browser_side(label)
+            label, side = browser_side(name)
+            sides[label] = side
         except Exception as e:  # noqa: BLE001 - no Chromium, no registry: the run goes on without it
-            notes.append(f"{label} skipped: {e}")
+            notes.append(f"{BROWSER_SIDES[name][0]} skipped: {e}")
     for note in notes:
         log(note)
     return sides, notes
@@ -331,9 +330,10 @@ def main() -> None:
     p.add_argument("--models", nargs="*", default=None, help="shipped names or .onnx files (default: every shipped float model)")
     p.add_argument("--fer-python", default="/tmp/fer-venv/bin/python")
     p.add_argument("--no-fer", action="store_true")
-    p.add_argument("--competitors", nargs="*", default=[], choices=sorted(BROWSER_LIBRARIES),
+    p.add_argument("--competitors", nargs="*", default=[], choices=sorted(BROWSER_SIDES),
                    help="JavaScript libraries beside fer, in headless Chromium (their files from the npm registry, "
-                        "pinned): faceapi (face-api.js), human (Human)")
+                        "pinned): faceapi (face-api.js), human (Human); faceapi-whole: face-api.js's expression "
+                        "network on each whole photo (a set of face crops)")
     p.add_argument("--out", default=None,
                    help="results path without suffix (default: benchmarks/results/cross_dataset; with --folder, "
                         "./cross_dataset_folders: held-out sets' results stay out of the repository)")

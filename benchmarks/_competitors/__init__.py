@@ -10,6 +10,12 @@ import numpy as np
 from _common import FER_FACES_SIDE, FerProcess, largest_face
 
 FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# the JavaScript sides by the name a benchmark's --competitors gives them -> (the row's label, the
+# library's, every photo read as one face: face-api.js's expression network alone, for sets of
+# tight face crops where its detector finds no face)
+BROWSER_SIDES = {"faceapi": ("face-api.js", "face-api.js", False),
+                 "faceapi-whole": ("face-api.js (whole)", "face-api.js", True),
+                 "human": ("Human", "Human", False)}
 
 
 def scorer(ask):
@@ -55,7 +61,10 @@ def fer_side(python: str):
     return scorer(faces), close, True
 
 
-def browser_side(label: str):
-    """-> (score, close, reads a face given whole): a JavaScript library over a set's photos."""
-    faces, close, whole = browser_faces(label)
-    return scorer(faces), close, whole
+def browser_side(name: str):
+    """-> (the row's label, (score, close, reads a face given whole)): a JavaScript library over
+    a set's photos, by its name in :data:`BROWSER_SIDES`."""
+    label, library, as_face = BROWSER_SIDES[name]
+    faces, close, whole = browser_faces(library)
+    ask = (lambda path, _whole: faces(path, True)) if as_face else faces
+    return label, (scorer(ask), close, whole)
