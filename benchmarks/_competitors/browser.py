@@ -206,8 +206,8 @@ class BrowserLibrary:
             raise
 
     def faces(self, path: str, whole: bool = False) -> list[dict]:
-        """The faces the library finds in the photo at ``path``: ``{"box", "emotions"}`` each,
-        the emotions under FER2013's names."""
+        """The faces the library finds in the photo at ``path``, as ``detect_emotions`` gives them
+        (``box``, ``emotions`` under FER2013's names, ``dominant_emotion``)."""
         if whole and not self.library.whole:
             raise ValueError(f"{self.library.label} has no call for a face given whole")
         self.asked += 1
@@ -219,9 +219,11 @@ class BrowserLibrary:
             raise SystemExit(f"error: {self.library.label} could not read {path}: {str(e)[:300]}") from None
         finally:
             del self.photos[key]
-        names = self.library.names
-        return [{"box": f["box"], "emotions": {names[k]: float(f["expressions"].get(k, 0.0)) for k in names}}
-                for f in found]
+        names, out = self.library.names, []
+        for f in found:
+            emotions = {names[k]: float(f["expressions"].get(k, 0.0)) for k in names}
+            out.append({"box": f["box"], "emotions": emotions, "dominant_emotion": max(emotions, key=emotions.get)})
+        return out
 
     def close(self) -> None:
         try:
