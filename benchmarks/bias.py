@@ -31,7 +31,8 @@ are skipped with the way to install it (benchmarks/_common.py FER_INSTALL). With
 faceapi human``, face-api.js and Human as well, in headless Chromium (benchmarks/_competitors).
 
     python benchmarks/bias.py [--models fer2013_vgg_s ...] [--int8] [--limit N] [--london PATH]
-                              [--fer-python /tmp/fer-venv/bin/python] [--competitors faceapi human] [--figures docs/bias]
+                              [--fer-python /tmp/fer-venv/bin/python] [--competitors faceapi human]
+                              [--figures docs/bias]
                               [--utk PATH [--utk-sample N]]
 
 With ``--utk``, UTKFace (no emotion labels) adds the faces found and the distribution of the

@@ -118,7 +118,8 @@ window.readPhoto = async (url) => {
   img.src = url;
   await img.decode();
   const found = await human.detect(img);
-  return found.face.map((f) => ({ box: f.box, expressions: Object.fromEntries(f.emotion.map((e) => [e.emotion, e.score])) }));
+  return found.face.map((f) => ({ box: f.box,
+                                  expressions: Object.fromEntries(f.emotion.map((e) => [e.emotion, e.score])) }));
 };
 window.libraryBackend = human.tf.getBackend();
 </script>
