@@ -49,8 +49,14 @@ def fer_faces(python: str):
 def browser_faces(label: str):
     """``label``'s library (``"face-api.js"`` or ``"Human"``) in headless Chromium
     (:mod:`.browser`): -> (``faces(path, whole=False)``, close, whether it reads a face given whole)."""
+    import signal
+    import sys
+
     from .browser import FACEAPI_JS, HUMAN_JS, BrowserLibrary
 
+    # a run stopped with SIGTERM (kill, a job's timeout) unwinds as Ctrl-C does, through the
+    # callers' finally blocks that close the browsers, rather than leaving Chromium running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     page = BrowserLibrary({lib.label: lib for lib in (FACEAPI_JS, HUMAN_JS)}[label])
     return page.faces, page.close, page.library.whole
 

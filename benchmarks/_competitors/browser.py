@@ -137,13 +137,12 @@ class Library:
     names: dict
     whole: bool
 
-    @property
-    def version(self) -> str:
-        return ", ".join(f"{p.name} {p.version}" for p in self.packages)
-
 
 FACEAPI_JS = Library("face-api.js", (FACEAPI, TFJS_WASM), FACEAPI_PAGE, FACEAPI_NAMES, whole=True)
 HUMAN_JS = Library("Human", (HUMAN, TFJS_WASM), HUMAN_PAGE, HUMAN_NAMES, whole=False)
+
+
+CONTENT_TYPES = {".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
@@ -156,14 +155,12 @@ class _Site(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's name
         name = self.path.split("?")[0].lstrip("/")
-        kinds = {".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
-                 ".html": "text/html"}
         if name in ("", "index.html"):
             body, kind = self.page.encode(), "text/html"
         elif name.startswith("photo/") and name[6:] in self.photos:
             body, kind = Path(self.photos[name[6:]]).read_bytes(), "application/octet-stream"
         elif name in self.files:
-            body, kind = self.files[name].read_bytes(), kinds.get(Path(name).suffix, "application/octet-stream")
+            body, kind = self.files[name].read_bytes(), CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
         else:
             self.send_error(404)
             return
@@ -194,8 +191,9 @@ class BrowserLibrary:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.tmp = tempfile.TemporaryDirectory(prefix="facemotion-browser-library-")
-        self.browser = conf.Chromium(profile=str(Path(self.tmp.name) / "profile"))
-        try:
+        self.browser = None
+        try:  # a browser that does not start, or a page that does not load: nothing left running
+            self.browser = conf.Chromium(profile=str(Path(self.tmp.name) / "profile"))
             self.browser.call("Page.navigate", {"url": f"http://127.0.0.1:{self.server.server_address[1]}/"})
             deadline = time.monotonic() + 120
             while not self.browser.evaluate("window.libraryBackend || ''"):
@@ -228,7 +226,7 @@ class BrowserLibrary:
 
     def close(self) -> None:
         try:
-            if getattr(self, "browser", None) is not None:
+            if self.browser is not None:
                 self.browser.close()
         finally:
             self.server.shutdown()
