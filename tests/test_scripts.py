@@ -415,19 +415,20 @@ def test_gpu_benchmark_reports_a_failed_gpu_batch_and_goes_on(monkeypatch, media
     assert any(line.startswith("cuda: facemotion batch --device cuda failed") for line in out)
 
 
-@pytest.mark.parametrize("label", ["face-api.js", "Human"])
-def test_the_javascript_competitors_read_photos_as_their_users_get_them(media, label):
-    """benchmarks/_competitors/browser.py (cross_dataset.py --competitors): face-api.js and Human
-    in headless Chromium, their pinned files from the npm registry, on the shared photos; a
-    whole face goes to face-api.js's expression network alone (Human has no such call)."""
+@pytest.mark.parametrize("label", ["face-api.js", "Human", "facemotion.js"])
+def test_the_javascript_libraries_read_photos_as_their_users_get_them(media, label):
+    """benchmarks/_competitors/browser.py (cross_dataset.py --competitors, web_fps.py --photos):
+    face-api.js and Human in headless Chromium, their pinned files from the npm registry, and
+    facemotion.js from a web-export folder, on the shared photos; a whole face goes to
+    face-api.js's expression network alone (Human has no such call); each library's call timed."""
     from facemotion.web.assets import AssetError
 
     from conftest import load_benchmark
 
     browser = load_benchmark("_competitors.browser")
-    library = {lib.label: lib for lib in (browser.FACEAPI_JS, browser.HUMAN_JS)}[label]
+    library = browser.LIBRARIES[label]
     try:
-        page = browser.BrowserLibrary(library)
+        page = browser.BrowserLibrary(library, isolated=label == "facemotion.js")
     except RuntimeError as e:  # no Chromium here
         pytest.skip(str(e))
     except AssetError as e:
@@ -435,16 +436,24 @@ def test_the_javascript_competitors_read_photos_as_their_users_get_them(media, l
     try:
         two, obama, none = (page.faces(str(media / n)) for n in ("two_people.jpg", "obama.jpg", "no-faces.jpg"))
         whole = page.faces(str(media / "justin.jpg"), whole=True) if library.whole else None
+        timed = page.time(str(media / "obama_small.jpg"), 2)
     finally:
         page.close()
     # Human finds one face a photo by default (its most confident)
-    assert len(two) == {"face-api.js": 2, "Human": 1}[label] and len(obama) == 1 and none == []
+    assert len(two) == {"face-api.js": 2, "Human": 1, "facemotion.js": 2}[label] and len(obama) == 1 and none == []
     assert max(obama[0]["emotions"], key=obama[0]["emotions"].get) == "happy"
     x, y, w, h = obama[0]["box"]
     assert 300 < x + w / 2 < 650 and w > 150  # the face in the middle of obama.jpg (910 px wide)
     assert set(obama[0]["emotions"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     if whole is not None:
         assert abs(sum(whole[0]["emotions"].values()) - 1) < 1e-4 and whole[0]["box"][:2] == [0, 0]
+    assert timed["faces"] == 1 and len(timed["ms"]) == 2 and min(timed["ms"]) > 0 and timed["first"] > 0
+    assert page.info["backend"] == "wasm" and page.info["threads"] >= 1 and page.info["ready"] > 0
+    assert page.info["isolated"] == (label == "facemotion.js")
+    if label == "facemotion.js":  # what facemotion.load() starts on: the default's int8 copy, as Python runs it
+        from facemotion.zoo import default_model_name
+
+        assert page.info["model"] == f"{default_model_name()}_int8" and page.info["bytes"] > 1e6
 
 
 def test_cross_dataset_scores_folders_of_ones_own_and_keeps_their_names_out(tmp_path, media):

@@ -15,6 +15,7 @@ FER_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral
 # tight face crops where its detector finds no face)
 BROWSER_SIDES = {"faceapi": ("face-api.js", "face-api.js", False),
                  "faceapi-whole": ("face-api.js (whole)", "face-api.js", True),
+                 "faceapi-tiny": ("face-api.js (tiny)", "face-api.js (tiny)", False),
                  "human": ("Human", "Human", False)}
 
 
@@ -47,17 +48,18 @@ def fer_faces(python: str):
 
 
 def browser_faces(label: str):
-    """``label``'s library (``"face-api.js"`` or ``"Human"``) in headless Chromium
+    """``label``'s library (a name of :data:`.browser.LIBRARIES`: ``"face-api.js"``, ``"Human"``, ...)
+    in headless Chromium
     (:mod:`.browser`): -> (``faces(path, whole=False)``, close, whether it reads a face given whole)."""
     import signal
     import sys
 
-    from .browser import FACEAPI_JS, HUMAN_JS, BrowserLibrary
+    from .browser import LIBRARIES, BrowserLibrary
 
     # a run stopped with SIGTERM (kill, a job's timeout) unwinds as Ctrl-C does, through the
     # callers' finally blocks that close the browsers, rather than leaving Chromium running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    page = BrowserLibrary({lib.label: lib for lib in (FACEAPI_JS, HUMAN_JS)}[label])
+    page = BrowserLibrary(LIBRARIES[label])
     return page.faces, page.close, page.library.whole
 
 

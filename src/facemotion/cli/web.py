@@ -6,9 +6,11 @@ from __future__ import annotations
 def cmd_web_export(args) -> int:
     from ..web.export import export_site
 
-    summary = export_site(args.dir, args.model, webgpu=not args.no_webgpu, mesh=args.mesh)
+    summary = export_site(args.dir, args.model, precision=args.precision, webgpu=not args.no_webgpu, mesh=args.mesh)
+    first, *others = summary["models"]
     print(f"wrote {summary['folder']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB "
-          f"(models: {', '.join(summary['models'])}); serve the folder from any static file host, e.g. "
+          f"(the page starts on {first}{''.join(f', has {m}' for m in others)}); "
+          "serve the folder from any static file host, e.g. "
           f"python -m http.server -d {summary['folder']} -b 127.0.0.1 8080")
     print("your own pages on that host load static/facemotion.js to run the models, typed for TypeScript by "
           "static/facemotion.d.ts (docs/from-face-api.md)")
@@ -20,6 +22,8 @@ def cmd_web_export(args) -> int:
 
 
 def add_commands(sub, fmt) -> None:
+    from ..zoo import PRECISIONS
+
     s = sub.add_parser("web-export", help="the page as a static site: the models run in the visitor's browser",
                        formatter_class=fmt,
                        description="Write a folder (HTML, JS, WebAssembly, the ONNX model) that any static file host "
@@ -32,6 +36,10 @@ def add_commands(sub, fmt) -> None:
                    "not write are kept)")
     s.add_argument("--model", default=None,
                    help="shipped model name or .onnx file (default: the shipped default); a shipped model's int8 variant comes along")
+    s.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the model the page and facemotion.js start on: auto: the default model's int8 copy (the "
+                        "browser computes it as Python's int8 copy on any CPU), a --model as named; int8: the "
+                        "shipped model's int8 variant; float32: the model as named (both files are written)")
     s.add_argument("--no-webgpu", action="store_true",
                    help="leave out the WebGPU build of onnxruntime-web (16 MB): WebAssembly only")
     s.add_argument("--mesh", action="store_true",

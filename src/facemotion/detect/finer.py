@@ -6,14 +6,17 @@ finds faces from 10 px there: in a 4000 x 3000 group photo, faces under about 60
 (measured: none of 40 faces 55 px wide, ``benchmarks/small_faces.py``). Where the photo is at
 least twice its working copy, and the detector found nothing or found a face near its smallest
 (under :data:`NEAR_SMALLEST` times it), the photo is searched again with a working copy twice as
-large; and once more, at four times, where that search found faces near its own smallest, or
-where nothing has been found at all and the faces that copy cannot show are still
-:data:`FINEST_FACE` px or more in the photo (a photo over 5,120 px a side: a 24 MP group photo's
-45 px faces). The faces found there that overlap no face found before are added; the faces
-found before keep their boxes, so a photo whose faces all stand well above the smallest is
-answered as before, and costs nothing more. A faceless large photo pays one search at twice the
-size (four times the pixels), and one at four times from 5,120 px a side. Video frames are not
-searched again: the per-frame cost is kept (docs/usage.md).
+large; and again at twice that (four, then eight times the first) while the photo is at least
+twice the copy and the last search found faces near its own smallest, or, where nothing has been
+found at all, while the faces that copy cannot show are still :data:`FINEST_FACE` px or more in
+the photo (a photo over 5,120 px a side: a 24 MP group photo's 45 px faces). A panorama's faces
+are small beside its long side: 60 px faces in a 12000 x 2000 photo are found at eight times.
+The faces found there that overlap no face found before are added; the faces found before keep
+their boxes, so a photo whose faces all stand well above the smallest is answered as before, and
+costs nothing more. A faceless large photo pays one search at twice the size (four times the
+pixels), one at four times from 5,120 px a side and one at eight from 10,240 (as decoded: a large
+JPEG may be decoded reduced, :func:`facemotion.detect.decode_scale`). Video frames are not searched again: the
+per-frame cost is kept (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import copy
 from ..boxes import intersection
 from .base import suppress_nested
 
-# how many times the working copy is doubled at most (640 -> 1280 -> 2560 for photos)
-FINER_LEVELS = 2
+# how many times the working copy is doubled at most (640 -> 1280 -> 2560 -> 5120 for photos): the
+# last only for a photo of 5,120 px a side or more whose faces at 2560 are near the smallest (45 px
+# faces in 24 MP, a panorama's)
+FINER_LEVELS = 3
 # a face found under this many times the detector's smallest face (in its working copy) says
 # that smaller ones may be there, below what that copy shows
 NEAR_SMALLEST = 2.0

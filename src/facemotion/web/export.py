@@ -35,7 +35,8 @@ from ..errors import FacemotionError, ModelError, UsageError
 from ..fileio import atomic_path
 from ..labels import EMOTIONS
 from ..render import COLORS
-from ..zoo import resolve, shipped_models
+from ..validate import choice
+from ..zoo import PRECISIONS, resolve, shipped_models
 from . import assets
 
 STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
@@ -160,14 +161,21 @@ def cascade_path() -> Path:
     return Path(cv2.data.haarcascades) / CASCADE
 
 
-def model_files(model=None) -> list[tuple[str, Path, dict]]:
-    """``model`` (None: the default; a shipped name; an .onnx file) -> [(name, file, card)]:
-    the model, then its shipped int8 variant where there is one."""
+def model_files(model=None, precision: str = "auto") -> list[tuple[str, Path, dict]]:
+    """``model`` (None: the default; a shipped name; an .onnx file) -> [(name, file, card)]: the
+    model and its shipped int8 variant where there is one, the one the page starts on first.
+    ``precision`` as the commands take it: "auto" starts the default model's page on its int8
+    copy (WebAssembly's integer arithmetic is the same on every CPU, so the browser needs no CPU
+    check: its answers are Python's int8 copy's, ``benchmarks/web_agreement.py``) and a named
+    model as named; "int8" on the int8 variant; "float32" on the model as named."""
     if model is not None and Path(str(model)).suffix.lower() not in ("", ".onnx") and not Path(str(model)).is_dir():
         pt = Path(str(model)).suffix.lower() == ".pt"
         raise UsageError(f"--model: {model}: the browser runs ONNX models"
                          + (" (export a .pt with `facemotion export`)" if pt else ": give a shipped model's name or an .onnx file"))
+    choice("precision", precision, PRECISIONS)
     path, entry = resolve(model)
+    if precision == "int8":
+        resolve(model, "int8")  # a model without an int8 variant (or an .onnx file that is not int8): its error
     if entry is None:
         from ..recognizer import EmotionRecognizer
 
@@ -178,6 +186,8 @@ def model_files(model=None) -> list[tuple[str, Path, dict]]:
     int8 = shipped_models().get(f"{entry.name}_int8")
     if int8 is not None:
         out.append((int8.name, int8.path, int8.card.to_dict()))
+        if precision == "int8" or (precision == "auto" and model is None):
+            out.reverse()
     return out
 
 
@@ -271,10 +281,11 @@ def _write_site(out: Path, files: dict[str, Path], config: dict, sw: str, header
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, quiet: bool = False) -> dict:
+def export_site(out, model=None, *, precision: str = "auto", webgpu: bool = True, mesh: bool = False,
+                quiet: bool = False) -> dict:
     """Write the static site to folder ``out`` (a new or empty folder, or an earlier export,
-    which is replaced, the files it did not write kept); -> a summary: files, bytes, models, kept
-    (those files). ``mesh``: the page runs the face
+    which is replaced, the files it did not write kept); -> a summary: files, bytes, models (the
+    one the page starts on first: :func:`model_files`), kept (those files). ``mesh``: the page runs the face
     mesh by default (it has the mesh's files either way: ``?mesh=1``)."""
     import facemotion
 
@@ -286,7 +297,7 @@ def export_site(out, model=None, *, webgpu: bool = True, mesh: bool = False, qui
     above = next((p for p in out.parents if p.exists()), None)
     if above is not None and not above.is_dir():
         raise UsageError(f"{out}: {above} is a file, not a folder")
-    models = model_files(model)
+    models = model_files(model, precision)
     assets.fetch(quiet=quiet)
     for name in ("index.html", *PAGE_FILES, TYPES, "sw.js"):
         if not (STATIC / name).is_file():

