@@ -61,7 +61,7 @@ from _bias import utk as _utk
 from _bias.london import ATTRIBUTES, NEGATIVE, PHOTOS, misses, photo_record, read_people, summarize
 from _bias.report import figures, format_report
 from _common import FER_INSTALL, SHARED, command_line, machine
-from _competitors import BROWSER_SIDES, FER_EMOTIONS, browser_faces, fer_faces
+from _competitors import BROWSER_SIDES, FER_EMOTIONS, browser_faces, fer_faces, versions
 
 HERE = Path(__file__).resolve().parent
 LONDON = SHARED / "datasets" / "london_faces"
@@ -113,7 +113,9 @@ def run(london, models: list[str], *, limit: int | None = None, seed: int = 0, r
         where = os.path.relpath(london.resolve(), HERE.parent)
     except ValueError:
         where = str(london)
-    report = {"machine": machine(), "data": where, "people": len(people), "limit": limit, "seed": seed,
+    ran = versions([n for n, _ in predictors], fer_python if any(n == FER_LABEL for n, _ in predictors) else None)
+    report = {"machine": machine() + (f"\nbeside it: {ran}" if ran else ""), "data": where, "people": len(people),
+              "limit": limit, "seed": seed,
               "resamples": resamples, "permutations": permutations, "min_group": min_group,
               "negative": list(NEGATIVE), "fer": fer_note, "models": {}}
     t_all = time.perf_counter()

@@ -47,7 +47,7 @@ import numpy as np
 
 import public_sets as sets
 from _common import FER_INSTALL, SHARED, command_line, machine
-from _competitors import BROWSER_SIDES, FER_EMOTIONS, browser_side, fer_side
+from _competitors import BROWSER_SIDES, FER_EMOTIONS, browser_side, fer_side, versions
 
 HERE = Path(__file__).resolve().parent
 FER_LABEL = "fer"
@@ -136,6 +136,8 @@ def run(a, models: list[str], log) -> dict:
 
     report = {"machine": machine(), "part": a.part, "sets": {}}
     sides, notes = competitors(a, log)
+    if ran := versions(list(sides), a.fer_python if FER_LABEL in sides else None):
+        report["machine"] += f"\nbeside it: {ran}"
     report["notes"] = "\n".join(notes) or None
     try:
         for set_name, (items, whole) in read_sets(a).items():

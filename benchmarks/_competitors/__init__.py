@@ -76,3 +76,24 @@ def browser_side(name: str):
     faces, close, whole = browser_faces(library)
     ask = (lambda path, _whole: faces(path, True)) if as_face else faces
     return label, (scorer(ask), close, whole)
+
+
+def versions(rows, fer_python: str | None = None) -> str:
+    """What ran beside facemotion, for a results file's header ('' for nothing): fer's installed
+    version (``fer_python``'s), and for the rows of :data:`BROWSER_SIDES` among ``rows`` their
+    libraries' pinned packages and the Chromium that ran them."""
+    import subprocess
+
+    out = []
+    if fer_python:
+        r = subprocess.run([fer_python, "-c", "import importlib.metadata as m; print(m.version('fer'))"],
+                           capture_output=True, text=True, timeout=120)
+        out.append(f"fer {r.stdout.strip() or '(version unknown)'}")
+    libraries = {lib for row, lib, _ in BROWSER_SIDES.values() if row in rows}
+    if libraries:
+        from .browser import LIBRARIES
+        from web_fps import _test_helpers, browser_version
+
+        packages = dict.fromkeys(f"{p.name} {p.version}" for lb in sorted(libraries) for p in LIBRARIES[lb].packages)
+        out.append(f"{', '.join(packages)} in headless Chromium {browser_version(_test_helpers())}")
+    return "; ".join(out)
