@@ -183,7 +183,7 @@ def photos(rounds: int, calls: int) -> int:
         print(f"{lb}: {i['backend']}, {i['threads']} thread{'s' * (i['threads'] > 1)}"
               + (f", model {i['model']}" if i.get("model") else "")
               + f"; page ready in {i['ready'] / 1e3:.2f} s, {i['bytes'] / 1e6:.1f} MB loaded by then "
-              f"({sum(page.served) / 1e6:.1f} MB in all, first visit)"
+              f"({sum(map(len, page.served)) / 1e6:.1f} MB in all, {page.gzipped() / 1e6:.1f} MB gzipped; first visit)"
               + ("" if i["isolated"] else "; not isolated"))
     import facemotion
 

@@ -226,7 +226,7 @@ class _Site(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         if not name.startswith("photo/"):
-            self.served.append(len(body))
+            self.served.append(body)
 
     def log_message(self, *args):
         pass
@@ -255,7 +255,7 @@ class BrowserLibrary:
                      for pkg in library.packages for m in pkg.files}
         self.photos: dict[str, str] = {}
         self.asked = 0
-        self.served: list[int] = []  # the bytes of each of the page's own files sent (not the photos)
+        self.served: list[bytes] = []  # each of the page's own files as sent (not the photos)
         handler = functools.partial(_Site, page=library.page + PAGE_COMMON, files=files, photos=self.photos,
                                     isolated=isolated, served=self.served)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -275,7 +275,14 @@ class BrowserLibrary:
         # what runs (backend, threads; facemotion.js: its model), whether the page is isolated, the
         # ms from the page's first request to its models loaded and ready and the bytes it loaded by
         # then, from a fresh profile: a first visit
-        self.info = {**info, "isolated": self.browser.evaluate("window.crossOriginIsolated"), "bytes": sum(self.served)}
+        self.info = {**info, "isolated": self.browser.evaluate("window.crossOriginIsolated"),
+                     "bytes": sum(map(len, self.served))}
+
+    def gzipped(self) -> int:
+        """The bytes of what the page has loaded as a web host that compresses sends them (gzip, level 6)."""
+        import gzip
+
+        return sum(len(gzip.compress(b, 6)) for b in self.served)
 
     def _photo(self, path: str) -> str:
         self.asked += 1
