@@ -73,6 +73,8 @@ def main() -> int:
     p.add_argument("--photos", action="store_true", help="facemotion.js against face-api.js and Human on photos")
     p.add_argument("--calls", type=int, default=5, help="--photos: timed calls a photo in each round")
     args = p.parse_args()
+    if args.calls < 1 or (args.rounds is not None and args.rounds < 1):
+        p.error("--calls and --rounds: 1 or more")
     if args.photos:
         return photos(rounds=args.rounds or 3, calls=args.calls)
     conf = _test_helpers()
@@ -144,6 +146,10 @@ def photos(rounds: int, calls: int) -> int:
     if conf.chromium_path() is None:
         print("error: Chromium is not installed (bash scripts/install_chromium.sh)", file=sys.stderr)
         return 1
+    import signal
+
+    # a run stopped with SIGTERM unwinds through the finally below, which closes the browsers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pages: dict[str, BrowserLibrary] = {}
     paths = [str(x) for x in shared_photos()]
     times = {(label, x): [] for label in LIBRARIES for x in paths}

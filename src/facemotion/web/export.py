@@ -166,8 +166,8 @@ def model_files(model=None, precision: str = "auto") -> list[tuple[str, Path, di
     model and its shipped int8 variant where there is one, the one the page starts on first.
     ``precision`` as the commands take it: "auto" starts the default model's page on its int8
     copy (WebAssembly's integer arithmetic is the same on every CPU, so the browser needs no CPU
-    check: its answers are Python's int8 copy's, ``benchmarks/web_agreement.py``) and a named
-    model as named; "int8" on the int8 variant; "float32" on the model as named."""
+    check: it gives the emotions of Python's int8 copy, ``benchmarks/web_agreement.py``) and a
+    named model as named; "int8" on the int8 variant; "float32" on the model as named."""
     if model is not None and Path(str(model)).suffix.lower() not in ("", ".onnx") and not Path(str(model)).is_dir():
         pt = Path(str(model)).suffix.lower() == ".pt"
         raise UsageError(f"--model: {model}: the browser runs ONNX models"
