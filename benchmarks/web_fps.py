@@ -139,7 +139,6 @@ def main() -> int:
 
 def photos(rounds: int, calls: int) -> int:
     """``--photos``: each library's ms a shared photo, as a ratio to facemotion.js's."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _competitors.browser import LIBRARIES, BrowserLibrary
 
     conf = _test_helpers()
