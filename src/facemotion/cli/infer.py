@@ -13,7 +13,6 @@ from ..labels import FERPLUS_EMOTIONS
 from ..names import count, json_fields, one_line, shown, text
 from ..service.limits import Limits
 from ..validate import camera, integer, listen_address, number, option, output_folder
-from ..video.stream import VIDEO_DETECT_SIZE
 from ..writers import drawn_copies, drawn_note, to_json_line
 from .lines import explained_line, faces_line
 from .models import cmd_models
@@ -246,7 +245,7 @@ def add_commands(sub, fmt) -> None:
         # Threads "auto": every core on an idle machine (one thread was 13% slower on every frame of
         # test.mp4), one under competing processes (60% of the idle speed kept, where one thread per
         # core kept 45%); benchmarks/vs_fer.py measures both.
-        add_recognizer_args(s, detect_size=VIDEO_DETECT_SIZE, threads="auto")
+        add_recognizer_args(s, detect_size=None, threads="auto")
         s.set_defaults(func=cmd_video if name == "video" else cmd_webcam)
 
     s = sub.add_parser("serve", help="web page and API: photos and the webcam in a browser, JSON or annotated JPEG",

@@ -15,7 +15,6 @@ from .options import explain_options
 def cmd_video(args) -> int:
     from ..inputs import VIDEO_SUFFIXES, expand_inputs, unique
     from ..names import fit_stems
-    from ..recognizer import RecognizerOptions
     from ..video import process_video
     from ..writers import output_stems
 
@@ -28,7 +27,7 @@ def cmd_video(args) -> int:
     if not paths:
         raise VideoError(f"no videos found in {' '.join(map(shown, args.paths))} ({', '.join(sorted(VIDEO_SUFFIXES))})")
     check_writable(args.out, "-o")  # before a clip is read
-    rec = RecognizerOptions.from_args(args, _video_job(args, paths)).build()
+    rec = _recognizer(args, _video_job(args, paths))
     explain = {"every": args.explain, **explain_options(args)} if args.explain else None
     if not explain and (args.explain_method or args.layer):  # not passed over in silence
         raise UsageError(f"{'--explain-method' if args.explain_method else '--layer'}: for the saliency maps of "
@@ -73,6 +72,21 @@ def _exit_code(codes: list[int], total: int) -> int:
     return 1 if failed else 0
 
 
+def _recognizer(args, job=None):
+    """The recognizer of a video or webcam command line: without --detect-size, frames searched at 400 px (a
+    video file's at more where its first seconds need it: facemotion.video.scale); on a GPU at 400, the size
+    its batched path is made for."""
+    from dataclasses import replace
+
+    from ..recognizer import RecognizerOptions
+    from ..video.stream import VIDEO_DETECT_SIZE
+
+    options = RecognizerOptions.from_args(args, job)
+    if options.detect_size is None and options.device != "cpu":
+        options = replace(options, detect_size=VIDEO_DETECT_SIZE)
+    return options.build()
+
+
 def _video_job(args, paths):
     """(the videos' frames, "frames") for ``--device auto`` to weigh; None otherwise or unknown."""
     if args.device != "auto":
@@ -112,11 +126,10 @@ def _video_exit_code(s: dict) -> int:
 
 
 def cmd_webcam(args) -> int:
-    from ..recognizer import RecognizerOptions
     from ..video import has_display, process_video
     from ..video.outputs import live_name, session_name
 
-    rec = RecognizerOptions.from_args(args).build()
+    rec = _recognizer(args)
     display = has_display() and not args.headless
     if not display:
         why = "--headless given" if args.headless else (

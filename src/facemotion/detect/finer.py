@@ -15,8 +15,9 @@ The faces found there that overlap no face found before are added; the faces fou
 their boxes, so a photo whose faces all stand well above the smallest is answered as before, and
 costs nothing more. A faceless large photo pays one search at twice the size (four times the
 pixels), one at four times from 5,120 px a side and one at eight from 10,240 (as decoded: a large
-JPEG may be decoded reduced, :func:`facemotion.detect.decode_scale`). Video frames are not searched again: the
-per-frame cost is kept (docs/usage.md).
+JPEG may be decoded reduced, :func:`facemotion.detect.decode_scale`). A video's frames are not searched again,
+frame by frame: a large file's first seconds choose the size all its frames are searched at
+(:mod:`facemotion.video.scale`, through :func:`finest_side`).
 """
 
 from __future__ import annotations
@@ -53,27 +54,46 @@ def near_smallest(found, scale: float, min_face: float) -> bool:
     return not found or min(min(d[0][2], d[0][3]) for d in found) * scale < NEAR_SMALLEST * min_face
 
 
-def search_finer(detector, image, found: list) -> list:
+def search_finer(detector, image, found: list, levels: int | None = None) -> list:
     """``found`` (``detector``'s detections in ``image``, largest first) with the faces a search in
-    more detail adds (see the module's notes); ``found`` itself where none is made."""
-    if not searches_finer(detector):
+    more detail adds (see the module's notes; ``levels``: the doublings at most, else
+    :data:`FINER_LEVELS`); ``found`` itself where none is made."""
+    out = list(found)
+    for _, added in finer_searches(detector, image, found, levels):
+        out += added
+    if len(out) == len(found):
         return found
+    out.sort(key=lambda d: -d[0][2] * d[0][3])
+    return suppress_nested(out)
+
+
+def finest_side(detector, image, found: list, levels: int | None = None) -> int:
+    """The working size at which the search in more detail last added faces to ``found`` in
+    ``image`` (``detector.max_side``: none added): what a video's frames need
+    (:mod:`facemotion.video.scale`)."""
+    side = detector.max_side
+    for at, added in finer_searches(detector, image, found, levels):
+        side = at if added else side
+    return side
+
+
+def finer_searches(detector, image, found: list, levels: int | None = None):
+    """(working size, the faces it adds) of each search in more detail the rules above make."""
+    if not searches_finer(detector):
+        return
     side, longest = detector.max_side, max(image.shape[:2])
     out, last = list(found), list(found)
-    for _ in range(FINER_LEVELS):
+    for _ in range(FINER_LEVELS if levels is None else levels):
         if longest < 2 * side or not near_smallest(last, side / longest, detector.min_face):
-            break
+            return
         side *= 2
         finer = copy.copy(detector)  # the same network, session and thresholds; a larger working copy
         finer.max_side = side
         last = [d for d in finer.detect(image) if not any(_same(d[0], k[0]) for k in out)]
         if not last and (out or longest * detector.min_face / side < FINEST_FACE):
-            break
+            return
         out += last
-    if len(out) == len(found):
-        return found
-    out.sort(key=lambda d: -d[0][2] * d[0][3])
-    return suppress_nested(out)
+        yield side, last
 
 
 def _same(a, b) -> bool:

@@ -94,7 +94,9 @@ class _VideoRun:
     def __init__(self, recognizer, source, out_dir: Path, opts: VideoOptions):
         # checked before it sizes the progress bar and the MP4's rate (the stream checks the rest)
         opts = replace(opts, frame_step=validate.integer("frame_step", opts.frame_step, 1))
-        self.rec, self.opts, self.out_dir = recognizer, opts, out_dir
+        # frames searched as the API's stream searches them (400 px where no size was asked for)
+        self.rec = recognizer.for_video() if hasattr(recognizer, "for_video") else recognizer
+        self.opts, self.out_dir = opts, out_dir
         self.src = FrameSource(source)  # first: a source that cannot be read leaves no empty folder
         self.lock = None
         try:
@@ -267,11 +269,15 @@ class _VideoRun:
             held = held_times(times, info.fps, live=info.live, end=self.sampled_end())
             self.span = float(held.sum())  # the seconds the frames analysed stand for
             summary = summarize(self.per_face, self.n, fps, self.labels, (index, held))
+            stages = getattr(self.rec, "stages", None)  # (a recognizer-like object may have none)
             if self.status == "complete" and getattr(self.src, "gone_after", None) is not None:  # stopped for good
                 self.status = f"ended: the stream sent nothing for {self.src.gone_after:.0f} s"
                 elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "turned": 90 * self.src.turn,  # degrees clockwise: a sideways file's frames read upright
+                            # the detector's working size, and whether the clip's first seconds chose it (video.scale)
+                            "detect_size": self.src.searched_at or getattr(stages, "detect_size", None),
+                            "detect_size_chosen": bool(self.src.searched_at),
                             "every": self.opts.every, "frame_step": self.opts.frame_step,
                             "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "model": getattr(self.rec, "model_name", None),

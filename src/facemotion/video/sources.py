@@ -59,6 +59,7 @@ class FrameSource:
 
     path = None  # a file's
     turn = 0  # quarter turns clockwise a file's frames are given as read (turn_upright)
+    searched_at = None  # the detector's working size its first seconds chose for a file (video.scale; None: the run's)
 
     def __init__(self, source, *, camera_size: tuple[int, int] | None = None):
         self._cap = None

@@ -21,9 +21,9 @@ from ..fileio import check_input_file, stream_address
 from ..preprocess import clip_box
 from ..results import Analysis, add_mesh, make_result
 from .files import camera_index
+from .scale import for_clip
 from .sources import FrameSource
 from .tracking import IoUTracker, SceneCutDetector
-from .upright import video_turn
 
 # frames a batching runtime (a GPU's) takes at once from a video file: its detector's batch
 BATCH_FRAMES = 16
@@ -228,8 +228,8 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
 
 def _frames(recognizer, source, track):
     src = source if isinstance(source, FrameSource) else FrameSource(source)
-    if src.path is not None and not src.turn:  # a sideways file's frames turned upright as read
-        src.turn_upright(video_turn(recognizer.stages, src))
+    # a file's first seconds choose: a sideways file's frames turned upright as read, a 4K clip's small faces searched
+    recognizer = for_clip(recognizer, src)
     # a file's frames go BATCH_FRAMES at a time where the stages batch them (a GPU's); a live
     # source (a camera) frame by frame, as soon as each arrives
     n = BATCH_FRAMES if getattr(recognizer.stages, "batched", None) is not None and not src.info.live else 1

