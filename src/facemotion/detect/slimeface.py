@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import ModelError
 from ..sessions import checked_session
 from ..threads import ForkSafeLock, detector_threads
+from . import finer
 from .base import DETECTORS, PHOTO_DETECT_SIZE, Detection, _downscale, _finish, _working_scale, decode_scale, to_square
 
 
@@ -51,9 +52,13 @@ class SlimefaceDetector:
         self.min_confidence, self.max_side, self.square = min_confidence, max_side, square
 
     def decode_scale(self, width: int, height: int, grid: int) -> float:
-        """See :func:`decode_scale`. The CNN finds faces of 10 px in its working copy, so only
-        very large pictures decode reduced (a 48 MP photo at 1/2; 12 MP whole)."""
-        return decode_scale(_working_scale(width, height, self.max_side), self.min_face, grid)
+        """See :func:`decode_scale`; and the finest copy a large photo's small faces are searched
+        for on (:mod:`facemotion.detect.finer`: up to eight times the working copy, 5,120 px) is
+        still a reduction of the decoded picture. So a 12 or 48 MP photo decodes whole (at 1/2,
+        a 48 MP photo's faces under about 60 px went unseen), a 12000 x 2000 panorama at 1/2."""
+        finest = self.max_side * 2 ** finer.FINER_LEVELS  # (read when called: a benchmark sets it)
+        f = _working_scale(width, height, self.max_side)
+        return max(decode_scale(f, self.min_face, grid), _working_scale(width, height, finest))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
