@@ -55,7 +55,7 @@ def test_a_large_clips_small_faces_are_found_on_every_path(small, tmp_path, caps
     capsys.readouterr()
     s = video(small, tmp_path / "ours")
     assert (s["detect_size"], s["detect_size_chosen"], len(s["faces"])) == (800, True, 8)
-    assert "searched at 800 px: its first seconds showed faces too small for 400" in capsys.readouterr().out
+    assert "searched at 800 px: its first frames showed faces too small for 400" in capsys.readouterr().out
     assert all(f["frames_seen"] == 8 for f in s["faces"].values())
     # asked for, the size stands: what the command found before a clip could choose
     s = video(small, tmp_path / "asked", "--detect-size", "400")
@@ -65,6 +65,21 @@ def test_a_large_clips_small_faces_are_found_on_every_path(small, tmp_path, caps
     run_batch([small], tmp_path / "v.csv", spec=JobSpec(every=4), progress=False)
     frames = [r[1] for r in read_rows(tmp_path / "v.csv")]
     assert sorted(frames) == [0] * 8 + [4] * 8
+
+
+def test_a_cameras_first_frame_chooses_alone(small, tmp_path, monkeypatch):
+    """A camera's or a live stream's frames cannot be looked at ahead: the first frame, read as
+    the camera opened, chooses (here a 1080p camera over a group, the clip standing in for it)."""
+    import facemotion.video.sources as sources
+
+    real = cv2.VideoCapture
+    monkeypatch.setattr(sources.cv2, "VideoCapture", lambda index, *a: real(str(small)))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    out = tmp_path / "cam"
+    assert main(["webcam", "--camera", "0", "-o", str(out), "--max-frames", "4", "--no-video"]) == 0
+    (summary,) = out.glob("webcam0_*_summary.json")
+    s = json.loads(summary.read_text())
+    assert (s["detect_size"], s["detect_size_chosen"], len(s["faces"])) == (800, True, 8)
 
 
 class Unread:

@@ -44,7 +44,7 @@ def video_lines(s: dict) -> list[str]:
         stood = "upside down" if s["turned"] == 180 else "on their side"
         cut += f", read turned {s['turned']}° clockwise: its faces stood {stood}"
     if s.get("detect_size_chosen"):  # a large clip's small faces (facemotion.video.scale)
-        cut += f", searched at {s['detect_size']} px: its first seconds showed faces too small for 400"
+        cut += f", searched at {s['detect_size']} px: its first frames showed faces too small for 400"
     lines = [f"{shown(s['source'])}: {count(s['frames'], 'frame')} ({s['status']}{cut}), "
              f"{count(len(s['faces']), 'face id')}, "
              f"{s['processing_fps']} fps with {s['detector']}, "

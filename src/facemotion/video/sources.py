@@ -158,7 +158,7 @@ class FrameSource:
             raise VideoError(f"camera {index}: cannot be opened (no such device, in use by another program, "
                              "or no permission); try another camera index (--camera N)")
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-        self._first = first
+        self._first = self.first_frame = first
         self._cap = cap
         self.info = SourceInfo(f"camera {index}", float(fps), first.shape[1], first.shape[0], 0, True)
 
@@ -174,7 +174,7 @@ class FrameSource:
             raise VideoError(f"{shown}: no video from this stream within {STREAM_TIMEOUT_S} s (nothing answers there, "
                              "or it sends no video FFmpeg reads)")
         fps = cap.get(cv2.CAP_PROP_FPS)
-        self._first, self._cap, self._url = first, cap, url
+        self._first, self.first_frame, self._cap, self._url = first, first, cap, url
         self.info = SourceInfo(shown, float(fps) if 0 < fps <= 1000 else 30.0, first.shape[1], first.shape[0], 0, True)
         self._latest = threading.Condition()
 
