@@ -1,4 +1,4 @@
-"""A video file's small faces: the size its frames are searched at, chosen once, from its first seconds.
+"""A video's small faces: the size its frames are searched at, chosen once, before its first frame.
 
 Without ``--detect-size`` a video's frames are searched on a copy 400 px a side
 (:data:`~facemotion.video.stream.VIDEO_DETECT_SIZE`): on test.mp4 it finds the faces 640 px
