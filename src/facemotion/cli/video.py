@@ -74,7 +74,7 @@ def _exit_code(codes: list[int], total: int) -> int:
 
 def _recognizer(args, job=None):
     """The recognizer of a video or webcam command line: without --detect-size, frames searched at 400 px (a
-    video file's at more where its first seconds need it: facemotion.video.scale); on a GPU at 400, the size
+    video's at more where its frames need it: facemotion.video.scale); on a GPU at 400, the size
     its batched path is made for."""
     from dataclasses import replace
 

@@ -16,8 +16,8 @@ their boxes, so a photo whose faces all stand well above the smallest is answere
 costs nothing more. A faceless large photo pays one search at twice the size (four times the
 pixels), one at four times from 5,120 px a side and one at eight from 10,240 (as decoded: a large
 JPEG may be decoded reduced, :func:`facemotion.detect.decode_scale`). A video's frames are not searched again,
-frame by frame: a large file's first seconds choose the size all its frames are searched at
-(:mod:`facemotion.video.scale`, through :func:`finest_side`).
+frame by frame: a large file's first seconds choose the size its frames are searched at, and a
+frame every two seconds may raise it (:mod:`facemotion.video.scale`, through :func:`finest_side`).
 """
 
 from __future__ import annotations

@@ -275,9 +275,10 @@ class _VideoRun:
                 elapsed -= self.src.gone_after  # the wait is no processing time
             summary.update({**json_fields("source", info.name), "width": info.width, "height": info.height,
                             "turned": 90 * self.src.turn,  # degrees clockwise: a sideways file's frames read upright
-                            # the detector's working size, and whether the clip's first seconds chose it (video.scale)
+                            # the working size, whether the clip's frames chose it, and from when (video.scale)
                             "detect_size": self.src.searched_at or getattr(stages, "detect_size", None),
                             "detect_size_chosen": bool(self.src.searched_at),
+                            "detect_size_from_s": self.src.searched_from,
                             "every": self.opts.every, "frame_step": self.opts.frame_step,
                             "smooth": self.opts.smooth, "detector": self.rec.detector_name,
                             "model": getattr(self.rec, "model_name", None),

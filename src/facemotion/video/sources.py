@@ -59,12 +59,11 @@ class FrameSource:
 
     path = None  # a file's
     turn = 0  # quarter turns clockwise a file's frames are given as read (turn_upright)
-    searched_at = None  # the detector's working size its first seconds chose for a file (video.scale; None: the run's)
+    searched_at = None  # the detector's working size its frames chose (video.scale; None: the run's)
+    searched_from = None  # the time (s) the frames were first searched at it (0: from the first)
 
     def __init__(self, source, *, camera_size: tuple[int, int] | None = None):
-        self._cap = None
-        self._iter = None
-        self._t0 = None
+        self._cap = self._iter = self._t0 = None
         self._stop = threading.Event()
         if isinstance(source, Stream) or (isinstance(source, str) and stream_address(source)):
             self._open_stream(source.url if isinstance(source, Stream) else stream_address(source))

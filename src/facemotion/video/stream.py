@@ -21,7 +21,7 @@ from ..fileio import check_input_file, stream_address
 from ..preprocess import clip_box
 from ..results import Analysis, add_mesh, make_result
 from .files import camera_index
-from .scale import for_clip
+from .scale import LaterLooks, for_clip
 from .sources import FrameSource
 from .tracking import IoUTracker, SceneCutDetector
 
@@ -228,7 +228,9 @@ def stream(recognizer, source, *, every: int = 1, smooth: float = 0.5, iou_thres
 
 def _frames(recognizer, source, track):
     src = source if isinstance(source, FrameSource) else FrameSource(source)
-    # a file's first seconds choose: a sideways file's frames turned upright as read, a 4K clip's small faces searched
+    # a file's first seconds choose: a sideways file's frames turned upright as read, a 4K clip's small faces
+    # searched; its later frames, looked at now and then, may raise the size (a crowd that walks in)
+    looks = LaterLooks(recognizer, src)
     recognizer = for_clip(recognizer, src)
     # a file's frames go BATCH_FRAMES at a time where the stages batch them (a GPU's); a live
     # source (a camera) frame by frame, as soon as each arrives
@@ -239,6 +241,7 @@ def _frames(recognizer, source, track):
     try:
         frames = iter(src)
         while chunk := list(islice(frames, n)):
+            recognizer = looks(recognizer, chunk[0][2], chunk[0][1])
             done = track.many(recognizer, [(i, f) for i, _, f in chunk]) if n > 1 else \
                 [track(recognizer, chunk[0][2], chunk[0][0])]
             for (i, t, frame), d in zip(chunk, done):
