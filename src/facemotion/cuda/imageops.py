@@ -6,6 +6,7 @@ or turned here has the pixels the CPU path's OpenCV gives, but for a rare roundi
 (``tests/core/test_cuda_batched.py`` counts them on the shared photos):
 
 - :func:`gray`: ``cvtColor(BGR2GRAY)``'s fixed point (coefficients of 2^-14, rounded);
+- :func:`shrink`: :func:`facemotion.preprocess.shrink`'s halvings, then its area average;
 - :func:`resize`: ``resize``'s ``INTER_AREA`` (its exact-ratio path: integer block sums; its
   general path: the coverage table ``computeResizeAreaTab`` builds, summed in float32) and
   ``INTER_LINEAR`` (coefficients of 1/2048, its two-stage fixed point), taps gathered per axis;
@@ -22,6 +23,8 @@ import math
 
 import numpy as np
 import torch
+
+from .. import preprocess
 
 AREA, LINEAR = "area", "linear"
 
@@ -134,6 +137,21 @@ def resize(img: torch.Tensor, size: tuple[int, int], interpolation: str = AREA) 
     b0, b1 = wy[:, 0].reshape(view), wy[:, 1].reshape(view)
     v = ((b0 * (x.index_select(0, i0) >> 4)) >> 16) + ((b1 * (x.index_select(0, i1) >> 4)) >> 16)
     return ((v + 2) >> 2).clamp(0, 255).to(torch.uint8)
+
+
+def shrink(img: torch.Tensor, size: tuple[int, int], least: int) -> torch.Tensor:
+    """An H x W (x C) uint8 picture shrunk to ``size`` (width, height) as
+    :func:`facemotion.preprocess.shrink` shrinks it: the same halvings (2 x 2 sums, ``(sum + 2) >> 2``)
+    of the same centred region, then the area average."""
+    h, w = img.shape[:2]
+    n = preprocess.halvings(h, w, size[1], size[0], least)
+    if n:
+        y, x, rows, cols = preprocess.halved_region(h, w, n)
+        img = img[y:y + rows, x:x + cols]
+        for _ in range(n):
+            rows, cols = rows // 2, cols // 2
+            img = resize(img, (cols, rows), AREA)
+    return resize(img, size, AREA)
 
 
 def _source_points(xs, ys, m00, m01, m02, m10, m11, m12):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import cv2
 import numpy as np
 
+from .. import preprocess
 from ..boxes import intersection
 from ..preprocess import clip_box
 from ..registry import Registry
@@ -48,7 +48,7 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     if not max_side or s <= max_side:
         return image, 1.0
     f = max_side / s
-    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA), f
+    return preprocess.shrink(image, (max(1, round(w * f)), max(1, round(h * f))), preprocess.PICTURE_LEAST), f
 
 
 def _finish(raw, f: float, w: int, h: int, min_confidence: float) -> list[Detection]:

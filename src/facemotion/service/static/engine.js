@@ -195,12 +195,39 @@ function finish(raw, f, W, H, minConfidence) {
   return suppressNested(out);
 }
 
+// preprocess.halvings and preprocess.shrink: a large reduction halved first (2 x 2 means of the
+// centred region whose sides are multiples of 2^n) while at least ``least`` times a side is left,
+// then the area average; into ``dst``
+function halvings(h, w, oh, ow, least) {
+  let n = 0;
+  while (least && (w >> (n + 1)) >= least * ow && (h >> (n + 1)) >= least * oh) n++;
+  return n;
+}
+
+function shrink(src, dst, width, height, least) {
+  const n = halvings(src.rows, src.cols, height, width, least);
+  if (!n) { cv.resize(src, dst, new cv.Size(width, height), 0, 0, cv.INTER_AREA); return; }
+  const q = 1 << n, rows = Math.floor(src.rows / q) * q, cols = Math.floor(src.cols / q) * q;
+  let cur = src.roi(new cv.Rect((src.cols - cols) >> 1, (src.rows - rows) >> 1, cols, rows));
+  try {
+    for (let i = 0; i < n; i++) {
+      const half = new cv.Mat();
+      cv.resize(cur, half, new cv.Size(cur.cols >> 1, cur.rows >> 1), 0, 0, cv.INTER_AREA);
+      cur.delete();
+      cur = half;
+    }
+    cv.resize(cur, dst, new cv.Size(width, height), 0, 0, cv.INTER_AREA);
+  } finally {
+    cur.delete();
+  }
+}
+
 // detect.base._downscale: a copy at most max_side a side (area averaging), and its scale
 function downscale(img, maxSide) {
   const W = img.cols, H = img.rows, s = Math.max(W, H);
   if (!maxSide || s <= maxSide) return { small: img, f: 1 };
   const f = maxSide / s, small = new cv.Mat();
-  cv.resize(img, small, new cv.Size(Math.max(1, pyRound(W * f)), Math.max(1, pyRound(H * f))), 0, 0, cv.INTER_AREA);
+  shrink(img, small, Math.max(1, pyRound(W * f)), Math.max(1, pyRound(H * f)), cfg.shrink.picture_least);
   return { small, f };
 }
 
@@ -342,7 +369,8 @@ function levelPatch(bgr, [x, y, bw, bh], angle, facePx, n) {
     cv.copyMakeBorder(roi, padded, Math.max(0, -y0), Math.max(0, y0 + 2 * r - H), Math.max(0, -x0),
                       Math.max(0, x0 + 2 * r - W), cv.BORDER_REPLICATE);
     const k = Math.max(1, pyRound(2 * r * s));
-    cv.resize(padded, small, new cv.Size(k, k), 0, 0, s < 1 ? cv.INTER_AREA : cv.INTER_LINEAR);
+    if (s < 1) shrink(padded, small, k, k, cfg.shrink.picture_least);
+    else cv.resize(padded, small, new cv.Size(k, k), 0, 0, cv.INTER_LINEAR);
     const f = k / (2 * r), c = [(cx - x0) * f, (cy - y0) * f];
     m = cv.getRotationMatrix2D(new cv.Point(c[0], c[1]), -angle, 1.0);
     m.data64F[2] += n / 2 - c[0];
@@ -401,7 +429,8 @@ function absolute([dx, dy, sw, sh], [x, y, w, h]) {
 function toFace(src, face, size) {
   const w = src.cols, h = src.rows;
   if (w === size && h === size) src.copyTo(face);
-  else cv.resize(src, face, new cv.Size(size, size), 0, 0, (h > size || w > size) ? cv.INTER_AREA : cv.INTER_LINEAR);
+  else if (h > size || w > size) shrink(src, face, size, size, cfg.shrink.face_least);
+  else cv.resize(src, face, new cv.Size(size, size), 0, 0, cv.INTER_LINEAR);
 }
 
 // preprocess._upright: the box's region with the face that leans by ``angle`` degrees turned
