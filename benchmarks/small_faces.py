@@ -208,9 +208,12 @@ def enlarged(path: Path, width: int, folder: Path, noise: float = 0.0) -> Path:
     return out
 
 
+HALVINGS = (preprocess.PICTURE_LEAST, preprocess.FACE_LEAST)  # ours: the package's own
+
+
 def one_step(on: bool) -> None:
     """OpenCV's one-step area averages everywhere (the baseline of part 4), or the halvings."""
-    preprocess.PICTURE_LEAST, preprocess.FACE_LEAST = (0, 0) if on else (3, 4)
+    preprocess.PICTURE_LEAST, preprocess.FACE_LEAST = (0, 0) if on else HALVINGS
 
 
 def alternating(run, repeats: int) -> tuple[dict, dict]:

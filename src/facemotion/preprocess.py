@@ -115,20 +115,21 @@ def scale_box(box: Sequence[float], shape: tuple, size: tuple[int, int]) -> Box:
 # OpenCV's INTER_AREA runs a fast path only where a side is shrunk by a whole number; any other
 # ratio walks a coverage table over every source pixel, about three times as slow. A 12 MP photo's
 # 640 px working copy took 38 ms of one core that way (its decode 23), a 1,500 px face's 48 px grid
-# 5 ms, a 4K frame's 400 px copy 25 ms. So a reduction of ``least`` times or more a side first
-# halves the picture (2 x 2 means: the fast path) while at least ``least`` times is left, then
-# averages the rest by area: 16, 0.4 and 9 ms. The sides are first cut to multiples of 2**L for L
-# halvings, the odd rows and columns split between the two ends (at most 2**L - 1 pixels).
-# Not bit for bit the one-step average: on a 12 MP photo 99% of the working copy's pixels are
-# within one grey level of it (mean 0.1-0.2); on faces of 700-1,500 px, with ``least`` 4, 99% of
-# the grid's are. What needs no halving (every photo of the accuracy sets: photos under 3,840 px
-# for the 640 copy, faces under 384 px) gets the one-step average, unchanged. The GPU's steps
+# 5 ms, a 1080p frame's 400 px copy 6.4 ms and a 4K frame's 25. So a reduction of twice ``least``
+# or more a side first halves the picture (2 x 2 means: the fast path) while at least ``least``
+# times is left, then averages the rest by area: 16, 0.4, 2.9 and 5.5 ms. The sides are first cut
+# to multiples of 2**L for L halvings, the odd rows and columns split between the two ends (at
+# most 2**L - 1 pixels). Not bit for bit the one-step average: within one grey level of it on
+# 99.9% of a 12 MP photo's working copy, 96-97% of a 1080p or 4K frame's (the rest within 3);
+# on 99% of a 700-1,500 px face's grid. What needs no halving (every photo of the accuracy sets:
+# photos under 2,560 px for the 640 copy, faces under 384 px) gets the one-step average,
+# unchanged. The GPU's steps
 # (facemotion.cuda.imageops.shrink) and the page's (engine.js) halve alike: the same pixels.
 # ``python benchmarks/small_faces.py``, part 4, measures what it saves.
 
-# the detector's working copies: at a reduction of 3 or more left after halving, 99% of the
-# copy's pixels are within a grey level of the one-step average
-PICTURE_LEAST = 3
+# the detector's working copies: halved while twice their side is left (a 1080p frame's copy for
+# video: 6.4 -> 2.9 ms, the same faces and emotions in a 1080p clip, boxes within a few pixels)
+PICTURE_LEAST = 2
 # the classifier's grid: a face's 48 x 48 pixels are its whole input, so the halvings stop
 # earlier (at 3, a 1,500 px face's grid had 1% of pixels 8 levels off; at 4, one level)
 FACE_LEAST = 4

@@ -22,12 +22,13 @@ def _phone_photo(width: int = 4032, height: int = 3024) -> np.ndarray:
 
 
 @pytest.mark.parametrize("h,w,oh,ow,least,n", [
-    (3024, 4032, 480, 640, 3, 1),    # 12 MP -> 640: once (2016 px, 3.15 times left)
-    (2160, 3840, 225, 400, 3, 1),    # a 4K frame -> 400: once (a second would leave 2.4 times)
+    (3024, 4032, 480, 640, 2, 1),    # 12 MP -> 640: once (2016 px, 3.15 times left)
+    (2160, 3840, 225, 400, 2, 2),    # a 4K frame -> 400: twice (960 px, 2.4 times left)
+    (1080, 1920, 225, 400, 2, 1),    # a 1080p frame -> 400: once
     (1500, 1500, 48, 48, 4, 2),      # a large face -> the grid: 375, then the area average
     (383, 383, 48, 48, 4, 0),        # faces under 384 px: as they were
-    (1428, 2000, 457, 640, 3, 0),    # photos under about 3,840 px: as they were
-    (6000, 8000, 480, 640, 3, 2),
+    (1428, 2000, 457, 640, 2, 0),    # photos under 2,560 px: as they were
+    (6000, 8000, 480, 640, 2, 2),
     (6000, 8000, 480, 640, 0, 0),    # least 0: never (the benchmark's baseline)
 ])
 def test_how_often_a_picture_is_halved(h, w, oh, ow, least, n):
@@ -46,7 +47,7 @@ def test_small_reductions_are_opencvs_own_average():
     """Every photo of the accuracy sets (at most 640 px) and faces under 384 px are shrunk as
     before, to the pixel."""
     image = cv2.imread(SAMPLE_IMAGE)
-    for size in [(300, 200), (100, 100), (160, 160)]:  # reductions under 6 times: no halving
+    for size in [(300, 200), (200, 200), (160, 160)]:  # reductions under 4 times: no halving
         want = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         assert np.array_equal(preprocess.shrink(image, size, preprocess.PICTURE_LEAST), want)
     gray = cv2.cvtColor(cv2.resize(image, (383, 383)), cv2.COLOR_BGR2GRAY)
