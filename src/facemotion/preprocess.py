@@ -121,11 +121,12 @@ def scale_box(box: Sequence[float], shape: tuple, size: tuple[int, int]) -> Box:
 # to multiples of 2**L for L halvings, the odd rows and columns split between the two ends (at
 # most 2**L - 1 pixels). Not bit for bit the one-step average: within one grey level of it on
 # 99.9% of a 12 MP photo's working copy, 96-97% of a 1080p or 4K frame's (the rest within 3);
-# on 99% of a 700-1,500 px face's grid. What needs no halving (every photo of the accuracy sets:
-# photos under 2,560 px for the 640 copy, faces under 384 px) gets the one-step average,
-# unchanged. The GPU's steps (facemotion.cuda.imageops.shrink) and the page's (engine.js) halve
-# alike: the same pixels. ``python benchmarks/small_faces.py``, part 4, measures what it saves and
-# what it reads (large photos as accurately as with the one-step averages).
+# on 99% of a 700-1,500 px face's grid. What needs no halving (photos under 2,560 px for the 640
+# copy, faces under 384 px: all of FER2013, posed_val and the London set, all but a few faces of
+# muxspace and Specs on Faces) gets the one-step average, unchanged. The GPU's steps
+# (facemotion.cuda.imageops.shrink) and the page's (engine.js) halve alike: the same pixels.
+# ``python benchmarks/small_faces.py``, part 4, measures what it saves and what it reads (large
+# photos as accurately as with the one-step averages).
 
 # the detector's working copies: halved while twice their side is left (a 1080p frame's copy for
 # video: 6.4 -> 2.9 ms, the same faces and emotions in a 1080p clip, boxes within a few pixels)
